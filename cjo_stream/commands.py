@@ -1,0 +1,83 @@
+"""What the engine emits: delivery commands, skip records, and the receipts adapters send back.
+
+These are the contracts between the engine, the runtime's output topics (``cjo.delivery.<channel>``,
+``cjo.delivery.skipped``, ``cjo.receipts``) and the channel adapters; their JSON Schemas live in
+``schemas/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+import msgspec
+
+Channel = Literal["email", "sms", "push", "in_app", "webhook", "slack", "crm"]
+CUSTOMER_CHANNELS: frozenset[str] = frozenset({"email", "sms", "push", "in_app"})
+INTERNAL_CHANNELS: frozenset[str] = frozenset({"webhook", "slack", "crm"})
+ALL_CHANNELS: frozenset[str] = CUSTOMER_CHANNELS | INTERNAL_CHANNELS
+
+#: Profile trait holding the recipient address per customer-facing channel.
+ADDRESS_TRAIT: dict[str, str] = {"email": "email", "sms": "phone", "push": "push_token"}
+
+SkipReason = Literal["frequency_cap", "no_consent", "no_address", "holdout"]
+
+
+class DeliveryCommand(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One message to deliver. ``delivery_id`` is stable across replays, so adapters can deduplicate."""
+
+    delivery_id: str
+    customer_id: str
+    journey: str
+    journey_version: int
+    step: str
+    channel: Channel
+    to: str | None
+    content: dict[str, str]
+    triggered_by: str
+    decided_at: str
+    instance_id: str
+    variant: str | None = None
+    expires_at: str | None = None
+
+
+class SkipRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A send that was decided against, with its reason (published to ``cjo.delivery.skipped``)."""
+
+    delivery_id: str
+    customer_id: str
+    journey: str
+    journey_version: int
+    step: str
+    channel: Channel
+    reason: SkipReason
+    triggered_by: str
+    decided_at: str
+    instance_id: str
+    variant: str | None = None
+
+
+ReceiptStatus = Literal[
+    "sent", "delivered", "failed", "bounced", "expired", "opened", "clicked", "unsubscribed", "complained"
+]
+
+
+class Receipt(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An adapter's report on a delivery, ingested back as a ``message_<status>`` touchpoint event."""
+
+    delivery_id: str
+    customer_id: str
+    channel: Channel
+    status: ReceiptStatus
+    at: str
+    journey: str | None = None
+    step: str | None = None
+    provider_message_id: str | None = None
+    reason: str | None = None
+    attributes: dict[str, Any] = {}
+
+
+def delivery_id(journey: str, version: int, customer_id: str, instance_id: str, step: str) -> str:
+    """Stable id of one send: the same journey/version/customer/instance/step always hashes the same."""
+    raw = f"{journey}\x1f{version}\x1f{customer_id}\x1f{instance_id}\x1f{step}".encode()
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()

@@ -1,0 +1,6 @@
+"""The pure journey engine (no Faust, no Kafka, no clock): see :mod:`cjo_stream.engine.core`."""
+
+from cjo_stream.engine.core import Engine
+from cjo_stream.engine.types import Result, Timer, Transition
+
+__all__ = ["Engine", "Result", "Timer", "Transition"]

@@ -1,0 +1,58 @@
+"""Funnel analytics folded from engine transitions: per journey, step and variant counts."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cjo_stream.engine.types import Transition
+
+JOURNEY_KINDS = ("entered", "holdout", "converted", "exited", "ended", "expired")
+
+
+@dataclass
+class Funnel:
+    journeys: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    steps: dict[tuple[str, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    variants: dict[tuple[str, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def add(self, transitions: Iterable[Transition]) -> None:
+        for t in transitions:
+            k = t.kind
+            if k in JOURNEY_KINDS:
+                self.journeys[t.journey][k] += 1
+                if k == "converted" and t.variant:
+                    self.variants[(t.journey, t.variant)]["converted"] += 1
+            elif k == "step":
+                self.steps[(t.journey, t.step or "")]["reached"] += 1
+            elif k == "variant":
+                self.variants[(t.journey, t.variant or "")]["entered"] += 1
+            elif k == "sent":
+                self.steps[(t.journey, t.step or "")]["sent"] += 1
+            elif k == "skipped":
+                self.steps[(t.journey, t.step or "")][f"skipped:{t.reason}"] += 1
+            elif k == "deferred":
+                self.steps[(t.journey, t.step or "")]["deferred"] += 1
+
+    def render(self) -> str:
+        """A plain-text report: journeys, then steps, then variants."""
+        lines = ["journey".ljust(22) + "".join(k.rjust(10) for k in JOURNEY_KINDS)]
+        for j in sorted(self.journeys):
+            c = self.journeys[j]
+            lines.append(j.ljust(22) + "".join(str(c[k]).rjust(10) for k in JOURNEY_KINDS))
+        lines.append("")
+        lines.append("journey".ljust(22) + "step".ljust(20) + "reached".rjust(9) + "sent".rjust(7)
+                     + "deferred".rjust(10) + "  skipped")
+        for (j, s) in sorted(self.steps):
+            c = self.steps[(j, s)]
+            skips = ", ".join(f"{k.split(':', 1)[1]}={v}" for k, v in sorted(c.items()) if k.startswith("skipped:"))
+            lines.append(j.ljust(22) + s.ljust(20) + str(c["reached"]).rjust(9) + str(c["sent"]).rjust(7)
+                         + str(c["deferred"]).rjust(10) + "  " + (skips or "-"))
+        if self.variants:
+            lines.append("")
+            lines.append("journey".ljust(22) + "variant".ljust(20) + "entered".rjust(9) + "converted".rjust(11))
+            for (j, v) in sorted(self.variants):
+                c = self.variants[(j, v)]
+                lines.append(j.ljust(22) + v.ljust(20) + str(c["entered"]).rjust(9) + str(c["converted"]).rjust(11))
+        return "\n".join(lines)

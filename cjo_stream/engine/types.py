@@ -1,0 +1,59 @@
+"""Values the pure engine returns: timers to store, analytics transitions, and the bundle of outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import msgspec
+
+from cjo_stream.commands import DeliveryCommand, SkipRecord
+from cjo_stream.profile import Profile
+
+TimerKind = Literal["wait", "wait_for", "quiet"]
+
+
+class Timer(msgspec.Struct, array_like=True, frozen=True):
+    """A wake-up the caller must store and hand back to :meth:`Engine.fire` at or after ``due``.
+
+    ``seq`` ties it to one parking of the instance; a timer whose ``seq`` no longer matches is stale
+    and firing it is a no-op, so the caller never has to find and delete cancelled timers.
+    """
+
+    customer_id: str
+    journey: str
+    instance_id: str
+    seq: int
+    due: float
+    kind: TimerKind
+
+    @property
+    def key(self) -> str:
+        """Unique per instance parking: ``customer/journey/instance/seq``."""
+        return f"{self.customer_id}/{self.journey}/{self.instance_id}/{self.seq}"
+
+
+TransitionKind = Literal[
+    "entered", "holdout", "step", "variant", "sent", "skipped", "deferred", "converted", "exited", "ended", "expired",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One analytics fact (funnel counters and metrics are folded from these); no customer data."""
+
+    journey: str
+    kind: TransitionKind
+    step: str | None = None
+    variant: str | None = None
+    channel: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Result:
+    profile: Profile
+    commands: list[DeliveryCommand] = field(default_factory=list)
+    skips: list[SkipRecord] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)

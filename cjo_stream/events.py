@@ -1,0 +1,174 @@
+"""Touchpoint event envelope (Segment-style) and its decoding.
+
+Upstream systems already emit Segment-shaped JSON; we accept it as is (unknown envelope fields such as
+``sentAt`` or ``integrations`` are ignored) and reject anything we cannot act on with a precise reason,
+so the runtime can dead-letter it and the simulator can report it with a line number.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+
+EventType = Literal["track", "identify", "page", "screen", "alias"]
+
+#: Records larger than this are refused (``too_large``): Kafka's default max message is 1 MiB and a
+#: touchpoint is typically ~200 bytes, so anything near the limit is a producer bug, not an event.
+MAX_EVENT_BYTES = 256 * 1024
+
+
+class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The wire shape of a touchpoint event (JSON, camelCase as Segment emits it)."""
+
+    messageId: str  # noqa: N815 - wire names are Segment's
+    type: EventType
+    timestamp: datetime
+    event: str | None = None
+    userId: str | None = None  # noqa: N815
+    anonymousId: str | None = None  # noqa: N815
+    previousId: str | None = None  # noqa: N815
+    properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+
+
+class Event(msgspec.Struct, kw_only=True):
+    """A decoded, validated event as the engine sees it.
+
+    ``name`` is normalised (``page`` → ``page_viewed``, ``screen`` → ``screen_viewed`` unless ``event`` is
+    set; ``identify`` → ``identify``; ``alias`` → ``alias``) and ``ts`` is epoch seconds (UTC), which keeps
+    the engine's time arithmetic allocation-free.
+    """
+
+    message_id: str
+    type: EventType
+    name: str
+    ts: float
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    previous_id: str | None = None
+    properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+
+    @property
+    def identity(self) -> str:
+        """The id this event was sent under: the known user id when present, else the anonymous one."""
+        return self.user_id or self.anonymous_id or ""
+
+    def view(self) -> dict[str, Any]:
+        """The mapping expressions and templates see as ``event`` (wire field names, RFC 3339 time)."""
+        return {
+            "messageId": self.message_id,
+            "type": self.type,
+            "event": self.name,
+            "name": self.name,
+            "userId": self.user_id,
+            "anonymousId": self.anonymous_id,
+            "timestamp": format_ts(self.ts),
+            "properties": self.properties,
+            "traits": self.traits,
+            "context": self.context,
+        }
+
+
+class InvalidEvent(ValueError):
+    """A record that cannot be accepted. ``reason`` is a short code for metrics and DLQ headers."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+_decoder = msgspec.json.Decoder(Envelope)
+_NAMES = {"page": "page_viewed", "screen": "screen_viewed", "identify": "identify", "alias": "alias"}
+
+
+def _classify(err: msgspec.ValidationError) -> str:
+    msg = str(err)
+    if msg.startswith("Object missing required field"):
+        return "missing_field"
+    if "RFC3339" in msg:
+        return "bad_timestamp"
+    if msg.startswith("Invalid enum value") and "$.type" in msg:
+        return "unknown_type"
+    return "wrong_type"
+
+
+def decode_event(raw: bytes | str) -> Event:
+    """Decode one JSON record into an :class:`Event` or raise :class:`InvalidEvent` saying why."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent("too_large", f"record is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+    try:
+        env = _decoder.decode(raw)
+    except msgspec.ValidationError as e:
+        raise InvalidEvent(_classify(e), str(e)) from None
+    except msgspec.DecodeError as e:
+        raise InvalidEvent("invalid_json", str(e)) from None
+    return from_envelope(env)
+
+
+def from_envelope(env: Envelope) -> Event:
+    """Validate cross-field rules that the struct cannot express and normalise the event."""
+    if not env.messageId:
+        raise InvalidEvent("missing_field", "messageId is empty")
+    if not env.userId and not env.anonymousId:
+        raise InvalidEvent("missing_id", "an event needs userId or anonymousId (or both)")
+    if env.type == "track":
+        if not env.event:
+            raise InvalidEvent("missing_field", "a track event needs `event` (its name)")
+        name = env.event
+    elif env.type in ("page", "screen"):
+        name = env.event or _NAMES[env.type]
+    else:
+        name = _NAMES[env.type]
+    if env.type == "alias" and (not env.previousId or not env.userId):
+        raise InvalidEvent("missing_field", "an alias event needs previousId and userId")
+    ts = env.timestamp
+    if ts.tzinfo is None:  # RFC 3339 requires an offset; Segment libraries sometimes drop it: read as UTC
+        ts = ts.replace(tzinfo=UTC)
+    return Event(
+        message_id=env.messageId,
+        type=env.type,
+        name=name,
+        ts=ts.timestamp(),
+        user_id=env.userId or None,
+        anonymous_id=env.anonymousId or None,
+        previous_id=env.previousId or None,
+        properties=env.properties,
+        traits=env.traits,
+        context=env.context,
+    )
+
+
+def to_envelope(ev: Event) -> Envelope:
+    """The wire form of an event (used for receipts turned into events and for re-publishing)."""
+    return Envelope(
+        messageId=ev.message_id,
+        type=ev.type,
+        timestamp=datetime.fromtimestamp(ev.ts, UTC),
+        event=ev.name if ev.type in ("track", "page", "screen") else None,
+        userId=ev.user_id,
+        anonymousId=ev.anonymous_id,
+        previousId=ev.previous_id,
+        properties=ev.properties,
+        traits=ev.traits,
+        context=ev.context,
+    )
+
+
+def format_ts(ts: float) -> str:
+    """RFC 3339 in UTC with millisecond precision and a ``Z`` suffix (stable, byte-identical output)."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: str) -> float:
+    """Parse an RFC 3339 / ISO 8601 time (``Z`` allowed) into epoch seconds; naive means UTC."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

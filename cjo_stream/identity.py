@@ -1,0 +1,42 @@
+"""Identity resolution: which customer an event belongs to (anonymous id → known user id).
+
+Pure logic over a mapping of links, so the simulator (a dict) and the runtime (a changelogged table)
+share it. A link is written when an event carries both ``anonymousId`` and ``userId``, or by an
+``alias`` event (``previousId`` → ``userId``). The first link of an id wins: a later, different link is
+ignored rather than silently moving a customer's history to someone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cjo_stream.events import Event
+
+_MAX_HOPS = 16
+
+
+def canonical(links: Mapping[str, str], ident: str) -> str:
+    """Follow links to the customer id (bounded, so a cycle in bad data cannot hang a worker)."""
+    for _ in range(_MAX_HOPS):
+        nxt = links.get(ident)
+        if nxt is None or nxt == ident:
+            return ident
+        ident = nxt
+    return ident
+
+
+def new_links(links: Mapping[str, str], ev: Event) -> list[tuple[str, str]]:
+    """Links this event establishes that are not known yet, as ``(from_id, customer_id)`` pairs."""
+    if not ev.user_id:
+        return []
+    target = canonical(links, ev.user_id)
+    out: list[tuple[str, str]] = []
+    for other in (ev.anonymous_id, ev.previous_id):
+        if other and other != ev.user_id and other not in links and canonical(links, other) != target:
+            out.append((other, target))
+    return out
+
+
+def customer_of(links: Mapping[str, str], ev: Event) -> str:
+    """The customer id an event resolves to, given links (apply :func:`new_links` first)."""
+    return canonical(links, ev.user_id or ev.anonymous_id or "")

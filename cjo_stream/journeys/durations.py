@@ -1,0 +1,28 @@
+"""Durations (``30s``, ``15m``, ``1h``, ``7d``, ``2w``) and times of day (``"09:00"``) in journey files."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_duration(text: object) -> float:
+    """Seconds in a duration like ``1h``; raises ValueError with the accepted forms."""
+    m = _DURATION.match(str(text)) if isinstance(text, str | int) and not isinstance(text, bool) else None
+    if not m:
+        raise ValueError(f"bad duration {text!r}: use a number and a unit s, m, h, d or w (e.g. 30s, 15m, 1h, 7d, 2w)")
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"bad duration {text!r}: must be greater than zero")
+    return seconds
+
+
+def parse_time_of_day(text: object) -> tuple[int, int]:
+    """``"09:00"`` → ``(9, 0)``; raises ValueError (24-hour ``HH:MM`` expected)."""
+    m = _TIME_OF_DAY.match(text) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(f"bad time of day {text!r}: use 24-hour HH:MM in quotes, e.g. \"09:00\"")
+    return int(m.group(1)), int(m.group(2))

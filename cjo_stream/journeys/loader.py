@@ -1,0 +1,309 @@
+"""Load and validate journey files and policies into compiled, runnable journeys.
+
+Every problem is reported as ``file:line: reason`` and a file with any problem is refused whole:
+a half-understood journey must never run against customers.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
+from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
+from cjo_stream.journeys.model import END, Journey, Matcher, SendAction, SplitArm, Step
+from cjo_stream.journeys.policies import Policies, load_policies
+from cjo_stream.journeys.source import Located, Path, SourceError, load_yaml, parse_msgspec_path
+from cjo_stream.journeys.spec import ACTIONS, EventMatchSpec, JourneySpec, StepSpec
+from cjo_stream.journeys.templates import Template, TemplateError
+
+#: Expression roots available at entry time (there is no instance yet, but ``journey.id`` is known).
+_ALLOWED_ROOTS = frozenset({"event", "profile", "journey", "now"})
+
+
+class JourneyLoadError(ValueError):
+    """One or more files were refused; ``problems`` lists every ``file:line: reason``."""
+
+    def __init__(self, problems: list[SourceError]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass
+class Topology:
+    """Everything loaded from a ``topologies/`` directory."""
+
+    journeys: list[Journey]
+    policies: Policies = field(default_factory=Policies)
+    root: str = ""
+
+
+class _Compiler:
+    def __init__(self, src: Located) -> None:
+        self.src = src
+        self.problems: list[SourceError] = []
+
+    def fail(self, path: Path, reason: str) -> None:
+        self.problems.append(self.src.error(path, reason))
+
+    def expr(self, text: str | None, path: Path) -> Expression | None:
+        if text is None:
+            return None
+        try:
+            return compile_expression(str(text))
+        except ExpressionError as e:
+            self.fail(path, f"bad expression {text!r}: {e}")
+            return None
+
+    def duration(self, text: object, path: Path) -> float:
+        try:
+            return parse_duration(text)
+        except ValueError as e:
+            self.fail(path, str(e))
+            return 1.0
+
+    def template(self, text: str, path: Path) -> Template:
+        try:
+            return Template(text)
+        except TemplateError as e:
+            line = self.src.line(path) + (e.line - 1 if "\n" in text else 0)
+            self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: {e.reason}"))
+            return Template("")
+
+    def matcher(self, spec: EventMatchSpec, path: Path) -> Matcher:
+        return Matcher(spec.event, self.expr(spec.when, (*path, "when")))
+
+
+def _resolve(target: str | None, default: str, ids: set[str], comp: _Compiler, path: Path) -> str:
+    if target is None:
+        return default
+    if target != END and target not in ids:
+        comp.fail(path, f"unknown step {target!r}: use one of {sorted(ids)} or 'end'")
+        return END
+    return target
+
+
+def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _Compiler) -> Step | None:
+    path: Path = ("steps", i)
+    actions = [a for a in ACTIONS if getattr(spec, a) is not None]
+    if len(actions) != 1:
+        what = ", ".join(actions) if actions else "none"
+        comp.fail(path, f"step {spec.id!r} must have exactly one of {', '.join(ACTIONS)} (has {what})")
+        return None
+    kind = actions[0]
+    if kind != "wait_for":
+        for key in ("on_event", "on_timeout"):
+            if getattr(spec, key) is not None:
+                comp.fail((*path, key), f"{key} only applies to wait_for steps")
+    nxt = _resolve(spec.next, following, ids, comp, (*path, "next"))
+    if kind == "wait":
+        return Step(spec.id, "wait", nxt, seconds=comp.duration(spec.wait, (*path, "wait")))
+    if kind == "wait_until":
+        try:
+            tod = parse_time_of_day(spec.wait_until)
+        except ValueError as e:
+            comp.fail((*path, "wait_until"), str(e))
+            tod = (0, 0)
+        return Step(spec.id, "wait_until", nxt, time_of_day=tod)
+    if kind == "wait_for":
+        wf = spec.wait_for
+        assert wf is not None
+        if spec.next is not None:
+            comp.fail((*path, "next"), "a wait_for step continues with on_event / on_timeout, not next")
+        on_event = _resolve(spec.on_event, following, ids, comp, (*path, "on_event"))
+        on_timeout = _resolve(spec.on_timeout, following, ids, comp, (*path, "on_timeout"))
+        wpath = (*path, "wait_for")
+        return Step(spec.id, "wait_for", on_event,
+                    seconds=comp.duration(wf.timeout, (*wpath, "timeout")),
+                    wait_for=Matcher(wf.event, comp.expr(wf.when, (*wpath, "when"))),
+                    on_timeout=on_timeout)
+    if kind == "branch":
+        assert spec.branch is not None
+        cases: list[tuple[Expression | None, str]] = []
+        for k, case in enumerate(spec.branch):
+            cpath = (*path, "branch", k)
+            if case.else_ is not None:
+                if case.when is not None or case.next is not None:
+                    comp.fail(cpath, "an else case has only `else: <step>`")
+                if k != len(spec.branch) - 1:
+                    comp.fail(cpath, "else must be the last case of a branch")
+                cases.append((None, _resolve(case.else_, following, ids, comp, (*cpath, "else"))))
+            else:
+                if case.when is None or case.next is None:
+                    comp.fail(cpath, "a branch case needs `when: <expression>` and `next: <step>`")
+                    continue
+                cases.append((comp.expr(case.when, (*cpath, "when")),
+                              _resolve(case.next, following, ids, comp, (*cpath, "next"))))
+        return Step(spec.id, "branch", nxt, branch=tuple(cases))
+    if kind == "split":
+        assert spec.split is not None
+        total = sum(a.weight for a in spec.split)
+        seen: set[str] = set()
+        arms: list[SplitArm] = []
+        acc = 0.0
+        for k, arm in enumerate(spec.split):
+            if arm.variant in seen:
+                comp.fail((*path, "split", k, "variant"), f"duplicate variant {arm.variant!r}")
+            seen.add(arm.variant)
+            acc += arm.weight / total
+            arms.append(SplitArm(arm.variant, acc if k < len(spec.split) - 1 else 1.0,
+                                 _resolve(arm.next, following, ids, comp, (*path, "split", k, "next"))))
+        if len(arms) < 2:
+            comp.fail((*path, "split"), "a split needs at least two variants")
+        return Step(spec.id, "split", nxt, split=tuple(arms))
+    send = spec.send
+    assert send is not None
+    spath = (*path, "send")
+    if not send.content:
+        comp.fail((*spath, "content"), "send content is empty: give at least one field (e.g. subject, body)")
+    content = tuple((k, comp.template(v, (*spath, "content", k))) for k, v in send.content.items())
+    to = comp.template(send.to, (*spath, "to")) if send.to is not None else None
+    expires = comp.duration(send.expires_in, (*spath, "expires_in")) if send.expires_in is not None else None
+    return Step(spec.id, "send", nxt, send=SendAction(send.channel, content, to, expires))
+
+
+def _check_graph(steps: dict[str, Step], order: list[str], comp: _Compiler, index: dict[str, int]) -> None:
+    """Refuse unreachable steps and cycles that never wait (they would spin forever on one event)."""
+    reach: set[str] = set()
+    todo = [order[0]]
+    while todo:
+        s = todo.pop()
+        if s in reach or s == END:
+            continue
+        reach.add(s)
+        todo.extend(steps[s].targets)
+    for sid in order:
+        if sid not in reach:
+            comp.fail(("steps", index[sid]), f"step {sid!r} is unreachable from the first step")
+    # Cycle detection over the graph restricted to non-waiting steps.
+    color: dict[str, int] = {}
+
+    def visit(s: str, stack: list[str]) -> None:
+        color[s] = 1
+        stack.append(s)
+        for t in steps[s].targets:
+            if t == END or steps[t].waits:
+                continue
+            if color.get(t) == 1:
+                cyc = stack[stack.index(t):] + [t]
+                comp.fail(("steps", index[t]), f"steps {' -> '.join(cyc)} form a cycle without a wait")
+            elif t not in color:
+                visit(t, stack)
+        stack.pop()
+        color[s] = 2
+
+    for sid in order:
+        if sid not in color and not steps[sid].waits:
+            visit(sid, [])
+
+
+def compile_journey(src: Located) -> Journey:
+    """Validate and compile one parsed journey file; raises :class:`JourneyLoadError`."""
+    if not isinstance(src.data, dict):
+        raise JourneyLoadError([src.error((), "a journey file must be a mapping with journey, entry and steps")])
+    try:
+        spec = msgspec.convert(src.data, JourneySpec)
+    except msgspec.ValidationError as e:
+        path, reason = parse_msgspec_path(str(e))
+        raise JourneyLoadError([src.error(path, reason)]) from None
+    comp = _Compiler(src)
+    index: dict[str, int] = {}
+    for i, s in enumerate(spec.steps):
+        if s.id == END:
+            comp.fail(("steps", i, "id"), "'end' is reserved: it means the journey ends here")
+        elif s.id in index:
+            comp.fail(("steps", i, "id"), f"duplicate step id {s.id!r}")
+        index.setdefault(s.id, i)
+    ids = set(index)
+    order = [s.id for s in spec.steps]
+    steps: dict[str, Step] = {}
+    for i, s in enumerate(spec.steps):
+        following = spec.steps[i + 1].id if i + 1 < len(spec.steps) else END
+        step = _compile_step(s, i, following, ids, comp)
+        if step is not None and s.id not in steps:
+            steps[s.id] = step
+    re_entry, after = "once", 0.0
+    if spec.re_entry in ("once", "always"):
+        re_entry = spec.re_entry
+    elif spec.re_entry.startswith("after "):
+        re_entry, after = "after", comp.duration(spec.re_entry[6:].strip(), ("re_entry",))
+    else:
+        comp.fail(("re_entry",), f"bad re_entry {spec.re_entry!r}: use once, always or 'after <duration>'")
+    max_duration = comp.duration(spec.max_duration, ("max_duration",))
+    entry = comp.matcher(spec.entry, ("entry",))
+    goal = comp.matcher(spec.goal, ("goal",)) if spec.goal else None
+    exits = tuple(comp.matcher(m, ("exit_on", k)) for k, m in enumerate(spec.exit_on))
+    if not comp.problems and len(steps) == len(order):
+        _check_graph(steps, order, comp, index)
+    if comp.problems:
+        raise JourneyLoadError(comp.problems)
+    channels = frozenset(s.send.channel for s in steps.values() if s.send)
+    return Journey(
+        id=spec.journey, version=spec.version, entry=entry, steps=steps, first=order[0],
+        description=spec.description, re_entry=re_entry,  # type: ignore[arg-type]
+        re_entry_after=after, holdout=spec.holdout, goal=goal, exit_on=exits,
+        max_duration=max_duration, source=src.file, channels=channels,
+    )
+
+
+def load_journey_text(text: str, file: str) -> Journey:
+    try:
+        src = load_yaml(text, file)
+    except SourceError as e:
+        raise JourneyLoadError([e]) from None
+    return compile_journey(src)
+
+
+def load_journey(path: str) -> Journey:
+    with open(path, encoding="utf-8") as f:
+        return load_journey_text(f.read(), path)
+
+
+def _collect(problems: list[SourceError], fn: Callable[[], object]) -> object | None:
+    try:
+        return fn()
+    except JourneyLoadError as e:
+        problems.extend(e.problems)
+    except SourceError as e:
+        problems.append(e)
+    return None
+
+
+def load_topology(root: str) -> Topology:
+    """Load ``<root>/journeys/*.yaml`` (or ``*.yml``) and ``<root>/policies.yaml`` (optional).
+
+    Several files may define the same journey id with different versions (the newest takes new
+    entries; older ones keep running their in-flight instances). Raises :class:`JourneyLoadError`
+    listing every problem in every file.
+    """
+    if not os.path.isdir(root):
+        raise JourneyLoadError([SourceError(root, 1, "not a directory: expected a topologies dir with journeys/")])
+    problems: list[SourceError] = []
+    files = sorted(glob.glob(os.path.join(root, "journeys", "*.yaml")) + glob.glob(os.path.join(root, "journeys", "*.yml")))
+    journeys: list[Journey] = []
+    seen: dict[tuple[str, int], str] = {}
+    for path in files:
+        j = _collect(problems, lambda p=path: load_journey(p))  # type: ignore[misc]
+        if isinstance(j, Journey):
+            key = (j.id, j.version)
+            if key in seen:
+                problems.append(SourceError(path, 1, f"journey {j.id!r} version {j.version} is also defined in "
+                                                     f"{seen[key]}: bump `version` when you change a journey"))
+                continue
+            seen[key] = path
+            journeys.append(j)
+    policies = Policies()
+    ppath = os.path.join(root, "policies.yaml")
+    if os.path.exists(ppath):
+        p = _collect(problems, lambda: load_policies(ppath))
+        if isinstance(p, Policies):
+            policies = p
+    if not files and not problems:
+        problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml) found"))
+    if problems:
+        raise JourneyLoadError(problems)
+    return Topology(journeys, policies, root)

@@ -1,0 +1,80 @@
+"""Compiled journeys: what the engine runs. Built by :mod:`cjo_stream.journeys.loader`, never by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cjo_stream.journeys.expressions import Expression
+from cjo_stream.journeys.templates import Template
+
+END = "end"
+StepKind = Literal["wait", "wait_until", "wait_for", "branch", "split", "send"]
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    event: str
+    when: Expression | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendAction:
+    channel: str
+    content: tuple[tuple[str, Template], ...]
+    to: Template | None = None
+    expires_in: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SplitArm:
+    variant: str
+    upper: float  # cumulative share in [0, 1): a bucket below it (and above the previous arm's) picks this arm
+    next: str
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: str
+    kind: StepKind
+    next: str  # where the step continues (the following step or END); for wait_for: on_event
+    seconds: float = 0.0  # wait duration / wait_for timeout
+    time_of_day: tuple[int, int] | None = None
+    wait_for: Matcher | None = None
+    on_timeout: str = END
+    branch: tuple[tuple[Expression | None, str], ...] = ()
+    split: tuple[SplitArm, ...] = ()
+    send: SendAction | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every step this one can lead to."""
+        if self.kind == "branch":
+            return tuple(t for _, t in self.branch) + (self.next,)
+        if self.kind == "split":
+            return tuple(a.next for a in self.split)
+        if self.kind == "wait_for":
+            return (self.next, self.on_timeout)
+        return (self.next,)
+
+    @property
+    def waits(self) -> bool:
+        return self.kind in ("wait", "wait_until", "wait_for")
+
+
+@dataclass(frozen=True)
+class Journey:
+    id: str
+    version: int
+    entry: Matcher
+    steps: dict[str, Step]
+    first: str
+    description: str = ""
+    re_entry: Literal["once", "always", "after"] = "once"
+    re_entry_after: float = 0.0
+    holdout: float = 0.0  # percent
+    goal: Matcher | None = None
+    exit_on: tuple[Matcher, ...] = ()
+    max_duration: float = 30 * 86400.0
+    source: str = ""
+    channels: frozenset[str] = field(default_factory=frozenset)

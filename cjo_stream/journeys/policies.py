@@ -1,0 +1,111 @@
+"""Delivery policies (``topologies/policies.yaml``): frequency caps, quiet hours, time zone, consent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from cjo_stream.commands import CUSTOMER_CHANNELS
+from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
+from cjo_stream.journeys.source import Located, SourceError, load_yaml, parse_msgspec_path
+
+
+class FrequencyCapSpec(msgspec.Struct, forbid_unknown_fields=True):
+    channel: str
+    max: int
+    per: str
+
+
+class QuietHoursSpec(msgspec.Struct, forbid_unknown_fields=True):
+    channels: list[str]
+    start: str
+    end: str
+
+
+class PoliciesSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """Schema of ``policies.yaml``."""
+
+    frequency_caps: list[FrequencyCapSpec] = []
+    quiet_hours: list[QuietHoursSpec] = []
+    default_timezone: str = "UTC"
+    consent: Literal["opt_out", "opt_in"] = "opt_out"
+
+
+@dataclass(frozen=True, slots=True)
+class FrequencyCap:
+    channel: str  # a customer-facing channel or "all"
+    max: int
+    per: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    channels: frozenset[str]
+    start: int  # minutes after local midnight
+    end: int
+
+
+@dataclass(frozen=True)
+class Policies:
+    frequency_caps: tuple[FrequencyCap, ...] = ()
+    quiet_hours: tuple[QuietHours, ...] = ()
+    default_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    consent: str = "opt_out"
+
+    @property
+    def send_log_window(self) -> float:
+        """How far back the send log must reach for the caps to be exact."""
+        return max((c.per for c in self.frequency_caps), default=0.0)
+
+
+def compile_policies(src: Located) -> Policies:
+    try:
+        spec = msgspec.convert(src.data, PoliciesSpec)
+    except msgspec.ValidationError as e:
+        path, reason = parse_msgspec_path(str(e))
+        raise src.error(path, reason) from None
+    caps = []
+    for i, c in enumerate(spec.frequency_caps):
+        if c.channel != "all" and c.channel not in CUSTOMER_CHANNELS:
+            raise src.error(("frequency_caps", i, "channel"),
+                            f"frequency cap channel {c.channel!r} must be 'all' or one of "
+                            f"{sorted(CUSTOMER_CHANNELS)} (internal channels are never capped)")
+        if c.max < 0:
+            raise src.error(("frequency_caps", i, "max"), "max must be zero or more")
+        try:
+            caps.append(FrequencyCap(c.channel, c.max, parse_duration(c.per)))
+        except ValueError as e:
+            raise src.error(("frequency_caps", i, "per"), str(e)) from None
+    quiet = []
+    for i, q in enumerate(spec.quiet_hours):
+        bad = [ch for ch in q.channels if ch not in CUSTOMER_CHANNELS]
+        if bad:
+            raise src.error(("quiet_hours", i, "channels"),
+                            f"quiet hours apply to customer-facing channels {sorted(CUSTOMER_CHANNELS)}, not {bad}")
+        try:
+            sh, sm = parse_time_of_day(q.start)
+        except ValueError as e:
+            raise src.error(("quiet_hours", i, "start"), str(e)) from None
+        try:
+            eh, em = parse_time_of_day(q.end)
+        except ValueError as e:
+            raise src.error(("quiet_hours", i, "end"), str(e)) from None
+        quiet.append(QuietHours(frozenset(q.channels), sh * 60 + sm, eh * 60 + em))
+    try:
+        tz = ZoneInfo(spec.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise src.error(("default_timezone",),
+                        f"unknown time zone {spec.default_timezone!r}: use an IANA name like Europe/Berlin") from None
+    return Policies(tuple(caps), tuple(quiet), tz, spec.consent)
+
+
+def load_policies(path: str) -> Policies:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    src = load_yaml(text, path)
+    if not isinstance(src.data, dict):
+        raise SourceError(path, 1, "policies.yaml must be a mapping")
+    return compile_policies(src)

@@ -1,0 +1,95 @@
+"""YAML reading that remembers where every value came from, so errors can say ``file:line: reason``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path = tuple[str | int, ...]
+
+
+class SourceError(ValueError):
+    """A problem in a user file, located by file and line."""
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        super().__init__(f"{file}:{line}: {reason}")
+        self.file = file
+        self.line = line
+        self.reason = reason
+
+
+@dataclass
+class Located:
+    """Plain data (dicts, lists, scalars) plus the line of every mapping key and list item."""
+
+    file: str
+    data: Any
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line(self, path: Path) -> int:
+        """Line of the deepest known prefix of ``path`` (1 when nothing matches)."""
+        for n in range(len(path), -1, -1):
+            line = self.lines.get(path[:n])
+            if line is not None:
+                return line
+        return 1
+
+    def error(self, path: Path, reason: str) -> SourceError:
+        return SourceError(self.file, self.line(path), reason)
+
+
+_constructor = yaml.constructor.SafeConstructor()
+
+
+def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _constructor.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                raise SourceError(file, key_node.start_mark.line + 1, f"mapping keys must be text, got {key!r}")
+            if key in out:
+                raise SourceError(file, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _build(value_node, (*path, key), lines, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
+    return _constructor.construct_object(node, deep=True)
+
+
+def load_yaml(text: str, file: str) -> Located:
+    """Parse one YAML document; syntax errors become :class:`SourceError` with the line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        raise SourceError(file, line, f"YAML syntax: {e.problem or e}") from None
+    if node is None:
+        raise SourceError(file, 1, "the file is empty")
+    lines: dict[Path, int] = {}
+    return Located(file, _build(node, (), lines, file), lines)
+
+
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def parse_msgspec_path(message: str) -> tuple[Path, str]:
+    """Split a msgspec validation message into the data path it names and a readable reason."""
+    reason, _, where = message.partition(" - at `")
+    path: list[str | int] = []
+    for m in _PATH_PART.finditer(where.rstrip("`").removeprefix("$")):
+        path.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+    unknown = re.search(r"unknown field `([^`]+)`", reason)
+    if unknown:
+        path.append(unknown.group(1))
+    missing = re.search(r"missing required field `([^`]+)`", reason)
+    if missing:
+        reason = f"missing required key `{missing.group(1)}`"
+    shown = ".".join(str(p) for p in path)
+    return tuple(path), (f"{shown}: {reason}" if shown else reason)

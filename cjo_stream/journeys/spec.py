@@ -1,0 +1,78 @@
+"""The journey file format as msgspec structs: the single source of truth for loading and the JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from cjo_stream.commands import Channel
+
+Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
+
+
+class EventMatchSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """An event name and an optional condition over it (``entry``, ``goal``, ``exit_on`` items)."""
+
+    event: str
+    when: str | None = None
+
+
+class WaitForSpec(msgspec.Struct, forbid_unknown_fields=True):
+    event: str
+    timeout: str
+    when: str | None = None
+
+
+class BranchCaseSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """``{when: expr, next: step}``, or ``{else: step}`` as the last case."""
+
+    when: str | None = None
+    next: str | None = None
+    else_: str | None = msgspec.field(default=None, name="else")
+
+
+class SplitArmSpec(msgspec.Struct, forbid_unknown_fields=True):
+    variant: Id
+    weight: Annotated[float, msgspec.Meta(gt=0)]
+    next: str | None = None
+
+
+class SendSpec(msgspec.Struct, forbid_unknown_fields=True):
+    channel: Channel
+    content: dict[str, str]
+    to: str | None = None  # template; overrides the profile address (mostly for internal channels)
+    expires_in: str | None = None
+
+
+class StepSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """A step does exactly one of: wait, wait_until, wait_for, branch, split, send."""
+
+    id: Id
+    wait: str | None = None
+    wait_until: str | None = None
+    wait_for: WaitForSpec | None = None
+    on_event: str | None = None
+    on_timeout: str | None = None
+    branch: list[BranchCaseSpec] | None = None
+    split: list[SplitArmSpec] | None = None
+    send: SendSpec | None = None
+    next: str | None = None
+
+
+class JourneySpec(msgspec.Struct, forbid_unknown_fields=True):
+    """Schema of ``topologies/journeys/*.yaml``."""
+
+    journey: Id
+    entry: EventMatchSpec
+    steps: Annotated[list[StepSpec], msgspec.Meta(min_length=1)]
+    version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    description: str = ""
+    re_entry: str = "once"
+    holdout: Annotated[float, msgspec.Meta(ge=0, lt=100)] = 0
+    goal: EventMatchSpec | None = None
+    exit_on: list[EventMatchSpec] = []
+    max_duration: str = "30d"
+
+
+ACTIONS = ("wait", "wait_until", "wait_for", "branch", "split", "send")

@@ -1,0 +1,40 @@
+"""JSON Schemas generated from the structs, so ``schemas/`` can never drift from the code."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+import orjson
+
+from cjo_stream.commands import DeliveryCommand, Receipt, SkipRecord
+from cjo_stream.events import Envelope
+from cjo_stream.journeys.policies import PoliciesSpec
+from cjo_stream.journeys.spec import JourneySpec
+
+SCHEMAS: dict[str, Any] = {
+    "touchpoint_event.schema.json": Envelope,
+    "delivery_command.schema.json": DeliveryCommand,
+    "skip_record.schema.json": SkipRecord,
+    "receipt.schema.json": Receipt,
+    "journey.schema.json": JourneySpec,
+    "policies.schema.json": PoliciesSpec,
+}
+
+
+def render(name: str) -> bytes:
+    schema = msgspec.json.schema(SCHEMAS[name])
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": name.split(".")[0], **schema}
+    return orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def write_all(out_dir: str) -> list[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for name in SCHEMAS:
+        path = os.path.join(out_dir, name)
+        with open(path, "wb") as f:
+            f.write(render(name))
+        written.append(path)
+    return written

@@ -1,0 +1,44 @@
+"""Shared helpers: build journeys from YAML text and events from short arguments."""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+from typing import Any
+
+import pytest
+
+from cjo_stream.engine import Engine
+from cjo_stream.events import Event, parse_ts
+from cjo_stream.journeys.loader import load_journey_text
+from cjo_stream.journeys.model import Journey
+from cjo_stream.journeys.policies import Policies, compile_policies
+from cjo_stream.journeys.source import load_yaml
+
+T0 = parse_ts("2026-03-02T10:00:00Z")  # a Monday, 10:00 UTC
+_ids = itertools.count()
+
+
+def journey(text: str, file: str = "test.yaml") -> Journey:
+    return load_journey_text(textwrap.dedent(text), file)
+
+
+def policies(text: str) -> Policies:
+    return compile_policies(load_yaml(textwrap.dedent(text), "policies.yaml"))
+
+
+def engine(*texts: str, policy: str | None = None) -> Engine:
+    return Engine([journey(t) for t in texts], policies(policy) if policy else None)
+
+
+def ev(name: str, at: float, user: str = "u1", *, type: str = "track", props: dict[str, Any] | None = None,
+       traits: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
+       anon: str | None = None, mid: str | None = None) -> Event:
+    return Event(message_id=mid or f"m{next(_ids)}", type=type, name=name, ts=at,  # type: ignore[arg-type]
+                 user_id=user, anonymous_id=anon, properties=props or {}, traits=traits or {},
+                 context=context or {})
+
+
+@pytest.fixture
+def t0() -> float:
+    return T0

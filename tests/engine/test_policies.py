@@ -1,0 +1,140 @@
+"""Frequency caps, quiet hours, consent, missing addresses, holdout, internal channels."""
+
+from __future__ import annotations
+
+from cjo_stream.simulator import Simulator
+from tests.conftest import T0, engine, ev
+
+SEND = """
+journey: {jid}
+re_entry: always
+entry: {{event: {trigger}}}
+steps:
+  - id: s
+    send: {{channel: {channel}, content: {{body: hi}}}}
+"""
+
+POLICY = """
+frequency_caps:
+  - {channel: email, max: 2, per: 1d}
+  - {channel: all, max: 3, per: 7d}
+quiet_hours:
+  - {channels: [sms, push], start: "21:00", end: "08:00"}
+default_timezone: UTC
+consent: opt_out
+"""
+
+TRAITS = {"email": "a@example.com", "phone": "+15550100", "push_token": "tok"}
+
+
+def send_journey(channel: str, jid: str = "j", trigger: str = "go") -> str:
+    return SEND.format(jid=jid, channel=channel, trigger=trigger)
+
+
+def reasons(sim: Simulator) -> list[str]:
+    return [s.reason for s in sim.skips]
+
+
+def test_frequency_cap_per_channel_and_across_channels() -> None:
+    sim = Simulator(engine(send_journey("email"), send_journey("push", "p", "push_go"), policy=POLICY))
+    sim.handle(ev("identify", T0, type="identify", traits=TRAITS))
+    for k in range(3):
+        sim.handle(ev("go", T0 + k * 60))
+    assert len(sim.commands) == 2 and reasons(sim) == ["frequency_cap"]
+    # a day later the email window has room again, but the 7-day "all" cap (3) is hit after one more send
+    sim.handle(ev("push_go", T0 + 86400 + 60))
+    sim.handle(ev("go", T0 + 86400 + 120))
+    assert [c.channel for c in sim.commands] == ["email", "email", "push"]
+    assert reasons(sim) == ["frequency_cap", "frequency_cap"]
+
+
+def test_quiet_hours_defer_to_end_of_quiet_period_in_customer_zone() -> None:
+    sim = Simulator(engine(send_journey("sms"), policy=POLICY))
+    sim.handle(ev("identify", T0, type="identify", traits={**TRAITS, "timezone": "Europe/Berlin"}))
+    late = T0 + 11 * 3600  # 21:00 UTC = 22:00 in Berlin (CET)
+    sim.handle(ev("go", late))
+    assert sim.commands == [] and sim.funnel.steps[("j", "s")]["deferred"] == 1
+    sim.finish()
+    (cmd,) = sim.commands
+    assert cmd.decided_at == "2026-03-03T07:00:00.000Z"  # 08:00 Berlin
+
+
+def test_email_is_not_subject_to_sms_quiet_hours() -> None:
+    sim = Simulator(engine(send_journey("email"), policy=POLICY))
+    sim.handle(ev("identify", T0, type="identify", traits=TRAITS))
+    sim.handle(ev("go", T0 + 12 * 3600))
+    assert len(sim.commands) == 1
+
+
+def test_consent_opt_out_and_opt_in() -> None:
+    sim = Simulator(engine(send_journey("email"), policy=POLICY))
+    sim.handle(ev("identify", T0, type="identify", traits={**TRAITS, "consent.email": False}))
+    sim.handle(ev("go", T0))
+    assert reasons(sim) == ["no_consent"]
+    sim.handle(ev("subscribed", T0 + 1, props={"channel": "email"}))
+    sim.handle(ev("go", T0 + 2))
+    assert len(sim.commands) == 1
+    sim.handle(ev("unsubscribed", T0 + 3, props={"channel": "email"}))
+    sim.handle(ev("go", T0 + 4))
+    assert reasons(sim) == ["no_consent", "no_consent"]
+
+    opt_in = Simulator(engine(send_journey("email"), policy=POLICY.replace("opt_out", "opt_in")))
+    opt_in.handle(ev("identify", T0, type="identify", traits=TRAITS))
+    opt_in.handle(ev("go", T0))
+    assert reasons(opt_in) == ["no_consent"]
+    opt_in.handle(ev("identify", T0 + 1, type="identify", traits={"consent": {"email": True}}))
+    opt_in.handle(ev("go", T0 + 2))
+    assert len(opt_in.commands) == 1
+
+
+def test_missing_address_skips_and_moves_on() -> None:
+    two = """
+    journey: two
+    entry: {event: go}
+    steps:
+      - {id: mail, send: {channel: email, content: {body: a}}}
+      - {id: inbox, send: {channel: in_app, content: {body: b}}}
+    """
+    sim = Simulator(engine(two))
+    sim.handle(ev("go", T0))
+    assert reasons(sim) == ["no_address"] and [c.step for c in sim.commands] == ["inbox"]
+
+
+def test_holdout_enters_counts_conversions_never_sends() -> None:
+    text = """
+    journey: h
+    holdout: 50
+    entry: {event: go}
+    goal: {event: buy}
+    steps:
+      - {id: w, wait: 1h}
+      - {id: s, send: {channel: in_app, content: {body: hi}}}
+    """
+    sim = Simulator(engine(text))
+    for i in range(400):
+        sim.handle(ev("go", T0, f"c{i}"))
+    sim.finish()
+    held = sim.funnel.journeys["h"]["holdout"]
+    assert 140 < held < 260
+    assert len(sim.commands) == 400 - held and reasons(sim).count("holdout") == held
+    held_ids = {s.customer_id for s in sim.skips}
+    sim2 = Simulator(engine(text))
+    for i in range(400):
+        sim2.handle(ev("go", T0, f"c{i}"))
+        sim2.handle(ev("buy", T0 + 1, f"c{i}"))
+    assert sim2.funnel.journeys["h"]["converted"] == 400
+    # holdout membership is sticky per (journey, customer)
+    sim3 = Simulator(engine(text))
+    for i in range(400):
+        sim3.handle(ev("go", T0, f"c{i}"))
+    sim3.finish()
+    assert {s.customer_id for s in sim3.skips} == held_ids
+
+
+def test_internal_channels_ignore_caps_quiet_hours_and_consent() -> None:
+    slack = send_journey("slack").replace("content: {body: hi}", "content: {text: hi}")
+    sim = Simulator(engine(slack, policy=POLICY))
+    sim.handle(ev("identify", T0, type="identify", traits={"consent.email": False}))
+    for k in range(5):
+        sim.handle(ev("go", T0 + 12 * 3600 + k))
+    assert len(sim.commands) == 5 and sim.skips == [] and sim.commands[0].to is None

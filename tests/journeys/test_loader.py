@@ -1,0 +1,143 @@
+"""The loader refuses bad journey files with ``file:line: reason`` and accepts the documented language."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cjo_stream.journeys.loader import JourneyLoadError, load_journey_text, load_topology
+
+GOOD = """\
+journey: ok
+version: 2
+entry:
+  event: go
+  when: event.properties.x >= 1
+steps:
+  - id: first
+    wait: 1h
+  - id: second
+    send: {channel: email, content: {subject: "Hi {{ profile.traits.first_name }}"}}
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(textwrap.dedent(text), "j.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+def test_good_journey_loads() -> None:
+    j = load_journey_text(GOOD, "j.yaml")
+    assert j.id == "ok" and j.version == 2 and j.first == "first"
+    assert j.steps["first"].seconds == 3600 and j.steps["first"].next == "second"
+    assert j.steps["second"].next == "end" and j.channels == {"email"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD.replace("    wait: 1h", "    wait: 1h\n    colour: blue"), "j.yaml:9: steps.0.colour: Object contains unknown field"),
+        (GOOD.replace("wait: 1h", "wait: 1 hour"), "j.yaml:8: bad duration '1 hour'"),
+        (GOOD.replace("x >= 1", "x >= "), "j.yaml:5: bad expression"),
+        (GOOD.replace("journey: ok", "journey: Not-OK"), "j.yaml:1: journey: Expected `str` matching regex"),
+        (GOOD.replace("  event: go\n", ""), "j.yaml:3: entry: missing required key `event`"),
+        (GOOD + "    next: nowhere\n", "j.yaml:11: unknown step 'nowhere'"),
+        (GOOD.replace("channel: email", "channel: fax"), "j.yaml:10: steps.1.send.channel: Invalid enum value 'fax'"),
+        (GOOD.replace("{{ profile.traits.first_name }}", "{{ x | nosuchfilter }}"), "j.yaml:10: subject: template:"),
+        (GOOD.replace("    wait: 1h\n", "    wait: 1h\n    next: end\n"), "j.yaml:10: step 'second' is unreachable"),
+        (GOOD.replace("version: 2", "version: 2\nre_entry: sometimes"), "j.yaml:3: bad re_entry 'sometimes'"),
+        (GOOD.replace("    wait: 1h\n", "    wait: 1h\n    send: {channel: email, content: {b: x}}\n"),
+         "j.yaml:7: step 'first' must have exactly one of"),
+        ("journey: x\nentry: {event: go}\nsteps: []\n", "j.yaml:3: steps: Expected `array` of length >= 1"),
+        ("journey: [unclosed\n", "j.yaml:2: YAML syntax"),
+        ("journey: a\njourney: b\n", "j.yaml:2: duplicate key 'journey'"),
+    ],
+)
+def test_bad_journeys_are_refused_with_file_line_reason(text: str, expected: str) -> None:
+    found = problems(text)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_cycle_without_wait_is_refused_but_cycle_with_wait_is_fine() -> None:
+    loop = """\
+    journey: loop
+    entry: {event: go}
+    steps:
+      - id: a
+        branch:
+          - when: profile.traits.x == 1
+            next: b
+      - id: b
+        send: {channel: in_app, content: {body: hi}, }
+        next: a
+    """
+    assert any("form a cycle without a wait" in p for p in problems(loop))
+    fine = loop.replace("        next: a", "        next: pause") + "  - {id: pause, wait: 1d, next: a}\n"
+    load_journey_text(textwrap.dedent(fine), "j.yaml")
+
+
+def test_branch_and_split_rules() -> None:
+    base = """\
+    journey: b
+    entry: {event: go}
+    steps:
+      - id: s
+        split:
+          - {variant: a, weight: 0, next: end}
+          - {variant: a, weight: 1, next: end}
+    """
+    found = problems(base)
+    assert any("j.yaml:6:" in p and "Expected `float` > 0.0" in p for p in found), found
+    found = problems(base.replace("weight: 0", "weight: 2"))
+    assert any(p.startswith("j.yaml:7: duplicate variant 'a'") for p in found), found
+    br = """\
+    journey: b
+    entry: {event: go}
+    steps:
+      - id: s
+        branch:
+          - else: end
+          - when: "true"
+            next: end
+    """
+    assert any(p.startswith("j.yaml:6: else must be the last case") for p in problems(br))
+
+
+def test_all_problems_reported_at_once() -> None:
+    text = GOOD.replace("wait: 1h", "wait: soon").replace("x >= 1", "x >=")
+    found = problems(text)
+    assert len(found) == 2
+
+
+def test_validate_command_prints_every_problem_and_exits_nonzero(tmp_path: os.PathLike[str]) -> None:
+    root = os.fspath(tmp_path)
+    os.makedirs(os.path.join(root, "journeys"))
+    with open(os.path.join(root, "journeys", "a.yaml"), "w") as f:
+        f.write(GOOD.replace("wait: 1h", "wait: later"))
+    with open(os.path.join(root, "journeys", "b.yaml"), "w") as f:
+        f.write(GOOD.replace("journey: ok", "journey: other").replace("next", "nxt"))
+    with open(os.path.join(root, "policies.yaml"), "w") as f:
+        f.write("frequency_caps:\n  - {channel: fax, max: 1, per: 1d}\n")
+    proc = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "validate", root],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    assert "a.yaml:8: bad duration 'later'" in proc.stderr
+    assert "policies.yaml:2: frequency cap channel 'fax'" in proc.stderr
+    ok = load_topology(os.path.join(os.path.dirname(__file__), "..", "..", "topologies"))
+    assert {j.id for j in ok.journeys} >= {"abandoned_cart", "welcome", "post_purchase", "winback", "lead_alert"}
+
+
+def test_same_journey_version_twice_is_refused(tmp_path: os.PathLike[str]) -> None:
+    root = os.fspath(tmp_path)
+    os.makedirs(os.path.join(root, "journeys"))
+    for name in ("a.yaml", "b.yaml"):
+        with open(os.path.join(root, "journeys", name), "w") as f:
+            f.write(GOOD)
+    with pytest.raises(JourneyLoadError) as info:
+        load_topology(root)
+    assert "bump `version`" in str(info.value)

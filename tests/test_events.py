@@ -1,0 +1,64 @@
+"""Decoding accepts the Segment envelope as upstream systems emit it and rejects bad input precisely."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from cjo_stream.events import MAX_EVENT_BYTES, InvalidEvent, decode_event, format_ts, parse_ts
+
+
+def raw(**fields: object) -> bytes:
+    base: dict[str, object] = {"messageId": "m1", "type": "track", "event": "cart_item_added", "userId": "u1",
+                               "timestamp": "2026-03-02T10:00:00.123Z"}
+    base.update(fields)
+    return orjson.dumps({k: v for k, v in base.items() if v is not ...})
+
+
+def test_track_event_decodes_with_unknown_segment_fields_ignored() -> None:
+    e = decode_event(raw(properties={"cart_value": 30}, context={"channel": "web", "timezone": "UTC"},
+                         sentAt="2026-03-02T10:00:01Z", integrations={"All": True}))
+    assert (e.name, e.user_id, e.properties, e.context["channel"]) == ("cart_item_added", "u1", {"cart_value": 30}, "web")
+    assert format_ts(e.ts) == "2026-03-02T10:00:00.123Z"
+
+
+@pytest.mark.parametrize(("typ", "event", "name"), [("page", ..., "page_viewed"), ("screen", ..., "screen_viewed"),
+                                                     ("page", "pricing_viewed", "pricing_viewed"),
+                                                     ("identify", ..., "identify")])
+def test_event_names_are_normalised(typ: str, event: object, name: str) -> None:
+    assert decode_event(raw(type=typ, event=event)).name == name
+
+
+def test_alias_needs_previous_id() -> None:
+    e = decode_event(raw(type="alias", event=..., previousId="anon-1"))
+    assert e.previous_id == "anon-1" and e.name == "alias"
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(raw(type="alias", event=...))
+    assert info.value.reason == "missing_field"
+
+
+def test_offset_times_convert_and_naive_times_are_utc() -> None:
+    assert decode_event(raw(timestamp="2026-03-02T11:00:00+01:00")).ts == parse_ts("2026-03-02T10:00:00Z")
+    assert decode_event(raw(timestamp="2026-03-02T10:00:00")).ts == parse_ts("2026-03-02T10:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("record", "reason", "mentions"),
+    [
+        (b"{not json", "invalid_json", "malformed"),
+        (raw(messageId=...), "missing_field", "messageId"),
+        (raw(userId=...), "missing_id", "userId or anonymousId"),
+        (raw(timestamp="yesterday"), "bad_timestamp", "$.timestamp"),
+        (raw(type="purchase"), "unknown_type", "purchase"),
+        (raw(userId=42), "wrong_type", "$.userId"),
+        (raw(properties=[1, 2]), "wrong_type", "$.properties"),
+        (raw(event=...), "missing_field", "track event needs `event`"),
+        (b"[1,2]", "wrong_type", "object"),
+        (raw(properties={"pad": "x" * MAX_EVENT_BYTES}), "too_large", "limit"),
+    ],
+)
+def test_bad_records_are_rejected_with_reason(record: bytes, reason: str, mentions: str) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(record)
+    assert info.value.reason == reason
+    assert mentions in str(info.value)

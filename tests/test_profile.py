@@ -1,0 +1,72 @@
+"""Profile folding, identity merge and compact encoding."""
+
+from __future__ import annotations
+
+import logging
+
+from cjo_stream.events import Event
+from cjo_stream.identity import canonical, customer_of, new_links
+from cjo_stream.profile import Instance, apply_event, decode_profile, encode_profile, merge_profiles, new_profile
+from tests.conftest import T0, ev
+
+log = logging.getLogger(__name__)
+
+
+def typical_profile() -> bytes:
+    p = new_profile("user-000123")
+    apply_event(p, ev("identify", T0, type="identify", traits={
+        "email": "ada.lovelace@example.com", "first_name": "Ada", "timezone": "Europe/Berlin", "vip": False}))
+    for k, name in enumerate(["page_viewed", "product_viewed", "product_viewed", "cart_item_added", "checkout_started",
+                              "order_completed", "message_opened"]):
+        apply_event(p, ev(name, T0 + k * 60))
+    p.instances["abandoned_cart"] = Instance(
+        journey="abandoned_cart", version=1, instance_id="0123456789abcdef", step="wait_checkout",
+        entered_at=int(T0), deadline=int(T0) + 14 * 86400, entry_event={"messageId": "m-7-123", "ts": int(T0),
+        "properties": {"product_name": "Lamp", "cart_value": 49.9}},
+        waiting="wait_for", due=T0 + 3600, seq=1)
+    p.entered["abandoned_cart"] = int(T0)
+    p.sends.append((int(T0), "email"))
+    return encode_profile(p)
+
+
+def test_typical_profile_is_small_and_round_trips() -> None:
+    data = typical_profile()
+    log.warning("typical customer profile: %d bytes (msgpack)", len(data))
+    print(f"typical customer profile: {len(data)} bytes")
+    assert len(data) <= 512
+    p = decode_profile(data)
+    assert p.counters["product_viewed"] == 2 and p.instances["abandoned_cart"].step == "wait_checkout"
+    assert encode_profile(p) == data
+
+
+def test_apply_event_tracks_counts_times_traits_consent_zone() -> None:
+    p = new_profile("u")
+    apply_event(p, ev("identify", T0, type="identify", traits={"consent.sms": False, "consent": {"push": True}}))
+    apply_event(p, ev("unsubscribed", T0 + 5, props={"channel": "email"}, context={"timezone": "Asia/Tokyo"}))
+    apply_event(p, ev("page_viewed", T0 - 5))
+    assert p.consent == {"sms": False, "push": True, "email": False}
+    assert (p.first_seen, p.last_seen, p.timezone) == (T0 - 5, T0 + 5, "Asia/Tokyo")
+    assert p.counters == {"identify": 1, "unsubscribed": 1, "page_viewed": 1}
+
+
+def test_links_and_merge() -> None:
+    links: dict[str, str] = {}
+    anon = ev("page_viewed", T0, user=None, anon="a1")  # type: ignore[arg-type]
+    assert customer_of(links, anon) == "a1" and new_links(links, anon) == []
+    both: Event = ev("identify", T0 + 1, user="u1", anon="a1", type="identify")
+    assert new_links(links, both) == [("a1", "u1")]
+    links.update(new_links(links, both))
+    assert customer_of(links, anon) == "u1"
+    # a later, different link of the same anonymous id is ignored (first link wins)
+    assert new_links(links, ev("identify", T0 + 2, user="u2", anon="a1")) == []
+    links["u1"] = "u0"  # alias chain
+    assert canonical(links, "a1") == "u0"
+
+    known, other = new_profile("u1"), new_profile("a1")
+    apply_event(other, ev("page_viewed", T0 - 100))
+    apply_event(other, ev("identify", T0 - 50, type="identify", traits={"first_name": "Anon", "city": "Oslo"}))
+    apply_event(known, ev("page_viewed", T0))
+    apply_event(known, ev("identify", T0, type="identify", traits={"first_name": "Ada"}))
+    merge_profiles(known, other)
+    assert known.counters["page_viewed"] == 2 and known.first_seen == T0 - 100
+    assert known.traits == {"first_name": "Ada", "city": "Oslo"} and known.aliases == ["a1"]
