@@ -76,6 +76,31 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
         }
 
 
+def profile_to_dict(p: Profile) -> dict[str, Any]:
+    """A readable rendering for the state API (the stored form is a compact array)."""
+    from cjo_stream.events import format_ts
+
+    return {
+        "customer_id": p.customer_id,
+        "first_seen": format_ts(p.first_seen) if p.first_seen else None,
+        "last_seen": format_ts(p.last_seen) if p.last_seen else None,
+        "traits": p.traits,
+        "counters": p.counters,
+        "last": {k: format_ts(t) for k, t in p.last.items()},
+        "consent": p.consent,
+        "timezone": p.timezone,
+        "journeys": {
+            j: {"version": i.version, "instance_id": i.instance_id, "step": i.step, "variant": i.variant,
+                "holdout": i.holdout, "entered_at": format_ts(i.entered_at), "waiting": i.waiting,
+                "due": format_ts(i.due) if i.due is not None else None}
+            for j, i in p.instances.items()
+        },
+        "entered": {j: format_ts(t) for j, t in p.entered.items()},
+        "sends": [{"at": format_ts(t), "channel": ch} for t, ch in p.sends],
+        "aliases": p.aliases,
+    }
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Profile)
 

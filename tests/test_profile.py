@@ -6,7 +6,14 @@ import logging
 
 from cjo_stream.events import Event
 from cjo_stream.identity import canonical, customer_of, new_links
-from cjo_stream.profile import Instance, apply_event, decode_profile, encode_profile, merge_profiles, new_profile
+from cjo_stream.profile import (
+    Instance,
+    apply_event,
+    decode_profile,
+    encode_profile,
+    merge_profiles,
+    new_profile,
+)
 from tests.conftest import T0, ev
 
 log = logging.getLogger(__name__)

@@ -1,165 +1,704 @@
 """Journey expressions: a small, safe language compiled once into Python closures.
 
-Why a compiled subset: the Common Expression Language bindings measured ~27 µs per evaluation on our
-machines versus ~0.2 µs for a compiled closure, and conditions run on the hot path. Nothing here uses
-eval/exec, and values are only reached through mapping keys and list indexes — never attributes.
+Why a compiled subset rather than CEL: the Common Expression Language bindings measured ~27 µs per
+evaluation on our machines versus ~0.2 µs for a compiled closure here, and conditions run on the hot
+path for every event. The source is tokenized and parsed (Pratt parser) straight into closures: nothing
+uses ``eval``/``exec``/``compile``, and values are only reached through mapping keys and list indexes,
+never through attributes, so ``event.__class__`` is simply a missing key.
+
+Evaluation never raises for data problems: a missing key is ``None``; comparisons with ``None`` or
+mismatched types are false; arithmetic on them (or division by zero) is ``None``. Every mistake in the
+source is an :class:`ExpressionError` at compile time, with the 1-based column.
+
+Language: literals (``12``, ``1.5``, ``'text'``/``"text"``, ``true``, ``false``, ``null``, ``[1, 'a']``);
+the names ``event``, ``profile``, ``journey``, ``now``; ``a.b`` and ``a['key']``/``a[0]``; operators
+(lowest to highest) ``or``, ``and``, ``not``, ``== != < <= > >= in, not in``, ``+ -``, ``* / %``, unary
+``-``; and the functions in :data:`FUNCTIONS`.
 """
 
 from __future__ import annotations
 
-import re
+import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Final
+
+__all__ = ["FUNCTIONS", "ROOTS", "Context", "Expression", "ExpressionError", "compile_expression", "truthy"]
 
 Context = Mapping[str, Any]
 Fn = Callable[[Context], Any]
+Key = str | int
 
-ROOTS = frozenset({"event", "profile", "journey", "now"})
-MAX_LENGTH = 2000
-MAX_DEPTH = 50
+ROOTS: Final = frozenset({"event", "profile", "journey", "now"})
+MAX_LENGTH: Final = 2000
+MAX_DEPTH: Final = 50
 
 
 class ExpressionError(ValueError):
-    def __init__(self, reason: str, column: int) -> None:
-        super().__init__(f"{reason} at column {column}")
-        self.reason = reason
+    """A compile-time error: ``"unexpected ')' at column 12; expected ..."``.
+
+    ``column`` is 1-based in the source text; ``reason`` is the message without the position.
+    """
+
+    reason: str
+    column: int
+
+    def __init__(self, reason: str, column: int, hint: str = "") -> None:
+        super().__init__(f"{reason} at column {column}" + (f"; {hint}" if hint else ""))
+        self.reason = f"{reason}; {hint}" if hint else reason
         self.column = column
 
 
 def truthy(value: Any) -> bool:
-    return bool(value) if value is not None else False
-
-
-_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<num>\d+\.\d*|\d*\.\d+|\d+)
-  | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-  | (?P<op>==|!=|<=|>=|<|>|\+|-|\*|/|%|\(|\)|\[|\]|,|\.)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-""", re.VERBOSE)
-
-_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
-
-
-def _tokenize(src: str) -> list[tuple[str, Any, int]]:
-    out: list[tuple[str, Any, int]] = []
-    pos = 0
-    while pos < len(src):
-        m = _TOKEN.match(src, pos)
-        if not m:
-            ch = src[pos]
-            if ch in "'\"":
-                raise ExpressionError("unterminated string", pos + 1)
-            raise ExpressionError(f"unexpected character {ch!r}", pos + 1)
-        kind = m.lastgroup or ""
-        text = m.group()
-        if kind == "num":
-            out.append(("num", float(text) if "." in text else int(text), pos + 1))
-        elif kind == "str":
-            body = text[1:-1]
-            out.append(("str", re.sub(r"\\(.)", r"\1", body), pos + 1))
-        elif kind == "op":
-            out.append(("op", text, pos + 1))
-        elif kind == "name":
-            out.append(("kw" if text in _KEYWORDS else "name", text, pos + 1))
-        pos = m.end()
-    out.append(("end", None, len(src) + 1))
-    return out
-
-
-# ---------------------------------------------------------------- null-safe operations
-def _num(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-def _cmp(op: str) -> Callable[[Any, Any], bool]:
-    import operator
-
-    f = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
-
-    def compare(a: Any, b: Any) -> bool:
-        if _num(a) and _num(b) or isinstance(a, str) and isinstance(b, str):
-            return bool(f(a, b))
+    """Expression truth: ``None``, ``False``, ``0``, ``""`` and empty containers are false."""
+    if value is None:
+        return False
+    try:
+        return bool(value)
+    except Exception:  # an odd object from the context (e.g. an array) must not break a journey
         return False
 
-    return compare
+
+# ------------------------------------------------------------------------------------------- values
+_NUM_TYPES: Final = (int, float)
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, _NUM_TYPES) and not isinstance(x, bool)
 
 
 def _eq(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) != isinstance(b, bool):
+    """Equality where int/float compare numerically but ``bool`` never equals a number."""
+    if a is b:
+        return True
+    ta = type(a)
+    if ta is type(b):
+        if ta is str or ta is int or ta is float or ta is bool:
+            return bool(a == b)
+        if ta is list or ta is tuple:
+            return _seq_eq(a, b)
+        if ta is dict:
+            return _map_eq(a, b)
+    if a is None or b is None or isinstance(a, bool) or isinstance(b, bool):
         return False
-    return bool(a == b)
+    if isinstance(a, _NUM_TYPES) and isinstance(b, _NUM_TYPES):
+        return bool(a == b)
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and str.__eq__(a, b) is True
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return _seq_eq(a, b)
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return _map_eq(a, b)
+    return False
+
+
+def _seq_eq(a: Any, b: Any) -> bool:
+    return len(a) == len(b) and all(_eq(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _map_eq(a: Mapping[Any, Any], b: Mapping[Any, Any]) -> bool:
+    if len(a) != len(b):
+        return False
+    missing = object()
+    return all(_eq(v, b.get(k, missing)) for k, v in a.items())
+
+
+def _ordered(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` may be ordered: two (non-bool) numbers or two strings."""
+    if isinstance(a, str):
+        return isinstance(b, str)
+    return _num(a) and _num(b)
+
+
+def _lt(a: Any, b: Any) -> bool:
+    return _ordered(a, b) and bool(a < b)
+
+
+def _le(a: Any, b: Any) -> bool:
+    return _ordered(a, b) and bool(a <= b)
+
+
+def _gt(a: Any, b: Any) -> bool:
+    return _ordered(a, b) and bool(a > b)
+
+
+def _ge(a: Any, b: Any) -> bool:
+    return _ordered(a, b) and bool(a >= b)
 
 
 def _contains(hay: Any, needle: Any) -> bool:
+    """``needle in hay``: substring, list/tuple/set membership, mapping key; anything else is false."""
     if isinstance(hay, str):
         return isinstance(needle, str) and needle in hay
     if isinstance(hay, list | tuple | set | frozenset):
+        if type(needle) is str:
+            return needle in hay
         return any(_eq(x, needle) for x in hay)
     if isinstance(hay, Mapping):
+        if isinstance(needle, bool):
+            return any(k is needle for k in hay)
         try:
             return needle in hay
-        except TypeError:
+        except TypeError:  # unhashable needle
             return False
     return False
 
 
-def _arith(op: str) -> Callable[[Any, Any], Any]:
-    def apply(a: Any, b: Any) -> Any:
-        if op == "+" and isinstance(a, str) and isinstance(b, str):
-            return a + b
-        if not (_num(a) and _num(b)):
-            return None
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if b == 0:
-            return None
-        return a / b if op == "/" else a % b
-
-    return apply
-
-
-def _to_epoch(t: Any) -> float | None:
-    if _num(t):
-        return float(t)
-    if isinstance(t, str):
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, str) and isinstance(b, str):
+        return a + b
+    if _num(a) and _num(b):
         try:
-            dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
-        except ValueError:
+            return a + b
+        except OverflowError:
             return None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
     return None
 
 
-def _since(unit: float) -> Callable[[Context, Any], Any]:
-    def since(ctx: Context, t: Any) -> Any:
-        e = _to_epoch(t)
-        now = ctx.get("now")
-        if e is None or not _num(now):
+def _sub(a: Any, b: Any) -> Any:
+    if _num(a) and _num(b):
+        try:
+            return a - b
+        except OverflowError:
             return None
-        return (now - e) / unit
-
-    return since
+    return None
 
 
-_FUNCS: dict[str, tuple[int, Callable[..., Any], bool]] = {
-    # name: (arity, function, needs_ctx)
-    "len": (1, lambda x: len(x) if isinstance(x, str | list | tuple | dict) else 0, False),
-    "lower": (1, lambda s: s.lower() if isinstance(s, str) else None, False),
-    "upper": (1, lambda s: s.upper() if isinstance(s, str) else None, False),
-    "contains": (2, _contains, False),
-    "starts_with": (2, lambda s, p: isinstance(s, str) and isinstance(p, str) and s.startswith(p), False),
-    "exists": (1, lambda x: x is not None, False),
-    "days_since": (1, _since(86400.0), True),
-    "hours_since": (1, _since(3600.0), True),
+def _mul(a: Any, b: Any) -> Any:
+    if _num(a) and _num(b):
+        try:
+            return a * b
+        except OverflowError:
+            return None
+    return None
+
+
+def _div(a: Any, b: Any) -> Any:
+    if _num(a) and _num(b):
+        try:
+            return a / b
+        except (ZeroDivisionError, OverflowError):
+            return None
+    return None
+
+
+def _mod(a: Any, b: Any) -> Any:
+    if _num(a) and _num(b):
+        try:
+            return a % b
+        except (ZeroDivisionError, OverflowError, ValueError):
+            return None
+    return None
+
+
+def _neg(a: Any) -> Any:
+    return -a if _num(a) else None
+
+
+_ARITH: Final[dict[str, Callable[[Any, Any], Any]]] = {"+": _add, "-": _sub, "*": _mul, "/": _div, "%": _mod}
+_ORDER: Final[dict[str, Callable[[Any, Any], bool]]] = {"<": _lt, "<=": _le, ">": _gt, ">=": _ge}
+
+
+def _step(v: Any, k: Key) -> Any:
+    """One access step: a mapping key or a list/tuple index; anything else (or missing) is ``None``."""
+    if isinstance(v, Mapping):
+        try:
+            return v.get(k)
+        except Exception:  # a hostile/broken mapping from the context
+            return None
+    if isinstance(v, list | tuple) and type(k) is int and -len(v) <= k < len(v):
+        return v[k]
+    return None
+
+
+def _walk(v: Any, keys: tuple[Key, ...]) -> Any:
+    for k in keys:
+        v = v.get(k) if type(v) is dict else _step(v, k)
+        if v is None:
+            return None
+    return v
+
+
+# ---------------------------------------------------------------------------------------- functions
+def _len(x: Any) -> Any:
+    if x is None:
+        return 0
+    if isinstance(x, str | list | tuple | set | frozenset | Mapping):
+        return len(x)
+    return None
+
+
+def _lower(s: Any) -> Any:
+    return s.lower() if isinstance(s, str) else None
+
+
+def _upper(s: Any) -> Any:
+    return s.upper() if isinstance(s, str) else None
+
+
+def _fn_contains(hay: Any, needle: Any) -> bool:
+    return _contains(hay, needle)
+
+
+def _starts_with(s: Any, prefix: Any) -> bool:
+    return isinstance(s, str) and isinstance(prefix, str) and s.startswith(prefix)
+
+
+def _exists(x: Any) -> bool:
+    return x is not None
+
+
+@lru_cache(maxsize=4096)
+def _parse_time(text: str) -> float | None:
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _epoch(t: Any) -> float | None:
+    if _num(t):
+        try:
+            f = float(t)
+        except OverflowError:
+            return None
+        return f if math.isfinite(f) else None
+    if isinstance(t, str) and len(t) <= 64:
+        return _parse_time(t)
+    return None
+
+
+def _since(ctx: Context, t: Any, unit: float) -> float | None:
+    e = _epoch(t)
+    if e is None:
+        return None
+    now: Any = ctx.get("now")
+    if not _num(now):
+        return None
+    try:
+        return (float(now) - e) / unit
+    except OverflowError:
+        return None
+
+
+def _days_since(ctx: Context, t: Any) -> float | None:
+    return _since(ctx, t, 86400.0)
+
+
+def _hours_since(ctx: Context, t: Any) -> float | None:
+    return _since(ctx, t, 3600.0)
+
+
+#: name -> (arity, implementation, reads ctx["now"]); the ctx-reading ones receive ctx first.
+FUNCTIONS: Final[dict[str, tuple[int, Callable[..., Any], bool]]] = {
+    "len": (1, _len, False),
+    "lower": (1, _lower, False),
+    "upper": (1, _upper, False),
+    "contains": (2, _fn_contains, False),
+    "starts_with": (2, _starts_with, False),
+    "exists": (1, _exists, False),
+    "days_since": (1, _days_since, True),
+    "hours_since": (1, _hours_since, True),
 }
+_FUNC_LIST: Final = ", ".join(FUNCTIONS)
+
+# ---------------------------------------------------------------------------------------- tokenizer
+_KEYWORDS: Final = frozenset({"and", "or", "not", "in", "true", "false", "null"})
+_OPERATORS: Final = ("==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%", "(", ")", "[", "]", ",", ".")
+_ESCAPES: Final = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t"}
+_DIGITS: Final = frozenset("0123456789")
+_IDENT_START: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_IDENT: Final = _IDENT_START | _DIGITS
+_HINTS: Final = {
+    "=": "use '==' to compare",
+    "!": "use 'not' (or '!=')",
+    "&": "use 'and'",
+    "|": "use 'or'",
+}
+
+
+class _Tok:
+    __slots__ = ("kind", "value", "text", "col")
+
+    def __init__(self, kind: str, value: Any, text: str, col: int) -> None:
+        self.kind = kind  # num, str, name, kw, op, end
+        self.value = value
+        self.text = text
+        self.col = col
+
+    def is_op(self, text: str) -> bool:
+        return self.kind == "op" and self.text == text
+
+    def is_kw(self, text: str) -> bool:
+        return self.kind == "kw" and self.text == text
+
+    def describe(self) -> str:
+        if self.kind == "end":
+            return "end of input"
+        if self.kind == "str":
+            return f"string {self.text}"
+        return repr(self.text)
+
+
+def _tokenize(src: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    i, n = 0, len(src)
+    while i < n:
+        ch = src[i]
+        col = i + 1
+        if ch.isspace():
+            i += 1
+        elif ch in _DIGITS:
+            j = i
+            while j < n and src[j] in _DIGITS:
+                j += 1
+            is_float = False
+            if j + 1 < n and src[j] == "." and src[j + 1] in _DIGITS:
+                is_float = True
+                j += 1
+                while j < n and src[j] in _DIGITS:
+                    j += 1
+            if j < n and src[j] in "eE":
+                k = j + 1
+                if k < n and src[k] in "+-":
+                    k += 1
+                if k < n and src[k] in _DIGITS:
+                    is_float = True
+                    j = k
+                    while j < n and src[j] in _DIGITS:
+                        j += 1
+            if j < n and src[j] in _IDENT:
+                end = j
+                while end < n and src[end] in _IDENT:
+                    end += 1
+                raise ExpressionError(f"invalid number {src[i:end]!r}", col)
+            text = src[i:j]
+            toks.append(_Tok("num", float(text) if is_float else int(text), text, col))
+            i = j
+        elif ch in _IDENT_START:
+            j = i
+            while j < n and src[j] in _IDENT:
+                j += 1
+            text = src[i:j]
+            toks.append(_Tok("kw" if text in _KEYWORDS else "name", text, text, col))
+            i = j
+        elif ch == "'" or ch == '"':
+            out: list[str] = []
+            j = i + 1
+            while True:
+                if j >= n:
+                    raise ExpressionError("unterminated string", col)
+                c = src[j]
+                if c == ch:
+                    break
+                if c == "\\":
+                    if j + 1 >= n:
+                        raise ExpressionError("unterminated string", col)
+                    esc = _ESCAPES.get(src[j + 1])
+                    if esc is None:
+                        raise ExpressionError(f"unknown escape '\\{src[j + 1]}' in string", j + 1,
+                                              "use \\\\, \\', \\\", \\n or \\t")
+                    out.append(esc)
+                    j += 2
+                else:
+                    out.append(c)
+                    j += 1
+            toks.append(_Tok("str", "".join(out), src[i:j + 1], col))
+            i = j + 1
+        else:
+            for op in _OPERATORS:
+                if src.startswith(op, i):
+                    toks.append(_Tok("op", op, op, col))
+                    i += len(op)
+                    break
+            else:
+                raise ExpressionError(f"unexpected character {ch!r}", col, _HINTS.get(ch, ""))
+    toks.append(_Tok("end", None, "", n + 1))
+    return toks
+
+
+# ------------------------------------------------------------------------------------- compile nodes
+class _Node:
+    """A compiled sub-expression: its closure, plus what the parser needs to optimise around it."""
+
+    __slots__ = ("fn", "const", "value", "root", "keys", "neg")
+
+    def __init__(self, fn: Fn, *, const: bool = False, value: Any = None, root: str | None = None,
+                 keys: tuple[Key, ...] = (), neg: Fn | None = None) -> None:
+        self.fn = fn
+        self.const = const  # fn always returns ``value`` (no context needed)
+        self.value = value
+        self.root = root  # set for a path `root.k1[k2]...` (keys in ``keys``)
+        self.keys = keys
+        self.neg = neg  # optional closure computing ``not fn(c)`` directly
+
+
+def _fresh(v: Any) -> Any:
+    return [_fresh(x) for x in v] if isinstance(v, list) else v
+
+
+def _const(value: Any) -> _Node:
+    if isinstance(value, list):
+        return _Node(lambda c: _fresh(value), const=True, value=value)
+    return _Node(lambda c: value, const=True, value=value)
+
+
+def _path(root: str | None, keys: tuple[Key, ...], base: Fn | None = None) -> _Node:
+    """One closure walking a tuple of keys (dicts on the fast path), never one closure per segment."""
+    if root is None:
+        assert base is not None
+        b = base
+        return _Node(lambda c: _walk(b(c), keys))
+    r = root
+    if not keys:
+        return _Node(lambda c: c.get(r), root=r)
+    if len(keys) == 1:
+        (k0,) = keys
+
+        def get1(c: Context) -> Any:
+            v = c.get(r)
+            return v.get(k0) if type(v) is dict else _step(v, k0)
+
+        return _Node(get1, root=r, keys=keys)
+    if len(keys) == 2:
+        k0, k1 = keys
+
+        def get2(c: Context) -> Any:
+            v = c.get(r)
+            v = v.get(k0) if type(v) is dict else _step(v, k0)
+            return v.get(k1) if type(v) is dict else _step(v, k1)
+
+        return _Node(get2, root=r, keys=keys)
+
+    def getn(c: Context) -> Any:
+        return _walk(c.get(r), keys)
+
+    return _Node(getn, root=r, keys=keys)
+
+
+def _fold(node: _Node) -> _Node:
+    """Replace a node that needs no context by its value (its closure cannot raise)."""
+    return _const(node.fn({})) if not node.const else node
+
+
+def _make_not(x: _Node) -> _Node:
+    if x.const:
+        return _const(not truthy(x.value))
+    if x.neg is not None:
+        return _Node(x.neg, neg=x.fn)
+    f = x.fn
+
+    def not_(c: Context) -> bool:
+        return not f(c)
+
+    return _Node(not_, neg=lambda c: True if f(c) else False)
+
+
+def _make_bool_chain(op: str, items: list[_Node]) -> _Node:
+    """n-ary ``and``/``or`` (flattened), short-circuiting, always returning a bool."""
+    stop = op == "or"  # the truth value that decides the chain
+    kept: list[_Node] = []
+    for it in items:
+        if it.const:
+            if truthy(it.value) == stop:
+                return _const(stop)  # operands have no side effects, so the rest is irrelevant
+            continue  # a neutral constant
+        kept.append(it)
+    if not kept:
+        return _const(not stop)
+    fns = tuple(it.fn for it in kept)
+    if len(fns) == 1:
+        (f,) = fns
+        return _Node(lambda c: True if f(c) else False, neg=lambda c: not f(c))
+    if len(fns) == 2:
+        a, b = fns
+        if stop:
+            return _Node(lambda c: True if a(c) or b(c) else False)
+        return _Node(lambda c: True if a(c) and b(c) else False)
+    if len(fns) == 3:
+        a, b, d = fns
+        if stop:
+            return _Node(lambda c: True if a(c) or b(c) or d(c) else False)
+        return _Node(lambda c: True if a(c) and b(c) and d(c) else False)
+    if stop:
+        def any_(c: Context) -> bool:
+            for f in fns:
+                if f(c):
+                    return True
+            return False
+
+        return _Node(any_)
+
+    def all_(c: Context) -> bool:
+        for f in fns:
+            if not f(c):
+                return False
+        return True
+
+    return _Node(all_)
+
+
+def _make_eq(a: _Node, b: _Node, negate: bool) -> _Node:
+    if b.const and not a.const:
+        a, b = b, a  # keep the constant on the left: below, `k` is the constant
+    fa, fb = a.fn, b.fn
+    if a.const:
+        k = a.value
+        if k is None or k is True or k is False:
+            def eq(c: Context) -> bool:
+                return fb(c) is k
+
+            def ne(c: Context) -> bool:
+                return fb(c) is not k
+        elif type(k) is str or type(k) is int or type(k) is float:
+            tk = type(k)
+            num = tk is not str
+
+            def eq(c: Context) -> bool:
+                v = fb(c)
+                tv = type(v)
+                if tv is tk or (num and (tv is int or tv is float)):
+                    return bool(v == k)
+                return _eq(v, k)
+
+            def ne(c: Context) -> bool:
+                return not eq(c)
+        else:
+            def eq(c: Context) -> bool:
+                return _eq(k, fb(c))
+
+            def ne(c: Context) -> bool:
+                return not _eq(k, fb(c))
+    else:
+        def eq(c: Context) -> bool:
+            return _eq(fa(c), fb(c))
+
+        def ne(c: Context) -> bool:
+            return not _eq(fa(c), fb(c))
+    return _Node(ne, neg=eq) if negate else _Node(eq, neg=ne)
+
+
+def _make_order(op: str, a: _Node, b: _Node) -> _Node:
+    f = _ORDER[op]
+    fa, fb = a.fn, b.fn
+    if b.const and _ordered(b.value, b.value):
+        k = b.value
+        fast: tuple[type, ...] = (str,) if type(k) is str else (int, float)
+        if op == "<":
+            def cmp(c: Context) -> bool:
+                v = fa(c)
+                return bool(v < k) if type(v) in fast else _lt(v, k)
+        elif op == "<=":
+            def cmp(c: Context) -> bool:
+                v = fa(c)
+                return bool(v <= k) if type(v) in fast else _le(v, k)
+        elif op == ">":
+            def cmp(c: Context) -> bool:
+                v = fa(c)
+                return bool(v > k) if type(v) in fast else _gt(v, k)
+        else:
+            def cmp(c: Context) -> bool:
+                v = fa(c)
+                return bool(v >= k) if type(v) in fast else _ge(v, k)
+        return _Node(cmp)
+    if a.const:
+        ka = a.value
+        return _Node(lambda c: f(ka, fb(c)))
+    return _Node(lambda c: f(fa(c), fb(c)))
+
+
+def _make_in(a: _Node, b: _Node, negate: bool) -> _Node:
+    fa, fb = a.fn, b.fn
+    if b.const and isinstance(b.value, list) and all(type(x) is str for x in b.value):
+        options = frozenset(b.value)
+
+        def isin(c: Context) -> bool:
+            v = fa(c)
+            return v in options if type(v) is str else (isinstance(v, str) and str(v) in options)
+    elif b.const and isinstance(b.value, str):
+        text = b.value
+
+        def isin(c: Context) -> bool:
+            v = fa(c)
+            return isinstance(v, str) and v in text
+    else:
+        def isin(c: Context) -> bool:
+            return _contains(fb(c), fa(c))
+
+    def notin(c: Context) -> bool:
+        return not isin(c)
+
+    node = _Node(notin, neg=isin) if negate else _Node(isin, neg=notin)
+    return _fold(node) if a.const and b.const else node
+
+
+def _make_arith(first: _Node, rest: list[tuple[str, _Node]]) -> _Node:
+    """A left-associative ``+ -`` or ``* / %`` chain in one closure; a constant prefix is folded."""
+    acc = first
+    i = 0
+    while acc.const and i < len(rest) and rest[i][1].const:
+        acc = _const(_ARITH[rest[i][0]](acc.value, rest[i][1].value))
+        i += 1
+    rest = rest[i:]
+    if not rest:
+        return acc
+    fa = acc.fn
+    if len(rest) == 1:
+        op, b = rest[0]
+        f = _ARITH[op]
+        fb = b.fn
+        if b.const:
+            k = b.value
+            return _Node(lambda c: f(fa(c), k))
+        return _Node(lambda c: f(fa(c), fb(c)))
+    steps = tuple((_ARITH[op], b.fn) for op, b in rest)
+
+    def chain(c: Context) -> Any:
+        v = fa(c)
+        for f, g in steps:
+            v = f(v, g(c))
+        return v
+
+    return _Node(chain)
+
+
+def _make_call(name: str, args: list[_Node]) -> _Node:
+    _, impl, needs_ctx = FUNCTIONS[name]
+    if needs_ctx:
+        (x,) = args
+        fx = x.fn
+        return _Node(lambda c: impl(c, fx(c)))
+    if name == "exists":
+        (x,) = args
+        if x.const:
+            return _const(x.value is not None)
+        fx = x.fn
+        return _Node(lambda c: fx(c) is not None, neg=lambda c: fx(c) is None)
+    if name == "contains":
+        return _make_in(args[1], args[0], negate=False)
+    if len(args) == 1:
+        fx = args[0].fn
+        node = _Node(lambda c: impl(fx(c)))
+    else:
+        f0, f1 = args[0].fn, args[1].fn
+        node = _Node(lambda c: impl(f0(c), f1(c)))
+    return _fold(node) if all(a.const for a in args) else node
+
+
+def _make_list(items: list[_Node]) -> _Node:
+    if all(it.const for it in items):
+        return _const([it.value for it in items])
+    fns = tuple(it.fn for it in items)
+    return _Node(lambda c: [f(c) for f in fns])
+
+
+# ------------------------------------------------------------------------------------------- parser
+_COMPARISONS: Final = frozenset({"==", "!=", "<", "<=", ">", ">="})
+_BP_OR, _BP_AND, _BP_NOT, _BP_CMP, _BP_ADD, _BP_MUL, _BP_UNARY = 1, 2, 3, 4, 5, 6, 7
 
 
 class _Parser:
@@ -169,237 +708,250 @@ class _Parser:
         self.depth = 0
         self.roots: set[str] = set()
 
-    def peek(self) -> tuple[str, Any, int]:
+    def peek(self) -> _Tok:
         return self.toks[self.i]
 
-    def take(self) -> tuple[str, Any, int]:
+    def take(self) -> _Tok:
         t = self.toks[self.i]
-        self.i += 1
+        if t.kind != "end":
+            self.i += 1
         return t
 
-    def expect(self, kind: str, value: Any) -> None:
+    def unexpected(self, t: _Tok, expected: str = "") -> ExpressionError:
+        return ExpressionError(f"unexpected {t.describe()}", t.col, f"expected {expected}" if expected else "")
+
+    def expect_op(self, text: str, what: str) -> None:
         t = self.take()
-        if t[0] != kind or t[1] != value:
-            self.fail(t, f"expected {value!r}")
+        if not t.is_op(text):
+            raise self.unexpected(t, what)
 
-    @staticmethod
-    def fail(t: tuple[str, Any, int], what: str = "") -> None:
-        shown = "end of input" if t[0] == "end" else repr(t[1]) if t[0] != "str" else repr(f"'{t[1]}'")
-        msg = f"unexpected {shown}" + (f" ({what})" if what else "")
-        raise ExpressionError(msg, t[2])
-
-    def enter(self) -> None:
+    def enter(self, t: _Tok) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ExpressionError(f"expression nested deeper than {MAX_DEPTH}", self.peek()[2])
+            raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels", t.col)
 
-    # precedence climbing
-    def parse(self) -> Fn:
-        fn = self.or_()
-        if self.peek()[0] != "end":
-            self.fail(self.peek())
-        return fn
-
-    def or_(self) -> Fn:
-        left = self.and_()
-        while self.peek() == ("kw", "or", self.peek()[2]):
-            self.take()
-            right = self.and_()
-            left = (lambda a, b: lambda c: truthy(a(c)) or truthy(b(c)))(left, right)
-        return left
-
-    def and_(self) -> Fn:
-        left = self.not_()
-        while self.peek()[:2] == ("kw", "and"):
-            self.take()
-            right = self.not_()
-            left = (lambda a, b: lambda c: truthy(a(c)) and truthy(b(c)))(left, right)
-        return left
-
-    def not_(self) -> Fn:
-        if self.peek()[:2] == ("kw", "not"):
-            self.take()
-            self.enter()
-            inner = self.not_()
-            self.depth -= 1
-            return lambda c: not truthy(inner(c))
-        return self.comparison()
-
-    def comparison(self) -> Fn:
-        left = self.additive()
+    def parse(self) -> _Node:
+        node = self.expr(0)
         t = self.peek()
-        if t[0] == "op" and t[1] in ("==", "!=", "<", "<=", ">", ">="):
-            self.take()
-            right = self.additive()
-            op = t[1]
-            if op == "==":
-                return lambda c: _eq(left(c), right(c))
-            if op == "!=":
-                return lambda c: not _eq(left(c), right(c))
-            f = _cmp(op)
-            return lambda c: f(left(c), right(c))
-        if t[:2] == ("kw", "in"):
-            self.take()
-            right = self.additive()
-            return lambda c: _contains(right(c), left(c))
-        if t[:2] == ("kw", "not") and self.toks[self.i + 1][:2] == ("kw", "in"):
-            self.take()
-            self.take()
-            right = self.additive()
-            return lambda c: not _contains(right(c), left(c))
-        return left
+        if t.kind != "end":
+            raise self.unexpected(t, "an operator or the end of the expression")
+        return node
 
-    def additive(self) -> Fn:
-        left = self.term()
-        while self.peek()[0] == "op" and self.peek()[1] in ("+", "-"):
-            f = _arith(self.take()[1])
-            right = self.term()
-            left = (lambda a, b, f: lambda c: f(a(c), b(c)))(left, right, f)
-        return left
-
-    def term(self) -> Fn:
-        left = self.unary()
-        while self.peek()[0] == "op" and self.peek()[1] in ("*", "/", "%"):
-            f = _arith(self.take()[1])
-            right = self.unary()
-            left = (lambda a, b, f: lambda c: f(a(c), b(c)))(left, right, f)
-        return left
-
-    def unary(self) -> Fn:
-        if self.peek()[:2] == ("op", "-"):
-            self.take()
-            self.enter()
-            inner = self.unary()
-            self.depth -= 1
-            return lambda c: -v if _num(v := inner(c)) else None
-        return self.postfix()
-
-    def postfix(self) -> Fn:
+    def infix_bp(self) -> int:
+        """Left binding power of the next token (0: it does not continue an expression)."""
         t = self.peek()
-        if t[0] == "name":
-            self.take()
-            name = t[1]
-            if self.peek()[:2] == ("op", "("):
-                return self.call(name, t)
-            if name not in ROOTS:
-                raise ExpressionError(f"unknown name {name!r}; expressions can use event, profile, journey, now "
-                                      f"and the functions {', '.join(sorted(_FUNCS))}", t[2])
-            self.roots.add(name)
-            path: list[str | int] = []
-            while True:
-                nt = self.peek()
-                if nt[:2] == ("op", "."):
+        if t.kind == "kw":
+            if t.text == "or":
+                return _BP_OR
+            if t.text == "and":
+                return _BP_AND
+            if t.text == "in" or (t.text == "not" and self.toks[self.i + 1].is_kw("in")):
+                return _BP_CMP
+            return 0
+        if t.kind == "op":
+            if t.text in _COMPARISONS:
+                return _BP_CMP
+            if t.text in ("+", "-"):
+                return _BP_ADD
+            if t.text in ("*", "/", "%"):
+                return _BP_MUL
+        return 0
+
+    def expr(self, min_bp: int) -> _Node:
+        left = self.prefix()
+        while True:
+            bp = self.infix_bp()
+            if bp <= min_bp:
+                return left
+            t = self.peek()
+            if bp in (_BP_OR, _BP_AND):
+                items = [left]
+                while self.peek().is_kw(t.text):
                     self.take()
-                    key = self.take()
-                    if key[0] not in ("name", "kw"):
-                        self.fail(key, "expected a key after '.'")
-                    path.append(key[1])
-                elif nt[:2] == ("op", "["):
-                    self.take()
-                    key = self.take()
-                    if key[0] not in ("str", "num") or isinstance(key[1], float):
-                        raise ExpressionError("only a text or integer literal can go inside [ ]", key[2])
-                    path.append(key[1])
-                    self.expect("op", "]")
-                else:
-                    break
-            return _path(name, tuple(path))
-        return self.primary()
-
-    def call(self, name: str, t: tuple[str, Any, int]) -> Fn:
-        spec = _FUNCS.get(name)
-        if spec is None:
-            raise ExpressionError(f"unknown function {name!r}; allowed: {', '.join(sorted(_FUNCS))}", t[2])
-        self.take()  # (
-        args: list[Fn] = []
-        self.enter()
-        if self.peek()[:2] != ("op", ")"):
-            args.append(self.or_())
-            while self.peek()[:2] == ("op", ","):
-                self.take()
-                args.append(self.or_())
-        self.expect("op", ")")
-        self.depth -= 1
-        arity, f, needs_ctx = spec
-        if len(args) != arity:
-            raise ExpressionError(f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, got {len(args)}", t[2])
-        if needs_ctx:
-            self.roots.add("now")
-            (a0,) = args
-            return lambda c: f(c, a0(c))
-        if arity == 1:
-            (a1,) = args
-            return lambda c: f(a1(c))
-        a, b = args
-        return lambda c: f(a(c), b(c))
-
-    def primary(self) -> Fn:
-        t = self.take()
-        kind, value = t[0], t[1]
-        if kind in ("num", "str"):
-            return lambda c: value
-        if kind == "kw" and value in ("true", "false", "null"):
-            const = {"true": True, "false": False, "null": None}[value]
-            return lambda c: const
-        if t[:2] == ("op", "("):
-            self.enter()
-            inner = self.or_()
-            self.expect("op", ")")
-            self.depth -= 1
-            return inner
-        if t[:2] == ("op", "["):
-            self.enter()
-            items: list[Fn] = []
-            if self.peek()[:2] != ("op", "]"):
-                items.append(self.or_())
-                while self.peek()[:2] == ("op", ","):
-                    self.take()
-                    items.append(self.or_())
-            self.expect("op", "]")
-            self.depth -= 1
-            return lambda c: [f(c) for f in items]
-        self.fail(t)
-        raise AssertionError  # unreachable
-
-
-def _path(root: str, path: tuple[str | int, ...]) -> Fn:
-    if not path:
-        return lambda c: c.get(root)
-
-    def get(c: Context) -> Any:
-        v = c.get(root)
-        for k in path:
-            if isinstance(v, Mapping):
-                v = v.get(k)
-            elif isinstance(v, list | tuple) and isinstance(k, int) and -len(v) <= k < len(v):
-                v = v[k]
+                    items.append(self.expr(bp))
+                left = _make_bool_chain(t.text, items)
+            elif bp == _BP_CMP:
+                left = self.comparison(left)
+                if self.infix_bp() == _BP_CMP:
+                    nt = self.peek()
+                    raise ExpressionError("comparisons cannot be chained", nt.col,
+                                          "combine them with 'and', e.g. a < b and b < c")
             else:
-                return None
-        return v
+                rest: list[tuple[str, _Node]] = []
+                while self.infix_bp() == bp:
+                    op = self.take().text
+                    rest.append((op, self.expr(bp)))
+                left = _make_arith(left, rest)
 
-    return get
+    def comparison(self, left: _Node) -> _Node:
+        t = self.take()
+        if t.kind == "kw":
+            negate = t.text == "not"
+            if negate:
+                self.take()  # `in`
+            return _make_in(left, self.expr(_BP_CMP), negate)
+        right = self.expr(_BP_CMP)
+        if t.text in ("==", "!="):
+            node = _make_eq(left, right, negate=t.text == "!=")
+        else:
+            node = _make_order(t.text, left, right)
+        return _fold(node) if left.const and right.const else node
+
+    def prefix(self) -> _Node:
+        t = self.take()
+        if t.kind in ("num", "str"):
+            return self.postfix(_const(t.value))
+        if t.kind == "kw":
+            if t.text == "not":
+                self.enter(t)
+                node = _make_not(self.expr(_BP_NOT))
+                self.depth -= 1
+                return node
+            if t.text in ("true", "false", "null"):
+                return self.postfix(_const({"true": True, "false": False, "null": None}[t.text]))
+            raise self.unexpected(t, "a value")
+        if t.kind == "name":
+            return self.postfix(self.name(t))
+        if t.is_op("-"):
+            self.enter(t)
+            x = self.expr(_BP_UNARY)
+            self.depth -= 1
+            if x.const:
+                return _const(_neg(x.value))
+            fx = x.fn
+            return _Node(lambda c: _neg(fx(c)))
+        if t.is_op("("):
+            self.enter(t)
+            node = self.expr(0)
+            self.expect_op(")", "')'")
+            self.depth -= 1
+            return self.postfix(node)
+        if t.is_op("["):
+            self.enter(t)
+            items = self.items("]")
+            self.depth -= 1
+            return self.postfix(_make_list(items))
+        raise self.unexpected(t, "a value")
+
+    def items(self, close: str) -> list[_Node]:
+        """Comma-separated expressions up to ``close`` (consumed); a trailing comma is allowed."""
+        items: list[_Node] = []
+        while not self.peek().is_op(close):
+            items.append(self.expr(0))
+            if not self.peek().is_op(","):
+                break
+            self.take()
+        self.expect_op(close, f"',' or '{close}'")
+        return items
+
+    def name(self, t: _Tok) -> _Node:
+        name = t.text
+        if self.peek().is_op("("):
+            return self.call(t)
+        if name in ROOTS:
+            self.roots.add(name)
+            return _path(name, ())
+        if name in FUNCTIONS:
+            raise ExpressionError(f"{name!r} is a function", t.col, f"call it as {name}(...)")
+        spelled = {"True": "true", "False": "false", "None": "null", "NULL": "null", "Null": "null"}.get(name)
+        hint = f"did you mean {spelled}? " if spelled else ""
+        raise ExpressionError(f"unknown name {name!r}", t.col,
+                              f"{hint}expressions can use event, profile, journey, now and the functions {_FUNC_LIST}")
+
+    def call(self, t: _Tok) -> _Node:
+        name = t.text
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            raise ExpressionError(f"unknown function {name!r}", t.col, f"the functions are {_FUNC_LIST}")
+        paren = self.take()
+        self.enter(paren)
+        args = self.items(")")
+        self.depth -= 1
+        arity = spec[0]
+        if len(args) != arity:
+            plural = "s" if arity != 1 else ""
+            raise ExpressionError(f"{name}() takes {arity} argument{plural}, got {len(args)}", t.col)
+        if spec[2]:
+            self.roots.add("now")
+        return self.postfix(_make_call(name, args))
+
+    def postfix(self, node: _Node) -> _Node:
+        keys: list[Key] = []
+        while True:
+            t = self.peek()
+            if t.is_op("."):
+                self.take()
+                k = self.take()
+                if k.kind not in ("name", "kw"):
+                    raise self.unexpected(k, "a key name after '.'; use ['key'] or [0] for other keys")
+                keys.append(k.text)
+            elif t.is_op("["):
+                self.take()
+                k = self.take()
+                sign = 1
+                if k.is_op("-") and self.peek().kind == "num":
+                    sign, k = -1, self.take()
+                if k.kind == "str" or (k.kind == "num" and type(k.value) is int):
+                    keys.append(k.value * sign if k.kind == "num" else k.value)
+                else:
+                    raise ExpressionError("only a text or integer literal can go inside [ ]", k.col)
+                self.expect_op("]", "']'")
+            elif t.is_op("("):
+                raise ExpressionError(f"only the functions {_FUNC_LIST} can be called", t.col)
+            else:
+                break
+        if not keys:
+            return node
+        kt = tuple(keys)
+        if node.root is not None:
+            return _path(node.root, node.keys + kt)
+        if node.const:
+            return _const(_walk(node.value, kt))
+        return _path(None, kt, node.fn)
 
 
+# ------------------------------------------------------------------------------------------- public
 class Expression:
+    """A compiled expression: call it with a context mapping (``event``, ``profile``, ``journey``, ``now``).
+
+    ``roots`` lists the context keys the source refers to (``now`` also for ``days_since``/``hours_since``).
+    """
+
     __slots__ = ("source", "roots", "_fn")
+
+    source: str
+    roots: frozenset[str]
 
     def __init__(self, source: str, fn: Fn, roots: frozenset[str]) -> None:
         self.source = source
-        self._fn = fn
         self.roots = roots
+        self._fn = fn
 
     def __call__(self, ctx: Context) -> Any:
-        return self._fn(ctx)
+        try:
+            return self._fn(ctx)
+        except Exception:  # a hostile object in the context; plain data never gets here
+            return None
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Expression) and other.source == self.source
+
+    def __hash__(self) -> int:
+        return hash(self.source)
+
 
 def compile_expression(source: str) -> Expression:
+    """Compile ``source`` once; raise :class:`ExpressionError` (with a 1-based column) if it is invalid."""
+    if not isinstance(source, str):
+        raise ExpressionError(f"an expression must be text, not {type(source).__name__}", 1)
     if len(source) > MAX_LENGTH:
-        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters", MAX_LENGTH)
+        raise ExpressionError(
+            f"expression is {len(source)} characters long; the limit is {MAX_LENGTH}", MAX_LENGTH + 1)
     if not source.strip():
         raise ExpressionError("empty expression", 1)
-    p = _Parser(source)
-    fn = p.parse()
-    return Expression(source, fn, frozenset(p.roots))
+    parser = _Parser(source)
+    node = parser.parse()
+    return Expression(source, node.fn, frozenset(parser.roots))
