@@ -103,7 +103,7 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
     """Subcommands of the runtime and adapters (their modules import Faust/aiokafka lazily)."""
     from cjo_stream.runtime.commands import register as runtime_commands
 
-    found = [runtime_commands]
+    found: list[Callable[[argparse._SubParsersAction], None]] = [runtime_commands]  # type: ignore[type-arg]
     if importlib.util.find_spec("cjo_stream.adapters.commands") is not None:
         from cjo_stream.adapters.commands import register as adapter_commands
 

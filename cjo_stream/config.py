@@ -1,0 +1,146 @@
+"""Runtime settings, read from environment variables (documented in the README's table).
+
+Every broker setting (bootstrap servers, SASL, TLS), topic sizing and store choice is configuration,
+so the same worker runs against the local Tansu broker and a production Kafka cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass
+class Settings:
+    """All knobs of a worker or adapter. ``Settings.from_env()`` reads ``CJO_*`` variables."""
+
+    app_id: str = "cjo"
+    bootstrap: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str = ""  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    input_topic: str = "cjo.touchpoints"
+    receipts_topic: str = "cjo.receipts"
+    partitions: int = 8
+    replication: int = 1
+    topologies: str = "topologies"
+    store: str = "rocksdb"  # rocksdb | memory
+    data_dir: str = "data"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    web_url: str = ""  # how other workers reach this one (default http://<web_host>:<web_port>)
+    dedupe_window: float = 86400.0
+    batch_max: int = 5000
+    exactly_once: bool = False
+    timer_interval: float = 0.05
+    worker_id: str = ""
+
+    ENV = {
+        "app_id": "CJO_APP_ID", "bootstrap": "CJO_BROKER", "security_protocol": "CJO_SECURITY_PROTOCOL",
+        "sasl_mechanism": "CJO_SASL_MECHANISM", "sasl_username": "CJO_SASL_USERNAME",
+        "sasl_password": "CJO_SASL_PASSWORD", "ssl_cafile": "CJO_SSL_CAFILE", "ssl_certfile": "CJO_SSL_CERTFILE",
+        "ssl_keyfile": "CJO_SSL_KEYFILE", "input_topic": "CJO_INPUT_TOPIC", "receipts_topic": "CJO_RECEIPTS_TOPIC",
+        "partitions": "CJO_PARTITIONS", "replication": "CJO_REPLICATION", "topologies": "CJO_TOPOLOGIES",
+        "store": "CJO_STORE", "data_dir": "CJO_DATA_DIR", "web_host": "CJO_WEB_HOST", "web_port": "CJO_WEB_PORT",
+        "web_url": "CJO_WEB_URL",
+        "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "batch_max": "CJO_BATCH_MAX",
+        "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
+        "worker_id": "CJO_WORKER_ID",
+    }
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        s = cls()
+        for f in fields(cls):
+            var = cls.ENV.get(f.name)
+            if var and var in os.environ:
+                raw = os.environ[var]
+                current = getattr(s, f.name)
+                try:
+                    if isinstance(current, bool):
+                        value: Any = raw.strip().lower() in ("1", "true", "yes", "on")
+                    elif isinstance(current, int):
+                        value = int(raw)
+                    elif isinstance(current, float):
+                        value = float(raw)
+                    else:
+                        value = raw
+                except ValueError:
+                    raise ValueError(f"{var}={raw!r} is not a valid {type(current).__name__}") from None
+                setattr(s, f.name, value)
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(s, k, v)
+        if s.store not in ("rocksdb", "memory"):
+            raise ValueError(f"CJO_STORE={s.store!r}: use 'rocksdb' or 'memory'")
+        return s
+
+    def kafka_kwargs(self) -> dict[str, Any]:
+        """Connection keyword arguments shared by aiokafka producers, consumers and admin clients."""
+        kw: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            kw.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                      sasl_plain_password=self.sasl_password)
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            kw["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile or None,
+                                                   certfile=self.ssl_certfile or None,
+                                                   keyfile=self.ssl_keyfile or None)
+        return kw
+
+    # Topic names derive from app_id and the input topic so two deployments can share a cluster.
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.input_topic}.dlq"
+
+    @property
+    def internal_topic(self) -> str:
+        return f"{self.app_id}.customer-events"
+
+    @property
+    def profiles_changelog(self) -> str:
+        return f"{self.app_id}.profiles-changelog"
+
+    @property
+    def timers_changelog(self) -> str:
+        return f"{self.app_id}.timers-changelog"
+
+    @property
+    def aliases_topic(self) -> str:
+        return f"{self.app_id}.aliases"
+
+    @property
+    def workers_topic(self) -> str:
+        return f"{self.app_id}.workers"
+
+    @property
+    def skipped_topic(self) -> str:
+        return "cjo.delivery.skipped"
+
+    @staticmethod
+    def delivery_topic(channel: str) -> str:
+        return f"cjo.delivery.{channel}"
+
+
+def env_table() -> str:
+    """Markdown table of every variable with its default (used to keep the README honest)."""
+    s = Settings()
+    rows = ["| variable | default |", "|---|---|"]
+    for f in fields(Settings):
+        var = Settings.ENV.get(f.name)
+        if var:
+            rows.append(f"| `{var}` | `{getattr(s, f.name)!s}` |")
+    return "\n".join(rows)
+
+
+__all__ = ["Settings", "env_table", "_env"]

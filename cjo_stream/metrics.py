@@ -1,0 +1,135 @@
+"""Prometheus metrics of workers and adapters (served on ``/metrics``).
+
+Naming follows Prometheus conventions (base units, ``_total``, ``_seconds``, ``_bytes``); labels are
+low-cardinality only (journey, step, channel, reason, variant, status, topic, partition) — never a
+customer id. Per-partition gauges are removed when a worker loses the partition, so summing across
+workers (``sum without(instance)``) stays correct during and after rebalances.
+
+The hot path never touches these per event: it folds counts into plain dicts and applies them once
+per batch (:meth:`BatchCounts.publish`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter as _Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+
+if TYPE_CHECKING:
+    from cjo_stream.engine.types import Transition
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+EVENTS_CONSUMED = Counter("cjo_events_consumed_total", "Touchpoint events accepted, by envelope type and source "
+                          "(context.channel, or 'receipt')", ["type", "source"], registry=REGISTRY)
+EVENTS_INVALID = Counter("cjo_events_invalid_total", "Records sent to the dead-letter topic, by reason",
+                         ["reason"], registry=REGISTRY)
+EVENTS_DUPLICATE = Counter("cjo_events_duplicate_total", "Events dropped because their messageId was seen "
+                           "within the dedupe window", registry=REGISTRY)
+JOURNEY = Counter("cjo_journey_transitions_total", "Journey instance lifecycle: entered, holdout, converted, "
+                  "exited, ended, expired", ["journey", "kind", "variant"], registry=REGISTRY)
+STEP_REACHED = Counter("cjo_journey_step_reached_total", "Steps reached", ["journey", "step"], registry=REGISTRY)
+VARIANT_ENTERED = Counter("cjo_journey_variant_entered_total", "Split arms taken", ["journey", "variant"],
+                          registry=REGISTRY)
+SENDS = Counter("cjo_sends_total", "Delivery commands produced", ["journey", "step", "channel"], registry=REGISTRY)
+SKIPS = Counter("cjo_skips_total", "Sends decided against", ["journey", "step", "channel", "reason"],
+                registry=REGISTRY)
+DEFERRALS = Counter("cjo_sends_deferred_total", "Sends deferred by quiet hours", ["journey", "channel"],
+                    registry=REGISTRY)
+DECISION_LATENCY = Histogram("cjo_decision_latency_seconds", "Event timestamp to delivery command produced",
+                             buckets=LATENCY_BUCKETS, registry=REGISTRY)
+PROCESSING = Histogram("cjo_event_processing_seconds", "Worker CPU time per event (batch time / batch size)",
+                       buckets=(1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3),
+                       registry=REGISTRY)
+BATCH_SIZE = Histogram("cjo_batch_records", "Records per processed batch",
+                       buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000), registry=REGISTRY)
+TIMER_LATENESS = Histogram("cjo_timer_lateness_seconds", "Timer fire time minus due time",
+                           buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0), registry=REGISTRY)
+TIMERS_PENDING = Gauge("cjo_timers_pending", "Durable timers waiting, per owned partition", ["partition"],
+                       registry=REGISTRY)
+PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
+PROFILE_BYTES = Histogram("cjo_profile_size_bytes", "Encoded size of profiles written",
+                          buckets=(128, 256, 384, 512, 768, 1024, 2048, 4096, 16384), registry=REGISTRY)
+CONSUMER_LAG = Gauge("cjo_consumer_lag_records", "Records behind the partition end", ["topic", "partition"],
+                     registry=REGISTRY)
+REBALANCES = Counter("cjo_rebalances_total", "Partition assignments received", registry=REGISTRY)
+RESTORE_SECONDS = Histogram("cjo_state_restore_seconds", "Time to restore a partition's state from changelogs",
+                            buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 120), registry=REGISTRY)
+DELIVERY_OUTCOMES = Counter("cjo_delivery_outcomes_total", "Adapter outcomes by channel and receipt status",
+                            ["channel", "status"], registry=REGISTRY)
+ADAPTER_RETRIES = Counter("cjo_adapter_retries_total", "Delivery attempts retried", ["channel"], registry=REGISTRY)
+ADAPTER_RATE_WAIT = Counter("cjo_adapter_rate_limit_wait_seconds_total", "Time spent waiting for the rate limiter",
+                            ["channel"], registry=REGISTRY)
+ADAPTER_LATENCY = Histogram("cjo_adapter_delivery_seconds", "Provider call duration", ["channel"],
+                            buckets=LATENCY_BUCKETS, registry=REGISTRY)
+UP = Gauge("cjo_up", "1 while the process runs (role: worker or adapter)", ["role"], registry=REGISTRY)
+
+
+class BatchCounts:
+    """Per-batch tallies folded from engine transitions; :meth:`publish` applies them to Prometheus."""
+
+    __slots__ = ("journey", "steps", "variants", "sends", "skips", "deferrals", "consumed", "duplicates")
+
+    def __init__(self) -> None:
+        self.journey: _Counter[tuple[str, str, str]] = _Counter()
+        self.steps: _Counter[tuple[str, str]] = _Counter()
+        self.variants: _Counter[tuple[str, str]] = _Counter()
+        self.sends: _Counter[tuple[str, str, str]] = _Counter()
+        self.skips: _Counter[tuple[str, str, str, str]] = _Counter()
+        self.deferrals: _Counter[tuple[str, str]] = _Counter()
+        self.consumed: _Counter[tuple[str, str]] = _Counter()
+        self.duplicates = 0
+
+    def add(self, transitions: Iterable[Transition]) -> None:
+        for t in transitions:
+            k = t.kind
+            if k == "step":
+                self.steps[(t.journey, t.step or "")] += 1
+            elif k == "sent":
+                self.sends[(t.journey, t.step or "", t.channel or "")] += 1
+            elif k == "skipped":
+                self.skips[(t.journey, t.step or "", t.channel or "", t.reason or "")] += 1
+            elif k == "variant":
+                self.variants[(t.journey, t.variant or "")] += 1
+            elif k == "deferred":
+                self.deferrals[(t.journey, t.channel or "")] += 1
+            else:
+                self.journey[(t.journey, k, t.variant or "")] += 1
+
+    def publish(self) -> None:
+        for (j, k, v), n in self.journey.items():
+            JOURNEY.labels(j, k, v).inc(n)
+        for (j, s), n in self.steps.items():
+            STEP_REACHED.labels(j, s).inc(n)
+        for (j, v), n in self.variants.items():
+            VARIANT_ENTERED.labels(j, v).inc(n)
+        for (j, s, c), n in self.sends.items():
+            SENDS.labels(j, s, c).inc(n)
+        for (j, s, c, r), n in self.skips.items():
+            SKIPS.labels(j, s, c, r).inc(n)
+        for (j, c), n in self.deferrals.items():
+            DEFERRALS.labels(j, c).inc(n)
+        for (t, s), n in self.consumed.items():
+            EVENTS_CONSUMED.labels(t, s).inc(n)
+        if self.duplicates:
+            EVENTS_DUPLICATE.inc(self.duplicates)
+
+
+def forget_partition(partition: int) -> None:
+    """Drop per-partition gauges when this worker no longer owns the partition."""
+    for g in (TIMERS_PENDING, PROFILES):
+        try:
+            g.remove(str(partition))
+        except KeyError:
+            pass
+    # lag series of this partition (any topic) belong to the new owner now
+    for labels in [k for k in CONSUMER_LAG._metrics if k[1] == str(partition)]:  # noqa: SLF001
+        try:
+            CONSUMER_LAG.remove(*labels)
+        except KeyError:
+            pass

@@ -1,0 +1,254 @@
+"""Runtime subcommands: ``broker``, ``worker``, ``produce``, ``generate``, ``tail``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from cjo_stream.config import Settings
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    return Settings.from_env(bootstrap=getattr(args, "broker", None), **extra)
+
+
+def _key_of(line: bytes) -> bytes | None:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    k = obj.get("userId") or obj.get("anonymousId")
+    return str(k).encode() if k else None
+
+
+class Progress:
+    """A one-line progress bar on stderr (only when stderr is a terminal, or forced)."""
+
+    def __init__(self, total: int | None, label: str, force: bool = False) -> None:
+        self.total = total
+        self.label = label
+        self.enabled = force or sys.stderr.isatty()
+        self.t0 = time.monotonic()
+        self._last = 0.0
+
+    def update(self, n: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.2 and n != self.total):
+            return
+        self._last = now
+        rate = n / max(now - self.t0, 1e-9)
+        if self.total:
+            width = 30
+            done = int(width * n / self.total)
+            bar = "#" * done + "-" * (width - done)
+            sys.stderr.write(f"\r{self.label} [{bar}] {n}/{self.total} ({rate:,.0f}/s)")
+        else:
+            sys.stderr.write(f"\r{self.label} {n} ({rate:,.0f}/s)")
+        sys.stderr.flush()
+
+    def close(self, n: int) -> None:
+        if self.enabled:
+            self.update(n)
+            sys.stderr.write("\n")
+
+
+async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: str | None = None,
+                        rate: float | None = None, total: int | None = None, progress: bool = False) -> int:
+    """Produce JSON lines to the input topic, keyed by userId/anonymousId (bad lines unkeyed: the worker
+    dead-letters them). ``rate`` paces sending in events per second."""
+    from cjo_stream.runtime.kafka import ensure_topics, make_producer
+
+    topic = topic or settings.input_topic
+    await ensure_topics(settings, [topic])
+    producer = make_producer(settings, linger_ms=10)
+    await producer.start()
+    bar = Progress(total, f"producing to {topic}", force=progress)
+    n = 0
+    t0 = time.monotonic()
+    pending: list[Any] = []
+    try:
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            pending.append(await producer.send(topic, line, key=_key_of(line)))
+            n += 1
+            if len(pending) >= 2000:
+                await asyncio.gather(*pending)
+                pending.clear()
+            if rate:
+                ahead = n / rate - (time.monotonic() - t0)
+                if ahead > 0.005:
+                    await asyncio.sleep(ahead)
+            if n % 500 == 0:
+                bar.update(n)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    bar.close(n)
+    return n
+
+
+def _read(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        yield from f
+
+
+def _cmd_broker(args: argparse.Namespace) -> int:
+    from cjo_stream.runtime.broker import BrokerError, serve_forever
+
+    try:
+        return serve_forever(args.port)
+    except BrokerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from faust import Worker
+
+    from cjo_stream.journeys.loader import JourneyLoadError, load_topology
+    from cjo_stream.runtime.app import build_app, prepare_host_topics
+
+    s = _settings(args, topologies=args.topologies, store=args.store, web_port=args.web_port,
+                  data_dir=args.data_dir, partitions=args.partitions)
+    try:
+        topo = load_topology(s.topologies)
+    except JourneyLoadError as e:
+        for p in e.problems:
+            print(p, file=sys.stderr)
+        print("refusing to start: fix the journey files above (cjo-stream validate)", file=sys.stderr)
+        return 1
+    asyncio.run(prepare_host_topics(s))
+    app, _ = build_app(s, topo)
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    worker = Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
+    print(f"cjo-stream worker: broker {s.bootstrap}, {len(topo.journeys)} journeys, store {s.store}, "
+          f"state API http://{s.web_host}:{s.web_port}/customers/<id>", file=sys.stderr, flush=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _cmd_produce(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    total = sum(1 for line in _read(args.events) if line.strip())
+    n = asyncio.run(produce_lines(s, _read(args.events), topic=args.topic, rate=args.rate, total=total,
+                                  progress=args.progress))
+    print(f"produced {n} records to {args.topic or s.input_topic}", file=sys.stderr)
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from cjo_stream.generator import generate_events
+
+    s = _settings(args)
+    total = int(args.rate * args.duration)
+    events = generate_events(customers=args.customers, seed=args.seed, start=time.time(), duration=args.duration,
+                             rate=args.rate)
+    lines = (orjson.dumps(e) for _, e in zip(range(total), events, strict=False))
+    n = asyncio.run(produce_lines(s, lines, rate=args.rate, total=total, progress=True))
+    print(f"generated {n} events for {args.customers} customers", file=sys.stderr)
+    return 0
+
+
+async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, limit: int | None,
+               out: Any = None, timeout: float | None = None) -> int:
+    from aiokafka import AIOKafkaConsumer
+
+    from cjo_stream.runtime.kafka import ensure_topics
+
+    await ensure_topics(settings, topics)
+    out = out or sys.stdout
+    c = AIOKafkaConsumer(*topics, **settings.kafka_kwargs(), group_id=None,
+                         auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False)
+    await c.start()
+    n = 0
+    deadline = time.monotonic() + timeout if timeout else None
+    try:
+        while limit is None or n < limit:
+            if deadline and time.monotonic() > deadline:
+                break
+            for recs in (await c.getmany(timeout_ms=200)).values():
+                for r in recs:
+                    out.write((r.value or b"").decode() + "\n")
+                    n += 1
+            out.flush()
+    finally:
+        await c.stop()
+    return n
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    channels = args.channel or ["email", "sms", "push", "in_app", "webhook", "slack", "crm"]
+    topics = [s.delivery_topic(c) for c in channels]
+    asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from cjo_stream.runtime.demo import run
+
+    duration = args.duration
+    if duration is None:
+        duration = 0.0 if sys.stdin.isatty() else 60.0  # interactive: until Ctrl-C; CI/pipes: bounded
+    return run(duration, args.customers, args.rate, args.topologies)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    def broker_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--broker", help="bootstrap servers (default: $CJO_BROKER or 127.0.0.1:9092)")
+
+    p = sub.add_parser("broker", help="run the local Tansu Kafka-protocol broker in the foreground")
+    p.add_argument("--port", type=int, default=9092)
+    p.set_defaults(func=_cmd_broker)
+
+    p = sub.add_parser("worker", help="run a streaming worker (Faust host + batch hot path)")
+    broker_arg(p)
+    p.add_argument("--topologies", help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
+    p.add_argument("--store", choices=["rocksdb", "memory"], help="state store (default: $CJO_STORE or rocksdb)")
+    p.add_argument("--web-port", type=int, help="state API / metrics port (default: $CJO_WEB_PORT or 6066)")
+    p.add_argument("--data-dir", help="local state directory (default: $CJO_DATA_DIR or data)")
+    p.add_argument("--partitions", type=int, help="partitions of topics this worker creates ($CJO_PARTITIONS)")
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    p.set_defaults(func=_cmd_worker)
+
+    p = sub.add_parser("produce", help="produce a JSONL file of touchpoint events to the input topic")
+    broker_arg(p)
+    p.add_argument("--events", required=True)
+    p.add_argument("--topic", help="default: $CJO_INPUT_TOPIC or cjo.touchpoints")
+    p.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.set_defaults(func=_cmd_produce)
+
+    p = sub.add_parser("generate", help="produce realistic touchpoint traffic in real time")
+    broker_arg(p)
+    p.add_argument("--customers", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=100.0, help="events per second")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("demo", help="live demo: broker, worker and generator; prints delivery commands")
+    p.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C on a terminal, else 60)")
+    p.add_argument("--customers", type=int, default=300)
+    p.add_argument("--rate", type=float, default=40.0)
+    p.add_argument("--topologies", default="topologies/demo")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("tail", help="print delivery commands as they arrive")
+    broker_arg(p)
+    p.add_argument("--channel", action="append", help="channel to follow (repeatable; default: all)")
+    p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--limit", type=int)
+    p.set_defaults(func=_cmd_tail)

@@ -1,0 +1,242 @@
+"""Stage 2: one customer partition's state and the batch step that runs the pure engine on it.
+
+Records on the internal topic are keyed by customer id and carry a kind header:
+
+======  ===============================================================
+``e``   a touchpoint event (the original JSON, already validated)
+``t``   a due timer (msgpack), put there by the partition's own timer scan
+``m``   merge: the key (an anonymous id) was linked to the customer in the value
+``a``   absorb: the value is the anonymous profile to merge into the key's profile
+``x``   erase the customer (GDPR): profile, timers and aliases
+======  ===============================================================
+
+**Batching (why this is fast and still exact).** A whole fetched batch of one partition is processed
+in memory, then every changed profile is written once (store + changelog), every output is produced as
+record batches, and only after the broker acknowledged all of it are the input offsets committed —
+the way Kafka Streams caches state stores before the changelog. Each stored profile remembers the
+offset of the last record applied to it (``hw``): after a crash the uncommitted records are replayed,
+and records a profile has already absorbed are skipped, so state is never applied twice and replayed
+decisions reproduce the same ``delivery_id``s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import msgspec
+
+from cjo_stream import metrics
+from cjo_stream.commands import DeliveryCommand
+from cjo_stream.config import Settings
+from cjo_stream.engine import Engine, Result
+from cjo_stream.events import InvalidEvent, decode_event
+from cjo_stream.profile import Profile, decode_profile, encode_profile, merge_profiles, new_profile
+from cjo_stream.runtime.kafka import Outbox
+from cjo_stream.runtime.store import KV
+from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
+
+KIND_EVENT, KIND_TIMER, KIND_MERGE, KIND_ABSORB, KIND_ERASE = b"e", b"t", b"m", b"a", b"x"
+
+
+class Stored(msgspec.Struct, array_like=True):
+    """A profile as stored: with the offset of the last internal-topic record applied to it."""
+
+    hw: int
+    profile: Profile
+
+
+_enc = msgspec.msgpack.Encoder()
+_stored_dec = msgspec.msgpack.Decoder(Stored)
+_json = msgspec.json.Encoder()
+
+
+def encode_stored(hw: int, p: Profile) -> bytes:
+    return _enc.encode(Stored(hw, p))
+
+
+def decode_stored(raw: bytes) -> Stored:
+    return _stored_dec.decode(raw)
+
+
+def kind_of(headers: object) -> bytes:
+    for k, v in headers or ():  # type: ignore[attr-defined]
+        if k == "k":
+            return bytes(v)
+    return KIND_EVENT
+
+
+@dataclass
+class Record:
+    """What the batch step needs of a consumer record (decoupled from aiokafka for tests/benchmarks)."""
+
+    key: bytes
+    value: bytes | None
+    offset: int
+    kind: bytes = KIND_EVENT
+
+
+@dataclass
+class BatchStats:
+    records: int = 0
+    events: int = 0
+    timers: int = 0
+    commands: int = 0
+    skipped_replay: int = 0
+    lateness: list[float] = field(default_factory=list)
+    decision_latency: list[float] = field(default_factory=list)
+
+
+class CustomerPartition:
+    """State of one partition of the internal topic, owned by exactly one worker at a time."""
+
+    def __init__(self, partition: int, engine: Engine, settings: Settings, profiles: KV, timers: KV,
+                 aliases: dict[str, str]) -> None:
+        self.partition = partition
+        self.engine = engine
+        self.settings = settings
+        self.profiles = profiles
+        self.timers = TimerIndex(timers)
+        self.aliases = aliases  # the worker's global alias view (read-only here, except erase tombstones)
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self.changelog_offset = 0
+
+    # ------------------------------------------------------------------ state access
+    def load(self, customer_id: str) -> Stored | None:
+        raw = self.profiles.get(customer_id.encode())
+        return decode_stored(raw) if raw is not None else None
+
+    def _duplicate(self, message_id: str, now: float) -> bool:
+        seen = self._seen
+        if message_id in seen:
+            return True
+        seen[message_id] = now
+        horizon = now - self.settings.dedupe_window
+        while seen:
+            first = next(iter(seen.values()))
+            if first >= horizon and len(seen) <= 2_000_000:
+                break
+            seen.popitem(last=False)
+        return False
+
+    # ------------------------------------------------------------------ the batch step
+    def process(self, records: list[Record], now: float, out: Outbox, counts: metrics.BatchCounts) -> BatchStats:
+        """Apply records in order; queue outputs and changelog writes on ``out``."""
+        st = BatchStats(records=len(records))
+        cache: dict[str, Stored | None] = {}
+        dirty: set[str] = set()
+        erased: set[str] = set()
+        s = self.settings
+        for rec in records:
+            cid = rec.key.decode()
+            if cid in cache:
+                stored = cache[cid]
+            else:
+                stored = cache[cid] = self.load(cid)
+            if stored is not None and rec.offset <= stored.hw:
+                st.skipped_replay += 1
+                continue
+            kind = rec.kind
+            res: Result | None = None
+            if kind == KIND_EVENT:
+                try:
+                    ev = decode_event(rec.value or b"")
+                except InvalidEvent:
+                    continue  # stage 1 validated it; a record that fails here was written by something else
+                if stored is None:
+                    stored = cache[cid] = Stored(-1, new_profile(cid))
+                if self._duplicate(ev.message_id, now):
+                    counts.duplicates += 1
+                else:
+                    st.events += 1
+                    counts.consumed[(ev.type, str(ev.context.get("channel", "receipt" if ev.name.startswith(
+                        "message_") else "unknown")))] += 1
+                    res = self.engine.process(stored.profile, ev, now)
+                    if res.commands:
+                        lat = now - ev.ts
+                        st.decision_latency.extend([lat] * len(res.commands))
+            elif kind == KIND_TIMER:
+                timer = decode_timer(rec.value or b"")
+                if self.timers.remove(storage_key(timer)):
+                    out.add(s.timers_changelog, storage_key(timer), None, partition=self.partition)
+                if stored is None:
+                    continue  # erased or merged away: nothing to wake
+                st.timers += 1
+                st.lateness.append(now - timer.due)
+                res = self.engine.fire(stored.profile, timer, now)
+            elif kind == KIND_MERGE:
+                target = (rec.value or b"").decode()
+                if stored is not None and target and target != cid:
+                    out.add(s.internal_topic, target.encode(), encode_profile(stored.profile),
+                            headers=[("k", KIND_ABSORB)])
+                    self._erase(cid, out, keep_aliases=True)
+                    cache[cid] = None
+                    dirty.discard(cid)
+                continue
+            elif kind == KIND_ABSORB:
+                other = decode_profile(rec.value or b"")
+                if stored is None:
+                    stored = cache[cid] = Stored(-1, new_profile(cid))
+                merge_profiles(stored.profile, other)
+            elif kind == KIND_ERASE:
+                self._erase(cid, out, keep_aliases=False, profile=stored.profile if stored else None)
+                cache[cid] = None
+                dirty.discard(cid)
+                erased.add(cid)
+                continue
+            assert stored is not None
+            stored.hw = rec.offset
+            dirty.add(cid)
+            if res is not None:
+                self._emit(res, out, counts, st)
+        for cid in dirty:
+            stored = cache[cid]
+            assert stored is not None
+            raw = encode_stored(stored.hw, stored.profile)
+            self.profiles.put(cid.encode(), raw)
+            out.add(s.profiles_changelog, cid.encode(), raw, partition=self.partition)
+        return st
+
+    def _emit(self, res: Result, out: Outbox, counts: metrics.BatchCounts, st: BatchStats) -> None:
+        s = self.settings
+        for cmd in res.commands:
+            out.add(s.delivery_topic(cmd.channel), cmd.customer_id.encode(), _json.encode(cmd))
+        st.commands += len(res.commands)
+        for skip in res.skips:
+            out.add(s.skipped_topic, skip.customer_id.encode(), _json.encode(skip))
+        for t in res.timers:
+            raw = self.timers.add(t)
+            out.add(s.timers_changelog, storage_key(t), raw, partition=self.partition)
+        counts.add(res.transitions)
+
+    def _erase(self, cid: str, out: Outbox, *, keep_aliases: bool, profile: Profile | None = None) -> None:
+        s = self.settings
+        self.profiles.delete(cid.encode())
+        out.add(s.profiles_changelog, cid.encode(), None, partition=self.partition)
+        for key in self.timers.remove_customer(cid):
+            out.add(s.timers_changelog, key, None, partition=self.partition)
+        if not keep_aliases:
+            linked = {a for a, c in self.aliases.items() if c == cid}
+            if profile is not None:
+                linked.update(profile.aliases)
+            for a in linked:
+                self.aliases.pop(a, None)
+                out.add(s.aliases_topic, a.encode(), None)
+
+    # ------------------------------------------------------------------ timers
+    def due_timers(self, now: float, out: Outbox) -> int:
+        """Hand due timers to the customers' own stream (this partition of the internal topic)."""
+        due = self.timers.due(now)
+        for t in due:
+            out.add(self.settings.internal_topic, t.customer_id.encode(), encode_timer(t),
+                    partition=self.partition, headers=[("k", KIND_TIMER)])
+        return len(due)
+
+
+def command_json(cmd: DeliveryCommand) -> bytes:
+    return _json.encode(cmd)
+
+
+def wall_clock() -> float:
+    return time.time()

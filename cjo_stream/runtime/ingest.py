@@ -1,0 +1,104 @@
+"""Stage 1: decode input and receipt records, dead-letter bad ones, resolve identity, repartition.
+
+Input records may have any key. Valid events are forwarded unchanged (same JSON bytes) to the internal
+topic keyed by the resolved customer id, so all of a customer's events are handled in order by the one
+worker owning that partition. Invalid records go to the dead-letter topic unchanged with headers saying
+why and where they came from; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from cjo_stream.commands import Receipt
+from cjo_stream.config import Settings
+from cjo_stream.events import Envelope, Event, InvalidEvent, decode_event, parse_ts
+from cjo_stream.identity import customer_of, new_links
+from cjo_stream.runtime.customers import KIND_MERGE
+from cjo_stream.runtime.kafka import Outbox
+
+_receipt_dec = msgspec.json.Decoder(Receipt)
+_json = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def receipt_event(r: Receipt) -> bytes:
+    """A receipt as the touchpoint event journeys can wait for: ``message_<status>`` for the customer."""
+    props: dict[str, Any] = {"delivery_id": r.delivery_id, "channel": r.channel, "status": r.status}
+    for k in ("journey", "step", "provider_message_id", "reason"):
+        v = getattr(r, k)
+        if v is not None:
+            props[k] = v
+    if r.attributes:
+        props["attributes"] = r.attributes
+    env = Envelope(messageId=f"receipt:{r.delivery_id}:{r.status}", type="track", event=f"message_{r.status}",
+                   userId=r.customer_id, timestamp=_dt(r.at), properties=props,
+                   context={"channel": "receipt"})
+    return _json.encode(env)
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromtimestamp(parse_ts(text), UTC)
+
+
+class Ingest:
+    def __init__(self, settings: Settings, aliases: dict[str, str]) -> None:
+        self.settings = settings
+        self.aliases = aliases
+        self.invalid: Counter[str] = Counter()
+        self.forwarded = 0
+
+    def _dead_letter(self, rec: InRecord, err: InvalidEvent, out: Outbox) -> None:
+        s = self.settings
+        headers = [
+            ("cjo.reason", err.reason.encode()),
+            ("cjo.detail", err.detail[:500].encode()),
+            ("cjo.source.topic", rec.topic.encode()),
+            ("cjo.source.partition", str(rec.partition).encode()),
+            ("cjo.source.offset", str(rec.offset).encode()),
+            ("cjo.failed_at", str(time.time()).encode()),
+        ]
+        out.add(s.dlq_topic, rec.key, rec.value, partition=rec.partition % s.partitions, headers=headers)
+        self.invalid[err.reason] += 1
+
+    def process(self, records: list[InRecord], out: Outbox) -> None:
+        s = self.settings
+        internal = s.internal_topic
+        aliases = self.aliases
+        for rec in records:
+            value = rec.value
+            try:
+                if value is None:
+                    raise InvalidEvent("missing_field", "record has no value (tombstone)")
+                if rec.topic == s.receipts_topic:
+                    try:
+                        value = receipt_event(_receipt_dec.decode(value))
+                    except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
+                        raise InvalidEvent("bad_receipt", str(e)) from None
+                ev: Event = decode_event(value)
+            except InvalidEvent as e:
+                self._dead_letter(rec, e, out)
+                continue
+            if ev.user_id:
+                for src, dst in new_links(aliases, ev):
+                    aliases[src] = dst
+                    out.add(s.aliases_topic, src.encode(), dst.encode())
+                    # move what the anonymous profile knows to the customer (in the anon's partition)
+                    out.add(internal, src.encode(), dst.encode(), headers=[("k", KIND_MERGE)])
+            cid = customer_of(aliases, ev)
+            out.add(internal, cid.encode(), value)
+            self.forwarded += 1

@@ -1,0 +1,384 @@
+"""The streaming worker: stage 1 (ingest), stage 2 (customers), global tables, timers.
+
+Why not one Faust agent per stage: a Faust agent costs ~150 µs of CPU per event here and a Table write
+per event caps a worker near 2,000 events/s (``../shared/MEASURED.md``). The worker therefore runs its
+hot path on aiokafka consumers in per-partition batches (one state write per changed customer per
+batch, outputs as record batches, offsets committed after the broker acknowledged everything), while
+Faust hosts it: the worker process, its web views and lifecycle (:mod:`cjo_stream.runtime.app`).
+Partition ownership and rebalancing come from the Kafka consumer group protocol; the state tables are
+changelogged RocksDB stores restored on assignment, as Faust tables are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from cjo_stream import metrics
+from cjo_stream.config import Settings
+from cjo_stream.engine import Engine
+from cjo_stream.events import format_ts
+from cjo_stream.identity import canonical
+from cjo_stream.journeys.loader import Topology
+from cjo_stream.profile import profile_to_dict
+from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition, Record, kind_of
+from cjo_stream.runtime.ingest import Ingest, InRecord
+from cjo_stream.runtime.kafka import Outbox, Partitioner, ensure_topics, make_producer
+from cjo_stream.runtime.store import KV, StoreFactory
+from cjo_stream.runtime.timers import decode_timer
+
+log = logging.getLogger("cjo_stream.worker")
+
+_json = msgspec.json.Encoder()
+
+
+class WorkerInfo(msgspec.Struct):
+    url: str
+    partitions: list[int]
+    at: float
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: StreamWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.worker.release([tp.partition for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        metrics.REBALANCES.inc()
+        await self.worker.acquire([tp.partition for tp in assigned])
+
+
+class StreamWorker:
+    """One worker process's streaming machinery. ``start()``/``stop()`` are called by the Faust service."""
+
+    def __init__(self, settings: Settings, topology: Topology, web_url: str = "") -> None:
+        self.s = settings
+        self.topology = topology
+        self.engine = Engine(topology.journeys, topology.policies)
+        self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.web_url = web_url
+        self.aliases: dict[str, str] = {}
+        self.workers: dict[str, WorkerInfo] = {}
+        self.partitioner = Partitioner(settings.partitions)
+        self.stores = StoreFactory(settings.store, os.path.join(settings.data_dir, settings.app_id,
+                                                                 f"worker-{settings.web_port}"))
+        self.parts: dict[int, CustomerPartition] = {}
+        self._kv: dict[int, tuple[KV, KV]] = {}
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self.ready = asyncio.Event()
+        self.ingest = Ingest(settings, self.aliases)
+        self.processed_events = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        s = self.s
+        outputs = [s.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
+        await ensure_topics(s, [s.input_topic, s.receipts_topic, s.dlq_topic, s.internal_topic, s.profiles_changelog,
+                                s.timers_changelog, s.aliases_topic, s.workers_topic, s.skipped_topic, *outputs],
+                            compacted=[s.profiles_changelog, s.timers_changelog, s.aliases_topic, s.workers_topic])
+        self.producer = make_producer(s)
+        await self.producer.start()
+        self.outbox = Outbox(self.producer, self.partitioner)
+        self.ingest_out = Outbox(self.producer, self.partitioner)
+        self.globals_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False,
+                                                 auto_offset_reset="earliest")
+        await self.globals_consumer.start()
+        await self._catch_up_globals()
+        self._running = True
+        self.customers = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=f"{s.app_id}-customers",
+                                          enable_auto_commit=False, auto_offset_reset="earliest",
+                                          max_poll_records=s.batch_max, fetch_max_bytes=16 * 1024 * 1024,
+                                          max_partition_fetch_bytes=4 * 1024 * 1024,
+                                          session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
+                                          rebalance_timeout_ms=30_000)
+        self.customers.subscribe([s.internal_topic], listener=_Rebalance(self))
+        await self.customers.start()
+        self.ingest_consumer = AIOKafkaConsumer(s.input_topic, s.receipts_topic, **s.kafka_kwargs(),
+                                                group_id=f"{s.app_id}-ingest", enable_auto_commit=False,
+                                                auto_offset_reset="earliest", max_poll_records=s.batch_max,
+                                                fetch_max_bytes=16 * 1024 * 1024,
+                                                max_partition_fetch_bytes=4 * 1024 * 1024,
+                                                session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
+        await self.ingest_consumer.start()
+        self._tasks = [asyncio.create_task(self._guard(self._globals_loop)),
+                       asyncio.create_task(self._guard(self._customers_loop)),
+                       asyncio.create_task(self._guard(self._ingest_loop))]
+        metrics.UP.labels("worker").set(1)
+
+    async def stop(self) -> None:
+        """Clean shutdown: let the loops finish the batch in hand, checkpoint stores, leave the groups.
+
+        Checkpoints are written only when every loop ended on its own (outputs flushed, offsets
+        committed); after a forced cancel the stores may be ahead of their changelogs, so the next start
+        rebuilds them from the changelogs instead (no checkpoint = full restore).
+        """
+        self._running = False
+        _, pending = await asyncio.wait(self._tasks, timeout=15) if self._tasks else (set(), set())
+        for t in pending:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if not pending and self.parts:
+            with contextlib.suppress(Exception):
+                await self.release(sorted(self.parts))
+        for c in ("ingest_consumer", "customers", "globals_consumer"):
+            consumer = getattr(self, c, None)
+            if consumer is not None:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()  # leaving the group revokes partitions (checkpoints stores)
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+
+    async def _guard(self, fn: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await fn()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker loop %s crashed; stopping the process so it can be restarted", fn.__name__)
+            os._exit(70)
+
+    # ------------------------------------------------------------------ global tables (aliases, workers)
+    async def _catch_up_globals(self) -> None:
+        s = self.s
+        c = self.globals_consumer
+        tps: list[TopicPartition] = []
+        for topic in (s.aliases_topic, s.workers_topic):
+            parts = c.partitions_for_topic(topic)
+            if not parts:
+                await c.topics()  # refresh metadata
+                parts = c.partitions_for_topic(topic) or set()
+            tps.extend(TopicPartition(topic, p) for p in parts)
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        await read_to_end(c, tps, self._apply_globals)
+
+    def _apply_globals(self, recs: list[Any]) -> None:
+        s = self.s
+        for r in recs:
+            key = r.key.decode() if r.key else ""
+            if r.topic == s.aliases_topic:
+                if r.value is None:
+                    self.aliases.pop(key, None)
+                else:
+                    self.aliases.setdefault(key, r.value.decode())
+            elif r.topic == s.workers_topic:
+                if r.value is None:
+                    self.workers.pop(key, None)
+                else:
+                    self.workers[key] = msgspec.json.decode(r.value, type=WorkerInfo)
+
+    async def _globals_loop(self) -> None:
+        while self._running:
+            for recs in (await self.globals_consumer.getmany(timeout_ms=500)).values():
+                self._apply_globals(recs)
+
+    # ------------------------------------------------------------------ stage 1
+    async def _ingest_loop(self) -> None:
+        c = self.ingest_consumer
+        while self._running:
+            data = await c.getmany(timeout_ms=100, max_records=self.s.batch_max)
+            if not data:
+                continue
+            offsets = {}
+            for tp, recs in data.items():
+                self.ingest.process([InRecord(r.topic, r.partition, r.offset, r.key, r.value) for r in recs],
+                                    self.ingest_out)
+                offsets[tp] = recs[-1].offset + 1
+            await self.ingest_out.flush()
+            await c.commit(offsets)
+            self._record_lag(c, offsets)
+            for reason, n in self.ingest.invalid.items():
+                metrics.EVENTS_INVALID.labels(reason).inc(n)
+            self.ingest.invalid.clear()
+
+    # ------------------------------------------------------------------ stage 2
+    async def _customers_loop(self) -> None:
+        c = self.customers
+        interval = self.s.timer_interval
+        while self._running:
+            data = await c.getmany(timeout_ms=int(interval * 1000), max_records=self.s.batch_max)
+            async with self._lock:
+                await self._step(data)
+
+    async def _step(self, data: dict[TopicPartition, list[Any]]) -> None:
+        t0 = time.perf_counter()
+        now = time.time()
+        counts = metrics.BatchCounts()
+        offsets = {}
+        n = 0
+        for tp, recs in data.items():
+            part = self.parts.get(tp.partition)
+            if part is None:
+                continue  # revoked while the fetch was in flight: the new owner replays it
+            records = [Record(r.key, r.value, r.offset, kind_of(r.headers)) for r in recs]
+            st = part.process(records, now, self.outbox, counts)
+            n += st.records
+            self.processed_events += st.events
+            for lat in st.lateness:
+                metrics.TIMER_LATENESS.observe(lat)
+            for lat in st.decision_latency:
+                metrics.DECISION_LATENCY.observe(lat)
+            offsets[tp] = recs[-1].offset + 1
+        for part in self.parts.values():
+            part.due_timers(now, self.outbox)
+        await self.outbox.flush()
+        if offsets:
+            await self.customers.commit(offsets)
+            self._record_lag(self.customers, offsets)
+        counts.publish()
+        self._publish_gauges()
+        if n:
+            metrics.BATCH_SIZE.observe(n)
+            metrics.PROCESSING.observe((time.perf_counter() - t0) / n)
+
+    # ------------------------------------------------------------------ partition ownership
+    async def acquire(self, partitions: list[int]) -> None:
+        async with self._lock:
+            for p in partitions:
+                if p in self.parts:
+                    continue
+                t0 = time.perf_counter()
+                prof_kv, prof_start = self.stores.open("profiles", p)
+                timer_kv, timer_start = self.stores.open("timers", p)
+                await self._restore(self.s.profiles_changelog, p, prof_kv, prof_start)
+                await self._restore(self.s.timers_changelog, p, timer_kv, timer_start)
+                self._kv[p] = (prof_kv, timer_kv)
+                self.parts[p] = CustomerPartition(p, self.engine, self.s, prof_kv, timer_kv, self.aliases)
+                metrics.RESTORE_SECONDS.observe(time.perf_counter() - t0)
+            self._publish_gauges()
+            await self._announce()
+        self.ready.set()
+
+    async def release(self, partitions: list[int]) -> None:
+        async with self._lock:
+            ends = await self._changelog_ends(partitions) if self.s.store != "memory" else {}
+            for p in partitions:
+                self.parts.pop(p, None)
+                kvs = self._kv.pop(p, None)
+                if kvs is None:
+                    continue
+                self.stores.close("profiles", p, kvs[0], ends.get((self.s.profiles_changelog, p)))
+                self.stores.close("timers", p, kvs[1], ends.get((self.s.timers_changelog, p)))
+                metrics.forget_partition(p)
+            with contextlib.suppress(Exception):
+                await self._announce()
+
+    async def _changelog_ends(self, partitions: list[int]) -> dict[tuple[str, int], int]:
+        tps = [TopicPartition(t, p) for p in partitions for t in (self.s.profiles_changelog, self.s.timers_changelog)]
+        if not tps:
+            return {}
+        c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False)
+        await c.start()
+        try:
+            ends = await c.end_offsets(tps)
+        finally:
+            await c.stop()
+        return {(tp.topic, tp.partition): off for tp, off in ends.items()}
+
+    async def _restore(self, topic: str, partition: int, kv: KV, start: int) -> int:
+        """Replay a changelog partition into a store from ``start`` to its current end."""
+        c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
+                             max_poll_records=20_000, fetch_max_bytes=32 * 1024 * 1024,
+                             max_partition_fetch_bytes=16 * 1024 * 1024)
+        await c.start()
+        n = 0
+
+        def apply(recs: list[Any]) -> None:
+            nonlocal n
+            for r in recs:
+                if r.value is None:
+                    kv.delete(r.key)
+                else:
+                    kv.put(r.key, r.value)
+            n += len(recs)
+
+        try:
+            tp = TopicPartition(topic, partition)
+            c.assign([tp])
+            c.seek(tp, start)
+            await read_to_end(c, [tp], apply)
+        finally:
+            await c.stop()
+        return n
+
+    async def _announce(self) -> None:
+        info = WorkerInfo(self.web_url, sorted(self.parts), time.time())
+        await self.producer.send_and_wait(self.s.workers_topic, _json.encode(info), key=self.worker_id.encode())
+        self.workers[self.worker_id] = info
+
+    def _publish_gauges(self) -> None:
+        for p, part in self.parts.items():
+            metrics.TIMERS_PENDING.labels(str(p)).set(len(part.timers))
+            metrics.PROFILES.labels(str(p)).set(len(part.profiles))
+
+    # ------------------------------------------------------------------ queries (web views)
+    def customer_id(self, ident: str) -> str:
+        return canonical(self.aliases, ident)
+
+    def partition_of(self, customer_id: str) -> int:
+        return self.partitioner(customer_id.encode())
+
+    def owner_url(self, partition: int) -> str | None:
+        best: WorkerInfo | None = None
+        for info in self.workers.values():
+            if partition in info.partitions and (best is None or info.at > best.at):
+                best = info
+        return best.url if best else None
+
+    def local_customer(self, customer_id: str) -> dict[str, Any] | None:
+        part = self.parts.get(self.partition_of(customer_id))
+        if part is None:
+            raise KeyError(customer_id)
+        stored = part.load(customer_id)
+        if stored is None:
+            return None
+        p = stored.profile
+        timers = [{"journey": t.journey, "instance_id": t.instance_id, "due": format_ts(t.due), "kind": t.kind}
+                  for t in (decode_timer(v) for _, v in part.timers.kv.prefix(f"{customer_id}\x1f".encode()))]
+        return {"customer_id": p.customer_id, "profile": profile_to_dict(p), "pending_timers": timers,
+                "active_journeys": sorted(p.instances), "partition": part.partition}
+
+    async def erase(self, customer_id: str) -> None:
+        await self.producer.send_and_wait(self.s.internal_topic, b"", key=customer_id.encode(),
+                                          partition=self.partition_of(customer_id), headers=[("k", KIND_ERASE)])
+
+    @staticmethod
+    def _record_lag(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        for tp, pos in offsets.items():
+            hw = consumer.highwater(tp)
+            if hw is not None:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, hw - pos))
+
+
+async def read_to_end(c: AIOKafkaConsumer, tps: list[TopicPartition], apply: Callable[[list[Any]], None]) -> None:
+    """Consume assigned partitions until caught up.
+
+    The reported end offset is not enough on its own: the local Tansu broker reports the end of a
+    partition as "base offset of the last record batch + 1", which is short when the last batch held
+    several records. So we read until every position is past the reported end *and* a fetch comes
+    back empty, which is correct on both Tansu and Kafka.
+    """
+    end = await c.end_offsets(tps)
+    while True:
+        data = await c.getmany(*tps, timeout_ms=300)
+        for recs in data.values():
+            apply(recs)
+        if not data and all([await c.position(tp) >= end[tp] for tp in tps]):
+            return
+
+
