@@ -1,0 +1,116 @@
+"""The adapter interface: what a channel implements and what it reports back.
+
+A channel only talks to its provider. Everything around it — idempotency, expiry, rate limiting,
+retries, receipts and the dead-letter topic — lives in :mod:`cjo_stream.adapters.runner`, so every
+channel gets the same delivery guarantees and a new channel is one small module.
+
+A channel either returns a :class:`DeliveryResult` or raises :class:`TransientError` /
+:class:`PermanentError` (handy deep inside HTTP or SMTP code); the runner treats both the same.
+Any other exception counts as transient (a bug or an unexpected provider answer must not lose a
+message: it is retried, then dead-lettered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from cjo_stream.commands import DeliveryCommand
+
+Outcome = Literal["sent", "permanent", "transient"]
+FailureStatus = Literal["failed", "bounced"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """One attempt's outcome. ``reason`` is short and safe to log: never an address or a payload."""
+
+    outcome: Outcome
+    provider_message_id: str | None = None
+    reason: str | None = None
+    retry_after: float | None = None  # seconds the provider asked us to wait (HTTP Retry-After)
+    status: FailureStatus = "failed"  # receipt status of a permanent failure (a hard bounce is "bounced")
+
+    @classmethod
+    def sent(cls, provider_message_id: str | None = None) -> DeliveryResult:
+        return cls("sent", provider_message_id=provider_message_id)
+
+    @classmethod
+    def permanent(cls, reason: str, *, bounced: bool = False) -> DeliveryResult:
+        return cls("permanent", reason=reason, status="bounced" if bounced else "failed")
+
+    @classmethod
+    def transient(cls, reason: str, retry_after: float | None = None) -> DeliveryResult:
+        return cls("transient", reason=reason, retry_after=retry_after)
+
+
+class DeliveryError(Exception):
+    """Base of the errors a channel may raise instead of returning a result."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def result(self) -> DeliveryResult:
+        raise NotImplementedError
+
+
+class TransientError(DeliveryError):
+    """Worth retrying: timeouts, connection errors, 5xx, 429, SMTP 4xx."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+    def result(self) -> DeliveryResult:
+        return DeliveryResult.transient(self.reason, self.retry_after)
+
+
+class PermanentError(DeliveryError):
+    """Retrying cannot help: invalid address, 4xx other than 408/429, message refused."""
+
+    def __init__(self, reason: str, *, bounced: bool = False) -> None:
+        super().__init__(reason)
+        self.bounced = bounced
+
+    def result(self) -> DeliveryResult:
+        return DeliveryResult.permanent(self.reason, bounced=self.bounced)
+
+
+class Channel(Protocol):
+    """A provider client. ``start``/``close`` open and release connections; ``deliver`` makes one attempt."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult: ...
+
+    async def close(self) -> None: ...
+
+
+async def attempt(channel: Channel, cmd: DeliveryCommand) -> DeliveryResult:
+    """One delivery attempt with every exception folded into a result (see the module docstring)."""
+    try:
+        return await channel.deliver(cmd)
+    except DeliveryError as e:
+        return e.result()
+    except Exception as e:  # an unknown failure is retried, never lost
+        # only the type: an exception's text may quote an address or a provider response
+        return DeliveryResult.transient(f"unexpected {type(e).__name__}")
+
+
+def utc_now_iso(now: float | None = None) -> str:
+    """RFC 3339 with milliseconds and ``Z``, the format of every time in commands and receipts."""
+    dt = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def content_text(cmd: DeliveryCommand, *keys: str) -> str:
+    """The first non-empty content field among ``keys`` (e.g. ``"text", "body", "subject"``)."""
+    for k in keys:
+        v = cmd.content.get(k)
+        if v:
+            return v
+    return ""

@@ -1,0 +1,111 @@
+"""Adapter throughput (commands/s): webhook adapter → local HTTP receiver, through the real broker.
+
+Measures the whole adapter path — fetch, sent-record check, HMAC signing, HTTP POST on loopback,
+sent-record and receipt produce, offset commit — with the rate limiter off. It runs on an isolated
+topic (``cjo.delivery.bench-<id>``) and consumer group, so it can share a broker with other benchmarks.
+``python -m cjo_stream.adapters.bench [N]`` starts a local broker when ``CJO_BROKER`` is not set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+
+import msgspec
+from aiohttp import web
+
+from cjo_stream.adapters.base import utc_now_iso
+from cjo_stream.adapters.retry import RetryPolicy
+from cjo_stream.adapters.runner import AdapterRunner
+from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
+from cjo_stream.commands import DeliveryCommand
+from cjo_stream.config import Settings
+from cjo_stream.runtime.broker import free_port
+from cjo_stream.runtime.kafka import ensure_topics, make_producer
+
+
+async def _receiver() -> tuple[web.AppRunner, str, list[int]]:
+    hits = [0]
+
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        hits[0] += 1
+        return web.Response(status=200, text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/hook", hits
+
+
+async def adapter_throughput(bootstrap: str, n: int, concurrency: int = 16) -> dict[str, float]:
+    """Deliver ``n`` webhook commands; ``commands_per_s`` is measured from partition assignment to the
+    last sent-record and receipt being acknowledged."""
+    run_id = uuid.uuid4().hex[:8]
+    source = f"bench-{run_id}"
+    settings = Settings(bootstrap=bootstrap, partitions=4)
+    topic = settings.delivery_topic(source)
+    await ensure_topics(settings, [topic])
+    producer = make_producer(settings, linger_ms=20)
+    await producer.start()
+    try:
+        now = utc_now_iso()
+        futures = []
+        for i in range(n):
+            cmd = DeliveryCommand(delivery_id=f"{run_id}-{i}", customer_id=f"c{i % 997}", journey="bench",
+                                  journey_version=1, step="notify", channel="webhook", to=None,
+                                  content={"text": f"event {i}"}, triggered_by=f"m{i}", decided_at=now,
+                                  instance_id=f"i{i}")
+            futures.append(await producer.send(topic, msgspec.json.encode(cmd), key=cmd.customer_id.encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+    site, url, hits = await _receiver()
+    channel = WebhookChannel(WebhookConfig(url=url, signing_key=b"bench-key", timeout=10))
+    runner = AdapterRunner(settings, channel, name=source, sources=[source], group=f"cjo-bench-{run_id}",
+                           concurrency=concurrency, batch_max=1000, retry=RetryPolicy(max_attempts=3),
+                           session_timeout_ms=2000)
+    task = asyncio.create_task(runner.serve())
+    try:
+        while not runner.assigned:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        t0 = time.perf_counter()
+        while runner.outcomes["sent"] < n:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        seconds = time.perf_counter() - t0
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 60)
+        await site.cleanup()
+    return {"commands": float(n), "seconds": seconds, "commands_per_s": n / seconds,
+            "concurrency": float(concurrency), "http_requests": float(hits[0])}
+
+
+def main(argv: list[str]) -> int:
+    n = int(argv[0]) if argv else 5000
+    bootstrap = os.environ.get("CJO_BROKER")
+    if bootstrap:
+        result = asyncio.run(adapter_throughput(bootstrap, n))
+    else:
+        from cjo_stream.runtime.broker import LocalBroker
+
+        with LocalBroker() as broker:
+            result = asyncio.run(adapter_throughput(broker.bootstrap, n))
+    print(f"adapter throughput (webhook → local HTTP receiver): {result['commands_per_s']:,.0f} commands/s "
+          f"({int(result['commands'])} commands in {result['seconds']:.2f}s, concurrency {int(result['concurrency'])})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

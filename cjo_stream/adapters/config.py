@@ -1,0 +1,108 @@
+"""Reading adapter configuration from the environment: plain values, secrets, durations and rates.
+
+Secrets (SMTP password, API tokens, signing keys) are read from ``NAME`` or from the file named by
+``NAME_FILE`` (Docker/Kubernetes secrets), never from journey files. Error messages name the variable
+but never echo a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+Env = Mapping[str, str]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?)?\s*(s|sec|m|min|h|hour))?\s*$")
+_PER = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message says which variable and how to fix it."""
+
+
+def env_of(env: Env | None) -> Env:
+    return os.environ if env is None else env
+
+
+def get(env: Env, name: str, default: str = "") -> str:
+    return env.get(name, default).strip() or default
+
+
+def require(env: Env, name: str, what: str) -> str:
+    value = get(env, name)
+    if not value:
+        raise ConfigError(f"{name} is not set: {what}")
+    return value
+
+
+def secret(env: Env, name: str, *, required: bool = False, what: str = "") -> str:
+    """``NAME`` or the contents of the file ``NAME_FILE`` (trailing newline stripped)."""
+    path = get(env, f"{name}_FILE")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                value = f.read().strip()
+        except OSError as e:
+            raise ConfigError(f"{name}_FILE={path!r} cannot be read ({e.strerror}); fix the path or set {name}") \
+                from None
+        if not value:
+            raise ConfigError(f"{name}_FILE={path!r} is empty")
+        return value
+    value = env.get(name, "").strip()
+    if required and not value:
+        raise ConfigError(f"{name} (or {name}_FILE) is not set: {what}")
+    return value
+
+
+def parse_duration(text: str, name: str = "duration") -> float:
+    """``90``, ``1.5s``, ``250ms``, ``15m``, ``24h``, ``7d``, ``2w`` → seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ConfigError(f"{name}={text!r} is not a duration: use e.g. 30s, 15m, 24h or 7d")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def duration(env: Env, name: str, default: float) -> float:
+    raw = get(env, name)
+    return parse_duration(raw, name) if raw else default
+
+
+def integer(env: Env, name: str, default: int, minimum: int = 0) -> int:
+    raw = get(env, name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def boolean(env: Env, name: str, default: bool) -> bool:
+    raw = get(env, name).lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r}: use true or false")
+
+
+def parse_rate(text: str, name: str = "rate") -> float | None:
+    """``50/s``, ``3000/m``, ``10/h``, ``5/10s``, a bare ``50`` (per second) → per second; ``0``/``off`` = none."""
+    if text.strip().lower() in ("", "0", "off", "none", "unlimited"):
+        return None
+    m = _RATE.match(text.lower())
+    if not m:
+        raise ConfigError(f"{name}={text!r} is not a rate: use e.g. 50/s, 3000/m or off")
+    count = float(m.group(1))
+    per = float(m.group(2) or 1) * _PER[m.group(3) or "s"]
+    if count <= 0:
+        return None
+    return count / per

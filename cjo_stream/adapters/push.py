@@ -1,0 +1,124 @@
+"""``push``: Firebase Cloud Messaging HTTP v1 (``POST {base}/v1/projects/{project}/messages:send``).
+
+Authentication is an OAuth2 bearer token. Minting it from a service account needs Google's auth
+library, so we do not: give the token in ``CJO_FCM_ACCESS_TOKEN`` or, better for hour-long tokens, in
+the file ``CJO_FCM_ACCESS_TOKEN_FILE``, which is re-read whenever it changes (a sidecar or cron job such
+as ``gcloud auth print-access-token`` refreshes it). A 401 is therefore transient: the next attempt
+reads the refreshed token.
+
+The message is ``{"message": {"token": <to>, "notification": {"title", "body"}, "data": {...}}}``;
+``data`` carries ``delivery_id``, ``journey``, ``step`` and every other content field (FCM data values
+are strings). The answer's ``name`` is the provider message id. FCM's ``UNREGISTERED`` (404) means the
+app was uninstalled: receipt ``bounced``. FCM has no idempotency key (``docs/adapters.md``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from cjo_stream.adapters import config
+from cjo_stream.adapters.base import DeliveryResult, PermanentError, TransientError
+from cjo_stream.adapters.http_client import (
+    HttpChannel,
+    HttpReply,
+    classify,
+    json_field,
+    safe_code,
+    timeout_from_env,
+)
+from cjo_stream.adapters.webhook import provider_id
+from cjo_stream.commands import DeliveryCommand
+
+NOTIFICATION_KEYS = ("title", "subject", "body", "text")
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    project_id: str
+    access_token: str = field(default="", repr=False)
+    token_file: str = ""
+    base_url: str = "https://fcm.googleapis.com"
+    timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: config.Env | None = None) -> PushConfig:
+        e = config.env_of(env)
+        token_file = config.get(e, "CJO_FCM_ACCESS_TOKEN_FILE")
+        token = "" if token_file else config.get(e, "CJO_FCM_ACCESS_TOKEN")
+        if not token and not token_file:
+            raise config.ConfigError("set CJO_FCM_ACCESS_TOKEN_FILE (refreshed by a sidecar) or CJO_FCM_ACCESS_TOKEN "
+                                     "to an OAuth2 access token with the firebase.messaging scope")
+        return cls(project_id=config.require(e, "CJO_FCM_PROJECT_ID", "your Firebase project id"),
+                   access_token=token, token_file=token_file,
+                   base_url=config.get(e, "CJO_FCM_BASE_URL", "https://fcm.googleapis.com").rstrip("/"),
+                   timeout=timeout_from_env(e, "CJO_PUSH_TIMEOUT"))
+
+
+class _TokenSource:
+    """The bearer token, re-read from its file when the file's mtime changes."""
+
+    def __init__(self, cfg: PushConfig) -> None:
+        self.cfg = cfg
+        self._token = cfg.access_token
+        self._mtime: float | None = None
+
+    def get(self) -> str:
+        if not self.cfg.token_file:
+            return self._token
+        try:
+            mtime = os.stat(self.cfg.token_file).st_mtime
+            if mtime != self._mtime:
+                with open(self.cfg.token_file, encoding="utf-8") as f:
+                    self._token = f.read().strip()
+                self._mtime = mtime
+        except OSError:
+            raise TransientError("CJO_FCM_ACCESS_TOKEN_FILE cannot be read; check the token refresher") from None
+        if not self._token:
+            raise TransientError("CJO_FCM_ACCESS_TOKEN_FILE is empty; check the token refresher")
+        return self._token
+
+
+def fcm_error_code(resp: HttpReply) -> str | None:
+    """FCM's specific error code (``UNREGISTERED``…), else the generic status (``INVALID_ARGUMENT``…)."""
+    details = json_field(resp, "error", "details")
+    if isinstance(details, list):
+        for d in details:
+            if isinstance(d, dict) and d.get("errorCode"):
+                return safe_code(d["errorCode"])
+    return safe_code(json_field(resp, "error", "status"))
+
+
+class PushChannel(HttpChannel):
+    name = "push"
+
+    def __init__(self, cfg: PushConfig) -> None:
+        super().__init__(cfg.timeout)
+        self.cfg = cfg
+        self.url = f"{cfg.base_url}/v1/projects/{cfg.project_id}/messages:send"
+        self.tokens = _TokenSource(cfg)
+
+    def message(self, cmd: DeliveryCommand) -> dict[str, Any]:
+        if not cmd.to:
+            raise PermanentError("no device token (profile trait `push_token` or `to:`)", bounced=True)
+        c = cmd.content
+        notification = {k: v for k, v in (("title", c.get("title") or c.get("subject")),
+                                          ("body", c.get("body") or c.get("text"))) if v}
+        data = {k: v for k, v in c.items() if k not in NOTIFICATION_KEYS}
+        data.update(delivery_id=cmd.delivery_id, journey=cmd.journey, step=cmd.step)
+        msg: dict[str, Any] = {"token": cmd.to, "data": data}
+        if notification:
+            msg["notification"] = notification
+        return {"message": msg}
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        body = self.message(cmd)
+        resp = await self.request("POST", self.url, json=body,
+                                  headers={"Authorization": f"Bearer {self.tokens.get()}"})
+        if resp.status == 401:
+            return DeliveryResult.transient("HTTP 401: FCM refused the access token; refresh CJO_FCM_ACCESS_TOKEN_FILE")
+        if resp.status >= 400:
+            code = fcm_error_code(resp)
+            return classify(resp, code, bounced=code == "UNREGISTERED") or DeliveryResult.sent()
+        return DeliveryResult.sent(provider_id(json_field(resp, "name")))

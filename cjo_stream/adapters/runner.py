@@ -1,0 +1,324 @@
+"""The adapter loop: consume ``cjo.delivery.<channel>``, deliver each command once, report receipts.
+
+Per batch of records (consumer group ``cjo-adapter-<channel>``, manual commits):
+
+1. decode; an unreadable record goes to ``cjo.delivery.<channel>.dlq`` (reason ``invalid_command``);
+2. skip a ``delivery_id`` found in the sent-record (:mod:`cjo_stream.adapters.sentlog`): it was
+   delivered before — by this process, a crashed one, or another consumer group replaying the topic;
+3. past its ``expires_at`` (or the channel's default age): receipt ``expired``, nothing is sent;
+4. wait for the channel's token bucket, call the provider, retry transient failures with backoff
+   (:mod:`cjo_stream.adapters.retry`);
+5. sent: write the sent-record at once, then a ``sent`` receipt; permanent failure or retry budget
+   spent: a ``failed`` (or ``bounced``) receipt and the command to the DLQ with reason headers;
+6. wait until the broker has acknowledged every sent-record, receipt and DLQ record of the batch, and
+   only then commit the input offsets.
+
+Because of (2) and (6), a crash anywhere except one point never sends twice: either the sent-record
+is durable (the id is skipped after restart) or the offset was not committed and the provider was not
+called yet. **The one gap:** the process dies after the provider accepted a message and before its
+sent-record reached the broker (a few milliseconds: the record is produced immediately, not at the end
+of the batch). After a restart that command is delivered again — at-least-once at this single point.
+Channels whose provider supports idempotency keys send ``delivery_id`` as the key (webhook and CRM:
+``Idempotency-Key``; e-mail: a deterministic ``Message-ID``), so the provider or receiver drops the
+repeat; SMS (Twilio), push (FCM) and Slack offer no such key, and a repeat is possible there.
+
+Commands of one batch are delivered concurrently (``concurrency``); the batch's offsets are committed
+when its slowest command is done, so the retry budget also bounds how long a batch can take.
+On ``stop()`` in-flight provider calls finish, backoff waits are cut short and the unfinished batch is
+not committed: its commands are picked up again (already-sent ones are skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from cjo_stream import metrics
+from cjo_stream.adapters.base import Channel, DeliveryResult, attempt, utc_now_iso
+from cjo_stream.adapters.expiry import ExpiryPolicy
+from cjo_stream.adapters.ratelimit import TokenBucket
+from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
+from cjo_stream.adapters.sentlog import SentLog, sent_topic
+from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand, Receipt, ReceiptStatus
+from cjo_stream.config import Settings
+from cjo_stream.runtime.kafka import ensure_topics, make_producer
+
+log = logging.getLogger(__name__)
+
+_decode = msgspec.json.Decoder(DeliveryCommand).decode
+_encode = msgspec.json.Encoder().encode
+
+
+class _Aborted(Exception):
+    """A backoff or rate-limit wait was cut short because the runner is stopping."""
+
+
+class _Expired(Exception):
+    """The command expired between retries."""
+
+
+async def track_topics(producer: AIOKafkaProducer, topics: Sequence[str]) -> None:
+    """Make the producer keep metadata for ``topics``.
+
+    aiokafka only refreshes metadata for topics it was told about; one that merely appeared in an
+    earlier full metadata answer (Tansu answers an empty topic list with every topic) is dropped at the
+    next refresh, and records for it then wait for a leader forever. Registering them avoids that.
+    """
+    await asyncio.gather(*(producer.client.add_topic(t) for t in topics))
+
+
+def dlq_topic(input_topic: str) -> str:
+    return f"{input_topic}.dlq"
+
+
+def group_id(adapter: str) -> str:
+    return f"cjo-adapter-{adapter}"
+
+
+def sources_for(adapter: str) -> list[str]:
+    """Channels whose delivery topics an adapter consumes: its own, or all of them for ``console``."""
+    return sorted(ALL_CHANNELS) if adapter == "console" else [adapter]
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: AdapterRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self.runner._lock:  # let the batch in progress finish and commit first
+            pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        metrics.REBALANCES.inc()
+        await self.runner.sent.catch_up()  # ids the previous owner of these partitions recorded
+        self.runner.assigned = sorted((tp.topic, tp.partition) for tp in assigned)
+
+
+class AdapterRunner:
+    """Runs one channel adapter against the broker. ``await serve()``; ``stop()`` ends it cleanly."""
+
+    def __init__(self, settings: Settings, channel: Channel, *, name: str | None = None,
+                 sources: Sequence[str] | None = None, group: str | None = None, concurrency: int = 16,
+                 batch_max: int = 500, retry: RetryPolicy | None = None, limiter: TokenBucket | None = None,
+                 expiry: ExpiryPolicy | None = None, producer: AIOKafkaProducer | None = None,
+                 session_timeout_ms: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.channel = channel
+        self.name = name or channel.name
+        self.inputs = [settings.delivery_topic(c) for c in (sources or sources_for(self.name))]
+        self.group = group or group_id(self.name)
+        self.concurrency = max(1, concurrency)
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter
+        # a batch is committed when all of it is done: with a slow rate limit (Slack: 1/s) fetch only
+        # about 30 s worth, so the group never thinks this consumer is stuck
+        paced = int(limiter.rate * 30) if limiter is not None else batch_max
+        self.batch_max = max(1, min(batch_max, paced))
+        self.expiry = expiry or ExpiryPolicy()
+        self.session_timeout_ms = session_timeout_ms
+        self.clock = clock
+        self._own_producer = producer is None
+        self.producer = producer or make_producer(settings)
+        self.sent = SentLog(settings, sent_topic(self.name), self.producer)
+        self.consumer: AIOKafkaConsumer | None = None
+        self.assigned: list[tuple[str, int]] = []
+        self.outcomes: Counter[str] = Counter()
+        self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._pending: list[asyncio.Future[Any]] = []
+        self._inflight: dict[str, asyncio.Event] = {}
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        s = self.settings
+        outputs = [s.receipts_topic, *map(dlq_topic, self.inputs), *getattr(self.channel, "output_topics", ())]
+        await ensure_topics(s, [*self.inputs, *outputs])
+        if self._own_producer:
+            await self.producer.start()
+        self._started = True
+        await self.sent.start()
+        await track_topics(self.producer, [*outputs, self.sent.topic])
+        await self.channel.start()
+        worst_batch = self.retry.budget + 60.0 + (self.batch_max / self.limiter.rate if self.limiter else 0.0)
+        poll_ms = int(max(300.0, worst_batch) * 1000)
+        self.consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=self.group, enable_auto_commit=False,
+                                         auto_offset_reset="earliest", max_poll_records=self.batch_max,
+                                         session_timeout_ms=self.session_timeout_ms,
+                                         heartbeat_interval_ms=max(100, min(1_000, self.session_timeout_ms // 5)),
+                                         max_poll_interval_ms=poll_ms, rebalance_timeout_ms=poll_ms)
+        self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
+        await self.consumer.start()
+        metrics.UP.labels("adapter").set(1)
+        log.info("adapter %s consuming %s as group %s (%d ids already sent)", self.name, ", ".join(self.inputs),
+                 self.group, len(self.sent), extra={"channel": self.name})
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        """Release everything, each step independently (one failing close must not leak the others)."""
+        metrics.UP.labels("adapter").set(0)
+        consumer, self.consumer = self.consumer, None
+        steps: list[Callable[[], Awaitable[None]]] = []
+        if consumer is not None:
+            steps.append(consumer.stop)  # leaves the group: its partitions move on at once
+        steps += [self.channel.close, self.sent.close]
+        if self._own_producer and self._started:
+            steps.append(self.producer.stop)  # flushes what is still buffered
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("closing the %s adapter: %s failed", self.name, getattr(step, "__qualname__", step))
+
+    async def serve(self) -> None:
+        try:
+            await self.start()
+            await self.run()
+        finally:
+            await self.close()
+
+    async def run(self) -> None:
+        assert self.consumer is not None, "call start() first"
+        self.ready.set()
+        while not self._stopping.is_set():
+            data = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_max)
+            if data:
+                await self.process_batch(data)
+
+    # ------------------------------------------------------------------ one batch
+    async def process_batch(self, data: dict[TopicPartition, list[Any]]) -> bool:
+        """Deliver a fetched batch; commit its offsets unless the runner is stopping. True if committed."""
+        async with self._lock:
+            records = [r for recs in data.values() for r in recs]
+            done = await asyncio.gather(*(self._guarded(r) for r in records))
+            if self._pending:
+                pending, self._pending = self._pending, []
+                await asyncio.gather(*pending)  # sent-records, receipts, DLQ: durable before the commit
+            if not all(done):
+                return False
+            assert self.consumer is not None
+            await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in data.items()})
+            return True
+
+    async def _guarded(self, rec: Any) -> bool:
+        try:
+            async with self._slots:
+                await self._handle(rec)
+            return True
+        except _Aborted:
+            return False
+
+    async def _handle(self, rec: Any) -> None:
+        try:
+            cmd = _decode(rec.value or b"")
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            await self._dead_letter(rec, "invalid_command", str(e)[:300], 0)
+            self._count("invalid")
+            return
+        did = cmd.delivery_id
+        while (first := self._inflight.get(did)) is not None:  # the same id twice in one batch
+            await first.wait()
+        if did in self.sent:
+            self._count("duplicate")
+            return
+        done = self._inflight[did] = asyncio.Event()
+        try:
+            await self._deliver(rec, cmd)
+        finally:
+            del self._inflight[did]
+            done.set()
+
+    async def _deliver(self, rec: Any, cmd: DeliveryCommand) -> None:
+        if self.expiry.expired(cmd, self.clock()):
+            await self._receipt(cmd, "expired", reason="expired before sending")
+            return
+        channel = self.name  # metric label: the adapter (console consumes every channel's topic)
+
+        async def call() -> DeliveryResult:
+            if self.expiry.expired(cmd, self.clock()):
+                raise _Expired
+            if self.limiter is not None:
+                waited = await self.limiter.acquire(self._sleep)
+                if waited:
+                    metrics.ADAPTER_RATE_WAIT.labels(channel).inc(waited)
+            t0 = time.perf_counter()
+            result = await attempt(self.channel, cmd)
+            metrics.ADAPTER_LATENCY.labels(channel).observe(time.perf_counter() - t0)
+            return result
+
+        def on_retry(result: DeliveryResult, wait: float) -> None:
+            metrics.ADAPTER_RETRIES.labels(channel).inc()
+            log.info("retrying %s in %.2fs: %s", cmd.delivery_id, wait, result.reason,
+                     extra={"channel": channel, "delivery_id": cmd.delivery_id, "reason": result.reason})
+
+        try:
+            out = await run_with_retries(call, self.retry, sleep=self._sleep, on_retry=on_retry)
+        except _Expired:
+            await self._receipt(cmd, "expired", reason="expired while retrying")
+            return
+        r = out.result
+        attrs = {"attempts": out.attempts}
+        if r.outcome == "sent":
+            self._pending.append(await self.sent.record(cmd.delivery_id, utc_now_iso(self.clock()),
+                                                        r.provider_message_id))
+            await self._receipt(cmd, "sent", provider_message_id=r.provider_message_id, attributes=attrs)
+            return
+        if r.outcome == "permanent":
+            reason, dlq_reason = r.reason or "permanent failure", "permanent_failure"
+        else:
+            reason, dlq_reason = f"{out.gave_up}: {r.reason}", "retries_exhausted"
+        log.warning("delivery %s %s: %s", cmd.delivery_id, dlq_reason, reason,
+                    extra={"channel": channel, "delivery_id": cmd.delivery_id, "reason": dlq_reason,
+                           "attempt": out.attempts})
+        await self._receipt(cmd, r.status, reason=reason, attributes=attrs)
+        await self._dead_letter(rec, dlq_reason, reason, out.attempts)
+
+    # ------------------------------------------------------------------ outputs
+    async def _receipt(self, cmd: DeliveryCommand, status: ReceiptStatus, *, reason: str | None = None,
+                       provider_message_id: str | None = None, attributes: dict[str, Any] | None = None) -> None:
+        receipt = Receipt(delivery_id=cmd.delivery_id, customer_id=cmd.customer_id, channel=cmd.channel,
+                          status=status, at=utc_now_iso(self.clock()), journey=cmd.journey, step=cmd.step,
+                          provider_message_id=provider_message_id, reason=reason, attributes=attributes or {})
+        self._pending.append(await self.producer.send(self.settings.receipts_topic, _encode(receipt),
+                                                      key=cmd.customer_id.encode()))
+        self._count(status)
+
+    async def _dead_letter(self, rec: Any, reason: str, detail: str, attempts: int) -> None:
+        headers = [("cjo.reason", reason.encode()), ("cjo.detail", detail[:500].encode()),
+                   ("cjo.attempts", str(attempts).encode()), ("cjo.adapter", self.name.encode()),
+                   ("cjo.source.topic", rec.topic.encode()), ("cjo.source.partition", str(rec.partition).encode()),
+                   ("cjo.source.offset", str(rec.offset).encode()), ("cjo.failed_at", utc_now_iso().encode())]
+        self._pending.append(await self.producer.send(dlq_topic(rec.topic), rec.value, key=rec.key,
+                                                      headers=headers))
+        self._count("dead_lettered")
+
+    def _count(self, status: str) -> None:
+        self.outcomes[status] += 1
+        metrics.DELIVERY_OUTCOMES.labels(self.name, status).inc()
+
+    async def _sleep(self, seconds: float) -> None:
+        """A wait that ends early (raising ``_Aborted``) when the runner is asked to stop."""
+        if self._stopping.is_set():
+            raise _Aborted
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return
+        raise _Aborted
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok" if self.ready.is_set() else "starting", "adapter": self.name,
+                "group": self.group, "topics": self.inputs,
+                "partitions": [f"{t}:{p}" for t, p in self.assigned], "sent_ids": len(self.sent),
+                "outcomes": dict(self.outcomes)}

@@ -1,0 +1,107 @@
+"""``cjo-stream adapter``: one channel's runner plus its HTTP endpoint, stopped cleanly by SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from cjo_stream.adapters import config
+from cjo_stream.adapters.console import sources_from_env
+from cjo_stream.adapters.expiry import ExpiryPolicy
+from cjo_stream.adapters.ratelimit import bucket_from_env
+from cjo_stream.adapters.registry import make_channel
+from cjo_stream.adapters.retry import RetryPolicy
+from cjo_stream.adapters.runner import AdapterRunner, track_topics
+from cjo_stream.adapters.web import bound_port, build_app, start_site
+from cjo_stream.config import Settings
+from cjo_stream.runtime.kafka import ensure_topics, make_producer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEB_PORT = 6067
+
+
+@dataclass
+class AdapterOptions:
+    channel: str
+    web_port: int = DEFAULT_WEB_PORT  # 0 = any free port; negative = no HTTP endpoint
+    concurrency: int = 16
+    batch_max: int = 500
+    group: str | None = None
+    session_timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, channel: str, env: config.Env | None = None, *, web_port: int | None = None,
+                 concurrency: int | None = None) -> AdapterOptions:
+        e = config.env_of(env)
+        return cls(channel=channel,
+                   web_port=web_port if web_port is not None else
+                   config.integer(e, "CJO_ADAPTER_WEB_PORT", DEFAULT_WEB_PORT, minimum=-1),
+                   concurrency=concurrency or config.integer(e, "CJO_ADAPTER_CONCURRENCY", 16, minimum=1),
+                   batch_max=config.integer(e, "CJO_ADAPTER_BATCH_MAX", 500, minimum=1),
+                   group=config.get(e, "CJO_ADAPTER_GROUP") or None,
+                   session_timeout=config.duration(e, "CJO_ADAPTER_SESSION_TIMEOUT", 10.0))
+
+
+def check_config(opts: AdapterOptions, env: config.Env | None = None) -> None:
+    """Read every setting the adapter will use, so a mistake is reported before anything starts."""
+    e = config.env_of(env)
+    if opts.channel != "in_app":  # in_app needs only the broker
+        make_channel(opts.channel, e)
+    if opts.channel == "console":
+        sources_from_env(e)
+    RetryPolicy.from_env(e)
+    bucket_from_env(opts.channel, e)
+    ExpiryPolicy.from_env(e)
+    config.secret(e, "CJO_ENGAGEMENT_SIGNING_KEY")
+
+
+def build_runner(settings: Settings, opts: AdapterOptions, env: config.Env | None = None) -> AdapterRunner:
+    """Everything from configuration; raises :class:`config.ConfigError` before touching the network."""
+    e = config.env_of(env)
+    producer = make_producer(settings)
+    channel = make_channel(opts.channel, e, producer)
+    sources = sources_from_env(e) if opts.channel == "console" else None
+    return AdapterRunner(settings, channel, name=opts.channel, sources=sources, group=opts.group,
+                         concurrency=opts.concurrency,
+                         batch_max=opts.batch_max, retry=RetryPolicy.from_env(e),
+                         limiter=bucket_from_env(opts.channel, e), expiry=ExpiryPolicy.from_env(e), producer=producer,
+                         session_timeout_ms=int(opts.session_timeout * 1000))
+
+
+async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None = None,
+                started: asyncio.Event | None = None) -> None:
+    e = config.env_of(env)
+    signing_key = config.secret(e, "CJO_ENGAGEMENT_SIGNING_KEY").encode()
+    runner = build_runner(settings, opts, e)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, runner.stop)
+    await ensure_topics(settings, [settings.receipts_topic])
+    await runner.producer.start()
+    web_runner = None
+    try:
+        await track_topics(runner.producer, [settings.receipts_topic])
+        if opts.web_port >= 0:
+            app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health)
+            web_runner = await start_site(app, settings.web_host, opts.web_port)
+            if not signing_key:
+                log.warning("CJO_ENGAGEMENT_SIGNING_KEY is not set: /engagement accepts unsigned callbacks")
+            log.info("adapter endpoint on http://%s:%d (/engagement, /metrics, /health)", settings.web_host,
+                     bound_port(web_runner))
+        await runner.start()
+        if started is not None:
+            started.set()
+        await runner.run()
+    finally:
+        await runner.close()
+        if web_runner is not None:
+            await web_runner.cleanup()
+        await runner.producer.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)

@@ -1,0 +1,135 @@
+"""The adapter's HTTP endpoint: provider engagement callbacks → receipts, plus ``/metrics`` and ``/health``.
+
+``POST /engagement`` takes one JSON object or an array of them (providers batch their callbacks)::
+
+    {"delivery_id": "6f1c…", "customer_id": "u42", "channel": "email", "event": "opened",
+     "at": "2026-03-02T11:05:00Z", "provider_message_id": "…", "url": "https://…", "reason": "…"}
+
+``event`` is one of ``delivered``, ``opened``, ``clicked``, ``bounced``, ``unsubscribed``,
+``complained``, ``failed``; ``channel`` defaults to ``email``, ``at`` to now; ``journey``, ``step``,
+``provider_message_id``, ``reason``, ``url`` and ``attributes`` (an object) are optional. Each becomes a
+:class:`~cjo_stream.commands.Receipt` on ``cjo.receipts`` (keyed by customer id), which the engine turns
+into a ``message_<event>`` event. The answer is ``202 {"accepted": n}`` once the broker has them.
+
+When ``CJO_ENGAGEMENT_SIGNING_KEY`` (or ``_FILE``) is set, requests must be signed like our outgoing
+webhooks (``X-CJO-Timestamp``, ``X-CJO-Signature``; :mod:`cjo_stream.adapters.signing`); a provider that
+cannot sign should reach this endpoint through a small translating proxy. Without a key the endpoint
+accepts unsigned callbacks, so keep it on a private network (it binds to ``CJO_WEB_HOST``, default
+127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+
+import msgspec
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cjo_stream import metrics
+from cjo_stream.adapters.base import utc_now_iso
+from cjo_stream.adapters.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from cjo_stream.commands import Channel, Receipt
+from cjo_stream.events import parse_ts
+
+log = logging.getLogger(__name__)
+
+EngagementEvent = Literal["delivered", "opened", "clicked", "bounced", "unsubscribed", "complained", "failed"]
+MAX_BODY = 1024 * 1024
+MAX_EVENTS = 1000
+
+
+class Engagement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    delivery_id: str
+    customer_id: str
+    event: EngagementEvent
+    channel: Channel = "email"
+    at: str | None = None
+    journey: str | None = None
+    step: str | None = None
+    provider_message_id: str | None = None
+    reason: str | None = None
+    url: str | None = None
+    attributes: dict[str, Any] = {}
+
+
+_decode = msgspec.json.Decoder(Engagement | list[Engagement]).decode
+_encode = msgspec.json.Encoder().encode
+
+
+def to_receipt(e: Engagement) -> Receipt:
+    at = e.at or utc_now_iso()
+    parse_ts(at)  # ValueError if unreadable
+    attrs = dict(e.attributes)
+    if e.url:
+        attrs["url"] = e.url
+    return Receipt(delivery_id=e.delivery_id, customer_id=e.customer_id, channel=e.channel, status=e.event, at=at,
+                   journey=e.journey, step=e.step, provider_message_id=e.provider_message_id, reason=e.reason,
+                   attributes=attrs)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: bytes = b"",
+              health: Callable[[], dict[str, Any]] | None = None) -> web.Application:
+    async def engagement(request: web.Request) -> web.Response:
+        body = await request.read()
+        if signing_key:
+            problem = verify(signing_key, body, request.headers.get(TIMESTAMP_HEADER),
+                             request.headers.get(SIGNATURE_HEADER))
+            if problem:
+                return _error(401, problem)
+        try:
+            decoded = _decode(body)
+            events = decoded if isinstance(decoded, list) else [decoded]
+            if len(events) > MAX_EVENTS:
+                return _error(413, f"at most {MAX_EVENTS} events per request")
+            receipts = [to_receipt(e) for e in events]
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            return _error(400, f"invalid engagement payload: {err}")
+        except ValueError:
+            return _error(400, "invalid engagement payload: `at` is not an RFC 3339 time")
+        try:
+            futures = [await producer.send(receipts_topic, _encode(r), key=r.customer_id.encode()) for r in receipts]
+            await asyncio.gather(*futures)
+        except Exception as err:
+            log.error("could not write engagement receipts: %s", type(err).__name__)
+            return _error(503, "receipts could not be written to Kafka; retry later")
+        for r in receipts:
+            metrics.DELIVERY_OUTCOMES.labels(r.channel, r.status).inc()
+        return web.json_response({"accepted": len(receipts)}, status=202)
+
+    async def metrics_view(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def health_view(request: web.Request) -> web.Response:
+        info = health() if health else {"status": "ok"}
+        return web.json_response(info, status=200 if info.get("status") == "ok" else 503)
+
+    app = web.Application(client_max_size=MAX_BODY)
+    app.router.add_post("/engagement", engagement)
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/health", health_view)
+    return app
+
+
+async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve ``app``; the caller must ``await runner.cleanup()``. Port 0 picks a free one."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    for addr in runner.addresses:
+        if isinstance(addr, tuple):
+            return int(addr[1])
+    raise RuntimeError("the web endpoint is not listening")

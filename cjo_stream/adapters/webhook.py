@@ -1,0 +1,77 @@
+"""``webhook``: POST the command JSON to an HTTP endpoint, signed, with ``Idempotency-Key: <delivery_id>``.
+
+Headers: ``Content-Type: application/json``, ``Idempotency-Key``, ``X-CJO-Delivery-Id``, and when a
+signing key is configured ``X-CJO-Timestamp`` and ``X-CJO-Signature: sha256=<hex HMAC-SHA256 of
+"<timestamp>.<body>">`` (:mod:`cjo_stream.adapters.signing`). A receiver that stores the idempotency
+key makes our one at-least-once window (crash after the POST, before the sent-record) harmless.
+
+The URL is ``CJO_WEBHOOK_URL``, or the send step's ``to:`` when it is an http(s) URL and
+``CJO_WEBHOOK_ALLOW_TO_URL`` is true (the default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from cjo_stream.adapters import config
+from cjo_stream.adapters.base import DeliveryResult, PermanentError
+from cjo_stream.adapters.http_client import HttpChannel, classify, json_field, timeout_from_env
+from cjo_stream.adapters.signing import sign
+from cjo_stream.commands import DeliveryCommand
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str = ""
+    signing_key: bytes = field(default=b"", repr=False)
+    timeout: float = 10.0
+    allow_to_url: bool = True
+
+    @classmethod
+    def from_env(cls, env: config.Env | None = None) -> WebhookConfig:
+        e = config.env_of(env)
+        return cls(url=config.get(e, "CJO_WEBHOOK_URL"),
+                   signing_key=config.secret(e, "CJO_WEBHOOK_SIGNING_KEY").encode(),
+                   timeout=timeout_from_env(e, "CJO_WEBHOOK_TIMEOUT"),
+                   allow_to_url=config.boolean(e, "CJO_WEBHOOK_ALLOW_TO_URL", True))
+
+
+def provider_id(value: object) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+
+
+class WebhookChannel(HttpChannel):
+    name = "webhook"
+
+    def __init__(self, cfg: WebhookConfig) -> None:
+        super().__init__(cfg.timeout)
+        self.cfg = cfg
+
+    def url_for(self, cmd: DeliveryCommand) -> str:
+        if self.cfg.allow_to_url and cmd.to and cmd.to.startswith(("http://", "https://")):
+            return cmd.to
+        if not self.cfg.url:
+            raise PermanentError("no webhook URL: set CJO_WEBHOOK_URL or give the send step an http(s) `to:`")
+        return self.cfg.url
+
+    def build(self, cmd: DeliveryCommand, now: float | None = None) -> tuple[bytes, dict[str, str]]:
+        """The exact body and headers of the request (signed over these body bytes)."""
+        body = _encode(cmd)
+        headers = {"Content-Type": "application/json", "Idempotency-Key": cmd.delivery_id,
+                   "X-CJO-Delivery-Id": cmd.delivery_id}
+        if self.cfg.signing_key:
+            headers.update(sign(self.cfg.signing_key, body, now))
+        return body, headers
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        url = self.url_for(cmd)
+        body, headers = self.build(cmd)
+        resp = await self.request("POST", url, content=body, headers=headers)
+        failure = classify(resp)
+        if failure is not None:
+            return failure
+        return DeliveryResult.sent(provider_id(json_field(resp, "id")) or provider_id(resp.headers.get("X-Request-Id")))

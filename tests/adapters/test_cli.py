@@ -1,0 +1,60 @@
+"""``cjo-stream adapter`` as a real process: configuration errors, console delivery, /health, clean SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+import msgspec
+
+from cjo_stream.config import Settings
+from cjo_stream.runtime.broker import free_port
+from tests.adapters.conftest import command, env_without_cjo, produce_commands, read_topic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_cli(*args: str, env: dict[str, str], **kw: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "cjo_stream.cli", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **kw)
+
+
+def test_missing_configuration_is_reported_before_connecting() -> None:
+    env = {**env_without_cjo(), "CJO_BROKER": "127.0.0.1:1", "CJO_SMTP_PASSWORD": "hunter2",
+           "CJO_SMTP_USERNAME": "mailer"}
+    p = run_cli("adapter", "--channel", "email", env=env)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2
+    assert "CJO_EMAIL_FROM is not set" in err and "hunter2" not in err + out
+
+
+async def test_console_adapter_process(settings: Settings) -> None:
+    port = free_port()
+    env = {**env_without_cjo(), "CJO_BROKER": settings.bootstrap, "CJO_PARTITIONS": "2",
+           "CJO_ADAPTER_SESSION_TIMEOUT": "1s", "PYTHONUNBUFFERED": "1"}
+    cmds = [command(channel="email", to="ada@example.com", content={"subject": "Lamp is waiting"}),
+            command(channel="sms", to="+15550001111", content={"body": "Your code"})]
+    await produce_commands(settings, cmds[:1])
+    await produce_commands(settings, cmds[1:])
+    p = run_cli("adapter", "--channel", "console", "--web-port", str(port), env=env)
+    try:
+        receipts = await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 2, timeout=60)
+        assert sorted(msgspec.json.decode(r.value)["status"] for r in receipts) == ["sent", "sent"]
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+        assert health["status"] == "ok" and health["adapter"] == "console" and health["sent_ids"] == 2
+        assert "cjo.delivery.email" in health["topics"] and "cjo.delivery.sms" in health["topics"]
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+    assert p.returncode == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2 and any("Lamp is waiting" in line for line in lines)
+    assert not any("ada@example.com" in line or "+15550001111" in line for line in lines)  # no addresses
+    assert "ada@example.com" not in err

@@ -1,0 +1,149 @@
+"""The e-mail channel against a real SMTP server (aiosmtpd) on loopback: headers, body, TLS, auth, refusals."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from cjo_stream.adapters import config
+from cjo_stream.adapters.base import PermanentError
+from cjo_stream.adapters.email import EmailChannel, EmailConfig, build_message, text_to_html
+from tests.adapters.conftest import SmtpServer, command, server_tls, smtp_server
+
+
+def parts(msg: EmailMessage) -> list[EmailMessage]:
+    return [p for p in msg.iter_parts() if isinstance(p, EmailMessage)]
+
+
+def email_cfg(port: int, **kw: Any) -> EmailConfig:
+    base: dict[str, Any] = {"sender": "Shop <news@shop.example>", "host": "127.0.0.1", "port": port,
+                            "security": "none", "timeout": 5,
+                            "unsubscribe_url": "https://shop.example/unsub?c={customer_id}&d={delivery_id}",
+                            "unsubscribe_mailto": "unsub@shop.example", "reply_to": "help@shop.example"}
+    base.update(kw)
+    return EmailConfig(**base)
+
+
+async def send(cfg: EmailConfig, *cmds: Any) -> list[Any]:
+    ch = EmailChannel(cfg)
+    await ch.start()
+    try:
+        return [await ch.deliver(c) for c in cmds]
+    finally:
+        await ch.close()
+
+
+async def test_email_headers_and_multipart_body(smtp: SmtpServer) -> None:
+    cmd = command(channel="email", to="ada@example.com", customer_id="u/42",
+                  content={"subject": "You left Lamp behind", "body": "Hi Ada!\n\nIt's <still> there & waiting."})
+    [r] = await send(email_cfg(smtp.port), cmd)
+    assert r.outcome == "sent" and r.provider_message_id == f"{cmd.delivery_id}@shop.example"
+    [(mail_from, rcpts, msg)] = smtp.mailbox.messages
+    assert mail_from == "news@shop.example" and rcpts == ["ada@example.com"]
+    assert msg["Message-ID"] == f"<{cmd.delivery_id}@shop.example>"
+    assert msg["From"] == "Shop <news@shop.example>" and msg["To"] == "ada@example.com"
+    assert msg["Subject"] == "You left Lamp behind" and msg["Reply-To"] == "help@shop.example"
+    assert msg["List-Unsubscribe"].strip() == (f"<https://shop.example/unsub?c=u%2F42&d={cmd.delivery_id}>, "
+                                       f"<mailto:unsub@shop.example?subject=unsubscribe%20{cmd.delivery_id}>")
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["X-CJO-Delivery-Id"] == cmd.delivery_id and msg["Date"]
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html = parts(msg)
+    assert text.get_content_type() == "text/plain" and text.get_content().strip() == cmd.content["body"]
+    assert html.get_content_type() == "text/html"
+    assert "<p>Hi Ada!</p>" in html.get_content()
+    assert "It&#x27;s &lt;still&gt; there &amp; waiting." in html.get_content()  # escaped, not injected
+
+
+async def test_email_uses_given_html(smtp: SmtpServer) -> None:
+    cmd = command(channel="email", to="ada@example.com",
+                  content={"subject": "Hi", "body": "Plain", "html": "<h1>Rich</h1>"})
+    await send(email_cfg(smtp.port, unsubscribe_url="", unsubscribe_mailto=""), cmd)
+    [(_, _, msg)] = smtp.mailbox.messages
+    text, html = parts(msg)
+    assert text.get_content().strip() == "Plain" and html.get_content().strip() == "<h1>Rich</h1>"
+    assert msg["List-Unsubscribe"] is None
+
+
+async def test_email_refused_recipient_is_a_bounce_and_4xx_is_transient(smtp: SmtpServer) -> None:
+    smtp.mailbox.refuse = {"gone@example.com": "550 5.1.1 <gone@example.com>: user unknown",
+                           "busy@example.com": "451 4.3.0 try later"}
+    gone, busy = await send(email_cfg(smtp.port), command(channel="email", to="gone@example.com"),
+                            command(channel="email", to="busy@example.com"))
+    assert (gone.outcome, gone.status, gone.reason) == ("permanent", "bounced", "SMTP 550: recipient refused")
+    assert busy.outcome == "transient" and busy.reason == "SMTP 451: recipient deferred"
+    assert "example.com" not in (gone.reason or "") + (busy.reason or "")
+    assert smtp.mailbox.messages == []
+
+
+async def test_email_server_down_is_transient() -> None:
+    from cjo_stream.runtime.broker import free_port
+
+    [r] = await send(email_cfg(free_port()), command(channel="email", to="ada@example.com"))
+    assert r.outcome == "transient" and r.reason and r.reason.startswith("SMTP connection error")
+
+
+async def test_email_reconnects_when_a_pooled_connection_was_closed(smtp: SmtpServer) -> None:
+    ch = EmailChannel(email_cfg(smtp.port))
+    try:
+        assert (await ch.deliver(command(channel="email", to="a@example.com"))).outcome == "sent"
+        for client in ch._idle:  # the server dropped the idle connection
+            client.close()
+        assert (await ch.deliver(command(channel="email", to="b@example.com"))).outcome == "sent"
+    finally:
+        await ch.close()
+    assert len(smtp.mailbox.messages) == 2
+
+
+def test_email_refuses_bad_addresses_and_header_injection() -> None:
+    cfg = email_cfg(25)
+    with pytest.raises(PermanentError, match="no valid e-mail address") as e:
+        build_message(cfg, command(channel="email", to="not-an-address"))
+    assert e.value.bounced
+    with pytest.raises(PermanentError, match="line break"):
+        build_message(cfg, command(channel="email", to="a@example.com",
+                                   content={"subject": "Hi\r\nBcc: victim@example.com", "body": "x"}))
+    with pytest.raises(PermanentError, match="neither body nor html"):
+        build_message(cfg, command(channel="email", to="a@example.com", content={"subject": "s"}))
+
+
+def test_text_to_html_keeps_paragraphs_and_breaks() -> None:
+    assert "<p>a<br>b</p>\n<p>c</p>" in text_to_html("a\nb\n\nc")
+
+
+def test_email_config_from_env(tmp_path: Any) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    cfg = EmailConfig.from_env({"CJO_EMAIL_FROM": "Shop <news@shop.example>", "CJO_SMTP_SECURITY": "tls",
+                                "CJO_SMTP_USERNAME": "mailer", "CJO_SMTP_PASSWORD_FILE": str(pw)})
+    assert (cfg.port, cfg.password, cfg.domain) == (465, "s3cret", "shop.example")
+    assert "s3cret" not in repr(cfg)
+    with pytest.raises(config.ConfigError, match="CJO_EMAIL_FROM"):
+        EmailConfig.from_env({})
+    with pytest.raises(config.ConfigError, match="CJO_SMTP_PASSWORD"):
+        EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_SMTP_USERNAME": "u"})
+    with pytest.raises(config.ConfigError, match="CJO_SMTP_SECURITY"):
+        EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_SMTP_SECURITY": "ssl3"})
+
+
+async def test_email_starttls_with_auth(tls_files: tuple[str, str]) -> None:
+    with smtp_server(tls_context=server_tls(tls_files), require_starttls=True, authenticator=True) as srv:
+        ok = email_cfg(srv.port, security="starttls", ca_file=tls_files[0], username="mailer", password="s3cret")
+        [r] = await send(ok, command(channel="email", to="ada@example.com"))
+        assert r.outcome == "sent" and srv.mailbox.logins == ["mailer"] and len(srv.mailbox.messages) == 1
+        bad = email_cfg(srv.port, security="starttls", ca_file=tls_files[0], username="mailer", password="nope")
+        [r] = await send(bad, command(channel="email", to="ada@example.com"))
+        assert r.outcome == "transient" and "authentication failed" in (r.reason or "")
+        assert "nope" not in (r.reason or "")
+
+
+async def test_email_implicit_tls(tls_files: tuple[str, str]) -> None:
+    with smtp_server(ssl_context=server_tls(tls_files)) as srv:
+        [r] = await send(email_cfg(srv.port, security="tls", ca_file=tls_files[0]),
+                         command(channel="email", to="ada@example.com"))
+        assert r.outcome == "sent" and len(srv.mailbox.messages) == 1
+        # without trusting the self-signed certificate the connection is refused, not silently downgraded
+        [r] = await send(email_cfg(srv.port, security="tls"), command(channel="email", to="ada@example.com"))
+        assert r.outcome == "transient" and len(srv.mailbox.messages) == 1

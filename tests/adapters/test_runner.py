@@ -1,0 +1,268 @@
+"""The adapter runner against the real broker: receipts, DLQ, expiry, idempotency across restarts/replays."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+
+from cjo_stream import metrics
+from cjo_stream.adapters.base import DeliveryResult
+from cjo_stream.adapters.email import EmailChannel
+from cjo_stream.adapters.in_app import InAppChannel
+from cjo_stream.adapters.ratelimit import TokenBucket
+from cjo_stream.adapters.retry import RetryPolicy
+from cjo_stream.adapters.runner import AdapterRunner
+from cjo_stream.adapters.signing import verify
+from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
+from cjo_stream.commands import DeliveryCommand
+from cjo_stream.config import Settings
+from cjo_stream.runtime.kafka import make_producer
+from tests.adapters.conftest import (
+    Answer,
+    Receiver,
+    SmtpServer,
+    command,
+    produce,
+    produce_commands,
+    read_topic,
+    receipts_of,
+    run_until,
+)
+from tests.adapters.test_email import email_cfg
+
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, budget=30)
+KEY = b"runner-key"
+
+
+def make_runner(settings: Settings, channel: Any, **kw: Any) -> AdapterRunner:
+    """A runner with fast retries and a short group session (Tansu makes a re-joining group wait for it)."""
+    kw.setdefault("retry", FAST)
+    return AdapterRunner(settings, channel, session_timeout_ms=1000, **kw)
+
+
+def webhook_runner(settings: Settings, receiver: Receiver, **kw: Any) -> AdapterRunner:
+    ch = WebhookChannel(WebhookConfig(url=f"{receiver.url}/hook", signing_key=KEY, timeout=kw.pop("timeout", 5)))
+    return make_runner(settings, ch, **kw)
+
+
+def headers_of(rec: Any) -> dict[str, str]:
+    return {k: v.decode() for k, v in rec.headers}
+
+
+async def test_webhook_failure_modes_end_in_receipts_and_dlq(settings: Settings, receiver: Receiver) -> None:
+    flaky, limited, bad, down, slow = (command(channel="webhook", customer_id=f"u{i}") for i in range(5))
+    by_id = {c.delivery_id: c for c in (flaky, limited, bad, down, slow)}
+    receiver.key_header = "Idempotency-Key"  # commands are delivered concurrently: script per delivery id
+    receiver.script(flaky.delivery_id, Answer(500), Answer(200, json={"id": "p-flaky"}))
+    receiver.script(limited.delivery_id, Answer(429, headers={"Retry-After": "1"}), Answer(200))
+    receiver.script(bad.delivery_id, Answer(400))
+    receiver.script(down.delivery_id, *[Answer(503)] * 5)
+    receiver.script(slow.delivery_id, Answer(200, delay=3.0), Answer(200))
+    await produce_commands(settings, list(by_id.values()))
+    runner = webhook_runner(settings, receiver, timeout=1.0)
+    await run_until(runner, lambda: runner.outcomes["sent"] + runner.outcomes["failed"] >= 5)
+
+    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 5))
+    assert {d: receipts[d]["status"] for d in by_id} == {
+        flaky.delivery_id: "sent", limited.delivery_id: "sent", bad.delivery_id: "failed",
+        down.delivery_id: "failed", slow.delivery_id: "sent"}
+    assert receipts[flaky.delivery_id]["provider_message_id"] == "p-flaky"
+    assert receipts[flaky.delivery_id]["attributes"] == {"attempts": 2}
+    assert receipts[bad.delivery_id]["reason"] == "HTTP 400"
+    assert receipts[down.delivery_id]["reason"].startswith("gave up after 3 attempts")
+    assert all(r["customer_id"] == by_id[d].customer_id and r["channel"] == "webhook"
+               and r["journey"] == "abandoned_cart" and r["step"] == "remind" for d, r in receipts.items())
+
+    calls = {d: [r for r in receiver.requests if r.headers["Idempotency-Key"] == d] for d in by_id}
+    assert {d: len(v) for d, v in calls.items()} == {flaky.delivery_id: 2, limited.delivery_id: 2,
+                                                     bad.delivery_id: 1, down.delivery_id: 3, slow.delivery_id: 2}
+    first, second = calls[limited.delivery_id]
+    assert second.at - first.at >= 0.95  # Retry-After: 1 was honoured (a lower bound, never flaky)
+    for reqs in calls.values():
+        for r in reqs:
+            assert verify(KEY, r.body, r.headers["X-CJO-Timestamp"], r.headers["X-CJO-Signature"]) is None
+
+    dlq = await read_topic(settings.bootstrap, "cjo.delivery.webhook.dlq", lambda r: len(r) >= 2, settle=0.3)
+    assert len(dlq) == 2
+    reasons = {msgspec.json.decode(r.value)["delivery_id"]: headers_of(r) for r in dlq}
+    assert reasons[bad.delivery_id]["cjo.reason"] == "permanent_failure"
+    assert reasons[bad.delivery_id]["cjo.attempts"] == "1"
+    assert reasons[bad.delivery_id]["cjo.detail"] == "HTTP 400"
+    assert reasons[down.delivery_id]["cjo.reason"] == "retries_exhausted"
+    assert reasons[down.delivery_id]["cjo.source.topic"] == "cjo.delivery.webhook"
+    assert all(r.key is not None for r in dlq)  # the original key is kept: a replay lands in the same partition
+
+
+# ---------------------------------------------------------------------------- e-mail: exactly once
+
+
+class CrashAfter:
+    """Wraps a channel; after ``n`` deliveries it cancels the runner's task — a crash after the sends
+    (and their sent-records) but before the batch's offsets are committed."""
+
+    def __init__(self, inner: EmailChannel, n: int) -> None:
+        self.inner, self.n, self.name = inner, n, inner.name
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        result = await self.inner.deliver(cmd)
+        self.n -= 1
+        if self.n == 0 and self.task is not None:
+            self.task.cancel()
+        return result
+
+
+async def test_email_exactly_once_across_crash_restart_and_replay(settings: Settings, smtp: SmtpServer) -> None:
+    cmds = [command(channel="email", customer_id=f"u{i}", to=f"c{i}@example.com") for i in range(8)]
+    await produce_commands(settings, cmds)
+
+    # 1. a runner that crashes after 3 sends, before committing: nothing of the batch is committed
+    crashing = CrashAfter(EmailChannel(email_cfg(smtp.port)), 3)
+    runner = make_runner(settings, crashing, concurrency=1)
+    crashing.task = asyncio.create_task(runner.serve())
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(crashing.task, 30)
+    assert len(smtp.mailbox.messages) == 3
+
+    # 2. restart (same group, re-reads the uncommitted batch): only the 5 others are sent
+    runner = make_runner(settings, EmailChannel(email_cfg(smtp.port)))
+    await run_until(runner, lambda: runner.outcomes["sent"] + runner.outcomes["duplicate"] >= 8)
+    assert (runner.outcomes["sent"], runner.outcomes["duplicate"]) == (5, 3)
+
+    # 3. upstream re-publishes the same commands, plus two new ones
+    extra = [command(channel="email", customer_id="u9", to="c9@example.com"),
+             command(channel="email", customer_id="u10", to="c10@example.com")]
+    await produce_commands(settings, cmds + extra)
+    runner = make_runner(settings, EmailChannel(email_cfg(smtp.port)))
+    await run_until(runner, lambda: runner.outcomes["sent"] + runner.outcomes["duplicate"] >= 10)
+    assert (runner.outcomes["sent"], runner.outcomes["duplicate"]) == (2, 8)
+
+    # 4. a new consumer group replays the topic from offset 0: nothing is sent again
+    runner = make_runner(settings, EmailChannel(email_cfg(smtp.port)), group="replay-from-zero")
+    await run_until(runner, lambda: runner.outcomes["duplicate"] >= 18)
+    assert runner.outcomes["sent"] == 0
+
+    counts = smtp.mailbox.by_message_id()
+    assert len(counts) == 10 and set(counts.values()) == {1}
+    assert set(counts) == {f"<{c.delivery_id}@shop.example>" for c in cmds + extra}
+    receipts = await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 10, settle=0.3)
+    assert sorted(msgspec.json.decode(r.value)["status"] for r in receipts) == ["sent"] * 10
+    sent_log = await read_topic(settings.bootstrap, "cjo.adapter.email.sent", lambda r: len(r) >= 10, settle=0.3)
+    assert {r.key.decode() for r in sent_log} == {c.delivery_id for c in cmds + extra}
+    assert all(b"example.com" not in r.value for r in sent_log)  # no addresses in the sent-record
+
+
+# ---------------------------------------------------------------------------- expiry, bad input, duplicates
+
+
+async def test_expired_and_invalid_commands_are_not_sent(settings: Settings, receiver: Receiver) -> None:
+    old = command(channel="webhook", decided_at="2020-01-01T00:00:00Z")  # default webhook expiry: 1 day
+    explicit = command(channel="webhook", expires_at="2020-01-01T00:00:00Z")
+    fresh = command(channel="webhook")
+    await produce_commands(settings, [old, explicit, fresh, fresh])  # fresh twice in one batch
+    await produce(settings.bootstrap, "cjo.delivery.webhook", [(b"k", b"{not json"), (b"k", b'{"delivery_id": 1}')])
+    runner = webhook_runner(settings, receiver)
+    await run_until(runner, lambda: runner.outcomes["invalid"] >= 2 and runner.outcomes["sent"] >= 1
+                    and runner.outcomes["expired"] >= 2 and runner.outcomes["duplicate"] >= 1)
+    assert [r.headers["Idempotency-Key"] for r in receiver.requests] == [fresh.delivery_id]
+    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 3,
+                                            settle=0.3))
+    assert {d: r["status"] for d, r in receipts.items()} == {old.delivery_id: "expired", explicit.delivery_id: "expired",
+                                                             fresh.delivery_id: "sent"}
+    dlq = await read_topic(settings.bootstrap, "cjo.delivery.webhook.dlq", lambda r: len(r) >= 2, settle=0.3)
+    assert [headers_of(r)["cjo.reason"] for r in dlq] == ["invalid_command", "invalid_command"]
+    assert dlq[0].value == b"{not json"  # dead-lettered unchanged
+
+
+async def test_stop_during_backoff_leaves_the_batch_for_the_next_run(settings: Settings, receiver: Receiver) -> None:
+    ok, failing = command(channel="webhook", customer_id="a"), command(channel="webhook", customer_id="a")
+    receiver.key_header = "Idempotency-Key"
+    receiver.script(failing.delivery_id, Answer(503))  # then 200 (the default)
+    await produce_commands(settings, [ok, failing])
+    slow_retry = RetryPolicy(max_attempts=5, base_delay=60, max_delay=60, budget=600)
+    runner = webhook_runner(settings, receiver, retry=slow_retry)
+    await run_until(runner, lambda: len(receiver.requests) >= 2 and runner.outcomes["sent"] >= 1)
+    # stopped while `failing` waited up to 60s for its retry: the batch was not committed
+    runner = webhook_runner(settings, receiver)
+    await run_until(runner, lambda: runner.outcomes["sent"] >= 1)
+    assert runner.outcomes["duplicate"] == 1  # `ok` was not sent twice
+    keys = [r.headers["Idempotency-Key"] for r in receiver.requests]
+    assert keys.count(ok.delivery_id) == 1 and keys.count(failing.delivery_id) == 2
+
+
+# ---------------------------------------------------------------------------- in-app inbox
+
+
+async def test_in_app_writes_to_the_customer_inbox(settings: Settings) -> None:
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        cmd = command(channel="in_app", customer_id="u7", content={"title": "Welcome", "body": "Hi!"})
+        await produce_commands(settings, [cmd])
+        runner = make_runner(settings, InAppChannel(producer), producer=producer)
+        await run_until(runner, lambda: runner.outcomes["sent"] >= 1)
+    finally:
+        await producer.stop()
+    [rec] = await read_topic(settings.bootstrap, "cjo.inbox", lambda r: len(r) >= 1)
+    assert rec.key == b"u7"
+    msg = orjson.loads(rec.value)
+    assert msg["delivery_id"] == cmd.delivery_id and msg["content"] == {"title": "Welcome", "body": "Hi!"}
+    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 1))
+    assert receipts[cmd.delivery_id]["provider_message_id"].startswith("cjo.inbox:")
+
+
+# ---------------------------------------------------------------------------- rate limit, scale-out
+
+
+async def test_rate_limiter_paces_deliveries(settings: Settings, receiver: Receiver) -> None:
+    def waited() -> float:
+        return metrics.REGISTRY.get_sample_value("cjo_adapter_rate_limit_wait_seconds_total",
+                                                 {"channel": "webhook"}) or 0.0
+
+    before = waited()
+    frozen = TokenBucket(rate=4, burst=1, clock=lambda: 0.0)  # time stands still: only reservations count
+    await produce_commands(settings, [command(channel="webhook") for _ in range(3)])
+    runner = webhook_runner(settings, receiver, limiter=frozen)
+    await run_until(runner, lambda: runner.outcomes["sent"] >= 3)
+    assert waited() - before == pytest.approx(0.25 + 0.5)  # 2nd and 3rd waited one and two token intervals
+    assert len(receiver.requests) == 3
+
+
+async def test_two_adapters_in_one_group_share_the_work_without_repeats(settings: Settings,
+                                                                        receiver: Receiver) -> None:
+    cmds = [command(channel="webhook", customer_id=f"c{i}") for i in range(40)]
+    a, b = webhook_runner(settings, receiver), webhook_runner(settings, receiver)
+    task_a = asyncio.create_task(a.serve())
+    task_b: asyncio.Task[None] | None = None
+    try:
+        await produce_commands(settings, cmds[:20])
+        await wait_for(lambda: a.outcomes["sent"] >= 20)
+        task_b = asyncio.create_task(b.serve())  # joins the group: partitions are split between a and b
+        await wait_for(lambda: len(a.assigned) == 1 and len(b.assigned) == 1)
+        await produce_commands(settings, cmds[20:])
+        await wait_for(lambda: a.outcomes["sent"] + b.outcomes["sent"] >= 40)
+    finally:
+        a.stop()
+        b.stop()
+        await asyncio.wait_for(asyncio.gather(task_a, *([task_b] if task_b else [])), 30)
+    assert a.outcomes["sent"] > 20 and b.outcomes["sent"] > 0
+    keys = [r.headers["Idempotency-Key"] for r in receiver.requests]
+    assert sorted(keys) == sorted(c.delivery_id for c in cmds)  # each exactly once
+
+
+async def wait_for(cond: Any, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)

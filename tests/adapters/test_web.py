@@ -1,0 +1,82 @@
+"""The adapter's HTTP endpoint against the real broker: engagement callbacks become receipts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from cjo_stream.adapters.runner import track_topics
+from cjo_stream.adapters.signing import sign
+from cjo_stream.adapters.web import bound_port, build_app, start_site
+from cjo_stream.config import Settings
+from cjo_stream.runtime.kafka import ensure_topics, make_producer
+from tests.adapters.conftest import read_topic, receipts_of
+
+KEY = b"engagement-key"
+
+
+@pytest.fixture
+async def endpoint(settings: Settings) -> AsyncIterator[str]:
+    await ensure_topics(settings, [settings.receipts_topic])
+    producer = make_producer(settings)
+    await producer.start()
+    await track_topics(producer, [settings.receipts_topic])
+    site = await start_site(build_app(producer, settings.receipts_topic, KEY,
+                                      lambda: {"status": "ok", "adapter": "email"}), "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{bound_port(site)}"
+    finally:
+        await site.cleanup()
+        await producer.stop()
+
+
+async def post(url: str, payload: Any, key: bytes | None = KEY, **headers: str) -> httpx.Response:
+    body = orjson.dumps(payload)
+    h = {"Content-Type": "application/json", **(sign(key, body) if key else {}), **headers}
+    async with httpx.AsyncClient() as c:
+        return await c.post(f"{url}/engagement", content=body, headers=h)
+
+
+async def test_signed_engagement_events_become_receipts(endpoint: str, settings: Settings) -> None:
+    r = await post(endpoint, {"delivery_id": "d1", "customer_id": "u1", "event": "opened",
+                              "at": "2026-03-02T11:05:00Z", "journey": "abandoned_cart", "step": "remind"})
+    assert r.status_code == 202 and r.json() == {"accepted": 1}
+    r = await post(endpoint, [{"delivery_id": "d2", "customer_id": "u2", "event": "clicked",
+                               "url": "https://shop.example/cart", "provider_message_id": "sg-1"},
+                              {"delivery_id": "d3", "customer_id": "u3", "channel": "sms", "event": "bounced",
+                               "reason": "carrier rejected"}])
+    assert r.status_code == 202 and r.json() == {"accepted": 2}
+    records = await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(rs) >= 3)
+    receipts = receipts_of(records)
+    assert receipts["d1"] == {"delivery_id": "d1", "customer_id": "u1", "channel": "email", "status": "opened",
+                              "at": "2026-03-02T11:05:00Z", "journey": "abandoned_cart", "step": "remind"}
+    assert receipts["d2"]["status"] == "clicked" and receipts["d2"]["attributes"] == {"url": "https://shop.example/cart"}
+    assert receipts["d2"]["provider_message_id"] == "sg-1" and receipts["d2"]["at"].endswith("Z")
+    assert (receipts["d3"]["channel"], receipts["d3"]["status"]) == ("sms", "bounced")
+    assert {r.key for r in records} == {b"u1", b"u2", b"u3"}  # keyed by customer, like every receipt
+
+
+async def test_engagement_refusals(endpoint: str) -> None:
+    ok = {"delivery_id": "d1", "customer_id": "u1", "event": "opened"}
+    assert (await post(endpoint, ok, key=b"wrong")).status_code == 401
+    r = await post(endpoint, ok, key=None)
+    assert r.status_code == 401 and "missing" in r.json()["error"]
+    r = await post(endpoint, {**ok, "event": "liked"})
+    assert r.status_code == 400 and "invalid engagement payload" in r.json()["error"]
+    r = await post(endpoint, {**ok, "at": "yesterday"})
+    assert r.status_code == 400 and "RFC 3339" in r.json()["error"]
+    assert (await post(endpoint, {"customer_id": "u1", "event": "opened"})).status_code == 400
+
+
+async def test_metrics_and_health(endpoint: str) -> None:
+    await post(endpoint, {"delivery_id": "d9", "customer_id": "u9", "event": "complained"})
+    async with httpx.AsyncClient() as c:
+        m = await c.get(f"{endpoint}/metrics")
+        h = await c.get(f"{endpoint}/health")
+    assert m.status_code == 200 and m.headers["Content-Type"].startswith("text/plain")
+    assert 'cjo_delivery_outcomes_total{channel="email",status="complained"}' in m.text
+    assert h.status_code == 200 and h.json() == {"status": "ok", "adapter": "email"}
