@@ -4,9 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint demo simulate validate bench clean schemas
+.PHONY: setup test lint demo simulate validate bench clean schemas deploy-gen system-deps
 
-setup: $(STAMP)
+setup: $(STAMP) system-deps
+
+# Debian packages some tests need (prometheus, promtool); installs only what is missing.
+system-deps:
+	@bash .ci/system-deps.sh
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,10 +22,16 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check cjo_stream tests
+	$(BIN)/ruff check cjo_stream tests deploy
 	$(BIN)/mypy cjo_stream
 
+# Live: local broker + worker + console adapter + load generator; commands print as they are decided.
+# Runs until Ctrl-C on a terminal, 60 s otherwise (DEMO_ARGS="--duration 120" to choose).
 demo: setup
+	$(BIN)/cjo-stream demo $(DEMO_ARGS)
+
+# Offline: the simulator over the example events (no broker), every command and a funnel report.
+simulate: setup
 	$(BIN)/cjo-stream simulate --topologies topologies --events schemas/examples/touchpoints.jsonl --report
 
 validate: setup
@@ -35,3 +45,8 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerate the Grafana dashboard and the k8s wrappers of rules/dashboard from their sources.
+deploy-gen: setup
+	$(BIN)/python deploy/grafana/build_dashboard.py
+	$(BIN)/python deploy/k8s/gen.py

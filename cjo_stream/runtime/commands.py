@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -131,8 +132,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         return 1
     asyncio.run(prepare_host_topics(s))
     app, _ = build_app(s, topo)
+    from cjo_stream.logs import from_env, level_name, logging_config
+
+    json_logs, env_level = from_env()
+    level = env_level if "CJO_LOG_LEVEL" in os.environ else level_name(args.loglevel)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    worker = Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
+    # CJO_LOG_FORMAT=json gives one JSON object per line; no payloads or addresses either way
+    worker = Worker(app, loglevel=level, logging_config=logging_config(json_logs, level), quiet=True,
+                    redirect_stdouts=False)
     print(f"cjo-stream worker: broker {s.bootstrap}, {len(topo.journeys)} journeys, store {s.store}, "
           f"state API http://{s.web_host}:{s.web_port}/customers/<id>", file=sys.stderr, flush=True)
     worker.execute_from_commandline()

@@ -1,0 +1,204 @@
+"""Kubernetes manifests: parse every document and check the invariants an SRE relies on."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import DEPLOY
+
+K8S = DEPLOY / "k8s"
+SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|SIGNING", re.I)
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+
+
+def documents() -> list[tuple[Path, dict[str, Any]]]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                docs.append((path, doc))
+    return docs
+
+
+def of_kind(*kinds: str) -> list[dict[str, Any]]:
+    return [d for _, d in documents() if d["kind"] in kinds]
+
+
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    return workload["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def containers(workload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    spec = pod_spec(workload)
+    yield from spec.get("initContainers", [])
+    yield from spec["containers"]
+
+
+def name(d: dict[str, Any]) -> str:
+    return f"{d['kind']}/{d['metadata']['name']}"
+
+
+def test_every_manifest_parses_and_is_listed_in_the_kustomization() -> None:
+    docs = documents()
+    assert len(docs) >= 10
+    for path, d in docs:
+        assert {"apiVersion", "kind", "metadata"} <= set(d), f"{path.name}: {d.get('kind')}"
+        assert d["metadata"].get("name"), path.name
+        if d["kind"] != "Namespace":
+            assert d["metadata"].get("namespace") == "cjo", f"{path.name}: {name(d)} has no namespace cjo"
+    kust = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kust["resources"]) == files
+
+
+def test_kinds_present() -> None:
+    kinds = {d["kind"] for _, d in documents()}
+    assert {"StatefulSet", "Deployment", "ConfigMap", "PodDisruptionBudget", "Service", "ServiceMonitor",
+            "PrometheusRule"} <= kinds
+
+
+def test_generated_files_are_current() -> None:
+    r = subprocess.run([sys.executable, str(K8S / "gen.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_probes_resources_and_image_tags() -> None:
+    for w in of_kind(*WORKLOADS):
+        for c in containers(w):
+            where = f"{name(w)}:{c['name']}"
+            for probe in ("readinessProbe", "livenessProbe"):
+                assert c.get(probe, {}).get("httpGet", {}).get("path") == "/health", f"{where}: {probe} on /health"
+            res = c.get("resources", {})
+            for kind in ("requests", "limits"):
+                assert res.get(kind, {}).get("cpu") and res.get(kind, {}).get("memory"), f"{where}: {kind}"
+            image = c["image"]
+            tag = image.rsplit("/", 1)[-1].partition(":")[2]
+            assert tag and tag != "latest" or "@sha256:" in image, f"{where}: pin the image tag ({image})"
+            sc = c.get("securityContext", {})
+            assert sc.get("allowPrivilegeEscalation") is False, where
+        assert pod_spec(w).get("securityContext", {}).get("runAsNonRoot") is True, name(w)
+    kust = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert all(i.get("newTag") not in (None, "latest") for i in kust.get("images", []))
+
+
+def test_no_secret_values_inline() -> None:
+    assert not of_kind("Secret"), "Secrets are created out of band, never committed"
+    for w in of_kind(*WORKLOADS):
+        for c in containers(w):
+            for env in c.get("env", []):
+                if SECRET_NAME.search(env["name"]):
+                    assert "value" not in env, f"{name(w)}: {env['name']} has an inline value"
+                    assert "secretKeyRef" in env.get("valueFrom", {}), f"{name(w)}: {env['name']} not from a Secret"
+            for src in c.get("envFrom", []):
+                assert "configMapRef" not in src or not SECRET_NAME.search(str(src)), name(w)
+    for cm in of_kind("ConfigMap"):
+        for key, text in (cm.get("data") or {}).items():
+            assert not re.search(r"(?i)(password|secret|token)\s*[:=]\s*\S{6,}", text), f"{name(cm)}:{key}"
+
+
+def test_worker_statefulset() -> None:
+    (sts,) = of_kind("StatefulSet")
+    spec = sts["spec"]
+    pod = pod_spec(sts)
+    (c,) = pod["containers"]
+    env = {e["name"]: e for e in c["env"]}
+    # RocksDB on a volume claim mounted at CJO_DATA_DIR
+    (vct,) = spec["volumeClaimTemplates"]
+    mount = next(m for m in c["volumeMounts"] if m["name"] == vct["metadata"]["name"])
+    assert mount["mountPath"] == env["CJO_DATA_DIR"]["value"]
+    assert env["CJO_STORE"]["value"] == "rocksdb"
+    assert vct["spec"]["resources"]["requests"]["storage"]
+    # graceful shutdown: time to checkpoint, preStop, startup probe covering the first restore
+    assert pod["terminationGracePeriodSeconds"] >= 60
+    assert c["lifecycle"]["preStop"]
+    assert c["startupProbe"]["httpGet"]["path"] == "/health"
+    startup = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
+    assert startup >= 600, "the startup probe must allow long changelog restores"
+    # listens on all interfaces; the port the probes use is the one the worker serves on
+    assert env["CJO_WEB_HOST"]["value"] == "0.0.0.0"
+    port = next(p for p in c["ports"] if p["name"] == "web")["containerPort"]
+    assert int(env["CJO_WEB_PORT"]["value"]) == port
+    # every CJO_* variable the worker reads is a real setting (typos are silently ignored otherwise)
+    from_config = _config_env_vars()
+    known = from_config | {"CJO_LOG_FORMAT", "CJO_LOG_LEVEL", "CJO_WEB_URL"}
+    assert {k for k in env if k.startswith("CJO_")} <= known
+    assert {"CJO_BROKER", "CJO_SECURITY_PROTOCOL", "CJO_SASL_MECHANISM", "CJO_SASL_PASSWORD", "CJO_PARTITIONS",
+            "CJO_REPLICATION", "CJO_TOPOLOGIES"} <= set(env)
+    # topologies come from the ConfigMaps
+    vols = {v["name"]: v for v in pod["volumes"]}
+    cms = {cm["metadata"]["name"] for cm in of_kind("ConfigMap")}
+    for m in c["volumeMounts"]:
+        if m["mountPath"].startswith(env["CJO_TOPOLOGIES"]["value"]):
+            assert vols[m["name"]]["configMap"]["name"] in cms
+    # scrape annotations
+    ann = sts["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/scrape"] == "true" and int(ann["prometheus.io/port"]) == port
+
+
+def _config_env_vars() -> set[str]:
+    text = (DEPLOY.parent / "cjo_stream" / "config.py").read_text()
+    return set(re.findall(r'"(CJO_[A-Z_]+)"', text))
+
+
+def test_pdb_selects_the_worker_pods() -> None:
+    (sts,) = of_kind("StatefulSet")
+    pod_labels = sts["spec"]["template"]["metadata"]["labels"]
+    pdbs = of_kind("PodDisruptionBudget")
+    assert pdbs
+    selected = [p for p in pdbs if p["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
+    assert selected, "no PodDisruptionBudget selects the worker pods"
+    (pdb,) = selected
+    assert pdb["spec"].get("maxUnavailable") == 1 or pdb["spec"].get("minAvailable")
+    assert sts["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_services_and_servicemonitor_reach_the_pods() -> None:
+    (sm,) = of_kind("ServiceMonitor")
+    services = of_kind("Service")
+    scraped = [s for s in services if sm["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
+    assert {s["metadata"]["name"] for s in scraped} == {"cjo-worker", "cjo-adapter"}
+    port_names = {e["port"] for e in sm["spec"]["endpoints"]}
+    workloads = of_kind(*WORKLOADS)
+    for s in scraped:
+        assert port_names <= {p["name"] for p in s["spec"]["ports"]}
+        # the job label comes from this Service label and must match the rules' job names
+        assert s["metadata"]["labels"][sm["spec"]["jobLabel"]] in ("cjo-worker", "cjo-adapter")
+        pods = [w for w in workloads
+                if s["spec"]["selector"].items() <= w["spec"]["template"]["metadata"]["labels"].items()]
+        assert pods, f"Service {s['metadata']['name']} selects no pods"
+    (headless,) = [s for s in services if s["spec"].get("clusterIP") == "None"]
+    (sts,) = of_kind("StatefulSet")
+    assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
+
+
+def test_adapters_one_deployment_per_channel() -> None:
+    deps = of_kind("Deployment")
+    channels = {}
+    for d in deps:
+        (c,) = pod_spec(d)["containers"]
+        assert c["args"][0] == "adapter", name(d)
+        channels[c["args"][c["args"].index("--channel") + 1]] = d
+        assert d["spec"]["selector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
+    assert {"email", "webhook", "console"} <= set(channels)
+
+
+def test_topologies_configmap_loads(tmp_path: Path) -> None:
+    """The example journeys in the ConfigMaps are valid cjo-stream topologies."""
+    loader = pytest.importorskip("cjo_stream.journeys.loader")
+    cms = {cm["metadata"]["name"]: cm["data"] for cm in of_kind("ConfigMap")}
+    (tmp_path / "journeys").mkdir()
+    for key, text in cms["cjo-journeys"].items():
+        (tmp_path / "journeys" / key).write_text(text)
+    (tmp_path / "policies.yaml").write_text(cms["cjo-policies"]["policies.yaml"])
+    topo = loader.load_topology(str(tmp_path))
+    assert topo.journeys

@@ -1,0 +1,61 @@
+"""Prometheus config, alerting/recording rules and their unit tests (promtool)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+
+from tests.deploy.conftest import DEPLOY, ROOT, require_binary
+
+PROM = DEPLOY / "prometheus"
+
+
+def run(cmd: list[str], cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_rules_pass_promtool_check() -> None:
+    r = run([require_binary("promtool"), "check", "rules", str(PROM / "rules.yml")])
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_rules_unit_tests_are_current_and_pass() -> None:
+    gen = run([sys.executable, str(PROM / "gen_rules_test.py"), "--check"])
+    assert gen.returncode == 0, gen.stderr
+    r = run([require_binary("promtool"), "test", "rules", "rules.test.yml"], cwd=str(PROM))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
+
+
+def test_example_config_passes_promtool_check() -> None:
+    r = run([require_binary("promtool"), "check", "config", str(PROM / "prometheus.yml")])
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_alert_has_a_runbook_severity_and_summary() -> None:
+    groups = yaml.safe_load((PROM / "rules.yml").read_text())["groups"]
+    alerts = [r for g in groups for r in g["rules"] if "alert" in r]
+    assert {a["alert"] for a in alerts} >= {"CjoWorkerDown", "CjoNoWorkerRunning", "CjoConsumerLagGrowing",
+                                            "CjoDeadLetterRate", "CjoDeliveryFailureRatio", "CjoTimerLatenessHigh",
+                                            "CjoStateRestoreSlow"}
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    for a in alerts:
+        ann = a.get("annotations", {})
+        assert len(ann.get("runbook", "")) > 80, f"{a['alert']}: runbook missing or too short"
+        assert ann.get("summary"), a["alert"]
+        assert a.get("labels", {}).get("severity") in ("critical", "warning"), a["alert"]
+        assert f"### {a['alert']}" in docs, f"{a['alert']} has no runbook section in docs/operations.md"
+
+
+def test_file_sd_targets_are_valid_and_match_compose_services() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose" / "docker-compose.yml").read_text())["services"]
+    for name in ("cjo-worker.yml", "cjo-adapter.yml"):
+        groups = yaml.safe_load((PROM / "targets" / name).read_text())
+        assert isinstance(groups, list) and groups
+        for g in groups:
+            for t in g["targets"]:
+                host, port = t.rsplit(":", 1)
+                assert host in compose, f"{name}: {t} is not a compose service"
+                assert port.isdigit()
