@@ -68,7 +68,7 @@ async def _follow(settings: Settings, until: float) -> int:
 def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     data = tempfile.mkdtemp(prefix="cjo-demo-")
     broker = LocalBroker()
-    worker = generator = None
+    worker = generator = adapter = None
     web_port = free_port()
     env = {**os.environ, "CJO_DATA_DIR": data, "CJO_TOPOLOGIES": topologies, "CJO_WEB_PORT": str(web_port),
            "CJO_PARTITIONS": "4", "PYTHONUNBUFFERED": "1"}
@@ -92,11 +92,16 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
                 if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     break
             time.sleep(0.3)
+        alog = open(os.path.join(data, "adapter.log"), "ab")  # noqa: SIM115
+        # the console adapter "delivers" every channel into its log and sends receipts back, so
+        # journeys waiting for message_sent/opened move on as they would with real providers
+        adapter = _spawn(["adapter", "--channel", "console", "--web-port", "-1"], env, alog)
         glog = open(os.path.join(data, "generator.log"), "ab")  # noqa: SIM115
         generator = _spawn(["generate", "--customers", str(customers), "--rate", str(rate),
                             "--duration", str(max(duration, 1.0) if duration else 3600)], env, glog)
         print(f"\nbroker   {broker.bootstrap}\nworker   {url}  (state API: {url}/customers/<id>, "
-              f"{url}/journeys, {url}/metrics)\ngenerator {customers} customers at {rate:.0f} events/s\n"
+              f"{url}/journeys, {url}/metrics)\nadapter  console (deliveries and receipts in {data}/adapter.log)"
+              f"\ngenerator {customers} customers at {rate:.0f} events/s\n"
               f"delivery commands as they are decided (abandoned carts remind after 10 s, welcome "
               f"reminders after 20 s){'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)
         until = time.monotonic() + (duration or 10 ** 9)
@@ -105,6 +110,7 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
         print("\nstopping ...", flush=True)
     finally:
         _stop(generator)
+        _stop(adapter)
         _stop(worker)
         broker.stop()
     print(f"demo done after {time.monotonic() - started:.0f} s: {n} delivery commands shown. Logs: {data}")
