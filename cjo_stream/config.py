@@ -42,6 +42,9 @@ class Settings:
     batch_max: int = 5000
     exactly_once: bool = False
     timer_interval: float = 0.05
+    # How long the broker may hold a fetch with no data. Short, because a broker that does not answer a
+    # held fetch as soon as data arrives (Tansu here) would otherwise add up to this much to every hop.
+    fetch_max_wait_ms: int = 10
     worker_id: str = ""
 
     ENV = {
@@ -54,6 +57,7 @@ class Settings:
         "web_url": "CJO_WEB_URL",
         "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "batch_max": "CJO_BATCH_MAX",
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
+        "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS",
         "worker_id": "CJO_WORKER_ID",
     }
 

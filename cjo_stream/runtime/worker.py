@@ -103,7 +103,7 @@ class StreamWorker:
                                           max_poll_records=s.batch_max, fetch_max_bytes=16 * 1024 * 1024,
                                           max_partition_fetch_bytes=4 * 1024 * 1024,
                                           session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
-                                          rebalance_timeout_ms=30_000)
+                                          rebalance_timeout_ms=30_000, fetch_max_wait_ms=s.fetch_max_wait_ms)
         self.customers.subscribe([s.internal_topic], listener=_Rebalance(self))
         await self.customers.start()
         self.ingest_consumer = AIOKafkaConsumer(s.input_topic, s.receipts_topic, **s.kafka_kwargs(),
@@ -111,7 +111,8 @@ class StreamWorker:
                                                 auto_offset_reset="earliest", max_poll_records=s.batch_max,
                                                 fetch_max_bytes=16 * 1024 * 1024,
                                                 max_partition_fetch_bytes=4 * 1024 * 1024,
-                                                session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
+                                                session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
+                                                fetch_max_wait_ms=s.fetch_max_wait_ms)
         await self.ingest_consumer.start()
         self._tasks = [asyncio.create_task(self._guard(self._globals_loop)),
                        asyncio.create_task(self._guard(self._customers_loop)),

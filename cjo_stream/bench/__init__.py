@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): see :mod:`cjo_stream.bench.runner`."""

@@ -1,0 +1,5 @@
+import sys
+
+from cjo_stream.bench.runner import main
+
+sys.exit(main())

@@ -1,0 +1,131 @@
+"""Process helpers for the benchmark: spawn workers, read /proc, scrape Prometheus text."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+import httpx
+
+
+def peak_rss(pid: int) -> int:
+    """Peak resident set size (VmHWM) of a live process, in bytes (0 where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Sum every sample of each metric family over its labels (``name`` → total)."""
+    out: dict[str, float] = {}
+    text = httpx.get(url, timeout=5.0).text
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        name_labels, _, value = line.rpartition(" ")
+        name = name_labels.split("{", 1)[0]
+        with contextlib.suppress(ValueError):
+            out[name] = out.get(name, 0.0) + float(value)
+    return out
+
+
+def histogram(url: str, name: str) -> list[tuple[float, float]]:
+    """Cumulative ``(le, count)`` buckets of an unlabelled histogram."""
+    buckets: list[tuple[float, float]] = []
+    for line in httpx.get(url, timeout=5.0).text.splitlines():
+        if line.startswith(f"{name}_bucket{{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rpartition(" ")[2])))
+    return buckets
+
+
+def quantile(q: float, before: list[tuple[float, float]], after: list[tuple[float, float]]) -> float | None:
+    """``histogram_quantile`` over the increase between two scrapes (linear within a bucket)."""
+    prev = dict(before)
+    inc = [(le, c - prev.get(le, 0.0)) for le, c in after]
+    total = inc[-1][1] if inc else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lo, lo_count = 0.0, 0.0
+    for le, count in inc:
+        if count >= rank:
+            if le == float("inf"):
+                return lo
+            return lo + (le - lo) * ((rank - lo_count) / (count - lo_count) if count > lo_count else 1.0)
+        lo, lo_count = le, count
+    return lo
+
+
+class Proc:
+    """A child process in its own session (so the whole group can be killed)."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log_path: str, cwd: str | None = None,
+                 capture: bool = False) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
+        self.proc = subprocess.Popen(args, env=dict(env), cwd=cwd, start_new_session=True,
+                                     stdout=subprocess.PIPE if capture else self._log,
+                                     stderr=self._log)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self, n: int = 3000) -> str:
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")[-n:]
+
+    def stop(self, grace: float = 15.0) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+    def kill(self) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def spawn_worker(env: Mapping[str, str], log_path: str, cwd: str) -> Proc:
+    return Proc([sys.executable, "-m", "cjo_stream.cli", "worker"], env, log_path, cwd=cwd)
+
+
+def wait_health(proc: Proc, url: str, timeout: float = 300.0) -> float:
+    """Wait until the worker answers /health with partitions assigned; returns the wall time it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"worker exited ({proc.proc.returncode}):\n{proc.tail()}")
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            r = httpx.get(f"{url}/health", timeout=2.0)
+            if r.status_code == 200 and r.json().get("partitions"):
+                return time.time()
+        time.sleep(0.1)
+    raise RuntimeError(f"worker not ready after {timeout:.0f}s:\n{proc.tail()}")

@@ -1,0 +1,472 @@
+"""``make bench``: the whole topology vs. a plain Faust peer vs. the raw aiokafka ceiling, side by side.
+
+One local broker, one generated input (pre-produced, so the producer does not compete for CPU while
+consumers are measured), each contender in its own process (CPU and peak RSS are its own) reading the
+same topic with its own group. Each throughput is measured from the first processed event to the
+input being drained (the plain Faust peer: over at most ``--faust-window`` seconds, it is ~10x slower);
+the figure shown is the median of ``--runs`` runs. Then: produce→command latency at a fixed rate,
+state bytes per customer, restore time and timer lateness with many pending timers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from cjo_stream.bench.procs import (
+    Proc,
+    cpu_seconds,
+    histogram,
+    peak_rss,
+    quantile,
+    scrape,
+    spawn_worker,
+    wait_health,
+)
+from cjo_stream.config import Settings
+from cjo_stream.generator import generate_events
+from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.runtime.commands import _key_of
+from cjo_stream.runtime.kafka import Outbox, Partitioner, ensure_topics, make_producer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INPUT = "bench.touchpoints"
+
+
+@dataclass
+class Run:
+    events: int
+    seconds: float
+    cpu: float
+    rss: int
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_per_1k(self) -> float:
+        return self.cpu / self.events * 1000 if self.events else 0.0
+
+
+@dataclass
+class Contender:
+    name: str
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self, attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in self.runs) if self.runs else 0.0
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- input
+def make_input(events: int, customers: int, seed: int) -> tuple[list[bytes], int]:
+    """Generated touchpoints (at least ``events``, from ``customers`` simulated customers)."""
+    days = 5.0
+    while True:
+        lines = [orjson.dumps(e) for e in generate_events(customers=customers, seed=seed,
+                                                          start=time.time() - 10 * 86400, duration=days * 86400)]
+        if len(lines) >= events or days > 60:
+            break
+        days *= max(1.2, events / max(len(lines), 1) * 1.1)
+    keys = {k for k in (_key_of(x) for x in lines) if k}
+    return lines, len(keys)
+
+
+async def produce_all(settings: Settings, topic: str, lines: Iterable[bytes], partitions: int) -> int:
+    """Produce keyed records as whole record batches (fast: this is set-up, not the measurement)."""
+    await ensure_topics(settings, [topic], partitions={topic: partitions})
+    producer = make_producer(settings)
+    await producer.start()
+    n = 0
+    try:
+        out = Outbox(producer, Partitioner(partitions))
+        for line in lines:
+            out.add(topic, _key_of(line), line)
+            n += 1
+            if out.count >= 20_000:
+                await out.flush()
+        await out.flush()
+    finally:
+        await producer.stop()
+    return n
+
+
+# ---------------------------------------------------------------------------------------------- contenders
+def worker_env(bootstrap: str, app_id: str, data_dir: str, web_port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    env.update(CJO_BROKER=bootstrap, CJO_APP_ID=app_id, CJO_INPUT_TOPIC=INPUT, CJO_RECEIPTS_TOPIC=f"{app_id}.receipts",
+               CJO_PARTITIONS="8", CJO_STORE="rocksdb", CJO_DATA_DIR=data_dir, CJO_WEB_PORT=str(web_port),
+               CJO_TOPOLOGIES=os.path.join(ROOT, "topologies"), CJO_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def run_topology(bootstrap: str, app_id: str, expect: int, tmp: str, stall: float = 90.0) -> Run:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = spawn_worker(worker_env(bootstrap, app_id, os.path.join(tmp, app_id), port),
+                        os.path.join(tmp, f"{app_id}.log"), ROOT)
+    try:
+        first: tuple[float, float, float] | None = None
+        last_n, last_change = -1.0, time.monotonic()
+        while True:
+            if not proc.alive():
+                raise RuntimeError(f"worker exited ({proc.proc.returncode}):\n{proc.tail()}")
+            try:
+                m = scrape(f"{url}/metrics")
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.2)
+                continue
+            t, cpu = time.perf_counter(), cpu_seconds(proc.pid)
+            n = m.get("cjo_events_consumed_total", 0.0) + m.get("cjo_events_duplicate_total", 0.0)
+            if n > 0 and first is None:
+                first = (n, t, cpu)
+            if n >= expect and first is not None:
+                return Run(int(n - first[0]), t - first[1], cpu - first[2], peak_rss(proc.pid))
+            if n != last_n:
+                last_n, last_change = n, time.monotonic()
+            elif time.monotonic() - last_change > stall:
+                raise RuntimeError(f"topology stalled at {n:.0f}/{expect} events:\n{proc.tail()}")
+            time.sleep(0.1)
+    finally:
+        proc.stop()
+
+
+def run_plain_faust(bootstrap: str, app_id: str, expect: int, tmp: str, window: float) -> Run:
+    progress = os.path.join(tmp, f"{app_id}.progress")
+    env = {**os.environ, "BENCH_BROKER": bootstrap, "BENCH_TOPIC": INPUT, "BENCH_APP_ID": app_id,
+           "BENCH_DATA_DIR": os.path.join(tmp, app_id), "BENCH_PROGRESS": progress, "PYTHONUNBUFFERED": "1"}
+    proc = Proc([sys.executable, "-m", "cjo_stream.bench.plain_faust"], env, os.path.join(tmp, f"{app_id}.log"),
+                cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 180 + window
+        while time.monotonic() < deadline:
+            if not proc.alive():
+                raise RuntimeError(f"plain Faust exited ({proc.proc.returncode}):\n{proc.tail()}")
+            lines: list[dict[str, float]] = []
+            with contextlib.suppress(FileNotFoundError), open(progress, "rb") as f:
+                lines = [orjson.loads(x) for x in f.read().splitlines() if x.strip()]
+            started = [x for x in lines if x["n"] > 0]
+            if started and (started[-1]["n"] >= expect or started[-1]["t"] - started[0]["t"] >= window):
+                a, b = started[0], started[-1]
+                return Run(int(b["n"] - a["n"]), b["t"] - a["t"], b["cpu"] - a["cpu"], peak_rss(proc.pid))
+            time.sleep(0.3)
+        raise RuntimeError(f"plain Faust made no progress:\n{proc.tail()}")
+    finally:
+        proc.stop()
+
+
+def run_ceiling(bootstrap: str, expect: int, tmp: str) -> Run:
+    env = {**os.environ, "BENCH_BROKER": bootstrap, "BENCH_TOPIC": INPUT, "BENCH_EXPECT": str(expect)}
+    proc = Proc([sys.executable, "-m", "cjo_stream.bench.ceiling"], env, os.path.join(tmp, "ceiling.log"),
+                cwd=ROOT, capture=True)
+    out, _ = proc.proc.communicate(timeout=300)
+    proc.stop()
+    res = orjson.loads(out.strip().splitlines()[-1])
+    return Run(int(res["n"]), res["seconds"], res["cpu"], int(res["rss_bytes"]))
+
+
+# ---------------------------------------------------------------------------------------------- extra figures
+async def read_last_values(bootstrap: str, topic: str) -> dict[bytes, int]:
+    """Sizes of the latest value per key of a changelog (a compacted topic's meaning)."""
+    from cjo_stream.runtime.worker import read_to_end
+
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                         max_partition_fetch_bytes=8 * 1024 * 1024)
+    await c.start()
+    sizes: dict[bytes, int] = {}
+    try:
+        await c.topics()
+        tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+
+        def apply(recs: list[Any]) -> None:
+            for r in recs:
+                if r.value is None:
+                    sizes.pop(r.key, None)
+                else:
+                    sizes[r.key] = len(r.key) + len(r.value)
+
+        await read_to_end(c, tps, apply)
+    finally:
+        await c.stop()
+    return sizes
+
+
+async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float) -> dict[str, Any]:
+    """Produce at a fixed rate into a running worker; time from send to the delivery command's arrival."""
+    app_id = "bench-latency"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = spawn_worker(worker_env(bootstrap, app_id, os.path.join(tmp, app_id), port, CJO_INPUT_TOPIC=INPUT_LAT),
+                        os.path.join(tmp, f"{app_id}.log"), ROOT)
+    settings = Settings(bootstrap=bootstrap, partitions=8)
+    try:
+        await asyncio.to_thread(wait_health, proc, url)
+        outputs = [settings.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
+        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             fetch_max_wait_ms=10)
+        await c.start()
+        await c.topics()
+        tps = [TopicPartition(t, p) for t in outputs for p in sorted(c.partitions_for_topic(t) or ())]
+        c.assign(tps)
+        await c.seek_to_end(*tps)
+        for tp in tps:
+            await c.position(tp)
+        sent_at: dict[str, float] = {}
+        latencies: list[float] = []
+        start = time.time()
+        gen = list(generate_events(customers=20_000, seed=99, start=start + 1.0, duration=seconds, rate=rate))
+        events = [(e["messageId"], orjson.dumps(e)) for e in gen]
+        keys = [_key_of(line) for _, line in events]
+        producer = make_producer(settings, linger_ms=1)
+        await producer.start()
+
+        async def consume() -> None:
+            dec = msgspec.json.Decoder()
+            while True:
+                data = await c.getmany(timeout_ms=50)
+                now = time.time()
+                for recs in data.values():
+                    for r in recs:
+                        cmd = dec.decode(r.value)
+                        t = sent_at.get(cmd.get("triggered_by", ""))
+                        if t is not None:
+                            latencies.append(now - t)
+
+        consumer_task = asyncio.create_task(consume())
+        before = histogram(f"{url}/metrics", "cjo_decision_latency_seconds")
+        t0 = time.monotonic() + 1.0
+        n = 0
+        while n < len(events):
+            due = int((time.monotonic() - t0) * rate)
+            now = time.time()
+            while n < min(due, len(events)):
+                mid, line = events[n]
+                sent_at[mid] = now
+                await producer.send(INPUT_LAT, line, key=keys[n])  # acknowledged in the background
+                n += 1
+            await asyncio.sleep(0.005)
+        elapsed = time.monotonic() - t0
+        await asyncio.sleep(3.0)  # let the last commands arrive
+        consumer_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer_task
+        await producer.stop()
+        await c.stop()
+        latencies.sort()
+        return {"events": n, "rate": n / elapsed if elapsed > 0 else 0.0, "commands": len(latencies),
+                "p50": latencies[len(latencies) // 2] if latencies else None,
+                "p99": latencies[int(len(latencies) * 0.99)] if latencies else None,
+                "decision_p50": quantile(0.5, before, after := histogram(f"{url}/metrics", "cjo_decision_latency_seconds")),
+                "decision_p99": quantile(0.99, before, after)}
+    finally:
+        proc.stop()
+
+
+INPUT_LAT = "bench.latency.touchpoints"
+
+
+async def restore_and_timers(bootstrap: str, tmp: str, customers: int, window: float,
+                             measure: float) -> dict[str, Any]:
+    """Seed ``customers`` profiles + pending timers into changelogs; start a worker; measure restore
+    time and the lateness of the timers falling due in ``measure`` seconds after it is ready."""
+    from cjo_stream.bench.seed import waiting_customers
+    from cjo_stream.journeys.loader import load_topology
+
+    app_id = "bench-restore"
+    s = Settings(bootstrap=bootstrap, partitions=8, app_id=app_id)
+    await ensure_topics(s, [s.profiles_changelog, s.timers_changelog], compacted=[s.profiles_changelog,
+                                                                                  s.timers_changelog])
+    topology = load_topology(os.path.join(ROOT, "topologies"))
+    producer = make_producer(s)
+    await producer.start()
+    part = Partitioner(8)
+    seeded_at = time.time()
+    # timers fall due from 60 s after seeding (past the expected restore) and keep falling due for `window` s
+    # (the rest of the million stays pending far in the future: that is the load the timer index carries)
+    due_from = seeded_at + 60.0 + customers * 25e-6 * 1.5
+
+    def due(i: int) -> float:
+        return due_from + (i % 97) / 97 * window if i % 10 == 0 else seeded_at + 6 * 3600 + i % 3600
+
+    t_seed = time.perf_counter()
+    try:
+        out = Outbox(producer, part)
+        for key, prof, tkey, timer in waiting_customers(topology, customers, due):
+            p = part(key)
+            out.add(s.profiles_changelog, key, prof, partition=p)
+            out.add(s.timers_changelog, tkey, timer, partition=p)
+            if out.count >= 40_000:
+                await out.flush()
+        await out.flush()
+    finally:
+        await producer.stop()
+    log(f"seeded {customers:,} profiles and timers in {time.perf_counter() - t_seed:.0f}s")
+    sizes = await read_last_values(bootstrap, s.profiles_changelog)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.time()
+    proc = spawn_worker(worker_env(bootstrap, app_id, os.path.join(tmp, app_id), port),
+                        os.path.join(tmp, f"{app_id}.log"), ROOT)
+    try:
+        ready = await asyncio.to_thread(wait_health, proc, url, 900.0)
+        m = scrape(f"{url}/metrics")
+        restore = m.get("cjo_state_restore_seconds_sum", 0.0)
+        pending = m.get("cjo_timers_pending", 0.0)
+        wait = max(0.0, due_from - time.time())
+        if wait:
+            await asyncio.sleep(wait)
+        before = histogram(f"{url}/metrics", "cjo_timer_lateness_seconds")
+        fired0 = m.get("cjo_timer_lateness_seconds_count", 0.0)
+        await asyncio.sleep(measure)
+        after = histogram(f"{url}/metrics", "cjo_timer_lateness_seconds")
+        fired = (after[-1][1] if after else 0.0) - (before[-1][1] if before else 0.0)
+        return {"customers": customers, "profiles_restored": int(m.get("cjo_profiles", 0.0)),
+                "restore_seconds": restore, "start_to_ready_seconds": ready - t0, "pending_timers": int(pending),
+                "fired": int(fired), "fired_before_ready": int(fired0),
+                "p50": quantile(0.5, before, after), "p99": quantile(0.99, before, after),
+                "profile_bytes_mean": statistics.fmean(sizes.values()) if sizes else 0.0}
+    finally:
+        proc.stop()
+
+
+def expression_micro() -> list[tuple[str, float]]:
+    """µs per evaluation of a 3-clause condition: our compiled expressions vs a Python lambda."""
+    import timeit
+
+    from cjo_stream.journeys.expressions import compile_expression
+
+    src = "event.properties.cart_value >= 20 and profile.traits.vip == true and event.context.channel != 'pos'"
+    fn = compile_expression(src)
+    ctx = {"event": {"properties": {"cart_value": 45.0}, "context": {"channel": "web"}},
+           "profile": {"traits": {"vip": True}}, "journey": {}}
+
+    def lam(c: dict[str, Any]) -> bool:
+        return bool(c["event"]["properties"]["cart_value"] >= 20 and c["profile"]["traits"]["vip"] is True
+                    and c["event"]["context"]["channel"] != "pos")
+
+    out = []
+    for name, f in (("python lambda (baseline)", lam), ("cjo expression", fn)):
+        n = 200_000
+        best = min(timeit.repeat(lambda f=f: f(ctx), number=n, repeat=3))  # type: ignore[misc]
+        out.append((name, best / n * 1e6))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- report
+def fmt_bytes(n: float) -> str:
+    return f"{n / 1024 / 1024:,.0f} MiB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cjo_stream.bench", description=__doc__)
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--customers", type=int, default=50_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--faust-window", type=float, default=30.0, help="seconds the plain Faust peer is measured")
+    ap.add_argument("--latency-rate", type=float, default=5000.0)
+    ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument("--restore-customers", type=int, default=1_000_000)
+    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter")
+    args = ap.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    tmp = tempfile.mkdtemp(prefix="cjo-bench-")
+    log(f"work dir {tmp}")
+    with LocalBroker() as broker:
+        settings = Settings(bootstrap=broker.bootstrap, partitions=8)
+        lines, keys = make_input(args.events, args.customers, seed=2026)
+        n = asyncio.run(produce_all(settings, INPUT, lines, 8))
+        size = sum(len(x) for x in lines) / len(lines)
+        log(f"input: {n:,} events ({size:.0f} B avg) from {args.customers:,} simulated customers "
+            f"({keys:,} ids incl. anonymous) on 8 partitions")
+        del lines
+        contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
+                      Contender("raw aiokafka getmany+decode (ceiling)")]
+        for i in range(args.runs):
+            r = run_topology(broker.bootstrap, f"bench-t{i}", n, tmp)
+            contenders[0].runs.append(r)
+            log(f"topology run {i + 1}: {r.rate:,.0f} events/s")
+            if "faust" not in skip:
+                r = run_plain_faust(broker.bootstrap, f"bench-plain{i}", n, tmp, args.faust_window)
+                contenders[1].runs.append(r)
+                log(f"plain Faust run {i + 1}: {r.rate:,.0f} events/s")
+            r = run_ceiling(broker.bootstrap, n, tmp)
+            contenders[2].runs.append(r)
+            log(f"ceiling run {i + 1}: {r.rate:,.0f} events/s")
+        sizes: dict[bytes, int] = {}
+        timer_sizes: dict[bytes, int] = {}
+        if args.runs:
+            sizes = asyncio.run(read_last_values(broker.bootstrap, "bench-t0.profiles-changelog"))
+            timer_sizes = asyncio.run(read_last_values(broker.bootstrap, "bench-t0.timers-changelog"))
+
+        print()
+        print(f"Throughput: {n:,} events, {args.customers:,} customers, example journeys, median of "
+              f"{args.runs} run(s) (plain Faust measured over <= {args.faust_window:.0f} s)")
+        print(f"{'contender':<40} {'events/s':>10} {'CPU s/1k ev':>12} {'peak RSS':>10} {'runs (events/s)':>28}")
+        for c in contenders:
+            runs = ", ".join(f"{r.rate:,.0f}" for r in c.runs) or "skipped"
+            print(f"{c.name:<40} {c.median('rate'):>10,.0f} {c.median('cpu_per_1k'):>12.3f} "
+                  f"{fmt_bytes(c.median('rss')):>10} {runs:>28}")
+        topo, faust_, ceil = (c.median("rate") for c in contenders)
+        print(f"ratio topology / plain Faust: {topo / faust_:.1f}x" if faust_ else "ratio topology / plain Faust: n/a")
+        print(f"ratio topology / ceiling:     {topo / ceil:.2f}" if ceil else "ratio topology / ceiling: n/a")
+
+        if sizes:
+            vals = sorted(sizes.values())
+            tvals = list(timer_sizes.values())
+            print(f"\nState per customer (latest profile record per key, incl. key): mean {statistics.fmean(vals):.0f} B, "
+                  f"median {vals[len(vals) // 2]} B, p90 {vals[int(len(vals) * 0.9)]} B over {len(vals):,} "
+                  f"customers; pending timers {len(tvals):,} x {statistics.fmean(tvals) if tvals else 0:.0f} B")
+
+        print("\nExpression evaluation (3-clause condition):")
+        micro = expression_micro()
+        base = micro[0][1]
+        for name, us in micro:
+            print(f"  {name:<28} {us:6.2f} µs  ({us / base:.1f}x baseline)")
+
+        lat: dict[str, Any] = {}
+        if "latency" not in skip:
+            lat = asyncio.run(latency_run(broker.bootstrap, tmp, args.latency_rate, args.latency_seconds))
+            p50, p99 = lat["p50"], lat["p99"]
+            print(f"\nLatency at {lat['rate']:,.0f} events/s for {args.latency_seconds:.0f} s: produce -> delivery "
+                  f"command received, over {lat['commands']:,} commands: p50 "
+                  f"{p50 * 1000 if p50 is not None else float('nan'):.1f} ms, p99 "
+                  f"{p99 * 1000 if p99 is not None else float('nan'):.1f} ms (in the worker, event time -> decision: "
+                  f"p50 {(lat['decision_p50'] or 0) * 1000:.0f} ms, p99 {(lat['decision_p99'] or 0) * 1000:.0f} ms)")
+        rest: dict[str, Any] = {}
+        if "restore" not in skip:
+            rest = asyncio.run(restore_and_timers(broker.bootstrap, tmp, args.restore_customers, 600.0, 30.0))
+            print(f"\nRestore: {rest['profiles_restored']:,} profiles + {rest['pending_timers']:,} timers from changelogs "
+                  f"in {rest['restore_seconds']:.1f} s (process start to ready {rest['start_to_ready_seconds']:.1f} s); "
+                  f"seeded profile record {rest['profile_bytes_mean']:.0f} B")
+            p50, p99 = rest["p50"], rest["p99"]
+            print(f"Timer lateness with {rest['pending_timers']:,} pending: {rest['fired']:,} timers fired in 30 s, "
+                  f"p50 {p50 * 1000 if p50 is not None else float('nan'):.0f} ms, "
+                  f"p99 {p99 * 1000 if p99 is not None else float('nan'):.0f} ms (histogram-interpolated)")
+        if "adapter" not in skip:
+            from cjo_stream.adapters.bench import adapter_throughput
+
+            ad = asyncio.run(adapter_throughput(broker.bootstrap, 5000))
+            print(f"\nAdapter throughput (webhook -> local HTTP receiver): {ad['commands_per_s']:,.0f} commands/s")
+        print(f"\nbench: topology_events_per_s={topo:.0f} plain_faust_events_per_s={faust_:.0f} "
+              f"ceiling_events_per_s={ceil:.0f}")
+    return 0
