@@ -50,7 +50,7 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     consent: dict[str, bool] = {}
     timezone: str | None = None
     instances: dict[str, Instance] = {}
-    entered: dict[str, int] = {}  # journey -> last entry time (re-entry rules)
+    entered: dict[str, int] = {}  # journey -> entry time of its last ended instance (re-entry rules)
     sends: list[tuple[int, str]] = []  # (time, channel), newest last, for frequency caps
     aliases: list[str] = []  # other ids (anonymous ids) merged into this customer
 
@@ -95,7 +95,8 @@ def profile_to_dict(p: Profile) -> dict[str, Any]:
                 "due": format_ts(i.due) if i.due is not None else None}
             for j, i in p.instances.items()
         },
-        "entered": {j: format_ts(t) for j, t in p.entered.items()},
+        "entered": {j: format_ts(t) for j, t in
+                    {**p.entered, **{j: i.entered_at for j, i in p.instances.items()}}.items()},
         "sends": [{"at": format_ts(t), "channel": ch} for t, ch in p.sends],
         "aliases": p.aliases,
     }
@@ -175,8 +176,9 @@ def merge_profiles(into: Profile, other: Profile) -> None:
     into.traits = {**other.traits, **into.traits}
     into.consent = {**other.consent, **into.consent}
     into.timezone = into.timezone or other.timezone
-    for j, t in other.entered.items():
-        into.entered[j] = max(t, into.entered.get(j, 0))
+    for j, t in [*other.entered.items(), *((j, i.entered_at) for j, i in other.instances.items())]:
+        if j not in into.instances:
+            into.entered[j] = max(t, into.entered.get(j, 0))
     into.sends = sorted(into.sends + other.sends)[-SEND_LOG_MAX:]
     for a in [other.customer_id, *other.aliases]:
         if a not in into.aliases and a != into.customer_id:

@@ -31,7 +31,6 @@ def typical_profile() -> bytes:
         entered_at=int(T0), deadline=int(T0) + 14 * 86400, entry_event={"messageId": "m-7-123", "ts": int(T0),
         "properties": {"product_name": "Lamp", "cart_value": 49.9}},
         waiting="wait_for", due=T0 + 3600, seq=1)
-    p.entered["abandoned_cart"] = int(T0)
     p.sends.append((int(T0), "email"))
     return encode_profile(p)
 

@@ -37,16 +37,9 @@ def _bucket(*parts: str) -> float:
     return int.from_bytes(h, "big") / 2**64
 
 
-def _entry_snapshot(ev: Event) -> dict[str, Any]:
-    """What an instance keeps of its entry event, for templates in steps reached by a timer."""
-    snap: dict[str, Any] = {"messageId": ev.message_id, "ts": int(ev.ts)}
-    if ev.properties:
-        snap["properties"] = ev.properties
-    if ev.context:
-        ch = ev.context.get("channel")
-        if ch is not None:
-            snap["context"] = {"channel": ch}
-    return snap
+def _entry_snapshot(ev_view: dict[str, Any], ts: float, j: Journey) -> dict[str, Any]:
+    """What an instance keeps of its entry event: only what its steps can read (see journeys.snapshot)."""
+    return j.snapshot.take(ev_view, int(ts))
 
 
 def _snapshot_view(snap: dict[str, Any], j: Journey) -> dict[str, Any]:
@@ -214,9 +207,10 @@ class Engine:
                               digest_size=8).hexdigest()
         holdout = j.holdout > 0 and _bucket(j.id, p.customer_id, "holdout") * 100 < j.holdout
         inst = Instance(journey=j.id, version=j.version, instance_id=iid, step=j.first, entered_at=int(now),
-                        deadline=int(now + j.max_duration), entry_event=_entry_snapshot(event), holdout=holdout)
+                        deadline=int(now + j.max_duration), entry_event=_entry_snapshot(ev_view, event.ts, j),
+                        holdout=holdout)
         p.instances[j.id] = inst
-        p.entered[j.id] = int(now)
+        p.entered.pop(j.id, None)  # while active, the instance holds the entry time (profile.entered)
         run.note(Transition(j.id, "entered"))
         if holdout:
             run.note(Transition(j.id, "holdout"))
@@ -224,6 +218,7 @@ class Engine:
 
     def _end(self, run: _Run, inst: Instance, j: Journey | None, kind: str) -> None:
         run.profile.instances.pop(inst.journey, None)
+        run.profile.entered[inst.journey] = inst.entered_at
         reason = "version_unavailable" if j is None else None
         run.note(Transition(inst.journey, kind, step=inst.step, variant=inst.variant, reason=reason))  # type: ignore[arg-type]
 

@@ -707,6 +707,7 @@ class _Parser:
         self.i = 0
         self.depth = 0
         self.roots: set[str] = set()
+        self.paths: set[tuple[str, tuple[Key, ...]]] = set()  # every `root.k1[k2]...` read, longest form
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -900,6 +901,8 @@ class _Parser:
                 raise ExpressionError(f"only the functions {_FUNC_LIST} can be called", t.col)
             else:
                 break
+        if node.root is not None:
+            self.paths.add((node.root, node.keys + tuple(keys)))
         if not keys:
             return node
         kt = tuple(keys)
@@ -914,17 +917,21 @@ class _Parser:
 class Expression:
     """A compiled expression: call it with a context mapping (``event``, ``profile``, ``journey``, ``now``).
 
-    ``roots`` lists the context keys the source refers to (``now`` also for ``days_since``/``hours_since``).
+    ``roots`` lists the context keys the source refers to (``now`` also for ``days_since``/``hours_since``);
+    ``paths`` the paths it reads, as (root, keys) — the loader uses them to decide what an instance keeps.
     """
 
-    __slots__ = ("source", "roots", "_fn")
+    __slots__ = ("source", "roots", "paths", "_fn")
 
     source: str
     roots: frozenset[str]
+    paths: frozenset[tuple[str, tuple[Key, ...]]]
 
-    def __init__(self, source: str, fn: Fn, roots: frozenset[str]) -> None:
+    def __init__(self, source: str, fn: Fn, roots: frozenset[str],
+                 paths: frozenset[tuple[str, tuple[Key, ...]]] = frozenset()) -> None:
         self.source = source
         self.roots = roots
+        self.paths = paths
         self._fn = fn
 
     def __call__(self, ctx: Context) -> Any:
@@ -954,4 +961,4 @@ def compile_expression(source: str) -> Expression:
         raise ExpressionError("empty expression", 1)
     parser = _Parser(source)
     node = parser.parse()
-    return Expression(source, node.fn, frozenset(parser.roots))
+    return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -17,6 +18,7 @@ from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.model import END, Journey, Matcher, SendAction, SplitArm, Step
 from cjo_stream.journeys.policies import Policies, load_policies
+from cjo_stream.journeys.snapshot import snapshot_spec
 from cjo_stream.journeys.source import Located, Path, SourceError, load_yaml, parse_msgspec_path
 from cjo_stream.journeys.spec import ACTIONS, EventMatchSpec, JourneySpec, StepSpec
 from cjo_stream.journeys.templates import Template, TemplateError
@@ -201,6 +203,22 @@ def _check_graph(steps: dict[str, Step], order: list[str], comp: _Compiler, inde
             visit(sid, [])
 
 
+def _event_paths(steps: Iterable[Step]) -> Iterator[tuple[Any, ...]]:
+    """``event.*`` paths that steps may read from an instance's entry event (after a timer).
+
+    Entry, goal, exit and wait_for conditions always see the current event, so they are not counted.
+    """
+    for step in steps:
+        for expr, _ in step.branch:
+            if expr is not None:
+                yield from (keys for root, keys in expr.paths if root == "event")
+        if step.send is not None:
+            for _, tpl in step.send.content:
+                yield from tpl.paths("event")
+            if step.send.to is not None:
+                yield from step.send.to.paths("event")
+
+
 def compile_journey(src: Located) -> Journey:
     """Validate and compile one parsed journey file; raises :class:`JourneyLoadError`."""
     if not isinstance(src.data, dict):
@@ -242,11 +260,12 @@ def compile_journey(src: Located) -> Journey:
     if comp.problems:
         raise JourneyLoadError(comp.problems)
     channels = frozenset(s.send.channel for s in steps.values() if s.send)
+    snapshot = snapshot_spec(_event_paths(steps.values()))
     return Journey(
         id=spec.journey, version=spec.version, entry=entry, steps=steps, first=order[0],
         description=spec.description, re_entry=re_entry,  # type: ignore[arg-type]
         re_entry_after=after, holdout=spec.holdout, goal=goal, exit_on=exits,
-        max_duration=max_duration, source=src.file, channels=channels,
+        max_duration=max_duration, source=src.file, channels=channels, snapshot=snapshot,
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cjo_stream.journeys.expressions import Expression
+from cjo_stream.journeys.snapshot import KEEP_ALL, SnapshotSpec
 from cjo_stream.journeys.templates import Template
 
 END = "end"
@@ -78,3 +79,4 @@ class Journey:
     max_duration: float = 30 * 86400.0
     source: str = ""
     channels: frozenset[str] = field(default_factory=frozenset)
+    snapshot: SnapshotSpec = KEEP_ALL  # what an instance keeps of its entry event

@@ -45,6 +45,16 @@ class Template:
                 raise TemplateError(f"template: {first}", line) from None
             self._tpl = tpl
 
+    def paths(self, root: str) -> list[tuple[Any, ...]]:
+        """The paths below ``root`` this template reads (a non-text key, e.g. ``x[y]``, as ``None``)."""
+        if self._tpl is None:
+            return []
+        out: list[tuple[Any, ...]] = []
+        for segs in self._tpl.global_variable_segments():
+            if segs and segs[0] == root:
+                out.append(tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]))
+        return out
+
     def render(self, data: dict[str, Any]) -> str:
         if self._tpl is None:
             return self.source
