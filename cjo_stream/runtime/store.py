@@ -25,31 +25,63 @@ class KV(Protocol):
     def close(self) -> None: ...
 
 
+GROUP_SEP = b"\x1f"
+"""Composite keys are ``<customer>\x1f<rest>``; stores can find one customer's keys without a scan."""
+
+
 class MemoryKV:
+    """A dict plus an index of keys by their group (the part before the first ``GROUP_SEP``).
+
+    The index exists because erasure and identity merges look up all timers of one customer: a
+    linear scan over every pending timer made that O(timers) per merge (1.9 s of a 20 s profile).
+    """
+
     def __init__(self) -> None:
         self._d: dict[bytes, bytes] = {}
+        self._groups: dict[bytes, set[bytes]] = {}
+
+    def _index(self, key: bytes) -> None:
+        i = key.find(GROUP_SEP)
+        if i >= 0:
+            self._groups.setdefault(key[:i], set()).add(key)
+
+    def _unindex(self, key: bytes) -> None:
+        i = key.find(GROUP_SEP)
+        if i >= 0:
+            group = self._groups.get(key[:i])
+            if group is not None:
+                group.discard(key)
+                if not group:
+                    del self._groups[key[:i]]
 
     def get(self, key: bytes) -> bytes | None:
         return self._d.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
+        if key not in self._d:
+            self._index(key)
         self._d[key] = value
 
     def delete(self, key: bytes) -> None:
-        self._d.pop(key, None)
+        if self._d.pop(key, None) is not None:
+            self._unindex(key)
 
     def write_many(self, changes: dict[bytes, bytes | None]) -> None:
         for k, v in changes.items():
             if v is None:
-                self._d.pop(k, None)
+                self.delete(k)
             else:
-                self._d[k] = v
+                self.put(k, v)
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         return iter(list(self._d.items()))
 
     def prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return iter([(k, v) for k, v in self._d.items() if k.startswith(prefix)])
+        i = prefix.find(GROUP_SEP)
+        if i >= 0 and i == len(prefix) - 1:
+            keys = sorted(self._groups.get(prefix[:i], ()))
+            return iter([(k, self._d[k]) for k in keys])
+        return iter(sorted((k, v) for k, v in self._d.items() if k.startswith(prefix)))
 
     def __len__(self) -> int:
         return len(self._d)

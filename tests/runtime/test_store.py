@@ -1,0 +1,47 @@
+"""Both local stores answer the same questions the same way (the memory store indexes by customer)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from cjo_stream.runtime.store import KV, MemoryKV, RocksKV
+
+
+@pytest.fixture(params=["memory", "rocksdb"])
+def kv(request: pytest.FixtureRequest, tmp_path: Path) -> KV:
+    if request.param == "memory":
+        return MemoryKV()
+    return RocksKV(str(tmp_path / "db"))
+
+
+def test_prefix_finds_exactly_one_customers_keys(kv: KV) -> None:
+    rng = random.Random(7)
+    expected: dict[str, dict[bytes, bytes]] = {}
+    for i in range(300):
+        cust = f"c{rng.randrange(20)}"
+        key = f"{cust}\x1fj{i}".encode()
+        kv.put(key, str(i).encode())
+        expected.setdefault(cust, {})[key] = str(i).encode()
+    kv.put(b"c1", b"no separator")  # a plain key must not show up in c1's group
+    kv.put(b"c10\x1fx", b"other customer")  # c1 is a string prefix of c10, not the same customer
+    expected.setdefault("c10", {})[b"c10\x1fx"] = b"other customer"
+    for cust, keys in expected.items():
+        assert dict(kv.prefix(f"{cust}\x1f".encode())) == keys
+        assert [k for k, _ in kv.prefix(f"{cust}\x1f".encode())] == sorted(keys)
+
+
+def test_prefix_forgets_deleted_keys(kv: KV) -> None:
+    kv.write_many({b"a\x1f1": b"1", b"a\x1f2": b"2", b"b\x1f1": b"3"})
+    kv.delete(b"a\x1f1")
+    kv.write_many({b"a\x1f2": None, b"b\x1f2": b"4"})
+    assert list(kv.prefix(b"a\x1f")) == []
+    assert list(kv.prefix(b"b\x1f")) == [(b"b\x1f1", b"3"), (b"b\x1f2", b"4")]
+    assert len(kv) == 2
+
+
+def test_prefix_without_separator_still_scans(kv: KV) -> None:
+    kv.write_many({b"ab\x1f1": b"1", b"abc\x1f1": b"2", b"b\x1f1": b"3"})
+    assert [k for k, _ in kv.prefix(b"ab")] == [b"ab\x1f1", b"abc\x1f1"]
