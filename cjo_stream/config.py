@@ -45,6 +45,8 @@ class Settings:
     # How long the broker may hold a fetch with no data. Short, because a broker that does not answer a
     # held fetch as soon as data arrives (Tansu here) would otherwise add up to this much to every hop.
     fetch_max_wait_ms: int = 10
+    # Python cyclic-GC thresholds for the worker ("off": Python's defaults); see runtime.commands.tune_gc.
+    gc_threshold: str = "50000,50,100"
     worker_id: str = ""
 
     ENV = {
@@ -57,7 +59,7 @@ class Settings:
         "web_url": "CJO_WEB_URL",
         "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "batch_max": "CJO_BATCH_MAX",
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
-        "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS",
+        "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS", "gc_threshold": "CJO_GC_THRESHOLD",
         "worker_id": "CJO_WORKER_ID",
     }
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -27,13 +27,19 @@ _receipt_dec = msgspec.json.Decoder(Receipt)
 _json = msgspec.json.Encoder()
 
 
-@dataclass(frozen=True, slots=True)
-class InRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+class InRecord(Protocol):
+    """What stage 1 reads of an input record (an aiokafka ``ConsumerRecord``, used as fetched)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 def receipt_event(r: Receipt) -> bytes:
@@ -75,7 +81,7 @@ class Ingest:
         out.add(s.dlq_topic, rec.key, rec.value, partition=rec.partition % s.partitions, headers=headers)
         self.invalid[err.reason] += 1
 
-    def process(self, records: list[InRecord], out: Outbox) -> None:
+    def process(self, records: Sequence[InRecord], out: Outbox) -> None:
         s = self.settings
         internal = s.internal_topic
         aliases = self.aliases

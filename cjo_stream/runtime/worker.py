@@ -30,8 +30,8 @@ from cjo_stream.events import format_ts
 from cjo_stream.identity import canonical
 from cjo_stream.journeys.loader import Topology
 from cjo_stream.profile import profile_to_dict
-from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition, Record, kind_of
-from cjo_stream.runtime.ingest import Ingest, InRecord
+from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
+from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.kafka import Outbox, Partitioner, ensure_topics, make_producer
 from cjo_stream.runtime.store import KV, StoreFactory
 from cjo_stream.runtime.timers import decode_timer
@@ -197,8 +197,7 @@ class StreamWorker:
                 continue
             offsets = {}
             for tp, recs in data.items():
-                self.ingest.process([InRecord(r.topic, r.partition, r.offset, r.key, r.value) for r in recs],
-                                    self.ingest_out)
+                self.ingest.process(recs, self.ingest_out)
                 offsets[tp] = recs[-1].offset + 1
             await self.ingest_out.flush()
             await c.commit(offsets)
@@ -226,8 +225,7 @@ class StreamWorker:
             part = self.parts.get(tp.partition)
             if part is None:
                 continue  # revoked while the fetch was in flight: the new owner replays it
-            records = [Record(r.key, r.value, r.offset, kind_of(r.headers)) for r in recs]
-            st = part.process(records, now, self.outbox, counts)
+            st = part.process(recs, now, self.outbox, counts)
             n += st.records
             self.processed_events += st.events
             for lat in st.lateness:
