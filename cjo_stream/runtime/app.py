@@ -78,7 +78,7 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
-            ok = worker.ready.is_set()
+            ok = worker.healthy
             return self.json({"status": "ok" if ok else "starting", "worker_id": worker.worker_id,
                               "partitions": sorted(worker.parts)}, status=200 if ok else 503)
 

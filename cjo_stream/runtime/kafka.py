@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -77,6 +78,10 @@ def make_producer(settings: Settings, **extra: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(**kw)
 
 
+async def _nothing() -> None:
+    return None
+
+
 class Outbox:
     """Records to produce at the end of a batch, grouped by (topic, partition), sent as record batches.
 
@@ -99,8 +104,17 @@ class Outbox:
         self.count += 1
 
     async def flush(self) -> None:
+        """Send everything and wait until the broker acknowledged it."""
+        await (await self.send())
+
+    async def send(self) -> Awaitable[Any]:
+        """Hand everything to the producer now; the returned awaitable completes with the broker's acks.
+
+        Record batches are handed over in order, and the producer keeps one batch in flight per
+        partition, so outputs of a later ``send`` never overtake those of an earlier one.
+        """
         if not self._records:
-            return
+            return _nothing()
         records, self._records = self._records, defaultdict(list)
         self.count = 0
         futures = []
@@ -118,5 +132,4 @@ class Outbox:
                 # (aiokafka keeps it open for more send() calls), which cost 5 ms per stage.
                 batch.close()
                 futures.append(await self.producer.send_batch(batch, topic, partition=partition))
-        if futures:
-            await asyncio.gather(*futures)
+        return asyncio.gather(*futures)
