@@ -67,7 +67,8 @@ class _Finisher:
     batch's input offsets. At most one batch is in flight (``submit`` first waits for the previous
     one), so offsets are committed in order and never before the batch's outputs and changelog
     writes are acknowledged. A crash can replay up to two batches; the stores' applied-offset marks
-    and messageId dedupe make that harmless. Measured: event -> command p50 69 -> 54 ms at 5,000/s.
+    and messageId dedupe make that harmless. Measured side by side: make bench's throughput 25.7k ->
+    29.9k events/s, and event -> command p50 69 -> 43-59 ms at 5,000 events/s (single, noisy runs).
     """
 
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
