@@ -443,6 +443,10 @@ def expression_micro() -> list[tuple[str, float]]:
 
 
 # ---------------------------------------------------------------------------------------------- report
+def ms(seconds: float | None) -> float:
+    return seconds * 1000 if seconds is not None else float("nan")
+
+
 def fmt_bytes(n: float) -> str:
     return f"{n / 1024 / 1024:,.0f} MiB"
 
@@ -521,7 +525,6 @@ def main(argv: list[str] | None = None) -> int:
                 hop = asyncio.run(hop_baseline(fresh.bootstrap, args.latency_rate, args.latency_seconds))
             with LocalBroker() as fresh:
                 lat = asyncio.run(latency_run(fresh.bootstrap, tmp, args.latency_rate, args.latency_seconds))
-            ms = lambda v: v * 1000 if v is not None else float("nan")  # noqa: E731
             print(f"\nLatency at {lat['rate']:,.0f} events/s for {args.latency_seconds:.0f} s (producer linger 5 ms; "
                   f"steady state = after the first {WARMUP:.0f} s):")
             print(f"  {'path':<58} {'p50 ms':>7} {'p99 ms':>7} {'p99 all':>8} {'max':>7}")

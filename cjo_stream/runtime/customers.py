@@ -70,7 +70,7 @@ def kind_of(headers: Sequence[tuple[str, bytes]] | None) -> bytes:
             return v
         for k, v in headers:
             if k == "k":
-                return bytes(v)
+                return v
     return KIND_EVENT
 
 
@@ -88,20 +88,6 @@ class InternalRecord(Protocol):
     def offset(self) -> int: ...
     @property
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
-
-
-@dataclass
-class Record:
-    """An internal-topic record built by hand (tests, tools)."""
-
-    key: bytes
-    value: bytes | None
-    offset: int
-    kind: bytes = KIND_EVENT
-
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]:
-        return [("k", self.kind)]
 
 
 @dataclass
@@ -241,7 +227,7 @@ class CustomerPartition:
             out.add(s.skipped_topic, skip.customer_id.encode(), _json.encode(skip), partition=p)
         for t in res.timers:
             raw = self.timers.add(t)
-            out.add(s.timers_changelog, storage_key(t), raw, partition=self.partition)
+            out.add(s.timers_changelog, storage_key(t), raw, partition=p)
         counts.add(res.transitions)
 
     def _erase(self, cid: str, out: Outbox, *, keep_aliases: bool, profile: Profile | None = None) -> None:

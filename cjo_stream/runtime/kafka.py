@@ -122,7 +122,6 @@ class Outbox:
             batch = self.producer.create_batch()
             for key, value, headers in items:
                 if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
-                    batch.close()  # full: the append above closed it already; see below for why close
                     futures.append(await self.producer.send_batch(batch, topic, partition=partition))
                     batch = self.producer.create_batch()
                     if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:

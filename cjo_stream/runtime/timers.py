@@ -14,7 +14,7 @@ import heapq
 import msgspec
 
 from cjo_stream.engine import Timer
-from cjo_stream.runtime.store import KV
+from cjo_stream.runtime.store import GROUP_SEP, KV
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Timer)
@@ -31,7 +31,12 @@ def decode_timer(raw: bytes) -> Timer:
 def storage_key(t: Timer) -> bytes:
     """Key in the timer table: customer first (erasure deletes by prefix), unit-separator delimited so
     that no customer id can be a prefix of another's keys."""
-    return f"{t.customer_id}\x1f{t.journey}\x1f{t.instance_id}\x1f{t.seq}".encode()
+    return customer_prefix(t.customer_id) + f"{t.journey}\x1f{t.instance_id}\x1f{t.seq}".encode()
+
+
+def customer_prefix(customer_id: str) -> bytes:
+    """The key prefix shared by all timers of one customer (the group the stores index by)."""
+    return customer_id.encode() + GROUP_SEP
 
 
 class TimerIndex:
@@ -64,10 +69,14 @@ class TimerIndex:
 
     def remove_customer(self, customer_id: str) -> list[bytes]:
         """Delete every timer of a customer (erasure, merge). Returns the deleted keys."""
-        keys = [bytes(k) for k, _ in self.kv.prefix(f"{customer_id}\x1f".encode())]
+        keys = [bytes(k) for k, _ in self.kv.prefix(customer_prefix(customer_id))]
         for k in keys:
             self.remove(k)
         return keys
+
+    def of_customer(self, customer_id: str) -> list[Timer]:
+        """Every pending timer of one customer (state API)."""
+        return [decode_timer(v) for _, v in self.kv.prefix(customer_prefix(customer_id))]
 
     def due(self, now: float, limit: int = 10_000) -> list[Timer]:
         """Timers due at or before ``now`` that are not already in flight (each returned once)."""

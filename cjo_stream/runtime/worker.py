@@ -35,7 +35,6 @@ from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.kafka import Outbox, Partitioner, ensure_topics, make_producer
 from cjo_stream.runtime.store import KV, StoreFactory
-from cjo_stream.runtime.timers import decode_timer
 
 log = logging.getLogger("cjo_stream.worker")
 
@@ -440,7 +439,7 @@ class StreamWorker:
             return None
         p = stored.profile
         timers = [{"journey": t.journey, "instance_id": t.instance_id, "due": format_ts(t.due), "kind": t.kind}
-                  for t in (decode_timer(v) for _, v in part.timers.kv.prefix(f"{customer_id}\x1f".encode()))]
+                  for t in part.timers.of_customer(customer_id)]
         return {"customer_id": p.customer_id, "profile": profile_to_dict(p), "pending_timers": timers,
                 "active_journeys": sorted(p.instances), "partition": part.partition}
 
