@@ -144,7 +144,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from cjo_stream.runtime.app import build_app, prepare_host_topics
 
     s = _settings(args, topologies=args.topologies, store=args.store, web_port=args.web_port,
-                  data_dir=args.data_dir, partitions=args.partitions)
+                  data_dir=args.data_dir, partitions=args.partitions, concurrency=args.concurrency)
     try:
         topo = load_topology(s.topologies)
     except JourneyLoadError as e:
@@ -152,6 +152,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             print(p, file=sys.stderr)
         print("refusing to start: fix the journey files above (cjo-stream validate)", file=sys.stderr)
         return 1
+    if s.concurrency > 1:
+        from cjo_stream.runtime.supervisor import ConcurrencyError, run_workers
+
+        try:
+            return run_workers(s, s.concurrency, args.loglevel)
+        except ConcurrencyError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     asyncio.run(prepare_host_topics(s))
     app, _ = build_app(s, topo)
     tune_gc(s.gc_threshold)
@@ -250,6 +258,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--web-port", type=int, help="state API / metrics port (default: $CJO_WEB_PORT or 6066)")
     p.add_argument("--data-dir", help="local state directory (default: $CJO_DATA_DIR or data)")
     p.add_argument("--partitions", type=int, help="partitions of topics this worker creates ($CJO_PARTITIONS)")
+    p.add_argument("--concurrency", type=int,
+                   help="worker processes to run on this machine, about one core each (default: $CJO_CONCURRENCY or 1)")
     p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
     p.set_defaults(func=_cmd_worker)
 

@@ -1,0 +1,76 @@
+"""``cjo-stream worker --concurrency N``: N worker processes on one machine, one per core.
+
+A worker's hot path is one Python thread, so a process uses about one core; on a machine with more
+cores, more processes in the same consumer groups share the partitions (exactly as separate
+machines would). Process ``i`` serves its state API and metrics on ``web_port + i`` and keeps its
+state under its own directory. A process that exits on its own (e.g. the exit-70 restart after a
+failed batch) is started again after a pause; SIGTERM/SIGINT stop them all cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from cjo_stream.config import Settings
+
+RESTART_PAUSE = 2.0
+
+
+class ConcurrencyError(ValueError):
+    """A setting that cannot be shared by several processes."""
+
+
+def child_env(settings: Settings, index: int) -> dict[str, str]:
+    """The environment of worker process ``index``: everything resolved, its own port and id."""
+    if settings.web_url:
+        raise ConcurrencyError("CJO_WEB_URL names a single process; leave it unset with --concurrency, "
+                               "or run one worker per container")
+    env = dict(os.environ)
+    env.update(CJO_BROKER=settings.bootstrap, CJO_TOPOLOGIES=settings.topologies, CJO_STORE=settings.store,
+               CJO_DATA_DIR=settings.data_dir, CJO_PARTITIONS=str(settings.partitions),
+               CJO_WEB_PORT=str(settings.web_port + index), CJO_CONCURRENCY="1")
+    if settings.worker_id:
+        env["CJO_WORKER_ID"] = f"{settings.worker_id}-{index}"
+    return env
+
+
+def run_workers(settings: Settings, n: int, loglevel: str) -> int:
+    """Run and watch ``n`` worker processes until SIGTERM/SIGINT; returns the exit code."""
+    envs = [child_env(settings, i) for i in range(n)]
+    argv = [sys.executable, "-m", "cjo_stream.cli", "worker", "--loglevel", loglevel]
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    procs = [subprocess.Popen(argv, env=env) for env in envs]
+    print(f"cjo-stream worker: {n} processes, state API on ports {settings.web_port}-{settings.web_port + n - 1}",
+          file=sys.stderr, flush=True)
+    try:
+        while not stopping:
+            for i, p in enumerate(procs):
+                if p.poll() is not None and not stopping:
+                    print(f"worker process {i} exited with {p.returncode}; starting it again in "
+                          f"{RESTART_PAUSE:.0f} s", file=sys.stderr, flush=True)
+                    time.sleep(RESTART_PAUSE)
+                    procs[i] = subprocess.Popen(argv, env=envs[i])
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return 0

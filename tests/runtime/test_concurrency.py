@@ -1,0 +1,67 @@
+"""``cjo-stream worker --concurrency N`` runs N processes that share the partitions and stop together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from cjo_stream.config import Settings
+from cjo_stream.runtime.supervisor import ConcurrencyError, child_env
+
+
+def _health(port: int) -> dict[str, Any] | None:
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
+    except httpx.HTTPError:
+        return None
+    return r.json() if r.status_code == 200 else None  # type: ignore[no-any-return]
+
+
+def test_two_processes_split_the_partitions_restart_and_stop_on_sigterm(spawn: Any) -> None:
+    w = spawn(CJO_CONCURRENCY="2")
+    ports = [w.web_port, w.web_port + 1]
+    deadline = time.monotonic() + 90
+    owned: dict[int, list[int]] = {}
+    while time.monotonic() < deadline:
+        assert w.proc.poll() is None, w.log()
+        states = {p: _health(p) for p in ports}
+        owned = {p: h["partitions"] for p, h in states.items() if h}
+        if len(owned) == 2 and all(owned.values()) and sorted(sum(owned.values(), [])) == [0, 1, 2, 3]:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError(f"partitions not split between two processes: {owned}\n{w.log()}")
+    assert not set(owned[ports[0]]) & set(owned[ports[1]])
+    ids = {p: _health(p)["worker_id"] for p in ports}  # type: ignore[index]
+    assert len(set(ids.values())) == 2
+    # a process that dies is started again (the default worker id ends with the pid)
+    os.kill(int(ids[ports[1]].rsplit("-", 1)[1]), signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        h = _health(ports[1])
+        if h and h["worker_id"] != ids[ports[1]]:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError(f"the killed process was not started again\n{w.log()}")
+    w.stop()
+    assert w.proc.returncode == 0, w.log()
+    assert all(_health(p) is None for p in ports)
+
+
+def test_a_shared_web_url_is_refused_with_what_to_do() -> None:
+    with pytest.raises(ConcurrencyError, match="CJO_WEB_URL names a single process"):
+        child_env(Settings(web_url="http://worker-0:6066"), 1)
+
+
+def test_each_process_gets_its_own_port_and_id() -> None:
+    s = Settings(web_port=7000, worker_id="node-a", partitions=12)
+    envs = [child_env(s, i) for i in range(3)]
+    assert [e["CJO_WEB_PORT"] for e in envs] == ["7000", "7001", "7002"]
+    assert [e["CJO_WORKER_ID"] for e in envs] == ["node-a-0", "node-a-1", "node-a-2"]
+    assert {e["CJO_PARTITIONS"] for e in envs} == {"12"} and {e["CJO_CONCURRENCY"] for e in envs} == {"1"}
