@@ -281,7 +281,7 @@ async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float, lin
         await c.stop()
         after = histogram(f"{url}/metrics", "cjo_decision_latency_seconds")
         return {"events": n, "rate": n / elapsed if elapsed > 0 else 0.0, "commands": len(samples),
-                **percentiles(samples),
+                **percentiles(samples), "windows": windows(samples),
                 "decision_p50": quantile(0.5, before, after), "decision_p99": quantile(0.99, before, after)}
     finally:
         proc.stop()
@@ -304,6 +304,17 @@ def percentiles(samples: list[tuple[float, float]], skip: float = WARMUP) -> dic
     out["all_p99"] = every[int(len(every) * 0.99)]
     out["max"] = every[-1]
     return out
+
+
+def windows(samples: list[tuple[float, float]], width: float = 5.0) -> list[tuple[float, float]]:
+    """p99 per ``width``-second window of the run: shows whether latency drifts as the broker fills."""
+    if not samples:
+        return []
+    t0 = min(t for t, _ in samples)
+    buckets: dict[int, list[float]] = {}
+    for t, lat in samples:
+        buckets.setdefault(int((t - t0) // width), []).append(lat)
+    return [(i * width, sorted(v)[int(len(v) * 0.99)]) for i, v in sorted(buckets.items())]
 
 
 async def hop_baseline(bootstrap: str, rate: float, seconds: float, linger_ms: int = 5,
@@ -352,7 +363,7 @@ async def hop_baseline(bootstrap: str, rate: float, seconds: float, linger_ms: i
         await task
     await producer.stop()
     await c.stop()
-    return {"records": len(samples), **percentiles(samples)}
+    return {"records": len(samples), **percentiles(samples), "windows": windows(samples)}
 
 
 async def restore_and_timers(bootstrap: str, tmp: str, customers: int, window: float,
@@ -535,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
             if hop["p50"] and lat["p50"] and hop["p99"] and lat["p99"]:
                 print(f"  ratio topology / one hop: p50 {lat['p50'] / hop['p50']:.1f}x, p99 {lat['p99'] / hop['p99']:.1f}x "
                       f"(the topology makes two hops: input -> internal topic -> decision)")
+            for name, run in (("topology", lat), ("one hop", hop)):
+                print(f"  p99 per 5 s of the run, {name:<8}: "
+                      + ", ".join(f"{ms(p99):.0f}" for _, p99 in run["windows"]) + " ms")
             print(f"  in the worker, event time -> decision (histogram): p50 {ms(lat['decision_p50']):.0f} ms, "
                   f"p99 {ms(lat['decision_p99']):.0f} ms; {lat['commands']:,} commands")
         rest: dict[str, Any] = {}
