@@ -212,6 +212,20 @@ async def read_last_values(bootstrap: str, topic: str) -> dict[bytes, int]:
     return sizes
 
 
+async def consumer_at_end(bootstrap: str, topics: list[str], fetch_max_wait_ms: int) -> AIOKafkaConsumer:
+    """A group-less consumer of every partition of ``topics``, positioned at their current ends."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                         fetch_max_wait_ms=fetch_max_wait_ms)
+    await c.start()
+    await c.topics()
+    tps = [TopicPartition(t, p) for t in topics for p in sorted(c.partitions_for_topic(t) or ())]
+    c.assign(tps)
+    await c.seek_to_end(*tps)
+    for tp in tps:
+        await c.position(tp)  # resolve the end offsets now, before anything is produced
+    return c
+
+
 async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float, linger_ms: int = 5) -> dict[str, Any]:
     """Produce at a fixed rate into a running worker; time from an event's send to its delivery command.
 
@@ -229,15 +243,7 @@ async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float, lin
     try:
         await asyncio.to_thread(wait_health, proc, url)
         outputs = [settings.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
-        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             fetch_max_wait_ms=250)
-        await c.start()
-        await c.topics()
-        tps = [TopicPartition(t, p) for t in outputs for p in sorted(c.partitions_for_topic(t) or ())]
-        c.assign(tps)
-        await c.seek_to_end(*tps)
-        for tp in tps:
-            await c.position(tp)
+        c = await consumer_at_end(bootstrap, outputs, fetch_max_wait_ms=250)
         sent_at: dict[str, float] = {}
         samples: list[tuple[float, float]] = []  # (sent at, latency)
         start = time.time()
@@ -329,14 +335,7 @@ async def hop_baseline(bootstrap: str, rate: float, seconds: float, linger_ms: i
     await ensure_topics(settings, [topic])
     producer = make_producer(settings, linger_ms=linger_ms)
     await producer.start()
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                         fetch_max_wait_ms=settings.fetch_max_wait_ms)
-    await c.start()
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    c.assign(tps)
-    await c.seek_to_end(*tps)
-    for tp in tps:
-        await c.position(tp)
+    c = await consumer_at_end(bootstrap, [topic], fetch_max_wait_ms=settings.fetch_max_wait_ms)
     samples: list[tuple[float, float]] = []
     payload = b" " * 160
 
