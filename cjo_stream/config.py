@@ -47,6 +47,8 @@ class Settings:
     fetch_max_wait_ms: int = 10
     # Python cyclic-GC thresholds for the worker ("off": Python's defaults); see runtime.commands.tune_gc.
     gc_threshold: str = "50000,50,100"
+    # Hand internal-topic records this worker wrote straight to its own stage 2 (runtime.loopback).
+    loopback: bool = True
     concurrency: int = 1  # worker processes per `cjo-stream worker` (runtime.supervisor)
     worker_id: str = ""
 
@@ -61,7 +63,7 @@ class Settings:
         "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "batch_max": "CJO_BATCH_MAX",
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
         "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS", "gc_threshold": "CJO_GC_THRESHOLD",
-        "concurrency": "CJO_CONCURRENCY",
+        "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK",
         "worker_id": "CJO_WORKER_ID",
     }
 

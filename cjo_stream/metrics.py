@@ -57,6 +57,9 @@ PROFILE_BYTES = Histogram("cjo_profile_size_bytes", "Encoded size of profiles wr
                           buckets=(128, 256, 384, 512, 768, 1024, 2048, 4096, 16384), registry=REGISTRY)
 CONSUMER_LAG = Gauge("cjo_consumer_lag_records", "Records behind the partition end", ["topic", "partition"],
                      registry=REGISTRY)
+INTERNAL_RECORDS = Counter("cjo_internal_records_total", "Internal-topic records applied by stage 2, by path: "
+                           "loopback (handed over in-process) or fetched (read from the broker)", ["path"],
+                           registry=REGISTRY)
 REBALANCES = Counter("cjo_rebalances_total", "Partition assignments received", registry=REGISTRY)
 RESTORE_SECONDS = Histogram("cjo_state_restore_seconds", "Time to restore a partition's state from changelogs",
                             buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 120), registry=REGISTRY)

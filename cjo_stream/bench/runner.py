@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -226,7 +227,8 @@ async def consumer_at_end(bootstrap: str, topics: list[str], fetch_max_wait_ms: 
     return c
 
 
-async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float, linger_ms: int = 5) -> dict[str, Any]:
+async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float, linger_ms: int = 5,
+                      partitions: int = 8, **env: str) -> dict[str, Any]:
     """Produce at a fixed rate into a running worker; time from an event's send to its delivery command.
 
     The command's time is its record timestamp (CreateTime, set by the worker's producer when it
@@ -237,9 +239,10 @@ async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float, lin
     app_id = "bench-latency"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = spawn_worker(worker_env(bootstrap, app_id, os.path.join(tmp, app_id), port, CJO_INPUT_TOPIC=INPUT_LAT),
+    proc = spawn_worker(worker_env(bootstrap, app_id, os.path.join(tmp, app_id), port, CJO_INPUT_TOPIC=INPUT_LAT,
+                                   CJO_PARTITIONS=str(partitions), **env),
                         os.path.join(tmp, f"{app_id}.log"), ROOT)
-    settings = Settings(bootstrap=bootstrap, partitions=8)
+    settings = Settings(bootstrap=bootstrap, partitions=partitions)
     try:
         await asyncio.to_thread(wait_health, proc, url)
         outputs = [settings.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
@@ -286,11 +289,22 @@ async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float, lin
         await producer.stop()
         await c.stop()
         after = histogram(f"{url}/metrics", "cjo_decision_latency_seconds")
-        return {"events": n, "rate": n / elapsed if elapsed > 0 else 0.0, "commands": len(samples),
+        paths = internal_paths(f"{url}/metrics")
+        return {"loopback_records": paths.get("loopback", 0.0), "fetched_records": paths.get("fetched", 0.0),"events": n, "rate": n / elapsed if elapsed > 0 else 0.0, "commands": len(samples),
                 **percentiles(samples), "windows": windows(samples),
                 "decision_p50": quantile(0.5, before, after), "decision_p99": quantile(0.99, before, after)}
     finally:
         proc.stop()
+
+
+def internal_paths(url: str) -> dict[str, float]:
+    """``cjo_internal_records_total`` by path: how stage 2 got its records (loopback or fetched)."""
+    out: dict[str, float] = {}
+    for line in httpx.get(url, timeout=5.0).text.splitlines():
+        if line.startswith('cjo_internal_records_total{path="'):
+            name_labels, _, value = line.rpartition(" ")
+            out[name_labels.split('"')[1]] = float(value)
+    return out
 
 
 INPUT_LAT = "bench.latency.touchpoints"
@@ -453,6 +467,43 @@ def expression_micro() -> list[tuple[str, float]]:
 
 
 # ---------------------------------------------------------------------------------------------- report
+def latency_section(tmp: str, rate: float, seconds: float, partition_counts: list[int]) -> None:
+    """Event -> command latency per partition count, each next to the broker's one-hop baseline.
+
+    Every figure comes from a fresh broker: Tansu's memory storage lists every record batch of a
+    partition on each fetch that finds new data, so a broker that already holds the throughput runs
+    (or the previous latency run) would measure itself. The first partition count is also run with
+    the loopback off (``CJO_LOOPBACK=0``: every event crosses the broker twice), side by side.
+    """
+    runs: list[tuple[str, int, dict[str, Any]]] = []
+    for i, parts in enumerate(partition_counts):
+        with LocalBroker() as fresh:
+            runs.append(("one produce -> consume hop (baseline)", parts,
+                         asyncio.run(hop_baseline(fresh.bootstrap, rate, seconds, partitions=parts))))
+        with LocalBroker() as fresh:
+            runs.append(("topology: event -> command", parts,
+                         asyncio.run(latency_run(fresh.bootstrap, tmp, rate, seconds, partitions=parts))))
+        if i == 0:
+            with LocalBroker() as fresh:
+                runs.append(("topology, loopback off", parts,
+                             asyncio.run(latency_run(fresh.bootstrap, tmp, rate, seconds, partitions=parts,
+                                                     CJO_LOOPBACK="0"))))
+    print(f"\nLatency at {rate:,.0f} events/s for {seconds:.0f} s, event produced -> delivery command produced "
+          f"(producer linger 5 ms; steady state = after the first {WARMUP:.0f} s; each run on a fresh broker):")
+    print(f"  {'path':<40} {'parts':>5} {'p50 ms':>7} {'p99 ms':>7} {'p99 all':>8} {'max':>7}  p99 per 5 s (ms)")
+    for name, parts, r in runs:
+        win = ", ".join(f"{ms(p99):.0f}" for _, p99 in r["windows"])
+        print(f"  {name:<40} {parts:>5} {ms(r['p50']):>7.1f} {ms(r['p99']):>7.1f} {ms(r['all_p99']):>8.1f} "
+              f"{ms(r['max']):>7.1f}  {win}")
+    for name, parts, r in runs:
+        if "loopback_records" in r:
+            total = r["loopback_records"] + r["fetched_records"]
+            share = r["loopback_records"] / total if total else 0.0
+            print(f"  {name} ({parts} partitions): in-worker event time -> decision p50 "
+                  f"{ms(r['decision_p50']):.0f} ms, p99 {ms(r['decision_p99']):.0f} ms; {r['commands']:,} commands; "
+                  f"internal records via loopback {share:.0%}")
+
+
 def ms(seconds: float | None) -> float:
     return seconds * 1000 if seconds is not None else float("nan")
 
@@ -469,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faust-window", type=float, default=30.0, help="seconds the plain Faust peer is measured")
     ap.add_argument("--latency-rate", type=float, default=5000.0)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument("--latency-partitions", default="8,4",
+                    help="partition counts of the latency runs (input and internal topics), comma separated")
     ap.add_argument("--restore-customers", type=int, default=1_000_000)
     ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter")
     args = ap.parse_args(argv)
@@ -527,29 +580,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, us in micro:
             print(f"  {name:<28} {us:6.2f} µs  ({us / base:.1f}x baseline)")
 
-        lat: dict[str, Any] = {}
         if "latency" not in skip:
-            # Each latency figure on a fresh broker: Tansu's memory storage slows down as it holds more
-            # record batches, so a broker that already carries the throughput runs would measure itself.
-            with LocalBroker() as fresh:
-                hop = asyncio.run(hop_baseline(fresh.bootstrap, args.latency_rate, args.latency_seconds))
-            with LocalBroker() as fresh:
-                lat = asyncio.run(latency_run(fresh.bootstrap, tmp, args.latency_rate, args.latency_seconds))
-            print(f"\nLatency at {lat['rate']:,.0f} events/s for {args.latency_seconds:.0f} s (producer linger 5 ms; "
-                  f"steady state = after the first {WARMUP:.0f} s):")
-            print(f"  {'path':<58} {'p50 ms':>7} {'p99 ms':>7} {'p99 all':>8} {'max':>7}")
-            print(f"  {'event produced -> delivery command produced (topology)':<58} {ms(lat['p50']):>7.1f} "
-                  f"{ms(lat['p99']):>7.1f} {ms(lat['all_p99']):>8.1f} {ms(lat['max']):>7.1f}")
-            print(f"  {'one produce -> consume hop on the broker (baseline)':<58} {ms(hop['p50']):>7.1f} "
-                  f"{ms(hop['p99']):>7.1f} {ms(hop['all_p99']):>8.1f} {ms(hop['max']):>7.1f}")
-            if hop["p50"] and lat["p50"] and hop["p99"] and lat["p99"]:
-                print(f"  ratio topology / one hop: p50 {lat['p50'] / hop['p50']:.1f}x, p99 {lat['p99'] / hop['p99']:.1f}x "
-                      f"(the topology makes two hops: input -> internal topic -> decision)")
-            for name, run in (("topology", lat), ("one hop", hop)):
-                print(f"  p99 per 5 s of the run, {name:<8}: "
-                      + ", ".join(f"{ms(p99):.0f}" for _, p99 in run["windows"]) + " ms")
-            print(f"  in the worker, event time -> decision (histogram): p50 {ms(lat['decision_p50']):.0f} ms, "
-                  f"p99 {ms(lat['decision_p99']):.0f} ms; {lat['commands']:,} commands")
+            latency_section(tmp, args.latency_rate, args.latency_seconds,
+                            [int(x) for x in args.latency_partitions.split(",") if x])
         rest: dict[str, Any] = {}
         if "restore" not in skip:
             with LocalBroker() as fresh:

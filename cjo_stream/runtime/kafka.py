@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -23,6 +23,8 @@ from cjo_stream.config import Settings
 log = logging.getLogger(__name__)
 
 Header = tuple[str, bytes]
+Item = tuple[bytes | None, bytes | None, Sequence[Header]]  # key, value, headers
+LoopSink = Callable[[int, "asyncio.Future[Any]", list[Item]], None]
 
 
 class Partitioner:
@@ -89,12 +91,16 @@ class Outbox:
     the input offsets (at-least-once with idempotent effects).
     """
 
-    def __init__(self, producer: AIOKafkaProducer, partitioner: Partitioner) -> None:
+    def __init__(self, producer: AIOKafkaProducer, partitioner: Partitioner, loop_topic: str | None = None,
+                 loop_sink: LoopSink | None = None) -> None:
         self.producer = producer
         self.partitioner = partitioner
-        self._records: dict[tuple[str, int], list[tuple[bytes | None, bytes | None, Sequence[Header]]]] = (
-            defaultdict(list))
+        self._records: dict[tuple[str, int], list[Item]] = defaultdict(list)
         self.count = 0
+        # every batch sent to ``loop_topic`` is also given to ``loop_sink`` (partition, ack future, items)
+        # right after the producer queued it, so the sink sees a partition's batches in offset order
+        self.loop_topic = loop_topic if loop_sink is not None else None
+        self.loop_sink = loop_sink
 
     def add(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int | None = None,
             headers: Sequence[Header] = ()) -> None:
@@ -119,10 +125,16 @@ class Outbox:
         self.count = 0
         futures = []
         for (topic, partition), items in records.items():
+            loop = topic == self.loop_topic
             batch = self.producer.create_batch()
-            for key, value, headers in items:
+            start = 0
+            for i, (key, value, headers) in enumerate(items):
                 if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
-                    futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+                    fut = await self.producer.send_batch(batch, topic, partition=partition)
+                    futures.append(fut)
+                    if loop:
+                        self.loop_sink(partition, fut, items[start:i])  # type: ignore[misc]
+                    start = i
                     batch = self.producer.create_batch()
                     if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
                         raise ValueError(f"a record for {topic} is larger than the producer's max batch size")
@@ -130,5 +142,8 @@ class Outbox:
                 # A closed batch is sent at once; an open one waits out the producer's linger_ms
                 # (aiokafka keeps it open for more send() calls), which cost 5 ms per stage.
                 batch.close()
-                futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+                fut = await self.producer.send_batch(batch, topic, partition=partition)
+                futures.append(fut)
+                if loop:
+                    self.loop_sink(partition, fut, items[start:] if start else items)  # type: ignore[misc]
         return asyncio.gather(*futures)
