@@ -11,7 +11,8 @@ Records on the internal topic are keyed by customer id and carry a kind header:
 ======  ===============================================================
 
 **Batching (why this is fast and still exact).** A whole fetched batch of one partition is processed
-in memory, then every changed profile is written once (store + changelog), every output is produced as
+in memory, then every changed profile is written once (store, and the changelog record is queued on
+the outbox, which writes changelogs latest-per-key before each commit), every output is produced as
 record batches, and only after the broker acknowledged all of it are the input offsets committed —
 the way Kafka Streams caches state stores before the changelog. Each stored profile remembers the
 offset of the last record applied to it (``hw``): after a crash the uncommitted records are replayed,

@@ -89,14 +89,22 @@ class Outbox:
 
     ``flush()`` returns once the broker has acknowledged every record, so the caller may then commit
     the input offsets (at-least-once with idempotent effects).
+
+    Records for ``deferred`` topics (the state changelogs) are not sent with the batch: they are kept,
+    latest value per key, until ``send_deferred()``, which the worker calls before it commits offsets —
+    Kafka Streams' record cache in front of the changelog, flushed on commit. A customer touched by
+    many batches between two commits is written once, and the broker gets a few changelog batches per
+    commit interval instead of two per partition per batch.
     """
 
     def __init__(self, producer: AIOKafkaProducer, partitioner: Partitioner, loop_topic: str | None = None,
-                 loop_sink: LoopSink | None = None) -> None:
+                 loop_sink: LoopSink | None = None, deferred: Iterable[str] = ()) -> None:
         self.producer = producer
         self.partitioner = partitioner
         self._records: dict[tuple[str, int], list[Item]] = defaultdict(list)
         self.count = 0
+        self.deferred = frozenset(deferred)
+        self._later: dict[tuple[str, int], dict[bytes | None, bytes | None]] = defaultdict(dict)
         # every batch sent to ``loop_topic`` is also given to ``loop_sink`` (partition, ack future, items)
         # right after the producer queued it, so the sink sees a partition's batches in offset order
         self.loop_topic = loop_topic if loop_sink is not None else None
@@ -106,8 +114,21 @@ class Outbox:
             headers: Sequence[Header] = ()) -> None:
         if partition is None:
             partition = self.partitioner(key) if key is not None else 0
+        if topic in self.deferred:
+            self._later[(topic, partition)][key] = value  # changelog records carry no headers
+            return
         self._records[(topic, partition)].append((key, value, headers))
         self.count += 1
+
+    def has_deferred(self) -> bool:
+        return bool(self._later)
+
+    async def send_deferred(self) -> Awaitable[Any]:
+        """Hand the kept changelog records to the producer; the awaitable completes with the acks."""
+        if not self._later:
+            return _nothing()
+        later, self._later = self._later, defaultdict(dict)
+        return await self._send({tp: [(k, v, ()) for k, v in kv.items()] for tp, kv in later.items()})
 
     async def flush(self) -> None:
         """Send everything and wait until the broker acknowledged it."""
@@ -123,6 +144,9 @@ class Outbox:
             return _nothing()
         records, self._records = self._records, defaultdict(list)
         self.count = 0
+        return await self._send(records)
+
+    async def _send(self, records: dict[tuple[str, int], list[Item]]) -> Awaitable[Any]:
         futures = []
         for (topic, partition), items in records.items():
             loop = topic == self.loop_topic

@@ -79,8 +79,10 @@ class _Finisher:
     background and coalesced commits see the README's Performance section.
     """
 
-    def __init__(self, consumer: AIOKafkaConsumer, max_in_flight: int = 4, commit_interval: float = 0.1) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, max_in_flight: int = 4, commit_interval: float = 0.1,
+                 changelogs: Outbox | None = None) -> None:
         self.consumer = consumer
+        self.changelogs = changelogs  # its deferred changelog records are written before each commit
         self.max_in_flight = max_in_flight
         self.commit_interval = commit_interval
         self._queue: deque[tuple[asyncio.Future[Any], dict[TopicPartition, int]]] = deque()
@@ -111,22 +113,29 @@ class _Finisher:
             self._task = None
             task.result()
 
+    def _unwritten(self) -> bool:
+        return self.changelogs is not None and self.changelogs.has_deferred()
+
     async def _run(self) -> None:
         queue = self._queue
-        while queue or self._due:
+        while queue or self._due or self._unwritten():
             if queue:
                 acks, offsets = queue[0]
                 await acks
                 queue.popleft()
                 self._due.update(offsets)
                 self._progress.set()
-            if not self._due:
+            if not self._due and not self._unwritten():
                 continue
             wait = self.commit_interval - (time.monotonic() - self._last_commit)
             if wait <= 0 or self._flush:
                 due, self._due = self._due, {}
                 self._last_commit = time.monotonic()
-                await self.consumer.commit(due)
+                if self.changelogs is not None:
+                    # state first: an offset is committed only once the changelogs hold its effects
+                    await (await self.changelogs.send_deferred())
+                if due:
+                    await self.consumer.commit(due)
             elif not queue:
                 self._more.clear()
                 with contextlib.suppress(TimeoutError):
@@ -137,6 +146,8 @@ class _Finisher:
         """Complete and commit every submitted batch now; a completion's error is raised here."""
         self._flush = True
         self._more.set()
+        if self._task is None and (self._due or self._unwritten()):
+            self._task = asyncio.ensure_future(self._run())
         try:
             while self._task is not None:
                 task = self._task
@@ -225,7 +236,8 @@ class StreamWorker:
             # metadata for waits for a metadata round trip (the first commands took ~1 s without this)
             await self.producer.partitions_for(topic)
         sink = self._to_feed if s.loopback else None
-        self.outbox = Outbox(self.producer, self.partitioner, s.internal_topic, sink)
+        self.outbox = Outbox(self.producer, self.partitioner, s.internal_topic, sink,
+                             deferred=(s.profiles_changelog, s.timers_changelog))
         self.ingest_out = Outbox(self.producer, self.partitioner, s.internal_topic, sink)
         self.globals_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False,
                                                  auto_offset_reset="earliest")
@@ -238,7 +250,7 @@ class StreamWorker:
                                           max_partition_fetch_bytes=4 * 1024 * 1024,
                                           session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
                                           rebalance_timeout_ms=30_000, fetch_max_wait_ms=s.fetch_max_wait_ms)
-        self.finisher = _Finisher(self.customers)
+        self.finisher = _Finisher(self.customers, changelogs=self.outbox)
         self.customers.subscribe([s.internal_topic], listener=_Rebalance(self))
         await self.customers.start()
         self.ingest_consumer = AIOKafkaConsumer(**s.kafka_kwargs(),
