@@ -43,7 +43,8 @@ DEFERRALS = Counter("cjo_sends_deferred_total", "Sends deferred by quiet hours",
                     registry=REGISTRY)
 DECISION_LATENCY = Histogram("cjo_decision_latency_seconds", "Event timestamp to delivery command produced",
                              buckets=LATENCY_BUCKETS, registry=REGISTRY)
-PROCESSING = Histogram("cjo_event_processing_seconds", "Worker CPU time per event (batch time / batch size)",
+PROCESSING = Histogram("cjo_event_processing_seconds", "Worker time per event: a batch's processing wall time "
+                       "(engine, state, handing outputs to the producer) / its size",
                        buckets=(1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3),
                        registry=REGISTRY)
 BATCH_SIZE = Histogram("cjo_batch_records", "Records per processed batch",

@@ -163,9 +163,13 @@ def build() -> dict[str, Any]:
                      quantiles("cjo_state_restore_seconds", (0.5, 0.99)), "s"), 8, 8)
     L.add(timeseries("Profile size written", "Encoded size of profiles written (msgpack)",
                      quantiles("cjo_profile_size_bytes", (0.5, 0.99)), "bytes"), 12, 8)
-    L.add(timeseries("Processing time per event", "Worker CPU time per event (batch time / batch size)",
+    L.add(timeseries("Processing time per event", "Worker time per event (batch processing time / batch size)",
                      quantiles("cjo_event_processing_seconds", (0.5,)) +
                      [("cjo:event_processing_seconds:p99", "p99")], "s"), 12, 8)
+    L.add(timeseries("Internal records by path", "customer-events records applied by stage 2: loopback (this "
+                     "worker's own, handed over in memory) or fetched (from the broker)",
+                     [(f"sum by (path) (rate(cjo_internal_records_total[{RI}]))", "{{path}}")], "ops", stack=True),
+          24, 8)
 
     # ------------------------------------------------------------------ latency
     L.row("Latency")
