@@ -19,11 +19,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
 from cjo_stream.config import Settings
+from cjo_stream.runtime.loopback import Header, Item
 
 log = logging.getLogger(__name__)
 
-Header = tuple[str, bytes]
-Item = tuple[bytes | None, bytes | None, Sequence[Header]]  # key, value, headers
 LoopSink = Callable[[int, "asyncio.Future[Any]", list[Item]], None]
 
 

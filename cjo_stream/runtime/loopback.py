@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 Header = tuple[str, bytes]
+Item = tuple[bytes | None, bytes | None, Sequence[Header]]  # key, value, headers of a record to produce
 
 
 class LoopRecord:
@@ -59,7 +60,7 @@ class Loopback:
 
     def __init__(self, max_waiting: int = 32, idle_after: float = 0.1) -> None:
         self.next: dict[int, int] = {}
-        self._waiting: dict[int, dict[int, list[tuple[bytes | None, bytes | None, Sequence[Header]]]]] = {}
+        self._waiting: dict[int, dict[int, Sequence[Item]]] = {}
         self.max_waiting = max_waiting
         self.idle_after = idle_after
         self.following: dict[int, float] = {}  # partition -> when the loopback last fed it
@@ -96,8 +97,7 @@ class Loopback:
         self.next[partition] = records[-1].offset + 1
         return records
 
-    def offer(self, partition: int, base_offset: int,
-              items: Sequence[tuple[bytes | None, bytes | None, Sequence[Header]]]) -> bool:
+    def offer(self, partition: int, base_offset: int, items: Sequence[Item]) -> bool:
         """An acknowledged batch of ``items`` (key, value, headers) at ``base_offset``..+len-1.
 
         Returns True when it does not continue any known position: records written by someone else
@@ -107,7 +107,7 @@ class Loopback:
         if nxt is not None and base_offset < nxt:
             return False  # the consumer got there first
         waiting = self._waiting.setdefault(partition, {})
-        waiting[base_offset] = list(items)
+        waiting[base_offset] = items
         if len(waiting) > self.max_waiting:
             del waiting[min(waiting)]  # the consumer will deliver it
         if nxt is None:
