@@ -72,11 +72,13 @@ class _Finisher:
     ``commit_interval`` seconds carries every completed batch's offsets (Kafka Streams does the same
     with ``commit.interval.ms``); a crash replays what was not committed, which the stores'
     applied-offset marks and messageId dedupe make harmless. Up to ``max_in_flight`` batches may be
-    waiting for acks (``submit`` waits beyond that).
+    waiting for acks (``submit`` waits beyond that). With ``changelogs``, that outbox's deferred
+    changelog records are written and acknowledged before each commit, so a committed offset's effects
+    are always in the changelogs.
 
-    Measured side by side at 5,000 events/s (make bench's latency run): one commit per batch and one
-    batch in flight, p99 from event to command 176-349 ms; with the loopback, completion in the
-    background and coalesced commits see the README's Performance section.
+    Why: with one batch in flight and one commit per batch, each loop waited for the previous commit
+    before fetching again; at 5,000 events/s (8 partitions, loopback on, single noisy 20 s runs) the
+    event -> command p99 went from 117-235 ms to 84-99 ms with background, coalesced completion.
     """
 
     def __init__(self, consumer: AIOKafkaConsumer, max_in_flight: int = 4, commit_interval: float = 0.1,
