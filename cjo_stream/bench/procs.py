@@ -46,6 +46,17 @@ def scrape(url: str) -> dict[str, float]:
     return out
 
 
+def by_label(url: str, name: str) -> dict[str, float]:
+    """Samples of a counter or gauge with a single label, by that label's value (``scrape`` sums them)."""
+    out: dict[str, float] = {}
+    prefix = name + "{"
+    for line in httpx.get(url, timeout=5.0).text.splitlines():
+        if line.startswith(prefix):
+            name_labels, _, value = line.rpartition(" ")
+            out[name_labels.split('"')[1]] = float(value)
+    return out
+
+
 def histogram(url: str, name: str) -> list[tuple[float, float]]:
     """Cumulative ``(le, count)`` buckets of an unlabelled histogram."""
     buckets: list[tuple[float, float]] = []

@@ -22,13 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cjo_stream.bench.procs import (
     Proc,
+    by_label,
     cpu_seconds,
     histogram,
     peak_rss,
@@ -289,22 +289,13 @@ async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float, lin
         await producer.stop()
         await c.stop()
         after = histogram(f"{url}/metrics", "cjo_decision_latency_seconds")
-        paths = internal_paths(f"{url}/metrics")
-        return {"loopback_records": paths.get("loopback", 0.0), "fetched_records": paths.get("fetched", 0.0),"events": n, "rate": n / elapsed if elapsed > 0 else 0.0, "commands": len(samples),
+        paths = by_label(f"{url}/metrics", "cjo_internal_records_total")
+        return {"loopback_records": paths.get("loopback", 0.0), "fetched_records": paths.get("fetched", 0.0),
+                "events": n, "rate": n / elapsed if elapsed > 0 else 0.0, "commands": len(samples),
                 **percentiles(samples), "windows": windows(samples),
                 "decision_p50": quantile(0.5, before, after), "decision_p99": quantile(0.99, before, after)}
     finally:
         proc.stop()
-
-
-def internal_paths(url: str) -> dict[str, float]:
-    """``cjo_internal_records_total`` by path: how stage 2 got its records (loopback or fetched)."""
-    out: dict[str, float] = {}
-    for line in httpx.get(url, timeout=5.0).text.splitlines():
-        if line.startswith('cjo_internal_records_total{path="'):
-            name_labels, _, value = line.rpartition(" ")
-            out[name_labels.split('"')[1]] = float(value)
-    return out
 
 
 INPUT_LAT = "bench.latency.touchpoints"
