@@ -39,6 +39,9 @@ class Settings:
     web_port: int = 6066
     web_url: str = ""  # how other workers reach this one (default http://<web_host>:<web_port>)
     dedupe_window: float = 86400.0
+    # Seconds an event may arrive after a later event of the same customer and still start a journey
+    # (decisions are made at event time; see the README, "Event time and lateness").
+    allowed_lateness: float = 300.0
     batch_max: int = 5000
     exactly_once: bool = False
     timer_interval: float = 0.05
@@ -60,7 +63,8 @@ class Settings:
         "partitions": "CJO_PARTITIONS", "replication": "CJO_REPLICATION", "topologies": "CJO_TOPOLOGIES",
         "store": "CJO_STORE", "data_dir": "CJO_DATA_DIR", "web_host": "CJO_WEB_HOST", "web_port": "CJO_WEB_PORT",
         "web_url": "CJO_WEB_URL",
-        "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "batch_max": "CJO_BATCH_MAX",
+        "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "allowed_lateness": "CJO_ALLOWED_LATENESS",
+        "batch_max": "CJO_BATCH_MAX",
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
         "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS", "gc_threshold": "CJO_GC_THRESHOLD",
         "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK",

@@ -29,7 +29,7 @@ class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
     version: int
     instance_id: str
     step: str
-    entered_at: int
+    entered_at: float  # event time of the entry (exact: late events are placed before or after it)
     deadline: int
     entry_event: dict[str, Any]
     variant: str | None = None
@@ -39,12 +39,29 @@ class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
     seq: int = 0
 
 
+class Seen(msgspec.Struct, array_like=True, omit_defaults=True):
+    """A recent event a goal, exit or ``wait_for`` may still need: kept for the allowed lateness.
+
+    When an event arrives late (or a merge brings an instance from another id), the instances it
+    affects catch up with the events that happened after it; ``data`` holds only the fields those
+    matchers' conditions read (see :func:`cjo_stream.engine.recent.watched_events`).
+    """
+
+    ts: float
+    name: str
+    data: dict[str, Any] | None = None
+
+
 class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
-    """Everything known about one customer."""
+    """Everything known about one customer.
+
+    ``last_seen`` is the customer's event clock: the latest event time seen (exact, not rounded), against
+    which an arriving event is in order or late.
+    """
 
     customer_id: str
     first_seen: int = 0
-    last_seen: int = 0
+    last_seen: float = 0.0
     traits: dict[str, Any] = {}
     events: dict[str, list[int]] = {}  # event name -> [count, last time]
     consent: dict[str, bool] = {}
@@ -53,6 +70,7 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     entered: dict[str, int] = {}  # journey -> entry time of its last ended instance (re-entry rules)
     sends: list[tuple[int, str]] = []  # (time, channel), newest last, for frequency caps
     aliases: list[str] = []  # other ids (anonymous ids) merged into this customer
+    recent: list[Seen] = []  # watched events within the allowed lateness of last_seen, in arrival order
 
     @property
     def counters(self) -> dict[str, int]:
@@ -116,7 +134,7 @@ def decode_profile(raw: bytes) -> Profile:
 
 def new_profile(customer_id: str) -> Profile:
     return Profile(customer_id=customer_id, traits={}, events={}, consent={}, instances={}, entered={}, sends=[],
-                   aliases=[])
+                   aliases=[], recent=[])
 
 
 def _consent_from_traits(p: Profile, traits: dict[str, Any]) -> None:
@@ -132,11 +150,11 @@ def _consent_from_traits(p: Profile, traits: dict[str, Any]) -> None:
 
 def apply_event(p: Profile, ev: Event) -> None:
     """Fold one event into the profile (in place): counters, times, traits, consent, time zone."""
+    if ev.ts > p.last_seen:
+        p.last_seen = ev.ts
     ts = int(ev.ts)
     if not p.first_seen or ts < p.first_seen:
         p.first_seen = ts
-    if ts > p.last_seen:
-        p.last_seen = ts
     entry = p.events.get(ev.name)
     if entry is None:
         p.events[ev.name] = [1, ts]
@@ -157,11 +175,12 @@ def apply_event(p: Profile, ev: Event) -> None:
 
 
 def merge_profiles(into: Profile, other: Profile) -> None:
-    """Merge an anonymous profile into the known customer's profile (identity resolution).
+    """Merge what another id (an anonymous visitor) knows into the known customer's profile.
 
     Counters add up, the most recent time wins, the known profile's traits win over anonymous ones,
-    and the anonymous id is remembered. Journey instances of the anonymous profile are dropped: the
-    known customer's own instances are authoritative, and an anonymous visitor could not be messaged.
+    recent events are pooled, and the other id is remembered. Journey instances are not touched here:
+    which instance survives, and what it must catch up with, is the engine's decision
+    (:meth:`cjo_stream.engine.Engine.absorb`).
     """
     if other.first_seen and (not into.first_seen or other.first_seen < into.first_seen):
         into.first_seen = other.first_seen
@@ -176,10 +195,10 @@ def merge_profiles(into: Profile, other: Profile) -> None:
     into.traits = {**other.traits, **into.traits}
     into.consent = {**other.consent, **into.consent}
     into.timezone = into.timezone or other.timezone
-    for j, t in [*other.entered.items(), *((j, i.entered_at) for j, i in other.instances.items())]:
-        if j not in into.instances:
-            into.entered[j] = max(t, into.entered.get(j, 0))
+    for j, t in other.entered.items():
+        into.entered[j] = max(t, into.entered.get(j, 0))
     into.sends = sorted(into.sends + other.sends)[-SEND_LOG_MAX:]
+    into.recent = sorted(into.recent + other.recent, key=lambda s: s.ts)
     for a in [other.customer_id, *other.aliases]:
         if a not in into.aliases and a != into.customer_id:
             into.aliases.append(a)
