@@ -29,9 +29,8 @@ class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
     version: int
     instance_id: str
     step: str
-    entered_at: float  # event time of the entry (exact: late events are placed before or after it)
-    deadline: int
-    entry_event: dict[str, Any]
+    entered_at: float  # the entry event's time, exact (late events fall before or after it)
+    entry_event: dict[str, Any]  # what the steps read of the entry event (journeys.snapshot)
     variant: str | None = None
     holdout: bool = False
     waiting: str | None = None  # "wait" | "wait_for" | "quiet" while parked at ``step``
@@ -43,8 +42,9 @@ class Seen(msgspec.Struct, array_like=True, omit_defaults=True):
     """A recent event a goal, exit or ``wait_for`` may still need: kept for the allowed lateness.
 
     When an event arrives late (or a merge brings an instance from another id), the instances it
-    affects catch up with the events that happened after it; ``data`` holds only the fields those
-    matchers' conditions read (see :func:`cjo_stream.engine.recent.watched_events`).
+    affects catch up with the events that happened after it (:mod:`cjo_stream.engine.recent`). Events
+    whose conditions read nothing of them are kept as bare times in ``Profile.events``; this form,
+    with ``data`` holding just the fields those conditions read, is for the others.
     """
 
     ts: float
@@ -63,22 +63,24 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     first_seen: int = 0
     last_seen: float = 0.0
     traits: dict[str, Any] = {}
-    events: dict[str, list[int]] = {}  # event name -> [count, last time]
+    # event name -> [count, last time (whole seconds), *recent times]; the recent times (exact, ascending)
+    # are kept for the allowed lateness for names a goal, exit or wait_for listens to (engine.recent)
+    events: dict[str, list[Any]] = {}
     consent: dict[str, bool] = {}
     timezone: str | None = None
     instances: dict[str, Instance] = {}
     entered: dict[str, int] = {}  # journey -> entry time of its last ended instance (re-entry rules)
     sends: list[tuple[int, str]] = []  # (time, channel), newest last, for frequency caps
     aliases: list[str] = []  # other ids (anonymous ids) merged into this customer
-    recent: list[Seen] = []  # watched events within the allowed lateness of last_seen, in arrival order
+    recent: list[Seen] = []  # recent watched events whose fields some condition reads, ascending by time
 
     @property
     def counters(self) -> dict[str, int]:
-        return {k: v[0] for k, v in self.events.items()}
+        return {k: int(v[0]) for k, v in self.events.items()}
 
     @property
     def last(self) -> dict[str, int]:
-        return {k: v[1] for k, v in self.events.items()}
+        return {k: int(v[1]) for k, v in self.events.items()}
 
     def view(self) -> dict[str, Any]:
         """The mapping expressions and templates see as ``profile``."""
@@ -185,13 +187,12 @@ def merge_profiles(into: Profile, other: Profile) -> None:
     if other.first_seen and (not into.first_seen or other.first_seen < into.first_seen):
         into.first_seen = other.first_seen
     into.last_seen = max(into.last_seen, other.last_seen)
-    for k, (n, t) in other.events.items():
+    for k, theirs in other.events.items():
         mine = into.events.get(k)
         if mine is None:
-            into.events[k] = [n, t]
+            into.events[k] = list(theirs)
         else:
-            mine[0] += n
-            mine[1] = max(mine[1], t)
+            mine[:] = [mine[0] + theirs[0], max(mine[1], theirs[1]), *sorted(mine[2:] + theirs[2:])]
     into.traits = {**other.traits, **into.traits}
     into.consent = {**other.consent, **into.consent}
     into.timezone = into.timezone or other.timezone

@@ -20,7 +20,7 @@ from cjo_stream.commands import (
     delivery_id,
 )
 from cjo_stream.engine.clock import customer_zone, in_window, local_minutes, next_time_of_day
-from cjo_stream.engine.recent import remember, seen_view, since, watched_events
+from cjo_stream.engine.recent import recent_events, remember, seen_view, since, watched_events
 from cjo_stream.engine.types import Result, Timer, TimerKind, Transition
 from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.expressions import truthy
@@ -38,15 +38,11 @@ def _bucket(*parts: str) -> float:
     return int.from_bytes(h, "big") / 2**64
 
 
-def _entry_snapshot(ev_view: dict[str, Any], ts: float, j: Journey) -> dict[str, Any]:
-    """What an instance keeps of its entry event: only what its steps can read (see journeys.snapshot)."""
-    return j.snapshot.take(ev_view, int(ts))
-
-
-def _snapshot_view(snap: dict[str, Any], j: Journey) -> dict[str, Any]:
-    view = dict(snap)
+def _snapshot_view(inst: Instance, j: Journey) -> dict[str, Any]:
+    """The ``event`` a step reached by a timer sees: what the instance kept of its entry event."""
+    view = dict(inst.entry_event)
     view["event"] = view["name"] = j.entry.event  # the entry event's name is the journey's entry event
-    view["timestamp"] = format_ts(snap.get("ts", 0))
+    view["timestamp"] = format_ts(inst.entered_at)  # the entry time is the entry event's time
     view.setdefault("properties", {})
     view.setdefault("context", {})
     return view
@@ -144,7 +140,7 @@ class Engine:
         for jid in sorted(profile.instances):
             inst = profile.instances[jid]
             j = self._journey_for(inst)
-            if j is None or now >= inst.deadline:
+            if j is None or now >= inst.entered_at + j.max_duration:
                 self._end(run, inst, j, "expired")
                 continue
             if not self._touches(j, inst, event.name) or now < inst.entered_at:
@@ -170,8 +166,11 @@ class Engine:
                 if active is not None:  # this entry happened first: it is the instance the customer has
                     self._end(run, active, j, "merged", "earlier_entry")
                 moved.append(self._enter(run, j, event, ev_view))
-        for inst in moved:
-            self._catch_up(run, inst, profile.recent, now)
+        if moved:
+            # only events at or after ``now`` matter: there are none unless this event is not the latest
+            recent = recent_events(profile) if clock >= now else []
+            for inst in moved:
+                self._catch_up(run, inst, recent, now)
         spec = self.watched.get(event.name)
         if spec is not None:
             remember(profile, now, event.name, ev_view if ev_view is not None else event.view(), spec,
@@ -203,7 +202,7 @@ class Engine:
         """
         now = max(into.last_seen, other.last_seen)
         run = _Run(self, into, now, f"merge:{other.customer_id}")
-        mine_recent, theirs_recent = list(into.recent), list(other.recent)
+        mine_recent, theirs_recent = recent_events(into), recent_events(other)
         merge_profiles(into, other)
         catch_up: list[tuple[Instance, list[Seen]]] = []
         for jid in sorted(set(into.instances) | set(other.instances)):
@@ -338,11 +337,11 @@ class Engine:
 
     def _wake(self, run: _Run, inst: Instance, j: Journey) -> None:
         """The instance's parking is over at ``run.now``: go on from its step."""
-        if run.now >= inst.deadline:
+        if run.now >= inst.entered_at + j.max_duration:
             self._end(run, inst, j, "expired")
             return
         step = j.steps[inst.step]
-        ev_view = _snapshot_view(inst.entry_event, j)
+        ev_view = _snapshot_view(inst, j)
         waiting = inst.waiting
         inst.waiting, inst.due = None, None
         if waiting == "quiet":
@@ -373,8 +372,7 @@ class Engine:
         iid = hashlib.blake2b(f"{j.id}\x1f{event.message_id}".encode(), digest_size=8).hexdigest()
         holdout = j.holdout > 0 and _bucket(j.id, p.customer_id, "holdout") * 100 < j.holdout
         inst = Instance(journey=j.id, version=j.version, instance_id=iid, step=j.first, entered_at=now,
-                        deadline=int(now + j.max_duration), entry_event=_entry_snapshot(ev_view, event.ts, j),
-                        holdout=holdout)
+                        entry_event=j.snapshot.take(ev_view), holdout=holdout)
         p.instances[j.id] = inst
         p.entered.pop(j.id, None)  # while active, the instance holds the entry time (profile.entered)
         run.note(Transition(j.id, "entered"))
@@ -415,10 +413,10 @@ class Engine:
         self._retire(run, inst)
         inst.waiting, inst.due = None, None
 
-    def _park(self, run: _Run, inst: Instance, kind: TimerKind, due: float) -> None:
+    def _park(self, run: _Run, inst: Instance, j: Journey, kind: TimerKind, due: float) -> None:
         inst.seq += 1
         inst.waiting = kind
-        inst.due = min(due, inst.deadline)  # an instance never outlives max_duration
+        inst.due = min(due, inst.entered_at + j.max_duration)  # an instance never outlives max_duration
         run.result.timers.append(Timer(run.profile.customer_id, inst.journey, inst.instance_id, inst.seq,
                                        inst.due, kind))
 
@@ -437,15 +435,15 @@ class Engine:
                     return  # deferred by quiet hours: parked
                 target = step.next
             elif kind == "wait":
-                self._park(run, inst, "wait", run.now + step.seconds)
+                self._park(run, inst, j, "wait", run.now + step.seconds)
                 return
             elif kind == "wait_until":
                 assert step.time_of_day is not None
                 tz = customer_zone(run.profile, self.policies.default_timezone)
-                self._park(run, inst, "wait", next_time_of_day(run.now, tz, *step.time_of_day))
+                self._park(run, inst, j, "wait", next_time_of_day(run.now, tz, *step.time_of_day))
                 return
             elif kind == "wait_for":
-                self._park(run, inst, "wait_for", run.now + step.seconds)
+                self._park(run, inst, j, "wait_for", run.now + step.seconds)
                 return
             elif kind == "branch":
                 target = step.next
@@ -496,7 +494,7 @@ class Engine:
                 quiet_end = self._quiet_until(p, channel, now)
                 if quiet_end is not None:
                     run.note(Transition(j.id, "deferred", step=step.id, variant=inst.variant, channel=channel))
-                    self._park(run, inst, "quiet", quiet_end)
+                    self._park(run, inst, j, "quiet", quiet_end)
                     return False
                 if self._capped(p, channel, now):
                     reason = "frequency_cap"

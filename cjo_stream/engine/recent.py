@@ -44,19 +44,36 @@ def watched_events(journeys: Iterable[Journey]) -> dict[str, SnapshotSpec]:
 
 
 def remember(p: Profile, ts: float, name: str, view: dict[str, Any], spec: SnapshotSpec, lateness: float) -> None:
-    """Keep a watched event (ordered by time) and forget what fell out of the allowed lateness."""
-    data = spec.take(view, 0) if spec.tree != {} else {}
-    data.pop("ts", None)
-    seen = Seen(ts, name, data or None)
-    recent = p.recent
-    bisect.insort_right(recent, seen, key=lambda s: s.ts)
+    """Keep a watched event (call after it was applied) and forget what fell out of the allowed lateness.
+
+    An event whose conditions read nothing of it is kept as its bare time in its ``events`` entry (9
+    bytes); one whose fields a condition reads, as a :class:`Seen` with those fields.
+    """
     horizon = p.last_seen - lateness
-    drop = 0
-    while drop < len(recent) and recent[drop].ts < horizon:
-        drop += 1
-    drop = max(drop, len(recent) - MAX_RECENT)
-    if drop:
-        del recent[:drop]
+    if spec.tree == {}:
+        entry = p.events[name]
+        times = entry[2:]
+        bisect.insort_right(times, ts)
+        entry[2:] = times[-MAX_RECENT:]
+    else:
+        data = spec.take(view)
+        bisect.insort_right(p.recent, Seen(ts, name, data or None), key=lambda s: s.ts)
+        del p.recent[:-MAX_RECENT]
+    for entry in p.events.values():
+        if len(entry) > 2 and entry[2] < horizon:
+            entry[2:] = [t for t in entry[2:] if t >= horizon]
+    if p.recent and p.recent[0].ts < horizon:
+        p.recent[:] = [s for s in p.recent if s.ts >= horizon]
+
+
+def recent_events(p: Profile) -> list[Seen]:
+    """Every remembered event of the profile, ascending by time."""
+    out = [Seen(t, name) for name, entry in p.events.items() if len(entry) > 2 for t in entry[2:]]
+    if not out:
+        return list(p.recent)
+    out.extend(p.recent)
+    out.sort(key=lambda s: s.ts)
+    return out
 
 
 def seen_view(s: Seen) -> dict[str, Any]:
