@@ -48,7 +48,8 @@ from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
 from cjo_stream.adapters.sentlog import SentLog, sent_topic
 from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand, Receipt, ReceiptStatus
 from cjo_stream.config import Settings
-from cjo_stream.runtime.kafka import ensure_topics, make_producer
+from cjo_stream.kafka.producer import make_producer
+from cjo_stream.kafka.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -40,9 +40,13 @@ from cjo_stream.bench.procs import (
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
 from cjo_stream.generator import generate_events
+from cjo_stream.kafka.outbox import Outbox
+from cjo_stream.kafka.partitioner import Partitioner
+from cjo_stream.kafka.producer import make_producer
+from cjo_stream.kafka.reading import read_to_end
+from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.runtime.broker import LocalBroker, free_port
 from cjo_stream.runtime.commands import _key_of
-from cjo_stream.runtime.kafka import Outbox, Partitioner, ensure_topics, make_producer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INPUT = "bench.touchpoints"
@@ -188,8 +192,6 @@ def run_ceiling(bootstrap: str, expect: int, tmp: str) -> Run:
 # ---------------------------------------------------------------------------------------------- extra figures
 async def read_last_values(bootstrap: str, topic: str) -> dict[bytes, int]:
     """Sizes of the latest value per key of a changelog (a compacted topic's meaning)."""
-    from cjo_stream.runtime.worker import read_to_end
-
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                          max_partition_fetch_bytes=8 * 1024 * 1024)
     await c.start()

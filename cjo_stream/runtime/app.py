@@ -29,7 +29,7 @@ def host_app_id(settings: Settings) -> str:
 
 
 async def prepare_host_topics(settings: Settings) -> None:
-    from cjo_stream.runtime.kafka import ensure_topics
+    from cjo_stream.kafka.topics import ensure_topics
 
     await ensure_topics(settings, [f"{host_app_id(settings)}-__assignor-__leader"],
                         partitions={f"{host_app_id(settings)}-__assignor-__leader": 1})

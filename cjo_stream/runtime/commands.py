@@ -65,7 +65,8 @@ async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: st
                         rate: float | None = None, total: int | None = None, progress: bool = False) -> int:
     """Produce JSON lines to the input topic, keyed by userId/anonymousId (bad lines unkeyed: the worker
     dead-letters them). ``rate`` paces sending in events per second."""
-    from cjo_stream.runtime.kafka import ensure_topics, make_producer
+    from cjo_stream.kafka.producer import make_producer
+    from cjo_stream.kafka.topics import ensure_topics
 
     topic = topic or settings.input_topic
     await ensure_topics(settings, [topic])
@@ -203,7 +204,7 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
                out: Any = None, timeout: float | None = None) -> int:
     from aiokafka import AIOKafkaConsumer
 
-    from cjo_stream.runtime.kafka import ensure_topics
+    from cjo_stream.kafka.topics import ensure_topics
 
     await ensure_topics(settings, topics)
     out = out or sys.stdout

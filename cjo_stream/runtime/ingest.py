@@ -20,8 +20,8 @@ from cjo_stream.commands import Receipt
 from cjo_stream.config import Settings
 from cjo_stream.events import Envelope, Event, InvalidEvent, decode_event, parse_ts
 from cjo_stream.identity import customer_of, new_links
+from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.runtime.customers import KIND_MERGE
-from cjo_stream.runtime.kafka import Outbox
 
 _receipt_dec = msgspec.json.Decoder(Receipt)
 _json = msgspec.json.Encoder()

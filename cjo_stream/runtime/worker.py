@@ -31,10 +31,15 @@ from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.identity import canonical
 from cjo_stream.journeys.loader import Topology
+from cjo_stream.kafka.outbox import Outbox
+from cjo_stream.kafka.partitioner import Partitioner
+from cjo_stream.kafka.producer import make_producer
+from cjo_stream.kafka.reading import read_to_end
+from cjo_stream.kafka.records import Item
+from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.profile import profile_to_dict
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.ingest import Ingest
-from cjo_stream.runtime.kafka import Item, Outbox, Partitioner, ensure_topics, make_producer
 from cjo_stream.runtime.loopback import Loopback
 from cjo_stream.runtime.store import KV, StoreFactory
 
@@ -614,22 +619,3 @@ class StreamWorker:
             hw = consumer.highwater(tp)
             if hw is not None:
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, hw - pos))
-
-
-async def read_to_end(c: AIOKafkaConsumer, tps: list[TopicPartition], apply: Callable[[list[Any]], None]) -> None:
-    """Consume assigned partitions until caught up.
-
-    The reported end offset is not enough on its own: the local Tansu broker reports the end of a
-    partition as "base offset of the last record batch + 1", which is short when the last batch held
-    several records. So we read until every position is past the reported end *and* a fetch comes
-    back empty, which is correct on both Tansu and Kafka.
-    """
-    end = await c.end_offsets(tps)
-    while True:
-        data = await c.getmany(*tps, timeout_ms=300)
-        for recs in data.values():
-            apply(recs)
-        if not data and all([await c.position(tp) >= end[tp] for tp in tps]):
-            return
-
-
