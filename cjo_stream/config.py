@@ -54,8 +54,8 @@ class Settings:
     concurrency: int = 1  # worker processes per `cjo-stream worker` (runtime.supervisor)
     # Codec of the record batches our producers write (output, internal and changelog topics); every codec
     # is read whatever this says. zstd: `make bench`'s compression section measured the broker holding
-    # 0.17x the bytes of `none` (like gzip) for ~1.7 µs per record written (gzip ~15, lz4 at aiokafka's
-    # level 9 ~6), throughput within run-to-run noise of `none` (docs/benchmarks.md).
+    # 0.17x the bytes of `none` (like gzip) for +2 % worker CPU per event (gzip costs ~15 µs per record
+    # written, lz4 at aiokafka's level 9 ~6), events/s within run-to-run noise (docs/benchmarks.md).
     compression: str = "zstd"
     worker_id: str = ""
 
