@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")  # Kafka's codecs
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -53,6 +55,11 @@ class Settings:
     # Hand internal-topic records this worker wrote straight to its own stage 2 (runtime.loopback).
     loopback: bool = True
     concurrency: int = 1  # worker processes per `cjo-stream worker` (runtime.supervisor)
+    # Codec of the record batches our producers write (output, internal and changelog topics); every codec
+    # is read whatever this says. zstd: `make bench`'s compression section measured the broker holding
+    # 0.17x the bytes of `none` (like gzip) for +2 % worker CPU per event (gzip costs ~15 µs per record
+    # written, lz4 at aiokafka's level 9 ~6), events/s within run-to-run noise (docs/benchmarks.md).
+    compression: str = "zstd"
     worker_id: str = ""
 
     ENV = {
@@ -67,7 +74,7 @@ class Settings:
         "batch_max": "CJO_BATCH_MAX",
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
         "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS", "gc_threshold": "CJO_GC_THRESHOLD",
-        "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK",
+        "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK", "compression": "CJO_COMPRESSION",
         "worker_id": "CJO_WORKER_ID",
     }
 
@@ -96,6 +103,9 @@ class Settings:
                 setattr(s, k, v)
         if s.store not in ("rocksdb", "memory"):
             raise ValueError(f"CJO_STORE={s.store!r}: use 'rocksdb' or 'memory'")
+        s.compression = s.compression.strip().lower()
+        if s.compression not in COMPRESSION:
+            raise ValueError(f"CJO_COMPRESSION={s.compression!r}: use one of {', '.join(COMPRESSION)}")
         return s
 
     def kafka_kwargs(self) -> dict[str, Any]:
@@ -138,6 +148,11 @@ class Settings:
         return f"{self.app_id}.workers"
 
     @property
+    def skips_topic(self) -> str:
+        """Operator requests to skip a record batch that cannot be decoded (cjo_stream.kafka.skips)."""
+        return f"{self.app_id}.skips"
+
+    @property
     def skipped_topic(self) -> str:
         return "cjo.delivery.skipped"
 
@@ -157,4 +172,4 @@ def env_table() -> str:
     return "\n".join(rows)
 
 
-__all__ = ["Settings", "env_table", "_env"]
+__all__ = ["COMPRESSION", "Settings", "env_table", "_env"]

@@ -65,6 +65,13 @@ CONSUMER_LAG = Gauge("cjo_consumer_lag_records", "Records behind the partition e
 INTERNAL_RECORDS = Counter("cjo_internal_records_total", "Internal-topic records applied by stage 2, by path: "
                            "loopback (handed over in-process) or fetched (read from the broker)", ["path"],
                            registry=REGISTRY)
+RECORD_BATCHES_UNREADABLE = Counter("cjo_record_batches_unreadable_total", "Record batches a consumer could not "
+                                    "decode (missing or unknown codec, corrupt batch); the partition stops there",
+                                    ["topic"], registry=REGISTRY)
+RECORD_BATCHES_SKIPPED = Counter("cjo_record_batches_skipped_total", "Unreadable record batches skipped on an "
+                                 "operator's request (cjo-stream skip)", ["topic"], registry=REGISTRY)
+PARTITION_STUCK = Gauge("cjo_partition_stuck", "1 while a partition is stopped at a record batch this process "
+                        "cannot decode", ["topic", "partition"], registry=REGISTRY)
 REBALANCES = Counter("cjo_rebalances_total", "Partition assignments received", registry=REGISTRY)
 RESTORE_SECONDS = Histogram("cjo_state_restore_seconds", "Time to restore a partition's state from changelogs",
                             buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 120), registry=REGISTRY)

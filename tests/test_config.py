@@ -64,3 +64,11 @@ def test_tune_gc_off_leaves_python_defaults(restore_gc: None) -> None:
 def test_tune_gc_refuses_a_bad_spec(restore_gc: None) -> None:
     with pytest.raises(SystemExit, match="CJO_GC_THRESHOLD='fast'"):
         tune_gc("fast")
+
+
+def test_compression_is_one_of_kafkas_codecs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CJO_COMPRESSION", " ZSTD ")
+    assert Settings.from_env().compression == "zstd"
+    monkeypatch.setenv("CJO_COMPRESSION", "brotli")
+    with pytest.raises(ValueError, match="CJO_COMPRESSION='brotli': use one of none, gzip, snappy, lz4, zstd"):
+        Settings.from_env()

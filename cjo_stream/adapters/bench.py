@@ -23,8 +23,9 @@ from cjo_stream.adapters.runner import AdapterRunner
 from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
+from cjo_stream.kafka.producer import make_producer
+from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.runtime.broker import free_port
-from cjo_stream.runtime.kafka import ensure_topics, make_producer
 
 
 async def _receiver() -> tuple[web.AppRunner, str, list[int]]:

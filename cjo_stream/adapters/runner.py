@@ -48,7 +48,10 @@ from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
 from cjo_stream.adapters.sentlog import SentLog, sent_topic
 from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand, Receipt, ReceiptStatus
 from cjo_stream.config import Settings
-from cjo_stream.runtime.kafka import ensure_topics, make_producer
+from cjo_stream.kafka.guard import FetchGuard
+from cjo_stream.kafka.producer import make_producer
+from cjo_stream.kafka.skips import SkipRequests, load_skips
+from cjo_stream.kafka.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.runner._lock:  # let the batch in progress finish and commit first
             pass
+        if self.runner.guard is not None:
+            self.runner.guard.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         metrics.REBALANCES.inc()
@@ -128,6 +133,8 @@ class AdapterRunner:
         self.producer = producer or make_producer(settings)
         self.sent = SentLog(settings, sent_topic(self.name), self.producer)
         self.consumer: AIOKafkaConsumer | None = None
+        self.guard: FetchGuard | None = None  # survives record batches it cannot decode (kafka.guard)
+        self._skips_read = 0.0
         self.assigned: list[tuple[str, int]] = []
         self.outcomes: Counter[str] = Counter()
         self.ready = asyncio.Event()
@@ -156,6 +163,7 @@ class AdapterRunner:
                                          session_timeout_ms=self.session_timeout_ms,
                                          heartbeat_interval_ms=max(100, min(1_000, self.session_timeout_ms // 5)),
                                          max_poll_interval_ms=poll_ms, rebalance_timeout_ms=poll_ms)
+        self.guard = FetchGuard(self.consumer, s, f"adapter {self.name}", SkipRequests())
         self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
         await self.consumer.start()
         metrics.UP.labels("adapter").set(1)
@@ -189,12 +197,20 @@ class AdapterRunner:
             await self.close()
 
     async def run(self) -> None:
-        assert self.consumer is not None, "call start() first"
+        assert self.consumer is not None and self.guard is not None, "call start() first"
         self.ready.set()
+        guard = self.guard
         while not self._stopping.is_set():
-            data = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_max)
+            data = await guard.getmany(timeout_ms=200, max_records=self.batch_max)
+            skipped = guard.take_skipped()
+            if skipped:  # past a batch an operator skipped (cjo-stream skip)
+                async with self._lock:
+                    await self.consumer.commit(skipped)
             if data:
                 await self.process_batch(data)
+            if guard.stuck and time.monotonic() - self._skips_read > 5.0:
+                self._skips_read = time.monotonic()  # stuck: look for a skip request every 5 s
+                guard.skips = await load_skips(self.settings)
 
     # ------------------------------------------------------------------ one batch
     async def process_batch(self, data: dict[TopicPartition, list[Any]]) -> bool:
@@ -318,7 +334,9 @@ class AdapterRunner:
         raise _Aborted
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok" if self.ready.is_set() else "starting", "adapter": self.name,
+        stuck = [st.as_dict() for st in self.guard.stuck.values()] if self.guard is not None else []
+        status = ("degraded" if stuck else "ok") if self.ready.is_set() else "starting"
+        return {"status": status, "stuck": stuck, "adapter": self.name,
                 "group": self.group, "topics": self.inputs,
                 "partitions": [f"{t}:{p}" for t, p in self.assigned], "sent_ids": len(self.sent),
                 "outcomes": dict(self.outcomes)}

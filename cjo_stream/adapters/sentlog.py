@@ -24,7 +24,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cjo_stream.config import Settings
-from cjo_stream.runtime.kafka import ensure_topics
+from cjo_stream.kafka.topics import ensure_topics
 
 
 class SentRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -40,9 +40,14 @@ from cjo_stream.bench.procs import (
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts, parse_ts
 from cjo_stream.generator import generate_events
+from cjo_stream.kafka.batches import BatchReader
+from cjo_stream.kafka.outbox import Outbox
+from cjo_stream.kafka.partitioner import Partitioner
+from cjo_stream.kafka.producer import make_producer
+from cjo_stream.kafka.reading import read_to_end
+from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.runtime.broker import LocalBroker, free_port
 from cjo_stream.runtime.commands import _key_of
-from cjo_stream.runtime.kafka import Outbox, Partitioner, ensure_topics, make_producer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INPUT = "bench.touchpoints"
@@ -156,10 +161,10 @@ def worker_env(bootstrap: str, app_id: str, data_dir: str, web_port: int, **extr
     return env
 
 
-def run_topology(bootstrap: str, app_id: str, expect: int, tmp: str, stall: float = 90.0) -> Run:
+def run_topology(bootstrap: str, app_id: str, expect: int, tmp: str, stall: float = 90.0, **env: str) -> Run:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = spawn_worker(worker_env(bootstrap, app_id, os.path.join(tmp, app_id), port),
+    proc = spawn_worker(worker_env(bootstrap, app_id, os.path.join(tmp, app_id), port, **env),
                         os.path.join(tmp, f"{app_id}.log"), ROOT)
     try:
         first: tuple[float, float, float] | None = None
@@ -224,8 +229,6 @@ def run_ceiling(bootstrap: str, expect: int, tmp: str) -> Run:
 # ---------------------------------------------------------------------------------------------- extra figures
 async def read_last_values(bootstrap: str, topic: str) -> dict[bytes, int]:
     """Sizes of the latest value per key of a changelog (a compacted topic's meaning)."""
-    from cjo_stream.runtime.worker import read_to_end
-
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                          max_partition_fetch_bytes=8 * 1024 * 1024)
     await c.start()
@@ -278,7 +281,7 @@ async def latency_run(bootstrap: str, tmp: str, rate: float, seconds: float, lin
     proc = spawn_worker(worker_env(bootstrap, app_id, os.path.join(tmp, app_id), port, CJO_INPUT_TOPIC=INPUT_LAT,
                                    CJO_PARTITIONS=str(partitions), **env),
                         os.path.join(tmp, f"{app_id}.log"), ROOT)
-    settings = Settings(bootstrap=bootstrap, partitions=partitions)
+    settings = Settings(bootstrap=bootstrap, partitions=partitions, compression="none")  # upstream producer
     try:
         await asyncio.to_thread(wait_health, proc, url)
         outputs = [settings.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
@@ -372,7 +375,7 @@ async def hop_baseline(bootstrap: str, rate: float, seconds: float, linger_ms: i
     below about twice this on the same broker.
     """
     topic = "bench.latency.hop"
-    settings = Settings(bootstrap=bootstrap, partitions=partitions)
+    settings = Settings(bootstrap=bootstrap, partitions=partitions, compression="none")
     await ensure_topics(settings, [topic])
     producer = make_producer(settings, linger_ms=linger_ms)
     await producer.start()
@@ -493,6 +496,105 @@ def expression_micro() -> list[tuple[str, float]]:
     return out
 
 
+async def written_bytes(bootstrap: str, app_id: str) -> dict[str, int]:
+    """Bytes the broker holds in the topics a topology run wrote, by kind (as stored: compressed)."""
+    s = Settings(bootstrap=bootstrap, app_id=app_id)
+    kinds = {"internal": [s.internal_topic], "changelogs": [s.profiles_changelog, s.timers_changelog],
+             "outputs": [s.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
+             + [s.skipped_topic, s.aliases_topic]}
+    reader = BatchReader(s, max_bytes=16 * 1024 * 1024)
+    try:
+        return {kind: sum([await reader.topic_bytes(t) for t in topics]) for kind, topics in kinds.items()}
+    finally:
+        await reader.close()
+
+
+def compression_section(tmp: str, lines: list[bytes], runs: int) -> list[tuple[str, list[Run], dict[str, int]]]:
+    """The topology with each ``CJO_COMPRESSION`` codec: events/s, worker CPU, and the bytes the broker holds.
+
+    Each run on a fresh broker with the same uncompressed input (Tansu's fetch cost grows with what a
+    partition holds, and byte counts must not mix runs); codecs interleaved when ``runs`` > 1.
+    """
+    from cjo_stream.config import COMPRESSION
+
+    results: dict[str, tuple[list[Run], dict[str, int]]] = {c: ([], {}) for c in COMPRESSION}
+    for i in range(max(1, runs)):
+        for codec in COMPRESSION:
+            with LocalBroker() as fresh:
+                n = asyncio.run(produce_all(Settings(bootstrap=fresh.bootstrap, partitions=8, compression="none"),
+                                            INPUT, lines, 8))
+                app_id = f"bench-z{codec}{i}"
+                r = run_topology(fresh.bootstrap, app_id, n, tmp, CJO_COMPRESSION=codec)
+                results[codec][0].append(r)
+                if i == 0:
+                    results[codec][1].update(asyncio.run(written_bytes(fresh.bootstrap, app_id)))
+            log(f"compression {codec} run {i + 1}: {r.rate:,.0f} events/s")
+    return [(c, rs, b) for c, (rs, b) in results.items()]
+
+
+def codec_micro(lines: list[bytes], batch: int = 500, sample: int = 40_000) -> dict[str, tuple[float, float, float]]:
+    """Per codec: µs per record to build a record batch, µs per record to read it back, bytes vs none.
+
+    The same record batch classes the producer and consumer use (aiokafka's, at its codec levels), on
+    batches of ``batch`` input events, in this process: the CPU a codec costs without the broker's noise.
+    """
+    import time as _t
+
+    from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+
+    from cjo_stream.config import COMPRESSION
+
+    chunks = [lines[i:i + batch] for i in range(0, min(len(lines), sample), batch)]
+    n = sum(len(c) for c in chunks)
+    out: dict[str, tuple[float, float, float]] = {}
+    size_none = 0
+    for chunk in chunks[:20]:  # warm-up, so the first codec measured does not pay for it
+        b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
+                                      producer_epoch=-1, base_sequence=-1, batch_size=1 << 24)
+        for i, v in enumerate(chunk):
+            b.append(i, timestamp=None, key=None, value=v, headers=[])
+        for _ in DefaultRecordBatch(bytes(b.build())):
+            pass
+    for code, codec in enumerate(COMPRESSION):
+        built: list[bytes] = []
+        t0 = _t.perf_counter()
+        for chunk in chunks:
+            b = DefaultRecordBatchBuilder(magic=2, compression_type=code, is_transactional=False, producer_id=-1,
+                                          producer_epoch=-1, base_sequence=-1, batch_size=1 << 24)
+            for i, v in enumerate(chunk):
+                b.append(i, timestamp=None, key=None, value=v, headers=[])
+            built.append(bytes(b.build()))
+        t1 = _t.perf_counter()
+        for raw in built:
+            for _ in DefaultRecordBatch(raw):
+                pass
+        t2 = _t.perf_counter()
+        size = sum(len(x) for x in built)
+        size_none = size_none or size
+        out[codec] = ((t1 - t0) / n * 1e6, (t2 - t1) / n * 1e6, size / size_none)
+    return out
+
+
+def print_compression(rows: list[tuple[str, list[Run], dict[str, int]]], events: int,
+                      micro: dict[str, tuple[float, float, float]]) -> None:
+    base = sum(rows[0][2].values()) or 1
+    print(f"\nCompression of our producers (CJO_COMPRESSION), {events:,} events, each run on a fresh broker; bytes the "
+          f"broker holds afterwards in the topics the worker wrote:")
+    print(f"  {'codec':<7} {'events/s':>9} {'CPU s/1k':>9} {'internal':>9} {'changelogs':>11} {'outputs':>9} "
+          f"{'total MiB':>10} {'vs none':>8}  runs (events/s)")
+    for codec, rs, b in rows:
+        rate = statistics.median(r.rate for r in rs)
+        cpu = statistics.median(r.cpu_per_1k for r in rs)
+        total = sum(b.values())
+        print(f"  {codec:<7} {rate:>9,.0f} {cpu:>9.3f} {b['internal'] / 2**20:>9.1f} {b['changelogs'] / 2**20:>11.1f} "
+              f"{b['outputs'] / 2**20:>9.1f} {total / 2**20:>10.1f} {total / base:>8.2f}  "
+              f"{', '.join(f'{r.rate:,.0f}' for r in rs)}")
+    print("  the codec alone (aiokafka's record batches of 500 input events, in-process): µs per record")
+    print(f"  {'codec':<7} {'write':>7} {'read':>7} {'bytes vs none':>14}")
+    for codec, (enc, dec, ratio) in micro.items():
+        print(f"  {codec:<7} {enc:>7.2f} {dec:>7.2f} {ratio:>14.2f}")
+
+
 # ---------------------------------------------------------------------------------------------- report
 def latency_section(tmp: str, rate: float, seconds: float, partition_counts: list[int], runs: int) -> None:
     """Event -> command latency per partition count, each next to the broker's one-hop baseline.
@@ -556,13 +658,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-partitions", default="8,4",
                     help="partition counts of the latency runs (input and internal topics), comma separated")
     ap.add_argument("--restore-customers", type=int, default=1_000_000)
-    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter")
+    ap.add_argument("--compression-runs", type=int, default=1, help="runs per codec in the compression section")
+    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     tmp = tempfile.mkdtemp(prefix="cjo-bench-")
     log(f"work dir {tmp}")
     with LocalBroker() as broker:
-        settings = Settings(bootstrap=broker.bootstrap, partitions=8)
+        settings = Settings(bootstrap=broker.bootstrap, partitions=8, compression="none")  # upstream: uncompressed
         lines, keys = make_input(args.events, args.customers, seed=2026)
         state = state_per_customer(lines)
         lines = compress_timeline(lines, 60.0)
@@ -570,6 +673,8 @@ def main(argv: list[str] | None = None) -> int:
         size = sum(len(x) for x in lines) / len(lines)
         log(f"input: {n:,} events ({size:.0f} B avg) from {args.customers:,} simulated customers "
             f"({keys:,} ids incl. anonymous) on 8 partitions")
+        comp = compression_section(tmp, lines, args.compression_runs) if "compression" not in skip else []
+        per_codec = codec_micro(lines) if comp else {}
         del lines
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
                       Contender("raw aiokafka getmany+decode (ceiling)")]
@@ -613,6 +718,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, us in micro:
             print(f"  {name:<28} {us:6.2f} µs  ({us / base:.1f}x baseline)")
 
+        if comp:
+            print_compression(comp, n, per_codec)
         if "latency" not in skip:
             latency_section(tmp, args.latency_rate, args.latency_seconds,
                             [int(x) for x in args.latency_partitions.split(",") if x], args.runs)

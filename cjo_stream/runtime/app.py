@@ -29,7 +29,7 @@ def host_app_id(settings: Settings) -> str:
 
 
 async def prepare_host_topics(settings: Settings) -> None:
-    from cjo_stream.runtime.kafka import ensure_topics
+    from cjo_stream.kafka.topics import ensure_topics
 
     await ensure_topics(settings, [f"{host_app_id(settings)}-__assignor-__leader"],
                         partitions={f"{host_app_id(settings)}-__assignor-__leader": 1})
@@ -78,9 +78,13 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
+            # A partition stopped at an unreadable record batch makes the worker "degraded", not down:
+            # every other partition is processed, and a restart (liveness probe) would not help.
             ok = worker.healthy
-            return self.json({"status": "ok" if ok else "starting", "worker_id": worker.worker_id,
-                              "partitions": sorted(worker.parts)}, status=200 if ok else 503)
+            stuck = worker.stuck()
+            status = ("degraded" if stuck else "ok") if ok else "starting"
+            return self.json({"status": status, "worker_id": worker.worker_id, "partitions": sorted(worker.parts),
+                              "stuck": stuck}, status=200 if ok else 503)
 
     @app.page("/journeys")
     class Journeys(View):

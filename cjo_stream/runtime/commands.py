@@ -65,7 +65,8 @@ async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: st
                         rate: float | None = None, total: int | None = None, progress: bool = False) -> int:
     """Produce JSON lines to the input topic, keyed by userId/anonymousId (bad lines unkeyed: the worker
     dead-letters them). ``rate`` paces sending in events per second."""
-    from cjo_stream.runtime.kafka import ensure_topics, make_producer
+    from cjo_stream.kafka.producer import make_producer
+    from cjo_stream.kafka.topics import ensure_topics
 
     topic = topic or settings.input_topic
     await ensure_topics(settings, [topic])
@@ -203,12 +204,15 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
                out: Any = None, timeout: float | None = None) -> int:
     from aiokafka import AIOKafkaConsumer
 
-    from cjo_stream.runtime.kafka import ensure_topics
+    from cjo_stream.kafka.guard import FetchGuard
+    from cjo_stream.kafka.topics import ensure_topics
 
     await ensure_topics(settings, topics)
     out = out or sys.stdout
     c = AIOKafkaConsumer(*topics, **settings.kafka_kwargs(), group_id=None,
                          auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False)
+    # an unreadable record batch is reported on stderr and stops only its partition
+    guard = FetchGuard(c, settings, "tail", reset="earliest" if from_beginning else "latest")
     await c.start()
     n = 0
     deadline = time.monotonic() + timeout if timeout else None
@@ -216,7 +220,7 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
         while limit is None or n < limit:
             if deadline and time.monotonic() > deadline:
                 break
-            for recs in (await c.getmany(timeout_ms=200)).values():
+            for recs in (await guard.getmany(timeout_ms=200)).values():
                 for r in recs:
                     out.write((r.value or b"").decode() + "\n")
                     n += 1
@@ -292,3 +296,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--from-beginning", action="store_true")
     p.add_argument("--limit", type=int)
     p.set_defaults(func=_cmd_tail)
+
+    from cjo_stream.runtime.skip import register as register_skip
+
+    register_skip(sub)

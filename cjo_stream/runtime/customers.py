@@ -35,8 +35,8 @@ from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine, Result
 from cjo_stream.events import InvalidEvent, decode_event
+from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
-from cjo_stream.runtime.kafka import Outbox
 from cjo_stream.runtime.store import KV
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
 

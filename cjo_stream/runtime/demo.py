@@ -50,13 +50,16 @@ def _line(cmd: dict[str, Any]) -> str:
 async def _follow(settings: Settings, until: float) -> int:
     from aiokafka import AIOKafkaConsumer
 
+    from cjo_stream.kafka.guard import FetchGuard
+
     c = AIOKafkaConsumer(*[settings.delivery_topic(ch) for ch in CHANNELS], **settings.kafka_kwargs(),
                          auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    guard = FetchGuard(c, settings, "demo")  # an unreadable batch: logged, that partition stops, the rest shows
     await c.start()
     n = 0
     try:
         while time.monotonic() < until:
-            for recs in (await c.getmany(timeout_ms=250)).values():
+            for recs in (await guard.getmany(timeout_ms=250)).values():
                 for r in recs:
                     n += 1
                     print(_line(orjson.loads(r.value or b"{}")), flush=True)

@@ -20,8 +20,8 @@ from cjo_stream.commands import Receipt
 from cjo_stream.config import Settings
 from cjo_stream.events import Envelope, Event, InvalidEvent, decode_event, parse_ts
 from cjo_stream.identity import customer_of, new_links
+from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.runtime.customers import KIND_MERGE
-from cjo_stream.runtime.kafka import Outbox
 
 _receipt_dec = msgspec.json.Decoder(Receipt)
 _json = msgspec.json.Encoder()
@@ -40,6 +40,8 @@ class InRecord(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 def receipt_event(r: Receipt) -> bytes:
@@ -78,7 +80,9 @@ class Ingest:
             ("cjo.source.offset", str(rec.offset).encode()),
             ("cjo.failed_at", str(time.time()).encode()),
         ]
-        out.add(s.dlq_topic, rec.key, rec.value, partition=rec.partition % s.partitions, headers=headers)
+        # the producer's own headers (tracing, schema ids, ...) are kept, as Kafka Connect's DLQ keeps them
+        out.add(s.dlq_topic, rec.key, rec.value, partition=rec.partition % s.partitions,
+                headers=[*(rec.headers or ()), *headers])
         self.invalid[err.reason] += 1
 
     def process(self, records: Sequence[InRecord], out: Outbox) -> None:

@@ -31,8 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-Header = tuple[str, bytes]
-Item = tuple[bytes | None, bytes | None, Sequence[Header]]  # key, value, headers of a record to produce
+from cjo_stream.kafka.records import Header, Item
 
 
 class LoopRecord:

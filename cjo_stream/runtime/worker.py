@@ -31,10 +31,17 @@ from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.identity import canonical
 from cjo_stream.journeys.loader import Topology
+from cjo_stream.kafka.guard import FetchGuard, Stuck
+from cjo_stream.kafka.outbox import Outbox
+from cjo_stream.kafka.partitioner import Partitioner
+from cjo_stream.kafka.producer import make_producer
+from cjo_stream.kafka.reading import read_to_end
+from cjo_stream.kafka.records import Item
+from cjo_stream.kafka.skips import SkipRequests
+from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.profile import profile_to_dict
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.ingest import Ingest
-from cjo_stream.runtime.kafka import Item, Outbox, Partitioner, ensure_topics, make_producer
 from cjo_stream.runtime.loopback import Loopback
 from cjo_stream.runtime.store import KV, StoreFactory
 
@@ -57,6 +64,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self.worker.release([tp.partition for tp in revoked])
+        self.worker.customers_guard.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         metrics.REBALANCES.inc()
@@ -188,6 +196,7 @@ class _IngestJoined(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self.worker.ingest_finisher.settle()
+        self.worker.ingest_guard.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.worker.ingest_joined.set()
@@ -208,6 +217,10 @@ class StreamWorker:
         self.stores = StoreFactory(settings.store, os.path.join(settings.data_dir, settings.app_id,
                                                                  f"worker-{settings.web_port}"))
         self.parts: dict[int, CustomerPartition] = {}
+        # partitions assigned to stage 2 whose changelogs cannot be restored (an unreadable batch): not
+        # processed until the batch is skipped on request, then restored again
+        self.blocked: dict[int, list[Stuck]] = {}
+        self.skips = SkipRequests()  # operator skip requests (global table <app>.skips)
         self._kv: dict[int, tuple[KV, KV]] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -228,8 +241,10 @@ class StreamWorker:
         s = self.s
         outputs = [s.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
         await ensure_topics(s, [s.input_topic, s.receipts_topic, s.dlq_topic, s.internal_topic, s.profiles_changelog,
-                                s.timers_changelog, s.aliases_topic, s.workers_topic, s.skipped_topic, *outputs],
-                            compacted=[s.profiles_changelog, s.timers_changelog, s.aliases_topic, s.workers_topic])
+                                s.timers_changelog, s.aliases_topic, s.workers_topic, s.skips_topic, s.skipped_topic,
+                                *outputs],
+                            compacted=[s.profiles_changelog, s.timers_changelog, s.aliases_topic, s.workers_topic,
+                                       s.skips_topic])
         self.producer = make_producer(s)
         await self.producer.start()
         for topic in (s.internal_topic, s.profiles_changelog, s.timers_changelog, s.skipped_topic, s.dlq_topic,
@@ -243,6 +258,7 @@ class StreamWorker:
         self.ingest_out = Outbox(self.producer, self.partitioner, s.internal_topic, sink)
         self.globals_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False,
                                                  auto_offset_reset="earliest")
+        self.globals_guard = FetchGuard(self.globals_consumer, s, "globals", self.skips)
         await self.globals_consumer.start()
         await self._catch_up_globals()
         self._running = True
@@ -252,6 +268,7 @@ class StreamWorker:
                                           max_partition_fetch_bytes=4 * 1024 * 1024,
                                           session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
                                           rebalance_timeout_ms=30_000, fetch_max_wait_ms=s.fetch_max_wait_ms)
+        self.customers_guard = FetchGuard(self.customers, s, "customers", self.skips)
         self.finisher = _Finisher(self.customers, changelogs=self.outbox)
         self.customers.subscribe([s.internal_topic], listener=_Rebalance(self))
         await self.customers.start()
@@ -262,6 +279,7 @@ class StreamWorker:
                                                 max_partition_fetch_bytes=4 * 1024 * 1024,
                                                 session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
                                                 fetch_max_wait_ms=s.fetch_max_wait_ms)
+        self.ingest_guard = FetchGuard(self.ingest_consumer, s, "ingest", self.skips)
         self.ingest_finisher = _Finisher(self.ingest_consumer)
         self.ingest_consumer.subscribe([s.input_topic, s.receipts_topic], listener=_IngestJoined(self))
         await self.ingest_consumer.start()
@@ -314,7 +332,7 @@ class StreamWorker:
         s = self.s
         c = self.globals_consumer
         tps: list[TopicPartition] = []
-        for topic in (s.aliases_topic, s.workers_topic):
+        for topic in (s.aliases_topic, s.workers_topic, s.skips_topic):
             parts = c.partitions_for_topic(topic)
             if not parts:
                 await c.topics()  # refresh metadata
@@ -322,7 +340,7 @@ class StreamWorker:
             tps.extend(TopicPartition(topic, p) for p in parts)
         c.assign(tps)
         await c.seek_to_beginning(*tps)
-        await read_to_end(c, tps, self._apply_globals)
+        await read_to_end(c, tps, self._apply_globals, self.globals_guard)
 
     def _apply_globals(self, recs: list[Any]) -> None:
         s = self.s
@@ -338,20 +356,24 @@ class StreamWorker:
                     self.workers.pop(key, None)
                 else:
                     self.workers[key] = msgspec.json.decode(r.value, type=WorkerInfo)
+            elif r.topic == s.skips_topic:
+                self.skips.apply(r.value, r.key)
 
     async def _globals_loop(self) -> None:
         while self._running:
-            for recs in (await self.globals_consumer.getmany(timeout_ms=500)).values():
+            for recs in (await self.globals_guard.getmany(timeout_ms=500)).values():
                 self._apply_globals(recs)
 
     # ------------------------------------------------------------------ stage 1
     async def _ingest_loop(self) -> None:
         c = self.ingest_consumer
+        guard = self.ingest_guard
         while self._running:
-            data = await c.getmany(timeout_ms=100, max_records=self.s.batch_max)
-            if not data:
+            data = await guard.getmany(timeout_ms=100, max_records=self.s.batch_max)
+            skipped = guard.take_skipped()  # past a batch an operator skipped: committed like processed records
+            if not data and not skipped:
                 continue
-            offsets = {}
+            offsets = skipped
             for tp, recs in data.items():
                 self.ingest.process(recs, self.ingest_out)
                 offsets[tp] = recs[-1].offset + 1
@@ -367,19 +389,24 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ stage 2
     async def _customers_loop(self) -> None:
-        c = self.customers
+        guard = self.customers_guard
         interval = self.s.timer_interval
         loopback = self.loopback
         while self._running:
-            data = await c.getmany(timeout_ms=int(interval * 1000), max_records=self.s.batch_max)
+            if self.blocked:
+                await self._retry_blocked()
+            data = await guard.getmany(timeout_ms=int(interval * 1000), max_records=self.s.batch_max)
+            skipped = guard.take_skipped()
+            for tp, off in skipped.items():
+                loopback.next[tp.partition] = off
             async with self._lock:
                 batch: dict[int, Sequence[Any]] = {}
                 fetched = 0
-                for tp, recs in data.items():
+                for tp, got in data.items():
                     p = tp.partition
                     if p not in self.parts:
                         continue  # revoked while the fetch was in flight: the new owner replays it
-                    recs = loopback.fetched(p, recs)  # minus what the loopback applied already
+                    recs = loopback.fetched(p, got)  # minus what the loopback applied already
                     fetched += len(recs)
                     more = loopback.take(p)  # handed-over records that now continue these
                     if recs or more:
@@ -387,7 +414,7 @@ class StreamWorker:
                         metrics.INTERNAL_RECORDS.labels("loopback").inc(len(more))
                 if fetched:
                     metrics.INTERNAL_RECORDS.labels("fetched").inc(fetched)
-                await self._step(batch)
+                await self._step(batch, {tp: off for tp, off in skipped.items() if tp.partition in self.parts})
                 for p in loopback.idle(time.monotonic()):
                     self._unfollow(p)  # fed nothing lately: read what others may have written
 
@@ -410,7 +437,7 @@ class StreamWorker:
             async with self._lock:
                 touched, gaps = set(), set()
                 for (p, _, items), meta in zip(looped, acks, strict=True):
-                    if p in self.parts:
+                    if p in self.parts and not self.customers_guard.is_stuck(TopicPartition(internal, p)):
                         if self.loopback.offer(p, meta.offset, items):
                             gaps.add(p)
                         touched.add(p)
@@ -435,20 +462,25 @@ class StreamWorker:
         """Let the consumer read partition ``p`` again, from the next offset stage 2 expects."""
         if self.loopback.unfollow(p) and p in self.parts:
             tp = TopicPartition(self.s.internal_topic, p)
+            if self.customers_guard.is_stuck(tp):
+                return  # stays paused at its unreadable batch
             with contextlib.suppress(IllegalStateError):
-                self.customers.seek(tp, self.loopback.next[p])
+                self.customers_guard.seek(tp, self.loopback.next[p])
                 self.customers.resume(tp)
 
     def _to_feed(self, partition: int, ack: asyncio.Future[Any], items: list[Item]) -> None:
         self._feed.append((partition, ack, items))
         self._feed_ready.set()
 
-    async def _step(self, data: dict[int, Sequence[Any]]) -> None:
-        """Process records of owned partitions in order, run due timers, send outputs, commit in the background."""
+    async def _step(self, data: dict[int, Sequence[Any]], commit: dict[TopicPartition, int] | None = None) -> None:
+        """Process records of owned partitions in order, run due timers, send outputs, commit in the background.
+
+        ``commit``: offsets to commit with the batch besides those of its records (past a skipped batch).
+        """
         t0 = time.perf_counter()
         now = time.time()
         counts = metrics.BatchCounts()
-        offsets = {}
+        offsets = dict(commit) if commit else {}
         n = 0
         internal = self.s.internal_topic
         for p, recs in data.items():
@@ -488,8 +520,15 @@ class StreamWorker:
                     stores[p] = (prof_kv, timer_kv)
                     jobs += [(self.s.profiles_changelog, p, prof_kv, prof_start),
                              (self.s.timers_changelog, p, timer_kv, timer_start)]
-                await self._restore(jobs)
+                stuck = await self._restore(jobs)
                 for p, (prof_kv, timer_kv) in stores.items():
+                    if p in stuck:  # its state is incomplete: do not decide for these customers
+                        self.stores.close("profiles", p, prof_kv, None)  # no checkpoint: restored in full later
+                        self.stores.close("timers", p, timer_kv, None)
+                        self.blocked[p] = stuck[p]
+                        with contextlib.suppress(IllegalStateError):
+                            self.customers.pause(TopicPartition(self.s.internal_topic, p))
+                        continue
                     self._kv[p] = (prof_kv, timer_kv)
                     self.loopback.forget(p)
                     self.parts[p] = CustomerPartition(p, self.engine, self.s, prof_kv, timer_kv, self.aliases)
@@ -505,6 +544,7 @@ class StreamWorker:
             for p in partitions:
                 self.parts.pop(p, None)
                 self.loopback.forget(p)
+                self._unblock(p)
                 kvs = self._kv.pop(p, None)
                 if kvs is None:
                     continue
@@ -513,6 +553,21 @@ class StreamWorker:
                 metrics.forget_partition(p)
             with contextlib.suppress(Exception):
                 await self._announce()
+
+    def _unblock(self, p: int) -> None:
+        for st in self.blocked.pop(p, ()):
+            with contextlib.suppress(KeyError):
+                metrics.PARTITION_STUCK.remove(st.topic, str(st.partition))
+
+    async def _retry_blocked(self) -> None:
+        """Restore a blocked partition again once its unreadable changelog batch has a skip request."""
+        for p, stuck in list(self.blocked.items()):
+            if any(self.skips.get(st.topic, st.partition, st.offset) for st in stuck):
+                self._unblock(p)
+                await self.acquire([p])  # the restore applies the standing request when it reaches the batch
+                if p in self.parts:
+                    with contextlib.suppress(IllegalStateError):
+                        self.customers.resume(TopicPartition(self.s.internal_topic, p))
 
     async def _changelog_ends(self, partitions: list[int]) -> dict[tuple[str, int], int]:
         tps = [TopicPartition(t, p) for p in partitions for t in (self.s.profiles_changelog, self.s.timers_changelog)]
@@ -526,15 +581,16 @@ class StreamWorker:
             await c.stop()
         return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
-    async def _restore(self, jobs: list[tuple[str, int, KV, int]]) -> int:
+    async def _restore(self, jobs: list[tuple[str, int, KV, int]]) -> dict[int, list[Stuck]]:
         """Replay changelog partitions into their stores, each from its start offset to the current end.
 
         One consumer reads every assigned changelog partition at once and each fetched chunk goes into
         RocksDB as one write batch (latest value per key): restoring partition by partition with a
-        consumer each paid the end-of-log check (one empty fetch) per partition and table.
+        consumer each paid the end-of-log check (one empty fetch) per partition and table. Returns the
+        customer partitions whose changelogs stopped at a record batch that cannot be decoded.
         """
         if not jobs:
-            return 0
+            return {}
         c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
                              max_poll_records=50_000, fetch_max_bytes=64 * 1024 * 1024,
                              max_partition_fetch_bytes=16 * 1024 * 1024,
@@ -553,14 +609,18 @@ class StreamWorker:
             target[TopicPartition(recs[0].topic, recs[0].partition)].write_many(changes)
             n += len(recs)
 
+        guard = FetchGuard(c, self.s, "restore", self.skips, max_bytes=16 * 1024 * 1024)
         try:
             c.assign(list(target))
             for topic, p, _, start in jobs:
                 c.seek(TopicPartition(topic, p), start)
-            await read_to_end(c, list(target), apply)
+            await read_to_end(c, list(target), apply, guard)
         finally:
             await c.stop()
-        return n
+        stuck: dict[int, list[Stuck]] = {}
+        for tp, st in guard.stuck.items():
+            stuck.setdefault(tp.partition, []).append(st)
+        return stuck
 
     async def _announce(self) -> None:
         info = WorkerInfo(self.web_url, sorted(self.parts), time.time())
@@ -573,6 +633,13 @@ class StreamWorker:
             metrics.PROFILES.labels(str(p)).set(len(part.profiles))
 
     # ------------------------------------------------------------------ queries (web views)
+    def stuck(self) -> list[dict[str, Any]]:
+        """Partitions stopped at a record batch this worker cannot decode (``/health``)."""
+        guards = [getattr(self, name, None) for name in ("globals_guard", "ingest_guard", "customers_guard")]
+        out = [st for g in guards if g is not None for st in g.stuck.values()]
+        out += [st for sts in self.blocked.values() for st in sts]
+        return [st.as_dict() for st in sorted(out, key=lambda st: (st.topic, st.partition))]
+
     @property
     def healthy(self) -> bool:
         """Processing: customer partitions restored and the ingest stage in its group."""
@@ -614,22 +681,3 @@ class StreamWorker:
             hw = consumer.highwater(tp)
             if hw is not None:
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, hw - pos))
-
-
-async def read_to_end(c: AIOKafkaConsumer, tps: list[TopicPartition], apply: Callable[[list[Any]], None]) -> None:
-    """Consume assigned partitions until caught up.
-
-    The reported end offset is not enough on its own: the local Tansu broker reports the end of a
-    partition as "base offset of the last record batch + 1", which is short when the last batch held
-    several records. So we read until every position is past the reported end *and* a fetch comes
-    back empty, which is correct on both Tansu and Kafka.
-    """
-    end = await c.end_offsets(tps)
-    while True:
-        data = await c.getmany(*tps, timeout_ms=300)
-        for recs in data.values():
-            apply(recs)
-        if not data and all([await c.position(tp) >= end[tp] for tp in tps]):
-            return
-
-

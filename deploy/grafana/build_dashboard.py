@@ -132,6 +132,9 @@ def build() -> dict[str, Any]:
                "max(cjo:delivery_failure:ratio_rate5m)", "percentunit", red_if(0.05)), 3, 4)
     L.add(stat("Profiles", "Customer profiles stored (owned partitions of all workers)", "sum(cjo_profiles)"), 3, 4)
     L.add(stat("Timers pending", "Durable timers waiting", "sum(cjo_timers_pending)"), 3, 4)
+    L.add(stat("Stuck partitions", "Partitions stopped at a record batch their consumer cannot decode "
+               "(see /health and the CjoPartitionStuck runbook)", "sum(cjo_partition_stuck) or vector(0)",
+               thresholds=red_if(1)), 3, 4)
 
     # ------------------------------------------------------------------ throughput
     L.row("Throughput")
@@ -172,7 +175,13 @@ def build() -> dict[str, Any]:
     L.add(timeseries("Internal records by path", "customer-events records applied by stage 2: loopback (this "
                      "worker's own, handed over in memory) or fetched (from the broker)",
                      [(f"sum by (path) (rate(cjo_internal_records_total[{RI}]))", "{{path}}")], "ops", stack=True),
-          24, 8)
+          12, 8)
+    L.add(timeseries("Unreadable record batches", "Batches a consumer could not decode (its partition stops "
+                     "there) and batches skipped on an operator's request, by topic; stuck partitions",
+                     [(f"sum by (topic) (increase(cjo_record_batches_unreadable_total[{RI}]))", "unreadable {{topic}}"),
+                      (f"sum by (topic) (increase(cjo_record_batches_skipped_total[{RI}]))", "skipped {{topic}}"),
+                      ("sum by (topic, partition) (cjo_partition_stuck)", "stuck {{topic}}[{{partition}}]")]),
+          12, 8)
 
     # ------------------------------------------------------------------ latency
     L.row("Latency")

@@ -245,6 +245,18 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "a partition stuck at an unreadable batch",
+        "series": [
+            s("cjo_partition_stuck", {**W0, "topic": "cjo.touchpoints", "partition": "3"}, "1x10"),
+            s("cjo_partition_stuck", {**W1, "topic": "cjo.touchpoints", "partition": "5"}, "0 1 0 0 0 0 0 0 0 0"),  # a blip: no page
+        ],
+        "checks": [
+            ("5m", "CjoPartitionStuck", [fires("CjoPartitionStuck", {**W0, "severity": "critical",
+                                                                     "topic": "cjo.touchpoints", "partition": "3"},
+                                               "w0:6066 cannot decode a record batch in cjo.touchpoints[3]")]),
+        ],
+    },
+    {
         "name": "funnel recording rules",
         "series": [
             s("cjo_journey_transitions_total", {**W0, "journey": "cart", "kind": "entered", "variant": ""},

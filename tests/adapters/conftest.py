@@ -78,7 +78,7 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, 
 
 
 async def produce_commands(settings: Settings, cmds: list[DeliveryCommand], channel: str | None = None) -> None:
-    from cjo_stream.runtime.kafka import ensure_topics
+    from cjo_stream.kafka.topics import ensure_topics
 
     topic = settings.delivery_topic(channel or cmds[0].channel)
     await ensure_topics(settings, [topic])

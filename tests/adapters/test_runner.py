@@ -21,7 +21,7 @@ from cjo_stream.adapters.signing import verify
 from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
-from cjo_stream.runtime.kafka import make_producer
+from cjo_stream.kafka.producer import make_producer
 from tests.adapters.conftest import (
     Answer,
     Receiver,

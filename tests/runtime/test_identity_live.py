@@ -76,7 +76,7 @@ async def test_visitors_keyed_both_ways_get_exactly_the_commands_of_timestamp_or
     await asyncio.gather(produce(bootstrap, "cjo.touchpoints", keyed(first_user + then_user)),
                          produce(bootstrap, "cjo.touchpoints", keyed(first_anon + then_anon)))
     await asyncio.sleep(1.0)  # their identifies have been applied: the link is known everywhere
-    from cjo_stream.runtime.kafka import Partitioner
+    from cjo_stream.kafka.partitioner import Partitioner
 
     part = Partitioner(int(worker_env["CJO_PARTITIONS"]))
     late_carts = [people[i]["anon"][1] for i in sorted(stale)]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from cjo_stream.runtime.kafka import Partitioner
+from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.runtime.loopback import Loopback
 from tests.runtime.conftest import collect, keyed, produce
 from tests.runtime.test_e2e import DELIVERY, by_id, scenario, simulate

@@ -1,4 +1,4 @@
-"""Kafka plumbing for the hot path: topic creation, key partitioning and batched produce.
+"""Batched produce: records collected per (topic, partition) and sent as whole record batches.
 
 Per-message ``producer.send()`` costs tens of microseconds in Python; building one record batch per
 partition with ``create_batch``/``send_batch`` amortises that, which is how the runtime reaches its
@@ -8,75 +8,16 @@ throughput target (see the README's "Performance" section).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.partitioner import murmur2
 
-from cjo_stream.config import Settings
-from cjo_stream.runtime.loopback import Header, Item
-
-log = logging.getLogger(__name__)
+from cjo_stream.kafka.partitioner import Partitioner
+from cjo_stream.kafka.records import Header, Item
 
 LoopSink = Callable[[int, "asyncio.Future[Any]", list[Item]], None]
-
-
-class Partitioner:
-    """Java-compatible murmur2 key partitioning with a bounded cache (aiokafka's murmur2 is pure Python)."""
-
-    def __init__(self, partitions: int, cache_size: int = 200_000) -> None:
-        self.partitions = partitions
-        self._cache: dict[bytes, int] = {}
-        self._max = cache_size
-
-    def __call__(self, key: bytes) -> int:
-        p = self._cache.get(key)
-        if p is None:
-            p = (murmur2(key) & 0x7FFFFFFF) % self.partitions
-            if len(self._cache) >= self._max:
-                self._cache.clear()
-            self._cache[key] = p
-        return p
-
-
-async def ensure_topics(settings: Settings, names: Iterable[str], compacted: Iterable[str] = (),
-                        partitions: dict[str, int] | None = None) -> None:
-    """Create missing topics (idempotent). Changelog-like topics are created compacted."""
-    compacted = set(compacted)
-    admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        new = []
-        for name in names:
-            if name in existing:
-                continue
-            cfg = {"cleanup.policy": "compact"} if name in compacted else {}
-            n = (partitions or {}).get(name, settings.partitions)
-            new.append(NewTopic(name, num_partitions=n, replication_factor=settings.replication, topic_configs=cfg))
-        if new:
-            try:
-                await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
-            for _ in range(50):  # metadata propagates asynchronously on some brokers
-                if {t.name for t in new} <= set(await admin.list_topics()):
-                    break
-                await asyncio.sleep(0.1)
-    finally:
-        await admin.close()
-
-
-def make_producer(settings: Settings, **extra: object) -> AIOKafkaProducer:
-    kw = settings.kafka_kwargs()
-    kw.update(linger_ms=5, max_batch_size=1024 * 1024, max_request_size=4 * 1024 * 1024, acks="all")
-    kw.update(extra)
-    return AIOKafkaProducer(**kw)
 
 
 async def _nothing() -> None:

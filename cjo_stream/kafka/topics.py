@@ -1,0 +1,39 @@
+"""Topic creation: every process creates the topics it uses if they are missing (idempotent)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from cjo_stream.config import Settings
+
+
+async def ensure_topics(settings: Settings, names: Iterable[str], compacted: Iterable[str] = (),
+                        partitions: dict[str, int] | None = None) -> None:
+    """Create missing topics (idempotent). Changelog-like topics are created compacted."""
+    compacted = set(compacted)
+    admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = []
+        for name in names:
+            if name in existing:
+                continue
+            cfg = {"cleanup.policy": "compact"} if name in compacted else {}
+            n = (partitions or {}).get(name, settings.partitions)
+            new.append(NewTopic(name, num_partitions=n, replication_factor=settings.replication, topic_configs=cfg))
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+            for _ in range(50):  # metadata propagates asynchronously on some brokers
+                if {t.name for t in new} <= set(await admin.list_topics()):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        await admin.close()

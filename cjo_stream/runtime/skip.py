@@ -1,0 +1,76 @@
+"""``cjo-stream skip``: let the workers past one record batch they cannot decode, deliberately.
+
+The worker names the batch in its log and ``/health`` (topic, partition, first offset) and prints this
+command; the request goes to ``<app_id>.skips`` (:mod:`cjo_stream.kafka.skips`), and the worker that owns
+the partition seeks past the batch, commits that offset for its consumer group, logs and counts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from cjo_stream.config import Settings
+
+
+async def _describe(settings: Settings, topic: str, partition: int, offset: int) -> str:
+    """What the batch at ``offset`` is, as this process reads it; raises ValueError for a bad address."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from cjo_stream.kafka.batches import BatchReader
+
+    c = AIOKafkaConsumer(**settings.kafka_kwargs(), enable_auto_commit=False, group_id=None)
+    await c.start()
+    try:
+        await c.topics()
+        parts = c.partitions_for_topic(topic)
+        if not parts:
+            raise ValueError(f"topic {topic!r} does not exist on {settings.bootstrap}")
+        if partition not in parts:
+            raise ValueError(f"{topic} has partitions 0-{max(parts)}, not {partition}")
+        tp = TopicPartition(topic, partition)
+        first = (await c.beginning_offsets([tp]))[tp]
+        end = (await c.end_offsets([tp]))[tp]
+    finally:
+        await c.stop()
+    if not first <= offset < max(end, first + 1):
+        raise ValueError(f"offset {offset} is not in {topic}[{partition}] (it holds offsets {first}-{end - 1})")
+    reader = BatchReader(settings)
+    try:
+        scan = await reader.scan(tp, offset, max_reads=1)
+    finally:
+        await reader.close()
+    bad = scan.unreadable
+    if bad is not None and bad.base_offset == offset:
+        return f"offsets {bad.base_offset}-{bad.next_offset - 1}, {bad.codec}: {bad.problem}"
+    return "this process can decode it (the worker that cannot may lack a codec library)"
+
+
+def _cmd_skip(args: argparse.Namespace) -> int:
+    from cjo_stream.kafka.skips import request_skip
+
+    s = Settings.from_env(bootstrap=args.broker)
+    if args.partition < 0 or args.offset < 0:
+        print("error: --partition and --offset must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        what = asyncio.run(_describe(s, args.topic, args.partition, args.offset))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    asyncio.run(request_skip(s, args.topic, args.partition, args.offset, args.reason or ""))
+    print(f"skip requested for the record batch at {args.topic}[{args.partition}] offset {args.offset} ({what}) "
+          f"on {s.skips_topic}; the worker that owns the partition resumes after it, commits and logs the skip "
+          f"(check /health)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("skip", help="skip one record batch the workers cannot decode (named in their log and /health)")
+    p.add_argument("--broker", help="bootstrap servers (default: $CJO_BROKER or 127.0.0.1:9092)")
+    p.add_argument("--topic", required=True)
+    p.add_argument("--partition", type=int, required=True)
+    p.add_argument("--offset", type=int, required=True, help="first offset of the batch, as the worker reported it")
+    p.add_argument("--reason", help="recorded with the request and logged by the worker that applies it")
+    p.set_defaults(func=_cmd_skip)
