@@ -71,6 +71,11 @@ ADAPTER_RATE_WAIT = Counter("cjo_adapter_rate_limit_wait_seconds_total", "Time s
                             ["channel"], registry=REGISTRY)
 ADAPTER_LATENCY = Histogram("cjo_adapter_delivery_seconds", "Provider call duration", ["channel"],
                             buckets=LATENCY_BUCKETS, registry=REGISTRY)
+API_AUTH_FAILURES = Counter("cjo_api_auth_failures_total", "HTTP requests refused by token checks: "
+                            "unauthenticated (401: no or unknown token) or forbidden (403: scope missing)",
+                            ["reason"], registry=REGISTRY)
+AUDIT_EVENTS = Counter("cjo_audit_events_total", "Audited state-API actions (profile reads, erase requests) by "
+                       "the name of the token used", ["action", "token"], registry=REGISTRY)
 UP = Gauge("cjo_up", "1 while the process runs (role: worker or adapter)", ["role"], registry=REGISTRY)
 
 
