@@ -11,6 +11,9 @@ The secret is at least :data:`MIN_SECRET` printable ASCII characters other than 
 (``openssl rand -hex 32``), or
 ``sha256:<64 hex digits>`` to keep only its SHA-256 digest in the configuration.
 
+Without any token configured nothing is checked, and the worker binds its port to 127.0.0.1 only
+(:func:`bind_host`); audit records then name the caller ``anonymous``.
+
 A request is checked by hashing the presented token once and comparing it with every configured
 digest using :func:`hmac.compare_digest` (no early exit), so neither the answer nor its timing says
 how much of a token was right. ``401`` without or with an unknown token, ``403`` when the token lacks
@@ -44,6 +47,7 @@ MIN_SECRET: Final = 16
 OPEN: Final = ""
 ANY: Final = "*"
 TOKEN_KEY: Final = web.RequestKey("cjo.token", str)  # request[TOKEN_KEY]: the authenticated token's name
+ANONYMOUS: Final = "anonymous"  # the caller's name in audit records when no tokens are configured
 RELOAD_INTERVAL = 1.0
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -114,6 +118,8 @@ class ApiAuth:
         self._checked = 0.0
         if path:
             self._reload(force=True)
+        #: Fixed at start: a token file emptied later does not open the API (the old tokens stay).
+        self.enabled = bool(self._tokens)
         if metrics_auth and not self._tokens:
             raise AuthConfigError("CJO_METRICS_AUTH=1 needs at least one token with scope `metrics` "
                                   "in CJO_API_TOKENS or CJO_API_TOKENS_FILE")
@@ -125,10 +131,6 @@ class ApiAuth:
             raise AuthConfigError("set CJO_API_TOKENS or CJO_API_TOKENS_FILE, not both")
         tokens = parse_tokens(settings.api_tokens) if settings.api_tokens else []
         return cls(tokens, metrics_auth=settings.metrics_auth, path=settings.api_tokens_file)
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.tokens)
 
     @property
     def tokens(self) -> list[ApiToken]:
@@ -146,6 +148,8 @@ class ApiAuth:
                 return
             with open(self.path, encoding="utf-8") as f:
                 tokens = parse_tokens(f.read(), f"CJO_API_TOKENS_FILE={self.path}")
+            if not tokens:
+                raise AuthConfigError("the file holds no tokens")
         except (OSError, AuthConfigError) as e:
             problem = e.strerror if isinstance(e, OSError) else str(e)
             if force:
@@ -231,6 +235,9 @@ def middleware(auth: ApiAuth, policy: Policy) -> Any:
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         scope = policy(request.method, request.path)
         if scope == OPEN:
+            return await handler(request)
+        if not auth.enabled:  # no tokens configured: the port is bound to loopback only (bind_host)
+            request[TOKEN_KEY] = ANONYMOUS
             return await handler(request)
         status, token = auth.check(request.headers.get("Authorization"), scope)
         if status == 401:

@@ -129,3 +129,16 @@ def test_without_tokens_the_api_binds_to_loopback_only() -> None:
     assert auth.bind_host("10.1.2.3", none)[0] == "127.0.0.1"
     some = ApiAuth(parse_tokens(f"ops:read:{OPS}"))
     assert auth.bind_host("0.0.0.0", some) == ("0.0.0.0", None)
+
+
+def test_an_emptied_token_file_does_not_open_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "RELOAD_INTERVAL", 0.0)
+    f = tmp_path / "tokens"
+    f.write_text("# none yet\n")
+    with pytest.raises(AuthConfigError, match="holds no tokens"):
+        ApiAuth.from_settings(Settings(api_tokens_file=str(f)))
+    f.write_text(f"ops:read:{OPS}\n")
+    a = ApiAuth.from_settings(Settings(api_tokens_file=str(f)))
+    f.write_text("")
+    os.utime(f, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert a.enabled and a.check(None, "read")[0] == 401 and a.check(bearer(OPS), "read")[0] == 0

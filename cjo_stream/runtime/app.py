@@ -153,7 +153,10 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
                 return self.error(503, "no worker owns this customer's partition right now; retry shortly")
             try:
                 async with httpx.AsyncClient(timeout=5.0, verify=ssl_verify) as client:
-                    r = await client.get(f"{url}/customers/{quote(cid, safe='')}", params={"forwarded": "1"},
+                    # every character that could change the path is escaped: "/", "?", "#", and dots (an
+                    # id ".." must not become the parent path when the client normalises the URL)
+                    path = quote(cid, safe="").replace(".", "%2E")
+                    r = await client.get(f"{url}/customers/{path}", params={"forwarded": "1"},
                                          headers=auth.forward_headers(request.headers))
             except httpx.HTTPError as e:
                 log.warning("forwarding a state query to %s failed: %s", url, type(e).__name__)
