@@ -520,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-partitions", default="8,4",
                     help="partition counts of the latency runs (input and internal topics), comma separated")
     ap.add_argument("--restore-customers", type=int, default=1_000_000)
-    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter")
+    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,hostile")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     tmp = tempfile.mkdtemp(prefix="cjo-bench-")
@@ -576,6 +576,11 @@ def main(argv: list[str] | None = None) -> int:
         base = micro[0][1]
         for name, us in micro:
             print(f"  {name:<28} {us:6.2f} µs  ({us / base:.1f}x baseline)")
+
+        if "hostile" not in skip:
+            from cjo_stream.bench.hostile import report as hostile_report
+
+            hostile_report()
 
         if "latency" not in skip:
             latency_section(tmp, args.latency_rate, args.latency_seconds,
