@@ -150,7 +150,7 @@ _FLAT = frozenset({str, float, bool, type(None), int})
 
 def _check_values(obj: dict[str, Any] | list[Any], depth: int) -> None:
     """Nesting within :data:`MAX_DEPTH` and integers within 64 bits, everywhere below ``obj``."""
-    values = obj.values() if type(obj) is dict else obj
+    values: Any = obj.values() if type(obj) is dict else obj
     if len(obj) > 16:  # long (hostile-sized) containers: type and range checks in C, not per item here
         kinds = set(map(type, values))
         if kinds <= _FLAT:

@@ -24,8 +24,8 @@ from cjo_stream.engine.types import Result, Timer, TimerKind, Transition
 from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.model import END, Journey, Matcher, Step
-from cjo_stream.journeys.templates import RenderError, render_content
 from cjo_stream.journeys.policies import Policies
+from cjo_stream.journeys.templates import RenderError, render_content
 from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, apply_event
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.

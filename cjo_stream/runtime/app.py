@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
-
+from typing import Any, cast
 from urllib.parse import quote
 
 import faust
@@ -37,6 +36,11 @@ async def prepare_host_topics(settings: Settings) -> None:
 
     await ensure_topics(settings, [f"{host_app_id(settings)}-__assignor-__leader"],
                         partitions={f"{host_app_id(settings)}-__assignor-__leader": 1})
+
+
+def _caller(request: Request) -> str:
+    """The name of the token the auth middleware accepted (Faust's requests are aiohttp's)."""
+    return str(cast(Any, request).get(auth.TOKEN_KEY, auth.ANONYMOUS))
 
 
 def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, StreamWorker]:
@@ -131,7 +135,7 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
                 data = worker.local_customer(cid)
             except KeyError:
                 return await self._forward(request, cid)
-            audit.record("read", request.get(auth.TOKEN_KEY, "-"), cid, "found" if data else "not_found")
+            audit.record("read", _caller(request), cid, "found" if data else "not_found")
             if data is None:
                 return self.error(404, "no such customer")
             return self.json(data)
@@ -141,7 +145,7 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
                 return self.error(400, f"a customer id is 1 to {MAX_ID_LENGTH} printable characters")
             cid = worker.customer_id(customer_id)
             await worker.erase(cid)
-            audit.record("erase", request.get(auth.TOKEN_KEY, "-"), cid, "accepted")
+            audit.record("erase", _caller(request), cid, "accepted")
             return self.json({"erased": cid, "status": "accepted"}, status=202)
 
         async def _forward(self, request: Request, cid: str) -> Response:
