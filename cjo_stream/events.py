@@ -187,7 +187,13 @@ def _check_unique_fields(raw: bytes) -> None:
     than its re-encoding). Keys written with needless escapes fail the proof and are settled by the
     standard library's parser, which reports every pair.
     """
-    top = _top_level.decode(raw)
+    try:
+        top = _top_level.decode(raw)
+    except msgspec.DecodeError as e:  # e.g. bad UTF-8 in an ignored field's key, which the struct skipped
+        msg = str(e)
+        raise InvalidEvent("invalid_encoding" if "UTF-8" in msg else "invalid_json", msg) from None
+    except RecursionError:
+        raise InvalidEvent("too_deep", f"nesting deeper than {MAX_DEPTH} levels") from None
     kept = _encode_top(top)
     if len(kept) == len(raw) or len(raw.translate(None, _WS)) == len(kept.translate(None, _WS)):
         return

@@ -1,8 +1,8 @@
 """Prometheus metrics of workers and adapters (served on ``/metrics``).
 
 Naming follows Prometheus conventions (base units, ``_total``, ``_seconds``, ``_bytes``); labels are
-low-cardinality only (journey, step, channel, reason, variant, status, topic, partition) — never a
-customer id. Per-partition gauges are removed when a worker loses the partition, so summing across
+low-cardinality only (journey, step, channel, reason, variant, status, topic, partition, and the
+*names* of configured API tokens) — never a customer id or a token's value. Per-partition gauges are removed when a worker loses the partition, so summing across
 workers (``sum without(instance)``) stays correct during and after rebalances.
 
 The hot path never touches these per event: it folds counts into plain dicts and applies them once

@@ -174,3 +174,10 @@ def test_a_repeated_envelope_field_is_found_whatever_the_whitespace(keys: list[s
 
 def test_event_is_returned_for_good_records() -> None:
     assert isinstance(decode_event(orjson.dumps(BASE)), Event)
+
+
+def test_bad_utf8_in_an_ignored_field_name_is_still_a_reason() -> None:
+    """Found by the mutation fuzzer: msgspec skips unknown envelope keys without reading them as text."""
+    raw = bytearray(orjson.dumps({**BASE, "sentAt": 1}))
+    raw[raw.index(b"sentAt") + 1] = 0xFF
+    assert reason(bytes(raw)) == "invalid_encoding"
