@@ -142,3 +142,23 @@ def test_an_emptied_token_file_does_not_open_the_api(tmp_path: Path, monkeypatch
     f.write_text("")
     os.utime(f, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     assert a.enabled and a.check(None, "read")[0] == 401 and a.check(bearer(OPS), "read")[0] == 0
+
+
+@pytest.mark.parametrize("verb", [["worker"], ["adapter", "--channel", "console"]])
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CJO_API_TOKENS": "ops:read:tooshort-secret"}, "the secret must be at least 16"),
+    ({"CJO_METRICS_AUTH": "1"}, "CJO_METRICS_AUTH=1 needs"),
+    ({"CJO_WEB_TLS_CERT": "/nonexistent/cert.pem", "CJO_WEB_TLS_KEY": "/nonexistent/key.pem"}, "does not exist"),
+])
+def test_bad_security_settings_stop_the_process_with_one_line(verb: list[str], env: dict[str, str],
+                                                              message: str) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", *verb], cwd=root, capture_output=True, text=True,
+                       env={**base, "CJO_BROKER": "127.0.0.1:1", **env}, timeout=60)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert message in p.stderr and "Traceback" not in p.stderr
+    assert "tooshort-secret" not in p.stderr + p.stdout
