@@ -47,6 +47,9 @@ class Settings:
     web_tls_ca: str = ""  # CA bundle to verify other workers when forwarding (default: system CAs)
     audit_key: str = field(default="", repr=False)  # HMAC key for customer ids in audit records
     dedupe_window: float = 86400.0
+    # Seconds an event may arrive after a later event of the same customer and still start a journey
+    # (decisions are made at event time; see the README, "Event time and lateness").
+    allowed_lateness: float = 300.0
     batch_max: int = 5000
     exactly_once: bool = False
     timer_interval: float = 0.05
@@ -70,7 +73,8 @@ class Settings:
         "web_url": "CJO_WEB_URL", "api_tokens": "CJO_API_TOKENS", "api_tokens_file": "CJO_API_TOKENS_FILE",
         "metrics_auth": "CJO_METRICS_AUTH", "web_tls_cert": "CJO_WEB_TLS_CERT", "web_tls_key": "CJO_WEB_TLS_KEY",
         "web_tls_ca": "CJO_WEB_TLS_CA", "audit_key": "CJO_AUDIT_KEY",
-        "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "batch_max": "CJO_BATCH_MAX",
+        "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "allowed_lateness": "CJO_ALLOWED_LATENESS",
+        "batch_max": "CJO_BATCH_MAX",
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
         "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS", "gc_threshold": "CJO_GC_THRESHOLD",
         "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK",

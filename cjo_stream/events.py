@@ -177,7 +177,8 @@ _encode_top = msgspec.json.Encoder().encode
 
 
 def _check_unique_fields(raw: bytes) -> None:
-    """Refuse a record whose envelope (top-level object) names a field twice (``duplicate_key``).
+    """Refuse a record whose envelope (top-level object) names a field twice with different values
+    (``duplicate_key``).
 
     Parsers disagree on which copy wins (msgspec and JavaScript take the last, others the first), so a
     repeated ``userId`` could mean one customer to an upstream validator and another to us. The proof is
@@ -203,10 +204,11 @@ def _check_unique_fields(raw: bytes) -> None:
         pairs = json.loads(raw, object_pairs_hook=lambda p: p)
     except RecursionError:  # an ignored envelope field nested deeper than the stdlib parser goes
         raise InvalidEvent("too_deep", "an envelope field is nested too deep") from None
-    names = [k for k, _ in pairs]
-    if len(names) != len(set(names)):
-        dup = next(k for k in names if names.count(k) > 1)
-        raise InvalidEvent("duplicate_key", f"the envelope has the field {dup[:64]!r} more than once")
+    seen: dict[str, str] = {}
+    for k, v in pairs:  # a repeat with the same value is harmless (no parser can read it differently)
+        text = json.dumps(v)
+        if seen.setdefault(k, text) != text:
+            raise InvalidEvent("duplicate_key", f"the envelope has the field {k[:64]!r} twice, with different values")
 
 
 def from_envelope(env: Envelope) -> Event:

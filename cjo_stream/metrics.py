@@ -32,7 +32,11 @@ EVENTS_INVALID = Counter("cjo_events_invalid_total", "Records sent to the dead-l
 EVENTS_DUPLICATE = Counter("cjo_events_duplicate_total", "Events dropped because their messageId was seen "
                            "within the dedupe window", registry=REGISTRY)
 JOURNEY = Counter("cjo_journey_transitions_total", "Journey instance lifecycle: entered, holdout, converted, "
-                  "exited, ended, expired", ["journey", "kind", "variant"], registry=REGISTRY)
+                  "exited, ended, expired, merged", ["journey", "kind", "variant"], registry=REGISTRY)
+EVENTS_LATE = Counter("cjo_events_late_total", "Events older than their customer's latest event (applied at their "
+                      "own time)", registry=REGISTRY)
+EVENTS_TOO_LATE = Counter("cjo_events_too_late_total", "Late events beyond CJO_ALLOWED_LATENESS: profile updated, "
+                          "no journey started", registry=REGISTRY)
 STEP_REACHED = Counter("cjo_journey_step_reached_total", "Steps reached", ["journey", "step"], registry=REGISTRY)
 VARIANT_ENTERED = Counter("cjo_journey_variant_entered_total", "Split arms taken", ["journey", "variant"],
                           registry=REGISTRY)
@@ -82,7 +86,8 @@ UP = Gauge("cjo_up", "1 while the process runs (role: worker or adapter)", ["rol
 class BatchCounts:
     """Per-batch tallies folded from engine transitions; :meth:`publish` applies them to Prometheus."""
 
-    __slots__ = ("journey", "steps", "variants", "sends", "skips", "deferrals", "consumed", "duplicates")
+    __slots__ = ("journey", "steps", "variants", "sends", "skips", "deferrals", "consumed", "duplicates", "late",
+                 "too_late")
 
     def __init__(self) -> None:
         self.journey: _Counter[tuple[str, str, str]] = _Counter()
@@ -93,6 +98,8 @@ class BatchCounts:
         self.deferrals: _Counter[tuple[str, str]] = _Counter()
         self.consumed: _Counter[tuple[str, str]] = _Counter()
         self.duplicates = 0
+        self.late = 0
+        self.too_late = 0
 
     def add(self, transitions: Iterable[Transition]) -> None:
         for t in transitions:
@@ -127,6 +134,9 @@ class BatchCounts:
             EVENTS_CONSUMED.labels(t, s).inc(n)
         if self.duplicates:
             EVENTS_DUPLICATE.inc(self.duplicates)
+        if self.late:
+            EVENTS_LATE.inc(self.late)
+            EVENTS_TOO_LATE.inc(self.too_late)
 
 
 def forget_partition(partition: int) -> None:

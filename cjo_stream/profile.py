@@ -29,9 +29,8 @@ class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
     version: int
     instance_id: str
     step: str
-    entered_at: int
-    deadline: int
-    entry_event: dict[str, Any]
+    entered_at: float  # the entry event's time, exact (late events fall before or after it)
+    entry_event: dict[str, Any]  # what the steps read of the entry event (journeys.snapshot)
     variant: str | None = None
     holdout: bool = False
     waiting: str | None = None  # "wait" | "wait_for" | "quiet" while parked at ``step``
@@ -39,28 +38,49 @@ class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
     seq: int = 0
 
 
+class Seen(msgspec.Struct, array_like=True, omit_defaults=True):
+    """A recent event a goal, exit or ``wait_for`` may still need: kept for the allowed lateness.
+
+    When an event arrives late (or a merge brings an instance from another id), the instances it
+    affects catch up with the events that happened after it (:mod:`cjo_stream.engine.recent`). Events
+    whose conditions read nothing of them are kept as bare times in ``Profile.events``; this form,
+    with ``data`` holding just the fields those conditions read, is for the others.
+    """
+
+    ts: float
+    name: str
+    data: dict[str, Any] | None = None
+
+
 class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
-    """Everything known about one customer."""
+    """Everything known about one customer.
+
+    ``last_seen`` is the customer's event clock: the latest event time seen (exact, not rounded), against
+    which an arriving event is in order or late.
+    """
 
     customer_id: str
     first_seen: int = 0
-    last_seen: int = 0
+    last_seen: float = 0.0
     traits: dict[str, Any] = {}
-    events: dict[str, list[int]] = {}  # event name -> [count, last time]
+    # event name -> [count, last time (whole seconds), *recent times]; the recent times (exact, ascending)
+    # are kept for the allowed lateness for names a goal, exit or wait_for listens to (engine.recent)
+    events: dict[str, list[Any]] = {}
     consent: dict[str, bool] = {}
     timezone: str | None = None
     instances: dict[str, Instance] = {}
     entered: dict[str, int] = {}  # journey -> entry time of its last ended instance (re-entry rules)
     sends: list[tuple[int, str]] = []  # (time, channel), newest last, for frequency caps
     aliases: list[str] = []  # other ids (anonymous ids) merged into this customer
+    recent: list[Seen] = []  # recent watched events whose fields some condition reads, ascending by time
 
     @property
     def counters(self) -> dict[str, int]:
-        return {k: v[0] for k, v in self.events.items()}
+        return {k: int(v[0]) for k, v in self.events.items()}
 
     @property
     def last(self) -> dict[str, int]:
-        return {k: v[1] for k, v in self.events.items()}
+        return {k: int(v[1]) for k, v in self.events.items()}
 
     def view(self) -> dict[str, Any]:
         """The mapping expressions and templates see as ``profile``."""
@@ -116,7 +136,7 @@ def decode_profile(raw: bytes) -> Profile:
 
 def new_profile(customer_id: str) -> Profile:
     return Profile(customer_id=customer_id, traits={}, events={}, consent={}, instances={}, entered={}, sends=[],
-                   aliases=[])
+                   aliases=[], recent=[])
 
 
 def _consent_from_traits(p: Profile, traits: dict[str, Any]) -> None:
@@ -132,11 +152,11 @@ def _consent_from_traits(p: Profile, traits: dict[str, Any]) -> None:
 
 def apply_event(p: Profile, ev: Event) -> None:
     """Fold one event into the profile (in place): counters, times, traits, consent, time zone."""
+    if ev.ts > p.last_seen:
+        p.last_seen = ev.ts
     ts = int(ev.ts)
     if not p.first_seen or ts < p.first_seen:
         p.first_seen = ts
-    if ts > p.last_seen:
-        p.last_seen = ts
     entry = p.events.get(ev.name)
     if entry is None:
         p.events[ev.name] = [1, ts]
@@ -157,29 +177,29 @@ def apply_event(p: Profile, ev: Event) -> None:
 
 
 def merge_profiles(into: Profile, other: Profile) -> None:
-    """Merge an anonymous profile into the known customer's profile (identity resolution).
+    """Merge what another id (an anonymous visitor) knows into the known customer's profile.
 
     Counters add up, the most recent time wins, the known profile's traits win over anonymous ones,
-    and the anonymous id is remembered. Journey instances of the anonymous profile are dropped: the
-    known customer's own instances are authoritative, and an anonymous visitor could not be messaged.
+    recent events are pooled, and the other id is remembered. Journey instances are not touched here:
+    which instance survives, and what it must catch up with, is the engine's decision
+    (:meth:`cjo_stream.engine.Engine.absorb`).
     """
     if other.first_seen and (not into.first_seen or other.first_seen < into.first_seen):
         into.first_seen = other.first_seen
     into.last_seen = max(into.last_seen, other.last_seen)
-    for k, (n, t) in other.events.items():
+    for k, theirs in other.events.items():
         mine = into.events.get(k)
         if mine is None:
-            into.events[k] = [n, t]
+            into.events[k] = list(theirs)
         else:
-            mine[0] += n
-            mine[1] = max(mine[1], t)
+            mine[:] = [mine[0] + theirs[0], max(mine[1], theirs[1]), *sorted(mine[2:] + theirs[2:])]
     into.traits = {**other.traits, **into.traits}
     into.consent = {**other.consent, **into.consent}
     into.timezone = into.timezone or other.timezone
-    for j, t in [*other.entered.items(), *((j, i.entered_at) for j, i in other.instances.items())]:
-        if j not in into.instances:
-            into.entered[j] = max(t, into.entered.get(j, 0))
+    for j, t in other.entered.items():
+        into.entered[j] = max(t, into.entered.get(j, 0))
     into.sends = sorted(into.sends + other.sends)[-SEND_LOG_MAX:]
+    into.recent = sorted(into.recent + other.recent, key=lambda s: s.ts)
     for a in [other.customer_id, *other.aliases]:
         if a not in into.aliases and a != into.customer_id:
             into.aliases.append(a)

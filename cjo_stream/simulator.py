@@ -1,7 +1,11 @@
 """Offline simulation: run journeys over a file of events in virtual time, no Kafka needed.
 
-Virtual time comes from event timestamps: before an event is handled, every timer due at or before its
-timestamp fires, in due order (ties in the order they were scheduled). The same pure engine runs in the
+The file's order is the arrival order, and each event is decided at its own timestamp, exactly as the
+live workers do (see :class:`~cjo_stream.engine.Engine` on event time and lateness). Virtual time is the
+latest timestamp read so far: before an event is handled, every timer due at or before its timestamp
+fires, in due order (ties in the order they were scheduled) — as the workers' timers fire on the wall
+clock. Identity works as live: an event linking an anonymous id is applied to the known customer, then
+the anonymous profile (with its journeys) is absorbed into it. The same pure engine runs in the
 streaming workers, so what the simulator prints is what the runtime decides for the same input.
 """
 
@@ -16,7 +20,7 @@ from cjo_stream.engine import Engine, Result, Timer
 from cjo_stream.engine.funnel import Funnel
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.identity import customer_of, new_links
-from cjo_stream.profile import Profile, merge_profiles, new_profile
+from cjo_stream.profile import Profile, new_profile
 
 
 @dataclass
@@ -38,14 +42,20 @@ class Simulator:
     skips: list[SkipRecord] = field(default_factory=list)
     bad: list[BadLine] = field(default_factory=list)
     duplicates: int = 0
+    late: int = 0
+    too_late: int = 0
     _timers: list[tuple[float, int, Timer]] = field(default_factory=list)
+    _cancelled: set[str] = field(default_factory=set)
     _tick: int = 0
     _seen: set[str] = field(default_factory=set)
     clock: float = 0.0
 
     def _collect(self, res: Result) -> None:
+        for t in res.cancelled:
+            self._cancelled.add(t.key)
         for t in res.timers:
             self._tick += 1
+            self._cancelled.discard(t.key)
             heapq.heappush(self._timers, (t.due, self._tick, t))
         for c in res.commands:
             self.commands.append(c)
@@ -62,6 +72,9 @@ class Simulator:
         while self._timers and self._timers[0][0] <= until:
             due, _, timer = heapq.heappop(self._timers)
             self.clock = max(self.clock, due)
+            if timer.key in self._cancelled:
+                self._cancelled.discard(timer.key)
+                continue
             profile = self.profiles.get(timer.customer_id)
             if profile is not None:
                 self._collect(self.engine.fire(profile, timer, due))
@@ -72,19 +85,23 @@ class Simulator:
             return
         self._seen.add(ev.message_id)
         self.advance(ev.ts)
-        # Out-of-order events are handled at the current virtual time: time never runs backwards.
-        self.clock = now = max(self.clock, ev.ts)
-        for src, dst in new_links(self.links, ev):
+        self.clock = max(self.clock, ev.ts)
+        links = new_links(self.links, ev)
+        for src, dst in links:
             self.links[src] = dst
-            anon = self.profiles.pop(src, None)
-            if anon is not None:
-                target = self.profiles.setdefault(dst, new_profile(dst))
-                merge_profiles(target, anon)
         cid = customer_of(self.links, ev)
         profile = self.profiles.get(cid)
         if profile is None:
             profile = self.profiles[cid] = new_profile(cid)
-        self._collect(self.engine.process(profile, ev, now))
+        res = self.engine.process(profile, ev, ev.ts)
+        self.late += res.late
+        self.too_late += res.too_late
+        self._collect(res)
+        for src, dst in links:  # as live: the linking event first, then what the other id knew
+            anon = self.profiles.pop(src, None)
+            if anon is not None:
+                target = self.profiles.setdefault(dst, new_profile(dst))
+                self._collect(self.engine.absorb(target, anon))
 
     def finish(self, until: float | None = None) -> None:
         """Fire the remaining timers (all of them, or those due up to ``until``)."""
@@ -92,7 +109,7 @@ class Simulator:
 
     @property
     def pending_timers(self) -> int:
-        return len(self._timers)
+        return len(self._timers) - len(self._cancelled)
 
     def run_lines(self, lines: Iterable[bytes]) -> None:
         for n, raw in enumerate(lines, start=1):

@@ -28,7 +28,7 @@ def typical_profile() -> bytes:
         apply_event(p, ev(name, T0 + k * 60))
     p.instances["abandoned_cart"] = Instance(
         journey="abandoned_cart", version=1, instance_id="0123456789abcdef", step="wait_checkout",
-        entered_at=int(T0), deadline=int(T0) + 14 * 86400, entry_event={"messageId": "m-7-123", "ts": int(T0),
+        entered_at=T0 + 0.25, entry_event={"messageId": "m-7-123",
         "properties": {"product_name": "Lamp", "cart_value": 49.9}},
         waiting="wait_for", due=T0 + 3600, seq=1)
     p.sends.append((int(T0), "email"))

@@ -20,13 +20,14 @@ from cjo_stream.commands import (
     delivery_id,
 )
 from cjo_stream.engine.clock import customer_zone, in_window, local_minutes, next_time_of_day
+from cjo_stream.engine.recent import recent_events, remember, seen_view, since, watched_events
 from cjo_stream.engine.types import Result, Timer, TimerKind, Transition
 from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.model import END, Journey, Matcher, Step
 from cjo_stream.journeys.policies import Policies
 from cjo_stream.journeys.templates import RenderError, render_content
-from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, apply_event
+from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, Seen, apply_event, merge_profiles
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
 _MAX_STEPS_PER_RUN = 1000
@@ -38,18 +39,30 @@ def _bucket(*parts: str) -> float:
     return int.from_bytes(h, "big") / 2**64
 
 
-def _entry_snapshot(ev_view: dict[str, Any], ts: float, j: Journey) -> dict[str, Any]:
-    """What an instance keeps of its entry event: only what its steps can read (see journeys.snapshot)."""
-    return j.snapshot.take(ev_view, int(ts))
-
-
-def _snapshot_view(snap: dict[str, Any], j: Journey) -> dict[str, Any]:
-    view = dict(snap)
+def _snapshot_view(inst: Instance, j: Journey) -> dict[str, Any]:
+    """The ``event`` a step reached by a timer sees: what the instance kept of its entry event."""
+    view = dict(inst.entry_event)
     view["event"] = view["name"] = j.entry.event  # the entry event's name is the journey's entry event
-    view["timestamp"] = format_ts(snap.get("ts", 0))
+    view["timestamp"] = format_ts(inst.entered_at)  # the entry time is the entry event's time
     view.setdefault("properties", {})
     view.setdefault("context", {})
     return view
+
+
+def _silent_start(j: Journey) -> bool:
+    """Whether every path from the first step to the first wait passes no send step."""
+    todo, seen = [j.first], set()
+    while todo:
+        sid = todo.pop()
+        if sid == END or sid in seen:
+            continue
+        seen.add(sid)
+        step = j.steps[sid]
+        if step.kind == "send":
+            return False
+        if not step.waits:
+            todo.extend(step.targets)
+    return True
 
 
 class _Run:
@@ -79,10 +92,25 @@ class _Run:
 
 
 class Engine:
-    """Runs compiled journeys under delivery policies. Thread-compatible, holds no customer state."""
+    """Runs compiled journeys under delivery policies. Thread-compatible, holds no customer state.
 
-    def __init__(self, journeys: Iterable[Journey], policies: Policies | None = None) -> None:
+    **Event time.** Decisions are made at the event's own time (``now`` is the event's timestamp, or the
+    due time of a timer), so what a customer receives does not depend on when or through which
+    partition an event arrived, within ``allowed_lateness`` seconds:
+
+    - an event earlier than the customer's latest (``late``) still counts for the goal, ``exit_on`` and
+      ``wait_for`` of instances it falls inside, and may start a journey at its own time, which then
+      catches up with the remembered events that happened after it (:mod:`cjo_stream.engine.recent`);
+    - one more than ``allowed_lateness`` earlier (``too_late``) updates the profile only: any journey
+      it would start would decide on a stale picture;
+    - before an event is applied, every timer of the customer due by its time fires, so a backlog
+      processed late decides as it would have in real time.
+    """
+
+    def __init__(self, journeys: Iterable[Journey], policies: Policies | None = None,
+                 allowed_lateness: float = 300.0) -> None:
         self.policies = policies or Policies()
+        self.allowed_lateness = allowed_lateness
         self.versions: dict[tuple[str, int], Journey] = {}
         self.current: dict[str, Journey] = {}
         for j in journeys:
@@ -92,72 +120,165 @@ class Engine:
         self.by_entry_event: dict[str, list[Journey]] = {}
         for j in sorted(self.current.values(), key=lambda j: j.id):
             self.by_entry_event.setdefault(j.entry.event, []).append(j)
+        self.watched = watched_events(self.versions.values())
+        self._silent_start = {key: _silent_start(j) for key, j in self.versions.items()}
         window = self.policies.send_log_window
         self._send_log_window = window
 
     # ---------------------------------------------------------------- public API
     def process(self, profile: Profile, event: Event, now: float) -> Result:
-        """Apply one event: update the profile, advance active instances, start new ones."""
+        """Apply one event at ``now`` (its time): update the profile, advance instances, start new ones."""
         run = _Run(self, profile, now, event.message_id)
+        clock = profile.last_seen
+        if profile.instances:
+            self._fire_due(run, now)
+        late = now < clock
+        too_late = clock - now > self.allowed_lateness
+        run.result.late, run.result.too_late = late, too_late
         apply_event(profile, event)
         ev_view: dict[str, Any] | None = None
+        moved: list[Instance] = []
         for jid in sorted(profile.instances):
             inst = profile.instances[jid]
             j = self._journey_for(inst)
-            if j is None or now >= inst.deadline:
+            if j is None or now >= inst.entered_at + j.max_duration:
                 self._end(run, inst, j, "expired")
                 continue
-            if not self._touches(j, inst, event.name):
-                continue
+            if not self._touches(j, inst, event.name) or now < inst.entered_at:
+                continue  # (a late event from before the instance began is not its business)
             if ev_view is None:
                 ev_view = event.view()
-            if j.goal is not None and self._matches(run, j.goal, event, ev_view, inst, j):
-                self._end(run, inst, j, "converted")
-                continue
-            if any(self._matches(run, m, event, ev_view, inst, j) for m in j.exit_on):
-                self._end(run, inst, j, "exited")
-                continue
-            if inst.waiting == "wait_for":
-                step = j.steps[inst.step]
-                assert step.wait_for is not None
-                if self._matches(run, step.wait_for, event, ev_view, inst, j):
-                    inst.seq += 1  # the pending timeout timer becomes stale
-                    inst.waiting, inst.due = None, None
-                    self._run(run, inst, j, step.next, ev_view)
+            if self._offer(run, inst, j, event.name, ev_view):
+                moved.append(inst)
         # An instance that ended on this very event leaves its journey free: the event may start a new
         # one (re_entry permitting), e.g. every order restarting a win-back watch.
-        for j in self.by_entry_event.get(event.name, ()):
-            if j.id in profile.instances or not self._may_enter(profile, j, now):
-                continue
-            if ev_view is None:
-                ev_view = event.view()
-            if not self._matches(run, j.entry, event, ev_view, None, j):
-                continue
-            self._enter(run, j, event, ev_view)
+        if not too_late:
+            for j in self.by_entry_event.get(event.name, ()):
+                active = profile.instances.get(j.id)
+                if active is not None:
+                    if not (late and now < active.entered_at and self._undecided(active, j)):
+                        continue
+                elif not self._may_enter(profile, j, now):
+                    continue
+                if ev_view is None:
+                    ev_view = event.view()
+                if not self._matches(run, j.entry, ev_view, None, j):
+                    continue
+                if active is not None:  # this entry happened first: it is the instance the customer has
+                    self._end(run, active, j, "merged", "earlier_entry")
+                moved.append(self._enter(run, j, event, ev_view))
+        if moved:
+            # only events at or after ``now`` matter: there are none unless this event is not the latest
+            recent = recent_events(profile) if clock >= now else []
+            for inst in moved:
+                self._catch_up(run, inst, recent, now)
+        spec = self.watched.get(event.name)
+        if spec is not None:
+            remember(profile, now, event.name, ev_view if ev_view is not None else event.view(), spec,
+                     self.allowed_lateness)
         return run.result
 
     def fire(self, profile: Profile, timer: Timer, now: float) -> Result:
-        """Wake an instance whose timer is due. Stale timers (the instance moved on) change nothing."""
+        """Wake an instance whose timer is due (``now``: the due time). Stale timers change nothing."""
         run = _Run(self, profile, now, f"timer:{timer.key}")
         inst = profile.instances.get(timer.journey)
         if inst is None or inst.instance_id != timer.instance_id or inst.seq != timer.seq:
             return run.result
         j = self._journey_for(inst)
-        if j is None or now >= inst.deadline:
+        if j is None:
             self._end(run, inst, j, "expired")
             return run.result
-        step = j.steps[inst.step]
-        ev_view = _snapshot_view(inst.entry_event, j)
-        waiting = inst.waiting
-        inst.waiting, inst.due = None, None
-        if waiting == "quiet":
-            if self._send(run, inst, j, step, ev_view):
-                self._run(run, inst, j, step.next, ev_view)
-        elif waiting == "wait_for":
-            self._run(run, inst, j, step.on_timeout, ev_view)
-        else:
-            self._run(run, inst, j, step.next, ev_view)
+        self._wake(run, inst, j)
+        self._fire_due(run, profile.last_seen)
         return run.result
+
+    def absorb(self, into: Profile, other: Profile) -> Result:
+        """Merge another id's profile (an anonymous visitor who just identified) into the customer's.
+
+        Its journey instances move over (their pending timers are returned re-keyed to the customer).
+        Where both have an instance of the same journey, the earlier entry stays and the other ends as
+        ``merged``. Each surviving instance then catches up with the events the other id saw, so a cart
+        left anonymously is reminded to the known customer, and a checkout made after login counts for
+        an instance that started before it.
+        """
+        now = max(into.last_seen, other.last_seen)
+        run = _Run(self, into, now, f"merge:{other.customer_id}")
+        mine_recent, theirs_recent = recent_events(into), recent_events(other)
+        merge_profiles(into, other)
+        catch_up: list[tuple[Instance, list[Seen]]] = []
+        for jid in sorted(set(into.instances) | set(other.instances)):
+            mine, theirs = into.instances.get(jid), other.instances.get(jid)
+            if theirs is not None and mine is not None:
+                if (mine.entered_at, mine.instance_id) <= (theirs.entered_at, theirs.instance_id):
+                    run.note(Transition(jid, "merged", step=theirs.step, variant=theirs.variant, reason="identity"))
+                    theirs = None
+                else:
+                    self._cancel(run, mine)
+                    into.instances.pop(jid)
+                    run.note(Transition(jid, "merged", step=mine.step, variant=mine.variant, reason="identity"))
+                    mine = None
+            if theirs is not None:
+                into.instances[jid] = theirs
+                if theirs.due is not None and theirs.waiting is not None:
+                    run.result.timers.append(Timer(into.customer_id, jid, theirs.instance_id, theirs.seq,
+                                                   theirs.due, theirs.waiting))  # type: ignore[arg-type]
+                catch_up.append((theirs, mine_recent))
+            elif mine is not None:
+                catch_up.append((mine, theirs_recent))
+            into.entered.pop(jid, None)  # an active instance holds the entry time
+        for inst, seen in catch_up:
+            self._catch_up(run, inst, seen, inst.entered_at)
+        self._fire_due(run, into.last_seen)
+        return run.result
+
+    # ---------------------------------------------------------------- event time
+    def _fire_due(self, run: _Run, until: float) -> None:
+        """Fire every timer of the profile due at or before ``until``, earliest first, each at its due time."""
+        now = run.now
+        instances = run.profile.instances
+        while True:
+            due = [(i.due, jid) for jid, i in instances.items() if i.due is not None and i.due <= until]
+            if not due:
+                break
+            t, jid = min(due)
+            inst = instances[jid]
+            self._retire(run, inst)  # fired here: the caller's stored timer is no longer needed
+            run.now = t
+            j = self._journey_for(inst)
+            if j is None:
+                self._end(run, inst, j, "expired")
+            else:
+                self._wake(run, inst, j)
+        run.now = now
+
+    def _catch_up(self, run: _Run, inst: Instance, recent: list[Seen], start: float) -> None:
+        """Let an instance that stands at event time ``start`` meet what happened after it.
+
+        Remembered events from ``start`` on and the instance's own timers due by the customer's latest
+        event are applied in time order (a timer first when they tie), each at its own time.
+        """
+        now = run.now
+        profile = run.profile
+        until = profile.last_seen
+        pending = since(recent, start)
+        j = self._journey_for(inst)
+        i = 0
+        while j is not None and profile.instances.get(inst.journey) is inst:
+            due = inst.due if inst.due is not None and inst.due <= until else None
+            seen = pending[i] if i < len(pending) else None
+            if seen is not None and (due is None or seen.ts < due):
+                i += 1
+                if seen.ts < inst.entered_at or not self._touches(j, inst, seen.name):
+                    continue
+                run.now = seen.ts
+                self._offer(run, inst, j, seen.name, seen_view(seen))
+            elif due is not None:
+                self._retire(run, inst)
+                run.now = due
+                self._wake(run, inst, j)
+            else:
+                break
+        run.now = now
 
     # ---------------------------------------------------------------- instances
     def _journey_for(self, inst: Instance) -> Journey | None:
@@ -186,10 +307,53 @@ class Engine:
             return wf is not None and wf.event == name
         return False
 
-    def _matches(self, run: _Run, m: Matcher, event: Event, ev_view: dict[str, Any],
-                 inst: Instance | None, j: Journey) -> bool:
-        if m.event != event.name:
-            return False
+    @staticmethod
+    def _reached(inst: Instance, j: Journey) -> float:
+        """When a waiting instance reached its step (a wait_for's timeout runs from there)."""
+        if inst.due is None:
+            return inst.entered_at
+        return max(inst.entered_at, inst.due - j.steps[inst.step].seconds)
+
+    def _offer(self, run: _Run, inst: Instance, j: Journey, name: str, ev_view: dict[str, Any]) -> bool:
+        """An event at ``run.now`` for an active instance: goal, then exit, then a pending wait_for.
+
+        Returns whether the instance moved (ended or went on from its wait_for).
+        """
+        if j.goal is not None and j.goal.event == name and self._matches(run, j.goal, ev_view, inst, j):
+            self._end(run, inst, j, "converted")
+            return True
+        for m in j.exit_on:
+            if m.event == name and self._matches(run, m, ev_view, inst, j):
+                self._end(run, inst, j, "exited")
+                return True
+        if inst.waiting == "wait_for" and run.now >= self._reached(inst, j):
+            step = j.steps[inst.step]
+            assert step.wait_for is not None
+            if step.wait_for.event == name and self._matches(run, step.wait_for, ev_view, inst, j):
+                self._cancel(run, inst)
+                inst.seq += 1  # the timeout timer, if already on its way, is stale
+                self._run(run, inst, j, step.next, ev_view)
+                return True
+        return False
+
+    def _wake(self, run: _Run, inst: Instance, j: Journey) -> None:
+        """The instance's parking is over at ``run.now``: go on from its step."""
+        if run.now >= inst.entered_at + j.max_duration:
+            self._end(run, inst, j, "expired")
+            return
+        step = j.steps[inst.step]
+        ev_view = _snapshot_view(inst, j)
+        waiting = inst.waiting
+        inst.waiting, inst.due = None, None
+        if waiting == "quiet":
+            if self._send(run, inst, j, step, ev_view):
+                self._run(run, inst, j, step.next, ev_view)
+        elif waiting == "wait_for":
+            self._run(run, inst, j, step.on_timeout, ev_view)
+        else:
+            self._run(run, inst, j, step.next, ev_view)
+
+    def _matches(self, run: _Run, m: Matcher, ev_view: dict[str, Any], inst: Instance | None, j: Journey) -> bool:
         return m.when is None or truthy(m.when(run.ctx(ev_view, inst, j)))
 
     @staticmethod
@@ -201,32 +365,59 @@ class Engine:
             return now - last >= j.re_entry_after
         return False
 
-    def _enter(self, run: _Run, j: Journey, event: Event, ev_view: dict[str, Any]) -> None:
+    def _enter(self, run: _Run, j: Journey, event: Event, ev_view: dict[str, Any]) -> Instance:
         p = run.profile
         now = run.now
-        iid = hashlib.blake2b(f"{j.id}\x1f{p.customer_id}\x1f{event.message_id}".encode(),
-                              digest_size=8).hexdigest()
+        # The id depends on the journey and the entry event only, not on the id the customer had then:
+        # an instance that starts under an anonymous id and moves on login keeps its delivery ids.
+        iid = hashlib.blake2b(f"{j.id}\x1f{event.message_id}".encode(), digest_size=8).hexdigest()
         holdout = j.holdout > 0 and _bucket(j.id, p.customer_id, "holdout") * 100 < j.holdout
-        inst = Instance(journey=j.id, version=j.version, instance_id=iid, step=j.first, entered_at=int(now),
-                        deadline=int(now + j.max_duration), entry_event=_entry_snapshot(ev_view, event.ts, j),
-                        holdout=holdout)
+        inst = Instance(journey=j.id, version=j.version, instance_id=iid, step=j.first, entered_at=now,
+                        entry_event=j.snapshot.take(ev_view), holdout=holdout)
         p.instances[j.id] = inst
         p.entered.pop(j.id, None)  # while active, the instance holds the entry time (profile.entered)
         run.note(Transition(j.id, "entered"))
         if holdout:
             run.note(Transition(j.id, "holdout"))
         self._run(run, inst, j, j.first, ev_view)
+        return inst
 
-    def _end(self, run: _Run, inst: Instance, j: Journey | None, kind: str) -> None:
+    def _undecided(self, inst: Instance, j: Journey) -> bool:
+        """Whether a later instance may give way to an earlier entry that arrives late.
+
+        Only if it has decided nothing yet (parked once since entry, no send on the way: nothing was sent
+        that the earlier instance would send again), and only in a journey that cannot be entered again
+        within the allowed lateness (otherwise the later entry would have been an instance of its own
+        once the earlier one ended; recent events are not replayed for entries).
+        """
+        if j.re_entry == "always" or (j.re_entry == "after" and j.re_entry_after < self.allowed_lateness):
+            return False
+        return inst.seq == 1 and inst.version == j.version and self._silent_start[(j.id, j.version)]
+
+    def _end(self, run: _Run, inst: Instance, j: Journey | None, kind: str, reason: str | None = None) -> None:
+        self._cancel(run, inst)
         run.profile.instances.pop(inst.journey, None)
-        run.profile.entered[inst.journey] = inst.entered_at
-        reason = "version_unavailable" if j is None else None
+        run.profile.entered[inst.journey] = int(inst.entered_at)
+        if j is None:
+            reason = "version_unavailable"
         run.note(Transition(inst.journey, kind, step=inst.step, variant=inst.variant, reason=reason))  # type: ignore[arg-type]
 
-    def _park(self, run: _Run, inst: Instance, kind: TimerKind, due: float) -> None:
+    @staticmethod
+    def _retire(run: _Run, inst: Instance) -> None:
+        """The caller's stored timer for this parking is no longer needed (it fired here, or was left)."""
+        if inst.due is not None and inst.waiting is not None:
+            run.result.cancelled.append(Timer(run.profile.customer_id, inst.journey, inst.instance_id, inst.seq,
+                                              inst.due, inst.waiting))  # type: ignore[arg-type]
+
+    def _cancel(self, run: _Run, inst: Instance) -> None:
+        """The instance leaves its parking before the timer is due."""
+        self._retire(run, inst)
+        inst.waiting, inst.due = None, None
+
+    def _park(self, run: _Run, inst: Instance, j: Journey, kind: TimerKind, due: float) -> None:
         inst.seq += 1
         inst.waiting = kind
-        inst.due = min(due, inst.deadline)  # an instance never outlives max_duration
+        inst.due = min(due, inst.entered_at + j.max_duration)  # an instance never outlives max_duration
         run.result.timers.append(Timer(run.profile.customer_id, inst.journey, inst.instance_id, inst.seq,
                                        inst.due, kind))
 
@@ -245,15 +436,15 @@ class Engine:
                     return  # deferred by quiet hours: parked
                 target = step.next
             elif kind == "wait":
-                self._park(run, inst, "wait", run.now + step.seconds)
+                self._park(run, inst, j, "wait", run.now + step.seconds)
                 return
             elif kind == "wait_until":
                 assert step.time_of_day is not None
                 tz = customer_zone(run.profile, self.policies.default_timezone)
-                self._park(run, inst, "wait", next_time_of_day(run.now, tz, *step.time_of_day))
+                self._park(run, inst, j, "wait", next_time_of_day(run.now, tz, *step.time_of_day))
                 return
             elif kind == "wait_for":
-                self._park(run, inst, "wait_for", run.now + step.seconds)
+                self._park(run, inst, j, "wait_for", run.now + step.seconds)
                 return
             elif kind == "branch":
                 target = step.next
@@ -310,7 +501,7 @@ class Engine:
                 quiet_end = self._quiet_until(p, channel, now)
                 if quiet_end is not None:
                     run.note(Transition(j.id, "deferred", step=step.id, variant=inst.variant, channel=channel))
-                    self._park(run, inst, "quiet", quiet_end)
+                    self._park(run, inst, j, "quiet", quiet_end)
                     return False
                 if self._capped(p, channel, now):
                     reason = "frequency_cap"

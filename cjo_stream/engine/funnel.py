@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from cjo_stream.engine.types import Transition
 
-JOURNEY_KINDS = ("entered", "holdout", "converted", "exited", "ended", "expired")
+JOURNEY_KINDS = ("entered", "holdout", "converted", "exited", "ended", "expired", "merged")
 
 
 @dataclass

@@ -35,6 +35,7 @@ class Timer(msgspec.Struct, array_like=True, frozen=True):
 
 TransitionKind = Literal[
     "entered", "holdout", "step", "variant", "sent", "skipped", "deferred", "converted", "exited", "ended", "expired",
+    "merged",
 ]
 
 
@@ -52,8 +53,14 @@ class Transition:
 
 @dataclass(slots=True)
 class Result:
+    """What one engine call decided. The caller stores ``timers`` and may delete ``cancelled`` ones
+    (parkings the instance left before they were due; firing them would change nothing)."""
+
     profile: Profile
     commands: list[DeliveryCommand] = field(default_factory=list)
     skips: list[SkipRecord] = field(default_factory=list)
     timers: list[Timer] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
+    cancelled: list[Timer] = field(default_factory=list)
+    late: bool = False  # the event happened before the customer's latest event
+    too_late: bool = False  # ... by more than the allowed lateness: it started no journey

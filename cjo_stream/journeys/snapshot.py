@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-#: Fields of the event view worth storing (``event``/``name``/``timestamp`` come from the journey and ``ts``).
+#: Fields of the event view worth storing (``event``/``name``/``timestamp`` come from the journey and the
+#: instance's entry time).
 FIELDS = ("messageId", "userId", "anonymousId", "type", "properties", "traits", "context")
 _LIQUID_PROPS = frozenset({"size", "first", "last"})
 
@@ -54,9 +55,12 @@ def _merge(a: Tree | None, b: Tree | None) -> Tree | None:
 class SnapshotSpec:
     tree: Tree | None  # None: keep every field
 
-    def take(self, view: dict[str, Any], ts: int) -> dict[str, Any]:
-        """The stored snapshot: ``ts`` plus the read parts of ``view`` (empty and missing parts left out)."""
-        snap: dict[str, Any] = {"ts": ts}
+    def take(self, view: dict[str, Any]) -> dict[str, Any]:
+        """The stored snapshot: the read parts of ``view`` (empty and missing parts left out).
+
+        The event's time is not kept here: an instance's ``entered_at`` is its entry event's time.
+        """
+        snap: dict[str, Any] = {}
         tree = self.tree
         if tree is None:
             for k in FIELDS:

@@ -35,7 +35,7 @@ from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine, Result
 from cjo_stream.events import InvalidEvent, decode_event
-from cjo_stream.profile import Profile, decode_profile, encode_profile, merge_profiles, new_profile
+from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
 from cjo_stream.runtime.kafka import Outbox
 from cjo_stream.runtime.store import KV
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
@@ -155,6 +155,11 @@ class CustomerPartition:
             kind = kind_of(rec.headers)
             res: Result | None = None
             if kind == KIND_EVENT:
+                if stored is None and (owner := self.aliases.get(cid)) is not None and owner != cid:
+                    # keyed by an id that was merged into a customer (a stage 1 that did not know the
+                    # link yet): the customer's own partition decides it
+                    out.add(s.internal_topic, owner.encode(), rec.value)
+                    continue
                 try:
                     ev = decode_event(rec.value or b"", trusted=True)  # checked by ingest
                 except InvalidEvent:
@@ -167,9 +172,14 @@ class CustomerPartition:
                     st.events += 1
                     counts.consumed[(ev.type, str(ev.context.get("channel", "receipt" if ev.name.startswith(
                         "message_") else "unknown")))] += 1
-                    res = self.engine.process(stored.profile, ev, now)
+                    lat = now - ev.ts
+                    if lat < 0:
+                        ev.ts = now  # a producer's clock ahead of ours: decide it as arriving now
+                    res = self.engine.process(stored.profile, ev, ev.ts)
+                    if res.late:
+                        counts.late += 1
+                        counts.too_late += res.too_late
                     if res.commands:
-                        lat = now - ev.ts
                         st.decision_latency.extend([lat] * len(res.commands))
             elif kind == KIND_TIMER:
                 timer = decode_timer(rec.value or b"")
@@ -179,9 +189,11 @@ class CustomerPartition:
                     continue  # erased or merged away: nothing to wake
                 st.timers += 1
                 st.lateness.append(now - timer.due)
-                res = self.engine.fire(stored.profile, timer, now)
+                res = self.engine.fire(stored.profile, timer, timer.due)  # decided at its due time
             elif kind == KIND_MERGE:
                 target = (rec.value or b"").decode()
+                if target and target != cid:
+                    self.aliases.setdefault(cid, target)  # later records keyed by this id go to the customer
                 if stored is not None and target and target != cid:
                     out.add(s.internal_topic, target.encode(), encode_profile(stored.profile),
                             headers=[("k", KIND_ABSORB)])
@@ -193,7 +205,7 @@ class CustomerPartition:
                 other = decode_profile(rec.value or b"")
                 if stored is None:
                     stored = cache[cid] = Stored(-1, new_profile(cid))
-                merge_profiles(stored.profile, other)
+                res = self.engine.absorb(stored.profile, other)
             elif kind == KIND_ERASE:
                 self._erase(cid, out, keep_aliases=False, profile=stored.profile if stored else None)
                 cache[cid] = None
@@ -226,6 +238,10 @@ class CustomerPartition:
         st.commands += len(res.commands)
         for skip in res.skips:
             out.add(s.skipped_topic, skip.customer_id.encode(), _json.encode(skip), partition=p)
+        for t in res.cancelled:
+            key = storage_key(t)
+            if self.timers.remove(key):
+                out.add(s.timers_changelog, key, None, partition=p)
         for t in res.timers:
             raw = self.timers.add(t)
             out.add(s.timers_changelog, storage_key(t), raw, partition=p)

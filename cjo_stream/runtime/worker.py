@@ -199,7 +199,7 @@ class StreamWorker:
     def __init__(self, settings: Settings, topology: Topology, web_url: str = "") -> None:
         self.s = settings
         self.topology = topology
-        self.engine = Engine(topology.journeys, topology.policies)
+        self.engine = Engine(topology.journeys, topology.policies, settings.allowed_lateness)
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.web_url = web_url
         self.aliases: dict[str, str] = {}

@@ -145,6 +145,9 @@ def build() -> dict[str, Any]:
                       ("cjo:events_duplicate:rate5m", "duplicates")], "ops"), 12, 8)
     L.add(timeseries("Records per batch", "Batch size of the customer stage (bigger = more efficient)",
                      quantiles("cjo_batch_records", (0.5, 0.99))), 12, 8)
+    L.add(timeseries("Late events", "Events older than their customer's latest (applied at their own time); too late: "
+                     "beyond CJO_ALLOWED_LATENESS, no journey started",
+                     [("cjo:events_late:rate5m", "late"), ("cjo:events_too_late:rate5m", "too late")], "ops"), 12, 8)
 
     # ------------------------------------------------------------------ lag and state
     L.row("Lag, partitions and state")

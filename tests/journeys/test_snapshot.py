@@ -13,6 +13,7 @@ from cjo_stream.engine.core import _snapshot_view
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.journeys.snapshot import KEEP_ALL, snapshot_spec
 from cjo_stream.journeys.templates import Template
+from cjo_stream.profile import Instance
 from cjo_stream.simulator import Simulator
 from tests.conftest import T0, ev, journey
 
@@ -50,16 +51,17 @@ def test_template_renders_the_same_from_the_snapshot(src: str) -> None:
     view = _view()
     spec = snapshot_spec(tpl.paths("event"))
     j = journey("journey: j\nentry: {event: order_completed}\nsteps:\n  - {id: w, wait: 1h}\n")
-    snap = spec.take(view, int(T0))
+    snap = spec.take(view)
     stored = msgspec.msgpack.decode(msgspec.msgpack.encode(snap))
-    assert tpl.render({"event": _snapshot_view(stored, j)}) == tpl.render({"event": view})
+    inst = Instance(journey="j", version=1, instance_id="i", step="w", entered_at=T0, entry_event=stored)
+    assert tpl.render({"event": _snapshot_view(inst, j)}) == tpl.render({"event": view})
 
 
 def test_unread_parts_are_not_stored() -> None:
     spec = snapshot_spec(Template(TEMPLATES[0]).paths("event"))
-    snap = spec.take(_view(), int(T0))
-    assert snap == {"ts": int(T0), "properties": {"products": [{"name": "Shoe", "category": "shoes"}]}}
-    assert snapshot_spec([]).take(_view(), 5) == {"ts": 5}
+    snap = spec.take(_view())
+    assert snap == {"properties": {"products": [{"name": "Shoe", "category": "shoes"}]}}
+    assert snapshot_spec([]).take(_view()) == {}
     assert snapshot_spec([()]) is KEEP_ALL
 
 
@@ -88,7 +90,7 @@ def test_branch_after_a_timer_reads_the_kept_values() -> None:
     sim = Simulator(Engine([j]))
     sim.handle(ev("order_completed", T0, props=PROPS))
     inst = sim.profiles["u1"].instances["big_order"]
-    assert inst.entry_event == {"ts": int(T0), "properties": {
+    assert inst.entry_event == {"properties": {
         "shipping": {"city": "Berlin"}, "revenue": 120.5, "products": [{"name": "Shoe"}]}}
     sim.finish()
     assert [c.content["body"] for c in sim.commands] == ["Danke! Shoe"]
