@@ -20,7 +20,7 @@ ALL_CHANNELS: frozenset[str] = CUSTOMER_CHANNELS | INTERNAL_CHANNELS
 #: Profile trait holding the recipient address per customer-facing channel.
 ADDRESS_TRAIT: dict[str, str] = {"email": "email", "sms": "phone", "push": "push_token"}
 
-SkipReason = Literal["frequency_cap", "no_consent", "no_address", "holdout"]
+SkipReason = Literal["frequency_cap", "no_consent", "no_address", "holdout", "render_error"]
 
 
 class DeliveryCommand(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -55,6 +55,7 @@ class SkipRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     decided_at: str
     instance_id: str
     variant: str | None = None
+    detail: str | None = None  # why, for render_error (which limit, which failure; no template data)
 
 
 ReceiptStatus = Literal[

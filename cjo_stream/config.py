@@ -39,7 +39,15 @@ class Settings:
     data_dir: str = "data"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
-    web_url: str = ""  # how other workers reach this one (default http://<web_host>:<web_port>)
+    web_url: str = ""  # how other workers reach this one (default http(s)://<web_host>:<web_port>)
+    # HTTP API security (cjo_stream.auth, cjo_stream.tls): bearer tokens with scopes, TLS on the web port.
+    api_tokens: str = field(default="", repr=False)  # "name:scope,scope:secret ..." (never logged)
+    api_tokens_file: str = ""  # the same, one per line, from a file (a mounted Kubernetes Secret)
+    metrics_auth: bool = False  # /metrics needs a token with scope `metrics`
+    web_tls_cert: str = ""  # PEM certificate (chain) of the web port; with web_tls_key: HTTPS
+    web_tls_key: str = ""
+    web_tls_ca: str = ""  # CA bundle to verify other workers when forwarding (default: system CAs)
+    audit_key: str = field(default="", repr=False)  # HMAC key for customer ids in audit records
     dedupe_window: float = 86400.0
     # Seconds an event may arrive after a later event of the same customer and still start a journey
     # (decisions are made at event time; see the README, "Event time and lateness").
@@ -69,7 +77,9 @@ class Settings:
         "ssl_keyfile": "CJO_SSL_KEYFILE", "input_topic": "CJO_INPUT_TOPIC", "receipts_topic": "CJO_RECEIPTS_TOPIC",
         "partitions": "CJO_PARTITIONS", "replication": "CJO_REPLICATION", "topologies": "CJO_TOPOLOGIES",
         "store": "CJO_STORE", "data_dir": "CJO_DATA_DIR", "web_host": "CJO_WEB_HOST", "web_port": "CJO_WEB_PORT",
-        "web_url": "CJO_WEB_URL",
+        "web_url": "CJO_WEB_URL", "api_tokens": "CJO_API_TOKENS", "api_tokens_file": "CJO_API_TOKENS_FILE",
+        "metrics_auth": "CJO_METRICS_AUTH", "web_tls_cert": "CJO_WEB_TLS_CERT", "web_tls_key": "CJO_WEB_TLS_KEY",
+        "web_tls_ca": "CJO_WEB_TLS_CA", "audit_key": "CJO_AUDIT_KEY",
         "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "allowed_lateness": "CJO_ALLOWED_LATENESS",
         "batch_max": "CJO_BATCH_MAX",
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
@@ -106,7 +116,15 @@ class Settings:
         s.compression = s.compression.strip().lower()
         if s.compression not in COMPRESSION:
             raise ValueError(f"CJO_COMPRESSION={s.compression!r}: use one of {', '.join(COMPRESSION)}")
+        if bool(s.web_tls_cert) != bool(s.web_tls_key):
+            raise ValueError("CJO_WEB_TLS_CERT and CJO_WEB_TLS_KEY go together: set both for HTTPS, or neither")
+        if not s.audit_key and os.environ.get("CJO_AUDIT_KEY_FILE"):
+            s.audit_key = _read_secret_file("CJO_AUDIT_KEY_FILE", os.environ["CJO_AUDIT_KEY_FILE"])
         return s
+
+    @property
+    def web_scheme(self) -> str:
+        return "https" if self.web_tls_cert else "http"
 
     def kafka_kwargs(self) -> dict[str, Any]:
         """Connection keyword arguments shared by aiokafka producers, consumers and admin clients."""
@@ -159,6 +177,17 @@ class Settings:
     @staticmethod
     def delivery_topic(channel: str) -> str:
         return f"cjo.delivery.{channel}"
+
+
+def _read_secret_file(var: str, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.read().strip()
+    except OSError as e:
+        raise ValueError(f"{var}={path!r} cannot be read ({e.strerror})") from None
+    if not value:
+        raise ValueError(f"{var}={path!r} is empty")
+    return value
 
 
 def env_table() -> str:

@@ -17,6 +17,15 @@ EventType = Literal["track", "identify", "page", "screen", "alias"]
 #: Records larger than this are refused (``too_large``): Kafka's default max message is 1 MiB and a
 #: touchpoint is typically ~200 bytes, so anything near the limit is a producer bug, not an event.
 MAX_EVENT_BYTES = 256 * 1024
+#: Deepest nesting of objects/arrays accepted, the envelope being level 1 (``too_deep``): Segment data
+#: is a few levels deep, and deep values would make every later encoder and template recurse.
+MAX_DEPTH = 32
+#: Numbers must fit a signed 64-bit integer or a finite double (``bad_number``): what Kafka consumers in
+#: other languages, msgpack (our state) and JSON Schema tools can all represent exactly.
+INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
+#: Ids (``messageId``, ``userId``, ``anonymousId``, ``previousId``) are 1..512 printable characters
+#: (``bad_id``): they are keys in state stores and topics and must be addressable in the state API.
+MAX_ID_LENGTH = 512
 
 
 class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -84,6 +93,7 @@ class InvalidEvent(ValueError):
 
 
 _decoder = msgspec.json.Decoder(Envelope)
+_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _NAMES = {"page": "page_viewed", "screen": "screen_viewed", "identify": "identify", "alias": "alias"}
 
 
@@ -95,11 +105,24 @@ def _classify(err: msgspec.ValidationError) -> str:
         return "bad_timestamp"
     if msg.startswith("Invalid enum value") and "$.type" in msg:
         return "unknown_type"
+    if msg.startswith("Number out of range"):
+        return "bad_number"
     return "wrong_type"
 
 
-def decode_event(raw: bytes | str) -> Event:
-    """Decode one JSON record into an :class:`Event` or raise :class:`InvalidEvent` saying why."""
+def valid_id(text: str) -> bool:
+    """1..:data:`MAX_ID_LENGTH` printable characters (no control, format or line-separator characters)."""
+    return 0 < len(text) <= MAX_ID_LENGTH and text.isprintable()
+
+
+def decode_event(raw: bytes | str, *, trusted: bool = False) -> Event:
+    """Decode one JSON record into an :class:`Event` or raise :class:`InvalidEvent` saying why.
+
+    Hostile records cost bounded time: the size is checked first, msgspec parses in C (nesting too deep
+    for it is ``too_deep`` as well), then one pass over the decoded values checks depth and numbers
+    and one over the envelope's top-level members checks for a repeated field. ``trusted`` skips the
+    last two for records a worker's own ingest stage already checked (the internal topic).
+    """
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEvent("too_large", f"record is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
     try:
@@ -107,8 +130,85 @@ def decode_event(raw: bytes | str) -> Event:
     except msgspec.ValidationError as e:
         raise InvalidEvent(_classify(e), str(e)) from None
     except msgspec.DecodeError as e:
-        raise InvalidEvent("invalid_json", str(e)) from None
+        msg = str(e)
+        raise InvalidEvent("invalid_encoding" if "UTF-8" in msg else "invalid_json", msg) from None
+    except RecursionError:
+        raise InvalidEvent("too_deep", f"nesting deeper than {MAX_DEPTH} levels") from None
+    if not trusted:
+        if env.properties:
+            _check_values(env.properties, 2)
+        if env.context:
+            _check_values(env.context, 2)
+        if env.traits:
+            _check_values(env.traits, 2)
+        _check_unique_fields(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"))
     return from_envelope(env)
+
+
+_FLAT = frozenset({str, float, bool, type(None), int})
+
+
+def _check_values(obj: dict[str, Any] | list[Any], depth: int) -> None:
+    """Nesting within :data:`MAX_DEPTH` and integers within 64 bits, everywhere below ``obj``."""
+    values: Any = obj.values() if type(obj) is dict else obj
+    if len(obj) > 16:  # long (hostile-sized) containers: type and range checks in C, not per item here
+        kinds = set(map(type, values))
+        if kinds <= _FLAT:
+            if int in kinds:
+                ints = values if len(kinds) == 1 else [v for v in values if type(v) is int]
+                if min(ints) < INT_MIN or max(ints) > INT_MAX:
+                    raise InvalidEvent("bad_number", "an integer outside the signed 64-bit range")
+            return
+    for v in values:
+        t = type(v)
+        if t is str or t is float or t is bool or v is None:
+            continue
+        if t is int:
+            if v > INT_MAX or v < INT_MIN:
+                raise InvalidEvent("bad_number", f"an integer outside the signed 64-bit range ({str(v)[:24]}...)")
+        elif depth >= MAX_DEPTH:
+            raise InvalidEvent("too_deep", f"nesting deeper than {MAX_DEPTH} levels")
+        else:
+            _check_values(v, depth + 1)
+
+
+_WS = b" \t\n\r"
+_encode_top = msgspec.json.Encoder().encode
+
+
+def _check_unique_fields(raw: bytes) -> None:
+    """Refuse a record whose envelope (top-level object) names a field twice with different values
+    (``duplicate_key``).
+
+    Parsers disagree on which copy wins (msgspec and JavaScript take the last, others the first), so a
+    repeated ``userId`` could mean one customer to an upstream validator and another to us. The proof is
+    exact and cheap, two C passes: msgspec re-encodes the members it kept (values verbatim, keys in the
+    shortest JSON form), and the record can only be as long as that, whitespace aside, if no member was
+    dropped (a dropped ``"k":v,`` adds at least five non-blank bytes; nothing in the record can be shorter
+    than its re-encoding). Keys written with needless escapes fail the proof and are settled by the
+    standard library's parser, which reports every pair.
+    """
+    try:
+        top = _top_level.decode(raw)
+    except msgspec.DecodeError as e:  # e.g. bad UTF-8 in an ignored field's key, which the struct skipped
+        msg = str(e)
+        raise InvalidEvent("invalid_encoding" if "UTF-8" in msg else "invalid_json", msg) from None
+    except RecursionError:
+        raise InvalidEvent("too_deep", f"nesting deeper than {MAX_DEPTH} levels") from None
+    kept = _encode_top(top)
+    if len(kept) == len(raw) or len(raw.translate(None, _WS)) == len(kept.translate(None, _WS)):
+        return
+    import json  # the exact pair-by-pair path
+
+    try:
+        pairs = json.loads(raw, object_pairs_hook=lambda p: p)
+    except RecursionError:  # an ignored envelope field nested deeper than the stdlib parser goes
+        raise InvalidEvent("too_deep", "an envelope field is nested too deep") from None
+    seen: dict[str, str] = {}
+    for k, v in pairs:  # a repeat with the same value is harmless (no parser can read it differently)
+        text = json.dumps(v)
+        if seen.setdefault(k, text) != text:
+            raise InvalidEvent("duplicate_key", f"the envelope has the field {k[:64]!r} twice, with different values")
 
 
 def from_envelope(env: Envelope) -> Event:
@@ -117,6 +217,10 @@ def from_envelope(env: Envelope) -> Event:
         raise InvalidEvent("missing_field", "messageId is empty")
     if not env.userId and not env.anonymousId:
         raise InvalidEvent("missing_id", "an event needs userId or anonymousId (or both)")
+    if not valid_id(env.messageId) or (env.userId and not valid_id(env.userId)) or (
+            env.anonymousId and not valid_id(env.anonymousId)) or (env.previousId and not valid_id(env.previousId)):
+        raise InvalidEvent("bad_id", f"ids (messageId, userId, anonymousId, previousId) are 1 to {MAX_ID_LENGTH} "
+                                     "printable characters")
     if env.type == "track":
         if not env.event:
             raise InvalidEvent("missing_field", "a track event needs `event` (its name)")

@@ -34,7 +34,7 @@ MAX_MESSAGE = 2000
 SAFE_FIELDS = frozenset({
     "worker_id", "app_id", "topic", "partition", "partitions", "offset", "journey", "version", "step",
     "channel", "reason", "status", "count", "records", "events", "duration_s", "attempt", "delivery_id",
-    "role",
+    "role", "action", "token", "customer_hash", "outcome", "at",  # audit records (token = its name)
 })
 
 _LEVELS = {"crit": "CRITICAL", "critical": "CRITICAL", "error": "ERROR", "warn": "WARNING", "warning": "WARNING",
@@ -127,9 +127,10 @@ def logging_config(json: bool, level: str | int = "INFO", stream: str = "ext://s
         "formatters": {"cjo": {"()": JsonFormatter if json else TextFormatter}},
         "handlers": {"cjo": {"class": "logging.StreamHandler", "formatter": "cjo", "stream": stream}},
         "root": {"level": lvl, "handlers": ["cjo"]},
-        # chatty client libraries: their INFO lines are connection noise
-        "loggers": {name: {"level": "WARNING"} for name in ("aiokafka", "kafka", "httpx")}
-        if lvl in ("INFO", "DEBUG") else {},
+        # chatty client libraries: their INFO lines are connection noise; audit records at any level
+        "loggers": {**({name: {"level": "WARNING"} for name in ("aiokafka", "kafka", "httpx")}
+                       if lvl in ("INFO", "DEBUG") else {}),
+                    "cjo_stream.audit": {"level": "INFO"}},
     }
 
 

@@ -1,8 +1,8 @@
 """Prometheus metrics of workers and adapters (served on ``/metrics``).
 
 Naming follows Prometheus conventions (base units, ``_total``, ``_seconds``, ``_bytes``); labels are
-low-cardinality only (journey, step, channel, reason, variant, status, topic, partition) — never a
-customer id. Per-partition gauges are removed when a worker loses the partition, so summing across
+low-cardinality only (journey, step, channel, reason, variant, status, topic, partition, and the
+*names* of configured API tokens) — never a customer id or a token's value. Per-partition gauges are removed when a worker loses the partition, so summing across
 workers (``sum without(instance)``) stays correct during and after rebalances.
 
 The hot path never touches these per event: it folds counts into plain dicts and applies them once
@@ -82,6 +82,11 @@ ADAPTER_RATE_WAIT = Counter("cjo_adapter_rate_limit_wait_seconds_total", "Time s
                             ["channel"], registry=REGISTRY)
 ADAPTER_LATENCY = Histogram("cjo_adapter_delivery_seconds", "Provider call duration", ["channel"],
                             buckets=LATENCY_BUCKETS, registry=REGISTRY)
+API_AUTH_FAILURES = Counter("cjo_api_auth_failures_total", "HTTP requests refused by token checks: "
+                            "unauthenticated (401: no or unknown token) or forbidden (403: scope missing)",
+                            ["reason"], registry=REGISTRY)
+AUDIT_EVENTS = Counter("cjo_audit_events_total", "Audited state-API actions (profile reads, erase requests) by "
+                       "the name of the token used", ["action", "token"], registry=REGISTRY)
 UP = Gauge("cjo_up", "1 while the process runs (role: worker or adapter)", ["role"], registry=REGISTRY)
 
 

@@ -22,12 +22,12 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
         opts = AdapterOptions.from_env(args.channel, web_port=args.web_port, concurrency=args.concurrency)
         if args.group:
             opts.group = args.group
-        check_config(opts)
+        check_config(opts, settings=settings)
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"cjo-stream adapter {args.channel}: broker {settings.bootstrap}"
-          + (f", endpoint http://{settings.web_host}:{opts.web_port}" if opts.web_port >= 0 else ""),
+          + (f", endpoint {settings.web_scheme}://{settings.web_host}:{opts.web_port}" if opts.web_port >= 0 else ""),
           file=sys.stderr, flush=True)
     try:
         asyncio.run(serve(settings, opts))

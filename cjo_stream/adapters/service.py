@@ -8,6 +8,7 @@ import logging
 import signal
 from dataclasses import dataclass
 
+from cjo_stream import tls
 from cjo_stream.adapters import config
 from cjo_stream.adapters.console import sources_from_env
 from cjo_stream.adapters.expiry import ExpiryPolicy
@@ -16,6 +17,7 @@ from cjo_stream.adapters.registry import make_channel
 from cjo_stream.adapters.retry import RetryPolicy
 from cjo_stream.adapters.runner import AdapterRunner, track_topics
 from cjo_stream.adapters.web import bound_port, build_app, start_site
+from cjo_stream.auth import ApiAuth
 from cjo_stream.config import Settings
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
@@ -47,9 +49,12 @@ class AdapterOptions:
                    session_timeout=config.duration(e, "CJO_ADAPTER_SESSION_TIMEOUT", 10.0))
 
 
-def check_config(opts: AdapterOptions, env: config.Env | None = None) -> None:
+def check_config(opts: AdapterOptions, env: config.Env | None = None, settings: Settings | None = None) -> None:
     """Read every setting the adapter will use, so a mistake is reported before anything starts."""
     e = config.env_of(env)
+    if settings is not None:  # API tokens and the web port's certificate
+        ApiAuth.from_settings(settings)
+        tls.server_context(settings)
     if opts.channel != "in_app":  # in_app needs only the broker
         make_channel(opts.channel, e)
     if opts.channel == "console":
@@ -77,6 +82,8 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
                 started: asyncio.Event | None = None) -> None:
     e = config.env_of(env)
     signing_key = config.secret(e, "CJO_ENGAGEMENT_SIGNING_KEY").encode()
+    api_auth = ApiAuth.from_settings(settings)
+    ssl_context = tls.server_context(settings)
     runner = build_runner(settings, opts, e)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -88,12 +95,13 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
     try:
         await track_topics(runner.producer, [settings.receipts_topic])
         if opts.web_port >= 0:
-            app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health)
-            web_runner = await start_site(app, settings.web_host, opts.web_port)
+            app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health, api_auth)
+            web_runner = await start_site(app, settings.web_host, opts.web_port, ssl_context)
             if not signing_key:
-                log.warning("CJO_ENGAGEMENT_SIGNING_KEY is not set: /engagement accepts unsigned callbacks")
-            log.info("adapter endpoint on http://%s:%d (/engagement, /metrics, /health)", settings.web_host,
-                     bound_port(web_runner))
+                log.warning("CJO_ENGAGEMENT_SIGNING_KEY is not set: /engagement accepts unsigned callbacks from "
+                            "loopback only")
+            log.info("adapter endpoint on %s://%s:%d (/engagement, /metrics, /health)", settings.web_scheme,
+                     settings.web_host, bound_port(web_runner))
         await runner.start()
         if started is not None:
             started.set()

@@ -13,15 +13,18 @@ into a ``message_<event>`` event. The answer is ``202 {"accepted": n}`` once the
 
 When ``CJO_ENGAGEMENT_SIGNING_KEY`` (or ``_FILE``) is set, requests must be signed like our outgoing
 webhooks (``X-CJO-Timestamp``, ``X-CJO-Signature``; :mod:`cjo_stream.adapters.signing`); a provider that
-cannot sign should reach this endpoint through a small translating proxy. Without a key the endpoint
-accepts unsigned callbacks, so keep it on a private network (it binds to ``CJO_WEB_HOST``, default
-127.0.0.1).
+cannot sign should reach this endpoint through a small translating proxy. Without a key unsigned
+callbacks are accepted from loopback peers only (such a proxy, or a test); anyone else gets ``403``.
+
+Every other path goes through the bearer-token check of :mod:`cjo_stream.auth` (``/health`` open,
+``/metrics`` open unless ``CJO_METRICS_AUTH=1``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -30,7 +33,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from cjo_stream import metrics
+from cjo_stream import auth, metrics
 from cjo_stream.adapters.base import utc_now_iso
 from cjo_stream.adapters.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from cjo_stream.commands import Channel, Receipt
@@ -77,8 +80,12 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: bytes = b"",
-              health: Callable[[], dict[str, Any]] | None = None) -> web.Application:
+              health: Callable[[], dict[str, Any]] | None = None,
+              api_auth: auth.ApiAuth | None = None) -> web.Application:
     async def engagement(request: web.Request) -> web.Response:
+        if not signing_key and not auth.is_loopback(request.remote or ""):
+            return _error(403, "unsigned engagement callbacks are accepted from loopback only; "
+                               "set CJO_ENGAGEMENT_SIGNING_KEY and sign them")
         body = await request.read()
         if signing_key:
             problem = verify(signing_key, body, request.headers.get(TIMESTAMP_HEADER),
@@ -113,18 +120,22 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
         # "degraded": a partition is stopped at an unreadable record batch; the rest is served
         return web.json_response(info, status=200 if info.get("status") in ("ok", "degraded") else 503)
 
-    app = web.Application(client_max_size=MAX_BODY)
+    api_auth = api_auth or auth.ApiAuth()
+    app = web.Application(client_max_size=MAX_BODY,
+                          middlewares=[auth.middleware(api_auth, auth.adapter_policy(api_auth))])
     app.router.add_post("/engagement", engagement)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/health", health_view)
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Serve ``app``; the caller must ``await runner.cleanup()``. Port 0 picks a free one."""
+async def start_site(app: web.Application, host: str, port: int,
+                     ssl_context: ssl.SSLContext | None = None) -> web.AppRunner:
+    """Serve ``app`` (HTTPS with ``ssl_context``); the caller must ``await runner.cleanup()``. Port 0
+    picks a free one."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     return runner
 

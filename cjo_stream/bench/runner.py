@@ -659,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="partition counts of the latency runs (input and internal topics), comma separated")
     ap.add_argument("--restore-customers", type=int, default=1_000_000)
     ap.add_argument("--compression-runs", type=int, default=1, help="runs per codec in the compression section")
-    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression")
+    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression,hostile")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     tmp = tempfile.mkdtemp(prefix="cjo-bench-")
@@ -720,6 +720,11 @@ def main(argv: list[str] | None = None) -> int:
 
         if comp:
             print_compression(comp, n, per_codec)
+        if "hostile" not in skip:
+            from cjo_stream.bench.hostile import report as hostile_report
+
+            hostile_report()
+
         if "latency" not in skip:
             latency_section(tmp, args.latency_rate, args.latency_seconds,
                             [int(x) for x in args.latency_partitions.split(",") if x], args.runs)

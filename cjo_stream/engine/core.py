@@ -26,6 +26,7 @@ from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.model import END, Journey, Matcher, Step
 from cjo_stream.journeys.policies import Policies
+from cjo_stream.journeys.templates import RenderError, render_content
 from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, Seen, apply_event, merge_profiles
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
@@ -471,9 +472,13 @@ class Engine:
         did = delivery_id(j.id, j.version, p.customer_id, inst.instance_id, f"{step.id}@{inst.seq}")
         customer_facing = channel in CUSTOMER_CHANNELS
         ctx = run.ctx(ev_view, inst, j)
+        failed: RenderError | None = None  # a template that cannot render skips this send (render_error)
         to: str | None
         if action.to is not None:
-            to = action.to.render(ctx) or None
+            try:
+                to = action.to.render(ctx) or None
+            except RenderError as e:
+                to, failed = None, e
         elif channel == "in_app":
             to = p.customer_id
         elif channel in ADDRESS_TRAIT:
@@ -484,6 +489,8 @@ class Engine:
         reason: str | None = None
         if inst.holdout:
             reason = "holdout"
+        elif failed is not None:
+            reason = "render_error"
         elif customer_facing:
             consent = p.consent.get(channel)
             if consent is False or (self.policies.consent == "opt_in" and consent is not True):
@@ -499,14 +506,20 @@ class Engine:
                 if self._capped(p, channel, now):
                     reason = "frequency_cap"
         decided_at = format_ts(now)
+        content: dict[str, str] = {}
+        if reason is None:
+            try:
+                content = render_content(action.content, ctx)
+            except RenderError as e:
+                reason, failed = "render_error", e
         if reason is not None:
             run.result.skips.append(SkipRecord(
                 delivery_id=did, customer_id=p.customer_id, journey=j.id, journey_version=j.version,
                 step=step.id, channel=channel, reason=reason, triggered_by=run.triggered_by,  # type: ignore[arg-type]
-                decided_at=decided_at, instance_id=inst.instance_id, variant=inst.variant))
+                decided_at=decided_at, instance_id=inst.instance_id, variant=inst.variant,
+                detail=failed.reason[:200] if failed is not None and reason == "render_error" else None))
             run.note(Transition(j.id, "skipped", step=step.id, variant=inst.variant, channel=channel, reason=reason))
             return True
-        content = {k: t.render(ctx) for k, t in action.content}
         run.result.commands.append(DeliveryCommand(
             delivery_id=did, customer_id=p.customer_id, journey=j.id, journey_version=j.version, step=step.id,
             channel=channel, to=to, content=content, triggered_by=run.triggered_by,  # type: ignore[arg-type]

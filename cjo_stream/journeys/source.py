@@ -44,8 +44,16 @@ class Located:
 _constructor = yaml.constructor.SafeConstructor()
 
 
+#: Values one file may expand to: journeys are a few hundred; YAML aliases (``*a``) re-used a million
+#: times ("billion laughs") would otherwise expand without bound.
+MAX_NODES = 50_000
+
+
 def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
+    if len(lines) > MAX_NODES:
+        raise SourceError(file, node.start_mark.line + 1, f"the file expands to more than {MAX_NODES} values "
+                                                          "(YAML aliases?)")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -70,6 +78,11 @@ def load_yaml(text: str, file: str) -> Located:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
         raise SourceError(file, line, f"YAML syntax: {e.problem or e}") from None
+    except yaml.reader.ReaderError as e:  # a control character or invalid text: not a marked error
+        line = text.count("\n", 0, max(e.position, 0)) + 1
+        raise SourceError(file, line, f"YAML: character {e.character:#x} is not allowed in a journey file") from None
+    except (yaml.YAMLError, RecursionError) as e:  # anything else the parser refuses (or nests too deep)
+        raise SourceError(file, 1, f"YAML: {type(e).__name__}") from None
     if node is None:
         raise SourceError(file, 1, "the file is empty")
     lines: dict[Path, int] = {}

@@ -2,16 +2,64 @@
 
 Liquid is sandboxed by design (no attribute access on Python objects, no code), which is what a
 journey author's templates need; a missing variable renders as empty text.
+
+Templates also get hostile data (event properties, traits) and may be written carelessly, so a render
+has resource limits: at most :data:`MAX_LOOP_ITERATIONS` loop iterations, :data:`MAX_OUTPUT_CHARS` of
+output (and as much in ``assign``/``capture`` variables), and no filter applied to a range longer than
+the loop limit (``(1..1000000000) | join`` would otherwise build a gigabyte string before any output
+limit could see it). A render that breaks a limit, or fails in any other way, raises
+:class:`RenderError`: the engine records that one send as skipped (``render_error``) and carries on.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from liquid import Environment
-from liquid.exceptions import LiquidError
+from liquid.exceptions import LiquidError, ResourceLimitError
 
-_env = Environment()
+#: Loop iterations per render (all loops together), and the longest range a filter may take.
+MAX_LOOP_ITERATIONS: Final = 10_000
+#: Characters one template may render (and keep in its local variables). A content field is a subject
+#: line or an e-mail body; 128 Ki characters keeps a whole command well under Kafka's 1 MiB record.
+MAX_OUTPUT_CHARS: Final = 128 * 1024
+#: Characters all content fields of one send may render together.
+MAX_CONTENT_CHARS: Final = 256 * 1024
+
+
+class RangeLimitError(ResourceLimitError):
+    """A filter was given a range longer than :data:`MAX_LOOP_ITERATIONS`."""
+
+
+class _Guarded:
+    """A filter that refuses over-long ranges (as input or argument); everything else is delegated."""
+
+    __slots__ = ("_f",)
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+
+    def __getattr__(self, name: str) -> Any:  # with_context, with_environment, validate, filter_async
+        return getattr(self._f, name)
+
+    def __call__(self, left: Any, *args: Any, **kwargs: Any) -> Any:
+        for v in (left, *args):
+            if type(v) is range and len(v) > MAX_LOOP_ITERATIONS:
+                raise RangeLimitError(f"a range of {len(v)} items is longer than {MAX_LOOP_ITERATIONS}", token=None)
+        return self._f(left, *args, **kwargs)
+
+
+class _LimitedEnvironment(Environment):
+    loop_iteration_limit = MAX_LOOP_ITERATIONS
+    output_stream_limit = MAX_OUTPUT_CHARS
+    local_namespace_limit = MAX_OUTPUT_CHARS
+
+    def setup_tags_and_filters(self, *, extra: bool = False) -> None:
+        super().setup_tags_and_filters(extra=extra)
+        self.filters = {name: _Guarded(f) for name, f in self.filters.items()}
+
+
+_env = _LimitedEnvironment()
 
 
 class TemplateError(ValueError):
@@ -21,6 +69,19 @@ class TemplateError(ValueError):
         super().__init__(reason)
         self.reason = reason
         self.line = line
+
+
+class RenderError(ValueError):
+    """A render that failed (a resource limit, a filter given unusable data); ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e)
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 class Template:
@@ -41,8 +102,7 @@ class Template:
                 token = getattr(e, "token", None)
                 if token is not None and hasattr(token, "start_index"):
                     line = source.count("\n", 0, token.start_index) + 1
-                first = str(e).splitlines()[0] if str(e) else type(e).__name__
-                raise TemplateError(f"template: {first}", line) from None
+                raise TemplateError(f"template: {_first_line(e)}", line) from None
             self._tpl = tpl
 
     def paths(self, root: str) -> list[tuple[Any, ...]]:
@@ -56,6 +116,23 @@ class Template:
         return out
 
     def render(self, data: dict[str, Any]) -> str:
+        """The rendered text, or :class:`RenderError` (never another exception) when it cannot be made."""
         if self._tpl is None:
             return self.source
-        return str(self._tpl.render(**data))
+        try:
+            return str(self._tpl.render(**data))
+        except ResourceLimitError as e:
+            raise RenderError(f"limit: {_first_line(e)}") from None
+        except LiquidError as e:
+            raise RenderError(f"liquid: {_first_line(e)[:160]}") from None
+        except Exception as e:  # noqa: BLE001 - a template on hostile data must fail its send, not the partition
+            raise RenderError(f"error: {type(e).__name__}") from None  # its message may quote data
+
+
+def render_content(fields: tuple[tuple[str, Template], ...], data: dict[str, Any]) -> dict[str, str]:
+    """Render every content field of one send; :class:`RenderError` if one fails or all are too long."""
+    out = {k: t.render(data) for k, t in fields}
+    total = sum(len(v) for v in out.values())
+    if total > MAX_CONTENT_CHARS:
+        raise RenderError(f"limit: content renders to {total} characters; at most {MAX_CONTENT_CHARS} per send")
+    return out

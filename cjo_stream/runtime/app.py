@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, cast
+from urllib.parse import quote
 
 import faust
 import httpx
@@ -16,8 +17,10 @@ import mode
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
-from cjo_stream import metrics
+from cjo_stream import auth, metrics, tls
+from cjo_stream.audit import Audit
 from cjo_stream.config import Settings
+from cjo_stream.events import MAX_ID_LENGTH, valid_id
 from cjo_stream.journeys.loader import Topology
 from cjo_stream.runtime.worker import StreamWorker
 
@@ -35,9 +38,25 @@ async def prepare_host_topics(settings: Settings) -> None:
                         partitions={f"{host_app_id(settings)}-__assignor-__leader": 1})
 
 
+def _caller(request: Request) -> str:
+    """The name of the token the auth middleware accepted (Faust's requests are aiohttp's)."""
+    return str(cast(Any, request).get(auth.TOKEN_KEY, auth.ANONYMOUS))
+
+
 def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, StreamWorker]:
+    """The Faust host with the state API. Raises :class:`~cjo_stream.auth.AuthConfigError` or
+    :class:`~cjo_stream.tls.TLSConfigError` for unusable tokens or certificates (before anything starts).
+
+    Without API tokens the web port is bound to 127.0.0.1 whatever ``CJO_WEB_HOST`` says
+    (``settings.web_host`` is changed accordingly and the reason logged at start).
+    """
     os.makedirs(settings.data_dir, exist_ok=True)
-    web_url = settings.web_url or f"http://{settings.web_host}:{settings.web_port}"
+    api_auth = auth.ApiAuth.from_settings(settings)
+    settings.web_host, bind_note = auth.bind_host(settings.web_host, api_auth)
+    ssl_server = tls.server_context(settings)
+    ssl_verify = tls.client_verify(settings)
+    audit = Audit(settings.audit_key)
+    web_url = settings.web_url or f"{settings.web_scheme}://{settings.web_host}:{settings.web_port}"
     worker = StreamWorker(settings, topology, web_url)
     broker_credentials: Any = None
     if settings.sasl_mechanism:
@@ -59,6 +78,11 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
         topic_replication_factor=settings.replication,
         autodiscover=False,
         web_enabled=True,
+        web_ssl_context=ssl_server,
+        # every request passes the token check first (auth.worker_policy: what needs which scope)
+        web_application_options={"middlewares": [auth.middleware(api_auth, auth.worker_policy(api_auth))]},
+        # Faust's own pages (router, tables, graph, stats) are not part of our API
+        web_router_enabled=False, web_tables_enabled=False, web_graph_enabled=False, web_stats_enabled=False,
         # The host app declares no topics of its own; its one internal topic is created up front by
         # prepare_host_topics() (re-declaring it made Tansu stall the group join for ~30 s).
         topic_allow_declare=False,
@@ -70,6 +94,12 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
     @app.service
     class StreamService(mode.Service):  # the streaming machinery's lifecycle follows the Faust worker's
         async def on_start(self) -> None:
+            if bind_note:
+                log.warning(bind_note)
+            elif not ssl_server and not auth.is_loopback(settings.web_host):
+                log.warning("the state API is served without TLS on %s: bearer tokens and profiles cross the "
+                            "network in clear text unless a proxy or mesh encrypts it (CJO_WEB_TLS_CERT/KEY)",
+                            settings.web_host)
             await worker.start()
 
         async def on_stop(self) -> None:
@@ -102,29 +132,43 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
     @app.page("/customers/{customer_id}")
     class Customer(View):
         async def get(self, request: Request, customer_id: str) -> Response:
+            if not valid_id(customer_id):
+                return self.error(400, f"a customer id is 1 to {MAX_ID_LENGTH} printable characters")
             cid = worker.customer_id(customer_id)
             try:
                 data = worker.local_customer(cid)
             except KeyError:
                 return await self._forward(request, cid)
+            audit.record("read", _caller(request), cid, "found" if data else "not_found")
             if data is None:
-                return self.error(404, f"no customer {customer_id!r}")
+                return self.error(404, "no such customer")
             return self.json(data)
 
         async def delete(self, request: Request, customer_id: str) -> Response:
+            if not valid_id(customer_id):
+                return self.error(400, f"a customer id is 1 to {MAX_ID_LENGTH} printable characters")
             cid = worker.customer_id(customer_id)
             await worker.erase(cid)
+            audit.record("erase", _caller(request), cid, "accepted")
             return self.json({"erased": cid, "status": "accepted"}, status=202)
 
         async def _forward(self, request: Request, cid: str) -> Response:
-            """The customer lives on another worker: ask it (one hop; never forwarded twice)."""
+            """The customer lives on another worker: ask it with the caller's token (one hop; never twice)."""
             if request.query.get("forwarded"):
                 return self.error(503, "partition is moving between workers; retry shortly")
             url = worker.owner_url(worker.partition_of(cid))
             if not url or url == worker.web_url:
                 return self.error(503, "no worker owns this customer's partition right now; retry shortly")
-            async with httpx.AsyncClient(timeout=5.0) as client:
-                r = await client.get(f"{url}/customers/{cid}", params={"forwarded": "1"})
+            try:
+                async with httpx.AsyncClient(timeout=5.0, verify=ssl_verify) as client:
+                    # every character that could change the path is escaped: "/", "?", "#", and dots (an
+                    # id ".." must not become the parent path when the client normalises the URL)
+                    path = quote(cid, safe="").replace(".", "%2E")
+                    r = await client.get(f"{url}/customers/{path}", params={"forwarded": "1"},
+                                         headers=auth.forward_headers(request.headers))
+            except httpx.HTTPError as e:
+                log.warning("forwarding a state query to %s failed: %s", url, type(e).__name__)
+                return self.error(503, "the worker owning this customer did not answer; retry shortly")
             return self.bytes(r.content, status=r.status_code, content_type="application/json")
 
     return app, worker

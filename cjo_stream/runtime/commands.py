@@ -161,6 +161,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         except ConcurrencyError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    from cjo_stream.auth import ApiAuth, AuthConfigError
+    from cjo_stream.tls import TLSConfigError, server_context
+
+    try:  # unusable tokens or certificates: one line and exit 2, before anything connects
+        ApiAuth.from_settings(s)
+        server_context(s)
+    except (AuthConfigError, TLSConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     asyncio.run(prepare_host_topics(s))
     app, _ = build_app(s, topo)
     tune_gc(s.gc_threshold)
@@ -173,7 +182,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(app, loglevel=level, logging_config=logging_config(json_logs, level), quiet=True,
                     redirect_stdouts=False)
     print(f"cjo-stream worker: broker {s.bootstrap}, {len(topo.journeys)} journeys, store {s.store}, "
-          f"state API http://{s.web_host}:{s.web_port}/customers/<id>", file=sys.stderr, flush=True)
+          f"state API {s.web_scheme}://{s.web_host}:{s.web_port}/customers/<id>", file=sys.stderr, flush=True)
     worker.execute_from_commandline()
     return 0
 

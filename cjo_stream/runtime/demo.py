@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -75,6 +76,17 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     web_port = free_port()
     env = {**os.environ, "CJO_DATA_DIR": data, "CJO_TOPOLOGIES": topologies, "CJO_WEB_PORT": str(web_port),
            "CJO_PARTITIONS": "4", "PYTHONUNBUFFERED": "1"}
+    token_file = os.path.join(data, "api-token")
+    if not (env.get("CJO_API_TOKENS") or env.get("CJO_API_TOKENS_FILE")):
+        # a throw-away token for this run, in a file only the user can read (never printed or logged)
+        token = secrets.token_hex(24)
+        with open(os.open(token_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(token)
+        with open(os.open(os.path.join(data, "api-tokens"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(f"demo:read,erase:{token}\n")
+        env["CJO_API_TOKENS_FILE"] = os.path.join(data, "api-tokens")
+    auth = f'-H "Authorization: Bearer $(cat {token_file})" ' if env.get("CJO_API_TOKENS_FILE", "").startswith(data) \
+        else '-H "Authorization: Bearer <your token>" '
     started = time.monotonic()
     n = 0
     try:
@@ -103,7 +115,8 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
         generator = _spawn(["generate", "--customers", str(customers), "--rate", str(rate),
                             "--duration", str(max(duration, 1.0) if duration else 3600)], env, glog)
         print(f"\nbroker   {broker.bootstrap}\nworker   {url}  (state API: {url}/customers/<id>, "
-              f"{url}/journeys, {url}/metrics)\nadapter  console (deliveries and receipts in {data}/adapter.log)"
+              f"{url}/journeys, {url}/metrics)\n         curl {auth}{url}/customers/<id>"
+              f"\nadapter  console (deliveries and receipts in {data}/adapter.log)"
               f"\ngenerator {customers} customers at {rate:.0f} events/s\n"
               f"delivery commands as they are decided (abandoned carts remind after 10 s, welcome "
               f"reminders after 20 s){'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)

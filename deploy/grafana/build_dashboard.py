@@ -222,7 +222,7 @@ def build() -> dict[str, Any]:
     L.row("Delivery")
     L.add(timeseries("Sends by channel", "Delivery commands produced",
                      [(f"sum by (channel) (cjo:sends:rate5m{C})", "{{channel}}")], "ops", stack=True), 8, 8)
-    L.add(timeseries("Skips by reason", "Sends decided against (frequency_cap, no_consent, no_address, holdout)",
+    L.add(timeseries("Skips by reason", "Sends decided against (frequency_cap, no_consent, no_address, holdout, render_error)",
                      [(f"sum by (channel, reason) (cjo:skips:rate5m{C})", "{{channel}} {{reason}}")], "ops"), 8, 8)
     L.add(timeseries("Deferred by quiet hours", "Sends postponed to the end of quiet hours",
                      [(f"sum by (channel) (rate(cjo_sends_deferred_total{C}[{RI}]))", "{{channel}}")], "ops"), 8, 8)
@@ -237,6 +237,16 @@ def build() -> dict[str, Any]:
     L.add(timeseries("Rate-limit waiting", "Seconds per second adapters wait for their rate limiter (1 = always)",
                      [(f"sum by (channel) (rate(cjo_adapter_rate_limit_wait_seconds_total{C}[{RI}]))",
                        "{{channel}}")], "percentunit"), 8, 8)
+
+    # ------------------------------------------------------------------ security
+    L.row("Security")
+    L.add(timeseries("State API reads and erasures", "Audited profile reads and erase requests per token name "
+                     "(the audit log has each one, customer ids hashed)",
+                     [(f"sum by (action, token) (rate(cjo_audit_events_total[{RI}]))", "{{action}} by {{token}}")],
+                     "ops"), 12, 8)
+    L.add(timeseries("Refused HTTP requests", "401 (no or unknown token) and 403 (scope missing) per process",
+                     [(f"sum by (instance, reason) (rate(cjo_api_auth_failures_total[{RI}]))",
+                       "{{instance}} {{reason}}")], "ops"), 12, 8)
 
     def var(name: str, query: str) -> dict[str, Any]:
         return {"name": name, "label": name, "type": "query", "datasource": DS,

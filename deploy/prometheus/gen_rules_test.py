@@ -150,6 +150,18 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "refused API requests: a client guessing tokens, another one occasionally wrong",
+        "series": [
+            s("cjo_api_auth_failures_total", {**W0, "reason": "unauthenticated"}, "0+60x30"),   # 1/s
+            s("cjo_api_auth_failures_total", {**W1, "reason": "forbidden"}, "0+6x30"),          # 0.1/s
+        ],
+        "checks": [
+            ("8m", "CjoApiAuthFailures", []),
+            ("16m", "CjoApiAuthFailures", [fires("CjoApiAuthFailures", {**W0, "severity": "warning"},
+                                                 "w0:6066 refuses 1 HTTP requests per second (401/403)")]),
+        ],
+    },
+    {
         "name": "dead letters: a trickle of bad records does not page",
         "series": [
             s("cjo_events_invalid_total", {**W0, "reason": "too_large"}, "0+3x30"),   # 0.05/s, ratio 100 %

@@ -62,3 +62,21 @@ def test_docker_compose_config() -> None:
     r = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_state_api_needs_a_token_and_ports_stay_on_the_host() -> None:
+    s = services()
+    tokens = s["worker"]["environment"]["CJO_API_TOKENS"]
+    assert tokens.startswith("${CJO_API_TOKENS:?"), "no default token: compose refuses to start without one"
+    for name, svc in s.items():
+        for port in svc.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port} is published on every interface"
+
+
+def test_every_cjo_variable_is_read_by_the_code() -> None:
+    from tests.deploy.test_k8s import code_env_vars
+
+    known = code_env_vars()
+    for name, svc in services().items():
+        unknown = {k for k in svc.get("environment", {}) if k.startswith("CJO_")} - known
+        assert not unknown, f"{name}: the code reads no {sorted(unknown)}"

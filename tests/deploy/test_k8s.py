@@ -17,6 +17,8 @@ from tests.deploy.conftest import DEPLOY
 K8S = DEPLOY / "k8s"
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|SIGNING", re.I)
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+#: Variables holding paths of secret material (keys, tokens), which must come from Secret volumes.
+FILE_PATHS = {"CJO_WEB_TLS_KEY", "CJO_SSL_KEYFILE"}
 
 
 def documents() -> list[tuple[Path, dict[str, Any]]]:
@@ -91,12 +93,23 @@ def test_probes_resources_and_image_tags() -> None:
     assert all(i.get("newTag") not in (None, "latest") for i in kust.get("images", []))
 
 
+def secret_mounts(w: dict[str, Any], c: dict[str, Any]) -> list[str]:
+    """Mount paths of the volumes that come from Secrets."""
+    secret_vols = {v["name"] for v in pod_spec(w).get("volumes", []) if "secret" in v}
+    return [m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] in secret_vols]
+
+
 def test_no_secret_values_inline() -> None:
     assert not of_kind("Secret"), "Secrets are created out of band, never committed"
     for w in of_kind(*WORKLOADS):
         for c in containers(w):
             for env in c.get("env", []):
-                if SECRET_NAME.search(env["name"]):
+                if env["name"].endswith("_FILE") or env["name"] in FILE_PATHS:
+                    # a path: it must point into a volume mounted from a Secret
+                    if SECRET_NAME.search(env["name"]) or env["name"] in FILE_PATHS:
+                        assert any(env["value"].startswith(m + "/") for m in secret_mounts(w, c)), \
+                            f"{name(w)}: {env['name']}={env['value']} is not in a Secret volume"
+                elif SECRET_NAME.search(env["name"]) or env["name"] == "CJO_AUDIT_KEY":
                     assert "value" not in env, f"{name(w)}: {env['name']} has an inline value"
                     assert "secretKeyRef" in env.get("valueFrom", {}), f"{name(w)}: {env['name']} not from a Secret"
             for src in c.get("envFrom", []):
@@ -143,6 +156,50 @@ def test_worker_statefulset() -> None:
     # scrape annotations
     ann = sts["spec"]["template"]["metadata"]["annotations"]
     assert ann["prometheus.io/scrape"] == "true" and int(ann["prometheus.io/port"]) == port
+
+
+def test_web_ports_are_https_with_tokens_from_a_secret_file() -> None:
+    for w in of_kind(*WORKLOADS):
+        (c,) = pod_spec(w)["containers"]
+        env = {e["name"]: e for e in c["env"]}
+        where = name(w)
+        assert env["CJO_WEB_TLS_CERT"]["value"] and env["CJO_WEB_TLS_KEY"]["value"], where
+        assert env["CJO_API_TOKENS_FILE"]["value"].startswith("/etc/cjo/api/"), where
+        assert "CJO_API_TOKENS" not in env, f"{where}: tokens belong in the mounted file"
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            if probe in c:
+                assert c[probe]["httpGet"].get("scheme") == "HTTPS", f"{where}: {probe}"
+        ann = w["spec"]["template"]["metadata"].get("annotations", {})
+        if ann.get("prometheus.io/scrape") == "true":
+            assert ann.get("prometheus.io/scheme") == "https", where
+    (sts,) = of_kind("StatefulSet")
+    env = {e["name"]: e for e in pod_spec(sts)["containers"][0]["env"]}
+    assert env["CJO_WEB_URL"]["value"].startswith("https://"), "workers forward state queries over HTTPS"
+    assert env["CJO_WEB_TLS_CA"]["value"], "workers verify each other's certificates"
+    assert env["CJO_AUDIT_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "cjo-api"
+    (sm,) = of_kind("ServiceMonitor")
+    for ep in sm["spec"]["endpoints"]:
+        assert ep["scheme"] == "https" and ep["tlsConfig"]["ca"]["secret"]["name"] == "cjo-web-tls"
+
+
+def code_env_vars() -> set[str]:
+    """Every CJO_* name the code reads (string literals in cjo_stream/, plus per-channel f-strings)."""
+    names: set[str] = set()
+    for path in (DEPLOY.parent / "cjo_stream").rglob("*.py"):
+        text = path.read_text()
+        names |= set(re.findall(r'"(CJO_[A-Z_]+)"', text))
+        names |= {f"{p}{ch.upper()}{suffix}" for p, suffix in re.findall(r'f"(CJO_[A-Z_]+_)\{[^}]*\}([A-Z_]*)"', text)
+                  for ch in ("email", "sms", "push", "in_app", "webhook", "slack", "crm", "console")}
+    return names | {f"{n}_FILE" for n in names}  # every secret may come from a file
+
+
+def test_every_variable_in_the_manifests_is_read_by_the_code() -> None:
+    """A misspelt variable is silently ignored by the process (e.g. a signing key that never applies)."""
+    known = code_env_vars()
+    for w in of_kind(*WORKLOADS):
+        for c in containers(w):
+            unknown = {e["name"] for e in c.get("env", []) if e["name"].startswith("CJO_")} - known
+            assert not unknown, f"{name(w)}: the code reads no {sorted(unknown)}"
 
 
 def _config_env_vars() -> set[str]:

@@ -1,0 +1,170 @@
+"""Hostile journey sources and templates: random text is refused with ``file:line: reason`` (never another
+exception), and a template that tries to loop 10^9 times or render 100 MB fails that one send with a
+recorded reason (``render_error``) while the journey and the next sends go on."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cjo_stream.journeys.loader import JourneyLoadError, load_journey_text
+from cjo_stream.journeys.templates import (
+    MAX_CONTENT_CHARS,
+    MAX_OUTPUT_CHARS,
+    RenderError,
+    Template,
+    TemplateError,
+)
+from cjo_stream.simulator import Simulator
+from tests.conftest import T0, engine, ev
+
+PROBLEM = re.compile(r"^j\.yaml:\d+: .+")
+
+JOURNEY = """\
+journey: fuzz
+entry:
+  event: go
+  when: {when}
+steps:
+  - id: hello
+    send: {{channel: in_app, content: {{body: {body}}}}}
+"""
+
+
+def _yaml_str(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _load(when: str, body: str) -> None:
+    try:
+        load_journey_text(JOURNEY.format(when=_yaml_str(when), body=_yaml_str(body)), "j.yaml")
+    except JourneyLoadError as e:
+        assert e.problems and all(PROBLEM.match(str(p)) for p in e.problems), e.problems
+
+
+EXPRESSION_ATOMS = ["event", "profile", ".", "__class__", "__globals__", "[", "]", "(", ")", "'", "1", "==", "and",
+                    "len", "lower", "import", "os", "__import__", "getattr", ",", "\\", "{{", "}}", "\n", "#", ":"]
+TEMPLATE_ATOMS = ["{{", "}}", "{%", "%}", "for", "i", "in", "(1..1000000000)", "endfor", "if", "endif", "assign",
+                  "x", "=", "|", "join", "append", "capture", "endcapture", "render", "include", "'os'", "raw",
+                  "endraw", "event.properties.n", "comment", "cycle", "tablerow", "liquid", "echo", "\n", " "]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(when=st.text(max_size=60) | st.lists(st.sampled_from(EXPRESSION_ATOMS), max_size=12).map(" ".join))
+def test_random_conditions_load_or_fail_with_file_and_line(when: str) -> None:
+    _load(when or "true", "hi")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.text(max_size=60) | st.lists(st.sampled_from(TEMPLATE_ATOMS), max_size=14).map("".join))
+def test_random_templates_load_or_fail_with_file_and_line(body: str) -> None:
+    _load("true", body or "hi")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.lists(st.sampled_from(TEMPLATE_ATOMS), max_size=14).map("".join),
+       n=st.sampled_from([0, 3, 10**4, 10**9, -5, "9" * 30, "x", None]), s=st.sampled_from(["", "ab", "x" * 70_000]))
+def test_rendering_raises_nothing_but_render_error(body: str, n: object, s: str) -> None:
+    try:
+        tpl = Template(body)
+    except TemplateError:
+        return
+    try:
+        out = tpl.render({"event": {"properties": {"n": n, "s": s}}, "profile": {}, "journey": {}})
+    except RenderError:
+        return
+    assert len(out) <= MAX_OUTPUT_CHARS
+
+
+@pytest.mark.parametrize("source", [
+    "{% include 'etc/passwd' %}", "{% render '/etc/passwd' %}", "{{ event.__class__ }}", "{{ event | attr: 'x' }}",
+])
+def test_templates_cannot_reach_files_or_python_objects(source: str) -> None:
+    try:
+        out = Template(source).render({"event": {"properties": {}}, "profile": {}, "journey": {}})
+    except (TemplateError, RenderError):
+        return
+    assert out == ""
+
+
+@pytest.mark.parametrize(("source", "data"), [
+    ("{% for i in (1..event.properties.n) %}x{% endfor %}", {"n": 10**9}),
+    ("{{ (1..event.properties.n) | join }}", {"n": 10**9}),
+    ("{{ (1..event.properties.n) | reverse | first }}", {"n": 10**9}),
+    ("{% for i in (1..1000) %}{{ event.properties.s }}{% endfor %}", {"s": "x" * 100_000}),  # 100 MB
+    ("{% assign s = event.properties.s %}{% for i in (1..30) %}{% assign s = s | append: s %}{% endfor %}{{ s }}",
+     {"s": "xy"}),
+    ("{% capture c %}{% for i in (1..9000) %}{{ event.properties.s }}{% endfor %}{% endcapture %}{{ c | size }}",
+     {"s": "x" * 1000}),
+])
+def test_resource_limits_fail_the_render_quickly(source: str, data: dict[str, object]) -> None:
+    tpl = Template(source)  # compiles: with empty data at load there is nothing to loop over
+    t0 = time.perf_counter()
+    with pytest.raises(RenderError, match="^limit: "):
+        tpl.render({"event": {"properties": data}, "profile": {}, "journey": {}})
+    assert time.perf_counter() - t0 < 30  # generous: a stalled partition would take hours, not seconds
+
+
+def test_static_bombs_are_refused_at_load() -> None:
+    with pytest.raises(JourneyLoadError, match=r"j\.yaml:7: .*loop iteration limit"):
+        load_journey_text(JOURNEY.format(when='"true"', body=_yaml_str("{% for i in (1..1000000000) %}x{% endfor %}")),
+                          "j.yaml")
+
+
+BOMB = """
+journey: bomb
+entry: {event: go}
+steps:
+  - id: greedy
+    send:
+      channel: in_app
+      content: {body: "{% for i in (1..event.properties.n) %}{{ event.properties.s }}{% endfor %}"}
+  - id: after
+    send: {channel: in_app, content: {body: "still here"}}
+"""
+
+
+def test_a_failed_render_skips_that_send_with_a_reason_and_the_journey_goes_on() -> None:
+    sim = Simulator(engine(BOMB))
+    sim.handle(ev("go", T0, user="u1", props={"n": 10**9, "s": "x"}))
+    sim.handle(ev("go", T0 + 1, user="u2", props={"n": 1000, "s": "y" * 100_000}))
+    sim.handle(ev("go", T0 + 2, user="u3", props={"n": 3, "s": "z"}))
+    skips = {(s.customer_id, s.step): s for s in sim.skips}
+    assert skips[("u1", "greedy")].reason == "render_error"
+    assert skips[("u1", "greedy")].detail == "limit: loop iteration limit reached"
+    assert skips[("u2", "greedy")].reason == "render_error"
+    assert skips[("u2", "greedy")].detail == "limit: output stream limit reached"
+    sent = sorted((c.customer_id, c.step, c.content["body"]) for c in sim.commands)
+    assert sent == [("u1", "after", "still here"), ("u2", "after", "still here"), ("u3", "after", "still here"),
+                    ("u3", "greedy", "zzz")]
+
+
+def test_all_content_fields_together_are_limited() -> None:
+    many = """
+journey: wide
+entry: {event: go}
+steps:
+  - id: s
+    send:
+      channel: email
+      to: "a@example.com"
+      content: {a: "{{ event.properties.s }}", b: "{{ event.properties.s }}", c: "{{ event.properties.s }}"}
+"""
+    sim = Simulator(engine(many))
+    sim.handle(ev("go", T0, props={"s": "x" * (MAX_CONTENT_CHARS // 3 + 10)}))
+    (skip,) = sim.skips
+    assert skip.reason == "render_error" and skip.detail is not None and skip.detail.startswith("limit: content")
+
+
+def test_yaml_alias_bombs_are_refused() -> None:
+    """"Billion laughs": nine aliases of nine aliases ... would expand to 387 million values."""
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    t0 = time.perf_counter()
+    with pytest.raises(JourneyLoadError, match=r"l\.yaml:\d+: the file expands to more than"):
+        load_journey_text("\n".join(lines) + "\njourney: x\n", "l.yaml")
+    assert time.perf_counter() - t0 < 30

@@ -1,0 +1,164 @@
+"""Bearer tokens with scopes (cjo_stream.auth): the format, the checks, rotation and the bind rule."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from cjo_stream import auth
+from cjo_stream.auth import ANY, OPEN, ApiAuth, AuthConfigError, parse_tokens
+from cjo_stream.config import Settings
+
+OPS = "ops-secret-0123456789abcdef"
+PROM = "prometheus-secret-0123456789"
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
+def test_format_names_scopes_and_digests() -> None:
+    digest = hashlib.sha256(b"digest-only-secret-value").hexdigest()
+    tokens = parse_tokens(f"""
+        # operators
+        ops:read,erase:{OPS}      prometheus:metrics:{PROM};analyst:*:sha256:{digest}   # trailing comment
+    """)
+    assert [(t.name, sorted(t.scopes)) for t in tokens] == [
+        ("ops", ["erase", "read"]), ("prometheus", ["metrics"]),
+        ("analyst", ["analytics", "erase", "metrics", "read"])]
+    a = ApiAuth(tokens)
+    assert a.identify(bearer(OPS)).name == "ops"  # type: ignore[union-attr]
+    assert a.identify(bearer("digest-only-secret-value")).name == "analyst"  # type: ignore[union-attr]
+    assert a.identify(f"bearer   {PROM}  ").name == "prometheus"  # type: ignore[union-attr]
+    for header in (None, "", OPS, f"Basic {OPS}", "Bearer", bearer(OPS + "x"), bearer(OPS[:-1]), bearer("x" * 10_000)):
+        assert a.identify(header) is None, header
+    assert "secret" not in repr(tokens)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("ops:read", "the secret must be at least 16"),
+    (f"ops::{OPS}", "scopes must be some of"),
+    (f"ops:read,admin:{OPS}", "unknown: admin"),
+    ("ops:read:short", "the secret must be at least 16"),
+    (f"ops:read:{OPS};b@d:read:{PROM}", "entry 2: a name of letters"),
+    (f"ops read:{OPS}", "entry 1 .'ops'.: scopes must be"),
+    (f"ops:read:{OPS} ops:erase:{PROM}", "the name is used twice"),
+    (f"ops:read:{OPS} other:erase:{OPS}", "the same secret as another entry"),
+])
+def test_malformed_configuration_is_refused_without_echoing_secrets(text: str, problem: str) -> None:
+    with pytest.raises(AuthConfigError, match=problem) as err:
+        parse_tokens(text)
+    assert OPS not in str(err.value) and PROM not in str(err.value)
+
+
+def test_check_answers_401_403_or_the_token() -> None:
+    a = ApiAuth(parse_tokens(f"ops:read,erase:{OPS} prometheus:metrics:{PROM}"))
+    assert a.check(None, "read") == (401, None)
+    assert a.check(bearer("wrong-token-0123456789"), "read") == (401, None)
+    status, token = a.check(bearer(PROM), "read")
+    assert status == 403 and token is not None and token.name == "prometheus"
+    status, token = a.check(bearer(OPS), "erase")
+    assert status == 0 and token is not None and token.name == "ops"
+    assert a.check(bearer(PROM), ANY)[0] == 0
+
+
+def test_every_token_is_compared_whichever_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No early exit: the time a check takes does not tell which token (or how much of one) matched."""
+    a = ApiAuth(parse_tokens(" ".join(f"t{i}:read:secret-number-{i:04d}-abcdef" for i in range(8))))
+    calls: list[int] = []
+    real = auth.hmac.compare_digest
+
+    def counting(x: bytes, y: bytes) -> bool:
+        calls.append(1)
+        return real(x, y)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", counting)
+    for presented in ("secret-number-0000-abcdef", "secret-number-0007-abcdef", "no-such-secret-0000000"):
+        calls.clear()
+        a.identify(bearer(presented))
+        assert len(calls) == 8, presented
+
+
+def test_tokens_file_is_reread_when_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "RELOAD_INTERVAL", 0.0)
+    f = tmp_path / "tokens"
+    f.write_text(f"ops:read:{OPS}\n")
+    a = ApiAuth.from_settings(Settings(api_tokens_file=str(f)))
+    assert a.check(bearer(OPS), "read")[0] == 0
+    f.write_text(f"prometheus:metrics:{PROM}\n")  # rotated: the old token stops working
+    os.utime(f, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert a.check(bearer(OPS), "read")[0] == 401 and a.check(bearer(PROM), "metrics")[0] == 0
+    f.write_text("broken entry\n")  # a broken rotation keeps the tokens that worked
+    os.utime(f, ns=(time.time_ns() + 2 * 10**9, time.time_ns() + 2 * 10**9))
+    assert a.check(bearer(PROM), "metrics")[0] == 0
+
+
+def test_configuration_errors_name_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(AuthConfigError, match="not both"):
+        ApiAuth.from_settings(Settings(api_tokens=f"ops:read:{OPS}", api_tokens_file=str(tmp_path / "t")))
+    with pytest.raises(AuthConfigError, match="CJO_API_TOKENS_FILE=.*No such file"):
+        ApiAuth.from_settings(Settings(api_tokens_file=str(tmp_path / "missing")))
+    with pytest.raises(AuthConfigError, match="CJO_METRICS_AUTH=1 needs"):
+        ApiAuth.from_settings(Settings(metrics_auth=True))
+
+
+def test_policies() -> None:
+    worker = auth.worker_policy(ApiAuth())
+    assert worker("GET", "/health") == OPEN and worker("GET", "/metrics") == OPEN
+    assert worker("GET", "/customers/u1") == "read" and worker("DELETE", "/customers/u1") == "erase"
+    assert worker("POST", "/customers/u1") == ANY and worker("GET", "/journeys") == "read"
+    assert worker("GET", "/router/") == ANY and worker("GET", "/") == ANY
+    closed = auth.worker_policy(ApiAuth(parse_tokens(f"p:metrics:{PROM}"), metrics_auth=True))
+    assert closed("GET", "/metrics") == "metrics"
+    adapter = auth.adapter_policy(ApiAuth())
+    assert adapter("POST", "/engagement") == OPEN and adapter("GET", "/health") == OPEN
+    assert adapter("GET", "/metrics") == OPEN and adapter("GET", "/anything") == ANY
+
+
+def test_without_tokens_the_api_binds_to_loopback_only() -> None:
+    none = ApiAuth()
+    host, note = auth.bind_host("0.0.0.0", none)
+    assert host == "127.0.0.1" and note is not None and "CJO_WEB_HOST=0.0.0.0" in note
+    assert auth.bind_host("127.0.0.1", none) == ("127.0.0.1", None)
+    assert auth.bind_host("::1", none) == ("::1", None)
+    assert auth.bind_host("localhost", none) == ("localhost", None)
+    assert auth.bind_host("10.1.2.3", none)[0] == "127.0.0.1"
+    some = ApiAuth(parse_tokens(f"ops:read:{OPS}"))
+    assert auth.bind_host("0.0.0.0", some) == ("0.0.0.0", None)
+
+
+def test_an_emptied_token_file_does_not_open_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "RELOAD_INTERVAL", 0.0)
+    f = tmp_path / "tokens"
+    f.write_text("# none yet\n")
+    with pytest.raises(AuthConfigError, match="holds no tokens"):
+        ApiAuth.from_settings(Settings(api_tokens_file=str(f)))
+    f.write_text(f"ops:read:{OPS}\n")
+    a = ApiAuth.from_settings(Settings(api_tokens_file=str(f)))
+    f.write_text("")
+    os.utime(f, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert a.enabled and a.check(None, "read")[0] == 401 and a.check(bearer(OPS), "read")[0] == 0
+
+
+@pytest.mark.parametrize("verb", [["worker"], ["adapter", "--channel", "console"]])
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CJO_API_TOKENS": "ops:read:tooshort-secret"}, "the secret must be at least 16"),
+    ({"CJO_METRICS_AUTH": "1"}, "CJO_METRICS_AUTH=1 needs"),
+    ({"CJO_WEB_TLS_CERT": "/nonexistent/cert.pem", "CJO_WEB_TLS_KEY": "/nonexistent/key.pem"}, "does not exist"),
+])
+def test_bad_security_settings_stop_the_process_with_one_line(verb: list[str], env: dict[str, str],
+                                                              message: str) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", *verb], cwd=root, capture_output=True, text=True,
+                       env={**base, "CJO_BROKER": "127.0.0.1:1", **env}, timeout=60)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert message in p.stderr and "Traceback" not in p.stderr
+    assert "tooshort-secret" not in p.stderr + p.stdout
