@@ -42,6 +42,11 @@ from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, st
 
 KIND_EVENT, KIND_TIMER, KIND_MERGE, KIND_ABSORB, KIND_ERASE = b"e", b"t", b"m", b"a", b"x"
 
+#: How far ahead of the worker's clock an event's timestamp may be and still be decided at its own time.
+#: Clocks of producers drift by milliseconds to seconds; a timestamp minutes ahead is a broken clock,
+#: and believing it would make the customer's real events look late, so such an event counts as now.
+FUTURE_TOLERANCE = 60.0
+
 
 class Stored(msgspec.Struct, array_like=True):
     """A profile as stored: with the offset of the last internal-topic record applied to it."""
@@ -115,6 +120,10 @@ class CustomerPartition:
         self.aliases = aliases  # the worker's global alias view (read-only here, except erase tombstones)
         self._seen: OrderedDict[str, float] = OrderedDict()
         self.changelog_offset = 0
+        # Event time of the latest event applied here, and whether records wait unread (set by the
+        # worker): while this partition or ingest is behind, timers fire by this clock, not the wall's.
+        self.watermark = 0.0
+        self.behind = True
 
     # ------------------------------------------------------------------ state access
     def load(self, customer_id: str) -> Stored | None:
@@ -173,8 +182,10 @@ class CustomerPartition:
                     counts.consumed[(ev.type, str(ev.context.get("channel", "receipt" if ev.name.startswith(
                         "message_") else "unknown")))] += 1
                     lat = now - ev.ts
-                    if lat < 0:
-                        ev.ts = now  # a producer's clock ahead of ours: decide it as arriving now
+                    if lat < -FUTURE_TOLERANCE:
+                        ev.ts = now  # a producer's clock far ahead of ours: decide it as arriving now
+                    if ev.ts > self.watermark:
+                        self.watermark = ev.ts
                     res = self.engine.process(stored.profile, ev, ev.ts)
                     if res.late:
                         counts.late += 1
@@ -262,9 +273,17 @@ class CustomerPartition:
                 out.add(s.aliases_topic, a.encode(), None)
 
     # ------------------------------------------------------------------ timers
-    def due_timers(self, now: float, out: Outbox) -> int:
-        """Hand due timers to the customers' own stream (this partition of the internal topic)."""
-        due = self.timers.due(now)
+    def due_timers(self, now: float, out: Outbox, *, ingest_behind: bool = False) -> int:
+        """Hand due timers to the customers' own stream (this partition of the internal topic).
+
+        Timers fire on the wall clock while the worker keeps up. While records wait unread (a backlog
+        after an outage, a burst), the wall clock runs ahead of the events being applied: a timer fired
+        then would decide before events that happened before it was due. So it fires by the event time
+        of what was applied instead, and the customer's own later events fire it inline (the engine
+        fires every timer due by an event's time before applying it).
+        """
+        clock = min(now, self.watermark) if self.behind or ingest_behind else now
+        due = self.timers.due(clock)
         for t in due:
             out.add(self.settings.internal_topic, t.customer_id.encode(), encode_timer(t),
                     partition=self.partition, headers=[("k", KIND_TIMER)])

@@ -227,6 +227,7 @@ class StreamWorker:
         self._running = False
         self.ready = asyncio.Event()  # customer partitions restored
         self.ingest_joined = asyncio.Event()  # stage 1 has joined its group
+        self.ingest_behind = True  # until stage 1's first fetch says otherwise (timers wait for a backlog)
         self.ingest = Ingest(settings, self.aliases)
         self.processed_events = 0
         self.loopback = Loopback()
@@ -371,6 +372,7 @@ class StreamWorker:
         while self._running:
             data = await guard.getmany(timeout_ms=100, max_records=self.s.batch_max)
             skipped = guard.take_skipped()  # past a batch an operator skipped: committed like processed records
+            self.ingest_behind = self._behind(c, data)
             if not data and not skipped:
                 continue
             offsets = skipped
@@ -400,6 +402,10 @@ class StreamWorker:
             for tp, off in skipped.items():
                 loopback.next[tp.partition] = off
             async with self._lock:
+                if sum(len(r) for r in data.values()) < self.s.batch_max:
+                    for p, part in self.parts.items():  # a partition the fetch did not include has nothing waiting
+                        if TopicPartition(self.s.internal_topic, p) not in data:
+                            part.behind = False
                 batch: dict[int, Sequence[Any]] = {}
                 fetched = 0
                 for tp, got in data.items():
@@ -494,9 +500,12 @@ class StreamWorker:
                 metrics.TIMER_LATENESS.observe(lat)
             for lat in st.decision_latency:
                 metrics.DECISION_LATENCY.observe(lat)
-            offsets[TopicPartition(internal, p)] = recs[-1].offset + 1
+            tp = TopicPartition(internal, p)
+            offsets[tp] = recs[-1].offset + 1
+            hw = self.customers.highwater(tp)
+            part.behind = hw is not None and hw > offsets[tp]
         for part in self.parts.values():
-            part.due_timers(now, self.outbox)
+            part.due_timers(now, self.outbox, ingest_behind=self.ingest_behind)
         await self.finisher.submit(await self.outbox.send(), offsets)
         if offsets:
             self._record_lag(self.customers, offsets)
@@ -674,6 +683,14 @@ class StreamWorker:
     async def erase(self, customer_id: str) -> None:
         await self.producer.send_and_wait(self.s.internal_topic, b"", key=customer_id.encode(),
                                           partition=self.partition_of(customer_id), headers=[("k", KIND_ERASE)])
+
+    def _behind(self, c: AIOKafkaConsumer, data: dict[TopicPartition, list[Any]]) -> bool:
+        """Whether a fetch left records waiting: it was full, or a partition ends beyond what it returned."""
+        if not data:
+            return False
+        if sum(len(r) for r in data.values()) >= self.s.batch_max:
+            return True
+        return any((hw := c.highwater(tp)) is not None and hw > recs[-1].offset + 1 for tp, recs in data.items())
 
     @staticmethod
     def _record_lag(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
