@@ -164,6 +164,19 @@ def _cmd_broker(args: argparse.Namespace) -> int:
         raise InvalidInput(str(e)) from None
 
 
+def gc_thresholds(spec: str) -> list[int] | None:
+    """``CJO_GC_THRESHOLD`` parsed (None: Python's defaults); a bad value is a UsageError."""
+    if not spec or spec.lower() in ("off", "default"):
+        return None
+    try:
+        thresholds = [int(x) for x in spec.split(",")]
+    except ValueError:
+        thresholds = []
+    if not 1 <= len(thresholds) <= 3 or any(t < 0 for t in thresholds):
+        raise UsageError(f"CJO_GC_THRESHOLD={spec!r}: use up to three integers like 50000,50,100, or 'off'")
+    return thresholds
+
+
 def tune_gc(spec: str) -> None:
     """Freeze start-up objects and make the cyclic GC run less often (``CJO_GC_THRESHOLD``).
 
@@ -175,15 +188,12 @@ def tune_gc(spec: str) -> None:
     """
     import gc
 
-    if not spec or spec.lower() in ("off", "default"):
+    thresholds = gc_thresholds(spec)
+    if thresholds is None:
         return
-    try:
-        thresholds = [int(x) for x in spec.split(",")]
-    except ValueError:
-        raise UsageError(f"CJO_GC_THRESHOLD={spec!r}: use up to three integers like 50000,50,100, or 'off'") from None
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*thresholds[:3])
+    gc.set_threshold(*thresholds)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -200,6 +210,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     level = env_level if "CJO_LOG_LEVEL" in os.environ else level_name(args.loglevel)
+    gc_thresholds(s.gc_threshold)
     # journeys first: with errors nothing is started and nothing consumed
     topo = load_topology_checked(s.topologies, refusing="refusing to start; nothing was consumed")
     _check_worker_ports(s)
