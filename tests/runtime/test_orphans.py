@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from cjo_stream.runtime.broker import LocalBroker, free_port, wait_for_port
+from tests.runtime.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("cjo-stream"))
@@ -141,9 +142,7 @@ def test_broker_verb_takes_tansu_with_it(tmp_path: Path) -> None:
 
 
 def test_worker_concurrency_processes_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
-    web = free_port()
-    while not port_closed(web + 1, timeout=0):
-        web = free_port()
+    web = free_ports(2)
     with LocalBroker() as broker:
         env = clean_env(CJO_BROKER=broker.bootstrap, CJO_DATA_DIR=str(tmp_path / "data"), CJO_PARTITIONS="2",
                         CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"), CJO_STORE="memory")
