@@ -22,6 +22,7 @@ import pytest
 from cjo_stream import cli
 from cjo_stream.errors import ExitCode
 from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.runtime.lifetime import popen
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("cjo-stream"))
@@ -116,8 +117,7 @@ def test_the_worker_waits_for_its_broker_with_backoff_and_then_runs(tmp_path: Pa
                     CJO_WEB_PORT=str(web), CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"))
     log = tmp_path / "worker.log"
     with open(log, "wb") as f:
-        proc = subprocess.Popen([CLI, "worker"], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = popen([CLI, "worker"], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         attempts: list[tuple[int, float]] = []

@@ -53,6 +53,7 @@ from cjo_stream.events import decode_event
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.runtime.broker import LocalBroker, free_port, wait_for_port
 from cjo_stream.runtime.connect import probe
+from cjo_stream.runtime.lifetime import popen
 from tests.adapters.conftest import command, produce_commands, read_topic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,8 +183,8 @@ class Background:
         self.text = text
         self.out, self.err = tmp / f"{name}.out", tmp / f"{name}.err"
         with open(self.out, "wb") as o, open(self.err, "wb") as e:
-            self.proc = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=ROOT, env=env, stdout=o, stderr=e,
-                                         start_new_session=True)
+            # its own session, SIGKILLed if the test run dies (no orphans from a killed pytest either)
+            self.proc = popen(["bash", "-c", f"exec {text}"], cwd=ROOT, env=env, stdout=o, stderr=e)
 
     def stdout(self) -> str:
         return self.out.read_text(errors="replace")

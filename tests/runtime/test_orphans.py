@@ -16,10 +16,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from cjo_stream.runtime.broker import LocalBroker, free_port, wait_for_port
+from cjo_stream.runtime.lifetime import popen
 from tests.runtime.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,10 +95,9 @@ def port_closed(port: int, timeout: float = 10.0) -> bool:
 
 
 @contextlib.contextmanager
-def verb(*args: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def verb(*args: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[Any]]:
     with open(log, "wb") as f:
-        proc = subprocess.Popen([CLI, *args], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = popen([CLI, *args], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
     try:
         yield proc
     finally:
@@ -111,7 +112,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def wait_for(what: str, check: object, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+def wait_for(what: str, check: object, proc: subprocess.Popen[Any], log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
