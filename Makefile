@@ -3,8 +3,14 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Exact versions of every dependency (tests passed with these); pyproject.toml keeps compatible ranges.
+LOCK := requirements.lock
+# uv resolves the lock; pinned so the same inputs always give the same file.
+UV_VERSION := 0.13.8
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
+	--custom-compile-command "make lock" --quiet --output-file $(LOCK)
 
-.PHONY: setup test lint demo simulate validate bench clean schemas deploy-gen system-deps
+.PHONY: setup test lint demo simulate validate bench clean schemas deploy-gen system-deps lock lock-upgrade uv
 
 setup: $(STAMP) system-deps
 
@@ -12,11 +18,25 @@ setup: $(STAMP) system-deps
 system-deps:
 	@bash .ci/system-deps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[test]'
 	@touch $(STAMP)
+
+# Refresh requirements.lock after changing dependencies in pyproject.toml: keeps every pin that still
+# fits, adds what is new, drops what is gone. One universal resolution (any OS, Python 3.11+), so the
+# file does not depend on the machine that ran it. Then `make setup` installs it.
+lock: uv
+	$(UV_COMPILE)
+
+# The same, but every package moves to the newest version pyproject.toml allows.
+lock-upgrade: uv
+	$(UV_COMPILE) --upgrade
+
+uv:
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q uv==$(UV_VERSION)
 
 test: setup
 	$(BIN)/python -m pytest -q

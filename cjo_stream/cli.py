@@ -8,52 +8,53 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
+import traceback
 from collections.abc import Callable
 
-import orjson
+from cjo_stream.argtypes import non_negative_float
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from cjo_stream.journeys.loader import JourneyLoadError, load_topology
+    from cjo_stream.errors import load_topology_checked
 
-    try:
-        topo = load_topology(args.topologies)
-    except JourneyLoadError as e:
-        for p in e.problems:
-            print(p, file=sys.stderr)
-        print(f"{len(e.problems)} problem(s) found; nothing was loaded.", file=sys.stderr)
-        return 1
+    topo = load_topology_checked(args.topologies)
     for j in sorted(topo.journeys, key=lambda j: (j.id, j.version)):
         print(f"ok  {j.id} v{j.version}  ({len(j.steps)} steps)  {j.source}")
     return 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    import msgspec
+
     from cjo_stream.commands import DeliveryCommand
     from cjo_stream.engine import Engine
-    from cjo_stream.events import parse_ts
-    from cjo_stream.journeys.loader import JourneyLoadError, load_topology
+    from cjo_stream.errors import file_problem, load_topology_checked, readable_file
     from cjo_stream.simulator import Simulator, read_lines
 
-    try:
-        topo = load_topology(args.topologies)
-    except JourneyLoadError as e:
-        for p in e.problems:
-            print(p, file=sys.stderr)
-        return 1
+    until = _until(args.until) if args.until else None  # checked before the work starts
+    topo = load_topology_checked(args.topologies)
+    readable_file(args.events, "events file")
     out = sys.stdout.buffer
+    # one JSON object per line, keys sorted: the delivery-command schema (schemas/delivery_command.schema.json)
+    encode = msgspec.json.Encoder(order="sorted").encode
 
     def emit(cmd: DeliveryCommand) -> None:
-        out.write(orjson.dumps(cmd, option=orjson.OPT_SORT_KEYS) + b"\n")
+        out.write(encode(cmd) + b"\n")
 
-    sim = Simulator(Engine(topo.journeys, topo.policies), on_command=emit)
+    lateness = args.allowed_lateness
+    if lateness is None:
+        from cjo_stream.runtime.commands import settings_from
+
+        lateness = settings_from(args).allowed_lateness  # CJO_ALLOWED_LATENESS, as the workers read it
+    sim = Simulator(Engine(topo.journeys, topo.policies, lateness), on_command=emit)
     try:
         sim.run_lines(read_lines(args.events))
-    except FileNotFoundError:
-        print(f"events file not found: {args.events}", file=sys.stderr)
-        return 1
-    until = parse_ts(args.until) if args.until else None
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise file_problem("events file", args.events, e) from None
     sim.finish(until)
     out.flush()
     for b in sim.bad:
@@ -62,21 +63,38 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print("", file=sys.stderr)
         print(sim.funnel.render(), file=sys.stderr)
         print(f"\n{len(sim.commands)} delivery commands, {len(sim.skips)} skips, {len(sim.bad)} bad lines, "
-              f"{sim.duplicates} duplicates, {sim.pending_timers} timers still pending, "
-              f"{len(sim.profiles)} customers", file=sys.stderr)
+              f"{sim.duplicates} duplicates, {sim.late} late events ({sim.too_late} too late to start a "
+              f"journey), {sim.pending_timers} timers still pending, {len(sim.profiles)} customers", file=sys.stderr)
     return 0
 
 
+def _until(text: str) -> float:
+    from cjo_stream.errors import UsageError
+    from cjo_stream.events import parse_ts
+
+    try:
+        return parse_ts(text)
+    except ValueError:
+        raise UsageError(f"--until {text!r}: expected an RFC 3339 time like 2026-03-09T00:00:00Z") from None
+
+
 def _cmd_schemas(args: argparse.Namespace) -> int:
+    from cjo_stream.errors import FileProblem
     from cjo_stream.schemas_export import write_all
 
-    for path in write_all(args.out):
+    try:
+        paths = write_all(args.out)
+    except OSError as e:
+        raise FileProblem(f"cannot write schemas to {args.out}: {(e.strerror or str(e)).lower()}") from None
+    for path in paths:
         print(path)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cjo-stream", description="Kafka-native customer journey orchestration.")
+    parser = argparse.ArgumentParser(prog="cjo-stream", description="Kafka-native customer journey orchestration.",
+                                     epilog="Exit codes: see the README's \"Exit codes\" table.")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check journey files and policies; print every problem")
@@ -88,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", required=True, help="JSON lines of Segment-style touchpoint events")
     p.add_argument("--until", help="fire pending timers due up to this RFC 3339 time (default: all)")
     p.add_argument("--report", action="store_true", help="print a funnel report to stderr")
+    p.add_argument("--allowed-lateness", type=non_negative_float, metavar="SECONDS",
+                   help="how much older than a customer's latest event an event may be and still start a "
+                        "journey (default: $CJO_ALLOWED_LATENESS or 300)")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("schemas", help="write JSON Schemas generated from the code")
@@ -96,7 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     for register in _extensions():
         register(sub)
+    for verb in sub.choices.values():  # `--debug` after the verb too, as kubectl takes flags anywhere
+        verb.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
+
+
+DEBUG_HELP = "debug logging, and a traceback with every error (same as CJO_LOG_LEVEL=debug)"
 
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
@@ -112,13 +138,38 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a verb. A user's mistake is one ``error:`` line and its exit code (cjo_stream.errors);
+    anything else is a bug and keeps its traceback (exit 70)."""
+    from cjo_stream.errors import ExitCode, UserError
+
     args = build_parser().parse_args(argv)
+    if args.debug:
+        os.environ["CJO_LOG_LEVEL"] = "debug"  # the verb's logging and the processes it starts
+    debug = os.environ.get("CJO_LOG_LEVEL", "").strip().lower() == "debug"
+    if debug:
+        from cjo_stream.logs import configure_logging
+
+        configure_logging(os.environ.get("CJO_LOG_FORMAT", "text").strip().lower() == "json", "DEBUG")
     try:
         return int(args.func(args) or 0)
+    except UserError as e:
+        if debug:
+            traceback.print_exc()
+        for line in e.details:
+            print(line, file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
+        return int(e.code)
     except KeyboardInterrupt:
-        return 130
+        return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, and keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception:
+        traceback.print_exc()
+        print("error: internal error (a bug in cjo-stream, not in your input): please report it with the "
+              "traceback above; --debug or CJO_LOG_LEVEL=debug logs more", file=sys.stderr)
+        return int(ExitCode.INTERNAL)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dataclasses import fields
 import pytest
 
 from cjo_stream.config import Settings
+from cjo_stream.errors import UsageError
 from cjo_stream.runtime.commands import tune_gc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +63,7 @@ def test_tune_gc_off_leaves_python_defaults(restore_gc: None) -> None:
 
 
 def test_tune_gc_refuses_a_bad_spec(restore_gc: None) -> None:
-    with pytest.raises(SystemExit, match="CJO_GC_THRESHOLD='fast'"):
+    with pytest.raises(UsageError, match="CJO_GC_THRESHOLD='fast'"):
         tune_gc("fast")
 
 

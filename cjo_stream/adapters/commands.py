@@ -5,40 +5,51 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cjo_stream.argtypes import port_or_auto, positive_int
+
 CHANNELS = ("email", "sms", "push", "in_app", "webhook", "slack", "crm", "console")
 
 
 def _cmd_adapter(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
 
     from cjo_stream.adapters.config import ConfigError
     from cjo_stream.adapters.service import AdapterOptions, check_config, serve
-    from cjo_stream.config import Settings
+    from cjo_stream.errors import ExitCode, UsageError, port_free
     from cjo_stream.logs import configure_from_env
+    from cjo_stream.runtime.commands import settings_from
+    from cjo_stream.runtime.connect import wait_for_broker, where
 
-    configure_from_env()
+    settings = settings_from(args)
     try:
-        settings = Settings.from_env(bootstrap=args.broker)
+        configure_from_env()
         opts = AdapterOptions.from_env(args.channel, web_port=args.web_port, concurrency=args.concurrency)
         if args.group:
             opts.group = args.group
         check_config(opts, settings=settings)
     except (ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(str(e)) from None
+    port_free(settings.web_host, opts.web_port, "--web-port / CJO_ADAPTER_WEB_PORT")
+    log = logging.getLogger("cjo_stream.adapters")
+    source = where(settings, args.broker)
+
+    def retry(attempt: int, reason: str, delay: float) -> None:
+        log.warning("broker %s (%s) not reachable, attempt %d: %s; retrying in %.1f s",
+                    settings.bootstrap, source, attempt, reason, delay)
+
     print(f"cjo-stream adapter {args.channel}: broker {settings.bootstrap}"
           + (f", endpoint {settings.web_scheme}://{settings.web_host}:{opts.web_port}" if opts.web_port >= 0 else ""),
           file=sys.stderr, flush=True)
     try:
+        asyncio.run(wait_for_broker(settings, timeout=None, source=source, on_retry=retry))
         asyncio.run(serve(settings, opts))
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # the process exits; its supervisor restarts it and it resumes from Kafka
-        import logging
-
-        logging.getLogger("cjo_stream.adapters").exception("adapter %s stopped on an error", args.channel)
+        log.exception("adapter %s stopped on an error", args.channel)
         print(f"error: adapter stopped: {type(e).__name__}; see the log above", file=sys.stderr)
-        return 1
+        return int(ExitCode.INTERNAL)
     return 0
 
 
@@ -46,9 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("adapter", help="deliver a channel's commands (and serve provider engagement callbacks)")
     p.add_argument("--channel", required=True, choices=CHANNELS, help="the channel to deliver")
     p.add_argument("--broker", help="bootstrap servers (default: $CJO_BROKER or 127.0.0.1:9092)")
-    p.add_argument("--web-port", type=int,
+    p.add_argument("--web-port", type=port_or_auto,
                    help="port of /engagement, /metrics, /health (default: $CJO_ADAPTER_WEB_PORT or 6067; "
                         "0 = any free port, -1 = none)")
-    p.add_argument("--concurrency", type=int, help="deliveries in flight (default: $CJO_ADAPTER_CONCURRENCY or 16)")
+    p.add_argument("--concurrency", type=positive_int, help="deliveries in flight (default: $CJO_ADAPTER_CONCURRENCY or 16)")
     p.add_argument("--group", help="consumer group (default: cjo-adapter-<channel>)")
     p.set_defaults(func=_cmd_adapter)

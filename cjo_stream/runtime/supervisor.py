@@ -4,7 +4,9 @@ A worker's hot path is one Python thread, so a process uses about one core; on a
 cores, more processes in the same consumer groups share the partitions (exactly as separate
 machines would). Process ``i`` serves its state API and metrics on ``web_port + i`` and keeps its
 state under its own directory. A process that exits on its own (e.g. the exit-70 restart after a
-failed batch) is started again after a pause; SIGTERM/SIGINT stop them all cleanly.
+failed batch) is started again after a pause; SIGTERM/SIGINT stop them all cleanly. If the
+supervisor itself is killed (SIGKILL, OOM), the kernel sends each process SIGTERM
+(:mod:`cjo_stream.runtime.lifetime`), so they stop cleanly too instead of running on unwatched.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 from cjo_stream.config import Settings
+from cjo_stream.runtime.lifetime import popen
 
 RESTART_PAUSE = 2.0
 
@@ -50,7 +54,11 @@ def run_workers(settings: Settings, n: int, loglevel: str) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    procs = [subprocess.Popen(argv, env=env) for env in envs]
+    def start(env: dict[str, str]) -> subprocess.Popen[Any]:
+        # same process group as the supervisor (a terminal's Ctrl-C reaches all), SIGTERM if it dies
+        return popen(argv, sig=signal.SIGTERM, new_session=False, env=env)
+
+    procs = [start(env) for env in envs]
     print(f"cjo-stream worker: {n} processes, state API on ports {settings.web_port}-{settings.web_port + n - 1}",
           file=sys.stderr, flush=True)
     try:
@@ -60,7 +68,7 @@ def run_workers(settings: Settings, n: int, loglevel: str) -> int:
                     print(f"worker process {i} exited with {p.returncode}; starting it again in "
                           f"{RESTART_PAUSE:.0f} s", file=sys.stderr, flush=True)
                     time.sleep(RESTART_PAUSE)
-                    procs[i] = subprocess.Popen(argv, env=envs[i])
+                    procs[i] = start(envs[i])
             time.sleep(0.2)
     finally:
         for p in procs:

@@ -1,9 +1,10 @@
 """The streaming worker: stage 1 (ingest), stage 2 (customers), global tables, timers.
 
 Why not one Faust agent per stage: a Faust agent costs ~150 µs of CPU per event here and a Table write
-per event caps a worker near 2,000 events/s (``../shared/MEASURED.md``). The worker therefore runs its
-hot path on aiokafka consumers in per-partition batches (one state write per changed customer per
-batch, outputs as record batches, offsets committed after the broker acknowledged everything), while
+per event caps a worker near 2,000 events/s (README, "Performance"; ``make bench`` measures it side by
+side, results in ``docs/benchmarks.md``). The worker therefore runs its hot path on aiokafka consumers
+in per-partition batches (one state write per changed customer per batch, outputs as record batches,
+offsets committed after the broker acknowledged everything), while
 Faust hosts it: the worker process, its web views and lifecycle (:mod:`cjo_stream.runtime.app`).
 Partition ownership and rebalancing come from the Kafka consumer group protocol; the state tables are
 changelogged RocksDB stores restored on assignment, as Faust tables are.

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,13 +95,32 @@ def spawn(worker_env: dict[str, str], tmp_path: Any) -> Iterator[Any]:
     procs: list[WorkerProc] = []
 
     def _spawn(**env: str) -> WorkerProc:
-        w = WorkerProc({**worker_env, **env}, free_port(), str(tmp_path / f"worker-{len(procs)}.log"))
+        ports = int(env.get("CJO_CONCURRENCY", "1"))  # process i serves on the web port + i
+        w = WorkerProc({**worker_env, **env}, free_ports(ports), str(tmp_path / f"worker-{len(procs)}.log"))
         procs.append(w)
         return w.start()
 
     yield _spawn
     for w in procs:
         w.kill()
+
+
+def free_ports(n: int) -> int:
+    """The first of ``n`` consecutive free ports (a worker refuses to start on a port in use)."""
+    for _ in range(100):
+        first = free_port()
+        if all(_free(first + i) for i in range(1, n)):
+            return first
+    raise AssertionError(f"no {n} consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def settings_for(env: dict[str, str]) -> Settings:

@@ -1,0 +1,59 @@
+"""Value types for command-line flags: a bad value is refused by argparse (usage line, exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _number(text: str, kind: type[int] | type[float]) -> float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+
+
+def positive_int(text: str) -> int:
+    n = int(_number(text, int))
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 1 or more")
+    return n
+
+
+def non_negative_int(text: str) -> int:
+    n = int(_number(text, int))
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return n
+
+
+def positive_float(text: str) -> float:
+    x = float(_number(text, float))
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number above 0")
+    return x
+
+
+def non_negative_float(text: str) -> float:
+    x = float(_number(text, float))
+    if not x >= 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number, 0 or more")
+    return x
+
+
+def port(text: str) -> int:
+    """A TCP port to listen on, 1-65535."""
+    n = int(_number(text, int))
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is 1-65535")
+    return n
+
+
+def port_or_auto(text: str) -> int:
+    """A port, or 0 (any free port), or -1 (none): the adapter's ``--web-port``."""
+    n = int(_number(text, int))
+    if not -1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is 1-65535 (0 = any free port, -1 = none)")
+    return n
+
+
+__all__ = ["non_negative_int", "port", "port_or_auto", "positive_float", "positive_int"]

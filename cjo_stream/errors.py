@@ -1,0 +1,128 @@
+"""Mistakes a user can fix, each with its own exit code (the README's "Exit codes" table).
+
+The command line prints a :class:`UserError` as one ``error: ...`` line and exits with its code, never
+with a traceback; anything else is a bug and keeps its traceback (exit 70). Codes are distinct so a
+script can tell "fix the journey" from "start the broker" without parsing messages.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INVALID = 1  # the input was read and has problems: journeys or policies (file:line: reason)
+    USAGE = 2  # a bad flag value or CJO_* variable (argparse uses 2 as well)
+    NO_FILE = 3  # a file or directory is missing, unreadable or unwritable
+    BROKER = 4  # the Kafka broker could not be reached in time
+    PORT_IN_USE = 5  # a port to listen on is taken
+    INTERNAL = 70  # a bug (traceback printed); also a worker's "restart me" exit (EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class UserError(Exception):
+    """A problem the user can fix; ``str()`` is the whole message (one line, says what to do)."""
+
+    code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []  # printed one per line before the message (e.g. file:line: reason)
+
+
+class UsageError(UserError):
+    code = ExitCode.USAGE
+
+
+class InvalidInput(UserError):
+    code = ExitCode.INVALID
+
+
+class FileProblem(UserError):
+    code = ExitCode.NO_FILE
+
+
+class BrokerUnreachable(UserError):
+    code = ExitCode.BROKER
+
+
+class PortInUse(UserError):
+    code = ExitCode.PORT_IN_USE
+
+
+def _reason(e: OSError) -> str:
+    return os.strerror(e.errno).lower() if e.errno else str(e)
+
+
+def file_problem(what: str, path: str, e: OSError) -> FileProblem:
+    """A :class:`FileProblem` for an ``OSError`` raised while opening ``path``."""
+    return FileProblem(f"cannot read {what} {path}: {_reason(e)}")
+
+
+def readable_file(path: str, what: str) -> str:
+    """``path`` if it is a file this process can read, else a :class:`FileProblem` naming it."""
+    if not os.path.exists(path):
+        raise FileProblem(f"{what} not found: {path}")
+    if os.path.isdir(path):
+        raise FileProblem(f"{what} is a directory, expected a file: {path}")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise file_problem(what, path, e) from None
+    return path
+
+
+def existing_dir(path: str, what: str) -> str:
+    """``path`` if it is a readable directory, else a :class:`FileProblem` naming it."""
+    if not os.path.exists(path):
+        raise FileProblem(f"{what} not found: {path}")
+    if not os.path.isdir(path):
+        raise FileProblem(f"{what} is not a directory: {path}")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise FileProblem(f"cannot read {what} {path}: permission denied")
+    return path
+
+
+def port_free(host: str, port: int, what: str) -> None:
+    """Raise :class:`PortInUse` if ``host:port`` cannot be bound now.
+
+    ``SO_REUSEADDR`` as servers set it, so a port left in TIME_WAIT by a stopped process counts as free.
+    """
+    if port <= 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {port} on {host} is already in use ({what}): stop the process "
+                                "holding it or choose another port") from None
+            if e.errno == errno.EACCES:
+                raise UsageError(f"not allowed to listen on port {port} on {host} ({what}): "
+                                "choose a port above 1023") from None
+            raise UsageError(f"cannot listen on {host}:{port} ({what}): {_reason(e)}") from None
+
+
+
+
+def load_topology_checked(path: str, refusing: str = "nothing was loaded") -> Any:
+    """Load a topology directory, turning a missing directory and journey problems into user errors."""
+    from cjo_stream.journeys.loader import JourneyLoadError, load_topology
+
+    existing_dir(path, "topologies directory")
+    try:
+        return load_topology(path)
+    except JourneyLoadError as e:
+        raise InvalidInput(f"{len(e.problems)} problem(s) in {path}; {refusing} "
+                           f"(`cjo-stream validate {path}` lists them)", details=[str(p) for p in e.problems]) from None
+
+
+__all__ = ["BrokerUnreachable", "ExitCode", "FileProblem", "InvalidInput", "PortInUse", "UsageError", "UserError",
+           "existing_dir", "file_problem", "load_topology_checked", "port_free", "readable_file"]

@@ -1,0 +1,108 @@
+"""Wait until the Kafka broker answers, or say clearly which address did not.
+
+Command-line clients (``produce``, ``tail``, ``generate``) give up after a bounded wait with a
+:class:`~cjo_stream.errors.BrokerUnreachable` error (exit 4); long-running services (``worker``,
+``adapter``) wait with exponential backoff and log every attempt, as Kafka clients do, so they can be
+started before the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+
+from cjo_stream.config import Settings
+from cjo_stream.errors import BrokerUnreachable
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+ATTEMPT_TIMEOUT = 10.0
+
+
+def where(settings: Settings, flag: str | None) -> str:
+    """Where the bootstrap address came from, for the error message."""
+    if flag:
+        return "from --broker"
+    if "CJO_BROKER" in os.environ:
+        return "from CJO_BROKER"
+    return "the default; set CJO_BROKER or --broker"
+
+
+def _diagnose(bootstrap: str) -> str:
+    """Why the first bootstrap server does not answer (refused, timed out, unknown host)."""
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=2):
+            return "it accepts connections but does not answer as a Kafka broker"
+    except ValueError:
+        return f"{bootstrap!r} is not host:port"
+    except socket.gaierror as e:
+        return f"unknown host ({e.strerror})"
+    except OSError as e:
+        return (os.strerror(e.errno) if e.errno else str(e) or type(e).__name__).lower()
+
+
+@contextlib.contextmanager
+def _quiet_client_logs() -> Iterator[None]:
+    """aiokafka logs every refused connection at ERROR; the caller reports the outcome once instead
+    (unless debug logging is on)."""
+    logger = logging.getLogger("aiokafka")
+    if logger.getEffectiveLevel() <= logging.DEBUG:
+        yield
+        return
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+async def probe(settings: Settings, timeout: float = ATTEMPT_TIMEOUT) -> None:
+    """One bootstrap (metadata request) to the configured servers; raises on failure."""
+    from aiokafka.client import AIOKafkaClient
+
+    client = AIOKafkaClient(**settings.kafka_kwargs(), request_timeout_ms=int(timeout * 1000))
+    try:
+        with _quiet_client_logs():
+            await asyncio.wait_for(client.bootstrap(), timeout)
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
+
+
+async def wait_for_broker(settings: Settings, *, timeout: float | None, source: str = "",
+                          on_retry: Callable[[int, str, float], None] | None = None) -> None:
+    """Return once the broker answers. ``timeout=None`` waits forever (``on_retry`` is told of each
+    failed attempt: number, reason, seconds until the next); otherwise raises BrokerUnreachable."""
+    from aiokafka.errors import KafkaError
+
+    start = time.monotonic()
+    delay = BACKOFF_FIRST
+    attempt = 0
+    while True:
+        attempt += 1
+        left = None if timeout is None else timeout - (time.monotonic() - start)
+        try:
+            await probe(settings, ATTEMPT_TIMEOUT if left is None else max(0.5, min(ATTEMPT_TIMEOUT, left)))
+            return
+        except (TimeoutError, KafkaError, OSError):
+            reason = _diagnose(settings.bootstrap)
+        left = None if timeout is None else timeout - (time.monotonic() - start)
+        if left is not None and left <= 0:
+            raise BrokerUnreachable(
+                f"cannot reach the Kafka broker at {settings.bootstrap} ({source or where(settings, None)}) "
+                f"after {timeout:g} s and {attempt} attempt(s): {reason}. Is it running? "
+                "`cjo-stream broker` starts a local one; set the address with --broker or CJO_BROKER")
+        if on_retry is not None:
+            on_retry(attempt, reason, delay)
+        await asyncio.sleep(delay if left is None else min(delay, left))
+        delay = min(delay * 2, BACKOFF_MAX)
+
+
+__all__ = ["probe", "wait_for_broker", "where"]

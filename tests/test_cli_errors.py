@@ -1,0 +1,283 @@
+"""A user's mistake on the command line: one clear line, its documented exit code, never a traceback.
+
+Each case runs ``cjo-stream`` as a user would (a subprocess, no CJO_* variables but the ones given) and
+checks the message, the exit code from the README's "Exit codes" table, and that no traceback shows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cjo_stream import cli
+from cjo_stream.errors import ExitCode
+from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.runtime.lifetime import popen
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("cjo-stream"))
+EVENTS = str(ROOT / "schemas" / "examples" / "touchpoints.jsonl")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    env.update(PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], cwd=ROOT, env=env or clean_env(), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def user_error(p: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
+    """Assert a clean user error; returns stderr."""
+    out = p.stdout + p.stderr
+    assert "Traceback" not in out, out
+    assert p.returncode == code, f"exit {p.returncode}, expected {code}:\n{out}"
+    last = p.stderr.strip().splitlines()[-1]
+    assert re.match(r"(cjo-stream( \w+)?: )?error: ", last), f"last line is not an error line: {last!r}"
+    for f in fragments:
+        assert f in p.stderr, f"{f!r} not in:\n{p.stderr}"
+    return p.stderr
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A port someone else holds: bound and listening."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    s.setblocking(False)
+    yield s
+    s.close()
+
+
+def adjacent_ports() -> tuple[int, socket.socket]:
+    """A free port p and a listening socket holding p + 1."""
+    for _ in range(50):
+        p = free_port()
+        held = socket.socket()
+        try:
+            held.bind(("127.0.0.1", p + 1))
+        except OSError:
+            held.close()
+            continue
+        held.listen(1)
+        return p, held
+    raise AssertionError("no two adjacent free ports")
+
+
+def broken_topologies(tmp_path: Path) -> Path:
+    root = tmp_path / "topo"
+    (root / "journeys").mkdir(parents=True)
+    (root / "journeys" / "welcome.yaml").write_text(
+        "journey: welcome\nversion: 1\nentry:\n  event: signed_up\nsteps:\n  - id: hello\n    wait: soonish\n")
+    return root
+
+
+# ---------------------------------------------------------------- the broker cannot be reached
+@pytest.mark.parametrize("verb", [
+    ["produce", "--events", EVENTS],
+    ["tail", "--channel", "email"],
+    ["generate", "--customers", "5", "--rate", "5", "--duration", "1"],
+])
+def test_unreachable_broker_gives_up_after_the_bounded_wait(verb: list[str]) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    t0 = time.monotonic()
+    p = run(*verb, "--connect-timeout", "1.5", env=clean_env(CJO_BROKER=dead))
+    took = time.monotonic() - t0
+    err = user_error(p, ExitCode.BROKER, f"cannot reach the Kafka broker at {dead}", "from CJO_BROKER",
+                     "connection refused", "after 1.5 s")
+    assert "Unable connect" not in err  # aiokafka's own per-attempt noise is not shown
+    assert took < 30
+
+
+def test_unreachable_broker_from_the_flag_is_named_as_such() -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    p = run("produce", "--broker", dead, "--events", EVENTS, "--connect-timeout", "0.5")
+    user_error(p, ExitCode.BROKER, f"at {dead} (from --broker)", "CJO_BROKER")
+
+
+def test_the_worker_waits_for_its_broker_with_backoff_and_then_runs(tmp_path: Path) -> None:
+    port = free_port()
+    web = free_port()
+    env = clean_env(CJO_BROKER=f"127.0.0.1:{port}", CJO_DATA_DIR=str(tmp_path / "data"), CJO_PARTITIONS="2",
+                    CJO_WEB_PORT=str(web), CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"))
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as f:
+        proc = popen([CLI, "worker"], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        attempts: list[tuple[int, float]] = []
+        while time.monotonic() < deadline and len(attempts) < 3:
+            assert proc.poll() is None, log.read_text()
+            attempts = [(int(a), float(d)) for a, d in
+                        re.findall(r"not reachable, attempt (\d+): connection refused; retrying in ([\d.]+) s",
+                                   log.read_text())]
+            time.sleep(0.2)
+        assert [a for a, _ in attempts[:3]] == [1, 2, 3], log.read_text()
+        delays = [d for _, d in attempts[:3]]
+        assert delays == sorted(delays) and delays[2] > delays[0], f"no backoff: {delays}"
+        assert f"broker 127.0.0.1:{port} (from CJO_BROKER)" in log.read_text()
+        with LocalBroker(port):  # the broker comes up: the worker carries on by itself
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text()
+                try:
+                    if httpx.get(f"http://127.0.0.1:{web}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.3)
+            else:
+                raise AssertionError(f"worker never became healthy:\n{log.read_text()}")
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert "Traceback" not in log.read_text()
+
+
+# ---------------------------------------------------------------- files
+def test_missing_and_unreadable_files(tmp_path: Path) -> None:
+    user_error(run("simulate", "--events", str(tmp_path / "nope.jsonl")), ExitCode.NO_FILE,
+               f"events file not found: {tmp_path / 'nope.jsonl'}")
+    user_error(run("simulate", "--events", str(tmp_path)), ExitCode.NO_FILE, "events file is a directory")
+    user_error(run("simulate", "--topologies", str(tmp_path / "none"), "--events", EVENTS), ExitCode.NO_FILE,
+               f"topologies directory not found: {tmp_path / 'none'}")
+    user_error(run("produce", "--events", str(tmp_path / "nope.jsonl")), ExitCode.NO_FILE, "events file not found")
+    user_error(run("validate", str(tmp_path / "none")), ExitCode.NO_FILE, "topologies directory not found")
+    (tmp_path / "file").write_text("x")
+    user_error(run("validate", str(tmp_path / "file")), ExitCode.NO_FILE, "is not a directory")
+    user_error(run("schemas", "--out", str(tmp_path / "file" / "sub")), ExitCode.NO_FILE,
+               "cannot write schemas to")
+    user_error(run("worker", "--topologies", str(tmp_path / "none")), ExitCode.NO_FILE,
+               "topologies directory not found")
+    user_error(run("worker", "--data-dir", str(tmp_path / "file" / "data"), "--web-port", str(free_port())),
+               ExitCode.NO_FILE, "cannot create the data directory")
+    user_error(run("produce", "--events", EVENTS, env=clean_env(CJO_SSL_CAFILE=str(tmp_path / "ca.pem"))),
+               ExitCode.NO_FILE, "CJO_SSL_CAFILE not found")
+
+
+# ---------------------------------------------------------------- journeys with errors
+def test_the_worker_refuses_broken_journeys_before_touching_the_broker(tmp_path: Path,
+                                                                      listener: socket.socket) -> None:
+    """file:line: reason, exit 1, and nothing consumed: not even a connection to the broker's port."""
+    port = listener.getsockname()[1]
+    topo = broken_topologies(tmp_path)
+    for extra in ([], ["--concurrency", "2"]):
+        p = run("worker", "--topologies", str(topo), "--web-port", str(free_port()), *extra,
+                env=clean_env(CJO_BROKER=f"127.0.0.1:{port}", CJO_DATA_DIR=str(tmp_path / "data")))
+        err = user_error(p, ExitCode.INVALID, "refusing to start; nothing was consumed")
+        assert re.search(r"welcome\.yaml:7: .*soonish", err), err
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # nobody connected
+
+
+def test_simulate_and_demo_refuse_broken_journeys(tmp_path: Path) -> None:
+    topo = broken_topologies(tmp_path)
+    err = user_error(run("simulate", "--topologies", str(topo), "--events", EVENTS), ExitCode.INVALID)
+    assert re.search(r"welcome\.yaml:7: ", err)
+    err = user_error(run("demo", "--topologies", str(topo), "--duration", "5"), ExitCode.INVALID,
+                     "the demo did not start")
+    assert re.search(r"welcome\.yaml:7: ", err)
+
+
+# ---------------------------------------------------------------- ports
+def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None:
+    port = listener.getsockname()[1]
+    user_error(run("worker", "--web-port", str(port), "--data-dir", str(tmp_path)), ExitCode.PORT_IN_USE,
+               f"port {port} on 127.0.0.1 is already in use (--web-port / CJO_WEB_PORT)")
+    first, held = adjacent_ports()  # --concurrency 2 serves on --web-port and --web-port + 1
+    with held:
+        second = held.getsockname()[1]
+        user_error(run("worker", "--concurrency", "2", "--web-port", str(first), "--data-dir", str(tmp_path)),
+                   ExitCode.PORT_IN_USE, f"port {second} on 127.0.0.1 is already in use", "worker process 1")
+    user_error(run("broker", "--port", str(port)), ExitCode.PORT_IN_USE, f"port {port}", "(--port)")
+    user_error(run("adapter", "--channel", "console", "--web-port", str(port)), ExitCode.PORT_IN_USE,
+               f"port {port}", "CJO_ADAPTER_WEB_PORT")
+
+
+# ---------------------------------------------------------------- flags and CJO_* values
+@pytest.mark.parametrize("args, fragment", [
+    (["generate", "--rate", "0"], "argument --rate: '0': must be a number above 0"),
+    (["generate", "--duration", "-1"], "argument --duration"),
+    (["worker", "--concurrency", "0"], "argument --concurrency: '0': must be 1 or more"),
+    (["worker", "--web-port", "70000"], "argument --web-port: '70000': a port is 1-65535"),
+    (["worker", "--partitions", "many"], "argument --partitions: 'many' is not an integer"),
+    (["broker", "--port", "x"], "argument --port"),
+    (["tail", "--channel", "fax"], "argument --channel: invalid choice: 'fax'"),
+    (["tail", "--limit", "0"], "argument --limit"),
+    (["produce"], "the following arguments are required: --events"),
+    (["simulate", "--events", EVENTS, "--until", "next week"], "--until 'next week': expected an RFC 3339 time"),
+    (["adapter", "--channel", "console", "--web-port", "-5"], "argument --web-port"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_flag_values(args: list[str], fragment: str) -> None:
+    user_error(run(*args), ExitCode.USAGE, fragment)
+
+
+@pytest.mark.parametrize("var, value, fragment", [
+    ("CJO_PARTITIONS", "x", "CJO_PARTITIONS='x' is not a valid int"),
+    ("CJO_PARTITIONS", "0", "CJO_PARTITIONS=0: must be 1 or more"),
+    ("CJO_WEB_PORT", "99999", "CJO_WEB_PORT=99999: a port is 1-65535"),
+    ("CJO_STORE", "disk", "CJO_STORE='disk': use 'rocksdb' or 'memory'"),
+    ("CJO_LOG_LEVEL", "loud", "unknown log level 'loud'"),
+    ("CJO_LOG_FORMAT", "xml", "CJO_LOG_FORMAT='xml'"),
+    ("CJO_GC_THRESHOLD", "fast", "CJO_GC_THRESHOLD='fast'"),
+    ("CJO_SECURITY_PROTOCOL", "TLS", "CJO_SECURITY_PROTOCOL='TLS'"),
+    ("CJO_DEDUPE_WINDOW_SECONDS", "a day", "CJO_DEDUPE_WINDOW_SECONDS='a day' is not a valid float"),
+])
+def test_bad_environment_values_stop_the_worker(var: str, value: str, fragment: str, tmp_path: Path) -> None:
+    env = {"CJO_WEB_PORT": str(free_port()), "CJO_BROKER": f"127.0.0.1:{free_port()}", var: value}
+    p = run("worker", "--data-dir", str(tmp_path), env=clean_env(**env), timeout=60)
+    user_error(p, ExitCode.USAGE, fragment)
+
+
+def test_bad_environment_values_stop_the_clients() -> None:
+    user_error(run("produce", "--events", EVENTS, env=clean_env(CJO_PARTITIONS="x")), ExitCode.USAGE,
+               "CJO_PARTITIONS='x'")
+    user_error(run("adapter", "--channel", "console", env=clean_env(CJO_LOG_LEVEL="loud")), ExitCode.USAGE,
+               "unknown log level 'loud'")
+
+
+# ---------------------------------------------------------------- bugs keep their traceback
+def test_an_internal_error_prints_its_traceback_and_exits_70(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(_args: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "_cmd_schemas", broken)
+    assert cli.main(["schemas"]) == ExitCode.INTERNAL == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a bug" in err and "internal error" in err
+
+
+def test_debug_adds_the_traceback_to_a_user_error(tmp_path: Path) -> None:
+    p = run("--debug", "simulate", "--events", str(tmp_path / "nope.jsonl"))
+    assert p.returncode == ExitCode.NO_FILE and "Traceback" in p.stderr and "FileProblem" in p.stderr
+    p = run("simulate", "--events", str(tmp_path / "nope.jsonl"), "--debug")  # after the verb too
+    assert p.returncode == ExitCode.NO_FILE and "Traceback" in p.stderr
+    p = run("simulate", "--events", str(tmp_path / "nope.jsonl"), env=clean_env(CJO_LOG_LEVEL="debug"))
+    assert p.returncode == ExitCode.NO_FILE and "Traceback" in p.stderr
+
+
+def test_every_exit_code_is_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Exit codes", 1)[1].split("\n\n", 2)[1]
+    documented = {int(c) for c in re.findall(r"^\| `?(\d+)`? \|", table, re.M)}
+    assert documented == {int(c) for c in ExitCode}, table
