@@ -127,9 +127,10 @@ DEBUG_HELP = "debug logging, and a traceback with every error (same as CJO_LOG_L
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands of the runtime and adapters (their modules import Faust/aiokafka lazily)."""
+    from cjo_stream.replay.cli import register as replay_commands
     from cjo_stream.runtime.commands import register as runtime_commands
 
-    found: list[Callable[[argparse._SubParsersAction], None]] = [runtime_commands]  # type: ignore[type-arg]
+    found: list[Callable[[argparse._SubParsersAction], None]] = [runtime_commands, replay_commands]  # type: ignore[type-arg]
     if importlib.util.find_spec("cjo_stream.adapters.commands") is not None:
         from cjo_stream.adapters.commands import register as adapter_commands
 

@@ -5,14 +5,19 @@ live workers do (see :class:`~cjo_stream.engine.Engine` on event time and latene
 latest timestamp read so far: before an event is handled, every timer due at or before its timestamp
 fires, in due order (ties in the order they were scheduled) — as the workers' timers fire on the wall
 clock. Identity works as live: an event linking an anonymous id is applied to the known customer, then
-the anonymous profile (with its journeys) is absorbed into it. The same pure engine runs in the
-streaming workers, so what the simulator prints is what the runtime decides for the same input.
+the anonymous profile (with its journeys) is absorbed into it. Duplicates of a ``messageId`` are dropped
+within a window, as the workers drop them. The same pure engine runs in the streaming workers, so what
+the simulator prints is what the runtime decides for the same input.
+
+Replay (:mod:`cjo_stream.replay`) drives the same class over history: with a profile store that spills
+to disk, without keeping every output in memory, and counting only decisions from ``count_from`` on.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from cjo_stream.commands import DeliveryCommand, SkipRecord
@@ -22,6 +27,9 @@ from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.identity import customer_of, new_links
 from cjo_stream.profile import Profile, new_profile
 
+#: The workers' default ``CJO_DEDUPE_WINDOW_SECONDS``.
+DEDUPE_WINDOW = 86400.0
+
 
 @dataclass
 class BadLine:
@@ -30,12 +38,39 @@ class BadLine:
     detail: str
 
 
+class DedupeWindow:
+    """``messageId``s seen within ``window`` seconds of the latest time: bounded, like the workers' window."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._ids: set[str] = set()
+        self._order: deque[tuple[float, str]] = deque()
+        self._latest = float("-inf")
+
+    def seen(self, message_id: str, ts: float) -> bool:
+        """Whether ``message_id`` was seen within the window; remembers it if not."""
+        if message_id in self._ids:
+            return True
+        self._ids.add(message_id)
+        self._order.append((ts, message_id))
+        if ts > self._latest:
+            self._latest = ts
+        horizon = self._latest - self.window
+        order = self._order
+        while order and order[0][0] < horizon:
+            self._ids.discard(order.popleft()[1])
+        return False
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 @dataclass
 class Simulator:
     engine: Engine
     on_command: Callable[[DeliveryCommand], None] | None = None
     on_skip: Callable[[SkipRecord], None] | None = None
-    profiles: dict[str, Profile] = field(default_factory=dict)
+    profiles: MutableMapping[str, Profile] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     funnel: Funnel = field(default_factory=Funnel)
     commands: list[DeliveryCommand] = field(default_factory=list)
@@ -44,25 +79,34 @@ class Simulator:
     duplicates: int = 0
     late: int = 0
     too_late: int = 0
+    #: keep every command and skip in ``commands``/``skips`` (off for long replays: use the callbacks)
+    keep: bool = True
+    #: decisions made before this time update state but are not reported (replay's warm-up)
+    count_from: float = float("-inf")
+    dedupe_window: float = DEDUPE_WINDOW
     _timers: list[tuple[float, int, Timer]] = field(default_factory=list)
     _cancelled: set[str] = field(default_factory=set)
     _tick: int = 0
-    _seen: set[str] = field(default_factory=set)
+    _dedupe: DedupeWindow | None = None
     clock: float = 0.0
 
-    def _collect(self, res: Result) -> None:
+    def _collect(self, res: Result, at: float) -> None:
         for t in res.cancelled:
             self._cancelled.add(t.key)
         for t in res.timers:
             self._tick += 1
             self._cancelled.discard(t.key)
             heapq.heappush(self._timers, (t.due, self._tick, t))
+        if at < self.count_from:
+            return
         for c in res.commands:
-            self.commands.append(c)
+            if self.keep:
+                self.commands.append(c)
             if self.on_command:
                 self.on_command(c)
         for s in res.skips:
-            self.skips.append(s)
+            if self.keep:
+                self.skips.append(s)
             if self.on_skip:
                 self.on_skip(s)
         self.funnel.add(res.transitions)
@@ -77,13 +121,15 @@ class Simulator:
                 continue
             profile = self.profiles.get(timer.customer_id)
             if profile is not None:
-                self._collect(self.engine.fire(profile, timer, due))
+                self._collect(self.engine.fire(profile, timer, due), due)
 
     def handle(self, ev: Event) -> None:
-        if ev.message_id in self._seen:
+        dedupe = self._dedupe
+        if dedupe is None:
+            dedupe = self._dedupe = DedupeWindow(self.dedupe_window)
+        if dedupe.seen(ev.message_id, ev.ts):
             self.duplicates += 1
             return
-        self._seen.add(ev.message_id)
         self.advance(ev.ts)
         self.clock = max(self.clock, ev.ts)
         links = new_links(self.links, ev)
@@ -94,14 +140,17 @@ class Simulator:
         if profile is None:
             profile = self.profiles[cid] = new_profile(cid)
         res = self.engine.process(profile, ev, ev.ts)
-        self.late += res.late
-        self.too_late += res.too_late
-        self._collect(res)
+        if ev.ts >= self.count_from:
+            self.late += res.late
+            self.too_late += res.too_late
+        self._collect(res, ev.ts)
         for src, dst in links:  # as live: the linking event first, then what the other id knew
             anon = self.profiles.pop(src, None)
             if anon is not None:
-                target = self.profiles.setdefault(dst, new_profile(dst))
-                self._collect(self.engine.absorb(target, anon))
+                target = self.profiles.get(dst)
+                if target is None:
+                    target = self.profiles[dst] = new_profile(dst)
+                self._collect(self.engine.absorb(target, anon), ev.ts)
 
     def finish(self, until: float | None = None) -> None:
         """Fire the remaining timers (all of them, or those due up to ``until``)."""

@@ -11,20 +11,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-import msgspec
-
-from cjo_stream.commands import Receipt
 from cjo_stream.config import Settings
-from cjo_stream.events import Envelope, Event, InvalidEvent, decode_event, parse_ts
+from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.identity import customer_of, new_links
 from cjo_stream.kafka.outbox import Outbox
+from cjo_stream.receipts import receipt_record_event
 from cjo_stream.runtime.customers import KIND_MERGE
-
-_receipt_dec = msgspec.json.Decoder(Receipt)
-_json = msgspec.json.Encoder()
 
 
 class InRecord(Protocol):
@@ -42,25 +36,6 @@ class InRecord(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
-
-
-def receipt_event(r: Receipt) -> bytes:
-    """A receipt as the touchpoint event journeys can wait for: ``message_<status>`` for the customer."""
-    props: dict[str, Any] = {"delivery_id": r.delivery_id, "channel": r.channel, "status": r.status}
-    for k in ("journey", "step", "provider_message_id", "reason"):
-        v = getattr(r, k)
-        if v is not None:
-            props[k] = v
-    if r.attributes:
-        props["attributes"] = r.attributes
-    env = Envelope(messageId=f"receipt:{r.delivery_id}:{r.status}", type="track", event=f"message_{r.status}",
-                   userId=r.customer_id, timestamp=_dt(r.at), properties=props,
-                   context={"channel": "receipt"})
-    return _json.encode(env)
-
-
-def _dt(text: str) -> datetime:
-    return datetime.fromtimestamp(parse_ts(text), UTC)
 
 
 class Ingest:
@@ -95,10 +70,7 @@ class Ingest:
                 if value is None:
                     raise InvalidEvent("missing_field", "record has no value (tombstone)")
                 if rec.topic == s.receipts_topic:
-                    try:
-                        value = receipt_event(_receipt_dec.decode(value))
-                    except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
-                        raise InvalidEvent("bad_receipt", str(e)) from None
+                    value = receipt_record_event(value)
                 ev: Event = decode_event(value)
             except InvalidEvent as e:
                 self._dead_letter(rec, e, out)

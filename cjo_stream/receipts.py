@@ -1,0 +1,41 @@
+"""Adapter receipts as touchpoint events: ``message_<status>`` for the customer the delivery was for.
+
+Shared by the worker's ingest stage and replay, so a journey waiting for ``message_opened`` sees the
+same event live and in a backtest.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from cjo_stream.commands import Receipt
+from cjo_stream.events import Envelope, InvalidEvent, parse_ts
+
+_receipt_dec = msgspec.json.Decoder(Receipt)
+_json = msgspec.json.Encoder()
+
+
+def receipt_event(r: Receipt) -> bytes:
+    """A receipt as the touchpoint event journeys can wait for: ``message_<status>`` for the customer."""
+    props: dict[str, Any] = {"delivery_id": r.delivery_id, "channel": r.channel, "status": r.status}
+    for k in ("journey", "step", "provider_message_id", "reason"):
+        v = getattr(r, k)
+        if v is not None:
+            props[k] = v
+    if r.attributes:
+        props["attributes"] = r.attributes
+    env = Envelope(messageId=f"receipt:{r.delivery_id}:{r.status}", type="track", event=f"message_{r.status}",
+                   userId=r.customer_id, timestamp=datetime.fromtimestamp(parse_ts(r.at), UTC), properties=props,
+                   context={"channel": "receipt"})
+    return _json.encode(env)
+
+
+def receipt_record_event(value: bytes) -> bytes:
+    """The event JSON for a record of the receipts topic, or :class:`InvalidEvent` (``bad_receipt``)."""
+    try:
+        return receipt_event(_receipt_dec.decode(value))
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
+        raise InvalidEvent("bad_receipt", str(e)) from None

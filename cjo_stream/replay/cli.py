@@ -1,0 +1,171 @@
+"""``cjo-stream replay``: journeys over real history, offline; ``--compare`` two topologies side by side.
+
+Registered by :mod:`cjo_stream.cli`. Reads files or topics, runs the workers' engine in virtual time and
+prints the report; it produces to no topic, so it is safe to run against production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+
+from cjo_stream.argtypes import non_negative_float, positive_float, positive_int
+
+
+def when(text: str, now: float) -> float:
+    """RFC 3339 time, or a duration ago (``7d``, ``12h``, ``30m``)."""
+    from cjo_stream.errors import UsageError
+    from cjo_stream.events import parse_ts
+    from cjo_stream.journeys.durations import parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_ts(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration "
+                         "ago (7d, 12h, 30m)") from None
+
+
+def _duration(text: str) -> float:
+    from cjo_stream.journeys.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (30s, 15m, 1h, 7d, 2w)") from None
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from cjo_stream.commands import DeliveryCommand
+    from cjo_stream.errors import ExitCode, UsageError, file_problem, load_topology_checked, readable_file
+    from cjo_stream.replay.compare import compare, render
+    from cjo_stream.replay.run import Replay
+    from cjo_stream.replay.sources import Raw, Unreadable, file_records, topic_records
+    from cjo_stream.runtime.commands import Progress, broker_ready, settings_from
+
+    now = time.time()
+    since = when(args.since, now) if args.since else float("-inf")
+    until = when(args.until, now) if args.until else (float("inf") if args.events else now)
+    if since > until:
+        raise UsageError("--since is after --until")
+    if args.warmup and since == float("-inf"):
+        raise UsageError("--warmup needs --since: the warm-up is the time before it")
+    warmup_from = since - args.warmup if args.warmup else since
+    settings = settings_from(args)
+    lateness = settings.allowed_lateness if args.allowed_lateness is None else args.allowed_lateness
+    topologies = [(args.topologies, load_topology_checked(args.topologies))]
+    if args.compare:
+        topologies.append((args.compare, load_topology_checked(args.compare)))
+    for path in args.events or ():
+        readable_file(path, "events file")
+    out = None
+    if args.commands:
+        try:
+            out = open(args.commands, "wb")  # noqa: SIM115 - closed below
+        except OSError as e:
+            raise file_problem("commands file", args.commands, e) from None
+    encode = msgspec.json.Encoder(order="sorted").encode
+
+    def emit(cmd: DeliveryCommand) -> None:
+        assert out is not None
+        out.write(encode(cmd) + b"\n")
+
+    replay = Replay(topologies, since=since, until=until, warmup_from=warmup_from, allowed_lateness=lateness,
+                    profiles_in_memory=args.profiles_in_memory, on_command=emit if out is not None else None,
+                    dedupe_window=settings.dedupe_window)
+    bar = Progress(None, "replaying", force=args.progress)
+    t0 = time.monotonic()
+    try:
+        if args.events:
+            try:
+                replay.feed(file_records(args.events), progress=bar.update)
+            except OSError as e:
+                raise file_problem("events file", "/".join(args.events), e) from None
+        else:
+            broker_ready(settings, args)
+            topics = args.topic or [settings.input_topic, settings.receipts_topic]
+
+            async def from_topics() -> None:
+                got: list[Raw] = []
+
+                def chunks() -> Iterator[Raw]:
+                    yield from got
+
+                n = 0
+                async for raw in topic_records(settings, topics, warmup_from if warmup_from > 0 else 0.0, until):
+                    got.append(raw)
+                    if len(got) >= 2000:
+                        replay.feed(chunks())
+                        n += len(got)
+                        bar.update(n)
+                        got.clear()
+                replay.feed(chunks())
+                bar.update(n + len(got))
+
+            try:
+                asyncio.run(from_topics())
+            except Unreadable as e:
+                raise UsageError(str(e)) from None
+        replay.finish()
+        bar.close(replay.events + replay.outside + len(replay.bad))
+    finally:
+        if out is not None:
+            out.close()
+        replay.close()
+    elapsed = time.monotonic() - t0
+    for b in replay.bad:
+        print(f"{b.origin}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)
+    first = replay.sides[0]
+    print(f"replayed {replay.events:,} events in {elapsed:.1f} s ({replay.events / max(elapsed, 1e-9):,.0f}/s); "
+          f"{len(replay.bad)} bad, {replay.outside:,} outside the time range, "
+          f"{first.sim.duplicates:,} duplicates, {first.sim.late:,} late "
+          f"({first.sim.too_late:,} too late to start a journey)")
+    if args.compare:
+        cmp = compare(first, replay.sides[1], examples=args.examples)
+        print(render(cmp, only_changed=args.only_changed))
+        if cmp.changed and args.fail_on_change:
+            return int(ExitCode.INVALID)
+        return 0
+    print(f"{first.commands:,} delivery commands would have been sent"
+          + (f" (written to {args.commands})" if args.commands else "") + "\n")
+    print(first.sim.funnel.render())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from cjo_stream.runtime.commands import CONNECT_TIMEOUT
+
+    p = sub.add_parser("replay", help="run journeys over history (topics or files) offline; compare two versions",
+                       description="Reads history, runs the journeys as the workers would (same engine, identity, "
+                                   "policies, timers) in virtual time and prints what they would have done. "
+                                   "Writes to no topic.")
+    p.add_argument("--topologies", default="topologies", help="journeys directory (default: topologies)")
+    p.add_argument("--compare", metavar="OTHER_DIR", help="a second journeys directory, run over the same events")
+    p.add_argument("--events", nargs="+", metavar="FILE", help="JSONL files (plain or gzip) instead of topics")
+    p.add_argument("--topic", action="append",
+                   help="topic to read (repeatable; default: $CJO_INPUT_TOPIC and $CJO_RECEIPTS_TOPIC)")
+    p.add_argument("--broker", help="bootstrap servers host:port[,...] (default: $CJO_BROKER or 127.0.0.1:9092)")
+    p.add_argument("--connect-timeout", type=positive_float, default=CONNECT_TIMEOUT, metavar="SECONDS",
+                   help=f"give up when the broker does not answer within this time (default {CONNECT_TIMEOUT:g})")
+    p.add_argument("--since", help="count decisions from this time: RFC 3339, or a duration ago like 7d")
+    p.add_argument("--until", help="stop at this time (default: now for topics, the end for files)")
+    p.add_argument("--warmup", type=_duration, metavar="DURATION",
+                   help="history before --since that builds profiles, counters and consent, decisions not counted")
+    p.add_argument("--commands", metavar="FILE", help="write every command it would have sent (JSON lines)")
+    p.add_argument("--fail-on-change", action="store_true", help="with --compare: exit 1 when anything differs")
+    p.add_argument("--only-changed", action="store_true", help="with --compare: print only the rows that differ")
+    p.add_argument("--examples", type=positive_int, default=5, help="example customer ids per difference (default 5)")
+    p.add_argument("--allowed-lateness", type=non_negative_float, metavar="SECONDS",
+                   help="as the workers' CJO_ALLOWED_LATENESS (default: $CJO_ALLOWED_LATENESS or 300)")
+    p.add_argument("--profiles-in-memory", type=positive_int, default=200_000, metavar="N",
+                   help="profiles kept in memory; the rest spill to a temporary RocksDB (default 200000)")
+    p.add_argument("--progress", action="store_true", help="show progress even when not on a terminal")
+    p.set_defaults(func=_cmd_replay)

@@ -1,0 +1,127 @@
+"""Side by side: what two topologies decided over the same history, and who would be messaged differently.
+
+Rows are per journey (entered, converted, conversion rate, exited, expired), per step and channel
+(reached, sent, deferred, each skip reason) and per split arm (entered, converted); a row is *changed*
+when any count differs. Customers who get at least one message from a journey under one topology and
+none under the other are counted, with a few example ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cjo_stream.engine.funnel import Funnel
+from cjo_stream.replay.run import Side
+
+K = TypeVar("K")
+_JOURNEY_KINDS = ("entered", "converted", "exited", "ended", "expired", "merged", "holdout")
+
+
+@dataclass(frozen=True)
+class Row:
+    scope: str  # "journey" | "step" | "variant"
+    journey: str
+    what: str  # step (with channel) or variant; "" for the journey itself
+    metric: str
+    a: float
+    b: float
+
+    @property
+    def changed(self) -> bool:
+        return self.a != self.b
+
+
+@dataclass(frozen=True)
+class CustomerDiff:
+    journey: str
+    only_a: int
+    only_b: int
+    examples_a: tuple[str, ...]
+    examples_b: tuple[str, ...]
+
+
+@dataclass
+class Comparison:
+    a: str
+    b: str
+    rows: list[Row]
+    customers: list[CustomerDiff]
+
+    @property
+    def changed(self) -> bool:
+        return any(r.changed for r in self.rows) or any(c.only_a or c.only_b for c in self.customers)
+
+
+def _rate(c: dict[str, int]) -> float:
+    return round(c.get("converted", 0) / c["entered"], 4) if c.get("entered") else 0.0
+
+
+def _counts(table: Mapping[K, Mapping[str, int]], key: K) -> dict[str, int]:
+    """A copy of one row of a funnel table (empty if absent; reading a defaultdict would add it)."""
+    return dict(table[key]) if key in table else {}
+
+
+def _rows(fa: Funnel, fb: Funnel, channel_of: dict[tuple[str, str], str]) -> Iterator[Row]:
+    for j in sorted(set(fa.journeys) | set(fb.journeys)):
+        ca, cb = _counts(fa.journeys, j), _counts(fb.journeys, j)
+        for k in _JOURNEY_KINDS:
+            if ca.get(k, 0) or cb.get(k, 0) or k in ("entered", "converted"):
+                yield Row("journey", j, "", k, ca.get(k, 0), cb.get(k, 0))
+        yield Row("journey", j, "", "conversion rate", _rate(ca), _rate(cb))
+        for (jj, step) in sorted({k for k in (*fa.steps, *fb.steps) if k[0] == j}):
+            sa, sb = _counts(fa.steps, (jj, step)), _counts(fb.steps, (jj, step))
+            label = f"{step} ({channel_of[(j, step)]})" if (j, step) in channel_of else step
+            for k in sorted(set(sa) | set(sb), key=lambda k: (k.startswith("skipped:"), k)):
+                yield Row("step", j, label, k, sa.get(k, 0), sb.get(k, 0))
+        for (jj, v) in sorted({k for k in (*fa.variants, *fb.variants) if k[0] == j}):
+            va, vb = _counts(fa.variants, (jj, v)), _counts(fb.variants, (jj, v))
+            for k in ("entered", "converted"):
+                yield Row("variant", j, v, k, va.get(k, 0), vb.get(k, 0))
+            yield Row("variant", j, v, "conversion rate", _rate(va), _rate(vb))
+
+
+def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
+    channel_of: dict[tuple[str, str], str] = {}
+    for side in (a, b):
+        for journey in side.sim.engine.versions.values():
+            for step in journey.steps.values():
+                if step.send is not None:
+                    channel_of.setdefault((journey.id, step.id), step.send.channel)
+    rows = list(_rows(a.sim.funnel, b.sim.funnel, channel_of))
+    customers = []
+    for j in sorted(set(a.messaged) | set(b.messaged)):
+        ma, mb = a.messaged.get(j, set()), b.messaged.get(j, set())
+        only_a, only_b = sorted(ma - mb), sorted(mb - ma)
+        customers.append(CustomerDiff(j, len(only_a), len(only_b), tuple(only_a[:examples]), tuple(only_b[:examples])))
+    return Comparison(a.name, b.name, rows, customers)
+
+
+def render(cmp: Comparison, only_changed: bool = False) -> str:
+    """A plain-text table: A, B and the difference per row; changed rows marked with ``*``."""
+    lines = [f"A = {cmp.a}", f"B = {cmp.b}", ""]
+    head = f"  {'journey':<20} {'step / variant':<26} {'metric':<22} {'A':>10} {'B':>10} {'B - A':>10}"
+    lines.append(head)
+    for r in cmp.rows:
+        if only_changed and not r.changed:
+            continue
+        rate = r.metric == "conversion rate"
+        fa, fb = (f"{r.a:.1%}", f"{r.b:.1%}") if rate else (f"{r.a:g}", f"{r.b:g}")
+        delta = f"{(r.b - r.a) * 100:+.1f} pt" if rate else f"{r.b - r.a:+g}"
+        mark = "*" if r.changed else " "
+        lines.append(f"{mark} {r.journey:<20} {r.what:<26} {r.metric:<22} {fa:>10} {fb:>10} {delta if r.changed else '':>10}")
+    lines.append("")
+    lines.append("Customers messaged by a journey under one topology and not the other:")
+    any_diff = False
+    for c in cmp.customers:
+        if not (c.only_a or c.only_b):
+            continue
+        any_diff = True
+        lines.append(f"  {c.journey}: {c.only_a} only under A" + (f" (e.g. {', '.join(c.examples_a)})" if c.examples_a else "")
+                     + f"; {c.only_b} only under B" + (f" (e.g. {', '.join(c.examples_b)})" if c.examples_b else ""))
+    if not any_diff:
+        lines.append("  none")
+    lines.append("")
+    lines.append("differences found" if cmp.changed else "no differences")
+    return "\n".join(lines)

@@ -1,0 +1,219 @@
+"""Replay over files: the simulator's decisions, warm-up, bounded memory, and --compare's exact diff."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from cjo_stream.engine import Engine
+from cjo_stream.events import format_ts
+from cjo_stream.journeys.loader import load_topology
+from cjo_stream.replay.compare import compare
+from cjo_stream.replay.run import Replay
+from cjo_stream.replay.sources import file_records
+from cjo_stream.simulator import Simulator, read_lines
+from tests.conftest import T0
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = str(ROOT / "schemas" / "examples" / "touchpoints.jsonl")
+
+CART = """\
+journey: cart
+version: 1
+entry: {event: cart_item_added, when: event.properties.cart_value >= CART_MIN}
+goal: {event: order_completed}
+steps:
+  - id: wait_checkout
+    wait_for: {event: checkout_started, timeout: WAITs}
+    on_event: end
+    on_timeout: remind
+  - id: remind
+    send: {channel: email, content: {subject: "Your cart"}}
+"""
+
+LOYAL = """\
+journey: loyal
+version: 1
+re_entry: always
+entry: {event: order_completed, when: profile.counters.order_completed >= 3}
+steps:
+  - id: thanks
+    send: {channel: email, content: {subject: "Thanks for being a regular"}}
+"""
+
+
+def topology(tmp: Path, name: str, cart_min: int = 20, wait: int = 60, cap: int | None = None) -> str:
+    d = tmp / name
+    (d / "journeys").mkdir(parents=True)
+    (d / "journeys" / "cart.yaml").write_text(CART.replace("CART_MIN", str(cart_min)).replace("WAIT", str(wait)))
+    (d / "journeys" / "loyal.yaml").write_text(LOYAL)
+    if cap is not None:
+        (d / "policies.yaml").write_text(f"frequency_caps:\n  - {{channel: email, max: {cap}, per: 1d}}\n")
+    return str(d)
+
+
+def line(mid: str, name: str, user: str, at: float, **props: Any) -> bytes:
+    ev: dict[str, Any] = {"messageId": mid, "type": "track", "event": name, "userId": user, "timestamp": format_ts(at),
+                          "properties": props}
+    if name == "identify":
+        ev = {"messageId": mid, "type": "identify", "userId": user, "timestamp": format_ts(at),
+              "traits": {"email": f"{user}@example.com"}}
+    return orjson.dumps(ev)
+
+
+def shoppers() -> list[bytes]:
+    """Four shoppers: a's cart of 30 is abandoned, b's of 60 too, c's of 60 checked out after 90 s, d's 10."""
+    out = []
+    for i, (who, value) in enumerate([("a", 30), ("b", 60), ("c", 60), ("d", 10)]):
+        t = T0 + i * 10
+        out.append(line(f"id-{who}", "identify", who, t))
+        out.append(line(f"cart-{who}", "cart_item_added", who, t + 1, cart_value=value))
+    out.append(line("co-c", "checkout_started", "c", T0 + 20 + 1 + 90))
+    out.append(line("cart2-a", "cart_item_added", "a", T0 + 3600, cart_value=30))  # a second cart an hour later
+    return sorted(out, key=lambda x: orjson.loads(x)["timestamp"])
+
+
+def replay(files: list[str], *topos: str, **kw: Any) -> Replay:
+    r = Replay([(t, load_topology(t)) for t in topos], **kw)
+    r.feed(file_records(files))
+    r.finish()
+    return r
+
+
+def test_replay_of_a_file_decides_what_the_simulator_decides(tmp_path: Path) -> None:
+    topo = load_topology(str(ROOT / "topologies"))
+    sim = Simulator(Engine(topo.journeys, topo.policies))
+    sim.run_lines(read_lines(EXAMPLES))
+    sim.finish()
+    got: list[Any] = []
+    r = Replay([("topologies", topo)], on_command=got.append, profiles_in_memory=5)  # most profiles spilled
+    r.feed(file_records([EXAMPLES]))
+    r.finish()
+    assert [c.delivery_id for c in got] == [c.delivery_id for c in sim.commands] and len(got) > 50
+    assert sorted((b.origin, b.reason) for b in r.bad) == [
+        (f"{EXAMPLES}:149", "missing_field"), (f"{EXAMPLES}:251", "bad_timestamp"), (f"{EXAMPLES}:52", "invalid_json")]
+    spill = r.sides[0].sim.profiles
+    assert spill.spilled > 0 and len(spill) == len(sim.profiles)  # type: ignore[attr-defined]
+    r.close()
+
+
+def test_gzip_and_plain_files_in_order_with_line_numbers(tmp_path: Path) -> None:
+    lines = shoppers()
+    first, second = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl"
+    with gzip.open(first, "wb") as f:
+        f.write(b"\n".join(lines[:5]) + b"\n{broken\n")
+    second.write_bytes(b"\n".join(lines[5:]) + b"\n")
+    recs = list(file_records([str(first), str(second)]))
+    assert [r.origin for r in recs] == [f"{first}:{i}" for i in range(1, 7)] + [f"{second}:{i}" for i in range(1, 6)]
+    r = replay([str(first), str(second)], topology(tmp_path, "t"))
+    assert r.events == 10 and [(b.origin, b.reason) for b in r.bad] == [(f"{first}:6", "invalid_json")]
+
+
+def test_warmup_builds_profiles_but_its_decisions_are_not_counted(tmp_path: Path) -> None:
+    topo = topology(tmp_path, "t")
+    orders = [line(f"o{k}", "order_completed", "r", T0 + k * 86400) for k in range(5)]  # one a day
+    path = tmp_path / "orders.jsonl"
+    path.write_bytes(b"\n".join([line("id-r", "identify", "r", T0 - 1), *orders]) + b"\n")
+    since = T0 + 3 * 86400  # the 4th and 5th order
+    cold = replay([str(path)], topo, since=since)
+    assert cold.sides[0].commands == 0 and cold.outside == 4  # counters start at 0: never 3 orders
+    warm = replay([str(path)], topo, since=since, warmup_from=T0 - 10)
+    fw = warm.sides[0].sim.funnel
+    assert warm.sides[0].commands == 2 and fw.journeys["loyal"]["entered"] == 2  # 4th and 5th, not the 3rd
+
+
+def test_compare_with_itself_finds_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(shoppers()) + b"\n")
+    topo = topology(tmp_path, "t")
+    r = replay([str(path)], topo, topo)
+    cmp = compare(r.sides[0], r.sides[1])
+    assert not cmp.changed and all(not c.only_a and not c.only_b for c in cmp.customers)
+
+
+def test_compare_reports_exactly_the_hand_derived_difference(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(shoppers()) + b"\n")
+    a = topology(tmp_path, "a")  # cart >= 20, wait 60 s, no cap
+    # B: cart >= 50 (a's 30 no longer enters), wait 120 s (c's checkout at 90 s now ends the wait)
+    b = topology(tmp_path, "b", cart_min=50, wait=120)
+    r = replay([str(path)], a, b)
+    cmp = compare(r.sides[0], r.sides[1], examples=3)
+    changed = {(row.journey, row.what, row.metric): (row.a, row.b) for row in cmp.rows if row.changed}
+    # A: a enters twice? no: re_entry once -> a, b, c enter (3); reminders to a, b, c (c checks out too late)
+    # B: b, c enter (2); reminder to b only (c's checkout at 90 s < 120 s ends the wait)
+    assert changed == {
+        ("cart", "", "entered"): (3, 2),
+        ("cart", "", "ended"): (3, 2),
+        ("cart", "wait_checkout", "reached"): (3, 2),
+        ("cart", "remind (email)", "reached"): (3, 1),
+        ("cart", "remind (email)", "sent"): (3, 1),
+    }
+    (cust,) = cmp.customers
+    assert (cust.only_a, cust.only_b, cust.examples_a) == (2, 0, ("a", "c"))
+
+
+def test_compare_with_a_frequency_cap(tmp_path: Path) -> None:
+    lines = [line("id-z", "identify", "z", T0)] + [line(f"c{k}", "cart_item_added", f"z{k}", T0 + k, cart_value=30)
+                                                   for k in range(1)]
+    lines += [line("id-y", "identify", "y", T0), line("c-y", "cart_item_added", "y", T0 + 1, cart_value=30),
+              line("o-y1", "order_completed", "y", T0 + 2), line("o-y2", "order_completed", "y", T0 + 3),
+              line("o-y3", "order_completed", "y", T0 + 4)]
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(sorted(lines, key=lambda x: orjson.loads(x)["timestamp"])) + b"\n")
+    # y: the cart converts at the 1st order (goal); the 3rd order sends "loyal" thanks; a cap of 0 skips it
+    r = replay([str(path)], topology(tmp_path, "a"), topology(tmp_path, "b", cap=0))
+    changed = {(row.journey, row.what, row.metric): (row.a, row.b) for row in compare(r.sides[0], r.sides[1]).rows
+               if row.changed}
+    assert changed == {("loyal", "thanks (email)", "sent"): (1, 0),
+                       ("loyal", "thanks (email)", "skipped:frequency_cap"): (0, 1)}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    return subprocess.run([sys.executable, "-m", "cjo_stream.cli", "replay", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=120)
+
+
+def test_cli_writes_commands_and_fails_on_change_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(shoppers()) + b"\n")
+    a, b = topology(tmp_path, "a"), topology(tmp_path, "b", cart_min=50, wait=120)
+    out = tmp_path / "cmds.jsonl"
+    p = cli("--events", str(path), "--topologies", a, "--commands", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "3 delivery commands would have been sent" in p.stdout and len(out.read_text().splitlines()) == 3
+    assert all(list(c) == sorted(c) for c in map(orjson.loads, out.read_text().splitlines()))
+    same = cli("--events", str(path), "--topologies", a, "--compare", a, "--fail-on-change")
+    assert same.returncode == 0 and "no differences" in same.stdout
+    diff = cli("--events", str(path), "--topologies", a, "--compare", b, "--fail-on-change", "--only-changed")
+    assert diff.returncode == 1 and "differences found" in diff.stdout and "2 only under A (e.g. a, c)" in diff.stdout
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--events", "nope.jsonl"], 3, "events file not found: nope.jsonl"),
+    (["--events", EXAMPLES, "--since", "2026-01-02T00:00:00Z", "--until", "2026-01-01T00:00:00Z"], 2,
+     "--since is after --until"),
+    (["--events", EXAMPLES, "--warmup", "7d"], 2, "--warmup needs --since"),
+    (["--events", EXAMPLES, "--since", "yesterday"], 2, "neither an RFC 3339 time"),
+    (["--events", EXAMPLES, "--warmup", "soon", "--since", "7d"], 2, "is not a duration"),
+])
+def test_cli_mistakes_are_one_line_and_an_exit_code(args: list[str], code: int, message: str) -> None:
+    p = cli(*args)
+    assert p.returncode == code and message in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_relative_and_absolute_times() -> None:
+    from cjo_stream.replay.cli import when
+
+    assert when("7d", 1_000_000.0) == 1_000_000.0 - 7 * 86400
+    assert when("2026-03-02T10:00:00Z", 0.0) == T0
+    assert textwrap.dedent(" x").strip() == "x"
