@@ -7,7 +7,9 @@ so the runtime can dead-letter it and the simulator can report it with a line nu
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import msgspec
@@ -264,10 +266,27 @@ def to_envelope(ev: Event) -> Envelope:
     )
 
 
+@lru_cache(maxsize=4096)
+def _second(sec: int) -> str:
+    return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+
+
 def format_ts(ts: float) -> str:
-    """RFC 3339 in UTC with millisecond precision and a ``Z`` suffix (stable, byte-identical output)."""
-    dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """RFC 3339 in UTC with millisecond precision and a ``Z`` suffix (stable, byte-identical output).
+
+    Rounds to the microsecond as ``datetime.fromtimestamp`` does (half to even), then truncates to the
+    millisecond; the date and time of the whole second are cached (strftime was ~10 µs of every
+    decision, measured in a replay profile, and most decisions of a batch fall in a few seconds).
+    """
+    frac, sec = math.modf(ts)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        sec += 1
+        us -= 1_000_000
+    elif us < 0:
+        sec -= 1
+        us += 1_000_000
+    return f"{_second(int(sec))}{us // 1000:03d}Z"
 
 
 def parse_ts(text: str) -> float:

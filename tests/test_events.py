@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import hypothesis.strategies as st
 import orjson
 import pytest
+from hypothesis import given, settings
 
 from cjo_stream.events import MAX_EVENT_BYTES, InvalidEvent, decode_event, format_ts, parse_ts
 
@@ -62,3 +66,13 @@ def test_bad_records_are_rejected_with_reason(record: bytes, reason: str, mentio
         decode_event(record)
     assert info.value.reason == reason
     assert mentions in str(info.value)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(st.floats(min_value=0, max_value=4e9, allow_nan=False),
+                 st.integers(0, 4 * 10**9).map(float),
+                 st.tuples(st.integers(0, 4 * 10**9), st.sampled_from([0.9995, 0.9999995, 5e-7, 0.5, 0.9994999]))
+                 .map(lambda t: t[0] + t[1])))
+def test_format_ts_matches_datetime_to_the_millisecond(ts: float) -> None:
+    dt = datetime.fromtimestamp(ts, UTC)
+    assert format_ts(ts) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

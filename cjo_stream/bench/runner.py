@@ -37,6 +37,7 @@ from cjo_stream.bench.procs import (
     spawn_worker,
     wait_health,
 )
+from cjo_stream.bench.replay import print_replay, replay_section
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts, parse_ts
 from cjo_stream.generator import generate_events
@@ -659,7 +660,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="partition counts of the latency runs (input and internal topics), comma separated")
     ap.add_argument("--restore-customers", type=int, default=1_000_000)
     ap.add_argument("--compression-runs", type=int, default=1, help="runs per codec in the compression section")
-    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression,hostile")
+    ap.add_argument("--replay-events", type=int, default=5_000_000,
+                    help="events of the replay scale run (about 5 per customer; 0 skips it)")
+    ap.add_argument("--skip", default="",
+                    help="comma list of: faust,latency,restore,adapter,compression,hostile,replay")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     tmp = tempfile.mkdtemp(prefix="cjo-bench-")
@@ -668,6 +672,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(bootstrap=broker.bootstrap, partitions=8, compression="none")  # upstream: uncompressed
         lines, keys = make_input(args.events, args.customers, seed=2026)
         state = state_per_customer(lines)
+        real = lines
         lines = compress_timeline(lines, 60.0)
         n = asyncio.run(produce_all(settings, INPUT, lines, 8))
         size = sum(len(x) for x in lines) / len(lines)
@@ -675,7 +680,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({keys:,} ids incl. anonymous) on 8 partitions")
         comp = compression_section(tmp, lines, args.compression_runs) if "compression" not in skip else []
         per_codec = codec_micro(lines) if comp else {}
-        del lines
+        replays = [] if "replay" in skip else replay_section(tmp, real, lines, args.replay_events)
+        del lines, real
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
                       Contender("raw aiokafka getmany+decode (ceiling)")]
         for i in range(args.runs):
@@ -720,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if comp:
             print_compression(comp, n, per_codec)
+        if replays:
+            print_replay(replays)
         if "hostile" not in skip:
             from cjo_stream.bench.hostile import report as hostile_report
 
@@ -744,6 +752,7 @@ def main(argv: list[str] | None = None) -> int:
 
             ad = asyncio.run(adapter_throughput(broker.bootstrap, 5000))
             print(f"\nAdapter throughput (webhook -> local HTTP receiver): {ad['commands_per_s']:,.0f} commands/s")
+        extra = f" replay_events_per_s={replays[0].rate:.0f}" if replays else ""
         print(f"\nbench: topology_events_per_s={topo:.0f} plain_faust_events_per_s={faust_:.0f} "
-              f"ceiling_events_per_s={ceil:.0f}")
+              f"ceiling_events_per_s={ceil:.0f}{extra}")
     return 0

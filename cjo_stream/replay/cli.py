@@ -49,7 +49,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.run import Replay
     from cjo_stream.replay.sources import Raw, Unreadable, file_records, topic_records
-    from cjo_stream.runtime.commands import Progress, broker_ready, settings_from
+    from cjo_stream.runtime.commands import Progress, broker_ready, settings_from, tune_gc
 
     now = time.time()
     since = when(args.since, now) if args.since else float("-inf")
@@ -60,6 +60,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("--warmup needs --since: the warm-up is the time before it")
     warmup_from = since - args.warmup if args.warmup else since
     settings = settings_from(args)
+    tune_gc(settings.gc_threshold)  # as the workers: millions of live objects make Python's default GC costly
     lateness = settings.allowed_lateness if args.allowed_lateness is None else args.allowed_lateness
     topologies = [(args.topologies, load_topology_checked(args.topologies))]
     if args.compare:
@@ -124,10 +125,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     for b in replay.bad:
         print(f"{b.origin}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)
     first = replay.sides[0]
+    peak = _peak_mib()
     print(f"replayed {replay.events:,} events in {elapsed:.1f} s ({replay.events / max(elapsed, 1e-9):,.0f}/s); "
           f"{len(replay.bad)} bad, {replay.outside:,} outside the time range, "
           f"{first.sim.duplicates:,} duplicates, {first.sim.late:,} late "
-          f"({first.sim.too_late:,} too late to start a journey)")
+          f"({first.sim.too_late:,} too late to start a journey); {len(first.sim.profiles):,} customers, "
+          f"peak memory {peak:,.0f} MiB")
     if args.compare:
         cmp = compare(first, replay.sides[1], examples=args.examples)
         print(render(cmp, only_changed=args.only_changed))
@@ -138,6 +141,20 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           + (f" (written to {args.commands})" if args.commands else "") + "\n")
     print(first.sim.funnel.render())
     return 0
+
+
+def _peak_mib() -> float:
+    """This process's peak resident memory (VmHWM: unlike getrusage's maxrss it is not inherited over exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -1,0 +1,100 @@
+"""``make bench``, replay section: ``cjo-stream replay`` as a user runs it, on the bench input and at scale.
+
+Each run is its own process (``cjo-stream replay --events ...``); events/s and peak memory come from its
+summary line, so what is measured is what a user gets. Inputs:
+
+- the bench input with the example journeys, as the throughput runs see it (timestamps compressed into
+  the last minute: the journeys' waits stay pending) and over its real five-day timeline (every timer
+  fires: about a quarter of the events lead to a rendered send);
+- ``--compare`` with a second topology (the abandoned-cart threshold raised) over the same input;
+- scale: the bench input copied with renamed ids (20 copies interleaved, cut at ``events``) — about
+  5,000,000 events from 1,000,000 customers — for peak memory with profiles spilled to disk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_IDS = re.compile(rb'"(userId|anonymousId|messageId|previousId)":"([^"]*)"')
+
+
+@dataclass
+class ReplayRun:
+    label: str
+    events: int
+    rate: float
+    peak_mib: float
+    customers: int
+
+
+def run(label: str, *args: str) -> ReplayRun:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "replay", *args], capture_output=True, text=True,
+                       cwd=ROOT, env=env, check=False)
+    m = re.search(r"replayed ([\d,]+) events in [\d.]+ s \(([\d,]+)/s\).*; ([\d,]+) customers, peak memory ([\d,]+) MiB",
+                  p.stdout)
+    if p.returncode not in (0, 1) or m is None:
+        raise RuntimeError(f"replay failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    num = [int(g.replace(",", "")) for g in m.groups()]
+    return ReplayRun(label, num[0], float(num[1]), float(num[3]), num[2])
+
+
+def stricter_topology(tmp: str) -> str:
+    """The example journeys with a higher abandoned-cart threshold: the ``--compare`` contender."""
+    out = os.path.join(tmp, "topologies-next")
+    shutil.copytree(os.path.join(ROOT, "topologies"), out, dirs_exist_ok=True)
+    cart = os.path.join(out, "journeys", "abandoned_cart.yaml")
+    with open(cart) as f:
+        text = f.read()
+    with open(cart, "w") as f:
+        f.write(text.replace("cart_value >= 20", "cart_value >= 50"))
+    return out
+
+
+def scaled(lines: list[bytes], path: str, events: int, copies: int = 20) -> int:
+    """``copies`` interleaved copies of ``lines`` with ids renamed per copy, cut at ``events``; gzipped."""
+    n = 0
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        for line in lines:
+            for c in range(copies):
+                f.write(_IDS.sub(rb'"\1":"\2.' + str(c).encode() + rb'"', line) + b"\n")
+                n += 1
+                if n >= events:
+                    return n
+    return n
+
+
+def replay_section(tmp: str, real: list[bytes], compressed: list[bytes], scale_events: int) -> list[ReplayRun]:
+    paths = {}
+    for name, lines in (("compressed", compressed), ("real", real)):
+        paths[name] = os.path.join(tmp, f"replay-{name}.jsonl")
+        with open(paths[name], "wb") as f:
+            f.write(b"\n".join(lines) + b"\n")
+    nxt = stricter_topology(tmp)
+    runs = [run("bench input, as live (waits pending)", "--events", paths["compressed"]),
+            run("bench input, real 5-day timeline", "--events", paths["real"]),
+            run("--compare, as live", "--events", paths["compressed"], "--compare", nxt),
+            run("--compare, real timeline", "--events", paths["real"], "--compare", nxt)]
+    if scale_events:
+        big = os.path.join(tmp, "replay-scale.jsonl.gz")
+        scaled(real, big, scale_events)
+        runs.append(run(f"scale: {scale_events:,} events, real timeline, spilling", "--events", big))
+        os.remove(big)
+    for p in paths.values():
+        os.remove(p)
+    return runs
+
+
+def print_replay(runs: list[ReplayRun]) -> None:
+    print("\nReplay (`cjo-stream replay --events`, one process each; targets: >= 60,000 events/s, --compare >= "
+          "35,000 events/s, 5,000,000 events from 1,000,000 customers in <= 1.5 GiB):")
+    print(f"  {'input':<52} {'events':>10} {'customers':>10} {'events/s':>9} {'peak MiB':>9}")
+    for r in runs:
+        print(f"  {r.label:<52} {r.events:>10,} {r.customers:>10,} {r.rate:>9,.0f} {r.peak_mib:>9,.0f}")
