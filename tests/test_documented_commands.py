@@ -43,6 +43,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import msgspec
 import orjson
 import pytest
 import yaml
@@ -409,6 +410,113 @@ def _replay(cmd: Command, fx: Callable[[str], Any]) -> None:
     assert p.stderr.count(f"{exported}:") == 3  # bad lines by file:line, as simulate reports them
     same = shell(fill(cmd.text, {"--events": str(exported), "--compare": "topologies"}))
     assert same.returncode == 0 and "no differences" in same.stdout, same.stdout + same.stderr
+
+
+@check(r"cjo-stream skip ")
+def _skip(cmd: Command, fx: Callable[[str], Any]) -> None:
+    """It writes the request the owning worker acts on (tests/runtime/test_unreadable.py runs that end to end)."""
+    from cjo_stream.kafka.skips import SkipRequest, skip_key
+    from cjo_stream.kafka.topics import ensure_topics
+
+    app = f"docs-skip-{uuid.uuid4().hex[:6]}"
+    with LocalBroker() as broker:  # its input topic has the default 8 partitions, as a deployment's has
+        asyncio.run(ensure_topics(Settings(bootstrap=broker.bootstrap), ["cjo.touchpoints"]))
+        asyncio.run(_fill_partition(broker.bootstrap, "cjo.touchpoints", 3, 1300))  # so offset 1200 exists
+        p = shell(fill(cmd.text, {"--topic": "cjo.touchpoints", "--partition": "3", "--offset": "1200"}),
+                  env=user_env(CJO_BROKER=broker.bootstrap, CJO_APP_ID=app))
+        assert p.returncode == 0, p.stderr
+        records = asyncio.run(read_topic(broker.bootstrap, f"{app}.skips", lambda r: len(r) >= 1, timeout=30))
+    (rec,) = records
+    req = msgspec.json.decode(rec.value, type=SkipRequest)
+    assert rec.key == skip_key("cjo.touchpoints", 3, 1200) and (req.topic, req.partition, req.offset) == \
+        ("cjo.touchpoints", 3, 1200)
+    reason = re.search(r'--reason "([^"]+)"', cmd.text)
+    assert req.reason == (reason.group(1) if reason else "")
+
+
+async def _fill_partition(bootstrap: str, topic: str, partition: int, n: int) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    await p.start()
+    try:
+        await asyncio.gather(*[await p.send(topic, b"{}", partition=partition) for _ in range(n)])
+    finally:
+        await p.stop()
+
+
+def _tokens_of(text: str) -> dict[str, tuple[set[str], str]]:
+    """name -> (scopes, secret) of a token list in the documented format, checked by the real parser."""
+    from cjo_stream.auth import parse_tokens
+
+    parsed = {t.name: set(t.scopes) for t in parse_tokens(text)}
+    out = {}
+    for entry in text.split():
+        name, scopes, secret = entry.split(":", 2)
+        assert parsed[name] == set(scopes.split(",")), entry
+        out[name] = (parsed[name], secret)
+    return out
+
+
+@check(r"export CJO_API_TOKENS=")
+def _export_tokens(cmd: Command, fx: Callable[[str], Any]) -> None:
+    p = shell(f'{cmd.text} && printf %s "$CJO_API_TOKENS"')
+    assert p.returncode == 0, p.stderr
+    tokens = _tokens_of(p.stdout)
+    assert tokens["ops"][0] == {"read", "erase"} and tokens["prometheus"][0] == {"metrics"}
+
+
+@check(r"printf 'ops:read,erase:")
+def _printf_tokens(cmd: Command, fx: Callable[[str], Any]) -> None:
+    tmp = fx("tmp_path")
+    p = shell(cmd.text, cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    tokens = _tokens_of((tmp / "tokens").read_text())  # the file CJO_API_TOKENS_FILE mounts
+    assert set(tokens) == {"ops", "prometheus"}
+
+
+@check(r"curl -H \"Authorization: Bearer ")
+def _curl_state_api(cmd: Command, fx: Callable[[str], Any]) -> None:
+    url = re.search(r"(https?)://([\w.-]+):(\d+)(/\S+)", cmd.text)
+    assert url, cmd.text
+    scheme, host, port, path = url.groups()
+    if host != "127.0.0.1":  # the in-cluster name of a worker: check what it names, then skip visibly
+        k8s = "\n".join(p.read_text() for p in (ROOT / "deploy" / "k8s").glob("*.yaml"))
+        pod, service, namespace = host.split(".")[:3]
+        assert f"name: {service}" in k8s and f"namespace: {namespace}" in k8s, f"no service {service} in deploy/k8s"
+        assert f"name: {pod.rsplit('-', 1)[0]}" in k8s and port in k8s and scheme == "https"
+        not_run(cmd, "the URL is a worker's name inside a Kubernetes cluster; there is none here",
+                f"deploy/k8s has the headless service {service} in namespace {namespace}, the StatefulSet and port {port}")
+    secret = "s" * 24 + uuid.uuid4().hex
+    web = free_port()
+    tmp = fx("tmp_path")
+    worker = Background("cjo-stream worker", user_env(
+        CJO_BROKER=fx("broker").bootstrap, CJO_APP_ID=f"docs-auth-{uuid.uuid4().hex[:6]}", CJO_STORE="memory",
+        CJO_DATA_DIR=str(tmp / "data"), CJO_WEB_PORT=str(web), CJO_PARTITIONS="2",
+        CJO_API_TOKENS=f"ops:read,erase:{secret}"), tmp, "worker-auth")
+    try:
+        worker.wait_for("/health 200", lambda: healthy(web), timeout=120)
+        text = cmd.text.replace("<the ops secret>", secret).replace(f":{port}/", f":{web}/")
+        p = shell(f"{text} -s -o /dev/null -w '%{{http_code}}'")
+        assert p.stdout == "404", p.stdout + p.stderr  # authenticated: an unknown customer, not 401
+        bare = shell(f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{web}{path}")
+        assert bare.stdout == "401", bare.stdout  # and without the token it is refused
+    finally:
+        worker.stop()
+
+
+@check(r"\S*python -m cjo_stream\.bench --")
+def _bench_flags(cmd: Command, fx: Callable[[str], Any]) -> None:
+    helptext = shell(".venv/bin/python -m cjo_stream.bench --help").stdout
+    words = shlex.split(cmd.text)
+    for w in words:
+        if w.startswith("--"):
+            assert w in helptext, f"{w} is not an option of the bench"
+    skip = words[words.index("--skip") + 1].split(",") if "--skip" in words else []
+    for name in skip:
+        assert re.search(rf"\b{name}\b", helptext), f"--skip {name}: not a section the bench knows"
+    not_run(cmd, "a benchmark run takes minutes and measures a quiet machine, not a test run",
+            f"its options {[w for w in words if w.startswith('--')]} and --skip names exist")
 
 
 @check(r"cjo-stream validate ")
@@ -879,7 +987,7 @@ def test_the_commands_are_found() -> None:
     texts = [c.text for c in COMMANDS]
     assert any(t.startswith("cjo-stream simulate --topologies topologies") for t in texts)
     assert any(c.doc == "docs/operations.md" and c.text.startswith("kubectl -n cjo create secret") for c in COMMANDS)
-    curl = next(c for c in COMMANDS if c.text.startswith("curl "))
+    curl = next(c for c in COMMANDS if c.text.startswith("curl ") and "/engagement" in c.text)
     assert curl.text.endswith("'") and "-d '{" in curl.text  # the continuation line is joined
     assert next(c for c in COMMANDS if c.text.startswith("docker compose up")).cwd == "deploy/compose"
     assert len(COMMANDS) >= 25
@@ -887,9 +995,9 @@ def test_the_commands_are_found() -> None:
 
 def test_a_command_without_a_check_fails(tmp_path: Path) -> None:
     doc = tmp_path / "new.md"
-    doc.write_text("Try:\n\n```sh\ncjo-stream replay --from yesterday   # a new verb\n```\n")
+    doc.write_text("Try:\n\n```sh\ncjo-stream rewind --from yesterday   # a new verb\n```\n")
     [new] = extract([doc], tmp_path)
-    assert new.text == "cjo-stream replay --from yesterday" and new.comment == "a new verb"
+    assert new.text == "cjo-stream rewind --from yesterday" and new.comment == "a new verb"
     assert find_check(new) is None  # so test_documented_command fails for it
 
 

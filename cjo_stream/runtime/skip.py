@@ -34,14 +34,18 @@ async def _describe(settings: Settings, topic: str, partition: int, offset: int)
         end = (await c.end_offsets([tp]))[tp]
     finally:
         await c.stop()
-    if not first <= offset < max(end, first + 1):
-        raise ValueError(f"offset {offset} is not in {topic}[{partition}] (it holds offsets {first}-{end - 1})")
+    outside = ValueError(f"offset {offset} is not in {topic}[{partition}] (it holds offsets {first}-{end - 1})")
+    if offset < first:
+        raise outside
     reader = BatchReader(settings)
     try:
         scan = await reader.scan(tp, offset, max_reads=1)
     finally:
         await reader.close()
     bad = scan.unreadable
+    if bad is None and scan.end <= offset:
+        # no batch holds it (the end offset alone cannot tell: the local broker reports it short)
+        raise outside
     if bad is not None and bad.base_offset == offset:
         return f"offsets {bad.base_offset}-{bad.next_offset - 1}, {bad.codec}: {bad.problem}"
     return "this process can decode it (the worker that cannot may lack a codec library)"

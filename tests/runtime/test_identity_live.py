@@ -92,7 +92,7 @@ async def test_visitors_keyed_both_ways_get_exactly_the_commands_of_timestamp_or
     finally:
         await p.stop()
 
-    got = await collect(bootstrap, ["cjo.delivery.email"], lambda rs: len(rs) >= len(expected), timeout=60)
+    got = await collect(bootstrap, ["cjo.delivery.email"], lambda rs: len(rs) >= len(expected), timeout=120)
     await asyncio.sleep(2.0)
     got = await collect(bootstrap, ["cjo.delivery.email"], lambda rs: False, timeout=2)
     cmds = [orjson.loads(r.value) for r in got]
