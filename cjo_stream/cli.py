@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 
+import msgspec
 import orjson
 
 
@@ -45,7 +46,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
 
     def emit(cmd: DeliveryCommand) -> None:
-        out.write(orjson.dumps(cmd, option=orjson.OPT_SORT_KEYS) + b"\n")
+        out.write(orjson.dumps(msgspec.to_builtins(cmd), option=orjson.OPT_SORT_KEYS) + b"\n")
 
     sim = Simulator(Engine(topo.journeys, topo.policies), on_command=emit)
     try:
@@ -59,11 +60,25 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for b in sim.bad:
         print(f"{args.events}:{b.line}: skipped bad event: {b.detail}", file=sys.stderr)
     if args.report:
+        from cjo_stream.analytics.offline import render_text
+
         print("", file=sys.stderr)
         print(sim.funnel.render(), file=sys.stderr)
+        print("", file=sys.stderr)
+        print(render_text(sim.analytics, topo.journeys), file=sys.stderr)
         print(f"\n{len(sim.commands)} delivery commands, {len(sim.skips)} skips, {len(sim.bad)} bad lines, "
               f"{sim.duplicates} duplicates, {sim.pending_timers} timers still pending, "
               f"{len(sim.profiles)} customers", file=sys.stderr)
+    if args.html:
+        from cjo_stream.analytics.offline import render_html
+
+        try:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(render_html(sim.analytics, topo.journeys))
+        except OSError as e:
+            print(f"cannot write {args.html}: {e.strerror}", file=sys.stderr)
+            return 1
+        print(f"analytics page written to {args.html}", file=sys.stderr)
     return 0
 
 
@@ -87,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topologies", default="topologies")
     p.add_argument("--events", required=True, help="JSON lines of Segment-style touchpoint events")
     p.add_argument("--until", help="fire pending timers due up to this RFC 3339 time (default: all)")
-    p.add_argument("--report", action="store_true", help="print a funnel report to stderr")
+    p.add_argument("--report", action="store_true", help="print the funnel and journey analytics to stderr")
+    p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("schemas", help="write JSON Schemas generated from the code")

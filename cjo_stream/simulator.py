@@ -15,6 +15,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from cjo_stream.analytics.fold import Analytics
 from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.engine import Engine, Result, Timer
 from cjo_stream.engine.funnel import Funnel
@@ -49,6 +50,11 @@ class Simulator:
     _tick: int = 0
     _seen: set[str] = field(default_factory=set)
     clock: float = 0.0
+    analytics: Analytics = field(default=None)  # type: ignore[assignment]  # made from the engine's policies
+
+    def __post_init__(self) -> None:
+        if self.analytics is None:
+            self.analytics = Analytics(default_zone=self.engine.policies.default_timezone)
 
     def _collect(self, res: Result) -> None:
         for t in res.cancelled:
@@ -66,6 +72,7 @@ class Simulator:
             if self.on_skip:
                 self.on_skip(s)
         self.funnel.add(res.transitions)
+        self.analytics.add(res)
 
     def advance(self, until: float) -> None:
         """Fire every timer due at or before ``until``."""
@@ -97,6 +104,7 @@ class Simulator:
         self.late += res.late
         self.too_late += res.too_late
         self._collect(res)
+        self.analytics.add_event(ev, cid)  # a receipt (message_<status>) counts for its delivery, as live
         for src, dst in links:  # as live: the linking event first, then what the other id knew
             anon = self.profiles.pop(src, None)
             if anon is not None:

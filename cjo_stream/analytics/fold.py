@@ -1,0 +1,269 @@
+"""The fold: journey events and receipts into hourly buckets of counters, per journey and version.
+
+**Cohorts.** Every count of an instance goes to the bucket of the hour it *entered* (its cohort), so
+a report over a time range is the funnel of the customers who entered in that range: of them, how
+many reached each step, were sent what, converted, left where — rates stay proportions of one group,
+which is what the intervals and tests need. Receipts count in the bucket of their delivery's instance.
+
+**Instances.** An instance's row (cohort hour, entry time, current step, variant, holdout) lives
+until the instance ends; it gives each step transition its edge (from the previous step), each
+conversion its time to convert and its group (variant or holdout). The row is keyed by instance id,
+so an instance that moved to another customer on an identity merge (a new customer id, another
+partition) keeps counting where it started.
+
+**Duplicates.** A worker that replays records after a crash writes the same journey events again, at
+the same source position (``src``: internal partition, offset, index); the fold keeps the highest
+position applied per source partition and drops anything at or below it. Receipts count once per
+delivery and status (unique delivered, opens, clicks, ...).
+
+Counters are flat ``"<kind>|<id>|..."`` keys in one dict per bucket (ids are ``[a-z0-9_]+``), so
+buckets merge by adding and store compactly. :mod:`cjo_stream.analytics.report` reads them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import msgspec
+
+from zoneinfo import ZoneInfo
+
+from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event
+from cjo_stream.commands import CUSTOMER_CHANNELS
+from cjo_stream.engine.types import Result
+from cjo_stream.events import Event
+
+HOUR = 3600
+ENDINGS = ("converted", "exited", "ended", "expired", "merged")
+#: Upper bounds (seconds) of the time-to-convert histogram's bins; the last bin is open.
+TTC_BOUNDS: tuple[int, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+                               172800, 259200, 432000, 604800, 1209600, 2592000, 5184000)
+RECEIPTS = ("sent", "delivered", "failed", "bounced", "expired", "opened", "clicked", "unsubscribed", "complained")
+_BIT = {s: 1 << i for i, s in enumerate(RECEIPTS)}
+WEEK = 7 * 86400
+FREQ_MAX = 10  # sends per customer per week are counted 1, 2, ... 10 (10 = ten or more)
+
+BucketKey = tuple[str, int, int]  # journey, version, cohort hour (epoch hours)
+Counters = dict[str, int]
+
+
+class InstanceRow(msgspec.Struct, array_like=True):
+    journey: str
+    version: int
+    hour: int  # cohort: epoch hour of entry
+    entered_at: float
+    step: str | None = None
+    variant: str | None = None
+    holdout: bool = False
+    at: float = 0.0  # event time of the latest transition applied
+
+
+class DeliveryRow(msgspec.Struct, array_like=True):
+    journey: str
+    version: int
+    hour: int
+    step: str
+    channel: str
+    local_hour: int | None = None
+    freq: int | None = None
+    seen: int = 0  # receipt statuses counted (bit per RECEIPTS entry)
+
+
+ROW_TYPES: dict[str, Any] = {"i": InstanceRow, "d": DeliveryRow, "r": list[tuple[str, float]],
+                             "f": list[float], "s": tuple[int, int]}
+"""Row types by key prefix (``i:`` instance, ``d:`` delivery, ``r:`` receipts waiting for their delivery,
+``f:`` a customer's recent send times, ``s:`` the highest source position applied per partition)."""
+
+
+class Analytics:
+    """Folds journey events (and receipts) into buckets. Pure: the caller owns storage and time.
+
+    ``rows`` holds the per-instance/delivery/customer rows (a dict offline; the service passes a cache
+    over RocksDB); ``buckets`` all bucket counters, kept in memory (journeys x versions x hours: small).
+    """
+
+    def __init__(self, rows: MutableMapping[str, Any] | None = None,
+                 buckets: dict[BucketKey, Counters] | None = None, default_zone: ZoneInfo | None = None) -> None:
+        self.default_zone = default_zone or ZoneInfo("UTC")  # the policies' zone: local hour of sending
+        self.rows: MutableMapping[str, Any] = rows if rows is not None else {}
+        self.buckets: dict[BucketKey, Counters] = buckets if buckets is not None else {}
+        self.dirty: set[BucketKey] = set()  # buckets changed since the caller last cleared this
+        self.applied = 0
+        self.duplicates = 0
+        self.receipts_unmatched = 0
+
+    # ------------------------------------------------------------------ entry points
+    def add(self, result: Result, customer_id: str | None = None) -> None:
+        """Fold one engine call's transitions (offline: the simulator, replays); the customer is the result's."""
+        if result.transitions:
+            for e in journey_events(result, customer_id or result.profile.customer_id, self.default_zone):
+                self.apply(e)
+
+    def add_event(self, ev: Event, customer_id: str) -> None:
+        """Fold an input event if it is a receipt (``message_<status>`` naming a ``delivery_id``)."""
+        r = receipt_event(ev, customer_id)
+        if r is not None:
+            self.apply(r)
+
+    def apply_all(self, events: Iterable[JourneyEvent]) -> None:
+        for e in events:
+            self.apply(e)
+
+    def _bucket(self, journey: str, version: int, hour: int) -> Counters:
+        key = (journey, version, hour)
+        b = self.buckets.get(key)
+        if b is None:
+            b = self.buckets[key] = {}
+        self.dirty.add(key)
+        return b
+
+    def apply(self, e: JourneyEvent) -> bool:
+        """Fold one journey event; False if it was a duplicate (already applied from its source position)."""
+        rows = self.rows
+        if e.src is not None:
+            skey = f"s:{e.src[0]}"
+            last = rows.get(skey)
+            pos = (e.src[1], e.src[2])
+            if last is not None and pos <= tuple(last):
+                self.duplicates += 1
+                return False
+            rows[skey] = pos
+        self.applied += 1
+        kind = e.kind
+        if kind == "receipt":
+            if e.delivery_id and e.status:
+                self.add_receipt(e.delivery_id, e.status, e.at)
+            return True
+        ikey = "i:" + e.instance
+        row: InstanceRow | None = rows.get(ikey)
+        if row is None:
+            # entered, or an instance whose entry this fold never saw (started before the topic's retention)
+            row = InstanceRow(e.journey, e.version, int(e.at // HOUR), e.at)
+        b = self._bucket(e.journey, row.version, row.hour)
+        in_order = e.at >= row.at
+        if in_order:
+            row.at = e.at
+        if kind == "step":
+            s = e.step or ""
+            b[f"s|{s}|reached"] = b.get(f"s|{s}|reached", 0) + 1
+            if in_order:
+                prev = row.step
+                if prev is not None:
+                    b[f"s|{prev}|continued"] = b.get(f"s|{prev}|continued", 0) + 1
+                edge = f"e|{prev or ''}|{s}"
+                b[edge] = b.get(edge, 0) + 1
+                row.step = s
+            rows[ikey] = row
+        elif kind == "sent":
+            self._sent(e, b, row)
+        elif kind == "skipped":
+            k = f"s|{e.step}|skip|{e.reason}"
+            b[k] = b.get(k, 0) + 1
+            k = f"c|{e.channel}|skipped"
+            b[k] = b.get(k, 0) + 1
+        elif kind == "deferred":
+            k = f"s|{e.step}|deferred"
+            b[k] = b.get(k, 0) + 1
+        elif kind == "entered":
+            b["entered"] = b.get("entered", 0) + 1
+            rows[ikey] = row
+        elif kind == "holdout":
+            b["holdout"] = b.get("holdout", 0) + 1
+            row.holdout = True
+            rows[ikey] = row
+        elif kind == "variant":
+            row.variant = e.variant
+            if not row.holdout:
+                v = e.variant
+                b[f"v|{v}|entered"] = b.get(f"v|{v}|entered", 0) + 1
+                b[f"a|{e.step}|{v}"] = b.get(f"a|{e.step}|{v}", 0) + 1
+            rows[ikey] = row
+        else:  # an ending: converted, exited, ended, expired, merged
+            b[kind] = b.get(kind, 0) + 1
+            s = e.step or row.step or ""
+            k = f"s|{s}|end|{kind}"
+            b[k] = b.get(k, 0) + 1
+            k = f"e|{s}|!{kind}"
+            b[k] = b.get(k, 0) + 1
+            if kind == "converted":
+                i = bisect.bisect_left(TTC_BOUNDS, e.at - row.entered_at)
+                b[f"ttc|{i}"] = b.get(f"ttc|{i}", 0) + 1
+                if row.holdout:
+                    b["h|converted"] = b.get("h|converted", 0) + 1
+                else:
+                    v = e.variant or row.variant
+                    if v is not None:
+                        b[f"v|{v}|converted"] = b.get(f"v|{v}|converted", 0) + 1
+            rows.pop(ikey, None)
+        return True
+
+    # ------------------------------------------------------------------ sends and receipts
+    def _sent(self, e: JourneyEvent, b: Counters, row: InstanceRow) -> None:
+        ch = e.channel or ""
+        for k in (f"s|{e.step}|sent", f"c|{ch}|sent"):
+            b[k] = b.get(k, 0) + 1
+        freq = None
+        if ch in CUSTOMER_CHANNELS:
+            fkey = "f:" + e.customer_id
+            recent = [t for t in (self.rows.get(fkey) or ()) if e.at - WEEK < t <= e.at]
+            recent.append(e.at)
+            self.rows[fkey] = sorted(recent)[-FREQ_MAX:]
+            freq = min(len(recent), FREQ_MAX)
+            b[f"fq|{ch}|{freq}|sent"] = b.get(f"fq|{ch}|{freq}|sent", 0) + 1
+            if e.local_hour is not None:
+                k = f"lh|{ch}|{e.local_hour}|sent"
+                b[k] = b.get(k, 0) + 1
+        if e.delivery_id is None:
+            return
+        d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, e.local_hour, freq)
+        dkey = "d:" + e.delivery_id
+        old = self.rows.get(dkey)
+        if old is not None:
+            d.seen = old.seen
+        self.rows[dkey] = d
+        waiting = self.rows.pop("r:" + e.delivery_id, None)
+        for status, _ in waiting or ():
+            self._count_receipt(d, status)
+
+    def add_receipt(self, delivery_id: str, status: str, at: float) -> bool:
+        """Count a receipt once per delivery and status; one for an unknown delivery waits for it."""
+        if status not in _BIT:
+            return False
+        d: DeliveryRow | None = self.rows.get("d:" + delivery_id)
+        if d is None:
+            rkey = "r:" + delivery_id
+            waiting = list(self.rows.get(rkey) or [])
+            if all(s != status for s, _ in waiting):
+                waiting.append((status, at))
+                self.rows[rkey] = waiting
+                self.receipts_unmatched += 1
+            return False
+        return self._count_receipt(d, status)
+
+    def _count_receipt(self, d: DeliveryRow, status: str) -> bool:
+        bit = _BIT[status]
+        if d.seen & bit:
+            return False
+        d.seen |= bit
+        b = self._bucket(d.journey, d.version, d.hour)
+        for k in (f"c|{d.channel}|rcpt|{status}", f"s|{d.step}|rcpt|{status}"):
+            b[k] = b.get(k, 0) + 1
+        if status == "opened":
+            if d.local_hour is not None:
+                k = f"lh|{d.channel}|{d.local_hour}|opened"
+                b[k] = b.get(k, 0) + 1
+            if d.freq is not None:
+                k = f"fq|{d.channel}|{d.freq}|opened"
+                b[k] = b.get(k, 0) + 1
+        return True
+
+
+def merge(buckets: Iterable[Counters]) -> Counters:
+    """Add counters of several buckets."""
+    out: Counters = {}
+    for b in buckets:
+        for k, v in b.items():
+            out[k] = out.get(k, 0) + v
+    return out
