@@ -124,6 +124,9 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
         from cjo_stream.adapters.commands import register as adapter_commands
 
         found.append(adapter_commands)
+    from cjo_stream.analytics.commands import register as analytics_commands
+
+    found.append(analytics_commands)
     return found
 
 

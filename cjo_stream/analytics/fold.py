@@ -44,6 +44,8 @@ RECEIPTS = ("sent", "delivered", "failed", "bounced", "expired", "opened", "clic
 _BIT = {s: 1 << i for i, s in enumerate(RECEIPTS)}
 WEEK = 7 * 86400
 FREQ_MAX = 10  # sends per customer per week are counted 1, 2, ... 10 (10 = ten or more)
+FREQ_HORIZON = 35 * 86400  # a customer's sends are remembered this long (event time) ...
+FREQ_KEEP = 64  # ... and at most this many
 
 BucketKey = tuple[str, int, int]  # journey, version, cohort hour (epoch hours)
 Counters = dict[str, int]
@@ -72,9 +74,9 @@ class DeliveryRow(msgspec.Struct, array_like=True):
 
 
 ROW_TYPES: dict[str, Any] = {"i": InstanceRow, "d": DeliveryRow, "r": list[tuple[str, float]],
-                             "f": list[float], "s": tuple[int, int]}
+                             "f": list[tuple[float, str]], "s": tuple[int, int]}
 """Row types by key prefix (``i:`` instance, ``d:`` delivery, ``r:`` receipts waiting for their delivery,
-``f:`` a customer's recent send times, ``s:`` the highest source position applied per partition)."""
+``f:`` a customer's recent sends (time, delivery id), ``s:`` the highest source position applied per partition)."""
 
 
 class Analytics:
@@ -205,13 +207,8 @@ class Analytics:
         for k in (f"s|{e.step}|sent", f"c|{ch}|sent"):
             b[k] = b.get(k, 0) + 1
         freq = None
-        if ch in CUSTOMER_CHANNELS:
-            fkey = "f:" + e.customer_id
-            recent = [t for t in (self.rows.get(fkey) or ()) if e.at - WEEK < t <= e.at]
-            recent.append(e.at)
-            self.rows[fkey] = sorted(recent)[-FREQ_MAX:]
-            freq = min(len(recent), FREQ_MAX)
-            b[f"fq|{ch}|{freq}|sent"] = b.get(f"fq|{ch}|{freq}|sent", 0) + 1
+        if ch in CUSTOMER_CHANNELS and e.delivery_id is not None:
+            freq = self._frequency(e.customer_id, e.at, e.delivery_id, ch, b)
             if e.local_hour is not None:
                 k = f"lh|{ch}|{e.local_hour}|sent"
                 b[k] = b.get(k, 0) + 1
@@ -227,6 +224,42 @@ class Analytics:
         for status, _ in waiting or ():
             self._count_receipt(d, status)
 
+    def _frequency(self, customer: str, at: float, did: str, ch: str, b: Counters) -> int:
+        """The send's ordinal among the customer's sends in the 7 days up to it, order-independent.
+
+        ``#{sends y: at - 7d < y.at <= at}``: sends folded out of event-time order (they arrive from
+        several partitions and timers) move the later sends they precede one bin up, so the counts are
+        those of event-time order whatever the order of folding.
+        """
+        fkey = "f:" + customer
+        recent = list(self.rows.get(fkey) or ())
+        n = 1 + sum(1 for t, _ in recent if at - WEEK < t <= at)
+        for t, other in recent:
+            if at <= t < at + WEEK:
+                d: DeliveryRow | None = self.rows.get("d:" + other)
+                if d is None or d.freq is None or d.freq >= FREQ_MAX:
+                    continue
+                ob = self._bucket(d.journey, d.version, d.hour)
+                self._move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "sent")
+                if d.seen & _BIT["opened"]:
+                    self._move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "opened")
+                d.freq += 1
+                self.rows["d:" + other] = d
+        recent.append((at, did))
+        recent.sort()
+        # kept by the newest time, not this send's: a send folded weeks late (a backlog's timers) still finds
+        # the sends it precedes; at most FREQ_KEEP entries per customer
+        horizon = recent[-1][0] - FREQ_HORIZON
+        self.rows[fkey] = [x for x in recent[-FREQ_KEEP:] if x[0] >= horizon]
+        n = min(n, FREQ_MAX)
+        b[f"fq|{ch}|{n}|sent"] = b.get(f"fq|{ch}|{n}|sent", 0) + 1
+        return n
+
+    @staticmethod
+    def _move(b: Counters, src: str, dst: str, what: str) -> None:
+        b[src + what] = b.get(src + what, 0) - 1
+        b[dst + what] = b.get(dst + what, 0) + 1
+
     def add_receipt(self, delivery_id: str, status: str, at: float) -> bool:
         """Count a receipt once per delivery and status; one for an unknown delivery waits for it."""
         if status not in _BIT:
@@ -240,7 +273,10 @@ class Analytics:
                 self.rows[rkey] = waiting
                 self.receipts_unmatched += 1
             return False
-        return self._count_receipt(d, status)
+        if self._count_receipt(d, status):
+            self.rows["d:" + delivery_id] = d  # its ``seen`` changed
+            return True
+        return False
 
     def _count_receipt(self, d: DeliveryRow, status: str) -> bool:
         bit = _BIT[status]

@@ -123,9 +123,10 @@ def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
     lines.append(f'  {FINISH} [label={_q("end" + chr(10) + slot("node", FINISH))}, shape=oval, fillcolor="#eef2f7"];')
     for src, dst, label, key in edges(j):
         text = (label + "\n" if label else "") + slot("edge", key)
-        # goal and exit edges: drawn, but they do not shape the layout (it follows the steps' order)
-        style = ", style=dashed, constraint=false" if dst in (GOAL, EXIT) else ""
+        style = ", style=dashed" if dst in (GOAL, EXIT) else ""
         lines.append(f"  {_q(src)} -> {_q(dst)} [label={_q(text)}{style}];")
+    sinks = [GOAL] * (j.goal is not None) + [EXIT] * bool(j.exit_on) + [FINISH]
+    lines.append("  { rank=sink; " + "; ".join(sinks) + "; }")  # outcomes at the bottom, side by side
     lines.append("}")
     return "\n".join(lines), slots
 

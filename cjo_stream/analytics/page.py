@@ -87,12 +87,12 @@ def _td(key: str, text: str, raw: Any = None) -> str:
     return f'<td data-k="{_e(key)}"{data}>{_e(text)}</td>'
 
 
-def page(title: str, body: str, live: bool) -> str:
+def page(title: str, body: str, live: bool, home: str = "/") -> str:
     stamp = time.strftime("%H:%M:%S")
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             "<meta name=viewport content='width=device-width,initial-scale=1'>"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-            "<header><a href='./'>cjo-stream · journey analytics</a>"
+            f"<header><a href='{_e(home)}'>cjo-stream · journey analytics</a>"
             f"<span class=upd id=updated>{'updated ' + stamp if live else 'offline report'}</span></header>"
             f"<main id=main>{body}</main>" + (f"<script>{_SCRIPT}</script>" if live else "") + "</body></html>")
 
@@ -333,4 +333,4 @@ def offline_html(overview_rows: list[dict[str, Any]], reports: Mapping[str, dict
     body = [overview_html(overview_rows, link="#j-{id}").replace(_ranges("all", ""), "")]
     for jid in sorted(reports):
         body.append("<hr>" + journey_html(reports[jid], defs).replace(_ranges("all", ""), ""))
-    return page("cjo-stream journey analytics", "".join(body), live=False)
+    return page("cjo-stream journey analytics", "".join(body), live=False, home="#")
