@@ -25,10 +25,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, MutableMapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
-
-from zoneinfo import ZoneInfo
 
 from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event
 from cjo_stream.commands import CUSTOMER_CHANNELS
@@ -44,8 +43,7 @@ RECEIPTS = ("sent", "delivered", "failed", "bounced", "expired", "opened", "clic
 _BIT = {s: 1 << i for i, s in enumerate(RECEIPTS)}
 WEEK = 7 * 86400
 FREQ_MAX = 10  # sends per customer per week are counted 1, 2, ... 10 (10 = ten or more)
-FREQ_HORIZON = 35 * 86400  # a customer's sends are remembered this long (event time) ...
-FREQ_KEEP = 64  # ... and at most this many
+FREQ_KEEP = 32  # a customer's latest sends remembered for the ordinal
 
 BucketKey = tuple[str, int, int]  # journey, version, cohort hour (epoch hours)
 Counters = dict[str, int]
@@ -247,10 +245,9 @@ class Analytics:
                 self.rows["d:" + other] = d
         recent.append((at, did))
         recent.sort()
-        # kept by the newest time, not this send's: a send folded weeks late (a backlog's timers) still finds
-        # the sends it precedes; at most FREQ_KEEP entries per customer
-        horizon = recent[-1][0] - FREQ_HORIZON
-        self.rows[fkey] = [x for x in recent[-FREQ_KEEP:] if x[0] >= horizon]
+        # the latest FREQ_KEEP by event time, not a time window: a send folded weeks late (a backlog's
+        # timers, another partition) still finds the sends it precedes
+        self.rows[fkey] = recent[-FREQ_KEEP:]
         n = min(n, FREQ_MAX)
         b[f"fq|{ch}|{n}|sent"] = b.get(f"fq|{ch}|{n}|sent", 0) + 1
         return n

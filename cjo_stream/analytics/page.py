@@ -38,12 +38,12 @@ th{background:#f1f4f9;font-weight:600;font-size:12px;color:var(--mut)}td:first-c
 """
 
 _SCRIPT = """
-(function(){var every=%d;function tick(){fetch(location.href,{headers:{'X-CJO-Fragment':'1'},credentials:'same-origin'})
+(function(){var every=EVERY;function tick(){fetch(location.href,{headers:{'X-CJO-Fragment':'1'},credentials:'same-origin'})
 .then(function(r){if(!r.ok)throw r.status;return r.text()}).then(function(t){document.getElementById('main').innerHTML=t;
 document.getElementById('updated').textContent='updated '+new Date().toLocaleTimeString()}).catch(function(){
 document.getElementById('updated').textContent='not updated (offline?)'}).then(function(){setTimeout(tick,every)})}
 setTimeout(tick,every)})();
-""" % REFRESH_MS
+""".replace("EVERY", str(REFRESH_MS))
 
 RANGES = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "all": None}
 

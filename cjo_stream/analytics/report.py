@@ -11,9 +11,18 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cjo_stream.analytics.fold import ENDINGS, FREQ_MAX, HOUR, RECEIPTS, TTC_BOUNDS, BucketKey, Counters, merge
+from cjo_stream.analytics.fold import (
+    ENDINGS,
+    FREQ_MAX,
+    HOUR,
+    RECEIPTS,
+    TTC_BOUNDS,
+    BucketKey,
+    Counters,
+    merge,
+)
 from cjo_stream.analytics.stats import srm, two_proportion, wilson
-from cjo_stream.journeys.model import END, Journey
+from cjo_stream.journeys.model import Journey
 
 SRM_ALPHA = 0.001  # a split whose arm counts are this unlikely under its weights is flagged
 RECEIPT_RATES = ("delivered", "opened", "clicked", "bounced", "unsubscribed", "failed", "complained")

@@ -201,7 +201,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     total = int(args.rate * args.duration)
-    events = generate_events(customers=args.customers, seed=args.seed, start=time.time(), duration=args.duration,
+    start = time.time()
+    if args.start:
+        from cjo_stream.events import parse_ts
+
+        try:
+            start = parse_ts(args.start)
+        except ValueError:
+            print(f"error: --start {args.start!r} is not an RFC 3339 time", file=sys.stderr)
+            return 2
+    events = generate_events(customers=args.customers, seed=args.seed, start=start, duration=args.duration,
                              rate=args.rate)
     lines = (orjson.dumps(e) for _, e in zip(range(total), events, strict=False))
     n = asyncio.run(produce_lines(s, lines, rate=args.rate, total=total, progress=True))
@@ -290,6 +299,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rate", type=float, default=100.0, help="events per second")
     p.add_argument("--duration", type=float, default=60.0, help="seconds")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--start", help="event time of the first event, RFC 3339 (default: now); e.g. a past time "
+                                   "to replay a backlog whose timers are all due")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("demo", help="live demo: broker, worker and generator; prints delivery commands")
