@@ -77,6 +77,20 @@ ROW_TYPES: dict[str, Any] = {"i": InstanceRow, "d": DeliveryRow, "r": list[tuple
 ``f:`` a customer's recent sends (time, delivery id), ``s:`` the highest source position applied per partition)."""
 
 
+class _Both:
+    """A bucket and its journey version's totals, incremented together."""
+
+    __slots__ = ("b", "t")
+
+    def __init__(self, b: Counters, t: Counters) -> None:
+        self.b, self.t = b, t
+
+    def inc(self, k: str, n: int = 1) -> None:
+        b, t = self.b, self.t
+        b[k] = b.get(k, 0) + n
+        t[k] = t.get(k, 0) + n
+
+
 class Analytics:
     """Folds journey events (and receipts) into buckets. Pure: the caller owns storage and time.
 
@@ -90,6 +104,13 @@ class Analytics:
         self.rows: MutableMapping[str, Any] = rows if rows is not None else {}
         self.buckets: dict[BucketKey, Counters] = buckets if buckets is not None else {}
         self.dirty: set[BucketKey] = set()  # buckets changed since the caller last cleared this
+        # per (journey, version): the sum of all its buckets, kept as they change (a report over all time, or
+        # most of it, reads these instead of adding up hundreds of hourly buckets)
+        self.totals: dict[tuple[str, int], Counters] = {}
+        for (j, v, _), b in self.buckets.items():
+            t = self.totals.setdefault((j, v), {})
+            for k, n in b.items():
+                t[k] = t.get(k, 0) + n
         self.applied = 0
         self.duplicates = 0
         self.receipts_unmatched = 0
@@ -111,13 +132,16 @@ class Analytics:
         for e in events:
             self.apply(e)
 
-    def _bucket(self, journey: str, version: int, hour: int) -> Counters:
+    def _bucket(self, journey: str, version: int, hour: int) -> _Both:
         key = (journey, version, hour)
         b = self.buckets.get(key)
         if b is None:
             b = self.buckets[key] = {}
+        t = self.totals.get((journey, version))
+        if t is None:
+            t = self.totals[(journey, version)] = {}
         self.dirty.add(key)
-        return b
+        return _Both(b, t)
 
     def apply(self, e: JourneyEvent) -> bool:
         """Fold one journey event; False if it was a duplicate (already applied from its source position)."""
@@ -147,69 +171,69 @@ class Analytics:
             row.at = e.at
         if kind == "step":
             s = e.step or ""
-            b[f"s|{s}|reached"] = b.get(f"s|{s}|reached", 0) + 1
+            b.inc(f"s|{s}|reached")
             if in_order:
                 prev = row.step
                 if prev is not None:
-                    b[f"s|{prev}|continued"] = b.get(f"s|{prev}|continued", 0) + 1
+                    b.inc(f"s|{prev}|continued")
                 edge = f"e|{prev or ''}|{s}"
-                b[edge] = b.get(edge, 0) + 1
+                b.inc(edge)
                 row.step = s
             rows[ikey] = row
         elif kind == "sent":
             self._sent(e, b, row)
         elif kind == "skipped":
             k = f"s|{e.step}|skip|{e.reason}"
-            b[k] = b.get(k, 0) + 1
+            b.inc(k)
             k = f"c|{e.channel}|skipped"
-            b[k] = b.get(k, 0) + 1
+            b.inc(k)
         elif kind == "deferred":
             k = f"s|{e.step}|deferred"
-            b[k] = b.get(k, 0) + 1
+            b.inc(k)
         elif kind == "entered":
-            b["entered"] = b.get("entered", 0) + 1
+            b.inc("entered")
             rows[ikey] = row
         elif kind == "holdout":
-            b["holdout"] = b.get("holdout", 0) + 1
+            b.inc("holdout")
             row.holdout = True
             rows[ikey] = row
         elif kind == "variant":
             row.variant = e.variant
             if not row.holdout:
                 v = e.variant
-                b[f"v|{v}|entered"] = b.get(f"v|{v}|entered", 0) + 1
-                b[f"a|{e.step}|{v}"] = b.get(f"a|{e.step}|{v}", 0) + 1
+                b.inc(f"v|{v}|entered")
+                b.inc(f"a|{e.step}|{v}")
             rows[ikey] = row
         else:  # an ending: converted, exited, ended, expired, merged
-            b[kind] = b.get(kind, 0) + 1
+            b.inc(kind)
             s = e.step or row.step or ""
             k = f"s|{s}|end|{kind}"
-            b[k] = b.get(k, 0) + 1
+            b.inc(k)
             k = f"e|{s}|!{kind}"
-            b[k] = b.get(k, 0) + 1
+            b.inc(k)
             if kind == "converted":
                 i = bisect.bisect_left(TTC_BOUNDS, e.at - row.entered_at)
-                b[f"ttc|{i}"] = b.get(f"ttc|{i}", 0) + 1
+                b.inc(f"ttc|{i}")
                 if row.holdout:
-                    b["h|converted"] = b.get("h|converted", 0) + 1
+                    b.inc("h|converted")
                 else:
                     v = e.variant or row.variant
                     if v is not None:
-                        b[f"v|{v}|converted"] = b.get(f"v|{v}|converted", 0) + 1
+                        b.inc(f"v|{v}|converted")
             rows.pop(ikey, None)
         return True
 
     # ------------------------------------------------------------------ sends and receipts
-    def _sent(self, e: JourneyEvent, b: Counters, row: InstanceRow) -> None:
+    def _sent(self, e: JourneyEvent, b: _Both, row: InstanceRow) -> None:
         ch = e.channel or ""
         for k in (f"s|{e.step}|sent", f"c|{ch}|sent"):
-            b[k] = b.get(k, 0) + 1
+            b.inc(k)
         freq = None
         if ch in CUSTOMER_CHANNELS and e.delivery_id is not None:
             freq = self._frequency(e.customer_id, e.at, e.delivery_id, ch, b)
             if e.local_hour is not None:
                 k = f"lh|{ch}|{e.local_hour}|sent"
-                b[k] = b.get(k, 0) + 1
+                b.inc(k)
         if e.delivery_id is None:
             return
         d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, e.local_hour, freq)
@@ -222,7 +246,7 @@ class Analytics:
         for status, _ in waiting or ():
             self._count_receipt(d, status)
 
-    def _frequency(self, customer: str, at: float, did: str, ch: str, b: Counters) -> int:
+    def _frequency(self, customer: str, at: float, did: str, ch: str, b: _Both) -> int:
         """The send's ordinal among the customer's sends in the 7 days up to it, order-independent.
 
         ``#{sends y: at - 7d < y.at <= at}``: sends folded out of event-time order (they arrive from
@@ -249,13 +273,13 @@ class Analytics:
         # timers, another partition) still finds the sends it precedes
         self.rows[fkey] = recent[-FREQ_KEEP:]
         n = min(n, FREQ_MAX)
-        b[f"fq|{ch}|{n}|sent"] = b.get(f"fq|{ch}|{n}|sent", 0) + 1
+        b.inc(f"fq|{ch}|{n}|sent")
         return n
 
     @staticmethod
-    def _move(b: Counters, src: str, dst: str, what: str) -> None:
-        b[src + what] = b.get(src + what, 0) - 1
-        b[dst + what] = b.get(dst + what, 0) + 1
+    def _move(b: _Both, src: str, dst: str, what: str) -> None:
+        b.inc(src + what, -1)
+        b.inc(dst + what)
 
     def add_receipt(self, delivery_id: str, status: str, at: float) -> bool:
         """Count a receipt once per delivery and status; one for an unknown delivery waits for it."""
@@ -282,14 +306,14 @@ class Analytics:
         d.seen |= bit
         b = self._bucket(d.journey, d.version, d.hour)
         for k in (f"c|{d.channel}|rcpt|{status}", f"s|{d.step}|rcpt|{status}"):
-            b[k] = b.get(k, 0) + 1
+            b.inc(k)
         if status == "opened":
             if d.local_hour is not None:
                 k = f"lh|{d.channel}|{d.local_hour}|opened"
-                b[k] = b.get(k, 0) + 1
+                b.inc(k)
             if d.freq is not None:
                 k = f"fq|{d.channel}|{d.freq}|opened"
-                b[k] = b.get(k, 0) + 1
+                b.inc(k)
         return True
 
 

@@ -66,11 +66,8 @@ def edges(j: Journey) -> list[tuple[str, str, str, str]]:
             target(s.id, s.on_timeout, "timeout")
         else:
             target(s.id, s.next, "")
-    for sid in waiting_steps(j):
-        if j.goal is not None:
-            out.append((sid, GOAL, "", f"{sid}|!converted"))
-        if j.exit_on:
-            out.append((sid, EXIT, "", f"{sid}|!exited"))
+    # Goal and exit_on can end an instance at any waiting step: one edge from each would tangle the map
+    # (and a 50-step journey's layout took Graphviz seconds); the steps table has them per step.
     return out
 
 

@@ -22,8 +22,9 @@ def reports(a: Analytics, journeys: Iterable[Journey], since: float | None = Non
             until: float | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """The overview rows and every journey's report (all versions together)."""
     defs = definitions(journeys)
-    rows = report.overview(a.buckets, defs, since, until)
-    return rows, {r["journey"]: report.journey_report(a.buckets, defs, r["journey"], None, since, until) for r in rows}
+    rows = report.overview(a.buckets, defs, since, until, a.totals)
+    return rows, {r["journey"]: report.journey_report(a.buckets, defs, r["journey"], None, since, until, a.totals)
+                  for r in rows}
 
 
 def render_text(a: Analytics, journeys: Iterable[Journey]) -> str:

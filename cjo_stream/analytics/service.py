@@ -247,6 +247,10 @@ class AnalyticsService:
     def buckets(self) -> dict[BucketKey, Counters]:
         return self.fold.buckets
 
+    @property
+    def totals(self) -> dict[tuple[str, int], Counters]:
+        return self.fold.totals
+
     def health(self) -> dict[str, Any]:
         stuck = [st.as_dict() for st in self.guard.stuck.values()] if self.consumer is not None else []
         status = "starting" if not self.ready.is_set() else "degraded" if stuck else "ok"

@@ -110,7 +110,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
 
     async def api_list(request: web.Request) -> web.Response:
         t0 = time.perf_counter()
-        rows = report.overview(svc.buckets, svc.defs, _time(request, "since"), _time(request, "until"))
+        rows = report.overview(svc.buckets, svc.defs, _time(request, "since"), _time(request, "until"), svc.totals)
         timed("api_list", t0)
         return web.json_response({"journeys": rows})
 
@@ -120,7 +120,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         if not _known(jid):
             return web.json_response({"error": f"unknown journey {jid!r}"}, status=404)
         rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), _time(request, "since"),
-                                    _time(request, "until"))
+                                    _time(request, "until"), svc.totals)
         timed("api_journey", t0)
         return web.json_response(rep)
 
@@ -136,7 +136,8 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
     async def page_list(request: web.Request) -> web.Response:
         t0 = time.perf_counter()
         key, since = _range(request)
-        body = page.overview_html(report.overview(svc.buckets, svc.defs, since), link="journeys/{id}" + (
+        body = page.overview_html(report.overview(svc.buckets, svc.defs, since, None, svc.totals),
+                                  link="journeys/{id}" + (
             f"?range={key}" if key != "all" else ""), range_key=key)
         timed("page_list", t0)
         return _html(request, "cjo-stream journey analytics", body)
@@ -147,7 +148,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         if not _known(jid):
             raise web.HTTPNotFound(text=f"unknown journey {jid!r}")
         key, since = _range(request)
-        rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), since)
+        rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), since, None, svc.totals)
         body = page.journey_html(rep, svc.defs, key)
         timed("page_journey", t0)
         return _html(request, f"{jid} · cjo-stream journey analytics", body)

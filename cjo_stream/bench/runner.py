@@ -659,7 +659,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="partition counts of the latency runs (input and internal topics), comma separated")
     ap.add_argument("--restore-customers", type=int, default=1_000_000)
     ap.add_argument("--compression-runs", type=int, default=1, help="runs per codec in the compression section")
-    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression,hostile")
+    ap.add_argument("--skip", default="",
+                    help="comma list of: faust,latency,restore,adapter,compression,hostile,analytics")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     tmp = tempfile.mkdtemp(prefix="cjo-bench-")
@@ -675,6 +676,11 @@ def main(argv: list[str] | None = None) -> int:
             f"({keys:,} ids incl. anonymous) on 8 partitions")
         comp = compression_section(tmp, lines, args.compression_runs) if "compression" not in skip else []
         per_codec = codec_micro(lines) if comp else {}
+        journey_events: list[bytes] = []
+        if "analytics" not in skip:
+            from cjo_stream.bench.analytics import journey_events_of
+
+            journey_events = journey_events_of(lines, ROOT)  # what the workers write for this input
         del lines
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
                       Contender("raw aiokafka getmany+decode (ceiling)")]
@@ -739,6 +745,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Timer lateness with {rest['pending_timers']:,} pending: {rest['fired']:,} timers fired in 30 s, "
                   f"p50 {p50 * 1000 if p50 is not None else float('nan'):.0f} ms, "
                   f"p99 {p99 * 1000 if p99 is not None else float('nan'):.0f} ms (histogram-interpolated)")
+        if "analytics" not in skip:
+            from cjo_stream.bench.analytics import report as analytics_report
+
+            analytics_report(journey_events, n, tmp, ROOT)
         if "adapter" not in skip:
             from cjo_stream.adapters.bench import adapter_throughput
 

@@ -72,8 +72,9 @@ async def _follow(settings: Settings, until: float) -> int:
 def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     data = tempfile.mkdtemp(prefix="cjo-demo-")
     broker = LocalBroker()
-    worker = generator = adapter = None
+    worker = generator = adapter = analytics = None
     web_port = free_port()
+    analytics_port = free_port()
     env = {**os.environ, "CJO_DATA_DIR": data, "CJO_TOPOLOGIES": topologies, "CJO_WEB_PORT": str(web_port),
            "CJO_PARTITIONS": "4", "PYTHONUNBUFFERED": "1"}
     token_file = os.path.join(data, "api-token")
@@ -107,6 +108,13 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
                 if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     break
             time.sleep(0.3)
+        # journey analytics (the page fills up live); with the demo's own token it serves loopback only
+        # without one, so the printed URL opens as is
+        aenv = dict(env)
+        if env.get("CJO_API_TOKENS_FILE", "").startswith(data):
+            aenv.pop("CJO_API_TOKENS_FILE")
+        anlog = open(os.path.join(data, "analytics.log"), "ab")  # noqa: SIM115
+        analytics = _spawn(["analytics", "--web-port", str(analytics_port)], aenv, anlog)
         alog = open(os.path.join(data, "adapter.log"), "ab")  # noqa: SIM115
         # the console adapter "delivers" every channel into its log and sends receipts back, so
         # journeys waiting for message_sent/opened move on as they would with real providers
@@ -116,6 +124,8 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
                             "--duration", str(max(duration, 1.0) if duration else 3600)], env, glog)
         print(f"\nbroker   {broker.bootstrap}\nworker   {url}  (state API: {url}/customers/<id>, "
               f"{url}/journeys, {url}/metrics)\n         curl {auth}{url}/customers/<id>"
+              f"\nanalytics http://127.0.0.1:{analytics_port}/  (journey maps, exit points, A/B results; "
+              f"refreshes itself{'' if 'CJO_API_TOKENS_FILE' not in aenv else '; sign in with your token'})"
               f"\nadapter  console (deliveries and receipts in {data}/adapter.log)"
               f"\ngenerator {customers} customers at {rate:.0f} events/s\n"
               f"delivery commands as they are decided (abandoned carts remind after 10 s, welcome "
@@ -127,6 +137,7 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     finally:
         _stop(generator)
         _stop(adapter)
+        _stop(analytics)
         _stop(worker)
         broker.stop()
     print(f"demo done after {time.monotonic() - started:.0f} s: {n} delivery commands shown. Logs: {data}")
