@@ -749,6 +749,12 @@ def main(argv: list[str] | None = None) -> int:
             from cjo_stream.bench.analytics import report as analytics_report
 
             analytics_report(journey_events, n, tmp, ROOT)
+            if args.runs:  # what writing journey events costs the workers: the topology without them
+                off = run_topology(broker.bootstrap, "bench-noje", n, tmp, CJO_JOURNEY_EVENTS="0")
+                on = contenders[0]
+                print(f"  worker cost of journey events: topology {on.median('rate'):,.0f} events/s "
+                      f"({on.median('cpu_per_1k'):.3f} CPU s/1k) with them, {off.rate:,.0f} events/s "
+                      f"({off.cpu_per_1k:.3f} CPU s/1k) without (CJO_JOURNEY_EVENTS=0, one run)")
         if "adapter" not in skip:
             from cjo_stream.adapters.bench import adapter_throughput
 
