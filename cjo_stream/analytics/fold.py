@@ -69,6 +69,7 @@ class DeliveryRow(msgspec.Struct, array_like=True):
     local_hour: int | None = None
     freq: int | None = None
     seen: int = 0  # receipt statuses counted (bit per RECEIPTS entry)
+    at: float = 0.0  # when it was sent (event time): rows older than the receipt window are pruned
 
 
 ROW_TYPES: dict[str, Any] = {"i": InstanceRow, "d": DeliveryRow, "r": list[tuple[str, float]],
@@ -114,6 +115,7 @@ class Analytics:
         self.applied = 0
         self.duplicates = 0
         self.receipts_unmatched = 0
+        self.latest = 0.0  # the latest event time folded (the service prunes rows relative to it)
 
     # ------------------------------------------------------------------ entry points
     def add(self, result: Result, customer_id: str | None = None) -> None:
@@ -155,6 +157,8 @@ class Analytics:
                 return False
             rows[skey] = pos
         self.applied += 1
+        if e.at > self.latest:
+            self.latest = e.at
         kind = e.kind
         if kind == "receipt":
             if e.delivery_id and e.status:
@@ -236,7 +240,7 @@ class Analytics:
                 b.inc(k)
         if e.delivery_id is None:
             return
-        d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, e.local_hour, freq)
+        d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, e.local_hour, freq, 0, e.at)
         dkey = "d:" + e.delivery_id
         old = self.rows.get(dkey)
         if old is not None:
@@ -324,3 +328,17 @@ def merge(buckets: Iterable[Counters]) -> Counters:
         for k, v in b.items():
             out[k] = out.get(k, 0) + v
     return out
+
+
+RECEIPT_WINDOW = 30 * 86400.0
+"""Receipts are joined to sends up to this long after the send (event time); older delivery rows and
+receipts still waiting for an unknown delivery are pruned by the service."""
+
+
+def stale(key: str, value: Any, horizon: float) -> bool:
+    """Whether a delivery row (``d:``) or a waiting receipt (``r:``) is older than ``horizon``."""
+    if key.startswith("d:"):
+        return bool(value.at < horizon)
+    if key.startswith("r:"):
+        return all(at < horizon for _, at in value)
+    return False

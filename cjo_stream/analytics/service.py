@@ -37,6 +37,7 @@ log = logging.getLogger("cjo_stream.analytics")
 
 FLUSH_INTERVAL = 0.5  # seconds between changelog flushes (and group commits)
 FLUSH_BYTES = 512 * 1024  # flush earlier once this much is pending: one flush must fit one record batch
+PRUNE_INTERVAL = 3600.0  # seconds between prunes of delivery rows past the receipt window
 
 
 class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -82,6 +83,7 @@ class AnalyticsService:
         self._last_flush = time.monotonic()
         self._stopping = asyncio.Event()
         self._skips_read = 0.0
+        self._pruned = time.monotonic()
         self.consumer: AIOKafkaConsumer | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -166,6 +168,8 @@ class AnalyticsService:
             if self._pending and (time.monotonic() - self._last_flush > FLUSH_INTERVAL
                                   or self._pending_bytes > FLUSH_BYTES):
                 await self.flush()
+            if time.monotonic() - self._pruned > PRUNE_INTERVAL:
+                self.prune()
             if self.guard.stuck and time.monotonic() - self._skips_read > 5.0:
                 self._skips_read = time.monotonic()
                 self.guard.skips = await load_skips(self.s)
@@ -199,6 +203,29 @@ class AnalyticsService:
             metrics.ANALYTICS_DUPLICATES.inc(fold.duplicates - dup0)
         self._write(offsets)
         return n
+
+    def prune(self) -> int:
+        """Delete delivery rows (and receipts waiting for an unknown delivery) past the receipt window.
+
+        One pass over those rows, once an hour: a send's receipts come within days, and without this every
+        send would keep its row forever.
+        """
+        from cjo_stream.analytics.fold import RECEIPT_WINDOW, stale
+
+        self._pruned = time.monotonic()
+        assert self._kv is not None and self._rows is not None
+        horizon = self.fold.latest - RECEIPT_WINDOW
+        gone = 0
+        for prefix in (b"d:", b"r:"):
+            keys = [k for k, v in self._kv.prefix(prefix)
+                    if stale(k.decode(), state.decode_row(k.decode(), v), horizon)]
+            for k in keys:
+                self._rows.pop(k.decode(), None)
+            gone += len(keys)
+        self._write({})
+        if gone:
+            log.info("analytics: pruned %d delivery rows older than the receipt window", gone)
+        return gone
 
     def _write(self, offsets: Mapping[tuple[str, int], int]) -> None:
         assert self._kv is not None and self._rows is not None

@@ -105,6 +105,10 @@ class RowCache(MutableMapping[str, Any]):
         return out
 
 
+def decode_row(key: str, raw: bytes) -> Any:
+    return _dec[key[0]].decode(raw)
+
+
 def encode_counters(b: Counters) -> bytes:
     return _enc.encode(b)
 

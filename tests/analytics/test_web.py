@@ -80,3 +80,31 @@ async def test_parameters_and_unknown_journeys(client: TestClient) -> None:
     late = await (await client.get(f"/analytics/journeys/welcome?since={format_ts(mid)}", headers=h)).json()
     assert early["totals"]["entered"] + late["totals"]["entered"] == full["totals"]["entered"]
     assert 0 < early["totals"]["entered"] < full["totals"]["entered"]
+
+
+def test_delivery_rows_are_pruned_after_the_receipt_window() -> None:
+    """Every send keeps a row for joining its receipts; past the window the service deletes it (and the
+    receipts still waiting for a delivery nobody sent), with tombstones for its changelog."""
+    from cjo_stream.analytics import state
+    from cjo_stream.analytics.fold import RECEIPT_WINDOW, Analytics
+    from cjo_stream.analytics.records import JourneyEvent
+    from cjo_stream.analytics.service import AnalyticsService
+    from cjo_stream.runtime.store import MemoryKV
+
+    svc = AnalyticsService(Settings(store="memory"), TOPO)
+    kv = MemoryKV()
+    svc._kv, svc._rows = kv, state.RowCache(kv)
+    svc.fold = Analytics(svc._rows)
+    base = {"journey": "j", "version": 1, "instance": "i1", "customer_id": "c1"}
+    svc.fold.apply_all([JourneyEvent(kind="entered", at=1000.0, **base),  # type: ignore[arg-type]
+                        JourneyEvent(kind="sent", at=1000.0, step="s", channel="email", delivery_id="d1", **base),  # type: ignore[arg-type]
+                        JourneyEvent(kind="receipt", at=1000.0, delivery_id="nobody", status="opened", **base)])  # type: ignore[arg-type]
+    svc.apply({})
+    assert kv.get(b"d:d1") is not None and kv.get(b"r:nobody") is not None
+    assert svc.prune() == 0
+    later = {**base, "instance": "i2"}
+    svc.fold.apply(JourneyEvent(kind="entered", at=1000.0 + RECEIPT_WINDOW + 1, **later))  # type: ignore[arg-type]
+    svc.apply({})
+    assert svc.prune() == 2
+    assert kv.get(b"d:d1") is None and kv.get(b"r:nobody") is None
+    assert svc._pending[b"d:d1"] is None and svc._pending[b"r:nobody"] is None  # tombstones for the changelog
