@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import secrets
 import signal
@@ -14,6 +15,7 @@ import time
 from typing import Any
 
 import httpx
+import msgspec
 import orjson
 
 from cjo_stream.config import Settings
@@ -48,24 +50,55 @@ def _line(cmd: dict[str, Any]) -> str:
             f"customer={cmd['customer_id']:<10} {text}")
 
 
+def engagement(cmd: dict[str, Any]) -> list[str]:
+    """What the demo's simulated customer does with a message (deterministic per delivery id): the receipt
+    statuses a provider would report. Shows the analytics page's engagement rates and charts filling up."""
+    if cmd.get("channel") not in ("email", "push", "sms", "in_app"):
+        return []
+    h = int(hashlib.blake2b(cmd["delivery_id"].encode(), digest_size=4).hexdigest(), 16) / 2**32
+    if h < 0.03:
+        return ["bounced"]
+    out = ["delivered"]
+    if h < 0.45:
+        out.append("opened")
+        if h < 0.15:
+            out.append("clicked")
+        if h < 0.04:
+            out.append("unsubscribed")
+    return out
+
+
 async def _follow(settings: Settings, until: float) -> int:
     from aiokafka import AIOKafkaConsumer
 
+    from cjo_stream.commands import Receipt
     from cjo_stream.kafka.guard import FetchGuard
+    from cjo_stream.kafka.producer import make_producer
 
     c = AIOKafkaConsumer(*[settings.delivery_topic(ch) for ch in CHANNELS], **settings.kafka_kwargs(),
                          auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
     guard = FetchGuard(c, settings, "demo")  # an unreadable batch: logged, that partition stops, the rest shows
+    producer = make_producer(settings)
     await c.start()
+    await producer.start()
     n = 0
     try:
         while time.monotonic() < until:
             for recs in (await guard.getmany(timeout_ms=250)).values():
                 for r in recs:
                     n += 1
-                    print(_line(orjson.loads(r.value or b"{}")), flush=True)
+                    cmd = orjson.loads(r.value or b"{}")
+                    print(_line(cmd), flush=True)
+                    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    for status in engagement(cmd):  # the customers, simulated: receipts as a provider sends them
+                        rc = Receipt(delivery_id=cmd["delivery_id"], customer_id=cmd["customer_id"],
+                                     channel=cmd["channel"], status=status, at=at,  # type: ignore[arg-type]
+                                     journey=cmd.get("journey"), step=cmd.get("step"))
+                        await producer.send(settings.receipts_topic, msgspec.json.encode(rc),
+                                            key=cmd["customer_id"].encode())
     finally:
         await c.stop()
+        await producer.stop()
     return n
 
 
@@ -126,7 +159,8 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
               f"{url}/journeys, {url}/metrics)\n         curl {auth}{url}/customers/<id>"
               f"\nanalytics http://127.0.0.1:{analytics_port}/  (journey maps, exit points, A/B results; "
               f"refreshes itself{'' if 'CJO_API_TOKENS_FILE' not in aenv else '; sign in with your token'})"
-              f"\nadapter  console (deliveries and receipts in {data}/adapter.log)"
+              f"\nadapter  console (deliveries and receipts in {data}/adapter.log); the demo plays the customers: "
+              f"deliveries, bounces, opens and clicks are simulated receipts"
               f"\ngenerator {customers} customers at {rate:.0f} events/s\n"
               f"delivery commands as they are decided (abandoned carts remind after 10 s, welcome "
               f"reminders after 20 s){'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)
