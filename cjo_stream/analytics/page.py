@@ -31,7 +31,7 @@ main{padding:16px 24px;max-width:1400px}h1{font-size:20px;margin:8px 0}h2{font-s
 table{border-collapse:collapse;background:#fff;border:1px solid var(--line);margin:4px 0 12px}
 th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
 th{background:#f1f4f9;font-weight:600;font-size:12px;color:var(--mut)}td:first-child,th:first-child{text-align:left}
-.map{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px;overflow:auto;max-height:900px}
+.map{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px;overflow:auto}
 .map svg{max-width:100%;height:auto}.win{color:var(--good);font-weight:600}.lose{color:var(--bad);font-weight:600}
 .warn{background:#fff5f5;border:1px solid #feb2b2;color:var(--bad);padding:6px 10px;border-radius:6px}
 .note{color:var(--mut);font-size:12px}.ranges a{margin-right:10px}.grid{display:flex;flex-wrap:wrap;gap:24px}
