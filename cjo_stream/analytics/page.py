@@ -127,6 +127,16 @@ def _ranges(current: str, base: str) -> str:
     return "<p class=ranges>entered in the last: " + " ".join(links) + "</p>"
 
 
+def _versions(rep: dict[str, Any], range_key: str) -> str:
+    """Links to each version's numbers (all versions together by default) when there is more than one."""
+    if len(rep["versions"]) < 2:
+        return ""
+    rng = f"&range={range_key}" if range_key != "all" else ""
+    links = ["<b>all</b>" if rep["version"] is None else f"<a href='?{rng[1:]}'>all</a>"]
+    links += [f"<b>{v}</b>" if v == rep["version"] else f"<a href='?version={v}{rng}'>{v}</a>" for v in rep["versions"]]
+    return "<p class=ranges>versions: " + " ".join(links) + "</p>"
+
+
 def _card(key: str, label: str, text: str, raw: Any, sub: str = "") -> str:
     return (f"<div class=card><div class=v data-k='{_e(key)}' data-v='{_e(raw)}'>{_e(text)}</div>"
             f"<div class=l>{_e(label)}{(' ' + _e(sub)) if sub else ''}</div></div>")
@@ -136,9 +146,9 @@ def journey_html(rep: dict[str, Any], defs: Definitions, range_key: str = "all",
     jid = rep["journey"]
     t = rep["totals"]
     tc = t["time_to_convert"]
-    out = [f"<h1 id='j-{_e(jid)}'>{_e(jid)} <span class=note>version {_e(rep['drawn_version'])}"
-           f"{' (versions ' + ', '.join(map(str, rep['versions'])) + ')' if len(rep['versions']) > 1 else ''}"
-           f"</span></h1><p class=desc>{_e(rep['description'])}</p>", _ranges(range_key, base), "<div class=cards>",
+    out = [f"<h1 id='j-{_e(jid)}'>{_e(jid)} <span class=note>version {_e(rep['drawn_version'])}</span></h1>"
+           f"<p class=desc>{_e(rep['description'])}</p>", _ranges(range_key, base), _versions(rep, range_key),
+           "<div class=cards>",
            _card("totals.entered", "entered", num(t["entered"]), t["entered"]),
            _card("totals.active", "in the journey now", num(t["active"]), t["active"]),
            _card("totals.converted", "converted", num(t["converted"]), t["converted"]),
