@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # System packages the test suite needs beyond Python: Debian's `prometheus` (prometheus + promtool),
-# used by tests/deploy (rule checks, rule unit tests, the scrape end-to-end test).
+# used by tests/deploy (rule checks, rule unit tests, the scrape end-to-end test); `graphviz` (dot: the
+# analytics journey map) and `chromium` (headless browser for the analytics page tests).
 # Idempotent: installs only what is missing. Safe to call from `make setup` / `make test` / .ci/run.
 set -uo pipefail
 
 missing=()
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -24,7 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "system-deps: no apt-get on this machine; install ${missing[*]} (prometheus, promtool) yourself" >&2
+    echo "system-deps: no apt-get on this machine; install ${missing[*]} yourself" >&2
     exit 0
 fi
 
@@ -40,7 +43,7 @@ if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/
     exit 0
 fi
 # The package's postinst may start a prometheus service where an init system runs; tests use their own.
-for b in prometheus promtool; do
+for b in prometheus promtool dot chromium; do
     command -v "$b" >/dev/null 2>&1 || echo "system-deps: $b still missing after install" >&2
 done
 exit 0

@@ -60,11 +60,25 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for b in sim.bad:
         print(f"{args.events}:{b.line}: skipped bad event: {b.detail}", file=sys.stderr)
     if args.report:
+        from cjo_stream.analytics.offline import render_text
+
         print("", file=sys.stderr)
         print(sim.funnel.render(), file=sys.stderr)
+        print("", file=sys.stderr)
+        print(render_text(sim.analytics, topo.journeys), file=sys.stderr)
         print(f"\n{len(sim.commands)} delivery commands, {len(sim.skips)} skips, {len(sim.bad)} bad lines, "
               f"{sim.duplicates} duplicates, {sim.late} late events ({sim.too_late} too late to start a "
               f"journey), {sim.pending_timers} timers still pending, {len(sim.profiles)} customers", file=sys.stderr)
+    if args.html:
+        from cjo_stream.analytics.offline import render_html
+        from cjo_stream.errors import FileProblem
+
+        try:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(render_html(sim.analytics, topo.journeys))
+        except OSError as e:
+            raise FileProblem(f"cannot write the page {args.html}: {e.strerror}") from None
+        print(f"analytics page written to {args.html}", file=sys.stderr)
     return 0
 
 
@@ -105,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topologies", default="topologies")
     p.add_argument("--events", required=True, help="JSON lines of Segment-style touchpoint events")
     p.add_argument("--until", help="fire pending timers due up to this RFC 3339 time (default: all)")
-    p.add_argument("--report", action="store_true", help="print a funnel report to stderr")
+    p.add_argument("--report", action="store_true", help="print the funnel and journey analytics to stderr")
+    p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
     p.add_argument("--allowed-lateness", type=non_negative_float, metavar="SECONDS",
                    help="how much older than a customer's latest event an event may be and still start a "
                         "journey (default: $CJO_ALLOWED_LATENESS or 300)")
@@ -135,6 +150,9 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
         from cjo_stream.adapters.commands import register as adapter_commands
 
         found.append(adapter_commands)
+    from cjo_stream.analytics.commands import register as analytics_commands
+
+    found.append(analytics_commands)
     return found
 
 

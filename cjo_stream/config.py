@@ -69,6 +69,9 @@ class Settings:
     # written, lz4 at aiokafka's level 9 ~6), events/s within run-to-run noise (docs/benchmarks.md).
     compression: str = "zstd"
     worker_id: str = ""
+    # Workers write every journey transition to cjo.journey-events for the analytics service.
+    journey_events: bool = True
+    analytics_web_port: int = 6068  # `cjo-stream analytics`: the API and the page
 
     ENV = {
         "app_id": "CJO_APP_ID", "bootstrap": "CJO_BROKER", "security_protocol": "CJO_SECURITY_PROTOCOL",
@@ -85,7 +88,8 @@ class Settings:
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
         "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS", "gc_threshold": "CJO_GC_THRESHOLD",
         "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK", "compression": "CJO_COMPRESSION",
-        "worker_id": "CJO_WORKER_ID",
+        "worker_id": "CJO_WORKER_ID", "journey_events": "CJO_JOURNEY_EVENTS",
+        "analytics_web_port": "CJO_ANALYTICS_WEB_PORT",
     }
 
     @classmethod
@@ -173,6 +177,16 @@ class Settings:
     @property
     def skipped_topic(self) -> str:
         return "cjo.delivery.skipped"
+
+    @property
+    def journey_events_topic(self) -> str:
+        """Every engine transition as a compact record (cjo_stream.analytics.records), keyed by customer."""
+        return "cjo.journey-events"
+
+    @property
+    def analytics_changelog(self) -> str:
+        """The analytics service's state (one partition: one store, flushed as whole record batches)."""
+        return f"{self.app_id}.analytics-changelog"
 
     @staticmethod
     def delivery_topic(channel: str) -> str:

@@ -87,7 +87,17 @@ API_AUTH_FAILURES = Counter("cjo_api_auth_failures_total", "HTTP requests refuse
                             ["reason"], registry=REGISTRY)
 AUDIT_EVENTS = Counter("cjo_audit_events_total", "Audited state-API actions (profile reads, erase requests) by "
                        "the name of the token used", ["action", "token"], registry=REGISTRY)
-UP = Gauge("cjo_up", "1 while the process runs (role: worker or adapter)", ["role"], registry=REGISTRY)
+ANALYTICS_EVENTS = Counter("cjo_analytics_journey_events_total", "Journey events folded by the analytics service, "
+                           "by kind (entered, step, sent, ..., receipt)", ["kind"], registry=REGISTRY)
+ANALYTICS_DUPLICATES = Counter("cjo_analytics_duplicates_total", "Journey events dropped as replays of a source "
+                               "position already applied (a worker re-processed records after a crash)",
+                               registry=REGISTRY)
+ANALYTICS_INVALID = Counter("cjo_analytics_invalid_total", "Records on the journey-events topic that do not decode "
+                            "(skipped)", registry=REGISTRY)
+ANALYTICS_REQUEST = Histogram("cjo_analytics_request_seconds", "Analytics API and page answer time, by view",
+                              ["view"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5),
+                              registry=REGISTRY)
+UP = Gauge("cjo_up", "1 while the process runs (role: worker, adapter or analytics)", ["role"], registry=REGISTRY)
 
 
 class BatchCounts:

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from cjo_stream.analytics.records import JourneyEvent
 from cjo_stream.commands import DeliveryCommand, Receipt, SkipRecord
 from cjo_stream.events import Envelope
 from cjo_stream.journeys.policies import PoliciesSpec
@@ -18,6 +19,7 @@ SCHEMAS: dict[str, Any] = {
     "delivery_command.schema.json": DeliveryCommand,
     "skip_record.schema.json": SkipRecord,
     "receipt.schema.json": Receipt,
+    "journey_event.schema.json": JourneyEvent,
     "journey.schema.json": JourneySpec,
     "policies.schema.json": PoliciesSpec,
 }

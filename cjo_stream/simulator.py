@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
+from cjo_stream.analytics.fold import Analytics
 from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.engine import Engine, Result, Timer
 from cjo_stream.engine.funnel import Funnel
@@ -89,6 +90,12 @@ class Simulator:
     _tick: int = 0
     _dedupe: DedupeWindow | None = None
     clock: float = 0.0
+    #: journey analytics of the counted decisions (simulate --report/--html, replay); made from the policies
+    analytics: Analytics = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.analytics is None:
+            self.analytics = Analytics(default_zone=self.engine.policies.default_timezone)
 
     def _collect(self, res: Result, at: float) -> None:
         for t in res.cancelled:
@@ -110,6 +117,7 @@ class Simulator:
             if self.on_skip:
                 self.on_skip(s)
         self.funnel.add(res.transitions)
+        self.analytics.add(res)
 
     def advance(self, until: float) -> None:
         """Fire every timer due at or before ``until``."""
@@ -140,10 +148,11 @@ class Simulator:
         if profile is None:
             profile = self.profiles[cid] = new_profile(cid)
         res = self.engine.process(profile, ev, ev.ts)
+        self._collect(res, ev.ts)
         if ev.ts >= self.count_from:
             self.late += res.late
             self.too_late += res.too_late
-        self._collect(res, ev.ts)
+            self.analytics.add_event(ev, cid)  # a receipt (message_<status>) counts for its delivery, as live
         for src, dst in links:  # as live: the linking event first, then what the other id knew
             anon = self.profiles.pop(src, None)
             if anon is not None:

@@ -663,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replay-events", type=int, default=5_000_000,
                     help="events of the replay scale run (about 5 per customer; 0 skips it)")
     ap.add_argument("--skip", default="",
-                    help="comma list of: faust,latency,restore,adapter,compression,hostile,replay")
+                    help="comma list of: faust,latency,restore,adapter,compression,hostile,analytics,replay")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     tmp = tempfile.mkdtemp(prefix="cjo-bench-")
@@ -680,6 +680,11 @@ def main(argv: list[str] | None = None) -> int:
             f"({keys:,} ids incl. anonymous) on 8 partitions")
         comp = compression_section(tmp, lines, args.compression_runs) if "compression" not in skip else []
         per_codec = codec_micro(lines) if comp else {}
+        journey_events: list[bytes] = []
+        if "analytics" not in skip:
+            from cjo_stream.bench.analytics import journey_events_of
+
+            journey_events = journey_events_of(lines, ROOT)  # what the workers write for this input
         replays = [] if "replay" in skip else replay_section(tmp, real, lines, args.replay_events)
         del lines, real
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
@@ -747,6 +752,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Timer lateness with {rest['pending_timers']:,} pending: {rest['fired']:,} timers fired in 30 s, "
                   f"p50 {p50 * 1000 if p50 is not None else float('nan'):.0f} ms, "
                   f"p99 {p99 * 1000 if p99 is not None else float('nan'):.0f} ms (histogram-interpolated)")
+        if "analytics" not in skip:
+            from cjo_stream.bench.analytics import report as analytics_report
+
+            analytics_report(journey_events, n, tmp, ROOT)
+            if args.runs:  # what writing journey events costs the workers: the topology without them
+                off = run_topology(broker.bootstrap, "bench-noje", n, tmp, CJO_JOURNEY_EVENTS="0")
+                on = contenders[0]
+                print(f"  worker cost of journey events: topology {on.median('rate'):,.0f} events/s "
+                      f"({on.median('cpu_per_1k'):.3f} CPU s/1k) with them, {off.rate:,.0f} events/s "
+                      f"({off.cpu_per_1k:.3f} CPU s/1k) without (CJO_JOURNEY_EVENTS=0, one run)")
         if "adapter" not in skip:
             from cjo_stream.adapters.bench import adapter_throughput
 

@@ -87,8 +87,11 @@ class _Run:
                       variant=inst.variant, step=inst.step, holdout=inst.holdout)
         return {"event": event_view, "profile": self._profile_view, "journey": jv, "now": self.now}
 
-    def note(self, t: Transition) -> None:
-        self.result.transitions.append(t)
+    def note(self, kind: str, inst: Instance, step: str | None = None, variant: str | None = None,
+             channel: str | None = None, reason: str | None = None, delivery: str | None = None) -> None:
+        """Record a transition of ``inst`` at the current decision time."""
+        self.result.transitions.append(Transition(inst.journey, kind, step, variant, channel, reason,  # type: ignore[arg-type]
+                                                  self.now, inst.instance_id, inst.version, delivery))
 
 
 class Engine:
@@ -210,12 +213,12 @@ class Engine:
             mine, theirs = into.instances.get(jid), other.instances.get(jid)
             if theirs is not None and mine is not None:
                 if (mine.entered_at, mine.instance_id) <= (theirs.entered_at, theirs.instance_id):
-                    run.note(Transition(jid, "merged", step=theirs.step, variant=theirs.variant, reason="identity"))
+                    run.note("merged", theirs, theirs.step, theirs.variant, reason="identity")
                     theirs = None
                 else:
                     self._cancel(run, mine)
                     into.instances.pop(jid)
-                    run.note(Transition(jid, "merged", step=mine.step, variant=mine.variant, reason="identity"))
+                    run.note("merged", mine, mine.step, mine.variant, reason="identity")
                     mine = None
             if theirs is not None:
                 into.instances[jid] = theirs
@@ -376,9 +379,9 @@ class Engine:
                         entry_event=j.snapshot.take(ev_view), holdout=holdout)
         p.instances[j.id] = inst
         p.entered.pop(j.id, None)  # while active, the instance holds the entry time (profile.entered)
-        run.note(Transition(j.id, "entered"))
+        run.note("entered", inst)
         if holdout:
-            run.note(Transition(j.id, "holdout"))
+            run.note("holdout", inst)
         self._run(run, inst, j, j.first, ev_view)
         return inst
 
@@ -400,7 +403,7 @@ class Engine:
         run.profile.entered[inst.journey] = int(inst.entered_at)
         if j is None:
             reason = "version_unavailable"
-        run.note(Transition(inst.journey, kind, step=inst.step, variant=inst.variant, reason=reason))  # type: ignore[arg-type]
+        run.note(kind, inst, inst.step, inst.variant, reason=reason)
 
     @staticmethod
     def _retire(run: _Run, inst: Instance) -> None:
@@ -429,7 +432,7 @@ class Engine:
                 return
             step = j.steps[target]
             inst.step = target
-            run.note(Transition(j.id, "step", step=target, variant=inst.variant))
+            run.note("step", inst, target, inst.variant)
             kind = step.kind
             if kind == "send":
                 if not self._send(run, inst, j, step, ev_view):
@@ -457,7 +460,7 @@ class Engine:
                 b = _bucket(j.id, run.profile.customer_id, step.id)
                 arm = next(a for a in step.split if b < a.upper)
                 inst.variant = arm.variant
-                run.note(Transition(j.id, "variant", step=step.id, variant=arm.variant))
+                run.note("variant", inst, step.id, arm.variant)
                 target = arm.next
         self._end(run, inst, j, "ended")
 
@@ -500,7 +503,7 @@ class Engine:
             else:
                 quiet_end = self._quiet_until(p, channel, now)
                 if quiet_end is not None:
-                    run.note(Transition(j.id, "deferred", step=step.id, variant=inst.variant, channel=channel))
+                    run.note("deferred", inst, step.id, inst.variant, channel)
                     self._park(run, inst, j, "quiet", quiet_end)
                     return False
                 if self._capped(p, channel, now):
@@ -518,14 +521,14 @@ class Engine:
                 step=step.id, channel=channel, reason=reason, triggered_by=run.triggered_by,  # type: ignore[arg-type]
                 decided_at=decided_at, instance_id=inst.instance_id, variant=inst.variant,
                 detail=failed.reason[:200] if failed is not None and reason == "render_error" else None))
-            run.note(Transition(j.id, "skipped", step=step.id, variant=inst.variant, channel=channel, reason=reason))
+            run.note("skipped", inst, step.id, inst.variant, channel, reason, did)
             return True
         run.result.commands.append(DeliveryCommand(
             delivery_id=did, customer_id=p.customer_id, journey=j.id, journey_version=j.version, step=step.id,
             channel=channel, to=to, content=content, triggered_by=run.triggered_by,  # type: ignore[arg-type]
             decided_at=decided_at, instance_id=inst.instance_id, variant=inst.variant,
             expires_at=format_ts(now + action.expires_in) if action.expires_in else None))
-        run.note(Transition(j.id, "sent", step=step.id, variant=inst.variant, channel=channel))
+        run.note("sent", inst, step.id, inst.variant, channel, delivery=did)
         if customer_facing:
             self._log_send(p, channel, now)
         return True

@@ -39,9 +39,14 @@ TransitionKind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One analytics fact (funnel counters and metrics are folded from these); no customer data."""
+class Transition(msgspec.Struct, frozen=True, gc=False):
+    """One analytics fact (funnel counters, metrics and journey events are folded from these); no customer data.
+
+    ``at`` is the event time the engine decided it at (``run.now``: the event's timestamp, a timer's due
+    time), ``instance`` and ``version`` the journey instance it belongs to, ``delivery_id`` the send it
+    is about (``sent``, ``skipped``). A struct, not a frozen dataclass: the engine creates several per
+    event and a frozen dataclass's ``__init__`` costs ~3x as much (``object.__setattr__`` per field).
+    """
 
     journey: str
     kind: TransitionKind
@@ -49,6 +54,10 @@ class Transition:
     variant: str | None = None
     channel: str | None = None
     reason: str | None = None
+    at: float = 0.0
+    instance: str = ""
+    version: int = 0
+    delivery_id: str | None = None
 
 
 @dataclass(slots=True)

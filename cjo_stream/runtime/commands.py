@@ -311,7 +311,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     s = settings_from(args)
     total = int(args.rate * args.duration)
     broker_ready(s, args)
-    events = generate_events(customers=args.customers, seed=args.seed, start=time.time(), duration=args.duration,
+    start = time.time()
+    if args.start:
+        from cjo_stream.events import parse_ts
+
+        try:
+            start = parse_ts(args.start)
+        except ValueError:
+            raise UsageError(f"--start {args.start!r} is not an RFC 3339 time") from None
+    events = generate_events(customers=args.customers, seed=args.seed, start=start, duration=args.duration,
                              rate=args.rate)
     lines = (orjson.dumps(e) for _, e in zip(range(total), events, strict=False))
     try:
@@ -422,6 +430,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rate", type=positive_float, default=100.0, help="events per second")
     p.add_argument("--duration", type=positive_float, default=60.0, help="seconds")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--start", help="event time of the first event, RFC 3339 (default: now); e.g. a past time "
+                                   "to replay a backlog whose timers are all due")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("demo", help="live demo: broker, worker and generator; prints delivery commands")

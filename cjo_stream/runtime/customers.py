@@ -31,10 +31,12 @@ from typing import Protocol
 import msgspec
 
 from cjo_stream import metrics
+from cjo_stream.analytics.records import encode as encode_journey_event
+from cjo_stream.analytics.records import journey_events, receipt_event
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine, Result
-from cjo_stream.events import InvalidEvent, decode_event
+from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
 from cjo_stream.runtime.store import KV
@@ -163,6 +165,7 @@ class CustomerPartition:
                 continue
             kind = kind_of(rec.headers)
             res: Result | None = None
+            receipt: Event | None = None
             if kind == KIND_EVENT:
                 if stored is None and (owner := self.aliases.get(cid)) is not None and owner != cid:
                     # keyed by an id that was merged into a customer (a stage 1 that did not know the
@@ -187,6 +190,8 @@ class CustomerPartition:
                     if ev.ts > self.watermark:
                         self.watermark = ev.ts
                     res = self.engine.process(stored.profile, ev, ev.ts)
+                    if ev.name.startswith("message_"):
+                        receipt = ev  # an adapter's receipt: a journey event joins it to its delivery
                     if res.late:
                         counts.late += 1
                         counts.too_late += res.too_late
@@ -227,7 +232,7 @@ class CustomerPartition:
             stored.hw = rec.offset
             dirty.add(cid)
             if res is not None:
-                self._emit(res, out, counts, st)
+                self._emit(res, out, counts, st, rec.offset, receipt)
         writes: dict[bytes, bytes | None] = {}
         for cid in dirty:
             stored = cache[cid]
@@ -239,7 +244,8 @@ class CustomerPartition:
             self.profiles.write_many(writes)  # one RocksDB write batch per partition batch
         return st
 
-    def _emit(self, res: Result, out: Outbox, counts: metrics.BatchCounts, st: BatchStats) -> None:
+    def _emit(self, res: Result, out: Outbox, counts: metrics.BatchCounts, st: BatchStats, offset: int = -1,
+              receipt: Event | None = None) -> None:
         s = self.settings
         # Outputs keyed by customer id land on the customer's partition number (same partitioner and
         # partition count as the internal topic), so the hash need not be computed again.
@@ -257,6 +263,17 @@ class CustomerPartition:
             raw = self.timers.add(t)
             out.add(s.timers_changelog, storage_key(t), raw, partition=p)
         counts.add(res.transitions)
+        if s.journey_events and (res.transitions or receipt is not None):
+            # journey events (cjo_stream.analytics.records): the same outbox as the commands, so they are
+            # acknowledged before the input offset is committed; ``src`` lets analytics drop replays
+            cid = res.profile.customer_id
+            key, topic, src = cid.encode(), s.journey_events_topic, (p, offset)
+            for je in journey_events(res, cid, self.engine.policies.default_timezone, src):
+                out.add(topic, key, encode_journey_event(je), partition=p)
+            if receipt is not None:
+                r = receipt_event(receipt, cid, src, len(res.transitions))
+                if r is not None:
+                    out.add(topic, key, encode_journey_event(r), partition=p)
 
     def _erase(self, cid: str, out: Outbox, *, keep_aliases: bool, profile: Profile | None = None) -> None:
         s = self.settings

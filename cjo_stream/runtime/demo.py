@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import secrets
 import signal
@@ -19,6 +20,7 @@ import time
 from typing import Any
 
 import httpx
+import msgspec
 import orjson
 
 from cjo_stream.config import Settings
@@ -54,32 +56,64 @@ def _line(cmd: dict[str, Any]) -> str:
             f"customer={cmd['customer_id']:<10} {text}")
 
 
+def engagement(cmd: dict[str, Any]) -> list[str]:
+    """What the demo's simulated customer does with a message (deterministic per delivery id): the receipt
+    statuses a provider would report. Shows the analytics page's engagement rates and charts filling up."""
+    if cmd.get("channel") not in ("email", "push", "sms", "in_app"):
+        return []
+    h = int(hashlib.blake2b(cmd["delivery_id"].encode(), digest_size=4).hexdigest(), 16) / 2**32
+    if h < 0.03:
+        return ["bounced"]
+    out = ["delivered"]
+    if h < 0.45:
+        out.append("opened")
+        if h < 0.15:
+            out.append("clicked")
+        if h < 0.04:
+            out.append("unsubscribed")
+    return out
+
+
 async def _follow(settings: Settings, until: float) -> int:
     from aiokafka import AIOKafkaConsumer
 
+    from cjo_stream.commands import Receipt
     from cjo_stream.kafka.guard import FetchGuard
+    from cjo_stream.kafka.producer import make_producer
 
     c = AIOKafkaConsumer(*[settings.delivery_topic(ch) for ch in CHANNELS], **settings.kafka_kwargs(),
                          auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
     guard = FetchGuard(c, settings, "demo")  # an unreadable batch: logged, that partition stops, the rest shows
+    producer = make_producer(settings)
     await c.start()
+    await producer.start()
     n = 0
     try:
         while time.monotonic() < until:
             for recs in (await guard.getmany(timeout_ms=250)).values():
                 for r in recs:
                     n += 1
-                    print(_line(orjson.loads(r.value or b"{}")), flush=True)
+                    cmd = orjson.loads(r.value or b"{}")
+                    print(_line(cmd), flush=True)
+                    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    for status in engagement(cmd):  # the customers, simulated: receipts as a provider sends them
+                        rc = Receipt(delivery_id=cmd["delivery_id"], customer_id=cmd["customer_id"],
+                                     channel=cmd["channel"], status=status, at=at,  # type: ignore[arg-type]
+                                     journey=cmd.get("journey"), step=cmd.get("step"))
+                        await producer.send(settings.receipts_topic, msgspec.json.encode(rc),
+                                            key=cmd["customer_id"].encode())
     finally:
         await c.stop()
+        await producer.stop()
     return n
 
 
 def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     data = tempfile.mkdtemp(prefix="cjo-demo-")
     broker = LocalBroker()
-    worker = generator = adapter = None
+    worker = generator = adapter = analytics = None
     web_port = free_port()
+    analytics_port = free_port()
     env = {**os.environ, "CJO_DATA_DIR": data, "CJO_TOPOLOGIES": topologies, "CJO_WEB_PORT": str(web_port),
            "CJO_PARTITIONS": "4", "PYTHONUNBUFFERED": "1"}
     token_file = os.path.join(data, "api-token")
@@ -113,6 +147,13 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
                 if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     break
             time.sleep(0.3)
+        # journey analytics (the page fills up live); with the demo's own token it serves loopback only
+        # without one, so the printed URL opens as is
+        aenv = dict(env)
+        if env.get("CJO_API_TOKENS_FILE", "").startswith(data):
+            aenv.pop("CJO_API_TOKENS_FILE")
+        anlog = open(os.path.join(data, "analytics.log"), "ab")  # noqa: SIM115
+        analytics = _spawn(["analytics", "--web-port", str(analytics_port)], aenv, anlog)
         alog = open(os.path.join(data, "adapter.log"), "ab")  # noqa: SIM115
         # the console adapter "delivers" every channel into its log and sends receipts back, so
         # journeys waiting for message_sent/opened move on as they would with real providers
@@ -122,7 +163,10 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
                             "--duration", str(max(duration, 1.0) if duration else 3600)], env, glog)
         print(f"\nbroker   {broker.bootstrap}\nworker   {url}  (state API: {url}/customers/<id>, "
               f"{url}/journeys, {url}/metrics)\n         curl {auth}{url}/customers/<id>"
-              f"\nadapter  console (deliveries and receipts in {data}/adapter.log)"
+              f"\nanalytics http://127.0.0.1:{analytics_port}/  (journey maps, exit points, A/B results; "
+              f"refreshes itself{'' if 'CJO_API_TOKENS_FILE' not in aenv else '; sign in with your token'})"
+              f"\nadapter  console (deliveries and receipts in {data}/adapter.log); the demo plays the customers: "
+              f"deliveries, bounces, opens and clicks are simulated receipts"
               f"\ngenerator {customers} customers at {rate:.0f} events/s\n"
               f"delivery commands as they are decided (abandoned carts remind after 10 s, welcome "
               f"reminders after 20 s){'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)
@@ -133,6 +177,7 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     finally:
         _stop(generator)
         _stop(adapter)
+        _stop(analytics)
         _stop(worker)
         broker.stop()
     print(f"demo done after {time.monotonic() - started:.0f} s: {n} delivery commands shown. Logs: {data}")

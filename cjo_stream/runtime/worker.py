@@ -244,13 +244,13 @@ class StreamWorker:
         outputs = [s.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
         await ensure_topics(s, [s.input_topic, s.receipts_topic, s.dlq_topic, s.internal_topic, s.profiles_changelog,
                                 s.timers_changelog, s.aliases_topic, s.workers_topic, s.skips_topic, s.skipped_topic,
-                                *outputs],
+                                s.journey_events_topic, *outputs],
                             compacted=[s.profiles_changelog, s.timers_changelog, s.aliases_topic, s.workers_topic,
                                        s.skips_topic])
         self.producer = make_producer(s)
         await self.producer.start()
         for topic in (s.internal_topic, s.profiles_changelog, s.timers_changelog, s.skipped_topic, s.dlq_topic,
-                      *outputs):
+                      s.journey_events_topic, *outputs):
             # learn every output's partitions now: a first send to a topic the producer has no
             # metadata for waits for a metadata round trip (the first commands took ~1 s without this)
             await self.producer.partitions_for(topic)

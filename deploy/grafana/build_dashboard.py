@@ -239,6 +239,18 @@ def build() -> dict[str, Any]:
                        "{{channel}}")], "percentunit"), 8, 8)
 
     # ------------------------------------------------------------------ security
+    L.row("Analytics service")
+    L.add(timeseries("Journey events folded", "Journey events the analytics service folded, by kind",
+                     [(f"sum by (kind) (rate(cjo_analytics_journey_events_total[{RI}]))", "{{kind}}")], "ops",
+                     stack=True), 8, 8)
+    L.add(timeseries("Replays and unreadable records", "Journey events dropped as replays of a position already "
+                     "applied (a worker re-processed records after a crash); records that do not decode",
+                     [(f"sum(rate(cjo_analytics_duplicates_total[{RI}]))", "replays dropped"),
+                      (f"sum(rate(cjo_analytics_invalid_total[{RI}]))", "undecodable")], "ops"), 8, 8)
+    L.add(timeseries("Page and API answer time", "p99 per view of the analytics service",
+                     [(f"histogram_quantile(0.99, sum by (le, view) (rate(cjo_analytics_request_seconds_bucket[{RI}])))",
+                       "{{view}}")], "s"), 8, 8)
+
     L.row("Security")
     L.add(timeseries("State API reads and erasures", "Audited profile reads and erase requests per token name "
                      "(the audit log has each one, customer ids hashed)",

@@ -20,8 +20,10 @@ def services() -> dict:
 
 def test_expected_services() -> None:
     s = services()
-    assert {"kafka", "worker", "adapter-console", "adapter-email", "adapter-webhook", "prometheus",
+    assert {"kafka", "worker", "analytics", "adapter-console", "adapter-email", "adapter-webhook", "prometheus",
             "grafana"} <= set(s)
+    assert s["analytics"]["command"][0] == "analytics"
+    assert s["analytics"]["environment"]["CJO_API_TOKENS"].startswith("${CJO_API_TOKENS:?")
     assert s["kafka"]["image"].startswith("apache/kafka:")
     env = s["kafka"]["environment"]
     assert "controller" in env["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
@@ -43,13 +45,15 @@ def test_images_are_pinned_and_paths_exist() -> None:
 
 def test_worker_and_adapters_talk_to_kafka_and_are_scraped() -> None:
     s = services()
-    for name in ("worker", "adapter-console", "adapter-email", "adapter-webhook"):
+    for name in ("worker", "analytics", "adapter-console", "adapter-email", "adapter-webhook"):
         env = s[name]["environment"]
         assert env["CJO_BROKER"] == "kafka:9092", name
         assert env["CJO_WEB_HOST"] == "0.0.0.0", name
     assert s["worker"]["command"][0] == "worker"
     targets = (DEPLOY / "prometheus" / "targets" / "cjo-worker.yml").read_text()
     assert f"worker:{s['worker']['environment']['CJO_WEB_PORT']}" in targets
+    port = s["analytics"]["command"][s["analytics"]["command"].index("--web-port") + 1]
+    assert f"analytics:{port}" in (DEPLOY / "prometheus" / "targets" / "cjo-analytics.yml").read_text()
 
 
 def test_docker_compose_config() -> None:

@@ -223,13 +223,13 @@ def test_services_and_servicemonitor_reach_the_pods() -> None:
     (sm,) = of_kind("ServiceMonitor")
     services = of_kind("Service")
     scraped = [s for s in services if sm["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
-    assert {s["metadata"]["name"] for s in scraped} == {"cjo-worker", "cjo-adapter"}
+    assert {s["metadata"]["name"] for s in scraped} == {"cjo-worker", "cjo-adapter", "cjo-analytics"}
     port_names = {e["port"] for e in sm["spec"]["endpoints"]}
     workloads = of_kind(*WORKLOADS)
     for s in scraped:
         assert port_names <= {p["name"] for p in s["spec"]["ports"]}
         # the job label comes from this Service label and must match the rules' job names
-        assert s["metadata"]["labels"][sm["spec"]["jobLabel"]] in ("cjo-worker", "cjo-adapter")
+        assert s["metadata"]["labels"][sm["spec"]["jobLabel"]] in ("cjo-worker", "cjo-adapter", "cjo-analytics")
         pods = [w for w in workloads
                 if s["spec"]["selector"].items() <= w["spec"]["template"]["metadata"]["labels"].items()]
         assert pods, f"Service {s['metadata']['name']} selects no pods"
@@ -238,8 +238,12 @@ def test_services_and_servicemonitor_reach_the_pods() -> None:
     assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
 
 
+def component(w: dict[str, Any]) -> str:
+    return str(w["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component"))
+
+
 def test_adapters_one_deployment_per_channel() -> None:
-    deps = of_kind("Deployment")
+    deps = [d for d in of_kind("Deployment") if component(d) == "cjo-adapter"]
     channels = {}
     for d in deps:
         (c,) = pod_spec(d)["containers"]
@@ -247,6 +251,29 @@ def test_adapters_one_deployment_per_channel() -> None:
         channels[c["args"][c["args"].index("--channel") + 1]] = d
         assert d["spec"]["selector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
     assert {"email", "webhook", "console"} <= set(channels)
+
+
+def test_analytics_deployment() -> None:
+    """One process (it holds the whole fold), never two at once, its RocksDB on a claim, the journeys mounted."""
+    (d,) = [d for d in of_kind("Deployment") if component(d) == "cjo-analytics"]
+    spec, pod = d["spec"], pod_spec(d)
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    (c,) = pod["containers"]
+    assert c["args"][0] == "analytics"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    port = next(p for p in c["ports"] if p["name"] == "web")["containerPort"]
+    assert c["args"][c["args"].index("--web-port") + 1] == str(port)
+    vols = {v["name"]: v for v in pod["volumes"]}
+    data = next(m for m in c["volumeMounts"] if m["mountPath"] == env["CJO_DATA_DIR"])
+    claim = vols[data["name"]]["persistentVolumeClaim"]["claimName"]
+    assert claim in {p["metadata"]["name"] for p in of_kind("PersistentVolumeClaim")}
+    assert env["CJO_STORE"] == "rocksdb" and env["CJO_WEB_HOST"] == "0.0.0.0"
+    cms = {cm["metadata"]["name"] for cm in of_kind("ConfigMap")}
+    mounted = [vols[m["name"]]["configMap"]["name"] for m in c["volumeMounts"]
+               if m["mountPath"].startswith(env["CJO_TOPOLOGIES"])]
+    assert set(mounted) == {"cjo-journeys", "cjo-policies"} <= cms
+    assert int(d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"]) == port
+    assert c["startupProbe"]["httpGet"]["path"] == "/health"
 
 
 def test_topologies_configmap_loads(tmp_path: Path) -> None:

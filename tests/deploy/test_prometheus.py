@@ -51,7 +51,7 @@ def test_every_alert_has_a_runbook_severity_and_summary() -> None:
 
 def test_file_sd_targets_are_valid_and_match_compose_services() -> None:
     compose = yaml.safe_load((DEPLOY / "compose" / "docker-compose.yml").read_text())["services"]
-    for name in ("cjo-worker.yml", "cjo-adapter.yml"):
+    for name in ("cjo-worker.yml", "cjo-adapter.yml", "cjo-analytics.yml"):
         groups = yaml.safe_load((PROM / "targets" / name).read_text())
         assert isinstance(groups, list) and groups
         for g in groups:

@@ -1,0 +1,61 @@
+"""``cjo-stream analytics``: registered by :mod:`cjo_stream.cli` (imports nothing heavy until it runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_analytics(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from cjo_stream.auth import ApiAuth, AuthConfigError
+    from cjo_stream.config import Settings
+    from cjo_stream.journeys.loader import JourneyLoadError, load_topology
+    from cjo_stream.logs import configure_from_env
+    from cjo_stream.tls import TLSConfigError, server_context
+
+    configure_from_env()
+    try:
+        s = Settings.from_env(bootstrap=args.broker, topologies=args.topologies, data_dir=args.data_dir,
+                              store=args.store, analytics_web_port=args.web_port)
+        ApiAuth.from_settings(s)
+        server_context(s)
+    except (ValueError, AuthConfigError, TLSConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        topo = load_topology(s.topologies)
+    except JourneyLoadError as e:
+        for p in e.problems:
+            print(p, file=sys.stderr)
+        print("refusing to start: fix the journey files above (cjo-stream validate)", file=sys.stderr)
+        return 1
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    from cjo_stream.analytics.service import serve
+
+    print(f"cjo-stream analytics: broker {s.bootstrap}, {len(topo.journeys)} journeys, page and API on "
+          f"{s.web_scheme}://{s.web_host}:{s.analytics_web_port}/", file=sys.stderr, flush=True)
+    try:
+        asyncio.run(serve(s, topo, s.analytics_web_port))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # its supervisor restarts it; it resumes from its store
+        logging.getLogger("cjo_stream.analytics").exception("analytics stopped on an error")
+        print(f"error: analytics stopped: {type(e).__name__}; see the log above", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("analytics", help="journey analytics: fold journey events, serve the API and the page")
+    p.add_argument("--broker", help="bootstrap servers (default: $CJO_BROKER or 127.0.0.1:9092)")
+    p.add_argument("--topologies", help="journeys directory, for the maps (default: $CJO_TOPOLOGIES or topologies)")
+    p.add_argument("--web-port", type=int, help="port of the page and API (default: $CJO_ANALYTICS_WEB_PORT or 6068)")
+    p.add_argument("--data-dir", help="local state directory (default: $CJO_DATA_DIR or data)")
+    p.add_argument("--store", choices=["rocksdb", "memory"], help="state store (default: $CJO_STORE or rocksdb)")
+    p.set_defaults(func=_cmd_analytics)

@@ -1,0 +1,344 @@
+"""The fold: journey events and receipts into hourly buckets of counters, per journey and version.
+
+**Cohorts.** Every count of an instance goes to the bucket of the hour it *entered* (its cohort), so
+a report over a time range is the funnel of the customers who entered in that range: of them, how
+many reached each step, were sent what, converted, left where — rates stay proportions of one group,
+which is what the intervals and tests need. Receipts count in the bucket of their delivery's instance.
+
+**Instances.** An instance's row (cohort hour, entry time, current step, variant, holdout) lives
+until the instance ends; it gives each step transition its edge (from the previous step), each
+conversion its time to convert and its group (variant or holdout). The row is keyed by instance id,
+so an instance that moved to another customer on an identity merge (a new customer id, another
+partition) keeps counting where it started.
+
+**Duplicates.** A worker that replays records after a crash writes the same journey events again, at
+the same source position (``src``: internal partition, offset, index); the fold keeps the highest
+position applied per source partition and drops anything at or below it. Receipts count once per
+delivery and status (unique delivered, opens, clicks, ...).
+
+Counters are flat ``"<kind>|<id>|..."`` keys in one dict per bucket (ids are ``[a-z0-9_]+``), so
+buckets merge by adding and store compactly. :mod:`cjo_stream.analytics.report` reads them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event
+from cjo_stream.commands import CUSTOMER_CHANNELS
+from cjo_stream.engine.types import Result
+from cjo_stream.events import Event
+
+HOUR = 3600
+ENDINGS = ("converted", "exited", "ended", "expired", "merged")
+#: Upper bounds (seconds) of the time-to-convert histogram's bins; the last bin is open.
+TTC_BOUNDS: tuple[int, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+                               172800, 259200, 432000, 604800, 1209600, 2592000, 5184000)
+RECEIPTS = ("sent", "delivered", "failed", "bounced", "expired", "opened", "clicked", "unsubscribed", "complained")
+_BIT = {s: 1 << i for i, s in enumerate(RECEIPTS)}
+WEEK = 7 * 86400
+FREQ_MAX = 10  # sends per customer per week are counted 1, 2, ... 10 (10 = ten or more)
+FREQ_KEEP = 32  # a customer's latest sends remembered for the ordinal
+
+BucketKey = tuple[str, int, int]  # journey, version, cohort hour (epoch hours)
+Counters = dict[str, int]
+
+
+class InstanceRow(msgspec.Struct, array_like=True):
+    journey: str
+    version: int
+    hour: int  # cohort: epoch hour of entry
+    entered_at: float
+    step: str | None = None
+    variant: str | None = None
+    holdout: bool = False
+    at: float = 0.0  # event time of the latest transition applied
+
+
+class DeliveryRow(msgspec.Struct, array_like=True):
+    journey: str
+    version: int
+    hour: int
+    step: str
+    channel: str
+    local_hour: int | None = None
+    freq: int | None = None
+    seen: int = 0  # receipt statuses counted (bit per RECEIPTS entry)
+    at: float = 0.0  # when it was sent (event time): rows older than the receipt window are pruned
+
+
+ROW_TYPES: dict[str, Any] = {"i": InstanceRow, "d": DeliveryRow, "r": list[tuple[str, float]],
+                             "f": list[tuple[float, str]], "s": tuple[int, int]}
+"""Row types by key prefix (``i:`` instance, ``d:`` delivery, ``r:`` receipts waiting for their delivery,
+``f:`` a customer's recent sends (time, delivery id), ``s:`` the highest source position applied per partition)."""
+
+
+class _Both:
+    """A bucket and its journey version's totals, incremented together."""
+
+    __slots__ = ("b", "t")
+
+    def __init__(self, b: Counters, t: Counters) -> None:
+        self.b, self.t = b, t
+
+    def inc(self, k: str, n: int = 1) -> None:
+        b, t = self.b, self.t
+        b[k] = b.get(k, 0) + n
+        t[k] = t.get(k, 0) + n
+
+
+class Analytics:
+    """Folds journey events (and receipts) into buckets. Pure: the caller owns storage and time.
+
+    ``rows`` holds the per-instance/delivery/customer rows (a dict offline; the service passes a cache
+    over RocksDB); ``buckets`` all bucket counters, kept in memory (journeys x versions x hours: small).
+    """
+
+    def __init__(self, rows: MutableMapping[str, Any] | None = None,
+                 buckets: dict[BucketKey, Counters] | None = None, default_zone: ZoneInfo | None = None) -> None:
+        self.default_zone = default_zone or ZoneInfo("UTC")  # the policies' zone: local hour of sending
+        self.rows: MutableMapping[str, Any] = rows if rows is not None else {}
+        self.buckets: dict[BucketKey, Counters] = buckets if buckets is not None else {}
+        self.dirty: set[BucketKey] = set()  # buckets changed since the caller last cleared this
+        # per (journey, version): the sum of all its buckets, kept as they change (a report over all time, or
+        # most of it, reads these instead of adding up hundreds of hourly buckets)
+        self.totals: dict[tuple[str, int], Counters] = {}
+        for (j, v, _), b in self.buckets.items():
+            t = self.totals.setdefault((j, v), {})
+            for k, n in b.items():
+                t[k] = t.get(k, 0) + n
+        self.applied = 0
+        self.duplicates = 0
+        self.receipts_unmatched = 0
+        self.latest = 0.0  # the latest event time folded (the service prunes rows relative to it)
+
+    # ------------------------------------------------------------------ entry points
+    def add(self, result: Result, customer_id: str | None = None) -> None:
+        """Fold one engine call's transitions (offline: the simulator, replays); the customer is the result's."""
+        if result.transitions:
+            for e in journey_events(result, customer_id or result.profile.customer_id, self.default_zone):
+                self.apply(e)
+
+    def add_event(self, ev: Event, customer_id: str) -> None:
+        """Fold an input event if it is a receipt (``message_<status>`` naming a ``delivery_id``)."""
+        r = receipt_event(ev, customer_id)
+        if r is not None:
+            self.apply(r)
+
+    def apply_all(self, events: Iterable[JourneyEvent]) -> None:
+        for e in events:
+            self.apply(e)
+
+    def _bucket(self, journey: str, version: int, hour: int) -> _Both:
+        key = (journey, version, hour)
+        b = self.buckets.get(key)
+        if b is None:
+            b = self.buckets[key] = {}
+        t = self.totals.get((journey, version))
+        if t is None:
+            t = self.totals[(journey, version)] = {}
+        self.dirty.add(key)
+        return _Both(b, t)
+
+    def apply(self, e: JourneyEvent) -> bool:
+        """Fold one journey event; False if it was a duplicate (already applied from its source position)."""
+        rows = self.rows
+        if e.src is not None:
+            skey = f"s:{e.src[0]}"
+            last = rows.get(skey)
+            pos = (e.src[1], e.src[2])
+            if last is not None and pos <= tuple(last):
+                self.duplicates += 1
+                return False
+            rows[skey] = pos
+        self.applied += 1
+        if e.at > self.latest:
+            self.latest = e.at
+        kind = e.kind
+        if kind == "receipt":
+            if e.delivery_id and e.status:
+                self.add_receipt(e.delivery_id, e.status, e.at)
+            return True
+        ikey = "i:" + e.instance
+        row: InstanceRow | None = rows.get(ikey)
+        if row is None:
+            # entered, or an instance whose entry this fold never saw (started before the topic's retention)
+            row = InstanceRow(e.journey, e.version, int(e.at // HOUR), e.at)
+        b = self._bucket(e.journey, row.version, row.hour)
+        in_order = e.at >= row.at
+        if in_order:
+            row.at = e.at
+        if kind == "step":
+            s = e.step or ""
+            b.inc(f"s|{s}|reached")
+            if in_order:
+                prev = row.step
+                if prev is not None:
+                    b.inc(f"s|{prev}|continued")
+                edge = f"e|{prev or ''}|{s}"
+                b.inc(edge)
+                row.step = s
+            rows[ikey] = row
+        elif kind == "sent":
+            self._sent(e, b, row)
+        elif kind == "skipped":
+            k = f"s|{e.step}|skip|{e.reason}"
+            b.inc(k)
+            k = f"c|{e.channel}|skipped"
+            b.inc(k)
+        elif kind == "deferred":
+            k = f"s|{e.step}|deferred"
+            b.inc(k)
+        elif kind == "entered":
+            b.inc("entered")
+            rows[ikey] = row
+        elif kind == "holdout":
+            b.inc("holdout")
+            row.holdout = True
+            rows[ikey] = row
+        elif kind == "variant":
+            row.variant = e.variant
+            if not row.holdout:
+                v = e.variant
+                b.inc(f"v|{v}|entered")
+                b.inc(f"a|{e.step}|{v}")
+            rows[ikey] = row
+        else:  # an ending: converted, exited, ended, expired, merged
+            b.inc(kind)
+            s = e.step or row.step or ""
+            k = f"s|{s}|end|{kind}"
+            b.inc(k)
+            k = f"e|{s}|!{kind}"
+            b.inc(k)
+            if kind == "converted":
+                i = bisect.bisect_left(TTC_BOUNDS, e.at - row.entered_at)
+                b.inc(f"ttc|{i}")
+                if row.holdout:
+                    b.inc("h|converted")
+                else:
+                    v = e.variant or row.variant
+                    if v is not None:
+                        b.inc(f"v|{v}|converted")
+            rows.pop(ikey, None)
+        return True
+
+    # ------------------------------------------------------------------ sends and receipts
+    def _sent(self, e: JourneyEvent, b: _Both, row: InstanceRow) -> None:
+        ch = e.channel or ""
+        for k in (f"s|{e.step}|sent", f"c|{ch}|sent"):
+            b.inc(k)
+        freq = None
+        if ch in CUSTOMER_CHANNELS and e.delivery_id is not None:
+            freq = self._frequency(e.customer_id, e.at, e.delivery_id, ch, b)
+            if e.local_hour is not None:
+                k = f"lh|{ch}|{e.local_hour}|sent"
+                b.inc(k)
+        if e.delivery_id is None:
+            return
+        d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, e.local_hour, freq, 0, e.at)
+        dkey = "d:" + e.delivery_id
+        old = self.rows.get(dkey)
+        if old is not None:
+            d.seen = old.seen
+        self.rows[dkey] = d
+        waiting = self.rows.pop("r:" + e.delivery_id, None)
+        for status, _ in waiting or ():
+            self._count_receipt(d, status)
+
+    def _frequency(self, customer: str, at: float, did: str, ch: str, b: _Both) -> int:
+        """The send's ordinal among the customer's sends in the 7 days up to it, order-independent.
+
+        ``#{sends y: at - 7d < y.at <= at}``: sends folded out of event-time order (they arrive from
+        several partitions and timers) move the later sends they precede one bin up, so the counts are
+        those of event-time order whatever the order of folding.
+        """
+        fkey = "f:" + customer
+        recent = list(self.rows.get(fkey) or ())
+        n = 1 + sum(1 for t, _ in recent if at - WEEK < t <= at)
+        for t, other in recent:
+            if at <= t < at + WEEK:
+                d: DeliveryRow | None = self.rows.get("d:" + other)
+                if d is None or d.freq is None or d.freq >= FREQ_MAX:
+                    continue
+                ob = self._bucket(d.journey, d.version, d.hour)
+                self._move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "sent")
+                if d.seen & _BIT["opened"]:
+                    self._move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "opened")
+                d.freq += 1
+                self.rows["d:" + other] = d
+        recent.append((at, did))
+        recent.sort()
+        # the latest FREQ_KEEP by event time, not a time window: a send folded weeks late (a backlog's
+        # timers, another partition) still finds the sends it precedes
+        self.rows[fkey] = recent[-FREQ_KEEP:]
+        n = min(n, FREQ_MAX)
+        b.inc(f"fq|{ch}|{n}|sent")
+        return n
+
+    @staticmethod
+    def _move(b: _Both, src: str, dst: str, what: str) -> None:
+        b.inc(src + what, -1)
+        b.inc(dst + what)
+
+    def add_receipt(self, delivery_id: str, status: str, at: float) -> bool:
+        """Count a receipt once per delivery and status; one for an unknown delivery waits for it."""
+        if status not in _BIT:
+            return False
+        d: DeliveryRow | None = self.rows.get("d:" + delivery_id)
+        if d is None:
+            rkey = "r:" + delivery_id
+            waiting = list(self.rows.get(rkey) or [])
+            if all(s != status for s, _ in waiting):
+                waiting.append((status, at))
+                self.rows[rkey] = waiting
+                self.receipts_unmatched += 1
+            return False
+        if self._count_receipt(d, status):
+            self.rows["d:" + delivery_id] = d  # its ``seen`` changed
+            return True
+        return False
+
+    def _count_receipt(self, d: DeliveryRow, status: str) -> bool:
+        bit = _BIT[status]
+        if d.seen & bit:
+            return False
+        d.seen |= bit
+        b = self._bucket(d.journey, d.version, d.hour)
+        for k in (f"c|{d.channel}|rcpt|{status}", f"s|{d.step}|rcpt|{status}"):
+            b.inc(k)
+        if status == "opened":
+            if d.local_hour is not None:
+                k = f"lh|{d.channel}|{d.local_hour}|opened"
+                b.inc(k)
+            if d.freq is not None:
+                k = f"fq|{d.channel}|{d.freq}|opened"
+                b.inc(k)
+        return True
+
+
+def merge(buckets: Iterable[Counters]) -> Counters:
+    """Add counters of several buckets."""
+    out: Counters = {}
+    for b in buckets:
+        for k, v in b.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+RECEIPT_WINDOW = 30 * 86400.0
+"""Receipts are joined to sends up to this long after the send (event time); older delivery rows and
+receipts still waiting for an unknown delivery are pruned by the service."""
+
+
+def stale(key: str, value: Any, horizon: float) -> bool:
+    """Whether a delivery row (``d:``) or a waiting receipt (``r:``) is older than ``horizon``."""
+    if key.startswith("d:"):
+        return bool(value.at < horizon)
+    if key.startswith("r:"):
+        return all(at < horizon for _, at in value)
+    return False

@@ -1,0 +1,150 @@
+"""The journey map: the journey's graph laid out by Graphviz (``dot -Tsvg``), live counts filled in.
+
+The layout depends only on the journey's definition, never on the counts: every label carries a
+fixed-width placeholder where its numbers go, Graphviz lays the graph out once per definition (tens
+of milliseconds for 50 steps) and each page render replaces the placeholders in the cached SVG
+(microseconds). So nodes do not jump around while counts change, and a page load stays cheap.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from functools import lru_cache
+
+from cjo_stream.journeys.model import END, Journey
+
+_SLOT = re.compile(r"@@(\d{4})n+")
+_SLOT_WIDTH = {"node": 27, "edge": 9}  # "12,345 in · 1,234 now" / "123,456" fit (an "n" is an average glyph)
+ENTRY, GOAL, EXIT, FINISH = "__entry", "__converted", "__exited", "__end"
+
+
+class GraphvizMissing(RuntimeError):
+    """``dot`` is not installed (Debian package ``graphviz``)."""
+
+
+def _slot(i: int, kind: str) -> str:
+    token = f"@@{i:04d}"
+    return token + "n" * (_SLOT_WIDTH[kind] - len(token))
+
+
+def _q(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def waiting_steps(j: Journey) -> list[str]:
+    """Steps where an instance can stand when an event arrives (goal, exit_on and expiry reach it there)."""
+    return [s.id for s in j.steps.values() if s.waits or s.kind == "send"]
+
+
+def edges(j: Journey) -> list[tuple[str, str, str, str]]:
+    """Every edge the map draws: (from node, to node, label, counter key suffix ``from|to``)."""
+    out: list[tuple[str, str, str, str]] = [(ENTRY, j.first, "", f"|{j.first}")]
+
+    def target(src: str, dst: str, label: str) -> None:
+        if dst == END:
+            out.append((src, FINISH, label, f"{src}|!ended"))
+        else:
+            out.append((src, dst, label, f"{src}|{dst}"))
+
+    for s in j.steps.values():
+        if s.kind == "branch":
+            for i, (cond, t) in enumerate(s.branch):
+                target(s.id, t, "else" if cond is None else f"case {i + 1}")
+            if all(cond is not None for cond, _ in s.branch):
+                target(s.id, s.next, "no match")
+        elif s.kind == "split":
+            lower = 0.0
+            for a in s.split:
+                target(s.id, a.next, f"{a.variant} {round((a.upper - lower) * 100, 1):g}%")
+                lower = a.upper
+        elif s.kind == "wait_for":
+            target(s.id, s.next, s.wait_for.event if s.wait_for is not None else "event")
+            target(s.id, s.on_timeout, "timeout")
+        else:
+            target(s.id, s.next, "")
+    # Goal and exit_on can end an instance at any waiting step: one edge from each would tangle the map
+    # (and a 50-step journey's layout took Graphviz seconds); the steps table has them per step.
+    return out
+
+
+def _kind_line(j: Journey, sid: str) -> str:
+    s = j.steps[sid]
+    if s.kind == "send" and s.send is not None:
+        return f"send {s.send.channel}"
+    if s.kind == "wait":
+        return f"wait {_dur(s.seconds)}"
+    if s.kind == "wait_for" and s.wait_for is not None:
+        return f"wait for {s.wait_for.event} ({_dur(s.seconds)})"
+    if s.kind == "wait_until" and s.time_of_day is not None:
+        return f"wait until {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}"
+    return s.kind
+
+
+def _dur(sec: float) -> str:
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if sec >= n and sec % n == 0:
+            return f"{int(sec // n)}{unit}"
+    return f"{sec:g}s"
+
+
+def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
+    """The DOT text and the slots in order: (``node``, step id) or (``edge``, counter key suffix)."""
+    slots: list[tuple[str, str]] = []
+
+    def slot(kind: str, ref: str) -> str:
+        slots.append((kind, ref))
+        return _slot(len(slots) - 1, kind)
+
+    lines = ["digraph journey {", '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, bgcolor="transparent", '
+             'fontname="DejaVu Sans"];',
+             '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#8a94a6", '
+             'fontname="DejaVu Sans", fontsize=11];',
+             '  edge [color="#8a94a6", fontname="DejaVu Sans", fontsize=9, fontcolor="#4a5568"];',
+             f'  {ENTRY} [label={_q("entry: " + j.entry.event + chr(10) + slot("node", ENTRY))}, shape=oval, '
+             'fillcolor="#e6f0ff"];']
+    for sid, s in j.steps.items():
+        fill = {"send": "#fff4e0", "split": "#f1e8ff", "branch": "#eef2f7"}.get(s.kind, "#ffffff")
+        label = f"{sid}\n{_kind_line(j, sid)}\n{slot('node', sid)}"
+        lines.append(f"  {_q(sid)} [id={_q('step-' + sid)}, label={_q(label)}, fillcolor={_q(fill)}];")
+    if j.goal is not None:
+        lines.append(f'  {GOAL} [label={_q("goal: " + j.goal.event + chr(10) + slot("node", GOAL))}, '
+                     'shape=oval, fillcolor="#e3f6e8", color="#2f855a"];')
+    if j.exit_on:
+        ev = ", ".join(m.event for m in j.exit_on)
+        lines.append(f'  {EXIT} [label={_q("exit: " + ev + chr(10) + slot("node", EXIT))}, shape=oval, '
+                     'fillcolor="#fdecec", color="#c53030"];')
+    lines.append(f'  {FINISH} [label={_q("end" + chr(10) + slot("node", FINISH))}, shape=oval, fillcolor="#eef2f7"];')
+    for src, dst, label, key in edges(j):
+        text = (label + "\n" if label else "") + slot("edge", key)
+        style = ", style=dashed" if dst in (GOAL, EXIT) else ""
+        lines.append(f"  {_q(src)} -> {_q(dst)} [label={_q(text)}{style}];")
+    sinks = [GOAL] * (j.goal is not None) + [EXIT] * bool(j.exit_on) + [FINISH]
+    lines.append("  { rank=sink; " + "; ".join(sinks) + "; }")  # outcomes at the bottom, side by side
+    lines.append("}")
+    return "\n".join(lines), slots
+
+
+@lru_cache(maxsize=256)
+def _layout(dot: str) -> str:
+    exe = shutil.which("dot")
+    if exe is None:
+        raise GraphvizMissing("Graphviz `dot` is not installed (Debian: apt-get install graphviz)")
+    svg = subprocess.run([exe, "-Tsvg"], input=dot.encode(), capture_output=True, check=True, timeout=60).stdout
+    text = svg.decode()
+    return text[text.index("<svg"):]  # without the XML prolog and doctype: it is inlined into the page
+
+
+def layout(j: Journey) -> tuple[str, list[tuple[str, str]]]:
+    """The SVG with placeholders (cached per definition) and its slots."""
+    dot, slots = dot_source(j)
+    return _layout(dot), slots
+
+
+def render(j: Journey, fill: Callable[[str, str], str]) -> str:
+    """The map's SVG with each slot replaced by ``fill(kind, ref)`` (escaped here)."""
+    svg, slots = layout(j)
+    return _SLOT.sub(lambda m: html.escape(fill(*slots[int(m.group(1))]), quote=False), svg)

@@ -1,0 +1,346 @@
+"""The analytics page: journeys with headline numbers, and per journey its map and tables.
+
+Server-rendered HTML with inline CSS and SVG (no assets to serve, no Node build; one self-contained
+file offline). The live page re-fetches its ``<main>`` every few seconds (``X-CJO-Fragment: 1``), so
+counts fill up without a reload. Every number carries ``data-k`` naming the report field it shows,
+which is how the browser test compares the page with the API.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from cjo_stream.analytics import graph
+from cjo_stream.analytics.report import Definitions, definition
+
+REFRESH_MS = 5000
+
+_CSS = """
+:root{--fg:#1a202c;--mut:#5a6478;--line:#e2e8f0;--acc:#2b6cb0;--good:#2f855a;--bad:#c53030}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 "DejaVu Sans",system-ui,sans-serif;color:var(--fg);background:#f7f9fc}
+header{display:flex;gap:16px;align-items:baseline;padding:12px 24px;background:#1f2a44;color:#fff}
+header a{color:#fff;text-decoration:none;font-weight:600}header .upd{margin-left:auto;color:#cbd5e0;font-size:12px}
+main{padding:16px 24px;max-width:1400px}h1{font-size:20px;margin:8px 0}h2{font-size:16px;margin:20px 0 8px}
+.desc{color:var(--mut);margin:0 0 12px}.cards{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 16px}
+.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:120px}
+.card .v{font-size:20px;font-weight:600}.card .l{color:var(--mut);font-size:12px}
+table{border-collapse:collapse;background:#fff;border:1px solid var(--line);margin:4px 0 12px}
+th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
+th{background:#f1f4f9;font-weight:600;font-size:12px;color:var(--mut)}td:first-child,th:first-child{text-align:left}
+.map{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px;overflow:auto}
+.map svg{max-width:100%;height:auto}.win{color:var(--good);font-weight:600}.lose{color:var(--bad);font-weight:600}
+.warn{background:#fff5f5;border:1px solid #feb2b2;color:var(--bad);padding:6px 10px;border-radius:6px}
+.note{color:var(--mut);font-size:12px}.ranges a{margin-right:10px}.grid{display:flex;flex-wrap:wrap;gap:24px}
+"""
+
+_SCRIPT = """
+(function(){var every=EVERY;function tick(){fetch(location.href,{headers:{'X-CJO-Fragment':'1'},credentials:'same-origin'})
+.then(function(r){if(!r.ok)throw r.status;return r.text()}).then(function(t){document.getElementById('main').innerHTML=t;
+document.getElementById('updated').textContent='updated '+new Date().toLocaleTimeString()}).catch(function(){
+document.getElementById('updated').textContent='not updated (offline?)'}).then(function(){setTimeout(tick,every)})}
+setTimeout(tick,every)})();
+""".replace("EVERY", str(REFRESH_MS))
+
+RANGES = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "all": None}
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def num(x: int | None) -> str:
+    return "–" if x is None else f"{x:,}"
+
+
+def pct(x: float | None, nd: int = 1) -> str:
+    return "–" if x is None else f"{x * 100:.{nd}f}%"
+
+
+def interval(iv: list[float] | None) -> str:
+    return "" if not iv else f"[{iv[0] * 100:.1f}–{iv[1] * 100:.1f}%]"
+
+
+def duration(s: float | None) -> str:
+    if s is None:
+        return "–"
+    if s < 90:
+        return f"{s:.0f}s"
+    if s < 5400:
+        return f"{s / 60:.1f}m"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f}h"
+    return f"{s / 86400:.1f}d"
+
+
+def pvalue(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "<0.0001" if p < 0.0001 else f"{p:.4f}"
+
+
+def _td(key: str, text: str, raw: Any = None) -> str:
+    data = f' data-v="{_e(raw)}"' if raw is not None else ""
+    return f'<td data-k="{_e(key)}"{data}>{_e(text)}</td>'
+
+
+def page(title: str, body: str, live: bool, home: str = "/") -> str:
+    stamp = time.strftime("%H:%M:%S")
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width,initial-scale=1'>"
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+            f"<header><a href='{_e(home)}'>cjo-stream · journey analytics</a>"
+            f"<span class=upd id=updated>{'updated ' + stamp if live else 'offline report'}</span></header>"
+            f"<main id=main>{body}</main>" + (f"<script>{_SCRIPT}</script>" if live else "") + "</body></html>")
+
+
+def overview_html(rows: list[dict[str, Any]], link: str = "journeys/{id}", range_key: str = "all") -> str:
+    out = ["<h1>Journeys</h1>", _ranges(range_key, ""),
+           "<table id=journeys><tr><th>journey</th><th>version</th><th>entered</th><th>active now</th>"
+           "<th>converted</th><th>conversion rate</th><th>95 % interval</th><th>median time to convert</th>"
+           "<th>exited</th><th>expired</th><th>messages sent</th></tr>"]
+    for r in rows:
+        jid = r["journey"]
+        href = link.format(id=quote(jid))
+        k = f"journeys.{jid}."
+        tc = r["time_to_convert"]
+        out.append(f"<tr data-journey='{_e(jid)}'><td><a href='{_e(href)}'>{_e(jid)}</a></td>"
+                   f"<td>{_e(r['version'])}</td>" + _td(k + "entered", num(r["entered"]), r["entered"])
+                   + _td(k + "active", num(r["active"]), r["active"])
+                   + _td(k + "converted", num(r["converted"]), r["converted"])
+                   + _td(k + "conversion_rate", pct(r["conversion_rate"]), r["conversion_rate"])
+                   + f"<td>{interval(r['conversion_interval'])}</td>"
+                   + _td(k + "time_to_convert.median_s", duration(tc["median_s"]), tc["median_s"])
+                   + _td(k + "exited", num(r["exited"]), r["exited"])
+                   + _td(k + "expired", num(r["expired"]), r["expired"])
+                   + _td(k + "sent", num(r["sent"]), r["sent"]) + "</tr>")
+    out.append("</table><p class=note>Counts are per cohort: the customers who entered a journey in the "
+               "range. Rates are conversions per entry, with 95 % Wilson intervals.</p>")
+    return "".join(out)
+
+
+def _ranges(current: str, base: str) -> str:
+    links = [f"<b>{k}</b>" if k == current else f"<a href='{_e(base)}?range={k}'>{k}</a>" for k in RANGES]
+    return "<p class=ranges>entered in the last: " + " ".join(links) + "</p>"
+
+
+def _versions(rep: dict[str, Any], range_key: str) -> str:
+    """Links to each version's numbers (all versions together by default) when there is more than one."""
+    if len(rep["versions"]) < 2:
+        return ""
+    rng = f"&range={range_key}" if range_key != "all" else ""
+    links = ["<b>all</b>" if rep["version"] is None else f"<a href='?{rng[1:]}'>all</a>"]
+    links += [f"<b>{v}</b>" if v == rep["version"] else f"<a href='?version={v}{rng}'>{v}</a>" for v in rep["versions"]]
+    return "<p class=ranges>versions: " + " ".join(links) + "</p>"
+
+
+def _card(key: str, label: str, text: str, raw: Any, sub: str = "") -> str:
+    return (f"<div class=card><div class=v data-k='{_e(key)}' data-v='{_e(raw)}'>{_e(text)}</div>"
+            f"<div class=l>{_e(label)}{(' ' + _e(sub)) if sub else ''}</div></div>")
+
+
+def journey_html(rep: dict[str, Any], defs: Definitions, range_key: str = "all", base: str = "") -> str:
+    jid = rep["journey"]
+    t = rep["totals"]
+    tc = t["time_to_convert"]
+    out = [f"<h1 id='j-{_e(jid)}'>{_e(jid)} <span class=note>version {_e(rep['drawn_version'])}</span></h1>"
+           f"<p class=desc>{_e(rep['description'])}</p>", _ranges(range_key, base), _versions(rep, range_key),
+           "<div class=cards>",
+           _card("totals.entered", "entered", num(t["entered"]), t["entered"]),
+           _card("totals.active", "in the journey now", num(t["active"]), t["active"]),
+           _card("totals.converted", "converted", num(t["converted"]), t["converted"]),
+           _card("totals.conversion_rate", "conversion rate", pct(t["conversion_rate"]), t["conversion_rate"],
+                 interval(t["conversion_interval"])),
+           _card("totals.time_to_convert.median_s", "median time to convert", duration(tc["median_s"]),
+                 tc["median_s"], f"p90 {duration(tc['p90_s'])}"),
+           _card("totals.exited", "exited", num(t["exited"]), t["exited"]),
+           _card("totals.expired", "expired", num(t["expired"]), t["expired"]),
+           _card("totals.sent", "messages sent", num(t["sent"]), t["sent"]), "</div>"]
+    j = definition(defs, jid, rep["drawn_version"])
+    if j is not None:
+        out.append("<h2>Journey map</h2><div class=map>" + _map(rep, j) + "</div>")
+    out.append(_steps_table(rep))
+    out.append(_exits_table(rep))
+    out.append(_experiments(rep))
+    out.append(_channels(rep))
+    return "".join(out)
+
+
+def _map(rep: dict[str, Any], j: Any) -> str:
+    steps = {s["id"]: s for s in rep["steps"]}
+    edges = {f"{'' if e['from'] == 'entry' else e['from']}|{e['to']}": e["count"] for e in rep["edges"]}
+    t = rep["totals"]
+
+    def fill(kind: str, ref: str) -> str:
+        if kind == "edge":
+            n = edges.get(ref, 0)
+            return f"{n:,}" if n else "0"
+        if ref == graph.ENTRY:
+            return f"{t['entered']:,} entered"
+        if ref == graph.GOAL:
+            return f"{t['converted']:,} converted"
+        if ref == graph.EXIT:
+            return f"{t['exited']:,} exited"
+        if ref == graph.FINISH:
+            return f"{t['ended']:,} ended · {t['expired']:,} expired"
+        s = steps.get(ref)
+        if s is None:
+            return ""
+        if s["kind"] == "send":
+            skipped = sum(s["skipped"].values())
+            return f"{s['sent']:,} sent · {skipped:,} skipped"
+        if s["kind"] in ("wait", "wait_for", "wait_until"):
+            return f"{s['reached']:,} in · {s['waiting']:,} now"
+        return f"{s['reached']:,} reached"
+
+    try:
+        return graph.render(j, fill)
+    except graph.GraphvizMissing as e:
+        return f"<p class=warn>{_e(e)}</p>"
+
+
+def _steps_table(rep: dict[str, Any]) -> str:
+    out = ["<h2>Steps</h2><table id=steps><tr><th>step</th><th>kind</th><th>reached</th><th>waiting now</th>"
+           "<th>continued</th><th>drop-off</th><th>sent</th><th>deferred</th><th>skipped (reason)</th>"
+           "<th>converted here</th></tr>"]
+    for s in rep["steps"]:
+        k = f"steps.{s['id']}."
+        skipped = ", ".join(f"{r} {n:,}" for r, n in s["skipped"].items()) or "–"
+        kind = (s["kind"] or "?") + (f" {s['channel']}" if s["channel"] else "")
+        out.append(f"<tr><td>{_e(s['id'])}</td><td>{_e(kind)}</td>"
+                   + "".join(_td(k + f, num(s[f]), s[f]) for f in ("reached", "waiting", "continued", "drop_off",
+                                                                    "sent", "deferred"))
+                   + f"<td>{_e(skipped)}</td>" + _td(k + "converted_here", num(s["converted_here"]),
+                                                       s["converted_here"]) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def _exits_table(rep: dict[str, Any]) -> str:
+    rows = rep["exit_points"]
+    if not rows:
+        return "<h2>Exit points</h2><p class=note>No instance has left without converting yet.</p>"
+    total = sum(r["count"] for r in rows)
+    out = ["<h2>Exit points</h2><p class=note>Where instances that did not convert left the journey.</p>"
+           "<table id=exits><tr><th>step</th><th>how</th><th>instances</th><th>share</th></tr>"]
+    for r in rows:
+        out.append(f"<tr><td>{_e(r['step'] or '(before the first step)')}</td><td>{_e(r['kind'])}</td>"
+                   + _td(f"exits.{r['step']}.{r['kind']}", num(r["count"]), r["count"])
+                   + f"<td>{pct(r['count'] / total)}</td></tr>")
+    return "".join(out) + "</table>"
+
+
+def _verdict(p: float | None, lift: float | None) -> str:
+    if p is None or lift is None:
+        return "<td>–</td>"
+    if p < 0.05:
+        cls = "win" if lift > 0 else "lose"
+        return f"<td class={cls}>{'better' if lift > 0 else 'worse'} ({(1 - p) * 100:.1f}% confidence)</td>"
+    return "<td>not significant yet</td>"
+
+
+def _experiments(rep: dict[str, Any]) -> str:
+    out = []
+    for ex in rep["experiments"]:
+        sid = ex["split"]
+        out.append(f"<h2>Experiment: split <code>{_e(sid)}</code></h2>")
+        if ex["srm"] and ex["srm"]["mismatch"]:
+            out.append(f"<p class=warn>Sample ratio mismatch: arm counts do not fit the weights "
+                       f"(chi² {ex['srm']['chi2']:.1f}, p {pvalue(ex['srm']['p_value'])}); results are suspect.</p>")
+        out.append(f"<table id='split-{_e(sid)}'><tr><th>variant</th><th>weight</th><th>entered</th><th>converted</th>"
+                   "<th>conversion rate</th><th>95 % interval</th><th>lift (abs)</th><th>lift (rel)</th>"
+                   "<th>p-value</th><th>verdict vs control</th></tr>")
+        for a in ex["arms"]:
+            k = f"experiments.{sid}.{a['variant']}."
+            name = a["variant"] + (" (control)" if a["control"] else "")
+            out.append(f"<tr><td>{_e(name)}</td><td>{a['weight'] * 100:g}%</td>"
+                       + _td(k + "entered", num(a["entered"]), a["entered"])
+                       + _td(k + "converted", num(a["converted"]), a["converted"])
+                       + _td(k + "rate", pct(a["rate"], 2), a["rate"]) + f"<td>{interval(a['interval'])}</td>"
+                       + _td(k + "lift_abs", "–" if a["lift_abs"] is None else f"{a['lift_abs'] * 100:+.2f} pp",
+                             a["lift_abs"])
+                       + _td(k + "lift_rel", "–" if a["lift_rel"] is None else f"{a['lift_rel'] * 100:+.1f}%",
+                             a["lift_rel"])
+                       + _td(k + "p_value", pvalue(a["p_value"]), a["p_value"])
+                       + _verdict(a["p_value"], a["lift_abs"]) + "</tr>")
+        out.append("</table>")
+        if ex["srm"]:
+            out.append(f"<p class=note>Sample-ratio check: chi² {ex['srm']['chi2']:.2f}, "
+                       f"p {pvalue(ex['srm']['p_value'])} (flagged below 0.001).</p>")
+    h = rep["holdout"]
+    if h:
+        out.append(f"<h2>Holdout ({_e(h['percent'])} % kept as control)</h2>")
+        if h["srm"] and h["srm"]["mismatch"]:
+            out.append("<p class=warn>Sample ratio mismatch between holdout and treatment.</p>")
+        out.append("<table id=holdout><tr><th>group</th><th>entered</th><th>converted</th><th>conversion rate</th>"
+                   "<th>95 % interval</th><th>lift (abs)</th><th>lift (rel)</th><th>p-value</th>"
+                   "<th>verdict vs holdout</th></tr>")
+        for name in ("treatment", "holdout"):
+            g = h[name]
+            k = f"holdout.{name}."
+            out.append(f"<tr><td>{name}</td>" + _td(k + "entered", num(g["entered"]), g["entered"])
+                       + _td(k + "converted", num(g["converted"]), g["converted"])
+                       + _td(k + "rate", pct(g["rate"], 2), g["rate"]) + f"<td>{interval(g['interval'])}</td>")
+            if name == "treatment":
+                out.append(_td(k + "lift_abs", "–" if g["lift_abs"] is None else f"{g['lift_abs'] * 100:+.2f} pp",
+                               g["lift_abs"])
+                           + _td(k + "lift_rel", "–" if g["lift_rel"] is None else f"{g['lift_rel'] * 100:+.1f}%",
+                                 g["lift_rel"])
+                           + _td(k + "p_value", pvalue(g["p_value"]), g["p_value"])
+                           + _verdict(g["p_value"], g["lift_abs"]) + "</tr>")
+            else:
+                out.append("<td></td><td></td><td></td><td>(reference)</td></tr>")
+        out.append("</table>")
+    return "".join(out)
+
+
+def _bars(points: list[tuple[str, float | None, int]], title: str) -> str:
+    """A small bar chart (inline SVG): one bar per point, height = rate; label under, sends in the tooltip."""
+    w, h, pad = 22, 120, 20
+    width = len(points) * w + 40
+    top = max([r for _, r, _ in points if r is not None] + [0.01])
+    out = [f"<svg width='{width}' height='{h + 2 * pad}' role=img aria-label='{_e(title)}'>"]
+    for i, (label, rate, n) in enumerate(points):
+        x = 30 + i * w
+        bh = 0 if rate is None else rate / top * h
+        out.append(f"<rect x='{x}' y='{pad + h - bh:.1f}' width='{w - 4}' height='{bh:.1f}' fill='#2b6cb0'>"
+                   f"<title>{_e(label)}: {pct(rate)} of {n:,} sends</title></rect>"
+                   f"<text x='{x + (w - 4) / 2}' y='{pad + h + 13}' font-size='9' text-anchor='middle'>{_e(label)}</text>")
+    out.append(f"<text x='0' y='{pad - 6}' font-size='10' fill='#5a6478'>max {pct(top)}</text></svg>")
+    return "".join(out)
+
+
+def _channels(rep: dict[str, Any]) -> str:
+    chans = rep["channels"]
+    if not chans:
+        return ""
+    out = ["<h2>Channels</h2><table id=channels><tr><th>channel</th><th>sent</th><th>skipped</th>"
+           "<th>delivered</th><th>opened</th><th>clicked</th><th>bounced</th><th>unsubscribed</th></tr>"]
+    for c in chans:
+        k = f"channels.{c['channel']}."
+        out.append(f"<tr><td>{_e(c['channel'])}</td>" + _td(k + "sent", num(c["sent"]), c["sent"])
+                   + _td(k + "skipped", num(c["skipped"]), c["skipped"])
+                   + "".join(_td(k + s, f"{num(c[s])} ({pct(c['rates'][s])})", c[s])
+                             for s in ("delivered", "opened", "clicked", "bounced", "unsubscribed")) + "</tr>")
+    out.append("</table><div class=grid>")
+    for c in chans:
+        if c["by_local_hour"]:
+            pts = [(str(x["hour"]), x["open_rate"], x["sent"]) for x in c["by_local_hour"]]
+            out.append(f"<div><h2>{_e(c['channel'])}: open rate by the customer's local hour of sending</h2>"
+                       + _bars(pts, "open rate by local hour") + "</div>")
+        if c["by_sends_per_week"]:
+            pts = [(str(x["sends_per_week"]) + ("+" if x["sends_per_week"] == 10 else ""), x["open_rate"], x["sent"])
+                   for x in c["by_sends_per_week"]]
+            out.append(f"<div><h2>{_e(c['channel'])}: open rate by sends per customer per week</h2>"
+                       + _bars(pts, "open rate by sends per week") + "</div>")
+    return "".join(out) + "</div>"
+
+
+def offline_html(overview_rows: list[dict[str, Any]], reports: Mapping[str, dict[str, Any]], defs: Definitions) -> str:
+    """Everything in one self-contained file (``simulate --html``): the overview, then each journey."""
+    body = [overview_html(overview_rows, link="#j-{id}").replace(_ranges("all", ""), "")]
+    for jid in sorted(reports):
+        body.append("<hr>" + journey_html(reports[jid], defs).replace(_ranges("all", ""), ""))
+    return page("cjo-stream journey analytics", "".join(body), live=False, home="#")

@@ -1,0 +1,273 @@
+"""The report model: bucket counters of a journey over a time range -> the JSON the API and page show.
+
+One function per view, all pure; the live service, ``simulate --report/--html`` and replays call the
+same ones over the same buckets, so they show the same numbers. See the README ("Journey analytics")
+for what each figure means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cjo_stream.analytics.fold import (
+    ENDINGS,
+    FREQ_MAX,
+    HOUR,
+    RECEIPTS,
+    TTC_BOUNDS,
+    BucketKey,
+    Counters,
+    merge,
+)
+from cjo_stream.analytics.stats import srm, two_proportion, wilson
+from cjo_stream.journeys.model import Journey
+
+SRM_ALPHA = 0.001  # a split whose arm counts are this unlikely under its weights is flagged
+RECEIPT_RATES = ("delivered", "opened", "clicked", "bounced", "unsubscribed", "failed", "complained")
+
+Definitions = Mapping[tuple[str, int], Journey]
+
+
+def _r(x: float | None, nd: int = 6) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _interval(x: int, n: int) -> list[float] | None:
+    w = wilson(x, n)
+    return None if w is None else [round(w[0], 6), round(w[1], 6)]
+
+
+def select(buckets: Mapping[BucketKey, Counters], journey: str | None = None, version: int | None = None,
+           since: float | None = None, until: float | None = None) -> list[tuple[BucketKey, Counters]]:
+    """Buckets of a journey (all if None), one version (all if None), cohorts entered in [since, until)."""
+    lo = math.floor(since / HOUR) if since is not None else None
+    hi = math.ceil(until / HOUR) if until is not None else None
+    return [(k, b) for k, b in buckets.items()
+            if (journey is None or k[0] == journey) and (version is None or k[1] == version)
+            and (lo is None or k[2] >= lo) and (hi is None or k[2] < hi)]
+
+
+def counters(buckets: Mapping[BucketKey, Counters], journey: str | None, version: int | None = None,
+             since: float | None = None, until: float | None = None,
+             totals: Mapping[tuple[str, int], Counters] | None = None) -> tuple[Counters, list[tuple[BucketKey, Counters]]]:
+    """The summed counters of the selected buckets (and the selection).
+
+    With ``totals`` (per journey version, kept by the fold) a range covering most buckets is computed as
+    totals minus the buckets outside it: a month of hourly buckets then costs a few dozen subtractions
+    instead of adding up 720 buckets (the page's 200 ms budget, ``make bench``).
+    """
+    sel = select(buckets, journey, version, since, until)
+    if totals is None or journey is None:
+        return merge(b for _, b in sel), sel
+    mine = [(k, b) for k, b in buckets.items() if k[0] == journey and (version is None or k[1] == version)]
+    if len(sel) * 2 <= len(mine):
+        return merge(b for _, b in sel), sel
+    chosen = {k for k, _ in sel}
+    out = merge(t for (j, v), t in totals.items() if j == journey and (version is None or v == version))
+    for k, b in mine:
+        if k not in chosen:
+            for name, n in b.items():
+                out[name] -= n
+    return out, sel
+
+
+def definition(defs: Definitions, journey: str, version: int | None) -> Journey | None:
+    """The definition to draw: that version, else the newest loaded one."""
+    if version is not None and (journey, version) in defs:
+        return defs[(journey, version)]
+    found = [j for (jid, _), j in defs.items() if jid == journey]
+    return max(found, key=lambda j: j.version) if found else None
+
+
+def quantile(hist: Mapping[int, int], q: float) -> float | None:
+    """A quantile of the time-to-convert histogram, interpolated linearly inside its bin (seconds)."""
+    n = sum(hist.values())
+    if n == 0:
+        return None
+    target = q * n
+    cum = 0
+    for i in range(len(TTC_BOUNDS) + 1):
+        c = hist.get(i, 0)
+        if c and cum + c >= target:
+            lo = TTC_BOUNDS[i - 1] if i > 0 else 0
+            hi = TTC_BOUNDS[i] if i < len(TTC_BOUNDS) else lo * 2
+            return round(lo + (hi - lo) * (target - cum) / c, 3)
+        cum += c
+    return float(TTC_BOUNDS[-1])
+
+
+def headline(c: Counters) -> dict[str, Any]:
+    """The journey-level numbers of merged counters."""
+    entered = c.get("entered", 0)
+    ended = sum(c.get(k, 0) for k in ENDINGS)
+    conv = c.get("converted", 0)
+    hist = {int(k[4:]): v for k, v in c.items() if k.startswith("ttc|")}
+    return {"entered": entered, "active": max(0, entered - ended), "converted": conv,
+            "exited": c.get("exited", 0), "expired": c.get("expired", 0), "ended": c.get("ended", 0),
+            "merged": c.get("merged", 0), "holdout": c.get("holdout", 0),
+            "conversion_rate": _r(conv / entered) if entered else None,
+            "conversion_interval": _interval(conv, entered),
+            "time_to_convert": {"median_s": quantile(hist, 0.5), "p90_s": quantile(hist, 0.9),
+                                "converted": sum(hist.values())},
+            "sent": sum(v for k, v in c.items() if k.startswith("c|") and k.endswith("|sent") and k.count("|") == 2)}
+
+
+def _steps(c: Counters, j: Journey | None) -> list[dict[str, Any]]:
+    per: dict[str, dict[str, int]] = {}
+    for k, v in c.items():  # one pass: "s|<step>|<what>"
+        if k.startswith("s|"):
+            _, sid, what = k.split("|", 2)
+            per.setdefault(sid, {})[what] = v
+    ids: list[str] = list(j.steps) if j is not None else []
+    ids += sorted(sid for sid in per if sid and sid not in ids)  # steps of another version in the selection
+    out = []
+    for sid in ids:
+        m = per.get(sid, {})
+        reached, cont = m.get("reached", 0), m.get("continued", 0)
+        ends = {k[4:]: v for k, v in m.items() if k.startswith("end|")}
+        skips = {k[5:]: v for k, v in m.items() if k.startswith("skip|") and v}
+        rc = {k[5:]: v for k, v in m.items() if k.startswith("rcpt|") and v}
+        step = j.steps.get(sid) if j is not None else None
+        exits = {k: v for k, v in ends.items() if k != "converted" and v}
+        out.append({
+            "id": sid, "kind": step.kind if step else None,
+            "channel": step.send.channel if step is not None and step.send is not None else None,
+            "reached": reached, "continued": cont, "waiting": max(0, reached - cont - sum(ends.values())),
+            "sent": m.get("sent", 0), "deferred": m.get("deferred", 0), "skipped": dict(sorted(skips.items())),
+            "converted_here": ends.get("converted", 0),
+            "drop_off": sum(ends.values()),  # reached, never reached a next step, no longer waiting
+            "exits": dict(sorted(exits.items())), "receipts": dict(sorted(rc.items())),
+        })
+    return out
+
+
+def _edges(c: Counters) -> list[dict[str, Any]]:
+    out = []
+    for k, v in sorted(c.items()):
+        if k.startswith("e|"):
+            _, src, dst = k.split("|", 2)
+            out.append({"from": src or "entry", "to": dst, "count": v})
+    return out
+
+
+def _group(entered: int, converted: int) -> dict[str, Any]:
+    return {"entered": entered, "converted": converted, "rate": _r(converted / entered) if entered else None,
+            "interval": _interval(converted, entered)}
+
+
+def _compare(g: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    cmp = two_proportion(g["converted"], g["entered"], ref["converted"], ref["entered"])
+    if cmp is None:
+        return {"lift_abs": None, "lift_rel": None, "p_value": None}
+    return {"lift_abs": _r(cmp.lift_abs), "lift_rel": _r(cmp.lift_rel), "p_value": _r(cmp.p_value, 8)}
+
+
+def _experiments(c: Counters, j: Journey | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    splits: dict[str, list[tuple[str, float]]] = {}
+    if j is not None:
+        for s in j.steps.values():
+            if s.kind == "split":
+                lower, arms = 0.0, []
+                for a in s.split:
+                    arms.append((a.variant, round(a.upper - lower, 6)))
+                    lower = a.upper
+                splits[s.id] = arms
+    for k in sorted(c):
+        if k.startswith("a|"):
+            _, sid, v = k.split("|", 2)
+            arms = splits.setdefault(sid, [])
+            if all(v != a for a, _ in arms):
+                arms.append((v, 0.0))
+    tables = []
+    for sid, arms in splits.items():
+        rows = [{"variant": v, "weight": w, **_group(c.get(f"a|{sid}|{v}", 0), c.get(f"v|{v}|converted", 0))}
+                for v, w in arms]
+        ctrl = next((r for r in rows if r["variant"] == "control"), rows[0] if rows else None)
+        for r in rows:
+            r["control"] = r is ctrl
+            r.update(_compare(r, ctrl) if ctrl is not None and r is not ctrl else
+                     {"lift_abs": None, "lift_rel": None, "p_value": None})
+        weighted = [r for r in rows if r["weight"] > 0]
+        check = srm([r["entered"] for r in weighted], [r["weight"] for r in weighted])
+        tables.append({"split": sid, "arms": rows,
+                       "srm": None if check is None else {"chi2": _r(check[0]), "p_value": _r(check[1], 8),
+                                                          "mismatch": check[1] < SRM_ALPHA}})
+    hold = None
+    h_in = c.get("holdout", 0)
+    if h_in or (j is not None and j.holdout > 0):
+        h = _group(h_in, c.get("h|converted", 0))
+        t = _group(c.get("entered", 0) - h_in, c.get("converted", 0) - c.get("h|converted", 0))
+        t.update(_compare(t, h))
+        pct = j.holdout if j is not None else None
+        check = srm([t["entered"], h["entered"]], [100 - pct, pct]) if pct else None
+        hold = {"percent": pct, "holdout": h, "treatment": t,
+                "srm": None if check is None else {"chi2": _r(check[0]), "p_value": _r(check[1], 8),
+                                                   "mismatch": check[1] < SRM_ALPHA}}
+    return tables, hold
+
+
+def _channels(c: Counters) -> list[dict[str, Any]]:
+    chans = sorted({k.split("|")[1] for k in c if k.startswith("c|")})
+    out = []
+    for ch in chans:
+        sent = c.get(f"c|{ch}|sent", 0)
+        row: dict[str, Any] = {"channel": ch, "sent": sent, "skipped": c.get(f"c|{ch}|skipped", 0)}
+        for s in RECEIPTS:  # the adapter's own "sent" (accepted by the provider) must not shadow ours
+            row["accepted" if s == "sent" else s] = c.get(f"c|{ch}|rcpt|{s}", 0)
+        row["rates"] = {s: (_r(row[s] / sent) if sent else None) for s in RECEIPT_RATES}
+        hours = []
+        for h in range(24):
+            n, o = c.get(f"lh|{ch}|{h}|sent", 0), c.get(f"lh|{ch}|{h}|opened", 0)
+            hours.append({"hour": h, "sent": n, "opened": o, "open_rate": _r(o / n) if n else None})
+        freq = []
+        for f in range(1, FREQ_MAX + 1):
+            n, o = c.get(f"fq|{ch}|{f}|sent", 0), c.get(f"fq|{ch}|{f}|opened", 0)
+            freq.append({"sends_per_week": f, "sent": n, "opened": o, "open_rate": _r(o / n) if n else None})
+        row["by_local_hour"] = hours if any(x["sent"] for x in hours) else []
+        row["by_sends_per_week"] = freq if any(x["sent"] for x in freq) else []
+        out.append(row)
+    return out
+
+
+def _series(sel: Iterable[tuple[BucketKey, Counters]]) -> list[dict[str, Any]]:
+    per: dict[int, list[int]] = {}
+    for (_, _, h), b in sel:
+        e = per.setdefault(h, [0, 0])
+        e[0] += b.get("entered", 0)
+        e[1] += b.get("converted", 0)
+    return [{"hour": h * HOUR, "entered": e[0], "converted": e[1]} for h, e in sorted(per.items())]
+
+
+def journey_report(buckets: Mapping[BucketKey, Counters], defs: Definitions, journey: str,
+                   version: int | None = None, since: float | None = None, until: float | None = None,
+                   totals: Mapping[tuple[str, int], Counters] | None = None) -> dict[str, Any]:
+    """Everything about one journey for the cohorts that entered in [since, until) (the API's answer)."""
+    c, sel = counters(buckets, journey, version, since, until, totals)
+    j = definition(defs, journey, version)
+    variants, hold = _experiments(c, j)
+    steps = _steps(c, j)
+    versions = sorted({k[1] for k, _ in select(buckets, journey)} | {v for (jid, v) in defs if jid == journey})
+    return {"journey": journey, "version": version, "versions": versions,
+            "drawn_version": j.version if j is not None else None,
+            "description": j.description.strip() if j is not None else "",
+            "since": since, "until": until, "totals": headline(c), "steps": steps, "edges": _edges(c),
+            "exit_points": sorted(({"step": s["id"], "kind": k, "count": v} for s in steps
+                                   for k, v in s["exits"].items() if v), key=lambda x: (-x["count"], x["step"])),
+            "experiments": variants, "holdout": hold, "channels": _channels(c), "series": _series(sel)}
+
+
+def overview(buckets: Mapping[BucketKey, Counters], defs: Definitions, since: float | None = None,
+             until: float | None = None, totals: Mapping[tuple[str, int], Counters] | None = None) -> list[dict[str, Any]]:
+    """Every journey (loaded or seen) with its headline numbers (``GET /analytics/journeys``)."""
+    ids = sorted({jid for jid, _ in defs} | {k[0] for k in buckets})
+    out = []
+    for jid in ids:
+        c, _ = counters(buckets, jid, None, since, until, totals)
+        j = definition(defs, jid, None)
+        out.append({"journey": jid, "version": j.version if j is not None else None,
+                    "versions": sorted({k[1] for k in buckets if k[0] == jid} | {v for (i, v) in defs if i == jid}),
+                    "description": j.description.strip() if j is not None else "",
+                    "steps": len(j.steps) if j is not None else None, **headline(c)})
+    return out

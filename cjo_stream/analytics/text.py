@@ -1,0 +1,58 @@
+"""The report as plain text (``cjo-stream simulate --report``): the same figures as the page and the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cjo_stream.analytics.page import duration, interval, num, pct, pvalue
+
+
+def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> str:
+    lines = ["journey".ljust(22) + "entered".rjust(9) + "active".rjust(8) + "converted".rjust(11) + "rate".rjust(8)
+             + "  95% interval".ljust(17) + "median ttc".rjust(11) + "p90 ttc".rjust(9) + "exited".rjust(8)
+             + "expired".rjust(9)]
+    for r in overview:
+        tc = r["time_to_convert"]
+        lines.append(r["journey"].ljust(22) + num(r["entered"]).rjust(9) + num(r["active"]).rjust(8)
+                     + num(r["converted"]).rjust(11) + pct(r["conversion_rate"]).rjust(8)
+                     + ("  " + interval(r["conversion_interval"])).ljust(17) + duration(tc["median_s"]).rjust(11)
+                     + duration(tc["p90_s"]).rjust(9) + num(r["exited"]).rjust(8) + num(r["expired"]).rjust(9))
+    for jid in sorted(reports):
+        rep = reports[jid]
+        if not rep["totals"]["entered"] and not rep["steps"]:
+            continue
+        lines += ["", f"== {jid}", "  step".ljust(24) + "reached".rjust(9) + "waiting".rjust(9) + "drop-off".rjust(10)
+                  + "sent".rjust(7) + "deferred".rjust(10) + "  skipped / exits"]
+        for s in rep["steps"]:
+            extra = ", ".join([f"{k}={v}" for k, v in s["skipped"].items()]
+                              + [f"{k}:{v}" for k, v in s["exits"].items()]) or "-"
+            lines.append(("  " + s["id"]).ljust(24) + num(s["reached"]).rjust(9) + num(s["waiting"]).rjust(9)
+                         + num(s["drop_off"]).rjust(10) + num(s["sent"]).rjust(7) + num(s["deferred"]).rjust(10)
+                         + "  " + extra)
+        for ex in rep["experiments"]:
+            srm = ex["srm"]
+            lines.append(f"  split {ex['split']}" + (f"  (sample ratio p={pvalue(srm['p_value'])}"
+                                                     f"{', MISMATCH' if srm['mismatch'] else ''})" if srm else ""))
+            for a in ex["arms"]:
+                lift = "" if a["lift_abs"] is None else (f"  lift {a['lift_abs'] * 100:+.2f} pp"
+                                                         + ("" if a["lift_rel"] is None else
+                                                            f" ({a['lift_rel'] * 100:+.1f}%)")
+                                                         + f"  p={pvalue(a['p_value'])}")
+                lines.append(f"    {a['variant'] + (' (control)' if a['control'] else '')}".ljust(26)
+                             + f"{a['weight'] * 100:g}%".rjust(5) + num(a["entered"]).rjust(8)
+                             + num(a["converted"]).rjust(8) + pct(a["rate"], 2).rjust(9) + "  "
+                             + interval(a["interval"]) + lift)
+        h = rep["holdout"]
+        if h:
+            t, g = h["treatment"], h["holdout"]
+            lines.append(f"  holdout {h['percent']}%: treatment {num(t['converted'])}/{num(t['entered'])} "
+                         f"{pct(t['rate'], 2)} {interval(t['interval'])}, holdout {num(g['converted'])}/"
+                         f"{num(g['entered'])} {pct(g['rate'], 2)} {interval(g['interval'])}"
+                         + ("" if t["lift_abs"] is None else
+                            f", lift {t['lift_abs'] * 100:+.2f} pp p={pvalue(t['p_value'])}"))
+        for c in rep["channels"]:
+            rates = ", ".join(f"{s} {num(c[s])} ({pct(c['rates'][s])})" for s in
+                              ("delivered", "opened", "clicked", "bounced", "unsubscribed") if c[s])
+            lines.append(f"  channel {c['channel']}: sent {num(c['sent'])}, skipped {num(c['skipped'])}"
+                         + (f"; {rates}" if rates else ""))
+    return "\n".join(lines)

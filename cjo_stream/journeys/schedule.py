@@ -1,0 +1,78 @@
+"""When a scheduled journey's entry comes round for a customer: ``every``/``at`` or ``cron``, in their zone.
+
+``{every: 1d, at: "09:00"}`` fires at 09:00 local time every day (``every: 2d``: every other day, on local
+days whose ordinal is a multiple of two — a fixed calendar, so every customer shares it; a local
+time that does not exist on a spring-forward day is taken as the zone's rule gives it);
+``{every: 1h}`` on the hour (multiples of ``every`` since the epoch, UTC); ``{cron: "0 9 * * MON"}``
+as cron says, in the customer's zone (croniter). Pure: the caller gives the zone and the times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    every: float | None = None  # seconds
+    at: tuple[int, int] | None = None  # local hour, minute (with ``every`` in whole days)
+    cron: str | None = None
+
+    def latest(self, after: float, until: float, tz: ZoneInfo) -> float | None:
+        """The latest occurrence ``t`` with ``after < t <= until`` in zone ``tz``, or None."""
+        t = self._at_or_before(until, tz)
+        return t if t is not None and t > after else None
+
+    def next_after(self, t: float, tz: ZoneInfo) -> float:
+        """The first occurrence strictly after ``t``."""
+        if self.cron is not None:
+            return float(croniter(self.cron, datetime.fromtimestamp(t, tz)).get_next(float))
+        assert self.every is not None
+        if self.at is None:
+            return (t // self.every + 1) * self.every
+        days = round(self.every / DAY)
+        day = datetime.fromtimestamp(t, tz).date()
+        for _ in range(days + 2):
+            if day.toordinal() % days == 0:
+                cand = self._local(day, tz)
+                if cand > t:
+                    return cand
+            day += timedelta(days=1)
+        raise AssertionError("an occurrence within every + 2 days")  # pragma: no cover
+
+    def _at_or_before(self, t: float, tz: ZoneInfo) -> float | None:
+        if self.cron is not None:
+            start = datetime.fromtimestamp(t + 0.001, tz)  # get_prev is strictly before its start
+            return float(croniter(self.cron, start).get_prev(float))
+        assert self.every is not None
+        if self.at is None:
+            return (t // self.every) * self.every
+        days = round(self.every / DAY)
+        day = datetime.fromtimestamp(t, tz).date()
+        for _ in range(days + 2):
+            if day.toordinal() % days == 0:
+                cand = self._local(day, tz)
+                if cand <= t:
+                    return cand
+            day -= timedelta(days=1)
+        return None  # pragma: no cover
+
+    def _local(self, day: object, tz: ZoneInfo) -> float:
+        assert self.at is not None
+        hour, minute = self.at
+        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()  # type: ignore[attr-defined]
+
+
+def cron_problem(expr: str) -> str | None:
+    """Why a cron expression is refused, or None (five fields, as croniter reads them)."""
+    if len(expr.split()) != 5:
+        return f"bad cron {expr!r}: five fields (minute hour day month weekday), e.g. \"0 9 * * MON\""
+    if not croniter.is_valid(expr):
+        return f"bad cron {expr!r}: croniter cannot read it"
+    return None

@@ -1,0 +1,296 @@
+"""The fold: agrees with the engine's own funnel, counts replays once, does not depend on arrival order,
+follows instances through identity merges, and computes the experiment table the way stats.py does."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+from cjo_stream.analytics import report
+from cjo_stream.analytics.fold import Analytics
+from cjo_stream.analytics.offline import definitions, reports
+from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event
+from cjo_stream.analytics.stats import srm, two_proportion, wilson
+from cjo_stream.engine import Engine
+from cjo_stream.events import decode_event
+from cjo_stream.generator import generate_events
+from cjo_stream.journeys.loader import load_topology
+from cjo_stream.simulator import Simulator, read_lines
+from tests.conftest import T0, engine, journey
+from tests.engine.test_identity_time import CART, ISSUE_LINES, sim
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Recorder(Simulator):
+    """A simulator that also keeps every journey event it folded, with source positions like a worker's."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.events: list[JourneyEvent] = []
+        self._pos = 0
+        fold = self.analytics.apply
+
+        def apply(e: JourneyEvent) -> bool:
+            if e.src is None:  # one "record" per engine call, as a worker's internal-topic record
+                self._pos += 1
+                e.src = (0, self._pos, 0)
+            self.events.append(e)
+            return fold(e)
+
+        self.analytics.apply = apply  # type: ignore[method-assign]
+
+
+def _examples() -> tuple[Any, Recorder]:
+    topo = load_topology(os.path.join(ROOT, "topologies"))
+    s = Recorder(Engine(topo.journeys, topo.policies))
+    s.run_lines(read_lines(os.path.join(ROOT, "schemas", "examples", "touchpoints.jsonl")))
+    lines = (orjson.dumps(e) for e in generate_events(customers=400, seed=5, start=T0, duration=20 * 86400))
+    s.run_lines(lines)
+    s.finish()
+    return topo, s
+
+
+TOPO, SIM = _examples()
+
+
+def test_fold_agrees_with_the_engines_funnel() -> None:
+    """Two independent folds of the same transitions: Funnel (engine/funnel.py) and the analytics buckets."""
+    f = SIM.funnel
+    rows, reps = reports(SIM.analytics, TOPO.journeys)
+    assert sum(r["entered"] for r in rows) > 300 and sum(r["converted"] for r in rows) > 10
+    for r in rows:
+        jid = r["journey"]
+        for k in ("entered", "holdout", "converted", "exited", "ended", "expired", "merged"):
+            assert r[k] == f.journeys[jid][k], (jid, k)
+        assert r["active"] == 0  # every timer fired: no instance is left anywhere
+        for s in reps[jid]["steps"]:
+            c = f.steps[(jid, s["id"])]
+            assert (s["reached"], s["sent"], s["deferred"]) == (c["reached"], c["sent"], c["deferred"]), (jid, s)
+            assert s["skipped"] == {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("skipped:")}
+            assert s["waiting"] == 0 and s["drop_off"] == s["reached"] - s["continued"]
+        # everyone who entered left somewhere: the endings per step add up to the journey's
+        ends = sum(r[k] for k in ("converted", "exited", "ended", "expired", "merged"))
+        assert sum(s["drop_off"] for s in reps[jid]["steps"]) == ends == r["entered"]
+
+
+def test_replayed_journey_events_are_counted_once() -> None:
+    """A worker that crashed replays records: the same events again at the same source positions."""
+    events = SIM.events
+    fresh = Analytics()
+    fresh.apply_all(events[:2000])
+    fresh.apply_all(events[1500:2000])  # the replayed tail
+    fresh.apply_all(events[1990:])
+    assert fresh.duplicates == 510
+    assert fresh.buckets == SIM.analytics.buckets
+    # the totals kept next to the buckets are their sums, and a report over a range (totals minus the
+    # buckets outside it) equals the plain sum of the buckets inside it
+    sums = {}
+    for (j, v, _), b in fresh.buckets.items():
+        t = sums.setdefault((j, v), {})
+        for k, n in b.items():
+            t[k] = t.get(k, 0) + n
+    assert {k: {n: x for n, x in t.items() if x} for k, t in fresh.totals.items()} == {
+        k: {n: x for n, x in t.items() if x} for k, t in sums.items()}
+    hours = sorted({h for _, _, h in fresh.buckets})
+    since, until = hours[len(hours) // 10] * 3600, hours[-2] * 3600
+    for jid in ("post_purchase", "winback"):
+        fast = report.journey_report(fresh.buckets, {}, jid, None, since, until, fresh.totals)
+        slow = report.journey_report(fresh.buckets, {}, jid, None, since, until)
+        assert fast == slow and 0 < fast["totals"]["entered"] < report.journey_report(
+            fresh.buckets, {}, jid)["totals"]["entered"]
+    # without positions (offline folds) nothing is dropped: the same events would count twice
+    loose = Analytics()
+    loose.apply_all(msg_copy(e, src=None) for e in events[:100])
+    loose.apply_all(msg_copy(e, src=None) for e in events[:100])
+    assert loose.duplicates == 0 and loose.applied == 200
+
+
+def msg_copy(e: JourneyEvent, **changes: Any) -> JourneyEvent:
+    d = {f: getattr(e, f) for f in e.__struct_fields__}
+    d.update(changes)
+    return JourneyEvent(**d)
+
+
+def _interleave(events: list[JourneyEvent], rng: random.Random) -> list[JourneyEvent]:
+    """A random arrival order that keeps each instance's own order (what partitions preserve)."""
+    lanes: dict[str, list[JourneyEvent]] = defaultdict(list)
+    for e in events:
+        lanes[e.instance or f"receipt-{id(e)}"].append(msg_copy(e, src=None))
+    queues = [list(reversed(v)) for v in lanes.values()]
+    out = []
+    while queues:
+        i = rng.randrange(len(queues))
+        out.append(queues[i].pop())
+        if not queues[i]:
+            queues[i] = queues[-1]
+            queues.pop()
+    return out
+
+
+def test_counts_do_not_depend_on_arrival_order() -> None:
+    base = json.dumps(reports(SIM.analytics, TOPO.journeys), sort_keys=True)
+    for seed in range(3):
+        a = Analytics(default_zone=TOPO.policies.default_timezone)
+        a.apply_all(_interleave(SIM.events, random.Random(seed)))
+        assert json.dumps(reports(a, TOPO.journeys), sort_keys=True) == base
+
+
+def test_instances_are_followed_through_identity_merges() -> None:
+    # anonymous cart, then login: the instance moves to u1 and is reminded there
+    s = sim(CART)
+    s.run_lines(ISSUE_LINES)
+    s.finish()
+    rep = report.journey_report(s.analytics.buckets, {}, "cart")
+    steps = {x["id"]: x for x in rep["steps"]}
+    assert rep["totals"]["entered"] == 1 and rep["totals"]["ended"] == 1 and rep["totals"]["merged"] == 0
+    assert steps["remind"]["sent"] == 1 and steps["nudge"]["sent"] == 1 and rep["totals"]["active"] == 0
+    assert [e["count"] for e in rep["edges"]] == [1, 1, 1, 1, 1]  # entry -> ... -> end, each once
+    # both ids had a cart: the later one ends as merged, where it stood
+    s = sim(CART)
+    s.run_lines([
+        b'{"messageId":"c0","type":"track","event":"cart_item_added","userId":"u1","timestamp":"2026-03-01T09:59:00Z",'
+        b'"properties":{"cart_value":30}}', *ISSUE_LINES])
+    s.finish()
+    rep = report.journey_report(s.analytics.buckets, {}, "cart")
+    assert rep["totals"]["entered"] == 2 and rep["totals"]["merged"] == 1 and rep["totals"]["active"] == 0
+    assert {"step": "wait_checkout", "kind": "merged", "count": 1} in rep["exit_points"]
+
+
+SPLIT = """
+journey: promo
+version: 2
+entry: {event: signed_up}
+holdout: 10
+goal: {event: order_completed}
+steps:
+  - id: ab
+    split:
+      - {variant: control, weight: 50, next: wait}
+      - {variant: coupon, weight: 50, next: mail}
+  - id: mail
+    send: {channel: email, content: {subject: hi}}
+  - id: wait
+    wait: 1d
+"""
+
+
+def _instance(a: Analytics, n: int, *, variant: str | None, holdout: bool, convert: bool, hour: int = 0) -> None:
+    at = T0 + hour * 3600
+    iid = f"i{n}"
+    base = {"journey": "promo", "version": 2, "instance": iid, "customer_id": f"c{n}"}
+    evs = [JourneyEvent(kind="entered", at=at, **base)]  # type: ignore[arg-type]
+    if holdout:
+        evs.append(JourneyEvent(kind="holdout", at=at, **base))  # type: ignore[arg-type]
+    evs += [JourneyEvent(kind="step", step="ab", at=at, **base),  # type: ignore[arg-type]
+            JourneyEvent(kind="variant", step="ab", variant=variant, at=at, **base),  # type: ignore[arg-type]
+            JourneyEvent(kind="step", step="wait", variant=variant, at=at, **base)]  # type: ignore[arg-type]
+    end = "converted" if convert else "ended"
+    evs.append(JourneyEvent(kind=end, step="wait", variant=variant, at=at + 7200, **base))  # type: ignore[arg-type]
+    a.apply_all(evs)
+
+
+def test_experiment_table_lift_intervals_and_sample_ratio() -> None:
+    a = Analytics()
+    n = 0
+    for variant, entered, converted in (("control", 1000, 100), ("coupon", 1000, 150)):
+        for i in range(entered):
+            n += 1
+            _instance(a, n, variant=variant, holdout=False, convert=i < converted)
+    for i in range(200):  # holdout: 200 entered (10 % of 2200 would be 220: fine), 10 converted
+        n += 1
+        _instance(a, n, variant="coupon", holdout=True, convert=i < 10)
+    defs = definitions([journey(SPLIT)])
+    rep = report.journey_report(a.buckets, defs, "promo")
+    (ex,) = rep["experiments"]
+    arms = {r["variant"]: r for r in ex["arms"]}
+    assert arms["control"]["control"] and not arms["coupon"]["control"]
+    assert (arms["coupon"]["entered"], arms["coupon"]["converted"]) == (1000, 150)  # holdout counted apart
+    cmp = two_proportion(150, 1000, 100, 1000)
+    assert cmp is not None
+    assert arms["coupon"]["p_value"] == round(cmp.p_value or 0, 8) and arms["coupon"]["lift_abs"] == 0.05
+    assert arms["coupon"]["lift_rel"] == 0.5 and arms["control"]["p_value"] is None
+    assert arms["coupon"]["interval"] == [round(x, 6) for x in wilson(150, 1000)]  # type: ignore[union-attr]
+    assert ex["srm"]["mismatch"] is False and ex["srm"]["p_value"] == 1.0
+    h = rep["holdout"]
+    assert h["percent"] == 10 and (h["holdout"]["entered"], h["holdout"]["converted"]) == (200, 10)
+    assert (h["treatment"]["entered"], h["treatment"]["converted"]) == (2000, 250)
+    hc = two_proportion(250, 2000, 10, 200)
+    assert hc is not None and h["treatment"]["p_value"] == round(hc.p_value or 0, 8)
+    chk = srm([2000, 200], [90, 10])
+    assert chk is not None and h["srm"]["p_value"] == round(chk[1], 8)
+    # time to convert: every conversion took 2 h, in the histogram's bin (1 h, 2 h]: the quantiles are
+    # interpolated inside the bin (median at its middle, p90 at nine tenths)
+    assert rep["totals"]["time_to_convert"] == {"median_s": 5400.0, "p90_s": 6840.0, "converted": 260}
+    # a broken split: 1200 / 800 at 50/50 is flagged
+    b = Analytics()
+    for i in range(2000):
+        _instance(b, i, variant="control" if i < 1200 else "coupon", holdout=False, convert=False)
+    assert report.journey_report(b.buckets, defs, "promo")["experiments"][0]["srm"]["mismatch"] is True
+
+
+def test_time_ranges_select_entry_cohorts() -> None:
+    a = Analytics()
+    for i in range(30):
+        _instance(a, i, variant="control", holdout=False, convert=i % 3 == 0, hour=i)  # one entry per hour
+    rep = report.journey_report(a.buckets, {}, "promo", since=T0 + 10 * 3600, until=T0 + 20 * 3600)
+    assert rep["totals"]["entered"] == 10 and rep["totals"]["converted"] == 3  # hours 12, 15, 18
+    assert [p["hour"] for p in rep["series"]] == [T0 + h * 3600 for h in range(10, 20)]
+    assert report.journey_report(a.buckets, {}, "promo", version=1)["totals"]["entered"] == 0
+
+
+def _line(**fields: Any) -> Any:
+    return decode_event(orjson.dumps({"type": "track", "userId": "u1", **fields}))
+
+
+def test_receipts_join_their_delivery_once_in_any_order() -> None:
+    e = engine("""
+        journey: hello
+        version: 1
+        entry: {event: signed_up}
+        steps:
+          - id: mail
+            send: {channel: email, content: {subject: hi}}
+        """)
+    s = Simulator(e)
+    s.handle(_line(messageId="i1", type="identify", timestamp="2026-03-02T18:29:00Z", traits={"email": "a@b.c"},
+                   context={"timezone": "Europe/Berlin"}))
+    s.handle(_line(messageId="s1", event="signed_up", timestamp="2026-03-02T18:30:00Z"))
+    (cmd,) = s.commands
+    for i, status in enumerate(("delivered", "opened", "opened", "clicked")):  # a repeated open counts once
+        s.handle(_line(messageId=f"r{i}", event=f"message_{status}", timestamp="2026-03-02T19:00:00Z",
+                       properties={"delivery_id": cmd.delivery_id, "channel": "email"}))
+    (ch,) = report.journey_report(s.analytics.buckets, {}, "hello")["channels"]
+    assert (ch["sent"], ch["delivered"], ch["opened"], ch["clicked"]) == (1, 1, 1, 1)
+    assert ch["rates"]["opened"] == 1.0
+    hours = {h["hour"]: h for h in ch["by_local_hour"]}
+    assert hours[19]["sent"] == 1 and hours[19]["open_rate"] == 1.0  # 18:30 UTC is 19:30 in Berlin
+    assert ch["by_sends_per_week"][0] == {"sends_per_week": 1, "sent": 1, "opened": 1, "open_rate": 1.0}
+    # a receipt that arrives before its send (another partition, a lagging reader) waits for it
+    late = Analytics()
+    receipt = receipt_event(_line(messageId="r9", event="message_opened", timestamp="2026-03-02T19:00:00Z",
+                                  properties={"delivery_id": cmd.delivery_id}), "u1")
+    assert receipt is not None
+    late.apply(receipt)
+    assert late.receipts_unmatched == 1 and late.buckets == {}
+    late.apply_all(journey_events(_send_result(s), "u1", e.policies.default_timezone))
+    (ch,) = report.journey_report(late.buckets, {}, "hello")["channels"]
+    assert (ch["sent"], ch["opened"]) == (1, 1)
+
+
+def _send_result(s: Simulator) -> Any:
+    """The engine result that made ``s``'s one send (its transitions, as the worker's journey events carry)."""
+    from cjo_stream.engine.types import Result, Transition
+
+    (cmd,) = s.commands
+    r = Result(s.profiles["u1"])
+    base = {"at": 1772476200.0, "instance": cmd.instance_id, "version": 1}
+    r.transitions = [Transition("hello", "entered", **base), Transition("hello", "step", step="mail", **base),  # type: ignore[arg-type]
+                     Transition("hello", "sent", step="mail", channel="email", delivery_id=cmd.delivery_id, **base),  # type: ignore[arg-type]
+                     Transition("hello", "ended", step="mail", **base)]  # type: ignore[arg-type]
+    return r

@@ -1,0 +1,110 @@
+"""The analytics HTTP side without a broker: tokens and scopes, the login cookie, parameters, fragments."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from cjo_stream.analytics.offline import definitions
+from cjo_stream.analytics.web import COOKIE, build_app
+from cjo_stream.auth import ApiAuth, parse_tokens
+from cjo_stream.config import Settings
+from cjo_stream.events import format_ts
+from tests.analytics.test_fold import SIM, TOPO
+
+TOKEN = "analyst-secret-0123456789abcdef"
+READER = "reader-secret-0123456789abcdef0"
+
+
+@pytest.fixture
+async def client() -> Any:
+    svc = SimpleNamespace(buckets=SIM.analytics.buckets, totals=SIM.analytics.totals,
+                          defs=definitions(TOPO.journeys), s=Settings(), health=lambda: {"status": "ok"})
+    auth = ApiAuth(parse_tokens(f"analyst:analytics:{TOKEN} reader:read:{READER}"))
+    c = TestClient(TestServer(build_app(svc, auth)))  # type: ignore[arg-type]
+    await c.start_server()
+    yield c
+    await c.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_api_needs_the_analytics_scope(client: TestClient) -> None:
+    assert (await client.get("/analytics/journeys")).status == 401
+    assert (await client.get("/analytics/journeys", headers=bearer(READER))).status == 403
+    r = await client.get("/analytics/journeys", headers=bearer(TOKEN))
+    assert r.status == 200
+    rows = (await r.json())["journeys"]
+    assert {x["journey"] for x in rows} == {j.id for j in TOPO.journeys}
+    assert (await client.get("/health")).status == 200  # open for probes
+    # a browser without a token gets the sign-in form, not JSON
+    r = await client.get("/", headers={"Accept": "text/html"})
+    assert r.status == 401 and "name=token" in await r.text()
+
+
+async def test_login_sets_a_cookie_that_opens_the_page(client: TestClient) -> None:
+    r = await client.post("/login", data={"token": READER}, allow_redirects=False)
+    assert r.status == 403 and COOKIE not in r.cookies
+    r = await client.post("/login", data={"token": "nope-nope-nope-nope"}, allow_redirects=False)
+    assert r.status == 401
+    r = await client.post("/login", data={"token": TOKEN}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == "/"
+    morsel = r.cookies[COOKIE]
+    assert morsel["httponly"] and morsel["samesite"] == "Strict"
+    page = await client.get("/", headers={"Accept": "text/html"})  # the client keeps the cookie
+    text = await page.text()
+    assert page.status == 200 and "<table id=journeys>" in text and "<script>" in text
+    frag = await client.get("/journeys/post_purchase", headers={"X-CJO-Fragment": "1"})
+    body = await frag.text()
+    assert frag.status == 200 and body.startswith("<h1") and "<html" not in body and "<svg" in body
+
+
+async def test_parameters_and_unknown_journeys(client: TestClient) -> None:
+    h = bearer(TOKEN)
+    assert (await client.get("/analytics/journeys/nope", headers=h)).status == 404
+    assert (await client.get("/journeys/nope", headers=h)).status == 404
+    assert (await client.get("/analytics/journeys?since=yesterday", headers=h)).status == 400
+    assert (await client.get("/analytics/journeys/welcome?version=x", headers=h)).status == 400
+    full = await (await client.get("/analytics/journeys/welcome", headers=h)).json()
+    v1 = await (await client.get("/analytics/journeys/welcome?version=1", headers=h)).json()
+    v2 = await (await client.get("/analytics/journeys/welcome?version=2", headers=h)).json()
+    assert full["totals"] == v1["totals"] and v2["totals"]["entered"] == 0
+    hours = sorted(h for j, _, h in SIM.analytics.buckets if j == "welcome")
+    mid = hours[len(hours) // 2] * 3600
+    early = await (await client.get(f"/analytics/journeys/welcome?until={mid}", headers=h)).json()
+    late = await (await client.get(f"/analytics/journeys/welcome?since={format_ts(mid)}", headers=h)).json()
+    assert early["totals"]["entered"] + late["totals"]["entered"] == full["totals"]["entered"]
+    assert 0 < early["totals"]["entered"] < full["totals"]["entered"]
+
+
+def test_delivery_rows_are_pruned_after_the_receipt_window() -> None:
+    """Every send keeps a row for joining its receipts; past the window the service deletes it (and the
+    receipts still waiting for a delivery nobody sent), with tombstones for its changelog."""
+    from cjo_stream.analytics import state
+    from cjo_stream.analytics.fold import RECEIPT_WINDOW, Analytics
+    from cjo_stream.analytics.records import JourneyEvent
+    from cjo_stream.analytics.service import AnalyticsService
+    from cjo_stream.runtime.store import MemoryKV
+
+    svc = AnalyticsService(Settings(store="memory"), TOPO)
+    kv = MemoryKV()
+    svc._kv, svc._rows = kv, state.RowCache(kv)
+    svc.fold = Analytics(svc._rows)
+    base = {"journey": "j", "version": 1, "instance": "i1", "customer_id": "c1"}
+    svc.fold.apply_all([JourneyEvent(kind="entered", at=1000.0, **base),  # type: ignore[arg-type]
+                        JourneyEvent(kind="sent", at=1000.0, step="s", channel="email", delivery_id="d1", **base),  # type: ignore[arg-type]
+                        JourneyEvent(kind="receipt", at=1000.0, delivery_id="nobody", status="opened", **base)])  # type: ignore[arg-type]
+    svc.apply({})
+    assert kv.get(b"d:d1") is not None and kv.get(b"r:nobody") is not None
+    assert svc.prune() == 0
+    later = {**base, "instance": "i2"}
+    svc.fold.apply(JourneyEvent(kind="entered", at=1000.0 + RECEIPT_WINDOW + 1, **later))  # type: ignore[arg-type]
+    svc.apply({})
+    assert svc.prune() == 2
+    assert kv.get(b"d:d1") is None and kv.get(b"r:nobody") is None
+    assert svc._pending[b"d:d1"] is None and svc._pending[b"r:nobody"] is None  # tombstones for the changelog
