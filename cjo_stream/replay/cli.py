@@ -45,7 +45,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     import msgspec
 
     from cjo_stream.commands import DeliveryCommand
-    from cjo_stream.errors import ExitCode, UsageError, file_problem, load_topology_checked, readable_file
+    from cjo_stream.errors import (
+        ExitCode,
+        FileProblem,
+        UsageError,
+        file_problem,
+        load_topology_checked,
+        readable_file,
+    )
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.run import Replay
     from cjo_stream.replay.sources import Raw, Unreadable, file_records, topic_records
@@ -137,9 +144,21 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if cmp.changed and args.fail_on_change:
             return int(ExitCode.INVALID)
         return 0
+    from cjo_stream.analytics.offline import render_html, render_text
+
+    journeys = topologies[0][1].journeys
+    if args.html:
+        try:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(render_html(first.sim.analytics, journeys))
+        except OSError as e:
+            raise FileProblem(f"cannot write the page {args.html}: {e.strerror}") from None
     print(f"{first.commands:,} delivery commands would have been sent"
-          + (f" (written to {args.commands})" if args.commands else "") + "\n")
+          + (f" (written to {args.commands})" if args.commands else "")
+          + (f"; the analytics page is in {args.html}" if args.html else "") + "\n")
     print(first.sim.funnel.render())
+    print()
+    print(render_text(first.sim.analytics, journeys))
     return 0
 
 
@@ -177,6 +196,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--warmup", type=_duration, metavar="DURATION",
                    help="history before --since that builds profiles, counters and consent, decisions not counted")
     p.add_argument("--commands", metavar="FILE", help="write every command it would have sent (JSON lines)")
+    p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
     p.add_argument("--fail-on-change", action="store_true", help="with --compare: exit 1 when anything differs")
     p.add_argument("--only-changed", action="store_true", help="with --compare: print only the rows that differ")
     p.add_argument("--examples", type=positive_int, default=5, help="example customer ids per difference (default 5)")

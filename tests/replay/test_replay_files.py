@@ -217,3 +217,17 @@ def test_relative_and_absolute_times() -> None:
     assert when("7d", 1_000_000.0) == 1_000_000.0 - 7 * 86400
     assert when("2026-03-02T10:00:00Z", 0.0) == T0
     assert textwrap.dedent(" x").strip() == "x"
+
+
+def test_replay_report_and_page_are_the_simulators(tmp_path: Path) -> None:
+    """The analytics of a replay are what `simulate --report/--html` shows for the same file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    sim = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "simulate", "--events", EXAMPLES, "--report",
+                          "--html", str(tmp_path / "sim.html")], capture_output=True, text=True, cwd=ROOT, env=env,
+                         timeout=120)
+    rep = cli("--events", EXAMPLES, "--html", str(tmp_path / "replay.html"))
+    assert sim.returncode == 0 and rep.returncode == 0, sim.stderr + rep.stderr
+    assert (tmp_path / "replay.html").read_text() == (tmp_path / "sim.html").read_text()
+    start = sim.stderr.index("journey                 entered  active  converted")
+    analytics = sim.stderr[start:sim.stderr.rindex("\n\n")]  # the analytics report, up to the summary line
+    assert "== abandoned_cart" in analytics and analytics in rep.stdout
