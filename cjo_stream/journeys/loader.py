@@ -6,6 +6,7 @@ a half-understood journey must never run against customers.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -16,11 +17,30 @@ import msgspec
 
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
-from cjo_stream.journeys.model import END, Journey, Matcher, SendAction, SplitArm, Step
+from cjo_stream.journeys.model import (
+    END,
+    SCHEDULED,
+    Handover,
+    Journey,
+    Matcher,
+    SendAction,
+    SplitArm,
+    Step,
+    Throttle,
+)
 from cjo_stream.journeys.policies import Policies, load_policies
+from cjo_stream.journeys.schedule import Schedule, cron_problem
 from cjo_stream.journeys.snapshot import snapshot_spec
 from cjo_stream.journeys.source import Located, Path, SourceError, load_yaml, parse_msgspec_path
-from cjo_stream.journeys.spec import ACTIONS, EventMatchSpec, JourneySpec, StepSpec
+from cjo_stream.journeys.spec import (
+    ACTIONS,
+    EntrySpec,
+    EventMatchSpec,
+    JourneySpec,
+    ScheduleSpec,
+    StepSpec,
+    ThrottleSpec,
+)
 from cjo_stream.journeys.templates import Template, TemplateError
 
 #: Expression roots available at entry time (there is no instance yet, but ``journey.id`` is known).
@@ -78,6 +98,48 @@ class _Compiler:
 
     def matcher(self, spec: EventMatchSpec, path: Path) -> Matcher:
         return Matcher(spec.event, self.expr(spec.when, (*path, "when")))
+
+    def throttle(self, spec: ThrottleSpec | None, path: Path) -> Throttle | None:
+        if spec is None:
+            return None
+        return Throttle(spec.max, self.duration(spec.per, (*path, "per")))
+
+    def entry(self, spec: EntrySpec) -> tuple[Matcher, Schedule | None]:
+        when = self.expr(spec.when, ("entry", "when"))
+        if (spec.event is None) == (spec.schedule is None):
+            self.fail(("entry",), "entry needs exactly one of `event` (an event starts it) or `schedule` "
+                                  "(every known customer, on a schedule)")
+            return Matcher(spec.event or SCHEDULED, when), None
+        if spec.schedule is None:
+            assert spec.event is not None
+            return Matcher(spec.event, when), None
+        return Matcher(SCHEDULED, when), self.schedule(spec.schedule)
+
+    def schedule(self, spec: ScheduleSpec) -> Schedule | None:
+        path: Path = ("entry", "schedule")
+        if (spec.every is None) == (spec.cron is None):
+            self.fail(path, "a schedule has `every` (with an optional `at`) or `cron`, not both or neither")
+            return None
+        if spec.cron is not None:
+            if spec.at is not None:
+                self.fail((*path, "at"), "`at` goes with `every`; a cron expression names its own time")
+            problem = cron_problem(spec.cron)
+            if problem:
+                self.fail((*path, "cron"), problem)
+                return None
+            return Schedule(cron=spec.cron)
+        every = self.duration(spec.every, (*path, "every"))
+        at = None
+        if spec.at is not None:
+            try:
+                at = parse_time_of_day(spec.at)
+            except ValueError as e:
+                self.fail((*path, "at"), str(e))
+            if every % 86400:
+                self.fail((*path, "every"), f"with `at`, every is a whole number of days (1d, 2d, 1w), not {spec.every!r}")
+        elif every < 60:
+            self.fail((*path, "every"), "a schedule comes round at most once a minute")
+        return Schedule(every=every, at=at)
 
 
 def _resolve(target: str | None, default: str, ids: set[str], comp: _Compiler, path: Path) -> str:
@@ -157,6 +219,9 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         if len(arms) < 2:
             comp.fail((*path, "split"), "a split needs at least two variants")
         return Step(spec.id, "split", nxt, split=tuple(arms))
+    if kind == "enter":
+        assert spec.enter is not None
+        return Step(spec.id, "enter", nxt, enter=spec.enter)
     send = spec.send
     assert send is not None
     spath = (*path, "send")
@@ -165,7 +230,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     content = tuple((k, comp.template(v, (*spath, "content", k))) for k, v in send.content.items())
     to = comp.template(send.to, (*spath, "to")) if send.to is not None else None
     expires = comp.duration(send.expires_in, (*spath, "expires_in")) if send.expires_in is not None else None
-    return Step(spec.id, "send", nxt, send=SendAction(send.channel, content, to, expires))
+    throttle = comp.throttle(send.throttle, (*spath, "throttle"))
+    return Step(spec.id, "send", nxt, send=SendAction(send.channel, content, to, expires, throttle))
 
 
 def _check_graph(steps: dict[str, Step], order: list[str], comp: _Compiler, index: dict[str, int]) -> None:
@@ -252,7 +318,8 @@ def compile_journey(src: Located) -> Journey:
     else:
         comp.fail(("re_entry",), f"bad re_entry {spec.re_entry!r}: use once, always or 'after <duration>'")
     max_duration = comp.duration(spec.max_duration, ("max_duration",))
-    entry = comp.matcher(spec.entry, ("entry",))
+    entry, schedule = comp.entry(spec.entry)
+    throttle = comp.throttle(spec.throttle, ("throttle",))
     goal = comp.matcher(spec.goal, ("goal",)) if spec.goal else None
     exits = tuple(comp.matcher(m, ("exit_on", k)) for k, m in enumerate(spec.exit_on))
     if not comp.problems and len(steps) == len(order):
@@ -261,12 +328,89 @@ def compile_journey(src: Located) -> Journey:
         raise JourneyLoadError(comp.problems)
     channels = frozenset(s.send.channel for s in steps.values() if s.send)
     snapshot = snapshot_spec(_event_paths(steps.values()))
+    immediate = _reached_without_wait(steps, order[0])
+    handovers = tuple(Handover(s.id, s.enter, src.line(("steps", index[s.id], "enter")), s.id in immediate)
+                      for s in steps.values() if s.enter is not None)
     return Journey(
         id=spec.journey, version=spec.version, entry=entry, steps=steps, first=order[0],
         description=spec.description, re_entry=re_entry,  # type: ignore[arg-type]
         re_entry_after=after, holdout=spec.holdout, goal=goal, exit_on=exits,
         max_duration=max_duration, source=src.file, channels=channels, snapshot=snapshot,
+        schedule=schedule, throttle=throttle, handovers=handovers,
     )
+
+
+def _reached_without_wait(steps: dict[str, Step], first: str) -> set[str]:
+    """Steps an instance can reach from its entry in the same decision (no wait on the way)."""
+    seen: set[str] = set()
+    todo = [first]
+    while todo:
+        sid = todo.pop()
+        if sid == END or sid in seen:
+            continue
+        seen.add(sid)
+        if not steps[sid].waits:
+            todo.extend(steps[sid].targets)
+    return seen
+
+
+def _link_journeys(journeys: list[Journey], problems: list[SourceError]) -> list[Journey]:
+    """Checks across journeys: hand-overs name a known journey and never loop without a wait.
+
+    A journey that hands over keeps what its target reads of the trigger event too (its ``when`` and
+    steps read the trigger as ``event``), so the instance's snapshot covers both.
+    """
+    by_id: dict[str, Journey] = {}
+    for j in journeys:
+        if j.id not in by_id or j.version > by_id[j.id].version:
+            by_id[j.id] = j
+    for j in journeys:
+        for h in j.handovers:
+            if h.target not in by_id:
+                problems.append(SourceError(j.source, h.line, f"enter: unknown journey {h.target!r}: use one of "
+                                                              f"{sorted(by_id)}"))
+    # a cycle of hand-overs that all run in the same decision as their own entry would never wait
+    edges = {j.id: sorted({h.target for h in j.handovers if h.immediate and h.target in by_id})
+             for j in by_id.values()}
+    state: dict[str, int] = {}
+
+    def visit(jid: str, stack: list[str]) -> None:
+        state[jid] = 1
+        stack.append(jid)
+        for t in edges.get(jid, []):
+            if state.get(t) == 1:
+                cyc = [*stack[stack.index(t):], t]
+                src = by_id[jid]
+                line = next(h.line for h in src.handovers if h.target == t)
+                problems.append(SourceError(src.source, line, f"hand-overs {' -> '.join(cyc)} form a cycle "
+                                                              "without a wait"))
+            elif t not in state:
+                visit(t, stack)
+        stack.pop()
+        state[jid] = 2
+
+    for jid in sorted(edges):
+        if jid not in state:
+            visit(jid, [])
+    out = []
+    for j in journeys:
+        if not j.handovers:
+            out.append(j)
+            continue
+        paths = list(_event_paths(j.steps.values()))
+        todo, seen = [h.target for h in j.handovers], {j.id}
+        while todo:
+            t = todo.pop()
+            if t in seen or t not in by_id:
+                continue
+            seen.add(t)
+            target = by_id[t]
+            if target.entry.when is not None:
+                paths += [keys for root, keys in target.entry.when.paths if root == "event"]
+            paths += list(_event_paths(target.steps.values()))
+            todo += [h.target for h in target.handovers]
+        out.append(dataclasses.replace(j, snapshot=snapshot_spec(paths)))
+    return out
 
 
 def load_journey_text(text: str, file: str) -> Journey:
@@ -315,6 +459,7 @@ def load_topology(root: str) -> Topology:
                 continue
             seen[key] = path
             journeys.append(j)
+    journeys = _link_journeys(journeys, problems)
     policies = Policies()
     ppath = os.path.join(root, "policies.yaml")
     if os.path.exists(ppath):

@@ -6,11 +6,22 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cjo_stream.journeys.expressions import Expression
+from cjo_stream.journeys.schedule import Schedule
 from cjo_stream.journeys.snapshot import KEEP_ALL, SnapshotSpec
 from cjo_stream.journeys.templates import Template
 
 END = "end"
-StepKind = Literal["wait", "wait_until", "wait_for", "branch", "split", "send"]
+StepKind = Literal["wait", "wait_until", "wait_for", "branch", "split", "send", "enter"]
+#: The name of the synthetic event a scheduled entry starts an instance with.
+SCHEDULED = "scheduled"
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """At most ``max`` sends per ``per`` seconds; a window opens with its first send."""
+
+    max: int
+    per: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +36,7 @@ class SendAction:
     content: tuple[tuple[str, Template], ...]
     to: Template | None = None
     expires_in: float | None = None
+    throttle: Throttle | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,7 @@ class Step:
     branch: tuple[tuple[Expression | None, str], ...] = ()
     split: tuple[SplitArm, ...] = ()
     send: SendAction | None = None
+    enter: str | None = None  # the journey a hand-over step enters
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -61,6 +74,16 @@ class Step:
     @property
     def waits(self) -> bool:
         return self.kind in ("wait", "wait_until", "wait_for")
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """An ``enter:`` step, for the checks across journeys (unknown target, a cycle without a wait)."""
+
+    step: str
+    target: str
+    line: int
+    immediate: bool  # reachable from the first step without a wait (in the same decision as the entry)
 
 
 @dataclass(frozen=True)
@@ -80,3 +103,6 @@ class Journey:
     source: str = ""
     channels: frozenset[str] = field(default_factory=frozenset)
     snapshot: SnapshotSpec = KEEP_ALL  # what an instance keeps of its entry event
+    schedule: Schedule | None = None  # a scheduled journey: entry.event is SCHEDULED
+    throttle: Throttle | None = None
+    handovers: tuple[Handover, ...] = ()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -25,6 +25,12 @@ class QuietHoursSpec(msgspec.Struct, forbid_unknown_fields=True):
     end: str
 
 
+class GlobalControlSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """A sticky share of all customers who get no customer-facing message from any journey."""
+
+    percent: Annotated[float, msgspec.Meta(ge=0, lt=100)]
+
+
 class PoliciesSpec(msgspec.Struct, forbid_unknown_fields=True):
     """Schema of ``policies.yaml``."""
 
@@ -32,6 +38,7 @@ class PoliciesSpec(msgspec.Struct, forbid_unknown_fields=True):
     quiet_hours: list[QuietHoursSpec] = []
     default_timezone: str = "UTC"
     consent: Literal["opt_out", "opt_in"] = "opt_out"
+    global_control: GlobalControlSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,7 @@ class Policies:
     quiet_hours: tuple[QuietHours, ...] = ()
     default_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     consent: str = "opt_out"
+    global_control: float = 0.0  # percent of customers held out of every customer-facing send
 
     @property
     def send_log_window(self) -> float:
@@ -99,7 +107,8 @@ def compile_policies(src: Located) -> Policies:
     except (ZoneInfoNotFoundError, ValueError):
         raise src.error(("default_timezone",),
                         f"unknown time zone {spec.default_timezone!r}: use an IANA name like Europe/Berlin") from None
-    return Policies(tuple(caps), tuple(quiet), tz, spec.consent)
+    control = spec.global_control.percent if spec.global_control is not None else 0.0
+    return Policies(tuple(caps), tuple(quiet), tz, spec.consent, control)
 
 
 def load_policies(path: str) -> Policies:

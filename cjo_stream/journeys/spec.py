@@ -18,6 +18,29 @@ class EventMatchSpec(msgspec.Struct, forbid_unknown_fields=True):
     when: str | None = None
 
 
+class ScheduleSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """``{every: 1d, at: "09:00"}`` or ``{cron: "0 9 * * MON"}``, in the customer's time zone."""
+
+    every: str | None = None
+    at: str | None = None
+    cron: str | None = None
+
+
+class EntrySpec(msgspec.Struct, forbid_unknown_fields=True):
+    """What starts a journey: an event (``event``), or a schedule for every known profile (``schedule``)."""
+
+    event: str | None = None
+    schedule: ScheduleSpec | None = None
+    when: str | None = None
+
+
+class ThrottleSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """At most ``max`` sends ``per`` window; more are deferred, in order, to the next window."""
+
+    max: Annotated[int, msgspec.Meta(ge=1)]
+    per: str
+
+
 class WaitForSpec(msgspec.Struct, forbid_unknown_fields=True):
     event: str
     timeout: str
@@ -43,10 +66,11 @@ class SendSpec(msgspec.Struct, forbid_unknown_fields=True):
     content: dict[str, str]
     to: str | None = None  # template; overrides the profile address (mostly for internal channels)
     expires_in: str | None = None
+    throttle: ThrottleSpec | None = None
 
 
 class StepSpec(msgspec.Struct, forbid_unknown_fields=True):
-    """A step does exactly one of: wait, wait_until, wait_for, branch, split, send."""
+    """A step does exactly one of: wait, wait_until, wait_for, branch, split, send, enter."""
 
     id: Id
     wait: str | None = None
@@ -57,6 +81,7 @@ class StepSpec(msgspec.Struct, forbid_unknown_fields=True):
     branch: list[BranchCaseSpec] | None = None
     split: list[SplitArmSpec] | None = None
     send: SendSpec | None = None
+    enter: Id | None = None  # hand over: enter this journey now (its entry `when` and re_entry apply)
     next: str | None = None
 
 
@@ -64,7 +89,7 @@ class JourneySpec(msgspec.Struct, forbid_unknown_fields=True):
     """Schema of ``topologies/journeys/*.yaml``."""
 
     journey: Id
-    entry: EventMatchSpec
+    entry: EntrySpec
     steps: Annotated[list[StepSpec], msgspec.Meta(min_length=1)]
     version: Annotated[int, msgspec.Meta(ge=1)] = 1
     description: str = ""
@@ -73,6 +98,7 @@ class JourneySpec(msgspec.Struct, forbid_unknown_fields=True):
     goal: EventMatchSpec | None = None
     exit_on: list[EventMatchSpec] = []
     max_duration: str = "30d"
+    throttle: ThrottleSpec | None = None  # customer-facing sends of the whole journey
 
 
-ACTIONS = ("wait", "wait_until", "wait_for", "branch", "split", "send")
+ACTIONS = ("wait", "wait_until", "wait_for", "branch", "split", "send", "enter")

@@ -45,7 +45,7 @@ def test_good_journey_loads() -> None:
         (GOOD.replace("wait: 1h", "wait: 1 hour"), "j.yaml:8: bad duration '1 hour'"),
         (GOOD.replace("x >= 1", "x >= "), "j.yaml:5: bad expression"),
         (GOOD.replace("journey: ok", "journey: Not-OK"), "j.yaml:1: journey: Expected `str` matching regex"),
-        (GOOD.replace("  event: go\n", ""), "j.yaml:3: entry: missing required key `event`"),
+        (GOOD.replace("  event: go\n", ""), "j.yaml:3: entry needs exactly one of `event` (an event starts it) or `schedule`"),
         (GOOD + "    next: nowhere\n", "j.yaml:11: unknown step 'nowhere'"),
         (GOOD.replace("channel: email", "channel: fax"), "j.yaml:10: steps.1.send.channel: Invalid enum value 'fax'"),
         (GOOD.replace("{{ profile.traits.first_name }}", "{{ x | nosuchfilter }}"), "j.yaml:10: subject: template:"),
