@@ -20,7 +20,7 @@ ALL_CHANNELS: frozenset[str] = CUSTOMER_CHANNELS | INTERNAL_CHANNELS
 #: Profile trait holding the recipient address per customer-facing channel.
 ADDRESS_TRAIT: dict[str, str] = {"email": "email", "sms": "phone", "push": "push_token"}
 
-SkipReason = Literal["frequency_cap", "no_consent", "no_address", "holdout", "render_error"]
+SkipReason = Literal["frequency_cap", "no_consent", "no_address", "holdout", "render_error", "global_control"]
 
 
 class DeliveryCommand(msgspec.Struct, kw_only=True, omit_defaults=True):

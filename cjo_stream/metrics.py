@@ -43,7 +43,7 @@ VARIANT_ENTERED = Counter("cjo_journey_variant_entered_total", "Split arms taken
 SENDS = Counter("cjo_sends_total", "Delivery commands produced", ["journey", "step", "channel"], registry=REGISTRY)
 SKIPS = Counter("cjo_skips_total", "Sends decided against", ["journey", "step", "channel", "reason"],
                 registry=REGISTRY)
-DEFERRALS = Counter("cjo_sends_deferred_total", "Sends deferred by quiet hours", ["journey", "channel"],
+DEFERRALS = Counter("cjo_sends_deferred_total", "Sends deferred (quiet hours, throttle)", ["journey", "channel", "reason"],
                     registry=REGISTRY)
 DECISION_LATENCY = Histogram("cjo_decision_latency_seconds", "Event timestamp to delivery command produced",
                              buckets=LATENCY_BUCKETS, registry=REGISTRY)
@@ -112,7 +112,7 @@ class BatchCounts:
         self.variants: _Counter[tuple[str, str]] = _Counter()
         self.sends: _Counter[tuple[str, str, str]] = _Counter()
         self.skips: _Counter[tuple[str, str, str, str]] = _Counter()
-        self.deferrals: _Counter[tuple[str, str]] = _Counter()
+        self.deferrals: _Counter[tuple[str, str, str]] = _Counter()
         self.consumed: _Counter[tuple[str, str]] = _Counter()
         self.duplicates = 0
         self.late = 0
@@ -130,7 +130,7 @@ class BatchCounts:
             elif k == "variant":
                 self.variants[(t.journey, t.variant or "")] += 1
             elif k == "deferred":
-                self.deferrals[(t.journey, t.channel or "")] += 1
+                self.deferrals[(t.journey, t.channel or "", t.reason or "")] += 1
             else:
                 self.journey[(t.journey, k, t.variant or "")] += 1
 
@@ -145,8 +145,8 @@ class BatchCounts:
             SENDS.labels(j, s, c).inc(n)
         for (j, s, c, r), n in self.skips.items():
             SKIPS.labels(j, s, c, r).inc(n)
-        for (j, c), n in self.deferrals.items():
-            DEFERRALS.labels(j, c).inc(n)
+        for (j, c, r), n in self.deferrals.items():
+            DEFERRALS.labels(j, c, r).inc(n)
         for (t, s), n in self.consumed.items():
             EVENTS_CONSUMED.labels(t, s).inc(n)
         if self.duplicates:

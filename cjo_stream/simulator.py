@@ -86,6 +86,8 @@ class Simulator:
     count_from: float = float("-inf")
     dedupe_window: float = DEDUPE_WINDOW
     _timers: list[tuple[float, int, Timer]] = field(default_factory=list)
+    # (check at, tick, customer, journey, occurrences handled up to): one per customer and scheduled journey
+    _schedules: list[tuple[float, int, str, str, float]] = field(default_factory=list)
     _cancelled: set[str] = field(default_factory=set)
     _tick: int = 0
     _dedupe: DedupeWindow | None = None
@@ -119,17 +121,49 @@ class Simulator:
         self.funnel.add(res.transitions)
         self.analytics.add(res)
 
-    def advance(self, until: float) -> None:
-        """Fire every timer due at or before ``until``."""
-        while self._timers and self._timers[0][0] <= until:
-            due, _, timer = heapq.heappop(self._timers)
-            self.clock = max(self.clock, due)
-            if timer.key in self._cancelled:
-                self._cancelled.discard(timer.key)
-                continue
-            profile = self.profiles.get(timer.customer_id)
-            if profile is not None:
-                self._collect(self.engine.fire(profile, timer, due), due)
+    def advance(self, until: float, schedules_until: float | None = None) -> None:
+        """Fire every timer due at or before ``until`` and every schedule that comes round by then
+        (or by ``schedules_until``), in time order (a timer first when they tie)."""
+        timers, schedules = self._timers, self._schedules
+        s_until = until if schedules_until is None else min(until, schedules_until)
+        while True:
+            t_next = timers[0][0] if timers and timers[0][0] <= until else None
+            s_next = schedules[0][0] if schedules and schedules[0][0] <= s_until else None
+            if t_next is None and s_next is None:
+                return
+            if s_next is None or (t_next is not None and t_next <= s_next):
+                due, _, timer = heapq.heappop(timers)
+                self.clock = max(self.clock, due)
+                if timer.key in self._cancelled:
+                    self._cancelled.discard(timer.key)
+                    continue
+                profile = self.profiles.get(timer.customer_id)
+                if profile is not None:
+                    self._collect(self.engine.fire(profile, timer, due), due)
+            else:
+                at, _, cid, jid, since = heapq.heappop(schedules)
+                self.clock = max(self.clock, at)
+                profile = self.profiles.get(cid)
+                if profile is None:
+                    continue  # merged into another customer, who has schedules of their own
+                j = self.engine.current[jid]
+                assert j.schedule is not None
+                zone = self.engine.zone(profile)  # as now: the customer may have moved since
+                occ = j.schedule.latest(since, at, zone)
+                if occ is not None:
+                    self._collect(self.engine.schedule(profile, jid, occ), occ)
+                    since = occ
+                self._tick += 1
+                nxt = j.schedule.next_after(at if occ is not None else since, zone)
+                heapq.heappush(schedules, (nxt, self._tick, cid, jid, since))
+
+    def _known(self, profile: Profile, since: float) -> None:
+        """A new customer: their scheduled journeys come round after ``since``, in their zone."""
+        for j in self.engine.scheduled:
+            assert j.schedule is not None
+            self._tick += 1
+            at = j.schedule.next_after(since, self.engine.zone(profile))
+            heapq.heappush(self._schedules, (at, self._tick, profile.customer_id, j.id, since))
 
     def handle(self, ev: Event) -> None:
         dedupe = self._dedupe
@@ -145,9 +179,12 @@ class Simulator:
             self.links[src] = dst
         cid = customer_of(self.links, ev)
         profile = self.profiles.get(cid)
+        known = profile is not None
         if profile is None:
             profile = self.profiles[cid] = new_profile(cid)
         res = self.engine.process(profile, ev, ev.ts)
+        if not known and self.engine.scheduled:
+            self._known(profile, ev.ts)  # after its first event: its zone is known
         self._collect(res, ev.ts)
         if ev.ts >= self.count_from:
             self.late += res.late
@@ -162,8 +199,14 @@ class Simulator:
                 self._collect(self.engine.absorb(target, anon), ev.ts)
 
     def finish(self, until: float | None = None) -> None:
-        """Fire the remaining timers (all of them, or those due up to ``until``)."""
-        self.advance(float("inf") if until is None else until)
+        """Fire the remaining timers (all of them, or those due up to ``until``).
+
+        Schedules come round forever: without ``until`` they run up to the last event's time.
+        """
+        if until is None:
+            self.advance(float("inf"), schedules_until=self.clock)
+        else:
+            self.advance(until)
 
     @property
     def pending_timers(self) -> int:

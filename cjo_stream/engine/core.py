@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cjo_stream.commands import (
     ADDRESS_TRAIT,
@@ -21,10 +22,12 @@ from cjo_stream.commands import (
 )
 from cjo_stream.engine.clock import customer_zone, in_window, local_minutes, next_time_of_day
 from cjo_stream.engine.recent import recent_events, remember, seen_view, since, watched_events
+from cjo_stream.engine.throttle import Throttles
 from cjo_stream.engine.types import Result, Timer, TimerKind, Transition
 from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.expressions import truthy
-from cjo_stream.journeys.model import END, Journey, Matcher, Step
+from cjo_stream.journeys.loader import with_handover_snapshots
+from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
 from cjo_stream.journeys.policies import Policies
 from cjo_stream.journeys.templates import RenderError, render_content
 from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, Seen, apply_event, merge_profiles
@@ -65,18 +68,27 @@ def _silent_start(j: Journey) -> bool:
     return True
 
 
+def scheduled_view(customer_id: str, journey: str, at: float) -> dict[str, Any]:
+    """The synthetic ``scheduled`` event a scheduled entry starts an instance with."""
+    return {"messageId": f"scheduled:{journey}:{format_ts(at)}", "type": "track", "event": SCHEDULED,
+            "name": SCHEDULED, "userId": customer_id, "anonymousId": None, "timestamp": format_ts(at),
+            "properties": {}, "traits": {}, "context": {}}
+
+
 class _Run:
     """Scratch state of one process/fire call: the result being built and lazily built views."""
 
-    __slots__ = ("engine", "profile", "now", "result", "_profile_view", "triggered_by")
+    __slots__ = ("engine", "profile", "now", "result", "_profile_view", "triggered_by", "throttles")
 
-    def __init__(self, engine: Engine, profile: Profile, now: float, triggered_by: str) -> None:
+    def __init__(self, engine: Engine, profile: Profile, now: float, triggered_by: str,
+                 throttles: Throttles | None = None) -> None:
         self.engine = engine
         self.profile = profile
         self.now = now
         self.result = Result(profile)
         self._profile_view: dict[str, Any] | None = None
         self.triggered_by = triggered_by
+        self.throttles = throttles if throttles is not None else engine.throttles
 
     def ctx(self, event_view: dict[str, Any], inst: Instance | None, journey: Journey) -> dict[str, Any]:
         if self._profile_view is None:
@@ -111,9 +123,14 @@ class Engine:
     """
 
     def __init__(self, journeys: Iterable[Journey], policies: Policies | None = None,
-                 allowed_lateness: float = 300.0) -> None:
+                 allowed_lateness: float = 300.0, throttle_share: float = 1.0) -> None:
+        journeys = with_handover_snapshots(list(journeys))
         self.policies = policies or Policies()
         self.allowed_lateness = allowed_lateness
+        # a throttle's ``max`` per window is for the whole deployment; each caller's state (a worker's
+        # partition) gets this share of it. The engine's own state serves callers that pass none.
+        self.throttle_share = throttle_share
+        self.throttles = Throttles()
         self.versions: dict[tuple[str, int], Journey] = {}
         self.current: dict[str, Journey] = {}
         for j in journeys:
@@ -121,17 +138,21 @@ class Engine:
             if j.id not in self.current or j.version > self.current[j.id].version:
                 self.current[j.id] = j
         self.by_entry_event: dict[str, list[Journey]] = {}
+        self.scheduled: list[Journey] = []  # journeys every known profile may enter on a schedule
         for j in sorted(self.current.values(), key=lambda j: j.id):
-            self.by_entry_event.setdefault(j.entry.event, []).append(j)
+            if j.schedule is not None:
+                self.scheduled.append(j)
+            else:
+                self.by_entry_event.setdefault(j.entry.event, []).append(j)
         self.watched = watched_events(self.versions.values())
         self._silent_start = {key: _silent_start(j) for key, j in self.versions.items()}
         window = self.policies.send_log_window
         self._send_log_window = window
 
     # ---------------------------------------------------------------- public API
-    def process(self, profile: Profile, event: Event, now: float) -> Result:
+    def process(self, profile: Profile, event: Event, now: float, throttles: Throttles | None = None) -> Result:
         """Apply one event at ``now`` (its time): update the profile, advance instances, start new ones."""
-        run = _Run(self, profile, now, event.message_id)
+        run = _Run(self, profile, now, event.message_id, throttles)
         clock = profile.last_seen
         if profile.instances:
             self._fire_due(run, now)
@@ -169,7 +190,7 @@ class Engine:
                     continue
                 if active is not None:  # this entry happened first: it is the instance the customer has
                     self._end(run, active, j, "merged", "earlier_entry")
-                moved.append(self._enter(run, j, event, ev_view))
+                moved.append(self._enter(run, j, event.message_id, ev_view))
         if moved:
             # only events at or after ``now`` matter: there are none unless this event is not the latest
             recent = recent_events(profile) if clock >= now else []
@@ -181,9 +202,9 @@ class Engine:
                      self.allowed_lateness)
         return run.result
 
-    def fire(self, profile: Profile, timer: Timer, now: float) -> Result:
+    def fire(self, profile: Profile, timer: Timer, now: float, throttles: Throttles | None = None) -> Result:
         """Wake an instance whose timer is due (``now``: the due time). Stale timers change nothing."""
-        run = _Run(self, profile, now, f"timer:{timer.key}")
+        run = _Run(self, profile, now, f"timer:{timer.key}", throttles)
         inst = profile.instances.get(timer.journey)
         if inst is None or inst.instance_id != timer.instance_id or inst.seq != timer.seq:
             return run.result
@@ -195,7 +216,7 @@ class Engine:
         self._fire_due(run, profile.last_seen)
         return run.result
 
-    def absorb(self, into: Profile, other: Profile) -> Result:
+    def absorb(self, into: Profile, other: Profile, throttles: Throttles | None = None) -> Result:
         """Merge another id's profile (an anonymous visitor who just identified) into the customer's.
 
         Its journey instances move over (their pending timers are returned re-keyed to the customer).
@@ -205,7 +226,7 @@ class Engine:
         an instance that started before it.
         """
         now = max(into.last_seen, other.last_seen)
-        run = _Run(self, into, now, f"merge:{other.customer_id}")
+        run = _Run(self, into, now, f"merge:{other.customer_id}", throttles)
         mine_recent, theirs_recent = recent_events(into), recent_events(other)
         merge_profiles(into, other)
         catch_up: list[tuple[Instance, list[Seen]]] = []
@@ -233,6 +254,34 @@ class Engine:
             self._catch_up(run, inst, seen, inst.entered_at)
         self._fire_due(run, into.last_seen)
         return run.result
+
+    def schedule(self, profile: Profile, journey: str, at: float, throttles: Throttles | None = None) -> Result:
+        """A scheduled journey's entry comes round for this customer at ``at`` (its time in their zone).
+
+        The customer enters (a synthetic ``scheduled`` event, timestamped ``at``) if the entry's ``when``
+        holds and ``re_entry`` allows; an occurrence already entered is not entered twice, so a caller
+        may offer the same one again (a scan repeated after a crash).
+        """
+        run = _Run(self, profile, at, f"schedule:{journey}@{format_ts(at)}", throttles)
+        j = self.current.get(journey)
+        if j is None or j.schedule is None:
+            return run.result
+        if profile.instances:
+            self._fire_due(run, at)
+        active = profile.instances.get(journey)
+        if active is not None or profile.entered.get(journey) == int(at) or not self._may_enter(profile, j, at):
+            return run.result
+        view = scheduled_view(profile.customer_id, journey, at)
+        if not self._matches(run, j.entry, view, None, j):
+            return run.result
+        inst = self._enter(run, j, f"scheduled:{format_ts(at)}", view)
+        if profile.last_seen >= at:  # events after the occurrence were applied first: catch up with them
+            self._catch_up(run, inst, recent_events(profile), at)
+        return run.result
+
+    def zone(self, profile: Profile) -> ZoneInfo:
+        """The customer's time zone (traits, last event's context, the policies' default)."""
+        return customer_zone(profile, self.policies.default_timezone)
 
     # ---------------------------------------------------------------- event time
     def _fire_due(self, run: _Run, until: float) -> None:
@@ -348,7 +397,7 @@ class Engine:
         ev_view = _snapshot_view(inst, j)
         waiting = inst.waiting
         inst.waiting, inst.due = None, None
-        if waiting == "quiet":
+        if waiting in ("quiet", "throttle"):  # a deferred send is tried again
             if self._send(run, inst, j, step, ev_view):
                 self._run(run, inst, j, step.next, ev_view)
         elif waiting == "wait_for":
@@ -368,12 +417,14 @@ class Engine:
             return now - last >= j.re_entry_after
         return False
 
-    def _enter(self, run: _Run, j: Journey, event: Event, ev_view: dict[str, Any]) -> Instance:
+    def _enter(self, run: _Run, j: Journey, key: str, ev_view: dict[str, Any]) -> Instance:
+        """Start an instance of ``j`` at ``run.now``; ``key`` identifies what started it (the entry event's
+        ``messageId``, a schedule's occurrence, a hand-over)."""
         p = run.profile
         now = run.now
-        # The id depends on the journey and the entry event only, not on the id the customer had then:
-        # an instance that starts under an anonymous id and moves on login keeps its delivery ids.
-        iid = hashlib.blake2b(f"{j.id}\x1f{event.message_id}".encode(), digest_size=8).hexdigest()
+        # The id depends on the journey and what started it, not on the id the customer had then: an
+        # instance that starts under an anonymous id and moves on login keeps its delivery ids.
+        iid = hashlib.blake2b(f"{j.id}\x1f{key}".encode(), digest_size=8).hexdigest()
         holdout = j.holdout > 0 and _bucket(j.id, p.customer_id, "holdout") * 100 < j.holdout
         inst = Instance(journey=j.id, version=j.version, instance_id=iid, step=j.first, entered_at=now,
                         entry_event=j.snapshot.take(ev_view), holdout=holdout)
@@ -449,6 +500,9 @@ class Engine:
             elif kind == "wait_for":
                 self._park(run, inst, j, "wait_for", run.now + step.seconds)
                 return
+            elif kind == "enter":
+                self._hand_over(run, inst, step, ev_view)
+                target = step.next
             elif kind == "branch":
                 target = step.next
                 ctx = run.ctx(ev_view, inst, j)
@@ -464,9 +518,44 @@ class Engine:
                 target = arm.next
         self._end(run, inst, j, "ended")
 
+    def _hand_over(self, run: _Run, inst: Instance, step: Step, ev_view: dict[str, Any]) -> None:
+        """``enter: <journey>``: start that journey now with this instance's trigger as its event."""
+        assert step.enter is not None
+        target = self.current.get(step.enter)
+        p = run.profile
+        if target is None or target.id in p.instances or not self._may_enter(p, target, run.now):
+            return
+        if not self._matches(run, target.entry, ev_view, None, target):
+            return
+        self._enter(run, target, f"handover:{inst.instance_id}:{step.id}@{inst.seq}", ev_view)
+
+    def _global_control(self, p: Profile) -> bool:
+        """The customer is in the global control group: no customer-facing send from any journey."""
+        share = self.policies.global_control
+        return share > 0 and _bucket("global_control", p.customer_id) * 100 < share
+
+    def _throttled(self, run: _Run, j: Journey, step: Step, customer_facing: bool) -> float | None:
+        """None if the send may go now (counted against its throttles), else when to try it again."""
+        action = step.send
+        assert action is not None
+        now, throttles, share = run.now, run.throttles, self.throttle_share
+        step_key = None
+        if action.throttle is not None:
+            step_key = f"{j.id}/{step.id}"
+            later = throttles.admit(step_key, action.throttle.max * share, action.throttle.per, now)
+            if later is not None:
+                return later
+        if j.throttle is not None and customer_facing:
+            later = throttles.admit(j.id, j.throttle.max * share, j.throttle.per, now)
+            if later is not None:
+                if step_key is not None and action.throttle is not None:
+                    throttles.refund(step_key, now, action.throttle.per)
+                return later
+        return None
+
     # ---------------------------------------------------------------- sends and policies
     def _send(self, run: _Run, inst: Instance, j: Journey, step: Step, ev_view: dict[str, Any]) -> bool:
-        """Decide one send: emit a command or a skip and return True, or park for quiet hours (False)."""
+        """Decide one send: emit a command or a skip and return True, or park (quiet hours, throttle: False)."""
         action = step.send
         assert action is not None
         p = run.profile
@@ -492,6 +581,8 @@ class Engine:
         reason: str | None = None
         if inst.holdout:
             reason = "holdout"
+        elif customer_facing and self._global_control(p):
+            reason = "global_control"
         elif failed is not None:
             reason = "render_error"
         elif customer_facing:
@@ -503,11 +594,17 @@ class Engine:
             else:
                 quiet_end = self._quiet_until(p, channel, now)
                 if quiet_end is not None:
-                    run.note("deferred", inst, step.id, inst.variant, channel)
+                    run.note("deferred", inst, step.id, inst.variant, channel, "quiet_hours")
                     self._park(run, inst, j, "quiet", quiet_end)
                     return False
                 if self._capped(p, channel, now):
                     reason = "frequency_cap"
+        if reason is None and (action.throttle is not None or j.throttle is not None):
+            later = self._throttled(run, j, step, customer_facing)
+            if later is not None:  # over the limit: waits for the next window, in the order deferred
+                run.note("deferred", inst, step.id, inst.variant, channel, "throttle")
+                self._park(run, inst, j, "throttle", later)
+                return False
         decided_at = format_ts(now)
         content: dict[str, str] = {}
         if reason is None:

@@ -10,7 +10,7 @@ import msgspec
 from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.profile import Profile
 
-TimerKind = Literal["wait", "wait_for", "quiet"]
+TimerKind = Literal["wait", "wait_for", "quiet", "throttle"]
 
 
 class Timer(msgspec.Struct, array_like=True, frozen=True):

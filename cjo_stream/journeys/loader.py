@@ -392,6 +392,19 @@ def _link_journeys(journeys: list[Journey], problems: list[SourceError]) -> list
     for jid in sorted(edges):
         if jid not in state:
             visit(jid, [])
+    return with_handover_snapshots(journeys)
+
+
+def with_handover_snapshots(journeys: list[Journey]) -> list[Journey]:
+    """The journeys, those that hand over keeping what their targets read of the trigger event too.
+
+    A target's ``when`` and steps read the trigger as ``event``; the instance that hands over (after a
+    wait, from its snapshot) must have kept those fields. Idempotent (the engine applies it as well).
+    """
+    by_id: dict[str, Journey] = {}
+    for j in journeys:
+        if j.id not in by_id or j.version > by_id[j.id].version:
+            by_id[j.id] = j
     out = []
     for j in journeys:
         if not j.handovers:
