@@ -370,12 +370,18 @@ def _simulate(cmd: Command, fx: Callable[[str], Any]) -> None:
     bad = re.findall(rf"^{re.escape(events)}:\d+: skipped bad event: .+$", p.stderr, re.M)
     assert len(bad) == 3, f"the README promises three broken lines, reported with their line: {bad}"
     if "--report" in cmd.text:  # the funnel per journey, step and variant
-        topology = load_topology(str(ROOT / shlex.split(cmd.text)[shlex.split(cmd.text).index("--topologies") + 1]))
+        argv = shlex.split(cmd.text)
+        topology = load_topology(str(ROOT / (argv[argv.index("--topologies") + 1] if "--topologies" in argv
+                                             else "topologies")))  # the default
         for j in topology.journeys:
             assert re.search(rf"^{j.id}\s+\w+\s+\d+", p.stderr, re.M), f"no funnel rows for {j.id}"
         assert re.search(r"^journey\s+variant\s+entered\s+converted", p.stderr, re.M)
         summary = re.search(r"^(\d+) delivery commands, \d+ skips, 3 bad lines", p.stderr, re.M)
         assert summary and int(summary.group(1)) == len(lines), p.stderr[-500:]
+    if "--html" in cmd.text:  # the same analytics page the service serves, as one file
+        argv = shlex.split(cmd.text)
+        html = Path(argv[argv.index("--html") + 1]).read_text()
+        assert "<table" in html and "abandoned_cart" in html, html[:300]
 
 
 @check(r"cjo-stream replay ")
@@ -581,6 +587,23 @@ def _worker(cmd: Command, fx: Callable[[str], Any]) -> None:
         assert w.stop(signal.SIGTERM) == 0
     finally:
         w.kill()
+
+
+@check(r"cjo-stream analytics\b")
+def _analytics(cmd: Command, fx: Callable[[str], Any]) -> None:
+    """The service starts on the documented flags and serves every journey's row (no tokens set: open on
+    loopback; tokens, the page and the numbers themselves: tests/analytics/test_live.py)."""
+    broker, tmp = fx("broker"), fx("tmp_path")
+    web = free_port()
+    text = fill(cmd.text, {"--web-port": str(web), "--topologies": "topologies", "--data-dir": str(tmp / "analytics")})
+    a = Background(text, user_env(CJO_BROKER=broker.bootstrap, CJO_APP_ID="docs-analytics"), tmp, "analytics")
+    try:
+        a.wait_for("/health 200", lambda: healthy(web), timeout=120)
+        rows = httpx.get(f"http://127.0.0.1:{web}/analytics/journeys", timeout=5).json()["journeys"]
+        assert {r["journey"] for r in rows} >= {"abandoned_cart", "welcome"}  # every journey, none entered yet
+        assert a.stop(signal.SIGTERM) == 0
+    finally:
+        a.kill()
 
 
 @check(r"cjo-stream produce ")
