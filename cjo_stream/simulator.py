@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cjo_stream.commands import DeliveryCommand, SkipRecord
+from cjo_stream.dedupe import admit
 from cjo_stream.engine import Engine, Result, Timer
 from cjo_stream.engine.funnel import Funnel
 from cjo_stream.events import Event, InvalidEvent, decode_event
@@ -47,8 +48,10 @@ class Simulator:
     _timers: list[tuple[float, int, Timer]] = field(default_factory=list)
     _cancelled: set[str] = field(default_factory=set)
     _tick: int = 0
-    _seen: set[str] = field(default_factory=set)
+    recent_ids: dict[str, bytes] = field(default_factory=dict)  # recent messageIds per customer, as live
     clock: float = 0.0
+    dedupe_window: float = 86400.0  # CJO_DEDUPE_WINDOW_SECONDS
+    dedupe_ids: int = 32  # CJO_DEDUPE_IDS
 
     def _collect(self, res: Result) -> None:
         for t in res.cancelled:
@@ -80,16 +83,20 @@ class Simulator:
                 self._collect(self.engine.fire(profile, timer, due))
 
     def handle(self, ev: Event) -> None:
-        if ev.message_id in self._seen:
+        # the customer is known before this event's own links apply (they only link ids it carries
+        # next to the user id it is decided for), so duplicates are dropped per customer, as live
+        cid = customer_of(self.links, ev)
+        ids = admit(self.recent_ids.get(cid, b""), ev.message_id, max(self.clock, ev.ts), self.dedupe_window,
+                    self.dedupe_ids)
+        if ids is None:
             self.duplicates += 1
             return
-        self._seen.add(ev.message_id)
+        self.recent_ids[cid] = ids
         self.advance(ev.ts)
         self.clock = max(self.clock, ev.ts)
         links = new_links(self.links, ev)
         for src, dst in links:
             self.links[src] = dst
-        cid = customer_of(self.links, ev)
         profile = self.profiles.get(cid)
         if profile is None:
             profile = self.profiles[cid] = new_profile(cid)
@@ -99,6 +106,7 @@ class Simulator:
         self._collect(res)
         for src, dst in links:  # as live: the linking event first, then what the other id knew
             anon = self.profiles.pop(src, None)
+            self.recent_ids.pop(src, None)  # live: the anonymous record goes, its recent ids with it
             if anon is not None:
                 target = self.profiles.setdefault(dst, new_profile(dst))
                 self._collect(self.engine.absorb(target, anon))

@@ -129,7 +129,8 @@ def state_per_customer(lines: list[bytes]) -> list[int]:
     topo = load_topology(os.path.join(ROOT, "topologies"))
     sim = Simulator(Engine(topo.journeys, topo.policies))
     sim.run_lines(lines)
-    return sorted(len(encode_stored(2**31, p)) + len(cid.encode()) for cid, p in sim.profiles.items())
+    return sorted(len(encode_stored(2**31, p, sim.recent_ids.get(cid, b""))) + len(cid.encode())
+                  for cid, p in sim.profiles.items())
 
 
 async def produce_all(settings: Settings, topic: str, lines: Iterable[bytes], partitions: int) -> int:
