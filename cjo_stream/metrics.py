@@ -12,7 +12,7 @@ per batch (:meth:`BatchCounts.publish`).
 from __future__ import annotations
 
 from collections import Counter as _Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -87,6 +87,9 @@ API_AUTH_FAILURES = Counter("cjo_api_auth_failures_total", "HTTP requests refuse
                             ["reason"], registry=REGISTRY)
 AUDIT_EVENTS = Counter("cjo_audit_events_total", "Audited state-API actions (profile reads, erase requests) by "
                        "the name of the token used", ["action", "token"], registry=REGISTRY)
+ROCKSDB_MEMORY = Gauge("cjo_rocksdb_memory_bytes", "Memory of this process's RocksDB stores, all partitions: "
+                       "memtables (unflushed writes) and the block cache that includes them; bounded by "
+                       "CJO_ROCKSDB_MEMORY_MB", ["kind"], registry=REGISTRY)
 UP = Gauge("cjo_up", "1 while the process runs (role: worker or adapter)", ["role"], registry=REGISTRY)
 
 
@@ -144,6 +147,12 @@ class BatchCounts:
         if self.late:
             EVENTS_LATE.inc(self.late)
             EVENTS_TOO_LATE.inc(self.too_late)
+
+
+def watch_rocksdb(usage: Callable[[], dict[str, int]]) -> None:
+    """Read RocksDB's memory at scrape time (nothing on the hot path)."""
+    for kind in ("memtables", "block_cache"):
+        ROCKSDB_MEMORY.labels(kind).set_function(lambda kind=kind: usage()[kind])  # type: ignore[misc]
 
 
 def forget_partition(partition: int) -> None:
