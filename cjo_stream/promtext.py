@@ -20,6 +20,18 @@ def sums(text: str) -> dict[str, float]:
     return out
 
 
+def by_label(text: str, name: str) -> dict[str, float]:
+    """Samples of a metric with a single label, by that label's value."""
+    out: dict[str, float] = {}
+    prefix = name + "{"
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            name_labels, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError, IndexError):
+                out[name_labels.split('"')[1]] = float(value)
+    return out
+
+
 def buckets(text: str, name: str) -> list[tuple[float, float]]:
     """Cumulative ``(le, count)`` buckets of an unlabelled histogram."""
     out: list[tuple[float, float]] = []

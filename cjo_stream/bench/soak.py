@@ -51,6 +51,7 @@ def rss(pid: int) -> int:
 class Row:
     t: float
     worker_rss: int
+    rocksdb: float  # the worker's RocksDB memory (memtables included), bytes
     broker_rss: int
     broker_cpu: float  # percent of one core over the window
     worker_cpu: float
@@ -63,17 +64,19 @@ class Row:
 
     def line(self) -> str:
         p99 = f"{self.p99 * 1000:>9.0f}" if self.p99 is not None else f"{'—':>9}"
-        return (f"{self.t:>6.0f} {self.worker_rss / 2**20:>8.0f} MiB {self.broker_rss / 2**20:>8.0f} MiB "
+        return (f"{self.t:>6.0f} {self.worker_rss / 2**20:>8.0f} MiB {self.rocksdb / 2**20:>5.0f} MiB "
+                f"{self.broker_rss / 2**20:>8.0f} MiB "
                 f"{self.broker_cpu:>7.0f} {self.worker_cpu:>7.0f} {self.generator_cpu:>7.0f} "
                 f"{self.events_per_s:>9,.0f} {self.lag:>8,.0f} {p99} {self.load:>6.2f}")
 
 
-HEADER = (f"{'t s':>6} {'worker_rss':>12} {'broker_rss':>12} {'brk cpu%':>7} {'wrk cpu%':>7} {'gen cpu%':>7} "
+HEADER = (f"{'t s':>6} {'worker_rss':>12} {'rocksdb':>9} {'broker_rss':>12} {'brk cpu%':>7} {'wrk cpu%':>7} {'gen cpu%':>7} "
           f"{'events/s':>9} {'lag':>8} {'p99 ms':>9} {'load1':>6}")
 
 
-def metrics(url: str) -> tuple[dict[str, float], list[tuple[float, float]]]:
-    """One scrape: every metric family summed over its labels, and the decision-latency buckets.
+def metrics(url: str) -> tuple[dict[str, float], list[tuple[float, float]], float]:
+    """One scrape: every metric family summed over its labels, the decision-latency buckets and the
+    worker's RocksDB memory (its block cache, which the memtables are charged to).
 
     Retried for a minute: a worker busy with a large batch (or a machine shared with others) may answer
     a scrape late, which must not end a soak of hours.
@@ -86,7 +89,8 @@ def metrics(url: str) -> tuple[dict[str, float], list[tuple[float, float]]]:
             if attempt == 11:
                 raise
             time.sleep(5.0)
-    return promtext.sums(text), promtext.buckets(text, "cjo_decision_latency_seconds")
+    return (promtext.sums(text), promtext.buckets(text, "cjo_decision_latency_seconds"),
+            promtext.by_label(text, "cjo_rocksdb_memory_bytes").get("block_cache", 0.0))
 
 
 def _cpu(pid: int) -> float:
@@ -128,13 +132,14 @@ def soak(minutes: float, rate: float, customers: int, interval: float, warmup: f
                 if not worker.alive():
                     raise RuntimeError(f"worker exited ({worker.proc.returncode}):\n{worker.tail()}")
                 now = time.monotonic()
-                m, hist = metrics(url)
+                m, hist, rocks = metrics(url)
                 cpu = {k: _cpu(p) for k, p in pids.items()}
                 dt = now - prev_t
                 n = m.get("cjo_events_consumed_total", 0.0) + m.get("cjo_events_duplicate_total", 0.0)
                 lag = m.get("cjo_consumer_lag_records", 0.0)
                 pct = {k: 100 * (cpu[k] - prev_cpu[k]) / dt for k in pids}
-                row = Row(t=now - t0, worker_rss=rss(worker.pid), broker_rss=rss(broker.proc.pid),
+                row = Row(t=now - t0, worker_rss=rss(worker.pid), rocksdb=rocks,
+                          broker_rss=rss(broker.proc.pid),
                           broker_cpu=pct["broker"], worker_cpu=pct["worker"], generator_cpu=pct["generator"],
                           events_per_s=(n - prev_n) / dt, lag=lag, p99=promtext.quantile(0.99, prev_hist, hist),
                           load=os.getloadavg()[0], events=n)

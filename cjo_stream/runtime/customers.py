@@ -50,7 +50,7 @@ FUTURE_TOLERANCE = 60.0
 
 class Stored(msgspec.Struct, array_like=True):
     """A profile as stored: with the offset of the last internal-topic record applied to it, and the
-    fingerprints of the customer's recent ``messageId``\ s (:mod:`cjo_stream.dedupe`; absent in records
+    fingerprints of the customer's recent messageIds (:mod:`cjo_stream.dedupe`; absent in records
     written before it existed)."""
 
     hw: int
