@@ -43,12 +43,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     def emit(cmd: DeliveryCommand) -> None:
         out.write(encode(cmd) + b"\n")
 
-    lateness = args.allowed_lateness
-    if lateness is None:
-        from cjo_stream.runtime.commands import settings_from
+    from cjo_stream.runtime.commands import settings_from
 
-        lateness = settings_from(args).allowed_lateness  # CJO_ALLOWED_LATENESS, as the workers read it
-    sim = Simulator(Engine(topo.journeys, topo.policies, lateness), on_command=emit)
+    settings = settings_from(args)  # CJO_ALLOWED_LATENESS and CJO_DEDUPE_*, as the workers read them
+    lateness = settings.allowed_lateness if args.allowed_lateness is None else args.allowed_lateness
+    sim = Simulator(Engine(topo.journeys, topo.policies, lateness), on_command=emit,
+                    dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids)
     try:
         sim.run_lines(read_lines(args.events))
     except BrokenPipeError:

@@ -36,6 +36,9 @@ class Settings:
     replication: int = 1
     topologies: str = "topologies"
     store: str = "rocksdb"  # rocksdb | memory
+    # One memory budget for all RocksDB stores of a worker process: block cache, memtables charged to it
+    # (runtime.store.RocksMemory); beyond it reads go to the OS page cache.
+    rocksdb_memory_mb: int = 64
     data_dir: str = "data"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
@@ -48,7 +51,10 @@ class Settings:
     web_tls_key: str = ""
     web_tls_ca: str = ""  # CA bundle to verify other workers when forwarding (default: system CAs)
     audit_key: str = field(default="", repr=False)  # HMAC key for customer ids in audit records
+    # messageId dedupe, per customer in its stored record (cjo_stream.dedupe): the customer's last
+    # `dedupe_ids` ids, forgotten after `dedupe_window` seconds without an event of that customer.
     dedupe_window: float = 86400.0
+    dedupe_ids: int = 32
     # Seconds an event may arrive after a later event of the same customer and still start a journey
     # (decisions are made at event time; see the README, "Event time and lateness").
     allowed_lateness: float = 300.0
@@ -58,6 +64,14 @@ class Settings:
     # How long the broker may hold a fetch with no data. Short, because a broker that does not answer a
     # held fetch as soon as data arrives (Tansu here) would otherwise add up to this much to every hop.
     fetch_max_wait_ms: int = 10
+    # Fewer, bigger record batches for the broker (README "Performance", "The local broker's limits"):
+    # the least time between two fetches of the ingest stage (records that arrive meanwhile come in one
+    # fetch and go on as one internal batch per partition), how long producers that send record by record
+    # (`produce`, `generate`, adapters' receipts) wait to fill a batch, and how often consumed offsets
+    # and the changelog records kept since the last commit are written.
+    ingest_interval_ms: int = 0
+    linger_ms: int = 5
+    commit_interval_ms: int = 100
     # Python cyclic-GC thresholds for the worker ("off": Python's defaults); see runtime.commands.tune_gc.
     gc_threshold: str = "50000,50,100"
     # Hand internal-topic records this worker wrote straight to its own stage 2 (runtime.loopback).
@@ -79,14 +93,17 @@ class Settings:
         "sasl_password": "CJO_SASL_PASSWORD", "ssl_cafile": "CJO_SSL_CAFILE", "ssl_certfile": "CJO_SSL_CERTFILE",
         "ssl_keyfile": "CJO_SSL_KEYFILE", "input_topic": "CJO_INPUT_TOPIC", "receipts_topic": "CJO_RECEIPTS_TOPIC",
         "partitions": "CJO_PARTITIONS", "replication": "CJO_REPLICATION", "topologies": "CJO_TOPOLOGIES",
-        "store": "CJO_STORE", "data_dir": "CJO_DATA_DIR", "web_host": "CJO_WEB_HOST", "web_port": "CJO_WEB_PORT",
+        "store": "CJO_STORE", "rocksdb_memory_mb": "CJO_ROCKSDB_MEMORY_MB", "data_dir": "CJO_DATA_DIR", "web_host": "CJO_WEB_HOST", "web_port": "CJO_WEB_PORT",
         "web_url": "CJO_WEB_URL", "api_tokens": "CJO_API_TOKENS", "api_tokens_file": "CJO_API_TOKENS_FILE",
         "metrics_auth": "CJO_METRICS_AUTH", "web_tls_cert": "CJO_WEB_TLS_CERT", "web_tls_key": "CJO_WEB_TLS_KEY",
         "web_tls_ca": "CJO_WEB_TLS_CA", "audit_key": "CJO_AUDIT_KEY",
-        "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "allowed_lateness": "CJO_ALLOWED_LATENESS",
+        "dedupe_window": "CJO_DEDUPE_WINDOW_SECONDS", "dedupe_ids": "CJO_DEDUPE_IDS",
+        "allowed_lateness": "CJO_ALLOWED_LATENESS",
         "batch_max": "CJO_BATCH_MAX",
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
-        "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS", "gc_threshold": "CJO_GC_THRESHOLD",
+        "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS",
+        "ingest_interval_ms": "CJO_INGEST_INTERVAL_MS", "linger_ms": "CJO_LINGER_MS",
+        "commit_interval_ms": "CJO_COMMIT_INTERVAL_MS", "gc_threshold": "CJO_GC_THRESHOLD",
         "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK", "compression": "CJO_COMPRESSION",
         "worker_id": "CJO_WORKER_ID", "journey_events": "CJO_JOURNEY_EVENTS",
         "analytics_web_port": "CJO_ANALYTICS_WEB_PORT",

@@ -12,7 +12,7 @@ per batch (:meth:`BatchCounts.publish`).
 from __future__ import annotations
 
 from collections import Counter as _Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -29,8 +29,8 @@ EVENTS_CONSUMED = Counter("cjo_events_consumed_total", "Touchpoint events accept
                           "(context.channel, or 'receipt')", ["type", "source"], registry=REGISTRY)
 EVENTS_INVALID = Counter("cjo_events_invalid_total", "Records sent to the dead-letter topic, by reason",
                          ["reason"], registry=REGISTRY)
-EVENTS_DUPLICATE = Counter("cjo_events_duplicate_total", "Events dropped because their messageId was seen "
-                           "within the dedupe window", registry=REGISTRY)
+EVENTS_DUPLICATE = Counter("cjo_events_duplicate_total", "Events dropped because their messageId is among the "
+                           "customer's recent ones (CJO_DEDUPE_IDS, CJO_DEDUPE_WINDOW_SECONDS)", registry=REGISTRY)
 JOURNEY = Counter("cjo_journey_transitions_total", "Journey instance lifecycle: entered, holdout, converted, "
                   "exited, ended, expired, merged", ["journey", "kind", "variant"], registry=REGISTRY)
 EVENTS_LATE = Counter("cjo_events_late_total", "Events older than their customer's latest event (applied at their "
@@ -97,6 +97,9 @@ ANALYTICS_INVALID = Counter("cjo_analytics_invalid_total", "Records on the journ
 ANALYTICS_REQUEST = Histogram("cjo_analytics_request_seconds", "Analytics API and page answer time, by view",
                               ["view"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5),
                               registry=REGISTRY)
+ROCKSDB_MEMORY = Gauge("cjo_rocksdb_memory_bytes", "Memory of this process's RocksDB stores, all partitions: "
+                       "memtables (unflushed writes) and the block cache that includes them; bounded by "
+                       "CJO_ROCKSDB_MEMORY_MB", ["kind"], registry=REGISTRY)
 UP = Gauge("cjo_up", "1 while the process runs (role: worker, adapter or analytics)", ["role"], registry=REGISTRY)
 
 
@@ -154,6 +157,12 @@ class BatchCounts:
         if self.late:
             EVENTS_LATE.inc(self.late)
             EVENTS_TOO_LATE.inc(self.too_late)
+
+
+def watch_rocksdb(usage: Callable[[], dict[str, int]]) -> None:
+    """Read RocksDB's memory at scrape time (nothing on the hot path)."""
+    for kind in ("memtables", "block_cache"):
+        ROCKSDB_MEMORY.labels(kind).set_function(lambda kind=kind: usage()[kind])  # type: ignore[misc]
 
 
 def forget_partition(partition: int) -> None:

@@ -16,12 +16,12 @@ to disk, without keeping every output in memory, and counting only decisions fro
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from cjo_stream.analytics.fold import Analytics
 from cjo_stream.commands import DeliveryCommand, SkipRecord
+from cjo_stream.dedupe import admit
 from cjo_stream.engine import Engine, Result, Timer
 from cjo_stream.engine.funnel import Funnel
 from cjo_stream.events import Event, InvalidEvent, decode_event
@@ -37,33 +37,6 @@ class BadLine:
     line: int
     reason: str
     detail: str
-
-
-class DedupeWindow:
-    """``messageId``s seen within ``window`` seconds of the latest time: bounded, like the workers' window."""
-
-    def __init__(self, window: float) -> None:
-        self.window = window
-        self._ids: set[str] = set()
-        self._order: deque[tuple[float, str]] = deque()
-        self._latest = float("-inf")
-
-    def seen(self, message_id: str, ts: float) -> bool:
-        """Whether ``message_id`` was seen within the window; remembers it if not."""
-        if message_id in self._ids:
-            return True
-        self._ids.add(message_id)
-        self._order.append((ts, message_id))
-        if ts > self._latest:
-            self._latest = ts
-        horizon = self._latest - self.window
-        order = self._order
-        while order and order[0][0] < horizon:
-            self._ids.discard(order.popleft()[1])
-        return False
-
-    def __len__(self) -> int:
-        return len(self._ids)
 
 
 @dataclass
@@ -90,7 +63,8 @@ class Simulator:
     _schedules: list[tuple[float, int, str, str, float]] = field(default_factory=list)
     _cancelled: set[str] = field(default_factory=set)
     _tick: int = 0
-    _dedupe: DedupeWindow | None = None
+    recent_ids: dict[str, bytes] = field(default_factory=dict)  # recent messageIds per customer, as live
+    dedupe_ids: int = 32  # CJO_DEDUPE_IDS
     clock: float = 0.0
     #: journey analytics of the counted decisions (simulate --report/--html, replay); made from the policies
     analytics: Analytics = field(default=None)  # type: ignore[assignment]
@@ -166,18 +140,20 @@ class Simulator:
             heapq.heappush(self._schedules, (at, self._tick, profile.customer_id, j.id, since))
 
     def handle(self, ev: Event) -> None:
-        dedupe = self._dedupe
-        if dedupe is None:
-            dedupe = self._dedupe = DedupeWindow(self.dedupe_window)
-        if dedupe.seen(ev.message_id, ev.ts):
+        # the customer is known before this event's own links apply (they only link ids it carries
+        # next to the user id it is decided for), so duplicates are dropped per customer, as live
+        cid = customer_of(self.links, ev)
+        ids = admit(self.recent_ids.get(cid, b""), ev.message_id, max(self.clock, ev.ts), self.dedupe_window,
+                    self.dedupe_ids)
+        if ids is None:
             self.duplicates += 1
             return
+        self.recent_ids[cid] = ids
         self.advance(ev.ts)
         self.clock = max(self.clock, ev.ts)
         links = new_links(self.links, ev)
         for src, dst in links:
             self.links[src] = dst
-        cid = customer_of(self.links, ev)
         profile = self.profiles.get(cid)
         known = profile is not None
         if profile is None:
@@ -192,6 +168,7 @@ class Simulator:
             self.analytics.add_event(ev, cid)  # a receipt (message_<status>) counts for its delivery, as live
         for src, dst in links:  # as live: the linking event first, then what the other id knew
             anon = self.profiles.pop(src, None)
+            self.recent_ids.pop(src, None)  # live: the anonymous record goes, its recent ids with it
             if anon is not None:
                 target = self.profiles.get(dst)
                 if target is None:

@@ -343,7 +343,15 @@ def _make_bench(cmd: Command, fx: Callable[[str], Any]) -> None:
             "`make -n bench` runs `python -m cjo_stream.bench`, whose options the next documented command checks")
 
 
-@check(r"\S*python -m cjo_stream\.bench --help$")
+@check(r"make soak( SOAK_ARGS=.*)?$")
+def _make_soak(cmd: Command, fx: Callable[[str], Any]) -> None:
+    p = shell("make -n soak")
+    assert p.returncode == 0 and "-m cjo_stream.bench.soak" in p.stdout, p.stdout + p.stderr
+    not_run(cmd, "it runs for 30 minutes by default (a benchmark, not a test)",
+            "`make -n soak` runs `python -m cjo_stream.bench.soak`, whose options the next documented command checks")
+
+
+@check(r"\S*python -m cjo_stream\.bench(\.soak)? --help$")
 def _bench_help(cmd: Command, fx: Callable[[str], Any]) -> None:
     text = cmd.text if (ROOT / cmd.text.split()[0]).exists() else cmd.text.replace(cmd.text.split()[0], sys.executable)
     p = shell(text)

@@ -12,6 +12,12 @@ from collections.abc import Mapping
 
 import httpx
 
+from cjo_stream.promtext import quantile
+from cjo_stream.runtime.lifetime import popen
+
+__all__ = ["Proc", "by_label", "cpu_seconds", "histogram", "peak_rss", "quantile", "scrape", "spawn_worker",
+           "wait_health"]
+
 
 def peak_rss(pid: int) -> int:
     """Peak resident set size (VmHWM) of a live process, in bytes (0 where /proc is missing)."""
@@ -67,34 +73,16 @@ def histogram(url: str, name: str) -> list[tuple[float, float]]:
     return buckets
 
 
-def quantile(q: float, before: list[tuple[float, float]], after: list[tuple[float, float]]) -> float | None:
-    """``histogram_quantile`` over the increase between two scrapes (linear within a bucket)."""
-    prev = dict(before)
-    inc = [(le, c - prev.get(le, 0.0)) for le, c in after]
-    total = inc[-1][1] if inc else 0.0
-    if total <= 0:
-        return None
-    rank = q * total
-    lo, lo_count = 0.0, 0.0
-    for le, count in inc:
-        if count >= rank:
-            if le == float("inf"):
-                return lo
-            return lo + (le - lo) * ((rank - lo_count) / (count - lo_count) if count > lo_count else 1.0)
-        lo, lo_count = le, count
-    return lo
-
-
 class Proc:
-    """A child process in its own session (so the whole group can be killed)."""
+    """A child process in its own session (so the whole group can be killed), SIGTERMed if we die."""
 
     def __init__(self, args: list[str], env: Mapping[str, str], log_path: str, cwd: str | None = None,
                  capture: bool = False) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
-        self.proc = subprocess.Popen(args, env=dict(env), cwd=cwd, start_new_session=True,
-                                     stdout=subprocess.PIPE if capture else self._log,
-                                     stderr=self._log)
+        # dies with the bench even when the bench is killed hard (a long soak stopped with SIGKILL)
+        self.proc = popen(args, sig=signal.SIGTERM, env=dict(env), cwd=cwd,
+                          stdout=subprocess.PIPE if capture else self._log, stderr=self._log)
 
     @property
     def pid(self) -> int:

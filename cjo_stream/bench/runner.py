@@ -130,7 +130,8 @@ def state_per_customer(lines: list[bytes]) -> list[int]:
     topo = load_topology(os.path.join(ROOT, "topologies"))
     sim = Simulator(Engine(topo.journeys, topo.policies))
     sim.run_lines(lines)
-    return sorted(len(encode_stored(2**31, p)) + len(cid.encode()) for cid, p in sim.profiles.items())
+    return sorted(len(encode_stored(2**31, p, sim.recent_ids.get(cid, b""))) + len(cid.encode())
+                  for cid, p in sim.profiles.items())
 
 
 async def produce_all(settings: Settings, topic: str, lines: Iterable[bytes], partitions: int) -> int:
@@ -153,11 +154,16 @@ async def produce_all(settings: Settings, topic: str, lines: Iterable[bytes], pa
 
 
 # ---------------------------------------------------------------------------------------------- contenders
+#: ``--set CJO_X=V``: settings for every worker the bench starts (A/B comparisons of a setting)
+WORKER_SETTINGS: dict[str, str] = {}
+
+
 def worker_env(bootstrap: str, app_id: str, data_dir: str, web_port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
     env.update(CJO_BROKER=bootstrap, CJO_APP_ID=app_id, CJO_INPUT_TOPIC=INPUT, CJO_RECEIPTS_TOPIC=f"{app_id}.receipts",
                CJO_PARTITIONS="8", CJO_STORE="rocksdb", CJO_DATA_DIR=data_dir, CJO_WEB_PORT=str(web_port),
                CJO_TOPOLOGIES=os.path.join(ROOT, "topologies"), CJO_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    env.update(WORKER_SETTINGS)
     env.update(extra)
     return env
 
@@ -664,10 +670,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="events of the replay scale run (about 5 per customer; 0 skips it)")
     ap.add_argument("--skip", default="",
                     help="comma list of: faust,latency,restore,adapter,compression,hostile,analytics,replay")
+    ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
+                    help="a setting for every worker the bench starts (repeat), e.g. to compare two values")
     args = ap.parse_args(argv)
+    for item in args.set:
+        k, sep, v = item.partition("=")
+        if not sep or not k.startswith("CJO_"):
+            ap.error(f"--set {item!r}: use CJO_NAME=value")
+        WORKER_SETTINGS[k] = v
     skip = set(filter(None, args.skip.split(",")))
     tmp = tempfile.mkdtemp(prefix="cjo-bench-")
-    log(f"work dir {tmp}")
+    log(f"work dir {tmp}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+        + (f"; worker settings {WORKER_SETTINGS}" if WORKER_SETTINGS else ""))
     with LocalBroker() as broker:
         settings = Settings(bootstrap=broker.bootstrap, partitions=8, compression="none")  # upstream: uncompressed
         lines, keys = make_input(args.events, args.customers, seed=2026)

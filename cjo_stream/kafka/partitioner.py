@@ -6,18 +6,30 @@ from aiokafka.partitioner import murmur2
 
 
 class Partitioner:
-    """Java-compatible murmur2 key partitioning with a bounded cache (aiokafka's murmur2 is pure Python)."""
+    """Java-compatible murmur2 key partitioning with a bounded cache (aiokafka's murmur2 is pure Python,
+    5-8 µs per key).
 
-    def __init__(self, partitions: int, cache_size: int = 200_000) -> None:
+    The cache has two generations of ``cache_size / 2`` keys: when the young one is full it becomes the
+    old one and the previous old one is dropped, so recently used keys survive (a key found in the old
+    generation moves to the young) and memory stays bounded. A customer's events come in sessions, so a
+    small recency cache catches nearly all: on the bench input (356k events, 86k ids) 25k keys per
+    generation miss 27 % of events against 24 % (each id once) for an unbounded cache; it used to grow to
+    200,000 keys (~20 MiB) and then be cleared at once.
+    """
+
+    def __init__(self, partitions: int, cache_size: int = 50_000) -> None:
         self.partitions = partitions
         self._cache: dict[bytes, int] = {}
-        self._max = cache_size
+        self._old: dict[bytes, int] = {}
+        self._max = max(1, cache_size // 2)
 
     def __call__(self, key: bytes) -> int:
         p = self._cache.get(key)
         if p is None:
-            p = (murmur2(key) & 0x7FFFFFFF) % self.partitions
+            p = self._old.get(key)
+            if p is None:
+                p = (murmur2(key) & 0x7FFFFFFF) % self.partitions
             if len(self._cache) >= self._max:
-                self._cache.clear()
+                self._old, self._cache = self._cache, {}
             self._cache[key] = p
         return p

@@ -39,6 +39,12 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         (s.concurrency >= 1, f"CJO_CONCURRENCY={s.concurrency}: must be 1 or more"),
         (s.batch_max >= 1, f"CJO_BATCH_MAX={s.batch_max}: must be 1 or more"),
         (0 <= s.allowed_lateness < float("inf"), f"CJO_ALLOWED_LATENESS={s.allowed_lateness}: seconds, 0 or more"),
+        (0 < s.dedupe_window < float("inf"), f"CJO_DEDUPE_WINDOW_SECONDS={s.dedupe_window}: seconds, more than 0"),
+        (0 <= s.linger_ms <= 10_000, f"CJO_LINGER_MS={s.linger_ms}: 0 to 10000 ms"),
+        (0 <= s.ingest_interval_ms <= 10_000, f"CJO_INGEST_INTERVAL_MS={s.ingest_interval_ms}: 0 to 10000 ms"),
+        (1 <= s.commit_interval_ms <= 600_000, f"CJO_COMMIT_INTERVAL_MS={s.commit_interval_ms}: 1 to 600000 ms"),
+        (s.rocksdb_memory_mb >= 8, f"CJO_ROCKSDB_MEMORY_MB={s.rocksdb_memory_mb}: 8 or more (MiB)"),
+        (1 <= s.dedupe_ids <= 4096, f"CJO_DEDUPE_IDS={s.dedupe_ids}: 1 to 4096 ids per customer"),
         (1 <= s.web_port <= 65535, f"CJO_WEB_PORT={s.web_port}: a port is 1-65535"),
         (s.security_protocol in _PROTOCOLS, f"CJO_SECURITY_PROTOCOL={s.security_protocol!r}: use one of "
                                            f"{', '.join(_PROTOCOLS)}"),
@@ -114,19 +120,22 @@ class Progress:
 
 
 async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: str | None = None,
-                        rate: float | None = None, total: int | None = None, progress: bool = False) -> int:
+                        rate: float | None = None, total: int | None = None, progress: bool = False,
+                        start: float | None = None) -> int:
     """Produce JSON lines to the input topic, keyed by userId/anonymousId (bad lines unkeyed: the worker
-    dead-letters them). ``rate`` paces sending in events per second."""
+    dead-letters them). ``rate`` paces sending in events per second; with ``start`` (epoch seconds) line
+    ``n`` is sent at ``start + n / rate``, the time ``generate`` stamps it with, so an event's timestamp
+    is when it was sent (decision latency then measures the pipeline, not the generator's start-up)."""
     from cjo_stream.kafka.producer import make_producer
     from cjo_stream.kafka.topics import ensure_topics
 
     topic = topic or settings.input_topic
     await ensure_topics(settings, [topic])
-    producer = make_producer(settings, linger_ms=10)
+    producer = make_producer(settings)
     await producer.start()
     bar = Progress(total, f"producing to {topic}", force=progress)
     n = 0
-    t0 = time.monotonic()
+    t0 = time.monotonic() if start is None else time.monotonic() + (start - time.time())
     pending: list[Any] = []
     try:
         for line in lines:
@@ -303,6 +312,17 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _on_time(event: dict[str, Any], due: float) -> dict[str, Any]:
+    """An event sent later than its stamp ``due`` (the generator fell behind its rate, e.g. on a busy
+    machine) carries the time it is sent: latency downstream then measures the pipeline, not the generator."""
+    from cjo_stream.events import format_ts
+
+    now = time.time()
+    if now - due > 0.05:
+        event["timestamp"] = format_ts(now)
+    return event
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
@@ -311,7 +331,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     s = settings_from(args)
     total = int(args.rate * args.duration)
     broker_ready(s, args)
-    start = time.time()
+    start = time.time() + 0.5  # topics and producer first; events are sent at the time they carry
     if args.start:
         from cjo_stream.events import parse_ts
 
@@ -321,9 +341,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             raise UsageError(f"--start {args.start!r} is not an RFC 3339 time") from None
     events = generate_events(customers=args.customers, seed=args.seed, start=start, duration=args.duration,
                              rate=args.rate)
-    lines = (orjson.dumps(e) for _, e in zip(range(total), events, strict=False))
+    if args.start:  # the times asked for, as they are (the simulator can then compute the same)
+        lines = (orjson.dumps(e) for _, e in zip(range(total), events, strict=False))
+    else:
+        lines = (orjson.dumps(_on_time(e, start + i / args.rate)) for i, e in zip(range(total), events, strict=False))
     try:
-        n = asyncio.run(produce_lines(s, lines, rate=args.rate, total=total, progress=True))
+        n = asyncio.run(produce_lines(s, lines, rate=args.rate, total=total, progress=True,
+                                      start=None if args.start else start))
     except KafkaError as e:
         raise _lost_broker(s, args, e) from None
     print(f"generated {n} events for {args.customers} customers", file=sys.stderr)

@@ -23,7 +23,6 @@ decisions reproduce the same ``delivery_id``s.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -35,6 +34,7 @@ from cjo_stream.analytics.records import encode as encode_journey_event
 from cjo_stream.analytics.records import journey_events, receipt_event
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
+from cjo_stream.dedupe import admit
 from cjo_stream.engine import Engine, Result
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import Outbox
@@ -51,10 +51,13 @@ FUTURE_TOLERANCE = 60.0
 
 
 class Stored(msgspec.Struct, array_like=True):
-    """A profile as stored: with the offset of the last internal-topic record applied to it."""
+    """A profile as stored: with the offset of the last internal-topic record applied to it, and the
+    fingerprints of the customer's recent messageIds (:mod:`cjo_stream.dedupe`; absent in records
+    written before it existed)."""
 
     hw: int
     profile: Profile
+    ids: bytes = b""
 
 
 _enc = msgspec.msgpack.Encoder()
@@ -62,8 +65,8 @@ _stored_dec = msgspec.msgpack.Decoder(Stored)
 _json = msgspec.json.Encoder()
 
 
-def encode_stored(hw: int, p: Profile) -> bytes:
-    return _enc.encode(Stored(hw, p))
+def encode_stored(hw: int, p: Profile, ids: bytes = b"") -> bytes:
+    return _enc.encode(Stored(hw, p, ids))
 
 
 def decode_stored(raw: bytes) -> Stored:
@@ -120,7 +123,6 @@ class CustomerPartition:
         self.profiles = profiles
         self.timers = TimerIndex(timers)
         self.aliases = aliases  # the worker's global alias view (read-only here, except erase tombstones)
-        self._seen: OrderedDict[str, float] = OrderedDict()
         self.changelog_offset = 0
         # Event time of the latest event applied here, and whether records wait unread (set by the
         # worker): while this partition or ingest is behind, timers fire by this clock, not the wall's.
@@ -131,19 +133,6 @@ class CustomerPartition:
     def load(self, customer_id: str) -> Stored | None:
         raw = self.profiles.get(customer_id.encode())
         return decode_stored(raw) if raw is not None else None
-
-    def _duplicate(self, message_id: str, now: float) -> bool:
-        seen = self._seen
-        if message_id in seen:
-            return True
-        seen[message_id] = now
-        horizon = now - self.settings.dedupe_window
-        while seen:
-            first = next(iter(seen.values()))
-            if first >= horizon and len(seen) <= 2_000_000:
-                break
-            seen.popitem(last=False)
-        return False
 
     # ------------------------------------------------------------------ the batch step
     def process(self, records: Sequence[InternalRecord], now: float, out: Outbox,
@@ -178,9 +167,11 @@ class CustomerPartition:
                     continue  # stage 1 validated it; a record that fails here was written by something else
                 if stored is None:
                     stored = cache[cid] = Stored(-1, new_profile(cid))
-                if self._duplicate(ev.message_id, now):
+                ids = admit(stored.ids, ev.message_id, now, s.dedupe_window, s.dedupe_ids)
+                if ids is None:
                     counts.duplicates += 1
                 else:
+                    stored.ids = ids
                     st.events += 1
                     counts.consumed[(ev.type, str(ev.context.get("channel", "receipt" if ev.name.startswith(
                         "message_") else "unknown")))] += 1
@@ -237,7 +228,7 @@ class CustomerPartition:
         for cid in dirty:
             stored = cache[cid]
             assert stored is not None
-            key, raw = cid.encode(), encode_stored(stored.hw, stored.profile)
+            key, raw = cid.encode(), encode_stored(stored.hw, stored.profile, stored.ids)
             writes[key] = raw
             out.add(s.profiles_changelog, key, raw, partition=self.partition)
         if writes:

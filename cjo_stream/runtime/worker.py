@@ -189,6 +189,26 @@ class _Finisher:
             os._exit(70)
 
 
+class _Pace:
+    """At least ``interval`` seconds between two fetches, so the broker answers fewer, fuller fetches.
+
+    On the local broker a fetch that finds new records costs a listing of every batch the partition
+    holds, and each ingest fetch becomes one internal record batch per partition; pacing trades up to
+    ``interval`` of latency for both (README, "The local broker's limits").
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = 0.0
+
+    async def wait(self) -> None:
+        if self.interval > 0:
+            ahead = self._last + self.interval - time.monotonic()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+            self._last = time.monotonic()
+
+
 class _IngestJoined(ConsumerRebalanceListener):  # type: ignore[misc]
     """Marks the ingest consumer as part of its group (an assignment may be empty: more workers than partitions)."""
 
@@ -216,7 +236,10 @@ class StreamWorker:
         self.workers: dict[str, WorkerInfo] = {}
         self.partitioner = Partitioner(settings.partitions)
         self.stores = StoreFactory(settings.store, os.path.join(settings.data_dir, settings.app_id,
-                                                                 f"worker-{settings.web_port}"))
+                                                                 f"worker-{settings.web_port}"),
+                                   settings.rocksdb_memory_mb << 20)
+        if self.stores.memory is not None:
+            metrics.watch_rocksdb(self.stores.memory.usage)
         self.parts: dict[int, CustomerPartition] = {}
         # partitions assigned to stage 2 whose changelogs cannot be restored (an unreadable batch): not
         # processed until the batch is skipped on request, then restored again
@@ -271,7 +294,8 @@ class StreamWorker:
                                           session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
                                           rebalance_timeout_ms=30_000, fetch_max_wait_ms=s.fetch_max_wait_ms)
         self.customers_guard = FetchGuard(self.customers, s, "customers", self.skips)
-        self.finisher = _Finisher(self.customers, changelogs=self.outbox)
+        commit_interval = s.commit_interval_ms / 1000
+        self.finisher = _Finisher(self.customers, changelogs=self.outbox, commit_interval=commit_interval)
         self.customers.subscribe([s.internal_topic], listener=_Rebalance(self))
         await self.customers.start()
         self.ingest_consumer = AIOKafkaConsumer(**s.kafka_kwargs(),
@@ -282,7 +306,7 @@ class StreamWorker:
                                                 session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
                                                 fetch_max_wait_ms=s.fetch_max_wait_ms)
         self.ingest_guard = FetchGuard(self.ingest_consumer, s, "ingest", self.skips)
-        self.ingest_finisher = _Finisher(self.ingest_consumer)
+        self.ingest_finisher = _Finisher(self.ingest_consumer, commit_interval=commit_interval)
         self.ingest_consumer.subscribe([s.input_topic, s.receipts_topic], listener=_IngestJoined(self))
         await self.ingest_consumer.start()
         self._tasks = [asyncio.create_task(self._guard(self._globals_loop)),
@@ -370,7 +394,9 @@ class StreamWorker:
     async def _ingest_loop(self) -> None:
         c = self.ingest_consumer
         guard = self.ingest_guard
+        pace = _Pace(self.s.ingest_interval_ms / 1000)
         while self._running:
+            await pace.wait()
             data = await guard.getmany(timeout_ms=100, max_records=self.s.batch_max)
             skipped = guard.take_skipped()  # past a batch an operator skipped: committed like processed records
             self.ingest_behind = self._behind(c, data)

@@ -1,0 +1,205 @@
+"""``make soak``: one worker at a fixed event rate for N minutes; is memory flat, is latency flat?
+
+Everything else in ``make bench`` is a sprint of seconds. This runs what an operator would leave running:
+a fresh local broker, one worker with the example journeys, and ``cjo-stream generate`` at ``--rate``
+events/s (customers keep arriving, as in production) for ``--minutes``. Every ``--interval`` seconds it
+prints one row: worker and broker resident memory and CPU, the generator's CPU, events/s the worker
+applied, its consumer lag, the p99 of ``cjo_decision_latency_seconds`` over that window (interpolated
+within the histogram's buckets, like Prometheus' ``histogram_quantile``) and the machine's load average
+(this machine may be shared: a load above its core count means the figures are disturbed).
+
+The last line is ``soak: worker_rss_growth_pct=... p99_last_window_ms=... minutes=...``: the worker's
+RSS growth from the end of the warm-up (``--warmup`` minutes, when the working set has filled) to the end.
+
+``--stop-p99-ms`` ends the run early once a window's p99 passes that bound: that is how the README's
+"limits of the local broker" were measured (minutes and events until p99 passes 1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from cjo_stream import promtext
+from cjo_stream.bench.procs import Proc, cpu_seconds, spawn_worker, wait_health
+from cjo_stream.bench.runner import ROOT, worker_env
+from cjo_stream.runtime.broker import LocalBroker, free_port
+
+INPUT = "soak.touchpoints"
+
+
+def rss(pid: int) -> int:
+    """Current resident set size (VmRSS) of a live process, in bytes (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@dataclass
+class Row:
+    t: float
+    worker_rss: int
+    rocksdb: float  # the worker's RocksDB memory (memtables included), bytes
+    broker_rss: int
+    broker_cpu: float  # percent of one core over the window
+    worker_cpu: float
+    generator_cpu: float
+    events_per_s: float
+    lag: float
+    p99: float | None  # seconds
+    load: float
+    events: float  # applied since the start
+
+    def line(self) -> str:
+        p99 = f"{self.p99 * 1000:>9.0f}" if self.p99 is not None else f"{'—':>9}"
+        return (f"{self.t:>6.0f} {self.worker_rss / 2**20:>8.0f} MiB {self.rocksdb / 2**20:>5.0f} MiB "
+                f"{self.broker_rss / 2**20:>8.0f} MiB "
+                f"{self.broker_cpu:>7.0f} {self.worker_cpu:>7.0f} {self.generator_cpu:>7.0f} "
+                f"{self.events_per_s:>9,.0f} {self.lag:>8,.0f} {p99} {self.load:>6.2f}")
+
+
+HEADER = (f"{'t s':>6} {'worker_rss':>12} {'rocksdb':>9} {'broker_rss':>12} {'brk cpu%':>7} {'wrk cpu%':>7} {'gen cpu%':>7} "
+          f"{'events/s':>9} {'lag':>8} {'p99 ms':>9} {'load1':>6}")
+
+
+def metrics(url: str) -> tuple[dict[str, float], list[tuple[float, float]], float]:
+    """One scrape: every metric family summed over its labels, the decision-latency buckets and the
+    worker's RocksDB memory (its block cache, which the memtables are charged to).
+
+    Retried for a minute: a worker busy with a large batch (or a machine shared with others) may answer
+    a scrape late, which must not end a soak of hours.
+    """
+    for attempt in range(12):
+        try:
+            text = httpx.get(f"{url}/metrics", timeout=10.0).text
+            break
+        except httpx.HTTPError:
+            if attempt == 11:
+                raise
+            time.sleep(5.0)
+    return (promtext.sums(text), promtext.buckets(text, "cjo_decision_latency_seconds"),
+            promtext.by_label(text, "cjo_rocksdb_memory_bytes").get("block_cache", 0.0))
+
+
+def _cpu(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except OSError:
+        return 0.0
+
+
+def soak(minutes: float, rate: float, customers: int, interval: float, warmup: float, partitions: int,
+         stop_p99_ms: float | None, env: dict[str, str], tmp: str) -> list[Row]:
+    rows: list[Row] = []
+    with LocalBroker() as broker:
+        assert broker.proc is not None
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        wenv = worker_env(broker.bootstrap, "soak", os.path.join(tmp, "data"), port, CJO_INPUT_TOPIC=INPUT,
+                          CJO_PARTITIONS=str(partitions), **env)
+        worker = spawn_worker(wenv, os.path.join(tmp, "worker.log"), ROOT)
+        generator: Proc | None = None
+        try:
+            wait_health(worker, url)
+            generator = Proc([sys.executable, "-m", "cjo_stream.cli", "generate", "--customers", str(customers),
+                              "--rate", str(rate), "--duration", str(minutes * 60)],
+                             {**wenv, "PYTHONUNBUFFERED": "1"}, os.path.join(tmp, "generator.log"), cwd=ROOT)
+            pids = {"broker": broker.proc.pid, "worker": worker.pid, "generator": generator.pid}
+            t0 = time.monotonic()
+            prev_t = t0
+            prev_cpu = {k: _cpu(p) for k, p in pids.items()}
+            prev_hist = metrics(url)[1]
+            prev_n = 0.0
+            print(f"soak: {rate:,.0f} events/s for {minutes:g} min, {customers:,} customers per 30 simulated days, "
+                  f"{partitions} partitions, fresh local broker; settings {env or 'default'}; work dir {tmp}",
+                  flush=True)
+            print(HEADER, flush=True)
+            while True:
+                end = t0 + minutes * 60
+                time.sleep(max(0.0, min(prev_t + interval, end + 1) - time.monotonic()))
+                if not worker.alive():
+                    raise RuntimeError(f"worker exited ({worker.proc.returncode}):\n{worker.tail()}")
+                now = time.monotonic()
+                m, hist, rocks = metrics(url)
+                cpu = {k: _cpu(p) for k, p in pids.items()}
+                dt = now - prev_t
+                n = m.get("cjo_events_consumed_total", 0.0) + m.get("cjo_events_duplicate_total", 0.0)
+                lag = m.get("cjo_consumer_lag_records", 0.0)
+                pct = {k: 100 * (cpu[k] - prev_cpu[k]) / dt for k in pids}
+                row = Row(t=now - t0, worker_rss=rss(worker.pid), rocksdb=rocks,
+                          broker_rss=rss(broker.proc.pid),
+                          broker_cpu=pct["broker"], worker_cpu=pct["worker"], generator_cpu=pct["generator"],
+                          events_per_s=(n - prev_n) / dt, lag=lag, p99=promtext.quantile(0.99, prev_hist, hist),
+                          load=os.getloadavg()[0], events=n)
+                rows.append(row)
+                print(row.line(), flush=True)
+                prev_t, prev_cpu, prev_hist, prev_n = now, cpu, hist, n
+                if now >= end or (stop_p99_ms is not None and row.p99 is not None and row.p99 * 1000 > stop_p99_ms):
+                    break
+                if not generator.alive() and generator.proc.returncode not in (0, None):
+                    raise RuntimeError(f"generator exited ({generator.proc.returncode}):\n{generator.tail()}")
+        finally:
+            if generator is not None:
+                generator.stop(5)
+            worker.stop()
+    return rows
+
+
+def summary(rows: list[Row], warmup: float, rate: float) -> str:
+    """The one-line result: RSS growth after warm-up, the last window's p99, and how long it ran."""
+    if not rows:
+        return "soak: no samples"
+    base = next((r for r in rows if r.t >= warmup * 60), rows[-1])
+    last = rows[-1]
+    growth = (last.worker_rss - base.worker_rss) / base.worker_rss * 100 if base.worker_rss else float("nan")
+    p99 = f"{last.p99 * 1000:.0f}" if last.p99 is not None else "nan"
+    return (f"soak: worker_rss_growth_pct={growth:.1f} p99_last_window_ms={p99} minutes={last.t / 60:.1f} "
+            f"rate={rate:.0f} events={last.events:.0f} worker_rss_mib={base.worker_rss / 2**20:.0f}->"
+            f"{last.worker_rss / 2**20:.0f} broker_rss_mib={last.broker_rss / 2**20:.0f} "
+            f"load1_max={max(r.load for r in rows):.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cjo_stream.bench.soak", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=30.0, help="how long the generator runs (default 30)")
+    ap.add_argument("--rate", type=float, default=2000.0, help="events per second (default 2000)")
+    ap.add_argument("--customers", type=int, default=20_000, help="new customers per 30 simulated days")
+    ap.add_argument("--interval", type=float, default=30.0, help="seconds per row (default 30)")
+    ap.add_argument("--warmup", type=float, default=5.0, help="minutes before the RSS baseline (default 5)")
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--stop-p99-ms", type=float, default=None, help="stop once a window's p99 passes this")
+    ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
+                    help="a setting for the worker and the generator (repeat)")
+    args = ap.parse_args(argv)
+    env: dict[str, str] = {}
+    for item in args.set:
+        k, sep, v = item.partition("=")
+        if not sep or not k.startswith("CJO_"):
+            ap.error(f"--set {item!r}: use CJO_NAME=value")
+        env[k] = v
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM ends the run like Ctrl-C: through `finally`, which stops the children
+
+    signal.signal(signal.SIGTERM, stop)
+    tmp = tempfile.mkdtemp(prefix="cjo-soak-")
+    rows = soak(args.minutes, args.rate, args.customers, args.interval, min(args.warmup, args.minutes / 2),
+                args.partitions, args.stop_p99_ms, env, tmp)
+    print(summary(rows, min(args.warmup, args.minutes / 2), args.rate), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
