@@ -26,6 +26,8 @@ from cjo_stream.runtime.worker import StreamWorker
 
 log = logging.getLogger("cjo_stream.app")
 
+_MAX_FORWARDS = 4  # times a state query is passed from worker to worker while its id is resolved
+
 
 def host_app_id(settings: Settings) -> str:
     return f"{settings.app_id}-host"
@@ -153,8 +155,16 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
             return self.json({"erased": cid, "status": "accepted"}, status=202)
 
         async def _forward(self, request: Request, cid: str) -> Response:
-            """The customer lives on another worker: ask it with the caller's token (one hop; never twice)."""
-            if request.query.get("forwarded"):
+            """The id lives on another worker: ask it with the caller's token.
+
+            That worker resolves the id further (an id's link lives in its own partition) or answers; a
+            query is passed on at most ``_MAX_FORWARDS`` times (an id linked through several partitions).
+            """
+            try:
+                hops = int(request.query.get("forwarded") or 0)
+            except ValueError:
+                hops = _MAX_FORWARDS
+            if hops >= _MAX_FORWARDS:
                 return self.error(503, "partition is moving between workers; retry shortly")
             url = worker.owner_url(worker.partition_of(cid))
             if not url or url == worker.web_url:
@@ -164,7 +174,7 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
                     # every character that could change the path is escaped: "/", "?", "#", and dots (an
                     # id ".." must not become the parent path when the client normalises the URL)
                     path = quote(cid, safe="").replace(".", "%2E")
-                    r = await client.get(f"{url}/customers/{path}", params={"forwarded": "1"},
+                    r = await client.get(f"{url}/customers/{path}", params={"forwarded": str(hops + 1)},
                                          headers=auth.forward_headers(request.headers))
             except httpx.HTTPError as e:
                 log.warning("forwarding a state query to %s failed: %s", url, type(e).__name__)

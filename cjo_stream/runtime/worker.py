@@ -30,7 +30,6 @@ from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
-from cjo_stream.identity import canonical
 from cjo_stream.journeys.loader import Topology
 from cjo_stream.kafka.guard import FetchGuard, Stuck
 from cjo_stream.kafka.outbox import Outbox
@@ -41,6 +40,7 @@ from cjo_stream.kafka.records import Item
 from cjo_stream.kafka.skips import SkipRequests
 from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.profile import profile_to_dict
+from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import Loopback
@@ -48,6 +48,7 @@ from cjo_stream.runtime.store import KV, StoreFactory
 
 log = logging.getLogger("cjo_stream.worker")
 
+_TABLES = ("profiles", "timers", "aliases")  # the stores of one customer partition, with their changelogs
 _FEED_MAX = 64  # internal batches stage 1 may have waiting for the loopback before it pauses
 
 _json = msgspec.json.Encoder()
@@ -212,7 +213,6 @@ class StreamWorker:
         self.engine = Engine(topology.journeys, topology.policies, settings.allowed_lateness)
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.web_url = web_url
-        self.aliases: dict[str, str] = {}
         self.workers: dict[str, WorkerInfo] = {}
         self.partitioner = Partitioner(settings.partitions)
         self.stores = StoreFactory(settings.store, os.path.join(settings.data_dir, settings.app_id,
@@ -222,14 +222,14 @@ class StreamWorker:
         # processed until the batch is skipped on request, then restored again
         self.blocked: dict[int, list[Stuck]] = {}
         self.skips = SkipRequests()  # operator skip requests (global table <app>.skips)
-        self._kv: dict[int, tuple[KV, KV]] = {}
+        self._kv: dict[int, tuple[KV, KV, KV]] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self.ready = asyncio.Event()  # customer partitions restored
         self.ingest_joined = asyncio.Event()  # stage 1 has joined its group
         self.ingest_behind = True  # until stage 1's first fetch says otherwise (timers wait for a backlog)
-        self.ingest = Ingest(settings, self.aliases)
+        self.ingest = Ingest(settings)
         self.processed_events = 0
         self.loopback = Loopback()
         # internal batches this process sent, in the order the producer queued them (per partition: offset
@@ -256,7 +256,7 @@ class StreamWorker:
             await self.producer.partitions_for(topic)
         sink = self._to_feed if s.loopback else None
         self.outbox = Outbox(self.producer, self.partitioner, s.internal_topic, sink,
-                             deferred=(s.profiles_changelog, s.timers_changelog))
+                             deferred=(s.profiles_changelog, s.timers_changelog, s.aliases_topic))
         self.ingest_out = Outbox(self.producer, self.partitioner, s.internal_topic, sink)
         self.globals_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False,
                                                  auto_offset_reset="earliest")
@@ -329,12 +329,12 @@ class StreamWorker:
             log.exception("worker loop %s crashed; stopping the process so it can be restarted", fn.__name__)
             os._exit(70)
 
-    # ------------------------------------------------------------------ global tables (aliases, workers)
+    # ------------------------------------------------------------------ global tables (workers, skip requests)
     async def _catch_up_globals(self) -> None:
         s = self.s
         c = self.globals_consumer
         tps: list[TopicPartition] = []
-        for topic in (s.aliases_topic, s.workers_topic, s.skips_topic):
+        for topic in (s.workers_topic, s.skips_topic):
             parts = c.partitions_for_topic(topic)
             if not parts:
                 await c.topics()  # refresh metadata
@@ -348,12 +348,7 @@ class StreamWorker:
         s = self.s
         for r in recs:
             key = r.key.decode() if r.key else ""
-            if r.topic == s.aliases_topic:
-                if r.value is None:
-                    self.aliases.pop(key, None)
-                else:
-                    self.aliases.setdefault(key, r.value.decode())
-            elif r.topic == s.workers_topic:
+            if r.topic == s.workers_topic:
                 if r.value is None:
                     self.workers.pop(key, None)
                 else:
@@ -522,26 +517,29 @@ class StreamWorker:
             new = [p for p in partitions if p not in self.parts]
             if new:
                 t0 = time.perf_counter()
-                stores: dict[int, tuple[KV, KV]] = {}
+                stores: dict[int, tuple[KV, KV, KV]] = {}
                 jobs: list[tuple[str, int, KV, int]] = []
                 for p in new:
                     prof_kv, prof_start = self.stores.open("profiles", p)
                     timer_kv, timer_start = self.stores.open("timers", p)
-                    stores[p] = (prof_kv, timer_kv)
+                    alias_kv, alias_start = self.stores.open("aliases", p, counted=False)
+                    stores[p] = (prof_kv, timer_kv, alias_kv)
                     jobs += [(self.s.profiles_changelog, p, prof_kv, prof_start),
-                             (self.s.timers_changelog, p, timer_kv, timer_start)]
+                             (self.s.timers_changelog, p, timer_kv, timer_start),
+                             (self.s.aliases_topic, p, alias_kv, alias_start)]
                 stuck = await self._restore(jobs)
-                for p, (prof_kv, timer_kv) in stores.items():
+                for p, (prof_kv, timer_kv, alias_kv) in stores.items():
                     if p in stuck:  # its state is incomplete: do not decide for these customers
-                        self.stores.close("profiles", p, prof_kv, None)  # no checkpoint: restored in full later
-                        self.stores.close("timers", p, timer_kv, None)
+                        for table, kv in zip(_TABLES, (prof_kv, timer_kv, alias_kv), strict=True):
+                            self.stores.close(table, p, kv, None)  # no checkpoint: restored in full later
                         self.blocked[p] = stuck[p]
                         with contextlib.suppress(IllegalStateError):
                             self.customers.pause(TopicPartition(self.s.internal_topic, p))
                         continue
-                    self._kv[p] = (prof_kv, timer_kv)
+                    self._kv[p] = (prof_kv, timer_kv, alias_kv)
                     self.loopback.forget(p)
-                    self.parts[p] = CustomerPartition(p, self.engine, self.s, prof_kv, timer_kv, self.aliases)
+                    self.parts[p] = CustomerPartition(p, self.engine, self.s, prof_kv, timer_kv,
+                                                      Links(alias_kv, self.s.aliases_topic, p))
                 metrics.RESTORE_SECONDS.observe(time.perf_counter() - t0)
             self._publish_gauges()
             await self._announce()
@@ -558,8 +556,8 @@ class StreamWorker:
                 kvs = self._kv.pop(p, None)
                 if kvs is None:
                     continue
-                self.stores.close("profiles", p, kvs[0], ends.get((self.s.profiles_changelog, p)))
-                self.stores.close("timers", p, kvs[1], ends.get((self.s.timers_changelog, p)))
+                for table, topic, kv in zip(_TABLES, self._changelogs, kvs, strict=True):
+                    self.stores.close(table, p, kv, ends.get((topic, p)))
                 metrics.forget_partition(p)
             with contextlib.suppress(Exception):
                 await self._announce()
@@ -580,7 +578,7 @@ class StreamWorker:
                         self.customers.resume(TopicPartition(self.s.internal_topic, p))
 
     async def _changelog_ends(self, partitions: list[int]) -> dict[tuple[str, int], int]:
-        tps = [TopicPartition(t, p) for p in partitions for t in (self.s.profiles_changelog, self.s.timers_changelog)]
+        tps = [TopicPartition(t, p) for p in partitions for t in self._changelogs]
         if not tps:
             return {}
         c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False)
@@ -655,8 +653,26 @@ class StreamWorker:
         """Processing: customer partitions restored and the ingest stage in its group."""
         return self.ready.is_set() and self.ingest_joined.is_set()
 
+    @property
+    def _changelogs(self) -> tuple[str, str, str]:
+        return self.s.profiles_changelog, self.s.timers_changelog, self.s.aliases_topic
+
     def customer_id(self, ident: str) -> str:
-        return canonical(self.aliases, ident)
+        """The customer of ``ident`` as far as this worker can tell (state API).
+
+        Links live in the partition of the id they link (:mod:`cjo_stream.runtime.aliases`): they are
+        followed while those partitions are this worker's; the owner of the next one continues.
+        """
+        cur = ident
+        for _ in range(MAX_HOPS):
+            part = self.parts.get(self.partition_of(cur))
+            if part is None or part.load(cur) is not None:
+                return cur
+            nxt = part.links.owner(cur)
+            if nxt is None or nxt == cur:
+                return cur
+            cur = nxt
+        return cur
 
     def partition_of(self, customer_id: str) -> int:
         return self.partitioner(customer_id.encode())
