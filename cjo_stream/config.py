@@ -69,6 +69,9 @@ class Settings:
     # written, lz4 at aiokafka's level 9 ~6), events/s within run-to-run noise (docs/benchmarks.md).
     compression: str = "zstd"
     worker_id: str = ""
+    # Consumer-group session of the worker's stages: a crashed worker's partitions move after this long,
+    # and joining a group costs up to half of it on the local broker (Kafka's smallest allowed: 6 s).
+    session_timeout_ms: int = 6000
 
     ENV = {
         "app_id": "CJO_APP_ID", "bootstrap": "CJO_BROKER", "security_protocol": "CJO_SECURITY_PROTOCOL",
@@ -85,7 +88,7 @@ class Settings:
         "exactly_once": "CJO_EXACTLY_ONCE", "timer_interval": "CJO_TIMER_INTERVAL_SECONDS",
         "fetch_max_wait_ms": "CJO_FETCH_MAX_WAIT_MS", "gc_threshold": "CJO_GC_THRESHOLD",
         "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK", "compression": "CJO_COMPRESSION",
-        "worker_id": "CJO_WORKER_ID",
+        "worker_id": "CJO_WORKER_ID", "session_timeout_ms": "CJO_SESSION_TIMEOUT_MS",
     }
 
     @classmethod

@@ -6,6 +6,7 @@ streaming hot path (:class:`~cjo_stream.runtime.worker.StreamWorker`) runs as a 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any, cast
@@ -33,24 +34,19 @@ def host_app_id(settings: Settings) -> str:
     return f"{settings.app_id}-host"
 
 
-async def prepare_host_topics(settings: Settings) -> None:
-    from cjo_stream.kafka.topics import ensure_topics
-
-    await ensure_topics(settings, [f"{host_app_id(settings)}-__assignor-__leader"],
-                        partitions={f"{host_app_id(settings)}-__assignor-__leader": 1})
-
-
 def _caller(request: Request) -> str:
     """The name of the token the auth middleware accepted (Faust's requests are aiohttp's)."""
     return str(cast(Any, request).get(auth.TOKEN_KEY, auth.ANONYMOUS))
 
 
-def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, StreamWorker]:
+def build_app(settings: Settings, topology: Topology, stream: StreamWorker | None = None,
+              started: asyncio.Future[None] | None = None) -> tuple[faust.App, StreamWorker]:
     """The Faust host with the state API. Raises :class:`~cjo_stream.auth.AuthConfigError` or
     :class:`~cjo_stream.tls.TLSConfigError` for unusable tokens or certificates (before anything starts).
 
     Without API tokens the web port is bound to 127.0.0.1 whatever ``CJO_WEB_HOST`` says
-    (``settings.web_host`` is changed accordingly and the reason logged at start).
+    (``settings.web_host`` is changed accordingly and the reason logged at start). ``stream`` and
+    ``started``: a streaming worker already starting (:func:`cjo_stream.runtime.host.start_early`).
     """
     os.makedirs(settings.data_dir, exist_ok=True)
     api_auth = auth.ApiAuth.from_settings(settings)
@@ -59,7 +55,7 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
     ssl_verify = tls.client_verify(settings)
     audit = Audit(settings.audit_key)
     web_url = settings.web_url or f"{settings.web_scheme}://{settings.web_host}:{settings.web_port}"
-    worker = StreamWorker(settings, topology, web_url)
+    worker = stream if stream is not None else StreamWorker(settings, topology, web_url)
     broker_credentials: Any = None
     if settings.sasl_mechanism:
         broker_credentials = faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
@@ -85,13 +81,13 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
         web_application_options={"middlewares": [auth.middleware(api_auth, auth.worker_policy(api_auth))]},
         # Faust's own pages (router, tables, graph, stats) are not part of our API
         web_router_enabled=False, web_tables_enabled=False, web_graph_enabled=False, web_stats_enabled=False,
-        # The host app declares no topics of its own; its one internal topic is created up front by
-        # prepare_host_topics() (re-declaring it made Tansu stall the group join for ~30 s).
         topic_allow_declare=False,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=10.0,
     )
+    # The host runs no agents or tables: it starts only its web server (Faust's "producer only" boot,
+    # without the producer either). With its Kafka consumer it joined a group of its own that the hot
+    # path never used, and a worker waited for that join (~6 s on the local broker) before starting.
+    app.producer_only = True
+    app.boot_strategy = app.BootStrategy(app, enable_kafka=False)
 
     @app.service
     class StreamService(mode.Service):  # the streaming machinery's lifecycle follows the Faust worker's
@@ -102,7 +98,7 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
                 log.warning("the state API is served without TLS on %s: bearer tokens and profiles cross the "
                             "network in clear text unless a proxy or mesh encrypts it (CJO_WEB_TLS_CERT/KEY)",
                             settings.web_host)
-            await worker.start()
+            await (started if started is not None else worker.start())
 
         async def on_stop(self) -> None:
             await worker.stop()

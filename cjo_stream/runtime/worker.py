@@ -31,6 +31,7 @@ from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import Topology
+from cjo_stream.kafka.groups import heartbeat_ms, leave_group_on_close
 from cjo_stream.kafka.guard import FetchGuard, Stuck
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.kafka.partitioner import Partitioner
@@ -44,6 +45,7 @@ from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import Loopback
+from cjo_stream.runtime.members import ANNOUNCE_EVERY, STALE, WorkerInfo, owner_url, workers_topic_config
 from cjo_stream.runtime.store import KV, StoreFactory
 
 log = logging.getLogger("cjo_stream.worker")
@@ -52,12 +54,6 @@ _TABLES = ("profiles", "timers", "aliases")  # the stores of one customer partit
 _FEED_MAX = 64  # internal batches stage 1 may have waiting for the loopback before it pauses
 
 _json = msgspec.json.Encoder()
-
-
-class WorkerInfo(msgspec.Struct):
-    url: str
-    partitions: list[int]
-    at: float
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -227,6 +223,7 @@ class StreamWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self.ready = asyncio.Event()  # customer partitions restored
+        self._prepared = asyncio.Event()  # producer started, global tables read (start())
         self.ingest_joined = asyncio.Event()  # stage 1 has joined its group
         self.ingest_behind = True  # until stage 1's first fetch says otherwise (timers wait for a backlog)
         self.ingest = Ingest(settings)
@@ -240,20 +237,24 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        """Create topics, join both stage groups and catch up the global tables, all at once.
+
+        Joining a group is mostly waiting for the broker (the local Tansu broker holds a JoinGroup for
+        half the session timeout; Kafka waits ``group.initial.rebalance.delay.ms`` for a new group), so
+        both groups are joined concurrently while the producer starts and the global tables are read;
+        partitions assigned meanwhile are restored once that is done (``_prepared``). The worker is
+        ready (``healthy``) when its customer partitions are restored and stage 1 is in its group.
+        """
+        t0 = time.monotonic()
         s = self.s
         outputs = [s.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
         await ensure_topics(s, [s.input_topic, s.receipts_topic, s.dlq_topic, s.internal_topic, s.profiles_changelog,
                                 s.timers_changelog, s.aliases_topic, s.workers_topic, s.skips_topic, s.skipped_topic,
                                 *outputs],
-                            compacted=[s.profiles_changelog, s.timers_changelog, s.aliases_topic, s.workers_topic,
-                                       s.skips_topic])
+                            compacted=[s.profiles_changelog, s.timers_changelog, s.aliases_topic, s.skips_topic],
+                            configs={s.workers_topic: workers_topic_config()})
+        leave_group_on_close()
         self.producer = make_producer(s)
-        await self.producer.start()
-        for topic in (s.internal_topic, s.profiles_changelog, s.timers_changelog, s.skipped_topic, s.dlq_topic,
-                      *outputs):
-            # learn every output's partitions now: a first send to a topic the producer has no
-            # metadata for waits for a metadata round trip (the first commands took ~1 s without this)
-            await self.producer.partitions_for(topic)
         sink = self._to_feed if s.loopback else None
         self.outbox = Outbox(self.producer, self.partitioner, s.internal_topic, sink,
                              deferred=(s.profiles_changelog, s.timers_changelog, s.aliases_topic))
@@ -261,36 +262,45 @@ class StreamWorker:
         self.globals_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False,
                                                  auto_offset_reset="earliest")
         self.globals_guard = FetchGuard(self.globals_consumer, s, "globals", self.skips)
-        await self.globals_consumer.start()
-        await self._catch_up_globals()
-        self._running = True
+        group = {"enable_auto_commit": False, "auto_offset_reset": "earliest", "max_poll_records": s.batch_max,
+                 "fetch_max_bytes": 16 * 1024 * 1024, "max_partition_fetch_bytes": 4 * 1024 * 1024,
+                 "session_timeout_ms": s.session_timeout_ms, "heartbeat_interval_ms": heartbeat_ms(s.session_timeout_ms),
+                 "fetch_max_wait_ms": s.fetch_max_wait_ms}
         self.customers = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=f"{s.app_id}-customers",
-                                          enable_auto_commit=False, auto_offset_reset="earliest",
-                                          max_poll_records=s.batch_max, fetch_max_bytes=16 * 1024 * 1024,
-                                          max_partition_fetch_bytes=4 * 1024 * 1024,
-                                          session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
-                                          rebalance_timeout_ms=30_000, fetch_max_wait_ms=s.fetch_max_wait_ms)
+                                          rebalance_timeout_ms=30_000, **group)
         self.customers_guard = FetchGuard(self.customers, s, "customers", self.skips)
         self.finisher = _Finisher(self.customers, changelogs=self.outbox)
         self.customers.subscribe([s.internal_topic], listener=_Rebalance(self))
-        await self.customers.start()
-        self.ingest_consumer = AIOKafkaConsumer(**s.kafka_kwargs(),
-                                                group_id=f"{s.app_id}-ingest", enable_auto_commit=False,
-                                                auto_offset_reset="earliest", max_poll_records=s.batch_max,
-                                                fetch_max_bytes=16 * 1024 * 1024,
-                                                max_partition_fetch_bytes=4 * 1024 * 1024,
-                                                session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
-                                                fetch_max_wait_ms=s.fetch_max_wait_ms)
+        self.ingest_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=f"{s.app_id}-ingest", **group)
         self.ingest_guard = FetchGuard(self.ingest_consumer, s, "ingest", self.skips)
         self.ingest_finisher = _Finisher(self.ingest_consumer)
         self.ingest_consumer.subscribe([s.input_topic, s.receipts_topic], listener=_IngestJoined(self))
-        await self.ingest_consumer.start()
+        self._running = True
+        joins = asyncio.gather(self.customers.start(), self.ingest_consumer.start())
+        try:
+            await self.producer.start()
+            for topic in (s.internal_topic, s.profiles_changelog, s.timers_changelog, s.skipped_topic, s.dlq_topic,
+                          *outputs):
+                # learn every output's partitions now: a first send to a topic the producer has no
+                # metadata for waits for a metadata round trip (the first commands took ~1 s without this)
+                await self.producer.partitions_for(topic)
+            await self.globals_consumer.start()
+            await self._catch_up_globals()
+        except BaseException:
+            joins.cancel()
+            raise
+        self._prepared.set()
+        t1 = time.monotonic()
+        await joins
         self._tasks = [asyncio.create_task(self._guard(self._globals_loop)),
                        asyncio.create_task(self._guard(self._customers_loop)),
-                       asyncio.create_task(self._guard(self._ingest_loop))]
+                       asyncio.create_task(self._guard(self._ingest_loop)),
+                       asyncio.create_task(self._guard(self._announce_loop))]
         if s.loopback:
             self._tasks.append(asyncio.create_task(self._guard(self._loopback_loop)))
         metrics.UP.labels("worker").set(1)
+        log.info("stage groups joined %.1f s after the worker started (producer and global tables: %.1f s)",
+                 time.monotonic() - t0, t1 - t0)
 
     async def stop(self) -> None:
         """Clean shutdown: let the loops finish the batch in hand, checkpoint stores, leave the groups.
@@ -312,11 +322,11 @@ class StreamWorker:
         if not pending and self.parts:
             with contextlib.suppress(Exception):
                 await self.release(sorted(self.parts))
-        for c in ("ingest_consumer", "customers", "globals_consumer"):
-            consumer = getattr(self, c, None)
-            if consumer is not None:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()  # leaving the group revokes partitions (checkpoints stores)
+        consumers = [getattr(self, c, None) for c in ("ingest_consumer", "customers", "globals_consumer")]
+        # leaving the groups (at once) revokes partitions and hands them to the other workers now
+        await asyncio.gather(*(c.stop() for c in consumers if c is not None), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.producer.send_and_wait(self.s.workers_topic, None, key=self.worker_id.encode())
         with contextlib.suppress(Exception):
             await self.producer.stop()
 
@@ -349,10 +359,11 @@ class StreamWorker:
         for r in recs:
             key = r.key.decode() if r.key else ""
             if r.topic == s.workers_topic:
-                if r.value is None:
-                    self.workers.pop(key, None)
+                info = msgspec.json.decode(r.value, type=WorkerInfo) if r.value is not None else None
+                if info is None or time.time() - info.at > STALE:
+                    self.workers.pop(key, None)  # gone, or not heard of lately (crashed)
                 else:
-                    self.workers[key] = msgspec.json.decode(r.value, type=WorkerInfo)
+                    self.workers[key] = info
             elif r.topic == s.skips_topic:
                 self.skips.apply(r.value, r.key)
 
@@ -513,6 +524,7 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ partition ownership
     async def acquire(self, partitions: list[int]) -> None:
+        await self._prepared.wait()  # assigned while start() still reads the global tables
         async with self._lock:
             new = [p for p in partitions if p not in self.parts]
             if new:
@@ -603,6 +615,7 @@ class StreamWorker:
                              max_poll_records=50_000, fetch_max_bytes=64 * 1024 * 1024,
                              max_partition_fetch_bytes=16 * 1024 * 1024,
                              fetch_max_wait_ms=self.s.fetch_max_wait_ms)
+        t0 = time.perf_counter()
         await c.start()
         n = 0
         target = {TopicPartition(topic, p): kv for topic, p, kv, _ in jobs}
@@ -625,10 +638,21 @@ class StreamWorker:
             await read_to_end(c, list(target), apply, guard)
         finally:
             await c.stop()
+        log.info("restored %d changelog records of %d store(s) in %.1f s", n, len(jobs), time.perf_counter() - t0)
         stuck: dict[int, list[Stuck]] = {}
         for tp, st in guard.stuck.items():
             stuck.setdefault(tp.partition, []).append(st)
         return stuck
+
+    async def _announce_loop(self) -> None:
+        """Re-announce now and then, so the workers table's retention never deletes a live worker."""
+        last = time.monotonic()
+        while self._running:
+            await asyncio.sleep(1.0)
+            if time.monotonic() - last >= ANNOUNCE_EVERY:
+                last = time.monotonic()
+                async with self._lock:
+                    await self._announce()
 
     async def _announce(self) -> None:
         info = WorkerInfo(self.web_url, sorted(self.parts), time.time())
@@ -678,11 +702,7 @@ class StreamWorker:
         return self.partitioner(customer_id.encode())
 
     def owner_url(self, partition: int) -> str | None:
-        best: WorkerInfo | None = None
-        for info in self.workers.values():
-            if partition in info.partitions and (best is None or info.at > best.at):
-                best = info
-        return best.url if best else None
+        return owner_url(self.workers, partition, time.time())
 
     def local_customer(self, customer_id: str) -> dict[str, Any] | None:
         part = self.parts.get(self.partition_of(customer_id))
