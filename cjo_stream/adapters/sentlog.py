@@ -1,30 +1,51 @@
-"""The record of delivered ``delivery_id``s: a compacted Kafka topic ``cjo.adapter.<channel>.sent``.
+"""The record of delivered ``delivery_id``s: topic ``cjo.adapter.<channel>.sent``, read into RocksDB.
 
-Why a compacted topic rather than a table or a cache:
+Why a topic rather than a database: it lives on the same broker as the commands, so an adapter needs
+no extra infrastructure and the record has the broker's durability and replication; it survives a
+crash and a replay (a restarted adapter, a replica taking over partitions, a new consumer group
+re-reading ``cjo.delivery.<channel>`` from offset 0 all see what was sent); an operator allows one
+resend by producing a tombstone (null value) for an id.
 
-- it lives on the same broker as the commands, so an adapter needs no extra infrastructure and the
-  record has the broker's durability and replication;
-- it survives a crash and a replay: a restarted adapter, a second adapter taking over partitions, or
-  a new consumer group re-reading ``cjo.delivery.<channel>`` from offset 0 all see every id sent before;
-- compaction keeps one record per ``delivery_id`` (the key), so it never holds more than the ids, and an
-  operator can deliberately allow a resend by producing a tombstone (null value) for an id.
+Why it stays small, however long an adapter runs:
 
-Each adapter reads the whole topic into memory when it starts and catches up again whenever it is
-assigned partitions (so ids written by an adapter that just handed over its partitions are known
-before anything is sent). Memory is roughly 100 bytes per id. Values are :class:`SentRecord` JSON: when,
-and the provider's message id — no addresses or content.
+- **bounded by time.** A command past its expiry is never sent, so an id is only needed while its
+  command could still be replayed and sent: the topic is ``cleanup.policy=compact,delete`` with
+  ``retention.ms`` = the longest expiry of the channels the adapter consumes plus a margin
+  (:func:`retention`, ``CJO_SENT_RETENTION`` overrides it), and the local copy drops ids after the
+  same time. A command older than that (``decided_at`` + retention) cannot be checked any more; the
+  runner skips it without a receipt (outcome ``stale``) rather than risk sending it twice;
+- **partitioned like the commands.** The id of a command read from partition *p* of a delivery topic
+  is written to partition *p* (modulo the sent topic's partitions). An adapter reads only the
+  partitions of the commands it owns — more replicas, less each — and catches them up whenever the
+  group assigns it partitions (ids the previous owner recorded are known before anything is sent);
+- **on disk.** Membership is a RocksDB store per partition (:mod:`cjo_stream.kv`: the process's
+  RAM budget, not a Python set of every id), with a checkpoint of the offset it reflects, so a
+  restarted adapter with the same state directory reads only the tail.
+
+Values are :class:`SentRecord` JSON: when, and the provider's message id — no addresses or content.
+Measured in ``make bench`` ("Adapter sent-record at scale").
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cjo_stream.config import Settings
+from cjo_stream.kafka.reading import read_to_end
 from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.kv import KV, StoreFactory
+
+#: Added to the longest channel expiry: how long after it an id is still kept.
+DEFAULT_MARGIN = 86400.0
+_FOREVER = 2**31 - 1  # RocksDB's TTL is a 32-bit number of seconds
 
 
 class SentRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -39,20 +60,40 @@ def sent_topic(adapter: str) -> str:
     return f"cjo.adapter.{adapter}.sent"
 
 
+def retention(longest_expiry: float | None, margin: float = DEFAULT_MARGIN) -> float | None:
+    """Seconds an id is kept: the longest expiry plus ``margin``; ``None`` (forever) if a channel never expires."""
+    return None if longest_expiry is None else longest_expiry + margin
+
+
+def topic_config(keep: float | None) -> dict[str, str]:
+    if keep is None:
+        return {"cleanup.policy": "compact"}
+    return {"cleanup.policy": "compact,delete", "retention.ms": str(int(keep * 1000))}
+
+
 class SentLog:
-    def __init__(self, settings: Settings, topic: str, producer: AIOKafkaProducer) -> None:
+    """Sent ids of the command partitions this adapter owns (``catch_up`` when they change)."""
+
+    def __init__(self, settings: Settings, topic: str, producer: AIOKafkaProducer, *,
+                 keep: float | None = None, state_dir: str | None = None) -> None:
         self.settings = settings
         self.topic = topic
         self.producer = producer
-        self.ids: dict[str, str | None] = {}  # delivery_id -> provider message id
+        self.keep = keep
+        self._temp = state_dir is None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="cjo-sent-")
+        self.stores = StoreFactory(settings.store, self.state_dir)
+        self._kv: dict[int, KV] = {}  # sent partition -> its ids
         self._reader: AIOKafkaConsumer | None = None
-        self._tps: list[TopicPartition] = []
+        self._parts = 0
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        await ensure_topics(self.settings, [self.topic], compacted=[self.topic])
+        await ensure_topics(self.settings, [self.topic], configs={self.topic: topic_config(self.keep)})
         self._reader = AIOKafkaConsumer(**self.settings.kafka_kwargs(), enable_auto_commit=False,
-                                        auto_offset_reset="earliest", max_poll_records=20_000)
+                                        auto_offset_reset="earliest", max_poll_records=50_000,
+                                        fetch_max_bytes=32 * 1024 * 1024,
+                                        fetch_max_wait_ms=self.settings.fetch_max_wait_ms)
         await self._reader.start()
         parts = self._reader.partitions_for_topic(self.topic)
         for _ in range(50):
@@ -64,56 +105,101 @@ class SentLog:
                 await asyncio.sleep(0.1)
         if not parts:
             raise RuntimeError(f"topic {self.topic} has no partitions visible to this client; check the broker")
-        self._tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-        self._reader.assign(self._tps)
-        await self._reader.seek_to_beginning(*self._tps)
-        await self.catch_up()
+        self._parts = len(parts)
 
-    async def catch_up(self) -> int:
-        """Read the topic to its current end; returns how many records were applied."""
+    def partition_for(self, command_partition: int) -> int:
+        """The sent-record partition of the commands of one delivery-topic partition."""
+        return command_partition % self._parts if self._parts else 0
+
+    async def catch_up(self, command_partitions: Iterable[int] | None = None) -> int:
+        """Own the sent partitions of ``command_partitions`` (default: the current ones) and read them to
+        their end; partitions no longer needed are closed with a checkpoint. Returns records applied."""
         reader = self._reader
         if reader is None:
             return 0
         async with self._lock:
-            n = 0
-            end = await reader.end_offsets(self._tps)
-            while True:
-                # Tansu reports a partition's end as "last batch base offset + 1", which can be short; so
-                # read until every position is past the reported end *and* a fetch comes back empty.
-                data = await reader.getmany(*self._tps, timeout_ms=200)
-                for recs in data.values():
-                    self._apply(recs)
-                    n += len(recs)
-                if not data and all([await reader.position(tp) >= end[tp] for tp in self._tps]):
-                    return n
-
-    def _apply(self, recs: list[Any]) -> None:
-        for r in recs:
-            if r.key is None:
-                continue
-            key = r.key.decode()
-            if r.value is None:
-                self.ids.pop(key, None)
+            if command_partitions is None:
+                needed = set(self._kv)
             else:
-                try:
-                    self.ids[key] = msgspec.json.decode(r.value, type=SentRecord).provider_message_id
-                except msgspec.DecodeError:
-                    self.ids[key] = None  # an unreadable value still means "sent"
+                needed = {self.partition_for(p) for p in command_partitions}
+            for p in sorted(set(self._kv) - needed):
+                await self._close(p)
+            starts: dict[TopicPartition, int] = {}
+            for p in sorted(needed - set(self._kv)):
+                self._kv[p], starts[TopicPartition(self.topic, p)] = self.stores.open(
+                    "sent", p, counted=False, ttl=self.keep or _FOREVER)
+            if starts:  # a checkpoint past the topic's end: the topic was recreated; read it anew
+                ends = await reader.end_offsets(list(starts))
+                for tp, start in list(starts.items()):
+                    if start > ends[tp]:
+                        self.stores.close("sent", tp.partition, self._kv[tp.partition], None)
+                        self._kv[tp.partition], starts[tp] = self.stores.open(
+                            "sent", tp.partition, counted=False, ttl=self.keep or _FOREVER)
+            tps = [TopicPartition(self.topic, p) for p in sorted(needed)]
+            positions = {tp: await reader.position(tp) for tp in reader.assignment() if tp in tps}
+            reader.assign(tps)
+            for tp in tps:
+                reader.seek(tp, starts.get(tp, positions.get(tp, 0)))
+            n = 0
 
-    def __contains__(self, delivery_id: str) -> bool:
-        return delivery_id in self.ids
+            def apply(recs: list[Any]) -> None:
+                nonlocal n
+                changes: dict[bytes, bytes | None] = {}
+                for r in recs:
+                    if r.key is not None:
+                        changes[r.key] = r.value  # None: a tombstone allows one resend
+                if changes:
+                    self._kv[recs[0].partition].write_many(changes)
+                n += len(recs)
+
+            if tps:
+                await read_to_end(reader, tps, apply)
+            return n
+
+    async def _close(self, p: int) -> None:
+        kv = self._kv.pop(p)
+        offset = None
+        reader = self._reader
+        tp = TopicPartition(self.topic, p)
+        if reader is not None and tp in reader.assignment():
+            # what the store holds up to; ids recorded here since are read again next time (harmless)
+            with contextlib.suppress(Exception):
+                offset = await reader.position(tp)
+        self.stores.close("sent", p, kv, offset)
+
+    def owns(self, command_partition: int) -> bool:
+        """Whether the ids of that command partition are read (its commands may be checked)."""
+        return self.partition_for(command_partition) in self._kv
+
+    def contains(self, delivery_id: str, command_partition: int) -> bool:
+        kv = self._kv.get(self.partition_for(command_partition))
+        return kv is not None and kv.get(delivery_id.encode()) is not None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        """Ids held (RocksDB's estimate: a restored store's count is not kept exactly)."""
+        return sum(len(kv) for kv in self._kv.values())
 
-    async def record(self, delivery_id: str, at: str, provider_message_id: str | None) -> asyncio.Future[Any]:
-        """Mark ``delivery_id`` sent (in memory now) and enqueue its record; await the returned future
+    async def record(self, delivery_id: str, at: str, provider_message_id: str | None,
+                     command_partition: int) -> asyncio.Future[Any]:
+        """Mark ``delivery_id`` sent (locally now) and enqueue its record; await the returned future
         for the broker's acknowledgement before committing the input offset."""
-        self.ids[delivery_id] = provider_message_id
+        p = self.partition_for(command_partition)
         value = _encode(SentRecord(at=at, provider_message_id=provider_message_id))
-        return await self.producer.send(self.topic, value, key=delivery_id.encode())
+        kv = self._kv.get(p)
+        if kv is not None:
+            kv.put(delivery_id.encode(), value)
+        return await self.producer.send(self.topic, value, key=delivery_id.encode(), partition=p)
 
     async def close(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            await reader.stop()
+        reader = self._reader
+        try:
+            async with self._lock:
+                for p in sorted(self._kv):
+                    await self._close(p)  # with a checkpoint of what each store holds
+        finally:
+            self._reader = None
+            if reader is not None:
+                await reader.stop()
+            if self._temp:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(self.state_dir)
