@@ -376,7 +376,7 @@ class AdapterRunner:
 
     def health(self) -> dict[str, Any]:
         stuck = [st.as_dict() for st in self.guard.stuck.values()] if self.guard is not None else []
-        status = ("degraded" if stuck else "ok") if self.ready.is_set() else "starting"
+        status = ("degraded" if stuck else "ok") if self.ready.is_set() and self.caught_up.is_set() else "starting"
         return {"status": status, "stuck": stuck, "adapter": self.name,
                 "group": self.group, "topics": self.inputs,
                 "partitions": [f"{t}:{p}" for t, p in self.assigned], "sent_ids": len(self.sent),

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,9 +41,11 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cjo_stream.config import Settings
-from cjo_stream.kafka.reading import read_to_end
+from cjo_stream.kafka.restore import offsets, past_end, restore
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.kv import KV, StoreFactory
+from cjo_stream.kv import KV, StoreFactory, release_memory
+
+log = logging.getLogger(__name__)
 
 #: Added to the longest channel expiry: how long after it an id is still kept.
 DEFAULT_MARGIN = 86400.0
@@ -84,16 +88,15 @@ class SentLog:
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="cjo-sent-")
         self.stores = StoreFactory(settings.store, self.state_dir)
         self._kv: dict[int, KV] = {}  # sent partition -> its ids
+        self._pos: dict[int, int] = {}  # sent partition -> next offset to read
+        self._hw: dict[int, int] = {}  # sent partition -> high watermark at the last read
         self._reader: AIOKafkaConsumer | None = None
         self._parts = 0
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         await ensure_topics(self.settings, [self.topic], configs={self.topic: topic_config(self.keep)})
-        self._reader = AIOKafkaConsumer(**self.settings.kafka_kwargs(), enable_auto_commit=False,
-                                        auto_offset_reset="earliest", max_poll_records=50_000,
-                                        fetch_max_bytes=32 * 1024 * 1024,
-                                        fetch_max_wait_ms=self.settings.fetch_max_wait_ms)
+        self._reader = AIOKafkaConsumer(**self.settings.kafka_kwargs(), enable_auto_commit=False)  # metadata
         await self._reader.start()
         parts = self._reader.partitions_for_topic(self.topic)
         for _ in range(50):
@@ -113,9 +116,9 @@ class SentLog:
 
     async def catch_up(self, command_partitions: Iterable[int] | None = None) -> int:
         """Own the sent partitions of ``command_partitions`` (default: the current ones) and read them to
-        their end; partitions no longer needed are closed with a checkpoint. Returns records applied."""
-        reader = self._reader
-        if reader is None:
+        their end (raw record batches, :mod:`cjo_stream.kafka.restore`); partitions no longer needed are
+        closed with a checkpoint. Returns the records applied."""
+        if self._reader is None:
             return 0
         async with self._lock:
             if command_partitions is None:
@@ -123,49 +126,49 @@ class SentLog:
             else:
                 needed = {self.partition_for(p) for p in command_partitions}
             for p in sorted(set(self._kv) - needed):
-                await self._close(p)
-            starts: dict[TopicPartition, int] = {}
-            for p in sorted(needed - set(self._kv)):
-                self._kv[p], starts[TopicPartition(self.topic, p)] = self.stores.open(
-                    "sent", p, counted=False, ttl=self.keep or _FOREVER)
-            if starts:  # a checkpoint past the topic's end: the topic was recreated; read it anew
-                ends = await reader.end_offsets(list(starts))
-                for tp, start in list(starts.items()):
-                    if start > ends[tp]:
-                        self.stores.close("sent", tp.partition, self._kv[tp.partition], None)
-                        self._kv[tp.partition], starts[tp] = self.stores.open(
-                            "sent", tp.partition, counted=False, ttl=self.keep or _FOREVER)
-            tps = [TopicPartition(self.topic, p) for p in sorted(needed)]
-            positions = {tp: await reader.position(tp) for tp in reader.assignment() if tp in tps}
-            reader.assign(tps)
-            for tp in tps:
-                reader.seek(tp, starts.get(tp, positions.get(tp, 0)))
-            n = 0
-
-            def apply(recs: list[Any]) -> None:
-                nonlocal n
-                changes: dict[bytes, bytes | None] = {}
-                for r in recs:
-                    if r.key is not None:
-                        changes[r.key] = r.value  # None: a tombstone allows one resend
-                if changes:
-                    self._kv[recs[0].partition].write_many(changes)
-                n += len(recs)
-
-            if tps:
-                await read_to_end(reader, tps, apply)
+                self._close(p)
+            new = sorted(needed - set(self._kv))
+            for p in new:
+                self._kv[p], self._pos[p] = self.stores.open("sent", p, counted=False, ttl=self.keep or _FOREVER)
+            if new:
+                _, ends = await offsets(self.settings, [TopicPartition(self.topic, p) for p in new])
+                for tp in past_end({TopicPartition(self.topic, p): self._pos[p] for p in new}, ends):
+                    log.warning("the checkpoint of %s[%d] is past the topic's end (it was made again): reading it "
+                                "anew", tp.topic, tp.partition)
+                    self.stores.close("sent", tp.partition, self._kv[tp.partition], None)  # wiped at open
+                    self._kv[tp.partition], self._pos[tp.partition] = self.stores.open(
+                        "sent", tp.partition, counted=False, ttl=self.keep or _FOREVER)
+            checkpointed = sum(1 for p in new if self._pos[p])
+            t0 = time.perf_counter()
+            n = await self._read(needed)
+            if needed:
+                log.info("sent-record: read %d ids of %d partition(s) in %.1f s (%d partition(s) from a checkpoint)",
+                         n, len(needed), time.perf_counter() - t0, checkpointed)
+            if n > 100_000:
+                release_memory()
             return n
 
-    async def _close(self, p: int) -> None:
+    async def _read(self, partitions: set[int]) -> int:
+        def apply(tp: TopicPartition, changes: dict[bytes, bytes | None]) -> None:
+            changes.pop(None, None)  # type: ignore[call-overload]  # a record without a key says nothing
+            if changes:
+                self._kv[tp.partition].write_many(changes)  # None: a tombstone allows one resend
+
+        done = await restore(self.settings, {TopicPartition(self.topic, p): self._pos[p] for p in partitions},
+                             apply, name=f"sent-record {self.topic}")
+        for tp, end in done.ends.items():
+            self._pos[tp.partition] = end
+        for tp, hw in done.highwater.items():
+            self._hw[tp.partition] = hw
+        return done.records
+
+    def _close(self, p: int) -> None:
+        # what the store holds up to (ids recorded here since are read again next time: harmless), but
+        # never past the high watermark the broker last reported, so that a checkpoint past it at the next
+        # start means the topic was recreated (the local Tansu broker reports the end of a partition short)
         kv = self._kv.pop(p)
-        offset = None
-        reader = self._reader
-        tp = TopicPartition(self.topic, p)
-        if reader is not None and tp in reader.assignment():
-            # what the store holds up to; ids recorded here since are read again next time (harmless)
-            with contextlib.suppress(Exception):
-                offset = await reader.position(tp)
-        self.stores.close("sent", p, kv, offset)
+        pos = self._pos.pop(p, None)
+        self.stores.close("sent", p, kv, None if pos is None else min(pos, self._hw.get(p, pos)))
 
     def owns(self, command_partition: int) -> bool:
         """Whether the ids of that command partition are read (its commands may be checked)."""
@@ -195,7 +198,7 @@ class SentLog:
         try:
             async with self._lock:
                 for p in sorted(self._kv):
-                    await self._close(p)  # with a checkpoint of what each store holds
+                    self._close(p)  # with a checkpoint of what each store holds
         finally:
             self._reader = None
             if reader is not None:

@@ -647,6 +647,21 @@ def fmt_bytes(n: float) -> str:
     return f"{n / 1024 / 1024:,.0f} MiB"
 
 
+def scale_sections(tmp: str, args: argparse.Namespace, skip: set[str], lines: list[bytes] | None) -> None:
+    """Issue 17's sections (cjo_stream.bench.scale): state that must not grow a process, start-up."""
+    from cjo_stream.bench import scale
+
+    counts = sorted({int(x) for x in args.scale_counts.split(",") if x.strip()})
+    if "startup" not in skip:
+        scale.print_startup(scale.startup_section(tmp, args.startup_runs))
+    if "rolling" not in skip:
+        scale.print_rolling(scale.rolling_section(tmp, args.rolling_rate, args.rolling_seconds), args.rolling_rate)
+    if "identity" not in skip:
+        scale.print_identity(scale.identity_section(tmp, counts, lines))
+    if "sent" not in skip:
+        scale.print_sent(scale.sent_section(tmp, counts))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cjo_stream.bench", description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
@@ -659,7 +674,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="partition counts of the latency runs (input and internal topics), comma separated")
     ap.add_argument("--restore-customers", type=int, default=1_000_000)
     ap.add_argument("--compression-runs", type=int, default=1, help="runs per codec in the compression section")
-    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression,hostile")
+    ap.add_argument("--scale-counts", default="0,1000000,5000000",
+                    help="identity links / sent ids seeded in the identity and sent sections, comma separated")
+    ap.add_argument("--startup-runs", type=int, default=3)
+    ap.add_argument("--rolling-rate", type=float, default=2000.0)
+    ap.add_argument("--rolling-seconds", type=float, default=40.0)
+    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression,hostile,"
+                                               "identity,sent,startup,rolling")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     tmp = tempfile.mkdtemp(prefix="cjo-bench-")
@@ -675,6 +696,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({keys:,} ids incl. anonymous) on 8 partitions")
         comp = compression_section(tmp, lines, args.compression_runs) if "compression" not in skip else []
         per_codec = codec_micro(lines) if comp else {}
+        kept = lines if "identity" not in skip else None  # the identity section's throughput runs
         del lines
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
                       Contender("raw aiokafka getmany+decode (ceiling)")]
@@ -744,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
 
             ad = asyncio.run(adapter_throughput(broker.bootstrap, 5000))
             print(f"\nAdapter throughput (webhook -> local HTTP receiver): {ad['commands_per_s']:,.0f} commands/s")
+        scale_sections(tmp, args, skip, kept)
         print(f"\nbench: topology_events_per_s={topo:.0f} plain_faust_events_per_s={faust_:.0f} "
               f"ceiling_events_per_s={ceil:.0f}")
     return 0

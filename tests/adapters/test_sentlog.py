@@ -77,5 +77,15 @@ async def test_ids_follow_their_command_partition_and_a_restart_reads_only_the_t
         await again.catch_up()
         assert not again.contains("d-1-3", 1) and again.contains("d-1-4", 1)
         await again.close()
+
+        # the same state directory against a topic made anew (here: another topic, with one id): the
+        # checkpoint lies past its end, so the store is not its copy and is read anew
+        other = "cjo.adapter.email.sent.v2"
+        renewed = SentLog(s, other, producer, keep=keep, state_dir=state)
+        await renewed.start()  # creates the topic
+        await (await producer.send(other, b"{}", key=b"new-1", partition=1))
+        assert await renewed.catch_up([1]) == 1
+        assert renewed.contains("new-1", 1) and not renewed.contains("d-1-4", 1)
+        await renewed.close()
     finally:
         await producer.stop()
