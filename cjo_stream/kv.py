@@ -152,6 +152,10 @@ class RocksKV:
         table.set_block_cache(cache)
         table.set_cache_index_and_filter_blocks(True)  # index blocks count against the budget too
         table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        # a full bloom filter (10 bits a key, ~1 % false positives): most lookups are of keys that are not
+        # there (a new customer, a link, a delivery id not sent yet), which otherwise read every L0 file
+        # and level; with 5 M sent ids the webhook adapter ran 4x slower without it (make bench)
+        table.set_bloom_filter(10, False)
         opts.set_block_based_table_factory(table)
         opts.set_write_buffer_manager(wbm)
         opts.set_write_buffer_size(8 * 1024 * 1024)
