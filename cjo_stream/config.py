@@ -86,6 +86,9 @@ class Settings:
     # Workers write every journey transition to cjo.journey-events for the analytics service.
     journey_events: bool = True
     analytics_web_port: int = 6068  # `cjo-stream analytics`: the API and the page
+    # Consumer-group session of the worker's stages: a crashed worker's partitions move after this long,
+    # and joining a group costs up to half of it on the local broker (Kafka's smallest allowed: 6 s).
+    session_timeout_ms: int = 6000
 
     ENV = {
         "app_id": "CJO_APP_ID", "bootstrap": "CJO_BROKER", "security_protocol": "CJO_SECURITY_PROTOCOL",
@@ -107,6 +110,7 @@ class Settings:
         "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK", "compression": "CJO_COMPRESSION",
         "worker_id": "CJO_WORKER_ID", "journey_events": "CJO_JOURNEY_EVENTS",
         "analytics_web_port": "CJO_ANALYTICS_WEB_PORT",
+        "session_timeout_ms": "CJO_SESSION_TIMEOUT_MS",
     }
 
     @classmethod

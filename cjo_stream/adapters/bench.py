@@ -20,6 +20,7 @@ from aiohttp import web
 from cjo_stream.adapters.base import utc_now_iso
 from cjo_stream.adapters.retry import RetryPolicy
 from cjo_stream.adapters.runner import AdapterRunner
+from cjo_stream.adapters.sentlog import sent_topic
 from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
@@ -45,14 +46,19 @@ async def _receiver() -> tuple[web.AppRunner, str, list[int]]:
     return runner, f"http://127.0.0.1:{port}/hook", hits
 
 
-async def adapter_throughput(bootstrap: str, n: int, concurrency: int = 16) -> dict[str, float]:
-    """Deliver ``n`` webhook commands; ``commands_per_s`` is measured from partition assignment to the
-    last sent-record and receipt being acknowledged."""
+async def adapter_throughput(bootstrap: str, n: int, concurrency: int = 16, seed_ids: int = 0) -> dict[str, float]:
+    """Deliver ``n`` webhook commands; ``commands_per_s`` is measured from partition assignment (after
+    the sent-record of the assigned partitions is read) to the last sent-record and receipt being
+    acknowledged. ``seed_ids``: ids already on the sent-record (``make bench``, "sent" section)."""
     run_id = uuid.uuid4().hex[:8]
     source = f"bench-{run_id}"
     settings = Settings(bootstrap=bootstrap, partitions=4)
     topic = settings.delivery_topic(source)
-    await ensure_topics(settings, [topic])
+    await ensure_topics(settings, [topic, sent_topic(source)])
+    if seed_ids:
+        from cjo_stream.bench.seed import produce_fast, sent_ids
+
+        await asyncio.to_thread(produce_fast, bootstrap, sent_topic(source), sent_ids(seed_ids, 4))
     producer = make_producer(settings, linger_ms=20)
     await producer.start()
     try:

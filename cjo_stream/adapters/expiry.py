@@ -7,7 +7,7 @@ Defaults are per channel and configurable with ``CJO_EXPIRY_<CHANNEL>`` (a durat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cjo_stream.adapters import config
@@ -38,6 +38,13 @@ class ExpiryPolicy:
             else:
                 out[channel] = config.parse_duration(raw, name)
         return cls(out)
+
+    def longest(self, channels: Sequence[str]) -> float | None:
+        """The longest default expiry of ``channels`` (``None``: one of them never expires)."""
+        ages = [self.defaults.get(c) for c in channels]
+        if not ages or any(a is None for a in ages):
+            return None
+        return max(a for a in ages if a is not None)
 
     def deadline(self, cmd: DeliveryCommand) -> float | None:
         """Epoch seconds after which ``cmd`` must not be sent, or ``None`` if it never expires.

@@ -5,6 +5,7 @@ Per batch of records (consumer group ``cjo-adapter-<channel>``, manual commits):
 1. decode; an unreadable record goes to ``cjo.delivery.<channel>.dlq`` (reason ``invalid_command``);
 2. skip a ``delivery_id`` found in the sent-record (:mod:`cjo_stream.adapters.sentlog`): it was
    delivered before — by this process, a crashed one, or another consumer group replaying the topic;
+   a command older than the sent-record's retention cannot be checked: skipped (``stale``), no receipt;
 3. past its ``expires_at`` (or the channel's default age): receipt ``expired``, nothing is sent;
 4. wait for the channel's token bucket, call the provider, retry transient failures with backoff
    (:mod:`cjo_stream.adapters.retry`);
@@ -45,9 +46,11 @@ from cjo_stream.adapters.base import Channel, DeliveryResult, attempt, utc_now_i
 from cjo_stream.adapters.expiry import ExpiryPolicy
 from cjo_stream.adapters.ratelimit import TokenBucket
 from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
-from cjo_stream.adapters.sentlog import SentLog, sent_topic
+from cjo_stream.adapters.sentlog import DEFAULT_MARGIN, SentLog, retention, sent_topic
 from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand, Receipt, ReceiptStatus
 from cjo_stream.config import Settings
+from cjo_stream.events import parse_ts
+from cjo_stream.kafka.groups import heartbeat_ms, leave_group_on_close
 from cjo_stream.kafka.guard import FetchGuard
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.skips import SkipRequests, load_skips
@@ -95,6 +98,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.runner.caught_up.clear()  # no new batch until the next assignment's sent ids are read
         async with self.runner._lock:  # let the batch in progress finish and commit first
             pass
         if self.runner.guard is not None:
@@ -102,7 +106,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         metrics.REBALANCES.inc()
-        await self.runner.sent.catch_up()  # ids the previous owner of these partitions recorded
+        # the sent ids of these partitions, including those the previous owner recorded
+        await self.runner.sent.catch_up({tp.partition for tp in assigned})
+        self.runner.caught_up.set()
         self.runner.assigned = sorted((tp.topic, tp.partition) for tp in assigned)
 
 
@@ -113,7 +119,8 @@ class AdapterRunner:
                  sources: Sequence[str] | None = None, group: str | None = None, concurrency: int = 16,
                  batch_max: int = 500, retry: RetryPolicy | None = None, limiter: TokenBucket | None = None,
                  expiry: ExpiryPolicy | None = None, producer: AIOKafkaProducer | None = None,
-                 session_timeout_ms: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+                 session_timeout_ms: int = 6_000, clock: Callable[[], float] = time.time,
+                 sent_retention: float | None = None, state_dir: str | None = None) -> None:
         self.settings = settings
         self.channel = channel
         self.name = name or channel.name
@@ -131,13 +138,21 @@ class AdapterRunner:
         self.clock = clock
         self._own_producer = producer is None
         self.producer = producer or make_producer(settings)
-        self.sent = SentLog(settings, sent_topic(self.name), self.producer)
+        sources = sources or sources_for(self.name)
+        # ids are kept for the longest expiry of the channels consumed plus a margin (or as configured)
+        self.sent_retention = sent_retention if sent_retention is not None else retention(
+            self.expiry.longest([c for c in sources]), DEFAULT_MARGIN)
+        self.sent = SentLog(settings, sent_topic(self.name), self.producer, keep=self.sent_retention,
+                            state_dir=state_dir)
         self.consumer: AIOKafkaConsumer | None = None
         self.guard: FetchGuard | None = None  # survives record batches it cannot decode (kafka.guard)
         self._skips_read = 0.0
         self.assigned: list[tuple[str, int]] = []
         self.outcomes: Counter[str] = Counter()
         self.ready = asyncio.Event()
+        # set once the sent ids of the assigned partitions are read: aiokafka may hand out records of a
+        # new assignment while the rebalance listener still reads them
+        self.caught_up = asyncio.Event()
         self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()
         self._pending: list[asyncio.Future[Any]] = []
@@ -155,13 +170,14 @@ class AdapterRunner:
         self._started = True
         await self.sent.start()
         await track_topics(self.producer, [*outputs, self.sent.topic])
+        leave_group_on_close()
         await self.channel.start()
         worst_batch = self.retry.budget + 60.0 + (self.batch_max / self.limiter.rate if self.limiter else 0.0)
         poll_ms = int(max(300.0, worst_batch) * 1000)
         self.consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=self.group, enable_auto_commit=False,
                                          auto_offset_reset="earliest", max_poll_records=self.batch_max,
                                          session_timeout_ms=self.session_timeout_ms,
-                                         heartbeat_interval_ms=max(100, min(1_000, self.session_timeout_ms // 5)),
+                                         heartbeat_interval_ms=heartbeat_ms(self.session_timeout_ms),
                                          max_poll_interval_ms=poll_ms, rebalance_timeout_ms=poll_ms)
         self.guard = FetchGuard(self.consumer, s, f"adapter {self.name}", SkipRequests())
         self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
@@ -206,11 +222,24 @@ class AdapterRunner:
             if skipped:  # past a batch an operator skipped (cjo-stream skip)
                 async with self._lock:
                     await self.consumer.commit(skipped)
-            if data:
-                await self.process_batch(data)
+            if data and await self._wait_caught_up():
+                data = {tp: recs for tp, recs in data.items() if self.sent.owns(tp.partition)}
+                if data:
+                    await self.process_batch(data)
             if guard.stuck and time.monotonic() - self._skips_read > 5.0:
                 self._skips_read = time.monotonic()  # stuck: look for a skip request every 5 s
                 guard.skips = await load_skips(self.settings)
+
+    async def _wait_caught_up(self) -> bool:
+        """Wait until the sent-record covers the current assignment; False if the runner stops first."""
+        if self.caught_up.is_set():
+            return True
+        stop = asyncio.ensure_future(self._stopping.wait())
+        ready = asyncio.ensure_future(self.caught_up.wait())
+        await asyncio.wait([stop, ready], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        ready.cancel()
+        return self.caught_up.is_set() and not self._stopping.is_set()
 
     # ------------------------------------------------------------------ one batch
     async def process_batch(self, data: dict[TopicPartition, list[Any]]) -> bool:
@@ -245,8 +274,11 @@ class AdapterRunner:
         did = cmd.delivery_id
         while (first := self._inflight.get(did)) is not None:  # the same id twice in one batch
             await first.wait()
-        if did in self.sent:
+        if self.sent.contains(did, rec.partition):
             self._count("duplicate")
+            return
+        if self._beyond_record(cmd):
+            self._count("stale")  # sent or not, the sent-record no longer knows: never risk a second send
             return
         done = self._inflight[did] = asyncio.Event()
         try:
@@ -254,6 +286,15 @@ class AdapterRunner:
         finally:
             del self._inflight[did]
             done.set()
+
+    def _beyond_record(self, cmd: DeliveryCommand) -> bool:
+        """Decided longer ago than the sent-record keeps ids (so it could have been sent and forgotten)."""
+        if self.sent_retention is None:
+            return False
+        try:
+            return self.clock() > parse_ts(cmd.decided_at) + self.sent_retention
+        except ValueError:
+            return False
 
     async def _deliver(self, rec: Any, cmd: DeliveryCommand) -> None:
         if self.expiry.expired(cmd, self.clock()):
@@ -287,7 +328,7 @@ class AdapterRunner:
         attrs = {"attempts": out.attempts}
         if r.outcome == "sent":
             self._pending.append(await self.sent.record(cmd.delivery_id, utc_now_iso(self.clock()),
-                                                        r.provider_message_id))
+                                                        r.provider_message_id, rec.partition))
             await self._receipt(cmd, "sent", provider_message_id=r.provider_message_id, attributes=attrs)
             return
         if r.outcome == "permanent":
@@ -335,7 +376,7 @@ class AdapterRunner:
 
     def health(self) -> dict[str, Any]:
         stuck = [st.as_dict() for st in self.guard.stuck.values()] if self.guard is not None else []
-        status = ("degraded" if stuck else "ok") if self.ready.is_set() else "starting"
+        status = ("degraded" if stuck else "ok") if self.ready.is_set() and self.caught_up.is_set() else "starting"
         return {"status": status, "stuck": stuck, "adapter": self.name,
                 "group": self.group, "topics": self.inputs,
                 "partitions": [f"{t}:{p}" for t, p in self.assigned], "sent_ids": len(self.sent),

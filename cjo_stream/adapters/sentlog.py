@@ -1,30 +1,55 @@
-"""The record of delivered ``delivery_id``s: a compacted Kafka topic ``cjo.adapter.<channel>.sent``.
+"""The record of delivered ``delivery_id``s: topic ``cjo.adapter.<channel>.sent``, read into RocksDB.
 
-Why a compacted topic rather than a table or a cache:
+Why a topic rather than a database: it lives on the same broker as the commands, so an adapter needs
+no extra infrastructure and the record has the broker's durability and replication; it survives a
+crash and a replay (a restarted adapter, a replica taking over partitions, a new consumer group
+re-reading ``cjo.delivery.<channel>`` from offset 0 all see what was sent); an operator allows one
+resend by producing a tombstone (null value) for an id.
 
-- it lives on the same broker as the commands, so an adapter needs no extra infrastructure and the
-  record has the broker's durability and replication;
-- it survives a crash and a replay: a restarted adapter, a second adapter taking over partitions, or
-  a new consumer group re-reading ``cjo.delivery.<channel>`` from offset 0 all see every id sent before;
-- compaction keeps one record per ``delivery_id`` (the key), so it never holds more than the ids, and an
-  operator can deliberately allow a resend by producing a tombstone (null value) for an id.
+Why it stays small, however long an adapter runs:
 
-Each adapter reads the whole topic into memory when it starts and catches up again whenever it is
-assigned partitions (so ids written by an adapter that just handed over its partitions are known
-before anything is sent). Memory is roughly 100 bytes per id. Values are :class:`SentRecord` JSON: when,
-and the provider's message id — no addresses or content.
+- **bounded by time.** A command past its expiry is never sent, so an id is only needed while its
+  command could still be replayed and sent: the topic is ``cleanup.policy=compact,delete`` with
+  ``retention.ms`` = the longest expiry of the channels the adapter consumes plus a margin
+  (:func:`retention`, ``CJO_SENT_RETENTION`` overrides it), and the local copy drops ids after the
+  same time. A command older than that (``decided_at`` + retention) cannot be checked any more; the
+  runner skips it without a receipt (outcome ``stale``) rather than risk sending it twice;
+- **partitioned like the commands.** The id of a command read from partition *p* of a delivery topic
+  is written to partition *p* (modulo the sent topic's partitions). An adapter reads only the
+  partitions of the commands it owns — more replicas, less each — and catches them up whenever the
+  group assigns it partitions (ids the previous owner recorded are known before anything is sent);
+- **on disk.** Membership is a RocksDB store per partition (:mod:`cjo_stream.kv`: the process's
+  RAM budget, not a Python set of every id), with a checkpoint of the offset it reflects, so a
+  restarted adapter with the same state directory reads only the tail.
+
+Values are :class:`SentRecord` JSON: when, and the provider's message id — no addresses or content.
+Measured in ``make bench`` ("Adapter sent-record at scale").
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cjo_stream.config import Settings
+from cjo_stream.kafka.restore import offsets, past_end, restore
 from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.kv import KV, StoreFactory, release_memory
+
+log = logging.getLogger(__name__)
+
+#: Added to the longest channel expiry: how long after it an id is still kept.
+DEFAULT_MARGIN = 86400.0
+_FOREVER = 2**31 - 1  # RocksDB's TTL is a 32-bit number of seconds
 
 
 class SentRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -39,20 +64,39 @@ def sent_topic(adapter: str) -> str:
     return f"cjo.adapter.{adapter}.sent"
 
 
+def retention(longest_expiry: float | None, margin: float = DEFAULT_MARGIN) -> float | None:
+    """Seconds an id is kept: the longest expiry plus ``margin``; ``None`` (forever) if a channel never expires."""
+    return None if longest_expiry is None else longest_expiry + margin
+
+
+def topic_config(keep: float | None) -> dict[str, str]:
+    if keep is None:
+        return {"cleanup.policy": "compact"}
+    return {"cleanup.policy": "compact,delete", "retention.ms": str(int(keep * 1000))}
+
+
 class SentLog:
-    def __init__(self, settings: Settings, topic: str, producer: AIOKafkaProducer) -> None:
+    """Sent ids of the command partitions this adapter owns (``catch_up`` when they change)."""
+
+    def __init__(self, settings: Settings, topic: str, producer: AIOKafkaProducer, *,
+                 keep: float | None = None, state_dir: str | None = None) -> None:
         self.settings = settings
         self.topic = topic
         self.producer = producer
-        self.ids: dict[str, str | None] = {}  # delivery_id -> provider message id
+        self.keep = keep
+        self._temp = state_dir is None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="cjo-sent-")
+        self.stores = StoreFactory(settings.store, self.state_dir)
+        self._kv: dict[int, KV] = {}  # sent partition -> its ids
+        self._pos: dict[int, int] = {}  # sent partition -> next offset to read
+        self._hw: dict[int, int] = {}  # sent partition -> high watermark at the last read
         self._reader: AIOKafkaConsumer | None = None
-        self._tps: list[TopicPartition] = []
+        self._parts = 0
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        await ensure_topics(self.settings, [self.topic], compacted=[self.topic])
-        self._reader = AIOKafkaConsumer(**self.settings.kafka_kwargs(), enable_auto_commit=False,
-                                        auto_offset_reset="earliest", max_poll_records=20_000)
+        await ensure_topics(self.settings, [self.topic], configs={self.topic: topic_config(self.keep)})
+        self._reader = AIOKafkaConsumer(**self.settings.kafka_kwargs(), enable_auto_commit=False)  # metadata
         await self._reader.start()
         parts = self._reader.partitions_for_topic(self.topic)
         for _ in range(50):
@@ -64,56 +108,101 @@ class SentLog:
                 await asyncio.sleep(0.1)
         if not parts:
             raise RuntimeError(f"topic {self.topic} has no partitions visible to this client; check the broker")
-        self._tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-        self._reader.assign(self._tps)
-        await self._reader.seek_to_beginning(*self._tps)
-        await self.catch_up()
+        self._parts = len(parts)
 
-    async def catch_up(self) -> int:
-        """Read the topic to its current end; returns how many records were applied."""
-        reader = self._reader
-        if reader is None:
+    def partition_for(self, command_partition: int) -> int:
+        """The sent-record partition of the commands of one delivery-topic partition."""
+        return command_partition % self._parts if self._parts else 0
+
+    async def catch_up(self, command_partitions: Iterable[int] | None = None) -> int:
+        """Own the sent partitions of ``command_partitions`` (default: the current ones) and read them to
+        their end (raw record batches, :mod:`cjo_stream.kafka.restore`); partitions no longer needed are
+        closed with a checkpoint. Returns the records applied."""
+        if self._reader is None:
             return 0
         async with self._lock:
-            n = 0
-            end = await reader.end_offsets(self._tps)
-            while True:
-                # Tansu reports a partition's end as "last batch base offset + 1", which can be short; so
-                # read until every position is past the reported end *and* a fetch comes back empty.
-                data = await reader.getmany(*self._tps, timeout_ms=200)
-                for recs in data.values():
-                    self._apply(recs)
-                    n += len(recs)
-                if not data and all([await reader.position(tp) >= end[tp] for tp in self._tps]):
-                    return n
-
-    def _apply(self, recs: list[Any]) -> None:
-        for r in recs:
-            if r.key is None:
-                continue
-            key = r.key.decode()
-            if r.value is None:
-                self.ids.pop(key, None)
+            if command_partitions is None:
+                needed = set(self._kv)
             else:
-                try:
-                    self.ids[key] = msgspec.json.decode(r.value, type=SentRecord).provider_message_id
-                except msgspec.DecodeError:
-                    self.ids[key] = None  # an unreadable value still means "sent"
+                needed = {self.partition_for(p) for p in command_partitions}
+            for p in sorted(set(self._kv) - needed):
+                self._close(p)
+            new = sorted(needed - set(self._kv))
+            for p in new:
+                self._kv[p], self._pos[p] = self.stores.open("sent", p, counted=False, ttl=self.keep or _FOREVER)
+            if new:
+                _, ends = await offsets(self.settings, [TopicPartition(self.topic, p) for p in new])
+                for tp in past_end({TopicPartition(self.topic, p): self._pos[p] for p in new}, ends):
+                    log.warning("the checkpoint of %s[%d] is past the topic's end (it was made again): reading it "
+                                "anew", tp.topic, tp.partition)
+                    self.stores.close("sent", tp.partition, self._kv[tp.partition], None)  # wiped at open
+                    self._kv[tp.partition], self._pos[tp.partition] = self.stores.open(
+                        "sent", tp.partition, counted=False, ttl=self.keep or _FOREVER)
+            checkpointed = sum(1 for p in new if self._pos[p])
+            t0 = time.perf_counter()
+            n = await self._read(needed)
+            if needed:
+                log.info("sent-record: read %d ids of %d partition(s) in %.1f s (%d partition(s) from a checkpoint)",
+                         n, len(needed), time.perf_counter() - t0, checkpointed)
+            if n > 100_000:
+                release_memory()
+            return n
 
-    def __contains__(self, delivery_id: str) -> bool:
-        return delivery_id in self.ids
+    async def _read(self, partitions: set[int]) -> int:
+        def apply(tp: TopicPartition, changes: dict[bytes, bytes | None]) -> None:
+            changes.pop(None, None)  # type: ignore[call-overload]  # a record without a key says nothing
+            if changes:
+                self._kv[tp.partition].write_many(changes)  # None: a tombstone allows one resend
+
+        done = await restore(self.settings, {TopicPartition(self.topic, p): self._pos[p] for p in partitions},
+                             apply, name=f"sent-record {self.topic}")
+        for tp, end in done.ends.items():
+            self._pos[tp.partition] = end
+        for tp, hw in done.highwater.items():
+            self._hw[tp.partition] = hw
+        return done.records
+
+    def _close(self, p: int) -> None:
+        # what the store holds up to (ids recorded here since are read again next time: harmless), but
+        # never past the high watermark the broker last reported, so that a checkpoint past it at the next
+        # start means the topic was recreated (the local Tansu broker reports the end of a partition short)
+        kv = self._kv.pop(p)
+        pos = self._pos.pop(p, None)
+        self.stores.close("sent", p, kv, None if pos is None else min(pos, self._hw.get(p, pos)))
+
+    def owns(self, command_partition: int) -> bool:
+        """Whether the ids of that command partition are read (its commands may be checked)."""
+        return self.partition_for(command_partition) in self._kv
+
+    def contains(self, delivery_id: str, command_partition: int) -> bool:
+        kv = self._kv.get(self.partition_for(command_partition))
+        return kv is not None and kv.get(delivery_id.encode()) is not None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        """Ids held (RocksDB's estimate: a restored store's count is not kept exactly)."""
+        return sum(len(kv) for kv in self._kv.values())
 
-    async def record(self, delivery_id: str, at: str, provider_message_id: str | None) -> asyncio.Future[Any]:
-        """Mark ``delivery_id`` sent (in memory now) and enqueue its record; await the returned future
+    async def record(self, delivery_id: str, at: str, provider_message_id: str | None,
+                     command_partition: int) -> asyncio.Future[Any]:
+        """Mark ``delivery_id`` sent (locally now) and enqueue its record; await the returned future
         for the broker's acknowledgement before committing the input offset."""
-        self.ids[delivery_id] = provider_message_id
+        p = self.partition_for(command_partition)
         value = _encode(SentRecord(at=at, provider_message_id=provider_message_id))
-        return await self.producer.send(self.topic, value, key=delivery_id.encode())
+        kv = self._kv.get(p)
+        if kv is not None:
+            kv.put(delivery_id.encode(), value)
+        return await self.producer.send(self.topic, value, key=delivery_id.encode(), partition=p)
 
     async def close(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            await reader.stop()
+        reader = self._reader
+        try:
+            async with self._lock:
+                for p in sorted(self._kv):
+                    self._close(p)  # with a checkpoint of what each store holds
+        finally:
+            self._reader = None
+            if reader is not None:
+                await reader.stop()
+            if self._temp:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(self.state_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass
 
@@ -34,7 +35,8 @@ class AdapterOptions:
     concurrency: int = 16
     batch_max: int = 500
     group: str | None = None
-    session_timeout: float = 10.0
+    session_timeout: float = 6.0
+    sent_retention: float | None = None  # CJO_SENT_RETENTION; default: longest expiry + a day
 
     @classmethod
     def from_env(cls, channel: str, env: config.Env | None = None, *, web_port: int | None = None,
@@ -46,7 +48,8 @@ class AdapterOptions:
                    concurrency=concurrency or config.integer(e, "CJO_ADAPTER_CONCURRENCY", 16, minimum=1),
                    batch_max=config.integer(e, "CJO_ADAPTER_BATCH_MAX", 500, minimum=1),
                    group=config.get(e, "CJO_ADAPTER_GROUP") or None,
-                   session_timeout=config.duration(e, "CJO_ADAPTER_SESSION_TIMEOUT", 10.0))
+                   session_timeout=config.duration(e, "CJO_ADAPTER_SESSION_TIMEOUT", 6.0),
+                   sent_retention=config.duration(e, "CJO_SENT_RETENTION", 0.0) or None)
 
 
 def check_config(opts: AdapterOptions, env: config.Env | None = None, settings: Settings | None = None) -> None:
@@ -75,7 +78,15 @@ def build_runner(settings: Settings, opts: AdapterOptions, env: config.Env | Non
                          concurrency=opts.concurrency,
                          batch_max=opts.batch_max, retry=RetryPolicy.from_env(e),
                          limiter=bucket_from_env(opts.channel, e), expiry=ExpiryPolicy.from_env(e), producer=producer,
-                         session_timeout_ms=int(opts.session_timeout * 1000))
+                         session_timeout_ms=int(opts.session_timeout * 1000), sent_retention=opts.sent_retention,
+                         state_dir=state_dir(settings, opts))
+
+
+def state_dir(settings: Settings, opts: AdapterOptions) -> str | None:
+    """Where the sent-record's local copy is kept across restarts: ``CJO_ADAPTER_STATE_DIR`` (one
+    directory per adapter process, e.g. a volume), else a temporary one read again from the topic."""
+    base = os.environ.get("CJO_ADAPTER_STATE_DIR")
+    return os.path.join(base, f"{settings.app_id}-{opts.channel}") if base else None
 
 
 async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None = None,

@@ -654,6 +654,21 @@ def fmt_bytes(n: float) -> str:
     return f"{n / 1024 / 1024:,.0f} MiB"
 
 
+def scale_sections(tmp: str, args: argparse.Namespace, skip: set[str], lines: list[bytes] | None) -> None:
+    """Issue 17's sections (cjo_stream.bench.scale): state that must not grow a process, start-up."""
+    from cjo_stream.bench import scale
+
+    counts = sorted({int(x) for x in args.scale_counts.split(",") if x.strip()})
+    if "startup" not in skip:
+        scale.print_startup(scale.startup_section(tmp, args.startup_runs))
+    if "rolling" not in skip:
+        scale.print_rolling(scale.rolling_section(tmp, args.rolling_rate, args.rolling_seconds), args.rolling_rate)
+    if "identity" not in skip:
+        scale.print_identity(scale.identity_section(tmp, counts, lines))
+    if "sent" not in skip:
+        scale.print_sent(scale.sent_section(tmp, counts))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cjo_stream.bench", description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
@@ -668,8 +683,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compression-runs", type=int, default=1, help="runs per codec in the compression section")
     ap.add_argument("--replay-events", type=int, default=5_000_000,
                     help="events of the replay scale run (about 5 per customer; 0 skips it)")
-    ap.add_argument("--skip", default="",
-                    help="comma list of: faust,latency,restore,adapter,compression,hostile,analytics,replay")
+    ap.add_argument("--scale-counts", default="0,1000000,5000000",
+                    help="identity links / sent ids seeded in the identity and sent sections, comma separated")
+    ap.add_argument("--startup-runs", type=int, default=3)
+    ap.add_argument("--rolling-rate", type=float, default=2000.0)
+    ap.add_argument("--rolling-seconds", type=float, default=40.0)
+    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression,hostile,"
+                                               "analytics,replay,identity,sent,startup,rolling")
     ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
                     help="a setting for every worker the bench starts (repeat), e.g. to compare two values")
     args = ap.parse_args(argv)
@@ -700,6 +720,7 @@ def main(argv: list[str] | None = None) -> int:
 
             journey_events = journey_events_of(lines, ROOT)  # what the workers write for this input
         replays = [] if "replay" in skip else replay_section(tmp, real, lines, args.replay_events)
+        kept = lines if "identity" not in skip else None  # the identity section's throughput runs
         del lines, real
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
                       Contender("raw aiokafka getmany+decode (ceiling)")]
@@ -781,6 +802,7 @@ def main(argv: list[str] | None = None) -> int:
 
             ad = asyncio.run(adapter_throughput(broker.bootstrap, 5000))
             print(f"\nAdapter throughput (webhook -> local HTTP receiver): {ad['commands_per_s']:,.0f} commands/s")
+        scale_sections(tmp, args, skip, kept)
         extra = f" replay_events_per_s={replays[0].rate:.0f}" if replays else ""
         print(f"\nbench: topology_events_per_s={topo:.0f} plain_faust_events_per_s={faust_:.0f} "
               f"ceiling_events_per_s={ceil:.0f}{extra}")

@@ -1,14 +1,16 @@
-"""Seed a worker's changelogs with many customers waiting in a journey (restore and timer benchmarks).
+"""Seed topics directly for the benchmarks: changelogs, identity links, an adapter's sent-record.
 
-Each customer is made by the real engine (identify, then ``cart_item_added`` → the abandoned-cart
-journey parks in ``wait_for`` with a timer), so sizes and timer records are what a live worker writes.
-Only the due times are rewritten, to spread them over a window the benchmark chooses.
+Each waiting customer is made by the real engine (identify, then ``cart_item_added`` → the
+abandoned-cart journey parks in ``wait_for`` with a timer), so sizes and timer records are what a live
+worker writes. Only the due times are rewritten, to spread them over a window the benchmark chooses.
+Links and sent ids are written as the worker and the adapters write them (same keys, values and
+partitions), in whole record batches.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
 import orjson
@@ -19,6 +21,53 @@ from cjo_stream.journeys.loader import Topology
 from cjo_stream.profile import new_profile
 from cjo_stream.runtime.customers import encode_stored
 from cjo_stream.runtime.timers import encode_timer, storage_key
+
+
+def anonymous_id(i: int) -> str:
+    """A Segment-style anonymous id (uuid v4 text), distinct for each ``i``."""
+    return f"{i:08x}-3f1c-4a9e-b7d2-{(i * 2654435761) & 0xFFFFFFFFFFFF:012x}"
+
+
+def produce_fast(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes, int | None]]) -> int:
+    """Produce ``(key, value, partition)`` records (``None``: Kafka's murmur2 of the key) — set-up only.
+
+    Through librdkafka (``confluent-kafka``, installed with the test extras ``make bench`` uses): its C
+    murmur2 partitioner is the one Kafka's Java client and our :class:`Partitioner` use, and aiokafka's
+    pure-Python murmur2 cost 38 µs a key (3 minutes for 5 M links) — set-up, not the measurement.
+    """
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 50,
+                  "queue.buffering.max.messages": 1_000_000, "batch.num.messages": 100_000,
+                  "compression.type": "lz4", "log_level": 0})
+    n = 0
+    for key, value, part in records:
+        while True:
+            try:
+                if part is None:
+                    p.produce(topic, value, key)
+                else:
+                    p.produce(topic, value, key, partition=part)
+                break
+            except BufferError:
+                p.poll(0.05)
+        n += 1
+    if p.flush(120):
+        raise RuntimeError(f"seeding {topic}: records left unsent")
+    return n
+
+
+def links(n: int) -> Iterator[tuple[bytes, bytes, int | None]]:
+    """``n`` identity links as stage 2 stores them: anonymous id -> customer, on the id's partition."""
+    for i in range(n):
+        yield anonymous_id(i).encode(), f"u-bench-{i:08d}".encode(), None
+
+
+def sent_ids(n: int, partitions: int) -> Iterator[tuple[bytes, bytes, int | None]]:
+    """``n`` sent-record entries as an adapter writes them, spread over the command partitions."""
+    value = b'{"at":"2026-11-30T00:00:00.000Z","provider_message_id":"bench"}'
+    for i in range(n):
+        yield f"{(i * 2654435761) & 0xFFFFFFFFFFFF:012x}{i:012x}".encode(), value, i % partitions
 
 
 def waiting_customers(topology: Topology, n: int, due: Callable[[int], float],

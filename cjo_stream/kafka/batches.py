@@ -80,9 +80,10 @@ def _consumer_record(tp: TopicPartition, r: Any) -> ConsumerRecord[bytes, bytes]
 class BatchReader:
     """Fetches raw record batches of any partition (leader lookup, one request per read)."""
 
-    def __init__(self, settings: Settings, max_bytes: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, settings: Settings, max_bytes: int = 4 * 1024 * 1024, max_wait_ms: int = 100) -> None:
         self.settings = settings
         self.max_bytes = max_bytes
+        self.max_wait_ms = max_wait_ms
         self._client: AIOKafkaClient | None = None
 
     async def _connected(self, topic: str) -> AIOKafkaClient:
@@ -109,8 +110,9 @@ class BatchReader:
             node = client.cluster.leader_for_partition(tp)
             if node is None or node < 0:
                 raise RuntimeError(f"no leader known for {tp.topic}[{tp.partition}]")
-        # Tansu answers a fetch with max wait 0 with nothing at all, so wait up to 100 ms for one byte
-        req = FetchRequest(100, 1, self.max_bytes, 0, [(tp.topic, [(tp.partition, offset, self.max_bytes)])])
+        # Tansu answers a fetch with max wait 0 with nothing at all, so wait (100 ms by default) for one byte
+        req = FetchRequest(self.max_wait_ms, 1, self.max_bytes, 0,
+                           [(tp.topic, [(tp.partition, offset, self.max_bytes)])])
         resp = await client.send(node, req)
         for _topic, partitions in resp.topics:
             for partition, error_code, highwater, *part_data in partitions:

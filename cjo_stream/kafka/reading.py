@@ -23,6 +23,9 @@ async def read_to_end(c: AIOKafkaConsumer, tps: list[TopicPartition], apply: Cal
     cannot get further); the caller finds it in ``guard.stuck``.
     """
     end = await c.end_offsets(tps)
+    tps = [tp for tp in tps if end[tp] > 0]  # never written: nothing to read (no empty fetch to wait for)
+    if not tps:
+        return
     fetch = guard.getmany if guard is not None else c.getmany
     while True:
         data = await fetch(*tps, timeout_ms=300)

@@ -12,8 +12,10 @@ from cjo_stream.config import Settings
 
 
 async def ensure_topics(settings: Settings, names: Iterable[str], compacted: Iterable[str] = (),
-                        partitions: dict[str, int] | None = None) -> None:
-    """Create missing topics (idempotent). Changelog-like topics are created compacted."""
+                        partitions: dict[str, int] | None = None,
+                        configs: dict[str, dict[str, str]] | None = None) -> None:
+    """Create missing topics (idempotent). Changelog-like topics are created compacted; ``configs``
+    gives other topic settings by name (applied at creation only: an existing topic keeps its own)."""
     compacted = set(compacted)
     admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
     await admin.start()
@@ -24,6 +26,7 @@ async def ensure_topics(settings: Settings, names: Iterable[str], compacted: Ite
             if name in existing:
                 continue
             cfg = {"cleanup.policy": "compact"} if name in compacted else {}
+            cfg.update((configs or {}).get(name, {}))
             n = (partitions or {}).get(name, settings.partitions)
             new.append(NewTopic(name, num_partitions=n, replication_factor=settings.replication, topic_configs=cfg))
         if new:

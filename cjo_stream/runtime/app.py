@@ -6,6 +6,7 @@ streaming hot path (:class:`~cjo_stream.runtime.worker.StreamWorker`) runs as a 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any, cast
@@ -26,16 +27,11 @@ from cjo_stream.runtime.worker import StreamWorker
 
 log = logging.getLogger("cjo_stream.app")
 
+_MAX_FORWARDS = 4  # times a state query is passed from worker to worker while its id is resolved
+
 
 def host_app_id(settings: Settings) -> str:
     return f"{settings.app_id}-host"
-
-
-async def prepare_host_topics(settings: Settings) -> None:
-    from cjo_stream.kafka.topics import ensure_topics
-
-    await ensure_topics(settings, [f"{host_app_id(settings)}-__assignor-__leader"],
-                        partitions={f"{host_app_id(settings)}-__assignor-__leader": 1})
 
 
 def _caller(request: Request) -> str:
@@ -43,12 +39,14 @@ def _caller(request: Request) -> str:
     return str(cast(Any, request).get(auth.TOKEN_KEY, auth.ANONYMOUS))
 
 
-def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, StreamWorker]:
+def build_app(settings: Settings, topology: Topology, stream: StreamWorker | None = None,
+              started: asyncio.Future[None] | None = None) -> tuple[faust.App, StreamWorker]:
     """The Faust host with the state API. Raises :class:`~cjo_stream.auth.AuthConfigError` or
     :class:`~cjo_stream.tls.TLSConfigError` for unusable tokens or certificates (before anything starts).
 
     Without API tokens the web port is bound to 127.0.0.1 whatever ``CJO_WEB_HOST`` says
-    (``settings.web_host`` is changed accordingly and the reason logged at start).
+    (``settings.web_host`` is changed accordingly and the reason logged at start). ``stream`` and
+    ``started``: a streaming worker already starting (:func:`cjo_stream.runtime.host.start_early`).
     """
     os.makedirs(settings.data_dir, exist_ok=True)
     api_auth = auth.ApiAuth.from_settings(settings)
@@ -57,7 +55,7 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
     ssl_verify = tls.client_verify(settings)
     audit = Audit(settings.audit_key)
     web_url = settings.web_url or f"{settings.web_scheme}://{settings.web_host}:{settings.web_port}"
-    worker = StreamWorker(settings, topology, web_url)
+    worker = stream if stream is not None else StreamWorker(settings, topology, web_url)
     broker_credentials: Any = None
     if settings.sasl_mechanism:
         broker_credentials = faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
@@ -83,13 +81,13 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
         web_application_options={"middlewares": [auth.middleware(api_auth, auth.worker_policy(api_auth))]},
         # Faust's own pages (router, tables, graph, stats) are not part of our API
         web_router_enabled=False, web_tables_enabled=False, web_graph_enabled=False, web_stats_enabled=False,
-        # The host app declares no topics of its own; its one internal topic is created up front by
-        # prepare_host_topics() (re-declaring it made Tansu stall the group join for ~30 s).
         topic_allow_declare=False,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=10.0,
     )
+    # The host runs no agents or tables: it starts only its web server (Faust's "producer only" boot,
+    # without the producer either). With its Kafka consumer it joined a group of its own that the hot
+    # path never used, and a worker waited for that join (~6 s on the local broker) before starting.
+    app.producer_only = True
+    app.boot_strategy = app.BootStrategy(app, enable_kafka=False)
 
     @app.service
     class StreamService(mode.Service):  # the streaming machinery's lifecycle follows the Faust worker's
@@ -100,7 +98,7 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
                 log.warning("the state API is served without TLS on %s: bearer tokens and profiles cross the "
                             "network in clear text unless a proxy or mesh encrypts it (CJO_WEB_TLS_CERT/KEY)",
                             settings.web_host)
-            await worker.start()
+            await (started if started is not None else worker.start())
 
         async def on_stop(self) -> None:
             await worker.stop()
@@ -153,8 +151,16 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
             return self.json({"erased": cid, "status": "accepted"}, status=202)
 
         async def _forward(self, request: Request, cid: str) -> Response:
-            """The customer lives on another worker: ask it with the caller's token (one hop; never twice)."""
-            if request.query.get("forwarded"):
+            """The id lives on another worker: ask it with the caller's token.
+
+            That worker resolves the id further (an id's link lives in its own partition) or answers; a
+            query is passed on at most ``_MAX_FORWARDS`` times (an id linked through several partitions).
+            """
+            try:
+                hops = int(request.query.get("forwarded") or 0)
+            except ValueError:
+                hops = _MAX_FORWARDS
+            if hops >= _MAX_FORWARDS:
                 return self.error(503, "partition is moving between workers; retry shortly")
             url = worker.owner_url(worker.partition_of(cid))
             if not url or url == worker.web_url:
@@ -164,7 +170,7 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Stream
                     # every character that could change the path is escaped: "/", "?", "#", and dots (an
                     # id ".." must not become the parent path when the client normalises the URL)
                     path = quote(cid, safe="").replace(".", "%2E")
-                    r = await client.get(f"{url}/customers/{path}", params={"forwarded": "1"},
+                    r = await client.get(f"{url}/customers/{path}", params={"forwarded": str(hops + 1)},
                                          headers=auth.forward_headers(request.headers))
             except httpx.HTTPError as e:
                 log.warning("forwarding a state query to %s failed: %s", url, type(e).__name__)

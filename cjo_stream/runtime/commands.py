@@ -243,16 +243,18 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     logging.config.dictConfig(logging_config(json_logs, level))
     _wait_for_broker_forever(s, args)
+    from cjo_stream.runtime.host import start_early
+
+    loop, stream, started = start_early(s, topo)  # joins the stage groups while Faust is imported
     from faust import Worker
 
-    from cjo_stream.runtime.app import build_app, prepare_host_topics
+    from cjo_stream.runtime.app import build_app
 
-    asyncio.run(prepare_host_topics(s))
-    app, _ = build_app(s, topo)
+    app, _ = build_app(s, topo, stream, started)
     tune_gc(s.gc_threshold)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     # CJO_LOG_FORMAT=json gives one JSON object per line; no payloads or addresses either way
-    worker = Worker(app, loglevel=level, logging_config=logging_config(json_logs, level), quiet=True,
+    worker = Worker(app, loop=loop, loglevel=level, logging_config=logging_config(json_logs, level), quiet=True,
                     redirect_stdouts=False)
     print(f"cjo-stream worker: broker {s.bootstrap}, {len(topo.journeys)} journeys, store {s.store}, "
           f"state API {s.web_scheme}://{s.web_host}:{s.web_port}/customers/<id>", file=sys.stderr, flush=True)

@@ -5,10 +5,14 @@ Records on the internal topic are keyed by customer id and carry a kind header:
 ======  ===============================================================
 ``e``   a touchpoint event (the original JSON, already validated)
 ``t``   a due timer (msgpack), put there by the partition's own timer scan
-``m``   merge: the key (an anonymous id) was linked to the customer in the value
+``m``   link request: link the key (an anonymous id) to the customer in the value (first link wins)
 ``a``   absorb: the value is the anonymous profile to merge into the key's profile
+``l``   linked: the id in the value (it had no profile) is now the key's
 ``x``   erase the customer (GDPR): profile, timers and aliases
+``u``   unlink: the key's customer was erased; its link and anything stored under it go
 ======  ===============================================================
+
+Identity links live in the partition of the id they link (:mod:`cjo_stream.runtime.aliases`).
 
 **Batching (why this is fast and still exact).** A whole fetched batch of one partition is processed
 in memory, then every changed profile is written once (store, and the changelog record is queued on
@@ -39,10 +43,14 @@ from cjo_stream.engine import Engine, Result
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
+from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.store import KV
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
 
 KIND_EVENT, KIND_TIMER, KIND_MERGE, KIND_ABSORB, KIND_ERASE = b"e", b"t", b"m", b"a", b"x"
+KIND_LINKED, KIND_UNLINK = b"l", b"u"
+#: Kinds a record keyed by an id that was merged away is passed on with, to the id's customer.
+_FOLLOW = frozenset((KIND_EVENT, KIND_ABSORB, KIND_LINKED, KIND_ERASE))
 
 #: How far ahead of the worker's clock an event's timestamp may be and still be decided at its own time.
 #: Clocks of producers drift by milliseconds to seconds; a timestamp minutes ahead is a broken clock,
@@ -116,13 +124,13 @@ class CustomerPartition:
     """State of one partition of the internal topic, owned by exactly one worker at a time."""
 
     def __init__(self, partition: int, engine: Engine, settings: Settings, profiles: KV, timers: KV,
-                 aliases: dict[str, str]) -> None:
+                 links: Links) -> None:
         self.partition = partition
         self.engine = engine
         self.settings = settings
         self.profiles = profiles
         self.timers = TimerIndex(timers)
-        self.aliases = aliases  # the worker's global alias view (read-only here, except erase tombstones)
+        self.links = links  # identity links of this partition's ids (runtime.aliases)
         self.changelog_offset = 0
         # Event time of the latest event applied here, and whether records wait unread (set by the
         # worker): while this partition or ingest is behind, timers fire by this clock, not the wall's.
@@ -142,6 +150,7 @@ class CustomerPartition:
         cache: dict[str, Stored | None] = {}
         dirty: set[str] = set()
         erased: set[str] = set()
+        requested: set[tuple[str, str]] = set()  # link requests sent in this batch
         s = self.settings
         for rec in records:
             cid = (rec.key or b"").decode()
@@ -155,18 +164,20 @@ class CustomerPartition:
             kind = kind_of(rec.headers)
             res: Result | None = None
             receipt: Event | None = None
+            if stored is None and kind in _FOLLOW and (owner := self.links.owner(cid)) is not None \
+                    and owner != cid and pass_on(out, s.internal_topic, owner, kind, rec.value, rec.headers):
+                continue  # keyed by an id that was merged into a customer: the customer's partition decides
             if kind == KIND_EVENT:
-                if stored is None and (owner := self.aliases.get(cid)) is not None and owner != cid:
-                    # keyed by an id that was merged into a customer (a stage 1 that did not know the
-                    # link yet): the customer's own partition decides it
-                    out.add(s.internal_topic, owner.encode(), rec.value)
-                    continue
                 try:
                     ev = decode_event(rec.value or b"", trusted=True)  # checked by ingest
                 except InvalidEvent:
                     continue  # stage 1 validated it; a record that fails here was written by something else
                 if stored is None:
                     stored = cache[cid] = Stored(-1, new_profile(cid))
+                for named in named_ids(ev, cid, stored.profile.aliases):
+                    if (named, cid) not in requested:  # ask the named id's partition to link it here
+                        requested.add((named, cid))
+                        out.add(s.internal_topic, named.encode(), cid.encode(), headers=[("k", KIND_MERGE)])
                 ids = admit(stored.ids, ev.message_id, now, s.dedupe_window, s.dedupe_ids)
                 if ids is None:
                     counts.duplicates += 1
@@ -199,9 +210,14 @@ class CustomerPartition:
                 res = self.engine.fire(stored.profile, timer, timer.due)  # decided at its due time
             elif kind == KIND_MERGE:
                 target = (rec.value or b"").decode()
-                if target and target != cid:
-                    self.aliases.setdefault(cid, target)  # later records keyed by this id go to the customer
-                if stored is not None and target and target != cid:
+                if not target or target == cid or self.links.owner(cid) is not None:
+                    continue  # the first link of an id wins
+                if stored is not None and target in stored.profile.aliases:
+                    continue  # the target was merged into this id: linking back would make a cycle
+                self.links.link(cid, target, out)  # later records keyed by this id go to the customer
+                if stored is None:
+                    out.add(s.internal_topic, target.encode(), cid.encode(), headers=[("k", KIND_LINKED)])
+                else:
                     out.add(s.internal_topic, target.encode(), encode_profile(stored.profile),
                             headers=[("k", KIND_ABSORB)])
                     self._erase(cid, out, keep_aliases=True)
@@ -211,8 +227,27 @@ class CustomerPartition:
             elif kind == KIND_ABSORB:
                 other = decode_profile(rec.value or b"")
                 if stored is None:
-                    stored = cache[cid] = Stored(-1, new_profile(cid))
+                    if self.links.owner(cid) is None:
+                        # the customer was erased after it asked for the link: erase what it would get
+                        self._unlink_all([other.customer_id, *other.aliases], out)
+                        continue
+                    stored = cache[cid] = Stored(-1, new_profile(cid))  # passed on too often: applied here
                 res = self.engine.absorb(stored.profile, other)
+            elif kind == KIND_LINKED:
+                ident = (rec.value or b"").decode()
+                if stored is None:
+                    if self.links.owner(cid) is None:
+                        self._unlink_all([ident], out)  # erased after it asked for the link
+                        continue
+                    stored = cache[cid] = Stored(-1, new_profile(cid))
+                if ident and ident != cid and ident not in stored.profile.aliases:
+                    stored.profile.aliases.append(ident)
+            elif kind == KIND_UNLINK:
+                self.links.unlink(cid, out)
+                self._erase(cid, out, keep_aliases=False, profile=stored.profile if stored else None)
+                cache[cid] = None
+                dirty.discard(cid)
+                continue
             elif kind == KIND_ERASE:
                 self._erase(cid, out, keep_aliases=False, profile=stored.profile if stored else None)
                 cache[cid] = None
@@ -273,12 +308,14 @@ class CustomerPartition:
         for key in self.timers.remove_customer(cid):
             out.add(s.timers_changelog, key, None, partition=self.partition)
         if not keep_aliases:
-            linked = {a for a, c in self.aliases.items() if c == cid}
+            self.links.unlink(cid, out)
             if profile is not None:
-                linked.update(profile.aliases)
-            for a in linked:
-                self.aliases.pop(a, None)
-                out.add(s.aliases_topic, a.encode(), None)
+                self._unlink_all(profile.aliases, out)
+
+    def _unlink_all(self, ids: Sequence[str], out: Outbox) -> None:
+        """Erase the links of ``ids`` (and whatever is stored under them), each in its own partition."""
+        for a in ids:
+            out.add(self.settings.internal_topic, a.encode(), b"", headers=[("k", KIND_UNLINK)])
 
     # ------------------------------------------------------------------ timers
     def due_timers(self, now: float, out: Outbox, *, ingest_behind: bool = False) -> int:

@@ -1,9 +1,11 @@
-"""Stage 1: decode input and receipt records, dead-letter bad ones, resolve identity, repartition.
+"""Stage 1: decode input and receipt records, dead-letter bad ones, repartition by the id they name.
 
 Input records may have any key. Valid events are forwarded unchanged (same JSON bytes) to the internal
-topic keyed by the resolved customer id, so all of a customer's events are handled in order by the one
-worker owning that partition. Invalid records go to the dead-letter topic unchanged with headers saying
-why and where they came from; nothing is dropped silently.
+topic keyed by their ``userId`` (else ``anonymousId``), so all records of an id are handled in order by
+the one worker owning that partition, where the id's identity link lives: an id merged into a customer
+is resolved there and its records passed on (:mod:`cjo_stream.runtime.aliases`). Stage 1 holds no
+state. Invalid records go to the dead-letter topic unchanged with headers saying why and where they
+came from; nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -15,10 +17,8 @@ from typing import Protocol
 
 from cjo_stream.config import Settings
 from cjo_stream.events import Event, InvalidEvent, decode_event
-from cjo_stream.identity import customer_of, new_links
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.receipts import receipt_record_event
-from cjo_stream.runtime.customers import KIND_MERGE
 
 
 class InRecord(Protocol):
@@ -39,9 +39,8 @@ class InRecord(Protocol):
 
 
 class Ingest:
-    def __init__(self, settings: Settings, aliases: dict[str, str]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.aliases = aliases
         self.invalid: Counter[str] = Counter()
         self.forwarded = 0
 
@@ -63,7 +62,6 @@ class Ingest:
     def process(self, records: Sequence[InRecord], out: Outbox) -> None:
         s = self.settings
         internal = s.internal_topic
-        aliases = self.aliases
         for rec in records:
             value = rec.value
             try:
@@ -75,12 +73,5 @@ class Ingest:
             except InvalidEvent as e:
                 self._dead_letter(rec, e, out)
                 continue
-            if ev.user_id:
-                for src, dst in new_links(aliases, ev):
-                    aliases[src] = dst
-                    out.add(s.aliases_topic, src.encode(), dst.encode())
-                    # move what the anonymous profile knows to the customer (in the anon's partition)
-                    out.add(internal, src.encode(), dst.encode(), headers=[("k", KIND_MERGE)])
-            cid = customer_of(aliases, ev)
-            out.add(internal, cid.encode(), value)
+            out.add(internal, (ev.user_id or ev.anonymous_id or "").encode(), value)
             self.forwarded += 1

@@ -30,33 +30,32 @@ from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
-from cjo_stream.identity import canonical
 from cjo_stream.journeys.loader import Topology
+from cjo_stream.kafka.groups import heartbeat_ms, leave_group_on_close
 from cjo_stream.kafka.guard import FetchGuard, Stuck
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.reading import read_to_end
 from cjo_stream.kafka.records import Item
+from cjo_stream.kafka.restore import offsets, past_end, restore
 from cjo_stream.kafka.skips import SkipRequests
 from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.kv import release_memory
 from cjo_stream.profile import profile_to_dict
+from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import Loopback
+from cjo_stream.runtime.members import ANNOUNCE_EVERY, STALE, WorkerInfo, owner_url, workers_topic_config
 from cjo_stream.runtime.store import KV, StoreFactory
 
 log = logging.getLogger("cjo_stream.worker")
 
+_TABLES = ("profiles", "timers", "aliases")  # the stores of one customer partition, with their changelogs
 _FEED_MAX = 64  # internal batches stage 1 may have waiting for the loopback before it pauses
 
 _json = msgspec.json.Encoder()
-
-
-class WorkerInfo(msgspec.Struct):
-    url: str
-    partitions: list[int]
-    at: float
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -232,7 +231,6 @@ class StreamWorker:
         self.engine = Engine(topology.journeys, topology.policies, settings.allowed_lateness)
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.web_url = web_url
-        self.aliases: dict[str, str] = {}
         self.workers: dict[str, WorkerInfo] = {}
         self.partitioner = Partitioner(settings.partitions)
         self.stores = StoreFactory(settings.store, os.path.join(settings.data_dir, settings.app_id,
@@ -245,14 +243,15 @@ class StreamWorker:
         # processed until the batch is skipped on request, then restored again
         self.blocked: dict[int, list[Stuck]] = {}
         self.skips = SkipRequests()  # operator skip requests (global table <app>.skips)
-        self._kv: dict[int, tuple[KV, KV]] = {}
+        self._kv: dict[int, tuple[KV, KV, KV]] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self.ready = asyncio.Event()  # customer partitions restored
+        self._prepared = asyncio.Event()  # producer started, global tables read (start())
         self.ingest_joined = asyncio.Event()  # stage 1 has joined its group
         self.ingest_behind = True  # until stage 1's first fetch says otherwise (timers wait for a backlog)
-        self.ingest = Ingest(settings, self.aliases)
+        self.ingest = Ingest(settings)
         self.processed_events = 0
         self.loopback = Loopback()
         # internal batches this process sent, in the order the producer queued them (per partition: offset
@@ -263,58 +262,71 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        """Create topics, join both stage groups and catch up the global tables, all at once.
+
+        Joining a group is mostly waiting for the broker (the local Tansu broker holds a JoinGroup for
+        half the session timeout; Kafka waits ``group.initial.rebalance.delay.ms`` for a new group), so
+        both groups are joined concurrently while the producer starts and the global tables are read;
+        partitions assigned meanwhile are restored once that is done (``_prepared``). The worker is
+        ready (``healthy``) when its customer partitions are restored and stage 1 is in its group.
+        """
+        t0 = time.monotonic()
         s = self.s
         outputs = [s.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
         await ensure_topics(s, [s.input_topic, s.receipts_topic, s.dlq_topic, s.internal_topic, s.profiles_changelog,
                                 s.timers_changelog, s.aliases_topic, s.workers_topic, s.skips_topic, s.skipped_topic,
                                 s.journey_events_topic, *outputs],
-                            compacted=[s.profiles_changelog, s.timers_changelog, s.aliases_topic, s.workers_topic,
-                                       s.skips_topic])
+                            compacted=[s.profiles_changelog, s.timers_changelog, s.aliases_topic, s.skips_topic],
+                            configs={s.workers_topic: workers_topic_config()})
+        leave_group_on_close()
         self.producer = make_producer(s)
-        await self.producer.start()
-        for topic in (s.internal_topic, s.profiles_changelog, s.timers_changelog, s.skipped_topic, s.dlq_topic,
-                      s.journey_events_topic, *outputs):
-            # learn every output's partitions now: a first send to a topic the producer has no
-            # metadata for waits for a metadata round trip (the first commands took ~1 s without this)
-            await self.producer.partitions_for(topic)
         sink = self._to_feed if s.loopback else None
         self.outbox = Outbox(self.producer, self.partitioner, s.internal_topic, sink,
-                             deferred=(s.profiles_changelog, s.timers_changelog))
+                             deferred=(s.profiles_changelog, s.timers_changelog, s.aliases_topic))
         self.ingest_out = Outbox(self.producer, self.partitioner, s.internal_topic, sink)
         self.globals_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False,
                                                  auto_offset_reset="earliest")
         self.globals_guard = FetchGuard(self.globals_consumer, s, "globals", self.skips)
-        await self.globals_consumer.start()
-        await self._catch_up_globals()
-        self._running = True
+        group = {"enable_auto_commit": False, "auto_offset_reset": "earliest", "max_poll_records": s.batch_max,
+                 "fetch_max_bytes": 16 * 1024 * 1024, "max_partition_fetch_bytes": 4 * 1024 * 1024,
+                 "session_timeout_ms": s.session_timeout_ms, "heartbeat_interval_ms": heartbeat_ms(s.session_timeout_ms),
+                 "fetch_max_wait_ms": s.fetch_max_wait_ms}
         self.customers = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=f"{s.app_id}-customers",
-                                          enable_auto_commit=False, auto_offset_reset="earliest",
-                                          max_poll_records=s.batch_max, fetch_max_bytes=16 * 1024 * 1024,
-                                          max_partition_fetch_bytes=4 * 1024 * 1024,
-                                          session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
-                                          rebalance_timeout_ms=30_000, fetch_max_wait_ms=s.fetch_max_wait_ms)
+                                          rebalance_timeout_ms=30_000, **group)
         self.customers_guard = FetchGuard(self.customers, s, "customers", self.skips)
         commit_interval = s.commit_interval_ms / 1000
         self.finisher = _Finisher(self.customers, changelogs=self.outbox, commit_interval=commit_interval)
         self.customers.subscribe([s.internal_topic], listener=_Rebalance(self))
-        await self.customers.start()
-        self.ingest_consumer = AIOKafkaConsumer(**s.kafka_kwargs(),
-                                                group_id=f"{s.app_id}-ingest", enable_auto_commit=False,
-                                                auto_offset_reset="earliest", max_poll_records=s.batch_max,
-                                                fetch_max_bytes=16 * 1024 * 1024,
-                                                max_partition_fetch_bytes=4 * 1024 * 1024,
-                                                session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
-                                                fetch_max_wait_ms=s.fetch_max_wait_ms)
+        self.ingest_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=f"{s.app_id}-ingest", **group)
         self.ingest_guard = FetchGuard(self.ingest_consumer, s, "ingest", self.skips)
         self.ingest_finisher = _Finisher(self.ingest_consumer, commit_interval=commit_interval)
         self.ingest_consumer.subscribe([s.input_topic, s.receipts_topic], listener=_IngestJoined(self))
-        await self.ingest_consumer.start()
+        self._running = True
+        joins = asyncio.gather(self.customers.start(), self.ingest_consumer.start())
+        try:
+            await self.producer.start()
+            for topic in (s.internal_topic, s.profiles_changelog, s.timers_changelog, s.skipped_topic, s.dlq_topic,
+                          s.journey_events_topic, *outputs):
+                # learn every output's partitions now: a first send to a topic the producer has no
+                # metadata for waits for a metadata round trip (the first commands took ~1 s without this)
+                await self.producer.partitions_for(topic)
+            await self.globals_consumer.start()
+            await self._catch_up_globals()
+        except BaseException:
+            joins.cancel()
+            raise
+        self._prepared.set()
+        t1 = time.monotonic()
+        await joins
         self._tasks = [asyncio.create_task(self._guard(self._globals_loop)),
                        asyncio.create_task(self._guard(self._customers_loop)),
-                       asyncio.create_task(self._guard(self._ingest_loop))]
+                       asyncio.create_task(self._guard(self._ingest_loop)),
+                       asyncio.create_task(self._guard(self._announce_loop))]
         if s.loopback:
             self._tasks.append(asyncio.create_task(self._guard(self._loopback_loop)))
         metrics.UP.labels("worker").set(1)
+        log.info("stage groups joined %.1f s after the worker started (producer and global tables: %.1f s)",
+                 time.monotonic() - t0, t1 - t0)
 
     async def stop(self) -> None:
         """Clean shutdown: let the loops finish the batch in hand, checkpoint stores, leave the groups.
@@ -336,11 +348,11 @@ class StreamWorker:
         if not pending and self.parts:
             with contextlib.suppress(Exception):
                 await self.release(sorted(self.parts))
-        for c in ("ingest_consumer", "customers", "globals_consumer"):
-            consumer = getattr(self, c, None)
-            if consumer is not None:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()  # leaving the group revokes partitions (checkpoints stores)
+        consumers = [getattr(self, c, None) for c in ("ingest_consumer", "customers", "globals_consumer")]
+        # leaving the groups (at once) revokes partitions and hands them to the other workers now
+        await asyncio.gather(*(c.stop() for c in consumers if c is not None), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.producer.send_and_wait(self.s.workers_topic, None, key=self.worker_id.encode())
         with contextlib.suppress(Exception):
             await self.producer.stop()
 
@@ -353,12 +365,12 @@ class StreamWorker:
             log.exception("worker loop %s crashed; stopping the process so it can be restarted", fn.__name__)
             os._exit(70)
 
-    # ------------------------------------------------------------------ global tables (aliases, workers)
+    # ------------------------------------------------------------------ global tables (workers, skip requests)
     async def _catch_up_globals(self) -> None:
         s = self.s
         c = self.globals_consumer
         tps: list[TopicPartition] = []
-        for topic in (s.aliases_topic, s.workers_topic, s.skips_topic):
+        for topic in (s.workers_topic, s.skips_topic):
             parts = c.partitions_for_topic(topic)
             if not parts:
                 await c.topics()  # refresh metadata
@@ -372,16 +384,12 @@ class StreamWorker:
         s = self.s
         for r in recs:
             key = r.key.decode() if r.key else ""
-            if r.topic == s.aliases_topic:
-                if r.value is None:
-                    self.aliases.pop(key, None)
+            if r.topic == s.workers_topic:
+                info = msgspec.json.decode(r.value, type=WorkerInfo) if r.value is not None else None
+                if info is None or time.time() - info.at > STALE:
+                    self.workers.pop(key, None)  # gone, or not heard of lately (crashed)
                 else:
-                    self.aliases.setdefault(key, r.value.decode())
-            elif r.topic == s.workers_topic:
-                if r.value is None:
-                    self.workers.pop(key, None)
-                else:
-                    self.workers[key] = msgspec.json.decode(r.value, type=WorkerInfo)
+                    self.workers[key] = info
             elif r.topic == s.skips_topic:
                 self.skips.apply(r.value, r.key)
 
@@ -544,30 +552,35 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ partition ownership
     async def acquire(self, partitions: list[int]) -> None:
+        await self._prepared.wait()  # assigned while start() still reads the global tables
         async with self._lock:
             new = [p for p in partitions if p not in self.parts]
             if new:
                 t0 = time.perf_counter()
-                stores: dict[int, tuple[KV, KV]] = {}
+                stores: dict[int, tuple[KV, KV, KV]] = {}
                 jobs: list[tuple[str, int, KV, int]] = []
                 for p in new:
                     prof_kv, prof_start = self.stores.open("profiles", p)
                     timer_kv, timer_start = self.stores.open("timers", p)
-                    stores[p] = (prof_kv, timer_kv)
+                    alias_kv, alias_start = self.stores.open("aliases", p, counted=False)
+                    stores[p] = (prof_kv, timer_kv, alias_kv)
                     jobs += [(self.s.profiles_changelog, p, prof_kv, prof_start),
-                             (self.s.timers_changelog, p, timer_kv, timer_start)]
+                             (self.s.timers_changelog, p, timer_kv, timer_start),
+                             (self.s.aliases_topic, p, alias_kv, alias_start)]
+                jobs = await self._rebuild_recreated(jobs, stores)
                 stuck = await self._restore(jobs)
-                for p, (prof_kv, timer_kv) in stores.items():
+                for p, (prof_kv, timer_kv, alias_kv) in stores.items():
                     if p in stuck:  # its state is incomplete: do not decide for these customers
-                        self.stores.close("profiles", p, prof_kv, None)  # no checkpoint: restored in full later
-                        self.stores.close("timers", p, timer_kv, None)
+                        for table, kv in zip(_TABLES, (prof_kv, timer_kv, alias_kv), strict=True):
+                            self.stores.close(table, p, kv, None)  # no checkpoint: restored in full later
                         self.blocked[p] = stuck[p]
                         with contextlib.suppress(IllegalStateError):
                             self.customers.pause(TopicPartition(self.s.internal_topic, p))
                         continue
-                    self._kv[p] = (prof_kv, timer_kv)
+                    self._kv[p] = (prof_kv, timer_kv, alias_kv)
                     self.loopback.forget(p)
-                    self.parts[p] = CustomerPartition(p, self.engine, self.s, prof_kv, timer_kv, self.aliases)
+                    self.parts[p] = CustomerPartition(p, self.engine, self.s, prof_kv, timer_kv,
+                                                      Links(alias_kv, self.s.aliases_topic, p))
                 metrics.RESTORE_SECONDS.observe(time.perf_counter() - t0)
             self._publish_gauges()
             await self._announce()
@@ -584,8 +597,8 @@ class StreamWorker:
                 kvs = self._kv.pop(p, None)
                 if kvs is None:
                     continue
-                self.stores.close("profiles", p, kvs[0], ends.get((self.s.profiles_changelog, p)))
-                self.stores.close("timers", p, kvs[1], ends.get((self.s.timers_changelog, p)))
+                for table, topic, kv in zip(_TABLES, self._changelogs, kvs, strict=True):
+                    self.stores.close(table, p, kv, ends.get((topic, p)))
                 metrics.forget_partition(p)
             with contextlib.suppress(Exception):
                 await self._announce()
@@ -606,7 +619,7 @@ class StreamWorker:
                         self.customers.resume(TopicPartition(self.s.internal_topic, p))
 
     async def _changelog_ends(self, partitions: list[int]) -> dict[tuple[str, int], int]:
-        tps = [TopicPartition(t, p) for p in partitions for t in (self.s.profiles_changelog, self.s.timers_changelog)]
+        tps = [TopicPartition(t, p) for p in partitions for t in self._changelogs]
         if not tps:
             return {}
         c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False)
@@ -617,46 +630,65 @@ class StreamWorker:
             await c.stop()
         return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
+    async def _rebuild_recreated(self, jobs: list[tuple[str, int, KV, int]],
+                                 stores: dict[int, tuple[KV, KV, KV]]) -> list[tuple[str, int, KV, int]]:
+        """A store whose checkpoint lies past its changelog's end is not a copy of that changelog (the
+        topic was made again, e.g. a fresh broker with an old data directory): wipe it and read it all."""
+        checkpointed = {TopicPartition(t, p): start for t, p, _, start in jobs if start}
+        if not checkpointed:
+            return jobs
+        _, ends = await offsets(self.s, list(checkpointed))
+        stale = past_end(checkpointed, ends)
+        out = []
+        for topic, p, kv, start in jobs:
+            if TopicPartition(topic, p) in stale:
+                log.warning("the checkpoint of %s[%d] is past the changelog's end (the topic was made again): "
+                            "rebuilding the store from it", topic, p)
+                table = _TABLES[self._changelogs.index(topic)]
+                self.stores.close(table, p, kv, None)  # no checkpoint: wiped when opened again
+                kv, start = self.stores.open(table, p, counted=table != "aliases")
+                i = self._changelogs.index(topic)
+                stores[p] = (*stores[p][:i], kv, *stores[p][i + 1:])  # type: ignore[assignment]
+            out.append((topic, p, kv, start))
+        return out
+
     async def _restore(self, jobs: list[tuple[str, int, KV, int]]) -> dict[int, list[Stuck]]:
         """Replay changelog partitions into their stores, each from its start offset to the current end.
 
-        One consumer reads every assigned changelog partition at once and each fetched chunk goes into
-        RocksDB as one write batch (latest value per key): restoring partition by partition with a
-        consumer each paid the end-of-log check (one empty fetch) per partition and table. Returns the
-        customer partitions whose changelogs stopped at a record batch that cannot be decoded.
+        The record batches are read raw (:mod:`cjo_stream.kafka.restore`: ~3x the rate of a consumer,
+        which built a Python record object per record), a few partitions at a time, and each fetched
+        chunk goes into RocksDB as one write batch (latest value per key). Returns the customer
+        partitions whose changelogs stopped at a record batch that cannot be decoded.
         """
         if not jobs:
             return {}
-        c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
-                             max_poll_records=50_000, fetch_max_bytes=64 * 1024 * 1024,
-                             max_partition_fetch_bytes=16 * 1024 * 1024,
-                             fetch_max_wait_ms=self.s.fetch_max_wait_ms)
-        await c.start()
-        n = 0
+        t0 = time.perf_counter()
         target = {TopicPartition(topic, p): kv for topic, p, kv, _ in jobs}
 
-        def apply(recs: list[Any]) -> None:
-            nonlocal n
-            if not recs:
-                return
-            changes: dict[bytes, bytes | None] = {}
-            for r in recs:
-                changes[r.key] = r.value
-            target[TopicPartition(recs[0].topic, recs[0].partition)].write_many(changes)
-            n += len(recs)
+        def apply(tp: TopicPartition, changes: dict[bytes, bytes | None]) -> None:
+            if changes:
+                target[tp].write_many(changes)
 
-        guard = FetchGuard(c, self.s, "restore", self.skips, max_bytes=16 * 1024 * 1024)
-        try:
-            c.assign(list(target))
-            for topic, p, _, start in jobs:
-                c.seek(TopicPartition(topic, p), start)
-            await read_to_end(c, list(target), apply, guard)
-        finally:
-            await c.stop()
+        done = await restore(self.s, {TopicPartition(topic, p): start for topic, p, _, start in jobs}, apply,
+                             skips=self.skips)
+        log.info("restored %d changelog records of %d store(s) in %.1f s", done.records, len(jobs),
+                 time.perf_counter() - t0)
+        if done.records > 100_000:
+            release_memory()  # the restore's buffers, freed now, back to the OS
         stuck: dict[int, list[Stuck]] = {}
-        for tp, st in guard.stuck.items():
+        for tp, st in done.stuck.items():
             stuck.setdefault(tp.partition, []).append(st)
         return stuck
+
+    async def _announce_loop(self) -> None:
+        """Re-announce now and then, so the workers table's retention never deletes a live worker."""
+        last = time.monotonic()
+        while self._running:
+            await asyncio.sleep(1.0)
+            if time.monotonic() - last >= ANNOUNCE_EVERY:
+                last = time.monotonic()
+                async with self._lock:
+                    await self._announce()
 
     async def _announce(self) -> None:
         info = WorkerInfo(self.web_url, sorted(self.parts), time.time())
@@ -681,18 +713,32 @@ class StreamWorker:
         """Processing: customer partitions restored and the ingest stage in its group."""
         return self.ready.is_set() and self.ingest_joined.is_set()
 
+    @property
+    def _changelogs(self) -> tuple[str, str, str]:
+        return self.s.profiles_changelog, self.s.timers_changelog, self.s.aliases_topic
+
     def customer_id(self, ident: str) -> str:
-        return canonical(self.aliases, ident)
+        """The customer of ``ident`` as far as this worker can tell (state API).
+
+        Links live in the partition of the id they link (:mod:`cjo_stream.runtime.aliases`): they are
+        followed while those partitions are this worker's; the owner of the next one continues.
+        """
+        cur = ident
+        for _ in range(MAX_HOPS):
+            part = self.parts.get(self.partition_of(cur))
+            if part is None or part.load(cur) is not None:
+                return cur
+            nxt = part.links.owner(cur)
+            if nxt is None or nxt == cur:
+                return cur
+            cur = nxt
+        return cur
 
     def partition_of(self, customer_id: str) -> int:
         return self.partitioner(customer_id.encode())
 
     def owner_url(self, partition: int) -> str | None:
-        best: WorkerInfo | None = None
-        for info in self.workers.values():
-            if partition in info.partitions and (best is None or info.at > best.at):
-                best = info
-        return best.url if best else None
+        return owner_url(self.workers, partition, time.time())
 
     def local_customer(self, customer_id: str) -> dict[str, Any] | None:
         part = self.parts.get(self.partition_of(customer_id))

@@ -45,7 +45,8 @@ async def test_console_adapter_process(settings: Settings) -> None:
         receipts = await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 2, timeout=60)
         assert sorted(msgspec.json.decode(r.value)["status"] for r in receipts) == ["sent", "sent"]
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
-        assert health["status"] == "ok" and health["adapter"] == "console" and health["sent_ids"] == 2
+        assert health["status"] == "ok" and health["adapter"] == "console" and health["outcomes"]["sent"] == 2
+        assert health["sent_ids"] >= 2  # RocksDB's estimate: an id read back after recording it may count twice
         assert "cjo.delivery.email" in health["topics"] and "cjo.delivery.sms" in health["topics"]
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import msgspec
@@ -21,6 +22,7 @@ from cjo_stream.adapters.signing import verify
 from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
+from cjo_stream.events import format_ts
 from cjo_stream.kafka.producer import make_producer
 from tests.adapters.conftest import (
     Answer,
@@ -167,14 +169,18 @@ async def test_email_exactly_once_across_crash_restart_and_replay(settings: Sett
 
 
 async def test_expired_and_invalid_commands_are_not_sent(settings: Settings, receiver: Receiver) -> None:
-    old = command(channel="webhook", decided_at="2020-01-01T00:00:00Z")  # default webhook expiry: 1 day
+    old = command(channel="webhook", decided_at=format_ts(time.time() - 36 * 3600))  # default webhook expiry: 1 day
     explicit = command(channel="webhook", expires_at="2020-01-01T00:00:00Z")
+    # decided before the sent-record's retention (webhook: 1 day + 1 day): it may have been sent and
+    # forgotten, so it is neither sent nor given an "expired" receipt
+    ancient = command(channel="webhook", decided_at="2020-01-01T00:00:00Z")
     fresh = command(channel="webhook")
-    await produce_commands(settings, [old, explicit, fresh, fresh])  # fresh twice in one batch
+    await produce_commands(settings, [old, explicit, ancient, fresh, fresh])  # fresh twice in one batch
     await produce(settings.bootstrap, "cjo.delivery.webhook", [(b"k", b"{not json"), (b"k", b'{"delivery_id": 1}')])
     runner = webhook_runner(settings, receiver)
     await run_until(runner, lambda: runner.outcomes["invalid"] >= 2 and runner.outcomes["sent"] >= 1
-                    and runner.outcomes["expired"] >= 2 and runner.outcomes["duplicate"] >= 1)
+                    and runner.outcomes["expired"] >= 2 and runner.outcomes["duplicate"] >= 1
+                    and runner.outcomes["stale"] >= 1)
     assert [r.headers["Idempotency-Key"] for r in receiver.requests] == [fresh.delivery_id]
     receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 3,
                                             settle=0.3))
