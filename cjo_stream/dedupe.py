@@ -17,9 +17,9 @@ What is dropped, exactly (README, "Duplicates"):
 - **Guaranteed**: a copy arriving within ``window`` seconds after its original, with fewer than ``keep``
   other events of that customer in between, keyed by the same customer.
 - **False negatives** (a duplicate applied again): one arriving after ``keep`` newer events of the customer,
-  or after the customer was quiet for ``window`` seconds (the whole record is forgotten then), or under
-  another customer key (a copy keyed by an anonymous id after that id was merged into a known customer:
-  the anonymous profile's ids are not carried over).
+  or after the customer was quiet for ``window`` seconds (the whole record is forgotten then). When an
+  anonymous id is merged into a known customer its recent ids are carried over (:func:`combine`, after
+  the customer's own, within the same ``keep``), so a copy sent after the merge is still dropped.
 - **False positives** (a distinct event dropped): only when two different ids of one customer share a
   64-bit hash among its last ``keep`` ids — about ``keep`` / 2^64 per event, i.e. never in practice.
 - An id older than ``window`` is still dropped while the customer stayed active (fewer than ``keep``
@@ -51,6 +51,26 @@ def admit(ids: bytes, message_id: str, now: float, window: float, keep: int) -> 
                     return None
                 i = ids.find(fp, i + 1)  # a match across two fingerprints' boundary is not one
     return int(now).to_bytes(_HEAD, "big") + fp + ids[_HEAD:_HEAD + _FP * (keep - 1)]
+
+
+def combine(mine: bytes, theirs: bytes, now: float, window: float, keep: int) -> bytes:
+    """The customer's record after another id's profile was merged into it: its own fingerprints, then
+    the other's it lacks, up to ``keep``; a record quiet for a whole window counts as empty.
+
+    Why: a copy of an event the other id applied, sent again after the merge (a producer's retry, or
+    stage 1 forwarding again after a crash), reaches the customer and must still be recognised.
+    """
+    parts = [r for r in (mine, theirs) if r and now - int.from_bytes(r[:_HEAD], "big") <= window]
+    if len(parts) < 2:
+        return parts[0] if parts else b""
+    fps: list[bytes] = []
+    for r in parts:
+        for i in range(_HEAD, len(r) - _FP + 1, _FP):
+            fp = r[i:i + _FP]
+            if fp not in fps:
+                fps.append(fp)
+    head = max(int.from_bytes(r[:_HEAD], "big") for r in parts)
+    return head.to_bytes(_HEAD, "big") + b"".join(fps[:keep])
 
 
 def remembered(ids: bytes) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from cjo_stream.analytics.fold import Analytics
 from cjo_stream.commands import DeliveryCommand, SkipRecord
-from cjo_stream.dedupe import admit
+from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result, Timer
 from cjo_stream.engine.funnel import Funnel
 from cjo_stream.events import Event, InvalidEvent, decode_event
@@ -168,7 +168,10 @@ class Simulator:
             self.analytics.add_event(ev, cid)  # a receipt (message_<status>) counts for its delivery, as live
         for src, dst in links:  # as live: the linking event first, then what the other id knew
             anon = self.profiles.pop(src, None)
-            self.recent_ids.pop(src, None)  # live: the anonymous record goes, its recent ids with it
+            theirs = self.recent_ids.pop(src, b"")  # live: its recent ids go with the absorbed profile
+            if theirs:
+                self.recent_ids[dst] = combine(self.recent_ids.get(dst, b""), theirs, max(self.clock, ev.ts),
+                                               self.dedupe_window, self.dedupe_ids)
             if anon is not None:
                 target = self.profiles.get(dst)
                 if target is None:

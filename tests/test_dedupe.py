@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cjo_stream.dedupe import admit, remembered
+from cjo_stream.dedupe import admit, combine, remembered
+from cjo_stream.engine import Engine
+from cjo_stream.simulator import Simulator
 
 T0 = 1_790_000_000.0
 DAY = 86400.0
@@ -75,3 +78,28 @@ def test_exactly_the_recent_repeats_are_dropped(mids: list[str], keep: int) -> N
             recent = [m, *recent][:keep]
     assert dropped == expected
     assert len(ids) <= 4 + 8 * keep
+
+
+def test_a_merged_ids_recent_ids_are_carried_over_after_the_customers_own() -> None:
+    mine, _ = feed(b"", ["u1", "u2"], T0)
+    theirs, _ = feed(b"", ["a1", "u2", "a2"], T0 - 60)
+    both = combine(mine, theirs, T0, DAY, 32)
+    assert remembered(both) == 4  # u2 once
+    assert all(admit(both, m, T0, DAY, 32) is None for m in ("u1", "u2", "a1", "a2"))
+    assert remembered(combine(mine, theirs, T0, DAY, 3)) == 3  # the bound holds: the customer's own first
+    assert admit(combine(mine, theirs, T0, DAY, 3), "a2", T0, DAY, 32) is None  # their newest next
+    assert admit(combine(mine, theirs, T0, DAY, 3), "a1", T0, DAY, 32) is not None
+    assert combine(mine, theirs, T0 + DAY + 120, DAY, 32) == b""  # both quiet for a window: forgotten
+    assert combine(b"", theirs, T0, DAY, 32) == theirs
+
+
+def test_the_simulator_drops_an_anonymous_event_sent_again_after_login() -> None:
+    """A producer retrying its queue after the visitor logged in: the anonymous copy is a duplicate."""
+    def line(mid: str, sec: int, **kw: object) -> bytes:
+        return orjson.dumps({"messageId": mid, "type": "track", "event": "page_viewed",
+                             "timestamp": f"2026-03-01T10:00:{sec:02d}Z", **kw})
+    sim = Simulator(Engine([]))
+    sim.run_lines([line("p1", 0, anonymousId="a1"),
+                   line("i1", 1, type="identify", userId="u1", anonymousId="a1"),
+                   line("p1", 2, anonymousId="a1")])
+    assert sim.duplicates == 1

@@ -84,7 +84,8 @@ def pass_on(out: Outbox, topic: str, owner: str, kind: bytes, value: bytes | Non
     hops = hops_of(headers)
     if hops >= MAX_HOPS:
         return False
-    out.add(topic, owner.encode(), value, headers=[("k", kind), (HOPS, str(hops + 1).encode())])
+    kept = [(k, v) for k, v in headers or () if k not in ("k", HOPS)]  # e.g. an absorb's recent ids
+    out.add(topic, owner.encode(), value, headers=[("k", kind), (HOPS, str(hops + 1).encode()), *kept])
     return True
 
 

@@ -38,7 +38,7 @@ from cjo_stream.analytics.records import encode as encode_journey_event
 from cjo_stream.analytics.records import journey_events, receipt_event
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
-from cjo_stream.dedupe import admit
+from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import Outbox
@@ -49,6 +49,8 @@ from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, st
 
 KIND_EVENT, KIND_TIMER, KIND_MERGE, KIND_ABSORB, KIND_ERASE = b"e", b"t", b"m", b"a", b"x"
 KIND_LINKED, KIND_UNLINK = b"l", b"u"
+#: Header of an absorb record: the merged id's recent messageId fingerprints (cjo_stream.dedupe).
+IDS_HEADER = "ids"
 #: Kinds a record keyed by an id that was merged away is passed on with, to the id's customer.
 _FOLLOW = frozenset((KIND_EVENT, KIND_ABSORB, KIND_LINKED, KIND_ERASE))
 
@@ -219,7 +221,7 @@ class CustomerPartition:
                     out.add(s.internal_topic, target.encode(), cid.encode(), headers=[("k", KIND_LINKED)])
                 else:
                     out.add(s.internal_topic, target.encode(), encode_profile(stored.profile),
-                            headers=[("k", KIND_ABSORB)])
+                            headers=[("k", KIND_ABSORB), (IDS_HEADER, stored.ids)])
                     self._erase(cid, out, keep_aliases=True)
                     cache[cid] = None
                     dirty.discard(cid)
@@ -232,6 +234,8 @@ class CustomerPartition:
                         self._unlink_all([other.customer_id, *other.aliases], out)
                         continue
                     stored = cache[cid] = Stored(-1, new_profile(cid))  # passed on too often: applied here
+                theirs = next((v for k, v in rec.headers or () if k == IDS_HEADER), b"")
+                stored.ids = combine(stored.ids, theirs, now, s.dedupe_window, s.dedupe_ids)
                 res = self.engine.absorb(stored.profile, other)
             elif kind == KIND_LINKED:
                 ident = (rec.value or b"").decode()

@@ -236,3 +236,26 @@ def test_any_delivery_order_decides_as_the_simulator(seed: int) -> None:
     assert c.commands() == expected
     for i in range(40):
         assert c.link(f"anon-{i}") == f"user-{i}" and c.profile(f"anon-{i}") is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_anonymous_event_sent_again_after_the_merge_is_a_duplicate(seed: int) -> None:
+    """Stage 1 forwarding again after a crash (or a producer's retry) re-sends an anonymous event once its
+    id was merged: it is passed on to the customer, who still knows it (the ids came with the absorb)."""
+    c = Cluster(seed=seed)
+    anon, known = visit(7)
+    for rec in anon:
+        c.send(rec)
+    c.drain()  # applied to the anonymous profile first
+    for rec in known:
+        c.send(rec)
+    c.drain()  # linked and absorbed
+    assert c.link("anon-7") == "user-7"
+    counts = metrics.BatchCounts()
+    for rec in anon:
+        c.send(rec)
+    while any(c.queues):
+        p = c.rng.choice([i for i, q in enumerate(c.queues) if q])
+        c.parts[p].process([c.queues[p].popleft()], c.now, c, counts)  # type: ignore[arg-type]
+    assert counts.duplicates == len(anon)
+    assert c.profile("user-7").counters.get("cart_item_added") == 1
