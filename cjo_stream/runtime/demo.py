@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -108,6 +109,19 @@ async def _follow(settings: Settings, until: float) -> int:
     return n
 
 
+def _watch_envelope(url: str, started: float, until: float, every: float = 30.0) -> None:
+    """Say once when decisions fall behind on the local broker (runtime.envelope), scraping the worker."""
+    from cjo_stream.runtime.envelope import Watch
+
+    watch = Watch()
+    while time.monotonic() + every < until and not watch.warned:
+        time.sleep(every)
+        with contextlib.suppress(httpx.HTTPError):
+            line = watch.check(httpx.get(f"{url}/metrics", timeout=5).text, (time.monotonic() - started) / 60)
+            if line:
+                print(line, flush=True)
+
+
 def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     data = tempfile.mkdtemp(prefix="cjo-demo-")
     broker = LocalBroker()
@@ -171,6 +185,7 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
               f"delivery commands as they are decided (abandoned carts remind after 10 s, welcome "
               f"reminders after 20 s){'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)
         until = time.monotonic() + (duration or 10 ** 9)
+        threading.Thread(target=_watch_envelope, args=(url, started, until), daemon=True).start()
         n = asyncio.run(_follow(settings, until))
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
