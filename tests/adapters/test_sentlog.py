@@ -89,3 +89,32 @@ async def test_ids_follow_their_command_partition_and_a_restart_reads_only_the_t
         await renewed.close()
     finally:
         await producer.stop()
+
+
+async def test_a_restart_after_batched_writes_reads_only_the_tail(settings: Settings, tmp_path: Path) -> None:
+    """Ids written many to a record batch (as a busy adapter writes them): the local broker reports the
+    partition's end as the last batch's base offset + 1, and a checkpoint must not look past it."""
+    s = Settings(bootstrap=settings.bootstrap, partitions=2)
+    topic = "cjo.adapter.webhook.sent"
+    producer = make_producer(s)
+    await producer.start()
+    try:
+        state = str(tmp_path / "sent")
+        log = SentLog(s, topic, producer, state_dir=state)
+        await log.start()
+        await log.catch_up([0])
+        for b in range(4):  # four batches of 50 ids
+            batch = producer.create_batch()
+            for i in range(50):
+                batch.append(key=f"d-{b}-{i}".encode(), value=b"{}", timestamp=None)
+            await (await producer.send_batch(batch, topic, partition=0))
+        assert await log.catch_up() == 200
+        await log.close()
+
+        again = SentLog(s, topic, producer, state_dir=state)
+        await again.start()
+        assert await again.catch_up([0]) <= 50  # at most the last batch again, not all 200
+        assert all(again.contains(f"d-{b}-{i}", 0) for b in range(4) for i in range(50))
+        await again.close()
+    finally:
+        await producer.stop()
