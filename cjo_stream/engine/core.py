@@ -146,6 +146,11 @@ class Engine:
                 self.by_entry_event.setdefault(j.entry.event, []).append(j)
         self.watched = watched_events(self.versions.values())
         self._silent_start = {key: _silent_start(j) for key, j in self.versions.items()}
+        # the longest throttle window: a partition's windows older than this are forgotten
+        pers = [j.throttle.per for j in self.versions.values() if j.throttle is not None]
+        pers += [st.send.throttle.per for j in self.versions.values() for st in j.steps.values()
+                 if st.send is not None and st.send.throttle is not None]
+        self.longest_throttle = max(pers, default=0.0)
         window = self.policies.send_log_window
         self._send_log_window = window
 

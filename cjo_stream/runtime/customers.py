@@ -40,6 +40,7 @@ from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
+from cjo_stream.engine.throttle import Throttles, decode_throttles, encode_throttles
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
@@ -49,6 +50,9 @@ from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, st
 
 KIND_EVENT, KIND_TIMER, KIND_MERGE, KIND_ABSORB, KIND_ERASE = b"e", b"t", b"m", b"a", b"x"
 KIND_LINKED, KIND_UNLINK = b"l", b"u"
+#: Key of a partition's throttle windows in its profile store (and changelog): no customer id starts with
+#: a control character (ingest refuses them, ``bad_id``).
+THROTTLES_KEY = b"\x00throttles"
 #: Header of an absorb record: the merged id's recent messageId fingerprints (cjo_stream.dedupe).
 IDS_HEADER = "ids"
 #: Kinds a record keyed by an id that was merged away is passed on with, to the id's customer.
@@ -133,6 +137,10 @@ class CustomerPartition:
         self.profiles = profiles
         self.timers = TimerIndex(timers)
         self.links = links  # identity links of this partition's ids (runtime.aliases)
+        # this partition's share of every throttle's windows (engine.throttle), stored with the profiles
+        raw = profiles.get(THROTTLES_KEY)
+        self.throttles = decode_throttles(raw) if raw is not None else Throttles()
+        self._throttles_raw = raw or encode_throttles(self.throttles)
         self.changelog_offset = 0
         # Event time of the latest event applied here, and whether records wait unread (set by the
         # worker): while this partition or ingest is behind, timers fire by this clock, not the wall's.
@@ -193,7 +201,7 @@ class CustomerPartition:
                         ev.ts = now  # a producer's clock far ahead of ours: decide it as arriving now
                     if ev.ts > self.watermark:
                         self.watermark = ev.ts
-                    res = self.engine.process(stored.profile, ev, ev.ts)
+                    res = self.engine.process(stored.profile, ev, ev.ts, self.throttles)
                     if ev.name.startswith("message_"):
                         receipt = ev  # an adapter's receipt: a journey event joins it to its delivery
                     if res.late:
@@ -209,7 +217,7 @@ class CustomerPartition:
                     continue  # erased or merged away: nothing to wake
                 st.timers += 1
                 st.lateness.append(now - timer.due)
-                res = self.engine.fire(stored.profile, timer, timer.due)  # decided at its due time
+                res = self.engine.fire(stored.profile, timer, timer.due, self.throttles)  # decided at its due time
             elif kind == KIND_MERGE:
                 target = (rec.value or b"").decode()
                 if not target or target == cid or self.links.owner(cid) is not None:
@@ -236,7 +244,7 @@ class CustomerPartition:
                     stored = cache[cid] = Stored(-1, new_profile(cid))  # passed on too often: applied here
                 theirs = next((v for k, v in rec.headers or () if k == IDS_HEADER), b"")
                 stored.ids = combine(stored.ids, theirs, now, s.dedupe_window, s.dedupe_ids)
-                res = self.engine.absorb(stored.profile, other)
+                res = self.engine.absorb(stored.profile, other, self.throttles)
             elif kind == KIND_LINKED:
                 ident = (rec.value or b"").decode()
                 if stored is None:
@@ -270,9 +278,19 @@ class CustomerPartition:
             key, raw = cid.encode(), encode_stored(stored.hw, stored.profile, stored.ids)
             writes[key] = raw
             out.add(s.profiles_changelog, key, raw, partition=self.partition)
+        if self.throttles.windows:
+            self.throttles.forget_before(self.watermark, self.engine.longest_throttle)
+            raw = encode_throttles(self.throttles)
+            if raw != self._throttles_raw:  # with the profiles: one write batch, one commit
+                self._throttles_raw = writes[THROTTLES_KEY] = raw
+                out.add(s.profiles_changelog, THROTTLES_KEY, raw, partition=self.partition)
         if writes:
             self.profiles.write_many(writes)  # one RocksDB write batch per partition batch
         return st
+
+    def customers(self) -> int:
+        """Profiles stored (the throttles' record is not one)."""
+        return len(self.profiles) - (self.profiles.get(THROTTLES_KEY) is not None)
 
     def _emit(self, res: Result, out: Outbox, counts: metrics.BatchCounts, st: BatchStats, offset: int = -1,
               receipt: Event | None = None) -> None:

@@ -228,7 +228,12 @@ class StreamWorker:
     def __init__(self, settings: Settings, topology: Topology, web_url: str = "") -> None:
         self.s = settings
         self.topology = topology
-        self.engine = Engine(topology.journeys, topology.policies, settings.allowed_lateness)
+        # each partition holds its share of a throttle's deployment-wide limit (engine.throttle)
+        self.engine = Engine(topology.journeys, topology.policies, settings.allowed_lateness,
+                             throttle_share=1 / max(settings.partitions, 1))
+        for j in self.engine.scheduled:  # not silently: the journey would simply never start here
+            log.warning("journey %s has a scheduled entry: workers do not bring schedules round yet (simulate "
+                        "and replay do), so it is not entered here", j.id)
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.web_url = web_url
         self.workers: dict[str, WorkerInfo] = {}
@@ -698,7 +703,7 @@ class StreamWorker:
     def _publish_gauges(self) -> None:
         for p, part in self.parts.items():
             metrics.TIMERS_PENDING.labels(str(p)).set(len(part.timers))
-            metrics.PROFILES.labels(str(p)).set(len(part.profiles))
+            metrics.PROFILES.labels(str(p)).set(part.customers())
 
     # ------------------------------------------------------------------ queries (web views)
     def stuck(self) -> list[dict[str, Any]]:
