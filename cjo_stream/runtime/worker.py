@@ -356,10 +356,12 @@ class StreamWorker:
         consumers = [getattr(self, c, None) for c in ("ingest_consumer", "customers", "globals_consumer")]
         # leaving the groups (at once) revokes partitions and hands them to the other workers now
         await asyncio.gather(*(c.stop() for c in consumers if c is not None), return_exceptions=True)
+        # bounded: with the broker gone each would wait out the request timeout (40 s; the stop took 43 s)
         with contextlib.suppress(Exception):
-            await self.producer.send_and_wait(self.s.workers_topic, None, key=self.worker_id.encode())
-        with contextlib.suppress(Exception):
-            await self.producer.stop()
+            await asyncio.wait_for(self.producer.send_and_wait(self.s.workers_topic, None,
+                                                               key=self.worker_id.encode()), 3.0)
+        with contextlib.suppress(Exception):  # (it flushes what is pending)
+            await asyncio.wait_for(self.producer.stop(), 5.0)
 
     async def _guard(self, fn: Callable[[], Awaitable[None]]) -> None:
         try:
