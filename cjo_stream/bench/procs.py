@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import httpx
 
+from cjo_stream import promtext
 from cjo_stream.promtext import quantile
 from cjo_stream.runtime.lifetime import popen
 
@@ -40,37 +41,17 @@ def cpu_seconds(pid: int) -> float:
 
 def scrape(url: str) -> dict[str, float]:
     """Sum every sample of each metric family over its labels (``name`` → total)."""
-    out: dict[str, float] = {}
-    text = httpx.get(url, timeout=5.0).text
-    for line in text.splitlines():
-        if not line or line[0] == "#":
-            continue
-        name_labels, _, value = line.rpartition(" ")
-        name = name_labels.split("{", 1)[0]
-        with contextlib.suppress(ValueError):
-            out[name] = out.get(name, 0.0) + float(value)
-    return out
+    return promtext.sums(httpx.get(url, timeout=5.0).text)
 
 
 def by_label(url: str, name: str) -> dict[str, float]:
     """Samples of a counter or gauge with a single label, by that label's value (``scrape`` sums them)."""
-    out: dict[str, float] = {}
-    prefix = name + "{"
-    for line in httpx.get(url, timeout=5.0).text.splitlines():
-        if line.startswith(prefix):
-            name_labels, _, value = line.rpartition(" ")
-            out[name_labels.split('"')[1]] = float(value)
-    return out
+    return promtext.by_label(httpx.get(url, timeout=5.0).text, name)
 
 
 def histogram(url: str, name: str) -> list[tuple[float, float]]:
     """Cumulative ``(le, count)`` buckets of an unlabelled histogram."""
-    buckets: list[tuple[float, float]] = []
-    for line in httpx.get(url, timeout=5.0).text.splitlines():
-        if line.startswith(f"{name}_bucket{{"):
-            le = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rpartition(" ")[2])))
-    return buckets
+    return promtext.buckets(httpx.get(url, timeout=5.0).text, name)
 
 
 class Proc:
