@@ -42,7 +42,7 @@ class Replay:
     def __init__(self, topologies: list[tuple[str, Topology]], *, since: float = float("-inf"),
                  until: float = float("inf"), warmup_from: float | None = None, allowed_lateness: float = 300.0,
                  profiles_in_memory: int = 200_000, on_command: Callable[[DeliveryCommand], None] | None = None,
-                 dedupe_window: float = DEDUPE_WINDOW) -> None:
+                 dedupe_window: float = DEDUPE_WINDOW, dedupe_ids: int = 32) -> None:
         self.since = since
         self.until = until
         self.warmup_from = since if warmup_from is None else warmup_from
@@ -53,7 +53,8 @@ class Replay:
         for i, (name, topo) in enumerate(topologies):
             store = SpillingProfiles(profiles_in_memory)
             sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness), profiles=store, keep=False,
-                            count_from=since, dedupe_window=dedupe_window)
+                            count_from=since, dedupe_window=dedupe_window,
+                            dedupe_ids=dedupe_ids)
             side = Side(name, sim)
             sim.on_command = self._recorder(side, on_command if i == 0 else None)
             self.sides.append(side)
