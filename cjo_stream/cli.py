@@ -47,7 +47,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)  # CJO_ALLOWED_LATENESS and CJO_DEDUPE_*, as the workers read them
     lateness = settings.allowed_lateness if args.allowed_lateness is None else args.allowed_lateness
-    sim = Simulator(Engine(topo.journeys, topo.policies, lateness), on_command=emit,
+    sim = Simulator(Engine(topo.journeys, topo.policies, lateness, stages=topo.stages), on_command=emit,
                     dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids)
     try:
         sim.run_lines(read_lines(args.events))
@@ -66,6 +66,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(sim.funnel.render(), file=sys.stderr)
         print("", file=sys.stderr)
         print(render_text(sim.analytics, topo.journeys), file=sys.stderr)
+        if topo.stages is not None:
+            stages = ", ".join(f"{name} {n}" for name, n in sim.stage_counts().items())
+            moves = ", ".join(f"{a} -> {b} {n}" for (a, b), n in sorted(sim.stage_transitions.items()))
+            print(f"\nstages: {stages}\nstage changes: {moves or 'none'}", file=sys.stderr)
         print(f"\n{len(sim.commands)} delivery commands, {len(sim.skips)} skips, {len(sim.bad)} bad lines, "
               f"{sim.duplicates} duplicates, {sim.late} late events ({sim.too_late} too late to start a "
               f"journey), {sim.pending_timers} timers still pending, {len(sim.profiles)} customers", file=sys.stderr)

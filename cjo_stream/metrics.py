@@ -57,6 +57,11 @@ TIMER_LATENESS = Histogram("cjo_timer_lateness_seconds", "Timer fire time minus 
                            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0), registry=REGISTRY)
 TIMERS_PENDING = Gauge("cjo_timers_pending", "Durable timers waiting, per owned partition", ["partition"],
                        registry=REGISTRY)
+STAGE_TRANSITIONS = Counter("cjo_stage_transitions_total", "Lifecycle stage changes (stage_changed events), by "
+                            "the stage left and the stage entered", ["from", "to"], registry=REGISTRY)
+STAGE_CUSTOMERS = Gauge("cjo_stage_customers", "Customers per lifecycle stage, approximate: net of the placements "
+                        "this worker process applied since it started (new customers, stage changes, merges)",
+                        ["stage"], registry=REGISTRY)
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
 PROFILE_BYTES = Histogram("cjo_profile_size_bytes", "Encoded size of profiles written",
                           buckets=(128, 256, 384, 512, 768, 1024, 2048, 4096, 16384), registry=REGISTRY)
@@ -107,7 +112,7 @@ class BatchCounts:
     """Per-batch tallies folded from engine transitions; :meth:`publish` applies them to Prometheus."""
 
     __slots__ = ("journey", "steps", "variants", "sends", "skips", "deferrals", "consumed", "duplicates", "late",
-                 "too_late")
+                 "too_late", "stages")
 
     def __init__(self) -> None:
         self.journey: _Counter[tuple[str, str, str]] = _Counter()
@@ -120,6 +125,11 @@ class BatchCounts:
         self.duplicates = 0
         self.late = 0
         self.too_late = 0
+        self.stages: _Counter[tuple[str, str]] = _Counter()
+
+    def add_stages(self, moves: Iterable[tuple[str, str]]) -> None:
+        for m in moves:
+            self.stages[m] += 1
 
     def add(self, transitions: Iterable[Transition]) -> None:
         for t in transitions:
@@ -157,6 +167,13 @@ class BatchCounts:
         if self.late:
             EVENTS_LATE.inc(self.late)
             EVENTS_TOO_LATE.inc(self.too_late)
+        for (frm, to), n in self.stages.items():
+            if frm and to:
+                STAGE_TRANSITIONS.labels(frm, to).inc(n)
+            if frm:
+                STAGE_CUSTOMERS.labels(frm).dec(n)
+            if to:
+                STAGE_CUSTOMERS.labels(to).inc(n)
 
 
 def watch_rocksdb(usage: Callable[[], dict[str, int]]) -> None:

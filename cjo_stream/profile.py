@@ -73,6 +73,9 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     sends: list[tuple[int, str]] = []  # (time, channel), newest last, for frequency caps
     aliases: list[str] = []  # other ids (anonymous ids) merged into this customer
     recent: list[Seen] = []  # recent watched events whose fields some condition reads, ascending by time
+    # Fields added later go last, with defaults, so profiles stored before them still decode.
+    stage: str = ""  # lifecycle stage (journeys.stages) since its last change; "" = never changed: the first stage
+    stage_since: int = 0  # when the stage last changed (whole seconds); 0 = never: since first_seen
 
     @property
     def counters(self) -> dict[str, int]:
@@ -82,8 +85,10 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     def last(self) -> dict[str, int]:
         return {k: int(v[1]) for k, v in self.events.items()}
 
-    def view(self) -> dict[str, Any]:
-        """The mapping expressions and templates see as ``profile``."""
+    def view(self, default_stage: str | None = None) -> dict[str, Any]:
+        """The mapping expressions and templates see as ``profile`` (``default_stage``: the first
+        lifecycle stage, which a profile that never changed stage is in; None without stages)."""
+        stage = self.stage or default_stage
         return {
             "customer_id": self.customer_id,
             "traits": self.traits,
@@ -93,13 +98,17 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
             "last_seen": self.last_seen,
             "consent": self.consent,
             "timezone": self.timezone,
+            "stage": stage,
+            "stage_since": (self.stage_since or self.first_seen) if stage else None,
         }
 
 
-def profile_to_dict(p: Profile) -> dict[str, Any]:
+def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, Any]:
     """A readable rendering for the state API (the stored form is a compact array)."""
     from cjo_stream.events import format_ts
 
+    stage = p.stage or default_stage
+    since = (p.stage_since or p.first_seen) if stage else 0
     return {
         "customer_id": p.customer_id,
         "first_seen": format_ts(p.first_seen) if p.first_seen else None,
@@ -109,6 +118,8 @@ def profile_to_dict(p: Profile) -> dict[str, Any]:
         "last": {k: format_ts(t) for k, t in p.last.items()},
         "consent": p.consent,
         "timezone": p.timezone,
+        "stage": stage,
+        "stage_since": format_ts(since) if since else None,
         "journeys": {
             j: {"version": i.version, "instance_id": i.instance_id, "step": i.step, "variant": i.variant,
                 "holdout": i.holdout, "entered_at": format_ts(i.entered_at), "waiting": i.waiting,

@@ -13,6 +13,7 @@ from cjo_stream.commands import DeliveryCommand, Receipt, SkipRecord
 from cjo_stream.events import Envelope
 from cjo_stream.journeys.policies import PoliciesSpec
 from cjo_stream.journeys.spec import JourneySpec
+from cjo_stream.journeys.stages import StagesSpec
 
 SCHEMAS: dict[str, Any] = {
     "touchpoint_event.schema.json": Envelope,
@@ -22,6 +23,7 @@ SCHEMAS: dict[str, Any] = {
     "journey_event.schema.json": JourneyEvent,
     "journey.schema.json": JourneySpec,
     "policies.schema.json": PoliciesSpec,
+    "stages.schema.json": StagesSpec,
 }
 
 

@@ -16,6 +16,7 @@ to disk, without keeping every output in memory, and counting only decisions fro
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
@@ -68,6 +69,8 @@ class Simulator:
     clock: float = 0.0
     #: journey analytics of the counted decisions (simulate --report/--html, replay); made from the policies
     analytics: Analytics = field(default=None)  # type: ignore[assignment]
+    #: lifecycle stage changes counted (from, to), as the workers' ``cjo_stage_transitions_total``
+    stage_transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         if self.analytics is None:
@@ -93,6 +96,9 @@ class Simulator:
             if self.on_skip:
                 self.on_skip(s)
         self.funnel.add(res.transitions)
+        for frm, to in res.stage_moves:
+            if frm and to:
+                self.stage_transitions[(frm, to)] += 1
         self.analytics.add(res)
 
     def advance(self, until: float, schedules_until: float | None = None) -> None:
@@ -187,6 +193,14 @@ class Simulator:
             self.advance(float("inf"), schedules_until=self.clock)
         else:
             self.advance(until)
+
+    def stage_counts(self) -> dict[str, int]:
+        """Customers per lifecycle stage now (the whole count: the simulator holds every profile)."""
+        default = self.engine.default_stage
+        if default is None:
+            return {}
+        counts = Counter(p.stage or default for p in self.profiles.values())
+        return {name: counts.get(name, 0) for name in self.engine.stages.names} if self.engine.stages else {}
 
     @property
     def pending_timers(self) -> int:

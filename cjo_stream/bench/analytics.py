@@ -38,7 +38,7 @@ from cjo_stream.simulator import Simulator
 def journey_events_of(lines: Iterable[bytes], root: str) -> list[bytes]:
     """The encoded journey events of the input, as workers write them (one source position per engine call)."""
     topo = load_topology(os.path.join(root, "topologies"))
-    sim = Simulator(Engine(topo.journeys, topo.policies))
+    sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
     out: list[bytes] = []
     pos = 0
     fold = sim.analytics.apply

@@ -128,7 +128,7 @@ def state_per_customer(lines: list[bytes]) -> list[int]:
     from cjo_stream.simulator import Simulator
 
     topo = load_topology(os.path.join(ROOT, "topologies"))
-    sim = Simulator(Engine(topo.journeys, topo.policies))
+    sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
     sim.run_lines(lines)
     return sorted(len(encode_stored(2**31, p, sim.recent_ids.get(cid, b""))) + len(cid.encode())
                   for cid, p in sim.profiles.items())

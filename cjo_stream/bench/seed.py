@@ -73,7 +73,7 @@ def sent_ids(n: int, partitions: int) -> Iterator[tuple[bytes, bytes, int | None
 def waiting_customers(topology: Topology, n: int, due: Callable[[int], float],
                       now: float | None = None) -> Iterator[tuple[bytes, bytes, bytes, bytes]]:
     """Yield ``(profile key, stored profile, timer key, timer)`` for ``n`` customers ``bench-c<i>``."""
-    engine = Engine(topology.journeys, topology.policies)
+    engine = Engine(topology.journeys, topology.policies, stages=topology.stages)
     now = time.time() if now is None else now
     for i in range(n):
         cid = f"bench-c{i}"

@@ -29,6 +29,7 @@ from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.loader import with_handover_snapshots
 from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
 from cjo_stream.journeys.policies import Policies
+from cjo_stream.journeys.stages import STAGE_CHANGED, Stages
 from cjo_stream.journeys.templates import RenderError, render_content
 from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, Seen, apply_event, merge_profiles
 
@@ -91,13 +92,21 @@ class _Run:
         self.throttles = throttles if throttles is not None else engine.throttles
 
     def ctx(self, event_view: dict[str, Any], inst: Instance | None, journey: Journey) -> dict[str, Any]:
-        if self._profile_view is None:
-            self._profile_view = self.profile.view()
         jv: dict[str, Any] = {"id": journey.id, "version": journey.version}
         if inst is not None:
             jv.update(instance_id=inst.instance_id, entered_at=format_ts(inst.entered_at),
                       variant=inst.variant, step=inst.step, holdout=inst.holdout)
-        return {"event": event_view, "profile": self._profile_view, "journey": jv, "now": self.now}
+        return {"event": event_view, "profile": self.profile_view(), "journey": jv, "now": self.now}
+
+    def profile_view(self) -> dict[str, Any]:
+        """``profile`` as conditions and templates see it (built once until the profile changes)."""
+        if self._profile_view is None:
+            self._profile_view = self.profile.view(self.engine.default_stage)
+        return self._profile_view
+
+    def profile_changed(self) -> None:
+        """The profile moved (an event applied, a stage changed): build ``profile`` again when next read."""
+        self._profile_view = None
 
     def note(self, kind: str, inst: Instance, step: str | None = None, variant: str | None = None,
              channel: str | None = None, reason: str | None = None, delivery: str | None = None) -> None:
@@ -123,9 +132,11 @@ class Engine:
     """
 
     def __init__(self, journeys: Iterable[Journey], policies: Policies | None = None,
-                 allowed_lateness: float = 300.0, throttle_share: float = 1.0) -> None:
+                 allowed_lateness: float = 300.0, throttle_share: float = 1.0, stages: Stages | None = None) -> None:
         journeys = with_handover_snapshots(list(journeys))
         self.policies = policies or Policies()
+        self.stages = stages
+        self.default_stage = stages.default if stages is not None else None
         self.allowed_lateness = allowed_lateness
         # a throttle's ``max`` per window is for the whole deployment; each caller's state (a worker's
         # partition) gets this share of it. The engine's own state serves callers that pass none.
@@ -156,15 +167,33 @@ class Engine:
 
     # ---------------------------------------------------------------- public API
     def process(self, profile: Profile, event: Event, now: float, throttles: Throttles | None = None) -> Result:
-        """Apply one event at ``now`` (its time): update the profile, advance instances, start new ones."""
+        """Apply one event at ``now`` (its time): update the profile, advance instances, start new ones;
+        then, with lifecycle stages, move the customer's stage and apply ``stage_changed`` if it moved."""
         run = _Run(self, profile, now, event.message_id, throttles)
+        stages = self.stages
+        new = not profile.first_seen
+        if stages is not None and new:
+            run.result.stage_moves.append(("", stages.default))  # a new customer starts in the first stage
+        self._apply(run, event, now, primary=True)
+        # (an event none of the stage conditions reads cannot move the stage, but a new customer's first
+        # event is always evaluated: a condition may hold on an empty profile)
+        if stages is not None and (new or stages.affected_by(event.name, bool(event.traits))):
+            self._restage(run, event.message_id)
+        return run.result
+
+    def _apply(self, run: _Run, event: Event, now: float, primary: bool) -> None:
+        profile = run.profile
         clock = profile.last_seen
         if profile.instances:
             self._fire_due(run, now)
         late = now < clock
         too_late = clock - now > self.allowed_lateness
-        run.result.late, run.result.too_late = late, too_late
-        apply_event(profile, event)
+        # an internal event (stage_changed) is not folded into counters: a few bytes less per customer,
+        # and profile.stage_since says when it happened
+        if primary:
+            run.result.late, run.result.too_late = late, too_late
+            apply_event(profile, event)
+            run.profile_changed()  # counters, traits and times moved: conditions see them as they are now
         ev_view: dict[str, Any] | None = None
         moved: list[Instance] = []
         for jid in sorted(profile.instances):
@@ -205,7 +234,29 @@ class Engine:
         if spec is not None:
             remember(profile, now, event.name, ev_view if ev_view is not None else event.view(), spec,
                      self.allowed_lateness)
-        return run.result
+
+    def _restage(self, run: _Run, key: str) -> None:
+        """Move the customer to the last stage whose ``when`` holds; on a change, record it and apply the
+        internal event ``stage_changed`` (``{from, to}``) at the same time, right after what caused it."""
+        stages = self.stages
+        assert stages is not None
+        p = run.profile
+        old = p.stage or stages.default
+        if stages.events is None:
+            view = run.profile_view()
+        else:  # only what the conditions read: cheaper than the whole view after every such event
+            got = [(n, e) for n in stages.events if (e := p.events.get(n)) is not None]
+            view = {"counters": {n: int(e[0]) for n, e in got}, "last": {n: int(e[1]) for n, e in got},
+                    "traits": p.traits, "stage": old, "stage_since": p.stage_since or p.first_seen}
+        new = stages.current({"profile": view, "now": run.now})
+        if new == old:
+            return
+        p.stage, p.stage_since = new, int(run.now)
+        run.profile_changed()
+        run.result.stage_moves.append((old, new))
+        ev = Event(message_id=f"{key}/{STAGE_CHANGED}", type="track", name=STAGE_CHANGED, ts=run.now,
+                   user_id=p.customer_id, properties={"from": old, "to": new})
+        self._apply(run, ev, run.now, primary=False)
 
     def fire(self, profile: Profile, timer: Timer, now: float, throttles: Throttles | None = None) -> Result:
         """Wake an instance whose timer is due (``now``: the due time). Stale timers change nothing."""
@@ -258,6 +309,10 @@ class Engine:
         for inst, seen in catch_up:
             self._catch_up(run, inst, seen, inst.entered_at)
         self._fire_due(run, into.last_seen)
+        if self.stages is not None:  # the other id's counters and traits count now
+            run.result.stage_moves.append((other.stage or self.stages.default, ""))  # the other id is gone
+            run.profile_changed()
+            self._restage(run, f"merge:{other.customer_id}")
         return run.result
 
     def schedule(self, profile: Profile, journey: str, at: float, throttles: Throttles | None = None) -> Result:

@@ -51,7 +51,9 @@ def remember(p: Profile, ts: float, name: str, view: dict[str, Any], spec: Snaps
     """
     horizon = p.last_seen - lateness
     if spec.tree == {}:
-        entry = p.events[name]
+        entry = p.events.get(name)
+        if entry is None:  # an internal event (stage_changed) is not counted: its times still are kept
+            entry = p.events[name] = [0, int(ts)]
         times = entry[2:]
         bisect.insort_right(times, ts)
         entry[2:] = times[-MAX_RECENT:]

@@ -71,5 +71,8 @@ class Result:
     timers: list[Timer] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     cancelled: list[Timer] = field(default_factory=list)
+    # lifecycle stage moves (from, to), in order: from "" is a new customer placed in the first stage,
+    # to "" a profile merged into another (metrics keep a per-stage count from these)
+    stage_moves: list[tuple[str, str]] = field(default_factory=list)
     late: bool = False  # the event happened before the customer's latest event
     too_late: bool = False  # ... by more than the allowed lateness: it started no journey

@@ -41,6 +41,7 @@ from cjo_stream.journeys.spec import (
     StepSpec,
     ThrottleSpec,
 )
+from cjo_stream.journeys.stages import Stages, load_stages
 from cjo_stream.journeys.templates import Template, TemplateError
 
 #: Expression roots available at entry time (there is no instance yet, but ``journey.id`` is known).
@@ -62,6 +63,7 @@ class Topology:
     journeys: list[Journey]
     policies: Policies = field(default_factory=Policies)
     root: str = ""
+    stages: Stages | None = None  # lifecycle stages (stages.yaml), if any
 
 
 class _Compiler:
@@ -450,7 +452,8 @@ def _collect(problems: list[SourceError], fn: Callable[[], object]) -> object | 
 
 
 def load_topology(root: str) -> Topology:
-    """Load ``<root>/journeys/*.yaml`` (or ``*.yml``) and ``<root>/policies.yaml`` (optional).
+    """Load ``<root>/journeys/*.yaml`` (or ``*.yml``), ``<root>/policies.yaml`` and ``<root>/stages.yaml``
+    (both optional).
 
     Several files may define the same journey id with different versions (the newest takes new
     entries; older ones keep running their in-flight instances). Raises :class:`JourneyLoadError`
@@ -479,8 +482,14 @@ def load_topology(root: str) -> Topology:
         p = _collect(problems, lambda: load_policies(ppath))
         if isinstance(p, Policies):
             policies = p
+    stages: Stages | None = None
+    spath = os.path.join(root, "stages.yaml")
+    if os.path.exists(spath):
+        st = _collect(problems, lambda: load_stages(spath))
+        if isinstance(st, Stages):
+            stages = st
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml) found"))
     if problems:
         raise JourneyLoadError(problems)
-    return Topology(journeys, policies, root)
+    return Topology(journeys, policies, root, stages)

@@ -52,7 +52,7 @@ class Replay:
         self.sides: list[Side] = []
         for i, (name, topo) in enumerate(topologies):
             store = SpillingProfiles(profiles_in_memory)
-            sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness), profiles=store, keep=False,
+            sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages), profiles=store, keep=False,
                             count_from=since, dedupe_window=dedupe_window,
                             dedupe_ids=dedupe_ids)
             side = Side(name, sim)

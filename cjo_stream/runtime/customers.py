@@ -256,11 +256,13 @@ class CustomerPartition:
                     stored.profile.aliases.append(ident)
             elif kind == KIND_UNLINK:
                 self.links.unlink(cid, out)
+                self._leave_stage(stored, counts)
                 self._erase(cid, out, keep_aliases=False, profile=stored.profile if stored else None)
                 cache[cid] = None
                 dirty.discard(cid)
                 continue
             elif kind == KIND_ERASE:
+                self._leave_stage(stored, counts)
                 self._erase(cid, out, keep_aliases=False, profile=stored.profile if stored else None)
                 cache[cid] = None
                 dirty.discard(cid)
@@ -292,6 +294,12 @@ class CustomerPartition:
         """Profiles stored (the throttles' record is not one)."""
         return len(self.profiles) - (self.profiles.get(THROTTLES_KEY) is not None)
 
+    def _leave_stage(self, stored: Stored | None, counts: metrics.BatchCounts) -> None:
+        """An erased profile leaves its lifecycle stage (for the per-stage gauge)."""
+        default = self.engine.default_stage
+        if stored is not None and default is not None:
+            counts.add_stages([(stored.profile.stage or default, "")])
+
     def _emit(self, res: Result, out: Outbox, counts: metrics.BatchCounts, st: BatchStats, offset: int = -1,
               receipt: Event | None = None) -> None:
         s = self.settings
@@ -311,6 +319,8 @@ class CustomerPartition:
             raw = self.timers.add(t)
             out.add(s.timers_changelog, storage_key(t), raw, partition=p)
         counts.add(res.transitions)
+        if res.stage_moves:
+            counts.add_stages(res.stage_moves)
         if s.journey_events and (res.transitions or receipt is not None):
             # journey events (cjo_stream.analytics.records): the same outbox as the commands, so they are
             # acknowledged before the input offset is committed; ``src`` lets analytics drop replays

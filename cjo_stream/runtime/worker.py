@@ -230,7 +230,7 @@ class StreamWorker:
         self.topology = topology
         # each partition holds its share of a throttle's deployment-wide limit (engine.throttle)
         self.engine = Engine(topology.journeys, topology.policies, settings.allowed_lateness,
-                             throttle_share=1 / max(settings.partitions, 1))
+                             throttle_share=1 / max(settings.partitions, 1), stages=topology.stages)
         for j in self.engine.scheduled:  # not silently: the journey would simply never start here
             log.warning("journey %s has a scheduled entry: workers do not bring schedules round yet (simulate "
                         "and replay do), so it is not entered here", j.id)
@@ -757,7 +757,7 @@ class StreamWorker:
         p = stored.profile
         timers = [{"journey": t.journey, "instance_id": t.instance_id, "due": format_ts(t.due), "kind": t.kind}
                   for t in part.timers.of_customer(customer_id)]
-        return {"customer_id": p.customer_id, "profile": profile_to_dict(p), "pending_timers": timers,
+        return {"customer_id": p.customer_id, "profile": profile_to_dict(p, self.engine.default_stage), "pending_timers": timers,
                 "active_journeys": sorted(p.instances), "partition": part.partition}
 
     async def erase(self, customer_id: str) -> None:

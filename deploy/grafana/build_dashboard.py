@@ -222,6 +222,11 @@ def build() -> dict[str, Any]:
     L.add(bars("Sends per step in range", "Delivery commands produced per journey step",
                [(f"sum by (journey, step, channel) (increase(cjo_sends_total{J}[$__range]))",
                  "{{journey}} · {{step}} → {{channel}}")]), 12, 10)
+    L.add(bars("Lifecycle stage flow in range", "Stage changes (stage_changed events) from → to, stages.yaml",
+               [('sum by (from, to) (increase(cjo_stage_transitions_total[$__range]))', "{{from}} → {{to}}")]), 12, 10)
+    L.add(timeseries("Customers per lifecycle stage (approximate)", "Net placements applied by the workers since "
+                     "they started (cjo_stage_customers; a trend, not a census)",
+                     [("sum by (stage) (cjo_stage_customers)", "{{stage}}")]), 12, 10)
 
     # ------------------------------------------------------------------ delivery
     L.row("Delivery")

@@ -91,3 +91,61 @@ async def test_receipts_flow_back_as_events_journeys_wait_for(spawn: Any, worker
     await asyncio.sleep(5)  # the open-timeout would have fired by now: it must not (timer is stale)
     inbox = await collect(bootstrap, ["cjo.delivery.in_app"], lambda rs: False, timeout=2)
     assert [orjson.loads(r.value)["step"] for r in inbox] == ["thanks"]
+
+
+STAGES_YAML = """\
+stages:
+  - {stage: awareness, when: "true"}
+  - {stage: consideration, when: profile.counters.cart_item_added >= 1}
+  - {stage: purchase, when: profile.counters.order_completed >= 1}
+"""
+STAGE_JOURNEY = """\
+journey: stage_note
+entry: {event: stage_changed}
+re_entry: always
+steps:
+  - id: note
+    send: {channel: in_app, content: {body: "{{ event.properties.from }} -> {{ profile.stage }}"}}
+"""
+
+
+async def test_lifecycle_stages_live_match_the_simulator_with_state_api_and_metrics(
+        spawn: Any, worker_env: dict[str, str], tmp_path: Any) -> None:
+    import shutil
+
+    import httpx
+
+    from cjo_stream.promtext import sums
+
+    topo_dir = tmp_path / "topologies"
+    shutil.copytree(os.path.join(ROOT, "tests", "runtime", "topologies"), topo_dir)
+    (topo_dir / "stages.yaml").write_text(STAGES_YAML)
+    (topo_dir / "journeys" / "stage_note.yaml").write_text(STAGE_JOURNEY)
+    secret = "stages-test-secret-0123456789"
+    w = spawn(CJO_TOPOLOGIES=str(topo_dir), CJO_API_TOKENS=f"tester:read:{secret}")
+    w.wait_ready()
+    now = time.time()
+    lines = scenario(10, now)
+    lines += [event_line(messageId=f"ord-{i}", type="track", event="order_completed", userId=f"shopper-{i}",
+                         timestamp=format_ts(now + 1)) for i in range(0, 10, 2)]
+    topo = load_topology(str(topo_dir))
+    sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
+    for line in lines:
+        sim.handle(decode_event(line))
+    sim.finish()
+    expected = {c.delivery_id: {"channel": c.channel, "customer": c.customer_id, "step": c.step, "content": c.content}
+                for c in sim.commands}
+    notes = sorted(c["content"]["body"] for c in expected.values() if c["step"] == "note")
+    assert notes == ["awareness -> consideration"] * 10 + ["consideration -> purchase"] * 5
+    await produce(worker_env["CJO_BROKER"], "cjo.touchpoints", keyed(lines))
+    got = await collect(worker_env["CJO_BROKER"], DELIVERY, lambda rs: len(rs) >= len(expected), timeout=40)
+    assert by_id(got) == expected and len(got) == len(expected)
+    async with httpx.AsyncClient(base_url=w.url, headers={"Authorization": f"Bearer {secret}"}) as c:
+        body = (await c.get("/customers/shopper-0")).json()["profile"]
+        assert body["stage"] == "purchase" and body["stage_since"] == format_ts(int(now + 1))
+        assert (await c.get("/customers/shopper-1")).json()["profile"]["stage"] == "consideration"
+        text = (await c.get("/metrics")).text
+    assert 'cjo_stage_transitions_total{from="awareness",to="consideration"} 10.0' in text
+    assert 'cjo_stage_transitions_total{from="consideration",to="purchase"} 5.0' in text
+    assert sums(text)["cjo_stage_customers"] == 10  # ten new customers, all still here
+    assert 'cjo_stage_customers{stage="consideration"} 5.0' in text

@@ -1,0 +1,132 @@
+"""Lifecycle stages (``topologies/stages.yaml``, optional): where each customer is in their relationship.
+
+.. code-block:: yaml
+
+    stages:                       # ordered; a customer is in the LAST stage whose `when` holds
+      - {stage: awareness,     when: "true"}
+      - {stage: consideration, when: profile.counters.product_viewed >= 3}
+
+The first stage is the default: a customer whose profile records no stage is in it, and one for whom no
+``when`` holds falls back to it. The engine evaluates the stages after each event and, on a change,
+records ``stage``/``stage_since`` in the profile and raises the event ``stage_changed``
+(``properties: {from, to}``) right after the one that caused it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression, truthy
+from cjo_stream.journeys.source import Located, load_yaml, parse_msgspec_path
+
+Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
+#: The internal event the engine raises when a customer's stage changes.
+STAGE_CHANGED = "stage_changed"
+#: Roots a stage condition may read: a stage depends on the customer and the time, not on one event.
+_STAGE_ROOTS = frozenset({"profile", "now"})
+
+
+class StageSpec(msgspec.Struct, forbid_unknown_fields=True):
+    stage: Id
+    when: str | bool
+
+
+class StagesSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """Schema of ``stages.yaml``."""
+
+    stages: Annotated[list[StageSpec], msgspec.Meta(min_length=1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    name: str
+    when: Expression
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The compiled stages, in order; ``stages[0]`` is the default.
+
+    ``events`` names the events whose counters or times the conditions read, and ``traits`` whether they
+    read traits: another event cannot change any condition, so the engine need not evaluate them after it
+    (``events`` None: the conditions read something else, e.g. ``now``, and are evaluated after every event).
+    """
+
+    stages: tuple[Stage, ...]
+    events: frozenset[str] | None = frozenset()
+    traits: bool = False
+
+    def affected_by(self, name: str, has_traits: bool) -> bool:
+        """Whether an event of this name (with or without traits) may move a customer's stage."""
+        return self.events is None or name in self.events or (has_traits and self.traits)
+
+    @property
+    def default(self) -> str:
+        return self.stages[0].name
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages)
+
+    def current(self, ctx: dict[str, Any]) -> str:
+        """The last stage whose ``when`` holds in ``ctx`` (``profile``, ``now``), else the first."""
+        for s in reversed(self.stages[1:]):
+            if truthy(s.when(ctx)):
+                return s.name
+        return self.stages[0].name
+
+
+def compile_stages(src: Located) -> Stages:
+    if not isinstance(src.data, dict):
+        raise src.error((), "stages.yaml must be a mapping with `stages:` (a list of {stage, when})")
+    try:
+        spec = msgspec.convert(src.data, StagesSpec)
+    except msgspec.ValidationError as e:
+        path, reason = parse_msgspec_path(str(e))
+        raise src.error(path, reason) from None
+    out: list[Stage] = []
+    seen: set[str] = set()
+    for i, s in enumerate(spec.stages):
+        if s.stage in seen:
+            raise src.error(("stages", i, "stage"), f"duplicate stage {s.stage!r}")
+        seen.add(s.stage)
+        text = str(s.when).lower() if isinstance(s.when, bool) else s.when
+        try:
+            when = compile_expression(text)
+        except ExpressionError as e:
+            raise src.error(("stages", i, "when"), f"bad expression {text!r}: {e}") from None
+        bad = sorted(when.roots - _STAGE_ROOTS)
+        if bad:
+            raise src.error(("stages", i, "when"), "a stage depends on the customer: use `profile` and `now`, "
+                                                   f"not {', '.join(bad)}")
+        out.append(Stage(s.stage, when))
+    return Stages(tuple(out), *_inputs(out))
+
+
+def _inputs(stages: list[Stage]) -> tuple[frozenset[str] | None, bool]:
+    """What the conditions read: event names (counters, last) and whether traits; None names = anything."""
+    names: set[str] = set()
+    traits = False
+    for s in stages:
+        if "now" in s.when.roots:
+            return None, True
+        for _, keys in s.when.paths:
+            if keys[:1] in (("stage",), ("stage_since",)):
+                continue  # changes only with the stage itself
+            if len(keys) >= 2 and keys[0] in ("counters", "last") and isinstance(keys[1], str):
+                names.add(keys[1])
+            elif len(keys) >= 2 and keys[0] == "traits":
+                traits = True
+            else:  # the whole counters, consent, first_seen, ...: evaluate after every event
+                return None, True
+    return frozenset(names), traits
+
+
+def load_stages(path: str) -> Stages:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return compile_stages(load_yaml(text, path))
+
