@@ -76,6 +76,8 @@ class Receipt(msgspec.Struct, kw_only=True, omit_defaults=True):
     provider_message_id: str | None = None
     reason: str | None = None
     attributes: dict[str, Any] = {}
+    # what the receiver answered (webhook ``delivered``): {status, body} or {status, omitted, size}
+    response: dict[str, Any] | None = None
 
 
 def delivery_id(journey: str, version: int, customer_id: str, instance_id: str, step: str) -> str:

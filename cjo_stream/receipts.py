@@ -27,6 +27,8 @@ def receipt_event(r: Receipt) -> bytes:
             props[k] = v
     if r.attributes:
         props["attributes"] = r.attributes
+    if r.response is not None:
+        props["response"] = r.response
     env = Envelope(messageId=f"receipt:{r.delivery_id}:{r.status}", type="track", event=f"message_{r.status}",
                    userId=r.customer_id, timestamp=datetime.fromtimestamp(parse_ts(r.at), UTC), properties=props,
                    context={"channel": "receipt"})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from cjo_stream.commands import DeliveryCommand
 
@@ -31,10 +31,13 @@ class DeliveryResult:
     reason: str | None = None
     retry_after: float | None = None  # seconds the provider asked us to wait (HTTP Retry-After)
     status: FailureStatus = "failed"  # receipt status of a permanent failure (a hard bounce is "bounced")
+    # the receiver's answer (adapters.response) when the call itself confirms delivery (a webhook's 2xx):
+    # the runner then reports ``delivered`` with it, after ``sent``
+    response: dict[str, Any] | None = None
 
     @classmethod
-    def sent(cls, provider_message_id: str | None = None) -> DeliveryResult:
-        return cls("sent", provider_message_id=provider_message_id)
+    def sent(cls, provider_message_id: str | None = None, response: dict[str, Any] | None = None) -> DeliveryResult:
+        return cls("sent", provider_message_id=provider_message_id, response=response)
 
     @classmethod
     def permanent(cls, reason: str, *, bounced: bool = False) -> DeliveryResult:

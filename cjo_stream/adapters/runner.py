@@ -330,6 +330,9 @@ class AdapterRunner:
             self._pending.append(await self.sent.record(cmd.delivery_id, utc_now_iso(self.clock()),
                                                         r.provider_message_id, rec.partition))
             await self._receipt(cmd, "sent", provider_message_id=r.provider_message_id, attributes=attrs)
+            if r.response is not None:  # the call confirmed delivery: say so, with what the receiver answered
+                await self._receipt(cmd, "delivered", provider_message_id=r.provider_message_id, attributes=attrs,
+                                    response=r.response)
             return
         if r.outcome == "permanent":
             reason, dlq_reason = r.reason or "permanent failure", "permanent_failure"
@@ -343,10 +346,12 @@ class AdapterRunner:
 
     # ------------------------------------------------------------------ outputs
     async def _receipt(self, cmd: DeliveryCommand, status: ReceiptStatus, *, reason: str | None = None,
-                       provider_message_id: str | None = None, attributes: dict[str, Any] | None = None) -> None:
+                       provider_message_id: str | None = None, attributes: dict[str, Any] | None = None,
+                       response: dict[str, Any] | None = None) -> None:
         receipt = Receipt(delivery_id=cmd.delivery_id, customer_id=cmd.customer_id, channel=cmd.channel,
                           status=status, at=utc_now_iso(self.clock()), journey=cmd.journey, step=cmd.step,
-                          provider_message_id=provider_message_id, reason=reason, attributes=attributes or {})
+                          provider_message_id=provider_message_id, reason=reason, attributes=attributes or {},
+                          response=response)
         self._pending.append(await self.producer.send(self.settings.receipts_topic, _encode(receipt),
                                                       key=cmd.customer_id.encode()))
         self._count(status)

@@ -7,6 +7,9 @@ key makes our one at-least-once window (crash after the POST, before the sent-re
 
 The URL is ``CJO_WEBHOOK_URL``, or the send step's ``to:`` when it is an http(s) URL and
 ``CJO_WEBHOOK_ALLOW_TO_URL`` is true (the default).
+
+A 2xx answer is the delivery: after the ``sent`` receipt comes a ``delivered`` one carrying the answer,
+``response: {status, body}`` (:mod:`cjo_stream.adapters.response`), for journeys to branch on.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import msgspec
 from cjo_stream.adapters import config
 from cjo_stream.adapters.base import DeliveryResult, PermanentError
 from cjo_stream.adapters.http_client import HttpChannel, classify, json_field, timeout_from_env
+from cjo_stream.adapters.response import response_summary
 from cjo_stream.adapters.signing import sign
 from cjo_stream.commands import DeliveryCommand
 
@@ -74,4 +78,5 @@ class WebhookChannel(HttpChannel):
         failure = classify(resp)
         if failure is not None:
             return failure
-        return DeliveryResult.sent(provider_id(json_field(resp, "id")) or provider_id(resp.headers.get("X-Request-Id")))
+        return DeliveryResult.sent(provider_id(json_field(resp, "id")) or provider_id(resp.headers.get("X-Request-Id")),
+                                   response=response_summary(resp.status, resp.body))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from liquid import Environment
+import orjson
+from liquid import Environment, Undefined
 from liquid.exceptions import LiquidError, ResourceLimitError
 
 #: Loop iterations per render (all loops together), and the longest range a filter may take.
@@ -49,6 +50,14 @@ class _Guarded:
         return self._f(left, *args, **kwargs)
 
 
+def _json(value: Any) -> str:
+    """``{{ profile.traits | json }}``: compact JSON (e.g. a webhook body). Ours, not python-liquid's extra
+    ``json``, whose ``indent`` argument could come from data and build a huge string before any limit."""
+    if isinstance(value, Undefined):
+        return "null"
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 class _LimitedEnvironment(Environment):
     loop_iteration_limit = MAX_LOOP_ITERATIONS
     output_stream_limit = MAX_OUTPUT_CHARS
@@ -56,6 +65,7 @@ class _LimitedEnvironment(Environment):
 
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
+        self.filters["json"] = _json
         self.filters = {name: _Guarded(f) for name, f in self.filters.items()}
 
 

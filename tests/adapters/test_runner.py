@@ -69,12 +69,20 @@ async def test_webhook_failure_modes_end_in_receipts_and_dlq(settings: Settings,
     runner = webhook_runner(settings, receiver, timeout=1.0)
     await run_until(runner, lambda: runner.outcomes["sent"] + runner.outcomes["failed"] >= 5)
 
-    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 5))
-    assert {d: receipts[d]["status"] for d in by_id} == {
-        flaky.delivery_id: "sent", limited.delivery_id: "sent", bad.delivery_id: "failed",
-        down.delivery_id: "failed", slow.delivery_id: "sent"}
+    # a 2xx is the delivery: each sent webhook also gets a `delivered` receipt with the answer, after `sent`
+    records = await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 8)
+    statuses: dict[str, list[str]] = {}
+    for r in records:
+        obj = msgspec.json.decode(r.value)
+        statuses.setdefault(obj["delivery_id"], []).append(obj["status"])
+    assert statuses == {flaky.delivery_id: ["sent", "delivered"], limited.delivery_id: ["sent", "delivered"],
+                        bad.delivery_id: ["failed"], down.delivery_id: ["failed"], slow.delivery_id: ["sent", "delivered"]}
+    receipts = receipts_of(records)
     assert receipts[flaky.delivery_id]["provider_message_id"] == "p-flaky"
     assert receipts[flaky.delivery_id]["attributes"] == {"attempts": 2}
+    assert receipts[flaky.delivery_id]["response"] == {"status": 200, "body": {"id": "p-flaky"}}
+    assert receipts[limited.delivery_id]["response"] == {"status": 200}  # an empty answer: just the status
+    assert "response" not in receipts[bad.delivery_id]
     assert receipts[bad.delivery_id]["reason"] == "HTTP 400"
     assert receipts[down.delivery_id]["reason"].startswith("gave up after 3 attempts")
     assert all(r["customer_id"] == by_id[d].customer_id and r["channel"] == "webhook"
@@ -182,10 +190,10 @@ async def test_expired_and_invalid_commands_are_not_sent(settings: Settings, rec
                     and runner.outcomes["expired"] >= 2 and runner.outcomes["duplicate"] >= 1
                     and runner.outcomes["stale"] >= 1)
     assert [r.headers["Idempotency-Key"] for r in receiver.requests] == [fresh.delivery_id]
-    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 3,
+    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 4,
                                             settle=0.3))
     assert {d: r["status"] for d, r in receipts.items()} == {old.delivery_id: "expired", explicit.delivery_id: "expired",
-                                                             fresh.delivery_id: "sent"}
+                                                             fresh.delivery_id: "delivered"}  # after its "sent"
     dlq = await read_topic(settings.bootstrap, "cjo.delivery.webhook.dlq", lambda r: len(r) >= 2, settle=0.3)
     assert [headers_of(r)["cjo.reason"] for r in dlq] == ["invalid_command", "invalid_command"]
     assert dlq[0].value == b"{not json"  # dead-lettered unchanged
