@@ -76,6 +76,8 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     # Fields added later go last, with defaults, so profiles stored before them still decode.
     stage: str = ""  # lifecycle stage (journeys.stages) since its last change; "" = never changed: the first stage
     stage_since: int = 0  # when the stage last changed (whole seconds); 0 = never: since first_seen
+    # channel -> [opens+clicks, last update (s), 24 bytes of decayed hour weights] (engine.besttime)
+    engagement: dict[str, list[Any]] = {}
 
     @property
     def counters(self) -> dict[str, int]:
@@ -130,6 +132,8 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
                     {**p.entered, **{j: i.entered_at for j, i in p.instances.items()}}.items()},
         "sends": [{"at": format_ts(t), "channel": ch} for t, ch in p.sends],
         "aliases": p.aliases,
+        # best send time (engine.besttime): opens/clicks counted and the decayed weight of each local hour
+        "engagement": {ch: {"events": int(e[0]), "hours": list(e[2])} for ch, e in p.engagement.items()},
     }
 
 
@@ -147,7 +151,7 @@ def decode_profile(raw: bytes) -> Profile:
 
 def new_profile(customer_id: str) -> Profile:
     return Profile(customer_id=customer_id, traits={}, events={}, consent={}, instances={}, entered={}, sends=[],
-                   aliases=[], recent=[])
+                   aliases=[], recent=[], engagement={})
 
 
 def _consent_from_traits(p: Profile, traits: dict[str, Any]) -> None:
@@ -211,6 +215,8 @@ def merge_profiles(into: Profile, other: Profile) -> None:
         into.entered[j] = max(t, into.entered.get(j, 0))
     into.sends = sorted(into.sends + other.sends)[-SEND_LOG_MAX:]
     into.recent = sorted(into.recent + other.recent, key=lambda s: s.ts)
+    for ch, e in other.engagement.items():
+        into.engagement.setdefault(ch, e)  # (the known customer's own history wins)
     for a in [other.customer_id, *other.aliases]:
         if a not in into.aliases and a != into.customer_id:
             into.aliases.append(a)

@@ -20,6 +20,7 @@ from cjo_stream.commands import (
     SkipRecord,
     delivery_id,
 )
+from cjo_stream.engine.besttime import ENGAGEMENT, best_time_due, local_hour, record
 from cjo_stream.engine.clock import customer_zone, in_window, local_minutes, next_time_of_day
 from cjo_stream.engine.recent import recent_events, remember, seen_view, since, watched_events
 from cjo_stream.engine.throttle import Throttles
@@ -156,6 +157,9 @@ class Engine:
             else:
                 self.by_entry_event.setdefault(j.entry.event, []).append(j)
         self.watched = watched_events(self.versions.values())
+        # channels some step picks the best send time for: only their opens/clicks are learnt (engine.besttime)
+        self.best_time_channels = frozenset(st.best_time.channel for j in self.versions.values()
+                                            for st in j.steps.values() if st.best_time is not None)
         self._silent_start = {key: _silent_start(j) for key, j in self.versions.items()}
         # the longest throttle window: a partition's windows older than this are forgotten
         pers = [j.throttle.per for j in self.versions.values() if j.throttle is not None]
@@ -194,6 +198,10 @@ class Engine:
             run.result.late, run.result.too_late = late, too_late
             apply_event(profile, event)
             run.profile_changed()  # counters, traits and times moved: conditions see them as they are now
+            if event.name in ENGAGEMENT and self.best_time_channels:
+                ch = event.properties.get("channel")
+                if isinstance(ch, str) and ch in self.best_time_channels:
+                    record(profile, ch, now, local_hour(now, customer_zone(profile, self.policies.default_timezone)))
         ev_view: dict[str, Any] | None = None
         moved: list[Instance] = []
         for jid in sorted(profile.instances):
@@ -553,9 +561,14 @@ class Engine:
                 self._park(run, inst, j, "wait", run.now + step.seconds)
                 return
             elif kind == "wait_until":
-                assert step.time_of_day is not None
                 tz = customer_zone(run.profile, self.policies.default_timezone)
-                self._park(run, inst, j, "wait", next_time_of_day(run.now, tz, *step.time_of_day))
+                bt = step.best_time
+                if bt is not None:
+                    due = best_time_due(run.profile, bt.channel, run.now, tz, bt.default, bt.within)
+                else:
+                    assert step.time_of_day is not None
+                    due = next_time_of_day(run.now, tz, *step.time_of_day)
+                self._park(run, inst, j, "wait", due)
                 return
             elif kind == "wait_for":
                 self._park(run, inst, j, "wait_for", run.now + step.seconds)

@@ -15,11 +15,13 @@ from typing import Any
 
 import msgspec
 
+from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.model import (
     END,
     SCHEDULED,
+    BestTime,
     Handover,
     Journey,
     Matcher,
@@ -34,6 +36,7 @@ from cjo_stream.journeys.snapshot import snapshot_spec
 from cjo_stream.journeys.source import Located, Path, SourceError, load_yaml, parse_msgspec_path
 from cjo_stream.journeys.spec import (
     ACTIONS,
+    BestTimeSpec,
     EntrySpec,
     EventMatchSpec,
     JourneySpec,
@@ -153,6 +156,21 @@ def _resolve(target: str | None, default: str, ids: set[str], comp: _Compiler, p
     return target
 
 
+def _best_time(spec: BestTimeSpec, path: Path, comp: _Compiler) -> BestTime:
+    if spec.best_time not in CUSTOMER_CHANNELS:
+        comp.fail((*path, "best_time"), f"best_time learns from a customer's opens and clicks: use one of "
+                                        f"{sorted(CUSTOMER_CHANNELS)}, not {spec.best_time!r}")
+    try:
+        default = parse_time_of_day(spec.default)
+    except ValueError as e:
+        comp.fail((*path, "default"), str(e))
+        default = (0, 0)
+    within = comp.duration(spec.within, (*path, "within"))
+    if within > 7 * 86400:
+        comp.fail((*path, "within"), f"within {spec.within!r} is longer than 7d: a best time is an hour of the day")
+    return BestTime(spec.best_time, default, within)
+
+
 def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _Compiler) -> Step | None:
     path: Path = ("steps", i)
     actions = [a for a in ACTIONS if getattr(spec, a) is not None]
@@ -169,6 +187,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     if kind == "wait":
         return Step(spec.id, "wait", nxt, seconds=comp.duration(spec.wait, (*path, "wait")))
     if kind == "wait_until":
+        if isinstance(spec.wait_until, BestTimeSpec):
+            return Step(spec.id, "wait_until", nxt, best_time=_best_time(spec.wait_until, (*path, "wait_until"), comp))
         try:
             tod = parse_time_of_day(spec.wait_until)
         except ValueError as e:

@@ -40,6 +40,15 @@ class SendAction:
 
 
 @dataclass(frozen=True, slots=True)
+class BestTime:
+    """``wait_until: {best_time: channel, default, within}`` (engine.besttime)."""
+
+    channel: str
+    default: tuple[int, int]
+    within: float
+
+
+@dataclass(frozen=True, slots=True)
 class SplitArm:
     variant: str
     upper: float  # cumulative share in [0, 1): a bucket below it (and above the previous arm's) picks this arm
@@ -53,6 +62,7 @@ class Step:
     next: str  # where the step continues (the following step or END); for wait_for: on_event
     seconds: float = 0.0  # wait duration / wait_for timeout
     time_of_day: tuple[int, int] | None = None
+    best_time: BestTime | None = None  # a wait_until for the customer's best hour instead of a fixed time
     wait_for: Matcher | None = None
     on_timeout: str = END
     branch: tuple[tuple[Expression | None, str], ...] = ()

@@ -41,6 +41,14 @@ class ThrottleSpec(msgspec.Struct, forbid_unknown_fields=True):
     per: str
 
 
+class BestTimeSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """``{best_time: email, default: "10:00", within: 24h}``: the customer's best local hour for the channel."""
+
+    best_time: Channel
+    default: str
+    within: str = "24h"
+
+
 class WaitForSpec(msgspec.Struct, forbid_unknown_fields=True):
     event: str
     timeout: str
@@ -74,7 +82,7 @@ class StepSpec(msgspec.Struct, forbid_unknown_fields=True):
 
     id: Id
     wait: str | None = None
-    wait_until: str | None = None
+    wait_until: str | BestTimeSpec | None = None  # "09:00", or the customer's best time for a channel
     wait_for: WaitForSpec | None = None
     on_event: str | None = None
     on_timeout: str | None = None
