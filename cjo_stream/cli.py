@@ -22,6 +22,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     topo = load_topology_checked(args.topologies)
     for j in sorted(topo.journeys, key=lambda j: (j.id, j.version)):
         print(f"ok  {j.id} v{j.version}  ({len(j.steps)} steps)  {j.source}")
+    if topo.stages is not None:
+        import os
+
+        print(f"ok  stages: {' -> '.join(topo.stages.names)}  {os.path.join(args.topologies, 'stages.yaml')}")
     return 0
 
 

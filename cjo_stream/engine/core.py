@@ -36,6 +36,8 @@ from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, Seen, apply_even
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
 _MAX_STEPS_PER_RUN = 1000
+#: Counter combinations whose stage the engine remembers (a memo of a pure function; cleared when full).
+_STAGE_MEMO = 65536
 
 
 def _bucket(*parts: str) -> float:
@@ -138,6 +140,7 @@ class Engine:
         self.policies = policies or Policies()
         self.stages = stages
         self.default_stage = stages.default if stages is not None else None
+        self._stage_memo: dict[tuple[int | None, ...], str] = {}
         self.allowed_lateness = allowed_lateness
         # a throttle's ``max`` per window is for the whole deployment; each caller's state (a worker's
         # partition) gets this share of it. The engine's own state serves callers that pass none.
@@ -243,13 +246,20 @@ class Engine:
             remember(profile, now, event.name, ev_view if ev_view is not None else event.view(), spec,
                      self.allowed_lateness)
 
-    def _restage(self, run: _Run, key: str) -> None:
+    def _restage(self, run: _Run, cause: str) -> None:
         """Move the customer to the last stage whose ``when`` holds; on a change, record it and apply the
         internal event ``stage_changed`` (``{from, to}``) at the same time, right after what caused it."""
         stages = self.stages
         assert stages is not None
         p = run.profile
         old = p.stage or stages.default
+        key: tuple[int | None, ...] | None = None
+        if stages.counters_only is not None:  # a pure function of a few counters: memoised (cheap to key)
+            key = tuple(e[0] if (e := p.events.get(n)) is not None else None for n in stages.counters_only)
+            new = self._stage_memo.get(key)
+            if new is not None:
+                self._moved(run, old, new, cause)
+                return
         if stages.events is None:
             view = run.profile_view()
         else:  # only what the conditions read: cheaper than the whole view after every such event
@@ -257,12 +267,21 @@ class Engine:
             view = {"counters": {n: int(e[0]) for n, e in got}, "last": {n: int(e[1]) for n, e in got},
                     "traits": p.traits, "stage": old, "stage_since": p.stage_since or p.first_seen}
         new = stages.current({"profile": view, "now": run.now})
+        if key is not None:
+            if len(self._stage_memo) >= _STAGE_MEMO:
+                self._stage_memo.clear()
+            self._stage_memo[key] = new
+        self._moved(run, old, new, cause)
+
+    def _moved(self, run: _Run, old: str, new: str, cause: str) -> None:
+        """The customer's stage is now ``new``: on a change, record it and apply ``stage_changed``."""
         if new == old:
             return
+        p = run.profile
         p.stage, p.stage_since = new, int(run.now)
         run.profile_changed()
         run.result.stage_moves.append((old, new))
-        ev = Event(message_id=f"{key}/{STAGE_CHANGED}", type="track", name=STAGE_CHANGED, ts=run.now,
+        ev = Event(message_id=f"{cause}/{STAGE_CHANGED}", type="track", name=STAGE_CHANGED, ts=run.now,
                    user_id=p.customer_id, properties={"from": old, "to": new})
         self._apply(run, ev, run.now, primary=False)
 

@@ -58,6 +58,9 @@ class Stages:
     stages: tuple[Stage, ...]
     events: frozenset[str] | None = frozenset()
     traits: bool = False
+    #: the event names whose counters are all the conditions read (nothing else), in a fixed order: then
+    #: the stage is a function of those counters alone, which the engine memoises
+    counters_only: tuple[str, ...] | None = None
 
     def affected_by(self, name: str, has_traits: bool) -> bool:
         """Whether an event of this name (with or without traits) may move a customer's stage."""
@@ -103,7 +106,20 @@ def compile_stages(src: Located) -> Stages:
             raise src.error(("stages", i, "when"), "a stage depends on the customer: use `profile` and `now`, "
                                                    f"not {', '.join(bad)}")
         out.append(Stage(s.stage, when))
-    return Stages(tuple(out), *_inputs(out))
+    events, traits = _inputs(out)
+    return Stages(tuple(out), events, traits, _counters_only(out))
+
+
+def _counters_only(stages: list[Stage]) -> tuple[str, ...] | None:
+    names: set[str] = set()
+    for s in stages:
+        if s.when.roots - {"profile"}:
+            return None
+        for _, keys in s.when.paths:
+            if len(keys) < 2 or keys[0] != "counters" or not isinstance(keys[1], str):
+                return None
+            names.add(keys[1])
+    return tuple(sorted(names))
 
 
 def _inputs(stages: list[Stage]) -> tuple[frozenset[str] | None, bool]:

@@ -285,3 +285,29 @@ def test_stages_are_evaluated_only_after_events_their_conditions_read() -> None:
     assert sim.profiles["u1"].stage == "fresh"
     sim.handle(ev("o", T0 + 1))
     assert sim.profiles["u1"].stage == "a"
+
+
+COUNTER_RULES = stages("""
+stages:
+  - {stage: s0, when: "true"}
+  - {stage: s1, when: profile.counters.a >= 2}
+  - {stage: s2, when: profile.counters.b >= 1 and profile.counters.a >= 1}
+  - {stage: s3, when: profile.counters.c == null or profile.counters.c >= 3}
+""")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from(["u1", "u2", "u3"])),
+                min_size=1, max_size=40))
+def test_memoised_stages_decide_as_evaluated_ones(seq: list[tuple[str, str]]) -> None:
+    import dataclasses
+
+    assert COUNTER_RULES.counters_only == ("a", "b", "c")
+    sims = [Simulator(Engine([], stages=s)) for s in (COUNTER_RULES, dataclasses.replace(COUNTER_RULES,
+                                                                                          counters_only=None))]
+    for n, (name, who) in enumerate(seq):
+        for sim in sims:
+            sim.handle(ev(name, T0 + n, user=who, mid=f"m{n}"))
+    memo, plain = sims
+    assert {c: p.stage for c, p in memo.profiles.items()} == {c: p.stage for c, p in plain.profiles.items()}
+    assert memo.stage_transitions == plain.stage_transitions
