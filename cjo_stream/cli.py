@@ -70,13 +70,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(sim.funnel.render(), file=sys.stderr)
         print("", file=sys.stderr)
         print(render_text(sim.analytics, topo.journeys), file=sys.stderr)
-        if topo.stages is not None:
-            stages = ", ".join(f"{name} {n}" for name, n in sim.stage_counts().items())
-            moves = ", ".join(f"{a} -> {b} {n}" for (a, b), n in sorted(sim.stage_transitions.items()))
-            print(f"\nstages: {stages}\nstage changes: {moves or 'none'}", file=sys.stderr)
         print(f"\n{len(sim.commands)} delivery commands, {len(sim.skips)} skips, {len(sim.bad)} bad lines, "
               f"{sim.duplicates} duplicates, {sim.late} late events ({sim.too_late} too late to start a "
               f"journey), {sim.pending_timers} timers still pending, {len(sim.profiles)} customers", file=sys.stderr)
+        if topo.stages is not None:  # lifecycle stages: customers in each now, and the changes made
+            stages = ", ".join(f"{name} {n}" for name, n in sim.stage_counts().items())
+            moves = ", ".join(f"{a} -> {b} {n}" for (a, b), n in sorted(sim.stage_transitions.items()))
+            print(f"stages: {stages}; changes: {moves or 'none'}", file=sys.stderr)
     if args.html:
         from cjo_stream.analytics.offline import render_html
         from cjo_stream.errors import FileProblem
