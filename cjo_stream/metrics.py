@@ -57,6 +57,10 @@ TIMER_LATENESS = Histogram("cjo_timer_lateness_seconds", "Timer fire time minus 
                            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0), registry=REGISTRY)
 TIMERS_PENDING = Gauge("cjo_timers_pending", "Durable timers waiting, per owned partition", ["partition"],
                        registry=REGISTRY)
+SCHEDULE_PROFILES = Counter("cjo_schedule_profiles_scanned_total", "Profiles a scheduled-entry scan offered their "
+                            "journeys' occurrences to (runtime.schedules)", registry=REGISTRY)
+SCHEDULE_SCAN = Histogram("cjo_schedule_scan_seconds", "Wall time of one partition's scheduled-entry scan, start to end",
+                          buckets=(0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0), registry=REGISTRY)
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
 PROFILE_BYTES = Histogram("cjo_profile_size_bytes", "Encoded size of profiles written",
                           buckets=(128, 256, 384, 512, 768, 1024, 2048, 4096, 16384), registry=REGISTRY)
