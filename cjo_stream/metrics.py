@@ -57,6 +57,10 @@ TIMER_LATENESS = Histogram("cjo_timer_lateness_seconds", "Timer fire time minus 
                            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0), registry=REGISTRY)
 TIMERS_PENDING = Gauge("cjo_timers_pending", "Durable timers waiting, per owned partition", ["partition"],
                        registry=REGISTRY)
+SCHEDULE_PROFILES = Counter("cjo_schedule_profiles_scanned_total", "Profiles a scheduled-entry scan offered their "
+                            "journeys' occurrences to (runtime.schedules)", registry=REGISTRY)
+SCHEDULE_SCAN = Histogram("cjo_schedule_scan_seconds", "Wall time of one partition's scheduled-entry scan, start to end",
+                          buckets=(0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0), registry=REGISTRY)
 STAGE_TRANSITIONS = Counter("cjo_stage_transitions_total", "Lifecycle stage changes (stage_changed events), by "
                             "the stage left and the stage entered", ["from", "to"], registry=REGISTRY)
 STAGE_CUSTOMERS = Gauge("cjo_stage_customers", "Customers per lifecycle stage, approximate: net of the placements "

@@ -680,6 +680,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-partitions", default="8,4",
                     help="partition counts of the latency runs (input and internal topics), comma separated")
     ap.add_argument("--restore-customers", type=int, default=1_000_000)
+    ap.add_argument("--scan-customers", type=int, default=1_000_000,
+                    help="stored profiles the scheduled-entry scan section offers a journey's occurrence to")
     ap.add_argument("--compression-runs", type=int, default=1, help="runs per codec in the compression section")
     ap.add_argument("--replay-events", type=int, default=5_000_000,
                     help="events of the replay scale run (about 5 per customer; 0 skips it)")
@@ -689,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rolling-rate", type=float, default=2000.0)
     ap.add_argument("--rolling-seconds", type=float, default=40.0)
     ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression,hostile,"
-                                               "analytics,replay,identity,sent,startup,rolling")
+                                               "analytics,replay,identity,sent,startup,rolling,scan")
     ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
                     help="a setting for every worker the bench starts (repeat), e.g. to compare two values")
     args = ap.parse_args(argv)
@@ -721,6 +723,7 @@ def main(argv: list[str] | None = None) -> int:
             journey_events = journey_events_of(lines, ROOT)  # what the workers write for this input
         replays = [] if "replay" in skip else replay_section(tmp, real, lines, args.replay_events)
         kept = lines if "identity" not in skip else None  # the identity section's throughput runs
+        scan_lines = lines if "scan" not in skip else None  # events that flow while the scan section's scan runs
         del lines, real
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
                       Contender("raw aiokafka getmany+decode (ceiling)")]
@@ -787,6 +790,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Timer lateness with {rest['pending_timers']:,} pending: {rest['fired']:,} timers fired in 30 s, "
                   f"p50 {p50 * 1000 if p50 is not None else float('nan'):.0f} ms, "
                   f"p99 {p99 * 1000 if p99 is not None else float('nan'):.0f} ms (histogram-interpolated)")
+        scan: dict[str, Any] = {}
+        if scan_lines is not None:
+            from cjo_stream.bench.schedule import print_scan, scan_section
+
+            scan = scan_section(tmp, args.scan_customers, scan_lines, ROOT)
+            print_scan(scan, topo)
+            del scan_lines
         if "analytics" not in skip:
             from cjo_stream.bench.analytics import report as analytics_report
 
@@ -804,6 +814,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nAdapter throughput (webhook -> local HTTP receiver): {ad['commands_per_s']:,.0f} commands/s")
         scale_sections(tmp, args, skip, kept)
         extra = f" replay_events_per_s={replays[0].rate:.0f}" if replays else ""
+        if scan:
+            during = scan["events_per_s_during_scan"]
+            extra += (f" scan_profiles_per_s={scan['scanned'] / max(scan['scan_seconds'], 1e-9):.0f}"
+                      f" events_per_s_during_scan={during or 0:.0f}")
         print(f"\nbench: topology_events_per_s={topo:.0f} plain_faust_events_per_s={faust_:.0f} "
               f"ceiling_events_per_s={ceil:.0f}{extra}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import msgspec
 import orjson
@@ -41,19 +42,29 @@ def produce_fast(bootstrap: str, topic: str, records: Iterable[tuple[bytes, byte
                   "queue.buffering.max.messages": 1_000_000, "batch.num.messages": 100_000,
                   "compression.type": "lz4", "log_level": 0})
     n = 0
+    failed: dict[str, int] = {}
+
+    def report(err: Any, _msg: Any) -> None:  # librdkafka drops a record it could not deliver: say so
+        if err is not None:
+            failed[str(err)] = failed.get(str(err), 0) + 1
+
     for key, value, part in records:
         while True:
             try:
                 if part is None:
-                    p.produce(topic, value, key)
+                    p.produce(topic, value, key, on_delivery=report)
                 else:
-                    p.produce(topic, value, key, partition=part)
+                    p.produce(topic, value, key, partition=part, on_delivery=report)
                 break
             except BufferError:
                 p.poll(0.05)
         n += 1
-    if p.flush(120):
+        if n % 10_000 == 0:
+            p.poll(0)  # serve delivery reports as we go
+    if p.flush(300):
         raise RuntimeError(f"seeding {topic}: records left unsent")
+    if failed:
+        raise RuntimeError(f"seeding {topic}: {sum(failed.values()):,} of {n:,} records not delivered: {failed}")
     return n
 
 

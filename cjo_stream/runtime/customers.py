@@ -45,6 +45,7 @@ from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
 from cjo_stream.runtime.aliases import Links, named_ids, pass_on
+from cjo_stream.runtime.schedules import SCHEDULES_KEY, Scan, SchedulePlan
 from cjo_stream.runtime.store import KV
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
 
@@ -141,6 +142,9 @@ class CustomerPartition:
         raw = profiles.get(THROTTLES_KEY)
         self.throttles = decode_throttles(raw) if raw is not None else Throttles()
         self._throttles_raw = raw or encode_throttles(self.throttles)
+        # scheduled journeys: what this partition has offered its profiles so far (runtime.schedules)
+        self.schedules = SchedulePlan(engine.scheduled, engine.policies.default_timezone,
+                                      profiles.get(SCHEDULES_KEY))
         self.changelog_offset = 0
         # Event time of the latest event applied here, and whether records wait unread (set by the
         # worker): while this partition or ingest is behind, timers fire by this clock, not the wall's.
@@ -280,19 +284,19 @@ class CustomerPartition:
             key, raw = cid.encode(), encode_stored(stored.hw, stored.profile, stored.ids)
             writes[key] = raw
             out.add(s.profiles_changelog, key, raw, partition=self.partition)
-        if self.throttles.windows:
-            self.throttles.forget_before(self.watermark, self.engine.longest_throttle)
-            raw = encode_throttles(self.throttles)
-            if raw != self._throttles_raw:  # with the profiles: one write batch, one commit
-                self._throttles_raw = writes[THROTTLES_KEY] = raw
-                out.add(s.profiles_changelog, THROTTLES_KEY, raw, partition=self.partition)
+        self._throttles_to(writes, out)
         if writes:
             self.profiles.write_many(writes)  # one RocksDB write batch per partition batch
         return st
 
-    def customers(self) -> int:
-        """Profiles stored (the throttles' record is not one)."""
-        return len(self.profiles) - (self.profiles.get(THROTTLES_KEY) is not None)
+    def _throttles_to(self, writes: dict[bytes, bytes | None], out: Outbox) -> None:
+        """Add the throttle windows to a batch's writes if they changed (one write batch, one commit)."""
+        if self.throttles.windows:
+            self.throttles.forget_before(self.watermark, self.engine.longest_throttle)
+            raw = encode_throttles(self.throttles)
+            if raw != self._throttles_raw:
+                self._throttles_raw = writes[THROTTLES_KEY] = raw
+                out.add(self.settings.profiles_changelog, THROTTLES_KEY, raw, partition=self.partition)
 
     def _leave_stage(self, stored: Stored | None, counts: metrics.BatchCounts) -> None:
         """An erased profile leaves its lifecycle stage (for the per-stage gauge)."""
@@ -300,7 +304,46 @@ class CustomerPartition:
         if stored is not None and default is not None:
             counts.add_stages([(stored.profile.stage or default, "")])
 
-    def _emit(self, res: Result, out: Outbox, counts: metrics.BatchCounts, st: BatchStats, offset: int = -1,
+    def customers(self) -> int:
+        """Profiles stored (the partition's own records, throttles and schedule marks, are not)."""
+        return len(self.profiles) - sum(self.profiles.get(k) is not None for k in (THROTTLES_KEY, SCHEDULES_KEY))
+
+    # ------------------------------------------------------------------ scheduled entry
+    def offer_schedules(self, scan: Scan, limit: int, out: Outbox, counts: metrics.BatchCounts) -> bool:
+        """Offer the next ``limit`` profiles their scheduled journeys' occurrences (runtime.schedules);
+        True when the scan has read every profile. Entries, sends and timers go out as a batch's do."""
+        page = self.profiles.page(scan.next_key, limit)
+        scan.profiles += len(page)
+        engine, s = self.engine, self.settings
+        st = BatchStats()
+        writes: dict[bytes, bytes | None] = {}
+        for key, raw in page:
+            stored = decode_stored(raw)
+            profile = stored.profile
+            changed = False
+            for jid, at in scan.offers(engine.scheduled, profile, engine.zone(profile)):
+                res = engine.schedule(profile, jid, at, self.throttles)
+                if res.transitions or res.timers or res.cancelled or res.commands or res.skips:
+                    changed = True
+                    self._emit(res, out, counts, st, None)
+            if changed:  # the record's applied-offset mark stays: no internal record was applied
+                writes[key] = new = encode_stored(stored.hw, profile, stored.ids)
+                out.add(s.profiles_changelog, key, new, partition=self.partition)
+        self._throttles_to(writes, out)
+        if writes:
+            self.profiles.write_many(writes)
+        if len(page) < limit:
+            return True
+        scan.next_key = page[-1][0] + b"\x00"  # the smallest key after the last one read
+        return False
+
+    def finish_schedules(self, now: float, out: Outbox) -> None:
+        """The scan in hand read every profile: store how far occurrences were offered."""
+        raw = self.schedules.finish(now)
+        self.profiles.put(SCHEDULES_KEY, raw)
+        out.add(self.settings.profiles_changelog, SCHEDULES_KEY, raw, partition=self.partition)
+
+    def _emit(self, res: Result, out: Outbox, counts: metrics.BatchCounts, st: BatchStats, offset: int | None = -1,
               receipt: Event | None = None) -> None:
         s = self.settings
         # Outputs keyed by customer id land on the customer's partition number (same partitioner and
@@ -325,7 +368,10 @@ class CustomerPartition:
             # journey events (cjo_stream.analytics.records): the same outbox as the commands, so they are
             # acknowledged before the input offset is committed; ``src`` lets analytics drop replays
             cid = res.profile.customer_id
-            key, topic, src = cid.encode(), s.journey_events_topic, (p, offset)
+            # (a schedule scan has no record: ``offset`` None, its events are not checked for replays —
+            # the engine enters no one twice for one occurrence, so a repeated scan emits nothing again)
+            key, topic = cid.encode(), s.journey_events_topic
+            src = (p, offset) if offset is not None else None
             for je in journey_events(res, cid, self.engine.policies.default_timezone, src):
                 out.add(topic, key, encode_journey_event(je), partition=p)
             if receipt is not None:

@@ -54,6 +54,9 @@ log = logging.getLogger("cjo_stream.worker")
 
 _TABLES = ("profiles", "timers", "aliases")  # the stores of one customer partition, with their changelogs
 _FEED_MAX = 64  # internal batches stage 1 may have waiting for the loopback before it pauses
+_LOOP_TAKE = 16  # internal batches the loopback applies in one step (about two ingest batches)
+_SCAN_PAGE = 500  # profiles a scheduled-entry scan reads per turn of the batch lock
+_SCAN_PAUSE = 0.005  # and how long it steps aside after a page while records wait (seconds)
 
 _json = msgspec.json.Encoder()
 
@@ -231,9 +234,6 @@ class StreamWorker:
         # each partition holds its share of a throttle's deployment-wide limit (engine.throttle)
         self.engine = Engine(topology.journeys, topology.policies, settings.allowed_lateness,
                              throttle_share=1 / max(settings.partitions, 1), stages=topology.stages)
-        for j in self.engine.scheduled:  # not silently: the journey would simply never start here
-            log.warning("journey %s has a scheduled entry: workers do not bring schedules round yet (simulate "
-                        "and replay do), so it is not entered here", j.id)
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.web_url = web_url
         self.workers: dict[str, WorkerInfo] = {}
@@ -329,6 +329,8 @@ class StreamWorker:
                        asyncio.create_task(self._guard(self._announce_loop))]
         if s.loopback:
             self._tasks.append(asyncio.create_task(self._guard(self._loopback_loop)))
+        if self.engine.scheduled:
+            self._tasks.append(asyncio.create_task(self._guard(self._schedules_loop)))
         metrics.UP.labels("worker").set(1)
         log.info("stage groups joined %.1f s after the worker started (producer and global tables: %.1f s)",
                  time.monotonic() - t0, t1 - t0)
@@ -475,9 +477,12 @@ class StreamWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._feed_ready.wait(), timeout=0.5)
                 continue
-            looped = list(self._feed)
-            self._feed.clear()
-            self._feed_room.set()
+            # a bounded share at a time: after a backlog the feed holds up to _FEED_MAX batches, and
+            # applying them in one step held the loop for seconds (11 s seen with 100 k profiles restored
+            # on a busy machine): no /metrics or /health answer, no timer, no scan page meanwhile
+            looped = [self._feed.popleft() for _ in range(min(len(self._feed), _LOOP_TAKE))]
+            if len(self._feed) <= _FEED_MAX:
+                self._feed_room.set()
             try:
                 acks = await asyncio.gather(*(fut for _, fut, _ in looped))
             except Exception:
@@ -556,6 +561,52 @@ class StreamWorker:
         if n:
             metrics.BATCH_SIZE.observe(n)
             metrics.PROCESSING.observe((time.perf_counter() - t0) / n)
+
+    # ------------------------------------------------------------------ scheduled entry
+    async def _schedules_loop(self) -> None:
+        """Bring scheduled journeys round for the owned partitions' profiles (:mod:`cjo_stream.runtime.schedules`)."""
+        while self._running:
+            for p in sorted(self.parts):
+                if not self._running:
+                    break
+                await self._scan_schedules(p)
+            await asyncio.sleep(1.0)
+
+    async def _scan_schedules(self, p: int) -> None:
+        """One partition's scan, a page at a time under the batch lock, so events go first: between pages
+        the customers' loop takes the lock, and while records wait the scan pauses a little longer."""
+        part = self.parts.get(p)
+        if part is None or not part.schedules.due(time.time()):
+            return
+        behind = part.behind or self.ingest_behind
+        if behind and part.watermark <= 0:
+            return  # nothing applied yet after a start: no clock to offer occurrences by
+        # as the timers: while records wait, occurrences come round by the event time applied so far
+        part.schedules.begin(min(time.time(), part.watermark) if behind else time.time())
+        t0 = time.monotonic()
+        try:
+            while self._running:
+                async with self._lock:
+                    if self.parts.get(p) is not part:
+                        return  # given up meanwhile: the next owner scans from the stored marks
+                    counts = metrics.BatchCounts()
+                    scan = part.schedules.scan
+                    assert scan is not None
+                    before = scan.profiles
+                    done = part.offer_schedules(scan, _SCAN_PAGE, self.outbox, counts)
+                    metrics.SCHEDULE_PROFILES.inc(scan.profiles - before)
+                    if done:
+                        part.finish_schedules(time.time(), self.outbox)
+                    await self.finisher.submit(await self.outbox.send(), {})
+                    counts.publish()
+                    if done:
+                        metrics.SCHEDULE_SCAN.observe(time.monotonic() - t0)
+                        log.info("partition %d: scheduled entry offered to %d profiles in %.1f s", p,
+                                 scan.profiles, time.monotonic() - t0)
+                        return
+                await asyncio.sleep(_SCAN_PAUSE if part.behind or self.ingest_behind else 0)
+        finally:
+            part.schedules.abandon()
 
     # ------------------------------------------------------------------ partition ownership
     async def acquire(self, partitions: list[int]) -> None:

@@ -187,6 +187,10 @@ def build() -> dict[str, Any]:
                      [("sum by (instance) (cjo_rocksdb_memory_bytes{kind=\"block_cache\"})", "block cache {{instance}}"),
                       ("sum by (instance) (cjo_rocksdb_memory_bytes{kind=\"memtables\"})", "memtables {{instance}}")],
                      "bytes"), 12, 8)
+    L.add(timeseries("Scheduled entry scans", "Profiles offered a scheduled journey's occurrence per second, and "
+                     "how long one partition's scan takes (README, Scheduled entry)",
+                     [(f"sum by (instance) (rate(cjo_schedule_profiles_scanned_total[{RI}]))", "profiles/s {{instance}}"),
+                      *quantiles("cjo_schedule_scan_seconds", (0.99,))]), 12, 8)
 
     # ------------------------------------------------------------------ latency
     L.row("Latency")

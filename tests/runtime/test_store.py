@@ -45,3 +45,13 @@ def test_prefix_forgets_deleted_keys(kv: KV) -> None:
 def test_prefix_without_separator_still_scans(kv: KV) -> None:
     kv.write_many({b"ab\x1f1": b"1", b"abc\x1f1": b"2", b"b\x1f1": b"3"})
     assert [k for k, _ in kv.prefix(b"ab")] == [b"ab\x1f1", b"abc\x1f1"]
+
+
+def test_page_reads_keys_in_order_from_a_start_resumable_across_writes(kv: KV) -> None:
+    for k in (b"b", b"\x00mark", b"a", b"c", b"ab"):
+        kv.put(k, k.upper())
+    assert kv.page(b"\x01", 2) == [(b"a", b"A"), (b"ab", b"AB")]  # from the first customer key, 2 at a time
+    kv.put(b"aa", b"AA")  # written between two pages, before where the scan stands: not read again
+    kv.delete(b"c")
+    assert kv.page(b"ab\x00", 2) == [(b"b", b"B")]  # a short page: the end
+    assert kv.page(b"d", 5) == []

@@ -97,15 +97,11 @@ def test_a_burst_sends_the_deployment_wide_max_and_a_restart_keeps_the_windows()
     assert out2.commands == []
 
 
-def test_a_worker_gives_each_partition_its_share_and_warns_of_schedules_it_does_not_run(
-        tmp_path: Any, caplog: Any) -> None:
+def test_a_worker_gives_each_partition_its_share_of_a_throttle(tmp_path: Any) -> None:
     from cjo_stream.journeys.loader import Topology
     from cjo_stream.journeys.policies import Policies
     from cjo_stream.runtime.worker import StreamWorker
 
-    lapsed = journey('journey: lapsed\nentry: {schedule: {every: 1d, at: "09:00"}}\n'
-                     'steps:\n  - {id: nudge, send: {channel: email, content: {subject: hi}}}\n')
-    topo = Topology(journeys=[journey(PROMO), lapsed], policies=Policies())
+    topo = Topology(journeys=[journey(PROMO)], policies=Policies())
     w = StreamWorker(Settings(partitions=8, store="memory", data_dir=str(tmp_path)), topo)
     assert w.engine.throttle_share == 1 / 8
-    assert "journey lapsed has a scheduled entry" in caplog.text and "promo" not in caplog.text
