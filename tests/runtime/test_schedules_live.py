@@ -1,9 +1,11 @@
-"""Scheduled entry and a deployment-wide throttle, live: two worker processes on the real broker.
+"""Journey language part 2, live on the real broker: scheduled entry, a deployment-wide throttle over two
+worker processes, hand-over and the global control group.
 
 Twelve customers are known to a deployment of two processes (``--concurrency 2``, 4 partitions); a
 journey scheduled every minute comes round for all of them at the next minute boundary, each decided
 at that time; its throttle (``max: 4, per: 1m``) holds for the two processes together — at most four
-sends in the window, the others deferred (not dropped) to the next one.
+sends in the window, the others deferred (not dropped) to the next one. A hand-over and the global
+control group give the simulator's delivery commands and skips, delivery ids included.
 """
 
 from __future__ import annotations
@@ -87,3 +89,62 @@ async def test_two_processes_enter_scheduled_customers_within_one_throttle(
     assert {c["content"]["subject"] for c in cmds} == {f"scheduled at {format_ts(boundary)}"}
     assert len({c["customer_id"] for c in cmds}) == len(cmds)
     assert deferred() == CUSTOMERS - len(cmds), w.log()  # the rest wait for the next window, not dropped
+
+
+SIGNUP = """
+journey: signup
+entry: {event: signed_up}
+steps:
+  - id: hello
+    send: {channel: email, content: {subject: "hello"}}
+  - id: to_followup
+    enter: followup
+"""
+FOLLOWUP = """
+journey: followup
+entry: {event: never_happens, when: event.properties.plan == 'pro'}
+steps:
+  - id: tips
+    send: {channel: email, content: {subject: "tips for {{ event.properties.plan }} from {{ journey.id }}"}}
+"""
+
+
+async def test_hand_over_and_the_global_control_group_live_as_simulated(
+        spawn: Any, worker_env: dict[str, str], tmp_path: Any) -> None:
+    from cjo_stream.engine import Engine
+    from cjo_stream.journeys.loader import load_topology
+    from cjo_stream.simulator import Simulator
+
+    topo = tmp_path / "topologies"
+    (topo / "journeys").mkdir(parents=True)
+    (topo / "journeys" / "signup.yaml").write_text(SIGNUP)
+    (topo / "journeys" / "followup.yaml").write_text(FOLLOWUP)
+    (topo / "policies.yaml").write_text("global_control: {percent: 40}\n")
+    w = spawn(CJO_TOPOLOGIES=str(topo))
+    w.wait_ready()
+    now = time.time()
+    lines = []
+    for i in range(40):
+        user = f"s{i:02d}"
+        lines += [event_line(messageId=f"i{i}", type="identify", userId=user, timestamp=format_ts(now),
+                             traits={"email": f"{user}@example.com"}),
+                  event_line(messageId=f"s{i}", type="track", event="signed_up", userId=user,
+                             timestamp=format_ts(now + 0.001), properties={"plan": "pro" if i % 2 else "free"})]
+    t = load_topology(str(topo))
+    sim = Simulator(Engine(t.journeys, t.policies))
+    sim.run_lines(lines)
+    sim.finish()
+    expected = sorted((c.delivery_id, c.customer_id, c.journey, orjson.dumps(c.content)) for c in sim.commands)
+    control = {s.customer_id for s in sim.skips if s.reason == "global_control"}
+    assert 5 <= len(control) <= 30  # a sticky share of the 40 customers, by id
+    assert any(c[2] == "followup" for c in expected)  # the hand-over sent for the `pro` half outside control
+    await produce(worker_env["CJO_BROKER"], "cjo.touchpoints", keyed(lines))
+    recs = await collect(worker_env["CJO_BROKER"], ["cjo.delivery.email"], lambda r: len(r) >= len(expected),
+                         timeout=40)
+    got = sorted((c["delivery_id"], c["customer_id"], c["journey"], orjson.dumps(c["content"]))
+                 for c in (orjson.loads(r.value) for r in recs))
+    assert got == expected, w.log()
+    skipped = await collect(worker_env["CJO_BROKER"], ["cjo.delivery.skipped"],
+                            lambda r: len(r) >= len(sim.skips), timeout=20)
+    assert {orjson.loads(r.value)["customer_id"] for r in skipped
+            if orjson.loads(r.value)["reason"] == "global_control"} == control
