@@ -149,3 +149,62 @@ async def test_lifecycle_stages_live_match_the_simulator_with_state_api_and_metr
     assert 'cjo_stage_transitions_total{from="consideration",to="purchase"} 5.0' in text
     assert sums(text)["cjo_stage_customers"] == 10  # ten new customers, all still here
     assert 'cjo_stage_customers{stage="consideration"} 5.0' in text
+
+
+SCORING_JOURNEY = """\
+journey: lead_scoring
+entry: {event: signed_up}
+steps:
+  - id: score
+    send: {channel: webhook, to: "{{ event.properties.hook }}", content: {body: "{{ profile.traits | json }}"}}
+  - id: wait_score
+    wait_for: {event: message_delivered, when: event.properties.response.body.score >= 80, timeout: 6s}
+    on_event: hot
+    on_timeout: nurture
+  - id: hot
+    send: {channel: in_app, content: {body: "hot"}}
+    next: end
+  - id: nurture
+    send: {channel: in_app, content: {body: "nurture"}}
+"""
+
+
+async def test_webhook_answer_comes_back_as_a_receipt_and_decides_the_branch(
+        spawn: Any, worker_env: dict[str, str], tmp_path: Any) -> None:
+    """Live: worker → webhook adapter → HTTP receiver on loopback → delivered receipt with the answer →
+    worker → the branch the score picks."""
+    import asyncio as aio
+
+    from cjo_stream.adapters.retry import RetryPolicy
+    from cjo_stream.adapters.runner import AdapterRunner
+    from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
+    from cjo_stream.config import Settings
+    from tests.adapters.conftest import Answer, Receiver
+
+    topo_dir = tmp_path / "topologies"
+    (topo_dir / "journeys").mkdir(parents=True)
+    (topo_dir / "journeys" / "lead_scoring.yaml").write_text(SCORING_JOURNEY)
+    receiver = await Receiver().start()
+    receiver.script("/lead/hot-1", Answer(200, json={"score": 91}))
+    receiver.script("/lead/cold-1", Answer(200, json={"score": 40}))
+    w = spawn(CJO_TOPOLOGIES=str(topo_dir))
+    w.wait_ready()
+    bootstrap = worker_env["CJO_BROKER"]
+    runner = AdapterRunner(Settings(bootstrap=bootstrap, partitions=int(worker_env["CJO_PARTITIONS"])),
+                           WebhookChannel(WebhookConfig(timeout=5)), session_timeout_ms=1000,
+                           retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05, budget=10))
+    task = aio.create_task(runner.serve())
+    try:
+        ts = format_ts(time.time())
+        lines = [event_line(messageId=f"su-{u}", type="track", event="signed_up", userId=u, timestamp=ts,
+                            traits={"plan": "pro"}, properties={"hook": f"{receiver.url}/lead/{u}"})
+                 for u in ("hot-1", "cold-1")]
+        await produce(bootstrap, "cjo.touchpoints", keyed(lines))
+        got = await collect(bootstrap, ["cjo.delivery.in_app"], lambda rs: len(rs) >= 2, timeout=40)
+    finally:
+        runner.stop()
+        await aio.wait_for(task, 30)
+        await receiver.stop()
+    assert {orjson.loads(r.value)["customer_id"]: orjson.loads(r.value)["content"]["body"] for r in got} == {
+        "hot-1": "hot", "cold-1": "nurture"}
+    assert sorted(r.path for r in receiver.requests) == ["/lead/cold-1", "/lead/hot-1"]
