@@ -41,6 +41,8 @@ _LITERALS: Final = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, Fa
 
 
 _MISSING: Final = object()
+#: the keys RenderContext.get_item gives a meaning of its own (``a.size`` of a list, ...)
+_SPECIAL: Final = frozenset({"size", "first", "last"})
 
 #: one ``{{ root.seg... | filter: args ... }}``: (root, segments, filters as (function, args, kwargs), the
 #: path's token, and RenderContext.get's hint for a failure at each step, made once: only errors read it)
@@ -70,7 +72,7 @@ class FastTemplate:
 
     def render(self, data: dict[str, Any]) -> str | None:
         out: list[str] = []
-        get_item = self._get_item
+        get_item, autoescape = self._get_item, self._autoescape
         try:
             for part in self._parts:
                 if isinstance(part, str):
@@ -83,7 +85,8 @@ class FastTemplate:
                 # as RenderContext.get: the first step that fails gives an undefined named after the root
                 for i, seg in enumerate(segments):
                     try:
-                        obj = get_item(obj, seg)
+                        # get_item(obj, seg) is obj[seg] for a text key other than size/first/last
+                        obj = obj[seg] if type(seg) is str and seg not in _SPECIAL else get_item(obj, seg)
                     except (KeyError, TypeError):
                         obj = self._undefined(root, hint=hints[i], token=token)
                         break
@@ -92,7 +95,8 @@ class FastTemplate:
                         break
                 for func, args, kwargs in filters:
                     obj = func(obj, *args, **kwargs)
-                out.append(to_liquid_string(obj, self._autoescape))
+                # to_liquid_string gives text back as it is unless autoescaping
+                out.append(obj if type(obj) is str and not autoescape else to_liquid_string(obj, autoescape))
         except Exception:  # noqa: BLE001 - python-liquid renders it again and raises (or not) as it does
             return None
         text = "".join(out)
