@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -271,6 +271,9 @@ def _day(day: int) -> str:
     return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT")
 
 
+# the digits of a time of day, looked up (formatting them was most of a format_ts)
+_TWO: Final = tuple(f"{i:02d}" for i in range(60))
+_MILLIS: Final = tuple(f".{i:03d}Z" for i in range(1000))
 #: the last time formatted and its text: a decision formats the same time several times (the event's
 #: own, the instance's entry, ``decided_at``), one after another
 _last: tuple[float, str] = (math.nan, "")
@@ -299,7 +302,7 @@ def format_ts(ts: float) -> str:
     day, rest = divmod(int(sec), 86400)
     hour, rest = divmod(rest, 3600)
     minute, second = divmod(rest, 60)
-    text = f"{_day(day)}{hour:02d}:{minute:02d}:{second:02d}.{us // 1000:03d}Z"
+    text = _day(day) + _TWO[hour] + ":" + _TWO[minute] + ":" + _TWO[second] + _MILLIS[us // 1000]
     _last = (ts, text)
     return text
 
