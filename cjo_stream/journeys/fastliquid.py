@@ -10,7 +10,10 @@ keeps the pieces and renders them itself, calling python-liquid's own path step
 (``RenderContext.get_item``: ``first``/``last``/``size`` included), undefined value, filter functions
 and stringification, in the order python-liquid calls them.
 
-Anything else is left to python-liquid: a template with tags (``if``, ``for``, ``assign``, ...), a
+Conditional blocks (``if``/``elsif``/``else``, ``unless``, ``case``, holding text, outputs, comments
+and more of these) are rendered by python-liquid's own nodes, in one render context per render set up
+as python-liquid sets it up; they change no state a later node reads. Anything else is left to
+python-liquid: a template with other tags (``for``, ``assign``, ``capture``, ``increment``, ...), a
 path it would resolve through its built-ins (``now``, ``today``), a filter that wants the render
 context, a nested path, and any render that raises or comes near the output limit (python-liquid
 renders it again: filters are pure, so the second render raises exactly what python-liquid raises).
@@ -19,9 +22,11 @@ renders it again: filters are pure, so the second render raises exactly what pyt
 
 from __future__ import annotations
 
+from io import StringIO
 from typing import Any, Final, cast
 
 from liquid import BoundTemplate, RenderContext, Token
+from liquid.ast import BlockNode, ConditionalBlockNode, Node
 from liquid.builtin.content import ContentNode
 from liquid.builtin.expressions import FilteredExpression, Path
 from liquid.builtin.expressions.arguments import KeywordArgument, PositionalArgument
@@ -34,7 +39,13 @@ from liquid.builtin.expressions.primitive import (
     TrueLiteral,
 )
 from liquid.builtin.output import OutputNode
+from liquid.builtin.tags.case_tag import CaseNode, MultiExpressionBlockNode
+from liquid.builtin.tags.comment_tag import CommentNode
+from liquid.builtin.tags.if_tag import IfNode
+from liquid.builtin.tags.inline_comment_tag import InlineCommentNode
+from liquid.builtin.tags.unless_tag import UnlessNode
 from liquid.context import _segments_str
+from liquid.output import LimitedStringIO
 from liquid.stringify import to_liquid_string
 
 _LITERALS: Final = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, FalseLiteral, Nil)
@@ -43,6 +54,10 @@ _LITERALS: Final = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, Fa
 _MISSING: Final = object()
 #: the keys RenderContext.get_item gives a meaning of its own (``a.size`` of a list, ...)
 _SPECIAL: Final = frozenset({"size", "first", "last"})
+#: tags that only choose what to output (no assignment, counter, cycle, loop or partial), and what they hold
+_CONDITIONALS: Final = (IfNode, UnlessNode, CaseNode)
+_INSIDE: Final = (*_CONDITIONALS, BlockNode, ConditionalBlockNode, MultiExpressionBlockNode, ContentNode, OutputNode,
+                  CommentNode, InlineCommentNode)
 
 #: one ``{{ root.seg... | filter: args ... }}``: (root, segments, filters as (function, args, kwargs), the
 #: path's token, and RenderContext.get's hint for a failure at each step, made once: only errors read it)
@@ -60,10 +75,11 @@ def _output(root: str, segments: tuple[str | int, ...],
 class FastTemplate:
     """The text-and-output form of a parsed template; :meth:`render` returns None to mean "ask Liquid"."""
 
-    __slots__ = ("_parts", "_get_item", "_undefined", "_autoescape", "_limit")
+    __slots__ = ("_parts", "_get_item", "_undefined", "_autoescape", "_limit", "_tpl")
 
-    def __init__(self, parts: list[str | _Output], tpl: BoundTemplate) -> None:
+    def __init__(self, parts: list[str | _Output | Node], tpl: BoundTemplate) -> None:
         self._parts = parts
+        self._tpl = tpl
         ctx = RenderContext(tpl)  # only its path step is used, which reads nothing but the environment
         self._get_item = ctx.get_item
         self._undefined = tpl.env.undefined
@@ -72,11 +88,20 @@ class FastTemplate:
 
     def render(self, data: dict[str, Any]) -> str | None:
         out: list[str] = []
-        get_item, autoescape = self._get_item, self._autoescape
+        get_item, autoescape, tpl = self._get_item, self._autoescape, self._tpl
+        context: RenderContext | None = None
         try:
             for part in self._parts:
                 if isinstance(part, str):
                     out.append(part)
+                    continue
+                if isinstance(part, Node):  # a conditional block: python-liquid renders it as in render()
+                    if context is None:
+                        context = tpl.context_class(tpl, globals=tpl.make_globals(data))
+                    buf = LimitedStringIO(self._limit) if self._limit is not None else StringIO()
+                    with context.extend(namespace=tpl.make_partial_namespace(False, {})):
+                        part.render(context, buf)
+                    out.append(buf.getvalue())
                     continue
                 root, segments, filters, token, hints = part
                 obj = data.get(root, _MISSING)
@@ -112,10 +137,13 @@ def fast_form(tpl: BoundTemplate) -> FastTemplate | None:
     if env.globals or tpl.globals or tpl.matter:
         return None  # a root could then come from them: python-liquid's scope chain decides
     ctx = RenderContext(tpl)
-    parts: list[str | _Output] = []
+    parts: list[str | _Output | Node] = []
     for node in tpl.nodes:
         if type(node) is ContentNode:
             parts.append(node.text)
+            continue
+        if type(node) in _CONDITIONALS and _only_conditionals(node, ctx):
+            parts.append(node)
             continue
         if type(node) is not OutputNode:
             return None
@@ -125,6 +153,8 @@ def fast_form(tpl: BoundTemplate) -> FastTemplate | None:
         path = expr.left.path
         if not path or type(path[0]) is not str or any(type(s) not in (str, int) for s in path[1:]):
             return None
+        if path[0] == "partial":
+            return None  # python-liquid's render puts ``partial`` in front of the data
         filters = []
         for f in expr.filters or ():
             func = env.filters.get(f.name)
@@ -144,3 +174,8 @@ def fast_form(tpl: BoundTemplate) -> FastTemplate | None:
         segments = cast(tuple[str | int, ...], tuple(path[1:]))
         parts.append(_output(path[0], segments, tuple(filters), expr.left.token))
     return FastTemplate(parts, tpl)
+
+
+def _only_conditionals(node: Node, ctx: RenderContext) -> bool:
+    """Whether ``node`` and everything in it is a conditional block, text, an output or a comment."""
+    return type(node) in _INSIDE and all(_only_conditionals(c, ctx) for c in node.children(ctx, include_partials=False))

@@ -20,6 +20,11 @@ SOURCES = [
     "{{ nope }}", "{{ nope.deeper | default: 'n' }}", "{{ now }}", "{{ today }}", "text {{- a -}} more\n",
     "{{ a }}{{ a.b }} and {{ event.properties.name | default: 'x' }} for {{ profile.traits.first_name }}",
     "{{ a | append: a | append: a | append: a }}",
+    "Hi{% if a %} {{ a }}{% endif %}!", "{% if a == 'text' %}t{% elsif a.b %}{{ a.b }}{% else %}e{% endif %}",
+    "{% unless a %}none{% endunless %}{{ a.size }}", "{% case a %}{% when 1, 'text' %}one{% else %}{{ a }}{% endcase %}",
+    "{% if a.b %}{% if a.b.c %}{{ a.b.c | join: '/' }}{% endif %}{% comment %}x{% endcomment %}{% endif %}",
+    "{% if a contains 'x' and nope %}y{% endif %}{{ a | size }}", "{% if partial %}p{% endif %}",
+    "{% if a %}{{ a | append: a | append: a | append: a }}{% endif %}{% if a %}{{ a }}{{ a }}{% endif %}",
 ]
 VALUES: list[Any] = [
     None, True, False, 0, 1, -1.5, 1e20, 12345678901234567890, "", "text", "a,b,c", "ü€😀 <b>&amp;", [],
@@ -51,11 +56,14 @@ def test_same_output_as_python_liquid(source: str) -> None:
     assert outcome(fast, base) == outcome(slow, base), (source, "no a")
 
 
-def test_text_and_outputs_take_the_quick_path_and_tags_do_not() -> None:
-    assert Template("Hi {{ profile.traits.first_name | default: 'there' }}!")._fast is not None
-    assert Template("{{ a.b[0].c | truncate: 3, '.' }}")._fast is not None
-    for source in ("{% if a %}x{% endif %}", "{% assign b = a %}{{ b }}", "{{ a[b] }}", "{{ a | default: b }}",
-                   "{{ 'lit' | upcase }}", "{{ a }}{% comment %}x{% endcomment %}", "plain text"):
+def test_text_outputs_and_conditionals_take_the_quick_path_and_other_tags_do_not() -> None:
+    for source in ("Hi {{ profile.traits.first_name | default: 'there' }}!", "{{ a.b[0].c | truncate: 3, '.' }}",
+                   "{% if a %}x{% endif %}", "{% unless a %}{% case a %}{% when 1 %}{{ a }}{% endcase %}{% endunless %}"):
+        assert Template(source)._fast is not None, source
+    for source in ("{% assign b = a %}{{ b }}", "{% if a %}{% assign b = a %}{% endif %}{{ b }}",
+                   "{% if a %}{% increment n %}{% endif %}", "{% for x in a %}{{ x }}{% endfor %}", "{{ a[b] }}",
+                   "{{ a | default: b }}", "{{ 'lit' | upcase }}", "{{ a }}{% comment %}x{% endcomment %}",
+                   "{{ partial }}", "plain text"):
         assert Template(source)._fast is None, source
 
 
