@@ -36,12 +36,15 @@ class RangeLimitError(ResourceLimitError):
 class _Guarded:
     """A filter that refuses over-long ranges (as input or argument); everything else is delegated."""
 
-    __slots__ = ("_f",)
+    __slots__ = ("_f", "with_context", "with_environment")
 
     def __init__(self, f: Any) -> None:
         self._f = f
+        # read on every filter call by python-liquid: answered here, not by a failed lookup on ``f``
+        self.with_context = getattr(f, "with_context", False)
+        self.with_environment = getattr(f, "with_environment", False)
 
-    def __getattr__(self, name: str) -> Any:  # with_context, with_environment, validate, filter_async
+    def __getattr__(self, name: str) -> Any:  # validate, filter_async
         return getattr(self._f, name)
 
     def __call__(self, left: Any, *args: Any, **kwargs: Any) -> Any:
