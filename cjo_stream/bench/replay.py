@@ -7,6 +7,8 @@ summary line, so what is measured is what a user gets. Inputs:
   the last minute: the journeys' waits stay pending) and over its real five-day timeline (every timer
   fires: about a quarter of the events lead to a rendered send);
 - ``--compare`` with a second topology (the abandoned-cart threshold raised) over the same input;
+- the send-heavy journeys (:mod:`cjo_stream.bench.sends`) over the real timeline (a third of the
+  events lead to a rendered send: what Liquid rendering costs a replay);
 - scale: the bench input copied with renamed ids (20 copies interleaved, cut at ``events``) — about
   5,000,000 events from 1,000,000 customers — for peak memory with profiles spilled to disk.
 """
@@ -20,6 +22,8 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+
+from cjo_stream.bench.sends import SEND_HEAVY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _IDS = re.compile(rb'"(userId|anonymousId|messageId|previousId)":"([^"]*)"')
@@ -81,7 +85,8 @@ def replay_section(tmp: str, real: list[bytes], compressed: list[bytes], scale_e
     runs = [run("bench input, as live (waits pending)", "--events", paths["compressed"]),
             run("bench input, real 5-day timeline", "--events", paths["real"]),
             run("--compare, as live", "--events", paths["compressed"], "--compare", nxt),
-            run("--compare, real timeline", "--events", paths["real"], "--compare", nxt)]
+            run("--compare, real timeline", "--events", paths["real"], "--compare", nxt),
+            run("send-heavy journeys, real timeline", "--events", paths["real"], "--topologies", SEND_HEAVY)]
     if scale_events:
         big = os.path.join(tmp, "replay-scale.jsonl.gz")
         scaled(real, big, scale_events)

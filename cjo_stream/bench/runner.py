@@ -38,6 +38,7 @@ from cjo_stream.bench.procs import (
     wait_health,
 )
 from cjo_stream.bench.replay import print_replay, replay_section
+from cjo_stream.bench.sends import SEND_HEAVY, print_send_cost, send_cost_section
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts, parse_ts
 from cjo_stream.generator import generate_events
@@ -60,6 +61,7 @@ class Run:
     seconds: float
     cpu: float
     rss: int
+    sends: int = 0  # delivery commands the run produced (the topology's ``cjo_sends_total``)
 
     @property
     def rate(self) -> float:
@@ -189,7 +191,8 @@ def run_topology(bootstrap: str, app_id: str, expect: int, tmp: str, stall: floa
             if n > 0 and first is None:
                 first = (n, t, cpu)
             if n >= expect and first is not None:
-                return Run(int(n - first[0]), t - first[1], cpu - first[2], peak_rss(proc.pid))
+                return Run(int(n - first[0]), t - first[1], cpu - first[2], peak_rss(proc.pid),
+                           int(m.get("cjo_sends_total", 0.0)))
             if n != last_n:
                 last_n, last_change = n, time.monotonic()
             elif time.monotonic() - last_change > stall:
@@ -690,8 +693,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--startup-runs", type=int, default=3)
     ap.add_argument("--rolling-rate", type=float, default=2000.0)
     ap.add_argument("--rolling-seconds", type=float, default=40.0)
-    ap.add_argument("--skip", default="", help="comma list of: faust,latency,restore,adapter,compression,hostile,"
-                                               "analytics,replay,identity,sent,startup,rolling,scan")
+    ap.add_argument("--send-cost-events", type=int, default=60_000,
+                    help="events of the in-process engine runs of the send cost section")
+    ap.add_argument("--skip", default="", help="comma list of: faust,send_heavy,send_cost,latency,restore,adapter,"
+                                               "compression,hostile,analytics,replay,identity,sent,startup,rolling,"
+                                               "scan")
     ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
                     help="a setting for every worker the bench starts (repeat), e.g. to compare two values")
     args = ap.parse_args(argv)
@@ -722,11 +728,12 @@ def main(argv: list[str] | None = None) -> int:
 
             journey_events = journey_events_of(lines, ROOT)  # what the workers write for this input
         replays = [] if "replay" in skip else replay_section(tmp, real, lines, args.replay_events)
+        send_cost = [] if "send_cost" in skip else send_cost_section(lines[:args.send_cost_events], args.runs)
         kept = lines if "identity" not in skip else None  # the identity section's throughput runs
         scan_lines = lines if "scan" not in skip else None  # events that flow while the scan section's scan runs
         del lines, real
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
-                      Contender("raw aiokafka getmany+decode (ceiling)")]
+                      Contender("raw aiokafka getmany+decode (ceiling)"), Contender("topology, send-heavy journeys")]
         for i in range(args.runs):
             r = run_topology(broker.bootstrap, f"bench-t{i}", n, tmp)
             contenders[0].runs.append(r)
@@ -738,6 +745,10 @@ def main(argv: list[str] | None = None) -> int:
             r = run_ceiling(broker.bootstrap, n, tmp)
             contenders[2].runs.append(r)
             log(f"ceiling run {i + 1}: {r.rate:,.0f} events/s")
+            if "send_heavy" not in skip:  # the same input, journeys that send on a third of the events
+                r = run_topology(broker.bootstrap, f"bench-s{i}", n, tmp, CJO_TOPOLOGIES=SEND_HEAVY)
+                contenders[3].runs.append(r)
+                log(f"send-heavy topology run {i + 1}: {r.rate:,.0f} events/s, {r.sends / max(r.events, 1):.0%} send")
         timer_sizes: dict[bytes, int] = {}
         if args.runs:
             timer_sizes = asyncio.run(read_last_values(broker.bootstrap, "bench-t0.timers-changelog"))
@@ -750,9 +761,13 @@ def main(argv: list[str] | None = None) -> int:
             runs = ", ".join(f"{r.rate:,.0f}" for r in c.runs) or "skipped"
             print(f"{c.name:<40} {c.median('rate'):>10,.0f} {c.median('cpu_per_1k'):>12.3f} "
                   f"{fmt_bytes(c.median('rss')):>10} {runs:>28}")
-        topo, faust_, ceil = (c.median("rate") for c in contenders)
+        topo, faust_, ceil, heavy = (c.median("rate") for c in contenders)
         print(f"ratio topology / plain Faust: {topo / faust_:.1f}x" if faust_ else "ratio topology / plain Faust: n/a")
         print(f"ratio topology / ceiling:     {topo / ceil:.2f}" if ceil else "ratio topology / ceiling: n/a")
+        if heavy:
+            share = statistics.median(r.sends / r.events for r in contenders[3].runs if r.events)
+            print(f"send-heavy journeys (cjo_stream/bench/send_heavy, no caps): {share:.0%} of the events produced a "
+                  f"rendered send (target >= 30 %); send-heavy / topology {heavy / topo:.2f}" if topo else "")
 
         vals = state
         tvals = list(timer_sizes.values())
@@ -767,6 +782,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, us in micro:
             print(f"  {name:<28} {us:6.2f} µs  ({us / base:.1f}x baseline)")
 
+        if send_cost:
+            print_send_cost(send_cost)
         if comp:
             print_compression(comp, n, per_codec)
         if replays:
@@ -814,6 +831,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nAdapter throughput (webhook -> local HTTP receiver): {ad['commands_per_s']:,.0f} commands/s")
         scale_sections(tmp, args, skip, kept)
         extra = f" replay_events_per_s={replays[0].rate:.0f}" if replays else ""
+        extra += f" send_heavy_events_per_s={heavy:.0f}" if heavy else ""
         if scan:
             during = scan["events_per_s_during_scan"]
             extra += (f" scan_profiles_per_s={scan['scanned'] / max(scan['scan_seconds'], 1e-9):.0f}"

@@ -1,0 +1,181 @@
+"""A quicker way through python-liquid for the templates most content fields are: text and ``{{ }}`` outputs.
+
+Why: python-liquid renders a two-output template in ~30 µs here, almost all of it its general render
+loop (a render context per call, a scope chain, an output stream, a filter lookup per call); the
+engine renders two or three templates per send, which made Liquid the largest part of a send
+(``python -m cjo_stream.bench.sends``). This module changes no Liquid semantics and parses nothing:
+it takes a template python-liquid has parsed, and if every node is literal text or an output whose
+expression is a plain path (string and integer segments) with filters given literal arguments, it
+keeps the pieces and renders them itself, calling python-liquid's own path step
+(``RenderContext.get_item``: ``first``/``last``/``size`` included), undefined value, filter functions
+and stringification, in the order python-liquid calls them.
+
+Conditional blocks (``if``/``elsif``/``else``, ``unless``, ``case``, holding text, outputs, comments
+and more of these) are rendered by python-liquid's own nodes, in one render context per render set up
+as python-liquid sets it up; they change no state a later node reads. Anything else is left to
+python-liquid: a template with other tags (``for``, ``assign``, ``capture``, ``increment``, ...), a
+path it would resolve through its built-ins (``now``, ``today``), a filter that wants the render
+context, a nested path, and any render that raises or comes near the output limit (python-liquid
+renders it again: filters are pure, so the second render raises exactly what python-liquid raises).
+``tests/journeys/test_fastliquid.py`` checks the outputs are equal on awkward data.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any, Final, cast
+
+from liquid import BoundTemplate, RenderContext, Token
+from liquid.ast import BlockNode, ConditionalBlockNode, Node
+from liquid.builtin.content import ContentNode
+from liquid.builtin.expressions import FilteredExpression, Path
+from liquid.builtin.expressions.arguments import KeywordArgument, PositionalArgument
+from liquid.builtin.expressions.primitive import (
+    FalseLiteral,
+    FloatLiteral,
+    IntegerLiteral,
+    Nil,
+    StringLiteral,
+    TrueLiteral,
+)
+from liquid.builtin.output import OutputNode
+from liquid.builtin.tags.case_tag import CaseNode, MultiExpressionBlockNode
+from liquid.builtin.tags.comment_tag import CommentNode
+from liquid.builtin.tags.if_tag import IfNode
+from liquid.builtin.tags.inline_comment_tag import InlineCommentNode
+from liquid.builtin.tags.unless_tag import UnlessNode
+from liquid.context import _segments_str
+from liquid.output import LimitedStringIO
+from liquid.stringify import to_liquid_string
+
+_LITERALS: Final = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, FalseLiteral, Nil)
+
+
+_MISSING: Final = object()
+#: the keys RenderContext.get_item gives a meaning of its own (``a.size`` of a list, ...)
+_SPECIAL: Final = frozenset({"size", "first", "last"})
+#: tags that only choose what to output (no assignment, counter, cycle, loop or partial), and what they hold
+_CONDITIONALS: Final = (IfNode, UnlessNode, CaseNode)
+_INSIDE: Final = (*_CONDITIONALS, BlockNode, ConditionalBlockNode, MultiExpressionBlockNode, ContentNode, OutputNode,
+                  CommentNode, InlineCommentNode)
+
+#: one ``{{ root.seg... | filter: args ... }}``: (root, segments, filters as (function, args, kwargs), the
+#: path's token, and RenderContext.get's hint for a failure at each step, made once: only errors read it)
+_Output = tuple[str, tuple[str | int, ...], tuple[tuple[Any, tuple[Any, ...], dict[str, Any]], ...], Token | None,
+                tuple[str, ...]]
+
+
+def _output(root: str, segments: tuple[str | int, ...],
+            filters: tuple[tuple[Any, tuple[Any, ...], dict[str, Any]], ...], token: Token | None) -> _Output:
+    path: list[object] = [root, *segments]
+    hints = tuple(f"{_segments_str(path[: i + 2])} is undefined" for i in range(len(segments)))
+    return (root, segments, filters, token, hints)
+
+
+class FastTemplate:
+    """The text-and-output form of a parsed template; :meth:`render` returns None to mean "ask Liquid"."""
+
+    __slots__ = ("_parts", "_get_item", "_undefined", "_autoescape", "_limit", "_tpl")
+
+    def __init__(self, parts: list[str | _Output | Node], tpl: BoundTemplate) -> None:
+        self._parts = parts
+        self._tpl = tpl
+        ctx = RenderContext(tpl)  # only its path step is used, which reads nothing but the environment
+        self._get_item = ctx.get_item
+        self._undefined = tpl.env.undefined
+        self._autoescape = tpl.env.autoescape
+        self._limit = tpl.env.output_stream_limit
+
+    def render(self, data: dict[str, Any]) -> str | None:
+        out: list[str] = []
+        get_item, autoescape, tpl = self._get_item, self._autoescape, self._tpl
+        context: RenderContext | None = None
+        try:
+            for part in self._parts:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                if isinstance(part, Node):  # a conditional block: python-liquid renders it as in render()
+                    if context is None:
+                        context = tpl.context_class(tpl, globals=tpl.make_globals(data))
+                    buf = LimitedStringIO(self._limit) if self._limit is not None else StringIO()
+                    with context.extend(namespace=tpl.make_partial_namespace(False, {})):
+                        part.render(context, buf)
+                    out.append(buf.getvalue())
+                    continue
+                root, segments, filters, token, hints = part
+                obj = data.get(root, _MISSING)
+                if obj is _MISSING:
+                    return None  # python-liquid's built-ins, or undefined: its scope chain decides
+                # as RenderContext.get: the first step that fails gives an undefined named after the root
+                for i, seg in enumerate(segments):
+                    try:
+                        # get_item(obj, seg) is obj[seg] for a text key other than size/first/last
+                        obj = obj[seg] if type(seg) is str and seg not in _SPECIAL else get_item(obj, seg)
+                    except (KeyError, TypeError):
+                        obj = self._undefined(root, hint=hints[i], token=token)
+                        break
+                    except IndexError:
+                        obj = self._undefined(root, hint="index out of range", token=token)
+                        break
+                for func, args, kwargs in filters:
+                    obj = func(obj, *args, **kwargs)
+                # to_liquid_string gives text back as it is unless autoescaping
+                out.append(obj if type(obj) is str and not autoescape else to_liquid_string(obj, autoescape))
+        except Exception:  # noqa: BLE001 - python-liquid renders it again and raises (or not) as it does
+            return None
+        text = "".join(out)
+        limit = self._limit
+        if limit is not None and len(text) * 4 > limit and len(text.encode("utf-8")) > limit:
+            return None  # over python-liquid's output limit: it raises the error
+        return text
+
+
+def fast_form(tpl: BoundTemplate) -> FastTemplate | None:
+    """The text-and-output form of ``tpl``, or None when python-liquid must render it."""
+    env = tpl.env
+    if env.globals or tpl.globals or tpl.matter:
+        return None  # a root could then come from them: python-liquid's scope chain decides
+    ctx = RenderContext(tpl)
+    parts: list[str | _Output | Node] = []
+    for node in tpl.nodes:
+        if type(node) is ContentNode:
+            parts.append(node.text)
+            continue
+        if type(node) in _CONDITIONALS and _only_conditionals(node, ctx):
+            parts.append(node)
+            continue
+        if type(node) is not OutputNode:
+            return None
+        expr = node.expression
+        if type(expr) is not FilteredExpression or type(expr.left) is not Path:
+            return None
+        path = expr.left.path
+        if not path or type(path[0]) is not str or any(type(s) not in (str, int) for s in path[1:]):
+            return None
+        if path[0] == "partial":
+            return None  # python-liquid's render puts ``partial`` in front of the data
+        filters = []
+        for f in expr.filters or ():
+            func = env.filters.get(f.name)
+            if func is None or getattr(func, "with_context", False) or getattr(func, "with_environment", False):
+                return None
+            args: list[Any] = []
+            kwargs: dict[str, Any] = {}
+            for arg in f.args:
+                if type(arg) not in (PositionalArgument, KeywordArgument) or type(arg.value) not in _LITERALS:
+                    return None
+                name, value = arg.evaluate(ctx)
+                if name:
+                    kwargs[name] = value
+                else:
+                    args.append(value)
+            filters.append((func, tuple(args), kwargs))
+        segments = cast(tuple[str | int, ...], tuple(path[1:]))
+        parts.append(_output(path[0], segments, tuple(filters), expr.left.token))
+    return FastTemplate(parts, tpl)
+
+
+def _only_conditionals(node: Node, ctx: RenderContext) -> bool:
+    """Whether ``node`` and everything in it is a conditional block, text, an output or a comment."""
+    return type(node) in _INSIDE and all(_only_conditionals(c, ctx) for c in node.children(ctx, include_partials=False))

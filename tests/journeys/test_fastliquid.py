@@ -1,0 +1,82 @@
+"""The text-and-output render path gives exactly what python-liquid's own render gives, errors included."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from cjo_stream.journeys.templates import MAX_OUTPUT_CHARS, RenderError, Template
+
+SOURCES = [
+    "{{ a }}", "{{ a.b }}", "{{ a.b.c }}", "{{ a[0] }}", "{{ a[-1] }}", "{{ a[5] }}", "{{ a.first }}", "{{ a.last }}",
+    "{{ a.size }}", "{{ a['x y'] }}", "{{ a.first.b }}", "{{ a | default: 'd' }}",
+    "{{ a | default: 'd', allow_false: true }}", "{{ a | default: nil }}", "{{ a | upcase }}",
+    "<{{ a | append: '!' | prepend: '<' }}>", "{{ a | size }}", "{{ a | join: ', ' }}", "{{ a | first }}",
+    "{{ a | times: 2 }}", "{{ a | plus: 1.5 }}", "{{ a | round: 1 }}",
+    "{{ a | truncate: 5 }}", "{{ a | escape }}", "{{ a | date: '%Y-%m' }}",
+    "{{ a | slice: 1, 2 }}", "{{ a | split: ',' | join: '-' }}", "{{ a | url_encode }}", "{{ a | sort | join }}",
+    "{{ nope }}", "{{ nope.deeper | default: 'n' }}", "{{ now }}", "{{ today }}", "text {{- a -}} more\n",
+    "{{ a }}{{ a.b }} and {{ event.properties.name | default: 'x' }} for {{ profile.traits.first_name }}",
+    "{{ a | append: a | append: a | append: a }}",
+    "Hi{% if a %} {{ a }}{% endif %}!", "{% if a == 'text' %}t{% elsif a.b %}{{ a.b }}{% else %}e{% endif %}",
+    "{% unless a %}none{% endunless %}{{ a.size }}", "{% case a %}{% when 1, 'text' %}one{% else %}{{ a }}{% endcase %}",
+    "{% if a.b %}{% if a.b.c %}{{ a.b.c | join: '/' }}{% endif %}{% comment %}x{% endcomment %}{% endif %}",
+    "{% if a contains 'x' and nope %}y{% endif %}{{ a | size }}", "{% if partial %}p{% endif %}",
+    "{% if a %}{{ a | append: a | append: a | append: a }}{% endif %}{% if a %}{{ a }}{{ a }}{% endif %}",
+]
+VALUES: list[Any] = [
+    None, True, False, 0, 1, -1.5, 1e20, 12345678901234567890, "", "text", "a,b,c", "ü€😀 <b>&amp;", [],
+    [1, "x", None, True], ["b", "a"], [{"b": 2}], {}, {"b": 1}, {"b": {"c": [1, 2]}}, {"first": "F", "size": 9},
+    {"x y": 1, "b": None}, "2026-11-30T10:00:00Z", "x" * (MAX_OUTPUT_CHARS // 3 + 1),
+]
+
+
+def outcome(t: Template, data: dict[str, Any]) -> tuple[str, str]:
+    try:
+        return "ok", t.render(data)
+    except RenderError as e:
+        return "error", e.reason
+
+
+def liquid_only(source: str) -> Template:
+    t = Template(source)
+    t._fast = None  # what python-liquid alone renders
+    return t
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_same_output_as_python_liquid(source: str) -> None:
+    fast, slow = Template(source), liquid_only(source)
+    base = {"event": {"properties": {"name": "Tent"}}, "profile": {"traits": {}}, "journey": {"id": "j"}, "now": 1.5}
+    for value in VALUES:
+        data = {**base, "a": value}
+        assert outcome(fast, data) == outcome(slow, data), (source, value)
+    assert outcome(fast, base) == outcome(slow, base), (source, "no a")
+
+
+def test_text_outputs_and_conditionals_take_the_quick_path_and_other_tags_do_not() -> None:
+    for source in ("Hi {{ profile.traits.first_name | default: 'there' }}!", "{{ a.b[0].c | truncate: 3, '.' }}",
+                   "{% if a %}x{% endif %}", "{% unless a %}{% case a %}{% when 1 %}{{ a }}{% endcase %}{% endunless %}"):
+        assert Template(source)._fast is not None, source
+    for source in ("{% assign b = a %}{{ b }}", "{% if a %}{% assign b = a %}{% endif %}{{ b }}",
+                   "{% if a %}{% increment n %}{% endif %}", "{% for x in a %}{{ x }}{% endfor %}", "{{ a[b] }}",
+                   "{{ a | default: b }}", "{{ 'lit' | upcase }}", "{{ a }}{% comment %}x{% endcomment %}",
+                   "{{ partial }}", "plain text"):
+        assert Template(source)._fast is None, source
+
+
+def test_a_render_over_the_output_limit_fails_as_python_liquid_fails() -> None:
+    source = "{{ a }}{{ a }}{{ a }}"
+    data = {"a": "é" * (MAX_OUTPUT_CHARS // 5)}  # 3 x 2 bytes x limit/5: more bytes than the limit, fewer chars
+    assert outcome(Template(source), data) == outcome(liquid_only(source), data) == (
+        "error", "limit: output stream limit reached")
+
+
+def test_pairs_of_values() -> None:
+    source = "{{ a.b | default: c }}-{{ c | join: '+' }}"
+    fast, slow = Template(source), liquid_only(source)
+    for a, c in itertools.product(VALUES[:12], VALUES[:16]):
+        data = {"a": {"b": a}, "c": c}
+        assert outcome(fast, data) == outcome(slow, data), (a, c)
