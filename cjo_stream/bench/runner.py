@@ -775,10 +775,12 @@ def main(argv: list[str] | None = None) -> int:
         topo, faust_, ceil = (c.median("rate") for c in contenders)
         quix, bytewax = (c.median("rate") for c in peers.values())
         print(f"ratio topology / plain Faust: {topo / faust_:.1f}x" if faust_ else "ratio topology / plain Faust: n/a")
+        topo_cpu = contenders[0].median("cpu_per_1k")
         for c in peers.values():
-            rate = c.median("rate")
+            rate, cpu = c.median("rate"), c.median("cpu_per_1k")
             label = f"ratio topology / {c.name.split(' stateful')[0]}:"
-            print(f"{label:<30} {topo / rate:.1f}x" if rate else f"{label} n/a")
+            print(f"{label:<30} {topo / rate:.2f}x events/s, {topo_cpu / cpu:.1f}x CPU per event" if rate and cpu
+                  else f"{label} n/a")
         print(f"ratio topology / ceiling:     {topo / ceil:.2f}" if ceil else "ratio topology / ceiling: n/a")
 
         vals = state
