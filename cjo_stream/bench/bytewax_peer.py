@@ -4,7 +4,7 @@ Written as its docs would: a ``Dataflow`` with the Kafka connector's ``input`` (
 from the beginning; no consumer group), the JSON decoded and keyed by the record key (the customer),
 ``stateful_map`` running the journey step (cjo_stream/bench/cart.py), the decided messages to an
 output topic. Run as ``python -m bytewax.run cjo_stream.bench.bytewax_peer:flow`` by the bench, which
-adds ``-r DIR`` (Bytewax's recovery: state snapshots in SQLite per epoch) so its state is durable
+adds ``-r DIR -s 5`` (Bytewax's recovery: state snapshots to SQLite every 5 s) so its state is durable
 like every other contender's. Progress lines to ``$BENCH_PROGRESS`` (cart.Progress).
 """
 

@@ -1,8 +1,8 @@
 """The abandoned-cart journey as one plain function, for the peers a user would write in another framework.
 
-The same decisions as the plain Faust peer (cjo_stream/bench/plain_faust.py): per-customer state, a
-reminder for a cart left longer than the wait once the email is known, a "converted" message for an
-order after a reminder. Quix Streams and Bytewax plug it into their own stateful operator (state per
+The plain Faust peer's journey (cjo_stream/bench/plain_faust.py): per-customer state, one reminder for
+a cart left longer than the wait once the email is known, a "converted" message for an order after a
+reminder. Quix Streams and Bytewax plug it into their own stateful operator (state per
 message key). Neither has wall-clock timers in that operator, so the reminder is decided at the
 customer's next event (at event time, so a replay decides the same) rather than by a periodic scan.
 

@@ -6,8 +6,8 @@ What it takes on the local broker (docs/benchmarks.md, "Peers"): an input topic 
 ``retention.ms`` (Quix derives its changelog topic's config from the input's and stops with
 ``KeyError: 'retention.ms'`` where DescribeConfigs reports none, as Tansu does for a topic created
 without it); ``auto_offset_reset="earliest"`` (the default ``latest`` skips the pre-produced input);
-a 10 s session timeout like the Faust peer's (Tansu answers the first JoinGroup after ~23 s with
-librdkafka's default 45 s, ~8 s with 10 s).
+a 10 s session timeout like the Faust peer's (Tansu held the first JoinGroup ~23 s with librdkafka's
+default 45 s; with 10 s the first event is processed ~8 s after start).
 
 Run by ``python -m cjo_stream.bench``; progress lines to ``$BENCH_PROGRESS`` (cart.Progress).
 """
