@@ -702,8 +702,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--startup-runs", type=int, default=3)
     ap.add_argument("--rolling-rate", type=float, default=2000.0)
     ap.add_argument("--rolling-seconds", type=float, default=40.0)
-    ap.add_argument("--skip", default="", help="comma list of: faust,quix,bytewax,latency,restore,adapter,"
-                                               "compression,hostile,analytics,replay,identity,sent,startup,rolling")
+    ap.add_argument("--skip", default="", help="sections to skip, comma separated: faust, quix, bytewax, latency, "
+                                               "restore, adapter, compression, hostile, analytics, replay, identity, "
+                                               "sent, startup, rolling")
     ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
                     help="a setting for every worker the bench starts (repeat), e.g. to compare two values")
     args = ap.parse_args(argv)
