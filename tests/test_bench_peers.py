@@ -13,10 +13,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from cjo_stream.bench.cart import step
-from cjo_stream.bench.peers import START
+from cjo_stream.bench.peers import START, PeerUnavailable, missing, run_peer
 from cjo_stream.bench.runner import produce_all
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
+from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.runtime.broker import LocalBroker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,3 +101,17 @@ def test_peer_sends_what_the_step_decides(kind: str, bootstrap: str, tmp_path: A
         assert got == DECIDED, proc.tail()
     finally:
         proc.stop()
+
+
+def test_a_peer_that_is_not_installed_is_a_reason_not_a_crash() -> None:
+    with pytest.raises(PeerUnavailable, match=r"no_such_peer is not installed.*pip install"):
+        missing("no_such_peer_module", "no_such_peer")
+
+
+@pytest.mark.broker
+def test_quix_on_an_input_without_retention_ms_says_why_it_did_not_run(bootstrap: str, tmp_path: Any) -> None:
+    """The local broker reports no ``retention.ms`` for a topic created without one (the bench states it)."""
+    pytest.importorskip("quixstreams")
+    asyncio.run(ensure_topics(Settings(bootstrap=bootstrap, partitions=4), ["peers.bare"]))
+    with pytest.raises(PeerUnavailable, match=r"Quix Streams exited \(1\): KeyError: 'retention.ms'"):
+        run_peer("quix", bootstrap, "peers.bare", "peers-bare", 1, str(tmp_path), 10.0, ROOT)
