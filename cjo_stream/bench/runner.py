@@ -229,10 +229,13 @@ def measure_peer(c: Contender, kind: str, bootstrap: str, expect: int, tmp: str,
         m = run_peer(kind, bootstrap, INPUT, f"bench-{kind}{i}", expect, tmp, window, ROOT)
     except PeerUnavailable as e:
         c.why_not = str(e)
-        log(f"{c.name}: did not run: {e}")
+    except Exception as e:  # noqa: BLE001 - whatever stops a peer, the bench goes on without it
+        c.why_not = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    else:
+        c.runs.append(Run(m.events, m.seconds, m.cpu, m.rss))
+        log(f"{c.name} run {i + 1}: {c.runs[-1].rate:,.0f} events/s")
         return
-    c.runs.append(Run(m.events, m.seconds, m.cpu, m.rss))
-    log(f"{c.name} run {i + 1}: {c.runs[-1].rate:,.0f} events/s")
+    log(f"{c.name}: did not run: {c.why_not}")
 
 
 def run_ceiling(bootstrap: str, expect: int, tmp: str) -> Run:
