@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 # uv resolves the lock; pinned so the same inputs always give the same file.
 UV_VERSION := 0.13.8
-UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra test --extra bench --universal --python-version 3.11 \
 	--custom-compile-command "make lock" --quiet --output-file $(LOCK)
 
 .PHONY: setup test lint demo simulate validate bench soak clean schemas deploy-gen system-deps lock lock-upgrade uv
@@ -18,10 +18,11 @@ setup: $(STAMP) system-deps
 system-deps:
 	@bash .ci/system-deps.sh
 
+# With the bench extra (make bench's peers): the lock covers it, and tests/test_lock.py checks the install.
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[test]'
+	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[test,bench]'
 	@touch $(STAMP)
 
 # Refresh requirements.lock after changing dependencies in pyproject.toml: keeps every pin that still

@@ -1,9 +1,11 @@
-"""``make bench``: the whole topology vs. a plain Faust peer vs. the raw aiokafka ceiling, side by side.
+"""``make bench``: the whole topology vs. its peers (plain Faust, Quix Streams, Bytewax) vs. the raw aiokafka
+ceiling, side by side.
 
 One local broker, one generated input (pre-produced, so the producer does not compete for CPU while
 consumers are measured), each contender in its own process (CPU and peak RSS are its own) reading the
 same topic with its own group. Each throughput is measured from the first processed event to the
-input being drained (the plain Faust peer: over at most ``--faust-window`` seconds, it is ~10x slower);
+input being drained (the plain Faust peer: over at most ``--faust-window`` seconds, it is ~10x slower;
+the peers: cjo_stream/bench/peers.py);
 the figure shown is the median of ``--runs`` runs. Then: produce→command latency at a fixed rate,
 state bytes per customer, restore time and timer lateness with many pending timers.
 """
@@ -26,6 +28,7 @@ import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cjo_stream.bench.peers import PeerUnavailable, run_peer, watch
 from cjo_stream.bench.procs import (
     Proc,
     by_label,
@@ -76,6 +79,7 @@ class Run:
 class Contender:
     name: str
     runs: list[Run] = field(default_factory=list)
+    why_not: str = ""  # a peer that could not run: the reason, printed in its row
 
     def median(self, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in self.runs) if self.runs else 0.0
@@ -137,8 +141,13 @@ def state_per_customer(lines: list[bytes]) -> list[int]:
 
 
 async def produce_all(settings: Settings, topic: str, lines: Iterable[bytes], partitions: int) -> int:
-    """Produce keyed records as whole record batches (fast: this is set-up, not the measurement)."""
-    await ensure_topics(settings, [topic], partitions={topic: partitions})
+    """Produce keyed records as whole record batches (fast: this is set-up, not the measurement).
+
+    The topic is created with Kafka's default ``retention.ms`` stated: a Kafka broker reports it for
+    every topic, the local broker only when it was given, and Quix Streams needs it (bench/quix_peer.py).
+    """
+    await ensure_topics(settings, [topic], partitions={topic: partitions},
+                        configs={topic: {"retention.ms": str(7 * 86400 * 1000)}})
     producer = make_producer(settings)
     await producer.start()
     n = 0
@@ -209,21 +218,27 @@ def run_plain_faust(bootstrap: str, app_id: str, expect: int, tmp: str, window: 
     proc = Proc([sys.executable, "-m", "cjo_stream.bench.plain_faust"], env, os.path.join(tmp, f"{app_id}.log"),
                 cwd=ROOT)
     try:
-        deadline = time.monotonic() + 180 + window
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise RuntimeError(f"plain Faust exited ({proc.proc.returncode}):\n{proc.tail()}")
-            lines: list[dict[str, float]] = []
-            with contextlib.suppress(FileNotFoundError), open(progress, "rb") as f:
-                lines = [orjson.loads(x) for x in f.read().splitlines() if x.strip()]
-            started = [x for x in lines if x["n"] > 0]
-            if started and (started[-1]["n"] >= expect or started[-1]["t"] - started[0]["t"] >= window):
-                a, b = started[0], started[-1]
-                return Run(int(b["n"] - a["n"]), b["t"] - a["t"], b["cpu"] - a["cpu"], peak_rss(proc.pid))
-            time.sleep(0.3)
-        raise RuntimeError(f"plain Faust made no progress:\n{proc.tail()}")
+        m = watch(proc, progress, expect, window, "plain Faust")
+        return Run(m.events, m.seconds, m.cpu, m.rss)
     finally:
         proc.stop()
+
+
+def measure_peer(c: Contender, kind: str, bootstrap: str, expect: int, tmp: str, window: float, i: int) -> None:
+    """One run of a peer (Quix Streams or Bytewax); one that cannot run says why and is not run again."""
+    if c.why_not:
+        return
+    try:
+        m = run_peer(kind, bootstrap, INPUT, f"bench-{kind}{i}", expect, tmp, window, ROOT)
+    except PeerUnavailable as e:
+        c.why_not = str(e)
+    except Exception as e:  # noqa: BLE001 - whatever stops a peer, the bench goes on without it
+        c.why_not = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    else:
+        c.runs.append(Run(m.events, m.seconds, m.cpu, m.rss))
+        log(f"{c.name} run {i + 1}: {c.runs[-1].rate:,.0f} events/s")
+        return
+    log(f"{c.name}: did not run: {c.why_not}")
 
 
 def run_ceiling(bootstrap: str, expect: int, tmp: str) -> Run:
@@ -678,6 +693,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--customers", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--faust-window", type=float, default=30.0, help="seconds the plain Faust peer is measured")
+    ap.add_argument("--peer-window", type=float, default=120.0,
+                    help="seconds at most the Quix Streams and Bytewax peers are measured")
     ap.add_argument("--latency-rate", type=float, default=5000.0)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--latency-partitions", default="8,4",
@@ -695,9 +712,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rolling-seconds", type=float, default=40.0)
     ap.add_argument("--send-cost-events", type=int, default=60_000,
                     help="events of the in-process engine runs of the send cost section")
-    ap.add_argument("--skip", default="", help="comma list of: faust,send_heavy,send_cost,latency,restore,adapter,"
-                                               "compression,hostile,analytics,replay,identity,sent,startup,rolling,"
-                                               "scan")
+    ap.add_argument("--skip", default="", help="sections to skip, comma separated: faust, quix, bytewax, send_heavy, "
+                                               "send_cost, latency, restore, adapter, compression, hostile, analytics, "
+                                               "replay, identity, sent, startup, rolling, scan")
     ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
                     help="a setting for every worker the bench starts (repeat), e.g. to compare two values")
     args = ap.parse_args(argv)
@@ -734,6 +751,10 @@ def main(argv: list[str] | None = None) -> int:
         del lines, real
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
                       Contender("raw aiokafka getmany+decode (ceiling)"), Contender("topology, send-heavy journeys")]
+        peers = {kind: Contender(name) for kind, name in (("quix", "Quix Streams stateful apply"),
+                                                          ("bytewax", "Bytewax stateful_map"))}
+        for kind in peers.keys() & skip:
+            peers[kind].why_not = "skipped (--skip)"
         for i in range(args.runs):
             r = run_topology(broker.bootstrap, f"bench-t{i}", n, tmp)
             contenders[0].runs.append(r)
@@ -742,6 +763,8 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_plain_faust(broker.bootstrap, f"bench-plain{i}", n, tmp, args.faust_window)
                 contenders[1].runs.append(r)
                 log(f"plain Faust run {i + 1}: {r.rate:,.0f} events/s")
+            for kind, c in peers.items():
+                measure_peer(c, kind, broker.bootstrap, n, tmp, args.peer_window, i)
             r = run_ceiling(broker.bootstrap, n, tmp)
             contenders[2].runs.append(r)
             log(f"ceiling run {i + 1}: {r.rate:,.0f} events/s")
@@ -757,12 +780,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Throughput: {n:,} events, {args.customers:,} customers, example journeys, median of "
               f"{args.runs} run(s) (plain Faust measured over <= {args.faust_window:.0f} s)")
         print(f"{'contender':<40} {'events/s':>10} {'CPU s/1k ev':>12} {'peak RSS':>10} {'runs (events/s)':>28}")
-        for c in contenders:
+        for c in [*contenders[:2], *peers.values(), contenders[2], contenders[3]]:
+            if c.why_not and not c.runs:
+                print(f"{c.name:<40} did not run: {c.why_not}")
+                continue
             runs = ", ".join(f"{r.rate:,.0f}" for r in c.runs) or "skipped"
             print(f"{c.name:<40} {c.median('rate'):>10,.0f} {c.median('cpu_per_1k'):>12.3f} "
                   f"{fmt_bytes(c.median('rss')):>10} {runs:>28}")
+            if c.why_not:
+                print(f"  {c.name}: its later runs did not run: {c.why_not}")
         topo, faust_, ceil, heavy = (c.median("rate") for c in contenders)
+        quix, bytewax = (c.median("rate") for c in peers.values())
         print(f"ratio topology / plain Faust: {topo / faust_:.1f}x" if faust_ else "ratio topology / plain Faust: n/a")
+        topo_cpu = contenders[0].median("cpu_per_1k")
+        for c in peers.values():
+            rate, cpu = c.median("rate"), c.median("cpu_per_1k")
+            label = f"ratio topology / {c.name.split(' stateful')[0]}:"
+            print(f"{label:<30} {topo / rate:.2f}x events/s, {topo_cpu / cpu:.1f}x CPU per event" if rate and cpu
+                  else f"{label} n/a")
         print(f"ratio topology / ceiling:     {topo / ceil:.2f}" if ceil else "ratio topology / ceiling: n/a")
         if heavy:
             share = statistics.median(r.sends / r.events for r in contenders[3].runs if r.events)
@@ -837,5 +872,5 @@ def main(argv: list[str] | None = None) -> int:
             extra += (f" scan_profiles_per_s={scan['scanned'] / max(scan['scan_seconds'], 1e-9):.0f}"
                       f" events_per_s_during_scan={during or 0:.0f}")
         print(f"\nbench: topology_events_per_s={topo:.0f} plain_faust_events_per_s={faust_:.0f} "
-              f"ceiling_events_per_s={ceil:.0f}{extra}")
+              f"ceiling_events_per_s={ceil:.0f}{extra} quix_events_per_s={quix:.0f} bytewax_events_per_s={bytewax:.0f}")
     return 0
