@@ -123,6 +123,15 @@ def _free(port: int) -> bool:
     return True
 
 
+def health(port: int) -> dict[str, Any] | None:
+    """A worker process's ``/health`` answer, or None while it does not answer 200."""
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
+    except httpx.HTTPError:
+        return None
+    return r.json() if r.status_code == 200 else None  # type: ignore[no-any-return]
+
+
 def settings_for(env: dict[str, str]) -> Settings:
     return Settings(bootstrap=env["CJO_BROKER"], partitions=int(env["CJO_PARTITIONS"]))
 

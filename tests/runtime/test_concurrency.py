@@ -7,19 +7,11 @@ import signal
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from cjo_stream.config import Settings
 from cjo_stream.runtime.supervisor import ConcurrencyError, child_env
-
-
-def _health(port: int) -> dict[str, Any] | None:
-    try:
-        r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
-    except httpx.HTTPError:
-        return None
-    return r.json() if r.status_code == 200 else None  # type: ignore[no-any-return]
+from tests.runtime.conftest import health
 
 
 def test_two_processes_split_the_partitions_restart_and_stop_on_sigterm(spawn: Any) -> None:
@@ -29,7 +21,7 @@ def test_two_processes_split_the_partitions_restart_and_stop_on_sigterm(spawn: A
     owned: dict[int, list[int]] = {}
     while time.monotonic() < deadline:
         assert w.proc.poll() is None, w.log()
-        states = {p: _health(p) for p in ports}
+        states = {p: health(p) for p in ports}
         owned = {p: h["partitions"] for p, h in states.items() if h}
         if len(owned) == 2 and all(owned.values()) and sorted(sum(owned.values(), [])) == [0, 1, 2, 3]:
             break
@@ -37,13 +29,13 @@ def test_two_processes_split_the_partitions_restart_and_stop_on_sigterm(spawn: A
     else:
         raise AssertionError(f"partitions not split between two processes: {owned}\n{w.log()}")
     assert not set(owned[ports[0]]) & set(owned[ports[1]])
-    ids = {p: _health(p)["worker_id"] for p in ports}  # type: ignore[index]
+    ids = {p: health(p)["worker_id"] for p in ports}  # type: ignore[index]
     assert len(set(ids.values())) == 2
     # a process that dies is started again (the default worker id ends with the pid)
     os.kill(int(ids[ports[1]].rsplit("-", 1)[1]), signal.SIGKILL)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        h = _health(ports[1])
+        h = health(ports[1])
         if h and h["worker_id"] != ids[ports[1]]:
             break
         time.sleep(0.3)
@@ -51,7 +43,7 @@ def test_two_processes_split_the_partitions_restart_and_stop_on_sigterm(spawn: A
         raise AssertionError(f"the killed process was not started again\n{w.log()}")
     w.stop()
     assert w.proc.returncode == 0, w.log()
-    assert all(_health(p) is None for p in ports)
+    assert all(health(p) is None for p in ports)
 
 
 def test_a_shared_web_url_is_refused_with_what_to_do() -> None:

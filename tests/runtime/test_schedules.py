@@ -24,18 +24,9 @@ from cjo_stream.runtime.schedules import SCHEDULES_KEY
 from cjo_stream.runtime.store import MemoryKV
 from cjo_stream.simulator import Simulator
 from tests.conftest import journey
+from tests.engine.test_language2 import LAPSED  # the same journey, scheduled at 09:00 local
 from tests.runtime.test_throttle_partitions import Rec
 
-LAPSED = """
-journey: lapsed
-re_entry: RE_ENTRY
-entry:
-  schedule: {every: 1d, at: "09:00"}
-  when: profile.counters.order_completed >= 1
-steps:
-  - id: nudge
-    send: {channel: email, content: {subject: "{{ event.event }} at {{ event.timestamp }}"}}
-"""
 MONDAY_NOON = parse_ts("2026-03-02T12:00:00Z")
 HOUR = 3600.0
 N = 2  # partitions

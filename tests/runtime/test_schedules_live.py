@@ -20,7 +20,7 @@ import orjson
 
 from cjo_stream.events import format_ts
 from cjo_stream.promtext import sums
-from tests.runtime.conftest import collect, event_line, keyed, produce
+from tests.runtime.conftest import collect, event_line, health, keyed, produce
 
 JOURNEY = """
 journey: minutely
@@ -35,14 +35,6 @@ steps:
 CUSTOMERS = 12
 
 
-def _health(port: int) -> dict[str, Any] | None:
-    try:
-        r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
-    except httpx.HTTPError:
-        return None
-    return r.json() if r.status_code == 200 else None  # type: ignore[no-any-return]
-
-
 async def test_two_processes_enter_scheduled_customers_within_one_throttle(
         spawn: Any, worker_env: dict[str, str], tmp_path: Any) -> None:
     topo = tmp_path / "topologies"
@@ -53,7 +45,7 @@ async def test_two_processes_enter_scheduled_customers_within_one_throttle(
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         assert w.proc.poll() is None, w.log()
-        owned = [h["partitions"] for p in ports if (h := _health(p))]
+        owned = [h["partitions"] for p in ports if (h := health(p))]
         if len(owned) == 2 and sorted(sum(owned, [])) == [0, 1, 2, 3]:
             break
         await asyncio.sleep(0.3)
