@@ -8,7 +8,6 @@ The caller owns storage: it persists the returned profile, stores the returned t
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Iterable
 from typing import Any
@@ -73,16 +72,9 @@ def _silent_start(j: Journey) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=64)
-def occurrence_text(at: float) -> str:
-    """An occurrence's timestamp text: a scan offers the same occurrence to every customer of a zone
-    (four ``format_ts`` calls per profile were a tenth of a scan's time)."""
-    return format_ts(at)
-
-
 def scheduled_view(customer_id: str, journey: str, at: float) -> dict[str, Any]:
     """The synthetic ``scheduled`` event a scheduled entry starts an instance with."""
-    ts = occurrence_text(at)
+    ts = format_ts(at)
     return {"messageId": f"scheduled:{journey}:{ts}", "type": "track", "event": SCHEDULED,
             "name": SCHEDULED, "userId": customer_id, "anonymousId": None, "timestamp": ts,
             "properties": {}, "traits": {}, "context": {}}
@@ -358,7 +350,7 @@ class Engine:
         holds and ``re_entry`` allows; an occurrence already entered is not entered twice, so a caller
         may offer the same one again (a scan repeated after a crash).
         """
-        run = _Run(self, profile, at, f"schedule:{journey}@{occurrence_text(at)}", throttles)
+        run = _Run(self, profile, at, f"schedule:{journey}@{format_ts(at)}", throttles)
         j = self.current.get(journey)
         if j is None or j.schedule is None:
             return run.result
@@ -370,7 +362,7 @@ class Engine:
         view = scheduled_view(profile.customer_id, journey, at)
         if not self._matches(run, j.entry, view, None, j):
             return run.result
-        inst = self._enter(run, j, f"scheduled:{occurrence_text(at)}", view)
+        inst = self._enter(run, j, f"scheduled:{format_ts(at)}", view)
         if profile.last_seen >= at:  # events after the occurrence were applied first: catch up with them
             self._catch_up(run, inst, recent_events(profile), at)
         return run.result
