@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -29,17 +28,10 @@ from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.store import MemoryKV
 from cjo_stream.simulator import Simulator
 from tests.runtime.conftest import ROOT
+from tests.runtime.fakes import Rec
 
 TOPOLOGY = load_topology(os.path.join(ROOT, "tests", "runtime", "topologies_identity"))
 BASE = 1_790_000_000.0
-
-
-@dataclass
-class Rec:
-    key: bytes | None
-    value: bytes | None
-    offset: int
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 class Cluster:

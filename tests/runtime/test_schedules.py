@@ -25,23 +25,11 @@ from cjo_stream.runtime.store import MemoryKV
 from cjo_stream.simulator import Simulator
 from tests.conftest import journey
 from tests.engine.test_language2 import LAPSED  # the same journey, scheduled at 09:00 local
-from tests.runtime.test_throttle_partitions import Rec
+from tests.runtime.fakes import Commands, Rec
 
 MONDAY_NOON = parse_ts("2026-03-02T12:00:00Z")
 HOUR = 3600.0
 N = 2  # partitions
-
-
-class Out:
-    """What partitions write (kafka.outbox.Outbox.add): delivery commands kept, the rest dropped."""
-
-    def __init__(self) -> None:
-        self.commands: list[dict[str, Any]] = []
-
-    def add(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int | None = None,
-            headers: Any = ()) -> None:
-        if topic.startswith("cjo.delivery."):
-            self.commands.append(orjson.loads(value or b"{}"))
 
 
 class Live:
@@ -52,7 +40,7 @@ class Live:
         self.settings = Settings(partitions=N)
         self.stores = [(MemoryKV(), MemoryKV(), MemoryKV()) for _ in range(N)]
         self.offsets = [0] * N
-        self.out = Out()
+        self.out = Commands()
         self.open()
 
     def open(self) -> None:
@@ -97,7 +85,7 @@ def simulated(text: str, lines: list[dict[str, Any]], until: float) -> list[tupl
     return sorted((c.customer_id, c.delivery_id, c.decided_at, c.content) for c in sim.commands)
 
 
-def commands(out: Out) -> list[tuple[str, str, str, Any]]:
+def commands(out: Commands) -> list[tuple[str, str, str, Any]]:
     return sorted((c["customer_id"], c["delivery_id"], c["decided_at"], c["content"]) for c in out.commands)
 
 

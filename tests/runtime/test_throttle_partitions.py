@@ -8,7 +8,6 @@ and a partition opened again on its stores (a restart) still knows what its wind
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -22,6 +21,7 @@ from cjo_stream.runtime.aliases import Links
 from cjo_stream.runtime.customers import KIND_EVENT, THROTTLES_KEY, CustomerPartition
 from cjo_stream.runtime.store import MemoryKV
 from tests.conftest import T0, journey
+from tests.runtime.fakes import Commands, Rec
 
 PROMO = """
 journey: promo
@@ -31,26 +31,6 @@ steps:
     send: {channel: sms, content: {body: "hi"}, throttle: {max: 8, per: 1h}}
 """
 N = 4
-
-
-@dataclass
-class Rec:
-    key: bytes | None
-    value: bytes | None
-    offset: int
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-
-
-class Out:
-    """What a partition writes (kafka.outbox.Outbox.add): commands kept, the rest dropped."""
-
-    def __init__(self) -> None:
-        self.commands: list[dict[str, Any]] = []
-
-    def add(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int | None = None,
-            headers: Any = ()) -> None:
-        if topic.startswith("cjo.delivery.sms"):
-            self.commands.append(orjson.loads(value or b"{}"))
 
 
 def partitions(stores: list[tuple[MemoryKV, MemoryKV, MemoryKV]], s: Settings) -> list[CustomerPartition]:
@@ -68,7 +48,7 @@ def entries(first: int, n: int, at: float) -> list[tuple[bytes, bytes]]:
             "timestamp": format_ts(at + 0.001)})) for i in range(first, first + n)]
 
 
-def feed(parts: list[CustomerPartition], recs: list[tuple[bytes, bytes]], offsets: list[int], out: Out) -> None:
+def feed(parts: list[CustomerPartition], recs: list[tuple[bytes, bytes]], offsets: list[int], out: Commands) -> None:
     route = Partitioner(N)
     by_part: dict[int, list[Rec]] = {}
     for key, value in recs:
@@ -82,7 +62,7 @@ def feed(parts: list[CustomerPartition], recs: list[tuple[bytes, bytes]], offset
 def test_a_burst_sends_the_deployment_wide_max_and_a_restart_keeps_the_windows() -> None:
     s = Settings(partitions=N)
     stores = [(MemoryKV(), MemoryKV(), MemoryKV()) for _ in range(N)]
-    parts, offsets, out = partitions(stores, s), [0] * N, Out()
+    parts, offsets, out = partitions(stores, s), [0] * N, Commands("cjo.delivery.sms")
     feed(parts, entries(0, 60, T0), offsets, out)
     sent = Counter(Partitioner(N)(c["customer_id"].encode()) for c in out.commands)
     # each of the 4 partitions may send 8 / 4 = 2 in the hour that its first send opened
@@ -92,7 +72,7 @@ def test_a_burst_sends_the_deployment_wide_max_and_a_restart_keeps_the_windows()
     assert sum(p.customers() for p in parts) == 60
 
     # a restart: the partitions open again on the same stores; more entries in the same hour wait too
-    again, out2 = partitions(stores, s), Out()
+    again, out2 = partitions(stores, s), Commands("cjo.delivery.sms")
     feed(again, entries(60, 20, T0 + 60), offsets, out2)
     assert out2.commands == []
 
