@@ -45,6 +45,7 @@ from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
 from cjo_stream.runtime.aliases import Links, named_ids, pass_on
+from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.schedules import SCHEDULES_KEY, Scan, SchedulePlan
 from cjo_stream.runtime.store import KV
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
@@ -131,8 +132,9 @@ class CustomerPartition:
     """State of one partition of the internal topic, owned by exactly one worker at a time."""
 
     def __init__(self, partition: int, engine: Engine, settings: Settings, profiles: KV, timers: KV,
-                 links: Links) -> None:
+                 links: Links, decoded: Decoded | None = None) -> None:
         self.partition = partition
+        self.decoded = decoded  # events this process's stage 1 decoded already (runtime.decoded)
         self.engine = engine
         self.settings = settings
         self.profiles = profiles
@@ -182,10 +184,14 @@ class CustomerPartition:
                     and owner != cid and pass_on(out, s.internal_topic, owner, kind, rec.value, rec.headers):
                 continue  # keyed by an id that was merged into a customer: the customer's partition decides
             if kind == KIND_EVENT:
-                try:
-                    ev = decode_event(rec.value or b"", trusted=True)  # checked by ingest
-                except InvalidEvent:
-                    continue  # stage 1 validated it; a record that fails here was written by something else
+                got = self.decoded.take(rec.value) if self.decoded is not None and rec.value else None
+                if got is not None:
+                    ev = got  # decoded by this process's stage 1 (runtime.decoded)
+                else:
+                    try:
+                        ev = decode_event(rec.value or b"", trusted=True)  # checked by ingest
+                    except InvalidEvent:
+                        continue  # stage 1 validated it; a record that fails here was written by something else
                 if stored is None:
                     stored = cache[cid] = Stored(-1, new_profile(cid))
                 for named in named_ids(ev, cid, stored.profile.aliases):
@@ -287,6 +293,7 @@ class CustomerPartition:
         self._throttles_to(writes, out)
         if writes:
             self.profiles.write_many(writes)  # one RocksDB write batch per partition batch
+        self.timers.flush()
         return st
 
     def _throttles_to(self, writes: dict[bytes, bytes | None], out: Outbox) -> None:
@@ -332,6 +339,7 @@ class CustomerPartition:
         self._throttles_to(writes, out)
         if writes:
             self.profiles.write_many(writes)
+        self.timers.flush()
         if len(page) < limit:
             return True
         scan.next_key = page[-1][0] + b"\x00"  # the smallest key after the last one read

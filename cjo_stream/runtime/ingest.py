@@ -19,6 +19,7 @@ from cjo_stream.config import Settings
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.receipts import receipt_record_event
+from cjo_stream.runtime.decoded import Decoded
 
 
 class InRecord(Protocol):
@@ -39,8 +40,9 @@ class InRecord(Protocol):
 
 
 class Ingest:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, decoded: Decoded | None = None) -> None:
         self.settings = settings
+        self.decoded = decoded  # events kept for this process's own stage 2 (runtime.decoded)
         self.invalid: Counter[str] = Counter()
         self.forwarded = 0
 
@@ -73,5 +75,11 @@ class Ingest:
             except InvalidEvent as e:
                 self._dead_letter(rec, e, out)
                 continue
-            out.add(internal, (ev.user_id or ev.anonymous_id or "").encode(), value)
+            key = (ev.user_id or ev.anonymous_id or "").encode()
+            if self.decoded is None:
+                out.add(internal, key, value)
+            else:
+                p = out.partitioner(key)
+                out.add(internal, key, value, partition=p)
+                self.decoded.keep(p, value, ev)
             self.forwarded += 1

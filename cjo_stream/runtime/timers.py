@@ -71,6 +71,9 @@ class TimerIndex:
         self._stale = 0  # heap entries of timers removed before they were due
         self._count = 0
         self._next = 0.0  # no index entry is due before this (0: scan next time)
+        # ordered store: writes of the batch in hand, applied by flush() as two write batches (one per
+        # timer cost a RocksDB write batch and a multi-get each: 7 % of a worker's CPU in a profile)
+        self._pending: dict[bytes, bytes | None] = {}
         if self.ordered:
             self._rebuild_index()
         else:
@@ -97,7 +100,32 @@ class TimerIndex:
         self._count = n
 
     def __len__(self) -> int:
-        return self._count if self.ordered else len(self.kv)
+        if self.ordered:
+            self.flush()
+            return self._count
+        return len(self.kv)
+
+    def flush(self) -> None:
+        """Apply the pending writes of an ordered store: the timers, then their index entries.
+
+        Two write batches, not one: the store's key count then gives the number of timers exactly. A
+        crash between them loses nothing (the index is not durable; it is rebuilt from the table).
+        """
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = {}
+        table = {k: v for k, v in pending.items() if k[:1] != DUE}
+        before = len(self.kv)
+        self.kv.write_many(table)
+        self._count += len(self.kv) - before
+        if len(table) < len(pending):
+            self.kv.write_many({k: v for k, v in pending.items() if k[:1] == DUE})
+
+    def _stored(self, key: bytes) -> bytes | None:
+        if key in self._pending:
+            return self._pending[key]
+        return self.kv.get(key)
 
     def add(self, t: Timer) -> bytes:
         """Store a timer; returns the encoded value for the changelog."""
@@ -106,9 +134,8 @@ class TimerIndex:
         if self.ordered:
             # timer keys are unique (an instance's seq grows with each parking); were one stored again
             # with another due time, its old index entry is found and dropped by the next scan
-            before = len(self.kv)
-            self.kv.write_many({key: raw, due_key(t.due, key): b""})
-            self._count += (len(self.kv) - before) // 2
+            self._pending[key] = raw
+            self._pending[due_key(t.due, key)] = b""
             if t.due < self._next:
                 self._next = t.due
         else:
@@ -120,12 +147,12 @@ class TimerIndex:
         """Forget a timer (fired or erased). Returns whether it existed."""
         inflight = key in self._inflight
         self._inflight.discard(key)
-        raw = self.kv.get(key)
+        raw = self._stored(key) if self.ordered else self.kv.get(key)
         if raw is None:
             return False
         if self.ordered:
-            self.kv.write_many({key: None, due_key(decode_timer(raw).due, key): None})
-            self._count -= 1
+            self._pending[key] = None
+            self._pending[due_key(decode_timer(raw).due, key)] = None
         else:
             self.kv.delete(key)
             if not inflight:  # its heap entry stays until due: drop such entries once they dominate
@@ -141,6 +168,7 @@ class TimerIndex:
 
     def remove_customer(self, customer_id: str) -> list[bytes]:
         """Delete every timer of a customer (erasure, merge). Returns the deleted keys."""
+        self.flush()
         keys = [bytes(k) for k, _ in self.kv.prefix(customer_prefix(customer_id))]
         for k in keys:
             self.remove(k)
@@ -148,11 +176,13 @@ class TimerIndex:
 
     def of_customer(self, customer_id: str) -> list[Timer]:
         """Every pending timer of one customer (state API)."""
+        self.flush()
         return [decode_timer(v) for _, v in self.kv.prefix(customer_prefix(customer_id))]
 
     def due(self, now: float, limit: int = 10_000) -> list[Timer]:
         """Timers due at or before ``now`` that are not already in flight (each returned once)."""
         if self.ordered:
+            self.flush()
             return self._due_ordered(now, limit) if now >= self._next else []
         out: list[Timer] = []
         heap = self._heap

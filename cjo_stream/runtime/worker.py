@@ -45,6 +45,7 @@ from cjo_stream.kv import release_memory
 from cjo_stream.profile import profile_to_dict
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
+from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import Loopback
 from cjo_stream.runtime.members import ANNOUNCE_EVERY, STALE, WorkerInfo, owner_url, workers_topic_config
@@ -256,7 +257,8 @@ class StreamWorker:
         self._prepared = asyncio.Event()  # producer started, global tables read (start())
         self.ingest_joined = asyncio.Event()  # stage 1 has joined its group
         self.ingest_behind = True  # until stage 1's first fetch says otherwise (timers wait for a backlog)
-        self.ingest = Ingest(settings)
+        self.decoded = Decoded(self.parts)  # stage 1's decoded events for the partitions held here
+        self.ingest = Ingest(settings, self.decoded)
         self.processed_events = 0
         self.loopback = Loopback()
         # internal batches this process sent, in the order the producer queued them (per partition: offset
@@ -638,7 +640,7 @@ class StreamWorker:
                     self._kv[p] = (prof_kv, timer_kv, alias_kv)
                     self.loopback.forget(p)
                     self.parts[p] = CustomerPartition(p, self.engine, self.s, prof_kv, timer_kv,
-                                                      Links(alias_kv, self.s.aliases_topic, p))
+                                                      Links(alias_kv, self.s.aliases_topic, p), self.decoded)
                 metrics.RESTORE_SECONDS.observe(time.perf_counter() - t0)
             self._publish_gauges()
             await self._announce()

@@ -4,7 +4,8 @@ Stage-2 partitions with in-memory stores exchange their internal-topic records t
 partition; which partition runs next, and how many of its records it takes, is drawn at random — the
 orders records of different partitions can reach their stages. Links must come out as the simulator's
 (first link wins), erasure must remove every link of a customer, and the commands must be those of the
-events in timestamp order.
+events in timestamp order. Stage 1 is the worker's own (runtime.ingest) and keeps its decoded events for
+half of the partitions (runtime.decoded), so both ways stage 2 gets an event are in every run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import random
 from collections import defaultdict, deque
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import pytest
@@ -25,6 +26,8 @@ from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
+from cjo_stream.runtime.decoded import Decoded
+from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.store import MemoryKV
 from cjo_stream.simulator import Simulator
 from tests.runtime.conftest import ROOT
@@ -34,6 +37,15 @@ TOPOLOGY = load_topology(os.path.join(ROOT, "tests", "runtime", "topologies_iden
 BASE = 1_790_000_000.0
 
 
+class InputRec(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
 class Cluster:
     """``n`` customer partitions and the internal topic between them."""
 
@@ -41,8 +53,11 @@ class Cluster:
         self.s = Settings(partitions=n)
         self.partitioner = Partitioner(n)
         engine = Engine(TOPOLOGY.journeys, TOPOLOGY.policies, self.s.allowed_lateness)
+        self.decoded = Decoded(owned=range(0, n, 2))  # as if the other half were held by another worker
+        self.ingest = Ingest(self.s, self.decoded)
         self.parts = [CustomerPartition(p, engine, self.s, MemoryKV(), MemoryKV(),
-                                        Links(MemoryKV(), self.s.aliases_topic, p)) for p in range(n)]
+                                        Links(MemoryKV(), self.s.aliases_topic, p),
+                                        self.decoded if p % 2 == 0 else None) for p in range(n)]
         self.queues: list[deque[Rec]] = [deque() for _ in range(n)]
         self.next_offset = [0] * n
         self.topics: dict[str, list[tuple[bytes | None, bytes | None]]] = defaultdict(list)
@@ -60,9 +75,8 @@ class Cluster:
             self.topics[topic].append((key, value))
 
     def send(self, line: bytes) -> None:
-        """As stage 1 does: keyed by the userId, else the anonymousId."""
-        ev = orjson.loads(line)
-        self.add(self.s.internal_topic, (ev.get("userId") or ev["anonymousId"]).encode(), line)
+        """Through stage 1: keyed by the userId, else the anonymousId."""
+        self.ingest.process([InputRec(self.s.input_topic, 0, 0, None, line, [])], self)  # type: ignore[arg-type]
 
     def erase(self, cid: str) -> None:
         self.add(self.s.internal_topic, cid.encode(), b"", headers=[("k", KIND_ERASE)])
@@ -223,7 +237,9 @@ def test_any_delivery_order_decides_as_the_simulator(seed: int) -> None:
     c = Cluster(seed=seed)
     for x in interleave(rng, *(s for anon, known in people for s in (anon, known))):
         c.send(x)
+    assert len(c.decoded) > 0  # stage 1 kept events for the partitions "held here"
     c.drain()
+    assert len(c.decoded) == 0  # and their stage 2 took each of them instead of decoding it again
     c.fire_timers(BASE + 3600)
     assert c.commands() == expected
     for i in range(40):

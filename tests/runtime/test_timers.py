@@ -36,6 +36,22 @@ def test_due_timers_come_in_due_order_once_each(kv: KV) -> None:
     assert len(idx) == 2 and not idx.remove(storage_key(timer("c1", 10.0)))
 
 
+def test_a_batch_adds_and_removes_before_its_writes_are_flushed(kv: KV) -> None:
+    """A partition's batch can add a timer and cancel it, or remove one and see it gone, before the
+    batch's writes reach the store; the count stays exact."""
+    idx = TimerIndex(kv)
+    idx.add(timer("old", 10.0))
+    idx.flush()
+    idx.add(timer("brief", 20.0))
+    assert idx.remove(storage_key(timer("brief", 20.0)))  # added and cancelled within the batch
+    assert idx.remove(storage_key(timer("old", 10.0)))
+    assert not idx.remove(storage_key(timer("old", 10.0)))
+    idx.add(timer("kept", 30.0))
+    assert len(idx) == 1
+    assert [t.customer_id for t in idx.due(100.0)] == ["kept"]
+    assert not [k for k, _ in kv.items() if b"old" in k or b"brief" in k]  # table rows and index entries
+
+
 def test_a_removed_timer_never_fires_and_an_early_one_added_later_does(kv: KV) -> None:
     idx = TimerIndex(kv)
     idx.add(timer("a", 50.0))
@@ -52,6 +68,7 @@ def test_the_index_is_rebuilt_from_the_table_after_a_restore(tmp_path: Path) -> 
     idx = TimerIndex(kv)
     idx.add(timer("gone", 1.0))
     idx.add(timer("kept", 2.0))
+    idx.flush()  # what a partition does after each batch
     # what a changelog restore does: table rows written directly (no index), one deleted meanwhile
     from cjo_stream.runtime.timers import encode_timer
 
