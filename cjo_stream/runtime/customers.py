@@ -246,6 +246,10 @@ class CustomerPartition:
                         self._unlink_all([other.customer_id, *other.aliases], out)
                         continue
                     stored = cache[cid] = Stored(-1, new_profile(cid))  # passed on too often: applied here
+                elif other.customer_id in stored.profile.aliases:
+                    # absorbed already: the id's partition replayed its link request after a crash (its store
+                    # and links restored from changelogs that had not seen the merge) and sent it again
+                    continue
                 theirs = next((v for k, v in rec.headers or () if k == IDS_HEADER), b"")
                 stored.ids = combine(stored.ids, theirs, now, s.dedupe_window, s.dedupe_ids)
                 res = self.engine.absorb(stored.profile, other, self.throttles)
