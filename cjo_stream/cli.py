@@ -61,6 +61,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise file_problem("events file", args.events, e) from None
     sim.finish(until)
     out.flush()
+    stage_names = topo.stages.names if topo.stages is not None else ()
     for b in sim.bad:
         print(f"{args.events}:{b.line}: skipped bad event: {b.detail}", file=sys.stderr)
     if args.report:
@@ -69,7 +70,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print("", file=sys.stderr)
         print(sim.funnel.render(), file=sys.stderr)
         print("", file=sys.stderr)
-        print(render_text(sim.analytics, topo.journeys), file=sys.stderr)
+        print(render_text(sim.analytics, topo.journeys, stage_names), file=sys.stderr)
         print(f"\n{len(sim.commands)} delivery commands, {len(sim.skips)} skips, {len(sim.bad)} bad lines, "
               f"{sim.duplicates} duplicates, {sim.late} late events ({sim.too_late} too late to start a "
               f"journey), {sim.pending_timers} timers still pending, {len(sim.profiles)} customers", file=sys.stderr)
@@ -83,7 +84,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
         try:
             with open(args.html, "w", encoding="utf-8") as f:
-                f.write(render_html(sim.analytics, topo.journeys))
+                f.write(render_html(sim.analytics, topo.journeys, stage_names))
         except OSError as e:
             raise FileProblem(f"cannot write the page {args.html}: {e.strerror}") from None
         print(f"analytics page written to {args.html}", file=sys.stderr)

@@ -16,6 +16,10 @@ the same source position (``src``: internal partition, offset, index); the fold 
 position applied per source partition and drops anything at or below it. Receipts count once per
 delivery and status (unique delivered, opens, clicks, ...).
 
+**Stages.** Lifecycle stage moves count in buckets of their own (journey :data:`STAGES`, version 0),
+by the hour the move happened (not a cohort: a stage is not entered once): ``m|<from>|<to>``, with
+``""`` for a new customer's placement in the first stage and for a profile merged away.
+
 Counters are flat ``"<kind>|<id>|..."`` keys in one dict per bucket (ids are ``[a-z0-9_]+``), so
 buckets merge by adding and store compactly. :mod:`cjo_stream.analytics.report` reads them.
 """
@@ -29,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event
+from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event, stage_events
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.engine.types import Result
 from cjo_stream.events import Event
@@ -44,6 +48,9 @@ _BIT = {s: 1 << i for i, s in enumerate(RECEIPTS)}
 WEEK = 7 * 86400
 FREQ_MAX = 10  # sends per customer per week are counted 1, 2, ... 10 (10 = ten or more)
 FREQ_KEEP = 32  # a customer's latest sends remembered for the ordinal
+
+#: The bucket "journey" of lifecycle stage moves (not a journey id: those are ``[a-z0-9_]+``).
+STAGES = "@stages"
 
 BucketKey = tuple[str, int, int]  # journey, version, cohort hour (epoch hours)
 Counters = dict[str, int]
@@ -123,6 +130,9 @@ class Analytics:
         if result.transitions:
             for e in journey_events(result, customer_id or result.profile.customer_id, self.default_zone):
                 self.apply(e)
+        if result.stage_moves:
+            for e in stage_events(result, customer_id or result.profile.customer_id):
+                self.apply(e)
 
     def add_event(self, ev: Event, customer_id: str) -> None:
         """Fold an input event if it is a receipt (``message_<status>`` naming a ``delivery_id``)."""
@@ -163,6 +173,9 @@ class Analytics:
         if kind == "receipt":
             if e.delivery_id and e.status:
                 self.add_receipt(e.delivery_id, e.status, e.at)
+            return True
+        if kind == "stage":
+            self._bucket(STAGES, 0, int(e.at // HOUR)).inc(f"m|{e.from_ or ''}|{e.to or ''}")
             return True
         ikey = "i:" + e.instance
         row: InstanceRow | None = rows.get(ikey)

@@ -1,12 +1,12 @@
 """Offline entry points: the report and the page of a fold the caller made (simulator, replay).
 
 ``Analytics`` folds the engine's results; these turn its buckets into the same report dicts, text and
-HTML as the live service, for every journey loaded or seen.
+HTML as the live service, for every journey loaded or seen, and the lifecycle stage flow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cjo_stream.analytics import page, report, text
@@ -27,13 +27,18 @@ def reports(a: Analytics, journeys: Iterable[Journey], since: float | None = Non
                   for r in rows}
 
 
-def render_text(a: Analytics, journeys: Iterable[Journey]) -> str:
+def stage_flow(a: Analytics, stages: Sequence[str]) -> dict[str, Any] | None:
+    """The lifecycle stage flow over all time, or None without stages (``stages``: the topology's, in order)."""
+    return report.stage_flow(a.buckets, stages, totals=a.totals) if report.has_stages(a.buckets, stages) else None
+
+
+def render_text(a: Analytics, journeys: Iterable[Journey], stages: Sequence[str] = ()) -> str:
     rows, reps = reports(a, journeys)
-    return text.render(rows, reps)
+    return text.render(rows, reps, stage_flow(a, stages))
 
 
-def render_html(a: Analytics, journeys: Iterable[Journey]) -> str:
+def render_html(a: Analytics, journeys: Iterable[Journey], stages: Sequence[str] = ()) -> str:
     """One self-contained HTML file: the same page the analytics service serves, without live refresh."""
     js = list(journeys)
     rows, reps = reports(a, js)
-    return page.offline_html(rows, reps, definitions(js))
+    return page.offline_html(rows, reps, definitions(js), stage_flow(a, stages))

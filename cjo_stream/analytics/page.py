@@ -1,4 +1,4 @@
-"""The analytics page: journeys with headline numbers, and per journey its map and tables.
+"""The analytics page: journeys with headline numbers, the lifecycle stage flow, and per journey its map and tables.
 
 Server-rendered HTML with inline CSS and SVG (no assets to serve, no Node build; one self-contained
 file offline). The live page re-fetches its ``<main>`` every few seconds (``X-CJO-Fragment: 1``), so
@@ -34,7 +34,7 @@ th{background:#f1f4f9;font-weight:600;font-size:12px;color:var(--mut)}td:first-c
 .map{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px;overflow:auto}
 .map svg{max-width:100%;height:auto}.win{color:var(--good);font-weight:600}.lose{color:var(--bad);font-weight:600}
 .warn{background:#fff5f5;border:1px solid #feb2b2;color:var(--bad);padding:6px 10px;border-radius:6px}
-.note{color:var(--mut);font-size:12px}.ranges a{margin-right:10px}.grid{display:flex;flex-wrap:wrap;gap:24px}
+td.t,th.t{text-align:left}.note{color:var(--mut);font-size:12px}.ranges a{margin-right:10px}.grid{display:flex;flex-wrap:wrap;gap:24px}
 """
 
 _SCRIPT = """
@@ -120,6 +120,36 @@ def overview_html(rows: list[dict[str, Any]], link: str = "journeys/{id}", range
     out.append("</table><p class=note>Counts are per cohort: the customers who entered a journey in the "
                "range. Rates are conversions per entry, with 95 % Wilson intervals.</p>")
     return "".join(out)
+
+
+def stages_html(flow: dict[str, Any], range_key: str = "all") -> str:
+    """The lifecycle stage flow: a table of stages (entered, left, net) and one of the moves between them."""
+    when = "over all time" if range_key == "all" else f"in the last {range_key}"
+    out = [f"<h2 id=lifecycle>Lifecycle stages</h2><p class=note>Stage moves made {_e(when)} (by when they "
+           "happened). Net = entered − left; over all time, the customers in the stage now.</p>"
+           "<table id=stages><tr><th>stage</th><th>entered</th><th>left</th><th>net</th><th class=t>came from</th>"
+           "<th class=t>went to</th></tr>"]
+    moves = flow["moves"]
+    for r in flow["stages"]:
+        n = r["stage"]
+        k = f"stages.{n}."
+        came = ", ".join(f"{m['from'] or 'new'} {m['count']:,}" for m in moves if m["to"] == n) or "–"
+        went = ", ".join(f"{m['to'] or 'merged'} {m['count']:,}" for m in moves if m["from"] == n) or "–"
+        out.append(f"<tr><td>{_e(n)}</td>" + "".join(_td(k + f, num(r[f]), r[f]) for f in ("entered", "left", "net"))
+                   + f"<td class=t>{_e(came)}</td><td class=t>{_e(went)}</td></tr>")
+    out.append("</table>")
+    if not moves:
+        return "".join(out) + "<p class=note>No stage moves in this range.</p>"
+    left = {r["stage"]: r["left"] for r in flow["stages"]}
+    out.append("<table id=stage-moves><tr><th>from</th><th class=t>to</th><th>customers</th>"
+               "<th>share of those leaving</th></tr>")
+    for m in moves:
+        frm, to = m["from"], m["to"]
+        share = pct(m["count"] / left[frm]) if frm and left.get(frm) else "–"
+        out.append(f"<tr><td>{_e(frm or '(new customer)')}</td><td class=t>{_e(to or '(merged into another)')}</td>"
+                   + _td(f"stage_moves.{frm or ''}.{to or ''}", num(m["count"]), m["count"])
+                   + f"<td>{share}</td></tr>")
+    return "".join(out) + "</table>"
 
 
 def _ranges(current: str, base: str) -> str:
@@ -338,9 +368,12 @@ def _channels(rep: dict[str, Any]) -> str:
     return "".join(out) + "</div>"
 
 
-def offline_html(overview_rows: list[dict[str, Any]], reports: Mapping[str, dict[str, Any]], defs: Definitions) -> str:
-    """Everything in one self-contained file (``simulate --html``): the overview, then each journey."""
+def offline_html(overview_rows: list[dict[str, Any]], reports: Mapping[str, dict[str, Any]], defs: Definitions,
+                 flow: dict[str, Any] | None = None) -> str:
+    """Everything in one self-contained file (``simulate --html``): the overview, the stage flow, each journey."""
     body = [overview_html(overview_rows, link="#j-{id}").replace(_ranges("all", ""), "")]
+    if flow is not None:
+        body.append(stages_html(flow))
     for jid in sorted(reports):
         body.append("<hr>" + journey_html(reports[jid], defs).replace(_ranges("all", ""), ""))
     return page("cjo-stream journey analytics", "".join(body), live=False, home="#")

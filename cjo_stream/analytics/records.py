@@ -2,7 +2,9 @@
 
 Written by stage 2 of the workers next to the delivery commands (same outbox, same at-least-once and
 offset discipline), read by the analytics service; the offline simulator folds the same records.
-JSON, compact (defaults omitted); the schema is ``schemas/journey_event.schema.json``.
+Besides journey transitions and receipts, a record of kind ``stage`` carries a lifecycle stage move
+(``from``/``to``; no ``journey``). JSON, compact (defaults omitted); the schema is
+``schemas/journey_event.schema.json``.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ RECEIPT_PREFIX = "message_"
 
 
 class JourneyEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One transition of one journey instance, at the event time it was decided at."""
+    """One transition of one journey instance (or a receipt, or a stage move), at the event time it was decided at."""
 
-    journey: str
-    version: int
+    journey: str = ""  # every transition names its journey; a receipt when its delivery did; a stage move none
+    version: int = 0  # the journey's version (transitions)
     # entered, holdout, step, variant, sent, skipped, deferred, converted, exited, ended, expired, merged;
-    # or receipt: a message_<status> event (an adapter's receipt, a provider callback) about a delivery
-    kind: TransitionKind | Literal["receipt"]
-    instance: str  # instance id: stable across identity merges (the instance moves to the known customer)
+    # or receipt: a message_<status> event (an adapter's receipt, a provider callback) about a delivery;
+    # or stage: the customer's lifecycle stage moved (``from`` -> ``to``)
+    kind: TransitionKind | Literal["receipt", "stage"]
+    instance: str = ""  # transitions: the instance id, stable across identity merges (it moves to the known customer)
     customer_id: str  # the customer id at that moment (an anonymous id before login)
     at: float  # event time, epoch seconds (ms precision): the event's timestamp or the timer's due time
     step: str | None = None  # step reached / deciding / where the instance was when it ended
@@ -38,8 +41,13 @@ class JourneyEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     delivery_id: str | None = None  # sent, skipped: joins receipts (cjo.receipts) to journey, step and variant
     local_hour: int | None = None  # sent to a customer-facing channel: the hour (0-23) on the customer's clock
     status: str | None = None  # receipt: delivered, opened, clicked, bounced, unsubscribed, failed, ...
+    # stage: the stage left (absent: a new customer placed in the first stage) and the stage entered
+    # (absent: the customer's profile was merged into another's on login)
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
     # Where it came from: [partition, offset, index] of the internal-topic record whose processing produced
-    # it, and its index among that record's transitions. A worker that replays a record after a crash
+    # it, and its index among that record's journey events (transitions, then its receipt, then stage
+    # moves: increasing along the topic). A worker that replays a record after a crash
     # produces the same transitions at the same position, which is how the analytics service drops them.
     src: tuple[int, int, int] | None = None
 
@@ -64,6 +72,15 @@ def journey_events(result: Result, customer_id: str, default_zone: ZoneInfo,
                                 channel=t.channel, reason=t.reason, delivery_id=t.delivery_id, local_hour=hour,
                                 src=(src[0], src[1], i) if src is not None else None))
     return out
+
+
+def stage_events(result: Result, customer_id: str, src: tuple[int, int] | None = None,
+                 first: int = 0) -> list[JourneyEvent]:
+    """The lifecycle stage moves of one engine call (``first``: the index of the first in ``src``)."""
+    at = round(result.stage_at, 3)
+    return [JourneyEvent(kind="stage", customer_id=customer_id, at=at, from_=frm or None, to=to or None,
+                         src=(src[0], src[1], first + i) if src is not None else None)
+            for i, (frm, to) in enumerate(result.stage_moves)]
 
 
 def receipt_event(ev: Event, customer_id: str, src: tuple[int, int] | None = None,

@@ -8,7 +8,7 @@ for what each figure means.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cjo_stream.analytics.fold import (
@@ -16,6 +16,7 @@ from cjo_stream.analytics.fold import (
     FREQ_MAX,
     HOUR,
     RECEIPTS,
+    STAGES,
     TTC_BOUNDS,
     BucketKey,
     Counters,
@@ -261,7 +262,7 @@ def journey_report(buckets: Mapping[BucketKey, Counters], defs: Definitions, jou
 def overview(buckets: Mapping[BucketKey, Counters], defs: Definitions, since: float | None = None,
              until: float | None = None, totals: Mapping[tuple[str, int], Counters] | None = None) -> list[dict[str, Any]]:
     """Every journey (loaded or seen) with its headline numbers (``GET /analytics/journeys``)."""
-    ids = sorted({jid for jid, _ in defs} | {k[0] for k in buckets})
+    ids = sorted({jid for jid, _ in defs} | {k[0] for k in buckets if k[0] != STAGES})
     out = []
     for jid in ids:
         c, _ = counters(buckets, jid, None, since, until, totals)
@@ -271,3 +272,42 @@ def overview(buckets: Mapping[BucketKey, Counters], defs: Definitions, since: fl
                     "description": j.description.strip() if j is not None else "",
                     "steps": len(j.steps) if j is not None else None, **headline(c)})
     return out
+
+
+def has_stages(buckets: Mapping[BucketKey, Counters], stages: Sequence[str]) -> bool:
+    """Whether there is a stage flow to show: the topology has stages, or stage moves were counted."""
+    return bool(stages) or any(k[0] == STAGES for k in buckets)
+
+
+def stage_flow(buckets: Mapping[BucketKey, Counters], stages: Sequence[str], since: float | None = None,
+               until: float | None = None,
+               totals: Mapping[tuple[str, int], Counters] | None = None) -> dict[str, Any]:
+    """Lifecycle stage moves that happened in [since, until) (``GET /analytics/stages``).
+
+    Per stage (in the topology's order, then any other stage seen): customers who entered it, who left
+    it, and the net (over all time: the customers in it now). Per move ``from`` -> ``to`` its count;
+    ``from`` null is a new customer placed in the first stage, ``to`` null a profile merged into another.
+    """
+    c, _ = counters(buckets, STAGES, 0, since, until, totals)
+    moves: dict[tuple[str, str], int] = {}
+    for k, v in c.items():
+        if k.startswith("m|") and v:
+            _, frm, to = k.split("|")
+            moves[(frm, to)] = v
+    names = list(stages)
+    names += sorted({x for m in moves for x in m if x and x not in names})
+    order = {n: i for i, n in enumerate(names)}
+    rows = []
+    for n in names:
+        entered = sum(v for (_, to), v in moves.items() if to == n)
+        left = sum(v for (frm, _), v in moves.items() if frm == n)
+        rows.append({"stage": n, "entered": entered, "left": left, "net": entered - left})
+
+    def rank(x: str) -> int:  # "" (a new customer) first
+        return order[x] if x else -1
+
+    flow = [{"from": frm or None, "to": to or None, "count": v}
+            for (frm, to), v in sorted(moves.items(), key=lambda m: (rank(m[0][0]), m[0][1] == "", rank(m[0][1])))]
+    return {"since": since, "until": until, "stages": rows, "moves": flow,
+            "new_customers": sum(v for (frm, _), v in moves.items() if not frm),
+            "merged_away": sum(v for (_, to), v in moves.items() if not to)}

@@ -68,6 +68,7 @@ class AnalyticsService:
         self.s = settings
         self.topology = topology
         self.defs: Mapping[tuple[str, int], Journey] = definitions(topology.journeys)
+        self.stages: tuple[str, ...] = topology.stages.names if topology.stages is not None else ()
         self.batch_max = batch_max
         self.stores = StoreFactory(settings.store, os.path.join(settings.data_dir, settings.app_id, "analytics"))
         self.topic = settings.journey_events_topic

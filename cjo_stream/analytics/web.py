@@ -3,6 +3,7 @@
 =====================================================  ===========  =========================================
 ``GET /analytics/journeys?since=&until=``               analytics    every journey with its headline numbers
 ``GET /analytics/journeys/{id}?since=&until=&version=`` analytics    one journey's report (``404`` if unknown)
+``GET /analytics/stages?since=&until=``                 analytics    the lifecycle stage flow (moves in the range)
 ``GET /`` , ``GET /journeys/{id}?range=24h|7d|30d|all``  analytics    the page (refreshes itself every 5 s)
 ``GET``/``POST /login``                                  open         a form that turns a token into a cookie
 ``GET /health``                                          open         ``200`` once assigned, ``503`` before
@@ -10,7 +11,7 @@
 =====================================================  ===========  =========================================
 
 ``since``/``until`` are RFC 3339 times or epoch seconds and select the hourly cohorts (customers who
-*entered* in that range). A browser cannot send a bearer header when it follows a link, so the page
+*entered* in that range); for the stage flow, the hours in which the moves happened. A browser cannot send a bearer header when it follows a link, so the page
 also accepts the token from an HttpOnly, SameSite=Strict cookie that ``POST /login`` sets after
 checking it; API clients send ``Authorization: Bearer <token>`` as everywhere else.
 """
@@ -25,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cjo_stream import auth, metrics
 from cjo_stream.analytics import page, report
+from cjo_stream.analytics.fold import STAGES
 from cjo_stream.events import parse_ts
 
 if TYPE_CHECKING:
@@ -124,8 +126,15 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         timed("api_journey", t0)
         return web.json_response(rep)
 
+    async def api_stages(request: web.Request) -> web.Response:
+        t0 = time.perf_counter()
+        flow = report.stage_flow(svc.buckets, svc.stages, _time(request, "since"), _time(request, "until"),
+                                 svc.totals)
+        timed("api_stages", t0)
+        return web.json_response(flow)
+
     def _known(jid: str) -> bool:
-        return any(j == jid for j, _ in svc.defs) or any(k[0] == jid for k in svc.buckets)
+        return jid != STAGES and (any(j == jid for j, _ in svc.defs) or any(k[0] == jid for k in svc.buckets))
 
     def _html(request: web.Request, title: str, body: str) -> web.Response:
         if request.headers.get("X-CJO-Fragment") == "1":
@@ -139,6 +148,8 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         body = page.overview_html(report.overview(svc.buckets, svc.defs, since, None, svc.totals),
                                   link="journeys/{id}" + (
             f"?range={key}" if key != "all" else ""), range_key=key)
+        if report.has_stages(svc.buckets, svc.stages):
+            body += page.stages_html(report.stage_flow(svc.buckets, svc.stages, since, None, svc.totals), key)
         timed("page_list", t0)
         return _html(request, "cjo-stream journey analytics", body)
 
@@ -179,6 +190,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
                           middlewares=[cookie_token, auth.middleware(api_auth, analytics_policy(api_auth))])
     app.router.add_get("/analytics/journeys", api_list)
     app.router.add_get("/analytics/journeys/{id}", api_journey)
+    app.router.add_get("/analytics/stages", api_stages)
     app.router.add_get("/", page_list)
     app.router.add_get("/journeys/{id}", page_journey)
     app.router.add_get("/login", login_form)

@@ -112,6 +112,11 @@ class _Run:
         """The profile moved (an event applied, a stage changed): build ``profile`` again when next read."""
         self._profile_view = None
 
+    def stage_move(self, old: str, new: str) -> None:
+        """Record a lifecycle stage move (``""``: no stage, a new customer or one merged away) at this time."""
+        self.result.stage_moves.append((old, new))
+        self.result.stage_at = self.now
+
     def note(self, kind: str, inst: Instance, step: str | None = None, variant: str | None = None,
              channel: str | None = None, reason: str | None = None, delivery: str | None = None) -> None:
         """Record a transition of ``inst`` at the current decision time."""
@@ -181,7 +186,7 @@ class Engine:
         stages = self.stages
         new = not profile.first_seen
         if stages is not None and new:
-            run.result.stage_moves.append(("", stages.default))  # a new customer starts in the first stage
+            run.stage_move("", stages.default)  # a new customer starts in the first stage
         self._apply(run, event, now, primary=True)
         # (an event none of the stage conditions reads cannot move the stage, but a new customer's first
         # event is always evaluated: a condition may hold on an empty profile)
@@ -281,7 +286,7 @@ class Engine:
         p = run.profile
         p.stage, p.stage_since = new, int(run.now)
         run.profile_changed()
-        run.result.stage_moves.append((old, new))
+        run.stage_move(old, new)
         ev = Event(message_id=f"{cause}/{STAGE_CHANGED}", type="track", name=STAGE_CHANGED, ts=run.now,
                    user_id=p.customer_id, properties={"from": old, "to": new})
         self._apply(run, ev, run.now, primary=False)
@@ -338,7 +343,7 @@ class Engine:
             self._catch_up(run, inst, seen, inst.entered_at)
         self._fire_due(run, into.last_seen)
         if self.stages is not None:  # the other id's counters and traits count now
-            run.result.stage_moves.append((other.stage or self.stages.default, ""))  # the other id is gone
+            run.stage_move(other.stage or self.stages.default, "")  # the other id is gone
             run.profile_changed()
             self._restage(run, f"merge:{other.customer_id}")
         return run.result

@@ -74,5 +74,6 @@ class Result:
     # lifecycle stage moves (from, to), in order: from "" is a new customer placed in the first stage,
     # to "" a profile merged into another (metrics keep a per-stage count from these)
     stage_moves: list[tuple[str, str]] = field(default_factory=list)
+    stage_at: float = 0.0  # when the stage moves happened (the call's decision time; analytics buckets them)
     late: bool = False  # the event happened before the customer's latest event
     too_late: bool = False  # ... by more than the allowed lateness: it started no journey

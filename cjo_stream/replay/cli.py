@@ -147,10 +147,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from cjo_stream.analytics.offline import render_html, render_text
 
     journeys = topologies[0][1].journeys
+    stages = topologies[0][1].stages
+    stage_names = stages.names if stages is not None else ()
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as f:
-                f.write(render_html(first.sim.analytics, journeys))
+                f.write(render_html(first.sim.analytics, journeys, stage_names))
         except OSError as e:
             raise FileProblem(f"cannot write the page {args.html}: {e.strerror}") from None
     print(f"{first.commands:,} delivery commands would have been sent"
@@ -158,7 +160,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           + (f"; the analytics page is in {args.html}" if args.html else "") + "\n")
     print(first.sim.funnel.render())
     print()
-    print(render_text(first.sim.analytics, journeys))
+    print(render_text(first.sim.analytics, journeys, stage_names))
     return 0
 
 

@@ -35,7 +35,7 @@ import msgspec
 
 from cjo_stream import metrics
 from cjo_stream.analytics.records import encode as encode_journey_event
-from cjo_stream.analytics.records import journey_events, receipt_event
+from cjo_stream.analytics.records import journey_events, receipt_event, stage_events
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
@@ -252,6 +252,10 @@ class CustomerPartition:
                         self._unlink_all([other.customer_id, *other.aliases], out)
                         continue
                     stored = cache[cid] = Stored(-1, new_profile(cid))  # passed on too often: applied here
+                elif other.customer_id in stored.profile.aliases:
+                    # absorbed already: the id's partition replayed its link request after a crash (its store
+                    # and links restored from changelogs that had not seen the merge) and sent it again
+                    continue
                 theirs = next((v for k, v in rec.headers or () if k == IDS_HEADER), b"")
                 stored.ids = combine(stored.ids, theirs, now, s.dedupe_window, s.dedupe_ids)
                 res = self.engine.absorb(stored.profile, other, self.throttles)
@@ -372,7 +376,7 @@ class CustomerPartition:
         counts.add(res.transitions)
         if res.stage_moves:
             counts.add_stages(res.stage_moves)
-        if s.journey_events and (res.transitions or receipt is not None):
+        if s.journey_events and (res.transitions or receipt is not None or res.stage_moves):
             # journey events (cjo_stream.analytics.records): the same outbox as the commands, so they are
             # acknowledged before the input offset is committed; ``src`` lets analytics drop replays
             cid = res.profile.customer_id
@@ -386,6 +390,9 @@ class CustomerPartition:
                 r = receipt_event(receipt, cid, src, len(res.transitions))
                 if r is not None:
                     out.add(topic, key, encode_journey_event(r), partition=p)
+            if res.stage_moves:  # after the receipt's position (its index stays what it was)
+                for je in stage_events(res, cid, src, len(res.transitions) + 1):
+                    out.add(topic, key, encode_journey_event(je), partition=p)
 
     def _erase(self, cid: str, out: Outbox, *, keep_aliases: bool, profile: Profile | None = None) -> None:
         s = self.settings

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from cjo_stream.analytics import report
-from cjo_stream.analytics.fold import Analytics
-from cjo_stream.analytics.offline import definitions, reports
+from cjo_stream.analytics.fold import STAGES, Analytics
+from cjo_stream.analytics.offline import definitions, render_text, reports, stage_flow
 from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event
 from cjo_stream.analytics.stats import srm, two_proportion, wilson
 from cjo_stream.engine import Engine
@@ -48,7 +48,7 @@ class Recorder(Simulator):
 
 def _examples() -> tuple[Any, Recorder]:
     topo = load_topology(os.path.join(ROOT, "topologies"))
-    s = Recorder(Engine(topo.journeys, topo.policies))
+    s = Recorder(Engine(topo.journeys, topo.policies, stages=topo.stages))  # stage moves too
     s.run_lines(read_lines(os.path.join(ROOT, "schemas", "examples", "touchpoints.jsonl")))
     lines = (orjson.dumps(e) for e in generate_events(customers=400, seed=5, start=T0, duration=20 * 86400))
     s.run_lines(lines)
@@ -109,6 +109,101 @@ def test_replayed_journey_events_are_counted_once() -> None:
     loose.apply_all(msg_copy(e, src=None) for e in events[:100])
     loose.apply_all(msg_copy(e, src=None) for e in events[:100])
     assert loose.duplicates == 0 and loose.applied == 200
+
+
+def test_stage_moves_fold_into_a_flow_counted_once() -> None:
+    """The stage flow agrees with the simulator's own profiles and stage_moves; a replayed tail holding
+    stage records (the worker's positions) counts once."""
+    names = TOPO.stages.names
+    flow = stage_flow(SIM.analytics, names)
+    assert flow is not None
+    net = {r["stage"]: r["net"] for r in flow["stages"]}
+    assert net == SIM.stage_counts() and sum(net.values()) == len(SIM.profiles) > 300  # every customer, once
+    between = {(m["from"], m["to"]): m["count"] for m in flow["moves"] if m["from"] and m["to"]}
+    assert between == dict(SIM.stage_transitions) and len(between) >= 4
+    assert flow["merged_away"] > 0 and flow["new_customers"] == len(SIM.profiles) + flow["merged_away"]
+    stage_at = [i for i, e in enumerate(SIM.events) if e.kind == "stage"]
+    assert len(stage_at) > 500
+    events = SIM.events
+    cut = stage_at[len(stage_at) // 2]
+    replayed = Analytics()
+    replayed.apply_all(events[:cut + 1])
+    replayed.apply_all(events[cut - 400:cut + 1])  # the replayed tail, stage records among them
+    replayed.apply_all(events[cut + 1:])
+    assert replayed.duplicates == 401 and sum(e.kind == "stage" for e in events[cut - 400:cut + 1]) > 10
+    assert stage_flow(replayed, names) == flow
+    # the stage moves are buckets of their own, by the hour they happened in; they are no journey
+    assert {k[1] for k in SIM.analytics.buckets if k[0] == STAGES} == {0}
+    assert all(r["journey"] != STAGES for r in reports(SIM.analytics, TOPO.journeys)[0])
+
+
+STAGE_TEXT = """\
+stages:
+  - {stage: awareness,     when: "true"}
+  - {stage: consideration, when: profile.counters.product_viewed >= 3 or profile.counters.cart_item_added >= 1}
+  - {stage: purchase,      when: profile.counters.order_completed >= 1}
+  - {stage: retention,     when: profile.counters.order_completed >= 2}
+  - {stage: advocacy,      when: profile.counters.review_submitted >= 1 or profile.counters.referral_sent >= 1}
+"""
+STAGE_LINES = [  # (time on 2026-03-01, who, event)
+    ("10:00", {"userId": "u1"}, "product_viewed"), ("10:01", {"userId": "u1"}, "product_viewed"),
+    ("10:02", {"userId": "u1"}, "product_viewed"),  # u1: new (awareness), then consideration
+    ("10:30", {"userId": "u2"}, "page_viewed"),  # u2: new, stays in awareness
+    ("10:40", {"anonymousId": "a1"}, "cart_item_added"),  # a1: new, consideration
+    ("10:50", {"userId": "u3", "anonymousId": "a1"}, None),  # u3 logs in: new; a1 merged into u3
+    ("11:00", {"userId": "u1"}, "order_completed"),  # u1: purchase
+    ("12:00", {"userId": "u1"}, "order_completed"),  # u1: retention
+    ("13:00", {"userId": "u3"}, "review_submitted"),  # u3: advocacy
+]
+
+
+def test_offline_stage_flow_equals_hand_derived_counts(tmp_path: Any) -> None:
+    from cjo_stream.events import parse_ts
+
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "hello.yaml").write_text(
+        "journey: hello\nentry: {event: signed_up}\nsteps:\n  - id: wait\n    wait: 1h\n")
+    (tmp_path / "stages.yaml").write_text(STAGE_TEXT)
+    topo = load_topology(str(tmp_path))
+    assert topo.stages is not None
+    s = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
+    for i, (hhmm, ids, name) in enumerate(STAGE_LINES):
+        fields = {"type": "identify"} if name is None else {"type": "track", "event": name}
+        s.handle(decode_event(orjson.dumps({"messageId": f"m{i}", "timestamp": f"2026-03-01T{hhmm}:00Z",
+                                            **ids, **fields})))
+    s.finish()
+    flow = stage_flow(s.analytics, topo.stages.names)
+    # by hand: four new ids (u1, u2, a1, u3); a1 merged away at u3's login, whose counters then make u3
+    # a considerer; u1 on to retention, u3 to advocacy
+    assert flow == {"since": None, "until": None, "new_customers": 4, "merged_away": 1, "stages": [
+        {"stage": "awareness", "entered": 4, "left": 3, "net": 1},
+        {"stage": "consideration", "entered": 3, "left": 3, "net": 0},
+        {"stage": "purchase", "entered": 1, "left": 1, "net": 0},
+        {"stage": "retention", "entered": 1, "left": 0, "net": 1},
+        {"stage": "advocacy", "entered": 1, "left": 0, "net": 1}], "moves": [
+        {"from": None, "to": "awareness", "count": 4},
+        {"from": "awareness", "to": "consideration", "count": 3},
+        {"from": "consideration", "to": "purchase", "count": 1},
+        {"from": "consideration", "to": "advocacy", "count": 1},
+        {"from": "consideration", "to": None, "count": 1},
+        {"from": "purchase", "to": "retention", "count": 1}]}
+    # by the hour the moves happened in: from 12:00 on, u1's retention and u3's advocacy
+    late = report.stage_flow(s.analytics.buckets, topo.stages.names, since=parse_ts("2026-03-01T12:00:00Z"))
+    assert [(m["from"], m["to"], m["count"]) for m in late["moves"]] == [
+        ("consideration", "advocacy", 1), ("purchase", "retention", 1)]
+    # the text report (simulate --report, replay) prints the same
+    text = render_text(s.analytics, topo.journeys, topo.stages.names)
+    section = text.split("== lifecycle stages\n", 1)[1].splitlines()
+    assert [ln.split() for ln in section[:6]] == [["stage", "entered", "left", "net"], ["awareness", "4", "3", "1"],
+                                                  ["consideration", "3", "3", "0"], ["purchase", "1", "1", "0"],
+                                                  ["retention", "1", "0", "1"], ["advocacy", "1", "0", "1"]]
+    assert ("  moves: (new) -> awareness 4, awareness -> consideration 3, consideration -> purchase 1, "
+            "consideration -> advocacy 1, consideration -> (merged) 1, purchase -> retention 1") in text
+    # without stages there is no stage section
+    plain = Simulator(Engine(topo.journeys, topo.policies))
+    plain.run_lines([b'{"messageId":"x","type":"track","event":"signed_up","userId":"u1",'
+                     b'"timestamp":"2026-03-01T10:00:00Z"}'])
+    assert stage_flow(plain.analytics, ()) is None and "lifecycle" not in render_text(plain.analytics, topo.journeys)
 
 
 def msg_copy(e: JourneyEvent, **changes: Any) -> JourneyEvent:

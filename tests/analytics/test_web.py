@@ -22,7 +22,8 @@ READER = "reader-secret-0123456789abcdef0"
 @pytest.fixture
 async def client() -> Any:
     svc = SimpleNamespace(buckets=SIM.analytics.buckets, totals=SIM.analytics.totals,
-                          defs=definitions(TOPO.journeys), s=Settings(), health=lambda: {"status": "ok"})
+                          defs=definitions(TOPO.journeys), s=Settings(), health=lambda: {"status": "ok"},
+                          stages=TOPO.stages.names)
     auth = ApiAuth(parse_tokens(f"analyst:analytics:{TOKEN} reader:read:{READER}"))
     c = TestClient(TestServer(build_app(svc, auth)))  # type: ignore[arg-type]
     await c.start_server()
@@ -80,6 +81,17 @@ async def test_parameters_and_unknown_journeys(client: TestClient) -> None:
     late = await (await client.get(f"/analytics/journeys/welcome?since={format_ts(mid)}", headers=h)).json()
     assert early["totals"]["entered"] + late["totals"]["entered"] == full["totals"]["entered"]
     assert 0 < early["totals"]["entered"] < full["totals"]["entered"]
+    # the stage flow: its own endpoint, moves selected by the hour they happened in; not a journey
+    flow = await (await client.get("/analytics/stages", headers=h)).json()
+    assert [r["stage"] for r in flow["stages"]] == list(TOPO.stages.names)
+    assert {r["stage"]: r["net"] for r in flow["stages"]} == SIM.stage_counts()
+    early = await (await client.get(f"/analytics/stages?until={mid}", headers=h)).json()
+    late = await (await client.get(f"/analytics/stages?since={format_ts(mid)}", headers=h)).json()
+    assert early["new_customers"] + late["new_customers"] == flow["new_customers"] and late["new_customers"] > 0
+    assert (await client.get("/analytics/stages?since=soon", headers=h)).status == 400
+    assert (await client.get("/analytics/journeys/@stages", headers=h)).status == 404
+    page = await (await client.get("/", headers=h)).text()
+    assert "<table id=stages>" in page and "<table id=stage-moves>" in page
 
 
 def test_delivery_rows_are_pruned_after_the_receipt_window() -> None:

@@ -147,9 +147,10 @@ def test_worker_statefulset() -> None:
     assert {k for k in env if k.startswith("CJO_")} <= known
     assert {"CJO_BROKER", "CJO_SECURITY_PROTOCOL", "CJO_SASL_MECHANISM", "CJO_SASL_PASSWORD", "CJO_PARTITIONS",
             "CJO_REPLICATION", "CJO_TOPOLOGIES"} <= set(env)
-    # topologies come from the ConfigMaps
+    # topologies come from the ConfigMaps: journeys, policies and lifecycle stages where the loader reads them
     vols = {v["name"]: v for v in pod["volumes"]}
     cms = {cm["metadata"]["name"] for cm in of_kind("ConfigMap")}
+    assert _topology_mounts(c, vols, env["CJO_TOPOLOGIES"]["value"]) == TOPOLOGY_MOUNTS
     for m in c["volumeMounts"]:
         if m["mountPath"].startswith(env["CJO_TOPOLOGIES"]["value"]):
             assert vols[m["name"]]["configMap"]["name"] in cms
@@ -271,18 +272,36 @@ def test_analytics_deployment() -> None:
     cms = {cm["metadata"]["name"] for cm in of_kind("ConfigMap")}
     mounted = [vols[m["name"]]["configMap"]["name"] for m in c["volumeMounts"]
                if m["mountPath"].startswith(env["CJO_TOPOLOGIES"])]
-    assert set(mounted) == {"cjo-journeys", "cjo-policies"} <= cms
+    assert set(mounted) == {"cjo-journeys", "cjo-policies", "cjo-stages"} <= cms
+    assert _topology_mounts(c, vols, env["CJO_TOPOLOGIES"]) == TOPOLOGY_MOUNTS  # the stage names, the maps
     assert int(d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"]) == port
     assert c["startupProbe"]["httpGet"]["path"] == "/health"
 
 
+TOPOLOGY_MOUNTS = {"journeys": ("cjo-journeys", None), "policies.yaml": ("cjo-policies", "policies.yaml"),
+                   "stages.yaml": ("cjo-stages", "stages.yaml")}
+
+
+def _topology_mounts(c: dict[str, Any], vols: dict[str, Any], root: str) -> dict[str, tuple[str, str | None]]:
+    """What is mounted under the topologies directory: path below it -> (ConfigMap, subPath)."""
+    return {m["mountPath"][len(root):].strip("/"): (vols[m["name"]]["configMap"]["name"], m.get("subPath"))
+            for m in c["volumeMounts"] if m["mountPath"].startswith(root)}
+
+
 def test_topologies_configmap_loads(tmp_path: Path) -> None:
-    """The example journeys in the ConfigMaps are valid cjo-stream topologies."""
+    """The example journeys, policies and stages in the ConfigMaps are a valid cjo-stream topology; the
+    stages are the repository's."""
     loader = pytest.importorskip("cjo_stream.journeys.loader")
     cms = {cm["metadata"]["name"]: cm["data"] for cm in of_kind("ConfigMap")}
     (tmp_path / "journeys").mkdir()
     for key, text in cms["cjo-journeys"].items():
         (tmp_path / "journeys" / key).write_text(text)
     (tmp_path / "policies.yaml").write_text(cms["cjo-policies"]["policies.yaml"])
+    assert list(cms["cjo-stages"]) == ["stages.yaml"]
+    (tmp_path / "stages.yaml").write_text(cms["cjo-stages"]["stages.yaml"])
     topo = loader.load_topology(str(tmp_path))
-    assert topo.journeys
+    assert topo.journeys and topo.stages is not None
+    repo = loader.load_topology(str(DEPLOY.parent / "topologies"))
+    assert repo.stages is not None and topo.stages.names == repo.stages.names
+    assert yaml.safe_load(cms["cjo-stages"]["stages.yaml"]) == yaml.safe_load(
+        (DEPLOY.parent / "topologies" / "stages.yaml").read_text())

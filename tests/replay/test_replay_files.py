@@ -50,13 +50,24 @@ steps:
 """
 
 
-def topology(tmp: Path, name: str, cart_min: int = 20, wait: int = 60, cap: int | None = None) -> str:
+STAGES = """\
+stages:
+  - {stage: awareness, when: "true"}
+  - {stage: consideration, when: profile.counters.cart_item_added >= 1}
+  - {stage: checkout, when: profile.counters.checkout_started >= 1}  # (its name sorts before consideration)
+"""
+
+
+def topology(tmp: Path, name: str, cart_min: int = 20, wait: int = 60, cap: int | None = None,
+             stages: str | None = None) -> str:
     d = tmp / name
     (d / "journeys").mkdir(parents=True)
     (d / "journeys" / "cart.yaml").write_text(CART.replace("CART_MIN", str(cart_min)).replace("WAIT", str(wait)))
     (d / "journeys" / "loyal.yaml").write_text(LOYAL)
     if cap is not None:
         (d / "policies.yaml").write_text(f"frequency_caps:\n  - {{channel: email, max: {cap}, per: 1d}}\n")
+    if stages is not None:
+        (d / "stages.yaml").write_text(stages)
     return str(d)
 
 
@@ -186,11 +197,16 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_writes_commands_and_fails_on_change_when_asked(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_bytes(b"\n".join(shoppers()) + b"\n")
-    a, b = topology(tmp_path, "a"), topology(tmp_path, "b", cart_min=50, wait=120)
+    a, b = topology(tmp_path, "a", stages=STAGES), topology(tmp_path, "b", cart_min=50, wait=120)
     out = tmp_path / "cmds.jsonl"
     p = cli("--events", str(path), "--topologies", a, "--commands", str(out))
     assert p.returncode == 0, p.stderr
     assert "3 delivery commands would have been sent" in p.stdout and len(out.read_text().splitlines()) == 3
+    # the report's stage flow, by hand: four new shoppers, each with a cart, c checked out
+    flow = p.stdout.split("== lifecycle stages\n", 1)[1].splitlines()
+    assert [x.split() for x in flow[1:4]] == [["awareness", "4", "4", "0"], ["consideration", "4", "1", "3"],
+                                              ["checkout", "1", "0", "1"]]
+    assert flow[4] == "  moves: (new) -> awareness 4, awareness -> consideration 4, consideration -> checkout 1"
     assert all(list(c) == sorted(c) for c in map(orjson.loads, out.read_text().splitlines()))
     same = cli("--events", str(path), "--topologies", a, "--compare", a, "--fail-on-change")
     assert same.returncode == 0 and "no differences" in same.stdout

@@ -24,8 +24,9 @@ from cjo_stream.engine import Engine
 from cjo_stream.events import decode_event, format_ts
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kafka.partitioner import Partitioner
+from cjo_stream.profile import encode_profile
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
-from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
+from cjo_stream.runtime.customers import IDS_HEADER, KIND_ABSORB, KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.store import MemoryKV
@@ -267,3 +268,26 @@ def test_an_anonymous_event_sent_again_after_the_merge_is_a_duplicate(seed: int)
         c.parts[p].process([c.queues[p].popleft()], c.now, c, counts)  # type: ignore[arg-type]
     assert counts.duplicates == len(anon)
     assert c.profile("user-7").counters.get("cart_item_added") == 1
+
+
+def test_an_absorb_sent_again_changes_nothing() -> None:
+    """The visitor's partition replays its link request after a crash (its store and links come back from
+    changelogs that had not yet seen the merge) and sends the anonymous profile again: the customer who
+    already absorbed that id does not add its counters twice, nor record its journeys or stage again."""
+    c = Cluster(seed=1)
+    anon, known = visit(8)
+    for rec in anon:
+        c.send(rec)
+    c.drain()
+    visitor = c.profile("anon-8")
+    assert visitor is not None and visitor.counters["cart_item_added"] == 1
+    for rec in known:
+        c.send(rec)
+    c.drain()
+    before = c.part_of("user-8").profiles.get(b"user-8")
+    assert c.profile("user-8").aliases == ["anon-8"] and before is not None
+    c.topics.clear()
+    c.add(c.s.internal_topic, b"user-8", encode_profile(visitor), headers=[("k", KIND_ABSORB), (IDS_HEADER, b"")])
+    c.drain()
+    assert c.profile("user-8").counters["cart_item_added"] == 1
+    assert not c.topics.get(c.s.journey_events_topic)  # nothing happened: no journey event either

@@ -149,6 +149,22 @@ async def test_lifecycle_stages_live_match_the_simulator_with_state_api_and_metr
     assert 'cjo_stage_transitions_total{from="consideration",to="purchase"} 5.0' in text
     assert sums(text)["cjo_stage_customers"] == 10  # ten new customers, all still here
     assert 'cjo_stage_customers{stage="consideration"} 5.0' in text
+    # the stage moves are journey events too (for the analytics service): compact, with source positions
+    # that keep increasing after the record's transitions, so a fold that drops replays keeps them all
+    from cjo_stream.analytics import records
+    from cjo_stream.analytics.fold import Analytics
+    from cjo_stream.analytics.offline import stage_flow
+
+    assert topo.stages is not None
+    recs = await collect(worker_env["CJO_BROKER"], ["cjo.journey-events"],
+                         lambda rs: sum(b'"kind":"stage"' in r.value for r in rs) >= 25, timeout=20)
+    stage_recs = [orjson.loads(r.value) for r in recs if b'"kind":"stage"' in r.value]
+    assert len(stage_recs) == 25  # 10 new customers, 10 considerers, 5 buyers
+    assert all(set(r) == {"kind", "customer_id", "at", "from", "to", "src"} - ({"from"} if r["to"] == "awareness"
+                                                                              else set()) for r in stage_recs)
+    live = Analytics()
+    live.apply_all(records.decode(r.value) for r in recs)
+    assert live.duplicates == 0 and stage_flow(live, topo.stages.names) == stage_flow(sim.analytics, topo.stages.names)
 
 
 SCORING_JOURNEY = """\
