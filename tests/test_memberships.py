@@ -47,7 +47,11 @@ def test_only_the_ids_of_a_dead_process_are_handed_to_the_next_one(tmp_path: Pat
     second.release()
     third = Memberships(d)
     assert third.claim() and third.left_behind(GROUPS) == {"app-customers": "member-c2"}
+    third.forget()  # a clean stop: its consumers left their groups themselves
     third.release()
+    fourth = Memberships(d)
+    assert fourth.claim() and fourth.left_behind(GROUPS) == {}
+    fourth.release()
 
 
 def test_a_missing_or_torn_record_names_no_member(tmp_path: Path) -> None:

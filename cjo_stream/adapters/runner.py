@@ -213,6 +213,8 @@ class AdapterRunner:
             except Exception:
                 log.exception("closing the %s adapter: %s failed", self.name, getattr(step, "__qualname__", step))
         if self.memberships is not None:
+            if consumer is not None:
+                self.memberships.forget()  # it left the group above: nothing left behind for the next run
             self.memberships.release()
 
     async def serve(self) -> None:

@@ -103,6 +103,18 @@ class Memberships:
         except OSError as e:
             log.warning("cannot record the group member ids in %s: %s", path, e.strerror)
 
+    def forget(self) -> None:
+        """Drop the record after the consumers left their groups on a clean stop: nothing is left behind."""
+        if self._fd is None:
+            return
+        self._members.clear()
+        try:
+            os.remove(os.path.join(self.directory, FILE))
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.warning("cannot remove %s: %s", os.path.join(self.directory, FILE), e.strerror)
+
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
