@@ -50,10 +50,6 @@ class Memberships:
         self._fd: int | None = None
         self._members: dict[str, str] = {}
 
-    @property
-    def owned(self) -> bool:
-        return self._fd is not None
-
     def claim(self) -> bool:
         """Take the directory's lock; False (and a warning) if a live process holds it or it cannot be made."""
         if self._fd is not None:
