@@ -52,6 +52,7 @@ from cjo_stream.config import Settings
 from cjo_stream.events import parse_ts
 from cjo_stream.kafka.groups import heartbeat_ms, leave_group_on_close
 from cjo_stream.kafka.guard import FetchGuard
+from cjo_stream.kafka.memberships import Memberships, member_id
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.skips import SkipRequests, load_skips
 from cjo_stream.kafka.topics import ensure_topics
@@ -106,6 +107,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         metrics.REBALANCES.inc()
+        if self.runner.memberships is not None:
+            self.runner.memberships.remember(self.runner.group, member_id(self.runner.consumer))
         # the sent ids of these partitions, including those the previous owner recorded
         await self.runner.sent.catch_up({tp.partition for tp in assigned})
         self.runner.caught_up.set()
@@ -144,6 +147,9 @@ class AdapterRunner:
             self.expiry.longest([c for c in sources]), DEFAULT_MARGIN)
         self.sent = SentLog(settings, sent_topic(self.name), self.producer, keep=self.sent_retention,
                             state_dir=state_dir)
+        # with a state directory kept across restarts, its member id: removed from the group at the next
+        # start after a crash instead of holding the partitions for a session timeout (kafka.memberships)
+        self.memberships = Memberships(state_dir) if state_dir else None
         self.consumer: AIOKafkaConsumer | None = None
         self.guard: FetchGuard | None = None  # survives record batches it cannot decode (kafka.guard)
         self._skips_read = 0.0
@@ -171,6 +177,8 @@ class AdapterRunner:
         await self.sent.start()
         await track_topics(self.producer, [*outputs, self.sent.topic])
         leave_group_on_close()
+        if self.memberships is not None and self.memberships.claim():
+            await self.memberships.remove_left_behind(s, [self.group])
         await self.channel.start()
         worst_batch = self.retry.budget + 60.0 + (self.batch_max / self.limiter.rate if self.limiter else 0.0)
         poll_ms = int(max(300.0, worst_batch) * 1000)
@@ -204,6 +212,10 @@ class AdapterRunner:
                 await step()
             except Exception:
                 log.exception("closing the %s adapter: %s failed", self.name, getattr(step, "__qualname__", step))
+        if self.memberships is not None:
+            if consumer is not None:
+                self.memberships.forget()  # it left the group above: nothing left behind for the next run
+            self.memberships.release()
 
     async def serve(self) -> None:
         try:

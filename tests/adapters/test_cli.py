@@ -1,4 +1,5 @@
-"""``cjo-stream adapter`` as a real process: configuration errors, console delivery, /health, clean SIGTERM."""
+"""``cjo-stream adapter`` as a real process: configuration errors, console delivery, /health, clean SIGTERM,
+a restart after SIGKILL."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 
+from cjo_stream.adapters.runner import group_id
 from cjo_stream.config import Settings
 from cjo_stream.runtime.broker import free_port
 from tests.adapters.conftest import command, env_without_cjo, produce_commands, read_topic
+from tests.runtime.conftest import GroupWatch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -59,3 +63,36 @@ async def test_console_adapter_process(settings: Settings) -> None:
     assert len(lines) == 2 and any("Lamp is waiting" in line for line in lines)
     assert not any("ada@example.com" in line or "+15550001111" in line for line in lines)  # no addresses
     assert "ada@example.com" not in err
+
+
+async def test_console_adapter_restarted_after_sigkill_replaces_its_dead_member(settings: Settings,
+                                                                               tmp_path: Path) -> None:
+    env = {**env_without_cjo(), "CJO_BROKER": settings.bootstrap, "CJO_PARTITIONS": "2",
+           "CJO_ADAPTER_SESSION_TIMEOUT": "3s", "CJO_ADAPTER_STATE_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    cmds = [command(channel="email", to="ada@example.com"), command(channel="sms", to="+15550001111")]
+    group = group_id("console")
+
+    def receipts_for(n: int) -> Any:
+        return read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= n, timeout=60)
+
+    await produce_commands(settings, cmds[:1])
+    p = run_cli("adapter", "--channel", "console", "--web-port=-1", env=env)
+    try:
+        assert len(await receipts_for(1)) == 1
+        async with GroupWatch(settings.bootstrap, [group]) as watch:
+            dead = watch.seen[group][-1]
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+            await produce_commands(settings, cmds[1:])
+            p = run_cli("adapter", "--channel", "console", "--web-port=-1", env=env)
+            receipts = await receipts_for(2)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+    # the restarted adapter removed its dead run's member from the group before joining it: never both
+    assert len(dead) == 1 and watch.replaced(group, dead), watch.seen[group]
+    assert sorted(msgspec.json.decode(r.value)["delivery_id"] for r in receipts) == sorted(c.delivery_id for c in cmds)
+    assert len(out.splitlines()) == 1, out  # the second run delivered only the new command

@@ -17,6 +17,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from cjo_stream.config import Settings
 from cjo_stream.runtime.broker import LocalBroker, free_port
@@ -171,3 +172,50 @@ def keyed(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
     from cjo_stream.runtime.commands import _key_of
 
     return [(_key_of(line), line) for line in lines]
+
+
+class GroupWatch:
+    """Every distinct membership of consumer groups the broker reports (DescribeGroups) while it runs,
+    in order: shows whether a restarted process's new member ever sat in a group beside its old one."""
+
+    def __init__(self, bootstrap: str, groups: list[str]) -> None:
+        self.bootstrap = bootstrap
+        self.seen: dict[str, list[frozenset[str]]] = {g: [] for g in groups}
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._task: asyncio.Task[None] | None = None
+
+    async def members(self, admin: AIOKafkaAdminClient) -> dict[str, frozenset[str]]:
+        out = {}
+        for group in self.seen:  # one a request: the local broker garbles an answer about several
+            for resp in await admin.describe_consumer_groups([group]):
+                for g in resp.groups:  # (error_code, group, state, protocol_type, protocol, members)
+                    out[g[1]] = frozenset(m[0] for m in g[5])
+        return out
+
+    async def _look(self) -> None:
+        for group, members in (await self.members(self._admin)).items():
+            if not self.seen[group] or self.seen[group][-1] != members:
+                self.seen[group].append(members)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            await self._look()
+
+    async def __aenter__(self) -> GroupWatch:
+        await self._admin.start()
+        await self._look()
+        self._task = asyncio.create_task(self._poll())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._admin.close()
+
+    def replaced(self, group: str, old: frozenset[str]) -> bool:
+        """``old`` members left before any new one joined, and a new one is in now."""
+        seen = self.seen[group]
+        return bool(seen) and bool(seen[-1]) and not seen[-1] & old and not any(m & old and m - old for m in seen)
