@@ -3,7 +3,8 @@
 Encoded as a msgpack array (``array_like``) so field names are not repeated in every stored profile;
 times are whole epoch seconds (5 bytes in msgpack instead of 9 for a float), except timer due times.
 Per event name, count and last time share one entry (``events``) so each name is stored once.
-See ``tests/test_profile.py`` for the measured size of a typical customer.
+See ``tests/test_profile.py`` for the measured size of a typical customer. Workers store it in a record
+that does not repeat what the record holds elsewhere, such as the key (:mod:`cjo_stream.runtime.stored`).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     events: dict[str, list[Any]] = {}
     consent: dict[str, bool] = {}
     timezone: str | None = None
-    instances: dict[str, Instance] = {}
+    instances: dict[str, Instance] = {}  # journey -> its active instance (keyed by ``Instance.journey``)
     entered: dict[str, int] = {}  # journey -> entry time of its last ended instance (re-entry rules)
     sends: list[tuple[int, str]] = []  # (time, channel), newest last, for frequency caps
     aliases: list[str] = []  # other ids (anonymous ids) merged into this customer

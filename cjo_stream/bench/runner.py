@@ -130,7 +130,7 @@ def state_per_customer(lines: list[bytes]) -> list[int]:
     """
     from cjo_stream.engine import Engine
     from cjo_stream.journeys.loader import load_topology
-    from cjo_stream.runtime.customers import encode_stored
+    from cjo_stream.runtime.stored import encode_stored
     from cjo_stream.simulator import Simulator
 
     topo = load_topology(os.path.join(ROOT, "topologies"))

@@ -20,7 +20,7 @@ from cjo_stream.engine import Engine
 from cjo_stream.events import decode_event
 from cjo_stream.journeys.loader import Topology
 from cjo_stream.profile import new_profile
-from cjo_stream.runtime.customers import encode_stored
+from cjo_stream.runtime.stored import encode_stored
 from cjo_stream.runtime.timers import encode_timer, storage_key
 
 

@@ -48,6 +48,7 @@ from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.schedules import SCHEDULES_KEY, Scan, SchedulePlan
 from cjo_stream.runtime.store import KV
+from cjo_stream.runtime.stored import Stored, decode_stored, encode_stored
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
 
 KIND_EVENT, KIND_TIMER, KIND_MERGE, KIND_ABSORB, KIND_ERASE = b"e", b"t", b"m", b"a", b"x"
@@ -66,27 +67,7 @@ _FOLLOW = frozenset((KIND_EVENT, KIND_ABSORB, KIND_LINKED, KIND_ERASE))
 FUTURE_TOLERANCE = 60.0
 
 
-class Stored(msgspec.Struct, array_like=True):
-    """A profile as stored: with the offset of the last internal-topic record applied to it, and the
-    fingerprints of the customer's recent messageIds (:mod:`cjo_stream.dedupe`; absent in records
-    written before it existed)."""
-
-    hw: int
-    profile: Profile
-    ids: bytes = b""
-
-
-_enc = msgspec.msgpack.Encoder()
-_stored_dec = msgspec.msgpack.Decoder(Stored)
 _json = msgspec.json.Encoder()
-
-
-def encode_stored(hw: int, p: Profile, ids: bytes = b"") -> bytes:
-    return _enc.encode(Stored(hw, p, ids))
-
-
-def decode_stored(raw: bytes) -> Stored:
-    return _stored_dec.decode(raw)
 
 
 def kind_of(headers: Sequence[tuple[str, bytes]] | None) -> bytes:
@@ -156,7 +137,7 @@ class CustomerPartition:
     # ------------------------------------------------------------------ state access
     def load(self, customer_id: str) -> Stored | None:
         raw = self.profiles.get(customer_id.encode())
-        return decode_stored(raw) if raw is not None else None
+        return decode_stored(raw, customer_id) if raw is not None else None
 
     # ------------------------------------------------------------------ the batch step
     def process(self, records: Sequence[InternalRecord], now: float, out: Outbox,
@@ -329,7 +310,7 @@ class CustomerPartition:
         st = BatchStats()
         writes: dict[bytes, bytes | None] = {}
         for key, raw in page:
-            stored = decode_stored(raw)
+            stored = decode_stored(raw, key.decode())
             profile = stored.profile
             changed = False
             for jid, at in scan.offers(engine.scheduled, profile, engine.zone(profile)):

@@ -1,0 +1,168 @@
+"""The customer's stored record (runtime.stored): layout 2 round-trips every profile exactly and is
+smaller, and layout-1 records that workers wrote before it decode to the same profile, so a worker
+upgraded in place restores its old store and changelogs."""
+
+from __future__ import annotations
+
+import copy
+import statistics
+
+import msgspec
+import orjson
+import pytest
+from msgspec.structs import replace
+
+from cjo_stream import metrics
+from cjo_stream.config import Settings
+from cjo_stream.engine import Engine
+from cjo_stream.events import format_ts
+from cjo_stream.generator import generate_events
+from cjo_stream.journeys.loader import load_topology
+from cjo_stream.profile import Instance, Profile, Seen, new_profile
+from cjo_stream.runtime.aliases import Links
+from cjo_stream.runtime.customers import KIND_EVENT, CustomerPartition
+from cjo_stream.runtime.store import MemoryKV
+from cjo_stream.runtime.stored import Stored, decode_stored, encode_stored
+from cjo_stream.simulator import Simulator
+from tests.runtime.fakes import Commands, Rec
+
+T = 1_790_000_000
+IDS = bytes.fromhex("6b00c49a0102030405060708a1a2a3a4a5a6a7a8")  # arrival second + two fingerprints
+
+
+def customer() -> Profile:
+    """Every field set; one instance entered on the latest event, one earlier."""
+    return Profile(
+        customer_id="u-42", first_seen=T, last_seen=T + 7200.125,
+        traits={"email": "ada@example.com", "first_name": "Ada", "timezone": "Europe/Berlin"},
+        events={"identify": [1, T], "order_completed": [2, T + 7200, T + 3600.5, T + 7200.125]},
+        consent={"sms": False}, timezone="Europe/Berlin",
+        instances={
+            "post_purchase": Instance(journey="post_purchase", version=1, instance_id="0e43cdbbccb2dcc0",
+                                      step="await_review", entered_at=T + 7200.125,
+                                      entry_event={"properties": {"order_id": "o-1"}}, variant="control",
+                                      waiting="wait", due=T + 266400.0, seq=3),
+            "winback": Instance(journey="winback", version=1, instance_id="2b246ba1af627a7b",
+                                step="watch_inactivity", entered_at=T + 3600.5, entry_event={},
+                                waiting="wait_for", due=T + 2595600.5, seq=1),
+        },
+        entered={"welcome": T}, sends=[(T + 60, "email")], aliases=["a-7"],
+        recent=[Seen(T + 7200.125, "order_completed", {"properties": {"revenue": 30}})],
+        stage="purchase", stage_since=T + 3600, engagement={"email": [5, T, bytes(range(24))]})
+
+
+# customer() with IDS as main's encode_stored wrote it (commit f13d339, 2026-11-30): [hw=1234, profile, ids]
+LAYOUT1 = bytes.fromhex("""
+93cd04d29fa4752d3432ce6ab13b80cb41daac55e808000083a5656d61696caf616461406578616d706c652e636f6daa66697273
+745f6e616d65a3416461a874696d657a6f6e65ad4575726f70652f4265726c696e82a86964656e746966799201ce6ab13b80af6f
+726465725f636f6d706c657465649402ce6ab157a0cb41daac5264200000cb41daac55e808000081a3736d73c2ad4575726f7065
+2f4265726c696e82ad706f73745f70757263686173659bad706f73745f707572636861736501b030653433636462626363623264
+636330ac61776169745f726576696577cb41daac55e808000081aa70726f7065727469657381a86f726465725f6964a36f2d31a7
+636f6e74726f6cc2a477616974cb41daad530800000003a777696e6261636b9ba777696e6261636b01b032623234366261316166
+363237613762b077617463685f696e6163746976697479cb41daac526420000080c0c2a8776169745f666f72cb41dab635a42000
+000181a777656c636f6d65ce6ab13b809192ce6ab13bbca5656d61696c91a3612d379193cb41daac55e8080000af6f726465725f
+636f6d706c6574656481aa70726f7065727469657381a7726576656e75651ea87075726368617365ce6ab1499081a5656d61696c
+9305ce6ab13b80c418000102030405060708090a0b0c0d0e0f1011121314151617c4146b00c49a0102030405060708a1a2a3a4a5
+a6a7a8""")
+# the same customer as written before dedupe ids and lifecycle stages existed: [hw=77, 12-field profile]
+LAYOUT1_OLDER = bytes.fromhex("""
+924d9ca4752d3432ce6ab13b80cb41daac55e808000083a5656d61696caf616461406578616d706c652e636f6daa66697273745f
+6e616d65a3416461a874696d657a6f6e65ad4575726f70652f4265726c696e82a86964656e746966799201ce6ab13b80af6f7264
+65725f636f6d706c657465649402ce6ab157a0cb41daac5264200000cb41daac55e808000081a3736d73c2ad4575726f70652f42
+65726c696e82ad706f73745f70757263686173659bad706f73745f707572636861736501b0306534336364626263636232646363
+30ac61776169745f726576696577cb41daac55e808000081aa70726f7065727469657381a86f726465725f6964a36f2d31a7636f
+6e74726f6cc2a477616974cb41daad530800000003a777696e6261636b9ba777696e6261636b01b0326232343662613161663632
+37613762b077617463685f696e6163746976697479cb41daac526420000080c0c2a8776169745f666f72cb41dab635a420000001
+81a777656c636f6d65ce6ab13b809192ce6ab13bbca5656d61696c91a3612d379193cb41daac55e8080000af6f726465725f636f
+6d706c6574656481aa70726f7065727469657381a7726576656e75651e""")
+
+
+def test_layout1_records_decode_to_the_same_profile() -> None:
+    s = decode_stored(LAYOUT1, "u-42")
+    assert (s.hw, s.profile, s.ids) == (1234, customer(), IDS)
+    s = decode_stored(LAYOUT1_OLDER, "u-42")
+    assert (s.hw, s.profile, s.ids) == (77, replace(customer(), stage="", stage_since=0, engagement={}), b"")
+
+
+def test_layout2_round_trips_exactly_is_smaller_and_leaves_the_profile_alone() -> None:
+    p = customer()
+    before, instances = copy.deepcopy(p), list(p.instances.values())
+    raw = encode_stored(1234, p, IDS)
+    assert p == before  # encoding changes nothing in the profile, nor replaces its instances
+    assert all(a is b for a, b in zip(p.instances.values(), instances, strict=True))
+    s = decode_stored(raw, "u-42")
+    assert (s.hw, s.profile, s.ids) == (1234, before, IDS)
+    assert list(s.profile.instances) == ["post_purchase", "winback"]  # the engine's iteration order is kept
+    # key, time zone, journey ids and the fresh instance's entry time are not stored twice
+    assert len(raw) <= len(LAYOUT1) - 40, (len(raw), len(LAYOUT1))
+    assert raw.count(b"u-42") == 0 and raw.count(b"Europe/Berlin") == 1 and raw.count(b"winback") == 1
+    # a worker from before layout 2 (its decoder is Stored's) refuses the record rather than misread it
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.msgpack.decode(raw, type=Stored)
+
+
+def _at_epoch_zero() -> Profile:
+    p = customer()
+    p.instances["winback"].entered_at = 0.0  # a producer's clock at 0: not the marker of a fresh instance
+    return p
+
+
+def _everything_fresh() -> Profile:
+    p = customer()
+    for k in range(70):  # more instances than ``fresh`` has bits for
+        p.instances[f"j{k}"] = replace(p.instances["winback"], journey=f"j{k}", entered_at=p.last_seen)
+    return p
+
+
+@pytest.mark.parametrize("profile", [
+    new_profile("u-42"),
+    replace(customer(), timezone=None),  # a time-zone trait, but no context.timezone yet
+    replace(customer(), timezone="Asia/Tokyo"),  # the context's zone differs from the trait
+    replace(customer(), traits={"email": "ada@example.com"}),  # a zone without the trait
+    replace(customer(), instances={}),
+    _at_epoch_zero(),
+    replace(_at_epoch_zero(), last_seen=0.0, first_seen=0, events={}),
+    _everything_fresh(),
+], ids=["new", "no-zone", "other-zone", "no-zone-trait", "no-instances", "entered-at-0", "all-at-0", "70-fresh"])
+def test_layout2_round_trips_edge_cases(profile: Profile) -> None:
+    before = copy.deepcopy(profile)
+    s = decode_stored(encode_stored(5, profile, b""), "u-42")
+    assert (s.hw, s.profile, s.ids) == (5, before, b"")
+    assert list(s.profile.instances) == list(before.instances)
+
+
+def test_simulated_customers_round_trip_and_their_median_record_shrinks() -> None:
+    topo = load_topology("topologies")
+    sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
+    sim.run_lines(orjson.dumps(e) for e in generate_events(customers=400, seed=7, start=T, duration=4 * 86400))
+    new, old = [], []
+    for cid, p in sim.profiles.items():
+        ids = sim.recent_ids.get(cid, b"")
+        raw = encode_stored(2**31, p, ids)
+        s = decode_stored(raw, cid)
+        assert (s.profile, s.ids) == (p, ids), cid
+        new.append(len(raw))
+        old.append(len(msgspec.msgpack.encode(Stored(2**31, p, ids))))  # layout 1
+    assert len(new) >= 300 and any(p.instances for p in sim.profiles.values())
+    assert statistics.median(new) <= statistics.median(old) - 30, (statistics.median(new), statistics.median(old))
+
+
+def test_an_upgraded_worker_continues_a_layout1_profile_and_rewrites_it_in_layout2() -> None:
+    topo = load_topology("topologies")
+    s = Settings()
+    profiles = MemoryKV()
+    profiles.put(b"u-42", LAYOUT1)  # restored from an old changelog
+    part = CustomerPartition(0, Engine(topo.journeys, topo.policies, stages=topo.stages), s, profiles, MemoryKV(),
+                             Links(MemoryKV(), s.aliases_topic, 0))
+    review = orjson.dumps({"messageId": "m-review", "type": "track", "event": "review_submitted", "userId": "u-42",
+                           "timestamp": format_ts(T + 9000)})
+    part.process([Rec(b"u-42", review, 1235, [("k", KIND_EVENT)])], T + 9001, Commands(), metrics.BatchCounts())  # type: ignore[arg-type]
+    raw = profiles.get(b"u-42")
+    assert raw is not None and raw[0] == 0x96  # layout 2 now
+    got = decode_stored(raw, "u-42")
+    assert got.hw == 1235 and got.ids[4:12] != IDS[4:12] and got.ids[12:] == IDS[4:]  # the new id first
+    p = got.profile
+    # the review is post_purchase's goal: the instance converted and left; winback waits on
+    assert "post_purchase" not in p.instances and p.entered["post_purchase"] == int(T + 7200.125)
+    assert p.instances["winback"] == customer().instances["winback"]
+    assert p.counters["review_submitted"] == 1 and p.last_seen == T + 9000 and p.customer_id == "u-42"
