@@ -89,6 +89,9 @@ class Settings:
     # Consumer-group session of the worker's stages: a crashed worker's partitions move after this long,
     # and joining a group costs up to half of it on the local broker (Kafka's smallest allowed: 6 s).
     session_timeout_ms: int = 6000
+    # Layout of the stored profile records (runtime/stored.py): 2, or 1 for the first step of a rolling
+    # upgrade from workers that cannot read layout 2 (docs/operations.md, "Upgrading").
+    stored_layout: int = 2
 
     ENV = {
         "app_id": "CJO_APP_ID", "bootstrap": "CJO_BROKER", "security_protocol": "CJO_SECURITY_PROTOCOL",
@@ -110,7 +113,7 @@ class Settings:
         "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK", "compression": "CJO_COMPRESSION",
         "worker_id": "CJO_WORKER_ID", "journey_events": "CJO_JOURNEY_EVENTS",
         "analytics_web_port": "CJO_ANALYTICS_WEB_PORT",
-        "session_timeout_ms": "CJO_SESSION_TIMEOUT_MS",
+        "session_timeout_ms": "CJO_SESSION_TIMEOUT_MS", "stored_layout": "CJO_STORED_LAYOUT",
     }
 
     @classmethod
@@ -141,6 +144,9 @@ class Settings:
         s.compression = s.compression.strip().lower()
         if s.compression not in COMPRESSION:
             raise ValueError(f"CJO_COMPRESSION={s.compression!r}: use one of {', '.join(COMPRESSION)}")
+        if s.stored_layout not in (1, 2):
+            raise ValueError(f"CJO_STORED_LAYOUT={s.stored_layout}: use 2 (the default) or 1 (while workers that "
+                             "cannot read layout 2 still run)")
         if bool(s.web_tls_cert) != bool(s.web_tls_key):
             raise ValueError("CJO_WEB_TLS_CERT and CJO_WEB_TLS_KEY go together: set both for HTTPS, or neither")
         if not s.audit_key and os.environ.get("CJO_AUDIT_KEY_FILE"):

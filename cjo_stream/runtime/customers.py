@@ -272,7 +272,7 @@ class CustomerPartition:
         for cid in dirty:
             stored = cache[cid]
             assert stored is not None
-            key, raw = cid.encode(), encode_stored(stored.hw, stored.profile, stored.ids)
+            key, raw = cid.encode(), encode_stored(stored.hw, stored.profile, stored.ids, s.stored_layout)
             writes[key] = raw
             out.add(s.profiles_changelog, key, raw, partition=self.partition)
         self._throttles_to(writes, out)
@@ -319,7 +319,7 @@ class CustomerPartition:
                     changed = True
                     self._emit(res, out, counts, st, None)
             if changed:  # the record's applied-offset mark stays: no internal record was applied
-                writes[key] = new = encode_stored(stored.hw, profile, stored.ids)
+                writes[key] = new = encode_stored(stored.hw, profile, stored.ids, s.stored_layout)
                 out.add(s.profiles_changelog, key, new, partition=self.partition)
         self._throttles_to(writes, out)
         if writes:

@@ -60,9 +60,13 @@ _dec1 = msgspec.msgpack.Decoder(Stored)
 _dec2 = msgspec.msgpack.Decoder(_Layout2)
 
 
-def encode_stored(hw: int, p: Profile, ids: bytes = b"") -> bytes:
+def encode_stored(hw: int, p: Profile, ids: bytes = b"", layout: int = 2) -> bytes:
     """The record for ``p`` (stored under its customer id), in layout 2. ``p`` is not modified: the
-    encoded profile and fresh instances are shallow copies with the markers."""
+    encoded profile and fresh instances are shallow copies with the markers. ``layout=1`` writes the
+    complete profile as workers before layout 2 did (``CJO_STORED_LAYOUT=1``: a rolling upgrade's first
+    step, while such workers still run and may take partitions over)."""
+    if layout == 1:
+        return _enc.encode(Stored(hw, p, ids))
     tz = p.timezone
     if tz is not None and tz == p.traits.get("timezone"):
         tz = ""

@@ -166,3 +166,27 @@ def test_an_upgraded_worker_continues_a_layout1_profile_and_rewrites_it_in_layou
     assert "post_purchase" not in p.instances and p.entered["post_purchase"] == int(T + 7200.125)
     assert p.instances["winback"] == customer().instances["winback"]
     assert p.counters["review_submitted"] == 1 and p.last_seen == T + 9000 and p.customer_id == "u-42"
+
+
+def test_layout1_is_written_while_a_rolling_upgrade_needs_it() -> None:
+    """``CJO_STORED_LAYOUT=1``: the upgraded workers keep writing what the old ones read, so both can run
+    side by side; the old decoder (Stored's) reads it as the same profile."""
+    topo = load_topology("topologies")
+    s = Settings(stored_layout=1)
+    profiles = MemoryKV()
+    part = CustomerPartition(0, Engine(topo.journeys, topo.policies, stages=topo.stages), s, profiles, MemoryKV(),
+                             Links(MemoryKV(), s.aliases_topic, 0))
+    ev = orjson.dumps({"messageId": "m-1", "type": "identify", "userId": "u-7", "timestamp": format_ts(T),
+                       "traits": {"email": "a@example.com", "timezone": "Europe/Berlin"}})
+    part.process([Rec(b"u-7", ev, 5, [("k", KIND_EVENT)])], T + 1, Commands(), metrics.BatchCounts())  # type: ignore[arg-type]
+    raw = profiles.get(b"u-7")
+    assert raw is not None
+    old = msgspec.msgpack.Decoder(Stored).decode(raw)  # what a worker from before layout 2 reads
+    assert old.hw == 5 and old.profile.customer_id == "u-7" and old.profile.traits["timezone"] == "Europe/Berlin"
+    assert old.profile == decode_stored(raw, "u-7").profile
+
+
+def test_an_unknown_stored_layout_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CJO_STORED_LAYOUT", "3")
+    with pytest.raises(ValueError, match="CJO_STORED_LAYOUT=3"):
+        Settings.from_env()
