@@ -220,11 +220,13 @@ def _no_broker(args: argparse.Namespace, env: dict[str, str], warmup: float, ap:
     except ValueError as e:
         ap.error(str(e))
     tmp = tempfile.mkdtemp(prefix="cjo-soak-")
-    rows, growth = soak_stages.soak(args.minutes, args.rate, args.customers, args.interval, warmup, settings, tmp,
-                                    receipts=args.receipts, trace_frames=args.tracemalloc)
-    print(soak_stages.summary(rows, warmup, args.rate), flush=True)
-    if growth:
-        print(growth, flush=True)
+    outcome = soak_stages.soak(args.minutes, args.rate, args.customers, args.interval, warmup, settings, tmp,
+                               receipts=args.receipts, trace_frames=args.tracemalloc)
+    print("outputs counted and dropped: " + ", ".join(f"{t} {n:,}" for t, n in sorted(outcome.outputs.items())),
+          flush=True)
+    print(soak_stages.summary(outcome, warmup, args.rate), flush=True)
+    if outcome.growth:
+        print(outcome.growth, flush=True)
     return 0
 
 

@@ -239,12 +239,20 @@ def _p99(values: list[float]) -> float | None:
     return values[min(len(values) - 1, int(0.99 * len(values)))]
 
 
+@dataclass
+class Outcome:
+    rows: list[Row]
+    outputs: dict[str, int]  # records dropped, by topic (commands, changelogs, journey events, skips)
+    commands: int  # delivery commands among them
+    growth: str  # with tracemalloc: where Python memory grew after the warm-up
+
+
 def soak(minutes: float, rate: float, customers: int, interval: float, warmup: float, settings: Settings,
-         tmp: str, receipts: bool = False, trace_frames: int = 0) -> tuple[list[Row], str]:
+         tmp: str, receipts: bool = False, trace_frames: int = 0) -> Outcome:
     """Run the stages for ``minutes`` at ``rate`` events/s, printing a row every ``interval`` seconds.
 
-    Returns the rows and, with ``trace_frames``, the largest growths of Python memory between the end of
-    the warm-up and the end (tracemalloc snapshots diffed; tracing slows the run severalfold).
+    With ``trace_frames``, the outcome says where Python memory grew most between the end of the warm-up
+    and the end (tracemalloc snapshots diffed; tracing slows the run severalfold).
     """
     if trace_frames:
         tracemalloc.start(trace_frames)
@@ -316,7 +324,8 @@ def soak(minutes: float, rate: float, customers: int, interval: float, warmup: f
             tracemalloc.stop()
         stages.close()
         shutil.rmtree(data_dir, ignore_errors=True)
-    return rows, growth
+    sink = stages.sink
+    return Outcome(rows, dict(sink.dropped), sum(sink.dropped[t] for t in sink.command_topics), growth)
 
 
 def _growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, frames: int, top: int = 15) -> str:
@@ -331,8 +340,9 @@ def _growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, frames: i
     return "\n".join(out)
 
 
-def summary(rows: list[Row], warmup: float, rate: float) -> str:
+def summary(outcome: Outcome, warmup: float, rate: float) -> str:
     """The one-line result: RSS growth from the end of the warm-up to the end, and how long it ran."""
+    rows = outcome.rows
     if not rows:
         return "soak: no samples (no broker)"
     base = next((r for r in rows if r.t >= warmup * 60), rows[-1])
@@ -342,5 +352,5 @@ def summary(rows: list[Row], warmup: float, rate: float) -> str:
     return (f"soak: worker_rss_growth_pct={growth:.1f} minutes={last.t / 60:.1f} rate={rate:.0f} events={last.events} "
             f"events_per_s_min={min(after, default=last.events_per_s):.0f} worker_rss_mib={base.rss / 2**20:.0f}->"
             f"{last.rss / 2**20:.0f} rocksdb_mib={base.rocksdb / 2**20:.0f}->{last.rocksdb / 2**20:.0f} "
-            f"timers={last.timers} profiles={last.profiles} cpu_pct_mean={sum(r.cpu for r in rows) / len(rows):.0f} "
+            f"timers={last.timers} profiles={last.profiles} commands={outcome.commands} cpu_pct_mean={sum(r.cpu for r in rows) / len(rows):.0f} "
             f"load1_max={max(r.load for r in rows):.2f} (no broker)")
