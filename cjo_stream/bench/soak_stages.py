@@ -25,6 +25,8 @@ dropped.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import sys
@@ -59,6 +61,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 _TABLES = ("profiles", "timers", "aliases")
 _command = msgspec.json.Decoder(DeliveryCommand)
 _json = msgspec.json.Encoder()
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def malloc_in_use() -> int:
+    """Bytes the C allocator has handed out and not had back, all arenas (glibc's ``mallinfo2``; 0 elsewhere).
+
+    RocksDB allocates through it (blocks, memtables, table readers); Python objects mostly do not (pymalloc).
+    RSS above this plus Python's share is memory malloc keeps after it was freed.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return 0
+    m = libc.mallinfo2()
+    return int(m.uordblks + m.hblkhd)
 
 
 class InputRecord:
@@ -209,6 +231,7 @@ class Row:
     rss: int  # this process: the stages, their RocksDB stores and the harness
     rocksdb: int  # RocksDB block cache, memtables charged to it included, bytes
     memtables: int
+    malloc: int  # the C allocator's bytes in use (malloc_in_use)
     py_blocks: int  # Python objects' memory blocks allocated (sys.getallocatedblocks)
     cpu: float  # percent of one core over the window, this process
     feed_cpu: float  # the generator's
@@ -223,12 +246,12 @@ class Row:
     def line(self) -> str:
         p99 = f"{self.p99 * 1000:>7.0f}" if self.p99 is not None else f"{'—':>7}"
         return (f"{self.t:>6.0f} {self.rss / 2**20:>7.0f} MiB {self.rocksdb / 2**20:>5.0f} MiB "
-                f"{self.memtables / 2**20:>5.0f} MiB {self.py_blocks / 1000:>8,.0f}k {self.cpu:>6.0f} "
+                f"{self.memtables / 2**20:>5.0f} MiB {self.malloc / 2**20:>5.0f} MiB {self.py_blocks / 1000:>8,.0f}k {self.cpu:>6.0f} "
                 f"{self.feed_cpu:>6.0f} {self.events_per_s:>9,.0f} {self.backlog:>8,} {self.timers:>9,} "
                 f"{self.profiles:>9,} {p99} {self.load:>6.2f}")
 
 
-HEADER = (f"{'t s':>6} {'rss':>11} {'rocksdb':>9} {'memtbl':>9} {'py blocks':>9} {'cpu%':>6} {'feed%':>6} "
+HEADER = (f"{'t s':>6} {'rss':>11} {'rocksdb':>9} {'memtbl':>9} {'malloc':>9} {'py blocks':>9} {'cpu%':>6} {'feed%':>6} "
           f"{'events/s':>9} {'backlog':>8} {'timers':>9} {'profiles':>9} {'p99 ms':>7} {'load1':>6}")
 
 
@@ -302,7 +325,7 @@ def soak(minutes: float, rate: float, customers: int, interval: float, warmup: f
                 mem = stages.rocksdb()
                 lat, stages.latencies = stages.latencies, []
                 row = Row(t=now - start, rss=rss(os.getpid()), rocksdb=mem["block_cache"], memtables=mem["memtables"],
-                          py_blocks=sys.getallocatedblocks(), cpu=100 * (cpu - prev_cpu) / dt,
+                          malloc=malloc_in_use(), py_blocks=sys.getallocatedblocks(), cpu=100 * (cpu - prev_cpu) / dt,
                           feed_cpu=100 * (feed_cpu - prev_feed) / dt, events_per_s=(stages.events - prev_events) / dt,
                           backlog=due - taken + stages.sink.waiting(), timers=stages.timers(),
                           profiles=stages.profiles(), p99=_p99(lat), load=os.getloadavg()[0], events=stages.events)
