@@ -16,8 +16,20 @@ from cjo_stream import promtext
 from cjo_stream.promtext import quantile
 from cjo_stream.runtime.lifetime import popen
 
-__all__ = ["Proc", "by_label", "cpu_seconds", "histogram", "peak_rss", "quantile", "scrape", "spawn_worker",
+__all__ = ["Proc", "by_label", "cpu_seconds", "histogram", "peak_rss", "quantile", "rss", "scrape", "spawn_worker",
            "wait_health"]
+
+
+def rss(pid: int) -> int:
+    """Current resident set size (VmRSS) of a live process, in bytes (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def peak_rss(pid: int) -> int:

@@ -13,6 +13,12 @@ RSS growth from the end of the warm-up (``--warmup`` minutes, when the working s
 
 ``--stop-p99-ms`` ends the run early once a window's p99 passes that bound: that is how the README's
 "limits of the local broker" were measured (minutes and events until p99 passes 1 s).
+
+``--no-broker`` runs the worker's own stages in this one process instead (stage 1, queues standing for the
+internal topic, stage 2 on its RocksDB stores; :mod:`cjo_stream.bench.soak_stages`): no Kafka client and no
+broker, so everything else a worker holds in memory can be watched for as long as one likes. Its rows
+show this process's RSS, RocksDB memory, events/s applied, pending timers and profiles stored; its last
+line is ``soak: worker_rss_growth_pct=... minutes=... (no broker)``.
 """
 
 from __future__ import annotations
@@ -28,23 +34,11 @@ from dataclasses import dataclass
 import httpx
 
 from cjo_stream import promtext
-from cjo_stream.bench.procs import Proc, cpu_seconds, spawn_worker, wait_health
+from cjo_stream.bench.procs import Proc, cpu_seconds, rss, spawn_worker, wait_health
 from cjo_stream.bench.runner import ROOT, worker_env
 from cjo_stream.runtime.broker import LocalBroker, free_port
 
 INPUT = "soak.touchpoints"
-
-
-def rss(pid: int) -> int:
-    """Current resident set size (VmRSS) of a live process, in bytes (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 @dataclass
@@ -183,7 +177,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-p99-ms", type=float, default=None, help="stop once a window's p99 passes this")
     ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
                     help="a setting for the worker and the generator (repeat)")
+    ap.add_argument("--no-broker", action="store_true",
+                    help="the worker's stages in this process, no Kafka client, no broker (see above)")
+    ap.add_argument("--receipts", action="store_true",
+                    help="with --no-broker: feed a 'sent' receipt of every command back through stage 1")
+    ap.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                    help="with --no-broker: print where Python memory grew after the warm-up (slow)")
     args = ap.parse_args(argv)
+    if not args.no_broker and (args.receipts or args.tracemalloc):
+        ap.error("--receipts and --tracemalloc go with --no-broker")
+    if args.no_broker and args.stop_p99_ms is not None:
+        ap.error("--stop-p99-ms measures the broker; it does not go with --no-broker")
+    if args.minutes <= 0 or args.rate <= 0 or args.interval <= 0 or args.partitions < 1 or args.customers < 1:
+        ap.error("--minutes, --rate, --interval, --partitions and --customers must be positive")
     env: dict[str, str] = {}
     for item in args.set:
         k, sep, v = item.partition("=")
@@ -194,10 +200,33 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt  # SIGTERM ends the run like Ctrl-C: through `finally`, which stops the children
 
     signal.signal(signal.SIGTERM, stop)
+    warmup = min(args.warmup, args.minutes / 2)
+    if args.no_broker:
+        return _no_broker(args, env, warmup, ap)
     tmp = tempfile.mkdtemp(prefix="cjo-soak-")
-    rows = soak(args.minutes, args.rate, args.customers, args.interval, min(args.warmup, args.minutes / 2),
-                args.partitions, args.stop_p99_ms, env, tmp)
-    print(summary(rows, min(args.warmup, args.minutes / 2), args.rate), flush=True)
+    rows = soak(args.minutes, args.rate, args.customers, args.interval, warmup, args.partitions, args.stop_p99_ms,
+                env, tmp)
+    print(summary(rows, warmup, args.rate), flush=True)
+    return 0
+
+
+def _no_broker(args: argparse.Namespace, env: dict[str, str], warmup: float, ap: argparse.ArgumentParser) -> int:
+    from cjo_stream.bench import soak_stages
+    from cjo_stream.config import Settings
+
+    os.environ.update(env)  # the settings of this process's stages (and the generator's child)
+    try:
+        settings = Settings.from_env(partitions=args.partitions)
+    except ValueError as e:
+        ap.error(str(e))
+    tmp = tempfile.mkdtemp(prefix="cjo-soak-")
+    outcome = soak_stages.soak(args.minutes, args.rate, args.customers, args.interval, warmup, settings, tmp,
+                               receipts=args.receipts, trace_frames=args.tracemalloc)
+    print("outputs counted and dropped: " + ", ".join(f"{t} {n:,}" for t, n in sorted(outcome.outputs.items())),
+          flush=True)
+    print(soak_stages.summary(outcome, warmup, args.rate), flush=True)
+    if outcome.growth:
+        print(outcome.growth, flush=True)
     return 0
 
 
