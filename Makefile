@@ -66,6 +66,7 @@ bench: setup
 
 # One worker at a fixed rate for a long time: memory and latency per interval, one summary line.
 # 30 minutes at 2,000 events/s unless told otherwise (SOAK_ARGS="--minutes 120 --rate 500").
+# SOAK_ARGS="--no-broker": the worker's own stages in one process, no Kafka client, no broker.
 soak: setup
 	$(BIN)/python -m cjo_stream.bench.soak $(SOAK_ARGS)
 
