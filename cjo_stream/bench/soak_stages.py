@@ -193,10 +193,7 @@ class Stages:
                 st = part.process(recs, now, self.sink, counts)
                 n += st.records
                 self.events += st.events
-                for lat in st.lateness:
-                    metrics.TIMER_LATENESS.observe(lat)
-                for lat in st.decision_latency:
-                    metrics.DECISION_LATENCY.observe(lat)
+                st.observe()
                 self.latencies.extend(st.decision_latency)
             part.behind = bool(q)
         for part in self.parts.values():

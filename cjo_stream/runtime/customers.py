@@ -108,6 +108,13 @@ class BatchStats:
     lateness: list[float] = field(default_factory=list)
     decision_latency: list[float] = field(default_factory=list)
 
+    def observe(self) -> None:
+        """Put the batch's timer lateness and decision latencies into their histograms."""
+        for lat in self.lateness:
+            metrics.TIMER_LATENESS.observe(lat)
+        for lat in self.decision_latency:
+            metrics.DECISION_LATENCY.observe(lat)
+
 
 class CustomerPartition:
     """State of one partition of the internal topic, owned by exactly one worker at a time."""

@@ -558,10 +558,7 @@ class StreamWorker:
             st = part.process(recs, now, self.outbox, counts)
             n += st.records
             self.processed_events += st.events
-            for lat in st.lateness:
-                metrics.TIMER_LATENESS.observe(lat)
-            for lat in st.decision_latency:
-                metrics.DECISION_LATENCY.observe(lat)
+            st.observe()
             tp = TopicPartition(internal, p)
             offsets[tp] = recs[-1].offset + 1
             hw = self.customers.highwater(tp)
