@@ -10,21 +10,24 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def soak(*args: str) -> subprocess.CompletedProcess[str]:
+def soak(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # its work dir (the generator's log; the stores are removed at the end) goes under the test's tmp_path
     return subprocess.run([sys.executable, "-m", "cjo_stream.bench.soak", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp)})
 
 
-def test_no_broker_soak_applies_events_and_prints_the_summary() -> None:
-    p = soak("--no-broker", "--minutes", "0.05", "--rate", "300", "--interval", "1", "--warmup", "0.02", "--receipts")
+def test_no_broker_soak_applies_events_and_prints_the_summary(tmp_path: Path) -> None:
+    p = soak(tmp_path, "--no-broker", "--minutes", "0.05", "--rate", "300", "--interval", "1", "--warmup", "0.02", "--receipts")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     lines = p.stdout.splitlines()
     work = re.search(r"work dir (\S+)", lines[0])
     assert work and "no Kafka client, no broker" in lines[0], lines[0]
+    assert work.group(1).startswith(str(tmp_path)), work.group(1)
     rows = [ln for ln in lines if re.match(r"\s+\d+\s+\d+ MiB", ln)]
     assert rows, p.stdout
     summary = lines[-1]
@@ -42,7 +45,7 @@ def test_no_broker_soak_applies_events_and_prints_the_summary() -> None:
     assert not os.path.exists(os.path.join(work.group(1), "stores"))  # the RocksDB stores are removed at the end
 
 
-def test_broker_only_options_are_refused_with_one_line() -> None:
-    p = soak("--receipts")
+def test_broker_only_options_are_refused_with_one_line(tmp_path: Path) -> None:
+    p = soak(tmp_path, "--receipts")
     assert p.returncode == 2 and "--receipts and --tracemalloc go with --no-broker" in p.stderr
     assert "Traceback" not in p.stderr
