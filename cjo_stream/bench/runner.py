@@ -714,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="events of the in-process engine runs of the send cost section")
     ap.add_argument("--skip", default="", help="sections to skip, comma separated: faust, quix, bytewax, send_heavy, "
                                                "send_cost, latency, restore, adapter, compression, hostile, analytics, "
-                                               "replay, identity, sent, startup, rolling, scan")
+                                               "replay, identity, sent, startup, rolling, scan, concurrency")
     ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
                     help="a setting for every worker the bench starts (repeat), e.g. to compare two values")
     args = ap.parse_args(argv)
@@ -772,6 +772,16 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_topology(broker.bootstrap, f"bench-s{i}", n, tmp, CJO_TOPOLOGIES=SEND_HEAVY)
                 contenders[3].runs.append(r)
                 log(f"send-heavy topology run {i + 1}: {r.rate:,.0f} events/s, {r.sends / max(r.events, 1):.0%} send")
+        concurrent = []
+        if "concurrency" not in skip:  # issue 20: the same input with `worker --concurrency 2`
+            from cjo_stream.bench.concurrency import run_concurrent
+
+            for i in range(args.runs):
+                cr = run_concurrent(worker_env(broker.bootstrap, f"bench-c{i}", os.path.join(tmp, f"bench-c{i}"), 0),
+                                    2, n, tmp, f"bench-c{i}", ROOT)
+                concurrent.append(cr)
+                log(f"topology --concurrency 2 run {i + 1}: {cr.rate:,.0f} events/s "
+                    f"(per process {', '.join(f'{c / cr.seconds:,.0f}' for c in cr.per_process)})")
         timer_sizes: dict[bytes, int] = {}
         if args.runs:
             timer_sizes = asyncio.run(read_last_values(broker.bootstrap, "bench-t0.timers-changelog"))
@@ -803,6 +813,11 @@ def main(argv: list[str] | None = None) -> int:
             share = statistics.median(r.sends / r.events for r in contenders[3].runs if r.events)
             print(f"send-heavy journeys (cjo_stream/bench/send_heavy, no caps): {share:.0%} of the events produced a "
                   f"rendered send (target >= 30 %); send-heavy / topology {heavy / topo:.2f}" if topo else "")
+
+        if concurrent:
+            from cjo_stream.bench.concurrency import print_concurrency
+
+            print_concurrency(concurrent, topo, topo_cpu)
 
         vals = state
         tvals = list(timer_sizes.values())
@@ -867,6 +882,8 @@ def main(argv: list[str] | None = None) -> int:
         scale_sections(tmp, args, skip, kept)
         extra = f" replay_events_per_s={replays[0].rate:.0f}" if replays else ""
         extra += f" send_heavy_events_per_s={heavy:.0f}" if heavy else ""
+        if concurrent:
+            extra += f" concurrency2_events_per_s={statistics.median(r.rate for r in concurrent):.0f}"
         if scan:
             during = scan["events_per_s_during_scan"]
             extra += (f" scan_profiles_per_s={scan['scanned'] / max(scan['scan_seconds'], 1e-9):.0f}"
