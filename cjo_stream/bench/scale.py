@@ -311,6 +311,7 @@ async def _rolling(bootstrap: str, tmp: str, rate: float, seconds: float) -> dic
         marks["first stop"] = time.time()
         for i in range(2):
             await asyncio.to_thread(procs[i].stop)
+            marks[f"worker {i} stopped"] = time.time()
             procs[i] = (await asyncio.to_thread(_start_worker, envs[i], tmp, f"{app_id}-{i}-again"))[0]
             marks[f"worker {i} ready again"] = time.time()
             await asyncio.sleep(2.0)
@@ -348,7 +349,25 @@ async def _rolling(bootstrap: str, tmp: str, rate: float, seconds: float) -> dic
             "p99": lat[int(len(lat) * 0.99)] if lat else None, "max": lat[-1] if lat else None,
             "window_p99": window[int(len(window) * 0.99)] if window else None, "window_n": len(window),
             "duplicates": sum(v - 1 for v in ids.values() if v > 1),
-            "restart_seconds": max(marks.values(), default=stop_at) - stop_at, "seconds": seconds}
+            "restart_seconds": max(marks.values(), default=stop_at) - stop_at, "seconds": seconds,
+            "timeline": _timeline(samples, start, marks)}
+
+
+def _timeline(samples: list[tuple[float, float]], start: float, marks: dict[str, float],
+              width: float = 2.0) -> list[tuple[float, int, float, list[str]]]:
+    """Per ``width`` seconds of event time: (offset, commands, p99 latency, restart marks in it), to see
+    which phase of a rolling restart (a stop, a rebalance, a restore, a start) delays events."""
+    rows: dict[int, list[float]] = {}
+    for t, lat in samples:
+        rows.setdefault(int((t - start) // width), []).append(lat)
+    for at in marks.values():  # a restart after the last event still gets its row
+        rows.setdefault(int((at - start) // width), [])
+    out = []
+    for k in sorted(rows):
+        lats = sorted(rows[k])
+        names = [m for m, at in marks.items() if k * width <= at - start < (k + 1) * width]
+        out.append((k * width, len(lats), lats[min(len(lats) - 1, int(len(lats) * 0.99))] if lats else 0.0, names))
+    return out
 
 
 def rolling_section(tmp: str, rate: float, seconds: float) -> dict[str, Any]:
@@ -366,3 +385,6 @@ def print_rolling(r: dict[str, Any], rate: float) -> None:
           f"{ms(r['p50'])}, p99 {ms(r['p99'])}, max {ms(r['max'])}; during the restarts p99 {ms(r['window_p99'])} "
           f"({r['window_n']:,} commands); {r['commands']:,} commands, {r['duplicates']} duplicate delivery ids "
           f"(goal: p99 <= 2 s)")
+    print("  event time -> commands, p99 latency per 2 s (and what happened then):")
+    for at, n, p99, names in r.get("timeline", []):
+        print(f"    {at:5.0f} s {n:6,} {p99 * 1000:8,.0f} ms  {', '.join(names)}")
