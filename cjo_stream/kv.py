@@ -167,13 +167,17 @@ class RocksKV:
     ``len()`` is RocksDB's estimate, and opening a store of millions of keys costs nothing.
     ``ttl``: keys older than this many seconds (since written here) are dropped at compaction.
     ``memory``: the budget it counts against (default: the process's).
+    ``wal``: write RocksDB's write-ahead log. :class:`StoreFactory` turns it off: its stores are wiped
+    after a crash anyway (rebuilt from the changelog), so the log would only be written, never read,
+    and writing it cost ~20 µs a write batch (half of one; measured with 12 profiles of 500 bytes).
+    A clean :meth:`close` flushes the memtables to disk, which is all a checkpoint needs.
     """
 
     ordered = True  # prefix() reads keys in order without a scan (the timer index relies on it)
 
     def __init__(self, path: str, memory: RocksMemory | None = None, *, counted: bool = True,
-                 ttl: float | None = None) -> None:
-        from rocksdict import AccessType, BlockBasedOptions, Options, Rdict
+                 ttl: float | None = None, wal: bool = True) -> None:
+        from rocksdict import AccessType, BlockBasedOptions, Options, Rdict, WriteOptions
 
         memory = memory or memory_budget()
         cache, wbm = memory.cache, memory.buffers
@@ -194,6 +198,10 @@ class RocksKV:
         opts.set_keep_log_file_num(2)
         access = AccessType.with_ttl(int(ttl)) if ttl else AccessType.read_write()
         self._db = Rdict(path, options=opts, access_type=access)
+        if not wal:
+            writes = WriteOptions()
+            writes.disable_wal = True  # type: ignore[method-assign,assignment]  # a property (the stub says method)
+            self._db.set_write_options(writes)
         self.counted = counted
         self._n = sum(1 for _ in self._db.keys()) if counted else 0
 
@@ -273,6 +281,7 @@ class RocksKV:
         return int(self._db.property_int_value("rocksdb.estimate-num-keys") or 0)
 
     def close(self) -> None:
+        self._db.flush()  # what a checkpoint promises is on disk, with or without the write-ahead log
         self._db.close()
 
 
@@ -308,7 +317,8 @@ class StoreFactory:
         elif os.path.exists(path):
             shutil.rmtree(path)
         os.makedirs(self.data_dir, exist_ok=True)
-        return RocksKV(path, self.memory, counted=counted, ttl=ttl), start
+        # no write-ahead log: a store without a checkpoint was wiped above, so nothing ever replays one
+        return RocksKV(path, self.memory, counted=counted, ttl=ttl, wal=False), start
 
     def close(self, table: str, partition: int, kv: KV, next_offset: int | None) -> None:
         kv.close()
