@@ -206,8 +206,7 @@ class RocksKV:
         self._n = sum(1 for _ in self._db.keys()) if counted else 0
 
     def get(self, key: bytes) -> bytes | None:
-        v = self._db.get(key)
-        return v if v is None else bytes(v)
+        return self._db.get(key)  # type: ignore[no-any-return]  # raw mode: bytes as stored
 
     def put(self, key: bytes, value: bytes) -> None:
         if self.counted and self._db.get(key) is None:

@@ -20,6 +20,9 @@ from cjo_stream.kafka.records import Header, Item
 LoopSink = Callable[[int, "asyncio.Future[Any]", list[Item]], None]
 
 
+_NO_HEADERS: list[Header] = []  # never changed: aiokafka only reads it
+
+
 async def _nothing() -> None:
     return None
 
@@ -68,7 +71,7 @@ class Outbox:
         if not self._later:
             return _nothing()
         later, self._later = self._later, defaultdict(dict)
-        return await self._send({tp: [(k, v, ()) for k, v in kv.items()] for tp, kv in later.items()})
+        return await self._send({tp: [(k, v, _NO_HEADERS) for k, v in kv.items()] for tp, kv in later.items()})
 
     async def flush(self) -> None:
         """Send everything and wait until the broker acknowledged it."""
@@ -91,16 +94,21 @@ class Outbox:
         for (topic, partition), items in records.items():
             loop = topic == self.loop_topic
             batch = self.producer.create_batch()
+            append = batch.append
             start = 0
             for i, (key, value, headers) in enumerate(items):
-                if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
+                # aiokafka's builder takes a list (a typed argument) and copies it into the batch at once:
+                # a list is passed as it is, and records without headers share one empty list
+                hl = headers if headers.__class__ is list else list(headers) if headers else _NO_HEADERS
+                if append(key=key, value=value, timestamp=None, headers=hl) is None:
                     fut = await self.producer.send_batch(batch, topic, partition=partition)
                     futures.append(fut)
                     if loop:
                         self.loop_sink(partition, fut, items[start:i])  # type: ignore[misc]
                     start = i
                     batch = self.producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
+                    append = batch.append
+                    if append(key=key, value=value, timestamp=None, headers=hl) is None:
                         raise ValueError(f"a record for {topic} is larger than the producer's max batch size")
             if batch.record_count():
                 # A closed batch is sent at once; an open one waits out the producer's linger_ms

@@ -200,7 +200,7 @@ class CustomerPartition:
                         continue  # stage 1 validated it; a record that fails here was written by something else
                 if stored is None:
                     stored = cache[cid] = Stored(-1, new_profile(cid))
-                if ev.user_id:
+                if ev.user_id and (ev.anonymous_id or ev.previous_id):  # names another id: maybe a new link
                     self._request_links(ev, cid, stored, b, out)
                 ids = admit(stored.ids, ev.message_id, now, s.dedupe_window, s.dedupe_ids)
                 if ids is None:
