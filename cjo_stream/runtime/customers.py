@@ -147,8 +147,9 @@ class CustomerPartition:
         self._throttles_raw = raw or encode_throttles(self.throttles)
         self._throttles_stored = raw is not None
         # scheduled journeys: what this partition has offered its profiles so far (runtime.schedules)
-        self.schedules = SchedulePlan(engine.scheduled, engine.policies.default_timezone,
-                                      profiles.get(SCHEDULES_KEY))
+        marks = profiles.get(SCHEDULES_KEY)
+        self.schedules = SchedulePlan(engine.scheduled, engine.policies.default_timezone, marks)
+        self._schedules_stored = marks is not None
         self.changelog_offset = 0
         # Event time of the latest event applied here, and whether records wait unread (set by the
         # worker): while this partition or ingest is behind, timers fire by this clock, not the wall's.
@@ -367,7 +368,8 @@ class CustomerPartition:
 
     def customers(self) -> int:
         """Profiles stored (the partition's own records, throttles and schedule marks, are not)."""
-        return len(self.profiles) - sum(self.profiles.get(k) is not None for k in (THROTTLES_KEY, SCHEDULES_KEY))
+        # known without reading them: the worker asks after every batch step, for every partition
+        return len(self.profiles) - self._throttles_stored - self._schedules_stored
 
     # ------------------------------------------------------------------ scheduled entry
     def offer_schedules(self, scan: Scan, limit: int, out: Outbox, counts: metrics.BatchCounts) -> bool:
@@ -403,6 +405,7 @@ class CustomerPartition:
         """The scan in hand read every profile: store how far occurrences were offered."""
         raw = self.schedules.finish(now)
         self.profiles.put(SCHEDULES_KEY, raw)
+        self._schedules_stored = True
         out.add(self.settings.profiles_changelog, SCHEDULES_KEY, raw, partition=self.partition)
 
     def _emit(self, res: Result, out: Outbox, counts: metrics.BatchCounts, st: BatchStats, offset: int | None = -1,
