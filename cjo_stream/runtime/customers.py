@@ -132,6 +132,9 @@ class _Batch:
 class CustomerPartition:
     """State of one partition of the internal topic, owned by exactly one worker at a time."""
 
+    #: Decoded profiles kept after a batch wrote them (see ``_recent``): ~3 KB each, ~0.75 MB a partition.
+    RECENT = 256
+
     def __init__(self, partition: int, engine: Engine, settings: Settings, profiles: KV, timers: KV,
                  links: Links, decoded: Decoded | None = None) -> None:
         self.partition = partition
@@ -151,6 +154,13 @@ class CustomerPartition:
         self.schedules = SchedulePlan(engine.scheduled, engine.policies.default_timezone, marks)
         self._schedules_stored = marks is not None
         self.changelog_offset = 0
+        # Profiles as the last batches stored them, decoded, the most recent last (at most RECENT): a
+        # customer's events come in sessions, so the next batch mostly finds its profiles here instead of
+        # reading and decoding them again (stage_bench: with 128 a partition, 18.5k of 60k events read
+        # the store, all but ~500 of them new customers, against 38.5k without). Written through: the
+        # store always has what these hold. Emptied when a batch did not finish (``_settled``).
+        self._recent: dict[str, Stored] = {}
+        self._settled = True
         # Event time of the latest event applied here, and whether records wait unread (set by the
         # worker): while this partition or ingest is behind, timers fire by this clock, not the wall's.
         self.watermark = 0.0
@@ -175,12 +185,16 @@ class CustomerPartition:
         cache = b.cache
         s = self.settings
         engine, decoded, links, throttles = self.engine, self.decoded, self.links, self.throttles
+        recent = self._recent
+        if not self._settled:  # the last batch raised half-way: its profiles may hold what was never stored
+            recent.clear()
+        self._settled = False
         for rec in records:
             cid = (rec.key or b"").decode()
             if cid in cache:
                 stored = cache[cid]
             else:
-                stored = cache[cid] = self.load(cid)
+                stored = cache[cid] = recent.get(cid) or self.load(cid)
                 if stored is None:
                     b.absent.add(cid)
             if stored is not None and rec.offset <= stored.hw:
@@ -258,6 +272,7 @@ class CustomerPartition:
                 self._emit(res, out, counts, st, rec.offset, receipt)
         self._write(b, out)
         self.timers.flush()
+        self._settled = True
         return st
 
     def _request_links(self, ev: Event, cid: str, stored: Stored, b: _Batch, out: Outbox) -> None:
@@ -330,7 +345,9 @@ class CustomerPartition:
         s, p = self.settings, self.partition
         writes: dict[bytes, bytes | None] = {}
         added = 0
+        recent = self._recent
         for cid in b.erased - b.dirty:
+            recent.pop(cid, None)
             if cid not in b.absent:
                 writes[cid.encode()] = None
                 added -= 1
@@ -342,6 +359,10 @@ class CustomerPartition:
             out.add(s.profiles_changelog, key, raw, partition=p)
             if cid in b.absent:
                 added += 1
+            recent.pop(cid, None)
+            recent[cid] = stored  # moved to the end: the least recently written go first
+        while len(recent) > self.RECENT:
+            del recent[next(iter(recent))]
         added += self._throttles_to(writes, out)
         if writes:
             self.profiles.write_many(writes, added=added)
@@ -392,6 +413,7 @@ class CustomerPartition:
             if changed:  # the record's applied-offset mark stays: no internal record was applied
                 writes[key] = new = encode_stored(stored.hw, profile, stored.ids, s.stored_layout)
                 out.add(s.profiles_changelog, key, new, partition=self.partition)
+                self._recent.pop(key.decode(), None)  # decoded anew from the store by the next batch
         added = self._throttles_to(writes, out)  # the page's profiles are stored already
         if writes:
             self.profiles.write_many(writes, added=added)

@@ -32,6 +32,7 @@ from cjo_stream.runtime.customers import IDS_HEADER, KIND_ABSORB, KIND_ERASE, Cu
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.store import KV, MemoryKV, RocksKV, RocksMemory
+from cjo_stream.runtime.stored import encode_stored
 from cjo_stream.simulator import Simulator
 from tests.runtime.conftest import ROOT
 from tests.runtime.fakes import Rec
@@ -245,6 +246,8 @@ def test_rocksdb_stores_count_profiles_and_timers_exactly_through_merges_and_era
         assert len(part.profiles) == len(keys)
         assert part.customers() == len([k for k in keys if k[:1] != b"\x00"])
         assert len(part.timers) == sum(1 for k, _ in part.timers.kv.items() if k[:1] != b"\x00")
+        for cid, kept in part._recent.items():  # noqa: SLF001  # the decoded profiles kept: as stored
+            assert encode_stored(kept.hw, kept.profile, kept.ids) == part.profiles.get(cid.encode()), cid
     assert sum(p.customers() for p in c.parts) == 30 - 8 and c.profile("user-4") is None
 
 
