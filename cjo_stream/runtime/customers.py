@@ -132,7 +132,8 @@ class _Batch:
 class CustomerPartition:
     """State of one partition of the internal topic, owned by exactly one worker at a time."""
 
-    #: Decoded profiles kept after a batch wrote them (see ``_recent``): ~3 KB each, ~0.75 MB a partition.
+    #: Decoded profiles kept after a batch wrote them (see ``_recent``): ~3.2 KB each (bench profiles, tracemalloc),
+    #: ~0.8 MB a partition.
     RECENT = 256
 
     def __init__(self, partition: int, engine: Engine, settings: Settings, profiles: KV, timers: KV,
