@@ -12,7 +12,9 @@ per batch (:meth:`BatchCounts.publish`).
 from __future__ import annotations
 
 from collections import Counter as _Counter
+from collections import _count_elements  # type: ignore[attr-defined]  # Counter.update's C helper
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -112,19 +114,23 @@ ROCKSDB_MEMORY = Gauge("cjo_rocksdb_memory_bytes", "Memory of this process's Roc
 UP = Gauge("cjo_up", "1 while the process runs (role: worker, adapter or analytics)", ["role"], registry=REGISTRY)
 
 
-class BatchCounts:
-    """Per-batch tallies folded from engine transitions; :meth:`publish` applies them to Prometheus."""
+#: What a transition is counted by: the labels of every metric folded from it (:meth:`BatchCounts.publish`).
+_TRANSITION_KEY = attrgetter("journey", "kind", "step", "variant", "channel", "reason")
 
-    __slots__ = ("journey", "steps", "variants", "sends", "skips", "deferrals", "consumed", "duplicates", "late",
-                 "too_late", "stages")
+
+class BatchCounts:
+    """Per-batch tallies folded from engine transitions; :meth:`publish` applies them to Prometheus.
+
+    The batch step adds a record's transitions and stage moves with one C-level count each
+    (``collections``' counting helper over an ``attrgetter``), and :meth:`publish` sorts them into
+    metrics once a batch: per record that is a few hundred instructions instead of a Python loop.
+    """
+
+    __slots__ = ("consumed", "duplicates", "late", "stages", "too_late", "transitions")
 
     def __init__(self) -> None:
-        self.journey: _Counter[tuple[str, str, str]] = _Counter()
-        self.steps: _Counter[tuple[str, str]] = _Counter()
-        self.variants: _Counter[tuple[str, str]] = _Counter()
-        self.sends: _Counter[tuple[str, str, str]] = _Counter()
-        self.skips: _Counter[tuple[str, str, str, str]] = _Counter()
-        self.deferrals: _Counter[tuple[str, str, str]] = _Counter()
+        # (journey, kind, step, variant, channel, reason) -> transitions
+        self.transitions: _Counter[tuple[str, str, str | None, str | None, str | None, str | None]] = _Counter()
         self.consumed: _Counter[tuple[str, str]] = _Counter()
         self.duplicates = 0
         self.late = 0
@@ -132,38 +138,32 @@ class BatchCounts:
         self.stages: _Counter[tuple[str, str]] = _Counter()
 
     def add_stages(self, moves: Iterable[tuple[str, str]]) -> None:
-        for m in moves:
-            self.stages[m] += 1
+        _count_elements(self.stages, moves)
 
     def add(self, transitions: Iterable[Transition]) -> None:
-        for t in transitions:
-            k = t.kind
+        _count_elements(self.transitions, map(_TRANSITION_KEY, transitions))
+
+    def series(self) -> _Counter[tuple[Counter, tuple[str, ...]]]:
+        """The batch's transitions as increments of metric series: (metric, label values) -> n."""
+        out: _Counter[tuple[Counter, tuple[str, ...]]] = _Counter()
+        for (j, k, step, variant, channel, reason), n in self.transitions.items():
             if k == "step":
-                self.steps[(t.journey, t.step or "")] += 1
+                out[(STEP_REACHED, (j, step or ""))] += n
             elif k == "sent":
-                self.sends[(t.journey, t.step or "", t.channel or "")] += 1
+                out[(SENDS, (j, step or "", channel or ""))] += n
             elif k == "skipped":
-                self.skips[(t.journey, t.step or "", t.channel or "", t.reason or "")] += 1
+                out[(SKIPS, (j, step or "", channel or "", reason or ""))] += n
             elif k == "variant":
-                self.variants[(t.journey, t.variant or "")] += 1
+                out[(VARIANT_ENTERED, (j, variant or ""))] += n
             elif k == "deferred":
-                self.deferrals[(t.journey, t.channel or "", t.reason or "")] += 1
+                out[(DEFERRALS, (j, channel or "", reason or ""))] += n
             else:
-                self.journey[(t.journey, k, t.variant or "")] += 1
+                out[(JOURNEY, (j, k, variant or ""))] += n
+        return out
 
     def publish(self) -> None:
-        for (j, k, v), n in self.journey.items():
-            JOURNEY.labels(j, k, v).inc(n)
-        for (j, s), n in self.steps.items():
-            STEP_REACHED.labels(j, s).inc(n)
-        for (j, v), n in self.variants.items():
-            VARIANT_ENTERED.labels(j, v).inc(n)
-        for (j, s, c), n in self.sends.items():
-            SENDS.labels(j, s, c).inc(n)
-        for (j, s, c, r), n in self.skips.items():
-            SKIPS.labels(j, s, c, r).inc(n)
-        for (j, c, r), n in self.deferrals.items():
-            DEFERRALS.labels(j, c, r).inc(n)
+        for (metric, labels), n in self.series().items():
+            metric.labels(*labels).inc(n)
         for (t, s), n in self.consumed.items():
             EVENTS_CONSUMED.labels(t, s).inc(n)
         if self.duplicates:

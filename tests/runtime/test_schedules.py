@@ -22,6 +22,7 @@ from cjo_stream.runtime.aliases import Links
 from cjo_stream.runtime.customers import KIND_EVENT, CustomerPartition
 from cjo_stream.runtime.schedules import SCHEDULES_KEY
 from cjo_stream.runtime.store import MemoryKV
+from cjo_stream.runtime.stored import encode_stored
 from cjo_stream.simulator import Simulator
 from tests.conftest import journey
 from tests.engine.test_language2 import LAPSED  # the same journey, scheduled at 09:00 local
@@ -69,6 +70,8 @@ class Live:
                 part.finish_schedules(until, self.out)  # type: ignore[arg-type]
             else:
                 part.schedules.abandon()
+            for cid, kept in part._recent.items():  # noqa: SLF001  # profiles kept for the next batch: as stored
+                assert encode_stored(kept.hw, kept.profile, kept.ids) == part.profiles.get(cid.encode()), cid
 
 
 def shopper(user: str, zone: str, at: float) -> list[dict[str, Any]]:

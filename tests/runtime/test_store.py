@@ -55,3 +55,30 @@ def test_page_reads_keys_in_order_from_a_start_resumable_across_writes(kv: KV) -
     kv.delete(b"c")
     assert kv.page(b"ab\x00", 2) == [(b"b", b"B")]  # a short page: the end
     assert kv.page(b"d", 5) == []
+
+
+def test_a_checkpointed_store_keeps_its_writes_without_a_write_ahead_log(tmp_path: Path) -> None:
+    """The factory's stores write no WAL: a clean close must still leave every write on disk for the
+    checkpoint, and a store opened without one (after a crash) starts empty."""
+    from cjo_stream.kv import StoreFactory
+
+    stores = StoreFactory("rocksdb", str(tmp_path))
+    kv, start = stores.open("profiles", 0)
+    assert start == 0
+    kv.write_many({b"a": b"1", b"b": b"2"}, added=2)
+    kv.put(b"c", b"3")
+    stores.close("profiles", 0, kv, 42)
+    again, start = stores.open("profiles", 0)
+    assert start == 42 and again.get(b"a") == b"1" and again.get(b"c") == b"3" and len(again) == 3
+    again.put(b"d", b"4")
+    again.close()  # as a crash leaves it: no checkpoint written
+    wiped, start = stores.open("profiles", 0)
+    assert start == 0 and wiped.get(b"a") is None and len(wiped) == 0
+    wiped.close()
+
+
+def test_write_many_with_the_callers_count_keeps_len_exact(kv: KV) -> None:
+    """``added`` spares the multi-get when the caller knows what its batch adds and removes."""
+    kv.write_many({b"a": b"1", b"b": b"2"})
+    kv.write_many({b"a": b"3", b"c": b"4", b"b": None}, added=0)
+    assert len(kv) == 2 and kv.get(b"a") == b"3" and kv.get(b"b") is None

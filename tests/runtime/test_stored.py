@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import statistics
+from typing import Any
 
 import msgspec
 import orjson
@@ -184,6 +185,45 @@ def test_layout1_is_written_while_a_rolling_upgrade_needs_it() -> None:
     old = msgspec.msgpack.Decoder(Stored).decode(raw)  # what a worker from before layout 2 reads
     assert old.hw == 5 and old.profile.customer_id == "u-7" and old.profile.traits["timezone"] == "Europe/Berlin"
     assert old.profile == decode_stored(raw, "u-7").profile
+
+
+def test_a_batch_that_raised_half_way_leaves_no_profile_the_store_does_not_have() -> None:
+    """The partition keeps the profiles a batch wrote, decoded, for the next batch; one that raised
+    after the engine changed a profile (never stored) must not hand that profile to the next."""
+    topo = load_topology("topologies")
+    s = Settings()
+    profiles = MemoryKV()
+    engine = Engine(topo.journeys, topo.policies, stages=topo.stages)
+    part = CustomerPartition(0, engine, s, profiles, MemoryKV(), Links(MemoryKV(), s.aliases_topic, 0))
+
+    def event(i: int) -> bytes:
+        return orjson.dumps({"messageId": f"m-{i}", "type": "track", "event": "product_viewed", "userId": "u-7",
+                             "timestamp": format_ts(T + i)})
+
+    part.process([Rec(b"u-7", event(1), 1, [("k", KIND_EVENT)])], T + 9, Commands(), metrics.BatchCounts())  # type: ignore[arg-type]
+    kept = part._recent["u-7"]  # noqa: SLF001
+    assert encode_stored(kept.hw, kept.profile, kept.ids) == profiles.get(b"u-7")  # as stored
+
+    class Broken(Exception):
+        pass
+
+    real, calls = engine.process, []
+
+    def flaky(p: Profile, ev: Any, now: float, throttles: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise Broken
+        return real(p, ev, now, throttles)
+
+    engine.process = flaky  # type: ignore[method-assign]
+    with pytest.raises(Broken):  # the first event is applied to the kept profile, the second raises
+        part.process([Rec(b"u-7", event(2), 2, [("k", KIND_EVENT)]), Rec(b"u-7", event(3), 3, [("k", KIND_EVENT)])],
+                     T + 9, Commands(), metrics.BatchCounts())  # type: ignore[arg-type]
+    engine.process = real  # type: ignore[method-assign]
+    assert kept.profile.counters["product_viewed"] == 2 and kept.hw == 2  # changed in memory, not stored
+    part.process([Rec(b"u-7", event(2), 2, [("k", KIND_EVENT)])], T + 9, Commands(), metrics.BatchCounts())  # type: ignore[arg-type]
+    got = decode_stored(profiles.get(b"u-7") or b"", "u-7")
+    assert got.hw == 2 and got.profile.counters["product_viewed"] == 2  # each event applied once
 
 
 def test_an_unknown_stored_layout_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
