@@ -40,6 +40,10 @@ _MAX_STEPS_PER_RUN = 1000
 _STAGE_MEMO = 65536
 
 
+#: The event view passed where none is read (``remember`` of an event kept as its bare time).
+_NO_VIEW: dict[str, Any] = {}
+
+
 def _bucket(*parts: str) -> float:
     """A deterministic number in [0, 1) from the given parts (stable across processes and versions)."""
     h = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
@@ -213,7 +217,8 @@ class Engine:
                     record(profile, ch, now, local_hour(now, customer_zone(profile, self.policies.default_timezone)))
         ev_view: dict[str, Any] | None = None
         moved: list[Instance] = []
-        for jid in sorted(profile.instances):
+        # (most events find no instance: the loop and its sorted copy are skipped then)
+        for jid in sorted(profile.instances) if profile.instances else ():
             inst = profile.instances[jid]
             j = self._journey_for(inst)
             if j is None or now >= inst.entered_at + j.max_duration:
@@ -249,8 +254,10 @@ class Engine:
                 self._catch_up(run, inst, recent, now)
         spec = self.watched.get(event.name)
         if spec is not None:
-            remember(profile, now, event.name, ev_view if ev_view is not None else event.view(), spec,
-                     self.allowed_lateness)
+            # an event kept as its bare time needs no view (building one formats its timestamp)
+            if ev_view is None:
+                ev_view = _NO_VIEW if spec.tree == {} else event.view()
+            remember(profile, now, event.name, ev_view, spec, self.allowed_lateness)
 
     def _restage(self, run: _Run, cause: str) -> None:
         """Move the customer to the last stage whose ``when`` holds; on a change, record it and apply the
