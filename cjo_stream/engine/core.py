@@ -263,15 +263,18 @@ class Engine:
         """Move the customer to the last stage whose ``when`` holds; on a change, record it and apply the
         internal event ``stage_changed`` (``{from, to}``) at the same time, right after what caused it."""
         stages = self.stages
-        assert stages is not None
+        assert stages is not None and self.default_stage is not None
         p = run.profile
-        old = p.stage or stages.default
+        old = p.stage or self.default_stage
         key: tuple[int | None, ...] | None = None
         if stages.counters_only is not None:  # a pure function of a few counters: memoised (cheap to key)
-            key = tuple(e[0] if (e := p.events.get(n)) is not None else None for n in stages.counters_only)
+            # (runs after most events: a list display, not a generator, is the cheaper way to the key)
+            get = p.events.get
+            key = tuple([e[0] if (e := get(n)) is not None else None for n in stages.counters_only])
             new = self._stage_memo.get(key)
             if new is not None:
-                self._moved(run, old, new, cause)
+                if new != old:
+                    self._moved(run, old, new, cause)
                 return
         if stages.events is None:
             view = run.profile_view()
