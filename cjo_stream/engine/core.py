@@ -40,7 +40,8 @@ _MAX_STEPS_PER_RUN = 1000
 _STAGE_MEMO = 65536
 
 
-#: The event view passed where none is read (``remember`` of an event kept as its bare time).
+#: An empty mapping nothing reads or writes: the view for ``remember`` of an event kept as its bare time, an
+#: instance's entry snapshot until it is taken.
 _NO_VIEW: dict[str, Any] = {}
 
 
@@ -412,8 +413,10 @@ class Engine:
         Remembered events from ``start`` on and the instance's own timers due by the customer's latest
         event are applied in time order (a timer first when they tie), each at its own time.
         """
-        now = run.now
         profile = run.profile
+        if profile.instances.get(inst.journey) is not inst:
+            return  # it ended on its way in (most sends): nothing to catch up with
+        now = run.now
         until = profile.last_seen
         pending = since(recent, start)
         j = self._journey_for(inst)
@@ -529,14 +532,18 @@ class Engine:
         # instance that starts under an anonymous id and moves on login keeps its delivery ids.
         iid = hashlib.blake2b(f"{j.id}\x1f{key}".encode(), digest_size=8).hexdigest()
         holdout = j.holdout > 0 and _bucket(j.id, p.customer_id, "holdout") * 100 < j.holdout
+        # the snapshot of the entry event is only read once a timer wakes the instance: it is taken after
+        # the first run, and not at all for an instance that ends right away (a send and done)
         inst = Instance(journey=j.id, version=j.version, instance_id=iid, step=j.first, entered_at=now,
-                        entry_event=j.snapshot.take(ev_view), holdout=holdout)
+                        entry_event=_NO_VIEW, holdout=holdout)
         p.instances[j.id] = inst
         p.entered.pop(j.id, None)  # while active, the instance holds the entry time (profile.entered)
         run.note("entered", inst)
         if holdout:
             run.note("holdout", inst)
         self._run(run, inst, j, j.first, ev_view)
+        if p.instances.get(j.id) is inst:
+            inst.entry_event = j.snapshot.take(ev_view)
         return inst
 
     def _undecided(self, inst: Instance, j: Journey) -> bool:
