@@ -100,12 +100,22 @@ class _Run:
         self.triggered_by = triggered_by
         self.throttles = throttles if throttles is not None else engine.throttles
 
-    def ctx(self, event_view: dict[str, Any], inst: Instance | None, journey: Journey) -> dict[str, Any]:
-        jv: dict[str, Any] = {"id": journey.id, "version": journey.version}
-        if inst is not None:
-            jv.update(instance_id=inst.instance_id, entered_at=format_ts(inst.entered_at),
-                      variant=inst.variant, step=inst.step, holdout=inst.holdout)
-        return {"event": event_view, "profile": self.profile_view(), "journey": jv, "now": self.now}
+    def ctx(self, event_view: dict[str, Any], inst: Instance | None, journey: Journey,
+            roots: frozenset[str] | None = None) -> dict[str, Any]:
+        """What an expression or template sees. With ``roots`` (an expression's: the only keys it can
+        read), ``profile`` and ``journey`` are left out when not among them: building them (the profile's
+        counters, a formatted entry time) was most of the cost of an entry condition on the event alone."""
+        out: dict[str, Any] = {"event": event_view}
+        if roots is None or "profile" in roots:
+            out["profile"] = self.profile_view()
+        if roots is None or "journey" in roots:
+            jv: dict[str, Any] = {"id": journey.id, "version": journey.version}
+            if inst is not None:
+                jv.update(instance_id=inst.instance_id, entered_at=format_ts(inst.entered_at),
+                          variant=inst.variant, step=inst.step, holdout=inst.holdout)
+            out["journey"] = jv
+        out["now"] = self.now
+        return out
 
     def profile_view(self) -> dict[str, Any]:
         """``profile`` as conditions and templates see it (built once until the profile changes)."""
@@ -512,7 +522,8 @@ class Engine:
             self._run(run, inst, j, step.next, ev_view)
 
     def _matches(self, run: _Run, m: Matcher, ev_view: dict[str, Any], inst: Instance | None, j: Journey) -> bool:
-        return m.when is None or truthy(m.when(run.ctx(ev_view, inst, j)))
+        when = m.when
+        return when is None or truthy(when(run.ctx(ev_view, inst, j, when.roots)))
 
     @staticmethod
     def _may_enter(p: Profile, j: Journey, now: float) -> bool:
