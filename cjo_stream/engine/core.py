@@ -29,7 +29,7 @@ from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.loader import with_handover_snapshots
 from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
-from cjo_stream.journeys.policies import Policies
+from cjo_stream.journeys.policies import Policies, QuietHours
 from cjo_stream.journeys.stages import STAGE_CHANGED, Stages
 from cjo_stream.journeys.templates import RenderError, render_content
 from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, Seen, apply_event, merge_profiles
@@ -192,6 +192,8 @@ class Engine:
         self.longest_throttle = max(pers, default=0.0)
         window = self.policies.send_log_window
         self._send_log_window = window
+        # channel -> the quiet-hours rules for it (every send asks; the policies are frozen)
+        self._quiet_rules: dict[str, tuple[QuietHours, ...]] = {}
 
     # ---------------------------------------------------------------- public API
     def process(self, profile: Profile, event: Event, now: float, throttles: Throttles | None = None) -> Result:
@@ -758,7 +760,9 @@ class Engine:
 
     def _quiet_until(self, p: Profile, channel: str, now: float) -> float | None:
         """End of the quiet period ``now`` falls in for this channel, or None when sending is fine."""
-        rules = [q for q in self.policies.quiet_hours if channel in q.channels]
+        rules = self._quiet_rules.get(channel)
+        if rules is None:
+            rules = self._quiet_rules[channel] = tuple(q for q in self.policies.quiet_hours if channel in q.channels)
         if not rules:
             return None
         tz = customer_zone(p, self.policies.default_timezone)
