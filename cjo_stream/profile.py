@@ -167,29 +167,37 @@ def _consent_from_traits(p: Profile, traits: dict[str, Any]) -> None:
 
 
 def apply_event(p: Profile, ev: Event) -> None:
-    """Fold one event into the profile (in place): counters, times, traits, consent, time zone."""
-    if ev.ts > p.last_seen:
-        p.last_seen = ev.ts
-    ts = int(ev.ts)
-    if not p.first_seen or ts < p.first_seen:
+    """Fold one event into the profile (in place): counters, times, traits, consent, time zone.
+
+    Runs for every event: fields are read once into locals (each attribute read of a struct costs).
+    """
+    exact, name = ev.ts, ev.name
+    if exact > p.last_seen:
+        p.last_seen = exact
+    ts = int(exact)
+    first = p.first_seen
+    if not first or ts < first:
         p.first_seen = ts
-    entry = p.events.get(ev.name)
+    entry = p.events.get(name)
     if entry is None:
-        p.events[ev.name] = [1, ts]
+        p.events[name] = [1, ts]
     else:
         entry[0] += 1
         if ts > entry[1]:
             entry[1] = ts
-    if ev.traits:
-        p.traits.update(ev.traits)
-        _consent_from_traits(p, ev.traits)
-    if ev.name in ("subscribed", "unsubscribed"):
+    traits = ev.traits
+    if traits:
+        p.traits.update(traits)
+        _consent_from_traits(p, traits)
+    if name == "subscribed" or name == "unsubscribed":
         ch = ev.properties.get("channel")
         if isinstance(ch, str):
-            p.consent[ch] = ev.name == "subscribed"
-    tz = ev.context.get("timezone") if ev.context else None
-    if isinstance(tz, str) and tz:
-        p.timezone = tz
+            p.consent[ch] = name == "subscribed"
+    context = ev.context
+    if context:
+        tz = context.get("timezone")
+        if tz and isinstance(tz, str) and tz != p.timezone:
+            p.timezone = tz
 
 
 def merge_profiles(into: Profile, other: Profile) -> None:

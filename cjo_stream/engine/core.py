@@ -29,7 +29,7 @@ from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.loader import with_handover_snapshots
 from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
-from cjo_stream.journeys.policies import Policies
+from cjo_stream.journeys.policies import Policies, QuietHours
 from cjo_stream.journeys.stages import STAGE_CHANGED, Stages
 from cjo_stream.journeys.templates import RenderError, render_content
 from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, Seen, apply_event, merge_profiles
@@ -38,6 +38,11 @@ from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, Seen, apply_even
 _MAX_STEPS_PER_RUN = 1000
 #: Counter combinations whose stage the engine remembers (a memo of a pure function; cleared when full).
 _STAGE_MEMO = 65536
+
+
+#: An empty mapping nothing reads or writes: the view for ``remember`` of an event kept as its bare time, an
+#: instance's entry snapshot until it is taken.
+_NO_VIEW: dict[str, Any] = {}
 
 
 def _bucket(*parts: str) -> float:
@@ -95,12 +100,22 @@ class _Run:
         self.triggered_by = triggered_by
         self.throttles = throttles if throttles is not None else engine.throttles
 
-    def ctx(self, event_view: dict[str, Any], inst: Instance | None, journey: Journey) -> dict[str, Any]:
-        jv: dict[str, Any] = {"id": journey.id, "version": journey.version}
-        if inst is not None:
-            jv.update(instance_id=inst.instance_id, entered_at=format_ts(inst.entered_at),
-                      variant=inst.variant, step=inst.step, holdout=inst.holdout)
-        return {"event": event_view, "profile": self.profile_view(), "journey": jv, "now": self.now}
+    def ctx(self, event_view: dict[str, Any], inst: Instance | None, journey: Journey,
+            roots: frozenset[str] | None = None) -> dict[str, Any]:
+        """What an expression or template sees. With ``roots`` (an expression's: the only keys it can
+        read), ``profile`` and ``journey`` are left out when not among them: building them (the profile's
+        counters, a formatted entry time) was most of the cost of an entry condition on the event alone."""
+        out: dict[str, Any] = {"event": event_view}
+        if roots is None or "profile" in roots:
+            out["profile"] = self.profile_view()
+        if roots is None or "journey" in roots:
+            jv: dict[str, Any] = {"id": journey.id, "version": journey.version}
+            if inst is not None:
+                jv.update(instance_id=inst.instance_id, entered_at=format_ts(inst.entered_at),
+                          variant=inst.variant, step=inst.step, holdout=inst.holdout)
+            out["journey"] = jv
+        out["now"] = self.now
+        return out
 
     def profile_view(self) -> dict[str, Any]:
         """``profile`` as conditions and templates see it (built once until the profile changes)."""
@@ -177,6 +192,8 @@ class Engine:
         self.longest_throttle = max(pers, default=0.0)
         window = self.policies.send_log_window
         self._send_log_window = window
+        # channel -> the quiet-hours rules for it (every send asks; the policies are frozen)
+        self._quiet_rules: dict[str, tuple[QuietHours, ...]] = {}
 
     # ---------------------------------------------------------------- public API
     def process(self, profile: Profile, event: Event, now: float, throttles: Throttles | None = None) -> Result:
@@ -213,7 +230,8 @@ class Engine:
                     record(profile, ch, now, local_hour(now, customer_zone(profile, self.policies.default_timezone)))
         ev_view: dict[str, Any] | None = None
         moved: list[Instance] = []
-        for jid in sorted(profile.instances):
+        # (most events find no instance: the loop and its sorted copy are skipped then)
+        for jid in sorted(profile.instances) if profile.instances else ():
             inst = profile.instances[jid]
             j = self._journey_for(inst)
             if j is None or now >= inst.entered_at + j.max_duration:
@@ -249,22 +267,27 @@ class Engine:
                 self._catch_up(run, inst, recent, now)
         spec = self.watched.get(event.name)
         if spec is not None:
-            remember(profile, now, event.name, ev_view if ev_view is not None else event.view(), spec,
-                     self.allowed_lateness)
+            # an event kept as its bare time needs no view (building one formats its timestamp)
+            if ev_view is None:
+                ev_view = _NO_VIEW if spec.tree == {} else event.view()
+            remember(profile, now, event.name, ev_view, spec, self.allowed_lateness)
 
     def _restage(self, run: _Run, cause: str) -> None:
         """Move the customer to the last stage whose ``when`` holds; on a change, record it and apply the
         internal event ``stage_changed`` (``{from, to}``) at the same time, right after what caused it."""
         stages = self.stages
-        assert stages is not None
+        assert stages is not None and self.default_stage is not None
         p = run.profile
-        old = p.stage or stages.default
+        old = p.stage or self.default_stage
         key: tuple[int | None, ...] | None = None
         if stages.counters_only is not None:  # a pure function of a few counters: memoised (cheap to key)
-            key = tuple(e[0] if (e := p.events.get(n)) is not None else None for n in stages.counters_only)
+            # (runs after most events: a list display, not a generator, is the cheaper way to the key)
+            get = p.events.get
+            key = tuple([e[0] if (e := get(n)) is not None else None for n in stages.counters_only])
             new = self._stage_memo.get(key)
             if new is not None:
-                self._moved(run, old, new, cause)
+                if new != old:
+                    self._moved(run, old, new, cause)
                 return
         if stages.events is None:
             view = run.profile_view()
@@ -402,8 +425,10 @@ class Engine:
         Remembered events from ``start`` on and the instance's own timers due by the customer's latest
         event are applied in time order (a timer first when they tie), each at its own time.
         """
-        now = run.now
         profile = run.profile
+        if profile.instances.get(inst.journey) is not inst:
+            return  # it ended on its way in (most sends): nothing to catch up with
+        now = run.now
         until = profile.last_seen
         pending = since(recent, start)
         j = self._journey_for(inst)
@@ -499,7 +524,8 @@ class Engine:
             self._run(run, inst, j, step.next, ev_view)
 
     def _matches(self, run: _Run, m: Matcher, ev_view: dict[str, Any], inst: Instance | None, j: Journey) -> bool:
-        return m.when is None or truthy(m.when(run.ctx(ev_view, inst, j)))
+        when = m.when
+        return when is None or truthy(when(run.ctx(ev_view, inst, j, when.roots)))
 
     @staticmethod
     def _may_enter(p: Profile, j: Journey, now: float) -> bool:
@@ -519,14 +545,18 @@ class Engine:
         # instance that starts under an anonymous id and moves on login keeps its delivery ids.
         iid = hashlib.blake2b(f"{j.id}\x1f{key}".encode(), digest_size=8).hexdigest()
         holdout = j.holdout > 0 and _bucket(j.id, p.customer_id, "holdout") * 100 < j.holdout
+        # the snapshot of the entry event is only read once a timer wakes the instance: it is taken after
+        # the first run, and not at all for an instance that ends right away (a send and done)
         inst = Instance(journey=j.id, version=j.version, instance_id=iid, step=j.first, entered_at=now,
-                        entry_event=j.snapshot.take(ev_view), holdout=holdout)
+                        entry_event=_NO_VIEW, holdout=holdout)
         p.instances[j.id] = inst
         p.entered.pop(j.id, None)  # while active, the instance holds the entry time (profile.entered)
         run.note("entered", inst)
         if holdout:
             run.note("holdout", inst)
         self._run(run, inst, j, j.first, ev_view)
+        if p.instances.get(j.id) is inst:
+            inst.entry_event = j.snapshot.take(ev_view)
         return inst
 
     def _undecided(self, inst: Instance, j: Journey) -> bool:
@@ -730,7 +760,9 @@ class Engine:
 
     def _quiet_until(self, p: Profile, channel: str, now: float) -> float | None:
         """End of the quiet period ``now`` falls in for this channel, or None when sending is fine."""
-        rules = [q for q in self.policies.quiet_hours if channel in q.channels]
+        rules = self._quiet_rules.get(channel)
+        if rules is None:
+            rules = self._quiet_rules[channel] = tuple(q for q in self.policies.quiet_hours if channel in q.channels)
         if not rules:
             return None
         tz = customer_zone(p, self.policies.default_timezone)

@@ -60,10 +60,15 @@ class Transition(msgspec.Struct, frozen=True, gc=False):
     delivery_id: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Result:
     """What one engine call decided. The caller stores ``timers`` and may delete ``cancelled`` ones
-    (parkings the instance left before they were due; firing them would change nothing)."""
+    (parkings the instance left before they were due; firing them would change nothing).
+
+    One is made per event, most of which decide nothing: ``__init__`` is written out (list literals)
+    because the generated one calls a default factory per list, which was a measurable part of an event
+    that matches nothing.
+    """
 
     profile: Profile
     commands: list[DeliveryCommand] = field(default_factory=list)
@@ -77,3 +82,19 @@ class Result:
     stage_at: float = 0.0  # when the stage moves happened (the call's decision time; analytics buckets them)
     late: bool = False  # the event happened before the customer's latest event
     too_late: bool = False  # ... by more than the allowed lateness: it started no journey
+
+    def __init__(self, profile: Profile, commands: list[DeliveryCommand] | None = None,
+                 skips: list[SkipRecord] | None = None, timers: list[Timer] | None = None,
+                 transitions: list[Transition] | None = None, cancelled: list[Timer] | None = None,
+                 stage_moves: list[tuple[str, str]] | None = None, stage_at: float = 0.0, late: bool = False,
+                 too_late: bool = False) -> None:
+        self.profile = profile
+        self.commands = [] if commands is None else commands
+        self.skips = [] if skips is None else skips
+        self.timers = [] if timers is None else timers
+        self.transitions = [] if transitions is None else transitions
+        self.cancelled = [] if cancelled is None else cancelled
+        self.stage_moves = [] if stage_moves is None else stage_moves
+        self.stage_at = stage_at
+        self.late = late
+        self.too_late = too_late

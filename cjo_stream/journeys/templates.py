@@ -49,10 +49,19 @@ class _Guarded:
         return getattr(self._f, name)
 
     def __call__(self, left: Any, *args: Any, **kwargs: Any) -> Any:
-        for v in (left, *args):
-            if type(v) is range and len(v) > MAX_LOOP_ITERATIONS:
-                raise RangeLimitError(f"a range of {len(v)} items is longer than {MAX_LOOP_ITERATIONS}", token=None)
+        # (called per filter per render: the arguments, mostly none or literals, are only walked if any)
+        if type(left) is range:
+            self._check(left)
+        if args:
+            for v in args:
+                if type(v) is range:
+                    self._check(v)
         return self._f(left, *args, **kwargs)
+
+    @staticmethod
+    def _check(v: range) -> None:
+        if len(v) > MAX_LOOP_ITERATIONS:
+            raise RangeLimitError(f"a range of {len(v)} items is longer than {MAX_LOOP_ITERATIONS}", token=None)
 
 
 def _json(value: Any) -> str:
