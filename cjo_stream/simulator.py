@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from cjo_stream.analytics.fold import Analytics
+from cjo_stream.analytics.records import RECEIPT_PREFIX
 from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result, Timer
@@ -62,13 +63,15 @@ class Simulator:
     _timers: list[tuple[float, int, Timer]] = field(default_factory=list)
     # (check at, tick, customer, journey, occurrences handled up to): one per customer and scheduled journey
     _schedules: list[tuple[float, int, str, str, float]] = field(default_factory=list)
-    _cancelled: set[str] = field(default_factory=set)
+    _cancelled: set[tuple[str, str, str, int]] = field(default_factory=set)
     _tick: int = 0
     recent_ids: dict[str, bytes] = field(default_factory=dict)  # recent messageIds per customer, as live
     dedupe_ids: int = 32  # CJO_DEDUPE_IDS
     clock: float = 0.0
     #: journey analytics of the counted decisions (simulate --report/--html, replay); made from the policies
     analytics: Analytics = field(default=None)  # type: ignore[assignment]
+    #: fold decisions into ``analytics`` (off when nothing reads it: ``replay --compare`` reports funnels)
+    analyse: bool = True
     #: lifecycle stage changes counted (from, to), as the workers' ``cjo_stage_transitions_total``
     stage_transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
 
@@ -77,12 +80,19 @@ class Simulator:
             self.analytics = Analytics(default_zone=self.engine.policies.default_timezone)
 
     def _collect(self, res: Result, at: float) -> None:
-        for t in res.cancelled:
-            self._cancelled.add(t.key)
-        for t in res.timers:
-            self._tick += 1
-            self._cancelled.discard(t.key)
-            heapq.heappush(self._timers, (t.due, self._tick, t))
+        # cancelled timers by (customer, journey, instance, seq), what ``Timer.key`` formats: a tuple
+        # is cheaper to build than that string, and this runs for every timer set and cancelled
+        if res.cancelled:
+            cancelled = self._cancelled
+            for t in res.cancelled:
+                cancelled.add((t.customer_id, t.journey, t.instance_id, t.seq))
+        if res.timers:
+            cancelled, timers = self._cancelled, self._timers
+            for t in res.timers:
+                self._tick += 1
+                if cancelled:
+                    cancelled.discard((t.customer_id, t.journey, t.instance_id, t.seq))
+                heapq.heappush(timers, (t.due, self._tick, t))
         if at < self.count_from:
             return
         for c in res.commands:
@@ -95,11 +105,14 @@ class Simulator:
                 self.skips.append(s)
             if self.on_skip:
                 self.on_skip(s)
-        self.funnel.add(res.transitions)
-        for frm, to in res.stage_moves:
-            if frm and to:
-                self.stage_transitions[(frm, to)] += 1
-        self.analytics.add(res)
+        if res.transitions:
+            self.funnel.add(res.transitions)
+        if res.stage_moves:
+            for frm, to in res.stage_moves:
+                if frm and to:
+                    self.stage_transitions[(frm, to)] += 1
+        if self.analyse and (res.transitions or res.stage_moves):
+            self.analytics.add(res)
 
     def advance(self, until: float, schedules_until: float | None = None) -> None:
         """Fire every timer due at or before ``until`` and every schedule that comes round by then
@@ -114,9 +127,11 @@ class Simulator:
             if s_next is None or (t_next is not None and t_next <= s_next):
                 due, _, timer = heapq.heappop(timers)
                 self.clock = max(self.clock, due)
-                if timer.key in self._cancelled:
-                    self._cancelled.discard(timer.key)
-                    continue
+                if self._cancelled:
+                    key = (timer.customer_id, timer.journey, timer.instance_id, timer.seq)
+                    if key in self._cancelled:
+                        self._cancelled.discard(key)
+                        continue
                 profile = self.profiles.get(timer.customer_id)
                 if profile is not None:
                     self._collect(self.engine.fire(profile, timer, due), due)
@@ -155,8 +170,12 @@ class Simulator:
             self.duplicates += 1
             return
         self.recent_ids[cid] = ids
-        self.advance(ev.ts)
-        self.clock = max(self.clock, ev.ts)
+        ts = ev.ts
+        timers, schedules = self._timers, self._schedules
+        if (timers and timers[0][0] <= ts) or (schedules and schedules[0][0] <= ts):  # most events: nothing due
+            self.advance(ts)
+        if ts > self.clock:
+            self.clock = ts
         links = new_links(self.links, ev)
         for src, dst in links:
             self.links[src] = dst
@@ -171,7 +190,8 @@ class Simulator:
         if ev.ts >= self.count_from:
             self.late += res.late
             self.too_late += res.too_late
-            self.analytics.add_event(ev, cid)  # a receipt (message_<status>) counts for its delivery, as live
+            if self.analyse and ev.name.startswith(RECEIPT_PREFIX):  # a receipt counts for its delivery, as live
+                self.analytics.add_event(ev, cid)
         for src, dst in links:  # as live: the linking event first, then what the other id knew
             anon = self.profiles.pop(src, None)
             theirs = self.recent_ids.pop(src, b"")  # live: its recent ids go with the absorbed profile

@@ -61,14 +61,18 @@ def journey_events(result: Result, customer_id: str, default_zone: ZoneInfo,
     """The journey events of one engine call (``src``: partition and offset of the record processed)."""
     out: list[JourneyEvent] = []
     zone: ZoneInfo | None = None
+    raw, at = None, 0.0
     for i, t in enumerate(result.transitions):
+        if t.at != raw:  # one call's transitions share their time, and round(x, 3) is costly
+            raw = t.at
+            at = round(raw, 3)
         hour = None
         if t.kind == "sent" and t.channel in CUSTOMER_CHANNELS:
             if zone is None:
                 zone = customer_zone(result.profile, default_zone)
             hour = local_minutes(t.at, zone) // 60
         out.append(JourneyEvent(journey=t.journey, version=t.version, kind=t.kind, instance=t.instance,
-                                customer_id=customer_id, at=round(t.at, 3), step=t.step, variant=t.variant,
+                                customer_id=customer_id, at=at, step=t.step, variant=t.variant,
                                 channel=t.channel, reason=t.reason, delivery_id=t.delivery_id, local_hour=hour,
                                 src=(src[0], src[1], i) if src is not None else None))
     return out

@@ -27,7 +27,7 @@ from cjo_stream.analytics.fold import Analytics, Counters
 from cjo_stream.analytics.offline import definitions
 from cjo_stream.bench.procs import Proc, cpu_seconds, peak_rss, scrape
 from cjo_stream.config import Settings
-from cjo_stream.engine import Engine
+from cjo_stream.engine import Engine, Result
 from cjo_stream.journeys.loader import load_journey_text, load_topology
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
@@ -43,6 +43,8 @@ def journey_events_of(lines: Iterable[bytes], root: str) -> list[bytes]:
     pos = 0
     fold = sim.analytics.apply
 
+    zone = sim.analytics.default_zone
+
     def capture(e: records.JourneyEvent) -> bool:
         nonlocal pos
         pos += 1
@@ -50,7 +52,14 @@ def journey_events_of(lines: Iterable[bytes], root: str) -> list[bytes]:
         out.append(records.encode(e))
         return fold(e)
 
-    sim.analytics.apply = capture  # type: ignore[method-assign]
+    def add(result: Result, customer_id: str | None = None) -> None:
+        # the simulator folds transitions without making journey events: make them as a worker does
+        cid = customer_id or result.profile.customer_id
+        for e in [*records.journey_events(result, cid, zone), *records.stage_events(result, cid)]:
+            capture(e)
+
+    sim.analytics.apply = capture  # type: ignore[method-assign]  # receipts
+    sim.analytics.add = add  # type: ignore[method-assign]
     sim.run_lines(lines)
     sim.finish()
     return out

@@ -88,7 +88,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     replay = Replay(topologies, since=since, until=until, warmup_from=warmup_from, allowed_lateness=lateness,
                     profiles_in_memory=args.profiles_in_memory, on_command=emit if out is not None else None,
-                    dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids)
+                    dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids,
+                    analytics=not args.compare)  # a comparison prints no analytics report
     bar = Progress(None, "replaying", force=args.progress)
     t0 = time.monotonic()
     try:

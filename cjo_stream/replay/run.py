@@ -42,7 +42,9 @@ class Replay:
     def __init__(self, topologies: list[tuple[str, Topology]], *, since: float = float("-inf"),
                  until: float = float("inf"), warmup_from: float | None = None, allowed_lateness: float = 300.0,
                  profiles_in_memory: int = 200_000, on_command: Callable[[DeliveryCommand], None] | None = None,
-                 dedupe_window: float = DEDUPE_WINDOW, dedupe_ids: int = 32) -> None:
+                 dedupe_window: float = DEDUPE_WINDOW, dedupe_ids: int = 32, analytics: bool = True) -> None:
+        """``analytics``: fold each side's decisions into its ``sim.analytics`` (the report and page);
+        a comparison reads only the funnels and who was messaged, so it turns this off."""
         self.since = since
         self.until = until
         self.warmup_from = since if warmup_from is None else warmup_from
@@ -54,7 +56,7 @@ class Replay:
             store = SpillingProfiles(profiles_in_memory)
             sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages), profiles=store, keep=False,
                             count_from=since, dedupe_window=dedupe_window,
-                            dedupe_ids=dedupe_ids)
+                            dedupe_ids=dedupe_ids, analyse=analytics)
             side = Side(name, sim)
             sim.on_command = self._recorder(side, on_command if i == 0 else None)
             self.sides.append(side)
@@ -72,7 +74,7 @@ class Replay:
         return record
 
     def feed(self, records: Iterable[Raw], progress: Callable[[int], None] | None = None) -> None:
-        sims = [s.sim for s in self.sides]
+        handlers = [s.sim.handle for s in self.sides]
         lo, hi = self.warmup_from, self.until
         n = 0
         for raw in records:
@@ -94,8 +96,8 @@ class Replay:
                 self.outside += 1
                 continue
             self.events += 1
-            for sim in sims:
-                sim.handle(ev)
+            for handle in handlers:
+                handle(ev)
         if progress is not None:
             progress(n)
 

@@ -47,6 +47,15 @@ class SpillingProfiles(MutableMapping[str, Profile]):
         return p
 
     def get(self, key: str, default: Profile | None = None) -> Profile | None:  # type: ignore[override]
+        # called for every event and timer: a live profile, or an unknown customer while nothing has
+        # spilled, is answered without the KeyError (or the disk lookup) of ``self[key]``
+        live = self._live
+        p = live.pop(key, None)
+        if p is not None:
+            live[key] = p  # most recently used last
+            return p
+        if not self._on_disk:
+            return default
         try:
             return self[key]
         except KeyError:
@@ -54,7 +63,7 @@ class SpillingProfiles(MutableMapping[str, Profile]):
 
     def __setitem__(self, key: str, value: Profile) -> None:
         if key not in self._live:
-            if self._disk.get(key.encode()) is not None:
+            if self._on_disk and self._disk.get(key.encode()) is not None:
                 del self._disk[key.encode()]
                 self._on_disk -= 1
             self._make_room()

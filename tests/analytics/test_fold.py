@@ -14,9 +14,9 @@ import orjson
 from cjo_stream.analytics import report
 from cjo_stream.analytics.fold import STAGES, Analytics
 from cjo_stream.analytics.offline import definitions, render_text, reports, stage_flow
-from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event
+from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event, stage_events
 from cjo_stream.analytics.stats import srm, two_proportion, wilson
-from cjo_stream.engine import Engine
+from cjo_stream.engine import Engine, Result
 from cjo_stream.events import decode_event
 from cjo_stream.generator import generate_events
 from cjo_stream.journeys.loader import load_topology
@@ -28,13 +28,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 class Recorder(Simulator):
-    """A simulator that also keeps every journey event it folded, with source positions like a worker's."""
+    """A simulator that folds the journey events a worker would write (records.journey_events, stage_events,
+    receipt_event) and keeps every one it folded, with source positions like a worker's."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.events: list[JourneyEvent] = []
         self._pos = 0
         fold = self.analytics.apply
+        zone = self.analytics.default_zone
 
         def apply(e: JourneyEvent) -> bool:
             if e.src is None:  # one "record" per engine call, as a worker's internal-topic record
@@ -43,12 +45,18 @@ class Recorder(Simulator):
             self.events.append(e)
             return fold(e)
 
+        def add(result: Result, customer_id: str | None = None) -> None:
+            cid = customer_id or result.profile.customer_id
+            for e in [*journey_events(result, cid, zone), *stage_events(result, cid)]:
+                apply(e)
+
         self.analytics.apply = apply  # type: ignore[method-assign]
+        self.analytics.add = add  # type: ignore[method-assign]
 
 
-def _examples() -> tuple[Any, Recorder]:
+def _examples(sim: type[Simulator] = Recorder) -> tuple[Any, Any]:
     topo = load_topology(os.path.join(ROOT, "topologies"))
-    s = Recorder(Engine(topo.journeys, topo.policies, stages=topo.stages))  # stage moves too
+    s = sim(Engine(topo.journeys, topo.policies, stages=topo.stages))  # stage moves too
     s.run_lines(read_lines(os.path.join(ROOT, "schemas", "examples", "touchpoints.jsonl")))
     lines = (orjson.dumps(e) for e in generate_events(customers=400, seed=5, start=T0, duration=20 * 86400))
     s.run_lines(lines)
@@ -57,6 +65,18 @@ def _examples() -> tuple[Any, Recorder]:
 
 
 TOPO, SIM = _examples()
+
+
+def test_folding_results_equals_folding_their_journey_events() -> None:
+    """``Analytics.add`` folds the engine's transitions directly (no JourneyEvent per transition); it counts
+    exactly what folding the records a worker writes for them does (the Recorder's path)."""
+    _, plain = _examples(Simulator)
+    a, b = plain.analytics, SIM.analytics
+    assert a.buckets == b.buckets and a.totals == b.totals and len(a.buckets) > 100
+    assert (a.applied, a.latest, a.receipts_unmatched) == (b.applied, b.latest, b.receipts_unmatched)
+    assert a.applied == len(SIM.events) > 5000
+    assert {k: v for k, v in b.rows.items() if not k.startswith("s:")} == a.rows
+    assert any(k.startswith("f:") for k in a.rows) and any(k.startswith("d:") for k in a.rows)
 
 
 def test_fold_agrees_with_the_engines_funnel() -> None:
