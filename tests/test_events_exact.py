@@ -23,12 +23,15 @@ from cjo_stream.events import (
     INT_MIN,
     MAX_DEPTH,
     InvalidEvent,
+    _checked,
     _decode_exact,
+    _encode_wire,
     decode_event,
 )
 
-BASE: dict[str, Any] = {"messageId": "m-1", "type": "track", "event": "viewed", "userId": "u-1",
-                        "timestamp": "2026-03-02T11:00:00.250Z"}
+#: in the order Segment libraries write the members, so compact records take the re-encoding proof
+BASE: dict[str, Any] = {"messageId": "m-1", "timestamp": "2026-03-02T11:00:00.250Z", "type": "track", "event": "viewed",
+                        "userId": "u-1"}
 
 
 def outcome(decode: Any, raw: bytes) -> tuple[Any, ...]:
@@ -90,8 +93,29 @@ def test_mutated_records_decode_as_the_exact_path_does(data: st.DataObject) -> N
     same(bytes(raw))
 
 
+FIELDS = ["messageId", "timestamp", "type", "event", "name", "userId", "anonymousId", "previousId", "properties",
+          "traits", "context", "sentAt"]
+VALUES = ['"m-2"', '"2026-03-02T11:00:00Z"', '"identify"', '"bought"', '"Home"', '"u-2"', '"a-2"', '"p-2"', '{"k":[1]}',
+          '{"t":true}', '{"c":"d"}', "1", "null", '"u-1"']
+
+
+@settings(max_examples=200, deadline=None)
+@given(extra=st.lists(st.tuples(st.sampled_from(FIELDS), st.sampled_from(VALUES)), max_size=3),
+       spaced=st.booleans())
+def test_records_with_repeated_or_extra_members_decode_as_the_exact_path_does(
+        extra: list[tuple[str, str]], spaced: bool) -> None:
+    """Repeats are never taken for one member, whichever proof (re-encoding or the full one) runs."""
+    raw = orjson.dumps({**BASE, "anonymousId": "a-1", "properties": {"p": 1.5}})[:-1]
+    for k, v in extra:
+        raw += (b', "' if spaced else b',"') + k.encode() + b'":' + v.encode()
+    same(raw + b"}")
+
+
 def test_both_paths_are_exercised() -> None:
     """The shortcut accepts a typical event and refuses what only the exact path can explain."""
+    canonical = orjson.dumps({**BASE, "anonymousId": "a-1", "properties": {"items": [{"sku": "A", "qty": 2}]},
+                              "context": {"channel": "web"}})
+    assert _encode_wire(_checked.decode(canonical)) == canonical  # the re-encoding proof applies
     assert same(orjson.dumps({**BASE, "properties": {"items": [{"sku": "A", "qty": 2}]}}))[0] == "event"
     assert same(orjson.dumps(BASE)[:-1] + b',"properties":{"n":9223372036854775808}}')[1] == "bad_number"
     deep = orjson.dumps(BASE)[:-1] + b',"context":{"a":' + nest(MAX_DEPTH - 2, b"1", True) + b"}}"
