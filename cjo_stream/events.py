@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Union
 
 import msgspec
 
@@ -43,6 +43,49 @@ class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
     properties: dict[str, Any] = {}
     traits: dict[str, Any] = {}
     context: dict[str, Any] = {}
+
+
+def _values(levels: int) -> Any:
+    """The JSON values :func:`_check_values` accepts, nested at most ``levels`` containers deep."""
+    inner: Any = Union[str, float, bool, None, Annotated[int, msgspec.Meta(ge=INT_MIN, le=INT_MAX)]]  # noqa: UP007
+    for _ in range(levels):
+        inner = Union[str, float, bool, None, Annotated[int, msgspec.Meta(ge=INT_MIN, le=INT_MAX)],  # noqa: UP007
+                      list[inner], dict[str, inner]]  # type: ignore[valid-type]
+    return dict[str, inner]  # type: ignore[valid-type]
+
+
+#: Segment data is shallow: the levels below ``properties`` that the checked decoder types (deeper data
+#: takes the exact path). Each level doubles the decoder's type tree, which msgspec builds once.
+_TYPED_LEVELS = 4
+if TYPE_CHECKING:
+    _Data = dict[str, Any]
+else:
+    _Data = _values(_TYPED_LEVELS)
+
+
+class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The envelope as the common record writes it, for the checked decoder.
+
+    msgspec checks the data while it decodes it, in C: integers within 64 bits and nesting within
+    :data:`MAX_DEPTH` (bounded by ``_TYPED_LEVELS``; walking the values in Python for that was a sixth of
+    a decode, measured with callgrind). Members are in the order Segment libraries write them and the
+    timestamp stays text (converted after), so a compact record re-encodes to its very bytes, which
+    proves it names no field twice without decoding it a second time (:func:`decode_event`). Anything
+    this type refuses is decoded again the exact way, which gives the reason; ``name`` (a page's title,
+    ignored by :class:`Envelope`) is here only so such records re-encode whole.
+    """
+
+    messageId: str  # noqa: N815 - wire names are Segment's
+    timestamp: str
+    type: EventType
+    event: str | None = None
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    userId: str | None = None  # noqa: N815
+    anonymousId: str | None = None  # noqa: N815
+    previousId: str | None = None  # noqa: N815
+    properties: _Data = {}
+    traits: _Data = {}
+    context: _Data = {}
 
 
 class Event(msgspec.Struct, kw_only=True):
@@ -95,6 +138,8 @@ class InvalidEvent(ValueError):
 
 
 _decoder = msgspec.json.Decoder(Envelope)
+_checked = msgspec.json.Decoder(_Wire)
+_encode_wire = msgspec.json.Encoder().encode
 _top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _NAMES = {"page": "page_viewed", "screen": "screen_viewed", "identify": "identify", "alias": "alias"}
 
@@ -121,12 +166,30 @@ def decode_event(raw: bytes | str, *, trusted: bool = False) -> Event:
     """Decode one JSON record into an :class:`Event` or raise :class:`InvalidEvent` saying why.
 
     Hostile records cost bounded time: the size is checked first, msgspec parses in C (nesting too deep
-    for it is ``too_deep`` as well), then one pass over the decoded values checks depth and numbers
-    and one over the envelope's top-level members checks for a repeated field. ``trusted`` skips the
-    last two for records a worker's own ingest stage already checked (the internal topic).
+    for it is ``too_deep`` as well), checking depth and numbers of the data as it decodes them (a record
+    that fails is decoded again by :func:`_decode_exact`, which walks the values to say why), then one
+    pass over the envelope's top-level members checks for a repeated field. ``trusted`` skips those
+    checks for records a worker's own ingest stage already checked (the internal topic).
     """
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEvent("too_large", f"record is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+    if not trusted:
+        try:  # the common case: types, numbers and depth checked in one C pass (_Wire)
+            wire = _checked.decode(raw)
+            ts = msgspec.convert(wire.timestamp, datetime)  # the parser the Envelope's datetime uses
+        except (msgspec.DecodeError, RecursionError):  # ValidationError included: the exact path says why
+            pass
+        else:
+            data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+            if _encode_wire(wire) != data:  # equal bytes are a JSON object with each member once
+                _check_unique_fields(data)
+            return _normalise(wire, ts)
+    return _decode_exact(raw, trusted)
+
+
+def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
+    """:func:`decode_event` with the data checked by walking it: trusted records, and the ones the checked
+    decoder refused, whose reason (and detail) this gives exactly."""
     try:
         env = _decoder.decode(raw)
     except msgspec.ValidationError as e:
@@ -215,35 +278,41 @@ def _check_unique_fields(raw: bytes) -> None:
 
 def from_envelope(env: Envelope) -> Event:
     """Validate cross-field rules that the struct cannot express and normalise the event."""
-    if not env.messageId:
+    return _normalise(env, env.timestamp)
+
+
+def _normalise(env: Envelope | _Wire, ts: datetime) -> Event:
+    """:func:`from_envelope` of an envelope whose time ``ts`` has been parsed."""
+    mid, uid, aid, pid, typ = env.messageId, env.userId, env.anonymousId, env.previousId, env.type
+    if not mid:
         raise InvalidEvent("missing_field", "messageId is empty")
-    if not env.userId and not env.anonymousId:
+    if not uid and not aid:
         raise InvalidEvent("missing_id", "an event needs userId or anonymousId (or both)")
-    if not valid_id(env.messageId) or (env.userId and not valid_id(env.userId)) or (
-            env.anonymousId and not valid_id(env.anonymousId)) or (env.previousId and not valid_id(env.previousId)):
+    # valid_id of each id present, with one isprintable over them joined (calls cost more than the scan)
+    if len(mid) > MAX_ID_LENGTH or (uid and len(uid) > MAX_ID_LENGTH) or (aid and len(aid) > MAX_ID_LENGTH) or (
+            pid and len(pid) > MAX_ID_LENGTH) or not (mid + (uid or "") + (aid or "") + (pid or "")).isprintable():
         raise InvalidEvent("bad_id", f"ids (messageId, userId, anonymousId, previousId) are 1 to {MAX_ID_LENGTH} "
                                      "printable characters")
-    if env.type == "track":
-        if not env.event:
-            raise InvalidEvent("missing_field", "a track event needs `event` (its name)")
+    if typ == "track":
         name = env.event
-    elif env.type in ("page", "screen"):
-        name = env.event or _NAMES[env.type]
+        if not name:
+            raise InvalidEvent("missing_field", "a track event needs `event` (its name)")
+    elif typ == "page" or typ == "screen":
+        name = env.event or _NAMES[typ]
     else:
-        name = _NAMES[env.type]
-    if env.type == "alias" and (not env.previousId or not env.userId):
-        raise InvalidEvent("missing_field", "an alias event needs previousId and userId")
-    ts = env.timestamp
+        name = _NAMES[typ]
+        if typ == "alias" and (not pid or not uid):
+            raise InvalidEvent("missing_field", "an alias event needs previousId and userId")
     if ts.tzinfo is None:  # RFC 3339 requires an offset; Segment libraries sometimes drop it: read as UTC
         ts = ts.replace(tzinfo=UTC)
     return Event(
-        message_id=env.messageId,
-        type=env.type,
+        message_id=mid,
+        type=typ,
         name=name,
         ts=ts.timestamp(),
-        user_id=env.userId or None,
-        anonymous_id=env.anonymousId or None,
-        previous_id=env.previousId or None,
+        user_id=uid or None,
+        anonymous_id=aid or None,
+        previous_id=pid or None,
         properties=env.properties,
         traits=env.traits,
         context=env.context,

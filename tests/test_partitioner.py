@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import random
+
 from aiokafka.partitioner import murmur2
 
+from cjo_stream.kafka import partitioner
 from cjo_stream.kafka.partitioner import Partitioner
+
+
+def test_our_murmur2_is_kafkas() -> None:
+    """Every length (each tail of 0-3 bytes, the precomputed unpackers and past them), random and
+    high bytes (Java reads signed bytes), against aiokafka's transcription of the Java client."""
+    rnd = random.Random(2)
+    keys = [bytes(rnd.randrange(256) for _ in range(n)) for n in [*range(80), 255, 256, 257, 1000] for _ in range(5)]
+    keys += [b"\xff" * n for n in range(9)] + ["é-ü-\u00ff".encode() * 3]
+    assert [partitioner.murmur2(k) for k in keys] == [murmur2(k) for k in keys]
 
 
 def test_cached_partitions_match_murmur2_and_the_cache_is_bounded() -> None:

@@ -2,7 +2,40 @@
 
 from __future__ import annotations
 
-from aiokafka.partitioner import murmur2
+import struct
+
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+_WORDS = [struct.Struct(f"<{n}I").unpack_from for n in range(64)]
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (``org.apache.kafka.common.utils.Utils.murmur2``), equal to aiokafka's.
+
+    aiokafka's pure-Python one reads each 4-byte word from four indexed bytes and masks after every
+    operation; here the words come from one ``struct`` unpack and only the products are masked: less
+    than half the time for a 36-byte id (timeit), and a quarter of the keys stage 1 sees miss the cache.
+    No maintained package computes Kafka's variant in C.
+    """
+    length = len(data)
+    h = 0x9747B28C ^ length
+    n = length >> 2
+    words = _WORDS[n](data) if n < 64 else struct.unpack_from(f"<{n}I", data)
+    for k in words:
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    rest = length & 3
+    if rest:
+        tail = length & ~3
+        if rest == 3:
+            h ^= data[tail + 2] << 16
+        if rest >= 2:
+            h ^= data[tail + 1] << 8
+        h = ((h ^ data[tail]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 class Partitioner:
