@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra test --extra bench --universal --python-version 3.11 \
 	--custom-compile-command "make lock" --quiet --output-file $(LOCK)
 
-.PHONY: setup test lint demo simulate validate bench soak clean schemas deploy-gen system-deps lock lock-upgrade uv
+.PHONY: setup test lint demo simulate validate bench instructions soak clean schemas deploy-gen system-deps lock lock-upgrade uv
 
 setup: $(STAMP) system-deps
 
@@ -63,6 +63,11 @@ schemas: setup
 
 bench: setup
 	$(BIN)/python -m cjo_stream.bench
+
+# CPU per event as instructions under callgrind (needs valgrind): unmoved by other load, for judging a
+# hot-path change on a busy machine before `make bench` gives events/s.
+instructions: setup
+	$(BIN)/python -m cjo_stream.bench.instructions
 
 # One worker at a fixed rate for a long time: memory and latency per interval, one summary line.
 # 30 minutes at 2,000 events/s unless told otherwise (SOAK_ARGS="--minutes 120 --rate 500").
