@@ -17,27 +17,19 @@ import time
 from dataclasses import dataclass, field
 
 from cjo_stream.bench.procs import Proc, cpu_seconds, peak_rss, scrape, spawn_worker
+from cjo_stream.bench.runner import Run
 from cjo_stream.runtime.broker import free_port
 
 
 @dataclass
-class ConcurrentRun:
-    processes: int
-    events: int
-    seconds: float
-    cpu: float  # CPU seconds of every worker process (the supervisor's own are not counted: it only waits)
-    rss: int  # the processes' peak RSS, summed
+class ConcurrentRun(Run):
+    """A throughput run of several processes: ``cpu`` and ``rss`` are summed over the worker processes
+    (the supervisor's own are not counted: it only waits)."""
+
+    processes: int = 1
     per_process: list[int] = field(default_factory=list)  # events each process consumed in the window
     before: int = 0  # events consumed before the window opened (at the first poll that saw any)
     applied: int = 0  # internal records stage 2 applied by the end, all processes (each event is one)
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def cpu_per_1k(self) -> float:
-        return self.cpu / self.events * 1000 if self.events else 0.0
 
 
 def _children(pid: int) -> list[int]:
@@ -101,10 +93,10 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
                     last = (applied, now, consumed, sum(cpu_seconds(p) for p in pids))
                 elif total >= expect and now - last[1] >= quiet:
                     cpu = last[3] - sum(first[2].values())
-                    return ConcurrentRun(processes, int(sum(last[2]) - sum(first[0])), last[1] - first[1], cpu,
-                                         sum(peak_rss(p) for p in pids),
-                                         [int(a - b) for a, b in zip(last[2], first[0], strict=True)],
-                                         int(sum(first[0])), int(last[0]))
+                    return ConcurrentRun(int(sum(last[2]) - sum(first[0])), last[1] - first[1], cpu,
+                                         sum(peak_rss(p) for p in pids), processes=processes,
+                                         per_process=[int(a - b) for a, b in zip(last[2], first[0], strict=True)],
+                                         before=int(sum(first[0])), applied=int(last[0]))
             if total + applied != last_total:
                 last_total, last_change = total + applied, time.monotonic()
             elif time.monotonic() - last_change > stall:

@@ -8,8 +8,9 @@ Each figure is the difference of two runs of the same command, over the first ``
 ``large`` events of the bench input, divided by ``large - small``: start-up and imports cancel out.
 
 - **worker stages**: stage 1 (:class:`~cjo_stream.runtime.ingest.Ingest`) and stage 2
-  (:class:`~cjo_stream.runtime.customers.CustomerPartition`, 8 partitions on RocksDB stores) in one
-  process, batches of 500, outputs counted and dropped: a worker without its Kafka IO;
+  (:class:`~cjo_stream.runtime.customers.CustomerPartition`, 8 partitions on RocksDB stores, due
+  timers, metrics) in one process, fetches of 500, outputs counted and dropped: a worker without its
+  Kafka IO (the broker-less soak's pipeline);
 - **replay**: ``cjo-stream replay --events FILE``, the command a user runs, over the compressed
   timeline (as the throughput runs see it) and over the real one (timers fire, sends render).
 
@@ -25,89 +26,38 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections import defaultdict, deque
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START = 1_780_000_000.0  # a fixed start: the same bytes every run
 
 
-class _Record:
-    """What the stages read of a consumer record."""
-
-    __slots__ = ("topic", "partition", "offset", "key", "value", "headers")
-
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes,
-                 headers: list[tuple[str, bytes]]) -> None:
-        self.topic, self.partition, self.offset = topic, partition, offset
-        self.key, self.value, self.headers = key, value, headers
-
-
 def run_stages(path: str, limit: int) -> None:
-    """Stage 1 + stage 2 over the first ``limit`` lines of ``path``, in this process (the measured run)."""
+    """Stage 1 + stage 2 over the first ``limit`` lines of ``path``, in this process (the measured run).
+
+    The broker-less soak's pipeline (:class:`~cjo_stream.bench.soak_stages.Stages`: the worker's stores,
+    batch step, due timers and metrics, outputs counted and dropped), fed 500 records a fetch.
+    """
     import gc
 
-    from cjo_stream import metrics
+    from cjo_stream.bench.soak_stages import InputRecord, Stages
     from cjo_stream.config import Settings
-    from cjo_stream.engine import Engine
-    from cjo_stream.journeys.loader import load_topology
-    from cjo_stream.kafka.partitioner import Partitioner
-    from cjo_stream.runtime.aliases import Links
-    from cjo_stream.runtime.customers import CustomerPartition
-    from cjo_stream.runtime.decoded import Decoded
-    from cjo_stream.runtime.ingest import Ingest
-    from cjo_stream.runtime.store import RocksKV, RocksMemory
 
-    topo = load_topology(os.path.join(ROOT, "topologies"))
-    s = Settings(partitions=8)
-    engine = Engine(topo.journeys, topo.policies, s.allowed_lateness, stages=topo.stages)
-    tmp = tempfile.mkdtemp(prefix="cjo-instructions-")
-    mem = RocksMemory(256 << 20)
-    parts: dict[int, CustomerPartition] = {}
-    decoded = Decoded(parts)
-    for p in range(8):
-        parts[p] = CustomerPartition(p, engine, s, RocksKV(f"{tmp}/p{p}", mem), RocksKV(f"{tmp}/t{p}", mem),
-                                     Links(RocksKV(f"{tmp}/a{p}", mem), s.aliases_topic, p), decoded)
-    ingest = Ingest(s, decoded)
-    partitioner = Partitioner(8)
-    queues: list[deque[_Record]] = [deque() for _ in range(8)]
-    offsets = [0] * 8
-    counts: dict[str, int] = defaultdict(int)
-
-    class Out:
-        """The outbox as the stages use it: internal records queued per partition, the rest counted."""
-
-        def __init__(self) -> None:
-            self.partitioner = partitioner
-
-        def add(self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None,
-                headers: Any = ()) -> None:
-            if topic == s.internal_topic:
-                p = partition if partition is not None else partitioner(key or b"")
-                queues[p].append(_Record(topic, p, offsets[p], key, value, list(headers)))
-                offsets[p] += 1
-            else:
-                counts[topic] += 1
-
-    out = Out()
+    settings = Settings(partitions=8)
     with open(path, "rb") as f:
         lines = f.read().splitlines()[:limit]
-    records = [_Record(s.input_topic, 0, i, None, line, []) for i, line in enumerate(lines)]
-    now = time.time()
+    records = [InputRecord(settings.input_topic, 0, i, line) for i, line in enumerate(lines)]
+    tmp = tempfile.mkdtemp(prefix="cjo-instructions-")
+    stages = Stages(settings, tmp, receipts=False)
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)  # the worker's settings (runtime/app.py)
     for i in range(0, len(records), 500):
-        ingest.process(records[i:i + 500], out)  # type: ignore[arg-type]
-        while any(queues):
-            for p in range(8):
-                q = queues[p]
-                if q:
-                    batch = [q.popleft() for _ in range(min(len(q), 1000))]
-                    parts[p].process(batch, now, out, metrics.BatchCounts())  # type: ignore[arg-type]
+        stages.take(records[i:i + 500])
+        stages.drain(ingest_behind=False)
+    stages.close()
     shutil.rmtree(tmp)
-    print(f"{len(lines)} events; outputs {dict(counts)}")
+    print(f"{len(lines)} events; outputs {dict(stages.sink.dropped)}")
 
 
 def _collected(argv: list[str], cwd: str) -> int:
