@@ -350,7 +350,26 @@ async def _rolling(bootstrap: str, tmp: str, rate: float, seconds: float) -> dic
             "window_p99": window[int(len(window) * 0.99)] if window else None, "window_n": len(window),
             "duplicates": sum(v - 1 for v in ids.values() if v > 1),
             "restart_seconds": max(marks.values(), default=stop_at) - stop_at, "seconds": seconds,
-            "timeline": _timeline(samples, start, marks)}
+            "timeline": _timeline(samples, start, marks),
+            "phases": _phases([os.path.join(tmp, f"{app_id}-{i}{again}.log") for i in range(2) for again in ("", "-again")])}
+
+
+_STOPPED = re.compile(r"stopped in ([0-9.]+) s: loops ended after [0-9.]+ s, groups left after ([0-9.]+) s")
+_GAVE_UP = re.compile(r"stage 2: gave up \d+ partition\(s\) for a rebalance in ([0-9.]+) s")
+_ASSIGNED = re.compile(r"stage 2: assigned partitions \S+ \(restored in ([0-9.]+) s, ([0-9.]+) s after the revoke\)")
+
+
+def _phases(logs: list[str]) -> dict[str, list[float]]:
+    """The hand-over's phases as the workers logged them: a stopping worker's time until it left its groups,
+    the others' revoke (finish the batch, checkpoint), revoke -> assignment (the broker's rebalance), restore."""
+    text = ""
+    for path in logs:
+        with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as f:
+            text += f.read()
+    return {"left": [float(m[1]) for m in _STOPPED.findall(text)],
+            "revoke": [float(m) for m in _GAVE_UP.findall(text)],
+            "rebalance": [float(m[1]) for m in _ASSIGNED.findall(text)],
+            "restore": [float(m[0]) for m in _ASSIGNED.findall(text)]}
 
 
 def _timeline(samples: list[tuple[float, float]], start: float, marks: dict[str, float],
@@ -388,3 +407,11 @@ def print_rolling(r: dict[str, Any], rate: float) -> None:
     print("  event time -> commands, p99 latency per 2 s (and what happened then):")
     for at, n, p99, names in r.get("timeline", []):
         print(f"    {at:5.0f} s {n:6,} {p99 * 1000:8,.0f} ms  {', '.join(names)}")
+    ph = r.get("phases") or {}
+
+    def spread(xs: list[float]) -> str:
+        return f"{min(xs):.1f}-{max(xs):.1f} s ({len(xs)})" if xs else "n/a"
+
+    print(f"  hand-over phases from the workers' logs: SIGTERM -> groups left {spread(ph.get('left', []))}; "
+          f"revoke (last batch, checkpoint) {spread(ph.get('revoke', []))}; revoke -> assigned (the broker's "
+          f"rebalance) {spread(ph.get('rebalance', []))}; restore {spread(ph.get('restore', []))}")

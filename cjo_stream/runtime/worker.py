@@ -66,16 +66,26 @@ _json = msgspec.json.Encoder()
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: StreamWorker) -> None:
         self.worker = worker
+        self.revoked_at: float | None = None
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.revoked_at = time.monotonic()
         await self.worker.release([tp.partition for tp in revoked])
         self.worker.customers_guard.forget(revoked)
+        if revoked:
+            log.info("stage 2: gave up %d partition(s) for a rebalance in %.1f s", len(revoked),
+                     time.monotonic() - self.revoked_at)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         metrics.REBALANCES.inc()
         w = self.worker
         w.memberships.remember(w.customers_group, member_id(w.customers))  # before the restore: a crash may come
+        t0 = time.monotonic()
         await w.acquire([tp.partition for tp in assigned])
+        # how long this worker's partitions waited in the rebalance (revoke -> assigned and restored)
+        waited = f", {t0 - self.revoked_at:.1f} s after the revoke" if self.revoked_at is not None else ""
+        log.info("stage 2: assigned partitions %s (restored in %.1f s%s)",
+                 ",".join(str(tp.partition) for tp in sorted(assigned)) or "none", time.monotonic() - t0, waited)
 
 
 class _Finisher:
@@ -220,13 +230,18 @@ class _IngestJoined(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self, worker: StreamWorker) -> None:
         self.worker = worker
+        self.revoked_at: float | None = None
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.revoked_at = time.monotonic()
         await self.worker.ingest_finisher.settle()
         self.worker.ingest_guard.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         w = self.worker
+        if self.revoked_at is not None:  # (a rebalance, not the first join)
+            log.info("stage 1: assigned %d partition(s), %.1f s after the revoke", len(assigned),
+                     time.monotonic() - self.revoked_at)
         w.memberships.remember(w.ingest_group, member_id(w.ingest_consumer))
         w.ingest_joined.set()
 
@@ -275,6 +290,7 @@ class StreamWorker:
         self._feed: deque[tuple[int, asyncio.Future[Any], list[Item]]] = deque()
         self._feed_ready = asyncio.Event()
         self._feed_room = asyncio.Event()
+        self._stopping = asyncio.Event()  # set by stop(): loops idling between rounds return at once
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -305,6 +321,7 @@ class StreamWorker:
         self.globals_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False,
                                                  auto_offset_reset="earliest")
         self.globals_guard = FetchGuard(self.globals_consumer, s, "globals", self.skips)
+        self.offsets_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False)  # never fetches
         group = {"enable_auto_commit": False, "auto_offset_reset": "earliest", "max_poll_records": s.batch_max,
                  "fetch_max_bytes": 16 * 1024 * 1024, "max_partition_fetch_bytes": 4 * 1024 * 1024,
                  "session_timeout_ms": s.session_timeout_ms, "heartbeat_interval_ms": heartbeat_ms(s.session_timeout_ms),
@@ -328,7 +345,7 @@ class StreamWorker:
                 # learn every output's partitions now: a first send to a topic the producer has no
                 # metadata for waits for a metadata round trip (the first commands took ~1 s without this)
                 await self.producer.partitions_for(topic)
-            await self.globals_consumer.start()
+            await asyncio.gather(self.globals_consumer.start(), self.offsets_consumer.start())
             await self._catch_up_globals()
         except BaseException:
             joins.cancel()
@@ -336,10 +353,12 @@ class StreamWorker:
         self._prepared.set()
         t1 = time.monotonic()
         await joins
-        self._tasks = [asyncio.create_task(self._guard(self._globals_loop)),
-                       asyncio.create_task(self._guard(self._customers_loop)),
-                       asyncio.create_task(self._guard(self._ingest_loop)),
-                       asyncio.create_task(self._guard(self._announce_loop))]
+        self._tasks = [asyncio.create_task(self._guard(self._customers_loop)),
+                       asyncio.create_task(self._guard(self._ingest_loop))]
+        # readers of the global tables and the announcer: nothing of theirs needs finishing, so stop()
+        # cancels them instead of waiting out their polls and sleeps
+        self._idle_tasks = [asyncio.create_task(self._guard(self._globals_loop)),
+                            asyncio.create_task(self._guard(self._announce_loop))]
         if s.loopback:
             self._tasks.append(asyncio.create_task(self._guard(self._loopback_loop)))
         if self.engine.scheduled:
@@ -349,29 +368,47 @@ class StreamWorker:
                  time.monotonic() - t0, t1 - t0)
 
     async def stop(self) -> None:
-        """Clean shutdown: let the loops finish the batch in hand, checkpoint stores, leave the groups.
+        """Clean shutdown: let the loops finish the batch in hand, leave the groups, checkpoint stores.
 
+        The order is the hand-over's: the partitions wait from the moment the loops stop until the other
+        workers have them, so this process leaves its groups as soon as its last batch is committed and
+        the changelog ends for the checkpoints are read, and flushes and checkpoints its stores after.
         Checkpoints are written only when every loop ended on its own (outputs flushed, offsets
         committed); after a forced cancel the stores may be ahead of their changelogs, so the next start
         rebuilds them from the changelogs instead (no checkpoint = full restore).
         """
+        t0 = time.monotonic()
         self._running = False
+        self._stopping.set()
+        self._feed_ready.set()  # (the loopback loop waits on it)
+        for t in getattr(self, "_idle_tasks", ()):
+            t.cancel()
+        tasks = [*self._tasks, *getattr(self, "_idle_tasks", ())]
         _, pending = await asyncio.wait(self._tasks, timeout=15) if self._tasks else (set(), set())
         for t in pending:
             t.cancel()
-        for t in self._tasks:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        t_loops = time.monotonic()
         if not pending:
             with contextlib.suppress(Exception):
                 await self.ingest_finisher.wait()
+        ends: dict[tuple[str, int], int] | None = None
         if not pending and self.parts:
             with contextlib.suppress(Exception):
-                await self.release(sorted(self.parts))
-        consumers = [getattr(self, c, None) for c in ("ingest_consumer", "customers", "globals_consumer")]
+                async with self._lock:  # (a rebalance's revoke may run meanwhile until the groups are left)
+                    ends = await self._settle(sorted(self.parts))
+        consumers = [getattr(self, c, None) for c in ("ingest_consumer", "customers", "globals_consumer",
+                                                      "offsets_consumer")]
         # leaving the groups (at once) revokes partitions and hands them to the other workers now
         await asyncio.gather(*(c.stop() for c in consumers if c is not None), return_exceptions=True)
         self.memberships.forget()  # (if a LeaveGroup failed here, the broker is gone: nothing to remove later)
+        t_left = time.monotonic()
+        with contextlib.suppress(Exception):
+            async with self._lock:
+                # without ends (a loop was cancelled) the stores are closed without a checkpoint
+                await self._close(sorted(self.parts), ends or {}, announce=False)
         # bounded: with the broker gone each would wait out the request timeout (40 s; the stop took 43 s)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.producer.send_and_wait(self.s.workers_topic, None,
@@ -379,6 +416,8 @@ class StreamWorker:
         with contextlib.suppress(Exception):  # (it flushes what is pending)
             await asyncio.wait_for(self.producer.stop(), 5.0)
         self.memberships.release()
+        log.info("stopped in %.1f s: loops ended after %.1f s, groups left after %.1f s",
+                 time.monotonic() - t0, t_loops - t0, t_left - t0)
 
     async def _guard(self, fn: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -582,7 +621,8 @@ class StreamWorker:
                 if not self._running:
                     break
                 await self._scan_schedules(p)
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 1.0)
 
     async def _scan_schedules(self, p: int) -> None:
         """One partition's scan, a page at a time under the batch lock, so events go first: between pages
@@ -660,19 +700,32 @@ class StreamWorker:
         self.ready.set()
 
     async def release(self, partitions: list[int]) -> None:
+        """Give up partitions in a rebalance: finish the batch in flight, close their stores with a checkpoint."""
         async with self._lock:
-            await self.finisher.settle()  # the changelog ends read below must include the batch in flight
-            ends = await self._changelog_ends(partitions) if self.s.store != "memory" else {}
-            for p in partitions:
-                self.parts.pop(p, None)
-                self.loopback.forget(p)
-                self._unblock(p)
-                kvs = self._kv.pop(p, None)
-                if kvs is None:
-                    continue
-                for table, topic, kv in zip(_TABLES, self._changelogs, kvs, strict=True):
-                    self.stores.close(table, p, kv, ends.get((topic, p)))
-                metrics.forget_partition(p)
+            try:
+                ends = await self._settle(partitions)
+            except Exception as e:  # the partitions go all the same; without a checkpoint they are restored in full
+                log.warning("changelog ends unreadable (%s); closing the given-up stores without a checkpoint", e)
+                ends = {}
+            await self._close(partitions, ends)
+
+    async def _settle(self, partitions: list[int]) -> dict[tuple[str, int], int]:
+        """Wait for the batch in flight, then read the changelog ends the stores' checkpoints will name."""
+        await self.finisher.settle()  # the changelog ends read below must include the batch in flight
+        return await self._changelog_ends(partitions) if self.s.store != "memory" else {}
+
+    async def _close(self, partitions: list[int], ends: dict[tuple[str, int], int], announce: bool = True) -> None:
+        for p in partitions:
+            self.parts.pop(p, None)
+            self.loopback.forget(p)
+            self._unblock(p)
+            kvs = self._kv.pop(p, None)
+            if kvs is None:
+                continue
+            for table, topic, kv in zip(_TABLES, self._changelogs, kvs, strict=True):
+                self.stores.close(table, p, kv, ends.get((topic, p)))
+            metrics.forget_partition(p)
+        if announce:
             with contextlib.suppress(Exception):
                 await self._announce()
 
@@ -695,6 +748,13 @@ class StreamWorker:
         tps = [TopicPartition(t, p) for p in partitions for t in self._changelogs]
         if not tps:
             return {}
+        if self._prepared.is_set():
+            # an idle client: on the global tables' consumer this request waited behind its long-poll
+            # fetches (the broker answers a connection's requests in order): 0.5 s a request, 1.5-2 s in a
+            # rebalance; a new client per call costs its start-up
+            # bounded: with the broker gone it would wait out the request timeout (40 s)
+            ends = await asyncio.wait_for(self.offsets_consumer.end_offsets(tps), 5.0)
+            return {(tp.topic, tp.partition): off for tp, off in ends.items()}
         c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False)
         await c.start()
         try:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+from cjo_stream.bench.scale import _phases
 from cjo_stream.events import format_ts
 from tests.runtime.conftest import collect, event_line, produce
 from tests.runtime.test_e2e import DELIVERY, simulate
@@ -39,7 +40,7 @@ def shopper(i: int, now: float) -> list[bytes]:
 
 async def test_rolling_restart_under_load_loses_and_duplicates_nothing(spawn: Any, worker_env: dict[str, str]) -> None:
     bootstrap = worker_env["CJO_BROKER"]
-    a, b = spawn(), spawn()
+    a, b = spawn(CJO_LOG_LEVEL="INFO"), spawn(CJO_LOG_LEVEL="INFO")
     a.wait_ready()
     b.wait_ready(partitions=False)
     sent: list[bytes] = []
@@ -67,3 +68,7 @@ async def test_rolling_restart_under_load_loses_and_duplicates_nothing(spawn: An
     ids = Counter(orjson.loads(r.value)["delivery_id"] for r in got)
     assert set(ids) == set(expected), (len(set(expected) - set(ids)), len(set(ids) - set(expected)))
     assert max(ids.values()) == 1, [d for d, n in ids.items() if n > 1][:5]
+    # the hand-over's phases are in the workers' logs, where `make bench` reads them
+    phases = _phases([a.log_path, b.log_path])
+    assert len(phases["left"]) == 2, phases  # each SIGTERM: the time until the worker left its groups
+    assert phases["revoke"] and phases["rebalance"] and phases["restore"], phases  # the other worker's side
