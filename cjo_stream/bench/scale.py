@@ -334,6 +334,7 @@ async def _rolling(bootstrap: str, tmp: str, rate: float, seconds: float) -> dic
             await asyncio.sleep(0.005)
         await restarter
         await asyncio.sleep(5.0)
+        marks_end = time.time()  # the teardown's stops and rebalances below are not the rolling restart's
     finally:
         consumer_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -351,21 +352,27 @@ async def _rolling(bootstrap: str, tmp: str, rate: float, seconds: float) -> dic
             "duplicates": sum(v - 1 for v in ids.values() if v > 1),
             "restart_seconds": max(marks.values(), default=stop_at) - stop_at, "seconds": seconds,
             "timeline": _timeline(samples, start, marks),
-            "phases": _phases([os.path.join(tmp, f"{app_id}-{i}{again}.log") for i in range(2) for again in ("", "-again")])}
+            "phases": _phases([os.path.join(tmp, f"{app_id}-{i}{again}.log") for i in range(2) for again in ("", "-again")],
+                              marks_end)}
 
 
+_LOGGED_AT = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})")
 _STOPPED = re.compile(r"stopped in ([0-9.]+) s: loops ended after [0-9.]+ s, groups left after ([0-9.]+) s")
 _GAVE_UP = re.compile(r"stage 2: gave up \d+ partition\(s\) for a rebalance in ([0-9.]+) s")
 _ASSIGNED = re.compile(r"stage 2: assigned partitions \S+ \(restored in ([0-9.]+) s, ([0-9.]+) s after the revoke\)")
 
 
-def _phases(logs: list[str]) -> dict[str, list[float]]:
-    """The hand-over's phases as the workers logged them: a stopping worker's time until it left its groups,
-    the others' revoke (finish the batch, checkpoint), revoke -> assignment (the broker's rebalance), restore."""
+def _phases(logs: list[str], until: float = float("inf")) -> dict[str, list[float]]:
+    """The hand-over's phases as the workers logged them before ``until`` (epoch seconds): a stopping
+    worker's time until it left its groups, the others' revoke (finish the batch, read the changelog ends),
+    revoke -> assignment (the broker's rebalance), restore."""
     text = ""
     for path in logs:
         with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as f:
-            text += f.read()
+            for line in f:
+                m = _LOGGED_AT.match(line)
+                if m and time.mktime(time.strptime(m[1], "%Y-%m-%d %H:%M:%S")) + int(m[2]) / 1000 < until:
+                    text += line
     return {"left": [float(m[1]) for m in _STOPPED.findall(text)],
             "revoke": [float(m) for m in _GAVE_UP.findall(text)],
             "rebalance": [float(m[1]) for m in _ASSIGNED.findall(text)],
