@@ -359,7 +359,7 @@ async def _rolling(bootstrap: str, tmp: str, rate: float, seconds: float) -> dic
 _LOGGED_AT = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})")
 _STOPPED = re.compile(r"stopped in ([0-9.]+) s: loops ended after [0-9.]+ s, groups left after ([0-9.]+) s")
 _GAVE_UP = re.compile(r"stage 2: gave up \d+ partition\(s\) for a rebalance in ([0-9.]+) s")
-_ASSIGNED = re.compile(r"stage 2: assigned partitions \S+ \(restored in ([0-9.]+) s, ([0-9.]+) s after the revoke\)")
+_ASSIGNED = re.compile(r"stage 2: assigned partitions \S+ \(restored in ([0-9.]+) s, ([0-9.]+) s after the rebalance began\)")
 
 
 def _phases(logs: list[str], until: float = float("inf")) -> dict[str, list[float]]:

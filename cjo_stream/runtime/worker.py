@@ -82,8 +82,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         w.memberships.remember(w.customers_group, member_id(w.customers))  # before the restore: a crash may come
         t0 = time.monotonic()
         await w.acquire([tp.partition for tp in assigned])
-        # how long this worker's partitions waited in the rebalance (revoke -> assigned and restored)
-        waited = f", {t0 - self.revoked_at:.1f} s after the revoke" if self.revoked_at is not None else ""
+        # how long the rebalance kept this worker's partitions waiting (its start -> assigned; then the restore)
+        waited = f", {t0 - self.revoked_at:.1f} s after the rebalance began" if self.revoked_at is not None else ""
         log.info("stage 2: assigned partitions %s (restored in %.1f s%s)",
                  ",".join(str(tp.partition) for tp in sorted(assigned)) or "none", time.monotonic() - t0, waited)
 
@@ -239,8 +239,8 @@ class _IngestJoined(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         w = self.worker
-        if self.revoked_at is not None:  # (a rebalance, not the first join)
-            log.info("stage 1: assigned %d partition(s), %.1f s after the revoke", len(assigned),
+        if self.revoked_at is not None:  # (aiokafka revokes, maybe nothing, when a rebalance or a first join begins)
+            log.info("stage 1: assigned %d partition(s), %.1f s after the rebalance began", len(assigned),
                      time.monotonic() - self.revoked_at)
         w.memberships.remember(w.ingest_group, member_id(w.ingest_consumer))
         w.ingest_joined.set()
