@@ -63,7 +63,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     out.flush()
     stage_names = topo.stages.names if topo.stages is not None else ()
     for b in sim.bad:
-        print(f"{args.events}:{b.line}: skipped bad event: {b.detail}", file=sys.stderr)
+        print(f"{args.events}:{b.line}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)  # as replay
     if args.report:
         from cjo_stream.analytics.offline import render_text
 
