@@ -34,12 +34,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     from cjo_stream.commands import DeliveryCommand
     from cjo_stream.engine import Engine
-    from cjo_stream.errors import file_problem, load_topology_checked, readable_file
+    from cjo_stream.errors import file_problem, load_topology_checked, readable_file, writable_file
     from cjo_stream.simulator import Simulator, read_lines
 
     until = _until(args.until) if args.until else None  # checked before the work starts
     topo = load_topology_checked(args.topologies)
     readable_file(args.events, "events file")
+    if args.html:
+        writable_file(args.html, "the page")
     out = sys.stdout.buffer
     # one JSON object per line, keys sorted: the delivery-command schema (schemas/delivery_command.schema.json)
     encode = msgspec.json.Encoder(order="sorted").encode
