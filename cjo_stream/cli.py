@@ -34,12 +34,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     from cjo_stream.commands import DeliveryCommand
     from cjo_stream.engine import Engine
-    from cjo_stream.errors import file_problem, load_topology_checked, readable_file
+    from cjo_stream.errors import file_problem, load_topology_checked, readable_file, writable_file
     from cjo_stream.simulator import Simulator, read_lines
 
     until = _until(args.until) if args.until else None  # checked before the work starts
     topo = load_topology_checked(args.topologies)
     readable_file(args.events, "events file")
+    if args.html:
+        writable_file(args.html, "the page")
     out = sys.stdout.buffer
     # one JSON object per line, keys sorted: the delivery-command schema (schemas/delivery_command.schema.json)
     encode = msgspec.json.Encoder(order="sorted").encode
@@ -63,7 +65,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     out.flush()
     stage_names = topo.stages.names if topo.stages is not None else ()
     for b in sim.bad:
-        print(f"{args.events}:{b.line}: skipped bad event: {b.detail}", file=sys.stderr)
+        print(f"{args.events}:{b.line}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)  # as replay
     if args.report:
         from cjo_stream.analytics.offline import render_text
 

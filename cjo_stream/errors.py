@@ -89,6 +89,19 @@ def existing_dir(path: str, what: str) -> str:
     return path
 
 
+def writable_file(path: str, what: str) -> str:
+    """``path`` if this process can create or overwrite it, else a :class:`FileProblem` naming it: checked
+    before a run whose output is written only at its end, so a typo in the path costs no run."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise FileProblem(f"cannot write {what} {path}: it is a directory")
+    if not os.path.isdir(parent):
+        raise FileProblem(f"cannot write {what} {path}: directory {parent} not found")
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise FileProblem(f"cannot write {what} {path}: permission denied")
+    return path
+
+
 def port_free(host: str, port: int, what: str) -> None:
     """Raise :class:`PortInUse` if ``host:port`` cannot be bound now.
 

@@ -171,6 +171,10 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
                ExitCode.NO_FILE, "cannot create the data directory")
     user_error(run("produce", "--events", EVENTS, env=clean_env(CJO_SSL_CAFILE=str(tmp_path / "ca.pem"))),
                ExitCode.NO_FILE, "CJO_SSL_CAFILE not found")
+    for verb in ("simulate", "replay"):  # an unwritable page is refused before the run, not after it
+        p = run(verb, "--events", EVENTS, "--html", str(tmp_path / "none" / "page.html"))
+        user_error(p, ExitCode.NO_FILE, f"cannot write the page {tmp_path / 'none' / 'page.html'}: directory")
+        assert p.stdout == "", f"{verb} ran before refusing the page: {p.stdout[:200]}"
 
 
 # ---------------------------------------------------------------- journeys with errors

@@ -52,6 +52,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         file_problem,
         load_topology_checked,
         readable_file,
+        writable_file,
     )
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.run import Replay
@@ -74,6 +75,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         topologies.append((args.compare, load_topology_checked(args.compare)))
     for path in args.events or ():
         readable_file(path, "events file")
+    if args.html:
+        writable_file(args.html, "the page")
     out = None
     if args.commands:
         try:
