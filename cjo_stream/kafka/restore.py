@@ -50,13 +50,15 @@ CHUNK = 10_000
 #: (``CJO_FETCH_MAX_WAIT_MS``): given 10 ms, the local broker — whose fetch lists every record batch of
 #: the partition — answered a restore of a partition of 7,800 small batches (1 M sent ids as an adapter
 #: writes them, 16 a batch) with ~20 KB or nothing, 1,844 fetches in 39 s, and gave up on two partitions
-#: with 16,000 ids unread; with 100-500 ms it took 8 fetches and 2.4 s. A fetch with data waits for nothing.
+#: with 16,000 ids unread; with 100-500 ms it took 8 fetches and 2.4 s. A fetch with data waits for nothing
+#: (Kafka answers as soon as it has some); one where nothing is left waits all of it.
 MAX_WAIT_MS = 500
 
 
 @dataclass
 class Restored:
     records: int = 0
+    batches: int = 0  # record batches read
     ends: dict[TopicPartition, int] = field(default_factory=dict)  # next offset after what was read
     highwater: dict[TopicPartition, int] = field(default_factory=dict)  # as the last fetch reported it
     stuck: dict[TopicPartition, Stuck] = field(default_factory=dict)
@@ -92,21 +94,25 @@ async def restore(settings: Settings, starts: Mapping[TopicPartition, int], appl
     first, end = await offsets(settings, list(starts))
     starts = {tp: max(start, first.get(tp, 0)) for tp, start in starts.items()}  # retention deleted the rest
     reader = BatchReader(settings, max_bytes, max_wait_ms=MAX_WAIT_MS)
+    # from the reported end on, most likely nothing is left (a restart after a clean stop): a fetch there
+    # would wait its whole max wait, so ask with the hot path's. Not skipped: the local broker reports the
+    # end short (the last batch's base offset + 1) and a checkpoint may lie inside that last batch
+    tail = BatchReader(settings, max_bytes, max_wait_ms=settings.fetch_max_wait_ms)
     gate = asyncio.Semaphore(parallel)
 
     async def one(tp: TopicPartition, offset: int) -> None:
-        if offset < end.get(tp, offset + 1):  # else no batch starts there or later (even by Tansu's short end)
+        if end.get(tp, 1) > 0:  # else the partition is empty: no fetch, which would wait its max wait
             async with gate:
                 await read(tp, offset)
         else:
-            out.ends[tp] = offset  # nothing to read: no fetch, which would wait its whole max wait for data
+            out.ends[tp] = offset
         if done is not None and tp not in out.stuck:
             done(tp)
 
     async def read(tp: TopicPartition, offset: int) -> None:
         empty = 0
         while True:
-            data, highwater = await reader.fetch(tp, offset)
+            data, highwater = await (reader if offset < end.get(tp, offset + 1) else tail).fetch(tp, offset)
             out.highwater[tp] = highwater
             changes: dict[bytes, bytes | None] = {}
             progressed = False
@@ -115,6 +121,7 @@ async def restore(settings: Settings, starts: Mapping[TopicPartition, int], appl
                 if nxt <= offset:
                     continue  # brokers answer from the start of the batch holding the offset asked for
                 progressed = True
+                out.batches += 1
                 problem = "" if batch.validate_crc() else "CRC mismatch (corrupt record batch)"
                 if not problem and not batch.is_control_batch:
                     try:
@@ -160,6 +167,7 @@ async def restore(settings: Settings, starts: Mapping[TopicPartition, int], appl
         await asyncio.gather(*(one(tp, off) for tp, off in starts.items()))
     finally:
         await reader.close()
+        await tail.close()
     return out
 
 
