@@ -160,7 +160,7 @@ class SentLog:
                     settling.append(asyncio.ensure_future(asyncio.to_thread(kv.end_load)))
 
             try:
-                n = await self._read(needed, lambda tp: settle(tp.partition))
+                n, batches = await self._read(needed, lambda tp: settle(tp.partition))
             finally:
                 t1 = time.perf_counter()
                 for p in list(loading):
@@ -168,13 +168,15 @@ class SentLog:
                 await asyncio.gather(*settling)
             if needed:
                 log.info("sent-record: read %d ids of %d partition(s) in %.1f s (%d partition(s) from a checkpoint; "
-                         "then %.1f s writing the last to disk)", n, len(needed), time.perf_counter() - t0,
-                         checkpointed, time.perf_counter() - t1)
+                         "%d record batches; then %.1f s writing the last to disk)", n, len(needed),
+                         time.perf_counter() - t0, checkpointed, batches, time.perf_counter() - t1)
             if n > 100_000:
                 release_memory()
             return n
 
-    async def _read(self, partitions: set[int], read_to_end: Callable[[TopicPartition], None]) -> int:
+    async def _read(self, partitions: set[int], read_to_end: Callable[[TopicPartition], None]) -> tuple[int, int]:
+        """Read ``partitions`` to their end: the records applied and the record batches they came in."""
+
         def apply(tp: TopicPartition, changes: dict[bytes, bytes | None]) -> None:
             changes.pop(None, None)  # type: ignore[call-overload]  # a record without a key says nothing
             if changes:
@@ -186,7 +188,7 @@ class SentLog:
             self._pos[tp.partition] = end
         for tp, hw in done.highwater.items():
             self._hw[tp.partition] = hw
-        return done.records
+        return done.records, done.batches
 
     async def _ends(self, parts: list[int]) -> dict[int, int]:
         """The ends the broker reports now for ``parts`` (empty if it cannot say: no checkpoint then)."""
