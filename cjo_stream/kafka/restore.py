@@ -94,25 +94,26 @@ async def restore(settings: Settings, starts: Mapping[TopicPartition, int], appl
     first, end = await offsets(settings, list(starts))
     starts = {tp: max(start, first.get(tp, 0)) for tp, start in starts.items()}  # retention deleted the rest
     reader = BatchReader(settings, max_bytes, max_wait_ms=MAX_WAIT_MS)
-    # from the reported end on, most likely nothing is left (a restart after a clean stop): a fetch there
-    # would wait its whole max wait, so ask with the hot path's. Not skipped: the local broker reports the
-    # end short (the last batch's base offset + 1) and a checkpoint may lie inside that last batch
-    tail = BatchReader(settings, max_bytes, max_wait_ms=settings.fetch_max_wait_ms)
     gate = asyncio.Semaphore(parallel)
 
     async def one(tp: TopicPartition, offset: int) -> None:
-        if end.get(tp, 1) > 0:  # else the partition is empty: no fetch, which would wait its max wait
+        low, high = first.get(tp, 0), end.get(tp, offset + 1)
+        if high > low:
             async with gate:
-                await read(tp, offset)
+                # from the reported end on (a restart after a clean stop), ask for the last record: a fetch
+                # where nothing is waits its whole max wait, and the local broker reports the end short
+                # (the last batch's base offset + 1), so a checkpoint may lie inside its last batch
+                await read(tp, offset, min(offset, high - 1))
         else:
-            out.ends[tp] = offset
+            out.ends[tp] = offset  # empty: no fetch, which would wait its whole max wait for data
         if done is not None and tp not in out.stuck:
             done(tp)
 
-    async def read(tp: TopicPartition, offset: int) -> None:
+    async def read(tp: TopicPartition, offset: int, at: int | None) -> None:
         empty = 0
         while True:
-            data, highwater = await (reader if offset < end.get(tp, offset + 1) else tail).fetch(tp, offset)
+            data, highwater = await reader.fetch(tp, offset if at is None else at)  # records before offset: skipped
+            at = None
             out.highwater[tp] = highwater
             changes: dict[bytes, bytes | None] = {}
             progressed = False
@@ -167,7 +168,6 @@ async def restore(settings: Settings, starts: Mapping[TopicPartition, int], appl
         await asyncio.gather(*(one(tp, off) for tp, off in starts.items()))
     finally:
         await reader.close()
-        await tail.close()
     return out
 
 
