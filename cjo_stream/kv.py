@@ -35,6 +35,8 @@ class KV(Protocol):
     def prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
     def page(self, start: bytes, limit: int) -> list[tuple[bytes, bytes]]: ...
     def __len__(self) -> int: ...
+    def begin_load(self) -> None: ...
+    def end_load(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -107,6 +109,12 @@ class MemoryKV:
     def __len__(self) -> int:
         return len(self._d)
 
+    def begin_load(self) -> None:
+        pass
+
+    def end_load(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -136,6 +144,8 @@ class RocksMemory:
 
 
 _budget: dict[str, RocksMemory] = {}
+#: RocksDB's default number of level-0 files that starts a compaction (level0_file_num_compaction_trigger).
+_L0_COMPACTION_TRIGGER = 4
 
 
 def memory_budget(budget: int | None = None) -> RocksMemory:
@@ -177,7 +187,7 @@ class RocksKV:
 
     def __init__(self, path: str, memory: RocksMemory | None = None, *, counted: bool = True,
                  ttl: float | None = None, wal: bool = True) -> None:
-        from rocksdict import AccessType, BlockBasedOptions, Options, Rdict, WriteOptions
+        from rocksdict import AccessType, BlockBasedIndexType, BlockBasedOptions, Options, Rdict, WriteOptions
 
         memory = memory or memory_budget()
         cache, wbm = memory.cache, memory.buffers
@@ -191,6 +201,15 @@ class RocksKV:
         # there (a new customer, a link, a delivery id not sent yet), which otherwise read every L0 file
         # and level; with 5 M sent ids the webhook adapter ran 4x slower without it (make bench)
         table.set_bloom_filter(10, False)
+        # index and filter in 4 KiB partitions under a small pinned top level (RocksDB's "partitioned
+        # index/filters"): a store of 1.25 M keys compacted into one file has a 1.5 MiB filter and a ~1 MiB
+        # index, more than one shard of the cache (64 shards), so they were never kept and every lookup read
+        # and parsed them again: 150 µs a get instead of 2, the webhook adapter at half speed with 5 M sent
+        # ids (make bench, "Adapter sent-record at scale")
+        table.set_index_type(BlockBasedIndexType.two_level_index_search())
+        table.set_partition_filters(True)
+        table.set_metadata_block_size(4096)
+        table.set_pin_top_level_index_and_filter(True)
         opts.set_block_based_table_factory(table)
         opts.set_write_buffer_manager(wbm)
         opts.set_write_buffer_size(8 * 1024 * 1024)
@@ -278,6 +297,27 @@ class RocksKV:
         if self.counted:
             return self._n
         return int(self._db.property_int_value("rocksdb.estimate-num-keys") or 0)
+
+    def begin_load(self) -> None:
+        """A bulk load (a restore) follows: no compactions until :meth:`end_load` (RocksDB's bulk-load advice).
+
+        Why: keys restored in random order (delivery ids, uuids) overlap every file, so each automatic
+        compaction during a restore rewrote the whole store so far — on 2 cores competing with the read —
+        and one more was still running after it, in the first seconds of work (5 M sent ids: 2-3 s of a
+        core while the webhook adapter sent, at half its rate; make bench).
+        """
+        self._db.set_options({"disable_auto_compactions": "true"})
+
+    def end_load(self) -> None:
+        """After :meth:`begin_load`: memtables to disk (none left over the process's budget), one compaction
+        if the load left enough files for one, compactions on again. Blocks for seconds after millions of
+        keys (rocksdict releases the GIL: run it in a thread)."""
+        try:
+            self._db.flush()
+            if (self._db.property_int_value("rocksdb.num-files-at-level0") or 0) >= _L0_COMPACTION_TRIGGER:
+                self._db.compact_range(None, None)
+        finally:
+            self._db.set_options({"disable_auto_compactions": "false"})
 
     def close(self) -> None:
         self._db.flush()  # what a checkpoint promises is on disk, with or without the write-ahead log

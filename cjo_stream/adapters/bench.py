@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 import msgspec
 from aiohttp import web
@@ -46,10 +47,15 @@ async def _receiver() -> tuple[web.AppRunner, str, list[int]]:
     return runner, f"http://127.0.0.1:{port}/hook", hits
 
 
-async def adapter_throughput(bootstrap: str, n: int, concurrency: int = 16, seed_ids: int = 0) -> dict[str, float]:
+async def adapter_throughput(bootstrap: str, n: int, concurrency: int = 16, seed_ids: int = 0,
+                             broker_cpu: Callable[[], float] | None = None) -> dict[str, float]:
     """Deliver ``n`` webhook commands; ``commands_per_s`` is measured from partition assignment (after
     the sent-record of the assigned partitions is read) to the last sent-record and receipt being
-    acknowledged. ``seed_ids``: ids already on the sent-record (``make bench``, "sent" section)."""
+    acknowledged. ``seed_ids``: ids already on the sent-record (``make bench``, "sent" section).
+
+    Over the same window, CPU seconds a command: ``cpu_per_command`` of this process (the adapter, its
+    RocksDB threads and the HTTP receiver) and, given ``broker_cpu`` (the broker's CPU seconds so far),
+    ``broker_cpu_per_command`` — unlike the rate, neither depends on what else the machine runs."""
     run_id = uuid.uuid4().hex[:8]
     source = f"bench-{run_id}"
     settings = Settings(bootstrap=bootstrap, partitions=4)
@@ -85,18 +91,21 @@ async def adapter_throughput(bootstrap: str, n: int, concurrency: int = 16, seed
             if task.done():
                 task.result()
             await asyncio.sleep(0.005)
-        t0 = time.perf_counter()
+        t0, cpu0, broker0 = time.perf_counter(), time.process_time(), broker_cpu() if broker_cpu else 0.0
         while runner.outcomes["sent"] < n:
             if task.done():
                 task.result()
             await asyncio.sleep(0.005)
         seconds = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        broker = broker_cpu() - broker0 if broker_cpu else float("nan")
     finally:
         runner.stop()
         await asyncio.wait_for(task, 60)
         await site.cleanup()
     return {"commands": float(n), "seconds": seconds, "commands_per_s": n / seconds,
-            "concurrency": float(concurrency), "http_requests": float(hits[0])}
+            "concurrency": float(concurrency), "http_requests": float(hits[0]), "cpu_per_command": cpu / n,
+            "broker_cpu_per_command": broker / n}
 
 
 def main(argv: list[str]) -> int:

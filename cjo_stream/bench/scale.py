@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -29,7 +30,7 @@ import httpx
 import msgspec
 import orjson
 
-from cjo_stream.bench.procs import Proc, peak_rss, spawn_worker, wait_health
+from cjo_stream.bench.procs import Proc, cpu_seconds, peak_rss, spawn_worker, wait_health
 from cjo_stream.bench.seed import links, produce_fast, sent_ids
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
@@ -78,6 +79,7 @@ def _env(bootstrap: str, app_id: str, data_dir: str, port: int, **extra: str) ->
 
 _RESTORED = re.compile(r"restored (\d+) changelog records of \d+ store\(s\) in ([0-9.]+) s")
 _SENT_READ = re.compile(r"sent-record: read (\d+) ids of \d+ partition\(s\) in ([0-9.]+) s")
+_SENT_BATCHES = re.compile(r"sent-record: read \d+ ids .*?; (\d+) record batches;")
 
 
 def _restored(proc: Proc, pattern: re.Pattern[str] = _RESTORED) -> tuple[int, float]:
@@ -178,40 +180,61 @@ def _start_adapter(bootstrap: str, tmp: str, name: str, **extra: str) -> tuple[P
     return proc, time.time() - t0, rss(proc.pid), peak_rss(proc.pid), ids
 
 
+#: Sent ids a record batch holds in the control row: as a live adapter writes them (~16 at 1,200 commands/s).
+LIVE_BATCH = 16
+
+
+def _sent_case(broker: LocalBroker, tmp: str, n: int, name: str, batch_records: int | None = None) -> dict[str, Any]:
+    """Seed ``n`` ids on the console adapter's sent topic; start the adapter fresh, then again with its
+    state directory. The broker's CPU while the fresh adapter started is the control for what it costs."""
+    s = Settings(bootstrap=broker.bootstrap, partitions=8)
+    topic = "cjo.adapter.console.sent"
+    asyncio.run(ensure_topics(s, [topic], compacted=[topic]))
+    t = time.perf_counter()
+    produce_fast(broker.bootstrap, topic, sent_ids(n, 8), batch_records=batch_records)
+    _log(f"sent: seeded {n:,} ids in {time.perf_counter() - t:.0f}s")
+    state = os.path.join(tmp, f"sent-state-{name}")
+    broker_pid = broker.proc.pid if broker.proc is not None else None
+    before = cpu_seconds(broker_pid) if broker_pid else 0.0
+    proc, fresh, fresh_rss, fresh_peak, ids = _start_adapter(broker.bootstrap, tmp, f"adapter-{name}-fresh",
+                                                             CJO_ADAPTER_STATE_DIR=state)
+    broker_cpu = cpu_seconds(broker_pid) - before if broker_pid else float("nan")
+    fresh_read = _restored(proc, _SENT_READ)
+    batches = sum(int(b) for b in _SENT_BATCHES.findall(proc.tail(1_000_000)))
+    proc.stop()
+    proc, again, again_rss, again_peak, _ = _start_adapter(broker.bootstrap, tmp, f"adapter-{name}-again",
+                                                           CJO_ADAPTER_STATE_DIR=state)
+    again_read = _restored(proc, _SENT_READ)
+    proc.stop()
+    _log(f"sent: {n:,} ids ({batches:,} record batches): fresh {fresh:.1f}s {fresh_rss / MIB:.0f} MiB, broker CPU "
+         f"{broker_cpu:.1f}s; restart {again:.1f}s {again_rss / MIB:.0f} MiB")
+    return {"ids": n, "held": ids, "fresh_s": fresh, "fresh_rss": fresh_rss, "fresh_peak": fresh_peak,
+            "restart_s": again, "restart_rss": again_rss, "restart_peak": again_peak, "fresh_read": fresh_read,
+            "again_read": again_read, "batches": batches, "broker_cpu": broker_cpu, "live_batches": bool(batch_records)}
+
+
 def sent_section(tmp: str, counts: list[int]) -> dict[str, Any]:
-    """Console adapter (all channels, 8 partitions each) start and RSS per number of sent ids, and the
-    webhook adapter's throughput with the most ids on its sent-record vs none."""
+    """Console adapter (all channels, 8 partitions each) start and RSS per number of sent ids; the webhook
+    adapter's throughput with the most ids on its sent-record vs none; and a control: up to 1 M ids in
+    record batches as small as a live adapter writes them (the local broker's fetch lists every batch)."""
     from cjo_stream.adapters.bench import adapter_throughput
 
     rows = []
-    throughput: dict[str, float] = {}
+    throughput: dict[str, dict[str, float]] = {}
     for n in counts:
         with LocalBroker() as broker:
-            s = Settings(bootstrap=broker.bootstrap, partitions=8)
-            topic = "cjo.adapter.console.sent"
-            asyncio.run(ensure_topics(s, [topic], compacted=[topic]))
-            t = time.perf_counter()
-            produce_fast(broker.bootstrap, topic, sent_ids(n, 8))
-            _log(f"sent: seeded {n:,} ids in {time.perf_counter() - t:.0f}s")
-            state = os.path.join(tmp, f"sent-state-{n}")
-            proc, fresh, fresh_rss, fresh_peak, ids = _start_adapter(broker.bootstrap, tmp, f"adapter-{n}-fresh",
-                                                                     CJO_ADAPTER_STATE_DIR=state)
-            fresh_read = _restored(proc, _SENT_READ)
-            proc.stop()
-            proc, again, again_rss, again_peak, _ = _start_adapter(broker.bootstrap, tmp, f"adapter-{n}-again",
-                                                                   CJO_ADAPTER_STATE_DIR=state)
-            again_read = _restored(proc, _SENT_READ)
-            proc.stop()
-            rows.append({"ids": n, "held": ids, "fresh_s": fresh, "fresh_rss": fresh_rss, "fresh_peak": fresh_peak,
-                         "restart_s": again, "restart_rss": again_rss, "restart_peak": again_peak,
-                         "fresh_read": fresh_read, "again_read": again_read})
-            _log(f"sent: {n:,} ids: fresh {fresh:.1f}s {fresh_rss / MIB:.0f} MiB, restart {again:.1f}s "
-                 f"{again_rss / MIB:.0f} MiB")
+            rows.append(_sent_case(broker, tmp, n, str(n)))
             if n == max(counts):
+                pid = broker.proc.pid if broker.proc is not None else 0
                 for label, seed in ((f"{n:,} ids", n), ("no ids", 0)):
-                    throughput[label] = asyncio.run(adapter_throughput(broker.bootstrap, 5000,
-                                                                       seed_ids=seed))["commands_per_s"]
-                    _log(f"sent: adapter throughput with {label}: {throughput[label]:,.0f} commands/s")
+                    r = asyncio.run(adapter_throughput(broker.bootstrap, 5000, seed_ids=seed,
+                                                       broker_cpu=functools.partial(cpu_seconds, pid)))
+                    throughput[label] = r
+                    _log(f"sent: adapter throughput with {label}: {r['commands_per_s']:,.0f} commands/s")
+    control = min(max(counts, default=0), 1_000_000)
+    if control:
+        with LocalBroker() as broker:
+            rows.append(_sent_case(broker, tmp, control, f"{control}-live", batch_records=LIVE_BATCH))
     return {"rows": rows, "throughput": throughput}
 
 
@@ -220,21 +243,26 @@ def print_sent(res: dict[str, Any]) -> None:
     print("\nAdapter sent-record at scale: console adapter (7 delivery topics x 8 partitions), ids seeded on "
           "its sent topic; ready = /health 200 from process start; RSS when ready (peak):")
     print(f"  {'sent ids':>10} {'fresh start':>12} {'RSS':>16} {'read':>24} {'restart (state dir)':>20} {'RSS':>16} "
-          f"{'read':>20}")
+          f"{'read':>20} {'record batches':>15} {'broker CPU (fresh)':>19}")
     for r in rows:
         (fn, ft), (an, at) = r["fresh_read"], r["again_read"]
         print(f"  {r['ids']:>10,} {r['fresh_s']:>11.1f}s {r['fresh_rss'] / MIB:>6.0f} ({r['fresh_peak'] / MIB:>4.0f}) MiB "
               f"{fn:>12,} in {ft:>5.1f} s {r['restart_s']:>19.1f}s {r['restart_rss'] / MIB:>6.0f} "
-              f"({r['restart_peak'] / MIB:>4.0f}) MiB {an:>8,} in {at:>5.1f} s")
-    if len(rows) > 1 and rows[-1]["ids"] > rows[0]["ids"]:
-        m = (rows[-1]["ids"] - rows[0]["ids"]) / 1e6
-        per = {k: (rows[-1][k] - rows[0][k]) / m for k in ("fresh_s", "restart_s", "fresh_rss", "restart_rss",
+              f"({r['restart_peak'] / MIB:>4.0f}) MiB {an:>8,} in {at:>5.1f} s {r.get('batches', 0):>15,} "
+              f"{r.get('broker_cpu', float('nan')):>17.1f} s" + (f"  <- control: {LIVE_BATCH} ids a record batch, as a "
+                                                                  "live adapter writes them" if r.get("live_batches") else ""))
+    main = [r for r in rows if not r.get("live_batches")]
+    if len(main) > 1 and main[-1]["ids"] > main[0]["ids"]:
+        m = (main[-1]["ids"] - main[0]["ids"]) / 1e6
+        per = {k: (main[-1][k] - main[0][k]) / m for k in ("fresh_s", "restart_s", "fresh_rss", "restart_rss",
                                                              "fresh_peak")}
         print(f"  per million ids: fresh start +{per['fresh_s']:.2f} s, restart +{per['restart_s']:.2f} s; RSS "
               f"+{per['fresh_rss'] / MIB:.1f} MiB (fresh), +{per['restart_rss'] / MIB:.1f} MiB (restart), peak "
               f"+{per['fresh_peak'] / MIB:.1f} MiB  (goal: <= 10 MiB and <= 2 s)")
-    for label, rate in res["throughput"].items():
-        print(f"  webhook adapter throughput with {label} on its sent-record: {rate:,.0f} commands/s")
+    for label, r in res["throughput"].items():
+        print(f"  webhook adapter throughput with {label} on its sent-record: {r['commands_per_s']:,.0f} commands/s "
+              f"(CPU a command: bench process with the adapter {r['cpu_per_command'] * 1e6:,.0f} µs, broker "
+              f"{r['broker_cpu_per_command'] * 1e6:,.0f} µs)")
 
 
 # ---------------------------------------------------------------------------------------------- start-up

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,31 @@ def test_write_many_with_the_callers_count_keeps_len_exact(kv: KV) -> None:
     kv.write_many({b"a": b"1", b"b": b"2"})
     kv.write_many({b"a": b"3", b"c": b"4", b"b": None}, added=0)
     assert len(kv) == 2 and kv.get(b"a") == b"3" and kv.get(b"b") is None
+
+
+def test_a_bulk_load_ends_on_disk_in_one_compacted_run_and_reads_the_same(tmp_path: Path) -> None:
+    """A restore between ``begin_load`` and ``end_load`` is not compacted while it runs; after it no
+    memtable is left in RAM (the process's write-buffer budget is free for the work that follows) and
+    the level-0 files it wrote are compacted once, before anyone reads."""
+    from cjo_stream.kv import RocksMemory
+
+    memory = RocksMemory(16 << 20)
+    kv = RocksKV(str(tmp_path / "db"), memory, counted=False, wal=False)
+    level0 = lambda: kv._db.property_int_value("rocksdb.num-files-at-level0")  # noqa: E731, SLF001
+    kv.begin_load()
+    value = b"v" * 60
+    keys = [f"{(i * 2654435761) & 0xFFFFFFFF:08x}-{i}".encode() for i in range(100_000)]  # random order
+    for i in range(0, len(keys), 20_000):
+        kv.write_many({k: value for k in keys[i:i + 20_000]})
+        kv._db.flush()  # noqa: SLF001 - one level-0 file per chunk, as the write-buffer budget makes them
+    deadline = time.monotonic() + 1.0
+    while level0() == 5 and time.monotonic() < deadline:  # 5 files start a compaction when they are on
+        time.sleep(0.05)
+    assert level0() == 5  # nothing merged them: compactions were off
+    kv.write_many({keys[7]: None})  # a tombstone in the load
+    kv.end_load()
+    assert level0() == 0
+    assert memory.usage()["memtables"] < 1 << 20
+    assert kv.get(keys[0]) == value and kv.get(keys[-1]) == value and kv.get(keys[7]) is None
+    assert kv.get(b"never-written") is None
+    kv.close()
