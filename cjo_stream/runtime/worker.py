@@ -275,7 +275,8 @@ class StreamWorker:
         self.skips = SkipRequests()  # operator skip requests (global table <app>.skips)
         self._kv: dict[int, tuple[KV, KV, KV]] = {}
         self._lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # loops stop() lets finish their batch
+        self._idle_tasks: list[asyncio.Task[None]] = []  # loops stop() cancels (see start())
         self._running = False
         self.ready = asyncio.Event()  # customer partitions restored
         self._prepared = asyncio.Event()  # producer started, global tables read (start())
@@ -381,9 +382,9 @@ class StreamWorker:
         self._running = False
         self._stopping.set()
         self._feed_ready.set()  # (the loopback loop waits on it)
-        for t in getattr(self, "_idle_tasks", ()):
+        for t in self._idle_tasks:
             t.cancel()
-        tasks = [*self._tasks, *getattr(self, "_idle_tasks", ())]
+        tasks = [*self._tasks, *self._idle_tasks]
         _, pending = await asyncio.wait(self._tasks, timeout=15) if self._tasks else (set(), set())
         for t in pending:
             t.cancel()
