@@ -75,7 +75,8 @@ def engagement(cmd: dict[str, Any]) -> list[str]:
     return out
 
 
-async def _follow(settings: Settings, until: float) -> int:
+async def _follow(settings: Settings, until: float, shown: list[int]) -> None:
+    """Print delivery commands as they arrive, counting them in ``shown[0]`` (kept when Ctrl-C cuts this short)."""
     from aiokafka import AIOKafkaConsumer
 
     from cjo_stream.commands import Receipt
@@ -88,12 +89,11 @@ async def _follow(settings: Settings, until: float) -> int:
     producer = make_producer(settings)
     await c.start()
     await producer.start()
-    n = 0
     try:
         while time.monotonic() < until:
             for recs in (await guard.getmany(timeout_ms=250)).values():
                 for r in recs:
-                    n += 1
+                    shown[0] += 1
                     cmd = orjson.loads(r.value or b"{}")
                     print(_line(cmd), flush=True)
                     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -106,7 +106,6 @@ async def _follow(settings: Settings, until: float) -> int:
     finally:
         await c.stop()
         await producer.stop()
-    return n
 
 
 #: Settings that keep the local broker healthy longer (measured with ``make soak``; README).
@@ -150,7 +149,7 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     auth = f'-H "Authorization: Bearer $(cat {token_file})" ' if env.get("CJO_API_TOKENS_FILE", "").startswith(data) \
         else '-H "Authorization: Bearer <your token>" '
     started = time.monotonic()
-    n = 0
+    shown = [0]  # delivery commands printed so far
     try:
         print("starting the local Kafka-protocol broker (Tansu) ...", flush=True)
         broker.start()
@@ -194,7 +193,7 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
               f"reminders after 20 s){'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)
         until = time.monotonic() + (duration or 10 ** 9)
         threading.Thread(target=_watch_envelope, args=(url, started, until), daemon=True).start()
-        n = asyncio.run(_follow(settings, until))
+        asyncio.run(_follow(settings, until, shown))
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
     finally:
@@ -203,5 +202,5 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
         _stop(analytics)
         _stop(worker)
         broker.stop()
-    print(f"demo done after {time.monotonic() - started:.0f} s: {n} delivery commands shown. Logs: {data}")
+    print(f"demo done after {time.monotonic() - started:.0f} s: {shown[0]} delivery commands shown. Logs: {data}")
     return 0
