@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import stat
 from enum import IntEnum
 from typing import Any
 
@@ -70,6 +71,12 @@ def readable_file(path: str, what: str) -> str:
         raise FileProblem(f"{what} not found: {path}")
     if os.path.isdir(path):
         raise FileProblem(f"{what} is a directory, expected a file: {path}")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        # a named pipe or a device: opening it here would block until a writer comes, and closing it
+        # again would leave that writer with a broken pipe, so only the permission is checked
+        if not os.access(path, os.R_OK):
+            raise file_problem(what, path, PermissionError(errno.EACCES, os.strerror(errno.EACCES)))
+        return path
     try:
         with open(path, "rb"):
             pass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import heapq
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
@@ -43,10 +43,10 @@ class Raw(msgspec.Struct, frozen=True, gc=False):
 def file_records(paths: list[str]) -> Iterator[Raw]:
     """Lines of JSONL files, gzip-compressed or not (told by content, not name)."""
     for path in paths:
-        with open(path, "rb") as probe:
-            gz = probe.read(2) == _GZIP
-        opener: Callable[..., Any] = gzip.open if gz else open
-        with opener(path, "rb") as f:
+        # opened once and peeked at, not probed and reopened: a pipe (`--events /dev/stdin`, a named
+        # pipe) gives its bytes once, and a probe's buffered read would take the first 8 KiB with it
+        with open(path, "rb") as raw:
+            f: Any = gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(2)[:2] == _GZIP else raw
             for n, line in enumerate(f, start=1):
                 line = line.strip()
                 if line:

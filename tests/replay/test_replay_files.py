@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -126,6 +127,28 @@ def test_gzip_and_plain_files_in_order_with_line_numbers(tmp_path: Path) -> None
     assert [r.origin for r in recs] == [f"{first}:{i}" for i in range(1, 7)] + [f"{second}:{i}" for i in range(1, 6)]
     r = replay([str(first), str(second)], topology(tmp_path, "t"))
     assert r.events == 10 and [(b.origin, b.reason) for b in r.bad] == [(f"{first}:6", "invalid_json")]
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_a_pipe_is_read_whole(packed: bool) -> None:
+    """`zcat export.gz | cjo-stream replay --events /dev/stdin`: a pipe gives its bytes once; finding out
+    whether it is gzip must not take any of them (a probe-and-reopen lost its first 8 KiB)."""
+    data = Path(EXAMPLES).read_bytes()
+    assert len(data) > 3 * 8192  # more than a read buffer
+    from_file = cli("--events", EXAMPLES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    piped = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "replay", "--events", "/dev/stdin"],
+                           input=gzip.compress(data) if packed else data, capture_output=True, cwd=ROOT, env=env,
+                           timeout=120)
+    assert from_file.returncode == piped.returncode == 0, piped.stderr[-2000:]
+
+    def report(out: str, err: str) -> list[str]:  # less the time, rate and memory; the path as the pipe's
+        text = re.sub(r" in [\d.]+ s \([\d,]+/s\)|, peak memory [\d,]+ MiB", "", out + err)
+        return text.replace(EXAMPLES, "/dev/stdin").splitlines()
+
+    expected = report(from_file.stdout, from_file.stderr)
+    assert any("skipped bad event" in ln for ln in expected) and any("replayed 453 events" in ln for ln in expected)
+    assert report(piped.stdout.decode(), piped.stderr.decode()) == expected
 
 
 def test_warmup_builds_profiles_but_its_decisions_are_not_counted(tmp_path: Path) -> None:
