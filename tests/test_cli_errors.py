@@ -285,3 +285,29 @@ def test_every_exit_code_is_in_the_readme_table() -> None:
     table = readme.split("### Exit codes", 1)[1].split("\n\n", 2)[1]
     documented = {int(c) for c in re.findall(r"^\| `?(\d+)`? \|", table, re.M)}
     assert documented == {int(c) for c in ExitCode}, table
+
+
+# ---------------------------------------------------------------- Ctrl-C
+@pytest.mark.parametrize("verb", ["simulate", "replay", "produce"])
+def test_ctrl_c_interrupts_a_command_with_130_and_no_traceback(verb: str, tmp_path: Path) -> None:
+    """README, exit codes: a command that is not a service exits 130 when Ctrl-C stops it mid-input.
+
+    Its input is a FIFO that stays open, so the command is still reading when the signal comes."""
+    fifo = tmp_path / "events.jsonl"
+    os.mkfifo(fifo)
+    # SIGINT as a terminal leaves it (a test run started in the background would pass it on ignored)
+    proc = subprocess.Popen([CLI, verb, "--events", str(fifo)], cwd=ROOT, env=clean_env(CJO_BROKER="127.0.0.1:1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        with open(fifo, "wb") as writer:  # opens once the command opens its end
+            writer.write(Path(EVENTS).read_bytes())
+            writer.flush()
+            time.sleep(1.5)  # it reads what came and waits for more
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert b"Traceback" not in out + err, err.decode()[-3000:]
+    assert proc.returncode == ExitCode.INTERRUPTED, (proc.returncode, err.decode()[-3000:])
