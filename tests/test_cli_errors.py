@@ -150,6 +150,7 @@ def test_the_worker_waits_for_its_broker_with_backoff_and_then_runs(tmp_path: Pa
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
     assert "Traceback" not in log.read_text()
+    assert b"\x1b" not in log.read_bytes(), "terminal escapes in a log file"  # no spinner when not a terminal
 
 
 # ---------------------------------------------------------------- files

@@ -256,6 +256,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     # CJO_LOG_FORMAT=json gives one JSON object per line; no payloads or addresses either way
     worker = Worker(app, loop=loop, loglevel=level, logging_config=logging_config(json_logs, level), quiet=True,
                     redirect_stdouts=False)
+    worker.spinner = None  # Faust's start-up spinner writes cursor escapes even into a log file
     print(f"cjo-stream worker: broker {s.bootstrap}, {len(topo.journeys)} journeys, store {s.store}, "
           f"state API {s.web_scheme}://{s.web_host}:{s.web_port}/customers/<id>", file=sys.stderr, flush=True)
     worker.execute_from_commandline()
