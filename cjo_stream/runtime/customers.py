@@ -185,7 +185,8 @@ class CustomerPartition:
         b = _Batch()
         cache = b.cache
         s = self.settings
-        engine, decoded, links, throttles = self.engine, self.decoded, self.links, self.throttles
+        engine, links, throttles = self.engine, self.links, self.throttles
+        kept_events = self.decoded.by_id if self.decoded is not None else None
         recent = self._recent
         if not self._settled:  # the last batch raised half-way: its profiles may hold what was never stored
             recent.clear()
@@ -208,8 +209,10 @@ class CustomerPartition:
                 continue  # keyed by an id that was merged into a customer: the customer's partition decides
             receipt: Event | None = None
             if kind == KIND_EVENT:
-                ev = decoded.take(rec.value) if decoded is not None and rec.value else None
-                if ev is None:  # not decoded by this process's stage 1 (runtime.decoded)
+                kept = kept_events.pop(id(rec.value), None) if kept_events else None  # Decoded.take, inline
+                if kept is not None:
+                    ev = kept[1]
+                else:  # not decoded by this process's stage 1 (runtime.decoded)
                     try:
                         ev = decode_event(rec.value or b"", trusted=True)  # checked by ingest
                     except InvalidEvent:
