@@ -54,7 +54,9 @@ class Outbox:
         self.loop_sink = loop_sink
 
     def add(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int | None = None,
-            headers: Sequence[Header] = ()) -> None:
+            headers: Sequence[Header] = _NO_HEADERS) -> None:
+        # the default is the shared empty list, not ``()``: fill() hands a list to the batch builder as it
+        # is, and a tuple cost a call to convert it for most records (journey events, commands)
         if partition is None:
             partition = self.partitioner(key) if key is not None else 0
         if topic in self.deferred:
@@ -137,8 +139,7 @@ def fill(batch: Any, items: Sequence[Item], start: int = 0) -> int:
     append = builder.append
     i = start
     try:
-        while i < n:
-            key, value, headers = items[i]
+        for key, value, headers in (items[start:] if start else items):
             # the builder takes a list (a typed argument) and copies it into the batch at once: a list
             # is passed as it is, and records without headers share one empty list
             if append(offset, None, key, value,

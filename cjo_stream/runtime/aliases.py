@@ -40,31 +40,50 @@ MAX_HOPS = 16
 
 
 class Links:
-    """The links of the ids of one partition (``id -> customer``), changelogged to ``topic``."""
+    """The links of the ids of one partition (``id -> customer``), changelogged to ``topic``.
+
+    Writes are kept until :meth:`flush` (the batch step's end, whether or not it finished) and applied as
+    one RocksDB write batch: a link or unlink used to be a write of its own and a read to keep the key
+    count (with ~1 link in 8 events on the bench input, ~1,500 instructions an event). Reads see them.
+    """
 
     def __init__(self, kv: KV, topic: str, partition: int) -> None:
         self.kv = kv
         self.topic = topic
         self.partition = partition
+        self._pending: dict[bytes, bytes | None] = {}
+
+    def _get(self, key: bytes) -> bytes | None:
+        pending = self._pending
+        if pending and key in pending:
+            return pending[key]
+        return self.kv.get(key)
 
     def owner(self, ident: str) -> str | None:
-        raw = self.kv.get(ident.encode())
+        raw = self._get(ident.encode())
         return raw.decode() if raw is not None else None
 
     def link(self, ident: str, customer: str, out: Outbox) -> None:
         key, value = ident.encode(), customer.encode()
-        self.kv.put(key, value)
+        self._pending[key] = value
         out.add(self.topic, key, value, partition=self.partition)
 
     def unlink(self, ident: str, out: Outbox) -> bool:
         key = ident.encode()
-        if self.kv.get(key) is None:
+        if self._get(key) is None:
             return False
-        self.kv.delete(key)
+        self._pending[key] = None
         out.add(self.topic, key, None, partition=self.partition)
         return True
 
+    def flush(self) -> None:
+        """Apply the kept writes (one write batch; the store keeps its exact key count)."""
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            self.kv.write_many(pending)
+
     def __len__(self) -> int:
+        self.flush()
         return len(self.kv)
 
 

@@ -177,19 +177,35 @@ class CustomerPartition:
                 counts: metrics.BatchCounts) -> BatchStats:
         """Apply records in order; queue outputs and changelog writes on ``out``.
 
-        Touchpoint events are nearly every record, so their path stays in this loop; the other kinds
-        (timers, identity, erasure) are methods of their own. Nothing is written to the profile store
-        before the end of the batch (:meth:`_write`): one RocksDB write batch per partition batch.
+        Touchpoint events are nearly every record, so their path stays in one loop (:meth:`_apply`); the
+        other kinds (timers, identity, erasure) are methods of their own. Nothing is written to the profile
+        store before the end of the batch (:meth:`_write`): one RocksDB write batch per partition batch.
         """
         st = BatchStats(records=len(records))
         b = _Batch()
+        links = self.links
+        if not self._settled:  # the last batch raised half-way: its profiles may hold what was never stored
+            self._recent.clear()
+        self._settled = False
+        try:
+            self._apply(records, now, out, counts, st, b)
+        finally:
+            links.flush()  # written as before, even by a batch that raised: now as one write batch
+        self._write(b, out)
+        self.timers.flush()
+        self._settled = True
+        return st
+
+    def _apply(self, records: Sequence[InternalRecord], now: float, out: Outbox, counts: metrics.BatchCounts,
+               st: BatchStats, b: _Batch) -> None:
+        """The loop of :meth:`process` over its records."""
         cache = b.cache
         s = self.settings
-        engine, decoded, links, throttles = self.engine, self.decoded, self.links, self.throttles
+        engine, links, throttles = self.engine, self.links, self.throttles
+        kept_events = self.decoded.by_id if self.decoded is not None else None
         recent = self._recent
-        if not self._settled:  # the last batch raised half-way: its profiles may hold what was never stored
-            recent.clear()
-        self._settled = False
+        dirty, consumed = b.dirty, counts.consumed
+        window, max_ids = s.dedupe_window, s.dedupe_ids
         for rec in records:
             cid = (rec.key or b"").decode()
             if cid in cache:
@@ -208,8 +224,10 @@ class CustomerPartition:
                 continue  # keyed by an id that was merged into a customer: the customer's partition decides
             receipt: Event | None = None
             if kind == KIND_EVENT:
-                ev = decoded.take(rec.value) if decoded is not None and rec.value else None
-                if ev is None:  # not decoded by this process's stage 1 (runtime.decoded)
+                kept = kept_events.pop(id(rec.value), None) if kept_events else None  # Decoded.take, inline
+                if kept is not None:
+                    ev = kept[1]
+                else:  # not decoded by this process's stage 1 (runtime.decoded)
                     try:
                         ev = decode_event(rec.value or b"", trusted=True)  # checked by ingest
                     except InvalidEvent:
@@ -218,7 +236,7 @@ class CustomerPartition:
                     stored = cache[cid] = Stored(-1, new_profile(cid))
                 if ev.user_id and (ev.anonymous_id or ev.previous_id):  # names another id: maybe a new link
                     self._request_links(ev, cid, stored, b, out)
-                ids = admit(stored.ids, ev.message_id, now, s.dedupe_window, s.dedupe_ids)
+                ids = admit(stored.ids, ev.message_id, now, window, max_ids)
                 if ids is None:
                     counts.duplicates += 1
                     res: Result | None = None
@@ -228,7 +246,7 @@ class CustomerPartition:
                     is_receipt = ev.name.startswith("message_")
                     ctx = ev.context
                     source = ctx["channel"] if "channel" in ctx else "receipt" if is_receipt else "unknown"
-                    counts.consumed[(ev.type, source if type(source) is str else str(source))] += 1
+                    consumed[(ev.type, source if type(source) is str else str(source))] += 1
                     lat = now - ev.ts
                     if lat < -FUTURE_TOLERANCE:
                         ev.ts = now  # a producer's clock far ahead of ours: decide it as arriving now
@@ -267,14 +285,10 @@ class CustomerPartition:
                 res = None  # an unknown kind (a newer writer's): marks the record applied, as before
             assert stored is not None
             stored.hw = rec.offset
-            b.dirty.add(cid)
+            dirty.add(cid)
             if res is not None and (res.transitions or res.timers or res.cancelled or res.commands or res.skips
                                     or res.stage_moves or receipt is not None):
                 self._emit(res, out, counts, st, rec.offset, receipt)
-        self._write(b, out)
-        self.timers.flush()
-        self._settled = True
-        return st
 
     def _request_links(self, ev: Event, cid: str, stored: Stored, b: _Batch, out: Outbox) -> None:
         """Ask the partition of each other id the event names to link it to this customer (once a batch)."""

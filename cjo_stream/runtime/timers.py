@@ -46,7 +46,8 @@ def decode_timer(raw: bytes) -> Timer:
 def storage_key(t: Timer) -> bytes:
     """Key in the timer table: customer first (erasure deletes by prefix), unit-separator delimited so
     that no customer id can be a prefix of another's keys."""
-    return customer_prefix(t.customer_id) + f"{t.journey}\x1f{t.instance_id}\x1f{t.seq}".encode()
+    # customer_prefix(t.customer_id) + the rest, in one encode (a call and a concatenation less a timer)
+    return f"{t.customer_id}\x1f{t.journey}\x1f{t.instance_id}\x1f{t.seq}".encode()
 
 
 def customer_prefix(customer_id: str) -> bytes:
@@ -134,17 +135,18 @@ class TimerIndex:
     def add(self, t: Timer, key: bytes | None = None) -> bytes:
         """Store a timer (``key``: its :func:`storage_key`, if the caller has it); returns the encoded
         value for the changelog."""
-        raw = encode_timer(t)
+        raw = _enc.encode(t)  # encode_timer, due_key and _ms inline: this runs for most events that park
         if key is None:
             key = storage_key(t)
         if self.ordered:
             # timer keys are unique (an instance's seq grows with each parking); were one stored again
             # with another due time, its old index entry is found and dropped by the next scan
-            self._pending[key] = raw
-            self._pending[due_key(t.due, key)] = b""
+            pending, due = self._pending, t.due
+            pending[key] = raw
+            pending[DUE + max(0, math.ceil(due * 1000)).to_bytes(8, "big") + key] = b""
             self._added.setdefault(t.customer_id, []).append(key)
-            if t.due < self._next:
-                self._next = t.due
+            if due < self._next:
+                self._next = due
         else:
             self.kv.put(key, raw)
             heapq.heappush(self._heap, (t.due, key))
