@@ -295,7 +295,9 @@ class Analytics:
             k = f"s|{e.step}|deferred"
             b.inc(k)
         elif kind == "entered":
-            b.inc("entered")
+            bb, tt = b.b, b.t
+            bb["entered"] = bb.get("entered", 0) + 1
+            tt["entered"] = tt.get("entered", 0) + 1
             rows[ikey] = row
         elif kind == "holdout":
             b.inc("holdout")
@@ -332,25 +334,31 @@ class Analytics:
     def _sent(self, e: _Fact, at: float, customer_id: str, local_hour: int | None, b: _Both,
               row: InstanceRow) -> None:
         ch = e.channel or ""
+        did = e.delivery_id
+        bb, tt = b.b, b.t
         for k in (f"s|{e.step}|sent", f"c|{ch}|sent"):
-            b.inc(k)
+            bb[k] = bb.get(k, 0) + 1
+            tt[k] = tt.get(k, 0) + 1
         freq = None
-        if ch in CUSTOMER_CHANNELS and e.delivery_id is not None:
-            freq = self._frequency(customer_id, at, e.delivery_id, ch, b)
+        if did is not None and ch in CUSTOMER_CHANNELS:
+            freq = self._frequency(customer_id, at, did, ch, b)
             if local_hour is not None:
                 k = f"lh|{ch}|{local_hour}|sent"
-                b.inc(k)
-        if e.delivery_id is None:
+                bb[k] = bb.get(k, 0) + 1
+                tt[k] = tt.get(k, 0) + 1
+        if did is None:
             return
         d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, local_hour, freq, 0, at)
-        dkey = "d:" + e.delivery_id
-        old = self.rows.get(dkey)
+        rows = self.rows
+        dkey = "d:" + did
+        old = rows.get(dkey)
         if old is not None:
             d.seen = old.seen
-        self.rows[dkey] = d
-        waiting = self.rows.pop("r:" + e.delivery_id, None)
-        for status, _ in waiting or ():
-            self._count_receipt(d, status)
+        rows[dkey] = d
+        waiting = rows.pop("r:" + did, None)
+        if waiting:
+            for status, _ in waiting:
+                self._count_receipt(d, status)
 
     def _frequency(self, customer: str, at: float, did: str, ch: str, b: _Both) -> int:
         """The send's ordinal among the customer's sends in the 7 days up to it, order-independent.
@@ -360,7 +368,13 @@ class Analytics:
         those of event-time order whatever the order of folding.
         """
         fkey = "f:" + customer
-        recent = list(self.rows.get(fkey) or ())
+        rows = self.rows
+        old = rows.get(fkey)
+        if not old:  # a customer's first send here (the commonest): nothing to count or move
+            rows[fkey] = [(at, did)]
+            b.inc(f"fq|{ch}|1|sent")
+            return 1
+        recent = list(old)
         n = 1 + sum(1 for t, _ in recent if at - WEEK < t <= at)
         for t, other in recent:
             if at <= t < at + WEEK:
