@@ -346,6 +346,10 @@ _MILLIS: Final = tuple(f".{i:03d}Z" for i in range(1000))
 #: the last time formatted and its text: a decision formats the same time several times (the event's
 #: own, the instance's entry, ``decided_at``), one after another
 _last: tuple[float, str] = (math.nan, "")
+#: ``YYYY-MM-DDTHH:MM:`` per epoch minute: most times formatted are distinct, but a minute holds many
+#: (a replay's 5 days: ~7,200 minutes for ~170,000 times); bounded, emptied when full
+_minutes: dict[int, str] = {}
+_MINUTES_KEPT: Final = 65536
 
 
 def format_ts(ts: float) -> str:
@@ -368,10 +372,15 @@ def format_ts(ts: float) -> str:
     elif us < 0:
         sec -= 1
         us += 1_000_000
-    day, rest = divmod(int(sec), 86400)
-    hour, rest = divmod(rest, 3600)
-    minute, second = divmod(rest, 60)
-    text = _day(day) + _TWO[hour] + ":" + _TWO[minute] + ":" + _TWO[second] + _MILLIS[us // 1000]
+    minute, second = divmod(int(sec), 60)
+    head = _minutes.get(minute)
+    if head is None:
+        if len(_minutes) >= _MINUTES_KEPT:
+            _minutes.clear()
+        day, rest = divmod(minute, 1440)
+        hour, rest = divmod(rest, 60)
+        head = _minutes[minute] = _day(day) + _TWO[hour] + ":" + _TWO[rest] + ":"
+    text = head + _TWO[second] + _MILLIS[us // 1000]
     _last = (ts, text)
     return text
 

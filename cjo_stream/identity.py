@@ -25,14 +25,19 @@ def canonical(links: Mapping[str, str], ident: str) -> str:
     return ident
 
 
-def new_links(links: Mapping[str, str], ev: Event) -> list[tuple[str, str]]:
-    """Links this event establishes that are not known yet, as ``(from_id, customer_id)`` pairs."""
-    if not ev.user_id:
+def new_links(links: Mapping[str, str], ev: Event, customer: str | None = None) -> list[tuple[str, str]]:
+    """Links this event establishes that are not known yet, as ``(from_id, customer_id)`` pairs.
+
+    ``customer``: the user id's customer (``canonical(links, ev.user_id)``) when the caller has it already.
+    """
+    uid = ev.user_id
+    if not uid:
         return []
-    target = canonical(links, ev.user_id)
+    target = canonical(links, uid) if customer is None else customer
     out: list[tuple[str, str]] = []
     for other in (ev.anonymous_id, ev.previous_id):
-        if other and other != ev.user_id and other not in links and canonical(links, other) != target:
+        # an id with no link of its own is its own customer: no need to follow it
+        if other and other != uid and other not in links and other != target:
             out.append((other, target))
     return out
 

@@ -27,7 +27,7 @@ from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result, Timer
 from cjo_stream.engine.funnel import Funnel
 from cjo_stream.events import Event, InvalidEvent, decode_event
-from cjo_stream.identity import customer_of, new_links
+from cjo_stream.identity import canonical, new_links
 from cjo_stream.profile import Profile, new_profile
 
 #: The workers' default ``CJO_DEDUPE_WINDOW_SECONDS``.
@@ -163,31 +163,33 @@ class Simulator:
     def handle(self, ev: Event) -> None:
         # the customer is known before this event's own links apply (they only link ids it carries
         # next to the user id it is decided for), so duplicates are dropped per customer, as live
-        cid = customer_of(self.links, ev)
-        ids = admit(self.recent_ids.get(cid, b""), ev.message_id, max(self.clock, ev.ts), self.dedupe_window,
+        uid, ts = ev.user_id, ev.ts
+        cid = canonical(self.links, uid or ev.anonymous_id or "")  # customer_of, without its call
+        clock = self.clock
+        ids = admit(self.recent_ids.get(cid, b""), ev.message_id, clock if clock > ts else ts, self.dedupe_window,
                     self.dedupe_ids)
         if ids is None:
             self.duplicates += 1
             return
         self.recent_ids[cid] = ids
-        ts = ev.ts
         timers, schedules = self._timers, self._schedules
         if (timers and timers[0][0] <= ts) or (schedules and schedules[0][0] <= ts):  # most events: nothing due
             self.advance(ts)
         if ts > self.clock:
             self.clock = ts
-        links = new_links(self.links, ev)
+        # timers fired above change no links: the user id's customer is still ``cid``
+        links = new_links(self.links, ev, cid) if uid else ()  # (an event without a user id links nothing)
         for src, dst in links:
             self.links[src] = dst
         profile = self.profiles.get(cid)
         known = profile is not None
         if profile is None:
             profile = self.profiles[cid] = new_profile(cid)
-        res = self.engine.process(profile, ev, ev.ts)
+        res = self.engine.process(profile, ev, ts)
         if not known and self.engine.scheduled:
-            self._known(profile, ev.ts)  # after its first event: its zone is known
-        self._collect(res, ev.ts)
-        if ev.ts >= self.count_from:
+            self._known(profile, ts)  # after its first event: its zone is known
+        self._collect(res, ts)
+        if ts >= self.count_from:
             self.late += res.late
             self.too_late += res.too_late
             if self.analyse and ev.name.startswith(RECEIPT_PREFIX):  # a receipt counts for its delivery, as live

@@ -76,3 +76,16 @@ def test_bad_records_are_rejected_with_reason(record: bytes, reason: str, mentio
 def test_format_ts_matches_datetime_to_the_millisecond(ts: float) -> None:
     dt = datetime.fromtimestamp(ts, UTC)
     assert format_ts(ts) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def test_format_ts_reuses_a_minutes_text_correctly() -> None:
+    """format_ts keeps the text up to the minute per epoch minute: times met again, out of order, within a
+    few minutes (as a replay's are) and at the rounding edges still read as datetime writes them."""
+    import random
+
+    rnd = random.Random(15)
+    times = [59.9999996, -0.0005, 1e9 + 59.9999995, 1e9 + 0.9995, 1764547199.9999999]
+    times += [1.7e9 + rnd.random() * 600 for _ in range(2000)]
+    for ts in times + times[::-1]:
+        dt = datetime.fromtimestamp(ts, UTC)
+        assert format_ts(ts) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z", ts

@@ -68,6 +68,15 @@ def test_links_and_merge() -> None:
     links["u1"] = "u0"  # alias chain
     assert canonical(links, "a1") == "u0"
 
+    # the caller may pass the user id's customer it already resolved: the same links, fewer lookups; an
+    # anonymous id that is the user's customer itself (u0 here) links nothing either way
+    for e in (ev("identify", T0 + 3, user="u1", anon="u0"), ev("identify", T0 + 3, user="u1", anon="a9"),
+              ev("identify", T0 + 3, user="u7", anon="a1"), ev("identify", T0 + 3, user="u7", anon="a8")):
+        assert e.user_id is not None
+        assert new_links(links, e, canonical(links, e.user_id)) == new_links(links, e)
+    assert new_links(links, ev("identify", T0 + 3, user="u1", anon="u0")) == []
+    assert new_links(links, ev("identify", T0 + 3, user="u1", anon="a9")) == [("a9", "u0")]
+
     known, other = new_profile("u1"), new_profile("a1")
     apply_event(other, ev("page_viewed", T0 - 100))
     apply_event(other, ev("identify", T0 - 50, type="identify", traits={"first_name": "Anon", "city": "Oslo"}))

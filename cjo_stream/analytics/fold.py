@@ -142,6 +142,12 @@ class Analytics:
             for k, n in b.items():
                 t[k] = t.get(k, 0) + n
         self._boths: dict[BucketKey, _Both] = {}  # buckets and their totals are never replaced, only added to
+        # counter names by their parts, made once (formatting three names per step transition was a tenth
+        # of a replay's fold): (previous step, step) -> reached, continued, edge; (step, ending) -> its
+        # two; (from, to) -> a stage move's
+        self._step_keys: dict[tuple[str | None, str], tuple[str, str, str]] = {}
+        self._end_keys: dict[tuple[str, str], tuple[str, str]] = {}
+        self._move_keys: dict[tuple[str | None, str | None], str] = {}
         self.applied = 0
         self.duplicates = 0
         self.receipts_unmatched = 0
@@ -158,30 +164,41 @@ class Analytics:
         """
         raw: float | None = None  # the latest time rounded, and ``at`` the journey events' (rounded) time
         at = 0.0
+        latest = self.latest
         if result.transitions:
             cid = customer_id or result.profile.customer_id
             zone: ZoneInfo | None = None
+            transition = self._transition
             for t in result.transitions:
                 if t.at != raw:  # one call's transitions share their time, and round(x, 3) is costly
                     raw = t.at
                     at = round(raw, 3)  # as the journey event's ``at``
+                    if at > latest:
+                        latest = at
+                kind = t.kind
                 hour = None
-                if t.kind == "sent" and t.channel in CUSTOMER_CHANNELS:
+                if kind == "sent" and t.channel in CUSTOMER_CHANNELS:
                     if zone is None:
                         zone = customer_zone(result.profile, self.default_zone)
                     hour = local_minutes(t.at, zone) // 60
-                self.applied += 1
-                if at > self.latest:
-                    self.latest = at
-                self._transition(t, t.kind, at, cid, hour)
-        if result.stage_moves:
+                transition(t, kind, at, cid, hour)
+            self.applied += len(result.transitions)
+        moves = result.stage_moves
+        if moves:
             if result.stage_at != raw:
                 at = round(result.stage_at, 3)
-            for frm, to in result.stage_moves:
-                self.applied += 1
-                if at > self.latest:
-                    self.latest = at
-                self._stage(frm, to, at)
+                if at > latest:
+                    latest = at
+            self.applied += len(moves)
+            b = self._bucket(STAGES, 0, int(at // HOUR))
+            bb, tt, names = b.b, b.t, self._move_keys
+            for move in moves:
+                k = names.get(move)
+                if k is None:
+                    k = names[move] = f"m|{move[0] or ''}|{move[1] or ''}"
+                bb[k] = bb.get(k, 0) + 1
+                tt[k] = tt.get(k, 0) + 1
+        self.latest = latest
 
     def add_event(self, ev: Event, customer_id: str) -> None:
         """Fold an input event if it is a receipt (``message_<status>`` naming a ``delivery_id``)."""
@@ -247,15 +264,24 @@ class Analytics:
         in_order = at >= row.at
         if in_order:
             row.at = at
-        if kind == "step":
+        if kind == "step":  # the commonest: its counters incremented here (a call per counter cost more)
             s = e.step or ""
-            b.inc(f"s|{s}|reached")
+            prev = row.step
+            keys = self._step_keys.get((prev, s))
+            if keys is None:
+                keys = self._step_keys[(prev, s)] = (f"s|{s}|reached", f"s|{prev}|continued", f"e|{prev or ''}|{s}")
+            bb, tt = b.b, b.t
+            k = keys[0]
+            bb[k] = bb.get(k, 0) + 1
+            tt[k] = tt.get(k, 0) + 1
             if in_order:
-                prev = row.step
                 if prev is not None:
-                    b.inc(f"s|{prev}|continued")
-                edge = f"e|{prev or ''}|{s}"
-                b.inc(edge)
+                    k = keys[1]
+                    bb[k] = bb.get(k, 0) + 1
+                    tt[k] = tt.get(k, 0) + 1
+                k = keys[2]
+                bb[k] = bb.get(k, 0) + 1
+                tt[k] = tt.get(k, 0) + 1
                 row.step = s
             rows[ikey] = row
         elif kind == "sent":
@@ -269,7 +295,9 @@ class Analytics:
             k = f"s|{e.step}|deferred"
             b.inc(k)
         elif kind == "entered":
-            b.inc("entered")
+            bb, tt = b.b, b.t
+            bb["entered"] = bb.get("entered", 0) + 1
+            tt["entered"] = tt.get("entered", 0) + 1
             rows[ikey] = row
         elif kind == "holdout":
             b.inc("holdout")
@@ -283,12 +311,14 @@ class Analytics:
                 b.inc(f"a|{e.step}|{v}")
             rows[ikey] = row
         else:  # an ending: converted, exited, ended, expired, merged
-            b.inc(kind)
             s = e.step or row.step or ""
-            k = f"s|{s}|end|{kind}"
-            b.inc(k)
-            k = f"e|{s}|!{kind}"
-            b.inc(k)
+            ends = self._end_keys.get((s, kind))
+            if ends is None:
+                ends = self._end_keys[(s, kind)] = (f"s|{s}|end|{kind}", f"e|{s}|!{kind}")
+            bb, tt = b.b, b.t
+            for k in (kind, *ends):
+                bb[k] = bb.get(k, 0) + 1
+                tt[k] = tt.get(k, 0) + 1
             if kind == "converted":
                 i = bisect.bisect_left(TTC_BOUNDS, at - row.entered_at)
                 b.inc(f"ttc|{i}")
@@ -304,25 +334,31 @@ class Analytics:
     def _sent(self, e: _Fact, at: float, customer_id: str, local_hour: int | None, b: _Both,
               row: InstanceRow) -> None:
         ch = e.channel or ""
+        did = e.delivery_id
+        bb, tt = b.b, b.t
         for k in (f"s|{e.step}|sent", f"c|{ch}|sent"):
-            b.inc(k)
+            bb[k] = bb.get(k, 0) + 1
+            tt[k] = tt.get(k, 0) + 1
         freq = None
-        if ch in CUSTOMER_CHANNELS and e.delivery_id is not None:
-            freq = self._frequency(customer_id, at, e.delivery_id, ch, b)
+        if did is not None and ch in CUSTOMER_CHANNELS:
+            freq = self._frequency(customer_id, at, did, ch, b)
             if local_hour is not None:
                 k = f"lh|{ch}|{local_hour}|sent"
-                b.inc(k)
-        if e.delivery_id is None:
+                bb[k] = bb.get(k, 0) + 1
+                tt[k] = tt.get(k, 0) + 1
+        if did is None:
             return
         d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, local_hour, freq, 0, at)
-        dkey = "d:" + e.delivery_id
-        old = self.rows.get(dkey)
+        rows = self.rows
+        dkey = "d:" + did
+        old = rows.get(dkey)
         if old is not None:
             d.seen = old.seen
-        self.rows[dkey] = d
-        waiting = self.rows.pop("r:" + e.delivery_id, None)
-        for status, _ in waiting or ():
-            self._count_receipt(d, status)
+        rows[dkey] = d
+        waiting = rows.pop("r:" + did, None)
+        if waiting:
+            for status, _ in waiting:
+                self._count_receipt(d, status)
 
     def _frequency(self, customer: str, at: float, did: str, ch: str, b: _Both) -> int:
         """The send's ordinal among the customer's sends in the 7 days up to it, order-independent.
@@ -332,7 +368,13 @@ class Analytics:
         those of event-time order whatever the order of folding.
         """
         fkey = "f:" + customer
-        recent = list(self.rows.get(fkey) or ())
+        rows = self.rows
+        old = rows.get(fkey)
+        if not old:  # a customer's first send here (the commonest): nothing to count or move
+            rows[fkey] = [(at, did)]
+            b.inc(f"fq|{ch}|1|sent")
+            return 1
+        recent = list(old)
         n = 1 + sum(1 for t, _ in recent if at - WEEK < t <= at)
         for t, other in recent:
             if at <= t < at + WEEK:
