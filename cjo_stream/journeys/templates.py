@@ -142,6 +142,18 @@ class Template:
                 out.append(tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]))
         return out
 
+    def roots(self) -> frozenset[str] | None:
+        """The context keys this template reads (``event``, ``profile``, ...), or None when a path starts
+        with a computed key (``{{ [x].y }}``): then it may read any."""
+        if self._tpl is None:
+            return frozenset()
+        out: set[str] = set()
+        for segs in self._tpl.global_variable_segments():
+            if not segs or type(segs[0]) is not str:
+                return None
+            out.add(segs[0])
+        return frozenset(out)
+
     def render(self, data: dict[str, Any]) -> str:
         """The rendered text, or :class:`RenderError` (never another exception) when it cannot be made."""
         if self._tpl is None:
