@@ -198,6 +198,9 @@ class Engine:
         self.longest_throttle = max(pers, default=0.0)
         window = self.policies.send_log_window
         self._send_log_window = window
+        # the goal and exit events of each journey (by id(); every event asks of every active instance)
+        self._goal_exit = {id(j): frozenset([m.event for m in (j.goal, *j.exit_on) if m is not None])
+                           for j in self.versions.values()}
         # what each condition and each send or branch step reads (by id(); the journeys are held above)
         self._reads = journey_reads(self.versions.values())
         # channel -> the quiet-hours rules for it (every send asks; the policies are frozen)
@@ -269,9 +272,13 @@ class Engine:
                     self._end(run, active, j, "merged", "earlier_entry")
                 moved.append(self._enter(run, j, event.message_id, ev_view))
         if moved:
-            # only events at or after ``now`` matter: there are none unless this event is not the latest
-            recent = recent_events(profile) if clock >= now else []
+            recent: list[Seen] | None = None
             for inst in moved:
+                if profile.instances.get(inst.journey) is not inst:
+                    continue  # it ended on its way in (most sends): nothing to catch up with
+                if recent is None:
+                    # only events at or after ``now`` matter: there are none unless this event is not the latest
+                    recent = recent_events(profile) if clock >= now else []
                 self._catch_up(run, inst, recent, now)
         spec = self.watched.get(event.name)
         if spec is not None:
@@ -474,11 +481,8 @@ class Engine:
             return cur
         return None
 
-    @staticmethod
-    def _touches(j: Journey, inst: Instance, name: str) -> bool:
-        if j.goal is not None and j.goal.event == name:
-            return True
-        if any(m.event == name for m in j.exit_on):
+    def _touches(self, j: Journey, inst: Instance, name: str) -> bool:
+        if name in self._goal_exit[id(j)]:
             return True
         if inst.waiting == "wait_for":
             wf = j.steps[inst.step].wait_for

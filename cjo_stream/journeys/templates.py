@@ -37,10 +37,13 @@ class RangeLimitError(ResourceLimitError):
 class _Guarded:
     """A filter that refuses over-long ranges (as input or argument); everything else is delegated."""
 
-    __slots__ = ("_f", "with_context", "with_environment")
+    __slots__ = ("_f", "with_context", "with_environment", "unguarded")
 
     def __init__(self, f: Any) -> None:
         self._f = f
+        # the filter itself, for fastliquid's outputs: a plain path over data and literal arguments, they
+        # can hold no range (it falls back to python-liquid for a range in the data)
+        self.unguarded = f
         # read on every filter call by python-liquid: answered here, not by a failed lookup on ``f``
         self.with_context = getattr(f, "with_context", False)
         self.with_environment = getattr(f, "with_environment", False)
