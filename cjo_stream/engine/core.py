@@ -22,6 +22,7 @@ from cjo_stream.commands import (
 )
 from cjo_stream.engine.besttime import ENGAGEMENT, best_time_due, local_hour, record
 from cjo_stream.engine.clock import customer_zone, in_window, local_minutes, next_time_of_day
+from cjo_stream.engine.reads import ALL, Reads, journey_reads, profile_part
 from cjo_stream.engine.recent import recent_events, remember, seen_view, since, watched_events
 from cjo_stream.engine.throttle import Throttles
 from cjo_stream.engine.types import Result, Timer, TimerKind, Transition
@@ -101,13 +102,18 @@ class _Run:
         self.throttles = throttles if throttles is not None else engine.throttles
 
     def ctx(self, event_view: dict[str, Any], inst: Instance | None, journey: Journey,
-            roots: frozenset[str] | None = None) -> dict[str, Any]:
-        """What an expression or template sees. With ``roots`` (an expression's: the only keys it can
-        read), ``profile`` and ``journey`` are left out when not among them: building them (the profile's
-        counters, a formatted entry time) was most of the cost of an entry condition on the event alone."""
+            reads: Reads = ALL) -> dict[str, Any]:
+        """What an expression or template sees. With ``reads`` (:mod:`cjo_stream.engine.reads`: what the
+        reader can read), ``profile`` and ``journey`` are left out when not among them, and ``profile``
+        holds only the keys read: building them (the profile's counters, a formatted entry time) was most
+        of the cost of an entry condition on the event alone, and of a send's context."""
+        roots, keys = reads
         out: dict[str, Any] = {"event": event_view}
         if roots is None or "profile" in roots:
-            out["profile"] = self.profile_view()
+            if keys is None or self._profile_view is not None:
+                out["profile"] = self.profile_view()
+            else:
+                out["profile"] = profile_part(self.profile, keys, self.engine.default_stage)
         if roots is None or "journey" in roots:
             jv: dict[str, Any] = {"id": journey.id, "version": journey.version}
             if inst is not None:
@@ -192,6 +198,11 @@ class Engine:
         self.longest_throttle = max(pers, default=0.0)
         window = self.policies.send_log_window
         self._send_log_window = window
+        # the goal and exit events of each journey (by id(); every event asks of every active instance)
+        self._goal_exit = {id(j): frozenset([m.event for m in (j.goal, *j.exit_on) if m is not None])
+                           for j in self.versions.values()}
+        # what each condition and each send or branch step reads (by id(); the journeys are held above)
+        self._reads = journey_reads(self.versions.values())
         # channel -> the quiet-hours rules for it (every send asks; the policies are frozen)
         self._quiet_rules: dict[str, tuple[QuietHours, ...]] = {}
 
@@ -261,9 +272,13 @@ class Engine:
                     self._end(run, active, j, "merged", "earlier_entry")
                 moved.append(self._enter(run, j, event.message_id, ev_view))
         if moved:
-            # only events at or after ``now`` matter: there are none unless this event is not the latest
-            recent = recent_events(profile) if clock >= now else []
+            recent: list[Seen] | None = None
             for inst in moved:
+                if profile.instances.get(inst.journey) is not inst:
+                    continue  # it ended on its way in (most sends): nothing to catch up with
+                if recent is None:
+                    # only events at or after ``now`` matter: there are none unless this event is not the latest
+                    recent = recent_events(profile) if clock >= now else []
                 self._catch_up(run, inst, recent, now)
         spec = self.watched.get(event.name)
         if spec is not None:
@@ -466,11 +481,8 @@ class Engine:
             return cur
         return None
 
-    @staticmethod
-    def _touches(j: Journey, inst: Instance, name: str) -> bool:
-        if j.goal is not None and j.goal.event == name:
-            return True
-        if any(m.event == name for m in j.exit_on):
+    def _touches(self, j: Journey, inst: Instance, name: str) -> bool:
+        if name in self._goal_exit[id(j)]:
             return True
         if inst.waiting == "wait_for":
             wf = j.steps[inst.step].wait_for
@@ -512,20 +524,21 @@ class Engine:
             self._end(run, inst, j, "expired")
             return
         step = j.steps[inst.step]
-        ev_view = _snapshot_view(inst, j)
         waiting = inst.waiting
         inst.waiting, inst.due = None, None
+        # (the entry event's view is built by the first step that reads it: most wakes go on to a wait)
         if waiting in ("quiet", "throttle"):  # a deferred send is tried again
+            ev_view = _snapshot_view(inst, j)
             if self._send(run, inst, j, step, ev_view):
                 self._run(run, inst, j, step.next, ev_view)
         elif waiting == "wait_for":
-            self._run(run, inst, j, step.on_timeout, ev_view)
+            self._run(run, inst, j, step.on_timeout, None)
         else:
-            self._run(run, inst, j, step.next, ev_view)
+            self._run(run, inst, j, step.next, None)
 
     def _matches(self, run: _Run, m: Matcher, ev_view: dict[str, Any], inst: Instance | None, j: Journey) -> bool:
         when = m.when
-        return when is None or truthy(when(run.ctx(ev_view, inst, j, when.roots)))
+        return when is None or truthy(when(run.ctx(ev_view, inst, j, self._reads[id(when)])))
 
     @staticmethod
     def _may_enter(p: Profile, j: Journey, now: float) -> bool:
@@ -598,8 +611,9 @@ class Engine:
         run.result.timers.append(Timer(run.profile.customer_id, inst.journey, inst.instance_id, inst.seq,
                                        inst.due, kind))
 
-    def _run(self, run: _Run, inst: Instance, j: Journey, target: str, ev_view: dict[str, Any]) -> None:
-        """Walk steps from ``target`` until the instance waits or ends."""
+    def _run(self, run: _Run, inst: Instance, j: Journey, target: str, ev_view: dict[str, Any] | None) -> None:
+        """Walk steps from ``target`` until the instance waits or ends (``ev_view`` None: a timer woke it,
+        the entry event's view is built when a step first reads it)."""
         for _ in range(_MAX_STEPS_PER_RUN):
             if target == END:
                 self._end(run, inst, j, "ended")
@@ -609,6 +623,8 @@ class Engine:
             run.note("step", inst, target, inst.variant)
             kind = step.kind
             if kind == "send":
+                if ev_view is None:
+                    ev_view = _snapshot_view(inst, j)
                 if not self._send(run, inst, j, step, ev_view):
                     return  # deferred by quiet hours: parked
                 target = step.next
@@ -629,11 +645,15 @@ class Engine:
                 self._park(run, inst, j, "wait_for", run.now + step.seconds)
                 return
             elif kind == "enter":
+                if ev_view is None:
+                    ev_view = _snapshot_view(inst, j)
                 self._hand_over(run, inst, step, ev_view)
                 target = step.next
             elif kind == "branch":
                 target = step.next
-                ctx = run.ctx(ev_view, inst, j)
+                if ev_view is None:
+                    ev_view = _snapshot_view(inst, j)
+                ctx = run.ctx(ev_view, inst, j, self._reads[id(step)])
                 for cond, nxt in step.branch:
                     if cond is None or truthy(cond(ctx)):
                         target = nxt
@@ -691,7 +711,7 @@ class Engine:
         now = run.now
         did = delivery_id(j.id, j.version, p.customer_id, inst.instance_id, f"{step.id}@{inst.seq}")
         customer_facing = channel in CUSTOMER_CHANNELS
-        ctx = run.ctx(ev_view, inst, j)
+        ctx = run.ctx(ev_view, inst, j, self._reads[id(step)])
         failed: RenderError | None = None  # a template that cannot render skips this send (render_error)
         to: str | None
         if action.to is not None:

@@ -121,6 +121,8 @@ class FastTemplate:
                         obj = self._undefined(root, hint="index out of range", token=token)
                         break
                 for func, args, kwargs in filters:
+                    if type(obj) is range:
+                        return None  # python-liquid's range-guarded filters decide
                     obj = func(obj, *args, **kwargs)
                 # to_liquid_string gives text back as it is unless autoescaping
                 out.append(obj if type(obj) is str and not autoescape else to_liquid_string(obj, autoescape))
@@ -162,6 +164,9 @@ def fast_form(tpl: BoundTemplate) -> FastTemplate | None:
             func = env.filters.get(f.name)
             if func is None or getattr(func, "with_context", False) or getattr(func, "with_environment", False):
                 return None
+            # a filter the environment wraps in a range guard (templates._Guarded), called without the
+            # wrapper: a literal argument is never a range and render() leaves a range in the data to Liquid
+            func = getattr(func, "unguarded", func)
             args: list[Any] = []
             kwargs: dict[str, Any] = {}
             for arg in f.args:

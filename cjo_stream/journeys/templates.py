@@ -37,10 +37,13 @@ class RangeLimitError(ResourceLimitError):
 class _Guarded:
     """A filter that refuses over-long ranges (as input or argument); everything else is delegated."""
 
-    __slots__ = ("_f", "with_context", "with_environment")
+    __slots__ = ("_f", "with_context", "with_environment", "unguarded")
 
     def __init__(self, f: Any) -> None:
         self._f = f
+        # the filter itself, for fastliquid's outputs: a plain path over data and literal arguments, they
+        # can hold no range (it falls back to python-liquid for a range in the data)
+        self.unguarded = f
         # read on every filter call by python-liquid: answered here, not by a failed lookup on ``f``
         self.with_context = getattr(f, "with_context", False)
         self.with_environment = getattr(f, "with_environment", False)
@@ -141,6 +144,18 @@ class Template:
             if segs and segs[0] == root:
                 out.append(tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]))
         return out
+
+    def roots(self) -> frozenset[str] | None:
+        """The context keys this template reads (``event``, ``profile``, ...), or None when a path starts
+        with a computed key (``{{ [x].y }}``): then it may read any."""
+        if self._tpl is None:
+            return frozenset()
+        out: set[str] = set()
+        for segs in self._tpl.global_variable_segments():
+            if not segs or type(segs[0]) is not str:
+                return None
+            out.add(segs[0])
+        return frozenset(out)
 
     def render(self, data: dict[str, Any]) -> str:
         """The rendered text, or :class:`RenderError` (never another exception) when it cannot be made."""

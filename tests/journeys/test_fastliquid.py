@@ -80,3 +80,12 @@ def test_pairs_of_values() -> None:
     for a, c in itertools.product(VALUES[:12], VALUES[:16]):
         data = {"a": {"b": a}, "c": c}
         assert outcome(fast, data) == outcome(slow, data), (a, c)
+
+
+def test_a_range_in_the_data_still_meets_the_filters_range_guard() -> None:
+    # the quick path calls filters without the guard's wrapper: a range it is handed goes to python-liquid
+    t = Template("{{ a | size }}")
+    assert t._fast is not None
+    with pytest.raises(RenderError, match="limit"):
+        t.render({"a": range(10**9)})
+    assert t.render({"a": range(3)}) == outcome(liquid_only("{{ a | size }}"), {"a": range(3)})[1] == "3"
