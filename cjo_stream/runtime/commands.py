@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -304,7 +305,10 @@ def _cmd_produce(args: argparse.Namespace) -> int:
 
     s = settings_from(args)
     readable_file(args.events, "events file")
-    total = sum(1 for line in _read(args.events) if line.strip())
+    # the progress bar's total needs a first pass, which only a regular file allows: a pipe
+    # (`--events /dev/stdin`, a named pipe) gives its bytes once, and they are for sending
+    regular = stat.S_ISREG(os.stat(args.events).st_mode)
+    total = sum(1 for line in _read(args.events) if line.strip()) if regular else None
     broker_ready(s, args)
     try:
         n = asyncio.run(produce_lines(s, _read(args.events), topic=args.topic, rate=args.rate, total=total,
