@@ -5,14 +5,16 @@ Each test is a fault found by doing so; the processes and the broker are real.
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cjo_stream.errors import ExitCode
 from cjo_stream.runtime.broker import LocalBroker
-from tests.test_cli_errors import CLI, EVENTS, ROOT, clean_env
+from tests.test_cli_errors import CLI, EVENTS, ROOT, clean_env, run, user_error
 
 LINES = sum(1 for line in Path(EVENTS).read_bytes().splitlines() if line.strip())
 
@@ -32,3 +34,10 @@ def test_produce_reads_a_pipe_whole(broker: LocalBroker) -> None:
     assert p.returncode == 0 and "Traceback" not in err, err
     assert f"produced {LINES} records to cjo.touchpoints" in err, err
 
+
+def test_a_truncated_gzip_file_is_a_file_problem_not_a_crash(tmp_path: Path) -> None:
+    """An export cut short (a download stopped half-way) ended `replay` with a traceback and exit 70."""
+    cut = tmp_path / "export.jsonl.gz"
+    packed = gzip.compress(Path(EVENTS).read_bytes())
+    cut.write_bytes(packed[: len(packed) // 2])
+    user_error(run("replay", "--events", str(cut)), ExitCode.NO_FILE, str(cut), "ended before")

@@ -56,7 +56,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     )
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.run import Replay
-    from cjo_stream.replay.sources import Raw, Unreadable, file_records, topic_records
+    from cjo_stream.replay.sources import Damaged, Raw, Unreadable, file_records, topic_records
     from cjo_stream.runtime.commands import Progress, broker_ready, settings_from, tune_gc
 
     now = time.time()
@@ -99,6 +99,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if args.events:
             try:
                 replay.feed(file_records(args.events), progress=bar.update)
+            except Damaged as e:
+                raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
             except OSError as e:
                 raise file_problem("events file", "/".join(args.events), e) from None
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -47,10 +48,23 @@ def file_records(paths: list[str]) -> Iterator[Raw]:
         # pipe) gives its bytes once, and a probe's buffered read would take the first 8 KiB with it
         with open(path, "rb") as raw:
             f: Any = gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(2)[:2] == _GZIP else raw
-            for n, line in enumerate(f, start=1):
-                line = line.strip()
-                if line:
-                    yield Raw(path, line, line=n)
+            try:
+                for n, line in enumerate(f, start=1):
+                    line = line.strip()
+                    if line:
+                        yield Raw(path, line, line=n)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # an export cut short or damaged
+                reason = str(e)
+                raise Damaged(path, reason[:1].lower() + reason[1:]) from None
+
+
+class Damaged(Exception):
+    """A gzip file that ends early or does not decompress: what was read of it is not the whole history."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class Unreadable(RuntimeError):
