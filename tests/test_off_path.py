@@ -6,14 +6,16 @@ Each test is a fault found by doing so; the processes and the broker are real.
 from __future__ import annotations
 
 import gzip
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cjo_stream.errors import ExitCode
-from cjo_stream.runtime.broker import LocalBroker
+from cjo_stream.runtime.broker import LocalBroker, free_port
 from tests.test_cli_errors import CLI, EVENTS, ROOT, clean_env, run, user_error
 
 LINES = sum(1 for line in Path(EVENTS).read_bytes().splitlines() if line.strip())
@@ -41,3 +43,34 @@ def test_a_truncated_gzip_file_is_a_file_problem_not_a_crash(tmp_path: Path) -> 
     packed = gzip.compress(Path(EVENTS).read_bytes())
     cut.write_bytes(packed[: len(packed) // 2])
     user_error(run("replay", "--events", str(cut)), ExitCode.NO_FILE, str(cut), "ended before")
+
+
+SERVICES = {
+    "worker": ["worker", "--topologies", str(ROOT / "topologies")],
+    "adapter": ["adapter", "--channel", "console", "--web-port", "-1"],
+    "analytics": ["analytics", "--topologies", str(ROOT / "topologies")],
+}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_a_service_waits_for_its_broker_and_stops_cleanly_on_sigterm(service: str, tmp_path: Path) -> None:
+    """Started before its broker (Compose starts everything at once): `analytics` crashed at once with a
+    traceback; `worker` and `adapter` waited, but SIGTERM then killed them (exit 143, not the README's 0
+    for a service stopped by SIGTERM)."""
+    env = clean_env(CJO_BROKER=f"127.0.0.1:{free_port()}", CJO_DATA_DIR=str(tmp_path / "data"),
+                    CJO_WEB_PORT=str(free_port()), CJO_ANALYTICS_WEB_PORT=str(free_port()))
+    log = tmp_path / "service.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([CLI, *SERVICES[service]], cwd=tmp_path, env=env, stdout=f, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "not reachable, attempt 2" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "Traceback" not in log.read_text(), log.read_text()

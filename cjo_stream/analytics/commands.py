@@ -37,7 +37,12 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
 
     print(f"cjo-stream analytics: broker {s.bootstrap}, {len(topo.journeys)} journeys, page and API on "
           f"{s.web_scheme}://{s.web_host}:{s.analytics_web_port}/", file=sys.stderr, flush=True)
+    from cjo_stream.runtime.connect import wait_for_broker_or_stop, where
+
     try:
+        # a service may start before its broker (Compose starts everything at once): wait as workers do
+        if not wait_for_broker_or_stop(s, where(s, args.broker), logging.getLogger("cjo_stream.analytics")):
+            return 0
         asyncio.run(serve(s, topo, s.analytics_web_port))
     except KeyboardInterrupt:
         return 130

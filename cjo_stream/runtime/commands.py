@@ -243,7 +243,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     except (AuthConfigError, TLSConfigError) as e:
         raise UsageError(str(e)) from None
     logging.config.dictConfig(logging_config(json_logs, level))
-    _wait_for_broker_forever(s, args)
+    if not _wait_for_broker_forever(s, args):
+        return 0
     from cjo_stream.runtime.host import start_early
 
     loop, stream, started = start_early(s, topo)  # joins the stage groups while Faust is imported
@@ -284,20 +285,14 @@ def _check_data_dir(path: str) -> None:
         raise FileProblem(f"cannot write to the data directory {path} (--data-dir / CJO_DATA_DIR)")
 
 
-def _wait_for_broker_forever(s: Settings, args: argparse.Namespace) -> None:
-    """A worker may start before its broker: retry with backoff, one log line per failed attempt."""
+def _wait_for_broker_forever(s: Settings, args: argparse.Namespace) -> bool:
+    """A worker may start before its broker: retry with backoff, one log line per failed attempt.
+    False when SIGTERM or Ctrl-C stopped it first."""
     import logging
 
-    from cjo_stream.runtime.connect import wait_for_broker, where
+    from cjo_stream.runtime.connect import wait_for_broker_or_stop, where
 
-    log = logging.getLogger("cjo_stream.worker")
-    source = where(s, getattr(args, "broker", None))
-
-    def retry(attempt: int, reason: str, delay: float) -> None:
-        log.warning("broker %s (%s) not reachable, attempt %d: %s; retrying in %.1f s",
-                    s.bootstrap, source, attempt, reason, delay)
-
-    asyncio.run(wait_for_broker(s, timeout=None, source=source, on_retry=retry))
+    return wait_for_broker_or_stop(s, where(s, getattr(args, "broker", None)), logging.getLogger("cjo_stream.worker"))
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
