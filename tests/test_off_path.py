@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -74,3 +75,15 @@ def test_a_service_waits_for_its_broker_and_stops_cleanly_on_sigterm(service: st
             proc.kill()
             proc.wait(10)
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_analytics_names_a_port_in_use(tmp_path: Path) -> None:
+    """`analytics --web-port` on a taken port connected to the broker, then exited 1 with Python's
+    `[Errno 98] error while attempting to bind ...`; the README's code for a port in use is 5."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        p = run("analytics", "--web-port", port, "--data-dir", str(tmp_path),
+                env=clean_env(CJO_BROKER=f"127.0.0.1:{free_port()}"), timeout=30)
+    user_error(p, ExitCode.PORT_IN_USE, f"port {port} on 127.0.0.1 is already in use")

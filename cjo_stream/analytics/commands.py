@@ -32,6 +32,9 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
             print(p, file=sys.stderr)
         print("refusing to start: fix the journey files above (cjo-stream validate)", file=sys.stderr)
         return 1
+    from cjo_stream.errors import port_free
+
+    port_free(s.web_host, s.analytics_web_port, "--web-port / CJO_ANALYTICS_WEB_PORT")  # before the broker wait
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     from cjo_stream.analytics.service import serve
 
