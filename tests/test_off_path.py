@@ -87,3 +87,19 @@ def test_analytics_names_a_port_in_use(tmp_path: Path) -> None:
         p = run("analytics", "--web-port", port, "--data-dir", str(tmp_path),
                 env=clean_env(CJO_BROKER=f"127.0.0.1:{free_port()}"), timeout=30)
     user_error(p, ExitCode.PORT_IN_USE, f"port {port} on 127.0.0.1 is already in use")
+
+
+@pytest.mark.parametrize(("args", "env", "code", "fragment"), [
+    (["--web-port", "70000"], {}, ExitCode.USAGE, "a port is 1-65535"),
+    ([], {"CJO_ANALYTICS_WEB_PORT": "70000"}, ExitCode.USAGE, "CJO_ANALYTICS_WEB_PORT=70000"),
+    ([], {"CJO_BROKER": " "}, ExitCode.USAGE, "CJO_BROKER is empty"),
+    (["--topologies", "no-such-dir"], {}, ExitCode.NO_FILE, "topologies directory not found: no-such-dir"),
+    (["--data-dir", "/proc/no-such-dir"], {}, ExitCode.NO_FILE, "cannot create the data directory /proc/no-such-dir"),
+])
+def test_analytics_mistakes_have_the_readme_exit_codes(args: list[str], env: dict[str, str], code: int,
+                                                       fragment: str) -> None:
+    """`analytics` checked its flags and `CJO_*` values apart from the other verbs: a port over 65535 was a
+    traceback (exit 70), an unwritable data directory Python's `[Errno 2] ...` (exit 1), a missing
+    topologies directory `no-such-dir:1: not a directory` (exit 1 instead of 3)."""
+    env = {"CJO_BROKER": f"127.0.0.1:{free_port()}", "CJO_ANALYTICS_WEB_PORT": str(free_port()), **env}
+    user_error(run("analytics", *args, env=clean_env(**env), timeout=30), code, fragment)

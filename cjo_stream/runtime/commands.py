@@ -226,7 +226,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     # journeys first: with errors nothing is started and nothing consumed
     topo = load_topology_checked(s.topologies, refusing="refusing to start; nothing was consumed")
     _check_worker_ports(s)
-    _check_data_dir(s.data_dir)
+    check_data_dir(s.data_dir)
     if s.concurrency > 1:
         from cjo_stream.runtime.supervisor import ConcurrencyError, run_workers
 
@@ -273,7 +273,7 @@ def _check_worker_ports(s: Settings) -> None:
         port_free(s.web_host, s.web_port + i, what)
 
 
-def _check_data_dir(path: str) -> None:
+def check_data_dir(path: str) -> None:
     from cjo_stream.errors import FileProblem
 
     try:
