@@ -172,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     anything else is a bug and keeps its traceback (exit 70)."""
     from cjo_stream.errors import ExitCode, UserError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # imports every verb's module: Ctrl-C can come meanwhile
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
     if args.debug:
         os.environ["CJO_LOG_LEVEL"] = "debug"  # the verb's logging and the processes it starts
     debug = os.environ.get("CJO_LOG_LEVEL", "").strip().lower() == "debug"

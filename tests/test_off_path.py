@@ -103,3 +103,17 @@ def test_analytics_mistakes_have_the_readme_exit_codes(args: list[str], env: dic
     topologies directory `no-such-dir:1: not a directory` (exit 1 instead of 3)."""
     env = {"CJO_BROKER": f"127.0.0.1:{free_port()}", "CJO_ANALYTICS_WEB_PORT": str(free_port()), **env}
     user_error(run("analytics", *args, env=clean_env(**env), timeout=30), code, fragment)
+
+
+def test_ctrl_c_while_the_verbs_load_is_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C in a command's first half second (on a loaded machine: while the verbs' modules import to
+    build the parser) printed a KeyboardInterrupt traceback and died by the signal, not exit 130."""
+    from cjo_stream import cli
+
+    def interrupted() -> list[object]:
+        raise KeyboardInterrupt  # where a real Ctrl-C lands then: inside the imports _extensions() runs
+
+    monkeypatch.setattr(cli, "_extensions", interrupted)
+    assert cli.main(["simulate", "--events", EVENTS]) == ExitCode.INTERRUPTED
+    assert "Traceback" not in capsys.readouterr().err
