@@ -117,3 +117,20 @@ def test_ctrl_c_while_the_verbs_load_is_130_without_a_traceback(monkeypatch: pyt
     monkeypatch.setattr(cli, "_extensions", interrupted)
     assert cli.main(["simulate", "--events", EVENTS]) == ExitCode.INTERRUPTED
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("form", ["bom", "gzip", "bom+gzip"])
+def test_simulate_and_replay_read_an_export_as_its_plain_text(form: str, tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark (Windows tools, PowerShell's Out-File) made line 1 `invalid_json`, and
+    `simulate` read a gzip export (which `replay` reads) as binary lines: ~70 `invalid_json`, exit 0."""
+    plain = Path(EVENTS).read_bytes()
+    data = b"\xef\xbb\xbf" + plain if "bom" in form else plain
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(gzip.compress(data) if "gzip" in form else data)
+    for verb in (["simulate"], ["replay", "--commands", "/dev/stdout"]):
+        want = run(*verb, "--events", EVENTS)
+        got = run(*verb, "--events", str(path))
+        commands = [line for line in want.stdout.splitlines() if line.startswith("{")]
+        assert commands and got.returncode == 0, got.stderr[-2000:]
+        assert [line for line in got.stdout.splitlines() if line.startswith("{")] == commands
+        assert got.stderr.count("skipped bad event") == want.stderr.count("skipped bad event") == 3, got.stderr

@@ -54,9 +54,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         readable_file,
         writable_file,
     )
+    from cjo_stream.jsonl import Damaged
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.run import Replay
-    from cjo_stream.replay.sources import Damaged, Raw, Unreadable, file_records, topic_records
+    from cjo_stream.replay.sources import Raw, Unreadable, file_records, topic_records
     from cjo_stream.runtime.commands import Progress, broker_ready, settings_from, tune_gc
 
     now = time.time()

@@ -162,8 +162,14 @@ async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: st
 
 
 def _read(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        yield from f
+    """The file's lines as simulate and replay read them (gzip told by content, a byte-order mark dropped)."""
+    from cjo_stream.errors import FileProblem
+    from cjo_stream.jsonl import Damaged, jsonl_lines
+
+    try:
+        yield from jsonl_lines(path)
+    except Damaged as e:
+        raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
