@@ -6,6 +6,7 @@ Each test is a fault found by doing so; the processes and the broker are real.
 from __future__ import annotations
 
 import gzip
+import re
 import signal
 import socket
 import subprocess
@@ -134,3 +135,17 @@ def test_simulate_and_replay_read_an_export_as_its_plain_text(form: str, tmp_pat
         assert commands and got.returncode == 0, got.stderr[-2000:]
         assert [line for line in got.stdout.splitlines() if line.startswith("{")] == commands
         assert got.stderr.count("skipped bad event") == want.stderr.count("skipped bad event") == 3, got.stderr
+
+
+def test_replay_events_given_twice_reads_both(tmp_path: Path) -> None:
+    """`replay --events jan.jsonl --events feb.jsonl` replayed February only: the second flag replaced the
+    first without a word (as `--events jan.jsonl feb.jsonl` reads both)."""
+    lines = Path(EVENTS).read_bytes().splitlines(keepends=True)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_bytes(b"".join(lines[:200]))
+    second.write_bytes(b"".join(lines[200:]))
+    both = run("replay", "--events", str(first), str(second))
+    twice = run("replay", "--events", str(first), "--events", str(second))
+    assert both.returncode == twice.returncode == 0, twice.stderr
+    counted = re.compile(r"replayed ([\d,]+) events")
+    assert counted.search(twice.stdout)[1] == counted.search(both.stdout)[1], twice.stdout  # type: ignore[index]

@@ -194,7 +194,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "Writes to no topic.")
     p.add_argument("--topologies", default="topologies", help="journeys directory (default: topologies)")
     p.add_argument("--compare", metavar="OTHER_DIR", help="a second journeys directory, run over the same events")
-    p.add_argument("--events", nargs="+", metavar="FILE", help="JSONL files (plain or gzip) instead of topics")
+    p.add_argument("--events", nargs="+", action="extend", metavar="FILE",
+                   help="JSONL files (plain or gzip) instead of topics; the flag may be repeated")
     p.add_argument("--topic", action="append",
                    help="topic to read (repeatable; default: $CJO_INPUT_TOPIC and $CJO_RECEIPTS_TOPIC)")
     p.add_argument("--broker", help="bootstrap servers host:port[,...] (default: $CJO_BROKER or 127.0.0.1:9092)")
