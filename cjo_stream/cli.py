@@ -34,8 +34,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     from cjo_stream.commands import DeliveryCommand
     from cjo_stream.engine import Engine
-    from cjo_stream.errors import file_problem, load_topology_checked, readable_file, writable_file
-    from cjo_stream.simulator import Simulator, read_lines
+    from cjo_stream.errors import (
+        FileProblem,
+        file_problem,
+        load_topology_checked,
+        readable_file,
+        writable_file,
+    )
+    from cjo_stream.jsonl import Damaged, jsonl_lines
+    from cjo_stream.simulator import Simulator
 
     until = _until(args.until) if args.until else None  # checked before the work starts
     topo = load_topology_checked(args.topologies)
@@ -56,9 +63,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     sim = Simulator(Engine(topo.journeys, topo.policies, lateness, stages=topo.stages), on_command=emit,
                     dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids)
     try:
-        sim.run_lines(read_lines(args.events))
+        sim.run_lines(jsonl_lines(args.events))  # plain or gzip, as replay reads it
     except BrokenPipeError:
         raise
+    except Damaged as e:
+        raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
     except OSError as e:
         raise file_problem("events file", args.events, e) from None
     sim.finish(until)
@@ -82,7 +91,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             print(f"stages: {stages}; changes: {moves or 'none'}", file=sys.stderr)
     if args.html:
         from cjo_stream.analytics.offline import render_html
-        from cjo_stream.errors import FileProblem
 
         try:
             with open(args.html, "w", encoding="utf-8") as f:
@@ -172,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     anything else is a bug and keeps its traceback (exit 70)."""
     from cjo_stream.errors import ExitCode, UserError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # imports every verb's module: Ctrl-C can come meanwhile
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
     if args.debug:
         os.environ["CJO_LOG_LEVEL"] = "debug"  # the verb's logging and the processes it starts
     debug = os.environ.get("CJO_LOG_LEVEL", "").strip().lower() == "debug"

@@ -19,7 +19,7 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     from cjo_stream.errors import ExitCode, UsageError, port_free
     from cjo_stream.logs import configure_from_env
     from cjo_stream.runtime.commands import settings_from
-    from cjo_stream.runtime.connect import wait_for_broker, where
+    from cjo_stream.runtime.connect import wait_for_broker_or_stop, where
 
     settings = settings_from(args)
     try:
@@ -34,15 +34,12 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     log = logging.getLogger("cjo_stream.adapters")
     source = where(settings, args.broker)
 
-    def retry(attempt: int, reason: str, delay: float) -> None:
-        log.warning("broker %s (%s) not reachable, attempt %d: %s; retrying in %.1f s",
-                    settings.bootstrap, source, attempt, reason, delay)
-
     print(f"cjo-stream adapter {args.channel}: broker {settings.bootstrap}"
           + (f", endpoint {settings.web_scheme}://{settings.web_host}:{opts.web_port}" if opts.web_port >= 0 else ""),
           file=sys.stderr, flush=True)
     try:
-        asyncio.run(wait_for_broker(settings, timeout=None, source=source, on_retry=retry))
+        if not wait_for_broker_or_stop(settings, source, log):
+            return 0
         asyncio.run(serve(settings, opts))
     except KeyboardInterrupt:
         return 130

@@ -54,6 +54,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         readable_file,
         writable_file,
     )
+    from cjo_stream.jsonl import Damaged
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.run import Replay
     from cjo_stream.replay.sources import Raw, Unreadable, file_records, topic_records
@@ -99,6 +100,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if args.events:
             try:
                 replay.feed(file_records(args.events), progress=bar.update)
+            except Damaged as e:
+                raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
             except OSError as e:
                 raise file_problem("events file", "/".join(args.events), e) from None
         else:
@@ -191,7 +194,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "Writes to no topic.")
     p.add_argument("--topologies", default="topologies", help="journeys directory (default: topologies)")
     p.add_argument("--compare", metavar="OTHER_DIR", help="a second journeys directory, run over the same events")
-    p.add_argument("--events", nargs="+", metavar="FILE", help="JSONL files (plain or gzip) instead of topics")
+    p.add_argument("--events", nargs="+", action="extend", metavar="FILE",
+                   help="JSONL files (plain or gzip) instead of topics; the flag may be repeated")
     p.add_argument("--topic", action="append",
                    help="topic to read (repeatable; default: $CJO_INPUT_TOPIC and $CJO_RECEIPTS_TOPIC)")
     p.add_argument("--broker", help="bootstrap servers host:port[,...] (default: $CJO_BROKER or 127.0.0.1:9092)")

@@ -9,7 +9,6 @@ events happened.
 
 from __future__ import annotations
 
-import gzip
 import heapq
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -19,9 +18,8 @@ import msgspec
 
 from cjo_stream.config import Settings
 from cjo_stream.events import Event, InvalidEvent, decode_event
+from cjo_stream.jsonl import jsonl_lines
 from cjo_stream.receipts import receipt_record_event
-
-_GZIP = b"\x1f\x8b"
 
 
 class Raw(msgspec.Struct, frozen=True, gc=False):
@@ -41,16 +39,12 @@ class Raw(msgspec.Struct, frozen=True, gc=False):
 
 
 def file_records(paths: list[str]) -> Iterator[Raw]:
-    """Lines of JSONL files, gzip-compressed or not (told by content, not name)."""
+    """Lines of JSONL files, gzip-compressed or not (told by content, not name; :mod:`cjo_stream.jsonl`)."""
     for path in paths:
-        # opened once and peeked at, not probed and reopened: a pipe (`--events /dev/stdin`, a named
-        # pipe) gives its bytes once, and a probe's buffered read would take the first 8 KiB with it
-        with open(path, "rb") as raw:
-            f: Any = gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(2)[:2] == _GZIP else raw
-            for n, line in enumerate(f, start=1):
-                line = line.strip()
-                if line:
-                    yield Raw(path, line, line=n)
+        for n, line in enumerate(jsonl_lines(path), start=1):
+            line = line.strip()
+            if line:
+                yield Raw(path, line, line=n)
 
 
 class Unreadable(RuntimeError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -161,8 +162,14 @@ async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: st
 
 
 def _read(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        yield from f
+    """The file's lines as simulate and replay read them (gzip told by content, a byte-order mark dropped)."""
+    from cjo_stream.errors import FileProblem
+    from cjo_stream.jsonl import Damaged, jsonl_lines
+
+    try:
+        yield from jsonl_lines(path)
+    except Damaged as e:
+        raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
@@ -225,7 +232,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     # journeys first: with errors nothing is started and nothing consumed
     topo = load_topology_checked(s.topologies, refusing="refusing to start; nothing was consumed")
     _check_worker_ports(s)
-    _check_data_dir(s.data_dir)
+    check_data_dir(s.data_dir)
     if s.concurrency > 1:
         from cjo_stream.runtime.supervisor import ConcurrencyError, run_workers
 
@@ -242,7 +249,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     except (AuthConfigError, TLSConfigError) as e:
         raise UsageError(str(e)) from None
     logging.config.dictConfig(logging_config(json_logs, level))
-    _wait_for_broker_forever(s, args)
+    if not _wait_for_broker_forever(s, args):
+        return 0
     from cjo_stream.runtime.host import start_early
 
     loop, stream, started = start_early(s, topo)  # joins the stage groups while Faust is imported
@@ -271,7 +279,7 @@ def _check_worker_ports(s: Settings) -> None:
         port_free(s.web_host, s.web_port + i, what)
 
 
-def _check_data_dir(path: str) -> None:
+def check_data_dir(path: str) -> None:
     from cjo_stream.errors import FileProblem
 
     try:
@@ -283,20 +291,14 @@ def _check_data_dir(path: str) -> None:
         raise FileProblem(f"cannot write to the data directory {path} (--data-dir / CJO_DATA_DIR)")
 
 
-def _wait_for_broker_forever(s: Settings, args: argparse.Namespace) -> None:
-    """A worker may start before its broker: retry with backoff, one log line per failed attempt."""
+def _wait_for_broker_forever(s: Settings, args: argparse.Namespace) -> bool:
+    """A worker may start before its broker: retry with backoff, one log line per failed attempt.
+    False when SIGTERM or Ctrl-C stopped it first."""
     import logging
 
-    from cjo_stream.runtime.connect import wait_for_broker, where
+    from cjo_stream.runtime.connect import wait_for_broker_or_stop, where
 
-    log = logging.getLogger("cjo_stream.worker")
-    source = where(s, getattr(args, "broker", None))
-
-    def retry(attempt: int, reason: str, delay: float) -> None:
-        log.warning("broker %s (%s) not reachable, attempt %d: %s; retrying in %.1f s",
-                    s.bootstrap, source, attempt, reason, delay)
-
-    asyncio.run(wait_for_broker(s, timeout=None, source=source, on_retry=retry))
+    return wait_for_broker_or_stop(s, where(s, getattr(args, "broker", None)), logging.getLogger("cjo_stream.worker"))
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
@@ -304,7 +306,10 @@ def _cmd_produce(args: argparse.Namespace) -> int:
 
     s = settings_from(args)
     readable_file(args.events, "events file")
-    total = sum(1 for line in _read(args.events) if line.strip())
+    # the progress bar's total needs a first pass, which only a regular file allows: a pipe
+    # (`--events /dev/stdin`, a named pipe) gives its bytes once, and they are for sending
+    regular = stat.S_ISREG(os.stat(args.events).st_mode)
+    total = sum(1 for line in _read(args.events) if line.strip()) if regular else None
     broker_ready(s, args)
     try:
         n = asyncio.run(produce_lines(s, _read(args.events), topic=args.topic, rate=args.rate, total=total,

@@ -2,7 +2,7 @@
 
 Command-line clients (``produce``, ``tail``, ``generate``) give up after a bounded wait with a
 :class:`~cjo_stream.errors.BrokerUnreachable` error (exit 4); long-running services (``worker``,
-``adapter``) wait with exponential backoff and log every attempt, as Kafka clients do, so they can be
+``adapter``, ``analytics``) wait with exponential backoff and log every attempt, as Kafka clients do, so they can be
 started before the broker.
 """
 
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -105,4 +106,43 @@ async def wait_for_broker(settings: Settings, *, timeout: float | None, source: 
         delay = min(delay * 2, BACKOFF_MAX)
 
 
-__all__ = ["probe", "wait_for_broker", "where"]
+def wait_for_broker_or_stop(settings: Settings, source: str, log: logging.Logger) -> bool:
+    """A service's wait for its broker (forever, one warning per failed attempt). False when SIGTERM or
+    Ctrl-C stopped it first: a service stopped before it connected has nothing to clean up, and exits 0
+    as after any stop, not killed by the signal (Kubernetes and Compose stop it so while the broker is away)."""
+
+    def retry(attempt: int, reason: str, delay: float) -> None:
+        log.warning("broker %s (%s) not reachable, attempt %d: %s; retrying in %.1f s",
+                    settings.bootstrap, source, attempt, reason, delay)
+
+    async def wait() -> bool:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        stopped: list[int] = []
+        signals = [signal.SIGTERM]
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # ignored in a background job: keep it so
+            signals.append(signal.SIGINT)
+
+        def stop(sig: int) -> None:
+            stopped.append(sig)
+            task.cancel()
+
+        for sig in signals:
+            loop.add_signal_handler(sig, stop, sig)
+        try:
+            await wait_for_broker(settings, timeout=None, source=source, on_retry=retry)
+            return True
+        except asyncio.CancelledError:
+            if stopped:
+                log.info("stopped while waiting for the broker")
+                return False
+            raise
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(wait())
+
+
+__all__ = ["probe", "wait_for_broker", "wait_for_broker_or_stop", "where"]

@@ -1,0 +1,151 @@
+"""Commands used slightly off the README's examples, as users do: input from pipes, files with odd bytes.
+
+Each test is a fault found by doing so; the processes and the broker are real.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cjo_stream.errors import ExitCode
+from cjo_stream.runtime.broker import LocalBroker, free_port
+from tests.test_cli_errors import CLI, EVENTS, ROOT, clean_env, run, user_error
+
+LINES = sum(1 for line in Path(EVENTS).read_bytes().splitlines() if line.strip())
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[LocalBroker]:
+    with LocalBroker() as b:
+        yield b
+
+
+def test_produce_reads_a_pipe_whole(broker: LocalBroker) -> None:
+    """`zcat export.gz | cjo-stream produce --events /dev/stdin` sent nothing: produce read the file once to
+    count its lines for the progress bar and again to send them, and a pipe gives its bytes only once."""
+    p = subprocess.run([CLI, "produce", "--events", "/dev/stdin"], cwd=ROOT, input=Path(EVENTS).read_bytes(),
+                       env=clean_env(CJO_BROKER=broker.bootstrap), capture_output=True, timeout=120, check=False)
+    err = p.stderr.decode()
+    assert p.returncode == 0 and "Traceback" not in err, err
+    assert f"produced {LINES} records to cjo.touchpoints" in err, err
+
+
+def test_a_truncated_gzip_file_is_a_file_problem_not_a_crash(tmp_path: Path) -> None:
+    """An export cut short (a download stopped half-way) ended `replay` with a traceback and exit 70."""
+    cut = tmp_path / "export.jsonl.gz"
+    packed = gzip.compress(Path(EVENTS).read_bytes())
+    cut.write_bytes(packed[: len(packed) // 2])
+    user_error(run("replay", "--events", str(cut)), ExitCode.NO_FILE, str(cut), "ended before")
+
+
+SERVICES = {
+    "worker": ["worker", "--topologies", str(ROOT / "topologies")],
+    "adapter": ["adapter", "--channel", "console", "--web-port", "-1"],
+    "analytics": ["analytics", "--topologies", str(ROOT / "topologies")],
+}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_a_service_waits_for_its_broker_and_stops_cleanly_on_sigterm(service: str, tmp_path: Path) -> None:
+    """Started before its broker (Compose starts everything at once): `analytics` crashed at once with a
+    traceback; `worker` and `adapter` waited, but SIGTERM then killed them (exit 143, not the README's 0
+    for a service stopped by SIGTERM)."""
+    env = clean_env(CJO_BROKER=f"127.0.0.1:{free_port()}", CJO_DATA_DIR=str(tmp_path / "data"),
+                    CJO_WEB_PORT=str(free_port()), CJO_ANALYTICS_WEB_PORT=str(free_port()))
+    log = tmp_path / "service.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([CLI, *SERVICES[service]], cwd=tmp_path, env=env, stdout=f, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "not reachable, attempt 2" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_analytics_names_a_port_in_use(tmp_path: Path) -> None:
+    """`analytics --web-port` on a taken port connected to the broker, then exited 1 with Python's
+    `[Errno 98] error while attempting to bind ...`; the README's code for a port in use is 5."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        p = run("analytics", "--web-port", port, "--data-dir", str(tmp_path),
+                env=clean_env(CJO_BROKER=f"127.0.0.1:{free_port()}"), timeout=30)
+    user_error(p, ExitCode.PORT_IN_USE, f"port {port} on 127.0.0.1 is already in use")
+
+
+@pytest.mark.parametrize(("args", "env", "code", "fragment"), [
+    (["--web-port", "70000"], {}, ExitCode.USAGE, "a port is 1-65535"),
+    ([], {"CJO_ANALYTICS_WEB_PORT": "70000"}, ExitCode.USAGE, "CJO_ANALYTICS_WEB_PORT=70000"),
+    ([], {"CJO_BROKER": " "}, ExitCode.USAGE, "CJO_BROKER is empty"),
+    (["--topologies", "no-such-dir"], {}, ExitCode.NO_FILE, "topologies directory not found: no-such-dir"),
+    (["--data-dir", "/proc/no-such-dir"], {}, ExitCode.NO_FILE, "cannot create the data directory /proc/no-such-dir"),
+])
+def test_analytics_mistakes_have_the_readme_exit_codes(args: list[str], env: dict[str, str], code: int,
+                                                       fragment: str) -> None:
+    """`analytics` checked its flags and `CJO_*` values apart from the other verbs: a port over 65535 was a
+    traceback (exit 70), an unwritable data directory Python's `[Errno 2] ...` (exit 1), a missing
+    topologies directory `no-such-dir:1: not a directory` (exit 1 instead of 3)."""
+    env = {"CJO_BROKER": f"127.0.0.1:{free_port()}", "CJO_ANALYTICS_WEB_PORT": str(free_port()), **env}
+    user_error(run("analytics", *args, env=clean_env(**env), timeout=30), code, fragment)
+
+
+def test_ctrl_c_while_the_verbs_load_is_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C in a command's first half second (on a loaded machine: while the verbs' modules import to
+    build the parser) printed a KeyboardInterrupt traceback and died by the signal, not exit 130."""
+    from cjo_stream import cli
+
+    def interrupted() -> list[object]:
+        raise KeyboardInterrupt  # where a real Ctrl-C lands then: inside the imports _extensions() runs
+
+    monkeypatch.setattr(cli, "_extensions", interrupted)
+    assert cli.main(["simulate", "--events", EVENTS]) == ExitCode.INTERRUPTED
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("form", ["bom", "gzip", "bom+gzip"])
+def test_simulate_and_replay_read_an_export_as_its_plain_text(form: str, tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark (Windows tools, PowerShell's Out-File) made line 1 `invalid_json`, and
+    `simulate` read a gzip export (which `replay` reads) as binary lines: ~70 `invalid_json`, exit 0."""
+    plain = Path(EVENTS).read_bytes()
+    data = b"\xef\xbb\xbf" + plain if "bom" in form else plain
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(gzip.compress(data) if "gzip" in form else data)
+    for verb in (["simulate"], ["replay", "--commands", "/dev/stdout"]):
+        want = run(*verb, "--events", EVENTS)
+        got = run(*verb, "--events", str(path))
+        commands = [line for line in want.stdout.splitlines() if line.startswith("{")]
+        assert commands and got.returncode == 0, got.stderr[-2000:]
+        assert [line for line in got.stdout.splitlines() if line.startswith("{")] == commands
+        assert got.stderr.count("skipped bad event") == want.stderr.count("skipped bad event") == 3, got.stderr
+
+
+def test_replay_events_given_twice_reads_both(tmp_path: Path) -> None:
+    """`replay --events jan.jsonl --events feb.jsonl` replayed February only: the second flag replaced the
+    first without a word (as `--events jan.jsonl feb.jsonl` reads both)."""
+    lines = Path(EVENTS).read_bytes().splitlines(keepends=True)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_bytes(b"".join(lines[:200]))
+    second.write_bytes(b"".join(lines[200:]))
+    both = run("replay", "--events", str(first), str(second))
+    twice = run("replay", "--events", str(first), "--events", str(second))
+    assert both.returncode == twice.returncode == 0, twice.stderr
+    counted = re.compile(r"replayed ([\d,]+) events")
+    assert counted.search(twice.stdout)[1] == counted.search(both.stdout)[1], twice.stdout  # type: ignore[index]
