@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 
 from cjo_stream.analytics.fold import Analytics
@@ -239,8 +239,3 @@ class Simulator:
                 self.bad.append(BadLine(n, e.reason, e.detail))
                 continue
             self.handle(ev)
-
-
-def read_lines(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        yield from f

@@ -423,11 +423,12 @@ def _simulate(cmd: Command, fx: Callable[[str], Any]) -> None:
 @check(r"cjo-stream replay ")
 def _replay(cmd: Command, fx: Callable[[str], Any]) -> None:
     from cjo_stream.engine import Engine
-    from cjo_stream.simulator import Simulator, read_lines
+    from cjo_stream.jsonl import jsonl_lines
+    from cjo_stream.simulator import Simulator
 
     topo = load_topology(str(ROOT / "topologies"))
     sim = Simulator(Engine(topo.journeys, topo.policies))
-    sim.run_lines(read_lines(str(ROOT / EXAMPLE_EVENTS)))
+    sim.run_lines(jsonl_lines(str(ROOT / EXAMPLE_EVENTS)))
     sim.finish()
     if "--events" not in cmd.text:  # from the topics: the examples the documented produce put there
         fx("flow")

@@ -146,11 +146,12 @@ def test_example_file_drives_every_journey_path_through_the_shipped_topologies()
     """What `make demo` shows: every journey entered, every step reached, every kind of outcome and skip."""
     from cjo_stream.engine import Engine
     from cjo_stream.journeys.loader import load_topology
-    from cjo_stream.simulator import Simulator, read_lines
+    from cjo_stream.jsonl import jsonl_lines
+    from cjo_stream.simulator import Simulator
 
     topo = load_topology(str(EXAMPLE.parent.parent.parent / "topologies"))
     sim = Simulator(Engine(topo.journeys, topo.policies))
-    sim.run_lines(read_lines(str(EXAMPLE)))
+    sim.run_lines(jsonl_lines(str(EXAMPLE)))
     sim.finish()
     assert {b.line: b.reason for b in sim.bad} == BROKEN
     funnel = sim.funnel

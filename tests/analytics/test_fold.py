@@ -20,7 +20,8 @@ from cjo_stream.engine import Engine, Result
 from cjo_stream.events import decode_event
 from cjo_stream.generator import generate_events
 from cjo_stream.journeys.loader import load_topology
-from cjo_stream.simulator import Simulator, read_lines
+from cjo_stream.jsonl import jsonl_lines
+from cjo_stream.simulator import Simulator
 from tests.conftest import T0, engine, journey
 from tests.engine.test_identity_time import CART, ISSUE_LINES, sim
 
@@ -57,7 +58,7 @@ class Recorder(Simulator):
 def _examples(sim: type[Simulator] = Recorder) -> tuple[Any, Any]:
     topo = load_topology(os.path.join(ROOT, "topologies"))
     s = sim(Engine(topo.journeys, topo.policies, stages=topo.stages))  # stage moves too
-    s.run_lines(read_lines(os.path.join(ROOT, "schemas", "examples", "touchpoints.jsonl")))
+    s.run_lines(jsonl_lines(os.path.join(ROOT, "schemas", "examples", "touchpoints.jsonl")))
     lines = (orjson.dumps(e) for e in generate_events(customers=400, seed=5, start=T0, duration=20 * 86400))
     s.run_lines(lines)
     s.finish()

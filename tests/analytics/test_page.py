@@ -10,7 +10,8 @@ from typing import Any
 from cjo_stream.analytics.offline import reports, stage_flow
 from cjo_stream.engine import Engine
 from cjo_stream.journeys.loader import load_topology
-from cjo_stream.simulator import Simulator, read_lines
+from cjo_stream.jsonl import jsonl_lines
+from cjo_stream.simulator import Simulator
 from tests.analytics.test_live import _path, _shown
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,7 +34,7 @@ def test_simulate_writes_the_report_and_a_self_contained_page(tmp_path: Any, chr
     topo = load_topology(os.path.join(ROOT, "topologies"))
     assert topo.stages is not None
     sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
-    sim.run_lines(read_lines(EVENTS))
+    sim.run_lines(jsonl_lines(EVENTS))
     sim.finish()
     rows, reps = reports(sim.analytics, topo.journeys)
     flow = stage_flow(sim.analytics, topo.stages.names)

@@ -22,7 +22,8 @@ import pytest
 from cjo_stream.engine import Engine
 from cjo_stream.generator import generate_events
 from cjo_stream.journeys.loader import load_topology
-from cjo_stream.simulator import Simulator, read_lines
+from cjo_stream.jsonl import jsonl_lines
+from cjo_stream.simulator import Simulator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
@@ -59,7 +60,7 @@ def digest(lines: list[bytes]) -> dict[str, object]:
 
 
 def test_example_events_decide_as_before() -> None:
-    got = decisions("examples", read_lines(os.path.join(ROOT, "schemas", "examples", "touchpoints.jsonl")))
+    got = decisions("examples", jsonl_lines(os.path.join(ROOT, "schemas", "examples", "touchpoints.jsonl")))
     with open(DEMO, "rb") as f:
         want = f.read().splitlines()
     assert len(got) == len(want)
@@ -79,7 +80,7 @@ def test_generated_inputs_decide_as_before(case: str) -> None:
 
 def _write() -> None:
     with open(DEMO, "wb") as f:
-        f.write(b"\n".join(decisions("examples", read_lines(os.path.join(ROOT, "schemas", "examples",
+        f.write(b"\n".join(decisions("examples", jsonl_lines(os.path.join(ROOT, "schemas", "examples",
                                                                             "touchpoints.jsonl")))) + b"\n")
     out = {case: digest(decisions(t, generated(c, s))) for case, (t, c, s) in sorted(CASES.items())}
     with open(DIGESTS, "w") as f:

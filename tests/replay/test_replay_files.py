@@ -17,10 +17,11 @@ import pytest
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import load_topology
+from cjo_stream.jsonl import jsonl_lines
 from cjo_stream.replay.compare import compare
 from cjo_stream.replay.run import Replay
 from cjo_stream.replay.sources import file_records
-from cjo_stream.simulator import Simulator, read_lines
+from cjo_stream.simulator import Simulator
 from tests.conftest import T0
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +104,7 @@ def replay(files: list[str], *topos: str, **kw: Any) -> Replay:
 def test_replay_of_a_file_decides_what_the_simulator_decides(tmp_path: Path) -> None:
     topo = load_topology(str(ROOT / "topologies"))
     sim = Simulator(Engine(topo.journeys, topo.policies))
-    sim.run_lines(read_lines(EXAMPLES))
+    sim.run_lines(jsonl_lines(EXAMPLES))
     sim.finish()
     got: list[Any] = []
     r = Replay([("topologies", topo)], on_command=got.append, profiles_in_memory=5)  # most profiles spilled

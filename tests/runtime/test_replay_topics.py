@@ -16,8 +16,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cjo_stream.engine import Engine
 from cjo_stream.journeys.loader import load_topology
+from cjo_stream.jsonl import jsonl_lines
 from cjo_stream.runtime.broker import LocalBroker
-from cjo_stream.simulator import Simulator, read_lines
+from cjo_stream.simulator import Simulator
 from tests.runtime.conftest import ROOT, collect, keyed, produce
 from tests.runtime.test_e2e import scenario
 
@@ -61,10 +62,10 @@ def commands_of(path: Path) -> dict[str, tuple[str, str, str]]:
 async def test_replay_of_a_topic_decides_what_the_simulator_decides_over_the_file(tmp_path: Path) -> None:
     topo = load_topology(os.path.join(ROOT, "topologies"))
     sim = Simulator(Engine(topo.journeys, topo.policies))
-    sim.run_lines(read_lines(EXAMPLES))
+    sim.run_lines(jsonl_lines(EXAMPLES))
     sim.finish()
     with LocalBroker() as broker:
-        lines = [x.strip() for x in read_lines(EXAMPLES) if x.strip()]
+        lines = [x.strip() for x in jsonl_lines(EXAMPLES) if x.strip()]
         await produce(broker.bootstrap, "cjo.touchpoints", keyed(lines))  # spread over partitions by user
         out = tmp_path / "cmds.jsonl"
         p = replay(broker.bootstrap, "--since", "2026-01-01T00:00:00Z", "--commands", str(out))
