@@ -193,6 +193,11 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
     try:
         env = _decoder.decode(raw)
     except msgspec.ValidationError as e:
+        data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+        if not trusted and data.lstrip()[:1] == b"{":
+            # a repeated field first, as the checked path finds it: it keeps the last value only, so an
+            # invalid earlier one would otherwise give the two paths different reasons
+            _check_unique_fields(data)
         raise InvalidEvent(_classify(e), str(e)) from None
     except msgspec.DecodeError as e:
         msg = str(e)
