@@ -39,6 +39,16 @@ def test_produce_reads_a_pipe_whole(broker: LocalBroker) -> None:
     assert f"produced {LINES} records to cjo.touchpoints" in err, err
 
 
+def test_generate_draws_its_progress_bar_only_on_a_terminal(broker: LocalBroker) -> None:
+    """`cjo-stream generate … > gen.log 2>&1 &` filled the log with one carriage-return line per 0.2 s
+    (generate forced its progress bar on); `produce` already drew it only on a terminal or with --progress."""
+    p = subprocess.run([CLI, "generate", "--customers", "5", "--rate", "50", "--duration", "1"], cwd=ROOT,
+                       env=clean_env(CJO_BROKER=broker.bootstrap), capture_output=True, timeout=120, check=False)
+    err = p.stderr.decode()
+    assert p.returncode == 0 and "Traceback" not in err, err
+    assert err == "generated 50 events for 5 customers\n", err
+
+
 def test_a_truncated_gzip_file_is_a_file_problem_not_a_crash(tmp_path: Path) -> None:
     """An export cut short (a download stopped half-way) ended `replay` with a traceback and exit 70."""
     cut = tmp_path / "export.jsonl.gz"

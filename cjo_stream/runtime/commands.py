@@ -354,7 +354,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     else:
         lines = (orjson.dumps(_on_time(e, start + i / args.rate)) for i, e in zip(range(total), events, strict=False))
     try:
-        n = asyncio.run(produce_lines(s, lines, rate=args.rate, total=total, progress=True,
+        n = asyncio.run(produce_lines(s, lines, rate=args.rate, total=total,
                                       start=None if args.start else start))
     except KafkaError as e:
         raise _lost_broker(s, args, e) from None
