@@ -12,12 +12,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from cjo_stream.analytics.fold import Analytics
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.engine import Engine
 from cjo_stream.events import InvalidEvent, decode_event
 from cjo_stream.journeys.loader import Topology
 from cjo_stream.replay.sources import Raw
-from cjo_stream.replay.spill import SpillingProfiles
+from cjo_stream.replay.spill import Spilling, spilling_profiles, spilling_rows
 from cjo_stream.simulator import DEDUPE_WINDOW, Simulator
 
 
@@ -41,7 +42,7 @@ class Side:
 class Replay:
     def __init__(self, topologies: list[tuple[str, Topology]], *, since: float = float("-inf"),
                  until: float = float("inf"), warmup_from: float | None = None, allowed_lateness: float = 300.0,
-                 profiles_in_memory: int = 200_000, on_command: Callable[[DeliveryCommand], None] | None = None,
+                 profiles_in_memory: int = 50_000, on_command: Callable[[DeliveryCommand], None] | None = None,
                  dedupe_window: float = DEDUPE_WINDOW, dedupe_ids: int = 32, analytics: bool = True) -> None:
         """``analytics``: fold each side's decisions into its ``sim.analytics`` (the report and page);
         a comparison reads only the funnels and who was messaged, so it turns this off."""
@@ -53,10 +54,14 @@ class Replay:
         self.bad: list[BadRecord] = []
         self.sides: list[Side] = []
         for i, (name, topo) in enumerate(topologies):
-            store = SpillingProfiles(profiles_in_memory)
+            store = spilling_profiles(profiles_in_memory)
+            # the fold's rows grow with every delivery and instance of the history: spilled as well
+            # (twice as many as profiles: a few hundred bytes each as objects)
+            rows = spilling_rows(2 * profiles_in_memory)
             sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages), profiles=store, keep=False,
                             count_from=since, dedupe_window=dedupe_window,
-                            dedupe_ids=dedupe_ids, analyse=analytics)
+                            dedupe_ids=dedupe_ids, analyse=analytics,
+                            analytics=Analytics(rows, default_zone=topo.policies.default_timezone))
             side = Side(name, sim)
             sim.on_command = self._recorder(side, on_command if i == 0 else None)
             self.sides.append(side)
@@ -108,6 +113,6 @@ class Replay:
 
     def close(self) -> None:
         for side in self.sides:
-            store = side.sim.profiles
-            if isinstance(store, SpillingProfiles):
-                store.close()
+            for store in (side.sim.profiles, side.sim.analytics.rows):
+                if isinstance(store, Spilling):
+                    store.close()
