@@ -56,6 +56,9 @@ def test_good_journey_loads() -> None:
         ("journey: x\nentry: {event: go}\nsteps: []\n", "j.yaml:3: steps: Expected `array` of length >= 1"),
         ("journey: [unclosed\n", "j.yaml:2: YAML syntax"),
         ("journey: a\njourney: b\n", "j.yaml:2: duplicate key 'journey'"),
+        # beyond these a send's expires_at or a profile holding the instance could not be written (traceback)
+        (GOOD.replace("wait: 1h", "wait: 99999999w"), "j.yaml:8: bad duration '99999999w': at most 36500d"),
+        (GOOD.replace("version: 2", "version: 18446744073709551616"), "j.yaml:2: version: Expected `int` <= "),
     ],
 )
 def test_bad_journeys_are_refused_with_file_line_reason(text: str, expected: str) -> None:
