@@ -149,3 +149,23 @@ def test_replay_events_given_twice_reads_both(tmp_path: Path) -> None:
     assert both.returncode == twice.returncode == 0, twice.stderr
     counted = re.compile(r"replayed ([\d,]+) events")
     assert counted.search(twice.stdout)[1] == counted.search(both.stdout)[1], twice.stdout  # type: ignore[index]
+
+
+def test_times_no_decision_can_be_written_at_are_bad_timestamps(tmp_path: Path) -> None:
+    """An event dated after 2106 (a 4-byte epoch) ended `simulate` and `replay` with 'int too big to
+    convert' (exit 70), as did `--until 9999-...` with a scheduled journey; Go's zero time (year 1) did
+    with one in a zone west of UTC. Such events are now `bad_timestamp` lines, such flags exit 2."""
+    good = Path(EVENTS).read_text().splitlines(keepends=True)[0]
+    odd = [good.replace('"timestamp":"2026-03-02T22:23:04.886Z"', f'"timestamp":"{ts}"').replace('"m-7-0"', f'"x{i}"')
+           for i, ts in enumerate(["9999-12-31T23:59:59Z", "2106-02-07T06:28:16Z", "0001-01-01T00:00:00Z"])]
+    assert all(line != good for line in odd)
+    path = tmp_path / "odd.jsonl"
+    path.write_text(good + "".join(odd))
+    for verb in (["simulate"], ["replay"]):
+        p = run(*verb, "--events", str(path))
+        assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-2000:]
+        for n in (2, 3, 4):
+            assert f"{path}:{n}: skipped bad event (bad_timestamp)" in p.stderr, p.stderr
+    user_error(run("simulate", "--events", EVENTS, "--until", "9999-12-31T23:59:59Z"), ExitCode.USAGE,
+               "expected an RFC 3339 time from 1970 to 2106")
+    user_error(run("replay", "--events", EVENTS, "--until", "9999-12-31T23:59:59Z"), ExitCode.USAGE, "9999")
