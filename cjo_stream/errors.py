@@ -57,6 +57,8 @@ class PortInUse(UserError):
 
 
 def _reason(e: OSError) -> str:
+    if isinstance(e, socket.gaierror):  # a host that does not resolve: its errno is no OS error number
+        return f"unknown host ({e.strerror})"
     return os.strerror(e.errno).lower() if e.errno else str(e)
 
 

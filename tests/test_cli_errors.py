@@ -92,6 +92,7 @@ def broken_topologies(tmp_path: Path) -> Path:
     ["produce", "--events", EVENTS],
     ["tail", "--channel", "email"],
     ["generate", "--customers", "5", "--rate", "5", "--duration", "1"],
+    ["skip", "--topic", "cjo.touchpoints", "--partition", "0", "--offset", "0"],  # was a traceback, exit 70
 ])
 def test_unreachable_broker_gives_up_after_the_bounded_wait(verb: list[str]) -> None:
     dead = f"127.0.0.1:{free_port()}"
@@ -231,6 +232,9 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
     (["simulate", "--events", EVENTS, "--until", "next week"], "--until 'next week': expected an RFC 3339 time"),
     (["adapter", "--channel", "console", "--web-port", "-5"], "argument --web-port"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    # a port beyond 65535: produce ended with aiokafka's OverflowError traceback, a worker retried forever
+    (["produce", "--events", EVENTS, "--broker", "127.0.0.1:70000"], "broker address '127.0.0.1:70000'"),
+    (["worker", "--broker", "h:1,127.0.0.1:99999999999999999999"], "the port is 1-65535"),
 ])
 def test_bad_flag_values(args: list[str], fragment: str) -> None:
     user_error(run(*args), ExitCode.USAGE, fragment)
@@ -246,6 +250,7 @@ def test_bad_flag_values(args: list[str], fragment: str) -> None:
     ("CJO_GC_THRESHOLD", "fast", "CJO_GC_THRESHOLD='fast'"),
     ("CJO_SECURITY_PROTOCOL", "TLS", "CJO_SECURITY_PROTOCOL='TLS'"),
     ("CJO_DEDUPE_WINDOW_SECONDS", "a day", "CJO_DEDUPE_WINDOW_SECONDS='a day' is not a valid float"),
+    ("CJO_WEB_HOST", "x y", "unknown host ("),  # was "unknown error -2"
 ])
 def test_bad_environment_values_stop_the_worker(var: str, value: str, fragment: str, tmp_path: Path) -> None:
     env = {"CJO_WEB_PORT": str(free_port()), "CJO_BROKER": f"127.0.0.1:{free_port()}", var: value}
@@ -258,6 +263,8 @@ def test_bad_environment_values_stop_the_clients() -> None:
                "CJO_PARTITIONS='x'")
     user_error(run("adapter", "--channel", "console", env=clean_env(CJO_LOG_LEVEL="loud")), ExitCode.USAGE,
                "unknown log level 'loud'")
+    user_error(run("skip", "--topic", "t", "--partition", "0", "--offset", "0", env=clean_env(CJO_PARTITIONS="x")),
+               ExitCode.USAGE, "CJO_PARTITIONS='x'")  # was a ValueError traceback
 
 
 # ---------------------------------------------------------------- bugs keep their traceback

@@ -52,6 +52,8 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         (s.sasl_mechanism in _MECHANISMS, f"CJO_SASL_MECHANISM={s.sasl_mechanism!r}: use PLAIN, SCRAM-SHA-256 "
                                          "or SCRAM-SHA-512"),
         (bool(s.bootstrap.strip()), "CJO_BROKER is empty: give host:port of the Kafka broker(s)"),
+        (not (bad := _bad_broker_port(s.bootstrap)), f"broker address {bad!r} (--broker or CJO_BROKER): the port "
+                                                      "is 1-65535, as in 127.0.0.1:9092"),
     ]
     for ok, problem in checks:
         if not ok:
@@ -61,6 +63,18 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         if path:
             readable_file(path, Settings.ENV[name])
     return s
+
+
+def _bad_broker_port(bootstrap: str) -> str:
+    """The first ``host:port`` entry whose port is not 1-65535 (a client ended with a traceback on it, a
+    service retried it forever), or ``""``."""
+    for entry in bootstrap.split(","):
+        host, colon, port = entry.strip().rpartition(":")
+        if not colon or port.endswith("]") or (":" in host and not host.startswith("[")):
+            continue  # no port (the client's default) or a bare IPv6 address
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            return entry.strip()
+    return ""
 
 
 def broker_ready(settings: Settings, args: argparse.Namespace) -> None:
