@@ -177,6 +177,9 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
         p = run(verb, "--events", EVENTS, "--html", str(tmp_path / "none" / "page.html"))
         user_error(p, ExitCode.NO_FILE, f"cannot write the page {tmp_path / 'none' / 'page.html'}: directory")
         assert p.stdout == "", f"{verb} ran before refusing the page: {p.stdout[:200]}"
+    # an output file: it said 'cannot read commands file'
+    user_error(run("replay", "--events", EVENTS, "--commands", str(tmp_path)), ExitCode.NO_FILE,
+               f"cannot write the commands file {tmp_path}: is a directory")
 
 
 # ---------------------------------------------------------------- journeys with errors
@@ -235,6 +238,8 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
     # a port beyond 65535: produce ended with aiokafka's OverflowError traceback, a worker retried forever
     (["produce", "--events", EVENTS, "--broker", "127.0.0.1:70000"], "broker address '127.0.0.1:70000'"),
     (["worker", "--broker", "h:1,127.0.0.1:99999999999999999999"], "the port is 1-65535"),
+    # checked after a 10 s wait for the broker (then exit 4, the flag never named)
+    (["generate", "--start", "tomorrow", "--broker", "127.0.0.1:1"], "--start 'tomorrow' is not an RFC 3339 time"),
 ])
 def test_bad_flag_values(args: list[str], fragment: str) -> None:
     user_error(run(*args), ExitCode.USAGE, fragment)

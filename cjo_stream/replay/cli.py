@@ -83,7 +83,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         try:
             out = open(args.commands, "wb")  # noqa: SIM115 - closed below
         except OSError as e:
-            raise file_problem("commands file", args.commands, e) from None
+            raise FileProblem(f"cannot write the commands file {args.commands}: "
+                              f"{(e.strerror or str(e)).lower()}") from None
     encode = msgspec.json.Encoder(order="sorted").encode
 
     def emit(cmd: DeliveryCommand) -> None:

@@ -352,15 +352,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     s = settings_from(args)
     total = int(args.rate * args.duration)
-    broker_ready(s, args)
-    start = time.time() + 0.5  # topics and producer first; events are sent at the time they carry
-    if args.start:
+    start = 0.0
+    if args.start:  # checked before the broker's wait, as every flag (a typo cost 10 s and gave exit 4)
         from cjo_stream.events import parse_ts
 
         try:
             start = parse_ts(args.start)
         except ValueError:
-            raise UsageError(f"--start {args.start!r} is not an RFC 3339 time") from None
+            raise UsageError(f"--start {args.start!r} is not an RFC 3339 time from 1970 to 2106") from None
+    broker_ready(s, args)
+    if not args.start:
+        start = time.time() + 0.5  # topics and producer first; events are sent at the time they carry
     events = generate_events(customers=args.customers, seed=args.seed, start=start, duration=args.duration,
                              rate=args.rate)
     if args.start:  # the times asked for, as they are (the simulator can then compute the same)
