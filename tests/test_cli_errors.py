@@ -159,6 +159,7 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     user_error(run("simulate", "--events", str(tmp_path / "nope.jsonl")), ExitCode.NO_FILE,
                f"events file not found: {tmp_path / 'nope.jsonl'}")
     user_error(run("simulate", "--events", str(tmp_path)), ExitCode.NO_FILE, "events file is a directory")
+    user_error(run("simulate", "--events", "-"), ExitCode.NO_FILE, "events file not found: - (standard input is /dev/stdin)")
     user_error(run("simulate", "--topologies", str(tmp_path / "none"), "--events", EVENTS), ExitCode.NO_FILE,
                f"topologies directory not found: {tmp_path / 'none'}")
     user_error(run("produce", "--events", str(tmp_path / "nope.jsonl")), ExitCode.NO_FILE, "events file not found")
