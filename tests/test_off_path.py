@@ -169,3 +169,20 @@ def test_times_no_decision_can_be_written_at_are_bad_timestamps(tmp_path: Path) 
     user_error(run("simulate", "--events", EVENTS, "--until", "9999-12-31T23:59:59Z"), ExitCode.USAGE,
                "expected an RFC 3339 time from 1970 to 2106")
     user_error(run("replay", "--events", EVENTS, "--until", "9999-12-31T23:59:59Z"), ExitCode.USAGE, "9999")
+
+
+def test_tail_limit_stops_at_the_limit_within_one_fetch(broker: LocalBroker) -> None:
+    """`tail --limit 3` printed every record of the first fetch (91 of a topic that held 91)."""
+    import asyncio
+    import io
+
+    from cjo_stream.config import Settings
+    from cjo_stream.runtime.commands import produce_lines, tail
+
+    s = Settings(bootstrap=broker.bootstrap, partitions=1)
+    topic = s.delivery_topic("webhook")
+    lines = [b'{"delivery_id": "d%d", "customer_id": "c"}' % i for i in range(20)]
+    assert asyncio.run(produce_lines(s, lines, topic=topic)) == 20
+    out = io.StringIO()
+    assert asyncio.run(tail(s, [topic], from_beginning=True, limit=3, out=out, timeout=30)) == 3
+    assert out.getvalue().splitlines() == [line.decode() for line in lines[:3]]

@@ -402,10 +402,10 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
         while limit is None or n < limit:
             if deadline and time.monotonic() > deadline:
                 break
-            for recs in (await guard.getmany(timeout_ms=200)).values():
-                for r in recs:
-                    out.write((r.value or b"").decode() + "\n")
-                    n += 1
+            got = [r for recs in (await guard.getmany(timeout_ms=200)).values() for r in recs]
+            for r in got if limit is None else got[:limit - n]:  # a fetch may hold more than the limit
+                out.write((r.value or b"").decode() + "\n")
+                n += 1
             out.flush()
     finally:
         await c.stop()
