@@ -186,3 +186,9 @@ def test_tail_limit_stops_at_the_limit_within_one_fetch(broker: LocalBroker) -> 
     out = io.StringIO()
     assert asyncio.run(tail(s, [topic], from_beginning=True, limit=3, out=out, timeout=30)) == 3
     assert out.getvalue().splitlines() == [line.decode() for line in lines[:3]]
+
+
+def test_replay_of_a_topic_that_does_not_exist_says_so(broker: LocalBroker) -> None:
+    """`replay --topic cjo.touchpionts` (a typo) replayed 0 events and exited 0 as if the history were empty."""
+    p = run("replay", "--topic", "cjo.touchpionts", "--since", "7d", env=clean_env(CJO_BROKER=broker.bootstrap))
+    user_error(p, ExitCode.USAGE, f"topic 'cjo.touchpionts' does not exist on {broker.bootstrap}")
