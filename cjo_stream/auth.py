@@ -77,6 +77,8 @@ def parse_tokens(text: str, source: str = "CJO_API_TOKENS") -> list[ApiToken]:
     entries = [e for line in lines for e in re.split(r"[\s;]+", line) if e]
     tokens: list[ApiToken] = []
     for i, entry in enumerate(entries, 1):
+        if entry.count(":") < 2:  # no secret part: the text there is may be the secret itself, so none is shown
+            raise AuthConfigError(f"{source}: entry {i}: expected name:scope[,scope]:secret (two ':')")
         name, _, rest = entry.partition(":")
         scopes_text, _, secret = rest.partition(":")
         where = f"{source}: entry {i} ({name!r})" if _NAME.match(name) else f"{source}: entry {i}"

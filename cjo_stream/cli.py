@@ -108,7 +108,8 @@ def _until(text: str) -> float:
     try:
         return parse_ts(text)
     except ValueError:
-        raise UsageError(f"--until {text!r}: expected an RFC 3339 time like 2026-03-09T00:00:00Z") from None
+        raise UsageError(f"--until {text!r}: expected an RFC 3339 time from 1970 to 2106, like "
+                         "2026-03-09T00:00:00Z") from None
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:

@@ -13,6 +13,10 @@ from typing import Any
 COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")  # Kafka's codecs
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
@@ -125,8 +129,11 @@ class Settings:
                 raw = os.environ[var]
                 current = getattr(s, f.name)
                 try:
-                    if isinstance(current, bool):
-                        value: Any = raw.strip().lower() in ("1", "true", "yes", "on")
+                    if isinstance(current, bool):  # as the adapters' settings: a typo is not silently false
+                        word = raw.strip().lower()
+                        if word not in _TRUE and word not in _FALSE:
+                            raise ValueError
+                        value: Any = word in _TRUE
                     elif isinstance(current, int):
                         value = int(raw)
                     elif isinstance(current, float):
@@ -134,6 +141,8 @@ class Settings:
                     else:
                         value = raw
                 except ValueError:
+                    if isinstance(current, bool):
+                        raise ValueError(f"{var}={raw!r}: use true or false (1/0, yes/no, on/off)") from None
                     raise ValueError(f"{var}={raw!r} is not a valid {type(current).__name__}") from None
                 setattr(s, f.name, value)
         for k, v in overrides.items():

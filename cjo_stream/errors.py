@@ -57,6 +57,8 @@ class PortInUse(UserError):
 
 
 def _reason(e: OSError) -> str:
+    if isinstance(e, socket.gaierror):  # a host that does not resolve: its errno is no OS error number
+        return f"unknown host ({e.strerror})"
     return os.strerror(e.errno).lower() if e.errno else str(e)
 
 
@@ -68,7 +70,8 @@ def file_problem(what: str, path: str, e: OSError) -> FileProblem:
 def readable_file(path: str, what: str) -> str:
     """``path`` if it is a file this process can read, else a :class:`FileProblem` naming it."""
     if not os.path.exists(path):
-        raise FileProblem(f"{what} not found: {path}")
+        hint = " (standard input is /dev/stdin)" if path == "-" else ""  # the Unix habit `--events -`
+        raise FileProblem(f"{what} not found: {path}{hint}")
     if os.path.isdir(path):
         raise FileProblem(f"{what} is a directory, expected a file: {path}")
     if not stat.S_ISREG(os.stat(path).st_mode):

@@ -28,6 +28,11 @@ INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 #: Ids (``messageId``, ``userId``, ``anonymousId``, ``previousId``) are 1..512 printable characters
 #: (``bad_id``): they are keys in state stores and topics and must be addressable in the state API.
 MAX_ID_LENGTH = 512
+#: The times an event may carry, 1970-01-01T00:00:00Z up to 2106-02-07T06:28:16Z: epoch seconds a customer's
+#: duplicate record stores in 4 bytes (cjo_stream.dedupe), and far enough from the year 9999 for every
+#: timer and schedule a journey can set (simulate and replay ended with a traceback beyond them)
+MIN_TS = 0.0
+MAX_TS = float(2**32)
 
 
 class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -310,11 +315,15 @@ def _normalise(env: Envelope | _Wire, ts: datetime) -> Event:
             raise InvalidEvent("missing_field", "an alias event needs previousId and userId")
     if ts.tzinfo is None:  # RFC 3339 requires an offset; Segment libraries sometimes drop it: read as UTC
         ts = ts.replace(tzinfo=UTC)
+    t = ts.timestamp()
+    if not MIN_TS <= t < MAX_TS:
+        raise InvalidEvent("bad_timestamp", f"{ts.isoformat()} is not between 1970-01-01T00:00:00Z and "
+                                            "2106-02-07T06:28:16Z")
     return Event(
         message_id=mid,
         type=typ,
         name=name,
-        ts=ts.timestamp(),
+        ts=t,
         user_id=uid or None,
         anonymous_id=aid or None,
         previous_id=pid or None,
@@ -395,4 +404,7 @@ def parse_ts(text: str) -> float:
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    t = dt.timestamp()
+    if not MIN_TS <= t < MAX_TS:
+        raise ValueError(f"{text!r} is not between 1970-01-01T00:00:00Z and 2106-02-07T06:28:16Z")
+    return t

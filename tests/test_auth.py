@@ -40,12 +40,15 @@ def test_format_names_scopes_and_digests() -> None:
 
 
 @pytest.mark.parametrize(("text", "problem"), [
-    ("ops:read", "the secret must be at least 16"),
+    ("ops:read", "entry 1: expected name:scope"),
     (f"ops::{OPS}", "scopes must be some of"),
     (f"ops:read,admin:{OPS}", "unknown: admin"),
     ("ops:read:short", "the secret must be at least 16"),
     (f"ops:read:{OPS};b@d:read:{PROM}", "entry 2: a name of letters"),
-    (f"ops read:{OPS}", "entry 1 .'ops'.: scopes must be"),
+    (f"ops read:{OPS}", "entry 1: expected name:scope"),
+    # the secret alone, or without its scope: the error quoted it as the entry's name or an unknown scope
+    (OPS, "entry 1: expected name:scope"),
+    (f"ops:{OPS}", "entry 1: expected name:scope"),
     (f"ops:read:{OPS} ops:erase:{PROM}", "the name is used twice"),
     (f"ops:read:{OPS} other:erase:{OPS}", "the same secret as another entry"),
 ])

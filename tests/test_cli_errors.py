@@ -92,6 +92,7 @@ def broken_topologies(tmp_path: Path) -> Path:
     ["produce", "--events", EVENTS],
     ["tail", "--channel", "email"],
     ["generate", "--customers", "5", "--rate", "5", "--duration", "1"],
+    ["skip", "--topic", "cjo.touchpoints", "--partition", "0", "--offset", "0"],  # was a traceback, exit 70
 ])
 def test_unreachable_broker_gives_up_after_the_bounded_wait(verb: list[str]) -> None:
     dead = f"127.0.0.1:{free_port()}"
@@ -158,6 +159,7 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     user_error(run("simulate", "--events", str(tmp_path / "nope.jsonl")), ExitCode.NO_FILE,
                f"events file not found: {tmp_path / 'nope.jsonl'}")
     user_error(run("simulate", "--events", str(tmp_path)), ExitCode.NO_FILE, "events file is a directory")
+    user_error(run("simulate", "--events", "-"), ExitCode.NO_FILE, "events file not found: - (standard input is /dev/stdin)")
     user_error(run("simulate", "--topologies", str(tmp_path / "none"), "--events", EVENTS), ExitCode.NO_FILE,
                f"topologies directory not found: {tmp_path / 'none'}")
     user_error(run("produce", "--events", str(tmp_path / "nope.jsonl")), ExitCode.NO_FILE, "events file not found")
@@ -176,6 +178,9 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
         p = run(verb, "--events", EVENTS, "--html", str(tmp_path / "none" / "page.html"))
         user_error(p, ExitCode.NO_FILE, f"cannot write the page {tmp_path / 'none' / 'page.html'}: directory")
         assert p.stdout == "", f"{verb} ran before refusing the page: {p.stdout[:200]}"
+    # an output file: it said 'cannot read commands file'
+    user_error(run("replay", "--events", EVENTS, "--commands", str(tmp_path)), ExitCode.NO_FILE,
+               f"cannot write the commands file {tmp_path}: is a directory")
 
 
 # ---------------------------------------------------------------- journeys with errors
@@ -231,6 +236,11 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
     (["simulate", "--events", EVENTS, "--until", "next week"], "--until 'next week': expected an RFC 3339 time"),
     (["adapter", "--channel", "console", "--web-port", "-5"], "argument --web-port"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    # a port beyond 65535: produce ended with aiokafka's OverflowError traceback, a worker retried forever
+    (["produce", "--events", EVENTS, "--broker", "127.0.0.1:70000"], "broker address '127.0.0.1:70000'"),
+    (["worker", "--broker", "h:1,127.0.0.1:99999999999999999999"], "the port is 1-65535"),
+    # checked after a 10 s wait for the broker (then exit 4, the flag never named)
+    (["generate", "--start", "tomorrow", "--broker", "127.0.0.1:1"], "--start 'tomorrow' is not an RFC 3339 time"),
 ])
 def test_bad_flag_values(args: list[str], fragment: str) -> None:
     user_error(run(*args), ExitCode.USAGE, fragment)
@@ -246,6 +256,7 @@ def test_bad_flag_values(args: list[str], fragment: str) -> None:
     ("CJO_GC_THRESHOLD", "fast", "CJO_GC_THRESHOLD='fast'"),
     ("CJO_SECURITY_PROTOCOL", "TLS", "CJO_SECURITY_PROTOCOL='TLS'"),
     ("CJO_DEDUPE_WINDOW_SECONDS", "a day", "CJO_DEDUPE_WINDOW_SECONDS='a day' is not a valid float"),
+    ("CJO_WEB_HOST", "x y", "unknown host ("),  # was "unknown error -2"
 ])
 def test_bad_environment_values_stop_the_worker(var: str, value: str, fragment: str, tmp_path: Path) -> None:
     env = {"CJO_WEB_PORT": str(free_port()), "CJO_BROKER": f"127.0.0.1:{free_port()}", var: value}
@@ -258,6 +269,8 @@ def test_bad_environment_values_stop_the_clients() -> None:
                "CJO_PARTITIONS='x'")
     user_error(run("adapter", "--channel", "console", env=clean_env(CJO_LOG_LEVEL="loud")), ExitCode.USAGE,
                "unknown log level 'loud'")
+    user_error(run("skip", "--topic", "t", "--partition", "0", "--offset", "0", env=clean_env(CJO_PARTITIONS="x")),
+               ExitCode.USAGE, "CJO_PARTITIONS='x'")  # was a ValueError traceback
 
 
 # ---------------------------------------------------------------- bugs keep their traceback

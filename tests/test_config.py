@@ -42,6 +42,16 @@ def test_from_env_reads_types_and_refuses_bad_values(monkeypatch: pytest.MonkeyP
         Settings.from_env()
 
 
+def test_a_misspelt_switch_is_refused_not_read_as_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CJO_EXACTLY_ONCE=ture (or CJO_METRICS_AUTH=enabled: /metrics left open) was silently false."""
+    monkeypatch.setenv("CJO_METRICS_AUTH", "enabled")
+    with pytest.raises(ValueError, match="CJO_METRICS_AUTH='enabled': use true or false"):
+        Settings.from_env()
+    for word, value in [("ON", True), (" no ", False), ("", False)]:
+        monkeypatch.setenv("CJO_METRICS_AUTH", word)
+        assert Settings.from_env().metrics_auth is value
+
+
 @pytest.fixture
 def restore_gc() -> Iterator[None]:
     before = gc.get_threshold()

@@ -53,6 +53,9 @@ def test_offset_times_convert_and_naive_times_are_utc() -> None:
         (raw(messageId=...), "missing_field", "messageId"),
         (raw(userId=...), "missing_id", "userId or anonymousId"),
         (raw(timestamp="yesterday"), "bad_timestamp", "$.timestamp"),
+        # a time a customer's dedupe record (4-byte seconds) cannot hold, on both decode paths
+        (raw(timestamp="2106-02-07T06:28:16Z"), "bad_timestamp", "not between 1970"),
+        (raw(timestamp="0001-01-01T00:00:00Z"), "bad_timestamp", "not between 1970"),
         (raw(type="purchase"), "unknown_type", "purchase"),
         (raw(userId=42), "wrong_type", "$.userId"),
         (raw(properties=[1, 2]), "wrong_type", "$.properties"),

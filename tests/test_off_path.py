@@ -159,3 +159,46 @@ def test_replay_events_given_twice_reads_both(tmp_path: Path) -> None:
     assert both.returncode == twice.returncode == 0, twice.stderr
     counted = re.compile(r"replayed ([\d,]+) events")
     assert counted.search(twice.stdout)[1] == counted.search(both.stdout)[1], twice.stdout  # type: ignore[index]
+
+
+def test_times_no_decision_can_be_written_at_are_bad_timestamps(tmp_path: Path) -> None:
+    """An event dated after 2106 (a 4-byte epoch) ended `simulate` and `replay` with 'int too big to
+    convert' (exit 70), as did `--until 9999-...` with a scheduled journey; Go's zero time (year 1) did
+    with one in a zone west of UTC. Such events are now `bad_timestamp` lines, such flags exit 2."""
+    good = Path(EVENTS).read_text().splitlines(keepends=True)[0]
+    odd = [good.replace('"timestamp":"2026-03-02T22:23:04.886Z"', f'"timestamp":"{ts}"').replace('"m-7-0"', f'"x{i}"')
+           for i, ts in enumerate(["9999-12-31T23:59:59Z", "2106-02-07T06:28:16Z", "0001-01-01T00:00:00Z"])]
+    assert all(line != good for line in odd)
+    path = tmp_path / "odd.jsonl"
+    path.write_text(good + "".join(odd))
+    for verb in (["simulate"], ["replay"]):
+        p = run(*verb, "--events", str(path))
+        assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-2000:]
+        for n in (2, 3, 4):
+            assert f"{path}:{n}: skipped bad event (bad_timestamp)" in p.stderr, p.stderr
+    user_error(run("simulate", "--events", EVENTS, "--until", "9999-12-31T23:59:59Z"), ExitCode.USAGE,
+               "expected an RFC 3339 time from 1970 to 2106")
+    user_error(run("replay", "--events", EVENTS, "--until", "9999-12-31T23:59:59Z"), ExitCode.USAGE, "9999")
+
+
+def test_tail_limit_stops_at_the_limit_within_one_fetch(broker: LocalBroker) -> None:
+    """`tail --limit 3` printed every record of the first fetch (91 of a topic that held 91)."""
+    import asyncio
+    import io
+
+    from cjo_stream.config import Settings
+    from cjo_stream.runtime.commands import produce_lines, tail
+
+    s = Settings(bootstrap=broker.bootstrap, partitions=1)
+    topic = s.delivery_topic("webhook")
+    lines = [b'{"delivery_id": "d%d", "customer_id": "c"}' % i for i in range(20)]
+    assert asyncio.run(produce_lines(s, lines, topic=topic)) == 20
+    out = io.StringIO()
+    assert asyncio.run(tail(s, [topic], from_beginning=True, limit=3, out=out, timeout=30)) == 3
+    assert out.getvalue().splitlines() == [line.decode() for line in lines[:3]]
+
+
+def test_replay_of_a_topic_that_does_not_exist_says_so(broker: LocalBroker) -> None:
+    """`replay --topic cjo.touchpionts` (a typo) replayed 0 events and exited 0 as if the history were empty."""
+    p = run("replay", "--topic", "cjo.touchpionts", "--since", "7d", env=clean_env(CJO_BROKER=broker.bootstrap))
+    user_error(p, ExitCode.USAGE, f"topic 'cjo.touchpionts' does not exist on {broker.bootstrap}")

@@ -6,6 +6,9 @@ import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+#: The longest duration a file may give (100 years): a wait, timeout or ``expires_in`` beyond it put times
+#: past the year 9999 that decisions cannot be written with (a traceback in every send or timer).
+MAX_DURATION = 36500 * 86400.0
 _TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -17,6 +20,8 @@ def parse_duration(text: object) -> float:
     seconds = float(m.group(1)) * _UNITS[m.group(2)]
     if seconds <= 0:
         raise ValueError(f"bad duration {text!r}: must be greater than zero")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"bad duration {text!r}: at most 36500d (100 years)")
     return seconds
 
 

@@ -33,7 +33,7 @@ from cjo_stream.journeys.model import (
 from cjo_stream.journeys.policies import Policies, load_policies
 from cjo_stream.journeys.schedule import Schedule, cron_problem
 from cjo_stream.journeys.snapshot import snapshot_spec
-from cjo_stream.journeys.source import Located, Path, SourceError, load_yaml, parse_msgspec_path
+from cjo_stream.journeys.source import Located, Path, SourceError, load_yaml, parse_msgspec_path, read_source
 from cjo_stream.journeys.spec import (
     ACTIONS,
     BestTimeSpec,
@@ -457,8 +457,11 @@ def load_journey_text(text: str, file: str) -> Journey:
 
 
 def load_journey(path: str) -> Journey:
-    with open(path, encoding="utf-8") as f:
-        return load_journey_text(f.read(), path)
+    try:
+        text = read_source(path)
+    except SourceError as e:
+        raise JourneyLoadError([e]) from None
+    return load_journey_text(text, path)
 
 
 def _collect(problems: list[SourceError], fn: Callable[[], object]) -> object | None:

@@ -10,7 +10,7 @@ import msgspec
 
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
-from cjo_stream.journeys.source import Located, SourceError, load_yaml, parse_msgspec_path
+from cjo_stream.journeys.source import Located, SourceError, load_yaml, parse_msgspec_path, read_source
 
 
 class FrequencyCapSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -112,8 +112,7 @@ def compile_policies(src: Located) -> Policies:
 
 
 def load_policies(path: str) -> Policies:
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = read_source(path)
     src = load_yaml(text, path)
     if not isinstance(src.data, dict):
         raise SourceError(path, 1, "policies.yaml must be a mapping")

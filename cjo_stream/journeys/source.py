@@ -70,6 +70,21 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> An
     return _constructor.construct_object(node, deep=True)
 
 
+def read_source(path: str) -> str:
+    """The text of a topology file, or a :class:`SourceError` saying why it cannot be read: a file that
+    is not UTF-8 (a Latin-1 editor), a directory named ``*.yaml``, a dangling link, no permission."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise SourceError(path, 1, f"cannot read the file: {(e.strerror or str(e)).lower()}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise SourceError(path, line, f"not UTF-8 text (byte {data[e.start]:#x}): save the file as UTF-8") from None
+
+
 def load_yaml(text: str, file: str) -> Located:
     """Parse one YAML document; syntax errors become :class:`SourceError` with the line."""
     try:

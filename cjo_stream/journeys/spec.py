@@ -99,7 +99,9 @@ class JourneySpec(msgspec.Struct, forbid_unknown_fields=True):
     journey: Id
     entry: EntrySpec
     steps: Annotated[list[StepSpec], msgspec.Meta(min_length=1)]
-    version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    # le: a signed 64-bit integer, as every consumer (msgpack state, Java) can hold (a bigger one broke
+    # storing a profile that held an instance of it)
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] = 1
     description: str = ""
     re_entry: str = "once"
     holdout: Annotated[float, msgspec.Meta(ge=0, lt=100)] = 0

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import msgspec
 
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression, truthy
-from cjo_stream.journeys.source import Located, load_yaml, parse_msgspec_path
+from cjo_stream.journeys.source import Located, load_yaml, parse_msgspec_path, read_source
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
 #: The internal event the engine raises when a customer's stage changes.
@@ -142,7 +142,6 @@ def _inputs(stages: list[Stage]) -> tuple[frozenset[str] | None, bool]:
 
 
 def load_stages(path: str) -> Stages:
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = read_source(path)
     return compile_stages(load_yaml(text, path))
 

@@ -57,7 +57,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from cjo_stream.jsonl import Damaged
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.run import Replay
-    from cjo_stream.replay.sources import Raw, Unreadable, file_records, topic_records
+    from cjo_stream.replay.sources import NoSuchTopic, Raw, Unreadable, file_records, topic_records
     from cjo_stream.runtime.commands import Progress, broker_ready, settings_from, tune_gc
 
     now = time.time()
@@ -83,7 +83,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         try:
             out = open(args.commands, "wb")  # noqa: SIM115 - closed below
         except OSError as e:
-            raise file_problem("commands file", args.commands, e) from None
+            raise FileProblem(f"cannot write the commands file {args.commands}: "
+                              f"{(e.strerror or str(e)).lower()}") from None
     encode = msgspec.json.Encoder(order="sorted").encode
 
     def emit(cmd: DeliveryCommand) -> None:
@@ -115,7 +116,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                     yield from got
 
                 n = 0
-                async for raw in topic_records(settings, topics, warmup_from if warmup_from > 0 else 0.0, until):
+                async for raw in topic_records(settings, topics, warmup_from if warmup_from > 0 else 0.0, until,
+                                               required=bool(args.topic)):
                     got.append(raw)
                     if len(got) >= 2000:
                         replay.feed(chunks())
@@ -127,7 +129,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
             try:
                 asyncio.run(from_topics())
-            except Unreadable as e:
+            except (Unreadable, NoSuchTopic) as e:
                 raise UsageError(str(e)) from None
         replay.finish()
         bar.close(replay.events + replay.outside + len(replay.bad))

@@ -51,8 +51,12 @@ class Unreadable(RuntimeError):
     """A record batch of the history cannot be decoded: the replay would be incomplete."""
 
 
+class NoSuchTopic(LookupError):
+    """A topic the user named is not on the cluster (a typo replayed nothing and said nothing of it)."""
+
+
 async def topic_records(settings: Settings, topics: list[str], start: float, end: float,
-                        read_ahead: int = 20_000) -> AsyncIterator[Raw]:
+                        read_ahead: int = 20_000, required: bool = False) -> AsyncIterator[Raw]:
     """Records of ``topics`` written in ``[start, end + 60 s]`` (epoch seconds), merged in event-time order.
 
     Start offsets come from the broker's offsets-for-times, and records written before ``start`` are
@@ -77,6 +81,8 @@ async def topic_records(settings: Settings, topics: list[str], start: float, end
             if not parts:
                 await c.topics()  # refresh metadata
                 parts = c.partitions_for_topic(t) or set()
+            if not parts and required:  # named by the user (the default topics may not exist yet)
+                raise NoSuchTopic(f"topic {t!r} does not exist on {settings.bootstrap}")
             tps += [TopicPartition(t, p) for p in sorted(parts)]
         if not tps:
             return

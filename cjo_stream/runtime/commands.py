@@ -52,6 +52,8 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         (s.sasl_mechanism in _MECHANISMS, f"CJO_SASL_MECHANISM={s.sasl_mechanism!r}: use PLAIN, SCRAM-SHA-256 "
                                          "or SCRAM-SHA-512"),
         (bool(s.bootstrap.strip()), "CJO_BROKER is empty: give host:port of the Kafka broker(s)"),
+        (not (bad := _bad_broker_port(s.bootstrap)), f"broker address {bad!r} (--broker or CJO_BROKER): the port "
+                                                      "is 1-65535, as in 127.0.0.1:9092"),
     ]
     for ok, problem in checks:
         if not ok:
@@ -61,6 +63,18 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         if path:
             readable_file(path, Settings.ENV[name])
     return s
+
+
+def _bad_broker_port(bootstrap: str) -> str:
+    """The first ``host:port`` entry whose port is not 1-65535 (a client ended with a traceback on it, a
+    service retried it forever), or ``""``."""
+    for entry in bootstrap.split(","):
+        host, colon, port = entry.strip().rpartition(":")
+        if not colon or port.endswith("]") or (":" in host and not host.startswith("[")):
+            continue  # no port (the client's default) or a bare IPv6 address
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            return entry.strip()
+    return ""
 
 
 def broker_ready(settings: Settings, args: argparse.Namespace) -> None:
@@ -338,15 +352,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     s = settings_from(args)
     total = int(args.rate * args.duration)
-    broker_ready(s, args)
-    start = time.time() + 0.5  # topics and producer first; events are sent at the time they carry
-    if args.start:
+    start = 0.0
+    if args.start:  # checked before the broker's wait, as every flag (a typo cost 10 s and gave exit 4)
         from cjo_stream.events import parse_ts
 
         try:
             start = parse_ts(args.start)
         except ValueError:
-            raise UsageError(f"--start {args.start!r} is not an RFC 3339 time") from None
+            raise UsageError(f"--start {args.start!r} is not an RFC 3339 time from 1970 to 2106") from None
+    broker_ready(s, args)
+    if not args.start:
+        start = time.time() + 0.5  # topics and producer first; events are sent at the time they carry
     events = generate_events(customers=args.customers, seed=args.seed, start=start, duration=args.duration,
                              rate=args.rate)
     if args.start:  # the times asked for, as they are (the simulator can then compute the same)
@@ -386,10 +402,10 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
         while limit is None or n < limit:
             if deadline and time.monotonic() > deadline:
                 break
-            for recs in (await guard.getmany(timeout_ms=200)).values():
-                for r in recs:
-                    out.write((r.value or b"").decode() + "\n")
-                    n += 1
+            got = [r for recs in (await guard.getmany(timeout_ms=200)).values() for r in recs]
+            for r in got if limit is None else got[:limit - n]:  # a fetch may hold more than the limit
+                out.write((r.value or b"").decode() + "\n")
+                n += 1
             out.flush()
     finally:
         await c.stop()

@@ -40,7 +40,7 @@ def _diagnose(bootstrap: str) -> str:
     try:
         with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=2):
             return "it accepts connections but does not answer as a Kafka broker"
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a port beyond 65535
         return f"{bootstrap!r} is not host:port"
     except socket.gaierror as e:
         return f"unknown host ({e.strerror})"

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 
+from cjo_stream.argtypes import positive_float
 from cjo_stream.config import Settings
 
 
@@ -53,11 +54,13 @@ async def _describe(settings: Settings, topic: str, partition: int, offset: int)
 
 def _cmd_skip(args: argparse.Namespace) -> int:
     from cjo_stream.kafka.skips import request_skip
+    from cjo_stream.runtime.commands import broker_ready, settings_from
 
-    s = Settings.from_env(bootstrap=args.broker)
     if args.partition < 0 or args.offset < 0:
         print("error: --partition and --offset must be >= 0", file=sys.stderr)
         return 2
+    s = settings_from(args)  # CJO_* values checked as for the other verbs (a bad one was a traceback)
+    broker_ready(s, args)  # a broker that does not answer: exit 4 naming it (was a traceback, exit 70)
     try:
         what = asyncio.run(_describe(s, args.topic, args.partition, args.offset))
     except ValueError as e:
@@ -73,6 +76,8 @@ def _cmd_skip(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("skip", help="skip one record batch the workers cannot decode (named in their log and /health)")
     p.add_argument("--broker", help="bootstrap servers (default: $CJO_BROKER or 127.0.0.1:9092)")
+    p.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="give up when the broker does not answer within this time (default 10; exit code 4)")
     p.add_argument("--topic", required=True)
     p.add_argument("--partition", type=int, required=True)
     p.add_argument("--offset", type=int, required=True, help="first offset of the batch, as the worker reported it")

@@ -56,6 +56,9 @@ def test_good_journey_loads() -> None:
         ("journey: x\nentry: {event: go}\nsteps: []\n", "j.yaml:3: steps: Expected `array` of length >= 1"),
         ("journey: [unclosed\n", "j.yaml:2: YAML syntax"),
         ("journey: a\njourney: b\n", "j.yaml:2: duplicate key 'journey'"),
+        # beyond these a send's expires_at or a profile holding the instance could not be written (traceback)
+        (GOOD.replace("wait: 1h", "wait: 99999999w"), "j.yaml:8: bad duration '99999999w': at most 36500d"),
+        (GOOD.replace("version: 2", "version: 18446744073709551616"), "j.yaml:2: version: Expected `int` <= "),
     ],
 )
 def test_bad_journeys_are_refused_with_file_line_reason(text: str, expected: str) -> None:
@@ -141,3 +144,26 @@ def test_same_journey_version_twice_is_refused(tmp_path: os.PathLike[str]) -> No
     with pytest.raises(JourneyLoadError) as info:
         load_topology(root)
     assert "bump `version`" in str(info.value)
+
+
+def test_files_that_cannot_be_read_are_file_line_problems(tmp_path: os.PathLike[str]) -> None:
+    """A Latin-1 journey, a directory named *.yaml, a dangling link and Latin-1 policies/stages were
+    tracebacks (exit 70) in validate, simulate and the worker; each is now a `file:line: reason`."""
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "journeys", "dir.yaml"))
+    with open(os.path.join(root, "journeys", "latin1.yaml"), "wb") as f:
+        f.write(b"journey: j\nversion: 1\ndescription: caf\xe9\nentry: {event: x}\nsteps:\n  - {id: a, wait: 1h}\n")
+    os.symlink(os.path.join(root, "gone.yaml"), os.path.join(root, "journeys", "link.yaml"))
+    for name in ("policies.yaml", "stages.yaml"):
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(b"# r\xe9sum\xe9\n")
+    with pytest.raises(JourneyLoadError) as e:
+        load_topology(root)
+    got = sorted(str(p).removeprefix(root + os.sep) for p in e.value.problems)
+    assert got == [
+        "journeys/dir.yaml:1: cannot read the file: is a directory",
+        "journeys/latin1.yaml:3: not UTF-8 text (byte 0xe9): save the file as UTF-8",
+        "journeys/link.yaml:1: cannot read the file: no such file or directory",
+        "policies.yaml:1: not UTF-8 text (byte 0xe9): save the file as UTF-8",
+        "stages.yaml:1: not UTF-8 text (byte 0xe9): save the file as UTF-8",
+    ]
