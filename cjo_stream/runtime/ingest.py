@@ -67,6 +67,8 @@ class Ingest:
         add, partitioner = out.add, out.partitioner
         decoded = self.decoded
         # Decoded.keep, inline (a call per event less): events for partitions this process's stage 2 holds
+        if decoded is not None:
+            decoded.start()
         owned, kept, limit = (decoded.owned, decoded.by_id, decoded.limit) if decoded is not None else ((), {}, 0)
         forwarded = 0
         for rec in records:
@@ -87,8 +89,6 @@ class Ingest:
                 continue
             p = partitioner(key)
             add(internal, key, value, partition=p)
-            if p in owned:
-                if len(kept) >= limit:
-                    kept.clear()
+            if p in owned and len(kept) < limit:  # full: stage 2 takes the older ones first (Decoded)
                 kept[id(value)] = (value, ev)
         self.forwarded += forwarded

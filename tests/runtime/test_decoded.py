@@ -24,11 +24,20 @@ def test_an_event_is_kept_only_for_a_partition_held_here_and_taken_once() -> Non
     assert len(d) == 1
 
 
-def test_records_that_never_come_back_are_dropped_at_the_limit() -> None:
+def test_at_the_limit_new_events_wait_and_a_batch_finding_no_room_freed_starts_afresh() -> None:
     d = Decoded(range(8), limit=3)
     ev = decode_event(RAW)
     values = [RAW + str(i).encode() for i in range(5)]
+    d.start()
     for v in values:
         d.keep(0, v, ev)
-    assert len(d) <= 3
+    assert len(d) == 3
+    assert d.take(values[4]) is None  # full: the newest is decoded again by stage 2, ...
+    assert d.take(values[0]) is ev  # ... the oldest, which stage 2 reaches first, stay
+    d.start()  # room was freed since the last batch: what is held is still coming
+    assert len(d) == 2
+    d.keep(0, values[3], ev)
+    d.start()  # full and nothing taken since: records that never come back are dropped
+    assert len(d) == 0
+    d.keep(0, values[4], ev)
     assert d.take(values[4]) is ev
