@@ -10,7 +10,7 @@ summary line, so what is measured is what a user gets. Inputs:
 - the send-heavy journeys (:mod:`cjo_stream.bench.sends`) over the real timeline (a third of the
   events lead to a rendered send: what Liquid rendering costs a replay);
 - scale: the bench input copied with renamed ids (20 copies interleaved, cut at ``events``) — about
-  5,000,000 events from 1,000,000 customers — for peak memory with profiles spilled to disk.
+  5,000,000 events from ~800,000 customers — for peak memory with profiles and analytics rows spilled to disk.
 """
 
 from __future__ import annotations
