@@ -25,6 +25,7 @@ import contextlib
 import http.server
 import json
 import os
+import pty
 import re
 import shlex
 import shutil
@@ -54,7 +55,7 @@ from cjo_stream.events import decode_event
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.runtime.broker import LocalBroker, free_port, wait_for_port
 from cjo_stream.runtime.connect import probe
-from cjo_stream.runtime.lifetime import popen
+from cjo_stream.runtime.lifetime import die_with_parent
 from tests.adapters.conftest import command, produce_commands, read_topic
 from tests.processes import alive, descendants
 
@@ -185,8 +186,19 @@ class Background:
         self.text = text
         self.out, self.err = tmp / f"{name}.out", tmp / f"{name}.err"
         with open(self.out, "wb") as o, open(self.err, "wb") as e:
-            # its own session, SIGKILLed if the test run dies (no orphans from a killed pytest either)
-            self.proc = popen(["bash", "-c", f"exec {text}"], cwd=ROOT, env=env, stdout=o, stderr=e)
+            # its own session, SIGKILLed if the test run dies (no orphans from a killed pytest either), with
+            # Ctrl-C's signal as on a terminal: a test run started in the background of a script has it
+            # ignored, and an ignored signal stays ignored across exec (bash cannot undo that either)
+            dies = die_with_parent()
+
+            def preexec() -> None:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+                if dies is not None:
+                    dies()
+
+            self.proc = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=ROOT, env=env, stdout=o, stderr=e,
+                                         preexec_fn=preexec, start_new_session=dies is None)
 
     def stdout(self) -> str:
         return self.out.read_text(errors="replace")
@@ -678,11 +690,21 @@ def _tail(cmd: Command, fx: Callable[[str], Any]) -> None:
 def _generate(cmd: Command, fx: Callable[[str], Any]) -> None:
     broker = fx("broker")
     topic = f"docs.generate.{uuid.uuid4().hex[:6]}"
-    p = shell(fill(cmd.text, {"--customers": "20", "--rate": "25", "--duration": "2"}),
-              env=user_env(CJO_BROKER=broker.bootstrap, CJO_INPUT_TOPIC=topic))
-    assert p.returncode == 0, p.stderr
-    assert "generated 50 events for 20 customers" in p.stderr
-    assert re.search(r"\[#+-*\] \d+/50", p.stderr), "no progress bar"
+    text = fill(cmd.text, {"--customers": "20", "--rate": "25", "--duration": "2"})
+    # "progress bar on a terminal": stderr a terminal (a pty) here, a pipe in the second run (none there)
+    main, term = pty.openpty()
+    with open(term, "wb", closefd=True) as err_tty:
+        p = subprocess.run(["bash", "-c", text], cwd=ROOT, env=user_env(CJO_BROKER=broker.bootstrap, CJO_INPUT_TOPIC=topic),
+                           stdout=subprocess.DEVNULL, stderr=err_tty, timeout=120, check=False)
+    on_tty = b""
+    with contextlib.suppress(OSError):  # EIO once everything written is read
+        while chunk := os.read(main, 65536):
+            on_tty += chunk
+    os.close(main)
+    assert p.returncode == 0 and b"Traceback" not in on_tty, on_tty
+    assert re.search(rb"\[#+-*\] \d+/50", on_tty) and b"generated 50 events for 20 customers" in on_tty, on_tty
+    piped = shell(text, env=user_env(CJO_BROKER=broker.bootstrap, CJO_INPUT_TOPIC=topic + ".piped"))
+    assert piped.returncode == 0 and piped.stderr == "generated 50 events for 20 customers\n", piped.stderr
     records = asyncio.run(read_topic(broker.bootstrap, topic, lambda r: len(r) >= 50, timeout=30))
     assert len(records) == 50
     events = [decode_event(r.value) for r in records]  # valid touchpoints
