@@ -109,6 +109,10 @@ def decode_row(key: str, raw: bytes) -> Any:
     return _dec[key[0]].decode(raw)
 
 
+def encode_row(row: Any) -> bytes:
+    return _enc.encode(row)
+
+
 def encode_counters(b: Counters) -> bytes:
     return _enc.encode(b)
 

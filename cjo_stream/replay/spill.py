@@ -21,9 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Generic, TypeVar
 
-import msgspec
-
-from cjo_stream.analytics.fold import ROW_TYPES
+from cjo_stream.analytics.state import decode_row, encode_row
 from cjo_stream.kv import RocksKV
 from cjo_stream.profile import Profile, decode_profile, encode_profile
 
@@ -133,11 +131,7 @@ def spilling_profiles(budget: int, directory: str | None = None) -> Spilling[Pro
     return Spilling(budget, encode_profile, lambda _key, raw: decode_profile(raw), directory)
 
 
-_rows_encoder = msgspec.msgpack.Encoder()
-_rows_decoders = {prefix: msgspec.msgpack.Decoder(t) for prefix, t in ROW_TYPES.items()}
-
-
 def spilling_rows(budget: int, directory: str | None = None) -> Spilling[Any]:
     """The analytics fold's per-instance, per-delivery and per-customer rows (typed by key prefix, as the
     analytics service stores them)."""
-    return Spilling(budget, _rows_encoder.encode, lambda key, raw: _rows_decoders[key[0]].decode(raw), directory)
+    return Spilling(budget, encode_row, decode_row, directory)
