@@ -14,7 +14,18 @@ COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")  # Kafka's codecs
 
 
 _TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
+_FALSE = ("0", "false", "no", "off")
+
+
+def switch(raw: str) -> bool:
+    """An on/off setting's value (1/0, true/false, yes/no, on/off; any case); ValueError for anything else,
+    so a typo (``CJO_METRICS_AUTH=enabled``) is refused, not read as false. Workers' and adapters' switches."""
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(raw)
 
 
 def _env(name: str, default: str) -> str:
@@ -129,11 +140,8 @@ class Settings:
                 raw = os.environ[var]
                 current = getattr(s, f.name)
                 try:
-                    if isinstance(current, bool):  # as the adapters' settings: a typo is not silently false
-                        word = raw.strip().lower()
-                        if word not in _TRUE and word not in _FALSE:
-                            raise ValueError
-                        value: Any = word in _TRUE
+                    if isinstance(current, bool):
+                        value: Any = switch(raw) if raw.strip() else False  # set but empty: off
                     elif isinstance(current, int):
                         value = int(raw)
                     elif isinstance(current, float):

@@ -11,6 +11,8 @@ import os
 import re
 from collections.abc import Mapping
 
+from cjo_stream.config import switch
+
 Env = Mapping[str, str]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -87,11 +89,10 @@ def boolean(env: Env, name: str, default: bool) -> bool:
     raw = get(env, name).lower()
     if not raw:
         return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={raw!r}: use true or false")
+    try:
+        return switch(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: use true or false") from None
 
 
 def parse_rate(text: str, name: str = "rate") -> float | None:
