@@ -11,6 +11,7 @@ hosts the broker (and the bench) N = 2 cannot double the rate: the broker needs 
 from __future__ import annotations
 
 import os
+import random
 import socket
 import statistics
 import time
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 
 from cjo_stream.bench.procs import Proc, cpu_seconds, peak_rss, scrape, spawn_worker
 from cjo_stream.bench.runner import Run
-from cjo_stream.runtime.broker import free_port
 
 
 @dataclass
@@ -62,9 +62,7 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
     ``quiet`` seconds without growth. CPU (every worker process) is read at the same two moments; a
     process restarted meanwhile fails the run.
     """
-    port = free_port()
-    while any(_busy(port + i) for i in range(1, processes)):
-        port = free_port()
+    port = free_port_block(processes)
     env = {**env, "CJO_WEB_PORT": str(port), "CJO_CONCURRENCY": str(processes)}
     proc: Proc = spawn_worker(env, os.path.join(tmp, f"{app_id}.log"), cwd)
     urls = [f"http://127.0.0.1:{port + i}" for i in range(processes)]
@@ -106,9 +104,26 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
         proc.stop()
 
 
-def _busy(port: int) -> bool:
+def free_port_block(n: int, low: int = 20000, high: int = 32768) -> int:
+    """A first port of ``n`` consecutive ports that can all be bound now, below the kernel's ephemeral
+    range (32768-60999 by default): a block taken from inside it (``free_port()`` then ``+1``) was
+    lost in CI to an outgoing connection's local port (the worker's own, to the broker) before worker
+    process 1 bound it."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(low, high - n)
+        if all(_bindable(base + i) for i in range(n)):
+            return base
+    raise RuntimeError(f"no {n} consecutive free ports in {low}..{high}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def print_concurrency(runs: list[ConcurrentRun], single_rate: float, single_cpu: float) -> None:
