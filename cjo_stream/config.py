@@ -28,6 +28,46 @@ def switch(raw: str) -> bool:
     raise ValueError(raw)
 
 
+#: Bounds of the numeric settings the workers' own checks (runtime.commands.settings_from) leave open:
+#: beyond them a worker ended with a traceback (partitions past Kafka's int32, a RocksDB budget past 2**64
+#: bytes), hung (100,000 partitions per topic took the worker's start a CPU for over ten minutes; a
+#: negative session timeout never joined its group) or spun (a negative timer interval). field -> (low,
+#: high, what the value is).
+_RANGES: dict[str, tuple[float, float, str]] = {
+    "partitions": (1, 10_000, "partitions per topic"),
+    "replication": (1, 32_767, "copies of each partition, at most the brokers in the cluster"),
+    "concurrency": (1, 256, "worker processes on this machine, about one core each"),
+    "rocksdb_memory_mb": (8, 1_048_576, "MiB"),
+    "batch_max": (1, 1_000_000, "events per batch"),
+    "timer_interval": (0.001, 60, "seconds"),
+    "fetch_max_wait_ms": (0, 10_000, "ms"),
+    "session_timeout_ms": (1_000, 1_800_000, "ms"),
+    "analytics_web_port": (1, 65_535, "a port"),
+}
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if x < 1 else str(int(x))
+
+
+def _check_ranges(s: Settings) -> None:
+    """ValueError naming the variable for a number outside its bounds (NaN included)."""
+    for name, (low, high, what) in _RANGES.items():
+        value = getattr(s, name)
+        var = f"{Settings.ENV[name]}={value}" + (f" (or --{name})" if name in ("partitions", "concurrency") else "")
+        if value != value:  # NaN
+            raise ValueError(f"{var}: not a number ({what}, {_num(low)} to {_num(high)})")
+        if value < low:
+            raise ValueError(f"{var}: must be {_num(low)} or more ({what})")
+        if value > high:
+            raise ValueError(f"{var}: at most {_num(high)} ({what})")
+    last_port = s.web_port + s.concurrency - 1
+    if s.concurrency > 1 and last_port > 65_535:
+        raise ValueError(f"CJO_CONCURRENCY={s.concurrency} (--concurrency): worker process i serves on CJO_WEB_PORT + i "
+                         f"= {s.web_port} + {s.concurrency - 1}, beyond port 65535; use fewer processes or a lower "
+                         "port")
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
@@ -164,6 +204,7 @@ class Settings:
         if s.stored_layout not in (1, 2):
             raise ValueError(f"CJO_STORED_LAYOUT={s.stored_layout}: use 2 (the default) or 1 (while workers that "
                              "cannot read layout 2 still run)")
+        _check_ranges(s)
         if bool(s.web_tls_cert) != bool(s.web_tls_key):
             raise ValueError("CJO_WEB_TLS_CERT and CJO_WEB_TLS_KEY go together: set both for HTTPS, or neither")
         if not s.audit_key and os.environ.get("CJO_AUDIT_KEY_FILE"):

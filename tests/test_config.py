@@ -83,3 +83,33 @@ def test_compression_is_one_of_kafkas_codecs(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CJO_COMPRESSION", "brotli")
     with pytest.raises(ValueError, match="CJO_COMPRESSION='brotli': use one of none, gzip, snappy, lz4, zstd"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize("var, value, fragment", [
+    # past Kafka's int32: a traceback from topic creation; 100,000 held the worker's start for minutes
+    ("CJO_PARTITIONS", "99999999999999999999", "CJO_PARTITIONS=99999999999999999999 (or --partitions): at most"),
+    ("CJO_PARTITIONS", "-1", "CJO_PARTITIONS=-1 (or --partitions): must be 1 or more"),
+    # 1e20 processes: 'port 35297 ... in use for worker process 29231'
+    ("CJO_CONCURRENCY", "100000000000000000000", "CJO_CONCURRENCY=100000000000000000000 (or --concurrency): at most"),
+    ("CJO_REPLICATION", "99999", "CJO_REPLICATION=99999: at most 32767"),
+    ("CJO_TIMER_INTERVAL_SECONDS", "-1", "CJO_TIMER_INTERVAL_SECONDS=-1.0: must be 0.001 or more"),
+    ("CJO_TIMER_INTERVAL_SECONDS", "nan", "CJO_TIMER_INTERVAL_SECONDS=nan: not a number"),
+    ("CJO_SESSION_TIMEOUT_MS", "-5", "CJO_SESSION_TIMEOUT_MS=-5: must be 1000 or more"),  # never joined its group
+    ("CJO_FETCH_MAX_WAIT_MS", "-1", "CJO_FETCH_MAX_WAIT_MS=-1: must be 0 or more"),
+    ("CJO_ROCKSDB_MEMORY_MB", "99999999999999999", "at most 1048576 (MiB)"),  # was OverflowError, exit 70
+    ("CJO_BATCH_MAX", "999999999999999999999", "CJO_BATCH_MAX=999999999999999999999: at most"),
+    ("CJO_ANALYTICS_WEB_PORT", "70000", "CJO_ANALYTICS_WEB_PORT=70000: at most 65535"),
+])
+def test_numbers_out_of_range_are_refused(monkeypatch: pytest.MonkeyPatch, var: str, value: str,
+                                          fragment: str) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValueError) as e:
+        Settings.from_env()
+    assert fragment in str(e.value)
+
+
+def test_worker_processes_must_fit_below_port_65536(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CJO_WEB_PORT", "65500")
+    with pytest.raises(ValueError, match="65500 \\+ 199, beyond port 65535"):
+        Settings.from_env(concurrency=200)
+    assert Settings.from_env(concurrency=36).concurrency == 36
