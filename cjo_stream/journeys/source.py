@@ -57,7 +57,7 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> An
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _constructor.construct_object(key_node, deep=True)
+            key = _construct(key_node, file)
             if not isinstance(key, str | int) or isinstance(key, bool):
                 raise SourceError(file, key_node.start_mark.line + 1, f"mapping keys must be text, got {key!r}")
             if key in out:
@@ -67,7 +67,18 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> An
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    return _constructor.construct_object(node, deep=True)
+    return _construct(node, file)
+
+
+def _construct(node: yaml.Node, file: str) -> Any:
+    """A scalar's (or a complex key's) value; a tag the safe loader does not know (``!custom``,
+    ``!!python/object``) or a date that does not exist (``2024-13-45``) is a :class:`SourceError`."""
+    try:
+        return _constructor.construct_object(node, deep=True)
+    except yaml.MarkedYAMLError as e:
+        raise SourceError(file, node.start_mark.line + 1, f"YAML: {e.problem or e}") from None
+    except (ValueError, OverflowError) as e:  # e.g. a YAML 1.1 timestamp with month 13
+        raise SourceError(file, node.start_mark.line + 1, f"YAML: {node.value!r} cannot be read ({e})") from None
 
 
 def read_source(path: str) -> str:
@@ -96,12 +107,20 @@ def load_yaml(text: str, file: str) -> Located:
     except yaml.reader.ReaderError as e:  # a control character or invalid text: not a marked error
         line = text.count("\n", 0, max(e.position, 0)) + 1
         raise SourceError(file, line, f"YAML: character {e.character:#x} is not allowed in a journey file") from None
-    except (yaml.YAMLError, RecursionError) as e:  # anything else the parser refuses (or nests too deep)
+    except RecursionError:
+        raise SourceError(file, 1, _TOO_DEEP) from None
+    except yaml.YAMLError as e:  # anything else the parser refuses
         raise SourceError(file, 1, f"YAML: {type(e).__name__}") from None
     if node is None:
         raise SourceError(file, 1, "the file is empty")
     lines: dict[Path, int] = {}
-    return Located(file, _build(node, (), lines, file), lines)
+    try:
+        return Located(file, _build(node, (), lines, file), lines)
+    except RecursionError:
+        raise SourceError(file, 1, _TOO_DEEP) from None
+
+
+_TOO_DEEP = "YAML: lists or mappings nested too deeply (hundreds of levels)"
 
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")

@@ -168,3 +168,23 @@ def test_yaml_alias_bombs_are_refused() -> None:
     with pytest.raises(JourneyLoadError, match=r"l\.yaml:\d+: the file expands to more than"):
         load_journey_text("\n".join(lines) + "\njourney: x\n", "l.yaml")
     assert time.perf_counter() - t0 < 30
+
+
+@pytest.mark.parametrize("line, reason", [
+    # a tag the safe loader does not know ended validate with ConstructorError's traceback (exit 70)
+    ("  event: !custom signed_up", "j.yaml:4: YAML: could not determine a constructor for the tag '!custom'"),
+    ("  ? !foo [a]\n  : b", "j.yaml:4: YAML: could not determine a constructor for the tag '!foo'"),
+    # a YAML 1.1 timestamp that is no date: ValueError's traceback
+    ("  event: 2024-13-45", "j.yaml:4: YAML: '2024-13-45' cannot be read (month must be in 1..12)"),
+])
+def test_unknown_tags_and_impossible_dates_are_refused_with_the_line(line: str, reason: str) -> None:
+    text = f"journey: j\nversion: 1\nentry:\n{line}\nsteps:\n  - id: s\n    wait: 1h\n"
+    with pytest.raises(JourneyLoadError) as e:
+        load_journey_text(text, "j.yaml")
+    assert [str(p) for p in e.value.problems] == [reason]
+
+
+def test_deep_nesting_is_named_not_a_bare_exception_name() -> None:
+    deep = "[" * 5000 + "]" * 5000  # was 'j.yaml:1: YAML: RecursionError'
+    with pytest.raises(JourneyLoadError, match=r"j\.yaml:1: YAML: lists or mappings nested too deeply"):
+        load_journey_text(f"journey: j\nx: {deep}\n", "j.yaml")
