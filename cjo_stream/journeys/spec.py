@@ -65,7 +65,7 @@ class BranchCaseSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 class SplitArmSpec(msgspec.Struct, forbid_unknown_fields=True):
     variant: Id
-    weight: Annotated[float, msgspec.Meta(gt=0)]
+    weight: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)]  # .inf put everyone in the last arm
     next: str | None = None
 
 

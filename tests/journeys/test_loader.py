@@ -98,6 +98,10 @@ def test_branch_and_split_rules() -> None:
     assert any("j.yaml:6:" in p and "Expected `float` > 0.0" in p for p in found), found
     found = problems(base.replace("weight: 0", "weight: 2"))
     assert any(p.startswith("j.yaml:7: duplicate variant 'a'") for p in found), found
+    # .inf passed validate and put every customer in the last arm; the report showed 'nan%'
+    for weight in (".inf", "1.0e+400", "1000001"):
+        found = problems(base.replace("weight: 0", f"weight: {weight}").replace("a, weight: 1", "b, weight: 1"))
+        assert any("j.yaml:6:" in p and "Expected `float` <= 1000000.0" in p for p in found), (weight, found)
     br = """\
     journey: b
     entry: {event: go}
