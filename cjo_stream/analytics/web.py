@@ -18,6 +18,7 @@ checking it; API clients send ``Authorization: Bearer <token>`` as everywhere el
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,9 @@ def _time(request: web.Request, name: str) -> float | None:
     if raw is None or raw == "":
         return None
     try:
-        return float(raw)
+        seconds = float(raw)
+        if math.isfinite(seconds):  # nan/inf were a 500 (converting them to an hour failed)
+            return seconds
     except ValueError:
         pass
     try:
@@ -69,7 +72,7 @@ def _version(request: web.Request) -> int | None:
     raw = request.query.get("version")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise web.HTTPBadRequest(text='{"error": "version: a positive integer"}', content_type="application/json")
     return int(raw)
 

@@ -90,6 +90,13 @@ async def test_parameters_and_unknown_journeys(client: TestClient) -> None:
     assert early["new_customers"] + late["new_customers"] == flow["new_customers"] and late["new_customers"] > 0
     assert (await client.get("/analytics/stages?since=soon", headers=h)).status == 400
     assert (await client.get("/analytics/journeys/@stages", headers=h)).status == 404
+    # NaN and infinite times were a 500 with a ValueError/OverflowError traceback in the service's log
+    for query in ("journeys?since=nan", "journeys?since=inf", "journeys/welcome?until=-inf", "stages?since=1e400",
+                  "journeys/welcome?since=nan&until=nan"):
+        r = await client.get(f"/analytics/{query}", headers=h)
+        assert r.status == 400 and "epoch seconds" in await r.text(), query
+    # a digit that is not ASCII ('\u0661', Arabic-Indic one) was read as version 1
+    assert (await client.get("/analytics/journeys/welcome?version=%D9%A1", headers=h)).status == 400
     page = await (await client.get("/", headers=h)).text()
     assert "<table id=stages>" in page and "<table id=stage-moves>" in page
 
