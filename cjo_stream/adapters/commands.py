@@ -15,7 +15,7 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     import logging
 
     from cjo_stream.adapters.config import ConfigError
-    from cjo_stream.adapters.service import AdapterOptions, check_config, serve
+    from cjo_stream.adapters.service import AdapterOptions, check_config, serve, state_dir
     from cjo_stream.errors import ExitCode, UsageError, port_free
     from cjo_stream.logs import configure_from_env
     from cjo_stream.runtime.commands import settings_from
@@ -30,6 +30,7 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
         check_config(opts, settings=settings)
     except (ConfigError, ValueError) as e:
         raise UsageError(str(e)) from None
+    _check_state_dir(state_dir(settings, opts))
     port_free(settings.web_host, opts.web_port, "--web-port / CJO_ADAPTER_WEB_PORT")
     log = logging.getLogger("cjo_stream.adapters")
     source = where(settings, args.broker)
@@ -48,6 +49,24 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
         print(f"error: adapter stopped: {type(e).__name__}; see the log above", file=sys.stderr)
         return int(ExitCode.INTERNAL)
     return 0
+
+
+def _check_state_dir(path: str | None) -> None:
+    """CJO_ADAPTER_STATE_DIR naming a file (or a place that cannot be written) let the adapter run with a
+    NotADirectoryError traceback at every partition assignment and no local sent-record; now exit 3."""
+    import os
+
+    from cjo_stream.errors import FileProblem
+
+    if path is None:
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise FileProblem(f"cannot create the adapter's state directory {path} (CJO_ADAPTER_STATE_DIR): "
+                          f"{(e.strerror or str(e)).lower()}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise FileProblem(f"cannot write to the adapter's state directory {path} (CJO_ADAPTER_STATE_DIR)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

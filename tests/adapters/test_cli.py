@@ -36,6 +36,18 @@ def test_missing_configuration_is_reported_before_connecting() -> None:
     assert "CJO_EMAIL_FROM is not set" in err and "hunter2" not in err + out
 
 
+def test_a_state_dir_that_is_a_file_is_refused_before_connecting(tmp_path: Path) -> None:
+    """It ran with a NotADirectoryError traceback at each partition assignment and no local sent-record."""
+    (tmp_path / "afile").write_text("")
+    env = {**env_without_cjo(), "CJO_BROKER": "127.0.0.1:1", "CJO_ADAPTER_STATE_DIR": str(tmp_path / "afile")}
+    p = run_cli("adapter", "--channel", "console", "--web-port", "-1", env=env)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 3, err
+    assert err.strip().splitlines()[-1] == (f"error: cannot create the adapter's state directory {tmp_path}/afile/"
+                                            "cjo-console (CJO_ADAPTER_STATE_DIR): not a directory")
+    assert "Traceback" not in err
+
+
 async def test_console_adapter_process(settings: Settings) -> None:
     port = free_port()
     env = {**env_without_cjo(), "CJO_BROKER": settings.bootstrap, "CJO_PARTITIONS": "2",
