@@ -7,6 +7,7 @@ but never echo a secret's value.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -59,17 +60,42 @@ def secret(env: Env, name: str, *, required: bool = False, what: str = "") -> st
     return value
 
 
-def parse_duration(text: str, name: str = "duration") -> float:
-    """``90``, ``1.5s``, ``250ms``, ``15m``, ``24h``, ``7d``, ``2w`` → seconds."""
+#: The longest duration a setting takes, as in journeys (36500d): beyond it a session timeout of
+#: 99999999999w ended the adapter with aiokafka's traceback (exit 70) and deadlines left the years a
+#: time can be written in.
+MAX_DURATION = 36500 * 86400.0
+
+
+def parse_duration(text: str, name: str = "duration", low: float = 0.0, high: float = MAX_DURATION) -> float:
+    """``90``, ``1.5s``, ``250ms``, ``15m``, ``24h``, ``7d``, ``2w`` → seconds, within ``low``..``high``."""
     m = _DURATION.match(text)
     if not m:
         raise ConfigError(f"{name}={text!r} is not a duration: use e.g. 30s, 15m, 24h or 7d")
-    return float(m.group(1)) * _UNIT[m.group(2)]
+    seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    if not low <= seconds <= high:
+        raise ConfigError(f"{name}={text!r}: {_span(low, high)}")
+    return seconds
 
 
-def duration(env: Env, name: str, default: float) -> float:
+def _span(low: float, high: float) -> str:
+    def words(x: float) -> str:
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if x >= size:
+                return f"{x / size:g}{unit}"
+        return f"{x:g}s"
+
+    if low <= 0:
+        return f"at most {words(high)}"
+    return f"from {words(low)} to {words(high)}"
+
+
+def duration(env: Env, name: str, default: float, low: float = 0.0, high: float = MAX_DURATION) -> float:
     raw = get(env, name)
-    return parse_duration(raw, name) if raw else default
+    return parse_duration(raw, name, low, high) if raw else default
+
+
+#: A timeout of 0 (or 0ms) failed every delivery at once as if the provider were down.
+MIN_TIMEOUT = 0.001
 
 
 def integer(env: Env, name: str, default: int, minimum: int = 0) -> int:
@@ -106,4 +132,9 @@ def parse_rate(text: str, name: str = "rate") -> float | None:
     per = float(m.group(2) or 1) * _PER[m.group(3) or "s"]
     if count <= 0:
         return None
-    return count / per
+    if per <= 0:  # 5/0s ended the adapter with ZeroDivisionError (exit 70)
+        raise ConfigError(f"{name}={text!r}: the period must be longer than 0, e.g. 5/10s")
+    rate = count / per
+    if not math.isfinite(rate):
+        raise ConfigError(f"{name}={text!r} is not a rate: use e.g. 50/s, 3000/m or off")
+    return rate

@@ -72,7 +72,7 @@ class EmailConfig:
                    port=config.integer(e, "CJO_SMTP_PORT", DEFAULT_PORTS[security], minimum=1),
                    security=security,  # type: ignore[arg-type]
                    username=username, password=password,
-                   timeout=config.duration(e, "CJO_SMTP_TIMEOUT", 30.0),
+                   timeout=config.duration(e, "CJO_SMTP_TIMEOUT", 30.0, low=config.MIN_TIMEOUT),
                    validate_certs=config.boolean(e, "CJO_SMTP_VALIDATE_CERTS", True),
                    ca_file=config.get(e, "CJO_SMTP_CA_FILE"),
                    pool_size=config.integer(e, "CJO_SMTP_POOL", 4, minimum=1),

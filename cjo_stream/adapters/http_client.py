@@ -80,7 +80,7 @@ def json_field(resp: HttpReply, *path: str) -> Any:
 
 
 def timeout_from_env(env: config.Env, name: str, default: float = 10.0) -> float:
-    return config.duration(env, name, default)
+    return config.duration(env, name, default, low=config.MIN_TIMEOUT)
 
 
 class HttpChannel:

@@ -69,4 +69,6 @@ def bucket_from_env(channel: str, env: config.Env | None = None,
             burst = float(burst_raw)
         except ValueError:
             raise config.ConfigError(f"{name}_BURST={burst_raw!r} is not a number") from None
+        if not 1 <= burst < float("inf"):  # inf lifted the limit; nan and -5 were read as 1
+            raise config.ConfigError(f"{name}_BURST={burst_raw!r}: messages, 1 or more")
     return TokenBucket(rate, burst, clock)

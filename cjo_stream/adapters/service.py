@@ -48,7 +48,7 @@ class AdapterOptions:
                    concurrency=concurrency or config.integer(e, "CJO_ADAPTER_CONCURRENCY", 16, minimum=1),
                    batch_max=config.integer(e, "CJO_ADAPTER_BATCH_MAX", 500, minimum=1),
                    group=config.get(e, "CJO_ADAPTER_GROUP") or None,
-                   session_timeout=config.duration(e, "CJO_ADAPTER_SESSION_TIMEOUT", 6.0),
+                   session_timeout=config.duration(e, "CJO_ADAPTER_SESSION_TIMEOUT", 6.0, low=1.0, high=1800.0),
                    sent_retention=config.duration(e, "CJO_SENT_RETENTION", 0.0) or None)
 
 

@@ -246,6 +246,36 @@ def test_parse_duration(text: str, seconds: float) -> None:
     assert config.parse_duration(text) == seconds
 
 
+@pytest.mark.parametrize(("env", "message"), [
+    # 99999999999w ended the adapter with aiokafka's traceback (exit 70); 0 never kept its group membership
+    ({"CJO_ADAPTER_SESSION_TIMEOUT": "99999999999w"}, "CJO_ADAPTER_SESSION_TIMEOUT='99999999999w': from 1s to 30m"),
+    ({"CJO_ADAPTER_SESSION_TIMEOUT": "0"}, "CJO_ADAPTER_SESSION_TIMEOUT='0': from 1s to"),
+    ({"CJO_SENT_RETENTION": "99999999999w"}, "CJO_SENT_RETENTION='99999999999w': at most 36500d"),
+    ({"CJO_RATE_CONSOLE": "5/0s"}, "CJO_RATE_CONSOLE='5/0s': the period must be longer than 0"),  # ZeroDivisionError
+    ({"CJO_RATE_CONSOLE": "5/s", "CJO_RATE_CONSOLE_BURST": "inf"}, "CJO_RATE_CONSOLE_BURST='inf': messages, 1 or more"),
+    ({"CJO_RATE_CONSOLE": "5/s", "CJO_RATE_CONSOLE_BURST": "nan"}, "CJO_RATE_CONSOLE_BURST='nan'"),
+    ({"CJO_RETRY_BUDGET": "9" * 400}, "CJO_RETRY_BUDGET="),
+])
+def test_out_of_range_adapter_settings_are_refused(env: dict[str, str], message: str) -> None:
+    from cjo_stream.adapters.service import AdapterOptions, check_config
+
+    with pytest.raises(config.ConfigError) as e:
+        check_config(AdapterOptions.from_env("console", env), env)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("var", ["CJO_WEBHOOK_TIMEOUT", "CJO_SMTP_TIMEOUT"])
+def test_a_timeout_of_zero_is_refused(var: str) -> None:
+    """0 (or 0ms) failed every delivery at once as if the provider were down."""
+    from cjo_stream.adapters.email import EmailConfig
+    from cjo_stream.adapters.webhook import WebhookConfig
+
+    env = {var: "0ms", "CJO_WEBHOOK_URL": "https://example.invalid/h", "CJO_EMAIL_FROM": "a@example.invalid",
+           "CJO_SMTP_HOST": "localhost"}
+    with pytest.raises(config.ConfigError, match=f"{var}='0ms': from 0.001s to 36500d"):
+        (WebhookConfig if "WEBHOOK" in var else EmailConfig).from_env(env)
+
+
 def test_retry_policy_from_env() -> None:
     p = RetryPolicy.from_env({"CJO_RETRY_MAX_ATTEMPTS": "3", "CJO_RETRY_BASE_DELAY": "100ms",
                               "CJO_RETRY_MAX_DELAY": "5s", "CJO_RETRY_BUDGET": "1m"})
