@@ -40,6 +40,16 @@ def non_negative_float(text: str) -> float:
     return x
 
 
+def customer_count(text: str) -> int:
+    """``--customers`` of generate and demo: 1 to :data:`cjo_stream.generator.MAX_CUSTOMERS`."""
+    from cjo_stream.generator import MAX_CUSTOMERS
+
+    n = positive_int(text)
+    if n > MAX_CUSTOMERS:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_CUSTOMERS:,} customers")
+    return n
+
+
 def port(text: str) -> int:
     """A TCP port to listen on, 1-65535."""
     n = int(_number(text, int))
@@ -56,4 +66,4 @@ def port_or_auto(text: str) -> int:
     return n
 
 
-__all__ = ["non_negative_int", "port", "port_or_auto", "positive_float", "positive_int"]
+__all__ = ["customer_count", "non_negative_int", "port", "port_or_auto", "positive_float", "positive_int"]

@@ -241,6 +241,8 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
     (["worker", "--broker", "h:1,127.0.0.1:99999999999999999999"], "the port is 1-65535"),
     # checked after a 10 s wait for the broker (then exit 4, the flag never named)
     (["generate", "--start", "tomorrow", "--broker", "127.0.0.1:1"], "--start 'tomorrow' is not an RFC 3339 time"),
+    # its generator started 10**20 customers before a first event: the demo showed nothing, memory grew
+    (["demo", "--customers", "99999999999999999999", "--duration", "1"], "--customers 99999999999999999999: at most"),
 ])
 def test_bad_flag_values(args: list[str], fragment: str) -> None:
     user_error(run(*args), ExitCode.USAGE, fragment)

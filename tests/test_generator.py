@@ -173,3 +173,17 @@ def test_example_file_drives_every_journey_path_through_the_shipped_topologies()
     assert any(c.triggered_by.startswith("timer:") for c in sim.commands)
     assert {c.channel for c in sim.commands} >= {"email", "push", "crm", "slack"}
     assert sim.pending_timers == 0
+
+
+def test_too_many_customers_is_refused_at_once() -> None:
+    """10**20 customers never produced an event (every customer due by the next event is started first)."""
+    import argparse
+
+    from cjo_stream.argtypes import customer_count
+    from cjo_stream.generator import MAX_CUSTOMERS
+
+    with pytest.raises(ValueError, match="customers: at most 100,000,000"):
+        generate_events(customers=10**20, seed=1, start=0.0, duration=1.0, rate=100.0)  # before the first next()
+    with pytest.raises(argparse.ArgumentTypeError, match="at most 100,000,000 customers"):
+        customer_count(str(MAX_CUSTOMERS + 1))
+    assert customer_count(str(MAX_CUSTOMERS)) == MAX_CUSTOMERS

@@ -126,6 +126,11 @@ def _watch_envelope(url: str, started: float, until: float, every: float = 30.0)
 
 
 def run(duration: float, customers: int, rate: float, topologies: str) -> int:
+    from cjo_stream.errors import UsageError
+    from cjo_stream.generator import MAX_CUSTOMERS
+
+    if customers > MAX_CUSTOMERS:  # its generator never produced an event (cjo_stream.generator)
+        raise UsageError(f"--customers {customers}: at most {MAX_CUSTOMERS:,}")
     data = tempfile.mkdtemp(prefix="cjo-demo-")
     broker = LocalBroker()
     worker = generator = adapter = analytics = None
