@@ -7,6 +7,7 @@ so the same worker runs against the local Tansu broker and a production Kafka cl
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -48,6 +49,22 @@ _RANGES: dict[str, tuple[float, float, str]] = {
 
 def _num(x: float) -> str:
     return f"{x:g}" if x < 1 else str(int(x))
+
+
+#: Kafka's rule for topic names (its Topic.validate): these characters, at most 249 of them. The app id
+#: and the input topic are the start of longer names (``<app>.analytics-changelog``, ``<input>.dlq``).
+_TOPIC = re.compile(r"[A-Za-z0-9._-]+")
+_NAMES = {"app_id": 249 - len(".analytics-changelog"), "input_topic": 249 - len(".dlq"), "receipts_topic": 249}
+
+
+def _check_names(s: Settings) -> None:
+    """ValueError for an app id or topic Kafka would refuse (``CJO_INPUT_TOPIC='my topic'`` reached the
+    topic creation of every worker); the local broker accepted such names, a Kafka cluster does not."""
+    for name, longest in _NAMES.items():
+        value = getattr(s, name)
+        if not _TOPIC.fullmatch(value) or len(value) > longest:
+            raise ValueError(f"{Settings.ENV[name]}={value!r}: Kafka names are 1 to {longest} characters of "
+                             "A-Z, a-z, 0-9, '.', '_' and '-'")
 
 
 def _check_ranges(s: Settings) -> None:
@@ -205,6 +222,7 @@ class Settings:
             raise ValueError(f"CJO_STORED_LAYOUT={s.stored_layout}: use 2 (the default) or 1 (while workers that "
                              "cannot read layout 2 still run)")
         _check_ranges(s)
+        _check_names(s)
         if bool(s.web_tls_cert) != bool(s.web_tls_key):
             raise ValueError("CJO_WEB_TLS_CERT and CJO_WEB_TLS_KEY go together: set both for HTTPS, or neither")
         if not s.audit_key and os.environ.get("CJO_AUDIT_KEY_FILE"):

@@ -113,3 +113,15 @@ def test_worker_processes_must_fit_below_port_65536(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValueError, match="65500 \\+ 199, beyond port 65535"):
         Settings.from_env(concurrency=200)
     assert Settings.from_env(concurrency=36).concurrency == 36
+
+
+@pytest.mark.parametrize("var, value", [("CJO_INPUT_TOPIC", "my topic"), ("CJO_INPUT_TOPIC", ""),
+                                        ("CJO_APP_ID", "shop/eu"), ("CJO_APP_ID", "a" * 230),
+                                        ("CJO_RECEIPTS_TOPIC", "receipts!")])
+def test_names_kafka_refuses_are_refused(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+    """The local broker took them; a Kafka cluster refuses such a topic when the worker creates it."""
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValueError, match=f"{var}=.*Kafka names are 1 to \\d+ characters"):
+        Settings.from_env()
+    monkeypatch.setenv(var, "shop.eu-1_v2")
+    assert Settings.from_env()
