@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
 import sys
 import traceback
@@ -159,6 +160,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 DEBUG_HELP = "debug logging, and a traceback with every error (same as CJO_LOG_LEVEL=debug)"
 
+#: Verbs that are Kafka clients run from a shell (no logging of their own): aiokafka's messages reach
+#: the terminal through Python's last-resort handler.
+CLIENT_VERBS = frozenset({"produce", "tail", "generate", "skip", "replay"})
+
+
+class _Repeats(logging.Filter):
+    """Each aiokafka message (by its format string) at most once per ``every`` seconds: with the broker
+    gone, ``tail`` wrote ~40 lines a second ('Unable connect to node ...', 'Unable to update metadata')
+    and ``produce`` ~1,500 lines before its one-line error."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        super().__init__()
+        self.every = every
+        self.last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = record.created
+        if now - self.last.get(str(record.msg), -self.every) < self.every:
+            return False
+        self.last[str(record.msg)] = now
+        return True
+
+
+def _quiet_kafka_client() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(_Repeats())
+    log = logging.getLogger("aiokafka")
+    log.addHandler(handler)
+    log.propagate = False
+
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands of the runtime and adapters (their modules import Faust/aiokafka lazily)."""
@@ -192,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         from cjo_stream.logs import configure_logging
 
         configure_logging(os.environ.get("CJO_LOG_FORMAT", "text").strip().lower() == "json", "DEBUG")
+    elif args.command in CLIENT_VERBS:
+        _quiet_kafka_client()
     try:
         return int(args.func(args) or 0)
     except UserError as e:

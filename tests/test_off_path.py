@@ -202,3 +202,25 @@ def test_replay_of_a_topic_that_does_not_exist_says_so(broker: LocalBroker) -> N
     """`replay --topic cjo.touchpionts` (a typo) replayed 0 events and exited 0 as if the history were empty."""
     p = run("replay", "--topic", "cjo.touchpionts", "--since", "7d", env=clean_env(CJO_BROKER=broker.bootstrap))
     user_error(p, ExitCode.USAGE, f"topic 'cjo.touchpionts' does not exist on {broker.bootstrap}")
+
+
+def test_tail_says_once_that_the_broker_went_away(tmp_path: Path) -> None:
+    """With its broker gone, tail wrote aiokafka's 'Unable connect to node ...', 'Unable to update metadata'
+    and 'Failed fetch messages' ~40 times a second (2,000 lines in 50 s); each is now said once a minute."""
+    err = tmp_path / "tail.err"
+    with LocalBroker() as b, err.open("w") as f:
+        p = subprocess.Popen([CLI, "tail", "--broker", b.bootstrap], cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL,
+                             stderr=f, text=True)
+        deadline = time.monotonic() + 60
+        while "following" not in err.read_text() and time.monotonic() < deadline:
+            assert p.poll() is None, err.read_text()
+            time.sleep(0.2)
+    try:
+        time.sleep(8)  # the broker is gone
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+    lines = [line for line in err.read_text().splitlines() if line.strip()]
+    assert "Traceback" not in err.read_text()
+    assert 1 < len(lines) <= 12, "\n".join(lines[:40])
+    assert len(set(lines)) == len(lines), lines
