@@ -41,6 +41,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         load_topology_checked,
         readable_file,
         writable_file,
+        write_problem,
     )
     from cjo_stream.jsonl import Damaged, jsonl_lines
     from cjo_stream.simulator import Simulator
@@ -55,7 +56,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     encode = msgspec.json.Encoder(order="sorted").encode
 
     def emit(cmd: DeliveryCommand) -> None:
-        out.write(encode(cmd) + b"\n")
+        try:
+            out.write(encode(cmd) + b"\n")
+        except BrokenPipeError:
+            raise
+        except OSError as e:  # not the events file's fault (the handler below would say so)
+            raise write_problem("the delivery commands to standard output", e) from None
 
     from cjo_stream.runtime.commands import settings_from
 
@@ -72,7 +78,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except OSError as e:
         raise file_problem("events file", args.events, e) from None
     sim.finish(until)
-    out.flush()
+    try:
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise write_problem("the delivery commands to standard output", e) from None
     stage_names = topo.stages.names if topo.stages is not None else ()
     for b in sim.bad:
         print(f"{args.events}:{b.line}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)  # as replay
@@ -227,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command in CLIENT_VERBS:
         _quiet_kafka_client()
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, not at exit: a full disk is then one line, not 'Exception ignored'
+        return code
     except UserError as e:
         if debug:
             traceback.print_exc()
@@ -241,12 +254,28 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away (`| head`): stop quietly, and keep Python from complaining at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception:
-        traceback.print_exc()
-        print("error: internal error (a bug in cjo-stream, not in your input): please report it with the "
-              "traceback above; --debug or CJO_LOG_LEVEL=debug logs more", file=sys.stderr)
-        return int(ExitCode.INTERNAL)
+    except OSError as e:
+        from cjo_stream.errors import WRITE_ERRNOS, FileProblem
 
+        if e.errno not in WRITE_ERRNOS:
+            return _internal_error()
+        # `replay > /dev/full`: the output could not be written; nothing more is (Python's own flush at exit)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if debug:
+            traceback.print_exc()
+        print(f"error: cannot write the output: {(e.strerror or str(e)).lower()}", file=sys.stderr)
+        return int(FileProblem.code)
+    except Exception:
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    from cjo_stream.errors import ExitCode
+
+    traceback.print_exc()
+    print("error: internal error (a bug in cjo-stream, not in your input): please report it with the "
+          "traceback above; --debug or CJO_LOG_LEVEL=debug logs more", file=sys.stderr)
+    return int(ExitCode.INTERNAL)
 
 if __name__ == "__main__":
     sys.exit(main())

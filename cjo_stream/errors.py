@@ -67,6 +67,16 @@ def file_problem(what: str, path: str, e: OSError) -> FileProblem:
     return FileProblem(f"cannot read {what} {path}: {_reason(e)}")
 
 
+def write_problem(what: str, e: OSError) -> FileProblem:
+    """A :class:`FileProblem` for an ``OSError`` raised while writing ``what`` (a full disk, a quota):
+    ``simulate > /dev/full`` blamed its events file, ``replay --commands`` on a full disk was a traceback."""
+    return FileProblem(f"cannot write {what}: {_reason(e)}")
+
+
+#: Errors of writing that are the machine's state, not a bug: a full disk, a quota, a file too big, I/O.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+
+
 def readable_file(path: str, what: str) -> str:
     """``path`` if it is a file this process can read, else a :class:`FileProblem` naming it."""
     if not os.path.exists(path):

@@ -224,3 +224,24 @@ def test_tail_says_once_that_the_broker_went_away(tmp_path: Path) -> None:
     assert "Traceback" not in err.read_text()
     assert 1 < len(lines) <= 12, "\n".join(lines[:40])
     assert len(set(lines)) == len(lines), lines
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a disk that is always full)")
+@pytest.mark.parametrize("args, redirect, message", [
+    # said 'cannot read events file ...: no space left on device'
+    (["simulate", "--events", EVENTS], True,
+     "error: cannot write the delivery commands to standard output: no space left on device"),
+    # both were an OSError traceback, exit 70
+    (["replay", "--events", EVENTS, "--commands", "/dev/full"], False,
+     "error: cannot write the commands file /dev/full: no space left on device"),
+    (["replay", "--events", EVENTS], True, "error: cannot write the output: no space left on device"),
+    (["validate", "topologies"], True, "error: cannot write the output: no space left on device"),
+])
+def test_a_full_disk_is_one_line_naming_what_could_not_be_written(args: list[str], redirect: bool,
+                                                                  message: str) -> None:
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([CLI, *args], cwd=ROOT, env=clean_env(), stdout=full if redirect else subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
+    assert p.returncode == ExitCode.NO_FILE, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == message

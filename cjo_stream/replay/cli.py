@@ -53,6 +53,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         load_topology_checked,
         readable_file,
         writable_file,
+        write_problem,
     )
     from cjo_stream.jsonl import Damaged
     from cjo_stream.replay.compare import compare, render
@@ -89,7 +90,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     def emit(cmd: DeliveryCommand) -> None:
         assert out is not None
-        out.write(encode(cmd) + b"\n")
+        try:
+            out.write(encode(cmd) + b"\n")
+        except OSError as e:  # a full disk: not the events file's fault, nor a bug
+            raise write_problem(f"the commands file {args.commands}", e) from None
 
     replay = Replay(topologies, since=since, until=until, warmup_from=warmup_from, allowed_lateness=lateness,
                     profiles_in_memory=args.profiles_in_memory, on_command=emit if out is not None else None,
@@ -134,9 +138,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         replay.finish()
         bar.close(replay.events + replay.outside + len(replay.bad))
     finally:
-        if out is not None:
-            out.close()
         replay.close()
+        if out is not None:
+            try:
+                out.close()
+            except OSError as e:
+                raise write_problem(f"the commands file {args.commands}", e) from None
     elapsed = time.monotonic() - t0
     for b in replay.bad:
         print(f"{b.origin}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)
