@@ -9,12 +9,14 @@ import msgspec
 from cjo_stream.commands import Channel
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
+#: An event name to match: ``event: ""`` passed validate and made a journey no event ever starts.
+EventName = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class EventMatchSpec(msgspec.Struct, forbid_unknown_fields=True):
     """An event name and an optional condition over it (``entry``, ``goal``, ``exit_on`` items)."""
 
-    event: str
+    event: EventName
     when: str | None = None
 
 
@@ -29,7 +31,7 @@ class ScheduleSpec(msgspec.Struct, forbid_unknown_fields=True):
 class EntrySpec(msgspec.Struct, forbid_unknown_fields=True):
     """What starts a journey: an event (``event``), or a schedule for every known profile (``schedule``)."""
 
-    event: str | None = None
+    event: EventName | None = None
     schedule: ScheduleSpec | None = None
     when: str | None = None
 
@@ -50,7 +52,7 @@ class BestTimeSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class WaitForSpec(msgspec.Struct, forbid_unknown_fields=True):
-    event: str
+    event: EventName
     timeout: str
     when: str | None = None
 

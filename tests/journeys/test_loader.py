@@ -171,3 +171,13 @@ def test_files_that_cannot_be_read_are_file_line_problems(tmp_path: os.PathLike[
         "policies.yaml:1: not UTF-8 text (byte 0xe9): save the file as UTF-8",
         "stages.yaml:1: not UTF-8 text (byte 0xe9): save the file as UTF-8",
     ]
+
+
+@pytest.mark.parametrize("where, text", [
+    ("entry.event", "journey: e\nentry: {event: ''}\nsteps:\n  - {id: s, wait: 1h}\n"),
+    ("goal.event", "journey: e\nentry: {event: go}\ngoal: {event: ''}\nsteps:\n  - {id: s, wait: 1h}\n"),
+    ("steps.0.wait_for.event", "journey: e\nentry: {event: go}\nsteps:\n  - {id: s, wait_for: {event: '', timeout: 1h}}\n"),
+])
+def test_an_empty_event_name_is_refused(where: str, text: str) -> None:
+    """`event: ""` passed validate: a journey no event ever starts (or a goal never reached)."""
+    assert any(f"{where}: Expected `str` of length >= 1" in p for p in problems(text)), problems(text)
