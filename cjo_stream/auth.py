@@ -151,11 +151,15 @@ class ApiAuth:
             with open(self.path, encoding="utf-8") as f:
                 tokens = parse_tokens(f.read(), f"CJO_API_TOKENS_FILE={self.path}")
             if not tokens:
-                raise AuthConfigError("the file holds no tokens")
-        except (OSError, AuthConfigError) as e:
-            problem = e.strerror if isinstance(e, OSError) else str(e)
+                raise AuthConfigError(f"CJO_API_TOKENS_FILE={self.path!r}: the file holds no tokens")
+        except (OSError, UnicodeDecodeError, AuthConfigError) as e:
+            # a binary file was a UnicodeDecodeError traceback (exit 70); parse_tokens' messages name the
+            # file already (they said it twice)
+            problem = (f"CJO_API_TOKENS_FILE={self.path!r}: {e.strerror}" if isinstance(e, OSError) else
+                       f"CJO_API_TOKENS_FILE={self.path!r}: not UTF-8 text" if isinstance(e, UnicodeDecodeError) else
+                       str(e))
             if force:
-                raise AuthConfigError(f"CJO_API_TOKENS_FILE={self.path!r}: {problem}") from None
+                raise AuthConfigError(problem) from None
             log.error("API tokens not reloaded, keeping the previous ones: %s", problem)
             return
         if self._stamp is not None and not force:

@@ -302,6 +302,8 @@ def _read_secret_file(var: str, path: str) -> str:
             value = f.read().strip()
     except OSError as e:
         raise ValueError(f"{var}={path!r} cannot be read ({e.strerror})") from None
+    except UnicodeDecodeError:  # said only "'utf-8' codec can't decode byte 0xb8 ...", no variable
+        raise ValueError(f"{var}={path!r} is not UTF-8 text") from None
     if not value:
         raise ValueError(f"{var}={path!r} is empty")
     return value

@@ -7,6 +7,7 @@ worker's certificate against ``CJO_WEB_TLS_CA`` (or the system CAs) and its host
 
 from __future__ import annotations
 
+import os
 import ssl
 
 from cjo_stream.config import Settings
@@ -22,10 +23,11 @@ def server_context(settings: Settings) -> ssl.SSLContext | None:
         return None
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    for var, path in (("CJO_WEB_TLS_CERT", settings.web_tls_cert), ("CJO_WEB_TLS_KEY", settings.web_tls_key)):
+        if not os.path.exists(path):  # OpenSSL said 'None does not exist', or 'PEM lib' for a missing key
+            raise TLSConfigError(f"{var}={path!r}: the file does not exist")
     try:
         ctx.load_cert_chain(settings.web_tls_cert, settings.web_tls_key)
-    except FileNotFoundError as e:
-        raise TLSConfigError(f"CJO_WEB_TLS_CERT/CJO_WEB_TLS_KEY: {e.filename} does not exist") from None
     except (ssl.SSLError, OSError) as e:
         raise TLSConfigError(f"CJO_WEB_TLS_CERT={settings.web_tls_cert!r} / CJO_WEB_TLS_KEY: cannot load the "
                              f"certificate and key ({type(e).__name__}: {getattr(e, 'reason', None) or e})") from None

@@ -147,6 +147,35 @@ def test_an_emptied_token_file_does_not_open_the_api(tmp_path: Path, monkeypatch
     assert a.enabled and a.check(None, "read")[0] == 401 and a.check(bearer(OPS), "read")[0] == 0
 
 
+def test_unreadable_secret_files_name_their_variable(tmp_path: Path) -> None:
+    """A binary tokens file was a UnicodeDecodeError traceback (exit 70); a binary audit key file said only
+    "'utf-8' codec can't decode byte ..."; a tokens-file mistake named the file twice; a missing
+    certificate said 'None does not exist', a missing key 'PEM lib'."""
+    from cjo_stream.tls import TLSConfigError, server_context
+
+    binary = tmp_path / "bin"
+    binary.write_bytes(b"\xb8\xff\x00ops:read")
+    with pytest.raises(AuthConfigError, match=r"^CJO_API_TOKENS_FILE='.*bin': not UTF-8 text$"):
+        ApiAuth.from_settings(Settings(api_tokens_file=str(binary)))
+    short = tmp_path / "short"
+    short.write_text("ops:read:abc\n")
+    with pytest.raises(AuthConfigError) as e:
+        ApiAuth.from_settings(Settings(api_tokens_file=str(short)))
+    assert str(e.value).count("CJO_API_TOKENS_FILE") == 1, e.value
+    with pytest.raises(TLSConfigError, match=r"^CJO_WEB_TLS_CERT='/nonexistent/c.pem': the file does not exist$"):
+        server_context(Settings(web_tls_cert="/nonexistent/c.pem", web_tls_key="/nonexistent/k.pem"))
+    with pytest.raises(TLSConfigError, match=r"^CJO_WEB_TLS_KEY='/nonexistent/k.pem': the file does not exist$"):
+        server_context(Settings(web_tls_cert=str(short), web_tls_key="/nonexistent/k.pem"))
+
+
+def test_a_binary_audit_key_file_names_its_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    binary = tmp_path / "bin"
+    binary.write_bytes(b"\xb8\xff\x00")
+    monkeypatch.setenv("CJO_AUDIT_KEY_FILE", str(binary))
+    with pytest.raises(ValueError, match=r"^CJO_AUDIT_KEY_FILE='.*bin' is not UTF-8 text$"):
+        Settings.from_env()
+
+
 @pytest.mark.parametrize("verb", [["worker"], ["adapter", "--channel", "console"]])
 @pytest.mark.parametrize(("env", "message"), [
     ({"CJO_API_TOKENS": "ops:read:tooshort-secret"}, "the secret must be at least 16"),
