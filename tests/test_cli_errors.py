@@ -243,6 +243,9 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
     (["generate", "--start", "tomorrow", "--broker", "127.0.0.1:1"], "--start 'tomorrow' is not an RFC 3339 time"),
     # its generator started 10**20 customers before a first event: the demo showed nothing, memory grew
     (["demo", "--customers", "99999999999999999999", "--duration", "1"], "--customers 99999999999999999999: at most"),
+    # a name Kafka refuses waited for the broker (exit 4 without one); the local broker even took it
+    (["replay", "--topic", "", "--broker", "127.0.0.1:1"], "argument --topic: '': a Kafka topic name is 1 to 249"),
+    (["replay", "--topic", "cjo touchpoints", "--broker", "127.0.0.1:1"], "argument --topic: 'cjo touchpoints'"),
 ])
 def test_bad_flag_values(args: list[str], fragment: str) -> None:
     user_error(run(*args), ExitCode.USAGE, fragment)

@@ -125,3 +125,14 @@ def test_names_kafka_refuses_are_refused(monkeypatch: pytest.MonkeyPatch, var: s
         Settings.from_env()
     monkeypatch.setenv(var, "shop.eu-1_v2")
     assert Settings.from_env()
+
+
+def test_topic_flag_type_follows_kafkas_rule() -> None:
+    import argparse
+
+    from cjo_stream.argtypes import topic
+
+    assert topic("cjo.touchpoints_v2-eu") == "cjo.touchpoints_v2-eu"
+    for bad in ("", "cjo touchpoints", "a/b", "x" * 250):
+        with pytest.raises(argparse.ArgumentTypeError, match="a Kafka topic name is 1 to 249 characters"):
+            topic(bad)

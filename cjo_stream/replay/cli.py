@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from cjo_stream.argtypes import non_negative_float, positive_float, positive_int
+from cjo_stream.argtypes import non_negative_float, positive_float, positive_int, topic
 
 
 def when(text: str, now: float) -> float:
@@ -205,7 +205,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--compare", metavar="OTHER_DIR", help="a second journeys directory, run over the same events")
     p.add_argument("--events", nargs="+", action="extend", metavar="FILE",
                    help="JSONL files (plain or gzip) instead of topics; the flag may be repeated")
-    p.add_argument("--topic", action="append",
+    p.add_argument("--topic", action="append", type=topic,
                    help="topic to read (repeatable; default: $CJO_INPUT_TOPIC and $CJO_RECEIPTS_TOPIC)")
     p.add_argument("--broker", help="bootstrap servers host:port[,...] (default: $CJO_BROKER or 127.0.0.1:9092)")
     p.add_argument("--connect-timeout", type=positive_float, default=CONNECT_TIMEOUT, metavar="SECONDS",
