@@ -171,7 +171,10 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         return _login_page()
 
     async def login(request: web.Request) -> web.Response:
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError:  # a multipart body cut short ('Reading after EOF') was a 500 and a traceback
+            return _login_page("That form could not be read; sign in again.", 400)
         token = str(form.get("token", "")).strip()
         status, _ = api_auth.check(f"Bearer {token}", "analytics") if api_auth.enabled else (0, None)
         if status:

@@ -127,3 +127,12 @@ def test_delivery_rows_are_pruned_after_the_receipt_window() -> None:
     assert svc.prune() == 2
     assert kv.get(b"d:d1") is None and kv.get(b"r:nobody") is None
     assert svc._pending[b"d:d1"] is None and svc._pending[b"r:nobody"] is None  # tombstones for the changelog
+
+
+async def test_a_malformed_login_form_is_400_not_500(client: TestClient) -> None:
+    """A multipart body cut short before its closing boundary was a 500 with a traceback in the log."""
+    body = b'--x\r\nContent-Disposition: form-data; name="token"\r\n\r\nabc'
+    r = await client.post("/login", data=body, headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status == 400 and "Sign in" in await r.text()
+    r = await client.post("/login", data={"token": TOKEN}, allow_redirects=False)  # a good form still signs in
+    assert r.status == 303
