@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")  # Kafka's codecs
 
@@ -65,6 +66,23 @@ def _check_names(s: Settings) -> None:
         if not TOPIC_NAME.fullmatch(value) or len(value) > longest:
             raise ValueError(f"{Settings.ENV[name]}={value!r}: Kafka names are 1 to {longest} characters of "
                              "A-Z, a-z, 0-9, '.', '_' and '-'")
+
+
+def _check_web_url(s: Settings) -> None:
+    """CJO_WEB_URL is how other workers reach this one: 'notaurl' or 'http://[::1' passed, and every
+    request forwarded to this worker failed later. CJO_WORKER_ID goes into logs and group member ids:
+    a control character (a newline) would forge log lines."""
+    if s.web_url:
+        try:
+            parts = urlsplit(s.web_url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"CJO_WEB_URL={s.web_url!r}: expected http(s)://host[:port], how other workers "
+                             "reach this one")
+    if s.worker_id and (not s.worker_id.isprintable() or len(s.worker_id) > 255):
+        raise ValueError("CJO_WORKER_ID: at most 255 printable characters (no newlines or control characters)")
 
 
 def _check_ranges(s: Settings) -> None:
@@ -223,6 +241,7 @@ class Settings:
                              "cannot read layout 2 still run)")
         _check_ranges(s)
         _check_names(s)
+        _check_web_url(s)
         if bool(s.web_tls_cert) != bool(s.web_tls_key):
             raise ValueError("CJO_WEB_TLS_CERT and CJO_WEB_TLS_KEY go together: set both for HTTPS, or neither")
         if not s.audit_key and os.environ.get("CJO_AUDIT_KEY_FILE"):

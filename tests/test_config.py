@@ -136,3 +136,20 @@ def test_topic_flag_type_follows_kafkas_rule() -> None:
     for bad in ("", "cjo touchpoints", "a/b", "x" * 250):
         with pytest.raises(argparse.ArgumentTypeError, match="a Kafka topic name is 1 to 249 characters"):
             topic(bad)
+
+
+@pytest.mark.parametrize("var, value, fragment", [
+    ("CJO_WEB_URL", "notaurl", "CJO_WEB_URL='notaurl': expected http(s)://host[:port]"),
+    ("CJO_WEB_URL", "http://[::1", "CJO_WEB_URL='http://[::1': expected"),
+    ("CJO_WEB_URL", "http://w1:99999", "CJO_WEB_URL='http://w1:99999': expected"),
+    ("CJO_WORKER_ID", "w1\nFAKE log line", "CJO_WORKER_ID: at most 255 printable characters"),
+])
+def test_web_url_and_worker_id_are_checked(monkeypatch: pytest.MonkeyPatch, var: str, value: str,
+                                           fragment: str) -> None:
+    """Both passed: forwarding to the worker failed later; a newline in the id forged log lines."""
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValueError) as e:
+        Settings.from_env()
+    assert fragment in str(e.value) and "FAKE" not in str(e.value)
+    monkeypatch.setenv(var, "https://worker-1.cjo.svc:6066" if var == "CJO_WEB_URL" else "worker-1")
+    assert Settings.from_env()
