@@ -242,10 +242,15 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
     # checked after a 10 s wait for the broker (then exit 4, the flag never named)
     (["generate", "--start", "tomorrow", "--broker", "127.0.0.1:1"], "--start 'tomorrow' is not an RFC 3339 time"),
     # its generator started 10**20 customers before a first event: the demo showed nothing, memory grew
-    (["demo", "--customers", "99999999999999999999", "--duration", "1"], "--customers 99999999999999999999: at most"),
+    (["demo", "--customers", "99999999999999999999", "--duration", "1"], "argument --customers: '99999999999999999999': at most 100,000,000"),
     # a name Kafka refuses waited for the broker (exit 4 without one); the local broker even took it
     (["replay", "--topic", "", "--broker", "127.0.0.1:1"], "argument --topic: '': a Kafka topic name is 1 to 249"),
     (["replay", "--topic", "cjo touchpoints", "--broker", "127.0.0.1:1"], "argument --topic: 'cjo touchpoints'"),
+    # generate hung with 10**20 customers as demo did; produce took any topic name (an empty one: the default)
+    (["generate", "--customers", "99999999999999999999", "--broker", "127.0.0.1:1"], "at most 100,000,000 customers"),
+    (["produce", "--events", EVENTS, "--topic", "bad topic!", "--broker", "127.0.0.1:1"],
+     "argument --topic: 'bad topic!': a Kafka topic name"),
+    (["produce", "--events", EVENTS, "--topic", "", "--broker", "127.0.0.1:1"], "argument --topic: ''"),
 ])
 def test_bad_flag_values(args: list[str], fragment: str) -> None:
     user_error(run(*args), ExitCode.USAGE, fragment)
@@ -259,6 +264,7 @@ def test_bad_flag_values(args: list[str], fragment: str) -> None:
     ("CJO_LOG_LEVEL", "loud", "unknown log level 'loud'"),
     ("CJO_LOG_FORMAT", "xml", "CJO_LOG_FORMAT='xml'"),
     ("CJO_GC_THRESHOLD", "fast", "CJO_GC_THRESHOLD='fast'"),
+    ("CJO_GC_THRESHOLD", "99999999999999999999", "CJO_GC_THRESHOLD='99999999999999999999'"),  # was OverflowError
     ("CJO_SECURITY_PROTOCOL", "TLS", "CJO_SECURITY_PROTOCOL='TLS'"),
     ("CJO_DEDUPE_WINDOW_SECONDS", "a day", "CJO_DEDUPE_WINDOW_SECONDS='a day' is not a valid float"),
     ("CJO_WEB_HOST", "x y", "unknown host ("),  # was "unknown error -2"

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from cjo_stream.argtypes import port, positive_float, positive_int
+from cjo_stream.argtypes import customer_count, port, positive_float, positive_int, topic
 from cjo_stream.config import Settings
 from cjo_stream.errors import BrokerUnreachable, UsageError, readable_file
 
@@ -204,7 +204,8 @@ def gc_thresholds(spec: str) -> list[int] | None:
         thresholds = [int(x) for x in spec.split(",")]
     except ValueError:
         thresholds = []
-    if not 1 <= len(thresholds) <= 3 or any(t < 0 for t in thresholds):
+    # gc.set_threshold takes C ints: a larger value passed here raised OverflowError after the broker connected
+    if not 1 <= len(thresholds) <= 3 or any(not 0 <= t <= 2**31 - 1 for t in thresholds):
         raise UsageError(f"CJO_GC_THRESHOLD={spec!r}: use up to three integers like 50000,50,100, or 'off'")
     return thresholds
 
@@ -467,14 +468,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("produce", help="produce a JSONL file of touchpoint events to the input topic")
     broker_arg(p)
     p.add_argument("--events", required=True)
-    p.add_argument("--topic", help="default: $CJO_INPUT_TOPIC or cjo.touchpoints")
+    p.add_argument("--topic", type=topic, help="default: $CJO_INPUT_TOPIC or cjo.touchpoints")
     p.add_argument("--rate", type=positive_float, help="events per second (default: as fast as possible)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_produce)
 
     p = sub.add_parser("generate", help="produce realistic touchpoint traffic in real time")
     broker_arg(p)
-    p.add_argument("--customers", type=positive_int, default=1000)
+    p.add_argument("--customers", type=customer_count, default=1000)
     p.add_argument("--rate", type=positive_float, default=100.0, help="events per second")
     p.add_argument("--duration", type=positive_float, default=60.0, help="seconds")
     p.add_argument("--seed", type=int, default=1)
@@ -484,7 +485,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("demo", help="live demo: broker, worker and generator; prints delivery commands")
     p.add_argument("--duration", type=positive_float, help="seconds (default: until Ctrl-C on a terminal, else 60)")
-    p.add_argument("--customers", type=positive_int, default=300)
+    p.add_argument("--customers", type=customer_count, default=300)
     p.add_argument("--rate", type=positive_float, default=40.0)
     p.add_argument("--topologies", default="topologies/demo")
     p.set_defaults(func=_cmd_demo)
