@@ -352,3 +352,35 @@ def test_ctrl_c_interrupts_a_command_with_130_and_no_traceback(verb: str, tmp_pa
             proc.kill()
     assert b"Traceback" not in out + err, err.decode()[-3000:]
     assert proc.returncode == ExitCode.INTERRUPTED, (proc.returncode, err.decode()[-3000:])
+
+
+def test_worker_refuses_a_partition_count_its_topics_do_not_have(tmp_path: Path) -> None:
+    """Its internal topics made with 2 partitions, a worker started with 8 ended in aiokafka's
+    'Unrecognized partition' AssertionError (exit 70) at its first output."""
+    import asyncio
+
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    with LocalBroker() as broker:
+        s = Settings(bootstrap=broker.bootstrap, app_id="pmis", partitions=2)
+        asyncio.run(ensure_topics(s, [s.internal_topic, s.profiles_changelog]))
+        env = clean_env(CJO_BROKER=broker.bootstrap, CJO_APP_ID="pmis", CJO_PARTITIONS="8",
+                        CJO_WEB_PORT=str(free_port()))
+        p = run("worker", "--data-dir", str(tmp_path), env=env, timeout=90)
+        user_error(p, ExitCode.USAGE, f"topic {s.internal_topic} has 2 partitions but CJO_PARTITIONS=8", "set 2")
+
+
+def test_produce_sends_the_rest_when_one_line_is_too_large(tmp_path: Path) -> None:
+    """One line over the producer's limit said 'lost the Kafka broker ... MessageSizeTooLargeError' (exit 4)
+    and the lines after it were never sent; now it is named by file:line and the rest goes out."""
+    events = tmp_path / "events.jsonl"
+    good = '{"type":"track","event":"x","userId":"u%d","messageId":"m%d","timestamp":"2026-11-20T10:00:00Z"}'
+    big = '{"type":"track","event":"x","userId":"u9","properties":{"blob":"' + "a" * 5_000_000 + '"}}'
+    events.write_text("\n".join([good % (1, 1), big, "", good % (2, 2)]) + "\n")
+    with LocalBroker() as broker:
+        p = run("produce", "--events", str(events), "--topic", "big.t", env=clean_env(CJO_BROKER=broker.bootstrap))
+        assert p.returncode == ExitCode.INVALID, p.stderr
+        assert f"{events}:2: 5,000,0" in p.stderr and "not sent" in p.stderr
+        assert "produced 2 records to big.t" in p.stderr
+        assert "Traceback" not in p.stderr

@@ -40,3 +40,17 @@ async def ensure_topics(settings: Settings, names: Iterable[str], compacted: Ite
                 await asyncio.sleep(0.1)
     finally:
         await admin.close()
+
+
+async def partition_counts(settings: Settings, names: Iterable[str]) -> dict[str, int]:
+    """Partitions of each of ``names`` that exists (missing topics are left out)."""
+    admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
+    await admin.start()
+    try:
+        wanted = set(names) & set(await admin.list_topics())
+        if not wanted:
+            return {}
+        return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(sorted(wanted))
+                if t.get("error_code", 0) == 0}
+    finally:
+        await admin.close()

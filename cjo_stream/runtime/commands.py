@@ -20,7 +20,7 @@ import orjson
 
 from cjo_stream.argtypes import customer_count, port, positive_float, positive_int, topic
 from cjo_stream.config import Settings
-from cjo_stream.errors import BrokerUnreachable, UsageError, readable_file
+from cjo_stream.errors import BrokerUnreachable, ExitCode, UsageError, readable_file
 
 CONNECT_TIMEOUT = 10.0
 CHANNELS = ("email", "sms", "push", "in_app", "webhook", "slack", "crm")
@@ -136,11 +136,15 @@ class Progress:
 
 async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: str | None = None,
                         rate: float | None = None, total: int | None = None, progress: bool = False,
-                        start: float | None = None) -> int:
+                        start: float | None = None, oversized: list[tuple[int, int]] | None = None) -> int:
     """Produce JSON lines to the input topic, keyed by userId/anonymousId (bad lines unkeyed: the worker
     dead-letters them). ``rate`` paces sending in events per second; with ``start`` (epoch seconds) line
     ``n`` is sent at ``start + n / rate``, the time ``generate`` stamps it with, so an event's timestamp
-    is when it was sent (decision latency then measures the pipeline, not the generator's start-up)."""
+    is when it was sent (decision latency then measures the pipeline, not the generator's start-up).
+    A line larger than the producer takes is not sent and, with ``oversized``, noted there as (line
+    number, bytes) while the rest is sent (one such line stopped the whole file); without it, it raises."""
+    from aiokafka.errors import MessageSizeTooLargeError
+
     from cjo_stream.kafka.producer import make_producer
     from cjo_stream.kafka.topics import ensure_topics
 
@@ -153,11 +157,17 @@ async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: st
     t0 = time.monotonic() if start is None else time.monotonic() + (start - time.time())
     pending: list[Any] = []
     try:
-        for line in lines:
+        for number, line in enumerate(lines, start=1):
             line = line.strip()
             if not line:
                 continue
-            pending.append(await producer.send(topic, line, key=_key_of(line)))
+            try:
+                pending.append(await producer.send(topic, line, key=_key_of(line)))
+            except MessageSizeTooLargeError:
+                if oversized is None:
+                    raise
+                oversized.append((number, len(line)))
+                continue
             n += 1
             if len(pending) >= 2000:
                 await asyncio.gather(*pending)
@@ -266,6 +276,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     logging.config.dictConfig(logging_config(json_logs, level))
     if not _wait_for_broker_forever(s, args):
         return 0
+    check_partition_counts(s)
     from cjo_stream.runtime.host import start_early
 
     loop, stream, started = start_early(s, topo)  # joins the stage groups while Faust is imported
@@ -306,6 +317,24 @@ def check_data_dir(path: str) -> None:
         raise FileProblem(f"cannot write to the data directory {path} (--data-dir / CJO_DATA_DIR)")
 
 
+def check_partition_counts(s: Settings) -> None:
+    """Refuse to start when the topics a worker partitions by customer exist with another partition count.
+
+    Customers are placed by ``hash % CJO_PARTITIONS``; a worker restarted with another count sent to
+    partitions that do not exist and ended in aiokafka's AssertionError ('Unrecognized partition').
+    """
+    from cjo_stream.kafka.topics import partition_counts
+
+    names = [s.internal_topic, s.profiles_changelog, s.timers_changelog, s.aliases_topic]
+    counts = asyncio.run(partition_counts(s, names))
+    for name in names:
+        n = counts.get(name)
+        if n is not None and n != s.partitions:
+            raise UsageError(f"topic {name} has {n} partitions but CJO_PARTITIONS={s.partitions} (or --partitions): "
+                             f"a worker's partition count is fixed once its topics exist; set {n}, or use a new "
+                             "CJO_APP_ID")
+
+
 def _wait_for_broker_forever(s: Settings, args: argparse.Namespace) -> bool:
     """A worker may start before its broker: retry with backoff, one log line per failed attempt.
     False when SIGTERM or Ctrl-C stopped it first."""
@@ -326,12 +355,18 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     regular = stat.S_ISREG(os.stat(args.events).st_mode)
     total = sum(1 for line in _read(args.events) if line.strip()) if regular else None
     broker_ready(s, args)
+    oversized: list[tuple[int, int]] = []
     try:
         n = asyncio.run(produce_lines(s, _read(args.events), topic=args.topic, rate=args.rate, total=total,
-                                      progress=args.progress))
+                                      progress=args.progress, oversized=oversized))
     except KafkaError as e:
         raise _lost_broker(s, args, e) from None
     print(f"produced {n} records to {args.topic or s.input_topic}", file=sys.stderr)
+    if oversized:
+        for number, size in oversized:
+            print(f"{args.events}:{number}: {size:,} bytes, larger than the producer sends; not sent", file=sys.stderr)
+        print(f"error: {len(oversized)} line(s) not sent (above)", file=sys.stderr)
+        return int(ExitCode.INVALID)
     return 0
 
 
