@@ -31,9 +31,6 @@ EVENTS_CONSUMED = Counter("cjo_events_consumed_total", "Touchpoint events accept
                           "(context.channel, or 'receipt')", ["type", "source"], registry=REGISTRY)
 EVENTS_INVALID = Counter("cjo_events_invalid_total", "Records sent to the dead-letter topic, by reason",
                          ["reason"], registry=REGISTRY)
-EVENTS_DECODED_AGAIN = Counter("cjo_events_decoded_again_total", "Events stage 2 decoded itself: not handed "
-                               "over decoded by this process's stage 1 (read back from the broker, written by "
-                               "another worker, or beyond what the hand-over keeps)", registry=REGISTRY)
 EVENTS_DUPLICATE = Counter("cjo_events_duplicate_total", "Events dropped because their messageId is among the "
                            "customer's recent ones (CJO_DEDUPE_IDS, CJO_DEDUPE_WINDOW_SECONDS)", registry=REGISTRY)
 JOURNEY = Counter("cjo_journey_transitions_total", "Journey instance lifecycle: entered, holdout, converted, "
@@ -129,14 +126,13 @@ class BatchCounts:
     metrics once a batch: per record that is a few hundred instructions instead of a Python loop.
     """
 
-    __slots__ = ("consumed", "decoded_again", "duplicates", "late", "stages", "too_late", "transitions")
+    __slots__ = ("consumed", "duplicates", "late", "stages", "too_late", "transitions")
 
     def __init__(self) -> None:
         # (journey, kind, step, variant, channel, reason) -> transitions
         self.transitions: _Counter[tuple[str, str, str | None, str | None, str | None, str | None]] = _Counter()
         self.consumed: _Counter[tuple[str, str]] = _Counter()
         self.duplicates = 0
-        self.decoded_again = 0  # events stage 2 decoded itself (runtime.decoded had none kept)
         self.late = 0
         self.too_late = 0
         self.stages: _Counter[tuple[str, str]] = _Counter()
@@ -172,8 +168,6 @@ class BatchCounts:
             EVENTS_CONSUMED.labels(t, s).inc(n)
         if self.duplicates:
             EVENTS_DUPLICATE.inc(self.duplicates)
-        if self.decoded_again:
-            EVENTS_DECODED_AGAIN.inc(self.decoded_again)
         if self.late:
             EVENTS_LATE.inc(self.late)
             EVENTS_TOO_LATE.inc(self.too_late)

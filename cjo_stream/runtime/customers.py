@@ -229,7 +229,6 @@ class CustomerPartition:
                 if kept is not None:
                     ev = kept[1]
                 else:  # not decoded by this process's stage 1 (runtime.decoded)
-                    counts.decoded_again += 1
                     try:
                         ev = decode_event(rec.value or b"", trusted=True)  # checked by ingest
                     except InvalidEvent:
