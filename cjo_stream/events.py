@@ -93,8 +93,13 @@ class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True):
     context: _Data = {}
 
 
-class Event(msgspec.Struct, kw_only=True):
-    """A decoded, validated event as the engine sees it.
+class Event(msgspec.Struct, gc=False):
+    """A decoded, validated event as the engine sees it (fields in this order: :func:`_normalise` passes
+    them by position).
+
+    Not tracked by the cyclic garbage collector (``gc=False``): an event refers to strings and to its
+    data's dicts, none of which refers back to it, so it can be in no reference cycle; one tracked
+    object less per event for every collection to scan (its dicts are still tracked).
 
     ``name`` is normalised (``page`` → ``page_viewed``, ``screen`` → ``screen_viewed`` unless ``event`` is
     set; ``identify`` → ``identify``; ``alias`` → ``alias``) and ``ts`` is epoch seconds (UTC), which keeps
@@ -298,9 +303,12 @@ def _normalise(env: Envelope | _Wire, ts: datetime) -> Event:
         raise InvalidEvent("missing_field", "messageId is empty")
     if not uid and not aid:
         raise InvalidEvent("missing_id", "an event needs userId or anonymousId (or both)")
-    # valid_id of each id present, with one isprintable over them joined (calls cost more than the scan)
-    if len(mid) > MAX_ID_LENGTH or (uid and len(uid) > MAX_ID_LENGTH) or (aid and len(aid) > MAX_ID_LENGTH) or (
-            pid and len(pid) > MAX_ID_LENGTH) or not (mid + (uid or "") + (aid or "") + (pid or "")).isprintable():
+    # valid_id of each id present, with one isprintable over them joined (calls cost more than the scan);
+    # each id's length only when the joined ids are longer than one id may be (rare)
+    ids = mid + (uid or "") + (aid or "") + (pid or "")
+    if not ids.isprintable() or len(ids) > MAX_ID_LENGTH and (
+            len(mid) > MAX_ID_LENGTH or (uid and len(uid) > MAX_ID_LENGTH) or (aid and len(aid) > MAX_ID_LENGTH)
+            or (pid and len(pid) > MAX_ID_LENGTH)):
         raise InvalidEvent("bad_id", f"ids (messageId, userId, anonymousId, previousId) are 1 to {MAX_ID_LENGTH} "
                                      "printable characters")
     if typ == "track":
@@ -319,18 +327,8 @@ def _normalise(env: Envelope | _Wire, ts: datetime) -> Event:
     if not MIN_TS <= t < MAX_TS:
         raise InvalidEvent("bad_timestamp", f"{ts.isoformat()} is not between 1970-01-01T00:00:00Z and "
                                             "2106-02-07T06:28:16Z")
-    return Event(
-        message_id=mid,
-        type=typ,
-        name=name,
-        ts=t,
-        user_id=uid or None,
-        anonymous_id=aid or None,
-        previous_id=pid or None,
-        properties=env.properties,
-        traits=env.traits,
-        context=env.context,
-    )
+    # positional, in field order: matching ten keywords was a third of this function (callgrind)
+    return Event(mid, typ, name, t, uid or None, aid or None, pid or None, env.properties, env.traits, env.context)
 
 
 def to_envelope(ev: Event) -> Envelope:

@@ -61,8 +61,10 @@ def run_stages(path: str, limit: int) -> None:
 
 
 def _collected(argv: list[str], cwd: str) -> int:
+    # a fixed hash seed: with a random one set and dict layouts differ from run to run (~±0.5 %)
+    env = {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
     p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=cwd,
-                       capture_output=True, text=True, check=False)
+                       capture_output=True, text=True, check=False, env=env)
     m = re.search(r"Collected : (\d+)", p.stderr)
     if p.returncode != 0 or m is None:
         raise RuntimeError(f"{' '.join(argv)} failed ({p.returncode}):\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}")

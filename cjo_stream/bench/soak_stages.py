@@ -48,7 +48,7 @@ from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.kafka.partitioner import Partitioner
-from cjo_stream.kafka.records import Header
+from cjo_stream.kafka.records import Header, Item
 from cjo_stream.runtime.aliases import Links
 from cjo_stream.runtime.commands import tune_gc
 from cjo_stream.runtime.customers import CustomerPartition
@@ -122,6 +122,14 @@ class Sink(Outbox):
         self.dropped[topic] += 1
         if self.receipts and value is not None and topic in self.command_topics:
             self.commands.append(value)
+
+    def add_many(self, topic: str, partition: int, items: Sequence[Item]) -> None:
+        if topic == self.internal or (self.receipts and topic in self.command_topics):
+            for key, value, headers in items:
+                self.add(topic, key, value, partition=partition, headers=headers)
+            return
+        if items:
+            self.dropped[topic] += len(items)
 
     def waiting(self) -> int:
         return sum(len(q) for q in self.queues)

@@ -21,6 +21,7 @@ LoopSink = Callable[[int, "asyncio.Future[Any]", list[Item]], None]
 
 
 _NO_HEADERS: list[Header] = []  # never changed: aiokafka only reads it
+NO_HEADERS = _NO_HEADERS  # for callers building items (add_many)
 
 
 async def _nothing() -> None:
@@ -64,6 +65,20 @@ class Outbox:
             return
         self._records[(topic, partition)].append((key, value, headers))
         self.count += 1
+
+    def add_many(self, topic: str, partition: int, items: Sequence[Item]) -> None:
+        """:meth:`add` of several records for one partition, in order: one call, one lookup (a Python call
+        per record was ~2,000 of the ~5,000 instructions ``add`` costs; the worker writes ~3.7 records an
+        event, most of them a decision's journey events and the batch's profile changelog records)."""
+        if not items:
+            return
+        if topic in self.deferred:
+            later = self._later[(topic, partition)]
+            for key, value, _ in items:  # changelog records carry no headers
+                later[key] = value
+            return
+        self._records[(topic, partition)].extend(items)
+        self.count += len(items)
 
     def has_deferred(self) -> bool:
         return bool(self._later)

@@ -42,7 +42,8 @@ from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.throttle import Throttles, decode_throttles, encode_throttles
 from cjo_stream.events import Event, InvalidEvent, decode_event
-from cjo_stream.kafka.outbox import Outbox
+from cjo_stream.kafka.outbox import NO_HEADERS, Outbox
+from cjo_stream.kafka.records import Item
 from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
 from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.decoded import Decoded
@@ -366,18 +367,20 @@ class CustomerPartition:
             if cid not in b.absent:
                 writes[cid.encode()] = None
                 added -= 1
+        changelog: list[Item] = []  # one add_many for the batch's profiles, in the same order
         for cid in b.dirty:
             stored = b.cache[cid]
             assert stored is not None
             key = cid.encode()
             writes[key] = raw = encode_stored(stored.hw, stored.profile, stored.ids, s.stored_layout)
-            out.add(s.profiles_changelog, key, raw, partition=p)
+            changelog.append((key, raw, NO_HEADERS))
             if cid in b.absent:
                 added += 1
             recent.pop(cid, None)
             recent[cid] = stored  # moved to the end: the least recently written go first
         while len(recent) > self.RECENT:
             del recent[next(iter(recent))]
+        out.add_many(s.profiles_changelog, p, changelog)
         added += self._throttles_to(writes, out)
         if writes:
             self.profiles.write_many(writes, added=added)
@@ -456,13 +459,17 @@ class CustomerPartition:
         st.commands += len(res.commands)
         for skip in res.skips:
             out.add(s.skipped_topic, skip.customer_id.encode(), _json.encode(skip), partition=p)
-        for t in res.cancelled:
-            key = storage_key(t)
-            if self.timers.remove(key):
-                out.add(s.timers_changelog, key, None, partition=p)
-        for t in res.timers:
-            key = storage_key(t)
-            out.add(s.timers_changelog, key, self.timers.add(t, key), partition=p)
+        if res.cancelled or res.timers:  # their changelog records in one add_many, in the same order
+            timers = self.timers
+            changed: list[Item] = []
+            for t in res.cancelled:
+                key = storage_key(t)
+                if timers.remove(key):
+                    changed.append((key, None, NO_HEADERS))
+            for t in res.timers:
+                key = storage_key(t)
+                changed.append((key, timers.add(t, key), NO_HEADERS))
+            out.add_many(s.timers_changelog, p, changed)
         if res.transitions:
             counts.add(res.transitions)
         if res.stage_moves:
@@ -473,17 +480,19 @@ class CustomerPartition:
             cid = res.profile.customer_id
             # (a schedule scan has no record: ``offset`` None, its events are not checked for replays —
             # the engine enters no one twice for one occurrence, so a repeated scan emits nothing again)
-            key, topic = cid.encode(), s.journey_events_topic
+            key = cid.encode()
             src = (p, offset) if offset is not None else None
-            for je in journey_events(res, cid, self.engine.policies.default_timezone, src):
-                out.add(topic, key, encode_journey_event(je), partition=p)
+            # one add_many in their order (transitions, receipt, stage moves), not a call per record
+            items = [(key, encode_journey_event(je), NO_HEADERS)
+                     for je in journey_events(res, cid, self.engine.policies.default_timezone, src)]
             if receipt is not None:
                 r = receipt_event(receipt, cid, src, len(res.transitions))
                 if r is not None:
-                    out.add(topic, key, encode_journey_event(r), partition=p)
+                    items.append((key, encode_journey_event(r), NO_HEADERS))
             if res.stage_moves:  # after the receipt's position (its index stays what it was)
-                for je in stage_events(res, cid, src, len(res.transitions) + 1):
-                    out.add(topic, key, encode_journey_event(je), partition=p)
+                items.extend([(key, encode_journey_event(je), NO_HEADERS)
+                              for je in stage_events(res, cid, src, len(res.transitions) + 1)])
+            out.add_many(s.journey_events_topic, p, items)
 
     def _erase(self, cid: str, b: _Batch, out: Outbox, *, keep_aliases: bool, profile: Profile | None = None) -> None:
         """Delete the customer's profile (at the batch's write, :meth:`_write`) and timers; unless

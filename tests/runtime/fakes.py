@@ -30,3 +30,7 @@ class Commands:
             headers: Any = ()) -> None:
         if topic.startswith(self.prefix):
             self.commands.append(orjson.loads(value or b"{}"))
+
+    def add_many(self, topic: str, partition: int, items: Any) -> None:  # (kafka.outbox.Outbox.add_many)
+        for key, value, headers in items:
+            self.add(topic, key, value, partition=partition, headers=headers)

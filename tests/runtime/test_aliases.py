@@ -78,6 +78,10 @@ class Cluster:
         else:
             self.topics[topic].append((key, value))
 
+    def add_many(self, topic: str, partition: int, items: Any) -> None:  # (kafka.outbox.Outbox.add_many)
+        for key, value, headers in items:
+            self.add(topic, key, value, partition=partition, headers=headers)
+
     def send(self, line: bytes) -> None:
         """Through stage 1: keyed by the userId, else the anonymousId."""
         self.ingest.process([InputRec(self.s.input_topic, 0, 0, None, line, [])], self)  # type: ignore[arg-type]

@@ -3,6 +3,8 @@ here, each taken once, and bounded when records never come back."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cjo_stream.events import decode_event
 from cjo_stream.runtime.decoded import Decoded
 
@@ -41,3 +43,38 @@ def test_at_the_limit_new_events_wait_and_a_batch_finding_no_room_freed_starts_a
     assert len(d) == 0
     d.keep(0, values[4], ev)
     assert d.take(values[4]) is ev
+
+
+def test_room_says_whether_a_whole_fetch_can_still_be_kept() -> None:
+    d = Decoded(range(8), limit=4)
+    ev = decode_event(RAW)
+    assert d.room(4) and not d.room(5)
+    d.keep(0, RAW, ev)
+    assert d.room(3) and not d.room(4)
+
+
+def test_stage_1_waits_for_room_only_while_the_loopback_holds_records(tmp_path: Path) -> None:
+    """The worker's stage 1 waits while stage 2 has yet to take the kept events of records the loopback
+    holds; with nothing left to hand over, what is still kept never comes back and is dropped."""
+    from cjo_stream.config import Settings
+    from cjo_stream.journeys.loader import load_topology
+    from cjo_stream.runtime.worker import StreamWorker
+
+    topo = load_topology(str(Path(__file__).parents[2] / "topologies"))
+    w = StreamWorker(Settings(partitions=8, store="memory", data_dir=str(tmp_path), batch_max=2), topo)
+    w.decoded.limit = 3
+    ev = decode_event(RAW)
+    w.parts[0] = object()  # type: ignore[assignment]
+    w.decoded.keep(0, RAW, ev)
+    assert not w._stage2_behind()  # room for a fetch of 2
+    w.decoded.keep(0, RAW + b" ", ev)
+    assert not w._stage2_behind()  # no room, but nothing is waiting: dropped, stage 1 goes on
+    assert len(w.decoded) == 0
+    w.decoded.keep(0, RAW, ev)
+    w.decoded.keep(0, RAW + b" ", ev)
+    w._looping = True  # the loopback applies batches: their events are about to be taken
+    assert w._stage2_behind()
+    assert len(w.decoded) == 2
+    w._looping = False
+    w._feed.append((0, None, []))  # type: ignore[arg-type]
+    assert w._stage2_behind()
