@@ -89,17 +89,26 @@ def scheduled_view(customer_id: str, journey: str, at: float) -> dict[str, Any]:
 class _Run:
     """Scratch state of one process/fire call: the result being built and lazily built views."""
 
-    __slots__ = ("engine", "profile", "now", "result", "_profile_view", "triggered_by", "throttles")
+    __slots__ = ("engine", "profile", "now", "result", "_profile_view", "_cause", "throttles")
 
-    def __init__(self, engine: Engine, profile: Profile, now: float, triggered_by: str,
+    def __init__(self, engine: Engine, profile: Profile, now: float, triggered_by: str | Timer,
                  throttles: Throttles | None = None) -> None:
         self.engine = engine
         self.profile = profile
         self.now = now
         self.result = Result(profile)
         self._profile_view: dict[str, Any] | None = None
-        self.triggered_by = triggered_by
+        self._cause = triggered_by
         self.throttles = throttles if throttles is not None else engine.throttles
+
+    @property
+    def triggered_by(self) -> str:
+        """What the call was for, as commands and skips carry it; a timer's (``timer:<key>``) is formatted
+        only when one of them is made (most fired timers send nothing)."""
+        cause = self._cause
+        if isinstance(cause, Timer):
+            cause = self._cause = f"timer:{cause.key}"
+        return cause
 
     def ctx(self, event_view: dict[str, Any], inst: Instance | None, journey: Journey,
             reads: Reads = ALL) -> dict[str, Any]:
@@ -203,6 +212,9 @@ class Engine:
                            for j in self.versions.values()}
         # what each condition and each send or branch step reads (by id(); the journeys are held above)
         self._reads = journey_reads(self.versions.values())
+        # whether any journey enters on, waits for or remembers ``stage_changed`` (goal, exit, wait_for);
+        # if none does, a stage move applies no event (:meth:`_settle`)
+        self._stage_changed_heard = STAGE_CHANGED in self.by_entry_event or STAGE_CHANGED in self.watched
         # channel -> the quiet-hours rules for it (every send asks; the policies are frozen)
         self._quiet_rules: dict[str, tuple[QuietHours, ...]] = {}
 
@@ -325,13 +337,30 @@ class Engine:
         p.stage, p.stage_since = new, int(run.now)
         run.profile_changed()
         run.stage_move(old, new)
+        if not self._stage_changed_heard:
+            self._settle(run, run.now)  # what applying an event nothing listens to does
+            return
         ev = Event(message_id=f"{cause}/{STAGE_CHANGED}", type="track", name=STAGE_CHANGED, ts=run.now,
                    user_id=p.customer_id, properties={"from": old, "to": new})
         self._apply(run, ev, run.now, primary=False)
 
+    def _settle(self, run: _Run, now: float) -> None:
+        """:meth:`_apply` of an internal event that no journey enters on, waits for or remembers: only
+        the timers due by ``now`` fire and expired instances end (a fifth of the events move a stage in
+        the bench input, and applying ``stage_changed`` made an event and its pass over the instances)."""
+        profile = run.profile
+        if not profile.instances:
+            return
+        self._fire_due(run, now)
+        for jid in sorted(profile.instances) if profile.instances else ():
+            inst = profile.instances[jid]
+            j = self._journey_for(inst)
+            if j is None or now >= inst.entered_at + j.max_duration:
+                self._end(run, inst, j, "expired")
+
     def fire(self, profile: Profile, timer: Timer, now: float, throttles: Throttles | None = None) -> Result:
         """Wake an instance whose timer is due (``now``: the due time). Stale timers change nothing."""
-        run = _Run(self, profile, now, f"timer:{timer.key}", throttles)
+        run = _Run(self, profile, now, timer, throttles)
         inst = profile.instances.get(timer.journey)
         if inst is None or inst.instance_id != timer.instance_id or inst.seq != timer.seq:
             return run.result
