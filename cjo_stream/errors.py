@@ -77,6 +77,17 @@ def write_problem(what: str, e: OSError) -> FileProblem:
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
 
 
+def writable_dir(path: str, what: str) -> None:
+    """Make the directory ``path`` if missing and check it can be written (a FileProblem, exit 3,
+    otherwise); ``what`` names it with its setting, e.g. "the data directory data (--data-dir / CJO_DATA_DIR)"."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise FileProblem(f"cannot create {what}: {(e.strerror or str(e)).lower()}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise FileProblem(f"cannot write to {what}")
+
+
 def readable_file(path: str, what: str) -> str:
     """``path`` if it is a file this process can read, else a :class:`FileProblem` naming it."""
     if not os.path.exists(path):

@@ -54,19 +54,10 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
 def _check_state_dir(path: str | None) -> None:
     """CJO_ADAPTER_STATE_DIR naming a file (or a place that cannot be written) let the adapter run with a
     NotADirectoryError traceback at every partition assignment and no local sent-record; now exit 3."""
-    import os
+    from cjo_stream.errors import writable_dir
 
-    from cjo_stream.errors import FileProblem
-
-    if path is None:
-        return
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise FileProblem(f"cannot create the adapter's state directory {path} (CJO_ADAPTER_STATE_DIR): "
-                          f"{(e.strerror or str(e)).lower()}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise FileProblem(f"cannot write to the adapter's state directory {path} (CJO_ADAPTER_STATE_DIR)")
+    if path is not None:
+        writable_dir(path, f"the adapter's state directory {path} (CJO_ADAPTER_STATE_DIR)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

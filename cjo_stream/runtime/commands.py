@@ -306,15 +306,9 @@ def _check_worker_ports(s: Settings) -> None:
 
 
 def check_data_dir(path: str) -> None:
-    from cjo_stream.errors import FileProblem
+    from cjo_stream.errors import writable_dir
 
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise FileProblem(f"cannot create the data directory {path} (--data-dir / CJO_DATA_DIR): "
-                          f"{(e.strerror or str(e)).lower()}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise FileProblem(f"cannot write to the data directory {path} (--data-dir / CJO_DATA_DIR)")
+    writable_dir(path, f"the data directory {path} (--data-dir / CJO_DATA_DIR)")
 
 
 def check_partition_counts(s: Settings) -> None:
