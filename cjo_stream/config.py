@@ -55,6 +55,11 @@ def _num(x: float) -> str:
 #: Kafka's rule for topic names (its Topic.validate): these characters, at most 249 of them. The app id
 #: and the input topic are the start of longer names (``<app>.analytics-changelog``, ``<input>.dlq``).
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def kafka_name(value: str, longest: int = 249) -> bool:
+    """Whether Kafka takes ``value`` as (the start of) a topic name ``longest`` characters at most."""
+    return bool(TOPIC_NAME.fullmatch(value)) and len(value) <= longest
 _NAMES = {"app_id": 249 - len(".analytics-changelog"), "input_topic": 249 - len(".dlq"), "receipts_topic": 249}
 
 
@@ -63,7 +68,7 @@ def _check_names(s: Settings) -> None:
     topic creation of every worker); the local broker accepted such names, a Kafka cluster does not."""
     for name, longest in _NAMES.items():
         value = getattr(s, name)
-        if not TOPIC_NAME.fullmatch(value) or len(value) > longest:
+        if not kafka_name(value, longest):
             raise ValueError(f"{Settings.ENV[name]}={value!r}: Kafka names are 1 to {longest} characters of "
                              "A-Z, a-z, 0-9, '.', '_' and '-'")
 

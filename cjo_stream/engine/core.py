@@ -352,7 +352,7 @@ class Engine:
         if not profile.instances:
             return
         self._fire_due(run, now)
-        for jid in sorted(profile.instances) if profile.instances else ():
+        for jid in sorted(profile.instances):
             inst = profile.instances[jid]
             j = self._journey_for(inst)
             if j is None or now >= inst.entered_at + j.max_duration:
