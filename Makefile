@@ -18,8 +18,12 @@ setup: $(STAMP) system-deps
 system-deps:
 	@bash .ci/system-deps.sh
 
+# The modules setup.py compiles (cjo_stream/native.py): an edited one is built again before any target runs,
+# since its stale build would be imported instead of it.
+COMPILED_SRC := $(shell sed -n 's/^    "\(cjo_stream\/[a-z_/]*\.py\)",$$/\1/p' cjo_stream/native.py)
+
 # With the bench extra (make bench's peers): the lock covers it, and tests/test_lock.py checks the install.
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) setup.py cjo_stream/native.py $(COMPILED_SRC)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[test,bench]'
@@ -76,7 +80,8 @@ soak: setup
 	$(BIN)/python -m cjo_stream.bench.soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *__mypyc*.so
+	find cjo_stream -name '*.so' -delete
 
 # Regenerate the Grafana dashboard and the k8s wrappers of rules/dashboard from their sources.
 deploy-gen: setup

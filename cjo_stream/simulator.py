@@ -30,6 +30,10 @@ from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.identity import canonical, new_links
 from cjo_stream.profile import Profile, new_profile
 
+#: ``Simulator.analytics`` not given: one is made for the engine's policies (a typed placeholder, not None:
+#: the compiled class checks the attribute's type)
+_UNSET = Analytics()
+
 #: The workers' default ``CJO_DEDUPE_WINDOW_SECONDS``.
 DEDUPE_WINDOW = 86400.0
 
@@ -69,14 +73,14 @@ class Simulator:
     dedupe_ids: int = 32  # CJO_DEDUPE_IDS
     clock: float = 0.0
     #: journey analytics of the counted decisions (simulate --report/--html, replay); made from the policies
-    analytics: Analytics = field(default=None)  # type: ignore[assignment]
+    analytics: Analytics = field(default=_UNSET)
     #: fold decisions into ``analytics`` (off when nothing reads it: ``replay --compare`` reports funnels)
     analyse: bool = True
     #: lifecycle stage changes counted (from, to), as the workers' ``cjo_stage_transitions_total``
     stage_transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
-        if self.analytics is None:
+        if self.analytics is _UNSET:
             self.analytics = Analytics(default_zone=self.engine.policies.default_timezone)
 
     def _collect(self, res: Result, at: float) -> None:

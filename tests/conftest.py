@@ -8,12 +8,23 @@ from typing import Any
 
 import pytest
 
+from cjo_stream import native
 from cjo_stream.engine import Engine
 from cjo_stream.events import Event, parse_ts
 from cjo_stream.journeys.loader import load_journey_text
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.policies import Policies, compile_policies
 from cjo_stream.journeys.source import load_yaml
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A compiled module is imported instead of its source: testing an edited source needs a new build."""
+    stale = native.stale()
+    if stale:
+        pytest.exit(f"compiled builds older than their sources ({', '.join(stale)}): run `make setup` "
+                    "(or `make test`, which does)", returncode=4)
+
 
 T0 = parse_ts("2026-03-02T10:00:00Z")  # a Monday, 10:00 UTC
 _ids = itertools.count()

@@ -31,9 +31,11 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import msgspec
+from mypy_extensions import mypyc_attr
+
 
 from cjo_stream.analytics.records import JourneyEvent, receipt_event
+from cjo_stream.analytics.rows import ROW_TYPES, DeliveryRow, InstanceRow
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.engine.clock import customer_zone, local_minutes
 from cjo_stream.engine.types import Result
@@ -78,35 +80,6 @@ class _Fact(Protocol):
     def delivery_id(self) -> str | None: ...
 
 
-class InstanceRow(msgspec.Struct, array_like=True):
-    journey: str
-    version: int
-    hour: int  # cohort: epoch hour of entry
-    entered_at: float
-    step: str | None = None
-    variant: str | None = None
-    holdout: bool = False
-    at: float = 0.0  # event time of the latest transition applied
-
-
-class DeliveryRow(msgspec.Struct, array_like=True):
-    journey: str
-    version: int
-    hour: int
-    step: str
-    channel: str
-    local_hour: int | None = None
-    freq: int | None = None
-    seen: int = 0  # receipt statuses counted (bit per RECEIPTS entry)
-    at: float = 0.0  # when it was sent (event time): rows older than the receipt window are pruned
-
-
-ROW_TYPES: dict[str, Any] = {"i": InstanceRow, "d": DeliveryRow, "r": list[tuple[str, float]],
-                             "f": list[tuple[float, str]], "s": tuple[int, int]}
-"""Row types by key prefix (``i:`` instance, ``d:`` delivery, ``r:`` receipts waiting for their delivery,
-``f:`` a customer's recent sends (time, delivery id), ``s:`` the highest source position applied per partition)."""
-
-
 class _Both:
     """A bucket and its journey version's totals, incremented together."""
 
@@ -121,6 +94,8 @@ class _Both:
         t[k] = t.get(k, 0) + n
 
 
+# tests subclass it to record what it folds (mypyc refuses interpreted subclasses of compiled classes otherwise)
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Analytics:
     """Folds journey events (and receipts) into buckets. Pure: the caller owns storage and time.
 

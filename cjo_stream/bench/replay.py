@@ -38,8 +38,11 @@ class ReplayRun:
     customers: int
 
 
-def run(label: str, *args: str) -> ReplayRun:
+def run(label: str, *args: str, pure: bool = False) -> ReplayRun:
+    """``pure``: the sources instead of the compiled modules (``CJO_PURE_PYTHON=1``, cjo_stream/native.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    if pure:
+        env["CJO_PURE_PYTHON"] = "1"
     p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "replay", *args], capture_output=True, text=True,
                        cwd=ROOT, env=env, check=False)
     m = re.search(r"replayed ([\d,]+) events in [\d.]+ s \(([\d,]+)/s\).*; ([\d,]+) customers, peak memory ([\d,]+) MiB",
@@ -83,6 +86,7 @@ def replay_section(tmp: str, real: list[bytes], compressed: list[bytes], scale_e
             f.write(b"\n".join(lines) + b"\n")
     nxt = stricter_topology(tmp)
     runs = [run("bench input, as live (waits pending)", "--events", paths["compressed"]),
+            run("the same, pure Python (CJO_PURE_PYTHON=1)", "--events", paths["compressed"], pure=True),
             run("bench input, real 5-day timeline", "--events", paths["real"]),
             run("--compare, as live", "--events", paths["compressed"], "--compare", nxt),
             run("--compare, real timeline", "--events", paths["real"], "--compare", nxt),
@@ -103,3 +107,5 @@ def print_replay(runs: list[ReplayRun]) -> None:
     print(f"  {'input':<52} {'events':>10} {'customers':>10} {'events/s':>9} {'peak MiB':>9}")
     for r in runs:
         print(f"  {r.label:<52} {r.events:>10,} {r.customers:>10,} {r.rate:>9,.0f} {r.peak_mib:>9,.0f}")
+    if len(runs) > 1 and runs[1].rate:
+        print(f"  compiled hot modules (cjo_stream/native.py) / pure Python: {runs[0].rate / runs[1].rate:.2f}x")

@@ -364,7 +364,7 @@ class Engine:
         inst = profile.instances.get(timer.journey)
         if inst is None or inst.instance_id != timer.instance_id or inst.seq != timer.seq:
             return run.result
-        j = self._journey_for(inst)
+        j: Journey | None = self._journey_for(inst)
         if j is None:
             self._end(run, inst, j, "expired")
             return run.result
@@ -456,7 +456,7 @@ class Engine:
             inst = instances[jid]
             self._retire(run, inst)  # fired here: the caller's stored timer is no longer needed
             run.now = t
-            j = self._journey_for(inst)
+            j: Journey | None = self._journey_for(inst)
             if j is None:
                 self._end(run, inst, j, "expired")
             else:

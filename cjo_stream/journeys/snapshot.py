@@ -31,7 +31,7 @@ def _prune(value: Any, node: Tree | None) -> Any:
     if node is None:
         return value
     if type(value) is dict:
-        if _LIQUID_PROPS & node.keys():
+        if not _LIQUID_PROPS.isdisjoint(node):
             return value
         return {k: _prune(value[k], sub) for k, sub in node.items() if k in value}
     if type(value) is list:

@@ -8,6 +8,7 @@ import os
 import random
 from collections import defaultdict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -28,36 +29,32 @@ from tests.engine.test_identity_time import CART, ISSUE_LINES, sim
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-class Recorder(Simulator):
-    """A simulator that folds the journey events a worker would write (records.journey_events, stage_events,
+class Recorder(Analytics):
+    """A fold that folds the journey events a worker would write (records.journey_events, stage_events,
     receipt_event) and keeps every one it folded, with source positions like a worker's."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def __init__(self, default_zone: ZoneInfo) -> None:
+        super().__init__(default_zone=default_zone)
         self.events: list[JourneyEvent] = []
         self._pos = 0
-        fold = self.analytics.apply
-        zone = self.analytics.default_zone
 
-        def apply(e: JourneyEvent) -> bool:
-            if e.src is None:  # one "record" per engine call, as a worker's internal-topic record
-                self._pos += 1
-                e.src = (0, self._pos, 0)
-            self.events.append(e)
-            return fold(e)
+    def apply(self, e: JourneyEvent) -> bool:
+        if e.src is None:  # one "record" per engine call, as a worker's internal-topic record
+            self._pos += 1
+            e.src = (0, self._pos, 0)
+        self.events.append(e)
+        return super().apply(e)
 
-        def add(result: Result, customer_id: str | None = None) -> None:
-            cid = customer_id or result.profile.customer_id
-            for e in [*journey_events(result, cid, zone), *stage_events(result, cid)]:
-                apply(e)
-
-        self.analytics.apply = apply  # type: ignore[method-assign]
-        self.analytics.add = add  # type: ignore[method-assign]
+    def add(self, result: Result, customer_id: str | None = None) -> None:
+        cid = customer_id or result.profile.customer_id
+        for e in [*journey_events(result, cid, self.default_zone), *stage_events(result, cid)]:
+            self.apply(e)
 
 
-def _examples(sim: type[Simulator] = Recorder) -> tuple[Any, Any]:
+def _examples(recording: bool = True) -> tuple[Any, Any]:
     topo = load_topology(os.path.join(ROOT, "topologies"))
-    s = sim(Engine(topo.journeys, topo.policies, stages=topo.stages))  # stage moves too
+    eng = Engine(topo.journeys, topo.policies, stages=topo.stages)  # stage moves too
+    s = Simulator(eng, analytics=Recorder(topo.policies.default_timezone)) if recording else Simulator(eng)
     s.run_lines(jsonl_lines(os.path.join(ROOT, "schemas", "examples", "touchpoints.jsonl")))
     lines = (orjson.dumps(e) for e in generate_events(customers=400, seed=5, start=T0, duration=20 * 86400))
     s.run_lines(lines)
@@ -71,11 +68,11 @@ TOPO, SIM = _examples()
 def test_folding_results_equals_folding_their_journey_events() -> None:
     """``Analytics.add`` folds the engine's transitions directly (no JourneyEvent per transition); it counts
     exactly what folding the records a worker writes for them does (the Recorder's path)."""
-    _, plain = _examples(Simulator)
+    _, plain = _examples(recording=False)
     a, b = plain.analytics, SIM.analytics
     assert a.buckets == b.buckets and a.totals == b.totals and len(a.buckets) > 100
     assert (a.applied, a.latest, a.receipts_unmatched) == (b.applied, b.latest, b.receipts_unmatched)
-    assert a.applied == len(SIM.events) > 5000
+    assert a.applied == len(SIM.analytics.events) > 5000
     assert {k: v for k, v in b.rows.items() if not k.startswith("s:")} == a.rows
     assert any(k.startswith("f:") for k in a.rows) and any(k.startswith("d:") for k in a.rows)
 
@@ -102,7 +99,7 @@ def test_fold_agrees_with_the_engines_funnel() -> None:
 
 def test_replayed_journey_events_are_counted_once() -> None:
     """A worker that crashed replays records: the same events again at the same source positions."""
-    events = SIM.events
+    events = SIM.analytics.events
     fresh = Analytics()
     fresh.apply_all(events[:2000])
     fresh.apply_all(events[1500:2000])  # the replayed tail
@@ -143,9 +140,9 @@ def test_stage_moves_fold_into_a_flow_counted_once() -> None:
     between = {(m["from"], m["to"]): m["count"] for m in flow["moves"] if m["from"] and m["to"]}
     assert between == dict(SIM.stage_transitions) and len(between) >= 4
     assert flow["merged_away"] > 0 and flow["new_customers"] == len(SIM.profiles) + flow["merged_away"]
-    stage_at = [i for i, e in enumerate(SIM.events) if e.kind == "stage"]
+    stage_at = [i for i, e in enumerate(SIM.analytics.events) if e.kind == "stage"]
     assert len(stage_at) > 500
-    events = SIM.events
+    events = SIM.analytics.events
     cut = stage_at[len(stage_at) // 2]
     replayed = Analytics()
     replayed.apply_all(events[:cut + 1])
@@ -253,7 +250,7 @@ def test_counts_do_not_depend_on_arrival_order() -> None:
     base = json.dumps(reports(SIM.analytics, TOPO.journeys), sort_keys=True)
     for seed in range(3):
         a = Analytics(default_zone=TOPO.policies.default_timezone)
-        a.apply_all(_interleave(SIM.events, random.Random(seed)))
+        a.apply_all(_interleave(SIM.analytics.events, random.Random(seed)))
         assert json.dumps(reports(a, TOPO.journeys), sort_keys=True) == base
 
 
