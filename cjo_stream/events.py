@@ -7,14 +7,24 @@ so the runtime can dead-letter it and the simulator can report it with a line nu
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Union
+from typing import Any
 
 import msgspec
 
-EventType = Literal["track", "identify", "page", "screen", "alias"]
+# the structs and time formatting live in modules of their own (no structs in a compiled module), and
+# are imported from here as before
+from cjo_stream.event_types import _TYPED_LEVELS as _TYPED_LEVELS
+from cjo_stream.event_types import INT_MAX as INT_MAX
+from cjo_stream.event_types import INT_MIN as INT_MIN
+from cjo_stream.event_types import Envelope as Envelope
+from cjo_stream.event_types import Event as Event
+from cjo_stream.event_types import EventType as EventType
+from cjo_stream.event_types import _Wire
+from cjo_stream.timefmt import MAX_TS as MAX_TS
+from cjo_stream.timefmt import MIN_TS as MIN_TS
+from cjo_stream.timefmt import format_ts as format_ts
+from cjo_stream.timefmt import parse_ts as parse_ts
 
 #: Records larger than this are refused (``too_large``): Kafka's default max message is 1 MiB and a
 #: touchpoint is typically ~200 bytes, so anything near the limit is a producer bug, not an event.
@@ -22,120 +32,9 @@ MAX_EVENT_BYTES = 256 * 1024
 #: Deepest nesting of objects/arrays accepted, the envelope being level 1 (``too_deep``): Segment data
 #: is a few levels deep, and deep values would make every later encoder and template recurse.
 MAX_DEPTH = 32
-#: Numbers must fit a signed 64-bit integer or a finite double (``bad_number``): what Kafka consumers in
-#: other languages, msgpack (our state) and JSON Schema tools can all represent exactly.
-INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 #: Ids (``messageId``, ``userId``, ``anonymousId``, ``previousId``) are 1..512 printable characters
 #: (``bad_id``): they are keys in state stores and topics and must be addressable in the state API.
 MAX_ID_LENGTH = 512
-#: The times an event may carry, 1970-01-01T00:00:00Z up to 2106-02-07T06:28:16Z: epoch seconds a customer's
-#: duplicate record stores in 4 bytes (cjo_stream.dedupe), and far enough from the year 9999 for every
-#: timer and schedule a journey can set (simulate and replay ended with a traceback beyond them)
-MIN_TS = 0.0
-MAX_TS = float(2**32)
-
-
-class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """The wire shape of a touchpoint event (JSON, camelCase as Segment emits it)."""
-
-    messageId: str  # noqa: N815 - wire names are Segment's
-    type: EventType
-    timestamp: datetime
-    event: str | None = None
-    userId: str | None = None  # noqa: N815
-    anonymousId: str | None = None  # noqa: N815
-    previousId: str | None = None  # noqa: N815
-    properties: dict[str, Any] = {}
-    traits: dict[str, Any] = {}
-    context: dict[str, Any] = {}
-
-
-def _values(levels: int) -> Any:
-    """The JSON values :func:`_check_values` accepts, nested at most ``levels`` containers deep."""
-    inner: Any = Union[str, float, bool, None, Annotated[int, msgspec.Meta(ge=INT_MIN, le=INT_MAX)]]  # noqa: UP007
-    for _ in range(levels):
-        inner = Union[str, float, bool, None, Annotated[int, msgspec.Meta(ge=INT_MIN, le=INT_MAX)],  # noqa: UP007
-                      list[inner], dict[str, inner]]  # type: ignore[valid-type]
-    return dict[str, inner]  # type: ignore[valid-type]
-
-
-#: Segment data is shallow: the levels below ``properties`` that the checked decoder types (deeper data
-#: takes the exact path). Each level doubles the decoder's type tree, which msgspec builds once.
-_TYPED_LEVELS = 4
-if TYPE_CHECKING:
-    _Data = dict[str, Any]
-else:
-    _Data = _values(_TYPED_LEVELS)
-
-
-class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """The envelope as the common record writes it, for the checked decoder.
-
-    msgspec checks the data while it decodes it, in C: integers within 64 bits and nesting within
-    :data:`MAX_DEPTH` (bounded by ``_TYPED_LEVELS``; walking the values in Python for that was a sixth of
-    a decode, measured with callgrind). Members are in the order Segment libraries write them and the
-    timestamp stays text (converted after), so a compact record re-encodes to its very bytes, which
-    proves it names no field twice without decoding it a second time (:func:`decode_event`). Anything
-    this type refuses is decoded again the exact way, which gives the reason; ``name`` (a page's title,
-    ignored by :class:`Envelope`) is here only so such records re-encode whole.
-    """
-
-    messageId: str  # noqa: N815 - wire names are Segment's
-    timestamp: str
-    type: EventType
-    event: str | None = None
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    userId: str | None = None  # noqa: N815
-    anonymousId: str | None = None  # noqa: N815
-    previousId: str | None = None  # noqa: N815
-    properties: _Data = {}
-    traits: _Data = {}
-    context: _Data = {}
-
-
-class Event(msgspec.Struct, gc=False):
-    """A decoded, validated event as the engine sees it (fields in this order: :func:`_normalise` passes
-    them by position).
-
-    Not tracked by the cyclic garbage collector (``gc=False``): an event refers to strings and to its
-    data's dicts, none of which refers back to it, so it can be in no reference cycle; one tracked
-    object less per event for every collection to scan (its dicts are still tracked).
-
-    ``name`` is normalised (``page`` → ``page_viewed``, ``screen`` → ``screen_viewed`` unless ``event`` is
-    set; ``identify`` → ``identify``; ``alias`` → ``alias``) and ``ts`` is epoch seconds (UTC), which keeps
-    the engine's time arithmetic allocation-free.
-    """
-
-    message_id: str
-    type: EventType
-    name: str
-    ts: float
-    user_id: str | None = None
-    anonymous_id: str | None = None
-    previous_id: str | None = None
-    properties: dict[str, Any] = {}
-    traits: dict[str, Any] = {}
-    context: dict[str, Any] = {}
-
-    @property
-    def identity(self) -> str:
-        """The id this event was sent under: the known user id when present, else the anonymous one."""
-        return self.user_id or self.anonymous_id or ""
-
-    def view(self) -> dict[str, Any]:
-        """The mapping expressions and templates see as ``event`` (wire field names, RFC 3339 time)."""
-        return {
-            "messageId": self.message_id,
-            "type": self.type,
-            "event": self.name,
-            "name": self.name,
-            "userId": self.user_id,
-            "anonymousId": self.anonymous_id,
-            "timestamp": format_ts(self.ts),
-            "properties": self.properties,
-            "traits": self.traits,
-            "context": self.context,
-        }
 
 
 class InvalidEvent(ValueError):
@@ -345,64 +244,3 @@ def to_envelope(ev: Event) -> Envelope:
         traits=ev.traits,
         context=ev.context,
     )
-
-
-@lru_cache(maxsize=1024)
-def _day(day: int) -> str:
-    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT")
-
-
-# the digits of a time of day, looked up (formatting them was most of a format_ts)
-_TWO: Final = tuple(f"{i:02d}" for i in range(60))
-_MILLIS: Final = tuple(f".{i:03d}Z" for i in range(1000))
-#: the last time formatted and its text: a decision formats the same time several times (the event's
-#: own, the instance's entry, ``decided_at``), one after another
-_last: tuple[float, str] = (math.nan, "")
-#: ``YYYY-MM-DDTHH:MM:`` per epoch minute: most times formatted are distinct, but a minute holds many
-#: (a replay's 5 days: ~7,200 minutes for ~170,000 times); bounded, emptied when full
-_minutes: dict[int, str] = {}
-_MINUTES_KEPT: Final = 65536
-
-
-def format_ts(ts: float) -> str:
-    """RFC 3339 in UTC with millisecond precision and a ``Z`` suffix (stable, byte-identical output).
-
-    Rounds to the microsecond as ``datetime.fromtimestamp`` does (half to even), then truncates to the
-    millisecond. Only the date goes through ``datetime`` (cached per day: strftime was ~10 µs of every
-    decision, measured in a replay profile); the time of day is POSIX arithmetic (UTC has no leap
-    seconds in epoch time), so history spread over many seconds costs no more than a burst.
-    """
-    global _last
-    last = _last
-    if last[0] == ts:
-        return last[1]
-    frac, sec = math.modf(ts)
-    us = round(frac * 1e6)
-    if us >= 1_000_000:
-        sec += 1
-        us -= 1_000_000
-    elif us < 0:
-        sec -= 1
-        us += 1_000_000
-    minute, second = divmod(int(sec), 60)
-    head = _minutes.get(minute)
-    if head is None:
-        if len(_minutes) >= _MINUTES_KEPT:
-            _minutes.clear()
-        day, rest = divmod(minute, 1440)
-        hour, rest = divmod(rest, 60)
-        head = _minutes[minute] = _day(day) + _TWO[hour] + ":" + _TWO[rest] + ":"
-    text = head + _TWO[second] + _MILLIS[us // 1000]
-    _last = (ts, text)
-    return text
-
-
-def parse_ts(text: str) -> float:
-    """Parse an RFC 3339 / ISO 8601 time (``Z`` allowed) into epoch seconds; naive means UTC."""
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    t = dt.timestamp()
-    if not MIN_TS <= t < MAX_TS:
-        raise ValueError(f"{text!r} is not between 1970-01-01T00:00:00Z and 2106-02-07T06:28:16Z")
-    return t

@@ -22,6 +22,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: Source paths relative to the repository root, the form mypyc takes; hot paths of replay and workers.
 COMPILED: tuple[str, ...] = (
+    "cjo_stream/timefmt.py",
+    "cjo_stream/events.py",
     "cjo_stream/dedupe.py",
     "cjo_stream/identity.py",
     "cjo_stream/engine/clock.py",
@@ -35,6 +37,14 @@ COMPILED: tuple[str, ...] = (
     "cjo_stream/analytics/fold.py",
     "cjo_stream/replay/spill.py",
     "cjo_stream/replay/run.py",
+    "cjo_stream/kv.py",
+    "cjo_stream/runtime/timers.py",
+    "cjo_stream/runtime/decoded.py",
+    "cjo_stream/runtime/ingest.py",
+    "cjo_stream/runtime/customers.py",
+    "cjo_stream/journeys/expressions.py",
+    "cjo_stream/journeys/fastliquid.py",
+    "cjo_stream/journeys/templates.py",
 )
 
 

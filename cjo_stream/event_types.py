@@ -1,0 +1,123 @@
+"""The event structs: the wire envelope, the checked decoder's form, and the decoded :class:`Event`.
+
+Kept apart from their decoding (:mod:`cjo_stream.events`, which re-exports them): that module is
+compiled (mypyc, :mod:`cjo_stream.native`), and msgspec structs must not be defined in a compiled module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+import msgspec
+
+from cjo_stream.timefmt import format_ts
+
+EventType = Literal["track", "identify", "page", "screen", "alias"]
+
+#: Numbers must fit a signed 64-bit integer or a finite double (``bad_number``): what Kafka consumers in
+#: other languages, msgpack (our state) and JSON Schema tools can all represent exactly.
+INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
+
+
+class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The wire shape of a touchpoint event (JSON, camelCase as Segment emits it)."""
+
+    messageId: str  # noqa: N815 - wire names are Segment's
+    type: EventType
+    timestamp: datetime
+    event: str | None = None
+    userId: str | None = None  # noqa: N815
+    anonymousId: str | None = None  # noqa: N815
+    previousId: str | None = None  # noqa: N815
+    properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+
+
+def _values(levels: int) -> Any:
+    """The JSON values :func:`_check_values` accepts, nested at most ``levels`` containers deep."""
+    inner: Any = Union[str, float, bool, None, Annotated[int, msgspec.Meta(ge=INT_MIN, le=INT_MAX)]]  # noqa: UP007
+    for _ in range(levels):
+        inner = Union[str, float, bool, None, Annotated[int, msgspec.Meta(ge=INT_MIN, le=INT_MAX)],  # noqa: UP007
+                      list[inner], dict[str, inner]]  # type: ignore[valid-type]
+    return dict[str, inner]  # type: ignore[valid-type]
+
+
+#: Segment data is shallow: the levels below ``properties`` that the checked decoder types (deeper data
+#: takes the exact path). Each level doubles the decoder's type tree, which msgspec builds once.
+_TYPED_LEVELS = 4
+if TYPE_CHECKING:
+    _Data = dict[str, Any]
+else:
+    _Data = _values(_TYPED_LEVELS)
+
+
+class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """The envelope as the common record writes it, for the checked decoder.
+
+    msgspec checks the data while it decodes it, in C: integers within 64 bits and nesting within
+    :data:`MAX_DEPTH` (bounded by ``_TYPED_LEVELS``; walking the values in Python for that was a sixth of
+    a decode, measured with callgrind). Members are in the order Segment libraries write them and the
+    timestamp stays text (converted after), so a compact record re-encodes to its very bytes, which
+    proves it names no field twice without decoding it a second time (:func:`decode_event`). Anything
+    this type refuses is decoded again the exact way, which gives the reason; ``name`` (a page's title,
+    ignored by :class:`Envelope`) is here only so such records re-encode whole.
+    """
+
+    messageId: str  # noqa: N815 - wire names are Segment's
+    timestamp: str
+    type: EventType
+    event: str | None = None
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    userId: str | None = None  # noqa: N815
+    anonymousId: str | None = None  # noqa: N815
+    previousId: str | None = None  # noqa: N815
+    properties: _Data = {}
+    traits: _Data = {}
+    context: _Data = {}
+
+
+class Event(msgspec.Struct, gc=False):
+    """A decoded, validated event as the engine sees it (fields in this order: :func:`_normalise` passes
+    them by position).
+
+    Not tracked by the cyclic garbage collector (``gc=False``): an event refers to strings and to its
+    data's dicts, none of which refers back to it, so it can be in no reference cycle; one tracked
+    object less per event for every collection to scan (its dicts are still tracked).
+
+    ``name`` is normalised (``page`` → ``page_viewed``, ``screen`` → ``screen_viewed`` unless ``event`` is
+    set; ``identify`` → ``identify``; ``alias`` → ``alias``) and ``ts`` is epoch seconds (UTC), which keeps
+    the engine's time arithmetic allocation-free.
+    """
+
+    message_id: str
+    type: EventType
+    name: str
+    ts: float
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    previous_id: str | None = None
+    properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+
+    @property
+    def identity(self) -> str:
+        """The id this event was sent under: the known user id when present, else the anonymous one."""
+        return self.user_id or self.anonymous_id or ""
+
+    def view(self) -> dict[str, Any]:
+        """The mapping expressions and templates see as ``event`` (wire field names, RFC 3339 time)."""
+        return {
+            "messageId": self.message_id,
+            "type": self.type,
+            "event": self.name,
+            "name": self.name,
+            "userId": self.user_id,
+            "anonymousId": self.anonymous_id,
+            "timestamp": format_ts(self.ts),
+            "properties": self.properties,
+            "traits": self.traits,
+            "context": self.context,
+        }
