@@ -35,8 +35,9 @@ def _ext_modules() -> list:  # type: ignore[type-arg]
         return []
     from mypyc.build import mypycify
 
-    # opt_level 3 is mypyc's default; the modules compile into one shared library (one C build)
-    return mypycify(list(COMPILED), opt_level="3")
+    # opt_level 3 is mypyc's default; the modules compile into one shared library (one C build) with a
+    # fixed name (by default it is a hash of the list)
+    return mypycify(list(COMPILED), opt_level="3", group_name="cjo_stream_native")
 
 
 setup(ext_modules=_ext_modules())
