@@ -77,8 +77,11 @@ def prefer_sources() -> None:
 
 
 def stale() -> list[str]:
-    """Listed modules whose source changed after their compiled build (in a checkout; empty in a wheel)."""
+    """Listed modules whose source changed after their compiled build, in a checkout (an installed wheel's
+    file times say nothing: pip writes the sources after the builds)."""
     root = _ROOT
+    if not os.path.exists(os.path.join(root, "setup.py")):
+        return []
     out = []
     for path in COMPILED:
         src = os.path.join(root, path)

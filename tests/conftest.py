@@ -17,7 +17,6 @@ from cjo_stream.journeys.policies import Policies, compile_policies
 from cjo_stream.journeys.source import load_yaml
 
 
-
 def pytest_configure(config: pytest.Config) -> None:
     """A compiled module is imported instead of its source: testing an edited source needs a new build."""
     stale = native.stale()

@@ -33,9 +33,8 @@ from zoneinfo import ZoneInfo
 
 from mypy_extensions import mypyc_attr
 
-
 from cjo_stream.analytics.records import JourneyEvent, receipt_event
-from cjo_stream.analytics.rows import ROW_TYPES, DeliveryRow, InstanceRow
+from cjo_stream.analytics.rows import DeliveryRow, InstanceRow
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.engine.clock import customer_zone, local_minutes
 from cjo_stream.engine.types import Result

@@ -17,7 +17,8 @@ from typing import Any
 
 import msgspec
 
-from cjo_stream.analytics.fold import ROW_TYPES, BucketKey, Counters
+from cjo_stream.analytics.fold import BucketKey, Counters
+from cjo_stream.analytics.rows import ROW_TYPES
 from cjo_stream.runtime.store import KV
 
 _enc = msgspec.msgpack.Encoder()

@@ -950,8 +950,11 @@ class Expression:
         return hash(self.source)
 
 
-def compile_expression(source: str) -> Expression:
-    """Compile ``source`` once; raise :class:`ExpressionError` (with a 1-based column) if it is invalid."""
+def compile_expression(source: object) -> Expression:
+    """Compile ``source`` once; raise :class:`ExpressionError` (with a 1-based column) if it is invalid.
+
+    (``object``, not ``str``: a YAML value of any type may arrive here, and compiled, the module checks
+    a declared type before this function could say what is wrong.)"""
     if not isinstance(source, str):
         raise ExpressionError(f"an expression must be text, not {type(source).__name__}", 1)
     if len(source) > MAX_LENGTH:

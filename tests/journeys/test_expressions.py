@@ -451,7 +451,7 @@ def test_error_message_format() -> None:
 
 def test_non_text_source_is_refused() -> None:
     with pytest.raises(ExpressionError):
-        compile_expression(12)  # type: ignore[arg-type]
+        compile_expression(12)
 
 
 # -------------------------------------------------------------------------------- escape attempts
