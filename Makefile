@@ -25,8 +25,10 @@ COMPILED_SRC := $(shell sed -n 's/^    "\(cjo_stream\/[a-z_/]*\.py\)",$$/\1/p' c
 # With the bench extra (make bench's peers): the lock covers it, and tests/test_lock.py checks the install.
 $(STAMP): pyproject.toml $(LOCK) setup.py cjo_stream/native.py $(COMPILED_SRC)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade pip 'setuptools>=77' wheel
 	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[test,bench]'
+	@# again, in this environment: mypyc (from the test extra's mypy) compiles the hot modules (setup.py)
+	$(BIN)/python -m pip install -q --no-build-isolation --no-deps -e .
 	@touch $(STAMP)
 
 # Refresh requirements.lock after changing dependencies in pyproject.toml: keeps every pin that still
