@@ -76,3 +76,34 @@ def test_worker_and_adapter_say_once_a_minute_that_the_broker_is_gone(tmp_path: 
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(10)
         broker.stop()
+
+
+def test_an_adapter_stopped_while_its_broker_is_gone_exits_0_without_a_traceback(tmp_path: Path) -> None:
+    """aiokafka's consumer.stop() re-raised the cancellation of a fetch sleeping out its retry backoff: the
+    adapter ended on a CancelledError traceback (exit 1) and ~90 lines of 'Logging error' at exit; the
+    sent-record's last look at the ends left 'Unclosed AIOKafkaConsumer'."""
+    broker = LocalBroker().start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    env.update(CJO_BROKER=broker.bootstrap, CJO_PARTITIONS="2", PYTHONUNBUFFERED="1")
+    alog = tmp_path / "adapter.log"
+    with alog.open("wb") as af:
+        p = _start(["adapter", "--channel", "console", "--web-port=-1"], env, af)
+    try:
+        deadline = time.monotonic() + 60
+        while "sent-record: read" not in alog.read_text():
+            assert p.poll() is None and time.monotonic() < deadline, alog.read_text()
+            time.sleep(0.2)
+        assert broker.proc is not None
+        broker.proc.kill()
+        broker.proc.wait(5)
+        time.sleep(2)  # its fetches fail and back off
+        p.send_signal(signal.SIGTERM)
+        code = p.wait(30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+        broker.stop()
+    log = alog.read_text()
+    assert code == 0, log[-4000:]
+    assert "Traceback" not in log and "Logging error" not in log and "Unclosed" not in log, log[-4000:]
