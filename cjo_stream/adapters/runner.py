@@ -212,7 +212,7 @@ class AdapterRunner:
                 await step()
             except asyncio.CancelledError:
                 # aiokafka 0.14's consumer.stop() re-raises the cancellation of a fetch sleeping out its retry
-                # backoff (the broker gone): the adapter ended on a CancelledError traceback (exit 1)
+                # backoff (the broker gone; aio-libs/aiokafka#647): the adapter ended on a CancelledError traceback
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise  # ours: the caller is cancelling this close
