@@ -210,6 +210,13 @@ class AdapterRunner:
         for step in steps:
             try:
                 await step()
+            except asyncio.CancelledError:
+                # aiokafka 0.14's consumer.stop() re-raises the cancellation of a fetch sleeping out its retry
+                # backoff (the broker gone; aio-libs/aiokafka#647): the adapter ended on a CancelledError traceback
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # ours: the caller is cancelling this close
+                log.debug("closing the %s adapter: %s was cancelled", self.name, getattr(step, "__qualname__", step))
             except Exception:
                 log.exception("closing the %s adapter: %s failed", self.name, getattr(step, "__qualname__", step))
         if self.memberships is not None:

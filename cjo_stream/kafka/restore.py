@@ -68,8 +68,8 @@ async def offsets(settings: Settings, tps: list[TopicPartition]) -> tuple[dict[T
                                                                          dict[TopicPartition, int]]:
     """The first and the next-to-write offsets of ``tps`` as the broker reports them (Tansu's end is short)."""
     c = AIOKafkaConsumer(**settings.kafka_kwargs(), enable_auto_commit=False)
-    await c.start()
     try:
+        await c.start()  # inside: a start that failed (the broker gone) left 'Unclosed AIOKafkaConsumer'
         return await c.beginning_offsets(tps), await c.end_offsets(tps)
     finally:
         await c.stop()
