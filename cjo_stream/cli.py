@@ -176,28 +176,14 @@ DEBUG_HELP = "debug logging, and a traceback with every error (same as CJO_LOG_L
 CLIENT_VERBS = frozenset({"produce", "tail", "generate", "skip", "replay"})
 
 
-class _Repeats(logging.Filter):
-    """Each aiokafka message (by its format string) at most once per ``every`` seconds: with the broker
-    gone, ``tail`` wrote ~40 lines a second ('Unable connect to node ...', 'Unable to update metadata')
-    and ``produce`` ~1,500 lines before its one-line error."""
-
-    def __init__(self, every: float = 60.0) -> None:
-        super().__init__()
-        self.every = every
-        self.last: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = record.created
-        if now - self.last.get(str(record.msg), -self.every) < self.every:
-            return False
-        self.last[str(record.msg)] = now
-        return True
-
-
 def _quiet_kafka_client() -> None:
+    """With the broker gone, ``tail`` wrote ~40 lines a second and ``produce`` ~1,500 before its one-line
+    error: each aiokafka message now shows at most once a minute (:class:`cjo_stream.logs.Repeats`)."""
+    from cjo_stream.logs import Repeats
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
-    handler.addFilter(_Repeats())
+    handler.addFilter(Repeats())
     log = logging.getLogger("aiokafka")
     log.addHandler(handler)
     log.propagate = False
