@@ -714,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="events of the in-process engine runs of the send cost section")
     ap.add_argument("--skip", default="", help="sections to skip, comma separated: faust, quix, bytewax, send_heavy, "
                                                "send_cost, latency, restore, adapter, compression, hostile, analytics, "
-                                               "replay, identity, sent, startup, rolling, scan, concurrency")
+                                               "replay, identity, sent, startup, rolling, scan, concurrency, pure")
     ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
                     help="a setting for every worker the bench starts (repeat), e.g. to compare two values")
     args = ap.parse_args(argv)
@@ -750,7 +750,8 @@ def main(argv: list[str] | None = None) -> int:
         scan_lines = lines if "scan" not in skip else None  # events that flow while the scan section's scan runs
         del lines, real
         contenders = [Contender("cjo-stream topology (RocksDB)"), Contender("plain Faust agent + Table"),
-                      Contender("raw aiokafka getmany+decode (ceiling)"), Contender("topology, send-heavy journeys")]
+                      Contender("raw aiokafka getmany+decode (ceiling)"), Contender("topology, send-heavy journeys"),
+                      Contender("topology, pure Python (CJO_PURE_PYTHON=1)")]
         peers = {kind: Contender(name) for kind, name in (("quix", "Quix Streams stateful apply"),
                                                           ("bytewax", "Bytewax stateful_map"))}
         for kind in peers.keys() & skip:
@@ -772,6 +773,10 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_topology(broker.bootstrap, f"bench-s{i}", n, tmp, CJO_TOPOLOGIES=SEND_HEAVY)
                 contenders[3].runs.append(r)
                 log(f"send-heavy topology run {i + 1}: {r.rate:,.0f} events/s, {r.sends / max(r.events, 1):.0%} send")
+            if "pure" not in skip:  # the same worker running the sources, not the compiled modules (native.py)
+                r = run_topology(broker.bootstrap, f"bench-p{i}", n, tmp, CJO_PURE_PYTHON="1")
+                contenders[4].runs.append(r)
+                log(f"pure-Python topology run {i + 1}: {r.rate:,.0f} events/s")
         concurrent = []
         if "concurrency" not in skip:  # issue 20: the same input with `worker --concurrency 2`
             from cjo_stream.bench.concurrency import run_concurrent
@@ -790,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Throughput: {n:,} events, {args.customers:,} customers, example journeys, median of "
               f"{args.runs} run(s) (plain Faust measured over <= {args.faust_window:.0f} s)")
         print(f"{'contender':<40} {'events/s':>10} {'CPU s/1k ev':>12} {'peak RSS':>10} {'runs (events/s)':>28}")
-        for c in [*contenders[:2], *peers.values(), contenders[2], contenders[3]]:
+        for c in [*contenders[:2], *peers.values(), *contenders[2:]]:
             if c.why_not and not c.runs:
                 print(f"{c.name:<40} did not run: {c.why_not}")
                 continue
@@ -799,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{fmt_bytes(c.median('rss')):>10} {runs:>28}")
             if c.why_not:
                 print(f"  {c.name}: its later runs did not run: {c.why_not}")
-        topo, faust_, ceil, heavy = (c.median("rate") for c in contenders)
+        topo, faust_, ceil, heavy, pure = (c.median("rate") for c in contenders)
         quix, bytewax = (c.median("rate") for c in peers.values())
         print(f"ratio topology / plain Faust: {topo / faust_:.1f}x" if faust_ else "ratio topology / plain Faust: n/a")
         topo_cpu = contenders[0].median("cpu_per_1k")
@@ -809,6 +814,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<30} {topo / rate:.2f}x events/s, {topo_cpu / cpu:.1f}x CPU per event" if rate and cpu
                   else f"{label} n/a")
         print(f"ratio topology / ceiling:     {topo / ceil:.2f}" if ceil else "ratio topology / ceiling: n/a")
+        pure_cpu = contenders[4].median("cpu_per_1k")
+        if pure and pure_cpu:
+            print(f"ratio compiled / pure Python: {topo / pure:.2f}x events/s, {pure_cpu / topo_cpu:.2f}x less CPU "
+                  "per event (cjo_stream/native.py)")
         if heavy:
             share = statistics.median(r.sends / r.events for r in contenders[3].runs if r.events)
             print(f"send-heavy journeys (cjo_stream/bench/send_heavy, no caps): {share:.0%} of the events produced a "
@@ -882,6 +891,7 @@ def main(argv: list[str] | None = None) -> int:
         scale_sections(tmp, args, skip, kept)
         extra = f" replay_events_per_s={replays[0].rate:.0f}" if replays else ""
         extra += f" send_heavy_events_per_s={heavy:.0f}" if heavy else ""
+        extra += f" pure_python_events_per_s={pure:.0f}" if pure else ""
         if concurrent:
             extra += f" concurrency2_events_per_s={statistics.median(r.rate for r in concurrent):.0f}"
         if scan:
