@@ -45,6 +45,11 @@ COMPILED: tuple[str, ...] = (
     "cjo_stream/journeys/expressions.py",
     "cjo_stream/journeys/fastliquid.py",
     "cjo_stream/journeys/templates.py",
+    "cjo_stream/profile.py",
+    "cjo_stream/runtime/stored.py",
+    "cjo_stream/analytics/records.py",
+    "cjo_stream/kafka/partitioner.py",
+    "cjo_stream/runtime/aliases.py",
 )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import struct
+from typing import Final
 
-_M = 0x5BD1E995
-_MASK = 0xFFFFFFFF
+# Final: compiled (cjo_stream.native), they are constants in C, not module attributes looked up each use
+_M: Final = 0x5BD1E995
+_MASK: Final = 0xFFFFFFFF
 _WORDS = [struct.Struct(f"<{n}I").unpack_from for n in range(64)]
 
 
@@ -20,7 +22,7 @@ def murmur2(data: bytes) -> int:
     length = len(data)
     h = 0x9747B28C ^ length
     n = length >> 2
-    words = _WORDS[n](data) if n < 64 else struct.unpack_from(f"<{n}I", data)
+    words: tuple[int, ...] = _WORDS[n](data) if n < 64 else struct.unpack_from(f"<{n}I", data)
     for k in words:
         k = (k * _M) & _MASK
         k = ((k ^ (k >> 24)) * _M) & _MASK

@@ -25,35 +25,20 @@ it; docs/operations.md, "Upgrading", says how to upgrade a running deployment.
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 from msgspec.structs import replace
 
 from cjo_stream.profile import Instance, Profile
 
-
-class Stored(msgspec.Struct, array_like=True):
-    """A profile as the worker holds it: with the offset of the last internal-topic record applied to
-    it and the fingerprints of the customer's recent messageIds. Also layout 1's decoder (``ids`` is
-    absent in records written before it existed)."""
-
-    hw: int
-    profile: Profile
-    ids: bytes = b""
-
-
-class _Layout2(msgspec.Struct, array_like=True, tag=2):
-    """Decoder of layout 2 (see the module docstring); the tag is the record's first element."""
-
-    hw: int
-    profile: Profile
-    ids: bytes
-    instances: list[Instance]
-    fresh: int
-
+# the structs live in a module of their own (no structs in a compiled module), imported from here as before
+from cjo_stream.runtime.stored_types import Stored as Stored
+from cjo_stream.runtime.stored_types import _Layout2
 
 _NO_INSTANCES: dict[str, Instance] = {}  # put in the encoded copy only; never mutated
-_FRESH_BITS = 1 << 63  # ``fresh`` stays a msgpack integer: instances past the 63rd store their time
-_LAYOUT1_MAX = 0x93  # msgpack fixarray of 3: layout 1 is an array of 2 or 3, layout 2 of 6
+_FRESH_BITS: Final = 1 << 63  # ``fresh`` stays a msgpack integer: instances past the 63rd store their time
+_LAYOUT1_MAX: Final = 0x93  # msgpack fixarray of 3: layout 1 is an array of 2 or 3, layout 2 of 6
 
 _enc = msgspec.msgpack.Encoder()
 _dec1 = msgspec.msgpack.Decoder(Stored)

@@ -1,0 +1,98 @@
+"""The per-customer state's structs (:mod:`cjo_stream.profile` has the functions and imports these as before).
+
+In a module of their own because :mod:`cjo_stream.profile` is compiled with mypyc (``cjo_stream.native``),
+and msgspec decodes a struct defined in a compiled module wrongly. Their methods need nothing of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
+    """One customer's active run through one journey.
+
+    ``seq`` increases every time the instance schedules a timer; a timer carrying an older ``seq`` is
+    stale (the instance moved on) and is ignored, so cancelled timers need not be found and deleted.
+    """
+
+    journey: str
+    version: int
+    instance_id: str
+    step: str
+    entered_at: float  # the entry event's time, exact (late events fall before or after it)
+    entry_event: dict[str, Any]  # what the steps read of the entry event (journeys.snapshot)
+    variant: str | None = None
+    holdout: bool = False
+    waiting: str | None = None  # "wait" | "wait_for" | "quiet" while parked at ``step``
+    due: float | None = None
+    seq: int = 0
+
+
+class Seen(msgspec.Struct, array_like=True, omit_defaults=True):
+    """A recent event a goal, exit or ``wait_for`` may still need: kept for the allowed lateness.
+
+    When an event arrives late (or a merge brings an instance from another id), the instances it
+    affects catch up with the events that happened after it (:mod:`cjo_stream.engine.recent`). Events
+    whose conditions read nothing of them are kept as bare times in ``Profile.events``; this form,
+    with ``data`` holding just the fields those conditions read, is for the others.
+    """
+
+    ts: float
+    name: str
+    data: dict[str, Any] | None = None
+
+
+class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
+    """Everything known about one customer.
+
+    ``last_seen`` is the customer's event clock: the latest event time seen (exact, not rounded), against
+    which an arriving event is in order or late.
+    """
+
+    customer_id: str
+    first_seen: int = 0
+    last_seen: float = 0.0
+    traits: dict[str, Any] = {}
+    # event name -> [count, last time (whole seconds), *recent times]; the recent times (exact, ascending)
+    # are kept for the allowed lateness for names a goal, exit or wait_for listens to (engine.recent)
+    events: dict[str, list[Any]] = {}
+    consent: dict[str, bool] = {}
+    timezone: str | None = None
+    instances: dict[str, Instance] = {}  # journey -> its active instance (keyed by ``Instance.journey``)
+    entered: dict[str, int] = {}  # journey -> entry time of its last ended instance (re-entry rules)
+    sends: list[tuple[int, str]] = []  # (time, channel), newest last, for frequency caps
+    aliases: list[str] = []  # other ids (anonymous ids) merged into this customer
+    recent: list[Seen] = []  # recent watched events whose fields some condition reads, ascending by time
+    # Fields added later go last, with defaults, so profiles stored before them still decode.
+    stage: str = ""  # lifecycle stage (journeys.stages) since its last change; "" = never changed: the first stage
+    stage_since: int = 0  # when the stage last changed (whole seconds); 0 = never: since first_seen
+    # channel -> [opens+clicks, last update (s), 24 bytes of decayed hour weights] (engine.besttime)
+    engagement: dict[str, list[Any]] = {}
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {k: int(v[0]) for k, v in self.events.items()}
+
+    @property
+    def last(self) -> dict[str, int]:
+        return {k: int(v[1]) for k, v in self.events.items()}
+
+    def view(self, default_stage: str | None = None) -> dict[str, Any]:
+        """The mapping expressions and templates see as ``profile`` (``default_stage``: the first
+        lifecycle stage, which a profile that never changed stage is in; None without stages)."""
+        stage = self.stage or default_stage
+        return {
+            "customer_id": self.customer_id,
+            "traits": self.traits,
+            "counters": self.counters,
+            "last": self.last,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "consent": self.consent,
+            "timezone": self.timezone,
+            "stage": stage,
+            "stage_since": (self.stage_since or self.first_seen) if stage else None,
+        }
