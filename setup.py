@@ -2,7 +2,7 @@
 
 mypyc compiles the same type-annotated source to C; outputs are byte-identical and the pure-Python
 modules stay the reference. Measured on the bench input (docs/benchmarks.md, "Compiled hot modules"):
-instructions per event -23 % in replay, -13.5 % in the worker's stages. A module that defines msgspec
+instructions per event -25 % in replay, -19.5 % in the worker's stages. A module that defines msgspec
 structs is left out: mypyc's compiled annotations make msgspec decode them wrongly.
 
 ``CJO_PURE_PYTHON=1`` installs without compiling (as does a machine without a C compiler: the same
