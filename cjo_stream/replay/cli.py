@@ -222,7 +222,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--allowed-lateness", type=non_negative_float, metavar="SECONDS",
                    help="as the workers' CJO_ALLOWED_LATENESS (default: $CJO_ALLOWED_LATENESS or 300)")
     p.add_argument("--profiles-in-memory", type=positive_int, default=50_000, metavar="N",
-                   help="profiles kept in memory (and twice as many analytics rows); the rest spill to a "
+                   help="profiles kept in memory (and four times as many analytics rows); the rest spill to a "
                         "temporary RocksDB (default 50000)")
     p.add_argument("--progress", action="store_true", help="show progress even when not on a terminal")
     p.set_defaults(func=_cmd_replay)

@@ -115,7 +115,7 @@ def test_replay_of_a_file_decides_what_the_simulator_decides(tmp_path: Path) -> 
         (f"{EXAMPLES}:149", "missing_field"), (f"{EXAMPLES}:251", "bad_timestamp"), (f"{EXAMPLES}:52", "invalid_json")]
     spill = r.sides[0].sim.profiles
     assert spill.spilled > 0 and len(spill) == len(sim.profiles)  # type: ignore[attr-defined]
-    # the analytics rows spill too (twice the profiles' budget): every counter as with all in memory
+    # the analytics rows spill too (four times the profiles' budget): every counter as with all in memory
     folded, whole = r.sides[0].sim.analytics, replay([EXAMPLES], str(ROOT / "topologies")).sides[0].sim.analytics
     assert folded.rows.spilled > 0 and whole.rows.spilled == 0  # type: ignore[attr-defined]
     assert folded.buckets == whole.buckets and folded.totals == whole.totals
