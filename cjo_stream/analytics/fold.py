@@ -231,9 +231,12 @@ class Analytics:
         rows = self.rows
         ikey = "i:" + e.instance
         row: InstanceRow | None = rows.get(ikey)
+        moved = False  # a stored row's time moved on
         if row is None:
             # entered, or an instance whose entry this fold never saw (started before the topic's retention)
             row = InstanceRow(e.journey, e.version, int(at // HOUR), at)
+        else:
+            moved = at > row.at
         b = self._bucket(e.journey, row.version, row.hour)
         in_order = at >= row.at
         if in_order:
@@ -269,7 +272,7 @@ class Analytics:
             else:
                 k = f"s|{e.step}|deferred"
                 b.inc(k)
-            if in_order and ikey in rows:
+            if moved:
                 # its time moved: written back, or a store-backed ``rows`` (the analytics service's
                 # RowCache) keeps the old time once the row is evicted, and a later out-of-order step
                 # counts as in order there but not in a replay (tests/analytics/test_row_cache.py)
