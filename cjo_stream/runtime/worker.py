@@ -438,6 +438,9 @@ class StreamWorker:
         except asyncio.CancelledError:
             raise
         except Exception:
+            # a commit or produce failing because the broker lost this worker's topics: say that, in one line
+            with contextlib.suppress(Exception):
+                await self._exit_if_topics_gone()
             log.exception("worker loop %s crashed; stopping the process so it can be restarted", fn.__name__)
             os._exit(70)
 
