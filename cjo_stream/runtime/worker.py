@@ -367,11 +367,11 @@ class StreamWorker:
         await joins
         self._tasks = [asyncio.create_task(self._guard(self._customers_loop)),
                        asyncio.create_task(self._guard(self._ingest_loop))]
-        # readers of the global tables and the announcer: nothing of theirs needs finishing, so stop()
-        # cancels them instead of waiting out their polls and sleeps
+        # readers of the global tables, the announcer and the watchdog: nothing of theirs needs finishing, so
+        # stop() cancels them instead of waiting out their polls and sleeps
         self._idle_tasks = [asyncio.create_task(self._guard(self._globals_loop)),
                             asyncio.create_task(self._guard(self._announce_loop)),
-                           asyncio.create_task(self._guard(self._watch_loop))]
+                            asyncio.create_task(self._guard(self._watch_loop))]
         if s.loopback:
             self._tasks.append(asyncio.create_task(self._guard(self._loopback_loop)))
         if self.engine.scheduled:
