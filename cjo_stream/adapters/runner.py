@@ -32,6 +32,7 @@ not committed: its commands are picked up again (already-sent ones are skipped).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -240,7 +241,7 @@ class AdapterRunner:
             skipped = guard.take_skipped()
             if skipped:  # past a batch an operator skipped (cjo-stream skip)
                 async with self._lock:
-                    await self.consumer.commit(skipped)
+                    await self._commit(skipped)
             if data and await self._wait_caught_up():
                 data = {tp: recs for tp, recs in data.items() if self.sent.owns(tp.partition)}
                 if data:
@@ -271,9 +272,29 @@ class AdapterRunner:
                 await asyncio.gather(*pending)  # sent-records, receipts, DLQ: durable before the commit
             if not all(done):
                 return False
-            assert self.consumer is not None
-            await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in data.items()})
-            return True
+            return await self._commit({tp: recs[-1].offset + 1 for tp, recs in data.items()})
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit, unless the runner is asked to stop first: False then, and the records are fetched again.
+
+        aiokafka retries a commit the broker refuses as "retriable" forever, e.g. for a topic the broker
+        no longer knows (a local broker restarted with memory storage): SIGTERM went unanswered for a
+        minute and more. Nothing is lost by giving up: the sent-record skips what was delivered.
+        """
+        assert self.consumer is not None
+        commit = asyncio.ensure_future(self.consumer.commit(offsets))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait([commit, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not commit.done():
+            commit.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await commit
+            log.info("adapter %s: stopping before an offset commit completed; those records are read again "
+                     "at the next start", self.name, extra={"channel": self.name})
+            return False
+        commit.result()
+        return True
 
     async def _guarded(self, rec: Any) -> bool:
         try:

@@ -108,11 +108,16 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
         async def get(self, request: Request) -> Response:
             # A partition stopped at an unreadable record batch makes the worker "degraded", not down:
             # every other partition is processed, and a restart (liveness probe) would not help.
+            # Commits pending or the broker unanswered for long (worker.trouble): 503 with the reason, so
+            # readiness drops the pod and, if it lasts, liveness restarts it.
             ok = worker.healthy
             stuck = worker.stuck()
-            status = ("degraded" if stuck else "ok") if ok else "starting"
-            return self.json({"status": status, "worker_id": worker.worker_id, "partitions": sorted(worker.parts),
-                              "stuck": stuck}, status=200 if ok else 503)
+            trouble = worker.trouble
+            status = ("degraded" if stuck else "ok") if ok else "failing" if trouble else "starting"
+            body = {"status": status, "worker_id": worker.worker_id, "partitions": sorted(worker.parts), "stuck": stuck}
+            if trouble:
+                body["reason"] = trouble
+            return self.json(body, status=200 if ok else 503)
 
     @app.page("/journeys")
     class Journeys(View):

@@ -60,6 +60,8 @@ _KEPT_WAIT = 2.0  # seconds stage 1 waits for room for decoded events if stage 2
 _LOOP_TAKE = 16  # internal batches the loopback applies in one step (about two ingest batches)
 _SCAN_PAGE = 500  # profiles a scheduled-entry scan reads per turn of the batch lock
 _SCAN_PAUSE = 0.005  # and how long it steps aside after a page while records wait (seconds)
+_WATCH_EVERY = 5.0  # seconds between two looks at the cluster's topic list (one metadata request)
+_STALL = 20.0  # a commit pending, or the broker unanswered, this long turns /health to 503 (seconds)
 
 _json = msgspec.json.Encoder()
 
@@ -116,6 +118,7 @@ class _Finisher:
         self._queue: deque[tuple[asyncio.Future[Any], dict[TopicPartition, int]]] = deque()
         self._due: dict[TopicPartition, int] = {}  # offsets of completed batches, not yet committed
         self._last_commit = 0.0
+        self.busy_since = 0.0  # when the commit (with its changelog flush) in progress began; 0: none
         self._flush = False
         self._task: asyncio.Future[None] | None = None
         self._progress = asyncio.Event()
@@ -158,12 +161,17 @@ class _Finisher:
             wait = self.commit_interval - (time.monotonic() - self._last_commit)
             if wait <= 0 or self._flush:
                 due, self._due = self._due, {}
-                self._last_commit = time.monotonic()
-                if self.changelogs is not None:
-                    # state first: an offset is committed only once the changelogs hold its effects
-                    await (await self.changelogs.send_deferred())
-                if due:
-                    await self.consumer.commit(due)
+                self._last_commit = self.busy_since = time.monotonic()
+                try:
+                    if self.changelogs is not None:
+                        # state first: an offset is committed only once the changelogs hold its effects
+                        await (await self.changelogs.send_deferred())
+                    if due:
+                        # (aiokafka retries a commit the broker refuses as "retriable" forever, e.g. for a
+                        # topic it no longer knows: StreamWorker._watch_loop notices that by busy_since)
+                        await self.consumer.commit(due)
+                finally:
+                    self.busy_since = 0.0
             elif not queue:
                 self._more.clear()
                 with contextlib.suppress(TimeoutError):
@@ -294,6 +302,7 @@ class StreamWorker:
         self._feed_room = asyncio.Event()
         self._looping = False  # the loopback task holds batches taken from the feed (not yet applied)
         self._stopping = asyncio.Event()  # set by stop(): loops idling between rounds return at once
+        self.trouble: str | None = None  # why the worker cannot make progress now (/health: 503), see _watch_loop
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -358,10 +367,11 @@ class StreamWorker:
         await joins
         self._tasks = [asyncio.create_task(self._guard(self._customers_loop)),
                        asyncio.create_task(self._guard(self._ingest_loop))]
-        # readers of the global tables and the announcer: nothing of theirs needs finishing, so stop()
-        # cancels them instead of waiting out their polls and sleeps
+        # readers of the global tables, the announcer and the watchdog: nothing of theirs needs finishing, so
+        # stop() cancels them instead of waiting out their polls and sleeps
         self._idle_tasks = [asyncio.create_task(self._guard(self._globals_loop)),
-                            asyncio.create_task(self._guard(self._announce_loop))]
+                            asyncio.create_task(self._guard(self._announce_loop)),
+                            asyncio.create_task(self._guard(self._watch_loop))]
         if s.loopback:
             self._tasks.append(asyncio.create_task(self._guard(self._loopback_loop)))
         if self.engine.scheduled:
@@ -428,8 +438,78 @@ class StreamWorker:
         except asyncio.CancelledError:
             raise
         except Exception:
+            # a commit or produce failing because the broker lost this worker's topics: say that, in one line
+            with contextlib.suppress(Exception):
+                await self._exit_if_topics_gone()
             log.exception("worker loop %s crashed; stopping the process so it can be restarted", fn.__name__)
             os._exit(70)
+
+    async def _watch_loop(self) -> None:
+        """Notice what the loops cannot: commits that never complete, and this worker's topics gone.
+
+        aiokafka retries a commit the broker refuses as "retriable" forever, a commit to a topic it no
+        longer knows included (a local broker restarted with memory storage loses every topic), and says
+        so once a minute (logs.Repeats): the worker spun while ``/health`` said ok. Here a commit pending
+        longer than ``_STALL``, or a broker unanswered that long, turns ``/health`` to 503 with the
+        reason (``trouble``), and the worker's topics gone from the cluster end the process
+        (:meth:`_exit_if_topics_gone`). While the broker does not answer it is asked every 0.5 s, so
+        that a broker back without the topics is seen before the rejoined groups restore anything.
+        """
+        answered = time.monotonic()
+        ok = True
+        while self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), _WATCH_EVERY if ok else 0.5)
+            if not self._running:
+                return
+            ok = await self._exit_if_topics_gone()
+            if ok:
+                answered = time.monotonic()
+            now = time.monotonic()
+            stalled = max((now - f.busy_since for f in (self.ingest_finisher, self.finisher) if f.busy_since),
+                          default=0.0)
+            if now - answered > _STALL:
+                trouble: str | None = f"the broker has not answered for {now - answered:.0f} s"
+            elif stalled > _STALL:
+                trouble = f"an offset commit has been pending for {stalled:.0f} s"
+            else:
+                trouble = None
+            if (trouble is None) != (self.trouble is None):  # said once as it begins and once as it ends
+                if trouble is None:
+                    log.warning("worker: commits and the broker answer again; /health answers 200")
+                else:
+                    log.warning("worker: %s; /health answers 503 until it recovers", trouble)
+            self.trouble = trouble
+
+    async def _exit_if_topics_gone(self) -> bool:
+        """End the process (exit 70, one line) if a topic of this worker's is missing from the cluster, or
+        was made again with another partition count; False if the broker did not answer.
+
+        A local broker restarted with memory storage has lost them: restoring from an empty changelog
+        would lose every profile without a word, and commits would fail forever. Restarted (by its
+        supervisor), the worker creates its topics as on a first start. The topic list is asked for in
+        full: a metadata request naming a topic has Tansu create it (4 partitions, no compaction).
+        """
+        s = self.s
+        try:
+            # (the consumer's client: its public topics() gives names only, not partition counts)
+            cluster = await asyncio.wait_for(self.offsets_consumer._client.fetch_all_metadata(), _WATCH_EVERY)
+        except Exception:  # the broker gone or slow: aiokafka logs its connection errors itself
+            return False
+        topics = cluster.topics()
+        gone = [t for t in (s.input_topic, s.internal_topic, *self._changelogs) if t not in topics]
+        if gone:
+            which = f"topic {gone[0]} no longer exists" if len(gone) == 1 else \
+                f"topics {', '.join(gone)} no longer exist"
+            log.error("worker: %s on the cluster (broker restarted with memory storage?); exiting", which)
+            os._exit(70)
+        for t in (s.internal_topic, *self._changelogs):
+            n = len(cluster.partitions_for_topic(t) or ())
+            if n != s.partitions:
+                log.error("worker: topic %s has %d partitions, not %d: it was made again (broker restarted with "
+                          "memory storage?); exiting", t, n, s.partitions)
+                os._exit(70)
+        return True
 
     # ------------------------------------------------------------------ global tables (workers, skip requests)
     async def _catch_up_globals(self) -> None:
@@ -713,6 +793,7 @@ class StreamWorker:
                     jobs += [(self.s.profiles_changelog, p, prof_kv, prof_start),
                              (self.s.timers_changelog, p, timer_kv, timer_start),
                              (self.s.aliases_topic, p, alias_kv, alias_start)]
+                await self._exit_if_topics_gone()  # (new groups after a rebalance: maybe a broker that lost all)
                 jobs = await self._rebuild_recreated(jobs, stores)
                 stuck = await self._restore(jobs)
                 for p, (prof_kv, timer_kv, alias_kv) in stores.items():
@@ -876,8 +957,8 @@ class StreamWorker:
 
     @property
     def healthy(self) -> bool:
-        """Processing: customer partitions restored and the ingest stage in its group."""
-        return self.ready.is_set() and self.ingest_joined.is_set()
+        """Processing: customer partitions restored, the ingest stage in its group, commits completing."""
+        return self.ready.is_set() and self.ingest_joined.is_set() and self.trouble is None
 
     @property
     def _changelogs(self) -> tuple[str, str, str]:

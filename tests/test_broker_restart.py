@@ -1,0 +1,165 @@
+"""A local broker restarted under a running worker and adapter (Tansu, memory storage: every topic and group lost).
+
+Seen before: the worker retried its offset commit forever (aiokafka takes UNKNOWN_TOPIC_OR_PARTITION for
+retriable) while ``/health`` answered 200, and the adapter, inside the same endless commit, did not stop
+on SIGTERM for a minute and more. Now ``/health`` answers 503 with a reason while the broker is gone, the
+worker exits 70 with one line once the broker is back without its topics (so that its supervisor starts it
+again), and the adapter stops on SIGTERM at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import msgspec
+from aiokafka import AIOKafkaProducer
+
+from cjo_stream.adapters.base import utc_now_iso
+from cjo_stream.commands import DeliveryCommand
+from cjo_stream.runtime.broker import LocalBroker, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GONE = "no longer exist"  # "topic X no longer exists" / "topics X, Y no longer exist"
+
+
+def _start(args: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "cjo_stream.cli", *args], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _health(port: int) -> tuple[int, dict[str, Any]] | None:
+    with contextlib.suppress(httpx.HTTPError, ValueError):
+        r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2.0)
+        return r.status_code, r.json()
+    return None
+
+
+def _wait(what: str, done: Any, procs: list[subprocess.Popen[bytes]], logs: list[Path], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"not {what} after {timeout} s:\n" + "\n".join(
+            log.read_text(errors="replace")[-3000:] for log in logs)
+        time.sleep(0.2)
+
+
+def _kill(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+
+
+def _restart(broker: LocalBroker) -> LocalBroker:
+    assert broker.proc is not None
+    broker.proc.kill()  # Tansu ignores SIGTERM
+    broker.proc.wait(5)
+    return LocalBroker(broker.port).start()  # the same address, nothing on it
+
+
+def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_without_its_topics(tmp_path: Path) -> None:
+    broker = LocalBroker().start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    env.update(CJO_BROKER=broker.bootstrap, CJO_DATA_DIR=str(tmp_path / "data"), CJO_PARTITIONS="2",
+               CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"), CJO_STORE="memory",
+               PYTHONUNBUFFERED="1")
+    wlog = tmp_path / "worker.log"
+    port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        with wlog.open("wb") as f:
+            w = _start(["worker", "--web-port", str(port)], env, f)
+        procs.append(w)
+
+        def ready() -> bool:
+            assert w.poll() is None, wlog.read_text()
+            h = _health(port)
+            return h is not None and h[0] == 200 and bool(h[1]["partitions"])
+
+        _wait("ready", ready, procs, [wlog])
+        assert broker.proc is not None
+        broker.proc.kill()
+        broker.proc.wait(5)
+        seen: list[tuple[int, dict[str, Any]]] = []
+
+        def failing() -> bool:
+            assert w.poll() is None, "the worker exited while the broker was gone:\n" + wlog.read_text()
+            h = _health(port)
+            if h is not None:
+                seen.append(h)
+            return h is not None and h[0] == 503
+
+        _wait("503 while the broker is gone", failing, procs, [wlog])
+        status, body = seen[-1]
+        assert body["status"] == "failing" and "broker" in body["reason"], body
+        broker = LocalBroker(broker.port).start()  # back, empty
+        _wait("exited", lambda: w.poll() is not None, procs, [wlog])
+        log = wlog.read_text(errors="replace")
+        assert w.returncode == 70, log[-3000:]
+        lines = [line for line in log.splitlines() if GONE in line]
+        assert len(lines) == 1, log[-3000:]
+        assert "cjo.customer-events" in lines[0] and "broker restarted with memory storage?" in lines[0], lines[0]
+        assert "Traceback" not in log, log[-3000:]
+        # (Not asserted: that a worker started again now runs. It creates its topics as on a first start, but
+        # Tansu stored the records the old one still had in flight as orphan batches of the topics it did not
+        # have; a partition made again fails every produce at that offset: docs/operations.md.)
+    finally:
+        _kill(procs)
+        broker.stop()
+
+
+def test_an_adapter_whose_offset_commit_fails_forever_stops_on_sigterm(tmp_path: Path) -> None:
+    """Its batch in progress when the broker restarts, the commit after it asks for a topic the broker no
+    longer has: aiokafka retries it forever, and SIGTERM waited for it."""
+    broker = LocalBroker().start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    env.update(CJO_BROKER=broker.bootstrap, CJO_PARTITIONS="2", CJO_CONSOLE_CHANNELS="email",
+               CJO_RATE_CONSOLE="4/s", CJO_RATE_CONSOLE_BURST="1", PYTHONUNBUFFERED="1")
+    alog = tmp_path / "adapter.log"
+    with alog.open("wb") as f:
+        a = _start(["adapter", "--channel", "console", "--web-port=-1"], env, f)
+    try:
+        _wait("consuming", lambda: "sent-record: read" in alog.read_text(), [a], [alog])
+        _produce_commands(broker.bootstrap, "cjo.delivery.email", 40)  # ~10 s of deliveries at 4/s
+        _wait("delivering", lambda: "quick/step" in alog.read_text(), [a], [alog])
+        broker = _restart(broker)
+        _wait("retrying its commit", lambda: "OffsetCommit failed" in alog.read_text(), [a], [alog], timeout=90)
+        a.send_signal(signal.SIGTERM)
+        try:
+            code = a.wait(30)  # it waited for the commit before: a minute and more, or forever
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the adapter did not stop on SIGTERM:\n" + alog.read_text()[-3000:]) from None
+    finally:
+        _kill([a])
+        broker.stop()
+    log = alog.read_text(errors="replace")
+    assert code == 0, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+
+
+def _produce_commands(bootstrap: str, topic: str, n: int) -> None:
+    import asyncio
+
+    async def run() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+        await p.start()
+        try:
+            for i in range(n):
+                cmd = DeliveryCommand(delivery_id=uuid.uuid4().hex[:24], customer_id=f"u{i}", journey="quick",
+                                      journey_version=1, step="step", channel="email", to=None,
+                                      content={"subject": "Hello", "body": "Hi"}, triggered_by=f"m-{i}",
+                                      decided_at=utc_now_iso(), instance_id=f"i-{i}")
+                await p.send(topic, msgspec.json.encode(cmd), key=cmd.customer_id.encode(), partition=0)
+            await p.flush()
+        finally:
+            await p.stop()
+
+    asyncio.run(run())
