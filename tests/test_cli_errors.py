@@ -226,6 +226,9 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
 @pytest.mark.parametrize("args, fragment", [
     (["generate", "--rate", "0"], "argument --rate: '0': must be a number above 0"),
     (["generate", "--duration", "-1"], "argument --duration"),
+    # a duration is written 30s, 5m, 1h everywhere else: one with a typo names both forms
+    (["generate", "--duration", "5x"], "argument --duration: '5x' is not a duration: seconds above 0 (90) or"),
+    (["demo", "--duration", "2 minutes"], "argument --duration: '2 minutes' is not a duration"),
     (["worker", "--concurrency", "0"], "argument --concurrency: '0': must be 1 or more"),
     (["worker", "--web-port", "70000"], "argument --web-port: '70000': a port is 1-65535"),
     (["worker", "--partitions", "many"], "argument --partitions: 'many' is not an integer"),
@@ -254,6 +257,17 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
 ])
 def test_bad_flag_values(args: list[str], fragment: str) -> None:
     user_error(run(*args), ExitCode.USAGE, fragment)
+
+
+def test_generate_takes_its_duration_with_a_unit() -> None:
+    """``--duration 2s`` as durations are written in journeys and ``replay --warmup`` (it was "'2s' is not
+    a number", exit 2); a plain number still means seconds."""
+    with LocalBroker() as b:
+        with_unit = run("generate", "--customers", "5", "--rate", "5", "--duration", "2s", "--broker", b.bootstrap)
+        plain = run("generate", "--customers", "5", "--rate", "5", "--duration", "2", "--broker", b.bootstrap)
+    for p in (with_unit, plain):
+        assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+        assert "generated 10 events for 5 customers" in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("var, value, fragment", [
