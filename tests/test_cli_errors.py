@@ -165,7 +165,7 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     user_error(run("produce", "--events", str(tmp_path / "nope.jsonl")), ExitCode.NO_FILE, "events file not found")
     user_error(run("validate", str(tmp_path / "none")), ExitCode.NO_FILE, "topologies directory not found")
     (tmp_path / "file").write_text("x")
-    user_error(run("validate", str(tmp_path / "file")), ExitCode.NO_FILE, "is not a directory")
+    user_error(run("validate", str(tmp_path / "file")), ExitCode.NO_FILE, "is a file, not a topologies directory")
     user_error(run("schemas", "--out", str(tmp_path / "file" / "sub")), ExitCode.NO_FILE,
                "cannot write schemas to")
     user_error(run("worker", "--topologies", str(tmp_path / "none")), ExitCode.NO_FILE,
@@ -181,6 +181,25 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     # an output file: it said 'cannot read commands file'
     user_error(run("replay", "--events", EVENTS, "--commands", str(tmp_path)), ExitCode.NO_FILE,
                f"cannot write the commands file {tmp_path}: is a directory")
+
+
+def test_a_topologies_path_one_level_off_says_which_to_give(tmp_path: Path) -> None:
+    """The natural slips: the journeys directory or one journey file instead of the topologies directory,
+    or journeys beside policies.yaml. It said 'topologies/journeys/journeys:1: no journey files (*.yaml)
+    found' and 'topologies directory is not a directory: .../welcome.yaml'."""
+    err = user_error(run("validate", "topologies/journeys"), ExitCode.INVALID,
+                     "no journey files (*.yaml or *.yml) found; topologies/journeys holds")
+    assert "give the topologies directory above it (topologies), the one holding journeys/" in err
+    user_error(run("validate", "topologies/journeys/welcome.yaml"), ExitCode.NO_FILE,
+               "topologies/journeys/welcome.yaml is a file, not a topologies directory", "e.g. topologies")
+    user_error(run("simulate", "--topologies", "topologies/journeys", "--events", EVENTS), ExitCode.INVALID,
+               "give the topologies directory above it (topologies)")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for f in ("journeys/welcome.yaml", "policies.yaml"):
+        (flat / Path(f).name).write_text((ROOT / "topologies" / f).read_text())
+    user_error(run("validate", str(flat)), ExitCode.INVALID,
+               f"{flat} holds 1 YAML file(s) itself: journey files go in {flat / 'journeys'}/")
 
 
 # ---------------------------------------------------------------- journeys with errors
