@@ -202,6 +202,26 @@ def test_a_topologies_path_one_level_off_says_which_to_give(tmp_path: Path) -> N
                f"{flat} holds 1 YAML file(s) itself: journey files go in {flat / 'journeys'}/")
 
 
+def test_a_mistyped_key_or_value_in_a_journey_says_what_was_meant(tmp_path: Path) -> None:
+    """A typo in a key or a channel named the bad word only ('Object contains unknown field `wait_fro`',
+    "Invalid enum value 'emial'"): each now says what was meant, in journeys, policies and stages."""
+    topo = tmp_path / "topo"
+    (topo / "journeys").mkdir(parents=True)
+    for f in ("journeys/abandoned_cart.yaml", "journeys/welcome.yaml", "policies.yaml", "stages.yaml"):
+        (topo / f).write_text((ROOT / "topologies" / f).read_text())
+    cart = topo / "journeys" / "abandoned_cart.yaml"
+    cart.write_text(cart.read_text().replace("wait_for:", "wait_fro:", 1))
+    welcome = topo / "journeys" / "welcome.yaml"
+    welcome.write_text(welcome.read_text().replace("channel: email", "channel: emial", 1))
+    (topo / "policies.yaml").write_text((topo / "policies.yaml").read_text().replace("quiet_hours:", "quiet_hour:"))
+    (topo / "stages.yaml").write_text((topo / "stages.yaml").read_text().replace("stage:", "stag:", 1))
+    err = user_error(run("validate", str(topo)), ExitCode.INVALID, "4 problem(s)")
+    assert "Object contains unknown field `wait_fro` (did you mean `wait_for`?)" in err
+    assert "send.channel: Invalid enum value 'emial' (one of: crm, email, in_app, push, slack, sms, webhook)" in err
+    assert "policies.yaml:4: quiet_hour: Object contains unknown field `quiet_hour` (did you mean `quiet_hours`?)" in err
+    assert "stages.0.stag: Object contains unknown field `stag` (did you mean `stage`?)" in err
+
+
 # ---------------------------------------------------------------- journeys with errors
 def test_the_worker_refuses_broken_journeys_before_touching_the_broker(tmp_path: Path,
                                                                       listener: socket.socket) -> None:
