@@ -222,6 +222,24 @@ def test_a_mistyped_key_or_value_in_a_journey_says_what_was_meant(tmp_path: Path
     assert "stages.0.stag: Object contains unknown field `stag` (did you mean `stage`?)" in err
 
 
+def test_an_input_with_no_event_at_all_is_an_error(tmp_path: Path) -> None:
+    """A JSON array or pretty-printed export instead of JSON lines: every line was 'skipped bad event',
+    then exit 0 with an empty report. Now the lines as before, one error line naming the file, exit 1."""
+    events = [line for line in Path(EVENTS).read_text().splitlines() if line.startswith('{"')][:3]
+    array = tmp_path / "export.json"
+    array.write_text("[" + ",".join(events) + "]\n")
+    for verb in ("simulate", "replay"):
+        err = user_error(run(verb, "--events", str(array)), ExitCode.INVALID,
+                         f"{array}:1: skipped bad event (wrong_type)",
+                         f"error: no line of {array} is a touchpoint event (1 bad): expected JSON lines",
+                         "a JSON array? `jq -c '.[]' FILE > FILE.jsonl`")
+        assert err.count("error:") == 1, err
+    user_error(run("simulate", "--events", "README.md"), ExitCode.INVALID, "no line of README.md is a touchpoint event")
+    empty = tmp_path / "empty.jsonl"  # nothing bad in it: an empty run, as before
+    empty.write_text("")
+    assert run("simulate", "--events", str(empty)).returncode == 0
+
+
 # ---------------------------------------------------------------- journeys with errors
 def test_the_worker_refuses_broken_journeys_before_touching_the_broker(tmp_path: Path,
                                                                       listener: socket.socket) -> None:
