@@ -40,6 +40,22 @@ def non_negative_float(text: str) -> float:
     return x
 
 
+def seconds(text: str) -> float:
+    """``--duration`` of generate and demo: seconds (``90``) or a duration as journeys write it (``90s``,
+    ``5m``, ``1h``), since a user who read ``30s``/``7d`` everywhere else types those here too."""
+    from cjo_stream.journeys.durations import parse_duration
+
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: seconds above 0 (90) or a number "
+                                         "with a unit s, m, h, d or w (90s, 5m, 1h)") from None
+
+
 def customer_count(text: str) -> int:
     """``--customers`` of generate and demo: 1 to :data:`cjo_stream.generator.MAX_CUSTOMERS`."""
     from cjo_stream.generator import MAX_CUSTOMERS
@@ -77,4 +93,5 @@ def port_or_auto(text: str) -> int:
     return n
 
 
-__all__ = ["customer_count", "non_negative_int", "port", "port_or_auto", "positive_float", "positive_int", "topic"]
+__all__ = ["customer_count", "non_negative_int", "port", "port_or_auto", "positive_float", "positive_int", "seconds",
+           "topic"]

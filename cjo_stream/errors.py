@@ -156,10 +156,26 @@ def port_free(host: str, port: int, what: str) -> None:
 
 
 
+def no_events(source: str, bad: int, first_reason: str, first_detail: str, unit: str = "line") -> InvalidInput:
+    """Every record read was bad: an exit 0 with an empty report hid that the input is not JSON lines
+    (a pretty-printed export, a JSON array, a CSV)."""
+    hint = ""
+    if first_reason == "wrong_type" and "got `array`" in first_detail:
+        hint = "; a JSON array? `jq -c '.[]' FILE > FILE.jsonl` writes one event per line"
+    return InvalidInput(f"no {unit} of {source} is a touchpoint event ({bad:,} bad): expected JSON lines, one "
+                        f"Segment event object per line{hint}")
+
+
 def load_topology_checked(path: str, refusing: str = "nothing was loaded") -> Any:
     """Load a topology directory, turning a missing directory and journey problems into user errors."""
     from cjo_stream.journeys.loader import JourneyLoadError, load_topology
 
+    if os.path.isfile(path):  # `validate topologies/journeys/welcome.yaml`: "... is not a directory" said too little
+        above = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+        hint = os.path.relpath(above) if os.path.basename(os.path.dirname(os.path.abspath(path))) == "journeys" \
+            else "topologies"
+        raise FileProblem(f"{path} is a file, not a topologies directory: give the directory holding journeys/ "
+                          f"(and policies.yaml), e.g. {hint}")
     existing_dir(path, "topologies directory")
     try:
         return load_topology(path)
@@ -169,4 +185,4 @@ def load_topology_checked(path: str, refusing: str = "nothing was loaded") -> An
 
 
 __all__ = ["BrokerUnreachable", "ExitCode", "FileProblem", "InvalidInput", "PortInUse", "UsageError", "UserError",
-           "existing_dir", "file_problem", "load_topology_checked", "port_free", "readable_file"]
+           "existing_dir", "file_problem", "load_topology_checked", "no_events", "port_free", "readable_file"]

@@ -165,7 +165,7 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     user_error(run("produce", "--events", str(tmp_path / "nope.jsonl")), ExitCode.NO_FILE, "events file not found")
     user_error(run("validate", str(tmp_path / "none")), ExitCode.NO_FILE, "topologies directory not found")
     (tmp_path / "file").write_text("x")
-    user_error(run("validate", str(tmp_path / "file")), ExitCode.NO_FILE, "is not a directory")
+    user_error(run("validate", str(tmp_path / "file")), ExitCode.NO_FILE, "is a file, not a topologies directory")
     user_error(run("schemas", "--out", str(tmp_path / "file" / "sub")), ExitCode.NO_FILE,
                "cannot write schemas to")
     user_error(run("worker", "--topologies", str(tmp_path / "none")), ExitCode.NO_FILE,
@@ -181,6 +181,63 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     # an output file: it said 'cannot read commands file'
     user_error(run("replay", "--events", EVENTS, "--commands", str(tmp_path)), ExitCode.NO_FILE,
                f"cannot write the commands file {tmp_path}: is a directory")
+
+
+def test_a_topologies_path_one_level_off_says_which_to_give(tmp_path: Path) -> None:
+    """The natural slips: the journeys directory or one journey file instead of the topologies directory,
+    or journeys beside policies.yaml. It said 'topologies/journeys/journeys:1: no journey files (*.yaml)
+    found' and 'topologies directory is not a directory: .../welcome.yaml'."""
+    err = user_error(run("validate", "topologies/journeys"), ExitCode.INVALID,
+                     "no journey files (*.yaml or *.yml) found; topologies/journeys holds")
+    assert "give the topologies directory above it (topologies), the one holding journeys/" in err
+    user_error(run("validate", "topologies/journeys/welcome.yaml"), ExitCode.NO_FILE,
+               "topologies/journeys/welcome.yaml is a file, not a topologies directory", "e.g. topologies")
+    user_error(run("simulate", "--topologies", "topologies/journeys", "--events", EVENTS), ExitCode.INVALID,
+               "give the topologies directory above it (topologies)")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for f in ("journeys/welcome.yaml", "policies.yaml"):
+        (flat / Path(f).name).write_text((ROOT / "topologies" / f).read_text())
+    user_error(run("validate", str(flat)), ExitCode.INVALID,
+               f"{flat} holds 1 YAML file(s) itself: journey files go in {flat / 'journeys'}/")
+
+
+def test_a_mistyped_key_or_value_in_a_journey_says_what_was_meant(tmp_path: Path) -> None:
+    """A typo in a key or a channel named the bad word only ('Object contains unknown field `wait_fro`',
+    "Invalid enum value 'emial'"): each now says what was meant, in journeys, policies and stages."""
+    topo = tmp_path / "topo"
+    (topo / "journeys").mkdir(parents=True)
+    for f in ("journeys/abandoned_cart.yaml", "journeys/welcome.yaml", "policies.yaml", "stages.yaml"):
+        (topo / f).write_text((ROOT / "topologies" / f).read_text())
+    cart = topo / "journeys" / "abandoned_cart.yaml"
+    cart.write_text(cart.read_text().replace("wait_for:", "wait_fro:", 1))
+    welcome = topo / "journeys" / "welcome.yaml"
+    welcome.write_text(welcome.read_text().replace("channel: email", "channel: emial", 1))
+    (topo / "policies.yaml").write_text((topo / "policies.yaml").read_text().replace("quiet_hours:", "quiet_hour:"))
+    (topo / "stages.yaml").write_text((topo / "stages.yaml").read_text().replace("stage:", "stag:", 1))
+    err = user_error(run("validate", str(topo)), ExitCode.INVALID, "4 problem(s)")
+    assert "Object contains unknown field `wait_fro` (did you mean `wait_for`?)" in err
+    assert "send.channel: Invalid enum value 'emial' (one of: crm, email, in_app, push, slack, sms, webhook)" in err
+    assert "policies.yaml:4: quiet_hour: Object contains unknown field `quiet_hour` (did you mean `quiet_hours`?)" in err
+    assert "stages.0.stag: Object contains unknown field `stag` (did you mean `stage`?)" in err
+
+
+def test_an_input_with_no_event_at_all_is_an_error(tmp_path: Path) -> None:
+    """A JSON array or pretty-printed export instead of JSON lines: every line was 'skipped bad event',
+    then exit 0 with an empty report. Now the lines as before, one error line naming the file, exit 1."""
+    events = [line for line in Path(EVENTS).read_text().splitlines() if line.startswith('{"')][:3]
+    array = tmp_path / "export.json"
+    array.write_text("[" + ",".join(events) + "]\n")
+    for verb in ("simulate", "replay"):
+        err = user_error(run(verb, "--events", str(array)), ExitCode.INVALID,
+                         f"{array}:1: skipped bad event (wrong_type)",
+                         f"error: no line of {array} is a touchpoint event (1 bad): expected JSON lines",
+                         "a JSON array? `jq -c '.[]' FILE > FILE.jsonl`")
+        assert err.count("error:") == 1, err
+    user_error(run("simulate", "--events", "README.md"), ExitCode.INVALID, "no line of README.md is a touchpoint event")
+    empty = tmp_path / "empty.jsonl"  # nothing bad in it: an empty run, as before
+    empty.write_text("")
+    assert run("simulate", "--events", str(empty)).returncode == 0
 
 
 # ---------------------------------------------------------------- journeys with errors
@@ -226,6 +283,9 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
 @pytest.mark.parametrize("args, fragment", [
     (["generate", "--rate", "0"], "argument --rate: '0': must be a number above 0"),
     (["generate", "--duration", "-1"], "argument --duration"),
+    # a duration is written 30s, 5m, 1h everywhere else: one with a typo names both forms
+    (["generate", "--duration", "5x"], "argument --duration: '5x' is not a duration: seconds above 0 (90) or"),
+    (["demo", "--duration", "2 minutes"], "argument --duration: '2 minutes' is not a duration"),
     (["worker", "--concurrency", "0"], "argument --concurrency: '0': must be 1 or more"),
     (["worker", "--web-port", "70000"], "argument --web-port: '70000': a port is 1-65535"),
     (["worker", "--partitions", "many"], "argument --partitions: 'many' is not an integer"),
@@ -254,6 +314,17 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
 ])
 def test_bad_flag_values(args: list[str], fragment: str) -> None:
     user_error(run(*args), ExitCode.USAGE, fragment)
+
+
+def test_generate_takes_its_duration_with_a_unit() -> None:
+    """``--duration 2s`` as durations are written in journeys and ``replay --warmup`` (it was "'2s' is not
+    a number", exit 2); a plain number still means seconds."""
+    with LocalBroker() as b:
+        with_unit = run("generate", "--customers", "5", "--rate", "5", "--duration", "2s", "--broker", b.bootstrap)
+        plain = run("generate", "--customers", "5", "--rate", "5", "--duration", "2", "--broker", b.bootstrap)
+    for p in (with_unit, plain):
+        assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+        assert "generated 10 events for 5 customers" in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("var, value, fragment", [

@@ -314,7 +314,7 @@ def compile_journey(src: Located) -> Journey:
     try:
         spec = msgspec.convert(src.data, JourneySpec)
     except msgspec.ValidationError as e:
-        path, reason = parse_msgspec_path(str(e))
+        path, reason = parse_msgspec_path(str(e), JourneySpec)
         raise JourneyLoadError([src.error(path, reason)]) from None
     comp = _Compiler(src)
     index: dict[str, int] = {}
@@ -474,6 +474,20 @@ def _collect(problems: list[SourceError], fn: Callable[[], object]) -> object | 
     return None
 
 
+def _misplaced_hint(root: str) -> str:
+    """Why no journeys were found when YAML files sit in ``root`` itself: the journeys directory was given
+    instead of its parent (``validate topologies/journeys``), or journeys were put beside policies.yaml."""
+    here = [f for ext in ("*.yaml", "*.yml") for f in glob.glob(os.path.join(root, ext))
+            if os.path.basename(f) not in ("policies.yaml", "stages.yaml")]
+    if not here:
+        return ""
+    if os.path.basename(os.path.normpath(root)) == "journeys":
+        parent = os.path.dirname(os.path.normpath(root)) or "."
+        return (f"; {root} holds {len(here)} YAML file(s) itself: give the topologies directory above it "
+                f"({parent}), the one holding journeys/")
+    return f"; {root} holds {len(here)} YAML file(s) itself: journey files go in {os.path.join(root, 'journeys')}/"
+
+
 def load_topology(root: str) -> Topology:
     """Load ``<root>/journeys/*.yaml`` (or ``*.yml``), ``<root>/policies.yaml`` and ``<root>/stages.yaml``
     (both optional).
@@ -512,7 +526,8 @@ def load_topology(root: str) -> Topology:
         if isinstance(st, Stages):
             stages = st
     if not files and not problems:
-        problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml) found"))
+        problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
+                                    + _misplaced_hint(root)))
     if problems:
         raise JourneyLoadError(problems)
     return Topology(journeys, policies, root, stages)

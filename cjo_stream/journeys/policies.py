@@ -73,7 +73,7 @@ def compile_policies(src: Located) -> Policies:
     try:
         spec = msgspec.convert(src.data, PoliciesSpec)
     except msgspec.ValidationError as e:
-        path, reason = parse_msgspec_path(str(e))
+        path, reason = parse_msgspec_path(str(e), PoliciesSpec)
         raise src.error(path, reason) from None
     caps = []
     for i, c in enumerate(spec.frequency_caps):

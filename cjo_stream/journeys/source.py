@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec.inspect as mi
 import yaml
 
 Path = tuple[str | int, ...]
@@ -126,8 +127,10 @@ _TOO_DEEP = "YAML: lists or mappings nested too deeply (hundreds of levels)"
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
-def parse_msgspec_path(message: str) -> tuple[Path, str]:
-    """Split a msgspec validation message into the data path it names and a readable reason."""
+def parse_msgspec_path(message: str, spec: Any = None) -> tuple[Path, str]:
+    """Split a msgspec validation message into the data path it names and a readable reason; with the
+    ``spec`` type it was converted to, a mistyped key or value also says what was meant (a typo such as
+    ``wait_fro`` or ``channel: emial`` otherwise left the user to look the names up)."""
     reason, _, where = message.partition(" - at `")
     path: list[str | int] = []
     for m in _PATH_PART.finditer(where.rstrip("`").removeprefix("$")):
@@ -138,5 +141,47 @@ def parse_msgspec_path(message: str) -> tuple[Path, str]:
     missing = re.search(r"missing required field `([^`]+)`", reason)
     if missing:
         reason = f"missing required key `{missing.group(1)}`"
+    if spec is not None:
+        reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason)
     shown = ".".join(str(p) for p in path)
     return tuple(path), (f"{shown}: {reason}" if shown else reason)
+
+
+def _suggestion(spec: Any, path: list[str | int], unknown: str | None, reason: str) -> str:
+    """`` (did you mean `wait_for`?)`` for an unknown key, `` (one of: email, sms, ...)`` for a bad value."""
+    import difflib
+
+    if unknown is not None:
+        keys = [f.encode_name for t in _types_at(spec, path[:-1]) if isinstance(t, mi.StructType) for f in t.fields]
+        close = difflib.get_close_matches(unknown, keys, n=1, cutoff=0.6)
+        if close:
+            return f" (did you mean `{close[0]}`?)"
+        return f" (known keys: {', '.join(keys)})" if keys else ""
+    if reason.startswith("Invalid enum value"):
+        values = [str(v) for t in _types_at(spec, path) if isinstance(t, mi.LiteralType) for v in t.values]
+        return f" (one of: {', '.join(values)})" if values else ""
+    return ""
+
+
+def _types_at(spec: Any, path: list[str | int]) -> list[mi.Type]:
+    """The msgspec types a data path can reach in ``spec`` (unions followed on every branch)."""
+
+    def expand(t: mi.Type) -> list[mi.Type]:
+        if isinstance(t, mi.UnionType):
+            return [x for u in t.types for x in expand(u)]
+        if isinstance(t, mi.Metadata):
+            return expand(t.type)
+        return [t]
+
+    types = expand(mi.type_info(spec))
+    for part in path:
+        reached: list[mi.Type] = []
+        for t in types:
+            if isinstance(part, int) and isinstance(t, mi.ListType | mi.VarTupleType):
+                reached += expand(t.item_type)
+            elif isinstance(part, str) and isinstance(t, mi.StructType):
+                reached += [x for f in t.fields if f.encode_name == part for x in expand(f.type)]
+            elif isinstance(part, str) and isinstance(t, mi.DictType):
+                reached += expand(t.value_type)
+        types = reached
+    return types

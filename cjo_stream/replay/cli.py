@@ -147,6 +147,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - t0
     for b in replay.bad:
         print(f"{b.origin}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)
+    if replay.bad and not replay.events and not replay.outside:  # every record was bad: not JSON lines at all
+        from cjo_stream.errors import no_events
+
+        source = ", ".join(args.events or args.topic or [settings.input_topic, settings.receipts_topic])
+        raise no_events(source, len(replay.bad), replay.bad[0].reason, replay.bad[0].detail,
+                        "line" if args.events else "record")
     first = replay.sides[0]
     peak = _peak_mib()
     print(f"replayed {replay.events:,} events in {elapsed:.1f} s ({replay.events / max(elapsed, 1e-9):,.0f}/s); "

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from cjo_stream.argtypes import customer_count, port, positive_float, positive_int, topic
+from cjo_stream.argtypes import customer_count, port, positive_float, positive_int, seconds, topic
 from cjo_stream.config import Settings
 from cjo_stream.errors import BrokerUnreachable, ExitCode, UsageError, readable_file
 
@@ -506,14 +506,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     broker_arg(p)
     p.add_argument("--customers", type=customer_count, default=1000)
     p.add_argument("--rate", type=positive_float, default=100.0, help="events per second")
-    p.add_argument("--duration", type=positive_float, default=60.0, help="seconds")
+    p.add_argument("--duration", type=seconds, default=60.0, help="seconds, or a duration: 90s, 5m, 1h (default 60)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--start", help="event time of the first event, RFC 3339 (default: now); e.g. a past time "
                                    "to replay a backlog whose timers are all due")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("demo", help="live demo: broker, worker and generator; prints delivery commands")
-    p.add_argument("--duration", type=positive_float, help="seconds (default: until Ctrl-C on a terminal, else 60)")
+    p.add_argument("--duration", type=seconds,
+                   help="seconds, or a duration: 90s, 5m (default: until Ctrl-C on a terminal, else 60 s)")
     p.add_argument("--customers", type=customer_count, default=300)
     p.add_argument("--rate", type=positive_float, default=40.0)
     p.add_argument("--topologies", default="topologies/demo")
