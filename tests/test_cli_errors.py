@@ -235,6 +235,10 @@ def test_an_input_with_no_event_at_all_is_an_error(tmp_path: Path) -> None:
                          "a JSON array? `jq -c '.[]' FILE > FILE.jsonl`")
         assert err.count("error:") == 1, err
     user_error(run("simulate", "--events", "README.md"), ExitCode.INVALID, "no line of README.md is a touchpoint event")
+    # produce sends records as they are (the workers validate): an array would be one dead-lettered record,
+    # so it is refused before the broker is asked (none runs here; the exit would be 4 if it were asked)
+    user_error(run("produce", "--events", str(array), "--broker", "127.0.0.1:9"), ExitCode.INVALID,
+               f"{array} holds a JSON array, not JSON lines", "jq -c '.[]' FILE > FILE.jsonl", "nothing sent")
     empty = tmp_path / "empty.jsonl"  # nothing bad in it: an empty run, as before
     empty.write_text("")
     assert run("simulate", "--events", str(empty)).returncode == 0

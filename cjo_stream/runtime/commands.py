@@ -196,6 +196,19 @@ def _read(path: str) -> Iterator[bytes]:
         raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
 
 
+def _refuse_json_array(path: str) -> None:
+    """A JSON array (an export) sent as is is one record the workers dead-letter (``wrong_type``): refused
+    before anything is sent, with the hint simulate and replay give."""
+    from cjo_stream.errors import InvalidInput
+
+    for line in _read(path):
+        if line.strip():
+            if line.lstrip().startswith(b"["):
+                raise InvalidInput(f"{path} holds a JSON array, not JSON lines (one Segment event object per "
+                                   "line): `jq -c '.[]' FILE > FILE.jsonl` writes one event per line; nothing sent")
+            return
+
+
 def _cmd_broker(args: argparse.Namespace) -> int:
     from cjo_stream.errors import InvalidInput
     from cjo_stream.runtime.broker import BrokerError, serve_forever
@@ -347,6 +360,8 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     # the progress bar's total needs a first pass, which only a regular file allows: a pipe
     # (`--events /dev/stdin`, a named pipe) gives its bytes once, and they are for sending
     regular = stat.S_ISREG(os.stat(args.events).st_mode)
+    if regular:
+        _refuse_json_array(args.events)
     total = sum(1 for line in _read(args.events) if line.strip()) if regular else None
     broker_ready(s, args)
     oversized: list[tuple[int, int]] = []
