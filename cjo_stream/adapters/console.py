@@ -25,8 +25,9 @@ _encode = msgspec.json.Encoder().encode
 
 def line(cmd: DeliveryCommand) -> str:
     text = content_text(cmd, "subject", "title", "text", "body").replace("\n", " ")[:70]
-    return (f"{time.strftime('%H:%M:%S')}  {cmd.channel:<7} {cmd.journey}/{cmd.step:<14} "
-            f"customer={cmd.customer_id:<10} {cmd.delivery_id}  {text}")
+    route = f"{cmd.journey}/{cmd.step}"  # padded as a whole: the columns after it line up
+    return (f"{time.strftime('%H:%M:%S')}  {cmd.channel:<7} {route:<28} customer={cmd.customer_id:<10} "
+            f"{cmd.delivery_id}  {text}")
 
 
 def sources_from_env(env: config.Env | None = None) -> list[str]:

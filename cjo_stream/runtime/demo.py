@@ -53,8 +53,8 @@ def _line(cmd: dict[str, Any]) -> str:
     content = cmd.get("content") or {}
     text = content.get("subject") or content.get("title") or content.get("text") or content.get("body") or ""
     text = text.replace("\n", " ")[:60]
-    return (f"{time.strftime('%H:%M:%S')}  {cmd['channel']:<7} {cmd['journey']}/{cmd['step']:<14} "
-            f"customer={cmd['customer_id']:<10} {text}")
+    route = f"{cmd['journey']}/{cmd['step']}"  # padded as a whole: the columns after it line up
+    return f"{time.strftime('%H:%M:%S')}  {cmd['channel']:<7} {route:<28} customer={cmd['customer_id']:<10} {text}"
 
 
 def engagement(cmd: dict[str, Any]) -> list[str]:
