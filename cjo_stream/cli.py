@@ -218,11 +218,30 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
     return found
 
 
+_TIME_FLAGS = ("--since", "--until", "--warmup")
+
+
+def _negative_time(argv: list[str]) -> str | None:
+    """``replay --since -7d``: argparse reads ``-7d`` as a flag and said only "expected one argument"."""
+    import re
+
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag in _TIME_FLAGS and re.fullmatch(r"-\d+(\.\d+)?[smhdw]?", value):
+            verb = argv[0] if argv and not argv[0].startswith("-") else ""
+            return (f"cjo-stream {verb}: error: argument {flag}: {value!r}: a duration is written without the "
+                    f"minus ({flag} {value[1:]})").replace("cjo-stream : ", "cjo-stream: ")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a verb. A user's mistake is one ``error:`` line and its exit code (cjo_stream.errors);
     anything else is a bug and keeps its traceback (exit 70)."""
     from cjo_stream.errors import ExitCode, UserError
 
+    negative = _negative_time(sys.argv[1:] if argv is None else argv)
+    if negative is not None:
+        print(negative, file=sys.stderr)
+        return int(ExitCode.USAGE)
     try:
         args = build_parser().parse_args(argv)  # imports every verb's module: Ctrl-C can come meanwhile
     except KeyboardInterrupt:

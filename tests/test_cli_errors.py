@@ -459,3 +459,10 @@ def test_produce_sends_the_rest_when_one_line_is_too_large(tmp_path: Path) -> No
         assert f"{events}:2: 5,000,0" in p.stderr and "not sent" in p.stderr
         assert "produced 2 records to big.t" in p.stderr
         assert "Traceback" not in p.stderr
+
+
+def test_a_time_ago_written_with_a_minus_says_how_to_write_it() -> None:
+    """argparse reads ``-7d`` as a flag: "expected one argument" did not say what was wrong."""
+    for flag in ("--since", "--until", "--warmup"):
+        user_error(run("replay", flag, "-7d"), ExitCode.USAGE,
+                   f"argument {flag}: '-7d': a duration is written without the minus ({flag} 7d)")
