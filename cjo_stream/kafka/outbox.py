@@ -24,8 +24,12 @@ _NO_HEADERS: list[Header] = []  # never changed: aiokafka only reads it
 NO_HEADERS = _NO_HEADERS  # for callers building items (add_many)
 
 
-async def _nothing() -> None:
-    return None
+def _nothing() -> asyncio.Future[None]:
+    """A completed awaitable: one dropped unawaited (a caller cancelled at shutdown) warns of nothing, as a
+    coroutine did ("coroutine '_nothing' was never awaited")."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 class Outbox:
