@@ -32,16 +32,22 @@ def _worker_ready(port: int) -> bool:
     return False
 
 
+def worker_env(bootstrap: str, tmp_path: Path) -> dict[str, str]:
+    """A worker's environment on the test topologies, in memory, no CJO_* variable of the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    env.update(CJO_BROKER=bootstrap, CJO_DATA_DIR=str(tmp_path / "data"), CJO_PARTITIONS="2",
+               CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"), CJO_STORE="memory",
+               PYTHONUNBUFFERED="1")
+    return env
+
+
 def _lines(path: Path) -> list[str]:
     return [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
 
 
 def test_worker_and_adapter_say_once_a_minute_that_the_broker_is_gone(tmp_path: Path) -> None:
     broker = LocalBroker().start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
-    env.update(CJO_BROKER=broker.bootstrap, CJO_DATA_DIR=str(tmp_path / "data"), CJO_PARTITIONS="2",
-               CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"), CJO_STORE="memory",
-               PYTHONUNBUFFERED="1")
+    env = worker_env(broker.bootstrap, tmp_path)
     wlog, alog = tmp_path / "worker.log", tmp_path / "adapter.log"
     wport = free_port()
     procs: list[subprocess.Popen[bytes]] = []

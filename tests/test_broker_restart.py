@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from cjo_stream.adapters.base import utc_now_iso
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.runtime.broker import LocalBroker, free_port
+from tests.test_broker_loss_logs import worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 GONE = "no longer exist"  # "topic X no longer exists" / "topics X, Y no longer exist"
@@ -67,10 +68,7 @@ def _restart(broker: LocalBroker) -> LocalBroker:
 
 def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_without_its_topics(tmp_path: Path) -> None:
     broker = LocalBroker().start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
-    env.update(CJO_BROKER=broker.bootstrap, CJO_DATA_DIR=str(tmp_path / "data"), CJO_PARTITIONS="2",
-               CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"), CJO_STORE="memory",
-               PYTHONUNBUFFERED="1")
+    env = worker_env(broker.bootstrap, tmp_path)
     wlog = tmp_path / "worker.log"
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
