@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 from cjo_stream.argtypes import non_negative_float
 
@@ -67,11 +67,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)  # CJO_ALLOWED_LATENESS and CJO_DEDUPE_*, as the workers read them
     lateness = settings.allowed_lateness if args.allowed_lateness is None else args.allowed_lateness
-    lines_read = [0]  # lines with content: all of them bad means the file is not JSON lines
     sim = Simulator(Engine(topo.journeys, topo.policies, lateness, stages=topo.stages), on_command=emit,
                     dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids)
     try:
-        sim.run_lines(_counted(jsonl_lines(args.events), lines_read))  # plain or gzip, as replay reads it
+        sim.run_lines(jsonl_lines(args.events))  # plain or gzip, as replay reads it
     except BrokenPipeError:
         raise
     except Damaged as e:
@@ -88,7 +87,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     stage_names = topo.stages.names if topo.stages is not None else ()
     for b in sim.bad:
         print(f"{args.events}:{b.line}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)  # as replay
-    if sim.bad and len(sim.bad) == lines_read[0]:  # every line was bad: not JSON lines at all
+    if sim.bad and not sim.profiles:  # no line was an event (each makes a profile): not JSON lines at all
         from cjo_stream.errors import no_events
 
         raise no_events(args.events, len(sim.bad), sim.bad[0].reason, sim.bad[0].detail)
@@ -116,14 +115,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             raise FileProblem(f"cannot write the page {args.html}: {e.strerror}") from None
         print(f"analytics page written to {args.html}", file=sys.stderr)
     return 0
-
-
-def _counted(lines: Iterable[bytes], count: list[int]) -> Iterator[bytes]:
-    """``lines``, counting in ``count[0]`` those that are not blank (the simulator skips blank ones)."""
-    for line in lines:
-        if not line.isspace() and line:
-            count[0] += 1
-        yield line
 
 
 def _until(text: str) -> float:
