@@ -218,9 +218,9 @@ def _negative_time(argv: list[str]) -> str | None:
 
     for flag, value in zip(argv, argv[1:], strict=False):
         if flag in _TIME_FLAGS and re.fullmatch(r"-\d+(\.\d+)?[smhdw]?", value):
-            verb = argv[0] if argv and not argv[0].startswith("-") else ""
-            return (f"cjo-stream {verb}: error: argument {flag}: {value!r}: a duration is written without the "
-                    f"minus ({flag} {value[1:]})").replace("cjo-stream : ", "cjo-stream: ")
+            prog = "cjo-stream" if argv[0].startswith("-") else f"cjo-stream {argv[0]}"  # as argparse names it
+            return (f"{prog}: error: argument {flag}: {value!r}: a duration is written without the minus "
+                    f"({flag} {value[1:]})")
     return None
 
 

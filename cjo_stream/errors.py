@@ -171,9 +171,8 @@ def load_topology_checked(path: str, refusing: str = "nothing was loaded") -> An
     from cjo_stream.journeys.loader import JourneyLoadError, load_topology
 
     if os.path.isfile(path):  # `validate topologies/journeys/welcome.yaml`: "... is not a directory" said too little
-        above = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-        hint = os.path.relpath(above) if os.path.basename(os.path.dirname(os.path.abspath(path))) == "journeys" \
-            else "topologies"
+        folder = os.path.dirname(os.path.abspath(path))
+        hint = os.path.relpath(os.path.dirname(folder)) if os.path.basename(folder) == "journeys" else "topologies"
         raise FileProblem(f"{path} is a file, not a topologies directory: give the directory holding journeys/ "
                           f"(and policies.yaml), e.g. {hint}")
     existing_dir(path, "topologies directory")
