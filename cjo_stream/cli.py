@@ -63,7 +63,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         except OSError as e:  # not the events file's fault (the handler below would say so)
             raise write_problem("the delivery commands to standard output", e) from None
 
-    from cjo_stream.runtime.commands import settings_from
+    from cjo_stream.settings_args import settings_from
 
     settings = settings_from(args)  # CJO_ALLOWED_LATENESS and CJO_DEDUPE_*, as the workers read them
     lateness = settings.allowed_lateness if args.allowed_lateness is None else args.allowed_lateness

@@ -30,7 +30,7 @@ def switch(raw: str) -> bool:
     raise ValueError(raw)
 
 
-#: Bounds of the numeric settings the workers' own checks (runtime.commands.settings_from) leave open:
+#: Bounds of the numeric settings the workers' own checks (settings_args.settings_from) leave open:
 #: beyond them a worker ended with a traceback (partitions past Kafka's int32, a RocksDB budget past 2**64
 #: bytes), hung (100,000 partitions per topic took the worker's start a CPU for over ten minutes; a
 #: negative session timeout never joined its group) or spun (a negative timer interval). field -> (low,
@@ -132,7 +132,7 @@ class Settings:
     topologies: str = "topologies"
     store: str = "rocksdb"  # rocksdb | memory
     # One memory budget for all RocksDB stores of a worker process: block cache, memtables charged to it
-    # (runtime.store.RocksMemory); beyond it reads go to the OS page cache.
+    # (kv.RocksMemory); beyond it reads go to the OS page cache.
     rocksdb_memory_mb: int = 64
     data_dir: str = "data"
     web_host: str = "127.0.0.1"
@@ -167,7 +167,7 @@ class Settings:
     ingest_interval_ms: int = 0
     linger_ms: int = 5
     commit_interval_ms: int = 100
-    # Python cyclic-GC thresholds for the worker ("off": Python's defaults); see runtime.commands.tune_gc.
+    # Python cyclic-GC thresholds for the worker ("off": Python's defaults); see gc_tuning.tune_gc.
     gc_threshold: str = "50000,50,100"
     # Hand internal-topic records this worker wrote straight to its own stage 2 (runtime.loopback).
     loopback: bool = True

@@ -8,7 +8,7 @@ import os
 from cjo_stream.bench.concurrency import run_concurrent
 from cjo_stream.bench.runner import INPUT, make_input, produce_all, worker_env
 from cjo_stream.config import Settings
-from cjo_stream.runtime.broker import LocalBroker
+from cjo_stream.kafka.local_broker import LocalBroker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

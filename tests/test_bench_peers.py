@@ -17,8 +17,8 @@ from cjo_stream.bench.peers import START, PeerUnavailable, missing, run_peer
 from cjo_stream.bench.runner import produce_all
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
+from cjo_stream.kafka.local_broker import LocalBroker
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.runtime.broker import LocalBroker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T0 = 1_780_000_000.0

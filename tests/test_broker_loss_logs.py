@@ -15,7 +15,7 @@ from typing import IO
 
 import httpx
 
-from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

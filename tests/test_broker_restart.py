@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from cjo_stream.adapters.base import utc_now_iso
 from cjo_stream.commands import DeliveryCommand
-from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from tests.test_broker_loss_logs import worker_env
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,8 +21,8 @@ import pytest
 
 from cjo_stream import cli
 from cjo_stream.errors import ExitCode
-from cjo_stream.runtime.broker import LocalBroker, free_port
-from cjo_stream.runtime.lifetime import popen
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
+from cjo_stream.lifetime import popen
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("cjo-stream"))

@@ -12,7 +12,7 @@ import pytest
 
 from cjo_stream.config import Settings
 from cjo_stream.errors import UsageError
-from cjo_stream.runtime.commands import tune_gc
+from cjo_stream.gc_tuning import tune_gc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

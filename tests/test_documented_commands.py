@@ -53,9 +53,9 @@ from aiosmtpd.controller import Controller
 from cjo_stream.config import Settings
 from cjo_stream.events import decode_event
 from cjo_stream.journeys.loader import load_topology
-from cjo_stream.runtime.broker import LocalBroker, free_port, wait_for_port
-from cjo_stream.runtime.connect import probe
-from cjo_stream.runtime.lifetime import die_with_parent
+from cjo_stream.kafka.connect import probe
+from cjo_stream.kafka.local_broker import LocalBroker, free_port, wait_for_port
+from cjo_stream.lifetime import die_with_parent
 from tests.adapters.conftest import command, produce_commands, read_topic
 from tests.processes import alive, descendants
 

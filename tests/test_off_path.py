@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cjo_stream.errors import ExitCode
-from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from tests.test_cli_errors import CLI, EVENTS, ROOT, clean_env, run, user_error
 
 LINES = sum(1 for line in Path(EVENTS).read_bytes().splitlines() if line.strip())

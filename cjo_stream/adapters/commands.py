@@ -17,9 +17,9 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     from cjo_stream.adapters.config import ConfigError
     from cjo_stream.adapters.service import AdapterOptions, check_config, serve, state_dir
     from cjo_stream.errors import ExitCode, UsageError, port_free
+    from cjo_stream.kafka.connect import wait_for_broker_or_stop, where
     from cjo_stream.logs import configure_from_env
-    from cjo_stream.runtime.commands import settings_from
-    from cjo_stream.runtime.connect import wait_for_broker_or_stop, where
+    from cjo_stream.settings_args import settings_from
 
     settings = settings_from(args)
     try:

@@ -1,7 +1,7 @@
 """Shared HTTP plumbing of the webhook, Slack, CRM, SMS and push channels (one pooled aiohttp session each).
 
 aiohttp rather than httpx: on loopback the adapter made ~10x more requests per second with it, and
-httpx's connection pool slows down as concurrency grows (``python -m cjo_stream.adapters.bench``).
+httpx's connection pool slows down as concurrency grows (``python -m cjo_stream.bench.adapter``).
 
 The mapping from HTTP answers to outcomes is the same for every provider, so it lives here once:
 

@@ -17,11 +17,12 @@ from cjo_stream.adapters.ratelimit import bucket_from_env
 from cjo_stream.adapters.registry import make_channel
 from cjo_stream.adapters.retry import RetryPolicy
 from cjo_stream.adapters.runner import AdapterRunner, track_topics
-from cjo_stream.adapters.web import bound_port, build_app, start_site
+from cjo_stream.adapters.web import build_app
 from cjo_stream.auth import ApiAuth
 from cjo_stream.config import Settings
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.serving import bound_port, start_site
 
 log = logging.getLogger(__name__)
 

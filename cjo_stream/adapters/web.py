@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -127,21 +126,3 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/health", health_view)
     return app
-
-
-async def start_site(app: web.Application, host: str, port: int,
-                     ssl_context: ssl.SSLContext | None = None) -> web.AppRunner:
-    """Serve ``app`` (HTTPS with ``ssl_context``); the caller must ``await runner.cleanup()``. Port 0
-    picks a free one."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    await site.start()
-    return runner
-
-
-def bound_port(runner: web.AppRunner) -> int:
-    for addr in runner.addresses:
-        if isinstance(addr, tuple):
-            return int(addr[1])
-    raise RuntimeError("the web endpoint is not listening")

@@ -15,7 +15,7 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
     from cjo_stream.auth import ApiAuth, AuthConfigError
     from cjo_stream.errors import UsageError, load_topology_checked, port_free
     from cjo_stream.logs import configure_from_env
-    from cjo_stream.runtime.commands import check_data_dir, settings_from
+    from cjo_stream.settings_args import check_data_dir, settings_from
     from cjo_stream.tls import TLSConfigError, server_context
 
     configure_from_env()
@@ -37,7 +37,7 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
 
     print(f"cjo-stream analytics: broker {s.bootstrap}, {len(topo.journeys)} journeys, page and API on "
           f"{s.web_scheme}://{s.web_host}:{s.analytics_web_port}/", file=sys.stderr, flush=True)
-    from cjo_stream.runtime.connect import wait_for_broker_or_stop, where
+    from cjo_stream.kafka.connect import wait_for_broker_or_stop, where
 
     try:
         # a service may start before its broker (Compose starts everything at once): wait as workers do

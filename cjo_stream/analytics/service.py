@@ -31,7 +31,7 @@ from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.reading import read_to_end
 from cjo_stream.kafka.skips import SkipRequests, load_skips
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.runtime.store import KV, StoreFactory
+from cjo_stream.kv import KV, StoreFactory
 
 log = logging.getLogger("cjo_stream.analytics")
 
@@ -292,9 +292,9 @@ async def serve(settings: Settings, topology: Topology, web_port: int, started: 
     import signal
 
     from cjo_stream import tls
-    from cjo_stream.adapters.web import bound_port, start_site
     from cjo_stream.analytics.web import build_app
     from cjo_stream.auth import ApiAuth, bind_host
+    from cjo_stream.serving import bound_port, start_site
 
     api_auth = ApiAuth.from_settings(settings)
     host, warning = bind_host(settings.web_host, api_auth)

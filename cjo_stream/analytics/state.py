@@ -19,7 +19,7 @@ import msgspec
 
 from cjo_stream.analytics.fold import BucketKey, Counters
 from cjo_stream.analytics.rows import ROW_TYPES
-from cjo_stream.runtime.store import KV
+from cjo_stream.kv import KV
 
 _enc = msgspec.msgpack.Encoder()
 _dec = {p: msgspec.msgpack.Decoder(t) for p, t in ROW_TYPES.items()}

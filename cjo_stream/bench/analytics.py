@@ -29,9 +29,9 @@ from cjo_stream.bench.procs import Proc, cpu_seconds, peak_rss, scrape
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine, Result
 from cjo_stream.journeys.loader import load_journey_text, load_topology
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.runtime.broker import LocalBroker, free_port
 from cjo_stream.simulator import Simulator
 
 

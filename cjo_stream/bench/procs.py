@@ -13,8 +13,8 @@ from collections.abc import Mapping
 import httpx
 
 from cjo_stream import promtext
+from cjo_stream.lifetime import popen
 from cjo_stream.promtext import quantile
-from cjo_stream.runtime.lifetime import popen
 
 __all__ = ["Proc", "by_label", "cpu_seconds", "histogram", "peak_rss", "quantile", "rss", "scrape", "spawn_worker",
            "wait_health"]

@@ -46,12 +46,12 @@ from cjo_stream.config import Settings
 from cjo_stream.events import format_ts, parse_ts
 from cjo_stream.generator import generate_events
 from cjo_stream.kafka.batches import BatchReader
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.reading import read_to_end
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.runtime.broker import LocalBroker, free_port
 from cjo_stream.runtime.commands import _key_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -884,7 +884,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"({on.median('cpu_per_1k'):.3f} CPU s/1k) with them, {off.rate:,.0f} events/s "
                       f"({off.cpu_per_1k:.3f} CPU s/1k) without (CJO_JOURNEY_EVENTS=0, one run)")
         if "adapter" not in skip:
-            from cjo_stream.adapters.bench import adapter_throughput
+            from cjo_stream.bench.adapter import adapter_throughput
 
             ad = asyncio.run(adapter_throughput(broker.bootstrap, 5000))
             print(f"\nAdapter throughput (webhook -> local HTTP receiver): {ad['commands_per_s']:,.0f} commands/s")

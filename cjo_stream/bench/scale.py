@@ -35,9 +35,9 @@ from cjo_stream.bench.seed import links, produce_fast, sent_ids
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
 from cjo_stream.generator import generate_events
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.runtime.broker import LocalBroker, free_port
 from cjo_stream.runtime.commands import _key_of
 
 MIB = 1024 * 1024
@@ -217,7 +217,7 @@ def sent_section(tmp: str, counts: list[int]) -> dict[str, Any]:
     """Console adapter (all channels, 8 partitions each) start and RSS per number of sent ids; the webhook
     adapter's throughput with the most ids on its sent-record vs none; and a control: up to 1 M ids in
     record batches as small as a live adapter writes them (the local broker's fetch lists every batch)."""
-    from cjo_stream.adapters.bench import adapter_throughput
+    from cjo_stream.bench.adapter import adapter_throughput
 
     rows = []
     throughput: dict[str, dict[str, float]] = {}

@@ -28,10 +28,10 @@ from cjo_stream.bench.seed import produce_fast, waiting_customers
 from cjo_stream.config import Settings
 from cjo_stream.events import parse_ts
 from cjo_stream.journeys.loader import load_topology
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.promtext import sums
-from cjo_stream.runtime.broker import LocalBroker, free_port
 from cjo_stream.runtime.schedules import SCHEDULES_KEY, Marks
 
 JOURNEY = "bench_scheduled"

@@ -36,7 +36,7 @@ import httpx
 from cjo_stream import promtext
 from cjo_stream.bench.procs import Proc, cpu_seconds, rss, spawn_worker, wait_health
 from cjo_stream.bench.runner import ROOT, worker_env
-from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 
 INPUT = "soak.touchpoints"
 

@@ -45,17 +45,17 @@ from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand, Receipt
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
+from cjo_stream.gc_tuning import tune_gc
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.kafka.records import Header, Item
+from cjo_stream.kv import KV, StoreFactory
 from cjo_stream.runtime.aliases import Links
-from cjo_stream.runtime.commands import tune_gc
 from cjo_stream.runtime.customers import CustomerPartition
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import LoopRecord
-from cjo_stream.runtime.store import KV, StoreFactory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _TABLES = ("profiles", "timers", "aliases")

@@ -55,11 +55,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         writable_file,
         write_problem,
     )
+    from cjo_stream.gc_tuning import tune_gc
     from cjo_stream.jsonl import Damaged
+    from cjo_stream.kafka.connect import broker_ready
+    from cjo_stream.progress import Progress
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.run import Replay
     from cjo_stream.replay.sources import NoSuchTopic, Raw, Unreadable, file_records, topic_records
-    from cjo_stream.runtime.commands import Progress, broker_ready, settings_from, tune_gc
+    from cjo_stream.settings_args import settings_from
 
     now = time.time()
     since = when(args.since, now) if args.since else float("-inf")
@@ -201,7 +204,7 @@ def _peak_mib() -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from cjo_stream.runtime.commands import CONNECT_TIMEOUT
+    from cjo_stream.kafka.connect import CONNECT_TIMEOUT
 
     p = sub.add_parser("replay", help="run journeys over history (topics or files) offline; compare two versions",
                        description="Reads history, runs the journeys as the workers would (same engine, identity, "

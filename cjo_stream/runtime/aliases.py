@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 from cjo_stream.events import Event
 from cjo_stream.kafka.outbox import Outbox
-from cjo_stream.runtime.store import KV
+from cjo_stream.kv import KV
 
 HOPS = "h"
 #: Most times one record is passed on from id to customer (a chain of links, or a cycle that

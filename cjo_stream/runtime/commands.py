@@ -20,76 +20,13 @@ import orjson
 
 from cjo_stream.argtypes import customer_count, port, positive_float, positive_int, seconds, topic
 from cjo_stream.config import Settings
-from cjo_stream.errors import BrokerUnreachable, ExitCode, UsageError, readable_file
+from cjo_stream.errors import ExitCode, UsageError, readable_file
+from cjo_stream.gc_tuning import gc_thresholds, tune_gc
+from cjo_stream.kafka.connect import CONNECT_TIMEOUT, broker_ready, lost_broker
+from cjo_stream.progress import Progress
+from cjo_stream.settings_args import check_data_dir, settings_from
 
-CONNECT_TIMEOUT = 10.0
 CHANNELS = ("email", "sms", "push", "in_app", "webhook", "slack", "crm")
-_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-_MECHANISMS = ("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-
-
-def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
-    """Settings from ``CJO_*`` variables and flags; a bad value is a UsageError naming the variable."""
-    try:
-        s = Settings.from_env(bootstrap=getattr(args, "broker", None), **extra)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    checks = [
-        (s.partitions >= 1, f"CJO_PARTITIONS={s.partitions}: must be 1 or more"),
-        (s.replication >= 1, f"CJO_REPLICATION={s.replication}: must be 1 or more"),
-        (s.concurrency >= 1, f"CJO_CONCURRENCY={s.concurrency}: must be 1 or more"),
-        (s.batch_max >= 1, f"CJO_BATCH_MAX={s.batch_max}: must be 1 or more"),
-        (0 <= s.allowed_lateness < float("inf"), f"CJO_ALLOWED_LATENESS={s.allowed_lateness}: seconds, 0 or more"),
-        (0 < s.dedupe_window < float("inf"), f"CJO_DEDUPE_WINDOW_SECONDS={s.dedupe_window}: seconds, more than 0"),
-        (0 <= s.linger_ms <= 10_000, f"CJO_LINGER_MS={s.linger_ms}: 0 to 10000 ms"),
-        (0 <= s.ingest_interval_ms <= 10_000, f"CJO_INGEST_INTERVAL_MS={s.ingest_interval_ms}: 0 to 10000 ms"),
-        (1 <= s.commit_interval_ms <= 600_000, f"CJO_COMMIT_INTERVAL_MS={s.commit_interval_ms}: 1 to 600000 ms"),
-        (s.rocksdb_memory_mb >= 8, f"CJO_ROCKSDB_MEMORY_MB={s.rocksdb_memory_mb}: 8 or more (MiB)"),
-        (1 <= s.dedupe_ids <= 4096, f"CJO_DEDUPE_IDS={s.dedupe_ids}: 1 to 4096 ids per customer"),
-        (1 <= s.web_port <= 65535, f"CJO_WEB_PORT={s.web_port}: a port is 1-65535"),
-        (s.security_protocol in _PROTOCOLS, f"CJO_SECURITY_PROTOCOL={s.security_protocol!r}: use one of "
-                                           f"{', '.join(_PROTOCOLS)}"),
-        (s.sasl_mechanism in _MECHANISMS, f"CJO_SASL_MECHANISM={s.sasl_mechanism!r}: use PLAIN, SCRAM-SHA-256 "
-                                         "or SCRAM-SHA-512"),
-        (bool(s.bootstrap.strip()), "CJO_BROKER is empty: give host:port of the Kafka broker(s)"),
-        (not (bad := _bad_broker_port(s.bootstrap)), f"broker address {bad!r} (--broker or CJO_BROKER): the port "
-                                                      "is 1-65535, as in 127.0.0.1:9092"),
-    ]
-    for ok, problem in checks:
-        if not ok:
-            raise UsageError(problem)
-    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-        path = getattr(s, name)
-        if path:
-            readable_file(path, Settings.ENV[name])
-    return s
-
-
-def _bad_broker_port(bootstrap: str) -> str:
-    """The first ``host:port`` entry whose port is not 1-65535 (a client ended with a traceback on it, a
-    service retried it forever), or ``""``."""
-    for entry in bootstrap.split(","):
-        host, colon, port = entry.strip().rpartition(":")
-        if not colon or port.endswith("]") or (":" in host and not host.startswith("[")):
-            continue  # no port (the client's default) or a bare IPv6 address
-        if not (port.isdigit() and 1 <= int(port) <= 65535):
-            return entry.strip()
-    return ""
-
-
-def broker_ready(settings: Settings, args: argparse.Namespace) -> None:
-    """A client verb's bounded wait for the broker (``--connect-timeout``), else BrokerUnreachable."""
-    from cjo_stream.runtime.connect import wait_for_broker, where
-
-    asyncio.run(wait_for_broker(settings, timeout=args.connect_timeout,
-                                source=where(settings, getattr(args, "broker", None))))
-
-
-def _lost_broker(settings: Settings, args: argparse.Namespace, e: Exception) -> BrokerUnreachable:
-    from cjo_stream.runtime.connect import where
-
-    return BrokerUnreachable(f"lost the Kafka broker at {settings.bootstrap} "
-                             f"({where(settings, getattr(args, 'broker', None))}): {type(e).__name__}: {e}")
 
 
 def _key_of(line: bytes) -> bytes | None:
@@ -101,37 +38,6 @@ def _key_of(line: bytes) -> bytes | None:
         return None
     k = obj.get("userId") or obj.get("anonymousId")
     return str(k).encode() if k else None
-
-
-class Progress:
-    """A one-line progress bar on stderr (only when stderr is a terminal, or forced)."""
-
-    def __init__(self, total: int | None, label: str, force: bool = False) -> None:
-        self.total = total
-        self.label = label
-        self.enabled = force or sys.stderr.isatty()
-        self.t0 = time.monotonic()
-        self._last = 0.0
-
-    def update(self, n: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self._last < 0.2 and n != self.total):
-            return
-        self._last = now
-        rate = n / max(now - self.t0, 1e-9)
-        if self.total:
-            width = 30
-            done = int(width * n / self.total)
-            bar = "#" * done + "-" * (width - done)
-            sys.stderr.write(f"\r{self.label} [{bar}] {n}/{self.total} ({rate:,.0f}/s)")
-        else:
-            sys.stderr.write(f"\r{self.label} {n} ({rate:,.0f}/s)")
-        sys.stderr.flush()
-
-    def close(self, n: int) -> None:
-        if self.enabled:
-            self.update(n)
-            sys.stderr.write("\n")
 
 
 async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: str | None = None,
@@ -211,45 +117,12 @@ def _refuse_json_array(path: str) -> None:
 
 def _cmd_broker(args: argparse.Namespace) -> int:
     from cjo_stream.errors import InvalidInput
-    from cjo_stream.runtime.broker import BrokerError, serve_forever
+    from cjo_stream.kafka.local_broker import BrokerError, serve_forever
 
     try:
         return serve_forever(args.port)
     except BrokerError as e:
         raise InvalidInput(str(e)) from None
-
-
-def gc_thresholds(spec: str) -> list[int] | None:
-    """``CJO_GC_THRESHOLD`` parsed (None: Python's defaults); a bad value is a UsageError."""
-    if not spec or spec.lower() in ("off", "default"):
-        return None
-    try:
-        thresholds = [int(x) for x in spec.split(",")]
-    except ValueError:
-        thresholds = []
-    # gc.set_threshold takes C ints: a larger value passed here raised OverflowError after the broker connected
-    if not 1 <= len(thresholds) <= 3 or any(not 0 <= t <= 2**31 - 1 for t in thresholds):
-        raise UsageError(f"CJO_GC_THRESHOLD={spec!r}: use up to three integers like 50000,50,100, or 'off'")
-    return thresholds
-
-
-def tune_gc(spec: str) -> None:
-    """Freeze start-up objects and make the cyclic GC run less often (``CJO_GC_THRESHOLD``).
-
-    The batch step allocates many short-lived objects that reference counting frees; with Python's
-    default threshold (700) the cyclic collector still runs every few hundred events and rescans
-    Faust's and the journeys' long-lived objects each time. ``gc.freeze()`` moves those out of its
-    sight and a gen-0 threshold of 50,000 makes collections rare: +18-20 % events/s in ``make bench``
-    (measured side by side on the same input). Memory held by cyclic garbage grows only briefly.
-    """
-    import gc
-
-    thresholds = gc_thresholds(spec)
-    if thresholds is None:
-        return
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*thresholds)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -318,12 +191,6 @@ def _check_worker_ports(s: Settings) -> None:
         port_free(s.web_host, s.web_port + i, what)
 
 
-def check_data_dir(path: str) -> None:
-    from cjo_stream.errors import writable_dir
-
-    writable_dir(path, f"the data directory {path} (--data-dir / CJO_DATA_DIR)")
-
-
 def check_partition_counts(s: Settings) -> None:
     """Refuse to start when the topics a worker partitions by customer exist with another partition count.
 
@@ -347,7 +214,7 @@ def _wait_for_broker_forever(s: Settings, args: argparse.Namespace) -> bool:
     False when SIGTERM or Ctrl-C stopped it first."""
     import logging
 
-    from cjo_stream.runtime.connect import wait_for_broker_or_stop, where
+    from cjo_stream.kafka.connect import wait_for_broker_or_stop, where
 
     return wait_for_broker_or_stop(s, where(s, getattr(args, "broker", None)), logging.getLogger("cjo_stream.worker"))
 
@@ -369,7 +236,7 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         n = asyncio.run(produce_lines(s, _read(args.events), topic=args.topic, rate=args.rate, total=total,
                                       progress=args.progress, oversized=oversized))
     except KafkaError as e:
-        raise _lost_broker(s, args, e) from None
+        raise lost_broker(s, args, e) from None
     print(f"produced {n} records to {args.topic or s.input_topic}", file=sys.stderr)
     if oversized:
         for number, size in oversized:
@@ -418,7 +285,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         n = asyncio.run(produce_lines(s, lines, rate=args.rate, total=total,
                                       start=None if args.start else start))
     except KafkaError as e:
-        raise _lost_broker(s, args, e) from None
+        raise lost_broker(s, args, e) from None
     print(f"generated {n} events for {args.customers} customers", file=sys.stderr)
     return 0
 
@@ -467,7 +334,7 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     try:
         asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit))
     except KafkaError as e:
-        raise _lost_broker(s, args, e) from None
+        raise lost_broker(s, args, e) from None
     return 0
 
 

@@ -44,11 +44,11 @@ from cjo_stream.engine.throttle import Throttles, decode_throttles, encode_throt
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import NO_HEADERS, Outbox
 from cjo_stream.kafka.records import Item
+from cjo_stream.kv import KV
 from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
 from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.schedules import SCHEDULES_KEY, Scan, SchedulePlan
-from cjo_stream.runtime.store import KV
 from cjo_stream.runtime.stored import Stored, decode_stored, encode_stored
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
 

@@ -1,6 +1,6 @@
 """``make demo``: broker + worker + load generator, delivery commands printed live; Ctrl-C stops all.
 
-Every child is SIGKILLed by the kernel if the demo itself dies (:mod:`cjo_stream.runtime.lifetime`):
+Every child is SIGKILLed by the kernel if the demo itself dies (:mod:`cjo_stream.lifetime`):
 the demo's broker keeps its data in memory and everything else lives in a temporary directory, so
 there is nothing a graceful stop would save.
 """
@@ -25,8 +25,8 @@ import msgspec
 import orjson
 
 from cjo_stream.config import Settings
-from cjo_stream.runtime.broker import LocalBroker, free_port
-from cjo_stream.runtime.lifetime import popen
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
+from cjo_stream.lifetime import popen
 
 CHANNELS = ["email", "sms", "push", "in_app", "webhook", "slack", "crm"]
 

@@ -53,8 +53,9 @@ async def _describe(settings: Settings, topic: str, partition: int, offset: int)
 
 
 def _cmd_skip(args: argparse.Namespace) -> int:
+    from cjo_stream.kafka.connect import broker_ready
     from cjo_stream.kafka.skips import request_skip
-    from cjo_stream.runtime.commands import broker_ready, settings_from
+    from cjo_stream.settings_args import settings_from
 
     if args.partition < 0 or args.offset < 0:
         print("error: --partition and --offset must be >= 0", file=sys.stderr)

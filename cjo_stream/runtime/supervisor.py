@@ -6,7 +6,7 @@ machines would). Process ``i`` serves its state API and metrics on ``web_port + 
 state under its own directory. A process that exits on its own (e.g. the exit-70 restart after a
 failed batch) is started again after a pause; SIGTERM/SIGINT stop them all cleanly. If the
 supervisor itself is killed (SIGKILL, OOM), the kernel sends each process SIGTERM
-(:mod:`cjo_stream.runtime.lifetime`), so they stop cleanly too instead of running on unwatched.
+(:mod:`cjo_stream.lifetime`), so they stop cleanly too instead of running on unwatched.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from cjo_stream.config import Settings
-from cjo_stream.runtime.lifetime import popen
+from cjo_stream.lifetime import popen
 
 RESTART_PAUSE = 2.0
 

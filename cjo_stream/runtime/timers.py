@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import msgspec
 
 from cjo_stream.engine import Timer
-from cjo_stream.runtime.store import GROUP_SEP, KV
+from cjo_stream.kv import GROUP_SEP, KV
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Timer)

@@ -42,7 +42,7 @@ from cjo_stream.kafka.records import Item
 from cjo_stream.kafka.restore import offsets, past_end, restore
 from cjo_stream.kafka.skips import SkipRequests
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.kv import release_memory
+from cjo_stream.kv import KV, StoreFactory, release_memory
 from cjo_stream.profile import profile_to_dict
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
@@ -50,7 +50,6 @@ from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import Loopback
 from cjo_stream.runtime.members import ANNOUNCE_EVERY, STALE, WorkerInfo, owner_url, workers_topic_config
-from cjo_stream.runtime.store import KV, StoreFactory
 
 log = logging.getLogger("cjo_stream.worker")
 

@@ -33,7 +33,7 @@ from cjo_stream.adapters.base import utc_now_iso
 from cjo_stream.adapters.runner import AdapterRunner
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
-from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 
 # ---------------------------------------------------------------------------- commands
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cjo_stream.adapters.bench import adapter_throughput
-from cjo_stream.runtime.broker import LocalBroker
+from cjo_stream.bench.adapter import adapter_throughput
+from cjo_stream.kafka.local_broker import LocalBroker
 
 
 async def test_adapter_throughput_runs(broker: LocalBroker) -> None:

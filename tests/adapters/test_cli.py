@@ -15,7 +15,7 @@ import msgspec
 
 from cjo_stream.adapters.runner import group_id
 from cjo_stream.config import Settings
-from cjo_stream.runtime.broker import free_port
+from cjo_stream.kafka.local_broker import free_port
 from tests.adapters.conftest import command, env_without_cjo, produce_commands, read_topic
 from tests.runtime.conftest import GroupWatch
 

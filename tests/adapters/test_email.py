@@ -79,7 +79,7 @@ async def test_email_refused_recipient_is_a_bounce_and_4xx_is_transient(smtp: Sm
 
 
 async def test_email_server_down_is_transient() -> None:
-    from cjo_stream.runtime.broker import free_port
+    from cjo_stream.kafka.local_broker import free_port
 
     [r] = await send(email_cfg(free_port()), command(channel="email", to="ada@example.com"))
     assert r.outcome == "transient" and r.reason and r.reason.startswith("SMTP connection error")

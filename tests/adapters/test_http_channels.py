@@ -123,7 +123,7 @@ async def test_webhook_url_from_to_and_missing_url(receiver: Receiver) -> None:
 
 
 async def test_webhook_connection_refused_is_transient() -> None:
-    from cjo_stream.runtime.broker import free_port
+    from cjo_stream.kafka.local_broker import free_port
 
     ch = WebhookChannel(WebhookConfig(url=f"http://127.0.0.1:{free_port()}/x", timeout=1))
     out = await deliver(ch, command(), RetryPolicy(max_attempts=2))

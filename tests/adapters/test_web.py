@@ -11,10 +11,11 @@ import pytest
 
 from cjo_stream.adapters.runner import track_topics
 from cjo_stream.adapters.signing import sign
-from cjo_stream.adapters.web import bound_port, build_app, start_site
+from cjo_stream.adapters.web import build_app
 from cjo_stream.config import Settings
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.serving import bound_port, start_site
 from tests.adapters.conftest import read_topic, receipts_of
 
 KEY = b"engagement-key"

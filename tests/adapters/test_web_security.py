@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from cjo_stream import auth, tls
-from cjo_stream.adapters.web import bound_port, build_app, start_site
+from cjo_stream.adapters.web import build_app
 from cjo_stream.auth import ApiAuth, parse_tokens
 from cjo_stream.config import Settings
+from cjo_stream.serving import bound_port, start_site
 
 OPS = "ops-secret-0123456789abcdef"
 PROM = "prometheus-secret-0123456789"

@@ -32,7 +32,7 @@ from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.generator import generate_events
 from cjo_stream.journeys.loader import load_topology
-from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.simulator import Simulator
 from tests.runtime.conftest import ROOT, WorkerProc
 

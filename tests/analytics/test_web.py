@@ -108,7 +108,7 @@ def test_delivery_rows_are_pruned_after_the_receipt_window() -> None:
     from cjo_stream.analytics.fold import RECEIPT_WINDOW, Analytics
     from cjo_stream.analytics.records import JourneyEvent
     from cjo_stream.analytics.service import AnalyticsService
-    from cjo_stream.runtime.store import MemoryKV
+    from cjo_stream.kv import MemoryKV
 
     svc = AnalyticsService(Settings(store="memory"), TOPO)
     kv = MemoryKV()

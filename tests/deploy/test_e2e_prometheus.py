@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from cjo_stream.events import format_ts
-from cjo_stream.runtime.broker import free_port
+from cjo_stream.kafka.local_broker import free_port
 from tests.deploy import promql
 from tests.deploy.conftest import DEPLOY, ROOT, require_binary
 from tests.deploy.test_grafana import dashboard_exprs

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from cjo_stream.config import Settings
-from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -26,12 +26,12 @@ from cjo_stream.engine import Engine
 from cjo_stream.events import decode_event, format_ts
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kafka.partitioner import Partitioner
+from cjo_stream.kv import KV, MemoryKV, RocksKV, RocksMemory
 from cjo_stream.profile import encode_profile
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import IDS_HEADER, KIND_ABSORB, KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.ingest import Ingest
-from cjo_stream.runtime.store import KV, MemoryKV, RocksKV, RocksMemory
 from cjo_stream.runtime.stored import encode_stored
 from cjo_stream.simulator import Simulator
 from tests.runtime.conftest import ROOT

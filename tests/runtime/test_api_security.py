@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from cjo_stream.audit import customer_hash
 from cjo_stream.events import valid_id
-from cjo_stream.runtime.broker import LocalBroker, free_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from tests.runtime.conftest import ROOT, WorkerProc, event_line, keyed, produce
 
 pytestmark = pytest.mark.broker

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from cjo_stream.runtime.broker import LocalBroker
+from cjo_stream.kafka.local_broker import LocalBroker
 from tests.adapters.conftest import smtp_server
 from tests.runtime.conftest import ROOT, collect, event_line, keyed, produce, settings_for
 

@@ -30,8 +30,8 @@ from cjo_stream.adapters.runner import AdapterRunner
 from cjo_stream.commands import DeliveryCommand, Receipt, SkipRecord
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.kafka.partitioner import Partitioner
-from cjo_stream.runtime.broker import LocalBroker, free_port
 from tests.runtime.clients import rdkafka_consume, rdkafka_produce
 from tests.runtime.conftest import ROOT, WorkerProc, collect, event_line
 from tests.runtime.test_e2e import simulate

@@ -28,7 +28,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cjo_stream.config import Settings
-from cjo_stream.runtime.broker import LocalBroker, free_port, wait_for_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port, wait_for_port
 from tests.runtime.conftest import ROOT, WorkerProc, event_line
 
 pytestmark = pytest.mark.broker

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from cjo_stream.runtime.broker import LocalBroker, free_port, wait_for_port
-from cjo_stream.runtime.lifetime import popen
+from cjo_stream.kafka.local_broker import LocalBroker, free_port, wait_for_port
+from cjo_stream.lifetime import popen
 from tests.processes import alive, descendants
 from tests.runtime.conftest import free_ports
 

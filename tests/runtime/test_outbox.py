@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from cjo_stream.config import Settings
+from cjo_stream.kafka.local_broker import LocalBroker
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.runtime.broker import LocalBroker
 from tests.runtime.conftest import collect
 
 pytestmark = pytest.mark.broker

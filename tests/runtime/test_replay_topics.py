@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from cjo_stream.engine import Engine
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.jsonl import jsonl_lines
-from cjo_stream.runtime.broker import LocalBroker
+from cjo_stream.kafka.local_broker import LocalBroker
 from cjo_stream.simulator import Simulator
 from tests.runtime.conftest import ROOT, collect, keyed, produce
 from tests.runtime.test_e2e import scenario

@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from cjo_stream.config import Settings
 from cjo_stream.kafka import restore as restore_mod
 from cjo_stream.kafka.batches import BatchReader
+from cjo_stream.kafka.local_broker import LocalBroker
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.runtime.broker import LocalBroker
 
 TOPIC = "restore-ends.changelog"
 

@@ -18,10 +18,10 @@ from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts, parse_ts
 from cjo_stream.kafka.partitioner import Partitioner
+from cjo_stream.kv import MemoryKV
 from cjo_stream.runtime.aliases import Links
 from cjo_stream.runtime.customers import KIND_EVENT, CustomerPartition
 from cjo_stream.runtime.schedules import SCHEDULES_KEY
-from cjo_stream.runtime.store import MemoryKV
 from cjo_stream.runtime.stored import encode_stored
 from cjo_stream.simulator import Simulator
 from tests.conftest import journey

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from cjo_stream.runtime.broker import free_port
+from cjo_stream.kafka.local_broker import free_port
 from tests.adapters.conftest import smtp_server
 from tests.runtime.conftest import ROOT, event_line, keyed, produce
 

@@ -7,7 +7,7 @@ import signal
 import time
 from typing import Any
 
-from cjo_stream.runtime.broker import LocalBroker
+from cjo_stream.kafka.local_broker import LocalBroker
 
 
 def test_sigterm_after_the_broker_is_gone_stops_the_worker_within_its_grace(broker: LocalBroker,

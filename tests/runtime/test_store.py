@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cjo_stream.runtime.store import KV, MemoryKV, RocksKV
+from cjo_stream.kv import KV, MemoryKV, RocksKV
 
 
 @pytest.fixture(params=["memory", "rocksdb"])

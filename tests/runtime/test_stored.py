@@ -19,10 +19,10 @@ from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.generator import generate_events
 from cjo_stream.journeys.loader import load_topology
+from cjo_stream.kv import MemoryKV
 from cjo_stream.profile import Instance, Profile, Seen, new_profile
 from cjo_stream.runtime.aliases import Links
 from cjo_stream.runtime.customers import KIND_EVENT, CustomerPartition
-from cjo_stream.runtime.store import MemoryKV
 from cjo_stream.runtime.stored import Stored, decode_stored, encode_stored
 from cjo_stream.simulator import Simulator
 from tests.runtime.fakes import Commands, Rec

@@ -17,9 +17,9 @@ from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.kafka.partitioner import Partitioner
+from cjo_stream.kv import MemoryKV
 from cjo_stream.runtime.aliases import Links
 from cjo_stream.runtime.customers import KIND_EVENT, THROTTLES_KEY, CustomerPartition
-from cjo_stream.runtime.store import MemoryKV
 from tests.conftest import T0, journey
 from tests.runtime.fakes import Commands, Rec
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cjo_stream.engine import Timer
-from cjo_stream.runtime.store import KV, MemoryKV, RocksKV, RocksMemory
+from cjo_stream.kv import KV, MemoryKV, RocksKV, RocksMemory
 from cjo_stream.runtime.timers import DUE, TimerIndex, storage_key
 
 

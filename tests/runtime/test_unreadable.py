@@ -28,9 +28,9 @@ from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
 from cjo_stream.kafka.guard import FetchGuard
+from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.kafka.skips import SkipRequest, SkipRequests
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.runtime.broker import LocalBroker, free_port
 from tests.runtime.clients import raw_batch, raw_produce, rdkafka_produce
 from tests.runtime.conftest import ROOT, WorkerProc, collect, event_line
 

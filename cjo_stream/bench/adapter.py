@@ -3,7 +3,7 @@
 Measures the whole adapter path — fetch, sent-record check, HMAC signing, HTTP POST on loopback,
 sent-record and receipt produce, offset commit — with the rate limiter off. It runs on an isolated
 topic (``cjo.delivery.bench-<id>``) and consumer group, so it can share a broker with other benchmarks.
-``python -m cjo_stream.adapters.bench [N]`` starts a local broker when ``CJO_BROKER`` is not set.
+``python -m cjo_stream.bench.adapter [N]`` starts a local broker when ``CJO_BROKER`` is not set.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from cjo_stream.adapters.sentlog import sent_topic
 from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
+from cjo_stream.kafka.local_broker import free_port
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.runtime.broker import free_port
 
 
 async def _receiver() -> tuple[web.AppRunner, str, list[int]]:
@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
     if bootstrap:
         result = asyncio.run(adapter_throughput(bootstrap, n))
     else:
-        from cjo_stream.runtime.broker import LocalBroker
+        from cjo_stream.kafka.local_broker import LocalBroker
 
         with LocalBroker() as broker:
             result = asyncio.run(adapter_throughput(broker.bootstrap, n))

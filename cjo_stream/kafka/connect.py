@@ -8,6 +8,7 @@ started before the broker.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -23,6 +24,7 @@ from cjo_stream.errors import BrokerUnreachable
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 ATTEMPT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0  # a client verb's default --connect-timeout
 
 
 def where(settings: Settings, flag: str | None) -> str:
@@ -146,3 +148,14 @@ def wait_for_broker_or_stop(settings: Settings, source: str, log: logging.Logger
 
 
 __all__ = ["probe", "wait_for_broker", "wait_for_broker_or_stop", "where"]
+
+
+def broker_ready(settings: Settings, args: argparse.Namespace) -> None:
+    """A client verb's bounded wait for the broker (``--connect-timeout``), else BrokerUnreachable."""
+    asyncio.run(wait_for_broker(settings, timeout=args.connect_timeout,
+                                source=where(settings, getattr(args, "broker", None))))
+
+
+def lost_broker(settings: Settings, args: argparse.Namespace, e: Exception) -> BrokerUnreachable:
+    return BrokerUnreachable(f"lost the Kafka broker at {settings.bootstrap} "
+                             f"({where(settings, getattr(args, 'broker', None))}): {type(e).__name__}: {e}")

@@ -3,7 +3,7 @@
 Tansu keeps its data in memory and ignores SIGTERM/SIGINT (README, "Quirks of the local broker"), so
 it is stopped with SIGKILL after a short grace period, and every start waits until the port accepts
 connections. It also receives SIGKILL when the process that started it dies, however that process
-dies (:mod:`cjo_stream.runtime.lifetime`), so a killed test run or ``cjo-stream broker`` leaves no
+dies (:mod:`cjo_stream.lifetime`), so a killed test run or ``cjo-stream broker`` leaves no
 broker behind. Production runs against Apache Kafka instead (``deploy/``).
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cjo_stream.runtime.lifetime import popen
+from cjo_stream.lifetime import popen
 
 
 class BrokerError(RuntimeError):

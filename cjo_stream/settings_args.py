@@ -1,0 +1,72 @@
+"""Settings from ``CJO_*`` variables and a command's flags, checked as a user's mistake.
+
+Every long-running service and client verb (worker, adapter, analytics, replay, skip, ...) builds its
+:class:`~cjo_stream.config.Settings` here, so a bad value is refused the same way everywhere: one line
+naming the variable or flag (:class:`~cjo_stream.errors.UsageError`), before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cjo_stream.config import Settings
+from cjo_stream.errors import UsageError, readable_file
+
+_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_MECHANISMS = ("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings from ``CJO_*`` variables and flags; a bad value is a UsageError naming the variable."""
+    try:
+        s = Settings.from_env(bootstrap=getattr(args, "broker", None), **extra)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    checks = [
+        (s.partitions >= 1, f"CJO_PARTITIONS={s.partitions}: must be 1 or more"),
+        (s.replication >= 1, f"CJO_REPLICATION={s.replication}: must be 1 or more"),
+        (s.concurrency >= 1, f"CJO_CONCURRENCY={s.concurrency}: must be 1 or more"),
+        (s.batch_max >= 1, f"CJO_BATCH_MAX={s.batch_max}: must be 1 or more"),
+        (0 <= s.allowed_lateness < float("inf"), f"CJO_ALLOWED_LATENESS={s.allowed_lateness}: seconds, 0 or more"),
+        (0 < s.dedupe_window < float("inf"), f"CJO_DEDUPE_WINDOW_SECONDS={s.dedupe_window}: seconds, more than 0"),
+        (0 <= s.linger_ms <= 10_000, f"CJO_LINGER_MS={s.linger_ms}: 0 to 10000 ms"),
+        (0 <= s.ingest_interval_ms <= 10_000, f"CJO_INGEST_INTERVAL_MS={s.ingest_interval_ms}: 0 to 10000 ms"),
+        (1 <= s.commit_interval_ms <= 600_000, f"CJO_COMMIT_INTERVAL_MS={s.commit_interval_ms}: 1 to 600000 ms"),
+        (s.rocksdb_memory_mb >= 8, f"CJO_ROCKSDB_MEMORY_MB={s.rocksdb_memory_mb}: 8 or more (MiB)"),
+        (1 <= s.dedupe_ids <= 4096, f"CJO_DEDUPE_IDS={s.dedupe_ids}: 1 to 4096 ids per customer"),
+        (1 <= s.web_port <= 65535, f"CJO_WEB_PORT={s.web_port}: a port is 1-65535"),
+        (s.security_protocol in _PROTOCOLS, f"CJO_SECURITY_PROTOCOL={s.security_protocol!r}: use one of "
+                                           f"{', '.join(_PROTOCOLS)}"),
+        (s.sasl_mechanism in _MECHANISMS, f"CJO_SASL_MECHANISM={s.sasl_mechanism!r}: use PLAIN, SCRAM-SHA-256 "
+                                         "or SCRAM-SHA-512"),
+        (bool(s.bootstrap.strip()), "CJO_BROKER is empty: give host:port of the Kafka broker(s)"),
+        (not (bad := _bad_broker_port(s.bootstrap)), f"broker address {bad!r} (--broker or CJO_BROKER): the port "
+                                                      "is 1-65535, as in 127.0.0.1:9092"),
+    ]
+    for ok, problem in checks:
+        if not ok:
+            raise UsageError(problem)
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        path = getattr(s, name)
+        if path:
+            readable_file(path, Settings.ENV[name])
+    return s
+
+
+def _bad_broker_port(bootstrap: str) -> str:
+    """The first ``host:port`` entry whose port is not 1-65535 (a client ended with a traceback on it, a
+    service retried it forever), or ``""``."""
+    for entry in bootstrap.split(","):
+        host, colon, port = entry.strip().rpartition(":")
+        if not colon or port.endswith("]") or (":" in host and not host.startswith("[")):
+            continue  # no port (the client's default) or a bare IPv6 address
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            return entry.strip()
+    return ""
+
+
+def check_data_dir(path: str) -> None:
+    from cjo_stream.errors import writable_dir
+
+    writable_dir(path, f"the data directory {path} (--data-dir / CJO_DATA_DIR)")
