@@ -867,13 +867,8 @@ class StreamWorker:
             # rebalance; a new client per call costs its start-up
             # bounded: with the broker gone it would wait out the request timeout (40 s)
             ends = await asyncio.wait_for(self.offsets_consumer.end_offsets(tps), 5.0)
-            return {(tp.topic, tp.partition): off for tp, off in ends.items()}
-        c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False)
-        await c.start()
-        try:
-            ends = await c.end_offsets(tps)
-        finally:
-            await c.stop()
+        else:
+            _, ends = await offsets(self.s, tps)
         return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
     async def _rebuild_recreated(self, jobs: list[tuple[str, int, KV, int]],
