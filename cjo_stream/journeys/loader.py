@@ -18,6 +18,7 @@ import msgspec
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
+from cjo_stream.journeys.fields import unknown_field, unknown_root
 from cjo_stream.journeys.model import (
     END,
     SCHEDULED,
@@ -45,7 +46,6 @@ from cjo_stream.journeys.spec import (
     ThrottleSpec,
 )
 from cjo_stream.journeys.stages import Stages, load_stages
-from cjo_stream.journeys.fields import unknown_field, unknown_root
 from cjo_stream.journeys.templates import Template, TemplateError
 
 #: Expression roots available at entry time (there is no instance yet, but ``journey.id`` is known).
