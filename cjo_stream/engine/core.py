@@ -550,6 +550,8 @@ class Engine:
     def _wake(self, run: _Run, inst: Instance, j: Journey) -> None:
         """The instance's parking is over at ``run.now``: go on from its step."""
         if run.now >= inst.entered_at + j.max_duration:
+            # the timer that woke it has fired (the caller forgot it): ending must not cancel it again
+            inst.waiting, inst.due = None, None
             self._end(run, inst, j, "expired")
             return
         step = j.steps[inst.step]

@@ -18,6 +18,7 @@ import msgspec
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
+from cjo_stream.journeys.fields import unknown_field, unknown_root
 from cjo_stream.journeys.model import (
     END,
     SCHEDULED,
@@ -81,10 +82,15 @@ class _Compiler:
         if text is None:
             return None
         try:
-            return compile_expression(str(text))
-        except ExpressionError as e:
-            self.fail(path, f"bad expression {text!r}: {e}")
+            e = compile_expression(str(text))
+        except ExpressionError as err:
+            self.fail(path, f"bad expression {text!r}: {err}")
             return None
+        for root, keys in sorted(e.paths, key=repr):
+            if (why := unknown_field(root, keys)) is not None:
+                self.fail(path, f"bad expression {text!r}: {why}")
+                return None
+        return e
 
     def duration(self, text: object, path: Path) -> float:
         try:
@@ -95,11 +101,20 @@ class _Compiler:
 
     def template(self, text: str, path: Path) -> Template:
         try:
-            return Template(text)
+            tpl = Template(text)
         except TemplateError as e:
             line = self.src.line(path) + (e.line - 1 if "\n" in text else 0)
             self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: {e.reason}"))
             return Template("")
+        for root in sorted(tpl.roots() or ()):  # (None: a computed first key, which cannot be told)
+            why = unknown_root(root)
+            for keys in [] if why is not None else sorted(tpl.paths(root), key=repr):
+                if (why := unknown_field(root, keys, liquid=True)) is not None:
+                    break
+            if why is not None:
+                self.fail(path, f"{path[-1]}: template: {why}")
+                return Template("")
+        return tpl
 
     def matcher(self, spec: EventMatchSpec, path: Path) -> Matcher:
         return Matcher(spec.event, self.expr(spec.when, (*path, "when")))

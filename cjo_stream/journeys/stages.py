@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import msgspec
 
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression, truthy
+from cjo_stream.journeys.fields import unknown_field
 from cjo_stream.journeys.source import Located, load_yaml, parse_msgspec_path, read_source
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
@@ -105,6 +106,9 @@ def compile_stages(src: Located) -> Stages:
         if bad:
             raise src.error(("stages", i, "when"), "a stage depends on the customer: use `profile` and `now`, "
                                                    f"not {', '.join(bad)}")
+        for root, keys in sorted(when.paths, key=repr):
+            if (why := unknown_field(root, keys)) is not None:
+                raise src.error(("stages", i, "when"), f"bad expression {text!r}: {why}")
         out.append(Stage(s.stage, when))
     events, traits = _inputs(out)
     return Stages(tuple(out), events, traits, _counters_only(out))

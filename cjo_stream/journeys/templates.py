@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 from liquid import Environment, Undefined
-from liquid.exceptions import LiquidError, ResourceLimitError
+from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterError
 
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
 
@@ -111,6 +111,22 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _refused(source: str, e: LiquidError) -> TemplateError:
+    line = 1
+    token = getattr(e, "token", None)
+    if token is not None and hasattr(token, "start_index"):
+        line = source.count("\n", 0, token.start_index) + 1
+    return TemplateError(f"template: {_first_line(e)}", line)
+
+
+def _reads_data(tpl: Any) -> bool:
+    """Whether the template names any variable (False too when it cannot be analysed: an include)."""
+    try:
+        return any(tpl.global_variable_segments())
+    except LiquidError:
+        return False
+
+
 class Template:
     """A compiled content template. Plain text without ``{{``/``{%`` skips Liquid at render time; text
     with outputs only renders through :mod:`cjo_stream.journeys.fastliquid` (the same result, quicker)."""
@@ -124,14 +140,19 @@ class Template:
         if "{{" in source or "{%" in source:
             try:
                 tpl = _env.from_string(source)
-                # Unknown filters are only found when rendering: render once with empty data to catch them.
-                tpl.render(event={}, profile={}, journey={})
             except LiquidError as e:
-                line = 1
-                token = getattr(e, "token", None)
-                if token is not None and hasattr(token, "start_index"):
-                    line = source.count("\n", 0, token.start_index) + 1
-                raise TemplateError(f"template: {_first_line(e)}", line) from None
+                raise _refused(source, e) from None
+            # Unknown filters, and limits a constant breaks, are only found when rendering: render once with
+            # empty data to catch them. Another failure there is refused only when the template reads no data:
+            # `divided_by: event.properties.count` fails on empty data yet is right (decided on real data, a
+            # failing render skips that one send, `render_error`).
+            try:
+                tpl.render(event={}, profile={}, journey={})
+            except (UnknownFilterError, ResourceLimitError) as e:
+                raise _refused(source, e) from None
+            except LiquidError as e:
+                if not _reads_data(tpl):
+                    raise _refused(source, e) from None
             self._tpl = tpl
             self._fast = fast_form(tpl)
 

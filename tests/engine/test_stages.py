@@ -65,6 +65,8 @@ def sim_for(*texts: str, stage_text: str = STAGES) -> Simulator:
 @pytest.mark.parametrize(("text", "line", "reason"), [
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: b, when: 'profile.counters.x >='}\n", 3, "bad expression"),
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: a, when: 'true'}\n", 3, "duplicate stage 'a'"),
+    ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: b, when: 'profile.counter.x >= 1'}\n", 3,
+     "profile has no field 'counter' (did you mean 'counters'?)"),
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: b, when: event.properties.x == 1}\n", 3,
      "use `profile` and `now`, not event"),
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: B-2, when: 'true'}\n", 3, "stages.1.stage: Expected `str` matching regex"),

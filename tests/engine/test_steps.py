@@ -209,6 +209,8 @@ def test_max_duration_expires_a_waiting_instance() -> None:
     sim.handle(ev("go", T0))
     sim.finish()
     assert sim.commands == [] and sim.funnel.journeys["long"]["expired"] == 1
+    # the timer that expired it has fired: nothing is cancelled after it, nothing is left pending
+    assert sim.pending_timers == 0
 
 
 def test_event_and_journey_fields_in_templates_after_timer() -> None:

@@ -115,6 +115,38 @@ def test_static_bombs_are_refused_at_load() -> None:
                           "j.yaml")
 
 
+ARGUMENT = """
+journey: ratio
+entry: {event: go}
+steps:
+  - id: per_item
+    send:
+      channel: in_app
+      content: {body: "{{ event.properties.total | divided_by: event.properties.items }} {{ 'abcdef' | slice: 0, event.properties.n }}"}
+"""
+
+
+def test_a_filter_whose_argument_is_data_loads_and_fails_only_that_send() -> None:
+    # with the empty data of the load-time render these fail (divide by null, slice to null): they were refused
+    sim = Simulator(engine(ARGUMENT))
+    sim.handle(ev("go", T0, user="u1", props={"total": 12, "items": 4, "n": 2}))
+    sim.handle(ev("go", T0, user="u2", props={"total": 12}))
+    (cmd,) = sim.commands
+    assert cmd.customer_id == "u1" and cmd.content == {"body": "3 ab"}
+    (skip,) = sim.skips
+    assert skip.customer_id == "u2" and skip.reason == "render_error"
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ("{{ 5 | divided_by: 0 }}", "j.yaml:7: body: template: divided_by: can't divide by 0"),
+    ("{{ event.properties.n | no_such_filter }}", "j.yaml:7: body: template: unknown filter 'no_such_filter'"),
+])
+def test_a_filter_that_fails_on_constants_alone_is_refused_at_load(body: str, reason: str) -> None:
+    with pytest.raises(JourneyLoadError) as e:
+        load_journey_text(JOURNEY.format(when='"true"', body=_yaml_str(body)), "j.yaml")
+    assert [str(p) for p in e.value.problems] == [reason]
+
+
 BOMB = """
 journey: bomb
 entry: {event: go}
