@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from cjo_stream.adapters.base import utc_now_iso
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.runtime.broker import LocalBroker, free_port
+from tests.commit_stall import BrokerBehind, CommitStall
 from tests.test_broker_loss_logs import worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +116,49 @@ def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_with
         broker.stop()
 
 
+def test_worker_says_503_while_an_offset_commit_is_pending_and_200_once_it_completes(tmp_path: Path) -> None:
+    """The broker answers and the worker's topics exist, but every offset commit is refused as retriable
+    (tests/commit_stall.py): aiokafka retries it forever. After 20 s /health says so; committed, it is ok."""
+    proxy = CommitStall()
+    broker = BrokerBehind(proxy.port).start()
+    proxy.start(broker.port)
+    env = worker_env(proxy.bootstrap, tmp_path)
+    wlog = tmp_path / "worker.log"
+    port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        with wlog.open("wb") as f:
+            w = _start(["worker", "--web-port", str(port)], env, f)
+        procs.append(w)
+        seen: list[tuple[int, dict[str, Any]]] = []
+
+        def health(code: int) -> bool:
+            assert w.poll() is None, wlog.read_text()
+            h = _health(port)
+            if h is not None:
+                seen.append(h)
+            return h is not None and h[0] == code and bool(h[1]["partitions"])
+
+        _wait("ready", lambda: health(200), procs, [wlog])
+        proxy.stalled.set()
+        _produce(proxy.bootstrap, "cjo.touchpoints", [b"{}"])  # (not an event: dead-lettered, then committed)
+        _wait("503 while a commit is pending", lambda: health(503), procs, [wlog], timeout=120)
+        status, body = seen[-1]
+        assert body["status"] == "failing" and "an offset commit has been pending" in body["reason"], body
+        assert proxy.renamed > 0
+        proxy.stalled.clear()
+        _wait("200 once the commit completed", lambda: health(200), procs, [wlog], timeout=120)
+        assert seen[-1][1]["status"] == "ok" and "reason" not in seen[-1][1], seen[-1]
+    finally:
+        _kill(procs)
+        proxy.stop()
+        broker.stop()
+    log = wlog.read_text(errors="replace")
+    assert log.count("worker: an offset commit has been pending for") == 1, log[-3000:]
+    assert log.count("worker: commits and the broker answer again; /health answers 200") == 1, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+
+
 def _adapter_env(bootstrap: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
     env.update(CJO_BROKER=bootstrap, CJO_PARTITIONS="2", CJO_CONSOLE_CHANNELS="email", PYTHONUNBUFFERED="1")
@@ -192,6 +236,21 @@ def test_an_adapter_restarted_under_mid_batch_exits_70_on_its_own(tmp_path: Path
     assert a.returncode == 70, log[-3000:]
     assert len([line for line in log.splitlines() if GONE_HINT in line]) == 1, log[-3000:]
     assert "did not stop" not in log and "Traceback" not in log, log[-3000:]
+
+
+def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    import asyncio
+
+    async def run() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await p.start()
+        try:
+            for v in values:
+                await p.send_and_wait(topic, v, key=b"k")
+        finally:
+            await p.stop()
+
+    asyncio.run(run())
 
 
 def _produce_commands(bootstrap: str, topic: str, n: int) -> None:
