@@ -212,6 +212,43 @@ def test_an_adapter_says_503_while_the_broker_is_gone_and_exits_70_once_it_is_ba
     assert "Traceback" not in log, log[-3000:]
 
 
+def test_an_adapter_says_503_while_an_offset_commit_is_pending_and_200_once_it_completes(tmp_path: Path) -> None:
+    """As the worker: the broker answers, the topics exist, every commit is refused as retriable."""
+    proxy = CommitStall()
+    broker = BrokerBehind(proxy.port).start()
+    proxy.start(broker.port)
+    alog = tmp_path / "adapter.log"
+    port = free_port()
+    with alog.open("wb") as f:
+        a = _start(["adapter", "--channel", "console", "--web-port", str(port)], _adapter_env(proxy.bootstrap), f)
+    seen: list[tuple[int, dict[str, Any]]] = []
+    try:
+        def health(code: int, sent: int = 0) -> bool:
+            assert a.poll() is None, alog.read_text()
+            h = _health(port)
+            if h is not None:
+                seen.append(h)
+            return h is not None and h[0] == code and h[1]["outcomes"].get("sent", 0) >= sent
+
+        _wait("ready", lambda: health(200), [a], [alog])
+        proxy.stalled.set()
+        _produce_commands(proxy.bootstrap, "cjo.delivery.email", 1)
+        _wait("503 while a commit is pending", lambda: health(503, 1), [a], [alog], timeout=120)
+        body = seen[-1][1]
+        assert body["status"] == "failing" and "an offset commit has been pending" in body["reason"], body
+        proxy.stalled.clear()
+        _wait("200 once the commit completed", lambda: health(200, 1), [a], [alog], timeout=120)
+        assert seen[-1][1]["status"] == "ok" and "reason" not in seen[-1][1], seen[-1]
+    finally:
+        _kill([a])
+        proxy.stop()
+        broker.stop()
+    log = alog.read_text(errors="replace")
+    assert log.count("adapter console: an offset commit has been pending for") == 1, log[-3000:]
+    assert log.count("adapter console: commits and the broker answer again") == 1, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+
+
 def test_an_adapter_restarted_under_mid_batch_exits_70_on_its_own(tmp_path: Path) -> None:
     """Its batch in progress when the broker restarts (rate-limited deliveries), the commit after it asks for
     a topic the broker no longer has: aiokafka retries it forever, and the adapter waited in it (SIGTERM
