@@ -41,14 +41,14 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     try:
         if not wait_for_broker_or_stop(settings, source, log):
             return 0
-        asyncio.run(serve(settings, opts))
+        # 70: its topics vanished from the cluster, said in one line (a broker restarted with memory storage)
+        return asyncio.run(serve(settings, opts))
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # the process exits; its supervisor restarts it and it resumes from Kafka
         log.exception("adapter %s stopped on an error", args.channel)
         print(f"error: adapter stopped: {type(e).__name__}; see the log above", file=sys.stderr)
         return int(ExitCode.INTERNAL)
-    return 0
 
 
 def _check_state_dir(path: str | None) -> None:

@@ -57,6 +57,7 @@ from cjo_stream.kafka.memberships import Memberships, member_id
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.skips import SkipRequests, load_skips
 from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.kafka.watch import GONE_HINT, BrokerWatch, missing, topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.runner.guard.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if self.runner._stopping.is_set():
+            return  # (a group joined again while it stops, e.g. its topics gone: nothing will be delivered)
         metrics.REBALANCES.inc()
         if self.runner.memberships is not None:
             self.runner.memberships.remember(self.runner.group, member_id(self.runner.consumer))
@@ -166,6 +169,12 @@ class AdapterRunner:
         self._inflight: dict[str, asyncio.Event] = {}
         self._slots = asyncio.Semaphore(self.concurrency)
         self._started = False
+        # the broker unanswered, or a commit pending, for long: /health 503 (kafka.watch)
+        self._busy_since = 0.0  # when the acks and commit of the batch in progress began; 0: none
+        self.watch = BrokerWatch(f"adapter {self.name}", log, self._look, lambda: (self._busy_since,))
+        self._counts: dict[str, int] = {}  # partitions of its own topics, as first seen
+        self.lost: str | None = None  # its own topics gone from the cluster: the runner stops (exit 70)
+        self.lost_event = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -177,6 +186,7 @@ class AdapterRunner:
         self._started = True
         await self.sent.start()
         await track_topics(self.producer, [*outputs, self.sent.topic])
+        await self._look()  # the partition counts of its own topics, to tell them from ones made again later
         leave_group_on_close()
         if self.memberships is not None and self.memberships.claim():
             await self.memberships.remove_left_behind(s, [self.group])
@@ -235,7 +245,15 @@ class AdapterRunner:
     async def run(self) -> None:
         assert self.consumer is not None and self.guard is not None, "call start() first"
         self.ready.set()
-        guard = self.guard
+        watch = asyncio.create_task(self.watch.run(self._stopping))
+        try:
+            await self._loop(self.guard)
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+
+    async def _loop(self, guard: FetchGuard) -> None:
         while not self._stopping.is_set():
             data = await guard.getmany(timeout_ms=200, max_records=self.batch_max)
             skipped = guard.take_skipped()
@@ -267,12 +285,16 @@ class AdapterRunner:
         async with self._lock:
             records = [r for recs in data.values() for r in recs]
             done = await asyncio.gather(*(self._guarded(r) for r in records))
-            if self._pending:
-                pending, self._pending = self._pending, []
-                await asyncio.gather(*pending)  # sent-records, receipts, DLQ: durable before the commit
-            if not all(done):
-                return False
-            return await self._commit({tp: recs[-1].offset + 1 for tp, recs in data.items()})
+            self._busy_since = time.monotonic()
+            try:
+                if self._pending:
+                    pending, self._pending = self._pending, []
+                    await asyncio.gather(*pending)  # sent-records, receipts, DLQ: durable before the commit
+                if not all(done):
+                    return False
+                return await self._commit({tp: recs[-1].offset + 1 for tp, recs in data.items()})
+            finally:
+                self._busy_since = 0.0
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
         """Commit, unless the runner is asked to stop first: False then, and the records are fetched again.
@@ -282,16 +304,24 @@ class AdapterRunner:
         minute and more. Nothing is lost by giving up: the sent-record skips what was delivered.
         """
         assert self.consumer is not None
+        began = not self._busy_since  # (process_batch counts from before the acks it waits for)
+        if began:
+            self._busy_since = time.monotonic()
         commit = asyncio.ensure_future(self.consumer.commit(offsets))
         stop = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait([commit, stop], return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
+        try:
+            await asyncio.wait([commit, stop], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if began:
+                self._busy_since = 0.0
         if not commit.done():
             commit.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await commit
-            log.info("adapter %s: stopping before an offset commit completed; those records are read again "
-                     "at the next start", self.name, extra={"channel": self.name})
+            if self.lost is None:  # (else its topics are gone: nothing is read again)
+                log.info("adapter %s: stopping before an offset commit completed; those records are read again "
+                         "at the next start", self.name, extra={"channel": self.name})
             return False
         commit.result()
         return True
@@ -419,10 +449,49 @@ class AdapterRunner:
             return
         raise _Aborted
 
+    # ------------------------------------------------------------------ the broker
+    async def _look(self) -> bool:
+        """One metadata request (:class:`BrokerWatch`, every few seconds): False if the broker did not answer.
+
+        The adapter's own topics (its command topics and sent-record) missing from the cluster, or made
+        again with another partition count than first seen, mean the broker lost them (a local broker
+        restarted with memory storage: every topic and group): commits would fail forever and nothing
+        would arrive. The runner stops (``lost``, one error line; ``cjo-stream adapter`` exits 70) so its
+        supervisor starts it again, and it makes its topics as on a first start.
+        """
+        topics = await topic_partitions(self.producer.client)  # (the producer's client: not long-polling)
+        if topics is None:
+            return False
+        own = [*self.inputs, self.sent.topic]
+        if not self._counts:
+            self._counts = {t: topics[t] for t in own if t in topics}
+        wrong = missing(topics, own, self._counts)
+        if wrong is not None and self.lost is None:
+            self.lost = f"{wrong} {GONE_HINT}"
+            log.error("adapter %s: %s; exiting with 70 for its supervisor to start it again (it makes its topics "
+                      "as on a first start)", self.name, self.lost, extra={"channel": self.name})
+            self.lost_event.set()
+            self.stop()
+        return True
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the adapter cannot make progress now (``/health``: 503 ``failing`` with it as the reason)."""
+        return self.lost or self.watch.trouble
+
     def health(self) -> dict[str, Any]:
         stuck = [st.as_dict() for st in self.guard.stuck.values()] if self.guard is not None else []
-        status = ("degraded" if stuck else "ok") if self.ready.is_set() and self.caught_up.is_set() else "starting"
-        return {"status": status, "stuck": stuck, "adapter": self.name,
+        trouble = self.trouble
+        if trouble:
+            status = "failing"
+        elif self.ready.is_set() and self.caught_up.is_set():
+            status = "degraded" if stuck else "ok"
+        else:
+            status = "starting"
+        body = {"status": status, "stuck": stuck, "adapter": self.name,
                 "group": self.group, "topics": self.inputs,
                 "partitions": [f"{t}:{p}" for t, p in self.assigned], "sent_ids": len(self.sent),
                 "outcomes": dict(self.outcomes)}
+        if trouble:
+            body["reason"] = trouble
+        return body

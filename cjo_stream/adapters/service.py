@@ -20,6 +20,7 @@ from cjo_stream.adapters.runner import AdapterRunner, track_topics
 from cjo_stream.adapters.web import build_app
 from cjo_stream.auth import ApiAuth
 from cjo_stream.config import Settings
+from cjo_stream.errors import ExitCode
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.serving import bound_port, start_site
@@ -27,6 +28,8 @@ from cjo_stream.serving import bound_port, start_site
 log = logging.getLogger(__name__)
 
 DEFAULT_WEB_PORT = 6067
+LOST_EXIT = int(ExitCode.INTERNAL)  # 70: the adapter's topics vanished from the cluster (README "Exit codes")
+_LOST_GRACE = 15.0  # seconds the shutdown may take after that before the process ends regardless
 
 
 @dataclass
@@ -91,7 +94,8 @@ def state_dir(settings: Settings, opts: AdapterOptions) -> str | None:
 
 
 async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None = None,
-                started: asyncio.Event | None = None) -> None:
+                started: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (0), or until the runner finds its topics gone from the cluster (70)."""
     e = config.env_of(env)
     signing_key = config.secret(e, "CJO_ENGAGEMENT_SIGNING_KEY").encode()
     api_auth = ApiAuth.from_settings(settings)
@@ -104,6 +108,7 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
     await ensure_topics(settings, [settings.receipts_topic])
     await runner.producer.start()
     web_runner = None
+    deadline = asyncio.ensure_future(_end_after_loss(runner))
     try:
         await track_topics(runner.producer, [settings.receipts_topic])
         if opts.web_port >= 0:
@@ -126,3 +131,14 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+        deadline.cancel()
+    return LOST_EXIT if runner.lost else 0
+
+
+async def _end_after_loss(runner: AdapterRunner) -> None:
+    """Once the runner found its topics gone, end the process within ``_LOST_GRACE`` s (exit 70) whatever
+    the shutdown still waits for: a produce to a vanished topic waits out the request timeout (40 s)."""
+    await runner.lost_event.wait()
+    await asyncio.sleep(_LOST_GRACE)
+    log.error("adapter %s did not stop within %.0f s; ending now", runner.name, _LOST_GRACE)
+    os._exit(LOST_EXIT)

@@ -42,6 +42,7 @@ from cjo_stream.kafka.records import Item
 from cjo_stream.kafka.restore import offsets, past_end, restore
 from cjo_stream.kafka.skips import SkipRequests
 from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.kafka.watch import GONE_HINT, BrokerWatch, missing, topic_partitions
 from cjo_stream.kv import KV, StoreFactory, release_memory
 from cjo_stream.profile import profile_to_dict
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
@@ -59,8 +60,6 @@ _KEPT_WAIT = 2.0  # seconds stage 1 waits for room for decoded events if stage 2
 _LOOP_TAKE = 16  # internal batches the loopback applies in one step (about two ingest batches)
 _SCAN_PAGE = 500  # profiles a scheduled-entry scan reads per turn of the batch lock
 _SCAN_PAUSE = 0.005  # and how long it steps aside after a page while records wait (seconds)
-_WATCH_EVERY = 5.0  # seconds between two looks at the cluster's topic list (one metadata request)
-_STALL = 20.0  # a commit pending, or the broker unanswered, this long turns /health to 503 (seconds)
 
 _json = msgspec.json.Encoder()
 
@@ -301,7 +300,9 @@ class StreamWorker:
         self._feed_room = asyncio.Event()
         self._looping = False  # the loopback task holds batches taken from the feed (not yet applied)
         self._stopping = asyncio.Event()  # set by stop(): loops idling between rounds return at once
-        self.trouble: str | None = None  # why the worker cannot make progress now (/health: 503), see _watch_loop
+        # commits pending or the broker unanswered for long: /health 503 (trouble), see _watch_loop
+        self.watch = BrokerWatch("worker", log, self._exit_if_topics_gone,
+                                 lambda: (f.busy_since for f in (self.ingest_finisher, self.finisher)))
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -449,36 +450,17 @@ class StreamWorker:
         aiokafka retries a commit the broker refuses as "retriable" forever, a commit to a topic it no
         longer knows included (a local broker restarted with memory storage loses every topic), and says
         so once a minute (logs.Repeats): the worker spun while ``/health`` said ok. Here a commit pending
-        longer than ``_STALL``, or a broker unanswered that long, turns ``/health`` to 503 with the
+        longer than ``STALL``, or a broker unanswered that long, turns ``/health`` to 503 with the
         reason (``trouble``), and the worker's topics gone from the cluster end the process
         (:meth:`_exit_if_topics_gone`). While the broker does not answer it is asked every 0.5 s, so
         that a broker back without the topics is seen before the rejoined groups restore anything.
         """
-        answered = time.monotonic()
-        ok = True
-        while self._running:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), _WATCH_EVERY if ok else 0.5)
-            if not self._running:
-                return
-            ok = await self._exit_if_topics_gone()
-            if ok:
-                answered = time.monotonic()
-            now = time.monotonic()
-            stalled = max((now - f.busy_since for f in (self.ingest_finisher, self.finisher) if f.busy_since),
-                          default=0.0)
-            if now - answered > _STALL:
-                trouble: str | None = f"the broker has not answered for {now - answered:.0f} s"
-            elif stalled > _STALL:
-                trouble = f"an offset commit has been pending for {stalled:.0f} s"
-            else:
-                trouble = None
-            if (trouble is None) != (self.trouble is None):  # said once as it begins and once as it ends
-                if trouble is None:
-                    log.warning("worker: commits and the broker answer again; /health answers 200")
-                else:
-                    log.warning("worker: %s; /health answers 503 until it recovers", trouble)
-            self.trouble = trouble
+        await self.watch.run(self._stopping)
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the worker cannot make progress now (/health: 503), see _watch_loop."""
+        return self.watch.trouble
 
     async def _exit_if_topics_gone(self) -> bool:
         """End the process (exit 70, one line) if a topic of this worker's is missing from the cluster, or
@@ -490,24 +472,15 @@ class StreamWorker:
         full: a metadata request naming a topic has Tansu create it (4 partitions, no compaction).
         """
         s = self.s
-        try:
-            # (the consumer's client: its public topics() gives names only, not partition counts)
-            cluster = await asyncio.wait_for(self.offsets_consumer._client.fetch_all_metadata(), _WATCH_EVERY)
-        except Exception:  # the broker gone or slow: aiokafka logs its connection errors itself
+        # (the consumer's client: its public topics() gives names only, not partition counts)
+        topics = await topic_partitions(self.offsets_consumer._client)
+        if topics is None:
             return False
-        topics = cluster.topics()
-        gone = [t for t in (s.input_topic, s.internal_topic, *self._changelogs) if t not in topics]
-        if gone:
-            which = f"topic {gone[0]} no longer exists" if len(gone) == 1 else \
-                f"topics {', '.join(gone)} no longer exist"
-            log.error("worker: %s on the cluster (broker restarted with memory storage?); exiting", which)
+        wrong = missing(topics, (s.input_topic, s.internal_topic, *self._changelogs),
+                        {t: s.partitions for t in (s.internal_topic, *self._changelogs)})
+        if wrong is not None:
+            log.error("worker: %s %s; exiting", wrong, GONE_HINT)
             os._exit(70)
-        for t in (s.internal_topic, *self._changelogs):
-            n = len(cluster.partitions_for_topic(t) or ())
-            if n != s.partitions:
-                log.error("worker: topic %s has %d partitions, not %d: it was made again (broker restarted with "
-                          "memory storage?); exiting", t, n, s.partitions)
-                os._exit(70)
         return True
 
     # ------------------------------------------------------------------ global tables (workers, skip requests)

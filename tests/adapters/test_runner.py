@@ -280,3 +280,26 @@ async def wait_for(cond: Any, timeout: float = 30.0) -> None:
     while not cond():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
+
+
+async def test_the_broker_watch_leaves_a_working_adapter_alone(settings: Settings, receiver: Receiver) -> None:
+    """Its look at the cluster every few seconds (cjo_stream.kafka.watch) finds the adapter's topics and
+    changes nothing: deliveries go on and /health stays ok with no reason."""
+    cmds = [command(channel="webhook", customer_id=f"w{i}") for i in range(6)]
+    runner = webhook_runner(settings, receiver)
+    task = asyncio.create_task(runner.serve())
+    try:
+        await produce_commands(settings, cmds[:3])
+        await wait_for(lambda: runner.outcomes["sent"] >= 3)
+        answers = runner.watch.answers
+        await wait_for(lambda: runner.watch.answers >= answers + 2, timeout=120)  # two more looks, ~10 s
+        await produce_commands(settings, cmds[3:])
+        await wait_for(lambda: runner.outcomes["sent"] >= 6)
+        health = runner.health()
+        assert not task.done()
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+    assert health["status"] == "ok" and "reason" not in health, health
+    assert runner.lost is None and runner.trouble is None
+    assert sorted(r.headers["Idempotency-Key"] for r in receiver.requests) == sorted(c.delivery_id for c in cmds)
