@@ -22,7 +22,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     topo = load_topology_checked(args.topologies)
     for j in sorted(topo.journeys, key=lambda j: (j.id, j.version)):
-        print(f"ok  {j.id} v{j.version}  ({len(j.steps)} steps)  {j.source}")
+        n = len(j.steps)
+        print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'})  {j.source}")
     if topo.stages is not None:
         import os
 

@@ -466,3 +466,17 @@ def test_a_time_ago_written_with_a_minus_says_how_to_write_it() -> None:
     for flag in ("--since", "--until", "--warmup"):
         user_error(run("replay", flag, "-7d"), ExitCode.USAGE,
                    f"argument {flag}: '-7d': a duration is written without the minus ({flag} 7d)")
+
+
+def test_validate_counts_steps_in_words(tmp_path: Path) -> None:
+    """'(1 steps)' read wrong: one step is 'step'."""
+    topo = tmp_path / "topo"
+    (topo / "journeys").mkdir(parents=True)
+    (topo / "policies.yaml").write_text((ROOT / "topologies" / "policies.yaml").read_text())
+    (topo / "journeys" / "one.yaml").write_text(
+        "journey: one\nentry:\n  event: signed_up\nsteps:\n"
+        "  - id: hello\n    send: {channel: email, content: {subject: 'Hello', body: 'Hi'}}\n")
+    p = run("validate", str(topo))
+    assert p.returncode == 0, p.stderr
+    assert "ok  one v1  (1 step)  " in p.stdout
+    assert "(5 steps)" in run("validate", "topologies").stdout  # the example's welcome journey
