@@ -6,8 +6,9 @@ path for every event. The source is tokenized and parsed (Pratt parser) straight
 uses ``eval``/``exec``/``compile``, and values are only reached through mapping keys and list indexes,
 never through attributes, so ``event.__class__`` is simply a missing key.
 
-Evaluation never raises for data problems: a missing key is ``None``; comparisons with ``None`` or
-mismatched types are false; arithmetic on them (or division by zero) is ``None``. Every mistake in the
+Evaluation never raises for data problems: a missing key is ``None``; ordering comparisons with ``None``
+or mismatched types are false, ``== null``/``!= null`` test for a missing value (``None`` equals nothing
+else); arithmetic on them (or division by zero) is ``None``. Every mistake in the
 source is an :class:`ExpressionError` at compile time, with the 1-based column.
 
 Language: literals (``12``, ``1.5``, ``'text'``/``"text"``, ``true``, ``false``, ``null``, ``[1, 'a']``);
