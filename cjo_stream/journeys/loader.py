@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -391,8 +392,20 @@ def _reached_without_wait(steps: dict[str, Step], first: str) -> set[str]:
     return seen
 
 
-def _link_journeys(journeys: list[Journey], problems: list[SourceError]) -> list[Journey]:
-    """Checks across journeys: hand-overs name a known journey and never loop without a wait.
+def _declared_id(path: str) -> list[str]:
+    """The ``journey:`` id a refused file declares, if it can be read (its problems are listed already: a
+    hand-over to it is not reported again as to an unknown journey)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            m = re.search(r"^journey:\s*['\"]?([a-z0-9_]+)['\"]?\s*(#.*)?$", f.read(), re.MULTILINE)
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [m.group(1)] if m else []
+
+
+def _link_journeys(journeys: list[Journey], problems: list[SourceError], refused: set[str] | None = None) -> list[Journey]:
+    """Checks across journeys: hand-overs name a known journey (or one ``refused`` for problems of its
+    own, listed already) and never loop without a wait.
 
     A journey that hands over keeps what its target reads of the trigger event too (its ``when`` and
     steps read the trigger as ``event``), so the instance's snapshot covers both.
@@ -403,7 +416,7 @@ def _link_journeys(journeys: list[Journey], problems: list[SourceError]) -> list
             by_id[j.id] = j
     for j in journeys:
         for h in j.handovers:
-            if h.target not in by_id:
+            if h.target not in by_id and h.target not in (refused or ()):
                 problems.append(SourceError(j.source, h.line, f"enter: unknown journey {h.target!r}: use one of "
                                                               f"{sorted(by_id)}"))
     # a cycle of hand-overs that all run in the same decision as their own entry would never wait
@@ -517,9 +530,12 @@ def load_topology(root: str) -> Topology:
     files = sorted(glob.glob(os.path.join(root, "journeys", "*.yaml")) + glob.glob(os.path.join(root, "journeys", "*.yml")))
     journeys: list[Journey] = []
     seen: dict[tuple[str, int], str] = {}
+    refused: set[str] = set()  # ids of journeys whose file has problems (listed already)
     for path in files:
         j = _collect(problems, lambda p=path: load_journey(p))  # type: ignore[misc]
-        if isinstance(j, Journey):
+        if not isinstance(j, Journey):
+            refused.update(_declared_id(path))
+        else:
             key = (j.id, j.version)
             if key in seen:
                 problems.append(SourceError(path, 1, f"journey {j.id!r} version {j.version} is also defined in "
@@ -527,7 +543,7 @@ def load_topology(root: str) -> Topology:
                 continue
             seen[key] = path
             journeys.append(j)
-    journeys = _link_journeys(journeys, problems)
+    journeys = _link_journeys(journeys, problems, refused)
     policies = Policies()
     ppath = os.path.join(root, "policies.yaml")
     if os.path.exists(ppath):

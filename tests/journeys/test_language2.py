@@ -126,6 +126,15 @@ def test_hand_over_to_an_unknown_journey_is_refused_at_its_line(tmp_path: Path) 
     assert str(problem).startswith(f"{tmp_path}/journeys/first.yaml:7: enter: unknown journey 'nowhere'")
 
 
+def test_hand_over_to_a_refused_journey_lists_only_the_target_s_problem(tmp_path: Path) -> None:
+    """The target's own file has a problem: that is listed, not also "unknown journey 'second'" in the
+    journey handing over (one mistake, one line)."""
+    with pytest.raises(JourneyLoadError) as e:
+        load_topology(write(tmp_path, {"first": FIRST, "second": SECOND.replace("id: hello", "id: Hello!")}))
+    (problem,) = e.value.problems
+    assert str(problem).startswith(f"{tmp_path}/journeys/second.yaml:")
+
+
 def test_hand_overs_that_loop_without_a_wait_are_refused(tmp_path: Path) -> None:
     a = "journey: a\nentry: {event: e}\nsteps:\n  - {id: go, enter: b}\n"
     b = "journey: b\nentry: {event: f}\nsteps:\n  - {id: send, send: {channel: email, content: {s: x}}}\n  - {id: back, enter: a}\n"
