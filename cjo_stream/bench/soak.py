@@ -34,11 +34,28 @@ from dataclasses import dataclass
 import httpx
 
 from cjo_stream import promtext
+from cjo_stream.argtypes import (
+    customer_count,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from cjo_stream.bench.procs import Proc, cpu_seconds, rss, spawn_worker, wait_health
 from cjo_stream.bench.runner import ROOT, worker_env
 from cjo_stream.kafka.local_broker import LocalBroker, free_port
 
 INPUT = "soak.touchpoints"
+
+
+class ChildExited(Exception):
+    """The worker or the generator ended before the soak did, e.g. the worker refused a ``--set`` value:
+    said in one line (its log's last line, which is its own one-line error), not a traceback."""
+
+    def __init__(self, name: str, child: Proc) -> None:
+        last = next((ln for ln in reversed(child.tail().splitlines()) if ln.strip()), "(its log is empty)")
+        why = last.strip().removeprefix("error: ")
+        super().__init__(f"the {name} exited ({child.proc.returncode}): {why} (log: {child.log_path})")
 
 
 @dataclass
@@ -106,7 +123,12 @@ def soak(minutes: float, rate: float, customers: int, interval: float, warmup: f
         worker = spawn_worker(wenv, os.path.join(tmp, "worker.log"), ROOT)
         generator: Proc | None = None
         try:
-            wait_health(worker, url)
+            try:
+                wait_health(worker, url)
+            except RuntimeError:
+                if worker.alive():
+                    raise
+                raise ChildExited("worker", worker) from None
             generator = Proc([sys.executable, "-m", "cjo_stream.cli", "generate", "--customers", str(customers),
                               "--rate", str(rate), "--duration", str(minutes * 60)],
                              {**wenv, "PYTHONUNBUFFERED": "1"}, os.path.join(tmp, "generator.log"), cwd=ROOT)
@@ -124,7 +146,7 @@ def soak(minutes: float, rate: float, customers: int, interval: float, warmup: f
                 end = t0 + minutes * 60
                 time.sleep(max(0.0, min(prev_t + interval, end + 1) - time.monotonic()))
                 if not worker.alive():
-                    raise RuntimeError(f"worker exited ({worker.proc.returncode}):\n{worker.tail()}")
+                    raise ChildExited("worker", worker)
                 now = time.monotonic()
                 m, hist, rocks = metrics(url)
                 cpu = {k: _cpu(p) for k, p in pids.items()}
@@ -143,7 +165,7 @@ def soak(minutes: float, rate: float, customers: int, interval: float, warmup: f
                 if now >= end or (stop_p99_ms is not None and row.p99 is not None and row.p99 * 1000 > stop_p99_ms):
                     break
                 if not generator.alive() and generator.proc.returncode not in (0, None):
-                    raise RuntimeError(f"generator exited ({generator.proc.returncode}):\n{generator.tail()}")
+                    raise ChildExited("generator", generator)
         finally:
             if generator is not None:
                 generator.stop(5)
@@ -168,28 +190,29 @@ def summary(rows: list[Row], warmup: float, rate: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cjo_stream.bench.soak", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=30.0, help="how long the generator runs (default 30)")
-    ap.add_argument("--rate", type=float, default=2000.0, help="events per second (default 2000)")
-    ap.add_argument("--customers", type=int, default=20_000, help="new customers per 30 simulated days")
-    ap.add_argument("--interval", type=float, default=30.0, help="seconds per row (default 30)")
-    ap.add_argument("--warmup", type=float, default=5.0, help="minutes before the RSS baseline (default 5)")
-    ap.add_argument("--partitions", type=int, default=8)
-    ap.add_argument("--stop-p99-ms", type=float, default=None, help="stop once a window's p99 passes this")
+    ap.add_argument("--minutes", type=positive_float, default=30.0, help="how long the generator runs (default 30)")
+    ap.add_argument("--rate", type=positive_float, default=2000.0, help="events per second (default 2000)")
+    ap.add_argument("--customers", type=customer_count, default=20_000, help="new customers per 30 simulated days")
+    ap.add_argument("--interval", type=positive_float, default=30.0, help="seconds per row (default 30)")
+    ap.add_argument("--warmup", type=non_negative_float, default=5.0,
+                    help="minutes before the RSS baseline (default 5)")
+    ap.add_argument("--partitions", type=positive_int, default=8)
+    ap.add_argument("--stop-p99-ms", type=positive_float, default=None, help="stop once a window's p99 passes this")
     ap.add_argument("--set", action="append", default=[], metavar="CJO_X=V",
                     help="a setting for the worker and the generator (repeat)")
     ap.add_argument("--no-broker", action="store_true",
                     help="the worker's stages in this process, no Kafka client, no broker (see above)")
     ap.add_argument("--receipts", action="store_true",
                     help="with --no-broker: feed a 'sent' receipt of every command back through stage 1")
-    ap.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+    ap.add_argument("--tracemalloc", type=non_negative_int, default=0, metavar="FRAMES",
                     help="with --no-broker: print where Python memory grew after the warm-up (slow)")
     args = ap.parse_args(argv)
     if not args.no_broker and (args.receipts or args.tracemalloc):
         ap.error("--receipts and --tracemalloc go with --no-broker")
+    if args.tracemalloc > 65535:
+        ap.error("--tracemalloc: at most 65535 frames")
     if args.no_broker and args.stop_p99_ms is not None:
         ap.error("--stop-p99-ms measures the broker; it does not go with --no-broker")
-    if args.minutes <= 0 or args.rate <= 0 or args.interval <= 0 or args.partitions < 1 or args.customers < 1:
-        ap.error("--minutes, --rate, --interval, --partitions and --customers must be positive")
     env: dict[str, str] = {}
     for item in args.set:
         k, sep, v = item.partition("=")
@@ -204,8 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_broker:
         return _no_broker(args, env, warmup, ap)
     tmp = tempfile.mkdtemp(prefix="cjo-soak-")
-    rows = soak(args.minutes, args.rate, args.customers, args.interval, warmup, args.partitions, args.stop_p99_ms,
-                env, tmp)
+    try:
+        rows = soak(args.minutes, args.rate, args.customers, args.interval, warmup, args.partitions,
+                    args.stop_p99_ms, env, tmp)
+    except ChildExited as e:
+        print(f"{ap.prog}: error: {e}", file=sys.stderr, flush=True)
+        return 1
     print(summary(rows, warmup, args.rate), flush=True)
     return 0
 
