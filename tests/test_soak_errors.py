@@ -61,3 +61,29 @@ def test_a_setting_the_worker_refuses_is_its_one_line(tmp_path: Path) -> None:
     p = soak(tmp_path, "--minutes", "1", "--set", "CJO_COMMIT_INTERVAL_MS=soon")
     line = one_error_line(p, 1, "the worker exited (2): ")
     assert "CJO_COMMIT_INTERVAL_MS" in line and "(log: " in line and str(tmp_path) in line, line
+
+
+def test_ctrl_c_stops_a_soak_with_one_line(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) while a broker-fed soak runs: 'interrupted', exit 130, no KeyboardInterrupt traceback
+    (``--no-broker`` takes Ctrl-C as "stop here" and prints its summary, by design)."""
+    import signal
+    import time
+
+    p = subprocess.Popen([sys.executable, "-m", "cjo_stream.bench.soak", "--minutes", "5", "--rate", "200",
+                          "--interval", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        assert p.stdout is not None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # the first row: the soak is under way
+            line = p.stdout.readline()
+            if not line or line.strip()[:1].isdigit():
+                break
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert "Traceback" not in out + err, err
+    assert p.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "python -m cjo_stream.bench.soak: interrupted"

@@ -258,4 +258,8 @@ def _no_broker(args: argparse.Namespace, env: dict[str, str], warmup: float, ap:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: the children are stopped by the finally blocks above; no traceback
+        print("python -m cjo_stream.bench.soak: interrupted", file=sys.stderr)
+        sys.exit(130)
