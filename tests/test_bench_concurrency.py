@@ -15,12 +15,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_concurrency_run_counts_every_event_once_over_both_processes(tmp_path: os.PathLike[str]) -> None:
     tmp = str(tmp_path)
+    lines, _ = make_input(3000, 400, seed=5)
+    n = len(lines)
     with LocalBroker() as broker:
-        lines, _ = make_input(3000, 400, seed=5)
-        n = asyncio.run(produce_all(Settings(bootstrap=broker.bootstrap, partitions=8, compression="none"), INPUT,
-                                    lines, 8))
+        def feed() -> None:  # once both processes answer: none of the input can be consumed before the window
+            assert asyncio.run(produce_all(Settings(bootstrap=broker.bootstrap, partitions=8, compression="none"),
+                                           INPUT, lines, 8)) == n
+
         run = run_concurrent(worker_env(broker.bootstrap, "t-conc", os.path.join(tmp, "t-conc"), 0), 2, n, tmp,
-                             "t-conc", ROOT)
+                             "t-conc", ROOT, feed=feed)
     # the window opens at the first poll that saw an event: those before it are not in the rate
     assert run.before + run.events == n
     assert run.applied >= n  # stage 2 applied every event (plus identity link records) before the window closed

@@ -15,6 +15,7 @@ import random
 import socket
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cjo_stream.bench.procs import Proc, cpu_seconds, peak_rss, scrape, spawn_worker
@@ -52,7 +53,7 @@ def _counts(url: str) -> tuple[float, float] | None:
 
 
 def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, app_id: str, cwd: str,
-                   stall: float = 90.0, quiet: float = 1.5) -> ConcurrentRun:
+                   stall: float = 90.0, quiet: float = 1.5, feed: Callable[[], None] | None = None) -> ConcurrentRun:
     """Run ``cjo-stream worker`` with ``processes`` processes until they have processed ``expect`` events.
 
     The window starts at the first event any process consumed. It ends when stage 1 has consumed
@@ -61,6 +62,10 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
     they are applied; the end is the last time the processes' applied internal records grew before
     ``quiet`` seconds without growth. CPU (every worker process) is read at the same two moments; a
     process restarted meanwhile fails the run.
+
+    ``feed`` (optional) produces the input once every process answers, before the window can open: a
+    small input produced beforehand can be consumed whole by the first process up before the last one
+    answers (a loaded machine), which leaves no window to measure.
     """
     port = free_port_block(processes)
     env = {**env, "CJO_WEB_PORT": str(port), "CJO_CONCURRENCY": str(processes)}
@@ -78,6 +83,10 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
             pids = _children(proc.pid)
             if any(c is None for c in polled) or len(pids) != processes:
                 time.sleep(0.2)
+                continue
+            if feed is not None:
+                feed()
+                feed, last_change = None, time.monotonic()
                 continue
             consumed = [c[0] for c in polled if c is not None]
             applied = sum(c[1] for c in polled if c is not None)
