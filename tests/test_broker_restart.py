@@ -68,6 +68,25 @@ def _restart(broker: LocalBroker) -> LocalBroker:
     return LocalBroker(broker.port).start()  # the same address, nothing on it
 
 
+def _failing_once_the_broker_dies(broker: LocalBroker, proc: subprocess.Popen[bytes], port: int, log: Path,
+                                  procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+    """Kill the broker; wait (the process still running) for its ``/health`` to answer 503; that body."""
+    assert broker.proc is not None
+    broker.proc.kill()
+    broker.proc.wait(5)
+    seen: list[tuple[int, dict[str, Any]]] = []
+
+    def failing() -> bool:
+        assert proc.poll() is None, "it exited while the broker was gone:\n" + log.read_text()
+        h = _health(port)
+        if h is not None:
+            seen.append(h)
+        return h is not None and h[0] == 503
+
+    _wait("503 while the broker is gone", failing, procs, [log])
+    return seen[-1][1]
+
+
 def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_without_its_topics(tmp_path: Path) -> None:
     broker = LocalBroker().start()
     env = worker_env(broker.bootstrap, tmp_path)
@@ -85,20 +104,7 @@ def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_with
             return h is not None and h[0] == 200 and bool(h[1]["partitions"])
 
         _wait("ready", ready, procs, [wlog])
-        assert broker.proc is not None
-        broker.proc.kill()
-        broker.proc.wait(5)
-        seen: list[tuple[int, dict[str, Any]]] = []
-
-        def failing() -> bool:
-            assert w.poll() is None, "the worker exited while the broker was gone:\n" + wlog.read_text()
-            h = _health(port)
-            if h is not None:
-                seen.append(h)
-            return h is not None and h[0] == 503
-
-        _wait("503 while the broker is gone", failing, procs, [wlog])
-        status, body = seen[-1]
+        body = _failing_once_the_broker_dies(broker, w, port, wlog, procs)
         assert body["status"] == "failing" and "broker" in body["reason"], body
         broker = LocalBroker(broker.port).start()  # back, empty
         _wait("exited", lambda: w.poll() is not None, procs, [wlog])
@@ -182,20 +188,7 @@ def test_an_adapter_says_503_while_the_broker_is_gone_and_exits_70_once_it_is_ba
         _wait("ready", lambda: sent(0), [a], [alog])
         _produce_commands(broker.bootstrap, "cjo.delivery.email", 3)
         _wait("delivering", lambda: sent(3), [a], [alog])
-        assert broker.proc is not None
-        broker.proc.kill()
-        broker.proc.wait(5)
-        seen: list[tuple[int, dict[str, Any]]] = []
-
-        def failing() -> bool:
-            assert a.poll() is None, "the adapter exited while the broker was gone:\n" + alog.read_text()
-            h = _health(port)
-            if h is not None:
-                seen.append(h)
-            return h is not None and h[0] == 503
-
-        _wait("503 while the broker is gone", failing, [a], [alog])
-        status, body = seen[-1]
+        body = _failing_once_the_broker_dies(broker, a, port, alog, [a])
         assert body["status"] == "failing" and "the broker has not answered" in body["reason"], body
         broker = LocalBroker(broker.port).start()  # back, empty
         _wait("exited", lambda: a.poll() is not None, [a], [alog])
