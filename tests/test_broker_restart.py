@@ -68,6 +68,15 @@ def _restart(broker: LocalBroker) -> LocalBroker:
     return LocalBroker(broker.port).start()  # the same address, nothing on it
 
 
+def _start_worker(bootstrap: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """``cjo-stream worker`` on a free web port, its output in ``worker.log``: the process, port and log."""
+    wlog = tmp_path / "worker.log"
+    port = free_port()
+    with wlog.open("wb") as f:
+        w = _start(["worker", "--web-port", str(port)], worker_env(bootstrap, tmp_path), f)
+    return w, port, wlog
+
+
 def _failing_once_the_broker_dies(broker: LocalBroker, proc: subprocess.Popen[bytes], port: int, log: Path,
                                   procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
     """Kill the broker; wait (the process still running) for its ``/health`` to answer 503; that body."""
@@ -89,14 +98,9 @@ def _failing_once_the_broker_dies(broker: LocalBroker, proc: subprocess.Popen[by
 
 def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_without_its_topics(tmp_path: Path) -> None:
     broker = LocalBroker().start()
-    env = worker_env(broker.bootstrap, tmp_path)
-    wlog = tmp_path / "worker.log"
-    port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
+    w, port, wlog = _start_worker(broker.bootstrap, tmp_path)
+    procs = [w]
     try:
-        with wlog.open("wb") as f:
-            w = _start(["worker", "--web-port", str(port)], env, f)
-        procs.append(w)
 
         def ready() -> bool:
             assert w.poll() is None, wlog.read_text()
@@ -128,14 +132,9 @@ def test_worker_says_503_while_an_offset_commit_is_pending_and_200_once_it_compl
     proxy = CommitStall()
     broker = BrokerBehind(proxy.port).start()
     proxy.start(broker.port)
-    env = worker_env(proxy.bootstrap, tmp_path)
-    wlog = tmp_path / "worker.log"
-    port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
+    w, port, wlog = _start_worker(proxy.bootstrap, tmp_path)
+    procs = [w]
     try:
-        with wlog.open("wb") as f:
-            w = _start(["worker", "--web-port", str(port)], env, f)
-        procs.append(w)
         seen: list[tuple[int, dict[str, Any]]] = []
 
         def health(code: int) -> bool:
