@@ -37,7 +37,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -59,6 +59,7 @@ from cjo_stream.kafka.skips import SkipRequests, load_skips
 from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.kafka.watch import GONE_HINT, BrokerWatch, missing, topic_partitions
 
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 _decode = msgspec.json.Decoder(DeliveryCommand).decode
@@ -255,7 +256,11 @@ class AdapterRunner:
 
     async def _loop(self, guard: FetchGuard) -> None:
         while not self._stopping.is_set():
-            data = await guard.getmany(timeout_ms=200, max_records=self.batch_max)
+            # raced with stop(): with the broker gone during a rebalance the guard waits for a committed
+            # position that never comes, and SIGTERM went unanswered (tests/test_broker_loss_logs.py)
+            got, data = await self._unless_stopped(guard.getmany(timeout_ms=200, max_records=self.batch_max))
+            if not got or data is None:
+                break
             skipped = guard.take_skipped()
             if skipped:  # past a batch an operator skipped (cjo-stream skip)
                 async with self._lock:
@@ -307,24 +312,33 @@ class AdapterRunner:
         began = not self._busy_since  # (process_batch counts from before the acks it waits for)
         if began:
             self._busy_since = time.monotonic()
-        commit = asyncio.ensure_future(self.consumer.commit(offsets))
-        stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait([commit, stop], return_when=asyncio.FIRST_COMPLETED)
+            committed, _ = await self._unless_stopped(self.consumer.commit(offsets))
         finally:
-            stop.cancel()
             if began:
                 self._busy_since = 0.0
-        if not commit.done():
-            commit.cancel()
+        if not committed and self.lost is None:  # (its topics gone: nothing is read again)
+            log.info("adapter %s: stopping before an offset commit completed; those records are read again "
+                     "at the next start", self.name, extra={"channel": self.name})
+        return committed
+
+    async def _unless_stopped(self, aw: Awaitable[_T]) -> tuple[bool, _T | None]:
+        """``(True, aw's result)``, unless :meth:`stop` comes first: then ``aw`` is cancelled, ``(False, None)``."""
+        task = asyncio.ensure_future(aw)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()  # this call cancelled: so is what it waits for
+            raise
+        finally:
+            stop.cancel()
+        if not task.done():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await commit
-            if self.lost is None:  # (else its topics are gone: nothing is read again)
-                log.info("adapter %s: stopping before an offset commit completed; those records are read again "
-                         "at the next start", self.name, extra={"channel": self.name})
-            return False
-        commit.result()
-        return True
+                await task
+            return False, None
+        return True, task.result()
 
     async def _guarded(self, rec: Any) -> bool:
         try:
