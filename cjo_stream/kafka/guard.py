@@ -24,6 +24,7 @@ pin on a batch is raised as before.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -40,6 +41,9 @@ from cjo_stream.kafka.batches import BatchReader, Unreadable
 from cjo_stream.kafka.skips import SkipRequests
 
 log = logging.getLogger("cjo_stream.kafka")
+
+#: seconds a fetch waits for a newly assigned partition's position before going on without it
+POSITION_WAIT = 1.0
 
 _NOT_DECODING = (ConsumerStoppedError, IllegalStateError)  # the consumer's own state, not the data
 
@@ -88,10 +92,9 @@ class FetchGuard:
             self._sync(assigned)
         if self.stuck:
             self._check_stuck()
-        for tp in assigned:
-            if tp not in self._next:
-                with contextlib.suppress(IllegalStateError):
-                    self._next[tp] = await c.position(tp)
+        unknown = [tp for tp in assigned if tp not in self._next]
+        if unknown:
+            await self._positions(unknown)
         try:
             data = await c.getmany(*partitions, timeout_ms=timeout_ms, max_records=max_records)
         except _NOT_DECODING:
@@ -102,6 +105,21 @@ class FetchGuard:
         for tp, recs in data.items():
             nxt[tp] = recs[-1].offset + 1
         return data
+
+    async def _positions(self, tps: list[TopicPartition]) -> None:
+        """Where newly assigned partitions start, waiting :data:`POSITION_WAIT` at most for all of them.
+
+        aiokafka's ``position`` waits for the group's committed offset as long as it takes: with the broker
+        gone mid-rebalance, forever, and a stop waited with it. A partition whose position is not known yet
+        is treated as assigned during the fetch (``_recover``) and asked again on the next call.
+        """
+        asks = {tp: asyncio.ensure_future(self.c.position(tp)) for tp in tps}
+        done, pending = await asyncio.wait(asks.values(), timeout=POSITION_WAIT)
+        for task in pending:
+            task.cancel()
+        for tp, task in asks.items():
+            if task in done and task.exception() is None:
+                self._next[tp] = task.result()
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         """Move ``tp`` (as ``consumer.seek``) and remember it: records before ``offset`` count as handed out."""
