@@ -482,8 +482,8 @@ class AdapterRunner:
         wrong = missing(topics, own, self._counts)
         if wrong is not None and self.lost is None:
             self.lost = f"{wrong} {GONE_HINT}"
-            log.error("adapter %s: %s; exiting with 70 for its supervisor to start it again (it makes its topics "
-                      "as on a first start)", self.name, self.lost, extra={"channel": self.name})
+            log.error("adapter %s: %s; stopping (cjo-stream adapter exits 70) for its supervisor to start it "
+                      "again (it makes its topics as on a first start)", self.name, self.lost, extra={"channel": self.name})
             self.lost_event.set()
             self.stop()
         return True
