@@ -50,6 +50,9 @@ class Simulator:
     engine: Engine
     on_command: Callable[[DeliveryCommand], None] | None = None
     on_skip: Callable[[SkipRecord], None] | None = None
+    #: every counted engine call's result (commands, skips, transitions), e.g. to write the journey events
+    #: a worker would (a hook, not a patched method: the compiled classes take neither subclass nor patch)
+    on_result: Callable[[Result], None] | None = None
     profiles: MutableMapping[str, Profile] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     funnel: Funnel = field(default_factory=Funnel)
@@ -117,6 +120,8 @@ class Simulator:
                     self.stage_transitions[(frm, to)] += 1
         if self.analyse and (res.transitions or res.stage_moves):
             self.analytics.add(res)
+        if self.on_result is not None:
+            self.on_result(res)
 
     def advance(self, until: float, schedules_until: float | None = None) -> None:
         """Fire every timer due at or before ``until`` and every schedule that comes round by then

@@ -28,6 +28,8 @@ from cjo_stream.analytics.offline import definitions
 from cjo_stream.bench.procs import Proc, cpu_seconds, peak_rss, scrape
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine, Result
+from cjo_stream.events import InvalidEvent, decode_event
+from cjo_stream.identity import canonical
 from cjo_stream.journeys.loader import load_journey_text, load_topology
 from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.kafka.producer import make_producer
@@ -36,31 +38,37 @@ from cjo_stream.simulator import Simulator
 
 
 def journey_events_of(lines: Iterable[bytes], root: str) -> list[bytes]:
-    """The encoded journey events of the input, as workers write them (one source position per engine call)."""
+    """The encoded journey events of the input, as workers write them (one source position per engine call):
+    each decision's transitions and stage moves, and each receipt's event, in the order a worker writes them."""
     topo = load_topology(os.path.join(root, "topologies"))
-    sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
     out: list[bytes] = []
     pos = 0
-    fold = sim.analytics.apply
 
-    zone = sim.analytics.default_zone
-
-    def capture(e: records.JourneyEvent) -> bool:
+    def capture(e: records.JourneyEvent) -> None:
         nonlocal pos
         pos += 1
         e.src = (0, pos, 0)
         out.append(records.encode(e))
-        return fold(e)
 
-    def add(result: Result, customer_id: str | None = None) -> None:
-        # the simulator folds transitions without making journey events: make them as a worker does
-        cid = customer_id or result.profile.customer_id
+    def written(result: Result) -> None:
+        cid = result.profile.customer_id
         for e in [*records.journey_events(result, cid, zone), *records.stage_events(result, cid)]:
             capture(e)
 
-    sim.analytics.apply = capture  # type: ignore[method-assign]  # receipts
-    sim.analytics.add = add  # type: ignore[method-assign]
-    sim.run_lines(lines)
+    sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages), on_result=written, analyse=False)
+    zone = sim.analytics.default_zone
+    for raw in lines:
+        try:
+            ev = decode_event(raw.strip())
+        except InvalidEvent:
+            continue
+        cid = canonical(sim.links, ev.user_id or ev.anonymous_id or "")  # the simulator's customer for it
+        dropped = sim.duplicates
+        sim.handle(ev)
+        if sim.duplicates == dropped and ev.name.startswith(records.RECEIPT_PREFIX):  # as the simulator folds it
+            r = records.receipt_event(ev, cid)
+            if r is not None:
+                capture(r)
     sim.finish()
     return out
 
