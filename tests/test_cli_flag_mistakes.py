@@ -1,0 +1,30 @@
+"""Mistakes a new operator made going through the docs (2026-12-01): each ended in a traceback or was
+taken silently. Run as typed (a subprocess of ``cjo-stream``): one ``error:`` line, the README's exit code.
+No broker runs here: every case is refused before one is asked (``--broker 127.0.0.1:9`` would be exit 4).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cjo_stream.errors import ExitCode
+from cjo_stream.kafka.local_broker import free_port
+from tests.test_cli_errors import EVENTS, run, user_error
+
+NO_BROKER = ["--broker", "127.0.0.1:9", "--connect-timeout", "0.5"]
+
+
+@pytest.mark.parametrize("address", ["::::", "[::1", "[::1]9092", "[::1]:x", "h:1,::::"])
+@pytest.mark.parametrize("verb", [["tail"], ["produce", "--events", EVENTS],
+                                  ["skip", "--topic", "t", "--partition", "0", "--offset", "0"]])
+def test_a_broker_address_that_is_not_host_port_is_a_usage_error(verb: list[str], address: str) -> None:
+    """``--broker ::::`` ended in aiokafka's ValueError traceback (exit 70) in every client verb."""
+    user_error(run(*verb, "--broker", address, "--connect-timeout", "0.5"), ExitCode.USAGE,
+               f"broker address {address.split(',')[-1]!r} (--broker or CJO_BROKER)")
+
+
+def test_the_worker_refuses_such_an_address_before_waiting_for_it(tmp_path: Path) -> None:
+    user_error(run("worker", "--broker", "::::", "--data-dir", str(tmp_path), "--web-port", str(free_port())),
+               ExitCode.USAGE, "broker address '::::'")
