@@ -28,3 +28,21 @@ def test_a_broker_address_that_is_not_host_port_is_a_usage_error(verb: list[str]
 def test_the_worker_refuses_such_an_address_before_waiting_for_it(tmp_path: Path) -> None:
     user_error(run("worker", "--broker", "::::", "--data-dir", str(tmp_path), "--web-port", str(free_port())),
                ExitCode.USAGE, "broker address '::::'")
+
+
+@pytest.mark.parametrize("flag", ["--fail-on-change", "--only-changed"])
+def test_replay_comparison_flags_need_compare(flag: str) -> None:
+    """``replay --events F --fail-on-change`` without --compare exited 0: a CI job with it passed whatever
+    the journeys decided."""
+    user_error(run("replay", "--events", EVENTS, flag), ExitCode.USAGE, f"{flag} needs --compare OTHER_DIR")
+
+
+def test_replay_takes_one_source() -> None:
+    """``--topic`` beside ``--events`` was ignored: the files were read, the topic never."""
+    user_error(run("replay", "--events", EVENTS, "--topic", "cjo.touchpoints", *NO_BROKER), ExitCode.USAGE,
+               "--topic and --events: give one source")
+
+
+def test_replay_with_compare_still_fails_on_change() -> None:
+    p = run("replay", "--events", EVENTS, "--compare", "topologies/demo", "--fail-on-change", "--only-changed")
+    assert p.returncode == 1 and "differences found" in p.stdout, p.stdout + p.stderr
