@@ -46,3 +46,22 @@ def test_replay_takes_one_source() -> None:
 def test_replay_with_compare_still_fails_on_change() -> None:
     p = run("replay", "--events", EVENTS, "--compare", "topologies/demo", "--fail-on-change", "--only-changed")
     assert p.returncode == 1 and "differences found" in p.stdout, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("content", ["# cjo-stream\n\nnot events\n", 'type,event,userId\ntrack,x,u1\n',
+                                     '{\n  "type": "track",\n  "event": "x"\n}\n'])
+def test_produce_refuses_a_file_that_is_not_json_lines(tmp_path: Path, content: str) -> None:
+    """``produce --events README.md`` sent 1,180 Markdown lines to the input topic (all dead-lettered)."""
+    path = tmp_path / "events.txt"
+    path.write_text(content)
+    user_error(run("produce", "--events", str(path), *NO_BROKER), ExitCode.INVALID,
+               f"{path}:1: not a JSON object, expected JSON lines", "nothing sent")
+
+
+def test_produce_still_sends_a_broken_line_after_a_good_first_line(tmp_path: Path) -> None:
+    """Only the first line decides: later bad lines are the workers' to dead-letter (the example file has
+    three). Without a broker that is exit 4, i.e. the file was accepted."""
+    path = tmp_path / "events.jsonl"
+    path.write_text('\n{"type":"track","event":"x","userId":"u1","messageId":"m1"}\nnot json\n')
+    p = run("produce", "--events", str(path), *NO_BROKER)
+    assert p.returncode == ExitCode.BROKER and "Traceback" not in p.stderr, p.stderr

@@ -103,15 +103,22 @@ def _read(path: str) -> Iterator[bytes]:
 
 
 def _refuse_json_array(path: str) -> None:
-    """A JSON array (an export) sent as is is one record the workers dead-letter (``wrong_type``): refused
-    before anything is sent, with the hint simulate and replay give."""
+    """A file that is not JSON lines, refused before anything is sent, with the hint simulate and replay
+    give: a JSON array (an export) sent as is is one record the workers dead-letter (``wrong_type``), and
+    a file whose first line is no JSON object at all (``--events README.md``, a CSV, a pretty-printed
+    export) was sent line by line, every line to the dead-letter topic."""
     from cjo_stream.errors import InvalidInput
 
-    for line in _read(path):
-        if line.strip():
-            if line.lstrip().startswith(b"["):
+    for number, line in enumerate(_read(path), start=1):
+        text = line.strip()
+        if text:
+            if text.startswith(b"["):
                 raise InvalidInput(f"{path} holds a JSON array, not JSON lines (one Segment event object per "
                                    "line): `jq -c '.[]' FILE > FILE.jsonl` writes one event per line; nothing sent")
+            if not text.startswith(b"{") or text == b"{":
+                raise InvalidInput(f"{path}:{number}: not a JSON object, expected JSON lines (one Segment event "
+                                   "object per line; `jq -c . FILE > FILE.jsonl` turns pretty-printed JSON into "
+                                   "them); nothing sent")
             return
 
 
