@@ -11,7 +11,7 @@ import pytest
 
 from cjo_stream.errors import ExitCode
 from cjo_stream.kafka.local_broker import free_port
-from tests.test_cli_errors import EVENTS, run, user_error
+from tests.test_cli_errors import EVENTS, clean_env, run, user_error
 
 NO_BROKER = ["--broker", "127.0.0.1:9", "--connect-timeout", "0.5"]
 
@@ -65,3 +65,20 @@ def test_produce_still_sends_a_broken_line_after_a_good_first_line(tmp_path: Pat
     path.write_text('\n{"type":"track","event":"x","userId":"u1","messageId":"m1"}\nnot json\n')
     p = run("produce", "--events", str(path), *NO_BROKER)
     assert p.returncode == ExitCode.BROKER and "Traceback" not in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("channel, env, shown", [
+    ("webhook", {"CJO_WEBHOOK_URL": "hooks.example.com/in"}, "CJO_WEBHOOK_URL='hooks.example.com/in'"),
+    ("crm", {"CJO_CRM_URL": "crm.example.com/leads/{customer_id}"}, "CJO_CRM_URL='crm.example.com/leads/"),
+    ("slack", {"CJO_SLACK_WEBHOOK_URL": "hooks.slack.com/services/T0/B0/s3cr3t"}, "CJO_SLACK_WEBHOOK_URL is not"),
+    ("sms", {"CJO_TWILIO_ACCOUNT_SID": "AC1", "CJO_TWILIO_AUTH_TOKEN": "t", "CJO_SMS_FROM": "+15550000000",
+             "CJO_TWILIO_BASE_URL": "api.twilio.com"}, "CJO_TWILIO_BASE_URL='api.twilio.com'"),
+    ("push", {"CJO_FCM_PROJECT_ID": "p", "CJO_FCM_ACCESS_TOKEN": "t", "CJO_FCM_BASE_URL": "localhost:8080"},
+     "CJO_FCM_BASE_URL='localhost:8080'"),
+])
+def test_an_adapter_refuses_a_provider_url_that_is_no_http_url(channel: str, env: dict[str, str], shown: str) -> None:
+    """``CJO_WEBHOOK_URL=hooks.example.com/in`` (no scheme) started the adapter; every command then failed at
+    delivery. Refused before anything connects (exit 2), a secret URL without its value."""
+    err = user_error(run("adapter", "--channel", channel, "--web-port", str(free_port()), *NO_BROKER[:2],
+                         env=clean_env(**env)), ExitCode.USAGE, shown, "is not an http(s) URL")
+    assert "s3cr3t" not in err
