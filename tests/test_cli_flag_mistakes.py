@@ -5,6 +5,7 @@ No broker runs here: every case is refused before one is asked (``--broker 127.0
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,17 @@ def test_an_adapter_refuses_a_provider_url_that_is_no_http_url(channel: str, env
     err = user_error(run("adapter", "--channel", channel, "--web-port", str(free_port()), *NO_BROKER[:2],
                          env=clean_env(**env)), ExitCode.USAGE, shown, "is not an http(s) URL")
     assert "s3cr3t" not in err
+
+
+def test_every_flag_says_what_it_is_in_help() -> None:
+    """``produce --help`` showed ``--events EVENTS`` and ``validate --help`` a bare ``topologies``: every
+    argument of every verb now has a line of help (run as typed: ``cjo-stream VERB --help``)."""
+    from cjo_stream.cli import build_parser
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    bare = [f"{verb} {a.option_strings[0] if a.option_strings else a.dest}"
+            for verb, p in verbs.items() for a in p._actions if a.help is None]
+    assert not bare, f"arguments without help: {bare}"
+    p = run("produce", "--help")
+    assert p.returncode == 0 and "--events FILE" in p.stdout and "JSON lines" in p.stdout, p.stdout
