@@ -49,7 +49,7 @@ async def _describe(settings: Settings, topic: str, partition: int, offset: int)
         raise outside
     if bad is not None and bad.base_offset == offset:
         return f"offsets {bad.base_offset}-{bad.next_offset - 1}, {bad.codec}: {bad.problem}"
-    return "this process can decode it (the worker that cannot may lack a codec library)"
+    return "this process can decode it; the worker that cannot may lack a codec library"
 
 
 def _cmd_skip(args: argparse.Namespace) -> int:
