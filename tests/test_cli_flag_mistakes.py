@@ -97,3 +97,20 @@ def test_every_flag_says_what_it_is_in_help() -> None:
     assert not bare, f"arguments without help: {bare}"
     p = run("produce", "--help")
     assert p.returncode == 0 and "--events FILE" in p.stdout and "JSON lines" in p.stdout, p.stdout
+
+
+def test_the_adapter_benchmark_command_takes_help_and_refuses_a_bad_count() -> None:
+    """docs/adapters.md's ``python -m cjo_stream.bench.adapter [N]``: ``--help`` or ``x`` was a ValueError
+    traceback; the run itself is a benchmark (tests/adapters/test_bench.py runs its function)."""
+    import subprocess
+    import sys
+
+    def bench(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cjo_stream.bench.adapter", *args], capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    helped = bench("--help")
+    assert helped.returncode == 0 and "delivery commands to send" in helped.stdout, helped.stderr
+    for bad in ("x", "0"):
+        p = bench(bad)
+        assert p.returncode == 2 and "Traceback" not in p.stderr and "argument N" in p.stderr, p.stderr
