@@ -149,12 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check journey files and policies; print every problem")
-    p.add_argument("topologies", nargs="?", default="topologies")
+    p.add_argument("topologies", nargs="?", default="topologies", help="journeys directory (default topologies)")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("simulate", help="run journeys over a JSONL file of events in virtual time")
-    p.add_argument("--topologies", default="topologies")
-    p.add_argument("--events", required=True, help="JSON lines of Segment-style touchpoint events")
+    p.add_argument("--topologies", default="topologies", help="journeys directory (default topologies)")
+    p.add_argument("--events", required=True, metavar="FILE", help="JSON lines of Segment-style touchpoint events")
     p.add_argument("--until", help="fire pending timers due up to this RFC 3339 time (default: all)")
     p.add_argument("--report", action="store_true", help="print the funnel and journey analytics to stderr")
     p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("schemas", help="write JSON Schemas generated from the code")
-    p.add_argument("--out", default="schemas")
+    p.add_argument("--out", default="schemas", metavar="DIR", help="directory to write them to (default schemas)")
     p.set_defaults(func=_cmd_schemas)
 
     for register in _extensions():

@@ -41,8 +41,8 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         (s.sasl_mechanism in _MECHANISMS, f"CJO_SASL_MECHANISM={s.sasl_mechanism!r}: use PLAIN, SCRAM-SHA-256 "
                                          "or SCRAM-SHA-512"),
         (bool(s.bootstrap.strip()), "CJO_BROKER is empty: give host:port of the Kafka broker(s)"),
-        (not (bad := _bad_broker_port(s.bootstrap)), f"broker address {bad!r} (--broker or CJO_BROKER): the port "
-                                                      "is 1-65535, as in 127.0.0.1:9092"),
+        (not (bad := _bad_broker_port(s.bootstrap)), f"broker address {bad!r} (--broker or CJO_BROKER): host:port, "
+                                                      "the port is 1-65535, as in 127.0.0.1:9092 or [::1]:9092"),
     ]
     for ok, problem in checks:
         if not ok:
@@ -55,14 +55,30 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 
 
 def _bad_broker_port(bootstrap: str) -> str:
-    """The first ``host:port`` entry whose port is not 1-65535 (a client ended with a traceback on it, a
-    service retried it forever), or ``""``."""
-    for entry in bootstrap.split(","):
-        host, colon, port = entry.strip().rpartition(":")
-        if not colon or port.endswith("]") or (":" in host and not host.startswith("[")):
-            continue  # no port (the client's default) or a bare IPv6 address
+    """The first entry aiokafka cannot take as ``host:port`` with a port 1-65535 (a client ended with a
+    traceback on it, a service retried it forever), or ``""``. Parsed as aiokafka parses it: ``[v6]:port``,
+    a bare IPv6 address or a name without a port (the client's default port), else ``host:port``."""
+    import socket
+
+    for raw in bootstrap.split(","):
+        entry = raw.strip()
+        if entry.startswith("["):
+            _, closed, rest = entry[1:].partition("]")
+            if not closed or (rest and not rest.startswith(":")):
+                return entry  # '[::1' or '[::1]9092': aiokafka's ValueError
+            if not rest:
+                continue
+            port = rest[1:]
+        elif ":" not in entry:
+            continue
+        else:
+            try:
+                socket.inet_pton(socket.AF_INET6, entry)
+                continue  # '::1': a bare IPv6 address
+            except OSError:
+                port = entry.rpartition(":")[2]  # '::::' is no address: its port is ''
         if not (port.isdigit() and 1 <= int(port) <= 65535):
-            return entry.strip()
+            return entry
     return ""
 
 

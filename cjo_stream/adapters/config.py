@@ -60,6 +60,23 @@ def secret(env: Env, name: str, *, required: bool = False, what: str = "") -> st
     return value
 
 
+def http_url(value: str, name: str, *, is_secret: bool = False) -> str:
+    """``value`` if it is an http(s) URL with a host, else a ConfigError at start: a typo in a provider URL
+    (``CJO_WEBHOOK_URL=hooks.example.com``) was taken, and every command then failed at delivery, after its
+    retries. A secret's value is not echoed."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        shown = "" if is_secret else f"={value!r}"
+        raise ConfigError(f"{name}{shown} is not an http(s) URL: use e.g. https://hooks.example.com/path")
+    return value
+
+
 #: The longest duration a setting takes, as in journeys (36500d): beyond it a session timeout of
 #: 99999999999w ended the adapter with aiokafka's traceback (exit 70) and deadlines left the years a
 #: time can be written in.

@@ -94,6 +94,7 @@ class CrmConfig:
         e = config.env_of(env)
         url = config.require(e, "CJO_CRM_URL", "the upsert endpoint, e.g. https://crm.example.com/api/leads/{customer_id}")
         check_template(url, "CJO_CRM_URL")
+        config.http_url(url, "CJO_CRM_URL")
         method = config.get(e, "CJO_CRM_METHOD", "PUT").upper()
         if method not in ("POST", "PUT", "PATCH"):
             raise config.ConfigError(f"CJO_CRM_METHOD={method!r}: use POST, PUT or PATCH")

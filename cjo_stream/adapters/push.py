@@ -52,7 +52,8 @@ class PushConfig:
                                      "to an OAuth2 access token with the firebase.messaging scope")
         return cls(project_id=config.require(e, "CJO_FCM_PROJECT_ID", "your Firebase project id"),
                    access_token=token, token_file=token_file,
-                   base_url=config.get(e, "CJO_FCM_BASE_URL", "https://fcm.googleapis.com").rstrip("/"),
+                   base_url=config.http_url(config.get(e, "CJO_FCM_BASE_URL", "https://fcm.googleapis.com").rstrip("/"),
+                                            "CJO_FCM_BASE_URL"),
                    timeout=timeout_from_env(e, "CJO_PUSH_TIMEOUT"))
 
 

@@ -25,8 +25,9 @@ class SlackConfig:
     @classmethod
     def from_env(cls, env: config.Env | None = None) -> SlackConfig:
         e = config.env_of(env)
-        return cls(webhook_url=config.secret(e, "CJO_SLACK_WEBHOOK_URL", required=True,
-                                             what="the Slack incoming-webhook URL (Slack app → Incoming Webhooks)"),
+        url = config.secret(e, "CJO_SLACK_WEBHOOK_URL", required=True,
+                            what="the Slack incoming-webhook URL (Slack app → Incoming Webhooks)")
+        return cls(webhook_url=config.http_url(url, "CJO_SLACK_WEBHOOK_URL", is_secret=True),
                    timeout=timeout_from_env(e, "CJO_SLACK_TIMEOUT"))
 
 

@@ -41,7 +41,8 @@ class SmsConfig:
                   auth_token=config.secret(e, "CJO_TWILIO_AUTH_TOKEN", required=True, what="your Twilio auth token"),
                   sender=config.get(e, "CJO_SMS_FROM"),
                   messaging_service_sid=config.get(e, "CJO_TWILIO_MESSAGING_SERVICE_SID"),
-                  base_url=config.get(e, "CJO_TWILIO_BASE_URL", "https://api.twilio.com").rstrip("/"),
+                  base_url=config.http_url(config.get(e, "CJO_TWILIO_BASE_URL", "https://api.twilio.com").rstrip("/"),
+                                           "CJO_TWILIO_BASE_URL"),
                   status_callback=config.get(e, "CJO_TWILIO_STATUS_CALLBACK"),
                   timeout=timeout_from_env(e, "CJO_SMS_TIMEOUT"))
         if not cfg.sender and not cfg.messaging_service_sid:

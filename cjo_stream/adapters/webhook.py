@@ -38,7 +38,8 @@ class WebhookConfig:
     @classmethod
     def from_env(cls, env: config.Env | None = None) -> WebhookConfig:
         e = config.env_of(env)
-        return cls(url=config.get(e, "CJO_WEBHOOK_URL"),
+        url = config.get(e, "CJO_WEBHOOK_URL")
+        return cls(url=url and config.http_url(url, "CJO_WEBHOOK_URL"),
                    signing_key=config.secret(e, "CJO_WEBHOOK_SIGNING_KEY").encode(),
                    timeout=timeout_from_env(e, "CJO_WEBHOOK_TIMEOUT"),
                    allow_to_url=config.boolean(e, "CJO_WEBHOOK_ALLOW_TO_URL", True))

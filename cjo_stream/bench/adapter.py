@@ -109,7 +109,14 @@ async def adapter_throughput(bootstrap: str, n: int, concurrency: int = 16, seed
 
 
 def main(argv: list[str]) -> int:
-    n = int(argv[0]) if argv else 5000
+    import argparse
+
+    from cjo_stream.argtypes import positive_int
+
+    parser = argparse.ArgumentParser(prog="python -m cjo_stream.bench.adapter", description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("n", nargs="?", type=positive_int, default=5000, metavar="N",
+                        help="delivery commands to send (default 5000)")
+    n = parser.parse_args(argv).n  # `--help` and `x` were a ValueError traceback
     bootstrap = os.environ.get("CJO_BROKER")
     if bootstrap:
         result = asyncio.run(adapter_throughput(bootstrap, n))

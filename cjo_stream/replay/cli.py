@@ -71,6 +71,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("--since is after --until")
     if args.warmup and since == float("-inf"):
         raise UsageError("--warmup needs --since: the warm-up is the time before it")
+    # flags that would change nothing were taken silently: `--fail-on-change` without --compare passed CI
+    # whatever the journeys decided, and `--topic` with --events read the files only
+    for flag in ("fail_on_change", "only_changed"):
+        if getattr(args, flag) and not args.compare:
+            raise UsageError(f"--{flag.replace('_', '-')} needs --compare OTHER_DIR: it compares two topologies")
+    if args.events and args.topic:
+        raise UsageError("--topic and --events: give one source, topics (--topic) or files (--events)")
     warmup_from = since - args.warmup if args.warmup else since
     settings = settings_from(args)
     tune_gc(settings.gc_threshold)  # as the workers: millions of live objects make Python's default GC costly

@@ -103,15 +103,22 @@ def _read(path: str) -> Iterator[bytes]:
 
 
 def _refuse_json_array(path: str) -> None:
-    """A JSON array (an export) sent as is is one record the workers dead-letter (``wrong_type``): refused
-    before anything is sent, with the hint simulate and replay give."""
+    """A file that is not JSON lines, refused before anything is sent, with the hint simulate and replay
+    give: a JSON array (an export) sent as is is one record the workers dead-letter (``wrong_type``), and
+    a file whose first line is no JSON object at all (``--events README.md``, a CSV, a pretty-printed
+    export) was sent line by line, every line to the dead-letter topic."""
     from cjo_stream.errors import InvalidInput
 
-    for line in _read(path):
-        if line.strip():
-            if line.lstrip().startswith(b"["):
+    for number, line in enumerate(_read(path), start=1):
+        text = line.strip()
+        if text:
+            if text.startswith(b"["):
                 raise InvalidInput(f"{path} holds a JSON array, not JSON lines (one Segment event object per "
                                    "line): `jq -c '.[]' FILE > FILE.jsonl` writes one event per line; nothing sent")
+            if not text.startswith(b"{") or text == b"{":
+                raise InvalidInput(f"{path}:{number}: not a JSON object, expected JSON lines (one Segment event "
+                                   "object per line; `jq -c . FILE > FILE.jsonl` turns pretty-printed JSON into "
+                                   "them); nothing sent")
             return
 
 
@@ -358,7 +365,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                 f"{CONNECT_TIMEOUT:g}; exit code 4)")
 
     p = sub.add_parser("broker", help="run the local Tansu Kafka-protocol broker in the foreground")
-    p.add_argument("--port", type=port, default=9092)
+    p.add_argument("--port", type=port, default=9092, help="port to listen on, on 127.0.0.1 (default 9092)")
     p.set_defaults(func=_cmd_broker)
 
     p = sub.add_parser("worker", help="run a streaming worker (Faust host + batch hot path)",
@@ -373,12 +380,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="partitions of topics this worker creates ($CJO_PARTITIONS)")
     p.add_argument("--concurrency", type=positive_int,
                    help="worker processes to run on this machine, about one core each (default: $CJO_CONCURRENCY or 1)")
-    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"],
+                   help="log level (default warn; $CJO_LOG_LEVEL wins when set)")
     p.set_defaults(func=_cmd_worker)
 
     p = sub.add_parser("produce", help="produce a JSONL file of touchpoint events to the input topic")
     broker_arg(p)
-    p.add_argument("--events", required=True)
+    p.add_argument("--events", required=True, metavar="FILE",
+                   help="JSON lines (plain or gzip), one Segment event per line, each sent as one record")
     p.add_argument("--topic", type=topic, help="default: $CJO_INPUT_TOPIC or cjo.touchpoints")
     p.add_argument("--rate", type=positive_float, help="events per second (default: as fast as possible)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
@@ -386,10 +395,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("generate", help="produce realistic touchpoint traffic in real time")
     broker_arg(p)
-    p.add_argument("--customers", type=customer_count, default=1000)
+    p.add_argument("--customers", type=customer_count, default=1000, help="distinct customers (default 1000)")
     p.add_argument("--rate", type=positive_float, default=100.0, help="events per second")
     p.add_argument("--duration", type=seconds, default=60.0, help="seconds, or a duration: 90s, 5m, 1h (default 60)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed: the same seed, the same traffic (default 1)")
     p.add_argument("--start", help="event time of the first event, RFC 3339 (default: now); e.g. a past time "
                                    "to replay a backlog whose timers are all due")
     p.set_defaults(func=_cmd_generate)
@@ -397,16 +406,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="live demo: broker, worker and generator; prints delivery commands")
     p.add_argument("--duration", type=seconds,
                    help="seconds, or a duration: 90s, 5m (default: until Ctrl-C on a terminal, else 60 s)")
-    p.add_argument("--customers", type=customer_count, default=300)
-    p.add_argument("--rate", type=positive_float, default=40.0)
-    p.add_argument("--topologies", default="topologies/demo")
+    p.add_argument("--customers", type=customer_count, default=300, help="distinct customers (default 300)")
+    p.add_argument("--rate", type=positive_float, default=40.0, help="events per second (default 40)")
+    p.add_argument("--topologies", default="topologies/demo", help="journeys directory (default topologies/demo)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("tail", help="print delivery commands as they arrive")
     broker_arg(p)
     p.add_argument("--channel", action="append", choices=CHANNELS,
                    help="channel to follow (repeatable; default: all)")
-    p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--from-beginning", action="store_true", help="print the commands already on the topics first")
     p.add_argument("--limit", type=positive_int, help="stop after this many commands")
     p.set_defaults(func=_cmd_tail)
 

@@ -49,7 +49,7 @@ async def _describe(settings: Settings, topic: str, partition: int, offset: int)
         raise outside
     if bad is not None and bad.base_offset == offset:
         return f"offsets {bad.base_offset}-{bad.next_offset - 1}, {bad.codec}: {bad.problem}"
-    return "this process can decode it (the worker that cannot may lack a codec library)"
+    return "this process can decode it; the worker that cannot may lack a codec library"
 
 
 def _cmd_skip(args: argparse.Namespace) -> int:
@@ -79,8 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--broker", help="bootstrap servers (default: $CJO_BROKER or 127.0.0.1:9092)")
     p.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS",
                    help="give up when the broker does not answer within this time (default 10; exit code 4)")
-    p.add_argument("--topic", required=True)
-    p.add_argument("--partition", type=int, required=True)
+    p.add_argument("--topic", required=True, help="topic of the stuck partition, as /health names it")
+    p.add_argument("--partition", type=int, required=True, help="the stuck partition")
     p.add_argument("--offset", type=int, required=True, help="first offset of the batch, as the worker reported it")
     p.add_argument("--reason", help="recorded with the request and logged by the worker that applies it")
     p.set_defaults(func=_cmd_skip)

@@ -1,0 +1,116 @@
+"""Mistakes a new operator made going through the docs (2026-12-01): each ended in a traceback or was
+taken silently. Run as typed (a subprocess of ``cjo-stream``): one ``error:`` line, the README's exit code.
+No broker runs here: every case is refused before one is asked (``--broker 127.0.0.1:9`` would be exit 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from cjo_stream.errors import ExitCode
+from cjo_stream.kafka.local_broker import free_port
+from tests.test_cli_errors import EVENTS, clean_env, run, user_error
+
+NO_BROKER = ["--broker", "127.0.0.1:9", "--connect-timeout", "0.5"]
+
+
+@pytest.mark.parametrize("address", ["::::", "[::1", "[::1]9092", "[::1]:x", "h:1,::::"])
+@pytest.mark.parametrize("verb", [["tail"], ["produce", "--events", EVENTS],
+                                  ["skip", "--topic", "t", "--partition", "0", "--offset", "0"]])
+def test_a_broker_address_that_is_not_host_port_is_a_usage_error(verb: list[str], address: str) -> None:
+    """``--broker ::::`` ended in aiokafka's ValueError traceback (exit 70) in every client verb."""
+    user_error(run(*verb, "--broker", address, "--connect-timeout", "0.5"), ExitCode.USAGE,
+               f"broker address {address.split(',')[-1]!r} (--broker or CJO_BROKER)")
+
+
+def test_the_worker_refuses_such_an_address_before_waiting_for_it(tmp_path: Path) -> None:
+    user_error(run("worker", "--broker", "::::", "--data-dir", str(tmp_path), "--web-port", str(free_port())),
+               ExitCode.USAGE, "broker address '::::'")
+
+
+@pytest.mark.parametrize("flag", ["--fail-on-change", "--only-changed"])
+def test_replay_comparison_flags_need_compare(flag: str) -> None:
+    """``replay --events F --fail-on-change`` without --compare exited 0: a CI job with it passed whatever
+    the journeys decided."""
+    user_error(run("replay", "--events", EVENTS, flag), ExitCode.USAGE, f"{flag} needs --compare OTHER_DIR")
+
+
+def test_replay_takes_one_source() -> None:
+    """``--topic`` beside ``--events`` was ignored: the files were read, the topic never."""
+    user_error(run("replay", "--events", EVENTS, "--topic", "cjo.touchpoints", *NO_BROKER), ExitCode.USAGE,
+               "--topic and --events: give one source")
+
+
+def test_replay_with_compare_still_fails_on_change() -> None:
+    p = run("replay", "--events", EVENTS, "--compare", "topologies/demo", "--fail-on-change", "--only-changed")
+    assert p.returncode == 1 and "differences found" in p.stdout, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("content", ["# cjo-stream\n\nnot events\n", 'type,event,userId\ntrack,x,u1\n',
+                                     '{\n  "type": "track",\n  "event": "x"\n}\n'])
+def test_produce_refuses_a_file_that_is_not_json_lines(tmp_path: Path, content: str) -> None:
+    """``produce --events README.md`` sent 1,180 Markdown lines to the input topic (all dead-lettered)."""
+    path = tmp_path / "events.txt"
+    path.write_text(content)
+    user_error(run("produce", "--events", str(path), *NO_BROKER), ExitCode.INVALID,
+               f"{path}:1: not a JSON object, expected JSON lines", "nothing sent")
+
+
+def test_produce_still_sends_a_broken_line_after_a_good_first_line(tmp_path: Path) -> None:
+    """Only the first line decides: later bad lines are the workers' to dead-letter (the example file has
+    three). Without a broker that is exit 4, i.e. the file was accepted."""
+    path = tmp_path / "events.jsonl"
+    path.write_text('\n{"type":"track","event":"x","userId":"u1","messageId":"m1"}\nnot json\n')
+    p = run("produce", "--events", str(path), *NO_BROKER)
+    assert p.returncode == ExitCode.BROKER and "Traceback" not in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("channel, env, shown", [
+    ("webhook", {"CJO_WEBHOOK_URL": "hooks.example.com/in"}, "CJO_WEBHOOK_URL='hooks.example.com/in'"),
+    ("crm", {"CJO_CRM_URL": "crm.example.com/leads/{customer_id}"}, "CJO_CRM_URL='crm.example.com/leads/"),
+    ("slack", {"CJO_SLACK_WEBHOOK_URL": "hooks.slack.com/services/T0/B0/s3cr3t"}, "CJO_SLACK_WEBHOOK_URL is not"),
+    ("sms", {"CJO_TWILIO_ACCOUNT_SID": "AC1", "CJO_TWILIO_AUTH_TOKEN": "t", "CJO_SMS_FROM": "+15550000000",
+             "CJO_TWILIO_BASE_URL": "api.twilio.com"}, "CJO_TWILIO_BASE_URL='api.twilio.com'"),
+    ("push", {"CJO_FCM_PROJECT_ID": "p", "CJO_FCM_ACCESS_TOKEN": "t", "CJO_FCM_BASE_URL": "localhost:8080"},
+     "CJO_FCM_BASE_URL='localhost:8080'"),
+])
+def test_an_adapter_refuses_a_provider_url_that_is_no_http_url(channel: str, env: dict[str, str], shown: str) -> None:
+    """``CJO_WEBHOOK_URL=hooks.example.com/in`` (no scheme) started the adapter; every command then failed at
+    delivery. Refused before anything connects (exit 2), a secret URL without its value."""
+    err = user_error(run("adapter", "--channel", channel, "--web-port", str(free_port()), *NO_BROKER[:2],
+                         env=clean_env(**env)), ExitCode.USAGE, shown, "is not an http(s) URL")
+    assert "s3cr3t" not in err
+
+
+def test_every_flag_says_what_it_is_in_help() -> None:
+    """``produce --help`` showed ``--events EVENTS`` and ``validate --help`` a bare ``topologies``: every
+    argument of every verb now has a line of help (run as typed: ``cjo-stream VERB --help``)."""
+    from cjo_stream.cli import build_parser
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    bare = [f"{verb} {a.option_strings[0] if a.option_strings else a.dest}"
+            for verb, p in verbs.items() for a in p._actions if a.help is None]
+    assert not bare, f"arguments without help: {bare}"
+    p = run("produce", "--help")
+    assert p.returncode == 0 and "--events FILE" in p.stdout and "JSON lines" in p.stdout, p.stdout
+
+
+def test_the_adapter_benchmark_command_takes_help_and_refuses_a_bad_count() -> None:
+    """docs/adapters.md's ``python -m cjo_stream.bench.adapter [N]``: ``--help`` or ``x`` was a ValueError
+    traceback; the run itself is a benchmark (tests/adapters/test_bench.py runs its function)."""
+    import subprocess
+    import sys
+
+    def bench(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cjo_stream.bench.adapter", *args], capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    helped = bench("--help")
+    assert helped.returncode == 0 and "delivery commands to send" in helped.stdout, helped.stderr
+    for bad in ("x", "0"):
+        p = bench(bad)
+        assert p.returncode == 2 and "Traceback" not in p.stderr and "argument N" in p.stderr, p.stderr
