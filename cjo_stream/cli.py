@@ -178,7 +178,7 @@ DEBUG_HELP = "debug logging, and a traceback with every error (same as CJO_LOG_L
 
 #: Verbs that are Kafka clients run from a shell (no logging of their own): aiokafka's messages reach
 #: the terminal through Python's last-resort handler.
-CLIENT_VERBS = frozenset({"produce", "tail", "generate", "skip", "replay"})
+CLIENT_VERBS = frozenset({"produce", "tail", "generate", "skip", "replay", "dlq"})
 
 
 def _quiet_kafka_client() -> None:

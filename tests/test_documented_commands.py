@@ -489,6 +489,38 @@ def _skip(cmd: Command, fx: Callable[[str], Any]) -> None:
     assert req.reason == (reason.group(1) if reason else "")
 
 
+@check(r"cjo-stream dlq ")
+def _dlq(cmd: Command, fx: Callable[[str], Any]) -> None:
+    """On a dead letter as a worker writes it (tests/runtime/test_dlq_cli.py runs it on a worker's own):
+    one line without the payload, and the re-drive puts the record back on its source topic."""
+    from aiokafka import AIOKafkaProducer
+
+    value = b'{"messageId":"m1","type":"track","event":"x","timestamp":"2026-01-01T00:00:00Z","ssn":"078-05-1120"}'
+
+    async def dead_letter(bootstrap: str) -> None:
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await p.start()
+        try:
+            await p.send_and_wait("cjo.touchpoints.dlq", value, key=b"k", headers=[
+                ("cjo.reason", b"missing_id"), ("cjo.detail", b"an event needs userId or anonymousId (or both)"),
+                ("cjo.source.topic", b"cjo.touchpoints"), ("cjo.source.partition", b"0"),
+                ("cjo.source.offset", b"7"), ("cjo.failed_at", b"1780000000.5")])
+        finally:
+            await p.stop()
+
+    with LocalBroker() as broker:
+        asyncio.run(dead_letter(broker.bootstrap))
+        p = shell(fill(cmd.text, {"--reason": "missing_id"}), env=user_env(CJO_BROKER=broker.bootstrap))
+        assert p.returncode == 0, p.stderr
+        (line,) = p.stdout.splitlines()
+        assert " missing_id  from cjo.touchpoints[0]@7 " in line and "078-05" not in line, line
+        assert "2026-05-28T" in line  # the worker's epoch seconds as a time
+        if "--redrive" in cmd.text:
+            assert "re-drove 1 to cjo.touchpoints" in p.stderr, p.stderr
+            (back,) = asyncio.run(read_topic(broker.bootstrap, "cjo.touchpoints", lambda r: len(r) >= 1, timeout=30))
+            assert (back.key, back.value) == (b"k", value)
+
+
 async def _fill_partition(bootstrap: str, topic: str, partition: int, n: int) -> None:
     from aiokafka import AIOKafkaProducer
 

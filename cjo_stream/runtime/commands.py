@@ -419,6 +419,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--limit", type=positive_int, help="stop after this many commands")
     p.set_defaults(func=_cmd_tail)
 
+    from cjo_stream.runtime.dlq import register as register_dlq
     from cjo_stream.runtime.skip import register as register_skip
 
     register_skip(sub)
+    register_dlq(sub)

@@ -1,0 +1,172 @@
+"""``cjo-stream dlq``: what is on a dead-letter topic and why, and sending it back once the cause is fixed.
+
+Workers dead-letter the input records they cannot decode to ``<input>.dlq``; adapters, the delivery
+commands they gave up on to ``cjo.delivery.<channel>.dlq``. Each record is the original, unchanged, with
+headers saying why (``cjo.reason``, ``cjo.detail``), where it came from and when. This lists them with
+their reason, origin and size (never the payload, which may hold personal data, unless ``--values``),
+counts them by reason, and with ``--redrive`` produces them back to the topic each came from, key,
+value and the producer's own headers as they were. Debian's kcat cannot talk to the local broker: this is the way to look on a laptop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cjo_stream.argtypes import positive_float, positive_int, topic
+from cjo_stream.config import Settings
+
+
+@dataclass
+class DeadLetter:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    reason: str
+    detail: str
+    source_topic: str
+    source: str  # topic[partition]@offset of the original record
+    failed_at: str  # RFC 3339
+    headers: list[tuple[str, bytes]]  # the producer's own (tracing, schema ids): sent back on a re-drive
+
+
+def dead_letter(rec: Any) -> DeadLetter:
+    """A consumer record of a dead-letter topic, its headers read (a header missing reads as empty)."""
+    from cjo_stream.timefmt import format_ts
+
+    h = {k: v.decode("utf-8", "replace") for k, v in (rec.headers or ()) if k.startswith("cjo.")}
+    failed = h.get("cjo.failed_at", "")
+    try:
+        failed = format_ts(float(failed))  # workers write epoch seconds, adapters RFC 3339
+    except ValueError:
+        pass
+    src = h.get("cjo.source.topic", "")
+    return DeadLetter(rec.partition, rec.offset, rec.key, rec.value or b"", h.get("cjo.reason", "?"),
+                      h.get("cjo.detail", ""), src,
+                      f"{src}[{h.get('cjo.source.partition', '?')}]@{h.get('cjo.source.offset', '?')}", failed,
+                      [(k, v) for k, v in (rec.headers or ()) if not k.startswith("cjo.")])
+
+
+async def read_dead_letters(settings: Settings, name: str) -> list[DeadLetter]:
+    """Every record on ``name``, from its beginning to its end now; ValueError if there is no such topic."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from cjo_stream.kafka.guard import FetchGuard
+    from cjo_stream.kafka.reading import read_to_end
+
+    c = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=None, enable_auto_commit=False,
+                         auto_offset_reset="earliest")
+    await c.start()
+    try:
+        await c.topics()
+        parts = c.partitions_for_topic(name)
+        if not parts:
+            raise ValueError(f"topic {name!r} does not exist on {settings.bootstrap} (a worker makes its dead-letter "
+                             "topic when it starts; --topic names another)")
+        tps = [TopicPartition(name, p) for p in sorted(parts)]
+        c.assign(tps)
+        guard = FetchGuard(c, settings, "dlq")  # a batch this process cannot decode: logged, the rest is read
+        out: list[DeadLetter] = []
+        await read_to_end(c, tps, lambda recs: out.extend(dead_letter(r) for r in recs), guard)
+    finally:
+        await c.stop()
+    out.sort(key=lambda d: (d.partition, d.offset))
+    return out
+
+
+async def redrive(settings: Settings, letters: Iterable[DeadLetter], to: str | None) -> Counter[str]:
+    """Produce each dead letter's key, value and the producer's own headers to ``to`` or the topic it came
+    from; count per topic."""
+    from cjo_stream.kafka.producer import make_producer
+
+    p = make_producer(settings)
+    await p.start()
+    sent: Counter[str] = Counter()
+    try:
+        futures = []
+        for d in letters:
+            target = to or d.source_topic
+            if not target:
+                raise ValueError(f"the record at {d.partition}:{d.offset} does not say where it came from "
+                                 "(no cjo.source.topic header): give --to TOPIC")
+            futures.append(await p.send(target, d.value, key=d.key, headers=d.headers or None))
+            sent[target] += 1
+        await asyncio.gather(*futures)
+    finally:
+        await p.stop()
+    return sent
+
+
+def _line(d: DeadLetter) -> str:
+    detail = " ".join(d.detail.split())[:160]
+    return f"{d.partition}:{d.offset}  {d.failed_at or '-'}  {d.reason}  from {d.source}  {len(d.value)} B  {detail}"
+
+
+def _cmd_dlq(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from cjo_stream.errors import UsageError
+    from cjo_stream.kafka.connect import broker_ready, lost_broker
+    from cjo_stream.settings_args import settings_from
+
+    if args.to and not args.redrive:
+        raise UsageError("--to names where --redrive produces: give --redrive too")
+    s = settings_from(args)
+    name = args.topic or s.dlq_topic
+    broker_ready(s, args)
+    try:
+        letters = asyncio.run(read_dead_letters(s, name))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    except KafkaError as e:
+        raise lost_broker(s, args, e) from None
+    by_reason = Counter(d.reason for d in letters)
+    shown = [d for d in letters if not args.reason or d.reason in args.reason][:args.limit]
+    out = sys.stdout
+    for d in shown:
+        if args.values:
+            out.buffer.write(d.value + b"\n")
+        else:
+            out.write(_line(d) + "\n")
+    out.flush()
+    reasons = ", ".join(f"{r} {n}" for r, n in by_reason.most_common())
+    of = f"{len(shown)} of " if len(shown) != len(letters) else ""
+    print(f"dlq: {of}{len(letters)} dead letter(s) on {name}" + (f": {reasons}" if reasons else ""), file=sys.stderr)
+    if args.redrive and shown:
+        try:
+            sent = asyncio.run(redrive(s, shown, args.to))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        except KafkaError as e:
+            raise lost_broker(s, args, e) from None
+        print(f"dlq: re-drove {', '.join(f'{n} to {t}' for t, n in sorted(sent.items()))} (they stay on {name}; a "
+              "record that still fails is dead-lettered again)", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("dlq", help="list the records on a dead-letter topic with their reasons; re-drive them",
+                       description="Reads a dead-letter topic from its beginning to its end now and prints one line "
+                                   "per record: partition:offset, when, reason, origin, size, detail (not the "
+                                   "payload); a count by reason on stderr.")
+    p.add_argument("--broker", help="bootstrap servers host:port[,...] (default: $CJO_BROKER or 127.0.0.1:9092)")
+    p.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="give up when the broker does not answer within this time (default 10; exit code 4)")
+    p.add_argument("--topic", type=topic, help="dead-letter topic (default: $CJO_INPUT_TOPIC.dlq, cjo.touchpoints.dlq; "
+                                               "an adapter's: cjo.delivery.<channel>.dlq)")
+    p.add_argument("--reason", action="append", metavar="REASON",
+                   help="only records dead-lettered for this reason (repeatable), e.g. too_large")
+    p.add_argument("--limit", type=positive_int, help="at most this many records (the first ones)")
+    p.add_argument("--values", action="store_true",
+                   help="print each record's value as it is (the payload, may hold personal data), one per line")
+    p.add_argument("--redrive", action="store_true",
+                   help="produce the records listed back to the topic each came from, key, value and the "
+                        "producer's headers unchanged")
+    p.add_argument("--to", type=topic, metavar="TOPIC", help="with --redrive: produce to this topic instead")
+    p.set_defaults(func=_cmd_dlq)

@@ -1,0 +1,81 @@
+"""``cjo-stream dlq`` as an operator types it, on what a real worker dead-lettered: the reasons and origins
+without the payloads, the payloads only when asked, and a re-drive that sends a record back where it came
+from (the worker dead-letters it again, from its new offset: the cause was not fixed)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.runtime.conftest import ROOT, collect, event_line, produce
+
+pytestmark = pytest.mark.broker
+
+SECRET = b"jane.doe@example.com"  # in a payload: never printed unless --values
+
+
+TRACE = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+async def send_with_header(bootstrap: str, key: bytes, value: bytes) -> None:
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await p.start()
+    try:
+        await p.send_and_wait("cjo.touchpoints", value, key=key, headers=[("traceparent", TRACE)])
+    finally:
+        await p.stop()
+
+
+def dlq(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    return subprocess.run([sys.executable, "-m", "cjo_stream.cli", "dlq", "--broker", bootstrap, *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
+
+
+def test_dlq_lists_reasons_prints_values_on_request_and_redrives(spawn: Any, worker_env: dict[str, str]) -> None:
+    w = spawn()
+    w.wait_ready()
+    bootstrap = worker_env["CJO_BROKER"]
+    bad = [(b"k1", b'{"messageId": "m1", "email": "' + SECRET + b'"'),  # cut short
+           (b"k2", b'{"messageId":"m2","type":"track","event":"x","timestamp":"2026-01-01T00:00:00Z"}'),  # no id
+           (None, b"\xff\xfe" + SECRET)]
+    good = event_line(messageId="g1", type="track", event="viewed", userId="u1", timestamp="2026-01-01T00:00:00Z")
+    asyncio.run(produce(bootstrap, "cjo.touchpoints", [bad[0], (b"u1", good), bad[2]]))
+    asyncio.run(send_with_header(bootstrap, *bad[1]))  # a producer's own header: kept, and re-driven
+    got = asyncio.run(collect(bootstrap, ["cjo.touchpoints.dlq"], lambda rs: len(rs) >= 3, 60))
+    assert len(got) == 3, w.log()
+
+    p = dlq(bootstrap)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 3 and SECRET.decode() not in p.stdout
+    assert sorted(line.split()[2] for line in lines) == ["invalid_json", "invalid_json", "missing_id"], lines
+    assert all(" from cjo.touchpoints[" in line for line in lines)
+    assert "3 dead letter(s) on cjo.touchpoints.dlq" in p.stderr and "invalid_json 2, missing_id 1" in p.stderr
+
+    p = dlq(bootstrap, "--reason", "missing_id", "--values")
+    assert p.returncode == 0 and p.stdout.encode() == bad[1][1] + b"\n", p.stderr
+    assert "1 of 3 dead letter(s)" in p.stderr
+
+    p = dlq(bootstrap, "--reason", "missing_id", "--redrive")
+    assert p.returncode == 0 and "re-drove 1 to cjo.touchpoints" in p.stderr, p.stderr
+    again = asyncio.run(collect(bootstrap, ["cjo.touchpoints.dlq"], lambda rs: len(rs) >= 4, 60))
+    assert len(again) == 4
+    redriven = [r for r in again if r.value == bad[1][1]]
+    assert len(redriven) == 2 and redriven[0].key == redriven[1].key == b"k2"
+    assert all(dict(r.headers)["traceparent"] == TRACE for r in redriven)
+    offsets = {dict(r.headers)["cjo.source.offset"] for r in redriven}
+    assert len(offsets) == 2  # read again from where the re-drive put it
+    assert w.proc.poll() is None, w.log()
+
+
+def test_a_topic_that_does_not_exist_is_one_line(spawn: Any, worker_env: dict[str, str]) -> None:
+    p = dlq(worker_env["CJO_BROKER"], "--topic", "cjo.nothing.dlq")
+    assert p.returncode == 2 and p.stderr.startswith("error: topic 'cjo.nothing.dlq' does not exist"), p.stderr
+    assert "Traceback" not in p.stderr
