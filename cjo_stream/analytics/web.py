@@ -77,6 +77,12 @@ def _version(request: web.Request) -> int | None:
     return int(raw)
 
 
+def _unknown_version(rep: dict[str, Any]) -> bool:
+    """A version asked for that was never loaded nor seen in the data: a 404 (it answered zeros, as if
+    that version had run and reached nobody)."""
+    return rep["version"] is not None and rep["version"] not in rep["versions"]
+
+
 def _range(request: web.Request) -> tuple[str, float | None]:
     key = request.query.get("range", "all")
     if key not in page.RANGES:
@@ -126,6 +132,9 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
             return web.json_response({"error": f"unknown journey {jid!r}"}, status=404)
         rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), _time(request, "since"),
                                     _time(request, "until"), svc.totals)
+        if _unknown_version(rep):
+            return web.json_response({"error": f"journey {jid!r} has no version {rep['version']} "
+                                               f"(versions: {', '.join(map(str, rep['versions']))})"}, status=404)
         timed("api_journey", t0)
         return web.json_response(rep)
 
@@ -163,6 +172,9 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
             raise web.HTTPNotFound(text=f"unknown journey {jid!r}")
         key, since = _range(request)
         rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), since, None, svc.totals)
+        if _unknown_version(rep):
+            raise web.HTTPNotFound(text=f"journey {jid!r} has no version {rep['version']} "
+                                        f"(versions: {', '.join(map(str, rep['versions']))})")
         body = page.journey_html(rep, svc.defs, key)
         timed("page_journey", t0)
         return _html(request, f"{jid} · cjo-stream journey analytics", body)
