@@ -162,8 +162,9 @@ def no_events(source: str, bad: int, first_reason: str, first_detail: str, unit:
     hint = ""
     if first_reason == "wrong_type" and "got `array`" in first_detail:
         hint = "; a JSON array? `jq -c '.[]' FILE > FILE.jsonl` writes one event per line"
-    return InvalidInput(f"no {unit} of {source} is a touchpoint event ({bad:,} bad): expected JSON lines, one "
-                        f"Segment event object per line{hint}")
+    expected = ("expected JSON lines, one Segment event object per line" if unit == "line" else
+                "expected one Segment event object per record (a dead-letter topic holds the records that failed)")
+    return InvalidInput(f"no {unit} of {source} is a touchpoint event ({bad:,} bad): {expected}{hint}")
 
 
 def load_topology_checked(path: str, refusing: str = "nothing was loaded") -> Any:

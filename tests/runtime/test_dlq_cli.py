@@ -74,6 +74,15 @@ def test_dlq_lists_reasons_prints_values_on_request_and_redrives(spawn: Any, wor
     assert len(offsets) == 2  # read again from where the re-drive put it
     assert w.proc.poll() is None, w.log()
 
+    # replaying the dead letters by mistake says so in a topic's words (it said "expected JSON lines")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "replay", "--broker", bootstrap, "--topic",
+                        "cjo.touchpoints.dlq"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
+                       check=False)
+    assert p.returncode == 1 and p.stderr.splitlines()[-1] == (
+        "error: no record of cjo.touchpoints.dlq is a touchpoint event (4 bad): expected one Segment event object "
+        "per record (a dead-letter topic holds the records that failed)"), p.stderr
+
 
 def test_a_topic_that_does_not_exist_is_one_line(spawn: Any, worker_env: dict[str, str]) -> None:
     p = dlq(worker_env["CJO_BROKER"], "--topic", "cjo.nothing.dlq")
