@@ -4,7 +4,11 @@
 days whose ordinal is a multiple of two — a fixed calendar, so every customer shares it; a local
 time that does not exist on a spring-forward day is taken as the zone's rule gives it);
 ``{every: 1h}`` on the hour (multiples of ``every`` since the epoch, UTC); ``{cron: "0 9 * * MON"}``
-as cron says, in the customer's zone (croniter). Pure: the caller gives the zone and the times.
+as cron says, in the customer's zone: croniter walks the local wall clock (naive times, where it has no
+DST bugs: given an aware start it put a daily ``0 9 * * *`` an hour off, or twice, around a transition)
+and each time it names is then placed in the zone as ``at`` is (a time in a spring-forward gap as the
+zone's rule gives it; a time the fall-back night shows twice, once: its first instant). Pure: the caller
+gives the zone and the times.
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ class Schedule:
     def next_after(self, t: float, tz: ZoneInfo) -> float:
         """The first occurrence strictly after ``t``."""
         if self.cron is not None:
-            return float(croniter(self.cron, datetime.fromtimestamp(t, tz)).get_next(float))
+            it = croniter(self.cron, _wall(t, tz))
+            while True:  # a wall time that maps back to or before ``t`` (the fall-back night): the next one
+                cand = _placed(it.get_next(datetime), tz)
+                if cand > t:
+                    return cand
         assert self.every is not None
         if self.at is None:
             return (t // self.every + 1) * self.every
@@ -48,8 +56,11 @@ class Schedule:
 
     def _at_or_before(self, t: float, tz: ZoneInfo) -> float | None:
         if self.cron is not None:
-            start = datetime.fromtimestamp(t + 0.001, tz)  # get_prev is strictly before its start
-            return float(croniter(self.cron, start).get_prev(float))
+            it = croniter(self.cron, _wall(t + 0.001, tz))  # get_prev is strictly before its start
+            while True:  # a wall time in a spring-forward gap can be placed after ``t``: the one before it
+                cand = _placed(it.get_prev(datetime), tz)
+                if cand <= t:
+                    return cand
         assert self.every is not None
         if self.at is None:
             return (t // self.every) * self.every
@@ -67,6 +78,16 @@ class Schedule:
         assert self.at is not None
         hour, minute = self.at
         return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()  # type: ignore[attr-defined]
+
+
+def _wall(t: float, tz: ZoneInfo) -> datetime:
+    """The local wall-clock time of ``t`` in ``tz``, without its zone (what croniter walks)."""
+    return datetime.fromtimestamp(t, tz).replace(tzinfo=None)
+
+
+def _placed(wall: datetime, tz: ZoneInfo) -> float:
+    """The instant a local wall-clock time names in ``tz`` (fold 0: the first of two, a gap's time moved on)."""
+    return wall.replace(tzinfo=tz).timestamp()
 
 
 def cron_problem(expr: str) -> str | None:
