@@ -20,9 +20,6 @@ from cjo_stream.profile_types import Instance as Instance
 from cjo_stream.profile_types import Profile as Profile
 from cjo_stream.profile_types import Seen as Seen
 
-#: How long send-log entries are kept: the longest frequency-cap window we accept (see policies).
-SEND_LOG_MAX = 64
-
 
 def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, Any]:
     """A readable rendering for the state API (the stored form is a compact array)."""
@@ -140,7 +137,7 @@ def merge_profiles(into: Profile, other: Profile) -> None:
     into.timezone = into.timezone or other.timezone
     for j, t in other.entered.items():
         into.entered[j] = max(t, into.entered.get(j, 0))
-    into.sends = sorted(into.sends + other.sends)[-SEND_LOG_MAX:]
+    into.sends = sorted(into.sends + other.sends)  # the engine keeps what its caps count
     into.recent = sorted(into.recent + other.recent, key=lambda s: s.ts)
     for ch, e in other.engagement.items():
         into.engagement.setdefault(ch, e)  # (the known customer's own history wins)

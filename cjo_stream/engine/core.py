@@ -33,7 +33,7 @@ from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
 from cjo_stream.journeys.policies import Policies, QuietHours
 from cjo_stream.journeys.stages import STAGE_CHANGED, Stages
 from cjo_stream.journeys.templates import RenderError, render_content
-from cjo_stream.profile import SEND_LOG_MAX, Instance, Profile, Seen, apply_event, merge_profiles
+from cjo_stream.profile import Instance, Profile, Seen, apply_event, merge_profiles
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
 _MAX_STEPS_PER_RUN = 1000
@@ -385,6 +385,7 @@ class Engine:
         run = _Run(self, into, now, f"merge:{other.customer_id}", throttles)
         mine_recent, theirs_recent = recent_events(into), recent_events(other)
         merge_profiles(into, other)
+        self._trim_sends(into, now)
         catch_up: list[tuple[Instance, list[Seen]]] = []
         for jid in sorted(set(into.instances) | set(other.instances)):
             mine, theirs = into.instances.get(jid), other.instances.get(jid)
@@ -838,6 +839,25 @@ class Engine:
     def _log_send(self, p: Profile, channel: str, now: float) -> None:
         if not self._send_log_window:
             return  # no caps configured: no need to remember sends
-        since = now - self._send_log_window
-        p.sends = [s for s in p.sends if s[0] > since][-(SEND_LOG_MAX - 1):]
         p.sends.append((int(now), channel))
+        self._trim_sends(p, now)
+
+    def _trim_sends(self, p: Profile, now: float) -> None:
+        """Keep the sends some cap can still count: within its window and among the newest ``max`` it counts.
+
+        Bounded by the caps rather than by a length for all channels together, so a busy channel (dozens of
+        in-app messages) never pushes out the email sends an email cap must count, and a cap above 64 holds.
+        """
+        sends = p.sends
+        keep = [False] * len(sends)
+        newest_first = sorted(range(len(sends)), key=lambda k: sends[k][0], reverse=True)  # late sends too
+        for cap in self.policies.frequency_caps:
+            since, left = now - cap.per, cap.max
+            for i in newest_first:
+                if left <= 0:
+                    break
+                t, ch = sends[i]
+                if t > since and (cap.channel == "all" or cap.channel == ch):
+                    keep[i] = True
+                    left -= 1
+        p.sends = sorted(s for s, k in zip(sends, keep, strict=True) if k)
