@@ -35,6 +35,7 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
         "counters": p.counters,
         "last": {k: format_ts(t) for k, t in p.last.items()},
         "consent": p.consent,
+        "consent_at": {ch: format_ts(t) for ch, t in p.consent_at.items()},  # when each was given or withdrawn
         "timezone": p.timezone,
         "stage": stage,
         "stage_since": format_ts(since) if since else None,
@@ -67,18 +68,29 @@ def decode_profile(raw: bytes) -> Profile:
 
 def new_profile(customer_id: str) -> Profile:
     return Profile(customer_id=customer_id, traits={}, events={}, consent={}, instances={}, entered={}, sends=[],
-                   aliases=[], recent=[], engagement={})
+                   aliases=[], recent=[], engagement={}, consent_at={})
 
 
-def _consent_from_traits(p: Profile, traits: dict[str, Any]) -> None:
+def _set_consent(p: Profile, channel: str, value: bool, at: float) -> None:
+    """Consent for ``channel`` as of event time ``at``, unless a newer consent event was applied already:
+    the latest event time wins, as for counters (arrival order lost it: a late subscribe undid a newer
+    unsubscribe, and the customer was messaged)."""
+    times = p.consent_at
+    if at < times.get(channel, at):
+        return
+    p.consent[channel] = value
+    times[channel] = at
+
+
+def _consent_from_traits(p: Profile, traits: dict[str, Any], at: float) -> None:
     """``consent.email: false`` (flat dotted key) or ``consent: {email: false}`` both set consent."""
     for key, value in traits.items():
         if key == "consent" and isinstance(value, dict):
             for ch, v in value.items():
                 if isinstance(v, bool):
-                    p.consent[str(ch)] = v
+                    _set_consent(p, str(ch), v, at)
         elif key.startswith("consent.") and isinstance(value, bool):
-            p.consent[key[8:]] = value
+            _set_consent(p, key[8:], value, at)
 
 
 def apply_event(p: Profile, ev: Event) -> None:
@@ -103,11 +115,11 @@ def apply_event(p: Profile, ev: Event) -> None:
     traits = ev.traits
     if traits:
         p.traits.update(traits)
-        _consent_from_traits(p, traits)
+        _consent_from_traits(p, traits, exact)
     if name == "subscribed" or name == "unsubscribed":
         ch = ev.properties.get("channel")
         if isinstance(ch, str):
-            p.consent[ch] = name == "subscribed"
+            _set_consent(p, ch, name == "subscribed", exact)
     context = ev.context
     if context:
         tz = context.get("timezone")
@@ -133,7 +145,12 @@ def merge_profiles(into: Profile, other: Profile) -> None:
         else:
             mine[:] = [mine[0] + theirs[0], max(mine[1], theirs[1]), *sorted(mine[2:] + theirs[2:])]
     into.traits = {**other.traits, **into.traits}
-    into.consent = {**other.consent, **into.consent}
+    for ch, given in other.consent.items():  # the newer consent event wins; without times, the known customer's
+        at, known_at = other.consent_at.get(ch), into.consent_at.get(ch)
+        if ch not in into.consent or (at is not None and (known_at is None or at > known_at)):
+            into.consent[ch] = given
+            if at is not None:
+                into.consent_at[ch] = at
     into.timezone = into.timezone or other.timezone
     for j, t in other.entered.items():
         into.entered[j] = max(t, into.entered.get(j, 0))

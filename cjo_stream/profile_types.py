@@ -71,6 +71,9 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     stage_since: int = 0  # when the stage last changed (whole seconds); 0 = never: since first_seen
     # channel -> [opens+clicks, last update (s), 24 bytes of decayed hour weights] (engine.besttime)
     engagement: dict[str, list[Any]] = {}
+    # channel -> event time (exact) of the consent in ``consent``: a late consent event older than it is
+    # not applied (a late re-subscribe must not undo a newer unsubscribe); absent for consent set before it
+    consent_at: dict[str, float] = {}
 
     @property
     def counters(self) -> dict[str, int]:

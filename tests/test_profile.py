@@ -85,3 +85,36 @@ def test_links_and_merge() -> None:
     merge_profiles(known, other)
     assert known.counters["page_viewed"] == 2 and known.first_seen == T0 - 100
     assert known.traits == {"first_name": "Ada", "city": "Oslo"} and known.aliases == ["a1"]
+
+
+def test_the_latest_consent_event_wins_whatever_order_they_arrive_in() -> None:
+    """A re-subscribe at 10:00:00 arriving after an unsubscribe at 10:00:05 undid it: the customer who
+    had just opted out was messaged. Per channel, the newer event time wins, as for counters."""
+    events = [ev("identify", T0, type="identify", traits={"consent": {"email": True}, "consent.sms": True}),
+              ev("unsubscribed", T0 + 5, props={"channel": "email"}),
+              ev("identify", T0 + 7, type="identify", traits={"consent.sms": False}),
+              ev("subscribed", T0 + 9, props={"channel": "push"})]
+    finals = []
+    for order in (events, events[::-1], [events[1], events[3], events[0], events[2]]):
+        p = new_profile("u")
+        for e in order:
+            apply_event(p, e)
+        finals.append((p.consent, p.consent_at))
+    assert finals[0] == finals[1] == finals[2]
+    assert finals[0] == ({"email": False, "sms": False, "push": True}, {"email": T0 + 5, "sms": T0 + 7, "push": T0 + 9})
+    p = decode_profile(encode_profile(new_profile("u")))
+    assert p.consent_at == {}  # none given: nothing stored (a profile from before the field reads the same)
+
+
+def test_a_merge_keeps_each_channels_newer_consent() -> None:
+    known, anon = new_profile("u"), new_profile("a")
+    apply_event(known, ev("subscribed", T0, props={"channel": "email"}))
+    apply_event(known, ev("unsubscribed", T0 + 1, props={"channel": "sms"}))
+    apply_event(anon, ev("unsubscribed", T0 + 5, user=None, anon="a", props={"channel": "email"}))  # type: ignore[arg-type]
+    apply_event(anon, ev("subscribed", T0 - 5, user=None, anon="a", props={"channel": "sms"}))  # type: ignore[arg-type]
+    anon.consent["push"] = True  # from before consent times were kept: taken only where the known has none
+    known.consent["in_app"] = False
+    anon.consent["in_app"] = True
+    merge_profiles(known, anon)
+    assert known.consent == {"email": False, "sms": False, "push": True, "in_app": False}
+    assert known.consent_at == {"email": T0 + 5, "sms": T0 + 1}
