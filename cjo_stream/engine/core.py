@@ -207,6 +207,9 @@ class Engine:
         self.longest_throttle = max(pers, default=0.0)
         window = self.policies.send_log_window
         self._send_log_window = window
+        # a send log no longer than every cap's max is trimmed by window alone (_trim_sends)
+        self._fewest_capped = min((c.max for c in self.policies.frequency_caps), default=0)
+        self._cap_windows: dict[str, float] = {}  # channel -> the longest window of the caps counting it
         # the goal and exit events of each journey (by id(); every event asks of every active instance)
         self._goal_exit = {id(j): frozenset([m.event for m in (j.goal, *j.exit_on) if m is not None])
                            for j in self.versions.values()}
@@ -849,6 +852,18 @@ class Engine:
         in-app messages) never pushes out the email sends an email cap must count, and a cap above 64 holds.
         """
         sends = p.sends
+        if len(sends) <= self._fewest_capped:  # (most customers) no cap holds more sends than it may keep
+            windows = self._cap_windows
+            kept: list[tuple[int, str]] = []
+            for s in sends:
+                per = windows.get(s[1])
+                if per is None:
+                    per = windows[s[1]] = max((c.per for c in self.policies.frequency_caps
+                                               if c.channel == "all" or c.channel == s[1]), default=0.0)
+                if s[0] > now - per:
+                    kept.append(s)
+            p.sends = sorted(kept)
+            return
         keep = [False] * len(sends)
         newest_first = sorted(range(len(sends)), key=lambda k: sends[k][0], reverse=True)  # late sends too
         for cap in self.policies.frequency_caps:
