@@ -13,17 +13,10 @@ from hypothesis import given, settings
 from cjo_stream.profile import new_profile
 from cjo_stream.simulator import Simulator
 from tests.conftest import T0, engine, ev
+from tests.engine.test_policies import SEND  # one journey that sends on one channel, per test
 
 DAY = 86400.0
 
-SEND = """
-journey: {jid}
-re_entry: always
-entry: {{event: {trigger}}}
-steps:
-  - id: s
-    send: {{channel: {channel}, content: {{body: hi}}}}
-"""
 
 
 def sim_with(policy: str) -> Simulator:
