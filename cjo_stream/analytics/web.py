@@ -77,10 +77,12 @@ def _version(request: web.Request) -> int | None:
     return int(raw)
 
 
-def _unknown_version(rep: dict[str, Any]) -> bool:
-    """A version asked for that was never loaded nor seen in the data: a 404 (it answered zeros, as if
-    that version had run and reached nobody)."""
-    return rep["version"] is not None and rep["version"] not in rep["versions"]
+def _unknown_version(rep: dict[str, Any]) -> str | None:
+    """Why a report is a 404: a version asked for that was never loaded nor seen in the data (it answered
+    zeros, as if that version had run and reached nobody); None when it is not."""
+    if rep["version"] is None or rep["version"] in rep["versions"]:
+        return None
+    return f"journey {rep['journey']!r} has no version {rep['version']} (versions: {', '.join(map(str, rep['versions']))})"
 
 
 def _range(request: web.Request) -> tuple[str, float | None]:
@@ -132,9 +134,8 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
             return web.json_response({"error": f"unknown journey {jid!r}"}, status=404)
         rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), _time(request, "since"),
                                     _time(request, "until"), svc.totals)
-        if _unknown_version(rep):
-            return web.json_response({"error": f"journey {jid!r} has no version {rep['version']} "
-                                               f"(versions: {', '.join(map(str, rep['versions']))})"}, status=404)
+        if (missing := _unknown_version(rep)) is not None:
+            return web.json_response({"error": missing}, status=404)
         timed("api_journey", t0)
         return web.json_response(rep)
 
@@ -172,9 +173,8 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
             raise web.HTTPNotFound(text=f"unknown journey {jid!r}")
         key, since = _range(request)
         rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), since, None, svc.totals)
-        if _unknown_version(rep):
-            raise web.HTTPNotFound(text=f"journey {jid!r} has no version {rep['version']} "
-                                        f"(versions: {', '.join(map(str, rep['versions']))})")
+        if (missing := _unknown_version(rep)) is not None:
+            raise web.HTTPNotFound(text=missing)
         body = page.journey_html(rep, svc.defs, key)
         timed("page_journey", t0)
         return _html(request, f"{jid} · cjo-stream journey analytics", body)
