@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +53,9 @@ def dead_letter(rec: Any) -> DeadLetter:
                       [(k, v) for k, v in (rec.headers or ()) if not k.startswith("cjo.")])
 
 
-async def read_dead_letters(settings: Settings, name: str) -> list[DeadLetter]:
-    """Every record on ``name``, from its beginning to its end now; ValueError if there is no such topic."""
+async def read_dead_letters(settings: Settings, name: str, visit: Callable[[DeadLetter], None]) -> None:
+    """Every record on ``name``, from its beginning to its end now, to ``visit`` as it is read (a topic of
+    millions is not held in memory); ValueError if there is no such topic."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from cjo_stream.kafka.guard import FetchGuard
@@ -72,12 +73,14 @@ async def read_dead_letters(settings: Settings, name: str) -> list[DeadLetter]:
         tps = [TopicPartition(name, p) for p in sorted(parts)]
         c.assign(tps)
         guard = FetchGuard(c, settings, "dlq")  # a batch this process cannot decode: logged, the rest is read
-        out: list[DeadLetter] = []
-        await read_to_end(c, tps, lambda recs: out.extend(dead_letter(r) for r in recs), guard)
+
+        def each(recs: list[Any]) -> None:
+            for r in recs:
+                visit(dead_letter(r))
+
+        await read_to_end(c, tps, each, guard)
     finally:
         await c.stop()
-    out.sort(key=lambda d: (d.partition, d.offset))
-    return out
 
 
 async def redrive(settings: Settings, letters: Iterable[DeadLetter], to: str | None) -> Counter[str]:
@@ -120,24 +123,35 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     s = settings_from(args)
     name = args.topic or s.dlq_topic
     broker_ready(s, args)
-    try:
-        letters = asyncio.run(read_dead_letters(s, name))
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    except KafkaError as e:
-        raise lost_broker(s, args, e) from None
-    by_reason = Counter(d.reason for d in letters)
-    shown = [d for d in letters if not args.reason or d.reason in args.reason][:args.limit]
+    by_reason: Counter[str] = Counter()
+    shown: list[DeadLetter] = []  # kept for --redrive only
+    listed = 0
     out = sys.stdout
-    for d in shown:
+
+    def visit(d: DeadLetter) -> None:
+        nonlocal listed
+        by_reason[d.reason] += 1
+        if (args.reason and d.reason not in args.reason) or (args.limit is not None and listed >= args.limit):
+            return
         if args.values:
             out.buffer.write(d.value + b"\n")
         else:
             out.write(_line(d) + "\n")
+        listed += 1
+        if args.redrive:
+            shown.append(d)
+
+    try:
+        asyncio.run(read_dead_letters(s, name, visit))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    except KafkaError as e:
+        raise lost_broker(s, args, e) from None
     out.flush()
+    total = sum(by_reason.values())
     reasons = ", ".join(f"{r} {n}" for r, n in by_reason.most_common())
-    of = f"{len(shown)} of " if len(shown) != len(letters) else ""
-    print(f"dlq: {of}{len(letters)} dead letter(s) on {name}" + (f": {reasons}" if reasons else ""), file=sys.stderr)
+    of = f"{listed} of " if listed != total else ""
+    print(f"dlq: {of}{total} dead letter(s) on {name}" + (f": {reasons}" if reasons else ""), file=sys.stderr)
     if args.redrive and shown:
         try:
             sent = asyncio.run(redrive(s, shown, args.to))
