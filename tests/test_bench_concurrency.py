@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_concurrency_run_counts_every_event_once_over_both_processes(tmp_path: os.PathLike[str]) -> None:
     tmp = str(tmp_path)
-    lines, _ = make_input(3000, 400, seed=5)
+    lines, _ = make_input(8000, 800, seed=5)  # a second or more of work: polls every 0.1 s see it under way
     n = len(lines)
     with LocalBroker() as broker:
         def feed() -> None:  # once both processes answer: none of the input can be consumed before the window

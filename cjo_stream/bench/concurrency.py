@@ -14,6 +14,7 @@ import os
 import random
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,10 +64,12 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
     ``quiet`` seconds without growth. CPU (every worker process) is read at the same two moments; a
     process restarted meanwhile fails the run.
 
-    ``feed`` (optional) produces the input once every process answers, before the window can open: a
+    ``feed`` (optional) produces the input once every process answers, in a thread beside the polls: a
     small input produced beforehand can be consumed whole by the first process up before the last one
-    answers (a loaded machine), which leaves no window to measure.
+    answers (a loaded machine), and one produced before the next poll can be consumed whole before it,
+    which leaves no window to measure either.
     """
+    fed: list[BaseException] = []  # what the feed raised, if it did
     port = free_port_block(processes)
     env = {**env, "CJO_WEB_PORT": str(port), "CJO_CONCURRENCY": str(processes)}
     proc: Proc = spawn_worker(env, os.path.join(tmp, f"{app_id}.log"), cwd)
@@ -84,10 +87,13 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
             if any(c is None for c in polled) or len(pids) != processes:
                 time.sleep(0.2)
                 continue
-            if feed is not None:
-                feed()
+            if feed is not None:  # produced beside the polls, so the window opens at its first events
+                feeding = threading.Thread(target=_catching(feed, fed), daemon=True)
+                feeding.start()
                 feed, last_change = None, time.monotonic()
                 continue
+            if fed:
+                raise fed[0]
             consumed = [c[0] for c in polled if c is not None]
             applied = sum(c[1] for c in polled if c is not None)
             total = sum(consumed)
@@ -111,6 +117,16 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
             time.sleep(0.1)
     finally:
         proc.stop()
+
+
+def _catching(f: Callable[[], None], errors: list[BaseException]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            f()
+        except BaseException as e:  # noqa: BLE001 - handed to the polling thread, which raises it
+            errors.append(e)
+
+    return run
 
 
 def free_port_block(n: int, low: int = 20000, high: int = 32768) -> int:
