@@ -114,3 +114,13 @@ def test_the_adapter_benchmark_command_takes_help_and_refuses_a_bad_count() -> N
     for bad in ("x", "0"):
         p = bench(bad)
         assert p.returncode == 2 and "Traceback" not in p.stderr and "argument N" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("name", ["critical", "warning"])
+def test_worker_loglevel_takes_the_names_cjo_log_level_takes(name: str) -> None:
+    """``CJO_LOG_LEVEL=warning`` works but ``--loglevel warning`` was refused (argparse knew only crit/warn)."""
+    from cjo_stream.cli import build_parser
+    from cjo_stream.logs import level_name
+
+    assert build_parser().parse_args(["worker", "--loglevel", name]).loglevel == name
+    assert level_name(name) == name.upper()

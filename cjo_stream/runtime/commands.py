@@ -380,7 +380,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="partitions of topics this worker creates ($CJO_PARTITIONS)")
     p.add_argument("--concurrency", type=positive_int,
                    help="worker processes to run on this machine, about one core each (default: $CJO_CONCURRENCY or 1)")
-    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"],
+    # the names CJO_LOG_LEVEL takes are accepted too (critical, warning): one vocabulary for both
+    p.add_argument("--loglevel", default="warn",
+                   choices=["crit", "critical", "error", "warn", "warning", "info", "debug"],
                    help="log level (default warn; $CJO_LOG_LEVEL wins when set)")
     p.set_defaults(func=_cmd_worker)
 
