@@ -480,3 +480,19 @@ def test_validate_counts_steps_in_words(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert "ok  one v1  (1 step)  " in p.stdout
     assert "(5 steps)" in run("validate", "topologies").stdout  # the example's welcome journey
+
+
+def test_a_frequency_cap_over_the_bound_is_refused_at_load(tmp_path: Path) -> None:
+    """``max: 1000`` was accepted: the profile keeps every send a cap counts, so one customer's send log
+    could hold 1,000 entries. A cap's max is now at most 100 (policies.MAX_CAP), refused as file:line."""
+    topo = tmp_path / "topo"
+    (topo / "journeys").mkdir(parents=True)
+    (topo / "journeys" / "welcome.yaml").write_text((ROOT / "topologies" / "journeys" / "welcome.yaml").read_text())
+    (topo / "policies.yaml").write_text("frequency_caps:\n  - {channel: email, max: 2, per: 1d}\n"
+                                        "  - channel: all\n    max: 1000\n    per: 30d\n")
+    err = user_error(run("validate", str(topo)), ExitCode.INVALID,
+                     f"{topo / 'policies.yaml'}:4: max 1000 is more than 100: each send a cap counts is kept in "
+                     "the customer's profile (state size); cap over a shorter window instead")
+    assert len([line for line in err.splitlines() if "max 1000" in line]) == 1 and "\n  " not in err
+    (topo / "policies.yaml").write_text("frequency_caps:\n  - {channel: all, max: 100, per: 30d}\n")
+    assert run("validate", str(topo)).returncode == 0  # the bound itself is fine

@@ -5,9 +5,10 @@ a report over a time range is the funnel of the customers who entered in that ra
 many reached each step, were sent what, converted, left where — rates stay proportions of one group,
 which is what the intervals and tests need. Receipts count in the bucket of their delivery's instance.
 
-**Instances.** An instance's row (cohort hour, entry time, current step, variant, holdout) lives
-until the instance ends; it gives each step transition its edge (from the previous step), each
-conversion its time to convert and its group (variant or holdout). The row is keyed by instance id,
+**Instances.** An instance's row (cohort hour, entry time, current step, variant, holdout, global
+control) lives until the instance ends; it gives each step transition its edge (from the previous step),
+each conversion its time to convert and its group (variant, holdout, global control: a global-control
+customer counts in no variant, and apart from the journey's holdout and treatment, ``gc|...``). The row is keyed by instance id,
 so an instance that moved to another customer on an identity merge (a new customer id, another
 partition) keeps counting where it started.
 
@@ -285,10 +286,18 @@ class Analytics:
         elif kind == "holdout":
             b.inc("holdout")
             row.holdout = True
+            if row.global_control:
+                b.inc("gc|holdout")  # in both: the report takes it out of the holdout group
+            rows[ikey] = row
+        elif kind == "global_control":
+            b.inc("gc|entered")
+            row.global_control = True
+            if row.holdout:
+                b.inc("gc|holdout")
             rows[ikey] = row
         elif kind == "variant":
             row.variant = e.variant
-            if not row.holdout:
+            if not row.holdout and not row.global_control:
                 v = e.variant
                 b.inc(f"v|{v}|entered")
                 b.inc(f"a|{e.step}|{v}")
@@ -305,9 +314,13 @@ class Analytics:
             if kind == "converted":
                 i = bisect.bisect_left(TTC_BOUNDS, at - row.entered_at)
                 b.inc(f"ttc|{i}")
+                if row.global_control:
+                    b.inc("gc|converted")
+                    if row.holdout:
+                        b.inc("gc|h|converted")
                 if row.holdout:
                     b.inc("h|converted")
-                else:
+                elif not row.global_control:
                     v = e.variant or row.variant
                     if v is not None:
                         b.inc(f"v|{v}|converted")

@@ -301,16 +301,20 @@ def _experiments(rep: dict[str, Any]) -> str:
                        f"p {pvalue(ex['srm']['p_value'])} (flagged below 0.001).</p>")
     h = rep["holdout"]
     if h:
-        out.append(f"<h2>Holdout ({_e(h['percent'])} % kept as control)</h2>")
+        ref = h["reference"].replace("_", " ")
+        out.append(f"<h2>Holdout ({_e(h['percent'])} % kept as control)</h2>" if h["holdout"] else
+                   "<h2>Global control (no customer-facing send from any journey)</h2>")
         if h["srm"] and h["srm"]["mismatch"]:
             out.append("<p class=warn>Sample ratio mismatch between holdout and treatment.</p>")
         out.append("<table id=holdout><tr><th>group</th><th>entered</th><th>converted</th><th>conversion rate</th>"
                    "<th>95 % interval</th><th>lift (abs)</th><th>lift (rel)</th><th>p-value</th>"
-                   "<th>verdict vs holdout</th></tr>")
-        for name in ("treatment", "holdout"):
+                   f"<th>verdict vs {ref}</th></tr>")
+        for name in ("treatment", "holdout", "global_control"):
             g = h[name]
+            if g is None:
+                continue
             k = f"holdout.{name}."
-            out.append(f"<tr><td>{name}</td>" + _td(k + "entered", num(g["entered"]), g["entered"])
+            out.append(f"<tr><td>{name.replace('_', ' ')}</td>" + _td(k + "entered", num(g["entered"]), g["entered"])
                        + _td(k + "converted", num(g["converted"]), g["converted"])
                        + _td(k + "rate", pct(g["rate"], 2), g["rate"]) + f"<td>{interval(g['interval'])}</td>")
             if name == "treatment":
@@ -321,7 +325,8 @@ def _experiments(rep: dict[str, Any]) -> str:
                            + _td(k + "p_value", pvalue(g["p_value"]), g["p_value"])
                            + _verdict(g["p_value"], g["lift_abs"]) + "</tr>")
             else:
-                out.append("<td></td><td></td><td></td><td>(reference)</td></tr>")
+                out.append("<td></td><td></td><td></td>"
+                           + ("<td>(reference)</td></tr>" if name == h["reference"] else "<td></td></tr>"))
         out.append("</table>")
     return "".join(out)
 

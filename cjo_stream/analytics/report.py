@@ -196,14 +196,24 @@ def _experiments(c: Counters, j: Journey | None) -> tuple[list[dict[str, Any]], 
                        "srm": None if check is None else {"chi2": _r(check[0]), "p_value": _r(check[1], 8),
                                                           "mismatch": check[1] < SRM_ALPHA}})
     hold = None
-    h_in = c.get("holdout", 0)
-    if h_in or (j is not None and j.holdout > 0):
-        h = _group(h_in, c.get("h|converted", 0))
-        t = _group(c.get("entered", 0) - h_in, c.get("converted", 0) - c.get("h|converted", 0))
-        t.update(_compare(t, h))
+    # Global-control customers (policies) get no customer-facing send from any journey: they are neither
+    # treatment nor the journey's own holdout, so they form a group of their own (taken out of both, which
+    # keeps the holdout's share of the rest at its percent for the sample-ratio check).
+    gc_in, gc_conv = c.get("gc|entered", 0), c.get("gc|converted", 0)
+    h_all = c.get("holdout", 0)
+    h_in, h_conv = h_all - c.get("gc|holdout", 0), c.get("h|converted", 0) - c.get("gc|h|converted", 0)
+    has_holdout = h_all > 0 or (j is not None and j.holdout > 0)
+    if has_holdout or gc_in:
+        h = _group(h_in, h_conv) if has_holdout else None
+        g = _group(gc_in, gc_conv) if gc_in else None
+        t = _group(c.get("entered", 0) - h_in - gc_in, c.get("converted", 0) - h_conv - gc_conv)
+        ref = h if h is not None else g
+        assert ref is not None
+        t.update(_compare(t, ref))
         pct = j.holdout if j is not None else None
-        check = srm([t["entered"], h["entered"]], [100 - pct, pct]) if pct else None
-        hold = {"percent": pct, "holdout": h, "treatment": t,
+        check = srm([t["entered"], h["entered"]], [100 - pct, pct]) if pct and h is not None else None
+        hold = {"percent": pct, "holdout": h, "treatment": t, "global_control": g,
+                "reference": "holdout" if h is not None else "global_control",
                 "srm": None if check is None else {"chi2": _r(check[0]), "p_value": _r(check[1], 8),
                                                    "mismatch": check[1] < SRM_ALPHA}}
     return tables, hold

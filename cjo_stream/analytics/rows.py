@@ -16,6 +16,7 @@ class InstanceRow(msgspec.Struct, array_like=True):
     variant: str | None = None
     holdout: bool = False
     at: float = 0.0  # event time of the latest transition applied
+    global_control: bool = False  # the customer is in the policies' global control group (last: old rows decode)
 
 
 class DeliveryRow(msgspec.Struct, array_like=True):

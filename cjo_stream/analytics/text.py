@@ -58,12 +58,15 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                              + interval(a["interval"]) + lift)
         h = rep["holdout"]
         if h:
-            t, g = h["treatment"], h["holdout"]
-            lines.append(f"  holdout {h['percent']}%: treatment {num(t['converted'])}/{num(t['entered'])} "
-                         f"{pct(t['rate'], 2)} {interval(t['interval'])}, holdout {num(g['converted'])}/"
-                         f"{num(g['entered'])} {pct(g['rate'], 2)} {interval(g['interval'])}"
+            t = h["treatment"]
+            groups = [f"{name.replace('_', ' ')} {num(g['converted'])}/{num(g['entered'])} {pct(g['rate'], 2)} "
+                      f"{interval(g['interval'])}"
+                      for name in ("treatment", "holdout", "global_control") if (g := h[name]) is not None]
+            lines.append((f"  holdout {h['percent']}%: " if h["holdout"] else "  global control: ")
+                         + ", ".join(groups)
                          + ("" if t["lift_abs"] is None else
-                            f", lift {t['lift_abs'] * 100:+.2f} pp p={pvalue(t['p_value'])}"))
+                            f", lift vs {h['reference'].replace('_', ' ')} {t['lift_abs'] * 100:+.2f} pp "
+                            f"p={pvalue(t['p_value'])}"))
         for c in rep["channels"]:
             rates = ", ".join(f"{s} {num(c[s])} ({pct(c['rates'][s])})" for s in
                               ("delivered", "opened", "clicked", "bounced", "unsubscribed") if c[s])

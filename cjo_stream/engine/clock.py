@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,14 +33,42 @@ def local_minutes(now: float, tz: ZoneInfo) -> int:
 
 
 def next_time_of_day(now: float, tz: ZoneInfo, hour: int, minute: int) -> float:
-    """The first instant strictly after ``now`` when the local clock in ``tz`` shows ``hour:minute``."""
+    """The first instant strictly after ``now`` when the local clock in ``tz`` shows ``hour:minute`` or later.
+
+    On a spring-forward day that skips ``hour:minute``, the gap's end (the clock jumps past it then); on
+    a fall-back night that shows it twice, the first showing after ``now``.
+    """
     local = datetime.fromtimestamp(now, tz)
-    candidate = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if candidate.timestamp() <= now:
-        candidate = (local + timedelta(days=1)).replace(hour=hour, minute=minute, second=0, microsecond=0)
-    # Re-attach the zone after day arithmetic so a DST change between today and tomorrow is honoured.
-    naive = candidate.replace(tzinfo=None)
-    return naive.replace(tzinfo=tz).astimezone(UTC).timestamp()
+    wall = local.replace(tzinfo=None, hour=hour, minute=minute, second=0, microsecond=0)
+    t = first_instant(wall, tz)
+    if t <= now:
+        t = wall.replace(tzinfo=tz, fold=1).timestamp()  # the second showing of a fall-back night's time
+        if t <= now:
+            # day arithmetic on the wall clock, then placed in the zone: a DST change in between is honoured
+            t = first_instant(wall + timedelta(days=1), tz)
+    return t
+
+
+def first_instant(wall: datetime, tz: ZoneInfo) -> float:
+    """The first instant at or after the naive local time ``wall`` in ``tz``.
+
+    Its own instant (the first of two on a fall-back night); for a time a spring-forward gap skips, the
+    gap's end, not the zone rule's "as if the offset had not changed" (which lands the gap's length later).
+    """
+    t = wall.replace(tzinfo=tz).timestamp()
+    if datetime.fromtimestamp(t, tz).replace(tzinfo=None) == wall:
+        return t
+    # In a gap: the clock shows less than ``wall`` at ``lo`` (placed with the offset after the change) and
+    # more at ``hi``; the change between them is at a whole second, found by bisection.
+    lo = int(wall.replace(tzinfo=tz, fold=1).timestamp()) - 1
+    hi = int(t) + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).replace(tzinfo=None) >= wall:
+            hi = mid
+        else:
+            lo = mid
+    return float(hi)
 
 
 def in_window(minutes: int, start: int, end: int) -> bool:

@@ -602,6 +602,8 @@ class Engine:
         run.note("entered", inst)
         if holdout:
             run.note("holdout", inst)
+        if self._global_control(p):  # told at entry: analytics keeps these customers out of treatment
+            run.note("global_control", inst)
         self._run(run, inst, j, j.first, ev_view)
         if p.instances.get(j.id) is inst:
             inst.entry_event = j.snapshot.take(ev_view)

@@ -34,8 +34,8 @@ class Timer(msgspec.Struct, array_like=True, frozen=True):
 
 
 TransitionKind = Literal[
-    "entered", "holdout", "step", "variant", "sent", "skipped", "deferred", "converted", "exited", "ended", "expired",
-    "merged",
+    "entered", "holdout", "global_control", "step", "variant", "sent", "skipped", "deferred", "converted", "exited",
+    "ended", "expired", "merged",
 ]
 
 

@@ -12,6 +12,12 @@ from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.source import Located, SourceError, load_yaml, parse_msgspec_path, read_source
 
+#: The largest ``max`` a frequency cap may have. The profile keeps, per cap, the newest ``max`` sends it
+#: counts (``Engine._trim_sends``), about 12 bytes each stored (msgpack ``[seconds, channel]``): at 100 one
+#: cap keeps a send log near 1.2 KB at worst, against the state-size goal of a median profile of at
+#: most 512 B; ``max: 1000`` would let one hold 12 KB. Real caps are single digits a day or a week.
+MAX_CAP = 100
+
 
 class FrequencyCapSpec(msgspec.Struct, forbid_unknown_fields=True):
     channel: str
@@ -83,6 +89,10 @@ def compile_policies(src: Located) -> Policies:
                             f"{sorted(CUSTOMER_CHANNELS)} (internal channels are never capped)")
         if c.max < 0:
             raise src.error(("frequency_caps", i, "max"), "max must be zero or more")
+        if c.max > MAX_CAP:
+            raise src.error(("frequency_caps", i, "max"),
+                            f"max {c.max} is more than {MAX_CAP}: each send a cap counts is kept in the "
+                            "customer's profile (state size); cap over a shorter window instead")
         try:
             caps.append(FrequencyCap(c.channel, c.max, parse_duration(c.per)))
         except ValueError as e:

@@ -5,7 +5,9 @@ commands they gave up on to ``cjo.delivery.<channel>.dlq``. Each record is the o
 headers saying why (``cjo.reason``, ``cjo.detail``), where it came from and when. This lists them with
 their reason, origin and size (never the payload, which may hold personal data, unless ``--values``),
 counts them by reason, and with ``--redrive`` produces them back to the topic each came from, key,
-value and the producer's own headers as they were. Debian's kcat cannot talk to the local broker: this is the way to look on a laptop.
+value and the producer's own headers as they were. ``--since`` starts each partition at the first record
+dead-lettered at or after a time (the records' timestamps, by ListOffsets): a second re-drive skips what
+the first one re-drove. Debian's kcat cannot talk to the local broker: this is the way to look on a laptop.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -53,9 +56,11 @@ def dead_letter(rec: Any) -> DeadLetter:
                       [(k, v) for k, v in (rec.headers or ()) if not k.startswith("cjo.")])
 
 
-async def read_dead_letters(settings: Settings, name: str, visit: Callable[[DeadLetter], None]) -> None:
-    """Every record on ``name``, from its beginning to its end now, to ``visit`` as it is read (a topic of
-    millions is not held in memory); ValueError if there is no such topic."""
+async def read_dead_letters(settings: Settings, name: str, visit: Callable[[DeadLetter], None],
+                            since: float | None = None) -> None:
+    """Every record on ``name``, from its beginning (``since``: its first record stamped then or later) to
+    its end now, to ``visit`` as it is read (a topic of millions is not held in memory); ValueError if
+    there is no such topic."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from cjo_stream.kafka.guard import FetchGuard
@@ -73,10 +78,22 @@ async def read_dead_letters(settings: Settings, name: str, visit: Callable[[Dead
         tps = [TopicPartition(name, p) for p in sorted(parts)]
         c.assign(tps)
         guard = FetchGuard(c, settings, "dlq")  # a batch this process cannot decode: logged, the rest is read
+        since_ms = -1
+        if since is not None:
+            since_ms = max(0, int(since * 1000))
+            found = await c.offsets_for_times({tp: since_ms for tp in tps})
+            ends = await c.end_offsets(tps)
+            for tp in tps:
+                at = found.get(tp)  # None: no record that late, nothing to read there
+                guard.seek(tp, at.offset if at is not None and at.timestamp >= 0 else ends[tp])
 
         def each(recs: list[Any]) -> None:
             for r in recs:
-                visit(dead_letter(r))
+                # by record time too: the local broker answers ListOffsets with the base offset of the first
+                # batch holding a later record (measured: offset 0 for any time before its last record), a
+                # fetch returns whole batches, and a later record may carry an earlier time (another clock)
+                if r.timestamp >= since_ms:
+                    visit(dead_letter(r))
 
         await read_to_end(c, tps, each, guard)
     finally:
@@ -116,10 +133,13 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
 
     from cjo_stream.errors import UsageError
     from cjo_stream.kafka.connect import broker_ready, lost_broker
+    from cjo_stream.replay.cli import when
     from cjo_stream.settings_args import settings_from
+    from cjo_stream.timefmt import format_ts
 
     if args.to and not args.redrive:
         raise UsageError("--to names where --redrive produces: give --redrive too")
+    since = when(args.since, time.time()) if args.since else None
     s = settings_from(args)
     name = args.topic or s.dlq_topic
     broker_ready(s, args)
@@ -142,7 +162,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
             shown.append(d)
 
     try:
-        asyncio.run(read_dead_letters(s, name, visit))
+        asyncio.run(read_dead_letters(s, name, visit, since))
     except ValueError as e:
         raise UsageError(str(e)) from None
     except KafkaError as e:
@@ -151,7 +171,8 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     total = sum(by_reason.values())
     reasons = ", ".join(f"{r} {n}" for r, n in by_reason.most_common())
     of = f"{listed} of " if listed != total else ""
-    print(f"dlq: {of}{total} dead letter(s) on {name}" + (f": {reasons}" if reasons else ""), file=sys.stderr)
+    after = f" since {format_ts(since)}" if since is not None else ""
+    print(f"dlq: {of}{total} dead letter(s) on {name}{after}" + (f": {reasons}" if reasons else ""), file=sys.stderr)
     if args.redrive and shown:
         try:
             sent = asyncio.run(redrive(s, shown, args.to))
@@ -166,7 +187,8 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("dlq", help="list the records on a dead-letter topic with their reasons; re-drive them",
-                       description="Reads a dead-letter topic from its beginning to its end now and prints one line "
+                       description="Reads a dead-letter topic from its beginning (or --since) to its end now and "
+                                   "prints one line "
                                    "per record: partition:offset, when, reason, origin, size, detail (not the "
                                    "payload); a count by reason on stderr.")
     p.add_argument("--broker", help="bootstrap servers host:port[,...] (default: $CJO_BROKER or 127.0.0.1:9092)")
@@ -176,6 +198,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                                "an adapter's: cjo.delivery.<channel>.dlq)")
     p.add_argument("--reason", action="append", metavar="REASON",
                    help="only records dead-lettered for this reason (repeatable), e.g. too_large")
+    p.add_argument("--since", metavar="WHEN",
+                   help="only records dead-lettered at or after this time: RFC 3339, or a duration ago like 2h "
+                        "(a second --redrive: from when the first one ran, skipping what it re-drove)")
     p.add_argument("--limit", type=positive_int, help="at most this many records (the first ones)")
     p.add_argument("--values", action="store_true",
                    help="print each record's value as it is (the payload, may hold personal data), one per line")

@@ -14,7 +14,7 @@ import orjson
 
 from cjo_stream.analytics import report
 from cjo_stream.analytics.fold import STAGES, Analytics
-from cjo_stream.analytics.offline import definitions, render_text, reports, stage_flow
+from cjo_stream.analytics.offline import definitions, render_html, render_text, reports, stage_flow
 from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event, stage_events
 from cjo_stream.analytics.stats import srm, two_proportion, wilson
 from cjo_stream.engine import Engine, Result
@@ -23,7 +23,7 @@ from cjo_stream.generator import generate_events
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.jsonl import jsonl_lines
 from cjo_stream.simulator import Simulator
-from tests.conftest import T0, engine, journey
+from tests.conftest import T0, engine, ev, journey
 from tests.engine.test_identity_time import CART, ISSUE_LINES, sim
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -407,3 +407,62 @@ def _send_result(s: Simulator) -> Any:
                      Transition("hello", "sent", step="mail", channel="email", delivery_id=cmd.delivery_id, **base),  # type: ignore[arg-type]
                      Transition("hello", "ended", step="mail", **base)]  # type: ignore[arg-type]
     return r
+
+
+GC_PROMO = """
+journey: promo
+entry: {event: signed_up}
+holdout: 10
+goal: {event: order_completed}
+steps:
+  - id: hello
+    send: {channel: email, content: {subject: hi}}
+  - id: ab
+    split:
+      - {variant: control, weight: 50, next: wait}
+      - {variant: coupon, weight: 50, next: wait}
+  - id: wait
+    wait: 1d
+"""
+GC_PROBE = """
+journey: probe
+entry: {event: signed_up}
+steps:
+  - id: hello
+    send: {channel: email, content: {subject: hi}}
+"""
+
+
+def test_global_control_customers_are_a_group_of_their_own_not_treatment() -> None:
+    """The policies' global control group gets no customer-facing send from any journey: in a journey's
+    report it is neither treatment, nor the journey's holdout, nor a split arm, but a row of its own."""
+    sim = Simulator(engine(GC_PROMO, GC_PROBE, policy="global_control: {percent: 20}"))
+    for i in range(600):
+        sim.handle(ev("signed_up", T0 + i, user=f"g{i}", traits={"email": f"g{i}@example.com"}))
+        if i % 4 == 0:
+            sim.handle(ev("order_completed", T0 + i + 1, user=f"g{i}"))
+    sim.finish()
+    # by hand, from what was skipped: the probe journey (no holdout) shows who is in the global control
+    gc = {s.customer_id for s in sim.skips if s.journey == "probe" and s.reason == "global_control"}
+    hold = {s.customer_id for s in sim.skips if s.journey == "promo" and s.reason == "holdout"}
+    conv = {f"g{i}" for i in range(0, 600, 4)}
+    everyone = {f"g{i}" for i in range(600)}
+    assert 80 <= len(gc) <= 160 and 30 <= len(hold) <= 90 and hold & gc
+    rep = report.journey_report(sim.analytics.buckets, definitions(sim.engine.current.values()), "promo")
+    h = rep["holdout"]
+    groups = {"treatment": everyone - hold - gc, "holdout": hold - gc, "global_control": gc}
+    for name, who in groups.items():
+        assert (h[name]["entered"], h[name]["converted"]) == (len(who), len(who & conv)), name
+    assert h["reference"] == "holdout" and h["srm"]["mismatch"] is False
+    (ex,) = rep["experiments"]  # the split arms are the treatment, split
+    assert sum(a["entered"] for a in ex["arms"]) == len(groups["treatment"])
+    assert sum(a["converted"] for a in ex["arms"]) == len(groups["treatment"] & conv)
+    assert rep["totals"]["entered"] == 600 and rep["totals"]["holdout"] == len(hold)
+    text = render_text(sim.analytics, sim.engine.current.values())
+    assert f"global control {len(gc & conv)}/{len(gc)}" in text
+    html = render_html(sim.analytics, sim.engine.current.values())
+    assert f'<td>global control</td><td data-k="holdout.global_control.entered" data-v="{len(gc)}">' in html
+    # a journey without a holdout of its own: treatment against the global control
+    probe = report.journey_report(sim.analytics.buckets, definitions(sim.engine.current.values()), "probe")["holdout"]
+    assert probe["holdout"] is None and probe["reference"] == "global_control"
+    assert (probe["treatment"]["entered"], probe["global_control"]["entered"]) == (600 - len(gc), len(gc))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from cjo_stream.events import parse_ts
 from cjo_stream.simulator import Simulator
 from tests.conftest import T0, engine, ev
 
@@ -138,3 +141,31 @@ def test_internal_channels_ignore_caps_quiet_hours_and_consent() -> None:
     for k in range(5):
         sim.handle(ev("go", T0 + 12 * 3600 + k))
     assert len(sim.commands) == 5 and sim.skips == [] and sim.commands[0].to is None
+
+
+DST_QUIET = """
+quiet_hours:
+  - {{channels: [sms], start: "21:00", end: "{end}"}}
+default_timezone: UTC
+"""
+
+
+@pytest.mark.parametrize(("zone", "end", "sent_at", "released_at"), [
+    # spring forward (Berlin 2026-03-29, New York 2026-03-08: 02:00 -> 03:00): an end of 02:30 never shows,
+    # the clock jumps to 03:00 and the send goes then, not at 03:30 (the offset before the change)
+    ("Europe/Berlin", "02:30", "2026-03-28T22:00:00Z", "2026-03-29T01:00:00.000Z"),
+    ("America/New_York", "02:30", "2026-03-08T04:00:00Z", "2026-03-08T07:00:00.000Z"),
+    ("America/New_York", "02:00", "2026-03-08T04:00:00Z", "2026-03-08T07:00:00.000Z"),
+    # kept as they were: an end at the gap's start; a fall-back night's second 01:10 released at the
+    # second 01:30 (New York 2026-11-01: 02:00 -> 01:00), not a day later
+    ("America/New_York", "01:30", "2026-11-01T06:10:00Z", "2026-11-01T06:30:00.000Z"),
+])
+def test_quiet_hours_end_across_dst_releases_at_the_first_instant_the_clock_shows_it(
+        zone: str, end: str, sent_at: str, released_at: str) -> None:
+    sim = Simulator(engine(send_journey("sms"), policy=DST_QUIET.format(end=end)))
+    sim.handle(ev("identify", T0, type="identify", traits={**TRAITS, "timezone": zone}))
+    sim.handle(ev("go", parse_ts(sent_at)))
+    assert sim.commands == [] and sim.funnel.steps[("j", "s")]["deferred"] == 1
+    sim.finish()
+    (cmd,) = sim.commands
+    assert cmd.decided_at == released_at

@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -88,3 +89,58 @@ def test_a_topic_that_does_not_exist_is_one_line(spawn: Any, worker_env: dict[st
     p = dlq(worker_env["CJO_BROKER"], "--topic", "cjo.nothing.dlq")
     assert p.returncode == 2 and p.stderr.startswith("error: topic 'cjo.nothing.dlq' does not exist"), p.stderr
     assert "Traceback" not in p.stderr
+
+
+def stamp(text: str) -> int:
+    from cjo_stream.events import parse_ts
+
+    return int(parse_ts(text) * 1000)
+
+
+async def dead_letters_at(bootstrap: str, topic: str, letters: list[tuple[int, int, bytes, str]]) -> None:
+    """(partition, timestamp ms, value, reason): written as a worker dead-letters, in one batch per partition."""
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50)
+    await p.start()
+    try:
+        futures = [await p.send(topic, value, key=b"k", partition=part, timestamp_ms=ts,
+                                headers=[("cjo.reason", reason.encode()), ("cjo.source.topic", b"cjo.touchpoints"),
+                                         ("cjo.source.partition", b"0"), ("cjo.source.offset", b"7")])
+                   for part, ts, value, reason in letters]
+        await asyncio.gather(*futures)
+    finally:
+        await p.stop()
+
+
+def test_since_skips_the_records_dead_lettered_before_it(broker: Any) -> None:
+    """A second re-drive re-sent everything the first one had (they stay on the topic): ``--since`` starts
+    each partition at its first record stamped then or later (ListOffsets by time), so it need not."""
+    topic = "cjo.test.dlq"
+    now = int(time.time() * 1000)
+    asyncio.run(dead_letters_at(broker.bootstrap, topic, [
+        (0, stamp("2026-01-01T00:00:00Z"), b"old-1", "invalid_json"),  # the same batch as the later two
+        (0, stamp("2026-01-02T00:00:00Z"), b"old-2", "invalid_json"),
+        (0, stamp("2026-06-01T00:00:00Z"), b"june", "missing_id"),
+        (0, now, b"now", "too_large"),
+        # nothing that late in partition 1: read from its end, which the local broker reports inside the batch
+        (1, stamp("2026-01-01T00:00:00Z"), b"old-3", "invalid_json"),
+        (1, stamp("2026-01-01T00:00:01Z"), b"old-4", "invalid_json"),
+    ]))
+    p = dlq(broker.bootstrap, "--topic", topic)
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == 6, p.stderr
+
+    p = dlq(broker.bootstrap, "--topic", topic, "--since", "2026-03-01T00:00:00Z", "--values")
+    assert p.returncode == 0 and p.stdout.splitlines() == ["june", "now"], p.stderr
+    assert ("2 dead letter(s) on cjo.test.dlq since 2026-03-01T00:00:00.000Z: missing_id 1, too_large 1"
+            in p.stderr), p.stderr
+    p = dlq(broker.bootstrap, "--topic", topic, "--since", "1h", "--values")  # a duration ago
+    assert p.returncode == 0 and p.stdout.splitlines() == ["now"], p.stderr
+
+    p = dlq(broker.bootstrap, "--topic", topic, "--since", "2026-03-01T00:00:00Z", "--redrive", "--to", "cjo.again")
+    assert p.returncode == 0 and "re-drove 2 to cjo.again" in p.stderr, p.stderr
+    again = asyncio.run(collect(broker.bootstrap, ["cjo.again"], lambda rs: len(rs) >= 2, 60))
+    assert sorted(r.value for r in again) == [b"june", b"now"]
+
+    p = dlq(broker.bootstrap, "--topic", topic, "--since", "yesterday")
+    assert p.returncode == 2 and p.stderr.splitlines() == [
+        "error: 'yesterday' is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration ago (7d, 12h, 30m)"], \
+        p.stderr
