@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cjo_stream.journeys.wallclock import first_instant
 from cjo_stream.profile import Profile
 
 
@@ -47,28 +48,6 @@ def next_time_of_day(now: float, tz: ZoneInfo, hour: int, minute: int) -> float:
             # day arithmetic on the wall clock, then placed in the zone: a DST change in between is honoured
             t = first_instant(wall + timedelta(days=1), tz)
     return t
-
-
-def first_instant(wall: datetime, tz: ZoneInfo) -> float:
-    """The first instant at or after the naive local time ``wall`` in ``tz``.
-
-    Its own instant (the first of two on a fall-back night); for a time a spring-forward gap skips, the
-    gap's end, not the zone rule's "as if the offset had not changed" (which lands the gap's length later).
-    """
-    t = wall.replace(tzinfo=tz).timestamp()
-    if datetime.fromtimestamp(t, tz).replace(tzinfo=None) == wall:
-        return t
-    # In a gap: the clock shows less than ``wall`` at ``lo`` (placed with the offset after the change) and
-    # more at ``hi``; the change between them is at a whole second, found by bisection.
-    lo = int(wall.replace(tzinfo=tz, fold=1).timestamp()) - 1
-    hi = int(t) + 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if datetime.fromtimestamp(mid, tz).replace(tzinfo=None) >= wall:
-            hi = mid
-        else:
-            lo = mid
-    return float(hi)
 
 
 def in_window(minutes: int, start: int, end: int) -> bool:

@@ -2,13 +2,13 @@
 
 ``{every: 1d, at: "09:00"}`` fires at 09:00 local time every day (``every: 2d``: every other day, on local
 days whose ordinal is a multiple of two — a fixed calendar, so every customer shares it; a local
-time that does not exist on a spring-forward day is taken as the zone's rule gives it);
+time that does not exist on a spring-forward day comes round when the clock jumps past it);
 ``{every: 1h}`` on the hour (multiples of ``every`` since the epoch, UTC); ``{cron: "0 9 * * MON"}``
 as cron says, in the customer's zone: croniter walks the local wall clock (naive times, where it has no
 DST bugs: given an aware start it put a daily ``0 9 * * *`` an hour off, or twice, around a transition)
-and each time it names is then placed in the zone as ``at`` is (a time in a spring-forward gap as the
-zone's rule gives it; a time the fall-back night shows twice, once: its first instant). Pure: the caller
-gives the zone and the times.
+and each time it names is then placed in the zone as ``at`` is, by :mod:`cjo_stream.journeys.wallclock`
+(a time in a spring-forward gap at the gap's end, as cron runs it; a time the fall-back night shows
+twice, once: its first instant). Pure: the caller gives the zone and the times.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+
+from cjo_stream.journeys.wallclock import first_instant
 
 DAY = 86400.0
 
@@ -77,7 +79,7 @@ class Schedule:
     def _local(self, day: object, tz: ZoneInfo) -> float:
         assert self.at is not None
         hour, minute = self.at
-        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()  # type: ignore[attr-defined]
+        return first_instant(datetime(day.year, day.month, day.day, hour, minute), tz)  # type: ignore[attr-defined]
 
 
 def _wall(t: float, tz: ZoneInfo) -> datetime:
@@ -86,8 +88,8 @@ def _wall(t: float, tz: ZoneInfo) -> datetime:
 
 
 def _placed(wall: datetime, tz: ZoneInfo) -> float:
-    """The instant a local wall-clock time names in ``tz`` (fold 0: the first of two, a gap's time moved on)."""
-    return wall.replace(tzinfo=tz).timestamp()
+    """The instant a local wall-clock time names in ``tz`` (the first of two; a gap's time at the gap's end)."""
+    return first_instant(wall, tz)
 
 
 def cron_problem(expr: str) -> str | None:

@@ -23,9 +23,9 @@ from cjo_stream.journeys.schedule import Schedule
 CLI = str(Path(sys.executable).with_name("cjo-stream"))
 
 
-def occurrences(cron: str, zone: str, start: str, end: str) -> list[str]:
+def occurrences(cron: str | Schedule, zone: str, start: str, end: str) -> list[str]:
     """Every occurrence in ``(start, end]``, as local wall times with their UTC instants."""
-    s, tz = Schedule(cron=cron), ZoneInfo(zone)
+    s, tz = Schedule(cron=cron) if isinstance(cron, str) else cron, ZoneInfo(zone)
     t, stop, out = parse_ts(start), parse_ts(end), []
     while (t := s.next_after(t, tz)) <= stop:
         assert s.latest(t - 1, t, tz) == t  # `latest` finds the same occurrences
@@ -45,15 +45,25 @@ def occurrences(cron: str, zone: str, start: str, end: str) -> list[str]:
      ["10-31 01:30 05:30Z", "11-01 01:30 05:30Z", "11-02 01:30 06:30Z"]),
     ("30 2 * * *", "Europe/Berlin", "2026-10-24T00:00:00Z", "2026-10-26T12:00:00Z",
      ["10-24 02:30 00:30Z", "10-25 02:30 00:30Z", "10-26 02:30 01:30Z"]),
-    # a time in the spring-forward gap is taken as the zone's rule gives it (as `every`/`at` does)
+    # a time in the spring-forward gap comes round when the clock jumps past it, as cron runs it (and
+    # `every`/`at`, quiet hours' ends and `wait_until`: journeys/wallclock.py)
     ("30 2 * * *", "Europe/Berlin", "2026-03-28T00:00:00Z", "2026-03-30T12:00:00Z",
-     ["03-28 02:30 01:30Z", "03-29 03:30 01:30Z", "03-30 02:30 00:30Z"]),
+     ["03-28 02:30 01:30Z", "03-29 03:00 01:00Z", "03-30 02:30 00:30Z"]),
+    # several times in the gap come round once, at its end, and the hour after it as usual
+    ("*/30 2-3 * * *", "America/New_York", "2026-03-08T06:00:00Z", "2026-03-08T08:00:00Z",
+     ["03-08 03:00 07:00Z", "03-08 03:30 07:30Z"]),
     ("0 9 * * MON", "Europe/Berlin", "2026-03-02T12:00:00Z", "2026-03-31T00:00:00Z",
      ["03-09 09:00 08:00Z", "03-16 09:00 08:00Z", "03-23 09:00 08:00Z", "03-30 09:00 07:00Z"]),
 ])
 def test_cron_comes_round_at_its_local_time_across_dst(cron: str, zone: str, start: str, end: str,
                                                        expected: list[str]) -> None:
     assert occurrences(cron, zone, start, end) == expected
+
+
+def test_every_day_at_a_time_the_spring_forward_night_skips_comes_round_at_the_gap_end() -> None:
+    """`{every: 1d, at: "02:30"}` as cron `30 2 * * *`: 03:00 on that day (was 03:30, the zone rule's)."""
+    assert occurrences(Schedule(every=86400.0, at=(2, 30)), "Europe/Berlin", "2026-03-28T00:00:00Z",
+                       "2026-03-30T12:00:00Z") == ["03-28 02:30 01:30Z", "03-29 03:00 01:00Z", "03-30 02:30 00:30Z"]
 
 
 def test_simulate_enters_a_daily_cron_journey_once_a_day_at_nine_local(tmp_path: Path) -> None:
