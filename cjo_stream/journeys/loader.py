@@ -104,16 +104,19 @@ class _Compiler:
         try:
             tpl = Template(text)
         except TemplateError as e:
-            line = self.src.line(path) + (e.line - 1 if "\n" in text else 0)
+            line = self.src.text_line(path, e.line)
             self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: {e.reason}"))
             return Template("")
         for root in sorted(tpl.roots() or ()):  # (None: a computed first key, which cannot be told)
             why = unknown_root(root)
+            bad: tuple[Any, ...] | None = None
             for keys in [] if why is not None else sorted(tpl.paths(root), key=repr):
                 if (why := unknown_field(root, keys, liquid=True)) is not None:
+                    bad = keys
                     break
             if why is not None:
-                self.fail(path, f"{path[-1]}: template: {why}")
+                line = self.src.text_line(path, tpl.line_of(root, bad))
+                self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: template: {why}"))
                 return Template("")
         return tpl
 
@@ -539,7 +542,8 @@ def load_topology(root: str) -> Topology:
             key = (j.id, j.version)
             if key in seen:
                 problems.append(SourceError(path, 1, f"journey {j.id!r} version {j.version} is also defined in "
-                                                     f"{seen[key]}: bump `version` when you change a journey"))
+                                                     f"{seen[key]}: bump `version` for a new version of it, or give a "
+                                                     "different journey its own `journey:` id"))
                 continue
             seen[key] = path
             journeys.append(j)

@@ -29,6 +29,15 @@ class Located:
     file: str
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
+    #: Block scalars (``body: |``, ``>``): the line their text starts on (the one after the ``|``) and
+    #: whether each line of the text is a line of the file (``|``, not ``>``, which folds lines).
+    blocks: dict[Path, tuple[int, bool]] = field(default_factory=dict)
+
+    def text_line(self, path: Path, line: int) -> int:
+        """The file's line of ``line`` (1-based) of the text at ``path``: exact in a ``|`` block, else the
+        line the text starts on (a quoted or folded text's lines are not the file's)."""
+        first, literal = self.blocks.get(path, (self.line(path), False))
+        return first + (line - 1 if literal else 0)
 
     def line(self, path: Path) -> int:
         """Line of the deepest known prefix of ``path`` (1 when nothing matches)."""
@@ -50,7 +59,8 @@ _constructor = yaml.constructor.SafeConstructor()
 MAX_NODES = 50_000
 
 
-def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> Any:
+def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str,
+           blocks: dict[Path, tuple[int, bool]]) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if len(lines) > MAX_NODES:
         raise SourceError(file, node.start_mark.line + 1, f"the file expands to more than {MAX_NODES} values "
@@ -64,10 +74,12 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> An
             if key in out:
                 raise SourceError(file, key_node.start_mark.line + 1, f"duplicate key {key!r}")
             lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, (*path, key), lines, file)
+            out[key] = _build(value_node, (*path, key), lines, file, blocks)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), lines, file, blocks) for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        blocks[path] = (node.start_mark.line + 2, node.style == "|")  # the text starts below the indicator
     return _construct(node, file)
 
 
@@ -115,8 +127,9 @@ def load_yaml(text: str, file: str) -> Located:
     if node is None:
         raise SourceError(file, 1, "the file is empty")
     lines: dict[Path, int] = {}
+    blocks: dict[Path, tuple[int, bool]] = {}
     try:
-        return Located(file, _build(node, (), lines, file), lines)
+        return Located(file, _build(node, (), lines, file, blocks), lines, blocks)
     except RecursionError:
         raise SourceError(file, 1, _TOO_DEEP) from None
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 import orjson
-from liquid import Environment, Undefined
+from liquid import Environment, RenderContext, Undefined
+from liquid.builtin.expressions import Path as _LiquidPath
+from liquid.builtin.output import OutputNode
 from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterError
 
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
@@ -127,6 +129,50 @@ def _reads_data(tpl: Any) -> bool:
         return False
 
 
+def _reads_path(expression: Any) -> bool:
+    """Whether an expression names any variable (data, or a loop's or ``assign``'s local)."""
+    if isinstance(expression, _LiquidPath):
+        return True
+    return any(_reads_path(c) for c in expression.children())
+
+
+def _unknown_filter(expression: Any) -> str | None:
+    """The first filter an expression names that the environment lacks, wherever it sits."""
+    for attr in ("filters", "tail_filters"):
+        for f in getattr(expression, attr, None) or ():
+            if f.name not in _env.filters:
+                return str(f.name)
+    for child in expression.children():
+        if (name := _unknown_filter(child)) is not None:
+            return name
+    return None
+
+
+def _check_nodes(source: str, tpl: Any) -> None:
+    """Refuse, at their line, what fails whatever the data: an unknown filter anywhere (also in a branch
+    the empty-data render above does not take, or an ``assign``), and an output that fails on constants
+    alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
+    render misses both, and the send then failed for every customer (``render_error``) instead of at load."""
+    context = RenderContext(tpl)
+
+    def walk(nodes: Any) -> Any:
+        for node in nodes:
+            yield node
+            yield from walk(node.children(context, include_partials=False))
+
+    for node in walk(tpl.nodes):
+        line = source.count("\n", 0, node.token.start_index) + 1
+        for expression in node.expressions():
+            if (name := _unknown_filter(expression)) is not None:
+                raise TemplateError(f"template: unknown filter {name!r}", line)
+        if not isinstance(node, OutputNode) or _reads_path(node.expression):
+            continue
+        try:
+            _env.from_string(node.token.value).render()
+        except LiquidError as e:
+            raise TemplateError(f"template: {_first_line(e)}", line) from None
+
+
 class Template:
     """A compiled content template. Plain text without ``{{``/``{%`` skips Liquid at render time; text
     with outputs only renders through :mod:`cjo_stream.journeys.fastliquid` (the same result, quicker)."""
@@ -153,6 +199,7 @@ class Template:
             except LiquidError as e:
                 if not _reads_data(tpl):
                     raise _refused(source, e) from None
+            _check_nodes(source, tpl)
             self._tpl = tpl
             self._fast = fast_form(tpl)
 
@@ -165,6 +212,21 @@ class Template:
             if segs and segs[0] == root:
                 out.append(tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]))
         return out
+
+    def line_of(self, root: str, keys: tuple[Any, ...] | None = None) -> int:
+        """The line of the template text (1-based) where ``root`` is first read, followed by ``keys`` when
+        given (as :meth:`paths` gives them): a refused name is reported where it is, not where the field starts."""
+        if self._tpl is None:
+            return 1
+        try:
+            found = self._tpl.analyze().globals.get(root, [])
+        except LiquidError:
+            return 1
+        for var in found:
+            segs = var.segments
+            if keys is None or tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]) == keys:
+                return self.source.count("\n", 0, var.span.index) + 1
+        return 1
 
     def roots(self) -> frozenset[str] | None:
         """The context keys this template reads (``event``, ``profile``, ...), or None when a path starts

@@ -1,0 +1,114 @@
+"""Mistakes a journey author makes, run as the author would (``cjo-stream validate``, ``replay``).
+
+Each one must come back as one ``file:line: reason`` line naming the line the mistake is on, exit 1,
+never a traceback; and a mistake that fails whatever the data (a constant divided by zero, an unknown
+filter) is refused at load rather than failing every customer's send (``render_error``).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("cjo-stream"))
+
+# line numbers below are this file's: keep them in step when editing it
+JOURNEY = """\
+journey: cart_rescue
+entry:
+  event: cart_item_added
+  when: event.properties.cart_value >= 30
+steps:
+  - id: wait_checkout
+    wait_for: {event: checkout_started, timeout: 2h}
+    on_event: end
+    on_timeout: remind
+  - id: remind
+    send:
+      channel: email
+      content:
+        subject: "{{ profile.traits.first_name | default: 'Hi' }}, your cart"
+        body: |
+          You viewed {{ profile.counters.product_viewed | default: 0 }} products.
+          {% if profile.traits.vip %}Free shipping for you.{% endif %}
+          Cart total: {{ event.properties.cart_value }} {{ event.properties.currency | upcase }}
+  - id: value_check
+    branch:
+      - when: event.properties.cart_value >= 100
+        next: nudge
+      - else: end
+  - id: nudge
+    send: {channel: sms, content: {text: "Cart of {{ event.properties.cart_value }} waiting."}}
+"""
+
+#: (what the author did, the edit, the line it is on, a fragment of the reason)
+MISTAKES = [
+    ("typo in a step target", ("on_timeout: remind", "on_timeout: remnd"), 9, "unknown step 'remnd'"),
+    ("branch to a missing step", ("next: nudge", "next: nudgee"), 22, "unknown step 'nudgee'"),
+    ("a wait with a bad duration", ("timeout: 2h", "timeout: 2 hours"), 7, "bad duration '2 hours'"),
+    ("a condition on an unknown field", ("when: event.properties.cart_value >= 30", "when: event.propertes.cart_value >= 30"),
+     4, "event has no field 'propertes'"),
+    ("YAML indentation", ("    send: {channel: sms", "   send: {channel: sms"), 25, "YAML syntax"),
+    ("Liquid syntax in a one-line template", ("your cart\"", "your cart {{\""), 14, "template: expected '}}'"),
+    # inside a `body: |` block: the line of the mistake, not the line of `body:` nor the one above it
+    ("Liquid syntax in a block", ("{% endif %}", "{% endfi %}"), 17, "unexpected tag 'endfi'"),
+    ("unknown filter in a block", ("| upcase", "| upcse"), 18, "unknown filter 'upcse'"),
+    ("undefined variable in a block", ("{% if profile.traits.vip %}", "{% if user.vip %}"), 17,
+     "unknown variable 'user'"),
+    ("misspelt profile field in a block", ("profile.counters.product_viewed", "profile.counter.product_viewed"), 16,
+     "profile has no field 'counter'"),
+    # fails on constants whatever the data, beside outputs that read data: every send would be a render_error
+    ("a constant divided by zero beside data", ("waiting.", "waiting {{ 5 | divided_by: 0 }}."), 25,
+     "divided_by: can't divide by 0"),
+    ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
+     17, "unknown filter 'upcse'"),
+]
+
+
+def topology(tmp: Path, journey: str, name: str = "cart_rescue.yaml") -> Path:
+    (tmp / "journeys").mkdir(parents=True, exist_ok=True)
+    (tmp / "journeys" / name).write_text(journey)
+    return tmp
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def one_problem(p: subprocess.CompletedProcess[str], file: Path, line: int, fragment: str) -> None:
+    out = p.stdout + p.stderr
+    assert "Traceback" not in out, out
+    assert p.returncode == 1, out
+    problems = [x for x in p.stderr.splitlines() if re.match(r"\S+:\d+: ", x)]
+    assert len(problems) == 1, out
+    assert problems[0].startswith(f"{file}:{line}: "), f"expected {file}:{line}:, got {problems[0]}"
+    assert fragment in problems[0], problems[0]
+
+
+def test_the_journey_itself_is_valid(tmp_path: Path) -> None:
+    p = run("validate", str(topology(tmp_path, JOURNEY)))
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize(("what", "edit", "line", "fragment"), MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_a_mistake_is_one_line_at_its_line(tmp_path: Path, what: str, edit: tuple[str, str], line: int,
+                                           fragment: str) -> None:
+    old, new = edit
+    assert JOURNEY.count(old) == 1, old
+    topo = topology(tmp_path, JOURNEY.replace(old, new))
+    one_problem(run("validate", str(topo)), topo / "journeys" / "cart_rescue.yaml", line, fragment)
+
+
+def test_a_copied_journey_that_kept_its_id_is_told_to_rename_it(tmp_path: Path) -> None:
+    # copying a journey to start another and forgetting `journey:`: bumping `version` (the only advice
+    # given before) would have made the copy replace the original for every new entry
+    topo = topology(tmp_path, JOURNEY)
+    topology(tmp_path, JOURNEY.replace("channel: sms", "channel: push"), "zz_copy.yaml")
+    p = run("validate", str(topo))
+    one_problem(p, topo / "journeys" / "zz_copy.yaml", 1, "journey 'cart_rescue' version 1 is also defined in")
+    assert "its own `journey:` id" in p.stderr
