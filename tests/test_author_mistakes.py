@@ -112,3 +112,21 @@ def test_a_copied_journey_that_kept_its_id_is_told_to_rename_it(tmp_path: Path) 
     p = run("validate", str(topo))
     one_problem(p, topo / "journeys" / "zz_copy.yaml", 1, "journey 'cart_rescue' version 1 is also defined in")
     assert "its own `journey:` id" in p.stderr
+
+
+def test_replay_html_with_compare_is_refused_not_ignored(tmp_path: Path) -> None:
+    # the page was checked writable and then never written, with exit 0
+    a = topology(tmp_path / "a", JOURNEY)
+    b = topology(tmp_path / "b", JOURNEY.replace("2h", "3h"))
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"messageId":"m1","timestamp":"2026-03-02T10:00:00Z","type":"track",'
+                      '"event":"cart_item_added","userId":"u1","properties":{"cart_value":50}}\n')
+    page = tmp_path / "page.html"
+    p = run("replay", "--topologies", str(a), "--compare", str(b), "--events", str(events), "--html", str(page))
+    out = p.stdout + p.stderr
+    assert "Traceback" not in out, out
+    assert p.returncode == 2, out
+    assert p.stderr.strip().splitlines()[-1].startswith("error: --html and --compare"), out
+    p = run("replay", "--topologies", str(a), "--events", str(events), "--html", str(page))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert page.read_text().startswith("<!doctype html") or "<html" in page.read_text()

@@ -76,6 +76,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     for flag in ("fail_on_change", "only_changed"):
         if getattr(args, flag) and not args.compare:
             raise UsageError(f"--{flag.replace('_', '-')} needs --compare OTHER_DIR: it compares two topologies")
+    if args.html and args.compare:  # the page shows one topology; it was checked writable, then never written
+        raise UsageError("--html and --compare: the analytics page shows one topology; run without --compare "
+                         "for its page (--compare prints the two side by side)")
     if args.events and args.topic:
         raise UsageError("--topic and --events: give one source, topics (--topic) or files (--events)")
     warmup_from = since - args.warmup if args.warmup else since
