@@ -7,6 +7,8 @@ filter) is refused at load rather than failing every customer's send (``render_e
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -130,3 +132,34 @@ def test_replay_html_with_compare_is_refused_not_ignored(tmp_path: Path) -> None
     p = run("replay", "--topologies", str(a), "--events", str(events), "--html", str(page))
     assert p.returncode == 0, p.stdout + p.stderr
     assert page.read_text().startswith("<!doctype html") or "<html" in page.read_text()
+
+
+DATES = """\
+journey: order_anniversary
+entry: {event: go}
+steps:
+  - id: note
+    send:
+      channel: in_app
+      content:
+        last_order: "{{ profile.last.order_completed | date: '%d %b %Y %H:%M' }}"
+        decided: "{{ 'now' | date: '%Y-%m-%d %H:%M' }} {{ now | date: '%H:%M' }}"
+        event_time: "{{ event.timestamp | date: '%H:%M' }}"
+"""
+
+
+def test_the_date_filter_reads_the_journeys_times_the_same_on_any_host(tmp_path: Path) -> None:
+    # every time a journey sees is epoch seconds as a float: `date` refused a float (render_error for every
+    # customer), read an int in the host's zone and 'now' on the wall clock (a replay wrote other text)
+    topo = topology(tmp_path, DATES, "order_anniversary.yaml")
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"messageId":"m1","timestamp":"2026-03-02T09:15:00Z","type":"track","event":"order_completed","userId":"u1"}\n'
+        '{"messageId":"m2","timestamp":"2026-03-05T18:30:00Z","type":"track","event":"go","userId":"u1"}\n')
+    env = {**os.environ, "TZ": "America/New_York"}
+    p = subprocess.run([CLI, "simulate", "--topologies", str(topo), "--events", str(events)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    (cmd,) = [json.loads(line) for line in p.stdout.splitlines()]
+    assert cmd["content"] == {"last_order": "02 Mar 2026 09:15", "decided": "2026-03-05 18:30 18:30",
+                              "event_time": "18:30"}

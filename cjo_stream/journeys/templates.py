@@ -13,11 +13,13 @@ limit could see it). A render that breaks a limit, or fails in any other way, ra
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 from liquid import Environment, RenderContext, Undefined
 from liquid.builtin.expressions import Path as _LiquidPath
+from liquid.builtin.filters.misc import date as _liquid_date
 from liquid.builtin.output import OutputNode
 from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterError
 
@@ -77,6 +79,32 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+class _Date:
+    """``{{ profile.last.order_completed | date: '%d %b' }}``: Liquid's ``date``, made deterministic. Its own
+    refused a float (every time a journey sees is epoch seconds as a float: ``now``, ``profile.first_seen``,
+    ``profile.last.*``: a render_error for every customer), read an epoch in the host's time zone and
+    ``'now'`` on the wall clock, so a replay or a worker in another zone wrote other text. Here epoch
+    seconds (int, float or digits) are UTC and ``'now'``/``'today'`` is the decision time (``now``);
+    other text (``event.timestamp``) is parsed as python-liquid parses it."""
+
+    with_context = True
+
+    def __call__(self, value: Any, fmt: Any, *, context: Any) -> Any:
+        if isinstance(value, str) and value in ("now", "today"):
+            now = context.globals.get("now")
+            value = now if isinstance(now, (int, float)) and not isinstance(now, bool) else None
+        elif isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                value = datetime.fromtimestamp(value, UTC)
+            except (OverflowError, OSError, ValueError):
+                return str(value)  # as python-liquid answers an epoch it cannot read
+        elif value is None:
+            value = Undefined("date")
+        return _liquid_date(value, fmt, environment=_env)
+
+
 class _LimitedEnvironment(Environment):
     loop_iteration_limit = MAX_LOOP_ITERATIONS
     output_stream_limit = MAX_OUTPUT_CHARS
@@ -85,6 +113,7 @@ class _LimitedEnvironment(Environment):
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
         self.filters["json"] = _json
+        self.filters["date"] = _Date()
         self.filters = {name: _Guarded(f) for name, f in self.filters.items()}
 
 
