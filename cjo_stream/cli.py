@@ -20,7 +20,7 @@ from cjo_stream.argtypes import non_negative_float
 def _cmd_validate(args: argparse.Namespace) -> int:
     from cjo_stream.errors import load_topology_checked
 
-    topo = load_topology_checked(args.topologies)
+    topo = load_topology_checked(args.topologies, refusing=None)  # (not "run validate": this is validate)
     for j in sorted(topo.journeys, key=lambda j: (j.id, j.version)):
         n = len(j.steps)
         print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'})  {j.source}")

@@ -67,6 +67,10 @@ MISTAKES = [
     # fails on constants whatever the data, beside outputs that read data: every send would be a render_error
     ("a constant divided by zero beside data", ("waiting.", "waiting {{ 5 | divided_by: 0 }}."), 25,
      "divided_by: can't divide by 0"),
+    # a bare number where text is meant: the reason says what to write (a bare `got int` did not)
+    ("a duration without a unit", ("timeout: 2h", "timeout: 7200"), 7, "a duration needs a unit"),
+    ("an unquoted true as a condition", ("when: event.properties.cart_value >= 30", "when: true"), 4,
+     "put it in quotes"),
     ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
      17, "unknown filter 'upcse'"),
 ]
@@ -104,6 +108,26 @@ def test_a_mistake_is_one_line_at_its_line(tmp_path: Path, what: str, edit: tupl
     assert JOURNEY.count(old) == 1, old
     topo = topology(tmp_path, JOURNEY.replace(old, new))
     one_problem(run("validate", str(topo)), topo / "journeys" / "cart_rescue.yaml", line, fragment)
+
+
+def test_two_journeys_in_one_file_say_so(tmp_path: Path) -> None:
+    topo = topology(tmp_path, JOURNEY + "---\njourney: other\nentry: {event: go}\nsteps: [{id: s, wait: 1h}]\n")
+    one_problem(run("validate", str(topo)), topo / "journeys" / "cart_rescue.yaml", 26,
+                "expected a single document in the stream, but found another document (one journey per file")
+
+
+def test_validate_does_not_tell_its_user_to_run_validate(tmp_path: Path) -> None:
+    topo = topology(tmp_path, JOURNEY.replace("next: nudge", "next: nudgee"))
+    p = run("validate", str(topo))
+    assert p.stderr.strip().splitlines()[-1] == f"error: 1 problem(s) in {topo}", p.stderr
+    p = run("simulate", "--topologies", str(topo), "--events", str(ROOT / "schemas" / "examples" / "touchpoints.jsonl"))
+    assert p.returncode == 1 and f"(`cjo-stream validate {topo}` lists them)" in p.stderr, p.stderr
+
+
+def test_a_journey_file_given_as_the_directory_names_the_directory_as_written(tmp_path: Path) -> None:
+    topo = topology(tmp_path, JOURNEY)
+    p = run("validate", str(topo / "journeys" / "cart_rescue.yaml"))  # absolute: the hint was ../../tmp/...
+    assert p.returncode == 3 and p.stderr.strip().endswith(f"e.g. {topo}"), p.stderr
 
 
 def test_a_copied_journey_that_kept_its_id_is_told_to_rename_it(tmp_path: Path) -> None:

@@ -116,7 +116,12 @@ def load_yaml(text: str, file: str) -> Located:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
-        raise SourceError(file, line, f"YAML syntax: {e.problem or e}") from None
+        problem = str(e.problem or e)
+        if e.context and problem.startswith("but "):  # "but found another document" alone said nothing
+            problem = f"{e.context}, {problem}"
+        if "another document" in problem:  # a second `---` document: the loader reads one journey per file
+            problem += " (one journey per file: put the second in a file of its own)"
+        raise SourceError(file, line, f"YAML syntax: {problem}") from None
     except yaml.reader.ReaderError as e:  # a control character or invalid text: not a marked error
         line = text.count("\n", 0, max(e.position, 0)) + 1
         raise SourceError(file, line, f"YAML: character {e.character:#x} is not allowed in a journey file") from None
@@ -137,6 +142,9 @@ def load_yaml(text: str, file: str) -> Located:
 _TOO_DEEP = "YAML: lists or mappings nested too deeply (hundreds of levels)"
 
 
+#: keys whose text is a duration (``1h``): a bare number there lacks its unit, quoting it would not do
+_DURATION_KEYS = frozenset({"wait", "timeout", "expires_in", "per", "max_duration", "within", "every"})
+
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
@@ -156,6 +164,11 @@ def parse_msgspec_path(message: str, spec: Any = None) -> tuple[Path, str]:
         reason = f"missing required key `{missing.group(1)}`"
     if spec is not None:
         reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason)
+    if re.match(r"Expected `str( \| null)?`, got `(bool|int|float)`", reason):  # `when: true`, `wait: 3600`
+        if path and path[-1] in _DURATION_KEYS:
+            reason += " (a duration needs a unit: e.g. 30s, 15m, 1h, 7d)"
+        else:
+            reason += " (put it in quotes: unquoted, YAML reads it as a number or true/false, not as text)"
     shown = ".".join(str(p) for p in path)
     return tuple(path), (f"{shown}: {reason}" if shown else reason)
 
