@@ -187,3 +187,19 @@ def test_the_date_filter_reads_the_journeys_times_the_same_on_any_host(tmp_path:
     (cmd,) = [json.loads(line) for line in p.stdout.splitlines()]
     assert cmd["content"] == {"last_order": "02 Mar 2026 09:15", "decided": "2026-03-05 18:30 18:30",
                               "event_time": "18:30"}
+
+
+def test_simulate_says_why_a_template_failed_on_the_data(tmp_path: Path) -> None:
+    # `render_error=2` in the report was all an author saw: now one line per step and failure (no data)
+    topo = topology(tmp_path, JOURNEY.replace("Cart of {{ event.properties.cart_value }} waiting.",
+                                              "{{ event.properties.cart_value | divided_by: event.properties.n }}"))
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(
+        f'{{"messageId":"i{i}","timestamp":"2026-03-02T09:00:00Z","type":"identify","userId":"u{i}",'
+        f'"traits":{{"phone":"+4470000000{i}"}}}}\n'
+        f'{{"messageId":"m{i}","timestamp":"2026-03-02T10:00:00Z","type":"track","event":"cart_item_added",'
+        f'"userId":"u{i}","properties":{{"cart_value":150,"n":0}}}}\n' for i in range(2)))
+    p = run("simulate", "--topologies", str(topo), "--events", str(events))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert ("cart_rescue v1 step nudge: 2 send(s) skipped, the template failed on their data "
+            "(render_error: liquid: divided_by: can't divide by 0)") in p.stderr.splitlines(), p.stderr
