@@ -203,3 +203,13 @@ def test_simulate_says_why_a_template_failed_on_the_data(tmp_path: Path) -> None
     assert p.returncode == 0, p.stdout + p.stderr
     assert ("cart_rescue v1 step nudge: 2 send(s) skipped, the template failed on their data "
             "(render_error: liquid: divided_by: can't divide by 0)") in p.stderr.splitlines(), p.stderr
+
+
+@pytest.mark.parametrize("name", ["policies", "stages"])
+def test_a_policies_or_stages_file_named_yml_is_not_ignored_silently(tmp_path: Path, name: str) -> None:
+    # journeys may be *.yml, so an author wrote policies.yml: its opt_in consent, caps and quiet hours
+    # were dropped without a word (validate said ok)
+    topo = topology(tmp_path, JOURNEY)
+    body = ("consent: opt_in\n" if name == "policies" else "stages:\n  - {stage: new, when: 'true'}\n")
+    (topo / f"{name}.yml").write_text(body)
+    one_problem(run("validate", str(topo)), topo / f"{name}.yml", 1, f"read from {name}.yaml; rename it")

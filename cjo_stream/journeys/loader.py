@@ -548,6 +548,12 @@ def load_topology(root: str) -> Topology:
             seen[key] = path
             journeys.append(j)
     journeys = _link_journeys(journeys, problems, refused)
+    for name in ("policies", "stages"):  # journeys may be *.yml; these two were then ignored without a word
+        if os.path.exists(os.path.join(root, f"{name}.yml")):  # (an opt_in consent, caps and quiet hours lost)
+            problems.append(SourceError(os.path.join(root, f"{name}.yml"), 1,
+                                        f"never read: {name} are read from {name}.yaml; rename it"
+                                        + (f" (and merge it with the {name}.yaml beside it)"
+                                           if os.path.exists(os.path.join(root, f"{name}.yaml")) else "")))
     policies = Policies()
     ppath = os.path.join(root, "policies.yaml")
     if os.path.exists(ppath):
