@@ -213,3 +213,20 @@ def test_a_policies_or_stages_file_named_yml_is_not_ignored_silently(tmp_path: P
     body = ("consent: opt_in\n" if name == "policies" else "stages:\n  - {stage: new, when: 'true'}\n")
     (topo / f"{name}.yml").write_text(body)
     one_problem(run("validate", str(topo)), topo / f"{name}.yml", 1, f"read from {name}.yaml; rename it")
+
+
+def test_a_handed_over_instance_sees_the_same_trigger_before_and_after_a_wait(tmp_path: Path) -> None:
+    # README: a hand-over starts the target "with this instance's trigger event as the target's event";
+    # after a wait the target saw an event named as its own entry event, stamped at the hand-over's time
+    topology(tmp_path, "journey: a\nentry: {event: go}\nsteps:\n  - {id: w, wait: 1h}\n  - {id: h, enter: b}\n",
+             "a.yaml")
+    content = '{channel: in_app, content: {t: "{{ event.event }} {{ event.timestamp }} {{ event.properties.v }}"}}'
+    topology(tmp_path, f"journey: b\nentry: {{event: handed_over}}\nsteps:\n  - {{id: first, send: {content}}}\n"
+                       f"  - {{id: w, wait: 1h}}\n  - {{id: later, send: {content}}}\n", "b.yaml")
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"messageId":"m1","timestamp":"2026-03-02T10:00:00Z","type":"track","event":"go",'
+                      '"userId":"u1","properties":{"v":5}}\n')
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(events))
+    assert p.returncode == 0, p.stdout + p.stderr
+    seen = {c["step"]: c["content"]["t"] for c in map(json.loads, p.stdout.splitlines())}
+    assert seen == {"first": "go 2026-03-02T10:00:00.000Z 5", "later": "go 2026-03-02T10:00:00.000Z 5"}
