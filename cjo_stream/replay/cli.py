@@ -233,7 +233,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--until", help="stop at this time (default: now for topics, the end for files)")
     p.add_argument("--warmup", type=_duration, metavar="DURATION",
                    help="history before --since that builds profiles, counters and consent, decisions not counted")
-    p.add_argument("--commands", metavar="FILE", help="write every command it would have sent (JSON lines)")
+    p.add_argument("--commands", metavar="FILE", help="write every command it would have sent (JSON lines; with --compare, those of --topologies)")
     p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
     p.add_argument("--fail-on-change", action="store_true", help="with --compare: exit 1 when anything differs")
     p.add_argument("--only-changed", action="store_true", help="with --compare: print only the rows that differ")
