@@ -50,7 +50,9 @@ steps:
 
 #: (what the author did, the edit, the line it is on, a fragment of the reason)
 MISTAKES = [
-    ("typo in a step target", ("on_timeout: remind", "on_timeout: remnd"), 9, "unknown step 'remnd'"),
+    ("typo in a step target", ("on_timeout: remind", "on_timeout: remnd"), 9,
+     "unknown step 'remnd' (did you mean 'remind'?)"),
+    ("typo in a step's own id", ("- id: remind", "- id: remidn"), 9, "unknown step 'remind' (did you mean 'remidn'?)"),
     ("branch to a missing step", ("next: nudge", "next: nudgee"), 22, "unknown step 'nudgee'"),
     ("a wait with a bad duration", ("timeout: 2h", "timeout: 2 hours"), 7, "bad duration '2 hours'"),
     ("a condition on an unknown field", ("when: event.properties.cart_value >= 30", "when: event.propertes.cart_value >= 30"),

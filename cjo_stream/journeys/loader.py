@@ -170,7 +170,11 @@ def _resolve(target: str | None, default: str, ids: set[str], comp: _Compiler, p
     if target is None:
         return default
     if target != END and target not in ids:
-        comp.fail(path, f"unknown step {target!r}: use one of {sorted(ids)} or 'end'")
+        import difflib
+
+        close = difflib.get_close_matches(target, sorted(ids), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""  # a typo in the target or in the step's id
+        comp.fail(path, f"unknown step {target!r}{hint}: use one of {sorted(ids)} or 'end'")
         return END
     return target
 
