@@ -20,7 +20,7 @@ from cjo_stream.argtypes import non_negative_float
 def _cmd_validate(args: argparse.Namespace) -> int:
     from cjo_stream.errors import load_topology_checked
 
-    topo = load_topology_checked(args.topologies)
+    topo = load_topology_checked(args.topologies, refusing=None)  # (not "run validate": this is validate)
     for j in sorted(topo.journeys, key=lambda j: (j.id, j.version)):
         n = len(j.steps)
         print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'})  {j.source}")
@@ -92,6 +92,16 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         from cjo_stream.errors import no_events
 
         raise no_events(args.events, len(sim.bad), sim.bad[0].reason, sim.bad[0].detail)
+    # a template that failed on the data skipped those sends: only a count showed (`render_error=14`), so
+    # the author could not tell why; the detail names the failure, never the data
+    failed: dict[tuple[str, int, str, str], int] = {}
+    for skip in sim.skips:
+        if skip.reason == "render_error":
+            key = (skip.journey, skip.journey_version, skip.step, skip.detail or "")
+            failed[key] = failed.get(key, 0) + 1
+    for (journey, version, step, detail), n in sorted(failed.items()):
+        print(f"{journey} v{version} step {step}: {n} send(s) skipped, the template failed on their data "
+              f"(render_error: {detail})", file=sys.stderr)
     if args.report:
         from cjo_stream.analytics.offline import render_text
 

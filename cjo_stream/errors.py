@@ -167,21 +167,25 @@ def no_events(source: str, bad: int, first_reason: str, first_detail: str, unit:
     return InvalidInput(f"no {unit} of {source} is a touchpoint event ({bad:,} bad): {expected}{hint}")
 
 
-def load_topology_checked(path: str, refusing: str = "nothing was loaded") -> Any:
-    """Load a topology directory, turning a missing directory and journey problems into user errors."""
+def load_topology_checked(path: str, refusing: str | None = "nothing was loaded") -> Any:
+    """Load a topology directory, turning a missing directory and journey problems into user errors
+    (``refusing=None``: ``validate`` itself, which says no more than how many problems it listed)."""
     from cjo_stream.journeys.loader import JourneyLoadError, load_topology
 
     if os.path.isfile(path):  # `validate topologies/journeys/welcome.yaml`: "... is not a directory" said too little
         folder = os.path.dirname(os.path.abspath(path))
-        hint = os.path.relpath(os.path.dirname(folder)) if os.path.basename(folder) == "journeys" else "topologies"
+        above = os.path.dirname(folder)  # as the user wrote it: `/tmp/t/journeys/a.yaml` is not `../../tmp/t`
+        hint = (above if os.path.isabs(path) else os.path.relpath(above)) \
+            if os.path.basename(folder) == "journeys" else "topologies"
         raise FileProblem(f"{path} is a file, not a topologies directory: give the directory holding journeys/ "
                           f"(and policies.yaml), e.g. {hint}")
     existing_dir(path, "topologies directory")
     try:
         return load_topology(path)
     except JourneyLoadError as e:
-        raise InvalidInput(f"{len(e.problems)} problem(s) in {path}; {refusing} "
-                           f"(`cjo-stream validate {path}` lists them)", details=[str(p) for p in e.problems]) from None
+        tail = "" if refusing is None else f"; {refusing} (`cjo-stream validate {path}` lists them)"
+        raise InvalidInput(f"{len(e.problems)} problem(s) in {path}{tail}",
+                           details=[str(p) for p in e.problems]) from None
 
 
 __all__ = ["BrokerUnreachable", "ExitCode", "FileProblem", "InvalidInput", "PortInUse", "UsageError", "UserError",

@@ -55,8 +55,11 @@ def _bucket(*parts: str) -> float:
 def _snapshot_view(inst: Instance, j: Journey) -> dict[str, Any]:
     """The ``event`` a step reached by a timer sees: what the instance kept of its entry event."""
     view = dict(inst.entry_event)
-    view["event"] = view["name"] = j.entry.event  # the entry event's name is the journey's entry event
-    view["timestamp"] = format_ts(inst.entered_at)  # the entry time is the entry event's time
+    # the entry event's name is the journey's entry event, and the entry time its time, unless the snapshot
+    # kept them: a hand-over's trigger is another journey's event, from before the hand-over (_hand_over)
+    view["event"] = view["name"] = view.get("event", j.entry.event)
+    if "timestamp" not in view:
+        view["timestamp"] = format_ts(inst.entered_at)
     view.setdefault("properties", {})
     view.setdefault("context", {})
     return view
@@ -712,7 +715,18 @@ class Engine:
             return
         if not self._matches(run, target.entry, ev_view, None, target):
             return
-        self._enter(run, target, f"handover:{inst.instance_id}:{step.id}@{inst.seq}", ev_view)
+        entered = self._enter(run, target, f"handover:{inst.instance_id}:{step.id}@{inst.seq}", ev_view)
+        if p.instances.get(target.id) is entered:  # waiting: what a step after the wait will see as `event`
+            # is the trigger, as the target's first steps saw it, not an event named as the target's entry
+            # event at the hand-over's time (which `event.event`/`event.timestamp` read before)
+            kept = dict(entered.entry_event)
+            name, ts = ev_view.get("event"), ev_view.get("timestamp")
+            if name is not None and name != target.entry.event:
+                kept["event"] = name
+            if ts is not None and ts != format_ts(entered.entered_at):
+                kept["timestamp"] = ts
+            if len(kept) != len(entered.entry_event):
+                entered.entry_event = kept
 
     def _global_control(self, p: Profile) -> bool:
         """The customer is in the global control group: no customer-facing send from any journey."""

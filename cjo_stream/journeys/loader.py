@@ -104,16 +104,19 @@ class _Compiler:
         try:
             tpl = Template(text)
         except TemplateError as e:
-            line = self.src.line(path) + (e.line - 1 if "\n" in text else 0)
+            line = self.src.text_line(path, e.line)
             self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: {e.reason}"))
             return Template("")
         for root in sorted(tpl.roots() or ()):  # (None: a computed first key, which cannot be told)
             why = unknown_root(root)
+            bad: tuple[Any, ...] | None = None
             for keys in [] if why is not None else sorted(tpl.paths(root), key=repr):
                 if (why := unknown_field(root, keys, liquid=True)) is not None:
+                    bad = keys
                     break
             if why is not None:
-                self.fail(path, f"{path[-1]}: template: {why}")
+                line = self.src.text_line(path, tpl.line_of(root, bad))
+                self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: template: {why}"))
                 return Template("")
         return tpl
 
@@ -167,7 +170,11 @@ def _resolve(target: str | None, default: str, ids: set[str], comp: _Compiler, p
     if target is None:
         return default
     if target != END and target not in ids:
-        comp.fail(path, f"unknown step {target!r}: use one of {sorted(ids)} or 'end'")
+        import difflib
+
+        close = difflib.get_close_matches(target, sorted(ids), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""  # a typo in the target or in the step's id
+        comp.fail(path, f"unknown step {target!r}{hint}: use one of {sorted(ids)} or 'end'")
         return END
     return target
 
@@ -539,11 +546,18 @@ def load_topology(root: str) -> Topology:
             key = (j.id, j.version)
             if key in seen:
                 problems.append(SourceError(path, 1, f"journey {j.id!r} version {j.version} is also defined in "
-                                                     f"{seen[key]}: bump `version` when you change a journey"))
+                                                     f"{seen[key]}: bump `version` for a new version of it, or give a "
+                                                     "different journey its own `journey:` id"))
                 continue
             seen[key] = path
             journeys.append(j)
     journeys = _link_journeys(journeys, problems, refused)
+    for name in ("policies", "stages"):  # journeys may be *.yml; these two were then ignored without a word
+        if os.path.exists(os.path.join(root, f"{name}.yml")):  # (an opt_in consent, caps and quiet hours lost)
+            problems.append(SourceError(os.path.join(root, f"{name}.yml"), 1,
+                                        f"never read: {name} are read from {name}.yaml; rename it"
+                                        + (f" (and merge it with the {name}.yaml beside it)"
+                                           if os.path.exists(os.path.join(root, f"{name}.yaml")) else "")))
     policies = Policies()
     ppath = os.path.join(root, "policies.yaml")
     if os.path.exists(ppath):

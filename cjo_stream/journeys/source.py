@@ -29,6 +29,15 @@ class Located:
     file: str
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
+    #: Block scalars (``body: |``, ``>``): the line their text starts on (the one after the ``|``) and
+    #: whether each line of the text is a line of the file (``|``, not ``>``, which folds lines).
+    blocks: dict[Path, tuple[int, bool]] = field(default_factory=dict)
+
+    def text_line(self, path: Path, line: int) -> int:
+        """The file's line of ``line`` (1-based) of the text at ``path``: exact in a ``|`` block, else the
+        line the text starts on (a quoted or folded text's lines are not the file's)."""
+        first, literal = self.blocks.get(path, (self.line(path), False))
+        return first + (line - 1 if literal else 0)
 
     def line(self, path: Path) -> int:
         """Line of the deepest known prefix of ``path`` (1 when nothing matches)."""
@@ -50,7 +59,8 @@ _constructor = yaml.constructor.SafeConstructor()
 MAX_NODES = 50_000
 
 
-def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> Any:
+def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str,
+           blocks: dict[Path, tuple[int, bool]]) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if len(lines) > MAX_NODES:
         raise SourceError(file, node.start_mark.line + 1, f"the file expands to more than {MAX_NODES} values "
@@ -64,10 +74,12 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> An
             if key in out:
                 raise SourceError(file, key_node.start_mark.line + 1, f"duplicate key {key!r}")
             lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, (*path, key), lines, file)
+            out[key] = _build(value_node, (*path, key), lines, file, blocks)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), lines, file, blocks) for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        blocks[path] = (node.start_mark.line + 2, node.style == "|")  # the text starts below the indicator
     return _construct(node, file)
 
 
@@ -104,7 +116,12 @@ def load_yaml(text: str, file: str) -> Located:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
-        raise SourceError(file, line, f"YAML syntax: {e.problem or e}") from None
+        problem = str(e.problem or e)
+        if e.context and problem.startswith("but "):  # "but found another document" alone said nothing
+            problem = f"{e.context}, {problem}"
+        if "another document" in problem:  # a second `---` document: the loader reads one journey per file
+            problem += " (one journey per file: put the second in a file of its own)"
+        raise SourceError(file, line, f"YAML syntax: {problem}") from None
     except yaml.reader.ReaderError as e:  # a control character or invalid text: not a marked error
         line = text.count("\n", 0, max(e.position, 0)) + 1
         raise SourceError(file, line, f"YAML: character {e.character:#x} is not allowed in a journey file") from None
@@ -115,14 +132,18 @@ def load_yaml(text: str, file: str) -> Located:
     if node is None:
         raise SourceError(file, 1, "the file is empty")
     lines: dict[Path, int] = {}
+    blocks: dict[Path, tuple[int, bool]] = {}
     try:
-        return Located(file, _build(node, (), lines, file), lines)
+        return Located(file, _build(node, (), lines, file, blocks), lines, blocks)
     except RecursionError:
         raise SourceError(file, 1, _TOO_DEEP) from None
 
 
 _TOO_DEEP = "YAML: lists or mappings nested too deeply (hundreds of levels)"
 
+
+#: keys whose text is a duration (``1h``): a bare number there lacks its unit, quoting it would not do
+_DURATION_KEYS = frozenset({"wait", "timeout", "expires_in", "per", "max_duration", "within", "every"})
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
@@ -143,6 +164,11 @@ def parse_msgspec_path(message: str, spec: Any = None) -> tuple[Path, str]:
         reason = f"missing required key `{missing.group(1)}`"
     if spec is not None:
         reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason)
+    if re.match(r"Expected `str( \| null)?`, got `(bool|int|float)`", reason):  # `when: true`, `wait: 3600`
+        if path and path[-1] in _DURATION_KEYS:
+            reason += " (a duration needs a unit: e.g. 30s, 15m, 1h, 7d)"
+        else:
+            reason += " (put it in quotes: unquoted, YAML reads it as a number or true/false, not as text)"
     shown = ".".join(str(p) for p in path)
     return tuple(path), (f"{shown}: {reason}" if shown else reason)
 

@@ -13,10 +13,14 @@ limit could see it). A render that breaks a limit, or fails in any other way, ra
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
-from liquid import Environment, Undefined
+from liquid import Environment, RenderContext, Undefined
+from liquid.builtin.expressions import Path as _LiquidPath
+from liquid.builtin.filters.misc import date as _liquid_date
+from liquid.builtin.output import OutputNode
 from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterError
 
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
@@ -75,6 +79,32 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+class _Date:
+    """``{{ profile.last.order_completed | date: '%d %b' }}``: Liquid's ``date``, made deterministic. Its own
+    refused a float (every time a journey sees is epoch seconds as a float: ``now``, ``profile.first_seen``,
+    ``profile.last.*``: a render_error for every customer), read an epoch in the host's time zone and
+    ``'now'`` on the wall clock, so a replay or a worker in another zone wrote other text. Here epoch
+    seconds (int, float or digits) are UTC and ``'now'``/``'today'`` is the decision time (``now``);
+    other text (``event.timestamp``) is parsed as python-liquid parses it."""
+
+    with_context = True
+
+    def __call__(self, value: Any, fmt: Any, *, context: Any) -> Any:
+        if isinstance(value, str) and value in ("now", "today"):
+            now = context.globals.get("now")
+            value = now if isinstance(now, (int, float)) and not isinstance(now, bool) else None
+        elif isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                value = datetime.fromtimestamp(value, UTC)
+            except (OverflowError, OSError, ValueError):
+                return str(value)  # as python-liquid answers an epoch it cannot read
+        elif value is None:
+            value = Undefined("date")
+        return _liquid_date(value, fmt, environment=_env)
+
+
 class _LimitedEnvironment(Environment):
     loop_iteration_limit = MAX_LOOP_ITERATIONS
     output_stream_limit = MAX_OUTPUT_CHARS
@@ -83,6 +113,7 @@ class _LimitedEnvironment(Environment):
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
         self.filters["json"] = _json
+        self.filters["date"] = _Date()
         self.filters = {name: _Guarded(f) for name, f in self.filters.items()}
 
 
@@ -127,6 +158,50 @@ def _reads_data(tpl: Any) -> bool:
         return False
 
 
+def _reads_path(expression: Any) -> bool:
+    """Whether an expression names any variable (data, or a loop's or ``assign``'s local)."""
+    if isinstance(expression, _LiquidPath):
+        return True
+    return any(_reads_path(c) for c in expression.children())
+
+
+def _unknown_filter(expression: Any) -> str | None:
+    """The first filter an expression names that the environment lacks, wherever it sits."""
+    for attr in ("filters", "tail_filters"):
+        for f in getattr(expression, attr, None) or ():
+            if f.name not in _env.filters:
+                return str(f.name)
+    for child in expression.children():
+        if (name := _unknown_filter(child)) is not None:
+            return name
+    return None
+
+
+def _check_nodes(source: str, tpl: Any) -> None:
+    """Refuse, at their line, what fails whatever the data: an unknown filter anywhere (also in a branch
+    the empty-data render above does not take, or an ``assign``), and an output that fails on constants
+    alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
+    render misses both, and the send then failed for every customer (``render_error``) instead of at load."""
+    context = RenderContext(tpl)
+
+    def walk(nodes: Any) -> Any:
+        for node in nodes:
+            yield node
+            yield from walk(node.children(context, include_partials=False))
+
+    for node in walk(tpl.nodes):
+        line = source.count("\n", 0, node.token.start_index) + 1
+        for expression in node.expressions():
+            if (name := _unknown_filter(expression)) is not None:
+                raise TemplateError(f"template: unknown filter {name!r}", line)
+        if not isinstance(node, OutputNode) or _reads_path(node.expression):
+            continue
+        try:
+            _env.from_string(node.token.value).render()
+        except LiquidError as e:
+            raise TemplateError(f"template: {_first_line(e)}", line) from None
+
+
 class Template:
     """A compiled content template. Plain text without ``{{``/``{%`` skips Liquid at render time; text
     with outputs only renders through :mod:`cjo_stream.journeys.fastliquid` (the same result, quicker)."""
@@ -153,6 +228,7 @@ class Template:
             except LiquidError as e:
                 if not _reads_data(tpl):
                     raise _refused(source, e) from None
+            _check_nodes(source, tpl)
             self._tpl = tpl
             self._fast = fast_form(tpl)
 
@@ -165,6 +241,21 @@ class Template:
             if segs and segs[0] == root:
                 out.append(tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]))
         return out
+
+    def line_of(self, root: str, keys: tuple[Any, ...] | None = None) -> int:
+        """The line of the template text (1-based) where ``root`` is first read, followed by ``keys`` when
+        given (as :meth:`paths` gives them): a refused name is reported where it is, not where the field starts."""
+        if self._tpl is None:
+            return 1
+        try:
+            found = self._tpl.analyze().globals.get(root, [])
+        except LiquidError:
+            return 1
+        for var in found:
+            segs = var.segments
+            if keys is None or tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]) == keys:
+                return self.source.count("\n", 0, var.span.index) + 1
+        return 1
 
     def roots(self) -> frozenset[str] | None:
         """The context keys this template reads (``event``, ``profile``, ...), or None when a path starts

@@ -76,6 +76,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     for flag in ("fail_on_change", "only_changed"):
         if getattr(args, flag) and not args.compare:
             raise UsageError(f"--{flag.replace('_', '-')} needs --compare OTHER_DIR: it compares two topologies")
+    if args.html and args.compare:  # the page shows one topology; it was checked writable, then never written
+        raise UsageError("--html and --compare: the analytics page shows one topology; run without --compare "
+                         "for its page (--compare prints the two side by side)")
     if args.events and args.topic:
         raise UsageError("--topic and --events: give one source, topics (--topic) or files (--events)")
     warmup_from = since - args.warmup if args.warmup else since
@@ -230,7 +233,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--until", help="stop at this time (default: now for topics, the end for files)")
     p.add_argument("--warmup", type=_duration, metavar="DURATION",
                    help="history before --since that builds profiles, counters and consent, decisions not counted")
-    p.add_argument("--commands", metavar="FILE", help="write every command it would have sent (JSON lines)")
+    p.add_argument("--commands", metavar="FILE", help="write every command it would have sent (JSON lines; with --compare, those of --topologies)")
     p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
     p.add_argument("--fail-on-change", action="store_true", help="with --compare: exit 1 when anything differs")
     p.add_argument("--only-changed", action="store_true", help="with --compare: print only the rows that differ")

@@ -1,0 +1,234 @@
+"""Mistakes a journey author makes, run as the author would (``cjo-stream validate``, ``replay``).
+
+Each one must come back as one ``file:line: reason`` line naming the line the mistake is on, exit 1,
+never a traceback; and a mistake that fails whatever the data (a constant divided by zero, an unknown
+filter) is refused at load rather than failing every customer's send (``render_error``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("cjo-stream"))
+
+# line numbers below are this file's: keep them in step when editing it
+JOURNEY = """\
+journey: cart_rescue
+entry:
+  event: cart_item_added
+  when: event.properties.cart_value >= 30
+steps:
+  - id: wait_checkout
+    wait_for: {event: checkout_started, timeout: 2h}
+    on_event: end
+    on_timeout: remind
+  - id: remind
+    send:
+      channel: email
+      content:
+        subject: "{{ profile.traits.first_name | default: 'Hi' }}, your cart"
+        body: |
+          You viewed {{ profile.counters.product_viewed | default: 0 }} products.
+          {% if profile.traits.vip %}Free shipping for you.{% endif %}
+          Cart total: {{ event.properties.cart_value }} {{ event.properties.currency | upcase }}
+  - id: value_check
+    branch:
+      - when: event.properties.cart_value >= 100
+        next: nudge
+      - else: end
+  - id: nudge
+    send: {channel: sms, content: {text: "Cart of {{ event.properties.cart_value }} waiting."}}
+"""
+
+#: (what the author did, the edit, the line it is on, a fragment of the reason)
+MISTAKES = [
+    ("typo in a step target", ("on_timeout: remind", "on_timeout: remnd"), 9,
+     "unknown step 'remnd' (did you mean 'remind'?)"),
+    ("typo in a step's own id", ("- id: remind", "- id: remidn"), 9, "unknown step 'remind' (did you mean 'remidn'?)"),
+    ("branch to a missing step", ("next: nudge", "next: nudgee"), 22, "unknown step 'nudgee'"),
+    ("a wait with a bad duration", ("timeout: 2h", "timeout: 2 hours"), 7, "bad duration '2 hours'"),
+    ("a condition on an unknown field", ("when: event.properties.cart_value >= 30", "when: event.propertes.cart_value >= 30"),
+     4, "event has no field 'propertes'"),
+    ("YAML indentation", ("    send: {channel: sms", "   send: {channel: sms"), 25, "YAML syntax"),
+    ("Liquid syntax in a one-line template", ("your cart\"", "your cart {{\""), 14, "template: expected '}}'"),
+    # inside a `body: |` block: the line of the mistake, not the line of `body:` nor the one above it
+    ("Liquid syntax in a block", ("{% endif %}", "{% endfi %}"), 17, "unexpected tag 'endfi'"),
+    ("unknown filter in a block", ("| upcase", "| upcse"), 18, "unknown filter 'upcse'"),
+    ("undefined variable in a block", ("{% if profile.traits.vip %}", "{% if user.vip %}"), 17,
+     "unknown variable 'user'"),
+    ("misspelt profile field in a block", ("profile.counters.product_viewed", "profile.counter.product_viewed"), 16,
+     "profile has no field 'counter'"),
+    # fails on constants whatever the data, beside outputs that read data: every send would be a render_error
+    ("a constant divided by zero beside data", ("waiting.", "waiting {{ 5 | divided_by: 0 }}."), 25,
+     "divided_by: can't divide by 0"),
+    # a bare number where text is meant: the reason says what to write (a bare `got int` did not)
+    ("a duration without a unit", ("timeout: 2h", "timeout: 7200"), 7, "a duration needs a unit"),
+    ("an unquoted true as a condition", ("when: event.properties.cart_value >= 30", "when: true"), 4,
+     "put it in quotes"),
+    ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
+     17, "unknown filter 'upcse'"),
+]
+
+
+def topology(tmp: Path, journey: str, name: str = "cart_rescue.yaml") -> Path:
+    (tmp / "journeys").mkdir(parents=True, exist_ok=True)
+    (tmp / "journeys" / name).write_text(journey)
+    return tmp
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def one_problem(p: subprocess.CompletedProcess[str], file: Path, line: int, fragment: str) -> None:
+    out = p.stdout + p.stderr
+    assert "Traceback" not in out, out
+    assert p.returncode == 1, out
+    problems = [x for x in p.stderr.splitlines() if re.match(r"\S+:\d+: ", x)]
+    assert len(problems) == 1, out
+    assert problems[0].startswith(f"{file}:{line}: "), f"expected {file}:{line}:, got {problems[0]}"
+    assert fragment in problems[0], problems[0]
+
+
+def test_the_journey_itself_is_valid(tmp_path: Path) -> None:
+    p = run("validate", str(topology(tmp_path, JOURNEY)))
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize(("what", "edit", "line", "fragment"), MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_a_mistake_is_one_line_at_its_line(tmp_path: Path, what: str, edit: tuple[str, str], line: int,
+                                           fragment: str) -> None:
+    old, new = edit
+    assert JOURNEY.count(old) == 1, old
+    topo = topology(tmp_path, JOURNEY.replace(old, new))
+    one_problem(run("validate", str(topo)), topo / "journeys" / "cart_rescue.yaml", line, fragment)
+
+
+def test_two_journeys_in_one_file_say_so(tmp_path: Path) -> None:
+    topo = topology(tmp_path, JOURNEY + "---\njourney: other\nentry: {event: go}\nsteps: [{id: s, wait: 1h}]\n")
+    one_problem(run("validate", str(topo)), topo / "journeys" / "cart_rescue.yaml", 26,
+                "expected a single document in the stream, but found another document (one journey per file")
+
+
+def test_validate_does_not_tell_its_user_to_run_validate(tmp_path: Path) -> None:
+    topo = topology(tmp_path, JOURNEY.replace("next: nudge", "next: nudgee"))
+    p = run("validate", str(topo))
+    assert p.stderr.strip().splitlines()[-1] == f"error: 1 problem(s) in {topo}", p.stderr
+    p = run("simulate", "--topologies", str(topo), "--events", str(ROOT / "schemas" / "examples" / "touchpoints.jsonl"))
+    assert p.returncode == 1 and f"(`cjo-stream validate {topo}` lists them)" in p.stderr, p.stderr
+
+
+def test_a_journey_file_given_as_the_directory_names_the_directory_as_written(tmp_path: Path) -> None:
+    topo = topology(tmp_path, JOURNEY)
+    p = run("validate", str(topo / "journeys" / "cart_rescue.yaml"))  # absolute: the hint was ../../tmp/...
+    assert p.returncode == 3 and p.stderr.strip().endswith(f"e.g. {topo}"), p.stderr
+
+
+def test_a_copied_journey_that_kept_its_id_is_told_to_rename_it(tmp_path: Path) -> None:
+    # copying a journey to start another and forgetting `journey:`: bumping `version` (the only advice
+    # given before) would have made the copy replace the original for every new entry
+    topo = topology(tmp_path, JOURNEY)
+    topology(tmp_path, JOURNEY.replace("channel: sms", "channel: push"), "zz_copy.yaml")
+    p = run("validate", str(topo))
+    one_problem(p, topo / "journeys" / "zz_copy.yaml", 1, "journey 'cart_rescue' version 1 is also defined in")
+    assert "its own `journey:` id" in p.stderr
+
+
+def test_replay_html_with_compare_is_refused_not_ignored(tmp_path: Path) -> None:
+    # the page was checked writable and then never written, with exit 0
+    a = topology(tmp_path / "a", JOURNEY)
+    b = topology(tmp_path / "b", JOURNEY.replace("2h", "3h"))
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"messageId":"m1","timestamp":"2026-03-02T10:00:00Z","type":"track",'
+                      '"event":"cart_item_added","userId":"u1","properties":{"cart_value":50}}\n')
+    page = tmp_path / "page.html"
+    p = run("replay", "--topologies", str(a), "--compare", str(b), "--events", str(events), "--html", str(page))
+    out = p.stdout + p.stderr
+    assert "Traceback" not in out, out
+    assert p.returncode == 2, out
+    assert p.stderr.strip().splitlines()[-1].startswith("error: --html and --compare"), out
+    p = run("replay", "--topologies", str(a), "--events", str(events), "--html", str(page))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert page.read_text().startswith("<!doctype html") or "<html" in page.read_text()
+
+
+DATES = """\
+journey: order_anniversary
+entry: {event: go}
+steps:
+  - id: note
+    send:
+      channel: in_app
+      content:
+        last_order: "{{ profile.last.order_completed | date: '%d %b %Y %H:%M' }}"
+        decided: "{{ 'now' | date: '%Y-%m-%d %H:%M' }} {{ now | date: '%H:%M' }}"
+        event_time: "{{ event.timestamp | date: '%H:%M' }}"
+"""
+
+
+def test_the_date_filter_reads_the_journeys_times_the_same_on_any_host(tmp_path: Path) -> None:
+    # every time a journey sees is epoch seconds as a float: `date` refused a float (render_error for every
+    # customer), read an int in the host's zone and 'now' on the wall clock (a replay wrote other text)
+    topo = topology(tmp_path, DATES, "order_anniversary.yaml")
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"messageId":"m1","timestamp":"2026-03-02T09:15:00Z","type":"track","event":"order_completed","userId":"u1"}\n'
+        '{"messageId":"m2","timestamp":"2026-03-05T18:30:00Z","type":"track","event":"go","userId":"u1"}\n')
+    env = {**os.environ, "TZ": "America/New_York"}
+    p = subprocess.run([CLI, "simulate", "--topologies", str(topo), "--events", str(events)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    (cmd,) = [json.loads(line) for line in p.stdout.splitlines()]
+    assert cmd["content"] == {"last_order": "02 Mar 2026 09:15", "decided": "2026-03-05 18:30 18:30",
+                              "event_time": "18:30"}
+
+
+def test_simulate_says_why_a_template_failed_on_the_data(tmp_path: Path) -> None:
+    # `render_error=2` in the report was all an author saw: now one line per step and failure (no data)
+    topo = topology(tmp_path, JOURNEY.replace("Cart of {{ event.properties.cart_value }} waiting.",
+                                              "{{ event.properties.cart_value | divided_by: event.properties.n }}"))
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(
+        f'{{"messageId":"i{i}","timestamp":"2026-03-02T09:00:00Z","type":"identify","userId":"u{i}",'
+        f'"traits":{{"phone":"+4470000000{i}"}}}}\n'
+        f'{{"messageId":"m{i}","timestamp":"2026-03-02T10:00:00Z","type":"track","event":"cart_item_added",'
+        f'"userId":"u{i}","properties":{{"cart_value":150,"n":0}}}}\n' for i in range(2)))
+    p = run("simulate", "--topologies", str(topo), "--events", str(events))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert ("cart_rescue v1 step nudge: 2 send(s) skipped, the template failed on their data "
+            "(render_error: liquid: divided_by: can't divide by 0)") in p.stderr.splitlines(), p.stderr
+
+
+@pytest.mark.parametrize("name", ["policies", "stages"])
+def test_a_policies_or_stages_file_named_yml_is_not_ignored_silently(tmp_path: Path, name: str) -> None:
+    # journeys may be *.yml, so an author wrote policies.yml: its opt_in consent, caps and quiet hours
+    # were dropped without a word (validate said ok)
+    topo = topology(tmp_path, JOURNEY)
+    body = ("consent: opt_in\n" if name == "policies" else "stages:\n  - {stage: new, when: 'true'}\n")
+    (topo / f"{name}.yml").write_text(body)
+    one_problem(run("validate", str(topo)), topo / f"{name}.yml", 1, f"read from {name}.yaml; rename it")
+
+
+def test_a_handed_over_instance_sees_the_same_trigger_before_and_after_a_wait(tmp_path: Path) -> None:
+    # README: a hand-over starts the target "with this instance's trigger event as the target's event";
+    # after a wait the target saw an event named as its own entry event, stamped at the hand-over's time
+    topology(tmp_path, "journey: a\nentry: {event: go}\nsteps:\n  - {id: w, wait: 1h}\n  - {id: h, enter: b}\n",
+             "a.yaml")
+    content = '{channel: in_app, content: {t: "{{ event.event }} {{ event.timestamp }} {{ event.properties.v }}"}}'
+    topology(tmp_path, f"journey: b\nentry: {{event: handed_over}}\nsteps:\n  - {{id: first, send: {content}}}\n"
+                       f"  - {{id: w, wait: 1h}}\n  - {{id: later, send: {content}}}\n", "b.yaml")
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"messageId":"m1","timestamp":"2026-03-02T10:00:00Z","type":"track","event":"go",'
+                      '"userId":"u1","properties":{"v":5}}\n')
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(events))
+    assert p.returncode == 0, p.stdout + p.stderr
+    seen = {c["step"]: c["content"]["t"] for c in map(json.loads, p.stdout.splitlines())}
+    assert seen == {"first": "go 2026-03-02T10:00:00.000Z 5", "later": "go 2026-03-02T10:00:00.000Z 5"}
