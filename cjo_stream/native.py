@@ -26,6 +26,7 @@ COMPILED: tuple[str, ...] = (
     "cjo_stream/events.py",
     "cjo_stream/dedupe.py",
     "cjo_stream/identity.py",
+    "cjo_stream/journeys/wallclock.py",
     "cjo_stream/engine/clock.py",
     "cjo_stream/engine/besttime.py",
     "cjo_stream/engine/reads.py",
