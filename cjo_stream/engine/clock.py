@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cjo_stream.journeys.wallclock import first_instant
+from cjo_stream.journeys.wallclock import first_instant, steady
 from cjo_stream.profile import Profile
 
 
@@ -43,7 +43,8 @@ def next_time_of_day(now: float, tz: ZoneInfo, hour: int, minute: int) -> float:
     wall = local.replace(tzinfo=None, hour=hour, minute=minute, second=0, microsecond=0)
     t = first_instant(wall, tz)
     if t <= now:
-        t = wall.replace(tzinfo=tz, fold=1).timestamp()  # the second showing of a fall-back night's time
+        if not steady(tz, wall.toordinal()):  # (the common day: the time is shown once)
+            t = wall.replace(tzinfo=tz, fold=1).timestamp()  # the second showing of a fall-back night's time
         if t <= now:
             # day arithmetic on the wall clock, then placed in the zone: a DST change in between is honoured
             t = first_instant(wall + timedelta(days=1), tz)

@@ -169,3 +169,27 @@ def test_quiet_hours_end_across_dst_releases_at_the_first_instant_the_clock_show
     sim.finish()
     (cmd,) = sim.commands
     assert cmd.decided_at == released_at
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Havana",
+                                  "Europe/Dublin", "America/Santiago", "Asia/Tokyo"])
+def test_placing_a_local_time_takes_the_shortcut_only_where_it_gives_the_exact_answer(zone: str) -> None:
+    """``first_instant`` places a local time with one conversion on days the zone keeps one offset
+    (``steady``), and exactly (a check, a bisection in a gap) otherwise: both agree on every day of two
+    years, at times around each zone's transitions (02:30, 01:30, 00:15 — Havana moves at midnight, Lord
+    Howe by 30 minutes, Dublin's winter offset is its "DST")."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from cjo_stream.journeys.wallclock import exact_instant, first_instant, steady
+
+    tz = ZoneInfo(zone)
+    day = datetime(2026, 1, 1)
+    unsteady = 0
+    for _ in range(730):
+        unsteady += not steady(tz, day.toordinal())
+        for hour, minute in ((2, 30), (1, 30), (0, 15), (3, 0), (23, 45)):
+            wall = day.replace(hour=hour, minute=minute)
+            assert first_instant(wall, tz) == exact_instant(wall, tz), wall
+        day += timedelta(days=1)
+    assert unsteady == (0 if zone == "Asia/Tokyo" else 8), unsteady  # two days around each of 4 changes
