@@ -232,3 +232,31 @@ def test_a_handed_over_instance_sees_the_same_trigger_before_and_after_a_wait(tm
     assert p.returncode == 0, p.stdout + p.stderr
     seen = {c["step"]: c["content"]["t"] for c in map(json.loads, p.stdout.splitlines())}
     assert seen == {"first": "go 2026-03-02T10:00:00.000Z 5", "later": "go 2026-03-02T10:00:00.000Z 5"}
+
+
+def test_journeys_in_a_subfolder_are_not_loaded_and_it_says_so(tmp_path: Path) -> None:
+    # docs: journeys/*.yaml; an author who filed journeys by team (journeys/marketing/x.yaml) saw them skipped
+    # without a word. A warning, not a problem: an archive folder may be deliberate.
+    topo = topology(tmp_path, JOURNEY)
+    for rel in ("marketing/a.yaml", "marketing/b.yml", "marketing/old/c.yaml"):
+        (topo / "journeys" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (topo / "journeys" / rel).write_text(JOURNEY.replace("cart_rescue", rel.replace("/", "_")[:-5]))
+    (topo / "journeys" / "marketing" / "notes.txt").write_text("not a journey")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    assert p.stdout.splitlines() == [f"ok  cart_rescue v1  (4 steps)  {topo / 'journeys' / 'cart_rescue.yaml'}"]
+    assert p.stderr.splitlines() == [
+        f"{topo / 'journeys' / 'marketing'}: warning: 2 journey file(s) in a subfolder are not loaded "
+        "(journeys/*.yaml only)",
+        f"{topo / 'journeys' / 'marketing' / 'old'}: warning: 1 journey file(s) in a subfolder are not loaded "
+        "(journeys/*.yaml only)"], p.stderr
+    # every command loading a topology says it, on stderr: what simulate writes to stdout is unchanged
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"messageId":"i1","timestamp":"2026-03-02T09:00:00Z","type":"identify","userId":"u1",'
+                      '"traits":{"email":"u1@example.com"}}\n'
+                      '{"messageId":"m1","timestamp":"2026-03-02T10:00:00Z","type":"track",'
+                      '"event":"cart_item_added","userId":"u1","properties":{"cart_value":50}}\n')
+    p = run("simulate", "--topologies", str(topo), "--events", str(events))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert [json.loads(line)["step"] for line in p.stdout.splitlines()] == ["remind"]
+    assert sum("in a subfolder are not loaded" in line for line in p.stderr.splitlines()) == 2, p.stderr

@@ -56,9 +56,10 @@ _ALLOWED_ROOTS = frozenset({"event", "profile", "journey", "now"})
 class JourneyLoadError(ValueError):
     """One or more files were refused; ``problems`` lists every ``file:line: reason``."""
 
-    def __init__(self, problems: list[SourceError]) -> None:
+    def __init__(self, problems: list[SourceError], warnings: list[str] | None = None) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+        self.warnings = warnings or []  # as Topology.warnings: shown with the problems, not counted among them
 
 
 @dataclass
@@ -69,6 +70,9 @@ class Topology:
     policies: Policies = field(default_factory=Policies)
     root: str = ""
     stages: Stages | None = None  # lifecycle stages (stages.yaml), if any
+    #: What loads but is likely not what the author meant (``path[:line]: warning: reason``, one line each):
+    #: the command line prints them to stderr; they refuse nothing.
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Compiler:
@@ -523,13 +527,27 @@ def _misplaced_hint(root: str) -> str:
     return f"; {root} holds {len(here)} YAML file(s) itself: journey files go in {os.path.join(root, 'journeys')}/"
 
 
+def _subfolder_warnings(root: str) -> list[str]:
+    """One line per folder below ``journeys/`` holding journey files: only ``journeys/*.yaml`` is read, and
+    a team's folder (``journeys/marketing/``) was skipped without a word. Not a problem: an archive may be
+    deliberate."""
+    out = []
+    top = os.path.join(root, "journeys")
+    for folder, dirs, names in os.walk(top):
+        dirs.sort()
+        n = sum(name.endswith((".yaml", ".yml")) for name in names)
+        if folder != top and n:
+            out.append(f"{folder}: warning: {n} journey file(s) in a subfolder are not loaded (journeys/*.yaml only)")
+    return out
+
+
 def load_topology(root: str) -> Topology:
     """Load ``<root>/journeys/*.yaml`` (or ``*.yml``), ``<root>/policies.yaml`` and ``<root>/stages.yaml``
     (both optional).
 
     Several files may define the same journey id with different versions (the newest takes new
     entries; older ones keep running their in-flight instances). Raises :class:`JourneyLoadError`
-    listing every problem in every file.
+    listing every problem in every file. Warnings (:attr:`Topology.warnings`) refuse nothing.
     """
     if not os.path.isdir(root):
         raise JourneyLoadError([SourceError(root, 1, "not a directory: expected a topologies dir with journeys/")])
@@ -573,6 +591,7 @@ def load_topology(root: str) -> Topology:
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
+    warnings = _subfolder_warnings(root)
     if problems:
-        raise JourneyLoadError(problems)
-    return Topology(journeys, policies, root, stages)
+        raise JourneyLoadError(problems, warnings)
+    return Topology(journeys, policies, root, stages, warnings)
