@@ -69,6 +69,13 @@ MISTAKES = [
     # fails on constants whatever the data, beside outputs that read data: every send would be a render_error
     ("a constant divided by zero beside data", ("waiting.", "waiting {{ 5 | divided_by: 0 }}."), 25,
      "divided_by: can't divide by 0"),
+    # the same in an echo tag (an output written as a tag), also inside a liquid tag, and in an assign
+    ("a constant divided by zero in an echo tag", ("waiting.", "waiting {% echo 5 | divided_by: 0 %}."), 25,
+     "divided_by: can't divide by 0"),
+    ("a constant divided by zero in an echo in a liquid tag", ("{% endif %}", "{% endif %}{% liquid\n"
+     "          echo 5 | divided_by: 0 %}"), 18, "divided_by: can't divide by 0"),
+    ("a constant divided by zero in an assign", ("{% endif %}", "{% endif %}{% assign n = 5 | divided_by: 0 %}"),
+     17, "divided_by: can't divide by 0"),
     # a bare number where text is meant: the reason says what to write (a bare `got int` did not)
     ("a duration without a unit", ("timeout: 2h", "timeout: 7200"), 7, "a duration needs a unit"),
     ("an unquoted true as a condition", ("when: event.properties.cart_value >= 30", "when: true"), 4,

@@ -14,6 +14,7 @@ limit could see it). A render that breaks a limit, or fails in any other way, ra
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from io import StringIO
 from typing import Any, Final
 
 import orjson
@@ -21,6 +22,7 @@ from liquid import Environment, RenderContext, Undefined
 from liquid.builtin.expressions import Path as _LiquidPath
 from liquid.builtin.filters.misc import date as _liquid_date
 from liquid.builtin.output import OutputNode
+from liquid.builtin.tags.assign_tag import AssignNode
 from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterError
 
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
@@ -179,8 +181,8 @@ def _unknown_filter(expression: Any) -> str | None:
 
 def _check_nodes(source: str, tpl: Any) -> None:
     """Refuse, at their line, what fails whatever the data: an unknown filter anywhere (also in a branch
-    the empty-data render above does not take, or an ``assign``), and an output that fails on constants
-    alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
+    the empty-data render above does not take, or an ``assign``), and an output, ``echo`` or ``assign`` that
+    fails on constants alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
     render misses both, and the send then failed for every customer (``render_error``) instead of at load."""
     context = RenderContext(tpl)
 
@@ -194,10 +196,12 @@ def _check_nodes(source: str, tpl: Any) -> None:
         for expression in node.expressions():
             if (name := _unknown_filter(expression)) is not None:
                 raise TemplateError(f"template: unknown filter {name!r}", line)
-        if not isinstance(node, OutputNode) or _reads_path(node.expression):
+        # an output, `{% echo %}` (an OutputNode too: its token is the tag's name, rendering that said
+        # nothing) or an `assign`: rendered alone, on a context of its own
+        if not isinstance(node, (OutputNode, AssignNode)) or _reads_path(node.expression):
             continue
         try:
-            _env.from_string(node.token.value).render()
+            node.render(RenderContext(tpl), StringIO())
         except LiquidError as e:
             raise TemplateError(f"template: {_first_line(e)}", line) from None
 
