@@ -80,6 +80,11 @@ MISTAKES = [
     ("a duration without a unit", ("timeout: 2h", "timeout: 7200"), 7, "a duration needs a unit"),
     ("an unquoted true as a condition", ("when: event.properties.cart_value >= 30", "when: true"), 4,
      "put it in quotes"),
+    # there is no template loader: "template: footer" did not say why
+    ("a partial template (render)", ("{% endif %}", "{% endif %}{% render 'footer' %}"), 17,
+     "body: template: partial templates ({% render %}, {% include %}) are not supported in journey content"),
+    ("a partial template (include) in a one-line template", ("waiting.", "waiting.{% include 'footer' %}"), 25,
+     "text: template: partial templates ({% render %}, {% include %}) are not supported in journey content"),
     ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
      17, "unknown filter 'upcse'"),
 ]
