@@ -272,3 +272,31 @@ def test_journeys_in_a_subfolder_are_not_loaded_and_it_says_so(tmp_path: Path) -
     assert p.returncode == 0, p.stdout + p.stderr
     assert [json.loads(line)["step"] for line in p.stdout.splitlines()] == ["remind"]
     assert sum("in a subfolder are not loaded" in line for line in p.stderr.splitlines()) == 2, p.stderr
+
+
+LAPSED = """\
+journey: lapsed
+entry:
+  schedule: {every: 1d, at: "09:00"}
+  when: event.properties.cart_value > 30 and days_since(profile.last.order_completed) > 30
+steps:
+  - {id: nudge, send: {channel: in_app, content: {text: "We miss you"}}}
+"""
+
+
+def test_a_scheduled_when_reading_the_event_properties_is_warned_about(tmp_path: Path) -> None:
+    # a scheduled entry's event (`scheduled`) has no properties: this `when` never held, and validate said ok.
+    # Not refused: a hand-over into the journey does give it an event with properties.
+    topo = topology(tmp_path, LAPSED, "lapsed.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    assert p.stdout.splitlines() == [f"ok  lapsed v1  (1 step)  {topo / 'journeys' / 'lapsed.yaml'}"]
+    assert p.stderr.splitlines() == [
+        f"{topo / 'journeys' / 'lapsed.yaml'}:4: warning: entry.when reads event.properties.cart_value, always empty "
+        "on a scheduled entry (its `scheduled` event has no properties; only a hand-over into this journey "
+        "gives it an event): read the profile instead (profile.traits, profile.last, profile.counters)"], p.stderr
+    # the target of a hand-over: its `when` reads the handing-over journey's trigger
+    topology(tmp_path, "journey: cart\nentry: {event: cart_item_added}\nsteps:\n  - {id: w, wait: 1h}\n"
+                       "  - {id: h, enter: lapsed}\n", "cart.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr

@@ -496,11 +496,41 @@ def load_journey_text(text: str, file: str) -> Journey:
 
 
 def load_journey(path: str) -> Journey:
+    return _load_located(path)[0]
+
+
+def _load_located(path: str) -> tuple[Journey, Located]:
+    """The journey in ``path`` and its parsed file (for lines the journey does not keep)."""
     try:
-        text = read_source(path)
+        src = load_yaml(read_source(path), path)
     except SourceError as e:
         raise JourneyLoadError([e]) from None
-    return load_journey_text(text, path)
+    return compile_journey(src), src
+
+
+#: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).
+_EMPTY_WHEN_SCHEDULED = ("properties", "traits", "context")
+
+
+def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A scheduled journey whose ``entry.when`` reads ``event.properties`` (or traits, context): always empty
+    on a scheduled entry, so the audience was silently nobody (or everybody). A warning, not a problem:
+    a hand-over into the journey gives it its own trigger as ``event``, so a hand-over target is let be."""
+    targets = {h.target for j, _ in loaded for h in j.handovers}
+    out = []
+    for j, src in loaded:
+        when = j.entry.when
+        if j.schedule is None or when is None or j.id in targets:
+            continue
+        reads = sorted(".".join(map(str, ("event", *keys))) for root, keys in when.paths
+                       if root == "event" and keys and keys[0] in _EMPTY_WHEN_SCHEDULED)
+        if reads:
+            part = reads[0].split(".")[1]
+            out.append(f"{j.source}:{src.line(('entry', 'when'))}: warning: entry.when reads {reads[0]}, always "
+                       f"empty on a scheduled entry (its `scheduled` event has no {part}; only a hand-over into "
+                       "this journey gives it an event): read the profile instead (profile.traits, profile.last, "
+                       "profile.counters)")
+    return out
 
 
 def _collect(problems: list[SourceError], fn: Callable[[], object]) -> object | None:
@@ -554,13 +584,15 @@ def load_topology(root: str) -> Topology:
     problems: list[SourceError] = []
     files = sorted(glob.glob(os.path.join(root, "journeys", "*.yaml")) + glob.glob(os.path.join(root, "journeys", "*.yml")))
     journeys: list[Journey] = []
+    loaded: list[tuple[Journey, Located]] = []
     seen: dict[tuple[str, int], str] = {}
     refused: set[str] = set()  # ids of journeys whose file has problems (listed already)
     for path in files:
-        j = _collect(problems, lambda p=path: load_journey(p))  # type: ignore[misc]
-        if not isinstance(j, Journey):
+        got = _collect(problems, lambda p=path: _load_located(p))  # type: ignore[misc]
+        if not isinstance(got, tuple):
             refused.update(_declared_id(path))
         else:
+            j, src = got
             key = (j.id, j.version)
             if key in seen:
                 problems.append(SourceError(path, 1, f"journey {j.id!r} version {j.version} is also defined in "
@@ -569,6 +601,7 @@ def load_topology(root: str) -> Topology:
                 continue
             seen[key] = path
             journeys.append(j)
+            loaded.append((j, src))
     journeys = _link_journeys(journeys, problems, refused)
     for name in ("policies", "stages"):  # journeys may be *.yml; these two were then ignored without a word
         if os.path.exists(os.path.join(root, f"{name}.yml")):  # (an opt_in consent, caps and quiet hours lost)
@@ -591,7 +624,7 @@ def load_topology(root: str) -> Topology:
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
-    warnings = _subfolder_warnings(root)
+    warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)
