@@ -169,7 +169,10 @@ def no_events(source: str, bad: int, first_reason: str, first_detail: str, unit:
 
 def load_topology_checked(path: str, refusing: str | None = "nothing was loaded") -> Any:
     """Load a topology directory, turning a missing directory and journey problems into user errors
-    (``refusing=None``: ``validate`` itself, which says no more than how many problems it listed)."""
+    (``refusing=None``: ``validate`` itself, which says no more than how many problems it listed). Its
+    warnings go to stderr, one line each, never to stdout (where simulate and replay write their output)."""
+    import sys
+
     from cjo_stream.journeys.loader import JourneyLoadError, load_topology
 
     if os.path.isfile(path):  # `validate topologies/journeys/welcome.yaml`: "... is not a directory" said too little
@@ -181,11 +184,16 @@ def load_topology_checked(path: str, refusing: str | None = "nothing was loaded"
                           f"(and policies.yaml), e.g. {hint}")
     existing_dir(path, "topologies directory")
     try:
-        return load_topology(path)
+        topo = load_topology(path)
     except JourneyLoadError as e:
+        for w in e.warnings:
+            print(w, file=sys.stderr)
         tail = "" if refusing is None else f"; {refusing} (`cjo-stream validate {path}` lists them)"
         raise InvalidInput(f"{len(e.problems)} problem(s) in {path}{tail}",
                            details=[str(p) for p in e.problems]) from None
+    for w in topo.warnings:
+        print(w, file=sys.stderr)
+    return topo
 
 
 __all__ = ["BrokerUnreachable", "ExitCode", "FileProblem", "InvalidInput", "PortInUse", "UsageError", "UserError",

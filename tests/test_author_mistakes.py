@@ -69,10 +69,22 @@ MISTAKES = [
     # fails on constants whatever the data, beside outputs that read data: every send would be a render_error
     ("a constant divided by zero beside data", ("waiting.", "waiting {{ 5 | divided_by: 0 }}."), 25,
      "divided_by: can't divide by 0"),
+    # the same in an echo tag (an output written as a tag), also inside a liquid tag, and in an assign
+    ("a constant divided by zero in an echo tag", ("waiting.", "waiting {% echo 5 | divided_by: 0 %}."), 25,
+     "divided_by: can't divide by 0"),
+    ("a constant divided by zero in an echo in a liquid tag", ("{% endif %}", "{% endif %}{% liquid\n"
+     "          echo 5 | divided_by: 0 %}"), 18, "divided_by: can't divide by 0"),
+    ("a constant divided by zero in an assign", ("{% endif %}", "{% endif %}{% assign n = 5 | divided_by: 0 %}"),
+     17, "divided_by: can't divide by 0"),
     # a bare number where text is meant: the reason says what to write (a bare `got int` did not)
     ("a duration without a unit", ("timeout: 2h", "timeout: 7200"), 7, "a duration needs a unit"),
     ("an unquoted true as a condition", ("when: event.properties.cart_value >= 30", "when: true"), 4,
      "put it in quotes"),
+    # there is no template loader: "template: footer" did not say why
+    ("a partial template (render)", ("{% endif %}", "{% endif %}{% render 'footer' %}"), 17,
+     "body: template: partial templates ({% render %}, {% include %}) are not supported in journey content"),
+    ("a partial template (include) in a one-line template", ("waiting.", "waiting.{% include 'footer' %}"), 25,
+     "text: template: partial templates ({% render %}, {% include %}) are not supported in journey content"),
     ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
      17, "unknown filter 'upcse'"),
 ]
@@ -232,3 +244,59 @@ def test_a_handed_over_instance_sees_the_same_trigger_before_and_after_a_wait(tm
     assert p.returncode == 0, p.stdout + p.stderr
     seen = {c["step"]: c["content"]["t"] for c in map(json.loads, p.stdout.splitlines())}
     assert seen == {"first": "go 2026-03-02T10:00:00.000Z 5", "later": "go 2026-03-02T10:00:00.000Z 5"}
+
+
+def test_journeys_in_a_subfolder_are_not_loaded_and_it_says_so(tmp_path: Path) -> None:
+    # docs: journeys/*.yaml; an author who filed journeys by team (journeys/marketing/x.yaml) saw them skipped
+    # without a word. A warning, not a problem: an archive folder may be deliberate.
+    topo = topology(tmp_path, JOURNEY)
+    for rel in ("marketing/a.yaml", "marketing/b.yml", "marketing/old/c.yaml"):
+        (topo / "journeys" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (topo / "journeys" / rel).write_text(JOURNEY.replace("cart_rescue", rel.replace("/", "_")[:-5]))
+    (topo / "journeys" / "marketing" / "notes.txt").write_text("not a journey")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    assert p.stdout.splitlines() == [f"ok  cart_rescue v1  (4 steps)  {topo / 'journeys' / 'cart_rescue.yaml'}"]
+    assert p.stderr.splitlines() == [
+        f"{topo / 'journeys' / 'marketing'}: warning: 2 journey file(s) in a subfolder are not loaded "
+        "(journeys/*.yaml only)",
+        f"{topo / 'journeys' / 'marketing' / 'old'}: warning: 1 journey file(s) in a subfolder are not loaded "
+        "(journeys/*.yaml only)"], p.stderr
+    # every command loading a topology says it, on stderr: what simulate writes to stdout is unchanged
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"messageId":"i1","timestamp":"2026-03-02T09:00:00Z","type":"identify","userId":"u1",'
+                      '"traits":{"email":"u1@example.com"}}\n'
+                      '{"messageId":"m1","timestamp":"2026-03-02T10:00:00Z","type":"track",'
+                      '"event":"cart_item_added","userId":"u1","properties":{"cart_value":50}}\n')
+    p = run("simulate", "--topologies", str(topo), "--events", str(events))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert [json.loads(line)["step"] for line in p.stdout.splitlines()] == ["remind"]
+    assert sum("in a subfolder are not loaded" in line for line in p.stderr.splitlines()) == 2, p.stderr
+
+
+LAPSED = """\
+journey: lapsed
+entry:
+  schedule: {every: 1d, at: "09:00"}
+  when: event.properties.cart_value > 30 and days_since(profile.last.order_completed) > 30
+steps:
+  - {id: nudge, send: {channel: in_app, content: {text: "We miss you"}}}
+"""
+
+
+def test_a_scheduled_when_reading_the_event_properties_is_warned_about(tmp_path: Path) -> None:
+    # a scheduled entry's event (`scheduled`) has no properties: this `when` never held, and validate said ok.
+    # Not refused: a hand-over into the journey does give it an event with properties.
+    topo = topology(tmp_path, LAPSED, "lapsed.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    assert p.stdout.splitlines() == [f"ok  lapsed v1  (1 step)  {topo / 'journeys' / 'lapsed.yaml'}"]
+    assert p.stderr.splitlines() == [
+        f"{topo / 'journeys' / 'lapsed.yaml'}:4: warning: entry.when reads event.properties.cart_value, always empty "
+        "on a scheduled entry (its `scheduled` event has no properties; only a hand-over into this journey "
+        "gives it an event): read the profile instead (profile.traits, profile.last, profile.counters)"], p.stderr
+    # the target of a hand-over: its `when` reads the handing-over journey's trigger
+    topology(tmp_path, "journey: cart\nentry: {event: cart_item_added}\nsteps:\n  - {id: w, wait: 1h}\n"
+                       "  - {id: h, enter: lapsed}\n", "cart.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr

@@ -56,9 +56,10 @@ _ALLOWED_ROOTS = frozenset({"event", "profile", "journey", "now"})
 class JourneyLoadError(ValueError):
     """One or more files were refused; ``problems`` lists every ``file:line: reason``."""
 
-    def __init__(self, problems: list[SourceError]) -> None:
+    def __init__(self, problems: list[SourceError], warnings: list[str] | None = None) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+        self.warnings = warnings or []  # as Topology.warnings: shown with the problems, not counted among them
 
 
 @dataclass
@@ -69,6 +70,9 @@ class Topology:
     policies: Policies = field(default_factory=Policies)
     root: str = ""
     stages: Stages | None = None  # lifecycle stages (stages.yaml), if any
+    #: What loads but is likely not what the author meant (``path[:line]: warning: reason``, one line each):
+    #: the command line prints them to stderr; they refuse nothing.
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Compiler:
@@ -492,11 +496,41 @@ def load_journey_text(text: str, file: str) -> Journey:
 
 
 def load_journey(path: str) -> Journey:
+    return _load_located(path)[0]
+
+
+def _load_located(path: str) -> tuple[Journey, Located]:
+    """The journey in ``path`` and its parsed file (for lines the journey does not keep)."""
     try:
-        text = read_source(path)
+        src = load_yaml(read_source(path), path)
     except SourceError as e:
         raise JourneyLoadError([e]) from None
-    return load_journey_text(text, path)
+    return compile_journey(src), src
+
+
+#: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).
+_EMPTY_WHEN_SCHEDULED = ("properties", "traits", "context")
+
+
+def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A scheduled journey whose ``entry.when`` reads ``event.properties`` (or traits, context): always empty
+    on a scheduled entry, so the audience was silently nobody (or everybody). A warning, not a problem:
+    a hand-over into the journey gives it its own trigger as ``event``, so a hand-over target is let be."""
+    targets = {h.target for j, _ in loaded for h in j.handovers}
+    out = []
+    for j, src in loaded:
+        when = j.entry.when
+        if j.schedule is None or when is None or j.id in targets:
+            continue
+        reads = sorted(".".join(map(str, ("event", *keys))) for root, keys in when.paths
+                       if root == "event" and keys and keys[0] in _EMPTY_WHEN_SCHEDULED)
+        if reads:
+            part = reads[0].split(".")[1]
+            out.append(f"{j.source}:{src.line(('entry', 'when'))}: warning: entry.when reads {reads[0]}, always "
+                       f"empty on a scheduled entry (its `scheduled` event has no {part}; only a hand-over into "
+                       "this journey gives it an event): read the profile instead (profile.traits, profile.last, "
+                       "profile.counters)")
+    return out
 
 
 def _collect(problems: list[SourceError], fn: Callable[[], object]) -> object | None:
@@ -523,26 +557,42 @@ def _misplaced_hint(root: str) -> str:
     return f"; {root} holds {len(here)} YAML file(s) itself: journey files go in {os.path.join(root, 'journeys')}/"
 
 
+def _subfolder_warnings(root: str) -> list[str]:
+    """One line per folder below ``journeys/`` holding journey files: only ``journeys/*.yaml`` is read, and
+    a team's folder (``journeys/marketing/``) was skipped without a word. Not a problem: an archive may be
+    deliberate."""
+    out = []
+    top = os.path.join(root, "journeys")
+    for folder, dirs, names in os.walk(top):
+        dirs.sort()
+        n = sum(name.endswith((".yaml", ".yml")) for name in names)
+        if folder != top and n:
+            out.append(f"{folder}: warning: {n} journey file(s) in a subfolder are not loaded (journeys/*.yaml only)")
+    return out
+
+
 def load_topology(root: str) -> Topology:
     """Load ``<root>/journeys/*.yaml`` (or ``*.yml``), ``<root>/policies.yaml`` and ``<root>/stages.yaml``
     (both optional).
 
     Several files may define the same journey id with different versions (the newest takes new
     entries; older ones keep running their in-flight instances). Raises :class:`JourneyLoadError`
-    listing every problem in every file.
+    listing every problem in every file. Warnings (:attr:`Topology.warnings`) refuse nothing.
     """
     if not os.path.isdir(root):
         raise JourneyLoadError([SourceError(root, 1, "not a directory: expected a topologies dir with journeys/")])
     problems: list[SourceError] = []
     files = sorted(glob.glob(os.path.join(root, "journeys", "*.yaml")) + glob.glob(os.path.join(root, "journeys", "*.yml")))
     journeys: list[Journey] = []
+    loaded: list[tuple[Journey, Located]] = []
     seen: dict[tuple[str, int], str] = {}
     refused: set[str] = set()  # ids of journeys whose file has problems (listed already)
     for path in files:
-        j = _collect(problems, lambda p=path: load_journey(p))  # type: ignore[misc]
-        if not isinstance(j, Journey):
+        got = _collect(problems, lambda p=path: _load_located(p))  # type: ignore[misc]
+        if not isinstance(got, tuple):
             refused.update(_declared_id(path))
         else:
+            j, src = got
             key = (j.id, j.version)
             if key in seen:
                 problems.append(SourceError(path, 1, f"journey {j.id!r} version {j.version} is also defined in "
@@ -551,6 +601,7 @@ def load_topology(root: str) -> Topology:
                 continue
             seen[key] = path
             journeys.append(j)
+            loaded.append((j, src))
     journeys = _link_journeys(journeys, problems, refused)
     for name in ("policies", "stages"):  # journeys may be *.yml; these two were then ignored without a word
         if os.path.exists(os.path.join(root, f"{name}.yml")):  # (an opt_in consent, caps and quiet hours lost)
@@ -573,6 +624,7 @@ def load_topology(root: str) -> Topology:
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
+    warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded)
     if problems:
-        raise JourneyLoadError(problems)
-    return Topology(journeys, policies, root, stages)
+        raise JourneyLoadError(problems, warnings)
+    return Topology(journeys, policies, root, stages, warnings)

@@ -14,6 +14,7 @@ limit could see it). A render that breaks a limit, or fails in any other way, ra
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from io import StringIO
 from typing import Any, Final
 
 import orjson
@@ -21,6 +22,9 @@ from liquid import Environment, RenderContext, Undefined
 from liquid.builtin.expressions import Path as _LiquidPath
 from liquid.builtin.filters.misc import date as _liquid_date
 from liquid.builtin.output import OutputNode
+from liquid.builtin.tags.assign_tag import AssignNode
+from liquid.builtin.tags.include_tag import IncludeNode
+from liquid.builtin.tags.render_tag import RenderNode
 from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterError
 
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
@@ -177,11 +181,8 @@ def _unknown_filter(expression: Any) -> str | None:
     return None
 
 
-def _check_nodes(source: str, tpl: Any) -> None:
-    """Refuse, at their line, what fails whatever the data: an unknown filter anywhere (also in a branch
-    the empty-data render above does not take, or an ``assign``), and an output that fails on constants
-    alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
-    render misses both, and the send then failed for every customer (``render_error``) instead of at load."""
+def _walk(tpl: Any) -> Any:
+    """Every node of a template, nested ones too (not into partials)."""
     context = RenderContext(tpl)
 
     def walk(nodes: Any) -> Any:
@@ -189,15 +190,35 @@ def _check_nodes(source: str, tpl: Any) -> None:
             yield node
             yield from walk(node.children(context, include_partials=False))
 
-    for node in walk(tpl.nodes):
+    return walk(tpl.nodes)
+
+
+def _refuse_partials(source: str, tpl: Any) -> None:
+    """Refuse ``{% render %}`` and ``{% include %}`` at their line: journeys have no template loader, and the
+    render then failed with the partial's bare name ("template: footer")."""
+    for node in _walk(tpl):
+        if isinstance(node, (RenderNode, IncludeNode)):
+            line = source.count("\n", 0, node.token.start_index) + 1
+            raise TemplateError("template: partial templates ({% render %}, {% include %}) are not supported in "
+                                "journey content (there is no template loader): write the text in place", line)
+
+
+def _check_nodes(source: str, tpl: Any) -> None:
+    """Refuse, at their line, what fails whatever the data: an unknown filter anywhere (also in a branch
+    the empty-data render above does not take, or an ``assign``), and an output, ``echo`` or ``assign`` that
+    fails on constants alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
+    render misses both, and the send then failed for every customer (``render_error``) instead of at load."""
+    for node in _walk(tpl):
         line = source.count("\n", 0, node.token.start_index) + 1
         for expression in node.expressions():
             if (name := _unknown_filter(expression)) is not None:
                 raise TemplateError(f"template: unknown filter {name!r}", line)
-        if not isinstance(node, OutputNode) or _reads_path(node.expression):
+        # an output, `{% echo %}` (an OutputNode too: its token is the tag's name, rendering that said
+        # nothing) or an `assign`: rendered alone, on a context of its own
+        if not isinstance(node, (OutputNode, AssignNode)) or _reads_path(node.expression):
             continue
         try:
-            _env.from_string(node.token.value).render()
+            node.render(RenderContext(tpl), StringIO())
         except LiquidError as e:
             raise TemplateError(f"template: {_first_line(e)}", line) from None
 
@@ -217,6 +238,7 @@ class Template:
                 tpl = _env.from_string(source)
             except LiquidError as e:
                 raise _refused(source, e) from None
+            _refuse_partials(source, tpl)
             # Unknown filters, and limits a constant breaks, are only found when rendering: render once with
             # empty data to catch them. Another failure there is refused only when the template reads no data:
             # `divided_by: event.properties.count` fails on empty data yet is right (decided on real data, a
