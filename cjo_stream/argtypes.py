@@ -93,5 +93,22 @@ def port_or_auto(text: str) -> int:
     return n
 
 
+def when(text: str, now: float) -> float:
+    """RFC 3339 time, or a duration ago (``7d``, ``12h``, ``30m``): ``replay --since/--until``, ``dlq --since``."""
+    from cjo_stream.errors import UsageError
+    from cjo_stream.events import parse_ts
+    from cjo_stream.journeys.durations import parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_ts(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration "
+                         "ago (7d, 12h, 30m)") from None
+
+
 __all__ = ["customer_count", "non_negative_int", "port", "port_or_auto", "positive_float", "positive_int", "seconds",
-           "topic"]
+           "topic", "when"]

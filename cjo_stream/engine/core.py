@@ -719,14 +719,14 @@ class Engine:
         if p.instances.get(target.id) is entered:  # waiting: what a step after the wait will see as `event`
             # is the trigger, as the target's first steps saw it, not an event named as the target's entry
             # event at the hand-over's time (which `event.event`/`event.timestamp` read before)
-            kept = dict(entered.entry_event)
+            extra: dict[str, Any] = {}
             name, ts = ev_view.get("event"), ev_view.get("timestamp")
             if name is not None and name != target.entry.event:
-                kept["event"] = name
+                extra["event"] = name
             if ts is not None and ts != format_ts(entered.entered_at):
-                kept["timestamp"] = ts
-            if len(kept) != len(entered.entry_event):
-                entered.entry_event = kept
+                extra["timestamp"] = ts
+            if extra:  # (a snapshot holding either key took it from this same view)
+                entered.entry_event = {**entered.entry_event, **extra}
 
     def _global_control(self, p: Profile) -> bool:
         """The customer is in the global control group: no customer-facing send from any journey."""

@@ -12,24 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from cjo_stream.argtypes import non_negative_float, positive_float, positive_int, topic
-
-
-def when(text: str, now: float) -> float:
-    """RFC 3339 time, or a duration ago (``7d``, ``12h``, ``30m``)."""
-    from cjo_stream.errors import UsageError
-    from cjo_stream.events import parse_ts
-    from cjo_stream.journeys.durations import parse_duration
-
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        return parse_ts(text)
-    except ValueError:
-        raise UsageError(f"{text!r} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration "
-                         "ago (7d, 12h, 30m)") from None
+from cjo_stream.argtypes import non_negative_float, positive_float, positive_int, topic, when
 
 
 def _duration(text: str) -> float:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cjo_stream.argtypes import positive_float, positive_int, topic
+from cjo_stream.argtypes import positive_float, positive_int, topic, when
 from cjo_stream.config import Settings
 
 
@@ -133,7 +133,6 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
 
     from cjo_stream.errors import UsageError
     from cjo_stream.kafka.connect import broker_ready, lost_broker
-    from cjo_stream.replay.cli import when
     from cjo_stream.settings_args import settings_from
     from cjo_stream.timefmt import format_ts
 
