@@ -274,6 +274,18 @@ def test_journeys_in_a_subfolder_are_not_loaded_and_it_says_so(tmp_path: Path) -
     assert sum("in a subfolder are not loaded" in line for line in p.stderr.splitlines()) == 2, p.stderr
 
 
+def test_a_topology_with_every_journey_in_subfolders_says_where_they_are(tmp_path: Path) -> None:
+    """With none left in journeys/ itself, the refusal said only "no journey files found" (the warning above
+    it named the folder, the error not why)."""
+    topo = topology(tmp_path, JOURNEY)
+    (topo / "journeys" / "marketing").mkdir()
+    (topo / "journeys" / "cart_rescue.yaml").rename(topo / "journeys" / "marketing" / "cart_rescue.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    assert (f"{topo / 'journeys'}:1: no journey files (*.yaml or *.yml) found; 1 journey file(s) sit in subfolders "
+            f"of {topo / 'journeys'}/, which are not read: move them up into it") in p.stderr.splitlines(), p.stderr
+
+
 LAPSED = """\
 journey: lapsed
 entry:

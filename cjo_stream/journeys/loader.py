@@ -549,6 +549,11 @@ def _misplaced_hint(root: str) -> str:
     here = [f for ext in ("*.yaml", "*.yml") for f in glob.glob(os.path.join(root, ext))
             if os.path.basename(f) not in ("policies.yaml", "stages.yaml")]
     if not here:
+        below = [f for ext in ("*.yaml", "*.yml") for f in glob.glob(os.path.join(root, "journeys", "**", ext),
+                                                                      recursive=True)]
+        if below:  # every journey in a team's folder (journeys/marketing/): only journeys/*.yaml is read
+            return (f"; {len(below)} journey file(s) sit in subfolders of {os.path.join(root, 'journeys')}/, "
+                    "which are not read: move them up into it")
         return ""
     if os.path.basename(os.path.normpath(root)) == "journeys":
         parent = os.path.dirname(os.path.normpath(root)) or "."
