@@ -167,10 +167,11 @@ def no_events(source: str, bad: int, first_reason: str, first_detail: str, unit:
     return InvalidInput(f"no {unit} of {source} is a touchpoint event ({bad:,} bad): {expected}{hint}")
 
 
-def load_topology_checked(path: str, refusing: str | None = "nothing was loaded") -> Any:
+def load_topology_checked(path: str, refusing: str | None = "nothing was loaded", warn: bool = True) -> Any:
     """Load a topology directory, turning a missing directory and journey problems into user errors
     (``refusing=None``: ``validate`` itself, which says no more than how many problems it listed). Its
-    warnings go to stderr, one line each, never to stdout (where simulate and replay write their output)."""
+    warnings go to stderr, one line each, never to stdout (where simulate and replay write their output);
+    ``warn=False`` keeps them back where another process already showed them (``worker --concurrency``)."""
     import sys
 
     from cjo_stream.journeys.loader import JourneyLoadError, load_topology
@@ -191,7 +192,7 @@ def load_topology_checked(path: str, refusing: str | None = "nothing was loaded"
         tail = "" if refusing is None else f"; {refusing} (`cjo-stream validate {path}` lists them)"
         raise InvalidInput(f"{len(e.problems)} problem(s) in {path}{tail}",
                            details=[str(p) for p in e.problems]) from None
-    for w in topo.warnings:
+    for w in topo.warnings if warn else ():
         print(w, file=sys.stderr)
     return topo
 

@@ -148,7 +148,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     level = env_level if "CJO_LOG_LEVEL" in os.environ else level_name(args.loglevel)
     gc_thresholds(s.gc_threshold)
     # journeys first: with errors nothing is started and nothing consumed
-    topo = load_topology_checked(s.topologies, refusing="refusing to start; nothing was consumed")
+    topo = load_topology_checked(s.topologies, refusing="refusing to start; nothing was consumed",
+                                 warn=not args.supervised)
     _check_worker_ports(s)
     check_data_dir(s.data_dir)
     if s.concurrency > 1:
@@ -384,6 +385,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--loglevel", default="warn",
                    choices=["crit", "critical", "error", "warn", "warning", "info", "debug"],
                    help="log level (default warn; $CJO_LOG_LEVEL wins when set)")
+    # set by `--concurrency N` on its processes: the topology's warnings were shown once, by the supervisor
+    p.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_worker)
 
     p = sub.add_parser("produce", help="produce a JSONL file of touchpoint events to the input topic")

@@ -45,7 +45,7 @@ def child_env(settings: Settings, index: int) -> dict[str, str]:
 def run_workers(settings: Settings, n: int, loglevel: str) -> int:
     """Run and watch ``n`` worker processes until SIGTERM/SIGINT; returns the exit code."""
     envs = [child_env(settings, i) for i in range(n)]
-    argv = [sys.executable, "-m", "cjo_stream.cli", "worker", "--loglevel", loglevel]
+    argv = [sys.executable, "-m", "cjo_stream.cli", "worker", "--loglevel", loglevel, "--supervised"]
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from typing import Any
@@ -11,11 +12,15 @@ import pytest
 
 from cjo_stream.config import Settings
 from cjo_stream.runtime.supervisor import ConcurrencyError, child_env
-from tests.runtime.conftest import health
+from tests.runtime.conftest import ROOT, health
 
 
-def test_two_processes_split_the_partitions_restart_and_stop_on_sigterm(spawn: Any) -> None:
-    w = spawn(CJO_CONCURRENCY="2")
+def test_two_processes_split_the_partitions_restart_and_stop_on_sigterm(spawn: Any, tmp_path: Any) -> None:
+    topo = tmp_path / "topologies"  # with a journey file in a subfolder: a warning, shown once (not per process)
+    shutil.copytree(os.path.join(ROOT, "tests", "runtime", "topologies"), topo)
+    (topo / "journeys" / "old").mkdir()
+    shutil.copy(next((topo / "journeys").glob("*.yaml")), topo / "journeys" / "old" / "parked.yaml")
+    w = spawn(CJO_CONCURRENCY="2", CJO_TOPOLOGIES=str(topo))
     ports = [w.web_port, w.web_port + 1]
     deadline = time.monotonic() + 90
     owned: dict[int, list[int]] = {}
@@ -44,6 +49,7 @@ def test_two_processes_split_the_partitions_restart_and_stop_on_sigterm(spawn: A
     w.stop()
     assert w.proc.returncode == 0, w.log()
     assert all(health(p) is None for p in ports)
+    assert w.log().count("in a subfolder are not loaded") == 1, w.log()
 
 
 def test_a_shared_web_url_is_refused_with_what_to_do() -> None:
