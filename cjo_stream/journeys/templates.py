@@ -146,11 +146,14 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _line_at(source: str, index: int) -> int:
+    """The 1-based line of the template text holding character ``index``."""
+    return source.count("\n", 0, index) + 1
+
+
 def _refused(source: str, e: LiquidError) -> TemplateError:
-    line = 1
     token = getattr(e, "token", None)
-    if token is not None and hasattr(token, "start_index"):
-        line = source.count("\n", 0, token.start_index) + 1
+    line = _line_at(source, token.start_index) if token is not None and hasattr(token, "start_index") else 1
     return TemplateError(f"template: {_first_line(e)}", line)
 
 
@@ -198,9 +201,9 @@ def _refuse_partials(source: str, tpl: Any) -> None:
     render then failed with the partial's bare name ("template: footer")."""
     for node in _walk(tpl):
         if isinstance(node, (RenderNode, IncludeNode)):
-            line = source.count("\n", 0, node.token.start_index) + 1
             raise TemplateError("template: partial templates ({% render %}, {% include %}) are not supported in "
-                                "journey content (there is no template loader): write the text in place", line)
+                                "journey content (there is no template loader): write the text in place",
+                                _line_at(source, node.token.start_index))
 
 
 def _check_nodes(source: str, tpl: Any) -> None:
@@ -209,7 +212,7 @@ def _check_nodes(source: str, tpl: Any) -> None:
     fails on constants alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
     render misses both, and the send then failed for every customer (``render_error``) instead of at load."""
     for node in _walk(tpl):
-        line = source.count("\n", 0, node.token.start_index) + 1
+        line = _line_at(source, node.token.start_index)
         for expression in node.expressions():
             if (name := _unknown_filter(expression)) is not None:
                 raise TemplateError(f"template: unknown filter {name!r}", line)
@@ -276,7 +279,7 @@ class Template:
         for var in found:
             segs = var.segments
             if keys is None or tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]) == keys:
-                return self.source.count("\n", 0, var.span.index) + 1
+                return _line_at(self.source, var.span.index)
         return 1
 
     def roots(self) -> frozenset[str] | None:
