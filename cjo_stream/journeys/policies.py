@@ -10,7 +10,7 @@ import msgspec
 
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
-from cjo_stream.journeys.source import Located, SourceError, load_yaml, parse_msgspec_path, read_source
+from cjo_stream.journeys.source import Located, SourceError, blank, load_yaml, parse_msgspec_path, read_source
 
 #: The largest ``max`` a frequency cap may have. The profile keeps, per cap, the newest ``max`` sends it
 #: counts (``Engine._trim_sends``), about 12 bytes each stored (msgpack ``[seconds, channel]``): at 100 one
@@ -123,6 +123,8 @@ def compile_policies(src: Located) -> Policies:
 
 def load_policies(path: str) -> Policies:
     text = read_source(path)
+    if blank(text):
+        return Policies()
     src = load_yaml(text, path)
     if not isinstance(src.data, dict):
         raise SourceError(path, 1, "policies.yaml must be a mapping")

@@ -109,6 +109,12 @@ def read_source(path: str) -> str:
         raise SourceError(path, line, f"not UTF-8 text (byte {data[e.start]:#x}): save the file as UTF-8") from None
 
 
+def blank(text: str) -> bool:
+    """Only blank lines and comments (every setting commented out): for the optional files, the same as no
+    file; a journey file like that is still refused as empty."""
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
+
+
 def load_yaml(text: str, file: str) -> Located:
     """Parse one YAML document; syntax errors become :class:`SourceError` with the line."""
     try:

@@ -21,7 +21,7 @@ import msgspec
 
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression, truthy
 from cjo_stream.journeys.fields import unknown_field
-from cjo_stream.journeys.source import Located, load_yaml, parse_msgspec_path, read_source
+from cjo_stream.journeys.source import Located, blank, load_yaml, parse_msgspec_path, read_source
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
 #: The internal event the engine raises when a customer's stage changes.
@@ -145,7 +145,10 @@ def _inputs(stages: list[Stage]) -> tuple[frozenset[str] | None, bool]:
     return frozenset(names), traits
 
 
-def load_stages(path: str) -> Stages:
+def load_stages(path: str) -> Stages | None:
+    """The stages of ``stages.yaml``; None for a file with nothing but comments (as without one)."""
     text = read_source(path)
+    if blank(text):
+        return None
     return compile_stages(load_yaml(text, path))
 

@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from cjo_stream.journeys.loader import JourneyLoadError, load_journey_text, load_topology
+from cjo_stream.journeys.policies import Policies
 
 GOOD = """\
 journey: ok
@@ -171,6 +172,25 @@ def test_files_that_cannot_be_read_are_file_line_problems(tmp_path: os.PathLike[
         "policies.yaml:1: not UTF-8 text (byte 0xe9): save the file as UTF-8",
         "stages.yaml:1: not UTF-8 text (byte 0xe9): save the file as UTF-8",
     ]
+
+
+def test_policies_and_stages_with_every_line_commented_out_are_no_policies_and_no_stages(
+        tmp_path: os.PathLike[str]) -> None:
+    """Commenting out every setting (or an empty file) was refused, "the file is empty", and stopped the
+    workers; both files are optional, so it reads as no file. An empty journey file is still refused."""
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "journeys"))
+    with open(os.path.join(root, "journeys", "a.yaml"), "w") as f:
+        f.write(GOOD)
+    with open(os.path.join(root, "policies.yaml"), "w") as f:
+        f.write("# frequency_caps:\n#   - {channel: email, max: 1, per: 1d}\n\n  # default_timezone: UTC\n")
+    open(os.path.join(root, "stages.yaml"), "w").close()
+    topo = load_topology(root)
+    assert topo.stages is None and topo.policies == Policies()
+    open(os.path.join(root, "journeys", "b.yaml"), "w").close()
+    with pytest.raises(JourneyLoadError) as e:
+        load_topology(root)
+    assert [str(p).removeprefix(root + os.sep) for p in e.value.problems] == ["journeys/b.yaml:1: the file is empty"]
 
 
 @pytest.mark.parametrize("where, text", [
