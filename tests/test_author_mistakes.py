@@ -87,6 +87,15 @@ MISTAKES = [
      "text: template: partial templates ({% render %}, {% include %}) are not supported in journey content"),
     ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
      17, "unknown filter 'upcse'"),
+    # texts YAML folds into one line (`>`, quoted or plain over several lines): the file's line of the mistake,
+    # not the line the text starts on
+    ("unknown filter in a folded body (>)", ("body: |\n          You viewed", "body: >\n          You saw\n"
+     "          {{ event.properties.x | upcse }}, viewed"), 17, "unknown filter 'upcse'"),
+    ("unknown filter in a quoted text over two lines", ("your cart\"", "your cart,\n"
+     "          {{ event.properties.x | upcse }}\""), 15, "unknown filter 'upcse'"),
+    ("misspelt field in a plain text over two lines", ("\"{{ profile.traits.first_name | default: 'Hi' }}, your cart\"",
+     "Hi {{ profile.traits.first_name }},\n          your {{ profile.trait.x }} cart"), 15,
+     "profile has no field 'trait'"),
 ]
 
 

@@ -108,7 +108,7 @@ class _Compiler:
         try:
             tpl = Template(text)
         except TemplateError as e:
-            line = self.src.text_line(path, e.line)
+            line = self.src.text_line(path, text, e.index)
             self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: {e.reason}"))
             return Template("")
         for root in sorted(tpl.roots() or ()):  # (None: a computed first key, which cannot be told)
@@ -119,7 +119,7 @@ class _Compiler:
                     bad = keys
                     break
             if why is not None:
-                line = self.src.text_line(path, tpl.line_of(root, bad))
+                line = self.src.text_line(path, text, tpl.index_of(root, bad))
                 self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: template: {why}"))
                 return Template("")
         return tpl

@@ -32,12 +32,29 @@ class Located:
     #: Block scalars (``body: |``, ``>``): the line their text starts on (the one after the ``|``) and
     #: whether each line of the text is a line of the file (``|``, not ``>``, which folds lines).
     blocks: dict[Path, tuple[int, bool]] = field(default_factory=dict)
+    #: Texts whose lines YAML folds (``>``, and plain or quoted text over several lines): the file's line of
+    #: their first line of text, and those lines as the file has them.
+    folded: dict[Path, tuple[int, list[str]]] = field(default_factory=dict)
 
-    def text_line(self, path: Path, line: int) -> int:
-        """The file's line of ``line`` (1-based) of the text at ``path``: exact in a ``|`` block, else the
-        line the text starts on (a quoted or folded text's lines are not the file's)."""
+    def text_line(self, path: Path, text: str, index: int) -> int:
+        """The file's line of character ``index`` of ``text``, the value at ``path``: in a ``|`` block by its
+        line breaks; in a folded text by finding the file's lines in it, one after the other (each is there
+        whole: folding only turns the breaks between them into spaces); where that cannot be told (an
+        escape in a quoted text), the last line found before it, at worst the line the text starts on."""
         first, literal = self.blocks.get(path, (self.line(path), False))
-        return first + (line - 1 if literal else 0)
+        if literal:
+            return first + text.count("\n", 0, index)
+        start, lines = self.folded.get(path, (first, []))
+        line, pos = start, 0
+        for k, raw in enumerate(lines):
+            content = raw.strip().strip("\"'")
+            if not content:
+                continue
+            at = text.find(content, pos)
+            if at < 0 or at > index:
+                break
+            line, pos = start + k, at + len(content)
+        return line
 
     def line(self, path: Path) -> int:
         """Line of the deepest known prefix of ``path`` (1 when nothing matches)."""
@@ -60,7 +77,7 @@ MAX_NODES = 50_000
 
 
 def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str,
-           blocks: dict[Path, tuple[int, bool]]) -> Any:
+           blocks: dict[Path, tuple[int, bool]], folded: dict[Path, tuple[int, list[str]]]) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if len(lines) > MAX_NODES:
         raise SourceError(file, node.start_mark.line + 1, f"the file expands to more than {MAX_NODES} values "
@@ -74,12 +91,18 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str,
             if key in out:
                 raise SourceError(file, key_node.start_mark.line + 1, f"duplicate key {key!r}")
             lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, (*path, key), lines, file, blocks)
+            out[key] = _build(value_node, (*path, key), lines, file, blocks, folded)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), lines, file, blocks) for i, item in enumerate(node.value)]
-    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
-        blocks[path] = (node.start_mark.line + 2, node.style == "|")  # the text starts below the indicator
+        return [_build(item, (*path, i), lines, file, blocks, folded) for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.ScalarNode):
+        start, end = node.start_mark, node.end_mark
+        if node.style in ("|", ">"):
+            blocks[path] = (start.line + 2, node.style == "|")  # the text starts below the indicator
+        if node.style != "|" and end.line > start.line and start.buffer is not None:
+            text = start.buffer[start.index:end.index].split("\n")
+            # a block's first line is its indicator (`>-`, perhaps a comment); a plain or quoted text starts at once
+            folded[path] = (start.line + 2, text[1:]) if node.style == ">" else (start.line + 1, text)
     return _construct(node, file)
 
 
@@ -139,8 +162,9 @@ def load_yaml(text: str, file: str) -> Located:
         raise SourceError(file, 1, "the file is empty")
     lines: dict[Path, int] = {}
     blocks: dict[Path, tuple[int, bool]] = {}
+    folded: dict[Path, tuple[int, list[str]]] = {}
     try:
-        return Located(file, _build(node, (), lines, file, blocks), lines, blocks)
+        return Located(file, _build(node, (), lines, file, blocks, folded), lines, blocks, folded)
     except RecursionError:
         raise SourceError(file, 1, _TOO_DEEP) from None
 

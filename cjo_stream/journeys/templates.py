@@ -125,12 +125,13 @@ _env = _LimitedEnvironment()
 
 
 class TemplateError(ValueError):
-    """A template that does not compile; ``line`` is the 1-based line inside the template text."""
+    """A template that does not compile; ``index`` is where in the template text (0 when unknown), which the
+    loader turns into a line of the journey file."""
 
-    def __init__(self, reason: str, line: int = 1) -> None:
+    def __init__(self, reason: str, index: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.line = line
+        self.index = index
 
 
 class RenderError(ValueError):
@@ -146,15 +147,10 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _line_at(source: str, index: int) -> int:
-    """The 1-based line of the template text holding character ``index``."""
-    return source.count("\n", 0, index) + 1
-
-
-def _refused(source: str, e: LiquidError) -> TemplateError:
+def _refused(e: LiquidError) -> TemplateError:
     token = getattr(e, "token", None)
-    line = _line_at(source, token.start_index) if token is not None and hasattr(token, "start_index") else 1
-    return TemplateError(f"template: {_first_line(e)}", line)
+    index = token.start_index if token is not None and hasattr(token, "start_index") else 0
+    return TemplateError(f"template: {_first_line(e)}", index)
 
 
 def _reads_data(tpl: Any) -> bool:
@@ -196,26 +192,26 @@ def _walk(tpl: Any) -> Any:
     return walk(tpl.nodes)
 
 
-def _refuse_partials(source: str, tpl: Any) -> None:
+def _refuse_partials(tpl: Any) -> None:
     """Refuse ``{% render %}`` and ``{% include %}`` at their line: journeys have no template loader, and the
     render then failed with the partial's bare name ("template: footer")."""
     for node in _walk(tpl):
         if isinstance(node, (RenderNode, IncludeNode)):
             raise TemplateError("template: partial templates ({% render %}, {% include %}) are not supported in "
                                 "journey content (there is no template loader): write the text in place",
-                                _line_at(source, node.token.start_index))
+                                node.token.start_index)
 
 
-def _check_nodes(source: str, tpl: Any) -> None:
+def _check_nodes(tpl: Any) -> None:
     """Refuse, at their line, what fails whatever the data: an unknown filter anywhere (also in a branch
     the empty-data render above does not take, or an ``assign``), and an output, ``echo`` or ``assign`` that
     fails on constants alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
     render misses both, and the send then failed for every customer (``render_error``) instead of at load."""
     for node in _walk(tpl):
-        line = _line_at(source, node.token.start_index)
+        at = node.token.start_index
         for expression in node.expressions():
             if (name := _unknown_filter(expression)) is not None:
-                raise TemplateError(f"template: unknown filter {name!r}", line)
+                raise TemplateError(f"template: unknown filter {name!r}", at)
         # an output, `{% echo %}` (an OutputNode too: its token is the tag's name, rendering that said
         # nothing) or an `assign`: rendered alone, on a context of its own
         if not isinstance(node, (OutputNode, AssignNode)) or _reads_path(node.expression):
@@ -223,7 +219,7 @@ def _check_nodes(source: str, tpl: Any) -> None:
         try:
             node.render(RenderContext(tpl), StringIO())
         except LiquidError as e:
-            raise TemplateError(f"template: {_first_line(e)}", line) from None
+            raise TemplateError(f"template: {_first_line(e)}", at) from None
 
 
 class Template:
@@ -240,8 +236,8 @@ class Template:
             try:
                 tpl = _env.from_string(source)
             except LiquidError as e:
-                raise _refused(source, e) from None
-            _refuse_partials(source, tpl)
+                raise _refused(e) from None
+            _refuse_partials(tpl)
             # Unknown filters, and limits a constant breaks, are only found when rendering: render once with
             # empty data to catch them. Another failure there is refused only when the template reads no data:
             # `divided_by: event.properties.count` fails on empty data yet is right (decided on real data, a
@@ -249,11 +245,11 @@ class Template:
             try:
                 tpl.render(event={}, profile={}, journey={})
             except (UnknownFilterError, ResourceLimitError) as e:
-                raise _refused(source, e) from None
+                raise _refused(e) from None
             except LiquidError as e:
                 if not _reads_data(tpl):
-                    raise _refused(source, e) from None
-            _check_nodes(source, tpl)
+                    raise _refused(e) from None
+            _check_nodes(tpl)
             self._tpl = tpl
             self._fast = fast_form(tpl)
 
@@ -267,20 +263,20 @@ class Template:
                 out.append(tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]))
         return out
 
-    def line_of(self, root: str, keys: tuple[Any, ...] | None = None) -> int:
-        """The line of the template text (1-based) where ``root`` is first read, followed by ``keys`` when
-        given (as :meth:`paths` gives them): a refused name is reported where it is, not where the field starts."""
+    def index_of(self, root: str, keys: tuple[Any, ...] | None = None) -> int:
+        """Where in the template text ``root`` is first read, followed by ``keys`` when given (as :meth:`paths`
+        gives them; 0 when unknown): a refused name is reported where it is, not where the field starts."""
         if self._tpl is None:
-            return 1
+            return 0
         try:
             found = self._tpl.analyze().globals.get(root, [])
         except LiquidError:
-            return 1
+            return 0
         for var in found:
             segs = var.segments
             if keys is None or tuple(k if isinstance(k, (str, int)) else None for k in segs[1:]) == keys:
-                return _line_at(self.source, var.span.index)
-        return 1
+                return int(var.span.index)
+        return 0
 
     def roots(self) -> frozenset[str] | None:
         """The context keys this template reads (``event``, ``profile``, ...), or None when a path starts
