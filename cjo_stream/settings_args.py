@@ -40,6 +40,9 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
                                            f"{', '.join(_PROTOCOLS)}"),
         (s.sasl_mechanism in _MECHANISMS, f"CJO_SASL_MECHANISM={s.sasl_mechanism!r}: use PLAIN, SCRAM-SHA-256 "
                                          "or SCRAM-SHA-512"),
+        # never implemented (the hot path's producers are not transactional): refused, not silently ignored
+        (not s.exactly_once, "CJO_EXACTLY_ONCE=true: Kafka transactions are not implemented; processing is "
+                             "at-least-once with idempotent effects (adapters drop repeated delivery_ids): unset it"),
         (bool(s.bootstrap.strip()), "CJO_BROKER is empty: give host:port of the Kafka broker(s)"),
         (not (bad := _bad_broker_port(s.bootstrap)), f"broker address {bad!r} (--broker or CJO_BROKER): host:port, "
                                                       "the port is 1-65535, as in 127.0.0.1:9092 or [::1]:9092"),

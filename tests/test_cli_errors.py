@@ -349,6 +349,8 @@ def test_generate_takes_its_duration_with_a_unit() -> None:
     ("CJO_ROCKSDB_MEMORY_MB", "99999999999999999", "at most 1048576 (MiB)"),
     ("CJO_SESSION_TIMEOUT_MS", "-5", "CJO_SESSION_TIMEOUT_MS=-5: must be 1000 or more"),
     ("CJO_TIMER_INTERVAL_SECONDS", "-1", "CJO_TIMER_INTERVAL_SECONDS=-1.0"),
+    # documented as an option since the first runtime, never implemented: silently at-least-once
+    ("CJO_EXACTLY_ONCE", "true", "CJO_EXACTLY_ONCE=true: Kafka transactions are not implemented"),
 ])
 def test_bad_environment_values_stop_the_worker(var: str, value: str, fragment: str, tmp_path: Path) -> None:
     env = {"CJO_WEB_PORT": str(free_port()), "CJO_BROKER": f"127.0.0.1:{free_port()}", var: value}
