@@ -66,7 +66,8 @@ class Replay:
             sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages), profiles=store, keep=False,
                             count_from=since, dedupe_window=dedupe_window,
                             dedupe_ids=dedupe_ids, analyse=analytics,
-                            analytics=Analytics(rows, default_zone=topo.policies.default_timezone))
+                            analytics=Analytics(rows, default_zone=topo.policies.default_timezone,
+                                                unseen_entries=False))  # a warm-up's instances: not a cohort
             side = Side(name, sim)
             sim.on_command = self._recorder(side, on_command if i == 0 else None)
             self.sides.append(side)

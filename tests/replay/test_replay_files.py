@@ -170,6 +170,27 @@ def test_warmup_builds_profiles_but_its_decisions_are_not_counted(tmp_path: Path
     assert warm.sides[0].commands == 2 and fw.journeys["loyal"]["entered"] == 2  # 4th and 5th, not the 3rd
 
 
+def test_warmup_instances_stay_out_of_the_analytics_cohorts(tmp_path: Path) -> None:
+    """A cart abandoned in the warm-up and checked out after --since is not a conversion of the customers
+    who entered from --since on (the report's cohort): counted, it made 1 of 1 entered convert 2 times."""
+    topo = topology(tmp_path, "t", wait=600)
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join([
+        line("id-a", "identify", "a", T0), line("cart-a", "cart_item_added", "a", T0 + 1, cart_value=30),
+        line("id-b", "identify", "b", T0 + 2), line("cart-b", "cart_item_added", "b", T0 + 3, cart_value=30),
+        line("id-c", "identify", "c", T0 + 100), line("cart-c", "cart_item_added", "c", T0 + 101, cart_value=30),
+        line("buy-a", "order_completed", "a", T0 + 110), line("buy-b", "order_completed", "b", T0 + 111),
+    ]) + b"\n")
+    warm = replay([str(path)], topo, since=T0 + 100, warmup_from=T0 - 10)
+    assert warm.sides[0].sim.funnel.journeys["cart"]["converted"] == 2  # the funnel follows a and b after it
+    from cjo_stream.analytics.offline import reports
+
+    rows, reps = reports(warm.sides[0].sim.analytics, load_topology(topo).journeys)
+    cart = next(r for r in rows if r["journey"] == "cart")
+    assert (cart["entered"], cart["converted"], cart["active"]) == (1, 0, 0)  # c alone: its cart was abandoned
+    assert reps["cart"]["totals"]["ended"] == 1
+
+
 def test_compare_with_itself_finds_nothing(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_bytes(b"\n".join(shoppers()) + b"\n")
