@@ -149,6 +149,19 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         source = ", ".join(args.events or args.topic or [settings.input_topic, settings.receipts_topic])
         raise no_events(source, len(replay.bad), replay.bad[0].reason, replay.bad[0].detail,
                         "line" if args.events else "record")
+    if not replay.events:  # an empty report with exit 0 hid a --since in the wrong year, or an empty export
+        from cjo_stream.errors import InvalidInput
+        from cjo_stream.timefmt import format_ts
+
+        source = ", ".join(args.events or args.topic or [settings.input_topic, settings.receipts_topic])
+        lo, hi = warmup_from, until  # not both infinite: files without a range have nothing outside it
+        span = ((f"from {format_ts(lo)}" if lo > float("-inf") else "up")
+                + (f" to {format_ts(hi)}" if hi < float("inf") else ""))
+        if not replay.outside:
+            raise InvalidInput(f"{source} hold{'s' if len(args.events) == 1 else ''} no events" if args.events else
+                               f"no events on {source} in the time range ({span})")
+        raise InvalidInput(f"no event of {source} is in the time range ({span}): its {replay.outside:,} events "
+                           f"run from {format_ts(replay.outside_from)} to {format_ts(replay.outside_to)}")
     first = replay.sides[0]
     peak = _peak_mib()
     print(f"replayed {replay.events:,} events in {elapsed:.1f} s ({replay.events / max(elapsed, 1e-9):,.0f}/s); "

@@ -277,6 +277,19 @@ def test_cli_mistakes_are_one_line_and_an_exit_code(args: list[str], code: int, 
     assert p.returncode == code and message in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
+def test_nothing_to_replay_is_an_error_naming_the_events_times(tmp_path: Path) -> None:
+    """A --since in the wrong year, or an empty export, printed an empty report with exit 0."""
+    p = cli("--events", EXAMPLES, "--since", "2027-01-01T00:00:00Z")
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == (
+        f"error: no event of {EXAMPLES} is in the time range (from 2027-01-01T00:00:00.000Z): its 453 events "
+        "run from 2026-03-02T22:23:04.886Z to 2026-04-13T16:39:51.194Z")
+    empty = tmp_path / "empty.jsonl.gz"
+    empty.write_bytes(gzip.compress(b""))
+    p = cli("--events", str(empty))
+    assert p.returncode == 1 and p.stderr.strip().splitlines()[-1] == f"error: {empty} holds no events", p.stderr
+
+
 def test_relative_and_absolute_times() -> None:
     from cjo_stream.replay.cli import when
 
