@@ -97,6 +97,22 @@ def test_fold_agrees_with_the_engines_funnel() -> None:
         assert sum(s["drop_off"] for s in reps[jid]["steps"]) == ends == r["entered"]
 
 
+def test_funnel_columns_stay_apart_with_long_ids() -> None:
+    """A journey id of 22 characters or more ran into its step's in `simulate --report` and `replay`."""
+    from cjo_stream.engine.funnel import Funnel
+    from cjo_stream.engine.types import Transition
+
+    f = Funnel()
+    jid = "spring_promotion_2026_email_v2"
+    f.add([Transition(jid, "entered"), Transition(jid, "step", step="choose_the_creative_for_spring"),
+           Transition(jid, "variant", variant="hero_image_with_discount_code"),
+           Transition(jid, "sent", step="choose_the_creative_for_spring", channel="email")])
+    rows = [ln.split() for ln in f.render().splitlines()]
+    assert [jid, "choose_the_creative_for_spring", "1", "1", "0", "-"] in rows
+    assert [jid, "hero_image_with_discount_code", "1", "0"] in rows and [jid, "1", "0", "0", "0", "0", "0", "0"] in rows
+    assert SIM.funnel.render().splitlines()[0].startswith("journey" + " " * 18 + "entered")  # short ids: as before
+
+
 def test_replayed_journey_events_are_counted_once() -> None:
     """A worker that crashed replays records: the same events again at the same source positions."""
     events = SIM.analytics.events
