@@ -18,6 +18,7 @@ checking it; API clients send ``Authorization: Bearer <token>`` as everywhere el
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -95,11 +96,20 @@ def _range(request: web.Request) -> tuple[str, float | None]:
 
 _LOGIN = ("<h1>Sign in</h1><form method=post action='/login'><p>Paste an API token with the scope "
           "<code>analytics</code>:</p><p><input type=password name=token size=60 autofocus required></p>"
+          "<input type=hidden name=next value='{next}'>"
           "<p><button type=submit>Show the journeys</button></p></form>{error}")
 
 
-def _login_page(error: str = "", status: int = 200) -> web.Response:
-    body = _LOGIN.format(error=f"<p class=warn>{error}</p>" if error else "")
+def _local(path: str) -> str:
+    """Where to go after signing in: a path on this service only (never ``//host``: no open redirect)."""
+    ok = path.startswith("/") and not path.startswith(("//", "/\\")) and path.isprintable()
+    return path if ok else "/"
+
+
+def _login_page(error: str = "", status: int = 200, next_path: str = "/") -> web.Response:
+    # the page asked for is where signing in leads: a link to a journey landed on the overview
+    body = _LOGIN.format(error=f"<p class=warn>{error}</p>" if error else "",
+                         next=html.escape(_local(next_path), quote=True))
     return web.Response(text=page.page("cjo-stream analytics: sign in", body, live=False), status=status,
                         content_type="text/html")
 
@@ -115,7 +125,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
             request = request.clone(headers={**request.headers, "Authorization": f"Bearer {token}"})
         resp = await handler(request)
         if resp.status == 401 and request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
-            return _login_page("" if not token else "That token is no longer valid.", 401)
+            return _login_page("" if not token else "That token is no longer valid.", 401, request.path_qs)
         return resp
 
     def timed(view: str, started: float) -> None:
@@ -188,11 +198,12 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         except ValueError:  # a multipart body cut short ('Reading after EOF') was a 500 and a traceback
             return _login_page("That form could not be read; sign in again.", 400)
         token = str(form.get("token", "")).strip()
+        nxt = _local(str(form.get("next", "/")))
         status, _ = api_auth.check(f"Bearer {token}", "analytics") if api_auth.enabled else (0, None)
         if status:
             metrics.API_AUTH_FAILURES.labels("unauthenticated" if status == 401 else "forbidden").inc()
-            return _login_page("That token is unknown or lacks the scope analytics.", status)
-        resp = web.HTTPSeeOther("/")
+            return _login_page("That token is unknown or lacks the scope analytics.", status, nxt)
+        resp = web.HTTPSeeOther(nxt)
         if api_auth.enabled:
             resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=secure, max_age=12 * 3600)
         raise resp
