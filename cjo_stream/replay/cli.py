@@ -46,6 +46,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from cjo_stream.replay.run import Replay
     from cjo_stream.replay.sources import NoSuchTopic, Raw, Unreadable, file_records, topic_records
     from cjo_stream.settings_args import settings_from
+    from cjo_stream.timefmt import format_ts
 
     now = time.time()
     since = when(args.since, now) if args.since else float("-inf")
@@ -151,7 +152,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                         "line" if args.events else "record")
     if not replay.events:  # an empty report with exit 0 hid a --since in the wrong year, or an empty export
         from cjo_stream.errors import InvalidInput
-        from cjo_stream.timefmt import format_ts
 
         source = ", ".join(args.events or args.topic or [settings.input_topic, settings.receipts_topic])
         lo, hi = warmup_from, until  # not both infinite: files without a range have nothing outside it
@@ -180,10 +180,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     journeys = topologies[0][1].journeys
     stages = topologies[0][1].stages
     stage_names = stages.names if stages is not None else ()
+    from_ = format_ts(since) if since > float("-inf") else None  # the stage flow's moves start there
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as f:
-                f.write(render_html(first.sim.analytics, journeys, stage_names))
+                f.write(render_html(first.sim.analytics, journeys, stage_names, from_))
         except OSError as e:
             raise FileProblem(f"cannot write the page {args.html}: {e.strerror}") from None
     print(f"{first.commands:,} delivery commands would have been sent"
@@ -191,7 +192,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           + (f"; the analytics page is in {args.html}" if args.html else "") + "\n")
     print(first.sim.funnel.render())
     print()
-    print(render_text(first.sim.analytics, journeys, stage_names))
+    print(render_text(first.sim.analytics, journeys, stage_names, from_))
     return 0
 
 

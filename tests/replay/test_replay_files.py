@@ -264,6 +264,27 @@ def test_cli_writes_commands_and_fails_on_change_when_asked(tmp_path: Path) -> N
     assert diff.returncode == 1 and "differences found" in diff.stdout and "2 only under A (e.g. a, c)" in diff.stdout
 
 
+def test_stage_flow_from_since_is_not_called_the_customers_in_each_stage(tmp_path: Path) -> None:
+    """From --since on, a stage's net is the change since then: the page called it the customers in the
+    stage now, and showed a negative number of them."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(shoppers()) + b"\n")
+    a = topology(tmp_path, "a", stages=STAGES)
+    page = tmp_path / "p.html"
+    since = format_ts(T0 + 5)  # after a's identify and cart: a is no longer new, nor moved, from then on
+    p = cli("--events", str(path), "--topologies", a, "--since", since, "--warmup", "1h", "--html", str(page))
+    assert p.returncode == 0, p.stderr
+    assert f"== lifecycle stages (moves from {since} on: net is the change since then, not the customers in " \
+           "each stage)" in p.stdout
+    flow = p.stdout.split("== lifecycle stages", 1)[1].splitlines()
+    assert [x.split() for x in flow[2:5]] == [["awareness", "3", "3", "0"], ["consideration", "3", "1", "2"],
+                                              ["checkout", "1", "0", "1"]]
+    html = page.read_text()
+    assert f"Stage moves made from {since} on" in html and "the customers in the stage now" not in html
+    whole = cli("--events", str(path), "--topologies", a, "--html", str(page))  # all of it: the customers now
+    assert "== lifecycle stages\n" in whole.stdout and "the customers in the stage now" in page.read_text()
+
+
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["--events", "nope.jsonl"], 3, "events file not found: nope.jsonl"),
     (["--events", EXAMPLES, "--since", "2026-01-02T00:00:00Z", "--until", "2026-01-01T00:00:00Z"], 2,
