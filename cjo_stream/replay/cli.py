@@ -159,7 +159,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 + (f" to {format_ts(hi)}" if hi < float("inf") else ""))
         if not replay.outside:
             raise InvalidInput(f"{source} hold{'s' if len(args.events) == 1 else ''} no events" if args.events else
-                               f"no events on {source} in the time range ({span})")
+                               f"no record was written to {source} in the time range ({span}): topics are "
+                               f"read by when their records were written")
         raise InvalidInput(f"no event of {source} is in the time range ({span}): its {replay.outside:,} events "
                            f"run from {format_ts(replay.outside_from)} to {format_ts(replay.outside_to)}")
     first = replay.sides[0]
