@@ -69,6 +69,14 @@ def _time(request: web.Request, name: str) -> float | None:
                                  content_type="application/json") from None
 
 
+def _span(request: web.Request) -> tuple[float | None, float | None]:
+    """``since`` and ``until``; one after the other is a 400 (it answered zeros, as if nothing happened)."""
+    since, until = _time(request, "since"), _time(request, "until")
+    if since is not None and until is not None and since > until:
+        raise web.HTTPBadRequest(text='{"error": "since is after until"}', content_type="application/json")
+    return since, until
+
+
 def _version(request: web.Request) -> int | None:
     raw = request.query.get("version")
     if not raw:
@@ -133,7 +141,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
 
     async def api_list(request: web.Request) -> web.Response:
         t0 = time.perf_counter()
-        rows = report.overview(svc.buckets, svc.defs, _time(request, "since"), _time(request, "until"), svc.totals)
+        rows = report.overview(svc.buckets, svc.defs, *_span(request), svc.totals)
         timed("api_list", t0)
         return web.json_response({"journeys": rows})
 
@@ -142,8 +150,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         jid = request.match_info["id"]
         if not _known(jid):
             return web.json_response({"error": f"unknown journey {jid!r}"}, status=404)
-        rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), _time(request, "since"),
-                                    _time(request, "until"), svc.totals)
+        rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), *_span(request), svc.totals)
         if (missing := _unknown_version(rep)) is not None:
             return web.json_response({"error": missing}, status=404)
         timed("api_journey", t0)
@@ -151,8 +158,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
 
     async def api_stages(request: web.Request) -> web.Response:
         t0 = time.perf_counter()
-        flow = report.stage_flow(svc.buckets, svc.stages, _time(request, "since"), _time(request, "until"),
-                                 svc.totals)
+        flow = report.stage_flow(svc.buckets, svc.stages, *_span(request), svc.totals)
         timed("api_stages", t0)
         return web.json_response(flow)
 

@@ -84,6 +84,9 @@ async def test_parameters_and_unknown_journeys(client: TestClient) -> None:
     assert (await client.get("/analytics/journeys/nope", headers=h)).status == 404
     assert (await client.get("/journeys/nope", headers=h)).status == 404
     assert (await client.get("/analytics/journeys?since=yesterday", headers=h)).status == 400
+    for path in ("/analytics/journeys", "/analytics/journeys/welcome", "/analytics/stages"):  # it answered zeros
+        r = await client.get(f"{path}?since=2026-03-02T00:00:00Z&until=2026-03-01T00:00:00Z", headers=h)
+        assert r.status == 400 and await r.json() == {"error": "since is after until"}, path
     assert (await client.get("/analytics/journeys/welcome?version=x", headers=h)).status == 400
     full = await (await client.get("/analytics/journeys/welcome", headers=h)).json()
     v1 = await (await client.get("/analytics/journeys/welcome?version=1", headers=h)).json()
