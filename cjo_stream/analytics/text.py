@@ -67,7 +67,10 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                          + ", ".join(groups)
                          + ("" if t["lift_abs"] is None else
                             f", lift vs {h['reference'].replace('_', ' ')} {t['lift_abs'] * 100:+.2f} pp "
-                            f"p={pvalue(t['p_value'])}"))
+                            f"p={pvalue(t['p_value'])}")
+                         # as the split's: a holdout that does not fit its percentage was flagged on the page only
+                         + ("" if not h["srm"] else f"  (sample ratio p={pvalue(h['srm']['p_value'])}"
+                                                      f"{', MISMATCH' if h['srm']['mismatch'] else ''})"))
         for c in rep["channels"]:
             rates = ", ".join(f"{s} {num(c[s])} ({pct(c['rates'][s])})" for s in
                               ("delivered", "opened", "clicked", "bounced", "unsubscribed") if c[s])
