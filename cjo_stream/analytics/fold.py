@@ -104,7 +104,12 @@ class Analytics:
     """
 
     def __init__(self, rows: MutableMapping[str, Any] | None = None,
-                 buckets: dict[BucketKey, Counters] | None = None, default_zone: ZoneInfo | None = None) -> None:
+                 buckets: dict[BucketKey, Counters] | None = None, default_zone: ZoneInfo | None = None,
+                 unseen_entries: bool = True) -> None:
+        # ``unseen_entries=False``: drop the transitions of instances whose entry this fold never saw. A replay's
+        # warm-up enters instances it does not fold; counted after --since (in the hour of their first
+        # transition), they made a cohort convert more customers than entered it
+        self.unseen_entries = unseen_entries
         self.default_zone = default_zone or ZoneInfo("UTC")  # the policies' zone: local hour of sending
         self.rows: MutableMapping[str, Any] = rows if rows is not None else {}
         self.buckets: dict[BucketKey, Counters] = buckets if buckets is not None else {}
@@ -235,6 +240,8 @@ class Analytics:
         moved = False  # a stored row's time moved on
         if row is None:
             # entered, or an instance whose entry this fold never saw (started before the topic's retention)
+            if kind != "entered" and not self.unseen_entries:
+                return
             row = InstanceRow(e.journey, e.version, int(at // HOUR), at)
         else:
             moved = at > row.at

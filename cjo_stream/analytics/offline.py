@@ -32,13 +32,16 @@ def stage_flow(a: Analytics, stages: Sequence[str]) -> dict[str, Any] | None:
     return report.stage_flow(a.buckets, stages, totals=a.totals) if report.has_stages(a.buckets, stages) else None
 
 
-def render_text(a: Analytics, journeys: Iterable[Journey], stages: Sequence[str] = ()) -> str:
+def render_text(a: Analytics, journeys: Iterable[Journey], stages: Sequence[str] = (),
+                since: str | None = None) -> str:
+    """``since``: the time the fold's decisions start from (a replay's ``--since``), for the stage flow's note."""
     rows, reps = reports(a, journeys)
-    return text.render(rows, reps, stage_flow(a, stages))
+    return text.render(rows, reps, stage_flow(a, stages), since)
 
 
-def render_html(a: Analytics, journeys: Iterable[Journey], stages: Sequence[str] = ()) -> str:
+def render_html(a: Analytics, journeys: Iterable[Journey], stages: Sequence[str] = (),
+                since: str | None = None) -> str:
     """One self-contained HTML file: the same page the analytics service serves, without live refresh."""
     js = list(journeys)
     rows, reps = reports(a, js)
-    return page.offline_html(rows, reps, definitions(js), stage_flow(a, stages))
+    return page.offline_html(rows, reps, definitions(js), stage_flow(a, stages), since)

@@ -122,11 +122,16 @@ def overview_html(rows: list[dict[str, Any]], link: str = "journeys/{id}", range
     return "".join(out)
 
 
-def stages_html(flow: dict[str, Any], range_key: str = "all") -> str:
-    """The lifecycle stage flow: a table of stages (entered, left, net) and one of the moves between them."""
-    when = "over all time" if range_key == "all" else f"in the last {range_key}"
+def stages_html(flow: dict[str, Any], range_key: str = "all", since: str | None = None) -> str:
+    """The lifecycle stage flow: a table of stages (entered, left, net) and one of the moves between them.
+
+    ``since``: the moves start there (a replay's ``--since``), so the net is the change since then, not
+    the customers in each stage now (it read so, with a negative net)."""
+    when = f"from {since} on" if since else "over all time" if range_key == "all" else f"in the last {range_key}"
+    net = ("the change since then, not the customers in the stage (earlier moves are not counted)" if since else
+           "over all time, the customers in the stage now")
     out = [f"<h2 id=lifecycle>Lifecycle stages</h2><p class=note>Stage moves made {_e(when)} (by when they "
-           "happened). Net = entered − left; over all time, the customers in the stage now.</p>"
+           f"happened). Net = entered − left; {net}.</p>"
            "<table id=stages><tr><th>stage</th><th>entered</th><th>left</th><th>net</th><th class=t>came from</th>"
            "<th class=t>went to</th></tr>"]
     moves = flow["moves"]
@@ -374,11 +379,11 @@ def _channels(rep: dict[str, Any]) -> str:
 
 
 def offline_html(overview_rows: list[dict[str, Any]], reports: Mapping[str, dict[str, Any]], defs: Definitions,
-                 flow: dict[str, Any] | None = None) -> str:
+                 flow: dict[str, Any] | None = None, since: str | None = None) -> str:
     """Everything in one self-contained file (``simulate --html``): the overview, the stage flow, each journey."""
     body = [overview_html(overview_rows, link="#j-{id}").replace(_ranges("all", ""), "")]
     if flow is not None:
-        body.append(stages_html(flow))
+        body.append(stages_html(flow, since=since))
     for jid in sorted(reports):
         body.append("<hr>" + journey_html(reports[jid], defs).replace(_ranges("all", ""), ""))
     return page("cjo-stream journey analytics", "".join(body), live=False, home="#")

@@ -7,9 +7,10 @@ from typing import Any
 from cjo_stream.analytics.page import duration, interval, num, pct, pvalue
 
 
-def stages(flow: dict[str, Any]) -> list[str]:
+def stages(flow: dict[str, Any], since: str | None = None) -> list[str]:
     """The lifecycle stage flow: per stage who entered, left and the net; then every move with its count."""
-    lines = ["", "== lifecycle stages", "  stage".ljust(24) + "entered".rjust(9) + "left".rjust(9) + "net".rjust(9)]
+    lines = ["", "== lifecycle stages" + (f" (moves from {since} on: net is the change since then, not the "
+                                          "customers in each stage)" if since else ""), "  stage".ljust(24) + "entered".rjust(9) + "left".rjust(9) + "net".rjust(9)]
     for r in flow["stages"]:
         lines.append(("  " + r["stage"]).ljust(24) + num(r["entered"]).rjust(9) + num(r["left"]).rjust(9)
                      + num(r["net"]).rjust(9))
@@ -19,7 +20,7 @@ def stages(flow: dict[str, Any]) -> list[str]:
 
 
 def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
-           flow: dict[str, Any] | None = None) -> str:
+           flow: dict[str, Any] | None = None, since: str | None = None) -> str:
     lines = ["journey".ljust(22) + "entered".rjust(9) + "active".rjust(8) + "converted".rjust(11) + "rate".rjust(8)
              + "  95% interval".ljust(17) + "median ttc".rjust(11) + "p90 ttc".rjust(9) + "exited".rjust(8)
              + "expired".rjust(9)]
@@ -30,7 +31,7 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                      + ("  " + interval(r["conversion_interval"])).ljust(17) + duration(tc["median_s"]).rjust(11)
                      + duration(tc["p90_s"]).rjust(9) + num(r["exited"]).rjust(8) + num(r["expired"]).rjust(9))
     if flow is not None:
-        lines += stages(flow)
+        lines += stages(flow, since)
     for jid in sorted(reports):
         rep = reports[jid]
         if not rep["totals"]["entered"] and not rep["steps"]:
@@ -66,7 +67,10 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                          + ", ".join(groups)
                          + ("" if t["lift_abs"] is None else
                             f", lift vs {h['reference'].replace('_', ' ')} {t['lift_abs'] * 100:+.2f} pp "
-                            f"p={pvalue(t['p_value'])}"))
+                            f"p={pvalue(t['p_value'])}")
+                         # as the split's: a holdout that does not fit its percentage was flagged on the page only
+                         + ("" if not h["srm"] else f"  (sample ratio p={pvalue(h['srm']['p_value'])}"
+                                                      f"{', MISMATCH' if h['srm']['mismatch'] else ''})"))
         for c in rep["channels"]:
             rates = ", ".join(f"{s} {num(c[s])} ({pct(c['rates'][s])})" for s in
                               ("delivered", "opened", "clicked", "bounced", "unsubscribed") if c[s])

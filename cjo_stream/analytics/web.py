@@ -18,6 +18,7 @@ checking it; API clients send ``Authorization: Bearer <token>`` as everywhere el
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,14 @@ def _time(request: web.Request, name: str) -> float | None:
                                  content_type="application/json") from None
 
 
+def _span(request: web.Request) -> tuple[float | None, float | None]:
+    """``since`` and ``until``; one after the other is a 400 (it answered zeros, as if nothing happened)."""
+    since, until = _time(request, "since"), _time(request, "until")
+    if since is not None and until is not None and since > until:
+        raise web.HTTPBadRequest(text='{"error": "since is after until"}', content_type="application/json")
+    return since, until
+
+
 def _version(request: web.Request) -> int | None:
     raw = request.query.get("version")
     if not raw:
@@ -95,11 +104,20 @@ def _range(request: web.Request) -> tuple[str, float | None]:
 
 _LOGIN = ("<h1>Sign in</h1><form method=post action='/login'><p>Paste an API token with the scope "
           "<code>analytics</code>:</p><p><input type=password name=token size=60 autofocus required></p>"
+          "<input type=hidden name=next value='{next}'>"
           "<p><button type=submit>Show the journeys</button></p></form>{error}")
 
 
-def _login_page(error: str = "", status: int = 200) -> web.Response:
-    body = _LOGIN.format(error=f"<p class=warn>{error}</p>" if error else "")
+def _local(path: str) -> str:
+    """Where to go after signing in: a path on this service only (never ``//host``: no open redirect)."""
+    ok = path.startswith("/") and not path.startswith(("//", "/\\")) and path.isprintable()
+    return path if ok else "/"
+
+
+def _login_page(error: str = "", status: int = 200, next_path: str = "/") -> web.Response:
+    # the page asked for is where signing in leads: a link to a journey landed on the overview
+    body = _LOGIN.format(error=f"<p class=warn>{error}</p>" if error else "",
+                         next=html.escape(_local(next_path), quote=True))
     return web.Response(text=page.page("cjo-stream analytics: sign in", body, live=False), status=status,
                         content_type="text/html")
 
@@ -115,7 +133,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
             request = request.clone(headers={**request.headers, "Authorization": f"Bearer {token}"})
         resp = await handler(request)
         if resp.status == 401 and request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
-            return _login_page("" if not token else "That token is no longer valid.", 401)
+            return _login_page("" if not token else "That token is no longer valid.", 401, request.path_qs)
         return resp
 
     def timed(view: str, started: float) -> None:
@@ -123,7 +141,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
 
     async def api_list(request: web.Request) -> web.Response:
         t0 = time.perf_counter()
-        rows = report.overview(svc.buckets, svc.defs, _time(request, "since"), _time(request, "until"), svc.totals)
+        rows = report.overview(svc.buckets, svc.defs, *_span(request), svc.totals)
         timed("api_list", t0)
         return web.json_response({"journeys": rows})
 
@@ -132,8 +150,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         jid = request.match_info["id"]
         if not _known(jid):
             return web.json_response({"error": f"unknown journey {jid!r}"}, status=404)
-        rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), _time(request, "since"),
-                                    _time(request, "until"), svc.totals)
+        rep = report.journey_report(svc.buckets, svc.defs, jid, _version(request), *_span(request), svc.totals)
         if (missing := _unknown_version(rep)) is not None:
             return web.json_response({"error": missing}, status=404)
         timed("api_journey", t0)
@@ -141,8 +158,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
 
     async def api_stages(request: web.Request) -> web.Response:
         t0 = time.perf_counter()
-        flow = report.stage_flow(svc.buckets, svc.stages, _time(request, "since"), _time(request, "until"),
-                                 svc.totals)
+        flow = report.stage_flow(svc.buckets, svc.stages, *_span(request), svc.totals)
         timed("api_stages", t0)
         return web.json_response(flow)
 
@@ -188,11 +204,12 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         except ValueError:  # a multipart body cut short ('Reading after EOF') was a 500 and a traceback
             return _login_page("That form could not be read; sign in again.", 400)
         token = str(form.get("token", "")).strip()
+        nxt = _local(str(form.get("next", "/")))
         status, _ = api_auth.check(f"Bearer {token}", "analytics") if api_auth.enabled else (0, None)
         if status:
             metrics.API_AUTH_FAILURES.labels("unauthenticated" if status == 401 else "forbidden").inc()
-            return _login_page("That token is unknown or lacks the scope analytics.", status)
-        resp = web.HTTPSeeOther("/")
+            return _login_page("That token is unknown or lacks the scope analytics.", status, nxt)
+        resp = web.HTTPSeeOther(nxt)
         if api_auth.enabled:
             resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=secure, max_age=12 * 3600)
         raise resp

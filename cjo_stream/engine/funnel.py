@@ -37,22 +37,27 @@ class Funnel:
 
     def render(self) -> str:
         """A plain-text report: journeys, then steps, then variants."""
-        lines = ["journey".ljust(22) + "".join(k.rjust(10) for k in JOURNEY_KINDS)]
+        # columns as wide as the longest id and a space: a journey id of 22 characters or more ran into
+        # its step's (``spring_promotion_2026_v2s0``)
+        jw = max([22, *(len(j) + 2 for j in self.journeys), *(len(j) + 2 for j, _ in self.steps),
+                  *(len(j) + 2 for j, _ in self.variants)])
+        sw = max([20, *(len(s) + 1 for _, s in self.steps), *(len(v) + 1 for _, v in self.variants)])
+        lines = ["journey".ljust(jw) + "".join(k.rjust(10) for k in JOURNEY_KINDS)]
         for j in sorted(self.journeys):
             c = self.journeys[j]
-            lines.append(j.ljust(22) + "".join(str(c[k]).rjust(10) for k in JOURNEY_KINDS))
+            lines.append(j.ljust(jw) + "".join(str(c[k]).rjust(10) for k in JOURNEY_KINDS))
         lines.append("")
-        lines.append("journey".ljust(22) + "step".ljust(20) + "reached".rjust(9) + "sent".rjust(7)
+        lines.append("journey".ljust(jw) + "step".ljust(sw) + "reached".rjust(9) + "sent".rjust(7)
                      + "deferred".rjust(10) + "  skipped")
         for (j, s) in sorted(self.steps):
             c = self.steps[(j, s)]
             skips = ", ".join(f"{k.split(':', 1)[1]}={v}" for k, v in sorted(c.items()) if k.startswith("skipped:"))
-            lines.append(j.ljust(22) + s.ljust(20) + str(c["reached"]).rjust(9) + str(c["sent"]).rjust(7)
+            lines.append(j.ljust(jw) + s.ljust(sw) + str(c["reached"]).rjust(9) + str(c["sent"]).rjust(7)
                          + str(c["deferred"]).rjust(10) + "  " + (skips or "-"))
         if self.variants:
             lines.append("")
-            lines.append("journey".ljust(22) + "variant".ljust(20) + "entered".rjust(9) + "converted".rjust(11))
+            lines.append("journey".ljust(jw) + "variant".ljust(sw) + "entered".rjust(9) + "converted".rjust(11))
             for (j, v) in sorted(self.variants):
                 c = self.variants[(j, v)]
-                lines.append(j.ljust(22) + v.ljust(20) + str(c["entered"]).rjust(9) + str(c["converted"]).rjust(11))
+                lines.append(j.ljust(jw) + v.ljust(sw) + str(c["entered"]).rjust(9) + str(c["converted"]).rjust(11))
         return "\n".join(lines)

@@ -46,6 +46,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from cjo_stream.replay.run import Replay
     from cjo_stream.replay.sources import NoSuchTopic, Raw, Unreadable, file_records, topic_records
     from cjo_stream.settings_args import settings_from
+    from cjo_stream.timefmt import format_ts
 
     now = time.time()
     since = when(args.since, now) if args.since else float("-inf")
@@ -149,6 +150,19 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         source = ", ".join(args.events or args.topic or [settings.input_topic, settings.receipts_topic])
         raise no_events(source, len(replay.bad), replay.bad[0].reason, replay.bad[0].detail,
                         "line" if args.events else "record")
+    if not replay.events:  # an empty report with exit 0 hid a --since in the wrong year, or an empty export
+        from cjo_stream.errors import InvalidInput
+
+        source = ", ".join(args.events or args.topic or [settings.input_topic, settings.receipts_topic])
+        lo, hi = warmup_from, until  # not both infinite: files without a range have nothing outside it
+        span = ((f"from {format_ts(lo)}" if lo > float("-inf") else "up")
+                + (f" to {format_ts(hi)}" if hi < float("inf") else ""))
+        if not replay.outside:
+            raise InvalidInput(f"{source} hold{'s' if len(args.events) == 1 else ''} no events" if args.events else
+                               f"no record was written to {source} in the time range ({span}): topics are "
+                               f"read by when their records were written")
+        raise InvalidInput(f"no event of {source} is in the time range ({span}): its {replay.outside:,} events "
+                           f"run from {format_ts(replay.outside_from)} to {format_ts(replay.outside_to)}")
     first = replay.sides[0]
     peak = _peak_mib()
     print(f"replayed {replay.events:,} events in {elapsed:.1f} s ({replay.events / max(elapsed, 1e-9):,.0f}/s); "
@@ -167,10 +181,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     journeys = topologies[0][1].journeys
     stages = topologies[0][1].stages
     stage_names = stages.names if stages is not None else ()
+    from_ = format_ts(since) if since > float("-inf") else None  # the stage flow's moves start there
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as f:
-                f.write(render_html(first.sim.analytics, journeys, stage_names))
+                f.write(render_html(first.sim.analytics, journeys, stage_names, from_))
         except OSError as e:
             raise FileProblem(f"cannot write the page {args.html}: {e.strerror}") from None
     print(f"{first.commands:,} delivery commands would have been sent"
@@ -178,7 +193,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           + (f"; the analytics page is in {args.html}" if args.html else "") + "\n")
     print(first.sim.funnel.render())
     print()
-    print(render_text(first.sim.analytics, journeys, stage_names))
+    print(render_text(first.sim.analytics, journeys, stage_names, from_))
     return 0
 
 

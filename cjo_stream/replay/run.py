@@ -56,6 +56,8 @@ class Replay:
         self.warmup_from = since if warmup_from is None else warmup_from
         self.events = 0
         self.outside = 0  # records before the warm-up or after ``until`` (files hold any range)
+        self.outside_from = float("inf")  # their earliest and latest times: where the history is, when
+        self.outside_to = float("-inf")  # none falls in the range
         self.bad: list[BadRecord] = []
         self.sides: list[Side] = []
         for i, (name, topo) in enumerate(topologies):
@@ -66,7 +68,8 @@ class Replay:
             sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages), profiles=store, keep=False,
                             count_from=since, dedupe_window=dedupe_window,
                             dedupe_ids=dedupe_ids, analyse=analytics,
-                            analytics=Analytics(rows, default_zone=topo.policies.default_timezone))
+                            analytics=Analytics(rows, default_zone=topo.policies.default_timezone,
+                                                unseen_entries=False))  # a warm-up's instances: not a cohort
             side = Side(name, sim)
             sim.on_command = self._recorder(side, on_command if i == 0 else None)
             self.sides.append(side)
@@ -104,6 +107,8 @@ class Replay:
                     continue
             if not lo <= ev.ts <= hi:
                 self.outside += 1
+                self.outside_from = min(self.outside_from, ev.ts)
+                self.outside_to = max(self.outside_to, ev.ts)
                 continue
             self.events += 1
             for handle in handlers:

@@ -15,8 +15,10 @@ import orjson
 from cjo_stream.analytics import report
 from cjo_stream.analytics.fold import STAGES, Analytics
 from cjo_stream.analytics.offline import definitions, render_html, render_text, reports, stage_flow
+from cjo_stream.analytics.page import pvalue
 from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event, stage_events
 from cjo_stream.analytics.stats import srm, two_proportion, wilson
+from cjo_stream.analytics.text import render as text_render
 from cjo_stream.engine import Engine, Result
 from cjo_stream.events import decode_event
 from cjo_stream.generator import generate_events
@@ -95,6 +97,22 @@ def test_fold_agrees_with_the_engines_funnel() -> None:
         # everyone who entered left somewhere: the endings per step add up to the journey's
         ends = sum(r[k] for k in ("converted", "exited", "ended", "expired", "merged"))
         assert sum(s["drop_off"] for s in reps[jid]["steps"]) == ends == r["entered"]
+
+
+def test_funnel_columns_stay_apart_with_long_ids() -> None:
+    """A journey id of 22 characters or more ran into its step's in `simulate --report` and `replay`."""
+    from cjo_stream.engine.funnel import Funnel
+    from cjo_stream.engine.types import Transition
+
+    f = Funnel()
+    jid = "spring_promotion_2026_email_v2"
+    f.add([Transition(jid, "entered"), Transition(jid, "step", step="choose_the_creative_for_spring"),
+           Transition(jid, "variant", variant="hero_image_with_discount_code"),
+           Transition(jid, "sent", step="choose_the_creative_for_spring", channel="email")])
+    rows = [ln.split() for ln in f.render().splitlines()]
+    assert [jid, "choose_the_creative_for_spring", "1", "1", "0", "-"] in rows
+    assert [jid, "hero_image_with_discount_code", "1", "0"] in rows and [jid, "1", "0", "0", "0", "0", "0", "0"] in rows
+    assert SIM.funnel.render().splitlines()[0].startswith("journey" + " " * 18 + "entered")  # short ids: as before
 
 
 def test_replayed_journey_events_are_counted_once() -> None:
@@ -460,6 +478,11 @@ def test_global_control_customers_are_a_group_of_their_own_not_treatment() -> No
     assert rep["totals"]["entered"] == 600 and rep["totals"]["holdout"] == len(hold)
     text = render_text(sim.analytics, sim.engine.current.values())
     assert f"global control {len(gc & conv)}/{len(gc)}" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("  holdout "))  # its sample-ratio check, as a split's
+    assert line.endswith(f"  (sample ratio p={pvalue(h['srm']['p_value'])})") and h["srm"]["p_value"] > 0.001
+    h["srm"]["mismatch"] = True
+    flagged = text_render([], {"promo": rep}).splitlines()
+    assert next(ln for ln in flagged if ln.startswith("  holdout ")).endswith(", MISMATCH)")
     html = render_html(sim.analytics, sim.engine.current.values())
     assert f'<td>global control</td><td data-k="holdout.global_control.entered" data-v="{len(gc)}">' in html
     # a journey without a holdout of its own: treatment against the global control

@@ -68,3 +68,46 @@ def test_simulate_writes_the_report_and_a_self_contained_page(tmp_path: Any, chr
         assert remind is not None and f"{reps['abandoned_cart']['steps'][1]['sent']} sent" in remind
         assert not errors
         browser.close()
+
+
+AB = """\
+journey: ab
+entry: {event: signup}
+steps:
+  - id: pick
+    split:
+      - {variant: a, weight: 40, next: mail}
+      - {variant: b, weight: 40, next: mail}
+      - {variant: control, weight: 20, next: end}
+  - id: mail
+    send: {channel: email, content: {subject: hi}}
+"""
+
+
+def test_arms_to_the_same_step_are_one_edge_with_their_count(tmp_path: Any) -> None:
+    """Two arms into one step were drawn as two edges each labelled with both arms' count (the fold counts
+    per from and to): a 3-arm split of 30 showed 24 + 24 + 6."""
+    import re
+
+    import orjson
+
+    from cjo_stream.analytics import graph
+    from cjo_stream.analytics.offline import render_html
+    from cjo_stream.events import format_ts
+    from tests.conftest import T0
+
+    (tmp_path / "t" / "journeys").mkdir(parents=True)
+    (tmp_path / "t" / "journeys" / "ab.yaml").write_text(AB)
+    topo = load_topology(str(tmp_path / "t"))
+    (j,) = topo.journeys
+    assert [(s, d, label) for s, d, label, _ in graph.edges(j) if s == "pick"] == [
+        ("pick", "mail", "a 40%\nb 40%"), ("pick", graph.FINISH, "control 20%")]
+    sim = Simulator(Engine(topo.journeys, topo.policies))
+    sim.run_lines(orjson.dumps({"messageId": f"m{i}", "type": "track", "event": "signup", "userId": f"u{i}",
+                                "timestamp": format_ts(T0 + i)}) for i in range(30))
+    sim.finish()
+    _, reps = reports(sim.analytics, topo.journeys)
+    mail = next(s for s in reps["ab"]["steps"] if s["id"] == "mail")["reached"]
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", render_html(sim.analytics, topo.journeys))
+    assert texts[texts.index("b 40%") + 1] == str(mail) and texts[texts.index("control 20%") + 1] == str(30 - mail)
+    assert 0 < mail < 30

@@ -65,11 +65,28 @@ async def test_login_sets_a_cookie_that_opens_the_page(client: TestClient) -> No
     assert frag.status == 200 and body.startswith("<h1") and "<html" not in body and "<svg" in body
 
 
+async def test_signing_in_leads_to_the_page_asked_for(client: TestClient) -> None:
+    """A link to a journey, opened without the cookie, landed on the overview after signing in."""
+    r = await client.get("/journeys/welcome?range=7d", headers={"Accept": "text/html"})
+    assert r.status == 401 and "name=next value='/journeys/welcome?range=7d'" in await r.text()
+    r = await client.post("/login", data={"token": "nope-nope-nope-nope", "next": "/journeys/welcome?range=7d"})
+    assert r.status == 401 and "name=next value='/journeys/welcome?range=7d'" in await r.text()  # kept on retry
+    r = await client.post("/login", data={"token": TOKEN, "next": "/journeys/welcome?range=7d"},
+                          allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == "/journeys/welcome?range=7d"
+    for elsewhere in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/a\r\nSet-Cookie: x=1"):
+        r = await client.post("/login", data={"token": TOKEN, "next": elsewhere}, allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"] == "/", elsewhere
+
+
 async def test_parameters_and_unknown_journeys(client: TestClient) -> None:
     h = bearer(TOKEN)
     assert (await client.get("/analytics/journeys/nope", headers=h)).status == 404
     assert (await client.get("/journeys/nope", headers=h)).status == 404
     assert (await client.get("/analytics/journeys?since=yesterday", headers=h)).status == 400
+    for path in ("/analytics/journeys", "/analytics/journeys/welcome", "/analytics/stages"):  # it answered zeros
+        r = await client.get(f"{path}?since=2026-03-02T00:00:00Z&until=2026-03-01T00:00:00Z", headers=h)
+        assert r.status == 400 and await r.json() == {"error": "since is after until"}, path
     assert (await client.get("/analytics/journeys/welcome?version=x", headers=h)).status == 400
     full = await (await client.get("/analytics/journeys/welcome", headers=h)).json()
     v1 = await (await client.get("/analytics/journeys/welcome?version=1", headers=h)).json()

@@ -170,6 +170,27 @@ def test_warmup_builds_profiles_but_its_decisions_are_not_counted(tmp_path: Path
     assert warm.sides[0].commands == 2 and fw.journeys["loyal"]["entered"] == 2  # 4th and 5th, not the 3rd
 
 
+def test_warmup_instances_stay_out_of_the_analytics_cohorts(tmp_path: Path) -> None:
+    """A cart abandoned in the warm-up and checked out after --since is not a conversion of the customers
+    who entered from --since on (the report's cohort): counted, it made 1 of 1 entered convert 2 times."""
+    topo = topology(tmp_path, "t", wait=600)
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join([
+        line("id-a", "identify", "a", T0), line("cart-a", "cart_item_added", "a", T0 + 1, cart_value=30),
+        line("id-b", "identify", "b", T0 + 2), line("cart-b", "cart_item_added", "b", T0 + 3, cart_value=30),
+        line("id-c", "identify", "c", T0 + 100), line("cart-c", "cart_item_added", "c", T0 + 101, cart_value=30),
+        line("buy-a", "order_completed", "a", T0 + 110), line("buy-b", "order_completed", "b", T0 + 111),
+    ]) + b"\n")
+    warm = replay([str(path)], topo, since=T0 + 100, warmup_from=T0 - 10)
+    assert warm.sides[0].sim.funnel.journeys["cart"]["converted"] == 2  # the funnel follows a and b after it
+    from cjo_stream.analytics.offline import reports
+
+    rows, reps = reports(warm.sides[0].sim.analytics, load_topology(topo).journeys)
+    cart = next(r for r in rows if r["journey"] == "cart")
+    assert (cart["entered"], cart["converted"], cart["active"]) == (1, 0, 0)  # c alone: its cart was abandoned
+    assert reps["cart"]["totals"]["ended"] == 1
+
+
 def test_compare_with_itself_finds_nothing(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_bytes(b"\n".join(shoppers()) + b"\n")
@@ -243,6 +264,27 @@ def test_cli_writes_commands_and_fails_on_change_when_asked(tmp_path: Path) -> N
     assert diff.returncode == 1 and "differences found" in diff.stdout and "2 only under A (e.g. a, c)" in diff.stdout
 
 
+def test_stage_flow_from_since_is_not_called_the_customers_in_each_stage(tmp_path: Path) -> None:
+    """From --since on, a stage's net is the change since then: the page called it the customers in the
+    stage now, and showed a negative number of them."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(shoppers()) + b"\n")
+    a = topology(tmp_path, "a", stages=STAGES)
+    page = tmp_path / "p.html"
+    since = format_ts(T0 + 5)  # after a's identify and cart: a is no longer new, nor moved, from then on
+    p = cli("--events", str(path), "--topologies", a, "--since", since, "--warmup", "1h", "--html", str(page))
+    assert p.returncode == 0, p.stderr
+    assert f"== lifecycle stages (moves from {since} on: net is the change since then, not the customers in " \
+           "each stage)" in p.stdout
+    flow = p.stdout.split("== lifecycle stages", 1)[1].splitlines()
+    assert [x.split() for x in flow[2:5]] == [["awareness", "3", "3", "0"], ["consideration", "3", "1", "2"],
+                                              ["checkout", "1", "0", "1"]]
+    html = page.read_text()
+    assert f"Stage moves made from {since} on" in html and "the customers in the stage now" not in html
+    whole = cli("--events", str(path), "--topologies", a, "--html", str(page))  # all of it: the customers now
+    assert "== lifecycle stages\n" in whole.stdout and "the customers in the stage now" in page.read_text()
+
+
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["--events", "nope.jsonl"], 3, "events file not found: nope.jsonl"),
     (["--events", EXAMPLES, "--since", "2026-01-02T00:00:00Z", "--until", "2026-01-01T00:00:00Z"], 2,
@@ -254,6 +296,19 @@ def test_cli_writes_commands_and_fails_on_change_when_asked(tmp_path: Path) -> N
 def test_cli_mistakes_are_one_line_and_an_exit_code(args: list[str], code: int, message: str) -> None:
     p = cli(*args)
     assert p.returncode == code and message in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_nothing_to_replay_is_an_error_naming_the_events_times(tmp_path: Path) -> None:
+    """A --since in the wrong year, or an empty export, printed an empty report with exit 0."""
+    p = cli("--events", EXAMPLES, "--since", "2027-01-01T00:00:00Z")
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == (
+        f"error: no event of {EXAMPLES} is in the time range (from 2027-01-01T00:00:00.000Z): its 453 events "
+        "run from 2026-03-02T22:23:04.886Z to 2026-04-13T16:39:51.194Z")
+    empty = tmp_path / "empty.jsonl.gz"
+    empty.write_bytes(gzip.compress(b""))
+    p = cli("--events", str(empty))
+    assert p.returncode == 1 and p.stderr.strip().splitlines()[-1] == f"error: {empty} holds no events", p.stderr
 
 
 def test_relative_and_absolute_times() -> None:
