@@ -102,10 +102,10 @@ def render(cmp: Comparison, only_changed: bool = False) -> str:
     """A plain-text table: A, B and the difference per row; changed rows marked with ``*``."""
     lines = [f"A = {cmp.a}", f"B = {cmp.b}", ""]
     head = f"  {'journey':<20} {'step / variant':<26} {'metric':<22} {'A':>10} {'B':>10} {'B - A':>10}"
-    lines.append(head)
-    for r in cmp.rows:
-        if only_changed and not r.changed:
-            continue
+    shown = [r for r in cmp.rows if r.changed or not only_changed]
+    # a header over no rows read as a table that failed to print
+    lines.append(head if shown else "  no row differs")
+    for r in shown:
         rate = r.metric == "conversion rate"
         fa, fb = (f"{r.a:.1%}", f"{r.b:.1%}") if rate else (f"{r.a:g}", f"{r.b:g}")
         delta = f"{(r.b - r.a) * 100:+.1f} pt" if rate else f"{r.b - r.a:+g}"

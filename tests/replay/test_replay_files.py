@@ -260,6 +260,8 @@ def test_cli_writes_commands_and_fails_on_change_when_asked(tmp_path: Path) -> N
     assert all(list(c) == sorted(c) for c in map(orjson.loads, out.read_text().splitlines()))
     same = cli("--events", str(path), "--topologies", a, "--compare", a, "--fail-on-change")
     assert same.returncode == 0 and "no differences" in same.stdout
+    quiet = cli("--events", str(path), "--topologies", a, "--compare", a, "--only-changed")  # (was a bare header)
+    assert quiet.returncode == 0 and "  no row differs\n" in quiet.stdout and "step / variant" not in quiet.stdout
     diff = cli("--events", str(path), "--topologies", a, "--compare", b, "--fail-on-change", "--only-changed")
     assert diff.returncode == 1 and "differences found" in diff.stdout and "2 only under A (e.g. a, c)" in diff.stdout
 
