@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -24,6 +25,16 @@ from typing import Any, Protocol
 #: Default RAM budget (MiB) of all RocksDB stores of one process: block cache incl. memtables.
 #: Reads beyond it come from the OS page cache (not counted in the process's RSS). Settings.rocksdb_memory_mb.
 DEFAULT_MEMORY_MB = 64
+
+log = logging.getLogger("cjo_stream.kv")
+
+
+def _remove(path: str) -> None:
+    """Delete a store's directory (or whatever else sits at its path)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
 
 
 class KV(Protocol):
@@ -349,15 +360,29 @@ class StoreFactory:
         path = self._path(table, partition)
         ckpt = path + ".checkpoint"
         start = 0
-        if os.path.exists(ckpt):
+        checkpointed = os.path.exists(ckpt)
+        if checkpointed:
             with open(ckpt) as f:
-                start = int(f.read().strip() or 0)
+                text = f.read().strip()
             os.remove(ckpt)  # a checkpoint is valid for exactly one open: a crash after this must rebuild
-        elif os.path.exists(path):
-            shutil.rmtree(path)
+            if text.isdigit():
+                start = int(text)
+            else:  # a damaged checkpoint names no offset: rebuild as after a crash
+                log.warning("store %s: its checkpoint is damaged (%r); rebuilding it from the changelog", path, text[:40])
+                checkpointed = False
+        if not checkpointed:
+            _remove(path)
         os.makedirs(self.data_dir, exist_ok=True)
         # no write-ahead log: a store without a checkpoint was wiped above, so nothing ever replays one
-        return RocksKV(path, self.memory, counted=counted, ttl=ttl, wal=False), start
+        try:
+            return RocksKV(path, self.memory, counted=counted, ttl=ttl, wal=False), start
+        except Exception as e:  # rocksdict raises plain Exceptions, "Corruption: ..." for damaged files
+            if not (checkpointed and str(e).startswith("Corruption")):
+                raise
+            # a damaged store (a disk fault, a volume copied while written): the changelog holds all of it
+            log.warning("store %s is damaged (%s); rebuilding it from the changelog", path, e)
+        _remove(path)
+        return RocksKV(path, self.memory, counted=counted, ttl=ttl, wal=False), 0
 
     def close(self, table: str, partition: int, kv: KV, next_offset: int | None) -> None:
         kv.close()

@@ -111,6 +111,14 @@ def test_unreachable_broker_from_the_flag_is_named_as_such() -> None:
     user_error(p, ExitCode.BROKER, f"at {dead} (from --broker)", "CJO_BROKER")
 
 
+def test_a_broker_address_without_a_port_is_diagnosed_on_the_clients_default_port() -> None:
+    """`--broker kafka-0` (no port) is valid, the client tries port 9092; the reason given was "'kafka-0' is
+    not host:port", which the address check had accepted, instead of what failed on that port."""
+    p = run("produce", "--broker", "no-such-host.invalid", "--events", EVENTS, "--connect-timeout", "0.5")
+    err = user_error(p, ExitCode.BROKER, "at no-such-host.invalid (from --broker)", "unknown host (")
+    assert "is not host:port" not in err
+
+
 def test_the_worker_waits_for_its_broker_with_backoff_and_then_runs(tmp_path: Path) -> None:
     port = free_port()
     web = free_port()

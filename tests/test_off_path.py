@@ -198,6 +198,35 @@ def test_tail_limit_stops_at_the_limit_within_one_fetch(broker: LocalBroker) -> 
     assert out.getvalue().splitlines() == [line.decode() for line in lines[:3]]
 
 
+def test_tail_of_new_records_prints_none_of_the_old(broker: LocalBroker) -> None:
+    """`tail` (new records) printed the rest of each partition's last record batch, i.e. commands decided
+    long before: the local broker reports a partition's end one past that batch's base offset."""
+    import asyncio
+    import io
+
+    from cjo_stream.config import Settings
+    from cjo_stream.runtime.commands import produce_lines, tail
+
+    s = Settings(bootstrap=broker.bootstrap, partitions=1)
+    topic = s.delivery_topic("slack")
+    old = [b'{"delivery_id": "old%d", "customer_id": "c"}' % i for i in range(20)]
+    assert asyncio.run(produce_lines(s, old, topic=topic)) == 20
+
+    async def follow() -> str:
+        out = io.StringIO()
+        task = asyncio.create_task(tail(s, [topic], from_beginning=False, limit=1, out=out, timeout=120))
+        n = 0
+        while not task.done():  # new records until tail prints one: it starts after some of them, not before
+            await produce_lines(s, [b'{"delivery_id": "new%d", "customer_id": "c"}' % n], topic=topic)
+            n += 1
+            await asyncio.wait([task], timeout=0.5)
+        await task
+        return out.getvalue()
+
+    printed = asyncio.run(follow())
+    assert printed.startswith('{"delivery_id": "new'), printed
+
+
 def test_replay_of_a_topic_that_does_not_exist_says_so(broker: LocalBroker) -> None:
     """`replay --topic cjo.touchpionts` (a typo) replayed 0 events and exited 0 as if the history were empty."""
     p = run("replay", "--topic", "cjo.touchpionts", "--since", "7d", env=clean_env(CJO_BROKER=broker.bootstrap))

@@ -38,16 +38,24 @@ def where(settings: Settings, flag: str | None) -> str:
 
 def _diagnose(bootstrap: str) -> str:
     """Why the first bootstrap server does not answer (refused, timed out, unknown host)."""
-    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    from aiokafka.conn import get_ip_port_afi
+
+    first = bootstrap.split(",")[0].strip()
+    try:  # as the client parses it: a name without a port is the client's default port (a bare 'kafka' is valid)
+        host, port, _ = get_ip_port_afi(first)
+    except ValueError:
+        return f"{first!r} is not host:port"
+    # (the address is named as given: say which port was tried when it had none)
+    assumed = "" if first.endswith(f":{port}") else f" (port {port}, none given)"
     try:
-        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=2):
-            return "it accepts connections but does not answer as a Kafka broker"
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+            return "it accepts connections but does not answer as a Kafka broker" + assumed
     except (ValueError, OverflowError):  # OverflowError: a port beyond 65535
-        return f"{bootstrap!r} is not host:port"
+        return f"{first!r} is not host:port"
     except socket.gaierror as e:
         return f"unknown host ({e.strerror})"
     except OSError as e:
-        return (os.strerror(e.errno) if e.errno else str(e) or type(e).__name__).lower()
+        return (os.strerror(e.errno) if e.errno else str(e) or type(e).__name__).lower() + assumed
 
 
 @contextlib.contextmanager

@@ -314,6 +314,12 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
     await c.start()
     for tp in c.assignment():  # resolve the start positions now, so nothing after the line below is missed
         await c.position(tp)
+    if not from_beginning:
+        # "latest" is the reported end, which the local broker puts one past the last batch's base offset:
+        # the rest of each partition's last batch (old commands) would print as new. Read past it unseen.
+        from cjo_stream.kafka.reading import read_to_end
+
+        await read_to_end(c, list(c.assignment()), lambda recs: None, guard)
     print(f"tail: following {', '.join(topics)} on {settings.bootstrap} "
           f"({'from the beginning' if from_beginning else 'new records'}); Ctrl-C stops", file=sys.stderr, flush=True)
     n = 0

@@ -73,8 +73,9 @@ async def read_dead_letters(settings: Settings, name: str, visit: Callable[[Dead
         await c.topics()
         parts = c.partitions_for_topic(name)
         if not parts:
-            raise ValueError(f"topic {name!r} does not exist on {settings.bootstrap} (a worker makes its dead-letter "
-                             "topic when it starts; --topic names another)")
+            raise ValueError(f"topic {name!r} does not exist on {settings.bootstrap} (a worker makes "
+                             f"{settings.dlq_topic} when it starts, an adapter its cjo.delivery.<channel>.dlq; "
+                             "--topic names another)")
         tps = [TopicPartition(name, p) for p in sorted(parts)]
         c.assign(tps)
         guard = FetchGuard(c, settings, "dlq")  # a batch this process cannot decode: logged, the rest is read

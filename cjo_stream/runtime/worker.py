@@ -82,7 +82,12 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         w = self.worker
         w.memberships.remember(w.customers_group, member_id(w.customers))  # before the restore: a crash may come
         t0 = time.monotonic()
-        await w.acquire([tp.partition for tp in assigned])
+        try:
+            await w.acquire([tp.partition for tp in assigned])
+        except Exception:  # aiokafka logs a listener's failure and carries on: the worker sat "starting" forever
+            log.exception("stage 2: taking partitions %s failed; stopping the process so it can be restarted",
+                          ",".join(str(tp.partition) for tp in sorted(assigned)))
+            os._exit(70)
         # how long the rebalance kept this worker's partitions waiting (its start -> assigned; then the restore)
         waited = f", {t0 - self.revoked_at:.1f} s after the rebalance began" if self.revoked_at is not None else ""
         log.info("stage 2: assigned partitions %s (restored in %.1f s%s)",

@@ -89,6 +89,9 @@ def test_a_topic_that_does_not_exist_is_one_line(spawn: Any, worker_env: dict[st
     p = dlq(worker_env["CJO_BROKER"], "--topic", "cjo.nothing.dlq")
     assert p.returncode == 2 and p.stderr.startswith("error: topic 'cjo.nothing.dlq' does not exist"), p.stderr
     assert "Traceback" not in p.stderr
+    # an adapter's dead-letter topic, before that adapter ever ran: the message said a worker makes it
+    p = dlq(worker_env["CJO_BROKER"], "--topic", "cjo.delivery.email.dlq")
+    assert p.returncode == 2 and "an adapter its cjo.delivery.<channel>.dlq" in p.stderr, p.stderr
 
 
 def stamp(text: str) -> int:

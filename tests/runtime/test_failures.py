@@ -174,3 +174,20 @@ async def test_erase_removes_state_and_timers(spawn: Any, worker_env: dict[str, 
     tombstones = await collect(bootstrap, ["cjo.profiles-changelog", "cjo.aliases"], lambda rs: False, timeout=3)
     assert any(r.key == b"gdpr-0" and r.value is None for r in tombstones)
     assert any(r.key == b"anon-gdpr" and r.value is None for r in tombstones)
+
+
+def test_a_worker_that_cannot_open_its_stores_exits_instead_of_sitting_starting(spawn: Any,
+                                                                               worker_env: dict[str, str]) -> None:
+    """A store that failed to open in the rebalance listener was logged by aiokafka with a traceback, and
+    the worker answered /health "starting" forever; it now says which partitions and exits 70 (restart)."""
+    from pathlib import Path
+
+    w = spawn()
+    w.wait_ready()
+    w.stop()
+    ckpt = Path(worker_env["CJO_DATA_DIR"]) / "cjo" / f"worker-{w.web_port}" / "profiles-0.checkpoint"
+    ckpt.unlink()
+    ckpt.mkdir()  # no file: opening the store fails (as on a volume the process cannot read)
+    w.start()
+    assert w.proc.wait(180) == 70, w.log()
+    assert "stage 2: taking partitions 0,1,2,3 failed; stopping the process" in w.log()
