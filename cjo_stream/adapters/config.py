@@ -60,6 +60,20 @@ def secret(env: Env, name: str, *, required: bool = False, what: str = "") -> st
     return value
 
 
+#: The shortest HMAC signing key taken (as the API tokens' secrets, cjo_stream.auth.MIN_SECRET): a short
+#: one can be guessed offline from any one signed request.
+MIN_SIGNING_KEY = 16
+
+
+def signing_key(env: Env, name: str) -> bytes:
+    """An HMAC key from :func:`secret` (empty: unset), at least :data:`MIN_SIGNING_KEY` characters."""
+    value = secret(env, name)
+    if value and len(value) < MIN_SIGNING_KEY:
+        raise ConfigError(f"{name} is {len(value)} characters: use at least {MIN_SIGNING_KEY} "
+                          "(e.g. `openssl rand -hex 32`)")
+    return value.encode()
+
+
 def http_url(value: str, name: str, *, is_secret: bool = False) -> str:
     """``value`` if it is an http(s) URL with a host, else a ConfigError at start: a typo in a provider URL
     (``CJO_WEBHOOK_URL=hooks.example.com``) was taken, and every command then failed at delivery, after its

@@ -69,7 +69,7 @@ def check_config(opts: AdapterOptions, env: config.Env | None = None, settings: 
     RetryPolicy.from_env(e)
     bucket_from_env(opts.channel, e)
     ExpiryPolicy.from_env(e)
-    config.secret(e, "CJO_ENGAGEMENT_SIGNING_KEY")
+    config.signing_key(e, "CJO_ENGAGEMENT_SIGNING_KEY")
 
 
 def build_runner(settings: Settings, opts: AdapterOptions, env: config.Env | None = None) -> AdapterRunner:
@@ -97,7 +97,7 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
                 started: asyncio.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (0), or until the runner finds its topics gone from the cluster (70)."""
     e = config.env_of(env)
-    signing_key = config.secret(e, "CJO_ENGAGEMENT_SIGNING_KEY").encode()
+    signing_key = config.signing_key(e, "CJO_ENGAGEMENT_SIGNING_KEY")
     api_auth = ApiAuth.from_settings(settings)
     ssl_context = tls.server_context(settings)
     runner = build_runner(settings, opts, e)

@@ -40,7 +40,7 @@ class WebhookConfig:
         e = config.env_of(env)
         url = config.get(e, "CJO_WEBHOOK_URL")
         return cls(url=url and config.http_url(url, "CJO_WEBHOOK_URL"),
-                   signing_key=config.secret(e, "CJO_WEBHOOK_SIGNING_KEY").encode(),
+                   signing_key=config.signing_key(e, "CJO_WEBHOOK_SIGNING_KEY"),
                    timeout=timeout_from_env(e, "CJO_WEBHOOK_TIMEOUT"),
                    allow_to_url=config.boolean(e, "CJO_WEBHOOK_ALLOW_TO_URL", True))
 

@@ -137,11 +137,14 @@ async def test_webhook_unsigned_without_key(receiver: Receiver) -> None:
 
 def test_webhook_config_from_env(tmp_path: Any) -> None:
     f = tmp_path / "key"
-    f.write_text("from-file\n")
+    f.write_text("from-file-0123456789\n")
     cfg = WebhookConfig.from_env({"CJO_WEBHOOK_URL": "https://x.example/h", "CJO_WEBHOOK_SIGNING_KEY_FILE": str(f),
                                   "CJO_WEBHOOK_TIMEOUT": "3s"})
-    assert (cfg.url, cfg.signing_key, cfg.timeout) == ("https://x.example/h", b"from-file", 3.0)
+    assert (cfg.url, cfg.signing_key, cfg.timeout) == ("https://x.example/h", b"from-file-0123456789", 3.0)
     assert "from-file" not in repr(cfg)
+    # a short HMAC key is refused at start, as an API token's short secret is (it was taken at any length)
+    with pytest.raises(config.ConfigError, match="CJO_WEBHOOK_SIGNING_KEY is 6 characters: use at least 16"):
+        WebhookConfig.from_env({"CJO_WEBHOOK_URL": "https://x.example/h", "CJO_WEBHOOK_SIGNING_KEY": "secret"})
 
 
 # ---------------------------------------------------------------------------- Slack
