@@ -105,8 +105,9 @@ def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
         slots.append((kind, ref))
         return _slot(len(slots) - 1, kind)
 
-    lines = ["digraph journey {", '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, bgcolor="transparent", '
-             'fontname="DejaVu Sans"];',
+    # the graph's id prefixes Graphviz's own ids (node1, edge1): a page with several maps repeats none
+    lines = ["digraph journey {", f'  graph [id={_q("map-" + j.id)}, rankdir=TB, nodesep=0.35, ranksep=0.45, '
+             'bgcolor="transparent", fontname="DejaVu Sans"];',
              '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#8a94a6", '
              'fontname="DejaVu Sans", fontsize=11];',
              '  edge [color="#8a94a6", fontname="DejaVu Sans", fontsize=9, fontcolor="#4a5568"];',
@@ -115,7 +116,7 @@ def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
     for sid, s in j.steps.items():
         fill = {"send": "#fff4e0", "split": "#f1e8ff", "branch": "#eef2f7"}.get(s.kind, "#ffffff")
         label = f"{sid}\n{_kind_line(j, sid)}\n{slot('node', sid)}"
-        lines.append(f"  {_q(sid)} [id={_q('step-' + sid)}, label={_q(label)}, fillcolor={_q(fill)}];")
+        lines.append(f"  {_q(sid)} [id={_q(j.id + '-step-' + sid)}, label={_q(label)}, fillcolor={_q(fill)}];")
     if j.goal is not None:
         lines.append(f'  {GOAL} [label={_q("goal: " + j.goal.event + chr(10) + slot("node", GOAL))}, '
                      'shape=oval, fillcolor="#e3f6e8", color="#2f855a"];')

@@ -238,7 +238,7 @@ def _map(rep: dict[str, Any], j: Any) -> str:
 
 
 def _steps_table(rep: dict[str, Any]) -> str:
-    out = ["<h2>Steps</h2><table id=steps><tr><th>step</th><th>kind</th><th>reached</th><th>waiting now</th>"
+    out = [f"<h2>Steps</h2><table id='{_e(rep['journey'])}-steps'><tr><th>step</th><th>kind</th><th>reached</th><th>waiting now</th>"
            "<th>continued</th><th>drop-off</th><th>sent</th><th>deferred</th><th>skipped (reason)</th>"
            "<th>converted here</th></tr>"]
     for s in rep["steps"]:
@@ -259,7 +259,7 @@ def _exits_table(rep: dict[str, Any]) -> str:
         return "<h2>Exit points</h2><p class=note>No instance has left without converting yet.</p>"
     total = sum(r["count"] for r in rows)
     out = ["<h2>Exit points</h2><p class=note>Where instances that did not convert left the journey.</p>"
-           "<table id=exits><tr><th>step</th><th>how</th><th>instances</th><th>share</th></tr>"]
+           f"<table id='{_e(rep['journey'])}-exits'><tr><th>step</th><th>how</th><th>instances</th><th>share</th></tr>"]
     for r in rows:
         out.append(f"<tr><td>{_e(r['step'] or '(before the first step)')}</td><td>{_e(r['kind'])}</td>"
                    + _td(f"exits.{r['step']}.{r['kind']}", num(r["count"]), r["count"])
@@ -284,7 +284,7 @@ def _experiments(rep: dict[str, Any]) -> str:
         if ex["srm"] and ex["srm"]["mismatch"]:
             out.append(f"<p class=warn>Sample ratio mismatch: arm counts do not fit the weights "
                        f"(chi² {ex['srm']['chi2']:.1f}, p {pvalue(ex['srm']['p_value'])}); results are suspect.</p>")
-        out.append(f"<table id='split-{_e(sid)}'><tr><th>variant</th><th>weight</th><th>entered</th><th>converted</th>"
+        out.append(f"<table id='{_e(rep['journey'])}-split-{_e(sid)}'><tr><th>variant</th><th>weight</th><th>entered</th><th>converted</th>"
                    "<th>conversion rate</th><th>95 % interval</th><th>lift (abs)</th><th>lift (rel)</th>"
                    "<th>p-value</th><th>verdict vs control</th></tr>")
         for a in ex["arms"]:
@@ -311,7 +311,7 @@ def _experiments(rep: dict[str, Any]) -> str:
                    "<h2>Global control (no customer-facing send from any journey)</h2>")
         if h["srm"] and h["srm"]["mismatch"]:
             out.append("<p class=warn>Sample ratio mismatch between holdout and treatment.</p>")
-        out.append("<table id=holdout><tr><th>group</th><th>entered</th><th>converted</th><th>conversion rate</th>"
+        out.append(f"<table id='{_e(rep['journey'])}-holdout'><tr><th>group</th><th>entered</th><th>converted</th><th>conversion rate</th>"
                    "<th>95 % interval</th><th>lift (abs)</th><th>lift (rel)</th><th>p-value</th>"
                    f"<th>verdict vs {ref}</th></tr>")
         for name in ("treatment", "holdout", "global_control"):
@@ -356,7 +356,7 @@ def _channels(rep: dict[str, Any]) -> str:
     chans = rep["channels"]
     if not chans:
         return ""
-    out = ["<h2>Channels</h2><table id=channels><tr><th>channel</th><th>sent</th><th>skipped</th>"
+    out = [f"<h2>Channels</h2><table id='{_e(rep['journey'])}-channels'><tr><th>channel</th><th>sent</th><th>skipped</th>"
            "<th>delivered</th><th>opened</th><th>clicked</th><th>bounced</th><th>unsubscribed</th></tr>"]
     for c in chans:
         k = f"channels.{c['channel']}."

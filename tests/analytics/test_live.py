@@ -240,8 +240,8 @@ def test_page_api_and_simulator_agree_through_crashes(stack: dict[str, Any], chr
             assert api == expected, jid  # the live service computes what the simulator computes
             page.goto(f"{url}/journeys/{jid}")
             if expected["drawn_version"] is not None:
-                svg_steps = page.eval_on_selector_all("svg g.node[id^=step-]", "els => els.map(e => e.id)")
-                assert sorted(svg_steps) == sorted(f"step-{s['id']}" for s in api["steps"])
+                svg_steps = page.eval_on_selector_all(f"svg g.node[id^='{jid}-step-']", "els => els.map(e => e.id)")
+                assert sorted(svg_steps) == sorted(f"{jid}-step-{s['id']}" for s in api["steps"])
             shown = _shown(page)
             assert shown, jid
             for key, value in shown.items():

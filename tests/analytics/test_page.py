@@ -60,11 +60,14 @@ def test_simulate_writes_the_report_and_a_self_contained_page(tmp_path: Any, chr
         assert [r.split("\t")[0] for r in page.eval_on_selector_all(
             "table#stages tr", "els => els.slice(1).map(e => e.innerText)")] == list(topo.stages.names)
         # one map per journey, a node per step with its count
-        nodes = set(page.eval_on_selector_all("svg g.node[id^=step-]", "els => els.map(e => e.id)"))
+        nodes = set(page.eval_on_selector_all("svg g.node[id*='-step-']", "els => els.map(e => e.id)"))
         for j in topo.journeys:
-            assert {f"step-{s}" for s in j.steps} <= nodes, j.id
+            assert {f"{j.id}-step-{s}" for s in j.steps} <= nodes, j.id
         assert len(page.query_selector_all("div.map svg")) == len(topo.journeys)
-        remind = page.text_content("g#step-remind")
+        # each journey's tables and map nodes have ids of their own (steps, exits, node1... repeated per journey)
+        ids = page.eval_on_selector_all("[id]", "els => els.map(e => e.id)")
+        assert len(ids) == len(set(ids)) and "abandoned_cart-steps" in ids and "welcome-steps" in ids
+        remind = page.text_content("g#abandoned_cart-step-remind")
         assert remind is not None and f"{reps['abandoned_cart']['steps'][1]['sent']} sent" in remind
         assert not errors
         browser.close()
