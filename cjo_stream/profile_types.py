@@ -6,9 +6,20 @@ and msgspec decodes a struct defined in a compiled module wrongly. Their methods
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
+
+@lru_cache(maxsize=1024)
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -83,6 +94,15 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     def last(self) -> dict[str, int]:
         return {k: int(v[1]) for k, v in self.events.items()}
 
+    def zone_name(self) -> str | None:
+        """``profile.timezone``: the zone the engine times this customer in (``engine.clock.customer_zone``),
+        the ``timezone`` trait, else the last event's ``context.timezone`` (an unknown name is passed over);
+        None when neither names one, and the policies' ``default_timezone`` applies."""
+        for name in (self.traits.get("timezone"), self.timezone):
+            if isinstance(name, str) and name and _known_zone(name):
+                return name
+        return None
+
     def view(self, default_stage: str | None = None) -> dict[str, Any]:
         """The mapping expressions and templates see as ``profile`` (``default_stage``: the first
         lifecycle stage, which a profile that never changed stage is in; None without stages)."""
@@ -95,7 +115,7 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
             "consent": self.consent,
-            "timezone": self.timezone,
+            "timezone": self.zone_name(),
             "stage": stage,
             "stage_since": (self.stage_since or self.first_seen) if stage else None,
         }

@@ -80,6 +80,9 @@ MISTAKES = [
     ("a duration without a unit", ("timeout: 2h", "timeout: 7200"), 7, "a duration needs a unit"),
     ("an unquoted true as a condition", ("when: event.properties.cart_value >= 30", "when: true"), 4,
      "put it in quotes"),
+    # YAML 1.1 reads an unquoted 21:30 as a number (1290, base 60): wait_until said only `got int`
+    ("an unquoted time of day in wait_until", ("  - id: value_check\n", "  - id: evening\n    wait_until: 21:30\n"
+     "  - id: value_check\n"), 20, "wait_until: Expected `str | object | null`, got `int` (put it in quotes"),
     # there is no template loader: "template: footer" did not say why
     ("a partial template (render)", ("{% endif %}", "{% endif %}{% render 'footer' %}"), 17,
      "body: template: partial templates ({% render %}, {% include %}) are not supported in journey content"),

@@ -31,7 +31,7 @@ PROFILE_PARTS: Final[dict[str, Callable[[Profile, str | None], Any]]] = {
     "first_seen": lambda p, _: p.first_seen,
     "last_seen": lambda p, _: p.last_seen,
     "consent": lambda p, _: p.consent,
-    "timezone": lambda p, _: p.timezone,
+    "timezone": lambda p, _: p.zone_name(),
     "stage": lambda p, d: p.stage or d,
     "stage_since": lambda p, d: (p.stage_since or p.first_seen) if (p.stage or d) else None,
 }

@@ -111,6 +111,9 @@ def compile_policies(src: Located) -> Policies:
             eh, em = parse_time_of_day(q.end)
         except ValueError as e:
             raise src.error(("quiet_hours", i, "end"), str(e)) from None
+        if (sh, sm) == (eh, em):  # read as an empty window, it would silently never defer anything
+            raise src.error(("quiet_hours", i, "end"),
+                            f"quiet hours start and end at the same time ({q.end!r}): nothing would ever be quiet")
         quiet.append(QuietHours(frozenset(q.channels), sh * 60 + sm, eh * 60 + em))
     try:
         tz = ZoneInfo(spec.default_timezone)

@@ -194,7 +194,8 @@ def parse_msgspec_path(message: str, spec: Any = None) -> tuple[Path, str]:
         reason = f"missing required key `{missing.group(1)}`"
     if spec is not None:
         reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason)
-    if re.match(r"Expected `str( \| null)?`, got `(bool|int|float)`", reason):  # `when: true`, `wait: 3600`
+    # `when: true`, `wait: 3600`, `wait_until: 21:30` (YAML 1.1 reads it as 1290: base 60; str | object there)
+    if re.match(r"Expected `str( \| object)?( \| null)?`, got `(bool|int|float)`", reason):
         if path and path[-1] in _DURATION_KEYS:
             reason += " (a duration needs a unit: e.g. 30s, 15m, 1h, 7d)"
         else:

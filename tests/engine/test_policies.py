@@ -193,3 +193,13 @@ def test_placing_a_local_time_takes_the_shortcut_only_where_it_gives_the_exact_a
             assert first_instant(wall, tz) == exact_instant(wall, tz), wall
         day += timedelta(days=1)
     assert unsteady == (0 if zone == "Asia/Tokyo" else 8), unsteady  # two days around each of 4 changes
+
+
+def test_quiet_hours_starting_when_they_end_are_refused() -> None:
+    """``start: "21:00", end: "21:00"`` was taken as an empty window: nothing was ever quiet, without a word."""
+    from cjo_stream.journeys.source import SourceError
+    from tests.conftest import policies
+
+    with pytest.raises(SourceError, match=r'policies.yaml:2: quiet hours start and end at the same time'):
+        policies('quiet_hours:\n  - {channels: [sms], start: "21:00", end: "21:00"}\n')
+    assert policies('quiet_hours:\n  - {channels: [sms], start: "21:00", end: "00:00"}\n').quiet_hours

@@ -162,6 +162,31 @@ def test_wait_until_later_today_or_tomorrow_from_context_time_zone() -> None:
     assert sim.commands[0].decided_at == "2026-03-03T00:00:00.000Z"
 
 
+def test_profile_timezone_is_the_zone_the_customer_is_timed_in() -> None:
+    """``profile.timezone`` names the zone wait_until and quiet hours use: the ``timezone`` trait first (it was
+    the last event's ``context.timezone`` alone, null for a customer whose zone came as a trait)."""
+    text = """
+    journey: tz
+    entry: {event: go}
+    steps:
+      - id: branch_on_zone
+        branch:
+          - {when: "profile.timezone == 'America/New_York'", next: s}
+          - else: end
+      - id: s
+        send: {channel: in_app, content: {body: "{{ profile.timezone }}|{{ profile.traits.timezone }}"}}
+    """
+    sim = sim_for(text)
+    sim.handle(ev("identify", T0, type="identify", traits={"timezone": "America/New_York"}))
+    sim.handle(ev("go", T0 + 1, context={"timezone": "Asia/Tokyo"}))  # the trait wins, as for wait_until
+    sim.handle(ev("identify", T0, "u2", type="identify", traits={"timezone": "Mars/Base"}))
+    sim.handle(ev("go", T0 + 1, "u2", context={"timezone": "America/New_York"}))  # an unknown trait is passed over
+    sim.handle(ev("go", T0 + 1, "u3"))  # no zone of its own: null (the policies' default_timezone applies)
+    sim.finish()
+    assert [(c.customer_id, c.content["body"]) for c in sim.commands] == [
+        ("u1", "America/New_York|America/New_York"), ("u2", "America/New_York|Mars/Base")]
+
+
 def test_re_entry_rules() -> None:
     base = """
     journey: j
