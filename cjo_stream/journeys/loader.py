@@ -539,7 +539,7 @@ def _collect(problems: list[SourceError], fn: Callable[[], object]) -> object | 
     except JourneyLoadError as e:
         problems.extend(e.problems)
     except SourceError as e:
-        problems.append(e)
+        problems.extend(e.problems)
     return None
 
 

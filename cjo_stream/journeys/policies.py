@@ -10,7 +10,15 @@ import msgspec
 
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
-from cjo_stream.journeys.source import Located, SourceError, blank, load_yaml, parse_msgspec_path, read_source
+from cjo_stream.journeys.source import (
+    Located,
+    SourceError,
+    SourceErrors,
+    blank,
+    load_yaml,
+    parse_msgspec_path,
+    read_source,
+)
 
 #: The largest ``max`` a frequency cap may have. The profile keeps, per cap, the newest ``max`` sends it
 #: counts (``Engine._trim_sends``), about 12 bytes each stored (msgpack ``[seconds, channel]``): at 100 one
@@ -81,47 +89,71 @@ def compile_policies(src: Located) -> Policies:
     except msgspec.ValidationError as e:
         path, reason = parse_msgspec_path(str(e), PoliciesSpec)
         raise src.error(path, reason) from None
-    caps = []
+    found: list[SourceError] = []  # every problem of the file in one pass (validate listed one at a time)
+    caps: list[FrequencyCap] = []
     for i, c in enumerate(spec.frequency_caps):
-        if c.channel != "all" and c.channel not in CUSTOMER_CHANNELS:
-            raise src.error(("frequency_caps", i, "channel"),
-                            f"frequency cap channel {c.channel!r} must be 'all' or one of "
-                            f"{sorted(CUSTOMER_CHANNELS)} (internal channels are never capped)")
-        if c.max < 0:
-            raise src.error(("frequency_caps", i, "max"), "max must be zero or more")
-        if c.max > MAX_CAP:
-            raise src.error(("frequency_caps", i, "max"),
-                            f"max {c.max} is more than {MAX_CAP}: each send a cap counts is kept in the "
-                            "customer's profile (state size); cap over a shorter window instead")
         try:
-            caps.append(FrequencyCap(c.channel, c.max, parse_duration(c.per)))
-        except ValueError as e:
-            raise src.error(("frequency_caps", i, "per"), str(e)) from None
-    quiet = []
+            caps.append(_cap(src, i, c))
+        except SourceError as e:
+            found.append(e)
+    quiet: list[QuietHours] = []
     for i, q in enumerate(spec.quiet_hours):
-        bad = [ch for ch in q.channels if ch not in CUSTOMER_CHANNELS]
-        if bad:
-            raise src.error(("quiet_hours", i, "channels"),
-                            f"quiet hours apply to customer-facing channels {sorted(CUSTOMER_CHANNELS)}, not {bad}")
         try:
-            sh, sm = parse_time_of_day(q.start)
-        except ValueError as e:
-            raise src.error(("quiet_hours", i, "start"), str(e)) from None
-        try:
-            eh, em = parse_time_of_day(q.end)
-        except ValueError as e:
-            raise src.error(("quiet_hours", i, "end"), str(e)) from None
-        if (sh, sm) == (eh, em):  # read as an empty window, it would silently never defer anything
-            raise src.error(("quiet_hours", i, "end"),
-                            f"quiet hours start and end at the same time ({q.end!r}): nothing would ever be quiet")
-        quiet.append(QuietHours(frozenset(q.channels), sh * 60 + sm, eh * 60 + em))
+            quiet.append(_quiet(src, i, q))
+        except SourceError as e:
+            found.append(e)
     try:
-        tz = ZoneInfo(spec.default_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise src.error(("default_timezone",),
-                        f"unknown time zone {spec.default_timezone!r}: use an IANA name like Europe/Berlin") from None
+        tz = _zone(src, spec.default_timezone)
+    except SourceError as e:
+        found.append(e)
+    if found:
+        raise found[0] if len(found) == 1 else SourceErrors(found)
     control = spec.global_control.percent if spec.global_control is not None else 0.0
     return Policies(tuple(caps), tuple(quiet), tz, spec.consent, control)
+
+
+def _cap(src: Located, i: int, c: FrequencyCapSpec) -> FrequencyCap:
+    if c.channel != "all" and c.channel not in CUSTOMER_CHANNELS:
+        raise src.error(("frequency_caps", i, "channel"),
+                        f"frequency cap channel {c.channel!r} must be 'all' or one of "
+                        f"{sorted(CUSTOMER_CHANNELS)} (internal channels are never capped)")
+    if c.max < 0:
+        raise src.error(("frequency_caps", i, "max"), "max must be zero or more")
+    if c.max > MAX_CAP:
+        raise src.error(("frequency_caps", i, "max"),
+                        f"max {c.max} is more than {MAX_CAP}: each send a cap counts is kept in the "
+                        "customer's profile (state size); cap over a shorter window instead")
+    try:
+        return FrequencyCap(c.channel, c.max, parse_duration(c.per))
+    except ValueError as e:
+        raise src.error(("frequency_caps", i, "per"), str(e)) from None
+
+
+def _quiet(src: Located, i: int, q: QuietHoursSpec) -> QuietHours:
+    bad = [ch for ch in q.channels if ch not in CUSTOMER_CHANNELS]
+    if bad:
+        raise src.error(("quiet_hours", i, "channels"),
+                        f"quiet hours apply to customer-facing channels {sorted(CUSTOMER_CHANNELS)}, not {bad}")
+    try:
+        sh, sm = parse_time_of_day(q.start)
+    except ValueError as e:
+        raise src.error(("quiet_hours", i, "start"), str(e)) from None
+    try:
+        eh, em = parse_time_of_day(q.end)
+    except ValueError as e:
+        raise src.error(("quiet_hours", i, "end"), str(e)) from None
+    if (sh, sm) == (eh, em):  # read as an empty window, it would silently never defer anything
+        raise src.error(("quiet_hours", i, "end"),
+                        f"quiet hours start and end at the same time ({q.end!r}): nothing would ever be quiet")
+    return QuietHours(frozenset(q.channels), sh * 60 + sm, eh * 60 + em)
+
+
+def _zone(src: Located, name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise src.error(("default_timezone",),
+                        f"unknown time zone {name!r}: use an IANA name like Europe/Berlin") from None
 
 
 def load_policies(path: str) -> Policies:

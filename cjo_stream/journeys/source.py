@@ -21,6 +21,25 @@ class SourceError(ValueError):
         self.line = line
         self.reason = reason
 
+    @property
+    def problems(self) -> list[SourceError]:
+        """Every problem this error stands for (one; several for :class:`SourceErrors`)."""
+        return [self]
+
+
+class SourceErrors(SourceError):
+    """Several problems in one file, found in one pass (the first one's place and reason, all of them listed)."""
+
+    def __init__(self, found: list[SourceError]) -> None:
+        first = found[0]
+        super().__init__(first.file, first.line, first.reason)
+        self.args = ("\n".join(str(p) for p in found),)
+        self.found = found
+
+    @property
+    def problems(self) -> list[SourceError]:
+        return list(self.found)
+
 
 @dataclass
 class Located:

@@ -174,6 +174,22 @@ def test_files_that_cannot_be_read_are_file_line_problems(tmp_path: os.PathLike[
     ]
 
 
+def test_every_problem_of_policies_yaml_is_listed_at_once(tmp_path: os.PathLike[str]) -> None:
+    """A bad cap channel hid a bad quiet-hours time and an unknown time zone until it was fixed: one per pass."""
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "journeys"))
+    with open(os.path.join(root, "journeys", "a.yaml"), "w") as f:
+        f.write(GOOD)
+    with open(os.path.join(root, "policies.yaml"), "w") as f:
+        f.write("frequency_caps:\n  - {channel: fax, max: 1, per: 1d}\n  - {channel: email, max: 2, per: 1d}\n"
+                "quiet_hours:\n  - {channels: [email], start: '24:00', end: '08:00'}\ndefault_timezone: Mars/Olympus\n")
+    with pytest.raises(JourneyLoadError) as e:
+        load_topology(root)
+    got = [str(p).removeprefix(root + os.sep) for p in e.value.problems]
+    assert [g.split(": ")[0] for g in got] == ["policies.yaml:2", "policies.yaml:5", "policies.yaml:6"], got
+    assert "channel 'fax'" in got[0] and "24:00" in got[1] and "unknown time zone 'Mars/Olympus'" in got[2]
+
+
 def test_policies_and_stages_with_every_line_commented_out_are_no_policies_and_no_stages(
         tmp_path: os.PathLike[str]) -> None:
     """Commenting out every setting (or an empty file) was refused, "the file is empty", and stopped the
