@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -42,3 +43,36 @@ def test_a_time_zone_name_that_is_no_zone_does_not_stop_the_worker(spawn: Any, w
     assert want <= {orjson.loads(r.value)["customer_id"] for r in inbox}, w.log()
     assert w.proc.poll() is None, w.log()
     assert "Traceback" not in w.log()
+
+
+def receipt(**fields: Any) -> bytes:
+    r = {"delivery_id": "d-unknown-1", "customer_id": "rc-1", "channel": "email", "status": "opened", "at": NOW}
+    return orjson.dumps({k: v for k, v in {**r, **fields}.items() if v is not None})
+
+
+def test_receipts_refused_in_their_own_terms_and_unknown_deliveries_become_events(
+        spawn: Any, worker_env: dict[str, str]) -> None:
+    """A receipt's customer_id or delivery_id that cannot be an id was refused as the event it becomes
+    (``missing_id``/``bad_id``: "an event needs userId or anonymousId", "messageId ... are 1 to 512"), naming
+    fields the receipt's writer never sent; a receipt for a delivery no journey knows is an event all the same."""
+    token = "ops-receipts-secret-0123456789"
+    w = spawn(CJO_API_TOKENS=f"ops:read:{token}")
+    w.wait_ready()
+    bootstrap = worker_env["CJO_BROKER"]
+    bad = [receipt(customer_id=""), receipt(customer_id="rc-\u0000"), receipt(delivery_id="d" * 600)]
+    good = [receipt(), receipt(delivery_id="d-unknown-2", status="clicked", attributes={"url": "https://x.example"})]
+    asyncio.run(produce(bootstrap, "cjo.receipts", [(None, r) for r in bad + good]))
+
+    dlq = asyncio.run(collect(bootstrap, ["cjo.touchpoints.dlq"], lambda rs: len(rs) >= len(bad), 60))
+    got = sorted((dict(r.headers)["cjo.reason"].decode(), dict(r.headers)["cjo.detail"].decode()) for r in dlq)
+    assert got == [("bad_receipt", "customer_id is 1 to 512 printable characters")] * 2 + [
+        ("bad_receipt", "delivery_id is 1 to 497 printable characters")], got
+
+    deadline = time.monotonic() + 60
+    counters: dict[str, int] = {}
+    while time.monotonic() < deadline and counters != {"message_opened": 1, "message_clicked": 1}:
+        r = httpx.get(f"{w.url}/customers/rc-1", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        counters = r.json()["profile"]["counters"] if r.status_code == 200 else {}
+        time.sleep(0.2)
+    assert counters == {"message_opened": 1, "message_clicked": 1}
+    assert w.proc.poll() is None, w.log()
