@@ -76,3 +76,22 @@ def test_receipts_refused_in_their_own_terms_and_unknown_deliveries_become_event
         time.sleep(0.2)
     assert counters == {"message_opened": 1, "message_clicked": 1}
     assert w.proc.poll() is None, w.log()
+
+
+def test_epoch_number_timestamps_and_empty_values_are_dead_lettered_saying_so(
+        spawn: Any, worker_env: dict[str, str]) -> None:
+    """Epoch numbers were ``wrong_type`` "Expected `datetime`, got `int`" (a type producers never see, and not
+    under ``--reason bad_timestamp``); an empty value was "Input data was truncated", as if cut short on the way."""
+    w = spawn()
+    w.wait_ready()
+    bootstrap = worker_env["CJO_BROKER"]
+    seconds = int(time.time())
+    records = [signup("epoch-s", timestamp=seconds), signup("epoch-ms", timestamp=seconds * 1000), b"", b" \n"]
+    asyncio.run(produce(bootstrap, "cjo.touchpoints", [(b"k", r) for r in records]))
+
+    dlq = asyncio.run(collect(bootstrap, ["cjo.touchpoints.dlq"], lambda rs: len(rs) >= len(records), 60))
+    got = sorted((dict(r.headers)["cjo.reason"].decode(), dict(r.headers)["cjo.detail"].decode()) for r in dlq)
+    number = ("bad_timestamp", "timestamp is an RFC 3339 string such as 2026-03-02T10:00:00Z, not `int` "
+                               "(epoch numbers are not read)")
+    assert got == [number, number] + [("invalid_json", "the record's value is empty")] * 2, got
+    assert w.proc.poll() is None, w.log()
