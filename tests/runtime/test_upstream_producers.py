@@ -95,3 +95,61 @@ def test_epoch_number_timestamps_and_empty_values_are_dead_lettered_saying_so(
                                "(epoch numbers are not read)")
     assert got == [number, number] + [("invalid_json", "the record's value is empty")] * 2, got
     assert w.proc.poll() is None, w.log()
+
+
+def test_segment_library_payloads_and_time_formats_are_decided_at_their_time(
+        spawn: Any, worker_env: dict[str, str]) -> None:
+    """What Segment's libraries and its Kafka destination write (extra envelope fields, ``userId: null``,
+    times with offsets, microseconds or nanoseconds, no zone), under any key and with headers: each
+    decided at its own time; ``group`` is refused as ``unknown_type``."""
+    w = spawn()
+    w.wait_ready()
+    bootstrap = worker_env["CJO_BROKER"]
+    t = int(time.time()) - 5
+    day = time.strftime("%Y-%m-%dT", time.gmtime(t))
+    hms = time.strftime("%H:%M:%S", time.gmtime(t))
+    plus2 = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t + 7200))
+    lib = {"name": "analytics.js", "version": "next-1.70.0"}
+    segment = {"anonymousId": "seg-anon", "channel": "client", "context": {"library": lib, "ip": "10.0.0.1",
+               "page": {"path": "/"}, "userAgentData": {"brands": [], "mobile": False}, "timezone": "Europe/Berlin"},
+               "event": "signed_up", "integrations": {}, "messageId": "ajs-next-1", "originalTimestamp": day + hms + ".100Z",
+               "properties": {}, "receivedAt": day + hms + ".456Z", "sentAt": day + hms + ".120Z",
+               "timestamp": day + hms + ".436Z", "type": "track", "userId": "seg-user", "version": 2,
+               "_metadata": {"bundled": ["Segment.io"], "unbundled": []}, "writeKey": "w"}
+    python = {"integrations": {}, "anonymousId": None, "properties": {}, "timestamp": day + hms + ".123456+00:00",
+              "context": {"library": {"name": "analytics-python", "version": "2.3.3"}}, "userId": "py-user",
+              "type": "track", "event": "signed_up", "messageId": "py-1", "sentAt": day + hms + ".200000+00:00"}
+    cases = {  # customer: (record, the decision's time)
+        "seg-user": (segment, ".436"),
+        "py-user": (python, ".123"),
+        "ts-plus2": (orjson.loads(signup("ts-plus2", timestamp=plus2 + ".250+02:00")), ".250"),
+        "ts-nomillis": (orjson.loads(signup("ts-nomillis", timestamp=day + hms + "Z")), ".000"),
+        "ts-nanos": (orjson.loads(signup("ts-nanos", timestamp=day + hms + ".987654321Z")), ".987"),
+        "ts-nozone": (orjson.loads(signup("ts-nozone", timestamp=day + hms + ".5")), ".500"),
+    }
+    keys = [None, b"seg-anon", b"py-user", b"\xff\xfe\x00binary", b"", b"k"]
+    headers = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), ("bin", b"\xff\x00")]
+    group = orjson.dumps({"type": "group", "groupId": "g1", "traits": {"name": "Acme"}, "userId": "grp",
+                          "messageId": "grp-1", "timestamp": day + hms + "Z"})
+
+    async def send() -> None:
+        from aiokafka import AIOKafkaProducer
+
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await p.start()
+        try:
+            for key, (record, _) in zip(keys, cases.values(), strict=True):
+                await p.send_and_wait("cjo.touchpoints", orjson.dumps(record), key=key, headers=headers)
+            await p.send_and_wait("cjo.touchpoints", group, headers=headers)
+        finally:
+            await p.stop()
+
+    asyncio.run(send())
+    inbox = asyncio.run(collect(bootstrap, ["cjo.delivery.in_app"], lambda rs: set(cases) <= {
+        orjson.loads(r.value)["customer_id"] for r in rs if orjson.loads(r.value)["step"] == "hello"}, 60))
+    decided = {c["customer_id"]: c["decided_at"] for c in map(orjson.loads, (r.value for r in inbox))
+               if c["step"] == "hello"}
+    assert decided == {cid: day + hms + ms + "Z" for cid, (_, ms) in cases.items()}, decided
+    dlq = asyncio.run(collect(bootstrap, ["cjo.touchpoints.dlq"], lambda rs: len(rs) >= 1, 30))
+    assert [(dict(r.headers)["cjo.reason"], r.value) for r in dlq] == [(b"unknown_type", group)]
+    assert w.proc.poll() is None, w.log()
