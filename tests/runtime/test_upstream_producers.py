@@ -4,6 +4,9 @@ with a reason, and none stops the worker."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -11,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.runtime.conftest import collect, produce
+from tests.runtime.conftest import ROOT, collect, produce
 
 pytestmark = pytest.mark.broker
 
@@ -153,3 +156,33 @@ def test_segment_library_payloads_and_time_formats_are_decided_at_their_time(
     dlq = asyncio.run(collect(bootstrap, ["cjo.touchpoints.dlq"], lambda rs: len(rs) >= 1, 30))
     assert [(dict(r.headers)["cjo.reason"], r.value) for r in dlq] == [(b"unknown_type", group)]
     assert w.proc.poll() is None, w.log()
+
+
+def test_a_tombstone_is_dead_lettered_and_re_driven_as_a_tombstone(spawn: Any, worker_env: dict[str, str]) -> None:
+    """``cjo-stream dlq --redrive`` sends "key, value ... unchanged"; a tombstone (a keyed record without a
+    value, as a compacting upstream deletes a key) went back as an empty value, a record it never was."""
+    w = spawn()
+    w.wait_ready()
+    bootstrap = worker_env["CJO_BROKER"]
+
+    async def tombstone() -> None:
+        from aiokafka import AIOKafkaProducer
+
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await p.start()
+        try:
+            await p.send_and_wait("cjo.touchpoints", None, key=b"deleted-customer")
+        finally:
+            await p.stop()
+
+    asyncio.run(tombstone())
+    dlq = asyncio.run(collect(bootstrap, ["cjo.touchpoints.dlq"], lambda rs: len(rs) >= 1, 60))
+    assert [(r.key, r.value, dict(r.headers)["cjo.reason"]) for r in dlq] == [
+        (b"deleted-customer", None, b"missing_field")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "dlq", "--broker", bootstrap, "--redrive",
+                        "--to", "cjo.redriven"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
+                       check=False)
+    assert p.returncode == 0 and "0 B  record has no value (tombstone)" in p.stdout, p.stderr
+    back = asyncio.run(collect(bootstrap, ["cjo.redriven"], lambda rs: len(rs) >= 1, 30))
+    assert [(r.key, r.value) for r in back] == [(b"deleted-customer", None)]
