@@ -235,7 +235,9 @@ def _normalise(env: Envelope | _Wire, ts: datetime) -> Event:
         raise InvalidEvent("bad_timestamp", f"{ts.isoformat()} is not between 1970-01-01T00:00:00Z and "
                                             "2106-02-07T06:28:16Z")
     # positional, in field order: matching ten keywords was a third of this function (callgrind)
-    return Event(mid, typ, name, t, uid or None, aid or None, pid or None, env.properties, env.traits, env.context)
+    props, traits, context = env.properties, env.traits, env.context  # null is absent (event_types)
+    return Event(mid, typ, name, t, uid or None, aid or None, pid or None, {} if props is None else props,
+                 {} if traits is None else traits, {} if context is None else context)
 
 
 def to_envelope(ev: Event) -> Envelope:

@@ -186,3 +186,26 @@ def test_a_tombstone_is_dead_lettered_and_re_driven_as_a_tombstone(spawn: Any, w
     assert p.returncode == 0 and "0 B  record has no value (tombstone)" in p.stdout, p.stderr
     back = asyncio.run(collect(bootstrap, ["cjo.redriven"], lambda rs: len(rs) >= 1, 30))
     assert [(r.key, r.value) for r in back] == [(b"deleted-customer", None)]
+
+
+def test_null_properties_traits_and_context_are_absent(spawn: Any, worker_env: dict[str, str]) -> None:
+    """A producer serialising every field of its envelope class (Jackson's default, a Go struct without
+    omitempty) writes ``"traits": null`` on a track and ``"properties": null`` on an identify: each such
+    event was dead-lettered as ``wrong_type`` "Expected `object`, got `null`"."""
+    w = spawn()
+    w.wait_ready()
+    bootstrap = worker_env["CJO_BROKER"]
+    every = {"messageId": None, "type": None, "event": None, "userId": None, "anonymousId": None,
+             "previousId": None, "timestamp": NOW, "properties": None, "traits": None, "context": None}
+    records = [
+        {**every, "messageId": "j-1", "type": "identify", "userId": "java-1", "traits": {"first_name": "Ada"}},
+        {**every, "messageId": "j-2", "type": "track", "event": "signed_up", "userId": "java-1",
+         "context": {"library": {"name": "analytics-java", "version": "3.5.1"}}},
+        {**every, "messageId": "j-3", "type": "track", "event": "signed_up", "userId": "java-2"},
+    ]
+    asyncio.run(produce(bootstrap, "cjo.touchpoints", [(r["userId"].encode(), orjson.dumps(r)) for r in records]))
+    inbox = asyncio.run(collect(bootstrap, ["cjo.delivery.in_app"], lambda rs: len(rs) >= 2, 60))
+    bodies = sorted((c["customer_id"], c["content"]["body"]) for c in (orjson.loads(r.value) for r in inbox)
+                    if c["step"] == "hello")
+    assert bodies == [("java-1", "Welcome Ada"), ("java-2", "Welcome ")], bodies
+    assert w.proc.poll() is None, w.log()
