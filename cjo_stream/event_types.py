@@ -30,9 +30,11 @@ class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
     userId: str | None = None  # noqa: N815
     anonymousId: str | None = None  # noqa: N815
     previousId: str | None = None  # noqa: N815
-    properties: dict[str, Any] = {}
-    traits: dict[str, Any] = {}
-    context: dict[str, Any] = {}
+    # null is read as absent: serialisers that write every field (Jackson's default, a Go struct without
+    # omitempty) send ``"traits": null`` on a track event
+    properties: dict[str, Any] | None = {}
+    traits: dict[str, Any] | None = {}
+    context: dict[str, Any] | None = {}
 
 
 def _values(levels: int) -> Any:
@@ -73,9 +75,9 @@ class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True):
     userId: str | None = None  # noqa: N815
     anonymousId: str | None = None  # noqa: N815
     previousId: str | None = None  # noqa: N815
-    properties: _Data = {}
-    traits: _Data = {}
-    context: _Data = {}
+    properties: _Data | None = {}
+    traits: _Data | None = {}
+    context: _Data | None = {}
 
 
 class Event(msgspec.Struct, gc=False):

@@ -57,7 +57,7 @@ def _classify(err: msgspec.ValidationError) -> str:
     msg = str(err)
     if msg.startswith("Object missing required field"):
         return "missing_field"
-    if "RFC3339" in msg:
+    if "RFC3339" in msg or msg.endswith("`$.timestamp`"):  # a time as text that is none, or not text
         return "bad_timestamp"
     if msg.startswith("Invalid enum value") and "$.type" in msg:
         return "unknown_type"
@@ -107,9 +107,17 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
             # a repeated field first, as the checked path finds it: it keeps the last value only, so an
             # invalid earlier one would otherwise give the two paths different reasons
             _check_unique_fields(data)
-        raise InvalidEvent(_classify(e), str(e)) from None
+        reason, detail = _classify(e), str(e)
+        if reason == "bad_timestamp" and detail.startswith("Expected"):
+            # a number (epoch seconds or milliseconds) or null: msgspec says "Expected `datetime`", a type
+            # the producer never sees
+            got = detail.partition("got ")[2].partition(" ")[0]
+            detail = f"timestamp is an RFC 3339 string such as 2026-03-02T10:00:00Z, not {got} (epoch numbers are not read)"
+        raise InvalidEvent(reason, detail) from None
     except msgspec.DecodeError as e:
         msg = str(e)
+        if not (raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")).strip():
+            msg = "the record's value is empty"  # msgspec: "Input data was truncated", as if cut short on the way
         raise InvalidEvent("invalid_encoding" if "UTF-8" in msg else "invalid_json", msg) from None
     except RecursionError:
         raise InvalidEvent("too_deep", f"nesting deeper than {MAX_DEPTH} levels") from None
@@ -227,7 +235,9 @@ def _normalise(env: Envelope | _Wire, ts: datetime) -> Event:
         raise InvalidEvent("bad_timestamp", f"{ts.isoformat()} is not between 1970-01-01T00:00:00Z and "
                                             "2106-02-07T06:28:16Z")
     # positional, in field order: matching ten keywords was a third of this function (callgrind)
-    return Event(mid, typ, name, t, uid or None, aid or None, pid or None, env.properties, env.traits, env.context)
+    props, traits, context = env.properties, env.traits, env.context  # null is absent (event_types)
+    return Event(mid, typ, name, t, uid or None, aid or None, pid or None, {} if props is None else props,
+                 {} if traits is None else traits, {} if context is None else context)
 
 
 def to_envelope(ev: Event) -> Envelope:

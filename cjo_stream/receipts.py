@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from cjo_stream.commands import Receipt
-from cjo_stream.events import Envelope, InvalidEvent, parse_ts
+from cjo_stream.events import MAX_ID_LENGTH, Envelope, InvalidEvent, parse_ts, valid_id
 
 _receipt_dec = msgspec.json.Decoder(Receipt)
 _json = msgspec.json.Encoder()
@@ -38,6 +38,15 @@ def receipt_event(r: Receipt) -> bytes:
 def receipt_record_event(value: bytes) -> bytes:
     """The event JSON for a record of the receipts topic, or :class:`InvalidEvent` (``bad_receipt``)."""
     try:
-        return receipt_event(_receipt_dec.decode(value))
+        r = _receipt_dec.decode(value)
+        ev = receipt_event(r)
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
         raise InvalidEvent("bad_receipt", str(e)) from None
+    # checked here, in the receipt's own terms: the event's rules would name userId and messageId, which
+    # whoever wrote the receipt never sent
+    if not valid_id(r.customer_id):
+        raise InvalidEvent("bad_receipt", f"customer_id is 1 to {MAX_ID_LENGTH} printable characters")
+    if not r.delivery_id or not valid_id(f"receipt:{r.delivery_id}:{r.status}"):
+        longest = MAX_ID_LENGTH - len(f"receipt::{r.status}")
+        raise InvalidEvent("bad_receipt", f"delivery_id is 1 to {longest} printable characters")
+    return ev

@@ -12,9 +12,11 @@ from cjo_stream.profile import Profile
 
 @lru_cache(maxsize=512)
 def zone(name: str) -> ZoneInfo | None:
+    """The zone named, or None for a name that is none: events carry any text (``America`` is a
+    directory of the tz database and a 300-character name too long a file name, both ``OSError``)."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 

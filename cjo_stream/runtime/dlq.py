@@ -30,7 +30,7 @@ class DeadLetter:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone (dead-lettered as such, re-driven as one)
     reason: str
     detail: str
     source_topic: str
@@ -50,7 +50,7 @@ def dead_letter(rec: Any) -> DeadLetter:
     except ValueError:
         pass
     src = h.get("cjo.source.topic", "")
-    return DeadLetter(rec.partition, rec.offset, rec.key, rec.value or b"", h.get("cjo.reason", "?"),
+    return DeadLetter(rec.partition, rec.offset, rec.key, rec.value, h.get("cjo.reason", "?"),
                       h.get("cjo.detail", ""), src,
                       f"{src}[{h.get('cjo.source.partition', '?')}]@{h.get('cjo.source.offset', '?')}", failed,
                       [(k, v) for k, v in (rec.headers or ()) if not k.startswith("cjo.")])
@@ -126,7 +126,7 @@ async def redrive(settings: Settings, letters: Iterable[DeadLetter], to: str | N
 
 def _line(d: DeadLetter) -> str:
     detail = " ".join(d.detail.split())[:160]
-    return f"{d.partition}:{d.offset}  {d.failed_at or '-'}  {d.reason}  from {d.source}  {len(d.value)} B  {detail}"
+    return f"{d.partition}:{d.offset}  {d.failed_at or '-'}  {d.reason}  from {d.source}  {len(d.value or b'')} B  {detail}"
 
 
 def _cmd_dlq(args: argparse.Namespace) -> int:
@@ -154,7 +154,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
         if (args.reason and d.reason not in args.reason) or (args.limit is not None and listed >= args.limit):
             return
         if args.values:
-            out.buffer.write(d.value + b"\n")
+            out.buffer.write((d.value or b"") + b"\n")
         else:
             out.write(_line(d) + "\n")
         listed += 1
