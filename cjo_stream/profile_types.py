@@ -17,7 +17,7 @@ import msgspec
 def _known_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: `America` (a directory), a too-long name
         return False
     return True
 

@@ -182,9 +182,14 @@ def test_profile_timezone_is_the_zone_the_customer_is_timed_in() -> None:
     sim.handle(ev("identify", T0, "u2", type="identify", traits={"timezone": "Mars/Base"}))
     sim.handle(ev("go", T0 + 1, "u2", context={"timezone": "America/New_York"}))  # an unknown trait is passed over
     sim.handle(ev("go", T0 + 1, "u3"))  # no zone of its own: null (the policies' default_timezone applies)
+    # a name that is a directory of the tz database, or too long for a file name: no zone (ZoneInfo raised OSError)
+    sim.handle(ev("identify", T0, "u4", type="identify", traits={"timezone": "America"}))
+    sim.handle(ev("go", T0 + 1, "u4", context={"timezone": "America/New_York"}))
+    sim.handle(ev("go", T0 + 1, "u5", context={"timezone": "x" * 300}))
     sim.finish()
     assert [(c.customer_id, c.content["body"]) for c in sim.commands] == [
-        ("u1", "America/New_York|America/New_York"), ("u2", "America/New_York|Mars/Base")]
+        ("u1", "America/New_York|America/New_York"), ("u2", "America/New_York|Mars/Base"),
+        ("u4", "America/New_York|America")]
 
 
 def test_re_entry_rules() -> None:
