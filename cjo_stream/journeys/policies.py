@@ -151,7 +151,7 @@ def _quiet(src: Located, i: int, q: QuietHoursSpec) -> QuietHours:
 def _zone(src: Located, name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: `America` (a directory of the tz database)
         raise src.error(("default_timezone",),
                         f"unknown time zone {name!r}: use an IANA name like Europe/Berlin") from None
 

@@ -188,6 +188,10 @@ def test_every_problem_of_policies_yaml_is_listed_at_once(tmp_path: os.PathLike[
     got = [str(p).removeprefix(root + os.sep) for p in e.value.problems]
     assert [g.split(": ")[0] for g in got] == ["policies.yaml:2", "policies.yaml:5", "policies.yaml:6"], got
     assert "channel 'fax'" in got[0] and "24:00" in got[1] and "unknown time zone 'Mars/Olympus'" in got[2]
+    with open(os.path.join(root, "policies.yaml"), "w") as f:  # a directory of the tz database: was a traceback
+        f.write("default_timezone: America\n")
+    with pytest.raises(JourneyLoadError, match="policies.yaml:1: unknown time zone 'America'"):
+        load_topology(root)
 
 
 def test_policies_and_stages_with_every_line_commented_out_are_no_policies_and_no_stages(
