@@ -66,7 +66,8 @@ def format_ts(ts: float) -> str:
 
 def parse_ts(text: str) -> float:
     """Parse an RFC 3339 / ISO 8601 time (``Z`` allowed) into epoch seconds; naive means UTC."""
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    # RFC 3339 allows a lowercase z, as the event decoder (msgspec) reads it; fromisoformat does not
+    dt = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     t = dt.timestamp()

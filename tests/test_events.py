@@ -44,6 +44,9 @@ def test_alias_needs_previous_id() -> None:
 def test_offset_times_convert_and_naive_times_are_utc() -> None:
     assert decode_event(raw(timestamp="2026-03-02T11:00:00+01:00")).ts == parse_ts("2026-03-02T10:00:00Z")
     assert decode_event(raw(timestamp="2026-03-02T10:00:00")).ts == parse_ts("2026-03-02T10:00:00Z")
+    # RFC 3339's lowercase z and t: read by the event decoder, and by parse_ts (receipts' `at`), which refused the z
+    assert decode_event(raw(timestamp="2026-03-02t10:00:00z")).ts == parse_ts("2026-03-02t10:00:00z") \
+        == parse_ts("2026-03-02T10:00:00Z")
 
 
 @pytest.mark.parametrize(

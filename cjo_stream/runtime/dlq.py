@@ -43,7 +43,8 @@ def dead_letter(rec: Any) -> DeadLetter:
     """A consumer record of a dead-letter topic, its headers read (a header missing reads as empty)."""
     from cjo_stream.timefmt import format_ts
 
-    h = {k: v.decode("utf-8", "replace") for k, v in (rec.headers or ()) if k.startswith("cjo.")}
+    # (a header without a value, from whoever produced the record, reads as empty)
+    h = {k: (v or b"").decode("utf-8", "replace") for k, v in (rec.headers or ()) if k.startswith("cjo.")}
     failed = h.get("cjo.failed_at", "")
     try:
         failed = format_ts(float(failed))  # workers write epoch seconds, adapters RFC 3339

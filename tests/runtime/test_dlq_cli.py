@@ -147,3 +147,15 @@ def test_since_skips_the_records_dead_lettered_before_it(broker: Any) -> None:
     assert p.returncode == 2 and p.stderr.splitlines() == [
         "error: 'yesterday' is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration ago (7d, 12h, 30m)"], \
         p.stderr
+
+
+def test_a_header_without_a_value_reads_as_empty() -> None:
+    """A `cjo.*` header with no value (a producer's own, kept on the dead letter) stopped `dlq` with a traceback."""
+    from aiokafka.structs import ConsumerRecord
+
+    from cjo_stream.runtime.dlq import dead_letter
+
+    rec = ConsumerRecord("cjo.touchpoints.dlq", 0, 7, 0, 0, b"k", b"{}", None, 2, 2,
+                         headers=[("cjo.reason", b"invalid_json"), ("cjo.trace", None), ("trace-id", None)])
+    d = dead_letter(rec)
+    assert (d.reason, d.offset, d.headers) == ("invalid_json", 7, [("trace-id", None)])
