@@ -6,20 +6,11 @@ and msgspec decodes a struct defined in a compiled module wrongly. Their methods
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-
-@lru_cache(maxsize=1024)
-def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: `America` (a directory), a too-long name
-        return False
-    return True
+from cjo_stream.zones import zone
 
 
 class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -99,7 +90,7 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
         the ``timezone`` trait, else the last event's ``context.timezone`` (an unknown name is passed over);
         None when neither names one, and the policies' ``default_timezone`` applies."""
         for name in (self.traits.get("timezone"), self.timezone):
-            if isinstance(name, str) and name and _known_zone(name):
+            if isinstance(name, str) and name and zone(name) is not None:
                 return name
         return None
 

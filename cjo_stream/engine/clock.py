@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from cjo_stream.journeys.wallclock import first_instant, steady
 from cjo_stream.profile import Profile
-
-
-@lru_cache(maxsize=512)
-def zone(name: str) -> ZoneInfo | None:
-    """The zone named, or None for a name that is none: events carry any text (``America`` is a
-    directory of the tz database and a 300-character name too long a file name, both ``OSError``)."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return None
+from cjo_stream.zones import zone as zone
 
 
 def customer_zone(p: Profile, default: ZoneInfo) -> ZoneInfo:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -19,6 +19,7 @@ from cjo_stream.journeys.source import (
     parse_msgspec_path,
     read_source,
 )
+from cjo_stream.zones import zone
 
 #: The largest ``max`` a frequency cap may have. The profile keeps, per cap, the newest ``max`` sends it
 #: counts (``Engine._trim_sends``), about 12 bytes each stored (msgpack ``[seconds, channel]``): at 100 one
@@ -149,11 +150,10 @@ def _quiet(src: Located, i: int, q: QuietHoursSpec) -> QuietHours:
 
 
 def _zone(src: Located, name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: `America` (a directory of the tz database)
-        raise src.error(("default_timezone",),
-                        f"unknown time zone {name!r}: use an IANA name like Europe/Berlin") from None
+    z = zone(name)
+    if z is None:
+        raise src.error(("default_timezone",), f"unknown time zone {name!r}: use an IANA name like Europe/Berlin")
+    return z
 
 
 def load_policies(path: str) -> Policies:
