@@ -83,10 +83,11 @@ class _Fact(Protocol):
 class _Both:
     """A bucket and its journey version's totals, incremented together."""
 
-    __slots__ = ("b", "t")
+    __slots__ = ("b", "t", "journey", "version", "hour")
 
-    def __init__(self, b: Counters, t: Counters) -> None:
+    def __init__(self, b: Counters, t: Counters, journey: str, version: int, hour: int) -> None:
         self.b, self.t = b, t
+        self.journey, self.version, self.hour = journey, version, hour
 
     def inc(self, k: str, n: int = 1) -> None:
         b, t = self.b, self.t
@@ -113,7 +114,7 @@ class Analytics:
         self.default_zone = default_zone or ZoneInfo("UTC")  # the policies' zone: local hour of sending
         self.rows: MutableMapping[str, Any] = rows if rows is not None else {}
         self.buckets: dict[BucketKey, Counters] = buckets if buckets is not None else {}
-        self.dirty: set[BucketKey] = set()  # buckets changed since the caller last cleared this
+        self.dirty: set[BucketKey] = set()  # buckets changed since the caller's last ``clear_dirty()``
         # per (journey, version): the sum of all its buckets, kept as they change (a report over all time, or
         # most of it, reads these instead of adding up hundreds of hourly buckets)
         self.totals: dict[tuple[str, int], Counters] = {}
@@ -122,6 +123,9 @@ class Analytics:
             for k, n in b.items():
                 t[k] = t.get(k, 0) + n
         self._boths: dict[BucketKey, _Both] = {}  # buckets and their totals are never replaced, only added to
+        # the bucket folded into last (in ``dirty``): most transitions of an engine call share one, and the key's
+        # tuple, its two hashes (lookup, ``dirty``) cost more than comparing its three parts
+        self._last: _Both | None = None
         # counter names by their parts, made once (formatting three names per step transition was a tenth
         # of a replay's fold): (previous step, step) -> reached, continued, edge; (step, ending) -> its
         # two; (from, to) -> a stage move's
@@ -148,7 +152,6 @@ class Analytics:
         if result.transitions:
             cid = customer_id or result.profile.customer_id
             zone: ZoneInfo | None = None
-            transition = self._transition
             for t in result.transitions:
                 if t.at != raw:  # one call's transitions share their time, and round(x, 3) is costly
                     raw = t.at
@@ -161,7 +164,7 @@ class Analytics:
                     if zone is None:
                         zone = customer_zone(result.profile, self.default_zone)
                     hour = local_minutes(t.at, zone) // 60
-                transition(t, kind, at, cid, hour)
+                _transition(self, t, kind, at, cid, hour)
             self.applied += len(result.transitions)
         moves = result.stage_moves
         if moves:
@@ -170,7 +173,7 @@ class Analytics:
                 if at > latest:
                     latest = at
             self.applied += len(moves)
-            b = self._bucket(STAGES, 0, int(at // HOUR))
+            b = _bucket(self, STAGES, 0, int(at // HOUR))
             bb, tt, names = b.b, b.t, self._move_keys
             for move in moves:
                 k = names.get(move)
@@ -179,6 +182,11 @@ class Analytics:
                 bb[k] = bb.get(k, 0) + 1
                 tt[k] = tt.get(k, 0) + 1
         self.latest = latest
+
+    def clear_dirty(self) -> None:
+        """The caller has stored the changed buckets."""
+        self.dirty.clear()
+        self._last = None
 
     def add_event(self, ev: Event, customer_id: str) -> None:
         """Fold an input event if it is a receipt (``message_<status>`` naming a ``delivery_id``)."""
@@ -189,20 +197,6 @@ class Analytics:
     def apply_all(self, events: Iterable[JourneyEvent]) -> None:
         for e in events:
             self.apply(e)
-
-    def _bucket(self, journey: str, version: int, hour: int) -> _Both:
-        key = (journey, version, hour)
-        both = self._boths.get(key)  # made once per bucket: one lookup per fold instead of two and an object
-        if both is None:
-            b = self.buckets.get(key)
-            if b is None:
-                b = self.buckets[key] = {}
-            t = self.totals.get((journey, version))
-            if t is None:
-                t = self.totals[(journey, version)] = {}
-            both = self._boths[key] = _Both(b, t)
-        self.dirty.add(key)
-        return both
 
     def apply(self, e: JourneyEvent) -> bool:
         """Fold one journey event; False if it was a duplicate (already applied from its source position)."""
@@ -223,187 +217,12 @@ class Analytics:
             if e.delivery_id and e.status:
                 self.add_receipt(e.delivery_id, e.status, e.at)
         elif kind == "stage":
-            self._stage(e.from_, e.to, e.at)
+            _bucket(self, STAGES, 0, int(e.at // HOUR)).inc(f"m|{e.from_ or ''}|{e.to or ''}")
         else:
-            self._transition(e, kind, e.at, e.customer_id, e.local_hour)
+            _transition(self, e, kind, e.at, e.customer_id, e.local_hour)
         return True
 
-    def _stage(self, frm: str | None, to: str | None, at: float) -> None:
-        self._bucket(STAGES, 0, int(at // HOUR)).inc(f"m|{frm or ''}|{to or ''}")
-
-    def _transition(self, e: _Fact, kind: str, at: float, customer_id: str, local_hour: int | None) -> None:
-        """Fold one journey transition: ``e`` a journey event or the engine's transition it is made from
-        (``at``, customer and local hour passed apart: a transition has no such fields)."""
-        rows = self.rows
-        ikey = "i:" + e.instance
-        row: InstanceRow | None = rows.get(ikey)
-        moved = False  # a stored row's time moved on
-        if row is None:
-            # entered, or an instance whose entry this fold never saw (started before the topic's retention)
-            if kind != "entered" and not self.unseen_entries:
-                return
-            row = InstanceRow(e.journey, e.version, int(at // HOUR), at)
-        else:
-            moved = at > row.at
-        b = self._bucket(e.journey, row.version, row.hour)
-        in_order = at >= row.at
-        if in_order:
-            row.at = at
-        if kind == "step":  # the commonest: its counters incremented here (a call per counter cost more)
-            s = e.step or ""
-            prev = row.step
-            keys = self._step_keys.get((prev, s))
-            if keys is None:
-                keys = self._step_keys[(prev, s)] = (f"s|{s}|reached", f"s|{prev}|continued", f"e|{prev or ''}|{s}")
-            bb, tt = b.b, b.t
-            k = keys[0]
-            bb[k] = bb.get(k, 0) + 1
-            tt[k] = tt.get(k, 0) + 1
-            if in_order:
-                if prev is not None:
-                    k = keys[1]
-                    bb[k] = bb.get(k, 0) + 1
-                    tt[k] = tt.get(k, 0) + 1
-                k = keys[2]
-                bb[k] = bb.get(k, 0) + 1
-                tt[k] = tt.get(k, 0) + 1
-                row.step = s
-            rows[ikey] = row
-        elif kind == "sent" or kind == "skipped" or kind == "deferred":
-            if kind == "sent":
-                self._sent(e, at, customer_id, local_hour, b, row)
-            elif kind == "skipped":
-                k = f"s|{e.step}|skip|{e.reason}"
-                b.inc(k)
-                k = f"c|{e.channel}|skipped"
-                b.inc(k)
-            else:
-                k = f"s|{e.step}|deferred"
-                b.inc(k)
-            if moved:
-                # its time moved: written back, or a store-backed ``rows`` (the analytics service's
-                # RowCache) keeps the old time once the row is evicted, and a later out-of-order step
-                # counts as in order there but not in a replay (tests/analytics/test_row_cache.py)
-                rows[ikey] = row
-        elif kind == "entered":
-            bb, tt = b.b, b.t
-            bb["entered"] = bb.get("entered", 0) + 1
-            tt["entered"] = tt.get("entered", 0) + 1
-            rows[ikey] = row
-        elif kind == "holdout":
-            b.inc("holdout")
-            row.holdout = True
-            if row.global_control:
-                b.inc("gc|holdout")  # in both: the report takes it out of the holdout group
-            rows[ikey] = row
-        elif kind == "global_control":
-            b.inc("gc|entered")
-            row.global_control = True
-            if row.holdout:
-                b.inc("gc|holdout")
-            rows[ikey] = row
-        elif kind == "variant":
-            row.variant = e.variant
-            if not row.holdout and not row.global_control:
-                v = e.variant
-                b.inc(f"v|{v}|entered")
-                b.inc(f"a|{e.step}|{v}")
-            rows[ikey] = row
-        else:  # an ending: converted, exited, ended, expired, merged
-            s = e.step or row.step or ""
-            ends = self._end_keys.get((s, kind))
-            if ends is None:
-                ends = self._end_keys[(s, kind)] = (f"s|{s}|end|{kind}", f"e|{s}|!{kind}")
-            bb, tt = b.b, b.t
-            for k in (kind, *ends):
-                bb[k] = bb.get(k, 0) + 1
-                tt[k] = tt.get(k, 0) + 1
-            if kind == "converted":
-                i = bisect.bisect_left(TTC_BOUNDS, at - row.entered_at)
-                b.inc(f"ttc|{i}")
-                if row.global_control:
-                    b.inc("gc|converted")
-                    if row.holdout:
-                        b.inc("gc|h|converted")
-                if row.holdout:
-                    b.inc("h|converted")
-                elif not row.global_control:
-                    v = e.variant or row.variant
-                    if v is not None:
-                        b.inc(f"v|{v}|converted")
-            rows.pop(ikey, None)
-
     # ------------------------------------------------------------------ sends and receipts
-    def _sent(self, e: _Fact, at: float, customer_id: str, local_hour: int | None, b: _Both,
-              row: InstanceRow) -> None:
-        ch = e.channel or ""
-        did = e.delivery_id
-        bb, tt = b.b, b.t
-        for k in (f"s|{e.step}|sent", f"c|{ch}|sent"):
-            bb[k] = bb.get(k, 0) + 1
-            tt[k] = tt.get(k, 0) + 1
-        freq = None
-        if did is not None and ch in CUSTOMER_CHANNELS:
-            freq = self._frequency(customer_id, at, did, ch, b)
-            if local_hour is not None:
-                k = f"lh|{ch}|{local_hour}|sent"
-                bb[k] = bb.get(k, 0) + 1
-                tt[k] = tt.get(k, 0) + 1
-        if did is None:
-            return
-        d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, local_hour, freq, 0, at)
-        rows = self.rows
-        dkey = "d:" + did
-        old = rows.get(dkey)
-        if old is not None:
-            d.seen = old.seen
-        rows[dkey] = d
-        waiting = rows.pop("r:" + did, None)
-        if waiting:
-            for status, _ in waiting:
-                self._count_receipt(d, status)
-
-    def _frequency(self, customer: str, at: float, did: str, ch: str, b: _Both) -> int:
-        """The send's ordinal among the customer's sends in the 7 days up to it, order-independent.
-
-        ``#{sends y: at - 7d < y.at <= at}``: sends folded out of event-time order (they arrive from
-        several partitions and timers) move the later sends they precede one bin up, so the counts are
-        those of event-time order whatever the order of folding.
-        """
-        fkey = "f:" + customer
-        rows = self.rows
-        old = rows.get(fkey)
-        if not old:  # a customer's first send here (the commonest): nothing to count or move
-            rows[fkey] = [(at, did)]
-            b.inc(f"fq|{ch}|1|sent")
-            return 1
-        recent = list(old)
-        n = 1 + sum(1 for t, _ in recent if at - WEEK < t <= at)
-        for t, other in recent:
-            if at <= t < at + WEEK:
-                d: DeliveryRow | None = self.rows.get("d:" + other)
-                if d is None or d.freq is None or d.freq >= FREQ_MAX:
-                    continue
-                ob = self._bucket(d.journey, d.version, d.hour)
-                self._move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "sent")
-                if d.seen & _BIT["opened"]:
-                    self._move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "opened")
-                d.freq += 1
-                self.rows["d:" + other] = d
-        recent.append((at, did))
-        recent.sort()
-        # the latest FREQ_KEEP by event time, not a time window: a send folded weeks late (a backlog's
-        # timers, another partition) still finds the sends it precedes
-        self.rows[fkey] = recent[-FREQ_KEEP:]
-        n = min(n, FREQ_MAX)
-        b.inc(f"fq|{ch}|{n}|sent")
-        return n
-
-    @staticmethod
-    def _move(b: _Both, src: str, dst: str, what: str) -> None:
-        b.inc(src + what, -1)
-        b.inc(dst + what)
-
     def add_receipt(self, delivery_id: str, status: str, at: float) -> bool:
         """Count a receipt once per delivery and status; one for an unknown delivery waits for it."""
         if status not in _BIT:
@@ -417,27 +236,225 @@ class Analytics:
                 self.rows[rkey] = waiting
                 self.receipts_unmatched += 1
             return False
-        if self._count_receipt(d, status):
+        if _count_receipt(self, d, status):
             self.rows["d:" + delivery_id] = d  # its ``seen`` changed
             return True
         return False
 
-    def _count_receipt(self, d: DeliveryRow, status: str) -> bool:
-        bit = _BIT[status]
-        if d.seen & bit:
-            return False
-        d.seen |= bit
-        b = self._bucket(d.journey, d.version, d.hour)
-        for k in (f"c|{d.channel}|rcpt|{status}", f"s|{d.step}|rcpt|{status}"):
+
+# The fold's work, as functions of the fold rather than its methods: the class allows interpreted subclasses
+# (a test records what it folds), so mypyc calls its methods through Python's generic call; these are called
+# directly (~2 % of a replay's instructions, 2026-12-02).
+def _bucket(a: Analytics, journey: str, version: int, hour: int) -> _Both:
+    last = a._last
+    if last is not None and last.hour == hour and last.version == version and last.journey == journey:
+        return last
+    key = (journey, version, hour)
+    both = a._boths.get(key)  # made once per bucket: one lookup per fold instead of two and an object
+    if both is None:
+        b = a.buckets.get(key)
+        if b is None:
+            b = a.buckets[key] = {}
+        t = a.totals.get((journey, version))
+        if t is None:
+            t = a.totals[(journey, version)] = {}
+        both = a._boths[key] = _Both(b, t, journey, version, hour)
+    a.dirty.add(key)
+    a._last = both
+    return both
+
+
+def _transition(a: Analytics, e: _Fact, kind: str, at: float, customer_id: str, local_hour: int | None) -> None:
+    """Fold one journey transition: ``e`` a journey event or the engine's transition it is made from
+    (``at``, customer and local hour passed apart: a transition has no such fields)."""
+    rows = a.rows
+    ikey = "i:" + e.instance
+    row: InstanceRow | None = rows.get(ikey)
+    moved = False  # a stored row's time moved on
+    if row is None:
+        # entered, or an instance whose entry this fold never saw (started before the topic's retention)
+        if kind != "entered" and not a.unseen_entries:
+            return
+        row = InstanceRow(e.journey, e.version, int(at // HOUR), at)
+    else:
+        moved = at > row.at
+    b = _bucket(a, e.journey, row.version, row.hour)
+    in_order = at >= row.at
+    if in_order:
+        row.at = at
+    if kind == "step":  # the commonest: its counters incremented here (a call per counter cost more)
+        s = e.step or ""
+        prev = row.step
+        keys = a._step_keys.get((prev, s))
+        if keys is None:
+            keys = a._step_keys[(prev, s)] = (f"s|{s}|reached", f"s|{prev}|continued", f"e|{prev or ''}|{s}")
+        bb, tt = b.b, b.t
+        k = keys[0]
+        bb[k] = bb.get(k, 0) + 1
+        tt[k] = tt.get(k, 0) + 1
+        if in_order:
+            if prev is not None:
+                k = keys[1]
+                bb[k] = bb.get(k, 0) + 1
+                tt[k] = tt.get(k, 0) + 1
+            k = keys[2]
+            bb[k] = bb.get(k, 0) + 1
+            tt[k] = tt.get(k, 0) + 1
+            row.step = s
+        rows[ikey] = row
+    elif kind == "sent" or kind == "skipped" or kind == "deferred":
+        if kind == "sent":
+            _sent(a, e, at, customer_id, local_hour, b, row)
+        elif kind == "skipped":
+            k = f"s|{e.step}|skip|{e.reason}"
             b.inc(k)
-        if status == "opened":
-            if d.local_hour is not None:
-                k = f"lh|{d.channel}|{d.local_hour}|opened"
-                b.inc(k)
-            if d.freq is not None:
-                k = f"fq|{d.channel}|{d.freq}|opened"
-                b.inc(k)
-        return True
+            k = f"c|{e.channel}|skipped"
+            b.inc(k)
+        else:
+            k = f"s|{e.step}|deferred"
+            b.inc(k)
+        if moved:
+            # its time moved: written back, or a store-backed ``rows`` (the analytics service's
+            # RowCache) keeps the old time once the row is evicted, and a later out-of-order step
+            # counts as in order there but not in a replay (tests/analytics/test_row_cache.py)
+            rows[ikey] = row
+    elif kind == "entered":
+        bb, tt = b.b, b.t
+        bb["entered"] = bb.get("entered", 0) + 1
+        tt["entered"] = tt.get("entered", 0) + 1
+        rows[ikey] = row
+    elif kind == "holdout":
+        b.inc("holdout")
+        row.holdout = True
+        if row.global_control:
+            b.inc("gc|holdout")  # in both: the report takes it out of the holdout group
+        rows[ikey] = row
+    elif kind == "global_control":
+        b.inc("gc|entered")
+        row.global_control = True
+        if row.holdout:
+            b.inc("gc|holdout")
+        rows[ikey] = row
+    elif kind == "variant":
+        row.variant = e.variant
+        if not row.holdout and not row.global_control:
+            v = e.variant
+            b.inc(f"v|{v}|entered")
+            b.inc(f"a|{e.step}|{v}")
+        rows[ikey] = row
+    else:  # an ending: converted, exited, ended, expired, merged
+        s = e.step or row.step or ""
+        ends = a._end_keys.get((s, kind))
+        if ends is None:
+            ends = a._end_keys[(s, kind)] = (f"s|{s}|end|{kind}", f"e|{s}|!{kind}")
+        bb, tt = b.b, b.t
+        for k in (kind, *ends):
+            bb[k] = bb.get(k, 0) + 1
+            tt[k] = tt.get(k, 0) + 1
+        if kind == "converted":
+            i = bisect.bisect_left(TTC_BOUNDS, at - row.entered_at)
+            b.inc(f"ttc|{i}")
+            if row.global_control:
+                b.inc("gc|converted")
+                if row.holdout:
+                    b.inc("gc|h|converted")
+            if row.holdout:
+                b.inc("h|converted")
+            elif not row.global_control:
+                v = e.variant or row.variant
+                if v is not None:
+                    b.inc(f"v|{v}|converted")
+        rows.pop(ikey, None)
+
+
+def _sent(a: Analytics, e: _Fact, at: float, customer_id: str, local_hour: int | None, b: _Both,
+          row: InstanceRow) -> None:
+    ch = e.channel or ""
+    did = e.delivery_id
+    bb, tt = b.b, b.t
+    for k in (f"s|{e.step}|sent", f"c|{ch}|sent"):
+        bb[k] = bb.get(k, 0) + 1
+        tt[k] = tt.get(k, 0) + 1
+    freq = None
+    if did is not None and ch in CUSTOMER_CHANNELS:
+        freq = _frequency(a, customer_id, at, did, ch, b)
+        if local_hour is not None:
+            k = f"lh|{ch}|{local_hour}|sent"
+            bb[k] = bb.get(k, 0) + 1
+            tt[k] = tt.get(k, 0) + 1
+    if did is None:
+        return
+    d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, local_hour, freq, 0, at)
+    rows = a.rows
+    dkey = "d:" + did
+    old = rows.get(dkey)
+    if old is not None:
+        d.seen = old.seen
+    rows[dkey] = d
+    waiting = rows.pop("r:" + did, None)
+    if waiting:
+        for status, _ in waiting:
+            _count_receipt(a, d, status)
+
+
+def _frequency(a: Analytics, customer: str, at: float, did: str, ch: str, b: _Both) -> int:
+    """The send's ordinal among the customer's sends in the 7 days up to it, order-independent.
+
+    ``#{sends y: at - 7d < y.at <= at}``: sends folded out of event-time order (they arrive from
+    several partitions and timers) move the later sends they precede one bin up, so the counts are
+    those of event-time order whatever the order of folding.
+    """
+    fkey = "f:" + customer
+    rows = a.rows
+    old = rows.get(fkey)
+    if not old:  # a customer's first send here (the commonest): nothing to count or move
+        rows[fkey] = [(at, did)]
+        b.inc(f"fq|{ch}|1|sent")
+        return 1
+    recent = list(old)
+    n = 1 + sum(1 for t, _ in recent if at - WEEK < t <= at)
+    for t, other in recent:
+        if at <= t < at + WEEK:
+            d: DeliveryRow | None = a.rows.get("d:" + other)
+            if d is None or d.freq is None or d.freq >= FREQ_MAX:
+                continue
+            ob = _bucket(a, d.journey, d.version, d.hour)
+            _move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "sent")
+            if d.seen & _BIT["opened"]:
+                _move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "opened")
+            d.freq += 1
+            a.rows["d:" + other] = d
+    recent.append((at, did))
+    recent.sort()
+    # the latest FREQ_KEEP by event time, not a time window: a send folded weeks late (a backlog's
+    # timers, another partition) still finds the sends it precedes
+    a.rows[fkey] = recent[-FREQ_KEEP:]
+    n = min(n, FREQ_MAX)
+    b.inc(f"fq|{ch}|{n}|sent")
+    return n
+
+
+def _count_receipt(a: Analytics, d: DeliveryRow, status: str) -> bool:
+    bit = _BIT[status]
+    if d.seen & bit:
+        return False
+    d.seen |= bit
+    b = _bucket(a, d.journey, d.version, d.hour)
+    for k in (f"c|{d.channel}|rcpt|{status}", f"s|{d.step}|rcpt|{status}"):
+        b.inc(k)
+    if status == "opened":
+        if d.local_hour is not None:
+            k = f"lh|{d.channel}|{d.local_hour}|opened"
+            b.inc(k)
+        if d.freq is not None:
+            k = f"fq|{d.channel}|{d.freq}|opened"
+            b.inc(k)
+    return True
+
+
+def _move(b: _Both, src: str, dst: str, what: str) -> None:
+    b.inc(src + what, -1)
+    b.inc(dst + what)
 
 
 def merge(buckets: Iterable[Counters]) -> Counters:

@@ -233,7 +233,7 @@ class AnalyticsService:
         changes = self._rows.changes()
         for key in self.fold.dirty:
             changes[state.bucket_key(key)] = state.encode_counters(self.fold.buckets[key])
-        self.fold.dirty.clear()
+        self.fold.clear_dirty()
         for (topic, p), off in offsets.items():
             changes[state.offset_key(topic, p)] = str(off).encode()
             self.offsets[(topic, p)] = off

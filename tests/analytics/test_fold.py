@@ -147,6 +147,23 @@ def test_replayed_journey_events_are_counted_once() -> None:
     assert loose.duplicates == 0 and loose.applied == 200
 
 
+def test_changed_buckets_are_named_again_after_the_caller_stored_them() -> None:
+    """The analytics service stores the buckets in ``dirty`` and clears it; a bucket folded into again
+    afterwards (the fold keeps the last one at hand) must be named again, or its new counts are never stored."""
+    events = [e for e in SIM.analytics.events if e.kind != "stage"]
+    fold = Analytics()
+    fold.apply_all(events[:50])
+    assert fold.dirty
+    fold.clear_dirty()
+    assert not fold.dirty
+    for e in events[50:400]:
+        before = {k: dict(b) for k, b in fold.buckets.items()}
+        fold.clear_dirty()
+        fold.apply(e)
+        changed = {k for k, b in fold.buckets.items() if before.get(k) != b}
+        assert changed <= fold.dirty, e
+
+
 def test_stage_moves_fold_into_a_flow_counted_once() -> None:
     """The stage flow agrees with the simulator's own profiles and stage_moves; a replayed tail holding
     stage records (the worker's positions) counts once."""
