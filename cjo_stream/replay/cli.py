@@ -39,12 +39,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         write_problem,
     )
     from cjo_stream.gc_tuning import tune_gc
-    from cjo_stream.jsonl import Damaged
+    from cjo_stream.jsonl import Damaged, jsonl_lines
     from cjo_stream.kafka.connect import broker_ready
     from cjo_stream.progress import Progress
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.run import Replay
-    from cjo_stream.replay.sources import NoSuchTopic, Raw, Unreadable, file_records, topic_records
+    from cjo_stream.replay.sources import NoSuchTopic, Raw, Unreadable, topic_records
     from cjo_stream.settings_args import settings_from
     from cjo_stream.timefmt import format_ts
 
@@ -101,7 +101,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         if args.events:
             try:
-                replay.feed(file_records(args.events), progress=bar.update)
+                for path in args.events:
+                    replay.feed_lines(path, jsonl_lines(path), progress=bar.update)
             except Damaged as e:
                 raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
             except OSError as e:

@@ -1,50 +1,34 @@
-"""Where a replay's events come from: JSONL files (plain or gzip) or Kafka topics, as raw records.
+"""Where a replay's events come from: Kafka topics, as raw records (files: :meth:`Replay.feed_lines
+<cjo_stream.replay.run.Replay.feed_lines>` over :func:`~cjo_stream.jsonl.jsonl_lines`, in their order).
 
-Each record comes with its origin (``file:line`` or ``topic:partition:offset``) so a bad one is reported
-where it is. Files are read in their order, one after the other. Topics are merged across partitions in
-event-time order (ties by partition and offset), each partition in its own order, reading a bounded
-number of records ahead: that is an order the workers could have seen, and the one closest to how the
-events happened.
+Each record comes with its origin (``topic:partition:offset``) so a bad one is reported where it is.
+Topics are merged across partitions in event-time order (ties by partition and offset), each partition
+in its own order, reading a bounded number of records ahead: that is an order the workers could have
+seen, and the one closest to how the events happened.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
 from cjo_stream.config import Settings
 from cjo_stream.events import Event, InvalidEvent, decode_event
-from cjo_stream.jsonl import jsonl_lines
 from cjo_stream.receipts import receipt_record_event
 
 
 class Raw(msgspec.Struct, frozen=True, gc=False):
     """One record of the history and where it is. A struct (a frozen dataclass's ``__init__`` costs several
-    times as much), and a file line's ``file:line`` made only when asked: one is made per line read."""
+    times as much)."""
 
-    source: str  # a file's path, or topic:partition:offset
+    origin: str  # topic:partition:offset
     value: bytes | None  # None: a record the source could not turn into an event (``error`` says why)
     error: InvalidEvent | None = None
-    event: Event | None = None  # already decoded by the source (topics: to merge by event time)
-    line: int = 0  # a file's line number (from 1); 0 for a topic's record
-
-    @property
-    def origin(self) -> str:
-        """``file:line`` or ``topic:partition:offset``."""
-        return f"{self.source}:{self.line}" if self.line else self.source
-
-
-def file_records(paths: list[str]) -> Iterator[Raw]:
-    """Lines of JSONL files, gzip-compressed or not (told by content, not name; :mod:`cjo_stream.jsonl`)."""
-    for path in paths:
-        for n, line in enumerate(jsonl_lines(path), start=1):
-            line = line.strip()
-            if line:
-                yield Raw(path, line, line=n)
+    event: Event | None = None  # decoded by the source (to merge by event time)
 
 
 class Unreadable(RuntimeError):

@@ -20,7 +20,6 @@ from cjo_stream.journeys.loader import load_topology
 from cjo_stream.jsonl import jsonl_lines
 from cjo_stream.replay.compare import compare
 from cjo_stream.replay.run import Replay
-from cjo_stream.replay.sources import file_records
 from cjo_stream.simulator import Simulator
 from tests.conftest import T0
 
@@ -96,7 +95,8 @@ def shoppers() -> list[bytes]:
 
 def replay(files: list[str], *topos: str, **kw: Any) -> Replay:
     r = Replay([(t, load_topology(t)) for t in topos], **kw)
-    r.feed(file_records(files))
+    for f in files:
+        r.feed_lines(f, jsonl_lines(f))
     r.finish()
     return r
 
@@ -108,7 +108,7 @@ def test_replay_of_a_file_decides_what_the_simulator_decides(tmp_path: Path) -> 
     sim.finish()
     got: list[Any] = []
     r = Replay([("topologies", topo)], on_command=got.append, profiles_in_memory=5)  # most profiles spilled
-    r.feed(file_records([EXAMPLES]))
+    r.feed_lines(EXAMPLES, jsonl_lines(EXAMPLES))
     r.finish()
     assert [c.delivery_id for c in got] == [c.delivery_id for c in sim.commands] and len(got) > 50
     assert sorted((b.origin, b.reason) for b in r.bad) == [
@@ -128,11 +128,12 @@ def test_gzip_and_plain_files_in_order_with_line_numbers(tmp_path: Path) -> None
     first, second = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl"
     with gzip.open(first, "wb") as f:
         f.write(b"\n".join(lines[:5]) + b"\n{broken\n")
-    second.write_bytes(b"\n".join(lines[5:]) + b"\n")
-    recs = list(file_records([str(first), str(second)]))
-    assert [r.origin for r in recs] == [f"{first}:{i}" for i in range(1, 7)] + [f"{second}:{i}" for i in range(1, 6)]
+    second.write_bytes(b"\n".join(lines[5:7]) + b"\n\n{broken\n" + b"\n".join(lines[7:]) + b"\n")
     r = replay([str(first), str(second)], topology(tmp_path, "t"))
-    assert r.events == 10 and [(b.origin, b.reason) for b in r.bad] == [(f"{first}:6", "invalid_json")]
+    # each file counts its own lines, blank ones included
+    assert r.events == 10 and [(b.origin, b.reason) for b in r.bad] == [
+        (f"{first}:6", "invalid_json"), (f"{second}:4", "invalid_json")]
+    assert r.read == 12  # non-blank lines: the progress bar's count
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
