@@ -36,7 +36,10 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
         "last": {k: format_ts(t) for k, t in p.last.items()},
         "consent": p.consent,
         "consent_at": {ch: format_ts(t) for ch, t in p.consent_at.items()},  # when each was given or withdrawn
-        "timezone": p.timezone,
+        # the zone the customer is timed in, as journeys' ``profile.timezone`` (null: default_timezone), and
+        # what the last event's context said, which a ``timezone`` trait or an unknown name passes over
+        "timezone": p.zone_name(),
+        "context_timezone": p.timezone,
         "stage": stage,
         "stage_since": format_ts(since) if since else None,
         "journeys": {

@@ -13,6 +13,7 @@ from cjo_stream.profile import (
     encode_profile,
     merge_profiles,
     new_profile,
+    profile_to_dict,
 )
 from tests.conftest import T0, ev
 
@@ -53,6 +54,20 @@ def test_apply_event_tracks_counts_times_traits_consent_zone() -> None:
     assert p.consent == {"sms": False, "push": True, "email": False}
     assert (p.first_seen, p.last_seen, p.timezone) == (T0 - 5, T0 + 5, "Asia/Tokyo")
     assert p.counters == {"identify": 1, "unsubscribed": 1, "page_viewed": 1}
+
+
+def test_the_state_api_shows_the_zone_the_customer_is_timed_in() -> None:
+    """It showed the last event's context.timezone, while journeys (profile.timezone) and the engine's
+    clock take the timezone trait first and pass over an unknown name."""
+    p = new_profile("u")
+    apply_event(p, ev("page_viewed", T0, context={"timezone": "Asia/Tokyo"}))
+    apply_event(p, ev("identify", T0 + 1, type="identify", traits={"timezone": "Europe/Berlin"}))
+    shown = profile_to_dict(p)
+    assert (shown["timezone"], shown["context_timezone"]) == ("Europe/Berlin", "Asia/Tokyo") == \
+        (p.view()["timezone"], p.timezone)
+    q = new_profile("v")
+    apply_event(q, ev("page_viewed", T0, context={"timezone": "Mars/Olympus"}))
+    assert (profile_to_dict(q)["timezone"], profile_to_dict(q)["context_timezone"]) == (None, "Mars/Olympus")
 
 
 def test_links_and_merge() -> None:
