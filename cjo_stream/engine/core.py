@@ -231,7 +231,7 @@ class Engine:
         then, with lifecycle stages, move the customer's stage and apply ``stage_changed`` if it moved."""
         run = _Run(self, profile, now, event.message_id, throttles)
         stages = self.stages
-        new = not profile.first_seen
+        new = not profile.events  # nothing seen yet (first_seen 0 may be an event at the epoch)
         if stages is not None and new:
             run.stage_move("", stages.default)  # a new customer starts in the first stage
         self._apply(run, event, now, primary=True)
