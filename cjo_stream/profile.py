@@ -26,19 +26,22 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
     from cjo_stream.events import format_ts
 
     stage = p.stage or default_stage
-    since = (p.stage_since or p.first_seen) if stage else 0
+    seen = bool(p.events)  # (not first_seen: 0 is also an event at 1970-01-01T00:00:00Z, see Profile)
     return {
         "customer_id": p.customer_id,
-        "first_seen": format_ts(p.first_seen) if p.first_seen else None,
-        "last_seen": format_ts(p.last_seen) if p.last_seen else None,
+        "first_seen": format_ts(p.first_seen) if seen else None,
+        "last_seen": format_ts(p.last_seen) if seen else None,
         "traits": p.traits,
         "counters": p.counters,
         "last": {k: format_ts(t) for k, t in p.last.items()},
         "consent": p.consent,
         "consent_at": {ch: format_ts(t) for ch, t in p.consent_at.items()},  # when each was given or withdrawn
-        "timezone": p.timezone,
+        # the zone the customer is timed in, as journeys' ``profile.timezone`` (null: default_timezone), and
+        # what the last event's context said, which a ``timezone`` trait or an unknown name passes over
+        "timezone": p.zone_name(),
+        "context_timezone": p.timezone,
         "stage": stage,
-        "stage_since": format_ts(since) if since else None,
+        "stage_since": format_ts(p.stage_since or p.first_seen) if stage and seen else None,
         "journeys": {
             j: {"version": i.version, "instance_id": i.instance_id, "step": i.step, "variant": i.variant,
                 "holdout": i.holdout, "entered_at": format_ts(i.entered_at), "waiting": i.waiting,
@@ -102,12 +105,12 @@ def apply_event(p: Profile, ev: Event) -> None:
     if exact > p.last_seen:
         p.last_seen = exact
     ts = int(exact)
-    first = p.first_seen
-    if not first or ts < first:
+    events = p.events
+    if not events or ts < p.first_seen:  # its first event (see Profile: first_seen 0 may be one at the epoch)
         p.first_seen = ts
-    entry = p.events.get(name)
+    entry = events.get(name)
     if entry is None:
-        p.events[name] = [1, ts]
+        events[name] = [1, ts]
     else:
         entry[0] += 1
         if ts > entry[1]:
@@ -135,7 +138,7 @@ def merge_profiles(into: Profile, other: Profile) -> None:
     which instance survives, and what it must catch up with, is the engine's decision
     (:meth:`cjo_stream.engine.Engine.absorb`).
     """
-    if other.first_seen and (not into.first_seen or other.first_seen < into.first_seen):
+    if other.events and (not into.events or other.first_seen < into.first_seen):
         into.first_seen = other.first_seen
     into.last_seen = max(into.last_seen, other.last_seen)
     for k, theirs in other.events.items():

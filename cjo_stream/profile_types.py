@@ -52,6 +52,11 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
 
     ``last_seen`` is the customer's event clock: the latest event time seen (exact, not rounded), against
     which an arriving event is in order or late.
+
+    Whether the customer has been seen at all is whether ``events`` holds anything (every event applied
+    adds to it, nothing removes from it), not ``first_seen``: its 0 is both "never" and an event at
+    1970-01-01T00:00:00Z, the earliest time an event may carry. (An ``int | None`` would say it, but an
+    id known only as an alias is stored unseen, and workers before it could not read that record.)
     """
 
     customer_id: str

@@ -195,6 +195,7 @@ steps:
         last_order: "{{ profile.last.order_completed | date: '%d %b %Y %H:%M' }}"
         decided: "{{ 'now' | date: '%Y-%m-%d %H:%M' }} {{ now | date: '%H:%M' }}"
         event_time: "{{ event.timestamp | date: '%H:%M' }}"
+        now: "{{ now }}, {{ now | minus: profile.last.order_completed | divided_by: 3600 | round }} h after the order"
 """
 
 
@@ -212,7 +213,7 @@ def test_the_date_filter_reads_the_journeys_times_the_same_on_any_host(tmp_path:
     assert p.returncode == 0, p.stdout + p.stderr
     (cmd,) = [json.loads(line) for line in p.stdout.splitlines()]
     assert cmd["content"] == {"last_order": "02 Mar 2026 09:15", "decided": "2026-03-05 18:30 18:30",
-                              "event_time": "18:30"}
+                              "event_time": "18:30", "now": "2026-03-05T18:30:00.000Z, 81 h after the order"}
 
 
 def test_simulate_says_why_a_template_failed_on_the_data(tmp_path: Path) -> None:

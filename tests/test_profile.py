@@ -13,6 +13,7 @@ from cjo_stream.profile import (
     encode_profile,
     merge_profiles,
     new_profile,
+    profile_to_dict,
 )
 from tests.conftest import T0, ev
 
@@ -53,6 +54,38 @@ def test_apply_event_tracks_counts_times_traits_consent_zone() -> None:
     assert p.consent == {"sms": False, "push": True, "email": False}
     assert (p.first_seen, p.last_seen, p.timezone) == (T0 - 5, T0 + 5, "Asia/Tokyo")
     assert p.counters == {"identify": 1, "unsubscribed": 1, "page_viewed": 1}
+
+
+def test_the_state_api_shows_the_zone_the_customer_is_timed_in() -> None:
+    """It showed the last event's context.timezone, while journeys (profile.timezone) and the engine's
+    clock take the timezone trait first and pass over an unknown name."""
+    p = new_profile("u")
+    apply_event(p, ev("page_viewed", T0, context={"timezone": "Asia/Tokyo"}))
+    apply_event(p, ev("identify", T0 + 1, type="identify", traits={"timezone": "Europe/Berlin"}))
+    shown = profile_to_dict(p)
+    assert (shown["timezone"], shown["context_timezone"]) == ("Europe/Berlin", "Asia/Tokyo") == \
+        (p.view()["timezone"], p.timezone)
+    q = new_profile("v")
+    apply_event(q, ev("page_viewed", T0, context={"timezone": "Mars/Olympus"}))
+    assert (profile_to_dict(q)["timezone"], profile_to_dict(q)["context_timezone"]) == (None, "Mars/Olympus")
+
+
+def test_an_event_at_the_epoch_is_seen() -> None:
+    """first_seen 0 meant "never seen": an event at 1970-01-01T00:00:00Z showed first_seen (and last_seen)
+    null in the state API, the next event took first_seen's place, and a merge passed it over."""
+    p = new_profile("u")
+    apply_event(p, ev("page_viewed", 0.0))
+    shown = profile_to_dict(p)
+    assert (shown["first_seen"], shown["last_seen"]) == ("1970-01-01T00:00:00.000Z", "1970-01-01T00:00:00.000Z")
+    apply_event(p, ev("page_viewed", T0))
+    assert (p.first_seen, p.view()["first_seen"], profile_to_dict(p)["first_seen"]) == (0, 0, "1970-01-01T00:00:00.000Z")
+    anon, known = new_profile("a1"), new_profile("u2")
+    apply_event(anon, ev("page_viewed", 0.5, user=None, anon="a1"))  # type: ignore[arg-type]
+    apply_event(known, ev("signed_up", T0, user="u2"))
+    merge_profiles(known, anon)
+    assert known.first_seen == 0
+    never = profile_to_dict(new_profile("n"), "awareness")  # an id known only as an alias: nothing seen yet
+    assert (never["first_seen"], never["last_seen"], never["stage_since"]) == (None, None, None)
 
 
 def test_links_and_merge() -> None:

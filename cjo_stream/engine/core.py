@@ -27,6 +27,7 @@ from cjo_stream.engine.recent import recent_events, remember, seen_view, since, 
 from cjo_stream.engine.throttle import Throttles
 from cjo_stream.engine.types import Result, Timer, TimerKind, Transition
 from cjo_stream.events import Event, format_ts
+from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.loader import with_handover_snapshots
 from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
@@ -230,7 +231,7 @@ class Engine:
         then, with lifecycle stages, move the customer's stage and apply ``stage_changed`` if it moved."""
         run = _Run(self, profile, now, event.message_id, throttles)
         stages = self.stages
-        new = not profile.first_seen
+        new = not profile.events  # nothing seen yet (first_seen 0 may be an event at the epoch)
         if stages is not None and new:
             run.stage_move("", stages.default)  # a new customer starts in the first stage
         self._apply(run, event, now, primary=True)
@@ -763,6 +764,7 @@ class Engine:
         did = delivery_id(j.id, j.version, p.customer_id, inst.instance_id, f"{step.id}@{inst.seq}")
         customer_facing = channel in CUSTOMER_CHANNELS
         ctx = run.ctx(ev_view, inst, j, self._reads[id(step)])
+        ctx["now"] = DecisionTime(now)  # the number conditions see, output as decided_at is: `{{ now }}`
         failed: RenderError | None = None  # a template that cannot render skips this send (render_error)
         to: str | None
         if action.to is not None:

@@ -1,4 +1,4 @@
-"""Durations (``30s``, ``15m``, ``1h``, ``7d``, ``2w``) and times of day (``"09:00"``) in journey files."""
+"""Durations (``30s``, ``15m``, ``1h``, ``7d``, ``2w``) and times of day (``"09:00"``, ``"9:00"``) in journey files."""
 
 from __future__ import annotations
 
@@ -26,8 +26,11 @@ def parse_duration(text: object) -> float:
 
 
 def parse_time_of_day(text: object) -> tuple[int, int]:
-    """``"09:00"`` → ``(9, 0)``; raises ValueError (24-hour ``HH:MM`` expected)."""
+    """``"09:00"`` or ``"9:00"`` → ``(9, 0)``; raises ValueError. Every time of day a file names is read
+    here (``wait_until``, its ``best_time`` default, quiet hours, a schedule's ``at``), so all take the
+    same forms: a 24-hour ``H:MM`` or ``HH:MM`` (the message asked for HH:MM while 9:00 was taken)."""
     m = _TIME_OF_DAY.match(text) if isinstance(text, str) else None
     if not m:
-        raise ValueError(f"bad time of day {text!r}: use 24-hour HH:MM in quotes, e.g. \"09:00\"")
+        raise ValueError(f"bad time of day {text!r}: use a 24-hour time H:MM or HH:MM in quotes, "
+                         f"e.g. \"9:00\" or \"21:30\"")
     return int(m.group(1)), int(m.group(2))

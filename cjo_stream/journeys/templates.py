@@ -27,6 +27,7 @@ from liquid.builtin.tags.include_tag import IncludeNode
 from liquid.builtin.tags.render_tag import RenderNode
 from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterError
 
+from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
 
 #: Loop iterations per render (all loops together), and the longest range a filter may take.
@@ -83,6 +84,23 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+class _Numeric:
+    """``plus``, ``minus``, ``times``, ``modulo`` given ``now`` (:class:`DecisionTime`) as the number it
+    is: python-liquid computes them on ``Decimal(str(x))``, and ``str`` of ``now`` is its RFC 3339 text."""
+
+    __slots__ = ("_f",)
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+
+    def __call__(self, left: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(left) is DecisionTime:
+            left = float(left)
+        if args and any(type(v) is DecisionTime for v in args):
+            args = tuple(float(v) if type(v) is DecisionTime else v for v in args)
+        return self._f(left, *args, **kwargs)
+
+
 class _Date:
     """``{{ profile.last.order_completed | date: '%d %b' }}``: Liquid's ``date``, made deterministic. Its own
     refused a float (every time a journey sees is epoch seconds as a float: ``now``, ``profile.first_seen``,
@@ -118,6 +136,8 @@ class _LimitedEnvironment(Environment):
         super().setup_tags_and_filters(extra=extra)
         self.filters["json"] = _json
         self.filters["date"] = _Date()
+        for name in ("plus", "minus", "times", "modulo"):
+            self.filters[name] = _Numeric(self.filters[name])
         self.filters = {name: _Guarded(f) for name, f in self.filters.items()}
 
 

@@ -145,16 +145,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - t0
     for b in replay.bad:
         print(f"{b.origin}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)
-    if replay.bad and not replay.events and not replay.outside:  # every record was bad: not JSON lines at all
-        from cjo_stream.errors import no_events
-
-        source = ", ".join(args.events or args.topic or [settings.input_topic, settings.receipts_topic])
-        raise no_events(source, len(replay.bad), replay.bad[0].reason, replay.bad[0].detail,
-                        "line" if args.events else "record")
     if not replay.events:  # an empty report with exit 0 hid a --since in the wrong year, or an empty export
-        from cjo_stream.errors import InvalidInput
+        from cjo_stream.errors import InvalidInput, no_events
 
         source = ", ".join(args.events or args.topic or [settings.input_topic, settings.receipts_topic])
+        if replay.bad and not replay.outside:  # every record was bad: not JSON lines at all
+            raise no_events(source, len(replay.bad), replay.bad[0].reason, replay.bad[0].detail,
+                            "line" if args.events else "record")
         lo, hi = warmup_from, until  # not both infinite: files without a range have nothing outside it
         span = ((f"from {format_ts(lo)}" if lo > float("-inf") else "up")
                 + (f" to {format_ts(hi)}" if hi < float("inf") else ""))

@@ -61,6 +61,20 @@ def sim_for(*texts: str, stage_text: str = STAGES) -> Simulator:
     return Simulator(Engine([journey(t) for t in texts], stages=stages(stage_text)))
 
 
+def test_a_customer_first_seen_at_the_epoch_is_not_new_again() -> None:
+    """first_seen 0 meant "never seen": after an event at 1970-01-01T00:00:00Z every event moved the
+    customer from no stage into the first one again (counted in the stage transitions), and the stage's
+    since became the next event's time."""
+    eng = Engine([], stages=stages())
+    p = new_profile("u")
+    moves = [eng.process(p, ev(name, at), at).stage_moves
+             for name, at in (("cart_item_added", 0.0), ("page_viewed", 0.0), ("page_viewed", T0))]
+    assert moves == [[("", "awareness"), ("awareness", "consideration")], [], []]
+    shown = profile_to_dict(p, "awareness")
+    assert (shown["stage"], shown["stage_since"], shown["first_seen"]) == (
+        "consideration", "1970-01-01T00:00:00.000Z", "1970-01-01T00:00:00.000Z")
+
+
 # ------------------------------------------------------------------ loader
 @pytest.mark.parametrize(("text", "line", "reason"), [
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: b, when: 'profile.counters.x >='}\n", 3, "bad expression"),

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.templates import MAX_OUTPUT_CHARS, RenderError, Template
 
 SOURCES = [
@@ -14,7 +15,8 @@ SOURCES = [
     "{{ a.size }}", "{{ a['x y'] }}", "{{ a.first.b }}", "{{ a | default: 'd' }}",
     "{{ a | default: 'd', allow_false: true }}", "{{ a | default: nil }}", "{{ a | upcase }}",
     "<{{ a | append: '!' | prepend: '<' }}>", "{{ a | size }}", "{{ a | join: ', ' }}", "{{ a | first }}",
-    "{{ a | times: 2 }}", "{{ a | plus: 1.5 }}", "{{ a | round: 1 }}",
+    "{{ a | times: 2 }}", "{{ a | plus: 1.5 }}", "{{ a | round: 1 }}", "{{ a | minus: 0.5 }}", "{{ a | modulo: 7 }}",
+    "{{ 10 | minus: a }}", "{{ a | json }}",
     "{{ a | truncate: 5 }}", "{{ a | escape }}", "{{ a | date: '%Y-%m' }}",
     "{{ a | slice: 1, 2 }}", "{{ a | split: ',' | join: '-' }}", "{{ a | url_encode }}", "{{ a | sort | join }}",
     "{{ nope }}", "{{ nope.deeper | default: 'n' }}", "{{ now }}", "{{ today }}", "text {{- a -}} more\n",
@@ -30,6 +32,7 @@ VALUES: list[Any] = [
     None, True, False, 0, 1, -1.5, 1e20, 12345678901234567890, "", "text", "a,b,c", "ü€😀 <b>&amp;", [],
     [1, "x", None, True], ["b", "a"], [{"b": 2}], {}, {"b": 1}, {"b": {"c": [1, 2]}}, {"first": "F", "size": 9},
     {"x y": 1, "b": None}, "2026-11-30T10:00:00Z", "x" * (MAX_OUTPUT_CHARS // 3 + 1),
+    DecisionTime(1772445600.25),  # `now` in a send's templates
 ]
 
 
@@ -54,6 +57,16 @@ def test_same_output_as_python_liquid(source: str) -> None:
         data = {**base, "a": value}
         assert outcome(fast, data) == outcome(slow, data), (source, value)
     assert outcome(fast, base) == outcome(slow, base), (source, "no a")
+
+
+def test_now_outputs_as_rfc_3339_text_and_computes_as_epoch_seconds() -> None:
+    """`{{ now }}` rendered epoch seconds with a fraction (1772445600.25); on either render path it is now
+    the decision time as the command's decided_at, while arithmetic and `date` read the number."""
+    data = {"now": DecisionTime(1772445600.25), "profile": {"last": {"go": 1772442000}}}
+    for source, text in (("{{ now }}", "2026-03-02T10:00:00.250Z"), ("{{ now | date: '%d %b %H:%M' }}", "02 Mar 10:00"),
+                         ("{{ now | minus: profile.last.go }}", "3600.25"), ("{{ now | json }}", '"2026-03-02T10:00:00.250Z"'),
+                         ("{% if now > profile.last.go %}{{ now | split: 'T' | first }}{% endif %}", "2026-03-02")):
+        assert Template(source).render(data) == liquid_only(source).render(data) == text, source
 
 
 def test_text_outputs_and_conditionals_take_the_quick_path_and_other_tags_do_not() -> None:

@@ -221,3 +221,37 @@ def test_policies_and_stages_with_every_line_commented_out_are_no_policies_and_n
 def test_an_empty_event_name_is_refused(where: str, text: str) -> None:
     """`event: ""` passed validate: a journey no event ever starts (or a goal never reached)."""
     assert any(f"{where}: Expected `str` of length >= 1" in p for p in problems(text)), problems(text)
+
+
+TIMES_OF_DAY = """\
+journey: tod
+entry:
+  schedule: {every: 1d, at: "AT"}
+steps:
+  - id: morning
+    wait_until: "WAIT"
+  - id: best
+    wait_until: {best_time: email, default: "BEST", within: 24h}
+  - id: mail
+    send: {channel: email, content: {subject: "Hi"}}
+"""
+
+
+def test_times_of_day_take_h_mm_and_hh_mm_alike_everywhere() -> None:
+    """"9:00" was accepted while the message for a bad time asked for HH:MM: both forms are the rule, in
+    every place a time of day is named (a schedule's at, wait_until, its best_time default, quiet hours)."""
+    from tests.conftest import policies
+
+    def tod(at: str, wait: str, best: str) -> tuple[object, ...]:
+        j = load_journey_text(TIMES_OF_DAY.replace("AT", at).replace("WAIT", wait).replace("BEST", best), "j.yaml")
+        assert j.schedule is not None and j.steps["best"].best_time is not None
+        return j.schedule.at, j.steps["morning"].time_of_day, j.steps["best"].best_time.default
+
+    assert tod("9:00", "7:30", "0:05") == tod("09:00", "07:30", "00:05") == ((9, 0), (7, 30), (0, 5))
+    quiet = "quiet_hours:\n  - {channels: [sms], start: 'START', end: 'END'}\n"
+    assert policies(quiet.replace("START", "21:00").replace("END", "8:00")).quiet_hours == \
+        policies(quiet.replace("START", "21:00").replace("END", "08:00")).quiet_hours
+    for at, wait, best in (("9:60", "7:30", "0:05"), ("9:00", "24:00", "0:05"), ("9:00", "7:30", "9:5")):
+        (problem,) = problems(TIMES_OF_DAY.replace("AT", at).replace("WAIT", wait).replace("BEST", best))
+        assert problem.startswith("j.yaml:") and problem.endswith(
+            ": use a 24-hour time H:MM or HH:MM in quotes, e.g. \"9:00\" or \"21:30\""), problem
