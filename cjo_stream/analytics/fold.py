@@ -38,7 +38,7 @@ from cjo_stream.analytics.records import JourneyEvent, receipt_event
 from cjo_stream.analytics.rows import DeliveryRow, InstanceRow
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.engine.clock import customer_zone, local_minutes
-from cjo_stream.engine.types import Result
+from cjo_stream.engine.result import Result
 from cjo_stream.events import Event
 
 HOUR = 3600

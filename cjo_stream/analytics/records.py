@@ -18,7 +18,7 @@ import msgspec
 from cjo_stream.analytics.journey_event import JourneyEvent as JourneyEvent
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.engine.clock import customer_zone, local_minutes
-from cjo_stream.engine.types import Result
+from cjo_stream.engine.result import Result
 from cjo_stream.events import Event
 
 RECEIPT_PREFIX: Final = "message_"

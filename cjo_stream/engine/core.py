@@ -24,8 +24,9 @@ from cjo_stream.engine.besttime import ENGAGEMENT, best_time_due, local_hour, re
 from cjo_stream.engine.clock import customer_zone, in_window, local_minutes, next_time_of_day
 from cjo_stream.engine.reads import ALL, Reads, journey_reads, profile_part
 from cjo_stream.engine.recent import recent_events, remember, seen_view, since, watched_events
+from cjo_stream.engine.result import Result
 from cjo_stream.engine.throttle import Throttles
-from cjo_stream.engine.types import Result, Timer, TimerKind, Transition
+from cjo_stream.engine.types import Timer, TimerKind, Transition
 from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.expressions import truthy

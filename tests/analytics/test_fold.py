@@ -433,7 +433,8 @@ def test_receipts_join_their_delivery_once_in_any_order() -> None:
 
 def _send_result(s: Simulator) -> Any:
     """The engine result that made ``s``'s one send (its transitions, as the worker's journey events carry)."""
-    from cjo_stream.engine.types import Result, Transition
+    from cjo_stream.engine.result import Result
+    from cjo_stream.engine.types import Transition
 
     (cmd,) = s.commands
     r = Result(s.profiles["u1"])
