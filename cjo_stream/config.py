@@ -271,7 +271,8 @@ class Settings:
                                                    keyfile=self.ssl_keyfile or None)
         return kw
 
-    # Topic names derive from app_id and the input topic so two deployments can share a cluster.
+    # Internal topic names derive from app_id (the DLQ from the input topic); the output topics below (delivery,
+    # skip records, journey events) have fixed names, shared by every deployment on a cluster (docs/operations.md).
     @property
     def dlq_topic(self) -> str:
         return f"{self.input_topic}.dlq"

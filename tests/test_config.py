@@ -153,3 +153,24 @@ def test_web_url_and_worker_id_are_checked(monkeypatch: pytest.MonkeyPatch, var:
     assert fragment in str(e.value) and "FAKE" not in str(e.value)
     monkeypatch.setenv(var, "https://worker-1.cjo.svc:6066" if var == "CJO_WEB_URL" else "worker-1")
     assert Settings.from_env()
+
+
+def test_operations_names_the_topics_and_groups_app_id_does_not_prefix() -> None:
+    """docs/operations.md said CJO_APP_ID lets "two deployments share a cluster", while delivery topics, skip
+    records, journey events and the adapters' sent-records and groups keep their names whatever it says: every
+    name of a deployment that is not under CJO_APP_ID (nor set by a variable of its own) is named there."""
+    from pathlib import Path
+
+    from cjo_stream.adapters.runner import group_id
+    from cjo_stream.adapters.sentlog import sent_topic
+
+    s = Settings(app_id="other")
+    own = {s.input_topic, s.dlq_topic, s.receipts_topic}  # CJO_INPUT_TOPIC, CJO_RECEIPTS_TOPIC
+    names = {getattr(s, n) for n in dir(Settings) if n.endswith(("_topic", "_changelog")) and n != "delivery_topic"}
+    shared = {n for n in names if not n.startswith("other.")} - own
+    shared |= {Settings.delivery_topic("<channel>"), sent_topic("<channel>"), group_id("<channel>")}
+    assert {"cjo.delivery.skipped", "cjo.journey-events"} <= shared
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text()
+    row = next(line for line in doc.splitlines() if line.startswith("| `CJO_APP_ID`"))
+    assert "share a cluster" not in row
+    assert [n for n in sorted(shared) if f"`{n}`" not in row] == []

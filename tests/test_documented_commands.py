@@ -366,6 +366,20 @@ def _demo_ctrl_c(tmp: Path) -> None:
     assert not left, f"still running after Ctrl-C: {left}"
 
 
+@check(r"source \.venv/bin/activate$")
+def _activate(cmd: Command, fx: Callable[[str], Any]) -> None:
+    """In a new user's shell (no virtualenv on PATH) it puts the project's ``cjo-stream`` and ``python`` there,
+    which every later command of the docs needs (shell() runs them as after it)."""
+    env = {k: v for k, v in user_env().items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = os.pathsep.join(d for d in env["PATH"].split(os.pathsep) if Path(d).resolve() != BIN.resolve())
+    before = shell("command -v cjo-stream", env=env)
+    assert before.returncode != 0, f"cjo-stream is on PATH without the virtualenv ({before.stdout.strip()})"
+    p = shell(f"{cmd.text} && command -v cjo-stream && command -v python", env=env)
+    assert p.returncode == 0, p.stderr
+    assert [Path(line).parent.resolve() for line in p.stdout.split()] == [(ROOT / ".venv" / "bin").resolve()] * 2, \
+        p.stdout
+
+
 @check(r"make test$")
 def _make_test(cmd: Command, fx: Callable[[str], Any]) -> None:
     p = shell(f"make -n {cmd.text.split()[1]}")
@@ -1105,6 +1119,15 @@ def test_the_commands_are_found() -> None:
     assert curl.text.endswith("'") and "-d '{" in curl.text  # the continuation line is joined
     assert next(c for c in COMMANDS if c.text.startswith("docker compose up")).cwd == "deploy/compose"
     assert len(COMMANDS) >= 25
+
+
+def test_the_environment_is_activated_before_the_first_command_that_needs_it() -> None:
+    """A new user types the commands into a shell without .venv/bin on PATH: the docs must tell them to
+    activate it before the first ``cjo-stream`` or ``python`` command (the README named none: `command not found`)."""
+    needs = [i for i, c in enumerate(COMMANDS) if re.match(r"\(?(cjo-stream|python)\b", c.text)]
+    activate = [i for i, c in enumerate(COMMANDS) if c.text == "source .venv/bin/activate"]
+    assert needs and activate, "no `source .venv/bin/activate` among the documented commands"
+    assert activate[0] < needs[0], f"{COMMANDS[needs[0]]} comes before {COMMANDS[activate[0]]}"
 
 
 def test_a_command_without_a_check_fails(tmp_path: Path) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from cjo_stream.argtypes import port_or_auto, positive_int
+
+if TYPE_CHECKING:
+    from cjo_stream.config import Settings
 
 CHANNELS = ("email", "sms", "push", "in_app", "webhook", "slack", "crm", "console")
 
@@ -35,8 +39,7 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     log = logging.getLogger("cjo_stream.adapters")
     source = where(settings, args.broker)
 
-    print(f"cjo-stream adapter {args.channel}: broker {settings.bootstrap}"
-          + (f", endpoint {settings.web_scheme}://{settings.web_host}:{opts.web_port}" if opts.web_port >= 0 else ""),
+    print(f"cjo-stream adapter {args.channel}: broker {settings.bootstrap}" + _endpoint(settings, opts.web_port),
           file=sys.stderr, flush=True)
     try:
         if not wait_for_broker_or_stop(settings, source, log):
@@ -49,6 +52,17 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
         log.exception("adapter %s stopped on an error", args.channel)
         print(f"error: adapter stopped: {type(e).__name__}; see the log above", file=sys.stderr)
         return int(ExitCode.INTERNAL)
+
+
+def _endpoint(settings: Settings, web_port: int) -> str:
+    """The banner's endpoint: with ``--web-port 0`` the port is chosen when it binds, after the broker answered
+    (it said ``:0``, a URL nobody can call); the log line ``adapter endpoint on ...`` names it then."""
+    where = f"{settings.web_scheme}://{settings.web_host}"
+    if web_port < 0:
+        return ""
+    if web_port == 0:
+        return f", endpoint {where} on a free port (logged once bound: 'adapter endpoint on ...')"
+    return f", endpoint {where}:{web_port}"
 
 
 def _check_state_dir(path: str | None) -> None:

@@ -172,6 +172,7 @@ class AdapterRunner:
         self._started = False
         # the broker unanswered, or a commit pending, for long: /health 503 (kafka.watch)
         self._busy_since = 0.0  # when the acks and commit of the batch in progress began; 0: none
+        self._stale_unsaid, self._stale_said = 0, -60.0  # stale commands not yet in a warning; when the last was
         self.watch = BrokerWatch(f"adapter {self.name}", log, self._look, lambda: (self._busy_since,))
         self._counts: dict[str, int] = {}  # partitions of its own topics, as first seen
         self.lost: str | None = None  # its own topics gone from the cluster: the runner stops (exit 70)
@@ -289,7 +290,9 @@ class AdapterRunner:
         """Deliver a fetched batch; commit its offsets unless the runner is stopping. True if committed."""
         async with self._lock:
             records = [r for recs in data.values() for r in recs]
+            stale = self.outcomes["stale"]
             done = await asyncio.gather(*(self._guarded(r) for r in records))
+            self._say_stale(self.outcomes["stale"] - stale)
             self._busy_since = time.monotonic()
             try:
                 if self._pending:
@@ -448,6 +451,19 @@ class AdapterRunner:
         self._pending.append(await self.producer.send(dlq_topic(rec.topic), rec.value, key=rec.key,
                                                       headers=headers))
         self._count("dead_lettered")
+
+    def _say_stale(self, n: int) -> None:
+        """Stale commands get no receipt and no DLQ record: without this line an adapter started on old commands
+        (the README's example touchpoints are from March 2026) printed nothing and said nothing. At most one
+        warning a minute, counting those skipped since the last one."""
+        self._stale_unsaid += n
+        if not self._stale_unsaid or time.monotonic() - self._stale_said < 60.0:
+            return
+        assert self.sent_retention is not None  # (no retention: nothing is stale)
+        log.warning("adapter %s: skipped %d command(s) decided more than %.4g days ago, older than the sent-record "
+                    "keeps ids (stale: not sent, no receipt; CJO_SENT_RETENTION)", self.name, self._stale_unsaid,
+                    self.sent_retention / 86400, extra={"channel": self.name})
+        self._stale_unsaid, self._stale_said = 0, time.monotonic()
 
     def _count(self, status: str) -> None:
         self.outcomes[status] += 1

@@ -443,7 +443,9 @@ class Engine:
         view = scheduled_view(profile.customer_id, journey, at)
         if not self._matches(run, j.entry, view, None, j):
             return run.result
-        inst = self._enter(run, j, f"scheduled:{format_ts(at)}", view)
+        # the customer in the key: every customer entering this occurrence is an instance of its own (the
+        # analytics fold keeps one row per instance id; a shared id mixed their paths)
+        inst = self._enter(run, j, f"scheduled:{format_ts(at)}:{profile.customer_id}", view)
         if profile.last_seen >= at:  # events after the occurrence were applied first: catch up with them
             self._catch_up(run, inst, recent_events(profile), at)
         return run.result

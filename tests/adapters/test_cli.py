@@ -108,3 +108,22 @@ async def test_console_adapter_restarted_after_sigkill_replaces_its_dead_member(
     assert len(dead) == 1 and watch.replaced(group, dead), watch.seen[group]
     assert sorted(msgspec.json.decode(r.value)["delivery_id"] for r in receipts) == sorted(c.delivery_id for c in cmds)
     assert len(out.splitlines()) == 1, out  # the second run delivered only the new command
+
+
+def test_web_port_0_banner_names_no_port_0() -> None:
+    """`--web-port 0` (any free port, docs/adapters.md) printed `endpoint http://127.0.0.1:0`: the port is chosen
+    when the endpoint binds, after the broker answered; the banner now says so instead of naming port 0."""
+    env = {**env_without_cjo(), "CJO_BROKER": "127.0.0.1:1", "PYTHONUNBUFFERED": "1"}
+    p = run_cli("adapter", "--channel", "console", "--web-port", "0", env=env)
+    try:
+        assert p.stderr is not None
+        banner = p.stderr.readline().rstrip("\n")  # printed before it waits for the broker
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+    assert banner == ("cjo-stream adapter console: broker 127.0.0.1:1, endpoint http://127.0.0.1 on a free port "
+                      "(logged once bound: 'adapter endpoint on ...')"), banner
+    assert p.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, err  # SIGTERM before its handler: README

@@ -176,7 +176,8 @@ async def test_email_exactly_once_across_crash_restart_and_replay(settings: Sett
 # ---------------------------------------------------------------------------- expiry, bad input, duplicates
 
 
-async def test_expired_and_invalid_commands_are_not_sent(settings: Settings, receiver: Receiver) -> None:
+async def test_expired_and_invalid_commands_are_not_sent(settings: Settings, receiver: Receiver,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
     old = command(channel="webhook", decided_at=format_ts(time.time() - 36 * 3600))  # default webhook expiry: 1 day
     explicit = command(channel="webhook", expires_at="2020-01-01T00:00:00Z")
     # decided before the sent-record's retention (webhook: 1 day + 1 day): it may have been sent and
@@ -197,6 +198,10 @@ async def test_expired_and_invalid_commands_are_not_sent(settings: Settings, rec
     dlq = await read_topic(settings.bootstrap, "cjo.delivery.webhook.dlq", lambda r: len(r) >= 2, settle=0.3)
     assert [headers_of(r)["cjo.reason"] for r in dlq] == ["invalid_command", "invalid_command"]
     assert dlq[0].value == b"{not json"  # dead-lettered unchanged
+    # the stale one has no receipt and no DLQ record: the log says it was skipped (it said nothing)
+    assert ["adapter webhook: skipped 1 command(s) decided more than 2 days ago, older than the sent-record keeps "
+            "ids (stale: not sent, no receipt; CJO_SENT_RETENTION)"] == \
+        [r.getMessage() for r in caplog.records if "stale" in r.getMessage() and r.levelname == "WARNING"]
 
 
 async def test_stop_during_backoff_leaves_the_batch_for_the_next_run(settings: Settings, receiver: Receiver) -> None:

@@ -69,6 +69,41 @@ def test_the_same_occurrence_is_not_entered_twice() -> None:
     assert len(e.schedule(p, "lapsed", at + 86400).commands) == 1  # the next day's is new
 
 
+PAUSED = """
+journey: lapsed
+entry:
+  schedule: {every: 1d, at: "09:00"}
+  when: profile.counters.order_completed >= 1
+steps:
+  - id: nudge
+    send: {channel: email, content: {subject: "come back"}}
+  - id: pause
+    wait: 1d
+  - id: again
+    send: {channel: email, content: {subject: "still there?"}}
+"""
+
+
+def test_customers_entering_one_occurrence_are_instances_of_their_own() -> None:
+    """The instance id was a hash of the journey and the occurrence alone: every customer entering at the same
+    09:00 shared one, and the analytics fold (one row per instance id) mixed their paths into edges the journey
+    does not have (`pause -> nudge`, `entry -> again`) on the page, the API and `simulate --report`."""
+    from cjo_stream.analytics.offline import reports
+
+    sim = Simulator(engine(PAUSED))
+    start = parse_ts("2026-03-02T06:00:00Z")
+    for user in ("ada", "bob", "cy"):
+        shopper(sim, user, "UTC", start)
+    sim.handle(ev("page_viewed", start + 3 * 86400, user="clock"))
+    sim.finish()
+    firsts = [c for c in sim.commands if c.step == "nudge"]
+    assert len(firsts) == 3 and len({c.instance_id for c in firsts}) == 3
+    assert {c.decided_at for c in firsts} == {"2026-03-02T09:00:00.000Z"}  # one occurrence
+    _, report = reports(sim.analytics, sim.engine.current.values())
+    edges = {(e["from"], e["to"]): e["count"] for e in report["lapsed"]["edges"]}
+    assert edges == {("entry", "nudge"): 3, ("nudge", "pause"): 3, ("pause", "again"): 3, ("again", "!ended"): 3}
+
+
 THROTTLED = """
 journey: promo
 entry: {event: signed_up}
