@@ -32,6 +32,7 @@ COMPILED: tuple[str, ...] = (
     "cjo_stream/engine/reads.py",
     "cjo_stream/engine/recent.py",
     "cjo_stream/engine/funnel.py",
+    "cjo_stream/engine/transition.py",
     "cjo_stream/engine/result.py",
     "cjo_stream/engine/core.py",
     "cjo_stream/journeys/snapshot.py",

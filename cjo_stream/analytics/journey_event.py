@@ -10,7 +10,7 @@ from typing import Literal
 
 import msgspec
 
-from cjo_stream.engine.types import TransitionKind
+from cjo_stream.engine.transition import TransitionKind
 
 
 # gc=False: strings, numbers and a tuple of ints only, so it can be in no reference cycle and the cyclic

@@ -2,6 +2,7 @@
 
 from cjo_stream.engine.core import Engine
 from cjo_stream.engine.result import Result
-from cjo_stream.engine.types import Timer, Transition
+from cjo_stream.engine.transition import Transition
+from cjo_stream.engine.types import Timer
 
 __all__ = ["Engine", "Result", "Timer", "Transition"]

@@ -26,7 +26,8 @@ from cjo_stream.engine.reads import ALL, Reads, journey_reads, profile_part
 from cjo_stream.engine.recent import recent_events, remember, seen_view, since, watched_events
 from cjo_stream.engine.result import Result
 from cjo_stream.engine.throttle import Throttles
-from cjo_stream.engine.types import Timer, TimerKind, Transition
+from cjo_stream.engine.transition import Transition
+from cjo_stream.engine.types import Timer, TimerKind
 from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.expressions import truthy

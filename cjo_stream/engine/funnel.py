@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cjo_stream.engine.types import Transition
+from cjo_stream.engine.transition import Transition
 
 JOURNEY_KINDS = ("entered", "holdout", "converted", "exited", "ended", "expired", "merged")
 

@@ -8,7 +8,8 @@ from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.profile import Profile
 
 if TYPE_CHECKING:
-    from cjo_stream.engine.types import Timer, Transition
+    from cjo_stream.engine.transition import Transition
+    from cjo_stream.engine.types import Timer
 
 
 class Result:

@@ -102,7 +102,7 @@ def test_fold_agrees_with_the_engines_funnel() -> None:
 def test_funnel_columns_stay_apart_with_long_ids() -> None:
     """A journey id of 22 characters or more ran into its step's in `simulate --report` and `replay`."""
     from cjo_stream.engine.funnel import Funnel
-    from cjo_stream.engine.types import Transition
+    from cjo_stream.engine.transition import Transition
 
     f = Funnel()
     jid = "spring_promotion_2026_email_v2"
@@ -434,7 +434,7 @@ def test_receipts_join_their_delivery_once_in_any_order() -> None:
 def _send_result(s: Simulator) -> Any:
     """The engine result that made ``s``'s one send (its transitions, as the worker's journey events carry)."""
     from cjo_stream.engine.result import Result
-    from cjo_stream.engine.types import Transition
+    from cjo_stream.engine.transition import Transition
 
     (cmd,) = s.commands
     r = Result(s.profiles["u1"])
