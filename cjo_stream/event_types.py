@@ -1,4 +1,4 @@
-"""The event structs: the wire envelope, the checked decoder's form, and the decoded :class:`Event`.
+"""The event structs: the wire envelope and the checked decoder's form (the decoded event: :mod:`cjo_stream.event`).
 
 Kept apart from their decoding (:mod:`cjo_stream.events`, which re-exports them): that module is
 compiled (mypyc, :mod:`cjo_stream.native`), and msgspec structs must not be defined in a compiled module.
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import msgspec
 
-from cjo_stream.timefmt import format_ts
+from cjo_stream.event import Event as Event
 
 EventType = Literal["track", "identify", "page", "screen", "alias"]
 
@@ -78,48 +78,3 @@ class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True):
     properties: _Data | None = {}
     traits: _Data | None = {}
     context: _Data | None = {}
-
-
-class Event(msgspec.Struct, gc=False):
-    """A decoded, validated event as the engine sees it (fields in this order: :func:`_normalise` passes
-    them by position).
-
-    Not tracked by the cyclic garbage collector (``gc=False``): an event refers to strings and to its
-    data's dicts, none of which refers back to it, so it can be in no reference cycle; one tracked
-    object less per event for every collection to scan (its dicts are still tracked).
-
-    ``name`` is normalised (``page`` → ``page_viewed``, ``screen`` → ``screen_viewed`` unless ``event`` is
-    set; ``identify`` → ``identify``; ``alias`` → ``alias``) and ``ts`` is epoch seconds (UTC), which keeps
-    the engine's time arithmetic allocation-free.
-    """
-
-    message_id: str
-    type: EventType
-    name: str
-    ts: float
-    user_id: str | None = None
-    anonymous_id: str | None = None
-    previous_id: str | None = None
-    properties: dict[str, Any] = {}
-    traits: dict[str, Any] = {}
-    context: dict[str, Any] = {}
-
-    @property
-    def identity(self) -> str:
-        """The id this event was sent under: the known user id when present, else the anonymous one."""
-        return self.user_id or self.anonymous_id or ""
-
-    def view(self) -> dict[str, Any]:
-        """The mapping expressions and templates see as ``event`` (wire field names, RFC 3339 time)."""
-        return {
-            "messageId": self.message_id,
-            "type": self.type,
-            "event": self.name,
-            "name": self.name,
-            "userId": self.user_id,
-            "anonymousId": self.anonymous_id,
-            "timestamp": format_ts(self.ts),
-            "properties": self.properties,
-            "traits": self.traits,
-            "context": self.context,
-        }

@@ -23,6 +23,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Source paths relative to the repository root, the form mypyc takes; hot paths of replay and workers.
 COMPILED: tuple[str, ...] = (
     "cjo_stream/timefmt.py",
+    "cjo_stream/event.py",
     "cjo_stream/events.py",
     "cjo_stream/dedupe.py",
     "cjo_stream/identity.py",

@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 import hypothesis.strategies as st
-import msgspec
 import orjson
 from hypothesis import HealthCheck, given, settings
 
@@ -40,7 +39,7 @@ def outcome(decode: Any, raw: bytes) -> tuple[Any, ...]:
         ev = decode(raw)
     except InvalidEvent as e:
         return ("invalid", e.reason, e.detail)
-    return ("event", repr(msgspec.structs.asdict(ev)))
+    return ("event", repr(ev.fields()))
 
 
 def same(raw: bytes) -> tuple[Any, ...]:
