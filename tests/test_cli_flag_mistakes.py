@@ -44,6 +44,15 @@ def test_replay_takes_one_source() -> None:
                "--topic and --events: give one source")
 
 
+@pytest.mark.parametrize("reason, hint", [("too_larg", " (did you mean too_large?)"), ("oops", "")])
+def test_dlq_refuses_a_reason_no_dead_letter_has(reason: str, hint: str) -> None:
+    """``dlq --reason too_larg`` listed "0 of N" with exit 0, as if that reason had no records."""
+    err = user_error(run("dlq", "--reason", "invalid_json", "--reason", reason, *NO_BROKER), ExitCode.USAGE,
+                     f"error: --reason {reason!r} is no dead-letter reason{hint}: one of invalid_json, ",
+                     "too_large", "retries_exhausted")
+    assert len(err.strip().splitlines()) == 1, err
+
+
 def test_replay_with_compare_still_fails_on_change() -> None:
     p = run("replay", "--events", EVENTS, "--compare", "topologies/demo", "--fail-on-change", "--only-changed")
     assert p.returncode == 1 and "differences found" in p.stdout, p.stdout + p.stderr
