@@ -88,10 +88,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     stage_names = topo.stages.names if topo.stages is not None else ()
     for b in sim.bad:
         print(f"{args.events}:{b.line}: skipped bad event ({b.reason}): {b.detail}", file=sys.stderr)  # as replay
-    if sim.bad and not sim.profiles:  # no line was an event (each makes a profile): not JSON lines at all
-        from cjo_stream.errors import no_events
+    if not sim.profiles:  # no line was an event (each makes a profile)
+        from cjo_stream.errors import InvalidInput, no_events
 
-        raise no_events(args.events, len(sim.bad), sim.bad[0].reason, sim.bad[0].detail)
+        if sim.bad:  # not JSON lines at all
+            raise no_events(args.events, len(sim.bad), sim.bad[0].reason, sim.bad[0].detail)
+        # an empty file (or blank lines only) exited 0 with an empty report, where replay said so
+        raise InvalidInput(f"{args.events} holds no events")
     # a template that failed on the data skipped those sends: only a count showed (`render_error=14`), so
     # the author could not tell why; the detail names the failure, never the data
     failed: dict[tuple[str, int, str, str], int] = {}

@@ -247,9 +247,15 @@ def test_an_input_with_no_event_at_all_is_an_error(tmp_path: Path) -> None:
     # so it is refused before the broker is asked (none runs here; the exit would be 4 if it were asked)
     user_error(run("produce", "--events", str(array), "--broker", "127.0.0.1:9"), ExitCode.INVALID,
                f"{array} holds a JSON array, not JSON lines", "jq -c '.[]' FILE > FILE.jsonl", "nothing sent")
-    empty = tmp_path / "empty.jsonl"  # nothing bad in it: an empty run, as before
-    empty.write_text("")
-    assert run("simulate", "--events", str(empty)).returncode == 0
+    # nothing in it, or blank lines only: exit 0 with an empty report, where replay said so (the same words)
+    for name, content in (("empty.jsonl", ""), ("blank.jsonl", "\n  \n\n")):
+        empty = tmp_path / name
+        empty.write_text(content)
+        for verb in ("simulate", "replay"):
+            p = run(verb, "--events", str(empty))
+            user_error(p, ExitCode.INVALID)
+            assert p.stderr.strip().splitlines() == [f"error: {empty} holds no events"], p.stderr
+            assert p.stdout == "", p.stdout
 
 
 # ---------------------------------------------------------------- journeys with errors

@@ -31,11 +31,12 @@ def test_the_worker_refuses_such_an_address_before_waiting_for_it(tmp_path: Path
                ExitCode.USAGE, "broker address '::::'")
 
 
-@pytest.mark.parametrize("flag", ["--fail-on-change", "--only-changed"])
-def test_replay_comparison_flags_need_compare(flag: str) -> None:
+@pytest.mark.parametrize("flags", [["--fail-on-change"], ["--only-changed"], ["--examples", "3"],
+                                   ["--examples", "5"]])  # the default, given: still nothing to show it in
+def test_replay_comparison_flags_need_compare(flags: list[str]) -> None:
     """``replay --events F --fail-on-change`` without --compare exited 0: a CI job with it passed whatever
-    the journeys decided."""
-    user_error(run("replay", "--events", EVENTS, flag), ExitCode.USAGE, f"{flag} needs --compare OTHER_DIR")
+    the journeys decided. ``--examples N`` without it was taken and did nothing."""
+    user_error(run("replay", "--events", EVENTS, *flags), ExitCode.USAGE, f"{flags[0]} needs --compare OTHER_DIR")
 
 
 def test_replay_takes_one_source() -> None:
@@ -44,9 +45,21 @@ def test_replay_takes_one_source() -> None:
                "--topic and --events: give one source")
 
 
+@pytest.mark.parametrize("reason, hint", [("too_larg", " (did you mean too_large?)"), ("oops", "")])
+def test_dlq_refuses_a_reason_no_dead_letter_has(reason: str, hint: str) -> None:
+    """``dlq --reason too_larg`` listed "0 of N" with exit 0, as if that reason had no records."""
+    err = user_error(run("dlq", "--reason", "invalid_json", "--reason", reason, *NO_BROKER), ExitCode.USAGE,
+                     f"error: --reason {reason!r} is no dead-letter reason{hint}: one of invalid_json, ",
+                     "too_large", "retries_exhausted")
+    assert len(err.strip().splitlines()) == 1, err
+
+
 def test_replay_with_compare_still_fails_on_change() -> None:
     p = run("replay", "--events", EVENTS, "--compare", "topologies/demo", "--fail-on-change", "--only-changed")
     assert p.returncode == 1 and "differences found" in p.stdout, p.stdout + p.stderr
+    assert "winback: 23 only under A (e.g. u-7-00001, u-7-00004, u-7-00005, u-7-00006, u-7-00007)" in p.stdout
+    p = run("replay", "--events", EVENTS, "--compare", "topologies/demo", "--examples", "1")
+    assert p.returncode == 0 and "winback: 23 only under A (e.g. u-7-00001); 0 only under B" in p.stdout, p.stdout
 
 
 @pytest.mark.parametrize("content", ["# cjo-stream\n\nnot events\n", 'type,event,userId\ntrack,x,u1\n',

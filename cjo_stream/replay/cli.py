@@ -57,8 +57,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("--warmup needs --since: the warm-up is the time before it")
     # flags that would change nothing were taken silently: `--fail-on-change` without --compare passed CI
     # whatever the journeys decided, and `--topic` with --events read the files only
-    for flag in ("fail_on_change", "only_changed"):
-        if getattr(args, flag) and not args.compare:
+    for flag in ("fail_on_change", "only_changed", "examples"):  # (--examples: None unless given)
+        if getattr(args, flag) not in (None, False) and not args.compare:
             raise UsageError(f"--{flag.replace('_', '-')} needs --compare OTHER_DIR: it compares two topologies")
     if args.html and args.compare:  # the page shows one topology; it was checked writable, then never written
         raise UsageError("--html and --compare: the analytics page shows one topology; run without --compare "
@@ -169,7 +169,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           f"({first.sim.too_late:,} too late to start a journey); {len(first.sim.profiles):,} customers, "
           f"peak memory {peak:,.0f} MiB")
     if args.compare:
-        cmp = compare(first, replay.sides[1], examples=args.examples)
+        cmp = compare(first, replay.sides[1], examples=5 if args.examples is None else args.examples)
         print(render(cmp, only_changed=args.only_changed))
         if cmp.changed and args.fail_on_change:
             return int(ExitCode.INVALID)
@@ -233,7 +233,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
     p.add_argument("--fail-on-change", action="store_true", help="with --compare: exit 1 when anything differs")
     p.add_argument("--only-changed", action="store_true", help="with --compare: print only the rows that differ")
-    p.add_argument("--examples", type=positive_int, default=5, help="example customer ids per difference (default 5)")
+    p.add_argument("--examples", type=positive_int, help="with --compare: example customer ids per difference "
+                                                          "(default 5)")
     p.add_argument("--allowed-lateness", type=non_negative_float, metavar="SECONDS",
                    help="as the workers' CJO_ALLOWED_LATENESS (default: $CJO_ALLOWED_LATENESS or 300)")
     p.add_argument("--profiles-in-memory", type=positive_int, default=50_000, metavar="N",

@@ -24,6 +24,15 @@ from typing import Any
 from cjo_stream.argtypes import positive_float, positive_int, topic, when
 from cjo_stream.config import Settings
 
+#: Every ``cjo.reason`` a dead letter can carry: a worker's (the event model's reason codes, README
+#: "Event model") and an adapter's (docs/adapters.md). ``--reason`` takes only these: a misspelt one
+#: listed "0 of N" and exited 0, as if that reason had no records (tests/runtime/test_dlq_cli.py checks
+#: this list against the code that dead-letters).
+EVENT_REASONS = ("invalid_json", "invalid_encoding", "missing_field", "wrong_type", "bad_timestamp", "bad_number",
+                 "bad_id", "duplicate_key", "unknown_type", "missing_id", "too_large", "too_deep", "bad_receipt")
+ADAPTER_REASONS = ("invalid_command", "permanent_failure", "retries_exhausted")
+REASONS = EVENT_REASONS + ADAPTER_REASONS
+
 
 @dataclass
 class DeadLetter:
@@ -130,6 +139,19 @@ def _line(d: DeadLetter) -> str:
     return f"{d.partition}:{d.offset}  {d.failed_at or '-'}  {d.reason}  from {d.source}  {len(d.value or b'')} B  {detail}"
 
 
+def check_reasons(given: list[str] | None) -> None:
+    """A UsageError naming the known reasons for a ``--reason`` that is none of them (before the broker is asked)."""
+    import difflib
+
+    from cjo_stream.errors import UsageError
+
+    for r in given or ():
+        if r not in REASONS:
+            close = difflib.get_close_matches(r, REASONS, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"--reason {r!r} is no dead-letter reason{hint}: one of {', '.join(REASONS)}")
+
+
 def _cmd_dlq(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
@@ -140,6 +162,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
 
     if args.to and not args.redrive:
         raise UsageError("--to names where --redrive produces: give --redrive too")
+    check_reasons(args.reason)
     since = when(args.since, time.time()) if args.since else None
     s = settings_from(args)
     name = args.topic or s.dlq_topic
@@ -173,7 +196,10 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     reasons = ", ".join(f"{r} {n}" for r, n in by_reason.most_common())
     of = f"{listed} of " if listed != total else ""
     after = f" since {format_ts(since)}" if since is not None else ""
-    print(f"dlq: {of}{total} dead letter(s) on {name}{after}" + (f": {reasons}" if reasons else ""), file=sys.stderr)
+    # a known reason with no record here is no mistake: said, exit 0
+    none = f" (none for {', '.join(args.reason)})" if args.reason and not listed else ""
+    print(f"dlq: {of}{total} dead letter(s) on {name}{after}" + (f": {reasons}" if reasons else "") + none,
+          file=sys.stderr)
     if args.redrive and shown:
         try:
             sent = asyncio.run(redrive(s, shown, args.to))
@@ -198,7 +224,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--topic", type=topic, help="dead-letter topic (default: $CJO_INPUT_TOPIC.dlq, cjo.touchpoints.dlq; "
                                                "an adapter's: cjo.delivery.<channel>.dlq)")
     p.add_argument("--reason", action="append", metavar="REASON",
-                   help="only records dead-lettered for this reason (repeatable), e.g. too_large")
+                   help="only records dead-lettered for this reason (repeatable), e.g. too_large; a reason code of "
+                        "the event model or an adapter's (invalid_command, permanent_failure, retries_exhausted)")
     p.add_argument("--since", metavar="WHEN",
                    help="only records dead-lettered at or after this time: RFC 3339, or a duration ago like 2h "
                         "(a second --redrive: from when the first one ran, skipping what it re-drove)")

@@ -60,6 +60,11 @@ def test_dlq_lists_reasons_prints_values_on_request_and_redrives(spawn: Any, wor
     assert all(" from cjo.touchpoints[" in line for line in lines)
     assert "3 dead letter(s) on cjo.touchpoints.dlq" in p.stderr and "invalid_json 2, missing_id 1" in p.stderr
 
+    p = dlq(bootstrap, "--reason", "too_large")  # a reason of none of them: no mistake, said
+    assert p.returncode == 0 and p.stdout == "", p.stderr
+    assert "0 of 3 dead letter(s) on cjo.touchpoints.dlq: invalid_json 2, missing_id 1 (none for too_large)" \
+        in p.stderr, p.stderr
+
     p = dlq(bootstrap, "--reason", "missing_id", "--values")
     assert p.returncode == 0 and p.stdout.encode() == bad[1][1] + b"\n", p.stderr
     assert "1 of 3 dead letter(s)" in p.stderr
@@ -159,3 +164,24 @@ def test_a_header_without_a_value_reads_as_empty() -> None:
                          headers=[("cjo.reason", b"invalid_json"), ("cjo.trace", None), ("trace-id", None)])
     d = dead_letter(rec)
     assert (d.reason, d.offset, d.headers) == ("invalid_json", 7, [("trace-id", None)])
+
+
+def test_the_known_reasons_are_those_the_code_dead_letters_with() -> None:
+    """``--reason`` refuses what is not in REASONS: a reason added to the code but not there would be
+    refused though its records are on the topic."""
+    import re
+    from pathlib import Path
+
+    from cjo_stream.runtime.dlq import ADAPTER_REASONS, EVENT_REASONS
+
+    root = Path(ROOT)
+    src = {p: p.read_text() for p in (root / "cjo_stream").rglob("*.py")}
+    events = {r for text in src.values() for r in re.findall(r'InvalidEvent\("([a-z_]+)"', text)}
+    classify = src[root / "cjo_stream" / "events.py"].split("def _classify", 1)[1].split("\ndef ", 1)[0]
+    events |= set(re.findall(r'return "([a-z_]+)"', classify))
+    runner = src[root / "cjo_stream" / "adapters" / "runner.py"]
+    adapters = set(re.findall(r'_dead_letter\(rec, "([a-z_]+)"', runner))
+    adapters |= set(re.findall(r'dlq_reason = .*"([a-z_]+)"$', runner, re.M))
+    assert set(EVENT_REASONS) == events and set(ADAPTER_REASONS) == adapters
+    readme = (root / "README.md").read_text().split("A record is refused with a reason code:", 1)[1].split("\n\n")[0]
+    assert set(re.findall(r"`([a-z_]+)`", readme)) >= set(EVENT_REASONS)
