@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, MutableMapping
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from mypy_extensions import mypyc_attr
@@ -39,6 +39,7 @@ from cjo_stream.analytics.rows import DeliveryRow, InstanceRow
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.engine.clock import customer_zone, local_minutes
 from cjo_stream.engine.result import Result
+from cjo_stream.engine.transition import Transition
 from cjo_stream.events import Event
 
 HOUR = 3600
@@ -57,27 +58,6 @@ STAGES = "@stages"
 
 BucketKey = tuple[str, int, int]  # journey, version, cohort hour (epoch hours)
 Counters = dict[str, int]
-
-
-class _Fact(Protocol):
-    """What the fold reads of a transition: a :class:`JourneyEvent` or the engine's ``Transition``."""
-
-    @property
-    def journey(self) -> str: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def instance(self) -> str: ...
-    @property
-    def step(self) -> str | None: ...
-    @property
-    def variant(self) -> str | None: ...
-    @property
-    def channel(self) -> str | None: ...
-    @property
-    def reason(self) -> str | None: ...
-    @property
-    def delivery_id(self) -> str | None: ...
 
 
 class _Both:
@@ -219,7 +199,11 @@ class Analytics:
         elif kind == "stage":
             _bucket(self, STAGES, 0, int(e.at // HOUR)).inc(f"m|{e.from_ or ''}|{e.to or ''}")
         else:
-            _transition(self, e, kind, e.at, e.customer_id, e.local_hour)
+            # as the engine's transition it was written from: the fold reads a compiled Transition's fields
+            # directly (the replay's path), a journey event's through Python's attribute lookup
+            t = Transition(e.journey, kind, e.step, e.variant, e.channel, e.reason, e.at,  # type: ignore[arg-type]
+                           e.instance, e.version, e.delivery_id)
+            _transition(self, t, kind, e.at, e.customer_id, e.local_hour)
         return True
 
     # ------------------------------------------------------------------ sends and receipts
@@ -264,9 +248,9 @@ def _bucket(a: Analytics, journey: str, version: int, hour: int) -> _Both:
     return both
 
 
-def _transition(a: Analytics, e: _Fact, kind: str, at: float, customer_id: str, local_hour: int | None) -> None:
-    """Fold one journey transition: ``e`` a journey event or the engine's transition it is made from
-    (``at``, customer and local hour passed apart: a transition has no such fields)."""
+def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: str, local_hour: int | None) -> None:
+    """Fold one journey transition (``at``, customer and local hour passed apart: a transition has no such
+    fields; a journey event's are passed as they were written)."""
     rows = a.rows
     ikey = "i:" + e.instance
     row: InstanceRow | None = rows.get(ikey)
@@ -367,7 +351,7 @@ def _transition(a: Analytics, e: _Fact, kind: str, at: float, customer_id: str, 
         rows.pop(ikey, None)
 
 
-def _sent(a: Analytics, e: _Fact, at: float, customer_id: str, local_hour: int | None, b: _Both,
+def _sent(a: Analytics, e: Transition, at: float, customer_id: str, local_hour: int | None, b: _Both,
           row: InstanceRow) -> None:
     ch = e.channel or ""
     did = e.delivery_id
