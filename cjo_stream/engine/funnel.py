@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cjo_stream.engine.transition import Transition
 
 JOURNEY_KINDS = ("entered", "holdout", "converted", "exited", "ended", "expired", "merged")
+_JOURNEY_KINDS = frozenset(JOURNEY_KINDS)
 
 
 @dataclass
@@ -16,24 +16,46 @@ class Funnel:
     journeys: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     steps: dict[tuple[str, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     variants: dict[tuple[str, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    # the counters above by journey, then step or variant (the same objects): found by their string keys,
+    # without a (journey, step) tuple to make and hash per transition
+    _by_step: dict[str, dict[str, Counter[str]]] = field(default_factory=dict, repr=False, compare=False)
+    _by_variant: dict[str, dict[str, Counter[str]]] = field(default_factory=dict, repr=False, compare=False)
 
-    def add(self, transitions: Iterable[Transition]) -> None:
+    def add(self, transitions: list[Transition]) -> None:
         for t in transitions:
             k = t.kind
-            if k in JOURNEY_KINDS:
+            if k == "step":
+                self._step(t.journey, t.step or "")["reached"] += 1
+            elif k == "sent":
+                self._step(t.journey, t.step or "")["sent"] += 1
+            elif k in _JOURNEY_KINDS:
                 self.journeys[t.journey][k] += 1
                 if k == "converted" and t.variant:
-                    self.variants[(t.journey, t.variant)]["converted"] += 1
-            elif k == "step":
-                self.steps[(t.journey, t.step or "")]["reached"] += 1
+                    self._variant(t.journey, t.variant)["converted"] += 1
             elif k == "variant":
-                self.variants[(t.journey, t.variant or "")]["entered"] += 1
-            elif k == "sent":
-                self.steps[(t.journey, t.step or "")]["sent"] += 1
+                self._variant(t.journey, t.variant or "")["entered"] += 1
             elif k == "skipped":
-                self.steps[(t.journey, t.step or "")][f"skipped:{t.reason}"] += 1
+                self._step(t.journey, t.step or "")[f"skipped:{t.reason}"] += 1
             elif k == "deferred":
-                self.steps[(t.journey, t.step or "")]["deferred"] += 1
+                self._step(t.journey, t.step or "")["deferred"] += 1
+
+    def _step(self, journey: str, step: str) -> Counter[str]:
+        by = self._by_step.get(journey)
+        if by is None:
+            by = self._by_step[journey] = {}
+        c = by.get(step)
+        if c is None:
+            c = by[step] = self.steps[(journey, step)]
+        return c
+
+    def _variant(self, journey: str, variant: str) -> Counter[str]:
+        by = self._by_variant.get(journey)
+        if by is None:
+            by = self._by_variant[journey] = {}
+        c = by.get(variant)
+        if c is None:
+            c = by[variant] = self.variants[(journey, variant)]
+        return c
 
     def render(self) -> str:
         """A plain-text report: journeys, then steps, then variants."""
