@@ -40,22 +40,10 @@ class Funnel:
                 self._step(t.journey, t.step or "")["deferred"] += 1
 
     def _step(self, journey: str, step: str) -> Counter[str]:
-        by = self._by_step.get(journey)
-        if by is None:
-            by = self._by_step[journey] = {}
-        c = by.get(step)
-        if c is None:
-            c = by[step] = self.steps[(journey, step)]
-        return c
+        return _counter(self._by_step, self.steps, journey, step)
 
     def _variant(self, journey: str, variant: str) -> Counter[str]:
-        by = self._by_variant.get(journey)
-        if by is None:
-            by = self._by_variant[journey] = {}
-        c = by.get(variant)
-        if c is None:
-            c = by[variant] = self.variants[(journey, variant)]
-        return c
+        return _counter(self._by_variant, self.variants, journey, variant)
 
     def render(self) -> str:
         """A plain-text report: journeys, then steps, then variants."""
@@ -83,3 +71,15 @@ class Funnel:
                 c = self.variants[(j, v)]
                 lines.append(j.ljust(jw) + v.ljust(sw) + str(c["entered"]).rjust(9) + str(c["converted"]).rjust(11))
         return "\n".join(lines)
+
+
+def _counter(cache: dict[str, dict[str, Counter[str]]], table: dict[tuple[str, str], Counter[str]], journey: str,
+             key: str) -> Counter[str]:
+    """``table[(journey, key)]`` (a step's or a variant's counter), found through ``cache`` by its two strings."""
+    by = cache.get(journey)
+    if by is None:
+        by = cache[journey] = {}
+    c = by.get(key)
+    if c is None:
+        c = by[key] = table[(journey, key)]
+    return c
