@@ -23,6 +23,7 @@ from cjo_stream.event_types import EventType as EventType
 from cjo_stream.event_types import _Wire
 from cjo_stream.timefmt import MAX_TS as MAX_TS
 from cjo_stream.timefmt import MIN_TS as MIN_TS
+from cjo_stream.timefmt import common_epoch
 from cjo_stream.timefmt import format_ts as format_ts
 from cjo_stream.timefmt import parse_ts as parse_ts
 
@@ -85,14 +86,15 @@ def decode_event(raw: bytes | str, *, trusted: bool = False) -> Event:
     if not trusted:
         try:  # the common case: types, numbers and depth checked in one C pass (_Wire)
             wire = _checked.decode(raw)
-            ts = msgspec.convert(wire.timestamp, datetime)  # the parser the Envelope's datetime uses
+            t = common_epoch(wire.timestamp)  # what Segment's libraries write, read directly
+            ts = None if t >= 0.0 else msgspec.convert(wire.timestamp, datetime)  # as the Envelope's datetime
         except (msgspec.DecodeError, RecursionError):  # ValidationError included: the exact path says why
             pass
         else:
             data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
             if _encode_wire(wire) != data:  # equal bytes are a JSON object with each member once
                 _check_unique_fields(data)
-            return _normalise(wire, ts)
+            return _normalise(wire, t, ts)
     return _decode_exact(raw, trusted)
 
 
@@ -200,11 +202,12 @@ def _check_unique_fields(raw: bytes) -> None:
 
 def from_envelope(env: Envelope) -> Event:
     """Validate cross-field rules that the struct cannot express and normalise the event."""
-    return _normalise(env, env.timestamp)
+    return _normalise(env, -1.0, env.timestamp)
 
 
-def _normalise(env: Envelope | _Wire, ts: datetime) -> Event:
-    """:func:`from_envelope` of an envelope whose time ``ts`` has been parsed."""
+def _normalise(env: Envelope | _Wire, t: float, ts: datetime | None) -> Event:
+    """:func:`from_envelope` of an envelope whose time has been parsed: ``ts``, or if None ``t``, epoch
+    seconds within the range events may carry (:func:`~cjo_stream.timefmt.common_epoch`)."""
     mid, uid, aid, pid, typ = env.messageId, env.userId, env.anonymousId, env.previousId, env.type
     if not mid:
         raise InvalidEvent("missing_field", "messageId is empty")
@@ -228,12 +231,13 @@ def _normalise(env: Envelope | _Wire, ts: datetime) -> Event:
         name = _NAMES[typ]
         if typ == "alias" and (not pid or not uid):
             raise InvalidEvent("missing_field", "an alias event needs previousId and userId")
-    if ts.tzinfo is None:  # RFC 3339 requires an offset; Segment libraries sometimes drop it: read as UTC
-        ts = ts.replace(tzinfo=UTC)
-    t = ts.timestamp()
-    if not MIN_TS <= t < MAX_TS:
-        raise InvalidEvent("bad_timestamp", f"{ts.isoformat()} is not between 1970-01-01T00:00:00Z and "
-                                            "2106-02-07T06:28:16Z")
+    if ts is not None:
+        if ts.tzinfo is None:  # RFC 3339 requires an offset; Segment libraries sometimes drop it: read as UTC
+            ts = ts.replace(tzinfo=UTC)
+        t = ts.timestamp()
+        if not MIN_TS <= t < MAX_TS:
+            raise InvalidEvent("bad_timestamp", f"{ts.isoformat()} is not between 1970-01-01T00:00:00Z and "
+                                                "2106-02-07T06:28:16Z")
     # positional, in field order: matching ten keywords was a third of this function (callgrind)
     props, traits, context = env.properties, env.traits, env.context  # null is absent (event_types)
     return Event(mid, typ, name, t, uid or None, aid or None, pid or None, {} if props is None else props,

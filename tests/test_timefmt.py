@@ -1,0 +1,58 @@
+"""The common-form time parser gives what the general parser (msgspec's datetime, then ``timestamp()``) gives."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from cjo_stream.events import decode_event
+from cjo_stream.timefmt import MAX_TS, common_epoch
+
+
+def _general(text: str) -> float | None:
+    try:
+        return msgspec.convert(text, datetime).timestamp()
+    except msgspec.ValidationError:
+        return None
+
+
+def test_common_times_read_as_the_general_parser_reads_them() -> None:
+    rng = random.Random(7)
+    for _ in range(50_000):
+        t = rng.uniform(0, MAX_TS - 1)
+        text = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        text += f".{rng.randrange(1000):03d}Z" if rng.random() < 0.5 else "Z"
+        got = common_epoch(text)
+        if got == -1.0:  # only the years past 2105, which the general path takes
+            assert text >= "2106"
+        else:
+            assert got == _general(text), text
+
+
+@pytest.mark.parametrize("text", [
+    "1970-01-01T00:00:00Z", "2000-02-29T23:59:59.999Z", "2024-02-29T00:00:00Z", "2026-12-31T23:59:59.000Z",
+    "2105-12-31T23:59:59.999Z", "2026-03-02T10:00:00.001Z",
+])
+def test_edges_of_the_calendar(text: str) -> None:
+    assert common_epoch(text) == _general(text)
+
+
+@pytest.mark.parametrize("text", [
+    "2023-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-04-31T00:00:00Z",
+    "2026-01-00T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z", "2026-01-01T00:00:60Z",
+    "2026-1a-01T00:00:00Z", "2026-01-01T00:00:00.12aZ", "1969-12-31T23:59:59Z", "2106-01-01T00:00:00Z",
+    "2026-01-01t00:00:00Z", "2026-01-01T00:00:00z", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00.1Z",
+    "2026-01-01 00:00:00Z", "2026-01-01T00:00:00", "٢٠٢٦-01-01T00:00:00Z", "",
+])
+def test_anything_else_is_left_to_the_general_parser(text: str) -> None:
+    assert common_epoch(text) == -1.0
+
+
+@pytest.mark.parametrize("text", ["2026-01-01t00:00:00Z", "2026-01-01T02:00:00+02:00", "2026-01-01T00:00:00.000000Z"])
+def test_decoded_events_take_the_same_time_either_way(text: str) -> None:
+    """The other forms still decode, through the general parser, to the same instant."""
+    ev = decode_event(b'{"messageId":"m","timestamp":"%s","type":"track","event":"x","userId":"u"}' % text.encode())
+    assert ev.ts == common_epoch("2026-01-01T00:00:00Z") == 1767225600.0
