@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from cjo_stream.journeys.wallclock import first_instant, steady
@@ -20,7 +22,55 @@ def customer_zone(p: Profile, default: ZoneInfo) -> ZoneInfo:
     return default
 
 
+#: a zone's UTC offset (seconds) around a UTC day, or :data:`_UNSTEADY`: see :func:`_steady_offset`
+_offsets: dict[tuple[ZoneInfo, int], int] = {}
+_OFFSETS_KEPT: Final = 65536
+_UNSTEADY: Final = 1 << 40
+
+
+def _steady_offset(tz: ZoneInfo, day: int) -> int:
+    """``tz``'s UTC offset in seconds if it shows the same one at the start of each UTC day from ``day - 1``
+    to ``day + 3``, else :data:`_UNSTEADY`; kept per zone and day.
+
+    Why: placing a local time with ``datetime`` and the zone took ~40,000 instructions (quiet hours' ends,
+    ``wait_until``, best time), and a send's local hour ~4,000 (callgrind of a replay, 2026-12-02); with
+    the offset known steady the same answer is integer arithmetic. The five days hold every time the
+    callers derive from an instant of ``day`` (a local day before to two after); a zone change and its
+    undoing inside one day between two of the checks would go unseen, as :func:`steady` assumes too.
+    """
+    key = (tz, day)
+    off = _offsets.get(key)
+    if off is None:
+        if len(_offsets) >= _OFFSETS_KEPT:
+            _offsets.clear()
+        seen = {tz.utcoffset(datetime.fromtimestamp(d * 86400, tz)) for d in range(day - 1, day + 4)}
+        only = seen.pop() if len(seen) == 1 else None
+        off = _offsets[key] = _UNSTEADY if only is None else int(only.total_seconds())
+    return off
+
+
+def _whole_seconds(now: float) -> int:
+    """The whole seconds ``datetime.fromtimestamp(now)`` shows: rounded to the microsecond (half to even)
+    first, as it rounds (``timefmt.format_ts`` the same)."""
+    frac, sec = math.modf(now)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        sec += 1
+    elif us < 0:
+        sec -= 1
+    return int(sec)
+
+
 def local_minutes(now: float, tz: ZoneInfo) -> int:
+    """Minutes after local midnight in ``tz`` at ``now``."""
+    off = _steady_offset(tz, int(now // 86400))
+    if off != _UNSTEADY:
+        return (_whole_seconds(now) + off) // 60 % 1440
+    return zoned_local_minutes(now, tz)
+
+
+def zoned_local_minutes(now: float, tz: ZoneInfo) -> int:
+    """:func:`local_minutes` found with ``datetime`` and the zone (any day; tests compare the two)."""
     dt = datetime.fromtimestamp(now, tz)
     return dt.hour * 60 + dt.minute
 
@@ -31,6 +81,16 @@ def next_time_of_day(now: float, tz: ZoneInfo, hour: int, minute: int) -> float:
     On a spring-forward day that skips ``hour:minute``, the gap's end (the clock jumps past it then); on
     a fall-back night that shows it twice, the first showing after ``now``.
     """
+    off = _steady_offset(tz, int(now // 86400))
+    if off != _UNSTEADY:  # one offset over every day involved: the local day's time, or the next day's
+        local = _whole_seconds(now) + off
+        t = float(local - local % 86400 + hour * 3600 + minute * 60 - off)
+        return t if t > now else t + 86400.0
+    return zoned_next_time_of_day(now, tz, hour, minute)
+
+
+def zoned_next_time_of_day(now: float, tz: ZoneInfo, hour: int, minute: int) -> float:
+    """:func:`next_time_of_day` found with ``datetime`` and the zone (any day; tests compare the two)."""
     local = datetime.fromtimestamp(now, tz)
     wall = local.replace(tzinfo=None, hour=hour, minute=minute, second=0, microsecond=0)
     t = first_instant(wall, tz)
