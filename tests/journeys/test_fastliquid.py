@@ -14,6 +14,8 @@ SOURCES = [
     "{{ a }}", "{{ a.b }}", "{{ a.b.c }}", "{{ a[0] }}", "{{ a[-1] }}", "{{ a[5] }}", "{{ a.first }}", "{{ a.last }}",
     "{{ a.size }}", "{{ a['x y'] }}", "{{ a.first.b }}", "{{ a | default: 'd' }}",
     "{{ a | default: 'd', allow_false: true }}", "{{ a | default: nil }}", "{{ a | upcase }}",
+    "{{ a.b | default: 'd' | upcase }}", "{{ a[9] | default: 'i' }}", "{{ a.b.c | default: 2 | plus: 1 }}",
+    "{{ a | default: '' }}", "{{ a | default: a }}",
     "<{{ a | append: '!' | prepend: '<' }}>", "{{ a | size }}", "{{ a | join: ', ' }}", "{{ a | first }}",
     "{{ a | times: 2 }}", "{{ a | plus: 1.5 }}", "{{ a | round: 1 }}", "{{ a | minus: 0.5 }}", "{{ a | modulo: 7 }}",
     "{{ 10 | minus: a }}", "{{ a | json }}",
