@@ -29,6 +29,14 @@ SOURCES = [
     "{% if a.b %}{% if a.b.c %}{{ a.b.c | join: '/' }}{% endif %}{% comment %}x{% endcomment %}{% endif %}",
     "{% if a contains 'x' and nope %}y{% endif %}{{ a | size }}", "{% if partial %}p{% endif %}",
     "{% if a %}{{ a | append: a | append: a | append: a }}{% endif %}{% if a %}{{ a }}{{ a }}{% endif %}",
+    "{% if a == 'text' %}t{% endif %}", "{% if 'text' != a %}n{% else %}e{% endif %}", "{% if a == 1 %}1{% endif %}",
+    "{% if a == true %}T{% elsif a == false %}F{% elsif a == nil %}N{% elsif a == 0 %}0{% else %}?{% endif %}",
+    "{% if a.b == 1.0 %}f{% endif %}{% if a.b != nil %}d{% endif %}{% if a.size == 2 %}2{% endif %}",
+    "{% if a.first %}{{ a.first }}{% elsif a %}  {% else %}e{% endif %}", "{% if a %}  {% endif %}x",
+    "{% if a %}{% if a.b %}{{ a.b | default: 'z' }}{% else %}{{ a | size }}{% endif %}{% endif %}",
+    "{% if nope %}n{% elsif a[0] == 1 %}i{% endif %}", "{% if now %}{{ now }}{% endif %}",
+    "{% if today == nil %}t{% endif %}", "{% if a == empty %}E{% endif %}{% if a and a.b %}A{% endif %}",
+    "{% if a == -1.5 %}m{% endif %}{% if a == '' %}s{% endif %}{% unless a %}u{% endunless %}",
 ]
 VALUES: list[Any] = [
     None, True, False, 0, 1, -1.5, 1e20, 12345678901234567890, "", "text", "a,b,c", "ü€😀 <b>&amp;", [],
@@ -80,6 +88,21 @@ def test_text_outputs_and_conditionals_take_the_quick_path_and_other_tags_do_not
                    "{{ a | default: b }}", "{{ 'lit' | upcase }}", "{{ a }}{% comment %}x{% endcomment %}",
                    "{{ partial }}", "plain text"):
         assert Template(source)._fast is None, source
+
+
+def test_plain_if_tests_are_done_here_and_other_conditionals_by_python_liquid() -> None:
+    def kinds(source: str) -> list[str]:
+        fast = Template(source)._fast
+        assert fast is not None
+        return [type(p).__name__ for p in fast._parts]
+
+    assert kinds("a{% if event.context.channel == 'app' %} in app{% elsif x %}{{ x }}{% else %}e{% endif %}") == \
+        ["str", "_If"]
+    assert kinds("{% if a %}{% if a.b != 2 %}{{ a.b }}{% endif %}{% endif %}") == ["_If"]
+    for source in ("{% if a and b %}x{% endif %}", "{% if a > 1 %}x{% endif %}", "{% if a == b %}x{% endif %}",
+                   "{% if a %}x{% elsif b %} {% endif %}", "{% if a %}{% unless b %}x{% endunless %}{% endif %}",
+                   "{% unless a %}x{% endunless %}"):
+        assert kinds(source) == ["IfNode"] or kinds(source) == ["UnlessNode"], source
 
 
 def test_a_render_over_the_output_limit_fails_as_python_liquid_fails() -> None:
