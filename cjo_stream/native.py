@@ -47,6 +47,7 @@ COMPILED: tuple[str, ...] = (
     "cjo_stream/runtime/ingest.py",
     "cjo_stream/runtime/customers.py",
     "cjo_stream/journeys/expressions.py",
+    "cjo_stream/journeys/stage_model.py",
     "cjo_stream/journeys/model.py",
     "cjo_stream/journeys/fastliquid.py",
     "cjo_stream/journeys/templates.py",

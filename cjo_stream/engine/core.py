@@ -34,7 +34,7 @@ from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.loader import with_handover_snapshots
 from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
 from cjo_stream.journeys.policies import Policies, QuietHours
-from cjo_stream.journeys.stages import STAGE_CHANGED, Stages
+from cjo_stream.journeys.stage_model import STAGE_CHANGED, Stages
 from cjo_stream.journeys.templates import RenderError, render_content
 from cjo_stream.profile import Instance, Profile, Seen, apply_event, merge_profiles
 

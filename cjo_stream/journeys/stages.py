@@ -14,18 +14,20 @@ records ``stage``/``stage_since`` in the profile and raises the event ``stage_ch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
-from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression, truthy
+from cjo_stream.journeys.expressions import ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field
 from cjo_stream.journeys.source import Located, blank, load_yaml, parse_msgspec_path, read_source
 
+# the compiled stages are in a module of their own, which mypyc compiles (no msgspec structs there)
+from cjo_stream.journeys.stage_model import STAGE_CHANGED as STAGE_CHANGED
+from cjo_stream.journeys.stage_model import Stage as Stage
+from cjo_stream.journeys.stage_model import Stages as Stages
+
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
-#: The internal event the engine raises when a customer's stage changes.
-STAGE_CHANGED = "stage_changed"
 #: Roots a stage condition may read: a stage depends on the customer and the time, not on one event.
 _STAGE_ROOTS = frozenset({"profile", "now"})
 
@@ -39,48 +41,6 @@ class StagesSpec(msgspec.Struct, forbid_unknown_fields=True):
     """Schema of ``stages.yaml``."""
 
     stages: Annotated[list[StageSpec], msgspec.Meta(min_length=1)]
-
-
-@dataclass(frozen=True, slots=True)
-class Stage:
-    name: str
-    when: Expression
-
-
-@dataclass(frozen=True, slots=True)
-class Stages:
-    """The compiled stages, in order; ``stages[0]`` is the default.
-
-    ``events`` names the events whose counters or times the conditions read, and ``traits`` whether they
-    read traits: another event cannot change any condition, so the engine need not evaluate them after it
-    (``events`` None: the conditions read something else, e.g. ``now``, and are evaluated after every event).
-    """
-
-    stages: tuple[Stage, ...]
-    events: frozenset[str] | None = frozenset()
-    traits: bool = False
-    #: the event names whose counters are all the conditions read (nothing else), in a fixed order: then
-    #: the stage is a function of those counters alone, which the engine memoises
-    counters_only: tuple[str, ...] | None = None
-
-    def affected_by(self, name: str, has_traits: bool) -> bool:
-        """Whether an event of this name (with or without traits) may move a customer's stage."""
-        return self.events is None or name in self.events or (has_traits and self.traits)
-
-    @property
-    def default(self) -> str:
-        return self.stages[0].name
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.stages)
-
-    def current(self, ctx: dict[str, Any]) -> str:
-        """The last stage whose ``when`` holds in ``ctx`` (``profile``, ``now``), else the first."""
-        for s in reversed(self.stages[1:]):
-            if truthy(s.when(ctx)):
-                return s.name
-        return self.stages[0].name
 
 
 def compile_stages(src: Located) -> Stages:
