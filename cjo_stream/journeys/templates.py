@@ -153,12 +153,15 @@ def _with_clock(data: dict[str, Any], clock: int) -> dict[str, Any]:
     answers them from the wall clock: ``today`` from ``now``, and an undefined ``now`` when it is absent.
     The data's own values win."""
     now = data.get("now", _NOTHING)
-    add: dict[str, Any] = {}
+    today = bool(clock & _TODAY) and "today" not in data
+    if now is not _NOTHING and not today:
+        return data  # (a send's `{{ now }}`: nothing to add, nothing copied)
+    out = dict(data)
     if now is _NOTHING:
-        add["now"] = _env.undefined("now")
-    if clock & _TODAY and "today" not in data:
-        add["today"] = _utc_date(now)
-    return {**data, **add} if add else data
+        out["now"] = _env.undefined("now")
+    if today:
+        out["today"] = _utc_date(now)
+    return out
 
 
 class _LimitedEnvironment(Environment):

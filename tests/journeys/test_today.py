@@ -61,6 +61,11 @@ def test_without_a_decision_time_there_is_no_date_not_the_wall_clock(source: str
     assert text in ("", "none"), text
 
 
+@pytest.mark.parametrize("now", [1e20, float("nan"), "2001-09-09T23:30:00Z", True])
+def test_a_decision_time_that_is_no_date_gives_no_date(now: object) -> None:
+    assert Template("{{ today }}|{{ today | date: '%d %b' }}").render({"now": now}) == "|"
+
+
 def test_a_journey_template_may_name_today() -> None:
     load_journey_text(textwrap.dedent(JOURNEY), "j.yaml")  # was refused: unknown variable 'today'
 
