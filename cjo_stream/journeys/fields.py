@@ -14,8 +14,9 @@ from typing import Any, Final
 
 __all__ = ["FIELDS", "ROOTS", "unknown_field", "unknown_root"]
 
-#: what conditions and templates can name at the top: the three mappings and ``now`` (epoch seconds)
-ROOTS: Final = ("event", "profile", "journey", "now")
+#: what templates can name at the top: the three mappings, ``now`` (epoch seconds) and ``today`` (its UTC
+#: date, templates only: conditions compare ``now``)
+ROOTS: Final = ("event", "profile", "journey", "now", "today")
 
 FIELDS: Final[dict[str, frozenset[str]]] = {
     "event": frozenset({"messageId", "type", "event", "name", "userId", "anonymousId", "timestamp",

@@ -9,6 +9,11 @@ output (and as much in ``assign``/``capture`` variables), and no filter applied 
 the loop limit (``(1..1000000000) | join`` would otherwise build a gigabyte string before any output
 limit could see it). A render that breaks a limit, or fails in any other way, raises
 :class:`RenderError`: the engine records that one send as skipped (``render_error``) and carries on.
+
+A render never reads the wall clock: python-liquid resolves ``now`` and ``today`` through its built-ins
+(``datetime.now()``, ``date.today()``) when the data lacks them, so a simulation, a replay and a live
+worker would write other text on other days. ``now`` is the decision time the engine passes; ``today``
+is its UTC date (:func:`_with_clock`, only for templates that name either).
 """
 
 from __future__ import annotations
@@ -125,6 +130,38 @@ class _Date:
         elif value is None:
             value = Undefined("date")
         return _liquid_date(value, fmt, environment=_env)
+
+
+def _utc_date(now: Any) -> Any:
+    """``today``: the UTC date of the decision time ``now`` (undefined without one)."""
+    if isinstance(now, (int, float)) and not isinstance(now, bool):
+        try:
+            return datetime.fromtimestamp(now, UTC).date()
+        except (OverflowError, OSError, ValueError):
+            pass
+    return _env.undefined("today")
+
+
+#: what :attr:`Template._clock` says a template names
+_NOW: Final = 1
+_TODAY: Final = 2
+_NOTHING: Final = object()
+
+
+def _with_clock(data: dict[str, Any], clock: int) -> dict[str, Any]:
+    """``data`` with what a template naming ``now``/``today`` (``clock``) needs so that python-liquid never
+    answers them from the wall clock: ``today`` from ``now``, and an undefined ``now`` when it is absent.
+    The data's own values win."""
+    now = data.get("now", _NOTHING)
+    today = bool(clock & _TODAY) and "today" not in data
+    if now is not _NOTHING and not today:
+        return data  # (a send's `{{ now }}`: nothing to add, nothing copied)
+    out = dict(data)
+    if now is _NOTHING:
+        out["now"] = _env.undefined("now")
+    if today:
+        out["today"] = _utc_date(now)
+    return out
 
 
 class _LimitedEnvironment(Environment):
@@ -246,12 +283,13 @@ class Template:
     """A compiled content template. Plain text without ``{{``/``{%`` skips Liquid at render time; text
     with outputs only renders through :mod:`cjo_stream.journeys.fastliquid` (the same result, quicker)."""
 
-    __slots__ = ("source", "_tpl", "_fast")
+    __slots__ = ("source", "_tpl", "_fast", "_clock")
 
     def __init__(self, source: str) -> None:
         self.source = source
         self._tpl = None
         self._fast: FastTemplate | None = None
+        self._clock = 0  # _NOW | _TODAY: the clock names it reads (both when it cannot be told)
         if "{{" in source or "{%" in source:
             try:
                 tpl = _env.from_string(source)
@@ -272,6 +310,11 @@ class Template:
             _check_nodes(tpl)
             self._tpl = tpl
             self._fast = fast_form(tpl)
+            roots = self.roots()
+            if roots is None:
+                self._clock = _NOW | _TODAY
+            else:
+                self._clock = (_NOW if "now" in roots else 0) | (_TODAY if "today" in roots else 0)
 
     def paths(self, root: str) -> list[tuple[Any, ...]]:
         """The paths below ``root`` this template reads (a non-text key, e.g. ``x[y]``, as ``None``)."""
@@ -314,6 +357,8 @@ class Template:
         """The rendered text, or :class:`RenderError` (never another exception) when it cannot be made."""
         if self._tpl is None:
             return self.source
+        if self._clock:
+            data = _with_clock(data, self._clock)
         if self._fast is not None:
             text = self._fast.render(data)
             if text is not None:

@@ -168,7 +168,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     except (AuthConfigError, TLSConfigError) as e:
         raise UsageError(str(e)) from None
     logging.config.dictConfig(logging_config(json_logs, level))
-    if not _wait_for_broker_forever(s, args):
+    from cjo_stream.kafka.connect import where
+
+    source = where(s, getattr(args, "broker", None))
+    if not args.supervised:  # (a supervisor's processes: it said it started them)
+        # the first line a user sees: without it, a worker whose broker is not up showed only warnings
+        n = len(topo.journeys)
+        print(f"cjo-stream worker: {n} journey{'' if n == 1 else 's'} loaded; waiting for the broker at "
+              f"{s.bootstrap} ({source})", file=sys.stderr, flush=True)
+    if not _wait_for_broker_forever(s, source):
         return 0
     check_partition_counts(s)
     from cjo_stream.runtime.host import start_early
@@ -217,14 +225,14 @@ def check_partition_counts(s: Settings) -> None:
                              "CJO_APP_ID")
 
 
-def _wait_for_broker_forever(s: Settings, args: argparse.Namespace) -> bool:
+def _wait_for_broker_forever(s: Settings, source: str) -> bool:
     """A worker may start before its broker: retry with backoff, one log line per failed attempt.
     False when SIGTERM or Ctrl-C stopped it first."""
     import logging
 
-    from cjo_stream.kafka.connect import wait_for_broker_or_stop, where
+    from cjo_stream.kafka.connect import wait_for_broker_or_stop
 
-    return wait_for_broker_or_stop(s, where(s, getattr(args, "broker", None)), logging.getLogger("cjo_stream.worker"))
+    return wait_for_broker_or_stop(s, source, logging.getLogger("cjo_stream.worker"))
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
