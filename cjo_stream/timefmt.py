@@ -126,3 +126,20 @@ def common_epoch(text: str) -> float:
     before = (367 * month - 362) // 12 - (0 if month <= 2 else 1 if leap else 2)  # days before the month
     days = y * 365 + y // 4 - y // 100 + y // 400 - 719162 + before + day - 1  # since 1970-01-01
     return ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000 + ms * 1000) / 1_000_000
+
+
+def round_ms(x: float) -> float:
+    """``round(x, 3)``, the same float, without its decimal conversion (~2,900 instructions, a fold's
+    every engine call; callgrind 2026-12-02) when ``x`` is at least a quarter of a millisecond from the
+    midpoint between two milliseconds, which every time with millisecond precision is.
+
+    Then the millisecond nearest ``x`` is beyond doubt (``x * 1000`` is off by far less than a quarter),
+    and ``r / 1000`` is the float nearest that decimal, as ``round`` returns it.
+    """
+    if 0.0 <= x < 8e9:  # (times up to 2106: x * 1000 is exact to within 0.001)
+        m = x * 1000.0
+        r = int(m + 0.5)
+        d = m - r
+        if -0.25 < d < 0.25:
+            return r / 1000
+    return round(x, 3)

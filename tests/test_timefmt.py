@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from cjo_stream.events import decode_event
-from cjo_stream.timefmt import MAX_TS, common_epoch
+from cjo_stream.timefmt import MAX_TS, common_epoch, round_ms
 
 
 def _general(text: str) -> float | None:
@@ -56,3 +56,20 @@ def test_decoded_events_take_the_same_time_either_way(text: str) -> None:
     """The other forms still decode, through the general parser, to the same instant."""
     ev = decode_event(b'{"messageId":"m","timestamp":"%s","type":"track","event":"x","userId":"u"}' % text.encode())
     assert ev.ts == common_epoch("2026-01-01T00:00:00Z") == 1767225600.0
+
+
+def test_round_ms_is_round_to_three_places() -> None:
+    rng = random.Random(11)
+    for _ in range(200_000):
+        kind = rng.random()
+        if kind < 0.25:
+            x = rng.uniform(0, MAX_TS)
+        elif kind < 0.5:
+            x = rng.randrange(0, int(MAX_TS) * 1000) / 1000  # millisecond times, the common ones
+        elif kind < 0.75:
+            x = (rng.randrange(0, int(MAX_TS) * 1000) + 0.5) / 1000  # midpoints: round's own way
+        else:
+            x = rng.randrange(0, int(MAX_TS) * 10**6) / 10**6
+        assert round_ms(x) == round(x, 3), x
+    for x in (0.0, 0.0005, 0.0015, 2.675, 1e-9, MAX_TS - 0.0005, -1.2345, 1e10 + 0.0004):
+        assert round_ms(x) == round(x, 3), x

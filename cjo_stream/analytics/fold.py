@@ -41,6 +41,7 @@ from cjo_stream.engine.clock import customer_zone, local_minutes
 from cjo_stream.engine.result import Result
 from cjo_stream.engine.transition import Transition
 from cjo_stream.events import Event
+from cjo_stream.timefmt import round_ms
 
 HOUR = 3600
 ENDINGS = ("converted", "exited", "ended", "expired", "merged")
@@ -133,9 +134,9 @@ class Analytics:
             cid = customer_id or result.profile.customer_id
             zone: ZoneInfo | None = None
             for t in result.transitions:
-                if t.at != raw:  # one call's transitions share their time, and round(x, 3) is costly
+                if t.at != raw:  # one call's transitions share their time, and rounding is not free
                     raw = t.at
-                    at = round(raw, 3)  # as the journey event's ``at``
+                    at = round_ms(raw)  # as the journey event's ``at``
                     if at > latest:
                         latest = at
                 kind = t.kind
@@ -149,7 +150,7 @@ class Analytics:
         moves = result.stage_moves
         if moves:
             if result.stage_at != raw:
-                at = round(result.stage_at, 3)
+                at = round_ms(result.stage_at)
                 if at > latest:
                     latest = at
             self.applied += len(moves)

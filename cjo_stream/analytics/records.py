@@ -20,6 +20,7 @@ from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.engine.clock import customer_zone, local_minutes
 from cjo_stream.engine.result import Result
 from cjo_stream.events import Event
+from cjo_stream.timefmt import round_ms
 
 RECEIPT_PREFIX: Final = "message_"
 
@@ -35,9 +36,9 @@ def journey_events(result: Result, customer_id: str, default_zone: ZoneInfo,
     zone: ZoneInfo | None = None
     raw, at = None, 0.0
     for i, t in enumerate(result.transitions):
-        if t.at != raw:  # one call's transitions share their time, and round(x, 3) is costly
+        if t.at != raw:  # one call's transitions share their time, and rounding is not free
             raw = t.at
-            at = round(raw, 3)
+            at = round_ms(raw)
         hour = None
         if t.kind == "sent" and t.channel in CUSTOMER_CHANNELS:
             if zone is None:
@@ -53,7 +54,7 @@ def journey_events(result: Result, customer_id: str, default_zone: ZoneInfo,
 def stage_events(result: Result, customer_id: str, src: tuple[int, int] | None = None,
                  first: int = 0) -> list[JourneyEvent]:
     """The lifecycle stage moves of one engine call (``first``: the index of the first in ``src``)."""
-    at = round(result.stage_at, 3)
+    at = round_ms(result.stage_at)
     return [JourneyEvent(kind="stage", customer_id=customer_id, at=at, from_=frm or None, to=to or None,
                          src=(src[0], src[1], first + i) if src is not None else None)
             for i, (frm, to) in enumerate(result.stage_moves)]
@@ -70,6 +71,6 @@ def receipt_event(ev: Event, customer_id: str, src: tuple[int, int] | None = Non
         return None
     step, channel, journey = props.get("step"), props.get("channel"), props.get("journey")
     return JourneyEvent(journey=journey if isinstance(journey, str) else "", version=0, kind="receipt", instance="",
-                        customer_id=customer_id, at=round(ev.ts, 3), step=step if isinstance(step, str) else None,
+                        customer_id=customer_id, at=round_ms(ev.ts), step=step if isinstance(step, str) else None,
                         channel=channel if isinstance(channel, str) else None, delivery_id=did,
                         status=ev.name[len(RECEIPT_PREFIX):], src=(src[0], src[1], index) if src is not None else None)
