@@ -64,19 +64,20 @@ def _counts(table: Mapping[K, Mapping[str, int]], key: K) -> dict[str, int]:
 
 
 def _rows(fa: Funnel, fb: Funnel, channel_of: dict[tuple[str, str], str]) -> Iterator[Row]:
-    for j in sorted(set(fa.journeys) | set(fb.journeys)):
-        ca, cb = _counts(fa.journeys, j), _counts(fb.journeys, j)
+    ja, jb, sa_, sb_, va_, vb_ = fa.journeys, fb.journeys, fa.steps, fb.steps, fa.variants, fb.variants  # made once
+    for j in sorted(set(ja) | set(jb)):
+        ca, cb = _counts(ja, j), _counts(jb, j)
         for k in _JOURNEY_KINDS:
             if ca.get(k, 0) or cb.get(k, 0) or k in ("entered", "converted"):
                 yield Row("journey", j, "", k, ca.get(k, 0), cb.get(k, 0))
         yield Row("journey", j, "", "conversion rate", _rate(ca), _rate(cb))
-        for (jj, step) in sorted({k for k in (*fa.steps, *fb.steps) if k[0] == j}):
-            sa, sb = _counts(fa.steps, (jj, step)), _counts(fb.steps, (jj, step))
+        for (jj, step) in sorted({k for k in (*sa_, *sb_) if k[0] == j}):
+            sa, sb = _counts(sa_, (jj, step)), _counts(sb_, (jj, step))
             label = f"{step} ({channel_of[(j, step)]})" if (j, step) in channel_of else step
             for k in sorted(set(sa) | set(sb), key=lambda k: (k.startswith("skipped:"), k)):
                 yield Row("step", j, label, k, sa.get(k, 0), sb.get(k, 0))
-        for (jj, v) in sorted({k for k in (*fa.variants, *fb.variants) if k[0] == j}):
-            va, vb = _counts(fa.variants, (jj, v)), _counts(fb.variants, (jj, v))
+        for (jj, v) in sorted({k for k in (*va_, *vb_) if k[0] == j}):
+            va, vb = _counts(va_, (jj, v)), _counts(vb_, (jj, v))
             for k in ("entered", "converted"):
                 yield Row("variant", j, v, k, va.get(k, 0), vb.get(k, 0))
             yield Row("variant", j, v, "conversion rate", _rate(va), _rate(vb))
