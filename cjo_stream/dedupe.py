@@ -31,10 +31,12 @@ offset (``Stored.hw``) before the duplicate check.
 
 from __future__ import annotations
 
+from typing import Final
+
 import xxhash
 
-_FP = 8
-_HEAD = 4
+_FP: Final = 8
+_HEAD: Final = 4
 _digest = xxhash.xxh3_64_digest
 
 

@@ -8,7 +8,7 @@ so the runtime can dead-letter it and the simulator can report it with a line nu
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -29,13 +29,13 @@ from cjo_stream.timefmt import parse_ts as parse_ts
 
 #: Records larger than this are refused (``too_large``): Kafka's default max message is 1 MiB and a
 #: touchpoint is typically ~200 bytes, so anything near the limit is a producer bug, not an event.
-MAX_EVENT_BYTES = 256 * 1024
+MAX_EVENT_BYTES: Final = 256 * 1024
 #: Deepest nesting of objects/arrays accepted, the envelope being level 1 (``too_deep``): Segment data
 #: is a few levels deep, and deep values would make every later encoder and template recurse.
-MAX_DEPTH = 32
+MAX_DEPTH: Final = 32
 #: Ids (``messageId``, ``userId``, ``anonymousId``, ``previousId``) are 1..512 printable characters
 #: (``bad_id``): they are keys in state stores and topics and must be addressable in the state API.
-MAX_ID_LENGTH = 512
+MAX_ID_LENGTH: Final = 512
 
 
 class InvalidEvent(ValueError):

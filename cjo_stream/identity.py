@@ -9,10 +9,11 @@ ignored rather than silently moving a customer's history to someone else.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from cjo_stream.events import Event
 
-_MAX_HOPS = 16
+_MAX_HOPS: Final = 16
 
 
 def canonical(links: Mapping[str, str], ident: str) -> str:

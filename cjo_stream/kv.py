@@ -20,11 +20,11 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 #: Default RAM budget (MiB) of all RocksDB stores of one process: block cache incl. memtables.
 #: Reads beyond it come from the OS page cache (not counted in the process's RSS). Settings.rocksdb_memory_mb.
-DEFAULT_MEMORY_MB = 64
+DEFAULT_MEMORY_MB: Final = 64
 
 log = logging.getLogger("cjo_stream.kv")
 
@@ -156,7 +156,7 @@ class RocksMemory:
 
 _budget: dict[str, RocksMemory] = {}
 #: RocksDB's default number of level-0 files that starts a compaction (level0_file_num_compaction_trigger).
-_L0_COMPACTION_TRIGGER = 4
+_L0_COMPACTION_TRIGGER: Final = 4
 
 
 def memory_budget(budget: int | None = None) -> RocksMemory:

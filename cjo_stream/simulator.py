@@ -19,6 +19,7 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from cjo_stream.analytics.fold import Analytics
 from cjo_stream.analytics.records import RECEIPT_PREFIX
@@ -35,7 +36,7 @@ from cjo_stream.profile import Profile, new_profile
 _UNSET = Analytics()
 
 #: The workers' default ``CJO_DEDUPE_WINDOW_SECONDS``.
-DEDUPE_WINDOW = 86400.0
+DEDUPE_WINDOW: Final = 86400.0
 
 
 @dataclass

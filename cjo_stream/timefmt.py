@@ -12,8 +12,8 @@ from mypy_extensions import i64
 #: The times an event may carry, 1970-01-01T00:00:00Z up to 2106-02-07T06:28:16Z: epoch seconds a customer's
 #: duplicate record stores in 4 bytes (cjo_stream.dedupe), and far enough from the year 9999 for every
 #: timer and schedule a journey can set (simulate and replay ended with a traceback beyond them)
-MIN_TS = 0.0
-MAX_TS = float(2**32)
+MIN_TS: Final = 0.0
+MAX_TS: Final = 4294967296.0  # 2**32
 
 
 @lru_cache(maxsize=1024)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from mypy_extensions import mypyc_attr
@@ -43,19 +43,19 @@ from cjo_stream.engine.transition import Transition
 from cjo_stream.events import Event
 from cjo_stream.timefmt import round_ms
 
-HOUR = 3600
+HOUR: Final = 3600
 ENDINGS = ("converted", "exited", "ended", "expired", "merged")
 #: Upper bounds (seconds) of the time-to-convert histogram's bins; the last bin is open.
 TTC_BOUNDS: tuple[int, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
                                172800, 259200, 432000, 604800, 1209600, 2592000, 5184000)
 RECEIPTS = ("sent", "delivered", "failed", "bounced", "expired", "opened", "clicked", "unsubscribed", "complained")
 _BIT = {s: 1 << i for i, s in enumerate(RECEIPTS)}
-WEEK = 7 * 86400
-FREQ_MAX = 10  # sends per customer per week are counted 1, 2, ... 10 (10 = ten or more)
-FREQ_KEEP = 32  # a customer's latest sends remembered for the ordinal
+WEEK: Final = 7 * 86400
+FREQ_MAX: Final = 10  # sends per customer per week are counted 1, 2, ... 10 (10 = ten or more)
+FREQ_KEEP: Final = 32  # a customer's latest sends remembered for the ordinal
 
 #: The bucket "journey" of lifecycle stage moves (not a journey id: those are ``[a-z0-9_]+``).
-STAGES = "@stages"
+STAGES: Final = "@stages"
 
 BucketKey = tuple[str, int, int]  # journey, version, cohort hour (epoch hours)
 Counters = dict[str, int]
@@ -451,7 +451,7 @@ def merge(buckets: Iterable[Counters]) -> Counters:
     return out
 
 
-RECEIPT_WINDOW = 30 * 86400.0
+RECEIPT_WINDOW: Final = 30 * 86400.0
 """Receipts are joined to sends up to this long after the send (event time); older delivery rows and
 receipts still waiting for an unknown delivery are pruned by the service."""
 

@@ -14,6 +14,7 @@ than :data:`MIN_EVENTS` opens/clicks on the channel, to ``default``; never later
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from cjo_stream.engine.clock import next_time_of_day
@@ -22,11 +23,11 @@ from cjo_stream.profile import Profile
 #: The receipts that show when a customer reads their messages.
 ENGAGEMENT = frozenset({"message_opened", "message_clicked"})
 #: Below this many opens/clicks on a channel the step uses its ``default`` time.
-MIN_EVENTS = 5
+MIN_EVENTS: Final = 5
 #: Half-life of an open's weight: habits change, the last weeks count most.
-HALF_LIFE = 30 * 86400.0
+HALF_LIFE: Final = 30 * 86400.0
 #: What one open or click adds to its hour's bucket (0-255): enough resolution for decay to act.
-UNIT = 16
+UNIT: Final = 16
 
 
 def record(p: Profile, channel: str, ts: float, hour: int) -> None:

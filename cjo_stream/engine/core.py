@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from cjo_stream.commands import (
@@ -39,9 +39,9 @@ from cjo_stream.journeys.templates import RenderError, render_content
 from cjo_stream.profile import Instance, Profile, Seen, apply_event, merge_profiles
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
-_MAX_STEPS_PER_RUN = 1000
+_MAX_STEPS_PER_RUN: Final = 1000
 #: Counter combinations whose stage the engine remembers (a memo of a pure function; cleared when full).
-_STAGE_MEMO = 65536
+_STAGE_MEMO: Final = 65536
 
 
 #: An empty mapping nothing reads or writes: the view for ``remember`` of an event kept as its bare time, an

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.model import Journey, Matcher
@@ -20,7 +20,7 @@ from cjo_stream.journeys.snapshot import SnapshotSpec, snapshot_spec
 from cjo_stream.profile import Profile, Seen
 
 #: Most recent events a profile keeps, whatever the lateness (a flood must not grow a profile).
-MAX_RECENT = 32
+MAX_RECENT: Final = 32
 
 
 def _matchers(j: Journey) -> Iterator[Matcher]:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.schedule import Schedule
 from cjo_stream.journeys.snapshot import KEEP_ALL, SnapshotSpec
 from cjo_stream.journeys.templates import Template
 
-END = "end"
+END: Final = "end"
 StepKind = Literal["wait", "wait_until", "wait_for", "branch", "split", "send", "enter"]
 #: The name of the synthetic event a scheduled entry starts an instance with.
-SCHEDULED = "scheduled"
+SCHEDULED: Final = "scheduled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,12 @@ Apart from the file's msgspec schema so that mypyc compiles them: the engine ask
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from cjo_stream.journeys.expressions import Expression, truthy
 
 #: The internal event the engine raises when a customer's stage changes.
-STAGE_CHANGED = "stage_changed"
+STAGE_CHANGED: Final = "stage_changed"
 
 
 @dataclass(frozen=True, slots=True)

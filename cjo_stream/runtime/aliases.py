@@ -28,15 +28,16 @@ The protocol, as records on the internal topic (kinds in :mod:`cjo_stream.runtim
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from cjo_stream.events import Event
 from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.kv import KV
 
-HOPS = "h"
+HOPS: Final = "h"
 #: Most times one record is passed on from id to customer (a chain of links, or a cycle that
 #: contradictory alias events made); beyond that it is applied where it is.
-MAX_HOPS = 16
+MAX_HOPS: Final = 16
 
 
 class Links:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 import msgspec
 
@@ -58,14 +58,14 @@ KIND_LINKED, KIND_UNLINK = b"l", b"u"
 #: a control character (ingest refuses them, ``bad_id``).
 THROTTLES_KEY = b"\x00throttles"
 #: Header of an absorb record: the merged id's recent messageId fingerprints (cjo_stream.dedupe).
-IDS_HEADER = "ids"
+IDS_HEADER: Final = "ids"
 #: Kinds a record keyed by an id that was merged away is passed on with, to the id's customer.
 _FOLLOW = frozenset((KIND_EVENT, KIND_ABSORB, KIND_LINKED, KIND_ERASE))
 
 #: How far ahead of the worker's clock an event's timestamp may be and still be decided at its own time.
 #: Clocks of producers drift by milliseconds to seconds; a timestamp minutes ahead is a broken clock,
 #: and believing it would make the customer's real events look late, so such an event counts as now.
-FUTURE_TOLERANCE = 60.0
+FUTURE_TOLERANCE: Final = 60.0
 
 
 _json = msgspec.json.Encoder()
