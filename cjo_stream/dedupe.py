@@ -37,7 +37,7 @@ import xxhash
 
 _FP: Final = 8
 _HEAD: Final = 4
-_digest = xxhash.xxh3_64_digest
+_digest: Final = xxhash.xxh3_64_digest
 
 
 def admit(ids: bytes, message_id: str, now: float, window: float, keep: int) -> bytes | None:

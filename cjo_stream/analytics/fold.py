@@ -49,7 +49,7 @@ ENDINGS = ("converted", "exited", "ended", "expired", "merged")
 TTC_BOUNDS: tuple[int, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
                                172800, 259200, 432000, 604800, 1209600, 2592000, 5184000)
 RECEIPTS = ("sent", "delivered", "failed", "bounced", "expired", "opened", "clicked", "unsubscribed", "complained")
-_BIT = {s: 1 << i for i, s in enumerate(RECEIPTS)}
+_BIT: Final = {s: 1 << i for i, s in enumerate(RECEIPTS)}
 WEEK: Final = 7 * 86400
 FREQ_MAX: Final = 10  # sends per customer per week are counted 1, 2, ... 10 (10 = ten or more)
 FREQ_KEEP: Final = 32  # a customer's latest sends remembered for the ordinal

@@ -21,7 +21,7 @@ from cjo_stream.engine.clock import next_time_of_day
 from cjo_stream.profile import Profile
 
 #: The receipts that show when a customer reads their messages.
-ENGAGEMENT = frozenset({"message_opened", "message_clicked"})
+ENGAGEMENT: Final = frozenset({"message_opened", "message_clicked"})
 #: Below this many opens/clicks on a channel the step uses its ``default`` time.
 MIN_EVENTS: Final = 5
 #: Half-life of an open's weight: habits change, the last weeks count most.

@@ -46,7 +46,7 @@ _STAGE_MEMO: Final = 65536
 
 #: An empty mapping nothing reads or writes: the view for ``remember`` of an event kept as its bare time, an
 #: instance's entry snapshot until it is taken.
-_NO_VIEW: dict[str, Any] = {}
+_NO_VIEW: Final[dict[str, Any]] = {}
 
 
 def _bucket(*parts: str) -> float:
@@ -683,7 +683,8 @@ class Engine:
                     due = best_time_due(run.profile, bt.channel, run.now, tz, bt.default, bt.within)
                 else:
                     assert step.time_of_day is not None
-                    due = next_time_of_day(run.now, tz, *step.time_of_day)
+                    hour, minute = step.time_of_day  # (unpacked: a starred call went through Python's call)
+                    due = next_time_of_day(run.now, tz, hour, minute)
                 self._park(run, inst, j, "wait", due)
                 return
             elif kind == "wait_for":
