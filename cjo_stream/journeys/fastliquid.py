@@ -16,9 +16,11 @@ values data holds; anything else asks Liquid). Other conditional blocks (``unles
 tests, comments) are rendered by python-liquid's own nodes, in one render context per render set up as
 python-liquid sets it up; they change no state a later node reads. Anything else is left to
 python-liquid: a template with other tags (``for``, ``assign``, ``capture``, ``increment``, ...), a
-path it would resolve through its built-ins (``now``, ``today``), a filter that wants the render
-context, a nested path, and any render that raises or comes near the output limit (python-liquid
-renders it again: filters are pure, so the second render raises exactly what python-liquid raises).
+root the data lacks (its scope chain decides; :class:`~cjo_stream.journeys.templates.Template` always
+gives ``now`` and ``today`` to the templates naming them, so no render reaches python-liquid's
+wall-clock built-ins), a filter that wants the render context, a nested path, and any render that
+raises or comes near the output limit (python-liquid renders it again: filters are pure, so the second
+render raises exactly what python-liquid raises).
 ``tests/journeys/test_fastliquid.py`` checks the outputs are equal on awkward data.
 """
 
