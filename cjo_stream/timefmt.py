@@ -33,6 +33,20 @@ _minutes: dict[int, str] = {}
 _MINUTES_KEPT: Final = 65536
 
 
+def split_us(ts: float) -> tuple[int, int]:
+    """The whole seconds and microseconds ``datetime.fromtimestamp(ts)`` shows: rounded to the microsecond
+    (half to even) as it rounds."""
+    frac, sec = math.modf(ts)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        sec += 1
+        us -= 1_000_000
+    elif us < 0:
+        sec -= 1
+        us += 1_000_000
+    return int(sec), us
+
+
 def format_ts(ts: float) -> str:
     """RFC 3339 in UTC with millisecond precision and a ``Z`` suffix (stable, byte-identical output).
 
@@ -45,15 +59,8 @@ def format_ts(ts: float) -> str:
     last = _last
     if last[0] == ts:
         return last[1]
-    frac, sec = math.modf(ts)
-    us = round(frac * 1e6)
-    if us >= 1_000_000:
-        sec += 1
-        us -= 1_000_000
-    elif us < 0:
-        sec -= 1
-        us += 1_000_000
-    minute, second = divmod(int(sec), 60)
+    sec, us = split_us(ts)
+    minute, second = divmod(sec, 60)
     head = _minutes.get(minute)
     if head is None:
         if len(_minutes) >= _MINUTES_KEPT:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from cjo_stream.journeys.wallclock import first_instant, steady
 from cjo_stream.profile import Profile
+from cjo_stream.timefmt import split_us
 from cjo_stream.zones import zone as zone
 
 
@@ -49,23 +49,11 @@ def _steady_offset(tz: ZoneInfo, day: int) -> int:
     return off
 
 
-def _whole_seconds(now: float) -> int:
-    """The whole seconds ``datetime.fromtimestamp(now)`` shows: rounded to the microsecond (half to even)
-    first, as it rounds (``timefmt.format_ts`` the same)."""
-    frac, sec = math.modf(now)
-    us = round(frac * 1e6)
-    if us >= 1_000_000:
-        sec += 1
-    elif us < 0:
-        sec -= 1
-    return int(sec)
-
-
 def local_minutes(now: float, tz: ZoneInfo) -> int:
     """Minutes after local midnight in ``tz`` at ``now``."""
     off = _steady_offset(tz, int(now // 86400))
     if off != _UNSTEADY:
-        return (_whole_seconds(now) + off) // 60 % 1440
+        return (split_us(now)[0] + off) // 60 % 1440
     return zoned_local_minutes(now, tz)
 
 
@@ -83,7 +71,7 @@ def next_time_of_day(now: float, tz: ZoneInfo, hour: int, minute: int) -> float:
     """
     off = _steady_offset(tz, int(now // 86400))
     if off != _UNSTEADY:  # one offset over every day involved: the local day's time, or the next day's
-        local = _whole_seconds(now) + off
+        local = split_us(now)[0] + off
         t = float(local - local % 86400 + hour * 3600 + minute * 60 - off)
         return t if t > now else t + 86400.0
     return zoned_next_time_of_day(now, tz, hour, minute)
