@@ -35,16 +35,27 @@ _MINUTES_KEPT: Final = 65536
 
 def split_us(ts: float) -> tuple[int, int]:
     """The whole seconds and microseconds ``datetime.fromtimestamp(ts)`` shows: rounded to the microsecond
-    (half to even) as it rounds."""
-    frac, sec = math.modf(ts)
-    us = round(frac * 1e6)
+    (half to even) as it rounds.
+
+    ``math.modf`` and ``round`` in native arithmetic: compiled, both were Python calls (module attribute,
+    argument tuple), ~2,400 instructions of each ``format_ts`` (callgrind, 2026-12-02). Exact as they are:
+    a float less its integer part is exact, and so is ``x`` less its truncation.
+    """
+    sec = int(ts)  # toward zero, as modf splits
+    x = (ts - sec) * 1e6
+    us = int(x)
+    d = x - us
+    if d > 0.5 or (d == 0.5 and us & 1):
+        us += 1
+    elif d < -0.5 or (d == -0.5 and us & 1):
+        us -= 1
     if us >= 1_000_000:
         sec += 1
         us -= 1_000_000
     elif us < 0:
         sec -= 1
         us += 1_000_000
-    return int(sec), us
+    return sec, us
 
 
 def format_ts(ts: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime
 
@@ -9,7 +10,7 @@ import msgspec
 import pytest
 
 from cjo_stream.events import decode_event
-from cjo_stream.timefmt import MAX_TS, common_epoch, round_ms
+from cjo_stream.timefmt import MAX_TS, common_epoch, round_ms, split_us
 
 
 def _general(text: str) -> float | None:
@@ -73,3 +74,34 @@ def test_round_ms_is_round_to_three_places() -> None:
         assert round_ms(x) == round(x, 3), x
     for x in (0.0, 0.0005, 0.0015, 2.675, 1e-9, MAX_TS - 0.0005, -1.2345, 1e10 + 0.0004):
         assert round_ms(x) == round(x, 3), x
+
+
+def _split_us_by_modf(ts: float) -> tuple[int, int]:
+    """``split_us`` as it was written first: ``math.modf``, then ``round`` (half to even)."""
+    frac, sec = math.modf(ts)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        sec += 1
+        us -= 1_000_000
+    elif us < 0:
+        sec -= 1
+        us += 1_000_000
+    return int(sec), us
+
+
+def test_split_us_is_modf_then_round() -> None:
+    """The native arithmetic gives what modf and round give, on midpoints between microseconds too."""
+    rng = random.Random(12)
+    for _ in range(200_000):
+        kind = rng.random()
+        if kind < 0.25:
+            x = rng.uniform(0, MAX_TS)
+        elif kind < 0.5:
+            x = rng.randrange(0, int(MAX_TS) * 1000) / 1000
+        elif kind < 0.75:
+            x = (rng.randrange(0, 2**40) + 0.5) / 10**6  # midpoints: half to even
+        else:
+            x = rng.uniform(-1e6, 1e6)
+        assert split_us(x) == _split_us_by_modf(x), x
+    for x in (0.0, 0.5e-6, 1.5e-6, 2.5e-6, 0.9999995, 0.9999996, 1.0 - 2**-40, -0.5e-6, -0.9999995, MAX_TS - 1e-7):
+        assert split_us(x) == _split_us_by_modf(x), x
