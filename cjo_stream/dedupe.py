@@ -40,11 +40,17 @@ _HEAD: Final = 4
 _digest: Final = xxhash.xxh3_64_digest
 
 
+def _head(ids: bytes) -> int:
+    """The record's time (``int.from_bytes(ids[:4], "big")``: compiled, that is a Python method call, a
+    tenth of an event's dedupe; callgrind 2026-12-02)."""
+    return (ids[0] << 24) | (ids[1] << 16) | (ids[2] << 8) | ids[3]
+
+
 def admit(ids: bytes, message_id: str, now: float, window: float, keep: int) -> bytes | None:
     """The customer's new ``ids`` record if ``message_id`` is new, ``None`` if it is a duplicate."""
     fp = _digest(message_id.encode())
     if ids:
-        if now - int.from_bytes(ids[:_HEAD], "big") > window:
+        if now - _head(ids) > window:
             ids = b""  # quiet for a whole window: forget them all (bounds what a dormant customer keeps)
         else:
             i = ids.find(fp, _HEAD)
@@ -62,7 +68,7 @@ def combine(mine: bytes, theirs: bytes, now: float, window: float, keep: int) ->
     Why: a copy of an event the other id applied, sent again after the merge (a producer's retry, or
     stage 1 forwarding again after a crash), reaches the customer and must still be recognised.
     """
-    parts = [r for r in (mine, theirs) if r and now - int.from_bytes(r[:_HEAD], "big") <= window]
+    parts = [r for r in (mine, theirs) if r and now - _head(r) <= window]
     if len(parts) < 2:
         return parts[0] if parts else b""
     fps: list[bytes] = []
@@ -71,7 +77,7 @@ def combine(mine: bytes, theirs: bytes, now: float, window: float, keep: int) ->
             fp = r[i:i + _FP]
             if fp not in fps:
                 fps.append(fp)
-    head = max(int.from_bytes(r[:_HEAD], "big") for r in parts)
+    head = max(_head(r) for r in parts)
     return head.to_bytes(_HEAD, "big") + b"".join(fps[:keep])
 
 

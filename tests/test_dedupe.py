@@ -6,7 +6,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cjo_stream.dedupe import admit, combine, remembered
+from cjo_stream.dedupe import _head, admit, combine, remembered
 from cjo_stream.engine import Engine
 from cjo_stream.simulator import Simulator
 
@@ -103,3 +103,8 @@ def test_the_simulator_drops_an_anonymous_event_sent_again_after_login() -> None
                    line("i1", 1, type="identify", userId="u1", anonymousId="a1"),
                    line("p1", 2, anonymousId="a1")])
     assert sim.duplicates == 1
+
+
+@given(st.binary(min_size=4, max_size=40))
+def test_a_records_time_is_its_first_four_bytes_big_endian(record: bytes) -> None:
+    assert _head(record) == int.from_bytes(record[:4], "big")
