@@ -37,11 +37,14 @@ SOURCES = [
     "{% if nope %}n{% elsif a[0] == 1 %}i{% endif %}", "{% if now %}{{ now }}{% endif %}",
     "{% if today == nil %}t{% endif %}", "{% if a == empty %}E{% endif %}{% if a and a.b %}A{% endif %}",
     "{% if a == -1.5 %}m{% endif %}{% if a == '' %}s{% endif %}{% unless a %}u{% endunless %}",
+    # a list's size/first/last, taken without python-liquid's get_item (nested, undefined, in tests)
+    "{{ a.first.first }}|{{ a.last.size }}|{{ a.b.c.last }}{{ a.b.c.size }}", "{{ a.last.b | default: 'z' }}",
+    "{{ a.first | default: 'f' }}{{ a.size | default: 0 }}", "{% if a.last == 'a' %}L{% elsif a.size %}S{% endif %}",
 ]
 VALUES: list[Any] = [
     None, True, False, 0, 1, -1.5, 1e20, 12345678901234567890, "", "text", "a,b,c", "ü€😀 <b>&amp;", [],
     [1, "x", None, True], ["b", "a"], [{"b": 2}], {}, {"b": 1}, {"b": {"c": [1, 2]}}, {"first": "F", "size": 9},
-    {"x y": 1, "b": None}, "2026-11-30T10:00:00Z", "x" * (MAX_OUTPUT_CHARS // 3 + 1),
+    {"x y": 1, "b": None}, [[1, 2], []], [[], "x"], "2026-11-30T10:00:00Z", "x" * (MAX_OUTPUT_CHARS // 3 + 1),
     DecisionTime(1772445600.25),  # `now` in a send's templates
 ]
 
