@@ -318,8 +318,8 @@ class Engine:
         key: tuple[int | None, ...] | None = None
         if stages.counters_only is not None:  # a pure function of a few counters: memoised (cheap to key)
             # (runs after most events: a list display, not a generator, is the cheaper way to the key)
-            get = p.events.get
-            key = tuple([e[0] if (e := get(n)) is not None else None for n in stages.counters_only])
+            events = p.events  # (its own ``get`` is a native dict lookup; a bound ``get`` was a Python call)
+            key = tuple([e[0] if (e := events.get(n)) is not None else None for n in stages.counters_only])
             new = self._stage_memo.get(key)
             if new is not None:
                 if new != old:
