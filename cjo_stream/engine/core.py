@@ -216,6 +216,8 @@ class Engine:
         # a send log no longer than every cap's max is trimmed by window alone (_trim_sends)
         self._fewest_capped = min((c.max for c in self.policies.frequency_caps), default=0)
         self._cap_windows: dict[str, float] = {}  # channel -> the longest window of the caps counting it
+        # the caps as (channel, per, max): read per send, a dataclass's fields were Python attribute lookups
+        self._caps = [(c.channel, c.per, c.max) for c in self.policies.frequency_caps]
         # the goal and exit events of each journey (by id(); every event asks of every active instance)
         self._goal_exit = {id(j): frozenset([m.event for m in (j.goal, *j.exit_on) if m is not None])
                            for j in self.versions.values()}
@@ -850,15 +852,16 @@ class Engine:
         return max(ends) if ends else None
 
     def _capped(self, p: Profile, channel: str, now: float) -> bool:
-        for cap in self.policies.frequency_caps:
-            since = now - cap.per
-            if cap.channel == "all":
-                n = sum(1 for t, _ in p.sends if t > since)
-            elif cap.channel == channel:
-                n = sum(1 for t, ch in p.sends if t > since and ch == channel)
-            else:
+        for capped, per, most in self._caps:
+            if capped != "all" and capped != channel:
                 continue
-            if n >= cap.max:
+            since = now - per
+            sends = p.sends
+            if capped == "all":
+                n = sum(1 for t, _ in sends if t > since)
+            else:
+                n = sum(1 for t, ch in sends if t > since and ch == channel)
+            if n >= most:
                 return True
         return False
 
