@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import calendar
 import random
 from datetime import UTC, datetime
 
@@ -59,49 +59,40 @@ def test_decoded_events_take_the_same_time_either_way(text: str) -> None:
     assert ev.ts == common_epoch("2026-01-01T00:00:00Z") == 1767225600.0
 
 
-def test_round_ms_is_round_to_three_places() -> None:
-    rng = random.Random(11)
+def _times(seed: int, unit: float) -> list[float]:
+    """200,000 times: any float in range, millisecond times (the common ones), midpoints between two
+    ``unit``s (where rounding half to even decides) and finer times."""
+    rng = random.Random(seed)
+    out = []
     for _ in range(200_000):
         kind = rng.random()
         if kind < 0.25:
-            x = rng.uniform(0, MAX_TS)
+            out.append(rng.uniform(0, MAX_TS))
         elif kind < 0.5:
-            x = rng.randrange(0, int(MAX_TS) * 1000) / 1000  # millisecond times, the common ones
+            out.append(rng.randrange(0, int(MAX_TS) * 1000) / 1000)
         elif kind < 0.75:
-            x = (rng.randrange(0, int(MAX_TS) * 1000) + 0.5) / 1000  # midpoints: round's own way
+            out.append((rng.randrange(0, int(MAX_TS / unit)) + 0.5) * unit)
         else:
-            x = rng.randrange(0, int(MAX_TS) * 10**6) / 10**6
+            out.append(rng.randrange(0, int(MAX_TS) * 10**6) / 10**6)
+    return out
+
+
+def test_round_ms_is_round_to_three_places() -> None:
+    for x in _times(11, 0.001):
         assert round_ms(x) == round(x, 3), x
     for x in (0.0, 0.0005, 0.0015, 2.675, 1e-9, MAX_TS - 0.0005, -1.2345, 1e10 + 0.0004):
         assert round_ms(x) == round(x, 3), x
 
 
-def _split_us_by_modf(ts: float) -> tuple[int, int]:
-    """``split_us`` as it was written first: ``math.modf``, then ``round`` (half to even)."""
-    frac, sec = math.modf(ts)
-    us = round(frac * 1e6)
-    if us >= 1_000_000:
-        sec += 1
-        us -= 1_000_000
-    elif us < 0:
-        sec -= 1
-        us += 1_000_000
-    return int(sec), us
+def _shown(ts: float) -> tuple[int, int]:
+    """The whole seconds and microseconds ``datetime`` shows for ``ts``."""
+    d = datetime.fromtimestamp(ts, UTC)
+    return calendar.timegm(d.utctimetuple()), d.microsecond
 
 
-def test_split_us_is_modf_then_round() -> None:
-    """The native arithmetic gives what modf and round give, on midpoints between microseconds too."""
-    rng = random.Random(12)
-    for _ in range(200_000):
-        kind = rng.random()
-        if kind < 0.25:
-            x = rng.uniform(0, MAX_TS)
-        elif kind < 0.5:
-            x = rng.randrange(0, int(MAX_TS) * 1000) / 1000
-        elif kind < 0.75:
-            x = (rng.randrange(0, 2**40) + 0.5) / 10**6  # midpoints: half to even
-        else:
-            x = rng.uniform(-1e6, 1e6)
-        assert split_us(x) == _split_us_by_modf(x), x
-    for x in (0.0, 0.5e-6, 1.5e-6, 2.5e-6, 0.9999995, 0.9999996, 1.0 - 2**-40, -0.5e-6, -0.9999995, MAX_TS - 1e-7):
-        assert split_us(x) == _split_us_by_modf(x), x
+def test_split_us_is_what_datetime_shows() -> None:
+    """The native arithmetic rounds as ``datetime.fromtimestamp`` (to the microsecond, half to even)."""
+    for x in _times(12, 1e-6):
+        assert split_us(x) == _shown(x), x
+    for x in (0.0, 0.5e-6, 1.5e-6, 2.5e-6, 0.9999995, 0.9999996, 1.0 - 2**-40, MAX_TS - 1e-7, 1772445600.2500005):
+        assert split_us(x) == _shown(x), x
