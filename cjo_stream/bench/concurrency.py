@@ -11,8 +11,6 @@ hosts the broker (and the bench) N = 2 cannot double the rate: the broker needs 
 from __future__ import annotations
 
 import os
-import random
-import socket
 import statistics
 import threading
 import time
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 
 from cjo_stream.bench.procs import Proc, cpu_seconds, peak_rss, scrape, spawn_worker
 from cjo_stream.bench.runner import Run
+from cjo_stream.kafka.local_broker import free_port_block
 
 
 @dataclass
@@ -127,28 +126,6 @@ def _catching(f: Callable[[], None], errors: list[BaseException]) -> Callable[[]
             errors.append(e)
 
     return run
-
-
-def free_port_block(n: int, low: int = 20000, high: int = 32768) -> int:
-    """A first port of ``n`` consecutive ports that can all be bound now, below the kernel's ephemeral
-    range (32768-60999 by default): a block taken from inside it (``free_port()`` then ``+1``) was
-    lost in CI to an outgoing connection's local port (the worker's own, to the broker) before worker
-    process 1 bound it."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(low, high - n)
-        if all(_bindable(base + i) for i in range(n)):
-            return base
-    raise RuntimeError(f"no {n} consecutive free ports in {low}..{high}")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def print_concurrency(runs: list[ConcurrentRun], single_rate: float, single_cpu: float) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -46,10 +47,36 @@ def tansu_binary() -> str:
     return str(path)
 
 
+#: Where free ports are looked for: below the ephemeral ranges (Linux 32768-60999, macOS and Windows
+#: 49152-65535) from which the kernel draws the local port of every outgoing connection. A port it handed
+#: out for binding (port 0) is from that range, and a connection made meanwhile (a client's, to the broker)
+#: could take it before the broker, a worker or an adapter bound it: a test's adapter failed with "port
+#: 58229 ... is already in use" so, and ``make bench``'s second worker process before.
+FREE_LOW, FREE_HIGH = 20000, 32768
+
+
 def free_port() -> int:
+    """A port on 127.0.0.1 that can be bound now, outside the range outgoing connections draw from."""
+    return free_port_block(1)
+
+
+def free_port_block(n: int) -> int:
+    """The first of ``n`` consecutive ports that can all be bound now (a worker with ``--concurrency n``
+    takes ``n``), chosen at random below the ephemeral range."""
+    for _ in range(200):
+        base = FREE_LOW + secrets.randbelow(FREE_HIGH - FREE_LOW - n + 1)  # (not ``random``: tests seed it)
+        if all(_bindable(base + i) for i in range(n)):
+            return base
+    raise BrokerError(f"no {n} consecutive free ports in {FREE_LOW}..{FREE_HIGH - 1} on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1",

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from cjo_stream.config import Settings
-from cjo_stream.kafka.local_broker import LocalBroker, free_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port_block
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -108,20 +107,7 @@ def spawn(worker_env: dict[str, str], tmp_path: Any) -> Iterator[Any]:
 
 def free_ports(n: int) -> int:
     """The first of ``n`` consecutive free ports (a worker refuses to start on a port in use)."""
-    for _ in range(100):
-        first = free_port()
-        if all(_free(first + i) for i in range(1, n)):
-            return first
-    raise AssertionError(f"no {n} consecutive free ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return free_port_block(n)
 
 
 def health(port: int) -> dict[str, Any] | None:
