@@ -103,6 +103,12 @@ async def wait_for_broker(settings: Settings, *, timeout: float | None, source: 
             await probe(settings, ATTEMPT_TIMEOUT if left is None else max(0.5, min(ATTEMPT_TIMEOUT, left)))
             return
         except (TimeoutError, KafkaError, OSError):
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # a stop (SIGTERM) that came as the attempt failed: Python 3.11's asyncio.wait_for lets the
+                # attempt's error through in its place, and the wait went on for ever (an adapter given
+                # SIGTERM while its broker refused connections kept retrying; tests/test_broker_wait_stop.py)
+                raise asyncio.CancelledError from None
             reason = _diagnose(settings.bootstrap)
         left = None if timeout is None else timeout - (time.monotonic() - start)
         if left is not None and left <= 0:
