@@ -10,16 +10,7 @@ from pathlib import Path
 import pytest
 
 from cjo_stream.kafka import local_broker
-from cjo_stream.kafka.local_broker import BrokerError, free_port, free_port_block
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+from cjo_stream.kafka.local_broker import BrokerError, _bindable, free_port, free_port_block
 
 
 def test_a_free_port_is_bindable_and_below_the_ephemeral_range() -> None:
