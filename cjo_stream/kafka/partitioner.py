@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+from mypy_extensions import i64
+
 # Final: compiled (cjo_stream.native), they are constants in C, not module attributes looked up each use
 _M: Final = 0x5BD1E995
 _MASK: Final = 0xFFFFFFFF
@@ -19,11 +21,16 @@ def murmur2(data: bytes) -> int:
     than half the time for a 36-byte id (timeit), and a quarter of the keys stage 1 sees miss the cache.
     No maintained package computes Kafka's variant in C.
     """
-    length = len(data)
-    h = 0x9747B28C ^ length
+    # i64: every product is of two values below 2**32 and 2**31, so it fits in 63 bits; as Python ints
+    # (mypyc's tagged ints) such products left the small-int range and took CPython's bignum multiply:
+    # 3.3 µs a 36-byte key compiled, 0.5 µs as i64 (timeit). Interpreted, i64 is int: the same results.
+    length: i64 = len(data)
+    h: i64 = 0x9747B28C ^ length
     n = length >> 2
     words: tuple[int, ...] = _WORDS[n](data) if n < 64 else struct.unpack_from(f"<{n}I", data)
-    for k in words:
+    k: i64
+    for word in words:
+        k = word
         k = (k * _M) & _MASK
         k = ((k ^ (k >> 24)) * _M) & _MASK
         h = ((h * _M) & _MASK) ^ k
