@@ -206,9 +206,20 @@ def run_topology(bootstrap: str, app_id: str, expect: int, tmp: str, stall: floa
                 last_n, last_change = n, time.monotonic()
             elif time.monotonic() - last_change > stall:
                 raise RuntimeError(f"topology stalled at {n:.0f}/{expect} events:\n{proc.tail()}")
-            time.sleep(0.1)
+            time.sleep(_poll_interval(first, n, t, expect))
     finally:
         proc.stop()
+
+
+def _poll_interval(first: tuple[float, float, float] | None, n: float, t: float, expect: float) -> float:
+    """Seconds until the next scrape of the worker's /metrics: about half the time the events left need
+    at the rate so far, between 0.05 s and 1 s. Each scrape costs the measured worker a /metrics page
+    (every series rendered, ~2.6 ms); at a fixed 0.1 s that was 2.6 % of its main thread's samples
+    (py-spy), a cost no deployment pays at Prometheus's 15 s. The end is still seen within 0.05 s."""
+    if first is None or t <= first[1] or n <= first[0]:
+        return 0.1
+    rate = (n - first[0]) / (t - first[1])
+    return min(1.0, max(0.05, (expect - n) / rate / 2))
 
 
 def run_plain_faust(bootstrap: str, app_id: str, expect: int, tmp: str, window: float) -> Run:
