@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")  # Kafka's codecs
+ISOLATION = ("read_committed", "read_uncommitted")  # Kafka consumers' isolation levels
 
 
 _TRUE = ("1", "true", "yes", "on")
@@ -177,6 +178,11 @@ class Settings:
     # 0.17x the bytes of `none` (like gzip) for +2 % worker CPU per event (gzip costs ~15 µs per record
     # written, lz4 at aiokafka's level 9 ~6), events/s within run-to-run noise (docs/benchmarks.md).
     compression: str = "zstd"
+    # How the worker (and a replay of a topic) reads the input and receipts topics: "read_committed" skips
+    # the records of aborted transactions (an upstream Kafka Streams, Flink or Debezium job writing with
+    # exactly-once), and reads a partition only up to its open transactions, as Kafka Streams does;
+    # "read_uncommitted" decides on every record written. The same for non-transactional producers.
+    input_isolation: str = "read_committed"
     worker_id: str = ""
     # Workers write every journey transition to cjo.journey-events for the analytics service.
     journey_events: bool = True
@@ -206,6 +212,7 @@ class Settings:
         "ingest_interval_ms": "CJO_INGEST_INTERVAL_MS", "linger_ms": "CJO_LINGER_MS",
         "commit_interval_ms": "CJO_COMMIT_INTERVAL_MS", "gc_threshold": "CJO_GC_THRESHOLD",
         "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK", "compression": "CJO_COMPRESSION",
+        "input_isolation": "CJO_INPUT_ISOLATION",
         "worker_id": "CJO_WORKER_ID", "journey_events": "CJO_JOURNEY_EVENTS",
         "analytics_web_port": "CJO_ANALYTICS_WEB_PORT",
         "session_timeout_ms": "CJO_SESSION_TIMEOUT_MS", "stored_layout": "CJO_STORED_LAYOUT",
@@ -241,6 +248,9 @@ class Settings:
         s.compression = s.compression.strip().lower()
         if s.compression not in COMPRESSION:
             raise ValueError(f"CJO_COMPRESSION={s.compression!r}: use one of {', '.join(COMPRESSION)}")
+        s.input_isolation = s.input_isolation.strip().lower()
+        if s.input_isolation not in ISOLATION:
+            raise ValueError(f"CJO_INPUT_ISOLATION={s.input_isolation!r}: use {' or '.join(ISOLATION)}")
         if s.stored_layout not in (1, 2):
             raise ValueError(f"CJO_STORED_LAYOUT={s.stored_layout}: use 2 (the default) or 1 (while workers that "
                              "cannot read layout 2 still run)")

@@ -85,6 +85,15 @@ def test_compression_is_one_of_kafkas_codecs(monkeypatch: pytest.MonkeyPatch) ->
         Settings.from_env()
 
 
+def test_input_isolation_is_one_of_kafkas_levels(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env().input_isolation == "read_committed"  # the default: aborted transactions skipped
+    monkeypatch.setenv("CJO_INPUT_ISOLATION", " READ_UNCOMMITTED ")
+    assert Settings.from_env().input_isolation == "read_uncommitted"
+    monkeypatch.setenv("CJO_INPUT_ISOLATION", "committed")
+    with pytest.raises(ValueError, match="CJO_INPUT_ISOLATION='committed': use read_committed or read_uncommitted"):
+        Settings.from_env()
+
+
 @pytest.mark.parametrize("var, value, fragment", [
     # past Kafka's int32: a traceback from topic creation; 100,000 held the worker's start for minutes
     ("CJO_PARTITIONS", "99999999999999999999", "CJO_PARTITIONS=99999999999999999999 (or --partitions): at most"),

@@ -56,7 +56,8 @@ async def topic_records(settings: Settings, topics: list[str], start: float, end
     start_ms, end_ms = int(start * 1000), int(min(end + 60.0, 4e12) * 1000)
     c = AIOKafkaConsumer(**settings.kafka_kwargs(), enable_auto_commit=False, group_id=None,
                          auto_offset_reset="earliest", max_poll_records=5000,
-                         fetch_max_wait_ms=settings.fetch_max_wait_ms)
+                         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+                         isolation_level=settings.input_isolation)  # what the worker read (replay = live)
     await c.start()
     try:
         tps: list[Any] = []

@@ -349,7 +349,8 @@ class StreamWorker:
         commit_interval = s.commit_interval_ms / 1000
         self.finisher = _Finisher(self.customers, changelogs=self.outbox, commit_interval=commit_interval)
         self.customers.subscribe([s.internal_topic], listener=_Rebalance(self))
-        self.ingest_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=self.ingest_group, **group)
+        self.ingest_consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=self.ingest_group,
+                                                isolation_level=s.input_isolation, **group)
         self.ingest_guard = FetchGuard(self.ingest_consumer, s, "ingest", self.skips)
         self.ingest_finisher = _Finisher(self.ingest_consumer, commit_interval=commit_interval)
         self.ingest_consumer.subscribe([s.input_topic, s.receipts_topic], listener=_IngestJoined(self))

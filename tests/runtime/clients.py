@@ -26,10 +26,17 @@ CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
 def rdkafka_produce(bootstrap: str, topic: str, records: Sequence[Record], *, compression: str = "none",
-                    partition: int | None = None, linger_ms: int = 20) -> None:
-    """Produce with librdkafka; records sent together land in one compressed batch per partition."""
-    p = Producer({"bootstrap.servers": bootstrap, "compression.type": compression, "linger.ms": linger_ms,
-                  "log_level": 3})
+                    partition: int | None = None, linger_ms: int = 20, transactional_id: str | None = None) -> None:
+    """Produce with librdkafka; records sent together land in one compressed batch per partition.
+    With ``transactional_id``, in one transaction, committed (as an exactly-once upstream writes)."""
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "compression.type": compression, "linger.ms": linger_ms,
+                            "log_level": 3}
+    if transactional_id is not None:
+        conf["transactional.id"] = transactional_id
+    p = Producer(conf)
+    if transactional_id is not None:
+        p.init_transactions(30)
+        p.begin_transaction()
     errors: list[Any] = []
 
     def done(err: Any, _msg: Any) -> None:
@@ -41,6 +48,8 @@ def rdkafka_produce(bootstrap: str, topic: str, records: Sequence[Record], *, co
         if partition is not None:
             kw["partition"] = partition
         p.produce(topic, **kw)
+    if transactional_id is not None:
+        p.commit_transaction(30)  # flushes first
     assert p.flush(30) == 0, "librdkafka could not deliver everything within 30 s"
     assert not errors, errors
 

@@ -157,3 +157,23 @@ async def test_dead_letters_keep_the_producers_headers(broker: LocalBroker, work
     names = [k for k, _ in r.headers]
     assert names[:3] == ["traceparent", "content-type", "nothing"] and dict(r.headers)["nothing"] is None
     assert dict(r.headers)["cjo.reason"] == b"invalid_json"
+
+
+async def test_events_of_a_committed_transaction_give_the_simulators_commands(
+        broker: LocalBroker, worker: WorkerProc) -> None:
+    """An upstream writing with exactly-once (librdkafka's transactional producer): the worker reads the
+    input with read_committed (CJO_INPUT_ISOLATION's default) across the transaction's commit marker.
+    Its own customers (``txn-``), so the module's other tests may run before or after it."""
+    now = time.time()
+    lines = [v for customer in shoppers("txn", 3, now) for v in customer]
+    rdkafka_produce(broker.bootstrap, "cjo.touchpoints", [(None, v, HEADERS) for v in lines], compression="zstd",
+                    partition=0, transactional_id="upstream-1")
+    expected = simulate(lines)
+    assert len(expected) == 5
+
+    def ours(records: list[Any]) -> list[Any]:
+        return [r for r in records if r.key.startswith(b"txn-")]
+
+    got = ours(await collect(broker.bootstrap, DELIVERY, lambda rs: len(ours(rs)) >= len(expected), timeout=40))
+    assert by_id(got) == expected
+    assert len(got) == len(expected)
