@@ -96,18 +96,13 @@ def spawn(worker_env: dict[str, str], tmp_path: Any) -> Iterator[Any]:
 
     def _spawn(**env: str) -> WorkerProc:
         ports = int(env.get("CJO_CONCURRENCY", "1"))  # process i serves on the web port + i
-        w = WorkerProc({**worker_env, **env}, free_ports(ports), str(tmp_path / f"worker-{len(procs)}.log"))
+        w = WorkerProc({**worker_env, **env}, free_port_block(ports), str(tmp_path / f"worker-{len(procs)}.log"))
         procs.append(w)
         return w.start()
 
     yield _spawn
     for w in procs:
         w.kill()
-
-
-def free_ports(n: int) -> int:
-    """The first of ``n`` consecutive free ports (a worker refuses to start on a port in use)."""
-    return free_port_block(n)
 
 
 def health(port: int) -> dict[str, Any] | None:

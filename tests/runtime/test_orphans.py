@@ -20,10 +20,9 @@ from typing import Any
 
 import httpx
 
-from cjo_stream.kafka.local_broker import LocalBroker, free_port, wait_for_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port, free_port_block, wait_for_port
 from cjo_stream.lifetime import popen
 from tests.processes import alive, descendants
-from tests.runtime.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("cjo-stream"))
@@ -103,7 +102,7 @@ def test_broker_verb_takes_tansu_with_it(tmp_path: Path) -> None:
 
 
 def test_worker_concurrency_processes_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
-    web = free_ports(2)
+    web = free_port_block(2)  # the first of two consecutive free ports
     with LocalBroker() as broker:
         env = clean_env(CJO_BROKER=broker.bootstrap, CJO_DATA_DIR=str(tmp_path / "data"), CJO_PARTITIONS="2",
                         CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"), CJO_STORE="memory")
