@@ -213,11 +213,11 @@ class Engine:
         self.longest_throttle = max(pers, default=0.0)
         window = self.policies.send_log_window
         self._send_log_window = window
-        # a send log no longer than every cap's max is trimmed by window alone (_trim_sends)
-        self._fewest_capped = min((c.max for c in self.policies.frequency_caps), default=0)
         self._cap_windows: dict[str, float] = {}  # channel -> the longest window of the caps counting it
         # the caps as (channel, per, max): read per send, a dataclass's fields were Python attribute lookups
         self._caps = [(c.channel, c.per, c.max) for c in self.policies.frequency_caps]
+        # a send log no longer than every cap's max is trimmed by window alone (_trim_sends)
+        self._fewest_capped = min((most for _, _, most in self._caps), default=0)
         # the goal and exit events of each journey (by id(); every event asks of every active instance)
         self._goal_exit = {id(j): frozenset([m.event for m in (j.goal, *j.exit_on) if m is not None])
                            for j in self.versions.values()}
@@ -852,11 +852,11 @@ class Engine:
         return max(ends) if ends else None
 
     def _capped(self, p: Profile, channel: str, now: float) -> bool:
+        sends = p.sends
         for capped, per, most in self._caps:
             if capped != "all" and capped != channel:
                 continue
             since = now - per
-            sends = p.sends
             if capped == "all":
                 n = sum(1 for t, _ in sends if t > since)
             else:
