@@ -37,6 +37,7 @@ COMPILED: tuple[str, ...] = (
     "cjo_stream/engine/result.py",
     "cjo_stream/engine/core.py",
     "cjo_stream/journeys/snapshot.py",
+    "cjo_stream/timer_queue.py",
     "cjo_stream/simulator.py",
     "cjo_stream/analytics/fold.py",
     "cjo_stream/replay/spill.py",

@@ -25,11 +25,12 @@ from cjo_stream.analytics.fold import Analytics
 from cjo_stream.analytics.records import RECEIPT_PREFIX
 from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.dedupe import admit, combine
-from cjo_stream.engine import Engine, Result, Timer
+from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.funnel import Funnel
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.identity import canonical, new_links
 from cjo_stream.profile import Profile, new_profile
+from cjo_stream.timer_queue import TimerQueue
 
 #: ``Simulator.analytics`` not given: one is made for the engine's policies (a typed placeholder, not None:
 #: the compiled class checks the attribute's type)
@@ -68,7 +69,7 @@ class Simulator:
     #: decisions made before this time update state but are not reported (replay's warm-up)
     count_from: float = float("-inf")
     dedupe_window: float = DEDUPE_WINDOW
-    _timers: list[tuple[float, int, Timer]] = field(default_factory=list)
+    _timers: TimerQueue = field(default_factory=TimerQueue)
     # (check at, tick, customer, journey, occurrences handled up to): one per customer and scheduled journey
     _schedules: list[tuple[float, int, str, str, float]] = field(default_factory=list)
     _cancelled: set[tuple[str, str, str, int]] = field(default_factory=set)
@@ -97,10 +98,9 @@ class Simulator:
         if res.timers:
             cancelled, timers = self._cancelled, self._timers
             for t in res.timers:
-                self._tick += 1
                 if cancelled:
                     cancelled.discard((t.customer_id, t.journey, t.instance_id, t.seq))
-                heapq.heappush(timers, (t.due, self._tick, t))
+                timers.push(t)
         if at < self.count_from:
             return
         for c in res.commands:
@@ -130,12 +130,13 @@ class Simulator:
         timers, schedules = self._timers, self._schedules
         s_until = until if schedules_until is None else min(until, schedules_until)
         while True:
-            t_next = timers[0][0] if timers and timers[0][0] <= until else None
+            due = timers.next_due()  # (infinity when none is pending: ``until`` may be infinity too)
+            t_next = due if due <= until and len(timers) else None
             s_next = schedules[0][0] if schedules and schedules[0][0] <= s_until else None
             if t_next is None and s_next is None:
                 return
             if s_next is None or (t_next is not None and t_next <= s_next):
-                due, _, timer = heapq.heappop(timers)
+                timer = timers.pop()
                 self.clock = max(self.clock, due)
                 if self._cancelled:
                     key = (timer.customer_id, timer.journey, timer.instance_id, timer.seq)
@@ -183,7 +184,7 @@ class Simulator:
             return
         self.recent_ids[cid] = ids
         timers, schedules = self._timers, self._schedules
-        if (timers and timers[0][0] <= ts) or (schedules and schedules[0][0] <= ts):  # most events: nothing due
+        if timers.next_due() <= ts or (schedules and schedules[0][0] <= ts):  # most events: nothing due
             self.advance(ts)
         if ts > self.clock:
             self.clock = ts

@@ -40,7 +40,7 @@ def test_random_sequences_no_crash_no_duplicate_sends_and_instances_wait_or_end(
         sim.handle(Event(message_id=f"p{n}", type=typ, name=name, ts=t, user_id=f"c{who}",  # type: ignore[arg-type]
                          properties=props, traits=tr if typ == "identify" else {}))
     # every active instance is parked on a timer that is still pending
-    pending = {(tm.customer_id, tm.journey, tm.instance_id, tm.seq) for _, _, tm in sim._timers}
+    pending = {(tm.customer_id, tm.journey, tm.instance_id, tm.seq) for tm in sim._timers}
     for p in sim.profiles.values():
         for inst in p.instances.values():
             assert inst.waiting is not None and inst.due is not None
