@@ -38,7 +38,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         writable_file,
         write_problem,
     )
-    from cjo_stream.gc_tuning import tune_gc
+    from cjo_stream.gc_tuning import collector_paused, tune_gc
     from cjo_stream.jsonl import Damaged, jsonl_lines
     from cjo_stream.kafka.connect import broker_ready
     from cjo_stream.progress import Progress
@@ -101,8 +101,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         if args.events:
             try:
-                for path in args.events:
-                    replay.feed_lines(path, jsonl_lines(path), progress=bar.update)
+                with collector_paused():  # (topics: the Kafka client's loop may make cycles)
+                    for path in args.events:
+                        replay.feed_lines(path, jsonl_lines(path), progress=bar.update)
             except Damaged as e:
                 raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
             except OSError as e:
@@ -133,7 +134,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 asyncio.run(from_topics())
             except (Unreadable, NoSuchTopic) as e:
                 raise UsageError(str(e)) from None
-        replay.finish()
+        with collector_paused():
+            replay.finish()
         bar.close(replay.events + replay.outside + len(replay.bad))
     finally:
         replay.close()
