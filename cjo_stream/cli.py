@@ -253,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     if args.debug:
         os.environ["CJO_LOG_LEVEL"] = "debug"  # the verb's logging and the processes it starts
+    from cjo_stream.logs import from_env
+
+    try:
+        from_env()  # every verb's, not only the services': a typo there passed `simulate`, `replay` unsaid
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return int(ExitCode.USAGE)
     debug = os.environ.get("CJO_LOG_LEVEL", "").strip().lower() == "debug"
     if debug:
         from cjo_stream.logs import configure_logging

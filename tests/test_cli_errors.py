@@ -381,6 +381,14 @@ def test_bad_environment_values_stop_the_clients() -> None:
                ExitCode.USAGE, "CJO_PARTITIONS='x'")  # was a ValueError traceback
 
 
+@pytest.mark.parametrize("verb", [["validate", "topologies"], ["simulate", "--events", EVENTS],
+                                  ["replay", "--events", EVENTS]])
+def test_a_bad_log_setting_stops_the_offline_verbs_too(verb: list[str]) -> None:
+    # the README's exit-code table lists CJO_LOG_LEVEL=loud; only the services refused it, the rest ran (exit 0)
+    user_error(run(*verb, env=clean_env(CJO_LOG_LEVEL="loud")), ExitCode.USAGE, "unknown log level 'loud'")
+    user_error(run(*verb, env=clean_env(CJO_LOG_FORMAT="xml")), ExitCode.USAGE, "CJO_LOG_FORMAT='xml'")
+
+
 # ---------------------------------------------------------------- bugs keep their traceback
 def test_an_internal_error_prints_its_traceback_and_exits_70(monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
