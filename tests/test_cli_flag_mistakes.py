@@ -32,7 +32,7 @@ def test_the_worker_refuses_such_an_address_before_waiting_for_it(tmp_path: Path
 
 
 @pytest.mark.parametrize("flags", [["--fail-on-change"], ["--only-changed"], ["--examples", "3"],
-                                   ["--examples", "5"]])  # the default, given: still nothing to show it in
+                                   ["--examples", "5"], ["--serial"]])  # the default, given: still nothing to show it in
 def test_replay_comparison_flags_need_compare(flags: list[str]) -> None:
     """``replay --events F --fail-on-change`` without --compare exited 0: a CI job with it passed whatever
     the journeys decided. ``--examples N`` without it was taken and did nothing."""

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from cjo_stream.argtypes import non_negative_float, positive_float, positive_int, topic, when
 
@@ -39,10 +39,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         write_problem,
     )
     from cjo_stream.gc_tuning import collector_paused, tune_gc
+    from cjo_stream.journeys.loader import Topology
     from cjo_stream.jsonl import Damaged, jsonl_lines
     from cjo_stream.kafka.connect import broker_ready
     from cjo_stream.progress import Progress
     from cjo_stream.replay.compare import compare, render
+    from cjo_stream.replay.contender import Contender, Outcome, as_side, runs_apart
     from cjo_stream.replay.run import Replay
     from cjo_stream.replay.sources import NoSuchTopic, Raw, Unreadable, topic_records
     from cjo_stream.settings_args import settings_from
@@ -57,7 +59,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("--warmup needs --since: the warm-up is the time before it")
     # flags that would change nothing were taken silently: `--fail-on-change` without --compare passed CI
     # whatever the journeys decided, and `--topic` with --events read the files only
-    for flag in ("fail_on_change", "only_changed", "examples"):  # (--examples: None unless given)
+    for flag in ("fail_on_change", "only_changed", "examples", "serial"):  # (--examples: None unless given)
         if getattr(args, flag) not in (None, False) and not args.compare:
             raise UsageError(f"--{flag.replace('_', '-')} needs --compare OTHER_DIR: it compares two topologies")
     if args.html and args.compare:  # the page shows one topology; it was checked writable, then never written
@@ -92,12 +94,34 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         except OSError as e:  # a full disk: not the events file's fault, nor a bug
             raise write_problem(f"the commands file {args.commands}", e) from None
 
-    replay = Replay(topologies, since=since, until=until, warmup_from=warmup_from, allowed_lateness=lateness,
-                    profiles_in_memory=args.profiles_in_memory, on_command=emit if out is not None else None,
-                    dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids,
-                    analytics=not args.compare)  # a comparison prints no analytics report
-    bar = Progress(None, "replaying", force=args.progress)
+    def new_replay(topos: list[tuple[str, Topology]], on_command: Callable[[DeliveryCommand], None] | None) -> Replay:
+        return Replay(topos, since=since, until=until, warmup_from=warmup_from, allowed_lateness=lateness,
+                      profiles_in_memory=args.profiles_in_memory, on_command=on_command,
+                      dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids,
+                      analytics=not args.compare)  # a comparison prints no analytics report
+
     t0 = time.monotonic()
+    contender: Contender | None = None
+    other = topologies[-1]  # with --compare, the contender
+    if args.compare and args.events and not args.serial and runs_apart(args.events):
+        topologies.pop()
+
+        def run_contender() -> Outcome:  # in the child: the same files, the other topology
+            with collector_paused():
+                r = new_replay([other], None)
+                try:
+                    for path in args.events:
+                        r.feed_lines(path, jsonl_lines(path))
+                    r.finish()
+                finally:
+                    r.close()
+            side = r.sides[0]
+            return Outcome(side.sim.funnel, dict(side.messaged), side.commands, _peak_mib())
+
+        contender = Contender(run_contender)  # forked before this process's replay makes any store
+    replay = new_replay(topologies, emit if out is not None else None)
+    bar = Progress(None, "replaying", force=args.progress)
+    contended: Outcome | None = None
     try:
         if args.events:
             try:
@@ -136,8 +160,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 raise UsageError(str(e)) from None
         with collector_paused():
             replay.finish()
+        if contender is not None:
+            contended = contender.outcome()
         bar.close(replay.events + replay.outside + len(replay.bad))
     finally:
+        if contender is not None:
+            contender.stop()
         replay.close()
         if out is not None:
             try:
@@ -164,12 +192,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise InvalidInput(f"no event of {source} is in the time range ({span}): its {replay.outside:,} events "
                            f"run from {format_ts(replay.outside_from)} to {format_ts(replay.outside_to)}")
     first = replay.sides[0]
-    peak = _peak_mib()
+    peak = _peak_mib() + (contended.peak_mib if contended is not None else 0.0)  # both processes'
+    if contended is not None:
+        replay.sides.append(as_side(args.compare, other[1], lateness, contended))
     print(f"replayed {replay.events:,} events in {elapsed:.1f} s ({replay.events / max(elapsed, 1e-9):,.0f}/s); "
           f"{len(replay.bad)} bad, {replay.outside:,} outside the time range, "
           f"{first.sim.duplicates:,} duplicates, {first.sim.late:,} late "
           f"({first.sim.too_late:,} too late to start a journey); {len(first.sim.profiles):,} customers, "
-          f"peak memory {peak:,.0f} MiB")
+          f"peak memory {peak:,.0f} MiB" + (" (two processes)" if contended else ""))
     if args.compare:
         cmp = compare(first, replay.sides[1], examples=5 if args.examples is None else args.examples)
         print(render(cmp, only_changed=args.only_changed))
@@ -242,5 +272,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--profiles-in-memory", type=positive_int, default=50_000, metavar="N",
                    help="profiles kept in memory (and four times as many analytics rows); the rest spill to a "
                         "temporary RocksDB (default 50000)")
+    p.add_argument("--serial", action="store_true",
+                   help="with --compare: run both topologies in this process (by default, over regular files on "
+                        "a machine with 2 or more CPUs, the second runs in a child process)")
     p.add_argument("--progress", action="store_true", help="show progress even when not on a terminal")
     p.set_defaults(func=_cmd_replay)

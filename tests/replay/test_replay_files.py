@@ -334,3 +334,64 @@ def test_replay_report_and_page_are_the_simulators(tmp_path: Path) -> None:
     start = sim.stderr.index("journey                 entered  active  converted")
     analytics = sim.stderr[start:sim.stderr.rindex("\n\n")]  # the analytics report, up to the summary line
     assert "== abandoned_cart" in analytics and analytics in rep.stdout
+
+
+def test_compare_in_two_processes_prints_what_one_process_does(tmp_path: Path) -> None:
+    """Over regular files the contender runs in a child process (replay/contender.py); --serial, or a pipe,
+    keeps both sides in one. Every row, count and example id must be the same either way."""
+    from cjo_stream.generator import generate_events
+
+    events = [orjson.dumps(e) for e in generate_events(customers=400, seed=3, start=T0, duration=2 * 86400)]
+    path = tmp_path / "g.jsonl"
+    path.write_bytes(b"\n".join(events[:1500]) + b"\nnot json\n" + b"\n".join(events[1500:]) + b"\n")
+    other = tmp_path / "next"
+    import shutil
+
+    shutil.copytree(ROOT / "topologies", other)
+    cart = other / "journeys" / "abandoned_cart.yaml"
+    cart.write_text(cart.read_text().replace("cart_value >= 20", "cart_value >= 50"))
+    args = ("--topologies", str(ROOT / "topologies"), "--compare", str(other), "--examples", "3")
+    runs = {}
+    for how, extra in (("apart", ()), ("serial", ("--serial",))):
+        cmds = tmp_path / f"{how}.jsonl"
+        p = cli("--events", str(path), *args, "--commands", str(cmds), *extra)
+        assert p.returncode == 0, p.stderr
+        summary, _, rest = p.stdout.partition("\n")
+        assert ("(two processes)" in summary) is (how == "apart"), summary
+        runs[how] = (re.sub(r" in [\d.]+ s \([\d,]+/s\)|, peak memory [\d,]+ MiB.*", "", summary), rest,
+                     cmds.read_bytes(), p.stderr)
+    piped = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "replay", "--events", "/dev/stdin", *args],
+                           input=path.read_bytes(), capture_output=True, cwd=ROOT, timeout=120,
+                           env={k: v for k, v in os.environ.items() if not k.startswith("CJO_")})
+    assert piped.returncode == 0, piped.stderr
+    assert runs["apart"] == runs["serial"]
+    assert piped.stdout.decode().partition("\n")[2] == runs["serial"][1]
+    assert "differences found" in runs["serial"][1] and "only under A (e.g. " in runs["serial"][1]
+    assert ":1501: skipped bad event (invalid_json)" in runs["serial"][3]  # reported once, by the parent
+
+
+def test_the_contenders_failure_reaches_the_parent_with_its_traceback() -> None:
+    from cjo_stream.engine.funnel import Funnel
+    from cjo_stream.replay.contender import Contender, Outcome
+
+    def fails() -> Outcome:
+        raise ZeroDivisionError("in the child")
+
+    with pytest.raises(RuntimeError, match=r"(?s)failed in its process.*ZeroDivisionError: in the child"):
+        Contender(fails).outcome()
+    got = Contender(lambda: Outcome(Funnel(), {"j": {"c1"}}, 7, 1.5)).outcome()
+    assert (got.messaged, got.commands) == ({"j": {"c1"}}, 7)
+
+
+def test_only_regular_files_let_the_contender_run_apart(tmp_path: Path) -> None:
+    from cjo_stream.replay.contender import runs_apart
+
+    f = tmp_path / "e.jsonl"
+    f.write_bytes(b"{}\n")
+    r, w = os.pipe()
+    try:
+        assert runs_apart([str(f)]) is (len(os.sched_getaffinity(0)) >= 2)
+        assert not runs_apart([str(f), f"/proc/self/fd/{r}"])
+    finally:
+        os.close(r)
+        os.close(w)

@@ -1,0 +1,125 @@
+"""``replay --compare`` on two cores: the second topology (the contender) replayed in a child process.
+
+In one process a comparison costs one decode and two engine runs per event: ~20,000 events/s over the
+bench input, against ~35,000 for one topology (``make bench``, replay section). The two sides share
+nothing but the input (each has its own engine, profiles, links and timers), so the contender runs in a
+forked child over the same files, and sends back only what the comparison reads: its funnel, who it
+would have messaged, and its command count. The parent's side is the one whose commands, report and
+summary are printed, as before.
+
+Only over regular files: a pipe (``--events /dev/stdin``) can be read once, and topics are read in one
+pass; those, and a machine with one CPU, run both sides in one process (``--serial`` asks for that).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from cjo_stream.engine import Engine
+from cjo_stream.engine.funnel import Funnel
+from cjo_stream.journeys.loader import Topology
+from cjo_stream.replay.run import Side
+from cjo_stream.simulator import Simulator
+
+
+@dataclass
+class Outcome:
+    """What the comparison reads of the contender's side, and the child's peak memory."""
+
+    funnel: Funnel
+    messaged: dict[str, set[str]]
+    commands: int
+    peak_mib: float
+
+
+def runs_apart(paths: list[str]) -> bool:
+    """The contender can run in a child: every input is a regular file, and there is a second CPU."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return False
+    try:
+        return all(stat.S_ISREG(os.stat(p).st_mode) for p in paths)
+    except OSError:
+        return False  # the serial path reports it as it always has
+
+
+class Contender:
+    """The child replaying the contender topology; :meth:`outcome` waits for what it found.
+
+    ``run`` is called in the child with no arguments and returns its :class:`Outcome`. The child is forked
+    before the parent's replay builds anything (no RocksDB store, thread or connection to inherit).
+    """
+
+    def __init__(self, run: Callable[[], Outcome]) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self._receive, send = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_child, args=(send, run, os.getpid()), name="cjo-replay-contender", daemon=True)
+        self._process.start()
+        send.close()  # the parent's copy: an ended child then reads as EOF, not as a hang
+
+    def outcome(self) -> Outcome:
+        """The child's outcome; a RuntimeError (a bug, reported with its traceback) if it failed."""
+        try:
+            got: Any = self._receive.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(f"the --compare side's process ended (exit code {self._process.exitcode}) "
+                               "without its results") from None
+        self._process.join()
+        if isinstance(got, str):
+            raise RuntimeError(f"the --compare side failed in its process:\n{got}")
+        assert isinstance(got, Outcome)
+        return got
+
+    def stop(self) -> None:
+        """End the child if it still runs (the parent stopped on an error or Ctrl-C)."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._receive.close()
+
+
+def _child(send: Connection, run: Callable[[], Outcome], parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops this process
+    _end_with(parent)
+    try:
+        send.send(run())
+    except BaseException:  # noqa: BLE001 - sent to the parent, which reports it
+        send.send(traceback.format_exc())
+    finally:
+        send.close()
+
+
+def as_side(name: str, topo: Topology, allowed_lateness: float, outcome: Outcome) -> Side:
+    """The contender's :class:`Side` for :func:`~cjo_stream.replay.compare.compare`, from its outcome (the engine
+    is the topology's, unfed: the comparison reads its journeys' send steps)."""
+    sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages), keep=False)
+    sim.funnel = outcome.funnel
+    side = Side(name, sim, commands=outcome.commands)
+    side.messaged.update(outcome.messaged)
+    return side
+
+
+def _end_with(parent: int) -> None:
+    """SIGTERM when the parent ends (Linux's PR_SET_PDEATHSIG): a parent killed outright (SIGKILL, a CI job
+    cancelled) cannot stop its child, which would replay the whole history for nobody."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's ``stop`` still ends it on errors and Ctrl-C
+        return
+    if os.getppid() != parent:  # it ended before the request was made
+        os._exit(1)
