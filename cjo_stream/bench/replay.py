@@ -6,7 +6,9 @@ summary line, so what is measured is what a user gets. Inputs:
 - the bench input with the example journeys, as the throughput runs see it (timestamps compressed into
   the last minute: the journeys' waits stay pending) and over its real five-day timeline (every timer
   fires: about a quarter of the events lead to a rendered send);
-- ``--compare`` with a second topology (the abandoned-cart threshold raised) over the same input;
+- ``--compare`` with a second topology (the abandoned-cart threshold raised) over the same input: by default
+  the second topology runs in a child process (:mod:`cjo_stream.replay.contender`), and once with
+  ``--serial`` (both in one process, one pass);
 - the send-heavy journeys (:mod:`cjo_stream.bench.sends`) over the real timeline (a third of the
   events lead to a rendered send: what Liquid rendering costs a replay);
 - scale: the bench input copied with renamed ids (20 copies interleaved, cut at ``events``) — about
@@ -88,8 +90,10 @@ def replay_section(tmp: str, real: list[bytes], compressed: list[bytes], scale_e
     runs = [run("bench input, as live (waits pending)", "--events", paths["compressed"]),
             run("the same, pure Python (CJO_PURE_PYTHON=1)", "--events", paths["compressed"], pure=True),
             run("bench input, real 5-day timeline", "--events", paths["real"]),
-            run("--compare, as live", "--events", paths["compressed"], "--compare", nxt),
-            run("--compare, real timeline", "--events", paths["real"], "--compare", nxt),
+            run("--compare, as live (2 processes)", "--events", paths["compressed"], "--compare", nxt),
+            run("--compare, as live, one process (--serial)", "--events", paths["compressed"], "--compare", nxt,
+                "--serial"),
+            run("--compare, real timeline (2 processes)", "--events", paths["real"], "--compare", nxt),
             run("send-heavy journeys, real timeline", "--events", paths["real"], "--topologies", SEND_HEAVY)]
     if scale_events:
         big = os.path.join(tmp, "replay-scale.jsonl.gz")
