@@ -106,7 +106,7 @@ def replay_section(tmp: str, real: list[bytes], compressed: list[bytes], scale_e
 
 
 def print_replay(runs: list[ReplayRun]) -> None:
-    print("\nReplay (`cjo-stream replay --events`, one process each; targets: >= 60,000 events/s, --compare >= "
+    print("\nReplay (`cjo-stream replay --events`, one process each unless said; targets: >= 60,000 events/s, --compare >= "
           "35,000 events/s, 5,000,000 events from 1,000,000 customers in <= 1.5 GiB):")
     print(f"  {'input':<52} {'events':>10} {'customers':>10} {'events/s':>9} {'peak MiB':>9}")
     for r in runs:
