@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verb_parser(parser: argparse.ArgumentParser, verb: str) -> argparse.ArgumentParser:
+    for action in parser._actions:  # argparse keeps its subcommands only there
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[verb]  # type: ignore[no-any-return]
+    return parser
+
+
 DEBUG_HELP = "debug logging, and a traceback with every error (same as CJO_LOG_LEVEL=debug)"
 
 #: Verbs that are Kafka clients run from a shell (no logging of their own): aiokafka's messages reach
@@ -248,7 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         print(negative, file=sys.stderr)
         return int(ExitCode.USAGE)
     try:
-        args = build_parser().parse_args(argv)  # imports every verb's module: Ctrl-C can come meanwhile
+        parser = build_parser()  # imports every verb's module: Ctrl-C can come meanwhile
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # argparse's own parse_args says so with the top-level usage, not the verb's flags
+            _verb_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)
     if args.debug:

@@ -137,3 +137,14 @@ def test_worker_loglevel_takes_the_names_cjo_log_level_takes(name: str) -> None:
 
     assert build_parser().parse_args(["worker", "--loglevel", name]).loglevel == name
     assert level_name(name) == name.upper()
+
+
+@pytest.mark.parametrize("args, unknown", [(["simulate", "--events", EVENTS, "--bogus"], "--bogus"),
+                                          (["validate", "topologies", "extra"], "extra"),
+                                          (["replay", "--events", EVENTS, "--comapre", "topologies"], "--comapre topologies")])
+def test_an_unknown_flag_is_named_with_the_verbs_usage(args: list[str], unknown: str) -> None:
+    """argparse reported it with the top-level usage (the list of verbs), not the flags the verb takes."""
+    p = run(*args)
+    assert p.returncode == ExitCode.USAGE and "Traceback" not in p.stderr
+    assert f"usage: cjo-stream {args[0]} " in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == f"cjo-stream {args[0]}: error: unrecognized arguments: {unknown}"
