@@ -350,7 +350,8 @@ def test_compare_in_two_processes_prints_what_one_process_does(tmp_path: Path) -
     shutil.copytree(ROOT / "topologies", other)
     cart = other / "journeys" / "abandoned_cart.yaml"
     cart.write_text(cart.read_text().replace("cart_value >= 20", "cart_value >= 50"))
-    args = ("--topologies", str(ROOT / "topologies"), "--compare", str(other), "--examples", "3")
+    args = ("--topologies", str(ROOT / "topologies"), "--compare", str(other), "--examples", "3",
+            "--since", format_ts(T0 + 86400), "--warmup", "1d", "--profiles-in-memory", "50")  # warm-up, spilling
     runs = {}
     for how, extra in (("apart", ()), ("serial", ("--serial",))):
         cmds = tmp_path / f"{how}.jsonl"
