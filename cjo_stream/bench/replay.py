@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from cjo_stream.bench.sends import SEND_HEAVY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COMPARE_APART = "--compare, as live (2 processes)"
+COMPARE_SERIAL = "--compare, as live, one process (--serial)"
 _IDS = re.compile(rb'"(userId|anonymousId|messageId|previousId)":"([^"]*)"')
 
 
@@ -90,9 +92,8 @@ def replay_section(tmp: str, real: list[bytes], compressed: list[bytes], scale_e
     runs = [run("bench input, as live (waits pending)", "--events", paths["compressed"]),
             run("the same, pure Python (CJO_PURE_PYTHON=1)", "--events", paths["compressed"], pure=True),
             run("bench input, real 5-day timeline", "--events", paths["real"]),
-            run("--compare, as live (2 processes)", "--events", paths["compressed"], "--compare", nxt),
-            run("--compare, as live, one process (--serial)", "--events", paths["compressed"], "--compare", nxt,
-                "--serial"),
+            run(COMPARE_APART, "--events", paths["compressed"], "--compare", nxt),
+            run(COMPARE_SERIAL, "--events", paths["compressed"], "--compare", nxt, "--serial"),
             run("--compare, real timeline (2 processes)", "--events", paths["real"], "--compare", nxt),
             run("send-heavy journeys, real timeline", "--events", paths["real"], "--topologies", SEND_HEAVY)]
     if scale_events:
@@ -113,3 +114,7 @@ def print_replay(runs: list[ReplayRun]) -> None:
         print(f"  {r.label:<52} {r.events:>10,} {r.customers:>10,} {r.rate:>9,.0f} {r.peak_mib:>9,.0f}")
     if len(runs) > 1 and runs[1].rate:
         print(f"  compiled hot modules (cjo_stream/native.py) / pure Python: {runs[0].rate / runs[1].rate:.2f}x")
+    by = {r.label: r.rate for r in runs}  # a ratio within one run: this machine's speed moves between runs
+    apart, serial = by.get(COMPARE_APART), by.get(COMPARE_SERIAL)
+    if apart and serial:
+        print(f"  --compare in two processes / in one (--serial): {apart / serial:.2f}x")
