@@ -396,3 +396,32 @@ def test_only_regular_files_let_the_contender_run_apart(tmp_path: Path) -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_a_stopped_contender_unwinds_so_its_spill_stores_are_deleted(tmp_path: Path) -> None:
+    """The parent stops the child on an error or Ctrl-C (SIGTERM): the child's replay must reach its
+    ``finally`` (the default action ended it on the spot and left its RocksDB stores in the temp dir)."""
+    import time
+
+    from cjo_stream.replay.contender import Contender, Outcome
+
+    store, started = tmp_path / "store", tmp_path / "started"
+
+    def run() -> Outcome:
+        store.mkdir()
+        try:
+            started.touch()
+            while True:  # a replay that is still running
+                time.sleep(0.01)
+        finally:
+            os.kill(os.getpid(), __import__("signal").SIGTERM)  # a second SIGTERM during the cleanup: ignored
+            time.sleep(0.05)
+            store.rmdir()
+
+    c = Contender(run)
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.exists()
+    c.stop()
+    assert not store.exists()
