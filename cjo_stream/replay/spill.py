@@ -50,8 +50,12 @@ class Spilling(MutableMapping[str, V], Generic[V]):
         self._live: dict[str, V] = {}
         self._ordered = False
         self.get = self._live.get  # type: ignore[method-assign,assignment]
-        self._dir = tempfile.mkdtemp(prefix="cjo-replay-", dir=directory)
-        self._disk = RocksKV(self._dir, counted=False, wal=False)  # scratch: never reopened
+        # the store on disk is made at the first eviction: a replay whose customers fit in memory (the common
+        # case) opened two RocksDB stores per topology for nothing, and an unclosed one (tests build replays
+        # without closing them) left its directory in the temporary directory
+        self._directory = directory
+        self._dir: str | None = None
+        self._disk: RocksKV | None = None
         self._on_disk = 0
         self.spilled = 0  # entries written to disk (evictions), for the report
 
@@ -87,13 +91,22 @@ class Spilling(MutableMapping[str, V], Generic[V]):
         live[key] = v
         return v
 
+    def _store(self) -> RocksKV:
+        """The store on disk, made at the first call."""
+        disk = self._disk
+        if disk is None:
+            self._dir = tempfile.mkdtemp(prefix="cjo-replay-", dir=self._directory)
+            disk = self._disk = RocksKV(self._dir, counted=False, wal=False)  # scratch: never reopened
+        return disk
+
     def _load(self, key: str) -> V | None:
         """The spilled value of ``key``, taken off the disk (it is live from now on), or None."""
         k = key.encode()
-        raw = self._disk.get(k)
+        disk = self._store()
+        raw = disk.get(k)
         if raw is None:
             return None
-        self._disk.delete(k)
+        disk.delete(k)
         self._on_disk -= 1
         return self._decode(key, bytes(raw))
 
@@ -108,8 +121,8 @@ class Spilling(MutableMapping[str, V], Generic[V]):
         if key in live:
             live.move_to_end(key)  # type: ignore[attr-defined]
         else:
-            if self._on_disk and self._disk.get(key.encode()) is not None:
-                self._disk.delete(key.encode())
+            if self._on_disk and self._store().get(key.encode()) is not None:
+                self._store().delete(key.encode())
                 self._on_disk -= 1
             self._make_room()
         live[key] = value
@@ -130,9 +143,9 @@ class Spilling(MutableMapping[str, V], Generic[V]):
     def __delitem__(self, key: str) -> None:
         if self._live.pop(key, None) is not None:
             return
-        if not self._on_disk or self._disk.get(key.encode()) is None:
+        if not self._on_disk or self._store().get(key.encode()) is None:
             raise KeyError(key)
-        self._disk.delete(key.encode())
+        self._store().delete(key.encode())
         self._on_disk -= 1
 
     def _order(self) -> None:
@@ -143,24 +156,32 @@ class Spilling(MutableMapping[str, V], Generic[V]):
 
     def _make_room(self) -> None:
         live = self._live
+        if len(live) < self.budget:
+            return
+        disk = self._store()
         while len(live) >= self.budget:
             oldest, value = live.popitem(last=False)  # type: ignore[call-arg]
-            self._disk.put(oldest.encode(), self._encode(value))
+            disk.put(oldest.encode(), self._encode(value))
             self._on_disk += 1
             self.spilled += 1
 
     def __iter__(self) -> Iterator[str]:
         yield from list(self._live)
-        for k, _ in self._disk.items():
-            yield k.decode()
+        if self._disk is not None:
+            for k, _ in self._disk.items():
+                yield k.decode()
 
     def __len__(self) -> int:
         return len(self._live) + self._on_disk
 
     def close(self) -> None:
-        """Delete the on-disk part (a replay's state is scratch)."""
-        self._disk.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        """Delete the on-disk part (a replay's state is scratch), if one was made."""
+        if self._disk is not None:
+            self._disk.close()
+            self._disk = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
 
 def spilling_profiles(budget: int, directory: str | None = None) -> Spilling[Profile]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,17 @@ def test_values_evicted_once_full_come_back_from_disk_least_recently_used_first(
         assert s.get("a") == 1 and {k: s[k] for k in "abcde"} == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
     finally:
         s.close()
+
+
+def test_the_disk_store_is_made_at_the_first_eviction_and_deleted_at_close(tmp_path: Path) -> None:
+    """A replay whose customers fit in memory opened two RocksDB stores per topology for nothing, and one left
+    unclosed stayed in the temporary directory."""
+    s = Spilling(3, lambda v: str(v).encode(), lambda _k, raw: int(raw), str(tmp_path))
+    s["a"], s["b"], s["c"] = 1, 2, 3
+    assert s.get("x") is None and s.pop("x", None) is None and sorted(s) == ["a", "b", "c"]
+    assert list(tmp_path.iterdir()) == []  # within the budget: no store on disk
+    s["d"] = 4
+    assert [p.name[:11] for p in tmp_path.iterdir()] == ["cjo-replay-"] and s.spilled == 1
+    s.close()
+    assert list(tmp_path.iterdir()) == []
+    s.close()  # (twice: nothing left to do)
