@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -414,7 +415,7 @@ def test_a_stopped_contender_unwinds_so_its_spill_stores_are_deleted(tmp_path: P
             while True:  # a replay that is still running
                 time.sleep(0.01)
         finally:
-            os.kill(os.getpid(), __import__("signal").SIGTERM)  # a second SIGTERM during the cleanup: ignored
+            os.kill(os.getpid(), signal.SIGTERM)  # a second SIGTERM during the cleanup: ignored
             time.sleep(0.05)
             store.rmdir()
 
