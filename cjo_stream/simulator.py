@@ -86,7 +86,8 @@ class Simulator:
 
     def __post_init__(self) -> None:
         if self.analytics is _UNSET:
-            self.analytics = Analytics(default_zone=self.engine.policies.default_timezone)
+            # read once, at the end (its report): totals summed then, not kept up with every counter
+            self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False)
 
     def _collect(self, res: Result, at: float) -> None:
         # cancelled timers by (customer, journey, instance, seq), what ``Timer.key`` formats: a tuple

@@ -62,18 +62,20 @@ Counters = dict[str, int]
 
 
 class _Both:
-    """A bucket and its journey version's totals, incremented together."""
+    """A bucket and its journey version's totals, incremented together (``t`` None: totals are summed when
+    read, see ``Analytics(live_totals=False)``)."""
 
     __slots__ = ("b", "t", "journey", "version", "hour")
 
-    def __init__(self, b: Counters, t: Counters, journey: str, version: int, hour: int) -> None:
+    def __init__(self, b: Counters, t: Counters | None, journey: str, version: int, hour: int) -> None:
         self.b, self.t = b, t
         self.journey, self.version, self.hour = journey, version, hour
 
     def inc(self, k: str, n: int = 1) -> None:
         b, t = self.b, self.t
         b[k] = b.get(k, 0) + n
-        t[k] = t.get(k, 0) + n
+        if t is not None:
+            t[k] = t.get(k, 0) + n
 
 
 # tests subclass it to record what it folds (mypyc refuses interpreted subclasses of compiled classes otherwise)
@@ -87,7 +89,7 @@ class Analytics:
 
     def __init__(self, rows: MutableMapping[str, Any] | None = None,
                  buckets: dict[BucketKey, Counters] | None = None, default_zone: ZoneInfo | None = None,
-                 unseen_entries: bool = True) -> None:
+                 unseen_entries: bool = True, live_totals: bool = True) -> None:
         # ``unseen_entries=False``: drop the transitions of instances whose entry this fold never saw. A replay's
         # warm-up enters instances it does not fold; counted after --since (in the hour of their first
         # transition), they made a cohort convert more customers than entered it
@@ -98,11 +100,12 @@ class Analytics:
         self.dirty: set[BucketKey] = set()  # buckets changed since the caller's last ``clear_dirty()``
         # per (journey, version): the sum of all its buckets, kept as they change (a report over all time, or
         # most of it, reads these instead of adding up hundreds of hourly buckets)
-        self.totals: dict[tuple[str, int], Counters] = {}
-        for (j, v, _), b in self.buckets.items():
-            t = self.totals.setdefault((j, v), {})
-            for k, n in b.items():
-                t[k] = t.get(k, 0) + n
+        # ``live_totals=False`` (a fold read once, at its end: simulate, replay): totals are summed from the
+        # buckets when read, instead of incremented with every counter (half the fold's counter updates)
+        self.live_totals = live_totals
+        self._totals: dict[tuple[str, int], Counters] = {}
+        self._totals_stale = False
+        self._sum_totals()
         self._boths: dict[BucketKey, _Both] = {}  # buckets and their totals are never replaced, only added to
         # the bucket folded into last (in ``dirty``): most transitions of an engine call share one, and the key's
         # tuple, its two hashes (lookup, ``dirty``) cost more than comparing its three parts
@@ -161,13 +164,32 @@ class Analytics:
                 if k is None:
                     k = names[move] = f"m|{move[0] or ''}|{move[1] or ''}"
                 bb[k] = bb.get(k, 0) + 1
-                tt[k] = tt.get(k, 0) + 1
+                if tt is not None:
+                    tt[k] = tt.get(k, 0) + 1
         self.latest = latest
 
     def clear_dirty(self) -> None:
         """The caller has stored the changed buckets."""
         self.dirty.clear()
         self._last = None
+
+    @property
+    def totals(self) -> dict[tuple[str, int], Counters]:
+        """Per (journey, version): the sum of all its buckets."""
+        if self._totals_stale:
+            self._sum_totals()
+        return self._totals
+
+    def _sum_totals(self) -> None:
+        totals: dict[tuple[str, int], Counters] = {}
+        for (j, v, _), b in self.buckets.items():
+            t = totals.get((j, v))
+            if t is None:
+                t = totals[(j, v)] = {}
+            for k, n in b.items():
+                t[k] = t.get(k, 0) + n
+        self._totals = totals
+        self._totals_stale = False
 
     def add_event(self, ev: Event, customer_id: str) -> None:
         """Fold an input event if it is a receipt (``message_<status>`` naming a ``delivery_id``)."""
@@ -240,11 +262,15 @@ def _bucket(a: Analytics, journey: str, version: int, hour: int) -> _Both:
         b = a.buckets.get(key)
         if b is None:
             b = a.buckets[key] = {}
-        t = a.totals.get((journey, version))
-        if t is None:
-            t = a.totals[(journey, version)] = {}
+        t: Counters | None = None
+        if a.live_totals:
+            t = a._totals.get((journey, version))
+            if t is None:
+                t = a._totals[(journey, version)] = {}
         both = a._boths[key] = _Both(b, t, journey, version, hour)
     a.dirty.add(key)
+    if not a.live_totals:
+        a._totals_stale = True
     a._last = both
     return both
 
@@ -276,15 +302,18 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
         bb, tt = b.b, b.t
         k = keys[0]
         bb[k] = bb.get(k, 0) + 1
-        tt[k] = tt.get(k, 0) + 1
+        if tt is not None:
+            tt[k] = tt.get(k, 0) + 1
         if in_order:
             if prev is not None:
                 k = keys[1]
                 bb[k] = bb.get(k, 0) + 1
-                tt[k] = tt.get(k, 0) + 1
+                if tt is not None:
+                    tt[k] = tt.get(k, 0) + 1
             k = keys[2]
             bb[k] = bb.get(k, 0) + 1
-            tt[k] = tt.get(k, 0) + 1
+            if tt is not None:
+                tt[k] = tt.get(k, 0) + 1
             row.step = s
         rows[ikey] = row
     elif kind == "sent" or kind == "skipped" or kind == "deferred":
@@ -306,7 +335,8 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
     elif kind == "entered":
         bb, tt = b.b, b.t
         bb["entered"] = bb.get("entered", 0) + 1
-        tt["entered"] = tt.get("entered", 0) + 1
+        if tt is not None:
+            tt["entered"] = tt.get("entered", 0) + 1
         rows[ikey] = row
     elif kind == "holdout":
         b.inc("holdout")
@@ -335,7 +365,8 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
         bb, tt = b.b, b.t
         for k in (kind, *ends):
             bb[k] = bb.get(k, 0) + 1
-            tt[k] = tt.get(k, 0) + 1
+            if tt is not None:
+                tt[k] = tt.get(k, 0) + 1
         if kind == "converted":
             i = bisect.bisect_left(TTC_BOUNDS, at - row.entered_at)
             b.inc(f"ttc|{i}")
@@ -359,14 +390,16 @@ def _sent(a: Analytics, e: Transition, at: float, customer_id: str, local_hour: 
     bb, tt = b.b, b.t
     for k in (f"s|{e.step}|sent", f"c|{ch}|sent"):
         bb[k] = bb.get(k, 0) + 1
-        tt[k] = tt.get(k, 0) + 1
+        if tt is not None:
+            tt[k] = tt.get(k, 0) + 1
     freq = None
     if did is not None and ch in CUSTOMER_CHANNELS:
         freq = _frequency(a, customer_id, at, did, ch, b)
         if local_hour is not None:
             k = f"lh|{ch}|{local_hour}|sent"
             bb[k] = bb.get(k, 0) + 1
-            tt[k] = tt.get(k, 0) + 1
+            if tt is not None:
+                tt[k] = tt.get(k, 0) + 1
     if did is None:
         return
     d = DeliveryRow(e.journey, row.version, row.hour, e.step or "", ch, local_hour, freq, 0, at)
