@@ -55,6 +55,8 @@ from liquid.context import _segments_str
 from liquid.output import LimitedStringIO
 from liquid.stringify import to_liquid_string
 
+from cjo_stream.journeys.snapshot import LIQUID_PROPS
+
 _LITERALS: Final = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, FalseLiteral, Nil)
 
 
@@ -66,8 +68,9 @@ _MISSING: Final = object()
 _DEFAULT: Final = object()
 #: an undefined path whose first filter is ``default``: the filter's value, no undefined made
 _GONE: Final = object()
-#: the keys RenderContext.get_item gives a meaning of its own (``a.size`` of a list, ...)
-_SPECIAL: Final = frozenset({"size", "first", "last"})
+#: the keys RenderContext.get_item gives a meaning of its own (``a.size`` of a list, ...), bound here once:
+#: compiled, a module's own Final is a C static
+_SPECIAL: Final = LIQUID_PROPS
 
 
 def _step(obj: Any, seg: Any, get_item: Callable[[Any, Any], Any]) -> Any:

@@ -21,7 +21,8 @@ from typing import Any, Final
 #: Fields of the event view worth storing (``event``/``name``/``timestamp`` come from the journey and the
 #: instance's entry time).
 FIELDS = ("messageId", "userId", "anonymousId", "type", "properties", "traits", "context")
-_LIQUID_PROPS: Final = frozenset({"size", "first", "last"})
+#: The keys Liquid reads with a meaning of their own (``a.size`` of a list or mapping, ``first``, ``last``).
+LIQUID_PROPS: Final = frozenset({"size", "first", "last"})
 
 #: A path tree: key -> subtree; ``None`` means "keep the value whole".
 Tree = dict[Any, "Tree | None"]
@@ -32,7 +33,7 @@ def _prune(value: Any, node: Tree | None) -> Any:
         return value
     if type(value) is dict:
         for k in node:  # (not ``isdisjoint``: compiled, a method call was most of a prune)
-            if k in _LIQUID_PROPS:
+            if k in LIQUID_PROPS:
                 return value
         return {k: _prune(value[k], sub) for k, sub in node.items() if k in value}
     if type(value) is list:
