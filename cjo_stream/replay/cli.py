@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -47,6 +48,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from cjo_stream.replay.contender import Contender, Outcome, as_side, runs_apart
     from cjo_stream.replay.run import Replay
     from cjo_stream.replay.sources import NoSuchTopic, Raw, Unreadable, topic_records
+    from cjo_stream.replay.spill import sweep
     from cjo_stream.settings_args import settings_from
     from cjo_stream.timefmt import format_ts
 
@@ -100,6 +102,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                       dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids,
                       analytics=not args.compare)  # a comparison prints no analytics report
 
+    stores, freed = sweep()  # what replays killed with SIGKILL left in the temporary directory
+    if stores:
+        print(f"removed {stores} spill store{'s' if stores > 1 else ''} ({freed / 2**20:,.0f} MiB) that "
+              f"killed replays left in {tempfile.gettempdir()}", file=sys.stderr)
     t0 = time.monotonic()
     contender: Contender | None = None
     other = topologies[-1]  # with --compare, the contender

@@ -21,6 +21,8 @@ insertion, and are ordered by use from then on.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import tempfile
 from collections import OrderedDict
@@ -33,6 +35,12 @@ from cjo_stream.profile import Profile, decode_profile, encode_profile
 
 V = TypeVar("V")
 _MISSING: Any = object()
+#: The name of a spill store's directory starts with this and the process id: ``cjo-replay-<pid>-...``.
+PREFIX = "cjo-replay-"
+
+
+def _own_prefix() -> str:
+    return f"{PREFIX}{os.getpid()}-"
 
 
 class Spilling(MutableMapping[str, V], Generic[V]):
@@ -95,7 +103,7 @@ class Spilling(MutableMapping[str, V], Generic[V]):
         """The store on disk, made at the first call."""
         disk = self._disk
         if disk is None:
-            self._dir = tempfile.mkdtemp(prefix="cjo-replay-", dir=self._directory)
+            self._dir = tempfile.mkdtemp(prefix=_own_prefix(), dir=self._directory)
             disk = self._disk = RocksKV(self._dir, counted=False, wal=False)  # scratch: never reopened
         return disk
 
@@ -193,3 +201,58 @@ def spilling_rows(budget: int, directory: str | None = None) -> Spilling[Any]:
     """The analytics fold's per-instance, per-delivery and per-customer rows (typed by key prefix, as the
     analytics service stores them)."""
     return Spilling(budget, encode_row, decode_row, directory)
+
+
+def sweep(directory: str | None = None) -> tuple[int, int]:
+    """Delete the spill stores of replays that died without deleting them; returns (stores, bytes) freed.
+
+    A replay deletes its stores when it ends, even on Ctrl-C or an error; SIGKILL (the kernel's out-of-memory
+    killer, ``kill -9``) leaves them, and a long replay's are gigabytes. A store is left over when no process
+    holds its RocksDB ``LOCK`` file: RocksDB holds an fcntl lock on it while the store is open, and the kernel
+    drops the lock with the process, in any container on the same machine. This process's own stores (its
+    pid in the name: taking their lock here would drop RocksDB's own, locks being per process) are kept, and
+    so is a directory without a ``LOCK`` file (a store being made: RocksDB locks the file as it creates it).
+    """
+    root = directory or tempfile.gettempdir()
+    mine = _own_prefix()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return 0, 0
+    removed = freed = 0
+    for name in names:
+        if name.startswith(PREFIX) and not name.startswith(mine):
+            size = _remove_if_left(os.path.join(root, name))
+            if size >= 0:
+                removed += 1
+                freed += size
+    return removed, freed
+
+
+def _remove_if_left(path: str) -> int:
+    """Delete the store at ``path`` if no process holds it; its size in bytes, or -1 if it was kept."""
+    try:
+        fd = os.open(os.path.join(path, "LOCK"), os.O_RDWR)
+    except OSError:
+        return -1  # not a store (or not yet one), or not ours to open
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return -1  # open: a replay is running
+        size = _size(path)
+        shutil.rmtree(path, ignore_errors=True)
+        return -1 if os.path.exists(path) else size
+    finally:
+        os.close(fd)
+
+
+def _size(path: str) -> int:
+    total = 0
+    for top, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(top, f)).st_size
+            except OSError:
+                pass
+    return total
