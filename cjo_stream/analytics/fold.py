@@ -99,9 +99,9 @@ class Analytics:
         self.buckets: dict[BucketKey, Counters] = buckets if buckets is not None else {}
         self.dirty: set[BucketKey] = set()  # buckets changed since the caller's last ``clear_dirty()``
         # per (journey, version): the sum of all its buckets, kept as they change (a report over all time, or
-        # most of it, reads these instead of adding up hundreds of hourly buckets)
-        # ``live_totals=False`` (a fold read once, at its end: simulate, replay): totals are summed from the
-        # buckets when read, instead of incremented with every counter (half the fold's counter updates)
+        # most of it, reads these instead of adding up hundreds of hourly buckets); ``live_totals=False`` (a
+        # fold read once, at its end: simulate, replay): summed from the buckets when read instead, which
+        # saves half the fold's counter updates
         self.live_totals = live_totals
         self._totals: dict[tuple[str, int], Counters] = {}
         self._totals_stale = False

@@ -72,7 +72,7 @@ class Replay:
                             dedupe_ids=dedupe_ids, analyse=analytics,
                             analytics=Analytics(rows, default_zone=topo.policies.default_timezone,
                                                 unseen_entries=False,  # a warm-up's instances: not a cohort
-                                            live_totals=False))  # the report reads them once, at the end
+                                                live_totals=False))  # the report reads them once, at the end
             side = Side(name, sim)
             sim.on_command = self._recorder(side, on_command if i == 0 else None)
             self.sides.append(side)
