@@ -98,7 +98,12 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
                 log.warning("the state API is served without TLS on %s: bearer tokens and profiles cross the "
                             "network in clear text unless a proxy or mesh encrypts it (CJO_WEB_TLS_CERT/KEY)",
                             settings.web_host)
-            await (started if started is not None else worker.start())
+            try:
+                await (started if started is not None else worker.start())
+            except Exception:
+                if worker.stopping:  # SIGTERM while it waited (a group the broker never assigns): stop() closed
+                    return  # what it waited on; the stop goes on (raised here, Faust printed it and hung)
+                raise
 
         async def on_stop(self) -> None:
             await worker.stop()

@@ -464,6 +464,11 @@ class StreamWorker:
         await self.watch.run(self._stopping)
 
     @property
+    def stopping(self) -> bool:
+        """:meth:`stop` has begun."""
+        return self._stopping.is_set()
+
+    @property
     def trouble(self) -> str | None:
         """Why the worker cannot make progress now (/health: 503), see _watch_loop."""
         return self.watch.trouble
@@ -753,7 +758,16 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ partition ownership
     async def acquire(self, partitions: list[int]) -> None:
-        await self._prepared.wait()  # assigned while start() still reads the global tables
+        if not self._prepared.is_set():  # assigned while start() still reads the global tables
+            prepared = asyncio.ensure_future(self._prepared.wait())
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait([prepared, stopping], return_when=asyncio.FIRST_COMPLETED)
+            prepared.cancel()
+            stopping.cancel()
+            if not self._prepared.is_set():
+                # stop() came first: take nothing. (Waiting on, this listener held up the consumer's group
+                # coordinator, whose close stop() awaits: a worker stopped before its start finished hung.)
+                return
         async with self._lock:
             new = [p for p in partitions if p not in self.parts]
             if new:
