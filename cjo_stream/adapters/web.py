@@ -36,7 +36,8 @@ from cjo_stream import auth, metrics
 from cjo_stream.adapters.base import utc_now_iso
 from cjo_stream.adapters.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from cjo_stream.commands import Channel, Receipt
-from cjo_stream.events import parse_ts
+from cjo_stream.events import InvalidEvent, parse_ts
+from cjo_stream.receipts import receipt_record_event
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,12 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
             if len(events) > MAX_EVENTS:
                 return _error(413, f"at most {MAX_EVENTS} events per request")
             receipts = [to_receipt(e) for e in events]
+            for r in receipts:  # what the workers would dead-letter is refused here, where the sender can retry
+                receipt_record_event(_encode(r))
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
             return _error(400, f"invalid engagement payload: {err}")
+        except InvalidEvent as err:
+            return _error(400, f"invalid engagement payload: {err.detail}")
         except ValueError:
             return _error(400, "invalid engagement payload: `at` is not an RFC 3339 time")
         try:

@@ -72,6 +72,12 @@ async def test_engagement_refusals(endpoint: str) -> None:
     r = await post(endpoint, {**ok, "at": "yesterday"})
     assert r.status_code == 400 and "RFC 3339" in r.json()["error"]
     assert (await post(endpoint, {"customer_id": "u1", "event": "opened"})).status_code == 400
+    # what the workers would dead-letter (bad_receipt) is refused here, where the sender sees it and can retry;
+    # one bad event of a batch refuses the batch (nothing written)
+    for bad, field in [({**ok, "customer_id": ""}, "customer_id"), ({**ok, "customer_id": "u" * 600}, "customer_id"),
+                       ({**ok, "customer_id": "a\u0000b"}, "customer_id"), ({**ok, "delivery_id": ""}, "delivery_id")]:
+        r = await post(endpoint, [ok, bad])
+        assert r.status_code == 400 and field in r.json()["error"], (bad, r.text)
 
 
 async def test_metrics_and_health(endpoint: str) -> None:
