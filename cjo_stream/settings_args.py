@@ -43,7 +43,8 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         # never implemented (the hot path's producers are not transactional): refused, not silently ignored
         (not s.exactly_once, "CJO_EXACTLY_ONCE=true: Kafka transactions are not implemented; processing is "
                              "at-least-once with idempotent effects (adapters drop repeated delivery_ids): unset it"),
-        (bool(s.bootstrap.strip()), "CJO_BROKER is empty: give host:port of the Kafka broker(s)"),
+        (bool(s.bootstrap.strip()), f"{'--broker' if getattr(args, 'broker', None) is not None else 'CJO_BROKER'} "
+                                    "is empty: give host:port of the Kafka broker(s)"),
         (not (bad := _bad_broker_port(s.bootstrap)), f"broker address {bad!r} (--broker or CJO_BROKER): host:port, "
                                                       "the port is 1-65535, as in 127.0.0.1:9092 or [::1]:9092"),
     ]

@@ -104,6 +104,7 @@ def test_analytics_names_a_port_in_use(tmp_path: Path) -> None:
     (["--web-port", "70000"], {}, ExitCode.USAGE, "a port is 1-65535"),
     ([], {"CJO_ANALYTICS_WEB_PORT": "70000"}, ExitCode.USAGE, "CJO_ANALYTICS_WEB_PORT=70000"),
     ([], {"CJO_BROKER": " "}, ExitCode.USAGE, "CJO_BROKER is empty"),
+    (["--broker", " "], {}, ExitCode.USAGE, "error: --broker is empty"),  # (not "CJO_BROKER", which was set)
     (["--topologies", "no-such-dir"], {}, ExitCode.NO_FILE, "topologies directory not found: no-such-dir"),
     (["--data-dir", "/proc/no-such-dir"], {}, ExitCode.NO_FILE, "cannot create the data directory /proc/no-such-dir"),
 ])
