@@ -20,7 +20,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -92,6 +92,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         waited = f", {t0 - self.revoked_at:.1f} s after the rebalance began" if self.revoked_at is not None else ""
         log.info("stage 2: assigned partitions %s (restored in %.1f s%s)",
                  ",".join(str(tp.partition) for tp in sorted(assigned)) or "none", time.monotonic() - t0, waited)
+
+
+#: Seconds of reading the global tables at start before each warning that they are not read yet.
+_GLOBALS_PATIENCE: Final = 30.0
 
 
 class _Finisher:
@@ -507,7 +511,20 @@ class StreamWorker:
             tps.extend(TopicPartition(topic, p) for p in parts)
         c.assign(tps)
         await c.seek_to_beginning(*tps)
-        await read_to_end(c, tps, self._apply_globals, self.globals_guard)
+        reading = asyncio.ensure_future(read_to_end(c, tps, self._apply_globals, self.globals_guard))
+        t0 = time.monotonic()
+        try:
+            # (the read goes on; each wait only times a warning while it takes long)
+            while not (await asyncio.wait([reading], timeout=_GLOBALS_PATIENCE))[0]:
+                # the worker sits "starting" meanwhile (seen once after the local broker restarted): say why
+                ends = await c.end_offsets(tps)
+                behind = ", ".join([f"{tp.topic}[{tp.partition}] at {await c.position(tp)} of {ends[tp]}"
+                                    for tp in tps if ends[tp] > 0])
+                log.warning("start: still reading the global tables after %.0f s (%s); the worker is not ready "
+                            "until they are read", time.monotonic() - t0, behind or "no records yet")
+        finally:
+            reading.cancel()
+        await reading
 
     def _apply_globals(self, recs: list[Any]) -> None:
         s = self.s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from typing import Any
 
@@ -43,3 +44,31 @@ async def test_a_worker_stopped_while_it_reads_the_global_tables_stops(broker: L
     done, _ = await asyncio.wait([start], timeout=5)
     assert done  # the start ends as well: it is cut short, not left waiting
     assert not w.parts  # nothing taken
+
+
+async def test_a_start_that_cannot_read_the_global_tables_says_so(broker: LocalBroker, tmp_path: Any,
+                                                                  monkeypatch: Any, caplog: Any) -> None:
+    """The worker sat "starting" with nothing in its log at any level; it now warns what it is waiting for."""
+    from cjo_stream.runtime import worker as worker_module
+
+    async def never_caught_up(c: Any, tps: list[TopicPartition], *_: Any) -> None:
+        while True:  # (until stop() stops the consumer)
+            await c.getmany(*tps, timeout_ms=200)
+
+    monkeypatch.setattr(worker_module, "read_to_end", never_caught_up)
+    monkeypatch.setattr(worker_module, "_GLOBALS_PATIENCE", 0.5)
+    topology = load_topology(os.path.join(ROOT, "tests", "runtime", "topologies"))
+    w = StreamWorker(Settings(bootstrap=broker.bootstrap, partitions=4, store="rocksdb", data_dir=str(tmp_path)),
+                     topology)
+    start = asyncio.create_task(w.start())
+    deadline = time.monotonic() + 60
+    while "still reading the global tables" not in caplog.text:
+        assert time.monotonic() < deadline and not start.done(), caplog.text[-2000:]
+        await asyncio.sleep(0.1)
+    assert re.search(r"still reading the global tables after \d+ s \((cjo\.workers\[\d+\] at \d+ of \d+|no records yet)",
+                     caplog.text), caplog.text[-2000:]
+    while not w.customers.assignment():  # groups joined first: a stop during the joins cancels the consumers'
+        await asyncio.sleep(0.1)  # starts, which here left Python 3.11's recursion count off (a later compile failed)
+    await asyncio.wait_for(w.stop(), 30)
+    await asyncio.wait([start], timeout=5)
+    assert start.done()
