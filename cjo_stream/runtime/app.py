@@ -101,8 +101,8 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
             try:
                 await (started if started is not None else worker.start())
             except Exception:
-                if worker.stopping:  # SIGTERM while it waited (a group the broker never assigns): stop() closed
-                    return  # what it waited on; the stop goes on (raised here, Faust printed it and hung)
+                if worker.stopping:  # SIGTERM while it waited (for the global tables, after a broker restart):
+                    return  # stop() closed what it waited on, and goes on (raised here, Faust printed a traceback)
                 raise
 
         async def on_stop(self) -> None:
