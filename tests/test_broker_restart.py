@@ -300,3 +300,31 @@ def _produce_commands(bootstrap: str, topic: str, n: int) -> None:
             await p.stop()
 
     asyncio.run(run())
+
+
+def test_the_analytics_service_says_503_while_the_broker_is_gone(tmp_path: Path) -> None:
+    """It answered 200 "ok" with the broker gone, while the workers and adapters said 503 (README: "as on the
+    workers"); back with the broker, it is ok again (its history is in its own store)."""
+    broker = LocalBroker().start()
+    log = tmp_path / "analytics.log"
+    port = free_port()
+    env = _adapter_env(broker.bootstrap) | {"CJO_TOPOLOGIES": str(ROOT / "tests" / "runtime" / "topologies")}
+    with log.open("wb") as f:
+        a = _start(["analytics", "--web-port", str(port), "--data-dir", str(tmp_path / "data")], env, f)
+    try:
+        def ok() -> bool:
+            assert a.poll() is None, log.read_text()
+            h = _health(port)
+            return h is not None and h[0] == 200 and h[1]["status"] == "ok"
+
+        _wait("ready", ok, [a], [log])
+        body = _failing_once_the_broker_dies(broker, a, port, log, [a])
+        assert body["status"] == "failing" and "the broker has not answered" in body["reason"], body
+        broker = LocalBroker(broker.port).start()  # back (empty)
+        _wait("ok again", ok, [a], [log])
+    finally:
+        _kill([a])
+        broker.stop()
+    text = log.read_text(errors="replace")
+    assert text.count("analytics: the broker has not answered for") == 1, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]

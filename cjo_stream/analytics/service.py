@@ -31,6 +31,7 @@ from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.reading import read_to_end
 from cjo_stream.kafka.skips import SkipRequests, load_skips
 from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.kafka.watch import BrokerWatch, topic_partitions
 from cjo_stream.kv import KV, StoreFactory
 
 log = logging.getLogger("cjo_stream.analytics")
@@ -86,6 +87,9 @@ class AnalyticsService:
         self._skips_read = 0.0
         self._pruned = time.monotonic()
         self.consumer: AIOKafkaConsumer | None = None
+        # /health answers 503 once the broker has not answered for a while, as on the workers and adapters
+        # (it said "ok" with the broker gone); no commit is watched: the store holds the offsets
+        self.watch = BrokerWatch("analytics", log, self._look, lambda: ())
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -159,7 +163,21 @@ class AnalyticsService:
             await c.stop()
 
     # ------------------------------------------------------------------ the loop
+    async def _look(self) -> bool:
+        """One metadata request (:class:`BrokerWatch`): False if the broker did not answer."""
+        return await topic_partitions(self.producer.client) is not None
+
     async def run(self) -> None:
+        assert self.consumer is not None
+        watch = asyncio.create_task(self.watch.run(self._stopping))
+        try:
+            await self._loop()
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+
+    async def _loop(self) -> None:
         assert self.consumer is not None
         while not self._stopping.is_set():
             data = await self.guard.getmany(timeout_ms=200, max_records=self.batch_max)
@@ -281,9 +299,14 @@ class AnalyticsService:
 
     def health(self) -> dict[str, Any]:
         stuck = [st.as_dict() for st in self.guard.stuck.values()] if self.consumer is not None else []
-        status = "starting" if not self.ready.is_set() else "degraded" if stuck else "ok"
-        return {"status": status, "partitions": self.assigned, "stuck": stuck,
+        trouble = self.watch.trouble
+        status = ("failing" if trouble else "starting" if not self.ready.is_set() else "degraded" if stuck
+                  else "ok")
+        body: dict[str, Any] = {"status": status, "partitions": self.assigned, "stuck": stuck,
                 "journey_events_applied": self.fold.applied, "duplicates_dropped": self.fold.duplicates}
+        if trouble:
+            body["reason"] = trouble
+        return body
 
 
 async def serve(settings: Settings, topology: Topology, web_port: int, started: asyncio.Event | None = None,

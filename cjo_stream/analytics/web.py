@@ -6,7 +6,8 @@
 ``GET /analytics/stages?since=&until=``                 analytics    the lifecycle stage flow (moves in the range)
 ``GET /`` , ``GET /journeys/{id}?range=24h|7d|30d|all``  analytics    the page (refreshes itself every 5 s)
 ``GET``/``POST /login``                                  open         a form that turns a token into a cookie
-``GET /health``                                          open         ``200`` once assigned, ``503`` before
+``GET /health``                                          open         ``200`` once assigned, ``503`` before and
+                                                                     while the broker does not answer (20 s)
 ``GET /metrics``                                         as workers   Prometheus metrics
 =====================================================  ===========  =========================================
 
