@@ -98,8 +98,9 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
             if len(events) > MAX_EVENTS:
                 return _error(413, f"at most {MAX_EVENTS} events per request")
             receipts = [to_receipt(e) for e in events]
-            for r in receipts:  # what the workers would dead-letter is refused here, where the sender can retry
-                receipt_record_event(_encode(r))
+            values = [_encode(r) for r in receipts]
+            for v in values:  # what the workers would dead-letter is refused here, where the sender can retry
+                receipt_record_event(v)
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
             return _error(400, f"invalid engagement payload: {err}")
         except InvalidEvent as err:
@@ -107,7 +108,8 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
         except ValueError:
             return _error(400, "invalid engagement payload: `at` is not an RFC 3339 time")
         try:
-            futures = [await producer.send(receipts_topic, _encode(r), key=r.customer_id.encode()) for r in receipts]
+            futures = [await producer.send(receipts_topic, v, key=r.customer_id.encode())
+                       for r, v in zip(receipts, values, strict=True)]
             await asyncio.gather(*futures)
         except Exception as err:
             log.error("could not write engagement receipts: %s", type(err).__name__)
