@@ -25,6 +25,7 @@ from typing import Any
 from cjo_stream.engine import Engine
 from cjo_stream.engine.funnel import Funnel
 from cjo_stream.journeys.loader import Topology
+from cjo_stream.lifetime import die_with_parent
 from cjo_stream.replay.run import Side
 from cjo_stream.simulator import Simulator
 
@@ -65,7 +66,11 @@ class Contender:
 
         ctx = multiprocessing.get_context("fork")
         self._receive, send = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(target=_child, args=(send, run, os.getpid()), name="cjo-replay-contender", daemon=True)
+        # SIGTERM when this process ends (Linux's parent-death signal): a parent killed outright (SIGKILL, a CI
+        # job cancelled) cannot stop its child, which would replay the whole history for nobody
+        with_parent = die_with_parent(signal.SIGTERM, new_session=False)
+        self._process = ctx.Process(target=_child, args=(send, run, with_parent), name="cjo-replay-contender",
+                                    daemon=True)
         self._process.start()
         send.close()  # the parent's copy: an ended child then reads as EOF, not as a hang
 
@@ -108,11 +113,12 @@ def _stopped(_signum: int, _frame: object) -> None:
     raise _Stopped
 
 
-def _child(send: Connection, run: Callable[[], Outcome], parent: int) -> None:
+def _child(send: Connection, run: Callable[[], Outcome], with_parent: Callable[[], None] | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops this process
     signal.signal(signal.SIGTERM, _stopped)
-    _end_with(parent)
     try:
+        if with_parent is not None:  # (off Linux the parent's ``stop`` still ends it on errors and Ctrl-C)
+            with_parent()  # (SIGTERM at once if the parent already ended)
         send.send(run())
     except _Stopped:
         pass  # the parent is not listening any more
@@ -131,15 +137,3 @@ def as_side(name: str, topo: Topology, allowed_lateness: float, outcome: Outcome
     side.messaged.update(outcome.messaged)
     return side
 
-
-def _end_with(parent: int) -> None:
-    """SIGTERM when the parent ends (Linux's PR_SET_PDEATHSIG): a parent killed outright (SIGKILL, a CI job
-    cancelled) cannot stop its child, which would replay the whole history for nobody."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the parent's ``stop`` still ends it on errors and Ctrl-C
-        return
-    if os.getppid() != parent:  # it ended before the request was made
-        os._exit(1)
