@@ -83,11 +83,15 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         w.memberships.remember(w.customers_group, member_id(w.customers))  # before the restore: a crash may come
         t0 = time.monotonic()
         try:
-            await w.acquire([tp.partition for tp in assigned])
+            taken = await w.acquire([tp.partition for tp in assigned])
         except Exception:  # aiokafka logs a listener's failure and carries on: the worker sat "starting" forever
             log.exception("stage 2: taking partitions %s failed; stopping the process so it can be restarted",
                           ",".join(str(tp.partition) for tp in sorted(assigned)))
             os._exit(70)
+        if not taken:  # stop() came while start() still read the global tables: nothing was restored
+            log.info("stage 2: stopping before the start finished; partitions %s not taken",
+                     ",".join(str(tp.partition) for tp in sorted(assigned)) or "none")
+            return
         # how long the rebalance kept this worker's partitions waiting (its start -> assigned; then the restore)
         waited = f", {t0 - self.revoked_at:.1f} s after the rebalance began" if self.revoked_at is not None else ""
         log.info("stage 2: assigned partitions %s (restored in %.1f s%s)",
@@ -774,7 +778,8 @@ class StreamWorker:
             part.schedules.abandon()
 
     # ------------------------------------------------------------------ partition ownership
-    async def acquire(self, partitions: list[int]) -> None:
+    async def acquire(self, partitions: list[int]) -> bool:
+        """Restore and take ``partitions``; False (nothing taken) when stop() began before start() was done."""
         if not self._prepared.is_set():  # assigned while start() still reads the global tables
             prepared = asyncio.ensure_future(self._prepared.wait())
             stopping = asyncio.ensure_future(self._stopping.wait())
@@ -784,7 +789,7 @@ class StreamWorker:
             if not self._prepared.is_set():
                 # stop() came first: take nothing. (Waiting on, this listener held up the consumer's group
                 # coordinator, whose close stop() awaits: a worker stopped before its start finished hung.)
-                return
+                return False
         async with self._lock:
             new = [p for p in partitions if p not in self.parts]
             if new:
@@ -821,6 +826,7 @@ class StreamWorker:
             self._publish_gauges()
             await self._announce()
         self.ready.set()
+        return True
 
     async def release(self, partitions: list[int]) -> None:
         """Give up partitions in a rebalance: finish the batch in flight, close their stores with a checkpoint."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import time
@@ -17,10 +18,12 @@ from cjo_stream.runtime.worker import StreamWorker
 from tests.runtime.conftest import ROOT
 
 
-async def test_a_worker_stopped_while_it_reads_the_global_tables_stops(broker: LocalBroker, tmp_path: Any) -> None:
+async def test_a_worker_stopped_while_it_reads_the_global_tables_stops(broker: LocalBroker, tmp_path: Any,
+                                                                       caplog: Any) -> None:
     """Seen after a local broker restart: start() never finished reading the global tables, stage 2 was
     assigned meanwhile and its listener waited for them inside the consumer's group coordinator, whose
     close ``stop()`` awaits. SIGTERM then hung the worker (and Faust printed the start's error)."""
+    caplog.set_level(logging.INFO, logger="cjo_stream.worker")
     topology = load_topology(os.path.join(ROOT, "tests", "runtime", "topologies"))
     w = StreamWorker(Settings(bootstrap=broker.bootstrap, partitions=4, store="rocksdb", data_dir=str(tmp_path)),
                      topology)
@@ -43,7 +46,9 @@ async def test_a_worker_stopped_while_it_reads_the_global_tables_stops(broker: L
     assert time.monotonic() - t0 < 20
     done, _ = await asyncio.wait([start], timeout=5)
     assert done  # the start ends as well: it is cut short, not left waiting
-    assert not w.parts  # nothing taken
+    assert not w.parts  # nothing taken, and the log does not say otherwise
+    assert "partitions" in caplog.text and "not taken" in caplog.text, caplog.text[-2000:]
+    assert "assigned partitions" not in caplog.text
 
 
 async def test_a_start_that_cannot_read_the_global_tables_says_so(broker: LocalBroker, tmp_path: Any,
