@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 from cjo_stream.argtypes import non_negative_float
 
@@ -31,6 +32,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Once(argparse.Action):
+    """A flag that may be given once: argparse keeps the last of two ``--events``, and the first file was
+    silently not simulated (``replay`` reads several, so the habit carries over)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice: simulate reads one file "
+                         "(cjo-stream replay --events A B reads several)")
+        setattr(namespace, self.dest, values)
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import msgspec
 
@@ -38,6 +51,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from cjo_stream.engine import Engine
     from cjo_stream.errors import (
         FileProblem,
+        distinct_outputs,
         file_problem,
         load_topology_checked,
         readable_file,
@@ -51,6 +65,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     topo = load_topology_checked(args.topologies)
     readable_file(args.events, "events file")
     if args.html:
+        distinct_outputs([("events file", args.events)], [("--html", args.html)])
         writable_file(args.html, "the page")
     out = sys.stdout.buffer
     # one JSON object per line, keys sorted: the delivery-command schema (schemas/delivery_command.schema.json)
@@ -167,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="run journeys over a JSONL file of events in virtual time")
     p.add_argument("--topologies", default="topologies", help="journeys directory (default topologies)")
-    p.add_argument("--events", required=True, metavar="FILE", help="JSON lines of Segment-style touchpoint events")
+    p.add_argument("--events", required=True, metavar="FILE", action=_Once,
+                   help="JSON lines of Segment-style touchpoint events (plain or gzip; one file)")
     p.add_argument("--until", help="fire pending timers due up to this RFC 3339 time (default: all)")
     p.add_argument("--report", action="store_true", help="print the funnel and journey analytics to stderr")
     p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")

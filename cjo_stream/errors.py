@@ -133,6 +133,36 @@ def writable_file(path: str, what: str) -> str:
     return path
 
 
+def distinct_outputs(inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> None:
+    """A :class:`UsageError` if an output file (``(flag, path)``) is one of the inputs or another output.
+
+    Outputs are opened for writing before the inputs are read: ``--commands`` naming the events file
+    emptied it, and the run then said the file "holds no events". Only regular files (and paths not made
+    yet) are compared: ``/dev/stdout`` and ``/dev/stdin`` may well be the same terminal.
+    """
+    def regular(path: str) -> bool:
+        try:
+            return stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            return False
+
+    for flag, out in outputs:
+        if not regular(out):
+            continue
+        for what, path in inputs:
+            if regular(path) and os.path.samefile(out, path):
+                raise UsageError(f"{flag} {out} is the {what}: writing it would overwrite what is read; "
+                                 "choose another path")
+    seen: dict[str, str] = {}
+    for flag, out in outputs:
+        if os.path.exists(out) and not regular(out):
+            continue
+        real = os.path.realpath(out)
+        if real in seen:
+            raise UsageError(f"{seen[real]} and {flag} name the same file {out}: each needs its own")
+        seen[real] = flag
+
+
 def port_free(host: str, port: int, what: str) -> None:
     """Raise :class:`PortInUse` if ``host:port`` cannot be bound now.
 

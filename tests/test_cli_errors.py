@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -329,6 +330,11 @@ def test_a_port_in_use_is_named(listener: socket.socket, tmp_path: Path) -> None
     (["produce", "--events", EVENTS, "--topic", "bad topic!", "--broker", "127.0.0.1:1"],
      "argument --topic: 'bad topic!': a Kafka topic name"),
     (["produce", "--events", EVENTS, "--topic", "", "--broker", "127.0.0.1:1"], "argument --topic: ''"),
+    # argparse kept the last of two: the first file was silently not simulated
+    (["simulate", "--events", EVENTS, "--events", EVENTS], "--events given twice: simulate reads one file"),
+    # a zero duration was "not a duration", as if written wrong
+    (["replay", "--events", EVENTS, "--since", "2026-03-01T00:00:00Z", "--warmup", "0s"],
+     "argument --warmup: '0s': must be greater than zero"),
 ])
 def test_bad_flag_values(args: list[str], fragment: str) -> None:
     user_error(run(*args), ExitCode.USAGE, fragment)
@@ -520,3 +526,25 @@ def test_a_frequency_cap_over_the_bound_is_refused_at_load(tmp_path: Path) -> No
     assert len([line for line in err.splitlines() if "max 1000" in line]) == 1 and "\n  " not in err
     (topo / "policies.yaml").write_text("frequency_caps:\n  - {channel: all, max: 100, per: 30d}\n")
     assert run("validate", str(topo)).returncode == 0  # the bound itself is fine
+
+
+@pytest.mark.parametrize("verb, flags", [
+    ("replay", ["--commands", "{events}"]),
+    ("replay", ["--commands", "{other_path}"]),  # another path to the same file
+    ("replay", ["--html", "{events}"]),
+    ("replay", ["--html", "{page}", "--commands", "{page}"]),
+    ("simulate", ["--html", "{events}"]),
+])
+def test_an_output_that_is_an_input_or_the_other_output_is_refused(verb: str, flags: list[str],
+                                                                    tmp_path: Path) -> None:
+    """``replay --events X --commands X`` emptied X (opened for writing before it was read), then said "X
+    holds no events"; ``--html X`` replaced the events with the page, exit 0."""
+    events = tmp_path / "events.jsonl"
+    shutil.copy(EVENTS, events)
+    before = events.read_bytes()
+    names = {"events": str(events), "other_path": f"{tmp_path}/../{tmp_path.name}/events.jsonl",
+             "page": str(tmp_path / "out.html")}
+    err = user_error(run(verb, "--events", str(events), *(f.format(**names) for f in flags)), ExitCode.USAGE)
+    assert "choose another path" in err or "each needs its own" in err, err
+    assert events.read_bytes() == before  # nothing was overwritten
+    assert not (tmp_path / "out.html").exists()

@@ -21,8 +21,11 @@ def _duration(text: str) -> float:
 
     try:
         return parse_duration(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (30s, 15m, 1h, 7d, 2w)") from None
+    except ValueError as e:  # why: not a duration, zero (`0s` was "not a duration"), or over 100 years
+        why = str(e).partition(": ")[2]
+        if why.startswith("use "):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a duration (30s, 15m, 1h, 7d, 2w)") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: {why}") from None
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -33,6 +36,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         ExitCode,
         FileProblem,
         UsageError,
+        distinct_outputs,
         file_problem,
         load_topology_checked,
         readable_file,
@@ -78,6 +82,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         topologies.append((args.compare, load_topology_checked(args.compare)))
     for path in args.events or ():
         readable_file(path, "events file")
+    outputs = [(flag, path) for flag, path in (("--commands", args.commands), ("--html", args.html)) if path]
+    distinct_outputs([("events file", path) for path in args.events or ()], outputs)
     if args.html:
         writable_file(args.html, "the page")
     out = None
