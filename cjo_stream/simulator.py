@@ -27,6 +27,7 @@ from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.funnel import Funnel
+from cjo_stream.engine.transition import Transition
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.identity import canonical, new_links
 from cjo_stream.profile import Profile, new_profile
@@ -35,6 +36,8 @@ from cjo_stream.timer_queue import TimerQueue
 #: ``Simulator.analytics`` not given: one is made for the engine's policies (a typed placeholder, not None:
 #: the compiled class checks the attribute's type)
 _UNSET = Analytics()
+#: the transitions that end an instance
+_ENDINGS: Final = frozenset(("converted", "exited", "ended", "expired", "merged"))
 
 #: The workers' default ``CJO_DEDUPE_WINDOW_SECONDS``.
 DEDUPE_WINDOW: Final = 86400.0
@@ -68,6 +71,11 @@ class Simulator:
     keep: bool = True
     #: decisions made before this time update state but are not reported (replay's warm-up)
     count_from: float = float("-inf")
+    #: of ``funnel``'s counts, those of instances entered before ``count_from`` (in a warm-up): their later
+    #: steps, sends and endings count in ``funnel`` too, but a rate over the customers who entered from
+    #: ``count_from`` on leaves them out (``replay --compare`` showed 300 % converted)
+    warm_funnel: Funnel = field(default_factory=Funnel)
+    _warm: set[str] = field(default_factory=set)  # those instances, while they last
     dedupe_window: float = DEDUPE_WINDOW
     _timers: TimerQueue = field(default_factory=TimerQueue)
     # (check at, tick, customer, journey, occurrences handled up to): one per customer and scheduled journey
@@ -89,6 +97,15 @@ class Simulator:
             # read once, at the end (its report): totals summed then, not kept up with every counter
             self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False)
 
+    def _count_warm(self, transitions: list[Transition]) -> None:
+        warm = self._warm
+        mine = [tr for tr in transitions if tr.instance in warm]
+        if mine:
+            self.warm_funnel.add(mine)
+            for tr in mine:
+                if tr.kind in _ENDINGS:
+                    warm.discard(tr.instance)
+
     def _collect(self, res: Result, at: float) -> None:
         # cancelled timers by (customer, journey, instance, seq), what ``Timer.key`` formats: a tuple
         # is cheaper to build than that string, and this runs for every timer set and cancelled
@@ -103,6 +120,13 @@ class Simulator:
                     cancelled.discard((t.customer_id, t.journey, t.instance_id, t.seq))
                 timers.push(t)
         if at < self.count_from:
+            if res.transitions:
+                warm = self._warm
+                for tr in res.transitions:
+                    if tr.kind == "entered":
+                        warm.add(tr.instance)
+                    elif tr.kind in _ENDINGS:
+                        warm.discard(tr.instance)
             return
         for c in res.commands:
             if self.keep:
@@ -116,6 +140,8 @@ class Simulator:
                 self.on_skip(s)
         if res.transitions:
             self.funnel.add(res.transitions)
+            if self._warm:
+                self._count_warm(res.transitions)
         if res.stage_moves:
             for frm, to in res.stage_moves:
                 if frm and to:

@@ -106,7 +106,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return Replay(topos, since=since, until=until, warmup_from=warmup_from, allowed_lateness=lateness,
                       profiles_in_memory=args.profiles_in_memory, on_command=on_command,
                       dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids,
-                      analytics=not args.compare)  # a comparison prints no analytics report
+                      analytics=not args.compare,  # a comparison prints no analytics report
+                      fingerprints=bool(args.compare))  # ... but who was sent what, when
 
     stores, freed = sweep()  # what replays killed with SIGKILL left in the temporary directory
     if stores:
@@ -128,7 +129,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 finally:
                     r.close()
             side = r.sides[0]
-            return Outcome(side.sim.funnel, dict(side.messaged), side.commands, _peak_mib())
+            return Outcome(side.sim.funnel, side.sim.warm_funnel, dict(side.messaged), side.commands, _peak_mib())
 
         contender = Contender(run_contender)  # forked before this process's replay makes any store
     replay = new_replay(topologies, emit if out is not None else None)

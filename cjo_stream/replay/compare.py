@@ -2,8 +2,14 @@
 
 Rows are per journey (entered, converted, conversion rate, exited, expired), per step and channel
 (reached, sent, deferred, each skip reason) and per split arm (entered, converted); a row is *changed*
-when any count differs. Customers who get at least one message from a journey under one topology and
-none under the other are counted, with a few example ids.
+when any count differs. With a ``--warmup``, the instances it entered are followed after it: their later
+steps, sends and endings count (as in the funnel), their entries do not, so the conversion rate is of the
+instances entered from ``--since`` on, and a row says how many conversions were the warm-up's.
+
+Customers who get at least one message from a journey under one topology and none under the other are
+counted, with a few example ids, and so are those messaged under both whose messages differ in what is
+sent (step, channel, recipient, content, variant, trigger) or when: ``--fail-on-change`` missed a
+changed subject or wait while only counts and who was messaged were compared.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from cjo_stream.replay.run import Side
 
 K = TypeVar("K")
 _JOURNEY_KINDS = ("entered", "converted", "exited", "ended", "expired", "merged", "holdout")
+#: the row of the conversions (counted in "converted") of instances a ``--warmup`` entered
+WARM_CONVERTED = "of them entered in warm-up"
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,12 @@ class CustomerDiff:
     only_b: int
     examples_a: tuple[str, ...]
     examples_b: tuple[str, ...]
+    differ: int = 0  # messaged under both, but not the same messages at the same times
+    examples_differ: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.only_a or self.only_b or self.differ)
 
 
 @dataclass
@@ -51,11 +65,13 @@ class Comparison:
 
     @property
     def changed(self) -> bool:
-        return any(r.changed for r in self.rows) or any(c.only_a or c.only_b for c in self.customers)
+        return any(r.changed for r in self.rows) or any(c.changed for c in self.customers)
 
 
-def _rate(c: dict[str, int]) -> float:
-    return round(c.get("converted", 0) / c["entered"], 4) if c.get("entered") else 0.0
+def _rate(c: dict[str, int], warm: dict[str, int]) -> float:
+    """Converted over entered, of the instances entered from ``--since`` on: ``warm`` holds the counts of
+    those a warm-up entered (their conversions count in ``converted``, their entries nowhere)."""
+    return round((c.get("converted", 0) - warm.get("converted", 0)) / c["entered"], 4) if c.get("entered") else 0.0
 
 
 def _counts(table: Mapping[K, Mapping[str, int]], key: K) -> dict[str, int]:
@@ -63,14 +79,18 @@ def _counts(table: Mapping[K, Mapping[str, int]], key: K) -> dict[str, int]:
     return dict(table[key]) if key in table else {}
 
 
-def _rows(fa: Funnel, fb: Funnel, channel_of: dict[tuple[str, str], str]) -> Iterator[Row]:
+def _rows(fa: Funnel, fb: Funnel, wa: Funnel, wb: Funnel, channel_of: dict[tuple[str, str], str]) -> Iterator[Row]:
     ja, jb, sa_, sb_, va_, vb_ = fa.journeys, fb.journeys, fa.steps, fb.steps, fa.variants, fb.variants  # made once
+    wja, wjb, wva, wvb = wa.journeys, wb.journeys, wa.variants, wb.variants
     for j in sorted(set(ja) | set(jb)):
         ca, cb = _counts(ja, j), _counts(jb, j)
         for k in _JOURNEY_KINDS:
             if ca.get(k, 0) or cb.get(k, 0) or k in ("entered", "converted"):
                 yield Row("journey", j, "", k, ca.get(k, 0), cb.get(k, 0))
-        yield Row("journey", j, "", "conversion rate", _rate(ca), _rate(cb))
+        wca, wcb = _counts(wja, j), _counts(wjb, j)
+        if wca.get("converted", 0) or wcb.get("converted", 0):  # of "converted": entered in the warm-up
+            yield Row("journey", j, "", WARM_CONVERTED, wca.get("converted", 0), wcb.get("converted", 0))
+        yield Row("journey", j, "", "conversion rate", _rate(ca, wca), _rate(cb, wcb))
         for (jj, step) in sorted({k for k in (*sa_, *sb_) if k[0] == j}):
             sa, sb = _counts(sa_, (jj, step)), _counts(sb_, (jj, step))
             label = f"{step} ({channel_of[(j, step)]})" if (j, step) in channel_of else step
@@ -78,9 +98,12 @@ def _rows(fa: Funnel, fb: Funnel, channel_of: dict[tuple[str, str], str]) -> Ite
                 yield Row("step", j, label, k, sa.get(k, 0), sb.get(k, 0))
         for (jj, v) in sorted({k for k in (*va_, *vb_) if k[0] == j}):
             va, vb = _counts(va_, (jj, v)), _counts(vb_, (jj, v))
+            wa_v, wb_v = _counts(wva, (jj, v)), _counts(wvb, (jj, v))
             for k in ("entered", "converted"):
                 yield Row("variant", j, v, k, va.get(k, 0), vb.get(k, 0))
-            yield Row("variant", j, v, "conversion rate", _rate(va), _rate(vb))
+            if wa_v.get("converted", 0) or wb_v.get("converted", 0):
+                yield Row("variant", j, v, WARM_CONVERTED, wa_v.get("converted", 0), wb_v.get("converted", 0))
+            yield Row("variant", j, v, "conversion rate", _rate(va, wa_v), _rate(vb, wb_v))
 
 
 def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
@@ -90,12 +113,14 @@ def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
             for step in journey.steps.values():
                 if step.send is not None:
                     channel_of.setdefault((journey.id, step.id), step.send.channel)
-    rows = list(_rows(a.sim.funnel, b.sim.funnel, channel_of))
+    rows = list(_rows(a.sim.funnel, b.sim.funnel, a.sim.warm_funnel, b.sim.warm_funnel, channel_of))
     customers = []
     for j in sorted(set(a.messaged) | set(b.messaged)):
-        ma, mb = a.messaged.get(j, set()), b.messaged.get(j, set())
-        only_a, only_b = sorted(ma - mb), sorted(mb - ma)
-        customers.append(CustomerDiff(j, len(only_a), len(only_b), tuple(only_a[:examples]), tuple(only_b[:examples])))
+        ma, mb = a.messaged.get(j, {}), b.messaged.get(j, {})
+        only_a, only_b = sorted(ma.keys() - mb.keys()), sorted(mb.keys() - ma.keys())
+        differ = sorted(c for c in ma.keys() & mb.keys() if ma[c] != mb[c])
+        customers.append(CustomerDiff(j, len(only_a), len(only_b), tuple(only_a[:examples]), tuple(only_b[:examples]),
+                                      len(differ), tuple(differ[:examples])))
     return Comparison(a.name, b.name, rows, customers)
 
 
@@ -122,6 +147,14 @@ def render(cmp: Comparison, only_changed: bool = False) -> str:
         lines.append(f"  {c.journey}: {c.only_a} only under A" + (f" (e.g. {', '.join(c.examples_a)})" if c.examples_a else "")
                      + f"; {c.only_b} only under B" + (f" (e.g. {', '.join(c.examples_b)})" if c.examples_b else ""))
     if not any_diff:
+        lines.append("  none")
+    lines.append("")
+    # the same customers messaged, but a subject, a wait or a recipient changed: counts alone missed it
+    lines.append("Customers messaged by a journey under both, but not the same messages at the same times:")
+    differ = [c for c in cmp.customers if c.differ]
+    for c in differ:
+        lines.append(f"  {c.journey}: {c.differ}" + (f" (e.g. {', '.join(c.examples_differ)})" if c.examples_differ else ""))
+    if not differ:
         lines.append("  none")
     lines.append("")
     lines.append("differences found" if cmp.changed else "no differences")

@@ -35,7 +35,8 @@ class Outcome:
     """What the comparison reads of the contender's side, and the child's peak memory."""
 
     funnel: Funnel
-    messaged: dict[str, set[str]]
+    warm_funnel: Funnel
+    messaged: dict[str, dict[str, int]]
     commands: int
     peak_mib: float
 
@@ -133,6 +134,7 @@ def as_side(name: str, topo: Topology, allowed_lateness: float, outcome: Outcome
     is the topology's, unfed: the comparison reads its journeys' send steps)."""
     sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages), keep=False)
     sim.funnel = outcome.funnel
+    sim.warm_funnel = outcome.warm_funnel
     side = Side(name, sim, commands=outcome.commands)
     side.messaged.update(outcome.messaged)
     return side

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+import msgspec
+import xxhash
+
 from cjo_stream.analytics.fold import Analytics
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.engine import Engine
@@ -32,12 +35,25 @@ class BadRecord:
 
 @dataclass
 class Side:
-    """One topology's run: its simulator and who it would have messaged, per journey."""
+    """One topology's run: its simulator and who it would have messaged, per journey: customer -> the
+    :func:`fingerprint` of what they were sent (0 when not compared)."""
 
     name: str
     sim: Simulator
-    messaged: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    messaged: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     commands: int = 0
+
+
+_sorted_json = msgspec.json.Encoder(order="sorted").encode
+
+
+def fingerprint(prev: int, cmd: DeliveryCommand) -> int:
+    """``prev`` (a customer's fingerprint so far, 0 at first) and what ``cmd`` sends, when and to whom, as
+    one 64-bit hash: equal on both sides of a comparison when a customer gets the same messages at the same
+    times. Delivery and instance ids and the journey version are left out (they change with the version);
+    ``--fail-on-change`` missed a changed subject or wait, since only who was messaged was compared."""
+    return xxhash.xxh3_64_intdigest(_sorted_json((prev, cmd.step, cmd.channel, cmd.to, cmd.content, cmd.decided_at,
+                                                  cmd.expires_at, cmd.variant, cmd.triggered_by)))
 
 #: Analytics rows kept in memory per profile of the budget. The bench input makes ~2.5 rows per customer
 #: (127,032 for 50,000): with 2 per profile its rows spilled at the default budget, which cost 17 % of
@@ -49,9 +65,11 @@ class Replay:
     def __init__(self, topologies: list[tuple[str, Topology]], *, since: float = float("-inf"),
                  until: float = float("inf"), warmup_from: float | None = None, allowed_lateness: float = 300.0,
                  profiles_in_memory: int = 50_000, on_command: Callable[[DeliveryCommand], None] | None = None,
-                 dedupe_window: float = DEDUPE_WINDOW, dedupe_ids: int = 32, analytics: bool = True) -> None:
+                 dedupe_window: float = DEDUPE_WINDOW, dedupe_ids: int = 32, analytics: bool = True,
+                 fingerprints: bool = False) -> None:
         """``analytics``: fold each side's decisions into its ``sim.analytics`` (the report and page);
-        a comparison reads only the funnels and who was messaged, so it turns this off."""
+        a comparison reads only the funnels and who was messaged, so it turns this off. ``fingerprints``:
+        keep what each customer was sent (:func:`fingerprint`), for a comparison; otherwise only who."""
         self.since = since
         self.until = until
         self.warmup_from = since if warmup_from is None else warmup_from
@@ -74,16 +92,21 @@ class Replay:
                                                 unseen_entries=False,  # a warm-up's instances: not a cohort
                                                 live_totals=False))  # the report reads them once, at the end
             side = Side(name, sim)
-            sim.on_command = self._recorder(side, on_command if i == 0 else None)
+            sim.on_command = self._recorder(side, on_command if i == 0 else None, fingerprints)
             self.sides.append(side)
 
     @staticmethod
-    def _recorder(side: Side, out: Callable[[DeliveryCommand], None] | None) -> Callable[[DeliveryCommand], None]:
+    def _recorder(side: Side, out: Callable[[DeliveryCommand], None] | None,
+                  fingerprints: bool) -> Callable[[DeliveryCommand], None]:
         messaged = side.messaged
 
         def record(cmd: DeliveryCommand) -> None:
             side.commands += 1
-            messaged[cmd.journey].add(cmd.customer_id)
+            sent = messaged[cmd.journey]
+            if fingerprints:
+                sent[cmd.customer_id] = fingerprint(sent.get(cmd.customer_id, 0), cmd)
+            elif cmd.customer_id not in sent:
+                sent[cmd.customer_id] = 0
             if out is not None:
                 out(cmd)
 

@@ -193,6 +193,28 @@ def test_warmup_instances_stay_out_of_the_analytics_cohorts(tmp_path: Path) -> N
     assert reps["cart"]["totals"]["ended"] == 1
 
 
+def test_compare_rates_are_of_the_instances_entered_after_the_warmup(tmp_path: Path) -> None:
+    """a and b enter in the warm-up and convert after --since, c enters after it and does not convert:
+    the comparison's rate said 200 % (2 converted / 1 entered); it is c's 0 %, and a row says the 2
+    conversions counted in "converted" were the warm-up's."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join([
+        line("id-a", "identify", "a", T0), line("cart-a", "cart_item_added", "a", T0 + 1, cart_value=30),
+        line("id-b", "identify", "b", T0 + 2), line("cart-b", "cart_item_added", "b", T0 + 3, cart_value=30),
+        line("id-c", "identify", "c", T0 + 100), line("cart-c", "cart_item_added", "c", T0 + 101, cart_value=30),
+        line("buy-a", "order_completed", "a", T0 + 110), line("buy-b", "order_completed", "b", T0 + 111),
+        line("buy-c", "order_completed", "c", T0 + 400),  # after its wait timed out: not a conversion
+    ]) + b"\n")
+    a, b = topology(tmp_path, "a", wait=200), topology(tmp_path, "b", wait=600)
+    r = replay([str(path)], a, b, since=T0 + 100, warmup_from=T0 - 10)
+    rows = {(row.journey, row.what, row.metric): (row.a, row.b) for row in compare(r.sides[0], r.sides[1]).rows}
+    assert rows[("cart", "", "entered")] == (1, 1)
+    assert rows[("cart", "", "converted")] == (2, 3)  # B's longer wait: c converts too
+    assert rows[("cart", "", "of them entered in warm-up")] == (2, 2)
+    assert rows[("cart", "", "conversion rate")] == (0.0, 1.0)
+    assert all(0 <= v <= 1 for (_, _, m), ab in rows.items() if m == "conversion rate" for v in ab)
+
+
 def test_compare_with_itself_finds_nothing(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_bytes(b"\n".join(shoppers()) + b"\n")
@@ -266,6 +288,31 @@ def test_cli_writes_commands_and_fails_on_change_when_asked(tmp_path: Path) -> N
     assert quiet.returncode == 0 and "  no row differs\n" in quiet.stdout and "step / variant" not in quiet.stdout
     diff = cli("--events", str(path), "--topologies", a, "--compare", b, "--fail-on-change", "--only-changed")
     assert diff.returncode == 1 and "differences found" in diff.stdout and "2 only under A (e.g. a, c)" in diff.stdout
+
+
+@pytest.mark.parametrize("change", ["subject", "wait"])
+def test_compare_finds_the_same_customers_sent_other_messages_or_at_other_times(tmp_path: Path, change: str) -> None:
+    """B changes only the reminder's subject, or its wait (80 s instead of 60: a, b and c are reminded
+    all the same, 20 s later; c checks out after 90 s). Every count is equal, so `--fail-on-change` passed CI; it fails now, naming
+    the customers."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(shoppers()) + b"\n")
+    a = topology(tmp_path, "a", wait=60)
+    b = topology(tmp_path, "b", wait=80 if change == "wait" else 60)
+    if change == "subject":
+        cart = Path(b) / "journeys" / "cart.yaml"
+        cart.write_text(cart.read_text().replace("Your cart", "Your basket"))
+    r = replay([str(path)], a, b, fingerprints=True)
+    cmp = compare(r.sides[0], r.sides[1], examples=2)
+    assert not any(row.changed for row in cmp.rows)
+    (cust,) = [c for c in cmp.customers if c.journey == "cart"]
+    assert (cust.only_a, cust.only_b, cust.differ, cust.examples_differ) == (0, 0, 3, ("a", "b"))
+    assert cmp.changed and all(not c.changed for c in cmp.customers if c.journey != "cart")
+    same = replay([str(path)], a, a, fingerprints=True)
+    assert not compare(same.sides[0], same.sides[1]).changed
+    p = cli("--events", str(path), "--topologies", a, "--compare", b, "--fail-on-change")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "but not the same messages at the same times:\n  cart: 3 (e.g. a, b, c)\n" in p.stdout, p.stdout
 
 
 def test_stage_flow_from_since_is_not_called_the_customers_in_each_stage(tmp_path: Path) -> None:
@@ -381,8 +428,8 @@ def test_the_contenders_failure_reaches_the_parent_with_its_traceback() -> None:
 
     with pytest.raises(RuntimeError, match=r"(?s)failed in its process.*ZeroDivisionError: in the child"):
         Contender(fails).outcome()
-    got = Contender(lambda: Outcome(Funnel(), {"j": {"c1"}}, 7, 1.5)).outcome()
-    assert (got.messaged, got.commands) == ({"j": {"c1"}}, 7)
+    got = Contender(lambda: Outcome(Funnel(), Funnel(), {"j": {"c1": 3}}, 7, 1.5)).outcome()
+    assert (got.messaged, got.commands) == ({"j": {"c1": 3}}, 7)
 
 
 def test_only_regular_files_let_the_contender_run_apart(tmp_path: Path) -> None:
