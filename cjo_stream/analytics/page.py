@@ -173,7 +173,8 @@ def _versions(rep: dict[str, Any], range_key: str) -> str:
 
 
 def _card(key: str, label: str, text: str, raw: Any, sub: str = "") -> str:
-    return (f"<div class=card><div class=v data-k='{_e(key)}' data-v='{_e(raw)}'>{_e(text)}</div>"
+    data = f" data-v='{_e(raw)}'" if raw is not None else ""  # (no value: was data-v='None')
+    return (f"<div class=card><div class=v data-k='{_e(key)}'{data}>{_e(text)}</div>"
             f"<div class=l>{_e(label)}{(' ' + _e(sub)) if sub else ''}</div></div>")
 
 

@@ -519,3 +519,16 @@ def test_global_control_customers_are_a_group_of_their_own_not_treatment() -> No
     probe = report.journey_report(sim.analytics.buckets, definitions(sim.engine.current.values()), "probe")["holdout"]
     assert probe["holdout"] is None and probe["reference"] == "global_control"
     assert (probe["treatment"]["entered"], probe["global_control"]["entered"]) == (600 - len(gc), len(gc))
+
+
+def test_the_page_gives_no_value_where_a_figure_has_none() -> None:
+    """A card without a figure (no conversion yet: no median time to convert) wrote ``data-v='None'``,
+    Python's None in the page for scripts and tests that read the values."""
+    topo = load_topology(os.path.join(os.path.dirname(__file__), "..", "..", "topologies"))
+    s = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
+    s.run_lines(jsonl_lines(os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "examples",
+                                         "touchpoints.jsonl")))
+    s.finish()
+    html = render_html(s.analytics, topo.journeys)
+    assert "data-k='totals.time_to_convert.median_s'" in html  # the card is there...
+    assert "=None" not in html and "='None'" not in html and '"None"' not in html  # ...without a value

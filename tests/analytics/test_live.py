@@ -158,7 +158,7 @@ def _path(obj: Any, dotted: str, rep: dict[str, Any]) -> Any:
 
 def _shown(page: Any) -> dict[str, Any]:
     values = page.eval_on_selector_all("[data-k]", "els => els.map(e => [e.dataset.k, e.dataset.v])")
-    return {k: (None if v in (None, "None") else float(v)) for k, v in values}
+    return {k: (None if v is None else float(v)) for k, v in values}  # no value: no data-v
 
 
 @pytest.fixture
