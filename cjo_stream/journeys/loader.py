@@ -428,7 +428,11 @@ def _link_journeys(journeys: list[Journey], problems: list[SourceError], refused
     for j in journeys:
         for h in j.handovers:
             if h.target not in by_id and h.target not in (refused or ()):
-                problems.append(SourceError(j.source, h.line, f"enter: unknown journey {h.target!r}: use one of "
+                import difflib
+
+                close = difflib.get_close_matches(h.target, sorted(by_id), n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""  # as for an unknown step
+                problems.append(SourceError(j.source, h.line, f"enter: unknown journey {h.target!r}{hint}: use one of "
                                                               f"{sorted(by_id)}"))
     # a cycle of hand-overs that all run in the same decision as their own entry would never wait
     edges = {j.id: sorted({h.target for h in j.handovers if h.immediate and h.target in by_id})

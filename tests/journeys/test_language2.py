@@ -124,6 +124,15 @@ def test_hand_over_to_an_unknown_journey_is_refused_at_its_line(tmp_path: Path) 
         load_topology(write(tmp_path, {"first": FIRST.replace("enter: second", "enter: nowhere")}))
     (problem,) = e.value.problems
     assert str(problem).startswith(f"{tmp_path}/journeys/first.yaml:7: enter: unknown journey 'nowhere'")
+    assert "did you mean" not in str(problem)  # nothing like it
+
+
+def test_hand_over_to_a_misspelt_journey_says_which_was_meant(tmp_path: Path) -> None:
+    with pytest.raises(JourneyLoadError) as e:
+        load_topology(write(tmp_path, {"first": FIRST.replace("enter: second", "enter: secnod"), "second": SECOND}))
+    (problem,) = e.value.problems
+    assert str(problem).startswith(f"{tmp_path}/journeys/first.yaml:7: enter: unknown journey 'secnod' "
+                                   "(did you mean 'second'?): use one of")
 
 
 def test_hand_over_to_a_refused_journey_lists_only_the_target_s_problem(tmp_path: Path) -> None:
