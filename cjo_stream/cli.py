@@ -110,6 +110,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             raise no_events(args.events, len(sim.bad), sim.bad[0].reason, sim.bad[0].detail)
         # an empty file (or blank lines only) exited 0 with an empty report, where replay said so
         raise InvalidInput(f"{args.events} holds no events")
+    from cjo_stream.journeys.unseen import unseen
+
+    for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
+        print(f"note: {note}", file=sys.stderr)
     # a template that failed on the data skipped those sends: only a count showed (`render_error=14`), so
     # the author could not tell why; the detail names the failure, never the data
     failed: dict[tuple[str, int, str, str], int] = {}

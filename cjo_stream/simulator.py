@@ -91,6 +91,8 @@ class Simulator:
     analyse: bool = True
     #: lifecycle stage changes counted (from, to), as the workers' ``cjo_stage_transitions_total``
     stage_transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: the names of the events handled (a journey waiting for a name none had is told: journeys.unseen)
+    names: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.analytics is _UNSET:
@@ -210,6 +212,7 @@ class Simulator:
             self.duplicates += 1
             return
         self.recent_ids[cid] = ids
+        self.names.add(ev.name)
         timers, schedules = self._timers, self._schedules
         if timers.next_due() <= ts or (schedules and schedules[0][0] <= ts):  # most events: nothing due
             self.advance(ts)

@@ -45,6 +45,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     )
     from cjo_stream.gc_tuning import collector_paused, tune_gc
     from cjo_stream.journeys.loader import Topology
+    from cjo_stream.journeys.unseen import unseen
     from cjo_stream.jsonl import Damaged, jsonl_lines
     from cjo_stream.kafka.connect import broker_ready
     from cjo_stream.progress import Progress
@@ -80,6 +81,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     topologies = [(args.topologies, load_topology_checked(args.topologies))]
     if args.compare:
         topologies.append((args.compare, load_topology_checked(args.compare)))
+    every = list(topologies)  # (the contender's may run apart: its journeys are still checked for unseen events)
     for path in args.events or ():
         readable_file(path, "events file")
     outputs = [(flag, path) for flag, path in (("--commands", args.commands), ("--html", args.html)) if path]
@@ -213,6 +215,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           f"{first.sim.duplicates:,} duplicates, {first.sim.late:,} late "
           f"({first.sim.too_late:,} too late to start a journey); {len(first.sim.profiles):,} customers, "
           f"peak memory {peak:,.0f} MiB" + (" (two processes)" if contended else ""))
+    told: set[str] = set()
+    for name, topo in every:  # an entry on `product_veiwed` showed zeros everywhere, and nothing said why
+        for note in unseen(topo.journeys, first.sim.names):
+            if note not in told:
+                told.add(note)
+                print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
     if args.compare:
         cmp = compare(first, replay.sides[1], examples=5 if args.examples is None else args.examples)
         print(render(cmp, only_changed=args.only_changed))

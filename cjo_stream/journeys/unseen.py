@@ -1,0 +1,57 @@
+"""Events a journey waits for that a simulated or replayed input never had: a likely typo.
+
+A journey is checked against no list of event names (upstream systems name their own), so an entry on
+``product_veiwed`` validates, and a simulation then shows zeros everywhere without saying why. After a
+run, the names its events had are known: each entry, goal, ``wait_for`` and ``exit_on`` naming none of
+them is told, with the closest name the input had.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from cjo_stream.journeys.model import SCHEDULED, Journey, Matcher
+
+#: the event names of receipts (``message_opened``, ...): an input of touchpoints alone has none
+_RECEIPT_PREFIX = "message_"
+
+
+def _waits(j: Journey) -> Iterable[tuple[str, Matcher]]:
+    if j.schedule is None and j.entry.event != SCHEDULED:
+        yield "its entry", j.entry
+    if j.goal is not None:
+        yield "its goal", j.goal
+    for m in j.exit_on:
+        yield "its exit_on", m
+    for step in j.steps.values():
+        if step.wait_for is not None:
+            yield f"step {step.id}'s wait_for", step.wait_for
+
+
+def unseen(journeys: Iterable[Journey], names: set[str]) -> list[str]:
+    """One line per journey and event name it waits for that ``names`` lacks (latest version of each
+    journey; nothing when ``names`` is empty: there was no input to speak of)."""
+    if not names:
+        return []
+    latest: dict[str, Journey] = {}
+    for j in journeys:
+        if j.id not in latest or j.version > latest[j.id].version:
+            latest[j.id] = j
+    choices = sorted(names)
+    out: list[str] = []
+    for jid in sorted(latest):
+        roles: dict[str, list[str]] = {}
+        for role, m in _waits(latest[jid]):
+            if m.event not in names:
+                roles.setdefault(m.event, []).append(role)
+        for event, where in roles.items():
+            close = difflib.get_close_matches(event, choices, n=1, cutoff=0.75)
+            if close:
+                hint = f"; did you mean {close[0]!r}?"
+            elif event.startswith(_RECEIPT_PREFIX):
+                hint = "; receipts come from the channel adapters: include them in the input"
+            else:
+                hint = ""
+            out.append(f"journey {jid}: no event named {event!r} in the input ({', '.join(where)}{hint})")
+    return out

@@ -1,0 +1,60 @@
+"""A journey waiting for an event name the simulated input never had is told after the run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from cjo_stream.journeys.loader import load_topology
+from cjo_stream.journeys.unseen import unseen
+from tests.journeys.test_language2 import write
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "schemas" / "examples" / "touchpoints.jsonl"
+
+TYPOS = """\
+journey: browse
+entry: {event: product_veiwed}
+goal: {event: order_completed}
+exit_on:
+  - {event: unsubscribed}
+steps:
+  - id: wait_click
+    wait_for: {event: message_clicked, timeout: 1h}
+  - id: nudge
+    send: {channel: email, content: {subject: "Still looking?"}}
+"""
+
+FINE = """\
+journey: fine
+entry: {event: order_completed}
+steps:
+  - id: thanks
+    send: {channel: email, content: {subject: "Thanks"}}
+"""
+
+
+def test_each_name_none_of_the_events_had_is_told_with_the_closest_one(tmp_path: Path) -> None:
+    topo = load_topology(write(tmp_path, {"browse": TYPOS, "fine": FINE}))
+    seen = {"product_viewed", "order_completed", "page_viewed"}
+    assert unseen(topo.journeys, seen) == [
+        "journey browse: no event named 'product_veiwed' in the input (its entry; did you mean 'product_viewed'?)",
+        "journey browse: no event named 'unsubscribed' in the input (its exit_on)",
+        "journey browse: no event named 'message_clicked' in the input (step wait_click's wait_for; receipts "
+        "come from the channel adapters: include them in the input)",
+    ]
+    assert unseen(topo.journeys, seen | {"product_veiwed", "unsubscribed", "message_clicked"}) == []
+    assert unseen(topo.journeys, set()) == []  # no input: nothing to say
+
+
+def test_simulate_says_so_and_still_succeeds(tmp_path: Path) -> None:
+    topologies = tmp_path / "t"
+    topologies.mkdir()
+    write(topologies, {"browse": TYPOS, "fine": FINE})
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "simulate", "--events", str(EXAMPLES),
+                        "--topologies", str(topologies)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    notes = [ln for ln in p.stderr.splitlines() if ln.startswith("note: ")]
+    assert notes == ["note: journey browse: no event named 'product_veiwed' in the input (its entry; did you "
+                     "mean 'product_viewed'?)"], p.stderr
