@@ -325,3 +325,21 @@ def test_a_scheduled_when_reading_the_event_properties_is_warned_about(tmp_path:
                        "  - {id: h, enter: lapsed}\n", "cart.yaml")
     p = run("validate", str(topo))
     assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr
+
+
+def test_a_scheduled_journeys_template_reading_the_event_properties_is_warned_about(tmp_path: Path) -> None:
+    """As its `when`: the template rendered empty text for every customer (a walkthrough found only the
+    `when` warned about)."""
+    text = LAPSED.replace("event.properties.cart_value > 30 and ", "").replace(
+        '{text: "We miss you"}', '{text: "We miss you, {{ event.traits.first_name }}"}')
+    topo = topology(tmp_path, text, "lapsed.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    assert p.stderr.splitlines() == [
+        f"{topo / 'journeys' / 'lapsed.yaml'}:6: warning: step nudge's text reads event.traits.first_name, always "
+        "empty on a scheduled entry (its `scheduled` event has no traits): read the profile instead "
+        "(profile.traits, profile.last, profile.counters)"], p.stderr
+    fixed = text.replace("event.traits.first_name", "profile.traits.first_name")
+    topology(tmp_path, fixed, "lapsed.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr

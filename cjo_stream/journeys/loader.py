@@ -534,6 +534,18 @@ def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str
                        f"empty on a scheduled entry (its `scheduled` event has no {part}; only a hand-over into "
                        "this journey gives it an event): read the profile instead (profile.traits, profile.last, "
                        "profile.counters)")
+    for j, src in loaded:  # the same for a send's template: it rendered empty text for every customer
+        if j.schedule is None or j.id in targets:
+            continue
+        for i, step in enumerate(j.steps.values()):
+            for key, tpl in step.send.content if step.send is not None else ():
+                reads = sorted(".".join(map(str, ("event", *keys))) for keys in tpl.paths("event")
+                               if keys and keys[0] in _EMPTY_WHEN_SCHEDULED)
+                if reads:
+                    out.append(f"{j.source}:{src.line(('steps', i, 'send', 'content', key))}: warning: step "
+                               f"{step.id}'s {key} reads {reads[0]}, always empty on a scheduled entry (its "
+                               f"`scheduled` event has no {reads[0].split('.')[1]}): read the profile instead "
+                               "(profile.traits, profile.last, profile.counters)")
     return out
 
 
