@@ -343,3 +343,7 @@ def test_a_scheduled_journeys_template_reading_the_event_properties_is_warned_ab
     topology(tmp_path, fixed, "lapsed.yaml")
     p = run("validate", str(topo))
     assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr
+    to = fixed.replace("channel: in_app,", 'channel: in_app, to: "{{ event.context.device_id }}",')
+    topology(tmp_path, to, "lapsed.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "step nudge's to reads event.context.device_id" in p.stderr, p.stdout + p.stderr

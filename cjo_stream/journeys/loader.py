@@ -538,11 +538,17 @@ def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str
         if j.schedule is None or j.id in targets:
             continue
         for i, step in enumerate(j.steps.values()):
-            for key, tpl in step.send.content if step.send is not None else ():
+            if step.send is None:
+                continue
+            fields: list[tuple[tuple[str, ...], str, Template]] = [(("content", key), key, tpl)
+                                                                   for key, tpl in step.send.content]
+            if step.send.to is not None:
+                fields.append((("to",), "to", step.send.to))
+            for where, key, tpl in fields:
                 reads = sorted(".".join(map(str, ("event", *keys))) for keys in tpl.paths("event")
                                if keys and keys[0] in _EMPTY_WHEN_SCHEDULED)
                 if reads:
-                    out.append(f"{j.source}:{src.line(('steps', i, 'send', 'content', key))}: warning: step "
+                    out.append(f"{j.source}:{src.line(('steps', i, 'send', *where))}: warning: step "
                                f"{step.id}'s {key} reads {reads[0]}, always empty on a scheduled entry (its "
                                f"`scheduled` event has no {reads[0].split('.')[1]}): read the profile instead "
                                "(profile.traits, profile.last, profile.counters)")
