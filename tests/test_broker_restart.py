@@ -302,29 +302,156 @@ def _produce_commands(bootstrap: str, topic: str, n: int) -> None:
     asyncio.run(run())
 
 
-def test_the_analytics_service_says_503_while_the_broker_is_gone(tmp_path: Path) -> None:
+def _journey_events(bootstrap: str, n: int) -> None:
+    """``n`` entries on partition 0 of the journey-events topic, from the workers' source positions 0..n-1 of
+    their partition 0 (in order: the fold drops a position at or below the highest applied)."""
+    import asyncio
+
+    from cjo_stream.analytics.records import JourneyEvent, encode
+
+    async def run() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await p.start()
+        try:
+            for k in range(n):
+                e = JourneyEvent(journey="j", version=1, kind="entered", instance=f"i{uuid.uuid4().hex}",
+                                 customer_id=f"c{k}", at=1_780_000_000.0 + k, src=(0, k, 0))
+                await p.send_and_wait("cjo.journey-events", encode(e), key=f"c{k}".encode(), partition=0)
+        finally:
+            await p.stop()
+
+    asyncio.run(run())
+
+
+def test_the_analytics_service_says_503_while_the_broker_is_gone_and_starts_over_once_it_lost_its_topics(
+        tmp_path: Path) -> None:
     """It answered 200 "ok" with the broker gone, while the workers and adapters said 503 (README: "as on the
-    workers"); back with the broker, it is ok again (its history is in its own store)."""
+    workers"). Back with a broker that lost its topics, it said "ok" again and counted nothing more: its
+    offsets lay past the new topic's end, and the workers' source positions, numbered from 0 again, were
+    dropped as duplicates. It exits 70 now, as a worker does, and started again counts the new events."""
     broker = LocalBroker().start()
     log = tmp_path / "analytics.log"
     port = free_port()
     env = _adapter_env(broker.bootstrap) | {"CJO_TOPOLOGIES": str(ROOT / "tests" / "runtime" / "topologies")}
+    args = ["analytics", "--web-port", str(port), "--data-dir", str(tmp_path / "data")]
     with log.open("wb") as f:
-        a = _start(["analytics", "--web-port", str(port), "--data-dir", str(tmp_path / "data")], env, f)
-    try:
-        def ok() -> bool:
-            assert a.poll() is None, log.read_text()
-            h = _health(port)
-            return h is not None and h[0] == 200 and h[1]["status"] == "ok"
+        a = _start(args, env, f)
+    procs = [a]
 
-        _wait("ready", ok, [a], [log])
-        body = _failing_once_the_broker_dies(broker, a, port, log, [a])
+    def applied(n: int) -> Any:
+        def done() -> bool:
+            assert procs[-1].poll() is None, log.read_text()
+            h = _health(port)
+            return h is not None and h[0] == 200 and h[1]["status"] == "ok" and h[1]["journey_events_applied"] == n
+        return done
+
+    try:
+        _wait("ready", applied(0), procs, [log])
+        _journey_events(broker.bootstrap, 5)
+        _wait("5 events counted", applied(5), procs, [log])
+        body = _failing_once_the_broker_dies(broker, a, port, log, procs)
         assert body["status"] == "failing" and "the broker has not answered" in body["reason"], body
         broker = LocalBroker(broker.port).start()  # back (empty)
-        _wait("ok again", ok, [a], [log])
+        assert a.wait(60) == 70, log.read_text()[-3000:]
+        text = log.read_text(errors="replace")
+        assert GONE in text and GONE_HINT in text and "exiting (70)" in text, text[-3000:]
+        with log.open("ab") as f:
+            procs.append(_start(args, env, f))  # as its supervisor would
+        _wait("ready again", applied(0), procs, [log])
+        _journey_events(broker.bootstrap, 3)  # the same source positions as before, in a new topic
+        _wait("the new events counted", applied(3), procs, [log])
+        procs[-1].send_signal(signal.SIGTERM)
+        assert procs[-1].wait(30) == 0
+        # a broker lost while it was stopped: its checkpoint lies past the new changelog's end
+        broker.stop()
+        broker = LocalBroker(broker.port).start()
+        with log.open("ab") as f:
+            procs.append(_start(args, env, f))
+        _wait("ready on the new broker", applied(0), procs, [log])
+        _journey_events(broker.bootstrap, 2)
+        _wait("the newest events counted", applied(2), procs, [log])
     finally:
-        _kill([a])
+        _kill(procs)
         broker.stop()
     text = log.read_text(errors="replace")
     assert text.count("analytics: the broker has not answered for") == 1, text[-3000:]
+    assert "the checkpoint of cjo.analytics-changelog is past its end" in text, text[-3000:]
     assert "Traceback" not in text, text[-3000:]
+
+
+def test_the_analytics_service_reads_a_journey_events_topic_made_again_from_its_start(tmp_path: Path) -> None:
+    """Its changelog kept, its input made again: the offsets it stored lie past the new topic's end. It
+    waited there and counted nothing; now it reads the topic from the start, and forgets the source
+    positions it had applied (numbered from 0 again, they were dropped as duplicates)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    broker = LocalBroker().start()
+    log = tmp_path / "analytics.log"
+    port = free_port()
+    env = _adapter_env(broker.bootstrap) | {"CJO_TOPOLOGIES": str(ROOT / "tests" / "runtime" / "topologies")}
+    args = ["analytics", "--web-port", str(port), "--data-dir", str(tmp_path / "data")]
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def applied(n: int) -> Any:
+        def done() -> bool:
+            assert procs[-1].poll() is None, log.read_text()
+            h = _health(port)
+            return h is not None and h[0] == 200 and h[1]["status"] == "ok" and h[1]["journey_events_applied"] == n
+        return done
+
+    changelog = "cjo.analytics-changelog"
+
+    async def read_changelog(bootstrap: str) -> list[tuple[bytes | None, bytes | None]]:
+        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+        await c.start()
+        try:
+            tp = TopicPartition(changelog, 0)
+            c.assign([tp])
+            end = (await c.end_offsets([tp]))[tp]
+            out: list[tuple[bytes | None, bytes | None]] = []
+            while len(out) < end:
+                for recs in (await c.getmany(timeout_ms=1000)).values():
+                    out += [(r.key, r.value) for r in recs]
+            return out
+        finally:
+            await c.stop()
+
+    async def write_changelog(bootstrap: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+        s = Settings(bootstrap=bootstrap, partitions=2)
+        await ensure_topics(s, [changelog], compacted=[changelog], partitions={changelog: 1})
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await p.start()
+        try:
+            for k, v in records:
+                await p.send_and_wait(changelog, v, key=k, partition=0)
+        finally:
+            await p.stop()
+
+    try:
+        with log.open("wb") as f:
+            procs.append(_start(args, env, f))
+        _wait("ready", applied(0), procs, [log])
+        _journey_events(broker.bootstrap, 5)
+        _wait("5 events counted", applied(5), procs, [log])
+        procs[-1].send_signal(signal.SIGTERM)
+        assert procs[-1].wait(30) == 0  # a checkpoint at the changelog's end
+        kept = asyncio.run(read_changelog(broker.bootstrap))
+        broker.stop()
+        broker = LocalBroker(broker.port).start()  # every topic lost ...
+        asyncio.run(write_changelog(broker.bootstrap, kept))  # ... but the changelog, copied back
+        with log.open("ab") as f:
+            procs.append(_start(args, env, f))
+        _wait("ready again", applied(0), procs, [log])
+        _journey_events(broker.bootstrap, 3)  # the same source positions as before, in a new topic
+        _wait("the new events counted", applied(3), procs, [log])
+    finally:
+        _kill(procs)
+        broker.stop()
+    text = log.read_text(errors="replace")
+    assert "its offsets of cjo.journey-events are past the topic's end" in text, text[-3000:]
+    assert "the checkpoint of" not in text and "Traceback" not in text, text[-3000:]

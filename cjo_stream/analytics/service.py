@@ -29,9 +29,11 @@ from cjo_stream.journeys.model import Journey
 from cjo_stream.kafka.guard import FetchGuard
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.reading import read_to_end
+from cjo_stream.kafka.restore import offsets as topic_offsets
+from cjo_stream.kafka.restore import past_end, read_ends
 from cjo_stream.kafka.skips import SkipRequests, load_skips
 from cjo_stream.kafka.topics import ensure_topics
-from cjo_stream.kafka.watch import BrokerWatch, topic_partitions
+from cjo_stream.kafka.watch import GONE_HINT, BrokerWatch, missing, topic_partitions
 from cjo_stream.kv import KV, StoreFactory
 
 log = logging.getLogger("cjo_stream.analytics")
@@ -90,6 +92,7 @@ class AnalyticsService:
         # /health answers 503 once the broker has not answered for a while, as on the workers and adapters
         # (it said "ok" with the broker gone); no commit is watched: the store holds the offsets
         self.watch = BrokerWatch("analytics", log, self._look, lambda: ())
+        self._counts: dict[str, int] = {}  # partitions of its own topics, as first seen
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -100,11 +103,21 @@ class AnalyticsService:
         self.producer = make_producer(s)
         await self.producer.start()
         await self.producer.partitions_for(s.analytics_changelog)
+        await self._look()  # the partition counts of its topics, to tell them from ones made again later
         kv, start = self.stores.open("analytics", 0)
+        changelog = TopicPartition(s.analytics_changelog, 0)
+        if start and past_end({changelog: start}, (await topic_offsets(s, [changelog]))[1]):
+            # the changelog was made again (a broker that lost its topics): the store is no copy of it, and
+            # its input offsets lie past the new input's end, where it waited and counted nothing
+            log.warning("analytics: the checkpoint of %s is past its end (the topic was made again): starting "
+                        "over from it", s.analytics_changelog)
+            self.stores.close("analytics", 0, kv, None)  # no checkpoint: wiped when opened again
+            kv, start = self.stores.open("analytics", 0)
         t0 = time.perf_counter()
         await self._restore(kv, start)
         metrics.RESTORE_SECONDS.observe(time.perf_counter() - t0)
         buckets, self.offsets = state.load(kv)
+        await self._forget_recreated_input(kv)
         self._kv, self._rows = kv, state.RowCache(kv)
         self.fold = Analytics(self._rows, buckets, default_zone=self.topology.policies.default_timezone)
         self.consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=f"{s.app_id}-analytics",
@@ -116,6 +129,25 @@ class AnalyticsService:
         await self.consumer.start()
         metrics.UP.labels("analytics").set(1)
         log.info("analytics: %d buckets, %d input offsets restored", len(buckets), len(self.offsets))
+
+    async def _forget_recreated_input(self, kv: KV) -> None:
+        """Input offsets stored past the input topic's end: that topic was made again (its changelog kept).
+        They, and the workers' source positions the fold drops duplicates by (their internal topic was
+        made again too, numbered from 0), are forgotten, so the new topic is read from its start and
+        counted: kept, the service waited past its end (or dropped every event as a duplicate)."""
+        mine = {TopicPartition(t, p): off for (t, p), off in self.offsets.items() if t == self.topic}
+        if not mine or not past_end(mine, (await topic_offsets(self.s, list(mine)))[1]):
+            return
+        if not past_end(mine, await read_ends(self.s, list(mine))):  # past the reported end only: Tansu's is short
+            return
+        log.warning("analytics: its offsets of %s are past the topic's end (the topic was made again): reading "
+                    "it from the start, and forgetting the source positions applied", self.topic)
+        gone: dict[bytes, bytes | None] = {state.offset_key(tp.topic, tp.partition): None for tp in mine}
+        gone.update({k: None for k, _ in kv.prefix(b"s:")})
+        kv.write_many(gone)
+        for tp in mine:
+            del self.offsets[(tp.topic, tp.partition)]
+        self._pending.update(gone)  # the changelog forgets them too (written with the next flush)
 
     async def _restore(self, kv: KV, start: int) -> None:
         c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False, auto_offset_reset="earliest",
@@ -164,8 +196,24 @@ class AnalyticsService:
 
     # ------------------------------------------------------------------ the loop
     async def _look(self) -> bool:
-        """One metadata request (:class:`BrokerWatch`): False if the broker did not answer."""
-        return await topic_partitions(self.producer.client) is not None
+        """One metadata request (:class:`BrokerWatch`): False if the broker did not answer.
+
+        Its input topic or changelog missing from the cluster, or made again with another partition count
+        than first seen, mean the broker lost them (a local broker restarted with memory storage): the
+        service waited past the new topic's end and counted nothing, with /health "ok". It exits 70, with
+        no checkpoint (one line), for its supervisor to start it again: from the changelog as it is then.
+        """
+        topics = await topic_partitions(self.producer.client)
+        if topics is None:
+            return False
+        own = [self.topic, self.s.analytics_changelog]
+        if not self._counts:
+            self._counts = {t: topics[t] for t in own if t in topics}
+        wrong = missing(topics, own, self._counts)
+        if wrong is not None:
+            log.error("analytics: %s %s; exiting (70) for its supervisor to start it again", wrong, GONE_HINT)
+            os._exit(70)
+        return True
 
     async def run(self) -> None:
         assert self.consumer is not None

@@ -75,6 +75,35 @@ async def offsets(settings: Settings, tps: list[TopicPartition]) -> tuple[dict[T
         await c.stop()
 
 
+async def read_ends(settings: Settings, tps: list[TopicPartition], tries: int = 5) -> dict[TopicPartition, int]:
+    """The next-to-write offsets of ``tps``, read: the reported end, or past it the last record batch's end.
+
+    The local Tansu broker reports "base offset of the last batch + 1", short of the end when that batch
+    holds several records, so an offset a consumer reached can lie past the reported end of a topic that
+    was never made again. One fetch from the last batch's base gives its records.
+    """
+    c = AIOKafkaConsumer(**settings.kafka_kwargs(), enable_auto_commit=False)
+    try:
+        await c.start()
+        ends = await c.end_offsets(tps)
+        out = {tp: int(ends[tp]) for tp in tps}
+        todo = {tp for tp in tps if out[tp] > 0}
+        if todo:
+            c.assign(sorted(todo))
+            for tp in todo:
+                c.seek(tp, out[tp] - 1)
+            for _ in range(tries):  # (a busy local broker may answer a fetch with nothing)
+                for tp, recs in (await c.getmany(*todo, timeout_ms=1000)).items():
+                    if recs:
+                        out[tp] = max(out[tp], recs[-1].offset + 1)
+                        todo.discard(tp)
+                if not todo:
+                    break
+        return out
+    finally:
+        await c.stop()
+
+
 def past_end(starts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int]) -> set[TopicPartition]:
     """Partitions whose checkpoint lies past the end the broker reports: the topic was deleted and made
     again since (checkpoints are taken at most at the reported end), so the local store is not its copy."""
