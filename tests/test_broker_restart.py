@@ -191,11 +191,15 @@ def test_an_adapter_says_503_while_the_broker_is_gone_and_exits_70_once_it_is_ba
         assert body["status"] == "failing" and "the broker has not answered" in body["reason"], body
         broker = LocalBroker(broker.port).start()  # back, empty
         _wait("exited", lambda: a.poll() is not None, [a], [alog])
+        left = _topics(broker.bootstrap)
     finally:
         _kill([a])
         broker.stop()
     log = alog.read_text(errors="replace")
     assert a.returncode == 70, log[-3000:]
+    # its exit asked for no checkpoint of the sent-record: that request named the topic, and the local broker
+    # made it again with 4 partitions, which the next start then used
+    assert "cjo.adapter.console.sent" not in left, (left, log[-3000:])
     lines = [line for line in log.splitlines() if GONE_HINT in line]
     assert len(lines) == 1, log[-3000:]
     # missing, or made again by the consumer's own metadata requests (Tansu creates a topic a request names)
@@ -300,6 +304,25 @@ def _produce_commands(bootstrap: str, topic: str, n: int) -> None:
             await p.stop()
 
     asyncio.run(run())
+
+
+def _topics(bootstrap: str) -> dict[str, int]:
+    """The cluster's topics and partition counts (one metadata request for all: naming one creates it)."""
+    import asyncio
+
+    from aiokafka.client import AIOKafkaClient
+
+    from cjo_stream.kafka.watch import topic_partitions
+
+    async def run() -> dict[str, int]:
+        c = AIOKafkaClient(bootstrap_servers=bootstrap)
+        await c.bootstrap()
+        try:
+            return await topic_partitions(c) or {}
+        finally:
+            await c.close()
+
+    return asyncio.run(run())
 
 
 def _journey_events(bootstrap: str, n: int) -> None:

@@ -217,7 +217,7 @@ class AdapterRunner:
         steps: list[Callable[[], Awaitable[None]]] = []
         if consumer is not None:
             steps.append(consumer.stop)  # leaves the group: its partitions move on at once
-        steps += [self.channel.close, self.sent.close]
+        steps += [self.channel.close, self._close_sent]
         if self._own_producer and self._started:
             steps.append(self.producer.stop)  # flushes what is still buffered
         for step in steps:
@@ -236,6 +236,9 @@ class AdapterRunner:
             if consumer is not None:
                 self.memberships.forget()  # it left the group above: nothing left behind for the next run
             self.memberships.release()
+
+    async def _close_sent(self) -> None:
+        await self.sent.close(checkpoint=self.lost is None)  # its topic lost: not named again on the way out
 
     async def serve(self) -> None:
         try:
