@@ -204,8 +204,10 @@ class AdapterRunner:
         self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
         await self.consumer.start()
         metrics.UP.labels("adapter").set(1)
-        log.info("adapter %s consuming %s as group %s (%d ids already sent)", self.name, ", ".join(self.inputs),
-                 self.group, len(self.sent), extra={"channel": self.name})
+        # (no count of the ids sent here: the sent-record is read as partitions are assigned, after this
+        # line, which said "0 ids already sent" before "sent-record: read 582 ids")
+        log.info("adapter %s consuming %s as group %s", self.name, ", ".join(self.inputs), self.group,
+                 extra={"channel": self.name})
 
     def stop(self) -> None:
         self._stopping.set()

@@ -97,8 +97,8 @@ def _unknown_version(rep: dict[str, Any]) -> str | None:
 
 def _range(request: web.Request) -> tuple[str, float | None]:
     key = request.query.get("range", "all")
-    if key not in page.RANGES:
-        key = "all"
+    if key not in page.RANGES:  # (it showed all time for a mistyped range, answering 200)
+        raise web.HTTPBadRequest(text=f"range: one of {', '.join(page.RANGES)}", content_type="text/plain")
     span = page.RANGES[key]
     return key, (time.time() - span if span else None)
 

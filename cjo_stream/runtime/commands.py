@@ -415,7 +415,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("generate", help="produce realistic touchpoint traffic in real time")
     broker_arg(p)
     p.add_argument("--customers", type=customer_count, default=1000, help="distinct customers (default 1000)")
-    p.add_argument("--rate", type=positive_float, default=100.0, help="events per second")
+    p.add_argument("--rate", type=positive_float, default=100.0, help="events per second (default 100)")
     p.add_argument("--duration", type=seconds, default=60.0, help="seconds, or a duration: 90s, 5m, 1h (default 60)")
     p.add_argument("--seed", type=int, default=1, help="random seed: the same seed, the same traffic (default 1)")
     p.add_argument("--start", help="event time of the first event, RFC 3339 (default: now); e.g. a past time "

@@ -157,3 +157,12 @@ async def test_a_malformed_login_form_is_400_not_500(client: TestClient) -> None
     assert r.status == 400 and "Sign in" in await r.text()
     r = await client.post("/login", data={"token": TOKEN}, allow_redirects=False)  # a good form still signs in
     assert r.status == 303
+
+
+async def test_a_mistyped_range_is_refused(client: TestClient) -> None:
+    """`?range=bogus` showed all time, 200, as if the range had been understood."""
+    for path in ("/journeys/post_purchase?range=bogus", "/?range=1w"):
+        r = await client.get(path, headers=bearer(TOKEN) | {"Accept": "text/html"})
+        assert r.status == 400 and "range: one of 24h, 7d, 30d, all" in await r.text(), path
+    r = await client.get("/journeys/post_purchase?range=7d", headers=bearer(TOKEN) | {"Accept": "text/html"})
+    assert r.status == 200
