@@ -93,6 +93,7 @@ class AnalyticsService:
         # (it said "ok" with the broker gone); no commit is watched: the store holds the offsets
         self.watch = BrokerWatch("analytics", log, self._look, lambda: ())
         self._counts: dict[str, int] = {}  # partitions of its own topics, as first seen
+        self.restored = False  # start() done: the web endpoint (up before it) answers 503 until then
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -128,6 +129,7 @@ class AnalyticsService:
         self.consumer.subscribe([self.topic], listener=_Assigned(self))
         await self.consumer.start()
         metrics.UP.labels("analytics").set(1)
+        self.restored = True
         log.info("analytics: %d buckets, %d input offsets restored", len(buckets), len(self.offsets))
 
     async def _forget_recreated_input(self, kv: KV) -> None:
@@ -378,12 +380,14 @@ async def serve(settings: Settings, topology: Topology, web_port: int, started: 
             loop.add_signal_handler(sig, svc.stop)
     runner = None
     try:
-        await svc.start()
+        # the endpoint first: /health answers 503 "starting" while the store is restored (the port
+        # refused connections for 6-19 s after the command had printed its address)
         runner = await start_site(build_app(svc, api_auth), host, web_port, tls.server_context(settings))
         port = bound_port(runner)
         if bound is not None:
             bound.append(port)
         log.info("analytics on %s://%s:%d/", settings.web_scheme, host, port)
+        await svc.start()
         if started is not None:
             started.set()
         await svc.run()

@@ -137,6 +137,13 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
             return _login_page("" if not token else "That token is no longer valid.", 401, request.path_qs)
         return resp
 
+    @web.middleware
+    async def restoring(request: web.Request, handler: Any) -> web.StreamResponse:
+        # before its store is restored the fold is empty: answers would say zero (health, metrics, sign-in go on)
+        if not svc.restored and request.path not in ("/health", "/metrics", "/login"):
+            return web.json_response({"status": "starting", "reason": "restoring its store"}, status=503)
+        return await handler(request)
+
     def timed(view: str, started: float) -> None:
         metrics.ANALYTICS_REQUEST.labels(view).observe(time.perf_counter() - started)
 
@@ -223,7 +230,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application(client_max_size=MAX_BODY,
-                          middlewares=[cookie_token, auth.middleware(api_auth, analytics_policy(api_auth))])
+                          middlewares=[cookie_token, auth.middleware(api_auth, analytics_policy(api_auth)), restoring])
     app.router.add_get("/analytics/journeys", api_list)
     app.router.add_get("/analytics/journeys/{id}", api_journey)
     app.router.add_get("/analytics/stages", api_stages)

@@ -23,7 +23,7 @@ READER = "reader-secret-0123456789abcdef0"
 async def client() -> Any:
     svc = SimpleNamespace(buckets=SIM.analytics.buckets, totals=SIM.analytics.totals,
                           defs=definitions(TOPO.journeys), s=Settings(), health=lambda: {"status": "ok"},
-                          stages=TOPO.stages.names)
+                          stages=TOPO.stages.names, restored=True)
     auth = ApiAuth(parse_tokens(f"analyst:analytics:{TOKEN} reader:read:{READER}"))
     c = TestClient(TestServer(build_app(svc, auth)))  # type: ignore[arg-type]
     await c.start_server()
@@ -166,3 +166,26 @@ async def test_a_mistyped_range_is_refused(client: TestClient) -> None:
         assert r.status == 400 and "range: one of 24h, 7d, 30d, all" in await r.text(), path
     r = await client.get("/journeys/post_purchase?range=7d", headers=bearer(TOKEN) | {"Accept": "text/html"})
     assert r.status == 200
+
+
+async def test_while_it_restores_its_store_it_answers_503_starting() -> None:
+    """The port refused connections until the store was restored (6-19 s), while the command had printed
+    its address and the README says /health answers 503 before it is ready; now the endpoint is up first,
+    and answers nothing from the empty fold meanwhile."""
+    from cjo_stream.analytics.service import AnalyticsService
+
+    svc = AnalyticsService(Settings(store="memory"), TOPO)  # not started
+    auth = ApiAuth(parse_tokens(f"analyst:analytics:{TOKEN}"))
+    c = TestClient(TestServer(build_app(svc, auth)))
+    await c.start_server()
+    try:
+        r = await c.get("/health")
+        assert r.status == 503 and (await r.json())["status"] == "starting"
+        r = await c.get("/analytics/journeys", headers=bearer(TOKEN))
+        assert r.status == 503 and (await r.json()) == {"status": "starting", "reason": "restoring its store"}
+        assert (await c.get("/analytics/journeys")).status == 401  # who may ask is checked first
+        assert (await c.get("/metrics")).status == 200
+        svc.restored = True
+        assert (await c.get("/analytics/journeys", headers=bearer(TOKEN))).status == 200
+    finally:
+        await c.close()
