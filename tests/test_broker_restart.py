@@ -325,6 +325,15 @@ def _topics(bootstrap: str) -> dict[str, int]:
     return asyncio.run(run())
 
 
+def _applied(port: int, procs: list[subprocess.Popen[bytes]], log: Path, n: int) -> Any:
+    """A check that the last analytics process runs, is ok, and has applied ``n`` journey events."""
+    def done() -> bool:
+        assert procs[-1].poll() is None, log.read_text()
+        h = _health(port)
+        return h is not None and h[0] == 200 and h[1]["status"] == "ok" and h[1]["journey_events_applied"] == n
+    return done
+
+
 def _journey_events(bootstrap: str, n: int) -> None:
     """``n`` entries on partition 0 of the journey-events topic, from the workers' source positions 0..n-1 of
     their partition 0 (in order: the fold drops a position at or below the highest applied)."""
@@ -362,11 +371,7 @@ def test_the_analytics_service_says_503_while_the_broker_is_gone_and_starts_over
     procs = [a]
 
     def applied(n: int) -> Any:
-        def done() -> bool:
-            assert procs[-1].poll() is None, log.read_text()
-            h = _health(port)
-            return h is not None and h[0] == 200 and h[1]["status"] == "ok" and h[1]["journey_events_applied"] == n
-        return done
+        return _applied(port, procs, log, n)
 
     try:
         _wait("ready", applied(0), procs, [log])
@@ -378,6 +383,10 @@ def test_the_analytics_service_says_503_while_the_broker_is_gone_and_starts_over
         assert a.wait(60) == 70, log.read_text()[-3000:]
         text = log.read_text(errors="replace")
         assert GONE in text and GONE_HINT in text and "exiting (70)" in text, text[-3000:]
+        # as docs/operations.md says after a Tansu restart: the broker once more (records clients had in flight
+        # when it came back are kept as orphan batches, where a topic made again can stall; seen here under load)
+        broker.stop()
+        broker = LocalBroker(broker.port).start()
         with log.open("ab") as f:
             procs.append(_start(args, env, f))  # as its supervisor would
         _wait("ready again", applied(0), procs, [log])
@@ -421,11 +430,7 @@ def test_the_analytics_service_reads_a_journey_events_topic_made_again_from_its_
     procs: list[subprocess.Popen[bytes]] = []
 
     def applied(n: int) -> Any:
-        def done() -> bool:
-            assert procs[-1].poll() is None, log.read_text()
-            h = _health(port)
-            return h is not None and h[0] == 200 and h[1]["status"] == "ok" and h[1]["journey_events_applied"] == n
-        return done
+        return _applied(port, procs, log, n)
 
     changelog = "cjo.analytics-changelog"
 

@@ -94,6 +94,14 @@ def shoppers() -> list[bytes]:
     return sorted(out, key=lambda x: orjson.loads(x)["timestamp"])
 
 
+def warm_shoppers() -> list[bytes]:
+    """a and b put a cart of 30 in at T0, c at T0 + 100; a and b buy at T0 + 110 and 111."""
+    return [line("id-a", "identify", "a", T0), line("cart-a", "cart_item_added", "a", T0 + 1, cart_value=30),
+            line("id-b", "identify", "b", T0 + 2), line("cart-b", "cart_item_added", "b", T0 + 3, cart_value=30),
+            line("id-c", "identify", "c", T0 + 100), line("cart-c", "cart_item_added", "c", T0 + 101, cart_value=30),
+            line("buy-a", "order_completed", "a", T0 + 110), line("buy-b", "order_completed", "b", T0 + 111)]
+
+
 def replay(files: list[str], *topos: str, **kw: Any) -> Replay:
     r = Replay([(t, load_topology(t)) for t in topos], **kw)
     for f in files:
@@ -177,12 +185,7 @@ def test_warmup_instances_stay_out_of_the_analytics_cohorts(tmp_path: Path) -> N
     who entered from --since on (the report's cohort): counted, it made 1 of 1 entered convert 2 times."""
     topo = topology(tmp_path, "t", wait=600)
     path = tmp_path / "s.jsonl"
-    path.write_bytes(b"\n".join([
-        line("id-a", "identify", "a", T0), line("cart-a", "cart_item_added", "a", T0 + 1, cart_value=30),
-        line("id-b", "identify", "b", T0 + 2), line("cart-b", "cart_item_added", "b", T0 + 3, cart_value=30),
-        line("id-c", "identify", "c", T0 + 100), line("cart-c", "cart_item_added", "c", T0 + 101, cart_value=30),
-        line("buy-a", "order_completed", "a", T0 + 110), line("buy-b", "order_completed", "b", T0 + 111),
-    ]) + b"\n")
+    path.write_bytes(b"\n".join(warm_shoppers()) + b"\n")
     warm = replay([str(path)], topo, since=T0 + 100, warmup_from=T0 - 10)
     assert warm.sides[0].sim.funnel.journeys["cart"]["converted"] == 2  # the funnel follows a and b after it
     from cjo_stream.analytics.offline import reports
@@ -198,11 +201,7 @@ def test_compare_rates_are_of_the_instances_entered_after_the_warmup(tmp_path: P
     the comparison's rate said 200 % (2 converted / 1 entered); it is c's 0 %, and a row says the 2
     conversions counted in "converted" were the warm-up's."""
     path = tmp_path / "s.jsonl"
-    path.write_bytes(b"\n".join([
-        line("id-a", "identify", "a", T0), line("cart-a", "cart_item_added", "a", T0 + 1, cart_value=30),
-        line("id-b", "identify", "b", T0 + 2), line("cart-b", "cart_item_added", "b", T0 + 3, cart_value=30),
-        line("id-c", "identify", "c", T0 + 100), line("cart-c", "cart_item_added", "c", T0 + 101, cart_value=30),
-        line("buy-a", "order_completed", "a", T0 + 110), line("buy-b", "order_completed", "b", T0 + 111),
+    path.write_bytes(b"\n".join([*warm_shoppers(),
         line("buy-c", "order_completed", "c", T0 + 400),  # after its wait timed out: not a conversion
     ]) + b"\n")
     a, b = topology(tmp_path, "a", wait=200), topology(tmp_path, "b", wait=600)
