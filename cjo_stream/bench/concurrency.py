@@ -97,6 +97,9 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
             applied = sum(c[1] for c in polled if c is not None)
             total = sum(consumed)
             if total > 0 and first is None:
+                if total >= expect:  # the window would be empty: a rate of nothing over no time
+                    raise RuntimeError(f"all {total:.0f} events were consumed before the first poll that saw any: "
+                                       "give the run more input (or a feed that produces it over time)")
                 first = (consumed, now, {p: cpu_seconds(p) for p in pids})
             if first is not None:
                 if set(pids) != set(first[2]):
