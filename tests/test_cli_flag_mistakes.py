@@ -148,3 +148,16 @@ def test_an_unknown_flag_is_named_with_the_verbs_usage(args: list[str], unknown:
     assert p.returncode == ExitCode.USAGE and "Traceback" not in p.stderr
     assert f"usage: cjo-stream {args[0]} " in p.stderr, p.stderr
     assert p.stderr.strip().splitlines()[-1] == f"cjo-stream {args[0]}: error: unrecognized arguments: {unknown}"
+
+
+def test_a_webhook_adapter_with_no_url_it_may_use_is_refused_at_start() -> None:
+    """``CJO_WEBHOOK_ALLOW_TO_URL=false`` without ``CJO_WEBHOOK_URL`` started the adapter, which then failed
+    every command permanently; refused before anything connects. With a step's ``to:`` URL allowed (the
+    default) no URL is needed: that start is not refused."""
+    from cjo_stream.adapters.webhook import WebhookConfig
+
+    user_error(run("adapter", "--channel", "webhook", "--web-port", str(free_port()), *NO_BROKER[:2],
+                   env=clean_env(CJO_WEBHOOK_ALLOW_TO_URL="false")), ExitCode.USAGE,
+               "CJO_WEBHOOK_ALLOW_TO_URL=false and CJO_WEBHOOK_URL is not set")
+    assert WebhookConfig.from_env({}).allow_to_url
+    assert WebhookConfig.from_env({"CJO_WEBHOOK_ALLOW_TO_URL": "false", "CJO_WEBHOOK_URL": "https://x.example/h"})

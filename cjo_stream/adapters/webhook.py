@@ -39,10 +39,13 @@ class WebhookConfig:
     def from_env(cls, env: config.Env | None = None) -> WebhookConfig:
         e = config.env_of(env)
         url = config.get(e, "CJO_WEBHOOK_URL")
+        allow_to_url = config.boolean(e, "CJO_WEBHOOK_ALLOW_TO_URL", True)
+        if not url and not allow_to_url:  # every command would fail: refused at start, not per command
+            raise config.ConfigError("CJO_WEBHOOK_ALLOW_TO_URL=false and CJO_WEBHOOK_URL is not set: no command "
+                                     "could be delivered; set CJO_WEBHOOK_URL")
         return cls(url=url and config.http_url(url, "CJO_WEBHOOK_URL"),
                    signing_key=config.signing_key(e, "CJO_WEBHOOK_SIGNING_KEY"),
-                   timeout=timeout_from_env(e, "CJO_WEBHOOK_TIMEOUT"),
-                   allow_to_url=config.boolean(e, "CJO_WEBHOOK_ALLOW_TO_URL", True))
+                   timeout=timeout_from_env(e, "CJO_WEBHOOK_TIMEOUT"), allow_to_url=allow_to_url)
 
 
 def provider_id(value: object) -> str | None:
