@@ -49,12 +49,20 @@ def test_generate_draws_its_progress_bar_only_on_a_terminal(broker: LocalBroker)
     assert err == "generated 50 events for 5 customers\n", err
 
 
-def test_a_truncated_gzip_file_is_a_file_problem_not_a_crash(tmp_path: Path) -> None:
-    """An export cut short (a download stopped half-way) ended `replay` with a traceback and exit 70."""
+@pytest.mark.parametrize("verb", ["replay", "simulate"])
+def test_a_truncated_gzip_file_is_a_file_problem_not_a_crash(verb: str, tmp_path: Path) -> None:
+    """An export cut short (a download stopped half-way) ended `replay` with a traceback and exit 70. The
+    message names the last whole line read: `simulate` has printed the commands of the lines before it."""
     cut = tmp_path / "export.jsonl.gz"
-    packed = gzip.compress(Path(EVENTS).read_bytes())
+    packed = gzip.compress(Path(EVENTS).read_bytes() * 40)
     cut.write_bytes(packed[: len(packed) // 2])
-    user_error(run("replay", "--events", str(cut)), ExitCode.NO_FILE, str(cut), "ended before")
+    whole = 0
+    with pytest.raises(EOFError), gzip.open(cut) as f:
+        for whole, _ in enumerate(f, 1):  # noqa: B007
+            pass
+    assert whole > 1
+    user_error(run(verb, "--events", str(cut)), ExitCode.NO_FILE, str(cut), "ended before",
+               f"(after line {whole:,}: the file is cut short")
 
 
 SERVICES = {
