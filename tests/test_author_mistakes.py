@@ -88,6 +88,14 @@ MISTAKES = [
      "body: template: partial templates ({% render %}, {% include %}) are not supported in journey content"),
     ("a partial template (include) in a one-line template", ("waiting.", "waiting.{% include 'footer' %}"), 25,
      "text: template: partial templates ({% render %}, {% include %}) are not supported in journey content"),
+    # a filter given the wrong number of arguments on data: it passed validate, and every send was a
+    # render_error with Python's words ("prepend() missing 1 required positional argument")
+    ("a filter given no argument it needs", ("| upcase", "| prepend"), 18, "filter 'prepend' needs 1 argument, given 0"),
+    ("a filter given an argument it does not take", ("{{ event.properties.cart_value }} {{", "{{ event.properties.cart_value"
+     " | json: 2 }} {{"), 18, "filter 'json' takes no arguments, given 1"),
+    ("a date without its format", ("| upcase", "| date"), 18, "filter 'date' needs 1 argument, given 0"),
+    ("a filter given a keyword it lacks", ("| default: 'Hi'", "| default: 'Hi', allowfalse: true"), 14,
+     "filter 'default' has no argument 'allowfalse'"),
     ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
      17, "unknown filter 'upcse'"),
     # texts YAML folds into one line (`>`, quoted or plain over several lines): the file's line of the mistake,

@@ -34,6 +34,7 @@ from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterErro
 
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
+from cjo_stream.journeys.filter_arity import arity_problem
 
 #: Loop iterations per render (all loops together), and the longest range a filter may take.
 MAX_LOOP_ITERATIONS: Final = 10_000
@@ -115,6 +116,7 @@ class _Date:
     other text (``event.timestamp``) is parsed as python-liquid parses it."""
 
     with_context = True
+    arity = (1, 1)  # the format (compiled, its signature cannot be read: journeys.filter_arity)
 
     def __call__(self, value: Any, fmt: Any, *, context: Any) -> Any:
         if isinstance(value, str) and value in ("now", "today"):
@@ -225,15 +227,19 @@ def _reads_path(expression: Any) -> bool:
     return any(_reads_path(c) for c in expression.children())
 
 
-def _unknown_filter(expression: Any) -> str | None:
-    """The first filter an expression names that the environment lacks, wherever it sits."""
+def _filter_problem(expression: Any) -> str | None:
+    """The first filter an expression names that the environment lacks, or gives arguments it cannot take,
+    wherever it sits."""
     for attr in ("filters", "tail_filters"):
         for f in getattr(expression, attr, None) or ():
-            if f.name not in _env.filters:
-                return str(f.name)
+            func = _env.filters.get(f.name)
+            if func is None:
+                return f"unknown filter {f.name!r}"
+            if (problem := arity_problem(str(f.name), func, list(f.args))) is not None:
+                return problem
     for child in expression.children():
-        if (name := _unknown_filter(child)) is not None:
-            return name
+        if (problem := _filter_problem(child)) is not None:
+            return problem
     return None
 
 
@@ -260,15 +266,16 @@ def _refuse_partials(tpl: Any) -> None:
 
 
 def _check_nodes(tpl: Any) -> None:
-    """Refuse, at their line, what fails whatever the data: an unknown filter anywhere (also in a branch
+    """Refuse, at their line, what fails whatever the data: an unknown filter, or one given arguments it
+    cannot take, anywhere (also in a branch
     the empty-data render above does not take, or an ``assign``), and an output, ``echo`` or ``assign`` that
     fails on constants alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
     render misses both, and the send then failed for every customer (``render_error``) instead of at load."""
     for node in _walk(tpl):
         at = node.token.start_index
         for expression in node.expressions():
-            if (name := _unknown_filter(expression)) is not None:
-                raise TemplateError(f"template: unknown filter {name!r}", at)
+            if (problem := _filter_problem(expression)) is not None:
+                raise TemplateError(f"template: {problem}", at)
         # an output, `{% echo %}` (an OutputNode too: its token is the tag's name, rendering that said
         # nothing) or an `assign`: rendered alone, on a context of its own
         if not isinstance(node, (OutputNode, AssignNode)) or _reads_path(node.expression):
@@ -296,6 +303,7 @@ class Template:
             except LiquidError as e:
                 raise _refused(e) from None
             _refuse_partials(tpl)
+            _check_nodes(tpl)  # first: its reasons are ours, the render's below python-liquid's
             # Unknown filters, and limits a constant breaks, are only found when rendering: render once with
             # empty data to catch them. Another failure there is refused only when the template reads no data:
             # `divided_by: event.properties.count` fails on empty data yet is right (decided on real data, a
@@ -307,7 +315,6 @@ class Template:
             except LiquidError as e:
                 if not _reads_data(tpl):
                     raise _refused(e) from None
-            _check_nodes(tpl)
             self._tpl = tpl
             self._fast = fast_form(tpl)
             roots = self.roots()
