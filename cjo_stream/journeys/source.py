@@ -88,6 +88,7 @@ class Located:
 
 
 _constructor = yaml.constructor.SafeConstructor()
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 #: Values one file may expand to: journeys are a few hundred; YAML aliases (``*a``) re-used a million
@@ -103,12 +104,24 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str,
                                                           "(YAML aliases?)")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        keys = [(k, v) for k, v in node.value if k.tag != _MERGE]
+        for key_node, value_node in node.value:  # merge keys (`<<: *defaults`) first: the mapping's own keys win
+            if key_node.tag == _MERGE:
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in sources:
+                    if not isinstance(source, yaml.MappingNode):
+                        raise SourceError(file, source.start_mark.line + 1,
+                                          "a merge key (<<) takes a mapping, or a list of mappings, to merge in")
+                    for key, value in _build(source, path, lines, file, blocks, folded).items():
+                        out.setdefault(key, value)  # (of several, the first that has a key wins, as YAML says)
+        own: set[Any] = set()
+        for key_node, value_node in keys:
             key = _construct(key_node, file)
             if not isinstance(key, str | int) or isinstance(key, bool):
                 raise SourceError(file, key_node.start_mark.line + 1, f"mapping keys must be text, got {key!r}")
-            if key in out:
+            if key in own:
                 raise SourceError(file, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            own.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, (*path, key), lines, file, blocks, folded)
         return out
