@@ -8,12 +8,14 @@ These are the contracts between the engine, the runtime's output topics (``cjo.d
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
 Channel = Literal["email", "sms", "push", "in_app", "webhook", "slack", "crm"]
-CUSTOMER_CHANNELS: frozenset[str] = frozenset({"email", "sms", "push", "in_app"})
+#: the channels that reach a customer (consent, caps, quiet hours, send-time optimisation apply to them)
+CustomerChannel = Literal["email", "sms", "push", "in_app"]
+CUSTOMER_CHANNELS: frozenset[str] = frozenset(get_args(CustomerChannel))
 INTERNAL_CHANNELS: frozenset[str] = frozenset({"webhook", "slack", "crm"})
 ALL_CHANNELS: frozenset[str] = CUSTOMER_CHANNELS | INTERNAL_CHANNELS
 

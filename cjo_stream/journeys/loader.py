@@ -16,7 +16,6 @@ from typing import Any
 
 import msgspec
 
-from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
@@ -184,9 +183,7 @@ def _resolve(target: str | None, default: str, ids: set[str], comp: _Compiler, p
 
 
 def _best_time(spec: BestTimeSpec, path: Path, comp: _Compiler) -> BestTime:
-    if spec.best_time not in CUSTOMER_CHANNELS:
-        comp.fail((*path, "best_time"), f"best_time learns from a customer's opens and clicks: use one of "
-                                        f"{sorted(CUSTOMER_CHANNELS)}, not {spec.best_time!r}")
+    # (its channel is a customer-facing one: the spec's type says so, and the decoder's message lists them)
     try:
         default = parse_time_of_day(spec.default)
     except ValueError as e:

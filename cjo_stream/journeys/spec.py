@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from cjo_stream.commands import Channel
+from cjo_stream.commands import Channel, CustomerChannel
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
 #: An event name to match: ``event: ""`` passed validate and made a journey no event ever starts.
@@ -46,7 +46,7 @@ class ThrottleSpec(msgspec.Struct, forbid_unknown_fields=True):
 class BestTimeSpec(msgspec.Struct, forbid_unknown_fields=True):
     """``{best_time: email, default: "10:00", within: 24h}``: the customer's best local hour for the channel."""
 
-    best_time: Channel
+    best_time: CustomerChannel  # it learns from opens and clicks: the enum a mistake is shown lists only these
     default: str
     within: str = "24h"
 

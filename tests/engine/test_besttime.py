@@ -53,7 +53,10 @@ def sim_with_opens(hours_ago: list[float], channel: str = "email") -> Simulator:
 
 # ------------------------------------------------------------------ loader
 @pytest.mark.parametrize(("wait_until", "reason"), [
-    ('{best_time: webhook, default: "10:00"}', "best_time learns from a customer's opens and clicks"),
+    # an internal channel, or none at all: the choices listed are the customer-facing channels only (they
+    # listed every channel, and picking webhook from them was then refused)
+    ('{best_time: webhook, default: "10:00"}', "Invalid enum value 'webhook' (one of: email, in_app, push, sms)"),
+    ('{best_time: whatsapp, default: "10:00"}', "Invalid enum value 'whatsapp' (one of: email, in_app, push, sms)"),
     ('{best_time: email, default: "25:00"}', "bad time of day"),
     ('{best_time: email, default: "10:00", within: soon}', "bad duration"),
     ('{best_time: email, default: "10:00", within: 8d}', "longer than 7d"),
