@@ -144,6 +144,16 @@ def test_a_mistake_is_one_line_at_its_line(tmp_path: Path, what: str, edit: tupl
     one_problem(run("validate", str(topo)), topo / "journeys" / "cart_rescue.yaml", line, fragment)
 
 
+def test_problems_in_one_file_are_listed_in_its_order(tmp_path: Path) -> None:
+    """A bad `max_duration` (line 2) was listed after a bad wait below it: the steps were checked first."""
+    bad = JOURNEY.replace("timeout: 2h", "timeout: soon").replace("next: nudge", "next: nudgee")
+    bad = bad.replace("journey: cart_rescue\n", "journey: cart_rescue\nmax_duration: forever\n", 1)
+    assert bad.count("max_duration: forever") == 1
+    p = run("validate", str(topology(tmp_path, bad)))
+    lines = [int(x.split(":")[1]) for x in p.stderr.splitlines() if re.match(r"\S+:\d+: ", x)]
+    assert p.returncode == 1 and len(lines) == 3 and lines == sorted(lines) and lines[0] == 2, p.stderr
+
+
 def test_two_journeys_in_one_file_say_so(tmp_path: Path) -> None:
     topo = topology(tmp_path, JOURNEY + "---\njourney: other\nentry: {event: go}\nsteps: [{id: s, wait: 1h}]\n")
     one_problem(run("validate", str(topo)), topo / "journeys" / "cart_rescue.yaml", 26,

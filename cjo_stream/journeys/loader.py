@@ -370,8 +370,8 @@ def compile_journey(src: Located) -> Journey:
     exits = tuple(comp.matcher(m, ("exit_on", k)) for k, m in enumerate(spec.exit_on))
     if not comp.problems and len(steps) == len(order):
         _check_graph(steps, order, comp, index)
-    if comp.problems:
-        raise JourneyLoadError(comp.problems)
+    if comp.problems:  # in the file's order (the steps are checked before the journey's own keys above them)
+        raise JourneyLoadError(sorted(comp.problems, key=lambda p: p.line))
     channels = frozenset(s.send.channel for s in steps.values() if s.send)
     snapshot = snapshot_spec(_event_paths(steps.values()))
     immediate = _reached_without_wait(steps, order[0])
