@@ -207,7 +207,7 @@ def page_load(n: int = 30) -> dict[str, Any]:
     j, a = month_of_buckets()
     buckets = a.buckets
     svc = SimpleNamespace(buckets=buckets, totals=a.totals, defs=definitions([j]), s=Settings(),
-                          health=lambda: {"status": "ok"}, stages=())
+                          health=lambda: {"status": "ok"}, stages=(), restored=True)
     res = asyncio.run(_page_loads(build_app(svc), ["/journeys/long", "/analytics/journeys/long", "/"], n))  # type: ignore[arg-type]
     res["buckets"] = len(buckets)
     res["counters"] = sum(len(b) for b in buckets.values())
