@@ -32,7 +32,7 @@ def jsonl_lines(path: str) -> Iterator[bytes]:
     """The file's lines as bytes, line endings kept (callers strip), one per line so numbers stay right."""
     with open(path, "rb") as raw:
         f: Any = gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(2)[:2] == _GZIP else raw
-        n = 0  # lines read whole, for the error (counting costs ~30 ns a line, under 0.2 % of a replay)
+        n = 0  # lines read whole, for the error (counting costs ~17 ns a line, timeit: ~0.15 % of a replay)
         try:
             lines = iter(f)
             first = next(lines, None)
