@@ -714,8 +714,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scan-customers", type=int, default=1_000_000,
                     help="stored profiles the scheduled-entry scan section offers a journey's occurrence to")
     ap.add_argument("--compression-runs", type=int, default=1, help="runs per codec in the compression section")
-    ap.add_argument("--replay-events", type=int, default=5_000_000,
-                    help="events of the replay scale run (about 5 per customer; 0 skips it)")
+    ap.add_argument("--replay-events", type=int, default=5_800_000,
+                    help="events of the replay scale run (about 5.6 per customer: the default makes ~1,000,000 "
+                         "customers; 0 skips it)")
     ap.add_argument("--scale-counts", default="0,1000000,5000000",
                     help="identity links / sent ids seeded in the identity and sent sections, comma separated")
     ap.add_argument("--startup-runs", type=int, default=3)
