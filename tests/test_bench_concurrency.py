@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 
 from cjo_stream.bench.concurrency import run_concurrent
@@ -19,13 +20,16 @@ def test_concurrency_run_counts_every_event_once_over_both_processes(tmp_path: o
     lines, _ = make_input(8000, 800, seed=5)
     n = len(lines)
     with LocalBroker() as broker:
-        def feed() -> None:  # once both processes answer: none of the input can be consumed before the window
-            # in eight parts 0.3 s apart: on a loaded machine one poll of both processes can take longer than
-            # the workers need for the whole input, and a window that opens on the last event measures nothing
+        def feed(opened: threading.Event) -> None:
+            # once both processes answer, the first eighth; the rest in parts 0.3 s apart once the window has
+            # opened on it: while the group joins, the whole input could pile up and be consumed between two
+            # polls of a loaded machine, and a window that opens on the last event measures nothing
             settings = Settings(bootstrap=broker.bootstrap, partitions=8, compression="none")
             step = -(-n // 8)
             for i in range(0, n, step):
                 assert asyncio.run(produce_all(settings, INPUT, lines[i:i + step], 8)) == len(lines[i:i + step])
+                if i == 0:
+                    assert opened.wait(120), "the workers consumed none of the first part in 120 s"
                 time.sleep(0.3)
 
         run = run_concurrent(worker_env(broker.bootstrap, "t-conc", os.path.join(tmp, "t-conc"), 0), 2, n, tmp,

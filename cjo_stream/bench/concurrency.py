@@ -53,7 +53,8 @@ def _counts(url: str) -> tuple[float, float] | None:
 
 
 def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, app_id: str, cwd: str,
-                   stall: float = 90.0, quiet: float = 1.5, feed: Callable[[], None] | None = None) -> ConcurrentRun:
+                   stall: float = 90.0, quiet: float = 1.5,
+                   feed: Callable[[threading.Event], None] | None = None) -> ConcurrentRun:
     """Run ``cjo-stream worker`` with ``processes`` processes until they have processed ``expect`` events.
 
     The window starts at the first event any process consumed. It ends when stage 1 has consumed
@@ -63,12 +64,14 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
     ``quiet`` seconds without growth. CPU (every worker process) is read at the same two moments; a
     process restarted meanwhile fails the run.
 
-    ``feed`` (optional) produces the input once every process answers, in a thread beside the polls: a
-    small input produced beforehand can be consumed whole by the first process up before the last one
-    answers (a loaded machine), and one produced before the next poll can be consumed whole before it,
-    which leaves no window to measure either.
+    ``feed`` (optional) produces the input once every process answers, in a thread beside the polls; it
+    is handed an event set when the window opens, so it can hold back the rest of a small input until
+    then: one produced beforehand can be consumed whole by the first process up before the last one
+    answers (a loaded machine), and one produced while the group still joins can be consumed whole
+    between two polls, which leaves no window to measure either.
     """
     fed: list[BaseException] = []  # what the feed raised, if it did
+    opened = threading.Event()
     port = free_port_block(processes)
     env = {**env, "CJO_WEB_PORT": str(port), "CJO_CONCURRENCY": str(processes)}
     proc: Proc = spawn_worker(env, os.path.join(tmp, f"{app_id}.log"), cwd)
@@ -87,7 +90,7 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
                 time.sleep(0.2)
                 continue
             if feed is not None:  # produced beside the polls, so the window opens at its first events
-                feeding = threading.Thread(target=_catching(feed, fed), daemon=True)
+                feeding = threading.Thread(target=_catching(feed, opened, fed), daemon=True)
                 feeding.start()
                 feed, last_change = None, time.monotonic()
                 continue
@@ -101,6 +104,7 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
                     raise RuntimeError(f"all {total:.0f} events were consumed before the first poll that saw any: "
                                        "give the run more input (or a feed that produces it over time)")
                 first = (consumed, now, {p: cpu_seconds(p) for p in pids})
+                opened.set()
             if first is not None:
                 if set(pids) != set(first[2]):
                     raise RuntimeError("a worker process was restarted during the run:\n" + proc.tail())
@@ -121,10 +125,11 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
         proc.stop()
 
 
-def _catching(f: Callable[[], None], errors: list[BaseException]) -> Callable[[], None]:
+def _catching(f: Callable[[threading.Event], None], opened: threading.Event,
+              errors: list[BaseException]) -> Callable[[], None]:
     def run() -> None:
         try:
-            f()
+            f(opened)
         except BaseException as e:  # noqa: BLE001 - handed to the polling thread, which raises it
             errors.append(e)
 
