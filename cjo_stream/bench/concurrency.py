@@ -10,6 +10,7 @@ hosts the broker (and the bench) N = 2 cannot double the rate: the broker needs 
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import threading
@@ -90,7 +91,7 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
                 time.sleep(0.2)
                 continue
             if feed is not None:  # produced beside the polls, so the window opens at its first events
-                feeding = threading.Thread(target=_catching(feed, opened, fed), daemon=True)
+                feeding = threading.Thread(target=_catching(functools.partial(feed, opened), fed), daemon=True)
                 feeding.start()
                 feed, last_change = None, time.monotonic()
                 continue
@@ -125,11 +126,10 @@ def run_concurrent(env: dict[str, str], processes: int, expect: int, tmp: str, a
         proc.stop()
 
 
-def _catching(f: Callable[[threading.Event], None], opened: threading.Event,
-              errors: list[BaseException]) -> Callable[[], None]:
+def _catching(f: Callable[[], None], errors: list[BaseException]) -> Callable[[], None]:
     def run() -> None:
         try:
-            f(opened)
+            f()
         except BaseException as e:  # noqa: BLE001 - handed to the polling thread, which raises it
             errors.append(e)
 
