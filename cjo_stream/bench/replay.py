@@ -1,7 +1,9 @@
 """``make bench``, replay section: ``cjo-stream replay`` as a user runs it, on the bench input and at scale.
 
 Each run is its own process (``cjo-stream replay --events ...``); events/s and peak memory come from its
-summary line, so what is measured is what a user gets. Inputs:
+summary line, so what is measured is what a user gets. Each row is the median of ``runs`` runs, made in
+rounds (every row once, then again) so that a machine whose speed drifts moves all rows alike: one run per
+row moved by a third between two ``make bench`` runs on the same machine ten minutes apart. Inputs:
 
 - the bench input with the example journeys, as the throughput runs see it (timestamps compressed into
   the last minute: the journeys' waits stay pending) and over its real five-day timeline (every timer
@@ -22,9 +24,10 @@ import gzip
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cjo_stream.bench.sends import SEND_HEAVY
 
@@ -41,6 +44,7 @@ class ReplayRun:
     rate: float
     peak_mib: float
     customers: int
+    rates: list[float] = field(default_factory=list)  # each run's, when the row is a median of several
 
 
 def run(label: str, *args: str, pure: bool = False) -> ReplayRun:
@@ -83,36 +87,56 @@ def scaled(lines: list[bytes], path: str, events: int, copies: int = 200) -> int
     return n
 
 
-def replay_section(tmp: str, real: list[bytes], compressed: list[bytes], scale_events: int) -> list[ReplayRun]:
+def median_run(runs: list[ReplayRun]) -> ReplayRun:
+    """One row from several runs of it: the median rate and peak memory, each run's rate kept."""
+    rates = [r.rate for r in runs]
+    return ReplayRun(runs[0].label, runs[0].events, statistics.median(rates),
+                     statistics.median(r.peak_mib for r in runs), runs[0].customers, rates)
+
+
+def replay_section(tmp: str, real: list[bytes], compressed: list[bytes], scale_events: int,
+                   runs: int = 1) -> list[ReplayRun]:
+    """The rows of the section; the scale run (minutes long, for its peak memory) is made once."""
     paths = {}
     for name, lines in (("compressed", compressed), ("real", real)):
         paths[name] = os.path.join(tmp, f"replay-{name}.jsonl")
         with open(paths[name], "wb") as f:
             f.write(b"\n".join(lines) + b"\n")
     nxt = stricter_topology(tmp)
-    runs = [run("bench input, as live (waits pending)", "--events", paths["compressed"]),
-            run("the same, pure Python (CJO_PURE_PYTHON=1)", "--events", paths["compressed"], pure=True),
-            run("bench input, real 5-day timeline", "--events", paths["real"]),
-            run(COMPARE_APART, "--events", paths["compressed"], "--compare", nxt),
-            run(COMPARE_SERIAL, "--events", paths["compressed"], "--compare", nxt, "--serial"),
-            run("--compare, real timeline (2 processes)", "--events", paths["real"], "--compare", nxt),
-            run("send-heavy journeys, real timeline", "--events", paths["real"], "--topologies", SEND_HEAVY)]
+    rows: list[tuple[str, tuple[str, ...], bool]] = [
+        ("bench input, as live (waits pending)", ("--events", paths["compressed"]), False),
+        ("the same, pure Python (CJO_PURE_PYTHON=1)", ("--events", paths["compressed"]), True),
+        ("bench input, real 5-day timeline", ("--events", paths["real"]), False),
+        (COMPARE_APART, ("--events", paths["compressed"], "--compare", nxt), False),
+        (COMPARE_SERIAL, ("--events", paths["compressed"], "--compare", nxt, "--serial"), False),
+        ("--compare, real timeline (2 processes)", ("--events", paths["real"], "--compare", nxt), False),
+        ("send-heavy journeys, real timeline", ("--events", paths["real"], "--topologies", SEND_HEAVY), False)]
+    made: list[list[ReplayRun]] = [[] for _ in rows]
+    for _ in range(max(1, runs)):
+        for i, (label, args, pure) in enumerate(rows):
+            made[i].append(run(label, *args, pure=pure))
+    runs_ = [median_run(m) for m in made]
     if scale_events:
         big = os.path.join(tmp, "replay-scale.jsonl.gz")
         scaled(real, big, scale_events)
-        runs.append(run(f"scale: {scale_events:,} events, real timeline, spilling", "--events", big))
+        runs_.append(run(f"scale: {scale_events:,} events, real timeline, spilling", "--events", big))
         os.remove(big)
     for p in paths.values():
         os.remove(p)
-    return runs
+    return runs_
 
 
 def print_replay(runs: list[ReplayRun]) -> None:
-    print("\nReplay (`cjo-stream replay --events`, one process each unless said; targets: >= 60,000 events/s, --compare >= "
-          "35,000 events/s, 5,000,000 events from 1,000,000 customers in <= 1.5 GiB):")
-    print(f"  {'input':<52} {'events':>10} {'customers':>10} {'events/s':>9} {'peak MiB':>9}")
+    many = max(len(r.rates) for r in runs) > 1
+    print("\nReplay (`cjo-stream replay --events`, one process each unless said"
+          + (", median of the runs" if many else "") + "; targets: >= 60,000 events/s, --compare >= 35,000 events/s, "
+          "5,000,000 events from 1,000,000 customers in <= 1.5 GiB):")
+    print(f"  {'input':<52} {'events':>10} {'customers':>10} {'events/s':>9} {'peak MiB':>9}"
+          + ("  runs (events/s)" if many else ""))
     for r in runs:
-        print(f"  {r.label:<52} {r.events:>10,} {r.customers:>10,} {r.rate:>9,.0f} {r.peak_mib:>9,.0f}")
+        each = ", ".join(f"{x:,.0f}" for x in r.rates) if len(r.rates) > 1 else ""
+        print(f"  {r.label:<52} {r.events:>10,} {r.customers:>10,} {r.rate:>9,.0f} {r.peak_mib:>9,.0f}"
+              + (f"  {each}" if each else ""))
     if len(runs) > 1 and runs[1].rate:
         print(f"  compiled hot modules (cjo_stream/native.py) / pure Python: {runs[0].rate / runs[1].rate:.2f}x")
     by = {r.label: r.rate for r in runs}  # a ratio within one run: this machine's speed moves between runs

@@ -756,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
             from cjo_stream.bench.analytics import journey_events_of
 
             journey_events = journey_events_of(lines, ROOT)  # what the workers write for this input
-        replays = [] if "replay" in skip else replay_section(tmp, real, lines, args.replay_events)
+        replays = [] if "replay" in skip else replay_section(tmp, real, lines, args.replay_events, args.runs)
         send_cost = [] if "send_cost" in skip else send_cost_section(lines[:args.send_cost_events], args.runs)
         kept = lines if "identity" not in skip else None  # the identity section's throughput runs
         scan_lines = lines if "scan" not in skip else None  # events that flow while the scan section's scan runs
