@@ -45,7 +45,8 @@ from cjo_stream.timefmt import round_ms
 
 HOUR: Final = 3600
 ENDINGS = ("converted", "exited", "ended", "expired", "merged")
-#: Upper bounds (seconds) of the time-to-convert histogram's bins; the last bin is open.
+#: Upper bounds (seconds) of the time-to-convert histogram's bins; the last bin is open. Each bin counts its
+#: conversions (``ttc|i``) and sums their times in milliseconds (``ttcms|i``): see ``report.quantile``.
 TTC_BOUNDS: tuple[int, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
                                172800, 259200, 432000, 604800, 1209600, 2592000, 5184000)
 RECEIPTS = ("sent", "delivered", "failed", "bounced", "expired", "opened", "clicked", "unsubscribed", "complained")
@@ -368,8 +369,10 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
             if tt is not None:
                 tt[k] = tt.get(k, 0) + 1
         if kind == "converted":
-            i = bisect.bisect_left(TTC_BOUNDS, at - row.entered_at)
+            took = at - row.entered_at
+            i = bisect.bisect_left(TTC_BOUNDS, took)
             b.inc(f"ttc|{i}")
+            b.inc(f"ttcms|{i}", int(took * 1000))  # the bin's sum: its mean places the quantiles inside it
             if row.global_control:
                 b.inc("gc|converted")
                 if row.holdout:
