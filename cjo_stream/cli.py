@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cjo_stream.argtypes import non_negative_float
+from cjo_stream.config import topologies_dir
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -181,11 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check journey files and policies; print every problem")
-    p.add_argument("topologies", nargs="?", default="topologies", help="journeys directory (default topologies)")
+    p.add_argument("topologies", nargs="?", default=topologies_dir(),
+                   help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("simulate", help="run journeys over a JSONL file of events in virtual time")
-    p.add_argument("--topologies", default="topologies", help="journeys directory (default topologies)")
+    p.add_argument("--topologies", default=topologies_dir(),
+                   help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
     p.add_argument("--events", required=True, metavar="FILE", action=_Once,
                    help="JSON lines of Segment-style touchpoint events (plain or gzip; one file)")
     p.add_argument("--until", help="fire pending timers due up to this RFC 3339 time (default: all)")

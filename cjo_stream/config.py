@@ -113,6 +113,12 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def topologies_dir() -> str:
+    """The journeys directory of the offline commands (``validate``, ``simulate``, ``replay``) when none is
+    given: ``$CJO_TOPOLOGIES``, as the worker's, or ``topologies``."""
+    return os.environ.get("CJO_TOPOLOGIES") or "topologies"
+
+
 @dataclass
 class Settings:
     """All knobs of a worker or adapter. ``Settings.from_env()`` reads ``CJO_*`` variables."""
