@@ -29,16 +29,18 @@ def _waits(j: Journey) -> Iterable[tuple[str, Matcher]]:
             yield f"step {step.id}'s wait_for", step.wait_for
 
 
-def unseen(journeys: Iterable[Journey], names: set[str]) -> list[str]:
+def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | None = None) -> list[str]:
     """One line per journey and event name it waits for that ``names`` lacks (latest version of each
-    journey; nothing when ``names`` is empty: there was no input to speak of)."""
-    if not names:
+    journey; nothing when ``names`` and ``outside`` are empty: there was no input to speak of).
+    ``outside``: the names of the input's events outside a replay's time range, which are no typo."""
+    outside = outside or set()
+    if not names and not outside:
         return []
     latest: dict[str, Journey] = {}
     for j in journeys:
         if j.id not in latest or j.version > latest[j.id].version:
             latest[j.id] = j
-    choices = sorted(names)
+    choices = sorted(names | outside)
     out: list[str] = []
     for jid in sorted(latest):
         roles: dict[str, list[str]] = {}
@@ -46,6 +48,10 @@ def unseen(journeys: Iterable[Journey], names: set[str]) -> list[str]:
             if m.event not in names:
                 roles.setdefault(m.event, []).append(role)
         for event, where in roles.items():
+            if event in outside:
+                out.append(f"journey {jid}: no event named {event!r} in the time range ({', '.join(where)}; "
+                           "the input has some outside it)")
+                continue
             close = difflib.get_close_matches(event, choices, n=1, cutoff=0.75)
             if close:
                 hint = f"; did you mean {close[0]!r}?"

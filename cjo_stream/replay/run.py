@@ -78,6 +78,7 @@ class Replay:
         self.outside = 0  # records before the warm-up or after ``until`` (files hold any range)
         self.outside_from = float("inf")  # their earliest and latest times: where the history is, when
         self.outside_to = float("-inf")  # none falls in the range
+        self.outside_names: set[str] = set()  # their names: a journey's event only outside is told so
         self.bad: list[BadRecord] = []
         self.sides: list[Side] = []
         for i, (name, topo) in enumerate(topologies):
@@ -160,6 +161,7 @@ class Replay:
             self.outside += 1
             self.outside_from = min(self.outside_from, ts)
             self.outside_to = max(self.outside_to, ts)
+            self.outside_names.add(ev.name)
             return
         self.events += 1
         for side in self.sides:

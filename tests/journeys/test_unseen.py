@@ -58,3 +58,27 @@ def test_simulate_says_so_and_still_succeeds(tmp_path: Path) -> None:
     notes = [ln for ln in p.stderr.splitlines() if ln.startswith("note: ")]
     assert notes == ["note: journey browse: no event named 'product_veiwed' in the input (its entry; did you "
                      "mean 'product_viewed'?)"], p.stderr
+
+
+def test_a_name_the_input_has_only_outside_the_replayed_range_is_told_as_such(tmp_path: Path) -> None:
+    """A walkthrough: ``replay --since/--until`` said ``no event named 'signed_up' in the input`` of a file
+    that had them, before ``--since``."""
+    topologies = tmp_path / "t"
+    topologies.mkdir()
+    write(topologies, {"browse": TYPOS, "fine": FINE})
+    events = tmp_path / "ev.jsonl"
+    events.write_text(
+        '{"type":"track","event":"order_completed","userId":"u1","messageId":"m1","timestamp":"2026-03-01T10:00:00Z"}\n'
+        '{"type":"track","event":"product_viewed","userId":"u1","messageId":"m2","timestamp":"2026-03-05T10:00:00Z"}\n')
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "replay", "--events", str(events), "--topologies",
+                        str(topologies), "--since", "2026-03-04T00:00:00Z"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    notes = [ln for ln in p.stderr.splitlines() if ln.startswith("note: ")]
+    assert "note: journey fine: no event named 'order_completed' in the time range (its entry; the input has some " \
+           "outside it)" in notes, p.stderr
+    assert "note: journey browse: no event named 'product_veiwed' in the input (its entry; did you mean " \
+           "'product_viewed'?)" in notes, p.stderr
+    topo = load_topology(topologies)
+    assert unseen(topo.journeys, set(), {"order_completed"})[0].startswith("journey browse: no event named "
+                                                                            "'product_veiwed' in the input")
