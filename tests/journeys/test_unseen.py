@@ -79,6 +79,6 @@ def test_a_name_the_input_has_only_outside_the_replayed_range_is_told_as_such(tm
            "outside it)" in notes, p.stderr
     assert "note: journey browse: no event named 'product_veiwed' in the input (its entry; did you mean " \
            "'product_viewed'?)" in notes, p.stderr
-    topo = load_topology(topologies)
+    topo = load_topology(str(topologies))
     assert unseen(topo.journeys, set(), {"order_completed"})[0].startswith("journey browse: no event named "
                                                                             "'product_veiwed' in the input")
