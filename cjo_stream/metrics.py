@@ -11,6 +11,8 @@ per batch (:meth:`BatchCounts.publish`).
 
 from __future__ import annotations
 
+import logging
+import re
 from collections import Counter as _Counter
 from collections import _count_elements  # type: ignore[attr-defined]  # Counter.update's C helper
 from collections.abc import Callable, Iterable
@@ -28,7 +30,8 @@ ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, process_reside
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 EVENTS_CONSUMED = Counter("cjo_events_consumed_total", "Touchpoint events accepted, by envelope type and source "
-                          "(context.channel, or 'receipt')", ["type", "source"], registry=REGISTRY)
+                          "(context.channel when a short token, among the first 32; 'other', 'receipt', "
+                          "'unknown')", ["type", "source"], registry=REGISTRY)
 EVENTS_INVALID = Counter("cjo_events_invalid_total", "Records sent to the dead-letter topic, by reason",
                          ["reason"], registry=REGISTRY)
 EVENTS_DUPLICATE = Counter("cjo_events_duplicate_total", "Events dropped because their messageId is among the "
@@ -114,6 +117,47 @@ ROCKSDB_MEMORY = Gauge("cjo_rocksdb_memory_bytes", "Memory of this process's Roc
 UP = Gauge("cjo_up", "1 while the process runs (role: worker, adapter or analytics)", ["role"], registry=REGISTRY)
 
 
+log = logging.getLogger("cjo_stream.metrics")
+
+#: Distinct ``source`` label values a process gives ``cjo_events_consumed_total`` (besides ``receipt``,
+#: ``unknown`` and ``other``).
+MAX_SOURCES = 32
+_SOURCE_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
+
+
+class SourceLabels:
+    """The ``source`` label of an event: its ``context.channel``, a value upstream systems choose.
+
+    A walkthrough's producer put an e-mail address and a 100 KB string there, and 300 distinct values
+    made 600 series on the unauthenticated ``/metrics``. So a value is a label only when it is a short
+    token (letters, digits, ``_ . -``: no ``@``, no spaces) and among the first :data:`MAX_SOURCES` this
+    process saw; any other counts as ``other`` (told once in the log, without the value).
+    """
+
+    __slots__ = ("limit", "seen", "told")
+
+    def __init__(self, limit: int = MAX_SOURCES) -> None:
+        self.limit = limit
+        self.seen: set[str] = set()
+        self.told = False
+
+    def __call__(self, source: str) -> str:
+        if source in self.seen or source in ("receipt", "unknown"):
+            return source
+        if _SOURCE_TOKEN.match(source) is None:
+            return "other"
+        if len(self.seen) >= self.limit:
+            if not self.told:
+                self.told = True
+                log.warning("more than %d distinct context.channel values: further ones are counted as "
+                            "source=\"other\" in cjo_events_consumed_total", self.limit)
+            return "other"
+        self.seen.add(source)
+        return source
+
+
+source_label = SourceLabels()
+
 #: What a transition is counted by: the labels of every metric folded from it (:meth:`BatchCounts.publish`).
 _TRANSITION_KEY = attrgetter("journey", "kind", "step", "variant", "channel", "reason")
 
@@ -165,7 +209,7 @@ class BatchCounts:
         for (metric, labels), n in self.series().items():
             metric.labels(*labels).inc(n)
         for (t, s), n in self.consumed.items():
-            EVENTS_CONSUMED.labels(t, s).inc(n)
+            EVENTS_CONSUMED.labels(t, source_label(s)).inc(n)
         if self.duplicates:
             EVENTS_DUPLICATE.inc(self.duplicates)
         if self.late:
