@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from bisect import bisect_left
 from collections import Counter as _Counter
 from collections import _count_elements  # type: ignore[attr-defined]  # Counter.update's C helper
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import HistogramMetricFamily
 
 if TYPE_CHECKING:
     from cjo_stream.engine.transition import Transition
@@ -72,8 +76,47 @@ STAGE_CUSTOMERS = Gauge("cjo_stage_customers", "Customers per lifecycle stage, a
                         "this worker process applied since it started (new customers, stage changes, merges)",
                         ["stage"], registry=REGISTRY)
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
-PROFILE_BYTES = Histogram("cjo_profile_size_bytes", "Encoded size of profiles written",
-                          buckets=(128, 256, 384, 512, 768, 1024, 2048, 4096, 16384), registry=REGISTRY)
+
+
+class SizeHistogram:
+    """``cjo_profile_size_bytes``: a histogram of the sizes of profiles written, counted a batch at a time.
+
+    ``Histogram.observe`` takes ~1 µs (a lock and a Python bucket search) and a worker writes about a
+    profile an event: the stores hand the batch's sizes to :meth:`add` (``BatchCounts.profile_sizes``),
+    which bins them with one C-level count, and :meth:`collect` serves them as the histogram Prometheus
+    reads (``_bucket{le}``, ``_sum``, ``_count``). It was declared and never observed (a walkthrough
+    found ``_count 0`` after thousands of writes).
+    """
+
+    def __init__(self, name: str, doc: str, bounds: tuple[int, ...]) -> None:
+        self.name, self.doc, self.bounds = name, doc, bounds
+        self._bin = partial(bisect_left, bounds)  # a size equal to a bound is in that bound's bucket (le)
+        self.counts: _Counter[int] = _Counter()
+        self.total = 0
+        self._lock = threading.Lock()  # collect runs on the metrics server's thread
+
+    def add(self, sizes: list[int]) -> None:
+        if sizes:
+            with self._lock:
+                _count_elements(self.counts, map(self._bin, sizes))
+                self.total += sum(sizes)
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            counts, total = dict(self.counts), self.total
+        cum, buckets = 0, []
+        for i, bound in enumerate((*self.bounds, float("inf"))):
+            cum += counts.get(i, 0)
+            buckets.append((str(float(bound)) if bound != float("inf") else "+Inf", cum))
+        yield HistogramMetricFamily(self.name, self.doc, buckets=buckets, sum_value=total)
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.doc)
+
+
+PROFILE_BYTES = SizeHistogram("cjo_profile_size_bytes", "Encoded size of profiles written",
+                              (128, 256, 384, 512, 768, 1024, 2048, 4096, 16384))
+REGISTRY.register(PROFILE_BYTES)  # type: ignore[arg-type]  # a collector: collect() and describe()
 CONSUMER_LAG = Gauge("cjo_consumer_lag_records", "Records behind the partition end", ["topic", "partition"],
                      registry=REGISTRY)
 INTERNAL_RECORDS = Counter("cjo_internal_records_total", "Internal-topic records applied by stage 2, by path: "
@@ -170,7 +213,7 @@ class BatchCounts:
     metrics once a batch: per record that is a few hundred instructions instead of a Python loop.
     """
 
-    __slots__ = ("consumed", "duplicates", "late", "stages", "too_late", "transitions")
+    __slots__ = ("consumed", "duplicates", "late", "profile_sizes", "stages", "too_late", "transitions")
 
     def __init__(self) -> None:
         # (journey, kind, step, variant, channel, reason) -> transitions
@@ -180,6 +223,7 @@ class BatchCounts:
         self.late = 0
         self.too_late = 0
         self.stages: _Counter[tuple[str, str]] = _Counter()
+        self.profile_sizes: list[int] = []  # encoded sizes of the profiles the batch wrote
 
     def add_stages(self, moves: Iterable[tuple[str, str]]) -> None:
         _count_elements(self.stages, moves)
@@ -210,6 +254,7 @@ class BatchCounts:
             metric.labels(*labels).inc(n)
         for (t, s), n in self.consumed.items():
             EVENTS_CONSUMED.labels(t, source_label(s)).inc(n)
+        PROFILE_BYTES.add(self.profile_sizes)
         if self.duplicates:
             EVENTS_DUPLICATE.inc(self.duplicates)
         if self.late:

@@ -192,7 +192,7 @@ class CustomerPartition:
             self._apply(records, now, out, counts, st, b)
         finally:
             links.flush()  # written as before, even by a batch that raised: now as one write batch
-        self._write(b, out)
+        self._write(b, out, counts.profile_sizes)
         self.timers.flush()
         self._settled = True
         return st
@@ -355,7 +355,7 @@ class CustomerPartition:
             stored.profile.aliases.append(ident)
         return stored
 
-    def _write(self, b: _Batch, out: Outbox) -> None:
+    def _write(self, b: _Batch, out: Outbox, sizes: list[int]) -> None:
         """Store the batch's changed profiles (and throttle windows) in one RocksDB write batch and queue
         their changelog records. The store's key count follows from what the batch loaded: no multi-get."""
         s, p = self.settings, self.partition
@@ -374,6 +374,7 @@ class CustomerPartition:
             key = cid.encode()
             writes[key] = raw = encode_stored(stored.hw, stored.profile, stored.ids, s.stored_layout)
             changelog.append((key, raw, NO_HEADERS))
+            sizes.append(len(raw))
             if cid in b.absent:
                 added += 1
             recent.pop(cid, None)
@@ -431,6 +432,7 @@ class CustomerPartition:
             if changed:  # the record's applied-offset mark stays: no internal record was applied
                 writes[key] = new = encode_stored(stored.hw, profile, stored.ids, s.stored_layout)
                 out.add(s.profiles_changelog, key, new, partition=self.partition)
+                counts.profile_sizes.append(len(new))
                 self._recent.pop(key.decode(), None)  # decoded anew from the store by the next batch
         added = self._throttles_to(writes, out)  # the page's profiles are stored already
         if writes:

@@ -196,6 +196,14 @@ async def test_prometheus_scrapes_the_worker_and_counts_a_known_input(
         assert prom.value("sum(cjo_events_invalid_total)") in (None, 0)
         assert prom.value("sum(cjo_rebalances_total)") >= 1
         assert prom.value('count(cjo_state_restore_seconds_count{job="cjo-worker"})') == 1
+        # each of the 10 customers' profiles was written by the batches that changed it (events, timeouts),
+        # a few hundred bytes each: declared and never observed before (count 0)
+        assert prom.value("sum(cjo_profile_size_bytes_count)") >= 10  # type: ignore[operator]
+        assert prom.value('sum(cjo_profile_size_bytes_bucket{le="128.0"})') in (None, 0)
+        assert prom.value('sum(cjo_profile_size_bytes_bucket{le="+Inf"})') == prom.value(
+            "sum(cjo_profile_size_bytes_count)")
+        assert prom.value("sum(cjo_profile_size_bytes_sum)") > 128 * prom.value(  # type: ignore[operator]
+            "sum(cjo_profile_size_bytes_count)")
 
         # recording rules from deploy/prometheus/rules.yml evaluate on the real series
         # (their values may be 0 here: a labelled counter first scraped at its final value has no increase)
