@@ -242,6 +242,10 @@ class Simulator:
                 self.recent_ids[dst] = combine(self.recent_ids.get(dst, b""), theirs, max(self.clock, ev.ts),
                                                self.dedupe_window, self.dedupe_ids)
             if anon is not None:
+                cancelled = self._cancelled  # its timers move with its instances (re-keyed), as the
+                for jid, inst in anon.instances.items():  # workers erase the absorbed id's
+                    if inst.due is not None and inst.waiting is not None:
+                        cancelled.add((src, jid, inst.instance_id, inst.seq))
                 target = self.profiles.get(dst)
                 if target is None:
                     target = self.profiles[dst] = new_profile(dst)

@@ -641,8 +641,19 @@ class Engine:
 
     @staticmethod
     def _retire(run: _Run, inst: Instance) -> None:
-        """The caller's stored timer for this parking is no longer needed (it fired here, or was left)."""
+        """The caller's stored timer for this parking is no longer needed (it fired here, or was left).
+
+        A parking of this same call (an entry that catches up with events already applied, and leaves its
+        wait at once) is taken out of the call's timers instead: the callers apply the cancelled timers
+        before the new ones, so both listed left a timer pending for an ended instance (a walkthrough:
+        a checkout that arrived before its cart, or under the other id)."""
         if inst.due is not None and inst.waiting is not None:
+            timers = run.result.timers
+            for k in range(len(timers) - 1, -1, -1):
+                t = timers[k]
+                if t.seq == inst.seq and t.instance_id == inst.instance_id and t.journey == inst.journey:
+                    del timers[k]
+                    return
             run.result.cancelled.append(Timer(run.profile.customer_id, inst.journey, inst.instance_id, inst.seq,
                                               inst.due, inst.waiting))  # type: ignore[arg-type]
 

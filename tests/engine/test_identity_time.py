@@ -99,6 +99,25 @@ def test_checkout_that_arrives_before_the_cart_it_follows_ends_the_wait() -> Non
     assert s.commands == [] and s.late == 1 and s.funnel.journeys["cart"] == {"entered": 1, "ended": 1}
 
 
+def test_an_entry_that_meets_its_wait_already_over_leaves_no_timer() -> None:
+    """The wait the late entry parked in and left within the same call: no timer stays pending for the ended
+    instance (the callers apply cancelled timers before new ones; a walkthrough saw it in the state API)."""
+    s = sim(CART)
+    s.handle(ev("identify", T0, type="identify", traits={"email": "u@example.com"}))
+    s.handle(ev("checkout_started", T0 + 2))
+    s.handle(ev("cart_item_added", T0 + 1, props={"cart_value": 30}))  # happened first, arrives last
+    assert s.funnel.journeys["cart"] == {"entered": 1, "ended": 1} and s.pending_timers == 0
+    # across ids: the checkout under the user id, the cart under the anonymous one, then the link
+    s2 = sim(CART)
+    s2.handle(ev("checkout_started", T0 + 3, user="u2"))
+    s2.handle(ev("cart_item_added", T0 + 1, user=None, anon="a2", props={"cart_value": 30}))  # type: ignore[arg-type]
+    assert s2.pending_timers == 1  # a2's wait: its checkout is not known to be the same person's yet
+    s2.handle(ev("identify", T0 + 2, user="u2", anon="a2", type="identify", traits={"email": "u2@example.com"}))
+    assert s2.funnel.journeys["cart"] == {"entered": 1, "ended": 1} and s2.pending_timers == 0
+    s2.finish()
+    assert s2.commands == []
+
+
 def test_a_late_goal_converts_the_instance_it_falls_inside() -> None:
     s = sim(CART)
     s.handle(ev("identify", T0, type="identify", traits={"email": "u@example.com"}))
