@@ -78,6 +78,26 @@ STAGE_CUSTOMERS = Gauge("cjo_stage_customers", "Customers per lifecycle stage, a
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
 
 
+PROFILE_LIMITED = Counter("cjo_profile_limited_total", "Events (and merges) whose new profile keys were left out "
+                          "at a profile's limits, by what: traits, event_names, consent, aliases; size: profiles "
+                          "shrunk to stay within the stored size",
+                          ["what"], registry=REGISTRY)
+_limits_told: set[str] = set()
+
+
+def _count_limited(bits: list[int]) -> None:
+    from cjo_stream.profile import LIMITED_NAMES
+
+    for bit, what in LIMITED_NAMES.items():
+        n = sum(1 for b in bits if b & bit)
+        if n:
+            PROFILE_LIMITED.labels(what).inc(n)
+            if what not in _limits_told:  # once a process: the metric counts them (no ids, no values)
+                _limits_told.add(what)
+                log.warning("a customer profile reached its limit of %s: new ones are left out (see "
+                            "cjo_profile_limited_total; README, \"Profile limits\")", what)
+
+
 class SizeHistogram:
     """``cjo_profile_size_bytes``: a histogram of the sizes of profiles written, counted a batch at a time.
 
@@ -213,7 +233,7 @@ class BatchCounts:
     metrics once a batch: per record that is a few hundred instructions instead of a Python loop.
     """
 
-    __slots__ = ("consumed", "duplicates", "late", "profile_sizes", "stages", "too_late", "transitions")
+    __slots__ = ("consumed", "duplicates", "late", "limited", "profile_sizes", "stages", "too_late", "transitions")
 
     def __init__(self) -> None:
         # (journey, kind, step, variant, channel, reason) -> transitions
@@ -224,6 +244,7 @@ class BatchCounts:
         self.too_late = 0
         self.stages: _Counter[tuple[str, str]] = _Counter()
         self.profile_sizes: list[int] = []  # encoded sizes of the profiles the batch wrote
+        self.limited: list[int] = []  # what profile limits left out of events (cjo_stream.profile LIMITED_*)
 
     def add_stages(self, moves: Iterable[tuple[str, str]]) -> None:
         _count_elements(self.stages, moves)
@@ -255,6 +276,8 @@ class BatchCounts:
         for (t, s), n in self.consumed.items():
             EVENTS_CONSUMED.labels(t, source_label(s)).inc(n)
         PROFILE_BYTES.add(self.profile_sizes)
+        if self.limited:
+            _count_limited(self.limited)
         if self.duplicates:
             EVENTS_DUPLICATE.inc(self.duplicates)
         if self.late:

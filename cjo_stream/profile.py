@@ -9,7 +9,7 @@ that does not repeat what the record holds elsewhere, such as the key (:mod:`cjo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -57,6 +57,27 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
     }
 
 
+#: What upstream data may make one profile hold. A walkthrough's producer grew one, with valid events, to
+#: 75,000 traits and 4,000 event names: changelog records of 8 MB, beyond what the worker's producer sends
+#: and Kafka's default 1 MB. Beyond these, an event's new keys are not added (counted: Result.limited and
+#: ``cjo_profile_limited_total``); the keys a profile has keep updating, and the rest of the event applies.
+MAX_TRAITS: Final = 1000
+MAX_EVENT_NAMES: Final = 1000  # distinct names counted (a journey's watched names keep their times anyway)
+MAX_CONSENT_CHANNELS: Final = 64
+MAX_ALIASES: Final = 1000
+#: What :func:`apply_event` and :func:`merge_profiles` report they left out (bits).
+LIMITED_TRAITS: Final = 1
+LIMITED_EVENT_NAMES: Final = 2
+LIMITED_CONSENT: Final = 4
+LIMITED_ALIASES: Final = 8
+LIMITED_SIZE: Final = 16
+LIMITED_NAMES: Final = {LIMITED_TRAITS: "traits", LIMITED_EVENT_NAMES: "event_names", LIMITED_CONSENT: "consent",
+                        LIMITED_ALIASES: "aliases", LIMITED_SIZE: "size"}
+#: A stored profile's largest encoded size (the workers' store and changelog record): half of Kafka's
+#: default 1 MB record limit. The key counts above bound a profile's keys, not its values (a trait may
+#: hold anything an event of up to 256 KiB carries): :func:`shrink` keeps a profile within it.
+MAX_PROFILE_BYTES: Final = 512 * 1024
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Profile)
 
@@ -69,38 +90,95 @@ def decode_profile(raw: bytes) -> Profile:
     return _decoder.decode(raw)
 
 
+def shrink(p: Profile, budget: int = MAX_PROFILE_BYTES) -> int:
+    """Make ``p`` encode within ``budget`` bytes, dropping what journeys need least, in this order: the
+    largest trait values, then the event names with no recent times (the least recently seen first),
+    then the oldest aliases. Returns :data:`LIMITED_SIZE` if anything was dropped, else 0.
+
+    The workers call it when a profile they write is over :data:`MAX_PROFILE_BYTES` (rare: only values of
+    hundreds of kilobytes get there within the key counts), so the cost of encoding here does not matter.
+    Deterministic: the same profile shrinks to the same one on every worker and in every replay.
+    """
+    size = len(encode_profile(p))
+    if size <= budget:
+        return 0
+    traits = p.traits
+    by_size = sorted(traits, key=lambda k: (-len(_encoder.encode(traits[k])), k))
+    for k in by_size:
+        if size <= budget:
+            break
+        size -= len(_encoder.encode(traits.pop(k)))
+    size = len(encode_profile(p))
+    if size > budget:
+        events = p.events
+        for k in sorted((k for k, e in events.items() if len(e) <= 2), key=lambda k: (events[k][1], k)):
+            if size <= budget:
+                break
+            del events[k]
+            size -= len(k) + 12  # roughly: the name and a count and time (checked below)
+            if size <= budget:
+                size = len(encode_profile(p))
+    while size > budget and p.aliases:
+        del p.aliases[:max(1, len(p.aliases) // 2)]
+        size = len(encode_profile(p))
+    return LIMITED_SIZE
+
+
 def new_profile(customer_id: str) -> Profile:
     return Profile(customer_id=customer_id, traits={}, events={}, consent={}, instances={}, entered={}, sends=[],
                    aliases=[], recent=[], engagement={}, consent_at={})
 
 
-def _set_consent(p: Profile, channel: str, value: bool, at: float) -> None:
+def _set_consent(p: Profile, channel: str, value: bool, at: float) -> int:
     """Consent for ``channel`` as of event time ``at``, unless a newer consent event was applied already:
     the latest event time wins, as for counters (arrival order lost it: a late subscribe undid a newer
-    unsubscribe, and the customer was messaged)."""
+    unsubscribe, and the customer was messaged). Returns :data:`LIMITED_CONSENT` for a new channel beyond
+    :data:`MAX_CONSENT_CHANNELS` (not kept), else 0."""
     times = p.consent_at
     if at < times.get(channel, at):
-        return
-    p.consent[channel] = value
+        return 0
+    consent = p.consent
+    if channel not in consent and len(consent) >= MAX_CONSENT_CHANNELS:
+        return LIMITED_CONSENT
+    consent[channel] = value
     times[channel] = at
+    return 0
 
 
-def _consent_from_traits(p: Profile, traits: dict[str, Any], at: float) -> None:
+def _consent_from_traits(p: Profile, traits: dict[str, Any], at: float) -> int:
     """``consent.email: false`` (flat dotted key) or ``consent: {email: false}`` both set consent."""
+    limited = 0
     for key, value in traits.items():
         if key == "consent" and isinstance(value, dict):
             for ch, v in value.items():
                 if isinstance(v, bool):
-                    _set_consent(p, str(ch), v, at)
+                    limited |= _set_consent(p, str(ch), v, at)
         elif key.startswith("consent.") and isinstance(value, bool):
-            _set_consent(p, key[8:], value, at)
+            limited |= _set_consent(p, key[8:], value, at)
+    return limited
 
 
-def apply_event(p: Profile, ev: Event) -> None:
+def _add_traits(mine: dict[str, Any], traits: dict[str, Any]) -> int:
+    """``mine.update(traits)`` within :data:`MAX_TRAITS` keys: new keys beyond it are left out."""
+    if len(mine) + len(traits) <= MAX_TRAITS:
+        mine.update(traits)
+        return 0
+    limited = 0
+    for k, v in traits.items():
+        if k in mine or len(mine) < MAX_TRAITS:
+            mine[k] = v
+        else:
+            limited = LIMITED_TRAITS
+    return limited
+
+
+def apply_event(p: Profile, ev: Event) -> int:
     """Fold one event into the profile (in place): counters, times, traits, consent, time zone.
 
     Runs for every event: fields are read once into locals (each attribute read of a struct costs).
+    Returns what was left out for the profile's limits (``LIMITED_*`` bits; 0 nearly always).
     """
+    limited = 0
     exact, name = ev.ts, ev.name
     if exact > p.last_seen:
         p.last_seen = exact
@@ -110,46 +188,69 @@ def apply_event(p: Profile, ev: Event) -> None:
         p.first_seen = ts
     entry = events.get(name)
     if entry is None:
-        events[name] = [1, ts]
+        if len(events) < MAX_EVENT_NAMES:
+            events[name] = [1, ts]
+        else:
+            limited = LIMITED_EVENT_NAMES
     else:
         entry[0] += 1
         if ts > entry[1]:
             entry[1] = ts
     traits = ev.traits
     if traits:
-        p.traits.update(traits)
-        _consent_from_traits(p, traits, exact)
+        limited |= _add_traits(p.traits, traits)
+        limited |= _consent_from_traits(p, traits, exact)
     if name == "subscribed" or name == "unsubscribed":
         ch = ev.properties.get("channel")
         if isinstance(ch, str):
-            _set_consent(p, ch, name == "subscribed", exact)
+            limited |= _set_consent(p, ch, name == "subscribed", exact)
     context = ev.context
     if context:
         tz = context.get("timezone")
         if tz and isinstance(tz, str) and tz != p.timezone:
             p.timezone = tz
+    return limited
 
 
-def merge_profiles(into: Profile, other: Profile) -> None:
+def merge_profiles(into: Profile, other: Profile) -> int:
     """Merge what another id (an anonymous visitor) knows into the known customer's profile.
 
     Counters add up, the most recent time wins, the known profile's traits win over anonymous ones,
     recent events are pooled, and the other id is remembered. Journey instances are not touched here:
     which instance survives, and what it must catch up with, is the engine's decision
-    (:meth:`cjo_stream.engine.Engine.absorb`).
+    (:meth:`cjo_stream.engine.Engine.absorb`). Within the profile's limits (``MAX_*``): the known
+    profile's keys first; returns what was left out (``LIMITED_*`` bits).
     """
+    limited = 0
     if other.events and (not into.events or other.first_seen < into.first_seen):
         into.first_seen = other.first_seen
     into.last_seen = max(into.last_seen, other.last_seen)
     for k, theirs in other.events.items():
         mine = into.events.get(k)
         if mine is None:
-            into.events[k] = list(theirs)
+            if len(into.events) < MAX_EVENT_NAMES or len(theirs) > 2:  # (recent times: a watched name)
+                into.events[k] = list(theirs)
+            else:
+                limited |= LIMITED_EVENT_NAMES
         else:
             mine[:] = [mine[0] + theirs[0], max(mine[1], theirs[1]), *sorted(mine[2:] + theirs[2:])]
-    into.traits = {**other.traits, **into.traits}
+    if len(into.traits) + len(other.traits) <= MAX_TRAITS:
+        into.traits = {**other.traits, **into.traits}
+    else:
+        kept = {k: v for k, v in other.traits.items() if k in into.traits}  # their keys, where the order of a
+        kept.update(into.traits)  # full merge puts them (values: the known customer's)
+        for k, v in other.traits.items():
+            if k not in kept:
+                if len(kept) >= MAX_TRAITS:
+                    limited |= LIMITED_TRAITS
+                    break
+                kept[k] = v
+        into.traits = kept
     for ch, given in other.consent.items():  # the newer consent event wins; without times, the known customer's
         at, known_at = other.consent_at.get(ch), into.consent_at.get(ch)
+        if ch not in into.consent and len(into.consent) >= MAX_CONSENT_CHANNELS:
+            limited |= LIMITED_CONSENT
+            continue
         if ch not in into.consent or (at is not None and (known_at is None or at > known_at)):
             into.consent[ch] = given
             if at is not None:
@@ -163,4 +264,8 @@ def merge_profiles(into: Profile, other: Profile) -> None:
         into.engagement.setdefault(ch, e)  # (the known customer's own history wins)
     for a in [other.customer_id, *other.aliases]:
         if a not in into.aliases and a != into.customer_id:
+            if len(into.aliases) >= MAX_ALIASES:
+                limited |= LIMITED_ALIASES
+                break
             into.aliases.append(a)
+    return limited

@@ -256,7 +256,7 @@ class Engine:
         # and profile.stage_since says when it happened
         if primary:
             run.result.late, run.result.too_late = late, too_late
-            apply_event(profile, event)
+            run.result.limited = apply_event(profile, event)
             run.profile_changed()  # counters, traits and times moved: conditions see them as they are now
             if event.name in ENGAGEMENT and self.best_time_channels:
                 ch = event.properties.get("channel")
@@ -395,7 +395,7 @@ class Engine:
         now = max(into.last_seen, other.last_seen)
         run = _Run(self, into, now, f"merge:{other.customer_id}", throttles)
         mine_recent, theirs_recent = recent_events(into), recent_events(other)
-        merge_profiles(into, other)
+        run.result.limited = merge_profiles(into, other)
         self._trim_sends(into, now)
         catch_up: list[tuple[Instance, list[Seen]]] = []
         for jid in sorted(set(into.instances) | set(other.instances)):

@@ -34,6 +34,7 @@ class Result:
     stage_at: float  # when the stage moves happened (the call's decision time; analytics buckets them)
     late: bool  # the event happened before the customer's latest event
     too_late: bool  # ... by more than the allowed lateness: it started no journey
+    limited: int  # what the profile's limits left out of it (cjo_stream.profile LIMITED_* bits; 0 nearly always)
 
     def __init__(self, profile: Profile, commands: list[DeliveryCommand] | None = None,
                  skips: list[SkipRecord] | None = None, timers: list[Timer] | None = None,
@@ -50,3 +51,4 @@ class Result:
         self.stage_at = stage_at
         self.late = late
         self.too_late = too_late
+        self.limited = 0

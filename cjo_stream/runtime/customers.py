@@ -45,7 +45,7 @@ from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import NO_HEADERS, Outbox
 from cjo_stream.kafka.records import Item
 from cjo_stream.kv import KV
-from cjo_stream.profile import Profile, decode_profile, encode_profile, new_profile
+from cjo_stream.profile import MAX_PROFILE_BYTES, Profile, decode_profile, encode_profile, new_profile, shrink
 from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.schedules import SCHEDULES_KEY, Scan, SchedulePlan
@@ -192,7 +192,7 @@ class CustomerPartition:
             self._apply(records, now, out, counts, st, b)
         finally:
             links.flush()  # written as before, even by a batch that raised: now as one write batch
-        self._write(b, out, counts.profile_sizes)
+        self._write(b, out, counts.profile_sizes, counts.limited)
         self.timers.flush()
         self._settled = True
         return st
@@ -287,6 +287,8 @@ class CustomerPartition:
             assert stored is not None
             stored.hw = rec.offset
             dirty.add(cid)
+            if res is not None and res.limited:
+                counts.limited.append(res.limited)
             if res is not None and (res.transitions or res.timers or res.cancelled or res.commands or res.skips
                                     or res.stage_moves or receipt is not None):
                 self._emit(res, out, counts, st, rec.offset, receipt)
@@ -355,7 +357,7 @@ class CustomerPartition:
             stored.profile.aliases.append(ident)
         return stored
 
-    def _write(self, b: _Batch, out: Outbox, sizes: list[int]) -> None:
+    def _write(self, b: _Batch, out: Outbox, sizes: list[int], limited: list[int]) -> None:
         """Store the batch's changed profiles (and throttle windows) in one RocksDB write batch and queue
         their changelog records. The store's key count follows from what the batch loaded: no multi-get."""
         s, p = self.settings, self.partition
@@ -373,6 +375,9 @@ class CustomerPartition:
             assert stored is not None
             key = cid.encode()
             writes[key] = raw = encode_stored(stored.hw, stored.profile, stored.ids, s.stored_layout)
+            if len(raw) > MAX_PROFILE_BYTES:  # (Kafka refuses a changelog record over its 1 MB default)
+                limited.append(shrink(stored.profile, MAX_PROFILE_BYTES - (len(raw) - len(encode_profile(stored.profile)))))
+                writes[key] = raw = encode_stored(stored.hw, stored.profile, stored.ids, s.stored_layout)
             changelog.append((key, raw, NO_HEADERS))
             sizes.append(len(raw))
             if cid in b.absent:

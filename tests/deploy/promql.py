@@ -83,11 +83,13 @@ def registry_metrics() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     # process_* come from prometheus_client's standard ProcessCollector (CPU, RSS, fds): not ours to document
     families = {f.name: f.type for f in metrics.REGISTRY.collect() if not f.name.startswith("process_")}
-    wrappers = {obj._name: obj for obj in vars(metrics).values() if isinstance(obj, MetricWrapperBase)}
+    wrappers: dict[str, Any] = {obj._name: obj for obj in vars(metrics).values() if isinstance(obj, MetricWrapperBase)}
+    # collectors of our own (a histogram counted a batch at a time): no labels
+    wrappers.update({obj.name: obj for obj in vars(metrics).values() if isinstance(obj, metrics.SizeHistogram)})
     assert set(families) == set(wrappers), \
         f"registry and module attributes of cjo_stream.metrics differ: {set(families) ^ set(wrappers)}"
     for fam, kind in families.items():  # family names as registered (counters without _total)
-        labels = set(wrappers[fam]._labelnames)
+        labels = set(getattr(wrappers[fam], "_labelnames", ()))
         for s in _sample_names(fam, kind):
             out[s] = labels | ({"le"} if s.endswith("_bucket") else set())
     return out
@@ -95,14 +97,14 @@ def registry_metrics() -> dict[str, set[str]]:
 
 def source_metrics(path: Path) -> dict[str, set[str]]:
     """The same map, read from metrics.py's source (used when the package cannot be imported)."""
-    kinds = {"Counter": "counter", "Gauge": "gauge", "Histogram": "histogram"}
+    kinds = {"Counter": "counter", "Gauge": "gauge", "Histogram": "histogram", "SizeHistogram": "histogram"}
     out: dict[str, set[str]] = {}
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in kinds:
             args: list[Any] = [ast.literal_eval(a) if isinstance(a, (ast.Constant, ast.List, ast.Tuple)) else None
                                for a in node.args]
             name = args[0]
-            labels = set(args[2]) if len(args) > 2 and args[2] else set()
+            labels = set(args[2]) if len(args) > 2 and args[2] and node.func.id != "SizeHistogram" else set()
             for kw in node.keywords:
                 if kw.arg == "labelnames":
                     labels = set(ast.literal_eval(kw.value))
