@@ -94,6 +94,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
     except OSError as e:
         raise file_problem("events file", args.events, e) from None
+    last = sim.clock  # the latest event time read
     sim.finish(until)
     try:
         out.flush()
@@ -115,6 +116,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
         print(f"note: {note}", file=sys.stderr)
+    if until is not None and last > until:  # a walkthrough took it for replay's --until: nothing said otherwise
+        from cjo_stream.timefmt import format_ts
+
+        print(f"note: --until {format_ts(until)} is before the last event ({format_ts(last)}): simulate reads "
+              "every event, and --until only bounds the timers fired after the last one; to stop reading at a "
+              "time, use `cjo-stream replay --events FILE --until TIME`", file=sys.stderr)
     # a template that failed on the data skipped those sends: only a count showed (`render_error=14`), so
     # the author could not tell why; the detail names the failure, never the data
     failed: dict[tuple[str, int, str, str], int] = {}
@@ -191,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
     p.add_argument("--events", required=True, metavar="FILE", action=_Once,
                    help="JSON lines of Segment-style touchpoint events (plain or gzip; one file)")
-    p.add_argument("--until", help="fire pending timers due up to this RFC 3339 time (default: all)")
+    p.add_argument("--until", help="after the last event, fire pending timers due up to this RFC 3339 time "
+                                    "(default: all); every event is read (replay --until stops reading there)")
     p.add_argument("--report", action="store_true", help="print the funnel and journey analytics to stderr")
     p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
     p.add_argument("--allowed-lateness", type=non_negative_float, metavar="SECONDS",
