@@ -13,10 +13,11 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from cjo_stream.argtypes import non_negative_float
 from cjo_stream.config import topologies_dir
+from cjo_stream.errors import ExitCode
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -182,8 +183,17 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, telling a mistake on the command line in one line with where to read more: the verb's
+    usage printed before it (nine lines for ``replay``) buried the line saying what was wrong. The verbs'
+    parsers are of this class too (``add_subparsers`` makes them of the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cjo-stream", description="Kafka-native customer journey orchestration.",
+    parser = _Parser(prog="cjo-stream", description="Kafka-native customer journey orchestration.",
                                      epilog="Exit codes: see the README's \"Exit codes\" table.")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
