@@ -106,8 +106,11 @@ def when(text: str, now: float) -> float:
     try:
         return parse_ts(text)
     except ValueError:
-        raise UsageError(f"{text!r} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration "
-                         "ago (7d, 12h, 30m)") from None
+        pass
+    if text[:1].isdigit() and text.rstrip("smhdw").replace(".", "").strip("0") == "":
+        raise UsageError(f"{text!r}: a duration ago must be above 0 (7d, 12h, 30m)")  # (said "neither ... nor")
+    raise UsageError(f"{text!r} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration "
+                     "ago (7d, 12h, 30m)")
 
 
 __all__ = ["customer_count", "non_negative_int", "port", "port_or_auto", "positive_float", "positive_int", "seconds",

@@ -341,6 +341,7 @@ def test_stage_flow_from_since_is_not_called_the_customers_in_each_stage(tmp_pat
      "--since is after --until"),
     (["--events", EXAMPLES, "--warmup", "7d"], 2, "--warmup needs --since"),
     (["--events", EXAMPLES, "--since", "yesterday"], 2, "neither an RFC 3339 time"),
+    (["--events", EXAMPLES, "--since", "0d"], 2, "'0d': a duration ago must be above 0 (7d, 12h, 30m)"),
     (["--events", EXAMPLES, "--warmup", "soon", "--since", "7d"], 2, "is not a duration"),
 ])
 def test_cli_mistakes_are_one_line_and_an_exit_code(args: list[str], code: int, message: str) -> None:
