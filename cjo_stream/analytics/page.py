@@ -60,6 +60,11 @@ def pct(x: float | None, nd: int = 1) -> str:
     return "–" if x is None else f"{x * 100:.{nd}f}%"
 
 
+def rate_text(figures: dict[str, Any]) -> str:
+    """A journey's conversion rate, or "no goal" for a journey without one (``report._with_goal``)."""
+    return "no goal" if figures.get("has_goal") is False else pct(figures["conversion_rate"])
+
+
 def interval(iv: list[float] | None) -> str:
     return "" if not iv else f"[{iv[0] * 100:.1f}–{iv[1] * 100:.1f}%]"
 
@@ -111,7 +116,7 @@ def overview_html(rows: list[dict[str, Any]], link: str = "journeys/{id}", range
                    f"<td>{_e(r['version'])}</td>" + _td(k + "entered", num(r["entered"]), r["entered"])
                    + _td(k + "active", num(r["active"]), r["active"])
                    + _td(k + "converted", num(r["converted"]), r["converted"])
-                   + _td(k + "conversion_rate", pct(r["conversion_rate"]), r["conversion_rate"])
+                   + _td(k + "conversion_rate", rate_text(r), r["conversion_rate"])
                    + f"<td>{interval(r['conversion_interval'])}</td>"
                    + _td(k + "time_to_convert.median_s", duration(tc["median_s"]), tc["median_s"])
                    + _td(k + "exited", num(r["exited"]), r["exited"])
@@ -188,7 +193,7 @@ def journey_html(rep: dict[str, Any], defs: Definitions, range_key: str = "all",
            _card("totals.entered", "entered", num(t["entered"]), t["entered"]),
            _card("totals.active", "in the journey now", num(t["active"]), t["active"]),
            _card("totals.converted", "converted", num(t["converted"]), t["converted"]),
-           _card("totals.conversion_rate", "conversion rate", pct(t["conversion_rate"]), t["conversion_rate"],
+           _card("totals.conversion_rate", "conversion rate", rate_text(t), t["conversion_rate"],
                  interval(t["conversion_interval"])),
            _card("totals.time_to_convert.median_s", "median time to convert", duration(tc["median_s"]),
                  tc["median_s"], f"p90 {duration(tc['p90_s'])}"),

@@ -264,6 +264,19 @@ def _series(sel: Iterable[tuple[BucketKey, Counters]]) -> list[dict[str, Any]]:
     return [{"hour": h * HOUR, "entered": e[0], "converted": e[1]} for h, e in sorted(per.items())]
 
 
+def _with_goal(figures: dict[str, Any], j: Journey | None) -> dict[str, Any]:
+    """``goal``: the event a journey converts on, ``has_goal`` whether it has one (None: no definition
+    loaded). A journey without one has no conversion rate: it showed 0.0 % [0.0–25.9 %], as if nobody
+    converted."""
+    if j is None:
+        figures.update(goal=None, has_goal=None)
+    elif j.goal is None:
+        figures.update(goal=None, has_goal=False, conversion_rate=None, conversion_interval=None)
+    else:
+        figures.update(goal=j.goal.event, has_goal=True)
+    return figures
+
+
 def journey_report(buckets: Mapping[BucketKey, Counters], defs: Definitions, journey: str,
                    version: int | None = None, since: float | None = None, until: float | None = None,
                    totals: Mapping[tuple[str, int], Counters] | None = None) -> dict[str, Any]:
@@ -276,7 +289,7 @@ def journey_report(buckets: Mapping[BucketKey, Counters], defs: Definitions, jou
     return {"journey": journey, "version": version, "versions": versions,
             "drawn_version": j.version if j is not None else None,
             "description": j.description.strip() if j is not None else "",
-            "since": since, "until": until, "totals": headline(c), "steps": steps, "edges": _edges(c),
+            "since": since, "until": until, "totals": _with_goal(headline(c), j), "steps": steps, "edges": _edges(c),
             "exit_points": sorted(({"step": s["id"], "kind": k, "count": v} for s in steps
                                    for k, v in s["exits"].items() if v), key=lambda x: (-x["count"], x["step"])),
             "experiments": variants, "holdout": hold, "channels": _channels(c), "series": _series(sel)}
@@ -293,7 +306,7 @@ def overview(buckets: Mapping[BucketKey, Counters], defs: Definitions, since: fl
         out.append({"journey": jid, "version": j.version if j is not None else None,
                     "versions": sorted({k[1] for k in buckets if k[0] == jid} | {v for (i, v) in defs if i == jid}),
                     "description": j.description.strip() if j is not None else "",
-                    "steps": len(j.steps) if j is not None else None, **headline(c)})
+                    "steps": len(j.steps) if j is not None else None, **_with_goal(headline(c), j)})
     return out
 
 

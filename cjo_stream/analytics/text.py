@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cjo_stream.analytics.page import duration, interval, num, pct, pvalue
+from cjo_stream.analytics.page import duration, interval, num, pct, pvalue, rate_text
 
 
 def stages(flow: dict[str, Any], since: str | None = None) -> list[str]:
@@ -27,7 +27,7 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
     for r in overview:
         tc = r["time_to_convert"]
         lines.append(r["journey"].ljust(22) + num(r["entered"]).rjust(9) + num(r["active"]).rjust(8)
-                     + num(r["converted"]).rjust(11) + pct(r["conversion_rate"]).rjust(8)
+                     + num(r["converted"]).rjust(11) + rate_text(r).rjust(8)
                      + ("  " + interval(r["conversion_interval"])).ljust(17) + duration(tc["median_s"]).rjust(11)
                      + duration(tc["p90_s"]).rjust(9) + num(r["exited"]).rjust(8) + num(r["expired"]).rjust(9))
     if flow is not None:

@@ -1,0 +1,49 @@
+"""A journey without a goal has no conversion rate: the report and the page showed ``0.0% [0.0–25.9%]``
+for the welcome series, as if nobody converted (a walkthrough). The API says ``has_goal``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cjo_stream.analytics import report
+from cjo_stream.analytics.fold import Analytics
+from cjo_stream.analytics.offline import definitions
+from cjo_stream.engine import Engine
+from cjo_stream.journeys.loader import load_topology
+from cjo_stream.simulator import Simulator
+from tests.test_cli_errors import EVENTS, ROOT, run
+
+
+def test_the_overview_gives_no_rate_for_a_journey_without_a_goal() -> None:
+    topo = load_topology(str(ROOT / "topologies"))
+    goals = {j.id: j.goal for j in topo.journeys}
+    assert goals["welcome"] is None and goals["abandoned_cart"] is not None  # the examples have both kinds
+    sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages), analytics=Analytics())
+    sim.run_lines(EVENTS_LINES())
+    sim.finish()
+    rows = {r["journey"]: r for r in report.overview(sim.analytics.buckets, definitions(topo.journeys))}
+    assert rows["welcome"]["entered"] > 0
+    assert (rows["welcome"]["has_goal"], rows["welcome"]["conversion_rate"], rows["welcome"]["goal"]) == \
+        (False, None, None)
+    cart = rows["abandoned_cart"]
+    assert cart["has_goal"] is True and cart["goal"] == "order_completed"
+    assert cart["conversion_rate"] is not None and cart["conversion_rate"] > 0
+    one = report.journey_report(sim.analytics.buckets, definitions(topo.journeys), "welcome")
+    assert one["totals"]["has_goal"] is False and one["totals"]["conversion_interval"] is None
+
+
+def test_the_text_report_and_the_page_say_no_goal(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    p = run("simulate", "--events", EVENTS, "--report", "--html", str(page))
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.splitlines()
+    table = lines[next(i for i, ln in enumerate(lines) if "95% interval" in ln):]  # the analytics overview
+    welcome = next(ln for ln in table if ln.startswith("welcome "))
+    cart = next(ln for ln in table if ln.startswith("abandoned_cart "))
+    assert "no goal" in welcome and "%" not in welcome
+    assert "no goal" not in cart and "%" in cart
+    assert "no goal" in page.read_text()
+
+
+def EVENTS_LINES() -> list[bytes]:  # noqa: N802
+    return Path(EVENTS).read_bytes().splitlines()
