@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cjo_stream.analytics.page import duration, interval, num, pct, pvalue, rate_text
+from cjo_stream.analytics.page import duration, interval, num, pct, pvalue, rate_text, step_receipts
 
 
 def stages(flow: dict[str, Any], since: str | None = None) -> list[str]:
@@ -37,10 +37,11 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
         if not rep["totals"]["entered"] and not rep["steps"]:
             continue
         lines += ["", f"== {jid}", "  step".ljust(24) + "reached".rjust(9) + "waiting".rjust(9) + "drop-off".rjust(10)
-                  + "sent".rjust(7) + "deferred".rjust(10) + "  skipped / exits"]
+                  + "sent".rjust(7) + "deferred".rjust(10) + "  skipped / exits / receipts"]
         for s in rep["steps"]:
             extra = ", ".join([f"{k}={v}" for k, v in s["skipped"].items()]
-                              + [f"{k}:{v}" for k, v in s["exits"].items()]) or "-"
+                              + [f"{k}:{v}" for k, v in s["exits"].items()]
+                              + ([receipts] if (receipts := step_receipts(s)) else [])) or "-"
             lines.append(("  " + s["id"]).ljust(24) + num(s["reached"]).rjust(9) + num(s["waiting"]).rjust(9)
                          + num(s["drop_off"]).rjust(10) + num(s["sent"]).rjust(7) + num(s["deferred"]).rjust(10)
                          + "  " + extra)
