@@ -40,8 +40,8 @@ def render_text(a: Analytics, journeys: Iterable[Journey], stages: Sequence[str]
 
 
 def render_html(a: Analytics, journeys: Iterable[Journey], stages: Sequence[str] = (),
-                since: str | None = None) -> str:
+                since: str | None = None, note: str | None = None) -> str:
     """One self-contained HTML file: the same page the analytics service serves, without live refresh."""
     js = list(journeys)
     rows, reps = reports(a, js)
-    return page.offline_html(rows, reps, definitions(js), stage_flow(a, stages), since)
+    return page.offline_html(rows, reps, definitions(js), stage_flow(a, stages), since, note)

@@ -398,9 +398,11 @@ def _channels(rep: dict[str, Any]) -> str:
 
 
 def offline_html(overview_rows: list[dict[str, Any]], reports: Mapping[str, dict[str, Any]], defs: Definitions,
-                 flow: dict[str, Any] | None = None, since: str | None = None) -> str:
-    """Everything in one self-contained file (``simulate --html``): the overview, the stage flow, each journey."""
-    body = [overview_html(overview_rows, link="#j-{id}").replace(_ranges("all", ""), "")]
+                 flow: dict[str, Any] | None = None, since: str | None = None, note: str | None = None) -> str:
+    """Everything in one self-contained file (``simulate --html``): the overview, the stage flow, each journey;
+    ``note``: what the figures cover (a replay's range), said first."""
+    body = [f"<p class=note id=range-note>{_e(note)}</p>" if note else ""]
+    body.append(overview_html(overview_rows, link="#j-{id}").replace(_ranges("all", ""), ""))
     if flow is not None:
         body.append(stages_html(flow, since=since))
     for jid in sorted(reports):

@@ -234,19 +234,39 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     stages = topologies[0][1].stages
     stage_names = stages.names if stages is not None else ()
     from_ = format_ts(since) if since > float("-inf") else None  # the stage flow's moves start there
+    covers = range_note(since, warmup_from, until)
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as f:
-                f.write(render_html(first.sim.analytics, journeys, stage_names, from_))
+                f.write(render_html(first.sim.analytics, journeys, stage_names, from_, covers))
         except OSError as e:
             raise FileProblem(f"cannot write the page {args.html}: {e.strerror}") from None
     print(f"{first.commands:,} delivery commands would have been sent"
           + (f" (written to {args.commands})" if args.commands else "")
           + (f"; the analytics page is in {args.html}" if args.html else "") + "\n")
+    if covers:
+        print(covers + "\n")
     print(first.sim.funnel.render())
     print()
     print(render_text(first.sim.analytics, journeys, stage_names, from_))
     return 0
+
+
+def range_note(since: float, warmup_from: float, until: float) -> str | None:
+    """What a replay's figures cover, said above the report and the page (a walkthrough could not tell, and
+    with ``--warmup`` a step showed more sends than its journey had entries). None without a range."""
+    from cjo_stream.timefmt import format_ts
+
+    if since == float("-inf") and until == float("inf"):
+        return None
+    span = (f"from {format_ts(since)}" if since > float("-inf") else "from the first event") + \
+        (f" to {format_ts(until)}" if until < float("inf") else " to the last event")
+    out = f"Replayed history {span}: the analytics are of the customers who entered a journey in that range."
+    if warmup_from < since:
+        out += (f" Warm-up from {format_ts(warmup_from)}: the instances entered then are left out of the analytics, "
+                "but the funnel and the commands count their later steps, sends and endings, so there a step may "
+                "show more than its journey's entries.")
+    return out
 
 
 def _peak_mib() -> float:
