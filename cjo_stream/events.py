@@ -115,12 +115,16 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
             # a number (epoch seconds or milliseconds) or null: msgspec says "Expected `datetime`", a type
             # the producer never sees
             got = detail.partition("got ")[2].partition(" ")[0]
-            detail = f"timestamp is an RFC 3339 string such as 2026-03-02T10:00:00Z, not {got} (epoch numbers are not read)"
+            detail = f"timestamp is an RFC 3339 string such as 2026-03-02T10:00:00Z, not {got}" + (
+                " (epoch numbers are not read)" if got.strip("`") in ("int", "float") else "")
         raise InvalidEvent(reason, detail) from None
     except msgspec.DecodeError as e:
         msg = str(e)
-        if not (raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")).strip():
+        data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+        if not data.strip():
             msg = "the record's value is empty"  # msgspec: "Input data was truncated", as if cut short on the way
+        elif data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):  # msgspec: "invalid character (byte 0)"
+            msg = "the record starts with a byte-order mark: a JSON record has none"
         raise InvalidEvent("invalid_encoding" if "UTF-8" in msg else "invalid_json", msg) from None
     except RecursionError:
         raise InvalidEvent("too_deep", f"nesting deeper than {MAX_DEPTH} levels") from None
@@ -222,6 +226,8 @@ def _normalise(env: Envelope | _Wire, t: float, ts: datetime | None) -> Event:
             or (pid and len(pid) > MAX_ID_LENGTH)):
         raise InvalidEvent("bad_id", f"ids (messageId, userId, anonymousId, previousId) are 1 to {MAX_ID_LENGTH} "
                                      "printable characters")
+    if mid.isspace() or (uid and uid.isspace()) or (aid and aid.isspace()) or (pid and pid.isspace()):
+        raise InvalidEvent("bad_id", "an id is only spaces")  # ("   " was taken as a customer)
     if typ == "track":
         name = env.event
         if not name:
