@@ -367,7 +367,11 @@ def _bars(points: list[tuple[str, float | None, int]], title: str) -> str:
         out.append(f"<rect x='{x}' y='{pad + h - bh:.1f}' width='{w - 4}' height='{bh:.1f}' fill='#2b6cb0'>"
                    f"<title>{_e(label)}: {pct(rate)} of {n:,} sends</title></rect>"
                    f"<text x='{x + (w - 4) / 2}' y='{pad + h + 13}' font-size='9' text-anchor='middle'>{_e(label)}</text>")
-    out.append(f"<text x='0' y='{pad - 6}' font-size='10' fill='#5a6478'>max {pct(top)}</text></svg>")
+    if not any(r for _, r, _ in points):  # (a blank chart under "max 1.0%" looked broken)
+        out.append(f"<text x='30' y='{pad + h / 2}' font-size='11' fill='#5a6478'>no opens recorded yet: receipts "
+                   "come from the channel adapters</text></svg>")
+    else:
+        out.append(f"<text x='0' y='{pad - 6}' font-size='10' fill='#5a6478'>max {pct(top)}</text></svg>")
     return "".join(out)
 
 
@@ -377,12 +381,15 @@ def _channels(rep: dict[str, Any]) -> str:
         return ""
     out = [f"<h2>Channels</h2><table id='{_e(rep['journey'])}-channels'><tr><th>channel</th><th>sent</th><th>skipped</th>"
            "<th>delivered</th><th>opened</th><th>clicked</th><th>bounced</th><th>unsubscribed</th></tr>"]
+    # (– in a row: no receipt has come for that channel yet)
+    kinds = ("delivered", "opened", "clicked", "bounced", "unsubscribed")
     for c in chans:
         k = f"channels.{c['channel']}."
+        heard = any(c[s] for s in kinds)  # no receipt at all (crm, slack): "–", not a 0.0 % delivery rate
         out.append(f"<tr><td>{_e(c['channel'])}</td>" + _td(k + "sent", num(c["sent"]), c["sent"])
                    + _td(k + "skipped", num(c["skipped"]), c["skipped"])
-                   + "".join(_td(k + s, f"{num(c[s])} ({pct(c['rates'][s])})", c[s])
-                             for s in ("delivered", "opened", "clicked", "bounced", "unsubscribed")) + "</tr>")
+                   + "".join(_td(k + s, f"{num(c[s])} ({pct(c['rates'][s])})" if heard else "–", c[s])
+                             for s in kinds) + "</tr>")
     out.append("</table><div class=grid>")
     for c in chans:
         if c["by_local_hour"]:
