@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from cjo_stream.kafka.local_broker import LocalBroker, free_port, free_port_block, wait_for_port
+from cjo_stream.kafka.local_broker import LocalBroker, free_port, free_port_block
 from cjo_stream.lifetime import popen
 from tests.processes import alive, descendants
 
@@ -37,6 +37,14 @@ def assert_gone(pids: set[int], timeout: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
     assert not left, f"left behind after the parent was SIGKILLed: {left}"
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def port_closed(port: int, timeout: float = 10.0) -> bool:
@@ -92,7 +100,8 @@ def test_broker_verb_takes_tansu_with_it(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "broker.log"
     with verb("broker", "--port", str(port), env=clean_env(), log=log) as proc:
-        wait_for_port(port, timeout=30)
+        # (a full suite once saw nothing listening after 30 s, and no log: now the verb's log says why)
+        wait_for("the broker listening", lambda: listening(port), proc, log, 60)
         tansu = descendants(proc.pid)
         assert tansu and all(b"tansu" in Path(f"/proc/{p}/cmdline").read_bytes() for p in tansu)
         os.kill(proc.pid, signal.SIGKILL)
