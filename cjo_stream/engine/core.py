@@ -55,6 +55,12 @@ def _bucket(*parts: str) -> float:
     return int.from_bytes(h, "big") / 2**64
 
 
+def _needs_event(j: Journey, inst: Instance) -> bool:
+    """Whether the instance, where it stands, may still read its entry snapshot (``Journey.keeps_event``)."""
+    keep = j.keeps_event
+    return keep is None or inst.step in keep
+
+
 def _snapshot_view(inst: Instance, j: Journey) -> dict[str, Any]:
     """The ``event`` a step reached by a timer sees: what the instance kept of its entry event."""
     view = dict(inst.entry_event)
@@ -615,7 +621,7 @@ class Engine:
         if self._global_control(p):  # told at entry: analytics keeps these customers out of treatment
             run.note("global_control", inst)
         self._run(run, inst, j, j.first, ev_view)
-        if p.instances.get(j.id) is inst:
+        if p.instances.get(j.id) is inst and _needs_event(j, inst):
             inst.entry_event = j.snapshot.take(ev_view)
         return inst
 
@@ -663,6 +669,8 @@ class Engine:
         inst.waiting, inst.due = None, None
 
     def _park(self, run: _Run, inst: Instance, j: Journey, kind: TimerKind, due: float) -> None:
+        if inst.entry_event and not _needs_event(j, inst):
+            inst.entry_event = _NO_VIEW  # no step it can still reach reads it
         inst.seq += 1
         inst.waiting = kind
         inst.due = min(due, inst.entered_at + j.max_duration)  # an instance never outlives max_duration
@@ -735,7 +743,7 @@ class Engine:
         if not self._matches(run, target.entry, ev_view, None, target):
             return
         entered = self._enter(run, target, f"handover:{inst.instance_id}:{step.id}@{inst.seq}", ev_view)
-        if p.instances.get(target.id) is entered:  # waiting: what a step after the wait will see as `event`
+        if p.instances.get(target.id) is entered and _needs_event(target, entered):  # waiting: what a step after the wait will see as `event`
             # is the trigger, as the target's first steps saw it, not an event named as the target's entry
             # event at the hand-over's time (which `event.event`/`event.timestamp` read before)
             extra: dict[str, Any] = {}

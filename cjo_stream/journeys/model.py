@@ -116,3 +116,6 @@ class Journey:
     schedule: Schedule | None = None  # a scheduled journey: entry.event is SCHEDULED
     throttle: Throttle | None = None
     handovers: tuple[Handover, ...] = ()
+    # the steps at which a parked instance still needs its entry snapshot: that step or one it can lead to
+    # reads ``event.*`` or hands over; None: every step (a journey not built by the loader)
+    keeps_event: frozenset[str] | None = None
