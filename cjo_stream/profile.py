@@ -97,7 +97,8 @@ def shrink(p: Profile, budget: int = MAX_PROFILE_BYTES) -> int:
 
     The workers call it when a profile they write is over :data:`MAX_PROFILE_BYTES` (rare: only values of
     hundreds of kilobytes get there within the key counts), so the cost of encoding here does not matter.
-    Deterministic: the same profile shrinks to the same one on every worker and in every replay.
+    Deterministic: the same profile shrinks to the same one on every worker (``simulate`` and ``replay`` do
+    not encode profiles, and keep one over the bound whole: README, "Profile limits").
     """
     size = len(encode_profile(p))
     if size <= budget:
