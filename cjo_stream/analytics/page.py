@@ -243,6 +243,8 @@ def _map(rep: dict[str, Any], j: Any) -> str:
         return f"<p class=warn>{_e(e)}</p>"
 
 
+#: The receipts a channel's row shows (the page's table and the text report).
+CHANNEL_RECEIPTS = ("delivered", "opened", "clicked", "bounced", "unsubscribed")
 #: The receipts a step's row shows, in the order a message lives them.
 STEP_RECEIPTS = ("delivered", "opened", "clicked", "bounced", "failed", "unsubscribed", "complained")
 
@@ -381,8 +383,7 @@ def _channels(rep: dict[str, Any]) -> str:
         return ""
     out = [f"<h2>Channels</h2><table id='{_e(rep['journey'])}-channels'><tr><th>channel</th><th>sent</th><th>skipped</th>"
            "<th>delivered</th><th>opened</th><th>clicked</th><th>bounced</th><th>unsubscribed</th></tr>"]
-    # (– in a row: no receipt has come for that channel yet)
-    kinds = ("delivered", "opened", "clicked", "bounced", "unsubscribed")
+    kinds = CHANNEL_RECEIPTS  # (– in a row: no receipt has come for that channel yet)
     for c in chans:
         k = f"channels.{c['channel']}."
         heard = any(c[s] for s in kinds)  # no receipt at all (crm, slack): "–", not a 0.0 % delivery rate

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from cjo_stream.analytics.page import duration, interval, num, pct, pvalue, rate_text, step_receipts
+from cjo_stream.analytics.page import (
+    CHANNEL_RECEIPTS,
+    duration,
+    interval,
+    num,
+    pct,
+    pvalue,
+    rate_text,
+    step_receipts,
+)
 
 
 def stages(flow: dict[str, Any], since: str | None = None) -> list[str]:
@@ -74,7 +83,7 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                                                       f"{', MISMATCH' if h['srm']['mismatch'] else ''})"))
         for c in rep["channels"]:
             rates = ", ".join(f"{s} {num(c[s])} ({pct(c['rates'][s])})" for s in
-                              ("delivered", "opened", "clicked", "bounced", "unsubscribed") if c[s])
+                              CHANNEL_RECEIPTS if c[s])
             lines.append(f"  channel {c['channel']}: sent {num(c['sent'])}, skipped {num(c['skipped'])}"
                          + (f"; {rates}" if rates else ""))
     return "\n".join(lines)
