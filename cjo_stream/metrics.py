@@ -28,6 +28,7 @@ from prometheus_client.core import HistogramMetricFamily
 if TYPE_CHECKING:
     from cjo_stream.engine.transition import Transition
 
+log = logging.getLogger("cjo_stream.metrics")
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
 
@@ -179,8 +180,6 @@ ROCKSDB_MEMORY = Gauge("cjo_rocksdb_memory_bytes", "Memory of this process's Roc
                        "CJO_ROCKSDB_MEMORY_MB", ["kind"], registry=REGISTRY)
 UP = Gauge("cjo_up", "1 while the process runs (role: worker, adapter or analytics)", ["role"], registry=REGISTRY)
 
-
-log = logging.getLogger("cjo_stream.metrics")
 
 #: Distinct ``source`` label values a process gives ``cjo_events_consumed_total`` (besides ``receipt``,
 #: ``unknown`` and ``other``).
