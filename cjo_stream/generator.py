@@ -19,8 +19,9 @@ window_shopper          anonymous web browsing; some add to cart and leave (aban
 signup_returner         anonymous visit, sign-up, back within 3 days, buys within the hour, reviews
 signup_ghost            signs up and is not back for 3+ days (welcome reminder: push at night is
                         deferred by quiet hours, email otherwise)
-cart_abandoner          known customer leaves a cart: never back / buys the next day (conversion) /
-                        empties it (exit); VIPs reach the coupon split
+cart_abandoner          known customer leaves a cart: never back / buys later (conversion: half the
+                        same day, half 1-3 days on, after the VIP split, in either arm) / empties it
+                        (exit); VIPs reach the coupon split
 quick_buyer             checks out within the hour; reviews; buys again later (win-back restarts)
 app_reviewer            app customer with a push token: orders, reviews, cross-sell pushes
 lapsed                  orders, then nothing for 30+ days; most come back after the win-back email
@@ -412,8 +413,11 @@ def _cart_abandoner(c: _Customer) -> Script:
     if outcome == 2:
         c.wait(600, 3000)
         yield c.empty_cart()
-    elif outcome == 1:  # back the next day, after the reminder, and buys
-        c.wait(3 * _HOUR, 20 * _HOUR)
+    elif outcome == 1:  # back after the reminder and buys: half the same day, half days later
+        if c.rng.chance(0.5):
+            c.wait(3 * _HOUR, 20 * _HOUR)
+        else:  # after the VIP offer (a day after the reminder), so its A/B arm converts
+            c.visit(1.2, 2.9)
         yield from c.session()
         yield from c.checkout()
     c.visit(5, 15)
