@@ -56,7 +56,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check cjo_stream tests deploy
-	$(BIN)/mypy cjo_stream
+	$(BIN)/mypy cjo_stream tests
 
 # Live: local broker + worker + console adapter + load generator; commands print as they are decided.
 # Runs until Ctrl-C on a terminal, 60 s otherwise (DEMO_ARGS="--duration 120" to choose).

@@ -60,10 +60,10 @@ def test_a_fingerprint_match_across_a_boundary_is_not_a_match() -> None:
 
     real = d._digest
     try:
-        d._digest = lambda _b: straddling  # type: ignore[assignment]
+        d._digest = lambda _b: straddling  # type: ignore[misc, assignment]
         assert admit(ids, "forged", T0, DAY, 32) is not None
     finally:
-        d._digest = real  # type: ignore[assignment]
+        d._digest = real  # type: ignore[misc]
 
 
 @given(st.lists(st.text(min_size=1, max_size=40), max_size=60), st.integers(min_value=1, max_value=40))

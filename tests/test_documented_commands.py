@@ -909,15 +909,15 @@ def crm_run(cmd: Command, fx: Callable[[str], Any]) -> CrmRun:
     # the documented provider is not on this network: same path template, on a loopback recorder
     env["CJO_CRM_URL"] = re.sub(r"^https?://[^/]+", rec.url, env["CJO_CRM_URL"])
     env["CJO_CRM_TOKEN_FILE"] = str(token_file)
-    c = command(channel="crm", customer_id=f"u-{uuid.uuid4().hex[:6]}", journey="lead_alert",
+    sent = command(channel="crm", customer_id=f"u-{uuid.uuid4().hex[:6]}", journey="lead_alert",
                 content={"status": "hot"})
 
     def ours() -> list[tuple[str, str, dict[str, str], bytes]]:  # the broker also holds other commands
-        return [r for r in rec.requests if r[2].get("Idempotency-Key") == c.delivery_id]
+        return [r for r in rec.requests if r[2].get("Idempotency-Key") == sent.delivery_id]
 
-    run_adapter("cjo-stream adapter --channel crm", adapter_env(fx("broker"), **env), fx("tmp_path"), [c],
+    run_adapter("cjo-stream adapter --channel crm", adapter_env(fx("broker"), **env), fx("tmp_path"), [sent],
                 lambda a: bool(ours()))
-    _crm_runs[cmd.block] = CrmRun(env, ours()[0], c.customer_id, c.journey, token)
+    _crm_runs[cmd.block] = CrmRun(env, ours()[0], sent.customer_id, sent.journey, token)
     return _crm_runs[cmd.block]
 
 

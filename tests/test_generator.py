@@ -159,8 +159,8 @@ def test_example_file_drives_every_journey_path_through_the_shipped_topologies()
         assert funnel.journeys[j.id]["entered"] > 0, j.id
         for step in j.steps:
             assert funnel.steps[(j.id, step)]["reached"] > 0, (j.id, step)
-        for step in j.steps.values():
-            for arm in step.split:
+        for body in j.steps.values():
+            for arm in body.split:
                 assert funnel.variants[(j.id, arm.variant)]["entered"] > 0, (j.id, arm.variant)
     totals: Counter[str] = Counter()
     for c in funnel.journeys.values():

@@ -23,7 +23,7 @@ OPS = st.lists(st.tuples(st.sampled_from(["push", "push", "pop"]), st.sampled_fr
 @settings(max_examples=300)
 @given(OPS)
 def test_pops_follow_due_then_push_order_however_pushes_and_pops_interleave(ops: list[tuple[str, float]]) -> None:
-    q, ref = TimerQueue(), []  # ref: the heap of (due, tick, timer) the simulator used before
+    q, ref = TimerQueue(), list[tuple[float, int, Timer]]()  # ref: the heap of (due, tick, timer) the simulator used before
     for n, (op, due) in enumerate(ops):
         if op == "push":
             t = timer(n, due)

@@ -49,6 +49,7 @@ async def test_ids_follow_their_command_partition_and_a_restart_reads_only_the_t
 
         # created compact,delete with the derived retention
         cfg = await topic_configs(s.bootstrap, topic)
+        assert keep is not None
         assert cfg["cleanup.policy"] == "compact,delete" and int(cfg["retention.ms"]) == int(keep * 1000)
 
         # an adapter owning command partition 1 reads (and knows) only partition 1's ids

@@ -126,7 +126,7 @@ def test_replayed_journey_events_are_counted_once() -> None:
     assert fresh.buckets == SIM.analytics.buckets
     # the totals kept next to the buckets are their sums, and a report over a range (totals minus the
     # buckets outside it) equals the plain sum of the buckets inside it
-    sums = {}
+    sums: dict[tuple[str, int], dict[str, int]] = {}
     for (j, v, _), b in fresh.buckets.items():
         t = sums.setdefault((j, v), {})
         for k, n in b.items():

@@ -103,14 +103,14 @@ def test_dashboard_uses_only_defined_metrics_and_labels(known: dict[str, set[str
 
 def test_rules_use_only_defined_metrics_and_labels(known: dict[str, set[str] | None]) -> None:
     for r in rules():
-        check_expr(r["expr"], known, r.get("record") or r.get("alert"))
+        check_expr(r["expr"], known, str(r.get("record") or r.get("alert")))
 
 
 def test_every_metric_is_on_the_dashboard_or_in_a_rule(defined: dict[str, set[str]]) -> None:
     used: set[str] = set()
     for e in dashboard_exprs() + [r["expr"] for r in rules()]:
         used |= promql.metric_names(e)
-    families = {}
+    families: dict[str, set[str]] = {}
     for name in defined:
         base = name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
         families.setdefault(base, set()).add(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,7 +13,7 @@ from cjo_stream import logs
 
 
 @pytest.fixture
-def capture() -> io.StringIO:
+def capture() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     buf = io.StringIO()

@@ -252,7 +252,8 @@ def test_compare_with_a_frequency_cap(tmp_path: Path) -> None:
               line("o-y1", "order_completed", "y", T0 + 2), line("o-y2", "order_completed", "y", T0 + 3),
               line("o-y3", "order_completed", "y", T0 + 4)]
     path = tmp_path / "s.jsonl"
-    path.write_bytes(b"\n".join(sorted(lines, key=lambda x: orjson.loads(x)["timestamp"])) + b"\n")
+    ordered: list[bytes] = sorted(lines, key=lambda x: orjson.loads(x)["timestamp"])
+    path.write_bytes(b"\n".join(ordered) + b"\n")
     # y: the cart converts at the 1st order (goal); the 3rd order sends "loyal" thanks; a cap of 0 skips it
     r = replay([str(path)], topology(tmp_path, "a"), topology(tmp_path, "b", cap=0))
     changed = {(row.journey, row.what, row.metric): (row.a, row.b) for row in compare(r.sides[0], r.sides[1]).rows

@@ -43,12 +43,12 @@ def test_dlq_lists_reasons_prints_values_on_request_and_redrives(spawn: Any, wor
     w = spawn()
     w.wait_ready()
     bootstrap = worker_env["CJO_BROKER"]
-    bad = [(b"k1", b'{"messageId": "m1", "email": "' + SECRET + b'"'),  # cut short
+    bad: list[tuple[bytes | None, bytes]] = [(b"k1", b'{"messageId": "m1", "email": "' + SECRET + b'"'),  # cut short
            (b"k2", b'{"messageId":"m2","type":"track","event":"x","timestamp":"2026-01-01T00:00:00Z"}'),  # no id
            (None, b"\xff\xfe" + SECRET)]
     good = event_line(messageId="g1", type="track", event="viewed", userId="u1", timestamp="2026-01-01T00:00:00Z")
     asyncio.run(produce(bootstrap, "cjo.touchpoints", [bad[0], (b"u1", good), bad[2]]))
-    asyncio.run(send_with_header(bootstrap, *bad[1]))  # a producer's own header: kept, and re-driven
+    asyncio.run(send_with_header(bootstrap, b"k2", bad[1][1]))  # a producer's own header: kept, and re-driven
     got = asyncio.run(collect(bootstrap, ["cjo.touchpoints.dlq"], lambda rs: len(rs) >= 3, 60))
     assert len(got) == 3, w.log()
 

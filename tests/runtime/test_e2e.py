@@ -133,7 +133,7 @@ async def test_lifecycle_stages_live_match_the_simulator_with_state_api_and_metr
     for line in lines:
         sim.handle(decode_event(line))
     sim.finish()
-    expected = {c.delivery_id: {"channel": c.channel, "customer": c.customer_id, "step": c.step, "content": c.content}
+    expected: dict[str, dict[str, Any]] = {c.delivery_id: {"channel": c.channel, "customer": c.customer_id, "step": c.step, "content": c.content}
                 for c in sim.commands}
     notes = sorted(c["content"]["body"] for c in expected.values() if c["step"] == "note")
     assert notes == ["awareness -> consideration"] * 10 + ["consideration -> purchase"] * 5

@@ -53,7 +53,8 @@ def test_email_receipt_advances_the_journey(broker: LocalBroker, spawn: Any, wor
         _, rcpts, msg = smtp.mailbox.messages[0]
         assert rcpts == ["ann@example.com"]
         assert msg["Subject"] == "Order A-1001 confirmed"
-        assert "Hi Ann, thanks for your order." in msg.get_body(("plain",)).get_content()
+        body = msg.get_body(("plain",))
+        assert body is not None and "Hi Ann, thanks for your order." in body.get_content()
     emails = asyncio.run(collect(s.bootstrap, [s.delivery_topic("email")], lambda r: len(r) >= 1, 10))
     email_cmd = msgspec.json.decode(emails[0].value)
     receipts = asyncio.run(collect(s.bootstrap, [s.receipts_topic], lambda r: len(r) >= 1, 10))

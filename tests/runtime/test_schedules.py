@@ -57,7 +57,7 @@ class Live:
             p = route(key)
             rec = Rec(key, orjson.dumps(line), self.offsets[p], [("k", KIND_EVENT)])
             self.offsets[p] += 1
-            self.parts[p].process([rec], parse_ts(line["timestamp"]), self.out,  # type: ignore[list-item]
+            self.parts[p].process([rec], parse_ts(line["timestamp"]), self.out,  # type: ignore[list-item, arg-type]
                                   metrics.BatchCounts())
 
     def scan(self, until: float, *, finish: bool = True, page: int = 1) -> None:

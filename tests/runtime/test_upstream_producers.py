@@ -195,7 +195,7 @@ def test_null_properties_traits_and_context_are_absent(spawn: Any, worker_env: d
     w = spawn()
     w.wait_ready()
     bootstrap = worker_env["CJO_BROKER"]
-    every = {"messageId": None, "type": None, "event": None, "userId": None, "anonymousId": None,
+    every: dict[str, Any] = {"messageId": None, "type": None, "event": None, "userId": None, "anonymousId": None,
              "previousId": None, "timestamp": NOW, "properties": None, "traits": None, "context": None}
     records = [
         {**every, "messageId": "j-1", "type": "identify", "userId": "java-1", "traits": {"first_name": "Ada"}},
