@@ -11,7 +11,19 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from liquid.builtin.expressions.arguments import KeywordArgument
+from liquid import RenderContext
+from liquid.builtin.expressions.arguments import KeywordArgument, PositionalArgument
+from liquid.builtin.expressions.primitive import (
+    FalseLiteral,
+    FloatLiteral,
+    IntegerLiteral,
+    Nil,
+    StringLiteral,
+    TrueLiteral,
+)
+from liquid.exceptions import FilterArgumentError
+
+_LITERALS = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, FalseLiteral, Nil)
 
 #: keyword arguments python-liquid passes itself (``with_context`` / ``with_environment`` filters)
 _INJECTED = ("context", "environment")
@@ -73,4 +85,38 @@ def arity_problem(name: str, f: Any, args: list[Any]) -> str | None:
     return None
 
 
-__all__ = ["arity_problem"]
+#: Values a filter is tried on at load: an argument the filter refuses with each of them is wrong whatever the data.
+_ANY_LEFT: tuple[Any, ...] = ("", "abc", 0, 2.5, [], ["a"], {}, None)
+
+
+def argument_problem(name: str, args: list[Any], context: RenderContext) -> str | None:
+    """Why ``name: args`` fails whatever the value left of it, when all its arguments are constants (None:
+    it may not). ``truncate: 'abc'`` loaded, and every send of its step was skipped (``render_error``:
+    "truncate expected an integer, found str"), because the load-time render only refuses a template that
+    reads no data. Tried on values of every kind; only python-liquid's own ``FilterArgumentError`` for each
+    counts (a filter that needs the render context, or fails on the value, is left to the render)."""
+    if any(type(a) not in (PositionalArgument, KeywordArgument) or type(a.value) not in _LITERALS for a in args):
+        return None
+    positional: list[Any] = []
+    named: dict[str, Any] = {}
+    for a in args:
+        key, value = a.evaluate(context)
+        if key:
+            named[key] = value
+        else:
+            positional.append(value)
+    call = context.filter(name, None)  # as the render calls it (the context or environment passed in)
+    why = ""
+    for left in _ANY_LEFT:
+        try:
+            call(left, *positional, **named)
+        except FilterArgumentError as e:
+            why = why or str(e.message)
+            continue
+        except Exception:  # noqa: BLE001 - not an argument problem: the render decides
+            return None
+        return None
+    return why if why.startswith(name) else f"filter {name!r}: {why}"  # python-liquid's names it mostly
+
+
+__all__ = ["argument_problem", "arity_problem"]

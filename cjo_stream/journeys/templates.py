@@ -34,7 +34,7 @@ from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterErro
 
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
-from cjo_stream.journeys.filter_arity import arity_problem
+from cjo_stream.journeys.filter_arity import argument_problem, arity_problem
 
 #: Loop iterations per render (all loops together), and the longest range a filter may take.
 MAX_LOOP_ITERATIONS: Final = 10_000
@@ -227,9 +227,9 @@ def _reads_path(expression: Any) -> bool:
     return any(_reads_path(c) for c in expression.children())
 
 
-def _filter_problem(expression: Any) -> str | None:
-    """The first filter an expression names that the environment lacks, or gives arguments it cannot take,
-    wherever it sits."""
+def _filter_problem(expression: Any, context: Any) -> str | None:
+    """The first filter an expression names that the environment lacks, or gives arguments it cannot take
+    (too many, too few, or constants it refuses whatever the data), wherever it sits."""
     for attr in ("filters", "tail_filters"):
         for f in getattr(expression, attr, None) or ():
             func = _env.filters.get(f.name)
@@ -237,8 +237,10 @@ def _filter_problem(expression: Any) -> str | None:
                 return f"unknown filter {f.name!r}"
             if (problem := arity_problem(str(f.name), func, list(f.args))) is not None:
                 return problem
+            if (problem := argument_problem(str(f.name), list(f.args), context)) is not None:
+                return problem
     for child in expression.children():
-        if (problem := _filter_problem(child)) is not None:
+        if (problem := _filter_problem(child, context)) is not None:
             return problem
     return None
 
@@ -271,10 +273,11 @@ def _check_nodes(tpl: Any) -> None:
     the empty-data render above does not take, or an ``assign``), and an output, ``echo`` or ``assign`` that
     fails on constants alone (``{{ 5 | divided_by: 0 }}``) where the rest of the template reads data. The whole-template
     render misses both, and the send then failed for every customer (``render_error``) instead of at load."""
+    context = RenderContext(tpl)
     for node in _walk(tpl):
         at = node.token.start_index
         for expression in node.expressions():
-            if (problem := _filter_problem(expression)) is not None:
+            if (problem := _filter_problem(expression, context)) is not None:
                 raise TemplateError(f"template: {problem}", at)
         # an output, `{% echo %}` (an OutputNode too: its token is the tag's name, rendering that said
         # nothing) or an `assign`: rendered alone, on a context of its own

@@ -126,6 +126,14 @@ steps:
 """
 
 
+@pytest.mark.parametrize("body", ["{{ profile.traits.name | truncate: 5 }}", "{{ event.properties.n | plus: 'x' }}",
+                                  "{{ event.properties.at | date: '%Y' }}", "{{ event.properties.xs | join: 1 }}",
+                                  "{{ event.properties.xs | where: 'a', 1 | map: 'b' | sort: 'c' }}"])
+def test_a_filter_with_constant_arguments_it_may_take_loads(body: str) -> None:
+    """Only a refusal for every kind of value left of the filter refuses the template (the check above)."""
+    load_journey_text(JOURNEY.format(when='"true"', body=_yaml_str(body)), "j.yaml")
+
+
 def test_a_filter_whose_argument_is_data_loads_and_fails_only_that_send() -> None:
     # with the empty data of the load-time render these fail (divide by null, slice to null): they were refused
     sim = Simulator(engine(ARGUMENT))
@@ -140,6 +148,10 @@ def test_a_filter_whose_argument_is_data_loads_and_fails_only_that_send() -> Non
 @pytest.mark.parametrize(("body", "reason"), [
     ("{{ 5 | divided_by: 0 }}", "j.yaml:7: body: template: divided_by: can't divide by 0"),
     ("{{ event.properties.n | no_such_filter }}", "j.yaml:7: body: template: unknown filter 'no_such_filter'"),
+    # a constant argument the filter refuses whatever the value left of it: each send was a render_error
+    ("{{ profile.traits.name | truncate: 'abc' }}", "j.yaml:7: body: template: truncate expected an integer, found str"),
+    ("{{ event.properties.s | slice: 'b' }}", "j.yaml:7: body: template: slice expected an integer start, found str"),
+    ("{{ event.properties.n | divided_by: 0 }}", "j.yaml:7: body: template: divided_by: can't divide by 0"),
 ])
 def test_a_filter_that_fails_on_constants_alone_is_refused_at_load(body: str, reason: str) -> None:
     with pytest.raises(JourneyLoadError) as e:
