@@ -19,6 +19,11 @@ CUSTOMER_CHANNELS: frozenset[str] = frozenset(get_args(CustomerChannel))
 INTERNAL_CHANNELS: frozenset[str] = frozenset({"webhook", "slack", "crm"})
 ALL_CHANNELS: frozenset[str] = CUSTOMER_CHANNELS | INTERNAL_CHANNELS
 
+#: Content keys a channel's adapter needs one of (it refuses a message with none: a ``failed`` receipt for every
+#: send); the loader refuses a send step without any of them, so the mistake shows at ``validate``, not in production.
+CONTENT_NEEDS: dict[str, tuple[str, ...]] = {"email": ("body", "text", "html"), "sms": ("body", "text"),
+                                             "slack": ("text", "body", "subject")}
+
 #: Profile trait holding the recipient address per customer-facing channel.
 ADDRESS_TRAIT: dict[str, str] = {"email": "email", "sms": "phone", "push": "push_token"}
 

@@ -365,3 +365,37 @@ def test_a_scheduled_journeys_template_reading_the_event_properties_is_warned_ab
     topology(tmp_path, to, "lapsed.yaml")
     p = run("validate", str(topo))
     assert p.returncode == 0 and "step nudge's to reads event.context.device_id" in p.stderr, p.stdout + p.stderr
+
+
+UNDELIVERABLE = """\
+journey: pings
+entry: {event: x}
+steps:
+  - id: mail
+    send:
+      channel: email
+      content:
+        subject: ping
+        bdoy: hello
+  - {id: text, send: {channel: sms, content: {msg: hi}}}
+  - {id: team, send: {channel: slack, content: {subject: "a ping went out"}}}
+  - {id: hook, send: {channel: webhook, content: {kind: ping}}}
+"""
+
+
+def test_a_send_its_adapter_would_refuse_is_warned_about_at_validate(tmp_path: Path) -> None:
+    """An e-mail with a subject only (or a misspelt `body`) validated and counted as sent in simulate, while the
+    e-mail adapter refuses every such message: the author learnt it from failed receipts in production. A
+    warning, not a refusal: a deployment's own adapter for the topic may read other keys."""
+    topo = topology(tmp_path, UNDELIVERABLE, "pings.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    f = topo / "journeys" / "pings.yaml"
+    assert p.stderr.splitlines() == [
+        f"{f}:7: warning: step mail's email content has none of 'body', 'text', 'html' (did you mean 'body'?): "
+        "the email adapter refuses such a message (a failed receipt for every send)",
+        f"{f}:10: warning: step text's sms content has none of 'body', 'text': the sms adapter refuses such a "
+        "message (a failed receipt for every send)"], p.stderr
+    fixed = UNDELIVERABLE.replace("bdoy:", "body:").replace("{msg: hi}", "{text: hi}")
+    p = run("validate", str(topology(tmp_path, fixed, "pings.yaml")))
+    assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr

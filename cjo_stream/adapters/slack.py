@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from cjo_stream.adapters import config
 from cjo_stream.adapters.base import DeliveryResult, PermanentError, content_text
 from cjo_stream.adapters.http_client import HttpChannel, HttpReply, classify, safe_code, timeout_from_env
-from cjo_stream.commands import DeliveryCommand
+from cjo_stream.commands import CONTENT_NEEDS, DeliveryCommand
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class SlackChannel(HttpChannel):
         self.cfg = cfg
 
     async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
-        text = content_text(cmd, "text", "body", "subject")
+        text = content_text(cmd, *CONTENT_NEEDS["slack"])  # the keys validate warns about
         if not text:
             raise PermanentError("content has no text, body or subject")
         resp = await self.request("POST", self.cfg.webhook_url, json={"text": text})

@@ -18,7 +18,7 @@ from cjo_stream.adapters import config
 from cjo_stream.adapters.base import DeliveryResult, PermanentError, content_text
 from cjo_stream.adapters.http_client import HttpChannel, classify, json_field, safe_code, timeout_from_env
 from cjo_stream.adapters.webhook import provider_id
-from cjo_stream.commands import DeliveryCommand
+from cjo_stream.commands import CONTENT_NEEDS, DeliveryCommand
 
 #: Twilio error codes that mean "this recipient cannot get SMS from us" (a hard bounce).
 BOUNCE_CODES = frozenset({"21211", "21214", "21408", "21610", "21612", "21614", "30003", "30005", "30006"})
@@ -61,7 +61,7 @@ class SmsChannel(HttpChannel):
     def form(self, cmd: DeliveryCommand) -> dict[str, str]:
         if not cmd.to:
             raise PermanentError("no phone number (profile trait `phone` or `to:`)", bounced=True)
-        body = content_text(cmd, "body", "text")
+        body = content_text(cmd, *CONTENT_NEEDS["sms"])  # the keys validate warns about
         if not body:
             raise PermanentError("content has no body")
         data = {"To": cmd.to, "Body": body}

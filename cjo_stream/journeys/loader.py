@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -16,9 +17,11 @@ from typing import Any
 
 import msgspec
 
+from cjo_stream.commands import CONTENT_NEEDS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
+from cjo_stream.journeys.loops import MIN_LOOP, describe, quick_cycle, quick_loop, shortest_waits
 from cjo_stream.journeys.model import (
     END,
     SCHEDULED,
@@ -313,6 +316,13 @@ def _check_graph(steps: dict[str, Step], order: list[str], comp: _Compiler, inde
     for sid in order:
         if sid not in color and not steps[sid].waits:
             visit(sid, [])
+    if not comp.problems:  # a loop that waits, but only moments a round (journeys.loops)
+        loop = quick_loop(steps, order)
+        if loop is not None:
+            path, took = loop
+            comp.fail(("steps", index[path[0]]), f"steps {' -> '.join(path)} form a loop that waits only "
+                      f"{describe(took)} a round: wait at least {describe(MIN_LOOP)} in it (each round is a "
+                      f"timer for every customer in it)")
 
 
 def _event_paths(steps: Iterable[Step]) -> Iterator[tuple[Any, ...]]:
@@ -396,8 +406,8 @@ def compile_journey(src: Located) -> Journey:
         raise JourneyLoadError(sorted(comp.problems, key=lambda p: p.line))
     channels = frozenset(s.send.channel for s in steps.values() if s.send)
     snapshot = snapshot_spec(_event_paths(steps.values()))
-    immediate = _reached_without_wait(steps, order[0])
-    handovers = tuple(Handover(s.id, s.enter, src.line(("steps", index[s.id], "enter")), s.id in immediate)
+    waits = shortest_waits(steps, order[0])
+    handovers = tuple(Handover(s.id, s.enter, src.line(("steps", index[s.id], "enter")), waits.get(s.id, math.inf))
                       for s in steps.values() if s.enter is not None)
     return Journey(
         id=spec.journey, version=spec.version, entry=entry, steps=steps, first=order[0],
@@ -407,20 +417,6 @@ def compile_journey(src: Located) -> Journey:
         keeps_event=_keeps_event(steps),
         schedule=schedule, throttle=throttle, handovers=handovers,
     )
-
-
-def _reached_without_wait(steps: dict[str, Step], first: str) -> set[str]:
-    """Steps an instance can reach from its entry in the same decision (no wait on the way)."""
-    seen: set[str] = set()
-    todo = [first]
-    while todo:
-        sid = todo.pop()
-        if sid == END or sid in seen:
-            continue
-        seen.add(sid)
-        if not steps[sid].waits:
-            todo.extend(steps[sid].targets)
-    return seen
 
 
 def _declared_id(path: str) -> list[str]:
@@ -454,29 +450,20 @@ def _link_journeys(journeys: list[Journey], problems: list[SourceError], refused
                 hint = f" (did you mean {close[0]!r}?)" if close else ""  # as for an unknown step
                 problems.append(SourceError(j.source, h.line, f"enter: unknown journey {h.target!r}{hint}: use one of "
                                                               f"{sorted(by_id)}"))
-    # a cycle of hand-overs that all run in the same decision as their own entry would never wait
-    edges = {j.id: sorted({h.target for h in j.handovers if h.immediate and h.target in by_id})
-             for j in by_id.values()}
-    state: dict[str, int] = {}
-
-    def visit(jid: str, stack: list[str]) -> None:
-        state[jid] = 1
-        stack.append(jid)
-        for t in edges.get(jid, []):
-            if state.get(t) == 1:
-                cyc = [*stack[stack.index(t):], t]
-                src = by_id[jid]
-                line = next(h.line for h in src.handovers if h.target == t)
-                problems.append(SourceError(src.source, line, f"hand-overs {' -> '.join(cyc)} form a cycle "
-                                                              "without a wait"))
-            elif t not in state:
-                visit(t, stack)
-        stack.pop()
-        state[jid] = 2
-
-    for jid in sorted(edges):
-        if jid not in state:
-            visit(jid, [])
+    # a cycle of hand-overs must wait as a loop of steps must (journeys.loops): each hand-over is an entry
+    edges: dict[str, dict[str, float]] = {}
+    for j in by_id.values():
+        for h in j.handovers:
+            if h.target in by_id and h.waited < edges.setdefault(j.id, {}).get(h.target, math.inf):
+                edges[j.id][h.target] = h.waited
+    cycle = quick_cycle(lambda jid: edges.get(jid, {}).items(), sorted(edges))
+    if cycle is not None:
+        path, took = cycle
+        src = by_id[path[-2]]
+        line = next(h.line for h in src.handovers if h.target == path[-1] and h.waited == edges[src.id][path[-1]])
+        how = "without a wait" if took == 0 else (f"that waits only {describe(took)} a round: wait at least "
+                                                  f"{describe(MIN_LOOP)} in it")
+        problems.append(SourceError(src.source, line, f"hand-overs {' -> '.join(path)} form a cycle {how}"))
     return with_handover_snapshots(journeys)
 
 
@@ -572,6 +559,30 @@ def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str
                                f"{step.id}'s {key} reads {reads[0]}, always empty on a scheduled entry (its "
                                f"`scheduled` event has no {reads[0].split('.')[1]}): read the profile instead "
                                "(profile.traits, profile.last, profile.counters)")
+    return out
+
+
+def _content_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A send whose content lacks every key its channel's adapter reads the message from (``CONTENT_NEEDS``):
+    that adapter refuses each such send, a ``failed`` receipt in production, long after ``validate``. A
+    warning, not a problem: a deployment may consume the channel's topic with its own adapter, which may
+    need other keys (a provider's template id)."""
+    import difflib
+
+    out = []
+    for j, src in loaded:
+        for i, step in enumerate(j.steps.values()):
+            needs = CONTENT_NEEDS.get(step.send.channel) if step.send is not None else None
+            if step.send is None or not needs:
+                continue
+            keys = [k for k, _ in step.send.content]
+            if any(k in needs for k in keys):
+                continue
+            close = [c for k in keys for c in difflib.get_close_matches(k, needs, n=1, cutoff=0.6)]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            out.append(f"{j.source}:{src.line(('steps', i, 'send', 'content'))}: warning: step {step.id}'s "
+                       f"{step.send.channel} content has none of {', '.join(map(repr, needs))}{hint}: the "
+                       f"{step.send.channel} adapter refuses such a message (a failed receipt for every send)")
     return out
 
 
@@ -671,7 +682,7 @@ def load_topology(root: str) -> Topology:
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
-    warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded)
+    warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

@@ -88,12 +88,12 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Handover:
-    """An ``enter:`` step, for the checks across journeys (unknown target, a cycle without a wait)."""
+    """An ``enter:`` step, for the checks across journeys (unknown target, a cycle that waits too little)."""
 
     step: str
     target: str
     line: int
-    immediate: bool  # reachable from the first step without a wait (in the same decision as the entry)
+    waited: float  # the least waiting from the entry to this step (0: the same decision; inf: only on an event)
 
 
 @dataclass(frozen=True)

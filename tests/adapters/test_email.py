@@ -10,6 +10,7 @@ import pytest
 from cjo_stream.adapters import config
 from cjo_stream.adapters.base import PermanentError
 from cjo_stream.adapters.email import EmailChannel, EmailConfig, build_message, text_to_html
+from cjo_stream.commands import CONTENT_NEEDS
 from tests.adapters.conftest import SmtpServer, command, server_tls, smtp_server
 
 
@@ -107,6 +108,14 @@ def test_email_refuses_bad_addresses_and_header_injection() -> None:
                                    content={"subject": "Hi\r\nBcc: victim@example.com", "body": "x"}))
     with pytest.raises(PermanentError, match="neither body nor html"):
         build_message(cfg, command(channel="email", to="a@example.com", content={"subject": "s"}))
+
+
+def test_email_builds_a_message_from_each_content_key_validate_asks_for() -> None:
+    """``CONTENT_NEEDS['email']`` is what `validate` warns about a send lacking: each key alone must do."""
+    cfg = email_cfg(25)
+    for key in CONTENT_NEEDS["email"]:
+        msg = build_message(cfg, command(channel="email", to="a@example.com", content={"subject": "s", key: "hi"}))
+        assert "hi" in msg.as_string(), key
 
 
 def test_text_to_html_keeps_paragraphs_and_breaks() -> None:

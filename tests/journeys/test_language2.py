@@ -115,7 +115,7 @@ steps:
 def test_hand_over_keeps_what_the_target_reads_of_the_trigger(tmp_path: Path) -> None:
     topo = load_topology(write(tmp_path, {"first": FIRST, "second": SECOND}))
     first = next(j for j in topo.journeys if j.id == "first")
-    assert first.steps["to_second"].enter == "second" and first.handovers[0].immediate is False
+    assert first.steps["to_second"].enter == "second" and first.handovers[0].waited == 3600
     assert first.snapshot.tree == {"properties": {"sku": None, "product_name": None}}
 
 
@@ -149,6 +149,11 @@ def test_hand_overs_that_loop_without_a_wait_are_refused(tmp_path: Path) -> None
     b = "journey: b\nentry: {event: f}\nsteps:\n  - {id: send, send: {channel: email, content: {s: x}}}\n  - {id: back, enter: a}\n"
     with pytest.raises(JourneyLoadError, match=r"b\.yaml:5: hand-overs a -> b -> a form a cycle without a wait"):
         load_topology(write(tmp_path, {"a": a, "b": b}))
+    quick = "journey: a\nentry: {event: e}\nre_entry: always\nsteps:\n  - {id: pause, wait: 5s}\n  - {id: go, enter: b}\n"
+    (tmp_path / "journeys" / "a.yaml").write_text(quick)  # a loop across journeys every 5 s: refused too
+    with pytest.raises(JourneyLoadError, match=r"b\.yaml:5: hand-overs a -> b -> a form a cycle that waits only 5s "
+                                               r"a round: wait at least 1m in it"):
+        load_topology(str(tmp_path))
     waits = "journey: a\nentry: {event: e}\nsteps:\n  - {id: pause, wait: 1d}\n  - {id: go, enter: b}\n"
     (tmp_path / "journeys" / "a.yaml").write_text(waits)  # a waits before it hands over: a loop with a wait
     assert {j.id for j in load_topology(str(tmp_path)).journeys} == {"a", "b"}

@@ -85,6 +85,56 @@ def test_cycle_without_wait_is_refused_but_cycle_with_wait_is_fine() -> None:
     load_journey_text(textwrap.dedent(fine), "j.yaml")
 
 
+@pytest.mark.parametrize("pause, refused", [
+    ("wait: 0.0000001s", "0.0000001s"),  # below a float's resolution at today's epoch: simulate spun forever
+    ("wait: 30s", "30s"),
+    ("wait_for: {event: x, timeout: 59s}", "59s"),
+    ("wait: 1m", None),
+    ("wait_until: \"09:00\"", None),
+    ("wait_for: {event: x, timeout: 5s}", None),  # it loops on the customer's event only, not by the clock
+])
+def test_a_loop_must_wait_at_least_a_minute_a_round(pause: str, refused: str | None) -> None:
+    """A loop with a tiny wait validated, then ``simulate`` never finished: ``now + 1e-7 == now``, so the
+    timer came due at once again and again and ``max_duration`` was never reached (a walkthrough)."""
+    loop = f"""\
+    journey: loop
+    entry: {{event: go}}
+    max_duration: 1m
+    steps:
+      - id: a
+        {pause}
+      - id: b
+        branch: [{{when: profile.traits.stop == true, next: end}}]
+        next: a
+    """
+    if "wait_for" in pause:
+        timeout = "end" if refused is None else "b"
+        loop = loop.replace("      - id: b\n", f"        on_timeout: {timeout}\n        on_event: b\n      - id: b\n")
+    if refused is None:
+        load_journey_text(textwrap.dedent(loop), "j.yaml")
+    else:
+        assert problems(loop) == [f"j.yaml:5: steps a -> b -> a form a loop that waits only {refused} a round: "
+                                  "wait at least 1m in it (each round is a timer for every customer in it)"]
+
+
+def test_a_loop_of_short_waits_counts_them_all() -> None:
+    """Two waits of 40s make a round of 80s: allowed; a way round that skips one of them is not."""
+    loop = """\
+    journey: loop
+    entry: {event: go}
+    steps:
+      - {id: a, wait: 40s}
+      - {id: b, wait: 40s}
+      - id: c
+        branch: [{when: profile.traits.skip == true, next: b}]
+        next: a
+    """
+    found = problems(loop)
+    assert found == ["j.yaml:5: steps b -> c -> b form a loop that waits only 40s a round: wait at least 1m in it "
+                     "(each round is a timer for every customer in it)"], found
+    load_journey_text(textwrap.dedent(loop.replace("next: b}", "next: end}")), "j.yaml")
+
+
 def test_branch_and_split_rules() -> None:
     base = """\
     journey: b
