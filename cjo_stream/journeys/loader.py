@@ -370,7 +370,7 @@ def compile_journey(src: Located) -> Journey:
     try:
         spec = msgspec.convert(src.data, JourneySpec)
     except msgspec.ValidationError as e:
-        path, reason = parse_msgspec_path(str(e), JourneySpec)
+        path, reason = parse_msgspec_path(str(e), JourneySpec, src.data)
         raise JourneyLoadError([src.error(path, reason)]) from None
     comp = _Compiler(src)
     index: dict[str, int] = {}

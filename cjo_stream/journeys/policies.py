@@ -88,7 +88,7 @@ def compile_policies(src: Located) -> Policies:
     try:
         spec = msgspec.convert(src.data, PoliciesSpec)
     except msgspec.ValidationError as e:
-        path, reason = parse_msgspec_path(str(e), PoliciesSpec)
+        path, reason = parse_msgspec_path(str(e), PoliciesSpec, src.data)
         raise src.error(path, reason) from None
     found: list[SourceError] = []  # every problem of the file in one pass (validate listed one at a time)
     caps: list[FrequencyCap] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,17 +208,46 @@ _TOO_DEEP = "YAML: lists or mappings nested too deeply (hundreds of levels)"
 #: keys whose text is a duration (``1h``): a bare number there lacks its unit, quoting it would not do
 _DURATION_KEYS = frozenset({"wait", "timeout", "expires_in", "per", "max_duration", "within", "every"})
 
-_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\[\.\.\.\])")
+#: msgspec's name of a value's type in "got `...`" -> what it is in the parsed YAML
+_GOT: dict[str, Callable[[Any], bool]] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool), "float": lambda v: isinstance(v, float),
+    "bool": lambda v: isinstance(v, bool), "null": lambda v: v is None, "str": lambda v: isinstance(v, str),
+    "array": lambda v: isinstance(v, list), "object": lambda v: isinstance(v, dict)}
 
 
-def parse_msgspec_path(message: str, spec: Any = None) -> tuple[Path, str]:
+def _key_in(data: Any, reason: str) -> str | None:
+    """The key of a mapping msgspec names only as ``[...]`` (a value of ``content:``, say): the first whose
+    value is of the type it got. The mistake was reported at the mapping's line, not the value's."""
+    if not isinstance(data, dict) or not data:
+        return None
+    got = re.search(r"got `(\w+)`", reason)
+    fits = _GOT.get(got.group(1)) if got else None
+    for k, v in data.items():
+        if fits is None or fits(v):
+            return str(k)
+    return None
+
+
+def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tuple[Path, str]:
     """Split a msgspec validation message into the data path it names and a readable reason; with the
     ``spec`` type it was converted to, a mistyped key or value also says what was meant (a typo such as
-    ``wait_fro`` or ``channel: emial`` otherwise left the user to look the names up)."""
+    ``wait_fro`` or ``channel: emial`` otherwise left the user to look the names up); with the ``data`` it
+    was converted from, a value msgspec names only as ``[...]`` in a mapping gets its key (and its line)."""
     reason, _, where = message.partition(" - at `")
     path: list[str | int] = []
+    node = data
     for m in _PATH_PART.finditer(where.rstrip("`").removeprefix("$")):
-        path.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        if m.group(3) is not None:
+            key = _key_in(node, reason)
+            if key is None:
+                break
+            path.append(key)
+        else:
+            path.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        step = path[-1]
+        node = node.get(step) if isinstance(node, dict) else (
+            node[step] if isinstance(node, list) and isinstance(step, int) and step < len(node) else None)
     unknown = re.search(r"unknown field `([^`]+)`", reason)
     if unknown:
         path.append(unknown.group(1))

@@ -49,7 +49,7 @@ def compile_stages(src: Located) -> Stages:
     try:
         spec = msgspec.convert(src.data, StagesSpec)
     except msgspec.ValidationError as e:
-        path, reason = parse_msgspec_path(str(e), StagesSpec)
+        path, reason = parse_msgspec_path(str(e), StagesSpec, src.data)
         raise src.error(path, reason) from None
     out: list[Stage] = []
     seen: set[str] = set()

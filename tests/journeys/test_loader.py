@@ -305,3 +305,25 @@ def test_times_of_day_take_h_mm_and_hh_mm_alike_everywhere() -> None:
         (problem,) = problems(TIMES_OF_DAY.replace("AT", at).replace("WAIT", wait).replace("BEST", best))
         assert problem.startswith("j.yaml:") and problem.endswith(
             ": use a 24-hour time H:MM or HH:MM in quotes, e.g. \"9:00\" or \"21:30\""), problem
+
+
+def test_a_mistyped_content_value_is_reported_at_its_own_line_and_key() -> None:
+    """msgspec names a mapping's value only as ``content[...]``: the problem was told at the ``content:`` line
+    without the key, and with ten fields the author had to guess which one (a walkthrough)."""
+    text = """\
+    journey: crm_sync
+    entry: {event: x}
+    steps:
+      - id: a
+        send:
+          channel: crm
+          content:
+            status: sql
+            name: "x"
+            score: 80
+            items: [1, 2]
+    """
+    assert problems(text) == ["j.yaml:10: steps.0.send.content.score: Expected `str`, got `int` (put it in quotes: "
+                              "unquoted, YAML reads it as a number or true/false, not as text)"]
+    assert problems(text.replace("score: 80", 'score: "80"')) == [
+        "j.yaml:11: steps.0.send.content.items: Expected `str`, got `array`"]
