@@ -18,9 +18,17 @@ from typing import Annotated
 
 import msgspec
 
-from cjo_stream.journeys.expressions import ExpressionError, compile_expression
+from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field
-from cjo_stream.journeys.source import Located, blank, load_yaml, parse_msgspec_path, read_source
+from cjo_stream.journeys.source import (
+    Located,
+    SourceError,
+    SourceErrors,
+    blank,
+    load_yaml,
+    parse_msgspec_path,
+    read_source,
+)
 
 # the compiled stages are in a module of their own, which mypyc compiles (no msgspec structs there)
 from cjo_stream.journeys.stage_model import STAGE_CHANGED as STAGE_CHANGED
@@ -53,25 +61,36 @@ def compile_stages(src: Located) -> Stages:
         raise src.error(path, reason) from None
     out: list[Stage] = []
     seen: set[str] = set()
+    found: list[SourceError] = []  # every problem of the file in one pass, as journeys and policies
     for i, s in enumerate(spec.stages):
         if s.stage in seen:
-            raise src.error(("stages", i, "stage"), f"duplicate stage {s.stage!r}")
+            found.append(src.error(("stages", i, "stage"), f"duplicate stage {s.stage!r}"))
         seen.add(s.stage)
-        text = str(s.when).lower() if isinstance(s.when, bool) else s.when
         try:
-            when = compile_expression(text)
-        except ExpressionError as e:
-            raise src.error(("stages", i, "when"), f"bad expression {text!r}: {e}") from None
-        bad = sorted(when.roots - _STAGE_ROOTS)
-        if bad:
-            raise src.error(("stages", i, "when"), "a stage depends on the customer: use `profile` and `now`, "
-                                                   f"not {', '.join(bad)}")
-        for root, keys in sorted(when.paths, key=repr):
-            if (why := unknown_field(root, keys)) is not None:
-                raise src.error(("stages", i, "when"), f"bad expression {text!r}: {why}")
-        out.append(Stage(s.stage, when))
+            out.append(Stage(s.stage, _condition(src, i, s.when)))
+        except SourceError as e:
+            found.append(e)
+    if found:
+        raise found[0] if len(found) == 1 else SourceErrors(sorted(found, key=lambda p: p.line))
     events, traits = _inputs(out)
     return Stages(tuple(out), events, traits, _counters_only(out))
+
+
+def _condition(src: Located, i: int, when: str | bool) -> Expression:
+    """Stage ``i``'s ``when``, compiled and checked: a stage depends on the customer, not on an event."""
+    text = str(when).lower() if isinstance(when, bool) else when
+    try:
+        expr = compile_expression(text)
+    except ExpressionError as e:
+        raise src.error(("stages", i, "when"), f"bad expression {text!r}: {e}") from None
+    bad = sorted(expr.roots - _STAGE_ROOTS)
+    if bad:
+        raise src.error(("stages", i, "when"), "a stage depends on the customer: use `profile` and `now`, "
+                                               f"not {', '.join(bad)}")
+    for root, keys in sorted(expr.paths, key=repr):
+        if (why := unknown_field(root, keys)) is not None:
+            raise src.error(("stages", i, "when"), f"bad expression {text!r}: {why}")
+    return expr
 
 
 def _counters_only(stages: list[Stage]) -> tuple[str, ...] | None:

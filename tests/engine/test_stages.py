@@ -106,6 +106,22 @@ def test_bad_stages_file_is_refused_with_file_and_line(tmp_path: os.PathLike[str
     assert reason in problem.reason
 
 
+def test_every_problem_of_a_stages_file_is_listed_at_once(tmp_path: os.PathLike[str]) -> None:
+    """A duplicate stage, `event.` in a condition and a bad expression took three fix-and-rerun rounds, one
+    message each, while journey files and policies.yaml list every problem at once (a walkthrough)."""
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "journeys"))
+    with open(os.path.join(root, "journeys", "j.yaml"), "w") as f:
+        f.write(textwrap.dedent(LOYAL))
+    with open(os.path.join(root, "stages.yaml"), "w") as f:
+        f.write("stages:\n  - {stage: a, when: 'true'}\n  - {stage: a, when: 'true'}\n"
+                "  - {stage: b, when: event.properties.x == 1}\n  - {stage: c, when: 'profile.counters.x = 1'}\n")
+    with pytest.raises(JourneyLoadError) as e:
+        load_topology(root)
+    found = [(p.line, p.reason.split(":")[0]) for p in e.value.problems if isinstance(p, SourceError)]
+    assert found == [(3, "duplicate stage 'a'"), (4, "a stage depends on the customer"), (5, "bad expression 'profile.counters.x = 1'")]
+
+
 def test_topology_without_stages_file_has_no_stages_and_profile_stage_is_null(tmp_path: os.PathLike[str]) -> None:
     root = str(tmp_path)
     os.makedirs(os.path.join(root, "journeys"))
