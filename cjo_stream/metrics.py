@@ -20,7 +20,7 @@ from collections import _count_elements  # type: ignore[attr-defined]  # Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import HistogramMetricFamily
@@ -179,6 +179,22 @@ ROCKSDB_MEMORY = Gauge("cjo_rocksdb_memory_bytes", "Memory of this process's Roc
                        "memtables (unflushed writes) and the block cache that includes them; bounded by "
                        "CJO_ROCKSDB_MEMORY_MB", ["kind"], registry=REGISTRY)
 UP = Gauge("cjo_up", "1 while the process runs (role: worker, adapter or analytics)", ["role"], registry=REGISTRY)
+BROKER_UNANSWERED = Gauge("cjo_broker_unanswered_seconds", "Seconds since the broker last answered the process's "
+                          "look at the cluster (every 5 s; /health answers 503 past 20 s)", ["role"], registry=REGISTRY)
+COMMIT_PENDING = Gauge("cjo_commit_pending_seconds", "Age of the oldest offset commit still in progress (0: none)",
+                       ["role"], registry=REGISTRY)
+
+
+class _Watched(Protocol):
+    unanswered: float
+    pending_for: float
+
+
+def watch_gauges(role: str, watch: _Watched) -> None:
+    """Serve ``watch``'s (a :class:`~cjo_stream.kafka.watch.BrokerWatch`) figures as the role's gauges, read
+    at each scrape."""
+    BROKER_UNANSWERED.labels(role).set_function(lambda: watch.unanswered)
+    COMMIT_PENDING.labels(role).set_function(lambda: watch.pending_for)
 
 
 #: Distinct ``source`` label values a process gives ``cjo_events_consumed_total`` (besides ``receipt``,

@@ -77,9 +77,20 @@ def _start_worker(bootstrap: str, tmp_path: Path) -> tuple[subprocess.Popen[byte
     return w, port, wlog
 
 
+def _unanswered(port: int, role: str) -> float:
+    """``cjo_broker_unanswered_seconds{role=...}`` as the process's ``/metrics`` serves it now."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2.0).text
+    prefix = f'cjo_broker_unanswered_seconds{{role="{role}"}} '
+    (value,) = [line.removeprefix(prefix) for line in text.splitlines() if line.startswith(prefix)]
+    return float(value)
+
+
 def _failing_once_the_broker_dies(broker: LocalBroker, proc: subprocess.Popen[bytes], port: int, log: Path,
-                                  procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
-    """Kill the broker; wait (the process still running) for its ``/health`` to answer 503; that body."""
+                                  procs: list[subprocess.Popen[bytes]], role: str) -> dict[str, Any]:
+    """Kill the broker; wait (the process still running) for its ``/health`` to answer 503; that body. Its
+    ``/metrics`` says so too: ``up`` and ``cjo_up`` stay 1 and the lag gauges freeze, so without
+    ``cjo_broker_unanswered_seconds`` no alert could fire (an operator's walkthrough)."""
+    assert _unanswered(port, role) < 20
     assert broker.proc is not None
     broker.proc.kill()
     broker.proc.wait(5)
@@ -93,6 +104,7 @@ def _failing_once_the_broker_dies(broker: LocalBroker, proc: subprocess.Popen[by
         return h is not None and h[0] == 503
 
     _wait("503 while the broker is gone", failing, procs, [log])
+    assert _unanswered(port, role) > 20  # STALL, as /health
     return seen[-1][1]
 
 
@@ -108,7 +120,7 @@ def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_with
             return h is not None and h[0] == 200 and bool(h[1]["partitions"])
 
         _wait("ready", ready, procs, [wlog])
-        body = _failing_once_the_broker_dies(broker, w, port, wlog, procs)
+        body = _failing_once_the_broker_dies(broker, w, port, wlog, procs, "worker")
         assert body["status"] == "failing" and "broker" in body["reason"], body
         broker = LocalBroker(broker.port).start()  # back, empty
         _wait("exited", lambda: w.poll() is not None, procs, [wlog])
@@ -187,7 +199,7 @@ def test_an_adapter_says_503_while_the_broker_is_gone_and_exits_70_once_it_is_ba
         _wait("ready", lambda: sent(0), [a], [alog])
         _produce_commands(broker.bootstrap, "cjo.delivery.email", 3)
         _wait("delivering", lambda: sent(3), [a], [alog])
-        body = _failing_once_the_broker_dies(broker, a, port, alog, [a])
+        body = _failing_once_the_broker_dies(broker, a, port, alog, [a], "adapter")
         assert body["status"] == "failing" and "the broker has not answered" in body["reason"], body
         broker = LocalBroker(broker.port).start()  # back, empty
         _wait("exited", lambda: a.poll() is not None, [a], [alog])
@@ -377,7 +389,7 @@ def test_the_analytics_service_says_503_while_the_broker_is_gone_and_starts_over
         _wait("ready", applied(0), procs, [log])
         _journey_events(broker.bootstrap, 5)
         _wait("5 events counted", applied(5), procs, [log])
-        body = _failing_once_the_broker_dies(broker, a, port, log, procs)
+        body = _failing_once_the_broker_dies(broker, a, port, log, procs, "analytics")
         assert body["status"] == "failing" and "the broker has not answered" in body["reason"], body
         broker = LocalBroker(broker.port).start()  # back (empty)
         assert a.wait(60) == 70, log.read_text()[-3000:]

@@ -174,6 +174,7 @@ class AdapterRunner:
         self._busy_since = 0.0  # when the acks and commit of the batch in progress began; 0: none
         self._stale_unsaid, self._stale_said = 0, -60.0  # stale commands not yet in a warning; when the last was
         self.watch = BrokerWatch(f"adapter {self.name}", log, self._look, lambda: (self._busy_since,))
+        metrics.watch_gauges("adapter", self.watch)
         self._counts: dict[str, int] = {}  # partitions of its own topics, as first seen
         self.lost: str | None = None  # its own topics gone from the cluster: the runner stops (exit 70)
         self.lost_event = asyncio.Event()

@@ -92,6 +92,7 @@ class AnalyticsService:
         # /health answers 503 once the broker has not answered for a while, as on the workers and adapters
         # (it said "ok" with the broker gone); no commit is watched: the store holds the offsets
         self.watch = BrokerWatch("analytics", log, self._look, lambda: ())
+        metrics.watch_gauges("analytics", self.watch)
         self._counts: dict[str, int] = {}  # partitions of its own topics, as first seen
         self.restored = False  # start() done: the web endpoint (up before it) answers 503 until then
 

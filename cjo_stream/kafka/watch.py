@@ -74,6 +74,11 @@ class BrokerWatch:
         self.look = look
         self.pending = pending
         self.trouble: str | None = None
+        #: as of the last look: seconds since the broker last answered, the oldest pending commit's age (the
+        #: ``cjo_broker_unanswered_seconds`` and ``cjo_commit_pending_seconds`` gauges: an alert needs them,
+        #: since ``up`` and ``cjo_up`` stay 1 and the lag gauges freeze while the broker is away)
+        self.unanswered = 0.0
+        self.pending_for = 0.0
         self.answers = 0  # looks the broker answered (tests wait for some instead of sleeping)
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -96,6 +101,7 @@ class BrokerWatch:
     def update(self, now: float, answered: float) -> None:
         """Set ``trouble`` from the last answer and the pending commits; log as it begins and as it ends."""
         stalled = max((now - t for t in self.pending() if t), default=0.0)
+        self.unanswered, self.pending_for = now - answered, stalled
         if now - answered > STALL:
             trouble: str | None = f"the broker has not answered for {now - answered:.0f} s"
         elif stalled > STALL:

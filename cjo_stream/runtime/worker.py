@@ -316,6 +316,7 @@ class StreamWorker:
         # commits pending or the broker unanswered for long: /health 503 (trouble), see _watch_loop
         self.watch = BrokerWatch("worker", log, self._exit_if_topics_gone,
                                  lambda: (f.busy_since for f in (self.ingest_finisher, self.finisher)))
+        metrics.watch_gauges("worker", self.watch)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:

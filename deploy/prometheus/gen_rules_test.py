@@ -98,13 +98,34 @@ TESTS: list[dict[str, Any]] = [
     {
         "name": "crash-looping worker",
         "series": [
-            s("cjo_rebalances_total", W0, "1 2 0 1 0 1 0 1 1 1"),   # counter resets at 2m, 4m, 6m
-            s("cjo_rebalances_total", W1, "1+1x9"),
+            # a crash loop: each start has one rebalance, so that counter shows no reset; the start time moves
+            s("cjo_rebalances_total", W0, "1x10"),
+            s("process_start_time_seconds", W0, "100 100 220 220 340 340 460 460 460 460"),  # 2m, 4m, 6m
+            s("process_start_time_seconds", W1, "100x10"),
+            s("process_start_time_seconds", A0, "100 220 340 460 580 700 820 940 1060 1180"),  # not a worker
         ],
         "checks": [
             ("5m", "CjoWorkerRestarting", []),
             ("7m", "CjoWorkerRestarting", [fires("CjoWorkerRestarting", {**W0, "severity": "warning"},
                                                  "Worker w0:6066 restarted 3 times in 30 minutes")]),
+        ],
+    },
+    {
+        "name": "broker unanswered, commit stalled",
+        "series": [
+            # the look every 5 s answered, then not from 1m on (the gauge is the time since the last answer)
+            s("cjo_broker_unanswered_seconds", {**W0, "role": "worker"}, "3 60+60x9"),
+            s("cjo_broker_unanswered_seconds", {**W1, "role": "worker"}, "4x10"),
+            s("cjo_commit_pending_seconds", {**A0, "role": "adapter"}, "0 0+60x9"),
+            s("cjo_commit_pending_seconds", {**W1, "role": "worker"}, "0x10"),
+        ],
+        "checks": [
+            ("2m", "CjoBrokerUnanswered", []),            # over 60 s from 2m on: pending for its minute
+            ("3m", "CjoBrokerUnanswered", [fires("CjoBrokerUnanswered", {**W0, "severity": "critical"},
+                                                 "w0:6066: the Kafka broker has not answered for 3m 0s")]),
+            ("5m", "CjoCommitStalled", []),
+            ("6m", "CjoCommitStalled", [fires("CjoCommitStalled", {**A0, "severity": "warning"},
+                                              "a0:6067: an offset commit has been pending for 5m 0s")]),
         ],
     },
     {

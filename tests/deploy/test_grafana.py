@@ -18,6 +18,8 @@ from tests.deploy.conftest import DEPLOY, ROOT, in_ci, require_binary
 
 DASHBOARD = DEPLOY / "grafana" / "cjo-stream.json"
 PROMETHEUS_BUILTIN = {"up": {"job", "instance"}}  # synthetic series Prometheus adds to every target
+#: prometheus-client's ProcessCollector, registered in cjo_stream.metrics (a restart moves the start time)
+PROCESS_COLLECTOR = {"process_start_time_seconds"}
 TARGET_LABELS = {"job", "instance"}
 
 
@@ -61,6 +63,7 @@ def known(defined: dict[str, set[str]]) -> dict[str, set[str] | None]:
     """Every series name an expression may use -> its label names (None: not checked)."""
     out: dict[str, set[str] | None] = {k: v | TARGET_LABELS for k, v in defined.items()}
     out.update({k: set(v) for k, v in PROMETHEUS_BUILTIN.items()})
+    out.update({k: set(TARGET_LABELS) for k in PROCESS_COLLECTOR})
     for r in rules():
         if "record" in r:
             out[r["record"]] = promql.output_labels(r["expr"])
