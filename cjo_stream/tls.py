@@ -38,7 +38,10 @@ def client_verify(settings: Settings) -> ssl.SSLContext | bool:
     """What to verify another worker's HTTPS certificate with: the CA bundle, or the system CAs (True)."""
     if not settings.web_tls_ca:
         return True
+    if not os.path.exists(settings.web_tls_ca):
+        raise TLSConfigError(f"CJO_WEB_TLS_CA={settings.web_tls_ca!r}: the file does not exist")
     try:
         return ssl.create_default_context(cafile=settings.web_tls_ca)
-    except (FileNotFoundError, ssl.SSLError, OSError) as e:
-        raise TLSConfigError(f"CJO_WEB_TLS_CA={settings.web_tls_ca!r} cannot be loaded ({type(e).__name__})") from None
+    except (ssl.SSLError, OSError) as e:
+        raise TLSConfigError(f"CJO_WEB_TLS_CA={settings.web_tls_ca!r}: cannot load the CA bundle "
+                             f"({type(e).__name__}: {getattr(e, 'reason', None) or e})") from None

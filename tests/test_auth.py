@@ -194,3 +194,24 @@ def test_bad_security_settings_stop_the_process_with_one_line(verb: list[str], e
     assert p.returncode == 2, p.stderr[-2000:]
     assert message in p.stderr and "Traceback" not in p.stderr
     assert "tooshort-secret" not in p.stderr + p.stdout
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    # the CA a worker checks the other workers' HTTPS with: a traceback (exit 70) at start, after the broker wait
+    ([], {"CJO_WEB_TLS_CA": "/nonexistent/ca.pem"}, "CJO_WEB_TLS_CA='/nonexistent/ca.pem': the file does not exist"),
+    # with --concurrency the supervisor started its processes unchecked: each exited 2, restarted for ever
+    (["--concurrency", "2"], {"CJO_API_TOKENS": "ops:read:tooshort-secret"}, "the secret must be at least 16"),
+    (["--concurrency", "2"], {"CJO_WEB_TLS_CA": "/nonexistent/ca.pem"}, "the file does not exist"),
+])
+def test_bad_worker_security_settings_stop_it_with_one_line_before_anything_starts(
+        args: list[str], env: dict[str, str], message: str) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "worker", *args], cwd=root, capture_output=True,
+                       text=True, env={**base, "CJO_BROKER": "127.0.0.1:1", **env}, timeout=60)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert message in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert "processes, state API on ports" not in p.stderr  # nothing was started

@@ -152,6 +152,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                                  warn=not args.supervised)
     _check_worker_ports(s)
     check_data_dir(s.data_dir)
+    from cjo_stream.auth import ApiAuth, AuthConfigError
+    from cjo_stream.tls import TLSConfigError, client_verify, server_context
+
+    try:  # unusable tokens or certificates: one line and exit 2, before anything connects (or is started)
+        ApiAuth.from_settings(s)
+        server_context(s)
+        client_verify(s)  # the CA a worker checks the others' HTTPS with (it was a traceback at the first query)
+    except (AuthConfigError, TLSConfigError) as e:
+        raise UsageError(str(e)) from None
     if s.concurrency > 1:
         from cjo_stream.runtime.supervisor import ConcurrencyError, run_workers
 
@@ -159,14 +168,6 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             return run_workers(s, s.concurrency, args.loglevel)
         except ConcurrencyError as e:
             raise UsageError(str(e)) from None
-    from cjo_stream.auth import ApiAuth, AuthConfigError
-    from cjo_stream.tls import TLSConfigError, server_context
-
-    try:  # unusable tokens or certificates: one line and exit 2, before anything connects
-        ApiAuth.from_settings(s)
-        server_context(s)
-    except (AuthConfigError, TLSConfigError) as e:
-        raise UsageError(str(e)) from None
     logging.config.dictConfig(logging_config(json_logs, level))
     from cjo_stream.kafka.connect import where
 

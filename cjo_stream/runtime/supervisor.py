@@ -4,7 +4,9 @@ A worker's hot path is one Python thread, so a process uses about one core; on a
 cores, more processes in the same consumer groups share the partitions (exactly as separate
 machines would). Process ``i`` serves its state API and metrics on ``web_port + i`` and keeps its
 state under its own directory. A process that exits on its own (e.g. the exit-70 restart after a
-failed batch) is started again after a pause; SIGTERM/SIGINT stop them all cleanly. If the
+failed batch) is started again after a pause, unless its exit code says a restart cannot help
+(:data:`FINAL`: a setting, a file or a port the user must fix): then the others are stopped and the
+supervisor exits with that code (it restarted such a process every 2 s for ever). SIGTERM/SIGINT stop them all cleanly. If the
 supervisor itself is killed (SIGKILL, OOM), the kernel sends each process SIGTERM
 (:mod:`cjo_stream.lifetime`), so they stop cleanly too instead of running on unwatched.
 """
@@ -22,6 +24,9 @@ from cjo_stream.config import Settings
 from cjo_stream.lifetime import popen
 
 RESTART_PAUSE = 2.0
+#: Exit codes a restart cannot mend (README, "Exit codes"): journeys with errors, a bad setting (the partition
+#: count of existing topics), a missing file, a port in use
+FINAL = frozenset({1, 2, 3, 5})
 
 
 class ConcurrencyError(ValueError):
@@ -61,9 +66,15 @@ def run_workers(settings: Settings, n: int, loglevel: str) -> int:
     procs = [start(env) for env in envs]
     print(f"cjo-stream worker: {n} processes, state API on ports {settings.web_port}-{settings.web_port + n - 1}",
           file=sys.stderr, flush=True)
+    code = 0
     try:
         while not stopping:
             for i, p in enumerate(procs):
+                if p.poll() is not None and not stopping and p.returncode in FINAL:
+                    print(f"worker process {i} exited with {p.returncode}: a restart cannot fix that (its message "
+                          "is above); stopping the others", file=sys.stderr, flush=True)
+                    stopping, code = True, p.returncode
+                    break
                 if p.poll() is not None and not stopping:
                     print(f"worker process {i} exited with {p.returncode}; starting it again in "
                           f"{RESTART_PAUSE:.0f} s", file=sys.stderr, flush=True)
@@ -81,4 +92,4 @@ def run_workers(settings: Settings, n: int, loglevel: str) -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-    return 0
+    return code

@@ -126,6 +126,33 @@ def test_worker_concurrency_processes_stop_when_their_supervisor_is_killed(tmp_p
             assert port_closed(web) and port_closed(web + 1)
 
 
+def test_worker_concurrency_stops_on_a_process_exit_a_restart_cannot_mend(tmp_path: Path) -> None:
+    """A process refusing to start (here: its topics exist with 2 partitions, CJO_PARTITIONS says 4: exit 2)
+    was started again every 2 s for ever, and the supervisor itself never failed (an operator's walkthrough)."""
+    import asyncio
+
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    web = free_port_block(2)
+    with LocalBroker() as broker:
+        s = Settings(bootstrap=broker.bootstrap, partitions=2)
+        asyncio.run(ensure_topics(s, [s.internal_topic], partitions={s.internal_topic: 2}))
+        env = clean_env(CJO_BROKER=broker.bootstrap, CJO_DATA_DIR=str(tmp_path / "data"), CJO_PARTITIONS="4",
+                        CJO_TOPOLOGIES=str(ROOT / "tests" / "runtime" / "topologies"), CJO_STORE="memory")
+        log = tmp_path / "worker.log"
+        with verb("worker", "--concurrency", "2", "--web-port", str(web), env=env, log=log) as proc:
+            try:
+                code = proc.wait(120)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("still running:\n" + log.read_text()[-3000:]) from None
+        text = log.read_text()
+        assert code == 2, text[-3000:]
+        assert f"topic {s.internal_topic} has 2 partitions but CJO_PARTITIONS=4" in text, text[-3000:]
+        assert "exited with 2: a restart cannot fix that" in text and "starting it again" not in text, text[-3000:]
+        assert "Traceback" not in text, text[-3000:]
+
+
 def test_demo_takes_broker_worker_adapter_and_generator_with_it(tmp_path: Path) -> None:
     log = tmp_path / "demo.log"
     with verb("demo", "--duration", "300", env=clean_env(), log=log) as proc:
