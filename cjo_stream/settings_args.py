@@ -40,6 +40,17 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
                                            f"{', '.join(_PROTOCOLS)}"),
         (s.sasl_mechanism in _MECHANISMS, f"CJO_SASL_MECHANISM={s.sasl_mechanism!r}: use PLAIN, SCRAM-SHA-256 "
                                          "or SCRAM-SHA-512"),
+        # a SASL protocol without its mechanism and credentials: aiokafka's ValueError, a traceback (exit 70)
+        (not s.security_protocol.startswith("SASL_") or bool(s.sasl_mechanism),
+         f"CJO_SECURITY_PROTOCOL={s.security_protocol} needs CJO_SASL_MECHANISM (PLAIN, SCRAM-SHA-256 or "
+         "SCRAM-SHA-512), CJO_SASL_USERNAME and CJO_SASL_PASSWORD"),
+        (not s.security_protocol.startswith("SASL_") or (bool(s.sasl_username) and bool(s.sasl_password)),
+         f"CJO_SECURITY_PROTOCOL={s.security_protocol} with CJO_SASL_MECHANISM={s.sasl_mechanism} needs "
+         "CJO_SASL_USERNAME and CJO_SASL_PASSWORD"),
+        # SASL settings with a protocol that does not use them were ignored without a word
+        (s.security_protocol.startswith("SASL_") or not s.sasl_mechanism,
+         f"CJO_SASL_MECHANISM={s.sasl_mechanism} is set but CJO_SECURITY_PROTOCOL={s.security_protocol} does not "
+         "use SASL: set CJO_SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT), or unset CJO_SASL_MECHANISM"),
         # never implemented (the hot path's producers are not transactional): refused, not silently ignored
         (not s.exactly_once, "CJO_EXACTLY_ONCE=true: Kafka transactions are not implemented; processing is "
                              "at-least-once with idempotent effects (adapters drop repeated delivery_ids): unset it"),

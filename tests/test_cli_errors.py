@@ -378,6 +378,26 @@ def test_bad_environment_values_stop_the_worker(var: str, value: str, fragment: 
     user_error(p, ExitCode.USAGE, fragment)
 
 
+@pytest.mark.parametrize("verb", [["worker"], ["dlq"], ["analytics"], ["adapter", "--channel", "console"]])
+@pytest.mark.parametrize(("env", "fragment"), [
+    # aiokafka's ValueError "sasl_plain_username and sasl_plain_password required": exit 70 (analytics 1)
+    ({"CJO_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, "CJO_SECURITY_PROTOCOL=SASL_PLAINTEXT needs CJO_SASL_MECHANISM"),
+    ({"CJO_SECURITY_PROTOCOL": "SASL_SSL", "CJO_SASL_MECHANISM": "SCRAM-SHA-512"},
+     "CJO_SECURITY_PROTOCOL=SASL_SSL with CJO_SASL_MECHANISM=SCRAM-SHA-512 needs CJO_SASL_USERNAME and "
+     "CJO_SASL_PASSWORD"),
+    # ignored without a word: the process connected in plaintext
+    ({"CJO_SASL_MECHANISM": "PLAIN", "CJO_SASL_USERNAME": "u", "CJO_SASL_PASSWORD": "never-printed-secret"},
+     "CJO_SASL_MECHANISM=PLAIN is set but CJO_SECURITY_PROTOCOL=PLAINTEXT does not use SASL"),
+])
+def test_sasl_settings_that_do_not_go_together_stop_every_verb(verb: list[str], env: dict[str, str],
+                                                                fragment: str, tmp_path: Path) -> None:
+    env = {"CJO_WEB_PORT": str(free_port()), "CJO_BROKER": f"127.0.0.1:{free_port()}",
+           "CJO_DATA_DIR": str(tmp_path), **env}
+    p = run(*verb, env=clean_env(**env), timeout=60)
+    user_error(p, ExitCode.USAGE, fragment)
+    assert "never-printed-secret" not in p.stdout + p.stderr
+
+
 def test_bad_environment_values_stop_the_clients() -> None:
     user_error(run("produce", "--events", EVENTS, env=clean_env(CJO_PARTITIONS="x")), ExitCode.USAGE,
                "CJO_PARTITIONS='x'")
