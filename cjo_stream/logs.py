@@ -157,9 +157,11 @@ def logging_config(json: bool, level: str | int = "INFO", stream: str = "ext://s
         "handlers": {"cjo": {"class": "logging.StreamHandler", "formatter": "cjo", "stream": stream,
                              "filters": ["repeats"] if quiet else []}},
         "root": {"level": lvl, "handlers": ["cjo"]},
-        # chatty client libraries: their INFO lines are connection noise; audit records at any level
-        "loggers": {**({name: {"level": "WARNING"} for name in ("aiokafka", "kafka", "httpx")}
-                       if lvl in ("INFO", "DEBUG") else {}),
+        # chatty client libraries: their INFO lines are connection noise, except when debugging (a worker stuck
+        # joining its groups said nothing even with --debug: the client's group and coordinator lines are INFO;
+        # its DEBUG is a line per request); audit records at any level
+        "loggers": {**({name: {"level": "INFO" if lvl == "DEBUG" and name != "httpx" else "WARNING"}
+                        for name in ("aiokafka", "kafka", "httpx")} if lvl in ("INFO", "DEBUG") else {}),
                     "cjo_stream.audit": {"level": "INFO"}},
     }
 

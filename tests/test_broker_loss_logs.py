@@ -115,3 +115,26 @@ def test_an_adapter_stopped_while_its_broker_is_gone_exits_0_without_a_traceback
     log = alog.read_text()
     assert code == 0, log[-4000:]
     assert "Traceback" not in log and "Logging error" not in log and "Unclosed" not in log, log[-4000:]
+
+
+def test_a_worker_logging_at_debug_shows_the_kafka_clients_group_lines(tmp_path: Path) -> None:
+    """A worker stuck joining its groups said nothing after 'Starting...' even with CJO_LOG_LEVEL=debug: the
+    client's logger was held at ERROR whatever the level (an operator's walkthrough). At debug its group and
+    coordinator lines (INFO) show; at the default level they do not."""
+    with LocalBroker() as broker:
+        for level, shown in (("debug", True), ("info", False)):
+            env = {**worker_env(broker.bootstrap, tmp_path), "CJO_LOG_LEVEL": level,
+                   "CJO_DATA_DIR": str(tmp_path / level)}
+            log, port = tmp_path / f"{level}.log", free_port()
+            with log.open("wb") as f:
+                p = _start(["worker", "--web-port", str(port)], env, f)
+            try:
+                deadline = time.monotonic() + 60
+                while not _worker_ready(port):
+                    assert p.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                    time.sleep(0.2)
+            finally:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(30)
+            text = log.read_text(errors="replace")
+            assert ("Joined group" in text or "Discovered coordinator" in text) is shown, text[-3000:]

@@ -32,7 +32,10 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
     topo = load_topology_checked(s.topologies, refusing="refusing to start")
     check_data_dir(s.data_dir)
     port_free(s.web_host, s.analytics_web_port, "--web-port / CJO_ANALYTICS_WEB_PORT")  # before the broker wait
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    from cjo_stream.logs import from_env
+
+    if from_env()[1] != "DEBUG":  # (debugging, the client's own lines show: logging_config)
+        logging.getLogger("aiokafka").setLevel(logging.ERROR)
     from cjo_stream.analytics.service import serve
 
     print(f"cjo-stream analytics: broker {s.bootstrap}, {len(topo.journeys)} journeys, page and API on "

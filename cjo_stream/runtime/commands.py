@@ -189,7 +189,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     app, _ = build_app(s, topo, stream, started)
     tune_gc(s.gc_threshold)
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    if level != "DEBUG":  # (debugging, the client's own lines show: logging_config)
+        logging.getLogger("aiokafka").setLevel(logging.ERROR)
     # CJO_LOG_FORMAT=json gives one JSON object per line; no payloads or addresses either way
     worker = Worker(app, loop=loop, loglevel=level, logging_config=logging_config(json_logs, level), quiet=True,
                     redirect_stdouts=False)
