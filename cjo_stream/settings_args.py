@@ -66,6 +66,14 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         path = getattr(s, name)
         if path:
             readable_file(path, Settings.ENV[name])
+    if s.security_protocol in ("SSL", "SASL_SSL"):
+        import ssl
+
+        try:  # files that exist but hold no certificate: the broker wait said "connection refused" for ever
+            s.kafka_kwargs()
+        except (ssl.SSLError, OSError, ValueError) as e:
+            raise UsageError(f"CJO_SSL_CAFILE / CJO_SSL_CERTFILE / CJO_SSL_KEYFILE: cannot load them "
+                             f"({type(e).__name__}: {getattr(e, 'reason', None) or e})") from None
     return s
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 
@@ -36,8 +37,10 @@ def where(settings: Settings, flag: str | None) -> str:
     return "the default; set CJO_BROKER or --broker"
 
 
-def _diagnose(bootstrap: str) -> str:
-    """Why the first bootstrap server does not answer (refused, timed out, unknown host)."""
+def _diagnose(bootstrap: str, tls: ssl.SSLContext | None = None) -> str:
+    """Why the first bootstrap server does not answer (refused, timed out, unknown host; with ``tls``, the
+    settings' context when the protocol is SSL or SASL_SSL, a failed handshake: "certificate verify failed"
+    was told as "does not answer as a Kafka broker")."""
     from aiokafka.conn import get_ip_port_afi
 
     first = bootstrap.split(",")[0].strip()
@@ -48,7 +51,18 @@ def _diagnose(bootstrap: str) -> str:
     # (the address is named as given: say which port was tried when it had none)
     assumed = "" if first.endswith(f":{port}") else f" (port {port}, none given)"
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2) as sock:
+            if tls is not None:
+                try:
+                    with tls.wrap_socket(sock, server_hostname=host or None):
+                        pass
+                except ssl.SSLError as e:
+                    return f"the TLS handshake failed ({e.reason or e}): check CJO_SSL_CAFILE, CJO_SSL_CERTFILE " \
+                           "and CJO_SSL_KEYFILE against the broker's certificate" + assumed
+                except OSError:
+                    return "it accepts connections but closed the TLS handshake: is it a TLS listener?" + assumed
+                return ("it completes a TLS handshake but does not answer as a Kafka broker (SASL mechanism or "
+                        "credentials refused?)" + assumed)
             return "it accepts connections but does not answer as a Kafka broker" + assumed
     except (ValueError, OverflowError):  # OverflowError: a port beyond 65535
         return f"{first!r} is not host:port"
@@ -109,7 +123,7 @@ async def wait_for_broker(settings: Settings, *, timeout: float | None, source: 
                 # attempt's error through in its place, and the wait went on for ever (an adapter given
                 # SIGTERM while its broker refused connections kept retrying; tests/test_broker_wait_stop.py)
                 raise asyncio.CancelledError from None
-            reason = _diagnose(settings.bootstrap)
+            reason = _diagnose(settings.bootstrap, settings.kafka_kwargs().get("ssl_context"))
         left = None if timeout is None else timeout - (time.monotonic() - start)
         if left is not None and left <= 0:
             raise BrokerUnreachable(

@@ -197,3 +197,30 @@ def test_a_worker_runs_over_mutual_tls(tls_broker: str, pki: dict[str, str], tmp
         assert orjson.loads(cmd.value)["customer_id"] == "tls-user"
     finally:
         w.kill()
+
+
+def _dlq(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    return subprocess.run([sys.executable, "-m", "cjo_stream.cli", "dlq", "--connect-timeout", "3"], cwd=ROOT,
+                          env={**base, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_a_tls_mistake_is_named_not_told_as_no_kafka_broker(tls_broker: str, pki: dict[str, str],
+                                                              tmp_path: Path) -> None:
+    """A garbage CA file, or a CA that did not sign the broker's certificate, was reported as "it accepts
+    connections but does not answer as a Kafka broker" (or "connection refused"), and a service retried it for
+    ever (an operator's walkthrough)."""
+    tls = {"CJO_BROKER": tls_broker, "CJO_SECURITY_PROTOCOL": "SSL", "CJO_SSL_CERTFILE": pki["client.pem"],
+           "CJO_SSL_KEYFILE": pki["client.key"]}
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    p = _dlq({**tls, "CJO_SSL_CAFILE": str(garbage)})
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert "CJO_SSL_CAFILE / CJO_SSL_CERTFILE / CJO_SSL_KEYFILE: cannot load them (SSLError" in p.stderr, p.stderr
+    p = _dlq({**tls, "CJO_SSL_CAFILE": pki["other-ca.pem"]})
+    assert p.returncode == 4 and "Traceback" not in p.stderr, p.stderr
+    assert "the TLS handshake failed (CERTIFICATE_VERIFY_FAILED)" in p.stderr, p.stderr
+    p = _dlq({**tls, "CJO_SSL_CAFILE": pki["ca.pem"]})  # the right one: it connects (no dead letters)
+    assert p.returncode == 0, p.stderr
