@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -183,8 +184,26 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
                     r = await client.get(f"{url}/customers/{path}", params={"forwarded": str(hops + 1)},
                                          headers=auth.forward_headers(request.headers))
             except httpx.HTTPError as e:
+                tls = _tls_reason(e)
+                if tls is not None:  # a setting to fix, not an outage to wait out: said so, and 502
+                    log.warning("forwarding a state query to %s failed: TLS: %s (check CJO_WEB_TLS_CA against the "
+                                "workers' certificate)", url, tls)
+                    return self.error(502, "this worker cannot verify the TLS certificate of the worker owning this "
+                                           "customer (CJO_WEB_TLS_CA)")
                 log.warning("forwarding a state query to %s failed: %s", url, type(e).__name__)
                 return self.error(503, "the worker owning this customer did not answer; retry shortly")
             return self.bytes(r.content, status=r.status_code, content_type="application/json")
 
     return app, worker
+
+
+def _tls_reason(e: BaseException) -> str | None:
+    """The TLS error behind an HTTP client's error (``CERTIFICATE_VERIFY_FAILED``), if one is."""
+    seen: BaseException | None = e
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return str(seen.reason or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None

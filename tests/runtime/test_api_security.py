@@ -252,3 +252,31 @@ def test_without_tokens_the_api_is_bound_to_loopback_and_says_so(cluster: dict[s
     assert httpx.get(f"http://127.0.0.1:{c.web_port}/customers/x", timeout=5).status_code == 404  # no token asked
     with pytest.raises(httpx.ConnectError):  # 0.0.0.0 would accept this; 127.0.0.1 alone does not
         httpx.get(f"http://127.0.0.2:{c.web_port}/health", timeout=5)
+
+
+def test_a_forwarding_tls_failure_is_named_as_a_setting(certs: tuple[str, str]) -> None:
+    """A worker with the wrong CJO_WEB_TLS_CA logged a forwarded query's failure as 'ConnectError' and answered
+    503 "retry shortly": a permanent misconfiguration that looked like an outage (an operator's walkthrough).
+    The view names the TLS reason found behind the HTTP client's error (and answers 502)."""
+    import http.server
+    import ssl
+    import threading
+
+    from cjo_stream.runtime.app import _tls_reason
+
+    cert, key = certs
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(httpx.ConnectError) as e:  # the system CAs do not know this self-signed certificate
+            httpx.get(f"https://127.0.0.1:{server.server_address[1]}/", timeout=5)
+        assert _tls_reason(e.value) == "CERTIFICATE_VERIFY_FAILED"
+        with pytest.raises(httpx.ConnectError) as refused:
+            httpx.get(f"https://127.0.0.1:{free_port()}/", timeout=5)
+        assert _tls_reason(refused.value) is None  # nothing listening: an outage, 503 as before
+    finally:
+        server.shutdown()
