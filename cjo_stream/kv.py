@@ -227,7 +227,10 @@ class RocksKV:
         opts.set_max_write_buffer_number(2)
         opts.set_keep_log_file_num(2)
         access = AccessType.with_ttl(int(ttl)) if ttl else AccessType.read_write()
-        self._db = Rdict(path, options=opts, access_type=access)
+        try:
+            self._db = Rdict(path, options=opts, access_type=access)
+        except Exception as e:  # rocksdict's own: "File exists (os error 17)", naming no store
+            raise OSError(f"cannot open the RocksDB store at {path}: {e}") from None
         if not wal:
             writes = WriteOptions()
             writes.disable_wal = True  # type: ignore[method-assign,assignment]  # a property (the stub says method)

@@ -160,8 +160,9 @@ def logging_config(json: bool, level: str | int = "INFO", stream: str = "ext://s
         # chatty client libraries: their INFO lines are connection noise, except when debugging (a worker stuck
         # joining its groups said nothing even with --debug: the client's group and coordinator lines are INFO;
         # its DEBUG is a line per request); audit records at any level
-        "loggers": {**({name: {"level": "INFO" if lvl == "DEBUG" and name != "httpx" else "WARNING"}
-                        for name in ("aiokafka", "kafka", "httpx")} if lvl in ("INFO", "DEBUG") else {}),
+        # (set at every level: a configuration applied before, e.g. the CLI's for --debug, must not linger)
+        "loggers": {**{name: {"level": ("INFO" if lvl == "DEBUG" and name != "httpx" else "WARNING")
+                              if lvl in ("INFO", "DEBUG") else lvl} for name in ("aiokafka", "kafka", "httpx")},
                     "cjo_stream.audit": {"level": "INFO"}},
     }
 

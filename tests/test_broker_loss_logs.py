@@ -120,14 +120,16 @@ def test_an_adapter_stopped_while_its_broker_is_gone_exits_0_without_a_traceback
 def test_a_worker_logging_at_debug_shows_the_kafka_clients_group_lines(tmp_path: Path) -> None:
     """A worker stuck joining its groups said nothing after 'Starting...' even with CJO_LOG_LEVEL=debug: the
     client's logger was held at ERROR whatever the level (an operator's walkthrough). At debug its group and
-    coordinator lines (INFO) show; at the default level they do not."""
+    coordinator lines (INFO) show; at the default level they do not. A flag given wins over the variable, as
+    the README says of every flag (CJO_LOG_LEVEL won over --loglevel)."""
     with LocalBroker() as broker:
-        for level, shown in (("debug", True), ("info", False)):
+        for n, (level, flags, shown) in enumerate((("debug", [], True), ("info", [], False),
+                                                    ("debug", ["--loglevel", "warn"], False))):
             env = {**worker_env(broker.bootstrap, tmp_path), "CJO_LOG_LEVEL": level,
-                   "CJO_DATA_DIR": str(tmp_path / level)}
-            log, port = tmp_path / f"{level}.log", free_port()
+                   "CJO_DATA_DIR": str(tmp_path / str(n))}
+            log, port = tmp_path / f"{n}.log", free_port()
             with log.open("wb") as f:
-                p = _start(["worker", "--web-port", str(port)], env, f)
+                p = _start(["worker", "--web-port", str(port), *flags], env, f)
             try:
                 deadline = time.monotonic() + 60
                 while not _worker_ready(port):

@@ -145,7 +145,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         json_logs, env_level = from_env()
     except ValueError as e:
         raise UsageError(str(e)) from None
-    level = env_level if "CJO_LOG_LEVEL" in os.environ else level_name(args.loglevel)
+    # a flag given wins over the variable, as every flag does (README, Configuration); neither: warn
+    level = level_name(args.loglevel) if args.loglevel else env_level if "CJO_LOG_LEVEL" in os.environ else "WARNING"
     gc_thresholds(s.gc_threshold)
     # journeys first: with errors nothing is started and nothing consumed
     topo = load_topology_checked(s.topologies, refusing="refusing to start; nothing was consumed",
@@ -165,7 +166,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         from cjo_stream.runtime.supervisor import ConcurrencyError, run_workers
 
         try:
-            return run_workers(s, s.concurrency, args.loglevel)
+            return run_workers(s, s.concurrency, level.lower())
         except ConcurrencyError as e:
             raise UsageError(str(e)) from None
     logging.config.dictConfig(logging_config(json_logs, level))
@@ -398,9 +399,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--concurrency", type=positive_int,
                    help="worker processes to run on this machine, about one core each (default: $CJO_CONCURRENCY or 1)")
     # the names CJO_LOG_LEVEL takes are accepted too (critical, warning): one vocabulary for both
-    p.add_argument("--loglevel", default="warn",
+    p.add_argument("--loglevel", default=None,
                    choices=["crit", "critical", "error", "warn", "warning", "info", "debug"],
-                   help="log level (default warn; $CJO_LOG_LEVEL wins when set)")
+                   help="log level (default: $CJO_LOG_LEVEL, else warn)")
     # set by `--concurrency N` on its processes: the topology's warnings were shown once, by the supervisor
     p.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_worker)
