@@ -160,10 +160,14 @@ class ApiAuth:
                        str(e))
             if force:
                 raise AuthConfigError(problem) from None
+            # the log's redaction masks what follows `..._TOKENS_FILE=` or `:` (a secret's form): the file and
+            # the count were '***' in these lines; said as `<path> (CJO_API_TOKENS_FILE)` instead
+            for named in (f"CJO_API_TOKENS_FILE={self.path!r}", f"CJO_API_TOKENS_FILE={self.path}"):
+                problem = problem.replace(named, f"{self.path} (CJO_API_TOKENS_FILE)")
             log.error("API tokens not reloaded, keeping the previous ones: %s", problem)
             return
         if self._stamp is not None and not force:
-            log.warning("API tokens reloaded from CJO_API_TOKENS_FILE: %d tokens (%s)", len(tokens),
+            log.warning("API tokens reloaded from %s (CJO_API_TOKENS_FILE), %d of them (%s)", self.path, len(tokens),
                         ", ".join(t.name for t in tokens))
         self._stamp = stamp
         self._tokens = tokens

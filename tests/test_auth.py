@@ -100,6 +100,30 @@ def test_tokens_file_is_reread_when_it_changes(tmp_path: Path, monkeypatch: pyte
     assert a.check(bearer(PROM), "metrics")[0] == 0
 
 
+def test_token_reload_log_lines_keep_the_file_and_the_count_through_redaction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The log's redaction masks what follows ``..._TOKENS_FILE:`` or ``=``: an operator read 'tokens reloaded from
+    CJO_API_TOKENS_FILE: *** tokens' and 'CJO_API_TOKENS_FILE=*** entry 4' (a walkthrough). No secret is in them."""
+    from cjo_stream.logs import redact
+
+    monkeypatch.setattr(auth, "RELOAD_INTERVAL", 0.0)
+    f = tmp_path / "tokens"
+    f.write_text(f"ops:read:{OPS}\n")
+    a = ApiAuth.from_settings(Settings(api_tokens_file=str(f)))
+    f.write_text(f"ops:read:{OPS}\nprometheus:metrics:{PROM}\n")
+    os.utime(f, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    with caplog.at_level("WARNING", logger="cjo_stream.auth"):
+        a.check(bearer(OPS), "read")
+        f.write_text(f"ops:read:{OPS}\nbroken entry\n")
+        os.utime(f, ns=(time.time_ns() + 2 * 10**9, time.time_ns() + 2 * 10**9))
+        a.check(bearer(OPS), "read")
+    said = [redact(r.getMessage()) for r in caplog.records]
+    assert said == [f"API tokens reloaded from {f} (CJO_API_TOKENS_FILE), 2 of them (ops, prometheus)",
+                    f"API tokens not reloaded, keeping the previous ones: {f} (CJO_API_TOKENS_FILE): entry 2: "
+                    "expected name:scope[,scope]:secret (two ':')"], said
+    assert not any(OPS in line or PROM in line for line in said)
+
+
 def test_configuration_errors_name_the_variable(tmp_path: Path) -> None:
     with pytest.raises(AuthConfigError, match="not both"):
         ApiAuth.from_settings(Settings(api_tokens=f"ops:read:{OPS}", api_tokens_file=str(tmp_path / "t")))
