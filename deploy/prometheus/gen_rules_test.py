@@ -62,6 +62,7 @@ TESTS: list[dict[str, Any]] = [
             s("up", W2, "1x10"),                          # serves HTTP, cjo_up never set
             s("up", A0, "1 0x10"),                        # adapter down from 1m
             s("up", A1, "1x10"),
+            s("up", {"job": "cjo-analytics", "instance": "n0:6068"}, "1 1 0x10"),  # analytics down from 2m
         ],
         "checks": [
             ("3m", "CjoWorkerDown", []),                  # pending (2m of `for: 2m` not yet over)
@@ -75,6 +76,10 @@ TESTS: list[dict[str, Any]] = [
             ("6m", "CjoAdapterDown", [fires("CjoAdapterDown", {**A0, "severity": "warning"},
                                             "cjo-stream adapter a0:6067 cannot be scraped")]),
             ("10m", "CjoNoWorkerRunning", []),            # w1 and w2 are up
+            ("6m", "CjoAnalyticsDown", []),
+            ("7m", "CjoAnalyticsDown", [fires("CjoAnalyticsDown", {"job": "cjo-analytics", "instance": "n0:6068",
+                                                                   "severity": "warning"},
+                                              "cjo-stream analytics n0:6068 cannot be scraped")]),
         ],
     },
     {
@@ -108,6 +113,19 @@ TESTS: list[dict[str, Any]] = [
             ("5m", "CjoWorkerRestarting", []),
             ("7m", "CjoWorkerRestarting", [fires("CjoWorkerRestarting", {**W0, "severity": "warning"},
                                                  "Worker w0:6066 restarted 3 times in 30 minutes")]),
+        ],
+    },
+    {
+        "name": "stale commands skipped",
+        "series": [
+            s("cjo_delivery_outcomes_total", {**A0, "channel": "email", "status": "stale"}, "0 0 0 40 40 40 40"),
+            s("cjo_delivery_outcomes_total", {**A0, "channel": "email", "status": "sent"}, "0+100x6"),
+            s("cjo_delivery_outcomes_total", {**A1, "channel": "push", "status": "stale"}, "0x6"),
+        ],
+        "checks": [
+            ("2m", "CjoCommandsStale", []),
+            ("4m", "CjoCommandsStale", [fires("CjoCommandsStale", {"channel": "email", "severity": "warning"},
+                                              "40 email commands skipped as stale in 15 minutes: not sent")]),
         ],
     },
     {
