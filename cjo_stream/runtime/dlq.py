@@ -200,6 +200,14 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     none = f" (none for {', '.join(args.reason)})" if args.reason and not listed else ""
     print(f"dlq: {of}{total} dead letter(s) on {name}{after}" + (f": {reasons}" if reasons else "") + none,
           file=sys.stderr)
+    if args.redrive and shown and args.to:
+        from cjo_stream.kafka.topics import partition_counts
+
+        # producing to a topic that does not exist creates it on brokers that auto-create: a typo in --to
+        # re-drove everything into a new topic nobody reads, and said so as a success
+        if not asyncio.run(partition_counts(s, [args.to])):
+            raise UsageError(f"--to {args.to}: no such topic on the cluster (nothing re-driven; producing there "
+                             "would create it): name an existing topic")
     if args.redrive and shown:
         try:
             sent = asyncio.run(redrive(s, shown, args.to))

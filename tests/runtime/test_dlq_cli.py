@@ -143,6 +143,14 @@ def test_since_skips_the_records_dead_lettered_before_it(broker: Any) -> None:
     p = dlq(broker.bootstrap, "--topic", topic, "--since", "1h", "--values")  # a duration ago
     assert p.returncode == 0 and p.stdout.splitlines() == ["now"], p.stderr
 
+    # a --to naming no topic (a typo) re-drove into a new topic nobody reads, and said so as a success
+    p = dlq(broker.bootstrap, "--topic", topic, "--since", "2026-03-01T00:00:00Z", "--redrive", "--to", "cjo.again")
+    assert p.returncode == 2 and "error: --to cjo.again: no such topic on the cluster (nothing re-driven" in p.stderr, \
+        p.stderr
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    asyncio.run(ensure_topics(Settings(bootstrap=broker.bootstrap), ["cjo.again"]))
     p = dlq(broker.bootstrap, "--topic", topic, "--since", "2026-03-01T00:00:00Z", "--redrive", "--to", "cjo.again")
     assert p.returncode == 0 and "re-drove 2 to cjo.again" in p.stderr, p.stderr
     again = asyncio.run(collect(broker.bootstrap, ["cjo.again"], lambda rs: len(rs) >= 2, 60))
