@@ -181,6 +181,10 @@ def port_free(host: str, port: int, what: str) -> None:
             if e.errno == errno.EACCES:
                 raise UsageError(f"not allowed to listen on port {port} on {host} ({what}): "
                                 "choose a port above 1023") from None
+            if e.errno == errno.EADDRNOTAVAIL or isinstance(e, socket.gaierror):  # the host, not the port
+                raise UsageError(f"cannot listen on {host}:{port}: {_reason(e)}; {host!r} is not an address of "
+                                 "this machine (CJO_WEB_HOST: 0.0.0.0 for every interface, 127.0.0.1 for this "
+                                 "machine only)") from None
             raise UsageError(f"cannot listen on {host}:{port} ({what}): {_reason(e)}") from None
 
 

@@ -363,6 +363,8 @@ def test_generate_takes_its_duration_with_a_unit() -> None:
     ("CJO_SECURITY_PROTOCOL", "TLS", "CJO_SECURITY_PROTOCOL='TLS'"),
     ("CJO_DEDUPE_WINDOW_SECONDS", "a day", "CJO_DEDUPE_WINDOW_SECONDS='a day' is not a valid float"),
     ("CJO_WEB_HOST", "x y", "unknown host ("),  # was "unknown error -2"
+    # blamed the port setting ("--web-port / CJO_WEB_PORT"); 192.0.2.1 is TEST-NET-1, no machine's address
+    ("CJO_WEB_HOST", "192.0.2.1", "'192.0.2.1' is not an address of this machine (CJO_WEB_HOST"),
     # unchecked: 1e20 processes 'found port 35297 in use for worker process 29231'; a RocksDB budget past
     # 2**64 bytes ended with OverflowError (exit 70); a negative session timeout never joined its group
     ("CJO_CONCURRENCY", "100000000000000000000", "CJO_CONCURRENCY=100000000000000000000 (or --concurrency)"),
