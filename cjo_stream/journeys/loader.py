@@ -113,18 +113,22 @@ class _Compiler:
             line = self.src.text_line(path, text, e.index)
             self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: {e.reason}"))
             return Template("")
+        # every misspelt name of the field, not only the first (an author fixed and re-ran once per name)
+        found: list[tuple[int, str]] = []
         for root in sorted(tpl.roots() or ()):  # (None: a computed first key, which cannot be told)
-            why = unknown_root(root)
-            bad: tuple[Any, ...] | None = None
-            for keys in [] if why is not None else sorted(tpl.paths(root), key=repr):
+            if (why := unknown_root(root)) is not None:
+                found.append((tpl.index_of(root, None), why))
+                continue
+            for keys in sorted(tpl.paths(root), key=repr):
                 if (why := unknown_field(root, keys, liquid=True)) is not None:
-                    bad = keys
-                    break
-            if why is not None:
-                line = self.src.text_line(path, text, tpl.index_of(root, bad))
+                    found.append((tpl.index_of(root, keys), why))
+        seen: set[str] = set()
+        for index, why in sorted(found):
+            if why not in seen:
+                seen.add(why)
+                line = self.src.text_line(path, text, index)
                 self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: template: {why}"))
-                return Template("")
-        return tpl
+        return Template("") if found else tpl
 
     def matcher(self, spec: EventMatchSpec, path: Path) -> Matcher:
         return Matcher(spec.event, self.expr(spec.when, (*path, "when")))

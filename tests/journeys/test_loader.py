@@ -327,3 +327,24 @@ def test_a_mistyped_content_value_is_reported_at_its_own_line_and_key() -> None:
                               "unquoted, YAML reads it as a number or true/false, not as text)"]
     assert problems(text.replace("score: 80", 'score: "80"')) == [
         "j.yaml:11: steps.0.send.content.items: Expected `str`, got `array`"]
+
+
+def test_every_misspelt_name_of_a_template_is_listed_at_its_line() -> None:
+    """Only the first was told: a body reading `event.propeties.x` and later `user.name` took two rounds."""
+    text = """\
+    journey: t
+    entry: {event: x}
+    steps:
+      - id: a
+        send:
+          channel: in_app
+          content:
+            body: |
+              Hi {{ event.propeties.x }}
+              and {{ user.name }}
+              and {{ profile.trait.y }} {{ event.propeties.z }}
+    """
+    found = problems(text)
+    assert [p.split(": template: ")[1].split(" (")[0].split(";")[0] for p in found] == [
+        "event has no field 'propeties'", "unknown variable 'user'", "profile has no field 'trait'"], found
+    assert [p.split(":")[1] for p in found] == ["9", "10", "11"], found
