@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from cjo_stream.argtypes import non_negative_float
 from cjo_stream.config import topologies_dir
 from cjo_stream.errors import ExitCode
+from cjo_stream.logs import say
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -326,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         for line in e.details:
-            print(line, file=sys.stderr)
-        print(f"error: {e}", file=sys.stderr)
+            say(line, "ERROR")
+        say(f"error: {e}", "ERROR")
         return int(e.code)
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)

@@ -180,6 +180,19 @@ def configure_logging(json: bool = False, level: str | int = "INFO", stream: IO[
         root.handlers[:] = [handler]
 
 
+def say(text: str, level: str = "INFO") -> None:
+    """A line for whoever runs the process (a service's banner, an ``error:`` line), on stderr: as written,
+    or with ``CJO_LOG_FORMAT=json`` as one JSON object like the log's (a pipeline parsing the process's
+    output as JSON got these few lines as text). Redacted like log records."""
+    if os.environ.get("CJO_LOG_FORMAT", "").strip().lower() != "json":
+        print(text, file=sys.stderr, flush=True)
+        return
+    now = time.time()
+    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
+              "level": level, "logger": "cjo_stream.cli", "msg": redact(text)}
+    print(_json.dumps(record, ensure_ascii=False), file=sys.stderr, flush=True)
+
+
 def configure_from_env() -> None:
     """:func:`configure_logging` with :func:`from_env`'s settings."""
     json_, level = from_env()
@@ -187,4 +200,4 @@ def configure_from_env() -> None:
 
 
 __all__ = ["JsonFormatter", "Repeats", "TextFormatter", "configure_from_env", "configure_logging", "from_env", "level_name",
-           "logging_config", "redact"]
+           "logging_config", "redact", "say"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from cjo_stream.argtypes import port_or_auto, positive_int
+from cjo_stream.logs import say
 
 if TYPE_CHECKING:
     from cjo_stream.config import Settings
@@ -39,8 +39,7 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     log = logging.getLogger("cjo_stream.adapters")
     source = where(settings, args.broker)
 
-    print(f"cjo-stream adapter {args.channel}: broker {settings.bootstrap}" + _endpoint(settings, opts.web_port),
-          file=sys.stderr, flush=True)
+    say(f"cjo-stream adapter {args.channel}: broker {settings.bootstrap}" + _endpoint(settings, opts.web_port))
     try:
         if not wait_for_broker_or_stop(settings, source, log):
             return 0
@@ -50,7 +49,7 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
         return 130
     except Exception as e:  # the process exits; its supervisor restarts it and it resumes from Kafka
         log.exception("adapter %s stopped on an error", args.channel)
-        print(f"error: adapter stopped: {type(e).__name__}; see the log above", file=sys.stderr)
+        say(f"error: adapter stopped: {type(e).__name__}; see the log above", "ERROR")
         return int(ExitCode.INTERNAL)
 
 

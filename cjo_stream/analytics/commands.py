@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cjo_stream.argtypes import port
+from cjo_stream.logs import say
 
 
 def _cmd_analytics(args: argparse.Namespace) -> int:
@@ -38,8 +39,8 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
         logging.getLogger("aiokafka").setLevel(logging.ERROR)
     from cjo_stream.analytics.service import serve
 
-    print(f"cjo-stream analytics: broker {s.bootstrap}, {len(topo.journeys)} journeys, page and API on "
-          f"{s.web_scheme}://{s.web_host}:{s.analytics_web_port}/", file=sys.stderr, flush=True)
+    say(f"cjo-stream analytics: broker {s.bootstrap}, {len(topo.journeys)} journeys, page and API on "
+        f"{s.web_scheme}://{s.web_host}:{s.analytics_web_port}/")
     from cjo_stream.kafka.connect import wait_for_broker_or_stop, where
 
     try:
@@ -54,7 +55,7 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
         return 1
     except Exception as e:  # its supervisor restarts it; it resumes from its store
         logging.getLogger("cjo_stream.analytics").exception("analytics stopped on an error")
-        print(f"error: analytics stopped: {type(e).__name__}; see the log above", file=sys.stderr)
+        say(f"error: analytics stopped: {type(e).__name__}; see the log above", "ERROR")
         return 1
     return 0
 

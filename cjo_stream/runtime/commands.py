@@ -137,7 +137,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import logging.config
 
     from cjo_stream.errors import load_topology_checked
-    from cjo_stream.logs import from_env, level_name, logging_config
+    from cjo_stream.logs import from_env, level_name, logging_config, say
 
     s = settings_from(args, topologies=args.topologies, store=args.store, web_port=args.web_port,
                       data_dir=args.data_dir, partitions=args.partitions, concurrency=args.concurrency)
@@ -176,8 +176,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     if not args.supervised:  # (a supervisor's processes: it said it started them)
         # the first line a user sees: without it, a worker whose broker is not up showed only warnings
         n = len(topo.journeys)
-        print(f"cjo-stream worker: {n} journey{'' if n == 1 else 's'} loaded; waiting for the broker at "
-              f"{s.bootstrap} ({source})", file=sys.stderr, flush=True)
+        say(f"cjo-stream worker: {n} journey{'' if n == 1 else 's'} loaded; waiting for the broker at "
+            f"{s.bootstrap} ({source})")
     if not _wait_for_broker_forever(s, source):
         return 0
     check_partition_counts(s)
@@ -196,8 +196,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(app, loop=loop, loglevel=level, logging_config=logging_config(json_logs, level), quiet=True,
                     redirect_stdouts=False)
     worker.spinner = None  # Faust's start-up spinner writes cursor escapes even into a log file
-    print(f"cjo-stream worker: broker {s.bootstrap}, {len(topo.journeys)} journeys, store {s.store}, "
-          f"state API {s.web_scheme}://{s.web_host}:{s.web_port}/customers/<id>", file=sys.stderr, flush=True)
+    say(f"cjo-stream worker: broker {s.bootstrap}, {len(topo.journeys)} journeys, store {s.store}, "
+        f"state API {s.web_scheme}://{s.web_host}:{s.web_port}/customers/<id>")
     worker.execute_from_commandline()
     return 0
 

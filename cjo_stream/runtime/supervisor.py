@@ -22,6 +22,7 @@ from typing import Any
 
 from cjo_stream.config import Settings
 from cjo_stream.lifetime import popen
+from cjo_stream.logs import say
 
 RESTART_PAUSE = 2.0
 #: Exit codes a restart cannot mend (README, "Exit codes"): journeys with errors, a bad setting (the partition
@@ -64,20 +65,19 @@ def run_workers(settings: Settings, n: int, loglevel: str) -> int:
         return popen(argv, sig=signal.SIGTERM, new_session=False, env=env)
 
     procs = [start(env) for env in envs]
-    print(f"cjo-stream worker: {n} processes, state API on ports {settings.web_port}-{settings.web_port + n - 1}",
-          file=sys.stderr, flush=True)
+    say(f"cjo-stream worker: {n} processes, state API on ports {settings.web_port}-{settings.web_port + n - 1}")
     code = 0
     try:
         while not stopping:
             for i, p in enumerate(procs):
                 if p.poll() is not None and not stopping and p.returncode in FINAL:
-                    print(f"worker process {i} exited with {p.returncode}: a restart cannot fix that (its message "
-                          "is above); stopping the others", file=sys.stderr, flush=True)
+                    say(f"worker process {i} exited with {p.returncode}: a restart cannot fix that (its message "
+                        "is above); stopping the others", "ERROR")
                     stopping, code = True, p.returncode
                     break
                 if p.poll() is not None and not stopping:
-                    print(f"worker process {i} exited with {p.returncode}; starting it again in "
-                          f"{RESTART_PAUSE:.0f} s", file=sys.stderr, flush=True)
+                    say(f"worker process {i} exited with {p.returncode}; starting it again in "
+                        f"{RESTART_PAUSE:.0f} s", "WARNING")
                     time.sleep(RESTART_PAUSE)
                     procs[i] = start(envs[i])
             time.sleep(0.2)

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,26 @@ def test_env_and_dictconfig_for_faust() -> None:
     logging.config.dictConfig({**cfg, "handlers": {"cjo": {**cfg["handlers"]["cjo"], "stream": "ext://sys.stdout"}}})
     assert isinstance(logging.getLogger().handlers[0].formatter, logs.JsonFormatter)
     logs.configure_logging(False, "INFO")  # leave a sane root logger
+
+
+def test_with_json_logs_a_services_own_lines_are_json_too(tmp_path: Path) -> None:
+    """With CJO_LOG_FORMAT=json a worker's banner and its `error:` lines were plain text among the JSON log
+    records (an operator's walkthrough): a pipeline parsing the output as JSON lines got them unparsed."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    env = {**base, "CJO_LOG_FORMAT": "json", "CJO_BROKER": "127.0.0.1:1", "CJO_DATA_DIR": str(tmp_path),
+           "CJO_WEB_TLS_CA": "/nonexistent/ca.pem"}
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "worker"], cwd=root, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    (line,) = p.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "ERROR" and record["msg"] == (
+        "error: CJO_WEB_TLS_CA='/nonexistent/ca.pem': the file does not exist"), record
+    p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "worker"], cwd=root, capture_output=True, text=True,
+                       env={**env, "CJO_LOG_FORMAT": "text"}, timeout=60)
+    assert p.stderr.splitlines() == ["error: CJO_WEB_TLS_CA='/nonexistent/ca.pem': the file does not exist"]
