@@ -71,6 +71,9 @@ class Located:
             if not content:
                 continue
             at = text.find(content, pos)
+            if at < 0 and "''" in content:  # a single-quoted text's '' is one ' in the value
+                content = content.replace("''", "'")
+                at = text.find(content, pos)
             if at < 0 or at > index:
                 break
             line, pos = start + k, at + len(content)

@@ -348,3 +348,20 @@ def test_every_misspelt_name_of_a_template_is_listed_at_its_line() -> None:
     assert [p.split(": template: ")[1].split(" (")[0].split(";")[0] for p in found] == [
         "event has no field 'propeties'", "unknown variable 'user'", "profile has no field 'trait'"], found
     assert [p.split(":")[1] for p in found] == ["9", "10", "11"], found
+
+
+def test_a_mistake_after_a_quote_escape_in_single_quoted_text_is_told_at_its_line() -> None:
+    """Line 8 was told (where the text starts): the escape '' made the line-by-line search give up there."""
+    text = """\
+    journey: q
+    entry: {event: x}
+    steps:
+      - id: a
+        send:
+          channel: in_app
+          content:
+            b4: 'single ''quoted''
+              second {{ journey.nme }}'
+    """
+    (found,) = problems(text)
+    assert found.startswith("j.yaml:9: b4: template: journey has no field 'nme'"), found
