@@ -13,17 +13,9 @@ from typing import Any
 
 from liquid import RenderContext
 from liquid.builtin.expressions.arguments import KeywordArgument, PositionalArgument
-from liquid.builtin.expressions.primitive import (
-    FalseLiteral,
-    FloatLiteral,
-    IntegerLiteral,
-    Nil,
-    StringLiteral,
-    TrueLiteral,
-)
 from liquid.exceptions import FilterArgumentError
 
-_LITERALS = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, FalseLiteral, Nil)
+from cjo_stream.journeys.fastliquid import _LITERALS  # the constants an argument may be (one list for both)
 
 #: keyword arguments python-liquid passes itself (``with_context`` / ``with_environment`` filters)
 _INJECTED = ("context", "environment")
