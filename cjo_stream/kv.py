@@ -230,7 +230,8 @@ class RocksKV:
         try:
             self._db = Rdict(path, options=opts, access_type=access)
         except Exception as e:  # rocksdict's own: "File exists (os error 17)", naming no store
-            raise OSError(f"cannot open the RocksDB store at {path}: {e}") from None
+            # the same type, its message first ("Corruption: ..." is how a damaged store is told apart)
+            raise type(e)(f"{e} (the RocksDB store at {path})") from None
         if not wal:
             writes = WriteOptions()
             writes.disable_wal = True  # type: ignore[method-assign,assignment]  # a property (the stub says method)

@@ -180,6 +180,10 @@ def test_a_tombstone_is_dead_lettered_and_re_driven_as_a_tombstone(spawn: Any, w
     assert [(r.key, r.value, dict(r.headers)["cjo.reason"]) for r in dlq] == [
         (b"deleted-customer", None, b"missing_field")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    asyncio.run(ensure_topics(Settings(bootstrap=bootstrap), ["cjo.redriven"]))  # --to names an existing topic
     p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "dlq", "--broker", bootstrap, "--redrive",
                         "--to", "cjo.redriven"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
                        check=False)
