@@ -22,7 +22,7 @@ import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate, parseaddr
+from email.utils import formataddr, formatdate, getaddresses, parseaddr
 from typing import Literal
 from urllib.parse import quote
 
@@ -105,8 +105,15 @@ def message_id(delivery_id: str, domain: str) -> str:
 def build_message(cfg: EmailConfig, cmd: DeliveryCommand) -> EmailMessage:
     """The MIME message for ``cmd`` (multipart/alternative: text/plain then text/html)."""
     to = (cmd.to or "").strip()
-    if "@" not in parseaddr(to)[1]:
+    # exactly one address: "victim@example.com, attacker@evil.test" in an `email` trait sent the message to
+    # both (the recipients come from the To header), and a list of 200 made one command a mass mailing
+    pairs = getaddresses([to])
+    if len(pairs) > 1 or ";" in to:
+        raise PermanentError("the address holds more than one recipient (profile trait `email` or `to:`)",
+                             bounced=True)
+    if not pairs or pairs[0][1].count("@") != 1 or any(ch.isspace() for ch in pairs[0][1]):
         raise PermanentError("no valid e-mail address (profile trait `email` or `to:`)", bounced=True)
+    to = formataddr(pairs[0])
     c = cmd.content
     text = c.get("body") or c.get("text") or ""
     markup = c.get("html") or ""

@@ -156,3 +156,19 @@ async def test_email_implicit_tls(tls_files: tuple[str, str]) -> None:
         # without trusting the self-signed certificate the connection is refused, not silently downgraded
         [r] = await send(email_cfg(srv.port, security="tls"), command(channel="email", to="ada@example.com"))
         assert r.outcome == "transient" and len(srv.mailbox.messages) == 1
+
+
+@pytest.mark.parametrize("to", ["victim@example.com, attacker@evil.test", "group: x@example.com, z@example.com;",
+                                ", ".join(f"u{i}@example.com" for i in range(200)), "a@b@example.com"])
+def test_email_sends_to_exactly_one_recipient(to: str) -> None:
+    """An `email` trait of "victim@example.com, attacker@evil.test" sent the message (one-time code included) to
+    both: the recipients come from the To header (a security review). More than one is a bounce, never sent."""
+    with pytest.raises(PermanentError) as e:
+        build_message(email_cfg(25), command(channel="email", to=to, content={"body": "code 123456"}))
+    assert e.value.bounced
+
+
+def test_email_keeps_a_display_name_with_a_comma_as_one_recipient() -> None:
+    msg = build_message(email_cfg(25), command(channel="email", to='"Doe, Jane" <jane@example.com>',
+                                               content={"body": "hi"}))
+    assert msg["To"] == '"Doe, Jane" <jane@example.com>'
