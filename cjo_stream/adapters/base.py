@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 from cjo_stream.commands import DeliveryCommand
 
@@ -108,6 +109,12 @@ def utc_now_iso(now: float | None = None) -> str:
     """RFC 3339 with milliseconds and ``Z``, the format of every time in commands and receipts."""
     dt = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def url_part(value: str) -> str:
+    """``value`` escaped to stay one URL path segment or query value: ``/``, ``?``, ``#`` and dots too (an id
+    ``..`` became the parent path when the URL was normalised: a CRM ``PUT /api/leads/..`` went to ``/api/``)."""
+    return quote(value, safe="").replace(".", "%2E")
 
 
 def content_text(cmd: DeliveryCommand, *keys: str) -> str:

@@ -20,12 +20,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import orjson
+import yarl
 
 from cjo_stream.adapters import config
-from cjo_stream.adapters.base import DeliveryResult, PermanentError
+from cjo_stream.adapters.base import DeliveryResult, PermanentError, url_part
 from cjo_stream.adapters.http_client import HttpChannel, classify, json_field, timeout_from_env
 from cjo_stream.adapters.webhook import provider_id
 from cjo_stream.commands import DeliveryCommand
@@ -62,7 +62,7 @@ def _text(cmd: DeliveryCommand, template: str, escape: bool) -> str:
     def sub(m: re.Match[str]) -> str:
         v = lookup(cmd, m.group(1))
         s = "" if v is None else (orjson.dumps(v).decode() if isinstance(v, dict) else str(v))
-        return quote(s, safe="") if escape else s
+        return url_part(s) if escape else s
 
     return _PLACEHOLDER.sub(sub, template)
 
@@ -124,5 +124,6 @@ class CrmChannel(HttpChannel):
         if cfg.token:
             headers[cfg.auth_header] = f"{cfg.auth_scheme} {cfg.token}".strip()
         body = orjson.dumps(render(cmd, cfg.body))
-        resp = await self.request(cfg.method, url, content=body, headers=headers)
+        # as built: parsed again, the client would decode an escaped `..` and normalise it to the parent path
+        resp = await self.request(cfg.method, yarl.URL(url, encoded=True), content=body, headers=headers)
         return classify(resp) or DeliveryResult.sent(provider_id(json_field(resp, "id")))

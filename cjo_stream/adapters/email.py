@@ -24,12 +24,11 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, getaddresses, parseaddr
 from typing import Literal
-from urllib.parse import quote
 
 import aiosmtplib
 
 from cjo_stream.adapters import config
-from cjo_stream.adapters.base import DeliveryResult, PermanentError
+from cjo_stream.adapters.base import DeliveryResult, PermanentError, url_part
 from cjo_stream.commands import DeliveryCommand
 
 Security = Literal["starttls", "tls", "none"]
@@ -146,7 +145,7 @@ def build_message(cfg: EmailConfig, cmd: DeliveryCommand) -> EmailMessage:
 
 
 def _quote(value: str) -> str:
-    return quote(value, safe="")
+    return url_part(value)
 
 
 def _ssl_context(cfg: EmailConfig) -> ssl.SSLContext | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 
 from cjo_stream.adapters import config
 from cjo_stream.adapters.base import DeliveryResult, PermanentError, TransientError
@@ -105,7 +106,7 @@ class HttpChannel:
         if session is not None:
             await session.close()
 
-    async def request(self, method: str, url: str, *, content: bytes | None = None, json: Any = None,
+    async def request(self, method: str, url: str | yarl.URL, *, content: bytes | None = None, json: Any = None,
                       form: dict[str, str] | None = None, headers: dict[str, str] | None = None,
                       auth: tuple[str, str] | None = None) -> HttpReply:
         if self._session is None:

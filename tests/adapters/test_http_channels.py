@@ -189,6 +189,17 @@ async def test_crm_upsert_maps_url_method_and_body(receiver: Receiver) -> None:
     assert orjson.loads(req.body) == {"status": "hot", "source": "cjo:abandoned_cart", "meta": {"status": "hot"}}
 
 
+@pytest.mark.parametrize("cid", ["..", "."])
+async def test_crm_keeps_a_dot_id_inside_its_path_segment(receiver: Receiver, cid: str) -> None:
+    """A customer id `..` made `PUT /api/leads/..`, which the client normalised to `/api/`, with the CRM's
+    bearer token (a security review): dots are escaped like the other path characters."""
+    receiver.script(f"/api/leads/{cid}", Answer(200, json={"id": "lead-1"}))
+    out = await deliver(CrmChannel(CrmConfig.from_env(crm_env(receiver))),
+                        command(channel="crm", customer_id=cid, content={"status": "hot"}))
+    assert out.result.outcome == "sent"
+    assert receiver.seen()[-1].path == f"/api/leads/{cid}"  # as the receiver decodes it: the id, not a parent
+
+
 async def test_crm_missing_content_field_is_permanent(receiver: Receiver) -> None:
     out = await deliver(CrmChannel(CrmConfig.from_env(crm_env(receiver))), command(channel="crm", content={}))
     assert out.result.outcome == "permanent" and "'status'" in (out.result.reason or "")
