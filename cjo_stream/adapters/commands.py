@@ -68,7 +68,9 @@ def _check_state_dir(path: str | None) -> None:
     """CJO_ADAPTER_STATE_DIR naming a file (or a place that cannot be written) let the adapter run with a
     NotADirectoryError traceback at every partition assignment and no local sent-record; now exit 3."""
     from cjo_stream.errors import writable_dir
+    from cjo_stream.settings_args import private_files
 
+    private_files()  # its sent-record and store are the adapter's user's only
     if path is not None:
         writable_dir(path, f"the adapter's state directory {path} (CJO_ADAPTER_STATE_DIR)")
 
