@@ -14,7 +14,11 @@ A 2xx answer is the delivery: after the ``sent`` receipt comes a ``delivered`` o
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import socket
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -34,6 +38,8 @@ class WebhookConfig:
     signing_key: bytes = field(default=b"", repr=False)
     timeout: float = 10.0
     allow_to_url: bool = True
+    #: a send step's ``to:`` may name a loopback, private, link-local or reserved address (CJO_WEBHOOK_ALLOW_PRIVATE)
+    allow_private: bool = False
 
     @classmethod
     def from_env(cls, env: config.Env | None = None) -> WebhookConfig:
@@ -45,7 +51,28 @@ class WebhookConfig:
                                      "could be delivered; set CJO_WEBHOOK_URL")
         return cls(url=url and config.http_url(url, "CJO_WEBHOOK_URL"),
                    signing_key=config.signing_key(e, "CJO_WEBHOOK_SIGNING_KEY"),
-                   timeout=timeout_from_env(e, "CJO_WEBHOOK_TIMEOUT"), allow_to_url=allow_to_url)
+                   timeout=timeout_from_env(e, "CJO_WEBHOOK_TIMEOUT"), allow_to_url=allow_to_url,
+                   allow_private=config.boolean(e, "CJO_WEBHOOK_ALLOW_PRIVATE", False))
+
+
+async def refuse_private(url: str) -> None:
+    """A ``to:`` URL rendered from event data reached 127.0.0.1 with the customer's data, and the internal
+    service's answer came back in the receipt for journeys to read (SSRF; a security review). A send step's
+    URL may not name a loopback, private, link-local or reserved address, by name or number, unless
+    CJO_WEBHOOK_ALLOW_PRIVATE=true (the configured CJO_WEBHOOK_URL is the operator's and is not checked).
+    The name is resolved here and again by the client: this stops mistakes and plain abuse, not an attacker
+    who controls a DNS name's answers between the two (an egress proxy does)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return  # the client's own error says it (transient: DNS may be back)
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not ip.is_global:
+            raise PermanentError(f"the send step's `to:` URL names a {'loopback' if ip.is_loopback else 'non-public'} "
+                                 "address: set CJO_WEBHOOK_ALLOW_PRIVATE=true if the journey may call internal "
+                                 "services")
 
 
 def provider_id(value: object) -> str | None:
@@ -77,6 +104,8 @@ class WebhookChannel(HttpChannel):
 
     async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
         url = self.url_for(cmd)
+        if url is cmd.to and not self.cfg.allow_private:
+            await refuse_private(url)
         body, headers = self.build(cmd)
         resp = await self.request("POST", url, content=body, headers=headers)
         failure = classify(resp)

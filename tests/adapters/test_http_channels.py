@@ -62,6 +62,19 @@ def webhook(receiver: Receiver, **kw: Any) -> WebhookChannel:
 
 
 # ---------------------------------------------------------------------------- webhook
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "169.254.169.254", "0.0.0.0"])
+async def test_a_send_steps_url_to_an_internal_address_is_refused(receiver: Receiver, host: str) -> None:
+    """A `to:` rendered from event data reached a service on 127.0.0.1 with the customer's data, and its answer
+    came back in the receipt (SSRF; a security review): refused unless CJO_WEBHOOK_ALLOW_PRIVATE=true."""
+    port = receiver.url.rsplit(":", 1)[1]
+    out = await deliver(webhook(receiver), command(to=f"http://{host}:{port}/ssrf"))
+    assert out.result.outcome == "permanent" and "CJO_WEBHOOK_ALLOW_PRIVATE=true" in (out.result.reason or "")
+    assert receiver.seen() == []
+    assert WebhookConfig.from_env({"CJO_WEBHOOK_ALLOW_PRIVATE": "true"}).allow_private
+    out = await deliver(webhook(receiver), command())  # the configured URL is the operator's: not checked
+    assert out.result.outcome == "sent"
+
+
 
 
 async def test_webhook_posts_signed_command_with_idempotency_key(receiver: Receiver) -> None:
@@ -116,7 +129,7 @@ async def test_webhook_exhausts_its_budget_on_persistent_503(receiver: Receiver)
 
 
 async def test_webhook_url_from_to_and_missing_url(receiver: Receiver) -> None:
-    out = await deliver(webhook(receiver), command(to=f"{receiver.url}/other"))
+    out = await deliver(webhook(receiver, allow_private=True), command(to=f"{receiver.url}/other"))
     assert out.result.outcome == "sent" and receiver.seen()[0].path == "/other"
     out = await deliver(WebhookChannel(WebhookConfig()), command())
     assert out.result.outcome == "permanent" and "CJO_WEBHOOK_URL" in (out.result.reason or "")

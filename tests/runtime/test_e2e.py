@@ -207,7 +207,7 @@ async def test_webhook_answer_comes_back_as_a_receipt_and_decides_the_branch(
     w.wait_ready()
     bootstrap = worker_env["CJO_BROKER"]
     runner = AdapterRunner(Settings(bootstrap=bootstrap, partitions=int(worker_env["CJO_PARTITIONS"])),
-                           WebhookChannel(WebhookConfig(timeout=5)), session_timeout_ms=1000,
+                           WebhookChannel(WebhookConfig(timeout=5, allow_private=True)), session_timeout_ms=1000,
                            retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05, budget=10))
     task = aio.create_task(runner.serve())
     try:
