@@ -20,6 +20,9 @@ from cjo_stream.profile_types import Instance as Instance
 from cjo_stream.profile_types import Profile as Profile
 from cjo_stream.profile_types import Seen as Seen
 
+#: receipts name the customer as their userId (an anonymous one too): they do not make an id known
+_RECEIPT_PREFIX: Final = "message_"
+
 
 def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, Any]:
     """A readable rendering for the state API (the stored form is a compact array)."""
@@ -181,6 +184,9 @@ def apply_event(p: Profile, ev: Event) -> int:
     """
     limited = 0
     exact, name = ev.ts, ev.name
+    uid = ev.user_id
+    if uid is not None and uid == p.customer_id and not p.known and not name.startswith(_RECEIPT_PREFIX):
+        p.known = True
     if exact > p.last_seen:
         p.last_seen = exact
     ts = int(exact)

@@ -81,6 +81,11 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     # channel -> event time (exact) of the consent in ``consent``: a late consent event older than it is
     # not applied (a late re-subscribe must not undo a newer unsubscribe); absent for consent set before it
     consent_at: dict[str, float] = {}
+    # an event named this id as its userId (receipts aside, which name the customer so): a known customer is
+    # never merged into another as if it were an anonymous id. An identify {userId: mallory, anonymousId:
+    # alice} moved alice's profile, consent and later events to mallory (a security review). Workers before
+    # this field read the record without it (msgspec ignores an array's extra trailing items).
+    known: bool = False
 
     @property
     def counters(self) -> dict[str, int]:

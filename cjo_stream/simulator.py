@@ -220,6 +220,8 @@ class Simulator:
             self.clock = ts
         # timers fired above change no links: the user id's customer is still ``cid``
         links = new_links(self.links, ev, cid) if uid else ()  # (an event without a user id links nothing)
+        if links:  # a known customer is never merged into another (Profile.known), as live (_link_request)
+            links = [(src, dst) for src, dst in links if not ((p := self.profiles.get(src)) and p.known)]
         for src, dst in links:
             self.links[src] = dst
         profile = self.profiles.get(cid)

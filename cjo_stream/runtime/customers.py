@@ -319,6 +319,8 @@ class CustomerPartition:
             return
         if stored is not None and target in stored.profile.aliases:
             return  # the target was merged into this id: linking back would make a cycle
+        if stored is not None and stored.profile.known:
+            return  # a customer some event named as its userId: never merged into another (Profile.known)
         self.links.link(cid, target, out)  # later records keyed by this id go to the customer
         if stored is None:
             out.add(self.settings.internal_topic, target.encode(), cid.encode(), headers=[("k", KIND_LINKED)])

@@ -179,3 +179,33 @@ def test_simulator_reads_the_file_order_as_arrival_order() -> None:
     s.run_lines(lines)
     s.finish()
     assert s.commands == [] and decode_event(lines[2]).ts == T0 + 1
+
+
+TAKEOVER_LINES = [
+    b'{"messageId":"a1","type":"identify","userId":"alice","timestamp":"2026-03-01T10:00:00Z",'
+    b'"traits":{"email":"alice@example.com","phone":"+4915112345678"}}',
+    # the attacker's browser sets its anonymousId to the victim's user id, then identifies as itself
+    b'{"messageId":"m1","type":"identify","userId":"mallory","anonymousId":"alice","timestamp":"2026-03-01T10:00:01Z",'
+    b'"traits":{"first_name":"Mallory"}}',
+    b'{"messageId":"a2","type":"track","event":"cart_item_added","userId":"alice","timestamp":"2026-03-01T10:00:02Z",'
+    b'"properties":{"cart_value":50,"product_name":"Lamp"}}',
+]
+
+
+def test_a_known_customer_is_never_merged_into_another_by_an_event() -> None:
+    """One identify {userId: mallory, anonymousId: alice} merged alice's profile (address, phone, consent,
+    journeys) into mallory's, and alice's later events went to mallory too (a security review)."""
+    s = sim(CART)
+    s.run_lines(TAKEOVER_LINES)
+    s.finish(parse_ts("2026-03-01T10:30:00Z"))
+    alice, mallory = s.profiles["alice"], s.profiles["mallory"]
+    assert alice.known and alice.traits["email"] == "alice@example.com" and "alice" not in mallory.aliases
+    assert "email" not in mallory.traits and s.links.get("alice") is None
+    (cmd,) = s.commands  # alice's own cart, reminded to alice
+    assert (cmd.customer_id, cmd.to) == ("alice", "alice@example.com")
+    # an anonymous id is merged as before; receipts naming an anonymous customer do not make it known
+    s2 = sim(CART)
+    s2.run_lines([b'{"messageId":"r1","type":"track","event":"message_delivered","userId":"a9",'
+                  b'"timestamp":"2026-03-01T09:00:00Z","properties":{"delivery_id":"d"}}', *ISSUE_LINES])
+    assert not s2.profiles["a9"].known
+    assert "a1" not in s2.profiles and s2.profiles["u1"].aliases == ["a1"] and s2.profiles["u1"].known

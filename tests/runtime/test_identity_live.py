@@ -107,3 +107,33 @@ async def test_visitors_keyed_both_ways_get_exactly_the_commands_of_timestamp_or
     assert late and float(late[0].split()[1]) > 0  # the race did happen: events arrived out of order
     profile = httpx.get(f"{w.url}/customers/anon-4").json()["profile"]
     assert profile["customer_id"] == "user-4" and profile["counters"]["cart_item_added"] == 1
+
+
+def test_an_identify_naming_a_known_customer_as_its_anonymous_id_merges_nothing(
+        spawn: Any, worker_env: dict[str, str]) -> None:
+    """Live, as the simulator (tests/engine/test_identity_time.py): identify {userId: mallory, anonymousId:
+    alice} moved alice's profile to mallory, and alice's later events with it (a security review)."""
+    w = spawn(CJO_TOPOLOGIES=TOPOLOGY)
+    w.wait_ready()
+    bootstrap = worker_env["CJO_BROKER"]
+    t = time.time() - 5
+    asyncio.run(produce(bootstrap, "cjo.touchpoints", keyed([
+        event_line(messageId="t-a1", type="identify", userId="alice", timestamp=format_ts(t),
+                   traits={"email": "alice@example.com"})])))
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{w.url}/customers/alice").status_code != 200:
+        assert time.monotonic() < deadline, w.log()
+        time.sleep(0.2)
+    asyncio.run(produce(bootstrap, "cjo.touchpoints", keyed([
+        event_line(messageId="t-m1", type="identify", userId="mallory", anonymousId="alice",
+                   timestamp=format_ts(t + 1), traits={"first_name": "Mallory"}),
+        event_line(messageId="t-a2", type="track", event="page_seen", userId="alice", timestamp=format_ts(t + 2))])))
+    while True:
+        alice = httpx.get(f"{w.url}/customers/alice").json()["profile"]
+        if alice["counters"].get("page_seen") == 1:
+            break
+        assert time.monotonic() < deadline, (alice, w.log())
+        time.sleep(0.2)
+    mallory = httpx.get(f"{w.url}/customers/mallory").json()["profile"]
+    assert alice["customer_id"] == "alice" and alice["traits"]["email"] == "alice@example.com"
+    assert mallory["customer_id"] == "mallory" and "email" not in mallory["traits"], mallory
