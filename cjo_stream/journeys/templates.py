@@ -82,6 +82,30 @@ class _Guarded:
             raise RangeLimitError(f"a range of {len(v)} items is longer than {MAX_LOOP_ITERATIONS}", token=None)
 
 
+class OutputLimitError(ResourceLimitError):
+    """A filter's result would be longer than :data:`MAX_OUTPUT_CHARS` (refused before it is built)."""
+
+
+class _Replace:
+    """``replace``, refusing a result over :data:`MAX_OUTPUT_CHARS` before building it: the output limit is
+    checked on what a template writes, after a filter made its value, and ``{{ event.properties.s | replace:
+    'a', event.properties.s }}`` grows with the square of the data (60 KB of it took 3.5 GB and a
+    MemoryError: a worker OOM-killed on the same record again and again; a security review)."""
+
+    __slots__ = ("_f",)
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+
+    def __call__(self, left: Any, seq: Any = "", sub: Any = "", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(left, str) and isinstance(sub, str) and len(sub) > 1:
+            old = seq if isinstance(seq, str) else str(seq)
+            n = left.count(old) if old else len(left) + 1
+            if len(left) + n * (len(sub) - len(old)) > MAX_OUTPUT_CHARS:
+                raise OutputLimitError(f"replace would make more than {MAX_OUTPUT_CHARS} characters", token=None)
+        return self._f(left, seq, sub, *args, **kwargs)
+
+
 def _json(value: Any) -> str:
     """``{{ profile.traits | json }}``: compact JSON (e.g. a webhook body). Ours, not python-liquid's extra
     ``json``, whose ``indent`` argument could come from data and build a huge string before any limit."""
@@ -177,6 +201,7 @@ class _LimitedEnvironment(Environment):
         self.filters["date"] = _Date()
         for name in ("plus", "minus", "times", "modulo"):
             self.filters[name] = _Numeric(self.filters[name])
+        self.filters["replace"] = _Replace(self.filters["replace"])
         self.filters = {name: _Guarded(f) for name, f in self.filters.items()}
 
 

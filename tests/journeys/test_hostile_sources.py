@@ -232,3 +232,15 @@ def test_deep_nesting_is_named_not_a_bare_exception_name() -> None:
     deep = "[" * 5000 + "]" * 5000  # was 'j.yaml:1: YAML: RecursionError'
     with pytest.raises(JourneyLoadError, match=r"j\.yaml:1: YAML: lists or mappings nested too deeply"):
         load_journey_text(f"journey: j\nx: {deep}\n", "j.yaml")
+
+
+def test_a_replace_growing_with_the_square_of_the_data_fails_that_send_before_it_is_built() -> None:
+    """`replace: 'a', event.properties.s` over 60 KB took 3.5 GB and ended in MemoryError (a worker OOM-killed
+    on the same record again and again; a security review): refused by its size, a render_error."""
+    from cjo_stream.journeys.templates import RenderError, Template
+
+    t = Template("{{ event.properties.s | replace: 'a', event.properties.s }}")
+    with pytest.raises(RenderError, match="limit: replace would make more than 131072 characters"):
+        t.render({"event": {"properties": {"s": "a" * 60_000}}})
+    assert t.render({"event": {"properties": {"s": "abc"}}}) == "abcbc"
+    assert Template("{{ 'banana' | replace: 'a', 'o' }}").render({}) == "bonono"
