@@ -176,6 +176,9 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
             url = worker.owner_url(worker.partition_of(cid))
             if not url or url == worker.web_url:
                 return self.error(503, "no worker owns this customer's partition right now; retry shortly")
+            if url.split("://", 1)[0] != settings.web_scheme:  # never the caller's token over plain HTTP
+                log.warning("not forwarding a state query to %s: this worker serves %s", url, settings.web_scheme)
+                return self.error(502, f"the worker owning this customer announced a non-{settings.web_scheme} URL")
             try:
                 async with httpx.AsyncClient(timeout=5.0, verify=ssl_verify) as client:
                     # every character that could change the path is escaped: "/", "?", "#", and dots (an
