@@ -18,11 +18,13 @@ is its UTC date (:func:`_with_clock`, only for templates that name either).
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from io import StringIO
 from typing import Any, Final
 
 import orjson
+from dateutil.parser import parse as _parse_date
 from liquid import Environment, RenderContext, Undefined
 from liquid.builtin.expressions import Path as _LiquidPath
 from liquid.builtin.filters.misc import date as _liquid_date
@@ -155,6 +157,14 @@ class _Date:
                 return str(value)  # as python-liquid answers an epoch it cannot read
         elif value is None:
             value = Undefined("date")
+        elif isinstance(value, str):
+            # what the text leaves out (a bare "10:00") comes from the decision time, not the wall clock:
+            # dateutil filled in today's date, so a replay of 2020 wrote 2026 (a security review)
+            now = context.globals.get("now")
+            if isinstance(now, (int, float)) and not isinstance(now, bool):
+                with contextlib.suppress(ValueError, OverflowError, OSError):
+                    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+                    value = _parse_date(value, default=day.replace(tzinfo=None))
         return _liquid_date(value, fmt, environment=_env)
 
 

@@ -107,3 +107,12 @@ def test_the_cli_simulation_writes_the_utc_decision_date_on_any_host(tmp_path: P
     assert p.returncode == 0, p.stdout + p.stderr
     (cmd,) = [json.loads(line) for line in p.stdout.splitlines()]
     assert cmd["content"] == {"day": "2001-09-09", "short": "09 Sep", "branch": "Sunday"}
+
+
+@pytest.mark.parametrize(("text", "shown"), [("10:00", "2001-09-09 10:00"), ("Sep 1", "2001-09-01 00:00"),
+                                             ("2026-03-01T10:00:00Z", "2026-03-01 10:00"), ("garbage", "garbage")])
+def test_date_fills_what_a_text_leaves_out_from_the_decision_time(text: str, shown: str) -> None:
+    """`"10:00" | date` rendered today's date (dateutil fills in the wall clock): a replay of 2020 wrote 2026
+    (a security review). What the text leaves out comes from the decision time's UTC date."""
+    t = Template("{{ event.properties.t | date: '%Y-%m-%d %H:%M' }}")
+    assert t.render({**DATA, "now": DecisionTime(PAST), "event": {"properties": {"t": text}}}) == shown
