@@ -41,6 +41,21 @@ def worker_env(bootstrap: str, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def run_until_ready(env: dict[str, str], log: Path, *flags: str) -> None:
+    """Start a worker, wait until its /health answers ready (60 s at most), stop it with SIGTERM."""
+    port = free_port()
+    with log.open("wb") as f:
+        p = _start(["worker", "--web-port", str(port), *flags], env, f)
+    try:
+        deadline = time.monotonic() + 60
+        while not _worker_ready(port):
+            assert p.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(30)
+
+
 def _lines(path: Path) -> list[str]:
     return [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
 
@@ -127,16 +142,7 @@ def test_a_worker_logging_at_debug_shows_the_kafka_clients_group_lines(tmp_path:
                                                     ("debug", ["--loglevel", "warn"], False))):
             env = {**worker_env(broker.bootstrap, tmp_path), "CJO_LOG_LEVEL": level,
                    "CJO_DATA_DIR": str(tmp_path / str(n))}
-            log, port = tmp_path / f"{n}.log", free_port()
-            with log.open("wb") as f:
-                p = _start(["worker", "--web-port", str(port), *flags], env, f)
-            try:
-                deadline = time.monotonic() + 60
-                while not _worker_ready(port):
-                    assert p.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-                    time.sleep(0.2)
-            finally:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(30)
+            log = tmp_path / f"{n}.log"
+            run_until_ready(env, log, *flags)
             text = log.read_text(errors="replace")
             assert ("Joined group" in text or "Discovered coordinator" in text) is shown, text[-3000:]

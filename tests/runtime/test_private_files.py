@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import stat
-import time
 from pathlib import Path
 
-from cjo_stream.kafka.local_broker import LocalBroker, free_port
-from tests.test_broker_loss_logs import _start, _worker_ready, worker_env
+from cjo_stream.kafka.local_broker import LocalBroker
+from tests.test_broker_loss_logs import run_until_ready, worker_env
 
 
 def test_a_workers_stores_are_readable_by_its_user_only(tmp_path: Path) -> None:
     """RocksDB files were 644 in 755 directories: any local user could read the profiles (a security review)."""
     with LocalBroker() as broker:
         env = {**worker_env(broker.bootstrap, tmp_path), "CJO_STORE": "rocksdb"}
-        log, port = tmp_path / "worker.log", free_port()
-        with log.open("wb") as f:
-            p = _start(["worker", "--web-port", str(port)], env, f)
-        try:
-            deadline = time.monotonic() + 60
-            while not _worker_ready(port):
-                assert p.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-                time.sleep(0.2)
-        finally:
-            os.killpg(p.pid, signal.SIGTERM)
-            p.wait(30)
+        run_until_ready(env, tmp_path / "worker.log")
     made = list((tmp_path / "data").rglob("*"))
     assert any(m.is_file() for m in made) and any(m.is_dir() for m in made), made
     open_to_others = [str(m) for m in made if stat.S_IMODE(m.stat().st_mode) & 0o077]
