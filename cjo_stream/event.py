@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from cjo_stream.timefmt import format_ts
 
 if TYPE_CHECKING:
     from cjo_stream.event_types import EventType
+
+#: How the names of receipts begin (``message_sent``, ``message_opened``, ...): the events adapters send back,
+#: naming the customer as their ``userId``.
+RECEIPT_PREFIX: Final = "message_"
 
 
 class Event:

@@ -13,15 +13,13 @@ from typing import Any, Final
 
 import msgspec
 
+from cjo_stream.event import RECEIPT_PREFIX  # receipts name the customer as userId: they make no id known
 from cjo_stream.events import Event
 
 # the structs live in a module of their own (no structs in a compiled module), imported from here as before
 from cjo_stream.profile_types import Instance as Instance
 from cjo_stream.profile_types import Profile as Profile
 from cjo_stream.profile_types import Seen as Seen
-
-#: receipts name the customer as their userId (an anonymous one too): they do not make an id known
-_RECEIPT_PREFIX: Final = "message_"
 
 
 def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, Any]:
@@ -185,7 +183,7 @@ def apply_event(p: Profile, ev: Event) -> int:
     limited = 0
     exact, name = ev.ts, ev.name
     uid = ev.user_id
-    if uid is not None and uid == p.customer_id and not p.known and not name.startswith(_RECEIPT_PREFIX):
+    if uid is not None and uid == p.customer_id and not p.known and not name.startswith(RECEIPT_PREFIX):
         p.known = True
     if exact > p.last_seen:
         p.last_seen = exact

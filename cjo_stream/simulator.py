@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from cjo_stream.analytics.fold import Analytics
-from cjo_stream.analytics.records import RECEIPT_PREFIX
 from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.funnel import Funnel
 from cjo_stream.engine.transition import Transition
+from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.identity import canonical, new_links
 from cjo_stream.profile import Profile, new_profile

@@ -9,7 +9,6 @@ Besides journey transitions and receipts, a record of kind ``stage`` carries a l
 
 from __future__ import annotations
 
-from typing import Final
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -19,11 +18,9 @@ from cjo_stream.analytics.journey_event import JourneyEvent as JourneyEvent
 from cjo_stream.commands import CUSTOMER_CHANNELS
 from cjo_stream.engine.clock import customer_zone, local_minutes
 from cjo_stream.engine.result import Result
+from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event
 from cjo_stream.timefmt import round_ms
-
-RECEIPT_PREFIX: Final = "message_"
-
 
 encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder(JourneyEvent).decode

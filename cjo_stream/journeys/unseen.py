@@ -11,10 +11,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from cjo_stream.event import RECEIPT_PREFIX  # an input of touchpoints alone has no receipts
 from cjo_stream.journeys.model import SCHEDULED, Journey, Matcher
-
-#: the event names of receipts (``message_opened``, ...): an input of touchpoints alone has none
-_RECEIPT_PREFIX = "message_"
 
 
 def _waits(j: Journey) -> Iterable[tuple[str, Matcher]]:
@@ -55,7 +53,7 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
             close = difflib.get_close_matches(event, choices, n=1, cutoff=0.75)
             if close:
                 hint = f"; did you mean {close[0]!r}?"
-            elif event.startswith(_RECEIPT_PREFIX):
+            elif event.startswith(RECEIPT_PREFIX):
                 hint = "; receipts come from the channel adapters: include them in the input"
             else:
                 hint = ""

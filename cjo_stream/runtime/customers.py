@@ -41,6 +41,7 @@ from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.throttle import Throttles, decode_throttles, encode_throttles
+from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.kafka.outbox import NO_HEADERS, Outbox
 from cjo_stream.kafka.records import Item
@@ -244,7 +245,7 @@ class CustomerPartition:
                 else:
                     stored.ids = ids
                     st.events += 1
-                    is_receipt = ev.name.startswith("message_")
+                    is_receipt = ev.name.startswith(RECEIPT_PREFIX)
                     ctx = ev.context
                     source = ctx["channel"] if "channel" in ctx else "receipt" if is_receipt else "unknown"
                     consumed[(ev.type, source if type(source) is str else str(source))] += 1
