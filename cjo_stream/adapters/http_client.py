@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
 import orjson
 import yarl
 
@@ -89,16 +90,18 @@ class HttpChannel:
 
     name = "http"
 
-    def __init__(self, timeout: float = 10.0, max_connections: int = 64) -> None:
+    def __init__(self, timeout: float = 10.0, max_connections: int = 64,
+                 resolver: aiohttp.abc.AbstractResolver | None = None) -> None:
         self.timeout = timeout
         self.max_connections = max_connections
+        self.resolver = resolver  # None: aiohttp's default (adapters.public_only guards URLs from event data)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
-                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                connector=aiohttp.TCPConnector(limit=self.max_connections, resolver=self.resolver),
                 headers={"User-Agent": "cjo-stream-adapter"})
 
     async def close(self) -> None:

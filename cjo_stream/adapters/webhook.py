@@ -14,22 +14,22 @@ A 2xx answer is the delivery: after the ``sent`` receipt comes a ``delivered`` o
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import msgspec
+from aiohttp.abc import AbstractResolver
 
 from cjo_stream.adapters import config
 from cjo_stream.adapters.base import DeliveryResult, PermanentError
 from cjo_stream.adapters.http_client import HttpChannel, classify, json_field, timeout_from_env
+from cjo_stream.adapters.public_only import PublicOnlyResolver, refuse_literal
 from cjo_stream.adapters.response import response_summary
 from cjo_stream.adapters.signing import sign
 from cjo_stream.commands import DeliveryCommand
 
 _encode = msgspec.json.Encoder().encode
+PRIVATE_SETTING = "CJO_WEBHOOK_ALLOW_PRIVATE"
 
 
 @dataclass(frozen=True)
@@ -55,26 +55,6 @@ class WebhookConfig:
                    allow_private=config.boolean(e, "CJO_WEBHOOK_ALLOW_PRIVATE", False))
 
 
-async def refuse_private(url: str) -> None:
-    """A ``to:`` URL rendered from event data reached 127.0.0.1 with the customer's data, and the internal
-    service's answer came back in the receipt for journeys to read (SSRF; a security review). A send step's
-    URL may not name a loopback, private, link-local or reserved address, by name or number, unless
-    CJO_WEBHOOK_ALLOW_PRIVATE=true (the configured CJO_WEBHOOK_URL is the operator's and is not checked).
-    The name is resolved here and again by the client: this stops mistakes and plain abuse, not an attacker
-    who controls a DNS name's answers between the two (an egress proxy does)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return  # the client's own error says it (transient: DNS may be back)
-    for info in infos:
-        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not ip.is_global:
-            raise PermanentError(f"the send step's `to:` URL names a {'loopback' if ip.is_loopback else 'non-public'} "
-                                 "address: set CJO_WEBHOOK_ALLOW_PRIVATE=true if the journey may call internal "
-                                 "services")
-
-
 def provider_id(value: object) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 200 else None
 
@@ -82,9 +62,14 @@ def provider_id(value: object) -> str | None:
 class WebhookChannel(HttpChannel):
     name = "webhook"
 
-    def __init__(self, cfg: WebhookConfig) -> None:
+    def __init__(self, cfg: WebhookConfig, resolver: AbstractResolver | None = None) -> None:
+        """``resolver``: how a `to:` URL's name is looked up (default aiohttp's: getaddrinfo in a thread)."""
         super().__init__(cfg.timeout)
         self.cfg = cfg
+        # A `to:` rendered from event data goes through a session of its own whose resolver refuses
+        # non-public addresses (adapters.public_only); CJO_WEBHOOK_URL is the operator's and is not checked.
+        self._public = None if cfg.allow_private else PublicOnlyResolver(PRIVATE_SETTING, resolver)
+        self._to = self if self._public is None else HttpChannel(cfg.timeout, resolver=self._public)
 
     def url_for(self, cmd: DeliveryCommand) -> str:
         if self.cfg.allow_to_url and cmd.to and cmd.to.startswith(("http://", "https://")):
@@ -104,12 +89,20 @@ class WebhookChannel(HttpChannel):
 
     async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
         url = self.url_for(cmd)
+        via: HttpChannel = self
         if url is cmd.to and not self.cfg.allow_private:
-            await refuse_private(url)
+            refuse_literal(urlsplit(url).hostname or "", PRIVATE_SETTING)
+            via = self._to
         body, headers = self.build(cmd)
-        resp = await self.request("POST", url, content=body, headers=headers)
+        resp = await via.request("POST", url, content=body, headers=headers)
         failure = classify(resp)
         if failure is not None:
             return failure
         return DeliveryResult.sent(provider_id(json_field(resp, "id")) or provider_id(resp.headers.get("X-Request-Id")),
                                    response=response_summary(resp.status, resp.body))
+
+    async def close(self) -> None:
+        if self._public is not None:
+            await self._to.close()
+            await self._public.close()  # aiohttp closes only the resolvers it made
+        await super().close()

@@ -1,6 +1,6 @@
 """Webhook, Slack, CRM, SMS (Twilio shape) and push (FCM v1 shape) against a real HTTP server on loopback.
 
-Each test drives the channel's real httpx client through the real retry loop; only the waiting is
+Each test drives the channel's real aiohttp client through the real retry loop; only the waiting is
 skipped (an injected sleep records the delays instead), so 429/Retry-After is asserted exactly.
 """
 
@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import os
 import random
+import socket
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from cjo_stream.adapters import config
 from cjo_stream.adapters.base import Channel
@@ -75,6 +77,38 @@ async def test_a_send_steps_url_to_an_internal_address_is_refused(receiver: Rece
     assert out.result.outcome == "sent"
 
 
+
+
+class _Answers(AbstractResolver):
+    """A DNS whose answer for a name is whatever the test says (a name an attacker controls)."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers, self.asked = list(answers), 0
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        ip = self.answers[min(self.asked, len(self.answers) - 1)]
+        self.asked += 1
+        return [{"hostname": host, "host": ip, "port": port, "family": family, "proto": 0, "flags": 0}]
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_name_that_resolves_to_an_internal_address_is_refused_where_it_is_connected(receiver: Receiver) -> None:
+    """The address checked is the address connected to: the guard sits in the client's resolver. (The first
+    guard resolved the name itself and the client again, so a name answering 127.0.0.1 only to the second
+    lookup — DNS rebinding — reached the internal service; and a name its own lookup could not resolve was
+    let through to the client's.)"""
+    port = receiver.url.rsplit(":", 1)[1]
+    dns = _Answers("127.0.0.1")
+    channel = WebhookChannel(WebhookConfig(url=f"{receiver.url}/hooks/cjo", timeout=5), resolver=dns)
+    out = await deliver(channel, command(to=f"http://hooks.attacker.test:{port}/ssrf"))
+    assert out.result.outcome == "permanent" and "loopback" in (out.result.reason or "")
+    assert "CJO_WEBHOOK_ALLOW_PRIVATE=true" in (out.result.reason or "")
+    assert dns.asked == 1 and receiver.seen() == []
+    allowed = WebhookChannel(WebhookConfig(url=f"{receiver.url}/hooks/cjo", timeout=5, allow_private=True))
+    out = await deliver(allowed, command(to=f"http://localhost:{port}/internal"))
+    assert out.result.outcome == "sent" and len(receiver.seen()) == 1
 
 
 async def test_webhook_posts_signed_command_with_idempotency_key(receiver: Receiver) -> None:
