@@ -79,17 +79,21 @@ def compile_stages(src: Located) -> Stages:
 def _condition(src: Located, i: int, when: str | bool) -> Expression:
     """Stage ``i``'s ``when``, compiled and checked: a stage depends on the customer, not on an event."""
     text = str(when).lower() if isinstance(when, bool) else when
+    path = ("stages", i, "when")
     try:
         expr = compile_expression(text)
-    except ExpressionError as e:
-        raise src.error(("stages", i, "when"), f"bad expression {text!r}: {e}") from None
+    except ExpressionError as e:  # at its line when the condition is written over several (`when: >`)
+        raise SourceError(src.file, src.text_line(path, text, e.column - 1),
+                          f"bad expression {text.strip()!r}: {e}") from None
     bad = sorted(expr.roots - _STAGE_ROOTS)
     if bad:
         raise src.error(("stages", i, "when"), "a stage depends on the customer: use `profile` and `now`, "
                                                f"not {', '.join(bad)}")
     for root, keys in sorted(expr.paths, key=repr):
         if (why := unknown_field(root, keys)) is not None:
-            raise src.error(("stages", i, "when"), f"bad expression {text!r}: {why}")
+            at = text.find(".".join((root, *map(str, keys))))
+            raise SourceError(src.file, src.text_line(path, text, at) if at >= 0 else src.line(path),
+                              f"bad expression {text.strip()!r}: {why}")
     return expr
 
 

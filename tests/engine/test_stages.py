@@ -79,6 +79,11 @@ def test_a_customer_first_seen_at_the_epoch_is_not_new_again() -> None:
 @pytest.mark.parametrize(("text", "line", "reason"), [
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: b, when: 'profile.counters.x >='}\n", 3, "bad expression"),
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: a, when: 'true'}\n", 3, "duplicate stage 'a'"),
+    # written over several lines (`>`): told at the line of the mistake, not the `when:` line
+    ("stages:\n  - stage: a\n    when: >\n      profile.counters.x >= 1\n      and profile.counters.y >=\n", 5,
+     "bad expression"),
+    ("stages:\n  - stage: a\n    when: >\n      profile.counters.x >= 1\n      and profile.counter.y >= 1\n", 5,
+     "profile has no field 'counter'"),
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: b, when: 'profile.counter.x >= 1'}\n", 3,
      "profile has no field 'counter' (did you mean 'counters'?)"),
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: b, when: event.properties.x == 1}\n", 3,

@@ -365,3 +365,32 @@ def test_a_mistake_after_a_quote_escape_in_single_quoted_text_is_told_at_its_lin
     """
     (found,) = problems(text)
     assert found.startswith("j.yaml:9: b4: template: journey has no field 'nme'"), found
+
+
+def test_a_mistake_in_a_condition_over_several_lines_is_told_at_its_line() -> None:
+    """A `when: >` folded over several lines was told at the `when:` line whatever line the mistake was on."""
+    text = """\
+    journey: f
+    entry: {event: order_completed}
+    steps:
+      - id: check
+        branch:
+          - when: >
+              event.properties.total > 10
+              and profile.traits.plan == 'pro'
+              and event.properties.x +* 3
+            next: done
+          - else: done
+      - id: done
+        wait: 1d
+    """
+    (found,) = problems(text)
+    assert found.startswith("j.yaml:9: bad expression \"event.properties.total > 10 and profile.traits.plan == 'pro' "
+                            "and event.properties.x +* 3\": unexpected '*'"), found
+    (found,) = problems(text.replace("and profile.traits", "and event.propertis.y or profile.traits").replace("+*", "*"))
+    assert found.startswith("j.yaml:8: bad expression") and "no field 'propertis'" in found, found
+    (found,) = problems(text.replace("when: >", "when: |"))  # a literal block: the same lines
+    assert found.startswith("j.yaml:9: "), found
+    (found,) = problems(text.replace("event.properties.x +* 3", "event.properties.x > 3").replace(
+        "when: >\n", "when: event.properties.x >\n").replace("          event.properties.total", "          3 +* event.properties.total"))
+    assert found.startswith("j.yaml:7: "), found
