@@ -47,6 +47,8 @@ MIN_SECRET: Final = 16
 OPEN: Final = ""
 ANY: Final = "*"
 TOKEN_KEY: Final = web.RequestKey("cjo.token", str)  # request[TOKEN_KEY]: the authenticated token's name
+#: request[SESSION_KEY]: the token an earlier middleware found the request signed in with (a session cookie)
+SESSION_KEY: Final = web.RequestKey("cjo.session", object)
 ANONYMOUS: Final = "anonymous"  # the caller's name in audit records when no tokens are configured
 RELOAD_INTERVAL = 1.0
 
@@ -189,7 +191,10 @@ class ApiAuth:
 
     def check(self, authorization: str | None, scope: str) -> tuple[int, ApiToken | None]:
         """``(0, token)`` when allowed, ``(401, None)`` unauthenticated, ``(403, token)`` lacking ``scope``."""
-        token = self.identify(authorization)
+        return self.allows(self.identify(authorization), scope)
+
+    def allows(self, token: ApiToken | None, scope: str) -> tuple[int, ApiToken | None]:
+        """:meth:`check` of a token already identified (None: none was)."""
         if token is None:
             return 401, None
         if scope != ANY and scope not in token.scopes:
@@ -249,7 +254,9 @@ def middleware(auth: ApiAuth, policy: Policy) -> Any:
         if not auth.enabled:  # no tokens configured: the port is bound to loopback only (bind_host)
             request[TOKEN_KEY] = ANONYMOUS
             return await handler(request)
-        status, token = auth.check(request.headers.get("Authorization"), scope)
+        session = request.get(SESSION_KEY)
+        status, token = (auth.allows(session, scope) if isinstance(session, ApiToken) else
+                         auth.check(request.headers.get("Authorization"), scope))
         if status == 401:
             metrics.API_AUTH_FAILURES.labels("unauthenticated").inc()
             return web.json_response({"error": "a valid bearer token is required (Authorization: Bearer <token>)"},

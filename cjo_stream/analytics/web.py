@@ -13,8 +13,9 @@
 
 ``since``/``until`` are RFC 3339 times or epoch seconds and select the hourly cohorts (customers who
 *entered* in that range); for the stage flow, the hours in which the moves happened. A browser cannot send a bearer header when it follows a link, so the page
-also accepts the token from an HttpOnly, SameSite=Strict cookie that ``POST /login`` sets after
-checking it; API clients send ``Authorization: Bearer <token>`` as everywhere else.
+also accepts a sign-in session from an HttpOnly, SameSite=Strict cookie that ``POST /login`` sets after
+checking the token (signed, naming the token, never holding its secret: :mod:`.session`); API clients send
+``Authorization: Bearer <token>`` as everywhere else.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cjo_stream import auth, metrics
 from cjo_stream.analytics import page, report
 from cjo_stream.analytics.fold import STAGES
+from cjo_stream.analytics.session import Sessions
 from cjo_stream.events import parse_ts
 
 if TYPE_CHECKING:
@@ -127,14 +129,18 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
     api_auth = api_auth or auth.ApiAuth()
     secure = svc.s.web_tls_cert != ""
 
+    sessions = Sessions()
+
     @web.middleware
     async def cookie_token(request: web.Request, handler: Any) -> web.StreamResponse:
-        token = request.cookies.get(COOKIE)
-        if token and "Authorization" not in request.headers:
-            request = request.clone(headers={**request.headers, "Authorization": f"Bearer {token}"})
+        cookie = request.cookies.get(COOKIE)
+        if cookie and "Authorization" not in request.headers and api_auth.enabled:
+            session = sessions.token_of(cookie, api_auth.tokens)
+            if session is not None:
+                request[auth.SESSION_KEY] = session
         resp = await handler(request)
         if resp.status == 401 and request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
-            return _login_page("" if not token else "That token is no longer valid.", 401, request.path_qs)
+            return _login_page("" if not cookie else "Your sign-in has ended; sign in again.", 401, request.path_qs)
         return resp
 
     @web.middleware
@@ -213,13 +219,14 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
             return _login_page("That form could not be read; sign in again.", 400)
         token = str(form.get("token", "")).strip()
         nxt = _local(str(form.get("next", "/")))
-        status, _ = api_auth.check(f"Bearer {token}", "analytics") if api_auth.enabled else (0, None)
+        status, found = api_auth.check(f"Bearer {token}", "analytics") if api_auth.enabled else (0, None)
         if status:
             metrics.API_AUTH_FAILURES.labels("unauthenticated" if status == 401 else "forbidden").inc()
             return _login_page("That token is unknown or lacks the scope analytics.", status, nxt)
         resp = web.HTTPSeeOther(nxt)
-        if api_auth.enabled:
-            resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=secure, max_age=12 * 3600)
+        if found is not None:  # the cookie names the token and is signed: it never holds the secret (session.py)
+            resp.set_cookie(COOKIE, sessions.issue(found), httponly=True, samesite="Strict", secure=secure,
+                            max_age=int(sessions.lifetime))
         raise resp
 
     async def health(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from cjo_stream.analytics.offline import definitions
+from cjo_stream.analytics.session import Sessions
 from cjo_stream.analytics.web import COOKIE, build_app
 from cjo_stream.auth import ApiAuth, parse_tokens
 from cjo_stream.config import Settings
@@ -57,12 +58,61 @@ async def test_login_sets_a_cookie_that_opens_the_page(client: TestClient) -> No
     assert r.status == 303 and r.headers["Location"] == "/"
     morsel = r.cookies[COOKIE]
     assert morsel["httponly"] and morsel["samesite"] == "Strict"
+    assert TOKEN not in morsel.value and morsel.value.startswith("analyst.")  # the secret is not the cookie
     page = await client.get("/", headers={"Accept": "text/html"})  # the client keeps the cookie
     text = await page.text()
     assert page.status == 200 and "<table id=journeys>" in text and "<script>" in text
     frag = await client.get("/journeys/post_purchase", headers={"X-CJO-Fragment": "1"})
     body = await frag.text()
     assert frag.status == 200 and body.startswith("<h1") and "<html" not in body and "<svg" in body
+
+
+async def test_the_cookie_is_a_signed_session_not_the_secret() -> None:
+    """The cookie was the bearer secret itself (a security review): whoever read it held an API token. It is
+    now a session naming the token, signed with a key of this process, ending at its expiry or when the
+    token is revoked; a raw token, a forged or altered cookie open nothing."""
+    svc = SimpleNamespace(buckets=SIM.analytics.buckets, totals=SIM.analytics.totals,
+                          defs=definitions(TOPO.journeys), s=Settings(), health=lambda: {"status": "ok"},
+                          stages=TOPO.stages.names, restored=True)
+    auth = ApiAuth(parse_tokens(f"analyst:analytics:{TOKEN} reader:read:{READER}"))
+    c = TestClient(TestServer(build_app(svc, auth)))  # type: ignore[arg-type]
+    await c.start_server()
+    try:
+        r = await c.post("/login", data={"token": TOKEN}, allow_redirects=False)
+        session = r.cookies[COOKIE].value
+        c.session.cookie_jar.clear()
+        html = {"Accept": "text/html"}
+
+        async def opens(cookie: str) -> bool:
+            got = await c.get("/analytics/journeys", headers={"Cookie": f"{COOKIE}={cookie}"})
+            return got.status == 200
+
+        assert await opens(session)
+        name, expiry, mac = session.split(".")
+        assert not await opens(TOKEN)  # the old cookie's form: the secret
+        assert not await opens(f"reader.{expiry}.{mac}")  # another token's name
+        assert not await opens(f"{name}.{int(expiry) + 3600}.{mac}")  # a later expiry
+        assert not await opens(f"{name}.{expiry}.{mac[:-1]}{'0' if mac[-1] != '0' else '1'}")  # an altered MAC
+        other = Sessions().issue(auth.tokens[0])  # signed with another process's key (a restart)
+        assert not await opens(other)
+        page = await c.get("/", headers={**html, "Cookie": f"{COOKIE}={other}"})
+        assert page.status == 401 and "sign in again" in await page.text()
+        # revoked: the token is gone from the configuration, its sessions end with it
+        auth._tokens = parse_tokens(f"reader:read:{READER}")
+        assert not await opens(session)
+    finally:
+        await c.close()
+
+
+def test_a_session_ends_at_its_expiry() -> None:
+    (token,) = parse_tokens(f"analyst:analytics:{TOKEN}")
+    sessions = Sessions(lifetime=60)
+    cookie = sessions.issue(token, now=1000.0)
+    assert sessions.token_of(cookie, [token], now=1059.0) is token
+    assert sessions.token_of(cookie, [token], now=1061.0) is None
+    (rotated,) = parse_tokens(f"analyst:analytics:{TOKEN}-rotated")  # same name, new secret
+    assert sessions.token_of(cookie, [rotated], now=1059.0) is None
+    assert sessions.token_of("garbage", [token]) is None and sessions.token_of("a.b.c.d", [token]) is None
 
 
 async def test_signing_in_leads_to_the_page_asked_for(client: TestClient) -> None:
