@@ -125,12 +125,19 @@ def _watch_envelope(url: str, started: float, until: float, every: float = 30.0)
                 print(line, flush=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     from cjo_stream.errors import UsageError
     from cjo_stream.generator import MAX_CUSTOMERS
 
     if customers > MAX_CUSTOMERS:  # its generator never produced an event (cjo_stream.generator)
         raise UsageError(f"--customers {customers}: at most {MAX_CUSTOMERS:,}")
+    # SIGTERM stops it as Ctrl-C does (the README's exit 0 after a clean stop): it ended with 143 and left its
+    # processes to the parent-death SIGKILL, so the worker never left its groups
+    signal.signal(signal.SIGTERM, _interrupt)
     data = tempfile.mkdtemp(prefix="cjo-demo-")
     broker = LocalBroker()
     worker = generator = adapter = analytics = None

@@ -165,3 +165,18 @@ def test_demo_takes_broker_worker_adapter_and_generator_with_it(tmp_path: Path) 
         proc.wait(10)
         assert_gone(children, timeout=15)
 
+
+
+def test_demo_stopped_by_sigterm_stops_everything_and_exits_0(tmp_path: Path) -> None:
+    """The README's exit codes: `demo` stopped by SIGTERM exits 0 after a clean stop, as by Ctrl-C. It ended
+    with 143 and no summary, its processes killed by the parent-death SIGKILL instead of stopped."""
+    log = tmp_path / "demo.log"
+    with verb("demo", "--duration", "300", env=clean_env(), log=log) as proc:
+        wait_for("the demo's live output", lambda: "as they are decided" in log.read_text(), proc, log, 150)
+        children = descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGTERM)
+        code = proc.wait(60)
+        text = log.read_text()
+        assert code == 0, text[-2000:]
+        assert "stopping ..." in text and "demo done after" in text, text[-2000:]
+        assert_gone(children, timeout=15)
