@@ -595,18 +595,18 @@ def _format_ms(ms: int) -> str:
 
 
 def generate_events(*, customers: int, seed: int, start: float, duration: float,
-                    rate: float | None = None) -> Iterator[dict[str, Any]]:
+                    rate: float | None = None, seen: set[int] | None = None) -> Iterator[dict[str, Any]]:
     """The events of :func:`_generate`; a ValueError at once (not at the first event) for arguments out
-    of range."""
+    of range. ``seen`` collects the customers (their numbers) that have had an event so far."""
     if customers > MAX_CUSTOMERS:
         raise ValueError(f"customers: at most {MAX_CUSTOMERS:,}")
     if rate is not None and rate <= 0:
         raise ValueError("rate must be positive")
-    return _generate(customers=customers, seed=seed, start=start, duration=duration, rate=rate)
+    return _generate(customers=customers, seed=seed, start=start, duration=duration, rate=rate, seen=seen)
 
 
 def _generate(*, customers: int, seed: int, start: float, duration: float,
-              rate: float | None = None) -> Iterator[dict[str, Any]]:
+              rate: float | None = None, seen: set[int] | None = None) -> Iterator[dict[str, Any]]:
     """Yield Segment-style touchpoint events in non-decreasing timestamp order.
 
     ``customers`` simulated customers arrive during the first half of ``[start, start + duration)``
@@ -650,6 +650,8 @@ def _generate(*, customers: int, seed: int, start: float, duration: float,
         if ms >= end_ms:
             continue  # past the window: this customer is done
         stamp = _format_ms(ms) if rate is None else _format_ms(round((start + n / rate) * 1000))
+        if seen is not None:
+            seen.add(idx)
         yield {"messageId": f"m-{seed}-{n}", "timestamp": stamp, **body}
         n += 1
         following = next(script, None)

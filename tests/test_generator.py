@@ -205,3 +205,16 @@ def test_generated_traffic_converts_in_every_split_arm_of_the_shipped_journeys()
     assert ("abandoned_cart", "coupon") in arms and ("abandoned_cart", "control") in arms
     for key in arms:
         assert sim.funnel.variants[key]["converted"] > 0, key
+
+
+def test_seen_counts_the_customers_the_events_came_from() -> None:
+    """`generate`'s summary said "for 200 customers" (the flag) where the stream held 102 user ids: a rate
+    run shows the first customers to arrive. ``seen`` counts those that had an event."""
+    every: set[int] = set()
+    list(generate_events(customers=30, seed=3, start=1.7e9, duration=20 * 86400, seen=every))
+    assert every == set(range(30))  # a window long enough for all of them to arrive
+    seen: set[int] = set()
+    events = list(itertools.islice(generate_events(customers=200, seed=1, start=1.7e9, duration=20, rate=50,
+                                                   seen=seen), 1000))
+    users = {int(e["userId"].rsplit("-", 1)[1]) for e in events if e.get("userId")}
+    assert users <= seen and 0 < len(seen) < 200, (len(users), len(seen))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import stat
 import sys
 import time
@@ -27,6 +28,11 @@ from cjo_stream.progress import Progress
 from cjo_stream.settings_args import check_data_dir, settings_from
 
 CHANNELS = ("email", "sms", "push", "in_app", "webhook", "slack", "crm")
+
+
+#: ``--customers`` of ``generate`` and ``demo``: customers keep arriving, so the flag sets how many are about at once
+CUSTOMERS_HELP = ("customers arriving per simulated month (default {}); each acts over days of simulated time, "
+                  "which the rate plays back, so a short run sees the first of them (the summary counts them)")
 
 
 def _key_of(line: bytes) -> bytes | None:
@@ -294,8 +300,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     broker_ready(s, args)
     if not args.start:
         start = time.time() + 0.5  # topics and producer first; events are sent at the time they carry
-    events = generate_events(customers=args.customers, seed=args.seed, start=start, duration=args.duration,
-                             rate=args.rate)
+    # a second run with one fixed default seed resent the first run's messageIds: workers dropped it all as
+    # duplicates (a walkthrough); a seed of its own each run unless one is given
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2, 1_000_000)
+    seen: set[int] = set()
+    events = generate_events(customers=args.customers, seed=seed, start=start, duration=args.duration,
+                             rate=args.rate, seen=seen)
     if args.start:  # the times asked for, as they are (the simulator can then compute the same)
         lines = (orjson.dumps(e) for _, e in zip(range(total), events, strict=False))
     else:
@@ -305,7 +315,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                                       start=None if args.start else start))
     except KafkaError as e:
         raise lost_broker(s, args, e) from None
-    print(f"generated {n} events for {args.customers} customers", file=sys.stderr)
+    print(f"generated {n} events from {len(seen)} customers (seed {seed})", file=sys.stderr)
     return 0
 
 
@@ -417,10 +427,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("generate", help="produce realistic touchpoint traffic in real time")
     broker_arg(p)
-    p.add_argument("--customers", type=customer_count, default=1000, help="distinct customers (default 1000)")
+    p.add_argument("--customers", type=customer_count, default=1000, help=CUSTOMERS_HELP.format(1000))
     p.add_argument("--rate", type=positive_float, default=100.0, help="events per second (default 100)")
     p.add_argument("--duration", type=seconds, default=60.0, help="seconds, or a duration: 90s, 5m, 1h (default 60)")
-    p.add_argument("--seed", type=int, default=1, help="random seed: the same seed, the same traffic (default 1)")
+    p.add_argument("--seed", type=int, help="random seed (default: a new one each run, printed at the end); the "
+                                            "same seed sends the same events, messageIds included, which workers "
+                                            "drop as duplicates")
     p.add_argument("--start", help="event time of the first event, RFC 3339 (default: now); e.g. a past time "
                                    "to replay a backlog whose timers are all due")
     p.set_defaults(func=_cmd_generate)
@@ -428,7 +440,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="live demo: broker, worker and generator; prints delivery commands")
     p.add_argument("--duration", type=seconds,
                    help="seconds, or a duration: 90s, 5m (default: until Ctrl-C on a terminal, else 60 s)")
-    p.add_argument("--customers", type=customer_count, default=300, help="distinct customers (default 300)")
+    p.add_argument("--customers", type=customer_count, default=300, help=CUSTOMERS_HELP.format(300))
     p.add_argument("--rate", type=positive_float, default=40.0, help="events per second (default 40)")
     p.add_argument("--topologies", default="topologies/demo", help="journeys directory (default topologies/demo)")
     p.set_defaults(func=_cmd_demo)

@@ -200,7 +200,7 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
               f"refreshes itself{'' if 'CJO_API_TOKENS_FILE' not in aenv else '; sign in with your token'})"
               f"\nadapter  console (deliveries and receipts in {data}/adapter.log); the demo plays the customers: "
               f"deliveries, bounces, opens and clicks are simulated receipts"
-              f"\ngenerator {customers} customers at {rate:.0f} events/s\n"
+              f"\ngenerator {rate:.0f} events/s ({customers} customers arriving per simulated month)\n"
               f"delivery commands as they are decided (abandoned carts remind after 10 s, welcome "
               f"reminders after 20 s){'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)
         until = time.monotonic() + (duration or 10 ** 9)
