@@ -6,6 +6,7 @@ checks the message, the exit code from the README's "Exit codes" table, and that
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -21,8 +22,10 @@ import httpx
 import pytest
 
 from cjo_stream import cli
+from cjo_stream.config import Settings
 from cjo_stream.errors import ExitCode
 from cjo_stream.kafka.local_broker import LocalBroker, free_port
+from cjo_stream.kafka.topics import partition_counts
 from cjo_stream.lifetime import popen
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -506,7 +509,12 @@ def test_produce_sends_the_rest_when_one_line_is_too_large(tmp_path: Path) -> No
     big = '{"type":"track","event":"x","userId":"u9","properties":{"blob":"' + "a" * 5_000_000 + '"}}'
     events.write_text("\n".join([good % (1, 1), big, "", good % (2, 2)]) + "\n")
     with LocalBroker() as broker:
-        p = run("produce", "--events", str(events), "--topic", "big.t", env=clean_env(CJO_BROKER=broker.bootstrap))
+        env = clean_env(CJO_BROKER=broker.bootstrap)
+        # a --topic that does not exist is refused (a typo was created and filled, exit 0), --create makes it
+        user_error(run("produce", "--events", str(events), "--topic", "big.t", env=env), ExitCode.USAGE,
+                   "--topic big.t: no such topic on the cluster (nothing sent; producing there would create it)")
+        assert not asyncio.run(partition_counts(Settings(bootstrap=broker.bootstrap), ["big.t"]))
+        p = run("produce", "--events", str(events), "--topic", "big.t", "--create", env=env)
         assert p.returncode == ExitCode.INVALID, p.stderr
         assert f"{events}:2: 5,000,0" in p.stderr and "not sent" in p.stderr
         assert "produced 2 records to big.t" in p.stderr

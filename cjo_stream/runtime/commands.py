@@ -256,6 +256,14 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         _refuse_json_array(args.events)
     total = sum(1 for line in _read(args.events) if line.strip()) if regular else None
     broker_ready(s, args)
+    if args.topic and not args.create:
+        from cjo_stream.kafka.topics import partition_counts
+
+        # a misspelt --topic was created and filled, "produced N records" and exit 0, while the workers read
+        # another (a walkthrough); the default input topic is still made when missing (a fresh cluster)
+        if not asyncio.run(partition_counts(s, [args.topic])):
+            raise UsageError(f"--topic {args.topic}: no such topic on the cluster (nothing sent; producing there "
+                             "would create it): name an existing topic, or add --create")
     oversized: list[tuple[int, int]] = []
     try:
         n = asyncio.run(produce_lines(s, _read(args.events), topic=args.topic, rate=args.rate, total=total,
@@ -420,7 +428,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     broker_arg(p)
     p.add_argument("--events", required=True, metavar="FILE",
                    help="JSON lines (plain or gzip), one Segment event per line, each sent as one record")
-    p.add_argument("--topic", type=topic, help="default: $CJO_INPUT_TOPIC or cjo.touchpoints")
+    p.add_argument("--topic", type=topic, help="an existing topic (default: $CJO_INPUT_TOPIC or cjo.touchpoints, "
+                                               "made if missing)")
+    p.add_argument("--create", action="store_true", help="make the --topic if it does not exist")
     p.add_argument("--rate", type=positive_float, help="events per second (default: as fast as possible)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=_cmd_produce)
