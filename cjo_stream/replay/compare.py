@@ -79,18 +79,23 @@ def _counts(table: Mapping[K, Mapping[str, int]], key: K) -> dict[str, int]:
     return dict(table[key]) if key in table else {}
 
 
-def _rows(fa: Funnel, fb: Funnel, wa: Funnel, wb: Funnel, channel_of: dict[tuple[str, str], str]) -> Iterator[Row]:
+def _rows(fa: Funnel, fb: Funnel, wa: Funnel, wb: Funnel, channel_of: dict[tuple[str, str], str],
+          goals: set[str]) -> Iterator[Row]:
+    """``goals``: the journeys with a goal on either side; the others have no conversions to compare (a
+    journey without one showed "conversion rate 0.0 % 0.0 %" where the report says "no goal")."""
     ja, jb, sa_, sb_, va_, vb_ = fa.journeys, fb.journeys, fa.steps, fb.steps, fa.variants, fb.variants  # made once
     wja, wjb, wva, wvb = wa.journeys, wb.journeys, wa.variants, wb.variants
     for j in sorted(set(ja) | set(jb)):
         ca, cb = _counts(ja, j), _counts(jb, j)
+        goal = j in goals
         for k in _JOURNEY_KINDS:
-            if ca.get(k, 0) or cb.get(k, 0) or k in ("entered", "converted"):
+            if ca.get(k, 0) or cb.get(k, 0) or k == "entered" or (k == "converted" and goal):
                 yield Row("journey", j, "", k, ca.get(k, 0), cb.get(k, 0))
         wca, wcb = _counts(wja, j), _counts(wjb, j)
         if wca.get("converted", 0) or wcb.get("converted", 0):  # of "converted": entered in the warm-up
             yield Row("journey", j, "", WARM_CONVERTED, wca.get("converted", 0), wcb.get("converted", 0))
-        yield Row("journey", j, "", "conversion rate", _rate(ca, wca), _rate(cb, wcb))
+        if goal:
+            yield Row("journey", j, "", "conversion rate", _rate(ca, wca), _rate(cb, wcb))
         for (jj, step) in sorted({k for k in (*sa_, *sb_) if k[0] == j}):
             sa, sb = _counts(sa_, (jj, step)), _counts(sb_, (jj, step))
             label = f"{step} ({channel_of[(j, step)]})" if (j, step) in channel_of else step
@@ -99,21 +104,25 @@ def _rows(fa: Funnel, fb: Funnel, wa: Funnel, wb: Funnel, channel_of: dict[tuple
         for (jj, v) in sorted({k for k in (*va_, *vb_) if k[0] == j}):
             va, vb = _counts(va_, (jj, v)), _counts(vb_, (jj, v))
             wa_v, wb_v = _counts(wva, (jj, v)), _counts(wvb, (jj, v))
-            for k in ("entered", "converted"):
+            for k in ("entered", "converted") if goal else ("entered",):
                 yield Row("variant", j, v, k, va.get(k, 0), vb.get(k, 0))
             if wa_v.get("converted", 0) or wb_v.get("converted", 0):
                 yield Row("variant", j, v, WARM_CONVERTED, wa_v.get("converted", 0), wb_v.get("converted", 0))
-            yield Row("variant", j, v, "conversion rate", _rate(va, wa_v), _rate(vb, wb_v))
+            if goal:
+                yield Row("variant", j, v, "conversion rate", _rate(va, wa_v), _rate(vb, wb_v))
 
 
 def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
     channel_of: dict[tuple[str, str], str] = {}
+    goals: set[str] = set()
     for side in (a, b):
         for journey in side.sim.engine.versions.values():
+            if journey.goal is not None:
+                goals.add(journey.id)
             for step in journey.steps.values():
                 if step.send is not None:
                     channel_of.setdefault((journey.id, step.id), step.send.channel)
-    rows = list(_rows(a.sim.funnel, b.sim.funnel, a.sim.warm_funnel, b.sim.warm_funnel, channel_of))
+    rows = list(_rows(a.sim.funnel, b.sim.funnel, a.sim.warm_funnel, b.sim.warm_funnel, channel_of, goals))
     customers = []
     for j in sorted(set(a.messaged) | set(b.messaged)):
         ma, mb = a.messaged.get(j, {}), b.messaged.get(j, {})

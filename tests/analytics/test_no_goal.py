@@ -47,3 +47,15 @@ def test_the_text_report_and_the_page_say_no_goal(tmp_path: Path) -> None:
 
 def EVENTS_LINES() -> list[bytes]:  # noqa: N802
     return Path(EVENTS).read_bytes().splitlines()
+
+
+def test_replay_compare_gives_no_rate_for_a_journey_without_a_goal() -> None:
+    """`replay --compare` printed "conversion rate 0.0% 0.0%" (and "converted 0 0") for a journey with no goal,
+    where `simulate --report` says "no goal" (a walkthrough)."""
+    p = run("replay", "--events", EVENTS, "--compare", str(ROOT / "topologies"))
+    assert p.returncode == 0, p.stderr
+    rows = [ln.split() for ln in (p.stdout + p.stderr).splitlines() if ln.startswith(("  welcome ", "* welcome "))]
+    assert any("entered" in r for r in rows), rows  # the journey is in the table
+    assert not [r for r in rows if "conversion" in r or "converted" in r], rows
+    cart = [ln for ln in (p.stdout + p.stderr).splitlines() if "abandoned_cart" in ln and "conversion rate" in ln]
+    assert cart, p.stdout[-2000:]
