@@ -20,14 +20,20 @@ TOKEN = "analyst-secret-0123456789abcdef"
 READER = "reader-secret-0123456789abcdef0"
 
 
-@pytest.fixture
-async def client() -> Any:
+async def served() -> tuple[TestClient, ApiAuth]:
+    """The app over the simulated analytics, with an analyst's and a reader's token; started."""
     svc = SimpleNamespace(buckets=SIM.analytics.buckets, totals=SIM.analytics.totals,
                           defs=definitions(TOPO.journeys), s=Settings(), health=lambda: {"status": "ok"},
                           stages=TOPO.stages.names, restored=True)
     auth = ApiAuth(parse_tokens(f"analyst:analytics:{TOKEN} reader:read:{READER}"))
     c = TestClient(TestServer(build_app(svc, auth)))  # type: ignore[arg-type]
     await c.start_server()
+    return c, auth
+
+
+@pytest.fixture
+async def client() -> Any:
+    c, _ = await served()
     yield c
     await c.close()
 
@@ -71,12 +77,7 @@ async def test_the_cookie_is_a_signed_session_not_the_secret() -> None:
     """The cookie was the bearer secret itself (a security review): whoever read it held an API token. It is
     now a session naming the token, signed with a key of this process, ending at its expiry or when the
     token is revoked; a raw token, a forged or altered cookie open nothing."""
-    svc = SimpleNamespace(buckets=SIM.analytics.buckets, totals=SIM.analytics.totals,
-                          defs=definitions(TOPO.journeys), s=Settings(), health=lambda: {"status": "ok"},
-                          stages=TOPO.stages.names, restored=True)
-    auth = ApiAuth(parse_tokens(f"analyst:analytics:{TOKEN} reader:read:{READER}"))
-    c = TestClient(TestServer(build_app(svc, auth)))  # type: ignore[arg-type]
-    await c.start_server()
+    c, auth = await served()
     try:
         r = await c.post("/login", data={"token": TOKEN}, allow_redirects=False)
         session = r.cookies[COOKIE].value
