@@ -31,6 +31,9 @@ class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
     waiting: str | None = None  # "wait" | "wait_for" | "quiet" while parked at ``step``
     due: float | None = None
     seq: int = 0
+    #: when a wait_for began, in ms after ``entered_at`` (its timeout may be edited while it runs; an int: 0,
+    #: the usual first step, is one byte); trailing, so older workers ignore it
+    since_ms: int | None = None
 
 
 class Seen(msgspec.Struct, array_like=True, omit_defaults=True):

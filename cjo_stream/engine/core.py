@@ -47,6 +47,9 @@ _STAGE_MEMO: Final = 65536
 #: An empty mapping nothing reads or writes: the view for ``remember`` of an event kept as its bare time, an
 #: instance's entry snapshot until it is taken.
 _NO_VIEW: Final[dict[str, Any]] = {}
+#: How an instance waits at a step of each kind ("send": deferred by quiet hours or a throttle); kinds not
+#: listed never wait. A woken instance whose step now waits otherwise was edited under it (:meth:`Engine._wake`).
+_PARKS: Final[dict[str, str]] = {"wait": "wait", "wait_until": "wait", "wait_for": "wait_for", "send": "send"}
 
 
 def _bucket(*parts: str) -> float:
@@ -518,15 +521,18 @@ class Engine:
     def _journey_for(self, inst: Instance) -> Journey | None:
         """The definition an instance runs on: the version it entered with.
 
-        If that version is no longer loaded, the instance continues on the current version when its
-        current step still exists there; otherwise it ends (transition ``expired``, reason
-        ``version_unavailable``).
+        If that version is no longer loaded, or no longer has the instance's step (the file was edited
+        without a new ``version``: that crashed the worker on every start, a walkthrough), the instance
+        continues on the current version when its step exists there, and from then on is of that version
+        (its commands already were); otherwise it ends (transition ``expired``, reason
+        ``version_unavailable`` or ``step_unavailable``, :meth:`_end`).
         """
         j = self.versions.get((inst.journey, inst.version))
-        if j is not None:
+        if j is not None and inst.step in j.steps:
             return j
         cur = self.current.get(inst.journey)
         if cur is not None and inst.step in cur.steps:
+            inst.version = cur.version
             return cur
         return None
 
@@ -540,7 +546,10 @@ class Engine:
 
     @staticmethod
     def _reached(inst: Instance, j: Journey) -> float:
-        """When a waiting instance reached its step (a wait_for's timeout runs from there)."""
+        """When a waiting instance reached its step (a wait_for's timeout runs from there). Recorded when it
+        parks; instances stored before that was recorded count back from the timeout's due time."""
+        if inst.since_ms is not None:
+            return inst.entered_at + inst.since_ms / 1000
         if inst.due is None:
             return inst.entered_at
         return max(inst.entered_at, inst.due - j.steps[inst.step].seconds)
@@ -559,8 +568,9 @@ class Engine:
                 return True
         if inst.waiting == "wait_for" and run.now >= self._reached(inst, j):
             step = j.steps[inst.step]
-            assert step.wait_for is not None
-            if step.wait_for.event == name and self._matches(run, step.wait_for, ev_view, inst, j):
+            # (not a wait_for any more: the journey was edited under the instance; its timer restarts the step)
+            if step.wait_for is not None and step.wait_for.event == name \
+                    and self._matches(run, step.wait_for, ev_view, inst, j):
                 self._cancel(run, inst)
                 inst.seq += 1  # the timeout timer, if already on its way, is stale
                 self._run(run, inst, j, step.next, ev_view)
@@ -577,6 +587,13 @@ class Engine:
         step = j.steps[inst.step]
         waiting = inst.waiting
         inst.waiting, inst.due = None, None
+        if _PARKS.get(step.kind) != (waiting if waiting in ("wait", "wait_for") else "send"):
+            # the step changed kind under the instance (a journey edited without a new version, or a new
+            # version with the same step id): it starts again on the step as it is now. A wait woken into
+            # a wait_for went on as if the awaited event had come (a thank-you for a purchase never made),
+            # a wait_for's timeout into a wait ended the instance (a walkthrough).
+            self._run(run, inst, j, inst.step, None)
+            return
         # (the entry event's view is built by the first step that reads it: most wakes go on to a wait)
         if waiting in ("quiet", "throttle"):  # a deferred send is tried again
             ev_view = _snapshot_view(inst, j)
@@ -641,8 +658,8 @@ class Engine:
         self._cancel(run, inst)
         run.profile.instances.pop(inst.journey, None)
         run.profile.entered[inst.journey] = int(inst.entered_at)
-        if j is None:
-            reason = "version_unavailable"
+        if j is None:  # the definition it ran on is gone, or has no step of that name any more
+            reason = "step_unavailable" if (inst.journey, inst.version) in self.versions else "version_unavailable"
         run.note(kind, inst, inst.step, inst.variant, reason=reason)
 
     @staticmethod
@@ -673,6 +690,8 @@ class Engine:
             inst.entry_event = _NO_VIEW  # no step it can still reach reads it
         inst.seq += 1
         inst.waiting = kind
+        # (_reached: the step's timeout may be edited while it waits)
+        inst.since_ms = round((run.now - inst.entered_at) * 1000) if kind == "wait_for" else None
         inst.due = min(due, inst.entered_at + j.max_duration)  # an instance never outlives max_duration
         run.result.timers.append(Timer(run.profile.customer_id, inst.journey, inst.instance_id, inst.seq,
                                        inst.due, kind))

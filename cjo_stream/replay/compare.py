@@ -62,6 +62,8 @@ class Comparison:
     b: str
     rows: list[Row]
     customers: list[CustomerDiff]
+    #: journey versions defined differently under A and B (see :func:`edited_in_place`)
+    edited: tuple[tuple[str, int], ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -112,6 +114,28 @@ def _rows(fa: Funnel, fb: Funnel, wa: Funnel, wb: Funnel, channel_of: dict[tuple
                 yield Row("variant", j, v, "conversion rate", _rate(va, wa_v), _rate(vb, wb_v))
 
 
+def edited_in_place(a: Side, b: Side) -> list[tuple[str, int]]:
+    """Journey versions both topologies load from files that say different things. Both sides run from an
+    empty state, so the table cannot show what such an edit does to customers already in the journey
+    (deployed, they switch to B's definition where they stand: README, "Versions"); it is named instead."""
+    import yaml
+
+    def data(path: str) -> object:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return yaml.safe_load(f)
+        except (OSError, ValueError, yaml.YAMLError):
+            return None
+
+    va, vb = a.sim.engine.versions, b.sim.engine.versions
+    out = []
+    for key in sorted(va.keys() & vb.keys()):
+        ja, jb = va[key], vb[key]
+        if ja.source and jb.source and ja.source != jb.source and data(ja.source) != data(jb.source):
+            out.append(key)
+    return out
+
+
 def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
     channel_of: dict[tuple[str, str], str] = {}
     goals: set[str] = set()
@@ -130,12 +154,16 @@ def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
         differ = sorted(c for c in ma.keys() & mb.keys() if ma[c] != mb[c])
         customers.append(CustomerDiff(j, len(only_a), len(only_b), tuple(only_a[:examples]), tuple(only_b[:examples]),
                                       len(differ), tuple(differ[:examples])))
-    return Comparison(a.name, b.name, rows, customers)
+    return Comparison(a.name, b.name, rows, customers, tuple(edited_in_place(a, b)))
 
 
 def render(cmp: Comparison, only_changed: bool = False) -> str:
     """A plain-text table: A, B and the difference per row; changed rows marked with ``*``."""
     lines = [f"A = {cmp.a}", f"B = {cmp.b}", ""]
+    for jid, version in cmp.edited:
+        lines += [f"note: journey {jid} version {version} is defined differently under A and B: deployed, the customers "
+                  f"already in it switch to B's definition where they stand, which this table (both sides from the "
+                  f"start) does not show; bump `version` in B and keep A's file to keep them on A's", ""]
     head = f"  {'journey':<20} {'step / variant':<26} {'metric':<22} {'A':>10} {'B':>10} {'B - A':>10}"
     shown = [r for r in cmp.rows if r.changed or not only_changed]
     # a header over no rows read as a table that failed to print

@@ -19,7 +19,7 @@ from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.jsonl import jsonl_lines
-from cjo_stream.replay.compare import compare
+from cjo_stream.replay.compare import compare, render
 from cjo_stream.replay.run import Replay
 from cjo_stream.simulator import Simulator
 from tests.conftest import T0
@@ -221,6 +221,21 @@ def test_compare_with_itself_finds_nothing(tmp_path: Path) -> None:
     r = replay([str(path)], topo, topo)
     cmp = compare(r.sides[0], r.sides[1])
     assert not cmp.changed and all(not c.only_a and not c.only_b for c in cmp.customers)
+
+
+def test_compare_names_a_journey_version_edited_in_place(tmp_path: Path) -> None:
+    """Both sides start empty, so what an edit without a new version does to customers already in the journey
+    (they switch definitions where they stand) is not in the table: it is named (a walkthrough)."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(shoppers()) + b"\n")
+    a, b = topology(tmp_path, "a"), topology(tmp_path, "b", wait=120)  # the same `cart` version 1, edited
+    r = replay([str(path)], a, b)
+    cmp = compare(r.sides[0], r.sides[1])
+    assert cmp.edited == (("cart", 1),)
+    assert "note: journey cart version 1 is defined differently under A and B" in render(cmp)
+    same = topology(tmp_path, "c")  # another directory, the same definition
+    again = replay([str(path)], a, same)
+    assert compare(again.sides[0], again.sides[1]).edited == ()
 
 
 def test_compare_reports_exactly_the_hand_derived_difference(tmp_path: Path) -> None:
