@@ -7,8 +7,12 @@ said version 1 in its state and journey events while its commands said 2."""
 
 from __future__ import annotations
 
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from cjo_stream.engine import Engine
 from cjo_stream.engine.transition import Transition
+from cjo_stream.profile import Profile
 from cjo_stream.simulator import Simulator
 from tests.conftest import T0, ev, journey
 
@@ -103,3 +107,67 @@ def test_the_awaited_event_counts_from_when_the_wait_began_though_its_timeout_wa
     sim.handle(ev("buy", T0 + 10))
     sim.finish()
     assert [c.content["body"] for c in sim.commands] == ["thanks"]
+
+
+# ------------------------------------------------------------------ any edit, at any moment
+_IDS = ("a", "b", "c", "d")
+
+
+@st.composite
+def journeys_text(draw: st.DrawFn, version: int) -> str:
+    """A random journey of waits, wait_fors, sends and branches over a few step ids, entered on `go`: each
+    step leads on to the one after it, and its other way (an event, a branch) to any later one (the loader
+    refuses unreachable steps and loops without a wait)."""
+    ids = draw(st.lists(st.sampled_from(_IDS), min_size=1, max_size=4, unique=True))
+    steps = []
+    for i, sid in enumerate(ids):
+        following = ids[i + 1] if i + 1 < len(ids) else "end"
+        other = draw(st.sampled_from([*ids[i + 1:], "end"]))
+        kind = draw(st.sampled_from(("wait", "wait_for", "send", "branch")))
+        if kind == "wait":
+            steps.append(f"  - {{id: {sid}, wait: {draw(st.sampled_from(('1m', '5m', '1h')))}, next: {following}}}")
+        elif kind == "wait_for":
+            steps.append(f"  - id: {sid}\n    wait_for: {{event: {draw(st.sampled_from(('buy', 'x')))}, "
+                         f"timeout: {draw(st.sampled_from(('2m', '10m')))}}}\n"
+                         f"    on_event: {other}\n    on_timeout: {following}")
+        elif kind == "send":
+            steps.append(f"  - {{id: {sid}, send: {{channel: in_app, content: {{body: {sid}}}}}, next: {following}}}")
+        else:
+            steps.append(f"  - id: {sid}\n    branch:\n      - when: event.properties.v == 1\n"
+                         f"        next: {other}\n      - else: {following}")
+    return f"journey: j\nversion: {version}\nre_entry: always\nentry: {{event: go}}\nsteps:\n" + "\n".join(steps) + "\n"
+
+
+def _loads(text: str) -> bool:
+    try:
+        journey(text)
+    except Exception:  # noqa: BLE001 - a random journey the loader refuses (a loop without a wait, ...)
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=journeys_text(1), after_version=st.sampled_from((1, 2)), keep_old=st.booleans(),
+       after=st.data(), moments=st.lists(st.tuples(st.sampled_from(("go", "buy", "x")), st.integers(0, 900),
+                                                   st.integers(0, 1)), max_size=6),
+       switch_at=st.integers(0, 6))
+def test_any_edit_at_any_moment_never_raises(before: str, after_version: int, keep_old: bool, after: st.DataObject,
+                                             moments: list[tuple[str, int, int]], switch_at: int) -> None:
+    """Whatever the edit (same version or a new one, the old file kept or not) and whenever it lands between
+    events and timers, the engine decides on: it never raises, and no instance is left at a step its
+    definition does not have."""
+    new = after.draw(journeys_text(after_version))
+    assume(_loads(before) and _loads(new))
+    sim = Simulator(Engine([journey(before)]))
+    t = T0
+    for k, (name, gap, v) in enumerate(sorted(moments, key=lambda m: m[1])):
+        if k == switch_at:
+            redeploy(sim, *([before, new] if keep_old and after_version == 2 else [new]))
+        t = T0 + gap
+        sim.handle(ev(name, t, props={"v": v}))
+    if switch_at >= len(moments):
+        redeploy(sim, *([before, new] if keep_old and after_version == 2 else [new]))
+    sim.advance(t + 3 * 3600)
+    for inst in sim.profiles.get("u1", Profile("u1", 0.0, 0.0)).instances.values():
+        defs = [j for (jid, _), j in sim.engine.versions.items() if jid == inst.journey]
+        assert any(inst.step in j.steps for j in defs), (inst, before, new)
