@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from cjo_stream.engine import Engine
 from cjo_stream.engine.transition import Transition
-from cjo_stream.profile import Profile
 from cjo_stream.simulator import Simulator
 from tests.conftest import T0, ev, journey
 
@@ -168,6 +167,7 @@ def test_any_edit_at_any_moment_never_raises(before: str, after_version: int, ke
     if switch_at >= len(moments):
         redeploy(sim, *([before, new] if keep_old and after_version == 2 else [new]))
     sim.advance(t + 3 * 3600)
-    for inst in sim.profiles.get("u1", Profile("u1", 0.0, 0.0)).instances.values():
+    profile = sim.profiles.get("u1")
+    for inst in profile.instances.values() if profile is not None else ():
         defs = [j for (jid, _), j in sim.engine.versions.items() if jid == inst.journey]
         assert any(inst.step in j.steps for j in defs), (inst, before, new)
