@@ -159,6 +159,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                                  warn=not args.supervised)
     _check_worker_ports(s)
     check_data_dir(s.data_dir)
+    if not args.supervised:  # (a supervisor told it once for its processes)
+        from cjo_stream.runtime.edits import edited_since_last_start
+
+        for jid, version in edited_since_last_start(s.data_dir, topo.journeys):
+            say(f"warning: journey {jid} version {version} was edited since the last start without a new "
+                "version: customers already in it go on under the edited definition (README, Versions; "
+                "bump `version` and keep the old file to keep them on the old one)", "WARNING")
     from cjo_stream.auth import ApiAuth, AuthConfigError
     from cjo_stream.tls import TLSConfigError, client_verify, server_context
 
