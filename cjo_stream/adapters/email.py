@@ -32,6 +32,10 @@ from cjo_stream.adapters.base import DeliveryResult, PermanentError, url_part
 from cjo_stream.commands import DeliveryCommand
 
 Security = Literal["starttls", "tls", "none"]
+#: How a message is written on the wire: SMTP's, with header lines up to RFC 5322's 998 characters. At the
+#: default 78, a List-Unsubscribe URL longer than a line (one carrying a delivery id mostly is) was written as
+#: an RFC 2047 encoded word, which mail clients do not decode there: one-click unsubscribe broke (a walkthrough).
+WIRE_POLICY = SMTP_POLICY.clone(max_line_length=998)
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
 _URL_FIELDS = re.compile(r"\{(customer_id|delivery_id|journey|step)\}")
 _TAG = re.compile(r"<[^>]+>")
@@ -112,7 +116,7 @@ def build_message(cfg: EmailConfig, cmd: DeliveryCommand) -> EmailMessage:
                              bounced=True)
     if not pairs or pairs[0][1].count("@") != 1 or any(ch.isspace() for ch in pairs[0][1]):
         raise PermanentError("no valid e-mail address (profile trait `email` or `to:`)", bounced=True)
-    to = formataddr(pairs[0])
+    to = _ascii_address(*pairs[0])
     c = cmd.content
     text = c.get("body") or c.get("text") or ""
     markup = c.get("html") or ""
@@ -142,6 +146,22 @@ def build_message(cfg: EmailConfig, cmd: DeliveryCommand) -> EmailMessage:
     msg.set_content(text or html_to_text(markup))
     msg.add_alternative(markup or text_to_html(text), subtype="html")
     return msg
+
+
+def _ascii_address(name: str, address: str) -> str:
+    """The To header's value, an internationalised domain in its ASCII form (``exämple.com`` is
+    ``xn--exmple-cua.com``). A non-ASCII local part needs SMTPUTF8, which this adapter does not use: a bounce,
+    not a retry (a ``UnicodeEncodeError`` here was retried as transient, 6 attempts over minutes)."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise PermanentError("the address's local part is not ASCII (it would need SMTPUTF8, which this adapter "
+                             "does not use)", bounced=True)
+    try:
+        domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
+        return formataddr((name, f"{local}@{domain}"))
+    except UnicodeError:
+        raise PermanentError("the address's domain is not a valid internationalised domain name",
+                             bounced=True) from None
 
 
 def _quote(value: str) -> str:
@@ -206,19 +226,21 @@ class EmailChannel:
 
     async def _send(self, msg: EmailMessage) -> None:
         envelope_from = self.cfg.return_path or parseaddr(self.cfg.sender)[1]
+        recipient = parseaddr(str(msg["To"]))[1]
+        data = msg.as_bytes(policy=WIRE_POLICY)
         async with self._slots:
             reused = bool(self._idle)
             client = self._idle.pop() if reused else await self._connect()
             try:
                 try:
-                    await client.send_message(msg, sender=envelope_from)
+                    await client.sendmail(envelope_from, [recipient], data)
                 except aiosmtplib.SMTPServerDisconnected:
                     if not reused:
                         raise
                     # the server closed an idle pooled connection: one fresh attempt right away
                     await _close(client)
                     client = await self._connect()
-                    await client.send_message(msg, sender=envelope_from)
+                    await client.sendmail(envelope_from, [recipient], data)
             except BaseException:
                 await _close(client)
                 raise

@@ -217,6 +217,7 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], EmailMessage]] = []
+        self.raw: list[bytes] = []  # each message's bytes as received
         self.refuse: dict[str, str] = {}
         self.logins: list[str] = []
 
@@ -229,6 +230,7 @@ class Mailbox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         raw = (envelope.original_content or envelope.content).replace(b"\r\n", b"\n")
+        self.raw.append(raw)
         msg = message_from_bytes(raw, policy=policy.default)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
         return "250 2.0.0 Ok: queued"

@@ -49,6 +49,11 @@ async def test_email_headers_and_multipart_body(smtp: SmtpServer) -> None:
     assert msg["List-Unsubscribe"].strip() == (f"<https://shop.example/unsub?c=u%2F42&d={cmd.delivery_id}>, "
                                        f"<mailto:unsub@shop.example?subject=unsubscribe%20{cmd.delivery_id}>")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # on the wire as written: mail clients read this header without decoding RFC 2047 words, and a URL
+    # longer than a 78-character line went out as one ("=?utf-8?q?=3Chttps=3A//...")
+    (raw,) = smtp.mailbox.raw
+    assert f"List-Unsubscribe: <https://shop.example/unsub?c=u%2F42&d={cmd.delivery_id}>".encode() in raw, raw[:800]
+    assert b"=?utf-8?" not in raw
     assert msg["X-CJO-Delivery-Id"] == cmd.delivery_id and msg["Date"]
     assert msg.get_content_type() == "multipart/alternative"
     text, html = parts(msg)
@@ -56,6 +61,18 @@ async def test_email_headers_and_multipart_body(smtp: SmtpServer) -> None:
     assert html.get_content_type() == "text/html"
     assert "<p>Hi Ada!</p>" in html.get_content()
     assert "It&#x27;s &lt;still&gt; there &amp; waiting." in html.get_content()  # escaped, not injected
+
+
+async def test_a_non_ascii_address_is_sent_with_its_domain_in_ascii_or_bounced(smtp: SmtpServer) -> None:
+    """`fé@example.com` and `ed@exämple.com` were retried 6 times over minutes (a UnicodeEncodeError taken as
+    transient): the domain goes in its ASCII (IDNA) form, a non-ASCII local part is a bounce."""
+    [idn] = await send(email_cfg(smtp.port), command(channel="email", to="Ed <ed@exämple.com>"))
+    assert idn.outcome == "sent", idn
+    [(_, rcpts, msg)] = smtp.mailbox.messages
+    assert rcpts == ["ed@xn--exmple-cua.com"] and msg["To"] == "Ed <ed@xn--exmple-cua.com>"
+    with pytest.raises(PermanentError, match="SMTPUTF8") as e:
+        await send(email_cfg(smtp.port), command(channel="email", to="fé@example.com"))
+    assert e.value.bounced
 
 
 async def test_email_uses_given_html(smtp: SmtpServer) -> None:
