@@ -209,6 +209,12 @@ def apply_event(p: Profile, ev: Event) -> int:
         ch = ev.properties.get("channel")
         if isinstance(ch, str):
             limited |= _set_consent(p, ch, name == "subscribed", exact)
+    elif name == "message_unsubscribed" or name == "message_complained":
+        # an unsubscribe (a List-Unsubscribe click, a provider's callback) or a spam complaint reported on
+        # a message withdraws that channel's consent: the receipt alone left it, and mail went on (a walkthrough)
+        ch = ev.properties.get("channel")
+        if isinstance(ch, str):
+            limited |= _set_consent(p, ch, False, exact)
     context = ev.context
     if context:
         tz = context.get("timezone")

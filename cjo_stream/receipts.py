@@ -6,6 +6,7 @@ same event live and in a backtest.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,18 @@ from cjo_stream.events import MAX_ID_LENGTH, Envelope, InvalidEvent, parse_ts, v
 
 _receipt_dec = msgspec.json.Decoder(Receipt)
 _json = msgspec.json.Encoder()
+
+
+def receipt_message_id(r: Receipt) -> str:
+    """The event's ``messageId``, which the workers' duplicate check keys on: one event per delivery and
+    status (an adapter or a provider repeating a receipt is one event), except clicks, one per link: a click
+    on a second link was dropped as a duplicate of the first, and a journey waiting for it never saw it (a
+    walkthrough). The same link clicked twice is one click, as a provider retrying its callback would make."""
+    mid = f"receipt:{r.delivery_id}:{r.status}"
+    url = r.attributes.get("url") if r.status == "clicked" and r.attributes else None
+    if isinstance(url, str) and url:
+        mid += ":" + hashlib.blake2b(url.encode(), digest_size=6).hexdigest()
+    return mid
 
 
 def receipt_event(r: Receipt) -> bytes:
@@ -29,7 +42,7 @@ def receipt_event(r: Receipt) -> bytes:
         props["attributes"] = r.attributes
     if r.response is not None:
         props["response"] = r.response
-    env = Envelope(messageId=f"receipt:{r.delivery_id}:{r.status}", type="track", event=f"message_{r.status}",
+    env = Envelope(messageId=receipt_message_id(r), type="track", event=f"message_{r.status}",
                    userId=r.customer_id, timestamp=datetime.fromtimestamp(parse_ts(r.at), UTC), properties=props,
                    context={"channel": "receipt"})
     return _json.encode(env)
@@ -46,7 +59,8 @@ def receipt_record_event(value: bytes) -> bytes:
     # whoever wrote the receipt never sent
     if not valid_id(r.customer_id):
         raise InvalidEvent("bad_receipt", f"customer_id is 1 to {MAX_ID_LENGTH} printable characters")
-    if not r.delivery_id or not valid_id(f"receipt:{r.delivery_id}:{r.status}"):
-        longest = MAX_ID_LENGTH - len(f"receipt::{r.status}")
+    mid = receipt_message_id(r)
+    if not r.delivery_id or not valid_id(mid):
+        longest = MAX_ID_LENGTH - (len(mid) - len(r.delivery_id))
         raise InvalidEvent("bad_receipt", f"delivery_id is 1 to {longest} printable characters")
     return ev

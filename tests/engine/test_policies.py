@@ -90,6 +90,23 @@ def test_consent_opt_out_and_opt_in() -> None:
     assert len(opt_in.commands) == 1
 
 
+def test_an_unsubscribe_or_complaint_reported_on_a_message_withdraws_consent() -> None:
+    """An adapter's `message_unsubscribed` receipt (a List-Unsubscribe click, an `/engagement` callback) left
+    consent as it was, and the next e-mail went out (a walkthrough); a spam complaint likewise."""
+    for status in ("unsubscribed", "complained"):
+        sim = Simulator(engine(send_journey("email"), policy=POLICY))
+        sim.handle(ev("identify", T0, type="identify", traits=TRAITS))
+        sim.handle(ev("go", T0))
+        (cmd,) = sim.commands
+        sim.handle(ev(f"message_{status}", T0 + 60, props={"channel": "email", "delivery_id": cmd.delivery_id,
+                                                          "status": status}))
+        assert sim.profiles["u1"].consent == {"email": False}, status
+        sim.handle(ev("go", T0 + 120))
+        assert len(sim.commands) == 1 and reasons(sim) == ["no_consent"], status
+        sim.handle(ev("message_opened", T0 + 180, props={"channel": "sms"}))  # other receipts: no change
+        assert sim.profiles["u1"].consent == {"email": False}
+
+
 def test_missing_address_skips_and_moves_on() -> None:
     two = """
     journey: two
