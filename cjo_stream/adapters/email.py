@@ -71,6 +71,13 @@ class EmailConfig:
         username = config.get(e, "CJO_SMTP_USERNAME")
         password = config.secret(e, "CJO_SMTP_PASSWORD", required=bool(username),
                                  what="CJO_SMTP_USERNAME is set, so the SMTP password is needed")
+        unsubscribe_url = config.get(e, "CJO_EMAIL_LIST_UNSUBSCRIBE_URL")
+        # a mistyped {customerid} went out as text in every message's unsubscribe link (a walkthrough)
+        unknown = sorted(set(re.findall(r"\{([^{}]*)\}", unsubscribe_url)) - {"customer_id", "delivery_id", "journey",
+                                                                              "step"})
+        if unknown:
+            raise config.ConfigError(f"CJO_EMAIL_LIST_UNSUBSCRIBE_URL: unknown placeholder {{{unknown[0]}}}; use "
+                                     "{customer_id}, {delivery_id}, {journey} or {step}")
         return cls(sender=sender, host=config.get(e, "CJO_SMTP_HOST", "localhost"),
                    port=config.integer(e, "CJO_SMTP_PORT", DEFAULT_PORTS[security], minimum=1),
                    security=security,  # type: ignore[arg-type]
@@ -80,7 +87,7 @@ class EmailConfig:
                    ca_file=config.get(e, "CJO_SMTP_CA_FILE"),
                    pool_size=config.integer(e, "CJO_SMTP_POOL", 4, minimum=1),
                    reply_to=config.get(e, "CJO_EMAIL_REPLY_TO"), return_path=config.get(e, "CJO_EMAIL_RETURN_PATH"),
-                   unsubscribe_url=config.get(e, "CJO_EMAIL_LIST_UNSUBSCRIBE_URL"),
+                   unsubscribe_url=unsubscribe_url,
                    unsubscribe_mailto=config.get(e, "CJO_EMAIL_LIST_UNSUBSCRIBE_MAILTO"),
                    message_id_domain=config.get(e, "CJO_EMAIL_MESSAGE_ID_DOMAIN"))
 

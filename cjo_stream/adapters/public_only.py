@@ -11,6 +11,7 @@ changes between a check and the connection (rebinding) cannot slip through, and 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -19,6 +20,9 @@ from aiohttp.resolver import DefaultResolver
 from cjo_stream.adapters.base import PermanentError
 
 __all__ = ["PublicOnlyResolver", "refuse_literal"]
+
+#: a host of digits, dots and hex digits (with 0x): a number, not a name; aiohttp refuses the legacy forms
+_NUMERIC = re.compile(r"(?i)(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*\.?")
 
 
 def _refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, setting: str) -> PermanentError:
@@ -32,6 +36,9 @@ def refuse_literal(host: str, setting: str) -> None:
     try:
         ip = ipaddress.ip_address(host.strip("[]").split("%")[0])
     except ValueError:
+        if _NUMERIC.fullmatch(host):  # 127.1, 0177.0.0.1, 2130706433, 127.0.0.1.: were "invalid URL"
+            raise PermanentError("the send step's `to:` URL names a number that is not a canonical IP address "
+                                 "(write addresses as four decimal numbers, or use a name)") from None
         return  # a name: the resolver checks what it resolves to
     if not ip.is_global:
         raise _refusal(ip, setting)

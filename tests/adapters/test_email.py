@@ -152,6 +152,12 @@ def test_email_config_from_env(tmp_path: Any) -> None:
         EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_SMTP_USERNAME": "u"})
     with pytest.raises(config.ConfigError, match="CJO_SMTP_SECURITY"):
         EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_SMTP_SECURITY": "ssl3"})
+    # a mistyped placeholder went out as text in every unsubscribe link (a walkthrough): refused at start
+    with pytest.raises(config.ConfigError, match=r"unknown placeholder \{customerid\}"):
+        EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example",
+                              "CJO_EMAIL_LIST_UNSUBSCRIBE_URL": "https://x.example/u?id={customerid}"})
+    assert EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_EMAIL_LIST_UNSUBSCRIBE_URL":
+                                 "https://x.example/u?c={customer_id}&d={delivery_id}"}).unsubscribe_url
 
 
 async def test_email_starttls_with_auth(tls_files: tuple[str, str]) -> None:

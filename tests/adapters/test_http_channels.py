@@ -64,13 +64,17 @@ def webhook(receiver: Receiver, **kw: Any) -> WebhookChannel:
 
 
 # ---------------------------------------------------------------------------- webhook
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "169.254.169.254", "0.0.0.0"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "169.254.169.254", "0.0.0.0", "127.1",
+                                  "0177.0.0.1", "2130706433", "0x7f000001", "127.0.0.1."])
 async def test_a_send_steps_url_to_an_internal_address_is_refused(receiver: Receiver, host: str) -> None:
     """A `to:` rendered from event data reached a service on 127.0.0.1 with the customer's data, and its answer
     came back in the receipt (SSRF; a security review): refused unless CJO_WEBHOOK_ALLOW_PRIVATE=true."""
     port = receiver.url.rsplit(":", 1)[1]
     out = await deliver(webhook(receiver), command(to=f"http://{host}:{port}/ssrf"))
-    assert out.result.outcome == "permanent" and "CJO_WEBHOOK_ALLOW_PRIVATE=true" in (out.result.reason or "")
+    assert out.result.outcome == "permanent", out.result
+    # a legacy numeric form is named as such (it said "invalid URL: use an absolute http:// ... URL")
+    canonical = host in ("127.0.0.1", "localhost", "[::1]", "10.1.2.3", "169.254.169.254", "0.0.0.0")
+    assert ("CJO_WEBHOOK_ALLOW_PRIVATE=true" if canonical else "not a canonical IP address") in (out.result.reason or "")
     assert receiver.seen() == []
     assert WebhookConfig.from_env({"CJO_WEBHOOK_ALLOW_PRIVATE": "true"}).allow_private
     out = await deliver(webhook(receiver), command())  # the configured URL is the operator's: not checked
