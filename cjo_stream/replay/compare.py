@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from cjo_stream.engine.funnel import Funnel
+from cjo_stream.journeys.fingerprint import file_fingerprint
 from cjo_stream.replay.run import Side
 
 K = TypeVar("K")
@@ -118,20 +119,12 @@ def edited_in_place(a: Side, b: Side) -> list[tuple[str, int]]:
     """Journey versions both topologies load from files that say different things. Both sides run from an
     empty state, so the table cannot show what such an edit does to customers already in the journey
     (deployed, they switch to B's definition where they stand: README, "Versions"); it is named instead."""
-    import yaml
-
-    def data(path: str) -> object:
-        try:
-            with open(path, encoding="utf-8") as f:
-                return yaml.safe_load(f)
-        except (OSError, ValueError, yaml.YAMLError):
-            return None
-
     va, vb = a.sim.engine.versions, b.sim.engine.versions
     out = []
     for key in sorted(va.keys() & vb.keys()):
         ja, jb = va[key], vb[key]
-        if ja.source and jb.source and ja.source != jb.source and data(ja.source) != data(jb.source):
+        if ja.source and jb.source and ja.source != jb.source \
+                and file_fingerprint(ja.source) != file_fingerprint(jb.source):
             out.append(key)
     return out
 

@@ -9,39 +9,18 @@ typo in a message is a normal thing to deploy.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 
 import orjson
-import yaml
 
+from cjo_stream.journeys.fingerprint import fingerprints
 from cjo_stream.journeys.model import Journey
 
-__all__ = ["FILE", "edited_since_last_start", "fingerprints"]
+__all__ = ["FILE", "edited_since_last_start"]
 
 #: in the worker's data directory
 FILE = "loaded-journeys.json"
-
-
-def _fingerprint(path: str) -> str | None:
-    """Of what a journey file says (its YAML data: comments and layout aside), or None if unreadable."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, ValueError, yaml.YAMLError):
-        return None
-    text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
-    return hashlib.sha256(text).hexdigest()[:32]
-
-
-def fingerprints(journeys: Iterable[Journey]) -> dict[str, str]:
-    """``"<journey>@<version>"`` to the fingerprint of its file, for the journeys loaded from files."""
-    out = {}
-    for j in journeys:
-        if j.source and (fp := _fingerprint(j.source)) is not None:
-            out[f"{j.id}@{j.version}"] = fp
-    return out
 
 
 def edited_since_last_start(data_dir: str, journeys: Iterable[Journey]) -> list[tuple[str, int]]:
