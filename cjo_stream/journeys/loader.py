@@ -92,20 +92,14 @@ class _Compiler:
         try:
             e = compile_expression(text)
         except ExpressionError as err:
-            self.fail_at(path, text, err.column - 1, f"bad expression {text.strip()!r}: {err}")
+            self.problems.append(self.src.error_at(path, text, err.column - 1, f"bad expression {text.strip()!r}: {err}"))
             return None
         for root, keys in sorted(e.paths, key=repr):
             if (why := unknown_field(root, keys)) is not None:
-                self.fail_at(path, text, text.find(".".join((root, *map(str, keys)))),
-                             f"bad expression {text.strip()!r}: {why}")
+                self.problems.append(self.src.error_at(path, text, text.find(".".join((root, *map(str, keys)))),
+                                                       f"bad expression {text.strip()!r}: {why}"))
                 return None
         return e
-
-    def fail_at(self, path: Path, text: str, index: int, reason: str) -> None:
-        """A problem at character ``index`` of the text at ``path``: reported at that character's line in
-        the file (an expression folded over several lines with ``>`` was reported at its first)."""
-        line = self.src.text_line(path, text, index) if index >= 0 else self.src.line(path)
-        self.problems.append(SourceError(self.src.file, line, reason))
 
     def duration(self, text: object, path: Path) -> float:
         try:

@@ -90,6 +90,11 @@ class Located:
     def error(self, path: Path, reason: str) -> SourceError:
         return SourceError(self.file, self.line(path), reason)
 
+    def error_at(self, path: Path, text: str, index: int, reason: str) -> SourceError:
+        """A problem at character ``index`` of the text at ``path``, told at that character's line (a condition
+        folded over several lines was told at its first); ``index`` -1: at the value's line."""
+        return SourceError(self.file, self.text_line(path, text, index) if index >= 0 else self.line(path), reason)
+
 
 _constructor = yaml.constructor.SafeConstructor()
 _MERGE = "tag:yaml.org,2002:merge"

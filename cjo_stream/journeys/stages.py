@@ -83,17 +83,15 @@ def _condition(src: Located, i: int, when: str | bool) -> Expression:
     try:
         expr = compile_expression(text)
     except ExpressionError as e:  # at its line when the condition is written over several (`when: >`)
-        raise SourceError(src.file, src.text_line(path, text, e.column - 1),
-                          f"bad expression {text.strip()!r}: {e}") from None
+        raise src.error_at(path, text, e.column - 1, f"bad expression {text.strip()!r}: {e}") from None
     bad = sorted(expr.roots - _STAGE_ROOTS)
     if bad:
         raise src.error(("stages", i, "when"), "a stage depends on the customer: use `profile` and `now`, "
                                                f"not {', '.join(bad)}")
     for root, keys in sorted(expr.paths, key=repr):
         if (why := unknown_field(root, keys)) is not None:
-            at = text.find(".".join((root, *map(str, keys))))
-            raise SourceError(src.file, src.text_line(path, text, at) if at >= 0 else src.line(path),
-                              f"bad expression {text.strip()!r}: {why}")
+            raise src.error_at(path, text, text.find(".".join((root, *map(str, keys)))),
+                               f"bad expression {text.strip()!r}: {why}")
     return expr
 
 
