@@ -196,9 +196,9 @@ class Settings:
     # Consumer-group session of the worker's stages: a crashed worker's partitions move after this long,
     # and joining a group costs up to half of it on the local broker (Kafka's smallest allowed: 6 s).
     session_timeout_ms: int = 6000
-    # Layout of the stored profile records (runtime/stored.py): 2, or 1 for the first step of a rolling
-    # upgrade from workers that cannot read layout 2 (docs/operations.md, "Upgrading").
-    stored_layout: int = 2
+    # Layout of the stored profile records (runtime/stored.py): 3, or 2 / 1 for the first step of a rolling
+    # upgrade from workers that cannot read layout 3 / 2 (docs/operations.md, "Upgrading").
+    stored_layout: int = 3
 
     ENV = {
         "app_id": "CJO_APP_ID", "bootstrap": "CJO_BROKER", "security_protocol": "CJO_SECURITY_PROTOCOL",
@@ -257,9 +257,9 @@ class Settings:
         s.input_isolation = s.input_isolation.strip().lower()
         if s.input_isolation not in ISOLATION:
             raise ValueError(f"CJO_INPUT_ISOLATION={s.input_isolation!r}: use {' or '.join(ISOLATION)}")
-        if s.stored_layout not in (1, 2):
-            raise ValueError(f"CJO_STORED_LAYOUT={s.stored_layout}: use 2 (the default) or 1 (while workers that "
-                             "cannot read layout 2 still run)")
+        if s.stored_layout not in (1, 2, 3):
+            raise ValueError(f"CJO_STORED_LAYOUT={s.stored_layout}: use 3 (the default), or 2 or 1 while workers "
+                             "that cannot read layout 3 or 2 still run")
         _check_ranges(s)
         _check_names(s)
         _check_web_url(s)

@@ -29,3 +29,14 @@ class _Layout2(msgspec.Struct, array_like=True, tag=2):
     ids: bytes
     instances: list[Instance]
     fresh: int
+
+
+class _Layout3(msgspec.Struct, array_like=True, tag=3):
+    """Decoder of layout 3: layout 2 plus ``packed``, the binary form of the ids stored as ``""``."""
+
+    hw: int
+    profile: Profile
+    ids: bytes
+    instances: list[Instance]
+    fresh: int
+    packed: bytes
