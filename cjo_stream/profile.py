@@ -43,12 +43,15 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
         "context_timezone": p.timezone,
         "stage": stage,
         "stage_since": format_ts(p.stage_since or p.first_seen) if stage and seen else None,
+        # everything held about the customer is shown (a request for access gets it all): what each instance
+        # keeps of its entry event for later steps, and the recent events kept for late ones, were not
         "journeys": {
             j: {"version": i.version, "instance_id": i.instance_id, "step": i.step, "variant": i.variant,
                 "holdout": i.holdout, "entered_at": format_ts(i.entered_at), "waiting": i.waiting,
-                "due": format_ts(i.due) if i.due is not None else None}
+                "due": format_ts(i.due) if i.due is not None else None, "entry_event": i.entry_event}
             for j, i in p.instances.items()
         },
+        "recent_events": _recent_events(p),
         "entered": {j: format_ts(t) for j, t in
                     {**p.entered, **{j: i.entered_at for j, i in p.instances.items()}}.items()},
         "sends": [{"at": format_ts(t), "channel": ch} for t, ch in p.sends],
@@ -56,6 +59,18 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
         # best send time (engine.besttime): opens/clicks counted and the decayed weight of each local hour
         "engagement": {ch: {"events": int(e[0]), "hours": list(e[2])} for ch, e in p.engagement.items()},
     }
+
+
+def _recent_events(p: Profile) -> list[dict[str, Any]]:
+    """The recent events a profile keeps for the allowed lateness (``Profile.recent`` with the fields some
+    condition reads, and the bare times in ``Profile.events``), oldest first, for the state API."""
+    from cjo_stream.events import format_ts
+
+    kept: list[tuple[float, str, dict[str, Any] | None]] = [(s.ts, s.name, s.data) for s in p.recent]
+    for name, entry in p.events.items():
+        kept.extend((float(t), name, None) for t in entry[2:])
+    kept.sort(key=lambda k: (k[0], k[1]))
+    return [{"event": name, "at": format_ts(ts), **({"data": data} if data else {})} for ts, name, data in kept]
 
 
 #: What upstream data may make one profile hold. A walkthrough's producer grew one, with valid events, to
