@@ -35,7 +35,7 @@ import msgspec
 
 from cjo_stream import metrics
 from cjo_stream.analytics.records import encode as encode_journey_event
-from cjo_stream.analytics.records import journey_events, receipt_event, stage_events
+from cjo_stream.analytics.records import erased_event, journey_events, receipt_event, stage_events
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
@@ -282,6 +282,10 @@ class CustomerPartition:
                     links.unlink(cid, out)
                 self._leave_stage(stored, counts)
                 self._erase(cid, b, out, keep_aliases=False, profile=stored.profile if stored else None)
+                if s.journey_events:  # (also for an id with no profile here: analytics may hold it still)
+                    out.add(s.journey_events_topic, rec.key or b"",
+                            encode_journey_event(erased_event(cid, now, (self.partition, rec.offset))),
+                            partition=self.partition)
                 continue
             else:
                 res = None  # an unknown kind (a newer writer's): marks the record applied, as before
