@@ -223,6 +223,9 @@ class CustomerPartition:
             kind = headers[0][1] if headers and headers[0][0] == "k" else kind_of(headers)
             if stored is None and kind in _FOLLOW and (owner := links.owner(cid)) is not None \
                     and owner != cid and pass_on(out, s.internal_topic, owner, kind, rec.value, headers):
+                if kind == KIND_ERASE:  # erased by an id merged into the customer: that id's link goes too
+                    links.unlink(cid, out)  # (the customer's profile lists at most MAX_ALIASES merged ids)
+                    self._erased(cid, now, rec, out)
                 continue  # keyed by an id that was merged into a customer: the customer's partition decides
             receipt: Event | None = None
             if kind == KIND_EVENT:
@@ -282,10 +285,7 @@ class CustomerPartition:
                     links.unlink(cid, out)
                 self._leave_stage(stored, counts)
                 self._erase(cid, b, out, keep_aliases=False, profile=stored.profile if stored else None)
-                if s.journey_events:  # (also for an id with no profile here: analytics may hold it still)
-                    out.add(s.journey_events_topic, rec.key or b"",
-                            encode_journey_event(erased_event(cid, now, (self.partition, rec.offset))),
-                            partition=self.partition)
+                self._erased(cid, now, rec, out)  # (also for an id with no profile here)
                 continue
             else:
                 res = None  # an unknown kind (a newer writer's): marks the record applied, as before
@@ -522,6 +522,12 @@ class CustomerPartition:
             self.links.unlink(cid, out)
             if profile is not None:
                 self._unlink_all(profile.aliases, out)
+
+    def _erased(self, cid: str, now: float, rec: InternalRecord, out: Outbox) -> None:
+        """Tell the analytics service the id was erased (a journey event): it deletes what it keeps under it."""
+        if self.settings.journey_events:
+            out.add(self.settings.journey_events_topic, cid.encode(),
+                    encode_journey_event(erased_event(cid, now, (self.partition, rec.offset))), partition=self.partition)
 
     def _unlink_all(self, ids: Sequence[str], out: Outbox) -> None:
         """Erase the links of ``ids`` (and whatever is stored under them), each in its own partition."""

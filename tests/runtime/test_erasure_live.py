@@ -87,3 +87,47 @@ def test_an_erasure_removes_the_ids_from_the_analytics_service(broker: Any, spaw
     assert not any(ident in log for ident in ("u-ada", "a-ada", "u-bob", "a-bob", "ada@example.com")), log
     analytics.kill()
 
+
+
+def test_an_erase_by_a_merged_id_drops_its_link_though_the_profile_does_not_list_it(broker: Any, spawn: Any) -> None:
+    """A profile lists at most 1,000 merged ids: the 1,001st visitor's link (visitor → customer) survived the
+    customer's erase, and an erase naming the visitor was resolved to the customer and left it too."""
+    from cjo_stream.profile import MAX_ALIASES
+
+    w = spawn(CJO_API_TOKENS=f"ops:read,erase:{OPS}")
+    w.wait_ready()
+    now = time.time() - 30
+    lines = []
+    for i in range(MAX_ALIASES + 1):
+        t = now + i * 0.001
+        lines.append(event_line(messageId=f"p{i}", type="page", anonymousId=f"v-{i}", timestamp=format_ts(t)))
+        lines.append(event_line(messageId=f"i{i}", type="identify", userId="u-many", anonymousId=f"v-{i}",
+                                timestamp=format_ts(t + 0.0005)))
+    asyncio.run(produce(broker.bootstrap, "cjo.touchpoints", keyed(lines)))
+    auth = {"Authorization": f"Bearer {OPS}"}
+    deadline = time.monotonic() + 90
+    while True:
+        r = httpx.get(f"{w.url}/customers/u-many", headers=auth)
+        links = asyncio.run(collect(broker.bootstrap, ["cjo.aliases"], lambda rs: False, 1.0))
+        linked = {k for k, v in _rows(links).items() if v == b"u-many"}
+        absorbed = r.json()["profile"]["counters"].get("page_viewed") if r.status_code == 200 else 0
+        if absorbed == MAX_ALIASES + 1 and len(linked) == MAX_ALIASES + 1:  # every visitor merged
+            break
+        assert time.monotonic() < deadline, (len(linked), w.log())
+        time.sleep(0.5)
+    listed = set(r.json()["profile"]["aliases"])
+    (unlisted,) = [k.decode() for k in linked if k.decode() not in listed]
+    assert httpx.delete(f"{w.url}/customers/u-many", headers=auth).status_code == 202
+
+    def links_of(rs: list[Any]) -> set[bytes]:
+        return {k for k, v in _rows(rs).items() if v == b"u-many"}
+
+    def read(rs: list[Any]) -> bool:  # every visitor's key read (the topic's start holds them all)
+        return len(_rows(rs)) == MAX_ALIASES + 1
+
+    left = asyncio.run(collect(broker.bootstrap, ["cjo.aliases"], lambda rs: read(rs) and len(links_of(rs)) <= 1, 30))
+    assert links_of(left) == {unlisted.encode()}  # the link no erase of the customer can find
+    r = httpx.delete(f"{w.url}/customers/{unlisted}", headers=auth)
+    assert r.json() == {"erased": "u-many", "status": "accepted"}
+    left = asyncio.run(collect(broker.bootstrap, ["cjo.aliases"], lambda rs: read(rs) and not links_of(rs), 30))
+    assert not links_of(left)
