@@ -68,6 +68,15 @@ def _classify(err: msgspec.ValidationError) -> str:
     return "wrong_type"
 
 
+def _unknown_type(msg: str) -> str:
+    """The detail of ``unknown_type``: msgspec quotes whatever ``type`` held (an address, a name), and a dead
+    letter's detail is shown where its payload is not (``cjo-stream dlq``, logs): a value is named only when
+    it looks like a type name (``group``)."""
+    got = msg.partition("'")[2].rpartition("'")[0]
+    named = 0 < len(got) <= 32 and got.isascii() and got.replace("_", "").isalnum()
+    return f"type {repr(got) if named else '(not shown)'} is not one of track, identify, page, screen, alias"
+
+
 def valid_id(text: str) -> bool:
     """1..:data:`MAX_ID_LENGTH` printable characters (no control, format or line-separator characters)."""
     return 0 < len(text) <= MAX_ID_LENGTH and text.isprintable()
@@ -111,7 +120,9 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
             # invalid earlier one would otherwise give the two paths different reasons
             _check_unique_fields(data)
         reason, detail = _classify(e), str(e)
-        if reason == "bad_timestamp" and detail.startswith("Expected"):
+        if reason == "unknown_type":
+            detail = _unknown_type(detail)
+        elif reason == "bad_timestamp" and detail.startswith("Expected"):
             # a number (epoch seconds or milliseconds) or null: msgspec says "Expected `datetime`", a type
             # the producer never sees
             got = detail.partition("got ")[2].partition(" ")[0]

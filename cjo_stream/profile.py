@@ -43,12 +43,15 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
         "context_timezone": p.timezone,
         "stage": stage,
         "stage_since": format_ts(p.stage_since or p.first_seen) if stage and seen else None,
+        # everything held about the customer is shown (a request for access gets it all): what each instance
+        # keeps of its entry event for later steps, and the recent events kept for late ones, were not
         "journeys": {
             j: {"version": i.version, "instance_id": i.instance_id, "step": i.step, "variant": i.variant,
                 "holdout": i.holdout, "entered_at": format_ts(i.entered_at), "waiting": i.waiting,
-                "due": format_ts(i.due) if i.due is not None else None}
+                "due": format_ts(i.due) if i.due is not None else None, "entry_event": i.entry_event}
             for j, i in p.instances.items()
         },
+        "recent_events": _recent_events(p),
         "entered": {j: format_ts(t) for j, t in
                     {**p.entered, **{j: i.entered_at for j, i in p.instances.items()}}.items()},
         "sends": [{"at": format_ts(t), "channel": ch} for t, ch in p.sends],
@@ -56,6 +59,18 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
         # best send time (engine.besttime): opens/clicks counted and the decayed weight of each local hour
         "engagement": {ch: {"events": int(e[0]), "hours": list(e[2])} for ch, e in p.engagement.items()},
     }
+
+
+def _recent_events(p: Profile) -> list[dict[str, Any]]:
+    """The recent events a profile keeps for the allowed lateness (``Profile.recent`` with the fields some
+    condition reads, and the bare times in ``Profile.events``), oldest first, for the state API."""
+    from cjo_stream.events import format_ts
+
+    kept: list[tuple[float, str, dict[str, Any] | None]] = [(s.ts, s.name, s.data) for s in p.recent]
+    for name, entry in p.events.items():
+        kept.extend((float(t), name, None) for t in entry[2:])
+    kept.sort(key=lambda k: (k[0], k[1]))
+    return [{"event": name, "at": format_ts(ts), **({"data": data} if data else {})} for ts, name, data in kept]
 
 
 #: What upstream data may make one profile hold. A walkthrough's producer grew one, with valid events, to
@@ -131,33 +146,87 @@ def new_profile(customer_id: str) -> Profile:
                    aliases=[], recent=[], engagement={}, consent_at={})
 
 
+#: The consent key that covers every channel at once: ``unsubscribed`` naming no channel, ``channel: all``,
+#: traits ``consent: false`` or ``consent: {all: false}``. Such withdrawals were stored under a key no send
+#: read (or not at all), and mail went on (a privacy walkthrough); :func:`consent_of` reads it.
+ALL_CHANNELS: Final = "all"
+
+
+def _channel(value: object) -> str | None:
+    """A consent channel as journeys name theirs (``Email``, `` SMS`` are ``email``, ``sms``); None if no name."""
+    if not isinstance(value, str):
+        return None
+    name = value.strip().lower()
+    return name or None
+
+
 def _set_consent(p: Profile, channel: str, value: bool, at: float) -> int:
     """Consent for ``channel`` as of event time ``at``, unless a newer consent event was applied already:
     the latest event time wins, as for counters (arrival order lost it: a late subscribe undid a newer
     unsubscribe, and the customer was messaged). Returns :data:`LIMITED_CONSENT` for a new channel beyond
-    :data:`MAX_CONSENT_CHANNELS` (not kept), else 0."""
+    :data:`MAX_CONSENT_CHANNELS` (not kept), else 0. The name is normalised (:func:`_channel`)."""
+    name = _channel(channel)
+    if name is None:
+        return 0
     times = p.consent_at
-    if at < times.get(channel, at):
+    if at < times.get(name, at):
         return 0
     consent = p.consent
-    if channel not in consent and len(consent) >= MAX_CONSENT_CHANNELS:
+    if name not in consent and len(consent) >= MAX_CONSENT_CHANNELS:
         return LIMITED_CONSENT
-    consent[channel] = value
-    times[channel] = at
+    consent[name] = value
+    times[name] = at
     return 0
 
 
+def consent_of(p: Profile, channel: str) -> bool | None:
+    """The customer's consent for ``channel``: its own or the one given for every channel
+    (:data:`ALL_CHANNELS`), whichever was given later; None if neither was ever given.
+
+    At equal times the channel's own wins (``consent: {all: false, email: true}``: e-mail only); when
+    either time is unknown (profiles from before ``consent_at``) and they differ, the withdrawal wins.
+    """
+    consent = p.consent
+    own = consent.get(channel)
+    every = consent.get(ALL_CHANNELS)
+    if every is None or every == own:
+        return own
+    if own is None:
+        return every
+    t_own, t_every = p.consent_at.get(channel), p.consent_at.get(ALL_CHANNELS)
+    if t_own is None or t_every is None:
+        return False
+    return own if t_own >= t_every else every
+
+
 def _consent_from_traits(p: Profile, traits: dict[str, Any], at: float) -> int:
-    """``consent.email: false`` (flat dotted key) or ``consent: {email: false}`` both set consent."""
+    """``consent.email: false`` (flat dotted key) or ``consent: {email: false}`` both set consent;
+    ``consent: false`` (a bare boolean) sets it for every channel."""
     limited = 0
     for key, value in traits.items():
-        if key == "consent" and isinstance(value, dict):
-            for ch, v in value.items():
-                if isinstance(v, bool):
-                    limited |= _set_consent(p, str(ch), v, at)
+        if key == "consent":
+            if isinstance(value, dict):
+                for ch, v in value.items():
+                    if isinstance(v, bool):
+                        limited |= _set_consent(p, str(ch), v, at)
+            elif isinstance(value, bool):
+                limited |= _set_consent(p, ALL_CHANNELS, value, at)
         elif key.startswith("consent.") and isinstance(value, bool):
             limited |= _set_consent(p, key[8:], value, at)
     return limited
+
+
+def _event_channels(value: object, withdrawn: bool) -> list[str]:
+    """The channels a (un)subscribe event names in ``properties.channel``: one name or a list of names.
+    A withdrawal naming none (absent, null, not a name) is for every channel: ignoring it kept messaging
+    someone who asked for no more. A consent given must name its channels."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        names = [v for v in value if isinstance(v, str)]
+        if names or not withdrawn:
+            return names
+    return [ALL_CHANNELS] if withdrawn else []
 
 
 def _add_traits(mine: dict[str, Any], traits: dict[str, Any]) -> int:
@@ -206,14 +275,13 @@ def apply_event(p: Profile, ev: Event) -> int:
         limited |= _add_traits(p.traits, traits)
         limited |= _consent_from_traits(p, traits, exact)
     if name == "subscribed" or name == "unsubscribed":
-        ch = ev.properties.get("channel")
-        if isinstance(ch, str):
-            limited |= _set_consent(p, ch, name == "subscribed", exact)
+        given = name == "subscribed"
+        for ch in _event_channels(ev.properties.get("channel"), not given):
+            limited |= _set_consent(p, ch, given, exact)
     elif name == "message_unsubscribed" or name == "message_complained":
         # an unsubscribe (a List-Unsubscribe click, a provider's callback) or a spam complaint reported on
         # a message withdraws that channel's consent: the receipt alone left it, and mail went on (a walkthrough)
-        ch = ev.properties.get("channel")
-        if isinstance(ch, str):
+        for ch in _event_channels(ev.properties.get("channel"), True):
             limited |= _set_consent(p, ch, False, exact)
     context = ev.context
     if context:

@@ -39,3 +39,15 @@ def test_a_null_timestamp_is_not_told_about_epoch_numbers() -> None:
     assert null.reason == "bad_timestamp" and "epoch" not in null.detail and "not `null`" in null.detail
     number = _refused(GOOD.replace(b'"2026-03-01T10:00:00Z"', b"1772445600"))
     assert number.reason == "bad_timestamp" and "(epoch numbers are not read)" in number.detail
+
+
+@pytest.mark.parametrize(("value", "shown"), [("group", "type 'group' is not one of"),
+                                              ("ada@example.com", "type (not shown) is not one of"),
+                                              ("Ada Lovelace", "type (not shown) is not one of"),
+                                              ("x" * 40, "type (not shown) is not one of")])
+def test_an_unknown_type_is_named_only_when_it_looks_like_one(value: str, shown: str) -> None:
+    """A privacy walkthrough: the detail quoted any value of ``type``, and ``cjo-stream dlq`` prints details
+    as the part of a dead letter that holds no personal data."""
+    e = _refused(GOOD.replace(b'"type":"track"', f'"type":"{value}"'.encode()))
+    assert e.reason == "unknown_type" and e.detail.startswith(shown) and "@" not in e.detail
+    assert e.detail.endswith("track, identify, page, screen, alias")

@@ -214,9 +214,12 @@ class Analytics:
                 return False
             rows[skey] = pos
         self.applied += 1
+        kind = e.kind
+        if kind == "erased":  # forget the id (an erasure's wall-clock time does not move the event clock)
+            rows.pop("f:" + e.customer_id, None)
+            return True
         if e.at > self.latest:
             self.latest = e.at
-        kind = e.kind
         if kind == "receipt":
             if e.delivery_id and e.status:
                 self.add_receipt(e.delivery_id, e.status, e.at)
@@ -493,9 +496,13 @@ receipts still waiting for an unknown delivery are pruned by the service."""
 
 
 def stale(key: str, value: Any, horizon: float) -> bool:
-    """Whether a delivery row (``d:``) or a waiting receipt (``r:``) is older than ``horizon``."""
+    """Whether a delivery row (``d:``) or a waiting receipt (``r:``) is older than ``horizon``, or a customer's
+    send times (``f:``) a week older: no send that still has its row counts them (:func:`_frequency` looks
+    a week back), and kept, they held every customer ever messaged by id for good."""
     if key.startswith("d:"):
         return bool(value.at < horizon)
     if key.startswith("r:"):
         return all(at < horizon for _, at in value)
+    if key.startswith("f:"):
+        return all(at < horizon - WEEK for at, _ in value)
     return False

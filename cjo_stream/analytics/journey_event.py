@@ -23,8 +23,9 @@ class JourneyEvent(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     version: int = 0  # the journey's version (transitions)
     # entered, holdout, step, variant, sent, skipped, deferred, converted, exited, ended, expired, merged;
     # or receipt: a message_<status> event (an adapter's receipt, a provider callback) about a delivery;
-    # or stage: the customer's lifecycle stage moved (``from`` -> ``to``)
-    kind: TransitionKind | Literal["receipt", "stage"]
+    # or stage: the customer's lifecycle stage moved (``from`` -> ``to``); or erased: the customer (or an id
+    # merged into it) was erased (``DELETE /customers/{id}``), and the analytics service forgets the id
+    kind: TransitionKind | Literal["receipt", "stage", "erased"]
     instance: str = ""  # transitions: the instance id, stable across identity merges (it moves to the known customer)
     customer_id: str  # the customer id at that moment (an anonymous id before login)
     at: float  # event time, epoch seconds (ms precision): the event's timestamp or the timer's due time

@@ -48,6 +48,12 @@ def journey_events(result: Result, customer_id: str, default_zone: ZoneInfo,
     return out
 
 
+def erased_event(customer_id: str, at: float, src: tuple[int, int]) -> JourneyEvent:
+    """The record that tells the analytics service a customer id was erased: it deletes what it keeps under
+    the id (its latest send times, ``f:<id>``), which an erasure left there, changelogged, for good."""
+    return JourneyEvent(kind="erased", customer_id=customer_id, at=round_ms(at), src=(src[0], src[1], 0))
+
+
 def stage_events(result: Result, customer_id: str, src: tuple[int, int] | None = None,
                  first: int = 0) -> list[JourneyEvent]:
     """The lifecycle stage moves of one engine call (``first``: the index of the first in ``src``)."""

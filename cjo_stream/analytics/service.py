@@ -275,10 +275,11 @@ class AnalyticsService:
         return n
 
     def prune(self) -> int:
-        """Delete delivery rows (and receipts waiting for an unknown delivery) past the receipt window.
+        """Delete delivery rows (and receipts waiting for an unknown delivery) past the receipt window, and
+        customers' send times a week older (:func:`~cjo_stream.analytics.fold.stale`).
 
         One pass over those rows, once an hour: a send's receipts come within days, and without this every
-        send would keep its row forever.
+        send would keep its row forever, and every customer ever messaged its id.
         """
         from cjo_stream.analytics.fold import RECEIPT_WINDOW, stale
 
@@ -286,7 +287,7 @@ class AnalyticsService:
         assert self._kv is not None and self._rows is not None
         horizon = self.fold.latest - RECEIPT_WINDOW
         gone = 0
-        for prefix in (b"d:", b"r:"):
+        for prefix in (b"d:", b"r:", b"f:"):
             keys = [k for k, v in self._kv.prefix(prefix)
                     if stale(k.decode(), state.decode_row(k.decode(), v), horizon)]
             for k in keys:
@@ -294,7 +295,7 @@ class AnalyticsService:
             gone += len(keys)
         self._write({})
         if gone:
-            log.info("analytics: pruned %d delivery rows older than the receipt window", gone)
+            log.info("analytics: pruned %d rows older than the receipt window", gone)
         return gone
 
     def _write(self, offsets: Mapping[tuple[str, int], int]) -> None:

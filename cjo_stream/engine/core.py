@@ -36,7 +36,7 @@ from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
 from cjo_stream.journeys.policies import Policies, QuietHours
 from cjo_stream.journeys.stage_model import STAGE_CHANGED, Stages
 from cjo_stream.journeys.templates import RenderError, render_content
-from cjo_stream.profile import Instance, Profile, Seen, apply_event, merge_profiles
+from cjo_stream.profile import Instance, Profile, Seen, apply_event, consent_of, merge_profiles
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
 _MAX_STEPS_PER_RUN: Final = 1000
@@ -832,7 +832,7 @@ class Engine:
         elif failed is not None:
             reason = "render_error"
         elif customer_facing:
-            consent = p.consent.get(channel)
+            consent = consent_of(p, channel)  # its own, or one given for every channel if later
             if consent is False or (self.policies.consent == "opt_in" and consent is not True):
                 reason = "no_consent"
             elif to is None:

@@ -157,7 +157,9 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
             if not _addressable(customer_id):
                 return self.error(400, _ID_RULE)
             cid = worker.customer_id(customer_id)
-            await worker.erase(cid)
+            # keyed by the id as named: an id merged into the customer passes the erase on and drops its own
+            # link, which the customer's erase cannot find once its profile no longer lists the id
+            await worker.erase(customer_id)
             audit.record("erase", _caller(request), cid, "accepted")
             return self.json({"erased": cid, "status": "accepted"}, status=202)
 

@@ -35,7 +35,7 @@ import msgspec
 
 from cjo_stream import metrics
 from cjo_stream.analytics.records import encode as encode_journey_event
-from cjo_stream.analytics.records import journey_events, receipt_event, stage_events
+from cjo_stream.analytics.records import erased_event, journey_events, receipt_event, stage_events
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
@@ -223,6 +223,9 @@ class CustomerPartition:
             kind = headers[0][1] if headers and headers[0][0] == "k" else kind_of(headers)
             if stored is None and kind in _FOLLOW and (owner := links.owner(cid)) is not None \
                     and owner != cid and pass_on(out, s.internal_topic, owner, kind, rec.value, headers):
+                if kind == KIND_ERASE:  # erased by an id merged into the customer: that id's link goes too
+                    links.unlink(cid, out)  # (the customer's profile lists at most MAX_ALIASES merged ids)
+                    self._erased(cid, now, rec, out)
                 continue  # keyed by an id that was merged into a customer: the customer's partition decides
             receipt: Event | None = None
             if kind == KIND_EVENT:
@@ -282,6 +285,7 @@ class CustomerPartition:
                     links.unlink(cid, out)
                 self._leave_stage(stored, counts)
                 self._erase(cid, b, out, keep_aliases=False, profile=stored.profile if stored else None)
+                self._erased(cid, now, rec, out)  # (also for an id with no profile here)
                 continue
             else:
                 res = None  # an unknown kind (a newer writer's): marks the record applied, as before
@@ -518,6 +522,12 @@ class CustomerPartition:
             self.links.unlink(cid, out)
             if profile is not None:
                 self._unlink_all(profile.aliases, out)
+
+    def _erased(self, cid: str, now: float, rec: InternalRecord, out: Outbox) -> None:
+        """Tell the analytics service the id was erased (a journey event): it deletes what it keeps under it."""
+        if self.settings.journey_events:
+            out.add(self.settings.journey_events_topic, cid.encode(),
+                    encode_journey_event(erased_event(cid, now, (self.partition, rec.offset))), partition=self.partition)
 
     def _unlink_all(self, ids: Sequence[str], out: Outbox) -> None:
         """Erase the links of ``ids`` (and whatever is stored under them), each in its own partition."""
