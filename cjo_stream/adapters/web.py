@@ -35,7 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cjo_stream import auth, metrics
 from cjo_stream.adapters.base import utc_now_iso
 from cjo_stream.adapters.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from cjo_stream.commands import Channel, Receipt
+from cjo_stream.commands import ChannelName, Receipt
 from cjo_stream.events import InvalidEvent, parse_ts
 from cjo_stream.receipts import receipt_record_event
 
@@ -50,7 +50,7 @@ class Engagement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     delivery_id: str
     customer_id: str
     event: EngagementEvent
-    channel: Channel = "email"
+    channel: ChannelName = "email"  # a built-in channel or one of policies.yaml's
     at: str | None = None
     journey: str | None = None
     step: str | None = None
