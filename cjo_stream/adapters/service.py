@@ -128,7 +128,7 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
         await track_topics(runner.producer, [settings.receipts_topic])
         if opts.web_port >= 0:
             app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health, api_auth,
-                            default_channel=opts.channel if opts.channel_class else "email")
+                            default_channel="email" if opts.channel in custom.BUILT_IN else opts.channel)
             web_runner = await start_site(app, settings.web_host, opts.web_port, ssl_context)
             if not signing_key:
                 log.warning("CJO_ENGAGEMENT_SIGNING_KEY is not set: /engagement accepts unsigned callbacks from "
