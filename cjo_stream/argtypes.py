@@ -115,3 +115,15 @@ def when(text: str, now: float) -> float:
 
 __all__ = ["customer_count", "non_negative_int", "port", "port_or_auto", "positive_float", "positive_int", "seconds",
            "topic", "when"]
+
+
+def channel_name(text: str) -> str:
+    """A built-in channel or one of the deployment's own (declared in policies.yaml): a topic name's last part."""
+    import re
+
+    from cjo_stream.commands import CHANNEL_NAME_PATTERN
+
+    if not re.match(CHANNEL_NAME_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a channel name: lower-case letters, digits and "
+                                         "underscores, starting with a letter (e.g. email, myco_whatsapp)")
+    return text

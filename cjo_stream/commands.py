@@ -8,7 +8,7 @@ These are the contracts between the engine, the runtime's output topics (``cjo.d
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -18,6 +18,13 @@ CustomerChannel = Literal["email", "sms", "push", "in_app"]
 CUSTOMER_CHANNELS: frozenset[str] = frozenset(get_args(CustomerChannel))
 INTERNAL_CHANNELS: frozenset[str] = frozenset({"webhook", "slack", "crm"})
 ALL_CHANNELS: frozenset[str] = CUSTOMER_CHANNELS | INTERNAL_CHANNELS
+
+#: A channel's name: a built-in one, or one a deployment declares in ``policies.yaml`` (``channels:``) and
+#: delivers with its own channel class (docs/adapters.md, "Your own channel"). It names a topic
+#: (``cjo.delivery.<name>``), a consumer group, a metric label and ``CJO_RATE_<NAME>``: so lower-case
+#: letters, digits and underscores, and short.
+CHANNEL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
+ChannelName = Annotated[str, msgspec.Meta(pattern=CHANNEL_NAME_PATTERN)]
 
 #: Content keys a channel's adapter needs one of (it refuses a message with none: a ``failed`` receipt for every
 #: send); the loader refuses a send step without any of them, so the mistake shows at ``validate``, not in production.
@@ -38,7 +45,7 @@ class DeliveryCommand(msgspec.Struct, kw_only=True, omit_defaults=True):
     journey: str
     journey_version: int
     step: str
-    channel: Channel
+    channel: ChannelName
     to: str | None
     content: dict[str, str]
     triggered_by: str
@@ -56,7 +63,7 @@ class SkipRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     journey: str
     journey_version: int
     step: str
-    channel: Channel
+    channel: ChannelName
     reason: SkipReason
     triggered_by: str
     decided_at: str
@@ -75,7 +82,7 @@ class Receipt(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     delivery_id: str
     customer_id: str
-    channel: Channel
+    channel: ChannelName
     status: ReceiptStatus
     at: str
     journey: str | None = None

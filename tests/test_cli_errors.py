@@ -229,7 +229,7 @@ def test_a_mistyped_key_or_value_in_a_journey_says_what_was_meant(tmp_path: Path
     (topo / "stages.yaml").write_text((topo / "stages.yaml").read_text().replace("stage:", "stag:", 1))
     err = user_error(run("validate", str(topo)), ExitCode.INVALID, "4 problem(s)")
     assert "Object contains unknown field `wait_fro` (did you mean `wait_for`?)" in err
-    assert "send.channel: Invalid enum value 'emial' (one of: crm, email, in_app, push, slack, sms, webhook)" in err
+    assert "unknown channel 'emial' (did you mean 'email'?): use one of crm, email, in_app, push, slack, sms, webhook" in err
     assert "policies.yaml:4: quiet_hour: Object contains unknown field `quiet_hour` (did you mean `quiet_hours`?)" in err
     assert "stages.0.stag: Object contains unknown field `stag` (did you mean `stage`?)" in err
 

@@ -182,7 +182,7 @@ def shell(text: str, *, cwd: Path = ROOT, env: dict[str, str] | None = None,
 class Background:
     """A long-running documented command (``exec``'d by bash, so signals reach it); output to files."""
 
-    def __init__(self, text: str, env: dict[str, str], tmp: Path, name: str) -> None:
+    def __init__(self, text: str, env: dict[str, str], tmp: Path, name: str, cwd: Path = ROOT) -> None:
         self.text = text
         self.out, self.err = tmp / f"{name}.out", tmp / f"{name}.err"
         with open(self.out, "wb") as o, open(self.err, "wb") as e:
@@ -197,8 +197,10 @@ class Background:
                 if dies is not None:
                     dies()
 
-            self.proc = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=ROOT, env=env, stdout=o, stderr=e,
-                                         preexec_fn=preexec, start_new_session=dies is None)
+            m = re.match(r"(?:\w+=\S+\s+)*", text)  # `A=b cmd` runs as `A=b exec cmd` (`exec A=b` is no command)
+            assigned = m.group(0) if m else ""
+            self.proc = subprocess.Popen(["bash", "-c", f"{assigned}exec {text[len(assigned):]}"], cwd=cwd, env=env,
+                                         stdout=o, stderr=e, preexec_fn=preexec, start_new_session=dies is None)
 
     def stdout(self) -> str:
         return self.out.read_text(errors="replace")
@@ -770,10 +772,10 @@ def adapter_env(broker: LocalBroker, **extra: str) -> dict[str, str]:
 
 
 def run_adapter(text: str, env: dict[str, str], tmp: Path, produce: list[Any],
-                done: Callable[[Background], bool]) -> Background:
+                done: Callable[[Background], bool], cwd: Path = ROOT) -> Background:
     """Start a documented adapter command, feed it commands, wait for ``done``; stops it (exit 0)."""
     settings = Settings(bootstrap=env["CJO_BROKER"], partitions=2)
-    a = Background(text, env, tmp, f"adapter-{uuid.uuid4().hex[:6]}")
+    a = Background(text, env, tmp, f"adapter-{uuid.uuid4().hex[:6]}", cwd)
     try:
         for cmd in produce:
             asyncio.run(produce_commands(settings, [cmd]))
@@ -884,6 +886,42 @@ def _adapter_webhook(cmd: Command, fx: Callable[[str], Any]) -> None:
         return state["health"] and any(h.get("X-CJO-Delivery-Id") == c.delivery_id for _, _, h, _ in rec.requests)
 
     run_adapter(text, env, fx("tmp_path"), [c], done)
+
+
+@check(r"MYCO_WA_URL=\S+ cjo-stream adapter --channel myco_whatsapp --channel-class myco_channels:WhatsApp$")
+def _adapter_own_channel(cmd: Command, fx: Callable[[str], Any]) -> None:
+    """docs/adapters.md, "Your own channel": the documented class, saved as the file the text names in a directory
+    of its own, run by the command as typed from there; the documented API is a loopback recorder here."""
+    broker, rec = fx("broker"), fx("recorder")
+    work = fx("tmp_path") / "own-channel"
+    work.mkdir()
+    section = (ROOT / cmd.doc).read_text().split("## Your own channel", 1)[1]
+    code = re.search(r"\(`myco_channels\.py`.*?```python\n(.*?)```", section, re.S)
+    assert code, "the class's block after its file name"
+    (work / "myco_channels.py").write_text(code.group(1))
+    env = adapter_env(broker)
+    port = int(env["CJO_ADAPTER_WEB_PORT"])
+    # without the URL: the class's ConfigError, one line, exit 2, before connecting
+    bare = shell(cmd.text.split(" ", 1)[1], cwd=work, env=env)
+    assert (bare.returncode, bare.stderr.strip()) == (2, "error: --channel-class='myco_channels:WhatsApp': MYCO_WA_URL "
+                                                         "is not set: the messaging API's URL"), bare.stderr
+    c = command(channel="myco_whatsapp", to="+4915100000", content={"body": f"Welcome, Ada! {uuid.uuid4().hex[:6]}"})
+    state: dict[str, bool] = {}
+
+    def ours() -> list[tuple[str, str, dict[str, str], bytes]]:
+        return [r for r in rec.requests if r[2].get("Idempotency-Key") == c.delivery_id]
+
+    def done(a: Background) -> bool:
+        state["health"] = state.get("health") or healthy(port)
+        return state["health"] and bool(ours())
+
+    text = re.sub(r"^MYCO_WA_URL=\S+", f"MYCO_WA_URL={rec.url}/v1/messages", cmd.text)
+    run_adapter(text, env, fx("tmp_path"), [c], done, cwd=work)
+    [(method, path, _, body)] = ours()
+    assert (method, path, json.loads(body)) == ("POST", "/v1/messages", {"to": c.to, "text": c.content["body"]})
+    receipts = asyncio.run(read_topic(broker.bootstrap, "cjo.receipts", lambda r: c.delivery_id in ids_of(r)))
+    got = [orjson.loads(r.value) for r in receipts if orjson.loads(r.value)["delivery_id"] == c.delivery_id]
+    assert [(g["status"], g["channel"]) for g in got] == [("sent", "myco_whatsapp")]
 
 
 @dataclass

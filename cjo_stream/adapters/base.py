@@ -94,6 +94,23 @@ class Channel(Protocol):
     async def close(self) -> None: ...
 
 
+class BaseChannel:
+    """A base for a channel of your own (docs/adapters.md, "Your own channel"): write ``deliver``; ``start`` and
+    ``close`` do nothing unless overridden. ``__init__`` is called without arguments before anything connects:
+    read settings there and raise on a mistake; open connections in ``start``."""
+
+    name = ""  # the runner names the channel after ``--channel``
+
+    async def start(self) -> None:
+        return None
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
 async def attempt(channel: Channel, cmd: DeliveryCommand) -> DeliveryResult:
     """One delivery attempt with every exception folded into a result (see the module docstring)."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from cjo_stream.argtypes import port_or_auto, positive_int
+from cjo_stream.argtypes import channel_name, port_or_auto, positive_int
 from cjo_stream.logs import say
 
 if TYPE_CHECKING:
@@ -28,10 +28,11 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
         configure_from_env()
-        opts = AdapterOptions.from_env(args.channel, web_port=args.web_port, concurrency=args.concurrency)
+        opts = AdapterOptions.from_env(args.channel, web_port=args.web_port, concurrency=args.concurrency,
+                                       channel_class=args.channel_class)
         if args.group:
             opts.group = args.group
-        check_config(opts, settings=settings)
+        own = check_config(opts, settings=settings)  # a channel of your own: created here, run below
     except (ConfigError, ValueError) as e:
         raise UsageError(str(e)) from None
     _check_state_dir(state_dir(settings, opts))
@@ -44,7 +45,7 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
         if not wait_for_broker_or_stop(settings, source, log):
             return 0
         # 70: its topics vanished from the cluster, said in one line (a broker restarted with memory storage)
-        return asyncio.run(serve(settings, opts))
+        return asyncio.run(serve(settings, opts, channel=own))
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # the process exits; its supervisor restarts it and it resumes from Kafka
@@ -77,7 +78,11 @@ def _check_state_dir(path: str | None) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("adapter", help="deliver a channel's commands (and serve provider engagement callbacks)")
-    p.add_argument("--channel", required=True, choices=CHANNELS, help="the channel to deliver")
+    p.add_argument("--channel", required=True, type=channel_name, metavar="NAME",
+                   help=f"the channel to deliver: {', '.join(CHANNELS)}, or your own with --channel-class")
+    p.add_argument("--channel-class", metavar="MODULE:CLASS",
+                   help="your own channel class for --channel, imported from the working directory or PYTHONPATH "
+                        "(default: $CJO_CHANNEL_CLASS; docs/adapters.md, 'Your own channel')")
     p.add_argument("--broker", help="bootstrap servers (default: $CJO_BROKER or 127.0.0.1:9092)")
     p.add_argument("--web-port", type=port_or_auto,
                    help="port of /engagement, /metrics, /health (default: $CJO_ADAPTER_WEB_PORT or 6067; "

@@ -2,7 +2,8 @@
 
 A "your cart is waiting" SMS that arrives two days late (after an outage, or when an adapter replays a
 backlog) does more harm than good, so stale commands get an ``expired`` receipt instead of a send.
-Defaults are per channel and configurable with ``CJO_EXPIRY_<CHANNEL>`` (a duration; ``off`` = never).
+Defaults are per channel and configurable with ``CJO_EXPIRY_<CHANNEL>`` (a duration; ``off`` = never); a
+channel of your own has :data:`CUSTOM_EXPIRY` (as sms, push and webhook) unless its variable says otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ DEFAULT_EXPIRY: dict[str, float | None] = {
     "email": 3 * 86400.0, "sms": 86400.0, "push": 86400.0, "in_app": 7 * 86400.0,
     "webhook": 86400.0, "slack": 86400.0, "crm": 7 * 86400.0,
 }
+CUSTOM_EXPIRY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -25,10 +27,11 @@ class ExpiryPolicy:
     defaults: Mapping[str, float | None] = field(default_factory=lambda: dict(DEFAULT_EXPIRY))
 
     @classmethod
-    def from_env(cls, env: config.Env | None = None) -> ExpiryPolicy:
+    def from_env(cls, env: config.Env | None = None, channels: Sequence[str] = ()) -> ExpiryPolicy:
+        """The built-in channels' and ``channels``' (of your own: :data:`CUSTOM_EXPIRY` by default)."""
         e = config.env_of(env)
         out: dict[str, float | None] = {}
-        for channel, default in DEFAULT_EXPIRY.items():
+        for channel, default in {**{c: CUSTOM_EXPIRY for c in channels}, **DEFAULT_EXPIRY}.items():
             name = f"CJO_EXPIRY_{channel.upper()}"
             raw = config.get(e, name)
             if not raw:

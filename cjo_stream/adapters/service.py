@@ -10,7 +10,8 @@ import signal
 from dataclasses import dataclass
 
 from cjo_stream import tls
-from cjo_stream.adapters import config
+from cjo_stream.adapters import config, custom
+from cjo_stream.adapters.base import Channel
 from cjo_stream.adapters.console import sources_from_env
 from cjo_stream.adapters.expiry import ExpiryPolicy
 from cjo_stream.adapters.ratelimit import bucket_from_env
@@ -41,12 +42,17 @@ class AdapterOptions:
     group: str | None = None
     session_timeout: float = 6.0
     sent_retention: float | None = None  # CJO_SENT_RETENTION; default: longest expiry + a day
+    channel_class: str | None = None  # module:Class of a channel of your own (adapters.custom)
+    class_source: str = custom.CHANNEL_CLASS_ENV  # where channel_class came from, for messages
 
     @classmethod
     def from_env(cls, channel: str, env: config.Env | None = None, *, web_port: int | None = None,
-                 concurrency: int | None = None) -> AdapterOptions:
+                 concurrency: int | None = None, channel_class: str | None = None) -> AdapterOptions:
         e = config.env_of(env)
+        flag = channel_class is not None
         return cls(channel=channel,
+                   channel_class=channel_class if flag else config.get(e, custom.CHANNEL_CLASS_ENV) or None,
+                   class_source="--channel-class" if flag else custom.CHANNEL_CLASS_ENV,
                    web_port=web_port if web_port is not None else
                    config.integer(e, "CJO_ADAPTER_WEB_PORT", DEFAULT_WEB_PORT, minimum=-1),
                    concurrency=concurrency or config.integer(e, "CJO_ADAPTER_CONCURRENCY", 16, minimum=1),
@@ -56,32 +62,41 @@ class AdapterOptions:
                    sent_retention=config.duration(e, "CJO_SENT_RETENTION", 0.0) or None)
 
 
-def check_config(opts: AdapterOptions, env: config.Env | None = None, settings: Settings | None = None) -> None:
-    """Read every setting the adapter will use, so a mistake is reported before anything starts."""
+def check_config(opts: AdapterOptions, env: config.Env | None = None,
+                 settings: Settings | None = None) -> Channel | None:
+    """Read every setting the adapter will use, so a mistake is reported before anything starts. Returns the
+    channel of your own it created (``serve`` runs that one: its ``__init__`` runs once), else ``None``."""
     e = config.env_of(env)
     if settings is not None:  # API tokens and the web port's certificate
         ApiAuth.from_settings(settings)
         tls.server_context(settings)
-    if opts.channel != "in_app":  # in_app needs only the broker
+    own = custom.load(opts.channel, opts.channel_class, opts.class_source)
+    if own is None and opts.channel != "in_app":  # in_app needs only the broker
         make_channel(opts.channel, e)
     if opts.channel == "console":
         sources_from_env(e)
     RetryPolicy.from_env(e)
     bucket_from_env(opts.channel, e)
-    ExpiryPolicy.from_env(e)
+    ExpiryPolicy.from_env(e, [opts.channel])
     config.signing_key(e, "CJO_ENGAGEMENT_SIGNING_KEY")
+    return own
 
 
-def build_runner(settings: Settings, opts: AdapterOptions, env: config.Env | None = None) -> AdapterRunner:
-    """Everything from configuration; raises :class:`config.ConfigError` before touching the network."""
+def build_runner(settings: Settings, opts: AdapterOptions, env: config.Env | None = None,
+                 channel: Channel | None = None) -> AdapterRunner:
+    """Everything from configuration (``channel``: one :func:`check_config` made); raises
+    :class:`config.ConfigError` before touching the network."""
     e = config.env_of(env)
     producer = make_producer(settings)
-    channel = make_channel(opts.channel, e, producer)
+    if channel is None:
+        channel = custom.load(opts.channel, opts.channel_class, opts.class_source) or \
+            make_channel(opts.channel, e, producer)
     sources = sources_from_env(e) if opts.channel == "console" else None
     return AdapterRunner(settings, channel, name=opts.channel, sources=sources, group=opts.group,
                          concurrency=opts.concurrency,
                          batch_max=opts.batch_max, retry=RetryPolicy.from_env(e),
-                         limiter=bucket_from_env(opts.channel, e), expiry=ExpiryPolicy.from_env(e), producer=producer,
+                         limiter=bucket_from_env(opts.channel, e), expiry=ExpiryPolicy.from_env(e, [opts.channel]),
+                         producer=producer,
                          session_timeout_ms=int(opts.session_timeout * 1000), sent_retention=opts.sent_retention,
                          state_dir=state_dir(settings, opts))
 
@@ -94,13 +109,13 @@ def state_dir(settings: Settings, opts: AdapterOptions) -> str | None:
 
 
 async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None = None,
-                started: asyncio.Event | None = None) -> int:
+                started: asyncio.Event | None = None, channel: Channel | None = None) -> int:
     """Run until SIGTERM/SIGINT (0), or until the runner finds its topics gone from the cluster (70)."""
     e = config.env_of(env)
     signing_key = config.signing_key(e, "CJO_ENGAGEMENT_SIGNING_KEY")
     api_auth = ApiAuth.from_settings(settings)
     ssl_context = tls.server_context(settings)
-    runner = build_runner(settings, opts, e)
+    runner = build_runner(settings, opts, e, channel)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -112,7 +127,8 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
     try:
         await track_topics(runner.producer, [settings.receipts_topic])
         if opts.web_port >= 0:
-            app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health, api_auth)
+            app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health, api_auth,
+                            default_channel="email" if opts.channel in custom.BUILT_IN else opts.channel)
             web_runner = await start_site(app, settings.web_host, opts.web_port, ssl_context)
             if not signing_key:
                 log.warning("CJO_ENGAGEMENT_SIGNING_KEY is not set: /engagement accepts unsigned callbacks from "

@@ -6,8 +6,9 @@
      "at": "2026-03-02T11:05:00Z", "provider_message_id": "…", "url": "https://…", "reason": "…"}
 
 ``event`` is one of ``delivered``, ``opened``, ``clicked``, ``bounced``, ``unsubscribed``,
-``complained``, ``failed``; ``channel`` defaults to ``email``, ``at`` to now; ``journey``, ``step``,
-``provider_message_id``, ``reason``, ``url`` and ``attributes`` (an object) are optional. Each becomes a
+``complained``, ``failed``; ``channel`` defaults to ``email`` (on a channel of your own's adapter: that
+channel), ``at`` to now; ``journey``, ``step``, ``provider_message_id``, ``reason``, ``url`` and
+``attributes`` (an object) are optional. Each becomes a
 :class:`~cjo_stream.commands.Receipt` on ``cjo.receipts`` (keyed by customer id), which the engine turns
 into a ``message_<event>`` event. The answer is ``202 {"accepted": n}`` once the broker has them.
 
@@ -35,7 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cjo_stream import auth, metrics
 from cjo_stream.adapters.base import utc_now_iso
 from cjo_stream.adapters.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from cjo_stream.commands import Channel, Receipt
+from cjo_stream.commands import ChannelName, Receipt
 from cjo_stream.events import InvalidEvent, parse_ts
 from cjo_stream.receipts import receipt_record_event
 
@@ -50,7 +51,7 @@ class Engagement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     delivery_id: str
     customer_id: str
     event: EngagementEvent
-    channel: Channel = "email"
+    channel: ChannelName | None = None  # default: build_app's (email; a channel of your own's adapter: its own)
     at: str | None = None
     journey: str | None = None
     step: str | None = None
@@ -64,13 +65,14 @@ _decode = msgspec.json.Decoder(Engagement | list[Engagement]).decode
 _encode = msgspec.json.Encoder().encode
 
 
-def to_receipt(e: Engagement) -> Receipt:
+def to_receipt(e: Engagement, default_channel: str = "email") -> Receipt:
     at = e.at or utc_now_iso()
     parse_ts(at)  # ValueError if unreadable
     attrs = dict(e.attributes)
     if e.url:
         attrs["url"] = e.url
-    return Receipt(delivery_id=e.delivery_id, customer_id=e.customer_id, channel=e.channel, status=e.event, at=at,
+    return Receipt(delivery_id=e.delivery_id, customer_id=e.customer_id, channel=e.channel or default_channel,
+                   status=e.event, at=at,
                    journey=e.journey, step=e.step, provider_message_id=e.provider_message_id, reason=e.reason,
                    attributes=attrs)
 
@@ -81,7 +83,9 @@ def _error(status: int, message: str) -> web.Response:
 
 def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: bytes = b"",
               health: Callable[[], dict[str, Any]] | None = None,
-              api_auth: auth.ApiAuth | None = None) -> web.Application:
+              api_auth: auth.ApiAuth | None = None, default_channel: str = "email") -> web.Application:
+    """``default_channel``: of a callback that names none. A channel of your own's adapter passes its own: an
+    ``unsubscribed`` from its provider withdrew the customer's e-mail consent instead."""
     async def engagement(request: web.Request) -> web.Response:
         if not signing_key and not auth.is_loopback(request.remote or ""):
             return _error(403, "unsigned engagement callbacks are accepted from loopback only; "
@@ -97,7 +101,7 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
             events = decoded if isinstance(decoded, list) else [decoded]
             if len(events) > MAX_EVENTS:
                 return _error(413, f"at most {MAX_EVENTS} events per request")
-            receipts = [to_receipt(e) for e in events]
+            receipts = [to_receipt(e, default_channel) for e in events]
             values = [_encode(r) for r in receipts]
             for v in values:  # what the workers would dead-letter is refused here, where the sender can retry
                 receipt_record_event(v)

@@ -13,13 +13,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from cjo_stream.commands import (
-    ADDRESS_TRAIT,
-    CUSTOMER_CHANNELS,
-    DeliveryCommand,
-    SkipRecord,
-    delivery_id,
-)
+from cjo_stream.commands import DeliveryCommand, SkipRecord, delivery_id
 from cjo_stream.engine.besttime import ENGAGEMENT, best_time_due, local_hour, record
 from cjo_stream.engine.clock import customer_zone, in_window, local_minutes, next_time_of_day
 from cjo_stream.engine.reads import ALL, Reads, journey_reads, profile_part
@@ -237,6 +231,9 @@ class Engine:
         self._stage_changed_heard = STAGE_CHANGED in self.by_entry_event or STAGE_CHANGED in self.watched
         # channel -> the quiet-hours rules for it (every send asks; the policies are frozen)
         self._quiet_rules: dict[str, tuple[QuietHours, ...]] = {}
+        # built-in channels and those policies.yaml declares: which reach a customer, where their address is
+        self._customer_channels = self.policies.customer_channels
+        self._address_traits = self.policies.address_traits
 
     # ---------------------------------------------------------------- public API
     def process(self, profile: Profile, event: Event, now: float, throttles: Throttles | None = None) -> Result:
@@ -807,7 +804,7 @@ class Engine:
         channel = action.channel
         now = run.now
         did = delivery_id(j.id, j.version, p.customer_id, inst.instance_id, f"{step.id}@{inst.seq}")
-        customer_facing = channel in CUSTOMER_CHANNELS
+        customer_facing = channel in self._customer_channels
         ctx = run.ctx(ev_view, inst, j, self._reads[id(step)])
         ctx["now"] = DecisionTime(now)  # the number conditions see, output as decided_at is: `{{ now }}`
         failed: RenderError | None = None  # a template that cannot render skips this send (render_error)
@@ -819,8 +816,8 @@ class Engine:
                 to, failed = None, e
         elif channel == "in_app":
             to = p.customer_id
-        elif channel in ADDRESS_TRAIT:
-            addr = p.traits.get(ADDRESS_TRAIT[channel])
+        elif channel in self._address_traits:
+            addr = p.traits.get(self._address_traits[channel])
             to = str(addr) if addr not in (None, "") else None
         else:
             to = None
@@ -868,7 +865,7 @@ class Engine:
             return True
         run.result.commands.append(DeliveryCommand(
             delivery_id=did, customer_id=p.customer_id, journey=j.id, journey_version=j.version, step=step.id,
-            channel=channel, to=to, content=content, triggered_by=run.triggered_by,  # type: ignore[arg-type]
+            channel=channel, to=to, content=content, triggered_by=run.triggered_by,
             decided_at=decided_at, instance_id=inst.instance_id, variant=inst.variant,
             expires_at=format_ts(now + action.expires_in) if action.expires_in else None))
         run.note("sent", inst, step.id, inst.variant, channel, delivery=did)

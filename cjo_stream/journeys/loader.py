@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from cjo_stream.commands import CONTENT_NEEDS
+from cjo_stream.commands import ALL_CHANNELS, CONTENT_NEEDS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
@@ -45,11 +45,15 @@ from cjo_stream.journeys.spec import (
     EventMatchSpec,
     JourneySpec,
     ScheduleSpec,
+    SendSpec,
     StepSpec,
     ThrottleSpec,
 )
 from cjo_stream.journeys.stages import Stages, load_stages
 from cjo_stream.journeys.templates import Template, TemplateError
+
+#: Policies with no declared channel: a journey loaded alone may send on built-in channels only.
+_BUILT_IN = Policies()
 
 #: Expression roots available at entry time (there is no instance yet, but ``journey.id`` is known).
 _ALLOWED_ROOTS = frozenset({"event", "profile", "journey", "now"})
@@ -78,8 +82,9 @@ class Topology:
 
 
 class _Compiler:
-    def __init__(self, src: Located) -> None:
+    def __init__(self, src: Located, policies: Policies) -> None:
         self.src = src
+        self.policies = policies  # the channels a send may name
         self.problems: list[SourceError] = []
 
     def fail(self, path: Path, reason: str) -> None:
@@ -280,6 +285,7 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     send = spec.send
     assert send is not None
     spath = (*path, "send")
+    _check_channel(send, comp, spath)
     if not send.content:
         comp.fail((*spath, "content"), "send content is empty: give at least one field (e.g. subject, body)")
     content = tuple((k, comp.template(v, (*spath, "content", k))) for k, v in send.content.items())
@@ -287,6 +293,30 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     expires = comp.duration(send.expires_in, (*spath, "expires_in")) if send.expires_in is not None else None
     throttle = comp.throttle(send.throttle, (*spath, "throttle"))
     return Step(spec.id, "send", nxt, send=SendAction(send.channel, content, to, expires, throttle))
+
+
+def _check_channel(send: SendSpec, comp: _Compiler, spath: Path) -> None:
+    """A send names a built-in channel or one declared in policies.yaml (a typo went to a topic nobody reads);
+    a customer-facing declared channel without an address trait needs the step's ``to:`` (else every send
+    is skipped ``no_address``)."""
+    policies = comp.policies
+    known = policies.channel_names
+    name = send.channel
+    if name not in known:
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        declared = sorted(known - ALL_CHANNELS)
+        also = f", declared {', '.join(declared)}" if declared else ""
+        comp.fail((*spath, "channel"), f"unknown channel {name!r}{hint}: use one of {', '.join(sorted(ALL_CHANNELS))}"
+                                       f"{also}, or declare it under `channels:` in policies.yaml (docs/adapters.md, "
+                                       "\"Your own channel\")")
+    elif send.to is None and name in policies.customer_channels and name not in policies.address_traits \
+            and name != "in_app":
+        comp.fail((*spath, "channel"), f"channel {name!r} has no address trait (channels: {name}: address: in "
+                                       "policies.yaml) and this send gives no `to:`: every send would be skipped "
+                                       "no_address")
 
 
 def _check_graph(steps: dict[str, Step], order: list[str], comp: _Compiler, index: dict[str, int]) -> None:
@@ -369,8 +399,9 @@ def _keeps_event(steps: dict[str, Step]) -> frozenset[str]:
     return frozenset(keep)
 
 
-def compile_journey(src: Located) -> Journey:
-    """Validate and compile one parsed journey file; raises :class:`JourneyLoadError`."""
+def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
+    """Validate and compile one parsed journey file; raises :class:`JourneyLoadError`. Its sends may name the
+    channels of ``policies`` (the built-in ones by default)."""
     if not isinstance(src.data, dict):
         raise JourneyLoadError([src.error((), "a journey file must be a mapping with journey, entry and steps")])
     try:
@@ -378,7 +409,7 @@ def compile_journey(src: Located) -> Journey:
     except msgspec.ValidationError as e:
         path, reason = parse_msgspec_path(str(e), JourneySpec, src.data)
         raise JourneyLoadError([src.error(path, reason)]) from None
-    comp = _Compiler(src)
+    comp = _Compiler(src, policies)
     index: dict[str, int] = {}
     for i, s in enumerate(spec.steps):
         if s.id == END:
@@ -504,25 +535,25 @@ def with_handover_snapshots(journeys: list[Journey]) -> list[Journey]:
     return out
 
 
-def load_journey_text(text: str, file: str) -> Journey:
+def load_journey_text(text: str, file: str, policies: Policies = _BUILT_IN) -> Journey:
     try:
         src = load_yaml(text, file)
     except SourceError as e:
         raise JourneyLoadError([e]) from None
-    return compile_journey(src)
+    return compile_journey(src, policies)
 
 
 def load_journey(path: str) -> Journey:
     return _load_located(path)[0]
 
 
-def _load_located(path: str) -> tuple[Journey, Located]:
+def _load_located(path: str, policies: Policies = _BUILT_IN) -> tuple[Journey, Located]:
     """The journey in ``path`` and its parsed file (for lines the journey does not keep)."""
     try:
         src = load_yaml(read_source(path), path)
     except SourceError as e:
         raise JourneyLoadError([e]) from None
-    return compile_journey(src), src
+    return compile_journey(src, policies), src
 
 
 #: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).
@@ -635,6 +666,22 @@ def _subfolder_warnings(root: str) -> list[str]:
     return out
 
 
+def _declared_only(path: str) -> Policies:
+    """The channels a policies.yaml with problems names under ``channels:``, as far as it can be read: journeys
+    are still checked for a mistyped channel, without a declared one being called unknown. (Whether they reach
+    a customer is not known then: the address check waits for the file to load.)"""
+    from cjo_stream.journeys.policies import CustomChannel
+
+    try:
+        data = load_yaml(read_source(path), path).data
+    except SourceError:
+        return Policies()
+    names = data.get("channels") if isinstance(data, dict) else None
+    if not isinstance(names, dict):
+        return Policies()
+    return Policies(channels=tuple(CustomChannel(n, customer_facing=False) for n in names if isinstance(n, str)))
+
+
 def load_topology(root: str) -> Topology:
     """Load ``<root>/journeys/*.yaml`` (or ``*.yml``), ``<root>/policies.yaml`` and ``<root>/stages.yaml``
     (both optional).
@@ -651,8 +698,17 @@ def load_topology(root: str) -> Topology:
     loaded: list[tuple[Journey, Located]] = []
     seen: dict[tuple[str, int], str] = {}
     refused: set[str] = set()  # ids of journeys whose file has problems (listed already)
+    # the policies first: their channels are those journeys may send on (their problems are listed below)
+    policies = Policies()
+    ppath = os.path.join(root, "policies.yaml")
+    pproblems: list[SourceError] = []
+    if os.path.exists(ppath):
+        p = _collect(pproblems, lambda: load_policies(ppath))
+        if isinstance(p, Policies):
+            policies = p
+    channels = _declared_only(ppath) if pproblems else policies
     for path in files:
-        got = _collect(problems, lambda p=path: _load_located(p))  # type: ignore[misc]
+        got = _collect(problems, lambda p=path: _load_located(p, channels))  # type: ignore[misc]
         if not isinstance(got, tuple):
             refused.update(_declared_id(path))
         else:
@@ -673,12 +729,7 @@ def load_topology(root: str) -> Topology:
                                         f"never read: {name} are read from {name}.yaml; rename it"
                                         + (f" (and merge it with the {name}.yaml beside it)"
                                            if os.path.exists(os.path.join(root, f"{name}.yaml")) else "")))
-    policies = Policies()
-    ppath = os.path.join(root, "policies.yaml")
-    if os.path.exists(ppath):
-        p = _collect(problems, lambda: load_policies(ppath))
-        if isinstance(p, Policies):
-            policies = p
+    problems.extend(pproblems)
     stages: Stages | None = None
     spath = os.path.join(root, "stages.yaml")
     if os.path.exists(spath):

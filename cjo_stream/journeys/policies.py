@@ -1,14 +1,21 @@
-"""Delivery policies (``topologies/policies.yaml``): frequency caps, quiet hours, time zone, consent."""
+"""Delivery policies (``topologies/policies.yaml``): frequency caps, quiet hours, time zone, consent, and the
+channels a deployment delivers with its own channel classes (``channels:``).
+
+Those channels are declared here, not merely named in journeys, so that a typo in a send step's channel is
+refused at ``validate`` (not sent to a topic nobody reads), and so that the engine knows whether consent, caps,
+quiet hours and the global control group apply and which trait holds the address — as for a built-in channel.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
 
-from cjo_stream.commands import CUSTOMER_CHANNELS
+from cjo_stream.commands import ADDRESS_TRAIT, ALL_CHANNELS, CHANNEL_NAME_PATTERN, CUSTOMER_CHANNELS
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.source import (
     Located,
@@ -46,6 +53,13 @@ class GlobalControlSpec(msgspec.Struct, forbid_unknown_fields=True):
     percent: Annotated[float, msgspec.Meta(ge=0, lt=100)]
 
 
+class ChannelSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """A channel cjo-stream does not ship, delivered by the deployment's own channel class (docs/adapters.md)."""
+
+    customer_facing: bool = True  # consent, frequency caps, quiet hours and the global control group apply
+    address: str | None = None  # the profile trait holding the recipient, when a send step gives no `to:`
+
+
 class PoliciesSpec(msgspec.Struct, forbid_unknown_fields=True):
     """Schema of ``policies.yaml``."""
 
@@ -54,6 +68,16 @@ class PoliciesSpec(msgspec.Struct, forbid_unknown_fields=True):
     default_timezone: str = "UTC"
     consent: Literal["opt_out", "opt_in"] = "opt_out"
     global_control: GlobalControlSpec | None = None
+    channels: dict[str, ChannelSpec] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class CustomChannel:
+    """A declared channel (``channels:``): its commands go to ``cjo.delivery.<name>`` like a built-in one's."""
+
+    name: str
+    customer_facing: bool = True
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +101,22 @@ class Policies:
     default_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     consent: str = "opt_out"
     global_control: float = 0.0  # percent of customers held out of every customer-facing send
+    channels: tuple[CustomChannel, ...] = ()  # declared beyond the built-in ones
+
+    @property
+    def channel_names(self) -> frozenset[str]:
+        """Every channel a send step may name: the built-in ones and those declared."""
+        return ALL_CHANNELS | {c.name for c in self.channels}
+
+    @property
+    def customer_channels(self) -> frozenset[str]:
+        """The channels consent, caps, quiet hours and the global control group apply to."""
+        return CUSTOMER_CHANNELS | {c.name for c in self.channels if c.customer_facing}
+
+    @property
+    def address_traits(self) -> dict[str, str]:
+        """Channel -> the profile trait holding a customer's address on it."""
+        return {**ADDRESS_TRAIT, **{c.name: c.address for c in self.channels if c.address}}
 
     @property
     def send_log_window(self) -> float:
@@ -85,22 +125,30 @@ class Policies:
 
 
 def compile_policies(src: Located) -> Policies:
+    _check_channel_specs(src)
     try:
         spec = msgspec.convert(src.data, PoliciesSpec)
     except msgspec.ValidationError as e:
         path, reason = parse_msgspec_path(str(e), PoliciesSpec, src.data)
         raise src.error(path, reason) from None
     found: list[SourceError] = []  # every problem of the file in one pass (validate listed one at a time)
+    channels: list[CustomChannel] = []
+    for name, ch in spec.channels.items():
+        try:
+            channels.append(_channel(src, name, ch))
+        except SourceError as e:
+            found.append(e)
+    facing = CUSTOMER_CHANNELS | {c.name for c in channels if c.customer_facing}
     caps: list[FrequencyCap] = []
     for i, c in enumerate(spec.frequency_caps):
         try:
-            caps.append(_cap(src, i, c))
+            caps.append(_cap(src, i, c, facing))
         except SourceError as e:
             found.append(e)
     quiet: list[QuietHours] = []
     for i, q in enumerate(spec.quiet_hours):
         try:
-            quiet.append(_quiet(src, i, q))
+            quiet.append(_quiet(src, i, q, facing))
         except SourceError as e:
             found.append(e)
     try:
@@ -110,14 +158,43 @@ def compile_policies(src: Located) -> Policies:
     if found:
         raise found[0] if len(found) == 1 else SourceErrors(found)
     control = spec.global_control.percent if spec.global_control is not None else 0.0
-    return Policies(tuple(caps), tuple(quiet), tz, spec.consent, control)
+    return Policies(tuple(caps), tuple(quiet), tz, spec.consent, control, tuple(channels))
 
 
-def _cap(src: Located, i: int, c: FrequencyCapSpec) -> FrequencyCap:
-    if c.channel != "all" and c.channel not in CUSTOMER_CHANNELS:
+def _check_channel_specs(src: Located) -> None:
+    """Each ``channels:`` entry on its own first: msgspec names a mapping's value only as ``[...]``, and the
+    mistake was told at ``channels:`` without the channel it is in."""
+    declared = src.data.get("channels") if isinstance(src.data, dict) else None
+    for name, value in declared.items() if isinstance(declared, dict) else ():
+        try:
+            msgspec.convert(value, ChannelSpec)
+        except msgspec.ValidationError as e:
+            path, reason = parse_msgspec_path(str(e), ChannelSpec, value)
+            raise src.error(("channels", name, *path), f"channels.{name}{'.' if path else ': '}{reason}") from None
+
+
+#: Names a declared channel may not take: the adapter that prints every channel, and the frequency caps' "all".
+RESERVED_CHANNELS = frozenset({"console", "all"})
+
+
+def _channel(src: Located, name: str, c: ChannelSpec) -> CustomChannel:
+    if not re.match(CHANNEL_NAME_PATTERN, name):
+        raise src.error(("channels", name), f"channel name {name!r}: lower-case letters, digits and underscores, "
+                                            "starting with a letter, at most 48 (it names the topic cjo.delivery.<name>)")
+    if name in ALL_CHANNELS or name in RESERVED_CHANNELS:
+        raise src.error(("channels", name), f"{name!r} is a built-in channel: declare only channels cjo-stream does "
+                                            "not ship, under a name of your own (e.g. myco_whatsapp)")
+    if c.address is not None and not c.address.strip():
+        raise src.error(("channels", name, "address"), "address is the profile trait holding the recipient "
+                                                       "(e.g. whatsapp_number); leave it out if sends give `to:`")
+    return CustomChannel(name, c.customer_facing, c.address)
+
+
+def _cap(src: Located, i: int, c: FrequencyCapSpec, facing: frozenset[str]) -> FrequencyCap:
+    if c.channel != "all" and c.channel not in facing:
         raise src.error(("frequency_caps", i, "channel"),
                         f"frequency cap channel {c.channel!r} must be 'all' or one of "
-                        f"{sorted(CUSTOMER_CHANNELS)} (internal channels are never capped)")
+                        f"{sorted(facing)} (internal channels are never capped)")
     if c.max < 0:
         raise src.error(("frequency_caps", i, "max"), "max must be zero or more")
     if c.max > MAX_CAP:
@@ -130,11 +207,11 @@ def _cap(src: Located, i: int, c: FrequencyCapSpec) -> FrequencyCap:
         raise src.error(("frequency_caps", i, "per"), str(e)) from None
 
 
-def _quiet(src: Located, i: int, q: QuietHoursSpec) -> QuietHours:
-    bad = [ch for ch in q.channels if ch not in CUSTOMER_CHANNELS]
+def _quiet(src: Located, i: int, q: QuietHoursSpec, facing: frozenset[str]) -> QuietHours:
+    bad = [ch for ch in q.channels if ch not in facing]
     if bad:
         raise src.error(("quiet_hours", i, "channels"),
-                        f"quiet hours apply to customer-facing channels {sorted(CUSTOMER_CHANNELS)}, not {bad}")
+                        f"quiet hours apply to customer-facing channels {sorted(facing)}, not {bad}")
     try:
         sh, sm = parse_time_of_day(q.start)
     except ValueError as e:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from cjo_stream.commands import Channel, CustomerChannel
+from cjo_stream.commands import ChannelName, CustomerChannel
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
 #: An event name to match: ``event: ""`` passed validate and made a journey no event ever starts.
@@ -72,7 +72,7 @@ class SplitArmSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SendSpec(msgspec.Struct, forbid_unknown_fields=True):
-    channel: Channel
+    channel: ChannelName  # built in, or declared in policies.yaml (the topology's loader checks which)
     content: dict[str, str]
     to: str | None = None  # template; overrides the profile address (mostly for internal channels)
     expires_in: str | None = None

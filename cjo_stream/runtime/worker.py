@@ -330,7 +330,8 @@ class StreamWorker:
         """
         t0 = time.monotonic()
         s = self.s
-        outputs = [s.delivery_topic(c) for c in ("email", "sms", "push", "in_app", "webhook", "slack", "crm")]
+        # the built-in channels' and those policies.yaml declares (their adapters may start after the worker)
+        outputs = [s.delivery_topic(c) for c in sorted(self.topology.policies.channel_names)]
         await ensure_topics(s, [s.input_topic, s.receipts_topic, s.dlq_topic, s.internal_topic, s.profiles_changelog,
                                 s.timers_changelog, s.aliases_topic, s.workers_topic, s.skips_topic, s.skipped_topic,
                                 s.journey_events_topic, *outputs],

@@ -48,7 +48,7 @@ def test_good_journey_loads() -> None:
         (GOOD.replace("journey: ok", "journey: Not-OK"), "j.yaml:1: journey: Expected `str` matching regex"),
         (GOOD.replace("  event: go\n", ""), "j.yaml:3: entry needs exactly one of `event` (an event starts it) or `schedule`"),
         (GOOD + "    next: nowhere\n", "j.yaml:11: unknown step 'nowhere'"),
-        (GOOD.replace("channel: email", "channel: fax"), "j.yaml:10: steps.1.send.channel: Invalid enum value 'fax'"),
+        (GOOD.replace("channel: email", "channel: fax"), "j.yaml:10: unknown channel 'fax': use one of crm, email"),
         (GOOD.replace("{{ profile.traits.first_name }}", "{{ x | nosuchfilter }}"), "j.yaml:10: subject: template:"),
         (GOOD.replace("    wait: 1h\n", "    wait: 1h\n    next: end\n"), "j.yaml:10: step 'second' is unreachable"),
         (GOOD.replace("version: 2", "version: 2\nre_entry: sometimes"), "j.yaml:3: bad re_entry 'sometimes'"),
