@@ -9,6 +9,7 @@ that does not repeat what the record holds elsewhere, such as the key (:mod:`cjo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -22,8 +23,11 @@ from cjo_stream.profile_types import Profile as Profile
 from cjo_stream.profile_types import Seen as Seen
 
 
-def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, Any]:
-    """A readable rendering for the state API (the stored form is a compact array)."""
+def profile_to_dict(p: Profile, default_stage: str | None = None,
+                    ending: Callable[[Instance], str | None] | None = None) -> dict[str, Any]:
+    """A readable rendering for the state API (the stored form is a compact array). ``ending``: why an
+    instance ends at the customer's next event or timer (``Engine.ending``), shown as each journey's
+    ``ending``; without it, null."""
     from cjo_stream.events import format_ts
 
     stage = p.stage or default_stage
@@ -48,7 +52,8 @@ def profile_to_dict(p: Profile, default_stage: str | None = None) -> dict[str, A
         "journeys": {
             j: {"version": i.version, "instance_id": i.instance_id, "step": i.step, "variant": i.variant,
                 "holdout": i.holdout, "entered_at": format_ts(i.entered_at), "waiting": i.waiting,
-                "due": format_ts(i.due) if i.due is not None else None, "entry_event": i.entry_event}
+                "due": format_ts(i.due) if i.due is not None else None, "entry_event": i.entry_event,
+                "ending": ending(i) if ending is not None else None}
             for j, i in p.instances.items()
         },
         "recent_events": _recent_events(p),

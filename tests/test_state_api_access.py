@@ -40,3 +40,14 @@ def test_recent_times_without_data_are_shown_too() -> None:
     assert profile_to_dict(p)["recent_events"] == [
         {"event": "checkout_started", "at": "2026-03-02T10:00:03.500Z"},
         {"event": "checkout_started", "at": "2026-03-02T10:00:05.250Z"}]
+
+
+def test_an_instance_of_a_removed_journey_shows_why_it_will_end() -> None:
+    """A journey's file removed: its customers' instances end at their next event or timer, and until then
+    the state API says so (``ending``) instead of showing them as running."""
+    p = new_profile("u1")
+    engine(CART).process(p, ev("cart_item_added", T0), T0)
+    assert profile_to_dict(p)["journeys"]["cart"]["ending"] is None  # (no engine asked)
+    assert profile_to_dict(p, ending=engine(CART).ending)["journeys"]["cart"]["ending"] is None
+    other = engine(CART.replace("journey: cart", "journey: other"))
+    assert profile_to_dict(p, ending=other.ending)["journeys"]["cart"]["ending"] == "version_unavailable"

@@ -533,6 +533,21 @@ class Engine:
             return cur
         return None
 
+    def ending(self, inst: Instance) -> str | None:
+        """Why ``inst`` ends (``expired``) at the customer's next event or timer, its journey, version or step
+        not being loaded any more (:meth:`_journey_for`), else None. For the state API, which shows instances
+        as stored: a removed journey's customers looked as if they were still in it."""
+        j = self.versions.get((inst.journey, inst.version))
+        if j is not None and inst.step in j.steps:
+            return None
+        cur = self.current.get(inst.journey)
+        if cur is not None and inst.step in cur.steps:
+            return None
+        return self._unavailable(inst)
+
+    def _unavailable(self, inst: Instance) -> str:
+        return "step_unavailable" if (inst.journey, inst.version) in self.versions else "version_unavailable"
+
     def _touches(self, j: Journey, inst: Instance, name: str) -> bool:
         if name in self._goal_exit[id(j)]:
             return True
@@ -656,7 +671,7 @@ class Engine:
         run.profile.instances.pop(inst.journey, None)
         run.profile.entered[inst.journey] = int(inst.entered_at)
         if j is None:  # the definition it ran on is gone, or has no step of that name any more
-            reason = "step_unavailable" if (inst.journey, inst.version) in self.versions else "version_unavailable"
+            reason = self._unavailable(inst)
         run.note(kind, inst, inst.step, inst.variant, reason=reason)
 
     @staticmethod

@@ -160,12 +160,17 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     _check_worker_ports(s)
     check_data_dir(s.data_dir)
     if not args.supervised:  # (a supervisor told it once for its processes)
-        from cjo_stream.runtime.edits import edited_since_last_start
+        from cjo_stream.runtime.edits import changes_since_last_start
 
-        for jid, version in edited_since_last_start(s.data_dir, topo.journeys):
+        changes = changes_since_last_start(s.data_dir, topo.journeys)
+        for jid, version in changes.edited:
             say(f"warning: journey {jid} version {version} was edited since the last start without a new "
                 "version: customers already in it go on under the edited definition (README, Versions; "
                 "bump `version` and keep the old file to keep them on the old one)", "WARNING")
+        for jid in changes.removed:
+            say(f"warning: journey {jid} was loaded at the last start and is not now: customers in it leave it "
+                "(expired, version_unavailable) at their next event or timer; until then the state API shows "
+                "them in it with `ending` set", "WARNING")
     from cjo_stream.auth import ApiAuth, AuthConfigError
     from cjo_stream.tls import TLSConfigError, client_verify, server_context
 

@@ -1009,7 +1009,8 @@ class StreamWorker:
         p = stored.profile
         timers = [{"journey": t.journey, "instance_id": t.instance_id, "due": format_ts(t.due), "kind": t.kind}
                   for t in part.timers.of_customer(customer_id)]
-        return {"customer_id": p.customer_id, "profile": profile_to_dict(p, self.engine.default_stage), "pending_timers": timers,
+        return {"customer_id": p.customer_id, "profile": profile_to_dict(p, self.engine.default_stage, self.engine.ending),
+                "pending_timers": timers,
                 "active_journeys": sorted(p.instances), "partition": part.partition}
 
     async def erase(self, customer_id: str) -> None:

@@ -55,6 +55,29 @@ def test_a_step_renamed_without_a_new_version_ends_its_instances_instead_of_cras
         assert sim.commands == [] and sim.profiles["u1"].instances == {}
 
 
+def test_ending_says_beforehand_how_an_instance_will_end() -> None:
+    """What the state API shows (``ending``) is what the next event does: a removed journey's instance and a
+    renamed step's end (version / step unavailable); one whose step exists in the current version goes on."""
+    other = WAIT_FOR.replace("journey: b", "journey: other")
+    cases = [
+        ([other], "version_unavailable"),  # b's file removed
+        ([WAIT_FOR.replace("id: wf", "id: waitevt")], "step_unavailable"),  # renamed in place
+        ([WAIT_FOR.replace("version: 1", "version: 2")], None),  # v1's file replaced by v2 with the step: goes on
+        ([WAIT_FOR], None),
+    ]
+    for texts, why in cases:
+        sim, seen = sim_of(WAIT_FOR)
+        sim.handle(ev("go", T0))
+        redeploy(sim, *texts)
+        inst = sim.profiles["u1"].instances["b"]
+        version = inst.version
+        assert sim.engine.ending(inst) == why, texts
+        assert inst.version == version  # asking changes nothing
+        sim.handle(ev("noise", T0 + 60))
+        ends = [(t.kind, t.reason) for t in seen if t.kind == "expired"]
+        assert ends == ([("expired", why)] if why else []), (texts, ends)
+
+
 def test_a_wait_that_became_a_wait_for_starts_the_step_again() -> None:
     """The old wait's timer went on to the wait_for's `on_event` step: "thank you for your purchase"."""
     v1 = """
