@@ -117,7 +117,8 @@ def encode_stored(hw: int, p: Profile, ids: bytes = b"", layout: int = 3) -> byt
     last, fresh, bit, runs = p.last_seen, 0, 1, []
     for inst in p.instances.values():
         is_fresh = inst.entered_at == last and bit < _FRESH_BITS
-        b = _hex_bytes(inst.instance_id)
+        iid = inst.instance_id
+        b = _hex_bytes(iid)
         due = inst.due
         whole = 0
         if due is not None and 0 < due < _WHOLE_MAX:
@@ -133,7 +134,7 @@ def encode_stored(hw: int, p: Profile, ids: bytes = b"", layout: int = 3) -> byt
             # bytes, not 9 (they decode as floats). Copies (``replace``) cost less than setting the fields
             # and putting them back (callgrind, make bench's profiles).
             inst = replace(inst, entered_at=0 if is_fresh else inst.entered_at,
-                           instance_id="" if b is not None else inst.instance_id, due=whole or due)
+                           instance_id="" if b is not None else iid, due=whole or due)
         runs.append(inst)
         bit <<= 1
     head = replace(p, customer_id="", timezone=tz, instances=_NO_INSTANCES, aliases=aliases)

@@ -141,6 +141,7 @@ def test_layout2_records_decode_to_the_same_profile_and_layout3_is_smaller() -> 
     s = decode_stored(raw, "u-42")
     assert (s.hw, s.profile, s.ids) == (1234, _with_uuid_alias(), IDS)
     assert isinstance(s.profile.instances["post_purchase"].due, float)
+    assert encode_stored(1234, s.profile, IDS) == raw  # written again: the same bytes
     # a worker from before layout 3 (its decoder is layout 2's) refuses the record rather than misread it
     with pytest.raises(msgspec.ValidationError):
         msgspec.msgpack.decode(raw, type=_Layout2)
