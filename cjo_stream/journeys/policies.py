@@ -9,6 +9,7 @@ quiet hours and the global control group apply and which trait holds the address
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -241,3 +242,11 @@ def load_policies(path: str) -> Policies:
     if not isinstance(src.data, dict):
         raise SourceError(path, 1, "policies.yaml must be a mapping")
     return compile_policies(src)
+
+
+def closest_channel(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'myco_whatsapp'?)`` for a mistyped channel name, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
