@@ -17,6 +17,10 @@ the same source position (``src``: internal partition, offset, index); the fold 
 position applied per source partition and drops anything at or below it. Receipts count once per
 delivery and status (unique delivered, opens, clicks, ...).
 
+**Endings.** Each counts at the step it ended at (``s|<step>|end|<kind>``); an ``expired`` one with a reason
+(``version_unavailable``, ``step_unavailable``: the journey was edited under it) also as ``s|<step>|why|expired|<reason>``,
+so the report tells them from the instances that reached ``max_duration``.
+
 **Stages.** Lifecycle stage moves count in buckets of their own (journey :data:`STAGES`, version 0),
 by the hour the move happened (not a cohort: a stage is not entered once): ``m|<from>|<to>``, with
 ``""`` for a new customer's placement in the first stage and for a profile merged away.
@@ -376,6 +380,9 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
             bb[k] = bb.get(k, 0) + 1
             if tt is not None:
                 tt[k] = tt.get(k, 0) + 1
+        if kind == "expired" and e.reason is not None:
+            # not max_duration (no reason): the definition it ran on is gone or lost its step, an edit in place
+            b.inc(f"s|{s}|why|expired|{e.reason}")
         if kind == "converted":
             took = at - row.entered_at
             i = bisect.bisect_left(TTC_BOUNDS, took)
