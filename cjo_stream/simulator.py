@@ -97,7 +97,8 @@ class Simulator:
     def __post_init__(self) -> None:
         if self.analytics is _UNSET:
             # read once, at the end (its report): totals summed then, not kept up with every counter
-            self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False)
+            self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False,
+                                       customer_channels=self.engine.customer_channels)
 
     def _count_warm(self, transitions: list[Transition]) -> None:
         warm = self._warm

@@ -1,8 +1,8 @@
 """``console``: print each command as one line on stdout (the demo default; no provider needed).
 
-It consumes the delivery topics of every channel, or of those listed in ``CJO_CONSOLE_CHANNELS``
-(e.g. ``sms,push`` when real email and webhook adapters run next to it: otherwise both would handle
-those commands). Each printed command gets a ``sent`` receipt, so journeys waiting for
+It consumes the delivery topics of every channel — the built-in ones and those declared in the
+``policies.yaml`` of ``CJO_TOPOLOGIES`` — or of those listed in ``CJO_CONSOLE_CHANNELS`` (e.g. ``sms,push`` when
+real email and webhook adapters run next to it: otherwise both would handle those commands). Each printed command gets a ``sent`` receipt, so journeys waiting for
 ``message_sent`` advance in a demo. The text format shows channel, journey/step, customer and the
 subject or text — never the address; ``CJO_CONSOLE_FORMAT=json`` prints the whole command instead
 (it then includes ``to``: for local use).
@@ -31,16 +31,29 @@ def line(cmd: DeliveryCommand) -> str:
 
 
 def sources_from_env(env: config.Env | None = None) -> list[str]:
-    """Channels whose commands the console adapter prints (``CJO_CONSOLE_CHANNELS``, default all)."""
-    raw = config.get(config.env_of(env), "CJO_CONSOLE_CHANNELS")
-    if not raw:
-        return sorted(ALL_CHANNELS)
-    names = [n.strip() for n in raw.split(",") if n.strip()]
-    unknown = [n for n in names if n not in ALL_CHANNELS]
-    if unknown or not names:
-        raise config.ConfigError(f"CJO_CONSOLE_CHANNELS={raw!r}: use a comma-separated list of "
-                                 f"{', '.join(sorted(ALL_CHANNELS))}")
-    return names
+    """Channels whose commands the console adapter prints (``CJO_CONSOLE_CHANNELS``, default all): built in, or
+    declared in ``policies.yaml`` of ``CJO_TOPOLOGIES`` (default ``topologies``), read only when needed."""
+    from cjo_stream.journeys.policies import topology_policies, unknown_channel
+    from cjo_stream.journeys.source import SourceError
+
+    e = config.env_of(env)
+    raw = config.get(e, "CJO_CONSOLE_CHANNELS")
+    names = list(dict.fromkeys(n.strip() for n in (raw or "").split(",") if n.strip()))
+    if raw and not names:
+        raise config.ConfigError(f"CJO_CONSOLE_CHANNELS={raw!r}: use a comma-separated list of channels, e.g. sms,push")
+    if names and all(n in ALL_CHANNELS for n in names):
+        return names  # built-in ones only: policies.yaml is not needed
+    root = config.get(e, "CJO_TOPOLOGIES") or "topologies"
+    try:
+        policies = topology_policies(root)
+    except SourceError as err:
+        raise config.ConfigError(f"cannot read the channels declared in {err.problems[0]} (the console adapter "
+                                 "reads them from CJO_TOPOLOGIES)") from None
+    for n in names:
+        problem = unknown_channel(n, policies, root)
+        if problem is not None:
+            raise config.ConfigError(f"CJO_CONSOLE_CHANNELS={raw!r}: {problem}")
+    return names or sorted(policies.channel_names)
 
 
 class ConsoleChannel:

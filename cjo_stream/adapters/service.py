@@ -73,11 +73,10 @@ def check_config(opts: AdapterOptions, env: config.Env | None = None,
     own = custom.load(opts.channel, opts.channel_class, opts.class_source)
     if own is None and opts.channel != "in_app":  # in_app needs only the broker
         make_channel(opts.channel, e)
-    if opts.channel == "console":
-        sources_from_env(e)
+    sources = sources_from_env(e) if opts.channel == "console" else [opts.channel]
     RetryPolicy.from_env(e)
     bucket_from_env(opts.channel, e)
-    ExpiryPolicy.from_env(e, [opts.channel])
+    ExpiryPolicy.from_env(e, sources)
     config.signing_key(e, "CJO_ENGAGEMENT_SIGNING_KEY")
     return own
 
@@ -91,11 +90,13 @@ def build_runner(settings: Settings, opts: AdapterOptions, env: config.Env | Non
     if channel is None:
         channel = custom.load(opts.channel, opts.channel_class, opts.class_source) or \
             make_channel(opts.channel, e, producer)
+    # the console adapter's channels, whose expiry it applies (a declared one's default is CUSTOM_EXPIRY)
     sources = sources_from_env(e) if opts.channel == "console" else None
     return AdapterRunner(settings, channel, name=opts.channel, sources=sources, group=opts.group,
                          concurrency=opts.concurrency,
                          batch_max=opts.batch_max, retry=RetryPolicy.from_env(e),
-                         limiter=bucket_from_env(opts.channel, e), expiry=ExpiryPolicy.from_env(e, [opts.channel]),
+                         limiter=bucket_from_env(opts.channel, e),
+                         expiry=ExpiryPolicy.from_env(e, sources or [opts.channel]),
                          producer=producer,
                          session_timeout_ms=int(opts.session_timeout * 1000), sent_retention=opts.sent_retention,
                          state_dir=state_dir(settings, opts))

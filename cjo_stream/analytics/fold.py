@@ -17,6 +17,10 @@ the same source position (``src``: internal partition, offset, index); the fold 
 position applied per source partition and drops anything at or below it. Receipts count once per
 delivery and status (unique delivered, opens, clicks, ...).
 
+**Endings.** Each counts at the step it ended at (``s|<step>|end|<kind>``); an ``expired`` one with a reason
+(``version_unavailable``, ``step_unavailable``: the journey was edited under it) also as ``s|<step>|why|expired|<reason>``,
+so the report tells them from the instances that reached ``max_duration``.
+
 **Stages.** Lifecycle stage moves count in buckets of their own (journey :data:`STAGES`, version 0),
 by the hour the move happened (not a cohort: a stage is not entered once): ``m|<from>|<to>``, with
 ``""`` for a new customer's placement in the first stage and for a profile merged away.
@@ -90,12 +94,16 @@ class Analytics:
 
     def __init__(self, rows: MutableMapping[str, Any] | None = None,
                  buckets: dict[BucketKey, Counters] | None = None, default_zone: ZoneInfo | None = None,
-                 unseen_entries: bool = True, live_totals: bool = True) -> None:
+                 unseen_entries: bool = True, live_totals: bool = True,
+                 customer_channels: frozenset[str] = CUSTOMER_CHANNELS) -> None:
         # ``unseen_entries=False``: drop the transitions of instances whose entry this fold never saw. A replay's
         # warm-up enters instances it does not fold; counted after --since (in the hour of their first
         # transition), they made a cohort convert more customers than entered it
         self.unseen_entries = unseen_entries
         self.default_zone = default_zone or ZoneInfo("UTC")  # the policies' zone: local hour of sending
+        # the policies' customer-facing channels (built in and declared): their sends count by local hour and
+        # by sends per customer per week
+        self.customer_channels = customer_channels
         self.rows: MutableMapping[str, Any] = rows if rows is not None else {}
         self.buckets: dict[BucketKey, Counters] = buckets if buckets is not None else {}
         self.dirty: set[BucketKey] = set()  # buckets changed since the caller's last ``clear_dirty()``
@@ -137,6 +145,7 @@ class Analytics:
         if result.transitions:
             cid = customer_id or result.profile.customer_id
             zone: ZoneInfo | None = None
+            facing = self.customer_channels
             for t in result.transitions:
                 if t.at != raw:  # one call's transitions share their time, and rounding is not free
                     raw = t.at
@@ -145,7 +154,7 @@ class Analytics:
                         latest = at
                 kind = t.kind
                 hour = None
-                if kind == "sent" and t.channel in CUSTOMER_CHANNELS:
+                if kind == "sent" and t.channel in facing:
                     if zone is None:
                         zone = customer_zone(result.profile, self.default_zone)
                     hour = local_minutes(t.at, zone) // 60
@@ -371,6 +380,9 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
             bb[k] = bb.get(k, 0) + 1
             if tt is not None:
                 tt[k] = tt.get(k, 0) + 1
+        if kind == "expired" and e.reason is not None:
+            # not max_duration (no reason): the definition it ran on is gone or lost its step, an edit in place
+            b.inc(f"s|{s}|why|expired|{e.reason}")
         if kind == "converted":
             took = at - row.entered_at
             i = bisect.bisect_left(TTC_BOUNDS, took)
@@ -399,7 +411,7 @@ def _sent(a: Analytics, e: Transition, at: float, customer_id: str, local_hour: 
         if tt is not None:
             tt[k] = tt.get(k, 0) + 1
     freq = None
-    if did is not None and ch in CUSTOMER_CHANNELS:
+    if did is not None and ch in a.customer_channels:
         freq = _frequency(a, customer_id, at, did, ch, b)
         if local_hour is not None:
             k = f"lh|{ch}|{local_hour}|sent"

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cjo_stream.analytics import graph
-from cjo_stream.analytics.report import Definitions, definition
+from cjo_stream.analytics.report import EXPIRED_REASONS, Definitions, definition
 
 REFRESH_MS = 5000
 
@@ -280,12 +280,21 @@ def _exits_table(rep: dict[str, Any]) -> str:
         return "<h2>Exit points</h2><p class=note>No instance has left without converting yet.</p>"
     total = sum(r["count"] for r in rows)
     out = ["<h2>Exit points</h2><p class=note>Where instances that did not convert left the journey.</p>"
-           f"<table id='{_e(rep['journey'])}-exits'><tr><th>step</th><th>how</th><th>instances</th><th>share</th></tr>"]
+           f"<table id='{_e(rep['journey'])}-exits'><tr><th>step</th><th>how</th><th>why</th><th>instances</th>"
+           "<th>share</th></tr>"]
     for r in rows:
+        why = r.get("reason")
+        key = f"exits.{r['step']}.{r['kind']}" + (f".{why}" if why else "")
         out.append(f"<tr><td>{_e(r['step'] or '(before the first step)')}</td><td>{_e(r['kind'])}</td>"
-                   + _td(f"exits.{r['step']}.{r['kind']}", num(r["count"]), r["count"])
-                   + f"<td>{pct(r['count'] / total)}</td></tr>")
+                   f"<td>{_e(exit_reason(why) if why else '')}</td>"
+                   + _td(key, num(r["count"]), r["count"]) + f"<td>{pct(r['count'] / total)}</td></tr>")
     return "".join(out) + "</table>"
+
+
+def exit_reason(reason: str) -> str:
+    """An exit point's reason as the page shows it: the code and what it means."""
+    meaning = EXPIRED_REASONS.get(reason)
+    return f"{reason}: {meaning}" if meaning else reason
 
 
 def _verdict(p: float | None, lift: float | None) -> str:

@@ -27,8 +27,10 @@ decode = msgspec.json.Decoder(JourneyEvent).decode
 
 
 def journey_events(result: Result, customer_id: str, default_zone: ZoneInfo,
-                   src: tuple[int, int] | None = None) -> list[JourneyEvent]:
-    """The journey events of one engine call (``src``: partition and offset of the record processed)."""
+                   src: tuple[int, int] | None = None,
+                   customer_channels: frozenset[str] = CUSTOMER_CHANNELS) -> list[JourneyEvent]:
+    """The journey events of one engine call (``src``: partition and offset of the record processed). A send on
+    one of ``customer_channels`` (the policies': built in and declared customer-facing) has its ``local_hour``."""
     out: list[JourneyEvent] = []
     zone: ZoneInfo | None = None
     raw, at = None, 0.0
@@ -37,7 +39,7 @@ def journey_events(result: Result, customer_id: str, default_zone: ZoneInfo,
             raw = t.at
             at = round_ms(raw)
         hour = None
-        if t.kind == "sent" and t.channel in CUSTOMER_CHANNELS:
+        if t.kind == "sent" and t.channel in customer_channels:
             if zone is None:
                 zone = customer_zone(result.profile, default_zone)
             hour = local_minutes(t.at, zone) // 60

@@ -145,6 +145,7 @@ def _steps(c: Counters, j: Journey | None) -> list[dict[str, Any]]:
         rc = {k[5:]: v for k, v in m.items() if k.startswith("rcpt|") and v}
         step = j.steps.get(sid) if j is not None else None
         exits = {k: v for k, v in ends.items() if k != "converted" and v}
+        why = _exit_reasons(m, exits)
         out.append({
             "id": sid, "kind": step.kind if step else None,
             "channel": step.send.channel if step is not None and step.send is not None else None,
@@ -152,9 +153,30 @@ def _steps(c: Counters, j: Journey | None) -> list[dict[str, Any]]:
             "sent": m.get("sent", 0), "deferred": m.get("deferred", 0), "skipped": dict(sorted(skips.items())),
             "converted_here": ends.get("converted", 0),
             "drop_off": sum(ends.values()),  # reached, never reached a next step, no longer waiting
-            "exits": dict(sorted(exits.items())), "receipts": dict(sorted(rc.items())),
+            "exits": dict(sorted(exits.items())), "exit_reasons": why, "receipts": dict(sorted(rc.items())),
         })
     return out
+
+
+#: Why an instance ended ``expired`` (``exit_reasons``): the engine's reason, or none for ``max_duration``.
+EXPIRED_REASONS = {
+    "max_duration": "the journey's max_duration passed",
+    "step_unavailable": "its step was removed or renamed by an edit without a new version",
+    "version_unavailable": "its version is no longer loaded and the current one lacks its step",
+}
+
+
+def _exit_reasons(m: Mapping[str, int], exits: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """Per way of ending with reasons (``expired``), how many ended at this step for each: those the fold counted
+    with a reason (``why|expired|<reason>``), the rest ``max_duration`` (the engine gives none for it)."""
+    expired = exits.get("expired", 0)
+    if not expired:
+        return {}
+    told = {k[12:]: v for k, v in m.items() if k.startswith("why|expired|") and v}
+    rest = expired - sum(told.values())
+    if rest > 0:
+        told["max_duration"] = rest
+    return {"expired": dict(sorted(told.items(), key=lambda x: (-x[1], x[0])))}
 
 
 def _edges(c: Counters) -> list[dict[str, Any]]:
@@ -290,9 +312,22 @@ def journey_report(buckets: Mapping[BucketKey, Counters], defs: Definitions, jou
             "drawn_version": j.version if j is not None else None,
             "description": j.description.strip() if j is not None else "",
             "since": since, "until": until, "totals": _with_goal(headline(c), j), "steps": steps, "edges": _edges(c),
-            "exit_points": sorted(({"step": s["id"], "kind": k, "count": v} for s in steps
-                                   for k, v in s["exits"].items() if v), key=lambda x: (-x["count"], x["step"])),
+            "exit_points": _exit_points(steps),
             "experiments": variants, "holdout": hold, "channels": _channels(c), "series": _series(sel)}
+
+
+def _exit_points(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where instances ended without converting, and how: a row per step, way and reason (``expired`` ones apart
+    by why: max_duration, or the journey edited under them), most first."""
+    rows = []
+    for s in steps:
+        for kind, n in s["exits"].items():
+            reasons = s["exit_reasons"].get(kind)
+            if reasons:
+                rows += [{"step": s["id"], "kind": kind, "reason": r, "count": c} for r, c in reasons.items()]
+            elif n:
+                rows.append({"step": s["id"], "kind": kind, "reason": None, "count": n})
+    return sorted(rows, key=lambda x: (-x["count"], x["step"]))
 
 
 def overview(buckets: Mapping[BucketKey, Counters], defs: Definitions, since: float | None = None,

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -78,7 +78,7 @@ class AnalyticsService:
         self.ready = asyncio.Event()
         self.offsets: dict[tuple[str, int], int] = {}
         self.assigned: list[int] = []
-        self.fold = Analytics(default_zone=topology.policies.default_timezone)
+        self.fold = self.new_fold()
         self.invalid = 0
         self._kv: KV | None = None
         self._rows: state.RowCache | None = None
@@ -121,7 +121,7 @@ class AnalyticsService:
         buckets, self.offsets = state.load(kv)
         await self._forget_recreated_input(kv)
         self._kv, self._rows = kv, state.RowCache(kv)
-        self.fold = Analytics(self._rows, buckets, default_zone=self.topology.policies.default_timezone)
+        self.fold = self.new_fold(self._rows, buckets)
         self.consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=f"{s.app_id}-analytics",
                                          enable_auto_commit=False, auto_offset_reset="earliest",
                                          max_poll_records=self.batch_max, fetch_max_wait_ms=s.fetch_max_wait_ms,
@@ -167,6 +167,13 @@ class AnalyticsService:
                                    f"({guard.stuck[tp].error}); see `cjo-stream skip`")
         finally:
             await c.stop()
+
+    def new_fold(self, rows: MutableMapping[str, Any] | None = None,
+                 buckets: dict[BucketKey, Counters] | None = None) -> Analytics:
+        """A fold with the topology's policies: its time zone for the local hour of sending, and its customer-facing
+        channels (built in and declared) for the local-hour and sends-per-week figures."""
+        p = self.topology.policies
+        return Analytics(rows, buckets, default_zone=p.default_timezone, customer_channels=p.customer_channels)
 
     def stop(self) -> None:
         self._stopping.set()

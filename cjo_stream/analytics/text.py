@@ -28,6 +28,15 @@ def stages(flow: dict[str, Any], since: str | None = None) -> list[str]:
     return lines
 
 
+def _why(reasons: dict[str, int] | None) -> str:
+    """`` (step_unavailable 3, max_duration 2)``: why the instances ending a way at a step did (``expired``)."""
+    if not reasons:
+        return ""
+    if len(reasons) == 1:
+        return f" ({next(iter(reasons))})"
+    return " (" + ", ".join(f"{r} {num(n)}" for r, n in reasons.items()) + ")"
+
+
 def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
            flow: dict[str, Any] | None = None, since: str | None = None) -> str:
     lines = ["journey".ljust(22) + "entered".rjust(9) + "active".rjust(8) + "converted".rjust(11) + "rate".rjust(8)
@@ -49,7 +58,7 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                   + "sent".rjust(7) + "deferred".rjust(10) + "  skipped / exits / receipts"]
         for s in rep["steps"]:
             extra = ", ".join([f"{k}={v}" for k, v in s["skipped"].items()]
-                              + [f"{k}:{v}" for k, v in s["exits"].items()]
+                              + [f"{k}:{v}" + _why(s["exit_reasons"].get(k)) for k, v in s["exits"].items()]
                               + ([receipts] if (receipts := step_receipts(s)) else [])) or "-"
             lines.append(("  " + s["id"]).ljust(24) + num(s["reached"]).rjust(9) + num(s["waiting"]).rjust(9)
                          + num(s["drop_off"]).rjust(10) + num(s["sent"]).rjust(7) + num(s["deferred"]).rjust(10)

@@ -231,8 +231,9 @@ class Engine:
         self._stage_changed_heard = STAGE_CHANGED in self.by_entry_event or STAGE_CHANGED in self.watched
         # channel -> the quiet-hours rules for it (every send asks; the policies are frozen)
         self._quiet_rules: dict[str, tuple[QuietHours, ...]] = {}
-        # built-in channels and those policies.yaml declares: which reach a customer, where their address is
-        self._customer_channels = self.policies.customer_channels
+        # built-in channels and those policies.yaml declares: which reach a customer (also read by the journey
+        # events and the analytics fold: sends on these have a local hour), where their address is
+        self.customer_channels = self.policies.customer_channels
         self._address_traits = self.policies.address_traits
 
     # ---------------------------------------------------------------- public API
@@ -819,7 +820,7 @@ class Engine:
         channel = action.channel
         now = run.now
         did = delivery_id(j.id, j.version, p.customer_id, inst.instance_id, f"{step.id}@{inst.seq}")
-        customer_facing = channel in self._customer_channels
+        customer_facing = channel in self.customer_channels
         ctx = run.ctx(ev_view, inst, j, self._reads[id(step)])
         ctx["now"] = DecisionTime(now)  # the number conditions see, output as decided_at is: `{{ now }}`
         failed: RenderError | None = None  # a template that cannot render skips this send (render_error)

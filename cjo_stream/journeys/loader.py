@@ -34,7 +34,7 @@ from cjo_stream.journeys.model import (
     Step,
     Throttle,
 )
-from cjo_stream.journeys.policies import Policies, load_policies
+from cjo_stream.journeys.policies import Policies, closest_channel, load_policies
 from cjo_stream.journeys.schedule import Schedule, cron_problem
 from cjo_stream.journeys.snapshot import snapshot_spec
 from cjo_stream.journeys.source import Located, Path, SourceError, load_yaml, parse_msgspec_path, read_source
@@ -197,7 +197,19 @@ def _resolve(target: str | None, default: str, ids: set[str], comp: _Compiler, p
 
 
 def _best_time(spec: BestTimeSpec, path: Path, comp: _Compiler) -> BestTime:
-    # (its channel is a customer-facing one: the spec's type says so, and the decoder's message lists them)
+    # a customer-facing channel, built in or declared: it learns from opens and clicks (internal channels have none)
+    facing = comp.policies.customer_channels
+    name = spec.best_time
+    if name not in facing:
+        declared = sorted(facing - ALL_CHANNELS)
+        choices = ", ".join(sorted(facing & ALL_CHANNELS)) + (f", declared {', '.join(declared)}" if declared else "")
+        if name in comp.policies.channel_names:
+            comp.fail((*path, "best_time"), f"best_time: {name!r} is an internal channel, without opens or clicks to "
+                                            f"learn from: use a customer-facing one ({choices})")
+        else:
+            comp.fail((*path, "best_time"), f"best_time: unknown channel {name!r}{closest_channel(name, facing)}: use a "
+                                            f"customer-facing one ({choices}), or declare it under `channels:` in "
+                                            "policies.yaml")
     try:
         default = parse_time_of_day(spec.default)
     except ValueError as e:
@@ -303,10 +315,7 @@ def _check_channel(send: SendSpec, comp: _Compiler, spath: Path) -> None:
     known = policies.channel_names
     name = send.channel
     if name not in known:
-        import difflib
-
-        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = closest_channel(name, known)
         declared = sorted(known - ALL_CHANNELS)
         also = f", declared {', '.join(declared)}" if declared else ""
         comp.fail((*spath, "channel"), f"unknown channel {name!r}{hint}: use one of {', '.join(sorted(ALL_CHANNELS))}"

@@ -8,7 +8,9 @@ quiet hours and the global control group apply and which trait holds the address
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -241,3 +243,33 @@ def load_policies(path: str) -> Policies:
     if not isinstance(src.data, dict):
         raise SourceError(path, 1, "policies.yaml must be a mapping")
     return compile_policies(src)
+
+
+def closest_channel(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'myco_whatsapp'?)`` for a mistyped channel name, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def topology_policies(root: str) -> Policies:
+    """The policies of a topologies directory, ``<root>/policies.yaml``; without that file the defaults (built-in
+    channels only). For commands that name channels but load no journeys (``tail``, the console adapter's
+    ``CJO_CONSOLE_CHANNELS``). Raises :class:`SourceError` for a file with a problem."""
+    path = os.path.join(root, "policies.yaml")
+    return load_policies(path) if os.path.exists(path) else Policies()
+
+
+def unknown_channel(name: str, policies: Policies, root: str) -> str | None:
+    """Why ``name`` is no channel of the policies of the topologies directory ``root`` (built in or declared), in
+    one line naming the closest one and the others; None when it is one."""
+    known = policies.channel_names
+    if name in known:
+        return None
+    declared = sorted(known - ALL_CHANNELS)
+    where = os.path.join(root, "policies.yaml")
+    return (f"unknown channel {name!r}{closest_channel(name, known)}: use one of {', '.join(sorted(ALL_CHANNELS))}"
+            + (f", declared {', '.join(declared)}" if declared else "")
+            + f", or declare it under `channels:` in {where} (docs/adapters.md, \"Your own channel\")")
+

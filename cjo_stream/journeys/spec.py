@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from cjo_stream.commands import ChannelName, CustomerChannel
+from cjo_stream.commands import ChannelName
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
 #: An event name to match: ``event: ""`` passed validate and made a journey no event ever starts.
@@ -46,7 +46,9 @@ class ThrottleSpec(msgspec.Struct, forbid_unknown_fields=True):
 class BestTimeSpec(msgspec.Struct, forbid_unknown_fields=True):
     """``{best_time: email, default: "10:00", within: 24h}``: the customer's best local hour for the channel."""
 
-    best_time: CustomerChannel  # it learns from opens and clicks: the enum a mistake is shown lists only these
+    # a customer-facing channel, built in or declared in policies.yaml (the loader checks: it learns from opens and
+    # clicks, which internal channels have none of)
+    best_time: ChannelName
     default: str
     within: str = "24h"
 

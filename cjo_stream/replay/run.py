@@ -90,6 +90,7 @@ class Replay:
                             count_from=since, dedupe_window=dedupe_window,
                             dedupe_ids=dedupe_ids, analyse=analytics,
                             analytics=Analytics(rows, default_zone=topo.policies.default_timezone,
+                                                customer_channels=topo.policies.customer_channels,
                                                 unseen_entries=False,  # a warm-up's instances: not a cohort
                                                 live_totals=False))  # the report reads them once, at the end
             side = Side(name, sim)

@@ -19,16 +19,21 @@ from typing import Any
 
 import orjson
 
-from cjo_stream.argtypes import customer_count, port, positive_float, positive_int, seconds, topic
-from cjo_stream.config import Settings
+from cjo_stream.argtypes import (
+    channel_name,
+    customer_count,
+    port,
+    positive_float,
+    positive_int,
+    seconds,
+    topic,
+)
+from cjo_stream.config import Settings, topologies_dir
 from cjo_stream.errors import ExitCode, UsageError, readable_file
 from cjo_stream.gc_tuning import gc_thresholds, tune_gc
 from cjo_stream.kafka.connect import CONNECT_TIMEOUT, broker_ready, lost_broker
 from cjo_stream.progress import Progress
 from cjo_stream.settings_args import check_data_dir, settings_from
-
-CHANNELS = ("email", "sms", "push", "in_app", "webhook", "slack", "crm")
-
 
 #: ``--customers`` of ``generate`` and ``demo``: customers keep arriving, so the flag sets how many are about at once
 CUSTOMERS_HELP = ("customers arriving per simulated month (default {}); each acts over days of simulated time, "
@@ -383,14 +388,36 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     s = settings_from(args)
-    channels = args.channel or list(CHANNELS)
-    topics = [s.delivery_topic(c) for c in channels]
+    topics = [s.delivery_topic(c) for c in tail_channels(args.channel, args.topologies or topologies_dir())]
     broker_ready(s, args)
     try:
         asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit))
     except KafkaError as e:
         raise lost_broker(s, args, e) from None
     return 0
+
+
+def tail_channels(named: list[str] | None, root: str) -> list[str]:
+    """The channels ``tail`` follows: those named (built in, or declared in ``<root>/policies.yaml``), else every
+    one. A name neither built in nor declared is a usage error naming the closest (following it created a topic
+    for a typo and waited on it for ever)."""
+    from cjo_stream.commands import ALL_CHANNELS
+    from cjo_stream.journeys.policies import topology_policies, unknown_channel
+    from cjo_stream.journeys.source import SourceError
+
+    names = list(dict.fromkeys(named or ()))
+    if names and all(n in ALL_CHANNELS for n in names):
+        return names  # built-in ones only: policies.yaml is not needed
+    try:
+        policies = topology_policies(root)
+    except SourceError as e:
+        raise UsageError(f"cannot read the channels declared in {e.problems[0]} (tail reads them from "
+                         "--topologies or CJO_TOPOLOGIES)") from None
+    for n in names:
+        problem = unknown_channel(n, policies, root)
+        if problem is not None:
+            raise UsageError(f"--channel {n}: {problem}")
+    return names or sorted(policies.channel_names)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -469,8 +496,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("tail", help="print delivery commands as they arrive")
     broker_arg(p)
-    p.add_argument("--channel", action="append", choices=CHANNELS,
-                   help="channel to follow (repeatable; default: all)")
+    p.add_argument("--channel", action="append", type=channel_name, metavar="NAME",
+                   help="channel to follow: built in, or declared in the topologies' policies.yaml (repeatable; "
+                        "default: all of them)")
+    p.add_argument("--topologies", help="journeys directory whose policies.yaml declares channels of your own "
+                                        "(default: $CJO_TOPOLOGIES or topologies)")
     p.add_argument("--from-beginning", action="store_true", help="print the commands already on the topics first")
     p.add_argument("--limit", type=positive_int, help="stop after this many commands")
     p.set_defaults(func=_cmd_tail)

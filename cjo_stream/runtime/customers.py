@@ -498,7 +498,8 @@ class CustomerPartition:
             src = (p, offset) if offset is not None else None
             # one add_many in their order (transitions, receipt, stage moves), not a call per record
             items = [(key, encode_journey_event(je), NO_HEADERS)
-                     for je in journey_events(res, cid, self.engine.policies.default_timezone, src)]
+                     for je in journey_events(res, cid, self.engine.policies.default_timezone, src,
+                                              self.engine.customer_channels)]
             if receipt is not None:
                 r = receipt_event(receipt, cid, src, len(res.transitions))
                 if r is not None:

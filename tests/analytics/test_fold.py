@@ -319,7 +319,7 @@ def test_instances_are_followed_through_identity_merges() -> None:
     s.finish()
     rep = report.journey_report(s.analytics.buckets, {}, "cart")
     assert rep["totals"]["entered"] == 2 and rep["totals"]["merged"] == 1 and rep["totals"]["active"] == 0
-    assert {"step": "wait_checkout", "kind": "merged", "count": 1} in rep["exit_points"]
+    assert {"step": "wait_checkout", "kind": "merged", "reason": None, "count": 1} in rep["exit_points"]
 
 
 SPLIT = """

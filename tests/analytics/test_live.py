@@ -139,9 +139,10 @@ def _path(obj: Any, dotted: str, rep: dict[str, Any]) -> Any:
         split, variant, field = rest.split(".")
         ex = next(e for e in rep["experiments"] if e["split"] == split)
         return next(a for a in ex["arms"] if a["variant"] == variant)[field]
-    if head == "exits":
-        step, kind = rest.split(".")
-        return next(e["count"] for e in rep["exit_points"] if e["step"] == step and e["kind"] == kind)
+    if head == "exits":  # step.kind, or step.kind.reason (an expired one's why)
+        step, kind, *why = rest.split(".")
+        return next(e["count"] for e in rep["exit_points"]
+                    if e["step"] == step and e["kind"] == kind and e["reason"] == (why[0] if why else None))
     if head == "stages":  # rep: the stage flow
         stage, _, field = rest.partition(".")
         return next(r for r in rep["stages"] if r["stage"] == stage)[field]

@@ -55,8 +55,12 @@ def sim_with_opens(hours_ago: list[float], channel: str = "email") -> Simulator:
 @pytest.mark.parametrize(("wait_until", "reason"), [
     # an internal channel, or none at all: the choices listed are the customer-facing channels only (they
     # listed every channel, and picking webhook from them was then refused)
-    ('{best_time: webhook, default: "10:00"}', "Invalid enum value 'webhook' (one of: email, in_app, push, sms)"),
-    ('{best_time: whatsapp, default: "10:00"}', "Invalid enum value 'whatsapp' (one of: email, in_app, push, sms)"),
+    ('{best_time: webhook, default: "10:00"}', "best_time: 'webhook' is an internal channel, without opens or clicks "
+                                               "to learn from: use a customer-facing one (email, in_app, push, sms)"),
+    ('{best_time: whatsapp, default: "10:00"}', "best_time: unknown channel 'whatsapp': use a customer-facing one "
+                                                "(email, in_app, push, sms), or declare it under `channels:` in "
+                                                "policies.yaml"),
+    ('{best_time: emial, default: "10:00"}', "best_time: unknown channel 'emial' (did you mean 'email'?)"),
     ('{best_time: email, default: "25:00"}', "bad time of day"),
     ('{best_time: email, default: "10:00", within: soon}', "bad duration"),
     ('{best_time: email, default: "10:00", within: 8d}', "longer than 7d"),
@@ -171,3 +175,55 @@ def test_simulator_learns_from_engagement_lines_in_the_input_file(tmp_path: obje
     sim.finish()
     (cmd,) = sim.commands
     assert local(datetime.fromisoformat(cmd.decided_at).timestamp()).hour == 19
+
+
+# ------------------------------------------------------------------ a channel of your own (policies.yaml)
+WA_POLICIES = """
+channels:
+  myco_whatsapp: {address: whatsapp}
+  fraud_check: {customer_facing: false}
+"""
+WA_DIGEST = DIGEST.replace("best_time: email", "best_time: myco_whatsapp").replace(
+    'send: {channel: email, content: {subject: "Your digest", body: "Hi"}}',
+    'send: {channel: myco_whatsapp, content: {body: "Your digest"}}')
+
+
+def test_best_time_takes_a_declared_customer_facing_channel_and_learns_from_its_opens() -> None:
+    """A channel declared in policies.yaml is customer-facing like sms (consent, caps, quiet hours), and its
+    adapter reports opens and clicks: best_time was refused for it (the spec's enum of built-in channels)."""
+    from cjo_stream.engine import Engine
+    from cjo_stream.journeys.loader import load_journey_text
+    from tests.conftest import policies
+
+    pol = policies(WA_POLICIES)
+    j = load_journey_text(WA_DIGEST, "digest.yaml", pol)
+    assert j.steps["best_time"].best_time is not None and j.steps["best_time"].best_time.channel == "myco_whatsapp"
+    sim = Simulator(Engine([j], pol))
+    sim.handle(ev("identify", T0 - 40 * 86400, type="identify", traits={"whatsapp": "+4915100000", **ADDR}))
+    for d in range(1, 7):  # six opens at 19:15 Berlin on the declared channel, one on e-mail at another hour
+        sim.handle(opened(T0 - d * 86400 + 8 * 3600 + 900, "myco_whatsapp"))  # type: ignore[arg-type]
+    sim.handle(opened(T0 - 3600, "email"))  # type: ignore[arg-type]
+    assert set(sim.profiles["u1"].engagement) == {"myco_whatsapp"}
+    sim.handle(ev("digest_ready", T0))
+    sim.finish()
+    (cmd,) = sim.commands
+    assert cmd.channel == "myco_whatsapp" and local(datetime.fromisoformat(cmd.decided_at).timestamp()).hour == 19
+
+
+@pytest.mark.parametrize(("channel", "reason"), [
+    ("fraud_check", "best_time: 'fraud_check' is an internal channel, without opens or clicks to learn from: use a "
+                    "customer-facing one (email, in_app, push, sms, declared myco_whatsapp)"),
+    ("myco_whatsap", "best_time: unknown channel 'myco_whatsap' (did you mean 'myco_whatsapp'?): use a "
+                     "customer-facing one (email, in_app, push, sms, declared myco_whatsapp), or declare it under "
+                     "`channels:` in policies.yaml"),
+])
+def test_best_time_refuses_a_declared_internal_channel_and_names_the_closest(channel: str, reason: str) -> None:
+    from cjo_stream.journeys.loader import load_journey_text
+    from tests.conftest import policies
+
+    with pytest.raises(JourneyLoadError) as e:
+        load_journey_text(WA_DIGEST.replace("best_time: myco_whatsapp", f"best_time: {channel}"), "digest.yaml",
+                          policies(WA_POLICIES))
+    (problem,) = e.value.problems
+    assert (problem.line, problem.reason) == (7, reason), str(problem)
+
