@@ -13,6 +13,7 @@ the module not found or failing to import, no such attribute, not a channel clas
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import os
@@ -105,6 +106,8 @@ def load(name: str, spec: str | None, source: str) -> Channel | None:
                               f"policies.yaml{', or unset ' + CHANNEL_CLASS_ENV if source == CHANNEL_CLASS_ENV else ''}")
         return None
     if not spec:
-        raise ConfigError(f"unknown channel {name!r}: use one of {', '.join(sorted(BUILT_IN))}, or deliver a channel "
+        close = difflib.get_close_matches(name, sorted(BUILT_IN), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown channel {name!r}{hint}: use one of {', '.join(sorted(BUILT_IN))}, or deliver a channel "
                           f"of your own with --channel-class module:Class (or {CHANNEL_CLASS_ENV})")
     return make(load_class(spec, source), spec, source)

@@ -168,6 +168,9 @@ class Raises(BaseChannel):
     (["--channel", "myco_whatsapp"], {},
      "error: unknown channel 'myco_whatsapp': use one of console, crm, email, in_app, push, slack, sms, webhook, or "
      "deliver a channel of your own with --channel-class module:Class (or CJO_CHANNEL_CLASS)"),
+    (["--channel", "emial"], {},
+     "error: unknown channel 'emial' (did you mean 'email'?): use one of console, crm, email, in_app, push, slack, "
+     "sms, webhook, or deliver a channel of your own with --channel-class module:Class (or CJO_CHANNEL_CLASS)"),
     (["--channel", "sms", "--channel-class", CLASS], {},
      "error: --channel sms is a built-in channel, and --channel-class names a class for it: give your channel a "
      "name of its own (e.g. myco_whatsapp), declared under channels: in policies.yaml"),
