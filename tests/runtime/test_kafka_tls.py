@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cjo_stream.config import Settings
 from cjo_stream.kafka.local_broker import LocalBroker, free_port, wait_for_port
+from cjo_stream.kafka.topics import ensure_topics
 from tests.runtime.conftest import ROOT, WorkerProc, event_line
 
 pytestmark = pytest.mark.broker
@@ -222,5 +223,8 @@ def test_a_tls_mistake_is_named_not_told_as_no_kafka_broker(tls_broker: str, pki
     p = _dlq({**tls, "CJO_SSL_CAFILE": pki["other-ca.pem"]})
     assert p.returncode == 4 and "Traceback" not in p.stderr, p.stderr
     assert "the TLS handshake failed (CERTIFICATE_VERIFY_FAILED)" in p.stderr, p.stderr
-    p = _dlq({**tls, "CJO_SSL_CAFILE": pki["ca.pem"]})  # the right one: it connects (no dead letters)
+    # the right one: it connects (no dead letters). The DLQ topic is made here: a worker makes it, and the
+    # test that starts one may run in another xdist process, against that process's broker
+    asyncio.run(ensure_topics(tls_settings(tls_broker, pki), [Settings().dlq_topic]))
+    p = _dlq({**tls, "CJO_SSL_CAFILE": pki["ca.pem"]})
     assert p.returncode == 0, p.stderr
