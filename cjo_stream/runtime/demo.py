@@ -75,7 +75,7 @@ def engagement(cmd: dict[str, Any]) -> list[str]:
     return out
 
 
-async def _follow(settings: Settings, until: float, shown: list[int]) -> None:
+async def _follow(settings: Settings, until: float, shown: list[int], channels: list[str]) -> None:
     """Print delivery commands as they arrive, counting them in ``shown[0]`` (kept when Ctrl-C cuts this short)."""
     from aiokafka import AIOKafkaConsumer
 
@@ -83,7 +83,7 @@ async def _follow(settings: Settings, until: float, shown: list[int]) -> None:
     from cjo_stream.kafka.guard import FetchGuard
     from cjo_stream.kafka.producer import make_producer
 
-    c = AIOKafkaConsumer(*[settings.delivery_topic(ch) for ch in CHANNELS], **settings.kafka_kwargs(),
+    c = AIOKafkaConsumer(*[settings.delivery_topic(ch) for ch in channels], **settings.kafka_kwargs(),
                          auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
     guard = FetchGuard(c, settings, "demo")  # an unreadable batch: logged, that partition stops, the rest shows
     producer = make_producer(settings)
@@ -129,12 +129,27 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _channels(topologies: str) -> list[str]:
+    """The channels whose commands the demo prints: the built-in ones and those the topologies' policies.yaml
+    declares (a journey's send on a declared channel was delivered by the console adapter and not shown)."""
+    from cjo_stream.errors import UsageError
+    from cjo_stream.journeys.policies import topology_policies
+    from cjo_stream.journeys.source import SourceError
+
+    try:
+        declared = topology_policies(topologies).channel_names - set(CHANNELS)
+    except SourceError as e:
+        raise UsageError(str(e)) from None
+    return [*CHANNELS, *sorted(declared)]
+
+
 def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     from cjo_stream.errors import UsageError
     from cjo_stream.generator import MAX_CUSTOMERS
 
     if customers > MAX_CUSTOMERS:  # its generator never produced an event (cjo_stream.generator)
         raise UsageError(f"--customers {customers}: at most {MAX_CUSTOMERS:,}")
+    channels = _channels(topologies)
     # SIGTERM stops it as Ctrl-C does (the README's exit 0 after a clean stop): it ended with 143 and left its
     # processes to the parent-death SIGKILL, so the worker never left its groups
     signal.signal(signal.SIGTERM, _interrupt)
@@ -205,7 +220,7 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
               f"reminders after 20 s){'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)
         until = time.monotonic() + (duration or 10 ** 9)
         threading.Thread(target=_watch_envelope, args=(url, started, until), daemon=True).start()
-        asyncio.run(_follow(settings, until, shown))
+        asyncio.run(_follow(settings, until, shown, channels))
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
     finally:
