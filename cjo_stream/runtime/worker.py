@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStateError
 
 from cjo_stream import metrics
 from cjo_stream.config import Settings
@@ -522,10 +522,16 @@ class StreamWorker:
         try:
             # (the read goes on; each wait only times a warning while it takes long)
             while not (await asyncio.wait([reading], timeout=_GLOBALS_PATIENCE))[0]:
-                # the worker sits "starting" meanwhile (seen once after the local broker restarted): say why
-                ends = await c.end_offsets(tps)
-                behind = ", ".join([f"{tp.topic}[{tp.partition}] at {await c.position(tp)} of {ends[tp]}"
-                                    for tp in tps if ends[tp] > 0])
+                if self._stopping.is_set():  # stop() stops the consumer: the start ends as the read would have
+                    raise ConsumerStoppedError
+                # the worker sits "starting" meanwhile (seen once after the local broker restarted): say why.
+                # Bounded: a request on a consumer that stop() is closing held the start past the stop (a test)
+                try:
+                    ends = await asyncio.wait_for(c.end_offsets(tps), 5.0)
+                    behind = ", ".join([f"{tp.topic}[{tp.partition}] at {await c.position(tp)} of {ends[tp]}"
+                                        for tp in tps if ends[tp] > 0])
+                except TimeoutError:
+                    behind = "their ends unknown: the broker did not answer in 5 s"
                 log.warning("start: still reading the global tables after %.0f s (%s); the worker is not ready "
                             "until they are read", time.monotonic() - t0, behind or "no records yet")
         finally:
