@@ -525,12 +525,18 @@ class Engine:
         (its commands already were); otherwise it ends (transition ``expired``, reason
         ``version_unavailable`` or ``step_unavailable``, :meth:`_end`).
         """
+        j = self._runs_on(inst)
+        if j is not None and j.version != inst.version:
+            inst.version = j.version
+        return j
+
+    def _runs_on(self, inst: Instance) -> Journey | None:
+        """:meth:`_journey_for` without moving the instance to the version it returns."""
         j = self.versions.get((inst.journey, inst.version))
         if j is not None and inst.step in j.steps:
             return j
         cur = self.current.get(inst.journey)
         if cur is not None and inst.step in cur.steps:
-            inst.version = cur.version
             return cur
         return None
 
@@ -538,13 +544,7 @@ class Engine:
         """Why ``inst`` ends (``expired``) at the customer's next event or timer, its journey, version or step
         not being loaded any more (:meth:`_journey_for`), else None. For the state API, which shows instances
         as stored: a removed journey's customers looked as if they were still in it."""
-        j = self.versions.get((inst.journey, inst.version))
-        if j is not None and inst.step in j.steps:
-            return None
-        cur = self.current.get(inst.journey)
-        if cur is not None and inst.step in cur.steps:
-            return None
-        return self._unavailable(inst)
+        return None if self._runs_on(inst) is not None else self._unavailable(inst)
 
     def _unavailable(self, inst: Instance) -> str:
         return "step_unavailable" if (inst.journey, inst.version) in self.versions else "version_unavailable"
