@@ -72,6 +72,21 @@ class SkipRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str | None = None  # why, for render_error (which limit, which failure; no template data)
 
 
+class ConsentChange(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A customer's consent as of a change, or an erasure (``cjo.consent-changes``, keyed by customer id).
+
+    Consent is checked when a send is decided; a command already on ``cjo.delivery.<channel>`` when the
+    customer unsubscribes would still go out when a lagging adapter reached it. The worker writes one of
+    these per customer and batch whose consent changed, and adapters hold back a command whose channel the
+    customer's latest one lists in ``withdrawn``, or one written before the customer's erasure.
+    """
+
+    customer_id: str
+    at: str  # when the worker wrote it (its clock; adapters compare the records' Kafka timestamps)
+    withdrawn: list[str] = []  # customer-facing channels whose consent is withdrawn now (sorted)
+    erased: bool = False  # erased: commands written before this record are held back
+
+
 ReceiptStatus = Literal[
     "sent", "delivered", "failed", "bounced", "expired", "opened", "clicked", "unsubscribed", "complained"
 ]

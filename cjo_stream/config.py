@@ -323,6 +323,12 @@ class Settings:
         return "cjo.delivery.skipped"
 
     @property
+    def consent_changes_topic(self) -> str:
+        """Consent withdrawn or given back, and erasures, per customer (:class:`~cjo_stream.commands.ConsentChange`):
+        adapters hold back commands already on their topics that were decided before."""
+        return "cjo.consent-changes"
+
+    @property
     def journey_events_topic(self) -> str:
         """Every engine transition as a compact record (cjo_stream.analytics.records), keyed by customer."""
         return "cjo.journey-events"

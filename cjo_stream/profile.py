@@ -94,6 +94,11 @@ LIMITED_ALIASES: Final = 8
 LIMITED_SIZE: Final = 16
 LIMITED_NAMES: Final = {LIMITED_TRAITS: "traits", LIMITED_EVENT_NAMES: "event_names", LIMITED_CONSENT: "consent",
                         LIMITED_ALIASES: "aliases", LIMITED_SIZE: "size"}
+LIMITED_ALL: Final = LIMITED_TRAITS | LIMITED_EVENT_NAMES | LIMITED_CONSENT | LIMITED_ALIASES | LIMITED_SIZE
+#: Not a limit, reported with them: the event withdrew a consent, or gave one back while some consent was
+#: withdrawn. The worker tells the adapters (``cjo.consent-changes``), which hold back commands already on
+#: their topics for a channel withdrawn since (a first consent given to no withdrawal is not reported).
+CONSENT_CHANGED: Final = 1 << 8
 #: A stored profile's largest encoded size (the workers' store and changelog record): half of Kafka's
 #: default 1 MB record limit. The key counts above bound a profile's keys, not its values (a trait may
 #: hold anything an event of up to 256 KiB carries): :func:`shrink` keeps a profile within it.
@@ -169,7 +174,8 @@ def _set_consent(p: Profile, channel: str, value: bool, at: float) -> int:
     """Consent for ``channel`` as of event time ``at``, unless a newer consent event was applied already:
     the latest event time wins, as for counters (arrival order lost it: a late subscribe undid a newer
     unsubscribe, and the customer was messaged). Returns :data:`LIMITED_CONSENT` for a new channel beyond
-    :data:`MAX_CONSENT_CHANNELS` (not kept), else 0. The name is normalised (:func:`_channel`)."""
+    :data:`MAX_CONSENT_CHANNELS` (not kept), or :data:`CONSENT_CHANGED`, else 0. The name is normalised
+    (:func:`_channel`)."""
     name = _channel(channel)
     if name is None:
         return 0
@@ -177,11 +183,14 @@ def _set_consent(p: Profile, channel: str, value: bool, at: float) -> int:
     if at < times.get(name, at):
         return 0
     consent = p.consent
-    if name not in consent and len(consent) >= MAX_CONSENT_CHANNELS:
+    before = consent.get(name)
+    if before is None and len(consent) >= MAX_CONSENT_CHANNELS:
         return LIMITED_CONSENT
+    # a withdrawal, or a consent given back where one is withdrawn (this channel's or every channel's)
+    changed = before is not False if not value else (before is False or consent.get(ALL_CHANNELS) is False)
     consent[name] = value
     times[name] = at
-    return 0
+    return CONSENT_CHANGED if changed else 0
 
 
 def consent_of(p: Profile, channel: str) -> bool | None:
@@ -339,6 +348,8 @@ def merge_profiles(into: Profile, other: Profile) -> int:
             into.consent[ch] = given
             if at is not None:
                 into.consent_at[ch] = at
+    if other.consent and False in into.consent.values():
+        limited |= CONSENT_CHANGED  # (the other id's pending commands are told too: it is listed in aliases)
     into.timezone = into.timezone or other.timezone
     for j, t in other.entered.items():
         into.entered[j] = max(t, into.entered.get(j, 0))

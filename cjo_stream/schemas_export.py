@@ -9,7 +9,7 @@ import msgspec
 import orjson
 
 from cjo_stream.analytics.records import JourneyEvent
-from cjo_stream.commands import DeliveryCommand, Receipt, SkipRecord
+from cjo_stream.commands import ConsentChange, DeliveryCommand, Receipt, SkipRecord
 from cjo_stream.events import Envelope
 from cjo_stream.journeys.policies import PoliciesSpec
 from cjo_stream.journeys.spec import JourneySpec
@@ -20,6 +20,7 @@ SCHEMAS: dict[str, Any] = {
     "delivery_command.schema.json": DeliveryCommand,
     "skip_record.schema.json": SkipRecord,
     "receipt.schema.json": Receipt,
+    "consent_change.schema.json": ConsentChange,
     "journey_event.schema.json": JourneyEvent,
     "journey.schema.json": JourneySpec,
     "policies.schema.json": PoliciesSpec,

@@ -7,6 +7,7 @@ import logging
 from cjo_stream.events import Event
 from cjo_stream.identity import canonical, customer_of, new_links
 from cjo_stream.profile import (
+    CONSENT_CHANGED,
     Instance,
     apply_event,
     decode_profile,
@@ -151,3 +152,24 @@ def test_a_merge_keeps_each_channels_newer_consent() -> None:
     merge_profiles(known, anon)
     assert known.consent == {"email": False, "sms": False, "push": True, "in_app": False}
     assert known.consent_at == {"email": T0 + 5, "sms": T0 + 1}
+
+
+def test_consent_changed_is_reported_for_withdrawals_and_consent_given_back_only() -> None:
+    """The bit the worker tells adapters by (cjo.consent-changes): not for every identify repeating a consent."""
+    p = new_profile("u")
+    said = [apply_event(p, e) & CONSENT_CHANGED != 0 for e in [
+        ev("identify", T0, type="identify", traits={"consent": {"email": True}}),  # first given: nothing withdrawn
+        ev("identify", T0 + 1, type="identify", traits={"consent": {"email": True}}),  # repeated
+        ev("unsubscribed", T0 + 2, props={"channel": "email"}),  # withdrawn
+        ev("unsubscribed", T0 + 3, props={"channel": "email"}),  # withdrawn again: no change
+        ev("subscribed", T0 + 4, props={"channel": "email"}),  # given back
+        ev("unsubscribed", T0 + 1.5, props={"channel": "email"}),  # late, older than the consent: not applied
+        ev("identify", T0 + 5, type="identify", traits={"consent": False}),  # every channel
+        ev("subscribed", T0 + 6, props={"channel": "sms"}),  # a channel given while every one is withdrawn
+        ev("page_viewed", T0 + 7),
+    ]]
+    assert said == [False, False, True, False, True, False, True, True, False]
+    other = new_profile("a")
+    assert merge_profiles(new_profile("k"), other) & CONSENT_CHANGED == 0
+    apply_event(other, ev("unsubscribed", T0, user=None, anon="a", props={"channel": "push"}))  # type: ignore[arg-type]
+    assert merge_profiles(new_profile("k"), other) & CONSENT_CHANGED

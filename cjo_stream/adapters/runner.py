@@ -6,7 +6,10 @@ Per batch of records (consumer group ``cjo-adapter-<channel>``, manual commits):
 2. skip a ``delivery_id`` found in the sent-record (:mod:`cjo_stream.adapters.sentlog`): it was
    delivered before — by this process, a crashed one, or another consumer group replaying the topic;
    a command older than the sent-record's retention cannot be checked: skipped (``stale``), no receipt;
-3. past its ``expires_at`` (or the channel's default age): receipt ``expired``, nothing is sent;
+3. the customer withdrew the channel's consent, or was erased, since the command was decided
+   (``cjo.consent-changes``, :mod:`cjo_stream.adapters.withheld`): a skip record ``no_consent`` on
+   ``cjo.delivery.skipped``, nothing is sent, no receipt; past its ``expires_at`` (or the channel's
+   default age): receipt ``expired``, nothing is sent;
 4. wait for the channel's token bucket, call the provider, retry transient failures with backoff
    (:mod:`cjo_stream.adapters.retry`);
 5. sent: write the sent-record at once, then a ``sent`` receipt; permanent failure or retry budget
@@ -48,7 +51,8 @@ from cjo_stream.adapters.expiry import ExpiryPolicy
 from cjo_stream.adapters.ratelimit import TokenBucket
 from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
 from cjo_stream.adapters.sentlog import DEFAULT_MARGIN, SentLog, retention, sent_topic
-from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand, Receipt, ReceiptStatus
+from cjo_stream.adapters.withheld import Withheld
+from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand, Receipt, ReceiptStatus, SkipRecord
 from cjo_stream.config import Settings
 from cjo_stream.events import parse_ts
 from cjo_stream.kafka.groups import heartbeat_ms, leave_group_on_close
@@ -152,6 +156,8 @@ class AdapterRunner:
             self.expiry.longest([c for c in sources]), DEFAULT_MARGIN)
         self.sent = SentLog(settings, sent_topic(self.name), self.producer, keep=self.sent_retention,
                             state_dir=state_dir)
+        # consent withdrawn and erasures since commands were decided: those are held back
+        self.withheld = Withheld(settings, keep=self.sent_retention, clock=clock)
         # with a state directory kept across restarts, its member id: removed from the group at the next
         # start after a crash instead of holding the partitions for a session timeout (kafka.memberships)
         self.memberships = Memberships(state_dir) if state_dir else None
@@ -182,12 +188,14 @@ class AdapterRunner:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         s = self.settings
-        outputs = [s.receipts_topic, *map(dlq_topic, self.inputs), *getattr(self.channel, "output_topics", ())]
+        outputs = [s.receipts_topic, s.skipped_topic, *map(dlq_topic, self.inputs),
+                   *getattr(self.channel, "output_topics", ())]
         await ensure_topics(s, [*self.inputs, *outputs])
         if self._own_producer:
             await self.producer.start()
         self._started = True
         await self.sent.start()
+        await self.withheld.start()  # before any command is read
         await track_topics(self.producer, [*outputs, self.sent.topic])
         await self._look()  # the partition counts of its own topics, to tell them from ones made again later
         leave_group_on_close()
@@ -220,7 +228,7 @@ class AdapterRunner:
         steps: list[Callable[[], Awaitable[None]]] = []
         if consumer is not None:
             steps.append(consumer.stop)  # leaves the group: its partitions move on at once
-        steps += [self.channel.close, self._close_sent]
+        steps += [self.channel.close, self._close_sent, self.withheld.close]
         if self._own_producer and self._started:
             steps.append(self.producer.stop)  # flushes what is still buffered
         for step in steps:
@@ -373,6 +381,10 @@ class AdapterRunner:
         if self._beyond_record(cmd):
             self._count("stale")  # sent or not, the sent-record no longer knows: never risk a second send
             return
+        why = self.withheld.why(cmd, rec.timestamp)
+        if why is not None:
+            await self._withhold(cmd, why)
+            return
         done = self._inflight[did] = asyncio.Event()
         try:
             await self._deliver(rec, cmd)
@@ -448,6 +460,19 @@ class AdapterRunner:
         self._pending.append(await self.producer.send(self.settings.receipts_topic, _encode(receipt),
                                                       key=cmd.customer_id.encode()))
         self._count(status)
+
+    async def _withhold(self, cmd: DeliveryCommand, why: str) -> None:
+        """Not delivered: consent withdrawn or the customer erased since it was decided. A skip record, as the
+        engine writes for a send it decides against (no receipt: nothing was attempted)."""
+        skip = SkipRecord(delivery_id=cmd.delivery_id, customer_id=cmd.customer_id, journey=cmd.journey,
+                          journey_version=cmd.journey_version, step=cmd.step, channel=cmd.channel, reason="no_consent",
+                          triggered_by=cmd.triggered_by, decided_at=cmd.decided_at, instance_id=cmd.instance_id,
+                          variant=cmd.variant, detail=why)
+        self._pending.append(await self.producer.send(self.settings.skipped_topic, _encode(skip),
+                                                      key=cmd.customer_id.encode()))
+        log.info("delivery %s held back: %s", cmd.delivery_id, why,
+                 extra={"channel": self.name, "delivery_id": cmd.delivery_id, "reason": "withheld"})
+        self._count("withheld")
 
     async def _dead_letter(self, rec: Any, reason: str, detail: str, attempts: int) -> None:
         headers = [("cjo.reason", reason.encode()), ("cjo.detail", detail[:500].encode()),

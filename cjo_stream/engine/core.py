@@ -30,7 +30,16 @@ from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
 from cjo_stream.journeys.policies import Policies, QuietHours
 from cjo_stream.journeys.stage_model import STAGE_CHANGED, Stages
 from cjo_stream.journeys.templates import RenderError, render_content
-from cjo_stream.profile import Instance, Profile, Seen, apply_event, consent_of, merge_profiles
+from cjo_stream.profile import (
+    CONSENT_CHANGED,
+    LIMITED_ALL,
+    Instance,
+    Profile,
+    Seen,
+    apply_event,
+    consent_of,
+    merge_profiles,
+)
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
 _MAX_STEPS_PER_RUN: Final = 1000
@@ -263,7 +272,10 @@ class Engine:
         # and profile.stage_since says when it happened
         if primary:
             run.result.late, run.result.too_late = late, too_late
-            run.result.limited = apply_event(profile, event)
+            bits = apply_event(profile, event)
+            if bits:
+                run.result.limited = bits & LIMITED_ALL
+                run.result.consent_changed = bits & CONSENT_CHANGED != 0
             run.profile_changed()  # counters, traits and times moved: conditions see them as they are now
             if event.name in ENGAGEMENT and self.best_time_channels:
                 ch = event.properties.get("channel")
@@ -402,7 +414,9 @@ class Engine:
         now = max(into.last_seen, other.last_seen)
         run = _Run(self, into, now, f"merge:{other.customer_id}", throttles)
         mine_recent, theirs_recent = recent_events(into), recent_events(other)
-        run.result.limited = merge_profiles(into, other)
+        bits = merge_profiles(into, other)
+        run.result.limited = bits & LIMITED_ALL
+        run.result.consent_changed = bits & CONSENT_CHANGED != 0
         self._trim_sends(into, now)
         catch_up: list[tuple[Instance, list[Seen]]] = []
         for jid in sorted(set(into.instances) | set(other.instances)):
@@ -539,6 +553,11 @@ class Engine:
         if cur is not None and inst.step in cur.steps:
             return cur
         return None
+
+    def withdrawn(self, p: Profile) -> list[str]:
+        """The customer-facing channels whose consent the customer has withdrawn, sorted: the channels
+        adapters hold back commands for (:class:`~cjo_stream.commands.ConsentChange`)."""
+        return sorted([ch for ch in self.customer_channels if consent_of(p, ch) is False])
 
     def ending(self, inst: Instance) -> str | None:
         """Why ``inst`` ends (``expired``) at the customer's next event or timer, its journey, version or step

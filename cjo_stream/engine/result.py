@@ -35,6 +35,7 @@ class Result:
     late: bool  # the event happened before the customer's latest event
     too_late: bool  # ... by more than the allowed lateness: it started no journey
     limited: int  # what the profile's limits left out of it (cjo_stream.profile LIMITED_* bits; 0 nearly always)
+    consent_changed: bool  # a consent was withdrawn, or given back (cjo_stream.profile.CONSENT_CHANGED)
 
     def __init__(self, profile: Profile, commands: list[DeliveryCommand] | None = None,
                  skips: list[SkipRecord] | None = None, timers: list[Timer] | None = None,
@@ -52,3 +53,4 @@ class Result:
         self.late = late
         self.too_late = too_late
         self.limited = 0
+        self.consent_changed = False

@@ -10,6 +10,17 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from cjo_stream.config import Settings
 
+#: How long ``cjo.consent-changes`` keeps a record: the longest built-in command expiry (7 days: in-app,
+#: CRM) and a day. A change matters only to commands decided before it, and those are sent or expired by
+#: then (an adapter drops from its table what is older than its own sent-record keeps ids).
+CONSENT_CHANGES_RETENTION_S = 8 * 86400
+
+
+def consent_changes_config() -> dict[str, str]:
+    """``cjo.consent-changes``: compacted (a customer's latest change) and deleted past the retention, so
+    an erased customer's id does not stay in it for good."""
+    return {"cleanup.policy": "compact,delete", "retention.ms": str(CONSENT_CHANGES_RETENTION_S * 1000)}
+
 
 async def ensure_topics(settings: Settings, names: Iterable[str], compacted: Iterable[str] = (),
                         partitions: dict[str, int] | None = None,

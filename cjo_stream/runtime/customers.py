@@ -36,13 +36,13 @@ import msgspec
 from cjo_stream import metrics
 from cjo_stream.analytics.records import encode as encode_journey_event
 from cjo_stream.analytics.records import erased_event, journey_events, receipt_event, stage_events
-from cjo_stream.commands import DeliveryCommand
+from cjo_stream.commands import ConsentChange, DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.throttle import Throttles, decode_throttles, encode_throttles
 from cjo_stream.event import RECEIPT_PREFIX
-from cjo_stream.events import Event, InvalidEvent, decode_event
+from cjo_stream.events import Event, InvalidEvent, decode_event, format_ts
 from cjo_stream.kafka.outbox import NO_HEADERS, Outbox
 from cjo_stream.kafka.records import Item
 from cjo_stream.kv import KV
@@ -121,7 +121,7 @@ class BatchStats:
 class _Batch:
     """What one :meth:`CustomerPartition.process` call holds until its end."""
 
-    __slots__ = ("absent", "cache", "dirty", "erased", "requested")
+    __slots__ = ("absent", "cache", "consent", "dirty", "erased", "gone", "requested")
 
     def __init__(self) -> None:
         self.cache: dict[str, Stored | None] = {}  # profiles read (None: none stored, or erased here)
@@ -129,6 +129,8 @@ class _Batch:
         self.dirty: set[str] = set()  # profiles to write
         self.erased: set[str] = set()  # profiles to delete (unless written again afterwards)
         self.requested: set[tuple[str, str]] = set()  # link requests sent in this batch
+        self.consent: set[str] = set()  # customers whose consent changed (cjo.consent-changes at the batch's end)
+        self.gone: list[str] = []  # ids erased (told to adapters at the batch's end, after its commands)
 
 
 class CustomerPartition:
@@ -225,7 +227,7 @@ class CustomerPartition:
                     and owner != cid and pass_on(out, s.internal_topic, owner, kind, rec.value, headers):
                 if kind == KIND_ERASE:  # erased by an id merged into the customer: that id's link goes too
                     links.unlink(cid, out)  # (the customer's profile lists at most MAX_ALIASES merged ids)
-                    self._erased(cid, now, rec, out)
+                    self._erased(cid, now, rec, out, b)
                 continue  # keyed by an id that was merged into a customer: the customer's partition decides
             receipt: Event | None = None
             if kind == KIND_EVENT:
@@ -285,15 +287,18 @@ class CustomerPartition:
                     links.unlink(cid, out)
                 self._leave_stage(stored, counts)
                 self._erase(cid, b, out, keep_aliases=False, profile=stored.profile if stored else None)
-                self._erased(cid, now, rec, out)  # (also for an id with no profile here)
+                self._erased(cid, now, rec, out, b)  # (also for an id with no profile here)
                 continue
             else:
                 res = None  # an unknown kind (a newer writer's): marks the record applied, as before
             assert stored is not None
             stored.hw = rec.offset
             dirty.add(cid)
-            if res is not None and res.limited:
-                counts.limited.append(res.limited)
+            if res is not None:
+                if res.limited:
+                    counts.limited.append(res.limited)
+                if res.consent_changed:
+                    b.consent.add(cid)
             if res is not None and (res.transitions or res.timers or res.cancelled or res.commands or res.skips
                                     or res.stage_moves or receipt is not None):
                 self._emit(res, out, counts, st, rec.offset, receipt)
@@ -394,9 +399,33 @@ class CustomerPartition:
         while len(recent) > self.RECENT:
             del recent[next(iter(recent))]
         out.add_many(s.profiles_changelog, p, changelog)
+        if b.consent or b.gone:
+            self._tell_adapters(b, out)
         added += self._throttles_to(writes, out)
         if writes:
             self.profiles.write_many(writes, added=added)
+
+    def _tell_adapters(self, b: _Batch, out: Outbox) -> None:
+        """Write the batch's consent changes and erasures to ``cjo.consent-changes``, for adapters to hold back
+        commands already on their topics (:mod:`cjo_stream.adapters.withheld`).
+
+        Added after every command of the batch, so their records carry Kafka timestamps no later than these
+        (an erasure holds back what was written before it). A change is written for the customer and each
+        id merged into it: commands decided for an anonymous id before it merged are keyed by that id.
+        """
+        s, now, p = self.settings, format_ts(time.time()), self.partition
+        topic = s.consent_changes_topic  # (all from the customer's partition: adapters read every partition)
+        for cid in sorted(b.consent):
+            stored = b.cache.get(cid)
+            if stored is None:
+                continue  # erased or merged away in the same batch (told below, or by the customer's own)
+            profile = stored.profile
+            withdrawn = self.engine.withdrawn(profile)
+            for ident in (cid, *profile.aliases):
+                out.add(topic, ident.encode(), _json.encode(ConsentChange(customer_id=ident, at=now, withdrawn=withdrawn)),
+                        partition=p)
+        for cid in b.gone:
+            out.add(topic, cid.encode(), _json.encode(ConsentChange(customer_id=cid, at=now, erased=True)), partition=p)
 
     def _throttles_to(self, writes: dict[bytes, bytes | None], out: Outbox) -> int:
         """Add the throttle windows to a batch's writes if they changed (one write batch, one commit).
@@ -524,8 +553,10 @@ class CustomerPartition:
             if profile is not None:
                 self._unlink_all(profile.aliases, out)
 
-    def _erased(self, cid: str, now: float, rec: InternalRecord, out: Outbox) -> None:
-        """Tell the analytics service the id was erased (a journey event): it deletes what it keeps under it."""
+    def _erased(self, cid: str, now: float, rec: InternalRecord, out: Outbox, b: _Batch) -> None:
+        """Tell the analytics service the id was erased (a journey event): it deletes what it keeps under it;
+        and the adapters, at the batch's end (:meth:`_tell_adapters`)."""
+        b.gone.append(cid)
         if self.settings.journey_events:
             out.add(self.settings.journey_events_topic, cid.encode(),
                     encode_journey_event(erased_event(cid, now, (self.partition, rec.offset))), partition=self.partition)

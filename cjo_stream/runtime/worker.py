@@ -41,7 +41,7 @@ from cjo_stream.kafka.reading import read_to_end
 from cjo_stream.kafka.records import Item
 from cjo_stream.kafka.restore import offsets, past_end, restore
 from cjo_stream.kafka.skips import SkipRequests
-from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.kafka.topics import consent_changes_config, ensure_topics
 from cjo_stream.kafka.watch import GONE_HINT, BrokerWatch, missing, topic_partitions
 from cjo_stream.kv import KV, StoreFactory, release_memory
 from cjo_stream.profile import profile_to_dict
@@ -334,9 +334,10 @@ class StreamWorker:
         outputs = [s.delivery_topic(c) for c in sorted(self.topology.policies.channel_names)]
         await ensure_topics(s, [s.input_topic, s.receipts_topic, s.dlq_topic, s.internal_topic, s.profiles_changelog,
                                 s.timers_changelog, s.aliases_topic, s.workers_topic, s.skips_topic, s.skipped_topic,
-                                s.journey_events_topic, *outputs],
+                                s.journey_events_topic, s.consent_changes_topic, *outputs],
                             compacted=[s.profiles_changelog, s.timers_changelog, s.aliases_topic, s.skips_topic],
-                            configs={s.workers_topic: workers_topic_config()})
+                            configs={s.workers_topic: workers_topic_config(),
+                                     s.consent_changes_topic: consent_changes_config()})
         leave_group_on_close()
         if self.memberships.claim():  # a crashed run's members would hold its partitions for a session timeout
             await self.memberships.remove_left_behind(s, [self.customers_group, self.ingest_group])
@@ -369,7 +370,7 @@ class StreamWorker:
         try:
             await self.producer.start()
             for topic in (s.internal_topic, s.profiles_changelog, s.timers_changelog, s.skipped_topic, s.dlq_topic,
-                          s.journey_events_topic, *outputs):
+                          s.journey_events_topic, s.consent_changes_topic, *outputs):
                 # learn every output's partitions now: a first send to a topic the producer has no
                 # metadata for waits for a metadata round trip (the first commands took ~1 s without this)
                 await self.producer.partitions_for(topic)

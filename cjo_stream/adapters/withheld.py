@@ -1,0 +1,149 @@
+"""Commands held back at delivery: the customer withdrew the channel's consent, or was erased, after the
+command was decided.
+
+The engine checks consent when it decides a send, so a command is only ever written with consent. But an
+adapter reaches it later: by its lag, after an outage by hours (up to the command's expiry). A customer who
+unsubscribed meanwhile was still messaged. Workers now write every consent change and erasure to
+``cjo.consent-changes`` (:class:`~cjo_stream.commands.ConsentChange`); each adapter reads the whole topic
+at start and follows it, and before delivering a command asks :meth:`Withheld.why`:
+
+- the customer's latest change lists the command's channel in ``withdrawn``: held back, whenever the
+  command was decided (one decided after a consent given back carries a later change that lists it no
+  more; while that change is still on its way, milliseconds, the command is held back: the safe side);
+- the customer was erased and the command's record was written no later than the erasure's record (Kafka
+  timestamps: the worker writes a batch's changes after its commands): held back. Commands for a new
+  profile under the same id, written after the erasure, are delivered.
+
+Entries older than what the adapter's sent-record keeps are dropped: a command decided before them is
+stale by then and not sent anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from cjo_stream.commands import ConsentChange, DeliveryCommand
+from cjo_stream.config import Settings
+from cjo_stream.kafka.reading import read_to_end
+from cjo_stream.kafka.topics import consent_changes_config, ensure_topics
+
+log = logging.getLogger(__name__)
+
+_decode = msgspec.json.Decoder(ConsentChange).decode
+
+#: :meth:`Withheld.why`'s answers (the skip record's ``detail``)
+WITHDRAWN = "consent withdrawn after the send was decided"
+ERASED = "customer erased after the send was decided"
+
+
+class Withheld:
+    """The latest consent change and erasure of each customer, as ``cjo.consent-changes`` says."""
+
+    def __init__(self, settings: Settings, keep: float | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.topic = settings.consent_changes_topic
+        self.keep = keep  # seconds an entry matters (the sent-record's retention); None: for good
+        self.clock = clock
+        self.withdrawn: dict[str, tuple[frozenset[str], float]] = {}  # id -> (channels, record time, s)
+        self.erased: dict[str, float] = {}  # id -> the time of its latest erasure record (s)
+        self.unreadable = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pruned = 0.0
+
+    # ------------------------------------------------------------------ the table
+    def apply(self, records: list[Any]) -> None:
+        """Fold records of the topic in (in offset order per partition)."""
+        withdrawn, erased = self.withdrawn, self.erased
+        for rec in records:
+            try:
+                change = _decode(rec.value or b"")
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                self.unreadable += 1  # (a record no worker writes: nothing to hold back by)
+                continue
+            at = rec.timestamp / 1000.0
+            cid = change.customer_id
+            if change.erased:
+                erased[cid] = max(at, erased.get(cid, at))
+                withdrawn.pop(cid, None)  # a profile made again under the id starts with no withdrawal
+            elif change.withdrawn:
+                withdrawn[cid] = (frozenset(change.withdrawn), at)
+            else:
+                withdrawn.pop(cid, None)  # every consent given back
+        now = self.clock()
+        if self.keep is not None and now - self._pruned > 60.0:
+            self._pruned = now
+            self.prune(now - self.keep)
+
+    def prune(self, before: float) -> None:
+        """Forget entries written before ``before`` (epoch seconds)."""
+        self.withdrawn = {k: v for k, v in self.withdrawn.items() if v[1] >= before}
+        self.erased = {k: t for k, t in self.erased.items() if t >= before}
+
+    def why(self, cmd: DeliveryCommand, written_ms: int) -> str | None:
+        """Why ``cmd`` (its record written at ``written_ms``) must not be delivered, or None."""
+        cid = cmd.customer_id
+        if self.erased:
+            at = self.erased.get(cid)
+            if at is not None and written_ms / 1000.0 <= at:
+                return ERASED
+        w = self.withdrawn.get(cid)
+        if w is not None and cmd.channel in w[0]:
+            return WITHDRAWN
+        return None
+
+    # ------------------------------------------------------------------ reading the topic
+    async def start(self) -> None:
+        """Read the whole topic (made if missing), then follow it in the background."""
+        s = self.settings
+        await ensure_topics(s, [self.topic], configs={self.topic: consent_changes_config()})
+        consumer = self._consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False,
+                                                     auto_offset_reset="earliest")
+        await consumer.start()
+        parts: set[int] | None = None
+        for _ in range(50):  # a topic just made may take a moment to show its partitions
+            parts = consumer.partitions_for_topic(self.topic)
+            if parts:
+                break
+            await consumer.topics()
+            await asyncio.sleep(0.1)
+        if not parts:
+            raise RuntimeError(f"topic {self.topic} has no partitions visible to this client; check the broker")
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        await read_to_end(consumer, tps, self.apply)
+        log.info("consent changes: %d customers with a channel withdrawn, %d erased", len(self.withdrawn),
+                 len(self.erased))
+        self._task = asyncio.create_task(self._follow(consumer))
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                data = await consumer.getmany(timeout_ms=500)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the broker away: aiokafka reconnects; keep following
+                log.warning("consent changes: reading failed (%s); retrying", type(e).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            for recs in data.values():
+                self.apply(recs)
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()

@@ -1,0 +1,95 @@
+"""Commands held back at delivery: consent withdrawn or the customer erased after the command was decided."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import msgspec
+
+from cjo_stream.adapters.email import EmailChannel
+from cjo_stream.adapters.withheld import ERASED, WITHDRAWN, Withheld
+from cjo_stream.commands import ConsentChange
+from cjo_stream.config import Settings
+from cjo_stream.events import format_ts
+from tests.adapters.conftest import SmtpServer, command, produce, produce_commands, read_topic, run_until
+from tests.adapters.test_email import email_cfg
+from tests.adapters.test_runner import make_runner
+
+
+def change(cid: str, withdrawn: list[str] | None = None, erased: bool = False) -> bytes:
+    return msgspec.json.encode(ConsentChange(customer_id=cid, at=format_ts(0), withdrawn=withdrawn or [],
+                                             erased=erased))
+
+
+def rec(value: bytes, ms: int) -> SimpleNamespace:
+    return SimpleNamespace(value=value, timestamp=ms)
+
+
+def test_the_latest_change_decides_and_an_erasure_holds_back_only_what_was_written_before_it() -> None:
+    w = Withheld(Settings(), keep=None)
+    w.apply([rec(change("a", ["email", "sms"]), 1_000), rec(change("b", ["all", "email"]), 1_000),
+             rec(change("c", ["email"]), 1_000), rec(change("c"), 2_000),  # given back
+             rec(change("d", ["email"]), 1_000), rec(change("d", erased=True), 5_000),
+             rec(b"{not json", 5_000)])
+    email, push = command(customer_id="a", channel="email"), command(customer_id="a", channel="push")
+    assert w.why(email, 900) == WITHDRAWN  # decided before the withdrawal
+    assert w.why(email, 9_000) == WITHDRAWN  # re-driven later: still withdrawn
+    assert w.why(push, 900) is None  # another channel
+    assert w.why(command(customer_id="c", channel="email"), 900) is None
+    assert w.why(command(customer_id="d", channel="email"), 5_000) == ERASED
+    assert w.why(command(customer_id="d", channel="email"), 5_001) is None  # a new profile under the id
+    assert w.why(command(customer_id="nobody", channel="email"), 0) is None
+    assert w.unreadable == 1
+    w.prune(1.5)  # entries written before 1.5 s go: c's and d's later ones stay
+    assert set(w.withdrawn) == set() and set(w.erased) == {"d"}
+
+
+async def test_a_lagging_adapter_holds_back_mail_to_customers_who_unsubscribed_or_were_erased(
+        settings: Settings, smtp: SmtpServer) -> None:
+    to = {c: f"{c}@shop.example" for c in ("left", "stays", "sms_only", "erased", "again")}
+    cmds = {c: command(customer_id=c, channel="email", to=to[c]) for c in to}
+    del cmds["again"]
+    await produce_commands(settings, list(cmds.values()))
+    await asyncio.sleep(0.01)
+    topic = settings.consent_changes_topic
+    await produce(settings.bootstrap, topic, [(b"left", change("left", ["email", "push"])),
+                                              (b"sms_only", change("sms_only", ["sms"])),
+                                              (b"erased", change("erased", erased=True)),
+                                              (b"again", change("again", erased=True))])
+    await asyncio.sleep(0.01)
+    later = command(customer_id="again", channel="email", to=to["again"])  # a new profile after the erasure
+    await produce_commands(settings, [later])
+    runner = make_runner(settings, EmailChannel(email_cfg(smtp.port)))
+    await run_until(runner, lambda: runner.outcomes["sent"] >= 3 and runner.outcomes["withheld"] >= 2)
+    assert sorted(rcpt for _, rcpts, _ in smtp.mailbox.messages for rcpt in rcpts) == \
+        sorted([to["stays"], to["sms_only"], to["again"]])
+    skipped = await read_topic(settings.bootstrap, settings.skipped_topic, lambda r: len(r) >= 2, settle=0.3)
+    got = {(s["customer_id"], s["reason"], s["detail"], s["delivery_id"])
+           for s in (msgspec.json.decode(r.value) for r in skipped)}
+    assert got == {("left", "no_consent", WITHDRAWN, cmds["left"].delivery_id),
+                   ("erased", "no_consent", ERASED, cmds["erased"].delivery_id)}
+    receipts = await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 3, settle=0.3)
+    assert {msgspec.json.decode(r.value)["customer_id"] for r in receipts} == {"stays", "sms_only", "again"}
+
+
+async def test_a_change_written_while_the_adapter_runs_holds_back_what_it_reads_next(
+        settings: Settings, smtp: SmtpServer) -> None:
+    runner = make_runner(settings, EmailChannel(email_cfg(smtp.port)))
+    first = command(customer_id="u1", channel="email", to="u1@shop.example")
+    await produce_commands(settings, [first])
+    task = asyncio.create_task(run_until(runner, lambda: runner.outcomes["withheld"] >= 1, timeout=40))
+    for _ in range(400):
+        if runner.outcomes["sent"]:
+            break
+        await asyncio.sleep(0.05)
+    assert runner.outcomes["sent"] == 1
+    await produce(settings.bootstrap, settings.consent_changes_topic, [(b"u1", change("u1", ["email"]))])
+    for _ in range(100):
+        if "u1" in runner.withheld.withdrawn:
+            break
+        await asyncio.sleep(0.05)
+    # a command still on the topic from before the unsubscribe (re-driven, or behind a backlog)
+    await produce_commands(settings, [command(customer_id="u1", channel="email", to="u1@shop.example")])
+    await task
+    assert len(smtp.mailbox.messages) == 1
