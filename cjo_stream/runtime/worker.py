@@ -571,8 +571,10 @@ class StreamWorker:
                 continue
             offsets = skipped
             for tp, recs in data.items():
-                self.ingest.process(recs, self.ingest_out)
                 offsets[tp] = recs[-1].offset + 1
+            if data:  # the whole fetch at once: it is forwarded in event-time order (runtime.ingest)
+                self.ingest.process(next(iter(data.values())) if len(data) == 1
+                                    else [r for recs in data.values() for r in recs], self.ingest_out)
             await self.ingest_finisher.submit(await self.ingest_out.send(), offsets)
             kept, since = len(self.decoded), time.monotonic()
             while self._running and self._stage2_behind():  # wait for it
