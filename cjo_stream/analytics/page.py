@@ -366,10 +366,18 @@ def _experiments(rep: dict[str, Any]) -> str:
     return "".join(out)
 
 
+EMPTY_NOTE = ("no opens recorded yet:", "receipts come from the channel adapters")
+# 30 px of margin, then the longer line at 11 px: at most ~0.6 em a character in the page's sans-serif
+EMPTY_NOTE_WIDTH = 30 + round(max(len(s) for s in EMPTY_NOTE) * 11 * 0.6) + 10
+
+
 def _bars(points: list[tuple[str, float | None, int]], title: str) -> str:
     """A small bar chart (inline SVG): one bar per point, height = rate; label under, sends in the tooltip."""
     w, h, pad = 22, 120, 20
-    width = len(points) * w + 40
+    empty = not any(r for _, r, _ in points)
+    # the empty chart's note, two lines of 11 px text, must fit: the 11 bars of sends per week alone were
+    # 282 px wide and cut it at "receipts come fro" (a walkthrough)
+    width = max(len(points) * w + 40, EMPTY_NOTE_WIDTH if empty else 0)
     top = max([r for _, r, _ in points if r is not None] + [0.01])
     out = [f"<svg width='{width}' height='{h + 2 * pad}' role=img aria-label='{_e(title)}'>"]
     for i, (label, rate, n) in enumerate(points):
@@ -378,9 +386,9 @@ def _bars(points: list[tuple[str, float | None, int]], title: str) -> str:
         out.append(f"<rect x='{x}' y='{pad + h - bh:.1f}' width='{w - 4}' height='{bh:.1f}' fill='#2b6cb0'>"
                    f"<title>{_e(label)}: {pct(rate)} of {n:,} sends</title></rect>"
                    f"<text x='{x + (w - 4) / 2}' y='{pad + h + 13}' font-size='9' text-anchor='middle'>{_e(label)}</text>")
-    if not any(r for _, r, _ in points):  # (a blank chart under "max 1.0%" looked broken)
-        out.append(f"<text x='30' y='{pad + h / 2}' font-size='11' fill='#5a6478'>no opens recorded yet: receipts "
-                   "come from the channel adapters</text></svg>")
+    if empty:  # (a blank chart under "max 1.0%" looked broken)
+        out.append(f"<text x='30' y='{pad + h / 2}' font-size='11' fill='#5a6478'>{EMPTY_NOTE[0]}"
+                   f"<tspan x='30' dy='14'>{EMPTY_NOTE[1]}</tspan></text></svg>")
     else:
         out.append(f"<text x='0' y='{pad - 6}' font-size='10' fill='#5a6478'>max {pct(top)}</text></svg>")
     return "".join(out)
