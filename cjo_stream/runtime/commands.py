@@ -422,9 +422,11 @@ def tail_channels(named: list[str] | None, root: str) -> list[str]:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cjo_stream.errors import load_topology_checked
-    from cjo_stream.runtime.demo import run
+    from cjo_stream.runtime.demo import run, unheard
 
-    load_topology_checked(args.topologies, refusing="the demo did not start")
+    topo = load_topology_checked(args.topologies, refusing="the demo did not start")
+    for note in unheard(topo.journeys):
+        print(f"note: {note}", file=sys.stderr)
     duration = args.duration
     if duration is None:
         duration = 0.0 if sys.stdin.isatty() else 60.0  # interactive: until Ctrl-C; CI/pipes: bounded
