@@ -96,6 +96,8 @@ MISTAKES = [
     ("a date without its format", ("| upcase", "| date"), 18, "filter 'date' needs 1 argument, given 0"),
     ("a filter given a keyword it lacks", ("| default: 'Hi'", "| default: 'Hi', allowfalse: true"), 14,
      "filter 'default' has no argument 'allowfalse'"),
+    ("a holdout written as a percent", ("journey: cart_rescue\n", "journey: cart_rescue\nholdout: 10%\n"), 2,
+     "holdout: Expected `float`, got `str` (a plain number: 10, not 10%)"),
     # a Braze Canvas's Liquid brought along (a walkthrough): python-liquid's reason, and what to write instead
     ("Braze's ${attribute} syntax", ("{{ profile.traits.first_name | default: 'Hi' }}, your cart",
      "{{${first_name} | default: 'Hi'}}, your cart"), 14, "unexpected '$'; Braze's ${attribute} syntax is not "

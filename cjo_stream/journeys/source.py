@@ -270,6 +270,10 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
             reason += " (a duration needs a unit: e.g. 30s, 15m, 1h, 7d)"
         else:
             reason += " (put it in quotes: unquoted, YAML reads it as a number or true/false, not as text)"
+    # `holdout: 10%`, `weight: 50%`: a percent as Braze's forms write it (a walkthrough)
+    if re.match(r"Expected `(float|int)`", reason) and ", got `str`" in reason and isinstance(node, str) \
+            and node.strip().endswith("%"):
+        reason += f" (a plain number: {node.strip().removesuffix('%').strip()}, not {node.strip()})"
     shown = ".".join(str(p) for p in path)
     return tuple(path), (f"{shown}: {reason}" if shown else reason)
 
