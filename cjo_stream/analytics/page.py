@@ -404,10 +404,14 @@ def _channels(rep: dict[str, Any]) -> str:
     for c in chans:
         k = f"channels.{c['channel']}."
         heard = any(c[s] for s in kinds)  # no receipt at all (crm, slack): "–", not a 0.0 % delivery rate
+        # opened or clicked with no delivered at all: the channel does not report deliveries (the SMTP adapter
+        # says `sent`; only a provider's callback says `delivered`), and "0 (0.0%)" beside 100 % opened read
+        # as nothing delivered (a walkthrough)
+        unreported = {"delivered"} if not c["delivered"] and (c["opened"] or c["clicked"]) else set()
         out.append(f"<tr><td>{_e(c['channel'])}</td>" + _td(k + "sent", num(c["sent"]), c["sent"])
                    + _td(k + "skipped", num(c["skipped"]), c["skipped"])
-                   + "".join(_td(k + s, f"{num(c[s])} ({pct(c['rates'][s])})" if heard else "–", c[s])
-                             for s in kinds) + "</tr>")
+                   + "".join(_td(k + s, f"{num(c[s])} ({pct(c['rates'][s])})" if heard and s not in unreported
+                                 else "–", c[s]) for s in kinds) + "</tr>")
     out.append("</table><div class=grid>")
     for c in chans:
         if c["by_local_hour"]:
