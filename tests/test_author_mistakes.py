@@ -96,6 +96,10 @@ MISTAKES = [
     ("a date without its format", ("| upcase", "| date"), 18, "filter 'date' needs 1 argument, given 0"),
     ("a filter given a keyword it lacks", ("| default: 'Hi'", "| default: 'Hi', allowfalse: true"), 14,
      "filter 'default' has no argument 'allowfalse'"),
+    ("an expression with brackets unquoted in a { } mapping", ("entry:\n  event: cart_item_added\n  when: "
+     "event.properties.cart_value >= 30\n", "entry: {event: cart_item_added, when: event.properties['cart_value'] "
+     ">= 30}\n#\n#\n"), 2, "YAML syntax: expected ',' or '}', but got '[' (inside { } or [ ], a value holding , "
+     "[ ] { } is cut there: put it in quotes)"),
     ("a holdout written as a percent", ("journey: cart_rescue\n", "journey: cart_rescue\nholdout: 10%\n"), 2,
      "holdout: Expected `float`, got `str` (a plain number: 10, not 10%)"),
     # a Braze Canvas's Liquid brought along (a walkthrough): python-liquid's reason, and what to write instead

@@ -191,6 +191,10 @@ def load_yaml(text: str, file: str) -> Located:
             problem = f"{e.context}, {problem}"
         if "another document" in problem:  # a second `---` document: the loader reads one journey per file
             problem += " (one journey per file: put the second in a file of its own)"
+        # `{event: x, when: profile.last['Order Completed'] > 30}`: inside { } or [ ] an unquoted value ends at
+        # its first , [ ] { }, and YAML's own words did not say to quote it (a walkthrough)
+        if re.match(r"expected ',' or '[}\]]', but got", problem):
+            problem += " (inside { } or [ ], a value holding , [ ] { } is cut there: put it in quotes)"
         raise SourceError(file, line, f"YAML syntax: {problem}") from None
     except yaml.reader.ReaderError as e:  # a control character or invalid text: not a marked error
         line = text.count("\n", 0, max(e.position, 0)) + 1
