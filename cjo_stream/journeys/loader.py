@@ -618,6 +618,44 @@ def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str
     return out
 
 
+#: a count of the profile compared as if a missing one were 0: ``profile.counters.x == 0``, ``< 3``, ``!= 0``
+_COUNT = r"profile\.counters(?:\.[A-Za-z_]\w*|\[\s*(?:'[^']*'|\"[^\"]*\")\s*\])"
+_ZERO_COUNT = re.compile(rf"{_COUNT}\s*(?:[=!]=\s*0(?![\w.])|<=?\s*\d)|(?<![\w.])(?:0\s*[=!]=|\d\s*>=?)\s*{_COUNT}")
+
+
+def _conditions(j: Journey) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
+    """Every condition of a journey, with the YAML path of its ``when``."""
+    if j.entry.when is not None:
+        yield ("entry", "when"), j.entry.when
+    if j.goal is not None and j.goal.when is not None:
+        yield ("goal", "when"), j.goal.when
+    for k, m in enumerate(j.exit_on):
+        if m.when is not None:
+            yield ("exit_on", k, "when"), m.when
+    for i, step in enumerate(j.steps.values()):
+        if step.wait_for is not None and step.wait_for.when is not None:
+            yield ("steps", i, "wait_for", "when"), step.wait_for.when
+        for k, (cond, _) in enumerate(step.branch):
+            if cond is not None:
+                yield ("steps", i, "branch", k, "when"), cond
+
+
+def _zero_count_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A condition comparing a count as if an event never had counted 0: its count is null (README,
+    Expressions), so ``profile.counters.order_completed == 0`` holds for nobody, ``< 3`` not for a customer
+    who never ordered and ``!= 0`` for every one of them (a walkthrough's welcome series entered no one). A
+    warning: the author may mean it."""
+    out = []
+    for j, src in loaded:
+        for path, cond in _conditions(j):
+            m = _ZERO_COUNT.search(cond.source)
+            if m is not None and "null" not in cond.source and "exists(" not in cond.source:  # (null handled)
+                out.append(f"{j.source}:{src.line(path)}: warning: `{m.group(0)}` compares a count as if an event "
+                           "never had counted 0, but its count is null then (== 0 and < n are false, != 0 true): "
+                           "write not (profile.counters.<event> >= 1) for \"never had it\" (README, Expressions)")
+    return out
+
+
 def _content_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     """A send whose content lacks every key its channel's adapter reads the message from (``CONTENT_NEEDS``):
     that adapter refuses each such send, a ``failed`` receipt in production, long after ``validate``. A
@@ -758,7 +796,8 @@ def load_topology(root: str) -> Topology:
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
-    warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded)
+    warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
+        + _zero_count_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

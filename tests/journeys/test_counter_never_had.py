@@ -38,3 +38,27 @@ def test_a_count_never_had_is_null(tmp_path: Path, when: str, entered: bool) -> 
     assert bool(p.stdout.strip()) is entered, p.stdout
     if entered:  # the README's example is this one
         assert f"when: {when}" in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("when", "warned"), [
+    ("profile.counters.order_completed == 0", "profile.counters.order_completed == 0"),
+    ("profile.counters['Order Completed'] < 3", "profile.counters['Order Completed'] < 3"),
+    ("event.properties.x == 1 and profile.counters.order_completed != 0", "profile.counters.order_completed != 0"),
+    ("not (profile.counters.order_completed >= 1)", None),
+    ("profile.counters.order_completed == 0 or profile.counters.order_completed == null", None),
+    ("profile.counters.order_completed > 0", None),
+])
+def test_a_count_compared_as_if_never_had_were_0_is_warned_at_its_line(tmp_path: Path, when: str,
+                                                                         warned: str | None) -> None:
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "first_order.yaml").write_text(JOURNEY.replace("WHEN", f'"{when}"'))
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0, p.stderr  # a warning refuses nothing
+    lines = [ln for ln in p.stderr.splitlines() if "warning:" in ln]
+    if warned is None:
+        assert lines == [], lines
+    else:
+        assert lines == [f"{tmp_path}/journeys/first_order.yaml:4: warning: `{warned}` compares a count as if an "
+                         "event never had counted 0, but its count is null then (== 0 and < n are false, != 0 "
+                         "true): write not (profile.counters.<event> >= 1) for \"never had it\" (README, "
+                         "Expressions)"], lines
