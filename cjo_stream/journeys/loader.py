@@ -656,6 +656,28 @@ def _zero_count_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     return out
 
 
+def _preempted_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A ``wait_for`` of the event the journey's goal (or an ``exit_on``) takes without a ``when``: the goal
+    and exits are checked first and end the instance, so the wait's ``on_event`` way is never taken (a
+    walkthrough's "thank you" step after ``wait_for: Order Completed`` never sent, with ``goal: Order
+    Completed``). A warning: the step may be there for a later edit of the goal."""
+    out = []
+    for j, src in loaded:
+        enders = [("goal", m) for m in ([j.goal] if j.goal is not None else [])] + [("exit_on", m) for m in j.exit_on]
+        for i, step in enumerate(j.steps.values()):
+            wf = step.wait_for
+            if wf is None or step.next == END:
+                continue
+            for what, m in enders:
+                if m.event == wf.event and m.when is None:
+                    out.append(f"{j.source}:{src.line(('steps', i, 'on_event'))}: warning: step {step.id} waits for "
+                               f"{wf.event!r}, which the journey's {what} takes first (it ends the instance), so its "
+                               f"on_event way to {step.next!r} is never taken: give the {what} a `when`, or wait for "
+                               "another event")
+                    break
+    return out
+
+
 def _content_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     """A send whose content lacks every key its channel's adapter reads the message from (``CONTENT_NEEDS``):
     that adapter refuses each such send, a ``failed`` receipt in production, long after ``validate``. A
@@ -797,7 +819,7 @@ def load_topology(root: str) -> Topology:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
     warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
-        + _zero_count_warnings(loaded)
+        + _zero_count_warnings(loaded) + _preempted_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)
