@@ -58,3 +58,15 @@ def test_valid_zones_say_nothing(tmp_path: Path) -> None:
     events = _events(tmp_path, ["America/New_York", "EST", "Etc/GMT-2"])
     p = run("simulate", "--topologies", str(_topology(tmp_path)), "--events", str(events))
     assert p.returncode == 0 and "time zone" not in p.stderr, p.stderr
+
+
+def test_replay_tells_them_too_while_its_profiles_fit_in_memory(tmp_path: Path) -> None:
+    events = _events(tmp_path, ["America/NewYork", "Asia/Tokyo", "Asia/Tokyo"])
+    topo = str(_topology(tmp_path))
+    p = run("replay", "--topologies", topo, "--events", str(events))
+    assert p.returncode == 0, p.stderr
+    assert "note: 1 customer(s) name a time zone the tz database does not have: 'America/NewYork' (1, did you mean " \
+           "'America/New_York'?); they are timed in default_timezone Europe/Berlin" in p.stderr, p.stderr
+    # spilled to disk, the profiles are not read back for a note
+    spilled = run("replay", "--topologies", topo, "--events", str(events), "--profiles-in-memory", "1")
+    assert spilled.returncode == 0 and "time zone" not in spilled.stderr, spilled.stderr
