@@ -118,6 +118,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
         print(f"note: {note}", file=sys.stderr)
+    from cjo_stream.zone_notes import unknown_zones
+
+    zones = unknown_zones(sim.profiles.values(), str(topo.policies.default_timezone))
+    if zones is not None:
+        print(f"note: {zones}", file=sys.stderr)
     if until is not None and last > until:  # a walkthrough took it for replay's --until: nothing said otherwise
         from cjo_stream.timefmt import format_ts
 

@@ -594,6 +594,17 @@ def _format_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+def event_names() -> set[str]:
+    """The names (as journeys see them: ``page`` is ``page_viewed``) of the events the generator makes: those
+    of 220 customers over 60 days, every persona's every sub-behaviour (deterministic, ~0.1 s). The demo
+    tells a journey waiting for another name, which its traffic never starts (a walkthrough ran its own
+    journeys in ``make demo``: 0 delivery commands, and nothing said why)."""
+    from cjo_stream.events import decode_event
+
+    return {decode_event(orjson.dumps(e)).name
+            for e in generate_events(customers=220, seed=1, start=1772438400.0, duration=60 * 86400)}
+
+
 def generate_events(*, customers: int, seed: int, start: float, duration: float,
                     rate: float | None = None, seen: set[int] | None = None) -> Iterator[dict[str, Any]]:
     """The events of :func:`_generate`; a ValueError at once (not at the first event) for arguments out

@@ -96,6 +96,22 @@ MISTAKES = [
     ("a date without its format", ("| upcase", "| date"), 18, "filter 'date' needs 1 argument, given 0"),
     ("a filter given a keyword it lacks", ("| default: 'Hi'", "| default: 'Hi', allowfalse: true"), 14,
      "filter 'default' has no argument 'allowfalse'"),
+    ("an expression with brackets unquoted in a { } mapping", ("entry:\n  event: cart_item_added\n  when: "
+     "event.properties.cart_value >= 30\n", "entry: {event: cart_item_added, when: event.properties['cart_value'] "
+     ">= 30}\n#\n#\n"), 2, "YAML syntax: expected ',' or '}', but got '[' (inside { } or [ ], a value holding , "
+     "[ ] { } is cut there: put it in quotes)"),
+    ("a holdout written as a percent", ("journey: cart_rescue\n", "journey: cart_rescue\nholdout: 10%\n"), 2,
+     "holdout: Expected `float`, got `str` (a plain number: 10, not 10%)"),
+    # a Braze Canvas's Liquid brought along (a walkthrough): python-liquid's reason, and what to write instead
+    ("Braze's ${attribute} syntax", ("{{ profile.traits.first_name | default: 'Hi' }}, your cart",
+     "{{${first_name} | default: 'Hi'}}, your cart"), 14, "unexpected '$'; Braze's ${attribute} syntax is not "
+     "Liquid: name the profile field, e.g. {{ profile.traits.first_name }}"),
+    ("Braze's money filter", ("{{ event.properties.cart_value }} {{", "{{ event.properties.cart_value | money }} {{"),
+     18, "unknown filter 'money'; Shopify's and Braze's money filters are not standard Liquid (and differ on "
+     "cents); for two decimals: {% assign c = x | times: 100 | round %}"),
+    ("Braze's connected_content", ("{% if profile.traits.vip %}Free shipping for you.{% endif %}",
+     "{% connected_content https://api.example.com/offers :save offers %}"), 17,
+     "unexpected tag 'connected_content'; Braze's connected_content is not supported"),
     ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
      17, "unknown filter 'upcse'"),
     # texts YAML folds into one line (`>`, quoted or plain over several lines): the file's line of the mistake,

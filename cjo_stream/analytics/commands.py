@@ -38,8 +38,9 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
     if from_env()[1] != "DEBUG":  # (debugging, the client's own lines show: logging_config)
         logging.getLogger("aiokafka").setLevel(logging.ERROR)
     from cjo_stream.analytics.service import serve
+    from cjo_stream.journeys.loader import loaded_text
 
-    say(f"cjo-stream analytics: broker {s.bootstrap}, {len(topo.journeys)} journeys, page and API on "
+    say(f"cjo-stream analytics: broker {s.bootstrap}, {loaded_text(topo.journeys)}, page and API on "
         f"{s.web_scheme}://{s.web_host}:{s.analytics_web_port}/")
     from cjo_stream.kafka.connect import wait_for_broker_or_stop, where
 

@@ -40,6 +40,17 @@ def waiting_steps(j: Journey) -> list[str]:
     return [s.id for s in j.steps.values() if s.waits or s.kind == "send"]
 
 
+#: longest branch condition written on its edge; a longer one is cut with "…"
+CONDITION_CHARS = 40
+
+
+def _condition(source: str) -> str:
+    """A branch case's edge label: its condition, as written (it said "case 1", "case 2": which case was the
+    push fallback could only be told from the YAML; a walkthrough)."""
+    text = " ".join(source.split()).replace("@@", "@\u200b@")  # never a count slot's marker (_SLOT)
+    return text if len(text) <= CONDITION_CHARS else text[:CONDITION_CHARS - 1].rstrip() + "…"
+
+
 def edges(j: Journey) -> list[tuple[str, str, str, str]]:
     """Every edge the map draws: (from node, to node, label, counter key suffix ``from|to``)."""
     out: list[tuple[str, str, str, str]] = [(ENTRY, j.first, "", f"|{j.first}")]
@@ -52,8 +63,8 @@ def edges(j: Journey) -> list[tuple[str, str, str, str]]:
 
     for s in j.steps.values():
         if s.kind == "branch":
-            for i, (cond, t) in enumerate(s.branch):
-                target(s.id, t, "else" if cond is None else f"case {i + 1}")
+            for cond, t in s.branch:
+                target(s.id, t, "else" if cond is None else _condition(cond.source))
             if all(cond is not None for cond, _ in s.branch):
                 target(s.id, s.next, "no match")
         elif s.kind == "split":

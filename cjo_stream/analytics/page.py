@@ -366,10 +366,18 @@ def _experiments(rep: dict[str, Any]) -> str:
     return "".join(out)
 
 
+EMPTY_NOTE = ("no opens recorded yet:", "receipts come from the channel adapters")
+# 30 px of margin, then the longer line at 11 px: at most ~0.6 em a character in the page's sans-serif
+EMPTY_NOTE_WIDTH = 30 + round(max(len(s) for s in EMPTY_NOTE) * 11 * 0.6) + 10
+
+
 def _bars(points: list[tuple[str, float | None, int]], title: str) -> str:
     """A small bar chart (inline SVG): one bar per point, height = rate; label under, sends in the tooltip."""
     w, h, pad = 22, 120, 20
-    width = len(points) * w + 40
+    empty = not any(r for _, r, _ in points)
+    # the empty chart's note, two lines of 11 px text, must fit: the 11 bars of sends per week alone were
+    # 282 px wide and cut it at "receipts come fro" (a walkthrough)
+    width = max(len(points) * w + 40, EMPTY_NOTE_WIDTH if empty else 0)
     top = max([r for _, r, _ in points if r is not None] + [0.01])
     out = [f"<svg width='{width}' height='{h + 2 * pad}' role=img aria-label='{_e(title)}'>"]
     for i, (label, rate, n) in enumerate(points):
@@ -378,9 +386,9 @@ def _bars(points: list[tuple[str, float | None, int]], title: str) -> str:
         out.append(f"<rect x='{x}' y='{pad + h - bh:.1f}' width='{w - 4}' height='{bh:.1f}' fill='#2b6cb0'>"
                    f"<title>{_e(label)}: {pct(rate)} of {n:,} sends</title></rect>"
                    f"<text x='{x + (w - 4) / 2}' y='{pad + h + 13}' font-size='9' text-anchor='middle'>{_e(label)}</text>")
-    if not any(r for _, r, _ in points):  # (a blank chart under "max 1.0%" looked broken)
-        out.append(f"<text x='30' y='{pad + h / 2}' font-size='11' fill='#5a6478'>no opens recorded yet: receipts "
-                   "come from the channel adapters</text></svg>")
+    if empty:  # (a blank chart under "max 1.0%" looked broken)
+        out.append(f"<text x='30' y='{pad + h / 2}' font-size='11' fill='#5a6478'>{EMPTY_NOTE[0]}"
+                   f"<tspan x='30' dy='14'>{EMPTY_NOTE[1]}</tspan></text></svg>")
     else:
         out.append(f"<text x='0' y='{pad - 6}' font-size='10' fill='#5a6478'>max {pct(top)}</text></svg>")
     return "".join(out)
@@ -396,10 +404,14 @@ def _channels(rep: dict[str, Any]) -> str:
     for c in chans:
         k = f"channels.{c['channel']}."
         heard = any(c[s] for s in kinds)  # no receipt at all (crm, slack): "–", not a 0.0 % delivery rate
+        # opened or clicked with no delivered at all: the channel does not report deliveries (the SMTP adapter
+        # says `sent`; only a provider's callback says `delivered`), and "0 (0.0%)" beside 100 % opened read
+        # as nothing delivered (a walkthrough)
+        unreported = {"delivered"} if not c["delivered"] and (c["opened"] or c["clicked"]) else set()
         out.append(f"<tr><td>{_e(c['channel'])}</td>" + _td(k + "sent", num(c["sent"]), c["sent"])
                    + _td(k + "skipped", num(c["skipped"]), c["skipped"])
-                   + "".join(_td(k + s, f"{num(c[s])} ({pct(c['rates'][s])})" if heard else "–", c[s])
-                             for s in kinds) + "</tr>")
+                   + "".join(_td(k + s, f"{num(c[s])} ({pct(c['rates'][s])})" if heard and s not in unreported
+                                 else "–", c[s]) for s in kinds) + "</tr>")
     out.append("</table><div class=grid>")
     for c in chans:
         if c["by_local_hour"]:

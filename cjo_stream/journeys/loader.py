@@ -81,6 +81,16 @@ class Topology:
     warnings: list[str] = field(default_factory=list)
 
 
+def loaded_text(journeys: Iterable[Journey]) -> str:
+    """``3 journeys`` or, with versions kept beside the current ones, ``3 journeys (4 versions)``: the workers'
+    and the analytics service's first line counted versions as journeys (``4 journeys loaded`` for three, with
+    ``abandoned_cart.v1.yaml`` kept for the customers in it; a walkthrough)."""
+    versions = list(journeys)
+    n = len({j.id for j in versions})
+    text = f"{n} journey{'' if n == 1 else 's'}"
+    return text if len(versions) == n else f"{text} ({len(versions)} versions)"
+
+
 class _Compiler:
     def __init__(self, src: Located, policies: Policies) -> None:
         self.src = src
@@ -608,6 +618,66 @@ def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str
     return out
 
 
+#: a count of the profile compared as if a missing one were 0: ``profile.counters.x == 0``, ``< 3``, ``!= 0``
+_COUNT = r"profile\.counters(?:\.[A-Za-z_]\w*|\[\s*(?:'[^']*'|\"[^\"]*\")\s*\])"
+_ZERO_COUNT = re.compile(rf"{_COUNT}\s*(?:[=!]=\s*0(?![\w.])|<=?\s*\d)|(?<![\w.])(?:0\s*[=!]=|\d\s*>=?)\s*{_COUNT}")
+
+
+def _conditions(j: Journey) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
+    """Every condition of a journey, with the YAML path of its ``when``."""
+    if j.entry.when is not None:
+        yield ("entry", "when"), j.entry.when
+    if j.goal is not None and j.goal.when is not None:
+        yield ("goal", "when"), j.goal.when
+    for k, m in enumerate(j.exit_on):
+        if m.when is not None:
+            yield ("exit_on", k, "when"), m.when
+    for i, step in enumerate(j.steps.values()):
+        if step.wait_for is not None and step.wait_for.when is not None:
+            yield ("steps", i, "wait_for", "when"), step.wait_for.when
+        for k, (cond, _) in enumerate(step.branch):
+            if cond is not None:
+                yield ("steps", i, "branch", k, "when"), cond
+
+
+def _zero_count_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A condition comparing a count as if an event never had counted 0: its count is null (README,
+    Expressions), so ``profile.counters.order_completed == 0`` holds for nobody, ``< 3`` not for a customer
+    who never ordered and ``!= 0`` for every one of them (a walkthrough's welcome series entered no one). A
+    warning: the author may mean it."""
+    out = []
+    for j, src in loaded:
+        for path, cond in _conditions(j):
+            m = _ZERO_COUNT.search(cond.source)
+            if m is not None and "null" not in cond.source and "exists(" not in cond.source:  # (null handled)
+                out.append(f"{j.source}:{src.line(path)}: warning: `{m.group(0)}` compares a count as if an event "
+                           "never had counted 0, but its count is null then (== 0 and < n are false, != 0 true): "
+                           "write not (profile.counters.<event> >= 1) for \"never had it\" (README, Expressions)")
+    return out
+
+
+def _preempted_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A ``wait_for`` of the event the journey's goal (or an ``exit_on``) takes without a ``when``: the goal
+    and exits are checked first and end the instance, so the wait's ``on_event`` way is never taken (a
+    walkthrough's "thank you" step after ``wait_for: Order Completed`` never sent, with ``goal: Order
+    Completed``). A warning: the step may be there for a later edit of the goal."""
+    out = []
+    for j, src in loaded:
+        enders = [("goal", m) for m in ([j.goal] if j.goal is not None else [])] + [("exit_on", m) for m in j.exit_on]
+        for i, step in enumerate(j.steps.values()):
+            wf = step.wait_for
+            if wf is None or step.next == END:
+                continue
+            for what, m in enders:
+                if m.event == wf.event and m.when is None:
+                    out.append(f"{j.source}:{src.line(('steps', i, 'on_event'))}: warning: step {step.id} waits for "
+                               f"{wf.event!r}, which the journey's {what} takes first (it ends the instance), so its "
+                               f"on_event way to {step.next!r} is never taken: give the {what} a `when`, or wait for "
+                               "another event")
+                    break
+    return out
+
+
 def _content_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     """A send whose content lacks every key its channel's adapter reads the message from (``CONTENT_NEEDS``):
     that adapter refuses each such send, a ``failed`` receipt in production, long after ``validate``. A
@@ -748,7 +818,8 @@ def load_topology(root: str) -> Topology:
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
-    warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded)
+    warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
+        + _zero_count_warnings(loaded) + _preempted_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

@@ -191,6 +191,10 @@ def load_yaml(text: str, file: str) -> Located:
             problem = f"{e.context}, {problem}"
         if "another document" in problem:  # a second `---` document: the loader reads one journey per file
             problem += " (one journey per file: put the second in a file of its own)"
+        # `{event: x, when: profile.last['Order Completed'] > 30}`: inside { } or [ ] an unquoted value ends at
+        # its first , [ ] { }, and YAML's own words did not say to quote it (a walkthrough)
+        if re.match(r"expected ',' or '[}\]]', but got", problem):
+            problem += " (inside { } or [ ], a value holding , [ ] { } is cut there: put it in quotes)"
         raise SourceError(file, line, f"YAML syntax: {problem}") from None
     except yaml.reader.ReaderError as e:  # a control character or invalid text: not a marked error
         line = text.count("\n", 0, max(e.position, 0)) + 1
@@ -270,6 +274,10 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
             reason += " (a duration needs a unit: e.g. 30s, 15m, 1h, 7d)"
         else:
             reason += " (put it in quotes: unquoted, YAML reads it as a number or true/false, not as text)"
+    # `holdout: 10%`, `weight: 50%`: a percent as Braze's forms write it (a walkthrough)
+    if re.match(r"Expected `(float|int)`", reason) and ", got `str`" in reason and isinstance(node, str) \
+            and node.strip().endswith("%"):
+        reason += f" (a plain number: {node.strip().removesuffix('%').strip()}, not {node.strip()})"
     shown = ".".join(str(p) for p in path)
     return tuple(path), (f"{shown}: {reason}" if shown else reason)
 

@@ -37,6 +37,7 @@ from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterErro
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
 from cjo_stream.journeys.filter_arity import argument_problem, arity_problem
+from cjo_stream.journeys.liquid_hints import hint
 
 #: Loop iterations per render (all loops together), and the longest range a filter may take.
 MAX_LOOP_ITERATIONS: Final = 10_000
@@ -244,7 +245,7 @@ def _first_line(e: BaseException) -> str:
 def _refused(e: LiquidError) -> TemplateError:
     token = getattr(e, "token", None)
     index = token.start_index if token is not None and hasattr(token, "start_index") else 0
-    return TemplateError(f"template: {_first_line(e)}", index)
+    return TemplateError(hint(f"template: {_first_line(e)}"), index)
 
 
 def _reads_data(tpl: Any) -> bool:
@@ -313,7 +314,7 @@ def _check_nodes(tpl: Any) -> None:
         at = node.token.start_index
         for expression in node.expressions():
             if (problem := _filter_problem(expression, context)) is not None:
-                raise TemplateError(f"template: {problem}", at)
+                raise TemplateError(hint(f"template: {problem}"), at)
         # an output, `{% echo %}` (an OutputNode too: its token is the tag's name, rendering that said
         # nothing) or an `assign`: rendered alone, on a context of its own
         if not isinstance(node, (OutputNode, AssignNode)) or _reads_path(node.expression):

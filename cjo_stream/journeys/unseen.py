@@ -9,6 +9,7 @@ them is told, with the closest name the input had.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 from cjo_stream.event import RECEIPT_PREFIX  # an input of touchpoints alone has no receipts
@@ -27,10 +28,18 @@ def _waits(j: Journey) -> Iterable[tuple[str, Matcher]]:
             yield f"step {step.id}'s wait_for", step.wait_for
 
 
-def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | None = None) -> list[str]:
+def _folded(name: str) -> str:
+    """``Order Completed``, ``order-completed`` and ``order_completed`` alike: the spellings of one event name
+    in Segment's spec and in snake case (difflib found ``Signed Up`` too far from ``signed_up``)."""
+    return re.sub(r"[\s_-]+", "_", name.strip().lower())
+
+
+def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | None = None,
+           where: str = "the input") -> list[str]:
     """One line per journey and event name it waits for that ``names`` lacks (latest version of each
     journey; nothing when ``names`` and ``outside`` are empty: there was no input to speak of).
-    ``outside``: the names of the input's events outside a replay's time range, which are no typo."""
+    ``outside``: the names of the input's events outside a replay's time range, which are no typo;
+    ``where``: what ``names`` are of, as the lines say it."""
     outside = outside or set()
     if not names and not outside:
         return []
@@ -45,17 +54,18 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
         for role, m in _waits(latest[jid]):
             if m.event not in names:
                 roles.setdefault(m.event, []).append(role)
-        for event, where in roles.items():
+        for event, roles_of in roles.items():
             if event in outside:
-                out.append(f"journey {jid}: no event named {event!r} in the time range ({', '.join(where)}; "
+                out.append(f"journey {jid}: no event named {event!r} in the time range ({', '.join(roles_of)}; "
                            "the input has some outside it)")
                 continue
-            close = difflib.get_close_matches(event, choices, n=1, cutoff=0.75)
+            close = [c for c in choices if _folded(c) == _folded(event)][:1] or \
+                difflib.get_close_matches(event, choices, n=1, cutoff=0.75)
             if close:
                 hint = f"; did you mean {close[0]!r}?"
             elif event.startswith(RECEIPT_PREFIX):
                 hint = "; receipts come from the channel adapters: include them in the input"
             else:
                 hint = ""
-            out.append(f"journey {jid}: no event named {event!r} in the input ({', '.join(where)}{hint})")
+            out.append(f"journey {jid}: no event named {event!r} in {where} ({', '.join(roles_of)}{hint})")
     return out

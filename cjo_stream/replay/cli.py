@@ -222,6 +222,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             if note not in told:
                 told.add(note)
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
+    # customers timed in default_timezone because their data names no zone, as simulate tells; not after
+    # profiles were spilled to disk (--profiles-in-memory): reading each back would cost what the replay did
+    if not getattr(first.sim.profiles, "spilled", 0):
+        from cjo_stream.zone_notes import unknown_zones
+
+        zones = unknown_zones(first.sim.profiles.values(), str(every[0][1].policies.default_timezone))
+        if zones is not None:
+            print(f"note: {zones}", file=sys.stderr)
     if args.compare:
         cmp = compare(first, replay.sides[1], examples=5 if args.examples is None else args.examples)
         print(render(cmp, only_changed=args.only_changed))

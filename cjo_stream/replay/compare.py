@@ -65,6 +65,9 @@ class Comparison:
     customers: list[CustomerDiff]
     #: journey versions defined differently under A and B (see :func:`edited_in_place`)
     edited: tuple[tuple[str, int], ...] = ()
+    #: (journey, A's current version, B's) where they differ: the rows are by journey id, so a comparison of
+    #: version 1 against version 2 showed no version anywhere (a walkthrough)
+    versions: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -147,12 +150,19 @@ def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
         differ = sorted(c for c in ma.keys() & mb.keys() if ma[c] != mb[c])
         customers.append(CustomerDiff(j, len(only_a), len(only_b), tuple(only_a[:examples]), tuple(only_b[:examples]),
                                       len(differ), tuple(differ[:examples])))
-    return Comparison(a.name, b.name, rows, customers, tuple(edited_in_place(a, b)))
+    ca, cb = a.sim.engine.current, b.sim.engine.current
+    versions = tuple((j, ca[j].version, cb[j].version) for j in sorted(ca.keys() & cb.keys())
+                     if ca[j].version != cb[j].version)
+    return Comparison(a.name, b.name, rows, customers, tuple(edited_in_place(a, b)), versions)
 
 
 def render(cmp: Comparison, only_changed: bool = False) -> str:
     """A plain-text table: A, B and the difference per row; changed rows marked with ``*``."""
     lines = [f"A = {cmp.a}", f"B = {cmp.b}", ""]
+    for jid, version_a, version_b in cmp.versions:
+        lines.append(f"journey {jid}: A enters version {version_a}, B version {version_b}")
+    if cmp.versions:
+        lines.append("")
     for jid, version in cmp.edited:
         lines += [f"note: journey {jid} version {version} is defined differently under A and B: deployed, the customers "
                   f"already in it switch to B's definition where they stand, which this table (both sides from the "

@@ -148,6 +148,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import logging.config
 
     from cjo_stream.errors import load_topology_checked
+    from cjo_stream.journeys.loader import loaded_text
     from cjo_stream.logs import from_env, level_name, logging_config, say
 
     s = settings_from(args, topologies=args.topologies, store=args.store, web_port=args.web_port,
@@ -198,8 +199,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     source = where(s, getattr(args, "broker", None))
     if not args.supervised:  # (a supervisor's processes: it said it started them)
         # the first line a user sees: without it, a worker whose broker is not up showed only warnings
-        n = len(topo.journeys)
-        say(f"cjo-stream worker: {n} journey{'' if n == 1 else 's'} loaded; waiting for the broker at "
+        say(f"cjo-stream worker: {loaded_text(topo.journeys)} loaded; waiting for the broker at "
             f"{s.bootstrap} ({source})")
     if not _wait_for_broker_forever(s, source):
         return 0
@@ -219,7 +219,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(app, loop=loop, loglevel=level, logging_config=logging_config(json_logs, level), quiet=True,
                     redirect_stdouts=False)
     worker.spinner = None  # Faust's start-up spinner writes cursor escapes even into a log file
-    say(f"cjo-stream worker: broker {s.bootstrap}, {len(topo.journeys)} journeys, store {s.store}, "
+    say(f"cjo-stream worker: broker {s.bootstrap}, {loaded_text(topo.journeys)}, store {s.store}, "
         f"state API {s.web_scheme}://{s.web_host}:{s.web_port}/customers/<id>")
     worker.execute_from_commandline()
     return 0
@@ -422,9 +422,11 @@ def tail_channels(named: list[str] | None, root: str) -> list[str]:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cjo_stream.errors import load_topology_checked
-    from cjo_stream.runtime.demo import run
+    from cjo_stream.runtime.demo import run, unheard
 
-    load_topology_checked(args.topologies, refusing="the demo did not start")
+    topo = load_topology_checked(args.topologies, refusing="the demo did not start")
+    for note in unheard(topo.journeys):
+        print(f"note: {note}", file=sys.stderr)
     duration = args.duration
     if duration is None:
         duration = 0.0 if sys.stdin.isatty() else 60.0  # interactive: until Ctrl-C; CI/pipes: bounded

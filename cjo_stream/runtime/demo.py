@@ -143,6 +143,32 @@ def _channels(topologies: str) -> list[str]:
     return [*CHANNELS, *sorted(declared)]
 
 
+#: the topologies ``make demo`` runs unless told (their delays are the ones the demo's banner names)
+DEMO_TOPOLOGIES = "topologies/demo"
+
+
+def _own_topologies(topologies: str) -> bool:
+    """Whether ``topologies`` is the demo's own directory, whose reminder delays the banner names."""
+    try:
+        return os.path.samefile(topologies, DEMO_TOPOLOGIES)
+    except OSError:
+        return False
+
+
+def unheard(journeys: Any) -> list[str]:
+    """A line per journey and event name it waits for (entry, goal, ``exit_on``, ``wait_for``) that the
+    demo's traffic never has: the generator's events, the receipts the demo plays, ``stage_changed``. With
+    journeys of one's own (``Signed Up`` where the generator sends ``signed_up``) the demo ran a minute and
+    showed 0 delivery commands without a word on why (a walkthrough)."""
+    from cjo_stream.event import RECEIPT_PREFIX
+    from cjo_stream.generator import event_names
+    from cjo_stream.journeys.unseen import unseen
+
+    played = {"sent", "delivered", "bounced", "opened", "clicked", "unsubscribed"}  # engagement() and the adapter
+    names = event_names() | {RECEIPT_PREFIX + s for s in played} | {"stage_changed"}
+    return unseen(journeys, names, where="the demo's traffic")
+
+
 def run(duration: float, customers: int, rate: float, topologies: str) -> int:
     from cjo_stream.errors import UsageError
     from cjo_stream.generator import MAX_CUSTOMERS
@@ -175,6 +201,8 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
         env["CJO_API_TOKENS_FILE"] = os.path.join(data, "api-tokens")
     auth = f'-H "Authorization: Bearer $(cat {token_file})" ' if env.get("CJO_API_TOKENS_FILE", "").startswith(data) \
         else '-H "Authorization: Bearer <your token>" '
+    # the demo journeys' delays, said of other journeys too, promised reminders that never came (a walkthrough)
+    delays = " (abandoned carts remind after 10 s, welcome reminders after 20 s)" if _own_topologies(topologies) else ""
     started = time.monotonic()
     shown = [0]  # delivery commands printed so far
     try:
@@ -216,8 +244,8 @@ def run(duration: float, customers: int, rate: float, topologies: str) -> int:
               f"\nadapter  console (deliveries and receipts in {data}/adapter.log); the demo plays the customers: "
               f"deliveries, bounces, opens and clicks are simulated receipts"
               f"\ngenerator {rate:.0f} events/s ({customers} customers arriving per simulated month)\n"
-              f"delivery commands as they are decided (abandoned carts remind after 10 s, welcome "
-              f"reminders after 20 s){'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)
+              f"delivery commands as they are decided{delays}"
+              f"{'; Ctrl-C stops everything' if not duration else ''}:\n", flush=True)
         until = time.monotonic() + (duration or 10 ** 9)
         threading.Thread(target=_watch_envelope, args=(url, started, until), daemon=True).start()
         asyncio.run(_follow(settings, until, shown, channels))

@@ -82,3 +82,25 @@ def test_a_name_the_input_has_only_outside_the_replayed_range_is_told_as_such(tm
     topo = load_topology(str(topologies))
     assert unseen(topo.journeys, set(), {"order_completed"})[0].startswith("journey browse: no event named "
                                                                             "'product_veiwed' in the input")
+
+
+SEGMENT_SPELLING = """\
+journey: welcome_series
+entry: {event: Signed Up}
+goal: {event: Order Completed}
+steps:
+  - id: hi
+    send: {channel: email, content: {subject: "Hi"}}
+"""
+
+
+def test_a_segment_spelt_name_is_matched_to_its_snake_case_spelling(tmp_path: Path) -> None:
+    """A Braze/Segment journey says ``Signed Up`` where the input says ``signed_up``: difflib found them too far
+    apart to suggest (a walkthrough); case, spaces, ``-`` and ``_`` aside they are one name."""
+    topo = load_topology(write(tmp_path, {"welcome_series": SEGMENT_SPELLING}))
+    notes = unseen(topo.journeys, {"signed_up", "order-completed", "page_viewed"})
+    assert notes == [
+        "journey welcome_series: no event named 'Signed Up' in the input (its entry; did you mean 'signed_up'?)",
+        "journey welcome_series: no event named 'Order Completed' in the input (its goal; did you mean "
+        "'order-completed'?)",
+    ]

@@ -238,6 +238,24 @@ def test_compare_names_a_journey_version_edited_in_place(tmp_path: Path) -> None
     assert compare(again.sides[0], again.sides[1]).edited == ()
 
 
+def test_compare_names_the_versions_each_side_enters(tmp_path: Path) -> None:
+    """Version 1 against version 2 of a journey: the rows are by journey id, and no version showed anywhere (a
+    walkthrough). Each side's current version is named, in two processes as in one."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(shoppers()) + b"\n")
+    a, b = topology(tmp_path, "a"), topology(tmp_path, "b", wait=120)
+    cart = Path(b) / "journeys" / "cart.yaml"
+    cart.write_text(cart.read_text().replace("version: 1\n", "version: 2\n", 1))
+    assert "version: 2" in cart.read_text()
+    for extra in ((), ("--serial",)):
+        p = cli("--events", str(path), "--topologies", a, "--compare", b, *extra)
+        assert p.returncode == 0, p.stderr
+        assert "\njourney cart: A enters version 1, B version 2\n" in p.stdout, p.stdout
+        assert "loyal: A enters" not in p.stdout  # the same version on both sides: nothing to say
+    same = cli("--events", str(path), "--topologies", a, "--compare", a)
+    assert "enters version" not in same.stdout
+
+
 def test_compare_reports_exactly_the_hand_derived_difference(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_bytes(b"\n".join(shoppers()) + b"\n")

@@ -59,3 +59,29 @@ def test_the_first_line_says_the_worker_waits_for_its_broker_and_where(tmp_path:
     rest = proc.stderr.read().decode() if proc.stderr else ""
     assert "Traceback" not in rest, rest
 
+
+
+def test_versions_kept_beside_a_journey_are_not_counted_as_journeys(tmp_path: Path) -> None:
+    """``abandoned_cart.v1.yaml`` kept beside its version 2 (README, Versions) made the line say "2 journeys
+    loaded" for one (a walkthrough)."""
+    journeys = tmp_path / "topologies" / "journeys"
+    journeys.mkdir(parents=True)
+    (journeys / "hello.v1.yaml").write_text(JOURNEY)
+    (journeys / "hello.yaml").write_text(JOURNEY.replace("journey: hello\n", "journey: hello\nversion: 2\n"))
+    (journeys / "bye.yaml").write_text(JOURNEY.replace("journey: hello", "journey: bye"))
+    port = free_port()
+    env = clean_env(CJO_DATA_DIR=str(tmp_path / "data"), CJO_WEB_PORT=str(free_port()))
+    proc = subprocess.Popen([CLI, "worker", "--broker", f"127.0.0.1:{port}", "--topologies",
+                             str(tmp_path / "topologies")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        first = _line(proc.stderr, proc)
+        assert first.startswith("cjo-stream worker: 2 journeys (3 versions) loaded; waiting"), first
+        _line(proc.stderr, proc)  # the first attempt's warning: past its imports, it stops cleanly
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
