@@ -18,9 +18,11 @@ from cjo_stream.event import RECEIPT_PREFIX  # receipts name the customer as use
 from cjo_stream.events import Event
 
 # the structs live in a module of their own (no structs in a compiled module), imported from here as before
+from cjo_stream.profile_types import ALL_CHANNELS as _ALL_CHANNELS
 from cjo_stream.profile_types import Instance as Instance
 from cjo_stream.profile_types import Profile as Profile
 from cjo_stream.profile_types import Seen as Seen
+from cjo_stream.profile_types import consent_of as consent_of
 
 
 def profile_to_dict(p: Profile, default_stage: str | None = None,
@@ -156,10 +158,8 @@ def new_profile(customer_id: str) -> Profile:
                    aliases=[], recent=[], engagement={}, consent_at={})
 
 
-#: The consent key that covers every channel at once: ``unsubscribed`` naming no channel, ``channel: all``,
-#: traits ``consent: false`` or ``consent: {all: false}``. Such withdrawals were stored under a key no send
-#: read (or not at all), and mail went on (a privacy walkthrough); :func:`consent_of` reads it.
-ALL_CHANNELS: Final = "all"
+#: The consent key that covers every channel at once (defined beside the profile's view, which reads it)
+ALL_CHANNELS: Final = _ALL_CHANNELS
 
 
 def _channel(value: object) -> str | None:
@@ -191,26 +191,6 @@ def _set_consent(p: Profile, channel: str, value: bool, at: float) -> int:
     consent[name] = value
     times[name] = at
     return CONSENT_CHANGED if changed else 0
-
-
-def consent_of(p: Profile, channel: str) -> bool | None:
-    """The customer's consent for ``channel``: its own or the one given for every channel
-    (:data:`ALL_CHANNELS`), whichever was given later; None if neither was ever given.
-
-    At equal times the channel's own wins (``consent: {all: false, email: true}``: e-mail only); when
-    either time is unknown (profiles from before ``consent_at``) and they differ, the withdrawal wins.
-    """
-    consent = p.consent
-    own = consent.get(channel)
-    every = consent.get(ALL_CHANNELS)
-    if every is None or every == own:
-        return own
-    if own is None:
-        return every
-    t_own, t_every = p.consent_at.get(channel), p.consent_at.get(ALL_CHANNELS)
-    if t_own is None or t_every is None:
-        return False
-    return own if t_own >= t_every else every
 
 
 def _consent_from_traits(p: Profile, traits: dict[str, Any], at: float) -> int:

@@ -12,6 +12,14 @@ import msgspec
 
 from cjo_stream.zones import zone
 
+#: The consent key that covers every channel at once: ``unsubscribed`` naming no channel, ``channel: all``,
+#: traits ``consent: false`` or ``consent: {all: false}``. Such withdrawals were stored under a key no send
+#: read (or not at all), and mail went on (a privacy walkthrough); :func:`consent_of` reads it.
+ALL_CHANNELS = "all"
+#: the built-in channels that reach a customer (cjo_stream.commands.CUSTOMER_CHANNELS; not imported: this
+#: module is below the commands)
+_FACING = ("email", "in_app", "push", "sms")
+
 
 class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
     """One customer's active run through one journey.
@@ -118,8 +126,48 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
             "last": self.last,
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
-            "consent": self.consent,
+            "consent": consent_view(self),
             "timezone": self.zone_name(),
             "stage": stage,
             "stage_since": (self.stage_since or self.first_seen) if stage else None,
         }
+
+
+def consent_of(p: Profile, channel: str) -> bool | None:
+    """The customer's consent for ``channel``: its own or the one given for every channel
+    (:data:`ALL_CHANNELS`), whichever was given later; None if neither was ever given.
+
+    At equal times the channel's own wins (``consent: {all: false, email: true}``: e-mail only); when
+    either time is unknown (profiles from before ``consent_at``) and they differ, the withdrawal wins.
+    """
+    consent = p.consent
+    own = consent.get(channel)
+    every = consent.get(ALL_CHANNELS)
+    if every is None or every == own:
+        return own
+    if own is None:
+        return every
+    t_own, t_every = p.consent_at.get(channel), p.consent_at.get(ALL_CHANNELS)
+    if t_own is None or t_every is None:
+        return False
+    return own if t_own >= t_every else every
+
+
+def consent_view(p: Profile) -> dict[str, bool | None]:
+    """``profile.consent`` as conditions and templates read it: each channel's consent as a send reads it
+    (:func:`consent_of`), so a branch on ``profile.consent.email`` sees a withdrawal for every channel.
+
+    It read the stored per-channel values: after traits ``consent: false`` and then a ``subscribed`` for
+    push, ``profile.consent.email`` was null, a push fallback on ``== false`` took the e-mail branch, and
+    that send was skipped ``no_consent`` (a walkthrough). Without a consent for every channel it is the
+    stored mapping itself (no copy); with one, each built-in customer channel is listed, and ``all`` too.
+    """
+    consent = p.consent
+    if ALL_CHANNELS not in consent:
+        return consent  # type: ignore[return-value]
+    out: dict[str, bool | None] = {ch: consent_of(p, ch) for ch in consent}
+    every = consent[ALL_CHANNELS]
+    for ch in _FACING:
+        if ch not in out:
+            out[ch] = every
+    return out

@@ -17,6 +17,7 @@ from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey, Step
 from cjo_stream.journeys.templates import Template
 from cjo_stream.profile import Profile
+from cjo_stream.profile_types import consent_view
 
 Reads = tuple[frozenset[str] | None, tuple[str, ...] | None]
 #: reads anything: the whole context, the whole profile view
@@ -30,7 +31,7 @@ PROFILE_PARTS: Final[dict[str, Callable[[Profile, str | None], Any]]] = {
     "traits": lambda p, _: p.traits,
     "first_seen": lambda p, _: p.first_seen,
     "last_seen": lambda p, _: p.last_seen,
-    "consent": lambda p, _: p.consent,
+    "consent": lambda p, _: consent_view(p),
     "timezone": lambda p, _: p.zone_name(),
     "stage": lambda p, d: p.stage or d,
     "stage_since": lambda p, d: (p.stage_since or p.first_seen) if (p.stage or d) else None,

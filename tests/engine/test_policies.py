@@ -220,3 +220,35 @@ def test_quiet_hours_starting_when_they_end_are_refused() -> None:
     with pytest.raises(SourceError, match=r'policies.yaml:2: quiet hours start and end at the same time'):
         policies('quiet_hours:\n  - {channels: [sms], start: "21:00", end: "21:00"}\n')
     assert policies('quiet_hours:\n  - {channels: [sms], start: "21:00", end: "00:00"}\n').quiet_hours
+
+
+FALLBACK = """
+journey: fallback
+re_entry: always
+entry: {event: go}
+steps:
+  - id: pick
+    branch:
+      - when: profile.consent.email == false
+        next: by_push
+      - else: by_mail
+  - id: by_push
+    send: {channel: push, content: {body: hi}}
+    next: end
+  - id: by_mail
+    send: {channel: email, content: {body: hi}}
+"""
+
+
+def test_a_push_fallback_on_profile_consent_sees_a_withdrawal_for_every_channel() -> None:
+    """After traits ``consent: false`` and a later ``subscribed`` for push, the branch read
+    ``profile.consent.email`` as null, took the e-mail branch, and that send was skipped: no message at all
+    (a walkthrough). The branch reads consent as the send does."""
+    sim = Simulator(engine(FALLBACK, policy=POLICY))
+    sim.handle(ev("identify", T0, type="identify", traits={**TRAITS, "consent": False}))
+    sim.handle(ev("subscribed", T0 + 1, props={"channel": "push"}))
+    sim.handle(ev("go", T0 + 2))
+    assert [c.channel for c in sim.commands] == ["push"] and reasons(sim) == []
+    sim.handle(ev("subscribed", T0 + 3, props={"channel": "email"}))  # e-mail given back, later than all
+    sim.handle(ev("go", T0 + 4))
+    assert [c.channel for c in sim.commands] == ["push", "email"]

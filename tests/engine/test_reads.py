@@ -78,3 +78,20 @@ def test_sends_render_as_with_the_whole_view() -> None:
     assert step_reads(steps["first"]) == (frozenset({"profile"}), ("first_seen", "stage", "traits"))
     assert step_reads(steps["second"]) == (frozenset({"profile"}), None)  # size/first: the whole view
     assert step_reads(steps["pick"]) == (frozenset({"event"}), ())
+
+
+def test_profile_consent_reads_each_channel_as_a_send_does() -> None:
+    """A withdrawal for every channel shows under each channel; a channel given back later shows given
+    (a push fallback branching on ``profile.consent.email == false`` took the e-mail branch: a walkthrough)."""
+    from cjo_stream.profile import apply_event, consent_of, new_profile
+    from tests.conftest import T0, ev
+
+    p = new_profile("u")
+    apply_event(p, ev("identify", T0, type="identify", traits={"consent": {"email": True, "sms": True}}))
+    assert PROFILE_PARTS["consent"](p, None) is p.consent  # no consent for every channel: the stored one
+    apply_event(p, ev("identify", T0 + 1, type="identify", traits={"consent": False}))
+    apply_event(p, ev("subscribed", T0 + 2, props={"channel": "push"}))
+    seen = PROFILE_PARTS["consent"](p, None)
+    assert seen == {"email": False, "sms": False, "all": False, "push": True, "in_app": False}
+    assert all(seen[ch] == consent_of(p, ch) for ch in ("email", "sms", "push", "in_app"))
+    assert p.view()["consent"] == seen
