@@ -193,3 +193,31 @@ def test_the_known_reasons_are_those_the_code_dead_letters_with() -> None:
     assert set(EVENT_REASONS) == events and set(ADAPTER_REASONS) == adapters
     readme = (root / "README.md").read_text().split("A record is refused with a reason code:", 1)[1].split("\n\n")[0]
     assert set(re.findall(r"`([a-z_]+)`", readme)) >= set(EVENT_REASONS)
+
+
+
+def test_a_keyless_tombstone_is_left_and_the_rest_redriven(broker: Any) -> None:
+    """An upstream's ``produce(key=None, value=None)`` is dead-lettered (``missing_field``, a tombstone): the
+    re-drive then stopped with the Kafka client's AssertionError (exit 70) after sending the records before
+    it, which a second run sent again. It holds nothing to re-drive: left, counted, the others sent."""
+    from confluent_kafka import Producer  # librdkafka writes what aiokafka's send refuses, as upstreams do
+
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    topic, target = "cjo.test.tombstones.dlq", "cjo.again.tombstones"
+    asyncio.run(ensure_topics(Settings(bootstrap=broker.bootstrap), [topic, target]))
+    p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": False})
+    headers = [("cjo.reason", b"missing_field"), ("cjo.source.topic", b"cjo.touchpoints")]
+    for key, value in [(None, b"first"), (None, None), (b"k", None), (None, b"last")]:
+        p.produce(topic, value=value, key=key, partition=0, headers=headers)
+    assert p.flush(30) == 0
+    del p  # (its connections close now, not when the broker stops)
+
+    r = dlq(broker.bootstrap, "--topic", topic, "--redrive", "--to", target)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "re-drove 3 to cjo.again.tombstones" in r.stderr and "left 1 record(s) with neither key nor value" \
+        in r.stderr, r.stderr
+    again = asyncio.run(collect(broker.bootstrap, [target], lambda rs: len(rs) >= 3, 60))
+    assert sorted((x.key or b"", x.value or b"") for x in again) == [(b"", b"first"), (b"", b"last"), (b"k", b"")]
+    assert [x.value for x in again if x.key == b"k"] == [None]  # a keyed tombstone is re-driven as one
