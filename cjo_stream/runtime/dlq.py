@@ -144,6 +144,17 @@ async def redrive(settings: Settings, letters: Iterable[DeadLetter], to: str | N
     return +sent
 
 
+def value_line(value: bytes | None) -> bytes:
+    """A dead letter's value as one line of ``--values``: its line breaks written as spaces.
+
+    Why: ``--values`` into a file, fix it, ``cjo-stream produce --events FILE`` is how records are corrected,
+    and ``produce`` sends one record per line; a pretty-printed record (Jackson's ``INDENT_OUTPUT``, Python's
+    ``indent=2``), which workers read, became one broken record per line of it. In JSON a line break can only
+    be whitespace between tokens (in a string it is escaped), so the line is the same document.
+    """
+    return (value or b"").replace(b"\r", b" ").replace(b"\n", b" ") + b"\n"
+
+
 def _line(d: DeadLetter) -> str:
     detail = " ".join(d.detail.split())[:160]
     return f"{d.partition}:{d.offset}  {d.failed_at or '-'}  {d.reason}  from {d.source}  {len(d.value or b'')} B  {detail}"
@@ -188,7 +199,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
         if (args.reason and d.reason not in args.reason) or (args.limit is not None and listed >= args.limit):
             return
         if args.values:
-            out.buffer.write((d.value or b"") + b"\n")
+            out.buffer.write(value_line(d.value))
         else:
             out.write(_line(d) + "\n")
         listed += 1
@@ -253,7 +264,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "(a second --redrive: from when the first one ran, skipping what it re-drove)")
     p.add_argument("--limit", type=positive_int, help="at most this many records (the first ones)")
     p.add_argument("--values", action="store_true",
-                   help="print each record's value as it is (the payload, may hold personal data), one per line")
+                   help="print each record's value as it is (the payload, may hold personal data), one per line (its "
+                        "line breaks, whitespace in JSON, as spaces: `cjo-stream produce --events` reads the file)")
     p.add_argument("--redrive", action="store_true",
                    help="produce the records listed back to the topic each came from, key, value and the "
                         "producer's headers unchanged")
