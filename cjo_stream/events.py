@@ -77,6 +77,29 @@ def _unknown_type(msg: str) -> str:
     return f"type {repr(got) if named else '(not shown)'} is not one of track, identify, page, screen, alias"
 
 
+#: Segment's other times: an event without ``timestamp`` is refused even when it carries one of these (which
+#: time the engine should decide at is the producer's to say: Segment itself fills ``timestamp`` in)
+_OTHER_TIMES: Final = ("originalTimestamp", "receivedAt", "sentAt")
+
+
+def _segment_shape(data: bytes, detail: str) -> str:
+    """The detail of ``missing_field`` for two Segment shapes whose msgspec detail misleads: a batch envelope
+    (``{"batch": [...]}``: "missing required field `messageId`", though each event in it has one) and an event
+    whose time is in Segment's other fields only (``originalTimestamp``, ...), so that the producer reading
+    ``cjo-stream dlq`` knows what to change. Only refused records pay for the look at their members."""
+    try:
+        top = _top_level.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return detail
+    if "batch" in top and "messageId" not in top:
+        return ('a Segment batch ({"batch": [...]}) is not read: produce each event in it as a record of its own')
+    if detail.endswith("`timestamp`"):
+        other = [k for k in _OTHER_TIMES if k in top]
+        if other:
+            return f"{detail} ({', '.join(other)} not read in its place: set timestamp, the event's time)"
+    return detail
+
+
 def valid_id(text: str) -> bool:
     """1..:data:`MAX_ID_LENGTH` printable characters (no control, format or line-separator characters)."""
     return 0 < len(text) <= MAX_ID_LENGTH and text.isprintable()
@@ -122,6 +145,8 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
         reason, detail = _classify(e), str(e)
         if reason == "unknown_type":
             detail = _unknown_type(detail)
+        elif reason == "missing_field" and not trusted:
+            detail = _segment_shape(data, detail)
         elif reason == "bad_timestamp" and detail.startswith("Expected"):
             # a number (epoch seconds or milliseconds) or null: msgspec says "Expected `datetime`", a type
             # the producer never sees

@@ -95,3 +95,25 @@ def test_format_ts_reuses_a_minutes_text_correctly() -> None:
     for ts in times + times[::-1]:
         dt = datetime.fromtimestamp(ts, UTC)
         assert format_ts(ts) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z", ts
+
+
+def test_segment_shapes_that_are_no_event_say_what_to_change() -> None:
+    """A Segment batch was refused as "Object missing required field `messageId`" (each of its events has
+    one), and an event timed by ``originalTimestamp`` only as missing ``timestamp`` with no word on the
+    field it has: the dead letter's detail is all a producer reads (``cjo-stream dlq``)."""
+    event = orjson.loads(raw())
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(orjson.dumps({"batch": [event], "sentAt": "2026-03-02T10:00:01Z"}))
+    assert info.value.reason == "missing_field"
+    assert info.value.detail.startswith('a Segment batch ({"batch": [...]}) is not read: produce each event')
+
+    untimed = {k: v for k, v in event.items() if k != "timestamp"}
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(orjson.dumps({**untimed, "originalTimestamp": "2026-03-02T10:00:00Z",
+                                   "receivedAt": "2026-03-02T10:00:02Z"}))
+    assert (info.value.reason, info.value.detail) == (
+        "missing_field", "Object missing required field `timestamp` (originalTimestamp, receivedAt not read in "
+                         "its place: set timestamp, the event's time)")
+    with pytest.raises(InvalidEvent) as info:  # no other time: msgspec's own words
+        decode_event(orjson.dumps(untimed))
+    assert info.value.detail == "Object missing required field `timestamp`"
