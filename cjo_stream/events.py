@@ -83,21 +83,36 @@ _OTHER_TIMES: Final = ("originalTimestamp", "receivedAt", "sentAt")
 
 
 def _segment_shape(data: bytes, detail: str) -> str:
-    """The detail of ``missing_field`` for two Segment shapes whose msgspec detail misleads: a batch envelope
-    (``{"batch": [...]}``: "missing required field `messageId`", though each event in it has one) and an event
-    whose time is in Segment's other fields only (``originalTimestamp``, ...), so that the producer reading
-    ``cjo-stream dlq`` knows what to change. Only refused records pay for the look at their members."""
+    """The detail of ``missing_field`` for shapes upstreams send whose msgspec detail misleads: a Segment batch
+    (``{"batch": [...]}``: "missing required field `messageId`", though each event in it has one), Kafka
+    Connect's JSON with its schema (``{"schema", "payload"}``, its converter's default) and an event whose time
+    is in Segment's other fields only (``originalTimestamp``, ...), so that the producer reading ``cjo-stream
+    dlq`` knows what to change. Only refused records pay for the look at their members."""
     try:
         top = _top_level.decode(data)
     except (msgspec.DecodeError, RecursionError):
         return detail
-    if "batch" in top and "messageId" not in top:
-        return ('a Segment batch ({"batch": [...]}) is not read: produce each event in it as a record of its own')
+    if "messageId" not in top:
+        if "batch" in top:
+            return 'a Segment batch ({"batch": [...]}) is not read: produce each event in it as a record of its own'
+        if "payload" in top and "schema" in top:
+            return ('a Kafka Connect envelope ({"schema": ..., "payload": ...}) is not read: set the converter\'s '
+                    "schemas.enable=false, so that the event itself is the record")
     if detail.endswith("`timestamp`"):
         other = [k for k in _OTHER_TIMES if k in top]
         if other:
             return f"{detail} ({', '.join(other)} not read in its place: set timestamp, the event's time)"
     return detail
+
+
+def _holds_object(data: bytes) -> bool:
+    """Whether a record that is a JSON string holds a JSON object: a producer that serialised its event twice
+    (a JSON serialiser given the JSON text, Kafka Connect's JsonConverter over a string)."""
+    try:
+        inner = msgspec.json.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    return isinstance(inner, str) and inner.lstrip()[:1] == "{"
 
 
 def valid_id(text: str) -> bool:
@@ -147,6 +162,8 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
             detail = _unknown_type(detail)
         elif reason == "missing_field" and not trusted:
             detail = _segment_shape(data, detail)
+        elif reason == "wrong_type" and detail == "Expected `object`, got `str`" and _holds_object(data):
+            detail = "the record is a JSON string holding a JSON object: it was encoded twice (send the object)"
         elif reason == "bad_timestamp" and detail.startswith("Expected"):
             # a number (epoch seconds or milliseconds) or null: msgspec says "Expected `datetime`", a type
             # the producer never sees

@@ -117,3 +117,21 @@ def test_segment_shapes_that_are_no_event_say_what_to_change() -> None:
     with pytest.raises(InvalidEvent) as info:  # no other time: msgspec's own words
         decode_event(orjson.dumps(untimed))
     assert info.value.detail == "Object missing required field `timestamp`"
+
+
+def test_connect_envelopes_and_twice_encoded_events_say_what_to_change() -> None:
+    """Two producer set-ups that wrap every event: Kafka Connect's JsonConverter with its default
+    ``schemas.enable=true`` ({"schema", "payload"}: "missing required field `messageId`"), and an event
+    serialised twice (a JSON string holding it: "Expected `object`, got `str`")."""
+    event = orjson.loads(raw())
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(orjson.dumps({"schema": {"type": "struct", "fields": []}, "payload": event}))
+    assert info.value.reason == "missing_field" and "Kafka Connect envelope" in info.value.detail \
+        and "schemas.enable=false" in info.value.detail
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(orjson.dumps(orjson.dumps(event).decode()))
+    assert (info.value.reason, info.value.detail) == (
+        "wrong_type", "the record is a JSON string holding a JSON object: it was encoded twice (send the object)")
+    with pytest.raises(InvalidEvent) as info:  # a string that holds no object: msgspec's own words
+        decode_event(b'"hello"')
+    assert (info.value.reason, info.value.detail) == ("wrong_type", "Expected `object`, got `str`")
