@@ -178,6 +178,12 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
             msg = "the record's value is empty"  # msgspec: "Input data was truncated", as if cut short on the way
         elif data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):  # msgspec: "invalid character (byte 0)"
             msg = "the record starts with a byte-order mark: a JSON record has none"
+        elif data[:1] == b"\x00" and len(data) > 5:
+            # Confluent's Schema Registry serialisers (JSON Schema, Avro, Protobuf) frame each value with a magic
+            # byte 0 and a 4-byte schema id: "invalid character (byte 0)" did not say which producer setting it is
+            msg = (f"the record starts with a Schema Registry header (magic byte 0, schema id "
+                   f"{int.from_bytes(data[1:5], 'big')}): cjo-stream reads plain JSON, so produce with a plain "
+                   "JSON or string serializer, not a Schema Registry one")
         raise InvalidEvent("invalid_encoding" if "UTF-8" in msg else "invalid_json", msg) from None
     except RecursionError:
         raise InvalidEvent("too_deep", f"nesting deeper than {MAX_DEPTH} levels") from None

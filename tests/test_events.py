@@ -135,3 +135,18 @@ def test_connect_envelopes_and_twice_encoded_events_say_what_to_change() -> None
     with pytest.raises(InvalidEvent) as info:  # a string that holds no object: msgspec's own words
         decode_event(b'"hello"')
     assert (info.value.reason, info.value.detail) == ("wrong_type", "Expected `object`, got `str`")
+
+
+def test_a_schema_registry_framed_record_names_its_header() -> None:
+    """Confluent's Schema Registry serialisers put a magic byte 0 and a 4-byte schema id before each value
+    (JSON Schema, Avro, Protobuf alike): it was "JSON is malformed: invalid character (byte 0)"."""
+    for value in (b"\x00\x00\x00\x00\x07" + raw(), b"\x00\x00\x00\x00\x07\x02\x0cabc"):
+        with pytest.raises(InvalidEvent) as info:
+            decode_event(value)
+        assert (info.value.reason, info.value.detail) == (
+            "invalid_json", "the record starts with a Schema Registry header (magic byte 0, schema id 7): cjo-stream "
+                            "reads plain JSON, so produce with a plain JSON or string serializer, not a Schema "
+                            "Registry one")
+    with pytest.raises(InvalidEvent) as info:  # a lone NUL is no framing
+        decode_event(b"\x00")
+    assert info.value.detail == "JSON is malformed: invalid character (byte 0)"
