@@ -7,6 +7,7 @@ so the runtime can dead-letter it and the simulator can report it with a line nu
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -80,6 +81,13 @@ def _unknown_type(msg: str) -> str:
 #: Segment's other times: an event without ``timestamp`` is refused even when it carries one of these (which
 #: time the engine should decide at is the producer's to say: Segment itself fills ``timestamp`` in)
 _OTHER_TIMES: Final = ("originalTimestamp", "receivedAt", "sentAt")
+
+
+#: A ``\\uD800``-``\\uDFFF`` escape not in a high-low pair (an even number of backslashes before it: the
+#: escape is not itself escaped), looked for only in records msgspec refused
+_LONE_SURROGATE: Final = re.compile(
+    rb"(?<!\\)(?:\\\\)*(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})")
 
 
 def _segment_shape(data: bytes, detail: str) -> str:
@@ -178,6 +186,10 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
             msg = "the record's value is empty"  # msgspec: "Input data was truncated", as if cut short on the way
         elif data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):  # msgspec: "invalid character (byte 0)"
             msg = "the record starts with a byte-order mark: a JSON record has none"
+        elif ("surrogate" in msg or msg == "Input data was truncated") and _LONE_SURROGATE.search(data):
+            # msgspec: "Input data was truncated" for a lone high surrogate, as if the record had been cut short
+            msg = ("a string holds a lone UTF-16 surrogate escape (such as \\ud83d without its pair: text cut "
+                   "inside an emoji, which JavaScript's JSON.stringify writes so): no Unicode text can hold it")
         elif data[:1] == b"\x00" and len(data) > 5:
             # Confluent's Schema Registry serialisers (JSON Schema, Avro, Protobuf) frame each value with a magic
             # byte 0 and a 4-byte schema id: "invalid character (byte 0)" did not say which producer setting it is

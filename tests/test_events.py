@@ -150,3 +150,19 @@ def test_a_schema_registry_framed_record_names_its_header() -> None:
     with pytest.raises(InvalidEvent) as info:  # a lone NUL is no framing
         decode_event(b"\x00")
     assert info.value.detail == "JSON is malformed: invalid character (byte 0)"
+
+
+def test_a_lone_surrogate_escape_is_named_not_taken_for_a_cut_record() -> None:
+    """JavaScript's JSON.stringify writes text cut inside an emoji as a lone ``\\ud83d`` escape: refused (no
+    UTF-8 text holds it) with msgspec's "Input data was truncated", which sent a producer looking for a cut
+    record. A pair, an escaped backslash before ``ud83d`` and a record really cut short keep their words."""
+    lone = "a string holds a lone UTF-16 surrogate escape"
+    for name in ('"Tent \\ud83d"', '"\\ud83d Tent"', '"\\ude00 Tent"', '"ab\\udc00"'):
+        with pytest.raises(InvalidEvent) as info:
+            decode_event(raw(properties={}).replace(b'"properties":{}', b'"properties":{"name":' + name.encode() + b"}"))
+        assert info.value.reason == "invalid_json" and info.value.detail.startswith(lone), (name, info.value.detail)
+    pair = raw(properties={}).replace(b'"properties":{}', b'"properties":{"name":"\\ud83d\\ude00 \\\\ud83d"}')
+    assert decode_event(pair).properties == {"name": "\U0001F600 \\ud83d"}
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(pair[:-20])
+    assert info.value.detail == "Input data was truncated"
