@@ -78,6 +78,8 @@ def _unknown_type(msg: str) -> str:
     return f"type {repr(got) if named else '(not shown)'} is not one of track, identify, page, screen, alias"
 
 
+#: Where msgspec names an id field it refused (``wrong_type``)
+_ID_PATHS: Final = ("`$.messageId`", "`$.userId`", "`$.anonymousId`", "`$.previousId`")
 #: Segment's other times: an event without ``timestamp`` is refused even when it carries one of these (which
 #: time the engine should decide at is the producer's to say: Segment itself fills ``timestamp`` in)
 _OTHER_TIMES: Final = ("originalTimestamp", "receivedAt", "sentAt")
@@ -170,6 +172,8 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
             detail = _unknown_type(detail)
         elif reason == "missing_field" and not trusted:
             detail = _segment_shape(data, detail)
+        elif reason == "wrong_type" and detail.endswith(_ID_PATHS) and ("got `int`" in detail or "got `float`" in detail):
+            detail += ' (ids are text: "12345", not 12345)'  # a database key sent as the number it is there
         elif reason == "wrong_type" and detail == "Expected `object`, got `str`" and _holds_object(data):
             detail = "the record is a JSON string holding a JSON object: it was encoded twice (send the object)"
         elif reason == "bad_timestamp" and detail.startswith("Expected"):

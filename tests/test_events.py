@@ -166,3 +166,16 @@ def test_a_lone_surrogate_escape_is_named_not_taken_for_a_cut_record() -> None:
     with pytest.raises(InvalidEvent) as info:
         decode_event(pair[:-20])
     assert info.value.detail == "Input data was truncated"
+
+
+def test_a_numeric_id_says_ids_are_text() -> None:
+    """A database key sent as a number (``"userId": 12345``) was "Expected `str | null`, got `int`", which
+    names a type the producer never wrote."""
+    for field in ("userId", "anonymousId", "messageId", "previousId"):
+        with pytest.raises(InvalidEvent) as info:
+            decode_event(raw(**{"type": "alias", "event": ..., "previousId": "a-1", field: 12345}))
+        assert info.value.reason == "wrong_type" and info.value.detail.endswith(
+            f'at `$.{field}` (ids are text: "12345", not 12345)'), info.value.detail
+    with pytest.raises(InvalidEvent) as info:  # another field keeps msgspec's words
+        decode_event(raw(event=12345))
+    assert info.value.detail == "Expected `str | null`, got `int` - at `$.event`"
