@@ -375,6 +375,10 @@ class StreamWorker:
                 await self.producer.partitions_for(topic)
             # dead letters keep their input partition, modulo the partitions the dead-letter topic has (ingest)
             self.ingest.dlq_partitions = len(await self.producer.partitions_for(s.dlq_topic)) or s.partitions
+            for topic in (s.skipped_topic, s.journey_events_topic, *outputs):  # keyed by customer: Outbox.narrow
+                n = len(await self.producer.partitions_for(topic))
+                if 0 < n < s.partitions:
+                    self.outbox.narrow[topic] = n
             await asyncio.gather(self.globals_consumer.start(), self.offsets_consumer.start())
             await self._catch_up_globals()
         except BaseException:

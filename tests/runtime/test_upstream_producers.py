@@ -248,3 +248,25 @@ def test_a_dead_letter_topic_made_with_fewer_partitions_takes_every_dead_letter(
                                 lambda rs: any(orjson.loads(r.value)["customer_id"] == "after-dlq" for r in rs), 60))
     assert any(orjson.loads(r.value)["customer_id"] == "after-dlq" for r in inbox), w.log()
     assert w.proc.poll() is None and "Unrecognized partition" not in w.log(), w.log()
+
+
+def test_output_topics_made_with_fewer_partitions_take_every_command(
+        spawn: Any, worker_env: dict[str, str]) -> None:
+    """docs/operations.md sizes a delivery topic by its adapter's replicas; commands go to the customer's
+    partition number, so one made with fewer partitions than ``CJO_PARTITIONS`` stopped the worker at the
+    first command for a higher partition ("Unrecognized partition", exit 70, again at each restart)."""
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    bootstrap = worker_env["CJO_BROKER"]
+    narrow = ["cjo.delivery.in_app", "cjo.delivery.skipped", "cjo.journey-events"]
+    asyncio.run(ensure_topics(Settings(bootstrap=bootstrap), narrow, partitions=dict.fromkeys(narrow, 1)))
+    w = spawn()
+    w.wait_ready()
+    want = {f"narrow-{i}" for i in range(12)}  # customers on every one of the 4 partitions
+    asyncio.run(produce(bootstrap, "cjo.touchpoints", [(c.encode(), signup(c)) for c in sorted(want)]))
+    inbox = asyncio.run(collect(bootstrap, ["cjo.delivery.in_app"],
+                                lambda rs: want <= {orjson.loads(r.value)["customer_id"] for r in rs}, 60))
+    assert want <= {orjson.loads(r.value)["customer_id"] for r in inbox}, w.log()
+    assert {r.partition for r in inbox} == {0}
+    assert w.proc.poll() is None and "Unrecognized partition" not in w.log(), w.log()
