@@ -7,6 +7,7 @@ so the runtime can dead-letter it and the simulator can report it with a line nu
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -77,6 +78,53 @@ def _unknown_type(msg: str) -> str:
     return f"type {repr(got) if named else '(not shown)'} is not one of track, identify, page, screen, alias"
 
 
+#: Where msgspec names an id field it refused (``wrong_type``)
+_ID_PATHS: Final = ("`$.messageId`", "`$.userId`", "`$.anonymousId`", "`$.previousId`")
+#: Segment's other times: an event without ``timestamp`` is refused even when it carries one of these (which
+#: time the engine should decide at is the producer's to say: Segment itself fills ``timestamp`` in)
+_OTHER_TIMES: Final = ("originalTimestamp", "receivedAt", "sentAt")
+
+
+#: A ``\\uD800``-``\\uDFFF`` escape not in a high-low pair (an even number of backslashes before it: the
+#: escape is not itself escaped), looked for only in records msgspec refused
+_LONE_SURROGATE: Final = re.compile(
+    rb"(?<!\\)(?:\\\\)*(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})")
+
+
+def _segment_shape(data: bytes, detail: str) -> str:
+    """The detail of ``missing_field`` for shapes upstreams send whose msgspec detail misleads: a Segment batch
+    (``{"batch": [...]}``: "missing required field `messageId`", though each event in it has one), Kafka
+    Connect's JSON with its schema (``{"schema", "payload"}``, its converter's default) and an event whose time
+    is in Segment's other fields only (``originalTimestamp``, ...), so that the producer reading ``cjo-stream
+    dlq`` knows what to change. Only refused records pay for the look at their members."""
+    try:
+        top = _top_level.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return detail
+    if "messageId" not in top:
+        if "batch" in top:
+            return 'a Segment batch ({"batch": [...]}) is not read: produce each event in it as a record of its own'
+        if "payload" in top and "schema" in top:
+            return ('a Kafka Connect envelope ({"schema": ..., "payload": ...}) is not read: set the converter\'s '
+                    "schemas.enable=false, so that the event itself is the record")
+    if detail.endswith("`timestamp`"):
+        other = [k for k in _OTHER_TIMES if k in top]
+        if other:
+            return f"{detail} ({', '.join(other)} not read in its place: set timestamp, the event's time)"
+    return detail
+
+
+def _holds_object(data: bytes) -> bool:
+    """Whether a record that is a JSON string holds a JSON object: a producer that serialised its event twice
+    (a JSON serialiser given the JSON text, Kafka Connect's JsonConverter over a string)."""
+    try:
+        inner = msgspec.json.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    return isinstance(inner, str) and inner.lstrip()[:1] == "{"
+
+
 def valid_id(text: str) -> bool:
     """1..:data:`MAX_ID_LENGTH` printable characters (no control, format or line-separator characters)."""
     return 0 < len(text) <= MAX_ID_LENGTH and text.isprintable()
@@ -122,6 +170,12 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
         reason, detail = _classify(e), str(e)
         if reason == "unknown_type":
             detail = _unknown_type(detail)
+        elif reason == "missing_field" and not trusted:
+            detail = _segment_shape(data, detail)
+        elif reason == "wrong_type" and detail.endswith(_ID_PATHS) and ("got `int`" in detail or "got `float`" in detail):
+            detail += ' (ids are text: "12345", not 12345)'  # a database key sent as the number it is there
+        elif reason == "wrong_type" and detail == "Expected `object`, got `str`" and _holds_object(data):
+            detail = "the record is a JSON string holding a JSON object: it was encoded twice (send the object)"
         elif reason == "bad_timestamp" and detail.startswith("Expected"):
             # a number (epoch seconds or milliseconds) or null: msgspec says "Expected `datetime`", a type
             # the producer never sees
@@ -136,6 +190,16 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
             msg = "the record's value is empty"  # msgspec: "Input data was truncated", as if cut short on the way
         elif data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):  # msgspec: "invalid character (byte 0)"
             msg = "the record starts with a byte-order mark: a JSON record has none"
+        elif ("surrogate" in msg or msg == "Input data was truncated") and _LONE_SURROGATE.search(data):
+            # msgspec: "Input data was truncated" for a lone high surrogate, as if the record had been cut short
+            msg = ("a string holds a lone UTF-16 surrogate escape (such as \\ud83d without its pair: text cut "
+                   "inside an emoji, which JavaScript's JSON.stringify writes so): no Unicode text can hold it")
+        elif data[:1] == b"\x00" and len(data) > 5:
+            # Confluent's Schema Registry serialisers (JSON Schema, Avro, Protobuf) frame each value with a magic
+            # byte 0 and a 4-byte schema id: "invalid character (byte 0)" did not say which producer setting it is
+            msg = (f"the record starts with a Schema Registry header (magic byte 0, schema id "
+                   f"{int.from_bytes(data[1:5], 'big')}): cjo-stream reads plain JSON, so produce with a plain "
+                   "JSON or string serializer, not a Schema Registry one")
         raise InvalidEvent("invalid_encoding" if "UTF-8" in msg else "invalid_json", msg) from None
     except RecursionError:
         raise InvalidEvent("too_deep", f"nesting deeper than {MAX_DEPTH} levels") from None

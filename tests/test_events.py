@@ -95,3 +95,87 @@ def test_format_ts_reuses_a_minutes_text_correctly() -> None:
     for ts in times + times[::-1]:
         dt = datetime.fromtimestamp(ts, UTC)
         assert format_ts(ts) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z", ts
+
+
+def test_segment_shapes_that_are_no_event_say_what_to_change() -> None:
+    """A Segment batch was refused as "Object missing required field `messageId`" (each of its events has
+    one), and an event timed by ``originalTimestamp`` only as missing ``timestamp`` with no word on the
+    field it has: the dead letter's detail is all a producer reads (``cjo-stream dlq``)."""
+    event = orjson.loads(raw())
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(orjson.dumps({"batch": [event], "sentAt": "2026-03-02T10:00:01Z"}))
+    assert info.value.reason == "missing_field"
+    assert info.value.detail.startswith('a Segment batch ({"batch": [...]}) is not read: produce each event')
+
+    untimed = {k: v for k, v in event.items() if k != "timestamp"}
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(orjson.dumps({**untimed, "originalTimestamp": "2026-03-02T10:00:00Z",
+                                   "receivedAt": "2026-03-02T10:00:02Z"}))
+    assert (info.value.reason, info.value.detail) == (
+        "missing_field", "Object missing required field `timestamp` (originalTimestamp, receivedAt not read in "
+                         "its place: set timestamp, the event's time)")
+    with pytest.raises(InvalidEvent) as info:  # no other time: msgspec's own words
+        decode_event(orjson.dumps(untimed))
+    assert info.value.detail == "Object missing required field `timestamp`"
+
+
+def test_connect_envelopes_and_twice_encoded_events_say_what_to_change() -> None:
+    """Two producer set-ups that wrap every event: Kafka Connect's JsonConverter with its default
+    ``schemas.enable=true`` ({"schema", "payload"}: "missing required field `messageId`"), and an event
+    serialised twice (a JSON string holding it: "Expected `object`, got `str`")."""
+    event = orjson.loads(raw())
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(orjson.dumps({"schema": {"type": "struct", "fields": []}, "payload": event}))
+    assert info.value.reason == "missing_field" and "Kafka Connect envelope" in info.value.detail \
+        and "schemas.enable=false" in info.value.detail
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(orjson.dumps(orjson.dumps(event).decode()))
+    assert (info.value.reason, info.value.detail) == (
+        "wrong_type", "the record is a JSON string holding a JSON object: it was encoded twice (send the object)")
+    with pytest.raises(InvalidEvent) as info:  # a string that holds no object: msgspec's own words
+        decode_event(b'"hello"')
+    assert (info.value.reason, info.value.detail) == ("wrong_type", "Expected `object`, got `str`")
+
+
+def test_a_schema_registry_framed_record_names_its_header() -> None:
+    """Confluent's Schema Registry serialisers put a magic byte 0 and a 4-byte schema id before each value
+    (JSON Schema, Avro, Protobuf alike): it was "JSON is malformed: invalid character (byte 0)"."""
+    for value in (b"\x00\x00\x00\x00\x07" + raw(), b"\x00\x00\x00\x00\x07\x02\x0cabc"):
+        with pytest.raises(InvalidEvent) as info:
+            decode_event(value)
+        assert (info.value.reason, info.value.detail) == (
+            "invalid_json", "the record starts with a Schema Registry header (magic byte 0, schema id 7): cjo-stream "
+                            "reads plain JSON, so produce with a plain JSON or string serializer, not a Schema "
+                            "Registry one")
+    with pytest.raises(InvalidEvent) as info:  # a lone NUL is no framing
+        decode_event(b"\x00")
+    assert info.value.detail == "JSON is malformed: invalid character (byte 0)"
+
+
+def test_a_lone_surrogate_escape_is_named_not_taken_for_a_cut_record() -> None:
+    """JavaScript's JSON.stringify writes text cut inside an emoji as a lone ``\\ud83d`` escape: refused (no
+    UTF-8 text holds it) with msgspec's "Input data was truncated", which sent a producer looking for a cut
+    record. A pair, an escaped backslash before ``ud83d`` and a record really cut short keep their words."""
+    lone = "a string holds a lone UTF-16 surrogate escape"
+    for name in ('"Tent \\ud83d"', '"\\ud83d Tent"', '"\\ude00 Tent"', '"ab\\udc00"'):
+        with pytest.raises(InvalidEvent) as info:
+            decode_event(raw(properties={}).replace(b'"properties":{}', b'"properties":{"name":' + name.encode() + b"}"))
+        assert info.value.reason == "invalid_json" and info.value.detail.startswith(lone), (name, info.value.detail)
+    pair = raw(properties={}).replace(b'"properties":{}', b'"properties":{"name":"\\ud83d\\ude00 \\\\ud83d"}')
+    assert decode_event(pair).properties == {"name": "\U0001F600 \\ud83d"}
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(pair[:-20])
+    assert info.value.detail == "Input data was truncated"
+
+
+def test_a_numeric_id_says_ids_are_text() -> None:
+    """A database key sent as a number (``"userId": 12345``) was "Expected `str | null`, got `int`", which
+    names a type the producer never wrote."""
+    for field in ("userId", "anonymousId", "messageId", "previousId"):
+        with pytest.raises(InvalidEvent) as info:
+            decode_event(raw(**{"type": "alias", "event": ..., "previousId": "a-1", field: 12345}))
+        assert info.value.reason == "wrong_type" and info.value.detail.endswith(
+            f'at `$.{field}` (ids are text: "12345", not 12345)'), info.value.detail
+    with pytest.raises(InvalidEvent) as info:  # another field keeps msgspec's words
+        decode_event(raw(event=12345))
+    assert info.value.detail == "Expected `str | null`, got `int` - at `$.event`"

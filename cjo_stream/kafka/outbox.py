@@ -53,6 +53,12 @@ class Outbox:
         self.count = 0
         self.deferred = frozenset(deferred)
         self._later: dict[tuple[str, int], dict[bytes | None, bytes | None]] = defaultdict(dict)
+        #: Output topics with fewer partitions than the partition numbers records are added with (commands go
+        #: to the customer's partition number), by their count: such a record goes to that number modulo the
+        #: count. An operator may make a delivery topic with as many partitions as its adapter has replicas;
+        #: one with fewer than CJO_PARTITIONS stopped the worker at its first command for a higher partition
+        #: (aiokafka's "Unrecognized partition"), again at every restart. Set by the worker at start.
+        self.narrow: dict[str, int] = {}
         # every batch sent to ``loop_topic`` is also given to ``loop_sink`` (partition, ack future, items)
         # right after the producer queued it, so the sink sees a partition's batches in offset order
         self.loop_topic = loop_topic if loop_sink is not None else None
@@ -112,9 +118,12 @@ class Outbox:
 
     async def _send(self, records: dict[tuple[str, int], list[Item]]) -> Awaitable[Any]:
         futures = []
+        narrow = self.narrow
         for (topic, partition), items in records.items():
             if not items:
                 continue
+            if narrow and topic in narrow:
+                partition %= narrow[topic]
             loop = topic == self.loop_topic
             start = 0
             while True:

@@ -113,25 +113,46 @@ async def read_dead_letters(settings: Settings, name: str, visit: Callable[[Dead
 
 async def redrive(settings: Settings, letters: Iterable[DeadLetter], to: str | None) -> Counter[str]:
     """Produce each dead letter's key, value and the producer's own headers to ``to`` or the topic it came
-    from; count per topic."""
+    from; count per topic (``""``: records with neither key nor value, not sent).
+
+    Every record is checked before the first is sent: a record naming no source topic stopped a re-drive
+    half-way, and a keyless tombstone (an upstream's ``produce(key=None, value=None)``, dead-lettered as
+    ``missing_field``) stopped it with a traceback from the Kafka client, which sends no record with neither
+    key nor value, after it had sent the ones before: run again, those went twice. Such a record holds
+    nothing to re-drive, so it is left on the dead-letter topic and counted.
+    """
     from cjo_stream.kafka.producer import make_producer
 
+    every = list(letters)
+    todo = [d for d in every if d.key is not None or d.value is not None]
+    sent: Counter[str] = Counter({"": len(every) - len(todo)})
+    for d in todo:
+        if not (to or d.source_topic):
+            raise ValueError(f"the record at {d.partition}:{d.offset} does not say where it came from "
+                             "(no cjo.source.topic header): give --to TOPIC (nothing re-driven)")
     p = make_producer(settings)
     await p.start()
-    sent: Counter[str] = Counter()
     try:
         futures = []
-        for d in letters:
+        for d in todo:
             target = to or d.source_topic
-            if not target:
-                raise ValueError(f"the record at {d.partition}:{d.offset} does not say where it came from "
-                                 "(no cjo.source.topic header): give --to TOPIC")
             futures.append(await p.send(target, d.value, key=d.key, headers=d.headers or None))
             sent[target] += 1
         await asyncio.gather(*futures)
     finally:
         await p.stop()
-    return sent
+    return +sent
+
+
+def value_line(value: bytes | None) -> bytes:
+    """A dead letter's value as one line of ``--values``: its line breaks written as spaces.
+
+    Why: ``--values`` into a file, fix it, ``cjo-stream produce --events FILE`` is how records are corrected,
+    and ``produce`` sends one record per line; a pretty-printed record (Jackson's ``INDENT_OUTPUT``, Python's
+    ``indent=2``), which workers read, became one broken record per line of it. In JSON a line break can only
+    be whitespace between tokens (in a string it is escaped), so the line is the same document.
+    """
+    return (value or b"").replace(b"\r", b" ").replace(b"\n", b" ") + b"\n"
 
 
 def _line(d: DeadLetter) -> str:
@@ -178,7 +199,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
         if (args.reason and d.reason not in args.reason) or (args.limit is not None and listed >= args.limit):
             return
         if args.values:
-            out.buffer.write((d.value or b"") + b"\n")
+            out.buffer.write(value_line(d.value))
         else:
             out.write(_line(d) + "\n")
         listed += 1
@@ -215,8 +236,12 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
             raise UsageError(str(e)) from None
         except KafkaError as e:
             raise lost_broker(s, args, e) from None
-        print(f"dlq: re-drove {', '.join(f'{n} to {t}' for t, n in sorted(sent.items()))} (they stay on {name}; a "
-              "record that still fails is dead-lettered again)", file=sys.stderr)
+        empty = sent.pop("", 0)
+        print(f"dlq: re-drove {', '.join(f'{n} to {t}' for t, n in sorted(sent.items())) or 'nothing'} (they stay on "
+              f"{name}; a record that still fails is dead-lettered again)", file=sys.stderr)
+        if empty:
+            print(f"dlq: left {empty} record(s) with neither key nor value (a keyless tombstone holds no event; "
+                  "Kafka clients send no such record)", file=sys.stderr)
     return 0
 
 
@@ -239,7 +264,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "(a second --redrive: from when the first one ran, skipping what it re-drove)")
     p.add_argument("--limit", type=positive_int, help="at most this many records (the first ones)")
     p.add_argument("--values", action="store_true",
-                   help="print each record's value as it is (the payload, may hold personal data), one per line")
+                   help="print each record's value as it is (the payload, may hold personal data), one per line (its "
+                        "line breaks, whitespace in JSON, as spaces: `cjo-stream produce --events` reads the file)")
     p.add_argument("--redrive", action="store_true",
                    help="produce the records listed back to the topic each came from, key, value and the "
                         "producer's headers unchanged")

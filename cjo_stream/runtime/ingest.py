@@ -59,6 +59,10 @@ class Ingest:
         self.decoded = decoded  # events kept for this process's own stage 2 (runtime.decoded)
         self.invalid: Counter[str] = Counter()
         self.forwarded = 0
+        #: The dead-letter topic's own partition count, which the worker reads at start (it is made with
+        #: ``CJO_PARTITIONS``, but one an operator made first may have any: a dead letter sent to a partition it
+        #: does not have stopped stage 1 at the first bad record of a higher input partition, again at each restart)
+        self.dlq_partitions = settings.partitions
 
     def _dead_letter(self, rec: InRecord, err: InvalidEvent, out: Outbox) -> None:
         s = self.settings
@@ -71,7 +75,7 @@ class Ingest:
             ("cjo.failed_at", str(time.time()).encode()),
         ]
         # the producer's own headers (tracing, schema ids, ...) are kept, as Kafka Connect's DLQ keeps them
-        out.add(s.dlq_topic, rec.key, rec.value, partition=rec.partition % s.partitions,
+        out.add(s.dlq_topic, rec.key, rec.value, partition=rec.partition % self.dlq_partitions,
                 headers=[*(rec.headers or ()), *headers])
         self.invalid[err.reason] += 1
 

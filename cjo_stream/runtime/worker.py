@@ -374,6 +374,12 @@ class StreamWorker:
                 # learn every output's partitions now: a first send to a topic the producer has no
                 # metadata for waits for a metadata round trip (the first commands took ~1 s without this)
                 await self.producer.partitions_for(topic)
+            # dead letters keep their input partition, modulo the partitions the dead-letter topic has (ingest)
+            self.ingest.dlq_partitions = len(await self.producer.partitions_for(s.dlq_topic)) or s.partitions
+            for topic in (s.skipped_topic, s.journey_events_topic, s.consent_changes_topic, *outputs):  # Outbox.narrow
+                n = len(await self.producer.partitions_for(topic))
+                if 0 < n < s.partitions:
+                    self.outbox.narrow[topic] = n
             await asyncio.gather(self.globals_consumer.start(), self.offsets_consumer.start())
             await self._catch_up_globals()
         except BaseException:

@@ -193,3 +193,55 @@ def test_the_known_reasons_are_those_the_code_dead_letters_with() -> None:
     assert set(EVENT_REASONS) == events and set(ADAPTER_REASONS) == adapters
     readme = (root / "README.md").read_text().split("A record is refused with a reason code:", 1)[1].split("\n\n")[0]
     assert set(re.findall(r"`([a-z_]+)`", readme)) >= set(EVENT_REASONS)
+
+
+
+def test_a_keyless_tombstone_is_left_and_the_rest_redriven(broker: Any) -> None:
+    """An upstream's ``produce(key=None, value=None)`` is dead-lettered (``missing_field``, a tombstone): the
+    re-drive then stopped with the Kafka client's AssertionError (exit 70) after sending the records before
+    it, which a second run sent again. It holds nothing to re-drive: left, counted, the others sent."""
+    from confluent_kafka import Producer  # librdkafka writes what aiokafka's send refuses, as upstreams do
+
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    topic, target = "cjo.test.tombstones.dlq", "cjo.again.tombstones"
+    asyncio.run(ensure_topics(Settings(bootstrap=broker.bootstrap), [topic, target]))
+    p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": False})
+    headers = [("cjo.reason", b"missing_field"), ("cjo.source.topic", b"cjo.touchpoints")]
+    for key, value in [(None, b"first"), (None, None), (b"k", None), (None, b"last")]:
+        p.produce(topic, value=value, key=key, partition=0, headers=headers)
+    assert p.flush(30) == 0
+    del p  # (its connections close now, not when the broker stops)
+
+    r = dlq(broker.bootstrap, "--topic", topic, "--redrive", "--to", target)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "re-drove 3 to cjo.again.tombstones" in r.stderr and "left 1 record(s) with neither key nor value" \
+        in r.stderr, r.stderr
+    again = asyncio.run(collect(broker.bootstrap, [target], lambda rs: len(rs) >= 3, 60))
+    assert sorted((x.key or b"", x.value or b"") for x in again) == [(b"", b"first"), (b"", b"last"), (b"k", b"")]
+    assert [x.value for x in again if x.key == b"k"] == [None]  # a keyed tombstone is re-driven as one
+
+
+def test_values_prints_a_pretty_printed_record_on_one_line_produce_reads(broker: Any, tmp_path: Any) -> None:
+    """Correcting records is ``--values`` into a file, fix, ``produce --events``, which sends a record per
+    line: a pretty-printed dead letter (workers read those) became three broken records, one per line."""
+    import json
+
+    topic = "cjo.test.pretty.dlq"
+    pretty = json.dumps({"messageId": "m-1", "type": "track", "event": "x\ny", "userId": "u-1"}, indent=2).encode()
+    assert pretty.count(b"\n") > 3
+    asyncio.run(dead_letters_at(broker.bootstrap, topic, [(0, int(time.time() * 1000), pretty, "missing_field"),
+                                                          (0, int(time.time() * 1000), b"{\r\n}", "missing_field")]))
+    p = dlq(broker.bootstrap, "--topic", topic, "--values")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 2 and json.loads(lines[0]) == json.loads(pretty) and json.loads(lines[1]) == {}, lines
+
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_text(lines[0].replace('"userId"', '"timestamp": "2026-03-02T10:00:00Z", "userId"') + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    r = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "produce", "--broker", broker.bootstrap, "--events",
+                        str(fixed), "--topic", "cjo.test.fixed", "--create"], capture_output=True, text=True, cwd=ROOT,
+                       env=env, timeout=120, check=False)
+    assert r.returncode == 0 and "produced 1 records" in r.stdout + r.stderr, r.stdout + r.stderr

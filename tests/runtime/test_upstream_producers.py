@@ -213,3 +213,60 @@ def test_null_properties_traits_and_context_are_absent(spawn: Any, worker_env: d
                     if c["step"] == "hello")
     assert bodies == [("java-1", "Welcome Ada"), ("java-2", "Welcome ")], bodies
     assert w.proc.poll() is None, w.log()
+
+
+def test_a_dead_letter_topic_made_with_fewer_partitions_takes_every_dead_letter(
+        spawn: Any, worker_env: dict[str, str]) -> None:
+    """docs/operations.md lets an operator make the dead-letter topic with any partition count; one made with
+    fewer than ``CJO_PARTITIONS`` stopped stage 1 at the first bad record of a higher input partition
+    (aiokafka's "Unrecognized partition", exit 70), and again after every restart, which read it again."""
+    from aiokafka import AIOKafkaProducer
+
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    bootstrap = worker_env["CJO_BROKER"]
+    dlq = "cjo.touchpoints.dlq"
+    asyncio.run(ensure_topics(Settings(bootstrap=bootstrap), [dlq], partitions={dlq: 1}))
+    w = spawn()
+    w.wait_ready()
+
+    async def bad_on_every_partition() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await p.start()
+        try:
+            for part in range(int(worker_env["CJO_PARTITIONS"])):
+                await p.send_and_wait("cjo.touchpoints", b"not json", partition=part)
+        finally:
+            await p.stop()
+
+    asyncio.run(bad_on_every_partition())
+    asyncio.run(produce(bootstrap, "cjo.touchpoints", [(None, signup("after-dlq"))]))
+    letters = asyncio.run(collect(bootstrap, [dlq], lambda rs: len(rs) >= 4, 60))
+    assert sorted(dict(r.headers)["cjo.source.partition"] for r in letters) == [b"0", b"1", b"2", b"3"], w.log()
+    inbox = asyncio.run(collect(bootstrap, ["cjo.delivery.in_app"],
+                                lambda rs: any(orjson.loads(r.value)["customer_id"] == "after-dlq" for r in rs), 60))
+    assert any(orjson.loads(r.value)["customer_id"] == "after-dlq" for r in inbox), w.log()
+    assert w.proc.poll() is None and "Unrecognized partition" not in w.log(), w.log()
+
+
+def test_output_topics_made_with_fewer_partitions_take_every_command(
+        spawn: Any, worker_env: dict[str, str]) -> None:
+    """docs/operations.md sizes a delivery topic by its adapter's replicas; commands go to the customer's
+    partition number, so one made with fewer partitions than ``CJO_PARTITIONS`` stopped the worker at the
+    first command for a higher partition ("Unrecognized partition", exit 70, again at each restart)."""
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.topics import ensure_topics
+
+    bootstrap = worker_env["CJO_BROKER"]
+    narrow = ["cjo.delivery.in_app", "cjo.delivery.skipped", "cjo.journey-events"]
+    asyncio.run(ensure_topics(Settings(bootstrap=bootstrap), narrow, partitions=dict.fromkeys(narrow, 1)))
+    w = spawn()
+    w.wait_ready()
+    want = {f"narrow-{i}" for i in range(12)}  # customers on every one of the 4 partitions
+    asyncio.run(produce(bootstrap, "cjo.touchpoints", [(c.encode(), signup(c)) for c in sorted(want)]))
+    inbox = asyncio.run(collect(bootstrap, ["cjo.delivery.in_app"],
+                                lambda rs: want <= {orjson.loads(r.value)["customer_id"] for r in rs}, 60))
+    assert want <= {orjson.loads(r.value)["customer_id"] for r in inbox}, w.log()
+    assert {r.partition for r in inbox} == {0}
+    assert w.proc.poll() is None and "Unrecognized partition" not in w.log(), w.log()
