@@ -41,6 +41,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cjo_stream.config import Settings
+from cjo_stream.kafka.reading import partitions_of
 from cjo_stream.kafka.restore import offsets, past_end, restore
 from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.kv import KV, StoreFactory, release_memory
@@ -101,17 +102,7 @@ class SentLog:
         await ensure_topics(self.settings, [self.topic], configs={self.topic: topic_config(self.keep)})
         self._reader = AIOKafkaConsumer(**self.settings.kafka_kwargs(), enable_auto_commit=False)  # metadata
         await self._reader.start()
-        parts = self._reader.partitions_for_topic(self.topic)
-        for _ in range(50):
-            if parts:
-                break
-            await self._reader.topics()  # refresh metadata; a just-created topic may take a moment
-            parts = self._reader.partitions_for_topic(self.topic)
-            if not parts:
-                await asyncio.sleep(0.1)
-        if not parts:
-            raise RuntimeError(f"topic {self.topic} has no partitions visible to this client; check the broker")
-        self._parts = len(parts)
+        self._parts = len(await partitions_of(self._reader, self.topic))  # (a topic just made: waits for it)
 
     def partition_for(self, command_partition: int) -> int:
         """The sent-record partition of the commands of one delivery-topic partition."""

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cjo_stream.commands import ConsentChange, DeliveryCommand
 from cjo_stream.config import Settings
-from cjo_stream.kafka.reading import read_to_end
+from cjo_stream.kafka.reading import partitions_of, read_to_end
 from cjo_stream.kafka.topics import consent_changes_config, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -108,16 +108,7 @@ class Withheld:
         consumer = self._consumer = AIOKafkaConsumer(**s.kafka_kwargs(), enable_auto_commit=False,
                                                      auto_offset_reset="earliest")
         await consumer.start()
-        parts: set[int] | None = None
-        for _ in range(50):  # a topic just made may take a moment to show its partitions
-            parts = consumer.partitions_for_topic(self.topic)
-            if parts:
-                break
-            await consumer.topics()
-            await asyncio.sleep(0.1)
-        if not parts:
-            raise RuntimeError(f"topic {self.topic} has no partitions visible to this client; check the broker")
-        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        tps = [TopicPartition(self.topic, p) for p in await partitions_of(consumer, self.topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         await read_to_end(consumer, tps, self.apply)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -36,3 +37,15 @@ async def read_to_end(c: AIOKafkaConsumer, tps: list[TopicPartition], apply: Cal
         stuck = guard.stuck if guard is not None else {}
         if all([tp in stuck or await c.position(tp) >= end[tp] for tp in tps]):
             return
+
+
+async def partitions_of(c: AIOKafkaConsumer, topic: str) -> list[int]:
+    """The partitions of ``topic`` (sorted), waiting up to 5 s for a topic just created to show them in the
+    client's metadata; RuntimeError if it shows none."""
+    for _ in range(50):
+        parts = c.partitions_for_topic(topic)
+        if parts:
+            return sorted(parts)
+        await c.topics()  # refresh metadata
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"topic {topic} has no partitions visible to this client; check the broker")
