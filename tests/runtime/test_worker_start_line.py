@@ -35,21 +35,17 @@ def _line(stream: IO[bytes], proc: subprocess.Popen[bytes]) -> str:
     return line.rstrip("\n")
 
 
-def test_the_first_line_says_the_worker_waits_for_its_broker_and_where(tmp_path: Path) -> None:
-    (tmp_path / "topologies" / "journeys").mkdir(parents=True)
-    (tmp_path / "topologies" / "journeys" / "hello.yaml").write_text(JOURNEY)
+def _first_two_lines(topologies: Path) -> tuple[int, str, str]:
+    """Start a worker on ``topologies`` against a port where nothing listens; return the port and its first
+    two lines of stderr, then stop it with SIGTERM (exit 0, no traceback)."""
     port = free_port()  # nothing listens there
-    env = clean_env(CJO_DATA_DIR=str(tmp_path / "data"), CJO_WEB_PORT=str(free_port()))
-    proc = subprocess.Popen([CLI, "worker", "--broker", f"127.0.0.1:{port}", "--topologies",
-                             str(tmp_path / "topologies")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    env = clean_env(CJO_DATA_DIR=str(topologies.parent / "data"), CJO_WEB_PORT=str(free_port()))
+    proc = subprocess.Popen([CLI, "worker", "--broker", f"127.0.0.1:{port}", "--topologies", str(topologies)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert proc.stderr is not None
         first = _line(proc.stderr, proc)
-        assert first == f"cjo-stream worker: 1 journey loaded; waiting for the broker at 127.0.0.1:{port} " \
-                        "(from --broker)", first
-        then = _line(proc.stderr, proc)  # and the wait goes on as before: one warning per attempt
-        assert f"broker 127.0.0.1:{port} (from --broker) not reachable, attempt 1" in then, then
+        then = _line(proc.stderr, proc)  # the first attempt's warning: past its imports, it stops cleanly
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
@@ -58,7 +54,17 @@ def test_the_first_line_says_the_worker_waits_for_its_broker_and_where(tmp_path:
             proc.wait(10)
     rest = proc.stderr.read().decode() if proc.stderr else ""
     assert "Traceback" not in rest, rest
+    return port, first, then
 
+
+def test_the_first_line_says_the_worker_waits_for_its_broker_and_where(tmp_path: Path) -> None:
+    (tmp_path / "topologies" / "journeys").mkdir(parents=True)
+    (tmp_path / "topologies" / "journeys" / "hello.yaml").write_text(JOURNEY)
+    port, first, then = _first_two_lines(tmp_path / "topologies")
+    assert first == f"cjo-stream worker: 1 journey loaded; waiting for the broker at 127.0.0.1:{port} " \
+                    "(from --broker)", first
+    # and the wait goes on as before: one warning per attempt
+    assert f"broker 127.0.0.1:{port} (from --broker) not reachable, attempt 1" in then, then
 
 
 def test_versions_kept_beside_a_journey_are_not_counted_as_journeys(tmp_path: Path) -> None:
@@ -69,19 +75,5 @@ def test_versions_kept_beside_a_journey_are_not_counted_as_journeys(tmp_path: Pa
     (journeys / "hello.v1.yaml").write_text(JOURNEY)
     (journeys / "hello.yaml").write_text(JOURNEY.replace("journey: hello\n", "journey: hello\nversion: 2\n"))
     (journeys / "bye.yaml").write_text(JOURNEY.replace("journey: hello", "journey: bye"))
-    port = free_port()
-    env = clean_env(CJO_DATA_DIR=str(tmp_path / "data"), CJO_WEB_PORT=str(free_port()))
-    proc = subprocess.Popen([CLI, "worker", "--broker", f"127.0.0.1:{port}", "--topologies",
-                             str(tmp_path / "topologies")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        assert proc.stderr is not None
-        first = _line(proc.stderr, proc)
-        assert first.startswith("cjo-stream worker: 2 journeys (3 versions) loaded; waiting"), first
-        _line(proc.stderr, proc)  # the first attempt's warning: past its imports, it stops cleanly
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    _, first, _ = _first_two_lines(tmp_path / "topologies")
+    assert first.startswith("cjo-stream worker: 2 journeys (3 versions) loaded; waiting"), first
