@@ -13,7 +13,7 @@ import msgspec
 
 from cjo_stream.event import Event as Event
 
-EventType = Literal["track", "identify", "page", "screen", "alias"]
+EventType = Literal["track", "identify", "page", "screen", "alias", "group"]
 
 #: Numbers must fit a signed 64-bit integer or a finite double (``bad_number``): what Kafka consumers in
 #: other languages, msgpack (our state) and JSON Schema tools can all represent exactly.
@@ -30,6 +30,12 @@ class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
     userId: str | None = None  # noqa: N815
     anonymousId: str | None = None  # noqa: N815
     previousId: str | None = None  # noqa: N815
+    #: a ``group`` call's group (an account, a household): the event's ``properties.groupId``
+    groupId: str | None = None  # noqa: N815
+    #: a ``page`` or ``screen`` call's page name and category: the event's ``properties.name`` and
+    #: ``properties.category`` (unless those are set), as Segment's browser library puts them
+    name: str | None = None
+    category: str | None = None
     # null is read as absent: serialisers that write every field (Jackson's default, a Go struct without
     # omitempty) send ``"traits": null`` on a track event
     properties: dict[str, Any] | None = {}
@@ -63,18 +69,19 @@ class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True):
     a decode, measured with callgrind). Members are in the order Segment libraries write them and the
     timestamp stays text (converted after), so a compact record re-encodes to its very bytes, which
     proves it names no field twice without decoding it a second time (:func:`decode_event`). Anything
-    this type refuses is decoded again the exact way, which gives the reason; ``name`` (a page's title,
-    ignored by :class:`Envelope`) is here only so such records re-encode whole.
+    this type refuses is decoded again the exact way, which gives the reason.
     """
 
     messageId: str  # noqa: N815 - wire names are Segment's
     timestamp: str
     type: EventType
     event: str | None = None
-    name: str | msgspec.UnsetType = msgspec.UNSET
+    name: str | None | msgspec.UnsetType = msgspec.UNSET
+    category: str | None | msgspec.UnsetType = msgspec.UNSET
     userId: str | None = None  # noqa: N815
     anonymousId: str | None = None  # noqa: N815
     previousId: str | None = None  # noqa: N815
+    groupId: str | None | msgspec.UnsetType = msgspec.UNSET  # noqa: N815
     properties: _Data | None = {}
     traits: _Data | None = {}
     context: _Data | None = {}

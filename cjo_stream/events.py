@@ -53,7 +53,8 @@ _decoder: Final = msgspec.json.Decoder(Envelope)
 _checked: Final = msgspec.json.Decoder(_Wire)
 _encode_wire: Final = msgspec.json.Encoder().encode
 _top_level: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_NAMES: Final = {"page": "page_viewed", "screen": "screen_viewed", "identify": "identify", "alias": "alias"}
+_NAMES: Final = {"page": "page_viewed", "screen": "screen_viewed", "identify": "identify", "alias": "alias",
+                 "group": "group"}
 
 
 def _classify(err: msgspec.ValidationError) -> str:
@@ -72,14 +73,38 @@ def _classify(err: msgspec.ValidationError) -> str:
 def _unknown_type(msg: str) -> str:
     """The detail of ``unknown_type``: msgspec quotes whatever ``type`` held (an address, a name), and a dead
     letter's detail is shown where its payload is not (``cjo-stream dlq``, logs): a value is named only when
-    it looks like a type name (``group``)."""
+    it looks like a type name (``Track``)."""
     got = msg.partition("'")[2].rpartition("'")[0]
     named = 0 < len(got) <= 32 and got.isascii() and got.replace("_", "").isalnum()
-    return f"type {repr(got) if named else '(not shown)'} is not one of track, identify, page, screen, alias"
+    return f"type {repr(got) if named else '(not shown)'} is not one of track, identify, page, screen, alias, group"
 
 
 #: Where msgspec names an id field it refused (``wrong_type``)
-_ID_PATHS: Final = ("`$.messageId`", "`$.userId`", "`$.anonymousId`", "`$.previousId`")
+_ID_PATHS: Final = ("`$.messageId`", "`$.userId`", "`$.anonymousId`", "`$.previousId`", "`$.groupId`")
+_ID_FIELDS: Final = ("messageId", "userId", "anonymousId", "previousId", "groupId")
+
+
+def _ids_as_text(data: bytes) -> bytes | None:
+    """The record with each id that is a JSON integer written as its decimal text (``12345`` → ``"12345"``),
+    or None if none is: a database key sent as the number it is there (Segment's libraries accept a number
+    as ``userId`` and some send it so) names the same customer as its text, whichever form a producer sent.
+    Other members are kept verbatim; only records the decoders refused pay for this."""
+    try:
+        top = _top_level.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    changed = False
+    for k in _ID_FIELDS:
+        raw = top.get(k)
+        if raw is not None:
+            try:
+                v = msgspec.json.decode(raw)
+            except (msgspec.DecodeError, RecursionError):
+                return None
+            if type(v) is int:
+                top[k] = msgspec.Raw(_encode_wire(str(v)))
+                changed = True
+    return _encode_wire(top) if changed else None
 #: Segment's other times: an event without ``timestamp`` is refused even when it carries one of these (which
 #: time the engine should decide at is the producer's to say: Segment itself fills ``timestamp`` in)
 _OTHER_TIMES: Final = ("originalTimestamp", "receivedAt", "sentAt")
@@ -156,9 +181,10 @@ def decode_event(raw: bytes | str, *, trusted: bool = False) -> Event:
     return _decode_exact(raw, trusted)
 
 
-def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
+def _decode_exact(raw: bytes | str, trusted: bool, retried: bool = False) -> Event:
     """:func:`decode_event` with the data checked by walking it: trusted records, and the ones the checked
-    decoder refused, whose reason (and detail) this gives exactly."""
+    decoder refused, whose reason (and detail) this gives exactly. Integer ids are read as their decimal
+    text (:func:`_ids_as_text`), once."""
     try:
         env = _decoder.decode(raw)
     except msgspec.ValidationError as e:
@@ -168,12 +194,16 @@ def _decode_exact(raw: bytes | str, trusted: bool) -> Event:
             # invalid earlier one would otherwise give the two paths different reasons
             _check_unique_fields(data)
         reason, detail = _classify(e), str(e)
+        if reason == "wrong_type" and detail.endswith(_ID_PATHS) and "got `int`" in detail and not retried:
+            text = _ids_as_text(data)
+            if text is not None:
+                return _decode_exact(text, trusted, retried=True)
         if reason == "unknown_type":
             detail = _unknown_type(detail)
         elif reason == "missing_field" and not trusted:
             detail = _segment_shape(data, detail)
-        elif reason == "wrong_type" and detail.endswith(_ID_PATHS) and ("got `int`" in detail or "got `float`" in detail):
-            detail += ' (ids are text: "12345", not 12345)'  # a database key sent as the number it is there
+        elif reason == "wrong_type" and detail.endswith(_ID_PATHS) and "got `float`" in detail:
+            detail += ' (ids are text, or whole numbers: "12345" or 12345, not 12345.0)'  # 1.0 or 1: not a key
         elif reason == "wrong_type" and detail == "Expected `object`, got `str`" and _holds_object(data):
             detail = "the record is a JSON string holding a JSON object: it was encoded twice (send the object)"
         elif reason == "bad_timestamp" and detail.startswith("Expected"):
@@ -309,6 +339,13 @@ def _normalise(env: Envelope | _Wire, t: float, ts: datetime | None) -> Event:
             raise InvalidEvent("missing_field", "a track event needs `event` (its name)")
     elif typ == "page" or typ == "screen":
         name = env.event or _NAMES[typ]
+    elif typ == "group":
+        name = "group"
+        gid = env.groupId
+        if not gid:
+            raise InvalidEvent("missing_field", "a group event needs groupId")
+        if not valid_id(gid) or gid.isspace():
+            raise InvalidEvent("bad_id", f"groupId is 1 to {MAX_ID_LENGTH} printable characters, not only spaces")
     else:
         name = _NAMES[typ]
         if typ == "alias" and (not pid or not uid):
@@ -322,8 +359,30 @@ def _normalise(env: Envelope | _Wire, t: float, ts: datetime | None) -> Event:
                                                 "2106-02-07T06:28:16Z")
     # positional, in field order: matching ten keywords was a third of this function (callgrind)
     props, traits, context = env.properties, env.traits, env.context  # null is absent (event_types)
+    if typ == "page" or typ == "screen":
+        props = _page_fields(env, props)
+    elif typ == "group":  # the group's traits describe the group, not the person: not the profile's
+        props = {**(props or {}), "groupId": env.groupId}
+        if traits:
+            props["traits"] = traits
+        traits = None
     return Event(mid, typ, name, t, uid or None, aid or None, pid or None, {} if props is None else props,
                  {} if traits is None else traits, {} if context is None else context)
+
+
+def _page_fields(env: Envelope | _Wire, props: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A page or screen call's top-level ``name`` and ``category`` (Segment's server libraries send them there;
+    its browser library copies them into ``properties``) as ``properties.name`` and ``properties.category``,
+    unless those are set: one place for a journey's condition to read whichever library sent the call."""
+    name, category = env.name, env.category
+    if type(name) is not str and type(category) is not str:
+        return props
+    out = {} if props is None else dict(props)
+    if type(name) is str and "name" not in out:
+        out["name"] = name
+    if type(category) is str and "category" not in out:
+        out["category"] = category
+    return out
 
 
 def to_envelope(ev: Event) -> Envelope:

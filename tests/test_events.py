@@ -60,7 +60,7 @@ def test_offset_times_convert_and_naive_times_are_utc() -> None:
         (raw(timestamp="2106-02-07T06:28:16Z"), "bad_timestamp", "not between 1970"),
         (raw(timestamp="0001-01-01T00:00:00Z"), "bad_timestamp", "not between 1970"),
         (raw(type="purchase"), "unknown_type", "purchase"),
-        (raw(userId=42), "wrong_type", "$.userId"),
+        (raw(userId=42.5), "wrong_type", "$.userId"),
         (raw(properties=[1, 2]), "wrong_type", "$.properties"),
         (raw(event=...), "missing_field", "track event needs `event`"),
         (b"[1,2]", "wrong_type", "object"),
@@ -168,14 +168,65 @@ def test_a_lone_surrogate_escape_is_named_not_taken_for_a_cut_record() -> None:
     assert info.value.detail == "Input data was truncated"
 
 
-def test_a_numeric_id_says_ids_are_text() -> None:
-    """A database key sent as a number (``"userId": 12345``) was "Expected `str | null`, got `int`", which
-    names a type the producer never wrote."""
+def test_a_whole_number_id_is_read_as_its_text() -> None:
+    """A database key sent as a number (``"userId": 12345``, which Segment's libraries accept) names the same
+    customer as ``"12345"``: it was dead-lettered as ``wrong_type``, losing the event. Read as checked as any
+    record (its other fields' types and a repeated field still refuse it), trusted or not (stage 2 decodes
+    the record stage 1 forwarded as it came)."""
+    text = decode_event(raw(type="alias", event=..., previousId="77", userId="12345", messageId="9"))
+    for trusted in (False, True):
+        number = decode_event(raw(type="alias", event=..., previousId=77, userId=12345, messageId=9), trusted=trusted)
+        assert number == text, number
+    big = raw(type="group", groupId=-5).replace(b'"u1"', str(2**64 - 1).encode())  # unsigned 64 bits: a key too
+    assert decode_event(big).user_id == str(2**64 - 1)
+    assert decode_event(raw(type="group", groupId=-5)).properties == {"groupId": "-5"}
+    for bad, why in ((raw(userId=12345, properties=[1]), "wrong_type"),
+                     (raw(userId=12345).replace(b'"messageId":"m1"', b'"messageId":"m1","messageId":"m2"'),
+                      "duplicate_key"),
+                     (raw(userId=12345, timestamp=1772445600), "bad_timestamp")):
+        with pytest.raises(InvalidEvent) as info:
+            decode_event(bad)
+        assert info.value.reason == why, info.value.detail
+
+
+def test_an_id_that_is_no_whole_number_says_what_ids_are() -> None:
+    """``12345.0`` or ``true`` is no key: refused, the detail saying what an id may be."""
     for field in ("userId", "anonymousId", "messageId", "previousId"):
         with pytest.raises(InvalidEvent) as info:
-            decode_event(raw(**{"type": "alias", "event": ..., "previousId": "a-1", field: 12345}))
+            decode_event(raw(**{"type": "alias", "event": ..., "previousId": "a-1", field: 12345.0}))
         assert info.value.reason == "wrong_type" and info.value.detail.endswith(
-            f'at `$.{field}` (ids are text: "12345", not 12345)'), info.value.detail
+            f'at `$.{field}` (ids are text, or whole numbers: "12345" or 12345, not 12345.0)'), info.value.detail
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(raw(userId=True))
+    assert info.value.reason == "wrong_type", info.value.detail
     with pytest.raises(InvalidEvent) as info:  # another field keeps msgspec's words
         decode_event(raw(event=12345))
     assert info.value.detail == "Expected `str | null`, got `int` - at `$.event`"
+
+
+def test_a_group_call_is_an_event_whose_traits_stay_off_the_profile() -> None:
+    """Segment's ``group`` call (a user joins an account) was dead-lettered as ``unknown_type``, keeping the
+    dead-letter alert firing for valid Segment. It is the event ``group``; its group id and the group's
+    traits are its properties, not the person's traits (an account's ``name`` is not the customer's)."""
+    e = decode_event(raw(type="group", event=..., groupId="acme", traits={"name": "Acme", "plan": "pro"}))
+    assert (e.type, e.name, e.traits) == ("group", "group", {})
+    assert e.properties == {"groupId": "acme", "traits": {"name": "Acme", "plan": "pro"}}
+    assert decode_event(raw(type="group", groupId="acme", properties={"seats": 3})).properties == {
+        "seats": 3, "groupId": "acme"}
+    for bad, why in ((raw(type="group"), "missing_field"), (raw(type="group", groupId=""), "missing_field"),
+                     (raw(type="group", groupId="  "), "bad_id"), (raw(type="group", groupId="a\x07b"), "bad_id")):
+        with pytest.raises(InvalidEvent) as info:
+            decode_event(bad)
+        assert info.value.reason == why, info.value.detail
+
+
+@pytest.mark.parametrize("typ", ["page", "screen"])
+def test_a_pages_name_and_category_are_read_as_properties(typ: str) -> None:
+    """Segment's server libraries send a page's ``name`` and ``category`` at the top level (its browser
+    library copies them into ``properties``): they were dropped, so no condition could read which page."""
+    e = decode_event(raw(type=typ, event=..., name="Pricing", category="Docs", properties={"url": "/p"}))
+    assert (e.name, e.properties) == (f"{typ}_viewed", {"url": "/p", "name": "Pricing", "category": "Docs"})
+    kept = decode_event(raw(type=typ, event=..., name="Top", properties={"name": "Pricing"}))
+    assert kept.properties == {"name": "Pricing"}  # the browser library's copy is the same; a set one wins
+    assert decode_event(raw(type=typ, event=..., name=None)).properties == {}
+    assert decode_event(raw(type="track", name="Pricing")).properties == {}  # a track's name is not a page's

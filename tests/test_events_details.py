@@ -41,7 +41,7 @@ def test_a_null_timestamp_is_not_told_about_epoch_numbers() -> None:
     assert number.reason == "bad_timestamp" and "(epoch numbers are not read)" in number.detail
 
 
-@pytest.mark.parametrize(("value", "shown"), [("group", "type 'group' is not one of"),
+@pytest.mark.parametrize(("value", "shown"), [("Track", "type 'Track' is not one of"),
                                               ("ada@example.com", "type (not shown) is not one of"),
                                               ("Ada Lovelace", "type (not shown) is not one of"),
                                               ("x" * 40, "type (not shown) is not one of")])
@@ -50,4 +50,4 @@ def test_an_unknown_type_is_named_only_when_it_looks_like_one(value: str, shown:
     as the part of a dead letter that holds no personal data."""
     e = _refused(GOOD.replace(b'"type":"track"', f'"type":"{value}"'.encode()))
     assert e.reason == "unknown_type" and e.detail.startswith(shown) and "@" not in e.detail
-    assert e.detail.endswith("track, identify, page, screen, alias")
+    assert e.detail.endswith("track, identify, page, screen, alias, group")

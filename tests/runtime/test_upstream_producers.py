@@ -104,7 +104,7 @@ def test_segment_library_payloads_and_time_formats_are_decided_at_their_time(
         spawn: Any, worker_env: dict[str, str]) -> None:
     """What Segment's libraries and its Kafka destination write (extra envelope fields, ``userId: null``,
     times with offsets, microseconds or nanoseconds, no zone), under any key and with headers: each
-    decided at its own time; ``group`` is refused as ``unknown_type``."""
+    decided at its own time; a ``group`` call and ids sent as numbers are read, not dead-lettered."""
     w = spawn()
     w.wait_ready()
     bootstrap = worker_env["CJO_BROKER"]
@@ -132,8 +132,11 @@ def test_segment_library_payloads_and_time_formats_are_decided_at_their_time(
     }
     keys = [None, b"seg-anon", b"py-user", b"\xff\xfe\x00binary", b"", b"k"]
     headers = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), ("bin", b"\xff\x00")]
-    group = orjson.dumps({"type": "group", "groupId": "g1", "traits": {"name": "Acme"}, "userId": "grp",
-                          "messageId": "grp-1", "timestamp": day + hms + "Z"})
+    group = orjson.dumps({"type": "group", "groupId": 31, "traits": {"name": "Acme"}, "userId": 4242,
+                          "messageId": 7, "timestamp": day + hms + "Z"})
+    cases["4243"] = (orjson.loads(signup("x", timestamp=day + hms + ".050Z")) | {"userId": 4243}, ".050")
+    keys.append(b"4243")
+    bad = b'{"type": "Group", "messageId": "b1"}'
 
     async def send() -> None:
         from aiokafka import AIOKafkaProducer
@@ -144,6 +147,7 @@ def test_segment_library_payloads_and_time_formats_are_decided_at_their_time(
             for key, (record, _) in zip(keys, cases.values(), strict=True):
                 await p.send_and_wait("cjo.touchpoints", orjson.dumps(record), key=key, headers=headers)
             await p.send_and_wait("cjo.touchpoints", group, headers=headers)
+            await p.send_and_wait("cjo.touchpoints", bad, headers=headers)
         finally:
             await p.stop()
 
@@ -154,7 +158,12 @@ def test_segment_library_payloads_and_time_formats_are_decided_at_their_time(
                if c["step"] == "hello"}
     assert decided == {cid: day + hms + ms + "Z" for cid, (_, ms) in cases.items()}, decided
     dlq = asyncio.run(collect(bootstrap, ["cjo.touchpoints.dlq"], lambda rs: len(rs) >= 1, 30))
-    assert [(dict(r.headers)["cjo.reason"], r.value) for r in dlq] == [(b"unknown_type", group)]
+    assert [(dict(r.headers)["cjo.reason"], r.value) for r in dlq] == [(b"unknown_type", bad)]
+    seen, deadline = "", time.monotonic() + 30  # the group call is applied: counted as consumed, not dead-lettered
+    while 'cjo_events_consumed_total{source="unknown",type="group"} 1.0' not in seen:
+        assert time.monotonic() < deadline, [m for m in seen.splitlines() if "consumed_total{" in m]
+        time.sleep(0.2)
+        seen = httpx.get(f"{w.url}/metrics").text
     assert w.proc.poll() is None, w.log()
 
 
