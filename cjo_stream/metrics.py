@@ -76,6 +76,9 @@ STAGE_TRANSITIONS = Counter("cjo_stage_transitions_total", "Lifecycle stage chan
 STAGE_CUSTOMERS = Gauge("cjo_stage_customers", "Customers per lifecycle stage, approximate: net of the placements "
                         "this worker process applied since it started (new customers, stage changes, merges)",
                         ["stage"], registry=REGISTRY)
+UNKNOWN_TIMEZONES = Gauge("cjo_unknown_timezones", "Distinct time zone names read from customers' data that are no "
+                          "zone of the tz database (up to 32; those customers are timed in default_timezone; the "
+                          "names are in the log)", registry=REGISTRY)
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
 
 

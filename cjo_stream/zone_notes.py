@@ -58,3 +58,21 @@ def unknown_zones(profiles: Iterable[Profile], default: str) -> str | None:
     return (f"{customers} customer(s) name a time zone the tz database does not have: {', '.join(shown)}{more}; "
             f"they are timed in default_timezone {default} (quiet hours, wait_until, schedules): write IANA "
             "names such as America/New_York in the `timezone` trait")
+
+
+def _shown(name: str) -> str:
+    """A name as a log may show it: one that looks like a zone's (a worker's log holds no customer data, and a
+    ``timezone`` trait may hold any text), else ``(not shown)``."""
+    looks = 0 < len(name) <= 40 and name.isascii() and name.replace("/", "").replace("_", "").replace(
+        "-", "").replace("+", "").isalnum()
+    if not looks:
+        return "(not shown)"
+    close = _closest(name)
+    return repr(name) + (f" (did you mean {close!r}?)" if close else "")
+
+
+def live_note(names: Iterable[str], default: str) -> str:
+    """A worker's log line on zone names its customers' data gave that are no zone (newly read ones)."""
+    return (f"customers' data names a time zone the tz database does not have: {', '.join(map(_shown, names))}; "
+            f"those customers are timed in default_timezone {default} (quiet hours, wait_until, schedules): "
+            "write IANA names such as America/New_York in the `timezone` trait")

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: How many distinct names that are no zone :data:`unknown` keeps
+UNKNOWN_KEPT: Final = 32
+#: Names read that are no zone (the first :data:`UNKNOWN_KEPT`, in the order first read): the customers whose
+#: data names one are timed in ``default_timezone`` without a word from the engine, so a worker reports them
+#: (its log, ``cjo_unknown_timezones``), as ``simulate`` and ``replay`` do (:mod:`cjo_stream.zone_notes`).
+unknown: dict[str, None] = {}
 
 
 @lru_cache(maxsize=512)
@@ -13,4 +21,6 @@ def zone(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
+        if len(unknown) < UNKNOWN_KEPT:  # once per name while cached: no cost per event
+            unknown[name] = None
         return None

@@ -26,7 +26,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStateError
 
-from cjo_stream import metrics
+from cjo_stream import metrics, zones
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
@@ -51,6 +51,7 @@ from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import Loopback
 from cjo_stream.runtime.members import ANNOUNCE_EVERY, STALE, WorkerInfo, owner_url, workers_topic_config
+from cjo_stream.zone_notes import live_note
 
 log = logging.getLogger("cjo_stream.worker")
 
@@ -272,6 +273,7 @@ class StreamWorker:
     def __init__(self, settings: Settings, topology: Topology, web_url: str = "") -> None:
         self.s = settings
         self.topology = topology
+        self._zones_told = 0  # of zones.unknown, logged (_publish_gauges)
         # each partition holds its share of a throttle's deployment-wide limit (engine.throttle)
         self.engine = Engine(topology.journeys, topology.policies, settings.allowed_lateness,
                              throttle_share=1 / max(settings.partitions, 1), stages=topology.stages)
@@ -973,6 +975,11 @@ class StreamWorker:
         for p, part in self.parts.items():
             metrics.TIMERS_PENDING.labels(str(p)).set(len(part.timers))
             metrics.PROFILES.labels(str(p)).set(part.customers())
+        if len(zones.unknown) != self._zones_told:  # the engine times them in the default zone without a word
+            new = list(zones.unknown)[self._zones_told:]
+            self._zones_told = len(zones.unknown)
+            metrics.UNKNOWN_TIMEZONES.set(self._zones_told)
+            log.warning("%s", live_note(new, str(self.engine.policies.default_timezone)))
 
     # ------------------------------------------------------------------ queries (web views)
     def stuck(self) -> list[dict[str, Any]]:
