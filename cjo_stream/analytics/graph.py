@@ -73,7 +73,8 @@ def edges(j: Journey) -> list[tuple[str, str, str, str]]:
                 target(s.id, a.next, f"{a.variant} {round((a.upper - lower) * 100, 1):g}%")
                 lower = a.upper
         elif s.kind == "wait_for":
-            target(s.id, s.next, s.wait_for.event if s.wait_for is not None else "event")
+            for m, t in s.ways:
+                target(s.id, t, m.event)
             target(s.id, s.on_timeout, "timeout")
         else:
             target(s.id, s.next, "")
@@ -94,8 +95,8 @@ def _kind_line(j: Journey, sid: str) -> str:
         return f"send {s.send.channel}"
     if s.kind == "wait":
         return f"wait {_dur(s.seconds)}"
-    if s.kind == "wait_for" and s.wait_for is not None:
-        return f"wait for {s.wait_for.event} ({_dur(s.seconds)})"
+    if s.kind == "wait_for" and s.ways:
+        return f"wait for {' or '.join(dict.fromkeys(m.event for m, _ in s.ways))} ({_dur(s.seconds)})"
     if s.kind == "wait_until" and s.time_of_day is not None:
         return f"wait until {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}"
     return s.kind

@@ -572,8 +572,9 @@ class Engine:
         if name in self._goal_exit[id(j)]:
             return True
         if inst.waiting == "wait_for":
-            wf = j.steps[inst.step].wait_for
-            return wf is not None and wf.event == name
+            for m, _ in j.steps[inst.step].ways:
+                if m.event == name:
+                    return True
         return False
 
     @staticmethod
@@ -599,14 +600,14 @@ class Engine:
                 self._end(run, inst, j, "exited")
                 return True
         if inst.waiting == "wait_for" and run.now >= self._reached(inst, j):
-            step = j.steps[inst.step]
-            # (not a wait_for any more: the journey was edited under the instance; its timer restarts the step)
-            if step.wait_for is not None and step.wait_for.event == name \
-                    and self._matches(run, step.wait_for, ev_view, inst, j):
-                self._cancel(run, inst)
-                inst.seq += 1  # the timeout timer, if already on its way, is stale
-                self._run(run, inst, j, step.next, ev_view)
-                return True
+            # the first way (in order) whose event and condition match; none when the journey was edited under
+            # the instance and the step waits for no event any more (its timer restarts the step)
+            for m, target in j.steps[inst.step].ways:
+                if m.event == name and self._matches(run, m, ev_view, inst, j):
+                    self._cancel(run, inst)
+                    inst.seq += 1  # the timeout timer, if already on its way, is stale
+                    self._run(run, inst, j, target, ev_view)
+                    return True
         return False
 
     def _wake(self, run: _Run, inst: Instance, j: Journey) -> None:

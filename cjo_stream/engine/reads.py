@@ -94,8 +94,9 @@ def journey_reads(journeys: Iterable[Journey]) -> dict[int, Reads]:
             if m is not None and m.when is not None:
                 out[id(m.when)] = expression_reads([m.when])
         for st in j.steps.values():
-            if st.wait_for is not None and st.wait_for.when is not None:
-                out[id(st.wait_for.when)] = expression_reads([st.wait_for.when])
+            for m, _ in st.ways:
+                if m.when is not None:
+                    out[id(m.when)] = expression_reads([m.when])
             r = step_reads(st)
             if r is not None:
                 out[id(st)] = r

@@ -28,8 +28,8 @@ def _matchers(j: Journey) -> Iterator[Matcher]:
         yield j.goal
     yield from j.exit_on
     for step in j.steps.values():
-        if step.wait_for is not None:
-            yield step.wait_for
+        for m, _ in step.ways:
+            yield m
 
 
 def watched_events(journeys: Iterable[Journey]) -> dict[str, SnapshotSpec]:

@@ -48,6 +48,7 @@ from cjo_stream.journeys.spec import (
     SendSpec,
     StepSpec,
     ThrottleSpec,
+    WaitForSpec,
 )
 from cjo_stream.journeys.stages import Stages, load_stages
 from cjo_stream.journeys.templates import Template, TemplateError
@@ -231,6 +232,33 @@ def _best_time(spec: BestTimeSpec, path: Path, comp: _Compiler) -> BestTime:
     return BestTime(spec.best_time, default, within)
 
 
+def _wait_ways(spec: StepSpec, wf: WaitForSpec, following: str, ids: set[str], comp: _Compiler,
+               path: Path) -> list[tuple[Matcher, str]]:
+    """A wait_for's ways on by an event: its ``event`` (and ``when``) to ``on_event``, or one a path."""
+    wpath = (*path, "wait_for")
+    if wf.paths is None:
+        if wf.event is None:
+            comp.fail(wpath, "a wait_for needs `event` (with `on_event`) or `paths` (each with its `event` and `next`)")
+            return []
+        on_event = _resolve(spec.on_event, following, ids, comp, (*path, "on_event"))
+        return [(Matcher(wf.event, comp.expr(wf.when, (*wpath, "when"))), on_event)]
+    if wf.event is not None or wf.when is not None:
+        comp.fail(wpath, "a wait_for has `event` (and `when`) or `paths`, not both: give each path its event")
+    if spec.on_event is not None:
+        comp.fail((*path, "on_event"), "a wait_for with paths goes on by each path's `next`, not on_event")
+    ways: list[tuple[Matcher, str]] = []
+    for k, way in enumerate(wf.paths):
+        ppath = (*wpath, "paths", k)
+        for m, _ in ways:
+            if m.event == way.event and m.when is None:  # an earlier path takes every such event
+                comp.fail((*ppath, "event"), f"this path is never taken: an earlier path takes every {way.event!r} "
+                                             "event (it has no `when`); order the paths, or give the earlier a `when`")
+                break
+        ways.append((Matcher(way.event, comp.expr(way.when, (*ppath, "when"))),
+                     _resolve(way.next, following, ids, comp, (*ppath, "next"))))
+    return ways
+
+
 def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _Compiler) -> Step | None:
     path: Path = ("steps", i)
     actions = [a for a in ACTIONS if getattr(spec, a) is not None]
@@ -260,13 +288,14 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         assert wf is not None
         if spec.next is not None:
             comp.fail((*path, "next"), "a wait_for step continues with on_event / on_timeout, not next")
-        on_event = _resolve(spec.on_event, following, ids, comp, (*path, "on_event"))
         on_timeout = _resolve(spec.on_timeout, following, ids, comp, (*path, "on_timeout"))
         wpath = (*path, "wait_for")
-        return Step(spec.id, "wait_for", on_event,
+        ways = _wait_ways(spec, wf, following, ids, comp, path)
+        if not ways:
+            return None
+        return Step(spec.id, "wait_for", ways[0][1],
                     seconds=comp.duration(wf.timeout, (*wpath, "timeout")),
-                    wait_for=Matcher(wf.event, comp.expr(wf.when, (*wpath, "when"))),
-                    on_timeout=on_timeout)
+                    wait_for=ways[0][0], on_timeout=on_timeout, ways=tuple(ways))
     if kind == "branch":
         assert spec.branch is not None
         cases: list[tuple[Expression | None, str]] = []
@@ -623,7 +652,13 @@ _COUNT = r"profile\.counters(?:\.[A-Za-z_]\w*|\[\s*(?:'[^']*'|\"[^\"]*\")\s*\])"
 _ZERO_COUNT = re.compile(rf"{_COUNT}\s*(?:[=!]=\s*0(?![\w.])|<=?\s*\d)|(?<![\w.])(?:0\s*[=!]=|\d\s*>=?)\s*{_COUNT}")
 
 
-def _conditions(j: Journey) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
+def _way_path(src: Located, i: int, k: int) -> Path:
+    """The YAML path of step ``i``'s ``k``-th wait_for way: a path of ``paths``, or the wait_for itself."""
+    paths = ("steps", i, "wait_for", "paths")
+    return (*paths, k) if paths in src.lines else ("steps", i, "wait_for")
+
+
+def _conditions(j: Journey, src: Located) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
     """Every condition of a journey, with the YAML path of its ``when``."""
     if j.entry.when is not None:
         yield ("entry", "when"), j.entry.when
@@ -633,8 +668,9 @@ def _conditions(j: Journey) -> Iterator[tuple[tuple[str | int, ...], Expression]
         if m.when is not None:
             yield ("exit_on", k, "when"), m.when
     for i, step in enumerate(j.steps.values()):
-        if step.wait_for is not None and step.wait_for.when is not None:
-            yield ("steps", i, "wait_for", "when"), step.wait_for.when
+        for k, (m, _) in enumerate(step.ways):
+            if m.when is not None:
+                yield (*_way_path(src, i, k), "when"), m.when
         for k, (cond, _) in enumerate(step.branch):
             if cond is not None:
                 yield ("steps", i, "branch", k, "when"), cond
@@ -647,7 +683,7 @@ def _zero_count_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     warning: the author may mean it."""
     out = []
     for j, src in loaded:
-        for path, cond in _conditions(j):
+        for path, cond in _conditions(j, src):
             m = _ZERO_COUNT.search(cond.source)
             if m is not None and "null" not in cond.source and "exists(" not in cond.source:  # (null handled)
                 out.append(f"{j.source}:{src.line(path)}: warning: `{m.group(0)}` compares a count as if an event "
@@ -665,16 +701,18 @@ def _preempted_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     for j, src in loaded:
         enders = [("goal", m) for m in ([j.goal] if j.goal is not None else [])] + [("exit_on", m) for m in j.exit_on]
         for i, step in enumerate(j.steps.values()):
-            wf = step.wait_for
-            if wf is None or step.next == END:
-                continue
-            for what, m in enders:
-                if m.event == wf.event and m.when is None:
-                    out.append(f"{j.source}:{src.line(('steps', i, 'on_event'))}: warning: step {step.id} waits for "
-                               f"{wf.event!r}, which the journey's {what} takes first (it ends the instance), so its "
-                               f"on_event way to {step.next!r} is never taken: give the {what} a `when`, or wait for "
-                               "another event")
-                    break
+            for k, (wf, target) in enumerate(step.ways):
+                if target == END:
+                    continue
+                paths = ("steps", i, "wait_for", "paths") in src.lines
+                where = (*_way_path(src, i, k), "event") if paths else ("steps", i, "on_event")
+                for what, m in enders:
+                    if m.event == wf.event and m.when is None:
+                        way = f"path {k + 1}'s way" if paths else "on_event way"
+                        out.append(f"{j.source}:{src.line(where)}: warning: step {step.id} waits for {wf.event!r}, "
+                                   f"which the journey's {what} takes first (it ends the instance), so its {way} to "
+                                   f"{target!r} is never taken: give the {what} a `when`, or wait for another event")
+                        break
     return out
 
 

@@ -59,12 +59,15 @@ class SplitArm:
 class Step:
     id: str
     kind: StepKind
-    next: str  # where the step continues (the following step or END); for wait_for: on_event
+    next: str  # where the step continues (the following step or END); for wait_for: its first way's step
     seconds: float = 0.0  # wait duration / wait_for timeout
     time_of_day: tuple[int, int] | None = None
     best_time: BestTime | None = None  # a wait_until for the customer's best hour instead of a fixed time
-    wait_for: Matcher | None = None
+    wait_for: Matcher | None = None  # a wait_for's first way's matcher
     on_timeout: str = END
+    #: a wait_for's ways on by an event, in order: (matcher, step); one for ``{event, ...}`` + ``on_event``,
+    #: one a path for ``paths``. The first whose event and ``when`` an event matches takes the instance on.
+    ways: tuple[tuple[Matcher, str], ...] = ()
     branch: tuple[tuple[Expression | None, str], ...] = ()
     split: tuple[SplitArm, ...] = ()
     send: SendAction | None = None
@@ -78,7 +81,7 @@ class Step:
         if self.kind == "split":
             return tuple(a.next for a in self.split)
         if self.kind == "wait_for":
-            return (self.next, self.on_timeout)
+            return tuple(t for _, t in self.ways) + (self.on_timeout,)
         return (self.next,)
 
     @property

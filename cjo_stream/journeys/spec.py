@@ -53,10 +53,22 @@ class BestTimeSpec(msgspec.Struct, forbid_unknown_fields=True):
     within: str = "24h"
 
 
-class WaitForSpec(msgspec.Struct, forbid_unknown_fields=True):
+class WaitPathSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """One way on from a ``wait_for`` with ``paths``: its event (and condition), and the step it leads to."""
+
     event: EventName
-    timeout: str
     when: str | None = None
+    next: str | None = None
+
+
+class WaitForSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """``{event, timeout, when?}`` (with ``on_event``), or ``{paths: [...], timeout}``: the first path whose event
+    comes (in order among the paths one event matches) takes the instance on, as Canvas's Action Paths do."""
+
+    timeout: str
+    event: EventName | None = None
+    when: str | None = None
+    paths: Annotated[list[WaitPathSpec], msgspec.Meta(min_length=1)] | None = None
 
 
 class BranchCaseSpec(msgspec.Struct, forbid_unknown_fields=True):

@@ -24,8 +24,8 @@ def _waits(j: Journey) -> Iterable[tuple[str, Matcher]]:
     for m in j.exit_on:
         yield "its exit_on", m
     for step in j.steps.values():
-        if step.wait_for is not None:
-            yield f"step {step.id}'s wait_for", step.wait_for
+        for m, _ in step.ways:
+            yield f"step {step.id}'s wait_for", m
 
 
 def _folded(name: str) -> str:
