@@ -105,6 +105,8 @@ def _ids_as_text(data: bytes) -> bytes | None:
                 top[k] = msgspec.Raw(_encode_wire(str(v)))
                 changed = True
     return _encode_wire(top) if changed else None
+
+
 #: Segment's other times: an event without ``timestamp`` is refused even when it carries one of these (which
 #: time the engine should decide at is the producer's to say: Segment itself fills ``timestamp`` in)
 _OTHER_TIMES: Final = ("originalTimestamp", "receivedAt", "sentAt")
@@ -377,7 +379,7 @@ def _page_fields(env: Envelope | _Wire, props: dict[str, Any] | None) -> dict[st
     name, category = env.name, env.category
     if type(name) is not str and type(category) is not str:
         return props
-    out = {} if props is None else dict(props)
+    out = {} if props is None else props  # (decoded for this event alone: filled in place, not copied)
     if type(name) is str and "name" not in out:
         out["name"] = name
     if type(category) is str and "category" not in out:

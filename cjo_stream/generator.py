@@ -222,7 +222,7 @@ class _Customer:
         if name is not None:
             body["event"] = name
         if label is not None:
-            body["name"] = label  # Segment's page/screen name (ignored by the engine)
+            body["name"] = label  # Segment's page/screen name (the event's properties.name)
         if self.known:
             body["userId"] = self.user
         if not self.known or channel in ("web", "app"):
