@@ -118,6 +118,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
         print(f"note: {note}", file=sys.stderr)
+    from cjo_stream.journeys.unset_traits import unset_traits
+
+    for note in unset_traits(topo.journeys, {k for p in sim.profiles.values() for k in p.traits}):
+        print(f"note: {note}", file=sys.stderr)  # a condition on `loyalty_tier`, which nobody had: zeros, no why
     from cjo_stream.zone_notes import unknown_zones
 
     zones = unknown_zones(sim.profiles.values(), str(topo.policies.default_timezone))
