@@ -57,7 +57,15 @@ MISTAKES = [
     ("a wait with a bad duration", ("timeout: 2h", "timeout: 2 hours"), 7, "bad duration '2 hours'"),
     ("a condition on an unknown field", ("when: event.properties.cart_value >= 30", "when: event.propertes.cart_value >= 30"),
      4, "event has no field 'propertes'"),
-    ("YAML indentation", ("    send: {channel: sms", "   send: {channel: sms"), 25, "YAML syntax"),
+    # PyYAML's own words (`expected <block end>, but found '?'`) said nothing of indentation (a walkthrough)
+    ("YAML indentation", ("    send: {channel: sms", "   send: {channel: sms"), 25,
+     "YAML syntax: this line is indented unlike the lines above it"),
+    ("a step's key indented less", ("    on_timeout: remind", "  on_timeout: remind"), 9,
+     "YAML syntax: this line is indented unlike the lines above it"),
+    ("a list item's - out of its list", ("  - id: value_check", "- id: value_check"), 19,
+     "and so does the `-` of each item of one list"),
+    ("a key indented deeper than its neighbours", ("      channel: email", "     channel: email"), 13,
+     "YAML syntax: mapping values are not allowed here: a line here or just above is indented deeper"),
     ("Liquid syntax in a one-line template", ("your cart\"", "your cart {{\""), 14, "template: expected '}}'"),
     # inside a `body: |` block: the line of the mistake, not the line of `body:` nor the one above it
     ("Liquid syntax in a block", ("{% endif %}", "{% endfi %}"), 17, "unexpected tag 'endfi'"),
