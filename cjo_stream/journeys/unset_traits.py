@@ -10,6 +10,7 @@ they have. Only conditions: a template reading a missing trait usually has its `
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 
 from cjo_stream.journeys.expressions import Expression
@@ -38,6 +39,11 @@ def _traits_read(cond: Expression) -> Iterator[str]:
             yield keys[1]
 
 
+def _folded(name: str) -> str:
+    """``firstName``, ``first_name`` and ``First Name`` alike: one trait in the spellings of two systems."""
+    return re.sub(r"[\s_-]+", "", name).lower()
+
+
 def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
     """One line per journey (latest version) and trait its conditions read that ``traits``, the names the
     input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare)."""
@@ -56,7 +62,8 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
                 if name not in traits and role not in roles.get(name, []):
                     roles.setdefault(name, []).append(role)
         for name, roles_of in roles.items():
-            close = difflib.get_close_matches(name, choices, n=1, cutoff=0.85)  # not loyalty_id (0.82) for loyalty_tier
+            close = [c for c in choices if _folded(c) == _folded(name)][:1] or \
+                difflib.get_close_matches(name, choices, n=1, cutoff=0.85)  # not loyalty_id (0.82) for loyalty_tier
             hint = f"; did you mean {close[0]!r}?" if close else ""
             out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({', '.join(roles_of)} reads "
                        f"it as null for everyone{hint})")
