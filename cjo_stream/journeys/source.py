@@ -296,6 +296,14 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     if re.match(r"Expected `(float|int)`", reason) and ", got `str`" in reason and isinstance(node, str) \
             and node.strip().endswith("%"):
         reason += f" (a plain number: {node.strip().removesuffix('%').strip()}, not {node.strip()})"
+    # `id: Nudge-1`, `journey: Cart Winback`, `variant: 10% off`: msgspec names the pattern, which told an author
+    # (a walkthrough) neither what an id may hold nor what to write
+    pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)
+    if pattern and isinstance(node, str):
+        slug = re.sub(r"[^a-z0-9_]+", "_", node.lower()).strip("_")
+        first = ", starting with a letter, at most 48" if pattern.group(1).startswith("^[a-z][") else ""
+        reason = (f"{node!r} is not a name: use lower-case letters, digits and _{first}"
+                  + (f" (e.g. {slug!r})" if slug and slug != node else ""))
     shown = ".".join(str(p) for p in path)
     return tuple(path), (f"{shown}: {reason}" if shown else reason)
 
