@@ -67,8 +67,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     until = _until(args.until) if args.until else None  # checked before the work starts
     topo = load_topology_checked(args.topologies)
     readable_file(args.events, "events file")
+    outputs = [(flag, path) for flag, path in (("--html", args.html), ("--journey-events", args.journey_events))
+               if path]
+    if outputs:
+        distinct_outputs([("events file", args.events)], outputs)
     if args.html:
-        distinct_outputs([("events file", args.events)], [("--html", args.html)])
         writable_file(args.html, "the page")
     out = sys.stdout.buffer
     # one JSON object per line, keys sorted: the delivery-command schema (schemas/delivery_command.schema.json)
@@ -86,8 +89,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)  # CJO_ALLOWED_LATENESS and CJO_DEDUPE_*, as the workers read them
     lateness = settings.allowed_lateness if args.allowed_lateness is None else args.allowed_lateness
-    sim = Simulator(Engine(topo.journeys, topo.policies, lateness, stages=topo.stages), on_command=emit,
-                    dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids)
+    engine = Engine(topo.journeys, topo.policies, lateness, stages=topo.stages)
+    transitions = None
+    if args.journey_events:  # what the report counts, one record each, to check it by hand (a walkthrough)
+        from cjo_stream.analytics.journey_event_file import JourneyEventFile
+
+        transitions = JourneyEventFile(writable_file(args.journey_events, "the journey events"), engine)
+    sim = Simulator(engine, on_command=emit, dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids,
+                    on_result=transitions.write if transitions is not None else None)
     try:
         sim.run_lines(jsonl_lines(args.events))  # plain or gzip, as replay reads it
     except BrokenPipeError:
@@ -98,6 +107,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise file_problem("events file", args.events, e) from None
     last = sim.clock  # the latest event time read
     sim.finish(until)
+    if transitions is not None:
+        transitions.close()
     try:
         out.flush()
     except BrokenPipeError:
@@ -118,6 +129,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
         print(f"note: {note}", file=sys.stderr)
+    from cjo_stream.journeys.unset_traits import unset_traits
+
+    for note in unset_traits(topo.journeys, {k for p in sim.profiles.values() for k in p.traits}):
+        print(f"note: {note}", file=sys.stderr)  # a condition on `loyalty_tier`, which nobody had: zeros, no why
     from cjo_stream.zone_notes import unknown_zones
 
     zones = unknown_zones(sim.profiles.values(), str(topo.policies.default_timezone))
@@ -218,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default: all); every event is read (replay --until stops reading there)")
     p.add_argument("--report", action="store_true", help="print the funnel and journey analytics to stderr")
     p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
+    p.add_argument("--journey-events", metavar="FILE",
+                   help="write every journey event the report counts (entered, step, variant, sent, converted, "
+                        "...) as JSON lines, as the workers write them to cjo.journey-events")
     p.add_argument("--allowed-lateness", type=non_negative_float, metavar="SECONDS",
                    help="how much older than a customer's latest event an event may be and still start a "
                         "journey (default: $CJO_ALLOWED_LATENESS or 300)")

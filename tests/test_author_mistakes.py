@@ -52,12 +52,25 @@ steps:
 MISTAKES = [
     ("typo in a step target", ("on_timeout: remind", "on_timeout: remnd"), 9,
      "unknown step 'remnd' (did you mean 'remind'?)"),
+    # msgspec's "Expected `str` matching regex '^[a-z0-9_]+$'" said neither what a name holds nor what to write
+    ("a step id with capitals and a dash", ("- id: remind", "- id: Remind-1"), 10,
+     "steps.1.id: 'Remind-1' is not a name: use lower-case letters, digits and _ (e.g. 'remind_1')"),
+    ("a channel written e-mail", ("channel: email", "channel: e-mail"), 12,
+     "steps.1.send.channel: 'e-mail' is not a name: use lower-case letters, digits and _, starting with a letter"),
     ("typo in a step's own id", ("- id: remind", "- id: remidn"), 9, "unknown step 'remind' (did you mean 'remidn'?)"),
     ("branch to a missing step", ("next: nudge", "next: nudgee"), 22, "unknown step 'nudgee'"),
     ("a wait with a bad duration", ("timeout: 2h", "timeout: 2 hours"), 7, "bad duration '2 hours'"),
     ("a condition on an unknown field", ("when: event.properties.cart_value >= 30", "when: event.propertes.cart_value >= 30"),
      4, "event has no field 'propertes'"),
-    ("YAML indentation", ("    send: {channel: sms", "   send: {channel: sms"), 25, "YAML syntax"),
+    # PyYAML's own words (`expected <block end>, but found '?'`) said nothing of indentation (a walkthrough)
+    ("YAML indentation", ("    send: {channel: sms", "   send: {channel: sms"), 25,
+     "YAML syntax: this line is indented unlike the lines above it"),
+    ("a step's key indented less", ("    on_timeout: remind", "  on_timeout: remind"), 9,
+     "YAML syntax: this line is indented unlike the lines above it"),
+    ("a list item's - out of its list", ("  - id: value_check", "- id: value_check"), 19,
+     "and so does the `-` of each item of one list"),
+    ("a key indented deeper than its neighbours", ("      channel: email", "     channel: email"), 13,
+     "YAML syntax: mapping values are not allowed here: a line here or just above is indented deeper"),
     ("Liquid syntax in a one-line template", ("your cart\"", "your cart {{\""), 14, "template: expected '}}'"),
     # inside a `body: |` block: the line of the mistake, not the line of `body:` nor the one above it
     ("Liquid syntax in a block", ("{% endif %}", "{% endfi %}"), 17, "unexpected tag 'endfi'"),

@@ -55,9 +55,11 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
         if not rep["totals"]["entered"] and not rep["steps"]:
             continue
         lines += ["", f"== {jid}", "  step".ljust(24) + "reached".rjust(9) + "waiting".rjust(9) + "drop-off".rjust(10)
-                  + "sent".rjust(7) + "deferred".rjust(10) + "  skipped / exits / receipts"]
+                  + "sent".rjust(7) + "deferred".rjust(10) + "  skipped / endings / receipts"]
         for s in rep["steps"]:
-            extra = ", ".join([f"{k}={v}" for k, v in s["skipped"].items()]
+            # the drop-off counts conversions too: named, or the endings listed fell short of it
+            conv = [f"converted:{s['converted_here']}"] if s["converted_here"] else []
+            extra = ", ".join([f"{k}={v}" for k, v in s["skipped"].items()] + conv
                               + [f"{k}:{v}" + _why(s["exit_reasons"].get(k)) for k, v in s["exits"].items()]
                               + ([receipts] if (receipts := step_receipts(s)) else [])) or "-"
             lines.append(("  " + s["id"]).ljust(24) + num(s["reached"]).rjust(9) + num(s["waiting"]).rjust(9)

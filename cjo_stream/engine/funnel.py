@@ -79,7 +79,10 @@ class Funnel:
                          + str(c["deferred"]).rjust(10) + "  " + (skips or "-"))
         if variants:
             lines.append("")
-            lines.append("journey".ljust(jw) + "variant".ljust(sw) + "entered".rjust(9) + "converted".rjust(11))
+            # every instance of the arm: its counts differ from the analytics' split table, which leaves
+            # holdout and global-control instances out, and two tables of one arm disagreed unexplained
+            lines.append("journey".ljust(jw) + "variant".ljust(sw) + "entered".rjust(9) + "converted".rjust(11)
+                         + "  (holdout and global control included)")
             for (j, v) in sorted(variants):
                 c = variants[(j, v)]
                 lines.append(j.ljust(jw) + v.ljust(sw) + str(c["entered"]).rjust(9) + str(c["converted"]).rjust(11))

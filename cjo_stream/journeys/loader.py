@@ -692,6 +692,25 @@ def _zero_count_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     return out
 
 
+#: an ordering comparison with a number in quotes: ``event.properties.price >= '20'``, ``'20' < x``
+_QUOTED_NUMBER = re.compile(r"""(?:[<>]=?\s*(['"])-?\d+(?:\.\d+)?\1)|(?:(['"])-?\d+(?:\.\d+)?\2\s*[<>])""")
+
+
+def _quoted_number_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """An ordering comparison with a number in quotes, which is text: it never holds for a number, and compares
+    text by its characters (``'100' < '20'``), so ``price >= '20'`` entered nobody (a walkthrough). A warning:
+    text may be what the author compares."""
+    out = []
+    for j, src in loaded:
+        for path, cond in _conditions(j):
+            m = _QUOTED_NUMBER.search(cond.source)
+            if m is not None:
+                out.append(f"{j.source}:{src.line(path)}: warning: `{m.group(0).strip()}` compares with a number in "
+                           "quotes, which is text: it never holds for a number (text is not a number, README, "
+                           "Expressions); write the number without quotes")
+    return out
+
+
 def _preempted_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     """A ``wait_for`` of the event the journey's goal (or an ``exit_on``) takes without a ``when``: the goal
     and exits are checked first and end the instance, so the wait's ``on_event`` way is never taken (a
@@ -857,7 +876,7 @@ def load_topology(root: str) -> Topology:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
     warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
-        + _zero_count_warnings(loaded) + _preempted_warnings(loaded)
+        + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

@@ -179,6 +179,23 @@ def blank(text: str) -> bool:
     return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
 
 
+#: PyYAML's words for a line indented unlike the lines above it (``expected <block end>, but found '?'``), which
+#: told an author nothing of indentation (a walkthrough); and for a line holding ``key: value: more``
+_BLOCK_END = re.compile(r"(while parsing a block (mapping|collection), )?expected <block end>, but found .*")
+_MAPPING_VALUES = "mapping values are not allowed here"
+
+
+def _indentation_hint(problem: str) -> str:
+    """PyYAML's reason, saying what the author most likely did: indent a line unlike its neighbours."""
+    if _BLOCK_END.fullmatch(problem):
+        return ("this line is indented unlike the lines above it: the keys of one mapping (a step's `id`, `send`, "
+                "`next`, ...) start in one column, and so does the `-` of each item of one list")
+    if problem == _MAPPING_VALUES:
+        return (f"{problem}: a line here or just above is indented deeper than the keys beside it, or a value "
+                "holds ': ' (put it in quotes)")
+    return problem
+
+
 def load_yaml(text: str, file: str) -> Located:
     """Parse one YAML document; syntax errors become :class:`SourceError` with the line."""
     try:
@@ -195,6 +212,7 @@ def load_yaml(text: str, file: str) -> Located:
         # its first , [ ] { }, and YAML's own words did not say to quote it (a walkthrough)
         if re.match(r"expected ',' or '[}\]]', but got", problem):
             problem += " (inside { } or [ ], a value holding , [ ] { } is cut there: put it in quotes)"
+        problem = _indentation_hint(problem)
         raise SourceError(file, line, f"YAML syntax: {problem}") from None
     except yaml.reader.ReaderError as e:  # a control character or invalid text: not a marked error
         line = text.count("\n", 0, max(e.position, 0)) + 1
@@ -278,6 +296,14 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     if re.match(r"Expected `(float|int)`", reason) and ", got `str`" in reason and isinstance(node, str) \
             and node.strip().endswith("%"):
         reason += f" (a plain number: {node.strip().removesuffix('%').strip()}, not {node.strip()})"
+    # `id: Nudge-1`, `journey: Cart Winback`, `variant: 10% off`: msgspec names the pattern, which told an author
+    # (a walkthrough) neither what an id may hold nor what to write
+    pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)
+    if pattern and isinstance(node, str):
+        slug = re.sub(r"[^a-z0-9_]+", "_", node.lower()).strip("_")
+        first = ", starting with a letter, at most 48" if pattern.group(1).startswith("^[a-z][") else ""
+        reason = (f"{node!r} is not a name: use lower-case letters, digits and _{first}"
+                  + (f" (e.g. {slug!r})" if slug and slug != node else ""))
     shown = ".".join(str(p) for p in path)
     return tuple(path), (f"{shown}: {reason}" if shown else reason)
 

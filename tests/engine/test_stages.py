@@ -88,7 +88,7 @@ def test_a_customer_first_seen_at_the_epoch_is_not_new_again() -> None:
      "profile has no field 'counter' (did you mean 'counters'?)"),
     ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: b, when: event.properties.x == 1}\n", 3,
      "use `profile` and `now`, not event"),
-    ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: B-2, when: 'true'}\n", 3, "stages.1.stage: Expected `str` matching regex"),
+    ("stages:\n  - {stage: a, when: 'true'}\n  - {stage: B-2, when: 'true'}\n", 3, "stages.1.stage: 'B-2' is not a name: use lower-case letters, digits and _ (e.g. 'b_2')"),
     ("stages:\n  - {stage: a, when: 'true', next: b}\n", 2, "next"),
     ("stages:\n  - {stage: a}\n", 2, "missing required key `when`"),
     ("stages: []\n", 1, "stages"),

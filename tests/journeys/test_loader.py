@@ -45,7 +45,7 @@ def test_good_journey_loads() -> None:
         (GOOD.replace("    wait: 1h", "    wait: 1h\n    colour: blue"), "j.yaml:9: steps.0.colour: Object contains unknown field"),
         (GOOD.replace("wait: 1h", "wait: 1 hour"), "j.yaml:8: bad duration '1 hour'"),
         (GOOD.replace("x >= 1", "x >= "), "j.yaml:5: bad expression"),
-        (GOOD.replace("journey: ok", "journey: Not-OK"), "j.yaml:1: journey: Expected `str` matching regex"),
+        (GOOD.replace("journey: ok", "journey: Not-OK"), "j.yaml:1: journey: 'Not-OK' is not a name: use lower-case letters, digits and _ (e.g. 'not_ok')"),
         (GOOD.replace("  event: go\n", ""), "j.yaml:3: entry needs exactly one of `event` (an event starts it) or `schedule`"),
         (GOOD + "    next: nowhere\n", "j.yaml:11: unknown step 'nowhere'"),
         (GOOD.replace("channel: email", "channel: fax"), "j.yaml:10: unknown channel 'fax': use one of crm, email"),

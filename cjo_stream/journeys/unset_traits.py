@@ -1,0 +1,70 @@
+"""Traits a journey's conditions read that no customer of a simulated or replayed input has: a likely typo.
+
+Trait names are the customers' data, so ``when: profile.traits.loyalty_tier == 'gold'`` validates whatever
+the profiles hold; over an input where no customer has ``loyalty_tier`` the condition sees ``null`` for
+everyone, and a simulation showed zero entries without saying why (a walkthrough). After a run the traits
+the customers have are known: each trait a condition reads that none has is told, with the closest one
+they have. Only conditions: a template reading a missing trait usually has its ``| default:``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator
+
+from cjo_stream.journeys.expressions import Expression
+from cjo_stream.journeys.model import Journey
+
+
+def _conditions(j: Journey) -> Iterator[tuple[str, Expression]]:
+    if j.entry.when is not None:
+        yield "its entry's when", j.entry.when
+    if j.goal is not None and j.goal.when is not None:
+        yield "its goal's when", j.goal.when
+    for m in j.exit_on:
+        if m.when is not None:
+            yield "its exit_on's when", m.when
+    for step in j.steps.values():
+        if step.wait_for is not None and step.wait_for.when is not None:
+            yield f"step {step.id}'s wait_for", step.wait_for.when
+        for cond, _ in step.branch:
+            if cond is not None:
+                yield f"step {step.id}'s branch", cond
+
+
+def _traits_read(cond: Expression) -> Iterator[str]:
+    for root, keys in cond.paths:
+        if root == "profile" and len(keys) >= 2 and keys[0] == "traits" and isinstance(keys[1], str):
+            yield keys[1]
+
+
+def _folded(name: str) -> str:
+    """``firstName``, ``first_name`` and ``First Name`` alike: one trait in the spellings of two systems."""
+    return re.sub(r"[\s_-]+", "", name).lower()
+
+
+def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+    """One line per journey (latest version) and trait its conditions read that ``traits``, the names the
+    input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare)."""
+    if not traits:
+        return []
+    latest: dict[str, Journey] = {}
+    for j in journeys:
+        if j.id not in latest or j.version > latest[j.id].version:
+            latest[j.id] = j
+    choices = sorted(traits)
+    out: list[str] = []
+    for jid in sorted(latest):
+        roles: dict[str, list[str]] = {}
+        for role, cond in _conditions(latest[jid]):
+            for name in _traits_read(cond):
+                if name not in traits and role not in roles.get(name, []):
+                    roles.setdefault(name, []).append(role)
+        for name, roles_of in roles.items():
+            close = [c for c in choices if _folded(c) == _folded(name)][:1] or \
+                difflib.get_close_matches(name, choices, n=1, cutoff=0.85)  # not loyalty_id (0.82) for loyalty_tier
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({', '.join(roles_of)} reads "
+                       f"it as null for everyone{hint})")
+    return out

@@ -1,0 +1,39 @@
+"""``simulate --journey-events FILE`` writes the journey events the report is folded from, so an analyst can count
+a funnel, an arm's conversions and where customers left by hand: the delivery commands alone (stdout) did not
+tell who entered, converted or left where (a walkthrough). Folded again, the file gives the report's figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cjo_stream.analytics.fold import Analytics
+from cjo_stream.analytics.offline import reports
+from cjo_stream.analytics.records import decode
+from cjo_stream.engine import Engine
+from cjo_stream.journeys.loader import load_topology
+from cjo_stream.jsonl import jsonl_lines
+from cjo_stream.simulator import Simulator
+from tests.test_cli_errors import EVENTS, ROOT, run, user_error
+
+
+def test_the_file_holds_what_the_report_counts(tmp_path: Path) -> None:
+    out = tmp_path / "journey-events.jsonl"
+    p = run("simulate", "--events", EVENTS, "--journey-events", str(out))
+    assert p.returncode == 0, p.stderr
+    events = [decode(line) for line in out.read_bytes().splitlines()]
+    commands = [json.loads(line) for line in p.stdout.splitlines()]
+    assert sum(e.kind == "sent" for e in events) == len(commands) > 0
+    assert {e.delivery_id for e in events if e.kind == "sent"} == {c["delivery_id"] for c in commands}
+    topo = load_topology(str(ROOT / "topologies"))
+    sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
+    sim.run_lines(jsonl_lines(EVENTS))
+    sim.finish()
+    folded = Analytics(default_zone=topo.policies.default_timezone)
+    folded.apply_all(events)
+    assert reports(folded, topo.journeys) == reports(sim.analytics, topo.journeys)
+
+
+def test_it_may_not_be_the_events_file() -> None:
+    user_error(run("simulate", "--events", EVENTS, "--journey-events", EVENTS), 2, "--journey-events",
+               "is the events file")

@@ -1,0 +1,65 @@
+"""A condition on a trait no customer of the simulated or replayed input has is told after the run: over the
+examples, ``when: profile.traits.loyalty_tier == 'gold'`` entered nobody and nothing said why (a walkthrough)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from cjo_stream.journeys.loader import load_topology
+from cjo_stream.journeys.unset_traits import unset_traits
+from tests.journeys.test_language2 import write
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "schemas" / "examples" / "touchpoints.jsonl"
+
+TIERS = """\
+journey: tiers
+entry: {event: product_viewed, when: "profile.traits.loyalty_tier == 'gold'"}
+goal: {event: order_completed, when: profile.traits.vipp == true}
+steps:
+  - id: pick
+    branch:
+      - {when: profile.traits.vipp == true and profile.traits.first_name != null, next: mail}
+      - {else: end}
+  - id: mail
+    send: {channel: email, content: {subject: "Hi {{ profile.traits.nickname | default: 'there' }}", body: hi}}
+"""
+
+
+def test_each_trait_no_customer_has_is_told_with_the_closest_one(tmp_path: Path) -> None:
+    topo = load_topology(write(tmp_path, {"tiers": TIERS}))
+    have = {"first_name", "vip", "email"}
+    assert unset_traits(topo.journeys, have) == [
+        "journey tiers: no customer in the input has a trait 'loyalty_tier' (its entry's when reads it as null "
+        "for everyone)",
+        "journey tiers: no customer in the input has a trait 'vipp' (its goal's when, step pick's branch reads it "
+        "as null for everyone; did you mean 'vip'?)",
+    ]  # a template's trait (nickname, with its default) is not told
+    # camel case against snake case, which difflib finds too far apart
+    assert unset_traits(topo.journeys, {"firstName", "loyalty_tier", "vipp"}) == [
+        "journey tiers: no customer in the input has a trait 'first_name' (step pick's branch reads it as null for "
+        "everyone; did you mean 'firstName'?)"]
+    assert unset_traits(topo.journeys, have | {"loyalty_tier", "vipp"}) == []
+    assert unset_traits(topo.journeys, set()) == []  # no customer has any trait: nothing to compare
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cjo_stream.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
+def test_simulate_and_replay_say_so_and_still_succeed(tmp_path: Path) -> None:
+    topologies = tmp_path / "t"
+    topologies.mkdir()
+    write(topologies, {"tiers": TIERS})
+    for p in (_cli("simulate", "--events", str(EXAMPLES), "--topologies", str(topologies)),
+              _cli("replay", "--events", str(EXAMPLES), "--topologies", str(topologies))):
+        assert p.returncode == 0, p.stderr
+        notes = [ln for ln in p.stderr.splitlines() if ln.startswith("note: ")]
+        assert notes == [
+            "note: journey tiers: no customer in the input has a trait 'loyalty_tier' (its entry's when reads it "
+            "as null for everyone)",
+            "note: journey tiers: no customer in the input has a trait 'vipp' (its goal's when, step pick's branch "
+            "reads it as null for everyone; did you mean 'vip'?)"], p.stderr
