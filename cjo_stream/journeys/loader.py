@@ -702,7 +702,7 @@ def _quoted_number_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     text may be what the author compares."""
     out = []
     for j, src in loaded:
-        for path, cond in _conditions(j):
+        for path, cond in _conditions(j, src):
             m = _QUOTED_NUMBER.search(cond.source)
             if m is not None:
                 out.append(f"{j.source}:{src.line(path)}: warning: `{m.group(0).strip()}` compares with a number in "
