@@ -156,9 +156,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
               f"(render_error: {detail})", file=sys.stderr)
     if args.report:
         from cjo_stream.analytics.offline import render_text
+        from cjo_stream.engine.funnel import step_order
 
         print("", file=sys.stderr)
-        print(sim.funnel.render(), file=sys.stderr)
+        print(sim.funnel.render(step_order(topo.journeys)), file=sys.stderr)
         print("", file=sys.stderr)
         print(render_text(sim.analytics, topo.journeys, stage_names), file=sys.stderr)
         print(f"\n{len(sim.commands)} delivery commands, {len(sim.skips)} skips, {len(sim.bad)} bad lines, "

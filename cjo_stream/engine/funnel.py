@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 
 from cjo_stream.engine.transition import Transition
+from cjo_stream.journeys.model import Journey
 
 JOURNEY_KINDS = ("entered", "holdout", "converted", "exited", "ended", "expired", "merged")
 _JOURNEY_KINDS = frozenset(JOURNEY_KINDS)
@@ -57,8 +59,10 @@ class Funnel:
     def variants(self) -> defaultdict[tuple[str, str], Counter[str]]:
         return _table(self._variants)
 
-    def render(self) -> str:
-        """A plain-text report: journeys, then steps, then variants."""
+    def render(self, step_order: dict[str, list[str]] | None = None) -> str:
+        """A plain-text report: journeys, then steps, then variants. ``step_order``: each journey's step ids
+        in its file's order, which the steps are listed in (an analyst reads a journey top down; sorted by
+        name, a reminder's row came before the wait it follows); steps not in it follow, by name."""
         journeys, steps, variants = self.journeys, self.steps, self.variants
         # columns as wide as the longest id and a space: a journey id of 22 characters or more ran into
         # its step's (``spring_promotion_2026_v2s0``)
@@ -72,7 +76,9 @@ class Funnel:
         lines.append("")
         lines.append("journey".ljust(jw) + "step".ljust(sw) + "reached".rjust(9) + "sent".rjust(7)
                      + "deferred".rjust(10) + "  skipped")
-        for (j, s) in sorted(steps):
+        order = step_order or {}
+        ranks = {(j, s): i for j, ids in order.items() for i, s in enumerate(ids)}
+        for (j, s) in sorted(steps, key=lambda js: (js[0], ranks.get(js, len(ranks)), js[1])):
             c = steps[(j, s)]
             skips = ", ".join(f"{k.split(':', 1)[1]}={v}" for k, v in sorted(c.items()) if k.startswith("skipped:"))
             lines.append(j.ljust(jw) + s.ljust(sw) + str(c["reached"]).rjust(9) + str(c["sent"]).rjust(7)
@@ -87,6 +93,16 @@ class Funnel:
                 c = variants[(j, v)]
                 lines.append(j.ljust(jw) + v.ljust(sw) + str(c["entered"]).rjust(9) + str(c["converted"]).rjust(11))
         return "\n".join(lines)
+
+
+def step_order(journeys: Iterable[Journey]) -> dict[str, list[str]]:
+    """Each journey's step ids in its file's order (its versions' in load order, each id once), for
+    :meth:`Funnel.render`."""
+    out: dict[str, list[str]] = {}
+    for j in journeys:
+        ids = out.setdefault(j.id, [])
+        ids.extend(s for s in j.steps if s not in ids)
+    return out
 
 
 def _counts(table: dict[str, dict[str, dict[str, int]]], journey: str, key: str) -> dict[str, int]:

@@ -245,6 +245,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             return int(ExitCode.INVALID)
         return 0
     from cjo_stream.analytics.offline import render_html, render_text
+    from cjo_stream.engine.funnel import step_order
 
     journeys = topologies[0][1].journeys
     stages = topologies[0][1].stages
@@ -262,7 +263,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           + (f"; the analytics page is in {args.html}" if args.html else "") + "\n")
     if covers:
         print(covers + "\n")
-    print(first.sim.funnel.render())
+    print(first.sim.funnel.render(step_order(journeys)))
     print()
     print(render_text(first.sim.analytics, journeys, stage_names, from_))
     return 0
