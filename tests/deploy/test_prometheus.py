@@ -59,3 +59,14 @@ def test_file_sd_targets_are_valid_and_match_compose_services() -> None:
                 host, port = t.rsplit(":", 1)
                 assert host in compose, f"{name}: {t} is not a compose service"
                 assert port.isdigit()
+
+
+def test_the_dead_letter_runbook_names_the_dlq_command_and_does_not_say_to_replay_unchanged() -> None:
+    """What pages the on-call person: it said "replay the DLQ records into the input topic", which only
+    dead-letters them again (docs/operations.md, CjoDeadLetterRate), and did not name `cjo-stream dlq`."""
+    groups = yaml.safe_load((PROM / "rules.yml").read_text())["groups"]
+    alert = next(r for g in groups for r in g["rules"] if r.get("alert") == "CjoDeadLetterRate")
+    runbook = " ".join(alert["annotations"]["runbook"].split())
+    assert "`cjo-stream dlq`" in runbook and "--redrive" in runbook
+    assert "only dead-letters it again" in runbook
+    assert "replay the DLQ records" not in runbook
