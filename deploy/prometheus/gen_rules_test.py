@@ -155,12 +155,18 @@ TESTS: list[dict[str, Any]] = [
             s("cjo_consumer_lag_records", {**W1, "topic": "cjo.customer-events", "partition": "1"}, "0x30"),
             s("cjo_consumer_lag_records", {**W0, "topic": "cjo.touchpoints", "partition": "0"}, "50000x30"),
             s("cjo_consumer_lag_records", {**W0, "topic": "cjo.receipts", "partition": "0"}, "100+100x30"),
+            # an adapter behind on its commands (a provider's rate limit): the same alert, per topic
+            s("cjo_consumer_lag_records", {**A0, "topic": "cjo.delivery.email", "partition": "2"}, "15000+500x30"),
         ],
         "checks": [
             ("10m", "CjoConsumerLagGrowing", []),
             ("15m", "CjoConsumerLagGrowing", [fires("CjoConsumerLagGrowing",
                                                     {"topic": "cjo.customer-events", "severity": "warning"},
                                                     "Consumer lag on cjo.customer-events is 35k records and "
+                                                    "growing"),
+                                              fires("CjoConsumerLagGrowing",
+                                                    {"topic": "cjo.delivery.email", "severity": "warning"},
+                                                    "Consumer lag on cjo.delivery.email is 22.5k records and "
                                                     "growing")]),
         ],
         "exprs": [
@@ -169,7 +175,7 @@ TESTS: list[dict[str, Any]] = [
               ({"topic": "cjo.customer-events", "partition": "1"}, 0)]),
             ("15m", "cjo:consumer_lag_records:sum_by_topic",
              [({"topic": "cjo.customer-events"}, 35000), ({"topic": "cjo.touchpoints"}, 50000),
-              ({"topic": "cjo.receipts"}, 1600)]),
+              ({"topic": "cjo.receipts"}, 1600), ({"topic": "cjo.delivery.email"}, 22500)]),
         ],
     },
     {
