@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
-from cjo_stream.kafka.guard import FetchGuard
+from cjo_stream.kafka.guard import FetchGuard, Stuck
 from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.kafka.skips import SkipRequest, SkipRequests
 from cjo_stream.kafka.topics import ensure_topics
@@ -203,3 +203,12 @@ def _partition(customer_id: str) -> int:
     from cjo_stream.kafka.partitioner import Partitioner
 
     return Partitioner(4)(customer_id.encode())
+
+
+def test_health_says_since_when_a_partition_is_stuck_as_a_time() -> None:
+    """A drill read ``"since": 1796330315.6701217`` in /health: a time the on-call person could not read."""
+    st = Stuck("cjo.touchpoints", 2, 3101, 3103, "none", "CRC mismatch (corrupt record batch)", "ingest",
+               1796330315.67)
+    d = st.as_dict()
+    assert d["since"] == "2026-12-03T20:38:35.670Z"
+    assert d["skip"] == "cjo-stream skip --topic cjo.touchpoints --partition 2 --offset 3101"
