@@ -212,3 +212,26 @@ def test_health_says_since_when_a_partition_is_stuck_as_a_time() -> None:
     d = st.as_dict()
     assert d["since"] == "2026-12-03T20:38:35.670Z"
     assert d["skip"] == "cjo-stream skip --topic cjo.touchpoints --partition 2 --offset 3101"
+
+
+def test_skip_at_an_offset_inside_a_bad_batch_names_the_batch_start(broker: LocalBroker) -> None:
+    """A drill typed the last offset of the log's "offsets 3101-3102": the command said the worker "resumes
+    after it", but a worker stuck on that batch stops at its first offset and the request matched nothing."""
+    s = Settings(bootstrap=broker.bootstrap, partitions=1)
+    asyncio.run(ensure_topics(s, ["skipme"]))
+    at = asyncio.run(raw_produce(broker.bootstrap, "skipme", 0,
+                                 raw_batch([(b"k", v, []) for v in signups("inside", 3)], corrupt=True)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+
+    def skip(offset: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cjo_stream.cli", "skip", "--broker", broker.bootstrap,
+                               "--topic", "skipme", "--partition", "0", "--offset", str(offset)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    r = skip(at + 2)
+    assert r.returncode == 0 and "skip requested" in r.stdout, r.stderr
+    assert r.stderr == (f"note: that batch begins at offset {at}, where a worker stuck on it stops (/health names "
+                        f"it); a request for offset {at + 2} frees only a consumer stuck there: cjo-stream skip "
+                        f"--topic skipme --partition 0 --offset {at}\n"), r.stderr
+    r = skip(at)  # the batch's first offset, as /health prints it: no note
+    assert r.returncode == 0 and r.stderr == "", r.stderr
