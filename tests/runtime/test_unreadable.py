@@ -235,3 +235,32 @@ def test_skip_at_an_offset_inside_a_bad_batch_names_the_batch_start(broker: Loca
                         f"--topic skipme --partition 0 --offset {at}\n"), r.stderr
     r = skip(at)  # the batch's first offset, as /health prints it: no note
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_replay_skips_a_batch_an_operator_skipped_for_the_workers(tmp_path: Any) -> None:
+    """A drill skipped a corrupt input batch for the workers (cjo-stream skip); every replay of that history
+    then stopped at it ("the replay would be incomplete"), however the workers had dealt with it."""
+    with LocalBroker() as b:
+        s = Settings(bootstrap=b.bootstrap, partitions=1)
+        asyncio.run(ensure_topics(s, [INPUT, s.receipts_topic]))
+        rdkafka_produce(b.bootstrap, INPUT, [(b"k", v, []) for v in signups("before", 2)], partition=0)
+        at = asyncio.run(raw_produce(b.bootstrap, INPUT, 0,
+                                     raw_batch([(b"k", v, []) for v in signups("bad", 2)], corrupt=True)))
+        rdkafka_produce(b.bootstrap, INPUT, [(b"k", v, []) for v in signups("after", 3)], partition=0)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+        env.update(CJO_BROKER=b.bootstrap, CJO_PARTITIONS="1",
+                   CJO_TOPOLOGIES=os.path.join(ROOT, "tests", "runtime", "topologies"))
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "cjo_stream.cli", *args], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, timeout=120)
+
+        r = cli("replay")
+        assert r.returncode != 0 and "the replay would be incomplete" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        r = cli("skip", "--topic", INPUT, "--partition", "0", "--offset", str(at), "--reason", "test")
+        assert r.returncode == 0, r.stderr
+        r = cli("replay")
+        assert r.returncode == 0, r.stderr
+        assert f"skipping unreadable record batch {INPUT}[0] offsets {at}-{at + 1}" in r.stderr, r.stderr
+        assert "replayed 5 events" in r.stderr + r.stdout, r.stderr
