@@ -116,6 +116,20 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "commands an adapter cannot decode",
+        "series": [
+            s("cjo_delivery_outcomes_total", {**A0, "channel": "email", "status": "invalid"}, "0 0 0 12 12 12 12"),
+            s("cjo_delivery_outcomes_total", {**A0, "channel": "email", "status": "sent"}, "0+100x6"),
+            s("cjo_delivery_outcomes_total", {**A1, "channel": "push", "status": "invalid"}, "0x6"),
+        ],
+        "checks": [
+            ("2m", "CjoCommandsInvalid", []),
+            ("4m", "CjoCommandsInvalid", [fires("CjoCommandsInvalid", {"channel": "email", "severity": "warning"},
+                                                "About 12 email commands could not be decoded in 15 minutes: "
+                                                "not sent")]),
+        ],
+    },
+    {
         "name": "stale commands skipped",
         "series": [
             s("cjo_delivery_outcomes_total", {**A0, "channel": "email", "status": "stale"}, "0 0 0 40 40 40 40"),
