@@ -311,12 +311,16 @@ TESTS: list[dict[str, Any]] = [
             s("cjo_rebalances_total", W1, "0+1x3 3x17"),  # three at start-up, then quiet
             # a counter first scraped inside the window: increase() extrapolates (8.5 here), the page rounds it
             s("cjo_rebalances_total", W2, "_x12 5 6 7 8 9 10 11 12"),
+            s("cjo_rebalances_total", A0, "0+1x20"),  # adapters count theirs too: the page named it a worker
         ],
         "checks": [
             ("20m", "CjoRebalanceStorm", [fires("CjoRebalanceStorm", {**W0, "severity": "warning"},
-                                                "Worker w0:6066 got about 15 partition assignments in 15 minutes"),
+                                                "cjo-worker w0:6066 got about 15 partition assignments in 15 minutes"),
                                           fires("CjoRebalanceStorm", {**W2, "severity": "warning"},
-                                                "Worker w2:6066 got about 8 partition assignments in 15 minutes")]),
+                                                "cjo-worker w2:6066 got about 8 partition assignments in 15 minutes"),
+                                          fires("CjoRebalanceStorm", {**A0, "severity": "warning"},
+                                                "cjo-adapter a0:6067 got about 15 partition assignments in 15 "
+                                                "minutes")]),
         ],
     },
     {
