@@ -346,3 +346,41 @@ async def test_an_adapter_reports_its_lag_on_the_command_topic(settings: Setting
     await run_until(runner, lambda: runner.outcomes["sent"] >= 5)
     assert ch.seen[0] == 4, ch.seen  # fetched the first, four behind it
     assert lag_of("cjo.delivery.webhook") == 0  # caught up
+
+
+class _Slow:
+    """A channel whose provider takes its time: a second per attempt."""
+
+    name = "webhook"
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        self.started += 1
+        await asyncio.sleep(1.0)
+        return DeliveryResult.sent(f"slow-{self.started}")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_stop_starts_no_more_commands_of_the_batch(settings: Settings) -> None:
+    """SIGTERM to an adapter whose provider hung kept it running for minutes: every command queued in the batch
+    still made its attempt. A stop lets the attempts in flight finish and starts no other."""
+    await produce_commands(settings, [command(channel="webhook", customer_id="slow") for _ in range(8)])
+    ch = _Slow()
+    runner = make_runner(settings, ch, concurrency=1)
+    task = asyncio.create_task(runner.serve())
+    try:
+        await wait_for(lambda: ch.started >= 1)
+        runner.stop()
+        t0 = time.monotonic()
+        await asyncio.wait_for(task, 30)
+        assert time.monotonic() - t0 < 4.0  # the attempt in flight (1 s) and the close, not 7 more attempts
+    finally:
+        runner.stop()
+    assert ch.started <= 2, ch.started
