@@ -101,6 +101,27 @@ def sources_for(adapter: str) -> list[str]:
     return sorted(ALL_CHANNELS) if adapter == "console" else [adapter]
 
 
+def record_lag(consumer: AIOKafkaConsumer | None, data: dict[TopicPartition, list[Any]]) -> None:
+    """``cjo_consumer_lag_records`` of each command partition a fetch returned records of, as workers report theirs.
+
+    Without it a slow adapter (a provider's rate limit, too few replicas) built a backlog on
+    ``cjo.delivery.<channel>`` that no alert saw until its commands expired: CjoConsumerLagGrowing reads this gauge.
+    """
+    if consumer is None:
+        return
+    for tp, recs in data.items():
+        hw = consumer.highwater(tp)
+        if recs and hw is not None:
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, hw - recs[-1].offset - 1))
+
+
+def forget_lag(revoked: Sequence[TopicPartition]) -> None:
+    """Drop the lag series of partitions this adapter gave up: a stale copy would outlive the backlog it showed."""
+    for tp in revoked:
+        with contextlib.suppress(KeyError):
+            metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runner: AdapterRunner) -> None:
         self.runner = runner
@@ -111,6 +132,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             pass
         if self.runner.guard is not None:
             self.runner.guard.forget(revoked)
+        forget_lag(revoked)  # the new owner reports these partitions' lag
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         if self.runner._stopping.is_set():
@@ -276,6 +298,7 @@ class AdapterRunner:
             got, data = await self._unless_stopped(guard.getmany(timeout_ms=200, max_records=self.batch_max))
             if not got or data is None:
                 break
+            record_lag(self.consumer, data)
             skipped = guard.take_skipped()
             if skipped:  # past a batch an operator skipped (cjo-stream skip)
                 async with self._lock:
@@ -358,8 +381,16 @@ class AdapterRunner:
         return True, task.result()
 
     async def _guarded(self, rec: Any) -> bool:
+        """Handle one record; False if the runner was asked to stop first (the batch is then not committed).
+
+        A record still waiting for a slot when the stop comes is not started: with a provider that does not
+        answer (an SMTP host blackholed, 30 s per connect), SIGTERM waited for every queued command of the
+        batch to make its first attempt, minutes for a batch of hundreds (drilled: 60 s and counting).
+        """
         try:
             async with self._slots:
+                if self._stopping.is_set():
+                    return False
                 await self._handle(rec)
             return True
         except _Aborted:

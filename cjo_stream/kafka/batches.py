@@ -45,6 +45,7 @@ class Unreadable:
     next_offset: int  # first offset after the batch: where a consumer resumes when it is skipped
     codec: str
     problem: str
+    batch_start: int = -1  # the batch's own first offset: below base_offset when the read began inside it
 
 
 @dataclass
@@ -144,7 +145,7 @@ class BatchReader:
                     records, problem = _decode(batch)
                     if problem:
                         base = getattr(batch, "base_offset", out.end)
-                        out.unreadable = Unreadable(max(base, out.end), nxt, _codec(batch), problem)
+                        out.unreadable = Unreadable(max(base, out.end), nxt, _codec(batch), problem, base)
                         return out
                     if not batch.is_control_batch:
                         out.records.extend(_consumer_record(tp, r) for r in records if r.offset >= out.end)

@@ -39,6 +39,7 @@ from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.kafka.batches import BatchReader, Unreadable
 from cjo_stream.kafka.skips import SkipRequests
+from cjo_stream.timefmt import format_ts
 
 log = logging.getLogger("cjo_stream.kafka")
 
@@ -62,8 +63,10 @@ class Stuck:
     since: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "skip": f"cjo-stream skip --topic {self.topic} --partition {self.partition} "
-                                        f"--offset {self.offset}"}
+        """What ``/health`` lists: ``since`` as an RFC 3339 time (epoch seconds, ``1796330315.67``, read as
+        nothing to the person paged), and the ``skip`` command to copy."""
+        return {**asdict(self), "since": format_ts(self.since),
+                "skip": f"cjo-stream skip --topic {self.topic} --partition {self.partition} --offset {self.offset}"}
 
 
 class FetchGuard:

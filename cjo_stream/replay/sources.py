@@ -52,7 +52,11 @@ async def topic_records(settings: Settings, topics: list[str], start: float, end
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from cjo_stream.kafka.guard import FetchGuard
+    from cjo_stream.kafka.skips import load_skips
 
+    # batches an operator skipped for the workers (cjo-stream skip) are skipped here too, as the workers did: a
+    # replay over such history stopped at the batch with an error, however it was dealt with live
+    skips = await load_skips(settings)
     start_ms, end_ms = int(start * 1000), int(min(end + 60.0, 4e12) * 1000)
     c = AIOKafkaConsumer(**settings.kafka_kwargs(), enable_auto_commit=False, group_id=None,
                          auto_offset_reset="earliest", max_poll_records=5000,
@@ -74,7 +78,7 @@ async def topic_records(settings: Settings, topics: list[str], start: float, end
         c.assign(tps)
         found = await c.offsets_for_times({tp: start_ms for tp in tps})
         ends = await c.end_offsets(tps)
-        guard = FetchGuard(c, settings, "replay")
+        guard = FetchGuard(c, settings, "replay", skips)
         for tp in tps:
             at = found.get(tp)
             guard.seek(tp, at.offset if at is not None and at.timestamp >= 0 else 0)
@@ -100,7 +104,8 @@ async def topic_records(settings: Settings, topics: list[str], start: float, end
                     if guard.stuck:
                         st = next(iter(guard.stuck.values()))
                         raise Unreadable(f"cannot decode the record batch at {st.topic}:{st.partition}:"
-                                         f"{st.offset} ({st.codec}: {st.error}); the replay would be incomplete")
+                                         f"{st.offset} ({st.codec}: {st.error}); the replay would be incomplete "
+                                         "(a batch skipped with `cjo-stream skip` is skipped here too)")
                     for tp, recs in data.items():
                         buf = buffers[tp]
                         for r in recs:

@@ -173,6 +173,23 @@ def check_reasons(given: list[str] | None) -> None:
             raise UsageError(f"--reason {r!r} is no dead-letter reason{hint}: one of {', '.join(REASONS)}")
 
 
+def check_topics(name: str, to: str | None) -> None:
+    """A UsageError for a ``--topic`` that is no dead-letter topic, or a ``--to`` naming the topic read.
+
+    Every dead-letter topic ends in ``.dlq`` (``<input>.dlq``, ``cjo.delivery.<channel>.dlq``). In a drill,
+    ``--topic cjo.touchpoints`` (the input, ``.dlq`` forgotten) listed 14,940 live events as dead letters of
+    reason ``?``, and with ``--redrive --to`` would have produced the whole input topic again.
+    """
+    from cjo_stream.errors import UsageError
+
+    if not name.endswith(".dlq"):
+        raise UsageError(f"--topic {name} is no dead-letter topic (they end in .dlq: <input topic>.dlq, "
+                         f"cjo.delivery.<channel>.dlq); did you mean {name}.dlq?")
+    if to == name:
+        raise UsageError(f"--to {to} is the dead-letter topic being read: re-drive to the topic the records "
+                         "came from (leave --to out) or another one")
+
+
 def _cmd_dlq(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
@@ -187,6 +204,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     since = when(args.since, time.time()) if args.since else None
     s = settings_from(args)
     name = args.topic or s.dlq_topic
+    check_topics(name, args.to)
     broker_ready(s, args)
     by_reason: Counter[str] = Counter()
     shown: list[DeadLetter] = []  # kept for --redrive only

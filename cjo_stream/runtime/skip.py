@@ -15,8 +15,9 @@ from cjo_stream.argtypes import positive_float
 from cjo_stream.config import Settings
 
 
-async def _describe(settings: Settings, topic: str, partition: int, offset: int) -> str:
-    """What the batch at ``offset`` is, as this process reads it; raises ValueError for a bad address."""
+async def _describe(settings: Settings, topic: str, partition: int, offset: int) -> tuple[str, int | None]:
+    """What the batch at ``offset`` is, as this process reads it, and its first offset when that is before
+    ``offset`` (else None); raises ValueError for a bad address."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from cjo_stream.kafka.batches import BatchReader
@@ -48,8 +49,9 @@ async def _describe(settings: Settings, topic: str, partition: int, offset: int)
         # no batch holds it (the end offset alone cannot tell: the local broker reports it short)
         raise outside
     if bad is not None and bad.base_offset == offset:
-        return f"offsets {bad.base_offset}-{bad.next_offset - 1}, {bad.codec}: {bad.problem}"
-    return "this process can decode it; the worker that cannot may lack a codec library"
+        inside = bad.batch_start if 0 <= bad.batch_start < offset else None
+        return f"offsets {bad.base_offset}-{bad.next_offset - 1}, {bad.codec}: {bad.problem}", inside
+    return "this process can decode it; the worker that cannot may lack a codec library", None
 
 
 def _cmd_skip(args: argparse.Namespace) -> int:
@@ -63,7 +65,7 @@ def _cmd_skip(args: argparse.Namespace) -> int:
     s = settings_from(args)  # CJO_* values checked as for the other verbs (a bad one was a traceback)
     broker_ready(s, args)  # a broker that does not answer: exit 4 naming it (was a traceback, exit 70)
     try:
-        what = asyncio.run(_describe(s, args.topic, args.partition, args.offset))
+        what, starts = asyncio.run(_describe(s, args.topic, args.partition, args.offset))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -71,6 +73,12 @@ def _cmd_skip(args: argparse.Namespace) -> int:
     print(f"skip requested for the record batch at {args.topic}[{args.partition}] offset {args.offset} ({what}) "
           f"on {s.skips_topic}; the worker that owns the partition resumes after it, commits and logs the skip "
           f"(check /health)")
+    if starts is not None:
+        # a request applies to the exact offset a consumer is stuck at, which is the batch's first offset: one
+        # for a later offset of it (the last of the log's "offsets 3101-3102") was said to resume it, and did not
+        print(f"note: that batch begins at offset {starts}, where a worker stuck on it stops (/health names it); a "
+              f"request for offset {args.offset} frees only a consumer stuck there: cjo-stream skip --topic "
+              f"{args.topic} --partition {args.partition} --offset {starts}", file=sys.stderr)
     return 0
 
 

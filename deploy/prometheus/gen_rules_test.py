@@ -116,6 +116,20 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "commands an adapter cannot decode",
+        "series": [
+            s("cjo_delivery_outcomes_total", {**A0, "channel": "email", "status": "invalid"}, "0 0 0 12 12 12 12"),
+            s("cjo_delivery_outcomes_total", {**A0, "channel": "email", "status": "sent"}, "0+100x6"),
+            s("cjo_delivery_outcomes_total", {**A1, "channel": "push", "status": "invalid"}, "0x6"),
+        ],
+        "checks": [
+            ("2m", "CjoCommandsInvalid", []),
+            ("4m", "CjoCommandsInvalid", [fires("CjoCommandsInvalid", {"channel": "email", "severity": "warning"},
+                                                "About 12 email commands could not be decoded in 15 minutes: "
+                                                "not sent")]),
+        ],
+    },
+    {
         "name": "stale commands skipped",
         "series": [
             s("cjo_delivery_outcomes_total", {**A0, "channel": "email", "status": "stale"}, "0 0 0 40 40 40 40"),
@@ -125,7 +139,7 @@ TESTS: list[dict[str, Any]] = [
         "checks": [
             ("2m", "CjoCommandsStale", []),
             ("4m", "CjoCommandsStale", [fires("CjoCommandsStale", {"channel": "email", "severity": "warning"},
-                                              "40 email commands skipped as stale in 15 minutes: not sent")]),
+                                              "About 40 email commands skipped as stale in 15 minutes: not sent")]),
         ],
     },
     {
@@ -155,12 +169,18 @@ TESTS: list[dict[str, Any]] = [
             s("cjo_consumer_lag_records", {**W1, "topic": "cjo.customer-events", "partition": "1"}, "0x30"),
             s("cjo_consumer_lag_records", {**W0, "topic": "cjo.touchpoints", "partition": "0"}, "50000x30"),
             s("cjo_consumer_lag_records", {**W0, "topic": "cjo.receipts", "partition": "0"}, "100+100x30"),
+            # an adapter behind on its commands (a provider's rate limit): the same alert, per topic
+            s("cjo_consumer_lag_records", {**A0, "topic": "cjo.delivery.email", "partition": "2"}, "15000+500x30"),
         ],
         "checks": [
             ("10m", "CjoConsumerLagGrowing", []),
             ("15m", "CjoConsumerLagGrowing", [fires("CjoConsumerLagGrowing",
                                                     {"topic": "cjo.customer-events", "severity": "warning"},
                                                     "Consumer lag on cjo.customer-events is 35k records and "
+                                                    "growing"),
+                                              fires("CjoConsumerLagGrowing",
+                                                    {"topic": "cjo.delivery.email", "severity": "warning"},
+                                                    "Consumer lag on cjo.delivery.email is 22.5k records and "
                                                     "growing")]),
         ],
         "exprs": [
@@ -169,7 +189,7 @@ TESTS: list[dict[str, Any]] = [
               ({"topic": "cjo.customer-events", "partition": "1"}, 0)]),
             ("15m", "cjo:consumer_lag_records:sum_by_topic",
              [({"topic": "cjo.customer-events"}, 35000), ({"topic": "cjo.touchpoints"}, 50000),
-              ({"topic": "cjo.receipts"}, 1600)]),
+              ({"topic": "cjo.receipts"}, 1600), ({"topic": "cjo.delivery.email"}, 22500)]),
         ],
     },
     {
@@ -289,10 +309,18 @@ TESTS: list[dict[str, Any]] = [
         "series": [
             s("cjo_rebalances_total", W0, "0+1x20"),     # one assignment a minute
             s("cjo_rebalances_total", W1, "0+1x3 3x17"),  # three at start-up, then quiet
+            # a counter first scraped inside the window: increase() extrapolates (8.5 here), the page rounds it
+            s("cjo_rebalances_total", W2, "_x12 5 6 7 8 9 10 11 12"),
+            s("cjo_rebalances_total", A0, "0+1x20"),  # adapters count theirs too: the page named it a worker
         ],
         "checks": [
             ("20m", "CjoRebalanceStorm", [fires("CjoRebalanceStorm", {**W0, "severity": "warning"},
-                                                "Worker w0:6066 got 15 partition assignments in 15 minutes")]),
+                                                "cjo-worker w0:6066 got about 15 partition assignments in 15 minutes"),
+                                          fires("CjoRebalanceStorm", {**W2, "severity": "warning"},
+                                                "cjo-worker w2:6066 got about 8 partition assignments in 15 minutes"),
+                                          fires("CjoRebalanceStorm", {**A0, "severity": "warning"},
+                                                "cjo-adapter a0:6067 got about 15 partition assignments in 15 "
+                                                "minutes")]),
         ],
     },
     {

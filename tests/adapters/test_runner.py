@@ -308,3 +308,79 @@ async def test_the_broker_watch_leaves_a_working_adapter_alone(settings: Setting
     assert health["status"] == "ok" and "reason" not in health, health
     assert runner.lost is None and runner.trouble is None
     assert sorted(r.headers["Idempotency-Key"] for r in receiver.requests) == sorted(c.delivery_id for c in cmds)
+
+
+class _LagReader:
+    """A channel that notes the adapter's lag gauge of its partition at each delivery."""
+
+    name = "webhook"
+
+    def __init__(self) -> None:
+        self.seen: list[float | None] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        self.seen.append(lag_of("cjo.delivery.webhook"))
+        return DeliveryResult.sent(f"lag-{len(self.seen)}")
+
+    async def close(self) -> None:
+        return None
+
+
+def lag_of(topic: str) -> float | None:
+    """The sum of ``cjo_consumer_lag_records`` over the topic's partitions (None: no series at all)."""
+    values = [s.value for m in metrics.REGISTRY.collect() if m.name == "cjo_consumer_lag_records"
+              for s in m.samples if s.labels.get("topic") == topic]
+    return sum(values) if values else None
+
+
+async def test_an_adapter_reports_its_lag_on_the_command_topic(settings: Settings) -> None:
+    """A slow adapter's backlog on cjo.delivery.<channel> showed in no metric, so CjoConsumerLagGrowing never saw it
+    (drilled: an adapter behind by thousands of commands looked like one that had nothing to do)."""
+    cmds = [command(channel="webhook", customer_id="lagging") for _ in range(5)]  # one partition
+    await produce_commands(settings, cmds)
+    ch = _LagReader()
+    runner = make_runner(settings, ch, batch_max=1)  # one command per fetch: the rest wait behind it
+    await run_until(runner, lambda: runner.outcomes["sent"] >= 5)
+    assert ch.seen[0] == 4, ch.seen  # fetched the first, four behind it
+    assert lag_of("cjo.delivery.webhook") == 0  # caught up
+
+
+class _Slow:
+    """A channel whose provider takes its time: a second per attempt."""
+
+    name = "webhook"
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        self.started += 1
+        await asyncio.sleep(1.0)
+        return DeliveryResult.sent(f"slow-{self.started}")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_stop_starts_no_more_commands_of_the_batch(settings: Settings) -> None:
+    """SIGTERM to an adapter whose provider hung kept it running for minutes: every command queued in the batch
+    still made its attempt. A stop lets the attempts in flight finish and starts no other."""
+    await produce_commands(settings, [command(channel="webhook", customer_id="slow") for _ in range(8)])
+    ch = _Slow()
+    runner = make_runner(settings, ch, concurrency=1)
+    task = asyncio.create_task(runner.serve())
+    try:
+        await wait_for(lambda: ch.started >= 1)
+        runner.stop()
+        t0 = time.monotonic()
+        await asyncio.wait_for(task, 30)
+        assert time.monotonic() - t0 < 4.0  # the attempt in flight (1 s) and the close, not 7 more attempts
+    finally:
+        runner.stop()
+    assert ch.started <= 2, ch.started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -39,7 +40,10 @@ def test_every_alert_has_a_runbook_severity_and_summary() -> None:
     alerts = [r for g in groups for r in g["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} >= {"CjoWorkerDown", "CjoNoWorkerRunning", "CjoConsumerLagGrowing",
                                             "CjoDeadLetterRate", "CjoDeliveryFailureRatio", "CjoTimerLatenessHigh",
-                                            "CjoStateRestoreSlow"}
+                                            "CjoStateRestoreSlow",
+                                            # commands an adapter cannot decode are never attempted: no failure
+                                            # ratio counts them, so nothing paged when every command was invalid
+                                            "CjoCommandsInvalid"}
     docs = (ROOT / "docs" / "operations.md").read_text()
     for a in alerts:
         ann = a.get("annotations", {})
@@ -59,3 +63,30 @@ def test_file_sd_targets_are_valid_and_match_compose_services() -> None:
                 host, port = t.rsplit(":", 1)
                 assert host in compose, f"{name}: {t} is not a compose service"
                 assert port.isdigit()
+
+
+def test_the_dead_letter_runbook_names_the_dlq_command_and_does_not_say_to_replay_unchanged() -> None:
+    """What pages the on-call person: it said "replay the DLQ records into the input topic", which only
+    dead-letters them again (docs/operations.md, CjoDeadLetterRate), and did not name `cjo-stream dlq`."""
+    groups = yaml.safe_load((PROM / "rules.yml").read_text())["groups"]
+    alert = next(r for g in groups for r in g["rules"] if r.get("alert") == "CjoDeadLetterRate")
+    runbook = " ".join(alert["annotations"]["runbook"].split())
+    assert "`cjo-stream dlq`" in runbook and "--redrive" in runbook
+    assert "only dead-letters it again" in runbook
+    assert "replay the DLQ records" not in runbook
+
+
+def test_the_not_started_runbook_names_the_tables_a_worker_reads_before_it_starts() -> None:
+    """It said the worker might be "still catching up the aliases table": aliases are partitioned now (read per
+    partition when assigned), and what a worker reads in full before it starts is its global tables, whose
+    log line (`start: still reading the global tables`) is what the on-call person finds."""
+    from cjo_stream.runtime import worker
+
+    groups = yaml.safe_load((PROM / "rules.yml").read_text())["groups"]
+    alert = next(r for g in groups for r in g["rules"] if r.get("alert") == "CjoWorkerNotStarted")
+    runbook = " ".join(alert["annotations"]["runbook"].split())
+    assert "aliases" not in runbook
+    assert "still reading the global tables" in runbook
+    assert "start: still reading the global tables" in Path(worker.__file__).read_text()
+    docs = (ROOT / "docs" / "operations.md").read_text().split("### CjoWorkerNotStarted", 1)[1].split("###", 1)[0]
+    assert "aliases" not in docs and "still reading the global tables" in docs

@@ -99,6 +99,18 @@ def test_a_topic_that_does_not_exist_is_one_line(spawn: Any, worker_env: dict[st
     assert p.returncode == 2 and "an adapter its cjo.delivery.<channel>.dlq" in p.stderr, p.stderr
 
 
+def test_a_topic_that_is_no_dead_letter_topic_is_refused_before_the_broker_is_asked() -> None:
+    """``--topic cjo.touchpoints`` (``.dlq`` forgotten) listed the live input as dead letters of reason ``?``."""
+    p = dlq("127.0.0.1:1", "--topic", "cjo.touchpoints", "--connect-timeout", "1")
+    assert p.returncode == 2 and p.stdout == "", p.stderr
+    assert p.stderr == ("error: --topic cjo.touchpoints is no dead-letter topic (they end in .dlq: <input topic>.dlq, "
+                        "cjo.delivery.<channel>.dlq); did you mean cjo.touchpoints.dlq?\n"), p.stderr
+    p = dlq("127.0.0.1:1", "--redrive", "--to", "cjo.touchpoints.dlq", "--connect-timeout", "1")
+    assert p.returncode == 2 and p.stderr.startswith("error: --to cjo.touchpoints.dlq is the dead-letter topic being "
+                                                     "read"), p.stderr
+    assert "Traceback" not in p.stderr
+
+
 def stamp(text: str) -> int:
     from cjo_stream.events import parse_ts
 

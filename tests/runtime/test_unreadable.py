@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
-from cjo_stream.kafka.guard import FetchGuard
+from cjo_stream.kafka.guard import FetchGuard, Stuck
 from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.kafka.skips import SkipRequest, SkipRequests
 from cjo_stream.kafka.topics import ensure_topics
@@ -203,3 +203,64 @@ def _partition(customer_id: str) -> int:
     from cjo_stream.kafka.partitioner import Partitioner
 
     return Partitioner(4)(customer_id.encode())
+
+
+def test_health_says_since_when_a_partition_is_stuck_as_a_time() -> None:
+    """A drill read ``"since": 1796330315.6701217`` in /health: a time the on-call person could not read."""
+    st = Stuck("cjo.touchpoints", 2, 3101, 3103, "none", "CRC mismatch (corrupt record batch)", "ingest",
+               1796330315.67)
+    d = st.as_dict()
+    assert d["since"] == "2026-12-03T20:38:35.670Z"
+    assert d["skip"] == "cjo-stream skip --topic cjo.touchpoints --partition 2 --offset 3101"
+
+
+def test_skip_at_an_offset_inside_a_bad_batch_names_the_batch_start(broker: LocalBroker) -> None:
+    """A drill typed the last offset of the log's "offsets 3101-3102": the command said the worker "resumes
+    after it", but a worker stuck on that batch stops at its first offset and the request matched nothing."""
+    s = Settings(bootstrap=broker.bootstrap, partitions=1)
+    asyncio.run(ensure_topics(s, ["skipme"]))
+    at = asyncio.run(raw_produce(broker.bootstrap, "skipme", 0,
+                                 raw_batch([(b"k", v, []) for v in signups("inside", 3)], corrupt=True)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+
+    def skip(offset: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cjo_stream.cli", "skip", "--broker", broker.bootstrap,
+                               "--topic", "skipme", "--partition", "0", "--offset", str(offset)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    r = skip(at + 2)
+    assert r.returncode == 0 and "skip requested" in r.stdout, r.stderr
+    assert r.stderr == (f"note: that batch begins at offset {at}, where a worker stuck on it stops (/health names "
+                        f"it); a request for offset {at + 2} frees only a consumer stuck there: cjo-stream skip "
+                        f"--topic skipme --partition 0 --offset {at}\n"), r.stderr
+    r = skip(at)  # the batch's first offset, as /health prints it: no note
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_replay_skips_a_batch_an_operator_skipped_for_the_workers(tmp_path: Any) -> None:
+    """A drill skipped a corrupt input batch for the workers (cjo-stream skip); every replay of that history
+    then stopped at it ("the replay would be incomplete"), however the workers had dealt with it."""
+    with LocalBroker() as b:
+        s = Settings(bootstrap=b.bootstrap, partitions=1)
+        asyncio.run(ensure_topics(s, [INPUT, s.receipts_topic]))
+        rdkafka_produce(b.bootstrap, INPUT, [(b"k", v, []) for v in signups("before", 2)], partition=0)
+        at = asyncio.run(raw_produce(b.bootstrap, INPUT, 0,
+                                     raw_batch([(b"k", v, []) for v in signups("bad", 2)], corrupt=True)))
+        rdkafka_produce(b.bootstrap, INPUT, [(b"k", v, []) for v in signups("after", 3)], partition=0)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+        env.update(CJO_BROKER=b.bootstrap, CJO_PARTITIONS="1",
+                   CJO_TOPOLOGIES=os.path.join(ROOT, "tests", "runtime", "topologies"))
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "cjo_stream.cli", *args], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, timeout=120)
+
+        r = cli("replay")
+        assert r.returncode != 0 and "the replay would be incomplete" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        r = cli("skip", "--topic", INPUT, "--partition", "0", "--offset", str(at), "--reason", "test")
+        assert r.returncode == 0, r.stderr
+        r = cli("replay")
+        assert r.returncode == 0, r.stderr
+        assert f"skipping unreadable record batch {INPUT}[0] offsets {at}-{at + 1}" in r.stderr, r.stderr
+        assert "replayed 5 events" in r.stderr + r.stdout, r.stderr
