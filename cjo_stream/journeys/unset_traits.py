@@ -26,8 +26,9 @@ def _conditions(j: Journey) -> Iterator[tuple[str, Expression]]:
         if m.when is not None:
             yield "its exit_on's when", m.when
     for step in j.steps.values():
-        if step.wait_for is not None and step.wait_for.when is not None:
-            yield f"step {step.id}'s wait_for", step.wait_for.when
+        for m, _ in step.ways:
+            if m.when is not None:
+                yield f"step {step.id}'s wait_for", m.when
         for cond, _ in step.branch:
             if cond is not None:
                 yield f"step {step.id}'s branch", cond

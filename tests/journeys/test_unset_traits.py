@@ -63,3 +63,15 @@ def test_simulate_and_replay_say_so_and_still_succeed(tmp_path: Path) -> None:
             "as null for everyone)",
             "note: journey tiers: no customer in the input has a trait 'vipp' (its goal's when, step pick's branch "
             "reads it as null for everyone; did you mean 'vip'?)"], p.stderr
+
+
+def test_every_path_of_a_wait_for_is_read() -> None:
+    """A ``wait_for`` with paths: each path's condition, not the first one's only."""
+    from cjo_stream.journeys.loader import load_journey_text
+
+    j = load_journey_text("journey: p\nentry: {event: go}\nsteps:\n  - id: w\n    wait_for:\n      timeout: 1d\n"
+                          "      paths:\n        - {event: a, when: profile.traits.vip == true}\n"
+                          "        - {event: b, when: profile.traits.tierr == 'gold'}\n", "p.yaml")
+    assert unset_traits([j], {"vip", "tier"}) == [
+        "journey p: no customer in the input has a trait 'tierr' (step w's wait_for reads it as null for everyone; "
+        "did you mean 'tier'?)"]
