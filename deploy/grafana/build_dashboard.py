@@ -135,6 +135,9 @@ def build() -> dict[str, Any]:
     L.add(stat("Stuck partitions", "Partitions stopped at a record batch their consumer cannot decode "
                "(see /health and the CjoPartitionStuck runbook)", "sum(cjo_partition_stuck) or vector(0)",
                thresholds=red_if(1)), 3, 4)
+    L.add(stat("Unknown time zones", "Distinct time zone names customers' data gave that the tz database does not "
+               "have (those customers are timed in default_timezone; each name is in the worker log)",
+               "max(cjo_unknown_timezones) or vector(0)", thresholds=[(None, "green"), (1, "orange")]), 3, 4)
 
     # ------------------------------------------------------------------ throughput
     L.row("Throughput")

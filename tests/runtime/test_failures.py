@@ -38,7 +38,7 @@ async def test_bad_input_goes_to_the_dlq_with_reasons_and_the_worker_keeps_runni
     now = format_ts(time.time())
     bad = [
         b"{not json",
-        event_line(messageId="b1", type="track", event="x", userId=42, timestamp=now),
+        event_line(messageId="b1", type="track", event="x", userId=42.5, timestamp=now),
         event_line(type="track", event="x", userId="u", timestamp=now),
         event_line(messageId="b3", type="track", event="x", timestamp=now),
         event_line(messageId="b4", type="track", event="x", userId="u", timestamp="not a time"),
