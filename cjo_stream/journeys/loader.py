@@ -249,10 +249,16 @@ def _wait_ways(spec: StepSpec, wf: WaitForSpec, following: str, ids: set[str], c
     ways: list[tuple[Matcher, str]] = []
     for k, way in enumerate(wf.paths):
         ppath = (*wpath, "paths", k)
-        for m, _ in ways:
-            if m.event == way.event and m.when is None:  # an earlier path takes every such event
+        for j, (m, _) in enumerate(ways):
+            if m.event == way.event and wf.paths[j].when is None:  # an earlier path takes every such event
                 comp.fail((*ppath, "event"), f"this path is never taken: an earlier path takes every {way.event!r} "
                                              "event (it has no `when`); order the paths, or give the earlier a `when`")
+                break
+            if m.event == way.event and way.when is not None and wf.paths[j].when == way.when:
+                # a copied path: the earlier one takes every event this one matches, so its `next` is dead
+                comp.fail((*ppath, "event"), f"this path is never taken: path {j + 1} waits for the same "
+                                             f"{way.event!r} event with the same `when`; remove one, or change its "
+                                             "`when`")
                 break
         ways.append((Matcher(way.event, comp.expr(way.when, (*ppath, "when"))),
                      _resolve(way.next, following, ids, comp, (*ppath, "next"))))
@@ -287,7 +293,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         wf = spec.wait_for
         assert wf is not None
         if spec.next is not None:
-            comp.fail((*path, "next"), "a wait_for step continues with on_event / on_timeout, not next")
+            how = "each path's `next`" if wf.paths is not None else "on_event"  # (on_event is refused beside paths)
+            comp.fail((*path, "next"), f"a wait_for step continues with {how} / on_timeout, not next")
         on_timeout = _resolve(spec.on_timeout, following, ids, comp, (*path, "on_timeout"))
         wpath = (*path, "wait_for")
         ways = _wait_ways(spec, wf, following, ids, comp, path)

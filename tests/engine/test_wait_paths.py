@@ -77,6 +77,9 @@ def test_one_event_takes_one_path_only() -> None:
     ("{timeout: 1d, paths: []}", "paths"),
     ("{timeout: 1d, paths: [{event: a}, {event: a, when: 'event.properties.x > 1'}]}", "this path is never taken"),
     ("{timeout: 1d, paths: [{event: a, next: nowhere}]}", "nowhere"),
+    # a path copied with its `when`: the first takes every event the second matches
+    ("{timeout: 1d, paths: [{event: a, when: 'event.properties.x > 1', next: s}, {event: a, when: 'event.properties.x > 1'}]}",
+     "this path is never taken: path 1 waits for the same 'a' event with the same `when`"),
 ])
 def test_a_wait_for_with_paths_that_cannot_work_is_refused_at_its_line(wait_for: str, why: str) -> None:
     text = f"journey: j\nentry: {{event: go}}\nsteps:\n  - id: w\n    wait_for: {wait_for}\n  - id: s\n    wait: 1h\n"
@@ -93,6 +96,28 @@ def test_on_event_beside_paths_is_refused() -> None:
         load_journey_text(text, "j.yaml")
     assert [str(p) for p in info.value.problems] == [
         "j.yaml:6: a wait_for with paths goes on by each path's `next`, not on_event"]
+
+
+def test_next_beside_paths_names_the_paths_way_on() -> None:
+    """A step-level ``next`` on a wait_for with paths: the message sent the user to on_event, which is refused
+    beside paths."""
+    text = ("journey: j\nentry: {event: go}\nsteps:\n  - id: w\n    wait_for: {timeout: 1d, paths: [{event: a}]}\n"
+            "    next: s\n  - id: s\n    wait: 1h\n")
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(text, "j.yaml")
+    assert [str(p) for p in info.value.problems] == [
+        "j.yaml:6: a wait_for step continues with each path's `next` / on_timeout, not next"]
+
+
+def test_a_path_after_one_with_a_bad_when_is_not_called_unreachable() -> None:
+    """The earlier path's `when` is told as a bad expression; the later path is not also called never taken as if
+    the earlier had no `when`."""
+    text = ("journey: j\nentry: {event: go}\nsteps:\n  - id: w\n    wait_for:\n      timeout: 1d\n      paths:\n"
+            "        - {event: a, when: 'event.properties.x =='}\n        - {event: a}\n  - id: s\n    wait: 1h\n")
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(text, "j.yaml")
+    problems = [str(p) for p in info.value.problems]
+    assert len(problems) == 1 and problems[0].startswith("j.yaml:8: bad expression"), problems
 
 
 def test_simulate_and_validate_as_typed(tmp_path: Path) -> None:
