@@ -154,3 +154,29 @@ def test_the_journey_map_draws_a_way_a_path() -> None:
     assert labels == {"thanks": "order_completed", "big_cart": "cart_item_added", "small_cart": "cart_item_added",
                       "nudge": "timeout"}
     assert _kind_line(j, "what_next") == "wait for order_completed or cart_item_added (1d)"
+
+
+@pytest.mark.parametrize(("where", "line"), [
+    ("entry: {event: group, when: \"event.traits.plan == 'pro'\"}\n", 2),
+    ("entry: {event: go}\ngoal: {event: group, when: \"event.traits.plan == 'pro'\"}\n", 3),
+    ("entry: {event: go}\nexit_on: [{event: group, when: \"event.traits['plan'] == 'pro'\"}]\n", 3),
+])
+def test_a_condition_on_a_group_call_reading_event_traits_is_refused(where: str, line: int) -> None:
+    """A group call's traits are ``event.properties.traits`` (they describe the account): a Segment user's
+    ``event.traits.plan`` on ``group`` read null for every call and the journey silently never entered."""
+    text = f"journey: j\n{where}steps:\n  - id: s\n    wait: 1h\n"
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(text, "j.yaml")
+    (problem,) = [str(p) for p in info.value.problems]
+    assert problem.startswith(f"j.yaml:{line}: bad expression") and "event.properties.traits" in problem, problem
+
+
+def test_a_path_on_a_group_call_reading_event_traits_is_refused_and_properties_traits_loads() -> None:
+    paths = ("      paths:\n        - {event: group, when: \"event.traits.plan == 'pro'\", next: s}\n"
+             "        - {event: x, when: \"event.traits.plan == 'pro'\"}\n")  # another event's traits are its own
+    text = f"journey: j\nentry: {{event: go}}\nsteps:\n  - id: w\n    wait_for:\n      timeout: 1d\n{paths}  - id: s\n    wait: 1h\n"
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(text, "j.yaml")
+    assert [str(p)[:21] for p in info.value.problems] == ["j.yaml:8: bad express"], info.value.problems
+    load_journey_text(text.replace("event.traits.plan == 'pro'\", next", "event.properties.traits.plan == 'pro'\", next"),
+                      "j.yaml")
