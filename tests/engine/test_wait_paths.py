@@ -74,7 +74,9 @@ def test_one_event_takes_one_path_only() -> None:
 @pytest.mark.parametrize(("wait_for", "why"), [
     ("{timeout: 1d, event: a, paths: [{event: b}]}", "`event` (and `when`) or `paths`, not both"),
     ("{timeout: 1d}", "needs `event` (with `on_event`) or `paths`"),
-    ("{timeout: 1d, paths: []}", "paths"),
+    ("{timeout: 1d, paths: []}", "paths: Expected `array` of length >= 1 (a list of one path or more: `- {event"),
+    ("{timeout: 1d, paths: {event: a}}", "got `object` (a list of one path or more: `- {event: ..., when: ..., next"),
+    ("{timeout: 1d, paths: [a]}", "paths.0: Expected `object`, got `str` (each path is `{event: ..., when: ..., next"),
     ("{timeout: 1d, paths: [{event: a}, {event: a, when: 'event.properties.x > 1'}]}", "this path is never taken"),
     ("{timeout: 1d, paths: [{event: a, next: nowhere}]}", "nowhere"),
     # a path copied with its `when`: the first takes every event the second matches
