@@ -82,18 +82,28 @@ def _unknown_type(msg: str) -> str:
 #: Where msgspec names an id field it refused (``wrong_type``)
 _ID_PATHS: Final = ("`$.messageId`", "`$.userId`", "`$.anonymousId`", "`$.previousId`", "`$.groupId`")
 _ID_FIELDS: Final = ("messageId", "userId", "anonymousId", "previousId", "groupId")
+#: A page or screen call's fields read only when they are text (:func:`_page_fields`)
+_TEXT_PATHS: Final = ("`$.name`", "`$.category`")
+_LENIENT_PATHS: Final = _ID_PATHS + _TEXT_PATHS
+#: The largest whole-number id: unsigned 64-bit database keys are keys too
+_UINT_MAX: Final = 2**64 - 1
 
 
-def _ids_as_text(data: bytes) -> bytes | None:
-    """The record with each id that is a JSON integer written as its decimal text (``12345`` → ``"12345"``),
-    or None if none is: a database key sent as the number it is there (Segment's libraries accept a number
-    as ``userId`` and some send it so) names the same customer as its text, whichever form a producer sent.
-    Other members are kept verbatim; only records the decoders refused pay for this."""
+def _lenient(data: bytes) -> bytes | None:
+    """The record with each id that is a JSON integer written as its decimal text (``12345`` → ``"12345"``), a
+    ``name`` or ``category`` that is not text left out, and so a ``groupId`` on a call that is no ``group``; or
+    None if nothing changed. A database key sent as the number it is there (Segment's libraries accept a number
+    as ``userId`` and some send it so) names the same customer as its text, whichever form a producer sent;
+    and a field only some types read (:func:`_page_fields`, a group's id) must not refuse the others, whose
+    unknown fields are ignored. Other members are kept verbatim; only records the decoders refused pay for
+    this. An integer id outside 64 bits is refused (``bad_number``), as any integer outside them is."""
     try:
         top = _top_level.decode(data)
     except (msgspec.DecodeError, RecursionError):
         return None
     changed = False
+    typ = top.get("type")
+    group = typ is not None and bytes(typ).strip() == b'"group"'
     for k in _ID_FIELDS:
         raw = top.get(k)
         if raw is not None:
@@ -102,8 +112,19 @@ def _ids_as_text(data: bytes) -> bytes | None:
             except (msgspec.DecodeError, RecursionError):
                 return None
             if type(v) is int:
+                if not INT_MIN <= v <= _UINT_MAX:  # (msgspec calls it a float: "not 12345.0" misled)
+                    raise InvalidEvent("bad_number", f"`$.{k}` is an integer outside 64 bits: send a longer id as "
+                                                     "text")
                 top[k] = msgspec.Raw(_encode_wire(str(v)))
                 changed = True
+            elif k == "groupId" and not group and type(v) is not str and v is not None:
+                del top[k]
+                changed = True
+    for k in ("name", "category"):
+        raw = top.get(k)
+        if raw is not None and bytes(raw).lstrip()[:1] not in (b'"', b"n"):  # not text (nor null): not read
+            del top[k]
+            changed = True
     return _encode_wire(top) if changed else None
 
 
@@ -186,7 +207,7 @@ def decode_event(raw: bytes | str, *, trusted: bool = False) -> Event:
 def _decode_exact(raw: bytes | str, trusted: bool, retried: bool = False) -> Event:
     """:func:`decode_event` with the data checked by walking it: trusted records, and the ones the checked
     decoder refused, whose reason (and detail) this gives exactly. Integer ids are read as their decimal
-    text (:func:`_ids_as_text`), once."""
+    text, and fields no call of its type reads are left out when they are not text (:func:`_lenient`), once."""
     try:
         env = _decoder.decode(raw)
     except msgspec.ValidationError as e:
@@ -196,8 +217,8 @@ def _decode_exact(raw: bytes | str, trusted: bool, retried: bool = False) -> Eve
             # invalid earlier one would otherwise give the two paths different reasons
             _check_unique_fields(data)
         reason, detail = _classify(e), str(e)
-        if reason == "wrong_type" and detail.endswith(_ID_PATHS) and "got `int`" in detail and not retried:
-            text = _ids_as_text(data)
+        if reason == "wrong_type" and detail.endswith(_LENIENT_PATHS) and not retried:
+            text = _lenient(data)
             if text is not None:
                 return _decode_exact(text, trusted, retried=True)
         if reason == "unknown_type":

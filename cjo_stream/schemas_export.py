@@ -28,8 +28,27 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+#: The envelope's ids, which the decoder also reads as whole numbers (``"userId": 12345``), within 64 bits
+_ID_FIELDS = ("messageId", "userId", "anonymousId", "previousId", "groupId")
+_WHOLE_ID = {"type": "integer", "minimum": -(2**63), "maximum": 2**64 - 1}
+
+
+def _ids_as_numbers(schema: dict[str, Any]) -> dict[str, Any]:
+    """The touchpoint schema with each id a string or a whole number, as decoding takes it: the struct types
+    them as text (what an id becomes), so a producer's upstream check against this file refused a database key
+    sent as a number, which the workers take."""
+    props = schema["$defs"]["Envelope"]["properties"]
+    for k in _ID_FIELDS:
+        field = props[k]
+        kinds = field.pop("anyOf", None) or [{"type": field.pop("type")}]
+        field["anyOf"] = [kinds[0], _WHOLE_ID, *kinds[1:]]
+    return schema
+
+
 def render(name: str) -> bytes:
     schema = msgspec.json.schema(SCHEMAS[name])
+    if name == "touchpoint_event.schema.json":
+        schema = _ids_as_numbers(schema)
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": name.split(".")[0], **schema}
     return orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 

@@ -230,3 +230,26 @@ def test_a_pages_name_and_category_are_read_as_properties(typ: str) -> None:
     assert kept.properties == {"name": "Pricing"}  # the browser library's copy is the same; a set one wins
     assert decode_event(raw(type=typ, event=..., name=None)).properties == {}
     assert decode_event(raw(type="track", name="Pricing")).properties == {}  # a track's name is not a page's
+
+
+@pytest.mark.parametrize("typ", ["track", "identify", "page", "screen"])
+def test_a_name_category_or_group_id_a_call_does_not_read_refuses_nothing(typ: str) -> None:
+    """A top-level ``name`` or ``category`` that is not text (``"name": 42``, an object), and a ``groupId`` of
+    any kind on a call that is no ``group``, were dead-lettered as ``wrong_type`` since these fields were read
+    for pages and groups, though unknown envelope fields are ignored: they are left out, and the call kept."""
+    extra = {"event": "Clicked"} if typ == "track" else {"event": ...}
+    for odd in ({"name": 42}, {"category": {"a": 1}}, {"name": ["x"], "category": 7.5}, {"groupId": 5.5},
+                {"groupId": {"id": 1}}):
+        e = decode_event(raw(type=typ, userId=12345, **extra, **odd))  # with an integer id to turn into text too
+        assert e.user_id == "12345" and "name" not in e.properties and "category" not in e.properties, (odd, e)
+    with pytest.raises(InvalidEvent) as info:  # the group's own id still has to be one
+        decode_event(raw(type="group", groupId=5.5, name=42))
+    assert info.value.reason == "wrong_type" and info.value.detail.endswith("not 12345.0)"), info.value.detail
+
+
+def test_an_integer_id_beyond_64_bits_is_a_bad_number_not_a_fraction() -> None:
+    """``"userId": 99999999999999999999`` was refused as a float, its detail saying "not 12345.0"."""
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(raw(userId=...).replace(b'"type"', b'"userId":99999999999999999999,"type"'))
+    assert info.value.reason == "bad_number" and "`$.userId` is an integer outside 64 bits" in info.value.detail, (
+        info.value.detail)

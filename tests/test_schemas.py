@@ -24,3 +24,18 @@ def test_journey_schema_describes_steps() -> None:
     schema = orjson.loads(render("journey.schema.json"))
     step = schema["$defs"]["StepSpec"]["properties"]
     assert {"wait", "wait_until", "wait_for", "branch", "split", "send", "next"} <= set(step)
+
+
+def test_the_touchpoint_schema_takes_whole_number_ids_as_the_decoder_does() -> None:
+    """The decoder reads ``"userId": 12345`` as ``"12345"``; the schema said ids are strings, so a producer
+    validating against it refused events the workers take. Fractions and out-of-range numbers stay refused."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(orjson.loads(render("touchpoint_event.schema.json")))
+    base = {"messageId": 9, "type": "group", "timestamp": "2026-03-02T10:00:00Z", "groupId": 77}
+    good: tuple[object, ...] = (12345, "u1", 2**64 - 1, -5)
+    bad: tuple[object, ...] = (12345.5, True, 2**64, {"id": 1})  # (12345.0 is an integer to JSON Schema)
+    for uid in good:
+        assert validator.is_valid({**base, "userId": uid}), uid
+    for uid in bad:
+        assert not validator.is_valid({**base, "userId": uid}), uid

@@ -101,7 +101,9 @@ class _Compiler:
     def fail(self, path: Path, reason: str) -> None:
         self.problems.append(self.src.error(path, reason))
 
-    def expr(self, text: str | None, path: Path) -> Expression | None:
+    def expr(self, text: str | None, path: Path, event: str | None = None) -> Expression | None:
+        """``text`` compiled, its problems told at ``path``; ``event``: the event a condition is matched against,
+        if one."""
         if text is None:
             return None
         text = str(text)
@@ -115,6 +117,13 @@ class _Compiler:
                 self.problems.append(self.src.error_at(path, text, text.find(".".join((root, *map(str, keys)))),
                                                        f"bad expression {text.strip()!r}: {why}"))
                 return None
+        if event == "group" and any(root == "event" and keys[:1] == ("traits",) for root, keys in e.paths):
+            # Segment's group call carries the group's traits as `traits`; read as event.traits they were null for
+            # every call, silently: the condition never held
+            self.problems.append(self.src.error_at(path, text, text.find("event.traits"), (
+                f"bad expression {text.strip()!r}: a group call's traits are event.properties.traits (they describe "
+                "the group, so they stay off the profile and event.traits is empty)")))
+            return None
         return e
 
     def duration(self, text: object, path: Path) -> float:
@@ -149,7 +158,7 @@ class _Compiler:
         return Template("") if found else tpl
 
     def matcher(self, spec: EventMatchSpec, path: Path) -> Matcher:
-        return Matcher(spec.event, self.expr(spec.when, (*path, "when")))
+        return Matcher(spec.event, self.expr(spec.when, (*path, "when"), spec.event))
 
     def throttle(self, spec: ThrottleSpec | None, path: Path) -> Throttle | None:
         if spec is None:
@@ -157,7 +166,7 @@ class _Compiler:
         return Throttle(spec.max, self.duration(spec.per, (*path, "per")))
 
     def entry(self, spec: EntrySpec) -> tuple[Matcher, Schedule | None]:
-        when = self.expr(spec.when, ("entry", "when"))
+        when = self.expr(spec.when, ("entry", "when"), spec.event)
         if (spec.event is None) == (spec.schedule is None):
             self.fail(("entry",), "entry needs exactly one of `event` (an event starts it) or `schedule` "
                                   "(every known customer, on a schedule)")
@@ -241,7 +250,7 @@ def _wait_ways(spec: StepSpec, wf: WaitForSpec, following: str, ids: set[str], c
             comp.fail(wpath, "a wait_for needs `event` (with `on_event`) or `paths` (each with its `event` and `next`)")
             return []
         on_event = _resolve(spec.on_event, following, ids, comp, (*path, "on_event"))
-        return [(Matcher(wf.event, comp.expr(wf.when, (*wpath, "when"))), on_event)]
+        return [(Matcher(wf.event, comp.expr(wf.when, (*wpath, "when"), wf.event)), on_event)]
     if wf.event is not None or wf.when is not None:
         comp.fail(wpath, "a wait_for has `event` (and `when`) or `paths`, not both: give each path its event")
     if spec.on_event is not None:
@@ -249,12 +258,18 @@ def _wait_ways(spec: StepSpec, wf: WaitForSpec, following: str, ids: set[str], c
     ways: list[tuple[Matcher, str]] = []
     for k, way in enumerate(wf.paths):
         ppath = (*wpath, "paths", k)
-        for m, _ in ways:
-            if m.event == way.event and m.when is None:  # an earlier path takes every such event
+        for j, (m, _) in enumerate(ways):
+            if m.event == way.event and wf.paths[j].when is None:  # an earlier path takes every such event
                 comp.fail((*ppath, "event"), f"this path is never taken: an earlier path takes every {way.event!r} "
                                              "event (it has no `when`); order the paths, or give the earlier a `when`")
                 break
-        ways.append((Matcher(way.event, comp.expr(way.when, (*ppath, "when"))),
+            if m.event == way.event and way.when is not None and wf.paths[j].when == way.when:
+                # a copied path: the earlier one takes every event this one matches, so its `next` is dead
+                comp.fail((*ppath, "event"), f"this path is never taken: path {j + 1} waits for the same "
+                                             f"{way.event!r} event with the same `when`; remove one, or change its "
+                                             "`when`")
+                break
+        ways.append((Matcher(way.event, comp.expr(way.when, (*ppath, "when"), way.event)),
                      _resolve(way.next, following, ids, comp, (*ppath, "next"))))
     return ways
 
@@ -287,7 +302,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         wf = spec.wait_for
         assert wf is not None
         if spec.next is not None:
-            comp.fail((*path, "next"), "a wait_for step continues with on_event / on_timeout, not next")
+            how = "each path's `next`" if wf.paths is not None else "on_event"  # (on_event is refused beside paths)
+            comp.fail((*path, "next"), f"a wait_for step continues with {how} / on_timeout, not next")
         on_timeout = _resolve(spec.on_timeout, following, ids, comp, (*path, "on_timeout"))
         wpath = (*path, "wait_for")
         ways = _wait_ways(spec, wf, following, ids, comp, path)

@@ -296,6 +296,11 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     if re.match(r"Expected `(float|int)`", reason) and ", got `str`" in reason and isinstance(node, str) \
             and node.strip().endswith("%"):
         reason += f" (a plain number: {node.strip().removesuffix('%').strip()}, not {node.strip()})"
+    # `paths: {event: a}`, `paths: []`, `paths: [a, b]`: msgspec's types named no form to write (a walkthrough)
+    if path[-2:] == ["wait_for", "paths"] and reason.startswith("Expected `array"):
+        reason += " (a list of one path or more: `- {event: ..., when: ..., next: ...}`)"
+    elif path[-3:-1] == ["wait_for", "paths"] and reason.startswith("Expected `object`"):
+        reason += " (each path is `{event: ..., when: ..., next: ...}`)"
     # `id: Nudge-1`, `journey: Cart Winback`, `variant: 10% off`: msgspec names the pattern, which told an author
     # (a walkthrough) neither what an id may hold nor what to write
     pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)

@@ -28,6 +28,10 @@ def _waits(j: Journey) -> Iterable[tuple[str, Matcher]]:
             yield f"step {step.id}'s wait_for", m
 
 
+#: Segment's call types a journey may name for the events they are: a ``page`` call is ``page_viewed``
+_CALLS = {"page": "page_viewed", "screen": "screen_viewed"}
+
+
 def _folded(name: str) -> str:
     """``Order Completed``, ``order-completed`` and ``order_completed`` alike: the spellings of one event name
     in Segment's spec and in snake case (difflib found ``Signed Up`` too far from ``signed_up``)."""
@@ -61,7 +65,10 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
                 continue
             close = [c for c in choices if _folded(c) == _folded(event)][:1] or \
                 difflib.get_close_matches(event, choices, n=1, cutoff=0.75)
-            if close:
+            call = _CALLS.get(_folded(event))
+            if call is not None:  # Segment's call type, which is not the event's name (events.py)
+                hint = f"; a {_folded(event)} call is the event {call!r}" + ("" if call in choices else ", none here")
+            elif close:
                 hint = f"; did you mean {close[0]!r}?"
             elif event.startswith(RECEIPT_PREFIX):
                 hint = "; receipts come from the channel adapters: include them in the input"

@@ -17,21 +17,22 @@ from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 
 
-def _conditions(j: Journey) -> Iterator[tuple[str, Expression]]:
+def _conditions(j: Journey) -> Iterator[tuple[str, Expression, str | None]]:
+    """Each condition, with its role and the event it is matched against (None: a branch's)."""
     if j.entry.when is not None:
-        yield "its entry's when", j.entry.when
+        yield "its entry's when", j.entry.when, j.entry.event
     if j.goal is not None and j.goal.when is not None:
-        yield "its goal's when", j.goal.when
+        yield "its goal's when", j.goal.when, j.goal.event
     for m in j.exit_on:
         if m.when is not None:
-            yield "its exit_on's when", m.when
+            yield "its exit_on's when", m.when, m.event
     for step in j.steps.values():
         for m, _ in step.ways:
             if m.when is not None:
-                yield f"step {step.id}'s wait_for", m.when
+                yield f"step {step.id}'s wait_for", m.when, m.event
         for cond, _ in step.branch:
             if cond is not None:
-                yield f"step {step.id}'s branch", cond
+                yield f"step {step.id}'s branch", cond, None
 
 
 def _traits_read(cond: Expression) -> Iterator[str]:
@@ -58,14 +59,19 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
     out: list[str] = []
     for jid in sorted(latest):
         roles: dict[str, list[str]] = {}
-        for role, cond in _conditions(latest[jid]):
+        on_group: set[str] = set()  # traits a condition on a group call reads: likely the group's, meant
+        for role, cond, event in _conditions(latest[jid]):
             for name in _traits_read(cond):
                 if name not in traits and role not in roles.get(name, []):
                     roles.setdefault(name, []).append(role)
+                    if event == "group":
+                        on_group.add(name)
         for name, roles_of in roles.items():
             close = [c for c in choices if _folded(c) == _folded(name)][:1] or \
                 difflib.get_close_matches(name, choices, n=1, cutoff=0.85)  # not loyalty_id (0.82) for loyalty_tier
             hint = f"; did you mean {close[0]!r}?" if close else ""
+            if name in on_group:  # the group's traits stay off the profile (events.py)
+                hint += f"; a group call's own traits are event.properties.traits.{name}"
             out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({', '.join(roles_of)} reads "
                        f"it as null for everyone{hint})")
     return out

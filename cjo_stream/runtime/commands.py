@@ -41,14 +41,19 @@ CUSTOMERS_HELP = ("customers arriving per simulated month (default {}); each act
 
 
 def _key_of(line: bytes) -> bytes | None:
+    """The key of a line: its ``userId``, else its ``anonymousId``, as the text the decoder reads it as (a whole
+    number ``0`` is the customer ``"0"``, which ``or`` passed over for the anonymous id or no key at all)."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(obj, dict):
         return None
-    k = obj.get("userId") or obj.get("anonymousId")
-    return str(k).encode() if k else None
+    for field in ("userId", "anonymousId"):
+        k = obj.get(field)
+        if type(k) is int or (type(k) is str and k):
+            return str(k).encode()
+    return None
 
 
 async def produce_lines(settings: Settings, lines: Iterable[bytes], *, topic: str | None = None,

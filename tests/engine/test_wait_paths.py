@@ -74,9 +74,14 @@ def test_one_event_takes_one_path_only() -> None:
 @pytest.mark.parametrize(("wait_for", "why"), [
     ("{timeout: 1d, event: a, paths: [{event: b}]}", "`event` (and `when`) or `paths`, not both"),
     ("{timeout: 1d}", "needs `event` (with `on_event`) or `paths`"),
-    ("{timeout: 1d, paths: []}", "paths"),
+    ("{timeout: 1d, paths: []}", "paths: Expected `array` of length >= 1 (a list of one path or more: `- {event"),
+    ("{timeout: 1d, paths: {event: a}}", "got `object` (a list of one path or more: `- {event: ..., when: ..., next"),
+    ("{timeout: 1d, paths: [a]}", "paths.0: Expected `object`, got `str` (each path is `{event: ..., when: ..., next"),
     ("{timeout: 1d, paths: [{event: a}, {event: a, when: 'event.properties.x > 1'}]}", "this path is never taken"),
     ("{timeout: 1d, paths: [{event: a, next: nowhere}]}", "nowhere"),
+    # a path copied with its `when`: the first takes every event the second matches
+    ("{timeout: 1d, paths: [{event: a, when: 'event.properties.x > 1', next: s}, {event: a, when: 'event.properties.x > 1'}]}",
+     "this path is never taken: path 1 waits for the same 'a' event with the same `when`"),
 ])
 def test_a_wait_for_with_paths_that_cannot_work_is_refused_at_its_line(wait_for: str, why: str) -> None:
     text = f"journey: j\nentry: {{event: go}}\nsteps:\n  - id: w\n    wait_for: {wait_for}\n  - id: s\n    wait: 1h\n"
@@ -93,6 +98,28 @@ def test_on_event_beside_paths_is_refused() -> None:
         load_journey_text(text, "j.yaml")
     assert [str(p) for p in info.value.problems] == [
         "j.yaml:6: a wait_for with paths goes on by each path's `next`, not on_event"]
+
+
+def test_next_beside_paths_names_the_paths_way_on() -> None:
+    """A step-level ``next`` on a wait_for with paths: the message sent the user to on_event, which is refused
+    beside paths."""
+    text = ("journey: j\nentry: {event: go}\nsteps:\n  - id: w\n    wait_for: {timeout: 1d, paths: [{event: a}]}\n"
+            "    next: s\n  - id: s\n    wait: 1h\n")
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(text, "j.yaml")
+    assert [str(p) for p in info.value.problems] == [
+        "j.yaml:6: a wait_for step continues with each path's `next` / on_timeout, not next"]
+
+
+def test_a_path_after_one_with_a_bad_when_is_not_called_unreachable() -> None:
+    """The earlier path's `when` is told as a bad expression; the later path is not also called never taken as if
+    the earlier had no `when`."""
+    text = ("journey: j\nentry: {event: go}\nsteps:\n  - id: w\n    wait_for:\n      timeout: 1d\n      paths:\n"
+            "        - {event: a, when: 'event.properties.x =='}\n        - {event: a}\n  - id: s\n    wait: 1h\n")
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(text, "j.yaml")
+    problems = [str(p) for p in info.value.problems]
+    assert len(problems) == 1 and problems[0].startswith("j.yaml:8: bad expression"), problems
 
 
 def test_simulate_and_validate_as_typed(tmp_path: Path) -> None:
@@ -129,3 +156,29 @@ def test_the_journey_map_draws_a_way_a_path() -> None:
     assert labels == {"thanks": "order_completed", "big_cart": "cart_item_added", "small_cart": "cart_item_added",
                       "nudge": "timeout"}
     assert _kind_line(j, "what_next") == "wait for order_completed or cart_item_added (1d)"
+
+
+@pytest.mark.parametrize(("where", "line"), [
+    ("entry: {event: group, when: \"event.traits.plan == 'pro'\"}\n", 2),
+    ("entry: {event: go}\ngoal: {event: group, when: \"event.traits.plan == 'pro'\"}\n", 3),
+    ("entry: {event: go}\nexit_on: [{event: group, when: \"event.traits['plan'] == 'pro'\"}]\n", 3),
+])
+def test_a_condition_on_a_group_call_reading_event_traits_is_refused(where: str, line: int) -> None:
+    """A group call's traits are ``event.properties.traits`` (they describe the account): a Segment user's
+    ``event.traits.plan`` on ``group`` read null for every call and the journey silently never entered."""
+    text = f"journey: j\n{where}steps:\n  - id: s\n    wait: 1h\n"
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(text, "j.yaml")
+    (problem,) = [str(p) for p in info.value.problems]
+    assert problem.startswith(f"j.yaml:{line}: bad expression") and "event.properties.traits" in problem, problem
+
+
+def test_a_path_on_a_group_call_reading_event_traits_is_refused_and_properties_traits_loads() -> None:
+    paths = ("      paths:\n        - {event: group, when: \"event.traits.plan == 'pro'\", next: s}\n"
+             "        - {event: x, when: \"event.traits.plan == 'pro'\"}\n")  # another event's traits are its own
+    text = f"journey: j\nentry: {{event: go}}\nsteps:\n  - id: w\n    wait_for:\n      timeout: 1d\n{paths}  - id: s\n    wait: 1h\n"
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(text, "j.yaml")
+    assert [str(p)[:21] for p in info.value.problems] == ["j.yaml:8: bad express"], info.value.problems
+    load_journey_text(text.replace("event.traits.plan == 'pro'\", next", "event.properties.traits.plan == 'pro'\", next"),
+                      "j.yaml")

@@ -104,3 +104,15 @@ def test_a_segment_spelt_name_is_matched_to_its_snake_case_spelling(tmp_path: Pa
         "journey welcome_series: no event named 'Order Completed' in the input (its goal; did you mean "
         "'order-completed'?)",
     ]
+
+
+def test_a_journey_naming_a_page_or_screen_call_by_its_type_is_told_the_event_it_is(tmp_path: Path) -> None:
+    """A Segment user's ``entry: {event: page}`` entered nobody: page calls are the event ``page_viewed``, and the
+    note named no event to write instead (``page`` is not close enough to it)."""
+    text = ("journey: calls\nentry: {event: page}\nsteps:\n  - id: w\n    wait_for:\n      timeout: 1h\n"
+            "      paths:\n        - {event: Screen}\n")
+    topo = load_topology(write(tmp_path, {"calls": text}))
+    assert unseen(topo.journeys, {"page_viewed", "order_completed"}) == [
+        "journey calls: no event named 'page' in the input (its entry; a page call is the event 'page_viewed')",
+        "journey calls: no event named 'Screen' in the input (step w's wait_for; a screen call is the event "
+        "'screen_viewed', none here)"]

@@ -75,3 +75,13 @@ def test_every_path_of_a_wait_for_is_read() -> None:
     assert unset_traits([j], {"vip", "tier"}) == [
         "journey p: no customer in the input has a trait 'tierr' (step w's wait_for reads it as null for everyone; "
         "did you mean 'tier'?)"]
+
+
+def test_a_trait_a_condition_on_a_group_call_reads_points_at_the_groups_traits(tmp_path: Path) -> None:
+    """A Segment user's ``entry: {event: group, when: profile.traits.plan == ...}`` waits for the group's
+    ``plan``, which stays off the profile: the note said only that no customer has it."""
+    text = "journey: ent\nentry: {event: group, when: \"profile.traits.plan == 'enterprise'\"}\nsteps:\n  - id: w\n    wait: 1h\n"
+    topo = load_topology(write(tmp_path, {"ent": text}))
+    assert unset_traits(topo.journeys, {"email"}) == [
+        "journey ent: no customer in the input has a trait 'plan' (its entry's when reads it as null for everyone; "
+        "a group call's own traits are event.properties.traits.plan)"]
