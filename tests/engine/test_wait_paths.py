@@ -91,24 +91,17 @@ def test_a_wait_for_with_paths_that_cannot_work_is_refused_at_its_line(wait_for:
     assert problem.startswith("j.yaml:5: ") and why in problem, problem
 
 
-def test_on_event_beside_paths_is_refused() -> None:
+@pytest.mark.parametrize(("key", "problem"), [
+    ("on_event: end", "a wait_for with paths goes on by each path's `next`, not on_event"),
+    # the message sent the user to on_event, which is refused beside paths
+    ("next: s", "a wait_for step continues with each path's `next` / on_timeout, not next"),
+])
+def test_a_step_level_way_on_beside_paths_is_refused(key: str, problem: str) -> None:
     text = ("journey: j\nentry: {event: go}\nsteps:\n  - id: w\n    wait_for: {timeout: 1d, paths: [{event: a}]}\n"
-            "    on_event: end\n  - id: s\n    wait: 1h\n")
+            f"    {key}\n  - id: s\n    wait: 1h\n")
     with pytest.raises(JourneyLoadError) as info:
         load_journey_text(text, "j.yaml")
-    assert [str(p) for p in info.value.problems] == [
-        "j.yaml:6: a wait_for with paths goes on by each path's `next`, not on_event"]
-
-
-def test_next_beside_paths_names_the_paths_way_on() -> None:
-    """A step-level ``next`` on a wait_for with paths: the message sent the user to on_event, which is refused
-    beside paths."""
-    text = ("journey: j\nentry: {event: go}\nsteps:\n  - id: w\n    wait_for: {timeout: 1d, paths: [{event: a}]}\n"
-            "    next: s\n  - id: s\n    wait: 1h\n")
-    with pytest.raises(JourneyLoadError) as info:
-        load_journey_text(text, "j.yaml")
-    assert [str(p) for p in info.value.problems] == [
-        "j.yaml:6: a wait_for step continues with each path's `next` / on_timeout, not next"]
+    assert [str(p) for p in info.value.problems] == [f"j.yaml:6: {problem}"]
 
 
 def test_a_path_after_one_with_a_bad_when_is_not_called_unreachable() -> None:
