@@ -311,7 +311,7 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
             return None
         return Step(spec.id, "wait_for", ways[0][1],
                     seconds=comp.duration(wf.timeout, (*wpath, "timeout")),
-                    wait_for=ways[0][0], on_timeout=on_timeout, ways=tuple(ways))
+                    on_timeout=on_timeout, ways=tuple(ways))
     if kind == "branch":
         assert spec.branch is not None
         cases: list[tuple[Expression | None, str]] = []

@@ -63,7 +63,6 @@ class Step:
     seconds: float = 0.0  # wait duration / wait_for timeout
     time_of_day: tuple[int, int] | None = None
     best_time: BestTime | None = None  # a wait_until for the customer's best hour instead of a fixed time
-    wait_for: Matcher | None = None  # a wait_for's first way's matcher
     on_timeout: str = END
     #: a wait_for's ways on by an event, in order: (matcher, step); one for ``{event, ...}`` + ``on_event``,
     #: one a path for ``paths``. The first whose event and ``when`` an event matches takes the instance on.

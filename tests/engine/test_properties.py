@@ -16,7 +16,7 @@ from tests.conftest import T0
 TOPO = load_topology(os.path.join(os.path.dirname(__file__), "..", "..", "topologies"))
 NAMES = sorted({j.entry.event for j in TOPO.journeys}
                | {m.event for j in TOPO.journeys for m in ([j.goal] if j.goal else []) + list(j.exit_on)}
-               | {s.wait_for.event for j in TOPO.journeys for s in j.steps.values() if s.wait_for}
+               | {m.event for j in TOPO.journeys for s in j.steps.values() for m, _ in s.ways}
                | {"page_viewed", "subscribed", "unsubscribed"})
 
 values = st.one_of(st.none(), st.booleans(), st.integers(-5, 200), st.text(max_size=5),
