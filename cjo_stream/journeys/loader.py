@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from cjo_stream.commands import ALL_CHANNELS, CONTENT_NEEDS
+from cjo_stream.journeys.conditions import conditions
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
@@ -676,20 +677,14 @@ def _way_path(src: Located, i: int, k: int) -> Path:
 
 def _conditions(j: Journey, src: Located) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
     """Every condition of a journey, with the YAML path of its ``when``."""
-    if j.entry.when is not None:
-        yield ("entry", "when"), j.entry.when
-    if j.goal is not None and j.goal.when is not None:
-        yield ("goal", "when"), j.goal.when
-    for k, m in enumerate(j.exit_on):
-        if m.when is not None:
-            yield ("exit_on", k, "when"), m.when
-    for i, step in enumerate(j.steps.values()):
-        for k, (m, _) in enumerate(step.ways):
-            if m.when is not None:
-                yield (*_way_path(src, i, k), "when"), m.when
-        for k, (cond, _) in enumerate(step.branch):
-            if cond is not None:
-                yield ("steps", i, "branch", k, "when"), cond
+    for c in conditions(j):
+        if c.kind == "wait_for":
+            path: Path = _way_path(src, c.step_index, c.index)
+        elif c.kind == "branch":
+            path = ("steps", c.step_index, "branch", c.index)
+        else:
+            path = ("exit_on", c.index) if c.kind == "exit_on" else (c.kind,)
+        yield (*path, "when"), c.when
 
 
 def _zero_count_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:

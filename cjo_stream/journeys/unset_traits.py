@@ -13,26 +13,13 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator
 
+from cjo_stream.journeys.conditions import Condition, conditions
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 
 
-def _conditions(j: Journey) -> Iterator[tuple[str, Expression, str | None]]:
-    """Each condition, with its role and the event it is matched against (None: a branch's)."""
-    if j.entry.when is not None:
-        yield "its entry's when", j.entry.when, j.entry.event
-    if j.goal is not None and j.goal.when is not None:
-        yield "its goal's when", j.goal.when, j.goal.event
-    for m in j.exit_on:
-        if m.when is not None:
-            yield "its exit_on's when", m.when, m.event
-    for step in j.steps.values():
-        for m, _ in step.ways:
-            if m.when is not None:
-                yield f"step {step.id}'s wait_for", m.when, m.event
-        for cond, _ in step.branch:
-            if cond is not None:
-                yield f"step {step.id}'s branch", cond, None
+def _role(c: Condition) -> str:
+    return f"step {c.step}'s {c.kind}" if c.step is not None else f"its {c.kind}'s when"
 
 
 def _traits_read(cond: Expression) -> Iterator[str]:
@@ -60,8 +47,9 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
     for jid in sorted(latest):
         roles: dict[str, list[str]] = {}
         on_group: set[str] = set()  # traits a condition on a group call reads: likely the group's, meant
-        for role, cond, event in _conditions(latest[jid]):
-            for name in _traits_read(cond):
+        for c in conditions(latest[jid]):
+            role, event = _role(c), c.event
+            for name in _traits_read(c.when):
                 if name not in traits and role not in roles.get(name, []):
                     roles.setdefault(name, []).append(role)
                     if event == "group":

@@ -1,0 +1,48 @@
+"""Every condition (``when``) of a compiled journey, with where it stands: one walk for the checks that read them.
+
+The load-time warnings (:mod:`cjo_stream.journeys.loader`) and the unset-trait notes
+(:mod:`cjo_stream.journeys.unset_traits`) each walked the journey themselves, and a kind of condition added
+later (a ``wait_for``'s paths) had to be taught to each walk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from cjo_stream.journeys.expressions import Expression
+from cjo_stream.journeys.model import Journey
+
+ConditionKind = Literal["entry", "goal", "exit_on", "wait_for", "branch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A ``when`` and its place: ``step`` / ``step_index`` for a wait_for's way and a branch's case, ``index`` the
+    way, case or ``exit_on`` item; ``event`` the event it is matched against (None for a branch's case)."""
+
+    kind: ConditionKind
+    when: Expression
+    event: str | None
+    index: int = 0
+    step: str | None = None
+    step_index: int = 0
+
+
+def conditions(j: Journey) -> Iterator[Condition]:
+    """The journey's conditions: entry, goal, each exit_on, then per step its wait_for's ways and branch cases."""
+    if j.entry.when is not None:
+        yield Condition("entry", j.entry.when, j.entry.event)
+    if j.goal is not None and j.goal.when is not None:
+        yield Condition("goal", j.goal.when, j.goal.event)
+    for k, m in enumerate(j.exit_on):
+        if m.when is not None:
+            yield Condition("exit_on", m.when, m.event, k)
+    for i, step in enumerate(j.steps.values()):
+        for k, (m, _) in enumerate(step.ways):
+            if m.when is not None:
+                yield Condition("wait_for", m.when, m.event, k, step.id, i)
+        for k, (cond, _) in enumerate(step.branch):
+            if cond is not None:
+                yield Condition("branch", cond, None, k, step.id, i)
