@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import os
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Collection, Mapping, MutableMapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -23,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from cjo_stream import metrics
 from cjo_stream.analytics import records, state
 from cjo_stream.analytics.fold import Analytics, BucketKey, Counters
+from cjo_stream.analytics.lanes import MAX_HOLD, Lanes
 from cjo_stream.analytics.offline import definitions
 from cjo_stream.config import Settings
 from cjo_stream.journeys.loader import Topology
@@ -51,11 +51,14 @@ class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self.svc.flush()
         self.svc.guard.forget(revoked)
+        self.svc.lanes.drop(revoked)  # not folded, so not in the stored offsets: read again by their new owner
+        self.svc.paused.difference_update(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         metrics.REBALANCES.inc()
         consumer = self.svc.consumer
         assert consumer is not None
+        self.svc.lanes.drop(assigned)  # sought back to the stored offsets below: fetched again
         for tp in assigned:  # the store, not the group, knows what was applied (no offset: from the start)
             off = self.svc.offsets.get((tp.topic, tp.partition))
             if off is None:
@@ -63,10 +66,6 @@ class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
             self.svc.guard.seek(tp, off)
         self.svc.assigned = sorted(tp.partition for tp in assigned)
         self.svc.ready.set()
-
-
-def _event_time(e: records.JourneyEvent) -> float:
-    return e.at
 
 
 class AnalyticsService:
@@ -84,6 +83,9 @@ class AnalyticsService:
         self.offsets: dict[tuple[str, int], int] = {}
         self.assigned: list[int] = []
         self.fold = self.new_fold()
+        self.lanes: Lanes[TopicPartition] = Lanes()  # fetched records not folded yet (a lagging partition)
+        self.paused: set[TopicPartition] = set()  # paused by the lanes: their records wait for another's
+        self.hold_max = 2 * batch_max  # records held a partition before it pauses (:meth:`_pace`)
         self.invalid = 0
         self._kv: KV | None = None
         self._rows: state.RowCache | None = None
@@ -245,8 +247,9 @@ class AnalyticsService:
         while not self._stopping.is_set():
             data = await self.guard.getmany(timeout_ms=200, max_records=self.batch_max)
             skipped = self.guard.take_skipped()
-            if data or skipped:
-                self.apply(data, {(tp.topic, tp.partition): off for tp, off in skipped.items()})
+            if data or skipped or self.lanes.holding():
+                self.apply(data, skipped, self.behind())
+                self._pace()
             if self._pending and (time.monotonic() - self._last_flush > FLUSH_INTERVAL
                                   or self._pending_bytes > FLUSH_BYTES):
                 await self.flush()
@@ -256,43 +259,80 @@ class AnalyticsService:
                 self._skips_read = time.monotonic()
                 self.guard.skips = await load_skips(self.s)
 
-    def apply(self, data: Mapping[TopicPartition, list[Any]], extra: Mapping[tuple[str, int], int] = ()) -> int:  # type: ignore[assignment]
+    def behind(self) -> set[TopicPartition]:
+        """Assigned partitions not read to their end as last fetched (nor stuck at an unreadable batch): the
+        lanes' merge waits for their records (:mod:`cjo_stream.analytics.lanes`)."""
+        c = self.consumer
+        if c is None:
+            return set()
+        out = set()
+        for tp in c.assignment():
+            if self.guard.is_stuck(tp):
+                continue
+            hw, nxt = c.highwater(tp), self.guard.next_offset(tp)
+            if hw is None or nxt is None or nxt < hw:
+                out.add(tp)
+        return out
+
+    def _pace(self) -> None:
+        """Pause the partitions holding more than :attr:`hold_max` records (they wait for another's), so memory
+        holds about that many a partition and the lagging one gets the fetches; resume the others (never one the
+        fetch guard paused at an unreadable batch). Not sooner: a pause drops what the consumer prefetched of the
+        partition, fetched again on resuming (pausing every lane that held a record folded a backlog of 8
+        partitions at under half the rate, ``make bench``'s analytics section)."""
+        c = self.consumer
+        if c is None:
+            return
+        want = {tp for tp in self.lanes.holding(self.hold_max) if not self.guard.is_stuck(tp)}
+        go = [tp for tp in self.paused - want if not self.guard.is_stuck(tp) and tp in c.assignment()]
+        if go:
+            c.resume(*go)
+        stop = [tp for tp in want - self.paused if tp in c.assignment()]
+        if stop:
+            c.pause(*stop)
+        self.paused = want
+
+    def apply(self, data: Mapping[TopicPartition, list[Any]], skipped: Mapping[TopicPartition, int] | None = None,
+              behind: Collection[TopicPartition] = ()) -> int:
         """Fold fetched records and write the batch's state with its offsets (one RocksDB write batch).
 
         The partitions' records are folded merged in event-time order, each partition's in its own order (the
-        duplicate check's): an instance moved by an identity merge has its records after the merge on the known
-        id's partition, and folded before those of the anonymous id's, a holdout's conversion counted for
-        treatment (tests/analytics/test_merge_lanes.py). As stage 1's order, this holds within one fetch."""
+        duplicate check's), as far as every partition in ``behind`` (not read to its end) has records:
+        :mod:`cjo_stream.analytics.lanes` says why. ``skipped``: offsets past batches skipped on request."""
         fold = self.fold
+        lanes = self.lanes
         kinds: dict[str, int] = {}
         n = dup0 = fold.duplicates
         n = 0
-        offsets = dict(extra)
-        lanes: list[list[records.JourneyEvent]] = []
         for tp, recs in data.items():
-            lane: list[records.JourneyEvent] = []
+            lane: list[tuple[records.JourneyEvent, int]] = []
             for r in recs:
                 try:
-                    lane.append(records.decode(r.value or b""))
+                    lane.append((records.decode(r.value or b""), r.offset))
                 except Exception:  # noqa: BLE001 - written by something else: counted, skipped
                     self.invalid += 1
                     metrics.ANALYTICS_INVALID.inc()
-            if lane:
-                lanes.append(lane)
             if recs:
-                offsets[(tp.topic, tp.partition)] = recs[-1].offset + 1
+                lanes.add(tp, lane, recs[-1].offset + 1)
                 hw = self.consumer.highwater(tp) if self.consumer is not None else None
                 if hw is not None:
                     metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, hw - recs[-1].offset - 1))
-        for e in (lanes[0] if len(lanes) == 1 else heapq.merge(*lanes, key=_event_time)):
+        for tp, off in (skipped or {}).items():
+            lanes.add(tp, [], off)
+        released = lanes.released
+        for e in lanes.take(behind, time.monotonic()):
             if fold.apply(e):
                 kinds[e.kind] = kinds.get(e.kind, 0) + 1
             n += 1
+        if lanes.released > released:
+            log.warning("analytics: partitions %s brought no records for %.0f s while behind: folding the others' "
+                        "records without them (an instance moved by an identity merge may count as out of order)",
+                        sorted(tp.partition for tp in behind), MAX_HOLD)
         for k, c in kinds.items():
             metrics.ANALYTICS_EVENTS.labels(k).inc(c)
         if fold.duplicates > dup0:
             metrics.ANALYTICS_DUPLICATES.inc(fold.duplicates - dup0)
-        self._write(offsets)
+        self._write({(tp.topic, tp.partition): off for tp, off in lanes.offsets().items()})
         return n
 
     def prune(self) -> int:

@@ -129,6 +129,10 @@ class FetchGuard:
         self.c.seek(tp, offset)
         self._next[tp] = offset
 
+    def next_offset(self, tp: TopicPartition) -> int | None:
+        """The offset past the records of ``tp`` handed out (None: its position is not known yet)."""
+        return self._next.get(tp)
+
     def is_stuck(self, tp: TopicPartition) -> bool:
         return tp in self.stuck
 

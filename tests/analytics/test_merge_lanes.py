@@ -2,13 +2,15 @@
 of ``cjo.journey-events`` (keyed by the customer id at the time): the anonymous id's before the merge, the known
 id's after. The analytics service may read the second lane first (a backlog; ``make demo`` showed it in its first
 seconds: ``wait_cart`` waiting 16 while ``ab`` reached more than ``wait_cart`` continued, an edge from the entry
-straight to ``ab``). Then the fold counts a holdout customer's conversion for treatment and its split arm, keeps
-the instance waiting at its step before the merge, and keeps its row for ever. The service folds one fetch's
-partitions in event-time order; lanes read in different fetches are known, not yet fixed: strict xfail, so a
-fix turns it into a failure to remove the mark."""
+straight to ``ab``). The fold follows an instance's records in the order it gets them: folded so, a holdout
+customer's conversion counts for treatment and its split arm, the instance stays waiting at its step before the
+merge, and its row stays for ever. So the service folds its partitions merged in event-time order, across
+fetches (:mod:`cjo_stream.analytics.lanes`): within one fetch, when the anonymous id's lane comes in a later
+fetch (held back), and live, against the broker, with that partition lagging."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -60,9 +62,10 @@ def test_in_order_the_holdout_customer_converts_in_the_holdout() -> None:
     assert rows == 0 and rep["steps"][0]["waiting"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="the fold follows an instance's records in arrival order; see the docstring")
-def test_the_lane_after_the_merge_read_first_counts_the_same() -> None:
-    assert _report(AFTER + BEFORE) == _report(BEFORE + AFTER)
+def test_the_fold_alone_counts_the_lane_after_the_merge_read_first_otherwise() -> None:
+    """Why the service orders the lanes: the fold does not (an instance's records are its order)."""
+    rep, rows = _report(AFTER + BEFORE)
+    assert (rep["holdout"]["holdout"]["converted"], rows) != (1, 0)
 
 
 class _Rec:
@@ -73,12 +76,8 @@ class _Rec:
         self.offset = offset
 
 
-def test_the_service_folds_the_two_lanes_of_one_fetch_in_event_time_order() -> None:
-    """One fetch holding both lanes (a backlog: the service started or rebuilt on history, as in ``make demo``'s
-    first seconds) is folded across its partitions in event-time order, each partition in its own order, as
-    stage 1 forwards a fetch; lanes read in different fetches are the xfail above."""
-    from aiokafka import TopicPartition
-
+def _service() -> Any:
+    """An analytics service as started, without a broker (a memory store)."""
     from cjo_stream.analytics import state
     from cjo_stream.analytics.service import AnalyticsService
     from cjo_stream.config import Settings
@@ -87,14 +86,163 @@ def test_the_service_folds_the_two_lanes_of_one_fetch_in_event_time_order() -> N
 
     svc = AnalyticsService(Settings(store="memory"), Topology([journey(J)]))
     kv = MemoryKV()
-    svc._kv, svc._rows = kv, state.RowCache(kv)  # as started, without a broker
+    svc._kv, svc._rows = kv, state.RowCache(kv)
     svc.fold = svc.new_fold(svc._rows)
-    t = svc.topic
-    user = [_Rec(msg_copy(e, src=(1, 10, i)), 10 + i) for i, e in enumerate(AFTER)]
-    anon = [_Rec(msg_copy(e, src=(0, 5, i)), 5 + i) for i, e in enumerate(BEFORE)]
-    svc.apply({TopicPartition(t, 1): user, TopicPartition(t, 0): anon})  # the known id's partition first
+    return svc
+
+
+def _lanes(topic: str) -> tuple[list[_Rec], list[_Rec]]:
+    """The known id's lane (partition 1, offsets 10-13) and the anonymous id's (partition 0, offsets 5-7)."""
+    return ([_Rec(msg_copy(e, src=(1, 10, i)), 10 + i) for i, e in enumerate(AFTER)],
+            [_Rec(msg_copy(e, src=(0, 5, i)), 5 + i) for i, e in enumerate(BEFORE)])
+
+
+def _service_report(svc: Any) -> dict[str, Any]:
     j = journey(J)
-    got = report.journey_report(svc.fold.buckets, {(j.id, j.version): j}, "wb")
+    return report.journey_report(svc.fold.buckets, {(j.id, j.version): j}, "wb")  # type: ignore[no-any-return]
+
+
+def _diff(got: dict[str, Any]) -> dict[str, Any]:
     want = _report(BEFORE + AFTER)[0]
-    assert {k: got[k] for k in got if got[k] != want[k]} == {}
+    return {k: got[k] for k in got if got[k] != want[k]}
+
+
+def test_the_service_folds_the_two_lanes_of_one_fetch_in_event_time_order() -> None:
+    """One fetch holding both lanes (a backlog: the service started or rebuilt on history, as in ``make demo``'s
+    first seconds) is folded across its partitions in event-time order, each partition in its own order."""
+    from aiokafka import TopicPartition
+
+    svc = _service()
+    t = svc.topic
+    user, anon = _lanes(t)
+    svc.apply({TopicPartition(t, 1): user, TopicPartition(t, 0): anon})  # the known id's partition first
+    assert _diff(_service_report(svc)) == {}
     assert svc.offsets == {(t, 0): 8, (t, 1): 14}
+
+
+def test_a_lane_fetched_later_is_waited_for_while_its_partition_is_behind() -> None:
+    """The known id's lane in one fetch while the anonymous id's partition is behind (not read to its end): held,
+    its offset not stored past the held records (a restart reads them again); the next fetch brings the other
+    lane, and the two fold as if fetched together."""
+    from aiokafka import TopicPartition
+
+    svc = _service()
+    t = svc.topic
+    p0, p1 = TopicPartition(t, 0), TopicPartition(t, 1)
+    user, anon = _lanes(t)
+    assert svc.apply({p1: user}, behind={p0}) == 0
+    assert (svc.fold.applied, svc.lanes.holding(), svc.offsets) == (0, [p1], {(t, 1): 10})
+    assert svc.apply({p0: anon}, behind=set()) == len(AFTER) + len(BEFORE)
+    assert _diff(_service_report(svc)) == {}
+    assert (svc.lanes.holding(), svc.offsets) == ([], {(t, 0): 8, (t, 1): 14})
+
+
+def test_without_waiting_the_lane_fetched_first_counts_otherwise() -> None:
+    """The same two fetches with no partition behind (each read to its end: live, nothing lags): folded as they
+    come, which is what the wait above prevents."""
+    from aiokafka import TopicPartition
+
+    svc = _service()
+    t = svc.topic
+    user, anon = _lanes(t)
+    svc.apply({TopicPartition(t, 1): user})
+    svc.apply({TopicPartition(t, 0): anon})
+    assert _diff(_service_report(svc)) != {}
+
+
+def test_the_merge_stops_where_a_partition_behind_runs_out_of_records() -> None:
+    from cjo_stream.analytics.lanes import Lanes
+
+    lanes: Lanes[int] = Lanes()
+    at = [_ev("step", "c", T0 + s, step=f"s{s}") for s in range(4)]
+    lanes.add(0, [(at[1], 100)], 101)
+    lanes.add(1, [(at[0], 7), (at[2], 8), (at[3], 9)], 10)
+    assert [e.step for e in lanes.take({0}, 0.0)] == ["s0", "s1"]  # partition 0 has more to come: s2 waits
+    assert (lanes.holding(), lanes.offsets()) == ([1], {0: 101, 1: 8})
+    assert list(lanes.take({0}, 1.0)) == []
+    lanes.add(0, [], 101)  # a fetch that found partition 0 at its end
+    assert [e.step for e in lanes.take(set(), 2.0)] == ["s2", "s3"]
+    assert lanes.offsets() == {0: 101, 1: 10}
+
+
+def test_a_partition_behind_that_brings_nothing_is_waited_for_a_bounded_time() -> None:
+    """A partition whose leader does not answer must not stop the service: after MAX_HOLD seconds of holding, the
+    others' records fold as fetched (counted in ``released``; the service logs it)."""
+    from cjo_stream.analytics.lanes import MAX_HOLD, Lanes
+
+    lanes: Lanes[int] = Lanes()
+    lanes.add(1, [(AFTER[0], 10)], 11)
+    assert list(lanes.take({0}, 100.0)) == []
+    assert list(lanes.take({0}, 100.0 + MAX_HOLD / 2)) == []
+    assert list(lanes.take({0}, 100.0 + MAX_HOLD)) == [AFTER[0]]
+    assert lanes.released == 1
+    lanes.add(1, [(AFTER[1], 11)], 12)
+    assert list(lanes.take({0}, 200.0)) == []  # a new wait: its own bound
+    lanes.drop([1])  # revoked: its records are read again by its new owner
+    assert (lanes.holding(), lanes.offsets()) == ([], {})
+
+
+@pytest.mark.broker
+def test_live_a_lagging_partition_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against the broker: the anonymous id's partition lags (paused from the assignment on, as a slow leader
+    would have it), so the service's fetches bring the known id's lane alone. It holds it, pauses its partition,
+    folds nothing; once the lagging partition's records come, the report is the in-order one."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer, TopicPartition
+
+    from cjo_stream.analytics import service as service_mod
+    from cjo_stream.analytics.service import AnalyticsService
+    from cjo_stream.config import Settings
+    from cjo_stream.journeys.loader import Topology
+    from cjo_stream.kafka.local_broker import LocalBroker
+    from cjo_stream.kafka.topics import ensure_topics
+
+    async def scenario(bootstrap: str) -> dict[str, Any]:
+        s = Settings(bootstrap=bootstrap, store="memory")
+        t = s.journey_events_topic
+        p0, p1 = TopicPartition(t, 0), TopicPartition(t, 1)
+        await ensure_topics(s, [t])
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            for e in AFTER:
+                await producer.send_and_wait(t, encode_journey_event(e), partition=1)
+            for e in BEFORE:
+                await producer.send_and_wait(t, encode_journey_event(e), partition=0)
+        finally:
+            await producer.stop()
+        assigned = service_mod._Assigned.on_partitions_assigned
+
+        async def lagging(self: Any, tps: list[TopicPartition]) -> None:
+            await assigned(self, tps)
+            self.svc.consumer.pause(p0)
+
+        monkeypatch.setattr(service_mod._Assigned, "on_partitions_assigned", lagging)
+        svc = AnalyticsService(s, Topology([journey(J)]))
+        svc.hold_max = 1  # pause a partition holding more than one record (by default a few fetches)
+        await svc.start()
+        consumer = svc.consumer
+        assert consumer is not None
+        run = asyncio.create_task(svc.run())
+        try:
+            deadline = time.monotonic() + 30
+            while svc.lanes.holding() != [p1] or p1 not in consumer.paused():
+                assert time.monotonic() < deadline, "the known id's lane was not held"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # fetches go on: nothing folds while partition 0 lags
+            assert svc.fold.applied == 0
+            consumer.resume(p0)
+            while svc.fold.applied < len(AFTER) + len(BEFORE):
+                assert time.monotonic() < deadline, f"folded {svc.fold.applied}"
+                await asyncio.sleep(0.05)
+            assert p1 not in consumer.paused()
+            return _service_report(svc)
+        finally:
+            svc.stop()
+            await run
+            await svc.close()
+
+    with LocalBroker() as b:
+        got = asyncio.run(scenario(b.bootstrap))
+    assert _diff(got) == {}
