@@ -129,10 +129,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
         print(f"note: {note}", file=sys.stderr)
-    from cjo_stream.journeys.unset_traits import unset_traits
+    from cjo_stream.journeys.unset_traits import unset_properties, unset_traits
 
     for note in unset_traits(topo.journeys, {k for p in sim.profiles.values() for k in p.traits}):
         print(f"note: {note}", file=sys.stderr)  # a condition on `loyalty_tier`, which nobody had: zeros, no why
+    for note in unset_properties(topo.journeys, sim.props_carried, sim.props_read):
+        print(f"note: {note}", file=sys.stderr)  # `event.properties.cart_vlaue`, which no event had: the same
     from cjo_stream.zone_notes import unknown_zones
 
     zones = unknown_zones(sim.profiles.values(), str(topo.policies.default_timezone))

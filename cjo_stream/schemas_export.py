@@ -31,6 +31,10 @@ SCHEMAS: dict[str, Any] = {
 #: The envelope's ids, which the decoder also reads as whole numbers (``"userId": 12345``), within 64 bits
 _ID_FIELDS = ("messageId", "userId", "anonymousId", "previousId", "groupId")
 _WHOLE_ID = {"type": "integer", "minimum": -(2**63), "maximum": 2**64 - 1}
+#: What JSON Schema cannot say: its ``integer`` is any number without a fraction, ``12345.0`` too, which the
+#: decoder refuses (a float is no key), so a producer checking against the schema alone learnt it from the DLQ
+_ID_NOTE = ("Text, or a whole number within 64 bits written without a decimal point (12345, read as \"12345\"); "
+            "12345.0 is refused (wrong_type), though JSON Schema's integer admits it")
 
 
 def _ids_as_numbers(schema: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +46,7 @@ def _ids_as_numbers(schema: dict[str, Any]) -> dict[str, Any]:
         field = props[k]
         kinds = field.pop("anyOf", None) or [{"type": field.pop("type")}]
         field["anyOf"] = [kinds[0], _WHOLE_ID, *kinds[1:]]
+        field["description"] = _ID_NOTE
     return schema
 
 

@@ -19,7 +19,7 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from cjo_stream.analytics.fold import Analytics
 from cjo_stream.commands import DeliveryCommand, SkipRecord
@@ -30,6 +30,7 @@ from cjo_stream.engine.transition import Transition
 from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.identity import canonical, new_links
+from cjo_stream.journeys.unset_traits import properties_read
 from cjo_stream.profile import Profile, new_profile
 from cjo_stream.timer_queue import TimerQueue
 
@@ -38,6 +39,9 @@ from cjo_stream.timer_queue import TimerQueue
 _UNSET = Analytics()
 #: the transitions that end an instance
 _ENDINGS: Final = frozenset(("converted", "exited", "ended", "expired", "merged"))
+
+#: Property keys noted per event name a condition reads properties of, besides the keys it reads
+_CARRIED_MAX: Final = 256
 
 #: The workers' default ``CJO_DEDUPE_WINDOW_SECONDS``.
 DEDUPE_WINDOW: Final = 86400.0
@@ -93,8 +97,16 @@ class Simulator:
     stage_transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: the names of the events handled (a journey waiting for a name none had is told: journeys.unseen)
     names: set[str] = field(default_factory=set)
+    #: per event name, the ``event.properties`` keys a condition matched against it reads (set from the
+    #: engine's journeys), and per such name handled the keys its events carried: a key none carried is told
+    #: (journeys.unset_traits.unset_properties)
+    props_read: dict[str, frozenset[str]] = field(default_factory=dict)
+    props_carried: dict[str, set[str]] = field(default_factory=dict)
+    _props_pending: dict[str, frozenset[str]] = field(default_factory=dict)  # names with a read key not carried yet
 
     def __post_init__(self) -> None:
+        self.props_read = properties_read(self.engine.versions.values())
+        self._props_pending = dict(self.props_read)
         if self.analytics is _UNSET:
             # read once, at the end (its report): totals summed then, not kept up with every counter
             self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False,
@@ -201,6 +213,20 @@ class Simulator:
             at = j.schedule.next_after(since, self.engine.zone(profile))
             heapq.heappush(self._schedules, (at, self._tick, profile.customer_id, j.id, since))
 
+    def _carry(self, name: str, props: dict[str, Any], reads: frozenset[str]) -> None:
+        """Note the property keys an event named ``name`` carried: those in ``reads``, and others (for the
+        closest name to a missing one) up to :data:`_CARRIED_MAX`; once every key read was carried, its
+        events are not looked at again (a hostile input's keys are unbounded, and most events are right)."""
+        carried = self.props_carried.get(name)
+        if carried is None:
+            carried = self.props_carried[name] = set()
+        if len(carried) < _CARRIED_MAX:
+            carried.update(props)
+        else:
+            carried.update(k for k in reads if k in props)
+        if reads <= carried:
+            del self._props_pending[name]
+
     def handle(self, ev: Event) -> None:
         # the customer is known before this event's own links apply (they only link ids it carries
         # next to the user id it is decided for), so duplicates are dropped per customer, as live
@@ -214,6 +240,10 @@ class Simulator:
             return
         self.recent_ids[cid] = ids
         self.names.add(ev.name)
+        if self._props_pending:
+            reads = self._props_pending.get(ev.name)
+            if reads is not None:
+                self._carry(ev.name, ev.properties, reads)
         timers, schedules = self._timers, self._schedules
         if timers.next_due() <= ts or (schedules and schedules[0][0] <= ts):  # most events: nothing due
             self.advance(ts)

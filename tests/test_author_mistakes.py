@@ -428,3 +428,64 @@ def test_a_send_its_adapter_would_refuse_is_warned_about_at_validate(tmp_path: P
     fixed = UNDELIVERABLE.replace("bdoy:", "body:").replace("{msg: hi}", "{text: hi}")
     p = run("validate", str(topology(tmp_path, fixed, "pings.yaml")))
     assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr
+
+
+ACCOUNT = """\
+journey: account
+entry: {event: group, when: "event.properties.traits.plan == 'enterprise'"}
+steps:
+  - id: welcome
+    send:
+      channel: email
+      content:
+        subject: "Welcome"
+        body: |
+          Hello,
+          your team {{ event.traits.name | default: 'there' }} is on board.
+  - {id: later, wait: 1d}
+  - id: tier
+    branch:
+      - {when: "event.traits.size > 100", next: big}
+      - {else: end}
+  - id: big
+    wait_for: {event: identify, timeout: 1d}
+    on_event: ask
+    on_timeout: end
+  - {id: ask, send: {channel: sms, content: {text: "Hi {{ event.traits.first_name }}"}}}
+"""
+
+
+def test_a_template_reading_event_traits_of_a_group_call_is_warned_about_at_its_line(tmp_path: Path) -> None:
+    """A group call's traits are the group's, at event.properties.traits (README, Event model): a welcome
+    reading ``event.traits.name`` rendered the default for every account, and validate said ok. After a
+    wait the event is the group call again (its kept trigger); after the wait_for's identify it is that
+    identify, whose traits are its own (no warning)."""
+    topo = topology(tmp_path, ACCOUNT, "account.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    file = topo / "journeys" / "account.yaml"
+    assert p.stderr.splitlines() == [
+        f"{file}:11: warning: step welcome's body reads event.traits.name, empty when its event is a group call: "
+        "the group's traits are event.properties.traits.name (README, Event model)",
+        f"{file}:15: warning: step tier's branch reads event.traits.size, empty when its event is a group call: "
+        "the group's traits are event.properties.traits.size (README, Event model)"], p.stderr
+    # without `on_timeout: end` the timeout goes on to `ask`, woken by a timer: its event the group call again
+    topology(tmp_path, ACCOUNT.replace("    on_timeout: end\n", ""), "account.yaml")
+    p = run("validate", str(topo))
+    assert "account.yaml:20: warning: step ask's text reads event.traits.first_name" in p.stderr, p.stderr
+    fixed = ACCOUNT.replace("event.traits.name", "event.properties.traits.name").replace(
+        "event.traits.size", "event.properties.traits.size")
+    topology(tmp_path, fixed, "account.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr
+
+
+def test_a_hand_over_target_reading_event_traits_of_a_group_trigger_is_warned_about(tmp_path: Path) -> None:
+    """A hand-over gives its target the handing-over journey's event: a group call, here."""
+    topology(tmp_path, "journey: account\nentry: {event: group}\nsteps:\n  - {id: h, enter: onboard}\n", "account.yaml")
+    topo = topology(tmp_path, "journey: onboard\nentry: {event: signed_up}\nsteps:\n"
+                              "  - {id: hi, send: {channel: sms, content: {text: \"Hi {{ event.traits.first_name }}\"}}}\n",
+                    "onboard.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    assert [w.split(": warning: ")[0] for w in p.stderr.splitlines()] == [f"{topo / 'journeys' / 'onboard.yaml'}:4"]

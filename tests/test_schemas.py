@@ -39,3 +39,17 @@ def test_the_touchpoint_schema_takes_whole_number_ids_as_the_decoder_does() -> N
         assert validator.is_valid({**base, "userId": uid}), uid
     for uid in bad:
         assert not validator.is_valid({**base, "userId": uid}), uid
+
+
+def test_the_touchpoint_schema_says_an_id_with_a_decimal_point_is_refused() -> None:
+    """JSON Schema's integer admits 12345.0, which the decoder refuses (``wrong_type``): the one thing the types
+    cannot say, each id's description says, so a producer reading the schema is told before the DLQ tells it."""
+    from cjo_stream.events import InvalidEvent, decode_event
+
+    props = orjson.loads(render("touchpoint_event.schema.json"))["$defs"]["Envelope"]["properties"]
+    for k in ("messageId", "userId", "anonymousId", "previousId", "groupId"):
+        assert "12345.0 is refused" in props[k].get("description", ""), k
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(b'{"messageId": "m", "type": "track", "event": "x", "userId": 12345.0, '
+                     b'"timestamp": "2026-03-02T10:00:00Z"}')
+    assert info.value.reason == "wrong_type"

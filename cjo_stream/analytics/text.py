@@ -54,7 +54,8 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
         rep = reports[jid]
         if not rep["totals"]["entered"] and not rep["steps"]:
             continue
-        lines += ["", f"== {jid}", "  step".ljust(24) + "reached".rjust(9) + "waiting".rjust(9) + "drop-off".rjust(10)
+        lines += ["", f"== {jid}", "  step".ljust(24) + "reached".rjust(9) + "waiting".rjust(9) + "continued".rjust(11)
+                  + "drop-off".rjust(10)
                   + "sent".rjust(7) + "deferred".rjust(10) + "  skipped / endings / receipts"]
         for s in rep["steps"]:
             # the drop-off counts conversions too: named, or the endings listed fell short of it
@@ -63,7 +64,7 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                               + [f"{k}:{v}" + _why(s["exit_reasons"].get(k)) for k, v in s["exits"].items()]
                               + ([receipts] if (receipts := step_receipts(s)) else [])) or "-"
             lines.append(("  " + s["id"]).ljust(24) + num(s["reached"]).rjust(9) + num(s["waiting"]).rjust(9)
-                         + num(s["drop_off"]).rjust(10) + num(s["sent"]).rjust(7) + num(s["deferred"]).rjust(10)
+                         + num(s["continued"]).rjust(11) + num(s["drop_off"]).rjust(10) + num(s["sent"]).rjust(7) + num(s["deferred"]).rjust(10)
                          + "  " + extra)
         for ex in rep["experiments"]:
             srm = ex["srm"]

@@ -770,6 +770,79 @@ def _content_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     return out
 
 
+def _events_at(j: Journey, entry: frozenset[str]) -> dict[str, set[str]]:
+    """The names the ``event`` at each step may have: the trigger (``entry``: the entry event, or a hand-over's)
+    until a ``wait_for``'s event, that event until a timer wakes the instance (a wait, a timeout), which
+    brings back the kept trigger (README, Templates: "after a wait_for's event, it is that event")."""
+    at: dict[str, set[str]] = {}
+    todo: list[tuple[str, frozenset[str]]] = [(j.first, entry)]
+    while todo:
+        sid, names = todo.pop()
+        step = j.steps.get(sid)
+        if step is None or (sid in at and names <= at[sid]):
+            continue
+        have = at.setdefault(sid, set())
+        have |= names
+        if step.kind == "wait_for":
+            todo.extend((t, frozenset({m.event})) for m, t in step.ways)
+            todo.append((step.on_timeout, entry))
+        elif step.waits:
+            todo.append((step.next, entry))
+        else:
+            todo.extend((t, frozenset(have)) for t in step.targets)
+    return at
+
+
+def _group_traits_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A send's template (or a branch) reading ``event.traits`` where ``event`` may be a ``group`` call: its
+    traits are the group's, at ``event.properties.traits`` (events.py), so ``event.traits`` rendered empty
+    for every such call, silently (a condition matched against ``group`` itself is refused at load). A
+    warning: the same step may see another event, whose traits are its own."""
+    triggers: dict[str, set[str]] = {}
+    for j, _ in loaded:
+        triggers.setdefault(j.id, set()).add(j.entry.event)
+    while True:  # a hand-over gives its target the event the handing-over step sees
+        at_of = {id(j): _events_at(j, frozenset(triggers[j.id])) for j, _ in loaded}
+        grew = False
+        for j, _ in loaded:
+            for sid, step in j.steps.items():
+                names = at_of[id(j)].get(sid, set())
+                if step.enter in triggers and not names <= triggers[step.enter]:
+                    triggers[step.enter] |= names
+                    grew = True
+        if not grew:
+            break
+    out = []
+    for j, src in loaded:
+        at = at_of[id(j)]
+        for i, (sid, step) in enumerate(j.steps.items()):
+            if "group" not in at.get(sid, ()):
+                continue
+            reads: list[tuple[Path, str, tuple[Any, ...], str, int]] = []  # where, what, keys, its text, at
+            if step.send is not None:
+                fields: list[tuple[tuple[str, ...], str, Template]] = [(("content", key), key, tpl)
+                                                                       for key, tpl in step.send.content]
+                if step.send.to is not None:
+                    fields.append((("to",), "to", step.send.to))
+                for where, key, tpl in fields:
+                    keys = min((k for k in tpl.paths("event") if k[:1] == ("traits",)), key=repr, default=None)
+                    if keys is not None:
+                        reads.append((("steps", i, "send", *where), f"step {sid}'s {key}", keys, tpl.source,
+                                      tpl.index_of("event", keys)))
+            for k, (cond, _) in enumerate(step.branch):
+                keys = min((p for r, p in cond.paths if r == "event" and p[:1] == ("traits",)), key=repr,
+                           default=None) if cond is not None else None
+                if cond is not None and keys is not None:
+                    reads.append((("steps", i, "branch", k, "when"), f"step {sid}'s branch", keys, cond.source,
+                                  max(cond.source.find("event.traits"), 0)))
+            for path, what, keys, text, index in reads:
+                rest = "".join(f".{k}" for k in keys[1:2] if isinstance(k, str))
+                out.append(f"{j.source}:{src.text_line(path, text, index)}: warning: {what} reads event.traits{rest}, "
+                           f"empty when its event is a group call: the group's traits are "
+                           f"event.properties.traits{rest} (README, Event model)")
+    return out
+
+
 def _collect(problems: list[SourceError], fn: Callable[[], object]) -> object | None:
     try:
         return fn()
@@ -887,7 +960,8 @@ def load_topology(root: str) -> Topology:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
     warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
-        + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded)
+        + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) \
+        + _group_traits_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

@@ -1,17 +1,20 @@
-"""Traits a journey's conditions read that no customer of a simulated or replayed input has: a likely typo.
+"""Traits a journey's conditions read that no customer of a simulated or replayed input has, and event
+properties they read that no event of that name in it carried: a likely typo.
 
 Trait names are the customers' data, so ``when: profile.traits.loyalty_tier == 'gold'`` validates whatever
 the profiles hold; over an input where no customer has ``loyalty_tier`` the condition sees ``null`` for
 everyone, and a simulation showed zero entries without saying why (a walkthrough). After a run the traits
 the customers have are known: each trait a condition reads that none has is told, with the closest one
-they have. Only conditions: a template reading a missing trait usually has its ``| default:``.
+they have. Only conditions: a template reading a missing trait usually has its ``| default:``. The same
+for ``event.properties.cart_vlaue`` on the event a condition is matched against (entry, goal, exit_on, a
+wait_for's way: a branch's event is whichever came last), told when the input had such events.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from cjo_stream.journeys.conditions import Condition, conditions
 from cjo_stream.journeys.expressions import Expression
@@ -62,4 +65,52 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
                 hint += f"; a group call's own traits are event.properties.traits.{name}"
             out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({', '.join(roles_of)} reads "
                        f"it as null for everyone{hint})")
+    return out
+
+
+def properties_read(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
+    """Per event name, the ``event.properties`` keys a condition matched against that event reads (the first
+    key below ``properties``): what a simulation records of the events it handles, for
+    :func:`unset_properties`."""
+    out: dict[str, set[str]] = {}
+    for j in journeys:
+        for c in conditions(j):
+            if c.event is not None:
+                for root, keys in c.when.paths:
+                    if root == "event" and len(keys) >= 2 and keys[0] == "properties" and isinstance(keys[1], str):
+                        out.setdefault(c.event, set()).add(keys[1])
+    return {name: frozenset(keys) for name, keys in out.items()}
+
+
+def unset_properties(journeys: Iterable[Journey], carried: Mapping[str, set[str]],
+                     read: Mapping[str, frozenset[str]], where: str = "the input") -> list[str]:
+    """One line per journey (latest version), event name and property its conditions on that event read that
+    no such event carried. ``carried``: per event name seen, the property keys its events had (every key read,
+    and others for the closest one); ``read``: what was recorded (:func:`properties_read`), so a key no one
+    looked for is not told; a name no event had is :mod:`~cjo_stream.journeys.unseen`'s."""
+    latest: dict[str, Journey] = {}
+    for j in journeys:
+        if j.id not in latest or j.version > latest[j.id].version:
+            latest[j.id] = j
+    out: list[str] = []
+    for jid in sorted(latest):
+        roles: dict[tuple[str, str], list[str]] = {}
+        for c in conditions(latest[jid]):
+            event = c.event
+            if event is None or event not in carried:
+                continue
+            for root, keys in c.when.paths:
+                if root != "event" or len(keys) < 2 or keys[0] != "properties" or not isinstance(keys[1], str):
+                    continue
+                name, role = keys[1], _role(c)
+                if name in read.get(event, ()) and name not in carried[event] and \
+                        role not in roles.get((event, name), []):
+                    roles.setdefault((event, name), []).append(role)
+        for (event, name), roles_of in roles.items():
+            choices = sorted(carried[event])
+            close = [c for c in choices if _folded(c) == _folded(name)][:1] or \
+                difflib.get_close_matches(name, choices, n=1, cutoff=0.8)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(f"journey {jid}: no {event!r} event in {where} has a property {name!r} ({', '.join(roles_of)} "
+                       f"reads event.properties.{name} as null for every one{hint})")
     return out

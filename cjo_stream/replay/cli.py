@@ -222,6 +222,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             if note not in told:
                 told.add(note)
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
+    from cjo_stream.journeys.unset_traits import unset_properties
+
+    for name, topo in every:  # a condition on a property no such event had, as simulate tells (the keys
+        # looked for are the first side's: another's are not known here)
+        for note in unset_properties(topo.journeys, first.sim.props_carried, first.sim.props_read,
+                                     "the time range" if replay.outside else "the input"):
+            if note not in told:
+                told.add(note)
+                print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
     # customers timed in default_timezone because their data names no zone, as simulate tells; not after
     # profiles were spilled to disk (--profiles-in-memory): reading each back would cost what the replay did
     if not getattr(first.sim.profiles, "spilled", 0):
