@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 _decode = msgspec.json.Decoder(DeliveryCommand).decode
 _encode = msgspec.json.Encoder().encode
 
+#: Seconds between refreshes of the lag gauge while one batch is delivered (about a Prometheus scrape interval).
+LAG_INTERVAL = 10.0
+
 
 class _Aborted(Exception):
     """A backoff or rate-limit wait was cut short because the runner is stopping."""
@@ -154,7 +157,8 @@ class AdapterRunner:
                  batch_max: int = 500, retry: RetryPolicy | None = None, limiter: TokenBucket | None = None,
                  expiry: ExpiryPolicy | None = None, producer: AIOKafkaProducer | None = None,
                  session_timeout_ms: int = 6_000, clock: Callable[[], float] = time.time,
-                 sent_retention: float | None = None, state_dir: str | None = None) -> None:
+                 sent_retention: float | None = None, state_dir: str | None = None,
+                 lag_interval: float = LAG_INTERVAL) -> None:
         self.settings = settings
         self.channel = channel
         self.name = name or channel.name
@@ -170,6 +174,8 @@ class AdapterRunner:
         self.expiry = expiry or ExpiryPolicy()
         self.session_timeout_ms = session_timeout_ms
         self.clock = clock
+        self.lag_interval = lag_interval
+        self._left: Counter[TopicPartition] = Counter()  # commands of the batch in progress not yet done
         self._own_producer = producer is None
         self.producer = producer or make_producer(settings)
         sources = sources or sources_for(self.name)
@@ -326,9 +332,17 @@ class AdapterRunner:
     async def process_batch(self, data: dict[TopicPartition, list[Any]]) -> bool:
         """Deliver a fetched batch; commit its offsets unless the runner is stopping. True if committed."""
         async with self._lock:
-            records = [r for recs in data.values() for r in recs]
             stale = self.outcomes["stale"]
-            done = await asyncio.gather(*(self._guarded(r) for r in records))
+            self._left = Counter({tp: len(recs) for tp, recs in data.items()})
+            last = {tp: recs[-1].offset for tp, recs in data.items() if recs}
+            ends: dict[TopicPartition, int] = {}
+            lag = asyncio.ensure_future(self._refresh_lag(last, ends))
+            try:
+                done = await asyncio.gather(*(self._guarded(tp, r) for tp, recs in data.items() for r in recs))
+            finally:
+                lag.cancel()
+                for tp, end in ends.items():  # (refreshed: what is left of the batch counted no more)
+                    metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - last[tp] - 1))
             self._say_stale(self.outcomes["stale"] - stale)
             self._busy_since = time.monotonic()
             try:
@@ -340,6 +354,31 @@ class AdapterRunner:
                 return await self._commit({tp: recs[-1].offset + 1 for tp, recs in data.items()})
             finally:
                 self._busy_since = 0.0
+
+    async def _refresh_lag(self, last: dict[TopicPartition, int], ends: dict[TopicPartition, int]) -> None:
+        """Every ``lag_interval`` s while a batch is delivered: ``cjo_consumer_lag_records`` from the partitions'
+        end offsets now (one ListOffsets request) plus the batch's commands not yet done; ``ends`` keeps them.
+
+        :func:`record_lag` sets the gauge at a fetch only: a batch delivered for minutes (a slow provider,
+        retries with backoff) kept the value of its fetch, and commands piling up behind it showed no lag.
+        """
+        consumer = self.consumer
+        if consumer is None or not last:
+            return
+        while True:
+            await asyncio.sleep(self.lag_interval)
+            try:
+                now = await asyncio.wait_for(consumer.end_offsets(list(last)), max(5.0, self.lag_interval))
+            except Exception as e:  # (a gauge must never stop a delivery: the next round tries again)
+                log.debug("adapter %s: end offsets not read for the lag gauge: %s", self.name, type(e).__name__)
+                continue
+            for tp, end in now.items():
+                # the fetcher's highwater too: Tansu answers ListOffsets with the last record batch's base
+                # offset + 1 (5 records in one batch at 1-5: 2), a prefetch saw the true end
+                end = max(end, consumer.highwater(tp) or 0)
+                ends[tp] = end
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                    max(0, end - last[tp] - 1) + self._left[tp])
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
         """Commit, unless the runner is asked to stop first: False then, and the records are fetched again.
@@ -380,7 +419,7 @@ class AdapterRunner:
             return False, None
         return True, task.result()
 
-    async def _guarded(self, rec: Any) -> bool:
+    async def _guarded(self, tp: TopicPartition, rec: Any) -> bool:
         """Handle one record; False if the runner was asked to stop first (the batch is then not committed).
 
         A record still waiting for a slot when the stop comes is not started: with a provider that does not
@@ -395,6 +434,8 @@ class AdapterRunner:
             return True
         except _Aborted:
             return False
+        finally:
+            self._left[tp] -= 1  # (the lag gauge counts the batch's commands not yet done)
 
     async def _handle(self, rec: Any) -> None:
         try:

@@ -348,6 +348,35 @@ async def test_an_adapter_reports_its_lag_on_the_command_topic(settings: Setting
     assert lag_of("cjo.delivery.webhook") == 0  # caught up
 
 
+async def test_the_lag_gauge_grows_while_a_long_batch_is_delivered(settings: Settings, receiver: Receiver) -> None:
+    """The gauge was set at a fetch only: while one batch waited on a provider for minutes it kept the fetch's
+    value, and commands piling up behind it showed no lag. It follows the partition's end while a batch lasts."""
+    metrics.CONSUMER_LAG.clear()  # (series of earlier tests in this process)
+    hold = asyncio.Event()
+    first = command(channel="webhook", customer_id="lagging")
+    receiver.key_header = "Idempotency-Key"
+    receiver.script(first.delivery_id, Answer(until=hold))  # the provider hangs on the first command
+    await produce_commands(settings, [first])
+    runner = webhook_runner(settings, receiver, timeout=600, lag_interval=0.2)
+    task = asyncio.create_task(runner.serve())
+    try:
+        await wait_for(lambda: len(receiver.requests) >= 1)
+        assert lag_of("cjo.delivery.webhook") == 0  # as fetched: nothing behind the batch
+        await produce_commands(settings, [command(channel="webhook", customer_id="lagging") for _ in range(5)])
+        # five behind the batch, and the batch's own command not delivered yet
+        await wait_for(lambda: lag_of("cjo.delivery.webhook") == 6)
+        for _ in range(3):  # (one at a time: the consumer's prefetch has stopped; ListOffsets sees them)
+            await produce_commands(settings, [command(channel="webhook", customer_id="lagging")])
+        await wait_for(lambda: lag_of("cjo.delivery.webhook") == 9)
+        hold.set()
+        await wait_for(lambda: runner.outcomes["sent"] >= 9)
+        await wait_for(lambda: lag_of("cjo.delivery.webhook") == 0)
+    finally:
+        hold.set()
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+
+
 class _Slow:
     """A channel whose provider takes its time: a second per attempt."""
 
@@ -384,3 +413,4 @@ async def test_a_stop_starts_no_more_commands_of_the_batch(settings: Settings) -
     finally:
         runner.stop()
     assert ch.started <= 2, ch.started
+
