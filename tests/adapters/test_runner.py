@@ -414,3 +414,52 @@ async def test_a_stop_starts_no_more_commands_of_the_batch(settings: Settings) -
         runner.stop()
     assert ch.started <= 2, ch.started
 
+
+async def test_a_stop_cuts_off_a_provider_call_that_does_not_answer(settings: Settings, receiver: Receiver) -> None:
+    """A stop waited for every provider call in flight however long it took (an SMTP relay blackholed: 30 s per
+    step), past Kubernetes' grace period. A call gets ``stop_grace`` seconds; one cut off counts as not delivered:
+    the batch is not committed and the next run sends it again, with the same idempotency key."""
+    hold = asyncio.Event()
+    cmd = command(channel="webhook", customer_id="hung")
+    receiver.key_header = "Idempotency-Key"
+    receiver.script(cmd.delivery_id, Answer(until=hold))  # hangs until the test ends; then 200 (the default)
+    await produce_commands(settings, [cmd])
+    runner = webhook_runner(settings, receiver, timeout=600, stop_grace=0.5)
+    task = asyncio.create_task(runner.serve())
+    try:
+        await wait_for(lambda: len(receiver.requests) >= 1)
+        runner.stop()
+        await asyncio.wait_for(task, 30)  # (without the cut: the 600 s of the channel's timeout)
+        assert runner.outcomes["sent"] == 0
+        again = webhook_runner(settings, receiver)
+        await run_until(again, lambda: again.outcomes["sent"] >= 1)
+    finally:
+        hold.set()
+        runner.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, 30)
+    assert [r.headers["Idempotency-Key"] for r in receiver.requests] == [cmd.delivery_id] * 2
+
+
+async def test_a_stop_starts_no_attempt_after_it(settings: Settings, receiver: Receiver) -> None:
+    """A command waiting behind another of the same ``delivery_id`` in its batch made its attempt after the stop
+    once the first failed: no provider call starts after a stop."""
+    hold = asyncio.Event()
+    cmd = command(channel="webhook", customer_id="twice")
+    receiver.key_header = "Idempotency-Key"
+    receiver.script(cmd.delivery_id, Answer(503, until=hold))  # then 200 (the default)
+    await produce_commands(settings, [cmd, cmd])  # (a producer's retry can write a command twice)
+    runner = webhook_runner(settings, receiver)
+    task = asyncio.create_task(runner.serve())
+    try:
+        await wait_for(lambda: len(receiver.requests) >= 1)
+        runner.stop()
+        hold.set()  # the first attempt fails now, after the stop: the copy behind it must not start
+        await asyncio.wait_for(task, 30)
+    finally:
+        hold.set()
+        runner.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, 30)
+    assert len(receiver.requests) == 1
+    assert runner.outcomes["sent"] == 0
