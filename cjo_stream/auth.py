@@ -120,6 +120,7 @@ class ApiAuth:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
+        self._said: tuple[tuple[int, int] | None, str] | None = None  # the broken version last logged, and why
         if path:
             self._reload(force=True)
         #: Fixed at start: a token file emptied later does not open the API (the old tokens stay).
@@ -143,13 +144,21 @@ class ApiAuth:
         return self._tokens
 
     def _reload(self, force: bool = False) -> None:
-        """Re-read the token file when it changed; a broken new version keeps the old tokens."""
+        """Re-read the token file when it changed; a broken new version keeps the old tokens.
+
+        That is said once per broken version (it was an error line every second while requests came) and
+        held in ``cjo_api_tokens_reload_failed`` for an alert: the old tokens keep working, so nothing else
+        shows that a rotation did not take.
+        """
+        from cjo_stream import metrics
+
         self._checked = time.monotonic()
+        stamp: tuple[int, int] | None = None
         try:
             st = os.stat(self.path)
             stamp = (st.st_mtime_ns, st.st_size)
-            if stamp == self._stamp and not force:
-                return
+            if not force and (stamp == self._stamp or (self._said is not None and stamp == self._said[0])):
+                return  # (unchanged, or the broken version already said)
             with open(self.path, encoding="utf-8") as f:
                 tokens = parse_tokens(f.read(), f"CJO_API_TOKENS_FILE={self.path}")
             if not tokens:
@@ -166,13 +175,18 @@ class ApiAuth:
             # the count were '***' in these lines; said as `<path> (CJO_API_TOKENS_FILE)` instead
             for named in (f"CJO_API_TOKENS_FILE={self.path!r}", f"CJO_API_TOKENS_FILE={self.path}"):
                 problem = problem.replace(named, f"{self.path} (CJO_API_TOKENS_FILE)")
-            log.error("API tokens not reloaded, keeping the previous ones: %s", problem)
+            metrics.API_TOKENS_RELOAD_FAILED.set(1)
+            if self._said != (stamp, problem):
+                self._said = (stamp, problem)
+                log.error("API tokens not reloaded, keeping the previous ones: %s", problem)
             return
         if self._stamp is not None and not force:
             log.warning("API tokens reloaded from %s (CJO_API_TOKENS_FILE), %d of them (%s)", self.path, len(tokens),
                         ", ".join(t.name for t in tokens))
         self._stamp = stamp
         self._tokens = tokens
+        self._said = None
+        metrics.API_TOKENS_RELOAD_FAILED.set(0)
 
     def identify(self, authorization: str | None) -> ApiToken | None:
         """The token an ``Authorization: Bearer <token>`` header carries, or None."""

@@ -166,6 +166,9 @@ ADAPTER_LATENCY = Histogram("cjo_adapter_delivery_seconds", "Provider call durat
 API_AUTH_FAILURES = Counter("cjo_api_auth_failures_total", "HTTP requests refused by token checks: "
                             "unauthenticated (401: no or unknown token) or forbidden (403: scope missing)",
                             ["reason"], registry=REGISTRY)
+API_TOKENS_RELOAD_FAILED = Gauge("cjo_api_tokens_reload_failed", "1 while the current CJO_API_TOKENS_FILE could not be "
+                                 "loaded and the previous tokens stay in use; 0 once a version loads",
+                                 registry=REGISTRY)
 AUDIT_EVENTS = Counter("cjo_audit_events_total", "Audited state-API actions (profile reads, erase requests) by "
                        "the name of the token used", ["action", "token"], registry=REGISTRY)
 ANALYTICS_EVENTS = Counter("cjo_analytics_journey_events_total", "Journey events folded by the analytics service, "

@@ -239,3 +239,37 @@ def test_bad_worker_security_settings_stop_it_with_one_line_before_anything_star
     assert p.returncode == 2, p.stderr[-2000:]
     assert message in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert "processes, state API on ports" not in p.stderr  # nothing was started
+
+
+def test_a_broken_token_file_is_said_once_and_held_in_a_gauge(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A rotation that did not take showed nowhere but the log (the old tokens keep working), and there it was an
+    error line at every check, each second while requests came: once per broken version now, and a gauge an
+    alert reads (CjoApiTokensNotReloaded) until a version loads."""
+    from cjo_stream import metrics
+
+    def failed() -> float | None:
+        return metrics.REGISTRY.get_sample_value("cjo_api_tokens_reload_failed")
+
+    monkeypatch.setattr(auth, "RELOAD_INTERVAL", 0.0)
+    f = tmp_path / "tokens"
+    f.write_text(f"ops:read:{OPS}\n")
+    a = ApiAuth.from_settings(Settings(api_tokens_file=str(f)))
+    assert failed() == 0
+    with caplog.at_level("ERROR", logger="cjo_stream.auth"):
+        f.write_text(f"ops:read:{OPS}\nbroken entry\n")
+        os.utime(f, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+        for _ in range(3):
+            assert a.check(bearer(OPS), "read")[0] == 0  # the previous tokens stay
+        assert failed() == 1
+        f.write_text("still broken\n")  # another broken version: said again
+        os.utime(f, ns=(time.time_ns() + 2 * 10**9, time.time_ns() + 2 * 10**9))
+        a.check(bearer(OPS), "read")
+        a.check(bearer(OPS), "read")
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and all(line.startswith("API tokens not reloaded") for line in said), said
+    assert not any(OPS in line for line in said)
+    f.write_text(f"prometheus:metrics:{PROM}\n")
+    os.utime(f, ns=(time.time_ns() + 3 * 10**9, time.time_ns() + 3 * 10**9))
+    assert a.check(bearer(PROM), "metrics")[0] == 0
+    assert failed() == 0

@@ -28,8 +28,9 @@ repeat; SMS (Twilio), push (FCM) and Slack offer no such key, and a repeat is po
 
 Commands of one batch are delivered concurrently (``concurrency``); the batch's offsets are committed
 when its slowest command is done, so the retry budget also bounds how long a batch can take.
-On ``stop()`` in-flight provider calls finish, backoff waits are cut short and the unfinished batch is
-not committed: its commands are picked up again (already-sent ones are skipped).
+On ``stop()`` no command and no retry starts any more, backoff waits are cut short, provider calls in
+flight get ``stop_grace`` seconds to finish (then they are cancelled) and the unfinished batch is not
+committed: its commands are picked up again (already-sent ones are skipped).
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ log = logging.getLogger(__name__)
 
 _decode = msgspec.json.Decoder(DeliveryCommand).decode
 _encode = msgspec.json.Encoder().encode
+
+#: Seconds provider calls in flight may take after a stop before they are cancelled (CJO_ADAPTER_STOP_GRACE):
+#: longer than the HTTP channels' 10 s timeout, well inside the manifests' 30-60 s terminationGracePeriodSeconds.
+DEFAULT_STOP_GRACE = 15.0
+#: Seconds between refreshes of the lag gauge while one batch is delivered (about a Prometheus scrape interval).
+LAG_INTERVAL = 10.0
 
 
 class _Aborted(Exception):
@@ -154,7 +161,8 @@ class AdapterRunner:
                  batch_max: int = 500, retry: RetryPolicy | None = None, limiter: TokenBucket | None = None,
                  expiry: ExpiryPolicy | None = None, producer: AIOKafkaProducer | None = None,
                  session_timeout_ms: int = 6_000, clock: Callable[[], float] = time.time,
-                 sent_retention: float | None = None, state_dir: str | None = None) -> None:
+                 sent_retention: float | None = None, state_dir: str | None = None,
+                 stop_grace: float = DEFAULT_STOP_GRACE, lag_interval: float = LAG_INTERVAL) -> None:
         self.settings = settings
         self.channel = channel
         self.name = name or channel.name
@@ -170,6 +178,11 @@ class AdapterRunner:
         self.expiry = expiry or ExpiryPolicy()
         self.session_timeout_ms = session_timeout_ms
         self.clock = clock
+        self.stop_grace = max(0.0, stop_grace)
+        self.lag_interval = lag_interval
+        self._cut_at: float | None = None  # loop time at which provider calls still in flight are cancelled
+        self._on_wire: set[asyncio.Timeout] = set()  # the cut-off of each provider call in flight
+        self._left: Counter[TopicPartition] = Counter()  # commands of the batch in progress not yet done
         self._own_producer = producer is None
         self.producer = producer or make_producer(settings)
         sources = sources or sources_for(self.name)
@@ -241,7 +254,23 @@ class AdapterRunner:
                  extra={"channel": self.name})
 
     def stop(self) -> None:
+        """Start no more commands or retries; cancel provider calls still in flight ``stop_grace`` s from now.
+
+        Unbounded, a provider that does not answer (an SMTP relay taking its 30 s timeout per step) kept a
+        stop going past Kubernetes' grace period, and the SIGKILL then also lost the sent-records in the
+        producer's buffer. A cancelled call counts as not delivered: the batch is not committed, and the
+        command is sent again with the same ``delivery_id`` (at-least-once, as for a crash).
+        """
+        if self._stopping.is_set():
+            return
         self._stopping.set()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # (not running: nothing is in flight)
+        self._cut_at = loop.time() + self.stop_grace
+        for cut in self._on_wire:
+            cut.reschedule(self._cut_at)
 
     async def close(self) -> None:
         """Release everything, each step independently (one failing close must not leak the others)."""
@@ -326,9 +355,17 @@ class AdapterRunner:
     async def process_batch(self, data: dict[TopicPartition, list[Any]]) -> bool:
         """Deliver a fetched batch; commit its offsets unless the runner is stopping. True if committed."""
         async with self._lock:
-            records = [r for recs in data.values() for r in recs]
             stale = self.outcomes["stale"]
-            done = await asyncio.gather(*(self._guarded(r) for r in records))
+            self._left = Counter({tp: len(recs) for tp, recs in data.items()})
+            last = {tp: recs[-1].offset for tp, recs in data.items() if recs}
+            ends: dict[TopicPartition, int] = {}
+            lag = asyncio.ensure_future(self._refresh_lag(last, ends))
+            try:
+                done = await asyncio.gather(*(self._guarded(tp, r) for tp, recs in data.items() for r in recs))
+            finally:
+                lag.cancel()
+                for tp, end in ends.items():  # (refreshed: what is left of the batch counted no more)
+                    metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - last[tp] - 1))
             self._say_stale(self.outcomes["stale"] - stale)
             self._busy_since = time.monotonic()
             try:
@@ -340,6 +377,31 @@ class AdapterRunner:
                 return await self._commit({tp: recs[-1].offset + 1 for tp, recs in data.items()})
             finally:
                 self._busy_since = 0.0
+
+    async def _refresh_lag(self, last: dict[TopicPartition, int], ends: dict[TopicPartition, int]) -> None:
+        """Every ``lag_interval`` s while a batch is delivered: ``cjo_consumer_lag_records`` from the partitions'
+        end offsets now (one ListOffsets request) plus the batch's commands not yet done; ``ends`` keeps them.
+
+        :func:`record_lag` sets the gauge at a fetch only: a batch delivered for minutes (a slow provider,
+        retries with backoff) kept the value of its fetch, and commands piling up behind it showed no lag.
+        """
+        consumer = self.consumer
+        if consumer is None or not last:
+            return
+        while True:
+            await asyncio.sleep(self.lag_interval)
+            try:
+                now = await asyncio.wait_for(consumer.end_offsets(list(last)), max(5.0, self.lag_interval))
+            except Exception as e:  # (a gauge must never stop a delivery: the next round tries again)
+                log.debug("adapter %s: end offsets not read for the lag gauge: %s", self.name, type(e).__name__)
+                continue
+            for tp, end in now.items():
+                # the fetcher's highwater too: Tansu answers ListOffsets with the last record batch's base
+                # offset + 1 (5 records in one batch at 1-5: 2), a prefetch saw the true end
+                end = max(end, consumer.highwater(tp) or 0)
+                ends[tp] = end
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                    max(0, end - last[tp] - 1) + self._left[tp])
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
         """Commit, unless the runner is asked to stop first: False then, and the records are fetched again.
@@ -380,7 +442,7 @@ class AdapterRunner:
             return False, None
         return True, task.result()
 
-    async def _guarded(self, rec: Any) -> bool:
+    async def _guarded(self, tp: TopicPartition, rec: Any) -> bool:
         """Handle one record; False if the runner was asked to stop first (the batch is then not committed).
 
         A record still waiting for a slot when the stop comes is not started: with a provider that does not
@@ -395,6 +457,8 @@ class AdapterRunner:
             return True
         except _Aborted:
             return False
+        finally:
+            self._left[tp] -= 1  # (the lag gauge counts the batch's commands not yet done)
 
     async def _handle(self, rec: Any) -> None:
         try:
@@ -445,8 +509,10 @@ class AdapterRunner:
                 waited = await self.limiter.acquire(self._sleep)
                 if waited:
                     metrics.ADAPTER_RATE_WAIT.labels(channel).inc(waited)
+            if self._stopping.is_set():
+                raise _Aborted  # stopping: no attempt starts any more
             t0 = time.perf_counter()
-            result = await attempt(self.channel, cmd)
+            result = await self._attempt(cmd)
             metrics.ADAPTER_LATENCY.labels(channel).observe(time.perf_counter() - t0)
             return result
 
@@ -479,6 +545,20 @@ class AdapterRunner:
                            "attempt": out.attempts})
         await self._receipt(cmd, r.status, reason=reason, attributes=attrs)
         await self._dead_letter(rec, dlq_reason, reason, out.attempts)
+
+    async def _attempt(self, cmd: DeliveryCommand) -> DeliveryResult:
+        """One provider call, cancelled (``_Aborted``) if still running ``stop_grace`` s after :meth:`stop`."""
+        try:
+            async with asyncio.timeout(self._cut_at) as cut:
+                self._on_wire.add(cut)
+                try:
+                    return await attempt(self.channel, cmd)
+                finally:
+                    self._on_wire.discard(cut)
+        except TimeoutError:  # (attempt() folds the channel's own timeouts into a result: this is the cut)
+            log.info("delivery %s: provider call cut off %.4gs after the stop; sent again at the next start",
+                     cmd.delivery_id, self.stop_grace, extra={"channel": self.name, "delivery_id": cmd.delivery_id})
+            raise _Aborted from None
 
     # ------------------------------------------------------------------ outputs
     async def _receipt(self, cmd: DeliveryCommand, status: ReceiptStatus, *, reason: str | None = None,

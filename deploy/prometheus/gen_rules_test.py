@@ -221,6 +221,19 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "a token file that did not load: its process keeps the previous tokens",
+        "series": [
+            s("cjo_api_tokens_reload_failed", W0, "0 0 1x20"),
+            s("cjo_api_tokens_reload_failed", W1, "1 1 0x20"),  # fixed within minutes
+        ],
+        "checks": [
+            ("5m", "CjoApiTokensNotReloaded", []),
+            ("8m", "CjoApiTokensNotReloaded", [fires("CjoApiTokensNotReloaded", {**W0, "severity": "warning"},
+                                                     "w0:6066 keeps its previous API tokens: CJO_API_TOKENS_FILE "
+                                                     "could not be loaded")]),
+        ],
+    },
+    {
         "name": "dead letters: a trickle of bad records does not page",
         "series": [
             s("cjo_events_invalid_total", {**W0, "reason": "too_large"}, "0+3x30"),   # 0.05/s, ratio 100 %

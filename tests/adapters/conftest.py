@@ -142,6 +142,7 @@ class Answer:
     text: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    until: asyncio.Event | None = None  # answer only once this is set: a provider that hangs
 
 
 @dataclass
@@ -179,6 +180,8 @@ class Receiver:
         key = request.headers.get(self.key_header, "") if self.key_header else request.path
         queue = self.scripts.get(key)
         answer = queue.popleft() if queue else self.default
+        if answer.until is not None:
+            await answer.until.wait()
         if answer.delay:
             await asyncio.sleep(answer.delay)
         if answer.json is not None:

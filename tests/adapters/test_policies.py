@@ -251,6 +251,7 @@ def test_parse_duration(text: str, seconds: float) -> None:
     ({"CJO_ADAPTER_SESSION_TIMEOUT": "99999999999w"}, "CJO_ADAPTER_SESSION_TIMEOUT='99999999999w': from 1s to 30m"),
     ({"CJO_ADAPTER_SESSION_TIMEOUT": "0"}, "CJO_ADAPTER_SESSION_TIMEOUT='0': from 1s to"),
     ({"CJO_SENT_RETENTION": "99999999999w"}, "CJO_SENT_RETENTION='99999999999w': at most 36500d"),
+    ({"CJO_ADAPTER_STOP_GRACE": "2h"}, "CJO_ADAPTER_STOP_GRACE='2h': at most 1h"),
     ({"CJO_RATE_CONSOLE": "5/0s"}, "CJO_RATE_CONSOLE='5/0s': the period must be longer than 0"),  # ZeroDivisionError
     ({"CJO_RATE_CONSOLE": "5/s", "CJO_RATE_CONSOLE_BURST": "inf"}, "CJO_RATE_CONSOLE_BURST='inf': messages, 1 or more"),
     ({"CJO_RATE_CONSOLE": "5/s", "CJO_RATE_CONSOLE_BURST": "nan"}, "CJO_RATE_CONSOLE_BURST='nan'"),
@@ -262,6 +263,20 @@ def test_out_of_range_adapter_settings_are_refused(env: dict[str, str], message:
     with pytest.raises(config.ConfigError) as e:
         check_config(AdapterOptions.from_env("console", env), env)
     assert message in str(e.value)
+
+
+@pytest.mark.parametrize(("env", "grace"), [({}, 15.0), ({"CJO_ADAPTER_STOP_GRACE": "3s"}, 3.0),
+                                             ({"CJO_ADAPTER_STOP_GRACE": "0"}, 0.0)])
+async def test_the_stop_grace_comes_from_the_environment(env: dict[str, str], grace: float) -> None:
+    """How long provider calls in flight may take after SIGTERM (then cut off): the adapter runs where the
+    pod's terminationGracePeriodSeconds bounds it."""
+    from cjo_stream.adapters.service import AdapterOptions, build_runner
+    from cjo_stream.config import Settings
+
+    env = {"CJO_WEBHOOK_URL": "http://127.0.0.1:9/hook", **env}
+    runner = build_runner(Settings(), AdapterOptions.from_env("webhook", env), env)
+    await runner.producer.stop()  # (never started: nothing connected)
+    assert runner.stop_grace == grace
 
 
 @pytest.mark.parametrize("var", ["CJO_WEBHOOK_TIMEOUT", "CJO_SMTP_TIMEOUT"])

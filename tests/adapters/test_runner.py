@@ -348,6 +348,35 @@ async def test_an_adapter_reports_its_lag_on_the_command_topic(settings: Setting
     assert lag_of("cjo.delivery.webhook") == 0  # caught up
 
 
+async def test_the_lag_gauge_grows_while_a_long_batch_is_delivered(settings: Settings, receiver: Receiver) -> None:
+    """The gauge was set at a fetch only: while one batch waited on a provider for minutes it kept the fetch's
+    value, and commands piling up behind it showed no lag. It follows the partition's end while a batch lasts."""
+    metrics.CONSUMER_LAG.clear()  # (series of earlier tests in this process)
+    hold = asyncio.Event()
+    first = command(channel="webhook", customer_id="lagging")
+    receiver.key_header = "Idempotency-Key"
+    receiver.script(first.delivery_id, Answer(until=hold))  # the provider hangs on the first command
+    await produce_commands(settings, [first])
+    runner = webhook_runner(settings, receiver, timeout=600, lag_interval=0.2)
+    task = asyncio.create_task(runner.serve())
+    try:
+        await wait_for(lambda: len(receiver.requests) >= 1)
+        assert lag_of("cjo.delivery.webhook") == 0  # as fetched: nothing behind the batch
+        await produce_commands(settings, [command(channel="webhook", customer_id="lagging") for _ in range(5)])
+        # five behind the batch, and the batch's own command not delivered yet
+        await wait_for(lambda: lag_of("cjo.delivery.webhook") == 6)
+        for _ in range(3):  # (one at a time: the consumer's prefetch has stopped; ListOffsets sees them)
+            await produce_commands(settings, [command(channel="webhook", customer_id="lagging")])
+        await wait_for(lambda: lag_of("cjo.delivery.webhook") == 9)
+        hold.set()
+        await wait_for(lambda: runner.outcomes["sent"] >= 9)
+        await wait_for(lambda: lag_of("cjo.delivery.webhook") == 0)
+    finally:
+        hold.set()
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+
+
 class _Slow:
     """A channel whose provider takes its time: a second per attempt."""
 
@@ -384,3 +413,53 @@ async def test_a_stop_starts_no_more_commands_of_the_batch(settings: Settings) -
     finally:
         runner.stop()
     assert ch.started <= 2, ch.started
+
+
+async def test_a_stop_cuts_off_a_provider_call_that_does_not_answer(settings: Settings, receiver: Receiver) -> None:
+    """A stop waited for every provider call in flight however long it took (an SMTP relay blackholed: 30 s per
+    step), past Kubernetes' grace period. A call gets ``stop_grace`` seconds; one cut off counts as not delivered:
+    the batch is not committed and the next run sends it again, with the same idempotency key."""
+    hold = asyncio.Event()
+    cmd = command(channel="webhook", customer_id="hung")
+    receiver.key_header = "Idempotency-Key"
+    receiver.script(cmd.delivery_id, Answer(until=hold))  # hangs until the test ends; then 200 (the default)
+    await produce_commands(settings, [cmd])
+    runner = webhook_runner(settings, receiver, timeout=600, stop_grace=0.5)
+    task = asyncio.create_task(runner.serve())
+    try:
+        await wait_for(lambda: len(receiver.requests) >= 1)
+        runner.stop()
+        await asyncio.wait_for(task, 30)  # (without the cut: the 600 s of the channel's timeout)
+        assert runner.outcomes["sent"] == 0
+        again = webhook_runner(settings, receiver)
+        await run_until(again, lambda: again.outcomes["sent"] >= 1)
+    finally:
+        hold.set()
+        runner.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, 30)
+    assert [r.headers["Idempotency-Key"] for r in receiver.requests] == [cmd.delivery_id] * 2
+
+
+async def test_a_stop_starts_no_attempt_after_it(settings: Settings, receiver: Receiver) -> None:
+    """A command waiting behind another of the same ``delivery_id`` in its batch made its attempt after the stop
+    once the first failed: no provider call starts after a stop."""
+    hold = asyncio.Event()
+    cmd = command(channel="webhook", customer_id="twice")
+    receiver.key_header = "Idempotency-Key"
+    receiver.script(cmd.delivery_id, Answer(503, until=hold))  # then 200 (the default)
+    await produce_commands(settings, [cmd, cmd])  # (a producer's retry can write a command twice)
+    runner = webhook_runner(settings, receiver)
+    task = asyncio.create_task(runner.serve())
+    try:
+        await wait_for(lambda: len(receiver.requests) >= 1)
+        runner.stop()
+        hold.set()  # the first attempt fails now, after the stop: the copy behind it must not start
+        await asyncio.wait_for(task, 30)
+    finally:
+        hold.set()
+        runner.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, 30)
+    assert len(receiver.requests) == 1
+    assert runner.outcomes["sent"] == 0

@@ -305,3 +305,17 @@ def test_topologies_configmap_loads(tmp_path: Path) -> None:
     assert repo.stages is not None and topo.stages.names == repo.stages.names
     assert yaml.safe_load(cms["cjo-stages"]["stages.yaml"]) == yaml.safe_load(
         (DEPLOY.parent / "topologies" / "stages.yaml").read_text())
+
+
+def test_adapters_have_the_time_to_stop_cleanly() -> None:
+    """An adapter's stop takes its stop grace (provider calls in flight, then cut) and a few seconds for the
+    acknowledgements, leaving the group and the sent-record's checkpoint; a SIGKILL before it loses those."""
+    from cjo_stream.adapters import config
+    from cjo_stream.adapters.runner import DEFAULT_STOP_GRACE
+
+    for d in (d for d in of_kind("Deployment") if component(d) == "cjo-adapter"):
+        pod = pod_spec(d)
+        (c,) = pod["containers"]
+        env = {e["name"]: e.get("value", "") for e in c.get("env", [])}
+        grace = config.duration(env, "CJO_ADAPTER_STOP_GRACE", DEFAULT_STOP_GRACE)
+        assert pod.get("terminationGracePeriodSeconds", 30) >= grace + 10, name(d)
