@@ -106,12 +106,13 @@ async def test_an_own_channel_gets_the_sent_record_retries_rate_limit_expiry_dlq
     [dead] = await read_topic(settings.bootstrap, "cjo.delivery.myco_whatsapp.dlq", lambda rs: len(rs) >= 1)
     assert dict(dead.headers)["cjo.reason"] == b"permanent_failure" and dead.value == msgspec.json.encode(refused)
     # the provider saw each command once (503 and its retry aside), the expired one never, each request what the
-    # class makes of the command; CJO_RATE_MYCO_WHATSAPP spaced the 4 requests by about 0.2 s
+    # class makes of the command; CJO_RATE_MYCO_WHATSAPP spaced the 4 requests by at least 0.2 s (0.6 s in all;
+    # the bound is half that: the receiver stamps arrival, and a busy machine late with the first shrinks the span)
     seen = receiver.seen("/v1/messages")
     assert sorted(s.headers["Idempotency-Key"] for s in seen) == sorted(
         [ok.delivery_id, flaky.delivery_id, flaky.delivery_id, refused.delivery_id])
     assert msgspec.json.decode(seen[0].body) in ({"to": c.to, "text": c.content["body"]} for c in (ok, flaky, refused))
-    assert seen[-1].at - seen[0].at >= 0.5
+    assert seen[-1].at - seen[0].at >= 0.3
     assert 'cjo_adapter_rate_limit_wait_seconds_total{channel="myco_whatsapp"}' in metrics
     assert 'cjo_adapter_retries_total{channel="myco_whatsapp"} 1.0' in metrics
     assert 'cjo_delivery_outcomes_total{channel="myco_whatsapp",status="sent"} 2.0' in metrics
