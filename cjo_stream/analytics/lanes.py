@@ -84,15 +84,23 @@ class Lanes(Generic[P]):
             self.released += 1
             behind = ()  # held too long for a partition that brings nothing: fold as fetched
         self._blocked_since = None
-        heap = [(q[0][0].at, i, p) for i, (p, q) in enumerate(held.items()) if q]
-        order = {p: i for i, p in enumerate(held)}
+        lanes = [(p, q) for p, q in held.items() if q]
+        self._touched.update(p for p, _ in lanes)
+        if len(lanes) == 1:  # one lane (live, a fetch often brings one partition): its order is the merge's
+            p, q = lanes[0]
+            stop = p in behind
+            while q:
+                yield q.popleft()[0]
+                if stop and not q:
+                    return
+            return
+        heap = [(q[0][0].at, i, p) for i, (p, q) in enumerate(lanes)]
+        order = {p: i for i, (p, _) in enumerate(lanes)}
         heapq.heapify(heap)
         while heap:
             p = heap[0][2]
             q = held[p]
-            e, _off = q.popleft()
-            self._touched.add(p)
-            yield e
+            yield q.popleft()[0]
             if q:
                 heapq.heapreplace(heap, (q[0][0].at, order[p], p))
             else:
