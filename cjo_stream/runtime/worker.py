@@ -255,6 +255,7 @@ class _IngestJoined(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.revoked_at = time.monotonic()
+        self.worker.ingest_rebalancing = self.worker.ingest_behind = True  # (see StreamWorker.ingest_rebalancing)
         await self.worker.ingest_finisher.settle()
         self.worker.ingest_guard.forget(revoked)
 
@@ -264,6 +265,7 @@ class _IngestJoined(ConsumerRebalanceListener):  # type: ignore[misc]
             log.info("stage 1: assigned %d partition(s), %.1f s after the rebalance began", len(assigned),
                      time.monotonic() - self.revoked_at)
         w.memberships.remember(w.ingest_group, member_id(w.ingest_consumer))
+        w.ingest_rebalancing = False
         w.ingest_joined.set()
 
 
@@ -304,6 +306,11 @@ class StreamWorker:
         self._prepared = asyncio.Event()  # producer started, global tables read (start())
         self.ingest_joined = asyncio.Event()  # stage 1 has joined its group
         self.ingest_behind = True  # until stage 1's first fetch says otherwise (timers wait for a backlog)
+        # From a rebalance's start to its assignment stage 1 reads nothing, while events keep coming: timers
+        # fired by the wall clock then decided before events that happened before they were due (drilled: a
+        # wait timing out though its event came, at each worker start and stop). So timers go by the event
+        # time applied meanwhile, as for a backlog, and the fetches after it say when stage 1 is caught up.
+        self.ingest_rebalancing = False
         self.decoded = Decoded(self.parts)  # stage 1's decoded events for the partitions held here
         self.ingest = Ingest(settings, self.decoded)
         self.processed_events = 0
@@ -574,7 +581,7 @@ class StreamWorker:
             await pace.wait()
             data = await guard.getmany(timeout_ms=100, max_records=self.s.batch_max)
             skipped = guard.take_skipped()  # past a batch an operator skipped: committed like processed records
-            self.ingest_behind = self._behind(c, data)
+            self.ingest_behind = self.ingest_rebalancing or self._behind(c, data, guard)
             if not data and not skipped:
                 continue
             offsets = skipped
@@ -1039,13 +1046,17 @@ class StreamWorker:
         await self.producer.send_and_wait(self.s.internal_topic, b"", key=customer_id.encode(),
                                           partition=self.partition_of(customer_id), headers=[("k", KIND_ERASE)])
 
-    def _behind(self, c: AIOKafkaConsumer, data: dict[TopicPartition, list[Any]]) -> bool:
-        """Whether a fetch left records waiting: it was full, or a partition ends beyond what it returned."""
-        if not data:
-            return False
+    def _behind(self, c: AIOKafkaConsumer, data: dict[TopicPartition, list[Any]], guard: FetchGuard) -> bool:
+        """Whether a fetch left records waiting: it was full, a partition ends beyond what it returned, or an
+        assigned partition was not fetched yet (its end unknown: after an assignment the first fetches may bring
+        nothing while a backlog waits). Not by the position of a partition the fetch returned nothing of: the
+        end counts transaction markers, which are never returned (timers would wait with no end), nor one
+        stuck at an unreadable batch (it waits for an operator, not for time)."""
         if sum(len(r) for r in data.values()) >= self.s.batch_max:
             return True
-        return any((hw := c.highwater(tp)) is not None and hw > recs[-1].offset + 1 for tp, recs in data.items())
+        if any((hw := c.highwater(tp)) is not None and hw > recs[-1].offset + 1 for tp, recs in data.items()):
+            return True
+        return any(c.highwater(tp) is None and not guard.is_stuck(tp) for tp in c.assignment())
 
     @staticmethod
     def _record_lag(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
