@@ -51,6 +51,7 @@ from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import Loopback
 from cjo_stream.runtime.members import ANNOUNCE_EVERY, STALE, WorkerInfo, owner_url, workers_topic_config
+from cjo_stream.runtime.stalls import Stalls
 from cjo_stream.zone_notes import live_note
 
 log = logging.getLogger("cjo_stream.worker")
@@ -311,6 +312,10 @@ class StreamWorker:
         # wait timing out though its event came, at each worker start and stop). So timers go by the event
         # time applied meanwhile, as for a backlog, and the fetches after it say when stage 1 is caught up.
         self.ingest_rebalancing = False
+        # input partitions another worker holds and does not read (killed, until its session times out): timers
+        # due after they stopped wait (runtime.stalls); None while none is stalled
+        self.stalls: Stalls[TopicPartition] = Stalls()
+        self.timers_held_since: float | None = None
         self.decoded = Decoded(self.parts)  # stage 1's decoded events for the partitions held here
         self.ingest = Ingest(settings, self.decoded)
         self.processed_events = 0
@@ -403,7 +408,8 @@ class StreamWorker:
         # stop() cancels them instead of waiting out their polls and sleeps
         self._idle_tasks = [asyncio.create_task(self._guard(self._globals_loop)),
                             asyncio.create_task(self._guard(self._announce_loop)),
-                            asyncio.create_task(self._guard(self._watch_loop))]
+                            asyncio.create_task(self._guard(self._watch_loop)),
+                            asyncio.create_task(self._guard(self._stalls_loop))]
         if s.loopback:
             self._tasks.append(asyncio.create_task(self._guard(self._loopback_loop)))
         if self.engine.scheduled:
@@ -475,6 +481,49 @@ class StreamWorker:
                 await self._exit_if_topics_gone()
             log.exception("worker loop %s crashed; stopping the process so it can be restarted", fn.__name__)
             os._exit(70)
+
+    async def _stalls_loop(self) -> None:
+        """Twice a second: the group's committed offsets of the input partitions held elsewhere, and their ends
+        (:mod:`cjo_stream.runtime.stalls`); sets :attr:`timers_held_since`."""
+        c = self.ingest_consumer
+        topics = (self.s.input_topic, self.s.receipts_topic)
+        while self._running:
+            await asyncio.sleep(0.5)
+            if self.ingest_rebalancing or not self.ingest_joined.is_set():
+                continue  # (a rebalance holds the timers itself; the committed offsets are changing hands)
+            mine = c.assignment()
+            others = [TopicPartition(t, p) for t in topics for p in sorted(c.partitions_for_topic(t) or ())
+                      if TopicPartition(t, p) not in mine]
+            committed: dict[TopicPartition, int | None] = {}
+            ends: dict[TopicPartition, int] = {}
+            if others:
+                try:
+                    ends, starts, done = await asyncio.wait_for(asyncio.gather(
+                        c.end_offsets(others), c.beginning_offsets(others),
+                        asyncio.gather(*(c.committed(tp) for tp in others))), 5.0)
+                except Exception as e:  # noqa: BLE001 - the broker busy or gone: the watchdog says so; look again
+                    log.debug("stalled partitions not looked at: %s", type(e).__name__)
+                    continue
+                # never committed: its owner reads it from its start (auto_offset_reset earliest)
+                committed = {tp: starts[tp] if off is None else off for tp, off in zip(others, done, strict=True)}
+            now = time.time()
+            self.stalls.observe(now, committed, ends)
+            self._say_stalls(now, self.stalls.since(now))
+
+    def _say_stalls(self, now: float, since: float | None) -> None:
+        held = self.timers_held_since
+        if since is not None and held is None:
+            parts = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in self.stalls.stalled(now))
+            log.warning("stage 1: %s held by another worker not read for %.0f s (a worker gone?): timers due after "
+                        "%s wait until they are (%.0f s at most)", parts, now - since, format_ts(since),
+                        self.stalls.hold_max)
+        elif since is None and held is not None:
+            if self.stalls.stalled(now):
+                log.warning("stage 1: input partitions still not read after %.0f s: timers go on by the wall clock",
+                            now - held)
+            else:
+                log.info("stage 1: the input partitions held elsewhere are read again: timers go on")
+        self.timers_held_since = since
 
     async def _watch_loop(self) -> None:
         """Notice what the loops cannot: commits that never complete, and this worker's topics gone.
@@ -745,8 +794,10 @@ class StreamWorker:
             offsets[tp] = recs[-1].offset + 1
             hw = self.customers.highwater(tp)
             part.behind = hw is not None and hw > offsets[tp]
+        held = self.timers_held_since
+        clock = now if held is None else min(now, held)
         for part in self.parts.values():
-            part.due_timers(now, self.outbox, ingest_behind=self.ingest_behind)
+            part.due_timers(clock, self.outbox, ingest_behind=self.ingest_behind)
         await self.finisher.submit(await self.outbox.send(), offsets)
         if offsets:
             self._record_lag(self.customers, offsets)
