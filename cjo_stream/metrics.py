@@ -79,6 +79,9 @@ STAGE_CUSTOMERS = Gauge("cjo_stage_customers", "Customers per lifecycle stage, a
 UNKNOWN_TIMEZONES = Gauge("cjo_unknown_timezones", "Distinct time zone names read from customers' data that are no "
                           "zone of the tz database (up to 32; those customers are timed in default_timezone; the "
                           "names are in the log)", registry=REGISTRY)
+TIMERS_HELD = Gauge("cjo_timers_held", "1 while this worker holds back timers due after an input partition another "
+                    "worker holds stopped being read (a worker gone, until its session times out; 30 s at most)",
+                    registry=REGISTRY)
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
 
 

@@ -524,6 +524,7 @@ class StreamWorker:
             else:
                 log.info("stage 1: the input partitions held elsewhere are read again: timers go on")
         self.timers_held_since = since
+        metrics.TIMERS_HELD.set(0 if since is None else 1)
 
     async def _watch_loop(self) -> None:
         """Notice what the loops cannot: commits that never complete, and this worker's topics gone.

@@ -138,6 +138,9 @@ def build() -> dict[str, Any]:
     L.add(stat("Unknown time zones", "Distinct time zone names customers' data gave that the tz database does not "
                "have (those customers are timed in default_timezone; each name is in the worker log)",
                "max(cjo_unknown_timezones) or vector(0)", thresholds=[(None, "green"), (1, "orange")]), 3, 4)
+    L.add(stat("Timers held", "Workers holding back timers for input partitions another worker stopped reading "
+               "(a worker gone, until the group rebalances; 30 s at most)", "sum(cjo_timers_held) or vector(0)",
+               thresholds=[(None, "green"), (1, "orange")]), 3, 4)
 
     # ------------------------------------------------------------------ throughput
     L.row("Throughput")

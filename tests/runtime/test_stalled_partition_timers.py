@@ -23,6 +23,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import load_topology
@@ -101,11 +102,14 @@ async def test_timers_wait_for_the_partitions_a_killed_worker_still_holds(broker
         checkout = event_line(messageId="co-1", type="track", event="checkout_started", userId="u1",
                               timestamp=format_ts(t0 + 1))
         await producer.send_and_wait(s.input_topic, checkout, key=b"u1", partition=dead)  # unread for now
+        await _until(lambda: w.timers_held_since is not None, "the stalled partition was not seen", 30)
+        assert metrics.TIMERS_HELD._value.get() == 1
 
         got = await collect(broker.bootstrap, [s.delivery_topic("in_app")], lambda rs: len(rs) >= 1, timeout=90)
         steps = [orjson.loads(r.value)["step"] for r in got]
         assert steps == ["thanks"], steps  # the checkout, read once the group took the partition back, came first
-        assert w.timers_held_since is None  # read again: timers go on
+        await _until(lambda: w.timers_held_since is None, "timers still held once the partition was read", 30)
+        assert metrics.TIMERS_HELD._value.get() == 0
     finally:
         if member is not None and member.poll() is None:
             os.killpg(member.pid, signal.SIGKILL)
