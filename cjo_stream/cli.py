@@ -125,9 +125,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             raise no_events(args.events, len(sim.bad), sim.bad[0].reason, sim.bad[0].detail)
         # an empty file (or blank lines only) exited 0 with an empty report, where replay said so
         raise InvalidInput(f"{args.events} holds no events")
-    from cjo_stream.journeys.unseen import unseen
+    from cjo_stream.journeys.unseen import consent_lookalikes, unseen
 
     for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
+        print(f"note: {note}", file=sys.stderr)
+    for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
         print(f"note: {note}", file=sys.stderr)
     from cjo_stream.journeys.unset_traits import unset_properties, unset_traits
 

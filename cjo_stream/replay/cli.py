@@ -46,7 +46,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     )
     from cjo_stream.gc_tuning import collector_paused, tune_gc
     from cjo_stream.journeys.loader import Topology
-    from cjo_stream.journeys.unseen import unseen
+    from cjo_stream.journeys.unseen import consent_lookalikes, unseen
     from cjo_stream.jsonl import Damaged, jsonl_lines
     from cjo_stream.kafka.connect import broker_ready
     from cjo_stream.progress import Progress
@@ -222,6 +222,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             if note not in told:
                 told.add(note)
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
+    for note in consent_lookalikes(first.sim.names):  # as simulate tells: `Unsubscribed` withdrew nothing
+        print(f"note: {note}", file=sys.stderr)
     from cjo_stream.journeys.unset_traits import unset_properties
 
     for name, topo in every:  # a condition on a property no such event had, as simulate tells (the keys
