@@ -489,3 +489,49 @@ def test_a_hand_over_target_reading_event_traits_of_a_group_trigger_is_warned_ab
     p = run("validate", str(topo))
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
     assert [w.split(": warning: ")[0] for w in p.stderr.splitlines()] == [f"{topo / 'journeys' / 'onboard.yaml'}:4"]
+
+
+SUBJECT_TEST = """\
+journey: browse
+entry: {event: Product Viewed}
+steps:
+  - id: subject_test
+    split:
+      - {variant: a, weight: 1}
+      - {variant: b, weight: 1}
+  - id: mail
+    send:
+      channel: email
+      content:
+        subject: "{% if journey.variant == 'A' %}Still thinking?{% else %}It is waiting{% endif %}"
+        body: |
+          Hello,
+          {% if 'c' != journey.variant %}see you soon{% endif %}
+  - id: check
+    branch:
+      - {when: "journey.variant == 'b'", next: end}
+      - {when: "journey.variant == 'control'", next: end}
+"""
+
+
+def test_a_comparison_with_a_variant_no_split_has_is_warned_about_at_its_line(tmp_path: Path) -> None:
+    """A subject-line test compared ``journey.variant == 'A'`` for the arm ``a``: it never held, every customer
+    got the other subject while the report showed both arms filling up, and validate said ok."""
+    topo = topology(tmp_path, SUBJECT_TEST, "browse.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    f = topo / "journeys" / "browse.yaml"
+    assert sorted(p.stderr.splitlines()) == [
+        f"{f}:12: warning: `journey.variant == 'A'` never holds: journey browse has no variant 'A' (its splits' "
+        "variants are 'a', 'b'); did you mean 'a'?",
+        f"{f}:15: warning: `'c' != journey.variant` always holds: journey browse has no variant 'c' (its splits' "
+        "variants are 'a', 'b')",
+        f"{f}:19: warning: `journey.variant == 'control'` never holds: journey browse has no variant 'control' "
+        "(its splits' variants are 'a', 'b')"], p.stderr
+    fixed = SUBJECT_TEST.replace("== 'A'", "== 'a'").replace("'c' !=", "'b' !=").replace("'control'", "'a'")
+    p = run("validate", str(topology(tmp_path, fixed, "browse.yaml")))
+    assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr
+    no_split = SUBJECT_TEST.replace("subject_test\n    split:\n      - {variant: a, weight: 1}\n      - {variant: b, "
+                                    "weight: 1}", "wait\n    wait: 1h")
+    p = run("validate", str(topology(tmp_path, no_split, "browse.yaml")))
+    assert "it has no split, so journey.variant is null" in p.stderr, p.stderr
