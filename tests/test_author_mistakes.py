@@ -113,6 +113,20 @@ MISTAKES = [
      "event.properties.cart_value >= 30\n", "entry: {event: cart_item_added, when: event.properties['cart_value'] "
      ">= 30}\n#\n#\n"), 2, "YAML syntax: expected ',' or '}', but got '[' (inside { } or [ ], a value holding , "
      "[ ] { } is cut there: put it in quotes)"),
+    # an event named where its mapping goes, as a Canvas names it: msgspec's "Expected `object`, got `str`" alone
+    # said nothing of what to write (a walkthrough)
+    ("an entry naming its event alone", ("entry:\n  event: cart_item_added\n  when: event.properties.cart_value >= 30\n",
+     "entry: cart_item_added\n#\n#\n"), 2,
+     "entry: Expected `object`, got `str` (an event is a mapping: entry: {event: cart_item_added})"),
+    ("a goal naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\ngoal: Order Completed\n"), 2,
+     "goal: Expected `object | null`, got `str` (an event is a mapping: goal: {event: Order Completed})"),
+    ("exit_on naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: Unsubscribed\n"), 2,
+     "exit_on: Expected `array`, got `str` (a list of events: exit_on: [{event: Unsubscribed}])"),
+    ("an exit_on item naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: [cart_emptied]\n"),
+     2, "exit_on.0: Expected `object`, got `str` (each event is a mapping: - {event: cart_emptied})"),
+    ("a wait_for naming its event alone", ("wait_for: {event: checkout_started, timeout: 2h}", "wait_for: checkout_started"),
+     7, "steps.0.wait_for: Expected `object | null`, got `str` (an event is a mapping, with its timeout: wait_for: "
+     "{event: checkout_started, timeout: 1d})"),
     ("a holdout written as a percent", ("journey: cart_rescue\n", "journey: cart_rescue\nholdout: 10%\n"), 2,
      "holdout: Expected `float`, got `str` (a plain number: 10, not 10%)"),
     # a Braze Canvas's Liquid brought along (a walkthrough): python-liquid's reason, and what to write instead
