@@ -39,8 +39,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], cwd=ROOT, env=env or clean_env(), capture_output=True, text=True,
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+        cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
