@@ -40,6 +40,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         distinct_outputs,
         file_problem,
         load_topology_checked,
+        not_dash,
         readable_file,
         writable_file,
         write_problem,
@@ -92,6 +93,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     out = None
     if args.commands:
         try:
+            not_dash(args.commands, "the commands file")
             out = open(args.commands, "wb")  # noqa: SIM115 - closed below
         except OSError as e:
             raise FileProblem(f"cannot write the commands file {args.commands}: "
