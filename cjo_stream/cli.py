@@ -125,9 +125,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             raise no_events(args.events, len(sim.bad), sim.bad[0].reason, sim.bad[0].detail)
         # an empty file (or blank lines only) exited 0 with an empty report, where replay said so
         raise InvalidInput(f"{args.events} holds no events")
-    from cjo_stream.journeys.unseen import unseen
+    from cjo_stream.journeys.unseen import consent_lookalikes, unseen
 
     for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
+        print(f"note: {note}", file=sys.stderr)
+    for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
         print(f"note: {note}", file=sys.stderr)
     from cjo_stream.journeys.unset_traits import unset_properties, unset_traits
 
@@ -210,7 +212,15 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse, telling a mistake on the command line in one line with where to read more: the verb's
     usage printed before it (nine lines for ``replay``) buried the line saying what was wrong. The verbs'
-    parsers are of this class too (``add_subparsers`` makes them of the parent's class)."""
+    parsers are of this class too (``add_subparsers`` makes them of the parent's class).
+
+    A flag is taken only as spelt in full: argparse's prefixes took ``simulate --journey welcome_series``, a
+    filter the user thought it had, as ``--journey-events`` and wrote every journey event to a file named
+    ``welcome_series`` (a walkthrough); a prefix also changes meaning when a flag is added later."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message} (see {self.prog} --help)\n")

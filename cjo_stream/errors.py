@@ -120,9 +120,17 @@ def existing_dir(path: str, what: str) -> str:
     return path
 
 
+def not_dash(path: str, what: str) -> None:
+    """A :class:`FileProblem` for an output named ``-``: the Unix habit ``--journey-events -`` wrote a file
+    named ``-`` in the working directory, as ``--events -`` is refused for reading."""
+    if path == "-":
+        raise FileProblem(f"cannot write {what} to -: standard output is /dev/stdout (no file named - is written)")
+
+
 def writable_file(path: str, what: str) -> str:
     """``path`` if this process can create or overwrite it, else a :class:`FileProblem` naming it: checked
     before a run whose output is written only at its end, so a typo in the path costs no run."""
+    not_dash(path, what)
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise FileProblem(f"cannot write {what} {path}: it is a directory")

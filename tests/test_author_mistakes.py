@@ -113,6 +113,20 @@ MISTAKES = [
      "event.properties.cart_value >= 30\n", "entry: {event: cart_item_added, when: event.properties['cart_value'] "
      ">= 30}\n#\n#\n"), 2, "YAML syntax: expected ',' or '}', but got '[' (inside { } or [ ], a value holding , "
      "[ ] { } is cut there: put it in quotes)"),
+    # an event named where its mapping goes, as a Canvas names it: msgspec's "Expected `object`, got `str`" alone
+    # said nothing of what to write (a walkthrough)
+    ("an entry naming its event alone", ("entry:\n  event: cart_item_added\n  when: event.properties.cart_value >= 30\n",
+     "entry: cart_item_added\n#\n#\n"), 2,
+     "entry: Expected `object`, got `str` (an event is a mapping: entry: {event: cart_item_added})"),
+    ("a goal naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\ngoal: Order Completed\n"), 2,
+     "goal: Expected `object | null`, got `str` (an event is a mapping: goal: {event: Order Completed})"),
+    ("exit_on naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: Unsubscribed\n"), 2,
+     "exit_on: Expected `array`, got `str` (a list of events: exit_on: [{event: Unsubscribed}])"),
+    ("an exit_on item naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: [cart_emptied]\n"),
+     2, "exit_on.0: Expected `object`, got `str` (each event is a mapping: - {event: cart_emptied})"),
+    ("a wait_for naming its event alone", ("wait_for: {event: checkout_started, timeout: 2h}", "wait_for: checkout_started"),
+     7, "steps.0.wait_for: Expected `object | null`, got `str` (an event is a mapping, with its timeout: wait_for: "
+     "{event: checkout_started, timeout: 1d})"),
     ("a holdout written as a percent", ("journey: cart_rescue\n", "journey: cart_rescue\nholdout: 10%\n"), 2,
      "holdout: Expected `float`, got `str` (a plain number: 10, not 10%)"),
     # a Braze Canvas's Liquid brought along (a walkthrough): python-liquid's reason, and what to write instead
@@ -492,3 +506,49 @@ def test_a_hand_over_target_reading_event_traits_of_a_group_trigger_is_warned_ab
     p = run("validate", str(topo))
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
     assert [w.split(": warning: ")[0] for w in p.stderr.splitlines()] == [f"{topo / 'journeys' / 'onboard.yaml'}:4"]
+
+
+SUBJECT_TEST = """\
+journey: browse
+entry: {event: Product Viewed}
+steps:
+  - id: subject_test
+    split:
+      - {variant: a, weight: 1}
+      - {variant: b, weight: 1}
+  - id: mail
+    send:
+      channel: email
+      content:
+        subject: "{% if journey.variant == 'A' %}Still thinking?{% else %}It is waiting{% endif %}"
+        body: |
+          Hello,
+          {% if 'c' != journey.variant %}see you soon{% endif %}
+  - id: check
+    branch:
+      - {when: "journey.variant == 'b'", next: end}
+      - {when: "journey.variant == 'control'", next: end}
+"""
+
+
+def test_a_comparison_with_a_variant_no_split_has_is_warned_about_at_its_line(tmp_path: Path) -> None:
+    """A subject-line test compared ``journey.variant == 'A'`` for the arm ``a``: it never held, every customer
+    got the other subject while the report showed both arms filling up, and validate said ok."""
+    topo = topology(tmp_path, SUBJECT_TEST, "browse.yaml")
+    p = run("validate", str(topo))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    f = topo / "journeys" / "browse.yaml"
+    assert sorted(p.stderr.splitlines()) == [
+        f"{f}:12: warning: `journey.variant == 'A'` never holds: journey browse has no variant 'A' (its splits' "
+        "variants are 'a', 'b'); did you mean 'a'?",
+        f"{f}:15: warning: `'c' != journey.variant` always holds: journey browse has no variant 'c' (its splits' "
+        "variants are 'a', 'b')",
+        f"{f}:19: warning: `journey.variant == 'control'` never holds: journey browse has no variant 'control' "
+        "(its splits' variants are 'a', 'b')"], p.stderr
+    fixed = SUBJECT_TEST.replace("== 'A'", "== 'a'").replace("'c' !=", "'b' !=").replace("'control'", "'a'")
+    p = run("validate", str(topology(tmp_path, fixed, "browse.yaml")))
+    assert p.returncode == 0 and p.stderr == "", p.stdout + p.stderr
+    no_split = SUBJECT_TEST.replace("subject_test\n    split:\n      - {variant: a, weight: 1}\n      - {variant: b, "
+                                    "weight: 1}", "wait\n    wait: 1h")
+    p = run("validate", str(topology(tmp_path, no_split, "browse.yaml")))
+    assert "it has no split, so journey.variant is null" in p.stderr, p.stderr

@@ -39,8 +39,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], cwd=ROOT, env=env or clean_env(), capture_output=True, text=True,
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+        cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
@@ -193,6 +194,13 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     # an output file: it said 'cannot read commands file'
     user_error(run("replay", "--events", EVENTS, "--commands", str(tmp_path)), ExitCode.NO_FILE,
                f"cannot write the commands file {tmp_path}: is a directory")
+    # the Unix habit `-` for standard output wrote a file named `-` in the working directory (a walkthrough)
+    for args, what in ((["simulate", "--journey-events", "-"], "the journey events"), (["simulate", "--html", "-"],
+                       "the page"), (["replay", "--commands", "-"], "the commands file"), (["replay", "--html", "-"],
+                                                                                           "the page")):
+        p = run(*args, "--events", EVENTS, "--topologies", str(ROOT / "topologies"), cwd=tmp_path)
+        user_error(p, ExitCode.NO_FILE, f"cannot write {what} to -: standard output is /dev/stdout")
+        assert p.stdout == "" and not (tmp_path / "-").exists(), args
 
 
 def test_a_topologies_path_one_level_off_says_which_to_give(tmp_path: Path) -> None:

@@ -162,3 +162,15 @@ def test_a_webhook_adapter_with_no_url_it_may_use_is_refused_at_start() -> None:
                "CJO_WEBHOOK_ALLOW_TO_URL=false and CJO_WEBHOOK_URL is not set")
     assert WebhookConfig.from_env({}).allow_to_url
     assert WebhookConfig.from_env({"CJO_WEBHOOK_ALLOW_TO_URL": "false", "CJO_WEBHOOK_URL": "https://x.example/h"})
+
+
+@pytest.mark.parametrize("args, unknown", [(["simulate", "--events", EVENTS, "--journey", "welcome"], "--journey welcome"),
+                                          (["replay", "--events", EVENTS, "--profiles", "10"], "--profiles 10")])
+def test_a_prefix_of_a_flag_is_no_flag(tmp_path: Path, args: list[str], unknown: str) -> None:
+    """``simulate --journey welcome``, meant as a filter, was taken as ``--journey-events welcome`` (argparse's
+    prefixes): exit 0, and every journey event written to a file named ``welcome`` (a walkthrough)."""
+    p = run(*args, cwd=tmp_path)
+    assert p.returncode == ExitCode.USAGE and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines() == [f"cjo-stream {args[0]}: error: unrecognized arguments: {unknown} "
+                                             f"(see cjo-stream {args[0]} --help)"]
+    assert list(tmp_path.iterdir()) == []  # nothing written under the name given

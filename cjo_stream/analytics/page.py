@@ -317,13 +317,14 @@ def _experiments(rep: dict[str, Any]) -> str:
         out.append(f"<table id='{_e(rep['journey'])}-split-{_e(sid)}'><tr><th>variant</th><th>weight</th><th>entered</th><th>converted</th>"
                    "<th>conversion rate</th><th>95 % interval</th><th>lift (abs)</th><th>lift (rel)</th>"
                    "<th>p-value</th><th>verdict vs control</th></tr>")
+        rate = pct if ex.get("has_goal") is not False else (lambda _r, _nd=1: "no goal")
         for a in ex["arms"]:
             k = f"experiments.{sid}.{a['variant']}."
             name = a["variant"] + (" (control)" if a["control"] else "")
             out.append(f"<tr><td>{_e(name)}</td><td>{a['weight'] * 100:g}%</td>"
                        + _td(k + "entered", num(a["entered"]), a["entered"])
                        + _td(k + "converted", num(a["converted"]), a["converted"])
-                       + _td(k + "rate", pct(a["rate"], 2), a["rate"]) + f"<td>{interval(a['interval'])}</td>"
+                       + _td(k + "rate", rate(a["rate"], 2), a["rate"]) + f"<td>{interval(a['interval'])}</td>"
                        + _td(k + "lift_abs", "–" if a["lift_abs"] is None else f"{a['lift_abs'] * 100:+.2f} pp",
                              a["lift_abs"])
                        + _td(k + "lift_rel", "–" if a["lift_rel"] is None else f"{a['lift_rel'] * 100:+.1f}%",
@@ -331,6 +332,9 @@ def _experiments(rep: dict[str, Any]) -> str:
                        + _td(k + "p_value", pvalue(a["p_value"]), a["p_value"])
                        + _verdict(a["p_value"], a["lift_abs"]) + "</tr>")
         out.append("</table>")
+        if ex.get("has_goal") is False:
+            out.append("<p class=note>This journey has no goal: its arms convert on nothing. Each arm's sends, "
+                       "with their receipts (opens, clicks), are in Steps.</p>")
         if ex["srm"]:
             out.append(f"<p class=note>Sample-ratio check: chi² {ex['srm']['chi2']:.2f}, "
                        f"p {pvalue(ex['srm']['p_value'])} (flagged below 0.001).</p>")
@@ -351,7 +355,8 @@ def _experiments(rep: dict[str, Any]) -> str:
             k = f"holdout.{name}."
             out.append(f"<tr><td>{name.replace('_', ' ')}</td>" + _td(k + "entered", num(g["entered"]), g["entered"])
                        + _td(k + "converted", num(g["converted"]), g["converted"])
-                       + _td(k + "rate", pct(g["rate"], 2), g["rate"]) + f"<td>{interval(g['interval'])}</td>")
+                       + _td(k + "rate", pct(g["rate"], 2) if h.get("has_goal") is not False else "no goal",
+                             g["rate"]) + f"<td>{interval(g['interval'])}</td>")
             if name == "treatment":
                 out.append(_td(k + "lift_abs", "–" if g["lift_abs"] is None else f"{g['lift_abs'] * 100:+.2f} pp",
                                g["lift_abs"])

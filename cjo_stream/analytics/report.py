@@ -200,7 +200,14 @@ def _compare(g: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
     return {"lift_abs": _r(cmp.lift_abs), "lift_rel": _r(cmp.lift_rel), "p_value": _r(cmp.p_value, 8)}
 
 
+#: what a group of a journey without a goal has in place of its conversion figures
+_NO_RATE: dict[str, Any] = {"rate": None, "interval": None, "lift_abs": None, "lift_rel": None, "p_value": None}
+
+
 def _experiments(c: Counters, j: Journey | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    # without a goal nothing converts: arms and holdout showed 0.00 % [0.0–3.9 %] and "lift +0.00 pp", as if
+    # the subject lines of a test had both failed (a walkthrough); their counts and sample ratios stay
+    no_goal = j is not None and j.goal is None
     splits: dict[str, list[tuple[str, float]]] = {}
     if j is not None:
         for s in j.steps.values():
@@ -225,9 +232,12 @@ def _experiments(c: Counters, j: Journey | None) -> tuple[list[dict[str, Any]], 
             r["control"] = r is ctrl
             r.update(_compare(r, ctrl) if ctrl is not None and r is not ctrl else
                      {"lift_abs": None, "lift_rel": None, "p_value": None})
+        if no_goal:
+            for r in rows:
+                r.update(_NO_RATE)
         weighted = [r for r in rows if r["weight"] > 0]
         check = srm([r["entered"] for r in weighted], [r["weight"] for r in weighted])
-        tables.append({"split": sid, "arms": rows,
+        tables.append({"split": sid, "arms": rows, "has_goal": None if j is None else not no_goal,
                        "srm": None if check is None else {"chi2": _r(check[0]), "p_value": _r(check[1], 8),
                                                           "mismatch": check[1] < SRM_ALPHA}})
     hold = None
@@ -245,9 +255,14 @@ def _experiments(c: Counters, j: Journey | None) -> tuple[list[dict[str, Any]], 
         ref = h if h is not None else g
         assert ref is not None
         t.update(_compare(t, ref))
+        if no_goal:
+            for grp in (h, g, t):
+                if grp is not None:
+                    grp.update(_NO_RATE)
         pct = j.holdout if j is not None else None
         check = srm([t["entered"], h["entered"]], [100 - pct, pct]) if pct and h is not None else None
         hold = {"percent": pct, "holdout": h, "treatment": t, "global_control": g,
+                "has_goal": None if j is None else not no_goal,
                 "reference": "holdout" if h is not None else "global_control",
                 "srm": None if check is None else {"chi2": _r(check[0]), "p_value": _r(check[1], 8),
                                                    "mismatch": check[1] < SRM_ALPHA}}

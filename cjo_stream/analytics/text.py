@@ -16,6 +16,11 @@ from cjo_stream.analytics.page import (
 )
 
 
+def _no_goal(rate: float | None, nd: int = 1) -> str:
+    """A split arm's rate in a journey without a goal: none, as its totals say (``report._NO_RATE``)."""
+    return "no goal"
+
+
 def stages(flow: dict[str, Any], since: str | None = None) -> list[str]:
     """The lifecycle stage flow: per stage who entered, left and the net; then every move with its count."""
     lines = ["", "== lifecycle stages" + (f" (moves from {since} on: net is the change since then, not the "
@@ -70,6 +75,7 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
             srm = ex["srm"]
             lines.append(f"  split {ex['split']}" + (f"  (sample ratio p={pvalue(srm['p_value'])}"
                                                      f"{', MISMATCH' if srm['mismatch'] else ''})" if srm else ""))
+            rate = pct if ex.get("has_goal") is not False else _no_goal
             for a in ex["arms"]:
                 lift = "" if a["lift_abs"] is None else (f"  lift {a['lift_abs'] * 100:+.2f} pp"
                                                          + ("" if a["lift_rel"] is None else
@@ -77,13 +83,14 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                                                          + f"  p={pvalue(a['p_value'])}")
                 lines.append(f"    {a['variant'] + (' (control)' if a['control'] else '')}".ljust(26)
                              + f"{a['weight'] * 100:g}%".rjust(5) + num(a["entered"]).rjust(8)
-                             + num(a["converted"]).rjust(8) + pct(a["rate"], 2).rjust(9) + "  "
+                             + num(a["converted"]).rjust(8) + rate(a["rate"], 2).rjust(9) + "  "
                              + interval(a["interval"]) + lift)
         h = rep["holdout"]
         if h:
             t = h["treatment"]
             groups = [f"{name.replace('_', ' ')} {num(g['converted'])}/{num(g['entered'])} {pct(g['rate'], 2)} "
-                      f"{interval(g['interval'])}"
+                      f"{interval(g['interval'])}" if h.get("has_goal") is not False else
+                      f"{name.replace('_', ' ')} {num(g['entered'])} (no goal)"
                       for name in ("treatment", "holdout", "global_control") if (g := h[name]) is not None]
             lines.append((f"  holdout {h['percent']}%: " if h["holdout"] else "  global control: ")
                          + ", ".join(groups)

@@ -128,6 +128,20 @@ class _Run:
             cause = self._cause = f"timer:{cause.key}"
         return cause
 
+    def timer_cause(self, inst: Instance) -> str | Timer:
+        """Make the parked instance's timer the cause while it fires inside another call (an event's, a
+        merge's, another timer's), as it is when the caller fires it: a worker behind its input and the
+        simulator then write the same ``triggered_by``. Returns the cause to restore."""
+        cause = self._cause
+        if inst.due is not None and inst.waiting is not None:
+            self._cause = Timer(self.profile.customer_id, inst.journey, inst.instance_id, inst.seq,
+                                inst.due, inst.waiting)  # type: ignore[arg-type]
+        return cause
+
+    def restore_cause(self, cause: str | Timer) -> None:
+        """Put back what :meth:`timer_cause` returned."""
+        self._cause = cause
+
     def ctx(self, event_view: dict[str, Any], inst: Instance | None, journey: Journey,
             reads: Reads = ALL) -> dict[str, Any]:
         """What an expression or template sees. With ``reads`` (:mod:`cjo_stream.engine.reads`: what the
@@ -489,6 +503,7 @@ class Engine:
                 break
             t, jid = min(due)
             inst = instances[jid]
+            cause = run.timer_cause(inst)
             self._retire(run, inst)  # fired here: the caller's stored timer is no longer needed
             run.now = t
             j: Journey | None = self._journey_for(inst)
@@ -496,6 +511,7 @@ class Engine:
                 self._end(run, inst, j, "expired")
             else:
                 self._wake(run, inst, j)
+            run.restore_cause(cause)
         run.now = now
 
     def _catch_up(self, run: _Run, inst: Instance, recent: list[Seen], start: float) -> None:
@@ -522,9 +538,11 @@ class Engine:
                 run.now = seen.ts
                 self._offer(run, inst, j, seen.name, seen_view(seen))
             elif due is not None:
+                cause = run.timer_cause(inst)
                 self._retire(run, inst)
                 run.now = due
                 self._wake(run, inst, j)
+                run.restore_cause(cause)
             else:
                 break
         run.now = now

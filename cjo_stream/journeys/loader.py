@@ -722,6 +722,40 @@ def _quoted_number_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     return out
 
 
+#: the instance's split arm compared with a name: ``journey.variant == 'B'``, ``'b' != journey.variant``
+_VARIANT_IS = re.compile(r"""journey\.variant\s*(==|!=)\s*(['"])(.*?)\2|(['"])(.*?)\4\s*(==|!=)\s*journey\.variant""")
+
+
+def _variant_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A condition or template comparing ``journey.variant`` with a name none of the journey's splits has
+    (``'A'`` for the arm ``a``): ``==`` never holds (``!=`` always), so a subject-line test sent every
+    customer the other subject while the report showed both arms filling up (a walkthrough). A warning: a
+    journey edited under its customers may still have instances in an arm it dropped."""
+    import difflib
+
+    out = []
+    for j, src in loaded:
+        names = sorted({a.variant for s in j.steps.values() for a in s.split})
+        texts: list[tuple[Path, str, bool]] = [(path, cond.source, False) for path, cond in _conditions(j, src)]
+        for i, step in enumerate(j.steps.values()):
+            if step.send is not None:
+                texts.extend((("steps", i, "send", "content", key), tpl.source, True) for key, tpl in step.send.content)
+        for path, text, template in texts:
+            for m in _VARIANT_IS.finditer(text):
+                op, name = (m.group(1), m.group(3)) if m.group(1) else (m.group(6), m.group(5))
+                if name in names:
+                    continue
+                line = src.text_line(path, text, m.start()) if template else src.line(path)
+                close = [n for n in names if n.lower() == name.lower()] or \
+                    difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+                have = (f"its splits' variants are {', '.join(map(repr, names))}" if names else
+                        "it has no split, so journey.variant is null")
+                holds = "never holds" if op == "==" else "always holds"
+                out.append(f"{j.source}:{line}: warning: `{m.group(0)}` {holds}: journey {j.id} has no variant "
+                           f"{name!r} ({have}){f'; did you mean {close[0]!r}?' if close else ''}")
+    return out
+
+
 def _preempted_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     """A ``wait_for`` of the event the journey's goal (or an ``exit_on``) takes without a ``when``: the goal
     and exits are checked first and end the instance, so the wait's ``on_event`` way is never taken (a
@@ -961,7 +995,7 @@ def load_topology(root: str) -> Topology:
                                     + _misplaced_hint(root)))
     warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
         + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) \
-        + _group_traits_warnings(loaded)
+        + _group_traits_warnings(loaded) + _variant_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

@@ -301,6 +301,18 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
         reason += " (a list of one path or more: `- {event: ..., when: ..., next: ...}`)"
     elif path[-3:-1] == ["wait_for", "paths"] and reason.startswith("Expected `object`"):
         reason += " (each path is `{event: ..., when: ..., next: ...}`)"
+    # `goal: Order Completed`, `exit_on: Unsubscribed`: an event named where its mapping goes, as a Canvas names
+    # it; msgspec's "Expected `object`, got `str`" said nothing of what to write (a walkthrough)
+    if isinstance(node, str) and reason.endswith(", got `str`") and path:
+        last, name = path[-1], node.strip()
+        if last in ("entry", "goal") and reason.startswith("Expected `object"):
+            reason += f" (an event is a mapping: {last}: {{event: {name}}})"
+        elif last == "wait_for" and reason.startswith("Expected `object"):
+            reason += f" (an event is a mapping, with its timeout: wait_for: {{event: {name}, timeout: 1d}})"
+        elif last == "exit_on" and reason.startswith("Expected `array"):
+            reason += f" (a list of events: exit_on: [{{event: {name}}}])"
+        elif path[-2:-1] == ["exit_on"] and reason.startswith("Expected `object"):
+            reason += f" (each event is a mapping: - {{event: {name}}})"
     # `id: Nudge-1`, `journey: Cart Winback`, `variant: 10% off`: msgspec names the pattern, which told an author
     # (a walkthrough) neither what an id may hold nor what to write
     pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)

@@ -76,3 +76,27 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
                 hint = ""
             out.append(f"journey {jid}: no event named {event!r} in {where} ({', '.join(roles_of)}{hint})")
     return out
+
+
+#: the events that give and withdraw consent (profile.py), matched exactly as every event name is
+_CONSENT = ("subscribed", "unsubscribed")
+
+
+def consent_lookalikes(names: Iterable[str]) -> list[str]:
+    """One line per input event name that reads as a consent event and is none (Segment's title case
+    ``Unsubscribed``, ``Email Unsubscribed``): it changes no consent, so its senders went on being
+    messaged, and an ``exit_on`` on it ended one journey, leaving nothing said (a walkthrough)."""
+    out: list[str] = []
+    for name in sorted(names):
+        folded = _folded(name)
+        if name in _CONSENT or name.startswith(RECEIPT_PREFIX):  # adapters' receipts withdraw it themselves
+            continue
+        for consent in _CONSENT:
+            if folded == consent or folded.endswith("_" + consent):
+                given = consent == "subscribed"
+                out.append(f"events named {name!r} change no consent: only events named exactly {consent!r} "
+                           f"{'give' if given else 'withdraw'} it (README, Event model, \"Profile\"; or a "
+                           f"trait consent.<channel>: {'true' if given else 'false'}), so customers who sent "
+                           f"one are {'not counted as opted in' if given else 'still messaged'}")
+                break
+    return out

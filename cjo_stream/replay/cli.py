@@ -40,13 +40,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         distinct_outputs,
         file_problem,
         load_topology_checked,
+        not_dash,
         readable_file,
         writable_file,
         write_problem,
     )
     from cjo_stream.gc_tuning import collector_paused, tune_gc
     from cjo_stream.journeys.loader import Topology
-    from cjo_stream.journeys.unseen import unseen
+    from cjo_stream.journeys.unseen import consent_lookalikes, unseen
     from cjo_stream.jsonl import Damaged, jsonl_lines
     from cjo_stream.kafka.connect import broker_ready
     from cjo_stream.progress import Progress
@@ -92,6 +93,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     out = None
     if args.commands:
         try:
+            not_dash(args.commands, "the commands file")
             out = open(args.commands, "wb")  # noqa: SIM115 - closed below
         except OSError as e:
             raise FileProblem(f"cannot write the commands file {args.commands}: "
@@ -222,6 +224,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             if note not in told:
                 told.add(note)
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
+    for note in consent_lookalikes(first.sim.names):  # as simulate tells: `Unsubscribed` withdrew nothing
+        print(f"note: {note}", file=sys.stderr)
     from cjo_stream.journeys.unset_traits import unset_properties
 
     for name, topo in every:  # a condition on a property no such event had, as simulate tells (the keys

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from cjo_stream.journeys.loader import load_topology
-from cjo_stream.journeys.unseen import unseen
+from cjo_stream.journeys.unseen import consent_lookalikes, unseen
 from tests.journeys.test_language2 import write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,3 +116,45 @@ def test_a_journey_naming_a_page_or_screen_call_by_its_type_is_told_the_event_it
         "journey calls: no event named 'page' in the input (its entry; a page call is the event 'page_viewed')",
         "journey calls: no event named 'Screen' in the input (step w's wait_for; a screen call is the event "
         "'screen_viewed', none here)"]
+
+
+UNSUBSCRIBED = """\
+journey: welcome_series
+entry: {event: Signed Up}
+exit_on: [{event: Unsubscribed}]
+steps:
+  - id: later
+    wait: 1d
+  - id: hi
+    send: {channel: email, to: a@example.com, content: {subject: "Hi"}}
+"""
+
+
+def test_a_consent_event_spelt_otherwise_is_told_it_changes_no_consent(tmp_path: Path) -> None:
+    """A walkthrough sent Segment's title-case ``Unsubscribed``: its ``exit_on`` ended the journey, but the
+    customer's consent stayed, every other journey went on e-mailing, and neither command said a word."""
+    topologies = tmp_path / "t"
+    topologies.mkdir()
+    write(topologies, {"welcome_series": UNSUBSCRIBED})
+    events = tmp_path / "ev.jsonl"
+    events.write_text(
+        '{"type":"track","event":"Signed Up","userId":"u1","messageId":"m1","timestamp":"2026-03-01T10:00:00Z"}\n'
+        '{"type":"track","event":"Unsubscribed","userId":"u1","messageId":"m2","timestamp":"2026-03-01T11:00:00Z"}\n'
+        '{"type":"track","event":"unsubscribed","userId":"u2","messageId":"m3","timestamp":"2026-03-01T11:00:00Z"}\n'
+        '{"type":"track","event":"message_unsubscribed","userId":"u2","messageId":"m4",'
+        '"timestamp":"2026-03-01T11:00:00Z","properties":{"channel":"email"}}\n')
+    expected = ("note: events named 'Unsubscribed' change no consent: only events named exactly 'unsubscribed' "
+                "withdraw it (README, Event model, \"Profile\"; or a trait consent.<channel>: false), so customers "
+                "who sent one are still messaged")
+    for verb in ("simulate", "replay"):
+        p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", verb, "--events", str(events), "--topologies",
+                            str(topologies)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert p.returncode == 0, p.stderr
+        notes = [ln for ln in p.stderr.splitlines() if ln.startswith("note: ")]
+        assert notes == [expected], (verb, p.stderr)
+
+
+def test_only_names_that_read_as_consent_events_are_told() -> None:
+    assert [n.split(" change")[0] for n in consent_lookalikes(
+        {"Email Unsubscribed", "Subscribed", "unsubscribed", "subscribed", "message_unsubscribed", "Signed Up",
+         "unsubscribe_clicked"})] == ["events named 'Email Unsubscribed'", "events named 'Subscribed'"]
