@@ -144,6 +144,14 @@ async def collect(bootstrap: str, topics: list[str], until: Any, timeout: float)
     return out
 
 
+async def until(cond: Any, what: str, timeout: float = 60.0) -> None:
+    """Poll ``cond()`` until true; fail with ``what`` after ``timeout`` seconds (a wait, not a timed assertion)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
 def event_line(**fields: Any) -> bytes:
     return orjson.dumps(fields)
 

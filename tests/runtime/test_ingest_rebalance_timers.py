@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from typing import Any
 
 import pytest
@@ -22,16 +21,10 @@ from cjo_stream.config import Settings
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kafka.local_broker import LocalBroker
 from cjo_stream.runtime.worker import StreamWorker
-from tests.runtime.conftest import ROOT
+from tests.runtime.conftest import ROOT, until
 
 pytestmark = pytest.mark.broker
 
-
-async def _until(cond: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.02)
 
 
 async def test_stage_1_counts_as_behind_from_a_rebalance_to_its_assignment(broker: LocalBroker, tmp_path: Any) -> None:
@@ -43,7 +36,7 @@ async def test_stage_1_counts_as_behind_from_a_rebalance_to_its_assignment(broke
                              group_id=w.ingest_group, enable_auto_commit=False)
     polling: asyncio.Task[Any] | None = None
     try:
-        await _until(lambda: w.ingest_consumer.assignment() and not w.ingest_behind, "stage 1 never caught up")
+        await until(lambda: w.ingest_consumer.assignment() and not w.ingest_behind, "stage 1 never caught up")
         samples: list[bool] = []
 
         async def poll() -> None:
@@ -52,12 +45,12 @@ async def test_stage_1_counts_as_behind_from_a_rebalance_to_its_assignment(broke
                 await other.getmany(timeout_ms=100)
 
         polling = asyncio.create_task(poll())
-        await _until(lambda: w.ingest_rebalancing, "the worker's stage 1 was never revoked")
+        await until(lambda: w.ingest_rebalancing, "the worker's stage 1 was never revoked")
         while w.ingest_rebalancing:  # the window: revoked (its listener called), not assigned yet; stage 1's loop
             samples.append(w.ingest_behind)  # fetches on meanwhile, and must not take its empty fetches for
             await asyncio.sleep(0.02)  # being caught up
         assert len(samples) > 10 and all(samples), samples
-        await _until(lambda: w.ingest_consumer.assignment() and not w.ingest_behind,
+        await until(lambda: w.ingest_consumer.assignment() and not w.ingest_behind,
                      "stage 1 never caught up after the rebalance")  # (nothing waits: the wall clock again)
     finally:
         if polling is not None:

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -29,7 +28,7 @@ from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kafka.local_broker import LocalBroker
 from cjo_stream.runtime.worker import StreamWorker
-from tests.runtime.conftest import collect, event_line
+from tests.runtime.conftest import collect, event_line, until
 
 pytestmark = pytest.mark.broker
 
@@ -63,12 +62,6 @@ asyncio.run(main())
 """
 
 
-async def _until(cond: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.05)
-
 
 async def test_timers_wait_for_the_partitions_a_killed_worker_still_holds(broker: LocalBroker, tmp_path: Path) -> None:
     (tmp_path / "topo" / "journeys").mkdir(parents=True)
@@ -81,13 +74,13 @@ async def test_timers_wait_for_the_partitions_a_killed_worker_still_holds(broker
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
     await producer.start()
     try:
-        await _until(lambda: w.ingest_consumer.assignment() and not w.ingest_behind, "stage 1 never caught up")
+        await until(lambda: w.ingest_consumer.assignment() and not w.ingest_behind, "stage 1 never caught up")
         member = subprocess.Popen([sys.executable, "-c", MEMBER, broker.bootstrap, w.ingest_group, s.input_topic,
                                    s.receipts_topic], stdout=subprocess.PIPE, text=True, start_new_session=True)
         assert member.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(member.stdout.readline), 60)
         theirs = {TopicPartition(t, p) for t, p in json.loads(line)}
-        await _until(lambda: not w.ingest_rebalancing and w.ingest_consumer.assignment()
+        await until(lambda: not w.ingest_rebalancing and w.ingest_consumer.assignment()
                      and not w.ingest_consumer.assignment() & theirs, "the worker was not assigned its half")
         mine = next(tp.partition for tp in w.ingest_consumer.assignment() if tp.topic == s.input_topic)
         dead = next(tp.partition for tp in theirs if tp.topic == s.input_topic)
@@ -97,18 +90,18 @@ async def test_timers_wait_for_the_partitions_a_killed_worker_still_holds(broker
         cart = event_line(messageId="cart-1", type="track", event="cart_item_added", userId="u1",
                           timestamp=format_ts(t0))
         await producer.send_and_wait(s.input_topic, cart, key=b"u1", partition=mine)
-        await _until(lambda: sum(len(p.timers) for p in w.parts.values()) >= 1, "the cart was not applied")
+        await until(lambda: sum(len(p.timers) for p in w.parts.values()) >= 1, "the cart was not applied")
         await asyncio.sleep(max(0.0, t0 + 1 - time.time()))
         checkout = event_line(messageId="co-1", type="track", event="checkout_started", userId="u1",
                               timestamp=format_ts(t0 + 1))
         await producer.send_and_wait(s.input_topic, checkout, key=b"u1", partition=dead)  # unread for now
-        await _until(lambda: w.timers_held_since is not None, "the stalled partition was not seen", 30)
+        await until(lambda: w.timers_held_since is not None, "the stalled partition was not seen", 30)
         assert metrics.TIMERS_HELD._value.get() == 1
 
         got = await collect(broker.bootstrap, [s.delivery_topic("in_app")], lambda rs: len(rs) >= 1, timeout=90)
         steps = [orjson.loads(r.value)["step"] for r in got]
         assert steps == ["thanks"], steps  # the checkout, read once the group took the partition back, came first
-        await _until(lambda: w.timers_held_since is None, "timers still held once the partition was read", 30)
+        await until(lambda: w.timers_held_since is None, "timers still held once the partition was read", 30)
         assert metrics.TIMERS_HELD._value.get() == 0
     finally:
         if member is not None and member.poll() is None:
