@@ -69,11 +69,7 @@ class Lanes(Generic[P]):
         lanes' in the order first added). ``behind``: partitions not read to their end (nor stuck); the merge
         stops where one of them has no record held."""
         held = self._held
-
-        def waiting() -> bool:
-            return any(not held.get(p) for p in behind)
-
-        if waiting():
+        if any(not held.get(p) for p in behind):  # one of them has nothing held: its next records may come first
             if not self.holding():
                 self._blocked_since = None
                 return
@@ -87,22 +83,18 @@ class Lanes(Generic[P]):
         lanes = [(p, q) for p, q in held.items() if q]
         self._touched.update(p for p, _ in lanes)
         if len(lanes) == 1:  # one lane (live, a fetch often brings one partition): its order is the merge's
-            p, q = lanes[0]
-            stop = p in behind
+            q = lanes[0][1]
             while q:
                 yield q.popleft()[0]
-                if stop and not q:
-                    return
             return
-        heap = [(q[0][0].at, i, p) for i, (p, q) in enumerate(lanes)]
-        order = {p: i for i, (p, _) in enumerate(lanes)}
+        heap = [(q[0][0].at, i) for i, (_, q) in enumerate(lanes)]
         heapq.heapify(heap)
         while heap:
-            p = heap[0][2]
-            q = held[p]
+            i = heap[0][1]
+            p, q = lanes[i]
             yield q.popleft()[0]
             if q:
-                heapq.heapreplace(heap, (q[0][0].at, order[p], p))
+                heapq.heapreplace(heap, (q[0][0].at, i))
             else:
                 heapq.heappop(heap)
                 if p in behind:

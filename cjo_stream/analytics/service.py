@@ -284,10 +284,11 @@ class AnalyticsService:
         if c is None:
             return
         want = {tp for tp in self.lanes.holding(self.hold_max) if not self.guard.is_stuck(tp)}
-        go = [tp for tp in self.paused - want if not self.guard.is_stuck(tp) and tp in c.assignment()]
+        assigned = c.assignment()
+        go = [tp for tp in self.paused - want if not self.guard.is_stuck(tp) and tp in assigned]
         if go:
             c.resume(*go)
-        stop = [tp for tp in want - self.paused if tp in c.assignment()]
+        stop = [tp for tp in want - self.paused if tp in assigned]
         if stop:
             c.pause(*stop)
         self.paused = want
@@ -302,7 +303,7 @@ class AnalyticsService:
         fold = self.fold
         lanes = self.lanes
         kinds: dict[str, int] = {}
-        n = dup0 = fold.duplicates
+        dup0 = fold.duplicates
         n = 0
         for tp, recs in data.items():
             lane: list[tuple[records.JourneyEvent, int]] = []
