@@ -135,7 +135,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.runner.caught_up.clear()  # no new batch until the next assignment's sent ids are read
-        async with self.runner._lock:  # let the batch in progress finish and commit first
+        self.runner.give_up_batch()
+        async with self.runner._lock:  # the batch in progress ends (what it sent recorded) before the next owner reads
             pass
         if self.runner.guard is not None:
             self.runner.guard.forget(revoked)
@@ -181,6 +182,8 @@ class AdapterRunner:
         self.stop_grace = max(0.0, stop_grace)
         self.lag_interval = lag_interval
         self._cut_at: float | None = None  # loop time at which provider calls still in flight are cancelled
+        # set by a stop or a rebalance: the batch in progress starts no more commands, attempts or backoffs
+        self._give_up = asyncio.Event()
         self._on_wire: set[asyncio.Timeout] = set()  # the cut-off of each provider call in flight
         self._left: Counter[TopicPartition] = Counter()  # commands of the batch in progress not yet done
         self._own_producer = producer is None
@@ -264,6 +267,20 @@ class AdapterRunner:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        self.give_up_batch()
+
+    def give_up_batch(self) -> None:
+        """End the batch in progress early: no command, retry or backoff of it starts any more, and provider calls
+        in flight are cancelled ``stop_grace`` s from now. What it left undone is not committed: the partitions'
+        next owner (this runner again, another one, or the next run) sends it, with the same ``delivery_id``.
+
+        A stop, and a rebalance: the group waits for every member's revocation, and a batch waiting out a
+        provider's backoff (up to ``CJO_RETRY_BUDGET``, 300 s) held every adapter of the group idle that long
+        whenever another one started or stopped (a rolling restart: minutes for each pod).
+        """
+        if self._give_up.is_set():
+            return
+        self._give_up.set()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -355,6 +372,9 @@ class AdapterRunner:
     async def process_batch(self, data: dict[TopicPartition, list[Any]]) -> bool:
         """Deliver a fetched batch; commit its offsets unless the runner is stopping. True if committed."""
         async with self._lock:
+            if not self._stopping.is_set():  # (a rebalance gave up the last batch: this one is of the new assignment)
+                self._give_up.clear()
+                self._cut_at = None
             stale = self.outcomes["stale"]
             self._left = Counter({tp: len(recs) for tp, recs in data.items()})
             last = {tp: recs[-1].offset for tp, recs in data.items() if recs}
@@ -373,6 +393,10 @@ class AdapterRunner:
                     pending, self._pending = self._pending, []
                     await asyncio.gather(*pending)  # sent-records, receipts, DLQ: durable before the commit
                 if not all(done):
+                    if not self._stopping.is_set():
+                        log.info("adapter %s: a rebalance ended the batch early; %d command(s) not done are sent by "
+                                 "their partitions' next owner", self.name, done.count(False),
+                                 extra={"channel": self.name})
                     return False
                 return await self._commit({tp: recs[-1].offset + 1 for tp, recs in data.items()})
             finally:
@@ -451,7 +475,7 @@ class AdapterRunner:
         """
         try:
             async with self._slots:
-                if self._stopping.is_set():
+                if self._give_up.is_set():
                     return False
                 await self._handle(rec)
             return True
@@ -509,8 +533,8 @@ class AdapterRunner:
                 waited = await self.limiter.acquire(self._sleep)
                 if waited:
                     metrics.ADAPTER_RATE_WAIT.labels(channel).inc(waited)
-            if self._stopping.is_set():
-                raise _Aborted  # stopping: no attempt starts any more
+            if self._give_up.is_set():
+                raise _Aborted  # stopping or rebalancing: no attempt starts any more
             t0 = time.perf_counter()
             result = await self._attempt(cmd)
             metrics.ADAPTER_LATENCY.labels(channel).observe(time.perf_counter() - t0)
@@ -556,8 +580,10 @@ class AdapterRunner:
                 finally:
                     self._on_wire.discard(cut)
         except TimeoutError:  # (attempt() folds the channel's own timeouts into a result: this is the cut)
-            log.info("delivery %s: provider call cut off %.4gs after the stop; sent again at the next start",
-                     cmd.delivery_id, self.stop_grace, extra={"channel": self.name, "delivery_id": cmd.delivery_id})
+            why, again = ("the stop", "at the next start") if self._stopping.is_set() else \
+                ("a rebalance began", "by the partition's next owner")
+            log.info("delivery %s: provider call cut off %.4gs after %s; sent again %s", cmd.delivery_id,
+                     self.stop_grace, why, again, extra={"channel": self.name, "delivery_id": cmd.delivery_id})
             raise _Aborted from None
 
     # ------------------------------------------------------------------ outputs
@@ -612,11 +638,11 @@ class AdapterRunner:
         metrics.DELIVERY_OUTCOMES.labels(self.name, status).inc()
 
     async def _sleep(self, seconds: float) -> None:
-        """A wait that ends early (raising ``_Aborted``) when the runner is asked to stop."""
-        if self._stopping.is_set():
+        """A wait that ends early (raising ``_Aborted``) when the batch is given up (a stop or a rebalance)."""
+        if self._give_up.is_set():
             raise _Aborted
         try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            await asyncio.wait_for(self._give_up.wait(), seconds)
         except TimeoutError:
             return
         raise _Aborted

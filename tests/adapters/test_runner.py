@@ -463,3 +463,31 @@ async def test_a_stop_starts_no_attempt_after_it(settings: Settings, receiver: R
             await asyncio.wait_for(task, 30)
     assert len(receiver.requests) == 1
     assert runner.outcomes["sent"] == 0
+
+
+async def test_a_rebalance_does_not_wait_out_a_batch_in_backoff(settings: Settings, receiver: Receiver) -> None:
+    """A second adapter joining the group waited for the first one's batch, which waited out a provider's backoff:
+    every adapter of the group stood idle up to the retry budget (300 s) at each pod start in a rolling restart. The
+    batch is given up at the rebalance instead; what it left undone is sent by the partitions' owner, once."""
+    cmds = [command(channel="webhook", customer_id=f"c{i}") for i in range(8)]
+    failing = cmds[0]
+    receiver.key_header = "Idempotency-Key"
+    receiver.script(failing.delivery_id, Answer(503, headers={"Retry-After": "120"}))  # then 200 (the default)
+    slow_retry = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05, budget=600)
+    a, b = webhook_runner(settings, receiver, retry=slow_retry), webhook_runner(settings, receiver, retry=slow_retry)
+    await produce_commands(settings, cmds)
+    task_a = asyncio.create_task(a.serve())
+    task_b: asyncio.Task[None] | None = None
+    try:
+        await wait_for(lambda: a.outcomes["sent"] >= 7)  # `failing` waits up to 120 s for its retry
+        task_b = asyncio.create_task(b.serve())
+        # (without giving the batch up: not before a's backoff ends, 120 s on)
+        await wait_for(lambda: len(a.assigned) == 1 and len(b.assigned) == 1, timeout=60)
+        await wait_for(lambda: a.outcomes["sent"] + b.outcomes["sent"] >= 8, timeout=60)
+    finally:
+        a.stop()
+        b.stop()
+        await asyncio.wait_for(asyncio.gather(task_a, *([task_b] if task_b else [])), 30)
+    keys = [r.headers["Idempotency-Key"] for r in receiver.requests]
+    assert sorted(set(keys)) == sorted(c.delivery_id for c in cmds)
+    assert keys.count(failing.delivery_id) == 2 and len(keys) == 9  # the rest once each: the sent-record
