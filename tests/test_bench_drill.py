@@ -19,8 +19,14 @@ def test_each_side_only_and_a_live_duplicate_are_told_apart() -> None:
     assert [c["delivery_id"] for c in d.live_only] == ["b"]
     assert [c["delivery_id"] for c in d.replay_only] == ["d"]
     assert d.duplicates == {"a": 2}
+    assert d.unequal == []  # the copy is the same command: at-least-once
     assert kinds(d) == {("live only", "abandoned_cart/remind", "timer"): 1,
                         ("replay only", "abandoned_cart/welcome_email", "event"): 1}
+
+
+def test_a_copy_that_is_not_the_same_command_is_told() -> None:
+    d = compare([cmd("a"), {**cmd("a"), "step": "push_coupon"}, cmd("a")], [cmd("a")])
+    assert (d.duplicates, d.unequal) == ({"a": 3}, ["a"])
 
 
 def test_the_same_commands_differ_in_nothing() -> None:

@@ -39,6 +39,8 @@ class Diff:
     live_only: list[Cmd] = field(default_factory=list)
     replay_only: list[Cmd] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=dict)  # delivery_id -> times live sent it
+    #: duplicated ids whose copies differ (a redone decision that came out otherwise; at-least-once redoes it the same)
+    unequal: list[str] = field(default_factory=list)
 
     @property
     def matched(self) -> int:
@@ -46,19 +48,23 @@ class Diff:
 
 
 def compare(live: Iterable[Cmd], replay: Iterable[Cmd]) -> Diff:
-    """Match by ``delivery_id``; a live command repeated counts once in ``live`` and appears in ``duplicates``."""
+    """Match by ``delivery_id``; a live command repeated counts once in ``live`` and appears in ``duplicates``
+    (and in ``unequal`` when a copy differs from the first)."""
     seen: Counter[str] = Counter()
     first: dict[str, Cmd] = {}
+    unequal: list[str] = []
     for c in live:
-        seen[c["delivery_id"]] += 1
-        first.setdefault(c["delivery_id"], c)
+        did = c["delivery_id"]
+        seen[did] += 1
+        if first.setdefault(did, c) != c and did not in unequal:
+            unequal.append(did)
     want: dict[str, Cmd] = {}
     for c in replay:
         want.setdefault(c["delivery_id"], c)
     return Diff(live=len(first), replay=len(want),
                 live_only=[c for d, c in first.items() if d not in want],
                 replay_only=[c for d, c in want.items() if d not in first],
-                duplicates={d: n for d, n in seen.items() if n > 1})
+                duplicates={d: n for d, n in seen.items() if n > 1}, unequal=unequal)
 
 
 def after_wait(cmd: Cmd) -> bool:
