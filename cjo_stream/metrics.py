@@ -274,7 +274,8 @@ class BatchCounts:
         self.stages: _Counter[tuple[str, str]] = _Counter()
         self.profile_sizes: list[int] = []  # encoded sizes of the profiles the batch wrote
         self.limited: list[int] = []  # what profile limits left out of events (cjo_stream.profile LIMITED_*)
-        self.lookalikes: _Counter[str] = _Counter()  # events named as consent events that are none (runtime.lookalikes)
+        # events named as consent events that are none, by name: published by runtime.lookalikes.publish
+        self.lookalikes: _Counter[str] = _Counter()
 
     def add_stages(self, moves: Iterable[tuple[str, str]]) -> None:
         _count_elements(self.stages, moves)
@@ -308,10 +309,6 @@ class BatchCounts:
         PROFILE_BYTES.add(self.profile_sizes)
         if self.limited:
             _count_limited(self.limited)
-        if self.lookalikes:
-            from cjo_stream.runtime.lookalikes import publish
-
-            publish(self.lookalikes)
         if self.duplicates:
             EVENTS_DUPLICATE.inc(self.duplicates)
         if self.late:

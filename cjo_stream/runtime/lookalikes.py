@@ -29,7 +29,7 @@ from cjo_stream.journeys.unseen import consent_lookalike, consent_note
 log = logging.getLogger("cjo_stream.runtime.lookalikes")
 
 #: Names known to read as no consent event, kept at most (then emptied and filled again).
-ORDINARY_KEPT: Final = 4096
+ORDINARY_KEPT: Final = 16_384
 #: Distinct ``event`` label values (besides ``other``) a process gives the counter.
 LABELS_KEPT: Final = 20
 #: The longest name that is a label value as it is (a longer one is ``other``, and shortened in the log).
@@ -79,7 +79,8 @@ def label(name: str) -> str:
 
 
 def publish(counts: Counter[str]) -> None:
-    """A batch's lookalike events (name -> events) into the counter; each name new to this process logged."""
+    """A batch's lookalike events (name -> events, ``BatchCounts.lookalikes``) into the counter, after the
+    batch (the worker's step); each name new to this process logged."""
     global _told_all
     for name, n in counts.items():
         metrics.CONSENT_LOOKALIKES.labels(label(name)).inc(n)
