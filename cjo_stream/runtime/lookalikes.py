@@ -9,7 +9,8 @@ once a process (the name only: no customer, no payload) and counts their events 
 
 **Cost.** The batch step tests each applied event's name against :data:`ORDINARY`, the names found to be
 none: one set lookup, on a hash the profile's counters compute for the same string anyway. Only a name not
-there calls :func:`seen` (a name first read, or a lookalike's event). The set is bounded
+there calls :func:`seen` (a name first read, or a lookalike's event), which counts the batch's lookalike
+events; the worker's step publishes them after the batch (:func:`publish`). The set is bounded
 (:data:`ORDINARY_KEPT`: emptied when full, so a flood of distinct names costs a check each, no memory).
 
 **Bounded series.** The ``event`` label is a lookalike's name (no other name ever gets one), among the
