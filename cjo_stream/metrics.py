@@ -90,6 +90,10 @@ PROFILE_LIMITED = Counter("cjo_profile_limited_total", "Events (and merges) whos
                           "shrunk to stay within the stored size",
                           ["what"], registry=REGISTRY)
 _limits_told: set[str] = set()
+CONSENT_LOOKALIKES = Counter("cjo_consent_lookalike_events_total", "Events whose name reads as a consent event and "
+                             "is none (Unsubscribed, Email Unsubscribed): they change no consent, so their "
+                             "senders are still messaged; by name (up to 20, then other; each logged once)",
+                             ["event"], registry=REGISTRY)
 
 
 def _count_limited(bits: list[int]) -> None:
@@ -257,7 +261,8 @@ class BatchCounts:
     metrics once a batch: per record that is a few hundred instructions instead of a Python loop.
     """
 
-    __slots__ = ("consumed", "duplicates", "late", "limited", "profile_sizes", "stages", "too_late", "transitions")
+    __slots__ = ("consumed", "duplicates", "late", "limited", "lookalikes", "profile_sizes", "stages", "too_late",
+                 "transitions")
 
     def __init__(self) -> None:
         # (journey, kind, step, variant, channel, reason) -> transitions
@@ -269,6 +274,8 @@ class BatchCounts:
         self.stages: _Counter[tuple[str, str]] = _Counter()
         self.profile_sizes: list[int] = []  # encoded sizes of the profiles the batch wrote
         self.limited: list[int] = []  # what profile limits left out of events (cjo_stream.profile LIMITED_*)
+        # events named as consent events that are none, by name: published by runtime.lookalikes.publish
+        self.lookalikes: _Counter[str] = _Counter()
 
     def add_stages(self, moves: Iterable[tuple[str, str]]) -> None:
         _count_elements(self.stages, moves)

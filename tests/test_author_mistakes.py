@@ -127,6 +127,16 @@ MISTAKES = [
     ("a wait_for naming its event alone", ("wait_for: {event: checkout_started, timeout: 2h}", "wait_for: checkout_started"),
      7, "steps.0.wait_for: Expected `object | null`, got `str` (an event is a mapping, with its timeout: wait_for: "
      "{event: checkout_started, timeout: 1d})"),
+    # told to quote `re_entry: false`, an author wrote 'false', as invalid: both now say what re_entry takes
+    ("re_entry written false", ("journey: cart_rescue\n", "journey: cart_rescue\nre_entry: false\n"), 2,
+     "re_entry: Expected `str`, got `bool` (use once, always or after <duration>, e.g. after 7d; for no re-entry "
+     "write once, the default)"),
+    ("re_entry written 'false' in quotes", ("journey: cart_rescue\n", "journey: cart_rescue\nre_entry: 'false'\n"), 2,
+     "bad re_entry 'false': use once, always or after <duration>, e.g. after 7d; for no re-entry write once"),
+    ("re_entry written yes", ("journey: cart_rescue\n", "journey: cart_rescue\nre_entry: yes\n"), 2,
+     "; to re-enter whenever not in the journey write always)"),
+    ("re_entry written as a duration alone", ("journey: cart_rescue\n", "journey: cart_rescue\nre_entry: 30d\n"), 2,
+     "bad re_entry '30d': use once, always or after <duration>, e.g. after 7d; write after 30d"),
     ("a holdout written as a percent", ("journey: cart_rescue\n", "journey: cart_rescue\nholdout: 10%\n"), 2,
      "holdout: Expected `float`, got `str` (a plain number: 10, not 10%)"),
     # a Braze Canvas's Liquid brought along (a walkthrough): python-liquid's reason, and what to write instead

@@ -51,6 +51,7 @@ from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.kafka.records import Header, Item
 from cjo_stream.kv import KV, StoreFactory
+from cjo_stream.runtime import lookalikes
 from cjo_stream.runtime.aliases import Links
 from cjo_stream.runtime.customers import CustomerPartition
 from cjo_stream.runtime.decoded import Decoded
@@ -207,6 +208,8 @@ class Stages:
         for part in self.parts.values():
             part.due_timers(now, self.sink, ingest_behind=ingest_behind)
         counts.publish()
+        if counts.lookalikes:
+            lookalikes.publish(counts.lookalikes)
         for p, part in self.parts.items():
             metrics.TIMERS_PENDING.labels(str(p)).set(len(part.timers))
             metrics.PROFILES.labels(str(p)).set(part.customers())

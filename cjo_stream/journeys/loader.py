@@ -38,7 +38,15 @@ from cjo_stream.journeys.model import (
 from cjo_stream.journeys.policies import Policies, closest_channel, load_policies
 from cjo_stream.journeys.schedule import Schedule, cron_problem
 from cjo_stream.journeys.snapshot import snapshot_spec
-from cjo_stream.journeys.source import Located, Path, SourceError, load_yaml, parse_msgspec_path, read_source
+from cjo_stream.journeys.source import (
+    Located,
+    Path,
+    SourceError,
+    load_yaml,
+    parse_msgspec_path,
+    re_entry_hint,
+    read_source,
+)
 from cjo_stream.journeys.spec import (
     ACTIONS,
     BestTimeSpec,
@@ -496,7 +504,7 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
     elif spec.re_entry.startswith("after "):
         re_entry, after = "after", comp.duration(spec.re_entry[6:].strip(), ("re_entry",))
     else:
-        comp.fail(("re_entry",), f"bad re_entry {spec.re_entry!r}: use once, always or 'after <duration>'")
+        comp.fail(("re_entry",), f"bad re_entry {spec.re_entry!r}: {re_entry_hint(spec.re_entry)}")
     max_duration = comp.duration(spec.max_duration, ("max_duration",))
     entry, schedule = comp.entry(spec.entry)
     throttle = comp.throttle(spec.throttle, ("throttle",))

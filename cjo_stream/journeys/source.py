@@ -238,6 +238,26 @@ _TOO_DEEP = "YAML: lists or mappings nested too deeply (hundreds of levels)"
 #: keys whose text is a duration (``1h``): a bare number there lacks its unit, quoting it would not do
 _DURATION_KEYS = frozenset({"wait", "timeout", "expires_in", "per", "max_duration", "within", "every"})
 
+_BARE_DURATION = re.compile(r"\d+(\.\d+)?\s*[a-z]+")
+
+
+def re_entry_hint(value: Any) -> str:
+    """What a journey's ``re_entry`` takes, and what was likely meant by ``value``, which is none of it: YAML's
+    ``false``/``no`` and ``true``/``yes`` (quoted or not) or a duration without its ``after``. Told to quote
+    ``re_entry: false``, an author wrote ``'false'``, invalid as well (a walkthrough)."""
+    text = str(value).strip().lower()  # (YAML 1.1 reads no, off as false and yes, on as true)
+    forms = "use once, always or after <duration>, e.g. after 7d"
+    if text in ("false", "no", "off", "never", "none"):
+        return f"{forms}; for no re-entry write once, the default"
+    if text in ("true", "yes", "on"):
+        return f"{forms}; to re-enter whenever not in the journey write always"
+    if _BARE_DURATION.fullmatch(text):
+        return f"{forms}; write after {text}"
+    if text.isdigit():
+        return f"{forms}; a duration needs a unit, e.g. after {text}d"
+    return forms
+
+
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\[\.\.\.\])")
 #: msgspec's name of a value's type in "got `...`" -> what it is in the parsed YAML
 _GOT: dict[str, Callable[[Any], bool]] = {
@@ -288,7 +308,9 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
         reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason)
     # `when: true`, `wait: 3600`, `wait_until: 21:30` (YAML 1.1 reads it as 1290: base 60; str | object there)
     if re.match(r"Expected `str( \| object)?( \| null)?`, got `(bool|int|float)`", reason):
-        if path and path[-1] in _DURATION_KEYS:
+        if path == ["re_entry"]:  # `re_entry: false` is no text in quotes either (a walkthrough)
+            reason += f" ({re_entry_hint(node)})"
+        elif path and path[-1] in _DURATION_KEYS:
             reason += " (a duration needs a unit: e.g. 30s, 15m, 1h, 7d)"
         else:
             reason += " (put it in quotes: unquoted, YAML reads it as a number or true/false, not as text)"

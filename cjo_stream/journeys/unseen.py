@@ -82,21 +82,31 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
 _CONSENT = ("subscribed", "unsubscribed")
 
 
+def consent_lookalike(name: str) -> str | None:
+    """The consent event (``subscribed`` or ``unsubscribed``) an event name reads as and is not (Segment's
+    title case ``Unsubscribed``, ``Email Unsubscribed``), else None; an adapter's receipt is none (receipts
+    withdraw consent themselves)."""
+    if name in _CONSENT or name.startswith(RECEIPT_PREFIX):
+        return None
+    folded = _folded(name)
+    for consent in _CONSENT:
+        if folded == consent or folded.endswith("_" + consent):
+            return consent
+    return None
+
+
+def consent_note(shown: str, consent: str) -> str:
+    """What events named ``shown`` (the name as a line may show it), read as ``consent``, do not do."""
+    given = consent == "subscribed"
+    return (f"events named {shown} change no consent: only events named exactly {consent!r} "
+            f"{'give' if given else 'withdraw'} it (README, Event model, \"Profile\"; or a "
+            f"trait consent.<channel>: {'true' if given else 'false'}), so customers who sent "
+            f"one are {'not counted as opted in' if given else 'still messaged'}")
+
+
 def consent_lookalikes(names: Iterable[str]) -> list[str]:
-    """One line per input event name that reads as a consent event and is none (Segment's title case
-    ``Unsubscribed``, ``Email Unsubscribed``): it changes no consent, so its senders went on being
-    messaged, and an ``exit_on`` on it ended one journey, leaving nothing said (a walkthrough)."""
-    out: list[str] = []
-    for name in sorted(names):
-        folded = _folded(name)
-        if name in _CONSENT or name.startswith(RECEIPT_PREFIX):  # adapters' receipts withdraw it themselves
-            continue
-        for consent in _CONSENT:
-            if folded == consent or folded.endswith("_" + consent):
-                given = consent == "subscribed"
-                out.append(f"events named {name!r} change no consent: only events named exactly {consent!r} "
-                           f"{'give' if given else 'withdraw'} it (README, Event model, \"Profile\"; or a "
-                           f"trait consent.<channel>: {'true' if given else 'false'}), so customers who sent "
-                           f"one are {'not counted as opted in' if given else 'still messaged'}")
-                break
-    return out
+    """One line per input event name that reads as a consent event and is none (:func:`consent_lookalike`):
+    it changes no consent, so its senders went on being messaged, and an ``exit_on`` on it ended one
+    journey, leaving nothing said (a walkthrough)."""
+    return [consent_note(repr(name), consent) for name in sorted(names)
+            if (consent := consent_lookalike(name)) is not None]

@@ -49,6 +49,8 @@ from cjo_stream.kv import KV
 from cjo_stream.profile import MAX_PROFILE_BYTES, Profile, decode_profile, encode_profile, new_profile, shrink
 from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.decoded import Decoded
+from cjo_stream.runtime.lookalikes import ORDINARY
+from cjo_stream.runtime.lookalikes import seen as seen_name
 from cjo_stream.runtime.schedules import SCHEDULES_KEY, Scan, SchedulePlan
 from cjo_stream.runtime.stored import Stored, decode_stored, encode_stored
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
@@ -209,6 +211,7 @@ class CustomerPartition:
         kept_events = self.decoded.by_id if self.decoded is not None else None
         recent = self._recent
         dirty, consumed = b.dirty, counts.consumed
+        ordinary, lookalikes = ORDINARY, counts.lookalikes  # names read as no consent event, and those that do
         window, max_ids = s.dedupe_window, s.dedupe_ids
         for rec in records:
             cid = (rec.key or b"").decode()
@@ -250,7 +253,10 @@ class CustomerPartition:
                 else:
                     stored.ids = ids
                     st.events += 1
-                    is_receipt = ev.name.startswith(RECEIPT_PREFIX)
+                    name = ev.name
+                    if name not in ordinary:  # a name first read, or one read as a consent event and none
+                        seen_name(name, lookalikes)  # (runtime.lookalikes: a worker tells them)
+                    is_receipt = name.startswith(RECEIPT_PREFIX)
                     ctx = ev.context
                     source = ctx["channel"] if "channel" in ctx else "receipt" if is_receipt else "unknown"
                     consumed[(ev.type, source if type(source) is str else str(source))] += 1

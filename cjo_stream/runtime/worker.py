@@ -45,6 +45,7 @@ from cjo_stream.kafka.topics import consent_changes_config, ensure_topics
 from cjo_stream.kafka.watch import GONE_HINT, BrokerWatch, missing, topic_partitions
 from cjo_stream.kv import KV, StoreFactory, release_memory
 from cjo_stream.profile import profile_to_dict
+from cjo_stream.runtime import lookalikes
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.decoded import Decoded
@@ -803,6 +804,8 @@ class StreamWorker:
         if offsets:
             self._record_lag(self.customers, offsets)
         counts.publish()
+        if counts.lookalikes:  # counted, each name new to the process logged (runtime.lookalikes)
+            lookalikes.publish(counts.lookalikes)
         self._publish_gauges()
         if n:
             metrics.BATCH_SIZE.observe(n)

@@ -157,6 +157,11 @@ def build() -> dict[str, Any]:
     L.add(timeseries("Late events", "Events older than their customer's latest (applied at their own time); too late: "
                      "beyond CJO_ALLOWED_LATENESS, no journey started",
                      [("cjo:events_late:rate5m", "late"), ("cjo:events_too_late:rate5m", "too late")], "ops"), 12, 8)
+    L.add(timeseries("Events named as consent events that are none", "Events whose name reads as a consent event "
+                     "and is none (Unsubscribed, Email Unsubscribed), by name: they change no consent, so their "
+                     "senders are still messaged (the CjoConsentLookalikeEvents runbook; each name is in the "
+                     "worker log)",
+                     [(f"sum by (event) (increase(cjo_consent_lookalike_events_total[{RI}]))", "{{event}}")]), 12, 8)
 
     # ------------------------------------------------------------------ lag and state
     L.row("Lag, partitions and state")

@@ -143,6 +143,37 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "events named as consent events that are none",
+        "series": [
+            # a worker's first Unsubscribed events at 10m: a new series, its whole value counts for an hour
+            s("cjo_consent_lookalike_events_total", {**W0, "event": "Unsubscribed"}, "_x10 2x120"),
+            # an old series that grows from 71m on; one that stopped growing long ago
+            s("cjo_consent_lookalike_events_total", {**W1, "event": "Email Unsubscribed"}, "0x70 1+1x60"),
+            s("cjo_consent_lookalike_events_total", {**W1, "event": "Subscribed"}, "5x130"),
+        ],
+        "checks": [
+            ("9m", "CjoConsentLookalikeEvents", [
+                fires("CjoConsentLookalikeEvents", {"event": "Subscribed", "severity": "warning"},
+                      "About 5 events named Subscribed in the last hour changed no consent: their senders are "
+                      "still messaged")]),  # no sample an hour before (as just after Prometheus starts)
+            ("12m", "CjoConsentLookalikeEvents", [
+                fires("CjoConsentLookalikeEvents", {"event": "Subscribed", "severity": "warning"},
+                      "About 5 events named Subscribed in the last hour changed no consent: their senders are "
+                      "still messaged"),
+                fires("CjoConsentLookalikeEvents", {"event": "Unsubscribed", "severity": "warning"},
+                      "About 2 events named Unsubscribed in the last hour changed no consent: their senders are "
+                      "still messaged")]),
+            ("69m", "CjoConsentLookalikeEvents", [
+                fires("CjoConsentLookalikeEvents", {"event": "Unsubscribed", "severity": "warning"},
+                      "About 2 events named Unsubscribed in the last hour changed no consent: their senders are "
+                      "still messaged")]),
+            ("75m", "CjoConsentLookalikeEvents", [
+                fires("CjoConsentLookalikeEvents", {"event": "Email Unsubscribed", "severity": "warning"},
+                      "About 5 events named Email Unsubscribed in the last hour changed no consent: their senders "
+                      "are still messaged")]),
+        ],
+    },
+    {
         "name": "broker unanswered, commit stalled",
         "series": [
             # the look every 5 s answered, then not from 1m on (the gauge is the time since the last answer)

@@ -43,6 +43,7 @@ def metric_names(expr: str) -> set[str]:
     e = _STRING.sub('""', e)
     e = re.sub(r"\{[^}]*\}", " ", e)
     e = re.sub(r"\[[^\]]*\]", " ", e)
+    e = re.sub(r"\boffset\s+-?[0-9][0-9a-z]*", " ", e, flags=re.I)  # `offset 1h`: its duration is no name
     e = _GROUPING.sub(" ", e)
     names = set()
     for m in _TOKEN.finditer(e):

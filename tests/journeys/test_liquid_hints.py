@@ -7,16 +7,28 @@ import re
 from pathlib import Path
 
 import pytest
+from liquid import Environment
 
 from cjo_stream.journeys.liquid_hints import TWO_DECIMALS, hint
 from cjo_stream.journeys.templates import Template
 
 
 @pytest.mark.parametrize(("price", "text"), [(7.5, "7.50"), (39.98, "39.98"), (5, "5.00"), ("7.5", "7.50"),
-                                             (19.99 * 3, "59.97"), (0.05, "0.05"), (1234567.1, "1234567.10")])
+                                             (19.99 * 3, "59.97"), (0.05, "0.05"), (1234567.1, "1234567.10"),
+                                             (129.0, "129.00")])
 def test_the_two_decimals_recipe_renders_two_decimals(price: object, text: str) -> None:
     source = TWO_DECIMALS.replace("= x |", "= event.properties.price |")
     assert Template(source).render({"event": {"properties": {"price": price}}}) == text
+
+
+@pytest.mark.parametrize(("source", "price", "text"), [("{{ p }}", 129.0, "129.0"), ("{{ p }}", 129, "129"),
+                                                      ("{{ p | round: 2 }}", 7.5, "7.5"), ("{{ p | round }}", 129.0, "129")])
+def test_a_number_renders_as_liquid_writes_it(source: str, price: object, text: str) -> None:
+    """As the README says (Templates, "Numbers and money"), and as python-liquid's own render writes it: a
+    float's ``129.0`` is Liquid's (Shopify's too), not a rendering of ours to fix."""
+    data = {"event": {"properties": {"price": price}}}
+    ours = Template(source.replace("p", "event.properties.price", 1)).render(data)
+    assert ours == Environment().from_string(source).render(p=price) == text
 
 
 def test_a_reason_of_no_other_tool_is_unchanged() -> None:
