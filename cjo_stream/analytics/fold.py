@@ -130,6 +130,10 @@ class Analytics:
         self._step_keys: dict[tuple[str | None, str], tuple[str, str, str]] = {}
         self._end_keys: dict[tuple[str, str], tuple[str, str]] = {}
         self._move_keys: dict[tuple[str | None, str | None], str] = {}
+        # a split arm's: (split, variant, channel) -> its arm ("<split>|<variant>") and sends' counter; (arm,
+        # channel, status) -> its receipts' (built anew for each, they cost ~30 % more, 2026-12-04)
+        self._arm_keys: dict[tuple[str, str | None, str], tuple[str, str]] = {}
+        self._arm_receipt_keys: dict[tuple[str, str, str], str] = {}
         self.applied = 0
         self.duplicates = 0
         self.receipts_unmatched = 0
@@ -425,9 +429,13 @@ def _sent(a: Analytics, e: Transition, at: float, customer_id: str, local_hour: 
             if tt is not None:
                 tt[k] = tt.get(k, 0) + 1
     arm = None
-    if row.split is not None and not row.holdout and not row.global_control:  # as the arm's entries
-        arm = f"{row.split}|{row.variant}"
-        k = f"ar|{arm}|{ch}|sent"
+    split = row.split
+    if split is not None and not row.holdout and not row.global_control:  # as the arm's entries
+        ak = (split, row.variant, ch)
+        names = a._arm_keys.get(ak)
+        if names is None:
+            names = a._arm_keys[ak] = (f"{split}|{row.variant}", f"ar|{split}|{row.variant}|{ch}|sent")
+        arm, k = names
         bb[k] = bb.get(k, 0) + 1
         if tt is not None:
             tt[k] = tt.get(k, 0) + 1
@@ -492,7 +500,11 @@ def _count_receipt(a: Analytics, d: DeliveryRow, status: str) -> bool:
     for k in (f"c|{d.channel}|rcpt|{status}", f"s|{d.step}|rcpt|{status}"):
         b.inc(k)
     if d.arm is not None:
-        b.inc(f"ar|{d.arm}|{d.channel}|rcpt|{status}")
+        rk = (d.arm, d.channel, status)
+        name = a._arm_receipt_keys.get(rk)
+        if name is None:
+            name = a._arm_receipt_keys[rk] = f"ar|{d.arm}|{d.channel}|rcpt|{status}"
+        b.inc(name)
     if status == "opened":
         if d.local_hour is not None:
             k = f"lh|{d.channel}|{d.local_hour}|opened"
