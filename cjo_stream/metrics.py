@@ -185,6 +185,10 @@ ANALYTICS_DUPLICATES = Counter("cjo_analytics_duplicates_total", "Journey events
                                registry=REGISTRY)
 ANALYTICS_INVALID = Counter("cjo_analytics_invalid_total", "Records on the journey-events topic that do not decode "
                             "(skipped)", registry=REGISTRY)
+ANALYTICS_UNWAITED = Counter("cjo_analytics_lanes_unwaited_total", "Times the analytics service stopped waiting for "
+                             "a partition that was behind but brought no records for 10 s (its leader did not answer) "
+                             "and folded the others' records without it: an instance moved by an identity merge may "
+                             "count out of order", registry=REGISTRY)
 ANALYTICS_REQUEST = Histogram("cjo_analytics_request_seconds", "Analytics API and page answer time, by view",
                               ["view"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5),
                               registry=REGISTRY)

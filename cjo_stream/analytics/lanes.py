@@ -11,9 +11,11 @@ So the service holds each partition's fetched records here, and folds the lanes 
 partition's in its own order) only as far as every partition not yet read to its end still has records
 held: a lane that runs empty while its partition has more waits for the next fetch. The service pauses a
 partition whose held records pile up (:meth:`Lanes.holding`), so the lagging one is what the fetches bring,
-and memory holds a few fetches. A partition read to its end holds nobody up (live, lanes are caught up and
-fold as they come), nor does one stuck at a batch it cannot decode, and a partition that has held the others
-for :data:`MAX_HOLD` seconds (a partition whose leader does not answer) is no longer waited for.
+and memory holds a few fetches. A partition read to its end (the consumer's position at its highwater, also
+past a last transaction marker or records compacted away) holds nobody up (live, lanes are caught up and fold
+as they come), nor does one stuck at a batch it cannot decode, and a partition that has held the others for
+:data:`MAX_HOLD` seconds (a partition whose leader does not answer) is no longer waited for (the service
+counts it: ``cjo_analytics_lanes_unwaited_total``).
 
 The offset stored for a partition is that of its first record held (or past all it fetched): a restart reads
 the held records again, so holding loses nothing.

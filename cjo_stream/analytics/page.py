@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cjo_stream.analytics import graph
-from cjo_stream.analytics.report import EXPIRED_REASONS, Definitions, definition
+from cjo_stream.analytics.report import ARM_RECEIPTS, EXPIRED_REASONS, Definitions, definition
 
 REFRESH_MS = 5000
 
@@ -257,6 +257,23 @@ def step_receipts(s: dict[str, Any]) -> str:
                      for r in STEP_RECEIPTS if rc.get(r))
 
 
+def arm_engagement(ex: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+    """A split's engagement rows: (variant, the arm's figures for a channel, each receipt as shown: "4 (40.0%)",
+    or "–" for one that no arm of the split heard of on that channel, as the channels table: a channel that
+    reports no deliveries showed "0 (0.0%)" there)."""
+    heard: dict[str, set[str]] = {}
+    for a in ex["arms"]:
+        for e in a["engagement"]:
+            heard.setdefault(e["channel"], set()).update(s for s in ARM_RECEIPTS if e[s])
+    out = []
+    for a in ex["arms"]:
+        for e in a["engagement"]:
+            shown = {s: f"{num(e[s])} ({pct(e['rates'][s])})" if s in heard[e["channel"]] else "–"
+                     for s in ARM_RECEIPTS}
+            out.append((a["variant"], e, shown))
+    return out
+
+
 def _steps_table(rep: dict[str, Any]) -> str:
     out = [f"<h2>Steps</h2><table id='{_e(rep['journey'])}-steps'><tr><th>step</th><th>kind</th><th>reached</th><th>waiting now</th>"
            "<th>continued</th><th>drop-off</th><th>sent</th><th>deferred</th><th>skipped (reason)</th>"
@@ -332,9 +349,10 @@ def _experiments(rep: dict[str, Any]) -> str:
                        + _td(k + "p_value", pvalue(a["p_value"]), a["p_value"])
                        + _verdict(a["p_value"], a["lift_abs"]) + "</tr>")
         out.append("</table>")
+        out.append(_arm_engagement_table(rep["journey"], ex))
         if ex.get("has_goal") is False:
-            out.append("<p class=note>This journey has no goal: its arms convert on nothing. Each arm's sends, "
-                       "with their receipts (opens, clicks), are in Steps.</p>")
+            out.append("<p class=note>This journey has no goal: its arms convert on nothing. Compare what each "
+                       "arm's sends got (opens, clicks): engagement by arm, and Steps.</p>")
         if ex["srm"]:
             out.append(f"<p class=note>Sample-ratio check: chi² {ex['srm']['chi2']:.2f}, "
                        f"p {pvalue(ex['srm']['p_value'])} (flagged below 0.001).</p>")
@@ -368,6 +386,26 @@ def _experiments(rep: dict[str, Any]) -> str:
                 out.append("<td></td><td></td><td></td>"
                            + ("<td>(reference)</td></tr>" if name == h["reference"] else "<td></td></tr>"))
         out.append("</table>")
+    return "".join(out)
+
+
+def _arm_engagement_table(jid: str, ex: dict[str, Any]) -> str:
+    """Per arm and channel: the sends its instances got after the split, and their receipts (of those sends)."""
+    rows = arm_engagement(ex)
+    if not rows:
+        return ""
+    sid = ex["split"]
+    out = ["<p class=note><b>Engagement by arm</b>: the messages each arm's customers were sent after the split (on "
+           "any step, one both arms reach too) and their receipts, as shares of the arm's sends on that channel "
+           "(– : no arm had such a receipt on that channel).</p>"
+           f"<table id='{_e(jid)}-split-{_e(sid)}-engagement'><tr><th>variant</th><th class=t>channel</th><th>sent</th>"
+           + "".join(f"<th>{s}</th>" for s in ARM_RECEIPTS) + "</tr>"]
+    for variant, e, shown in rows:
+        k = f"arms.{sid}.{variant}.{e['channel']}."
+        out.append(f"<tr><td>{_e(variant)}</td><td class=t>{_e(e['channel'])}</td>"
+                   + _td(k + "sent", num(e["sent"]), e["sent"])
+                   + "".join(_td(k + s, shown[s], e[s]) for s in ARM_RECEIPTS) + "</tr>")
+    out.append("</table>")
     return "".join(out)
 
 

@@ -223,10 +223,13 @@ def _experiments(c: Counters, j: Journey | None) -> tuple[list[dict[str, Any]], 
             arms = splits.setdefault(sid, [])
             if all(v != a for a, _ in arms):
                 arms.append((v, 0.0))
+    engaged = _arm_engagement(c)
     tables = []
     for sid, arms in splits.items():
         rows = [{"variant": v, "weight": w, **_group(c.get(f"a|{sid}|{v}", 0), c.get(f"v|{v}|converted", 0))}
                 for v, w in arms]
+        for r in rows:
+            r["engagement"] = engaged.get((sid, r["variant"]), [])
         ctrl = next((r for r in rows if r["variant"] == "control"), rows[0] if rows else None)
         for r in rows:
             r["control"] = r is ctrl
@@ -267,6 +270,30 @@ def _experiments(c: Counters, j: Journey | None) -> tuple[list[dict[str, Any]], 
                 "srm": None if check is None else {"chi2": _r(check[0]), "p_value": _r(check[1], 8),
                                                    "mismatch": check[1] < SRM_ALPHA}}
     return tables, hold
+
+
+#: What a split arm's engagement counts, per channel: its instances' sends and their receipts.
+ARM_RECEIPTS = ("delivered", "opened", "clicked", "bounced", "unsubscribed")
+
+
+def _arm_engagement(c: Counters) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Per (split, variant): per channel, the sends made to the arm's instances after its split and their receipts,
+    each with its share of those sends (``ar|<split>|<variant>|<channel>|...``, see the fold's ``_sent``): the
+    same send step reached from both arms showed one open rate for the two."""
+    per: dict[tuple[str, str, str], dict[str, int]] = {}
+    for k, v in c.items():
+        if k.startswith("ar|"):
+            _, sid, variant, ch, what = k.split("|", 4)
+            per.setdefault((sid, variant, ch), {})[what] = v
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (sid, variant, ch), m in sorted(per.items()):
+        sent = m.get("sent", 0)
+        row: dict[str, Any] = {"channel": ch, "sent": sent}
+        for s in ARM_RECEIPTS:
+            row[s] = m.get(f"rcpt|{s}", 0)
+        row["rates"] = {s: (_r(row[s] / sent) if sent else None) for s in ARM_RECEIPTS}
+        out.setdefault((sid, variant), []).append(row)
+    return out
 
 
 def _channels(c: Counters) -> list[dict[str, Any]]:

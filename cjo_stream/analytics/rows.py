@@ -17,6 +17,7 @@ class InstanceRow(msgspec.Struct, array_like=True):
     holdout: bool = False
     at: float = 0.0  # event time of the latest transition applied
     global_control: bool = False  # the customer is in the policies' global control group (last: old rows decode)
+    split: str | None = None  # the split step whose arm ``variant`` is (its sends count for that arm)
 
 
 class DeliveryRow(msgspec.Struct, array_like=True):
@@ -29,6 +30,7 @@ class DeliveryRow(msgspec.Struct, array_like=True):
     freq: int | None = None
     seen: int = 0  # receipt statuses counted (bit per RECEIPTS entry)
     at: float = 0.0  # when it was sent (event time): rows older than the receipt window are pruned
+    arm: str | None = None  # ``<split>|<variant>``: the split arm its instance was in when sent (receipts count there)
 
 
 ROW_TYPES: dict[str, Any] = {"i": InstanceRow, "d": DeliveryRow, "r": list[tuple[str, float]],

@@ -248,7 +248,7 @@ class AnalyticsService:
             data = await self.guard.getmany(timeout_ms=200, max_records=self.batch_max)
             skipped = self.guard.take_skipped()
             if data or skipped or self.lanes.holding():
-                self.apply(data, skipped, self.behind())
+                self.apply(data, skipped, await self.behind())
                 self._pace()
             if self._pending and (time.monotonic() - self._last_flush > FLUSH_INTERVAL
                                   or self._pending_bytes > FLUSH_BYTES):
@@ -259,9 +259,14 @@ class AnalyticsService:
                 self._skips_read = time.monotonic()
                 self.guard.skips = await load_skips(self.s)
 
-    def behind(self) -> set[TopicPartition]:
+    async def behind(self) -> set[TopicPartition]:
         """Assigned partitions not read to their end as last fetched (nor stuck at an unreadable batch): the
-        lanes' merge waits for their records (:mod:`cjo_stream.analytics.lanes`)."""
+        lanes' merge waits for their records (:mod:`cjo_stream.analytics.lanes`).
+
+        Read to its end by the consumer's position, not by the records handed out: the last offsets of a
+        partition may hold no record to hand out (a transaction's commit marker, records compacted away), which
+        the consumer steps over; by the records, such a partition was behind for good, and every fetch of the
+        others waited :data:`~cjo_stream.analytics.lanes.MAX_HOLD` for it, with a warning."""
         c = self.consumer
         if c is None:
             return set()
@@ -269,8 +274,10 @@ class AnalyticsService:
         for tp in c.assignment():
             if self.guard.is_stuck(tp):
                 continue
-            hw, nxt = c.highwater(tp), self.guard.next_offset(tp)
-            if hw is None or nxt is None or nxt < hw:
+            hw = c.highwater(tp)
+            # (a position not known yet: not read to its end; known, it is at hand: no request, unless it is
+            # being reset after an offset out of range, one offsets request away)
+            if hw is None or self.guard.next_offset(tp) is None or await c.position(tp) < hw:
                 out.add(tp)
         return out
 
@@ -326,6 +333,7 @@ class AnalyticsService:
                 kinds[e.kind] = kinds.get(e.kind, 0) + 1
             n += 1
         if lanes.released > released:
+            metrics.ANALYTICS_UNWAITED.inc(lanes.released - released)
             log.warning("analytics: partitions %s brought no records for %.0f s while behind: folding the others' "
                         "records without them (an instance moved by an identity merge may count as out of order)",
                         sorted(tp.partition for tp in behind), MAX_HOLD)

@@ -6,6 +6,7 @@ from typing import Any
 
 from cjo_stream.analytics.page import (
     CHANNEL_RECEIPTS,
+    arm_engagement,
     duration,
     interval,
     num,
@@ -14,6 +15,7 @@ from cjo_stream.analytics.page import (
     rate_text,
     step_receipts,
 )
+from cjo_stream.analytics.report import ARM_RECEIPTS
 
 
 def _no_goal(rate: float | None, nd: int = 1) -> str:
@@ -85,6 +87,13 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                              + f"{a['weight'] * 100:g}%".rjust(5) + num(a["entered"]).rjust(8)
                              + num(a["converted"]).rjust(8) + rate(a["rate"], 2).rjust(9) + "  "
                              + interval(a["interval"]) + lift)
+            engaged = arm_engagement(ex)
+            if engaged:
+                lines.append("    engagement by arm (receipts of the arm's sends after the split):")
+            for variant, e, shown in engaged:
+                figures = ", ".join(f"{s} {shown[s]}" for s in ARM_RECEIPTS if shown[s] != "–")
+                lines.append(f"    {variant}".ljust(26) + f"{e['channel']}: sent {num(e['sent'])}"
+                             + (f", {figures}" if figures else ""))
         h = rep["holdout"]
         if h:
             t = h["treatment"]

@@ -272,10 +272,15 @@ def build() -> dict[str, Any]:
     L.add(timeseries("Journey events folded", "Journey events the analytics service folded, by kind",
                      [(f"sum by (kind) (rate(cjo_analytics_journey_events_total[{RI}]))", "{{kind}}")], "ops",
                      stack=True), 8, 8)
-    L.add(timeseries("Replays and unreadable records", "Journey events dropped as replays of a position already "
-                     "applied (a worker re-processed records after a crash); records that do not decode",
+    L.add(timeseries("Replays, unreadable records, partitions not waited for",
+                     "Journey events dropped as replays of a position already applied (a worker re-processed records "
+                     "after a crash); records that do not decode; times the service stopped waiting for a partition "
+                     "behind that brought nothing for 10 s and folded the others without it (merged instances may "
+                     "count out of order)",
                      [(f"sum(rate(cjo_analytics_duplicates_total[{RI}]))", "replays dropped"),
-                      (f"sum(rate(cjo_analytics_invalid_total[{RI}]))", "undecodable")], "ops"), 8, 8)
+                      (f"sum(rate(cjo_analytics_invalid_total[{RI}]))", "undecodable"),
+                      (f"sum(rate(cjo_analytics_lanes_unwaited_total[{RI}]))", "partition not waited for")], "ops"),
+          8, 8)
     L.add(timeseries("Page and API answer time", "p99 per view of the analytics service",
                      [(f"histogram_quantile(0.99, sum by (le, view) (rate(cjo_analytics_request_seconds_bucket[{RI}])))",
                        "{{view}}")], "s"), 8, 8)

@@ -139,6 +139,11 @@ def _path(obj: Any, dotted: str, rep: dict[str, Any]) -> Any:
         split, variant, field = rest.split(".")
         ex = next(e for e in rep["experiments"] if e["split"] == split)
         return next(a for a in ex["arms"] if a["variant"] == variant)[field]
+    if head == "arms":  # a split arm's engagement: split.variant.channel.field
+        split, variant, channel, field = rest.split(".")
+        ex = next(e for e in rep["experiments"] if e["split"] == split)
+        arm = next(a for a in ex["arms"] if a["variant"] == variant)
+        return next(e for e in arm["engagement"] if e["channel"] == channel)[field]
     if head == "exits":  # step.kind, or step.kind.reason (an expired one's why)
         step, kind, *why = rest.split(".")
         return next(e["count"] for e in rep["exit_points"]

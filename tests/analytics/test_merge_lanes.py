@@ -182,6 +182,82 @@ def test_a_partition_behind_that_brings_nothing_is_waited_for_a_bounded_time() -
     assert (lanes.holding(), lanes.offsets()) == ([], {})
 
 
+class _Consumer:
+    """What the service asks its consumer about the partitions: each one's highwater and position."""
+
+    def __init__(self, ends: dict[Any, tuple[int, int]]) -> None:
+        self.ends = ends  # partition -> (highwater, position)
+
+    def assignment(self) -> set[Any]:
+        return set(self.ends)
+
+    def highwater(self, tp: Any) -> int:
+        return self.ends[tp][0]
+
+    async def position(self, tp: Any) -> int:
+        return self.ends[tp][1]
+
+    def seek(self, tp: Any, offset: int) -> None:
+        pass
+
+
+def _service_reading(ends: dict[Any, tuple[int, int]], handed_out: dict[Any, int]) -> Any:
+    """:func:`_service` with a consumer at ``ends`` whose fetch guard handed out the records before ``handed_out``."""
+    from cjo_stream.kafka.guard import FetchGuard
+
+    svc = _service()
+    svc.consumer = _Consumer(ends)
+    svc.guard = FetchGuard(svc.consumer, svc.s, "analytics")
+    for tp, off in handed_out.items():
+        svc.guard.seek(tp, off)
+    return svc
+
+
+def test_a_partition_ending_in_what_holds_no_record_is_read_to_its_end() -> None:
+    """Partition 0's last offset is a transaction's commit marker (or a record compacted away): the consumer steps
+    over it (its position is the highwater), but no record is handed out for it. Judged by the records handed out
+    it was behind for good: every fetch of the others' records was held 10 s, with a warning each time."""
+    import asyncio
+
+    from aiokafka import TopicPartition
+
+    t = _service().topic
+    p0, p1 = TopicPartition(t, 0), TopicPartition(t, 1)
+    svc = _service_reading({p0: (9, 9), p1: (14, 14)}, {p0: 8, p1: 14})
+    assert svc.guard.next_offset(p0) == 8  # handed out: short of the highwater
+    assert asyncio.run(svc.behind()) == set()
+    user, _ = _lanes(t)
+    assert svc.apply({p1: user}, behind=asyncio.run(svc.behind())) == len(AFTER)  # not held
+    assert svc.lanes.holding() == []
+    # a partition whose position is short of its highwater is behind, as before
+    lagging = _service_reading({p0: (9, 8), p1: (14, 14)}, {p0: 8, p1: 14})
+    assert asyncio.run(lagging.behind()) == {p0}
+    assert lagging.apply({p1: user}, behind={p0}) == 0 and lagging.lanes.holding() == [p1]
+
+
+def test_a_partition_not_waited_for_any_longer_is_counted() -> None:
+    """Once a partition behind has brought nothing for MAX_HOLD seconds the others fold without it: logged, and
+    counted in ``cjo_analytics_lanes_unwaited_total`` (it was in the log only)."""
+    from aiokafka import TopicPartition
+
+    from cjo_stream.analytics.lanes import MAX_HOLD
+    from cjo_stream.metrics import REGISTRY
+
+    def unwaited() -> float:
+        return REGISTRY.get_sample_value("cjo_analytics_lanes_unwaited_total") or 0.0
+
+    svc = _service()
+    t = svc.topic
+    p0, p1 = TopicPartition(t, 0), TopicPartition(t, 1)
+    user, _ = _lanes(t)
+    before = unwaited()
+    assert svc.apply({p1: user}, behind={p0}) == 0
+    assert svc.apply({}, behind={p0}) == 0 and unwaited() == before  # still waiting
+    svc.lanes._blocked_since -= MAX_HOLD  # as if MAX_HOLD seconds had passed
+    assert svc.apply({}, behind={p0}) == len(AFTER)
+    assert unwaited() == before + 1
+
+
 @pytest.mark.broker
 def test_live_a_lagging_partition_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
     """Against the broker: the anonymous id's partition lags (paused from the assignment on, as a slow leader
