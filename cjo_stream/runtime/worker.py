@@ -515,8 +515,8 @@ class StreamWorker:
         held = self.timers_held_since
         if since is not None and held is None:
             parts = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in self.stalls.stalled(now))
-            log.warning("stage 1: %s held by another worker not read for %.0f s (a worker gone?): timers due after "
-                        "%s wait until they are (%.0f s at most)", parts, now - since, format_ts(since),
+            log.warning("stage 1: %s held by another worker not read for %.0f s (a worker gone, or one just assigned "
+                        "them): timers due after %s wait until they are (%.0f s at most)", parts, now - since, format_ts(since),
                         self.stalls.hold_max)
         elif since is None and held is not None:
             if self.stalls.stalled(now):
@@ -797,7 +797,9 @@ class StreamWorker:
             hw = self.customers.highwater(tp)
             part.behind = hw is not None and hw > offsets[tp]
         held = self.timers_held_since
-        clock = now if held is None else min(now, held)
+        clock = now - self.s.timer_grace_ms / 1000  # (events in flight from before a due time come first)
+        if held is not None:
+            clock = min(clock, held)
         for part in self.parts.values():
             part.due_timers(clock, self.outbox, ingest_behind=self.ingest_behind)
         await self.finisher.submit(await self.outbox.send(), offsets)
