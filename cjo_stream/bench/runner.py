@@ -877,7 +877,8 @@ def main(argv: list[str] | None = None) -> int:
             p50, p99 = rest["p50"], rest["p99"]
             print(f"Timer lateness with {rest['pending_timers']:,} pending: {rest['fired']:,} timers fired in 30 s, "
                   f"p50 {p50 * 1000 if p50 is not None else float('nan'):.0f} ms, "
-                  f"p99 {p99 * 1000 if p99 is not None else float('nan'):.0f} ms (histogram-interpolated)")
+                  f"p99 {p99 * 1000 if p99 is not None else float('nan'):.0f} ms (histogram-interpolated; "
+                  f"incl. the {Settings().timer_grace_ms} ms CJO_TIMER_GRACE_MS a worker waits on purpose)")
         scan: dict[str, Any] = {}
         if scan_lines is not None:
             from cjo_stream.bench.schedule import print_scan, scan_section
