@@ -56,6 +56,7 @@ from cjo_stream.adapters.withheld import Withheld
 from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand, Receipt, ReceiptStatus, SkipRecord
 from cjo_stream.config import Settings
 from cjo_stream.events import parse_ts
+from cjo_stream.kafka.closing import stop_within
 from cjo_stream.kafka.groups import heartbeat_ms, leave_group_on_close
 from cjo_stream.kafka.guard import FetchGuard
 from cjo_stream.kafka.memberships import Memberships, member_id
@@ -293,18 +294,28 @@ class AdapterRunner:
         """Release everything, each step independently (one failing close must not leak the others)."""
         metrics.UP.labels("adapter").set(0)
         consumer, self.consumer = self.consumer, None
+        left = True
+
+        async def leave() -> None:  # leaves the group: its partitions move on at once
+            nonlocal left
+            assert consumer is not None
+            left = await stop_within(consumer, f"the {self.name} adapter's consumer")
+
+        async def flush() -> None:  # flushes what is still buffered (receipts, sent-records)
+            await stop_within(self.producer, f"the {self.name} adapter's producer")
+
         steps: list[Callable[[], Awaitable[None]]] = []
         if consumer is not None:
-            steps.append(consumer.stop)  # leaves the group: its partitions move on at once
+            steps.append(leave)
         steps += [self.channel.close, self._close_sent, self.withheld.close]
         if self._own_producer and self._started:
-            steps.append(self.producer.stop)  # flushes what is still buffered
+            steps.append(flush)
         for step in steps:
             try:
                 await step()
             except asyncio.CancelledError:
-                # aiokafka 0.14's consumer.stop() re-raises the cancellation of a fetch sleeping out its retry
-                # backoff (the broker gone; aio-libs/aiokafka#647): the adapter ended on a CancelledError traceback
+                # a step's own cancellation (aiokafka 0.14's consumer.stop() re-raised the cancellation of a fetch
+                # sleeping out its retry backoff, aio-libs/aiokafka#647): the adapter ended on a CancelledError traceback
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise  # ours: the caller is cancelling this close
@@ -312,7 +323,7 @@ class AdapterRunner:
             except Exception:
                 log.exception("closing the %s adapter: %s failed", self.name, getattr(step, "__qualname__", step))
         if self.memberships is not None:
-            if consumer is not None:
+            if consumer is not None and left:
                 self.memberships.forget()  # it left the group above: nothing left behind for the next run
             self.memberships.release()
 

@@ -41,6 +41,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cjo_stream.config import Settings
+from cjo_stream.kafka.closing import STOP_WITHIN, stop_within
 from cjo_stream.kafka.reading import partitions_of
 from cjo_stream.kafka.restore import offsets, past_end, restore
 from cjo_stream.kafka.topics import ensure_topics
@@ -187,7 +188,7 @@ class SentLog:
             return {}
         try:
             _, ends = await asyncio.wait_for(
-                offsets(self.settings, [TopicPartition(self.topic, p) for p in parts]), 10.0)
+                offsets(self.settings, [TopicPartition(self.topic, p) for p in parts]), STOP_WITHIN)
         except Exception as e:  # noqa: BLE001 - a broker gone at shutdown: the stores are read anew next time
             log.warning("sent-record: no checkpoint (the broker did not report its ends: %s)", type(e).__name__)
             return {}
@@ -239,7 +240,7 @@ class SentLog:
         finally:
             self._reader = None
             if reader is not None:
-                await reader.stop()
+                await stop_within(reader, "the sent-record reader")
             if self._temp:
                 with contextlib.suppress(OSError):
                     shutil.rmtree(self.state_dir)

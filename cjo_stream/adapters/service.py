@@ -22,6 +22,7 @@ from cjo_stream.adapters.web import build_app
 from cjo_stream.auth import ApiAuth
 from cjo_stream.config import Settings
 from cjo_stream.errors import ExitCode
+from cjo_stream.kafka.closing import stop_within
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.serving import bound_port, start_site
@@ -146,7 +147,7 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
         await runner.close()
         if web_runner is not None:
             await web_runner.cleanup()
-        await runner.producer.stop()
+        await stop_within(runner.producer, f"the {runner.name} adapter's producer")
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

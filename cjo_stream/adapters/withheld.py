@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cjo_stream.commands import ConsentChange, DeliveryCommand
 from cjo_stream.config import Settings
+from cjo_stream.kafka.closing import stop_within
 from cjo_stream.kafka.reading import partitions_of, read_to_end
 from cjo_stream.kafka.topics import consent_changes_config, ensure_topics
 
@@ -137,4 +138,4 @@ class Withheld:
                 await task
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
+            await stop_within(consumer, "the consent-changes reader")

@@ -27,6 +27,7 @@ from cjo_stream.analytics.offline import definitions
 from cjo_stream.config import Settings
 from cjo_stream.journeys.loader import Topology
 from cjo_stream.journeys.model import Journey
+from cjo_stream.kafka.closing import STOP_WITHIN, stop_within
 from cjo_stream.kafka.guard import FetchGuard
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.reading import read_to_end
@@ -186,26 +187,31 @@ class AnalyticsService:
         self._stopping.set()
 
     async def close(self) -> None:
+        """Flush, leave the group, checkpoint the store: each step bounded (a broker that does not answer kept
+        this 40 s), and no checkpoint unless the flush was written (the store would claim rows the changelog
+        lacks; without one the next start rebuilds from the changelog and folds again from its offsets)."""
         metrics.UP.labels("analytics").set(0)
+        flushed = False
         with contextlib.suppress(Exception):
-            await self.flush()
+            await asyncio.wait_for(self.flush(), STOP_WITHIN)
+            flushed = True
         if self.consumer is not None:
             with contextlib.suppress(Exception):
-                await self.consumer.stop()
+                await stop_within(self.consumer, "the analytics service's consumer")
         end = None
-        if self._kv is not None and self.s.store != "memory":
+        if self._kv is not None and self.s.store != "memory" and flushed:
             with contextlib.suppress(Exception):
-                end = (await self._changelog_end())
+                end = await asyncio.wait_for(self._changelog_end(), STOP_WITHIN)
         if self._kv is not None:
             self.stores.close("analytics", 0, self._kv, end)
             self._kv = None
         with contextlib.suppress(Exception):
-            await self.producer.stop()
+            await stop_within(self.producer, "the analytics service's producer")
 
     async def _changelog_end(self) -> int:
         c = AIOKafkaConsumer(**self.s.kafka_kwargs(), enable_auto_commit=False)
-        await c.start()
         try:
+            await c.start()  # inside: a start that failed (the broker gone) left 'Unclosed AIOKafkaConsumer'
             tp = TopicPartition(self.s.analytics_changelog, 0)
             return int((await c.end_offsets([tp]))[tp])
         finally:

@@ -31,6 +31,7 @@ from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import Topology
+from cjo_stream.kafka.closing import stop_within
 from cjo_stream.kafka.groups import heartbeat_ms, leave_group_on_close
 from cjo_stream.kafka.guard import FetchGuard, Stuck
 from cjo_stream.kafka.memberships import Memberships, member_id
@@ -451,11 +452,15 @@ class StreamWorker:
             with contextlib.suppress(Exception):
                 async with self._lock:  # (a rebalance's revoke may run meanwhile until the groups are left)
                     ends = await self._settle(sorted(self.parts))
-        consumers = [getattr(self, c, None) for c in ("ingest_consumer", "customers", "globals_consumer",
-                                                      "offsets_consumer")]
+        consumers = {name: getattr(self, c, None) for c, name in (
+            ("ingest_consumer", "stage-1 consumer"), ("customers", "stage-2 consumer"),
+            ("globals_consumer", "global tables' consumer"), ("offsets_consumer", "offsets reader"))}
         # leaving the groups (at once) revokes partitions and hands them to the other workers now
-        await asyncio.gather(*(c.stop() for c in consumers if c is not None), return_exceptions=True)
-        self.memberships.forget()  # (if a LeaveGroup failed here, the broker is gone: nothing to remove later)
+        left = await asyncio.gather(*(stop_within(c, f"the worker's {name}") for name, c in consumers.items()
+                                      if c is not None), return_exceptions=True)
+        if all(x is True for x in left):
+            self.memberships.forget()  # (a LeaveGroup that failed on its own: the broker is gone, nothing to remove)
+        # else a stop was cut, its LeaveGroup unsent: the next run on this directory removes those members
         t_left = time.monotonic()
         with contextlib.suppress(Exception):
             async with self._lock:
@@ -466,7 +471,7 @@ class StreamWorker:
             await asyncio.wait_for(self.producer.send_and_wait(self.s.workers_topic, None,
                                                                key=self.worker_id.encode()), 3.0)
         with contextlib.suppress(Exception):  # (it flushes what is pending)
-            await asyncio.wait_for(self.producer.stop(), 5.0)
+            await stop_within(self.producer, "the worker's producer")
         self.memberships.release()
         log.info("stopped in %.1f s: loops ended after %.1f s, groups left after %.1f s",
                  time.monotonic() - t0, t_loops - t0, t_left - t0)
