@@ -53,7 +53,7 @@ from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import Loopback
 from cjo_stream.runtime.members import ANNOUNCE_EVERY, STALE, WorkerInfo, owner_url, workers_topic_config
-from cjo_stream.runtime.stalls import Stalls
+from cjo_stream.runtime.stalls import Stalls, committed_offsets
 from cjo_stream.zone_notes import live_note
 
 log = logging.getLogger("cjo_stream.worker")
@@ -66,6 +66,10 @@ _SCAN_PAGE = 500  # profiles a scheduled-entry scan reads per turn of the batch 
 _SCAN_PAUSE = 0.005  # and how long it steps aside after a page while records wait (seconds)
 
 _json = msgspec.json.Encoder()
+
+
+async def _no_offsets() -> dict[TopicPartition, int]:
+    return {}
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -489,8 +493,8 @@ class StreamWorker:
             os._exit(70)
 
     async def _stalls_loop(self) -> None:
-        """Twice a second: the group's committed offsets of the input partitions held elsewhere, and their ends
-        (:mod:`cjo_stream.runtime.stalls`); sets :attr:`timers_held_since`."""
+        """Twice a second: the group's committed offsets of the input partitions held elsewhere, and the ends of
+        those not being read (:mod:`cjo_stream.runtime.stalls`, its Cost); sets :attr:`timers_held_since`."""
         c = self.ingest_consumer
         topics = (self.s.input_topic, self.s.receipts_topic)
         while self._running:
@@ -502,18 +506,20 @@ class StreamWorker:
                       if TopicPartition(t, p) not in mine]
             committed: dict[TopicPartition, int | None] = {}
             ends: dict[TopicPartition, int] = {}
+            starts: dict[TopicPartition, int] = {}
             if others:
                 try:
-                    ends, starts, done = await asyncio.wait_for(asyncio.gather(
-                        c.end_offsets(others), c.beginning_offsets(others),
-                        asyncio.gather(*(c.committed(tp) for tp in others))), 5.0)
+                    committed = await asyncio.wait_for(committed_offsets(c, others), 5.0)
+                    wanted = self.stalls.wanted(committed)
+                    fresh = [tp for tp in wanted if committed[tp] is None]  # its owner reads it from its start
+                    if wanted:
+                        ends, starts = await asyncio.wait_for(asyncio.gather(
+                            c.end_offsets(wanted), c.beginning_offsets(fresh) if fresh else _no_offsets()), 5.0)
                 except Exception as e:  # noqa: BLE001 - the broker busy or gone: the watchdog says so; look again
                     log.debug("stalled partitions not looked at: %s", type(e).__name__)
                     continue
-                # never committed: its owner reads it from its start (auto_offset_reset earliest)
-                committed = {tp: starts[tp] if off is None else off for tp, off in zip(others, done, strict=True)}
             now = time.time()
-            self.stalls.observe(now, committed, ends)
+            self.stalls.observe(now, committed, ends, starts)
             self._say_stalls(now, self.stalls.since(now))
 
     def _say_stalls(self, now: float, since: float | None) -> None:

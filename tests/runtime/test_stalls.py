@@ -43,3 +43,22 @@ def test_a_partition_taken_over_here_or_never_committed_is_not_watched() -> None
     assert s.stalled(3.0) == [0]
     s.observe(4.0, {}, {})  # partition 0 is this worker's now: its own stage 1 says whether it is behind
     assert (s.since(4.0), s.stalled(4.0)) == (None, [])
+
+
+def test_ends_are_wanted_only_of_partitions_not_being_read() -> None:
+    """A partition whose committed offset moves has an owner reading it: its end is not asked for (the local broker
+    lists a partition's record batches to answer). An idle one, read to its end, is asked at every look, and stalls
+    `after` seconds from the first look that finds events unread in it."""
+    s: Stalls[int] = Stalls(after=1.0, hold_max=30.0)
+    asked: list[list[int]] = []
+    for i in range(12):
+        now = 0.5 * i
+        committed = {0: 5, 1: 2 * i}  # 0: idle; 1: read by its owner, 3 records behind at every look
+        wanted = s.wanted(committed)
+        asked.append(wanted)
+        s.observe(now, committed, {p: (5 if now < 3.0 else 9) if p == 0 else 2 * i + 3 for p in wanted})
+        if now < 4.0:
+            assert s.stalled(now) == []
+    assert all(1 not in w for w in asked)
+    assert all(w == [0] for w in asked[1:])
+    assert (s.stalled(5.5), s.since(5.5)) == ([0], 3.0)  # events came in by 3.0 and were not read
