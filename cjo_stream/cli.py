@@ -137,6 +137,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)  # a condition on `loyalty_tier`, which nobody had: zeros, no why
     for note in unset_properties(topo.journeys, sim.props_carried, sim.props_read):
         print(f"note: {note}", file=sys.stderr)  # `event.properties.cart_vlaue`, which no event had: the same
+    from cjo_stream.journeys.text_numbers import text_number_notes
+
+    for note in text_number_notes(topo.journeys, sim.text_numbers):  # `"revenue": "30"` never >= 10, unsaid
+        print(f"note: {note}", file=sys.stderr)
     from cjo_stream.zone_notes import unknown_zones
 
     zones = unknown_zones(sim.profiles.values(), str(topo.policies.default_timezone))
