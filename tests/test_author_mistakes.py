@@ -166,6 +166,14 @@ MISTAKES = [
     ("a template unquoted in a { } mapping", ("{text: \"Cart of {{ event.properties.cart_value }} waiting.\"}",
      "{text: {{ event.properties.cart_value }}}"), 25, "must be in quotes (unquoted, YAML reads { as a mapping): "
      "text: \"{{ ... }}\""),
+    # a message written as one text, or its fields beside the channel: msgspec's "Expected `object`, got `str`" and
+    # "unknown field `text` (known keys: channel, content, ...)" said not where they go (a walkthrough)
+    ("a send's content as one text", ("{text: \"Cart of {{ event.properties.cart_value }} waiting.\"}",
+     "\"Cart waiting.\""), 25, "steps.3.send.content: Expected `object`, got `str` (the message's fields, each a "
+     "template: content: {subject: ..., body: ...})"),
+    ("a message's field beside the channel", ("content: {text: \"Cart of {{ event.properties.cart_value }} waiting.\"}}",
+                                               "text: \"Cart of {{ event.properties.cart_value }} waiting.\"}"), 25, "steps.3.send.text: Object contains "
+     "unknown field `text` (a message's fields go under content: content: {subject: ..., body: ...})"),
     # PyYAML's "found character '\t' that cannot start any token" did not say that a tab is never indentation
     ("a tab indenting a line", ("    on_event: end", "\ton_event: end"), 8, "a tab; YAML indents with spaces only"),
     # texts YAML folds into one line (`>`, quoted or plain over several lines): the file's line of the mistake,

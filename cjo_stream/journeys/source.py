@@ -271,6 +271,9 @@ def load_yaml(text: str, file: str) -> Located:
 
 _TOO_DEEP = "YAML: lists or mappings nested too deeply (hundreds of levels)"
 
+#: keys of a message's content an author may write beside ``channel`` instead of under ``content``
+_MESSAGE_FIELDS = frozenset({"subject", "body", "text", "title", "html", "message"})
+
 
 #: keys whose text is a duration (``1h``): a bare number there lacks its unit, quoting it would not do
 _DURATION_KEYS = frozenset({"wait", "timeout", "expires_in", "per", "max_duration", "within", "every"})
@@ -372,6 +375,12 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
             reason += f" (a list of events: exit_on: [{{event: {name}}}])"
         elif path[-2:-1] == ["exit_on"] and reason.startswith("Expected `object"):
             reason += f" (each event is a mapping: - {{event: {name}}})"
+        elif last == "content" and path[-2:-1] == ["send"] and reason.startswith("Expected `object"):
+            reason += " (the message's fields, each a template: content: {subject: ..., body: ...})"
+    # `send: {channel: email, subject: ..., body: ...}`: the fields beside the channel, not under content (a walkthrough)
+    if unknown and path[-2:-1] == ["send"] and path[-1] in _MESSAGE_FIELDS:
+        reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
+            " (a message's fields go under content: content: {subject: ..., body: ...})"
     # `id: Nudge-1`, `journey: Cart Winback`, `variant: 10% off`: msgspec names the pattern, which told an author
     # (a walkthrough) neither what an id may hold nor what to write
     pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)
