@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cjo-stream", description="Kafka-native customer journey orchestration.",
                                      epilog="Exit codes: see the README's \"Exit codes\" table.")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--version", action="version", version=f"cjo-stream {_version()}",
+                        help="print the installed version (for a bug report) and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check journey files and policies; print every problem")
@@ -273,6 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in sub.choices.values():  # `--debug` after the verb too, as kubectl takes flags anywhere
         verb.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version: ``cjo-stream --version`` said only that a command was required."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cjo-stream")
+    except PackageNotFoundError:  # the sources on PYTHONPATH, not installed
+        return "(not installed)"
 
 
 def _verb_parser(parser: argparse.ArgumentParser, verb: str) -> argparse.ArgumentParser:
@@ -420,7 +432,7 @@ def _internal_error() -> int:
 
     traceback.print_exc()
     print("error: internal error (a bug in cjo-stream, not in your input): please report it with the "
-          "traceback above; --debug or CJO_LOG_LEVEL=debug logs more", file=sys.stderr)
+          f"traceback above and the version, {_version()}; --debug or CJO_LOG_LEVEL=debug logs more", file=sys.stderr)
     return int(ExitCode.INTERNAL)
 
 if __name__ == "__main__":

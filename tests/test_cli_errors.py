@@ -439,6 +439,7 @@ def test_an_internal_error_prints_its_traceback_and_exits_70(monkeypatch: pytest
     assert cli.main(["schemas"]) == ExitCode.INTERNAL == 70
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: a bug" in err and "internal error" in err
+    assert f"the version, {cli._version()};" in err and cli._version() != "(not installed)"  # for the report
 
 
 def test_debug_adds_the_traceback_to_a_user_error(tmp_path: Path) -> None:

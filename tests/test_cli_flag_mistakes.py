@@ -194,3 +194,11 @@ def test_a_misspelt_flag_names_the_flag_meant(args: list[str], said: str) -> Non
     p = run(*args)
     assert p.returncode == ExitCode.USAGE and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.strip().splitlines() == [f"cjo-stream {args[0]}: error: {said} (see cjo-stream {args[0]} --help)"]
+
+
+def test_version_prints_the_installed_version() -> None:
+    """``cjo-stream --version``, what a bug report asks for, said "the following arguments are required: command"."""
+    from importlib.metadata import version
+
+    p = run("--version")
+    assert (p.returncode, p.stdout.strip(), p.stderr) == (0, f"cjo-stream {version('cjo-stream')}", ""), p.stderr
