@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from cjo_stream.argtypes import non_negative_float
 from cjo_stream.config import topologies_dir
@@ -137,6 +137,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)  # a condition on `loyalty_tier`, which nobody had: zeros, no why
     for note in unset_properties(topo.journeys, sim.props_carried, sim.props_read):
         print(f"note: {note}", file=sys.stderr)  # `event.properties.cart_vlaue`, which no event had: the same
+    from cjo_stream.journeys.text_numbers import text_number_notes
+
+    for note in text_number_notes(topo.journeys, sim.text_numbers):  # `"revenue": "30"` never >= 10, unsaid
+        print(f"note: {note}", file=sys.stderr)
     from cjo_stream.zone_notes import unknown_zones
 
     zones = unknown_zones(sim.profiles.values(), str(topo.policies.default_timezone))
@@ -222,7 +226,13 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    #: the command line being parsed (main sets it): a required flag misspelt (``simulate --event F``) was told
+    #: only as missing, argparse checking what is required before what it does not know
+    given: ClassVar[list[str]] = []
+
     def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            message += "".join(f"; {given} is no flag: did you mean {meant}?" for given, meant in _meant_flags(self, self.given))
         self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -230,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cjo-stream", description="Kafka-native customer journey orchestration.",
                                      epilog="Exit codes: see the README's \"Exit codes\" table.")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--version", action="version", version=f"cjo-stream {_version()}",
+                        help="print the installed version (for a bug report) and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check journey files and policies; print every problem")
@@ -265,11 +277,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version: ``cjo-stream --version`` said only that a command was required."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cjo-stream")
+    except PackageNotFoundError:  # the sources on PYTHONPATH, not installed
+        return "(not installed)"
+
+
 def _verb_parser(parser: argparse.ArgumentParser, verb: str) -> argparse.ArgumentParser:
     for action in parser._actions:  # argparse keeps its subcommands only there
         if isinstance(action, argparse._SubParsersAction):
             return action.choices[verb]  # type: ignore[no-any-return]
     return parser
+
+
+def _meant_flags(parser: argparse.ArgumentParser, extra: list[str]) -> list[tuple[str, str]]:
+    """(given, meant) for each misspelt flag (``--topologie``, ``--comapre``, ``--event``): with prefixes refused,
+    a letter short of a flag's name was "unrecognized" alone. Only a near spelling is named: ``--journey`` meant
+    as a filter is not ``--journey-events``, and saying so would lead back to that trap."""
+    import difflib
+
+    flags = sorted(o for a in parser._actions for o in a.option_strings if o.startswith("--"))
+    meant: list[tuple[str, str]] = []
+    for token in extra:
+        flag = token.split("=", 1)[0]
+        if token.startswith("--") and flag not in flags:
+            meant += [(flag, c) for c in difflib.get_close_matches(flag, flags, n=1, cutoff=0.8)]
+    return meant
 
 
 DEBUG_HELP = "debug logging, and a traceback with every error (same as CJO_LOG_LEVEL=debug)"
@@ -334,9 +371,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.USAGE)
     try:
         parser = build_parser()  # imports every verb's module: Ctrl-C can come meanwhile
+        _Parser.given = list(sys.argv[1:] if argv is None else argv)
         args, extra = parser.parse_known_args(argv)
         if extra:  # argparse's own parse_args says so with the top-level usage, not the verb's flags
-            _verb_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
+            verb = _verb_parser(parser, args.command)
+            meant = " or ".join(m for _, m in _meant_flags(verb, extra))
+            verb.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; did you mean {meant}?" if meant else ""))
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)
     if args.debug:
@@ -392,7 +432,7 @@ def _internal_error() -> int:
 
     traceback.print_exc()
     print("error: internal error (a bug in cjo-stream, not in your input): please report it with the "
-          "traceback above; --debug or CJO_LOG_LEVEL=debug logs more", file=sys.stderr)
+          f"traceback above and the version, {_version()}; --debug or CJO_LOG_LEVEL=debug logs more", file=sys.stderr)
     return int(ExitCode.INTERNAL)
 
 if __name__ == "__main__":

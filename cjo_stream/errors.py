@@ -225,6 +225,9 @@ def load_topology_checked(path: str, refusing: str | None = "nothing was loaded"
             if os.path.basename(folder) == "journeys" else "topologies"
         raise FileProblem(f"{path} is a file, not a topologies directory: give the directory holding journeys/ "
                           f"(and policies.yaml), e.g. {hint}")
+    if not os.path.isabs(path) and not os.path.exists(path):  # `simulate` run from another directory (a walkthrough)
+        raise FileProblem(f"topologies directory not found: {path} (relative to the working directory {os.getcwd()}: "
+                          f"run the command in the directory that holds it, or give its whole path)")
     existing_dir(path, "topologies directory")
     try:
         topo = load_topology(path)

@@ -30,6 +30,7 @@ from cjo_stream.engine.transition import Transition
 from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.identity import canonical, new_links
+from cjo_stream.journeys.text_numbers import numbers_compared
 from cjo_stream.journeys.unset_traits import properties_read
 from cjo_stream.profile import Profile, new_profile
 from cjo_stream.timer_queue import TimerQueue
@@ -103,10 +104,15 @@ class Simulator:
     props_read: dict[str, frozenset[str]] = field(default_factory=dict)
     props_carried: dict[str, set[str]] = field(default_factory=dict)
     _props_pending: dict[str, frozenset[str]] = field(default_factory=dict)  # names with a read key not carried yet
+    #: per event name, the property keys a condition on it compares with a number, and per (name, key) how many
+    #: events carried that key as text (``"30"``): such a condition never holds for them (journeys.text_numbers)
+    numbers_read: dict[str, frozenset[str]] = field(default_factory=dict)
+    text_numbers: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.props_read = properties_read(self.engine.versions.values())
         self._props_pending = dict(self.props_read)
+        self.numbers_read = numbers_compared(self.engine.versions.values())
         if self.analytics is _UNSET:
             # read once, at the end (its report): totals summed then, not kept up with every counter
             self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False,
@@ -227,6 +233,12 @@ class Simulator:
         if reads <= carried:
             del self._props_pending[name]
 
+    def _text_numbers(self, name: str, props: dict[str, Any], keys: frozenset[str]) -> None:
+        """Count the keys of ``keys`` an event named ``name`` carried as text."""
+        for key in keys:
+            if isinstance(props.get(key), str):
+                self.text_numbers[(name, key)] = self.text_numbers.get((name, key), 0) + 1
+
     def handle(self, ev: Event) -> None:
         # the customer is known before this event's own links apply (they only link ids it carries
         # next to the user id it is decided for), so duplicates are dropped per customer, as live
@@ -244,6 +256,10 @@ class Simulator:
             reads = self._props_pending.get(ev.name)
             if reads is not None:
                 self._carry(ev.name, ev.properties, reads)
+        if self.numbers_read:
+            compared = self.numbers_read.get(ev.name)
+            if compared is not None:
+                self._text_numbers(ev.name, ev.properties, compared)
         timers, schedules = self._timers, self._schedules
         if timers.next_due() <= ts or (schedules and schedules[0][0] <= ts):  # most events: nothing due
             self.advance(ts)

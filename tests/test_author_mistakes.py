@@ -151,6 +151,31 @@ MISTAKES = [
      "unexpected tag 'connected_content'; Braze's connected_content is not supported"),
     ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
      17, "unknown filter 'upcse'"),
+    # a template starting a value unquoted: YAML reads `{{ x }}` as a mapping in a mapping, and told an author
+    # "mapping keys must be text, got {'profile.traits.first_name': None}", or that the line was indented unlike
+    # the lines above it (a walkthrough)
+    ("a template alone, unquoted", ("\"{{ profile.traits.first_name | default: 'Hi' }}, your cart\"",
+     "{{ profile.traits.first_name }}"), 14, "YAML syntax: a template that starts a value must be in quotes "
+     "(unquoted, YAML reads { as a mapping): subject: \"{{ profile.traits.first_name }}\""),
+    ("a template and text, unquoted", ("\"{{ profile.traits.first_name | default: 'Hi' }}, your cart\"",
+     "{{ profile.traits.first_name }} - your cart"), 14, "must be in quotes (unquoted, YAML reads { as a mapping): "
+     "subject: \"{{ profile.traits.first_name }} - your cart\""),
+    ("a tag starting a value, unquoted", ("\"{{ profile.traits.first_name | default: 'Hi' }}, your cart\"",
+     "{% if profile.traits.vip %}VIP{% endif %}"), 14, "must be in quotes (unquoted, YAML reads { as a mapping): "
+     "subject: \"{% if profile.traits.vip %}VIP{% endif %}\""),
+    ("a template unquoted in a { } mapping", ("{text: \"Cart of {{ event.properties.cart_value }} waiting.\"}",
+     "{text: {{ event.properties.cart_value }}}"), 25, "must be in quotes (unquoted, YAML reads { as a mapping): "
+     "text: \"{{ ... }}\""),
+    # a message written as one text, or its fields beside the channel: msgspec's "Expected `object`, got `str`" and
+    # "unknown field `text` (known keys: channel, content, ...)" said not where they go (a walkthrough)
+    ("a send's content as one text", ("{text: \"Cart of {{ event.properties.cart_value }} waiting.\"}",
+     "\"Cart waiting.\""), 25, "steps.3.send.content: Expected `object`, got `str` (the message's fields, each a "
+     "template: content: {subject: ..., body: ...})"),
+    ("a message's field beside the channel", ("content: {text: \"Cart of {{ event.properties.cart_value }} waiting.\"}}",
+                                               "text: \"Cart of {{ event.properties.cart_value }} waiting.\"}"), 25, "steps.3.send.text: Object contains "
+     "unknown field `text` (a message's fields go under content: content: {subject: ..., body: ...})"),
+    # PyYAML's "found character '\t' that cannot start any token" did not say that a tab is never indentation
+    ("a tab indenting a line", ("    on_event: end", "\ton_event: end"), 8, "a tab; YAML indents with spaces only"),
     # texts YAML folds into one line (`>`, quoted or plain over several lines): the file's line of the mistake,
     # not the line the text starts on
     ("unknown filter in a folded body (>)", ("body: |\n          You viewed", "body: >\n          You saw\n"

@@ -439,6 +439,7 @@ def test_an_internal_error_prints_its_traceback_and_exits_70(monkeypatch: pytest
     assert cli.main(["schemas"]) == ExitCode.INTERNAL == 70
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: a bug" in err and "internal error" in err
+    assert f"the version, {cli._version()};" in err and cli._version() != "(not installed)"  # for the report
 
 
 def test_debug_adds_the_traceback_to_a_user_error(tmp_path: Path) -> None:
@@ -587,3 +588,12 @@ def test_an_output_that_is_an_input_or_the_other_output_is_refused(verb: str, fl
     assert "choose another path" in err or "each needs its own" in err, err
     assert events.read_bytes() == before  # nothing was overwritten
     assert not (tmp_path / "out.html").exists()
+
+
+def test_a_relative_topologies_directory_missing_names_the_working_directory(tmp_path: Path) -> None:
+    """``simulate --events F`` run outside the project (the default ``topologies`` is relative) said only
+    "topologies directory not found: topologies", not where it was looked for (a walkthrough, 2026-12-04)."""
+    err = user_error(run("simulate", "--events", EVENTS, cwd=tmp_path), ExitCode.NO_FILE,
+                     f"error: topologies directory not found: topologies (relative to the working directory {tmp_path}: "
+                     "run the command in the directory that holds it, or give its whole path)")
+    assert len(err.strip().splitlines()) == 1, err

@@ -141,7 +141,8 @@ def test_worker_loglevel_takes_the_names_cjo_log_level_takes(name: str) -> None:
 
 @pytest.mark.parametrize("args, unknown", [(["simulate", "--events", EVENTS, "--bogus"], "--bogus"),
                                           (["validate", "topologies", "extra"], "extra"),
-                                          (["replay", "--events", EVENTS, "--comapre", "topologies"], "--comapre topologies")])
+                                          (["replay", "--events", EVENTS, "--comapre", "topologies"],
+                                           "--comapre topologies; did you mean --compare?")])
 def test_an_unknown_flag_is_told_in_one_line_naming_the_verbs_help(args: list[str], unknown: str) -> None:
     """argparse reported it with the top-level usage (the list of verbs), not the flags the verb takes; then
     with the verb's usage, nine lines for ``replay`` above the one saying what was wrong (a walkthrough)."""
@@ -174,3 +175,30 @@ def test_a_prefix_of_a_flag_is_no_flag(tmp_path: Path, args: list[str], unknown:
     assert p.stderr.strip().splitlines() == [f"cjo-stream {args[0]}: error: unrecognized arguments: {unknown} "
                                              f"(see cjo-stream {args[0]} --help)"]
     assert list(tmp_path.iterdir()) == []  # nothing written under the name given
+
+
+@pytest.mark.parametrize("args, said", [
+    (["simulate", "--topologie", "topologies", "--events", EVENTS],
+     "unrecognized arguments: --topologie topologies; did you mean --topologies?"),
+    (["worker", "--web_port", "7000"], "unrecognized arguments: --web_port 7000; did you mean --web-port?"),
+    (["tail", "--chanel", "email"], "unrecognized arguments: --chanel email; did you mean --channel?"),
+    # a required flag misspelt: argparse checks what is required first, and said only that --events was missing
+    (["simulate", "--event", EVENTS], "the following arguments are required: --events; --event is no flag: did you "
+                                      "mean --events?"),
+    (["produce", "--event=x.jsonl"], "the following arguments are required: --events; --event is no flag: did you "
+                                     "mean --events?"),
+])
+def test_a_misspelt_flag_names_the_flag_meant(args: list[str], said: str) -> None:
+    """``simulate --topologie topologies`` (a letter short, now that prefixes are refused) was "unrecognized"
+    with no word of ``--topologies`` (a walkthrough, 2026-12-04)."""
+    p = run(*args)
+    assert p.returncode == ExitCode.USAGE and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines() == [f"cjo-stream {args[0]}: error: {said} (see cjo-stream {args[0]} --help)"]
+
+
+def test_version_prints_the_installed_version() -> None:
+    """``cjo-stream --version``, what a bug report asks for, said "the following arguments are required: command"."""
+    from importlib.metadata import version
+
+    p = run("--version")
+    assert (p.returncode, p.stdout.strip(), p.stderr) == (0, f"cjo-stream {version('cjo-stream')}", ""), p.stderr

@@ -97,5 +97,16 @@ def cron_problem(expr: str) -> str | None:
     if len(expr.split()) != 5:
         return f"bad cron {expr!r}: five fields (minute hour day month weekday), e.g. \"0 9 * * MON\""
     if not croniter.is_valid(expr):
+        fields = expr.split()
+        for i, (name, allowed) in enumerate(_CRON_FIELDS):  # the field at fault: the others as `*`
+            alone = " ".join(f if k == i else "*" for k, f in enumerate(fields))
+            if not croniter.is_valid(alone):
+                return (f"bad cron {expr!r}: its {name} {fields[i]!r} is out of range or unreadable ({allowed}; "
+                        "also *, a,b lists, a-b ranges and */n steps)")
         return f"bad cron {expr!r}: croniter cannot read it"
     return None
+
+
+#: the five fields of a cron expression and what each takes: "croniter cannot read it" named neither
+_CRON_FIELDS = (("minute", "0-59"), ("hour", "0-23"), ("day of the month", "1-31"), ("month", "1-12 or JAN-DEC"),
+                ("weekday", "0-6 or SUN-SAT"))

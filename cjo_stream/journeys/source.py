@@ -127,7 +127,10 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str,
         for key_node, value_node in keys:
             key = _construct(key_node, file)
             if not isinstance(key, str | int) or isinstance(key, bool):
-                raise SourceError(file, key_node.start_mark.line + 1, f"mapping keys must be text, got {key!r}")
+                line = key_node.start_mark.line + 1
+                buffer = key_node.start_mark.buffer
+                hint = unquoted_template(buffer, line) if isinstance(buffer, str) else None
+                raise SourceError(file, line, f"YAML syntax: {hint}" if hint else f"mapping keys must be text, got {key!r}")
             if key in own:
                 raise SourceError(file, key_node.start_mark.line + 1, f"duplicate key {key!r}")
             own.add(key)
@@ -185,8 +188,42 @@ _BLOCK_END = re.compile(r"(while parsing a block (mapping|collection), )?expecte
 _MAPPING_VALUES = "mapping values are not allowed here"
 
 
+#: a value that starts with a Liquid tag or output, unquoted (``body: {{ x }}``, ``- {% if %}``): YAML reads ``{`` as
+#: a mapping, so ``{{ x }}`` is a mapping inside a mapping, and ``%`` starts no value (a walkthrough was told "mapping
+#: keys must be text, got {'profile.traits.first_name': None}", or that the line was "indented unlike the lines above")
+_UNQUOTED_TEMPLATE = re.compile(r"^\s*(?:-\s+)?(?:(?P<key>[^\s:#'\"{}\[\],]+):\s+)?(?P<value>\{[{%].*?)\s*$")
+#: the same inside a ``{ }`` mapping on one line (``content: {subject: {{ x }}, body: y}``)
+_UNQUOTED_TEMPLATE_IN_FLOW = re.compile(r"(?:^|[\s,{\[])(?P<key>[^\s:#'\"{}\[\],]+):\s+\{(?P<tag>[{%])")
+
+
+def unquoted_template(text: str, line: int) -> str | None:
+    """What to write when line ``line`` (1-based) of ``text`` starts a value with ``{{`` or ``{%`` unquoted, else None."""
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return None
+    text_line = lines[line - 1]
+    found = _UNQUOTED_TEMPLATE.match(text_line)
+    if found is None:
+        in_flow = _UNQUOTED_TEMPLATE_IN_FLOW.search(text_line)
+        if in_flow is None:
+            return None
+        shown = "{{ ... }}" if in_flow["tag"] == "{" else "{% ... %}"
+        return _QUOTE_IT + f'{in_flow["key"]}: "{shown}"'
+    if found["key"] is None and not text_line.lstrip().startswith("-"):
+        return None  # a line of a block's text (`body: |`) that YAML ended by its indentation: not this mistake
+    value = found["value"]
+    quoted = "'" + value.replace("'", "''") + "'" if '"' in value else '"' + value.replace("\\", "\\\\") + '"'
+    example = f"{found['key']}: {quoted}" if found["key"] else quoted
+    return _QUOTE_IT + example
+
+
+_QUOTE_IT = "a template that starts a value must be in quotes (unquoted, YAML reads { as a mapping): "
+
+
 def _indentation_hint(problem: str) -> str:
     """PyYAML's reason, saying what the author most likely did: indent a line unlike its neighbours."""
+    if problem == "found character '\\t' that cannot start any token":
+        return f"{problem}: a tab; YAML indents with spaces only"
     if _BLOCK_END.fullmatch(problem):
         return ("this line is indented unlike the lines above it: the keys of one mapping (a step's `id`, `send`, "
                 "`next`, ...) start in one column, and so does the `-` of each item of one list")
@@ -212,7 +249,7 @@ def load_yaml(text: str, file: str) -> Located:
         # its first , [ ] { }, and YAML's own words did not say to quote it (a walkthrough)
         if re.match(r"expected ',' or '[}\]]', but got", problem):
             problem += " (inside { } or [ ], a value holding , [ ] { } is cut there: put it in quotes)"
-        problem = _indentation_hint(problem)
+        problem = unquoted_template(text, line) or _indentation_hint(problem)
         raise SourceError(file, line, f"YAML syntax: {problem}") from None
     except yaml.reader.ReaderError as e:  # a control character or invalid text: not a marked error
         line = text.count("\n", 0, max(e.position, 0)) + 1
@@ -233,6 +270,9 @@ def load_yaml(text: str, file: str) -> Located:
 
 
 _TOO_DEEP = "YAML: lists or mappings nested too deeply (hundreds of levels)"
+
+#: keys of a message's content an author may write beside ``channel`` instead of under ``content``
+_MESSAGE_FIELDS = frozenset({"subject", "body", "text", "title", "html", "message"})
 
 
 #: keys whose text is a duration (``1h``): a bare number there lacks its unit, quoting it would not do
@@ -335,6 +375,12 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
             reason += f" (a list of events: exit_on: [{{event: {name}}}])"
         elif path[-2:-1] == ["exit_on"] and reason.startswith("Expected `object"):
             reason += f" (each event is a mapping: - {{event: {name}}})"
+        elif last == "content" and path[-2:-1] == ["send"] and reason.startswith("Expected `object"):
+            reason += " (the message's fields, each a template: content: {subject: ..., body: ...})"
+    # `send: {channel: email, subject: ..., body: ...}`: the fields beside the channel, not under content (a walkthrough)
+    if unknown and path[-2:-1] == ["send"] and path[-1] in _MESSAGE_FIELDS:
+        reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
+            " (a message's fields go under content: content: {subject: ..., body: ...})"
     # `id: Nudge-1`, `journey: Cart Winback`, `variant: 10% off`: msgspec names the pattern, which told an author
     # (a walkthrough) neither what an id may hold nor what to write
     pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)

@@ -235,6 +235,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             if note not in told:
                 told.add(note)
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
+    from cjo_stream.journeys.text_numbers import text_number_notes
+
+    for name, topo in every:  # a property compared with a number that events carried as text, as simulate tells
+        for note in text_number_notes(topo.journeys, first.sim.text_numbers,
+                                      "the time range" if replay.outside else "the input"):
+            if note not in told:
+                told.add(note)
+                print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
     # customers timed in default_timezone because their data names no zone, as simulate tells; not after
     # profiles were spilled to disk (--profiles-in-memory): reading each back would cost what the replay did
     if not getattr(first.sim.profiles, "spilled", 0):

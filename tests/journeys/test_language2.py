@@ -36,7 +36,10 @@ def test_scheduled_entry_compiles_to_a_schedule_and_the_scheduled_event() -> Non
     ('{every: 12h, at: "09:00"}', "test.yaml:4: with `at`, every is a whole number of days"),
     ('{every: 10s}', "test.yaml:4: a schedule comes round at most once a minute"),
     ('{cron: "0 9 * *"}', "test.yaml:4: bad cron '0 9 * *': five fields"),
-    ('{cron: "0 99 * * *"}', "test.yaml:4: bad cron '0 99 * * *': croniter cannot read it"),
+    ('{cron: "0 99 * * *"}', "test.yaml:4: bad cron '0 99 * * *': its hour '99' is out of range or unreadable "
+                            "(0-23; also *, a,b lists, a-b ranges and */n steps)"),
+    ('{cron: "0 9 * * FUN"}', "test.yaml:4: bad cron '0 9 * * FUN': its weekday 'FUN' is out of range"),
+    ('{cron: "0 9 31 13 *"}', "test.yaml:4: bad cron '0 9 31 13 *': its month '13' is out of range"),
     ('{cron: "0 9 * * *", every: 1d}', "test.yaml:4: a schedule has `every` (with an optional `at`) or `cron`"),
     ('{every: 1d, at: "09:00", day: monday}', "test.yaml:4: entry.schedule.day: Object contains unknown field"),
 ])

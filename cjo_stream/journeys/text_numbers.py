@@ -1,0 +1,64 @@
+"""Event properties a journey's conditions compare with a number that the input's events carried as text.
+
+Values keep the producer's type (README, Expressions): ``"revenue": "30"`` never holds for
+``event.properties.revenue >= 10``, and nothing said so at run time: a walkthrough's customer who ordered with
+the amount in quotes entered no journey, while ``simulate`` told of nothing. After a simulation or replay, the
+events that carried such a property as text are counted and told, per journey, event and property.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from cjo_stream.journeys.conditions import conditions
+from cjo_stream.journeys.model import Journey
+from cjo_stream.journeys.unset_traits import _role
+
+#: ``event.properties.revenue >= 10`` and ``10 < event.properties.revenue``: an ordering comparison with a number
+_KEY = r"event\.properties\.(?P<{}>[A-Za-z_][A-Za-z0-9_]*)"
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_COMPARED = re.compile(rf"{_KEY.format('a')}\s*[<>]=?\s*{_NUMBER}|{_NUMBER}\s*[<>]=?\s*{_KEY.format('b')}")
+
+
+def _keys(source: str) -> set[str]:
+    return {m["a"] or m["b"] for m in _COMPARED.finditer(source)}
+
+
+def numbers_compared(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
+    """Per event name, the property keys a condition matched against that event compares in order with a number:
+    what a simulation looks at in each such event (:func:`text_number_notes`)."""
+    out: dict[str, set[str]] = {}
+    for j in journeys:
+        for c in conditions(j):
+            if c.event is not None:
+                keys = _keys(c.when.source)
+                if keys:
+                    out.setdefault(c.event, set()).update(keys)
+    return {name: frozenset(keys) for name, keys in out.items()}
+
+
+def text_number_notes(journeys: Iterable[Journey], as_text: Mapping[tuple[str, str], int],
+                      where: str = "the input") -> list[str]:
+    """One line per journey (latest version), event name and property compared with a number that ``as_text``
+    counts events of carrying as text (only the count: the values are the customers' data)."""
+    latest: dict[str, Journey] = {}
+    for j in journeys:
+        if j.id not in latest or j.version > latest[j.id].version:
+            latest[j.id] = j
+    out: list[str] = []
+    for jid in sorted(latest):
+        roles: dict[tuple[str, str], list[str]] = {}
+        for c in conditions(latest[jid]):
+            if c.event is None:
+                continue
+            for key in sorted(_keys(c.when.source)):
+                role = _role(c)
+                if as_text.get((c.event, key)) and role not in roles.get((c.event, key), []):
+                    roles.setdefault((c.event, key), []).append(role)
+        for (event, key), roles_of in roles.items():
+            n = as_text[(event, key)]
+            out.append(f"journey {jid}: {n} {event!r} event(s) in {where} carried the property {key!r} as text "
+                       f"(\"30\", not 30), which {', '.join(roles_of)} compares with a number: that never holds "
+                       "for text (README, Expressions); send the number unquoted")
+    return out
