@@ -7,7 +7,7 @@ later (a ``wait_for``'s paths) had to be taught to each walk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,3 +46,12 @@ def conditions(j: Journey) -> Iterator[Condition]:
         for k, (cond, _) in enumerate(step.branch):
             if cond is not None:
                 yield Condition("branch", cond, None, k, step.id, i)
+
+
+def latest_versions(journeys: Iterable[Journey]) -> dict[str, Journey]:
+    """The latest version of each journey, by id: what an author's notes after a run speak of."""
+    latest: dict[str, Journey] = {}
+    for j in journeys:
+        if j.id not in latest or j.version > latest[j.id].version:
+            latest[j.id] = j
+    return latest

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from cjo_stream.journeys.conditions import conditions
+from cjo_stream.journeys.conditions import conditions, latest_versions
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.unset_traits import _role
 
@@ -42,10 +42,7 @@ def text_number_notes(journeys: Iterable[Journey], as_text: Mapping[tuple[str, s
                       where: str = "the input") -> list[str]:
     """One line per journey (latest version), event name and property compared with a number that ``as_text``
     counts events of carrying as text (only the count: the values are the customers' data)."""
-    latest: dict[str, Journey] = {}
-    for j in journeys:
-        if j.id not in latest or j.version > latest[j.id].version:
-            latest[j.id] = j
+    latest = latest_versions(journeys)
     out: list[str] = []
     for jid in sorted(latest):
         roles: dict[tuple[str, str], list[str]] = {}

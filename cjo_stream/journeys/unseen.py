@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 
 from cjo_stream.event import RECEIPT_PREFIX  # an input of touchpoints alone has no receipts
+from cjo_stream.journeys.conditions import latest_versions
 from cjo_stream.journeys.model import SCHEDULED, Journey, Matcher
 
 
@@ -47,10 +48,7 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
     outside = outside or set()
     if not names and not outside:
         return []
-    latest: dict[str, Journey] = {}
-    for j in journeys:
-        if j.id not in latest or j.version > latest[j.id].version:
-            latest[j.id] = j
+    latest = latest_versions(journeys)
     choices = sorted(names | outside)
     out: list[str] = []
     for jid in sorted(latest):

@@ -16,7 +16,7 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
-from cjo_stream.journeys.conditions import Condition, conditions
+from cjo_stream.journeys.conditions import Condition, conditions, latest_versions
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 
@@ -41,10 +41,7 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
     input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare)."""
     if not traits:
         return []
-    latest: dict[str, Journey] = {}
-    for j in journeys:
-        if j.id not in latest or j.version > latest[j.id].version:
-            latest[j.id] = j
+    latest = latest_versions(journeys)
     choices = sorted(traits)
     out: list[str] = []
     for jid in sorted(latest):
@@ -88,10 +85,7 @@ def unset_properties(journeys: Iterable[Journey], carried: Mapping[str, set[str]
     no such event carried. ``carried``: per event name seen, the property keys its events had (every key read,
     and others for the closest one); ``read``: what was recorded (:func:`properties_read`), so a key no one
     looked for is not told; a name no event had is :mod:`~cjo_stream.journeys.unseen`'s."""
-    latest: dict[str, Journey] = {}
-    for j in journeys:
-        if j.id not in latest or j.version > latest[j.id].version:
-            latest[j.id] = j
+    latest = latest_versions(journeys)
     out: list[str] = []
     for jid in sorted(latest):
         roles: dict[tuple[str, str], list[str]] = {}
