@@ -83,6 +83,14 @@ UNKNOWN_TIMEZONES = Gauge("cjo_unknown_timezones", "Distinct time zone names rea
 TIMERS_HELD = Gauge("cjo_timers_held", "1 while this worker holds back timers due after an input partition another "
                     "worker holds stopped being read (a worker gone, until its session times out; 30 s at most)",
                     registry=REGISTRY)
+EVENTS_OVERTAKEN = Counter("cjo_events_overtaken_total", "Events that arrived after a timer of their customer's journey "
+                           "had fired, though they happened before it was due, and that the journey listens to "
+                           "(goal, exit_on, wait_for): the timer decided without them, where replay would not "
+                           "(runtime.overtaken; best effort)", ["journey"], registry=REGISTRY)
+EVENTS_OVERTAKEN_SECONDS = Histogram("cjo_events_overtaken_seconds", "How long after the timer they came behind was "
+                                     "due overtaken events arrived: a CJO_TIMER_GRACE_MS above this would have "
+                                     "applied them first", buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+                                     registry=REGISTRY)
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
 
 
@@ -266,8 +274,8 @@ class BatchCounts:
     metrics once a batch: per record that is a few hundred instructions instead of a Python loop.
     """
 
-    __slots__ = ("consumed", "duplicates", "late", "limited", "lookalikes", "profile_sizes", "stages", "too_late",
-                 "transitions")
+    __slots__ = ("consumed", "duplicates", "late", "limited", "lookalikes", "overtaken", "profile_sizes", "stages",
+                 "too_late", "transitions")
 
     def __init__(self) -> None:
         # (journey, kind, step, variant, channel, reason) -> transitions
@@ -281,6 +289,9 @@ class BatchCounts:
         self.limited: list[int] = []  # what profile limits left out of events (cjo_stream.profile LIMITED_*)
         # events named as consent events that are none, by name: published by runtime.lookalikes.publish
         self.lookalikes: _Counter[str] = _Counter()
+        # (journey, seconds after the due time) of events that came after a timer they happened before:
+        # published by runtime.overtaken.publish
+        self.overtaken: list[tuple[str, float]] = []
 
     def add_stages(self, moves: Iterable[tuple[str, str]]) -> None:
         _count_elements(self.stages, moves)

@@ -51,6 +51,7 @@ from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.lookalikes import ORDINARY
 from cjo_stream.runtime.lookalikes import seen as seen_name
+from cjo_stream.runtime.overtaken import FiredTimers, listened
 from cjo_stream.runtime.schedules import SCHEDULES_KEY, Scan, SchedulePlan
 from cjo_stream.runtime.stored import Stored, decode_stored, encode_stored
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
@@ -172,6 +173,8 @@ class CustomerPartition:
         # worker): while this partition or ingest is behind, timers fire by this clock, not the wall's.
         self.watermark = 0.0
         self.behind = True
+        # the latest timer fired per customer, to tell events that come after a timer they happened before
+        self.fired = FiredTimers(listened(engine.versions.values()))
 
     # ------------------------------------------------------------------ state access
     def load(self, customer_id: str) -> Stored | None:
@@ -213,6 +216,8 @@ class CustomerPartition:
         dirty, consumed = b.dirty, counts.consumed
         ordinary, lookalikes = ORDINARY, counts.lookalikes  # names read as no consent event, and those that do
         window, max_ids = s.dedupe_window, s.dedupe_ids
+        fired = self.fired
+        fired_latest = fired.latest  # (runtime.overtaken: mostly empty between timers, a dict lookup otherwise)
         for rec in records:
             cid = (rec.key or b"").decode()
             if cid in cache:
@@ -265,6 +270,8 @@ class CustomerPartition:
                         ev.ts = now  # a producer's clock far ahead of ours: decide it as arriving now
                     if ev.ts > self.watermark:
                         self.watermark = ev.ts
+                    if fired_latest and cid in fired_latest:  # a timer of the customer fired lately
+                        fired.check(cid, name, ev.ts, now, counts.overtaken)
                     res = engine.process(stored.profile, ev, ev.ts, throttles)
                     if is_receipt:
                         receipt = ev  # an adapter's receipt: a journey event joins it to its delivery
@@ -326,7 +333,10 @@ class CustomerPartition:
             return None  # erased or merged away: nothing to wake
         st.timers += 1
         st.lateness.append(now - timer.due)
-        return self.engine.fire(stored.profile, timer, timer.due, self.throttles)  # decided at its due time
+        res = self.engine.fire(stored.profile, timer, timer.due, self.throttles)  # decided at its due time
+        if res.transitions:  # it moved an instance: an event from before its due time would come too late now
+            self.fired.fired(stored.profile.customer_id, timer.journey, timer.due, now)
+        return res
 
     def _link_request(self, cid: str, stored: Stored | None, target: str, b: _Batch, out: Outbox) -> None:
         """Link this partition's id ``cid`` to the customer ``target`` unless it is linked already (the

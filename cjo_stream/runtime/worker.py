@@ -46,7 +46,7 @@ from cjo_stream.kafka.topics import consent_changes_config, ensure_topics
 from cjo_stream.kafka.watch import GONE_HINT, BrokerWatch, missing, topic_partitions
 from cjo_stream.kv import KV, StoreFactory, release_memory
 from cjo_stream.profile import profile_to_dict
-from cjo_stream.runtime import lookalikes
+from cjo_stream.runtime import lookalikes, overtaken
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.decoded import Decoded
@@ -819,6 +819,8 @@ class StreamWorker:
         counts.publish()
         if counts.lookalikes:  # counted, each name new to the process logged (runtime.lookalikes)
             lookalikes.publish(counts.lookalikes)
+        if counts.overtaken:  # events that came after a timer they happened before (runtime.overtaken)
+            overtaken.publish(counts.overtaken, self.s.timer_grace_ms)
         self._publish_gauges()
         if n:
             metrics.BATCH_SIZE.observe(n)

@@ -216,6 +216,12 @@ def build() -> dict[str, Any]:
                      [("cjo:timer_lateness_seconds:p50", "p50"), ("cjo:timer_lateness_seconds:p99", "p99"),
                       *[(e, lg) for e, lg in quantiles("cjo_timer_lateness_seconds", (0.99,), by="instance")]],
                      "s"), 12, 8)
+    L.add(timeseries("Events that came after a timer", "Events that arrived after a timer of their customer's "
+                     "journey had fired, though they happened before it was due, by journey (its decision went "
+                     "without them), and how long after the due time they came: a CJO_TIMER_GRACE_MS above that "
+                     "would have applied them first (the CjoEventsOvertaken runbook)",
+                     [(f"sum by (journey) (increase(cjo_events_overtaken_total[{RI}]))", "{{journey}}"),
+                      *quantiles("cjo_events_overtaken_seconds", (0.5, 0.9))]), 12, 8)
 
     # ------------------------------------------------------------------ journeys
     L.row("Journeys")

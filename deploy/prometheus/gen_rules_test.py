@@ -143,6 +143,24 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "events that came after a timer they happened before",
+        "series": [
+            # one journey's overtaken events: 1 a minute from 11m (10 within the hour by 20m); another's: a few
+            s("cjo_events_overtaken_total", {**W0, "journey": "cart"}, "0x10 1+1x70"),
+            s("cjo_events_overtaken_total", {**W1, "journey": "cart"}, "0x80"),
+            s("cjo_events_overtaken_total", {**W1, "journey": "welcome"}, "0x10 3x70"),
+        ],
+        "checks": [
+            ("15m", "CjoEventsOvertaken", []),
+            ("25m", "CjoEventsOvertaken", [
+                fires("CjoEventsOvertaken", {"journey": "cart", "severity": "warning"},
+                      "About 15 events of journey cart in the last hour came after a timer they happened before")]),
+            ("75m", "CjoEventsOvertaken", [
+                fires("CjoEventsOvertaken", {"journey": "cart", "severity": "warning"},
+                      "About 60 events of journey cart in the last hour came after a timer they happened before")]),
+        ],
+    },
+    {
         "name": "events named as consent events that are none",
         "series": [
             # a worker's first Unsubscribed events at 10m: a new series, its whole value counts for an hour

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from pathlib import Path
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import load_topology
@@ -63,6 +65,39 @@ async def test_an_event_in_flight_at_the_due_time_comes_before_the_timer(broker:
         await producer.send_and_wait(s.input_topic, checkout, key=b"u1")
         got = await collect(broker.bootstrap, [s.delivery_topic("in_app")], lambda rs: len(rs) >= 1, timeout=30)
         assert [orjson.loads(r.value)["step"] for r in got] == ["thanks"]
+    finally:
+        await producer.stop()
+        await w.stop()
+
+
+async def test_an_event_later_than_the_grace_is_counted_as_overtaken(broker: LocalBroker, tmp_path: Path) -> None:
+    """The limit, made visible: past the grace the timer decides without the event (the reminder goes out, as
+    before), and ``cjo_events_overtaken_total`` says so, with how long a grace would have caught it."""
+    (tmp_path / "topo" / "journeys").mkdir(parents=True)
+    (tmp_path / "topo" / "journeys" / "quick_cart.yaml").write_text(JOURNEY)
+    s = Settings(bootstrap=broker.bootstrap, partitions=2, store="rocksdb", data_dir=str(tmp_path / "data"),
+                 timer_grace_ms=200)
+    w = StreamWorker(s, load_topology(str(tmp_path / "topo")))
+    counted = partial(metrics.REGISTRY.get_sample_value, "cjo_events_overtaken_total", {"journey": "quick_cart"})
+    before = counted() or 0.0
+    await w.start()
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+    await producer.start()
+    try:
+        await until(lambda: w.ingest_consumer.assignment() and not w.ingest_behind, "stage 1 never caught up")
+        t0 = time.time()
+        cart = event_line(messageId="cart-2", type="track", event="cart_item_added", userId="u2",
+                          timestamp=format_ts(t0))
+        await producer.send_and_wait(s.input_topic, cart, key=b"u2")
+        got = await collect(broker.bootstrap, [s.delivery_topic("in_app")], lambda rs: len(rs) >= 1, timeout=30)
+        assert [orjson.loads(r.value)["step"] for r in got] == ["remind"]  # the timer fired
+        due = t0 + TIMEOUT
+        await asyncio.sleep(max(0.0, due + 1.5 - time.time()))
+        checkout = event_line(messageId="co-2", type="track", event="checkout_started", userId="u2",
+                              timestamp=format_ts(due - 0.05))
+        await producer.send_and_wait(s.input_topic, checkout, key=b"u2")
+        await until(lambda: (counted() or 0.0) > before, "the overtaken checkout was not counted")
+        assert (counted() or 0.0) - before == 1
     finally:
         await producer.stop()
         await w.stop()
