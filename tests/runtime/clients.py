@@ -96,6 +96,21 @@ def raw_batch(records: Sequence[Record], *, compression: str = "none", log_appen
     return bytes(buf)
 
 
+def control_batch(*, commit: bool = True, producer_id: int = 4242) -> bytes:
+    """A transaction's end marker as a broker writes it: a v2 batch with the transactional and control attributes
+    and one control record (key: version 0, type 1 commit / 0 abort; value: version 0, coordinator epoch 0).
+    The local broker cannot run transactions (``InitProducerId`` fails), so tests write the marker themselves."""
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=True, producer_id=producer_id,
+                                  producer_epoch=0, base_sequence=-1, batch_size=1 << 20)
+    b.append(0, timestamp=int(time.time() * 1000), key=struct.pack(">hh", 0, 1 if commit else 0),
+             value=struct.pack(">hi", 0, 0), headers=[])
+    buf = bytearray(b.build())
+    attrs = struct.unpack_from(">h", buf, 21)[0]
+    struct.pack_into(">h", buf, 21, attrs | 0x20)  # control batch
+    struct.pack_into(">I", buf, 17, calc_crc32c(bytes(buf[21:])))
+    return bytes(buf)
+
+
 async def raw_produce(bootstrap: str, topic: str, partition: int, batch: bytes) -> int:
     """Write ``batch`` as it is with one Produce request; returns its base offset."""
     client = AIOKafkaClient(bootstrap_servers=bootstrap)
