@@ -141,6 +141,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     for note in text_number_notes(topo.journeys, sim.text_numbers):  # `"revenue": "30"` never >= 10, unsaid
         print(f"note: {note}", file=sys.stderr)
+    from cjo_stream.engine.overtaken import notes as overtaken_notes
+
+    for note in overtaken_notes(sim.overtaken, sim.overtaken_after):  # a late line decided as live would, unsaid
+        print(f"note: {note}", file=sys.stderr)
     from cjo_stream.zone_notes import unknown_zones
 
     zones = unknown_zones(sim.profiles.values(), str(topo.policies.default_timezone))

@@ -26,6 +26,7 @@ from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.funnel import Funnel
+from cjo_stream.engine.overtaken import FiredTimers, listened
 from cjo_stream.engine.transition import Transition
 from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event
@@ -108,11 +109,19 @@ class Simulator:
     #: events carried that key as text (``"30"``): such a condition never holds for them (journeys.text_numbers)
     numbers_read: dict[str, frozenset[str]] = field(default_factory=dict)
     text_numbers: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: per journey, the counted events that came after a timer of their customer had fired, though they happened
+    #: before it was due, and that the journey listens to (the file's order is the arrival order: engine.overtaken),
+    #: and the longest time after the due time one came (in the file's time)
+    overtaken: Counter[str] = field(default_factory=Counter)
+    overtaken_after: dict[str, float] = field(default_factory=dict)
+    _fired: FiredTimers | None = None
+    _told: list[tuple[str, float]] = field(default_factory=list)  # check()'s scratch list
 
     def __post_init__(self) -> None:
         self.props_read = properties_read(self.engine.versions.values())
         self._props_pending = dict(self.props_read)
         self.numbers_read = numbers_compared(self.engine.versions.values())
+        self._fired = FiredTimers(listened(self.engine.versions.values()))
         if self.analytics is _UNSET:
             # read once, at the end (its report): totals summed then, not kept up with every counter
             self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False,
@@ -193,7 +202,10 @@ class Simulator:
                         continue
                 profile = self.profiles.get(timer.customer_id)
                 if profile is not None:
-                    self._collect(self.engine.fire(profile, timer, due), due)
+                    res = self.engine.fire(profile, timer, due)
+                    if res.transitions and self._fired is not None:  # it moved an instance (engine.overtaken)
+                        self._fired.fired(timer.customer_id, timer.journey, due, self.clock)
+                    self._collect(res, due)
             else:
                 at, _, cid, jid, since = heapq.heappop(schedules)
                 self.clock = max(self.clock, at)
@@ -265,6 +277,9 @@ class Simulator:
             self.advance(ts)
         if ts > self.clock:
             self.clock = ts
+        fired = self._fired
+        if fired is not None and fired.latest and cid in fired.latest:  # a timer of the customer fired lately
+            self._check_overtaken(fired, cid, ev.name, ts)
         # timers fired above change no links: the user id's customer is still ``cid``
         links = new_links(self.links, ev, cid) if uid else ()  # (an event without a user id links nothing)
         if links:  # a known customer is never merged into another (Profile.known), as live (_link_request)
@@ -299,6 +314,18 @@ class Simulator:
                 if target is None:
                     target = self.profiles[dst] = new_profile(dst)
                 self._collect(self.engine.absorb(target, anon), ev.ts)
+
+    def _check_overtaken(self, fired: FiredTimers, cid: str, name: str, ts: float) -> None:
+        """Count an event that came after a timer it happened before (engine.overtaken), if counted."""
+        told = self._told
+        fired.check(cid, name, ts, self.clock, told)
+        if told:
+            for journey, after in told:
+                if ts >= self.count_from:
+                    self.overtaken[journey] += 1
+                    if after > self.overtaken_after.get(journey, 0.0):
+                        self.overtaken_after[journey] = after
+            told.clear()
 
     def finish(self, until: float | None = None) -> None:
         """Fire the remaining timers (all of them, or those due up to ``until``).

@@ -243,6 +243,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             if note not in told:
                 told.add(note)
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
+    from cjo_stream.engine.overtaken import notes as overtaken_notes
+
+    for note in overtaken_notes(first.sim.overtaken, first.sim.overtaken_after):  # files are read in their order
+        print(f"note: {note}", file=sys.stderr)
     # customers timed in default_timezone because their data names no zone, as simulate tells; not after
     # profiles were spilled to disk (--profiles-in-memory): reading each back would cost what the replay did
     if not getattr(first.sim.profiles, "spilled", 0):

@@ -40,6 +40,7 @@ from cjo_stream.commands import ConsentChange, DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
+from cjo_stream.engine.overtaken import FiredTimers, listened
 from cjo_stream.engine.throttle import Throttles, decode_throttles, encode_throttles
 from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event, format_ts
@@ -51,7 +52,6 @@ from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.lookalikes import ORDINARY
 from cjo_stream.runtime.lookalikes import seen as seen_name
-from cjo_stream.runtime.overtaken import FiredTimers, listened
 from cjo_stream.runtime.schedules import SCHEDULES_KEY, Scan, SchedulePlan
 from cjo_stream.runtime.stored import Stored, decode_stored, encode_stored
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key

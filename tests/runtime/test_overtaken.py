@@ -15,13 +15,13 @@ import pytest
 from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
+from cjo_stream.engine.overtaken import FiredTimers, listened
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kv import MemoryKV
 from cjo_stream.runtime import overtaken
 from cjo_stream.runtime.aliases import Links
 from cjo_stream.runtime.customers import KIND_EVENT, CustomerPartition
-from cjo_stream.runtime.overtaken import FiredTimers, listened
 from tests.runtime.fakes import Commands, Rec
 
 T = 1_780_000_000.0
