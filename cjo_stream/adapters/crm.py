@@ -25,9 +25,8 @@ import orjson
 import yarl
 
 from cjo_stream.adapters import config
-from cjo_stream.adapters.base import DeliveryResult, PermanentError, url_part
+from cjo_stream.adapters.base import DeliveryResult, PermanentError, provider_id, url_part
 from cjo_stream.adapters.http_client import HttpChannel, classify, json_field, timeout_from_env
-from cjo_stream.adapters.webhook import provider_id
 from cjo_stream.commands import DeliveryCommand
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_-]+)?)\}")
