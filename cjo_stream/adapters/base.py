@@ -91,6 +91,22 @@ class PermanentError(DeliveryError):
         return DeliveryResult.permanent(self.reason, bounced=self.bounced)
 
 
+class ChannelStartError(Exception):
+    """A channel's ``start()`` failed: said in one line by ``cjo-stream adapter`` (exit 2 for a ``ConfigError``,
+    else 1), not as a cjo-stream bug's traceback and exit 70 — a class of a user's own opens its connections
+    there, and a provider unreachable at start is theirs to fix (or their supervisor's to retry)."""
+
+    def __init__(self, message: str, *, config: bool) -> None:
+        super().__init__(message)
+        self.config = config
+
+
+def said(e: BaseException) -> str:
+    """An exception as one short line: its type and the first line of its text."""
+    text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 class Channel(Protocol):
     """A provider client. ``start``/``close`` open and release connections; ``deliver`` makes one attempt."""
 

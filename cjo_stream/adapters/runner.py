@@ -47,7 +47,8 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from cjo_stream import metrics
-from cjo_stream.adapters.base import Channel, DeliveryResult, attempt, utc_now_iso
+from cjo_stream.adapters.base import Channel, ChannelStartError, DeliveryResult, attempt, said, utc_now_iso
+from cjo_stream.adapters.config import ConfigError
 from cjo_stream.adapters.expiry import ExpiryPolicy
 from cjo_stream.adapters.ratelimit import TokenBucket
 from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
@@ -240,7 +241,12 @@ class AdapterRunner:
         leave_group_on_close()
         if self.memberships is not None and self.memberships.claim():
             await self.memberships.remove_left_behind(s, [self.group])
-        await self.channel.start()
+        try:
+            await self.channel.start()
+        except Exception as e:  # (a class of the user's own: its connections, its settings)
+            config = isinstance(e, ConfigError)  # its text is the whole message, as from __init__
+            raise ChannelStartError(f"the {self.name} channel's start() failed: {e if config else said(e)}",
+                                    config=config) from e
         worst_batch = self.retry.budget + 60.0 + (self.batch_max / self.limiter.rate if self.limiter else 0.0)
         poll_ms = int(max(300.0, worst_batch) * 1000)
         self.consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=self.group, enable_auto_commit=False,
