@@ -20,6 +20,7 @@ from cjo_stream.adapters.retry import RetryPolicy
 from cjo_stream.adapters.runner import DEFAULT_STOP_GRACE, AdapterRunner, track_topics
 from cjo_stream.adapters.web import build_app
 from cjo_stream.auth import ApiAuth
+from cjo_stream.commands import ALL_CHANNELS
 from cjo_stream.config import Settings
 from cjo_stream.errors import ExitCode
 from cjo_stream.kafka.closing import stop_within
@@ -132,7 +133,8 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
         await track_topics(runner.producer, [settings.receipts_topic])
         if opts.web_port >= 0:
             app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health, api_auth,
-                            default_channel="email" if opts.channel in custom.BUILT_IN else opts.channel)
+                            default_channel="email" if opts.channel in custom.BUILT_IN else opts.channel,
+                            channels=callback_channels(opts.channel, e))
             web_runner = await start_site(app, settings.web_host, opts.web_port, ssl_context)
             if not signing_key:
                 log.warning("CJO_ENGAGEMENT_SIGNING_KEY is not set: /engagement accepts unsigned callbacks from "
@@ -153,6 +155,19 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
                 loop.remove_signal_handler(sig)
         deadline.cancel()
     return LOST_EXIT if runner.lost else 0
+
+
+def callback_channels(channel: str, env: config.Env) -> frozenset[str]:
+    """The channels an engagement callback may name: the built-in ones, the adapter's own, and those declared in
+    the ``policies.yaml`` of ``CJO_TOPOLOGIES`` (default ``topologies``) when it is there to read."""
+    from cjo_stream.journeys.policies import topology_policies
+    from cjo_stream.journeys.source import SourceError
+
+    try:
+        declared = topology_policies(config.get(env, "CJO_TOPOLOGIES") or "topologies").channel_names
+    except SourceError:
+        declared = frozenset()  # (the worker and `validate` tell what is wrong with it)
+    return frozenset(ALL_CHANNELS | declared | ({channel} - {"console"}))
 
 
 async def _end_after_loss(runner: AdapterRunner) -> None:
