@@ -121,6 +121,8 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
     api_auth = ApiAuth.from_settings(settings)
     ssl_context = tls.server_context(settings)
     runner = build_runner(settings, opts, e, channel)
+    if (why := undeclared(opts.channel, e)) is not None:
+        log.warning("%s", why)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -157,17 +159,37 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
     return LOST_EXIT if runner.lost else 0
 
 
-def callback_channels(channel: str, env: config.Env) -> frozenset[str]:
-    """The channels an engagement callback may name: the built-in ones, the adapter's own, and those declared in
-    the ``policies.yaml`` of ``CJO_TOPOLOGIES`` (default ``topologies``) when it is there to read."""
-    from cjo_stream.journeys.policies import topology_policies
+def _declared(env: config.Env) -> tuple[str, frozenset[str] | None]:
+    """The ``policies.yaml`` of ``CJO_TOPOLOGIES`` (default ``topologies``) and the channels it declares, None when
+    there is none to read (an adapter's container often has no journeys; the worker and `validate` tell what is
+    wrong with a broken one)."""
+    from cjo_stream.journeys.policies import load_policies
     from cjo_stream.journeys.source import SourceError
 
+    path = os.path.join(config.get(env, "CJO_TOPOLOGIES") or "topologies", "policies.yaml")
     try:
-        declared = topology_policies(config.get(env, "CJO_TOPOLOGIES") or "topologies").channel_names
+        return path, load_policies(path).channel_names - ALL_CHANNELS if os.path.exists(path) else None
     except SourceError:
-        declared = frozenset()  # (the worker and `validate` tell what is wrong with it)
-    return frozenset(ALL_CHANNELS | declared | ({channel} - {"console"}))
+        return path, None
+
+
+def callback_channels(channel: str, env: config.Env) -> frozenset[str]:
+    """The channels an engagement callback may name: the built-in ones, the adapter's own, and those declared in
+    the ``policies.yaml`` of ``CJO_TOPOLOGIES`` when it is there to read."""
+    return frozenset(ALL_CHANNELS | (_declared(env)[1] or frozenset()) | ({channel} - {"console"}))
+
+
+def undeclared(channel: str, env: config.Env) -> str | None:
+    """Why nothing may ever reach a channel of your own's adapter: the ``policies.yaml`` beside it declares no such
+    channel (a typo there or on the command line), so no journey sends on it and the adapter waited in silence."""
+    from cjo_stream.journeys.policies import closest_channel
+
+    path, declared = _declared(env)
+    if channel in custom.BUILT_IN or declared is None or channel in declared:
+        return None
+    return (f"channel {channel!r} is not declared in {path} (CJO_TOPOLOGIES){closest_channel(channel, declared)}: "
+            "journeys there cannot send on it, and this adapter receives nothing until a topology that declares it "
+            "is deployed")
 
 
 async def _end_after_loss(runner: AdapterRunner) -> None:
