@@ -17,7 +17,12 @@ from cjo_stream.adapters.expiry import ExpiryPolicy
 from cjo_stream.adapters.ratelimit import bucket_from_env
 from cjo_stream.adapters.registry import make_channel
 from cjo_stream.adapters.retry import RetryPolicy
-from cjo_stream.adapters.runner import DEFAULT_STOP_GRACE, AdapterRunner, track_topics
+from cjo_stream.adapters.runner import (
+    DEFAULT_ATTEMPT_TIMEOUT,
+    DEFAULT_STOP_GRACE,
+    AdapterRunner,
+    track_topics,
+)
 from cjo_stream.adapters.web import build_app
 from cjo_stream.auth import ApiAuth
 from cjo_stream.commands import ALL_CHANNELS
@@ -47,6 +52,7 @@ class AdapterOptions:
     channel_class: str | None = None  # module:Class of a channel of your own (adapters.custom)
     class_source: str = custom.CHANNEL_CLASS_ENV  # where channel_class came from, for messages
     stop_grace: float = DEFAULT_STOP_GRACE  # CJO_ADAPTER_STOP_GRACE: provider calls in flight at a stop, then cut
+    attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT  # CJO_ADAPTER_ATTEMPT_TIMEOUT: one provider call at most
 
     @classmethod
     def from_env(cls, channel: str, env: config.Env | None = None, *, web_port: int | None = None,
@@ -63,7 +69,9 @@ class AdapterOptions:
                    group=config.get(e, "CJO_ADAPTER_GROUP") or None,
                    session_timeout=config.duration(e, "CJO_ADAPTER_SESSION_TIMEOUT", 6.0, low=1.0, high=1800.0),
                    sent_retention=config.duration(e, "CJO_SENT_RETENTION", 0.0) or None,
-                   stop_grace=config.duration(e, "CJO_ADAPTER_STOP_GRACE", DEFAULT_STOP_GRACE, high=3600.0))
+                   stop_grace=config.duration(e, "CJO_ADAPTER_STOP_GRACE", DEFAULT_STOP_GRACE, high=3600.0),
+                   attempt_timeout=config.duration(e, "CJO_ADAPTER_ATTEMPT_TIMEOUT", DEFAULT_ATTEMPT_TIMEOUT,
+                                                   low=1.0, high=3600.0))
 
 
 def check_config(opts: AdapterOptions, env: config.Env | None = None,
@@ -103,7 +111,8 @@ def build_runner(settings: Settings, opts: AdapterOptions, env: config.Env | Non
                          expiry=ExpiryPolicy.from_env(e, sources or [opts.channel]),
                          producer=producer,
                          session_timeout_ms=int(opts.session_timeout * 1000), sent_retention=opts.sent_retention,
-                         state_dir=state_dir(settings, opts), stop_grace=opts.stop_grace)
+                         state_dir=state_dir(settings, opts), stop_grace=opts.stop_grace,
+                         attempt_timeout=opts.attempt_timeout)
 
 
 def state_dir(settings: Settings, opts: AdapterOptions) -> str | None:
