@@ -92,6 +92,11 @@ async def test_receipts_are_followed_for_the_channels_named() -> None:
     assert n == 3 and out.getvalue().splitlines() == [lines[0].decode(), lines[2].decode(), "not a receipt"]
 
 
-def test_the_receipts_flag_is_in_the_help() -> None:
+def test_the_receipts_flag_is_in_the_help_and_reads_no_policies_for_every_channel(topo: Path) -> None:
     p = run("tail", "--help")
     assert p.returncode == 0 and "--receipts" in p.stdout
+    (topo / "policies.yaml").write_text(POLICIES + "consent: maybe\n")
+    user_error(run("tail", "--receipts", "--topologies", str(topo), *NO_BROKER), ExitCode.BROKER,
+               "cannot reach the Kafka broker")
+    user_error(run("tail", "--receipts", "--channel", "myco_whatsapp", "--topologies", str(topo), *NO_BROKER),
+               ExitCode.USAGE, "cannot read the channels declared in")

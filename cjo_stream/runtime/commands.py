@@ -395,9 +395,10 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     s = settings_from(args)
-    channels = tail_channels(args.channel, args.topologies or topologies_dir())
+    every = args.receipts and not args.channel  # every channel's receipts: no policies.yaml to read
+    channels = [] if every else tail_channels(args.channel, args.topologies or topologies_dir())
     topics = [s.receipts_topic] if args.receipts else [s.delivery_topic(c) for c in channels]
-    keep = receipts_of(channels) if args.receipts and args.channel else None
+    keep = receipts_of(channels) if args.receipts and not every else None
     broker_ready(s, args)
     try:
         asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit, keep=keep))
