@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 
 from cjo_stream.commands import Receipt
 from cjo_stream.events import decode_event
-from cjo_stream.receipts import receipt_event, receipt_message_id
+from cjo_stream.receipts import receipt_event, receipt_message_id, receipt_record_event, receipts_as_events
 from cjo_stream.simulator import Simulator
 from tests.conftest import engine
+from tests.test_cli_errors import run
 
 CLICKS = """
 journey: clicks
@@ -37,3 +40,31 @@ def test_a_click_on_another_link_is_an_event_of_its_own() -> None:
         sim.handle(decode_event(receipt_event(r)))
     assert sim.duplicates == 0 and [c.content["body"] for c in sim.commands] == ["b"]
     assert orjson.loads(receipt_event(b))["properties"]["attributes"] == {"url": "https://shop.example/b"}
+
+
+def test_receipt_lines_of_an_events_file_are_read_as_their_events(tmp_path: Path) -> None:
+    """``simulate`` refused the lines of ``tail --receipts`` (``missing_field``: no messageId) while its notes asked
+    for receipts in the input; they are now the events the workers make of them, line for line."""
+    topo = tmp_path / "topo"
+    (topo / "journeys").mkdir(parents=True)
+    (topo / "policies.yaml").write_text("channels:\n  myco_whatsapp: {address: whatsapp}\n")
+    (topo / "journeys" / "wa.yaml").write_text(
+        "journey: wa\nentry: {event: signed_up}\nsteps:\n"
+        "  - id: hello\n    send: {channel: myco_whatsapp, content: {body: hi}}\n"
+        "  - id: wait\n    wait_for: {event: message_opened, when: \"event.properties.channel == 'myco_whatsapp'\", "
+        "timeout: 1h}\n    on_event: thanks\n    on_timeout: end\n"
+        "  - id: thanks\n    send: {channel: crm, content: {status: engaged}}\n")
+    receipt = {"delivery_id": "d1", "customer_id": "c1", "channel": "myco_whatsapp", "status": "opened",
+               "at": "2026-12-01T10:00:30Z", "journey": "wa", "step": "hello"}
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(orjson.dumps(e).decode() for e in [
+        {"messageId": "m1", "type": "identify", "userId": "c1", "timestamp": "2026-12-01T10:00:00Z",
+         "traits": {"whatsapp": "+4915100001"}},
+        {"messageId": "m2", "type": "track", "event": "signed_up", "userId": "c1", "timestamp": "2026-12-01T10:00:00Z"},
+        receipt, {**receipt, "customer_id": ""}]) + "\n")
+    p = run("simulate", "--topologies", str(topo), "--events", str(events))
+    assert p.returncode == 0, p.stderr
+    assert [orjson.loads(line)["channel"] for line in p.stdout.splitlines()] == ["myco_whatsapp", "crm"]
+    # a line that is no readable receipt is told by the event rules, at its own line number
+    assert f"{events}:4: skipped bad event (missing_field)" in p.stderr
+    assert list(receipts_as_events([b"{}\n", orjson.dumps(receipt)])) == [b"{}\n", receipt_record_event(orjson.dumps(receipt))]

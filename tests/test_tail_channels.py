@@ -58,3 +58,45 @@ def test_the_command_takes_a_declared_channel_and_refuses_a_typo_in_one_line(top
     err = user_error(run("tail", "--channel", "myco_whatsap", "--topologies", str(topo), *NO_BROKER), ExitCode.USAGE,
                      "--channel myco_whatsap: unknown channel 'myco_whatsap' (did you mean 'myco_whatsapp'?)")
     assert len(err.strip().splitlines()) == 1, err
+
+
+async def test_receipts_are_followed_for_the_channels_named() -> None:
+    """``tail --receipts``: what the adapters reported (a failed send's reason, a provider's id) was on a topic no
+    command printed; the docs said to check the receipts and gave no way to."""
+    import asyncio
+    import io
+
+    from aiokafka import AIOKafkaProducer
+
+    from cjo_stream.config import Settings
+    from cjo_stream.kafka.local_broker import LocalBroker
+    from cjo_stream.kafka.topics import ensure_topics
+    from cjo_stream.runtime.commands import receipts_of, tail
+
+    lines = [b'{"delivery_id":"d1","customer_id":"u1","channel":"myco_whatsapp","status":"sent"}',
+             b'{"delivery_id":"d2","customer_id":"u2","channel":"email","status":"sent"}',
+             b'{"delivery_id":"d3","customer_id":"u3","channel":"myco_whatsapp","status":"failed","reason":"HTTP 400"}',
+             b"not a receipt"]
+    with LocalBroker() as broker:
+        settings = Settings(bootstrap=broker.bootstrap, partitions=1)
+        await ensure_topics(settings, [settings.receipts_topic])
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        try:
+            await asyncio.gather(*[await producer.send(settings.receipts_topic, v, key=b"k") for v in lines])
+        finally:
+            await producer.stop()
+        out = io.StringIO()
+        n = await tail(settings, [settings.receipts_topic], from_beginning=True, limit=3, out=out, timeout=20,
+                       keep=receipts_of(["myco_whatsapp"]))
+    assert n == 3 and out.getvalue().splitlines() == [lines[0].decode(), lines[2].decode(), "not a receipt"]
+
+
+def test_the_receipts_flag_is_in_the_help_and_reads_no_policies_for_every_channel(topo: Path) -> None:
+    p = run("tail", "--help")
+    assert p.returncode == 0 and "--receipts" in p.stdout
+    (topo / "policies.yaml").write_text(POLICIES + "consent: maybe\n")
+    user_error(run("tail", "--receipts", "--topologies", str(topo), *NO_BROKER), ExitCode.BROKER,
+               "cannot reach the Kafka broker")
+    user_error(run("tail", "--receipts", "--channel", "myco_whatsapp", "--topologies", str(topo), *NO_BROKER),
+               ExitCode.USAGE, "cannot read the channels declared in")

@@ -18,9 +18,10 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from cjo_stream.adapters.base import ChannelStartError
     from cjo_stream.adapters.config import ConfigError
     from cjo_stream.adapters.service import AdapterOptions, check_config, serve, state_dir
-    from cjo_stream.errors import ExitCode, UsageError, port_free
+    from cjo_stream.errors import ExitCode, InvalidInput, UsageError, port_free
     from cjo_stream.kafka.connect import wait_for_broker_or_stop, where
     from cjo_stream.logs import configure_from_env
     from cjo_stream.settings_args import settings_from
@@ -48,6 +49,9 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
         return asyncio.run(serve(settings, opts, channel=own))
     except KeyboardInterrupt:
         return 130
+    except ChannelStartError as e:  # its own code, not cjo-stream's: one line (--debug: the traceback too)
+        log.debug("the channel's start() failed", exc_info=e.__cause__)
+        raise (UsageError if e.config else InvalidInput)(str(e)) from None
     except Exception as e:  # the process exits; its supervisor restarts it and it resumes from Kafka
         log.exception("adapter %s stopped on an error", args.channel)
         say(f"error: adapter stopped: {type(e).__name__}; see the log above", "ERROR")

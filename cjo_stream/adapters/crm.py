@@ -25,9 +25,8 @@ import orjson
 import yarl
 
 from cjo_stream.adapters import config
-from cjo_stream.adapters.base import DeliveryResult, PermanentError, url_part
+from cjo_stream.adapters.base import DeliveryResult, PermanentError, provider_id, url_part
 from cjo_stream.adapters.http_client import HttpChannel, classify, json_field, timeout_from_env
-from cjo_stream.adapters.webhook import provider_id
 from cjo_stream.commands import DeliveryCommand
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_-]+)?)\}")
@@ -47,6 +46,28 @@ def check_template(text: str, name: str) -> None:
         if root not in FIELDS or (root != "content" and "." in p):
             raise config.ConfigError(f"{name}: unknown placeholder {{{p}}}; use one of "
                                      f"{', '.join(sorted(FIELDS))} or content.<key>")
+
+
+def check_braces(text: str, name: str) -> None:
+    """A brace left once the placeholders are taken out: ``{content.status`` or ``{Customer_Id}`` was sent to the
+    CRM as it is, for every customer, and nothing said so."""
+    rest = _PLACEHOLDER.sub("", text)
+    if "{" in rest or "}" in rest:
+        at = rest.find("{") if "{" in rest else rest.find("}")
+        raise config.ConfigError(f"{name}: {rest[max(0, at - 10):at + 20]!r} holds a brace that is no placeholder: "
+                                 f"write {{name}}, lower case, with a name of {', '.join(sorted(FIELDS))} or "
+                                 "content.<key>")
+
+
+def _strings(node: Any) -> list[str]:
+    """The text values of a parsed JSON body template, where its placeholders are (not its keys or structure)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
 
 
 def lookup(cmd: DeliveryCommand, name: str) -> Any:
@@ -94,6 +115,7 @@ class CrmConfig:
         e = config.env_of(env)
         url = config.require(e, "CJO_CRM_URL", "the upsert endpoint, e.g. https://crm.example.com/api/leads/{customer_id}")
         check_template(url, "CJO_CRM_URL")
+        check_braces(url, "CJO_CRM_URL")
         config.http_url(url, "CJO_CRM_URL")
         method = config.get(e, "CJO_CRM_METHOD", "PUT").upper()
         if method not in ("POST", "PUT", "PATCH"):
@@ -104,6 +126,8 @@ class CrmConfig:
         except orjson.JSONDecodeError as err:
             raise config.ConfigError(f"CJO_CRM_BODY is not valid JSON ({err})") from None
         check_template(raw_body, "CJO_CRM_BODY")
+        for text in _strings(body):
+            check_braces(text, "CJO_CRM_BODY")
         return cls(url=url, method=method, body=body, token=config.secret(e, "CJO_CRM_TOKEN"),
                    auth_header=config.get(e, "CJO_CRM_AUTH_HEADER", "Authorization"),
                    auth_scheme=config.get(e, "CJO_CRM_AUTH_SCHEME", "Bearer"),

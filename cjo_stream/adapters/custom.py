@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Any
 
-from cjo_stream.adapters.base import BaseChannel, Channel
+from cjo_stream.adapters.base import BaseChannel, Channel, said
 from cjo_stream.adapters.config import ConfigError
 from cjo_stream.commands import ALL_CHANNELS
 
@@ -30,18 +30,14 @@ BUILT_IN = frozenset(ALL_CHANNELS | {"console"})
 _METHODS = ("start", "deliver", "close")
 
 
-def _said(e: BaseException) -> str:
-    """An exception as one short line: its type and the first line of its text."""
-    text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
 def load_class(spec: str, source: str) -> type:
     """The class ``spec`` (``module:Class``) names, checked to be a channel class; ``source`` names the flag
     or variable it came from, for the message."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr or ":" in attr:
         raise ConfigError(f"{source}={spec!r}: use module:Class, e.g. myco_channels:WhatsApp")
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        raise ConfigError(_file_path(spec, source, module_name, attr))
     here = os.getcwd()
     if here not in sys.path:  # as `python -m` would: a module beside the command's working directory
         sys.path.insert(0, here)
@@ -51,9 +47,9 @@ def load_class(spec: str, source: str) -> type:
         if e.name is not None and (module_name == e.name or module_name.startswith(e.name + ".")):
             raise ConfigError(f"{source}={spec!r}: no module {module_name!r} in the working directory or on "
                               "PYTHONPATH") from None
-        raise ConfigError(f"{source}={spec!r}: importing {module_name} failed: {_said(e)}") from None
+        raise ConfigError(f"{source}={spec!r}: importing {module_name} failed: {said(e)}") from None
     except Exception as e:  # its own code failing (a syntax error, a missing setting read at import)
-        raise ConfigError(f"{source}={spec!r}: importing {module_name} failed: {_said(e)}") from None
+        raise ConfigError(f"{source}={spec!r}: importing {module_name} failed: {said(e)}") from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -70,6 +66,17 @@ def load_class(spec: str, source: str) -> type:
                           "(write `async def deliver(self, cmd)`; subclass cjo_stream.adapters.base.BaseChannel "
                           "for start and close)")
     return obj
+
+
+def _file_path(spec: str, source: str, path: str, attr: str) -> str:
+    """A file named for a module (``./myco_channels.py:WhatsApp``) was told as "no module 'myco_channels.py'",
+    or as a relative import's ``TypeError``, beside the file it named."""
+    folder, file = os.path.split(path.removesuffix(".py"))
+    name = f"{file}:{attr}"
+    again = f"--channel-class {name}" if source.startswith("--") else f"{source}={name}"
+    where = " (modules are found in the working directory)" if os.path.abspath(folder or ".") == os.getcwd() else \
+        f", run from {folder} or with PYTHONPATH={folder}"
+    return f"{source}={spec!r} is a file path: name its module instead, {again}{where}"
 
 
 def _classes_hint(module: Any) -> str:
@@ -92,7 +99,7 @@ def make(cls: type, spec: str, source: str) -> Channel:
     except ConfigError as e:
         raise ConfigError(f"{source}={spec!r}: {e}") from None
     except Exception as e:
-        raise ConfigError(f"{source}={spec!r}: creating it failed: {_said(e)}") from None
+        raise ConfigError(f"{source}={spec!r}: creating it failed: {said(e)}") from None
     return channel
 
 

@@ -112,8 +112,8 @@ class HttpChannel:
     async def request(self, method: str, url: str | yarl.URL, *, content: bytes | None = None, json: Any = None,
                       form: dict[str, str] | None = None, headers: dict[str, str] | None = None,
                       auth: tuple[str, str] | None = None) -> HttpReply:
-        if self._session is None:
-            await self.start()
+        if self._session is None:  # (a subclass's start() that does not call super().start(): every message
+            await HttpChannel.start(self)  # failed with an AssertionError, retried, then dead-lettered)
         assert self._session is not None
         hdrs = dict(headers or {})
         if auth is not None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cjo_stream.adapters import config
-from cjo_stream.adapters.base import DeliveryResult, PermanentError, TransientError
+from cjo_stream.adapters.base import DeliveryResult, PermanentError, TransientError, provider_id
 from cjo_stream.adapters.http_client import (
     HttpChannel,
     HttpReply,
@@ -28,7 +28,6 @@ from cjo_stream.adapters.http_client import (
     safe_code,
     timeout_from_env,
 )
-from cjo_stream.adapters.webhook import provider_id
 from cjo_stream.commands import DeliveryCommand
 
 NOTIFICATION_KEYS = ("title", "subject", "body", "text")

@@ -47,7 +47,8 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from cjo_stream import metrics
-from cjo_stream.adapters.base import Channel, DeliveryResult, attempt, utc_now_iso
+from cjo_stream.adapters.base import Channel, ChannelStartError, DeliveryResult, attempt, said, utc_now_iso
+from cjo_stream.adapters.config import ConfigError
 from cjo_stream.adapters.expiry import ExpiryPolicy
 from cjo_stream.adapters.ratelimit import TokenBucket
 from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
@@ -74,6 +75,10 @@ _encode = msgspec.json.Encoder().encode
 #: Seconds provider calls in flight may take after a stop before they are cancelled (CJO_ADAPTER_STOP_GRACE):
 #: longer than the HTTP channels' 10 s timeout, well inside the manifests' 30-60 s terminationGracePeriodSeconds.
 DEFAULT_STOP_GRACE = 15.0
+# a provider call still running after this long is cut and counted transient: a channel of a user's own
+# without a timeout of its own (an SDK's call that never returns) held its batch, and every partition of the
+# adapter, for ever while /health said ok; the built-in channels time out long before (HTTP 10 s, SMTP 30 s a step)
+DEFAULT_ATTEMPT_TIMEOUT = 300.0
 #: Seconds between refreshes of the lag gauge while one batch is delivered (about a Prometheus scrape interval).
 LAG_INTERVAL = 10.0
 
@@ -164,7 +169,8 @@ class AdapterRunner:
                  expiry: ExpiryPolicy | None = None, producer: AIOKafkaProducer | None = None,
                  session_timeout_ms: int = 6_000, clock: Callable[[], float] = time.time,
                  sent_retention: float | None = None, state_dir: str | None = None,
-                 stop_grace: float = DEFAULT_STOP_GRACE, lag_interval: float = LAG_INTERVAL) -> None:
+                 stop_grace: float = DEFAULT_STOP_GRACE, lag_interval: float = LAG_INTERVAL,
+                 attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT) -> None:
         self.settings = settings
         self.channel = channel
         self.name = name or channel.name
@@ -181,6 +187,7 @@ class AdapterRunner:
         self.session_timeout_ms = session_timeout_ms
         self.clock = clock
         self.stop_grace = max(0.0, stop_grace)
+        self.attempt_timeout = attempt_timeout
         self.lag_interval = lag_interval
         self._cut_at: float | None = None  # loop time at which provider calls still in flight are cancelled
         # set by a stop or a rebalance: the batch in progress starts no more commands, attempts or backoffs
@@ -240,8 +247,13 @@ class AdapterRunner:
         leave_group_on_close()
         if self.memberships is not None and self.memberships.claim():
             await self.memberships.remove_left_behind(s, [self.group])
-        await self.channel.start()
-        worst_batch = self.retry.budget + 60.0 + (self.batch_max / self.limiter.rate if self.limiter else 0.0)
+        try:
+            await self.channel.start()
+        except Exception as e:  # (a class of the user's own: its connections, its settings)
+            config = isinstance(e, ConfigError)  # its text is the whole message, as from __init__
+            raise ChannelStartError(f"the {self.name} channel's start() failed: {e if config else said(e)}",
+                                    config=config) from e
+        worst_batch = self.retry.budget + max(60.0, self.attempt_timeout) + (self.batch_max / self.limiter.rate if self.limiter else 0.0)
         poll_ms = int(max(300.0, worst_batch) * 1000)
         self.consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=self.group, enable_auto_commit=False,
                                          auto_offset_reset="earliest", max_poll_records=self.batch_max,
@@ -582,12 +594,19 @@ class AdapterRunner:
         await self._dead_letter(rec, dlq_reason, reason, out.attempts)
 
     async def _attempt(self, cmd: DeliveryCommand) -> DeliveryResult:
-        """One provider call, cancelled (``_Aborted``) if still running ``stop_grace`` s after :meth:`stop`."""
+        """One provider call, cancelled (``_Aborted``) if still running ``stop_grace`` s after :meth:`stop`, and
+        cut (a transient failure) after ``attempt_timeout`` s."""
         try:
             async with asyncio.timeout(self._cut_at) as cut:
                 self._on_wire.add(cut)
                 try:
-                    return await attempt(self.channel, cmd)
+                    async with asyncio.timeout(self.attempt_timeout):
+                        return await attempt(self.channel, cmd)
+                except TimeoutError:
+                    if cut.expired():
+                        raise
+                    return DeliveryResult.transient(f"no answer within {self.attempt_timeout:g}s "
+                                                    "(CJO_ADAPTER_ATTEMPT_TIMEOUT)")
                 finally:
                     self._on_wire.discard(cut)
         except TimeoutError:  # (attempt() folds the channel's own timeouts into a result: this is the cut)

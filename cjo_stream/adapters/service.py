@@ -17,9 +17,15 @@ from cjo_stream.adapters.expiry import ExpiryPolicy
 from cjo_stream.adapters.ratelimit import bucket_from_env
 from cjo_stream.adapters.registry import make_channel
 from cjo_stream.adapters.retry import RetryPolicy
-from cjo_stream.adapters.runner import DEFAULT_STOP_GRACE, AdapterRunner, track_topics
+from cjo_stream.adapters.runner import (
+    DEFAULT_ATTEMPT_TIMEOUT,
+    DEFAULT_STOP_GRACE,
+    AdapterRunner,
+    track_topics,
+)
 from cjo_stream.adapters.web import build_app
 from cjo_stream.auth import ApiAuth
+from cjo_stream.commands import ALL_CHANNELS
 from cjo_stream.config import Settings
 from cjo_stream.errors import ExitCode
 from cjo_stream.kafka.closing import stop_within
@@ -46,6 +52,7 @@ class AdapterOptions:
     channel_class: str | None = None  # module:Class of a channel of your own (adapters.custom)
     class_source: str = custom.CHANNEL_CLASS_ENV  # where channel_class came from, for messages
     stop_grace: float = DEFAULT_STOP_GRACE  # CJO_ADAPTER_STOP_GRACE: provider calls in flight at a stop, then cut
+    attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT  # CJO_ADAPTER_ATTEMPT_TIMEOUT: one provider call at most
 
     @classmethod
     def from_env(cls, channel: str, env: config.Env | None = None, *, web_port: int | None = None,
@@ -62,7 +69,9 @@ class AdapterOptions:
                    group=config.get(e, "CJO_ADAPTER_GROUP") or None,
                    session_timeout=config.duration(e, "CJO_ADAPTER_SESSION_TIMEOUT", 6.0, low=1.0, high=1800.0),
                    sent_retention=config.duration(e, "CJO_SENT_RETENTION", 0.0) or None,
-                   stop_grace=config.duration(e, "CJO_ADAPTER_STOP_GRACE", DEFAULT_STOP_GRACE, high=3600.0))
+                   stop_grace=config.duration(e, "CJO_ADAPTER_STOP_GRACE", DEFAULT_STOP_GRACE, high=3600.0),
+                   attempt_timeout=config.duration(e, "CJO_ADAPTER_ATTEMPT_TIMEOUT", DEFAULT_ATTEMPT_TIMEOUT,
+                                                   low=1.0, high=3600.0))
 
 
 def check_config(opts: AdapterOptions, env: config.Env | None = None,
@@ -102,7 +111,8 @@ def build_runner(settings: Settings, opts: AdapterOptions, env: config.Env | Non
                          expiry=ExpiryPolicy.from_env(e, sources or [opts.channel]),
                          producer=producer,
                          session_timeout_ms=int(opts.session_timeout * 1000), sent_retention=opts.sent_retention,
-                         state_dir=state_dir(settings, opts), stop_grace=opts.stop_grace)
+                         state_dir=state_dir(settings, opts), stop_grace=opts.stop_grace,
+                         attempt_timeout=opts.attempt_timeout)
 
 
 def state_dir(settings: Settings, opts: AdapterOptions) -> str | None:
@@ -120,6 +130,8 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
     api_auth = ApiAuth.from_settings(settings)
     ssl_context = tls.server_context(settings)
     runner = build_runner(settings, opts, e, channel)
+    if (why := undeclared(opts.channel, e)) is not None:
+        log.warning("%s", why)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -132,7 +144,8 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
         await track_topics(runner.producer, [settings.receipts_topic])
         if opts.web_port >= 0:
             app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health, api_auth,
-                            default_channel="email" if opts.channel in custom.BUILT_IN else opts.channel)
+                            default_channel="email" if opts.channel in custom.BUILT_IN else opts.channel,
+                            channels=callback_channels(opts.channel, e))
             web_runner = await start_site(app, settings.web_host, opts.web_port, ssl_context)
             if not signing_key:
                 log.warning("CJO_ENGAGEMENT_SIGNING_KEY is not set: /engagement accepts unsigned callbacks from "
@@ -153,6 +166,39 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
                 loop.remove_signal_handler(sig)
         deadline.cancel()
     return LOST_EXIT if runner.lost else 0
+
+
+def _declared(env: config.Env) -> tuple[str, frozenset[str] | None]:
+    """The ``policies.yaml`` of ``CJO_TOPOLOGIES`` (default ``topologies``) and the channels it declares, None when
+    there is none to read (an adapter's container often has no journeys; the worker and `validate` tell what is
+    wrong with a broken one)."""
+    from cjo_stream.journeys.policies import load_policies
+    from cjo_stream.journeys.source import SourceError
+
+    path = os.path.join(config.get(env, "CJO_TOPOLOGIES") or "topologies", "policies.yaml")
+    try:
+        return path, load_policies(path).channel_names - ALL_CHANNELS if os.path.exists(path) else None
+    except SourceError:
+        return path, None
+
+
+def callback_channels(channel: str, env: config.Env) -> frozenset[str]:
+    """The channels an engagement callback may name: the built-in ones, the adapter's own, and those declared in
+    the ``policies.yaml`` of ``CJO_TOPOLOGIES`` when it is there to read."""
+    return frozenset(ALL_CHANNELS | (_declared(env)[1] or frozenset()) | ({channel} - {"console"}))
+
+
+def undeclared(channel: str, env: config.Env) -> str | None:
+    """Why nothing may ever reach a channel of your own's adapter: the ``policies.yaml`` beside it declares no such
+    channel (a typo there or on the command line), so no journey sends on it and the adapter waited in silence."""
+    from cjo_stream.journeys.policies import closest_channel
+
+    path, declared = _declared(env)
+    if channel in custom.BUILT_IN or declared is None or channel in declared:
+        return None
+    return (f"channel {channel!r} is not declared in {path} (CJO_TOPOLOGIES){closest_channel(channel, declared)}: "
+            "journeys there cannot send on it, and this adapter receives nothing until a topology that declares it "
+            "is deployed")
 
 
 async def _end_after_loss(runner: AdapterRunner) -> None:

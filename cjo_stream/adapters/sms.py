@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cjo_stream.adapters import config
-from cjo_stream.adapters.base import DeliveryResult, PermanentError, content_text
+from cjo_stream.adapters.base import DeliveryResult, PermanentError, content_text, provider_id
 from cjo_stream.adapters.http_client import HttpChannel, classify, json_field, safe_code, timeout_from_env
-from cjo_stream.adapters.webhook import provider_id
 from cjo_stream.commands import CONTENT_NEEDS, DeliveryCommand
 
 #: Twilio error codes that mean "this recipient cannot get SMS from us" (a hard bounce).

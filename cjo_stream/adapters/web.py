@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 from aiohttp import web
@@ -81,11 +81,36 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def _payload_problem(err: msgspec.ValidationError) -> str:
+    """msgspec's reason, with the events there are when ``event`` is none of them (a provider's own word,
+    WhatsApp's ``read``, was told as ``Invalid enum value 'read'`` and no more)."""
+    text = str(err)
+    if text.startswith("Invalid enum value") and text.endswith(".event`"):
+        text += f": use one of {', '.join(get_args(EngagementEvent))} (a translating proxy maps its provider's " \
+                "statuses to these: a read receipt is opened)"
+    return text
+
+
+def unknown_channel(e: Engagement, channels: frozenset[str] | None) -> str | None:
+    """Why a callback's ``channel`` is none this adapter knows, or None. A name of no channel (``whatsapp`` for
+    ``myco_whatsapp``) was accepted: its ``unsubscribed`` withdrew consent for a channel nothing sends on, and
+    the customer kept getting messages on the real one."""
+    if e.channel is None or channels is None or e.channel in channels:
+        return None
+    from cjo_stream.journeys.policies import closest_channel
+
+    return (f"unknown channel {e.channel!r}{closest_channel(e.channel, channels)}: this adapter takes callbacks "
+            f"about {', '.join(sorted(channels))} (channels of your own: those declared in the policies.yaml of "
+            "CJO_TOPOLOGIES, and its own)")
+
+
 def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: bytes = b"",
               health: Callable[[], dict[str, Any]] | None = None,
-              api_auth: auth.ApiAuth | None = None, default_channel: str = "email") -> web.Application:
+              api_auth: auth.ApiAuth | None = None, default_channel: str = "email",
+              channels: frozenset[str] | None = None) -> web.Application:
     """``default_channel``: of a callback that names none. A channel of your own's adapter passes its own: an
-    ``unsubscribed`` from its provider withdrew the customer's e-mail consent instead."""
+    ``unsubscribed`` from its provider withdrew the customer's e-mail consent instead. ``channels``: those a
+    callback may name (None: any)."""
     async def engagement(request: web.Request) -> web.Response:
         if not signing_key and not auth.is_loopback(request.remote or ""):
             return _error(403, "unsigned engagement callbacks are accepted from loopback only; "
@@ -101,11 +126,16 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
             events = decoded if isinstance(decoded, list) else [decoded]
             if len(events) > MAX_EVENTS:
                 return _error(413, f"at most {MAX_EVENTS} events per request")
+            for e in events:
+                if (problem := unknown_channel(e, channels)) is not None:
+                    return _error(400, f"invalid engagement payload: {problem}")
             receipts = [to_receipt(e, default_channel) for e in events]
             values = [_encode(r) for r in receipts]
             for v in values:  # what the workers would dead-letter is refused here, where the sender can retry
                 receipt_record_event(v)
-        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+        except msgspec.ValidationError as err:
+            return _error(400, f"invalid engagement payload: {_payload_problem(err)}")
+        except msgspec.DecodeError as err:
             return _error(400, f"invalid engagement payload: {err}")
         except InvalidEvent as err:
             return _error(400, f"invalid engagement payload: {err.detail}")

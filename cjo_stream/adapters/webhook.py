@@ -21,7 +21,7 @@ import msgspec
 from aiohttp.abc import AbstractResolver
 
 from cjo_stream.adapters import config
-from cjo_stream.adapters.base import DeliveryResult, PermanentError
+from cjo_stream.adapters.base import DeliveryResult, PermanentError, provider_id
 from cjo_stream.adapters.http_client import HttpChannel, classify, json_field, timeout_from_env
 from cjo_stream.adapters.public_only import PublicOnlyResolver, refuse_literal
 from cjo_stream.adapters.response import response_summary
@@ -53,10 +53,6 @@ class WebhookConfig:
                    signing_key=config.signing_key(e, "CJO_WEBHOOK_SIGNING_KEY"),
                    timeout=timeout_from_env(e, "CJO_WEBHOOK_TIMEOUT"), allow_to_url=allow_to_url,
                    allow_private=config.boolean(e, "CJO_WEBHOOK_ALLOW_PRIVATE", False))
-
-
-def provider_id(value: object) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
 
 
 class WebhookChannel(HttpChannel):

@@ -189,6 +189,11 @@ def _channel(src: Located, name: str, c: ChannelSpec) -> CustomChannel:
     if c.address is not None and not c.address.strip():
         raise src.error(("channels", name, "address"), "address is the profile trait holding the recipient "
                                                        "(e.g. whatsapp_number); leave it out if sends give `to:`")
+    if c.address is not None and c.address.startswith(("profile.", "traits.", "event.")):
+        trait = c.address.rsplit(".", 1)[-1]
+        raise src.error(("channels", name, "address"), f"address {c.address!r} is a path: name the profile trait "
+                                                       f"itself (address: {trait}); the trait {c.address!r} exists "
+                                                       "on no customer, and every send would be skipped no_address")
     return CustomChannel(name, c.customer_facing, c.address)
 
 

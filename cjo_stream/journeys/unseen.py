@@ -69,7 +69,8 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
             elif close:
                 hint = f"; did you mean {close[0]!r}?"
             elif event.startswith(RECEIPT_PREFIX):
-                hint = "; receipts come from the channel adapters: include them in the input"
+                hint = "; receipts come from the channel adapters: include them in the input, e.g. the lines of " \
+                       "`cjo-stream tail --receipts --from-beginning`"
             else:
                 hint = ""
             out.append(f"journey {jid}: no event named {event!r} in {where} ({', '.join(roles_of)}{hint})")

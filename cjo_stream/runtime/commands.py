@@ -14,7 +14,7 @@ import random
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -350,7 +350,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, limit: int | None,
-               out: Any = None, timeout: float | None = None) -> int:
+               out: Any = None, timeout: float | None = None, keep: Callable[[bytes], bool] | None = None) -> int:
+    """Print the records of ``topics`` (those ``keep`` takes) as they arrive; how many were printed."""
     from aiokafka import AIOKafkaConsumer
 
     from cjo_stream.kafka.guard import FetchGuard
@@ -379,9 +380,10 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
         while limit is None or n < limit:
             if deadline and time.monotonic() > deadline:
                 break
-            got = [r for recs in (await guard.getmany(timeout_ms=200)).values() for r in recs]
-            for r in got if limit is None else got[:limit - n]:  # a fetch may hold more than the limit
-                out.write((r.value or b"").decode() + "\n")
+            got = [r.value or b"" for recs in (await guard.getmany(timeout_ms=200)).values() for r in recs]
+            got = [v for v in got if keep is None or keep(v)]
+            for v in got if limit is None else got[:limit - n]:  # a fetch may hold more than the limit
+                out.write(v.decode() + "\n")
                 n += 1
             out.flush()
     finally:
@@ -393,13 +395,31 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     s = settings_from(args)
-    topics = [s.delivery_topic(c) for c in tail_channels(args.channel, args.topologies or topologies_dir())]
+    every = args.receipts and not args.channel  # every channel's receipts: no policies.yaml to read
+    channels = [] if every else tail_channels(args.channel, args.topologies or topologies_dir())
+    topics = [s.receipts_topic] if args.receipts else [s.delivery_topic(c) for c in channels]
+    keep = receipts_of(channels) if args.receipts and not every else None
     broker_ready(s, args)
     try:
-        asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit))
+        asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit, keep=keep))
     except KafkaError as e:
         raise lost_broker(s, args, e) from None
     return 0
+
+
+def receipts_of(channels: list[str]) -> Callable[[bytes], bool]:
+    """``tail --receipts --channel``: the receipts of those channels (one topic holds every channel's); a record
+    that is no receipt is printed, as the workers would dead-letter it (``bad_receipt``)."""
+    wanted = frozenset(channels)
+
+    def keep(value: bytes) -> bool:
+        try:
+            channel = orjson.loads(value).get("channel")
+        except (orjson.JSONDecodeError, AttributeError):
+            return True
+        return channel in wanted or not isinstance(channel, str)
+
+    return keep
 
 
 def tail_channels(named: list[str] | None, root: str) -> list[str]:
@@ -501,13 +521,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--topologies", default="topologies/demo", help="journeys directory (default topologies/demo)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("tail", help="print delivery commands as they arrive")
+    p = sub.add_parser("tail", help="print delivery commands (or, --receipts, the adapters' receipts) as they arrive")
     broker_arg(p)
     p.add_argument("--channel", action="append", type=channel_name, metavar="NAME",
                    help="channel to follow: built in, or declared in the topologies' policies.yaml (repeatable; "
                         "default: all of them)")
     p.add_argument("--topologies", help="journeys directory whose policies.yaml declares channels of your own "
                                         "(default: $CJO_TOPOLOGIES or topologies)")
+    p.add_argument("--receipts", action="store_true",
+                   help="print the adapters' receipts ($CJO_RECEIPTS_TOPIC) instead: sent, delivered, failed with "
+                        "its reason, opened, ... (with --channel: of those channels)")
     p.add_argument("--from-beginning", action="store_true", help="print the commands already on the topics first")
     p.add_argument("--limit", type=positive_int, help="stop after this many commands")
     p.set_defaults(func=_cmd_tail)

@@ -268,6 +268,22 @@ def test_crm_config_errors() -> None:
         CrmConfig.from_env({"CJO_CRM_URL": "https://crm/x", "CJO_CRM_METHOD": "DELETE"})
 
 
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CJO_CRM_BODY": '{"status": "{content.status"}'},
+     "CJO_CRM_BODY: '{content.status' holds a brace that is no placeholder: write {name}, lower case"),
+    ({"CJO_CRM_BODY": '{"id": "{Customer_Id}"}'}, "CJO_CRM_BODY: '{Customer_Id}' holds a brace"),
+    ({"CJO_CRM_URL": "https://crm/leads/{ customer_id }"}, "CJO_CRM_URL: 'crm/leads/{ customer_id }' holds a brace"),
+])
+def test_crm_braces_that_are_no_placeholder_are_refused(env: dict[str, str], message: str) -> None:
+    """They were sent to the CRM as written, for every customer, and nothing said so."""
+    with pytest.raises(config.ConfigError) as info:
+        CrmConfig.from_env({"CJO_CRM_URL": "https://crm/x/{customer_id}", **env})
+    assert str(info.value).startswith(message)
+    nested = '{"lead": {"id": "{customer_id}", "tags": ["cjo", "{journey}"]}, "fields": "{content}"}'
+    assert CrmConfig.from_env({"CJO_CRM_URL": "https://crm/x", "CJO_CRM_BODY": nested}).body["lead"]["tags"] == \
+        ["cjo", "{journey}"]  # a JSON body's own braces are its structure
+
+
 # ---------------------------------------------------------------------------- SMS (Twilio Messages API)
 
 

@@ -161,6 +161,21 @@ class Raises(BaseChannel):
         raise RuntimeError("the vendor SDK wants a licence file\\nsecond line")
 
     async def deliver(self, cmd): ...
+
+
+class Unreachable(BaseChannel):
+    async def start(self):
+        raise ConnectionRefusedError("cannot reach wa.myco.internal:443")
+
+    async def deliver(self, cmd): ...
+
+
+class TokenRefused(BaseChannel):
+    async def start(self):
+        from cjo_stream.adapters.config import ConfigError
+        raise ConfigError("MYCO_WA_TOKEN was refused by the API (401): set a valid one")
+
+    async def deliver(self, cmd): ...
 """,
 }
 
@@ -191,7 +206,14 @@ class Raises(BaseChannel):
      "named 'myco_sdk_not_installed'"),
     (["--channel", CHANNEL, "--channel-class", "shapes:WhatsApp"], {},
      "error: --channel-class='shapes:WhatsApp': shapes has no 'WhatsApp' (its classes: NeedsToken, NoDeliver, "
-     "Plain, Raises)"),
+     "Plain, Raises, TokenRefused, Unreachable)"),
+    # a file named instead of its module: told as "no module 'shapes.py'", or a relative import's TypeError
+    (["--channel", CHANNEL, "--channel-class", "./shapes.py:Plain"], {},
+     "error: --channel-class='./shapes.py:Plain' is a file path: name its module instead, --channel-class "
+     "shapes:Plain (modules are found in the working directory)"),
+    (["--channel", CHANNEL], {"CJO_CHANNEL_CLASS": "/srv/myco/myco_channels.py:WhatsApp"},
+     "error: CJO_CHANNEL_CLASS='/srv/myco/myco_channels.py:WhatsApp' is a file path: name its module instead, "
+     "CJO_CHANNEL_CLASS=myco_channels:WhatsApp, run from /srv/myco or with PYTHONPATH=/srv/myco"),
     (["--channel", CHANNEL, "--channel-class", "shapes:answer"], {},
      "error: --channel-class='shapes:answer' is not a class (int): name a channel class (a subclass of "
      "cjo_stream.adapters.base.BaseChannel)"),
@@ -219,3 +241,20 @@ def test_mistakes_are_one_line_and_exit_2_before_connecting(tmp_path: Path, args
     out, err = p.communicate(timeout=60)
     assert (p.returncode, err.strip()) == (2, message), err
     assert out == ""
+
+
+@pytest.mark.parametrize(("cls", "code", "message"), [
+    ("Unreachable", 1, "error: the myco_whatsapp channel's start() failed: ConnectionRefusedError: cannot reach "
+                       "wa.myco.internal:443"),
+    ("TokenRefused", 2, "error: the myco_whatsapp channel's start() failed: MYCO_WA_TOKEN was refused by the API "
+                        "(401): set a valid one"),
+])
+def test_a_start_that_raises_is_one_line(settings: Settings, tmp_path: Path, cls: str, code: int,
+                                         message: str) -> None:
+    """``start()`` runs once the broker answered: it raising was a cjo-stream bug's traceback and exit 70."""
+    (tmp_path / "shapes.py").write_text(MODULES["shapes.py"])
+    env = {**env_without_cjo(), "CJO_BROKER": settings.bootstrap, "CJO_PARTITIONS": "2"}
+    p = adapter("--channel", CHANNEL, "--channel-class", f"shapes:{cls}", "--web-port", "-1", env=env, cwd=tmp_path)
+    _, err = p.communicate(timeout=90)
+    assert (p.returncode, err.strip().splitlines()[-1]) == (code, message), err
+    assert "Traceback" not in err

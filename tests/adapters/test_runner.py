@@ -491,3 +491,35 @@ async def test_a_rebalance_does_not_wait_out_a_batch_in_backoff(settings: Settin
     keys = [r.headers["Idempotency-Key"] for r in receiver.requests]
     assert sorted(set(keys)) == sorted(c.delivery_id for c in cmds)
     assert keys.count(failing.delivery_id) == 2 and len(keys) == 9  # the rest once each: the sent-record
+
+
+async def test_a_call_that_never_returns_is_cut_and_retried(settings: Settings) -> None:
+    """A channel of your own without a timeout (an SDK's call that never returns) held its batch, and so every
+    partition of the adapter, for ever while /health said ok: the call is cut after CJO_ADAPTER_ATTEMPT_TIMEOUT."""
+
+    class HangsOnce:
+        name = "myco_whatsapp"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def start(self) -> None:
+            return None
+
+        async def close(self) -> None:
+            return None
+
+        async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+            self.calls += 1
+            if self.calls == 1:
+                await asyncio.Event().wait()
+            return DeliveryResult.sent(f"w-{self.calls}")
+
+    cmd = command(channel="myco_whatsapp")
+    await produce_commands(settings, [cmd])
+    channel = HangsOnce()
+    runner = make_runner(settings, channel, attempt_timeout=0.5)
+    await run_until(runner, lambda: runner.outcomes["sent"] >= 1)
+    records = await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 1)
+    receipt = receipts_of(records)[cmd.delivery_id]
+    assert (receipt["status"], receipt["provider_message_id"], receipt["attributes"]) == ("sent", "w-2", {"attempts": 2})

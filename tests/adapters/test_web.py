@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,8 +11,10 @@ import orjson
 import pytest
 
 from cjo_stream.adapters.runner import track_topics
+from cjo_stream.adapters.service import callback_channels
 from cjo_stream.adapters.signing import sign
 from cjo_stream.adapters.web import build_app
+from cjo_stream.commands import ALL_CHANNELS
 from cjo_stream.config import Settings
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
@@ -88,3 +91,38 @@ async def test_metrics_and_health(endpoint: str) -> None:
     assert m.status_code == 200 and m.headers["Content-Type"].startswith("text/plain")
     assert 'cjo_delivery_outcomes_total{channel="email",status="complained"}' in m.text
     assert h.status_code == 200 and h.json() == {"status": "ok", "adapter": "email"}
+
+
+async def test_a_callback_names_a_channel_the_adapter_knows(settings: Settings, tmp_path: Path) -> None:
+    """``"channel": "whatsapp"`` on the adapter of ``myco_whatsapp`` was accepted: its ``unsubscribed`` withdrew
+    consent for a channel nothing sends on, and the customer kept getting WhatsApp messages."""
+    (tmp_path / "policies.yaml").write_text("channels:\n  myco_whatsapp: {address: whatsapp}\n  myco_mail: {}\n")
+    known = callback_channels("myco_whatsapp", {"CJO_TOPOLOGIES": str(tmp_path)})
+    assert known == ALL_CHANNELS | {"myco_whatsapp", "myco_mail"}
+    assert callback_channels("myco_fax", {"CJO_TOPOLOGIES": str(tmp_path / "none")}) == ALL_CHANNELS | {"myco_fax"}
+    await ensure_topics(settings, [settings.receipts_topic])
+    producer = make_producer(settings)
+    await producer.start()
+    site = await start_site(build_app(producer, settings.receipts_topic, default_channel="myco_whatsapp",
+                                      channels=known), "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{bound_port(site)}"
+    try:
+        ok = {"delivery_id": "d1", "customer_id": "u1", "event": "unsubscribed"}
+        r = await post(url, [ok, {**ok, "channel": "whatsapp"}], key=None)
+        assert r.status_code == 400 and r.json()["error"] == (
+            "invalid engagement payload: unknown channel 'whatsapp' (did you mean 'myco_whatsapp'?): this adapter "
+            f"takes callbacks about {', '.join(sorted(known))} (channels of your own: those declared in the "
+            "policies.yaml of CJO_TOPOLOGIES, and its own)")
+        r = await post(url, {**ok, "event": "read"}, key=None)  # WhatsApp's word: which one is meant?
+        assert r.status_code == 400 and r.json()["error"] == (
+            "invalid engagement payload: Invalid enum value 'read' - at `$.event`: use one of delivered, opened, "
+            "clicked, bounced, unsubscribed, complained, failed (a translating proxy maps its provider's statuses "
+            "to these: a read receipt is opened)")
+        for channel in (None, "myco_mail", "sms"):
+            r = await post(url, ok if channel is None else {**ok, "channel": channel}, key=None)
+            assert r.status_code == 202, r.text
+    finally:
+        await site.cleanup()
+        await producer.stop()
+    receipts = await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(rs) >= 3)
+    assert [orjson.loads(r.value)["channel"] for r in receipts] == ["myco_whatsapp", "myco_mail", "sms"]

@@ -77,6 +77,10 @@ def test_a_customer_facing_channel_needs_an_address_trait_or_a_to(tmp_path: Path
     ("console: {}", "policies.yaml:2: 'console' is a built-in channel"),
     ("My-Channel: {}", "policies.yaml:2: channel name 'My-Channel': lower-case letters, digits and underscores"),
     ("wa: {address: ' '}", "policies.yaml:2: address is the profile trait holding the recipient"),
+    # as a condition names it: the trait of that very name exists on no one, and every send was no_address
+    ("wa: {address: profile.traits.whatsapp}", "policies.yaml:2: address 'profile.traits.whatsapp' is a path: name "
+                                               "the profile trait itself (address: whatsapp)"),
+    ("wa: {address: traits.whatsapp}", "policies.yaml:2: address 'traits.whatsapp' is a path"),
     ("wa: {customer_facing: maybe}", "policies.yaml:2: channels.wa.customer_facing: Expected `bool`, got `str`"),
     ("wa: {adress: x}", "channels.wa.adress: Object contains unknown field `adress` (did you mean `address`?)"),
     ("wa: yes", "policies.yaml:2: channels.wa: Expected `object`, got `bool`"),

@@ -42,7 +42,8 @@ def test_each_name_none_of_the_events_had_is_told_with_the_closest_one(tmp_path:
         "journey browse: no event named 'product_veiwed' in the input (its entry; did you mean 'product_viewed'?)",
         "journey browse: no event named 'unsubscribed' in the input (its exit_on)",
         "journey browse: no event named 'message_clicked' in the input (step wait_click's wait_for; receipts "
-        "come from the channel adapters: include them in the input)",
+        "come from the channel adapters: include them in the input, e.g. the lines of `cjo-stream tail --receipts "
+        "--from-beginning`)",
     ]
     assert unseen(topo.journeys, seen | {"product_veiwed", "unsubscribed", "message_clicked"}) == []
     assert unseen(topo.journeys, set()) == []  # no input: nothing to say
