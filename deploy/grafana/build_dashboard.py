@@ -285,7 +285,7 @@ def build() -> dict[str, Any]:
                      [(f"histogram_quantile(0.99, sum by (le, view) (rate(cjo_analytics_request_seconds_bucket[{RI}])))",
                        "{{view}}")], "s"), 8, 8)
     L.add(timeseries("Rows in memory", "Rows the analytics service keeps in memory (instances, deliveries, send "
-                     "times): up to CJO_ANALYTICS_CACHE_ROWS, then trimmed to half; ~650 bytes of memory each",
+                     "times): up to CJO_ANALYTICS_CACHE_ROWS, then trimmed to half; ~460 bytes of memory each",
                      [("sum by (instance) (cjo_analytics_cached_rows)", "{{instance}}")]), 8, 8)
 
     L.row("Security")
