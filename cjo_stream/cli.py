@@ -400,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(os.environ.get("CJO_LOG_FORMAT", "text").strip().lower() == "json", "DEBUG")
     elif args.command in CLIENT_VERBS:
         _quiet_kafka_client()
+    if os.environ.get("CJO_PROBE_FILE"):  # off by default: a measuring harness's look inside (cjo_stream/probe.py)
+        from cjo_stream.probe import start_from_env
+
+        start_from_env()
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # here, not at exit: a full disk is then one line, not 'Exception ignored'

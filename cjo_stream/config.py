@@ -47,6 +47,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "fetch_max_wait_ms": (0, 10_000, "ms"),
     "session_timeout_ms": (1_000, 1_800_000, "ms"),
     "analytics_web_port": (1, 65_535, "a port"),
+    "analytics_cache_rows": (1_000, 100_000_000, "rows the analytics service keeps in memory"),
 }
 
 
@@ -199,6 +200,9 @@ class Settings:
     # Workers write every journey transition to cjo.journey-events for the analytics service.
     journey_events: bool = True
     analytics_web_port: int = 6068  # `cjo-stream analytics`: the API and the page
+    # The analytics fold's rows (instances, deliveries, send times) kept in memory: past it, trimmed to half,
+    # oldest first (analytics/state.py RowCache); the rest are read from its RocksDB store when needed again.
+    analytics_cache_rows: int = 500_000
     # Consumer-group session of the worker's stages: a crashed worker's partitions move after this long,
     # and joining a group costs up to half of it on the local broker (Kafka's smallest allowed: 6 s).
     session_timeout_ms: int = 6000
@@ -227,7 +231,7 @@ class Settings:
         "concurrency": "CJO_CONCURRENCY", "loopback": "CJO_LOOPBACK", "compression": "CJO_COMPRESSION",
         "input_isolation": "CJO_INPUT_ISOLATION",
         "worker_id": "CJO_WORKER_ID", "journey_events": "CJO_JOURNEY_EVENTS",
-        "analytics_web_port": "CJO_ANALYTICS_WEB_PORT",
+        "analytics_web_port": "CJO_ANALYTICS_WEB_PORT", "analytics_cache_rows": "CJO_ANALYTICS_CACHE_ROWS",
         "session_timeout_ms": "CJO_SESSION_TIMEOUT_MS", "stored_layout": "CJO_STORED_LAYOUT",
     }
 

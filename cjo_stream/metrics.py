@@ -194,6 +194,8 @@ ANALYTICS_DUPLICATES = Counter("cjo_analytics_duplicates_total", "Journey events
                                registry=REGISTRY)
 ANALYTICS_INVALID = Counter("cjo_analytics_invalid_total", "Records on the journey-events topic that do not decode "
                             "(skipped)", registry=REGISTRY)
+ANALYTICS_CACHED_ROWS = Gauge("cjo_analytics_cached_rows", "Rows the analytics service keeps in memory after its last "
+                              "write: at most CJO_ANALYTICS_CACHE_ROWS, then trimmed to half", registry=REGISTRY)
 ANALYTICS_UNWAITED = Counter("cjo_analytics_lanes_unwaited_total", "Times the analytics service stopped waiting for "
                              "a partition that was behind but brought no records for 10 s (its leader did not answer) "
                              "and folded the others' records without it: an instance moved by an identity merge may "

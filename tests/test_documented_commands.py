@@ -407,7 +407,17 @@ def _make_soak(cmd: Command, fx: Callable[[str], Any]) -> None:
             "`make -n soak` runs `python -m cjo_stream.bench.soak`, whose options the next documented command checks")
 
 
-@check(r"\S*python -m cjo_stream\.bench(\.soak)? --help$")
+@check(r"make soak-deployment( DEPLOY_ARGS=.*)?$")
+def _make_soak_deployment(cmd: Command, fx: Callable[[str], Any]) -> None:
+    p = shell("make -n soak-deployment")
+    assert p.returncode == 0 and "-m cjo_stream.bench.deployment" in p.stdout, p.stdout + p.stderr
+    not_run(cmd, "it runs the whole deployment for 8 minutes by default (a benchmark, not a test; "
+            "tests/test_bench_deployment.py runs it for 24 s)",
+            "`make -n soak-deployment` runs `python -m cjo_stream.bench.deployment`, whose options the next "
+            "documented command checks")
+
+
+@check(r"\S*python -m cjo_stream\.bench(\.soak|\.deployment)? --help$")
 def _bench_help(cmd: Command, fx: Callable[[str], Any]) -> None:
     text = cmd.text if (ROOT / cmd.text.split()[0]).exists() else cmd.text.replace(cmd.text.split()[0], sys.executable)
     p = shell(text)

@@ -101,6 +101,8 @@ class AnalyticsService:
         # (it said "ok" with the broker gone); no commit is watched: the store holds the offsets
         self.watch = BrokerWatch("analytics", log, self._look, lambda: ())
         metrics.watch_gauges("analytics", self.watch)
+        if self.stores.memory is not None:  # its store's share of its memory, as a worker's (cached rows are apart)
+            metrics.watch_rocksdb(self.stores.memory.usage)
         self._counts: dict[str, int] = {}  # partitions of its own topics, as first seen
         self.restored = False  # start() done: the web endpoint (up before it) answers 503 until then
 
@@ -128,7 +130,7 @@ class AnalyticsService:
         metrics.RESTORE_SECONDS.observe(time.perf_counter() - t0)
         buckets, self.offsets = state.load(kv)
         await self._forget_recreated_input(kv)
-        self._kv, self._rows = kv, state.RowCache(kv)
+        self._kv, self._rows = kv, state.RowCache(kv, s.analytics_cache_rows)
         self.fold = self.new_fold(self._rows, buckets)
         self.consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=f"{s.app_id}-analytics",
                                          enable_auto_commit=False, auto_offset_reset="earliest",
@@ -377,6 +379,7 @@ class AnalyticsService:
     def _write(self, offsets: Mapping[tuple[str, int], int]) -> None:
         assert self._kv is not None and self._rows is not None
         changes = self._rows.changes()
+        metrics.ANALYTICS_CACHED_ROWS.set(self._rows.size)
         for key in self.fold.dirty:
             changes[state.bucket_key(key)] = state.encode_counters(self.fold.buckets[key])
         self.fold.clear_dirty()

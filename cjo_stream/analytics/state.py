@@ -93,6 +93,11 @@ class RowCache(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return sum(1 for v in self._cache.values() if v is not None)
 
+    @property
+    def size(self) -> int:
+        """Entries held, rows and keys known to be absent alike: what ``max_rows`` bounds."""
+        return len(self._cache)
+
     def changes(self) -> dict[bytes, bytes | None]:
         """Encoded rows changed since the last call (None: deleted); trims the cache."""
         out: dict[bytes, bytes | None] = {}

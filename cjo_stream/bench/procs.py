@@ -16,8 +16,8 @@ from cjo_stream import promtext
 from cjo_stream.lifetime import popen
 from cjo_stream.promtext import quantile
 
-__all__ = ["Proc", "by_label", "cpu_seconds", "histogram", "peak_rss", "quantile", "rss", "scrape", "spawn_worker",
-           "wait_health"]
+__all__ = ["Proc", "by_label", "cpu_seconds", "histogram", "open_fds", "peak_rss", "quantile", "rss", "scrape",
+           "spawn_worker", "threads", "wait_health"]
 
 
 def rss(pid: int) -> int:
@@ -42,6 +42,26 @@ def peak_rss(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def threads(pid: int) -> int:
+    """Threads of a live process, native ones included (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def open_fds(pid: int) -> int:
+    """Open file descriptors of a live process (sockets, RocksDB's files; 0 if it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
 
 
 def cpu_seconds(pid: int) -> float:

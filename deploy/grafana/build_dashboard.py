@@ -290,6 +290,9 @@ def build() -> dict[str, Any]:
     L.add(timeseries("Page and API answer time", "p99 per view of the analytics service",
                      [(f"histogram_quantile(0.99, sum by (le, view) (rate(cjo_analytics_request_seconds_bucket[{RI}])))",
                        "{{view}}")], "s"), 8, 8)
+    L.add(timeseries("Rows in memory", "Rows the analytics service keeps in memory (instances, deliveries, send "
+                     "times): up to CJO_ANALYTICS_CACHE_ROWS, then trimmed to half; ~460 bytes of memory each",
+                     [("sum by (instance) (cjo_analytics_cached_rows)", "{{instance}}")]), 8, 8)
 
     L.row("Security")
     L.add(timeseries("State API reads and erasures", "Audited profile reads and erase requests per token name "
