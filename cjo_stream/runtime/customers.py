@@ -41,6 +41,7 @@ from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.throttle import Throttles, decode_throttles, encode_throttles
+from cjo_stream.engine.types import Timer
 from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event, format_ts
 from cjo_stream.kafka.outbox import NO_HEADERS, Outbox
@@ -51,7 +52,7 @@ from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.lookalikes import ORDINARY
 from cjo_stream.runtime.lookalikes import seen as seen_name
-from cjo_stream.runtime.overtaken import FiredTimers, listened
+from cjo_stream.runtime.overtaken import FiredTimers, instance_names, watch_of
 from cjo_stream.runtime.schedules import SCHEDULES_KEY, Scan, SchedulePlan
 from cjo_stream.runtime.stored import Stored, decode_stored, encode_stored
 from cjo_stream.runtime.timers import TimerIndex, decode_timer, encode_timer, storage_key
@@ -173,8 +174,9 @@ class CustomerPartition:
         # worker): while this partition or ingest is behind, timers fire by this clock, not the wall's.
         self.watermark = 0.0
         self.behind = True
-        # the latest timer fired per customer, to tell events that come after a timer they happened before
-        self.fired = FiredTimers(listened(engine.versions.values()))
+        # the latest timers fired per customer, to tell events that come after a timer they happened before
+        self.fired = FiredTimers()
+        self._ends_on = instance_names(engine.versions.values())  # (journey, version) -> goal and exit_on names
 
     # ------------------------------------------------------------------ state access
     def load(self, customer_id: str) -> Stored | None:
@@ -333,10 +335,26 @@ class CustomerPartition:
             return None  # erased or merged away: nothing to wake
         st.timers += 1
         st.lateness.append(now - timer.due)
+        inst = stored.profile.instances.get(timer.journey)
+        # what the instance was doing when the timer woke it (the engine moves it on in place)
+        was = (inst.version, inst.step, inst.waiting, inst.entered_at, inst.since_ms) \
+            if inst is not None and inst.instance_id == timer.instance_id else None
         res = self.engine.fire(stored.profile, timer, timer.due, self.throttles)  # decided at its due time
-        if res.transitions:  # it moved an instance: an event from before its due time would come too late now
-            self.fired.fired(stored.profile.customer_id, timer.journey, timer.due, now)
+        if res.transitions and was is not None:  # it moved an instance: an event from before its due time is late
+            self._watch(stored.profile.customer_id, timer, was, now)
         return res
+
+    def _watch(self, customer_id: str, timer: Timer, was: tuple[int, str, str | None, float, int | None],
+               now: float) -> None:
+        """Remember a fired timer, to tell an event that comes after it though it happened before (overtaken)."""
+        version, step, waiting, entered, since_ms = was
+        journey = self.engine.versions.get((timer.journey, version))
+        if journey is None:
+            return
+        w = watch_of(journey, step, waiting, entered, since_ms, timer.due, now, self.settings.timer_grace_ms / 1000.0,
+                     self._ends_on.get((timer.journey, version), frozenset()))
+        if w is not None:
+            self.fired.fired(customer_id, timer.journey, w)
 
     def _link_request(self, cid: str, stored: Stored | None, target: str, b: _Batch, out: Outbox) -> None:
         """Link this partition's id ``cid`` to the customer ``target`` unless it is linked already (the

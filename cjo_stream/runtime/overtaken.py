@@ -6,18 +6,23 @@ minutes after, a producer retrying, a partition a crashed worker held — reache
 decided without it: the reminder went out though the purchase had happened. ``replay`` over the same events would
 have applied the event first. Nothing showed this happening, nor how long a grace would have caught it.
 
-Each partition keeps, per customer, the latest timer it fired that moved an instance (its due time and journey;
-at most :data:`KEPT` customers, for :data:`HORIZON` seconds of wall clock). An event of that customer that
-happened before the due time, and that the timer's journey listens to (its goal, an ``exit_on``, a ``wait_for``
-or one of its paths), is counted in ``cjo_events_overtaken_total{journey}``, and how long after the due time it
-arrived in ``cjo_events_overtaken_seconds``: a grace above that would have let it in first. Each journey is
-logged once a process (its id and that delay only: no customer, no payload). An event at or after the due time
-means the customer is past it: the entry goes.
+Each partition keeps, per customer and journey, the latest timer it fired that moved an instance, with the window
+in which an event would have changed that decision: from the instance's entry for its goal and ``exit_on`` events,
+from the start of the wait for a ``wait_for``'s events (at most :data:`KEPT` customers, for :data:`HORIZON` seconds
+of wall clock: a mobile SDK sends a batch when the app is next opened, hours later). An event of that customer that
+happened inside the window, before the due time, and that the window names, is counted in
+``cjo_events_overtaken_total{journey}``; an event from before the instance's entry (or its wait) is not: replay
+decides the same without it. ``cjo_events_overtaken_seconds`` observes the grace the timer would have needed to
+apply it first: the time after the due time it arrived, or, for a timer already overdue when it was set (an entry
+event from a device clock hours behind), after the timer fired plus the grace. Each journey is logged once a
+process (its id and that delay only: no customer, no payload). An event at or after a due time means the customer
+is past that timer: its entry goes.
 
 **Best effort, by design.** It is what this process saw: a restart, a partition handed to another worker or
 more than :data:`KEPT` customers with recent timers in one partition forget entries (no false count, a missed
-one). Timers the engine fires inline, before an event with a later time (a backlog), are not entered: events
-overtaken that way are late events (``cjo_events_late_total``), which the engine catches up with.
+one); a ``when`` on the goal, exit or way is not evaluated (the name decides). Timers the engine fires inline,
+before an event with a later time (a backlog), are not entered: events overtaken that way are late events
+(``cjo_events_late_total``), which the engine catches up with.
 
 **Cost.** The batch step looks the customer up in a dict only while that dict holds anything, one C-level
 ``get`` an event; everything else runs per fired timer or per overtaken event.
@@ -27,72 +32,96 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, NamedTuple
 
 from cjo_stream import metrics
 from cjo_stream.journeys.model import Journey
 
 log = logging.getLogger("cjo_stream.runtime.overtaken")
 
-#: Customers a partition keeps its latest fired timer for (the oldest go first): ~150 B each.
+#: Customers a partition keeps its latest fired timers for (the oldest go first): ~300 B each.
 KEPT: Final = 32_768
-#: Wall-clock seconds an entry is kept after its timer fired (CJO_ALLOWED_LATENESS's default: an event later than
-#: that after the customer's latest is too late to start a journey anyway).
-HORIZON: Final = 300.0
+#: Wall-clock seconds an entry is kept after its timer fired: a day, as mobile SDKs send what they queued offline
+#: when the app is next opened (the entry goes earlier at the customer's next event after the due time).
+HORIZON: Final = 86_400.0
 
 _told: set[str] = set()
 
 
-def listened(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
-    """Journey id -> the event names that can move its instances (goal, ``exit_on``, ``wait_for`` ways), over
-    every loaded version."""
-    out: dict[str, set[str]] = {}
-    for j in journeys:
-        names = out.setdefault(j.id, set())
-        names.update(m.event for m in (j.goal, *j.exit_on) if m is not None)
-        for step in j.steps.values():
-            names.update(m.event for m, _ in step.ways)
-    return {jid: frozenset(names) for jid, names in out.items() if names}
+class Watch(NamedTuple):
+    """One fired timer of one instance, and what would have changed its decision."""
+
+    due: float
+    could_fire: float  # the wall time the timer could fire at: its due time, or later when it was set overdue
+    fired_at: float  # wall time it fired
+    entered: float  # the instance's entry time: its goal and exit_on events count from then
+    names: frozenset[str]  # the goal's and exit_on's event names
+    wait_since: float  # when the wait_for began (its events count from then)
+    wait_names: frozenset[str]  # the event names of the wait_for's ways (empty: the timer ended no wait_for)
+
+
+def instance_names(journeys: Iterable[Journey]) -> dict[tuple[str, int], frozenset[str]]:
+    """(journey id, version) -> the event names that end its instances from any step (goal, ``exit_on``)."""
+    return {(j.id, j.version): frozenset(m.event for m in (j.goal, *j.exit_on) if m is not None) for j in journeys}
+
+
+def watch_of(journey: Journey, step: str, waiting: str | None, entered: float, since_ms: int | None, due: float,
+             fired_at: float, grace: float, names: frozenset[str]) -> Watch | None:
+    """What a timer that woke the instance at ``step`` (parked ``waiting``) decided without; None: nothing could
+    have changed it."""
+    st = journey.steps.get(step)
+    wait_names = frozenset(m.event for m, _ in st.ways) if waiting == "wait_for" and st is not None else frozenset()
+    if not names and not wait_names:
+        return None
+    since = entered + (since_ms or 0) / 1000.0
+    return Watch(due, max(due, fired_at - grace), fired_at, entered, names, since, wait_names)
 
 
 class FiredTimers:
-    """One partition's latest fired timer per customer, for telling events that came after it (module doc)."""
+    """One partition's latest fired timers per customer and journey, for telling events that came after them
+    (module doc)."""
 
-    __slots__ = ("latest", "listens", "kept", "horizon")
+    __slots__ = ("latest", "kept", "horizon")
 
-    def __init__(self, listens: dict[str, frozenset[str]], kept: int = KEPT, horizon: float = HORIZON) -> None:
-        self.listens = listens
+    def __init__(self, kept: int = KEPT, horizon: float = HORIZON) -> None:
         self.kept = kept
         self.horizon = horizon
-        #: customer id -> (due time, journey, wall time it fired), the least recently fired first
-        self.latest: dict[str, tuple[float, str, float]] = {}
+        #: customer id -> journey -> its latest fired timer, the customers least recently fired first
+        self.latest: dict[str, dict[str, Watch]] = {}
 
-    def fired(self, customer_id: str, journey: str, due: float, now: float) -> None:
-        """A timer of ``journey`` due at ``due`` moved the customer's instance at wall time ``now``."""
-        if journey not in self.listens:
-            return  # no event can move this journey's instances: none can come too late for it
+    def fired(self, customer_id: str, journey: str, w: Watch) -> None:
+        """A timer of ``journey`` moved the customer's instance (``w``)."""
         latest = self.latest
-        latest.pop(customer_id, None)
-        latest[customer_id] = (due, journey, now)
-        if len(latest) > self.kept or next(iter(latest.values()))[2] < now - self.horizon:
-            self._forget(now)
+        mine = latest.pop(customer_id, None) or {}
+        mine[journey] = w
+        latest[customer_id] = mine
+        if len(latest) > self.kept or _newest(next(iter(latest.values()))) < w.fired_at - self.horizon:
+            self._forget(w.fired_at)
 
     def _forget(self, now: float) -> None:
         latest, oldest = self.latest, now - self.horizon
         while latest:
-            cid, (_, _, at) = next(iter(latest.items()))
-            if len(latest) <= self.kept and at >= oldest:
+            cid, mine = next(iter(latest.items()))
+            if len(latest) <= self.kept and _newest(mine) >= oldest:
                 break
             del latest[cid]
 
     def check(self, customer_id: str, name: str, ts: float, now: float, out: list[tuple[str, float]]) -> None:
-        """An event of a customer that has an entry (``latest``): if it happened before the timer was due and the
-        journey listens to it, add (journey, seconds after the due time it arrived) to ``out``."""
-        due, journey, _ = self.latest[customer_id]
-        if ts >= due:
-            del self.latest[customer_id]  # the customer's events are past the timer now
-        elif name in self.listens[journey]:
-            out.append((journey, now - due))
+        """An event of a customer that has an entry (``latest``): for each journey whose fired timer it happened
+        before, inside the window of what could have changed the decision, add (journey, the grace the timer
+        would have needed) to ``out``."""
+        mine = self.latest[customer_id]
+        for journey, w in list(mine.items()):
+            if ts >= w.due:
+                del mine[journey]  # the customer's events are past this timer now
+            elif (ts >= w.entered and name in w.names) or (ts >= w.wait_since and name in w.wait_names):
+                out.append((journey, now - w.could_fire))
+        if not mine:
+            del self.latest[customer_id]
+
+
+def _newest(mine: dict[str, Watch]) -> float:
+    return max(w.fired_at for w in mine.values())
 
 
 def publish(overtaken: list[tuple[str, float]], grace_ms: int) -> None:
@@ -103,6 +132,7 @@ def publish(overtaken: list[tuple[str, float]], grace_ms: int) -> None:
         metrics.EVENTS_OVERTAKEN_SECONDS.observe(after)
         if journey not in _told:
             _told.add(journey)
-            log.warning("journey %s: an event arrived %.1f s after a timer of its customer was due, though it "
-                        "happened before; the timer had decided without it (CJO_TIMER_GRACE_MS is %d ms; counted "
-                        "in cjo_events_overtaken_total, README \"Event time and lateness\")", journey, after, grace_ms)
+            log.warning("journey %s: an event arrived %.1f s after a timer it happened before could fire; the timer had "
+                        "decided without it (a CJO_TIMER_GRACE_MS above that would have applied it first; it is %d ms, "
+                        "at most 60000; counted in cjo_events_overtaken_total, docs/operations.md CjoEventsOvertaken)",
+                        journey, after, grace_ms)
