@@ -19,13 +19,14 @@ process (its id and that delay only: no customer, no payload). An event at or af
 is past that timer: its entry goes.
 
 **Best effort, by design.** It is what this process saw: a restart, a partition handed to another worker or
-more than :data:`KEPT` customers with recent timers in one partition forget entries (no false count, a missed
-one); a ``when`` on the goal, exit or way is not evaluated (the name decides). Timers the engine fires inline,
+more than :data:`KEPT` customers with recent timers in one partition forget entries (a missed count); a ``when``
+on the goal, exit or way is not evaluated (the name decides: an event the condition would refuse still counts). Timers the engine fires inline,
 before an event with a later time (a backlog), are not entered: events overtaken that way are late events
 (``cjo_events_late_total``), which the engine catches up with.
 
-**Cost.** The batch step looks the customer up in a dict only while that dict holds anything, one C-level
-``get`` an event; everything else runs per fired timer or per overtaken event.
+**Cost.** The batch step looks the customer up in a dict while that dict holds anything (with a day's horizon,
+nearly always once timers fire), one C-level ``in`` an event; everything else runs per fired timer or per
+overtaken event. Memory: at most :data:`KEPT` customers a partition.
 """
 
 from __future__ import annotations
