@@ -84,12 +84,15 @@ TIMERS_HELD = Gauge("cjo_timers_held", "1 while this worker holds back timers du
                     "worker holds stopped being read (a worker gone, until its session times out; 30 s at most)",
                     registry=REGISTRY)
 EVENTS_OVERTAKEN = Counter("cjo_events_overtaken_total", "Events that arrived after a timer of their customer's journey "
-                           "had fired, though they happened before it was due, and that the journey listens to "
-                           "(goal, exit_on, wait_for): the timer decided without them, where replay would not "
-                           "(runtime.overtaken; best effort)", ["journey"], registry=REGISTRY)
-EVENTS_OVERTAKEN_SECONDS = Histogram("cjo_events_overtaken_seconds", "How long after the timer they came behind was "
-                                     "due overtaken events arrived: a CJO_TIMER_GRACE_MS above this would have "
-                                     "applied them first", buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+                           "had fired, though they happened before it was due and after the instance entered (or "
+                           "its wait began), and that the journey listens to (goal, exit_on, wait_for): the timer "
+                           "decided without them, where replay would not (runtime.overtaken; best effort)",
+                           ["journey"], registry=REGISTRY)
+EVENTS_OVERTAKEN_SECONDS = Histogram("cjo_events_overtaken_seconds", "The CJO_TIMER_GRACE_MS that would have applied "
+                                     "an overtaken event first: how long after the timer's due time it arrived (after "
+                                     "the timer fired, plus the grace, for a timer set overdue); above 60 s no grace "
+                                     "can", buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+                                                     14400.0, 86400.0),
                                      registry=REGISTRY)
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
 

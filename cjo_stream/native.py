@@ -36,6 +36,7 @@ COMPILED: tuple[str, ...] = (
     "cjo_stream/engine/transition.py",
     "cjo_stream/engine/result.py",
     "cjo_stream/engine/core.py",
+    "cjo_stream/engine/overtaken.py",
     "cjo_stream/journeys/snapshot.py",
     "cjo_stream/timer_queue.py",
     "cjo_stream/simulator.py",

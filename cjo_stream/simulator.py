@@ -26,7 +26,7 @@ from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.funnel import Funnel
-from cjo_stream.engine.overtaken import FiredTimers, listened
+from cjo_stream.engine.overtaken import FiredTimers, before, instance_names, watch_after
 from cjo_stream.engine.transition import Transition
 from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event
@@ -115,13 +115,15 @@ class Simulator:
     overtaken: Counter[str] = field(default_factory=Counter)
     overtaken_after: dict[str, float] = field(default_factory=dict)
     _fired: FiredTimers | None = None
+    _ends_on: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)  # (journey, version) -> goal, exits
     _told: list[tuple[str, float]] = field(default_factory=list)  # check()'s scratch list
 
     def __post_init__(self) -> None:
         self.props_read = properties_read(self.engine.versions.values())
         self._props_pending = dict(self.props_read)
         self.numbers_read = numbers_compared(self.engine.versions.values())
-        self._fired = FiredTimers(listened(self.engine.versions.values()))
+        self._fired = FiredTimers()
+        self._ends_on = instance_names(self.engine.versions.values())
         if self.analytics is _UNSET:
             # read once, at the end (its report): totals summed then, not kept up with every counter
             self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False,
@@ -202,9 +204,12 @@ class Simulator:
                         continue
                 profile = self.profiles.get(timer.customer_id)
                 if profile is not None:
+                    was = before(profile, timer)  # (the engine moves the instance on in place)
                     res = self.engine.fire(profile, timer, due)
-                    if res.transitions and self._fired is not None:  # it moved an instance (engine.overtaken)
-                        self._fired.fired(timer.customer_id, timer.journey, due, self.clock)
+                    if res.transitions and was is not None and self._fired is not None:  # (engine.overtaken)
+                        w = watch_after(self.engine.versions, self._ends_on, timer, was, self.clock, 0.0)
+                        if w is not None:
+                            self._fired.fired(timer.customer_id, timer.journey, w)
                     self._collect(res, due)
             else:
                 at, _, cid, jid, since = heapq.heappop(schedules)

@@ -428,6 +428,7 @@ class Engine:
         now = max(into.last_seen, other.last_seen)
         run = _Run(self, into, now, f"merge:{other.customer_id}", throttles)
         mine_recent, theirs_recent = recent_events(into), recent_events(other)
+        known_entered = dict(into.entered)  # the customer's own past entries, before the other id's join them
         bits = merge_profiles(into, other)
         run.result.limited = bits & LIMITED_ALL
         run.result.consent_changed = bits & CONSENT_CHANGED != 0
@@ -444,6 +445,12 @@ class Engine:
                     into.instances.pop(jid)
                     run.note("merged", mine, mine.step, mine.variant, reason="identity")
                     mine = None
+            if theirs is not None and mine is None and not self._may_join(known_entered.get(jid), jid, theirs):
+                # an app reinstalled (a new anonymous id) entered the onboarding again before login: the
+                # customer had it already, and re_entry says they may not have it twice
+                run.note("merged", theirs, theirs.step, theirs.variant, reason="re_entry")
+                into.entered[jid] = max(int(theirs.entered_at), into.entered.get(jid, 0))
+                continue
             if theirs is not None:
                 into.instances[jid] = theirs
                 if theirs.due is not None and theirs.waiting is not None:
@@ -658,6 +665,16 @@ class Engine:
     def _matches(self, run: _Run, m: Matcher, ev_view: dict[str, Any], inst: Instance | None, j: Journey) -> bool:
         when = m.when
         return when is None or truthy(when(run.ctx(ev_view, inst, j, self._reads[id(when)])))
+
+    def _may_join(self, last: int | None, jid: str, theirs: Instance) -> bool:
+        """Whether another id's instance may join a customer whose own last entry of the journey (ended) was at
+        ``last``: as ``re_entry`` allows either entry after the other."""
+        j = self.current.get(jid)
+        if last is None or j is None or j.re_entry == "always":
+            return True
+        if j.re_entry == "after":
+            return abs(theirs.entered_at - last) >= j.re_entry_after
+        return False
 
     @staticmethod
     def _may_enter(p: Profile, j: Journey, now: float) -> bool:

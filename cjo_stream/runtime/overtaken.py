@@ -1,20 +1,21 @@
-"""Events that came after a timer they happened before, told by a live worker (:mod:`cjo_stream.engine.overtaken`).
+"""Events that came after a timer they happened before, told by a live worker: where it decides otherwise than replay.
 
-A timer fires ``CJO_TIMER_GRACE_MS`` after it is due, so an event from just before the due time that is still on its
-way is applied first. An event later than that — a mobile SDK's batch sent minutes after, a producer retrying, a
-partition a crashed worker held — reaches the customer after the timer has decided without it: the reminder went
-out though the purchase had happened. ``replay`` over the same events applies it first. Each stage-2 partition keeps
-a :class:`~cjo_stream.engine.overtaken.FiredTimers` of the timers it fired by the wall clock; the events it tells are
-counted in ``cjo_events_overtaken_total{journey}``, and how long after the due time they arrived in
-``cjo_events_overtaken_seconds`` (a grace above that would have let them in first). Each journey is logged once a
-process (its id and that delay only: no customer, no payload).
+A timer fires ``CJO_TIMER_GRACE_MS`` after it is due, so an event from just before the due time that is still on
+its way is applied first (README, "Event time and lateness"). An event later than that — a mobile SDK's batch sent
+when the app is next opened, a producer retrying, a partition a crashed worker held — reaches the customer after
+the timer has decided without it: the reminder went out though the purchase had happened. ``replay`` over the same
+events applies it first.
 
-A restart or a partition handed to another worker forgets entries (a missed count). Timers the engine fires inline,
-before an event with a later time (a backlog), are not entered: events overtaken so are late events
-(``cjo_events_late_total``), which the engine catches up with.
+Each stage-2 partition keeps a :class:`~cjo_stream.engine.overtaken.FiredTimers` of the timers it fired by the wall
+clock (what it tells, and its bounds, are in that module). The events it tells are counted in
+``cjo_events_overtaken_total{journey}``, and the grace each needed in ``cjo_events_overtaken_seconds``. Each journey
+is logged once a process (its id and that delay only: no customer, no payload). A restart or a partition handed to
+another worker forgets entries (a missed count). Timers the engine fires inline, before an event with a later time
+(a backlog), are not entered: events overtaken that way are late events (``cjo_events_late_total``), which the
+engine catches up with.
 
-**Cost.** The batch step looks the customer up in a dict only while that dict holds anything, one C-level ``get``
-an event; everything else runs per fired timer or per overtaken event.
+**Cost.** The batch step looks the customer up in a dict while that dict holds anything (with a day's horizon,
+nearly always once timers fire), one C-level ``in`` an event; the rest runs per fired timer or overtaken event.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def publish(overtaken: list[tuple[str, float]], grace_ms: int) -> None:
         metrics.EVENTS_OVERTAKEN_SECONDS.observe(after)
         if journey not in _told:
             _told.add(journey)
-            log.warning("journey %s: an event arrived %.1f s after a timer of its customer was due, though it "
-                        "happened before; the timer had decided without it (CJO_TIMER_GRACE_MS is %d ms; counted "
-                        "in cjo_events_overtaken_total, README \"Event time and lateness\")", journey, after, grace_ms)
+            log.warning("journey %s: an event arrived %.1f s after a timer it happened before could fire; the timer had "
+                        "decided without it (a CJO_TIMER_GRACE_MS above that would have applied it first; it is %d ms, "
+                        "at most 60000; counted in cjo_events_overtaken_total, docs/operations.md CjoEventsOvertaken)",
+                        journey, after, grace_ms)

@@ -218,8 +218,8 @@ def build() -> dict[str, Any]:
                      "s"), 12, 8)
     L.add(timeseries("Events that came after a timer", "Events that arrived after a timer of their customer's "
                      "journey had fired, though they happened before it was due, by journey (its decision went "
-                     "without them), and how long after the due time they came: a CJO_TIMER_GRACE_MS above that "
-                     "would have applied them first (the CjoEventsOvertaken runbook)",
+                     "without them), and the CJO_TIMER_GRACE_MS that would have applied them first (how long "
+                     "after the due time they came; above 60 s no grace can: the CjoEventsOvertaken runbook)",
                      [(f"sum by (journey) (increase(cjo_events_overtaken_total[{RI}]))", "{{journey}}"),
                       *quantiles("cjo_events_overtaken_seconds", (0.5, 0.9))]), 12, 8)
 

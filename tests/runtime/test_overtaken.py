@@ -15,7 +15,7 @@ import pytest
 from cjo_stream import metrics
 from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
-from cjo_stream.engine.overtaken import FiredTimers, listened
+from cjo_stream.engine.overtaken import FiredTimers, Watch, instance_names
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kv import MemoryKV
@@ -38,6 +38,17 @@ steps:
     on_timeout: remind
   - {id: remind, send: {channel: in_app, content: {body: "You left something behind"}}, next: end}
   - {id: thanks, send: {channel: in_app, content: {body: "Thanks for checking out"}}}
+""",
+    # a mobile app's: the install waits for the app to be opened again
+    "onboarding.yaml": """\
+journey: onboarding
+entry: {event: app_installed}
+steps:
+  - id: wait_open
+    wait_for: {event: app_opened, timeout: 30s}
+    on_event: end
+    on_timeout: welcome
+  - {id: welcome, send: {channel: in_app, content: {body: "See what's new"}}}
 """,
     # listens to no event once entered: nothing can come too late for its timers
     "nudge.yaml": """\
@@ -137,22 +148,70 @@ def test_other_customers_and_unfired_timers_count_nothing(tmp_path: Path) -> Non
     assert sorted(p.sent()) == ["nudge", "nudge", "remind", "thanks"]
 
 
-def test_listened_names_the_events_that_move_a_journey(tmp_path: Path) -> None:
+def test_the_events_that_end_an_instance_from_any_step(tmp_path: Path) -> None:
     p = Partition(tmp_path)
-    assert listened(p.part.engine.versions.values()) == {"quick_cart": {"order_completed", "checkout_started"}}
+    assert instance_names(p.part.engine.versions.values()) == {
+        ("quick_cart", 1): {"order_completed"}, ("onboarding", 1): frozenset(), ("nudge", 1): frozenset()}
+
+
+def test_each_journey_of_a_customer_is_watched(tmp_path: Path) -> None:
+    """A new install with a cart: two journeys' timers fire close together; the app_opened of the offline batch
+    is counted for the onboarding, though the cart's timer fired after it."""
+    p = Partition(tmp_path)
+    p.event("app_installed", T, wall=T + 0.1)
+    p.event("cart_item_added", T + 5, wall=T + 5.1)
+    p.timers_due(T + 30.5)  # the onboarding's timeout
+    p.timers_due(T + 65.5)  # the cart's timeout (and the nudge)
+    assert sorted(p.sent()) == ["nudge", "remind", "welcome"]
+    p.event("app_opened", T + 20, wall=T + 90)  # the batch the app sent when next opened
+    assert p.counts.overtaken == [("onboarding", pytest.approx(60.0))]
+
+
+def test_an_event_from_before_the_instance_or_its_wait_is_not_counted(tmp_path: Path) -> None:
+    """Replay decides the same without an event that happened before the instance entered: not overtaken."""
+    p = Partition(tmp_path)
+    p.event("cart_item_added", T, wall=T + 0.1)
+    p.timers_due(T + 60.5)
+    p.event("order_completed", T - 3600, wall=T + 62)  # yesterday's order, from another device's old batch
+    p.event("checkout_started", T - 10, wall=T + 63)  # before the wait began
+    assert p.counts.overtaken == []
+    p.event("checkout_started", T + 10, wall=T + 64)
+    assert p.counts.overtaken == [("quick_cart", pytest.approx(4.0))]
+
+
+def test_a_batch_sent_when_the_app_is_next_opened_hours_later_is_counted(tmp_path: Path) -> None:
+    p = Partition(tmp_path)
+    p.event("cart_item_added", T, wall=T + 0.1)
+    p.timers_due(T + 60.5)
+    p.event("cart_item_added", T + 7000, wall=T + 7000, uid="u-2")  # other customers' timers fire meanwhile
+    p.timers_due(T + 7060.5)
+    p.event("checkout_started", T + 30, wall=T + 3 * 3600)
+    assert p.counts.overtaken == [("quick_cart", pytest.approx(3 * 3600 - 60))]
+
+
+def test_a_timer_set_overdue_counts_the_grace_it_needed_not_the_clock_error(tmp_path: Path) -> None:
+    """A device clock a day behind: the install's timeout is due a day ago, so it fires at once; the app_opened
+    sent 10 s later needed a grace of those 10 s (plus the grace), not a day's."""
+    p = Partition(tmp_path)
+    p.event("app_installed", T - 86_400, wall=T)
+    p.timers_due(T + 0.5)
+    assert p.sent() == ["welcome"]
+    p.event("app_opened", T - 86_390, wall=T + 10.5)
+    assert p.counts.overtaken == [("onboarding", pytest.approx(10.5))]
 
 
 def test_entries_are_bounded_by_count_and_by_age() -> None:
-    fired = FiredTimers({"j": frozenset({"e"})}, kept=3, horizon=100.0)
+    def w(at: float) -> Watch:
+        return Watch(at, at, at, at - 60, frozenset({"e"}), at - 60, frozenset())
+
+    fired = FiredTimers(kept=3, horizon=100.0)
     for i in range(5):
-        fired.fired(f"c{i}", "j", due=T + i, now=T + i)
+        fired.fired(f"c{i}", "j", w(T + i))
     assert list(fired.latest) == ["c2", "c3", "c4"]
-    fired.fired("c2", "j", due=T + 10, now=T + 10)  # fired again: the most recent now
-    assert list(fired.latest) == ["c3", "c4", "c2"]
-    fired.fired("c5", "j", due=T + 200, now=T + 200)  # the others fired over 100 s ago
+    fired.fired("c2", "k", w(T + 10))  # another journey's timer: the most recent now, both kept
+    assert list(fired.latest) == ["c3", "c4", "c2"] and set(fired.latest["c2"]) == {"j", "k"}
+    fired.fired("c5", "j", w(T + 200))  # the others fired over 100 s ago
     assert list(fired.latest) == ["c5"]
-    fired.fired("c6", "other", due=T, now=T + 200)  # a journey no event moves is not kept
-    assert "c6" not in fired.latest
 
 
 def test_each_journey_is_logged_once_without_customer_data(caplog: pytest.LogCaptureFixture) -> None:
