@@ -62,7 +62,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         write_problem,
     )
     from cjo_stream.jsonl import Damaged, jsonl_lines
-    from cjo_stream.receipts import receipts_as_events
     from cjo_stream.simulator import Simulator
 
     until = _until(args.until) if args.until else None  # checked before the work starts
@@ -99,7 +98,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     sim = Simulator(engine, on_command=emit, dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids,
                     on_result=transitions.write if transitions is not None else None)
     try:
-        sim.run_lines(receipts_as_events(jsonl_lines(args.events)))  # plain or gzip, as replay reads it
+        sim.run_lines(jsonl_lines(args.events))  # plain or gzip, as replay reads it
     except BrokenPipeError:
         raise
     except Damaged as e:

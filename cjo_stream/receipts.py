@@ -7,14 +7,13 @@ same event live and in a backtest.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from cjo_stream.commands import Receipt
-from cjo_stream.events import MAX_ID_LENGTH, Envelope, InvalidEvent, parse_ts, valid_id
+from cjo_stream.events import MAX_ID_LENGTH, Envelope, Event, InvalidEvent, decode_event, parse_ts, valid_id
 
 _receipt_dec = msgspec.json.Decoder(Receipt)
 _json = msgspec.json.Encoder()
@@ -67,16 +66,14 @@ def receipt_record_event(value: bytes) -> bytes:
     return ev
 
 
-def receipts_as_events(lines: Iterable[bytes]) -> Iterator[bytes]:
-    """The lines of an events file, a receipt among them (``cjo-stream tail --receipts``) as the event the workers
-    make of it, one line for one so line numbers hold: ``simulate`` told such a line ``missing_field`` (no
-    ``messageId``) while its notes asked for receipts in the input. A line that is no readable receipt is left
-    as it is, for the event rules to tell."""
-    for line in lines:
-        if b'"delivery_id"' in line and b'"status"' in line and b'"messageId"' not in line:
-            try:
-                yield receipt_record_event(line.strip())
-                continue
-            except InvalidEvent:
-                pass
-        yield line
+def receipt_line(line: bytes) -> Event | None:
+    """A line of an events file that is a receipt (``cjo-stream tail --receipts``) as the event the workers make of
+    it; None when it is no readable receipt (the event rules then tell what is wrong with the line). ``simulate``
+    told such a line ``missing_field`` (no ``messageId``) while its notes asked for receipts in the input. Asked
+    only of a line that is no event: a wrapper over every line cost a replay ~330 ns a line."""
+    if b'"delivery_id"' not in line:
+        return None
+    try:
+        return decode_event(receipt_record_event(line))
+    except InvalidEvent:
+        return None

@@ -26,7 +26,7 @@ from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
 from cjo_stream.engine.funnel import Funnel
-from cjo_stream.engine.overtaken import FiredTimers, before, instance_names, watch_after
+from cjo_stream.engine.overtaken import FiredTimers, Listens, before, watch_after
 from cjo_stream.engine.transition import Transition
 from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event
@@ -34,6 +34,7 @@ from cjo_stream.identity import canonical, new_links
 from cjo_stream.journeys.text_numbers import numbers_compared
 from cjo_stream.journeys.unset_traits import properties_read
 from cjo_stream.profile import Profile, new_profile
+from cjo_stream.receipts import receipt_line
 from cjo_stream.timer_queue import TimerQueue
 
 #: ``Simulator.analytics`` not given: one is made for the engine's policies (a typed placeholder, not None:
@@ -115,7 +116,7 @@ class Simulator:
     overtaken: Counter[str] = field(default_factory=Counter)
     overtaken_after: dict[str, float] = field(default_factory=dict)
     _fired: FiredTimers | None = None
-    _ends_on: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)  # (journey, version) -> goal, exits
+    _listens: Listens | None = None  # what moves each journey version's instances (engine.overtaken)
     _told: list[tuple[str, float]] = field(default_factory=list)  # check()'s scratch list
 
     def __post_init__(self) -> None:
@@ -123,7 +124,7 @@ class Simulator:
         self._props_pending = dict(self.props_read)
         self.numbers_read = numbers_compared(self.engine.versions.values())
         self._fired = FiredTimers()
-        self._ends_on = instance_names(self.engine.versions.values())
+        self._listens = Listens(self.engine.versions.values())
         if self.analytics is _UNSET:
             # read once, at the end (its report): totals summed then, not kept up with every counter
             self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False,
@@ -206,8 +207,8 @@ class Simulator:
                 if profile is not None:
                     was = before(profile, timer)  # (the engine moves the instance on in place)
                     res = self.engine.fire(profile, timer, due)
-                    if res.transitions and was is not None and self._fired is not None:  # (engine.overtaken)
-                        w = watch_after(self.engine.versions, self._ends_on, timer, was, self.clock, 0.0)
+                    if res.transitions and was is not None and self._fired is not None and self._listens is not None:
+                        w = watch_after(self._listens, timer, was, self.clock, 0.0)  # (engine.overtaken)
                         if w is not None:
                             self._fired.fired(timer.customer_id, timer.journey, w)
                     self._collect(res, due)
@@ -362,6 +363,9 @@ class Simulator:
             try:
                 ev = decode_event(raw)
             except InvalidEvent as e:
-                self.bad.append(BadLine(n, e.reason, e.detail))
-                continue
+                receipt = receipt_line(raw)  # a receipt (tail --receipts) reads as the event the workers make of it
+                if receipt is None:
+                    self.bad.append(BadLine(n, e.reason, e.detail))
+                    continue
+                ev = receipt
             self.handle(ev)

@@ -51,7 +51,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from cjo_stream.jsonl import Damaged, jsonl_lines
     from cjo_stream.kafka.connect import broker_ready
     from cjo_stream.progress import Progress
-    from cjo_stream.receipts import receipts_as_events
     from cjo_stream.replay.compare import compare, render
     from cjo_stream.replay.contender import Contender, Outcome, as_side, runs_apart
     from cjo_stream.replay.run import Replay
@@ -130,7 +129,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 r = new_replay([other], None)
                 try:
                     for path in args.events:
-                        r.feed_lines(path, receipts_as_events(jsonl_lines(path)))
+                        r.feed_lines(path, jsonl_lines(path))
                     r.finish()
                 finally:
                     r.close()
@@ -146,7 +145,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             try:
                 with collector_paused():  # (topics: the Kafka client's loop may make cycles)
                     for path in args.events:
-                        replay.feed_lines(path, receipts_as_events(jsonl_lines(path)), progress=bar.update)
+                        replay.feed_lines(path, jsonl_lines(path), progress=bar.update)
             except Damaged as e:
                 raise FileProblem(f"cannot read events file {e.path}: {e.reason}") from None
             except OSError as e:

@@ -21,6 +21,7 @@ from cjo_stream.commands import DeliveryCommand
 from cjo_stream.engine import Engine
 from cjo_stream.events import Event, InvalidEvent, decode_event
 from cjo_stream.journeys.loader import Topology
+from cjo_stream.receipts import receipt_line
 from cjo_stream.replay.sources import Raw
 from cjo_stream.replay.spill import Spilling, spilling_profiles, spilling_rows
 from cjo_stream.simulator import DEDUPE_WINDOW, Simulator
@@ -150,8 +151,11 @@ class Replay:
             try:
                 ev = decode_event(line)
             except InvalidEvent as e:
-                self.bad.append(BadRecord(f"{path}:{n}", e.reason, e.detail))
-                continue
+                receipt = receipt_line(line)  # a receipt (tail --receipts) reads as the event the workers make of it
+                if receipt is None:
+                    self.bad.append(BadRecord(f"{path}:{n}", e.reason, e.detail))
+                    continue
+                ev = receipt
             self._take(ev)
         if progress is not None:
             progress(self.read)

@@ -40,7 +40,7 @@ from cjo_stream.commands import ConsentChange, DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
-from cjo_stream.engine.overtaken import FiredTimers, before, instance_names, watch_after
+from cjo_stream.engine.overtaken import FiredTimers, Listens, before, watch_after
 from cjo_stream.engine.throttle import Throttles, decode_throttles, encode_throttles
 from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event, InvalidEvent, decode_event, format_ts
@@ -175,7 +175,7 @@ class CustomerPartition:
         self.behind = True
         # the latest timers fired per customer, to tell events that come after a timer they happened before
         self.fired = FiredTimers()
-        self._ends_on = instance_names(engine.versions.values())  # (journey, version) -> goal and exit_on names
+        self._listens = Listens(engine.versions.values())  # what moves each journey version's instances
 
     # ------------------------------------------------------------------ state access
     def load(self, customer_id: str) -> Stored | None:
@@ -337,7 +337,7 @@ class CustomerPartition:
         was = before(stored.profile, timer)  # (the engine moves the instance on in place)
         res = self.engine.fire(stored.profile, timer, timer.due, self.throttles)  # decided at its due time
         if res.transitions and was is not None:  # it moved an instance: an event from before its due time is late
-            w = watch_after(self.engine.versions, self._ends_on, timer, was, now, self.settings.timer_grace_ms / 1000)
+            w = watch_after(self._listens, timer, was, now, self.settings.timer_grace_ms / 1000)
             if w is not None:
                 self.fired.fired(stored.profile.customer_id, timer.journey, w)
         return res
