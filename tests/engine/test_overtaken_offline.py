@@ -71,15 +71,19 @@ def test_in_time_order_nothing_comes_after_a_timer(tmp_path: Path) -> None:
     assert not sim.overtaken
 
 
-def test_simulate_as_typed_notes_it(tmp_path: Path) -> None:
-    topo = topology(tmp_path)
-    events = tmp_path / "events.jsonl"
+def notes_of(verb: str, tmp: Path) -> list[str]:
+    """The "came after a timer" notes of ``cjo-stream <verb> --events`` over :func:`arrival_order`, as typed."""
+    topo = topology(tmp) if not (tmp / "topo").exists() else tmp / "topo"
+    events = tmp / "events.jsonl"
     events.write_text("\n".join(arrival_order()) + "\n")
-    got = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "simulate", "--topologies", str(topo), "--events",
+    got = subprocess.run([sys.executable, "-m", "cjo_stream.cli", verb, "--topologies", str(topo), "--events",
                           str(events)], capture_output=True, text=True, timeout=120)
     assert got.returncode == 0, got.stderr
-    notes = [ln for ln in got.stderr.splitlines() if "came after a timer" in ln]
-    assert notes == [
+    return [ln for ln in got.stderr.splitlines() if "came after a timer" in ln]
+
+
+def test_simulate_as_typed_notes_it(tmp_path: Path) -> None:
+    assert notes_of("simulate", tmp_path) == [
         "note: 1 event(s) of journey quick_cart came after a timer of their customer had fired, though they happened "
         "before it was due (read when the input's time was up to 900 s past the due time): the timer decided without "
         "them, as a live worker does for events that arrive later than CJO_TIMER_GRACE_MS "
@@ -88,17 +92,5 @@ def test_simulate_as_typed_notes_it(tmp_path: Path) -> None:
 
 def test_replay_of_the_file_as_typed_notes_it_too(tmp_path: Path) -> None:
     """A replay reads its files in their order: the same events come after the timer, and it says so."""
-    topo = topology(tmp_path)
-    events = tmp_path / "events.jsonl"
-    events.write_text("\n".join(arrival_order()) + "\n")
-    got = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "replay", "--topologies", str(topo), "--events",
-                          str(events)], capture_output=True, text=True, timeout=120)
-    assert got.returncode == 0, got.stderr
-    told = [ln for ln in got.stderr.splitlines() if "came after a timer" in ln]
-    assert len(told) == 1 and told == _simulate_notes(topo, events)
-
-
-def _simulate_notes(topo: Path, events: Path) -> list[str]:
-    got = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "simulate", "--topologies", str(topo), "--events",
-                          str(events)], capture_output=True, text=True, timeout=120)
-    return [ln for ln in got.stderr.splitlines() if "came after a timer" in ln]
+    told = notes_of("replay", tmp_path)
+    assert len(told) == 1 and told == notes_of("simulate", tmp_path)
