@@ -294,8 +294,8 @@ class BatchCounts:
         self.limited: list[int] = []  # what profile limits left out of events (cjo_stream.profile LIMITED_*)
         # events named as consent events that are none, by name: published by runtime.lookalikes.publish
         self.lookalikes: _Counter[str] = _Counter()
-        # (journey, seconds after the due time) of events that came after a timer they happened before:
-        # published by runtime.overtaken.publish
+        # (journey, the grace the timer would have needed) of events that came after a timer they happened
+        # before: published by runtime.overtaken.publish
         self.overtaken: list[tuple[str, float]] = []
 
     def add_stages(self, moves: Iterable[tuple[str, str]]) -> None:

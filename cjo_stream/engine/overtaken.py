@@ -33,8 +33,8 @@ from cjo_stream.engine.types import Timer
 from cjo_stream.journeys.model import Journey
 from cjo_stream.profile import Profile
 
-#: Customers kept with their latest fired timers (the oldest go first): ~450 B each (a dict and a Watch), so at most
-#: ~3.7 MB a worker partition.
+#: Customers kept with their latest fired timers (the oldest go first): ~400 B each with one journey's (a dict and a
+#: Watch; tracemalloc), so ~3.3 MB a worker partition at most.
 KEPT: Final = 8_192
 #: Seconds of the caller's clock (live: the wall's) an entry is kept after its timer fired: a day, as mobile SDKs
 #: send what they queued offline when the app is next opened (it goes earlier at the customer's next event after

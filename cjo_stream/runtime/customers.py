@@ -218,7 +218,7 @@ class CustomerPartition:
         ordinary, lookalikes = ORDINARY, counts.lookalikes  # names read as no consent event, and those that do
         window, max_ids = s.dedupe_window, s.dedupe_ids
         fired = self.fired
-        fired_latest = fired.latest  # (runtime.overtaken: mostly empty between timers, a dict lookup otherwise)
+        fired_latest = fired.latest  # (runtime.overtaken: one dict lookup an event while it holds anything)
         for rec in records:
             cid = (rec.key or b"").decode()
             if cid in cache:

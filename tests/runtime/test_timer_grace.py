@@ -9,7 +9,9 @@ to a customer who had come back). Here the event is produced just after the due 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
@@ -42,17 +44,29 @@ steps:
 """
 
 
-async def test_an_event_in_flight_at_the_due_time_comes_before_the_timer(broker: LocalBroker, tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def running(broker: LocalBroker, tmp_path: Path,
+                  grace_ms: int) -> AsyncIterator[tuple[StreamWorker, Settings, AIOKafkaProducer]]:
+    """A worker on the quick_cart journey with the given timer grace, caught up, and a producer to its input."""
     (tmp_path / "topo" / "journeys").mkdir(parents=True)
     (tmp_path / "topo" / "journeys" / "quick_cart.yaml").write_text(JOURNEY)
     s = Settings(bootstrap=broker.bootstrap, partitions=2, store="rocksdb", data_dir=str(tmp_path / "data"),
-                 timer_grace_ms=3000)  # (wide: the event below is produced 0.3 s after the due time)
+                 timer_grace_ms=grace_ms)
     w = StreamWorker(s, load_topology(str(tmp_path / "topo")))
     await w.start()
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
     await producer.start()
     try:
         await until(lambda: w.ingest_consumer.assignment() and not w.ingest_behind, "stage 1 never caught up")
+        yield w, s, producer
+    finally:
+        await producer.stop()
+        await w.stop()
+
+
+async def test_an_event_in_flight_at_the_due_time_comes_before_the_timer(broker: LocalBroker, tmp_path: Path) -> None:
+    # (a wide grace: the event below is produced 0.3 s after the due time)
+    async with running(broker, tmp_path, grace_ms=3000) as (w, s, producer):
         t0 = time.time()
         cart = event_line(messageId="cart-1", type="track", event="cart_item_added", userId="u1",
                           timestamp=format_ts(t0))
@@ -65,26 +79,14 @@ async def test_an_event_in_flight_at_the_due_time_comes_before_the_timer(broker:
         await producer.send_and_wait(s.input_topic, checkout, key=b"u1")
         got = await collect(broker.bootstrap, [s.delivery_topic("in_app")], lambda rs: len(rs) >= 1, timeout=30)
         assert [orjson.loads(r.value)["step"] for r in got] == ["thanks"]
-    finally:
-        await producer.stop()
-        await w.stop()
 
 
 async def test_an_event_later_than_the_grace_is_counted_as_overtaken(broker: LocalBroker, tmp_path: Path) -> None:
     """The limit, made visible: past the grace the timer decides without the event (the reminder goes out, as
     before), and ``cjo_events_overtaken_total`` says so, with how long a grace would have caught it."""
-    (tmp_path / "topo" / "journeys").mkdir(parents=True)
-    (tmp_path / "topo" / "journeys" / "quick_cart.yaml").write_text(JOURNEY)
-    s = Settings(bootstrap=broker.bootstrap, partitions=2, store="rocksdb", data_dir=str(tmp_path / "data"),
-                 timer_grace_ms=200)
-    w = StreamWorker(s, load_topology(str(tmp_path / "topo")))
     counted = partial(metrics.REGISTRY.get_sample_value, "cjo_events_overtaken_total", {"journey": "quick_cart"})
     before = counted() or 0.0
-    await w.start()
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
-    await producer.start()
-    try:
-        await until(lambda: w.ingest_consumer.assignment() and not w.ingest_behind, "stage 1 never caught up")
+    async with running(broker, tmp_path, grace_ms=200) as (w, s, producer):
         t0 = time.time()
         cart = event_line(messageId="cart-2", type="track", event="cart_item_added", userId="u2",
                           timestamp=format_ts(t0))
@@ -98,6 +100,3 @@ async def test_an_event_later_than_the_grace_is_counted_as_overtaken(broker: Loc
         await producer.send_and_wait(s.input_topic, checkout, key=b"u2")
         await until(lambda: (counted() or 0.0) > before, "the overtaken checkout was not counted")
         assert (counted() or 0.0) - before == 1
-    finally:
-        await producer.stop()
-        await w.stop()
