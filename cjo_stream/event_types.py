@@ -20,6 +20,12 @@ EventType = Literal["track", "identify", "page", "screen", "alias", "group"]
 INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 
 
+if TYPE_CHECKING:  # msgspec's stub makes Raw a bytes subclass, which it is not: compiled code would read it so
+    _Raw = Any
+else:
+    _Raw = msgspec.Raw | msgspec.UnsetType
+
+
 class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
     """The wire shape of a touchpoint event (JSON, camelCase as Segment emits it)."""
 
@@ -41,6 +47,11 @@ class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True):
     properties: dict[str, Any] | None = {}
     traits: dict[str, Any] | None = {}
     context: dict[str, Any] | None = {}
+    # Segment's other times, kept undecoded (UNSET when absent): only a device clock's correction reads
+    # them (events.clock_shift), and a value that is no time is ignored there, as before they were read
+    sentAt: _Raw = msgspec.UNSET  # noqa: N815
+    receivedAt: _Raw = msgspec.UNSET  # noqa: N815
+    originalTimestamp: _Raw = msgspec.UNSET  # noqa: N815
 
 
 def _values(levels: int) -> Any:
@@ -85,3 +96,6 @@ class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True):
     properties: _Data | None = {}
     traits: _Data | None = {}
     context: _Data | None = {}
+    sentAt: _Raw = msgspec.UNSET  # noqa: N815 - as in Envelope
+    receivedAt: _Raw = msgspec.UNSET  # noqa: N815
+    originalTimestamp: _Raw = msgspec.UNSET  # noqa: N815

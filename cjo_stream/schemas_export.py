@@ -37,6 +37,13 @@ _ID_NOTE = ("Text, or a whole number within 64 bits written without a decimal po
             "12345.0 is refused (wrong_type), though JSON Schema's integer admits it")
 
 
+_CLOCK = ("with sentAt and receivedAt both RFC 3339 times and no originalTimestamp, the event is decided at "
+          "timestamp + (receivedAt - sentAt), Segment's correction of a device's clock; any other value is ignored")
+_TIME_NOTES = {"sentAt": "The device's time when it sent the event: " + _CLOCK,
+               "receivedAt": "The collector's time when the event came: " + _CLOCK,
+               "originalTimestamp": "Present when timestamp was corrected already (Segment, RudderStack): " + _CLOCK}
+
+
 def _ids_as_numbers(schema: dict[str, Any]) -> dict[str, Any]:
     """The touchpoint schema with each id a string or a whole number, as decoding takes it: the struct types
     them as text (what an id becomes), so a producer's upstream check against this file refused a database key
@@ -47,6 +54,8 @@ def _ids_as_numbers(schema: dict[str, Any]) -> dict[str, Any]:
         kinds = field.pop("anyOf", None) or [{"type": field.pop("type")}]
         field["anyOf"] = [kinds[0], _WHOLE_ID, *kinds[1:]]
         field["description"] = _ID_NOTE
+    for k, note in _TIME_NOTES.items():
+        props[k]["description"] = note
     return schema
 
 

@@ -103,8 +103,8 @@ def test_epoch_number_timestamps_and_empty_values_are_dead_lettered_saying_so(
 def test_segment_library_payloads_and_time_formats_are_decided_at_their_time(
         spawn: Any, worker_env: dict[str, str]) -> None:
     """What Segment's libraries and its Kafka destination write (extra envelope fields, ``userId: null``,
-    times with offsets, microseconds or nanoseconds, no zone), under any key and with headers: each
-    decided at its own time; a ``group`` call and ids sent as numbers are read, not dead-lettered."""
+    times with offsets, microseconds or nanoseconds, no zone, a device clock to correct), under any key and with
+    headers: each decided at its own time; a ``group`` call and ids sent as numbers are read, not dead-lettered."""
     w = spawn()
     w.wait_ready()
     bootstrap = worker_env["CJO_BROKER"]
@@ -136,6 +136,12 @@ def test_segment_library_payloads_and_time_formats_are_decided_at_their_time(
                           "messageId": 7, "timestamp": day + hms + "Z"})
     cases["4243"] = (orjson.loads(signup("x", timestamp=day + hms + ".050Z")) | {"userId": 4243}, ".050")
     keys.append(b"4243")
+    # a phone whose clock is a day behind, through a collector that stamps receivedAt: decided at the collector's
+    # time, Segment's correction (timestamp + receivedAt - sentAt), not yesterday's
+    yday = time.strftime("%Y-%m-%dT", time.gmtime(t - 86_400))
+    phone = orjson.loads(signup("phone-behind", timestamp=yday + hms + ".300Z"))
+    cases["phone-behind"] = (phone | {"sentAt": yday + hms + ".700Z", "receivedAt": day + hms + ".900Z"}, ".500")
+    keys.append(b"phone-behind")
     bad = b'{"type": "Group", "messageId": "b1"}'
 
     async def send() -> None:
