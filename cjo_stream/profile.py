@@ -237,6 +237,21 @@ def _add_traits(mine: dict[str, Any], traits: dict[str, Any]) -> int:
     return limited
 
 
+#: The trait the push channel sends to (commands.ADDRESS_TRAIT), and the longest device token taken from an event's
+#: ``context.device.token`` (FCM's are ~160 characters, APNs' 64; a longer value is no token).
+PUSH_TOKEN_TRAIT: Final = "push_token"
+MAX_DEVICE_TOKEN: Final = 4096
+
+
+def _device_token(context: dict[str, Any]) -> str | None:
+    """Segment's ``context.device.token``: the push token of the device that sent the event, or None."""
+    device = context.get("device")
+    if not isinstance(device, dict):
+        return None
+    token = device.get("token")
+    return token if isinstance(token, str) and 0 < len(token) <= MAX_DEVICE_TOKEN else None
+
+
 def apply_event(p: Profile, ev: Event) -> int:
     """Fold one event into the profile (in place): counters, times, traits, consent, time zone.
 
@@ -282,6 +297,12 @@ def apply_event(p: Profile, ev: Event) -> int:
         tz = context.get("timezone")
         if tz and isinstance(tz, str) and tz != p.timezone:
             p.timezone = tz
+        # the device's push token (Segment's mobile libraries send it on every event once registered): pushes go
+        # to the device the customer used last; a `push_token` trait of the same event says it itself
+        if "device" in context and not (traits and PUSH_TOKEN_TRAIT in traits):
+            token = _device_token(context)
+            if token is not None and p.traits.get(PUSH_TOKEN_TRAIT) != token:
+                limited |= _add_traits(p.traits, {PUSH_TOKEN_TRAIT: token})
     return limited
 
 
