@@ -7,10 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
-from cjo_stream.profile import MAX_DEVICE_TOKEN, apply_event, new_profile
+from cjo_stream.profile import (
+    MAX_DEVICE_TOKEN,
+    MAX_DEVICES,
+    Profile,
+    apply_event,
+    decode_profile,
+    encode_profile,
+    merge_profiles,
+    new_profile,
+    profile_to_dict,
+)
 from tests.conftest import T0, ev
 from tests.test_cli_errors import run
 
@@ -66,3 +77,56 @@ def test_a_push_goes_to_the_device_that_sent_the_latest_token(tmp_path: Path) ->
     p = run("simulate", "--topologies", str(tmp_path / "t"), "--events", str(events))
     assert p.returncode == 0, p.stderr
     assert [(c["channel"], c["to"]) for c in map(orjson.loads, p.stdout.splitlines())] == [("push", "fcm-tablet")]
+
+
+# ---------------------------------------------------------------------------- several devices
+
+
+def test_earlier_devices_are_kept_most_recent_first_and_bounded() -> None:
+    p = new_profile("u1")
+    for i in range(MAX_DEVICES + 2):  # devices 0..6, each used in turn
+        apply_event(p, ev("app_opened", T0 + i, context=_device(f"tok-{i}")))
+    assert p.traits["push_token"] == "tok-6"
+    assert p.devices == ["tok-5", "tok-4", "tok-3", "tok-2"]  # MAX_DEVICES in all, the oldest forgotten
+    apply_event(p, ev("app_opened", T0 + 10, context=_device("tok-3")))  # back on an earlier one: it moves up
+    assert (p.traits["push_token"], p.devices) == ("tok-3", ["tok-6", "tok-5", "tok-4", "tok-2"])
+    # a token cleared by the app (null or ""): that device wants no more pushes, nor is it kept
+    apply_event(p, ev("identify", T0 + 20, type="identify", traits={"push_token": None}))
+    assert p.traits["push_token"] is None and p.devices == ["tok-6", "tok-5", "tok-4", "tok-2"]
+    apply_event(p, ev("identify", T0 + 30, type="identify", traits={"push_token": "tok-new"}))
+    assert p.devices == ["tok-6", "tok-5", "tok-4", "tok-2"]
+    assert profile_to_dict(p)["devices"] == p.devices  # a request for access sees them
+    one = new_profile("u2")
+    apply_event(one, ev("app_opened", T0, context=_device("only")))
+    apply_event(one, ev("app_opened", T0 + 1, context=_device("only")))
+    # one device: one byte stored for earlier ones (an empty list ends the stored array, after `known`)
+    assert one.devices == [] and encode_profile(one).endswith(b"\xc2\x90")
+    assert len(msgspec.msgpack.decode(encode_profile(one))) == len(Profile.__struct_fields__)
+    assert decode_profile(encode_profile(p)).devices == p.devices
+
+
+def test_a_merge_keeps_the_anonymous_devices_after_the_customers() -> None:
+    known, anon = new_profile("u1"), new_profile("anon-1")
+    apply_event(known, ev("app_opened", T0, context=_device("phone")))
+    apply_event(anon, ev("app_opened", T0 + 5, user="anon-1", context=_device("tablet")))
+    merge_profiles(known, anon)
+    assert (known.traits["push_token"], known.devices) == ("phone", ["tablet"])
+    merge_profiles(known, anon)  # again: no repeats
+    assert known.devices == ["tablet"]
+
+
+def test_a_push_names_every_device_and_the_adapter_sends_to_each(tmp_path: Path) -> None:
+    (tmp_path / "t" / "journeys").mkdir(parents=True)
+    (tmp_path / "t" / "journeys" / "comeback.yaml").write_text(JOURNEY)
+    lines = [
+        {"messageId": "1", "type": "track", "event": "app_opened", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+         "context": {"device": {"token": "fcm-phone"}}},
+        {"messageId": "2", "type": "track", "event": "cart_viewed", "userId": "a", "timestamp": "2026-03-02T10:01:00Z",
+         "context": {"device": {"token": "fcm-tablet"}}},
+    ]
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path / "t"), "--events", str(events))
+    assert p.returncode == 0, p.stderr
+    [cmd] = [orjson.loads(ln) for ln in p.stdout.splitlines()]
+    assert (cmd["to"], cmd["also_to"]) == ("fcm-tablet", ["fcm-phone"])
