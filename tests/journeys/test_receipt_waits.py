@@ -116,3 +116,23 @@ def test_the_condition_given_leaves_another_journeys_open_alone(tmp_path: Path, 
     assert [c["content"]["subject"] for c in sent] == ["Welcome", "News", "Thanks for reading"]
     # without the condition the newsletter's open at 10:05 took the wait; with it, the welcome mail's own at 10:30
     assert sent[2]["decided_at"].startswith("2026-03-02T10:30" if when else "2026-03-02T10:05"), sent[2]
+
+
+def test_each_path_of_a_wait_is_told_at_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "paths.yaml").write_text("""\
+journey: paths
+entry: {event: signed_up}
+steps:
+  - id: mail
+    send: {channel: email, content: {subject: "Welcome", body: "w"}}
+  - id: wait_engaged
+    wait_for:
+      timeout: 1d
+      paths:
+        - {event: message_clicked, when: "event.properties.journey == journey.id", next: end}
+        - {event: message_opened, next: end}
+""")
+    warnings = load_topology(str(tmp_path)).warnings
+    assert [w.split(" of any")[0] for w in warnings] == [
+        f"{tmp_path}/journeys/paths.yaml:11: warning: step wait_engaged's wait_for path 2 takes 'message_opened'"]
