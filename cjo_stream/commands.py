@@ -53,6 +53,9 @@ class DeliveryCommand(msgspec.Struct, kw_only=True, omit_defaults=True):
     instance_id: str
     variant: str | None = None
     expires_at: str | None = None
+    # push: the tokens of the customer's earlier devices (Profile.devices), most recent first; ``to`` is the
+    # device used last. The push adapter sends to each; absent for one device
+    also_to: list[str] | None = None
 
 
 class SkipRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -63,6 +63,7 @@ def profile_to_dict(p: Profile, default_stage: str | None = None,
                     {**p.entered, **{j: i.entered_at for j, i in p.instances.items()}}.items()},
         "sends": [{"at": format_ts(t), "channel": ch} for t, ch in p.sends],
         "aliases": p.aliases,
+        "devices": p.devices,  # earlier devices' push tokens (the current one: traits.push_token)
         # best send time (engine.besttime): opens/clicks counted and the decayed weight of each local hour
         "engagement": {ch: {"events": int(e[0]), "hours": list(e[2])} for ch, e in p.engagement.items()},
     }
@@ -237,6 +238,39 @@ def _add_traits(mine: dict[str, Any], traits: dict[str, Any]) -> int:
     return limited
 
 
+#: The trait the push channel sends to (commands.ADDRESS_TRAIT), and the longest device token taken from an event's
+#: ``context.device.token`` (FCM's are ~160 characters, APNs' 64; a longer value is no token).
+PUSH_TOKEN_TRAIT: Final = "push_token"
+MAX_DEVICE_TOKEN: Final = 4096
+#: Devices whose push tokens are kept: the current ``push_token`` and the earlier ones (``Profile.devices``), most
+#: recent first; an older one is forgotten (the phone of three phones ago). At most 5 × 4 KiB a customer.
+MAX_DEVICES: Final = 5
+
+
+def _replaced_token(p: Profile, old: object) -> None:
+    """The ``push_token`` changed from ``old``: it goes first among the earlier devices (when it was a token and
+    the new value is one: a token cleared, ``null`` or ``""``, is an app that asked for no more pushes)."""
+    now = p.traits.get(PUSH_TOKEN_TRAIT)
+    if old == now:
+        return
+    if not isinstance(now, str) or not now:
+        return
+    earlier = [d for d in p.devices if d != now and d != old]
+    if isinstance(old, str) and old and len(old) <= MAX_DEVICE_TOKEN:
+        earlier.insert(0, old)
+    if earlier != p.devices:
+        p.devices = earlier[:MAX_DEVICES - 1]
+
+
+def _device_token(context: dict[str, Any]) -> str | None:
+    """Segment's ``context.device.token``: the push token of the device that sent the event, or None."""
+    device = context.get("device")
+    if not isinstance(device, dict):
+        return None
+    token = device.get("token")
+    return token if isinstance(token, str) and 0 < len(token) <= MAX_DEVICE_TOKEN else None
+
+
 def apply_event(p: Profile, ev: Event) -> int:
     """Fold one event into the profile (in place): counters, times, traits, consent, time zone.
 
@@ -266,8 +300,11 @@ def apply_event(p: Profile, ev: Event) -> int:
             entry[1] = ts
     traits = ev.traits
     if traits:
+        old = p.traits.get(PUSH_TOKEN_TRAIT) if PUSH_TOKEN_TRAIT in traits else None
         limited |= _add_traits(p.traits, traits)
         limited |= _consent_from_traits(p, traits, exact)
+        if PUSH_TOKEN_TRAIT in traits:
+            _replaced_token(p, old)
     if name == "subscribed" or name == "unsubscribed":
         given = name == "subscribed"
         for ch in _event_channels(ev.properties.get("channel"), not given):
@@ -282,6 +319,14 @@ def apply_event(p: Profile, ev: Event) -> int:
         tz = context.get("timezone")
         if tz and isinstance(tz, str) and tz != p.timezone:
             p.timezone = tz
+        # the device's push token (Segment's mobile libraries send it on every event once registered): pushes go
+        # to the device the customer used last; a `push_token` trait of the same event says it itself
+        if "device" in context and not (traits and PUSH_TOKEN_TRAIT in traits):
+            token = _device_token(context)
+            old = p.traits.get(PUSH_TOKEN_TRAIT)
+            if token is not None and old != token:
+                limited |= _add_traits(p.traits, {PUSH_TOKEN_TRAIT: token})
+                _replaced_token(p, old)
     return limited
 
 
@@ -331,6 +376,12 @@ def merge_profiles(into: Profile, other: Profile) -> int:
     if other.consent and False in into.consent.values():
         limited |= CONSENT_CHANGED  # (the other id's pending commands are told too: it is listed in aliases)
     into.timezone = into.timezone or other.timezone
+    # (names of their own: mypyc types a local once, and ``mine``/``theirs`` are lists above)
+    current = into.traits.get(PUSH_TOKEN_TRAIT)  # the other id's devices come after the known customer's
+    tokens = [t for t in (other.traits.get(PUSH_TOKEN_TRAIT), *other.devices) if isinstance(t, str) and t]
+    if tokens:
+        pooled = [d for d in dict.fromkeys([*into.devices, *tokens]) if d != current]
+        into.devices = pooled[:MAX_DEVICES - 1]
     for j, t in other.entered.items():
         into.entered[j] = max(t, into.entered.get(j, 0))
     into.sends = sorted(into.sends + other.sends)  # the engine keeps what its caps count

@@ -97,6 +97,10 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     # alice} moved alice's profile, consent and later events to mallory (a security review). Workers before
     # this field read the record without it (msgspec ignores an array's extra trailing items).
     known: bool = False
+    # push tokens of the customer's earlier devices, most recent first, the current one being the ``push_token``
+    # trait (profile.MAX_DEVICES in all): a push goes to each (engine.core). Empty for one device (one byte); a
+    # worker from before it reads the record without it (msgspec ignores an array's extra trailing items).
+    devices: list[str] = []
 
     @property
     def counters(self) -> dict[str, int]:

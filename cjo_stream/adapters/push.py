@@ -10,10 +10,17 @@ The message is ``{"message": {"token": <to>, "notification": {"title", "body"}, 
 ``data`` carries ``delivery_id``, ``journey``, ``step`` and every other content field (FCM data values
 are strings). The answer's ``name`` is the provider message id. FCM's ``UNREGISTERED`` (404) means the
 app was uninstalled: receipt ``bounced``. FCM has no idempotency key (``docs/adapters.md``).
+
+A command for a customer with several devices names the earlier ones' tokens in ``also_to``: the same message
+goes to each, one request a token (FCM v1 has no multicast), at once. One device accepting it is the send
+(its ``name`` the provider id): the command is not tried again, which would repeat it on the devices that took it.
+Only when none did, the first transient failure is retried (for all of them), else the answer for the device used
+last (``bounced`` when its app was uninstalled) is the outcome.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,21 +106,37 @@ class PushChannel(HttpChannel):
         self.url = f"{cfg.base_url}/v1/projects/{cfg.project_id}/messages:send"
         self.tokens = _TokenSource(cfg)
 
-    def message(self, cmd: DeliveryCommand) -> dict[str, Any]:
-        if not cmd.to:
+    def message(self, cmd: DeliveryCommand, to: str | None = None) -> dict[str, Any]:
+        """The FCM message of ``cmd`` for the device ``to`` (default: ``cmd.to``, the device used last)."""
+        to = to or cmd.to
+        if not to:
             raise PermanentError("no device token (profile trait `push_token` or `to:`)", bounced=True)
         c = cmd.content
         notification = {k: v for k, v in (("title", c.get("title") or c.get("subject")),
                                           ("body", c.get("body") or c.get("text"))) if v}
         data = {k: v for k, v in c.items() if k not in NOTIFICATION_KEYS}
         data.update(delivery_id=cmd.delivery_id, journey=cmd.journey, step=cmd.step)
-        msg: dict[str, Any] = {"token": cmd.to, "data": data}
+        msg: dict[str, Any] = {"token": to, "data": data}
         if notification:
             msg["notification"] = notification
         return {"message": msg}
 
     async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
-        body = self.message(cmd)
+        others = [t for t in dict.fromkeys(cmd.also_to or ()) if t and t != cmd.to]
+        if not others or not cmd.to:
+            return await self._one(cmd, cmd.to)
+        got = await asyncio.gather(*(self._one(cmd, t) for t in (cmd.to, *others)), return_exceptions=True)
+        results = [r for r in got if isinstance(r, DeliveryResult)]
+        for r in results:
+            if r.outcome == "sent":
+                return r
+        failed = next((r for r in got if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed  # (the runner folds it into a transient result)
+        return next((r for r in results if r.outcome == "transient"), results[0])
+
+    async def _one(self, cmd: DeliveryCommand, to: str | None) -> DeliveryResult:
+        body = self.message(cmd, to)
         resp = await self.request("POST", self.url, json=body,
                                   headers={"Authorization": f"Bearer {self.tokens.get()}"})
         if resp.status == 401:

@@ -577,7 +577,9 @@ class AdapterRunner:
         attrs = {"attempts": out.attempts}
         if r.outcome == "sent":
             self._pending.append(await self.sent.record(cmd.delivery_id, utc_now_iso(self.clock()),
-                                                        r.provider_message_id, rec.partition))
+                                                        r.provider_message_id, rec.partition,
+                                                        customer_id=cmd.customer_id, channel=cmd.channel,
+                                                        journey=cmd.journey, step=cmd.step))
             await self._receipt(cmd, "sent", provider_message_id=r.provider_message_id, attributes=attrs)
             if r.response is not None:  # the call confirmed delivery: say so, with what the receiver answered
                 await self._receipt(cmd, "delivered", provider_message_id=r.provider_message_id, attributes=attrs,

@@ -22,7 +22,10 @@ Why it stays small, however long an adapter runs:
   RAM budget, not a Python set of every id), with a checkpoint of the offset it reflects, so a
   restarted adapter with the same state directory reads only the tail.
 
-Values are :class:`SentRecord` JSON: when, and the provider's message id — no addresses or content.
+Values are :class:`SentRecord` JSON: when, the provider's message id, and whose send it was (customer id,
+channel, journey, step) — no addresses or content. A send the provider gave an id is recorded a second time, under
+that id (:func:`provider_key`, the value its ``delivery_id``): a provider's engagement callback names its own id,
+and ``/engagement`` finds the delivery by it (:meth:`SentLog.lookup`).
 Measured in ``make bench`` ("Adapter sent-record at scale").
 """
 
@@ -60,9 +63,23 @@ _READ_PARALLEL = 2
 class SentRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     at: str
     provider_message_id: str | None = None
+    # whose send it was, for an engagement callback naming only an id (records written before: none)
+    customer_id: str | None = None
+    channel: str | None = None
+    journey: str | None = None
+    step: str | None = None
 
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(SentRecord).decode
+
+#: Begins the key of a provider's message id (a byte no delivery id has: ids are printable text).
+_PROVIDER = b"\x00provider:"
+
+
+def provider_key(provider_message_id: str) -> bytes:
+    """The sent-record key under which a provider's message id names its ``delivery_id``."""
+    return _PROVIDER + provider_message_id.encode()
 
 
 def sent_topic(adapter: str) -> str:
@@ -218,15 +235,49 @@ class SentLog:
         return sum(len(kv) for kv in self._kv.values())
 
     async def record(self, delivery_id: str, at: str, provider_message_id: str | None,
-                     command_partition: int) -> asyncio.Future[Any]:
-        """Mark ``delivery_id`` sent (locally now) and enqueue its record; await the returned future
-        for the broker's acknowledgement before committing the input offset."""
+                     command_partition: int, *, customer_id: str | None = None, channel: str | None = None,
+                     journey: str | None = None, step: str | None = None) -> asyncio.Future[Any]:
+        """Mark ``delivery_id`` sent (locally now) and enqueue its record (and, with a provider's id, the
+        record of that id); await the returned future for the broker's acknowledgement before committing
+        the input offset."""
         p = self.partition_for(command_partition)
-        value = _encode(SentRecord(at=at, provider_message_id=provider_message_id))
+        value = _encode(SentRecord(at=at, provider_message_id=provider_message_id, customer_id=customer_id,
+                                   channel=channel, journey=journey, step=step))
+        records = [(delivery_id.encode(), value)]
+        if provider_message_id:
+            records.append((provider_key(provider_message_id), delivery_id.encode()))
         kv = self._kv.get(p)
         if kv is not None:
-            kv.put(delivery_id.encode(), value)
-        return await self.producer.send(self.topic, value, key=delivery_id.encode(), partition=p)
+            for k, v in records:
+                kv.put(k, v)
+        sent = [await self.producer.send(self.topic, v, key=k, partition=p) for k, v in records]
+        return sent[0] if len(sent) == 1 else asyncio.gather(*sent)
+
+    @property
+    def busy(self) -> bool:
+        """Partitions are being read (an assignment changed): :meth:`lookup` cannot answer yet."""
+        return self._lock.locked()
+
+    def coverage(self) -> tuple[int, int]:
+        """Partitions whose ids this adapter holds, of all the sent-record's: what :meth:`lookup` searches."""
+        return len(self._kv), self._parts
+
+    def lookup(self, delivery_id: str | None = None,
+               provider_message_id: str | None = None) -> tuple[str, SentRecord] | None:
+        """The delivery id and record of a send by its ``delivery_id`` or the provider's id, among the
+        partitions this adapter holds (a callback does not say which: each is asked, a lookup of a few µs). A
+        ``Message-ID`` in angle brackets (SendGrid's ``smtp-id``) is the one the e-mail adapter recorded without."""
+        pid = provider_message_id
+        if pid and pid.startswith("<") and pid.endswith(">"):
+            pid = pid[1:-1]
+        for kv in self._kv.values():
+            did: bytes | None = delivery_id.encode() if delivery_id else None
+            if did is None and pid:
+                did = kv.get(provider_key(pid))
+            value = kv.get(did) if did else None
+            if did and value is not None:
+                return did.decode(), _decode(value)
+        return None
 
     async def close(self, checkpoint: bool = True) -> None:
         """Close the stores, each with a checkpoint of what it holds unless ``checkpoint`` is False (the

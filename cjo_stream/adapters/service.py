@@ -145,7 +145,7 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
         if opts.web_port >= 0:
             app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health, api_auth,
                             default_channel="email" if opts.channel in custom.BUILT_IN else opts.channel,
-                            channels=callback_channels(opts.channel, e))
+                            channels=callback_channels(opts.channel, e), sent=runner.sent)
             web_runner = await start_site(app, settings.web_host, opts.web_port, ssl_context)
             if not signing_key:
                 log.warning("CJO_ENGAGEMENT_SIGNING_KEY is not set: /engagement accepts unsigned callbacks from "

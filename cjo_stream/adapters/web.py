@@ -8,7 +8,9 @@
 ``event`` is one of ``delivered``, ``opened``, ``clicked``, ``bounced``, ``unsubscribed``,
 ``complained``, ``failed``; ``channel`` defaults to ``email`` (on a channel of your own's adapter: that
 channel), ``at`` to now; ``journey``, ``step``, ``provider_message_id``, ``reason``, ``url`` and
-``attributes`` (an object) are optional. Each becomes a
+``attributes`` (an object) are optional. Instead of ``delivery_id`` and ``customer_id`` a callback may give the
+provider's ``provider_message_id`` alone: the send is found in the sent-record
+(:mod:`cjo_stream.adapters.callback_ids`), which also fills in ``journey`` and ``step``. Each becomes a
 :class:`~cjo_stream.commands.Receipt` on ``cjo.receipts`` (keyed by customer id), which the engine turns
 into a ``message_<event>`` event. The answer is ``202 {"accepted": n}`` once the broker has them.
 
@@ -35,6 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cjo_stream import auth, metrics
 from cjo_stream.adapters.base import utc_now_iso
+from cjo_stream.adapters.callback_ids import SentLookup, Unresolved, resolve
 from cjo_stream.adapters.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from cjo_stream.commands import ChannelName, Receipt
 from cjo_stream.events import InvalidEvent, parse_ts
@@ -48,8 +51,8 @@ MAX_EVENTS = 1000
 
 
 class Engagement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
-    delivery_id: str
-    customer_id: str
+    delivery_id: str | None = None  # or provider_message_id alone: callback_ids.resolve finds both
+    customer_id: str | None = None
     event: EngagementEvent
     channel: ChannelName | None = None  # default: build_app's (email; a channel of your own's adapter: its own)
     at: str | None = None
@@ -66,6 +69,8 @@ _encode = msgspec.json.Encoder().encode
 
 
 def to_receipt(e: Engagement, default_channel: str = "email") -> Receipt:
+    """The receipt of a resolved callback (``delivery_id`` and ``customer_id`` set: :func:`resolve`)."""
+    assert e.delivery_id is not None and e.customer_id is not None
     at = e.at or utc_now_iso()
     parse_ts(at)  # ValueError if unreadable
     attrs = dict(e.attributes)
@@ -107,10 +112,10 @@ def unknown_channel(e: Engagement, channels: frozenset[str] | None) -> str | Non
 def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: bytes = b"",
               health: Callable[[], dict[str, Any]] | None = None,
               api_auth: auth.ApiAuth | None = None, default_channel: str = "email",
-              channels: frozenset[str] | None = None) -> web.Application:
+              channels: frozenset[str] | None = None, sent: SentLookup | None = None) -> web.Application:
     """``default_channel``: of a callback that names none. A channel of your own's adapter passes its own: an
     ``unsubscribed`` from its provider withdrew the customer's e-mail consent instead. ``channels``: those a
-    callback may name (None: any)."""
+    callback may name (None: any). ``sent``: the adapter's sent-record, where a callback's send is looked up."""
     async def engagement(request: web.Request) -> web.Response:
         if not signing_key and not auth.is_loopback(request.remote or ""):
             return _error(403, "unsigned engagement callbacks are accepted from loopback only; "
@@ -129,7 +134,15 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
             for e in events:
                 if (problem := unknown_channel(e, channels)) is not None:
                     return _error(400, f"invalid engagement payload: {problem}")
-            receipts = [to_receipt(e, default_channel) for e in events]
+            resolved = []
+            for i, e in enumerate(events):
+                try:
+                    resolved.append(resolve(e, sent))
+                except Unresolved as err:  # all or nothing, as for any other mistake: the index says which
+                    which = f"event {i + 1} of {len(events)}: " if isinstance(decoded, list) else ""
+                    return _error(err.status, ("invalid engagement payload: " if err.status == 400 else "")
+                                  + which + err.message)
+            receipts = [to_receipt(e, default_channel) for e in resolved]
             values = [_encode(r) for r in receipts]
             for v in values:  # what the workers would dead-letter is refused here, where the sender can retry
                 receipt_record_event(v)

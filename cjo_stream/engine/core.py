@@ -934,11 +934,13 @@ class Engine:
                 detail=failed.reason[:200] if failed is not None and reason == "render_error" else None))
             run.note("skipped", inst, step.id, inst.variant, channel, reason, did)
             return True
+        # a push goes to every device the customer has a token of (the one used last is ``to``)
+        also = list(p.devices) if channel == "push" and action.to is None and to is not None and p.devices else None
         run.result.commands.append(DeliveryCommand(
             delivery_id=did, customer_id=p.customer_id, journey=j.id, journey_version=j.version, step=step.id,
             channel=channel, to=to, content=content, triggered_by=run.triggered_by,
             decided_at=decided_at, instance_id=inst.instance_id, variant=inst.variant,
-            expires_at=format_ts(now + action.expires_in) if action.expires_in else None))
+            expires_at=format_ts(now + action.expires_in) if action.expires_in else None, also_to=also))
         run.note("sent", inst, step.id, inst.variant, channel, delivery=did)
         if customer_facing:
             self._log_send(p, channel, now)

@@ -36,6 +36,7 @@ from cjo_stream.journeys.model import (
     Throttle,
 )
 from cjo_stream.journeys.policies import Policies, closest_channel, load_policies
+from cjo_stream.journeys.receipt_waits import receipt_wait_warnings
 from cjo_stream.journeys.schedule import Schedule, cron_problem
 from cjo_stream.journeys.snapshot import snapshot_spec
 from cjo_stream.journeys.source import (
@@ -1003,7 +1004,7 @@ def load_topology(root: str) -> Topology:
                                     + _misplaced_hint(root)))
     warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
         + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) \
-        + _group_traits_warnings(loaded) + _variant_warnings(loaded)
+        + _group_traits_warnings(loaded) + _variant_warnings(loaded) + receipt_wait_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

@@ -382,6 +382,33 @@ async def test_push_quota_429_is_retried(receiver: Receiver, tmp_path: Any) -> N
     assert out.result.outcome == "sent" and waits.slept[0] >= 4
 
 
+UNREGISTERED = Answer(404, json={"error": {"code": 404, "status": "NOT_FOUND", "details": [
+    {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]}})
+
+
+@pytest.mark.parametrize(("answers", "outcome"), [
+    ((Answer(200, json={"name": "projects/shop-app/messages/1"}), UNREGISTERED), ("sent", "projects/shop-app/messages/1")),
+    ((UNREGISTERED, UNREGISTERED), ("permanent", "bounced")),  # every app uninstalled
+    ((Answer(503), UNREGISTERED), ("transient", None)),  # none took it: tried again, for both
+])
+async def test_push_goes_to_every_device_of_the_customer(receiver: Receiver, tmp_path: Any,
+                                                         answers: tuple[Answer, ...], outcome: tuple[str, str | None]) -> None:
+    """A customer with a phone and a tablet: ``to`` the device used last, ``also_to`` the other; one request each
+    (in either order: they go at once). One device taking it is the send (not retried: the other has it)."""
+    token = tmp_path / "t"
+    token.write_text("ya29.x")
+    receiver.script(FCM_PATH, *answers)
+    ch = push_channel(receiver, str(token))
+    await ch.start()
+    try:
+        r = await ch.deliver(command(channel="push", to="tablet", also_to=["phone", "tablet", ""]))
+    finally:
+        await ch.close()
+    detail = r.provider_message_id if r.outcome == "sent" else r.status if r.outcome == "permanent" else None
+    assert (r.outcome, detail) == outcome
+    assert sorted(orjson.loads(s.body)["message"]["token"] for s in receiver.seen(FCM_PATH)) == ["phone", "tablet"]
+
+
 def test_push_config_errors() -> None:
     with pytest.raises(config.ConfigError, match="CJO_FCM_ACCESS_TOKEN"):
         PushConfig.from_env({"CJO_FCM_PROJECT_ID": "p"})

@@ -30,7 +30,8 @@ steps:
   - id: score
     send: {channel: webhook, to: "{{ event.properties.hook }}", content: {body: "{{ profile.traits | json }}"}}
   - id: wait_score
-    wait_for: {event: message_delivered, when: event.properties.response.body.score >= 80, timeout: 10m}
+    wait_for: {event: message_delivered, timeout: 10m,
+               when: event.properties.journey == journey.id and event.properties.response.body.score >= 80}
     on_event: hot
     on_timeout: nurture
   - id: hot

@@ -132,11 +132,14 @@ def test_layout2_records_decode_to_the_same_profile_and_layout3_is_smaller() -> 
     s = decode_stored(LAYOUT2, "u-42")
     assert (s.hw, s.profile, s.ids) == (1234, _with_uuid_alias(), IDS)
     assert list(s.profile.instances) == ["post_purchase", "winback"]
-    assert encode_stored(1234, _with_uuid_alias(), IDS, layout=2) == LAYOUT2  # CJO_STORED_LAYOUT=2 writes it
+    # CJO_STORED_LAYOUT=2 writes it, with one byte more since Profile.devices: its empty list ends the profile
+    # array (a worker from before that field skips it: msgspec ignores an array's extra trailing items)
+    two = encode_stored(1234, _with_uuid_alias(), IDS, layout=2)
+    assert len(two) == len(LAYOUT2) + 1 and decode_stored(two, "u-42") == decode_stored(LAYOUT2, "u-42")
     raw = encode_stored(1234, _with_uuid_alias(), IDS)
     assert raw[:2] == b"\x97\x03"
     # alias 38 -> 1 + 16, instance ids 2 x (17 -> 1 + 8), post_purchase's due (whole seconds) 9 -> 5, packed's head 2
-    assert len(LAYOUT2) - len(raw) == 37 - 16 + 2 * (16 - 8) + 4 - 2, (len(LAYOUT2), len(raw))
+    assert len(two) - len(raw) == 37 - 16 + 2 * (16 - 8) + 4 - 2, (len(two), len(raw))
     assert raw.count(UUID.encode()) == 0 and raw.count(b"0e43cdbbccb2dcc0") == 0
     s = decode_stored(raw, "u-42")
     assert (s.hw, s.profile, s.ids) == (1234, _with_uuid_alias(), IDS)

@@ -1,0 +1,80 @@
+"""Which send an engagement callback is about: by our ``delivery_id``, or by the provider's message id.
+
+Providers' webhooks (SendGrid, Mailgun, Twilio, ...) name the message by their own id, which the adapter got when
+it sent it and recorded in its sent-record (:mod:`cjo_stream.adapters.sentlog`) with whose send it was. A callback
+giving only that id is completed from the record (``delivery_id``, ``customer_id``, ``journey``, ``step``), as is
+one giving our ids without the journey and step: its receipt then carries them, so a journey can wait for the open
+of its own send (``event.properties.journey == journey.id``) rather than any message's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import msgspec
+
+if TYPE_CHECKING:
+    from cjo_stream.adapters.sentlog import SentRecord
+    from cjo_stream.adapters.web import Engagement
+
+
+class SentLookup(Protocol):
+    """What :class:`~cjo_stream.adapters.sentlog.SentLog` offers a callback."""
+
+    @property
+    def busy(self) -> bool: ...
+
+    def coverage(self) -> tuple[int, int]: ...
+
+    def lookup(self, delivery_id: str | None = None,
+               provider_message_id: str | None = None) -> tuple[str, SentRecord] | None: ...
+
+
+class Unresolved(Exception):
+    """A callback whose send cannot be told: the HTTP status to answer, and why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def resolve(e: Engagement, sent: SentLookup | None) -> Engagement:
+    """``e`` with ``delivery_id`` and ``customer_id`` set (and ``journey``, ``step``, ``channel`` where the
+    sent-record knows them), or :class:`Unresolved`: ``400`` for neither id given or a customer that is not the
+    send's, ``404`` for an id no send of this adapter has, ``503`` while it cannot look (retry)."""
+    # both given (even empty: the receipt's checks then say what is wrong): taken as given where the record cannot help
+    given = e.delivery_id is not None and e.customer_id is not None
+    if e.delivery_id is None and not e.provider_message_id:
+        raise Unresolved(400, "give delivery_id (with customer_id) or provider_message_id: which message is it about?")
+    if given and e.journey and e.step:
+        return e
+    if sent is None or sent.busy:
+        if given:
+            return e
+        raise (Unresolved(404, "this adapter keeps no sent-record to find the send by: give delivery_id and "
+                               "customer_id") if sent is None else
+               Unresolved(503, "the adapter is reading its sent-record (its partitions changed): retry in a few s"))
+    found = sent.lookup(e.delivery_id, None if e.delivery_id else e.provider_message_id)
+    if found is None:
+        if given:  # sent longer ago than the record keeps, or by another replica: as given
+            return e
+        have, of = sent.coverage()
+        if have == 0:
+            raise Unresolved(503, "the adapter holds no partitions yet (starting, or the group rebalancing): retry")
+        name = f"delivery_id {e.delivery_id!r}" if e.delivery_id else f"provider_message_id {e.provider_message_id!r}"
+        where = "" if have >= of else (f"; this replica holds {have} of the sent-record's {of} partitions, another "
+                                       "replica's sends are known there: retry (another connection may reach it), "
+                                       "or give delivery_id and customer_id")
+        raise Unresolved(404, f"unknown {name}: no send of this adapter within the sent-record's retention "
+                              f"(CJO_SENT_RETENTION) has it{where}")
+    did, rec = found
+    if e.customer_id and rec.customer_id and e.customer_id != rec.customer_id:
+        raise Unresolved(400, f"customer_id is not the customer delivery {did} was sent to")
+    customer = e.customer_id or rec.customer_id
+    if not customer:
+        raise Unresolved(404, f"delivery {did} was recorded without its customer (sent by an older version): "
+                              "give customer_id")
+    return msgspec.structs.replace(e, delivery_id=did, customer_id=customer, channel=e.channel or rec.channel,
+                                   journey=e.journey or rec.journey, step=e.step or rec.step,
+                                   provider_message_id=rec.provider_message_id or e.provider_message_id)

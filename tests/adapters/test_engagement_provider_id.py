@@ -1,0 +1,130 @@
+"""``POST /engagement`` by the provider's message id: providers' webhooks (SendGrid, Mailgun, Twilio) name the
+message by their own id, which the adapter recorded in its sent-record with whose send it was. The callback needed
+our ``delivery_id`` and ``customer_id``, which the provider never had; now the provider's id alone finds the send
+(also after a restart, from the topic), and the receipt carries the send's journey and step."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from cjo_stream.adapters.callback_ids import Unresolved, resolve
+from cjo_stream.adapters.runner import track_topics
+from cjo_stream.adapters.sentlog import SentLog, SentRecord, sent_topic
+from cjo_stream.adapters.web import Engagement, build_app
+from cjo_stream.config import Settings
+from cjo_stream.kafka.producer import make_producer
+from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.serving import bound_port, start_site
+from tests.adapters.conftest import read_topic, receipts_of
+
+AT = "2026-12-01T10:00:00Z"
+
+
+async def post(url: str, payload: Any) -> httpx.Response:
+    async with httpx.AsyncClient() as c:  # unsigned: from loopback
+        return await c.post(f"{url}/engagement", content=orjson.dumps(payload),
+                            headers={"Content-Type": "application/json"})
+
+
+@pytest.fixture
+async def sent(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Settings, SentLog]]:
+    """A sent-record of two sends (one per partition), as the runner writes them, read back by a second SentLog
+    (a restarted adapter) owning both partitions."""
+    await ensure_topics(settings, [settings.receipts_topic])
+    producer = make_producer(settings)
+    await producer.start()
+    await track_topics(producer, [settings.receipts_topic])
+    writer = SentLog(settings, sent_topic("email"), producer, keep=86400.0)
+    await writer.start()
+    await writer.catch_up([0, 1])
+    for p, (did, cid, pid) in enumerate([("d-welcome", "u1", "sg-1"), ("d-news", "u2", "sg-2")]):
+        await (await writer.record(did, AT, pid, p, customer_id=cid, channel="email", journey=did[2:], step="mail"))
+    assert writer.lookup(provider_message_id="sg-2") == ("d-news", SentRecord(
+        at=AT, provider_message_id="sg-2", customer_id="u2", channel="email", journey="news", step="mail"))
+    await writer.close()
+    restarted = SentLog(settings, sent_topic("email"), producer, keep=86400.0, state_dir=str(tmp_path / "s"))
+    await restarted.start()
+    await restarted.catch_up([0, 1])
+    try:
+        yield settings, restarted
+    finally:
+        await restarted.close()
+        await producer.stop()
+
+
+async def test_a_callback_by_the_providers_id_is_the_receipt_of_that_send(sent: tuple[Settings, SentLog]) -> None:
+    settings, log = sent
+    producer = make_producer(settings)
+    await producer.start()
+    site = await start_site(build_app(producer, settings.receipts_topic, sent=log), "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{bound_port(site)}"
+    try:
+        # (an e-mail's Message-ID comes back in angle brackets: SendGrid's smtp-id)
+        r = await post(url, {"provider_message_id": "<sg-1>", "event": "opened", "at": "2026-12-01T10:05:00Z"})
+        assert r.status_code == 202, r.text
+        # our own ids without journey and step: filled in from the record, so a journey can tell its own send
+        r = await post(url, {"delivery_id": "d-news", "customer_id": "u2", "event": "clicked", "url": "https://x/a"})
+        assert r.status_code == 202, r.text
+        # unknown, neither id, a customer that is not the send's: told, nothing written
+        r = await post(url, [{"provider_message_id": "sg-1", "event": "opened"},
+                             {"provider_message_id": "sg-404", "event": "opened"}])
+        assert r.status_code == 404 and r.json()["error"] == (
+            "event 2 of 2: unknown provider_message_id 'sg-404': no send of this adapter within the sent-record's "
+            "retention (CJO_SENT_RETENTION) has it"), r.text
+        r = await post(url, {"delivery_id": "d-gone", "event": "opened"})
+        assert r.status_code == 404 and "unknown delivery_id 'd-gone'" in r.json()["error"]
+        r = await post(url, {"customer_id": "u1", "event": "opened"})
+        assert r.status_code == 400 and r.json()["error"] == (
+            "invalid engagement payload: give delivery_id (with customer_id) or provider_message_id: which message is "
+            "it about?")
+        r = await post(url, {"provider_message_id": "sg-1", "customer_id": "u2", "event": "unsubscribed"})
+        assert r.status_code == 400 and "customer_id is not the customer delivery d-welcome was sent to" in r.text
+    finally:
+        await site.cleanup()
+        await producer.stop()
+    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(rs) >= 2,
+                                            settle=0.5))
+    assert receipts == {
+        "d-welcome": {"delivery_id": "d-welcome", "customer_id": "u1", "channel": "email", "status": "opened",
+                      "at": "2026-12-01T10:05:00Z", "journey": "welcome", "step": "mail",
+                      "provider_message_id": "sg-1"},
+        "d-news": {"delivery_id": "d-news", "customer_id": "u2", "channel": "email", "status": "clicked",
+                   "at": receipts["d-news"]["at"], "journey": "news", "step": "mail", "provider_message_id": "sg-2",
+                   "attributes": {"url": "https://x/a"}}}
+
+
+class _Partial:
+    """A replica holding one of two partitions, or one reading its partitions."""
+
+    def __init__(self, busy: bool = False, have: int = 1) -> None:
+        self.busy = busy
+        self.have = have
+
+    def coverage(self) -> tuple[int, int]:
+        return self.have, 2
+
+    def lookup(self, delivery_id: str | None = None,
+               provider_message_id: str | None = None) -> tuple[str, SentRecord] | None:
+        return None
+
+
+def test_what_a_replica_that_cannot_know_answers() -> None:
+    e = Engagement(provider_message_id="sg-9", event="opened")
+    with pytest.raises(Unresolved) as err:
+        resolve(e, _Partial())
+    assert err.value.status == 404 and err.value.message.endswith(
+        "; this replica holds 1 of the sent-record's 2 partitions, another replica's sends are known there: retry "
+        "(another connection may reach it), or give delivery_id and customer_id")
+    for busy, have in ((True, 1), (False, 0)):  # reading its partitions, or holding none yet: retry
+        with pytest.raises(Unresolved) as err:
+            resolve(e, _Partial(busy, have))
+        assert err.value.status == 503 and "retry" in err.value.message
+    # our ids are taken as given when the record cannot help (as before)
+    given = Engagement(delivery_id="d1", customer_id="u1", event="opened")
+    assert resolve(given, _Partial()) is given and resolve(given, None) is given

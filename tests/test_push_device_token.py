@@ -1,0 +1,132 @@
+"""Segment's mobile libraries put the device's push token in ``context.device.token`` (on every event once the app
+registered for notifications), not in a trait: it was not read, and a push journey skipped every such customer
+``no_address``. The profile takes it as its ``push_token``: pushes go to the device the customer used last."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+
+from cjo_stream.profile import (
+    MAX_DEVICE_TOKEN,
+    MAX_DEVICES,
+    Profile,
+    apply_event,
+    decode_profile,
+    encode_profile,
+    merge_profiles,
+    new_profile,
+    profile_to_dict,
+)
+from tests.conftest import T0, ev
+from tests.test_cli_errors import run
+
+
+def _device(token: Any) -> dict[str, Any]:
+    return {"device": {"id": "d-1", "type": "ios", "token": token}, "timezone": "Europe/Berlin"}
+
+
+def test_the_device_token_of_an_event_is_the_push_token() -> None:
+    p = new_profile("u1")
+    apply_event(p, ev("app_opened", T0, context=_device("fcm-phone")))
+    assert p.traits == {"push_token": "fcm-phone"}
+    apply_event(p, ev("app_opened", T0 + 60, context=_device("apns-tablet")))  # the other device, used last
+    assert p.traits["push_token"] == "apns-tablet"
+    apply_event(p, ev("app_opened", T0 + 120, context={"device": {"id": "d-3", "type": "web"}}))  # none: kept
+    # a push_token trait of the same event says it itself
+    apply_event(p, ev("identify", T0 + 180, type="identify", traits={"push_token": "given"},
+                      context=_device("fcm-phone")))
+    assert p.traits["push_token"] == "given"
+
+
+@pytest.mark.parametrize("token", ["", 42, None, ["t"], "x" * (MAX_DEVICE_TOKEN + 1)])
+def test_what_is_no_token_is_left_alone(token: Any) -> None:
+    p = new_profile("u1")
+    p.traits["push_token"] = "kept"
+    apply_event(p, ev("app_opened", T0, context=_device(token)))
+    apply_event(p, ev("app_opened", T0, context={"device": "iPhone"}))
+    assert p.traits == {"push_token": "kept"}
+
+
+JOURNEY = """\
+journey: comeback
+entry: {event: cart_viewed}
+steps:
+  - id: nudge
+    send: {channel: push, content: {title: "Still there?", body: "Your cart misses you"}}
+"""
+
+
+def test_a_push_goes_to_the_device_that_sent_the_latest_token(tmp_path: Path) -> None:
+    """What simulate (and so a worker and replay: the same profile code) decides from Segment-style events."""
+    (tmp_path / "t" / "journeys").mkdir(parents=True)
+    (tmp_path / "t" / "journeys" / "comeback.yaml").write_text(JOURNEY)
+    lines = [
+        {"messageId": "1", "type": "identify", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+         "traits": {"email": "a@example.com"}, "context": {"device": {"id": "phone", "token": "fcm-phone"}}},
+        {"messageId": "2", "type": "screen", "name": "Home", "userId": "a", "timestamp": "2026-03-02T10:01:00Z",
+         "context": {"device": {"id": "tablet", "token": "fcm-tablet"}}},
+        {"messageId": "3", "type": "track", "event": "cart_viewed", "userId": "a", "timestamp": "2026-03-02T10:02:00Z"},
+    ]
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path / "t"), "--events", str(events))
+    assert p.returncode == 0, p.stderr
+    assert [(c["channel"], c["to"]) for c in map(orjson.loads, p.stdout.splitlines())] == [("push", "fcm-tablet")]
+
+
+# ---------------------------------------------------------------------------- several devices
+
+
+def test_earlier_devices_are_kept_most_recent_first_and_bounded() -> None:
+    p = new_profile("u1")
+    for i in range(MAX_DEVICES + 2):  # devices 0..6, each used in turn
+        apply_event(p, ev("app_opened", T0 + i, context=_device(f"tok-{i}")))
+    assert p.traits["push_token"] == "tok-6"
+    assert p.devices == ["tok-5", "tok-4", "tok-3", "tok-2"]  # MAX_DEVICES in all, the oldest forgotten
+    apply_event(p, ev("app_opened", T0 + 10, context=_device("tok-3")))  # back on an earlier one: it moves up
+    assert (p.traits["push_token"], p.devices) == ("tok-3", ["tok-6", "tok-5", "tok-4", "tok-2"])
+    # a token cleared by the app (null or ""): that device wants no more pushes, nor is it kept
+    apply_event(p, ev("identify", T0 + 20, type="identify", traits={"push_token": None}))
+    assert p.traits["push_token"] is None and p.devices == ["tok-6", "tok-5", "tok-4", "tok-2"]
+    apply_event(p, ev("identify", T0 + 30, type="identify", traits={"push_token": "tok-new"}))
+    assert p.devices == ["tok-6", "tok-5", "tok-4", "tok-2"]
+    assert profile_to_dict(p)["devices"] == p.devices  # a request for access sees them
+    one = new_profile("u2")
+    apply_event(one, ev("app_opened", T0, context=_device("only")))
+    apply_event(one, ev("app_opened", T0 + 1, context=_device("only")))
+    # one device: one byte stored for earlier ones (an empty list ends the stored array, after `known`)
+    assert one.devices == [] and encode_profile(one).endswith(b"\xc2\x90")
+    assert len(msgspec.msgpack.decode(encode_profile(one))) == len(Profile.__struct_fields__)
+    assert decode_profile(encode_profile(p)).devices == p.devices
+
+
+def test_a_merge_keeps_the_anonymous_devices_after_the_customers() -> None:
+    known, anon = new_profile("u1"), new_profile("anon-1")
+    apply_event(known, ev("app_opened", T0, context=_device("phone")))
+    apply_event(anon, ev("app_opened", T0 + 5, user="anon-1", context=_device("tablet")))
+    merge_profiles(known, anon)
+    assert (known.traits["push_token"], known.devices) == ("phone", ["tablet"])
+    merge_profiles(known, anon)  # again: no repeats
+    assert known.devices == ["tablet"]
+
+
+def test_a_push_names_every_device_and_the_adapter_sends_to_each(tmp_path: Path) -> None:
+    (tmp_path / "t" / "journeys").mkdir(parents=True)
+    (tmp_path / "t" / "journeys" / "comeback.yaml").write_text(JOURNEY)
+    lines = [
+        {"messageId": "1", "type": "track", "event": "app_opened", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+         "context": {"device": {"token": "fcm-phone"}}},
+        {"messageId": "2", "type": "track", "event": "cart_viewed", "userId": "a", "timestamp": "2026-03-02T10:01:00Z",
+         "context": {"device": {"token": "fcm-tablet"}}},
+    ]
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path / "t"), "--events", str(events))
+    assert p.returncode == 0, p.stderr
+    [cmd] = [orjson.loads(ln) for ln in p.stdout.splitlines()]
+    assert (cmd["to"], cmd["also_to"]) == ("fcm-tablet", ["fcm-phone"])
