@@ -51,7 +51,7 @@ def test_receipt_lines_of_an_events_file_are_read_as_their_events(tmp_path: Path
     (topo / "journeys" / "wa.yaml").write_text(
         "journey: wa\nentry: {event: signed_up}\nsteps:\n"
         "  - id: hello\n    send: {channel: myco_whatsapp, content: {body: hi}}\n"
-        "  - id: wait\n    wait_for: {event: message_opened, when: \"event.properties.channel == 'myco_whatsapp'\", "
+        "  - id: wait\n    wait_for: {event: message_opened, when: \"event.properties.journey == journey.id and event.properties.channel == 'myco_whatsapp'\", "
         "timeout: 1h}\n    on_event: thanks\n    on_timeout: end\n"
         "  - id: thanks\n    send: {channel: crm, content: {status: engaged}}\n")
     receipt = {"delivery_id": "d1", "customer_id": "c1", "channel": "myco_whatsapp", "status": "opened",

@@ -174,7 +174,7 @@ steps:
   - id: score
     send: {channel: webhook, to: "{{ event.properties.hook }}", content: {body: "{{ profile.traits | json }}"}}
   - id: wait_score
-    wait_for: {event: message_delivered, when: event.properties.response.body.score >= 80, timeout: 6s}
+    wait_for: {event: message_delivered, when: "event.properties.journey == journey.id and event.properties.response.body.score >= 80", timeout: 6s}
     on_event: hot
     on_timeout: nurture
   - id: hot

@@ -31,7 +31,7 @@ steps:
   - id: hello
     send: {channel: myco_whatsapp, content: {body: "Welcome, {{ profile.traits.name }}!"}}
   - id: wait_sent
-    wait_for: {event: message_sent, when: event.properties.channel == "myco_whatsapp", timeout: 30s}
+    wait_for: {event: message_sent, when: "event.properties.journey == journey.id and event.properties.channel == 'myco_whatsapp'", timeout: 30s}
     on_timeout: end
   - id: confirm
     send: {channel: in_app, content: {body: "sent as {{ event.properties.provider_message_id }}"}}
