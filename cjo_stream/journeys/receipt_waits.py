@@ -60,5 +60,6 @@ def receipt_wait_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
             add = f"when: {FIX}" if m.when is None else f"`{FIX} and (...)` to its when"
             out.append(f"{j.source}:{src.line(path)}: warning: {what} takes {m.event!r} of any message the customer "
                        f"got, from any journey (a newsletter's, another journey's), not only this journey's: add "
-                       f"{add} (or event.properties.step == '<send step>' for one send)")
+                       f"{add} (and event.properties.step == '<send step>' for one send: a step id names a step "
+                       f"of any journey)")
     return out

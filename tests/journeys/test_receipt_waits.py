@@ -58,7 +58,8 @@ def test_a_wait_for_any_open_is_warned_with_the_condition_to_add(tmp_path: Path)
     assert _warnings(p.stderr) == [
         f"{topo}/journeys/welcome.yaml:7: warning: step wait_open's wait_for takes 'message_opened' of any message the "
         "customer got, from any journey (a newsletter's, another journey's), not only this journey's: add when: "
-        "event.properties.journey == journey.id (or event.properties.step == '<send step>' for one send)"], p.stderr
+        "event.properties.journey == journey.id (and event.properties.step == '<send step>' for one send: a step id "
+        "names a step of any journey)"], p.stderr
 
 
 def test_a_channel_filter_alone_is_warned_too(tmp_path: Path) -> None:
@@ -116,6 +117,32 @@ def test_the_condition_given_leaves_another_journeys_open_alone(tmp_path: Path, 
     assert [c["content"]["subject"] for c in sent] == ["Welcome", "News", "Thanks for reading"]
     # without the condition the newsletter's open at 10:05 took the wait; with it, the welcome mail's own at 10:30
     assert sent[2]["decided_at"].startswith("2026-03-02T10:30" if when else "2026-03-02T10:05"), sent[2]
+
+
+def test_the_one_send_form_leaves_a_same_named_step_of_another_journey_alone(tmp_path: Path) -> None:
+    """A step id is unique only within its journey: the newsletter's step named ``mail`` too takes a wait on
+    ``step == 'mail'`` alone, not one on the journey and the step, as the warning says to write it."""
+    (tmp_path / "t").mkdir()
+    events = tmp_path / "e.jsonl"
+    lines = [{"messageId": "1", "type": "identify", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+              "traits": {"email": "a@example.com"}},
+             {"messageId": "2", "type": "track", "event": "signed_up", "userId": "a", "timestamp": "2026-03-02T10:00:00Z"},
+             _open("news", "mail", 5), _open("welcome", "mail", 30)]
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
+    taken = {}
+    for when in ("event.properties.step == 'mail'",
+                 "event.properties.journey == journey.id and event.properties.step == 'mail'"):
+        topo = _topology(tmp_path / "t", when)
+        assert load_topology(str(topo)).warnings == []
+        p = run("simulate", "--topologies", str(topo), "--events", str(events))
+        assert p.returncode == 0, p.stderr
+        thanks = [orjson.loads(ln) for ln in p.stdout.splitlines()][1]
+        assert thanks["content"]["subject"] == "Thanks for reading", thanks
+        taken[when] = thanks["decided_at"][11:16]
+        (topo / "journeys" / "welcome.yaml").unlink()
+        (topo / "journeys" / "news.yaml").unlink()
+        (topo / "journeys").rmdir()
+    assert list(taken.values()) == ["10:05", "10:30"], taken
 
 
 def test_each_path_of_a_wait_is_told_at_its_own_line(tmp_path: Path) -> None:
