@@ -154,6 +154,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         metrics.REBALANCES.inc()
         if self.runner.memberships is not None:
             self.runner.memberships.remember(self.runner.group, member_id(self.runner.consumer))
+        consumer = self.runner.consumer
+        if consumer is not None:  # all the partitions sends can be on, to tell a final 404 from another replica's
+            self.runner.sent.in_use(p for t in consumer.subscription() for p in consumer.partitions_for_topic(t) or ())
         # the sent ids of these partitions, including those the previous owner recorded
         await self.runner.sent.catch_up({tp.partition for tp in assigned})
         self.runner.caught_up.set()

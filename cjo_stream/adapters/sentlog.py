@@ -114,6 +114,7 @@ class SentLog:
         self._hw: dict[int, int] = {}  # sent partition -> high watermark at the last read
         self._reader: AIOKafkaConsumer | None = None
         self._parts = 0
+        self._used = 0  # sent partitions the consumed delivery topics write to (0: not known yet)
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -258,9 +259,16 @@ class SentLog:
         """Partitions are being read (an assignment changed): :meth:`lookup` cannot answer yet."""
         return self._lock.locked()
 
+    def in_use(self, command_partitions: Iterable[int]) -> None:
+        """Every partition of the delivery topics consumed, this replica's or not: their commands' ids are all a
+        lookup can need. A delivery topic with fewer partitions than the sent-record (a worker made it with
+        another ``CJO_PARTITIONS``) writes to only as many of its partitions, the others stay empty."""
+        self._used = len({self.partition_for(p) for p in command_partitions})
+
     def coverage(self) -> tuple[int, int]:
-        """Partitions whose ids this adapter holds, of all the sent-record's: what :meth:`lookup` searches."""
-        return len(self._kv), self._parts
+        """Partitions whose ids this adapter holds, of all those sends are written to: what :meth:`lookup`
+        searches, of what it could need."""
+        return len(self._kv), self._used or self._parts
 
     def lookup(self, delivery_id: str | None = None,
                provider_message_id: str | None = None) -> tuple[str, SentRecord] | None:

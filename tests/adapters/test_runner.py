@@ -246,6 +246,38 @@ async def test_in_app_writes_to_the_customer_inbox(settings: Settings) -> None:
     assert receipts[cmd.delivery_id]["provider_message_id"].startswith("cjo.inbox:")
 
 
+async def test_a_delivery_topic_with_fewer_partitions_than_the_sent_record_is_held_whole(settings: Settings) -> None:
+    """A worker made cjo.delivery.<channel> with one partition (its CJO_PARTITIONS), the adapter its sent-record with
+    two: the one replica holds every send there is, so a provider id it does not know is final. Its 404 said the
+    replica held 1 of 2 partitions and that another replica knew the rest: retry."""
+    from cjo_stream.adapters.callback_ids import Unresolved, resolve
+    from cjo_stream.adapters.web import Engagement
+    from cjo_stream.kafka.topics import ensure_topics
+
+    await ensure_topics(settings, [settings.delivery_topic("in_app")], partitions={settings.delivery_topic("in_app"): 1})
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await produce_commands(settings, [command(channel="in_app", customer_id="u7", content={"title": "Hi"})])
+        runner = make_runner(settings, InAppChannel(producer), producer=producer)
+        answers: list[tuple[tuple[int, int], Unresolved]] = []
+
+        def ask() -> bool:  # while it runs: a callback naming a send no one made
+            if runner.outcomes["sent"] < 1:
+                return False
+            with pytest.raises(Unresolved) as err:
+                resolve(Engagement(provider_message_id="nope", event="opened", channel="in_app"), runner.sent)
+            answers.append((runner.sent.coverage(), err.value))
+            return True
+
+        await run_until(runner, ask)
+        [(coverage, answer)] = answers
+        assert coverage == (1, 1)
+        assert answer.status == 404 and "another replica" not in answer.message, answer.message
+    finally:
+        await producer.stop()
+
+
 # ---------------------------------------------------------------------------- rate limit, scale-out
 
 
