@@ -237,16 +237,17 @@ class SentLog:
 
     async def record(self, delivery_id: str, at: str, provider_message_id: str | None,
                      command_partition: int, *, customer_id: str | None = None, channel: str | None = None,
-                     journey: str | None = None, step: str | None = None) -> asyncio.Future[Any]:
+                     journey: str | None = None, step: str | None = None,
+                     other_ids: Iterable[str] = ()) -> asyncio.Future[Any]:
         """Mark ``delivery_id`` sent (locally now) and enqueue its record (and, with a provider's id, the
-        record of that id); await the returned future for the broker's acknowledgement before committing
-        the input offset."""
+        record of that id, and of ``other_ids``: the same message's to other recipients); await the returned
+        future for the broker's acknowledgement before committing the input offset."""
         p = self.partition_for(command_partition)
         value = _encode(SentRecord(at=at, provider_message_id=provider_message_id, customer_id=customer_id,
                                    channel=channel, journey=journey, step=step))
         records = [(delivery_id.encode(), value)]
-        if provider_message_id:
-            records.append((provider_key(provider_message_id), delivery_id.encode()))
+        for pid in (provider_message_id, *other_ids) if provider_message_id else ():
+            records.append((provider_key(pid), delivery_id.encode()))
         kv = self._kv.get(p)
         if kv is not None:
             for k, v in records:

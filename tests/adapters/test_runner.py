@@ -278,6 +278,39 @@ async def test_a_delivery_topic_with_fewer_partitions_than_the_sent_record_is_he
         await producer.stop()
 
 
+class _TwoDevices:
+    """A push channel whose two devices both took the message, each under its own name."""
+
+    name = "push"
+
+    async def start(self) -> None:
+        return None
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        return DeliveryResult("sent", provider_message_id="fcm/tablet", other_ids=("fcm/phone",))
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_the_sent_record_keeps_every_devices_message_name(settings: Settings) -> None:
+    """A push two devices took: a callback may name either device's message (the phone's was unknown: 404)."""
+    cmd = command(channel="push", customer_id="u7", to="tablet", also_to=["phone"], content={"title": "Hi"})
+    await produce_commands(settings, [cmd])
+    runner = make_runner(settings, _TwoDevices())
+    found: list[str | None] = []
+
+    def sent() -> bool:  # looked up while it runs: a callback naming the phone's message
+        if runner.outcomes["sent"] < 1:
+            return False
+        hit = runner.sent.lookup(provider_message_id="fcm/phone")
+        found.append(hit[0] if hit else None)
+        return True
+
+    await run_until(runner, sent)
+    assert found == [cmd.delivery_id]
+
+
 # ---------------------------------------------------------------------------- rate limit, scale-out
 
 
