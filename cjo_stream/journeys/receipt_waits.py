@@ -54,12 +54,15 @@ def receipt_wait_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     none of the receipt's ``journey``, ``step`` or ``delivery_id``, with the condition to add."""
     out = []
     for j, src in loaded:
+        mine: list[tuple[int, str]] = []  # in the file's line order (the goal, written last, is found first)
         for what, m, path in _matchers(j, src):
             if m.event not in PER_MESSAGE or _ties_to_a_send(m):
                 continue
             add = f"when: {FIX}" if m.when is None else f"`{FIX} and (...)` to its when"
-            out.append(f"{j.source}:{src.line(path)}: warning: {what} takes {m.event!r} of any message the customer "
+            line = src.line(path)
+            mine.append((line, f"{j.source}:{line}: warning: {what} takes {m.event!r} of any message the customer "
                        f"got, from any journey (a newsletter's, another journey's), not only this journey's: add "
                        f"{add} (and event.properties.step == '<send step>' for one send: a step id names a step "
-                       f"of any journey)")
+                       f"of any journey)"))
+        out.extend(text for _, text in sorted(mine, key=lambda w: w[0]))
     return out

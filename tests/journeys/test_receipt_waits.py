@@ -163,3 +163,20 @@ steps:
     warnings = load_topology(str(tmp_path)).warnings
     assert [w.split(" of any")[0] for w in warnings] == [
         f"{tmp_path}/journeys/paths.yaml:11: warning: step wait_engaged's wait_for path 2 takes 'message_opened'"]
+
+
+def test_the_warnings_of_a_journey_come_in_line_order(tmp_path: Path) -> None:
+    """The goal is found before the steps, but a goal written under them is told after them, as it is read."""
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "j.yaml").write_text("""\
+journey: j
+entry: {event: signed_up}
+steps:
+  - id: mail
+    send: {channel: email, content: {subject: "A", body: "b"}}
+  - id: wait_click
+    wait_for: {event: message_clicked, timeout: 1d}
+goal: {event: message_opened}
+""")
+    warnings = load_topology(str(tmp_path)).warnings
+    assert [w.split(": warning")[0].rsplit(":", 1)[1] for w in warnings] == ["7", "8"], warnings
