@@ -85,6 +85,10 @@ async def test_a_callback_by_the_providers_id_is_the_receipt_of_that_send(sent: 
             "it about?")
         r = await post(url, {"provider_message_id": "sg-1", "customer_id": "u2", "event": "unsubscribed"})
         assert r.status_code == 400 and "customer_id is not the customer delivery d-welcome was sent to" in r.text
+        # an e-mail's callback naming another channel: its unsubscribe withdrew consent for that one (was 202)
+        r = await post(url, {"provider_message_id": "sg-1", "event": "unsubscribed", "channel": "push"})
+        assert r.status_code == 400 and r.json()["error"] == (
+            "invalid engagement payload: channel 'push' is not the channel delivery d-welcome was sent on ('email')")
     finally:
         await site.cleanup()
         await producer.stop()
