@@ -129,8 +129,8 @@ class PushChannel(HttpChannel):
         results = [r for r in got if isinstance(r, DeliveryResult)]
         took = [r for r in results if r.outcome == "sent"]
         if took:  # each device's message has its own name: a callback may give any of them
-            others = tuple(r.provider_message_id for r in took[1:] if r.provider_message_id)
-            return replace(took[0], other_ids=others) if others else took[0]
+            names = tuple(r.provider_message_id for r in took[1:] if r.provider_message_id)
+            return replace(took[0], other_ids=names) if names else took[0]
         failed = next((r for r in got if isinstance(r, BaseException)), None)
         if failed is not None:
             raise failed  # (the runner folds it into a transient result)

@@ -52,7 +52,7 @@ def _matchers(j: Journey, src: Located) -> Iterator[tuple[str, Matcher, Path]]:
 def receipt_wait_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     """``file:line: warning: ...`` for each goal, exit_on or wait_for on a per-message receipt whose ``when`` reads
     none of the receipt's ``journey``, ``step`` or ``delivery_id``, with the condition to add."""
-    out = []
+    out: list[str] = []
     for j, src in loaded:
         mine: list[tuple[int, str]] = []  # in the file's line order (the goal, written last, is found first)
         for what, m, path in _matchers(j, src):
