@@ -80,7 +80,7 @@ def test_goals_and_exits_on_any_message_are_warned(tmp_path: Path, enders: str) 
 
 
 @pytest.mark.parametrize("when", ["event.properties.journey == journey.id",
-                                  "event.properties.step == 'mail' and event.properties.channel == 'email'",
+                                  "event.properties.journey == journey.id and event.properties.step == 'mail'",
                                   "exists(event.properties.delivery_id)"])
 def test_a_wait_tied_to_a_send_is_not_warned(tmp_path: Path, when: str) -> None:
     assert load_topology(str(_topology(tmp_path, when))).warnings == []
@@ -133,7 +133,13 @@ def test_the_one_send_form_leaves_a_same_named_step_of_another_journey_alone(tmp
     for when in ("event.properties.step == 'mail'",
                  "event.properties.journey == journey.id and event.properties.step == 'mail'"):
         topo = _topology(tmp_path / "t", when)
-        assert load_topology(str(topo)).warnings == []
+        warnings = load_topology(str(topo)).warnings
+        if "journey.id" in when:
+            assert warnings == []
+        else:  # the step alone: warned, as what it takes
+            [w] = warnings
+            assert "takes 'message_opened' of a step of that name in any journey" in w and (
+                "add `event.properties.journey == journey.id and (...)` to its when") in w, w
         p = run("simulate", "--topologies", str(topo), "--events", str(events))
         assert p.returncode == 0, p.stderr
         thanks = [orjson.loads(ln) for ln in p.stdout.splitlines()][1]
