@@ -44,6 +44,9 @@ class DeliveryResult:
     # the receiver's answer (adapters.response) when the call itself confirms delivery (a webhook's 2xx):
     # the runner then reports ``delivered`` with it, after ``sent``
     response: dict[str, Any] | None = None
+    # the provider's ids of the same message to the command's other recipients (a push's other devices that took
+    # it): recorded beside ``provider_message_id``, so a callback naming any of them finds the send
+    other_ids: tuple[str, ...] = ()
 
     @classmethod
     def sent(cls, provider_message_id: str | None = None, response: dict[str, Any] | None = None) -> DeliveryResult:

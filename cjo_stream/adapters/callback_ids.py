@@ -71,6 +71,8 @@ def resolve(e: Engagement, sent: SentLookup | None) -> Engagement:
     did, rec = found
     if e.customer_id and rec.customer_id and e.customer_id != rec.customer_id:
         raise Unresolved(400, f"customer_id is not the customer delivery {did} was sent to")
+    if e.channel and rec.channel and e.channel != rec.channel:  # its unsubscribe would withdraw the wrong channel
+        raise Unresolved(400, f"channel {e.channel!r} is not the channel delivery {did} was sent on ({rec.channel!r})")
     customer = e.customer_id or rec.customer_id
     if not customer:
         raise Unresolved(404, f"delivery {did} was recorded without its customer (sent by an older version): "

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cjo_stream.adapters import config
@@ -127,9 +127,10 @@ class PushChannel(HttpChannel):
             return await self._one(cmd, cmd.to)
         got = await asyncio.gather(*(self._one(cmd, t) for t in (cmd.to, *others)), return_exceptions=True)
         results = [r for r in got if isinstance(r, DeliveryResult)]
-        for r in results:
-            if r.outcome == "sent":
-                return r
+        took = [r for r in results if r.outcome == "sent"]
+        if took:  # each device's message has its own name: a callback may give any of them
+            names = tuple(r.provider_message_id for r in took[1:] if r.provider_message_id)
+            return replace(took[0], other_ids=names) if names else took[0]
         failed = next((r for r in got if isinstance(r, BaseException)), None)
         if failed is not None:
             raise failed  # (the runner folds it into a transient result)

@@ -154,6 +154,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         metrics.REBALANCES.inc()
         if self.runner.memberships is not None:
             self.runner.memberships.remember(self.runner.group, member_id(self.runner.consumer))
+        consumer = self.runner.consumer
+        if consumer is not None:  # all the partitions sends can be on, to tell a final 404 from another replica's
+            self.runner.sent.in_use(p for t in consumer.subscription() for p in consumer.partitions_for_topic(t) or ())
         # the sent ids of these partitions, including those the previous owner recorded
         await self.runner.sent.catch_up({tp.partition for tp in assigned})
         self.runner.caught_up.set()
@@ -579,7 +582,7 @@ class AdapterRunner:
             self._pending.append(await self.sent.record(cmd.delivery_id, utc_now_iso(self.clock()),
                                                         r.provider_message_id, rec.partition,
                                                         customer_id=cmd.customer_id, channel=cmd.channel,
-                                                        journey=cmd.journey, step=cmd.step))
+                                                        journey=cmd.journey, step=cmd.step, other_ids=r.other_ids))
             await self._receipt(cmd, "sent", provider_message_id=r.provider_message_id, attributes=attrs)
             if r.response is not None:  # the call confirmed delivery: say so, with what the receiver answered
                 await self._receipt(cmd, "delivered", provider_message_id=r.provider_message_id, attributes=attrs,

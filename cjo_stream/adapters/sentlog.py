@@ -114,6 +114,7 @@ class SentLog:
         self._hw: dict[int, int] = {}  # sent partition -> high watermark at the last read
         self._reader: AIOKafkaConsumer | None = None
         self._parts = 0
+        self._used = 0  # sent partitions the consumed delivery topics write to (0: not known yet)
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -236,16 +237,17 @@ class SentLog:
 
     async def record(self, delivery_id: str, at: str, provider_message_id: str | None,
                      command_partition: int, *, customer_id: str | None = None, channel: str | None = None,
-                     journey: str | None = None, step: str | None = None) -> asyncio.Future[Any]:
+                     journey: str | None = None, step: str | None = None,
+                     other_ids: Iterable[str] = ()) -> asyncio.Future[Any]:
         """Mark ``delivery_id`` sent (locally now) and enqueue its record (and, with a provider's id, the
-        record of that id); await the returned future for the broker's acknowledgement before committing
-        the input offset."""
+        record of that id, and of ``other_ids``: the same message's to other recipients); await the returned
+        future for the broker's acknowledgement before committing the input offset."""
         p = self.partition_for(command_partition)
         value = _encode(SentRecord(at=at, provider_message_id=provider_message_id, customer_id=customer_id,
                                    channel=channel, journey=journey, step=step))
         records = [(delivery_id.encode(), value)]
-        if provider_message_id:
-            records.append((provider_key(provider_message_id), delivery_id.encode()))
+        for pid in (provider_message_id, *other_ids) if provider_message_id else ():
+            records.append((provider_key(pid), delivery_id.encode()))
         kv = self._kv.get(p)
         if kv is not None:
             for k, v in records:
@@ -258,9 +260,16 @@ class SentLog:
         """Partitions are being read (an assignment changed): :meth:`lookup` cannot answer yet."""
         return self._lock.locked()
 
+    def in_use(self, command_partitions: Iterable[int]) -> None:
+        """Every partition of the delivery topics consumed, this replica's or not: their commands' ids are all a
+        lookup can need. A delivery topic with fewer partitions than the sent-record (a worker made it with
+        another ``CJO_PARTITIONS``) writes to only as many of its partitions, the others stay empty."""
+        self._used = len({self.partition_for(p) for p in command_partitions})
+
     def coverage(self) -> tuple[int, int]:
-        """Partitions whose ids this adapter holds, of all the sent-record's: what :meth:`lookup` searches."""
-        return len(self._kv), self._parts
+        """Partitions whose ids this adapter holds, of all those sends are written to: what :meth:`lookup`
+        searches, of what it could need."""
+        return len(self._kv), self._used or self._parts
 
     def lookup(self, delivery_id: str | None = None,
                provider_message_id: str | None = None) -> tuple[str, SentRecord] | None:

@@ -3,9 +3,10 @@
 A receipt (``message_opened``, ``message_clicked``, ``message_delivered``, ...: :mod:`cjo_stream.receipts`) is
 an event of the customer, not of the journey that sent the message: ``wait_for: {event: message_opened}`` after a
 send is satisfied by the opening of a newsletter, or of another journey's mail, read during the wait. Its
-``properties`` say which send it is about (``journey``, ``step``, ``delivery_id``); a condition reading none of
-them is warned about at load. A warning, not a problem: "any message opened" may be what the author means, and
-journeys written that way must still load.
+``properties`` say which send it is about (``journey``, ``step``, ``delivery_id``); a condition reading neither
+its ``journey`` nor its ``delivery_id`` is warned about at load (a ``step`` id names a step of any journey). A
+warning, not a problem: "any message opened" may be what the author means, and journeys written that way must
+still load.
 """
 
 from __future__ import annotations
@@ -22,16 +23,23 @@ from cjo_stream.journeys.source import Located, Path
 #: consent for the whole channel (the profile applies them so), and leaving on any of them is what an exit means.
 PER_MESSAGE = frozenset(RECEIPT_PREFIX + s for s in get_args(ReceiptStatus) if s not in ("unsubscribed", "complained"))
 
-#: The receipt properties that tie it to a send (README, Streaming runtime; docs/adapters.md, Receipts).
-_SEND_KEYS = frozenset({"journey", "step", "delivery_id"})
+#: The receipt properties that tie it to a send (README, Streaming runtime; docs/adapters.md, Receipts). ``step``
+#: alone does not: a step id is unique only within its journey, and another journey's step of that name is taken too.
+_SEND_KEYS = frozenset({"journey", "delivery_id"})
 
 #: What to add to the condition (``journey.id`` is the journey's own id in every condition).
 FIX = "event.properties.journey == journey.id"
+_STEP = frozenset({"step"})
+
+
+def _reads(m: Matcher, names: frozenset[str]) -> bool:
+    """Whether the matcher's ``when`` reads one of the receipt's ``event.properties.<name>``."""
+    return m.when is not None and any(root == "event" and keys[:1] == ("properties",) and keys[1:2]
+                                      and keys[1] in names for root, keys in m.when.paths)
 
 
 def _ties_to_a_send(m: Matcher) -> bool:
-    return m.when is not None and any(root == "event" and keys[:1] == ("properties",) and keys[1:2]
-                                      and keys[1] in _SEND_KEYS for root, keys in m.when.paths)
+    return _reads(m, _SEND_KEYS)
 
 
 def _matchers(j: Journey, src: Located) -> Iterator[tuple[str, Matcher, Path]]:
@@ -51,14 +59,21 @@ def _matchers(j: Journey, src: Located) -> Iterator[tuple[str, Matcher, Path]]:
 
 def receipt_wait_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     """``file:line: warning: ...`` for each goal, exit_on or wait_for on a per-message receipt whose ``when`` reads
-    none of the receipt's ``journey``, ``step`` or ``delivery_id``, with the condition to add."""
-    out = []
+    neither the receipt's ``journey`` nor its ``delivery_id`` (its ``step`` alone: any journey's step of that name),
+    with the condition to add."""
+    out: list[str] = []
     for j, src in loaded:
+        mine: list[tuple[int, str]] = []  # in the file's line order (the goal, written last, is found first)
         for what, m, path in _matchers(j, src):
             if m.event not in PER_MESSAGE or _ties_to_a_send(m):
                 continue
             add = f"when: {FIX}" if m.when is None else f"`{FIX} and (...)` to its when"
-            out.append(f"{j.source}:{src.line(path)}: warning: {what} takes {m.event!r} of any message the customer "
-                       f"got, from any journey (a newsletter's, another journey's), not only this journey's: add "
-                       f"{add} (or event.properties.step == '<send step>' for one send)")
+            line = src.line(path)
+            whose = ("of a step of that name in any journey (a step id is unique only within its journey), not "
+                     "only this journey's" if _reads(m, _STEP) else "of any message the customer got, from any "
+                     "journey (a newsletter's, another journey's), not only this journey's")
+            mine.append((line, f"{j.source}:{line}: warning: {what} takes {m.event!r} {whose}: add {add} (and "
+                               f"event.properties.step == '<send step>' for one send: a step id names a step of any "
+                               f"journey)"))
+        out.extend(text for _, text in sorted(mine, key=lambda w: w[0]))
     return out

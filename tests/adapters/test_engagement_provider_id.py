@@ -85,6 +85,10 @@ async def test_a_callback_by_the_providers_id_is_the_receipt_of_that_send(sent: 
             "it about?")
         r = await post(url, {"provider_message_id": "sg-1", "customer_id": "u2", "event": "unsubscribed"})
         assert r.status_code == 400 and "customer_id is not the customer delivery d-welcome was sent to" in r.text
+        # an e-mail's callback naming another channel: its unsubscribe withdrew consent for that one (was 202)
+        r = await post(url, {"provider_message_id": "sg-1", "event": "unsubscribed", "channel": "push"})
+        assert r.status_code == 400 and r.json()["error"] == (
+            "invalid engagement payload: channel 'push' is not the channel delivery d-welcome was sent on ('email')")
     finally:
         await site.cleanup()
         await producer.stop()
@@ -97,6 +101,23 @@ async def test_a_callback_by_the_providers_id_is_the_receipt_of_that_send(sent: 
         "d-news": {"delivery_id": "d-news", "customer_id": "u2", "channel": "email", "status": "clicked",
                    "at": receipts["d-news"]["at"], "journey": "news", "step": "mail", "provider_message_id": "sg-2",
                    "attributes": {"url": "https://x/a"}}}
+
+
+async def test_every_recipients_id_of_a_send_finds_it(settings: Settings) -> None:
+    """A push to two devices: FCM names the message to each; the sent-record keeps both names for the send."""
+    producer = make_producer(settings)
+    await producer.start()
+    log = SentLog(settings, sent_topic("push"), producer, keep=86400.0)
+    try:
+        await log.start()
+        await log.catch_up([0, 1])
+        await (await log.record("d-push", AT, "fcm/1", 0, customer_id="u1", channel="push", journey="j", step="s",
+                                other_ids=("fcm/2",)))
+        assert log.lookup(provider_message_id="fcm/2") == log.lookup(provider_message_id="fcm/1") == ("d-push", SentRecord(
+            at=AT, provider_message_id="fcm/1", customer_id="u1", channel="push", journey="j", step="s"))
+    finally:
+        await log.close()
+        await producer.stop()
 
 
 class _Partial:

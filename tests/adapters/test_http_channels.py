@@ -409,6 +409,25 @@ async def test_push_goes_to_every_device_of_the_customer(receiver: Receiver, tmp
     assert sorted(orjson.loads(s.body)["message"]["token"] for s in receiver.seen(FCM_PATH)) == ["phone", "tablet"]
 
 
+async def test_push_to_two_devices_keeps_each_devices_message_name(receiver: Receiver, tmp_path: Any) -> None:
+    """Both devices take it: FCM names each device's message; the send is the first, the other name goes with it
+    (recorded too, so a callback naming the phone's message finds the send: it was unknown, 404)."""
+    token = tmp_path / "t"
+    token.write_text("ya29.x")
+    receiver.script(FCM_PATH, Answer(200, json={"name": "projects/shop-app/messages/1"}),
+                    Answer(200, json={"name": "projects/shop-app/messages/2"}))
+    ch = push_channel(receiver, str(token))
+    await ch.start()
+    try:
+        r = await ch.deliver(command(channel="push", to="tablet", also_to=["phone"]))
+    finally:
+        await ch.close()
+    assert r.outcome == "sent"
+    assert sorted([r.provider_message_id or "", *r.other_ids]) == ["projects/shop-app/messages/1",
+                                                               "projects/shop-app/messages/2"]
+    assert r.provider_message_id not in r.other_ids
+
+
 def test_push_config_errors() -> None:
     with pytest.raises(config.ConfigError, match="CJO_FCM_ACCESS_TOKEN"):
         PushConfig.from_env({"CJO_FCM_PROJECT_ID": "p"})

@@ -246,6 +246,71 @@ async def test_in_app_writes_to_the_customer_inbox(settings: Settings) -> None:
     assert receipts[cmd.delivery_id]["provider_message_id"].startswith("cjo.inbox:")
 
 
+async def test_a_delivery_topic_with_fewer_partitions_than_the_sent_record_is_held_whole(settings: Settings) -> None:
+    """A worker made cjo.delivery.<channel> with one partition (its CJO_PARTITIONS), the adapter its sent-record with
+    two: the one replica holds every send there is, so a provider id it does not know is final. Its 404 said the
+    replica held 1 of 2 partitions and that another replica knew the rest: retry."""
+    from cjo_stream.adapters.callback_ids import Unresolved, resolve
+    from cjo_stream.adapters.web import Engagement
+    from cjo_stream.kafka.topics import ensure_topics
+
+    await ensure_topics(settings, [settings.delivery_topic("in_app")], partitions={settings.delivery_topic("in_app"): 1})
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await produce_commands(settings, [command(channel="in_app", customer_id="u7", content={"title": "Hi"})])
+        runner = make_runner(settings, InAppChannel(producer), producer=producer)
+        answers: list[tuple[tuple[int, int], Unresolved]] = []
+
+        def ask() -> bool:  # while it runs: a callback naming a send no one made
+            if runner.outcomes["sent"] < 1:
+                return False
+            with pytest.raises(Unresolved) as err:
+                resolve(Engagement(provider_message_id="nope", event="opened", channel="in_app"), runner.sent)
+            answers.append((runner.sent.coverage(), err.value))
+            return True
+
+        await run_until(runner, ask)
+        [(coverage, answer)] = answers
+        assert coverage == (1, 1)
+        assert answer.status == 404 and "another replica" not in answer.message, answer.message
+    finally:
+        await producer.stop()
+
+
+class _TwoDevices:
+    """A push channel whose two devices both took the message, each under its own name."""
+
+    name = "push"
+
+    async def start(self) -> None:
+        return None
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        return DeliveryResult("sent", provider_message_id="fcm/tablet", other_ids=("fcm/phone",))
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_the_sent_record_keeps_every_devices_message_name(settings: Settings) -> None:
+    """A push two devices took: a callback may name either device's message (the phone's was unknown: 404)."""
+    cmd = command(channel="push", customer_id="u7", to="tablet", also_to=["phone"], content={"title": "Hi"})
+    await produce_commands(settings, [cmd])
+    runner = make_runner(settings, _TwoDevices())
+    found: list[str | None] = []
+
+    def sent() -> bool:  # looked up while it runs: a callback naming the phone's message
+        if runner.outcomes["sent"] < 1:
+            return False
+        hit = runner.sent.lookup(provider_message_id="fcm/phone")
+        found.append(hit[0] if hit else None)
+        return True
+
+    await run_until(runner, sent)
+    assert found == [cmd.delivery_id]
+
+
 # ---------------------------------------------------------------------------- rate limit, scale-out
 
 

@@ -58,7 +58,8 @@ def test_a_wait_for_any_open_is_warned_with_the_condition_to_add(tmp_path: Path)
     assert _warnings(p.stderr) == [
         f"{topo}/journeys/welcome.yaml:7: warning: step wait_open's wait_for takes 'message_opened' of any message the "
         "customer got, from any journey (a newsletter's, another journey's), not only this journey's: add when: "
-        "event.properties.journey == journey.id (or event.properties.step == '<send step>' for one send)"], p.stderr
+        "event.properties.journey == journey.id (and event.properties.step == '<send step>' for one send: a step id "
+        "names a step of any journey)"], p.stderr
 
 
 def test_a_channel_filter_alone_is_warned_too(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_goals_and_exits_on_any_message_are_warned(tmp_path: Path, enders: str) 
 
 
 @pytest.mark.parametrize("when", ["event.properties.journey == journey.id",
-                                  "event.properties.step == 'mail' and event.properties.channel == 'email'",
+                                  "event.properties.journey == journey.id and event.properties.step == 'mail'",
                                   "exists(event.properties.delivery_id)"])
 def test_a_wait_tied_to_a_send_is_not_warned(tmp_path: Path, when: str) -> None:
     assert load_topology(str(_topology(tmp_path, when))).warnings == []
@@ -118,6 +119,38 @@ def test_the_condition_given_leaves_another_journeys_open_alone(tmp_path: Path, 
     assert sent[2]["decided_at"].startswith("2026-03-02T10:30" if when else "2026-03-02T10:05"), sent[2]
 
 
+def test_the_one_send_form_leaves_a_same_named_step_of_another_journey_alone(tmp_path: Path) -> None:
+    """A step id is unique only within its journey: the newsletter's step named ``mail`` too takes a wait on
+    ``step == 'mail'`` alone, not one on the journey and the step, as the warning says to write it."""
+    (tmp_path / "t").mkdir()
+    events = tmp_path / "e.jsonl"
+    lines = [{"messageId": "1", "type": "identify", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+              "traits": {"email": "a@example.com"}},
+             {"messageId": "2", "type": "track", "event": "signed_up", "userId": "a", "timestamp": "2026-03-02T10:00:00Z"},
+             _open("news", "mail", 5), _open("welcome", "mail", 30)]
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
+    taken = {}
+    for when in ("event.properties.step == 'mail'",
+                 "event.properties.journey == journey.id and event.properties.step == 'mail'"):
+        topo = _topology(tmp_path / "t", when)
+        warnings = load_topology(str(topo)).warnings
+        if "journey.id" in when:
+            assert warnings == []
+        else:  # the step alone: warned, as what it takes
+            [w] = warnings
+            assert "takes 'message_opened' of a step of that name in any journey" in w and (
+                "add `event.properties.journey == journey.id and (...)` to its when") in w, w
+        p = run("simulate", "--topologies", str(topo), "--events", str(events))
+        assert p.returncode == 0, p.stderr
+        thanks = [orjson.loads(ln) for ln in p.stdout.splitlines()][1]
+        assert thanks["content"]["subject"] == "Thanks for reading", thanks
+        taken[when] = thanks["decided_at"][11:16]
+        (topo / "journeys" / "welcome.yaml").unlink()
+        (topo / "journeys" / "news.yaml").unlink()
+        (topo / "journeys").rmdir()
+    assert list(taken.values()) == ["10:05", "10:30"], taken
+
+
 def test_each_path_of_a_wait_is_told_at_its_own_line(tmp_path: Path) -> None:
     (tmp_path / "journeys").mkdir()
     (tmp_path / "journeys" / "paths.yaml").write_text("""\
@@ -136,3 +169,20 @@ steps:
     warnings = load_topology(str(tmp_path)).warnings
     assert [w.split(" of any")[0] for w in warnings] == [
         f"{tmp_path}/journeys/paths.yaml:11: warning: step wait_engaged's wait_for path 2 takes 'message_opened'"]
+
+
+def test_the_warnings_of_a_journey_come_in_line_order(tmp_path: Path) -> None:
+    """The goal is found before the steps, but a goal written under them is told after them, as it is read."""
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "j.yaml").write_text("""\
+journey: j
+entry: {event: signed_up}
+steps:
+  - id: mail
+    send: {channel: email, content: {subject: "A", body: "b"}}
+  - id: wait_click
+    wait_for: {event: message_clicked, timeout: 1d}
+goal: {event: message_opened}
+""")
+    warnings = load_topology(str(tmp_path)).warnings
+    assert [w.split(": warning")[0].rsplit(":", 1)[1] for w in warnings] == ["7", "8"], warnings
