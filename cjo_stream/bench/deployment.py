@@ -19,7 +19,6 @@ from the end of the warm-up (``--warmup`` minutes) to the end, as ``make soak`` 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -35,7 +34,7 @@ import httpx
 
 from cjo_stream import promtext
 from cjo_stream.argtypes import customer_count, non_negative_float, positive_float, positive_int
-from cjo_stream.bench.procs import Proc, cpu_seconds, open_fds, rss, threads
+from cjo_stream.bench.procs import Proc, cpu_seconds, open_fds, read_probe, rss, threads
 from cjo_stream.bench.runner import ROOT, worker_env
 from cjo_stream.bench.soak import ChildExited
 from cjo_stream.bench.standins import StandIns
@@ -118,16 +117,6 @@ def sent(text: str) -> float:
     """``cjo_delivery_outcomes_total{status="sent"}`` over the adapter's channels."""
     return sum(float(line.rpartition(" ")[2]) for line in text.splitlines()
                if line.startswith("cjo_delivery_outcomes_total{") and 'status="sent"' in line)
-
-
-def probe(path: str) -> tuple[float, float]:
-    """(tasks, gc objects) from a process's probe file; nan until it has written one."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-        return float(d["tasks"]), float(d["gc_objects"])
-    except (OSError, ValueError, KeyError):
-        return math.nan, math.nan
 
 
 def cli() -> list[str]:
@@ -222,7 +211,7 @@ class Deployment:
 
 
 def look(pid: int, cpu_pct: float, probe_path: str | None) -> Look:
-    tasks, gc = probe(probe_path) if probe_path else (math.nan, math.nan)
+    tasks, gc = read_probe(probe_path) if probe_path else (math.nan, math.nan)
     return Look(rss(pid), cpu_pct, open_fds(pid), threads(pid), tasks, gc)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import signal
 import subprocess
@@ -69,6 +71,18 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def read_probe(path: str) -> tuple[float, float]:
+    """(live asyncio tasks, gc objects) from a process's ``CJO_PROBE_FILE`` (cjo_stream/probe.py); nan until it
+    has written one, and nan tasks where its Python keeps them out of reach (3.14)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+        tasks, objs = d.get("tasks"), d["gc_objects"]
+        return (math.nan if tasks is None else float(tasks)), float(objs)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return math.nan, math.nan
 
 
 def scrape(url: str) -> dict[str, float]:

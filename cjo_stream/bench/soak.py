@@ -8,6 +8,10 @@ applied, its consumer lag, the p99 of ``cjo_decision_latency_seconds`` over that
 within the histogram's buckets, like Prometheus' ``histogram_quantile``) and the machine's load average
 (this machine may be shared: a load above its core count means the figures are disturbed).
 
+Each row also shows the worker's RSS less its RocksDB memory (``rss-rocks``: RocksDB fills up to its budget,
+``CJO_ROCKSDB_MEMORY_MB``, so what must level off is the rest) and, from its ``CJO_PROBE_FILE``
+(cjo_stream/probe.py), its live asyncio tasks and the objects its collector tracks.
+
 The last line is ``soak: worker_rss_growth_pct=... p99_last_window_ms=... minutes=...``: the worker's
 RSS growth from the end of the warm-up (``--warmup`` minutes, when the working set has filled) to the end.
 
@@ -24,6 +28,7 @@ line is ``soak: worker_rss_growth_pct=... minutes=... (no broker)``.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -41,7 +46,7 @@ from cjo_stream.argtypes import (
     positive_float,
     positive_int,
 )
-from cjo_stream.bench.procs import Proc, cpu_seconds, rss, spawn_worker, wait_health
+from cjo_stream.bench.procs import Proc, cpu_seconds, read_probe, rss, spawn_worker, wait_health
 from cjo_stream.bench.runner import ROOT, worker_env
 from cjo_stream.kafka.local_broker import LocalBroker, free_port
 
@@ -72,16 +77,28 @@ class Row:
     p99: float | None  # seconds
     load: float
     events: float  # applied since the start
+    tasks: float = math.nan  # the worker's live asyncio tasks (its CJO_PROBE_FILE); nan until it wrote one
+    gc_objects: float = math.nan  # objects its collector tracks
+
+    @property
+    def rest(self) -> int:
+        """The worker's RSS less its RocksDB memory: what its own Python objects and buffers take, which is
+        what must level off (RocksDB is bounded by CJO_ROCKSDB_MEMORY_MB and fills up to it)."""
+        return self.worker_rss - int(self.rocksdb)
 
     def line(self) -> str:
         p99 = f"{self.p99 * 1000:>9.0f}" if self.p99 is not None else f"{'—':>9}"
+        tasks = f"{self.tasks:>6.0f}" if not math.isnan(self.tasks) else f"{'—':>6}"
+        objs = f"{self.gc_objects / 1000:>7.0f}k" if not math.isnan(self.gc_objects) else f"{'—':>8}"
         return (f"{self.t:>6.0f} {self.worker_rss / 2**20:>8.0f} MiB {self.rocksdb / 2**20:>5.0f} MiB "
+                f"{self.rest / 2**20:>6.0f} MiB {tasks} {objs} "
                 f"{self.broker_rss / 2**20:>8.0f} MiB "
                 f"{self.broker_cpu:>7.0f} {self.worker_cpu:>7.0f} {self.generator_cpu:>7.0f} "
                 f"{self.events_per_s:>9,.0f} {self.lag:>8,.0f} {p99} {self.load:>6.2f}")
 
 
-HEADER = (f"{'t s':>6} {'worker_rss':>12} {'rocksdb':>9} {'broker_rss':>12} {'brk cpu%':>7} {'wrk cpu%':>7} {'gen cpu%':>7} "
+HEADER = (f"{'t s':>6} {'worker_rss':>12} {'rocksdb':>9} {'rss-rocks':>10} {'tasks':>6} {'gc objs':>8} "
+          f"{'broker_rss':>12} {'brk cpu%':>7} {'wrk cpu%':>7} {'gen cpu%':>7} "
           f"{'events/s':>9} {'lag':>8} {'p99 ms':>9} {'load1':>6}")
 
 
@@ -120,7 +137,10 @@ def soak(minutes: float, rate: float, customers: int, interval: float, warmup: f
         url = f"http://127.0.0.1:{port}"
         wenv = worker_env(broker.bootstrap, "soak", os.path.join(tmp, "data"), port, CJO_INPUT_TOPIC=INPUT,
                           CJO_PARTITIONS=str(partitions), **env)
-        worker = spawn_worker(wenv, os.path.join(tmp, "worker.log"), ROOT)
+        probe_path = os.path.join(tmp, "worker.probe.json")  # the worker's only: the generator shares wenv
+        worker = spawn_worker({**wenv, "CJO_PROBE_FILE": probe_path,
+                               "CJO_PROBE_SECONDS": f"{max(1.0, min(10.0, interval / 3)):g}"},
+                              os.path.join(tmp, "worker.log"), ROOT)
         generator: Proc | None = None
         try:
             try:
@@ -149,6 +169,7 @@ def soak(minutes: float, rate: float, customers: int, interval: float, warmup: f
                     raise ChildExited("worker", worker)
                 now = time.monotonic()
                 m, hist, rocks = metrics(url)
+                tasks, objs = read_probe(probe_path)
                 cpu = {k: _cpu(p) for k, p in pids.items()}
                 dt = now - prev_t
                 n = m.get("cjo_events_consumed_total", 0.0) + m.get("cjo_events_duplicate_total", 0.0)
@@ -158,7 +179,7 @@ def soak(minutes: float, rate: float, customers: int, interval: float, warmup: f
                           broker_rss=rss(broker.proc.pid),
                           broker_cpu=pct["broker"], worker_cpu=pct["worker"], generator_cpu=pct["generator"],
                           events_per_s=(n - prev_n) / dt, lag=lag, p99=promtext.quantile(0.99, prev_hist, hist),
-                          load=os.getloadavg()[0], events=n)
+                          load=os.getloadavg()[0], events=n, tasks=tasks, gc_objects=objs)
                 rows.append(row)
                 print(row.line(), flush=True)
                 prev_t, prev_cpu, prev_hist, prev_n = now, cpu, hist, n
@@ -183,7 +204,8 @@ def summary(rows: list[Row], warmup: float, rate: float) -> str:
     p99 = f"{last.p99 * 1000:.0f}" if last.p99 is not None else "nan"
     return (f"soak: worker_rss_growth_pct={growth:.1f} p99_last_window_ms={p99} minutes={last.t / 60:.1f} "
             f"rate={rate:.0f} events={last.events:.0f} worker_rss_mib={base.worker_rss / 2**20:.0f}->"
-            f"{last.worker_rss / 2**20:.0f} broker_rss_mib={last.broker_rss / 2**20:.0f} "
+            f"{last.worker_rss / 2**20:.0f} worker_rss_less_rocksdb_mib={base.rest / 2**20:.0f}->"
+            f"{last.rest / 2**20:.0f} broker_rss_mib={last.broker_rss / 2**20:.0f} "
             f"load1_max={max(r.load for r in rows):.2f}")
 
 
