@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from cjo_stream.events import InvalidEvent, decode_event, format_ts, parse_ts
+from tests.engine.test_overtaken_offline import topology
 
 DAY = 86_400.0
 T = parse_ts("2026-03-02T10:00:00.300Z")
@@ -78,24 +79,12 @@ def test_a_correction_out_of_range_is_refused_with_the_reason() -> None:
     assert e.value.reason == "bad_timestamp" and "receivedAt - sentAt" in e.value.detail
 
 
-JOURNEY = """\
-journey: quick_cart
-entry: {event: cart_item_added}
-steps:
-  - id: wait_checkout
-    wait_for: {event: checkout_started, timeout: 1h}
-    on_event: thanks
-    on_timeout: remind
-  - {id: remind, send: {channel: in_app, content: {body: "You left something behind"}}, next: end}
-  - {id: thanks, send: {channel: in_app, content: {body: "Thanks for checking out"}}}
-"""
 
 
 def test_simulate_as_typed_waits_for_the_phone_a_day_behind(tmp_path: Path) -> None:
     """Other customers' events move the file's time on; the phone's cart, stamped a day back, is corrected to now,
     so its checkout 10 minutes later is in time for the wait, not after a timer due the day before."""
-    (tmp_path / "topo" / "journeys").mkdir(parents=True)
-    (tmp_path / "topo" / "journeys" / "quick_cart.yaml").write_text(JOURNEY)
+    topo = topology(tmp_path)  # quick_cart: a cart waits an hour for checkout, else a reminder
 
     def phone(mid: str, name: str, at: float) -> dict[str, Any]:  # its clock a day behind; 5 s in its queue
         return record(at - DAY, sent=at - DAY + 5, received=at + 5.1, messageId=mid, event=name, userId="phone")
@@ -106,7 +95,7 @@ def test_simulate_as_typed_waits_for_the_phone_a_day_behind(tmp_path: Path) -> N
              record(T + 7200, messageId="o3", userId="other", event="page_viewed")]
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(map(orjson.dumps, lines)) + b"\n")
-    got = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "simulate", "--topologies", str(tmp_path / "topo"),
+    got = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "simulate", "--topologies", str(topo),
                           "--events", str(events)], capture_output=True, text=True, timeout=120)
     assert got.returncode == 0, got.stderr
     sent = sorted((c["customer_id"], c["step"], c["decided_at"]) for c in map(json.loads, got.stdout.splitlines()))
