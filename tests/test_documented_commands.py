@@ -633,6 +633,23 @@ def _bench_flags(cmd: Command, fx: Callable[[str], Any]) -> None:
             f"its options {[w for w in words if w.startswith('--')]} and --skip names exist")
 
 
+@check(r"(PYTHONPATH=\S+ )?\S*python -m cjo_stream\.bench\.(soak|deployment) --")
+def _soak_flags(cmd: Command, fx: Callable[[str], Any]) -> None:
+    """A soak or deployment run as docs/benchmarks.md records it: its options exist, and each ``--set`` names
+    a setting (``CJO_...=value``) the processes are started with."""
+    words = shlex.split(cmd.text)
+    module = next(w for w in words if w.startswith("cjo_stream.bench."))
+    helptext = shell(f".venv/bin/python -m {module} --help").stdout
+    for w in words:
+        if w.startswith("--"):
+            assert w in helptext, f"{w} is not an option of {module}"
+    for i, w in enumerate(words):
+        if w == "--set":
+            assert re.fullmatch(r"CJO_[A-Z_]+=\S+", words[i + 1]), f"--set {words[i + 1]}: not a CJO_ setting"
+    not_run(cmd, "a run over time takes 6-20 minutes (a benchmark, not a test; tests/test_bench_deployment.py and "
+            "tests/test_soak_rows.py run the harnesses briefly)", f"its options exist in `{module} --help`")
+
+
 @check(r"cjo-stream validate ")
 def _validate(cmd: Command, fx: Callable[[str], Any]) -> None:
     p = shell(cmd.text)
