@@ -709,6 +709,7 @@ class _Parser:
         self.depth = 0
         self.roots: set[str] = set()
         self.paths: set[tuple[str, tuple[Key, ...]]] = set()  # every `root.k1[k2]...` read, longest form
+        self.equated: set[tuple[str, tuple[Key, ...]]] = set()  # paths compared with `==` or looked up `in` a list
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -791,13 +792,22 @@ class _Parser:
             negate = t.text == "not"
             if negate:
                 self.take()  # `in`
+            else:
+                self.equate(left)
             return _make_in(left, self.expr(_BP_CMP), negate)
         right = self.expr(_BP_CMP)
+        if t.text == "==":
+            self.equate(left)
+            self.equate(right)
         if t.text in ("==", "!="):
             node = _make_eq(left, right, negate=t.text == "!=")
         else:
             node = _make_order(t.text, left, right)
         return _fold(node) if left.const and right.const else node
+
+    def equate(self, node: _Node) -> None:
+        if node.root is not None:
+            self.equated.add((node.root, node.keys))
 
     def prefix(self) -> _Node:
         t = self.take()
@@ -919,20 +929,25 @@ class Expression:
     """A compiled expression: call it with a context mapping (``event``, ``profile``, ``journey``, ``now``).
 
     ``roots`` lists the context keys the source refers to (``now`` also for ``days_since``/``hours_since``);
-    ``paths`` the paths it reads, as (root, keys) — the loader uses them to decide what an instance keeps.
+    ``paths`` the paths it reads, as (root, keys) — the loader uses them to decide what an instance keeps;
+    ``equated`` those of them compared with ``==`` or looked up ``in`` something (what a value is, not only
+    whether there is one: ``validate`` tells a receipt tied to a send from one merely checked for an id).
     """
 
-    __slots__ = ("source", "roots", "paths", "_fn")
+    __slots__ = ("source", "roots", "paths", "equated", "_fn")
 
     source: str
     roots: frozenset[str]
     paths: frozenset[tuple[str, tuple[Key, ...]]]
+    equated: frozenset[tuple[str, tuple[Key, ...]]]
 
     def __init__(self, source: str, fn: Fn, roots: frozenset[str],
-                 paths: frozenset[tuple[str, tuple[Key, ...]]] = frozenset()) -> None:
+                 paths: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
+                 equated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset()) -> None:
         self.source = source
         self.roots = roots
         self.paths = paths
+        self.equated = equated
         self._fn = fn
 
     def __call__(self, ctx: Context) -> Any:
@@ -965,4 +980,4 @@ def compile_expression(source: object) -> Expression:
         raise ExpressionError("empty expression", 1)
     parser = _Parser(source)
     node = parser.parse()
-    return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths))
+    return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths), frozenset(parser.equated))

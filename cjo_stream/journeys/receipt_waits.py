@@ -32,14 +32,18 @@ FIX = "event.properties.journey == journey.id"
 _STEP = frozenset({"step"})
 
 
-def _reads(m: Matcher, names: frozenset[str]) -> bool:
-    """Whether the matcher's ``when`` reads one of the receipt's ``event.properties.<name>``."""
-    return m.when is not None and any(root == "event" and keys[:1] == ("properties",) and keys[1:2]
-                                      and keys[1] in names for root, keys in m.when.paths)
+def _reads(m: Matcher, names: frozenset[str], *, compared: bool = False) -> bool:
+    """Whether the matcher's ``when`` reads one of the receipt's ``event.properties.<name>`` (``compared``: with
+    ``==`` or ``in``; ``exists(event.properties.delivery_id)`` or ``!= null`` holds for every receipt)."""
+    if m.when is None:
+        return False
+    paths = m.when.equated if compared else m.when.paths
+    return any(root == "event" and keys[:1] == ("properties",) and keys[1:2] and keys[1] in names
+               for root, keys in paths)
 
 
 def _ties_to_a_send(m: Matcher) -> bool:
-    return _reads(m, _SEND_KEYS)
+    return _reads(m, _SEND_KEYS, compared=True)
 
 
 def _matchers(j: Journey, src: Located) -> Iterator[tuple[str, Matcher, Path]]:

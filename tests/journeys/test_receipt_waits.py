@@ -81,9 +81,21 @@ def test_goals_and_exits_on_any_message_are_warned(tmp_path: Path, enders: str) 
 
 @pytest.mark.parametrize("when", ["event.properties.journey == journey.id",
                                   "event.properties.journey == journey.id and event.properties.step == 'mail'",
-                                  "exists(event.properties.delivery_id)"])
+                                  "event.properties.journey in ['welcome', 'winback']",
+                                  "'d-1' == event.properties.delivery_id"])
 def test_a_wait_tied_to_a_send_is_not_warned(tmp_path: Path, when: str) -> None:
     assert load_topology(str(_topology(tmp_path, when))).warnings == []
+
+
+@pytest.mark.parametrize("when", ["exists(event.properties.delivery_id)",
+                                  "event.properties.journey != null",
+                                  "event.properties.journey != 'news'",
+                                  "event.properties.journey not in ['news']"])
+def test_a_condition_every_receipt_meets_is_still_warned(tmp_path: Path, when: str) -> None:
+    """Every receipt has a ``delivery_id`` and a ``journey``: checking that one is there, or is not another
+    journey's, still takes the open of any other message (the twenty-sixth session's leftover)."""
+    warnings = load_topology(str(_topology(tmp_path, when))).warnings
+    assert len(warnings) == 1 and "`event.properties.journey == journey.id and (...)` to its when" in warnings[0]
 
 
 def test_leaving_on_any_unsubscribe_is_not_warned(tmp_path: Path) -> None:
