@@ -85,6 +85,7 @@ class PeerAssignor:
         self.url = url
         self.members: list[_Member] = []
         self.me = -1
+        self.joined = False  # an assignment is in force (with a table, or plain round robin's without one)
 
     def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
         return ConsumerProtocolMemberMetadata(self.version, list(topics), self.url.encode())
@@ -108,7 +109,19 @@ class PeerAssignor:
 
     def forget(self) -> None:
         """The assignment is being revoked: the table is of a generation that is ending."""
-        self.members, self.me = [], -1
+        self.members, self.me, self.joined = [], -1, False
+
+    def assigned(self) -> None:
+        """An assignment is in force (the rebalance listener; aiokafka calls :meth:`on_assignment` only when the
+        group agreed on this assignor, before it): without a table then, the group is on plain round robin."""
+        self.joined = True
+
+    @property
+    def plain(self) -> bool:
+        """The group agreed on plain round robin (a replica of an older version in it): no table this generation.
+        (The local broker, Tansu, keeps a group's first protocol until every member has left; Kafka moves to this
+        assignor at the first rebalance after the last older replica left.)"""
+        return self.joined and self.me < 0
 
     def plan(self, held: Iterable[int], in_use: Iterable[int], partition_for: Callable[[int], int]) -> Plan | None:
         """Whom to ask for the sent-record partitions in ``in_use`` this replica does not hold (``held``); None

@@ -155,6 +155,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         if self.runner._stopping.is_set():
             return  # (a group joined again while it stops, e.g. its topics gone: nothing will be delivered)
         metrics.REBALANCES.inc()
+        self.runner.peers.assigned()  # (with the peer table of this generation, or plain round robin's: none)
         if self.runner.memberships is not None:
             self.runner.memberships.remember(self.runner.group, member_id(self.runner.consumer))
         consumer = self.runner.consumer

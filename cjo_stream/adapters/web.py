@@ -172,9 +172,9 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
                     try:
                         resolved.append(resolve(e, sent))
                     except Elsewhere:
-                        if peers is None:
+                        if peers is None or peers.assignor.plain:  # (no peer table: the answer as before)
                             raise
-                        if not peers.ready:  # between two assignments (or a replica of an older version in the group)
+                        if not peers.ready:  # between two assignments
                             raise Unresolved(503, "the adapter's group is rebalancing: retry in a few s") from None
                         resolved.append(None)
                         elsewhere.append(i)

@@ -56,8 +56,12 @@ def test_the_peer_table_says_whom_to_ask_for_each_partition_this_replica_lacks()
     assert a.plan([0], [0], lambda p: 0) == Plan({}, frozenset())
     a.forget()  # revoked: the table was the ending generation's
     assert a.plan([0], [0, 1, 2], same) is None
-    # the old plain round robin's assignment (a replica of an older version in the group): no table
-    b.on_assignment(ConsumerProtocolMemberAssignment(0, [("cjo.delivery.sms", [1])], b""))
+    assert not a.plain  # (revoked: rebalancing, a 503)
+    # the group agreed on plain round robin (a replica of an older version in it): aiokafka tells only the listener
+    b.forget()
+    b.assigned()
+    assert b.plan([1], [0, 1, 2], same) is None and b.plain  # (the answer as before: 404 "… retry")
+    b.on_assignment(ConsumerProtocolMemberAssignment(0, [("cjo.delivery.sms", [1])], b""))  # another's user data
     assert b.plan([1], [0, 1, 2], same) is None
     assert advertised_url("", "https", "0.0.0.0", 6067).startswith("https://") and \
         advertised_url("https://pod-1.peers:6067/", "https", "0.0.0.0", 6067) == "https://pod-1.peers:6067"
