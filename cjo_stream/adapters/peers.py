@@ -22,6 +22,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 import httpx
 import msgspec
@@ -176,6 +177,12 @@ class PeerLookup:
         self.verify = verify
         self.scheme = scheme
         self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None  # one for all lookups: its connections are kept (TLS)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     @property
     def ready(self) -> bool:
@@ -211,25 +218,26 @@ class PeerLookup:
         headers = {"Content-Type": "application/json", **(sign(self.signing_key, body) if self.signing_key else {})}
         if url.split("://", 1)[0] != self.scheme:  # never a callback's ids over plain HTTP from an HTTPS adapter
             log.warning("not asking peer %s: this adapter serves %s", url, self.scheme)
-            return self._failed(url, f"announced a non-{self.scheme} URL")
+            self._failed(url, f"announced a non-{self.scheme} URL")
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, verify=self.verify)
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, verify=self.verify) as client:
-                r = await client.post(f"{url}{LOOKUP_PATH}", content=body, headers=headers)
+            r = await self._client.post(f"{url}{LOOKUP_PATH}", content=body, headers=headers)
         except httpx.HTTPError as e:
             log.warning("adapter %s: peer lookup at %s failed: %s", self.adapter, url, type(e).__name__)
-            return self._failed(url, "did not answer")
+            self._failed(url, "did not answer")
         if r.status_code != 200:
             log.warning("adapter %s: peer lookup at %s answered %d", self.adapter, url, r.status_code)
-            return self._failed(url, f"answered {r.status_code}")
+            self._failed(url, f"answered {r.status_code}")
         try:
             answer = msgspec.json.decode(r.content, type=LookupAnswer)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            return self._failed(url, "answered something unreadable")
+            self._failed(url, "answered something unreadable")
         if not parts <= set(answer.held) or len(answer.found) != len(keys):  # its assignment changed since
-            return self._failed(url, "no longer holds the partitions")
+            self._failed(url, "no longer holds the partitions")
         return answer
 
-    def _failed(self, url: str, why: str) -> LookupAnswer:
+    def _failed(self, url: str, why: str) -> NoReturn:
         self._count("failed")
         raise Unresolved(503, f"the replica holding the rest of the sent-record ({url}) {why}: retry")
 

@@ -141,6 +141,7 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
     await ensure_topics(settings, [settings.receipts_topic])
     await runner.producer.start()
     web_runner = None
+    peers: PeerLookup | None = None
     deadline = asyncio.ensure_future(_end_after_loss(runner))
     try:
         await track_topics(runner.producer, [settings.receipts_topic])
@@ -169,6 +170,8 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
         await runner.close()
         if web_runner is not None:
             await web_runner.cleanup()
+        if peers is not None:
+            await peers.close()
         await stop_within(runner.producer, f"the {runner.name} adapter's producer")
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

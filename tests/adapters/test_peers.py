@@ -135,11 +135,13 @@ async def replicas(settings: Settings) -> AsyncIterator[list[tuple[AdapterRunner
     out: list[tuple[AdapterRunner, str]] = []
     tasks: list[asyncio.Task[None]] = []
     sites: list[Any] = []
+    lookups: list[PeerLookup] = []
     try:
         for _ in range(2):
             runner = AdapterRunner(settings, _Sms(), session_timeout_ms=1000, retry=FAST)
             peers = PeerLookup(runner.peers, runner.sent.held, runner.sent.used, runner.sent.partition_for,
                                adapter="sms")
+            lookups.append(peers)
             site = await start_site(build_app(runner.producer, settings.receipts_topic, sent=runner.sent, peers=peers),
                                     "127.0.0.1", 0)
             sites.append(site)
@@ -155,6 +157,8 @@ async def replicas(settings: Settings) -> AsyncIterator[list[tuple[AdapterRunner
         await asyncio.wait_for(asyncio.gather(*tasks), 30)
         for s in sites:
             await s.cleanup()
+        for p in lookups:
+            await p.close()
 
 
 async def post(url: str, payload: Any) -> httpx.Response:
