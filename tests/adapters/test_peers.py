@@ -5,6 +5,7 @@ Before, it answered ``404 … retry`` and with 2 replicas behind a Service half 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +17,16 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from cjo_stream import metrics
 from cjo_stream.adapters.base import DeliveryResult
-from cjo_stream.adapters.peers import LOOKUP_PATH, LookupKey, PeerAssignor, PeerLookup, Plan, advertised_url
+from cjo_stream.adapters.callback_ids import Unresolved
+from cjo_stream.adapters.peers import (
+    LOOKUP_PATH,
+    LookupKey,
+    PeerAssignor,
+    PeerLookup,
+    Plan,
+    _Member,
+    advertised_url,
+)
 from cjo_stream.adapters.runner import AdapterRunner, track_topics
 from cjo_stream.adapters.sentlog import SentRecord
 from cjo_stream.adapters.signing import sign
@@ -25,7 +35,7 @@ from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.serving import bound_port, start_site
-from tests.adapters.conftest import command, produce_commands, read_topic, receipts_of
+from tests.adapters.conftest import command, produce_commands, read_topic, receipts_of, server_tls
 from tests.adapters.test_runner import FAST, wait_for
 
 
@@ -113,6 +123,34 @@ async def test_a_lookup_is_answered_from_this_replicas_partitions_and_never_pass
     finally:
         await open_.cleanup()
         await signed.cleanup()
+
+
+async def test_the_asking_side_signs_verifies_tls_and_never_takes_a_silence_for_a_404(
+        tls_files: tuple[str, str]) -> None:
+    """Over HTTPS with a key, as deploy/k8s runs it: found, final not-found, and the 503s (a holder that no longer
+    holds the partition, one that does not answer)."""
+    key = b"k"
+    site = await start_site(build_app(None, "cjo.receipts", key, sent=_Held(), peers=_NeverAsks()),  # type: ignore[arg-type]
+                            "127.0.0.1", 0, server_tls(tls_files))
+    url = f"https://127.0.0.1:{bound_port(site)}"
+    table = PeerAssignor()
+    table.members, table.me = [_Member("", {"cjo.delivery.sms": [1]}), _Member(url, {"cjo.delivery.sms": [0]})], 0
+    ask = PeerLookup(table, lambda: [1], lambda: [0, 1], lambda p: p, adapter="sms", signing_key=key,
+                     verify=ssl.create_default_context(cafile=tls_files[0]), scheme="https")
+    try:
+        found = await ask.find([LookupKey(provider_message_id="SM1"), LookupKey(provider_message_id="SM2")])
+        assert found == [("d1", SentRecord(at="2026-12-01T10:00:00Z", customer_id="u1", channel="sms")), None]
+        table.members[1].partitions = {"cjo.delivery.sms": [0, 1]}  # it thinks it holds 1 as well: asked for both
+        ask.held = lambda: []
+        with pytest.raises(Unresolved) as err:  # (the stub holds only 0 now: the table is of an older generation)
+            await ask.find([LookupKey(provider_message_id="SM2")])
+        assert err.value.status == 503 and "no longer holds" in err.value.message
+    finally:
+        await site.cleanup()
+    with pytest.raises(Unresolved) as err:  # gone: a 503, never a final 404
+        await ask.find([LookupKey(provider_message_id="SM2")])
+    assert err.value.status == 503 and "did not answer" in err.value.message
+    await ask.close()
 
 
 class _Sms:
