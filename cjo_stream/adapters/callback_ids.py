@@ -76,6 +76,16 @@ def resolve(e: Engagement, sent: SentLookup | None) -> Engagement:
     return complete(e, *found)
 
 
+def ask_elsewhere(e: Engagement, resolved: Engagement, sent: SentLookup | None) -> bool:
+    """Whether a callback :func:`resolve` took as given (our ids without journey or step, its send not in this
+    replica's partitions) may be completed by the replica holding them, as that one would answer it: the receipt
+    with the send's journey and step, its customer and channel checked."""
+    if resolved is not e or (e.journey and e.step) or sent is None or sent.busy:
+        return False
+    have, of = sent.coverage()
+    return have < of
+
+
 def unknown(e: Engagement) -> str:
     """Why a callback is answered ``404``: no send of this adapter has its id."""
     name = f"delivery_id {e.delivery_id!r}" if e.delivery_id else f"provider_message_id {e.provider_message_id!r}"

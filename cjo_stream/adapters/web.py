@@ -42,7 +42,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cjo_stream import auth, metrics
 from cjo_stream.adapters.base import utc_now_iso
-from cjo_stream.adapters.callback_ids import Elsewhere, SentLookup, Unresolved, complete, resolve, unknown
+from cjo_stream.adapters.callback_ids import (
+    Elsewhere,
+    SentLookup,
+    Unresolved,
+    ask_elsewhere,
+    complete,
+    resolve,
+    unknown,
+)
 from cjo_stream.adapters.peers import LOOKUP_PATH, Hit, LookupAnswer, LookupKey, LookupRequest, PeerLookup
 from cjo_stream.adapters.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from cjo_stream.commands import ChannelName, Receipt
@@ -166,11 +174,15 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
                     return _error(400, f"invalid engagement payload: {problem}")
             resolved: list[Engagement | None] = []
             elsewhere: list[int] = []  # events whose send another replica may hold
+            optional: list[int] = []  # events taken as given that the replica holding their send would complete
             i = 0
             try:
                 for i, e in enumerate(events):
                     try:
-                        resolved.append(resolve(e, sent))
+                        one = resolve(e, sent)
+                        if peers is not None and peers.ready and ask_elsewhere(e, one, sent):
+                            optional.append(i)
+                        resolved.append(one)
                     except Elsewhere:
                         if peers is None or peers.assignor.plain:  # (no peer table: the answer as before)
                             raise
@@ -178,15 +190,22 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
                             raise Unresolved(503, "the adapter's group is rebalancing: retry in a few s") from None
                         resolved.append(None)
                         elsewhere.append(i)
-                if elsewhere:
+                if elsewhere or optional:
                     assert peers is not None
                     i = -1  # (a 503 of the lookup is about no event in particular)
-                    found = await peers.find([LookupKey(events[j].delivery_id, events[j].provider_message_id)
-                                              for j in elsewhere])
-                    for i, hit in zip(elsewhere, found, strict=True):
-                        if hit is None:  # every replica holding the rest said so: final
+                    asked = sorted(elsewhere + optional)
+                    try:
+                        found = await peers.find([LookupKey(events[j].delivery_id, events[j].provider_message_id)
+                                                  for j in asked])
+                    except Unresolved:
+                        if elsewhere:
+                            raise
+                        found = [None] * len(asked)  # (our ids: taken as given, as before)
+                    for i, hit in zip(asked, found, strict=True):
+                        if hit is not None:
+                            resolved[i] = complete(events[i], *hit)  # then written as one found here
+                        elif i in elsewhere:  # every replica holding the rest said so: final
                             raise Unresolved(404, unknown(events[i]))
-                        resolved[i] = complete(events[i], *hit)  # then written as one found here
             except Unresolved as err:  # all or nothing, as for any other mistake: the index says which
                 which = f"event {i + 1} of {len(events)}: " if isinstance(decoded, list) and i >= 0 else ""
                 return _error(err.status, ("invalid engagement payload: " if err.status == 400 else "")
