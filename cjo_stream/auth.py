@@ -244,7 +244,7 @@ def adapter_policy(auth: ApiAuth) -> Policy:
     metrics_scope = "metrics" if auth.metrics_auth else OPEN
 
     def policy(method: str, path: str) -> str:
-        if path in ("/health", "/engagement"):
+        if path in ("/health", "/engagement", "/engagement/lookup"):  # (the lookup: signed, or private peers)
             return OPEN
         if path == "/metrics":
             return metrics_scope

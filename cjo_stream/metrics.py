@@ -177,6 +177,10 @@ RESTORE_SECONDS = Histogram("cjo_state_restore_seconds", "Time to restore a part
                             buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 120), registry=REGISTRY)
 DELIVERY_OUTCOMES = Counter("cjo_delivery_outcomes_total", "Adapter outcomes by channel and receipt status",
                             ["channel", "status"], registry=REGISTRY)
+ADAPTER_PEER_LOOKUPS = Counter("cjo_adapter_peer_lookups_total",
+                               "Engagement callbacks whose send was looked up on the other replicas of an adapter "
+                               "(outcome: found, not_found, failed: a holder unknown or not answering, the "
+                               "callback answered 503)", ["channel", "outcome"], registry=REGISTRY)
 ADAPTER_RETRIES = Counter("cjo_adapter_retries_total", "Delivery attempts retried", ["channel"], registry=REGISTRY)
 ADAPTER_RATE_WAIT = Counter("cjo_adapter_rate_limit_wait_seconds_total", "Time spent waiting for the rate limiter",
                             ["channel"], registry=REGISTRY)

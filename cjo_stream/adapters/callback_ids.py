@@ -39,10 +39,16 @@ class Unresolved(Exception):
         self.message = message
 
 
+class Elsewhere(Unresolved):
+    """Not in the partitions this replica holds, and it does not hold every one: another replica's may have it
+    (:mod:`cjo_stream.adapters.peers` asks them; without peers, this answer: ``404 … retry`` or ``503``)."""
+
+
 def resolve(e: Engagement, sent: SentLookup | None) -> Engagement:
     """``e`` with ``delivery_id`` and ``customer_id`` set (and ``journey``, ``step``, ``channel`` where the
     sent-record knows them), or :class:`Unresolved`: ``400`` for neither id given or a customer that is not the
-    send's, ``404`` for an id no send of this adapter has, ``503`` while it cannot look (retry)."""
+    send's, ``404`` for an id no send of this adapter has, ``503`` while it cannot look (retry); :class:`Elsewhere`
+    (``404``, or ``503`` holding none) for one this replica does not find and another replica may hold."""
     # both given (even empty: the receipt's checks then say what is wrong): taken as given where the record cannot help
     given = e.delivery_id is not None and e.customer_id is not None
     if e.delivery_id is None and not e.provider_message_id:
@@ -60,15 +66,35 @@ def resolve(e: Engagement, sent: SentLookup | None) -> Engagement:
         if given:  # sent longer ago than the record keeps, or by another replica: as given
             return e
         have, of = sent.coverage()
-        if have == 0:
-            raise Unresolved(503, "the adapter holds no partitions yet (starting, or the group rebalancing): retry")
-        name = f"delivery_id {e.delivery_id!r}" if e.delivery_id else f"provider_message_id {e.provider_message_id!r}"
-        where = "" if have >= of else (f"; this replica holds {have} of the sent-record's {of} partitions, another "
-                                       "replica's sends are known there: retry (another connection may reach it), "
-                                       "or give delivery_id and customer_id")
-        raise Unresolved(404, f"unknown {name}: no send of this adapter within the sent-record's retention "
-                              f"(CJO_SENT_RETENTION) has it{where}")
-    did, rec = found
+        if have >= of:
+            raise Unresolved(404, unknown(e))
+        raise Elsewhere(503, "the adapter holds no partitions yet (starting, or the group rebalancing): retry")\
+            if have == 0 else \
+            Elsewhere(404, unknown(e) + f"; this replica holds {have} of the sent-record's {of} partitions, another "
+                                        "replica's sends are known there: retry (another connection may reach it), "
+                                        "or give delivery_id and customer_id")
+    return complete(e, *found)
+
+
+def ask_elsewhere(e: Engagement, resolved: Engagement, sent: SentLookup | None) -> bool:
+    """Whether a callback :func:`resolve` took as given (our ids without journey or step, its send not in this
+    replica's partitions) may be completed by the replica holding them, as that one would answer it: the receipt
+    with the send's journey and step, its customer and channel checked."""
+    if resolved is not e or (e.journey and e.step) or sent is None or sent.busy:
+        return False
+    have, of = sent.coverage()
+    return have < of
+
+
+def unknown(e: Engagement) -> str:
+    """Why a callback is answered ``404``: no send of this adapter has its id."""
+    name = f"delivery_id {e.delivery_id!r}" if e.delivery_id else f"provider_message_id {e.provider_message_id!r}"
+    return f"unknown {name}: no send of this adapter within the sent-record's retention (CJO_SENT_RETENTION) has it"
+
+
+def complete(e: Engagement, did: str, rec: SentRecord) -> Engagement:
+    """``e`` completed from the send's record (found here or by the replica holding it), or :class:`Unresolved`
+    ``400`` for a customer or channel that is not the send's."""
     if e.customer_id and rec.customer_id and e.customer_id != rec.customer_id:
         raise Unresolved(400, f"customer_id is not the customer delivery {did} was sent to")
     if e.channel and rec.channel and e.channel != rec.channel:  # its unsubscribe would withdraw the wrong channel

@@ -45,11 +45,13 @@ from typing import Any, TypeVar
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from cjo_stream import metrics
 from cjo_stream.adapters.base import Channel, ChannelStartError, DeliveryResult, attempt, said, utc_now_iso
 from cjo_stream.adapters.config import ConfigError
 from cjo_stream.adapters.expiry import ExpiryPolicy
+from cjo_stream.adapters.peers import PeerAssignor
 from cjo_stream.adapters.ratelimit import TokenBucket
 from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
 from cjo_stream.adapters.sentlog import DEFAULT_MARGIN, SentLog, retention, sent_topic
@@ -141,6 +143,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.runner.caught_up.clear()  # no new batch until the next assignment's sent ids are read
+        self.runner.peers.forget()  # the peer table of the generation that ends
         self.runner.give_up_batch()
         async with self.runner._lock:  # the batch in progress ends (what it sent recorded) before the next owner reads
             pass
@@ -152,6 +155,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         if self.runner._stopping.is_set():
             return  # (a group joined again while it stops, e.g. its topics gone: nothing will be delivered)
         metrics.REBALANCES.inc()
+        self.runner.peers.assigned()  # (with the peer table of this generation, or plain round robin's: none)
         if self.runner.memberships is not None:
             self.runner.memberships.remember(self.runner.group, member_id(self.runner.consumer))
         consumer = self.runner.consumer
@@ -211,6 +215,9 @@ class AdapterRunner:
         # with a state directory kept across restarts, its member id: removed from the group at the next
         # start after a crash instead of holding the partitions for a session timeout (kafka.memberships)
         self.memberships = Memberships(state_dir) if state_dir else None
+        # the replicas of the group and the partitions each holds, in every assignment (adapters.peers); its URL,
+        # this replica's, is set by whoever serves the web endpoint before start()
+        self.peers = PeerAssignor()
         self.consumer: AIOKafkaConsumer | None = None
         self.guard: FetchGuard | None = None  # survives record batches it cannot decode (kafka.guard)
         self._skips_read = 0.0
@@ -263,7 +270,10 @@ class AdapterRunner:
                                          auto_offset_reset="earliest", max_poll_records=self.batch_max,
                                          session_timeout_ms=self.session_timeout_ms,
                                          heartbeat_interval_ms=heartbeat_ms(self.session_timeout_ms),
-                                         max_poll_interval_ms=poll_ms, rebalance_timeout_ms=poll_ms)
+                                         max_poll_interval_ms=poll_ms, rebalance_timeout_ms=poll_ms,
+                                         # (round robin as before; plain round robin while a replica of an older
+                                         # version is in the group: no peer table until it is gone)
+                                         partition_assignment_strategy=(self.peers, RoundRobinPartitionAssignor))
         self.guard = FetchGuard(self.consumer, s, f"adapter {self.name}", SkipRequests())
         self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
         await self.consumer.start()

@@ -114,7 +114,7 @@ class SentLog:
         self._hw: dict[int, int] = {}  # sent partition -> high watermark at the last read
         self._reader: AIOKafkaConsumer | None = None
         self._parts = 0
-        self._used = 0  # sent partitions the consumed delivery topics write to (0: not known yet)
+        self._used: frozenset[int] = frozenset()  # sent partitions the consumed delivery topics write to (none: not known yet)
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -264,12 +264,20 @@ class SentLog:
         """Every partition of the delivery topics consumed, this replica's or not: their commands' ids are all a
         lookup can need. A delivery topic with fewer partitions than the sent-record (a worker made it with
         another ``CJO_PARTITIONS``) writes to only as many of its partitions, the others stay empty."""
-        self._used = len({self.partition_for(p) for p in command_partitions})
+        self._used = frozenset(self.partition_for(p) for p in command_partitions)
 
     def coverage(self) -> tuple[int, int]:
         """Partitions whose ids this adapter holds, of all those sends are written to: what :meth:`lookup`
         searches, of what it could need."""
-        return len(self._kv), self._used or self._parts
+        return len(self._kv), len(self._used) or self._parts
+
+    def held(self) -> list[int]:
+        """The sent-record partitions this replica holds (what :meth:`lookup` searches)."""
+        return sorted(self._kv)
+
+    def used(self) -> frozenset[int]:
+        """The sent-record partitions sends are written to (every replica's: :meth:`in_use`)."""
+        return self._used or frozenset(range(self._parts))
 
     def lookup(self, delivery_id: str | None = None,
                provider_message_id: str | None = None) -> tuple[str, SentRecord] | None:

@@ -14,6 +14,7 @@ from cjo_stream.adapters import config, custom
 from cjo_stream.adapters.base import Channel
 from cjo_stream.adapters.console import sources_from_env
 from cjo_stream.adapters.expiry import ExpiryPolicy
+from cjo_stream.adapters.peers import PeerLookup, advertised_url
 from cjo_stream.adapters.ratelimit import bucket_from_env
 from cjo_stream.adapters.registry import make_channel
 from cjo_stream.adapters.retry import RetryPolicy
@@ -82,6 +83,7 @@ def check_config(opts: AdapterOptions, env: config.Env | None = None,
     if settings is not None:  # API tokens and the web port's certificate
         ApiAuth.from_settings(settings)
         tls.server_context(settings)
+        tls.client_verify(settings)  # (CJO_WEB_TLS_CA: the other replicas' certificates, asked for sends)
     own = custom.load(opts.channel, opts.channel_class, opts.class_source)
     if own is None and opts.channel != "in_app":  # in_app needs only the broker
         make_channel(opts.channel, e)
@@ -139,14 +141,22 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
     await ensure_topics(settings, [settings.receipts_topic])
     await runner.producer.start()
     web_runner = None
+    peers: PeerLookup | None = None
     deadline = asyncio.ensure_future(_end_after_loss(runner))
     try:
         await track_topics(runner.producer, [settings.receipts_topic])
         if opts.web_port >= 0:
+            peers = PeerLookup(runner.peers, runner.sent.held, runner.sent.used, runner.sent.partition_for,
+                               adapter=runner.name, signing_key=signing_key, verify=tls.client_verify(settings),
+                               scheme=settings.web_scheme)
             app = build_app(runner.producer, settings.receipts_topic, signing_key, runner.health, api_auth,
                             default_channel="email" if opts.channel in custom.BUILT_IN else opts.channel,
-                            channels=callback_channels(opts.channel, e), sent=runner.sent)
+                            channels=callback_channels(opts.channel, e), sent=runner.sent, peers=peers)
             web_runner = await start_site(app, settings.web_host, opts.web_port, ssl_context)
+            # how the other replicas reach this one (CJO_WEB_URL), in the group's assignments (adapters.peers)
+            runner.peers.url = advertised_url(settings.web_url, settings.web_scheme, settings.web_host,
+                                              bound_port(web_runner))
+            log.info("adapter %s: other replicas ask this one at %s", runner.name, runner.peers.url)
             if not signing_key:
                 log.warning("CJO_ENGAGEMENT_SIGNING_KEY is not set: /engagement accepts unsigned callbacks from "
                             "loopback only")
@@ -160,6 +170,8 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
         await runner.close()
         if web_runner is not None:
             await web_runner.cleanup()
+        if peers is not None:
+            await peers.close()
         await stop_within(runner.producer, f"the {runner.name} adapter's producer")
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -19,6 +19,10 @@ webhooks (``X-CJO-Timestamp``, ``X-CJO-Signature``; :mod:`cjo_stream.adapters.si
 cannot sign should reach this endpoint through a small translating proxy. Without a key unsigned
 callbacks are accepted from loopback peers only (such a proxy, or a test); anyone else gets ``403``.
 
+``POST /engagement/lookup`` is the other replicas' question for sends on the partitions this one holds
+(:mod:`cjo_stream.adapters.peers`): signed with the same key, or without one answered to private addresses
+reached directly; it reads only.
+
 Every other path goes through the bearer-token check of :mod:`cjo_stream.auth` (``/health`` open,
 ``/metrics`` open unless ``CJO_METRICS_AUTH=1``).
 """
@@ -26,6 +30,7 @@ Every other path goes through the bearer-token check of :mod:`cjo_stream.auth` (
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any, Literal, get_args
@@ -37,7 +42,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cjo_stream import auth, metrics
 from cjo_stream.adapters.base import utc_now_iso
-from cjo_stream.adapters.callback_ids import SentLookup, Unresolved, resolve
+from cjo_stream.adapters.callback_ids import (
+    Elsewhere,
+    SentLookup,
+    Unresolved,
+    ask_elsewhere,
+    complete,
+    resolve,
+    unknown,
+)
+from cjo_stream.adapters.peers import LOOKUP_PATH, Hit, LookupAnswer, LookupKey, LookupRequest, PeerLookup
 from cjo_stream.adapters.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from cjo_stream.commands import ChannelName, Receipt
 from cjo_stream.events import InvalidEvent, parse_ts
@@ -66,6 +80,20 @@ class Engagement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
 
 _decode = msgspec.json.Decoder(Engagement | list[Engagement]).decode
 _encode = msgspec.json.Encoder().encode
+_decode_lookup = msgspec.json.Decoder(LookupRequest).decode
+
+
+def _peer(request: web.Request) -> bool:
+    """Whether an unsigned lookup may come from another replica: a private address (pods, loopback), reached
+    directly. Through an ingress or a proxy (which names the client it passes on: ``Forwarded``,
+    ``X-Forwarded-For``) the private address is the proxy's, not a replica's."""
+    if any(h in request.headers for h in ("Forwarded", "X-Forwarded-For", "X-Real-IP")):
+        return False
+    host = request.remote or ""
+    try:
+        return ipaddress.ip_address(host).is_private
+    except ValueError:
+        return host == "localhost"
 
 
 def to_receipt(e: Engagement, default_channel: str = "email") -> Receipt:
@@ -112,20 +140,30 @@ def unknown_channel(e: Engagement, channels: frozenset[str] | None) -> str | Non
 def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: bytes = b"",
               health: Callable[[], dict[str, Any]] | None = None,
               api_auth: auth.ApiAuth | None = None, default_channel: str = "email",
-              channels: frozenset[str] | None = None, sent: SentLookup | None = None) -> web.Application:
+              channels: frozenset[str] | None = None, sent: SentLookup | None = None,
+              peers: PeerLookup | None = None) -> web.Application:
     """``default_channel``: of a callback that names none. A channel of your own's adapter passes its own: an
     ``unsubscribed`` from its provider withdrew the customer's e-mail consent instead. ``channels``: those a
-    callback may name (None: any). ``sent``: the adapter's sent-record, where a callback's send is looked up."""
-    async def engagement(request: web.Request) -> web.Response:
-        if not signing_key and not auth.is_loopback(request.remote or ""):
-            return _error(403, "unsigned engagement callbacks are accepted from loopback only; "
-                               "set CJO_ENGAGEMENT_SIGNING_KEY and sign them")
+    callback may name (None: any). ``sent``: the adapter's sent-record, where a callback's send is looked up;
+    ``peers``: the other replicas, asked for a send on partitions this one does not hold (and answered on
+    ``POST /engagement/lookup``: :mod:`cjo_stream.adapters.peers`)."""
+    async def signed(request: web.Request, unsigned_ok: bool, refusal: str) -> bytes | web.Response:
+        """The body, or the answer refusing it: a wrong signature with a key, a caller not allowed without one."""
+        if not signing_key and not unsigned_ok:
+            return _error(403, f"{refusal}; set CJO_ENGAGEMENT_SIGNING_KEY and sign them")
         body = await request.read()
         if signing_key:
             problem = verify(signing_key, body, request.headers.get(TIMESTAMP_HEADER),
                              request.headers.get(SIGNATURE_HEADER))
             if problem:
                 return _error(401, problem)
+        return body
+
+    async def engagement(request: web.Request) -> web.Response:
+        body = await signed(request, auth.is_loopback(request.remote or ""),
+                            "unsigned engagement callbacks are accepted from loopback only")
+        if isinstance(body, web.Response):
+            return body
         try:
             decoded = _decode(body)
             events = decoded if isinstance(decoded, list) else [decoded]
@@ -134,15 +172,45 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
             for e in events:
                 if (problem := unknown_channel(e, channels)) is not None:
                     return _error(400, f"invalid engagement payload: {problem}")
-            resolved = []
-            for i, e in enumerate(events):
-                try:
-                    resolved.append(resolve(e, sent))
-                except Unresolved as err:  # all or nothing, as for any other mistake: the index says which
-                    which = f"event {i + 1} of {len(events)}: " if isinstance(decoded, list) else ""
-                    return _error(err.status, ("invalid engagement payload: " if err.status == 400 else "")
-                                  + which + err.message)
-            receipts = [to_receipt(e, default_channel) for e in resolved]
+            resolved: list[Engagement | None] = []
+            elsewhere: list[int] = []  # events whose send another replica may hold
+            optional: list[int] = []  # events taken as given that the replica holding their send would complete
+            i = 0
+            try:
+                for i, e in enumerate(events):
+                    try:
+                        one = resolve(e, sent)
+                        if peers is not None and peers.ready and ask_elsewhere(e, one, sent):
+                            optional.append(i)
+                        resolved.append(one)
+                    except Elsewhere:
+                        if peers is None or peers.assignor.plain:  # (no peer table: the answer as before)
+                            raise
+                        if not peers.ready:  # between two assignments
+                            raise Unresolved(503, "the adapter's group is rebalancing: retry in a few s") from None
+                        resolved.append(None)
+                        elsewhere.append(i)
+                if elsewhere or optional:
+                    assert peers is not None
+                    i = -1  # (a 503 of the lookup is about no event in particular)
+                    asked = sorted(elsewhere + optional)
+                    try:
+                        found = await peers.find([LookupKey(events[j].delivery_id, events[j].provider_message_id)
+                                                  for j in asked])
+                    except Unresolved:
+                        if elsewhere:
+                            raise
+                        found = [None] * len(asked)  # (our ids: taken as given, as before)
+                    for i, hit in zip(asked, found, strict=True):
+                        if hit is not None:
+                            resolved[i] = complete(events[i], *hit)  # then written as one found here
+                        elif i in elsewhere:  # every replica holding the rest said so: final
+                            raise Unresolved(404, unknown(events[i]))
+            except Unresolved as err:  # all or nothing, as for any other mistake: the index says which
+                which = f"event {i + 1} of {len(events)}: " if isinstance(decoded, list) and i >= 0 else ""
+                return _error(err.status, ("invalid engagement payload: " if err.status == 400 else "")
+                              + which + err.message)
+            receipts = [to_receipt(e, default_channel) for e in resolved if e is not None]
             values = [_encode(r) for r in receipts]
             for v in values:  # what the workers would dead-letter is refused here, where the sender can retry
                 receipt_record_event(v)
@@ -165,6 +233,29 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
             metrics.DELIVERY_OUTCOMES.labels(r.channel, r.status).inc()
         return web.json_response({"accepted": len(receipts)}, status=202)
 
+    async def lookup(request: web.Request) -> web.Response:
+        """Another replica's question: these ids' sends, among the partitions this one holds. Answered here only,
+        never passed on (a replica asks the holders it knows once: no loops, no second hop)."""
+        body = await signed(request, _peer(request), "unsigned sent-record lookups are answered to other replicas only "
+                                                     "(a private address, no proxy in between)")
+        if isinstance(body, web.Response):
+            return body
+        if sent is None or peers is None:
+            return _error(404, "this adapter keeps no sent-record")
+        if sent.busy:
+            return _error(503, "reading the sent-record (its partitions changed): retry")
+        try:
+            ask = _decode_lookup(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            return _error(400, f"invalid lookup: {err}")
+        if len(ask.ids) > MAX_EVENTS:
+            return _error(413, f"at most {MAX_EVENTS} ids per lookup")
+        held = set(peers.held())
+        found = [sent.lookup(k.delivery_id, None if k.delivery_id else k.provider_message_id) for k in ask.ids]
+        answer = LookupAnswer(sorted(held & set(ask.partitions)),
+                              [Hit(*f) if f is not None else None for f in found])
+        return web.Response(body=_encode(answer), content_type="application/json")
+
     async def metrics_view(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -177,6 +268,7 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
     app = web.Application(client_max_size=MAX_BODY,
                           middlewares=[auth.middleware(api_auth, auth.adapter_policy(api_auth))])
     app.router.add_post("/engagement", engagement)
+    app.router.add_post(LOOKUP_PATH, lookup)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/health", health_view)
     return app

@@ -143,6 +143,21 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "adapter replicas that cannot ask each other",
+        "series": [
+            # email: a lookup fails every minute from 1m; push: a rebalance's failures at 1m, then none
+            s("cjo_adapter_peer_lookups_total", {**A0, "channel": "email", "outcome": "failed"}, "0 1+1x30"),
+            s("cjo_adapter_peer_lookups_total", {**A1, "channel": "push", "outcome": "failed"}, "0 3x30"),
+            s("cjo_adapter_peer_lookups_total", {**A1, "channel": "push", "outcome": "found"}, "0+5x30"),
+        ],
+        "checks": [
+            ("10m", "CjoAdapterPeerLookupsFailing", []),  # pending
+            ("20m", "CjoAdapterPeerLookupsFailing", [
+                fires("CjoAdapterPeerLookupsFailing", {"channel": "email", "severity": "warning"},
+                      "email adapter replicas cannot ask each other for sends: provider callbacks answered 503")]),
+        ],
+    },
+    {
         "name": "events that came after a timer they happened before",
         "series": [
             # one journey's overtaken events: 1 a minute from 11m (10 within the hour by 20m); another's: a few

@@ -234,7 +234,8 @@ def test_services_and_servicemonitor_reach_the_pods() -> None:
         pods = [w for w in workloads
                 if s["spec"]["selector"].items() <= w["spec"]["template"]["metadata"]["labels"].items()]
         assert pods, f"Service {s['metadata']['name']} selects no pods"
-    (headless,) = [s for s in services if s["spec"].get("clusterIP") == "None"]
+    (headless,) = [s for s in services if s["spec"].get("clusterIP") == "None" and
+                   s["spec"]["selector"]["app.kubernetes.io/component"] == "cjo-worker"]
     (sts,) = of_kind("StatefulSet")
     assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
 
@@ -252,6 +253,15 @@ def test_adapters_one_deployment_per_channel() -> None:
         channels[c["args"][c["args"].index("--channel") + 1]] = d
         assert d["spec"]["selector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
     assert {"email", "webhook", "console"} <= set(channels)
+    # each pod named in DNS by the headless Service of its subdomain: the other replicas ask it at CJO_WEB_URL
+    headless = {s["metadata"]["name"]: s for s in of_kind("Service") if s["spec"].get("clusterIP") == "None"}
+    for d in deps:
+        pod = pod_spec(d)
+        (c,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        peers = headless[pod["subdomain"]]
+        assert peers["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items(), name(d)
+        assert env["CJO_WEB_URL"] == f"https://$(POD_NAME).{pod['subdomain']}.cjo.svc:6067" and env["CJO_WEB_TLS_CA"]
 
 
 def test_analytics_deployment() -> None:

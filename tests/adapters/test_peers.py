@@ -1,0 +1,240 @@
+"""A callback by the provider's id works on whichever replica of an adapter receives it: a replica not holding the
+send's sent-record partition asks the replicas that do (cjo_stream.adapters.peers) and writes the receipt itself.
+Before, it answered ``404 … retry`` and with 2 replicas behind a Service half of a provider's webhooks failed."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+import orjson
+import pytest
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+from cjo_stream import metrics
+from cjo_stream.adapters.base import DeliveryResult
+from cjo_stream.adapters.callback_ids import Unresolved
+from cjo_stream.adapters.peers import (
+    LOOKUP_PATH,
+    LookupKey,
+    PeerAssignor,
+    PeerLookup,
+    Plan,
+    _Member,
+    advertised_url,
+)
+from cjo_stream.adapters.runner import AdapterRunner, track_topics
+from cjo_stream.adapters.sentlog import SentRecord
+from cjo_stream.adapters.signing import sign
+from cjo_stream.adapters.web import build_app
+from cjo_stream.commands import DeliveryCommand
+from cjo_stream.config import Settings
+from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.serving import bound_port, start_site
+from tests.adapters.conftest import command, produce_commands, read_topic, server_tls
+from tests.adapters.test_runner import FAST, wait_for
+
+
+class _Cluster:
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0, 1, 2} if topic == "cjo.delivery.sms" else set()
+
+
+def _table(urls: list[str]) -> list[PeerAssignor]:
+    """Each member's assignor after one assignment made by the first (the group's leader)."""
+    ours = [PeerAssignor(u) for u in urls]
+    members = {f"m{i}": a.metadata(["cjo.delivery.sms"]) for i, a in enumerate(ours)}
+    assignment = ours[0].assign(_Cluster(), members)  # type: ignore[arg-type]
+    for i, a in enumerate(ours):
+        a.on_assignment(assignment[f"m{i}"])
+    return ours
+
+
+def test_the_peer_table_says_whom_to_ask_for_each_partition_this_replica_lacks() -> None:
+    a, b, c = _table(["http://a:1", "http://b:1", ""])  # c serves no web endpoint
+    same = lambda p: p  # noqa: E731 - as many sent-record partitions as command partitions
+    # round robin as before: m0 gets 0, m1 gets 1, m2 gets 2
+    assert a.plan([0], [0, 1, 2], same) == Plan(ask={"http://b:1": frozenset({1})},
+                                                unknown=frozenset({2}))  # 2's holder cannot be asked: no final 404
+    assert c.plan([2], [0, 1, 2], same) == Plan({"http://a:1": frozenset({0}), "http://b:1": frozenset({1})},
+                                                frozenset())
+    # a sent-record of one partition for three command partitions: every replica holds it, none is asked
+    assert a.plan([0], [0], lambda p: 0) == Plan({}, frozenset())
+    a.forget()  # revoked: the table was the ending generation's
+    assert a.plan([0], [0, 1, 2], same) is None
+    assert not a.plain  # (revoked: rebalancing, a 503)
+    # the group agreed on plain round robin (a replica of an older version in it): aiokafka tells only the listener
+    b.forget()
+    b.assigned()
+    assert b.plan([1], [0, 1, 2], same) is None and b.plain  # (the answer as before: 404 "… retry")
+    b.on_assignment(ConsumerProtocolMemberAssignment(0, [("cjo.delivery.sms", [1])], b""))  # another's user data
+    assert b.plan([1], [0, 1, 2], same) is None
+    assert advertised_url("", "https", "0.0.0.0", 6067).startswith("https://") and \
+        advertised_url("https://pod-1.peers:6067/", "https", "0.0.0.0", 6067) == "https://pod-1.peers:6067"
+
+
+class _Held:
+    """A sent-record holding one send on partition 0."""
+
+    busy = False
+
+    def coverage(self) -> tuple[int, int]:
+        return 1, 2
+
+    def lookup(self, delivery_id: str | None = None,
+               provider_message_id: str | None = None) -> tuple[str, SentRecord] | None:
+        if provider_message_id == "SM1" or delivery_id == "d1":
+            return "d1", SentRecord(at="2026-12-01T10:00:00Z", customer_id="u1", channel="sms")
+        return None
+
+
+class _NeverAsks(PeerLookup):
+    def __init__(self) -> None:
+        super().__init__(PeerAssignor(), lambda: [0], lambda: [0, 1], lambda p: p, adapter="sms")
+        self.assignor.me = 0
+
+    async def find(self, keys: list[LookupKey]) -> Any:
+        raise AssertionError("a lookup was passed on")
+
+
+async def test_a_lookup_is_answered_from_this_replicas_partitions_and_never_passed_on() -> None:
+    key = b"k"
+    open_, signed = [await start_site(build_app(None, "cjo.receipts", k, sent=_Held(), peers=_NeverAsks()),  # type: ignore[arg-type]
+                                      "127.0.0.1", 0) for k in (b"", key)]
+    try:
+        async with httpx.AsyncClient() as c:
+            body = orjson.dumps({"ids": [{"provider_message_id": "SM1"}, {"provider_message_id": "SM2"}],
+                                 "partitions": [0, 1]})
+            r = await c.post(f"http://127.0.0.1:{bound_port(open_)}{LOOKUP_PATH}", content=body)
+            assert r.status_code == 200 and r.json() == {"held": [0], "found": [
+                {"delivery_id": "d1", "record": {"at": "2026-12-01T10:00:00Z", "customer_id": "u1", "channel": "sms"}},
+                None]}  # SM2 not here: said so, not asked elsewhere (_NeverAsks)
+            # without a key: through a proxy (an ingress in front of the Service) the address is not a replica's
+            r = await c.post(f"http://127.0.0.1:{bound_port(open_)}{LOOKUP_PATH}", content=body,
+                             headers={"X-Forwarded-For": "203.0.113.9"})
+            assert r.status_code == 403, r.text
+            url = f"http://127.0.0.1:{bound_port(signed)}{LOOKUP_PATH}"
+            assert (await c.post(url, content=body)).status_code == 401  # with a key: signed, as callbacks are
+            assert (await c.post(url, content=body, headers=sign(key, body))).status_code == 200
+    finally:
+        await open_.cleanup()
+        await signed.cleanup()
+
+
+async def test_the_asking_side_signs_verifies_tls_and_never_takes_a_silence_for_a_404(
+        tls_files: tuple[str, str]) -> None:
+    """Over HTTPS with a key, as deploy/k8s runs it: found, final not-found, and the 503s (a holder that no longer
+    holds the partition, one that does not answer)."""
+    key = b"k"
+    site = await start_site(build_app(None, "cjo.receipts", key, sent=_Held(), peers=_NeverAsks()),  # type: ignore[arg-type]
+                            "127.0.0.1", 0, server_tls(tls_files))
+    url = f"https://127.0.0.1:{bound_port(site)}"
+    table = PeerAssignor()
+    table.members, table.me = [_Member("", {"cjo.delivery.sms": [1]}), _Member(url, {"cjo.delivery.sms": [0]})], 0
+    ask = PeerLookup(table, lambda: [1], lambda: [0, 1], lambda p: p, adapter="sms", signing_key=key,
+                     verify=ssl.create_default_context(cafile=tls_files[0]), scheme="https")
+    try:
+        found = await ask.find([LookupKey(provider_message_id="SM1"), LookupKey(provider_message_id="SM2")])
+        assert found == [("d1", SentRecord(at="2026-12-01T10:00:00Z", customer_id="u1", channel="sms")), None]
+        table.members[1].partitions = {"cjo.delivery.sms": [0, 1]}  # it thinks it holds 1 as well: asked for both
+        ask.held = lambda: []
+        with pytest.raises(Unresolved) as err:  # (the stub holds only 0 now: the table is of an older generation)
+            await ask.find([LookupKey(provider_message_id="SM2")])
+        assert err.value.status == 503 and "no longer holds" in err.value.message
+    finally:
+        await site.cleanup()
+    with pytest.raises(Unresolved) as err:  # gone: a 503, never a final 404
+        await ask.find([LookupKey(provider_message_id="SM2")])
+    assert err.value.status == 503 and "did not answer" in err.value.message
+    await ask.close()
+
+
+class _Sms:
+    name = "sms"
+
+    async def start(self) -> None:
+        return None
+
+    async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
+        return DeliveryResult("sent", provider_message_id=f"SM{cmd.delivery_id}")
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def replicas(settings: Settings) -> AsyncIterator[list[tuple[AdapterRunner, str]]]:
+    """Two replicas of the sms adapter in one group, each with its endpoint, as ``cjo-stream adapter`` serves them."""
+    await ensure_topics(settings, [settings.receipts_topic])
+    out: list[tuple[AdapterRunner, str]] = []
+    tasks: list[asyncio.Task[None]] = []
+    sites: list[Any] = []
+    lookups: list[PeerLookup] = []
+    try:
+        for _ in range(2):
+            runner = AdapterRunner(settings, _Sms(), session_timeout_ms=1000, retry=FAST)
+            peers = PeerLookup(runner.peers, runner.sent.held, runner.sent.used, runner.sent.partition_for,
+                               adapter="sms")
+            lookups.append(peers)
+            site = await start_site(build_app(runner.producer, settings.receipts_topic, sent=runner.sent, peers=peers),
+                                    "127.0.0.1", 0)
+            sites.append(site)
+            runner.peers.url = advertised_url("", "http", "127.0.0.1", bound_port(site))
+            tasks.append(asyncio.create_task(runner.serve()))
+            out.append((runner, runner.peers.url))
+        await wait_for(lambda: all(len(r.assigned) == 1 and r.caught_up.is_set() for r, _ in out))
+        await track_topics(out[0][0].producer, [settings.receipts_topic])
+        yield out
+    finally:
+        for r, _ in out:
+            r.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        for s in sites:
+            await s.cleanup()
+        for p in lookups:
+            await p.close()
+
+
+async def post(url: str, payload: Any) -> httpx.Response:
+    async with httpx.AsyncClient() as c:  # unsigned: from loopback
+        return await c.post(f"{url}/engagement", content=orjson.dumps(payload))
+
+
+async def test_a_callback_by_the_providers_id_works_on_either_replica(
+        settings: Settings, replicas: list[tuple[AdapterRunner, str]]) -> None:
+    (a, url_a), (b, url_b) = replicas
+    cmds = [command(channel="sms", customer_id=f"c{i}", journey="promo", step="text") for i in range(8)]
+    await produce_commands(settings, cmds)
+    await wait_for(lambda: a.outcomes["sent"] + b.outcomes["sent"] >= len(cmds))
+    on_b = [c for c in cmds if b.sent.lookup(provider_message_id=f"SM{c.delivery_id}") and
+            not a.sent.lookup(provider_message_id=f"SM{c.delivery_id}")]
+    assert on_b and len(on_b) < len(cmds)  # each replica holds some
+    found = lambda: metrics.REGISTRY.get_sample_value(  # noqa: E731
+        "cjo_adapter_peer_lookups_total", {"channel": "sms", "outcome": "found"}) or 0.0
+    before = found()
+    r = await post(url_a, {"provider_message_id": f"SM{on_b[0].delivery_id}", "event": "delivered",
+                           "at": "2026-12-01T10:05:00Z"})
+    assert r.status_code == 202, r.text  # was 404 "this replica holds 1 of the sent-record's 2 partitions … retry"
+    assert found() == before + 1
+    # our ids without journey and step: completed from the holder's record as the holder would (was: as given)
+    c = on_b[0]
+    r = await post(url_a, {"delivery_id": c.delivery_id, "customer_id": c.customer_id, "event": "opened"})
+    assert r.status_code == 202, r.text
+    r = await post(url_a, {"delivery_id": c.delivery_id, "customer_id": "someone-else", "event": "unsubscribed"})
+    assert r.status_code == 400 and "not the customer" in r.text  # (was written: anyone could unsubscribe anyone)
+    for url in (url_a, url_b):  # every holder said it has none: final, and no "retry"
+        r = await post(url, {"provider_message_id": "SMnope", "event": "delivered"})
+        assert r.status_code == 404 and r.json()["error"] == (
+            "unknown provider_message_id 'SMnope': no send of this adapter within the sent-record's retention "
+            "(CJO_SENT_RETENTION) has it"), r.text
+    engaged = lambda rs: [x for x in rs if msgspec.json.decode(x.value)["status"] in ("delivered", "opened")]  # noqa: E731
+    records = engaged(await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(engaged(rs)) >= 2))
+    got = [msgspec.json.decode(x.value) for x in records]
+    assert got[0].pop("at") == "2026-12-01T10:05:00Z" and got[1].pop("at")
+    assert got == [{"delivery_id": c.delivery_id, "customer_id": c.customer_id, "channel": "sms", "status": status,
+                    "journey": "promo", "step": "text", "provider_message_id": f"SM{c.delivery_id}"}
+                   for status in ("delivered", "opened")]
