@@ -77,7 +77,7 @@ def _check_names(s: Settings) -> None:
 
 
 def _check_web_url(s: Settings) -> None:
-    """CJO_WEB_URL is how other workers reach this one: 'notaurl' or 'http://[::1' passed, and every
+    """CJO_WEB_URL is how other workers (or an adapter's other replicas) reach this one: 'notaurl' or 'http://[::1' passed, and every
     request forwarded to this worker failed later. CJO_WORKER_ID goes into logs and group member ids:
     a control character (a newline) would forge log lines."""
     if s.web_url:
@@ -88,7 +88,7 @@ def _check_web_url(s: Settings) -> None:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"CJO_WEB_URL={s.web_url!r}: expected http(s)://host[:port], how other workers "
-                             "reach this one")
+                             "(or an adapter's other replicas) reach this one")
     if s.worker_id and (not s.worker_id.isprintable() or len(s.worker_id) > 255):
         raise ValueError("CJO_WORKER_ID: at most 255 printable characters (no newlines or control characters)")
 
@@ -146,7 +146,7 @@ class Settings:
     data_dir: str = "data"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
-    web_url: str = ""  # how other workers reach this one (default http(s)://<web_host>:<web_port>)
+    web_url: str = ""  # how other workers, or an adapter's replicas, reach this one (default http(s)://<web_host>:<web_port>)
     # HTTP API security (cjo_stream.auth, cjo_stream.tls): bearer tokens with scopes, TLS on the web port.
     api_tokens: str = field(default="", repr=False)  # "name:scope,scope:secret ..." (never logged)
     api_tokens_file: str = ""  # the same, one per line, from a file (a mounted Kubernetes Secret)
