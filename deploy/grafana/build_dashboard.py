@@ -272,6 +272,10 @@ def build() -> dict[str, Any]:
     L.add(timeseries("Rate-limit waiting", "Seconds per second adapters wait for their rate limiter (1 = always)",
                      [(f"sum by (channel) (rate(cjo_adapter_rate_limit_wait_seconds_total{C}[{RI}]))",
                        "{{channel}}")], "percentunit"), 8, 8)
+    L.add(timeseries("Callbacks asked of other replicas", "Engagement callbacks by provider id whose send another "
+                     "adapter replica holds: found there, not found anywhere (404), or a holder not answering (503)",
+                     [(f"sum by (channel, outcome) (rate(cjo_adapter_peer_lookups_total{C}[{RI}]))",
+                       "{{channel}} {{outcome}}")], "ops"), 24, 8)
 
     # ------------------------------------------------------------------ security
     L.row("Analytics service")
