@@ -21,19 +21,23 @@ for days, two objects each, and grew by hundreds of objects a minute under the b
 
 **On disk.** The table is a store of :mod:`cjo_stream.kv` (RocksDB under the process's shared memory budget,
 as the sent-record; ``CJO_STORE=memory``: a dict), not Python dicts: with millions of unsubscribes within the
-e-mail adapter's 4 days, the customer-facing adapters held every one of them in RAM. One key per customer
-(``c<id>``: the erasure's time, the withdrawal's time and channels), so :meth:`Withheld.why` is one get; and a
-time index (``t<ms, 8 bytes big-endian><id>``) that :meth:`Withheld.prune` walks from its start to the
-cut-off, so pruning reads only what it drops, never the whole table. Pruning runs as before, from
-:meth:`Withheld.apply` at most once a minute; a record already older than the cut-off when it is folded in is
-applied as the prune would leave it (it drops the customer's withdrawal and stores nothing), so that reading
-8 days of the topic at start never writes the half a prune deletes next.
+e-mail adapter's 4 days, the customer-facing adapters held every one of them in RAM. Keys: ``w<id>`` (the
+withdrawal's time and channels), ``e<id>`` (the latest erasure's time) and a time index, ``t<oldest ms><n>``
+-> the (time, id) of each record one :meth:`Withheld.apply` stored. Folding records in is blind writes (no
+read but an erasure's, for the latest time; one key a customer would have been a read-modify-write of every
+record), and :meth:`Withheld.why` one get (two once any erasure was read). Pruning runs as before, from
+:meth:`Withheld.apply` at most once a minute, and walks the time index up to the cut-off (what it finds still
+recent is indexed again): it reads what it drops, not the whole table. A record already older than the
+cut-off when it is folded in is applied as that prune would leave it (it drops the customer's withdrawal and
+stores nothing), so reading 8 days of the topic at start never writes the half a prune deletes next.
 
-**A fresh store each start**, rebuilt from the topic as the dicts were (under the adapter's state directory,
-``CJO_ADAPTER_STATE_DIR``, wiped at open; else a temporary directory; removed at :meth:`Withheld.close`). A
-checkpoint across restarts (as the sent-record's) would save re-reading the topic, but the adapter read all of
-it at every start anyway, and the store adds little to that read (``make bench``-free measure in
-docs/benchmarks.md): not worth the offsets to keep and check.
+**A fresh store each start**, rebuilt from the topic as the dicts were (in the adapter's state directory,
+``CJO_ADAPTER_STATE_DIR``, wiped at open; else a temporary directory; removed at :meth:`Withheld.close`), rather
+than one kept across restarts with a checkpoint (as the sent-record's): the adapter reads the whole topic at
+every start anyway (without a state directory, always), folding into the store costs little more than into
+the dicts did, and a checkpoint needs offsets per partition kept, checked against a recreated topic, and
+records past it re-applied. Measured (1 M records, 2 cores under load ~3.5): ``start()`` 12 s with the dicts,
+FILL s now; one :meth:`Withheld.why` FILL µs.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ import struct
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -64,21 +68,20 @@ from cjo_stream.kv import KV, StoreFactory, release_memory
 log = logging.getLogger(__name__)
 
 _decode = msgspec.json.Decoder(ConsentChange).decode
+_encode_index = msgspec.msgpack.Encoder().encode
+_decode_index = msgspec.msgpack.Decoder(list[tuple[int, bytes]]).decode
 
 #: :meth:`Withheld.why`'s answers (the skip record's ``detail``)
 WITHDRAWN = "consent withdrawn after the send was decided"
 ERASED = "customer erased after the send was decided"
 
-_ENTRY = b"c"  # + customer id -> _TIMES (erased at, withdrawn at; NaN: none) + the withdrawn channels
-_AT = b"t"  # + _MS (the record's time) + customer id -> b"": what prune() walks
-_TIMES = struct.Struct("<dd")
+_WITHDRAWN = b"w"  # + customer id -> _TIME (the record's, s) + the channels withdrawn here
+_ERASED = b"e"  # + customer id -> _TIME of its latest erasure record
+_AT = b"t"  # + _MS (the oldest record's time) + _MS (a number) -> [(ms, customer id), ...]: the time index
+_TIME = struct.Struct("<d")
 _MS = struct.Struct(">Q")
 _SEP = "\n"  # between channel names (none has one)
-_NONE = math.nan
 _TABLE = "withheld"
-
-#: one customer's entry: (erased at | None, withdrawn channels | None, withdrawn at) (seconds)
-Entry = tuple[float | None, frozenset[str] | None, float]
 
 
 class Withheld:
@@ -93,17 +96,19 @@ class Withheld:
         # the channels of the commands asked about (those of the adapter's topics); None: every channel
         self.channels = None if channels is None else frozenset(channels)
         self._sets: dict[frozenset[str], frozenset[str]] = {}  # one shared copy of each set of channels kept
-        self._named: dict[bytes, frozenset[str]] = {}  # a stored set of channels -> its shared copy
+        self._named: dict[bytes, frozenset[str]] = {}  # a set of channels as stored -> its shared copy
         self._names: dict[frozenset[str], bytes] = {}  # and back
-        self.state_dir = state_dir
+        self._stored: dict[tuple[str, ...], bytes] = {}  # a record's withdrawn list -> what is stored (b"": none)
+        self._seq = 0  # numbers the time index's keys
+        self.state_dir = state_dir  # the store's directory is made in it (None: a temporary one)
         self._kv: KV | None = None  # opened at first use (a runner made and never started opens nothing)
-        self._closing: weakref.finalize | None = None
-        self._withdrawn_n = 0  # customers with a channel withdrawn here
-        self._erased_n = 0  # customers erased
+        self._closing: weakref.finalize[[KV, str], Withheld] | None = None
+        self._erasures = 0  # erasure records read since the store was opened (none: why() skips their get)
         self.folded = 0  # records applied since the store was opened
         self.unreadable = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loading: asyncio.Future[None] | None = None  # the store's compaction after the read at start
         self._pruned = 0.0
 
     # ------------------------------------------------------------------ the store
@@ -113,41 +118,27 @@ class Withheld:
                 where, made = tempfile.mkdtemp(prefix="cjo-withheld-"), True
             else:
                 where, made = self.state_dir, False
-            stores = StoreFactory(self.settings.store, where)
-            kv, _ = stores.open(_TABLE, 0, counted=False)  # no checkpoint is ever written: always a fresh one
-            self._kv, self._withdrawn_n, self._erased_n, self.folded = kv, 0, 0, 0
+            kv, _ = StoreFactory(self.settings.store, where).open(_TABLE, 0, counted=False)  # no checkpoint: wiped
+            self._kv, self._erasures, self.folded, self._seq = kv, 0, 0, 0
             path = where if made else os.path.join(where, f"{_TABLE}-0")
             # closed and removed even if close() is never called (a table only applied to, in a test)
             self._closing = weakref.finalize(self, _drop, kv, path)
         return self._kv
 
-    def _entry(self, cid: str) -> Entry | None:
-        if self._kv is None:
-            return None
-        v = self._kv.get(_ENTRY + cid.encode())
-        return None if v is None else self._unpack(v)
-
-    def _unpack(self, v: bytes) -> Entry:
-        erased, at = _TIMES.unpack_from(v)
-        names = v[_TIMES.size:]
-        chans = (self._named.get(names) or self._share(frozenset(names.decode().split(_SEP)))) if names else None
-        return (None if math.isnan(erased) else erased), chans, (at if chans is not None else 0.0)
-
-    def _pack(self, erased: float | None, chans: frozenset[str] | None, at: float) -> bytes:
-        names = b""
-        if chans is not None:
-            names = self._names.get(chans) or _SEP.join(sorted(chans)).encode()
-            self._names.setdefault(chans, names)
-        return _TIMES.pack(_NONE if erased is None else erased, at if chans is not None else _NONE) + names
-
     def _share(self, chans: frozenset[str]) -> frozenset[str]:
         shared = self._sets.setdefault(chans, chans)
-        self._named.setdefault(_SEP.join(sorted(shared)).encode(), shared)
+        if shared not in self._names:
+            names = _SEP.join(sorted(shared)).encode()
+            self._names[shared], self._named[names] = names, shared
         return shared
+
+    def _channels(self, names: bytes) -> frozenset[str]:
+        """The shared set of channels stored as ``names``."""
+        return self._named.get(names) or self._share(frozenset(names.decode().split(_SEP)))
 
     @property
     def withdrawn(self) -> Mapping[str, tuple[frozenset[str], float]]:
-        """id -> (channels withdrawn, record time, s): a read-only view of the store."""
+        """id -> (the channels withdrawn here, its record's time, s): a read-only view of the store."""
         return _Withdrawn(self)
 
     @property
@@ -155,10 +146,13 @@ class Withheld:
         """id -> the time of its latest erasure record (s): a read-only view of the store."""
         return _Erased(self)
 
-    def _entries(self) -> Iterator[tuple[str, Entry]]:
+    def _get(self, prefix: bytes, cid: str) -> bytes | None:
+        return None if self._kv is None else self._kv.get(prefix + cid.encode())
+
+    def _scan(self, prefix: bytes) -> Iterator[tuple[str, bytes]]:
         if self._kv is not None:
-            for k, v in self._kv.prefix(_ENTRY):
-                yield k[len(_ENTRY):].decode(), self._unpack(v)
+            for k, v in self._kv.prefix(prefix):
+                yield k[len(prefix):].decode(), v
 
     # ------------------------------------------------------------------ the table
     def apply(self, records: list[Any]) -> None:
@@ -166,51 +160,58 @@ class Withheld:
         kv = self._store()
         now = self.clock()
         cutoff = -math.inf if self.keep is None else now - self.keep
-        entries: dict[str, Entry | None] = {}  # this batch's customers: their entries as folded so far
-        was: dict[str, Entry | None] = {}  # and as stored before it
-        writes: dict[bytes, bytes | None] = {}
+        writes: dict[bytes, bytes | None] = {}  # in order: a key's last value is the one applied
+        index: list[tuple[int, bytes]] = []  # (record time, ms; customer) of what is stored
+        pack, stored, folded, erasures = _TIME.pack, self._stored, 0, 0
         for rec in records:
             try:
                 change = _decode(rec.value or b"")
             except (msgspec.DecodeError, msgspec.ValidationError):
                 self.unreadable += 1  # (a record no worker writes: nothing to hold back by)
                 continue
-            self.folded += 1
-            at = rec.timestamp / 1000.0
-            cid = change.customer_id
-            if cid in entries:
-                entry = entries[cid]
-            else:
-                entry = was[cid] = entries[cid] = self._entry(cid)
-            erased = entry[0] if entry is not None else None
-            chans, w_at = (entry[1], entry[2]) if entry is not None else (None, 0.0)
-            indexed = at >= cutoff  # (older: what the prune would leave is stored, and nothing at its time)
+            folded += 1
+            ms = rec.timestamp
+            at = ms / 1000.0
+            cid = change.customer_id.encode()
             if change.erased:
-                if indexed and (erased is None or at > erased):
-                    erased = at
-                chans = None  # a profile made again under the id starts with no withdrawal
-            elif indexed and (kept := self._kept(change.withdrawn)) is not None:
-                chans, w_at = kept, at
-            else:
-                chans = None  # every consent given back, or none of this adapter's channels withdrawn
-            entries[cid] = None if erased is None and chans is None else (erased, chans, w_at if chans else 0.0)
-            if indexed:
-                writes[_AT + _MS.pack(max(0, rec.timestamp)) + cid.encode()] = b""
-        for cid, entry in entries.items():
-            if entry != was[cid]:
-                self._count(was[cid], entry)
-                writes[_ENTRY + cid.encode()] = None if entry is None else self._pack(*entry)
+                erasures += 1
+            if at < cutoff:  # stored as the next prune would leave it: no withdrawal, nothing at its time
+                writes[_WITHDRAWN + cid] = None
+                continue
+            index.append((ms, cid))
+            if change.erased:
+                writes[_WITHDRAWN + cid] = None  # a profile made again under the id starts with no withdrawal
+                key = _ERASED + cid
+                old = writes[key] if key in writes else kv.get(key)
+                if old is None or at > _TIME.unpack(old)[0]:
+                    writes[key] = pack(at)
+            else:  # None: every consent given back, or none of this adapter's channels withdrawn
+                withdrawn = tuple(change.withdrawn)
+                names = stored.get(withdrawn)
+                if names is None:
+                    names = self._names_of(withdrawn)
+                writes[_WITHDRAWN + cid] = pack(at) + names if names else None
+        if index:
+            writes[self._index_key(min(ms for ms, _ in index))] = _encode_index(index)
         if writes:
             kv.write_many(writes)
+        self.folded += folded
+        self._erasures += erasures
         if self.keep is not None and now - self._pruned > 60.0:
             self._pruned = now
             self.prune(now - self.keep)
 
-    def _count(self, old: Entry | None, new: Entry | None) -> None:
-        self._withdrawn_n += (new is not None and new[1] is not None) - (old is not None and old[1] is not None)
-        self._erased_n += (new is not None and new[0] is not None) - (old is not None and old[0] is not None)
+    def _index_key(self, oldest_ms: int) -> bytes:
+        self._seq += 1
+        return _AT + _MS.pack(max(0, oldest_ms)) + _MS.pack(self._seq)
 
-    def _kept(self, withdrawn: list[str]) -> frozenset[str] | None:
+    def _names_of(self, withdrawn: tuple[str, ...]) -> bytes:
+        """The withdrawn channels that matter here, as stored (b"": none); remembered for each list."""
+        chans = self._kept(withdrawn)
+        names = self._stored[withdrawn] = b"" if chans is None else self._names[chans]
+        return names
+
+    def _kept(self, withdrawn: Sequence[str]) -> frozenset[str] | None:
         """The withdrawn channels that matter here (one shared frozenset per distinct set), None if none."""
         if not withdrawn:
             return None
@@ -218,43 +219,45 @@ class Withheld:
         return self._share(chans) if chans else None
 
     def prune(self, before: float) -> None:
-        """Forget entries written before ``before`` (epoch seconds): walks the time index up to it."""
-        if self._kv is None:
-            return
+        """Forget entries written before ``before`` (epoch seconds): walks the time index up to it, oldest first
+        (each of its keys: the records of one :meth:`apply`, under the oldest one's time)."""
         kv = self._kv
-        ats: list[bytes] = []
-        for k, _ in kv.prefix(_AT):  # oldest first
+        if kv is None:
+            return
+        writes: dict[bytes, bytes | None] = {}
+        old: set[bytes] = set()
+        for k, v in kv.prefix(_AT):
             if _MS.unpack_from(k, len(_AT))[0] / 1000.0 >= before:  # (as the entries' times are computed)
                 break
-            ats.append(k)
-        writes: dict[bytes, bytes | None] = dict.fromkeys(ats)
-        for cid in {k[len(_AT) + _MS.size:].decode() for k in ats}:
-            old = self._entry(cid)
-            if old is None:
-                continue
-            erased, chans, at = old
-            if erased is not None and erased < before:
-                erased = None
-            if chans is not None and at < before:
-                chans, at = None, 0.0
-            new = None if erased is None and chans is None else (erased, chans, at)
-            if new != old:
-                self._count(old, new)
-                writes[_ENTRY + cid.encode()] = None if new is None else self._pack(*new)
+            writes[k] = None
+            rest = []
+            for ms, cid in _decode_index(v):
+                if ms / 1000.0 < before:
+                    old.add(cid)
+                else:
+                    rest.append((ms, cid))
+            if rest:  # indexed again under the oldest left
+                writes[self._index_key(min(ms for ms, _ in rest))] = _encode_index(rest)
+        for cid in old:
+            for key in (_WITHDRAWN + cid, _ERASED + cid):
+                entry = kv.get(key)
+                if entry is not None and _TIME.unpack_from(entry)[0] < before:
+                    writes[key] = None
         if writes:
             kv.write_many(writes)
 
     def why(self, cmd: DeliveryCommand, written_ms: int) -> str | None:
         """Why ``cmd`` (its record written at ``written_ms``) must not be delivered, or None."""
         kv = self._kv
-        v = kv.get(_ENTRY + cmd.customer_id.encode()) if kv is not None else None
-        if v is None:
+        if kv is None:
             return None
-        erased, _ = _TIMES.unpack_from(v)
-        if written_ms / 1000.0 <= erased:  # (False for NaN: never erased)
-            return ERASED
-        names = v[_TIMES.size:]
-        if names and cmd.channel in (self._named.get(names) or self._unpack(v)[1] or ()):
+        cid = cmd.customer_id.encode()
+        if self._erasures:
+            v = kv.get(_ERASED + cid)
+            if v is not None and written_ms / 1000.0 <= _TIME.unpack(v)[0]:
+                return ERASED
+        v = kv.get(_WITHDRAWN + cid)
+        if v is not None and cmd.channel in self._channels(v[_TIME.size:]):
             return WITHDRAWN
         return None
 
@@ -275,9 +278,12 @@ class Withheld:
         try:
             await read_to_end(consumer, tps, self.apply)
         finally:
-            await asyncio.to_thread(kv.end_load)
-        log.info("consent changes: %d customers with a channel withdrawn, %d erased (%d records read in %.1f s)",
-                 self._withdrawn_n, self._erased_n, self.folded, time.perf_counter() - t0)
+            t1 = time.perf_counter()
+            # in a thread (seconds after millions of records); close() waits for it if start() is cancelled
+            self._loading = asyncio.ensure_future(asyncio.to_thread(kv.end_load))
+            await asyncio.shield(self._loading)
+        log.info("consent changes: %d records read in %.1f s (%d erasures; then %.1f s writing them to disk)",
+                 self.folded, t1 - t0, self._erasures, time.perf_counter() - t1)
         if self.folded > 100_000:
             release_memory()
         self._task = asyncio.create_task(self._follow(consumer))
@@ -307,6 +313,10 @@ class Withheld:
             if consumer is not None:
                 await stop_within(consumer, "the consent-changes reader")
         finally:
+            loading, self._loading = self._loading, None
+            if loading is not None:
+                with contextlib.suppress(Exception):  # (its failure was start()'s)
+                    await loading  # not closed under it
             closing, self._closing, self._kv = self._closing, None, None
             if closing is not None:
                 closing()
@@ -321,38 +331,38 @@ def _drop(kv: KV, path: str) -> None:
 
 
 class _Withdrawn(Mapping[str, tuple[frozenset[str], float]]):
-    """Customers with a channel withdrawn here -> (channels, record time): :attr:`Withheld.withdrawn`."""
+    """:attr:`Withheld.withdrawn` (its length a scan: for tests and debugging)."""
 
     def __init__(self, table: Withheld) -> None:
         self._t = table
 
     def __getitem__(self, cid: str) -> tuple[frozenset[str], float]:
-        e = self._t._entry(cid)
-        if e is None or e[1] is None:
+        v = self._t._get(_WITHDRAWN, cid)
+        if v is None:
             raise KeyError(cid)
-        return e[1], e[2]
+        return self._t._channels(v[_TIME.size:]), _TIME.unpack_from(v)[0]
 
     def __iter__(self) -> Iterator[str]:
-        return (cid for cid, e in self._t._entries() if e[1] is not None)
+        return (cid for cid, _ in self._t._scan(_WITHDRAWN))
 
     def __len__(self) -> int:
-        return self._t._withdrawn_n
+        return sum(1 for _ in self)
 
 
 class _Erased(Mapping[str, float]):
-    """Customers erased -> the time of the latest erasure record: :attr:`Withheld.erased`."""
+    """:attr:`Withheld.erased` (its length a scan: for tests and debugging)."""
 
     def __init__(self, table: Withheld) -> None:
         self._t = table
 
     def __getitem__(self, cid: str) -> float:
-        e = self._t._entry(cid)
-        if e is None or e[0] is None:
+        v = self._t._get(_ERASED, cid)
+        if v is None:
             raise KeyError(cid)
-        return e[0]
+        return float(_TIME.unpack(v)[0])
 
     def __iter__(self) -> Iterator[str]:
-        return (cid for cid, e in self._t._entries() if e[0] is not None)
+        return (cid for cid, _ in self._t._scan(_ERASED))
 
     def __len__(self) -> int:
-        return self._t._erased_n
+        return sum(1 for _ in self)

@@ -112,10 +112,14 @@ def test_pruning_drops_entries_past_the_retention_and_their_keys() -> None:
              rec(change("kept", ["email"]), 95_000), rec(change("gone", erased=True), 95_000)])
     assert set(w.withdrawn) == {"kept"} and set(w.erased) == {"gone"}
     assert w.why(command(customer_id="early", channel="email"), 0) is None
-    now[0] = 200.0
-    w.apply([rec(change("late", ["email"]), 199_000)])  # (applying prunes, at most once a minute)
-    assert (set(w.withdrawn), set(w.erased)) == ({"late"}, set())
-    assert (len(w.withdrawn), len(w.erased)) == (1, 0)
+    now[0] = 100.5
+    w.apply([rec(change("mid", ["email"]), 150_000), rec(change("late", ["email"]), 199_000)])  # (not pruned:
+    now[0] = 200.0  # at most once a minute)
+    w.apply([rec(change("later", ["email"]), 199_500)])  # prunes what was written before 190 s
+    assert (set(w.withdrawn), set(w.erased)) == ({"late", "later"}, set())
+    assert (len(w.withdrawn), len(w.erased)) == (2, 0)
+    w.prune(199.2)  # (late's time is indexed again, apart from mid's, by the prune before)
+    assert set(w.withdrawn) == {"later"}
     w.prune(200.0)
     assert not w.withdrawn and w._kv is not None and list(w._kv.items()) == []  # the time index too
 
