@@ -22,10 +22,11 @@ for days, two objects each, and grew by hundreds of objects a minute under the b
 **On disk.** The table is a store of :mod:`cjo_stream.kv` (RocksDB under the process's shared memory budget,
 as the sent-record; ``CJO_STORE=memory``: a dict), not Python dicts: with millions of unsubscribes within the
 e-mail adapter's 4 days, the customer-facing adapters held every one of them in RAM. Keys: ``w<id>`` (the
-withdrawal's time and channels), ``e<id>`` (the latest erasure's time) and a time index, ``t<oldest ms><n>``
--> the (time, id) of each record one :meth:`Withheld.apply` stored. Folding records in is blind writes (no
-read but an erasure's, for the latest time; one key a customer would have been a read-modify-write of every
-record), and :meth:`Withheld.why` one get (two once any erasure was read). Pruning runs as before, from
+withdrawal's time and channels), ``e<id>`` (the latest erasure's time) and a time index, ``t<oldest ms><n>`` ->
+the (time, id) of each record one :meth:`Withheld.apply` stored. Folding records in is blind writes (one key a
+customer would be a read-modify-write of every record); an erasure reads the customer's earlier one only if an
+erasure read before has a later time (the latest is kept), which on a fresh store's misses was 22 µs a read.
+:meth:`Withheld.why` is one get (two once any erasure was read). Pruning runs as before, from
 :meth:`Withheld.apply` at most once a minute, and walks the time index up to the cut-off (what it finds still
 recent is indexed again): it reads what it drops, not the whole table. A record already older than the
 cut-off when it is folded in is applied as that prune would leave it (it drops the customer's withdrawal and
@@ -34,10 +35,10 @@ stores nothing), so reading 8 days of the topic at start never writes the half a
 **A fresh store each start**, rebuilt from the topic as the dicts were (in the adapter's state directory,
 ``CJO_ADAPTER_STATE_DIR``, wiped at open; else a temporary directory; removed at :meth:`Withheld.close`), rather
 than one kept across restarts with a checkpoint (as the sent-record's): the adapter reads the whole topic at
-every start anyway (without a state directory, always), folding into the store costs little more than into
-the dicts did, and a checkpoint needs offsets per partition kept, checked against a recreated topic, and
-records past it re-applied. Measured (1 M records, 2 cores under load ~3.5): ``start()`` 12 s with the dicts,
-FILL s now; one :meth:`Withheld.why` FILL µs.
+every start anyway (without a state directory, always), reading it into the store took about as long as into
+the dicts (1 M changes, 1 % erasures: ``start()`` 7.5-8.2 s with the dicts, 8.0-8.2 s now; a quarter erasures,
+the worst case: 10.3-12.3 s, 12.8-14.4 s; ``python -m cjo_stream.bench.withheld``, docs/benchmarks.md), and a
+checkpoint needs offsets per partition kept, checked against a recreated topic, and the tail re-applied.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class Withheld:
         self._kv: KV | None = None  # opened at first use (a runner made and never started opens nothing)
         self._closing: weakref.finalize[[KV, str], Withheld] | None = None
         self._erasures = 0  # erasure records read since the store was opened (none: why() skips their get)
+        self._newest_erasure = -math.inf  # the latest time of those (s): one no earlier is stored without a read
         self.folded = 0  # records applied since the store was opened
         self.unreadable = 0
         self._consumer: AIOKafkaConsumer | None = None
@@ -119,7 +121,7 @@ class Withheld:
             else:
                 where, made = self.state_dir, False
             kv, _ = StoreFactory(self.settings.store, where).open(_TABLE, 0, counted=False)  # no checkpoint: wiped
-            self._kv, self._erasures, self.folded, self._seq = kv, 0, 0, 0
+            self._kv, self._erasures, self.folded, self._seq, self._newest_erasure = kv, 0, 0, 0, -math.inf
             path = where if made else os.path.join(where, f"{_TABLE}-0")
             # closed and removed even if close() is never called (a table only applied to, in a test)
             self._closing = weakref.finalize(self, _drop, kv, path)
@@ -162,7 +164,7 @@ class Withheld:
         cutoff = -math.inf if self.keep is None else now - self.keep
         writes: dict[bytes, bytes | None] = {}  # in order: a key's last value is the one applied
         index: list[tuple[int, bytes]] = []  # (record time, ms; customer) of what is stored
-        pack, stored, folded, erasures = _TIME.pack, self._stored, 0, 0
+        pack, stored, folded, erasures, newest = _TIME.pack, self._stored, 0, 0, self._newest_erasure
         for rec in records:
             try:
                 change = _decode(rec.value or b"")
@@ -182,8 +184,9 @@ class Withheld:
             if change.erased:
                 writes[_WITHDRAWN + cid] = None  # a profile made again under the id starts with no withdrawal
                 key = _ERASED + cid
-                old = writes[key] if key in writes else kv.get(key)
-                if old is None or at > _TIME.unpack(old)[0]:
+                if at >= newest:  # no erasure read so far is later (nor one stored): no read for the latest
+                    writes[key], newest = pack(at), at
+                elif (old := writes[key] if key in writes else kv.get(key)) is None or at > _TIME.unpack(old)[0]:
                     writes[key] = pack(at)
             else:  # None: every consent given back, or none of this adapter's channels withdrawn
                 withdrawn = tuple(change.withdrawn)
@@ -197,6 +200,7 @@ class Withheld:
             kv.write_many(writes)
         self.folded += folded
         self._erasures += erasures
+        self._newest_erasure = newest
         if self.keep is not None and now - self._pruned > 60.0:
             self._pruned = now
             self.prune(now - self.keep)

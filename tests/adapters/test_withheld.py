@@ -124,12 +124,29 @@ def test_pruning_drops_entries_past_the_retention_and_their_keys() -> None:
     assert not w.withdrawn and w._kv is not None and list(w._kv.items()) == []  # the time index too
 
 
+def test_the_latest_erasure_is_kept_whatever_order_its_records_come_in() -> None:
+    # (an erasure later than every one read before is written without reading the customer's earlier one)
+    w = Withheld(Settings(store="rocksdb"), keep=None)
+    w.apply([rec(change("a", erased=True), 5_000), rec(change("b", erased=True), 9_000)])
+    w.apply([rec(change("a", erased=True), 3_000), rec(change("c", erased=True), 4_000)])  # another worker's clock
+    w.apply([rec(change("b", erased=True), 9_500)])
+    assert dict(w.erased) == {"a": 5.0, "b": 9.5, "c": 4.0}
+
+
 def test_the_memory_store_answers_the_same() -> None:
     w = Withheld(Settings(store="memory"), keep=None)
     w.apply([rec(change("a", ["email", "sms"]), 1_000), rec(change("d", erased=True), 5_000)])
     assert w.why(command(customer_id="a", channel="sms"), 0) == WITHDRAWN
     assert w.why(command(customer_id="d", channel="email"), 5_000) == ERASED
     assert w.why(command(customer_id="d", channel="email"), 5_001) is None
+
+
+async def test_the_withheld_benchmark_reads_the_changes_it_wrote(settings: Settings) -> None:
+    # python -m cjo_stream.bench.withheld (docs/benchmarks.md), briefly: its figures come from a real start()
+    from cjo_stream.bench.withheld import run
+
+    r = await run(settings.bootstrap, 200, 4)
+    assert r["records"] == r["read"] == 200 and r["start_s"] > 0 and r["why_withdrawn_us"] > 0 and r["why_absent_us"] > 0
 
 
 async def test_the_runner_gives_its_withheld_table_the_channels_it_consumes(settings: Settings) -> None:
