@@ -211,7 +211,8 @@ class AdapterRunner:
                             state_dir=state_dir)
         # consent withdrawn and erasures since commands were decided: those are held back
         # (a command's channel is its topic's: the workers write each to cjo.delivery.<its channel>)
-        self.withheld = Withheld(settings, keep=self.sent_retention, clock=clock, channels=sources)
+        self.withheld = Withheld(settings, keep=self.sent_retention, clock=clock, channels=sources,
+                                 state_dir=state_dir)
         # with a state directory kept across restarts, its member id: removed from the group at the next
         # start after a crash instead of holding the partitions for a session timeout (kafka.memberships)
         self.memberships = Memberships(state_dir) if state_dir else None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import tracemalloc
+from pathlib import Path
 from types import SimpleNamespace
 
 import msgspec
@@ -72,6 +75,78 @@ def test_an_adapter_keeps_withdrawals_only_of_its_own_channels_and_shares_their_
     assert email.why(command(customer_id="c1", channel="email"), 0) == WITHDRAWN
     assert email.why(command(customer_id="c2", channel="email"), 0) is None  # push only: not kept here
     assert crm.channels == frozenset({"crm"})  # (what the runner gives: the channels of its topics)
+
+
+async def test_twenty_thousand_withdrawals_are_kept_on_disk_not_in_python_objects(tmp_path: Path) -> None:
+    # the e-mail, SMS, push and in-app adapters held every unsubscribe and erasure of their sent-record's
+    # retention (e-mail: 4 days) in two dicts: a tuple and a float for each, millions of them at scale
+    w = Withheld(Settings(store="rocksdb"), keep=None, channels=["email"], state_dir=str(tmp_path))
+    n = 20_000
+    records = [rec(change(f"c{i}", ["email"]) if i % 4 else change(f"c{i}", erased=True), 1_000 + i)
+               for i in range(n)]
+    w.apply(records[:100])  # (the store opened: its objects are not the table's)
+    gc.collect()
+    objects = len(gc.get_objects())
+    tracemalloc.start()
+    try:
+        w.apply(records[100:])
+        gc.collect()
+        grown, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(gc.get_objects()) - objects < 50
+    assert grown < 100_000  # bytes held by Python objects; two dicts of 20,000 entries: over 2 MB
+    assert (len(w.withdrawn), len(w.erased)) == (n * 3 // 4, n // 4)
+    assert w.why(command(customer_id="c1", channel="email"), 0) == WITHDRAWN
+    assert w.why(command(customer_id="c4", channel="email"), 1_004) == ERASED
+    assert w.why(command(customer_id="c4", channel="email"), 1_005) is None
+    assert w.withdrawn["c1"] == (frozenset({"email"}), 1.001) and w.erased["c4"] == 1.004
+    await w.close()
+    assert os.listdir(tmp_path) == []  # the store is removed: the next start reads the topic into a fresh one
+
+
+def test_pruning_drops_entries_past_the_retention_and_their_keys() -> None:
+    now = [100.0]
+    w = Withheld(Settings(store="rocksdb"), keep=10.0, clock=lambda: now[0], channels=["email"])
+    w.apply([rec(change("early", ["email"]), 85_000),  # already past the retention: held back by nothing
+             rec(change("kept", ["email"]), 95_000), rec(change("gone", erased=True), 95_000)])
+    assert set(w.withdrawn) == {"kept"} and set(w.erased) == {"gone"}
+    assert w.why(command(customer_id="early", channel="email"), 0) is None
+    now[0] = 100.5
+    w.apply([rec(change("mid", ["email"]), 150_000), rec(change("late", ["email"]), 199_000)])  # (not pruned:
+    now[0] = 200.0  # at most once a minute)
+    w.apply([rec(change("later", ["email"]), 199_500)])  # prunes what was written before 190 s
+    assert (set(w.withdrawn), set(w.erased)) == ({"late", "later"}, set())
+    assert (len(w.withdrawn), len(w.erased)) == (2, 0)
+    w.prune(199.2)  # (late's time is indexed again, apart from mid's, by the prune before)
+    assert set(w.withdrawn) == {"later"}
+    w.prune(200.0)
+    assert not w.withdrawn and w._kv is not None and list(w._kv.items()) == []  # the time index too
+
+
+def test_the_latest_erasure_is_kept_whatever_order_its_records_come_in() -> None:
+    # (an erasure later than every one read before is written without reading the customer's earlier one)
+    w = Withheld(Settings(store="rocksdb"), keep=None)
+    w.apply([rec(change("a", erased=True), 5_000), rec(change("b", erased=True), 9_000)])
+    w.apply([rec(change("a", erased=True), 3_000), rec(change("c", erased=True), 4_000)])  # another worker's clock
+    w.apply([rec(change("b", erased=True), 9_500)])
+    assert dict(w.erased) == {"a": 5.0, "b": 9.5, "c": 4.0}
+
+
+def test_the_memory_store_answers_the_same() -> None:
+    w = Withheld(Settings(store="memory"), keep=None)
+    w.apply([rec(change("a", ["email", "sms"]), 1_000), rec(change("d", erased=True), 5_000)])
+    assert w.why(command(customer_id="a", channel="sms"), 0) == WITHDRAWN
+    assert w.why(command(customer_id="d", channel="email"), 5_000) == ERASED
+    assert w.why(command(customer_id="d", channel="email"), 5_001) is None
+
+
+async def test_the_withheld_benchmark_reads_the_changes_it_wrote(settings: Settings) -> None:
+    # python -m cjo_stream.bench.withheld (docs/benchmarks.md), briefly: its figures come from a real start()
+    from cjo_stream.bench.withheld import run
+
+    r = await run(settings.bootstrap, 200, 4)
+    assert r["records"] == r["read"] == 200 and r["start_s"] > 0 and r["why_withdrawn_us"] > 0 and r["why_absent_us"] > 0
 
 
 async def test_the_runner_gives_its_withheld_table_the_channels_it_consumes(settings: Settings) -> None:
