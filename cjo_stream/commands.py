@@ -8,7 +8,7 @@ These are the contracts between the engine, the runtime's output topics (``cjo.d
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 import msgspec
 
@@ -110,6 +110,23 @@ class Receipt(msgspec.Struct, kw_only=True, omit_defaults=True):
     attributes: dict[str, Any] = {}
     # what the receiver answered (webhook ``delivered``): {status, body} or {status, omitted, size}
     response: dict[str, Any] | None = None
+
+
+#: The receipt attribute naming the push tokens FCM called unregistered (the app was uninstalled), by
+#: :func:`device_digest`: the profile drops those devices (``profile.apply_event``).
+UNREGISTERED_ATTRIBUTE: Final = "unregistered"
+
+
+def device_digest(token: str) -> str:
+    """A short digest of a push token (16 hex characters of its SHA-256) that a receipt names it by.
+
+    Not its position in the command (``to`` first, then ``also_to``): the profile may have changed between the
+    send and its receipt (a new token arrived, and the earlier devices moved down one), and a position would then
+    name a device that works and drop it. Not the token: receipts carry no address (they are logged, tailed,
+    kept on their topic and in analytics). A token is high-entropy (FCM's ~160 characters), so its digest names
+    it without disclosing it, and 64 bits keep a customer's few tokens apart (a clash: about 1 in 10^18).
+    """
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def delivery_id(journey: str, version: int, customer_id: str, instance_id: str, step: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import msgspec
 
+from cjo_stream.commands import UNREGISTERED_ATTRIBUTE, device_digest
 from cjo_stream.event import RECEIPT_PREFIX  # receipts name the customer as userId: they make no id known
 from cjo_stream.events import Event
 
@@ -262,6 +263,26 @@ def _replaced_token(p: Profile, old: object) -> None:
         p.devices = earlier[:MAX_DEVICES - 1]
 
 
+def _forget_devices(p: Profile, gone: object) -> None:
+    """Drop the devices a push receipt names as unregistered (``gone``: :func:`commands.device_digest` of each
+    token; the app was uninstalled): from ``devices``, and when it is the ``push_token``, the most recent remaining
+    device becomes the ``push_token`` (none left: the trait is removed, and a push is skipped ``no_address``).
+    Kept, each later push went to the uninstalled app first, and to all until newer devices pushed it out. By
+    digest, not by position in the command: a token that arrived since the send moved the devices down."""
+    if not isinstance(gone, list) or not gone:
+        return
+    named = {g for g in gone[:MAX_DEVICES] if isinstance(g, str)}
+    devices = [d for d in p.devices if device_digest(d) not in named]
+    current = p.traits.get(PUSH_TOKEN_TRAIT)
+    if isinstance(current, str) and current and device_digest(current) in named:
+        if devices:
+            p.traits[PUSH_TOKEN_TRAIT] = devices.pop(0)
+        else:
+            del p.traits[PUSH_TOKEN_TRAIT]
+    if len(devices) != len(p.devices):
+        p.devices = devices
+
+
 def _device_token(context: dict[str, Any]) -> str | None:
     """Segment's ``context.device.token``: the push token of the device that sent the event, or None."""
     device = context.get("device")
@@ -314,6 +335,12 @@ def apply_event(p: Profile, ev: Event) -> int:
         # a message withdraws that channel's consent: the receipt alone left it, and mail went on (a walkthrough)
         for ch in _event_channels(ev.properties.get("channel"), True):
             limited |= _set_consent(p, ch, False, exact)
+    elif name == "message_sent" or name == "message_bounced" or name == "message_failed":
+        # a push's receipt names the devices whose app was uninstalled (FCM's UNREGISTERED): they are dropped
+        props = ev.properties
+        attrs = props.get("attributes")
+        if isinstance(attrs, dict) and UNREGISTERED_ATTRIBUTE in attrs and props.get("channel") == "push":
+            _forget_devices(p, attrs[UNREGISTERED_ATTRIBUTE])
     context = ev.context
     if context:
         tz = context.get("timezone")

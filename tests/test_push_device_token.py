@@ -11,9 +11,12 @@ import msgspec
 import orjson
 import pytest
 
+from cjo_stream.commands import device_digest
+from cjo_stream.event import Event
 from cjo_stream.profile import (
     MAX_DEVICE_TOKEN,
     MAX_DEVICES,
+    PUSH_TOKEN_TRAIT,
     Profile,
     apply_event,
     decode_profile,
@@ -22,6 +25,7 @@ from cjo_stream.profile import (
     new_profile,
     profile_to_dict,
 )
+from cjo_stream.receipts import receipt_line
 from tests.conftest import T0, ev
 from tests.test_cli_errors import run
 
@@ -130,3 +134,91 @@ def test_a_push_names_every_device_and_the_adapter_sends_to_each(tmp_path: Path)
     assert p.returncode == 0, p.stderr
     [cmd] = [orjson.loads(ln) for ln in p.stdout.splitlines()]
     assert (cmd["to"], cmd["also_to"]) == ("fcm-tablet", ["fcm-phone"])
+
+
+# ---------------------------------------------------------------------------- uninstalled apps
+
+
+def _gone(*tokens: str, status: str = "sent", channel: str = "push", at: str = "2026-03-02T10:05:00Z") -> Event:
+    """The event of a push receipt naming ``tokens`` as unregistered, as the workers make it."""
+    got = receipt_line(orjson.dumps({"delivery_id": "d1", "customer_id": "u1", "channel": channel, "status": status,
+                                     "at": at, "attributes": {"attempts": 1,
+                                                              "unregistered": [device_digest(t) for t in tokens]}}))
+    assert got is not None
+    return got
+
+
+def test_a_receipt_naming_an_uninstalled_app_drops_that_device() -> None:
+    """FCM answers UNREGISTERED for an uninstalled app's token; the receipt names it by digest (no address), and
+    the profile drops it: from the earlier devices, or as the push_token, which the latest remaining one becomes."""
+    p = new_profile("u1")
+    for i in range(4):
+        apply_event(p, ev("app_opened", T0 + i, context=_device(f"tok-{i}")))
+    assert (p.traits["push_token"], p.devices) == ("tok-3", ["tok-2", "tok-1", "tok-0"])
+    apply_event(p, _gone("tok-1"))  # a push some devices took, one app gone: receipt `sent`
+    assert (p.traits["push_token"], p.devices) == ("tok-3", ["tok-2", "tok-0"])
+    apply_event(p, _gone("tok-3", status="bounced"))  # the device used last: the next latest takes its place
+    assert (p.traits["push_token"], p.devices) == ("tok-2", ["tok-0"])
+    apply_event(p, _gone("tok-3", status="bounced"))  # the same receipt again, or late: nothing more goes
+    assert (p.traits["push_token"], p.devices) == ("tok-2", ["tok-0"])
+    # the send named tok-0 at position 2; a token arrived since, and the devices moved down: the digest still names it
+    apply_event(p, ev("app_opened", T0 + 10, context=_device("tok-new")))
+    assert p.devices == ["tok-2", "tok-0"]
+    apply_event(p, _gone("tok-0"))
+    assert (p.traits["push_token"], p.devices) == ("tok-new", ["tok-2"])
+    apply_event(p, _gone("tok-new", "tok-2", status="bounced"))  # every app uninstalled: no token left
+    assert PUSH_TOKEN_TRAIT not in p.traits and p.devices == []
+
+
+@pytest.mark.parametrize("receipt", [
+    {"channel": "email", "status": "bounced"},  # another channel's attribute of the name is not about devices
+    {"status": "opened"},
+    {"attributes": {"unregistered": "tok-1"}},  # not a list
+])
+def test_other_receipts_leave_the_devices_alone(receipt: dict[str, Any]) -> None:
+    p = new_profile("u1")
+    apply_event(p, ev("app_opened", T0, context=_device("tok-1")))
+    apply_event(p, ev("app_opened", T0 + 1, context=_device("tok-2")))
+    line = {"delivery_id": "d1", "customer_id": "u1", "channel": "push", "status": "sent", "at": "2026-03-02T10:05:00Z",
+            "attributes": {"unregistered": [device_digest("tok-1"), device_digest("tok-2")]}, **receipt}
+    got = receipt_line(orjson.dumps(line))
+    assert got is not None
+    apply_event(p, got)
+    assert (p.traits["push_token"], p.devices) == ("tok-2", ["tok-1"])
+
+
+TWO_PUSHES = """\
+journey: comeback
+entry: {event: cart_viewed}
+steps:
+  - id: nudge
+    send: {channel: push, content: {title: "Still there?", body: "Your cart misses you"}}
+  - id: later
+    wait: 1h
+  - id: again
+    send: {channel: push, content: {title: "Last call", body: "Your cart expires tonight"}}
+"""
+
+
+def test_after_a_receipt_naming_the_uninstalled_app_the_next_push_goes_only_to_the_other_device(tmp_path: Path) -> None:
+    """The tablet used last was uninstalled (the phone took the first push: receipt `sent` naming the tablet's
+    token): the second push goes to the phone alone. It went to the tablet first, and to both, before."""
+    (tmp_path / "t" / "journeys").mkdir(parents=True)
+    (tmp_path / "t" / "journeys" / "comeback.yaml").write_text(TWO_PUSHES)
+    lines = [
+        {"messageId": "1", "type": "track", "event": "app_opened", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+         "context": {"device": {"token": "fcm-phone"}}},
+        {"messageId": "2", "type": "track", "event": "cart_viewed", "userId": "a", "timestamp": "2026-03-02T10:01:00Z",
+         "context": {"device": {"token": "fcm-tablet"}}},
+        # as `cjo-stream tail --receipts` shows the push adapter's receipt
+        {"delivery_id": "d1", "customer_id": "a", "channel": "push", "status": "sent", "at": "2026-03-02T10:01:02Z",
+         "journey": "comeback", "step": "nudge", "provider_message_id": "projects/p/messages/1",
+         "attributes": {"attempts": 1, "unregistered": [device_digest("fcm-tablet")]}},
+    ]
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path / "t"), "--events", str(events))
+    assert p.returncode == 0, p.stderr
+    first, second = [orjson.loads(ln) for ln in p.stdout.splitlines()]
+    assert (first["to"], first["also_to"]) == ("fcm-tablet", ["fcm-phone"])
+    assert (second["step"], second["to"], second.get("also_to")) == ("again", "fcm-phone", None)

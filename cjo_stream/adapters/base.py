@@ -47,6 +47,9 @@ class DeliveryResult:
     # the provider's ids of the same message to the command's other recipients (a push's other devices that took
     # it): recorded beside ``provider_message_id``, so a callback naming any of them finds the send
     other_ids: tuple[str, ...] = ()
+    # the command's push tokens the provider called unregistered (the app was uninstalled), as their digests
+    # (commands.device_digest: receipts carry no address); the receipt names them, and the profile drops them
+    unregistered: tuple[str, ...] = ()
 
     @classmethod
     def sent(cls, provider_message_id: str | None = None, response: dict[str, Any] | None = None) -> DeliveryResult:

@@ -15,7 +15,9 @@ A command for a customer with several devices names the earlier ones' tokens in 
 goes to each, one request a token (FCM v1 has no multicast), at once. One device accepting it is the send
 (its ``name`` the provider id): the command is not tried again, which would repeat it on the devices that took it.
 Only when none did, the first transient failure is retried (for all of them), else the answer for the device used
-last (``bounced`` when its app was uninstalled) is the outcome.
+last (``bounced`` when its app was uninstalled) is the outcome. Either way the receipt names the devices whose app
+was uninstalled (attribute ``unregistered``, by :func:`~cjo_stream.commands.device_digest`): their customer's
+profile drops them, as Braze, Customer.io and OneSignal drop a token FCM calls unregistered.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from cjo_stream.adapters.http_client import (
     safe_code,
     timeout_from_env,
 )
-from cjo_stream.commands import DeliveryCommand
+from cjo_stream.commands import DeliveryCommand, device_digest
 
 NOTIFICATION_KEYS = ("title", "subject", "body", "text")
 
@@ -127,14 +129,15 @@ class PushChannel(HttpChannel):
             return await self._one(cmd, cmd.to)
         got = await asyncio.gather(*(self._one(cmd, t) for t in (cmd.to, *others)), return_exceptions=True)
         results = [r for r in got if isinstance(r, DeliveryResult)]
+        gone = tuple(g for r in results for g in r.unregistered)  # whatever the others answered
         took = [r for r in results if r.outcome == "sent"]
         if took:  # each device's message has its own name: a callback may give any of them
             names = tuple(r.provider_message_id for r in took[1:] if r.provider_message_id)
-            return replace(took[0], other_ids=names) if names else took[0]
+            return replace(took[0], other_ids=names, unregistered=gone) if names or gone else took[0]
         failed = next((r for r in got if isinstance(r, BaseException)), None)
         if failed is not None:
             raise failed  # (the runner folds it into a transient result)
-        return next((r for r in results if r.outcome == "transient"), results[0])
+        return replace(next((r for r in results if r.outcome == "transient"), results[0]), unregistered=gone)
 
     async def _one(self, cmd: DeliveryCommand, to: str | None) -> DeliveryResult:
         body = self.message(cmd, to)
@@ -144,5 +147,8 @@ class PushChannel(HttpChannel):
             return DeliveryResult.transient("HTTP 401: FCM refused the access token; refresh CJO_FCM_ACCESS_TOKEN_FILE")
         if resp.status >= 400:
             code = fcm_error_code(resp)
-            return classify(resp, code, bounced=code == "UNREGISTERED") or DeliveryResult.sent()
+            result = classify(resp, code, bounced=code == "UNREGISTERED") or DeliveryResult.sent()
+            if code == "UNREGISTERED" and result.outcome == "permanent":  # the receipt names it: the profile drops it
+                result = replace(result, unregistered=(device_digest(to or cmd.to or ""),))
+            return result
         return DeliveryResult.sent(provider_id(json_field(resp, "name")))

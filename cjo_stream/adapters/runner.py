@@ -56,7 +56,14 @@ from cjo_stream.adapters.ratelimit import TokenBucket
 from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
 from cjo_stream.adapters.sentlog import DEFAULT_MARGIN, SentLog, retention, sent_topic
 from cjo_stream.adapters.withheld import Withheld
-from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand, Receipt, ReceiptStatus, SkipRecord
+from cjo_stream.commands import (
+    ALL_CHANNELS,
+    UNREGISTERED_ATTRIBUTE,
+    DeliveryCommand,
+    Receipt,
+    ReceiptStatus,
+    SkipRecord,
+)
 from cjo_stream.config import Settings
 from cjo_stream.events import parse_ts
 from cjo_stream.kafka.closing import stop_within
@@ -589,7 +596,9 @@ class AdapterRunner:
             await self._receipt(cmd, "expired", reason="expired while retrying")
             return
         r = out.result
-        attrs = {"attempts": out.attempts}
+        attrs: dict[str, Any] = {"attempts": out.attempts}
+        if r.unregistered:  # (a push's uninstalled devices, by digest: the profile drops them)
+            attrs[UNREGISTERED_ATTRIBUTE] = list(r.unregistered)
         if r.outcome == "sent":
             self._pending.append(await self.sent.record(cmd.delivery_id, utc_now_iso(self.clock()),
                                                         r.provider_message_id, rec.partition,

@@ -163,6 +163,7 @@ class Receiver:
         self.scripts: dict[str, deque[Answer]] = defaultdict(deque)
         self.default = Answer(200, json={"ok": True})
         self.key_header: str | None = None  # when set, scripts are looked up by this header's value
+        self.key_body: Callable[[bytes], str] | None = None  # when set, by what it reads from the request's body
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -177,7 +178,8 @@ class Receiver:
         body = await request.read()
         self.requests.append(Seen(request.method, request.path, dict(request.headers), body,
                                   dict(request.query), time.monotonic()))
-        key = request.headers.get(self.key_header, "") if self.key_header else request.path
+        key = request.headers.get(self.key_header, "") if self.key_header else \
+            self.key_body(body) if self.key_body is not None else request.path
         queue = self.scripts.get(key)
         answer = queue.popleft() if queue else self.default
         if answer.until is not None:

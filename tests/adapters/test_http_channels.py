@@ -26,7 +26,7 @@ from cjo_stream.adapters.signing import verify
 from cjo_stream.adapters.slack import SlackChannel, SlackConfig
 from cjo_stream.adapters.sms import SmsChannel, SmsConfig
 from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
-from cjo_stream.commands import DeliveryCommand
+from cjo_stream.commands import DeliveryCommand, device_digest
 from tests.adapters.conftest import Answer, Receiver, command
 
 KEY = b"whsec-test-key"
@@ -426,6 +426,33 @@ async def test_push_to_two_devices_keeps_each_devices_message_name(receiver: Rec
     assert sorted([r.provider_message_id or "", *r.other_ids]) == ["projects/shop-app/messages/1",
                                                                "projects/shop-app/messages/2"]
     assert r.provider_message_id not in r.other_ids
+
+
+@pytest.mark.parametrize(("answers", "outcome", "gone"), [
+    ({"tablet": Answer(200, json={"name": "projects/shop-app/messages/1"}), "phone": UNREGISTERED}, "sent", ["phone"]),
+    ({"tablet": UNREGISTERED, "phone": Answer(200, json={"name": "projects/shop-app/messages/2"})}, "sent", ["tablet"]),
+    ({"tablet": UNREGISTERED, "phone": UNREGISTERED}, "permanent", ["phone", "tablet"]),  # bounced
+    ({"tablet": UNREGISTERED}, "permanent", ["tablet"]),  # one device
+])
+async def test_push_names_the_uninstalled_devices_by_digest(receiver: Receiver, tmp_path: Any,
+                                                             answers: dict[str, Answer], outcome: str,
+                                                             gone: list[str]) -> None:
+    """FCM answers UNREGISTERED for a device whose app was uninstalled: the result (and so the receipt) names those
+    of the command's tokens by digest, whether the other device took it or not; the profile drops them."""
+    token = tmp_path / "t"
+    token.write_text("ya29.x")
+    receiver.key_body = lambda body: orjson.loads(body)["message"]["token"]
+    for device, answer in answers.items():
+        receiver.script(device, answer)
+    ch = push_channel(receiver, str(token))
+    await ch.start()
+    try:
+        r = await ch.deliver(command(channel="push", to="tablet", also_to=["phone"] if len(answers) > 1 else None))
+    finally:
+        await ch.close()
+    assert r.outcome == outcome and (r.status == "bounced" or outcome == "sent")
+    assert sorted(r.unregistered) == sorted(device_digest(t) for t in gone)
+    assert all(len(d) == 16 and d not in ("tablet", "phone") for d in r.unregistered)  # no address
 
 
 def test_push_config_errors() -> None:

@@ -21,7 +21,7 @@ from cjo_stream.adapters.runner import AdapterRunner
 from cjo_stream.adapters.sentlog import provider_key
 from cjo_stream.adapters.signing import verify
 from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
-from cjo_stream.commands import DeliveryCommand
+from cjo_stream.commands import DeliveryCommand, device_digest
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
 from cjo_stream.kafka.producer import make_producer
@@ -279,7 +279,8 @@ async def test_a_delivery_topic_with_fewer_partitions_than_the_sent_record_is_he
 
 
 class _TwoDevices:
-    """A push channel whose two devices both took the message, each under its own name."""
+    """A push channel whose two devices both took the message, each under its own name, and a third's app was
+    uninstalled."""
 
     name = "push"
 
@@ -287,15 +288,17 @@ class _TwoDevices:
         return None
 
     async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
-        return DeliveryResult("sent", provider_message_id="fcm/tablet", other_ids=("fcm/phone",))
+        return DeliveryResult("sent", provider_message_id="fcm/tablet", other_ids=("fcm/phone",),
+                              unregistered=(device_digest("old-phone"),))
 
     async def close(self) -> None:
         return None
 
 
 async def test_the_sent_record_keeps_every_devices_message_name(settings: Settings) -> None:
-    """A push two devices took: a callback may name either device's message (the phone's was unknown: 404)."""
-    cmd = command(channel="push", customer_id="u7", to="tablet", also_to=["phone"], content={"title": "Hi"})
+    """A push two devices took: a callback may name either device's message (the phone's was unknown: 404); the
+    receipt names a third device, whose app was uninstalled, by digest."""
+    cmd = command(channel="push", customer_id="u7", to="tablet", also_to=["phone", "old-phone"], content={"title": "Hi"})
     await produce_commands(settings, [cmd])
     runner = make_runner(settings, _TwoDevices())
     found: list[str | None] = []
@@ -309,6 +312,9 @@ async def test_the_sent_record_keeps_every_devices_message_name(settings: Settin
 
     await run_until(runner, sent)
     assert found == [cmd.delivery_id]
+    # the receipt names the uninstalled device by digest (no address): its customer's profile drops it
+    receipt = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(rs) >= 1))
+    assert receipt[cmd.delivery_id]["attributes"] == {"attempts": 1, "unregistered": [device_digest("old-phone")]}
 
 
 # ---------------------------------------------------------------------------- rate limit, scale-out
