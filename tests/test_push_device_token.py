@@ -119,20 +119,28 @@ def test_a_merge_keeps_the_anonymous_devices_after_the_customers() -> None:
     assert known.devices == ["tablet"]
 
 
-def test_a_push_names_every_device_and_the_adapter_sends_to_each(tmp_path: Path) -> None:
+#: The phone's app opened, then the tablet's: two devices, the tablet used last.
+TWO_DEVICES: list[dict[str, Any]] = [
+    {"messageId": "1", "type": "track", "event": "app_opened", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+     "context": {"device": {"token": "fcm-phone"}}},
+    {"messageId": "2", "type": "track", "event": "cart_viewed", "userId": "a", "timestamp": "2026-03-02T10:01:00Z",
+     "context": {"device": {"token": "fcm-tablet"}}},
+]
+
+
+def _simulate(tmp_path: Path, journey: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The commands ``cjo-stream simulate`` prints for ``lines`` with ``journey`` as the only journey."""
     (tmp_path / "t" / "journeys").mkdir(parents=True)
-    (tmp_path / "t" / "journeys" / "comeback.yaml").write_text(JOURNEY)
-    lines = [
-        {"messageId": "1", "type": "track", "event": "app_opened", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
-         "context": {"device": {"token": "fcm-phone"}}},
-        {"messageId": "2", "type": "track", "event": "cart_viewed", "userId": "a", "timestamp": "2026-03-02T10:01:00Z",
-         "context": {"device": {"token": "fcm-tablet"}}},
-    ]
+    (tmp_path / "t" / "journeys" / "comeback.yaml").write_text(journey)
     events = tmp_path / "e.jsonl"
     events.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
     p = run("simulate", "--topologies", str(tmp_path / "t"), "--events", str(events))
     assert p.returncode == 0, p.stderr
-    [cmd] = [orjson.loads(ln) for ln in p.stdout.splitlines()]
+    return [orjson.loads(ln) for ln in p.stdout.splitlines()]
+
+
+def test_a_push_names_every_device_and_the_adapter_sends_to_each(tmp_path: Path) -> None:
+    [cmd] = _simulate(tmp_path, JOURNEY, TWO_DEVICES)
     assert (cmd["to"], cmd["also_to"]) == ("fcm-tablet", ["fcm-phone"])
 
 
@@ -203,22 +211,13 @@ steps:
 def test_after_a_receipt_naming_the_uninstalled_app_the_next_push_goes_only_to_the_other_device(tmp_path: Path) -> None:
     """The tablet used last was uninstalled (the phone took the first push: receipt `sent` naming the tablet's
     token): the second push goes to the phone alone. It went to the tablet first, and to both, before."""
-    (tmp_path / "t" / "journeys").mkdir(parents=True)
-    (tmp_path / "t" / "journeys" / "comeback.yaml").write_text(TWO_PUSHES)
     lines = [
-        {"messageId": "1", "type": "track", "event": "app_opened", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
-         "context": {"device": {"token": "fcm-phone"}}},
-        {"messageId": "2", "type": "track", "event": "cart_viewed", "userId": "a", "timestamp": "2026-03-02T10:01:00Z",
-         "context": {"device": {"token": "fcm-tablet"}}},
+        *TWO_DEVICES,
         # as `cjo-stream tail --receipts` shows the push adapter's receipt
         {"delivery_id": "d1", "customer_id": "a", "channel": "push", "status": "sent", "at": "2026-03-02T10:01:02Z",
          "journey": "comeback", "step": "nudge", "provider_message_id": "projects/p/messages/1",
          "attributes": {"attempts": 1, "unregistered": [device_digest("fcm-tablet")]}},
     ]
-    events = tmp_path / "e.jsonl"
-    events.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
-    p = run("simulate", "--topologies", str(tmp_path / "t"), "--events", str(events))
-    assert p.returncode == 0, p.stderr
-    first, second = [orjson.loads(ln) for ln in p.stdout.splitlines()]
+    first, second = _simulate(tmp_path, TWO_PUSHES, lines)
     assert (first["to"], first["also_to"]) == ("fcm-tablet", ["fcm-phone"])
     assert (second["step"], second["to"], second.get("also_to")) == ("again", "fcm-phone", None)
