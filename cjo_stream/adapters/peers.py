@@ -214,11 +214,38 @@ class PeerLookup:
 
     async def find(self, keys: list[LookupKey]) -> list[Found | None]:
         """Each key's send as one of the replicas holding the partitions this one lacks has it, or None where every
-        one of them said it has none (final); :class:`Unresolved` ``503`` when a partition's holder is unknown, did
-        not answer or no longer holds it (the caller retries)."""
+        one of them said it has none (final); :class:`Unresolved` ``503`` when a send is not found and a partition's
+        holder is unknown, cannot be asked (``--web-port -1``), did not answer or no longer holds it (the caller
+        retries). The holders that can be asked are asked anyway: what they find is final whatever the others'
+        (with one replica without a web endpoint every callback was a 503, its own partitions' or not)."""
         plan = self.assignor.plan(self.held(), self.in_use(), self.partition_for)
-        if plan is not None and plan.dark and not plan.unknown:
+        if plan is None:
             self._count("failed")
+            raise Unresolved(503, "no replica of this adapter is known to hold the sent-record partition(s) (no peer "
+                                  "table yet: starting, or the group rebalancing): retry")
+        answers = await asyncio.gather(*(self._ask(url, keys, parts) for url, parts in plan.ask.items()),
+                                       return_exceptions=True)
+        out: list[Found | None] = [None] * len(keys)
+        failure: BaseException | None = None
+        for answer in answers:
+            if isinstance(answer, Unresolved):
+                failure = failure or answer  # (503: a holder did not answer as one)
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            for i, hit in enumerate(answer.found):
+                if hit is not None and out[i] is None:
+                    out[i] = (hit.delivery_id, hit.record)
+        if all(out):
+            self._count("found")
+            return out
+        self._count("not_found" if failure is None and not plan.dark and not plan.unknown else "failed")
+        if failure is not None:
+            raise failure
+        if plan.unknown:
+            raise Unresolved(503, "no replica of this adapter is known to hold the sent-record partition(s) "
+                                  f"{sorted(plan.unknown)} (starting, or the group rebalancing): retry")
+        if plan.dark:
             if self._warned is not self.assignor.members:  # once per assignment: not a line per callback
                 self._warned = self.assignor.members
                 log.warning("adapter %s: a replica without a web endpoint (--web-port -1) holds the sent-record "
@@ -227,23 +254,6 @@ class PeerLookup:
             raise Unresolved(503, f"the sent-record partition(s) {sorted(plan.dark)} are held by a replica of this "
                                   "adapter without a web endpoint (--web-port -1), which cannot be asked: retry once "
                                   "every replica serves one")
-        if plan is None or plan.unknown:
-            self._count("failed")
-            raise Unresolved(503, "no replica of this adapter is known to hold the sent-record partition(s) "
-                                  f"{sorted(plan.unknown) if plan else '(no peer table yet)'} (starting, or the "
-                                  "group rebalancing): retry")
-        answers = await asyncio.gather(*(self._ask(url, keys, parts) for url, parts in plan.ask.items()),
-                                       return_exceptions=True)
-        for answer in answers:
-            if isinstance(answer, BaseException):
-                raise answer  # (Unresolved 503: a holder did not answer as one)
-        out: list[Found | None] = [None] * len(keys)
-        for answer in answers:
-            assert isinstance(answer, LookupAnswer)
-            for i, hit in enumerate(answer.found):
-                if hit is not None and out[i] is None:
-                    out[i] = (hit.delivery_id, hit.record)
-        self._count("found" if all(out) else "not_found")
         return out
 
     async def _ask(self, url: str, keys: list[LookupKey], parts: frozenset[int]) -> LookupAnswer:
@@ -272,7 +282,6 @@ class PeerLookup:
         return answer
 
     def _failed(self, url: str, why: str) -> NoReturn:
-        self._count("failed")
         raise Unresolved(503, f"the replica holding the rest of the sent-record ({url}) {why}: retry")
 
     def _count(self, outcome: str) -> None:

@@ -168,6 +168,23 @@ async def test_a_lookup_that_cannot_be_made_says_which_setting_to_fix(caplog: py
     assert [r.getMessage() for r in caplog.records].count(  # once per assignment, not a line per callback
         "adapter sms: a replica without a web endpoint (--web-port -1) holds the sent-record partition(s) [0]: "
         "callbacks by provider_message_id for its sends get 503 here; give every replica of the adapter a web port") == 1
+    # the replicas that can be asked still are: a send one of them holds is found (it was a 503 for every callback)
+    holder = await start_site(build_app(None, "cjo.receipts", b"key-one", sent=_Held(), peers=_NeverAsks()),  # type: ignore[arg-type]
+                              "127.0.0.1", 0)
+    three = PeerAssignor()
+    three.members, three.me = [_Member("", {"cjo.delivery.sms": [1]}), _Member("", {"cjo.delivery.sms": [2]}),
+                               _Member(f"http://127.0.0.1:{bound_port(holder)}", {"cjo.delivery.sms": [0]})], 0
+    beside = PeerLookup(three, lambda: [1], lambda: [0, 1, 2], lambda p: p, adapter="sms", signing_key=b"key-one")
+    try:
+        assert await beside.find([LookupKey(provider_message_id="SM1")]) == [
+            ("d1", SentRecord(at="2026-12-01T10:00:00Z", customer_id="u1", channel="sms"))]
+        with pytest.raises(Unresolved) as err:  # not there: on the partition nobody can ask, maybe (no final 404)
+            await beside.find([LookupKey(provider_message_id="SM2")])
+        assert err.value.status == 503 and "[2] are held by a replica of this adapter without a web endpoint" in \
+            err.value.message, err.value.message
+    finally:
+        await holder.cleanup()
+        await beside.close()
     other = await start_site(build_app(None, "cjo.receipts", b"key-two", sent=_Held(), peers=_NeverAsks()),  # type: ignore[arg-type]
                              "127.0.0.1", 0)
     elsewhere = web.Application()  # something else at the announced URL (a CJO_WEB_URL naming another service)
