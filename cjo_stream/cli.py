@@ -22,8 +22,13 @@ from cjo_stream.logs import say
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from cjo_stream.errors import load_topology_checked
+    from cjo_stream.errors import UsageError, load_topology_checked
 
+    if args.topologies and args.topologies_flag and args.topologies != args.topologies_flag:
+        raise UsageError(f"validate: two journeys directories, {args.topologies} and --topologies "
+                         f"{args.topologies_flag}: give one")
+    # `--topologies DIR` as simulate, replay and worker take it was refused ("unrecognized arguments")
+    args.topologies = args.topologies or args.topologies_flag or topologies_dir()
     topo = load_topology_checked(args.topologies, refusing=None)  # (not "run validate": this is validate)
     for j in sorted(topo.journeys, key=lambda j: (j.id, j.version)):
         n = len(j.steps)
@@ -249,8 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check journey files and policies; print every problem")
-    p.add_argument("topologies", nargs="?", default=topologies_dir(),
-                   help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
+    p.add_argument("topologies", nargs="?", help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
+    p.add_argument("--topologies", dest="topologies_flag", metavar="DIR",
+                   help="the same, as simulate, replay and worker take it")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("simulate", help="run journeys over a JSONL file of events in virtual time")

@@ -89,6 +89,10 @@ def _check_web_url(s: Settings) -> None:
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"CJO_WEB_URL={s.web_url!r}: expected http(s)://host[:port], how other workers "
                              "(or an adapter's other replicas) reach this one")
+        if parts.scheme != s.web_scheme:  # the others (serving as this one does) refused to call it: a 502 or 503 later
+            raise ValueError(f"CJO_WEB_URL={s.web_url!r}: {parts.scheme}, but this process serves {s.web_scheme} ("
+                             f"CJO_WEB_TLS_CERT and CJO_WEB_TLS_KEY {'set' if s.web_tls_cert else 'unset'}), and the "
+                             f"other workers or replicas call only {s.web_scheme} URLs: use {s.web_scheme}://")
     if s.worker_id and (not s.worker_id.isprintable() or len(s.worker_id) > 255):
         raise ValueError("CJO_WORKER_ID: at most 255 printable characters (no newlines or control characters)")
 

@@ -552,6 +552,16 @@ def test_validate_counts_steps_in_words(tmp_path: Path) -> None:
     assert "(5 steps)" in run("validate", "topologies").stdout  # the example's welcome journey
 
 
+def test_validate_takes_topologies_as_simulate_does(tmp_path: Path) -> None:
+    """``validate --topologies DIR`` (as simulate, replay and worker take it) was refused: unrecognized arguments."""
+    p = run("validate", "--topologies", "topologies")
+    assert p.returncode == 0, p.stderr
+    assert "(5 steps)" in p.stdout
+    assert run("validate", "topologies", "--topologies", "topologies").returncode == 0  # the same, twice: fine
+    user_error(run("validate", "topologies", "--topologies", str(tmp_path)), ExitCode.USAGE,
+               f"validate: two journeys directories, topologies and --topologies {tmp_path}: give one")
+
+
 def test_a_frequency_cap_over_the_bound_is_refused_at_load(tmp_path: Path) -> None:
     """``max: 1000`` was accepted: the profile keeps every send a cap counts, so one customer's send log
     could hold 1,000 entries. A cap's max is now at most 100 (policies.MAX_CAP), refused as file:line."""

@@ -151,6 +151,9 @@ def test_topic_flag_type_follows_kafkas_rule() -> None:
     ("CJO_WEB_URL", "notaurl", "CJO_WEB_URL='notaurl': expected http(s)://host[:port]"),
     ("CJO_WEB_URL", "http://[::1", "CJO_WEB_URL='http://[::1': expected"),
     ("CJO_WEB_URL", "http://w1:99999", "CJO_WEB_URL='http://w1:99999': expected"),
+    ("CJO_WEB_URL", "https://w1:6067", "CJO_WEB_URL='https://w1:6067': https, but this process serves http "
+                                       "(CJO_WEB_TLS_CERT and CJO_WEB_TLS_KEY unset), and the other workers or replicas "
+                                       "call only http URLs: use http://"),  # (the others refused it: 502, 503)
     ("CJO_WORKER_ID", "w1\nFAKE log line", "CJO_WORKER_ID: at most 255 printable characters"),
 ])
 def test_web_url_and_worker_id_are_checked(monkeypatch: pytest.MonkeyPatch, var: str, value: str,
@@ -160,7 +163,7 @@ def test_web_url_and_worker_id_are_checked(monkeypatch: pytest.MonkeyPatch, var:
     with pytest.raises(ValueError) as e:
         Settings.from_env()
     assert fragment in str(e.value) and "FAKE" not in str(e.value)
-    monkeypatch.setenv(var, "https://worker-1.cjo.svc:6066" if var == "CJO_WEB_URL" else "worker-1")
+    monkeypatch.setenv(var, "http://worker-1.cjo.svc:6066" if var == "CJO_WEB_URL" else "worker-1")
     assert Settings.from_env()
 
 

@@ -21,7 +21,7 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     from cjo_stream.adapters.base import ChannelStartError
     from cjo_stream.adapters.config import ConfigError
     from cjo_stream.adapters.service import AdapterOptions, check_config, serve, state_dir
-    from cjo_stream.errors import ExitCode, InvalidInput, UsageError, port_free
+    from cjo_stream.errors import ExitCode, InvalidInput, UsageError, UserError, port_free
     from cjo_stream.kafka.connect import wait_for_broker_or_stop, where
     from cjo_stream.logs import configure_from_env
     from cjo_stream.settings_args import settings_from
@@ -49,6 +49,8 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
         return asyncio.run(serve(settings, opts, channel=own))
     except KeyboardInterrupt:
         return 130
+    except UserError:  # (a state directory another live adapter holds)
+        raise
     except ChannelStartError as e:  # its own code, not cjo-stream's: one line (--debug: the traceback too)
         log.debug("the channel's start() failed", exc_info=e.__cause__)
         raise (UsageError if e.config else InvalidInput)(str(e)) from None

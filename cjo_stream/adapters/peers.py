@@ -69,7 +69,8 @@ class Plan:
     """Whom to ask for the sent-record partitions this replica lacks."""
 
     ask: dict[str, frozenset[int]]  # peer URL -> the sent-record partitions it holds that this replica lacks
-    unknown: frozenset[int]  # lacked partitions no other replica with a URL holds (now): no answer can be final
+    unknown: frozenset[int]  # lacked partitions no member of the table holds (now): no answer can be final
+    dark: frozenset[int] = frozenset()  # lacked partitions held by a replica without a web endpoint (--web-port -1)
 
 
 class PeerAssignor:
@@ -131,14 +132,35 @@ class PeerAssignor:
             return None
         lacking = set(in_use) - set(held)
         ask: dict[str, set[int]] = {}
+        dark: set[int] = set()
         for i, m in enumerate(self.members):
-            if i == self.me or not m.url:
+            if i == self.me:
                 continue
             theirs = {partition_for(p) for ps in m.partitions.values() for p in ps} & lacking
-            if theirs:
+            if theirs and m.url:
                 ask.setdefault(m.url, set()).update(theirs)
+            else:
+                dark |= theirs
         covered = set().union(*ask.values()) if ask else set()
-        return Plan({u: frozenset(ps) for u, ps in ask.items()}, frozenset(lacking - covered))
+        dark -= covered  # (a sent-record partition shared by several command partitions: one holder with a URL will do)
+        return Plan({u: frozenset(ps) for u, ps in ask.items()}, frozenset(lacking - covered - dark), frozenset(dark))
+
+
+#: What an operator checks when a replica's announced URL does not answer as a replica of this adapter.
+_UNREACHED = ("is that replica reached at that URL from this one? It announces CJO_WEB_URL, else the host name (or "
+              "CJO_WEB_HOST) and its --web-port")
+
+
+def _refused(status: int) -> str:
+    """Why a replica answered a lookup ``status``, and what to set (the log line; its first clause: the 503's)."""
+    if status == 401:
+        return ("its CJO_ENGAGEMENT_SIGNING_KEY is not this one's: give every replica of the adapter the same key")
+    if status == 403:
+        return ("it refused an unsigned lookup (a proxy in between, or not a private address): set the same "
+                "CJO_ENGAGEMENT_SIGNING_KEY on every replica of the adapter")
+    if status == 503:
+        return "it is reading its partitions after a rebalance: retry"
+    return f"not a replica of this adapter there: {_UNREACHED}"
 
 
 class LookupKey(msgspec.Struct, omit_defaults=True):
@@ -178,6 +200,7 @@ class PeerLookup:
         self.scheme = scheme
         self.timeout = timeout
         self._client: httpx.AsyncClient | None = None  # one for all lookups: its connections are kept (TLS)
+        self._warned: object = None  # the peer table the --web-port -1 warning was logged for
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -191,26 +214,46 @@ class PeerLookup:
 
     async def find(self, keys: list[LookupKey]) -> list[Found | None]:
         """Each key's send as one of the replicas holding the partitions this one lacks has it, or None where every
-        one of them said it has none (final); :class:`Unresolved` ``503`` when a partition's holder is unknown, did
-        not answer or no longer holds it (the caller retries)."""
+        one of them said it has none (final); :class:`Unresolved` ``503`` when a send is not found and a partition's
+        holder is unknown, cannot be asked (``--web-port -1``), did not answer or no longer holds it (the caller
+        retries). The holders that can be asked are asked anyway: what they find is final whatever the others'
+        (with one replica without a web endpoint every callback was a 503, its own partitions' or not)."""
         plan = self.assignor.plan(self.held(), self.in_use(), self.partition_for)
-        if plan is None or plan.unknown:
+        if plan is None:
             self._count("failed")
-            raise Unresolved(503, "no replica of this adapter is known to hold the sent-record partition(s) "
-                                  f"{sorted(plan.unknown) if plan else '(no peer table yet)'} (starting, or the "
-                                  "group rebalancing): retry")
+            raise Unresolved(503, "no replica of this adapter is known to hold the sent-record partition(s) (no peer "
+                                  "table yet: starting, or the group rebalancing): retry")
         answers = await asyncio.gather(*(self._ask(url, keys, parts) for url, parts in plan.ask.items()),
                                        return_exceptions=True)
-        for answer in answers:
-            if isinstance(answer, BaseException):
-                raise answer  # (Unresolved 503: a holder did not answer as one)
         out: list[Found | None] = [None] * len(keys)
+        failure: BaseException | None = None
         for answer in answers:
-            assert isinstance(answer, LookupAnswer)
+            if isinstance(answer, Unresolved):
+                failure = failure or answer  # (503: a holder did not answer as one)
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
             for i, hit in enumerate(answer.found):
                 if hit is not None and out[i] is None:
                     out[i] = (hit.delivery_id, hit.record)
-        self._count("found" if all(out) else "not_found")
+        if all(out):
+            self._count("found")
+            return out
+        self._count("not_found" if failure is None and not plan.dark and not plan.unknown else "failed")
+        if failure is not None:
+            raise failure
+        if plan.unknown:
+            raise Unresolved(503, "no replica of this adapter is known to hold the sent-record partition(s) "
+                                  f"{sorted(plan.unknown)} (starting, or the group rebalancing): retry")
+        if plan.dark:
+            if self._warned is not self.assignor.members:  # once per assignment: not a line per callback
+                self._warned = self.assignor.members
+                log.warning("adapter %s: a replica without a web endpoint (--web-port -1) holds the sent-record "
+                            "partition(s) %s: callbacks by provider_message_id for its sends get 503 here; give "
+                            "every replica of the adapter a web port", self.adapter, sorted(plan.dark))
+            raise Unresolved(503, f"the sent-record partition(s) {sorted(plan.dark)} are held by a replica of this "
+                                  "adapter without a web endpoint (--web-port -1), which cannot be asked: retry once "
+                                  "every replica serves one")
         return out
 
     async def _ask(self, url: str, keys: list[LookupKey], parts: frozenset[int]) -> LookupAnswer:
@@ -224,11 +267,12 @@ class PeerLookup:
         try:
             r = await self._client.post(f"{url}{LOOKUP_PATH}", content=body, headers=headers)
         except httpx.HTTPError as e:
-            log.warning("adapter %s: peer lookup at %s failed: %s", self.adapter, url, type(e).__name__)
+            log.warning("adapter %s: peer lookup at %s failed: %s; %s", self.adapter, url, type(e).__name__, _UNREACHED)
             self._failed(url, "did not answer")
         if r.status_code != 200:
-            log.warning("adapter %s: peer lookup at %s answered %d", self.adapter, url, r.status_code)
-            self._failed(url, f"answered {r.status_code}")
+            why = _refused(r.status_code)
+            log.warning("adapter %s: peer lookup at %s answered %d; %s", self.adapter, url, r.status_code, why)
+            self._failed(url, f"answered {r.status_code} ({why.split(':', 1)[0]})")
         try:
             answer = msgspec.json.decode(r.content, type=LookupAnswer)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -238,7 +282,6 @@ class PeerLookup:
         return answer
 
     def _failed(self, url: str, why: str) -> NoReturn:
-        self._count("failed")
         raise Unresolved(503, f"the replica holding the rest of the sent-record ({url}) {why}: retry")
 
     def _count(self, outcome: str) -> None:

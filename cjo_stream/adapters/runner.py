@@ -65,6 +65,7 @@ from cjo_stream.commands import (
     SkipRecord,
 )
 from cjo_stream.config import Settings
+from cjo_stream.errors import UsageError
 from cjo_stream.events import parse_ts
 from cjo_stream.kafka.closing import stop_within
 from cjo_stream.kafka.groups import heartbeat_ms, leave_group_on_close
@@ -253,6 +254,12 @@ class AdapterRunner:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         s = self.settings
+        if self.memberships is not None and not self.memberships.claim(warn=False) and self.memberships.holder:
+            # before any store opens: a second process on the directory wiped the first's consent-withdrawal table
+            # (made afresh at each start) and the sent-record partitions it was assigned, under the live process
+            raise UsageError(f"the adapter's state directory {self.memberships.directory} (CJO_ADAPTER_STATE_DIR) is "
+                             f"in use by another live process (pid {self.memberships.holder}): give each adapter "
+                             "process its own directory")
         outputs = [s.receipts_topic, s.skipped_topic, *map(dlq_topic, self.inputs),
                    *getattr(self.channel, "output_topics", ())]
         await ensure_topics(s, [*self.inputs, *outputs])

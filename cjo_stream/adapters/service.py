@@ -162,6 +162,10 @@ async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None
                             "loopback only")
             log.info("adapter endpoint on %s://%s:%d (/engagement, /metrics, /health)", settings.web_scheme,
                      settings.web_host, bound_port(web_runner))
+        else:
+            log.warning("adapter %s has no web endpoint (--web-port -1): the other replicas of this adapter cannot ask "
+                        "it for the sends of its partitions, so callbacks by provider_message_id alone get 503 on "
+                        "them while it runs", runner.name)
         await runner.start()
         if started is not None:
             started.set()

@@ -73,9 +73,16 @@ def receipt_wait_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
                 continue
             add = f"when: {FIX}" if m.when is None else f"`{FIX} and (...)` to its when"
             line = src.line(path)
-            whose = ("of a step of that name in any journey (a step id is unique only within its journey), not "
-                     "only this journey's" if _reads(m, _STEP) else "of any message the customer got, from any "
-                     "journey (a newsletter's, another journey's), not only this journey's")
+            if _reads(m, _STEP):
+                whose = ("of a step of that name in any journey (a step id is unique only within its journey), not "
+                         "only this journey's")
+            elif _reads(m, _SEND_KEYS):  # exists(event.properties.delivery_id): read as "my send's", met by any
+                whose = ("of any message the customer got, from any journey: its when reads the receipt's journey "
+                         "or delivery_id without requiring a value (exists(...), != null, != and not in are met by "
+                         "other journeys' receipts)")
+            else:
+                whose = ("of any message the customer got, from any journey (a newsletter's, another journey's), not "
+                         "only this journey's")
             mine.append((line, f"{j.source}:{line}: warning: {what} takes {m.event!r} {whose}: add {add} (and "
                                f"event.properties.step == '<send step>' for one send: a step id names a step of any "
                                f"journey)"))

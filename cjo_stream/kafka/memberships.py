@@ -49,9 +49,11 @@ class Memberships:
         self.directory = directory
         self._fd: int | None = None
         self._members: dict[str, str] = {}
+        self.holder: str | None = None  # the pid of the live process :meth:`claim` found holding the lock
 
-    def claim(self) -> bool:
-        """Take the directory's lock; False (and a warning) if a live process holds it or it cannot be made."""
+    def claim(self, warn: bool = True) -> bool:
+        """Take the directory's lock; False (and a warning, with ``warn``) if a live process holds it (then
+        :attr:`holder`) or it cannot be made."""
         if self._fd is not None:
             return True
         try:
@@ -64,8 +66,10 @@ class Memberships:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            holder = self.holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
+            if not warn:
+                return False
             log.warning("%s is in use by another live process (pid %s): two processes must not share a state "
                         "directory; this one leaves that process's group members alone", self.directory, holder)
             return False

@@ -16,6 +16,7 @@ import msgspec
 from cjo_stream.adapters.runner import group_id
 from cjo_stream.config import Settings
 from cjo_stream.kafka.local_broker import free_port
+from cjo_stream.kafka.memberships import Memberships
 from tests.adapters.conftest import command, env_without_cjo, produce_commands, read_topic
 from tests.runtime.conftest import GroupWatch
 
@@ -46,6 +47,34 @@ def test_a_state_dir_that_is_a_file_is_refused_before_connecting(tmp_path: Path)
     assert err.strip().splitlines()[-1] == (f"error: cannot create the adapter's state directory {tmp_path}/afile/"
                                             "cjo-console (CJO_ADAPTER_STATE_DIR): not a directory")
     assert "Traceback" not in err
+
+
+def test_a_state_dir_another_live_adapter_holds_is_refused_before_anything_is_opened(settings: Settings,
+                                                                                       tmp_path: Path) -> None:
+    """Two replicas given one CJO_ADAPTER_STATE_DIR (a walkthrough): the second only warned, then wiped the live
+    first one's consent-withdrawal table (made afresh at each start) and, as it stopped, removed it."""
+    mine = tmp_path / "cjo-console"
+    (mine / "withheld-0").mkdir(parents=True)
+    (mine / "withheld-0" / "CURRENT").write_text("the live adapter's\n")
+    live = Memberships(str(mine))  # the other process: this test's, holding the directory's lock
+    assert live.claim()
+    try:
+        env = {**env_without_cjo(), "CJO_BROKER": settings.bootstrap, "CJO_ADAPTER_STATE_DIR": str(tmp_path)}
+        p = run_cli("adapter", "--channel", "console", "--web-port", "-1", env=env)
+        try:
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:  # (before: it ran on, beside the live one)
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    finally:
+        live.release()
+    assert p.returncode == 2, err
+    assert err.strip().splitlines()[-1] == (f"error: the adapter's state directory {mine} (CJO_ADAPTER_STATE_DIR) is "
+                                            f"in use by another live process (pid {os.getpid()}): give each adapter "
+                                            "process its own directory")
+    assert "Traceback" not in err
+    assert (mine / "withheld-0" / "CURRENT").read_text() == "the live adapter's\n"
 
 
 async def test_console_adapter_process(settings: Settings) -> None:

@@ -13,6 +13,7 @@ import httpx
 import msgspec
 import orjson
 import pytest
+from aiohttp import web
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from cjo_stream import metrics
@@ -58,8 +59,8 @@ def test_the_peer_table_says_whom_to_ask_for_each_partition_this_replica_lacks()
     a, b, c = _table(["http://a:1", "http://b:1", ""])  # c serves no web endpoint
     same = lambda p: p  # noqa: E731 - as many sent-record partitions as command partitions
     # round robin as before: m0 gets 0, m1 gets 1, m2 gets 2
-    assert a.plan([0], [0, 1, 2], same) == Plan(ask={"http://b:1": frozenset({1})},
-                                                unknown=frozenset({2}))  # 2's holder cannot be asked: no final 404
+    assert a.plan([0], [0, 1, 2], same) == Plan(ask={"http://b:1": frozenset({1})}, unknown=frozenset(),
+                                                dark=frozenset({2}))  # 2's holder cannot be asked: no final 404
     assert c.plan([2], [0, 1, 2], same) == Plan({"http://a:1": frozenset({0}), "http://b:1": frozenset({1})},
                                                 frozenset())
     # a sent-record of one partition for three command partitions: every replica holds it, none is asked
@@ -151,6 +152,57 @@ async def test_the_asking_side_signs_verifies_tls_and_never_takes_a_silence_for_
         await ask.find([LookupKey(provider_message_id="SM2")])
     assert err.value.status == 503 and "did not answer" in err.value.message
     await ask.close()
+
+
+async def test_a_lookup_that_cannot_be_made_says_which_setting_to_fix(caplog: pytest.LogCaptureFixture) -> None:
+    """What an operator gets wrong: a replica started with --web-port -1, replicas with different
+    CJO_ENGAGEMENT_SIGNING_KEYs, a CJO_WEB_URL that reaches something else. Each was a 503 "… (starting, or the
+    group rebalancing): retry" or "answered 401: retry", which retrying never mends."""
+    table = PeerAssignor()
+    table.members, table.me = [_Member("", {"cjo.delivery.sms": [1]}), _Member("", {"cjo.delivery.sms": [0]})], 0
+    ask = PeerLookup(table, lambda: [1], lambda: [0, 1], lambda p: p, adapter="sms", signing_key=b"key-one")
+    for _ in range(2):
+        with pytest.raises(Unresolved) as err:
+            await ask.find([LookupKey(provider_message_id="SM1")])
+        assert err.value.status == 503 and "without a web endpoint (--web-port -1)" in err.value.message
+    assert [r.getMessage() for r in caplog.records].count(  # once per assignment, not a line per callback
+        "adapter sms: a replica without a web endpoint (--web-port -1) holds the sent-record partition(s) [0]: "
+        "callbacks by provider_message_id for its sends get 503 here; give every replica of the adapter a web port") == 1
+    # the replicas that can be asked still are: a send one of them holds is found (it was a 503 for every callback)
+    holder = await start_site(build_app(None, "cjo.receipts", b"key-one", sent=_Held(), peers=_NeverAsks()),  # type: ignore[arg-type]
+                              "127.0.0.1", 0)
+    three = PeerAssignor()
+    three.members, three.me = [_Member("", {"cjo.delivery.sms": [1]}), _Member("", {"cjo.delivery.sms": [2]}),
+                               _Member(f"http://127.0.0.1:{bound_port(holder)}", {"cjo.delivery.sms": [0]})], 0
+    beside = PeerLookup(three, lambda: [1], lambda: [0, 1, 2], lambda p: p, adapter="sms", signing_key=b"key-one")
+    try:
+        assert await beside.find([LookupKey(provider_message_id="SM1")]) == [
+            ("d1", SentRecord(at="2026-12-01T10:00:00Z", customer_id="u1", channel="sms"))]
+        with pytest.raises(Unresolved) as err:  # not there: on the partition nobody can ask, maybe (no final 404)
+            await beside.find([LookupKey(provider_message_id="SM2")])
+        assert err.value.status == 503 and "[2] are held by a replica of this adapter without a web endpoint" in \
+            err.value.message, err.value.message
+    finally:
+        await holder.cleanup()
+        await beside.close()
+    other = await start_site(build_app(None, "cjo.receipts", b"key-two", sent=_Held(), peers=_NeverAsks()),  # type: ignore[arg-type]
+                             "127.0.0.1", 0)
+    elsewhere = web.Application()  # something else at the announced URL (a CJO_WEB_URL naming another service)
+    stranger = await start_site(elsewhere, "127.0.0.1", 0)
+    try:
+        for site, said in ((other, "CJO_ENGAGEMENT_SIGNING_KEY is not this one's"),
+                           (stranger, "not a replica of this adapter there")):
+            table.members[1].url = f"http://127.0.0.1:{bound_port(site)}"
+            caplog.clear()
+            with pytest.raises(Unresolved) as err:
+                await ask.find([LookupKey(provider_message_id="SM1")])
+            assert err.value.status == 503 and said in err.value.message, err.value.message
+            assert said in caplog.text and ("every replica of the adapter the same key" in caplog.text
+                                            or "CJO_WEB_URL" in caplog.text)
+    finally:
+        await other.cleanup()
+        await stranger.cleanup()
+        await ask.close()
 
 
 class _Sms:

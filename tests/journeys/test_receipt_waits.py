@@ -96,6 +96,8 @@ def test_a_condition_every_receipt_meets_is_still_warned(tmp_path: Path, when: s
     journey's, still takes the open of any other message (the twenty-sixth session's leftover)."""
     warnings = load_topology(str(_topology(tmp_path, when))).warnings
     assert len(warnings) == 1 and "`event.properties.journey == journey.id and (...)` to its when" in warnings[0]
+    # why the condition written does not do what it reads as (it said "of any message", no more)
+    assert "its when reads the receipt's journey or delivery_id without requiring a value" in warnings[0], warnings
 
 
 def test_leaving_on_any_unsubscribe_is_not_warned(tmp_path: Path) -> None:
