@@ -47,7 +47,8 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
-from cjo_stream import metrics
+from cjo_stream import metrics, scratch
+from cjo_stream.adapters import sentlog, withheld
 from cjo_stream.adapters.base import Channel, ChannelStartError, DeliveryResult, attempt, said, utc_now_iso
 from cjo_stream.adapters.config import ConfigError
 from cjo_stream.adapters.expiry import ExpiryPolicy
@@ -143,6 +144,18 @@ def forget_lag(revoked: Sequence[TopicPartition]) -> None:
     for tp in revoked:
         with contextlib.suppress(KeyError):
             metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+
+
+def remove_abandoned(parent: str | None = None) -> int:
+    """Remove the temporary directories of adapters that are gone (killed before a clean stop; :mod:`cjo_stream.scratch`)
+    and say how many in one line; returns that number."""
+    swept = scratch.sweep((sentlog.TEMP_PREFIX, withheld.TEMP_PREFIX), parent)
+    if swept.removed or swept.unlocked:
+        log.info("removed %d temporary director%s of adapters that are gone%s", swept.removed,
+                 "y" if swept.removed == 1 else "ies",
+                 f"; {swept.unlocked} made by an older version (no lock file) left: remove those once no adapter of "
+                 "that version runs" if swept.unlocked else "")
+    return swept.removed
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -260,6 +273,7 @@ class AdapterRunner:
             raise UsageError(f"the adapter's state directory {self.memberships.directory} (CJO_ADAPTER_STATE_DIR) is "
                              f"in use by another live process (pid {self.memberships.holder}): give each adapter "
                              "process its own directory")
+        await asyncio.to_thread(remove_abandoned)
         outputs = [s.receipts_topic, s.skipped_topic, *map(dlq_topic, self.inputs),
                    *getattr(self.channel, "output_topics", ())]
         await ensure_topics(s, [*self.inputs, *outputs])

@@ -32,10 +32,7 @@ Measured in ``make bench`` ("Adapter sent-record at scale").
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -43,6 +40,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from cjo_stream import scratch
 from cjo_stream.config import Settings
 from cjo_stream.kafka.closing import STOP_WITHIN, stop_within
 from cjo_stream.kafka.reading import partitions_of
@@ -58,6 +56,8 @@ _FOREVER = 2**31 - 1  # RocksDB's TTL is a 32-bit number of seconds
 #: Partitions read at once. Reading is CPU-bound here (~2 µs an id); fewer at a time finish one by one, so
 #: each store's closing compaction runs on the other core while the next is read.
 _READ_PARALLEL = 2
+#: Names the temporary directory of an adapter without ``CJO_ADAPTER_STATE_DIR`` (a dead one's: :mod:`cjo_stream.scratch`).
+TEMP_PREFIX = "cjo-sent-"
 
 
 class SentRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -106,8 +106,10 @@ class SentLog:
         self.topic = topic
         self.producer = producer
         self.keep = keep
-        self._temp = state_dir is None
-        self.state_dir = state_dir or tempfile.mkdtemp(prefix="cjo-sent-")
+        # without a state directory a temporary one, locked while this process lives (removed at a clean close, else
+        # by the next adapter's start: scratch.sweep)
+        self._temp = scratch.make(TEMP_PREFIX) if state_dir is None else None
+        self.state_dir = self._temp.path if self._temp is not None else state_dir or ""
         self.stores = StoreFactory(settings.store, self.state_dir)
         self._kv: dict[int, KV] = {}  # sent partition -> its ids
         self._pos: dict[int, int] = {}  # sent partition -> next offset to read
@@ -309,6 +311,5 @@ class SentLog:
             self._reader = None
             if reader is not None:
                 await stop_within(reader, "the sent-record reader")
-            if self._temp:
-                with contextlib.suppress(OSError):
-                    shutil.rmtree(self.state_dir)
+            if self._temp is not None:
+                self._temp.remove()

@@ -50,7 +50,6 @@ import math
 import os
 import shutil
 import struct
-import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -59,6 +58,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cjo_stream import scratch
 from cjo_stream.commands import ConsentChange, DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.kafka.closing import stop_within
@@ -83,6 +83,8 @@ _TIME = struct.Struct("<d")
 _MS = struct.Struct(">Q")
 _SEP = "\n"  # between channel names (none has one)
 _TABLE = "withheld"
+#: Names the temporary directory of an adapter without ``CJO_ADAPTER_STATE_DIR`` (a dead one's: :mod:`cjo_stream.scratch`).
+TEMP_PREFIX = "cjo-withheld-"
 
 
 class Withheld:
@@ -103,7 +105,7 @@ class Withheld:
         self._seq = 0  # numbers the time index's keys
         self.state_dir = state_dir  # the store's directory is made in it (None: a temporary one)
         self._kv: KV | None = None  # opened at first use (a runner made and never started opens nothing)
-        self._closing: weakref.finalize[[KV, str], Withheld] | None = None
+        self._closing: weakref.finalize[[KV, str, scratch.Scratch | None], Withheld] | None = None
         self._erasures = 0  # erasure records read since the store was opened (none: why() skips their get)
         self._newest_erasure = -math.inf  # the latest time of those (s): one no earlier is stored without a read
         self.folded = 0  # records applied since the store was opened
@@ -116,15 +118,13 @@ class Withheld:
     # ------------------------------------------------------------------ the store
     def _store(self) -> KV:
         if self._kv is None:
-            if self.state_dir is None:
-                where, made = tempfile.mkdtemp(prefix="cjo-withheld-"), True
-            else:
-                where, made = self.state_dir, False
+            temp = scratch.make(TEMP_PREFIX) if self.state_dir is None else None  # (locked while this process lives)
+            where = temp.path if temp is not None else self.state_dir or ""
             kv, _ = StoreFactory(self.settings.store, where).open(_TABLE, 0, counted=False)  # no checkpoint: wiped
             self._kv, self._erasures, self.folded, self._seq, self._newest_erasure = kv, 0, 0, 0, -math.inf
-            path = where if made else os.path.join(where, f"{_TABLE}-0")
+            path = where if temp is not None else os.path.join(where, f"{_TABLE}-0")
             # closed and removed even if close() is never called (a table only applied to, in a test)
-            self._closing = weakref.finalize(self, _drop, kv, path)
+            self._closing = weakref.finalize(self, _drop, kv, path, temp)
         return self._kv
 
     def _share(self, chans: frozenset[str]) -> frozenset[str]:
@@ -326,12 +326,15 @@ class Withheld:
                 closing()
 
 
-def _drop(kv: KV, path: str) -> None:
-    """Close a store and remove its files."""
+def _drop(kv: KV, path: str, temp: scratch.Scratch | None) -> None:
+    """Close a store and remove its files (and its temporary directory's lock)."""
     with contextlib.suppress(Exception):  # (closed already, or a store that failed to open)
         kv.close()
-    with contextlib.suppress(OSError):
-        shutil.rmtree(path)
+    if temp is not None:
+        temp.remove()
+    else:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(path)
 
 
 class _Withdrawn(Mapping[str, tuple[frozenset[str], float]]):

@@ -9,7 +9,7 @@ each group to ``group-members.json`` whenever it is assigned partitions; at the 
 consumers join, it sends LeaveGroup for those ids, so the broker drops the dead run's members at once.
 
 Safety: the ids are removed only by the process holding this directory's lock (``owner.lock``, an
-exclusive ``flock`` held for the process's life and released by the kernel however it ends). Getting it
+exclusive ``flock`` held for the process's life and released by the kernel however it ends: :mod:`cjo_stream.dirlock`). Getting it
 proves that no process using this directory is alive, so the ids written there belong to a dead run;
 a second process started on the same directory (a misconfiguration: two workers sharing a data
 directory) does not get it and neither removes nor records anything. Only the groups the caller is
@@ -24,7 +24,6 @@ There is no client API for this: Kafka's ``removeMembersFromConsumerGroup`` only
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
 from collections.abc import Iterable
@@ -34,11 +33,12 @@ import orjson
 from aiokafka.client import AIOKafkaClient, ConnectionGroup, CoordinationType
 from aiokafka.protocol.group import LeaveGroupRequest
 
+from cjo_stream import dirlock
 from cjo_stream.config import Settings
 
 log = logging.getLogger("cjo_stream.memberships")
 
-LOCK = "owner.lock"
+LOCK = dirlock.LOCK
 FILE = "group-members.json"
 
 
@@ -63,18 +63,14 @@ class Memberships:
             log.warning("cannot lock %s (%s): group members a crash leaves behind will wait out their session",
                         self.directory, e.strerror)
             return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = self.holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        if not dirlock.take(fd):
+            holder = self.holder = dirlock.holder(fd)
             os.close(fd)
             if not warn:
                 return False
             log.warning("%s is in use by another live process (pid %s): two processes must not share a state "
                         "directory; this one leaves that process's group members alone", self.directory, holder)
             return False
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
         return True
 

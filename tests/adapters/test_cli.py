@@ -12,11 +12,13 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 
 from cjo_stream.adapters.runner import group_id
 from cjo_stream.config import Settings
 from cjo_stream.kafka.local_broker import free_port
 from cjo_stream.kafka.memberships import Memberships
+from cjo_stream.scratch import make
 from tests.adapters.conftest import command, env_without_cjo, produce_commands, read_topic
 from tests.runtime.conftest import GroupWatch
 
@@ -77,10 +79,14 @@ def test_a_state_dir_another_live_adapter_holds_is_refused_before_anything_is_op
     assert (mine / "withheld-0" / "CURRENT").read_text() == "the live adapter's\n"
 
 
-async def test_console_adapter_process(settings: Settings) -> None:
+async def test_console_adapter_process(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     env = {**env_without_cjo(), "CJO_BROKER": settings.bootstrap, "CJO_PARTITIONS": "2",
-           "CJO_ADAPTER_SESSION_TIMEOUT": "1s", "PYTHONUNBUFFERED": "1"}
+           "CJO_ADAPTER_SESSION_TIMEOUT": "1s", "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp_path)}
+    left = make("cjo-sent-")  # what an adapter killed before a clean stop left behind (its lock: released)
+    assert left.fd is not None
+    os.close(left.fd)
     cmds = [command(channel="email", to="ada@example.com", content={"subject": "Lamp is waiting"}),
             command(channel="sms", to="+15550001111", content={"body": "Your code"})]
     await produce_commands(settings, cmds[:1])
@@ -104,6 +110,8 @@ async def test_console_adapter_process(settings: Settings) -> None:
     assert len(lines) == 2 and any("Lamp is waiting" in line for line in lines)
     assert not any("ada@example.com" in line or "+15550001111" in line for line in lines)  # no addresses
     assert "ada@example.com" not in err
+    assert "removed 1 temporary directory of adapters that are gone" in err
+    assert os.listdir(tmp_path) == []  # that one at start, its own at the clean stop
 
 
 async def test_console_adapter_restarted_after_sigkill_replaces_its_dead_member(settings: Settings,
