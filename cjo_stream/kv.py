@@ -22,6 +22,8 @@ import shutil
 from collections.abc import Iterator
 from typing import Any, Final, Protocol
 
+from cjo_stream.libc import load as load_libc
+
 #: Default RAM budget (MiB) of all RocksDB stores of one process: block cache incl. memtables.
 #: Reads beyond it come from the OS page cache (not counted in the process's RSS). Settings.rocksdb_memory_mb.
 DEFAULT_MEMORY_MB: Final = 64
@@ -174,11 +176,9 @@ def release_memory() -> None:
     Restoring millions of records allocates fetch buffers and record objects that are freed afterwards,
     but the C allocator keeps the pages, so the process's RSS stayed at the restore's peak for good.
     """
-    import ctypes
-    import ctypes.util
-
-    with contextlib.suppress(OSError, AttributeError, TypeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    libc = load_libc()  # (found once: find_library may run a subprocess)
+    with contextlib.suppress(AttributeError, TypeError):  # not glibc, or no libc at all
+        libc.malloc_trim(0)
 
 
 class RocksKV:

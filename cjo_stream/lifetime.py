@@ -11,8 +11,6 @@ lives as long as they should (the main thread here).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -20,14 +18,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-PR_SET_PDEATHSIG = 1
+from cjo_stream.libc import load as load_libc
 
-_libc: Any = None
-if sys.platform.startswith("linux"):
-    try:  # loaded once here: after fork only the call itself runs in the child
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        _libc = None
+PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent(sig: int = signal.SIGKILL, new_session: bool = True) -> Callable[[], None] | None:
@@ -36,14 +29,15 @@ def die_with_parent(sig: int = signal.SIGKILL, new_session: bool = True) -> Call
     ``new_session`` also starts a new session, like ``start_new_session=True``: a terminal's Ctrl-C
     then reaches only the parent, which stops its children in order.
     """
-    if _libc is None:
+    libc = load_libc() if sys.platform.startswith("linux") else None  # (loaded here: in the child only the call runs)
+    if libc is None:
         return None
     parent = os.getpid()
 
     def preexec() -> None:
         if new_session:
             os.setsid()
-        _libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os.kill(os.getpid(), sig)
 

@@ -26,7 +26,6 @@ dropped.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import shutil
 import sys
@@ -51,6 +50,7 @@ from cjo_stream.kafka.outbox import Outbox
 from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.kafka.records import Header, Item
 from cjo_stream.kv import KV, StoreFactory
+from cjo_stream.libc import load as load_libc
 from cjo_stream.runtime import lookalikes
 from cjo_stream.runtime.aliases import Links
 from cjo_stream.runtime.customers import CustomerPartition
@@ -75,10 +75,10 @@ def malloc_in_use() -> int:
     RocksDB allocates through it (blocks, memtables, table readers); Python objects mostly do not (pymalloc).
     RSS above this plus Python's share is memory malloc keeps after it was freed.
     """
+    libc = load_libc()
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallinfo2.restype = _MallInfo2
-    except (OSError, AttributeError):
+    except AttributeError:  # not glibc (or glibc before 2.33), or no libc
         return 0
     m = libc.mallinfo2()
     return int(m.uordblks + m.hblkhd)
