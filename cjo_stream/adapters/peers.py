@@ -32,6 +32,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, Cons
 
 from cjo_stream import metrics
 from cjo_stream.adapters.callback_ids import Unresolved
+from cjo_stream.adapters.peer_warnings import PeerWarnings
 from cjo_stream.adapters.sentlog import SentRecord
 from cjo_stream.adapters.signing import sign
 
@@ -201,8 +202,10 @@ class PeerLookup:
         self.timeout = timeout
         self._client: httpx.AsyncClient | None = None  # one for all lookups: its connections are kept (TLS)
         self._warned: object = None  # the peer table the --web-port -1 warning was logged for
+        self.warnings = PeerWarnings(log, adapter)  # a failed lookup's line: a few per peer, not one per callback
 
     async def close(self) -> None:
+        self.warnings.flush()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -260,18 +263,20 @@ class PeerLookup:
         body = msgspec.json.encode(LookupRequest(keys, sorted(parts)))
         headers = {"Content-Type": "application/json", **(sign(self.signing_key, body) if self.signing_key else {})}
         if url.split("://", 1)[0] != self.scheme:  # never a callback's ids over plain HTTP from an HTTPS adapter
-            log.warning("not asking peer %s: this adapter serves %s", url, self.scheme)
+            self.warnings.warn(url, f"not made: that replica announces another scheme and this one serves "
+                                    f"{self.scheme} (give every replica of the adapter the same CJO_WEB_TLS_CERT and "
+                                    "CJO_WEB_TLS_KEY, and a CJO_WEB_URL of that scheme)")
             self._failed(url, f"announced a non-{self.scheme} URL")
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout, verify=self.verify)
         try:
             r = await self._client.post(f"{url}{LOOKUP_PATH}", content=body, headers=headers)
         except httpx.HTTPError as e:
-            log.warning("adapter %s: peer lookup at %s failed: %s; %s", self.adapter, url, type(e).__name__, _UNREACHED)
+            self.warnings.warn(url, f"failed: {type(e).__name__}; {_UNREACHED}")
             self._failed(url, "did not answer")
         if r.status_code != 200:
             why = _refused(r.status_code)
-            log.warning("adapter %s: peer lookup at %s answered %d; %s", self.adapter, url, r.status_code, why)
+            self.warnings.warn(url, f"answered {r.status_code}; {why}")
             self._failed(url, f"answered {r.status_code} ({why.split(':', 1)[0]})")
         try:
             answer = msgspec.json.decode(r.content, type=LookupAnswer)

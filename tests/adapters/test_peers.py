@@ -5,6 +5,7 @@ Before, it answered ``404 … retry`` and with 2 replicas behind a Service half 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +20,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from cjo_stream import metrics
 from cjo_stream.adapters.base import DeliveryResult
 from cjo_stream.adapters.callback_ids import Unresolved
+from cjo_stream.adapters.peer_warnings import PeerWarnings
 from cjo_stream.adapters.peers import (
     LOOKUP_PATH,
     LookupKey,
@@ -34,6 +36,7 @@ from cjo_stream.adapters.signing import sign
 from cjo_stream.adapters.web import build_app
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.config import Settings
+from cjo_stream.kafka.local_broker import free_port
 from cjo_stream.kafka.topics import ensure_topics
 from cjo_stream.serving import bound_port, start_site
 from tests.adapters.conftest import command, produce_commands, read_topic, server_tls
@@ -203,6 +206,74 @@ async def test_a_lookup_that_cannot_be_made_says_which_setting_to_fix(caplog: py
         await other.cleanup()
         await stranger.cleanup()
         await ask.close()
+
+
+def _asking(url: str) -> PeerLookup:
+    """This replica holds sent-record partition 0; the one at ``url`` holds 1."""
+    table = PeerAssignor()
+    table.members, table.me = [_Member("", {"cjo.delivery.sms": [0]}), _Member(url, {"cjo.delivery.sms": [1]})], 0
+    return PeerLookup(table, lambda: [0], lambda: [0, 1], lambda p: p, adapter="sms")
+
+
+def lookups(outcome: str) -> float:
+    return metrics.REGISTRY.get_sample_value("cjo_adapter_peer_lookups_total",
+                                             {"channel": "sms", "outcome": outcome}) or 0.0
+
+
+async def test_a_peer_that_cannot_be_reached_is_logged_once_not_a_line_per_callback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A provider's burst of callbacks while the holder is unreachable logged a line each; every lookup is still
+    counted, and the ones not logged are said in one line (here: at the stop)."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    peers = _asking(dead)
+    failed = lookups("failed")
+    for _ in range(20):
+        with pytest.raises(Unresolved):
+            await peers.find([LookupKey(provider_message_id="SM7")])
+    assert lookups("failed") == failed + 20
+    lines = [r.getMessage() for r in caplog.records if dead in r.getMessage()]
+    assert lines == [f"adapter sms: peer lookup at {dead} failed: ConnectError; is that replica reached at that URL "
+                     "from this one? It announces CJO_WEB_URL, else the host name (or CJO_WEB_HOST) and its --web-port"]
+    await peers.close()
+    lines = [r.getMessage() for r in caplog.records if dead in r.getMessage()]
+    assert len(lines) == 2 and lines[1].startswith(f"adapter sms: 19 more peer lookup(s) at {dead} failed in the last ")
+    assert lines[1].endswith("(not logged one by one); the last failed: ConnectError; " + lines[0].split("; ", 1)[1])
+
+
+def test_a_peers_failures_are_one_line_per_interval_and_each_peer_has_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    w = PeerWarnings(logging.getLogger("cjo_stream.adapters.peers"), "sms", interval=60.0, clock=lambda: now[0])
+    for t in (0.0, 1.0, 2.0):
+        now[0] = t
+        w.warn("http://a", "answered 401; key")
+    now[0] = 30.0
+    w.warn("http://b", "failed: ConnectTimeout; reach")  # another peer: said at once
+    now[0] = 61.0
+    w.warn("http://a", "answered 503; rebalancing")  # an interval since a's line: the ones held and this one
+    now[0] = 62.0
+    w.warn("http://a", "answered 503; rebalancing")  # held again
+    now[0] = 200.0
+    w.warn("http://a", "answered 401; key")
+    now[0] = 300.0
+    w.warn("http://a", "answered 401; key")  # nothing held: a line of its own
+    assert [r.getMessage() for r in caplog.records] == [
+        "adapter sms: peer lookup at http://a answered 401; key",
+        "adapter sms: peer lookup at http://b failed: ConnectTimeout; reach",
+        "adapter sms: 3 more peer lookup(s) at http://a failed in the last 61 s (not logged one by one); the last "
+        "answered 503; rebalancing",
+        "adapter sms: 2 more peer lookup(s) at http://a failed in the last 139 s (not logged one by one); the last "
+        "answered 401; key",
+        "adapter sms: peer lookup at http://a answered 401; key"]
+
+
+async def test_failures_held_back_are_said_once_their_interval_is_over(caplog: pytest.LogCaptureFixture) -> None:
+    """A burst that stops: its count is not left unsaid until the next failure, hours later."""
+    w = PeerWarnings(logging.getLogger("cjo_stream.adapters.peers"), "sms", interval=0.2)
+    for _ in range(5):
+        w.warn("http://a", "answered 401; key")
+    assert len(caplog.records) == 1
+    await wait_for(lambda: len(caplog.records) == 2, timeout=10)
+    assert caplog.records[1].getMessage().startswith("adapter sms: 4 more peer lookup(s) at http://a failed in the last")
 
 
 class _Sms:
