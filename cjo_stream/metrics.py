@@ -180,7 +180,8 @@ DELIVERY_OUTCOMES = Counter("cjo_delivery_outcomes_total", "Adapter outcomes by 
 ADAPTER_PEER_LOOKUPS = Counter("cjo_adapter_peer_lookups_total",
                                "Engagement callbacks whose send was looked up on the other replicas of an adapter "
                                "(outcome: found, not_found, failed: a holder unknown or not answering, the "
-                               "callback answered 503)", ["channel", "outcome"], registry=REGISTRY)
+                               "callback answered 503; optional_failed: the same for a callback giving our own ids, "
+                               "answered 202 as given)", ["channel", "outcome"], registry=REGISTRY)
 ADAPTER_RETRIES = Counter("cjo_adapter_retries_total", "Delivery attempts retried", ["channel"], registry=REGISTRY)
 ADAPTER_RATE_WAIT = Counter("cjo_adapter_rate_limit_wait_seconds_total", "Time spent waiting for the rate limiter",
                             ["channel"], registry=REGISTRY)

@@ -215,15 +215,20 @@ class PeerLookup:
         """A peer table is known: :meth:`find` may be asked."""
         return self.assignor.me >= 0
 
-    async def find(self, keys: list[LookupKey]) -> list[Found | None]:
+    async def find(self, keys: list[LookupKey], optional: bool = False) -> list[Found | None]:
         """Each key's send as one of the replicas holding the partitions this one lacks has it, or None where every
         one of them said it has none (final); :class:`Unresolved` ``503`` when a send is not found and a partition's
         holder is unknown, cannot be asked (``--web-port -1``), did not answer or no longer holds it (the caller
         retries). The holders that can be asked are asked anyway: what they find is final whatever the others'
-        (with one replica without a web endpoint every callback was a 503, its own partitions' or not)."""
+        (with one replica without a web endpoint every callback was a 503, its own partitions' or not).
+
+        ``optional``: every key is a callback giving our own ids, answered ``202`` as given whatever happens here;
+        a failure is then counted ``optional_failed``, not ``failed`` (which the alert CjoAdapterPeerLookupsFailing
+        watches: callbacks answered ``503``, which providers drop after their retries)."""
+        failed = "optional_failed" if optional else "failed"
         plan = self.assignor.plan(self.held(), self.in_use(), self.partition_for)
         if plan is None:
-            self._count("failed")
+            self._count(failed)
             raise Unresolved(503, "no replica of this adapter is known to hold the sent-record partition(s) (no peer "
                                   "table yet: starting, or the group rebalancing): retry")
         answers = await asyncio.gather(*(self._ask(url, keys, parts) for url, parts in plan.ask.items()),
@@ -242,7 +247,7 @@ class PeerLookup:
         if all(out):
             self._count("found")
             return out
-        self._count("not_found" if failure is None and not plan.dark and not plan.unknown else "failed")
+        self._count("not_found" if failure is None and not plan.dark and not plan.unknown else failed)
         if failure is not None:
             raise failure
         if plan.unknown:

@@ -196,7 +196,7 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
                     asked = sorted(elsewhere + optional)
                     try:
                         found = await peers.find([LookupKey(events[j].delivery_id, events[j].provider_message_id)
-                                                  for j in asked])
+                                                  for j in asked], optional=not elsewhere)
                     except Unresolved:
                         if elsewhere:
                             raise

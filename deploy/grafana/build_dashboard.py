@@ -272,8 +272,9 @@ def build() -> dict[str, Any]:
     L.add(timeseries("Rate-limit waiting", "Seconds per second adapters wait for their rate limiter (1 = always)",
                      [(f"sum by (channel) (rate(cjo_adapter_rate_limit_wait_seconds_total{C}[{RI}]))",
                        "{{channel}}")], "percentunit"), 8, 8)
-    L.add(timeseries("Callbacks asked of other replicas", "Engagement callbacks by provider id whose send another "
-                     "adapter replica holds: found there, not found anywhere (404), or a holder not answering (503)",
+    L.add(timeseries("Callbacks asked of other replicas", "Engagement callbacks whose send another adapter replica "
+                     "holds: found there, not found anywhere (404), or a holder not answering (failed: 503); "
+                     "optional_failed: a callback giving our own ids whose holder did not answer, taken as given (202)",
                      [(f"sum by (channel, outcome) (rate(cjo_adapter_peer_lookups_total{C}[{RI}]))",
                        "{{channel}} {{outcome}}")], "ops"), 24, 8)
 

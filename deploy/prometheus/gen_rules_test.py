@@ -145,10 +145,12 @@ TESTS: list[dict[str, Any]] = [
     {
         "name": "adapter replicas that cannot ask each other",
         "series": [
-            # email: a lookup fails every minute from 1m; push: a rebalance's failures at 1m, then none
+            # email: a lookup fails every minute from 1m; push: a rebalance's failures at 1m, then none;
+            # sms: lookups of callbacks giving our own ids fail every minute, each answered 202 anyway
             s("cjo_adapter_peer_lookups_total", {**A0, "channel": "email", "outcome": "failed"}, "0 1+1x30"),
             s("cjo_adapter_peer_lookups_total", {**A1, "channel": "push", "outcome": "failed"}, "0 3x30"),
             s("cjo_adapter_peer_lookups_total", {**A1, "channel": "push", "outcome": "found"}, "0+5x30"),
+            s("cjo_adapter_peer_lookups_total", {**A1, "channel": "sms", "outcome": "optional_failed"}, "0 1+1x30"),
         ],
         "checks": [
             ("10m", "CjoAdapterPeerLookupsFailing", []),  # pending

@@ -101,7 +101,7 @@ class _NeverAsks(PeerLookup):
         super().__init__(PeerAssignor(), lambda: [0], lambda: [0, 1], lambda p: p, adapter="sms")
         self.assignor.me = 0
 
-    async def find(self, keys: list[LookupKey]) -> Any:
+    async def find(self, keys: list[LookupKey], optional: bool = False) -> Any:
         raise AssertionError("a lookup was passed on")
 
 
@@ -208,6 +208,19 @@ async def test_a_lookup_that_cannot_be_made_says_which_setting_to_fix(caplog: py
         await ask.close()
 
 
+class _Receipts:
+    """Where ``/engagement`` writes its receipts (the broker's part is not what these tests are about)."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future[None]:
+        self.sent.append(value)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
 def _asking(url: str) -> PeerLookup:
     """This replica holds sent-record partition 0; the one at ``url`` holds 1."""
     table = PeerAssignor()
@@ -218,6 +231,30 @@ def _asking(url: str) -> PeerLookup:
 def lookups(outcome: str) -> float:
     return metrics.REGISTRY.get_sample_value("cjo_adapter_peer_lookups_total",
                                              {"channel": "sms", "outcome": outcome}) or 0.0
+
+
+async def test_a_callback_giving_our_ids_is_not_counted_failed_when_its_optional_lookup_fails() -> None:
+    """Our ids without journey and step: the holder is asked to complete them and, when it cannot be, the callback is
+    still taken as given (202). It was counted ``failed``, which the alert CjoAdapterPeerLookupsFailing watches for
+    callbacks answered 503 (lost once providers stop retrying): it fired for lookups that lost nothing."""
+    dead = f"http://127.0.0.1:{free_port()}"  # the holder: nothing answers there
+    peers, receipts = _asking(dead), _Receipts()
+    site = await start_site(build_app(receipts, "cjo.receipts", sent=_Held(), peers=peers),  # type: ignore[arg-type]
+                            "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{bound_port(site)}"
+    failed, optional = lookups("failed"), lookups("optional_failed")
+    try:
+        r = await post(url, {"delivery_id": "d9", "customer_id": "u9", "event": "opened"})
+        assert r.status_code == 202 and len(receipts.sent) == 1, r.text
+        assert (lookups("failed"), lookups("optional_failed")) == (failed, optional + 1)
+        # one needing the holder (the provider's id alone) in the same request: answered 503, counted failed
+        r = await post(url, [{"delivery_id": "d9", "customer_id": "u9", "event": "clicked"},
+                             {"provider_message_id": "SM7", "event": "delivered"}])
+        assert r.status_code == 503 and len(receipts.sent) == 1, r.text
+        assert (lookups("failed"), lookups("optional_failed")) == (failed + 1, optional + 1)
+    finally:
+        await site.cleanup()
+        await peers.close()
 
 
 async def test_a_peer_that_cannot_be_reached_is_logged_once_not_a_line_per_callback(
