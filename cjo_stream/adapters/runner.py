@@ -38,6 +38,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -149,12 +151,14 @@ def forget_lag(revoked: Sequence[TopicPartition]) -> None:
 def remove_abandoned(parent: str | None = None) -> int:
     """Remove the temporary directories of adapters that are gone (killed before a clean stop; :mod:`cjo_stream.scratch`)
     and say how many in one line; returns that number."""
-    swept = scratch.sweep((sentlog.TEMP_PREFIX, withheld.TEMP_PREFIX), parent)
+    prefixes = (sentlog.TEMP_PREFIX, withheld.TEMP_PREFIX)
+    swept = scratch.sweep(prefixes, parent)
     if swept.removed or swept.unlocked:
+        where = os.path.join(parent or tempfile.gettempdir(), "{" + ",".join(prefixes) + "}*")
         log.info("removed %d temporary director%s of adapters that are gone%s", swept.removed,
                  "y" if swept.removed == 1 else "ies",
-                 f"; {swept.unlocked} made by an older version (no lock file) left: remove those once no adapter of "
-                 "that version runs" if swept.unlocked else "")
+                 f"; {swept.unlocked} of {where} made by an older version (no lock file) left: remove those once no "
+                 "adapter of that version runs" if swept.unlocked else "")
     return swept.removed
 
 
