@@ -114,9 +114,9 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Profile)
 
 
-#: The encoded profile's first bytes: a msgpack array16 (``Profile`` has more than 15 fields), its length in the next two.
-_ARRAY16: Final = 0xDC
-_EMPTY_LIST: Final = 0x90
+#: The head of the encoded profile without its last field: a msgpack array16 (``Profile`` has more than 15 fields)
+#: of one element less than the struct has.
+_TRIMMED: Final = b"\xdc" + (len(Profile.__struct_fields__) - 1).to_bytes(2, "big")
 
 
 def encode_profile(p: Profile) -> bytes:
@@ -124,19 +124,10 @@ def encode_profile(p: Profile) -> bytes:
     msgspec writes every field of an array-like struct, one byte for an empty list, and a missing trailing field
     decodes as its default. Records stay as they were for a customer who never lost a device (the median stored
     state is held to 512 bytes), and every record written before ``dropped`` decodes."""
+    raw = _encoder.encode(p)
     if p.dropped:
-        return _encoder.encode(p)
-    buf = bytearray()
-    encode_profile_into(p, buf)
-    return bytes(buf)
-
-
-def encode_profile_into(p: Profile, buf: bytearray) -> None:
-    """:func:`encode_profile` into ``buf`` (empty): the stored record's writer passes it on without a copy."""
-    _encoder.encode_into(p, buf)
-    if not p.dropped and buf[0] == _ARRAY16 and buf[-1] == _EMPTY_LIST:
-        del buf[-1]
-        buf[2] -= 1  # (19 fields: the length's high byte is 0)
+        return raw
+    return _TRIMMED + raw[3:-1]  # (the array16's length, then ``dropped``: ``[]``, one byte)
 
 
 def decode_profile(raw: bytes) -> Profile:

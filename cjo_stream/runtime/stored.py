@@ -46,7 +46,7 @@ import msgspec
 from msgspec import Raw
 from msgspec.structs import replace
 
-from cjo_stream.profile import Instance, Profile, encode_profile_into
+from cjo_stream.profile import Instance, Profile, encode_profile
 
 # the structs live in a module of their own (no structs in a compiled module), imported from here as before
 from cjo_stream.runtime.stored_types import Stored as Stored
@@ -166,9 +166,7 @@ def _encode2(hw: int, p: Profile, ids: bytes) -> bytes:
 def _head(p: Profile) -> Raw:
     """The record's profile as :func:`~cjo_stream.profile.encode_profile` writes it: without ``dropped`` when it is
     empty (the last field: one byte less for nearly every customer, as records were before it)."""
-    buf = bytearray()
-    encode_profile_into(p, buf)
-    return Raw(buf)
+    return Raw(encode_profile(p))
 
 
 def decode_stored(raw: bytes, customer_id: str) -> Stored:
