@@ -113,7 +113,7 @@ class Receipt(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 #: The receipt attribute naming the push tokens FCM called unregistered (the app was uninstalled), by
-#: :func:`device_digest`: the profile drops those devices (``profile.apply_event``).
+#: :func:`device_digest`: the profile drops those devices and remembers their digests (``profile.apply_event``).
 UNREGISTERED_ATTRIBUTE: Final = "unregistered"
 
 

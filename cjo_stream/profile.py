@@ -65,6 +65,8 @@ def profile_to_dict(p: Profile, default_stage: str | None = None,
         "sends": [{"at": format_ts(t), "channel": ch} for t, ch in p.sends],
         "aliases": p.aliases,
         "devices": p.devices,  # earlier devices' push tokens (the current one: traits.push_token)
+        # the devices receipts named unregistered (by digest): an event carrying one of their tokens does not add it
+        "dropped_devices": [{"digest": g, "at": format_ts(t)} for g, t in p.dropped],
         # best send time (engine.besttime): opens/clicks counted and the decayed weight of each local hour
         "engagement": {ch: {"events": int(e[0]), "hours": list(e[2])} for ch, e in p.engagement.items()},
     }
@@ -112,8 +114,20 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Profile)
 
 
+#: The head of the encoded profile without its last field: a msgpack array16 (``Profile`` has more than 15 fields)
+#: of one element less than the struct has.
+_TRIMMED: Final = b"\xdc" + (len(Profile.__struct_fields__) - 1).to_bytes(2, "big")
+
+
 def encode_profile(p: Profile) -> bytes:
-    return _encoder.encode(p)
+    """``p`` as a msgpack array, without its last field when that is the empty ``dropped`` (nearly every customer):
+    msgspec writes every field of an array-like struct, one byte for an empty list, and a missing trailing field
+    decodes as its default. Records stay as they were for a customer who never lost a device (the median stored
+    state is held to 512 bytes), and every record written before ``dropped`` decodes."""
+    raw = _encoder.encode(p)
+    if p.dropped:
+        return raw
+    return _TRIMMED + raw[3:-1]  # (the array16's length, then ``dropped``: ``[]``, one byte)
 
 
 def decode_profile(raw: bytes) -> Profile:
@@ -246,6 +260,8 @@ MAX_DEVICE_TOKEN: Final = 4096
 #: Devices whose push tokens are kept: the current ``push_token`` and the earlier ones (``Profile.devices``), most
 #: recent first; an older one is forgotten (the phone of three phones ago). At most 5 × 4 KiB a customer.
 MAX_DEVICES: Final = 5
+#: The length of :func:`commands.device_digest`'s digests (a receipt's other strings name no device)
+_DIGEST_LEN: Final = 16
 
 
 def _replaced_token(p: Profile, old: object) -> None:
@@ -263,15 +279,57 @@ def _replaced_token(p: Profile, old: object) -> None:
         p.devices = earlier[:MAX_DEVICES - 1]
 
 
-def _forget_devices(p: Profile, gone: object) -> None:
-    """Drop the devices a push receipt names as unregistered (``gone``: :func:`commands.device_digest` of each
-    token; the app was uninstalled): from ``devices``, and when it is the ``push_token``, the most recent remaining
-    device becomes the ``push_token`` (none left: the trait is removed, and a push is skipped ``no_address``).
-    Kept, each later push went to the uninstalled app first, and to all until newer devices pushed it out. By
-    digest, not by position in the command: a token that arrived since the send moved the devices down."""
+def _forget_devices(p: Profile, gone: object, at: float) -> None:
+    """Drop the devices a push receipt of time ``at`` names as unregistered (``gone``: :func:`commands.device_digest`
+    of each token; the app was uninstalled), and remember them (``Profile.dropped``, :func:`_refused`): a late event
+    carrying one of those tokens brought it back, and the next push went to the uninstalled app again."""
     if not isinstance(gone, list) or not gone:
         return
-    named = {g for g in gone[:MAX_DEVICES] if isinstance(g, str)}
+    named = list(dict.fromkeys(g for g in gone[:MAX_DEVICES] if isinstance(g, str) and len(g) == _DIGEST_LEN))
+    if not named:
+        return
+    _drop_devices(p, set(named))
+    when = int(at)
+    _remember_dropped(p, [*((g, when) for g in named), *p.dropped])
+
+
+def _remember_dropped(p: Profile, dropped: list[tuple[str, int]]) -> None:
+    """``Profile.dropped`` from ``dropped``: each digest once, at its latest drop, the latest first (then by digest:
+    the same on every worker), the :data:`MAX_DEVICES` latest kept (a customer has no more devices at once)."""
+    latest: dict[str, int] = {}
+    for g, t in dropped:
+        if t >= latest.get(g, t):
+            latest[g] = t
+    p.dropped = sorted(latest.items(), key=lambda d: (-d[1], d[0]))[:MAX_DEVICES]
+
+
+def _refused(p: Profile, token: object) -> bool:
+    """Whether ``token`` is one a receipt named unregistered (``Profile.dropped``): an event carrying it, in
+    ``context.device.token`` or as the ``push_token`` trait, does not make it a device again.
+
+    Whatever the event's time. Stamped before the drop, it is a late event or an SDK's batch from its cache. Stamped
+    after it, FCM's word still holds: ``UNREGISTERED`` means the token "is no longer valid and a new one must be
+    used", and a reinstalled app gets a new token (which is taken as any other), so the same token again is a cache
+    (an app's data restored from a backup, an SDK repeating the token it stored): taken back, every push would go
+    to the dead token until a receipt dropped it again, and the next event brought it back. (APNs' rule, a token
+    registered again after its 410's timestamp, is for APNs' device tokens, which a reinstall may keep; FCM's are
+    per app instance.) The memory is bounded (:data:`MAX_DEVICES` digests): a token dropped long ago, pushed out by
+    later drops, is taken again, and the next push's receipt drops it once more. Costs nothing while it is empty."""
+    dropped = p.dropped
+    if not dropped or not isinstance(token, str) or not token:
+        return False
+    digest = device_digest(token)
+    for g, _t in dropped:
+        if g == digest:
+            return True
+    return False
+
+
+def _drop_devices(p: Profile, named: set[str]) -> None:
+    """Drop the devices whose token's digest is ``named``: from ``devices``, and when it is the ``push_token``, the
+    most recent remaining device becomes the ``push_token`` (none left: the trait is removed, and a push is skipped
+    ``no_address``). Kept, each later push went to the uninstalled app first, and to all until newer devices pushed
+    it out. By digest, not by position in the command: a token that arrived since the send moved the devices down."""
     devices = [d for d in p.devices if device_digest(d) not in named]
     current = p.traits.get(PUSH_TOKEN_TRAIT)
     if isinstance(current, str) and current and device_digest(current) in named:
@@ -322,7 +380,10 @@ def apply_event(p: Profile, ev: Event) -> int:
     traits = ev.traits
     if traits:
         old = p.traits.get(PUSH_TOKEN_TRAIT) if PUSH_TOKEN_TRAIT in traits else None
-        limited |= _add_traits(p.traits, traits)
+        mine = traits
+        if p.dropped and PUSH_TOKEN_TRAIT in traits and _refused(p, traits[PUSH_TOKEN_TRAIT]):
+            mine = {k: v for k, v in traits.items() if k != PUSH_TOKEN_TRAIT}  # (the event's own left as it came)
+        limited |= _add_traits(p.traits, mine)
         limited |= _consent_from_traits(p, traits, exact)
         if PUSH_TOKEN_TRAIT in traits:
             _replaced_token(p, old)
@@ -340,7 +401,7 @@ def apply_event(p: Profile, ev: Event) -> int:
         props = ev.properties
         attrs = props.get("attributes")
         if isinstance(attrs, dict) and UNREGISTERED_ATTRIBUTE in attrs and props.get("channel") == "push":
-            _forget_devices(p, attrs[UNREGISTERED_ATTRIBUTE])
+            _forget_devices(p, attrs[UNREGISTERED_ATTRIBUTE], exact)
     context = ev.context
     if context:
         tz = context.get("timezone")
@@ -351,7 +412,7 @@ def apply_event(p: Profile, ev: Event) -> int:
         if "device" in context and not (traits and PUSH_TOKEN_TRAIT in traits):
             token = _device_token(context)
             old = p.traits.get(PUSH_TOKEN_TRAIT)
-            if token is not None and old != token:
+            if token is not None and old != token and not _refused(p, token):
                 limited |= _add_traits(p.traits, {PUSH_TOKEN_TRAIT: token})
                 _replaced_token(p, old)
     return limited
@@ -409,6 +470,10 @@ def merge_profiles(into: Profile, other: Profile) -> int:
     if tokens:
         pooled = [d for d in dict.fromkeys([*into.devices, *tokens]) if d != current]
         into.devices = pooled[:MAX_DEVICES - 1]
+    if other.dropped:  # either id's receipts dropped a device: none comes back through the other
+        _remember_dropped(into, [*into.dropped, *other.dropped])
+    if into.dropped:
+        _drop_devices(into, {g for g, _t in into.dropped})
     for j, t in other.entered.items():
         into.entered[j] = max(t, into.entered.get(j, 0))
     into.sends = sorted(into.sends + other.sends)  # the engine keeps what its caps count

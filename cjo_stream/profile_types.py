@@ -101,6 +101,11 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     # trait (profile.MAX_DEVICES in all): a push goes to each (engine.core). Empty for one device (one byte); a
     # worker from before it reads the record without it (msgspec ignores an array's extra trailing items).
     devices: list[str] = []
+    # push tokens a receipt named unregistered (FCM's UNREGISTERED: the app was uninstalled), by digest
+    # (commands.device_digest, never the token) with the receipt's time (whole seconds), the latest drop first
+    # (profile.MAX_DEVICES): an event carrying one of them does not bring it back (profile._refused). Empty, it is
+    # not stored at all (profile.encode_profile ends the array before it): no byte for a customer who lost no device.
+    dropped: list[tuple[str, int]] = []
 
     @property
     def counters(self) -> dict[str, int]:

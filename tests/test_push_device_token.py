@@ -13,6 +13,7 @@ import pytest
 
 from cjo_stream.commands import device_digest
 from cjo_stream.event import Event
+from cjo_stream.events import parse_ts
 from cjo_stream.profile import (
     MAX_DEVICE_TOKEN,
     MAX_DEVICES,
@@ -26,6 +27,7 @@ from cjo_stream.profile import (
     profile_to_dict,
 )
 from cjo_stream.receipts import receipt_line
+from cjo_stream.runtime.stored import decode_stored, encode_stored
 from tests.conftest import T0, ev
 from tests.test_cli_errors import run
 
@@ -105,7 +107,8 @@ def test_earlier_devices_are_kept_most_recent_first_and_bounded() -> None:
     apply_event(one, ev("app_opened", T0 + 1, context=_device("only")))
     # one device: one byte stored for earlier ones (an empty list ends the stored array, after `known`)
     assert one.devices == [] and encode_profile(one).endswith(b"\xc2\x90")
-    assert len(msgspec.msgpack.decode(encode_profile(one))) == len(Profile.__struct_fields__)
+    # (and none for `dropped`, the last field: empty, it is not stored)
+    assert len(msgspec.msgpack.decode(encode_profile(one))) == len(Profile.__struct_fields__) - 1
     assert decode_profile(encode_profile(p)).devices == p.devices
 
 
@@ -217,6 +220,105 @@ def test_after_a_receipt_naming_the_uninstalled_app_the_next_push_goes_only_to_t
         {"delivery_id": "d1", "customer_id": "a", "channel": "push", "status": "sent", "at": "2026-03-02T10:01:02Z",
          "journey": "comeback", "step": "nudge", "provider_message_id": "projects/p/messages/1",
          "attributes": {"attempts": 1, "unregistered": [device_digest("fcm-tablet")]}},
+    ]
+    first, second = _simulate(tmp_path, TWO_PUSHES, lines)
+    assert (first["to"], first["also_to"]) == ("fcm-tablet", ["fcm-phone"])
+    assert (second["step"], second["to"], second.get("also_to")) == ("again", "fcm-phone", None)
+
+
+# ---------------------------------------------------------------------------- dropped tokens stay dropped
+
+
+def _four_devices() -> Profile:
+    p = new_profile("u1")
+    for i in range(4):
+        apply_event(p, ev("app_opened", T0 + i, context=_device(f"tok-{i}")))
+    assert (p.traits["push_token"], p.devices) == ("tok-3", ["tok-2", "tok-1", "tok-0"])
+    return p
+
+
+def test_a_late_event_does_not_bring_back_a_token_a_receipt_dropped() -> None:
+    """An event stamped before the receipt that dropped a token (delivered late, or an SDK's batch from its cache),
+    carrying that token, made it the push_token again: the next push went to the uninstalled app."""
+    p = _four_devices()
+    apply_event(p, _gone("tok-3", "tok-1", status="bounced"))  # 10:05
+    assert (p.traits["push_token"], p.devices) == ("tok-2", ["tok-0"])
+    dropped = int(parse_ts("2026-03-02T10:05:00Z"))
+    assert p.dropped == sorted([(device_digest("tok-3"), dropped), (device_digest("tok-1"), dropped)])
+    apply_event(p, ev("app_opened", T0 + 3, context=_device("tok-3")))  # 10:00:03, late
+    apply_event(p, ev("identify", T0 + 4, type="identify", traits={"push_token": "tok-1", "plan": "pro"}))
+    assert (p.traits, p.devices) == ({"push_token": "tok-2", "plan": "pro"}, ["tok-0"])  # the rest of it applies
+    # stamped after the drop: the same token is still a cache (FCM gives a reinstalled app a new token)
+    apply_event(p, ev("app_opened", T0 + 3600, context=_device("tok-3")))
+    apply_event(p, ev("identify", T0 + 3601, type="identify", traits={"push_token": "tok-1"}))
+    assert (p.traits["push_token"], p.devices) == ("tok-2", ["tok-0"])
+    apply_event(p, ev("app_opened", T0 + 3602, context=_device("tok-reinstalled")))  # its new token: taken
+    assert (p.traits["push_token"], p.devices) == ("tok-reinstalled", ["tok-2", "tok-0"])
+    assert profile_to_dict(p)["dropped_devices"] == [
+        {"digest": g, "at": "2026-03-02T10:05:00.000Z"} for g, _t in p.dropped]  # digests only, never the token
+    assert "tok-3" not in encode_profile(p).decode("latin-1")
+
+
+def test_the_memory_of_dropped_tokens_is_bounded_to_the_latest_drops() -> None:
+    p = new_profile("u1")
+    for i in range(MAX_DEVICES + 2):  # each device used, then uninstalled, in turn
+        apply_event(p, ev("app_opened", T0 + 60 * i, context=_device(f"tok-{i}")))
+        apply_event(p, _gone(f"tok-{i}", status="bounced", at=f"2026-03-02T11:0{i}:00Z"))
+    assert [g for g, _t in p.dropped] == [device_digest(f"tok-{i}") for i in range(MAX_DEVICES + 1, 1, -1)]
+    apply_event(p, _gone("tok-6", status="bounced", at="2026-03-02T10:00:00Z"))  # a late copy: the time stays
+    assert p.dropped[0] == (device_digest("tok-6"), int(parse_ts("2026-03-02T11:06:00Z")))
+    apply_event(p, ev("app_opened", T0 + 7200, context=_device("tok-2")))  # remembered: refused
+    assert PUSH_TOKEN_TRAIT not in p.traits
+    apply_event(p, ev("app_opened", T0 + 7200, context=_device("tok-0")))  # forgotten: taken (and dropped again
+    assert p.traits[PUSH_TOKEN_TRAIT] == "tok-0"  # by the next push's receipt)
+    assert decode_profile(encode_profile(p)) == p
+
+
+def test_a_merge_brings_no_dropped_token_back() -> None:
+    known, anon = _four_devices(), new_profile("anon-1")
+    apply_event(known, _gone("tok-1"))
+    # the anonymous id's events (before the login) carried the dropped token, and another device's
+    apply_event(anon, ev("app_opened", T0, user="anon-1", context=_device("tok-1")))
+    apply_event(anon, ev("app_opened", T0 + 1, user="anon-1", context=_device("tok-anon")))
+    apply_event(anon, _gone("tok-2"))  # a receipt on the anonymous id dropped one of the known customer's
+    merge_profiles(known, anon)
+    assert (known.traits["push_token"], known.devices) == ("tok-3", ["tok-0", "tok-anon"])
+    assert {g for g, _t in known.dropped} == {device_digest("tok-1"), device_digest("tok-2")}
+
+
+def test_a_customer_who_lost_no_device_stores_what_it_stored_before() -> None:
+    """The memory costs nothing while empty: the stored record is the one written before it, byte for byte (the
+    median stored state is held to 512 bytes), and a record written before it decodes."""
+    p = _four_devices()
+    before = msgspec.msgpack.encode([getattr(p, f) for f in Profile.__struct_fields__[:-1]])  # without `dropped`
+    assert encode_profile(p) == before and decode_profile(before) == p
+    stored = decode_stored(encode_stored(7, p, b"ids"), "u1")
+    assert (stored.hw, stored.profile, stored.ids) == (7, p, b"ids")
+    assert decode_stored(WRITTEN_BEFORE, "u1").profile.devices == ["tok-2", "tok-1", "tok-0"]
+    for layout in (3, 2):
+        assert len(encode_stored(7, p, b"ids", layout)) == len(WRITTEN_BEFORE)
+    apply_event(p, _gone("tok-1"))
+    for layout in (3, 2, 1):
+        assert decode_stored(encode_stored(7, p, b"ids", layout), "u1").profile == p
+
+
+#: ``encode_stored(7, _four_devices(), b"ids")`` as the worker wrote it before ``Profile.dropped``
+WRITTEN_BEFORE = bytes.fromhex(
+    "960207dc0012a0ce69a55fa0cb41da6957e8c0000081aa707573685f746f6b656ea5746f6b2d3381aa6170705f6f70656e65649204ce69a55fa3"
+    "80ad4575726f70652f4265726c696e8080909090a0008080c393a5746f6b2d32a5746f6b2d31a5746f6b2d30c4036964739000")
+
+
+def test_simulate_a_late_event_carrying_the_uninstalled_apps_token(tmp_path: Path) -> None:
+    """As a user replays it: the tablet was uninstalled (the first push's receipt names it), then an event the tablet
+    sent before that, delivered late, carries its token. The second push goes to the phone alone; it went to the
+    uninstalled tablet again (as the device used last)."""
+    lines = [
+        *TWO_DEVICES,
+        {"delivery_id": "d1", "customer_id": "a", "channel": "push", "status": "sent", "at": "2026-03-02T10:01:02Z",
+         "journey": "comeback", "step": "nudge", "provider_message_id": "projects/p/messages/1",
+         "attributes": {"attempts": 1, "unregistered": [device_digest("fcm-tablet")]}},
+        {"messageId": "3", "type": "screen", "name": "Cart", "userId": "a", "timestamp": "2026-03-02T10:01:00.500Z",
+         "context": {"device": {"token": "fcm-tablet"}}},
     ]
     first, second = _simulate(tmp_path, TWO_PUSHES, lines)
     assert (first["to"], first["also_to"]) == ("fcm-tablet", ["fcm-phone"])

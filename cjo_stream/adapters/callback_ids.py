@@ -103,6 +103,16 @@ def complete(e: Engagement, did: str, rec: SentRecord) -> Engagement:
     if not customer:
         raise Unresolved(404, f"delivery {did} was recorded without its customer (sent by an older version): "
                               "give customer_id")
+    # the name the callback gave: a push to several devices has one a device (the record keeps the first's)
     return msgspec.structs.replace(e, delivery_id=did, customer_id=customer, channel=e.channel or rec.channel,
                                    journey=e.journey or rec.journey, step=e.step or rec.step,
-                                   provider_message_id=rec.provider_message_id or e.provider_message_id)
+                                   provider_message_id=bare_id(e.provider_message_id) or rec.provider_message_id)
+
+
+def bare_id(provider_message_id: str | None) -> str | None:
+    """A provider's message id as the adapter recorded it: a ``Message-ID`` in angle brackets (SendGrid's
+    ``smtp-id``) without them."""
+    pid = provider_message_id
+    if pid and pid.startswith("<") and pid.endswith(">"):
+        return pid[1:-1]
+    return pid

@@ -41,6 +41,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cjo_stream import scratch
+from cjo_stream.adapters.callback_ids import bare_id
 from cjo_stream.config import Settings
 from cjo_stream.kafka.closing import STOP_WITHIN, stop_within
 from cjo_stream.kafka.reading import partitions_of
@@ -286,9 +287,7 @@ class SentLog:
         """The delivery id and record of a send by its ``delivery_id`` or the provider's id, among the
         partitions this adapter holds (a callback does not say which: each is asked, a lookup of a few µs). A
         ``Message-ID`` in angle brackets (SendGrid's ``smtp-id``) is the one the e-mail adapter recorded without."""
-        pid = provider_message_id
-        if pid and pid.startswith("<") and pid.endswith(">"):
-            pid = pid[1:-1]
+        pid = bare_id(provider_message_id)
         for kv in self._kv.values():
             did: bytes | None = delivery_id.encode() if delivery_id else None
             if did is None and pid:

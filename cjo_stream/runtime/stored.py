@@ -10,6 +10,10 @@ and a whole-second due time 4: the median record of ``make bench`` goes from 533
 exact text a binary form turns back into is packed (not upper case, not braces), and ids are never empty,
 so the decoded profile equals the encoded one exactly.
 
+In either layout the profile's last field, ``dropped`` (added 2026-12-04), is left out when empty (nearly every
+customer): a missing trailing field decodes as its default, so records are what they were before it, byte for byte.
+A worker from before it reads a record holding it without it (msgspec ignores an array's extra trailing items).
+
 Layout 2 (written from 2026-11-30 to 2026-12-03) is a msgpack array ``[2, hw, profile, ids, instances, fresh]``:
 
 - ``hw``: offset of the last internal-topic record applied to the profile (replays skip what it has);
@@ -39,9 +43,10 @@ from __future__ import annotations
 from typing import Final
 
 import msgspec
+from msgspec import Raw
 from msgspec.structs import replace
 
-from cjo_stream.profile import Instance, Profile
+from cjo_stream.profile import Instance, Profile, encode_profile
 
 # the structs live in a module of their own (no structs in a compiled module), imported from here as before
 from cjo_stream.runtime.stored_types import Stored as Stored
@@ -137,7 +142,7 @@ def encode_stored(hw: int, p: Profile, ids: bytes = b"", layout: int = 3) -> byt
                            instance_id="" if b is not None else iid, due=whole or due)
         runs.append(inst)
         bit <<= 1
-    head = replace(p, customer_id="", timezone=tz, instances=_NO_INSTANCES, aliases=aliases)
+    head = _head(replace(p, customer_id="", timezone=tz, instances=_NO_INSTANCES, aliases=aliases))
     if packed:
         return _enc.encode((3, hw, head, ids, runs, fresh, bytes(packed)))
     return _enc.encode((2, hw, head, ids, runs, fresh))  # nothing packed: layout 2's form, two bytes shorter
@@ -155,7 +160,13 @@ def _encode2(hw: int, p: Profile, ids: bytes) -> bytes:
             inst = replace(inst, entered_at=0)  # an int: one byte (decodes as a float)
         runs.append(inst)
         bit <<= 1
-    return _enc.encode((2, hw, replace(p, customer_id="", timezone=tz, instances=_NO_INSTANCES), ids, runs, fresh))
+    return _enc.encode((2, hw, _head(replace(p, customer_id="", timezone=tz, instances=_NO_INSTANCES)), ids, runs, fresh))
+
+
+def _head(p: Profile) -> Raw:
+    """The record's profile as :func:`~cjo_stream.profile.encode_profile` writes it: without ``dropped`` when it is
+    empty (the last field: one byte less for nearly every customer, as records were before it)."""
+    return Raw(encode_profile(p))
 
 
 def decode_stored(raw: bytes, customer_id: str) -> Stored:

@@ -16,7 +16,7 @@ import pytest
 from cjo_stream.adapters.callback_ids import Unresolved, resolve
 from cjo_stream.adapters.runner import track_topics
 from cjo_stream.adapters.sentlog import SentLog, SentRecord, sent_topic
-from cjo_stream.adapters.web import Engagement, build_app
+from cjo_stream.adapters.web import Engagement, build_app, to_receipt
 from cjo_stream.config import Settings
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
@@ -104,10 +104,14 @@ async def test_a_callback_by_the_providers_id_is_the_receipt_of_that_send(sent: 
 
 
 async def test_every_recipients_id_of_a_send_finds_it(settings: Settings) -> None:
-    """A push to two devices: FCM names the message to each; the sent-record keeps both names for the send."""
+    """A push to two devices: FCM names the message to each; the sent-record keeps both names for the send, and
+    the receipt of a callback by the second device's name carries that name (it carried the first device's)."""
+    await ensure_topics(settings, [settings.receipts_topic])
     producer = make_producer(settings)
     await producer.start()
+    await track_topics(producer, [settings.receipts_topic])
     log = SentLog(settings, sent_topic("push"), producer, keep=86400.0)
+    site = None
     try:
         await log.start()
         await log.catch_up([0, 1])
@@ -115,9 +119,47 @@ async def test_every_recipients_id_of_a_send_finds_it(settings: Settings) -> Non
                                 other_ids=("fcm/2",)))
         assert log.lookup(provider_message_id="fcm/2") == log.lookup(provider_message_id="fcm/1") == ("d-push", SentRecord(
             at=AT, provider_message_id="fcm/1", customer_id="u1", channel="push", journey="j", step="s"))
+        site = await start_site(build_app(producer, settings.receipts_topic, sent=log, default_channel="push"), "127.0.0.1", 0)
+        r = await post(f"http://127.0.0.1:{bound_port(site)}", {"provider_message_id": "fcm/2", "event": "opened",
+                                                                 "at": "2026-12-01T10:05:00Z"})
+        assert r.status_code == 202, r.text
     finally:
+        if site is not None:
+            await site.cleanup()
         await log.close()
         await producer.stop()
+    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(rs) >= 1,
+                                            settle=0.5))
+    assert receipts == {"d-push": {"delivery_id": "d-push", "customer_id": "u1", "channel": "push",
+                                   "status": "opened", "at": "2026-12-01T10:05:00Z", "journey": "j", "step": "s",
+                                   "provider_message_id": "fcm/2"}}
+
+
+class _TwoNames:
+    """The sent-record of one push to two devices: either device's message name finds it."""
+
+    busy = False
+
+    def coverage(self) -> tuple[int, int]:
+        return 2, 2
+
+    def lookup(self, delivery_id: str | None = None,
+               provider_message_id: str | None = None) -> tuple[str, SentRecord] | None:
+        if delivery_id not in (None, "d-push") or provider_message_id not in (None, "fcm/1", "fcm/2"):
+            return None
+        return "d-push", SentRecord(at=AT, provider_message_id="fcm/1", customer_id="u1", channel="push",
+                                    journey="j", step="s")
+
+
+def test_the_receipt_carries_the_name_the_callback_gave() -> None:
+    """A callback under the second device's name: its receipt names that device's message, not the first's; one
+    giving no name (our ids) gets the record's."""
+    by_second = resolve(Engagement(provider_message_id="fcm/2", event="opened", channel="push"), _TwoNames())
+    assert (by_second.delivery_id, by_second.customer_id, by_second.provider_message_id) == ("d-push", "u1", "fcm/2")
+    assert to_receipt(by_second).provider_message_id == "fcm/2"
+    assert resolve(Engagement(provider_message_id="fcm/1", event="opened"), _TwoNames()).provider_message_id == "fcm/1"
+    ours = resolve(Engagement(delivery_id="d-push", customer_id="u1", event="opened"), _TwoNames())
+    assert (ours.journey, ours.step, ours.provider_message_id) == ("j", "s", "fcm/1")
 
 
 class _Partial:
