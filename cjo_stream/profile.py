@@ -115,8 +115,10 @@ _decoder = msgspec.msgpack.Decoder(Profile)
 
 
 #: The head of the encoded profile without its last field: a msgpack array16 (``Profile`` has more than 15 fields)
-#: of one element less than the struct has.
+#: of one element less than the struct has; ``_WHOLE``, the head msgspec writes (checked: a msgspec that left trailing
+#: defaults out itself would write another, and its bytes are then kept as they are).
 _TRIMMED: Final = b"\xdc" + (len(Profile.__struct_fields__) - 1).to_bytes(2, "big")
+_WHOLE: Final = b"\xdc" + len(Profile.__struct_fields__).to_bytes(2, "big")
 
 
 def encode_profile(p: Profile) -> bytes:
@@ -125,7 +127,7 @@ def encode_profile(p: Profile) -> bytes:
     decodes as its default. Records stay as they were for a customer who never lost a device (the median stored
     state is held to 512 bytes), and every record written before ``dropped`` decodes."""
     raw = _encoder.encode(p)
-    if p.dropped:
+    if p.dropped or raw[-1] != 0x90 or raw[:3] != _WHOLE:
         return raw
     return _TRIMMED + raw[3:-1]  # (the array16's length, then ``dropped``: ``[]``, one byte)
 
