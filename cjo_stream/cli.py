@@ -111,7 +111,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except OSError as e:
         raise file_problem("events file", args.events, e) from None
     last = sim.clock  # the latest event time read
-    sim.finish(until)
+    # virtual time is already at the last event: a timer due before it is due, whatever --until says (the
+    # timers of a line read after a later one's, from a file out of time order, were left pending for good)
+    sim.finish(until if until is None else max(until, last))
     if transitions is not None:
         transitions.close()
     try:
