@@ -185,6 +185,13 @@ MISTAKES = [
     ("misspelt field in a plain text over two lines", ("\"{{ profile.traits.first_name | default: 'Hi' }}, your cart\"",
      "Hi {{ profile.traits.first_name }},\n          your {{ profile.trait.x }} cart"), 15,
      "profile has no field 'trait'"),
+    # a quoted text's closing quote left out: YAML reads on to the next quote of the file, and told of a line below,
+    # "indented unlike the lines above it", or "found unexpected end of stream" (a walkthrough)
+    ("a quoted text's closing quote missing", ("your cart\"", "your cart"), 14,
+     "YAML syntax: the quoted value that starts on this line runs on to line 25, where the next \" closes it: add "
+     "its closing quote on this line"),
+    ("the last quoted text's closing quote missing", ("waiting.\"}}", "waiting.}}"), 25,
+     "YAML syntax: the quoted value that starts on this line is never closed: add its closing quote"),
 ]
 
 

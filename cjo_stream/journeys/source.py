@@ -233,11 +233,40 @@ def _indentation_hint(problem: str) -> str:
     return problem
 
 
+def _unclosed_quote(text: str, e: yaml.MarkedYAMLError) -> tuple[int, str] | None:
+    """(line, reason) when the syntax error follows a quoted value whose closing quote is missing: YAML reads on
+    to the next quote of the file (or its end), and its words named a line below, indented unlike the lines above
+    it or "found unexpected end of stream" (a walkthrough), never the line to mend."""
+    if e.context == "while scanning a quoted scalar" and e.context_mark is not None:
+        start = e.context_mark.line + 1
+        return start, "the quoted value that starts on this line is never closed: add its closing quote"
+    problem = e.problem_mark
+    if problem is None:
+        return None
+    last: yaml.Token | None = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index >= problem.index:
+                break
+            last = token
+    except yaml.YAMLError:
+        pass  # the tokens before the error are what counts
+    if not (isinstance(last, yaml.ScalarToken) and last.style in ('"', "'")
+            and last.start_mark.line < last.end_mark.line == problem.line):
+        return None
+    start, end = last.start_mark.line + 1, last.end_mark.line + 1
+    return start, (f"the quoted value that starts on this line runs on to line {end}, where the next {last.style} "
+                   f"closes it: add its closing quote on this line")
+
+
 def load_yaml(text: str, file: str) -> Located:
     """Parse one YAML document; syntax errors become :class:`SourceError` with the line."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
+        quote = _unclosed_quote(text, e)
+        if quote is not None:
+            raise SourceError(file, quote[0], f"YAML syntax: {quote[1]}") from None
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
         problem = str(e.problem or e)
