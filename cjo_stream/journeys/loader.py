@@ -22,6 +22,7 @@ from cjo_stream.journeys.conditions import conditions
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
+from cjo_stream.journeys.lifetime_warnings import lifetime_warnings
 from cjo_stream.journeys.loops import MIN_LOOP, describe, quick_cycle, quick_loop, shortest_waits
 from cjo_stream.journeys.model import (
     END,
@@ -1004,7 +1005,8 @@ def load_topology(root: str) -> Topology:
                                     + _misplaced_hint(root)))
     warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
         + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) \
-        + _group_traits_warnings(loaded) + _variant_warnings(loaded) + receipt_wait_warnings(loaded)
+        + _group_traits_warnings(loaded) + _variant_warnings(loaded) + receipt_wait_warnings(loaded) \
+        + lifetime_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)
