@@ -55,8 +55,11 @@ MISTAKES = [
     # msgspec's "Expected `str` matching regex '^[a-z0-9_]+$'" said neither what a name holds nor what to write
     ("a step id with capitals and a dash", ("- id: remind", "- id: Remind-1"), 10,
      "steps.1.id: 'Remind-1' is not a name: use lower-case letters, digits and _ (e.g. 'remind_1')"),
+    # the example was 'e_mail', no channel either: the next validate said "unknown channel 'e_mail'" (a walkthrough)
     ("a channel written e-mail", ("channel: email", "channel: e-mail"), 12,
-     "steps.1.send.channel: 'e-mail' is not a name: use lower-case letters, digits and _, starting with a letter"),
+     "steps.1.send.channel: 'e-mail' is not a name: use lower-case letters, digits and _, starting with a letter, "
+     "at most 48 (e.g. 'email')"),
+    ("a channel written In-App", ("channel: email", "channel: In-App"), 12, "(e.g. 'in_app')"),
     ("typo in a step's own id", ("- id: remind", "- id: remidn"), 9, "unknown step 'remind' (did you mean 'remidn'?)"),
     ("branch to a missing step", ("next: nudge", "next: nudgee"), 22, "unknown step 'nudgee'"),
     ("a wait with a bad duration", ("timeout: 2h", "timeout: 2 hours"), 7, "bad duration '2 hours'"),

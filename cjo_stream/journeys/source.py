@@ -415,6 +415,11 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)
     if pattern and isinstance(node, str):
         slug = re.sub(r"[^a-z0-9_]+", "_", node.lower()).strip("_")
+        if "channel" in path[-2:]:  # `e-mail` was told to write 'e_mail', no channel either (a walkthrough)
+            from cjo_stream.commands import ALL_CHANNELS
+
+            bare = re.sub(r"[^a-z0-9]+", "", node.lower())
+            slug = next((c for c in sorted(ALL_CHANNELS) if c.replace("_", "") == bare), slug)
         first = ", starting with a letter, at most 48" if pattern.group(1).startswith("^[a-z][") else ""
         reason = (f"{node!r} is not a name: use lower-case letters, digits and _{first}"
                   + (f" (e.g. {slug!r})" if slug and slug != node else ""))
