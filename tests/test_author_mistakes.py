@@ -77,7 +77,8 @@ MISTAKES = [
     ("Liquid syntax in a one-line template", ("your cart\"", "your cart {{\""), 14, "template: expected '}}'"),
     # inside a `body: |` block: the line of the mistake, not the line of `body:` nor the one above it
     ("Liquid syntax in a block", ("{% endif %}", "{% endfi %}"), 17, "unexpected tag 'endfi'"),
-    ("unknown filter in a block", ("| upcase", "| upcse"), 18, "unknown filter 'upcse'"),
+    # "unknown filter 'upcse'" alone, for a filter mistyped (a walkthrough wrote `defualt`)
+    ("unknown filter in a block", ("| upcase", "| upcse"), 18, "unknown filter 'upcse' (did you mean 'upcase'?)"),
     ("undefined variable in a block", ("{% if profile.traits.vip %}", "{% if user.vip %}"), 17,
      "unknown variable 'user'"),
     ("misspelt profile field in a block", ("profile.counters.product_viewed", "profile.counter.product_viewed"), 16,
@@ -153,7 +154,7 @@ MISTAKES = [
      "{% connected_content https://api.example.com/offers :save offers %}"), 17,
      "unexpected tag 'connected_content'; Braze's connected_content is not supported"),
     ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
-     17, "unknown filter 'upcse'"),
+     17, "unknown filter 'upcse' (did you mean 'upcase'?)"),
     # a template starting a value unquoted: YAML reads `{{ x }}` as a mapping in a mapping, and told an author
     # "mapping keys must be text, got {'profile.traits.first_name': None}", or that the line was indented unlike
     # the lines above it (a walkthrough)
