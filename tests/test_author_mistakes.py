@@ -72,6 +72,10 @@ MISTAKES = [
      "YAML syntax: this line is indented unlike the lines above it"),
     ("a list item's - out of its list", ("  - id: value_check", "- id: value_check"), 19,
      "and so does the `-` of each item of one list"),
+    # told "steps.1.send: missing required key `content`" at the line of `send`, not at the line to mend
+    ("a send's content indented as the step's key", ("      content:\n        subject", "    content:\n        subject"),
+     13, "steps.1.content: `content` is indented as `send`'s neighbour, and `send` misses it (missing required key "
+     "`content`): indent it under `send`"),
     ("a key indented deeper than its neighbours", ("      channel: email", "     channel: email"), 13,
      "YAML syntax: mapping values are not allowed here: a line here or just above is indented deeper"),
     ("Liquid syntax in a one-line template", ("your cart\"", "your cart {{\""), 14, "template: expected '}}'"),

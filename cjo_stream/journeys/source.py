@@ -348,6 +348,27 @@ def _key_in(data: Any, reason: str) -> str | None:
     return None
 
 
+def _misplaced(data: Any, path: list[str | int], key: str) -> tuple[Path, str] | None:
+    """A required ``key`` missing under ``path`` that the mapping above it has: the line of ``key`` indented one
+    level too little (``content:`` under a step, beside ``send:``), which msgspec told only as "missing required
+    key" at the line of ``send`` (a walkthrough). Its path and reason, or None."""
+    if not path or not isinstance(path[-1], str):
+        return None
+    parent = data
+    for part in path[:-1]:
+        if isinstance(parent, dict):
+            parent = parent.get(part)
+        elif isinstance(parent, list) and isinstance(part, int) and part < len(parent):
+            parent = parent[part]
+        else:
+            return None
+    if not isinstance(parent, dict) or key not in parent:
+        return None
+    at = [*path[:-1], key]
+    return tuple(at), (f"{'.'.join(str(p) for p in at)}: `{key}` is indented as `{path[-1]}`'s neighbour, and "
+                       f"`{path[-1]}` misses it (missing required key `{key}`): indent it under `{path[-1]}`")
+
+
 def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tuple[Path, str]:
     """Split a msgspec validation message into the data path it names and a readable reason; with the
     ``spec`` type it was converted to, a mistyped key or value also says what was meant (a typo such as
@@ -373,6 +394,9 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     missing = re.search(r"missing required field `([^`]+)`", reason)
     if missing:
         reason = f"missing required key `{missing.group(1)}`"
+        beside = _misplaced(data, path, missing.group(1))
+        if beside is not None:
+            return beside
     if spec is not None:
         reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason)
     # `when: true`, `wait: 3600`, `wait_until: 21:30` (YAML 1.1 reads it as 1290: base 60; str | object there)
