@@ -76,6 +76,12 @@ MISTAKES = [
     ("a send's content indented as the step's key", ("      content:\n        subject", "    content:\n        subject"),
      13, "steps.1.content: `content` is indented as `send`'s neighbour, and `send` misses it (missing required key "
      "`content`): indent it under `send`"),
+    # `then:` was told "did you mean `when`?", a key the case has (a walkthrough): it is `next`
+    ("a branch case's then", ("        next: nudge", "        then: nudge"), 22,
+     "steps.2.branch.0.then: Object contains unknown field `then` (did you mean `next`?)"),
+    # `- else:` with its `next:` below it was told "a branch case needs `when: <expression>` and `next: <step>`"
+    ("a branch's else with a next", ("      - else: end", "      - else:\n        next: end"), 23,
+     "an else case names its step itself, on its line: - else: end"),
     ("a key indented deeper than its neighbours", ("      channel: email", "     channel: email"), 13,
      "YAML syntax: mapping values are not allowed here: a line here or just above is indented deeper"),
     ("Liquid syntax in a one-line template", ("your cart\"", "your cart {{\""), 14, "template: expected '}}'"),
@@ -602,3 +608,14 @@ def test_a_comparison_with_a_variant_no_split_has_is_warned_about_at_its_line(tm
                                     "weight: 1}", "wait\n    wait: 1h")
     p = run("validate", str(topology(tmp_path, no_split, "browse.yaml")))
     assert "it has no split, so journey.variant is null" in p.stderr, p.stderr
+
+
+def test_a_step_level_next_on_a_split_is_refused_at_its_line(tmp_path: Path) -> None:
+    """It was never taken (each arm goes by its own `next`, else the following step) and validated silently."""
+    split = ("  - id: value_check\n    next: nudge\n    split:\n      - {variant: a, weight: 1}\n"
+             "      - {variant: b, weight: 1}\n")
+    old = JOURNEY[JOURNEY.index("  - id: value_check\n"):JOURNEY.index("  - id: nudge\n")]
+    topo = topology(tmp_path, JOURNEY.replace(old, split))
+    one_problem(run("validate", str(topo)), topo / "journeys" / "cart_rescue.yaml", 20,
+                "a split step continues by each variant's `next` (without one, the following step), not by a "
+                "step-level next: give the variants theirs")

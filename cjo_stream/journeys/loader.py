@@ -328,6 +328,10 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         cases: list[tuple[Expression | None, str]] = []
         for k, case in enumerate(spec.branch):
             cpath = (*path, "branch", k)
+            if case.else_ is None and (*cpath, "else") in comp.src.lines:  # `- else:` with its `next:` below it
+                target = f"- else: {case.next}" if case.next is not None else "- else: <step> (or - else: end)"
+                comp.fail(cpath, f"an else case names its step itself, on its line: {target}")
+                continue
             if case.else_ is not None:
                 if case.when is not None or case.next is not None:
                     comp.fail(cpath, "an else case has only `else: <step>`")
@@ -343,6 +347,9 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         return Step(spec.id, "branch", nxt, branch=tuple(cases))
     if kind == "split":
         assert spec.split is not None
+        if spec.next is not None:  # it was never taken: each arm goes its own way (a walkthrough)
+            comp.fail((*path, "next"), "a split step continues by each variant's `next` (without one, the following "
+                                       "step), not by a step-level next: give the variants theirs")
         total = sum(a.weight for a in spec.split)
         seen: set[str] = set()
         arms: list[SplitArm] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -398,7 +398,8 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
         if beside is not None:
             return beside
     if spec is not None:
-        reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason)
+        reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason,
+                              node if unknown and isinstance(node, dict) else ())
     # `when: true`, `wait: 3600`, `wait_until: 21:30` (YAML 1.1 reads it as 1290: base 60; str | object there)
     if re.match(r"Expected `str( \| object)?( \| null)?`, got `(bool|int|float)`", reason):
         if path == ["re_entry"]:  # `re_entry: false` is no text in quotes either (a walkthrough)
@@ -451,13 +452,23 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     return tuple(path), (f"{shown}: {reason}" if shown else reason)
 
 
-def _suggestion(spec: Any, path: list[str | int], unknown: str | None, reason: str) -> str:
-    """`` (did you mean `wait_for`?)`` for an unknown key, `` (one of: email, sms, ...)`` for a bad value."""
+#: words for "go to this step" from other tools and languages: each means ``next``
+_NEXT_WORDS = frozenset({"then", "goto", "go_to", "next_step", "target", "step"})
+
+
+def _suggestion(spec: Any, path: list[str | int], unknown: str | None, reason: str,
+                present: Iterable[Any] = ()) -> str:
+    """`` (did you mean `wait_for`?)`` for an unknown key, `` (one of: email, sms, ...)`` for a bad value. A key
+    the mapping has (``present``) is not suggested: a branch case's ``then:`` was told "did you mean `when`?"
+    beside its ``when:`` (a walkthrough); it means ``next``."""
     import difflib
 
     if unknown is not None:
         keys = [f.encode_name for t in _types_at(spec, path[:-1]) if isinstance(t, mi.StructType) for f in t.fields]
-        close = difflib.get_close_matches(unknown, keys, n=1, cutoff=0.6)
+        free = [k for k in keys if k not in set(present)]
+        if unknown in _NEXT_WORDS and "next" in free:
+            return " (did you mean `next`?)"
+        close = difflib.get_close_matches(unknown, free, n=1, cutoff=0.6)
         if close:
             return f" (did you mean `{close[0]}`?)"
         return f" (known keys: {', '.join(keys)})" if keys else ""
