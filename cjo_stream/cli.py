@@ -101,7 +101,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
         transitions = JourneyEventFile(writable_file(args.journey_events, "the journey events"), engine)
     sim = Simulator(engine, on_command=emit, dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids,
-                    on_result=transitions.write if transitions is not None else None)
+                    on_result=transitions.write if transitions is not None else None,
+                    on_receipt=transitions.receipt if transitions is not None else None)
     try:
         sim.run_lines(jsonl_lines(args.events))  # plain or gzip, as replay reads it
     except BrokenPipeError:
