@@ -204,6 +204,10 @@ MISTAKES = [
     ("a quoted text's closing quote missing", ("your cart\"", "your cart"), 14,
      "YAML syntax: the quoted value that starts on this line runs on to line 25, where the next \" closes it: add "
      "its closing quote on this line"),
+    # a quote inside a value quoted with the same one ended it: told "indented unlike the lines above it"
+    ("a double quote inside a double-quoted text", ("default: 'Hi'", 'default: "Hi"'), 14,
+     'YAML syntax: the value quoted with " ends at the " before `Hi" }}, your cart"`: a " inside the value ends '
+     "it; quote with ' inside it"),
     ("the last quoted text's closing quote missing", ("waiting.\"}}", "waiting.}}"), 25,
      "YAML syntax: the quoted value that starts on this line is never closed: add its closing quote"),
 ]

@@ -251,10 +251,15 @@ def _unclosed_quote(text: str, e: yaml.MarkedYAMLError) -> tuple[int, str] | Non
             last = token
     except yaml.YAMLError:
         pass  # the tokens before the error are what counts
-    if not (isinstance(last, yaml.ScalarToken) and last.style in ('"', "'")
-            and last.start_mark.line < last.end_mark.line == problem.line):
+    if not (isinstance(last, yaml.ScalarToken) and last.style in ('"', "'") and last.end_mark.line == problem.line):
         return None
     start, end = last.start_mark.line + 1, last.end_mark.line + 1
+    if start == end:  # `"Hi {{ x | default: "there" }}"`: the inner quote ended the value (a walkthrough)
+        other = "'" if last.style == '"' else '"'
+        rest = text.splitlines()[problem.line][last.end_mark.column:].strip()
+        return start, (f"the value quoted with {last.style} ends at the {last.style} before `{rest[:40]}`: a "
+                       f"{last.style} inside the value ends it; quote with {other} inside it"
+                       + (", or write each ' inside it twice ('')" if last.style == "'" else ""))
     return start, (f"the quoted value that starts on this line runs on to line {end}, where the next {last.style} "
                    f"closes it: add its closing quote on this line")
 
