@@ -82,6 +82,9 @@ MISTAKES = [
     # `- else:` with its `next:` below it was told "a branch case needs `when: <expression>` and `next: <step>`"
     ("a branch's else with a next", ("      - else: end", "      - else:\n        next: end"), 23,
      "an else case names its step itself, on its line: - else: end"),
+    # said only "on_timeout only applies to wait_for steps", not what a wait takes instead
+    ("on_timeout on a wait", ("  - id: value_check\n", "  - id: pause\n    wait: 1h\n    on_timeout: value_check\n"
+     "  - id: value_check\n"), 21, "on_timeout only applies to wait_for steps (a wait step goes on by next: <step>)"),
     ("a key indented deeper than its neighbours", ("      channel: email", "     channel: email"), 13,
      "YAML syntax: mapping values are not allowed here: a line here or just above is indented deeper"),
     ("Liquid syntax in a one-line template", ("your cart\"", "your cart {{\""), 14, "template: expected '}}'"),

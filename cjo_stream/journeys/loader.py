@@ -296,7 +296,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     if kind != "wait_for":
         for key in ("on_event", "on_timeout"):
             if getattr(spec, key) is not None:
-                comp.fail((*path, key), f"{key} only applies to wait_for steps")
+                how = {"branch": "by its cases' next", "split": "by its variants' next"}.get(kind, "by next: <step>")
+                comp.fail((*path, key), f"{key} only applies to wait_for steps (a {kind} step goes on {how})")
     nxt = _resolve(spec.next, following, ids, comp, (*path, "next"))
     if kind == "wait":
         return Step(spec.id, "wait", nxt, seconds=comp.duration(spec.wait, (*path, "wait")))
