@@ -436,6 +436,10 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
             reason += f" (each event is a mapping: - {{event: {name}}})"
         elif last == "content" and path[-2:-1] == ["send"] and reason.startswith("Expected `object"):
             reason += " (the message's fields, each a template: content: {subject: ..., body: ...})"
+    # `global_control: 5`: the percent where its mapping goes (a walkthrough)
+    if path == ["global_control"] and reason.startswith("Expected `object") and isinstance(node, int | float) \
+            and not isinstance(node, bool):
+        reason += f" (a mapping: global_control: {{percent: {node}}})"
     # `send: {channel: email, subject: ..., body: ...}`: the fields beside the channel, not under content (a walkthrough)
     if unknown and path[-2:-1] == ["send"] and path[-1] in _MESSAGE_FIELDS:
         reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
