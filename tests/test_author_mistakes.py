@@ -139,6 +139,11 @@ MISTAKES = [
      "goal: Expected `object | null`, got `str` (an event is a mapping: goal: {event: Order Completed})"),
     ("exit_on naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: Unsubscribed\n"), 2,
      "exit_on: Expected `array`, got `str` (a list of events: exit_on: [{event: Unsubscribed}])"),
+    # the goal's form (a mapping) for exit_on, and a version with a letter: msgspec named only the types
+    ("exit_on written as a mapping", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on:\n  event: cart_emptied\n"),
+     2, "exit_on: Expected `array`, got `object` (a list of events, even of one: exit_on: [{event: cart_emptied}])"),
+    ("a version written v2", ("journey: cart_rescue\n", "journey: cart_rescue\nversion: v2\n"), 2,
+     "version: Expected `int`, got `str` (a whole number: version: 2)"),
     ("an exit_on item naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: [cart_emptied]\n"),
      2, "exit_on.0: Expected `object`, got `str` (each event is a mapping: - {event: cart_emptied})"),
     ("a wait_for naming its event alone", ("wait_for: {event: checkout_started, timeout: 2h}", "wait_for: checkout_started"),

@@ -436,6 +436,13 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
             reason += f" (each event is a mapping: - {{event: {name}}})"
         elif last == "content" and path[-2:-1] == ["send"] and reason.startswith("Expected `object"):
             reason += " (the message's fields, each a template: content: {subject: ..., body: ...})"
+    # `exit_on: {event: x}` written as the goal is (a mapping), and `version: v2`: msgspec named only the types
+    if path == ["exit_on"] and reason.startswith("Expected `array`, got `object`") and isinstance(node, dict):
+        more = ", ..." if len(node) > 1 else ""
+        reason += f" (a list of events, even of one: exit_on: [{{event: {node.get('event', '...')}{more}}}])"
+    if path == ["version"] and reason.startswith("Expected `int`, got `str`") and isinstance(node, str):
+        digits = re.sub(r"\D", "", node)
+        reason += f" (a whole number: version: {digits or 2})"
     # `global_control: 5`: the percent where its mapping goes (a walkthrough)
     if path == ["global_control"] and reason.startswith("Expected `object") and isinstance(node, int | float) \
             and not isinstance(node, bool):
