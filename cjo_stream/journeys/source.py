@@ -256,7 +256,8 @@ def _unclosed_quote(text: str, e: yaml.MarkedYAMLError) -> tuple[int, str] | Non
     start, end = last.start_mark.line + 1, last.end_mark.line + 1
     if start == end:  # `"Hi {{ x | default: "there" }}"`: the inner quote ended the value (a walkthrough)
         other = "'" if last.style == '"' else '"'
-        rest = text.splitlines()[problem.line][last.end_mark.column:].strip()
+        lines = text.splitlines()
+        rest = lines[problem.line][last.end_mark.column:].strip() if problem.line < len(lines) else ""
         return start, (f"the value quoted with {last.style} ends at the {last.style} before `{rest[:40]}`: a "
                        f"{last.style} inside the value ends it; quote with {other} inside it"
                        + (", or write each ' inside it twice ('')" if last.style == "'" else ""))
