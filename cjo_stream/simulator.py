@@ -306,7 +306,8 @@ class Simulator:
         if ts >= self.count_from:
             self.late += res.late
             self.too_late += res.too_late
-            if ev.name.startswith(RECEIPT_PREFIX):  # a receipt counts for its delivery, as live
+            if (self.analyse or self.on_receipt is not None) and ev.name.startswith(RECEIPT_PREFIX):
+                # a receipt counts for its delivery, as live
                 if self.analyse:
                     self.analytics.add_event(ev, cid)
                 if self.on_receipt is not None:
