@@ -101,7 +101,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
         transitions = JourneyEventFile(writable_file(args.journey_events, "the journey events"), engine)
     sim = Simulator(engine, on_command=emit, dedupe_window=settings.dedupe_window, dedupe_ids=settings.dedupe_ids,
-                    on_result=transitions.write if transitions is not None else None)
+                    on_result=transitions.write if transitions is not None else None,
+                    on_receipt=transitions.receipt if transitions is not None else None)
     try:
         sim.run_lines(jsonl_lines(args.events))  # plain or gzip, as replay reads it
     except BrokenPipeError:
@@ -111,7 +112,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except OSError as e:
         raise file_problem("events file", args.events, e) from None
     last = sim.clock  # the latest event time read
-    sim.finish(until)
+    # virtual time is already at the last event: a timer due before it is due, whatever --until says (the
+    # timers of a line read after a later one's, from a file out of time order, were left pending for good)
+    sim.finish(until if until is None else max(until, last))
     if transitions is not None:
         transitions.close()
     try:

@@ -166,6 +166,24 @@ def _segment_shape(data: bytes, detail: str) -> str:
     return detail
 
 
+#: the envelope's ids as Segment's warehouse tables (and exports made from them) spell them, which are not read
+_SNAKE_IDS: Final = (("message_id", "messageId"), ("user_id", "userId"), ("anonymous_id", "anonymousId"),
+                     ("previous_id", "previousId"), ("group_id", "groupId"))
+
+
+def _snake_case(data: bytes, detail: str) -> str:
+    """``detail`` with the ids a record spells in snake case named: "an event needs userId or anonymousId"
+    for a record with ``user_id`` (a warehouse export) did not say that its id was there, spelt otherwise (a
+    walkthrough). Only refused records pay for the look at their members."""
+    try:
+        top = _top_level.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return detail
+    found = [f"{snake} (write {camel})" for snake, camel in _SNAKE_IDS if snake in top and camel not in top]
+    return f"{detail}; not read: {', '.join(found)}, the envelope's fields are as Segment sends them" if found \
+        else detail
+
+
 def _holds_object(data: bytes) -> bool:
     """Whether a record that is a JSON string holds a JSON object: a producer that serialised its event twice
     (a JSON serialiser given the JSON text, Kafka Connect's JsonConverter over a string)."""
@@ -203,7 +221,12 @@ def decode_event(raw: bytes | str, *, trusted: bool = False) -> Event:
             data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
             if _encode_wire(wire) != data:  # equal bytes are a JSON object with each member once
                 _check_unique_fields(data)
-            return _normalise(wire, t, ts)
+            try:
+                return _normalise(wire, t, ts)
+            except InvalidEvent as e:
+                if e.reason != "missing_id":
+                    raise
+                raise InvalidEvent(e.reason, _snake_case(data, e.detail)) from None
     return _decode_exact(raw, trusted)
 
 
@@ -228,6 +251,8 @@ def _decode_exact(raw: bytes | str, trusted: bool, retried: bool = False) -> Eve
             detail = _unknown_type(detail)
         elif reason == "missing_field" and not trusted:
             detail = _segment_shape(data, detail)
+            if detail.endswith("`messageId`"):
+                detail = _snake_case(data, detail)
         elif reason == "wrong_type" and detail.endswith(_ID_PATHS) and "got `float`" in detail:
             detail += ' (ids are text, or whole numbers: "12345" or 12345, not 12345.0)'  # 1.0 or 1: not a key
         elif reason == "wrong_type" and detail == "Expected `object`, got `str`" and _holds_object(data):

@@ -65,6 +65,9 @@ class Simulator:
     #: every counted engine call's result (commands, skips, transitions), e.g. to write the journey events
     #: a worker would (a hook, not a patched method: the compiled classes take neither subclass nor patch)
     on_result: Callable[[Result], None] | None = None
+    #: every counted receipt (a ``message_<status>`` input event) with its customer's id, after its engine call's
+    #: result: the ``receipt`` journey events a worker writes (``simulate --journey-events`` left them out)
+    on_receipt: Callable[[Event, str], None] | None = None
     profiles: MutableMapping[str, Profile] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     funnel: Funnel = field(default_factory=Funnel)
@@ -303,8 +306,12 @@ class Simulator:
         if ts >= self.count_from:
             self.late += res.late
             self.too_late += res.too_late
-            if self.analyse and ev.name.startswith(RECEIPT_PREFIX):  # a receipt counts for its delivery, as live
-                self.analytics.add_event(ev, cid)
+            if (self.analyse or self.on_receipt is not None) and ev.name.startswith(RECEIPT_PREFIX):
+                # a receipt counts for its delivery, as live
+                if self.analyse:
+                    self.analytics.add_event(ev, cid)
+                if self.on_receipt is not None:
+                    self.on_receipt(ev, cid)
         for src, dst in links:  # as live: the linking event first, then what the other id knew
             anon = self.profiles.pop(src, None)
             theirs = self.recent_ids.pop(src, b"")  # live: its recent ids go with the absorbed profile

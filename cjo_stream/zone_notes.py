@@ -28,7 +28,8 @@ def _known() -> dict[str, str]:
     return {name.lower(): name for name in available_timezones()}
 
 
-def _closest(name: str) -> str | None:
+def closest_zone(name: str) -> str | None:
+    """The tz database's zone a name most likely means (``america/new_york``, ``Europe/Pairs``), else None."""
     known = _known()
     folded = name.strip().lower().replace(" ", "_")
     if folded in known:
@@ -52,7 +53,7 @@ def unknown_zones(profiles: Iterable[Profile], default: str) -> str | None:
         return None
     shown = []
     for name, n in names.most_common(SHOWN):
-        close = _closest(name)
+        close = closest_zone(name)
         shown.append(f"{name!r} ({n}{f', did you mean {close!r}?' if close else ''})")
     more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
     return (f"{customers} customer(s) name a time zone the tz database does not have: {', '.join(shown)}{more}; "
@@ -67,7 +68,7 @@ def _shown(name: str) -> str:
         "-", "").replace("+", "").isalnum()
     if not looks:
         return "(not shown)"
-    close = _closest(name)
+    close = closest_zone(name)
     return repr(name) + (f" (did you mean {close!r}?)" if close else "")
 
 

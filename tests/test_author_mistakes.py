@@ -55,8 +55,11 @@ MISTAKES = [
     # msgspec's "Expected `str` matching regex '^[a-z0-9_]+$'" said neither what a name holds nor what to write
     ("a step id with capitals and a dash", ("- id: remind", "- id: Remind-1"), 10,
      "steps.1.id: 'Remind-1' is not a name: use lower-case letters, digits and _ (e.g. 'remind_1')"),
+    # the example was 'e_mail', no channel either: the next validate said "unknown channel 'e_mail'" (a walkthrough)
     ("a channel written e-mail", ("channel: email", "channel: e-mail"), 12,
-     "steps.1.send.channel: 'e-mail' is not a name: use lower-case letters, digits and _, starting with a letter"),
+     "steps.1.send.channel: 'e-mail' is not a name: use lower-case letters, digits and _, starting with a letter, "
+     "at most 48 (e.g. 'email')"),
+    ("a channel written In-App", ("channel: email", "channel: In-App"), 12, "(e.g. 'in_app')"),
     ("typo in a step's own id", ("- id: remind", "- id: remidn"), 9, "unknown step 'remind' (did you mean 'remidn'?)"),
     ("branch to a missing step", ("next: nudge", "next: nudgee"), 22, "unknown step 'nudgee'"),
     ("a wait with a bad duration", ("timeout: 2h", "timeout: 2 hours"), 7, "bad duration '2 hours'"),
@@ -69,12 +72,26 @@ MISTAKES = [
      "YAML syntax: this line is indented unlike the lines above it"),
     ("a list item's - out of its list", ("  - id: value_check", "- id: value_check"), 19,
      "and so does the `-` of each item of one list"),
+    # told "steps.1.send: missing required key `content`" at the line of `send`, not at the line to mend
+    ("a send's content indented as the step's key", ("      content:\n        subject", "    content:\n        subject"),
+     13, "steps.1.content: `content` is indented as `send`'s neighbour, and `send` misses it (missing required key "
+     "`content`): indent it under `send`"),
+    # `then:` was told "did you mean `when`?", a key the case has (a walkthrough): it is `next`
+    ("a branch case's then", ("        next: nudge", "        then: nudge"), 22,
+     "steps.2.branch.0.then: Object contains unknown field `then` (did you mean `next`?)"),
+    # `- else:` with its `next:` below it was told "a branch case needs `when: <expression>` and `next: <step>`"
+    ("a branch's else with a next", ("      - else: end", "      - else:\n        next: end"), 23,
+     "an else case names its step itself, on its line: - else: end"),
+    # said only "on_timeout only applies to wait_for steps", not what a wait takes instead
+    ("on_timeout on a wait", ("  - id: value_check\n", "  - id: pause\n    wait: 1h\n    on_timeout: value_check\n"
+     "  - id: value_check\n"), 21, "on_timeout only applies to wait_for steps (a wait step goes on by next: <step>)"),
     ("a key indented deeper than its neighbours", ("      channel: email", "     channel: email"), 13,
      "YAML syntax: mapping values are not allowed here: a line here or just above is indented deeper"),
     ("Liquid syntax in a one-line template", ("your cart\"", "your cart {{\""), 14, "template: expected '}}'"),
     # inside a `body: |` block: the line of the mistake, not the line of `body:` nor the one above it
     ("Liquid syntax in a block", ("{% endif %}", "{% endfi %}"), 17, "unexpected tag 'endfi'"),
-    ("unknown filter in a block", ("| upcase", "| upcse"), 18, "unknown filter 'upcse'"),
+    # "unknown filter 'upcse'" alone, for a filter mistyped (a walkthrough wrote `defualt`)
+    ("unknown filter in a block", ("| upcase", "| upcse"), 18, "unknown filter 'upcse' (did you mean 'upcase'?)"),
     ("undefined variable in a block", ("{% if profile.traits.vip %}", "{% if user.vip %}"), 17,
      "unknown variable 'user'"),
     ("misspelt profile field in a block", ("profile.counters.product_viewed", "profile.counter.product_viewed"), 16,
@@ -122,6 +139,11 @@ MISTAKES = [
      "goal: Expected `object | null`, got `str` (an event is a mapping: goal: {event: Order Completed})"),
     ("exit_on naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: Unsubscribed\n"), 2,
      "exit_on: Expected `array`, got `str` (a list of events: exit_on: [{event: Unsubscribed}])"),
+    # the goal's form (a mapping) for exit_on, and a version with a letter: msgspec named only the types
+    ("exit_on written as a mapping", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on:\n  event: cart_emptied\n"),
+     2, "exit_on: Expected `array`, got `object` (a list of events, even of one: exit_on: [{event: cart_emptied}])"),
+    ("a version written v2", ("journey: cart_rescue\n", "journey: cart_rescue\nversion: v2\n"), 2,
+     "version: Expected `int`, got `str` (a whole number: version: 2)"),
     ("an exit_on item naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: [cart_emptied]\n"),
      2, "exit_on.0: Expected `object`, got `str` (each event is a mapping: - {event: cart_emptied})"),
     ("a wait_for naming its event alone", ("wait_for: {event: checkout_started, timeout: 2h}", "wait_for: checkout_started"),
@@ -150,7 +172,7 @@ MISTAKES = [
      "{% connected_content https://api.example.com/offers :save offers %}"), 17,
      "unexpected tag 'connected_content'; Braze's connected_content is not supported"),
     ("unknown filter in a branch the empty render skips", ("Free shipping for you.", "{{ event.properties.x | upcse }}"),
-     17, "unknown filter 'upcse'"),
+     17, "unknown filter 'upcse' (did you mean 'upcase'?)"),
     # a template starting a value unquoted: YAML reads `{{ x }}` as a mapping in a mapping, and told an author
     # "mapping keys must be text, got {'profile.traits.first_name': None}", or that the line was indented unlike
     # the lines above it (a walkthrough)
@@ -185,6 +207,17 @@ MISTAKES = [
     ("misspelt field in a plain text over two lines", ("\"{{ profile.traits.first_name | default: 'Hi' }}, your cart\"",
      "Hi {{ profile.traits.first_name }},\n          your {{ profile.trait.x }} cart"), 15,
      "profile has no field 'trait'"),
+    # a quoted text's closing quote left out: YAML reads on to the next quote of the file, and told of a line below,
+    # "indented unlike the lines above it", or "found unexpected end of stream" (a walkthrough)
+    ("a quoted text's closing quote missing", ("your cart\"", "your cart"), 14,
+     "YAML syntax: the quoted value that starts on this line runs on to line 25, where the next \" closes it: add "
+     "its closing quote on this line"),
+    # a quote inside a value quoted with the same one ended it: told "indented unlike the lines above it"
+    ("a double quote inside a double-quoted text", ("default: 'Hi'", 'default: "Hi"'), 14,
+     'YAML syntax: the value quoted with " ends at the " before `Hi" }}, your cart"`: a " inside the value ends '
+     "it; quote with ' inside it"),
+    ("the last quoted text's closing quote missing", ("waiting.\"}}", "waiting.}}"), 25,
+     "YAML syntax: the quoted value that starts on this line is never closed: add its closing quote"),
 ]
 
 
@@ -587,3 +620,14 @@ def test_a_comparison_with_a_variant_no_split_has_is_warned_about_at_its_line(tm
                                     "weight: 1}", "wait\n    wait: 1h")
     p = run("validate", str(topology(tmp_path, no_split, "browse.yaml")))
     assert "it has no split, so journey.variant is null" in p.stderr, p.stderr
+
+
+def test_a_step_level_next_on_a_split_is_refused_at_its_line(tmp_path: Path) -> None:
+    """It was never taken (each arm goes by its own `next`, else the following step) and validated silently."""
+    split = ("  - id: value_check\n    next: nudge\n    split:\n      - {variant: a, weight: 1}\n"
+             "      - {variant: b, weight: 1}\n")
+    old = JOURNEY[JOURNEY.index("  - id: value_check\n"):JOURNEY.index("  - id: nudge\n")]
+    topo = topology(tmp_path, JOURNEY.replace(old, split))
+    one_problem(run("validate", str(topo)), topo / "journeys" / "cart_rescue.yaml", 20,
+                "a split step continues by each variant's `next` (without one, the following step), not by a "
+                "step-level next: give the variants theirs")

@@ -51,3 +51,20 @@ def test_an_unknown_type_is_named_only_when_it_looks_like_one(value: str, shown:
     e = _refused(GOOD.replace(b'"type":"track"', f'"type":"{value}"'.encode()))
     assert e.reason == "unknown_type" and e.detail.startswith(shown) and "@" not in e.detail
     assert e.detail.endswith("track, identify, page, screen, alias, group")
+
+
+def test_ids_spelt_as_a_warehouse_table_spells_them_are_named() -> None:
+    """A record with ``user_id`` was told only "an event needs userId or anonymousId": its id was there, spelt as
+    Segment's warehouse tables spell it (a walkthrough); the same for ``message_id``. Checked and exact paths."""
+    snake = _refused(GOOD.replace(b'"userId"', b'"user_id"'))
+    assert (snake.reason, snake.detail) == ("missing_id", "an event needs userId or anonymousId (or both); not read: "
+                                            "user_id (write userId), the envelope's fields are as Segment sends them")
+    anon = _refused(GOOD.replace(b'"userId":"u1"', b'"anonymous_id":"a1","userId":""'))
+    assert anon.detail.endswith("; not read: anonymous_id (write anonymousId), the envelope's fields are as Segment "
+                                "sends them"), anon.detail
+    both = _refused(GOOD.replace(b'"messageId"', b'"message_id"').replace(b'"userId"', b'"user_id"'))
+    assert (both.reason, both.detail) == ("missing_field", "Object missing required field `messageId`; not read: "
+                                          "message_id (write messageId), user_id (write userId), the envelope's "
+                                          "fields are as Segment sends them")
+    assert _refused(GOOD.replace(b'"userId":"u1"', b'"userId":""')).detail == \
+        "an event needs userId or anonymousId (or both)"  # nothing spelt otherwise: nothing added

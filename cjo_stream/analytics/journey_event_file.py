@@ -1,7 +1,8 @@
 """``simulate --journey-events FILE``: the journey events a simulation decided, one JSON line each.
 
-The report's figures are folded from these (entered, holdout, step, variant, sent, skipped, converted, ...), as
-the analytics service folds the records workers write to ``cjo.journey-events``; the delivery commands on stdout
+The report's figures are folded from these (entered, holdout, step, variant, sent, skipped, converted, ..., and a
+``receipt`` for each receipt line of the input that names its ``delivery_id``: the opens and clicks the report
+counted, which the file lacked), as the analytics service folds the records workers write to ``cjo.journey-events``; the delivery commands on stdout
 alone did not let an analyst count a funnel, an arm's conversions or where customers left by hand (a
 walkthrough). Schema: ``schemas/journey_event.schema.json`` (offline records have no ``src``).
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from cjo_stream.analytics.records import encode, journey_events, stage_events
+from cjo_stream.analytics.records import encode, journey_events, receipt_event, stage_events
 from cjo_stream.engine import Engine, Result
 from cjo_stream.errors import write_problem
+from cjo_stream.events import Event
 
 
 class JourneyEventFile:
@@ -33,6 +35,16 @@ class JourneyEventFile:
                                      *stage_events(res, cid))]
         try:
             self._f.write(b"\n".join(lines) + b"\n" if lines else b"")
+        except OSError as e:
+            raise write_problem(f"the journey events file {self.path}", e) from None
+
+    def receipt(self, ev: Event, customer_id: str) -> None:
+        """A receipt of the input (``Simulator.on_receipt``): its ``receipt`` record, if it names a delivery."""
+        r = receipt_event(ev, customer_id)
+        if r is None:
+            return
+        try:
+            self._f.write(encode(r) + b"\n")
         except OSError as e:
             raise write_problem(f"the journey events file {self.path}", e) from None
 

@@ -8,7 +8,9 @@ migrating three Braze Canvases). :func:`hint` adds that to the load error, on th
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from typing import Final
 
 #: Braze's attribute syntax, ``{{${first_name}}}`` or ``{{custom_attribute.${vip}}}``
@@ -48,14 +50,18 @@ _UNKNOWN_FILTER = re.compile(r"unknown filter '([^']+)'")
 _UNEXPECTED_TAG = re.compile(r"unexpected tag '([^']+)'")
 
 
-def hint(reason: str) -> str:
-    """``reason`` with what to write instead appended (``; ...``) when it names another tool's Liquid;
-    ``reason`` unchanged otherwise."""
+def hint(reason: str, filters: Iterable[str] = ()) -> str:
+    """``reason`` with what to write instead appended (``; ...``) when it names another tool's Liquid, or
+    `` (did you mean ...?)`` with the closest of ``filters`` (those the templates have) for a mistyped filter
+    (``defualt`` was told no more than "unknown filter", a walkthrough); ``reason`` unchanged otherwise."""
     extra: str | None = None
     if "unexpected '$'" in reason:
         extra = _BRAZE_ATTRIBUTE
     elif (m := _UNKNOWN_FILTER.search(reason)) is not None:
         extra = _FILTERS.get(m.group(1))
+        if extra is None:
+            close = difflib.get_close_matches(m.group(1), sorted(filters), n=1, cutoff=0.75)
+            return f"{reason} (did you mean {close[0]!r}?)" if close else reason
     elif (m := _UNEXPECTED_TAG.search(reason)) is not None:
         extra = _TAGS.get(m.group(1))
     return reason if extra is None else f"{reason}; {extra}"

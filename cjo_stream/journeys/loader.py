@@ -22,6 +22,7 @@ from cjo_stream.journeys.conditions import conditions
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
+from cjo_stream.journeys.lifetime_warnings import lifetime_warnings
 from cjo_stream.journeys.loops import MIN_LOOP, describe, quick_cycle, quick_loop, shortest_waits
 from cjo_stream.journeys.model import (
     END,
@@ -295,7 +296,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     if kind != "wait_for":
         for key in ("on_event", "on_timeout"):
             if getattr(spec, key) is not None:
-                comp.fail((*path, key), f"{key} only applies to wait_for steps")
+                how = {"branch": "by its cases' next", "split": "by its variants' next"}.get(kind, "by next: <step>")
+                comp.fail((*path, key), f"{key} only applies to wait_for steps (a {kind} step goes on {how})")
     nxt = _resolve(spec.next, following, ids, comp, (*path, "next"))
     if kind == "wait":
         return Step(spec.id, "wait", nxt, seconds=comp.duration(spec.wait, (*path, "wait")))
@@ -327,6 +329,10 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         cases: list[tuple[Expression | None, str]] = []
         for k, case in enumerate(spec.branch):
             cpath = (*path, "branch", k)
+            if case.else_ is None and (*cpath, "else") in comp.src.lines:  # `- else:` with its `next:` below it
+                target = f"- else: {case.next}" if case.next is not None else "- else: <step> (or - else: end)"
+                comp.fail(cpath, f"an else case names its step itself, on its line: {target}")
+                continue
             if case.else_ is not None:
                 if case.when is not None or case.next is not None:
                     comp.fail(cpath, "an else case has only `else: <step>`")
@@ -342,6 +348,9 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         return Step(spec.id, "branch", nxt, branch=tuple(cases))
     if kind == "split":
         assert spec.split is not None
+        if spec.next is not None:  # it was never taken: each arm goes its own way (a walkthrough)
+            comp.fail((*path, "next"), "a split step continues by each variant's `next` (without one, the following "
+                                       "step), not by a step-level next: give the variants theirs")
         total = sum(a.weight for a in spec.split)
         seen: set[str] = set()
         arms: list[SplitArm] = []
@@ -1004,7 +1013,8 @@ def load_topology(root: str) -> Topology:
                                     + _misplaced_hint(root)))
     warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
         + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) \
-        + _group_traits_warnings(loaded) + _variant_warnings(loaded) + receipt_wait_warnings(loaded)
+        + _group_traits_warnings(loaded) + _variant_warnings(loaded) + receipt_wait_warnings(loaded) \
+        + lifetime_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,11 +233,46 @@ def _indentation_hint(problem: str) -> str:
     return problem
 
 
+def _unclosed_quote(text: str, e: yaml.MarkedYAMLError) -> tuple[int, str] | None:
+    """(line, reason) when the syntax error follows a quoted value whose closing quote is missing: YAML reads on
+    to the next quote of the file (or its end), and its words named a line below, indented unlike the lines above
+    it or "found unexpected end of stream" (a walkthrough), never the line to mend."""
+    if e.context == "while scanning a quoted scalar" and e.context_mark is not None:
+        start = e.context_mark.line + 1
+        return start, "the quoted value that starts on this line is never closed: add its closing quote"
+    problem = e.problem_mark
+    if problem is None:
+        return None
+    last: yaml.Token | None = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index >= problem.index:
+                break
+            last = token
+    except yaml.YAMLError:
+        pass  # the tokens before the error are what counts
+    if not (isinstance(last, yaml.ScalarToken) and last.style in ('"', "'") and last.end_mark.line == problem.line):
+        return None
+    start, end = last.start_mark.line + 1, last.end_mark.line + 1
+    if start == end:  # `"Hi {{ x | default: "there" }}"`: the inner quote ended the value (a walkthrough)
+        other = "'" if last.style == '"' else '"'
+        lines = text.splitlines()
+        rest = lines[problem.line][last.end_mark.column:].strip() if problem.line < len(lines) else ""
+        return start, (f"the value quoted with {last.style} ends at the {last.style} before `{rest[:40]}`: a "
+                       f"{last.style} inside the value ends it; quote with {other} inside it"
+                       + (", or write each ' inside it twice ('')" if last.style == "'" else ""))
+    return start, (f"the quoted value that starts on this line runs on to line {end}, where the next {last.style} "
+                   f"closes it: add its closing quote on this line")
+
+
 def load_yaml(text: str, file: str) -> Located:
     """Parse one YAML document; syntax errors become :class:`SourceError` with the line."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
+        quote = _unclosed_quote(text, e)
+        if quote is not None:
+            raise SourceError(file, quote[0], f"YAML syntax: {quote[1]}") from None
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
         problem = str(e.problem or e)
@@ -319,6 +354,27 @@ def _key_in(data: Any, reason: str) -> str | None:
     return None
 
 
+def _misplaced(data: Any, path: list[str | int], key: str) -> tuple[Path, str] | None:
+    """A required ``key`` missing under ``path`` that the mapping above it has: the line of ``key`` indented one
+    level too little (``content:`` under a step, beside ``send:``), which msgspec told only as "missing required
+    key" at the line of ``send`` (a walkthrough). Its path and reason, or None."""
+    if not path or not isinstance(path[-1], str):
+        return None
+    parent = data
+    for part in path[:-1]:
+        if isinstance(parent, dict):
+            parent = parent.get(part)
+        elif isinstance(parent, list) and isinstance(part, int) and part < len(parent):
+            parent = parent[part]
+        else:
+            return None
+    if not isinstance(parent, dict) or key not in parent:
+        return None
+    at = [*path[:-1], key]
+    return tuple(at), (f"{'.'.join(str(p) for p in at)}: `{key}` is indented as `{path[-1]}`'s neighbour, and "
+                       f"`{path[-1]}` misses it (missing required key `{key}`): indent it under `{path[-1]}`")
+
+
 def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tuple[Path, str]:
     """Split a msgspec validation message into the data path it names and a readable reason; with the
     ``spec`` type it was converted to, a mistyped key or value also says what was meant (a typo such as
@@ -344,8 +400,12 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     missing = re.search(r"missing required field `([^`]+)`", reason)
     if missing:
         reason = f"missing required key `{missing.group(1)}`"
+        beside = _misplaced(data, path, missing.group(1))
+        if beside is not None:
+            return beside
     if spec is not None:
-        reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason)
+        reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason,
+                              node if unknown and isinstance(node, dict) else ())
     # `when: true`, `wait: 3600`, `wait_until: 21:30` (YAML 1.1 reads it as 1290: base 60; str | object there)
     if re.match(r"Expected `str( \| object)?( \| null)?`, got `(bool|int|float)`", reason):
         if path == ["re_entry"]:  # `re_entry: false` is no text in quotes either (a walkthrough)
@@ -377,6 +437,17 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
             reason += f" (each event is a mapping: - {{event: {name}}})"
         elif last == "content" and path[-2:-1] == ["send"] and reason.startswith("Expected `object"):
             reason += " (the message's fields, each a template: content: {subject: ..., body: ...})"
+    # `exit_on: {event: x}` written as the goal is (a mapping), and `version: v2`: msgspec named only the types
+    if path == ["exit_on"] and reason.startswith("Expected `array`, got `object`") and isinstance(node, dict):
+        more = ", ..." if len(node) > 1 else ""
+        reason += f" (a list of events, even of one: exit_on: [{{event: {node.get('event', '...')}{more}}}])"
+    if path == ["version"] and reason.startswith("Expected `int`, got `str`") and isinstance(node, str):
+        digits = re.sub(r"\D", "", node)
+        reason += f" (a whole number: version: {digits or 2})"
+    # `global_control: 5`: the percent where its mapping goes (a walkthrough)
+    if path == ["global_control"] and reason.startswith("Expected `object") and isinstance(node, int | float) \
+            and not isinstance(node, bool):
+        reason += f" (a mapping: global_control: {{percent: {node}}})"
     # `send: {channel: email, subject: ..., body: ...}`: the fields beside the channel, not under content (a walkthrough)
     if unknown and path[-2:-1] == ["send"] and path[-1] in _MESSAGE_FIELDS:
         reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
@@ -386,6 +457,11 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)
     if pattern and isinstance(node, str):
         slug = re.sub(r"[^a-z0-9_]+", "_", node.lower()).strip("_")
+        if "channel" in path[-2:]:  # `e-mail` was told to write 'e_mail', no channel either (a walkthrough)
+            from cjo_stream.commands import ALL_CHANNELS
+
+            bare = re.sub(r"[^a-z0-9]+", "", node.lower())
+            slug = next((c for c in sorted(ALL_CHANNELS) if c.replace("_", "") == bare), slug)
         first = ", starting with a letter, at most 48" if pattern.group(1).startswith("^[a-z][") else ""
         reason = (f"{node!r} is not a name: use lower-case letters, digits and _{first}"
                   + (f" (e.g. {slug!r})" if slug and slug != node else ""))
@@ -393,13 +469,23 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     return tuple(path), (f"{shown}: {reason}" if shown else reason)
 
 
-def _suggestion(spec: Any, path: list[str | int], unknown: str | None, reason: str) -> str:
-    """`` (did you mean `wait_for`?)`` for an unknown key, `` (one of: email, sms, ...)`` for a bad value."""
+#: words for "go to this step" from other tools and languages: each means ``next``
+_NEXT_WORDS = frozenset({"then", "goto", "go_to", "next_step", "target", "step"})
+
+
+def _suggestion(spec: Any, path: list[str | int], unknown: str | None, reason: str,
+                present: Iterable[Any] = ()) -> str:
+    """`` (did you mean `wait_for`?)`` for an unknown key, `` (one of: email, sms, ...)`` for a bad value. A key
+    the mapping has (``present``) is not suggested: a branch case's ``then:`` was told "did you mean `when`?"
+    beside its ``when:`` (a walkthrough); it means ``next``."""
     import difflib
 
     if unknown is not None:
         keys = [f.encode_name for t in _types_at(spec, path[:-1]) if isinstance(t, mi.StructType) for f in t.fields]
-        close = difflib.get_close_matches(unknown, keys, n=1, cutoff=0.6)
+        free = [k for k in keys if k not in set(present)]
+        if unknown in _NEXT_WORDS and "next" in free:
+            return " (did you mean `next`?)"
+        close = difflib.get_close_matches(unknown, free, n=1, cutoff=0.6)
         if close:
             return f" (did you mean `{close[0]}`?)"
         return f" (known keys: {', '.join(keys)})" if keys else ""

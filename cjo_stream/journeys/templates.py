@@ -245,7 +245,7 @@ def _first_line(e: BaseException) -> str:
 def _refused(e: LiquidError) -> TemplateError:
     token = getattr(e, "token", None)
     index = token.start_index if token is not None and hasattr(token, "start_index") else 0
-    return TemplateError(hint(f"template: {_first_line(e)}"), index)
+    return TemplateError(hint(f"template: {_first_line(e)}", _env.filters), index)
 
 
 def _reads_data(tpl: Any) -> bool:
@@ -314,7 +314,7 @@ def _check_nodes(tpl: Any) -> None:
         at = node.token.start_index
         for expression in node.expressions():
             if (problem := _filter_problem(expression, context)) is not None:
-                raise TemplateError(hint(f"template: {problem}"), at)
+                raise TemplateError(hint(f"template: {problem}", _env.filters), at)
         # an output, `{% echo %}` (an OutputNode too: its token is the tag's name, rendering that said
         # nothing) or an `assign`: rendered alone, on a context of its own
         if not isinstance(node, (OutputNode, AssignNode)) or _reads_path(node.expression):

@@ -37,3 +37,32 @@ def test_the_file_holds_what_the_report_counts(tmp_path: Path) -> None:
 def test_it_may_not_be_the_events_file() -> None:
     user_error(run("simulate", "--events", EVENTS, "--journey-events", EVENTS), 2, "--journey-events",
                "is the events file")
+
+
+def test_receipts_of_the_input_are_in_the_file_as_the_report_counts_them(tmp_path: Path) -> None:
+    """The report counted the input's receipts of its sends (opened, clicked), the file had no ``receipt`` record:
+    folded again, it gave no opens, and a hand count of an arm's engagement could not be made (a walkthrough)."""
+    first = run("simulate", "--events", EVENTS)
+    assert first.returncode == 0, first.stderr
+    sends = [json.loads(line) for line in first.stdout.splitlines()][:6]
+    events = tmp_path / "with-receipts.jsonl"
+    receipts = [json.dumps({"messageId": f"r-{status}-{c['delivery_id']}", "type": "track", "userId": c["customer_id"],
+                            "event": f"message_{status}", "timestamp": c["decided_at"],
+                            "properties": {"delivery_id": c["delivery_id"], "journey": c["journey"], "step": c["step"],
+                                           "channel": c["channel"]}})
+                for c in sends for status in ("delivered", "opened")]
+    events.write_text(Path(EVENTS).read_text() + "\n".join(receipts) + "\n")
+    out = tmp_path / "journey-events.jsonl"
+    p = run("simulate", "--events", str(events), "--journey-events", str(out))
+    assert p.returncode == 0, p.stderr
+    records = [decode(line) for line in out.read_bytes().splitlines()]
+    ours = {c["delivery_id"] for c in sends}  # (the example's own receipts, a newsletter's, are there too: as live)
+    assert sorted((r.delivery_id, r.status) for r in records if r.kind == "receipt" and r.delivery_id in ours) == \
+        sorted((c["delivery_id"], s) for c in sends for s in ("delivered", "opened"))
+    topo = load_topology(str(ROOT / "topologies"))
+    sim = Simulator(Engine(topo.journeys, topo.policies, stages=topo.stages))
+    sim.run_lines(jsonl_lines(str(events)))
+    sim.finish()
+    folded = Analytics(default_zone=topo.policies.default_timezone)
+    folded.apply_all(records)
+    assert reports(folded, topo.journeys) == reports(sim.analytics, topo.journeys)

@@ -244,6 +244,28 @@ def test_every_problem_of_policies_yaml_is_listed_at_once(tmp_path: os.PathLike[
         load_topology(root)
 
 
+@pytest.mark.parametrize(("policies", "reason"), [
+    # told only "use an IANA name like Europe/Berlin" (a walkthrough)
+    ("default_timezone: Europe/Pairs\n", "policies.yaml:1: unknown time zone 'Europe/Pairs': did you mean "
+                                          "'Europe/Paris'?"),
+    ("default_timezone: europe/paris\n", "did you mean 'Europe/Paris'?"),
+    ("default_timezone: Mars/Base\n", "unknown time zone 'Mars/Base': use an IANA name like Europe/Berlin"),
+    # told only "Expected `object | null`, got `int`"
+    ("global_control: 5\n", "policies.yaml:1: global_control: Expected `object | null`, got `int` (a mapping: "
+                             "global_control: {percent: 5})"),
+])
+def test_a_policy_mistake_says_what_to_write(tmp_path: os.PathLike[str], policies: str, reason: str) -> None:
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "journeys"))
+    with open(os.path.join(root, "journeys", "a.yaml"), "w") as f:
+        f.write(GOOD)
+    with open(os.path.join(root, "policies.yaml"), "w") as f:
+        f.write(policies)
+    with pytest.raises(JourneyLoadError) as e:
+        load_topology(root)
+    assert len(e.value.problems) == 1 and reason in str(e.value.problems[0]), e.value.problems
+
+
 def test_policies_and_stages_with_every_line_commented_out_are_no_policies_and_no_stages(
         tmp_path: os.PathLike[str]) -> None:
     """Commenting out every setting (or an empty file) was refused, "the file is empty", and stopped the
