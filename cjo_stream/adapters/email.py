@@ -81,7 +81,7 @@ class EmailConfig:
             raise config.ConfigError(f"CJO_EMAIL_LIST_UNSUBSCRIBE_URL: unknown placeholder {{{unknown[0]}}}; use "
                                      "{customer_id}, {delivery_id}, {journey} or {step}")
         return cls(sender=sender, host=config.get(e, "CJO_SMTP_HOST", "localhost"),
-                   port=config.integer(e, "CJO_SMTP_PORT", DEFAULT_PORTS[security], minimum=1),
+                   port=config.integer(e, "CJO_SMTP_PORT", DEFAULT_PORTS[security], minimum=1, maximum=65535),
                    security=security,  # type: ignore[arg-type]
                    username=username, password=password,
                    timeout=config.duration(e, "CJO_SMTP_TIMEOUT", 30.0, low=config.MIN_TIMEOUT),

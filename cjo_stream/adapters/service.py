@@ -64,7 +64,7 @@ class AdapterOptions:
                    channel_class=channel_class if flag else config.get(e, custom.CHANNEL_CLASS_ENV) or None,
                    class_source="--channel-class" if flag else custom.CHANNEL_CLASS_ENV,
                    web_port=web_port if web_port is not None else
-                   config.integer(e, "CJO_ADAPTER_WEB_PORT", DEFAULT_WEB_PORT, minimum=-1),
+                   config.integer(e, "CJO_ADAPTER_WEB_PORT", DEFAULT_WEB_PORT, minimum=-1, maximum=65535),
                    concurrency=concurrency or config.integer(e, "CJO_ADAPTER_CONCURRENCY", 16, minimum=1),
                    batch_max=config.integer(e, "CJO_ADAPTER_BATCH_MAX", 500, minimum=1),
                    group=config.get(e, "CJO_ADAPTER_GROUP") or None,

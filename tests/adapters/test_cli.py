@@ -177,3 +177,12 @@ def test_an_smtp_ca_file_that_cannot_be_loaded_is_one_line_exit_2(tmp_path: Path
     assert p.returncode == 2, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith(f"error: CJO_SMTP_CA_FILE='{tmp_path / ca_file}': "), err
+
+
+def test_an_adapter_web_port_beyond_65535_is_one_line_exit_2() -> None:
+    """``CJO_ADAPTER_WEB_PORT=70000`` reached ``bind()`` and ended with an OverflowError traceback (exit 70)."""
+    env = {**env_without_cjo(), "CJO_BROKER": "127.0.0.1:1", "CJO_ADAPTER_WEB_PORT": "70000"}
+    p = run_cli("adapter", "--channel", "console", env=env)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert err.strip().splitlines() == ["error: CJO_ADAPTER_WEB_PORT=70000 must be at most 65535"]
