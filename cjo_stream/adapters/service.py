@@ -14,6 +14,7 @@ from cjo_stream.adapters import config, custom
 from cjo_stream.adapters.base import Channel
 from cjo_stream.adapters.console import sources_from_env
 from cjo_stream.adapters.expiry import ExpiryPolicy
+from cjo_stream.adapters.in_app import inbox_topic
 from cjo_stream.adapters.peers import PeerLookup, advertised_url
 from cjo_stream.adapters.ratelimit import bucket_from_env
 from cjo_stream.adapters.registry import make_channel
@@ -87,6 +88,8 @@ def check_config(opts: AdapterOptions, env: config.Env | None = None,
     own = custom.load(opts.channel, opts.channel_class, opts.class_source)
     if own is None and opts.channel != "in_app":  # in_app needs only the broker
         make_channel(opts.channel, e)
+    if opts.channel == "in_app":
+        inbox_topic(e)
     sources = sources_from_env(e) if opts.channel == "console" else [opts.channel]
     RetryPolicy.from_env(e)
     bucket_from_env(opts.channel, e)

@@ -186,3 +186,12 @@ def test_an_adapter_web_port_beyond_65535_is_one_line_exit_2() -> None:
     out, err = p.communicate(timeout=60)
     assert p.returncode == 2, err
     assert err.strip().splitlines() == ["error: CJO_ADAPTER_WEB_PORT=70000 must be at most 65535"]
+
+
+def test_an_inbox_topic_kafka_refuses_is_one_line_exit_2() -> None:
+    """``CJO_INBOX_TOPIC=bad/name`` was taken: on Kafka the adapter failed only when it made its topics."""
+    env = {**env_without_cjo(), "CJO_BROKER": "127.0.0.1:1", "CJO_INBOX_TOPIC": "bad/name"}
+    p = run_cli("adapter", "--channel", "in_app", "--web-port", "-1", env=env)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert err.strip().splitlines()[-1].startswith("error: CJO_INBOX_TOPIC='bad/name': Kafka names are"), err
