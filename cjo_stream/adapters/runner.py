@@ -617,7 +617,9 @@ class AdapterRunner:
 
         def on_retry(result: DeliveryResult, wait: float) -> None:
             metrics.ADAPTER_RETRIES.labels(channel).inc()
-            log.info("retrying %s in %.2fs: %s", cmd.delivery_id, wait, result.reason,
+            # debug: a provider down retried every command of the backlog several times, a line each at the
+            # adapter's default level (cjo_adapter_retries_total counts them; the give-up says the reason)
+            log.debug("retrying %s in %.2fs: %s", cmd.delivery_id, wait, result.reason,
                      extra={"channel": channel, "delivery_id": cmd.delivery_id, "reason": result.reason})
 
         try:
