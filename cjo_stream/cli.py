@@ -401,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return int(ExitCode.USAGE)
+    from cjo_stream.envnames import misspelt
+
+    if not getattr(args, "supervised", False):  # (a --concurrency supervisor told it once for its processes)
+        for line in misspelt(os.environ):  # CJO_PARTITONS=4 was ignored without a word
+            say(line, "WARNING")
     debug = os.environ.get("CJO_LOG_LEVEL", "").strip().lower() == "debug"
     if debug:
         from cjo_stream.logs import configure_logging

@@ -5,16 +5,20 @@ and a topic was made for any name that got through)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from cjo_stream.errors import ExitCode, UsageError
+from cjo_stream.errors import ExitCode, FileProblem, UsageError
 from cjo_stream.runtime.commands import tail_channels
 from tests.test_cli_errors import clean_env, run, user_error
 
 POLICIES = "channels:\n  myco_whatsapp: {address: whatsapp}\n  fraud_check: {customer_facing: false}\n"
 NO_BROKER = ["--broker", "127.0.0.1:9", "--connect-timeout", "0.5"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -100,3 +104,22 @@ def test_the_receipts_flag_is_in_the_help_and_reads_no_policies_for_every_channe
                "cannot reach the Kafka broker")
     user_error(run("tail", "--receipts", "--channel", "myco_whatsapp", "--topologies", str(topo), *NO_BROKER),
                ExitCode.USAGE, "cannot read the channels declared in")
+
+
+def test_a_topologies_directory_given_must_exist(tmp_path: Path) -> None:
+    """``--topologies``/``CJO_TOPOLOGIES`` mistyped left the declared channels out without a word (the default
+    ``topologies`` may be missing: then the built-in channels)."""
+    with pytest.raises(FileProblem, match=r"topologies directory \(--topologies / CJO_TOPOLOGIES\) not found: "):
+        tail_channels(None, str(tmp_path / "nowhere"), given=True)
+    assert tail_channels(["email"], str(tmp_path / "nowhere"), given=True) == ["email"]  # no policies.yaml needed
+
+
+def test_the_console_adapter_refuses_a_topologies_directory_that_is_missing(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CJO_")}, "CJO_BROKER": "127.0.0.1:1",
+           "CJO_TOPOLOGIES": str(tmp_path / "nowhere")}
+    r = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "adapter", "--channel", "console", "--web-port", "-1"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: topologies directory (CJO_TOPOLOGIES, where the console adapter reads the channels policies.yaml "
+        f"declares) not found: {tmp_path / 'nowhere'}")

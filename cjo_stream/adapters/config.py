@@ -129,7 +129,7 @@ def duration(env: Env, name: str, default: float, low: float = 0.0, high: float 
 MIN_TIMEOUT = 0.001
 
 
-def integer(env: Env, name: str, default: int, minimum: int = 0) -> int:
+def integer(env: Env, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = get(env, name)
     if not raw:
         return default
@@ -139,6 +139,8 @@ def integer(env: Env, name: str, default: int, minimum: int = 0) -> int:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
     if value < minimum:
         raise ConfigError(f"{name}={value} must be at least {minimum}")
+    if maximum is not None and value > maximum:  # CJO_ADAPTER_WEB_PORT=70000 was a traceback (exit 70)
+        raise ConfigError(f"{name}={value} must be at most {maximum}")
     return value
 
 

@@ -19,6 +19,7 @@ import msgspec
 from cjo_stream.adapters import config
 from cjo_stream.adapters.base import DeliveryResult, content_text
 from cjo_stream.commands import ALL_CHANNELS, DeliveryCommand
+from cjo_stream.errors import existing_dir
 
 _encode = msgspec.json.Encoder().encode
 
@@ -44,6 +45,9 @@ def sources_from_env(env: config.Env | None = None) -> list[str]:
     if names and all(n in ALL_CHANNELS for n in names):
         return names  # built-in ones only: policies.yaml is not needed
     root = config.get(e, "CJO_TOPOLOGIES") or "topologies"
+    if config.get(e, "CJO_TOPOLOGIES"):  # a mistyped one left out its declared channels without a word (exit 3)
+        existing_dir(root, "topologies directory (CJO_TOPOLOGIES, where the console adapter reads the channels "
+                           "policies.yaml declares)")
     try:
         policies = topology_policies(root)
     except SourceError as err:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import os
 import re
 import ssl
 from dataclasses import dataclass, field
@@ -80,7 +81,7 @@ class EmailConfig:
             raise config.ConfigError(f"CJO_EMAIL_LIST_UNSUBSCRIBE_URL: unknown placeholder {{{unknown[0]}}}; use "
                                      "{customer_id}, {delivery_id}, {journey} or {step}")
         return cls(sender=sender, host=config.get(e, "CJO_SMTP_HOST", "localhost"),
-                   port=config.integer(e, "CJO_SMTP_PORT", DEFAULT_PORTS[security], minimum=1),
+                   port=config.integer(e, "CJO_SMTP_PORT", DEFAULT_PORTS[security], minimum=1, maximum=65535),
                    security=security,  # type: ignore[arg-type]
                    username=username, password=password,
                    timeout=config.duration(e, "CJO_SMTP_TIMEOUT", 30.0, low=config.MIN_TIMEOUT),
@@ -190,9 +191,18 @@ def _quote(value: str) -> str:
 
 
 def _ssl_context(cfg: EmailConfig) -> ssl.SSLContext | None:
+    """The relay's TLS context; a ``CJO_SMTP_CA_FILE`` that is missing or holds no certificate is a setting
+    to fix (it ended the adapter with a traceback, exit 70)."""
     if cfg.security == "none":
         return None
-    ctx = ssl.create_default_context(cafile=cfg.ca_file or None)
+    if cfg.ca_file and not os.path.exists(cfg.ca_file):
+        raise config.ConfigError(f"CJO_SMTP_CA_FILE={cfg.ca_file!r}: no such file (the CA bundle of the relay's "
+                                 "certificate)")
+    try:
+        ctx = ssl.create_default_context(cafile=cfg.ca_file or None)
+    except (ssl.SSLError, OSError) as e:
+        raise config.ConfigError(f"CJO_SMTP_CA_FILE={cfg.ca_file!r}: cannot load the CA bundle "
+                                 f"({type(e).__name__}: {getattr(e, 'reason', None) or e})") from None
     if not cfg.validate_certs:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

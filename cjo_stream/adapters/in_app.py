@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from cjo_stream.adapters import config
 from cjo_stream.adapters.base import DeliveryResult, TransientError, utc_now_iso
 from cjo_stream.commands import DeliveryCommand
+from cjo_stream.config import kafka_name
 
 DEFAULT_TOPIC = "cjo.inbox"
 
@@ -35,7 +36,12 @@ _encode = msgspec.json.Encoder().encode
 
 
 def inbox_topic(env: config.Env | None = None) -> str:
-    return config.get(config.env_of(env), "CJO_INBOX_TOPIC", DEFAULT_TOPIC)
+    """``CJO_INBOX_TOPIC``, checked at start: a name Kafka refuses failed only when the adapter made its topics."""
+    topic = config.get(config.env_of(env), "CJO_INBOX_TOPIC", DEFAULT_TOPIC)
+    if not kafka_name(topic):
+        raise config.ConfigError(f"CJO_INBOX_TOPIC={topic!r}: Kafka names are 1 to 249 characters of A-Z, a-z, "
+                                 "0-9, '.', '_' and '-'")
+    return topic
 
 
 class InAppChannel:

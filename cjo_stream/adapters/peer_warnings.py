@@ -46,7 +46,7 @@ class PeerWarnings:
         if n:
             self._summary(url, n + 1, why, 0.0 if said is None else now - said)
         else:
-            self.log.warning("adapter %s: peer lookup at %s %s", self.adapter, url, why)
+            self._first(url, why)
         self._said[url] = now
 
     def flush(self) -> None:
@@ -71,6 +71,9 @@ class PeerWarnings:
         now = self.clock()
         self._summary(url, held[0], held[1], now - self._said.get(url, now))
         self._said[url] = now
+
+    def _first(self, url: str, why: str) -> None:
+        self.log.warning("adapter %s: peer lookup at %s %s", self.adapter, url, why)
 
     def _summary(self, url: str, n: int, why: str, over: float) -> None:
         self.log.warning("adapter %s: %d more peer lookup(s) at %s failed in the last %.0f s (not logged one by one); "

@@ -54,6 +54,7 @@ from cjo_stream.adapters import sentlog, withheld
 from cjo_stream.adapters.base import Channel, ChannelStartError, DeliveryResult, attempt, said, utc_now_iso
 from cjo_stream.adapters.config import ConfigError
 from cjo_stream.adapters.expiry import ExpiryPolicy
+from cjo_stream.adapters.giveup_warnings import GiveUpWarnings
 from cjo_stream.adapters.peers import PeerAssignor
 from cjo_stream.adapters.ratelimit import TokenBucket
 from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
@@ -262,6 +263,9 @@ class AdapterRunner:
         # the broker unanswered, or a commit pending, for long: /health 503 (kafka.watch)
         self._busy_since = 0.0  # when the acks and commit of the batch in progress began; 0: none
         self._stale_unsaid, self._stale_said = 0, -60.0  # stale commands not yet in a warning; when the last was
+        # commands given up: the first of each reason logged, then one line a minute (a provider down: thousands)
+        self.give_ups = GiveUpWarnings(log, self.name, dlq_topic(self.inputs[0]) if len(self.inputs) == 1
+                                       else "cjo.delivery.<channel>.dlq")
         self.watch = BrokerWatch(f"adapter {self.name}", log, self._look, lambda: (self._busy_since,))
         metrics.watch_gauges("adapter", self.watch)
         self._counts: dict[str, int] = {}  # partitions of its own topics, as first seen
@@ -352,6 +356,7 @@ class AdapterRunner:
     async def close(self) -> None:
         """Release everything, each step independently (one failing close must not leak the others)."""
         metrics.UP.labels("adapter").set(0)
+        self.give_ups.flush()  # (the give-ups of the last minute: none left unsaid)
         consumer, self.consumer = self.consumer, None
         left = True
 
@@ -612,7 +617,9 @@ class AdapterRunner:
 
         def on_retry(result: DeliveryResult, wait: float) -> None:
             metrics.ADAPTER_RETRIES.labels(channel).inc()
-            log.info("retrying %s in %.2fs: %s", cmd.delivery_id, wait, result.reason,
+            # debug: a provider down retried every command of the backlog several times, a line each at the
+            # adapter's default level (cjo_adapter_retries_total counts them; the give-up says the reason)
+            log.debug("retrying %s in %.2fs: %s", cmd.delivery_id, wait, result.reason,
                      extra={"channel": channel, "delivery_id": cmd.delivery_id, "reason": result.reason})
 
         try:
@@ -638,9 +645,7 @@ class AdapterRunner:
             reason, dlq_reason = r.reason or "permanent failure", "permanent_failure"
         else:
             reason, dlq_reason = f"{out.gave_up}: {r.reason}", "retries_exhausted"
-        log.warning("delivery %s %s: %s", cmd.delivery_id, dlq_reason, reason,
-                    extra={"channel": channel, "delivery_id": cmd.delivery_id, "reason": dlq_reason,
-                           "attempt": out.attempts})
+        self.give_ups.warn(dlq_reason, f"delivery {cmd.delivery_id}: {reason}")  # (a line each was a flood)
         await self._receipt(cmd, r.status, reason=reason, attributes=attrs)
         await self._dead_letter(rec, dlq_reason, reason, out.attempts)
 

@@ -14,6 +14,7 @@ from cjo_stream.adapters import config, custom
 from cjo_stream.adapters.base import Channel
 from cjo_stream.adapters.console import sources_from_env
 from cjo_stream.adapters.expiry import ExpiryPolicy
+from cjo_stream.adapters.in_app import inbox_topic
 from cjo_stream.adapters.peers import PeerLookup, advertised_url
 from cjo_stream.adapters.ratelimit import bucket_from_env
 from cjo_stream.adapters.registry import make_channel
@@ -64,7 +65,7 @@ class AdapterOptions:
                    channel_class=channel_class if flag else config.get(e, custom.CHANNEL_CLASS_ENV) or None,
                    class_source="--channel-class" if flag else custom.CHANNEL_CLASS_ENV,
                    web_port=web_port if web_port is not None else
-                   config.integer(e, "CJO_ADAPTER_WEB_PORT", DEFAULT_WEB_PORT, minimum=-1),
+                   config.integer(e, "CJO_ADAPTER_WEB_PORT", DEFAULT_WEB_PORT, minimum=-1, maximum=65535),
                    concurrency=concurrency or config.integer(e, "CJO_ADAPTER_CONCURRENCY", 16, minimum=1),
                    batch_max=config.integer(e, "CJO_ADAPTER_BATCH_MAX", 500, minimum=1),
                    group=config.get(e, "CJO_ADAPTER_GROUP") or None,
@@ -87,6 +88,8 @@ def check_config(opts: AdapterOptions, env: config.Env | None = None,
     own = custom.load(opts.channel, opts.channel_class, opts.class_source)
     if own is None and opts.channel != "in_app":  # in_app needs only the broker
         make_channel(opts.channel, e)
+    if opts.channel == "in_app":
+        inbox_topic(e)
     sources = sources_from_env(e) if opts.channel == "console" else [opts.channel]
     RetryPolicy.from_env(e)
     bucket_from_env(opts.channel, e)

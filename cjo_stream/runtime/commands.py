@@ -396,7 +396,8 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
     s = settings_from(args)
     every = args.receipts and not args.channel  # every channel's receipts: no policies.yaml to read
-    channels = [] if every else tail_channels(args.channel, args.topologies or topologies_dir())
+    channels = [] if every else tail_channels(args.channel, args.topologies or topologies_dir(),
+                                              given=bool(args.topologies or os.environ.get("CJO_TOPOLOGIES")))
     topics = [s.receipts_topic] if args.receipts else [s.delivery_topic(c) for c in channels]
     keep = receipts_of(channels) if args.receipts and not every else None
     broker_ready(s, args)
@@ -422,17 +423,21 @@ def receipts_of(channels: list[str]) -> Callable[[bytes], bool]:
     return keep
 
 
-def tail_channels(named: list[str] | None, root: str) -> list[str]:
+def tail_channels(named: list[str] | None, root: str, given: bool = False) -> list[str]:
     """The channels ``tail`` follows: those named (built in, or declared in ``<root>/policies.yaml``), else every
     one. A name neither built in nor declared is a usage error naming the closest (following it created a topic
-    for a typo and waited on it for ever)."""
+    for a typo and waited on it for ever). A directory ``given`` (flag or CJO_TOPOLOGIES) must exist: a mistyped
+    one left out its declared channels without a word; the default ``topologies`` may be missing."""
     from cjo_stream.commands import ALL_CHANNELS
+    from cjo_stream.errors import existing_dir
     from cjo_stream.journeys.policies import topology_policies, unknown_channel
     from cjo_stream.journeys.source import SourceError
 
     names = list(dict.fromkeys(named or ()))
     if names and all(n in ALL_CHANNELS for n in names):
         return names  # built-in ones only: policies.yaml is not needed
+    if given:
+        existing_dir(root, "topologies directory (--topologies / CJO_TOPOLOGIES)")
     try:
         policies = topology_policies(root)
     except SourceError as e:

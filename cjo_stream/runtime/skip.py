@@ -36,7 +36,8 @@ async def _describe(settings: Settings, topic: str, partition: int, offset: int)
         end = (await c.end_offsets([tp]))[tp]
     finally:
         await c.stop()
-    outside = ValueError(f"offset {offset} is not in {topic}[{partition}] (it holds offsets {first}-{end - 1})")
+    held = f"it holds offsets {first}-{end - 1}" if end > first else "it holds no records"  # (was "0--1")
+    outside = ValueError(f"offset {offset} is not in {topic}[{partition}] ({held})")
     if offset < first:
         raise outside
     reader = BatchReader(settings)

@@ -46,7 +46,7 @@ from cjo_stream.kafka.topics import consent_changes_config, ensure_topics
 from cjo_stream.kafka.watch import GONE_HINT, BrokerWatch, missing, topic_partitions
 from cjo_stream.kv import KV, StoreFactory, release_memory
 from cjo_stream.profile import profile_to_dict
-from cjo_stream.runtime import lookalikes, overtaken
+from cjo_stream.runtime import lookalikes, overtaken, readiness
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.decoded import Decoded
@@ -308,6 +308,8 @@ class StreamWorker:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []  # loops stop() lets finish their batch
         self._idle_tasks: list[asyncio.Task[None]] = []  # loops stop() cancels (see start())
+        self._not_ready: asyncio.Task[None] | None = None  # warns while the worker is not ready (readiness)
+        self._assigned = False  # stage 2 has received a partition assignment (readiness)
         self._running = False
         self.ready = asyncio.Event()  # customer partitions restored
         self._prepared = asyncio.Event()  # producer started, global tables read (start())
@@ -386,6 +388,8 @@ class StreamWorker:
         self.ingest_finisher = _Finisher(self.ingest_consumer, commit_interval=commit_interval)
         self.ingest_consumer.subscribe([s.input_topic, s.receipts_topic], listener=_IngestJoined(self))
         self._running = True
+        self._not_ready = asyncio.create_task(readiness.tell_while_not_ready(
+            self._progress, self.ingest_group, self.customers_group, log))
         joins = asyncio.gather(self.customers.start(), self.ingest_consumer.start())
         try:
             await self.producer.start()
@@ -438,6 +442,8 @@ class StreamWorker:
         self._running = False
         self._stopping.set()
         self._feed_ready.set()  # (the loopback loop waits on it)
+        if self._not_ready is not None:
+            self._not_ready.cancel()
         for t in self._idle_tasks:
             t.cancel()
         tasks = [*self._tasks, *self._idle_tasks]
@@ -876,6 +882,7 @@ class StreamWorker:
     # ------------------------------------------------------------------ partition ownership
     async def acquire(self, partitions: list[int]) -> bool:
         """Restore and take ``partitions``; False (nothing taken) when stop() began before start() was done."""
+        self._assigned = True
         if not self._prepared.is_set():  # assigned while start() still reads the global tables
             prepared = asyncio.ensure_future(self._prepared.wait())
             stopping = asyncio.ensure_future(self._stopping.wait())
@@ -1065,6 +1072,13 @@ class StreamWorker:
         out = [st for g in guards if g is not None for st in g.stuck.values()]
         out += [st for sts in self.blocked.values() for st in sts]
         return [st.as_dict() for st in sorted(out, key=lambda st: (st.topic, st.partition))]
+
+    def _progress(self) -> readiness.Progress | None:
+        """How far the start is, for the warnings while it is not ready; None once ready or stopping."""
+        if self.healthy or self._stopping.is_set():
+            return None
+        return readiness.Progress(tables_read=self._prepared.is_set(), ingest_joined=self.ingest_joined.is_set(),
+                                  assigned=self._assigned, ready=self.ready.is_set())
 
     @property
     def healthy(self) -> bool:

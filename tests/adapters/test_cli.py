@@ -164,3 +164,34 @@ def test_web_port_0_banner_names_no_port_0() -> None:
     assert banner == ("cjo-stream adapter console: broker 127.0.0.1:1, endpoint http://127.0.0.1 on a free port "
                       "(logged once bound: 'adapter endpoint on ...')"), banner
     assert p.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, err  # SIGTERM before its handler: README
+
+
+@pytest.mark.parametrize("ca_file", ["missing.pem", "garbage.pem", "."])
+def test_an_smtp_ca_file_that_cannot_be_loaded_is_one_line_exit_2(tmp_path: Path, ca_file: str) -> None:
+    """``CJO_SMTP_CA_FILE`` missing, not a CA bundle or a directory ended the adapter with a traceback (exit 70)."""
+    (tmp_path / "garbage.pem").write_text("not a certificate\n")
+    env = {**env_without_cjo(), "CJO_BROKER": "127.0.0.1:1", "CJO_EMAIL_FROM": "a@b.example",
+           "CJO_SMTP_CA_FILE": str(tmp_path / ca_file)}
+    p = run_cli("adapter", "--channel", "email", "--web-port", "-1", env=env)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(f"error: CJO_SMTP_CA_FILE='{tmp_path / ca_file}': "), err
+
+
+def test_an_adapter_web_port_beyond_65535_is_one_line_exit_2() -> None:
+    """``CJO_ADAPTER_WEB_PORT=70000`` reached ``bind()`` and ended with an OverflowError traceback (exit 70)."""
+    env = {**env_without_cjo(), "CJO_BROKER": "127.0.0.1:1", "CJO_ADAPTER_WEB_PORT": "70000"}
+    p = run_cli("adapter", "--channel", "console", env=env)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert err.strip().splitlines() == ["error: CJO_ADAPTER_WEB_PORT=70000 must be at most 65535"]
+
+
+def test_an_inbox_topic_kafka_refuses_is_one_line_exit_2() -> None:
+    """``CJO_INBOX_TOPIC=bad/name`` was taken: on Kafka the adapter failed only when it made its topics."""
+    env = {**env_without_cjo(), "CJO_BROKER": "127.0.0.1:1", "CJO_INBOX_TOPIC": "bad/name"}
+    p = run_cli("adapter", "--channel", "in_app", "--web-port", "-1", env=env)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert err.strip().splitlines()[-1].startswith("error: CJO_INBOX_TOPIC='bad/name': Kafka names are"), err

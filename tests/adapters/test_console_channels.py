@@ -14,7 +14,7 @@ from cjo_stream.adapters import config
 from cjo_stream.adapters.console import ConsoleChannel, sources_from_env
 from cjo_stream.adapters.service import AdapterOptions, build_runner, check_config
 from cjo_stream.config import Settings
-from cjo_stream.errors import ExitCode
+from cjo_stream.errors import ExitCode, FileProblem
 from cjo_stream.events import format_ts
 from tests.adapters.conftest import command, produce_commands, run_until
 from tests.test_cli_errors import clean_env, run, user_error
@@ -33,7 +33,11 @@ def test_declared_channels_are_taken_and_in_the_default(topo: Path) -> None:
     env = {"CJO_TOPOLOGIES": str(topo)}
     assert sources_from_env({**env, "CJO_CONSOLE_CHANNELS": "sms, myco_whatsapp"}) == ["sms", "myco_whatsapp"]
     assert sources_from_env(env) == sorted([*BUILT_IN, "fraud_check", "myco_whatsapp"])
-    assert sources_from_env({"CJO_TOPOLOGIES": str(topo / "nowhere")}) == BUILT_IN
+    # a directory named that does not exist is refused (its declared channels were left out without a word)
+    with pytest.raises(FileProblem, match="not found: "):
+        sources_from_env({"CJO_TOPOLOGIES": str(topo / "nowhere")})
+    (topo / "policies.yaml").unlink()  # a directory without policies.yaml: the built-in channels
+    assert sources_from_env(env) == BUILT_IN
 
 
 @pytest.mark.parametrize(("channels", "message"), [

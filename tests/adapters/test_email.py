@@ -152,6 +152,9 @@ def test_email_config_from_env(tmp_path: Any) -> None:
         EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_SMTP_USERNAME": "u"})
     with pytest.raises(config.ConfigError, match="CJO_SMTP_SECURITY"):
         EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_SMTP_SECURITY": "ssl3"})
+    # a port beyond 65535 was taken, and every send then failed as a transient connection error
+    with pytest.raises(config.ConfigError, match="CJO_SMTP_PORT=70000 must be at most 65535"):
+        EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_SMTP_PORT": "70000"})
     # a mistyped placeholder went out as text in every unsubscribe link (a walkthrough): refused at start
     with pytest.raises(config.ConfigError, match=r"unknown placeholder \{customerid\}"):
         EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example",

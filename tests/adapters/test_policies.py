@@ -93,7 +93,8 @@ def test_bucket_from_env() -> None:
 
 
 @pytest.mark.parametrize(("text", "per_second"), [("50/s", 50), ("50", 50), ("3000/m", 50), ("3600/h", 1),
-                                                  ("5/10s", 0.5), ("120/min", 2), ("0", None), ("off", None)])
+                                                  ("5/10s", 0.5), ("120/min", 2), ("0", None), ("0/s", None),
+                                                  ("off", None)])
 def test_parse_rate(text: str, per_second: float | None) -> None:
     assert config.parse_rate(text) == (pytest.approx(per_second) if per_second else None)
 

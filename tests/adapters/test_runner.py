@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import Any
 
@@ -599,3 +600,40 @@ async def test_a_call_that_never_returns_is_cut_and_retried(settings: Settings) 
     records = await read_topic(settings.bootstrap, settings.receipts_topic, lambda r: len(r) >= 1)
     receipt = receipts_of(records)[cmd.delivery_id]
     assert (receipt["status"], receipt["provider_message_id"], receipt["attributes"]) == ("sent", "w-2", {"attempts": 2})
+
+
+async def test_commands_given_up_are_a_few_lines_not_one_each(settings: Settings, receiver: Receiver,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A provider refusing everything (revoked credentials) logged a warning per command of the backlog: the first
+    give-up is logged with its reason, the others in one line naming the dead-letter topic where each is."""
+    bad = [command(channel="webhook", customer_id=f"u{i}") for i in range(6)]
+    receiver.key_header = "Idempotency-Key"
+    for c in bad:
+        receiver.script(c.delivery_id, Answer(400))
+    await produce_commands(settings, bad)
+    runner = webhook_runner(settings, receiver)
+    with caplog.at_level(logging.INFO, logger="cjo_stream.adapters.runner"):
+        await run_until(runner, lambda: runner.outcomes["failed"] >= 6)
+    lines = [r.getMessage() for r in caplog.records if "permanent_failure" in r.getMessage()]
+    assert runner.outcomes["dead_lettered"] == 6
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("delivery ") and lines[0].endswith(" permanent_failure: HTTP 400"), lines
+    assert lines[1].startswith("adapter webhook: 5 more command(s) given up (permanent_failure) in the last "), lines
+    assert "each is on cjo.delivery.webhook.dlq (cjo-stream dlq --topic cjo.delivery.webhook.dlq)" in lines[1]
+
+
+async def test_retries_are_not_a_line_each_at_the_default_level(settings: Settings, receiver: Receiver,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Each retry was an INFO line, the adapter's default level: a provider down wrote one per attempt of every
+    command of the backlog. They are counted in cjo_adapter_retries_total; the give-up line says the reason."""
+    down = command(channel="webhook", customer_id="u1")
+    receiver.key_header = "Idempotency-Key"
+    receiver.script(down.delivery_id, *[Answer(503)] * 5)
+    runner = webhook_runner(settings, receiver)
+    await produce_commands(settings, [down])
+    with caplog.at_level(logging.INFO, logger="cjo_stream.adapters.runner"):
+        await run_until(runner, lambda: runner.outcomes["failed"] >= 1)
+    assert len([r for r in receiver.requests if r.headers["Idempotency-Key"] == down.delivery_id]) == 3
+    assert not [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert [r.getMessage() for r in caplog.records if down.delivery_id in r.getMessage()] == [
+        f"delivery {down.delivery_id} retries_exhausted: gave up after 3 attempts: HTTP 503"]

@@ -90,3 +90,9 @@ def test_the_not_started_runbook_names_the_tables_a_worker_reads_before_it_start
     assert "start: still reading the global tables" in Path(worker.__file__).read_text()
     docs = (ROOT / "docs" / "operations.md").read_text().split("### CjoWorkerNotStarted", 1)[1].split("###", 1)[0]
     assert "aliases" not in docs and "still reading the global tables" in docs
+    # a worker whose groups never give it partitions says so too (it logged nothing at the default level)
+    from cjo_stream.runtime import readiness
+
+    assert "start: not ready after" in runbook and "start: not ready after" in docs
+    assert '"start: not ready after %.0f s: %s' in Path(readiness.__file__).read_text()
+    assert "stage 2 has had no partitions assigned in its group" in Path(readiness.__file__).read_text()

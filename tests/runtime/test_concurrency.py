@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
 import pytest
 
 from cjo_stream.config import Settings
-from cjo_stream.runtime.supervisor import ConcurrencyError, child_env
+from cjo_stream.runtime.supervisor import ConcurrencyError, child_env, stop_in_turn
 from tests.runtime.conftest import ROOT, health
 
 
@@ -63,3 +65,52 @@ def test_each_process_gets_its_own_port_and_id() -> None:
     assert [e["CJO_WEB_PORT"] for e in envs] == ["7000", "7001", "7002"]
     assert [e["CJO_WORKER_ID"] for e in envs] == ["node-a-0", "node-a-1", "node-a-2"]
     assert {e["CJO_PARTITIONS"] for e in envs} == {"12"} and {e["CJO_CONCURRENCY"] for e in envs} == {"1"}
+
+
+_STOPS_SLOWLY = """
+import signal, sys, time
+log, name = sys.argv[1], sys.argv[2]
+def stop(*_):
+    with open(log, "a") as f:
+        f.write(f"term {name}\\n")
+    time.sleep(0.3)  # leaving the consumer groups, flushing the stores
+    with open(log, "a") as f:
+        f.write(f"exit {name}\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+with open(log, "a") as f:
+    f.write(f"ready {name}\\n")
+while True:
+    time.sleep(1)
+"""
+
+
+def _ready(log: Any, n: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if log.exists() and log.read_text().count("ready ") == n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(log.read_text() if log.exists() else "no process started")
+
+
+def test_processes_are_stopped_one_after_the_other(tmp_path: Any) -> None:
+    """All at once, two workers leaving their groups together wedged a group on the local broker for good (README,
+    "Quirks of the local broker"): each process is sent SIGTERM only once the one before it has exited."""
+    log = tmp_path / "log"
+    procs = [subprocess.Popen([sys.executable, "-c", _STOPS_SLOWLY, str(log), name]) for name in "abc"]
+    _ready(log, 3)
+    stop_in_turn(procs)
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert log.read_text().splitlines()[3:] == ["term a", "exit a", "term b", "exit b", "term c", "exit c"]
+
+
+def test_a_process_that_does_not_stop_delays_the_next_by_the_gap_only(tmp_path: Any) -> None:
+    log = tmp_path / "log"
+    deaf = _STOPS_SLOWLY.replace("signal.signal(signal.SIGTERM, stop)", "signal.signal(signal.SIGTERM, signal.SIG_IGN)")
+    procs = [subprocess.Popen([sys.executable, "-c", deaf, str(log), "a"]),
+             subprocess.Popen([sys.executable, "-c", _STOPS_SLOWLY, str(log), "b"])]
+    _ready(log, 2)
+    stop_in_turn(procs, gap=0.2, within=3.0)
+    assert procs[0].returncode == -signal.SIGKILL and procs[1].returncode == 0
+    assert log.read_text().splitlines()[2:] == ["term b", "exit b"]

@@ -237,6 +237,18 @@ def test_skip_at_an_offset_inside_a_bad_batch_names_the_batch_start(broker: Loca
     assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
+def test_skip_at_an_offset_of_an_empty_partition_says_it_holds_no_records(broker: LocalBroker) -> None:
+    """The documented example against a partition with no records said "(it holds offsets 0--1)"."""
+    s = Settings(bootstrap=broker.bootstrap, partitions=1)
+    asyncio.run(ensure_topics(s, ["skipempty"]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CJO_")}
+    r = subprocess.run([sys.executable, "-m", "cjo_stream.cli", "skip", "--broker", broker.bootstrap, "--topic",
+                        "skipempty", "--partition", "0", "--offset", "1200"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr == "error: offset 1200 is not in skipempty[0] (it holds no records)\n", r.stderr
+
+
 def test_replay_skips_a_batch_an_operator_skipped_for_the_workers(tmp_path: Any) -> None:
     """A drill skipped a corrupt input batch for the workers (cjo-stream skip); every replay of that history
     then stopped at it ("the replay would be incomplete"), however the workers had dealt with it."""
