@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import textwrap
 from typing import Any
 
@@ -25,6 +26,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if stale:
         pytest.exit(f"compiled builds older than their sources ({', '.join(stale)}): run `make setup` "
                     "(or `make test`, which does)", returncode=4)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # run as a background job (`make test &`): SIGINT is ignored, and every command a test starts inherited
+        # that, so the tests that stop one with Ctrl-C waited for it in vain (a Python handler here is reset to
+        # the default in each child at exec)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 T0 = parse_ts("2026-03-02T10:00:00Z")  # a Monday, 10:00 UTC
