@@ -14,10 +14,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from cjo_stream.adapters.peer_warnings import INTERVAL, PeerWarnings
+from cjo_stream.adapters.held_warnings import INTERVAL, HeldWarnings
 
 
-class GiveUpWarnings(PeerWarnings):
+class GiveUpWarnings(HeldWarnings):
     """Keyed by the dead-letter reason; ``why`` is ``delivery <id>: <reason>``; ``dlq`` names the dead-letter
     topic(s) in the summary line."""
 
@@ -26,11 +26,11 @@ class GiveUpWarnings(PeerWarnings):
         super().__init__(log, adapter, interval, clock)
         self.dlq = dlq
 
-    def _first(self, url: str, why: str) -> None:
+    def _first(self, key: str, why: str) -> None:
         delivery, _, reason = why.partition(": ")
-        self.log.warning("%s %s: %s", delivery, url, reason, extra={"channel": self.adapter, "reason": url})
+        self.log.warning("%s %s: %s", delivery, key, reason, extra={"channel": self.adapter, "reason": key})
 
-    def _summary(self, url: str, n: int, why: str, over: float) -> None:
+    def _summary(self, key: str, n: int, why: str, over: float) -> None:
         self.log.warning("adapter %s: %d more command(s) given up (%s) in the last %.0f s, not logged one by one: "
-                         "each is on %s (cjo-stream dlq --topic %s); the last: %s", self.adapter, n, url, over,
-                         self.dlq, self.dlq, why, extra={"channel": self.adapter, "reason": url})
+                         "each is on %s (cjo-stream dlq --topic %s); the last: %s", self.adapter, n, key, over,
+                         self.dlq, self.dlq, why, extra={"channel": self.adapter, "reason": key})
