@@ -15,15 +15,22 @@ import os
 LOCK = "owner.lock"
 
 
-def take(fd: int) -> bool:
-    """Lock the open lock file ``fd`` for this process (non-blocking) and write its pid into it, for the message of
-    whoever finds it held (:func:`holder`); False if a live process holds it.
+def lock(fd: int) -> bool:
+    """Lock the open lock file ``fd`` for this process (non-blocking); False if a live process holds it.
 
     ``fd`` must stay open as long as the lock should hold: closing it releases the lock. (Open it non-inheritable,
     as ``os.open`` does: a child holding a copy would keep the lock after this process ended.)"""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
+        return False
+    return True
+
+
+def take(fd: int) -> bool:
+    """:func:`lock`, then write this process's pid into the file, for the message of whoever finds it held
+    (:func:`holder`); False if a live process holds it."""
+    if not lock(fd):
         return False
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

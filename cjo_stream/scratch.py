@@ -10,7 +10,6 @@ lock file (made by an older version) cannot be told from a live one's: it is lef
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import stat
@@ -85,9 +84,7 @@ def sweep(prefixes: Iterable[str], parent: str | None = None) -> Swept:
         except OSError:
             continue
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            if not dirlock.lock(fd):
                 continue  # its process is alive
             shutil.rmtree(path, ignore_errors=True)  # (holding the lock: another sweep skips it meanwhile)
             removed += not os.path.lexists(path)

@@ -43,7 +43,7 @@ def not_ready(p: Progress, ingest_group: str, customers_group: str) -> str | Non
         waits.append("stage 2 is restoring its partitions from the changelogs")
     if not waits:
         return None
-    hint = "" if waits == ["stage 2 is restoring its partitions from the changelogs"] else (
+    hint = "" if p.ingest_joined and p.assigned else (  # (only restoring: no group to check)
         "; a group that never assigns: check it with your Kafka tools (kafka-consumer-groups --describe); on the "
         "local broker a group two members left at the same moment stays wedged until the broker restarts (README, "
         "\"Quirks of the local broker\")")
