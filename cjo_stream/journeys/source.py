@@ -333,6 +333,28 @@ def re_entry_hint(value: Any) -> str:
     return forms
 
 
+#: What a bounded number means, for msgspec's bare "Expected `float` < 100.0" (`holdout: 150`, a walkthrough):
+#: the key's meaning and an example, by the last part of its path.
+_RANGES: dict[str, str] = {
+    "holdout": "the percent of entrants kept as control, e.g. holdout: 10",
+    "percent": "the percent of all customers held out of every journey, e.g. percent: 5",
+    "weight": "an arm's share relative to the other arms, e.g. weight: 50",
+    "max": "how many sends a window allows, at least 1",
+    "version": "a whole number from 1, raised when the journey's steps change",
+}
+_BOUND = re.compile(r"Expected `(?:float|int)` (>=|>|<=|<) (-?[0-9.e+]+)$")
+
+
+def _range_hint(key: object, bound: re.Match[str], value: object) -> str:
+    """``holdout: 150 is out of range: it must be below 100 (the percent ...)`` for a number past a bound."""
+    words = {">=": "at least", ">": "above", "<=": "at most", "<": "below"}[bound.group(1)]
+    text = bound.group(2)
+    whole = text.removesuffix(".0")
+    shown = f"{int(whole):,}" if whole.lstrip("-").isdigit() else text
+    meaning = f" ({_RANGES[key]})" if isinstance(key, str) and key in _RANGES else ""
+    return f"{value!r} is out of range: it must be {words} {shown}{meaning}"
+
+
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\[\.\.\.\])")
 #: msgspec's name of a value's type in "got `...`" -> what it is in the parsed YAML
 _GOT: dict[str, Callable[[Any], bool]] = {
@@ -414,6 +436,9 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
             reason += " (a duration needs a unit: e.g. 30s, 15m, 1h, 7d)"
         else:
             reason += " (put it in quotes: unquoted, YAML reads it as a number or true/false, not as text)"
+    bound = _BOUND.match(reason)
+    if bound and isinstance(node, int | float) and not isinstance(node, bool):
+        reason = _range_hint(path[-1] if path else None, bound, node)
     # `holdout: 10%`, `weight: 50%`: a percent as Braze's forms write it (a walkthrough)
     if re.match(r"Expected `(float|int)`", reason) and ", got `str`" in reason and isinstance(node, str) \
             and node.strip().endswith("%"):

@@ -59,7 +59,7 @@ def test_good_journey_loads() -> None:
         ("journey: a\njourney: b\n", "j.yaml:2: duplicate key 'journey'"),
         # beyond these a send's expires_at or a profile holding the instance could not be written (traceback)
         (GOOD.replace("wait: 1h", "wait: 99999999w"), "j.yaml:8: bad duration '99999999w': at most 36500d"),
-        (GOOD.replace("version: 2", "version: 18446744073709551616"), "j.yaml:2: version: Expected `int` <= "),
+        (GOOD.replace("version: 2", "version: 18446744073709551616"), "j.yaml:2: version: 18446744073709551616 is out of range: it must be at most 9,223,372,036,854,775,807 "),
     ],
 )
 def test_bad_journeys_are_refused_with_file_line_reason(text: str, expected: str) -> None:
@@ -135,6 +135,14 @@ def test_a_loop_of_short_waits_counts_them_all() -> None:
     load_journey_text(textwrap.dedent(loop.replace("next: b}", "next: end}")), "j.yaml")
 
 
+@pytest.mark.parametrize(("holdout", "bound"), [("150", "below 100"), ("-5", "at least 0"), ("100.0", "below 100")])
+def test_a_holdout_out_of_range_says_what_it_is(holdout: str, bound: str) -> None:
+    # msgspec said only "Expected `float` < 100.0", leaving an author to guess that holdout is a percent
+    found = problems(f"journey: h\nentry: {{event: go}}\nholdout: {holdout}\nsteps:\n  - {{id: a, wait: 1h}}\n")
+    assert found == [f"j.yaml:3: holdout: {holdout} is out of range: it must be {bound} "
+                     "(the percent of entrants kept as control, e.g. holdout: 10)"], found
+
+
 def test_branch_and_split_rules() -> None:
     base = """\
     journey: b
@@ -146,13 +154,15 @@ def test_branch_and_split_rules() -> None:
           - {variant: a, weight: 1, next: end}
     """
     found = problems(base)
-    assert any("j.yaml:6:" in p and "Expected `float` > 0.0" in p for p in found), found
+    assert any("j.yaml:6:" in p and "weight: 0 is out of range: it must be above 0 (an arm's share" in p
+               for p in found), found
     found = problems(base.replace("weight: 0", "weight: 2"))
     assert any(p.startswith("j.yaml:7: duplicate variant 'a'") for p in found), found
     # .inf passed validate and put every customer in the last arm; the report showed 'nan%'
     for weight in (".inf", "1.0e+400", "1000001"):
         found = problems(base.replace("weight: 0", f"weight: {weight}").replace("a, weight: 1", "b, weight: 1"))
-        assert any("j.yaml:6:" in p and "Expected `float` <= 1000000.0" in p for p in found), (weight, found)
+        assert any("j.yaml:6:" in p and "is out of range: it must be at most 1,000,000" in p
+                   for p in found), (weight, found)
     br = """\
     journey: b
     entry: {event: go}
