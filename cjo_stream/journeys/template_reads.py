@@ -1,9 +1,10 @@
 """The traits a content template reads *bare*: what it writes as they are, so a trait the customer lacks
 renders as empty text (``Hi {{ profile.traits.frist_name }}`` wrote "Hi " in every e-mail, unsaid).
 
-Not bare: a read under a ``default`` filter (``{{ profile.traits.first_name | default: 'there' }}``), or one
-only tested (an ``if``/``elsif``/``unless``/``case``/``when`` condition, a ternary's ``if``): the author
-handled the missing value. Bare too: a filter's argument (``{{ 'Hi ' | append: profile.traits.name }}``, and
+Not bare: a read under a ``default`` filter (``{{ profile.traits.first_name | default: 'there' }}``), one in
+an ``if``/``elsif``/``unless``/``case``/``when`` condition, or in the block such a condition on the same trait
+guards (``{% if profile.traits.nick %}Hi {{ profile.traits.nick }}{% endif %}``): the author handled the
+missing value. Bare too: a filter's argument (``{{ 'Hi ' | append: profile.traits.name }}``, and
 the value a ``default`` falls back to), a ``for`` loop over a trait without an ``{% else %}``, and a local an
 ``assign`` made of a bare trait wherever it is written. Other tags' expressions are not counted.
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from liquid import Environment, RenderContext
 from liquid.ast import ConditionalBlockNode
-from liquid.builtin.expressions import FilteredExpression, Path, TernaryFilteredExpression
+from liquid.builtin.expressions import FilteredExpression, Path
 from liquid.builtin.output import OutputNode
 from liquid.builtin.tags.assign_tag import AssignNode
 from liquid.builtin.tags.capture_tag import CaptureNode
@@ -37,11 +38,6 @@ _BLOCKS = (ConditionalBlockNode, MultiExpressionBlockNode)
 
 def _has_default(filters: Iterable[Any] | None) -> bool:
     return any(f.name == "default" for f in filters or ())
-
-
-def _filter_args(filters: Iterable[Any] | None) -> Iterator[Any]:
-    for f in filters or ():
-        yield from f.children()
 
 
 class _Reads:
@@ -68,15 +64,9 @@ class _Reads:
         elif isinstance(e, FilteredExpression):
             if not _has_default(e.filters):
                 yield from self.written(e.left)
-            for arg in _filter_args(e.filters):
-                yield from self.written(arg)
-        elif isinstance(e, TernaryFilteredExpression):  # `a if cond else b | f || g`: cond is only tested
-            if not _has_default(e.tail_filters):
-                yield from self.written(e.left)
-                if e.alternative is not None and not _has_default(e.filters):
-                    yield from self.written(e.alternative)
-            for arg in (*_filter_args(e.filters), *_filter_args(e.tail_filters)):
-                yield from self.written(arg)
+            for f in e.filters or ():
+                for arg in f.children():  # `append: profile.traits.name`, a default's fallback
+                    yield from self.written(arg)
         else:  # a range, a literal, ...: what it is made of
             for child in e.children():
                 yield from self.written(child)
