@@ -1,13 +1,15 @@
-"""Traits a journey's conditions read that no customer of a simulated or replayed input has, and event
-properties they read that no event of that name in it carried: a likely typo.
+"""Traits a journey's conditions or content templates read that no customer of a simulated or replayed input
+has, and event properties its conditions read that no event of that name in it carried: a likely typo.
 
 Trait names are the customers' data, so ``when: profile.traits.loyalty_tier == 'gold'`` validates whatever
 the profiles hold; over an input where no customer has ``loyalty_tier`` the condition sees ``null`` for
 everyone, and a simulation showed zero entries without saying why (a walkthrough). After a run the traits
 the customers have are known: each trait a condition reads that none has is told, with the closest one
-they have. Only conditions: a template reading a missing trait usually has its ``| default:``. The same
-for ``event.properties.cart_vlaue`` on the event a condition is matched against (entry, goal, exit_on, a
-wait_for's way: a branch's event is whichever came last), told when the input had such events.
+they have. So is each trait a send's content writes bare (:mod:`~cjo_stream.journeys.template_reads`: not
+under a ``| default:``, not only tested in an ``if``): ``Hi {{ profile.traits.frist_name }}`` wrote "Hi " in
+every e-mail, unsaid. The same for ``event.properties.cart_vlaue`` on the event a condition is matched
+against (entry, goal, exit_on, a wait_for's way: a branch's event is whichever came last), told when the
+input had such events.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from cjo_stream.journeys.conditions import Condition, conditions, latest_versions
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
+from cjo_stream.journeys.template_reads import bare_traits
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # written `.name` in Liquid, others `['name']`
 
 
 def _role(c: Condition) -> str:
@@ -34,6 +39,12 @@ def _traits_read(cond: Expression) -> Iterator[str]:
 def _folded(name: str) -> str:
     """``firstName``, ``first_name`` and ``First Name`` alike: one trait in the spellings of two systems."""
     return re.sub(r"[\s_-]+", "", name).lower()
+
+
+def _closest_trait(name: str, choices: list[str]) -> str | None:
+    close = [c for c in choices if _folded(c) == _folded(name)][:1] or \
+        difflib.get_close_matches(name, choices, n=1, cutoff=0.85)  # not loyalty_id (0.82) for loyalty_tier
+    return close[0] if close else None
 
 
 def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
@@ -55,13 +66,43 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
                     if event == "group":
                         on_group.add(name)
         for name, roles_of in roles.items():
-            close = [c for c in choices if _folded(c) == _folded(name)][:1] or \
-                difflib.get_close_matches(name, choices, n=1, cutoff=0.85)  # not loyalty_id (0.82) for loyalty_tier
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            close = _closest_trait(name, choices)
+            hint = f"; did you mean {close!r}?" if close else ""
             if name in on_group:  # the group's traits stay off the profile (events.py)
                 hint += f"; a group call's own traits are event.properties.traits.{name}"
             out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({', '.join(roles_of)} reads "
                        f"it as null for everyone{hint})")
+    return out
+
+
+def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+    """One line per journey (latest version) and trait a send step's content writes bare that ``traits``, the
+    names the input's customers have, lacks: it renders empty in every send. Nothing when ``traits`` is empty."""
+    if not traits:
+        return []
+    latest = latest_versions(journeys)
+    choices = sorted(traits)
+    out: list[str] = []
+    for jid in sorted(latest):
+        fields: dict[str, dict[str, list[str]]] = {}  # trait: "step s's channel": the content fields writing it
+        for step in latest[jid].steps.values():
+            if step.send is None:
+                continue
+            role = f"step {step.id}'s {step.send.channel}"
+            for field, template in step.send.content:
+                for name in bare_traits(template.source):
+                    if name not in traits:
+                        of_step = fields.setdefault(name, {}).setdefault(role, [])
+                        if field not in of_step:
+                            of_step.append(field)
+        for name, roles in fields.items():
+            where = ", ".join(f"{role} {' and '.join(f)}" for role, f in roles.items())
+            verb = "renders" if sum(len(f) for f in roles.values()) == 1 else "render"
+            path = f"profile.traits.{name}" if _NAME.fullmatch(name) else f"profile.traits[{name!r}]"
+            close = _closest_trait(name, choices)
+            hint = f"did you mean {close!r}? or give it a default" if close else "give it a default"
+            out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} it empty for "
+                       f"every send; {hint}: {{{{ {path} | default: \"there\" }}}})")
     return out
 
 

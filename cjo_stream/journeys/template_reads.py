@@ -1,0 +1,124 @@
+"""The traits a content template reads *bare*: what it writes as they are, so a trait the customer lacks
+renders as empty text (``Hi {{ profile.traits.frist_name }}`` wrote "Hi " in every e-mail, unsaid).
+
+Not bare: a read under a ``default`` filter (``{{ profile.traits.first_name | default: 'there' }}``), one in
+an ``if``/``elsif``/``unless``/``case``/``when`` condition, or in the block such a condition on the same trait
+guards (``{% if profile.traits.nick %}Hi {{ profile.traits.nick }}{% endif %}``): the author handled the
+missing value. Bare too: a filter's argument (``{{ 'Hi ' | append: profile.traits.name }}``, and
+the value a ``default`` falls back to), a ``for`` loop over a trait without an ``{% else %}``, and a local an
+``assign`` made of a bare trait wherever it is written. Other tags' expressions are not counted.
+
+Found on python-liquid's parsed template (its nodes and expressions), once after a run for the notes of
+:mod:`cjo_stream.journeys.unset_traits`; never on the render path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from liquid import Environment, RenderContext
+from liquid.ast import ConditionalBlockNode
+from liquid.builtin.expressions import FilteredExpression, Path
+from liquid.builtin.output import OutputNode
+from liquid.builtin.tags.assign_tag import AssignNode
+from liquid.builtin.tags.capture_tag import CaptureNode
+from liquid.builtin.tags.case_tag import CaseNode, MultiExpressionBlockNode
+from liquid.builtin.tags.for_tag import ForNode
+from liquid.builtin.tags.if_tag import IfNode
+from liquid.builtin.tags.unless_tag import UnlessNode
+from liquid.exceptions import LiquidError
+
+#: Parsing only (the tags are Liquid's standard ones, as journeys.templates' environment has them).
+_env = Environment()
+#: Tags whose conditions are tested, and the blocks below them that carry conditions of their own.
+_TESTS = (IfNode, UnlessNode, CaseNode)
+_BLOCKS = (ConditionalBlockNode, MultiExpressionBlockNode)
+
+
+def _has_default(filters: Iterable[Any] | None) -> bool:
+    return any(f.name == "default" for f in filters or ())
+
+
+class _Reads:
+    """One walk of a template: the traits read bare, in order, and what each ``assign``'d local holds."""
+
+    def __init__(self) -> None:
+        self.bare: dict[str, None] = {}  # ordered set
+        self.locals: dict[str, tuple[str, ...]] = {}  # an assign's name: the bare traits its value carries
+
+    def of_path(self, p: Path) -> tuple[str, ...]:
+        segs = p.path
+        if not segs or not isinstance(segs[0], str):
+            return ()
+        if segs[0] in self.locals:
+            return self.locals[segs[0]]
+        if segs[0] == "profile" and len(segs) >= 3 and segs[1] == "traits" and isinstance(segs[2], str):
+            return (segs[2],)
+        return ()
+
+    def written(self, e: Any) -> Iterator[str]:
+        """The traits an expression whose value is written reads bare."""
+        if isinstance(e, Path):
+            yield from self.of_path(e)
+        elif isinstance(e, FilteredExpression):
+            if not _has_default(e.filters):
+                yield from self.written(e.left)
+            for f in e.filters or ():
+                for arg in f.children():  # `append: profile.traits.name`, a default's fallback
+                    yield from self.written(arg)
+        else:  # a range, a literal, ...: what it is made of
+            for child in e.children():
+                yield from self.written(child)
+
+    def tested(self, e: Any) -> Iterator[str]:
+        """The traits a condition reads, wherever in it."""
+        if isinstance(e, Path):
+            yield from self.of_path(e)
+        for child in e.children():
+            yield from self.tested(child)
+
+    def walk(self, nodes: Iterable[Any], context: RenderContext, guarded: frozenset[str] = frozenset()) -> None:
+        """The nodes in template order. A condition's expressions (``if``, ``elsif``, ``unless``, ``case``,
+        ``when``) are not written, and the traits they test are not bare in their blocks (``{% if
+        profile.traits.nickname %}{{ profile.traits.nickname }}{% endif %}`` is handled); other tags'
+        (``cycle``, ``tablerow``, ...) are passed over, their blocks walked."""
+        for node in nodes:
+            if isinstance(node, OutputNode):  # `{{ }}` and `{% echo %}`
+                self.write(self.written(node.expression), guarded)
+            elif isinstance(node, AssignNode):
+                self.locals[node.name] = tuple(t for t in dict.fromkeys(self.written(node.expression))
+                                               if t not in guarded)
+            elif isinstance(node, ForNode):
+                if node.default is None:  # an `{% else %}` says what an empty loop writes
+                    self.write(self.written(node.expression.iterable), guarded)
+                self.locals.pop(node.expression.identifier, None)  # the loop's item, not an assign's value
+            elif isinstance(node, CaptureNode):
+                self.locals.pop(node.name, None)  # (its block is walked: what it writes is written)
+            elif isinstance(node, _TESTS):  # its condition guards each block, an elsif's or when's its own
+                base = guarded | {t for e in node.expressions() for t in self.tested(e)}
+                for child in node.children(context, include_partials=False):
+                    if isinstance(child, _BLOCKS):
+                        self.walk(child.children(context, include_partials=False), context,
+                                  base | {t for e in child.expressions() for t in self.tested(e)})
+                    else:
+                        self.walk((child,), context, base)
+                continue
+            self.walk(node.children(context, include_partials=False), context, guarded)
+
+    def write(self, names: Iterable[str], guarded: frozenset[str]) -> None:
+        self.bare.update(dict.fromkeys(t for t in names if t not in guarded))
+
+
+def bare_traits(source: str) -> list[str]:
+    """The ``profile.traits`` names the template ``source`` writes bare, in the order first read (none for a
+    template that does not parse: the loader refused it already)."""
+    if "{{" not in source and "{%" not in source:
+        return []
+    try:
+        tpl = _env.from_string(source)
+    except LiquidError:
+        return []
+    reads = _Reads()
+    reads.walk(tpl.nodes, RenderContext(tpl))
+    return list(reads.bare)
