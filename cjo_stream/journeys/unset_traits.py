@@ -47,18 +47,24 @@ def _closest_trait(name: str, choices: list[str]) -> str | None:
     return close[0] if close else None
 
 
+def _latest(journeys: Iterable[Journey], traits: set[str]) -> Iterator[tuple[str, Journey]]:
+    """Each journey's latest version by id, to compare with ``traits``, the names the input's customers have:
+    none when that is empty (no customer has any: nothing to compare)."""
+    if traits:
+        latest = latest_versions(journeys)
+        for jid in sorted(latest):
+            yield jid, latest[jid]
+
+
 def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
     """One line per journey (latest version) and trait its conditions read that ``traits``, the names the
     input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare)."""
-    if not traits:
-        return []
-    latest = latest_versions(journeys)
     choices = sorted(traits)
     out: list[str] = []
-    for jid in sorted(latest):
+    for jid, journey in _latest(journeys, traits):
         roles: dict[str, list[str]] = {}
         on_group: set[str] = set()  # traits a condition on a group call reads: likely the group's, meant
-        for c in conditions(latest[jid]):
+        for c in conditions(journey):
             role, event = _role(c), c.event
             for name in _traits_read(c.when):
                 if name not in traits and role not in roles.get(name, []):
@@ -78,14 +84,11 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
 def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
     """One line per journey (latest version) and trait a send step's content writes bare that ``traits``, the
     names the input's customers have, lacks: it renders empty in every send. Nothing when ``traits`` is empty."""
-    if not traits:
-        return []
-    latest = latest_versions(journeys)
     choices = sorted(traits)
     out: list[str] = []
-    for jid in sorted(latest):
+    for jid, journey in _latest(journeys, traits):
         fields: dict[str, dict[str, list[str]]] = {}  # trait: "step s's channel": the content fields writing it
-        for step in latest[jid].steps.values():
+        for step in journey.steps.values():
             if step.send is None:
                 continue
             role = f"step {step.id}'s {step.send.channel}"
