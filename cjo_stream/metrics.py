@@ -1,4 +1,4 @@
-"""Prometheus metrics of workers and adapters (served on ``/metrics``).
+"""Prometheus metrics of workers, adapters and the analytics service (served on ``/metrics``).
 
 Naming follows Prometheus conventions (base units, ``_total``, ``_seconds``, ``_bytes``); labels are
 low-cardinality only (journey, step, channel, reason, variant, status, topic, partition, and the
@@ -7,6 +7,11 @@ workers (``sum without(instance)``) stays correct during and after rebalances.
 
 The hot path never touches these per event: it folds counts into plain dicts and applies them once
 per batch (:meth:`BatchCounts.publish`).
+
+Every family is defined here, on :data:`REGISTRY`, and imported where it is moved. A process serves only
+its role's families (:data:`ROLE_METRICS`, :func:`exposition`): an adapter's page listing
+``cjo_events_late_total 0`` made an SRE wonder whether adapters process events, and a ``count by
+(instance)`` of such a series counted processes that never could move it.
 """
 
 from __future__ import annotations
@@ -20,17 +25,21 @@ from collections import _count_elements  # type: ignore[attr-defined]  # Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from operator import attrgetter
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import HistogramMetricFamily
 
 if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
     from cjo_stream.engine.transition import Transition
 
 log = logging.getLogger("cjo_stream.metrics")
+#: Every family, whichever process moves it: for tests and tools that look a metric up by name. No process
+#: serves it whole: each serves its role's (:func:`exposition`).
 REGISTRY = CollectorRegistry(auto_describe=True)
-ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+PROCESS = ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -219,6 +228,38 @@ BROKER_UNANSWERED = Gauge("cjo_broker_unanswered_seconds", "Seconds since the br
                           "look at the cluster (every 5 s; /health answers 503 past 20 s)", ["role"], registry=REGISTRY)
 COMMIT_PENDING = Gauge("cjo_commit_pending_seconds", "Age of the oldest offset commit still in progress (0: none)",
                        ["role"], registry=REGISTRY)
+
+
+Role = Literal["worker", "adapter", "analytics"]
+#: What every process that consumes from Kafka and serves HTTP with token checks moves.
+_COMMON = (PROCESS, UP, BROKER_UNANSWERED, COMMIT_PENDING, CONSUMER_LAG, REBALANCES, RECORD_BATCHES_UNREADABLE,
+           RECORD_BATCHES_SKIPPED, PARTITION_STUCK, API_AUTH_FAILURES, API_TOKENS_RELOAD_FAILED)
+#: The families each role's process serves: those it moves (a metric two roles move is in both).
+ROLE_METRICS: dict[Role, tuple[Collector, ...]] = {
+    "worker": (*_COMMON, EVENTS_CONSUMED, EVENTS_INVALID, EVENTS_DUPLICATE, JOURNEY, EVENTS_LATE, EVENTS_TOO_LATE,
+               STEP_REACHED, VARIANT_ENTERED, SENDS, SKIPS, DEFERRALS, DECISION_LATENCY, PROCESSING, BATCH_SIZE,
+               TIMER_LATENESS, TIMERS_PENDING, SCHEDULE_PROFILES, SCHEDULE_SCAN, STAGE_TRANSITIONS, STAGE_CUSTOMERS,
+               UNKNOWN_TIMEZONES, TIMERS_HELD, EVENTS_OVERTAKEN, EVENTS_OVERTAKEN_SECONDS, PROFILES, PROFILE_LIMITED,
+               CONSENT_LOOKALIKES, PROFILE_BYTES, INTERNAL_RECORDS, RESTORE_SECONDS, AUDIT_EVENTS, ROCKSDB_MEMORY),
+    "adapter": (*_COMMON, DELIVERY_OUTCOMES, ADAPTER_PEER_LOOKUPS, ADAPTER_RETRIES, ADAPTER_RATE_WAIT, ADAPTER_LATENCY),
+    "analytics": (*_COMMON, ANALYTICS_EVENTS, ANALYTICS_DUPLICATES, ANALYTICS_INVALID, ANALYTICS_CACHED_ROWS,
+                  ANALYTICS_UNWAITED, ANALYTICS_REQUEST, RESTORE_SECONDS, ROCKSDB_MEMORY),
+}
+
+
+def _registry(collectors: Iterable[Collector]) -> CollectorRegistry:
+    reg = CollectorRegistry(auto_describe=True)
+    for c in collectors:
+        reg.register(c)  # the same objects as REGISTRY's: a value moved once shows on both
+    return reg
+
+
+ROLE_REGISTRIES: dict[Role, CollectorRegistry] = {role: _registry(cs) for role, cs in ROLE_METRICS.items()}
+
+
+def exposition(role: Role) -> bytes:
+    """The role's ``/metrics`` page (text format 0.0.4)."""
+    return generate_latest(ROLE_REGISTRIES[role])
 
 
 class _Watched(Protocol):

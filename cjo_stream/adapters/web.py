@@ -38,7 +38,7 @@ from typing import Any, Literal, get_args
 import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from cjo_stream import auth, metrics
 from cjo_stream.adapters.base import utc_now_iso
@@ -257,7 +257,7 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
         return web.Response(body=_encode(answer), content_type="application/json")
 
     async def metrics_view(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=metrics.exposition("adapter"), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def health_view(request: web.Request) -> web.Response:
         info = health() if health else {"status": "ok"}

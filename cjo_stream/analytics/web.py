@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from cjo_stream import auth, metrics
 from cjo_stream.analytics import page, report
@@ -234,7 +234,7 @@ def build_app(svc: AnalyticsService, api_auth: auth.ApiAuth | None = None) -> we
         return web.json_response(info, status=200 if info["status"] in ("ok", "degraded") else 503)
 
     async def metrics_view(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=metrics.exposition("analytics"), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application(client_max_size=MAX_BODY,
                           middlewares=[cookie_token, auth.middleware(api_auth, analytics_policy(api_auth)), restoring])

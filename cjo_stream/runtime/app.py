@@ -17,7 +17,6 @@ import faust
 import httpx
 import mode
 from faust.web import Request, Response, View
-from prometheus_client import generate_latest
 
 from cjo_stream import auth, metrics, tls
 from cjo_stream.audit import Audit
@@ -136,7 +135,7 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            return self.bytes(generate_latest(metrics.REGISTRY), content_type="text/plain")  # 0.0.4 exposition
+            return self.bytes(metrics.exposition("worker"), content_type="text/plain")  # 0.0.4 exposition
 
     @app.page("/customers/{customer_id}")
     class Customer(View):
