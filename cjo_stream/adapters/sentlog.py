@@ -40,7 +40,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from cjo_stream import scratch
+from cjo_stream import metrics, scratch
 from cjo_stream.adapters.callback_ids import bare_id
 from cjo_stream.config import Settings
 from cjo_stream.kafka.closing import STOP_WITHIN, stop_within
@@ -112,6 +112,8 @@ class SentLog:
         self._temp = scratch.make(TEMP_PREFIX) if state_dir is None else None
         self.state_dir = self._temp.path if self._temp is not None else state_dir or ""
         self.stores = StoreFactory(settings.store, self.state_dir)
+        if self.stores.memory is not None:  # the sent-record and the withheld table share it: shown as workers' is
+            metrics.watch_rocksdb(self.stores.memory.usage)
         self._kv: dict[int, KV] = {}  # sent partition -> its ids
         self._pos: dict[int, int] = {}  # sent partition -> next offset to read
         self._hw: dict[int, int] = {}  # sent partition -> high watermark at the last read

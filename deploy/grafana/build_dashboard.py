@@ -197,7 +197,7 @@ def build() -> dict[str, Any]:
                       (f"sum by (topic) (increase(cjo_record_batches_skipped_total[{RI}]))", "skipped {{topic}}"),
                       ("sum by (topic, partition) (cjo_partition_stuck)", "stuck {{topic}}[{{partition}}]")]),
           12, 8)
-    L.add(timeseries("RocksDB memory per worker", "All RocksDB stores of a process share one budget "
+    L.add(timeseries("RocksDB memory per process", "All RocksDB stores of a process (worker, adapter, analytics) share one budget "
                      "(CJO_ROCKSDB_MEMORY_MB): the block cache in use, and the unflushed memtables charged to it",
                      [("sum by (instance) (cjo_rocksdb_memory_bytes{kind=\"block_cache\"})", "block cache {{instance}}"),
                       ("sum by (instance) (cjo_rocksdb_memory_bytes{kind=\"memtables\"})", "memtables {{instance}}")],

@@ -60,3 +60,5 @@ def test_each_process_serves_its_roles_families_only(spawn: Any, worker_env: dic
     for role, text in pages.items():
         assert ours(families(text)) == moved()[role], role
         assert f'cjo_up{{role="{role}"}} 1.0' in text and "process_resident_memory_bytes" in text
+        # every role keeps RocksDB stores under CJO_ROCKSDB_MEMORY_MB (an adapter: its sent-record), and shows them
+        assert 'cjo_rocksdb_memory_bytes{kind="block_cache"}' in text, role
