@@ -107,3 +107,15 @@ def test_every_refused_trait_is_told_not_only_the_first() -> None:
     got = problems(text)
     assert [p.split(":")[1] for p in got] == ["9", "10", "11"], got
 
+
+def test_the_readmes_update_block_loads_as_written() -> None:
+    """README, "Profile updates": the step a migrator copies."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", readme.split("**Profile updates.**", 1)[1].split("**", 1)[0], re.S)
+    text = f"journey: t\nentry: {{event: churn_signal}}\nsteps:\n{block}  - id: wait_a_bit\n    wait: 1d\n"
+    step = load_journey_text(text, "t.yaml").steps["remember_offer"]
+    assert step.update is not None and [n for n, _ in step.update.traits] == [
+        "winback_coupon", "winback_offered", "churn_risk"]
