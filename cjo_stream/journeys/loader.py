@@ -703,6 +703,18 @@ def _load_located(path: str, policies: Policies = _BUILT_IN) -> tuple[Journey, L
     return compile_journey(src, policies), src
 
 
+def _step_templates(step: Step) -> list[tuple[Path, str, Template]]:
+    """A send's or an update's templates: (their YAML path below the step, their key, the template)."""
+    out: list[tuple[Path, str, Template]] = []
+    if step.send is not None:
+        out.extend((("send", "content", key), key, tpl) for key, tpl in step.send.content)
+        if step.send.to is not None:
+            out.append((("send", "to"), "to", step.send.to))
+    if step.update is not None:
+        out.extend((("update", "traits", key), key, v) for key, v in step.update.traits if isinstance(v, Template))
+    return out
+
+
 #: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).
 _EMPTY_WHEN_SCHEDULED = ("properties", "traits", "context")
 
@@ -729,17 +741,11 @@ def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str
         if j.schedule is None or j.id in targets:
             continue
         for i, step in enumerate(j.steps.values()):
-            if step.send is None:
-                continue
-            fields: list[tuple[tuple[str, ...], str, Template]] = [(("content", key), key, tpl)
-                                                                   for key, tpl in step.send.content]
-            if step.send.to is not None:
-                fields.append((("to",), "to", step.send.to))
-            for where, key, tpl in fields:
+            for where, key, tpl in _step_templates(step):
                 reads = sorted(".".join(map(str, ("event", *keys))) for keys in tpl.paths("event")
                                if keys and keys[0] in _EMPTY_WHEN_SCHEDULED)
                 if reads:
-                    out.append(f"{j.source}:{src.line(('steps', i, 'send', *where))}: warning: step "
+                    out.append(f"{j.source}:{src.line(('steps', i, *where))}: warning: step "
                                f"{step.id}'s {key} reads {reads[0]}, always empty on a scheduled entry (its "
                                f"`scheduled` event has no {reads[0].split('.')[1]}): read the profile instead "
                                "(profile.traits, profile.last, profile.counters)")
@@ -820,8 +826,8 @@ def _variant_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
         names = sorted({a.variant for s in j.steps.values() for a in s.split})
         texts: list[tuple[Path, str, bool]] = [(path, cond.source, False) for path, cond in _conditions(j, src)]
         for i, step in enumerate(j.steps.values()):
-            if step.send is not None:
-                texts.extend((("steps", i, "send", "content", key), tpl.source, True) for key, tpl in step.send.content)
+            texts.extend((("steps", i, *where), tpl.source, True) for where, _, tpl in _step_templates(step)
+                         if where != ("send", "to"))  # (not a send's address)
         for path, text, template in texts:
             for m in _VARIANT_IS.finditer(text):
                 op, name = (m.group(1), m.group(3)) if m.group(1) else (m.group(6), m.group(5))
@@ -935,16 +941,11 @@ def _group_traits_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
             if "group" not in at.get(sid, ()):
                 continue
             reads: list[tuple[Path, str, tuple[Any, ...], str, int]] = []  # where, what, keys, its text, at
-            if step.send is not None:
-                fields: list[tuple[tuple[str, ...], str, Template]] = [(("content", key), key, tpl)
-                                                                       for key, tpl in step.send.content]
-                if step.send.to is not None:
-                    fields.append((("to",), "to", step.send.to))
-                for where, key, tpl in fields:
-                    keys = min((k for k in tpl.paths("event") if k[:1] == ("traits",)), key=repr, default=None)
-                    if keys is not None:
-                        reads.append((("steps", i, "send", *where), f"step {sid}'s {key}", keys, tpl.source,
-                                      tpl.index_of("event", keys)))
+            for where, key, tpl in _step_templates(step):
+                keys = min((k for k in tpl.paths("event") if k[:1] == ("traits",)), key=repr, default=None)
+                if keys is not None:
+                    reads.append((("steps", i, *where), f"step {sid}'s {key}", keys, tpl.source,
+                                  tpl.index_of("event", keys)))
             for k, (cond, _) in enumerate(step.branch):
                 keys = min((p for r, p in cond.paths if r == "event" and p[:1] == ("traits",)), key=repr,
                            default=None) if cond is not None else None

@@ -119,3 +119,46 @@ def test_the_readmes_update_block_loads_as_written() -> None:
     step = load_journey_text(text, "t.yaml").steps["remember_offer"]
     assert step.update is not None and [n for n, _ in step.update.traits] == [
         "winback_coupon", "winback_offered", "churn_risk"]
+
+
+def test_an_updates_templates_are_warned_about_as_a_sends_are() -> None:
+    """A scheduled entry's event has no properties; a group call's traits are event.properties.traits; a
+    variant no split has: each told at the update's line, as for a send's content."""
+    import os
+    import tempfile
+
+    from cjo_stream.journeys.loader import load_topology
+
+    scheduled = """\
+journey: nightly
+entry: {schedule: {every: 1d, at: "09:00"}}
+steps:
+  - id: stamp
+    update:
+      traits:
+        plan: "{{ event.properties.plan }}"
+"""
+    grouped = """\
+journey: grouped
+entry: {event: group}
+steps:
+  - id: a
+    split:
+      - {variant: a, weight: 1}
+      - {variant: b, weight: 1}
+  - id: stamp
+    update:
+      traits:
+        company: "{{ event.traits.name }}"
+        arm: "{% if journey.variant == 'A' %}first{% endif %}"
+"""
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "journeys"))
+        for name, text in (("nightly", scheduled), ("grouped", grouped)):
+            with open(os.path.join(root, "journeys", f"{name}.yaml"), "w") as f:
+                f.write(text)
+        warnings = load_topology(root).warnings
+    rel = [w.split(os.sep)[-1] for w in warnings]
+    assert any(w.startswith("nightly.yaml:7: warning: step stamp's plan reads event.properties.plan") for w in rel), rel
+    assert any(w.startswith("grouped.yaml:11: warning: step stamp's company reads event.traits.name") for w in rel), rel
+    assert any(w.startswith("grouped.yaml:12: warning: `journey.variant == 'A'` never holds") for w in rel), rel
