@@ -53,10 +53,13 @@ def test_an_update_whose_template_fails_is_told_and_the_send_goes_on(tmp_path: P
     failing = JOURNEY.replace("{{ event.properties.coupon | upcase }}",
                               "{{ 10 | divided_by: event.properties.count }}")
     topo = _topology(tmp_path, failing)
-    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"))
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"), "--report")
     assert p.returncode == 0, p.stderr
     (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
     assert cmd["content"]["body"] == "offered , risk 0.8"  # nothing of the step was written
+    # the report counts it on the step, and on no channel (an update has none: a row "channel None" was made up)
+    assert "remember_offer                1        0          1         0      0         0  render_error=1" in p.stderr
+    assert "channel email: sent 1, skipped 0" in p.stderr and "channel None" not in p.stderr, p.stderr
     assert "winback step remember_offer: 1 update(s) wrote nothing, a template failed on their data " \
            "(render_error)" in p.stderr, p.stderr
 
