@@ -133,3 +133,17 @@ def test_an_update_after_a_timer_moves_the_lifecycle_stage() -> None:
     assert (p.stage or stages.default) == "active"
     res = e.fire(p, timer, timer.due)
     assert p.stage == "at_risk" and res.stage_moves == [("active", "at_risk")]
+
+
+def test_the_limit_an_update_of_a_due_timer_hit_is_reported_by_the_event_that_fired_it() -> None:
+    """A timer due before an event fires first in the event's call: what its update left out is reported with
+    the call, also when the event itself changes something (a withdrawal) without hitting a limit."""
+    text = WINBACK.replace("steps:\n", "steps:\n  - id: later\n    wait: 1h\n")
+    e = engine(text)
+    p = new_profile("u1")
+    full = {f"t{k}": k for k in range(MAX_TRAITS - 1)} | {"email": "a@example.com"}
+    e.process(p, ev("identify", T0, type="identify", traits=full), T0)
+    e.process(p, ev("churn_signal", T0 + 1, props={"coupon": "C"}), T0 + 1)
+    res = e.process(p, ev("unsubscribed", T0 + 7200, props={"channel": "email"}), T0 + 7200)
+    assert res.consent_changed and "winback" not in p.instances  # the wait fired, the update ran
+    assert "winback_coupon" not in p.traits and res.limited & LIMITED_TRAITS
