@@ -177,6 +177,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for (journey, version, step, detail), n in sorted(failed.items()):
         print(f"{journey} v{version} step {step}: {n} send(s) skipped, the template failed on their data "
               f"(render_error: {detail})", file=sys.stderr)
+    updates = {(j.id, sid) for j in topo.journeys for sid, st in j.steps.items() if st.update is not None}
+    for (journey, step), counts in sorted(sim.funnel.steps.items()):
+        n = counts.get("skipped:render_error", 0)
+        if n and (journey, step) in updates:  # (an update's failure is no send's: it has no skip record)
+            print(f"{journey} step {step}: {n} update(s) wrote nothing, a template failed on their data "
+                  "(render_error)", file=sys.stderr)
     if args.report:
         from cjo_stream.analytics.offline import render_text
         from cjo_stream.engine.funnel import step_order

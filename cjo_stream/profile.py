@@ -255,6 +255,21 @@ def _add_traits(mine: dict[str, Any], traits: dict[str, Any]) -> int:
     return limited
 
 
+def update_traits(p: Profile, values: dict[str, Any]) -> int:
+    """A journey's ``update`` step (engine): set each trait to its value, a None removes it. Within the limits an
+    event's traits have (:data:`MAX_TRAITS`: new keys beyond it are left out; returns :data:`LIMITED_TRAITS`
+    then, else 0). The loader refuses the keys :func:`apply_event` gives a meaning of its own (consent, the push
+    token), so nothing else of the profile moves."""
+    mine = p.traits
+    kept: dict[str, Any] = {}
+    for k, v in values.items():
+        if v is None:
+            mine.pop(k, None)
+        else:
+            kept[k] = v
+    return _add_traits(mine, kept) if kept else 0
+
+
 #: The trait the push channel sends to (commands.ADDRESS_TRAIT), and the longest device token taken from an event's
 #: ``context.device.token`` (FCM's are ~160 characters, APNs' 64; a longer value is no token).
 PUSH_TOKEN_TRAIT: Final = "push_token"

@@ -21,8 +21,9 @@ def _snippets() -> list[str]:
 def test_the_tables_snippets_load() -> None:
     snippets = _snippets()
     tops = [s for s in snippets if s.split(":")[0] in ("entry", "goal", "re_entry", "holdout")]
-    steps = [s for s in snippets if s.split(":")[0] in ("wait", "wait_until")]
-    assert len(tops) >= 4 and len(steps) >= 3, snippets
+    steps = [s for s in snippets if s.split(":")[0] in ("wait", "wait_until", "update")]
+    assert len(tops) >= 4 and len(steps) >= 4, snippets
+    assert any(s.startswith("update:") for s in steps), snippets  # the User Update step's row
     for top in tops:
         entry = "" if top.startswith("entry:") else "entry: {event: Signed Up}\n"
         load_journey_text(f"journey: t\n{entry}{top}\nsteps:\n  - id: s\n    wait: 1h\n", "t.yaml")

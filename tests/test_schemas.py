@@ -23,7 +23,7 @@ def test_checked_in_schema_matches_code(name: str) -> None:
 def test_journey_schema_describes_steps() -> None:
     schema = orjson.loads(render("journey.schema.json"))
     step = schema["$defs"]["StepSpec"]["properties"]
-    assert {"wait", "wait_until", "wait_for", "branch", "split", "send", "next"} <= set(step)
+    assert {"wait", "wait_until", "wait_for", "branch", "split", "send", "enter", "update", "next"} <= set(step)
 
 
 def test_the_touchpoint_schema_takes_whole_number_ids_as_the_decoder_does() -> None:

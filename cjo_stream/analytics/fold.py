@@ -344,8 +344,9 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
         elif kind == "skipped":
             k = f"s|{e.step}|skip|{e.reason}"
             b.inc(k)
-            k = f"c|{e.channel}|skipped"
-            b.inc(k)
+            if e.channel is not None:  # (an update step's render_error is no channel's)
+                k = f"c|{e.channel}|skipped"
+                b.inc(k)
         else:
             k = f"s|{e.step}|deferred"
             b.inc(k)

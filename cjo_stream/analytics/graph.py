@@ -93,6 +93,9 @@ def _kind_line(j: Journey, sid: str) -> str:
     s = j.steps[sid]
     if s.kind == "send" and s.send is not None:
         return f"send {s.send.channel}"
+    if s.kind == "update" and s.update is not None:
+        names = [n for n, _ in s.update.traits]
+        return f"update {', '.join(names[:3])}{', …' if len(names) > 3 else ''}"
     if s.kind == "wait":
         return f"wait {_dur(s.seconds)}"
     if s.kind == "wait_for" and s.ways:

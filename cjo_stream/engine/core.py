@@ -29,7 +29,7 @@ from cjo_stream.journeys.loader import with_handover_snapshots
 from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
 from cjo_stream.journeys.policies import Policies, QuietHours
 from cjo_stream.journeys.stage_model import STAGE_CHANGED, Stages
-from cjo_stream.journeys.templates import RenderError, render_content
+from cjo_stream.journeys.templates import MAX_CONTENT_CHARS, RenderError, Template, render_content
 from cjo_stream.profile import (
     CONSENT_CHANGED,
     LIMITED_ALL,
@@ -39,6 +39,7 @@ from cjo_stream.profile import (
     apply_event,
     consent_of,
     merge_profiles,
+    update_traits,
 )
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
@@ -107,7 +108,7 @@ def scheduled_view(customer_id: str, journey: str, at: float) -> dict[str, Any]:
 class _Run:
     """Scratch state of one process/fire call: the result being built and lazily built views."""
 
-    __slots__ = ("engine", "profile", "now", "result", "_profile_view", "_cause", "throttles")
+    __slots__ = ("engine", "profile", "now", "result", "_profile_view", "_cause", "throttles", "updated")
 
     def __init__(self, engine: Engine, profile: Profile, now: float, triggered_by: str | Timer,
                  throttles: Throttles | None = None) -> None:
@@ -118,6 +119,7 @@ class _Run:
         self._profile_view: dict[str, Any] | None = None
         self._cause = triggered_by
         self.throttles = throttles if throttles is not None else engine.throttles
+        self.updated = False  # an update step wrote traits: the lifecycle stage is evaluated again after the call
 
     @property
     def triggered_by(self) -> str:
@@ -271,7 +273,8 @@ class Engine:
         self._apply(run, event, now, primary=True)
         # (an event none of the stage conditions reads cannot move the stage, but a new customer's first
         # event is always evaluated: a condition may hold on an empty profile)
-        if stages is not None and (new or stages.affected_by(event.name, bool(event.traits))):
+        # (an update step's traits too)
+        if stages is not None and (new or stages.affected_by(event.name, bool(event.traits) or run.updated)):
             self._restage(run, event.message_id)
         return run.result
 
@@ -288,7 +291,7 @@ class Engine:
             run.result.late, run.result.too_late = late, too_late
             bits = apply_event(profile, event)
             if bits:
-                run.result.limited = bits & LIMITED_ALL
+                run.result.limited |= bits & LIMITED_ALL  # (|=: an update step of a timer fired first)
                 run.result.consent_changed = bits & CONSENT_CHANGED != 0
             run.profile_changed()  # counters, traits and times moved: conditions see them as they are now
             if event.name in ENGAGEMENT and self.best_time_channels:
@@ -414,7 +417,14 @@ class Engine:
             return run.result
         self._wake(run, inst, j)
         self._fire_due(run, profile.last_seen)
+        self._updated_stage(run)
         return run.result
+
+    def _updated_stage(self, run: _Run) -> None:
+        """After a timer or a schedule: an update step's traits may move the customer's lifecycle stage (an
+        event's call evaluates it anyway, :meth:`process`)."""
+        if run.updated and self.stages is not None and self.stages.affected_by("", True):
+            self._restage(run, run.triggered_by)
 
     def absorb(self, into: Profile, other: Profile, throttles: Throttles | None = None) -> Result:
         """Merge another id's profile (an anonymous visitor who just identified) into the customer's.
@@ -493,6 +503,7 @@ class Engine:
         inst = self._enter(run, j, f"scheduled:{format_ts(at)}:{profile.customer_id}", view)
         if profile.last_seen >= at:  # events after the occurrence were applied first: catch up with them
             self._catch_up(run, inst, recent_events(profile), at)
+        self._updated_stage(run)
         return run.result
 
     def zone(self, profile: Profile) -> ZoneInfo:
@@ -803,6 +814,11 @@ class Engine:
                     ev_view = _snapshot_view(inst, j)
                 self._hand_over(run, inst, step, ev_view)
                 target = step.next
+            elif kind == "update":
+                if ev_view is None:
+                    ev_view = _snapshot_view(inst, j)
+                self._update(run, inst, j, step, ev_view)
+                target = step.next
             elif kind == "branch":
                 target = step.next
                 if ev_view is None:
@@ -841,6 +857,39 @@ class Engine:
                 extra["timestamp"] = ts
             if extra:  # (a snapshot holding either key took it from this same view)
                 entered.entry_event = {**entered.entry_event, **extra}
+
+    def _update(self, run: _Run, inst: Instance, j: Journey, step: Step, ev_view: dict[str, Any]) -> None:
+        """``update: {traits}``: write the traits to the profile at the decision time, as an event's traits are
+        applied (the same limits; what they leave out is reported in ``Result.limited``). Not a message: a
+        holdout or global-control customer's profile is updated too. A template that cannot render writes
+        nothing of the step (a transition ``skipped``, reason ``render_error``), and the instance goes on."""
+        action = step.update
+        assert action is not None
+        values: dict[str, Any] = {}
+        ctx: dict[str, Any] | None = None
+        total = 0
+        try:
+            for name, value in action.traits:
+                if isinstance(value, Template):
+                    if ctx is None:
+                        ctx = run.ctx(ev_view, inst, j, self._reads[id(step)])
+                        ctx["now"] = DecisionTime(run.now)  # as a send's: `{{ now }}` is the decided_at text
+                    text = value.render(ctx)
+                    total += len(text)
+                    values[name] = text
+                else:
+                    values[name] = value
+            if total > MAX_CONTENT_CHARS:
+                raise RenderError(f"limit: the traits render to {total} characters; at most {MAX_CONTENT_CHARS} "
+                                  "per update")
+        except RenderError:
+            run.note("skipped", inst, step.id, inst.variant, None, "render_error")
+            return
+        limited = update_traits(run.profile, values)
+        if limited:
+            run.result.limited |= limited
+        run.profile_changed()  # a branch after it reads the traits as written
+        run.updated = True
 
     def _global_control(self, p: Profile) -> bool:
         """The customer is in the global control group: no customer-facing send from any journey."""

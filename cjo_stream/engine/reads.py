@@ -75,12 +75,14 @@ def template_reads(tpls: Iterable[Template]) -> Reads:
 
 
 def step_reads(step: Step) -> Reads | None:
-    """What a send or a branch step reads (None for other steps: they build no context)."""
+    """What a send, an update or a branch step reads (None for other steps: they build no context)."""
     if step.send is not None:
         tpls = [t for _, t in step.send.content]
         if step.send.to is not None:
             tpls.append(step.send.to)
         return template_reads(tpls)
+    if step.update is not None:
+        return template_reads([v for _, v in step.update.traits if isinstance(v, Template)])
     if step.kind == "branch":
         return expression_reads(cond for cond, _ in step.branch)
     return None

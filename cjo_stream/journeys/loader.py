@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -35,6 +35,8 @@ from cjo_stream.journeys.model import (
     SplitArm,
     Step,
     Throttle,
+    TraitValue,
+    UpdateAction,
 )
 from cjo_stream.journeys.policies import Policies, closest_channel, load_policies
 from cjo_stream.journeys.receipt_waits import receipt_wait_warnings
@@ -59,6 +61,7 @@ from cjo_stream.journeys.spec import (
     SendSpec,
     StepSpec,
     ThrottleSpec,
+    UpdateSpec,
     WaitForSpec,
 )
 from cjo_stream.journeys.stages import Stages, load_stages
@@ -297,7 +300,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         for key in ("on_event", "on_timeout"):
             if getattr(spec, key) is not None:
                 how = {"branch": "by its cases' next", "split": "by its variants' next"}.get(kind, "by next: <step>")
-                comp.fail((*path, key), f"{key} only applies to wait_for steps (a {kind} step goes on {how})")
+                article = "an" if kind[0] in "aeiou" else "a"  # (an update step, an enter step)
+                comp.fail((*path, key), f"{key} only applies to wait_for steps ({article} {kind} step goes on {how})")
     nxt = _resolve(spec.next, following, ids, comp, (*path, "next"))
     if kind == "wait":
         return Step(spec.id, "wait", nxt, seconds=comp.duration(spec.wait, (*path, "wait")))
@@ -368,6 +372,9 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     if kind == "enter":
         assert spec.enter is not None
         return Step(spec.id, "enter", nxt, enter=spec.enter)
+    if kind == "update":
+        assert spec.update is not None
+        return Step(spec.id, "update", nxt, update=_update(spec.update, comp, (*path, "update")))
     send = spec.send
     assert send is not None
     spath = (*path, "send")
@@ -379,6 +386,59 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     expires = comp.duration(send.expires_in, (*spath, "expires_in")) if send.expires_in is not None else None
     throttle = comp.throttle(send.throttle, (*spath, "throttle"))
     return Step(spec.id, "send", nxt, send=SendAction(send.channel, content, to, expires, throttle))
+
+
+#: Why an ``update`` step may not write a trait the profile gives a meaning of its own (profile.apply_event), and
+#: what to do instead: written by a journey, consent would be given or withdrawn by no one's choice, and a push
+#: token would send pushes to a device the customer never named.
+_OWN_TRAITS: Final = {
+    "consent": "consent is the customer's to give or withdraw (a subscribed or unsubscribed event, or a consent "
+               "trait of their own identify call), not a journey's: to stop messaging a customer, branch on a "
+               "trait of your own (e.g. `paused: true`) or end the journey",
+    "push_token": "push_token is the device's address, taken from the customer's own events (context.device.token, "
+                  "or the push_token trait of an identify call): a journey cannot name a device; to send to "
+                  "another address, give the send a `to:`",
+}
+
+
+def _own_trait(name: str) -> str | None:
+    """Why an update step may not write ``name`` (a key :func:`cjo_stream.profile.apply_event` reads), else None."""
+    if name == "consent" or name.startswith("consent."):
+        return _OWN_TRAITS["consent"]
+    return _OWN_TRAITS.get(name)
+
+
+def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
+    """An ``update`` step's traits: each a template (text), a number, a boolean, or null (remove the trait)."""
+    if not spec.traits:
+        comp.fail(upath if spec.traits is None else (*upath, "traits"),
+                  "an update step needs `traits:` with at least one trait to write (name: value; null removes it)")
+        return UpdateAction(())
+    out: list[tuple[str, TraitValue]] = []
+    for name, value in spec.traits.items():
+        tpath = (*upath, "traits", name)
+        if not name.strip():
+            comp.fail(tpath, "a trait needs a name")
+            continue
+        if (why := _own_trait(name)) is not None:
+            comp.fail(tpath, f"trait {name!r} cannot be written by a journey: {why}")
+            continue
+        if isinstance(value, str):
+            out.append((name, comp.template(value, tpath)))
+        elif value is None or isinstance(value, (bool, int, float)):
+            if isinstance(value, float) and not math.isfinite(value):
+                comp.fail(tpath, f"trait {name!r}: {value} is not a number a profile can hold (JSON has no "
+                                 "NaN or infinity)")
+                continue
+            out.append((name, value))
+        elif isinstance(value, (dict, list)):
+            what = "a mapping" if isinstance(value, dict) else "a list"
+            comp.fail(tpath, f"trait {name!r} is {what}: an update writes text, a number, true/false or null, one "
+                             "trait per name (write each field as a trait of its own, e.g. offer_code, offer_value)")
+        else:  # a YAML date or time (2026-03-01): the profile holds JSON
+            comp.fail(tpath, f"trait {name!r}: {str(value)!r} is not text, a number, true/false or null: put it in "
+                             "quotes to store it as text")
+    return UpdateAction(tuple(out))
 
 
 def _check_channel(send: SendSpec, comp: _Compiler, spath: Path) -> None:
@@ -458,6 +518,10 @@ def _event_paths(steps: Iterable[Step]) -> Iterator[tuple[Any, ...]]:
                 yield from tpl.paths("event")
             if step.send.to is not None:
                 yield from step.send.to.paths("event")
+        if step.update is not None:
+            for _, value in step.update.traits:
+                if isinstance(value, Template):
+                    yield from value.paths("event")
 
 
 def _keeps_event(steps: dict[str, Step]) -> frozenset[str]:
@@ -639,6 +703,18 @@ def _load_located(path: str, policies: Policies = _BUILT_IN) -> tuple[Journey, L
     return compile_journey(src, policies), src
 
 
+def _step_templates(step: Step) -> list[tuple[Path, str, Template]]:
+    """A send's or an update's templates: (their YAML path below the step, their key, the template)."""
+    out: list[tuple[Path, str, Template]] = []
+    if step.send is not None:
+        out.extend((("send", "content", key), key, tpl) for key, tpl in step.send.content)
+        if step.send.to is not None:
+            out.append((("send", "to"), "to", step.send.to))
+    if step.update is not None:
+        out.extend((("update", "traits", key), key, v) for key, v in step.update.traits if isinstance(v, Template))
+    return out
+
+
 #: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).
 _EMPTY_WHEN_SCHEDULED = ("properties", "traits", "context")
 
@@ -665,17 +741,11 @@ def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str
         if j.schedule is None or j.id in targets:
             continue
         for i, step in enumerate(j.steps.values()):
-            if step.send is None:
-                continue
-            fields: list[tuple[tuple[str, ...], str, Template]] = [(("content", key), key, tpl)
-                                                                   for key, tpl in step.send.content]
-            if step.send.to is not None:
-                fields.append((("to",), "to", step.send.to))
-            for where, key, tpl in fields:
+            for where, key, tpl in _step_templates(step):
                 reads = sorted(".".join(map(str, ("event", *keys))) for keys in tpl.paths("event")
                                if keys and keys[0] in _EMPTY_WHEN_SCHEDULED)
                 if reads:
-                    out.append(f"{j.source}:{src.line(('steps', i, 'send', *where))}: warning: step "
+                    out.append(f"{j.source}:{src.line(('steps', i, *where))}: warning: step "
                                f"{step.id}'s {key} reads {reads[0]}, always empty on a scheduled entry (its "
                                f"`scheduled` event has no {reads[0].split('.')[1]}): read the profile instead "
                                "(profile.traits, profile.last, profile.counters)")
@@ -756,8 +826,8 @@ def _variant_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
         names = sorted({a.variant for s in j.steps.values() for a in s.split})
         texts: list[tuple[Path, str, bool]] = [(path, cond.source, False) for path, cond in _conditions(j, src)]
         for i, step in enumerate(j.steps.values()):
-            if step.send is not None:
-                texts.extend((("steps", i, "send", "content", key), tpl.source, True) for key, tpl in step.send.content)
+            texts.extend((("steps", i, *where), tpl.source, True) for where, _, tpl in _step_templates(step)
+                         if where != ("send", "to"))  # (not a send's address)
         for path, text, template in texts:
             for m in _VARIANT_IS.finditer(text):
                 op, name = (m.group(1), m.group(3)) if m.group(1) else (m.group(6), m.group(5))
@@ -871,16 +941,11 @@ def _group_traits_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
             if "group" not in at.get(sid, ()):
                 continue
             reads: list[tuple[Path, str, tuple[Any, ...], str, int]] = []  # where, what, keys, its text, at
-            if step.send is not None:
-                fields: list[tuple[tuple[str, ...], str, Template]] = [(("content", key), key, tpl)
-                                                                       for key, tpl in step.send.content]
-                if step.send.to is not None:
-                    fields.append((("to",), "to", step.send.to))
-                for where, key, tpl in fields:
-                    keys = min((k for k in tpl.paths("event") if k[:1] == ("traits",)), key=repr, default=None)
-                    if keys is not None:
-                        reads.append((("steps", i, "send", *where), f"step {sid}'s {key}", keys, tpl.source,
-                                      tpl.index_of("event", keys)))
+            for where, key, tpl in _step_templates(step):
+                keys = min((k for k in tpl.paths("event") if k[:1] == ("traits",)), key=repr, default=None)
+                if keys is not None:
+                    reads.append((("steps", i, *where), f"step {sid}'s {key}", keys, tpl.source,
+                                  tpl.index_of("event", keys)))
             for k, (cond, _) in enumerate(step.branch):
                 keys = min((p for r, p in cond.paths if r == "event" and p[:1] == ("traits",)), key=repr,
                            default=None) if cond is not None else None

@@ -11,7 +11,7 @@ from cjo_stream.journeys.snapshot import KEEP_ALL, SnapshotSpec
 from cjo_stream.journeys.templates import Template
 
 END: Final = "end"
-StepKind = Literal["wait", "wait_until", "wait_for", "branch", "split", "send", "enter"]
+StepKind = Literal["wait", "wait_until", "wait_for", "branch", "split", "send", "enter", "update"]
 #: The name of the synthetic event a scheduled entry starts an instance with.
 SCHEDULED: Final = "scheduled"
 
@@ -37,6 +37,17 @@ class SendAction:
     to: Template | None = None
     expires_in: float | None = None
     throttle: Throttle | None = None
+
+
+#: A value an ``update`` step writes: a template (rendered at decision time), a literal, or None (remove the trait).
+TraitValue = Template | bool | int | float | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateAction:
+    """``update: {traits: ...}``: the traits to write, in the file's order."""
+
+    traits: tuple[tuple[str, TraitValue], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,7 @@ class Step:
     split: tuple[SplitArm, ...] = ()
     send: SendAction | None = None
     enter: str | None = None  # the journey a hand-over step enters
+    update: UpdateAction | None = None  # the traits an update step writes
 
     @property
     def targets(self) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -93,8 +93,21 @@ class SendSpec(msgspec.Struct, forbid_unknown_fields=True):
     throttle: ThrottleSpec | None = None
 
 
+#: A value an update writes, as the JSON Schema tells editors (the loader says why another is refused).
+TraitValueSpec = Annotated[Any, msgspec.Meta(extra_json_schema={"type": ["string", "number", "boolean", "null"]})]
+
+
+class UpdateSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """``{traits: {name: value}}``: write to the customer's profile, as Braze's User Update step. A string is a
+    Liquid template rendered at decision time; a number or a boolean is stored as given; null removes the trait
+    (the loader refuses mappings, lists and the keys the profile gives a meaning of its own)."""
+
+    # Any, checked by the loader: msgspec's own refusal of a mapping named a union of types, not what to do
+    traits: dict[str, TraitValueSpec] | None = None
+
+
 class StepSpec(msgspec.Struct, forbid_unknown_fields=True):
-    """A step does exactly one of: wait, wait_until, wait_for, branch, split, send, enter."""
+    """A step does exactly one of: wait, wait_until, wait_for, branch, split, send, enter, update."""
 
     id: Id
     wait: str | None = None
@@ -106,6 +119,7 @@ class StepSpec(msgspec.Struct, forbid_unknown_fields=True):
     split: list[SplitArmSpec] | None = None
     send: SendSpec | None = None
     enter: Id | None = None  # hand over: enter this journey now (its entry `when` and re_entry apply)
+    update: UpdateSpec | None = None  # write traits to the customer's profile
     next: str | None = None
 
 
@@ -127,4 +141,4 @@ class JourneySpec(msgspec.Struct, forbid_unknown_fields=True):
     throttle: ThrottleSpec | None = None  # customer-facing sends of the whole journey
 
 
-ACTIONS = ("wait", "wait_until", "wait_for", "branch", "split", "send", "enter")
+ACTIONS = ("wait", "wait_until", "wait_for", "branch", "split", "send", "enter", "update")

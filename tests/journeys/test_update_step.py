@@ -1,0 +1,164 @@
+"""The ``update`` step (Braze's User Update step): what loads, and each refusal at its ``file:line``."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from cjo_stream.journeys.loader import JourneyLoadError, load_journey_text
+from cjo_stream.journeys.templates import Template
+
+GOOD = """\
+journey: winback
+entry: {event: churn_signal}
+steps:
+  - id: remember_offer
+    update:
+      traits:
+        winback_coupon: "{{ event.properties.coupon }}"
+        winback_offered: true
+        offers: 2
+        score: 0.5
+        churn_risk: null
+    next: wait_a_bit
+  - id: wait_a_bit
+    wait: 1d
+  - id: mail
+    send: {channel: email, content: {subject: "{{ profile.traits.winback_coupon }}"}}
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(JourneyLoadError) as info:
+        load_journey_text(textwrap.dedent(text), "j.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_good_update_step_loads_with_its_values_in_order() -> None:
+    j = load_journey_text(GOOD, "j.yaml")
+    step = j.steps["remember_offer"]
+    assert step.kind == "update" and step.next == "wait_a_bit" and step.update is not None
+    names = [n for n, _ in step.update.traits]
+    assert names == ["winback_coupon", "winback_offered", "offers", "score", "churn_risk"]
+    values = dict(step.update.traits)
+    coupon = values["winback_coupon"]
+    assert isinstance(coupon, Template) and coupon.source == "{{ event.properties.coupon }}"
+    assert values["winback_offered"] is True and values["offers"] == 2 and values["score"] == 0.5
+    assert values["churn_risk"] is None
+    # the template reads the entry event after a wait: the instance keeps what it reads
+    assert "remember_offer" in (j.keeps_event or ())
+
+
+def test_without_next_an_update_goes_on_to_the_following_step() -> None:
+    j = load_journey_text(GOOD.replace("    next: wait_a_bit\n", ""), "j.yaml")
+    assert j.steps["remember_offer"].next == "wait_a_bit"
+
+
+@pytest.mark.parametrize(
+    ("replace", "expected"),
+    [
+        # traits missing or empty
+        (("      traits:\n        winback_coupon", "      other:\n        winback_coupon"), "j.yaml:6: steps.0.update.other"),
+        (('    update:\n      traits:\n        winback_coupon: "{{ event.properties.coupon }}"\n'
+          '        winback_offered: true\n        offers: 2\n        score: 0.5\n        churn_risk: null\n',
+          "    update: {}\n"),
+         "j.yaml:5: an update step needs `traits:` with at least one trait to write"),
+        (('      traits:\n        winback_coupon: "{{ event.properties.coupon }}"\n'
+          '        winback_offered: true\n        offers: 2\n        score: 0.5\n        churn_risk: null\n',
+          "      traits: {}\n"),
+         "j.yaml:6: an update step needs `traits:` with at least one trait to write"),
+        # a mapping, a list
+        (("        offers: 2", "        offers: {count: 2}"), "j.yaml:9: trait 'offers' is a mapping: an update writes"),
+        (("        offers: 2", "        offers:\n          - 1\n          - 2"), "j.yaml:9: trait 'offers' is a list"),
+        # a template that does not parse, or names what templates do not have
+        (("{{ event.properties.coupon }}", "{{ event.properties.coupon"), "j.yaml:7: winback_coupon: template:"),
+        (("{{ event.properties.coupon }}", "{{ event.properties.coupon | nosuchfilter }}"),
+         "j.yaml:7: winback_coupon: template: unknown filter 'nosuchfilter'"),
+        (("{{ event.properties.coupon }}", "{{ evnt.properties.coupon }}"),
+         "j.yaml:7: winback_coupon: template: unknown variable 'evnt'"),
+        # the keys the profile gives a meaning of its own
+        (("        offers: 2", "        consent.email: false"),
+         "j.yaml:9: trait 'consent.email' cannot be written by a journey: consent is the customer's"),
+        (("        offers: 2", "        consent: true"), "j.yaml:9: trait 'consent' cannot be written by a journey"),
+        (("        offers: 2", '        push_token: "abc"'),
+         "j.yaml:9: trait 'push_token' cannot be written by a journey: push_token is the device's address"),
+        # a YAML date is no JSON value
+        (("        offers: 2", "        offered_on: 2026-03-01"),
+         "j.yaml:9: trait 'offered_on': '2026-03-01' is not text, a number, true/false or null: put it in quotes"),
+        (("        score: 0.5", "        score: .nan"), "j.yaml:10: trait 'score': nan is not a number"),
+        (('        winback_coupon: "', '        "": "'), "j.yaml:7: a trait needs a name"),
+        # an update with a send's keys, or two actions
+        (("    next: wait_a_bit\n", "    next: wait_a_bit\n    wait: 1h\n"), "j.yaml:4: step 'remember_offer' must "
+         "have exactly one of wait, wait_until, wait_for, branch, split, send, enter, update (has wait, update)"),
+        (("    next: wait_a_bit\n", "    next: wait_a_bit\n    on_timeout: end\n"),
+         "j.yaml:13: on_timeout only applies to wait_for steps (an update step goes on by next: <step>)"),
+    ],
+)
+def test_refusals_are_told_at_their_line(replace: tuple[str, str], expected: str) -> None:
+    old, new = replace
+    assert old in GOOD
+    got = problems(GOOD.replace(old, new, 1))
+    assert any(p.startswith(expected) for p in got), got
+
+
+def test_every_refused_trait_is_told_not_only_the_first() -> None:
+    text = GOOD.replace("        offers: 2", "        offers: [1]\n        push_token: x\n        consent.sms: true")
+    got = problems(text)
+    assert [p.split(":")[1] for p in got] == ["9", "10", "11"], got
+
+
+def test_the_readmes_update_block_loads_as_written() -> None:
+    """README, "Profile updates": the step a migrator copies."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", readme.split("**Profile updates.**", 1)[1].split("**", 1)[0], re.S)
+    text = f"journey: t\nentry: {{event: churn_signal}}\nsteps:\n{block}  - id: wait_a_bit\n    wait: 1d\n"
+    step = load_journey_text(text, "t.yaml").steps["remember_offer"]
+    assert step.update is not None and [n for n, _ in step.update.traits] == [
+        "winback_coupon", "winback_offered", "churn_risk"]
+
+
+def test_an_updates_templates_are_warned_about_as_a_sends_are() -> None:
+    """A scheduled entry's event has no properties; a group call's traits are event.properties.traits; a
+    variant no split has: each told at the update's line, as for a send's content."""
+    import os
+    import tempfile
+
+    from cjo_stream.journeys.loader import load_topology
+
+    scheduled = """\
+journey: nightly
+entry: {schedule: {every: 1d, at: "09:00"}}
+steps:
+  - id: stamp
+    update:
+      traits:
+        plan: "{{ event.properties.plan }}"
+"""
+    grouped = """\
+journey: grouped
+entry: {event: group}
+steps:
+  - id: a
+    split:
+      - {variant: a, weight: 1}
+      - {variant: b, weight: 1}
+  - id: stamp
+    update:
+      traits:
+        company: "{{ event.traits.name }}"
+        arm: "{% if journey.variant == 'A' %}first{% endif %}"
+"""
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "journeys"))
+        for name, text in (("nightly", scheduled), ("grouped", grouped)):
+            with open(os.path.join(root, "journeys", f"{name}.yaml"), "w") as f:
+                f.write(text)
+        warnings = load_topology(root).warnings
+    rel = [w.split(os.sep)[-1] for w in warnings]
+    assert any(w.startswith("nightly.yaml:7: warning: step stamp's plan reads event.properties.plan") for w in rel), rel
+    assert any(w.startswith("grouped.yaml:11: warning: step stamp's company reads event.traits.name") for w in rel), rel
+    assert any(w.startswith("grouped.yaml:12: warning: `journey.variant == 'A'` never holds") for w in rel), rel

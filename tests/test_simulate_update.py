@@ -1,0 +1,76 @@
+"""``cjo-stream simulate`` as a user runs it, on a journey with an ``update`` step: a send after it reads the
+trait the update wrote, and an update whose template fails on the data is told on stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from tests.test_cli_errors import run
+
+JOURNEY = """journey: winback
+entry: {event: churn_signal}
+steps:
+  - id: remember_offer
+    update:
+      traits:
+        winback_coupon: "{{ event.properties.coupon | upcase }}"
+        winback_offered: true
+        churn_risk: null
+  - id: offer
+    send:
+      channel: email
+      content:
+        subject: "Your code {{ profile.traits.winback_coupon }}"
+        body: "offered {{ profile.traits.winback_offered }}, risk {{ profile.traits.churn_risk | default: 'gone' }}"
+"""
+
+EVENTS = (
+    '{"type":"identify","userId":"u1","messageId":"m1","timestamp":"2026-03-01T10:00:00Z",'
+    '"traits":{"email":"a@example.com","churn_risk":0.8}}\n'
+    '{"type":"track","event":"churn_signal","userId":"u1","messageId":"m2","timestamp":"2026-03-01T10:05:00Z",'
+    '"properties":{"coupon":"save20"}}\n')
+
+
+def _topology(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "topo" / "journeys").mkdir(parents=True)
+    (tmp_path / "topo" / "journeys" / "winback.yaml").write_text(text)
+    (tmp_path / "ev.jsonl").write_text(EVENTS)
+    return tmp_path / "topo"
+
+
+def test_a_send_after_an_update_reads_the_traits_it_wrote(tmp_path: Path) -> None:
+    topo = _topology(tmp_path, JOURNEY)
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"))
+    assert p.returncode == 0, p.stderr
+    (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
+    assert cmd["step"] == "offer" and cmd["to"] == "a@example.com"
+    assert cmd["content"] == {"subject": "Your code SAVE20", "body": "offered true, risk gone"}
+
+
+def test_an_update_whose_template_fails_is_told_and_the_send_goes_on(tmp_path: Path) -> None:
+    failing = JOURNEY.replace("{{ event.properties.coupon | upcase }}",
+                              "{{ 10 | divided_by: event.properties.count }}")
+    topo = _topology(tmp_path, failing)
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"), "--report")
+    assert p.returncode == 0, p.stderr
+    (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
+    assert cmd["content"]["body"] == "offered , risk 0.8"  # nothing of the step was written
+    # the report counts it on the step, and on no channel (an update has none: a row "channel None" was made up)
+    assert "remember_offer                1        0          1         0      0         0  render_error=1" in p.stderr
+    assert "channel email: sent 1, skipped 0" in p.stderr and "channel None" not in p.stderr, p.stderr
+    assert "winback step remember_offer: 1 update(s) wrote nothing, a template failed on their data " \
+           "(render_error)" in p.stderr, p.stderr
+
+
+def test_replay_decides_as_simulate_does(tmp_path: Path) -> None:
+    """The workers, simulate and replay share the engine: replay's command is simulate's, byte for byte."""
+    topo = _topology(tmp_path, JOURNEY)
+    sim = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"))
+    rep = run("replay", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"),
+              "--commands", str(tmp_path / "cmds.jsonl"))
+    assert sim.returncode == 0 and rep.returncode == 0, sim.stderr + rep.stderr
+    replayed = (tmp_path / "cmds.jsonl").read_text().splitlines()
+    assert [orjson.loads(x) for x in replayed] == [orjson.loads(x) for x in sim.stdout.splitlines()]
+    assert orjson.loads(replayed[0])["content"]["subject"] == "Your code SAVE20"
