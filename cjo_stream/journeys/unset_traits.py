@@ -105,7 +105,7 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
             close = _closest_trait(name, choices)
             hint = f"did you mean {close!r}? or give it a default" if close else "give it a default"
             out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} it empty for "
-                       f"every send; {hint}: {{{{ {path} | default: \"...\" }}}})")
+                       f"every send; {hint}: {{{{ {path} | default: '...' }}}})")
     return out
 
 

@@ -70,20 +70,34 @@ def test_each_trait_no_customer_has_that_content_writes_bare_is_told(tmp_path: P
     assert unset_template_traits(topo.journeys, have) == [
         "journey welcome: no customer in the input has a trait 'frist_name' (step hello's email subject renders it "
         "empty for every send; did you mean 'first_name'? or give it a default: "
-        "{{ profile.traits.frist_name | default: \"...\" }})",
+        "{{ profile.traits.frist_name | default: '...' }})",
         "journey welcome: no customer in the input has a trait 'tierr' (step again's sms text renders it empty for "
-        "every send; did you mean 'tier'? or give it a default: {{ profile.traits.tierr | default: \"...\" }})",
+        "every send; did you mean 'tier'? or give it a default: {{ profile.traits.tierr | default: '...' }})",
     ]  # not nickname, city, vipp (tested or defaulted), nor last_name (customers have it)
     # camel case against snake case; no close one: only the default
     assert unset_template_traits(topo.journeys, {"frist_name", "lastName", "tierr"}) == [
         "journey welcome: no customer in the input has a trait 'last_name' (step hello's email body renders it "
         "empty for every send; did you mean 'lastName'? or give it a default: "
-        "{{ profile.traits.last_name | default: \"...\" }})"]
+        "{{ profile.traits.last_name | default: '...' }})"]
     assert unset_template_traits(topo.journeys, {"email"})[0].startswith(
         "journey welcome: no customer in the input has a trait 'frist_name' (step hello's email subject renders it "
         "empty for every send; give it a default: ")
     assert unset_template_traits(topo.journeys, have | {"frist_name", "tierr"}) == []
     assert unset_template_traits(topo.journeys, set()) == []  # no customer has any trait: nothing to compare
+
+
+def test_the_default_it_suggests_pastes_into_a_double_quoted_value(tmp_path: Path) -> None:
+    """The README's and the example journeys' values are in double quotes (``subject: "Hi {{ ... }}"``): a
+    suggestion with ``default: "..."`` pasted there ended the YAML value at its first quote."""
+    (tmp_path / "a").mkdir()
+    topo = load_topology(write(tmp_path / "a", {"welcome": WELCOME}))
+    note = unset_template_traits(topo.journeys, {"first_name", "last_name", "tier", "tierr"})[0]
+    suggested = note[note.index("{{ "):-1]
+    assert suggested.startswith("{{ profile.traits.frist_name | default:"), note
+    (tmp_path / "b").mkdir()
+    fixed = load_topology(write(tmp_path / "b", {"welcome": WELCOME.replace("{{ profile.traits.frist_name }}",
+                                                                             suggested)}))
+    assert unset_template_traits(fixed.journeys, {"first_name", "last_name", "tier", "tierr"}) == []
 
 
 def test_every_step_and_field_writing_it_is_named_once(tmp_path: Path) -> None:
@@ -97,7 +111,7 @@ steps:
     topo = load_topology(write(tmp_path, {"two": text}))
     assert unset_template_traits(topo.journeys, {"email"}) == [
         "journey two: no customer in the input has a trait 'nick' (step a's email subject and body, step b's push "
-        "title render it empty for every send; give it a default: {{ profile.traits.nick | default: \"...\" }})"]
+        "title render it empty for every send; give it a default: {{ profile.traits.nick | default: '...' }})"]
 
 
 def test_simulate_and_replay_say_so_and_still_succeed(tmp_path: Path) -> None:
@@ -118,7 +132,7 @@ def test_simulate_and_replay_say_so_and_still_succeed(tmp_path: Path) -> None:
         assert notes == [
             "note: journey welcome: no customer in the input has a trait 'frist_name' (step hello's email subject "
             "renders it empty for every send; did you mean 'first_name'? or give it a default: "
-            "{{ profile.traits.frist_name | default: \"...\" }})",
+            "{{ profile.traits.frist_name | default: '...' }})",
             "note: journey welcome: no customer in the input has a trait 'tierr' (step again's sms text renders it "
             "empty for every send; did you mean 'tier'? or give it a default: "
-            "{{ profile.traits.tierr | default: \"...\" }})"], (cmd, p.stderr)
+            "{{ profile.traits.tierr | default: '...' }})"], (cmd, p.stderr)
