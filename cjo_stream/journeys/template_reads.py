@@ -6,7 +6,9 @@ an ``if``/``elsif``/``unless``/``case``/``when`` condition, or in the block such
 guards (``{% if profile.traits.nick %}Hi {{ profile.traits.nick }}{% endif %}``): the author handled the
 missing value. Bare too: a filter's argument (``{{ 'Hi ' | append: profile.traits.name }}``, and
 the value a ``default`` falls back to), a ``for`` loop over a trait without an ``{% else %}``, and a local an
-``assign`` made of a bare trait wherever it is written. Other tags' expressions are not counted.
+``assign`` or a ``capture`` made of a bare trait wherever it is written bare (``{% capture n %}{{
+profile.traits.nick }}{% endcapture %}{{ n | default: 'you' }}`` is handled). Other tags' expressions are not
+counted.
 
 Found on python-liquid's parsed template (its nodes and expressions), once after a run for the notes of
 :mod:`cjo_stream.journeys.unset_traits`; never on the render path.
@@ -93,8 +95,11 @@ class _Reads:
                 if node.default is None:  # an `{% else %}` says what an empty loop writes
                     self.write(self.written(node.expression.iterable), guarded)
                 self.locals.pop(node.expression.identifier, None)  # the loop's item, not an assign's value
-            elif isinstance(node, CaptureNode):
-                self.locals.pop(node.name, None)  # (its block is walked: what it writes is written)
+            elif isinstance(node, CaptureNode):  # what its block writes is the local's value, not output
+                outer, self.bare = self.bare, {}
+                self.walk(node.children(context, include_partials=False), context, guarded)
+                self.locals[node.name], self.bare = tuple(self.bare), outer
+                continue
             elif isinstance(node, _TESTS):  # its condition guards each block, an elsif's or when's its own
                 base = guarded | {t for e in node.expressions() for t in self.tested(e)}
                 for child in node.children(context, include_partials=False):

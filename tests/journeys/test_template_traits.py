@@ -53,6 +53,10 @@ steps:
     ("{% assign n = profile.traits.nick | upcase %}Hi {{ n }}", ["nick"]),  # through a local
     ("{% assign n = profile.traits.nick %}{% if n %}Hi {{ n }}{% endif %}", []),
     ("{% assign n = profile.traits.nick | default: 'you' %}Hi {{ n }}", []),
+    ("{% capture n %}{{ profile.traits.nick }}{% endcapture %}Hi {{ n | default: 'you' }}", []),  # as an assign
+    ("{% capture n %}{{ profile.traits.nick }}{% endcapture %}Hi {{ n }}", ["nick"]),
+    ("{% capture n %}{{ profile.traits.nick }}{% endcapture %}{% if n != blank %}Hi {{ n }}{% endif %}", []),
+    ("{% capture n %}{% if profile.traits.nick %}{{ profile.traits.nick }}{% endif %}{% endcapture %}{{ n }}", []),
     ("{% for t in profile.traits.tags %}{{ t }}{% endfor %}", ["tags"]),
     ("{% for t in profile.traits.tags %}{{ t }}{% else %}none{% endfor %}", []),
     ("{% liquid\necho profile.traits.nick\n%}", ["nick"]),
