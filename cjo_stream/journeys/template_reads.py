@@ -46,7 +46,7 @@ class _Reads:
     """One walk of a template: the traits read bare, in order, and what each ``assign``'d local holds."""
 
     def __init__(self) -> None:
-        self.bare: dict[str, None] = {}  # ordered set
+        self.bare: dict[str, bool] = {}  # in order: True while read bare only as a `for` loop's list
         self.locals: dict[str, tuple[str, ...]] = {}  # an assign's name: the bare traits its value carries
 
     def of_path(self, p: Path) -> tuple[str, ...]:
@@ -93,7 +93,7 @@ class _Reads:
                                                if t not in guarded)
             elif isinstance(node, ForNode):
                 if node.default is None:  # an `{% else %}` says what an empty loop writes
-                    self.write(self.written(node.expression.iterable), guarded)
+                    self.write(self.written(node.expression.iterable), guarded, loop=True)
                 self.locals.pop(node.expression.identifier, None)  # the loop's item, not an assign's value
             elif isinstance(node, CaptureNode):  # what its block writes is the local's value, not output
                 outer, self.bare = self.bare, {}
@@ -111,19 +111,27 @@ class _Reads:
                 continue
             self.walk(node.children(context, include_partials=False), context, guarded)
 
-    def write(self, names: Iterable[str], guarded: frozenset[str]) -> None:
-        self.bare.update(dict.fromkeys(t for t in names if t not in guarded))
+    def write(self, names: Iterable[str], guarded: frozenset[str], loop: bool = False) -> None:
+        for t in names:
+            if t not in guarded:
+                self.bare[t] = self.bare.get(t, True) and loop
 
 
-def bare_traits(source: str) -> list[str]:
-    """The ``profile.traits`` names the template ``source`` writes bare, in the order first read (none for a
-    template that does not parse: the loader refused it already)."""
+def bare_trait_reads(source: str) -> dict[str, bool]:
+    """The ``profile.traits`` names the template ``source`` writes bare, in the order first read, each with
+    whether only a ``for`` loop reads it so (what to suggest differs: a loop takes no ``default``, it takes
+    an ``{% else %}``); none for a template that does not parse (the loader refused it already)."""
     if "{{" not in source and "{%" not in source:
-        return []
+        return {}
     try:
         tpl = _env.from_string(source)
     except LiquidError:
-        return []
+        return {}
     reads = _Reads()
     reads.walk(tpl.nodes, RenderContext(tpl))
-    return list(reads.bare)
+    return reads.bare
+
+
+def bare_traits(source: str) -> list[str]:
+    """The ``profile.traits`` names the template ``source`` writes bare, in the order first read."""
+    return list(bare_trait_reads(source))

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from cjo_stream.journeys.conditions import Condition, conditions, latest_versions
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
-from cjo_stream.journeys.template_reads import bare_traits
+from cjo_stream.journeys.template_reads import bare_trait_reads
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # written `.name` in Liquid, others `['name']`
 
@@ -88,13 +88,15 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
     out: list[str] = []
     for jid, journey in _latest(journeys, traits):
         fields: dict[str, dict[str, list[str]]] = {}  # trait: "step s's channel": the content fields writing it
+        looped: dict[str, bool] = {}  # trait: whether only `for` loops read it bare
         for step in journey.steps.values():
             if step.send is None:
                 continue
             role = f"step {step.id}'s {step.send.channel}"
             for field, template in step.send.content:
-                for name in bare_traits(template.source):
+                for name, loop in bare_trait_reads(template.source).items():
                     if name not in traits:
+                        looped[name] = looped.get(name, True) and loop
                         of_step = fields.setdefault(name, {}).setdefault(role, [])
                         if field not in of_step:
                             of_step.append(field)
@@ -103,9 +105,13 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
             verb = "renders" if sum(len(f) for f in roles.values()) == 1 else "render"
             path = f"profile.traits.{name}" if _NAME.fullmatch(name) else f"profile.traits[{name!r}]"
             close = _closest_trait(name, choices)
-            hint = f"did you mean {close!r}? or give it a default" if close else "give it a default"
+            hint = f"did you mean {close!r}? or give" if close else "give"
+            if looped[name]:  # `{% for t in x | default: '...' %}` does not parse
+                hint += f" its for loop an {{% else %}}: {{% for ... in {path} %}}...{{% else %}}...{{% endfor %}}"
+            else:
+                hint += f" it a default: {{{{ {path} | default: '...' }}}}"
             out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} it empty for "
-                       f"every send; {hint}: {{{{ {path} | default: '...' }}}})")
+                       f"every send; {hint})")
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cjo_stream.journeys.loader import load_topology
-from cjo_stream.journeys.template_reads import bare_traits
+from cjo_stream.journeys.template_reads import bare_trait_reads, bare_traits
 from cjo_stream.journeys.unset_traits import unset_template_traits
 from tests.journeys.test_language2 import write
 
@@ -102,6 +102,28 @@ def test_the_default_it_suggests_pastes_into_a_double_quoted_value(tmp_path: Pat
     fixed = load_topology(write(tmp_path / "b", {"welcome": WELCOME.replace("{{ profile.traits.frist_name }}",
                                                                              suggested)}))
     assert unset_template_traits(fixed.journeys, {"first_name", "last_name", "tier", "tierr"}) == []
+
+
+def test_a_list_only_a_for_loop_reads_is_given_an_else_not_a_default(tmp_path: Path) -> None:
+    """``{% for t in profile.traits.favs | default: '...' %}`` does not parse: a loop's fix is an ``{% else %}``."""
+    assert bare_trait_reads("{% for t in profile.traits.favs %}{{ t }}{% endfor %}{{ profile.traits.nick }}") == \
+        {"favs": True, "nick": False}
+    assert bare_trait_reads("{% for t in profile.traits.favs %}{{ t }}{% endfor %}{{ profile.traits.favs }}") == \
+        {"favs": False}  # written as well: a default is the fix there
+    text = """\
+journey: picks
+entry: {event: signed_up}
+steps:
+  - {id: a, send: {channel: email, content: {subject: "{% for t in profile.traits.favs %}{{ t }}{% endfor %}", body: x}}}
+  - {id: b, send: {channel: push, content: {title: "{{ profile.traits.nick }}", body: "{% for t in profile.traits.nick %}{% endfor %}"}}}
+"""
+    topo = load_topology(write(tmp_path, {"picks": text}))
+    assert unset_template_traits(topo.journeys, {"fav"}) == [
+        "journey picks: no customer in the input has a trait 'favs' (step a's email subject renders it empty for "
+        "every send; did you mean 'fav'? or give its for loop an {% else %}: "
+        "{% for ... in profile.traits.favs %}...{% else %}...{% endfor %})",
+        "journey picks: no customer in the input has a trait 'nick' (step b's push title and body render it empty "
+        "for every send; give it a default: {{ profile.traits.nick | default: '...' }})"]
 
 
 def test_every_step_and_field_writing_it_is_named_once(tmp_path: Path) -> None:
