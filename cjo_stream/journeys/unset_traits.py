@@ -82,8 +82,9 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
 
 
 def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
-    """One line per journey (latest version) and trait a send step's content writes bare that ``traits``, the
-    names the input's customers have, lacks: it renders empty in every send. Nothing when ``traits`` is empty."""
+    """One line per journey (latest version) and trait a send step's content or ``to:`` writes bare that
+    ``traits``, the names the input's customers have, lacks: it renders empty in every send (a ``to:`` empty
+    skips a customer's send as ``no_address``). Nothing when ``traits`` is empty."""
     choices = sorted(traits)
     out: list[str] = []
     for jid, journey in _latest(journeys, traits):
@@ -93,7 +94,8 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
             if step.send is None:
                 continue
             role = f"step {step.id}'s {step.send.channel}"
-            for field, template in step.send.content:
+            to = (("to", step.send.to),) if step.send.to is not None else ()  # empty: skipped no_address
+            for field, template in (*step.send.content, *to):
                 for name, loop in bare_trait_reads(template.source).items():
                     if name not in traits:
                         looped[name] = looped.get(name, True) and loop

@@ -126,6 +126,21 @@ steps:
         "for every send; give it a default: {{ profile.traits.nick | default: '...' }})"]
 
 
+def test_a_to_field_is_read_as_content_is(tmp_path: Path) -> None:
+    """``to: "{{ profile.traits.work_emial }}"`` skipped every send as no_address, and nothing said why."""
+    text = """\
+journey: work
+entry: {event: signed_up}
+steps:
+  - {id: a, send: {channel: email, to: "{{ profile.traits.work_emial }}", content: {subject: hi, body: x}}}
+  - {id: b, send: {channel: slack, to: "{{ profile.traits.slack_channel | default: '#leads' }}", content: {text: x}}}
+"""
+    topo = load_topology(write(tmp_path, {"work": text}))
+    assert unset_template_traits(topo.journeys, {"work_email"}) == [
+        "journey work: no customer in the input has a trait 'work_emial' (step a's email to renders it empty for "
+        "every send; did you mean 'work_email'? or give it a default: {{ profile.traits.work_emial | default: '...' }})"]
+
+
 def test_every_step_and_field_writing_it_is_named_once(tmp_path: Path) -> None:
     text = """\
 journey: two
