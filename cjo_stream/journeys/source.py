@@ -439,9 +439,14 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     bound = _BOUND.match(reason)
     if bound and isinstance(node, int | float) and not isinstance(node, bool):
         reason = _range_hint(path[-1] if path else None, bound, node)
-    elif reason.startswith("Expected `int`, got `float`") and isinstance(node, float) and path \
-            and isinstance(path[-1], str) and path[-1] in _RANGES:  # `version: 1.5`, `max: 2.5`
-        reason = f"{node!r} is not a whole number ({_RANGES[path[-1]]})"
+    elif path and isinstance(path[-1], str) and path[-1] in _RANGES:
+        if reason.startswith("Expected `int`, got `float`") and isinstance(node, float):  # `version: 1.5`
+            reason = f"{node!r} is not a whole number ({_RANGES[path[-1]]})"
+        elif re.match(r"Expected `(float|int)`, got `(str|bool)`", reason) and isinstance(node, str | bool) \
+                and path != ["version"] and not (isinstance(node, str) and node.strip().endswith("%")):
+            # `holdout: ten`, `weight: yes` (`version: v2` and `holdout: 10%` have hints of their own below)
+            shown = str(node).lower() if isinstance(node, bool) else repr(node)
+            reason = f"{shown} is not a number ({_RANGES[path[-1]]})"
     # `holdout: 10%`, `weight: 50%`: a percent as Braze's forms write it (a walkthrough)
     if re.match(r"Expected `(float|int)`", reason) and ", got `str`" in reason and isinstance(node, str) \
             and node.strip().endswith("%"):
