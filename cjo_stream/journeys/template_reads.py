@@ -17,6 +17,7 @@ Found on python-liquid's parsed template (its nodes and expressions), once after
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from liquid import Environment, RenderContext
@@ -48,6 +49,7 @@ class _Reads:
     def __init__(self) -> None:
         self.bare: dict[str, bool] = {}  # in order: True while read bare only as a `for` loop's list
         self.locals: dict[str, tuple[str, ...]] = {}  # an assign's name: the bare traits its value carries
+        self.defaulted: dict[str, None] = {}  # ordered set: traits read under a `default` (its value when unset)
 
     def of_path(self, p: Path) -> tuple[str, ...]:
         segs = p.path
@@ -66,6 +68,8 @@ class _Reads:
         elif isinstance(e, FilteredExpression):
             if not _has_default(e.filters):
                 yield from self.written(e.left)
+            else:
+                self.defaulted.update(dict.fromkeys(self.tested(e.left)))
             for f in e.filters or ():
                 for arg in f.children():  # `append: profile.traits.name`, a default's fallback
                     yield from self.written(arg)
@@ -117,19 +121,31 @@ class _Reads:
                 self.bare[t] = self.bare.get(t, True) and loop
 
 
+@lru_cache(maxsize=1024)
+def _reads(source: str) -> _Reads:
+    reads = _Reads()
+    if "{{" not in source and "{%" not in source:
+        return reads
+    try:
+        tpl = _env.from_string(source)
+    except LiquidError:  # none for a template that does not parse: the loader refused it already
+        return reads
+    reads.walk(tpl.nodes, RenderContext(tpl))
+    return reads
+
+
 def bare_trait_reads(source: str) -> dict[str, bool]:
     """The ``profile.traits`` names the template ``source`` writes bare, in the order first read, each with
     whether only a ``for`` loop reads it so (what to suggest differs: a loop takes no ``default``, it takes
-    an ``{% else %}``); none for a template that does not parse (the loader refused it already)."""
-    if "{{" not in source and "{%" not in source:
-        return {}
-    try:
-        tpl = _env.from_string(source)
-    except LiquidError:
-        return {}
-    reads = _Reads()
-    reads.walk(tpl.nodes, RenderContext(tpl))
-    return reads.bare
+    an ``{% else %}``)."""
+    return dict(_reads(source).bare)
+
+
+def defaulted_traits(source: str) -> list[str]:
+    """The ``profile.traits`` names the template ``source`` reads under a ``default`` filter, in the order
+    first read: a customer without one gets the default (``{{ profile.traits.frist_name | default: 'friend' }}``
+    wrote "friend" to everyone)."""
+    return list(_reads(source).defaulted)
 
 
 def bare_traits(source: str) -> list[str]:

@@ -95,13 +95,13 @@ def test_the_default_it_suggests_pastes_into_a_double_quoted_value(tmp_path: Pat
     suggestion with ``default: "..."`` pasted there ended the YAML value at its first quote."""
     (tmp_path / "a").mkdir()
     topo = load_topology(write(tmp_path / "a", {"welcome": WELCOME}))
-    note = unset_template_traits(topo.journeys, {"first_name", "last_name", "tier", "tierr"})[0]
+    note = unset_template_traits(topo.journeys, {"email"})[0]  # no trait close to it: frist_name is meant
     suggested = note[note.index("{{ "):-1]
     assert suggested.startswith("{{ profile.traits.frist_name | default:"), note
     (tmp_path / "b").mkdir()
     fixed = load_topology(write(tmp_path / "b", {"welcome": WELCOME.replace("{{ profile.traits.frist_name }}",
                                                                              suggested)}))
-    assert unset_template_traits(fixed.journeys, {"first_name", "last_name", "tier", "tierr"}) == []
+    assert [n for n in unset_template_traits(fixed.journeys, {"email"}) if "'frist_name'" in n] == []
 
 
 def test_a_list_only_a_for_loop_reads_is_given_an_else_not_a_default(tmp_path: Path) -> None:
@@ -139,6 +139,31 @@ steps:
     assert unset_template_traits(topo.journeys, {"work_email"}) == [
         "journey work: no customer in the input has a trait 'work_emial' (step a's email to renders it empty for "
         "every send; did you mean 'work_email'? or give it a default: {{ profile.traits.work_emial | default: '...' }})"]
+
+
+def test_a_default_written_for_everyone_is_told_when_a_trait_they_have_is_close(tmp_path: Path) -> None:
+    """``{{ profile.traits.frist_name | default: 'friend' }}`` (the example journeys write defaults) wrote
+    "friend" to every customer, each of whom had first_name, and nothing said so; with no trait close to it
+    the default is taken as meant (some customers lack it), as it is where customers have the trait."""
+    text = """\
+journey: hi
+entry: {event: signed_up}
+steps:
+  - id: a
+    send:
+      channel: email
+      content:
+        subject: "Welcome, {{ profile.traits.frist_name | default: 'friend' }}!"
+        body: "{% assign n = profile.traits.nick_name | default: 'you' %}{{ n }} {{ profile.traits.pet | default: '' }}"
+  - {id: b, send: {channel: push, content: {title: "{{ profile.traits.frist_name | default: 'Hey' }}", body: x}}}
+"""
+    topo = load_topology(write(tmp_path, {"hi": text}))
+    assert unset_template_traits(topo.journeys, {"first_name", "nickname"}) == [
+        "journey hi: no customer in the input has a trait 'frist_name' (step a's email subject, step b's push title "
+        "write its default for every send; did you mean 'first_name'?)",
+        "journey hi: no customer in the input has a trait 'nick_name' (step a's email body writes its default for "
+        "every send; did you mean 'nickname'?)"]  # not pet: nothing close
+    assert unset_template_traits(topo.journeys, {"first_name", "frist_name", "nick_name", "nickname"}) == []
 
 
 def test_every_step_and_field_writing_it_is_named_once(tmp_path: Path) -> None:
