@@ -446,7 +446,8 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
                 and path != ["version"] and not (isinstance(node, str) and node.strip().endswith("%")):
             # `holdout: ten`, `weight: yes` (`version: v2` and `holdout: 10%` have hints of their own below)
             shown = str(node).lower() if isinstance(node, bool) else repr(node)
-            reason = f"{shown} is not a number ({_RANGES[path[-1]]})"
+            quoted = isinstance(node, str) and re.fullmatch(r"\s*-?[0-9.]+(e[+-]?[0-9]+)?\s*", node, re.I)
+            reason = f"{shown} is {'text in quotes' if quoted else 'not a number'} ({_RANGES[path[-1]]})"
     # `holdout: 10%`, `weight: 50%`: a percent as Braze's forms write it (a walkthrough)
     if re.match(r"Expected `(float|int)`", reason) and ", got `str`" in reason and isinstance(node, str) \
             and node.strip().endswith("%"):

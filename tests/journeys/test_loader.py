@@ -64,6 +64,8 @@ def test_good_journey_loads() -> None:
          "when the journey's steps change, e.g. version: 2)"),
         (GOOD.replace("version: 2", "version: 2\nholdout: ten"), "j.yaml:3: holdout: 'ten' is not a number (the percent "
          "of entrants kept as control, e.g. holdout: 10)"),
+        (GOOD.replace("version: 2", "version: 2\nholdout: '10'"), "j.yaml:3: holdout: '10' is text in quotes (the "
+         "percent of entrants kept as control, e.g. holdout: 10)"),  # not "'10' is not a number"
         (GOOD.replace("version: 2", "version: 2\nholdout: yes"), "j.yaml:3: holdout: true is not a number (the percent "
          "of entrants kept as control, e.g. holdout: 10)"),
         (GOOD.replace("version: 2", "version: 1.5"), "j.yaml:2: version: 1.5 is not a whole number (raised when the "
