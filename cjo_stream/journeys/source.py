@@ -339,8 +339,8 @@ _RANGES: dict[str, str] = {
     "holdout": "the percent of entrants kept as control, e.g. holdout: 10",
     "percent": "the percent of all customers held out of every journey, e.g. percent: 5",
     "weight": "an arm's share relative to the other arms, e.g. weight: 50",
-    "max": "how many sends a window allows, at least 1",
-    "version": "a whole number from 1, raised when the journey's steps change",
+    "max": "how many sends a window allows, e.g. max: 100",
+    "version": "raised when the journey's steps change, e.g. version: 2",
 }
 _BOUND = re.compile(r"Expected `(?:float|int)` (>=|>|<=|<) (-?[0-9.e+]+)$")
 
@@ -439,6 +439,15 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     bound = _BOUND.match(reason)
     if bound and isinstance(node, int | float) and not isinstance(node, bool):
         reason = _range_hint(path[-1] if path else None, bound, node)
+    elif path and isinstance(path[-1], str) and path[-1] in _RANGES:
+        if reason.startswith("Expected `int`, got `float`") and isinstance(node, float):  # `version: 1.5`
+            reason = f"{node!r} is not a whole number ({_RANGES[path[-1]]})"
+        elif re.match(r"Expected `(float|int)`, got `(str|bool)`", reason) and isinstance(node, str | bool) \
+                and path != ["version"] and not (isinstance(node, str) and node.strip().endswith("%")):
+            # `holdout: ten`, `weight: yes` (`version: v2` and `holdout: 10%` have hints of their own below)
+            shown = str(node).lower() if isinstance(node, bool) else repr(node)
+            quoted = isinstance(node, str) and re.fullmatch(r"\s*-?[0-9.]+(e[+-]?[0-9]+)?\s*", node, re.I)
+            reason = f"{shown} is {'text in quotes' if quoted else 'not a number'} ({_RANGES[path[-1]]})"
     # `holdout: 10%`, `weight: 50%`: a percent as Braze's forms write it (a walkthrough)
     if re.match(r"Expected `(float|int)`", reason) and ", got `str`" in reason and isinstance(node, str) \
             and node.strip().endswith("%"):

@@ -6,7 +6,9 @@ an ``if``/``elsif``/``unless``/``case``/``when`` condition, or in the block such
 guards (``{% if profile.traits.nick %}Hi {{ profile.traits.nick }}{% endif %}``): the author handled the
 missing value. Bare too: a filter's argument (``{{ 'Hi ' | append: profile.traits.name }}``, and
 the value a ``default`` falls back to), a ``for`` loop over a trait without an ``{% else %}``, and a local an
-``assign`` made of a bare trait wherever it is written. Other tags' expressions are not counted.
+``assign`` or a ``capture`` made of a bare trait wherever it is written bare (``{% capture n %}{{
+profile.traits.nick }}{% endcapture %}{{ n | default: 'you' }}`` is handled). Other tags' expressions are not
+counted.
 
 Found on python-liquid's parsed template (its nodes and expressions), once after a run for the notes of
 :mod:`cjo_stream.journeys.unset_traits`; never on the render path.
@@ -15,6 +17,7 @@ Found on python-liquid's parsed template (its nodes and expressions), once after
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from liquid import Environment, RenderContext
@@ -44,8 +47,9 @@ class _Reads:
     """One walk of a template: the traits read bare, in order, and what each ``assign``'d local holds."""
 
     def __init__(self) -> None:
-        self.bare: dict[str, None] = {}  # ordered set
+        self.bare: dict[str, bool] = {}  # in order: True while read bare only as a `for` loop's list
         self.locals: dict[str, tuple[str, ...]] = {}  # an assign's name: the bare traits its value carries
+        self.defaulted: dict[str, None] = {}  # ordered set: traits read under a `default` (its value when unset)
 
     def of_path(self, p: Path) -> tuple[str, ...]:
         segs = p.path
@@ -64,6 +68,8 @@ class _Reads:
         elif isinstance(e, FilteredExpression):
             if not _has_default(e.filters):
                 yield from self.written(e.left)
+            else:
+                self.defaulted.update(dict.fromkeys(self.tested(e.left)))
             for f in e.filters or ():
                 for arg in f.children():  # `append: profile.traits.name`, a default's fallback
                     yield from self.written(arg)
@@ -91,10 +97,13 @@ class _Reads:
                                                if t not in guarded)
             elif isinstance(node, ForNode):
                 if node.default is None:  # an `{% else %}` says what an empty loop writes
-                    self.write(self.written(node.expression.iterable), guarded)
+                    self.write(self.written(node.expression.iterable), guarded, loop=True)
                 self.locals.pop(node.expression.identifier, None)  # the loop's item, not an assign's value
-            elif isinstance(node, CaptureNode):
-                self.locals.pop(node.name, None)  # (its block is walked: what it writes is written)
+            elif isinstance(node, CaptureNode):  # what its block writes is the local's value, not output
+                outer, self.bare = self.bare, {}
+                self.walk(node.children(context, include_partials=False), context, guarded)
+                self.locals[node.name], self.bare = tuple(self.bare), outer
+                continue
             elif isinstance(node, _TESTS):  # its condition guards each block, an elsif's or when's its own
                 base = guarded | {t for e in node.expressions() for t in self.tested(e)}
                 for child in node.children(context, include_partials=False):
@@ -106,19 +115,39 @@ class _Reads:
                 continue
             self.walk(node.children(context, include_partials=False), context, guarded)
 
-    def write(self, names: Iterable[str], guarded: frozenset[str]) -> None:
-        self.bare.update(dict.fromkeys(t for t in names if t not in guarded))
+    def write(self, names: Iterable[str], guarded: frozenset[str], loop: bool = False) -> None:
+        for t in names:
+            if t not in guarded:
+                self.bare[t] = self.bare.get(t, True) and loop
+
+
+@lru_cache(maxsize=1024)
+def _reads(source: str) -> _Reads:
+    reads = _Reads()
+    if "{{" not in source and "{%" not in source:
+        return reads
+    try:
+        tpl = _env.from_string(source)
+    except LiquidError:  # none for a template that does not parse: the loader refused it already
+        return reads
+    reads.walk(tpl.nodes, RenderContext(tpl))
+    return reads
+
+
+def bare_trait_reads(source: str) -> dict[str, bool]:
+    """The ``profile.traits`` names the template ``source`` writes bare, in the order first read, each with
+    whether only a ``for`` loop reads it so (what to suggest differs: a loop takes no ``default``, it takes
+    an ``{% else %}``)."""
+    return dict(_reads(source).bare)
+
+
+def defaulted_traits(source: str) -> list[str]:
+    """The ``profile.traits`` names the template ``source`` reads under a ``default`` filter, in the order
+    first read: a customer without one gets the default (``{{ profile.traits.frist_name | default: 'friend' }}``
+    wrote "friend" to everyone)."""
+    return list(_reads(source).defaulted)
 
 
 def bare_traits(source: str) -> list[str]:
-    """The ``profile.traits`` names the template ``source`` writes bare, in the order first read (none for a
-    template that does not parse: the loader refused it already)."""
-    if "{{" not in source and "{%" not in source:
-        return []
-    try:
-        tpl = _env.from_string(source)
-    except LiquidError:
-        return []
-    reads = _Reads()
-    reads.walk(tpl.nodes, RenderContext(tpl))
-    return list(reads.bare)
+    """The ``profile.traits`` names the template ``source`` writes bare, in the order first read."""
+    return list(bare_trait_reads(source))

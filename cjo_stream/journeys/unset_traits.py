@@ -7,7 +7,8 @@ everyone, and a simulation showed zero entries without saying why (a walkthrough
 the customers have are known: each trait a condition reads that none has is told, with the closest one
 they have. So is each trait a send's content writes bare (:mod:`~cjo_stream.journeys.template_reads`: not
 under a ``| default:``, not only tested in an ``if``): ``Hi {{ profile.traits.frist_name }}`` wrote "Hi " in
-every e-mail, unsaid. The same for ``event.properties.cart_vlaue`` on the event a condition is matched
+every e-mail, unsaid; and one it reads under a ``| default:`` when a trait they have is close to it (the
+default went to everyone). The same for ``event.properties.cart_vlaue`` on the event a condition is matched
 against (entry, goal, exit_on, a wait_for's way: a branch's event is whichever came last), told when the
 input had such events.
 """
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from cjo_stream.journeys.conditions import Condition, conditions, latest_versions
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
-from cjo_stream.journeys.template_reads import bare_traits
+from cjo_stream.journeys.template_reads import bare_trait_reads, defaulted_traits
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # written `.name` in Liquid, others `['name']`
 
@@ -82,20 +83,32 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
 
 
 def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
-    """One line per journey (latest version) and trait a send step's content writes bare that ``traits``, the
-    names the input's customers have, lacks: it renders empty in every send. Nothing when ``traits`` is empty."""
+    """One line per journey (latest version) and trait a send step's content or ``to:`` writes bare that
+    ``traits``, the names the input's customers have, lacks: it renders empty in every send (a ``to:`` empty
+    skips a customer's send as ``no_address``). So is one it reads under a ``default`` when a trait they have
+    is close to it (``{{ profile.traits.frist_name | default: 'friend' }}`` wrote "friend" to everyone: a
+    default alone says some customers lack it, not that none has it). Nothing when ``traits`` is empty."""
     choices = sorted(traits)
     out: list[str] = []
     for jid, journey in _latest(journeys, traits):
         fields: dict[str, dict[str, list[str]]] = {}  # trait: "step s's channel": the content fields writing it
+        looped: dict[str, bool] = {}  # trait: whether only `for` loops read it bare
+        defaulted: dict[str, dict[str, list[str]]] = {}  # the same, of the traits read under a default
         for step in journey.steps.values():
             if step.send is None:
                 continue
             role = f"step {step.id}'s {step.send.channel}"
-            for field, template in step.send.content:
-                for name in bare_traits(template.source):
+            to = (("to", step.send.to),) if step.send.to is not None else ()  # empty: skipped no_address
+            for field, template in (*step.send.content, *to):
+                for name, loop in bare_trait_reads(template.source).items():
                     if name not in traits:
+                        looped[name] = looped.get(name, True) and loop
                         of_step = fields.setdefault(name, {}).setdefault(role, [])
+                        if field not in of_step:
+                            of_step.append(field)
+                for name in defaulted_traits(template.source):
+                    if name not in traits:
+                        of_step = defaulted.setdefault(name, {}).setdefault(role, [])
                         if field not in of_step:
                             of_step.append(field)
         for name, roles in fields.items():
@@ -103,9 +116,21 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
             verb = "renders" if sum(len(f) for f in roles.values()) == 1 else "render"
             path = f"profile.traits.{name}" if _NAME.fullmatch(name) else f"profile.traits[{name!r}]"
             close = _closest_trait(name, choices)
-            hint = f"did you mean {close!r}? or give it a default" if close else "give it a default"
+            hint = f"did you mean {close!r}? or give" if close else "give"
+            if looped[name]:  # `{% for t in x | default: '...' %}` does not parse
+                hint += f" its for loop an {{% else %}}: {{% for ... in {path} %}}...{{% else %}}...{{% endfor %}}"
+            else:
+                hint += f" it a default: {{{{ {path} | default: '...' }}}}"
             out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} it empty for "
-                       f"every send; {hint}: {{{{ {path} | default: \"...\" }}}})")
+                       f"every send; {hint})")
+        for name, roles in defaulted.items():
+            close = _closest_trait(name, choices)
+            if name in fields or close is None:  # told above; or likely meant to be missing: nothing close
+                continue
+            where = ", ".join(f"{role} {' and '.join(f)}" for role, f in roles.items())
+            verb = "writes" if sum(len(f) for f in roles.values()) == 1 else "write"
+            out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} its default for "
+                       f"every send; did you mean {close!r}?)")
     return out
 
 

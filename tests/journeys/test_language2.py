@@ -83,8 +83,11 @@ def test_throttles_compile_at_journey_and_step_level() -> None:
     send = j.steps["sms"].send
     assert send is not None and send.throttle is not None and (send.throttle.max, send.throttle.per) == (10, 60.0)
     with pytest.raises(JourneyLoadError,
-                       match="test.yaml:3: throttle.max: 0 is out of range: it must be at least 1 \\(how many sends"):
+                       match="^test.yaml:3: throttle.max: 0 is out of range: it must be at least 1 \\(how many sends a window "
+                             "allows, e.g. max: 100\\)$"):  # "at least 1" said once, not again in the brackets
         journey("journey: p\nentry: {event: e}\nthrottle: {max: 0, per: 1m}\nsteps:\n  - {id: a, wait: 1h}\n")
+    with pytest.raises(JourneyLoadError, match="^test.yaml:3: throttle.max: 2.5 is not a whole number \\(how many"):
+        journey("journey: p\nentry: {event: e}\nthrottle: {max: 2.5, per: 1m}\nsteps:\n  - {id: a, wait: 1h}\n")
     with pytest.raises(JourneyLoadError, match="test.yaml:3: bad duration 'soon'"):
         journey("journey: p\nentry: {event: e}\nthrottle: {max: 5, per: soon}\nsteps:\n  - {id: a, wait: 1h}\n")
 

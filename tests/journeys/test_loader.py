@@ -60,6 +60,16 @@ def test_good_journey_loads() -> None:
         # beyond these a send's expires_at or a profile holding the instance could not be written (traceback)
         (GOOD.replace("wait: 1h", "wait: 99999999w"), "j.yaml:8: bad duration '99999999w': at most 36500d"),
         (GOOD.replace("version: 2", "version: 18446744073709551616"), "j.yaml:2: version: 18446744073709551616 is out of range: it must be at most 9,223,372,036,854,775,807 "),
+        (GOOD.replace("version: 2", "version: 0"), "j.yaml:2: version: 0 is out of range: it must be at least 1 (raised "
+         "when the journey's steps change, e.g. version: 2)"),
+        (GOOD.replace("version: 2", "version: 2\nholdout: ten"), "j.yaml:3: holdout: 'ten' is not a number (the percent "
+         "of entrants kept as control, e.g. holdout: 10)"),
+        (GOOD.replace("version: 2", "version: 2\nholdout: '10'"), "j.yaml:3: holdout: '10' is text in quotes (the "
+         "percent of entrants kept as control, e.g. holdout: 10)"),  # not "'10' is not a number"
+        (GOOD.replace("version: 2", "version: 2\nholdout: yes"), "j.yaml:3: holdout: true is not a number (the percent "
+         "of entrants kept as control, e.g. holdout: 10)"),
+        (GOOD.replace("version: 2", "version: 1.5"), "j.yaml:2: version: 1.5 is not a whole number (raised when the "
+         "journey's steps change, e.g. version: 2)"),
     ],
 )
 def test_bad_journeys_are_refused_with_file_line_reason(text: str, expected: str) -> None:

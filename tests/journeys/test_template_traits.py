@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cjo_stream.journeys.loader import load_topology
-from cjo_stream.journeys.template_reads import bare_traits
+from cjo_stream.journeys.template_reads import bare_trait_reads, bare_traits
 from cjo_stream.journeys.unset_traits import unset_template_traits
 from tests.journeys.test_language2 import write
 
@@ -53,6 +53,10 @@ steps:
     ("{% assign n = profile.traits.nick | upcase %}Hi {{ n }}", ["nick"]),  # through a local
     ("{% assign n = profile.traits.nick %}{% if n %}Hi {{ n }}{% endif %}", []),
     ("{% assign n = profile.traits.nick | default: 'you' %}Hi {{ n }}", []),
+    ("{% capture n %}{{ profile.traits.nick }}{% endcapture %}Hi {{ n | default: 'you' }}", []),  # as an assign
+    ("{% capture n %}{{ profile.traits.nick }}{% endcapture %}Hi {{ n }}", ["nick"]),
+    ("{% capture n %}{{ profile.traits.nick }}{% endcapture %}{% if n != blank %}Hi {{ n }}{% endif %}", []),
+    ("{% capture n %}{% if profile.traits.nick %}{{ profile.traits.nick }}{% endif %}{% endcapture %}{{ n }}", []),
     ("{% for t in profile.traits.tags %}{{ t }}{% endfor %}", ["tags"]),
     ("{% for t in profile.traits.tags %}{{ t }}{% else %}none{% endfor %}", []),
     ("{% liquid\necho profile.traits.nick\n%}", ["nick"]),
@@ -70,20 +74,96 @@ def test_each_trait_no_customer_has_that_content_writes_bare_is_told(tmp_path: P
     assert unset_template_traits(topo.journeys, have) == [
         "journey welcome: no customer in the input has a trait 'frist_name' (step hello's email subject renders it "
         "empty for every send; did you mean 'first_name'? or give it a default: "
-        "{{ profile.traits.frist_name | default: \"...\" }})",
+        "{{ profile.traits.frist_name | default: '...' }})",
         "journey welcome: no customer in the input has a trait 'tierr' (step again's sms text renders it empty for "
-        "every send; did you mean 'tier'? or give it a default: {{ profile.traits.tierr | default: \"...\" }})",
+        "every send; did you mean 'tier'? or give it a default: {{ profile.traits.tierr | default: '...' }})",
     ]  # not nickname, city, vipp (tested or defaulted), nor last_name (customers have it)
     # camel case against snake case; no close one: only the default
     assert unset_template_traits(topo.journeys, {"frist_name", "lastName", "tierr"}) == [
         "journey welcome: no customer in the input has a trait 'last_name' (step hello's email body renders it "
         "empty for every send; did you mean 'lastName'? or give it a default: "
-        "{{ profile.traits.last_name | default: \"...\" }})"]
+        "{{ profile.traits.last_name | default: '...' }})"]
     assert unset_template_traits(topo.journeys, {"email"})[0].startswith(
         "journey welcome: no customer in the input has a trait 'frist_name' (step hello's email subject renders it "
         "empty for every send; give it a default: ")
     assert unset_template_traits(topo.journeys, have | {"frist_name", "tierr"}) == []
     assert unset_template_traits(topo.journeys, set()) == []  # no customer has any trait: nothing to compare
+
+
+def test_the_default_it_suggests_pastes_into_a_double_quoted_value(tmp_path: Path) -> None:
+    """The README's and the example journeys' values are in double quotes (``subject: "Hi {{ ... }}"``): a
+    suggestion with ``default: "..."`` pasted there ended the YAML value at its first quote."""
+    (tmp_path / "a").mkdir()
+    topo = load_topology(write(tmp_path / "a", {"welcome": WELCOME}))
+    note = unset_template_traits(topo.journeys, {"email"})[0]  # no trait close to it: frist_name is meant
+    suggested = note[note.index("{{ "):-1]
+    assert suggested.startswith("{{ profile.traits.frist_name | default:"), note
+    (tmp_path / "b").mkdir()
+    fixed = load_topology(write(tmp_path / "b", {"welcome": WELCOME.replace("{{ profile.traits.frist_name }}",
+                                                                             suggested)}))
+    assert [n for n in unset_template_traits(fixed.journeys, {"email"}) if "'frist_name'" in n] == []
+
+
+def test_a_list_only_a_for_loop_reads_is_given_an_else_not_a_default(tmp_path: Path) -> None:
+    """``{% for t in profile.traits.favs | default: '...' %}`` does not parse: a loop's fix is an ``{% else %}``."""
+    assert bare_trait_reads("{% for t in profile.traits.favs %}{{ t }}{% endfor %}{{ profile.traits.nick }}") == \
+        {"favs": True, "nick": False}
+    assert bare_trait_reads("{% for t in profile.traits.favs %}{{ t }}{% endfor %}{{ profile.traits.favs }}") == \
+        {"favs": False}  # written as well: a default is the fix there
+    text = """\
+journey: picks
+entry: {event: signed_up}
+steps:
+  - {id: a, send: {channel: email, content: {subject: "{% for t in profile.traits.favs %}{{ t }}{% endfor %}", body: x}}}
+  - {id: b, send: {channel: push, content: {title: "{{ profile.traits.nick }}", body: "{% for t in profile.traits.nick %}{% endfor %}"}}}
+"""
+    topo = load_topology(write(tmp_path, {"picks": text}))
+    assert unset_template_traits(topo.journeys, {"fav"}) == [
+        "journey picks: no customer in the input has a trait 'favs' (step a's email subject renders it empty for "
+        "every send; did you mean 'fav'? or give its for loop an {% else %}: "
+        "{% for ... in profile.traits.favs %}...{% else %}...{% endfor %})",
+        "journey picks: no customer in the input has a trait 'nick' (step b's push title and body render it empty "
+        "for every send; give it a default: {{ profile.traits.nick | default: '...' }})"]
+
+
+def test_a_to_field_is_read_as_content_is(tmp_path: Path) -> None:
+    """``to: "{{ profile.traits.work_emial }}"`` skipped every send as no_address, and nothing said why."""
+    text = """\
+journey: work
+entry: {event: signed_up}
+steps:
+  - {id: a, send: {channel: email, to: "{{ profile.traits.work_emial }}", content: {subject: hi, body: x}}}
+  - {id: b, send: {channel: slack, to: "{{ profile.traits.slack_channel | default: '#leads' }}", content: {text: x}}}
+"""
+    topo = load_topology(write(tmp_path, {"work": text}))
+    assert unset_template_traits(topo.journeys, {"work_email"}) == [
+        "journey work: no customer in the input has a trait 'work_emial' (step a's email to renders it empty for "
+        "every send; did you mean 'work_email'? or give it a default: {{ profile.traits.work_emial | default: '...' }})"]
+
+
+def test_a_default_written_for_everyone_is_told_when_a_trait_they_have_is_close(tmp_path: Path) -> None:
+    """``{{ profile.traits.frist_name | default: 'friend' }}`` (the example journeys write defaults) wrote
+    "friend" to every customer, each of whom had first_name, and nothing said so; with no trait close to it
+    the default is taken as meant (some customers lack it), as it is where customers have the trait."""
+    text = """\
+journey: hi
+entry: {event: signed_up}
+steps:
+  - id: a
+    send:
+      channel: email
+      content:
+        subject: "Welcome, {{ profile.traits.frist_name | default: 'friend' }}!"
+        body: "{% assign n = profile.traits.nick_name | default: 'you' %}{{ n }} {{ profile.traits.pet | default: '' }}"
+  - {id: b, send: {channel: push, content: {title: "{{ profile.traits.frist_name | default: 'Hey' }}", body: x}}}
+"""
+    topo = load_topology(write(tmp_path, {"hi": text}))
+    assert unset_template_traits(topo.journeys, {"first_name", "nickname"}) == [
+        "journey hi: no customer in the input has a trait 'frist_name' (step a's email subject, step b's push title "
+        "write its default for every send; did you mean 'first_name'?)",
+        "journey hi: no customer in the input has a trait 'nick_name' (step a's email body writes its default for "
+        "every send; did you mean 'nickname'?)"]  # not pet: nothing close
+    assert unset_template_traits(topo.journeys, {"first_name", "frist_name", "nick_name", "nickname"}) == []
 
 
 def test_every_step_and_field_writing_it_is_named_once(tmp_path: Path) -> None:
@@ -97,7 +177,7 @@ steps:
     topo = load_topology(write(tmp_path, {"two": text}))
     assert unset_template_traits(topo.journeys, {"email"}) == [
         "journey two: no customer in the input has a trait 'nick' (step a's email subject and body, step b's push "
-        "title render it empty for every send; give it a default: {{ profile.traits.nick | default: \"...\" }})"]
+        "title render it empty for every send; give it a default: {{ profile.traits.nick | default: '...' }})"]
 
 
 def test_simulate_and_replay_say_so_and_still_succeed(tmp_path: Path) -> None:
@@ -118,7 +198,7 @@ def test_simulate_and_replay_say_so_and_still_succeed(tmp_path: Path) -> None:
         assert notes == [
             "note: journey welcome: no customer in the input has a trait 'frist_name' (step hello's email subject "
             "renders it empty for every send; did you mean 'first_name'? or give it a default: "
-            "{{ profile.traits.frist_name | default: \"...\" }})",
+            "{{ profile.traits.frist_name | default: '...' }})",
             "note: journey welcome: no customer in the input has a trait 'tierr' (step again's sms text renders it "
             "empty for every send; did you mean 'tier'? or give it a default: "
-            "{{ profile.traits.tierr | default: \"...\" }})"], (cmd, p.stderr)
+            "{{ profile.traits.tierr | default: '...' }})"], (cmd, p.stderr)
