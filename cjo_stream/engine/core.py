@@ -82,7 +82,8 @@ def _snapshot_view(inst: Instance, j: Journey) -> dict[str, Any]:
 
 
 def _silent_start(j: Journey) -> bool:
-    """Whether every path from the first step to the first wait passes no send step."""
+    """Whether every path from the first step to the first wait passes no send and no ``update`` step: an
+    instance that wrote traits has decided something too (an earlier entry replacing it would write its own)."""
     todo, seen = [j.first], set()
     while todo:
         sid = todo.pop()
@@ -90,7 +91,7 @@ def _silent_start(j: Journey) -> bool:
             continue
         seen.add(sid)
         step = j.steps[sid]
-        if step.kind == "send":
+        if step.kind == "send" or step.kind == "update":
             return False
         if not step.waits:
             todo.extend(step.targets)

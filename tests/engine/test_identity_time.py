@@ -209,3 +209,18 @@ def test_a_known_customer_is_never_merged_into_another_by_an_event() -> None:
                   b'"timestamp":"2026-03-01T09:00:00Z","properties":{"delivery_id":"d"}}', *ISSUE_LINES])
     assert not s2.profiles["a9"].known
     assert "a1" not in s2.profiles and s2.profiles["u1"].aliases == ["a1"] and s2.profiles["u1"].known
+
+
+def test_an_instance_that_updated_the_profile_is_not_replaced_by_an_earlier_entry_arriving_late() -> None:
+    """An ``update`` step is a decision as a send is: replacing its instance by an earlier entry that arrives late
+    wrote the earlier event's values over the traits the customer's journey had already written (and any send
+    between would have been decided twice)."""
+    s = sim(CART.replace("steps:\n", "steps:\n  - id: remember\n    update: {traits: {cart_product: "
+                         "\"{{ event.properties.product_name }}\"}}\n", 1))
+    s.handle(ev("identify", T0, type="identify", traits={"email": "u@example.com"}))
+    s.handle(ev("cart_item_added", T0 + 2, props={"cart_value": 30, "product_name": "Second"}))
+    s.handle(ev("cart_item_added", T0 + 1, props={"cart_value": 30, "product_name": "First"}))
+    assert s.profiles["u1"].traits["cart_product"] == "Second"
+    s.finish(T0 + 10)
+    (cmd,) = s.commands
+    assert cmd.content == {"subject": "You left Second behind"}
