@@ -21,8 +21,9 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from cjo_stream.journeys.conditions import Condition, conditions, latest_versions
 from cjo_stream.journeys.expressions import Expression
-from cjo_stream.journeys.model import Journey
+from cjo_stream.journeys.model import Journey, Step
 from cjo_stream.journeys.template_reads import bare_trait_reads, defaulted_traits
+from cjo_stream.journeys.templates import Template
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # written `.name` in Liquid, others `['name']`
 
@@ -82,6 +83,21 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
     return out
 
 
+def _templates(journey: Journey) -> Iterator[tuple[Step, str, str, Template]]:
+    """Each template of a send step (its content and ``to:``) and of an ``update`` step, with the step, its role
+    in a note (``step s's email``, ``step s's update``) and the field (``subject``, ``to``, the trait written)."""
+    for step in journey.steps.values():
+        if step.send is not None:
+            role = f"step {step.id}'s {step.send.channel}"
+            to = (("to", step.send.to),) if step.send.to is not None else ()  # empty: skipped no_address
+            for field, template in (*step.send.content, *to):
+                yield step, role, field, template
+        elif step.update is not None:
+            for key, value in step.update.traits:
+                if isinstance(value, Template):  # (stored as it renders: "" for everyone)
+                    yield step, f"step {step.id}'s update", f"of {key}", value
+
+
 def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
     """One line per journey (latest version) and trait a send step's content or ``to:`` writes bare that
     ``traits``, the names the input's customers have, lacks: it renders empty in every send (a ``to:`` empty
@@ -94,23 +110,21 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
         fields: dict[str, dict[str, list[str]]] = {}  # trait: "step s's channel": the content fields writing it
         looped: dict[str, bool] = {}  # trait: whether only `for` loops read it bare
         defaulted: dict[str, dict[str, list[str]]] = {}  # the same, of the traits read under a default
-        for step in journey.steps.values():
-            if step.send is None:
-                continue
-            role = f"step {step.id}'s {step.send.channel}"
-            to = (("to", step.send.to),) if step.send.to is not None else ()  # empty: skipped no_address
-            for field, template in (*step.send.content, *to):
-                for name, loop in bare_trait_reads(template.source).items():
-                    if name not in traits:
-                        looped[name] = looped.get(name, True) and loop
-                        of_step = fields.setdefault(name, {}).setdefault(role, [])
-                        if field not in of_step:
-                            of_step.append(field)
-                for name in defaulted_traits(template.source):
-                    if name not in traits:
-                        of_step = defaulted.setdefault(name, {}).setdefault(role, [])
-                        if field not in of_step:
-                            of_step.append(field)
+        updating: set[str] = set()  # the traits an update step's template writes (not only sends')
+        for step, role, field, template in _templates(journey):
+            for name, loop in bare_trait_reads(template.source).items():
+                if name not in traits:
+                    looped[name] = looped.get(name, True) and loop
+                    if step.update is not None:
+                        updating.add(name)
+                    of_step = fields.setdefault(name, {}).setdefault(role, [])
+                    if field not in of_step:
+                        of_step.append(field)
+            for name in defaulted_traits(template.source):
+                if name not in traits:
+                    of_step = defaulted.setdefault(name, {}).setdefault(role, [])
+                    if field not in of_step:
+                        of_step.append(field)
         for name, roles in fields.items():
             where = ", ".join(f"{role} {' and '.join(f)}" for role, f in roles.items())
             verb = "renders" if sum(len(f) for f in roles.values()) == 1 else "render"
@@ -121,8 +135,9 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
                 hint += f" its for loop an {{% else %}}: {{% for ... in {path} %}}...{{% else %}}...{{% endfor %}}"
             else:
                 hint += f" it a default: {{{{ {path} | default: '...' }}}}"
+            whom = "everyone" if name in updating else "every send"
             out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} it empty for "
-                       f"every send; {hint})")
+                       f"{whom}; {hint})")
         for name, roles in defaulted.items():
             close = _closest_trait(name, choices)
             if name in fields or close is None:  # told above; or likely meant to be missing: nothing close

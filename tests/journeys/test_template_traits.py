@@ -13,6 +13,7 @@ import pytest
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.journeys.template_reads import bare_trait_reads, bare_traits
 from cjo_stream.journeys.unset_traits import unset_template_traits
+from tests.conftest import journey
 from tests.journeys.test_language2 import write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,3 +203,14 @@ def test_simulate_and_replay_say_so_and_still_succeed(tmp_path: Path) -> None:
             "note: journey welcome: no customer in the input has a trait 'tierr' (step again's sms text renders it "
             "empty for every send; did you mean 'tier'? or give it a default: "
             "{{ profile.traits.tierr | default: '...' }})"], (cmd, p.stderr)
+
+
+def test_an_update_step_writing_a_trait_no_customer_has_is_told() -> None:
+    # an update's text values are templates too: a misspelt trait in one stored "" for every customer, unsaid
+    j = journey("journey: u\nentry: {event: go}\nsteps:\n  - id: remember\n    update: {traits: "
+                "{greeting: \"Hi {{ profile.traits.frist_name }}\", seen: true}}\n")
+    assert unset_template_traits([j], {"first_name"}) == [
+        "journey u: no customer in the input has a trait 'frist_name' (step remember's update of greeting renders "
+        "it empty for everyone; did you mean 'first_name'? or give it a default: "
+        "{{ profile.traits.frist_name | default: '...' }})"]
+    assert unset_template_traits([j], {"first_name", "frist_name"}) == []
