@@ -178,11 +178,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"{journey} v{version} step {step}: {n} send(s) skipped, the template failed on their data "
               f"(render_error: {detail})", file=sys.stderr)
     updates = {(j.id, sid) for j in topo.journeys for sid, st in j.steps.items() if st.update is not None}
+    why = {"render_error": "a template failed on their data",
+           "not_a_number": "an increment's trait held something other than a number",
+           "out_of_range": "an increment left the signed 64-bit range"}
     for (journey, step), counts in sorted(sim.funnel.steps.items()):
-        n = counts.get("skipped:render_error", 0)
-        if n and (journey, step) in updates:  # (an update's failure is no send's: it has no skip record)
-            print(f"{journey} step {step}: {n} update(s) wrote nothing, a template failed on their data "
-                  "(render_error)", file=sys.stderr)
+        for reason, what in why.items():
+            n = counts.get(f"skipped:{reason}", 0)
+            if n and (journey, step) in updates:  # (an update's failure is no send's: it has no skip record)
+                print(f"{journey} step {step}: {n} update(s) wrote nothing, {what} ({reason})", file=sys.stderr)
     if args.report:
         from cjo_stream.analytics.offline import render_text
         from cjo_stream.engine.funnel import step_order

@@ -74,3 +74,15 @@ def test_replay_decides_as_simulate_does(tmp_path: Path) -> None:
     replayed = (tmp_path / "cmds.jsonl").read_text().splitlines()
     assert [orjson.loads(x) for x in replayed] == [orjson.loads(x) for x in sim.stdout.splitlines()]
     assert orjson.loads(replayed[0])["content"]["subject"] == "Your code SAVE20"
+
+
+def test_an_increment_of_a_trait_holding_text_is_told(tmp_path: Path) -> None:
+    counting = JOURNEY.replace("        churn_risk: null\n", "        churn_risk: null\n      increment: {offers: 1}\n")
+    topo = _topology(tmp_path, counting)
+    (tmp_path / "ev.jsonl").write_text(EVENTS.replace('"churn_risk":0.8', '"churn_risk":0.8,"offers":"2"'))
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"))
+    assert p.returncode == 0, p.stderr
+    (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
+    assert cmd["content"]["subject"] == "Your code "  # none of the step written: the coupon neither
+    assert "winback step remember_offer: 1 update(s) wrote nothing, an increment's trait held something other " \
+           "than a number (not_a_number)" in p.stderr, p.stderr

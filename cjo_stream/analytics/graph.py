@@ -94,7 +94,7 @@ def _kind_line(j: Journey, sid: str) -> str:
     if s.kind == "send" and s.send is not None:
         return f"send {s.send.channel}"
     if s.kind == "update" and s.update is not None:
-        names = [n for n, _ in s.update.traits]
+        names = [n for n, _ in (*s.update.traits, *s.update.increment)]
         return f"update {', '.join(names[:3])}{', …' if len(names) > 3 else ''}"
     if s.kind == "wait":
         return f"wait {_dur(s.seconds)}"

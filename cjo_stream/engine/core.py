@@ -9,6 +9,7 @@ The caller owns storage: it persists the returned profile, stores the returned t
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -42,6 +43,9 @@ from cjo_stream.profile import (
     update_traits,
 )
 
+#: A profile's integers, as events' (the stored record is msgpack: a bigger one could not be written).
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**63 - 1
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
 _MAX_STEPS_PER_RUN: Final = 1000
 #: Counter combinations whose stage the engine remembers (a memo of a pure function; cleared when full).
@@ -860,10 +864,12 @@ class Engine:
                 entered.entry_event = {**entered.entry_event, **extra}
 
     def _update(self, run: _Run, inst: Instance, j: Journey, step: Step, ev_view: dict[str, Any]) -> None:
-        """``update: {traits}``: write the traits to the profile at the decision time, as an event's traits are
-        applied (the same limits; what they leave out is reported in ``Result.limited``). Not a message: a
-        holdout or global-control customer's profile is updated too. A template that cannot render writes
-        nothing of the step (a transition ``skipped``, reason ``render_error``), and the instance goes on."""
+        """``update: {traits, increment}``: write the traits to the profile at the decision time, as an event's
+        traits are applied (the same limits; what they leave out is reported in ``Result.limited``), and add each
+        increment to its number trait (0 when not set). Not a message: a holdout or global-control customer's
+        profile is updated too. A template that cannot render, or an increment of a trait that holds no number
+        (or would leave the 64-bit range), writes nothing of the step (a transition ``skipped``, reason
+        ``render_error``, ``not_a_number`` or ``out_of_range``), and the instance goes on."""
         action = step.update
         assert action is not None
         values: dict[str, Any] = {}
@@ -886,6 +892,22 @@ class Engine:
         except RenderError:
             run.note("skipped", inst, step.id, inst.variant, None, "render_error")
             return
+        if action.increment:
+            mine = run.profile.traits
+            for name, by in action.increment:
+                was = mine.get(name)
+                if was is None:
+                    values[name] = by
+                elif type(was) is int or type(was) is float:  # (not bool: True + 1 is 2)
+                    added = was + by
+                    inside = _INT_MIN <= added <= _INT_MAX if type(added) is int else math.isfinite(added)
+                    if not inside:
+                        run.note("skipped", inst, step.id, inst.variant, None, "out_of_range")
+                        return
+                    values[name] = added
+                else:  # text, a list...: nothing to add to (the producer's "3" is not 3); none of the step written
+                    run.note("skipped", inst, step.id, inst.variant, None, "not_a_number")
+                    return
         limited = update_traits(run.profile, values)
         if limited:
             run.result.limited |= limited

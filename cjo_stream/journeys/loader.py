@@ -409,13 +409,15 @@ def _own_trait(name: str) -> str | None:
 
 
 def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
-    """An ``update`` step's traits: each a template (text), a number, a boolean, or null (remove the trait)."""
-    if not spec.traits:
+    """An ``update`` step's traits: each a template (text), a number, a boolean, or null (remove the trait); and
+    its increments, each a number added to a number trait."""
+    if not spec.traits and not spec.increment:
         comp.fail(upath if spec.traits is None else (*upath, "traits"),
-                  "an update step needs `traits:` with at least one trait to write (name: value; null removes it)")
+                  "an update step needs `traits:` with at least one trait to write (name: value; null removes it), "
+                  "or `increment:` with a number trait to add to (name: 1)")
         return UpdateAction(())
     out: list[tuple[str, TraitValue]] = []
-    for name, value in spec.traits.items():
+    for name, value in (spec.traits or {}).items():
         tpath = (*upath, "traits", name)
         if not name.strip():
             comp.fail(tpath, "a trait needs a name")
@@ -438,7 +440,32 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
         else:  # a YAML date or time (2026-03-01): the profile holds JSON
             comp.fail(tpath, f"trait {name!r}: {str(value)!r} is not text, a number, true/false or null: put it in "
                              "quotes to store it as text")
-    return UpdateAction(tuple(out))
+    return UpdateAction(tuple(out), _increments(spec, comp, upath))
+
+
+def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[str, int | float], ...]:
+    """An update's ``increment:``: each trait once, by a finite number (a template renders text, so a count kept
+    with ``{{ ... | plus: 1 }}`` was stored as "3", which no condition compares as a number)."""
+    out: list[tuple[str, int | float]] = []
+    for name, by in (spec.increment or {}).items():
+        ipath = (*upath, "increment", name)
+        if not name.strip():
+            comp.fail(ipath, "a trait needs a name")
+        elif (why := _own_trait(name)) is not None:
+            comp.fail(ipath, f"trait {name!r} cannot be written by a journey: {why}")
+        elif spec.traits and name in spec.traits:
+            comp.fail(ipath, f"trait {name!r} is both written (traits:) and incremented in one step: keep one")
+        elif isinstance(by, str):
+            comp.fail(ipath, f"increment of {name!r}: {by!r} is text: give the amount to add as a number, unquoted "
+                             f"(e.g. {name}: 1, or -1 to subtract)")
+        elif isinstance(by, bool) or not isinstance(by, (int, float)) or not math.isfinite(by):
+            comp.fail(ipath, f"increment of {name!r}: {str(by)!r} is not a number: give the amount to add, e.g. "
+                             f"{name}: 1 (or -1 to subtract)")
+        elif isinstance(by, int) and not -2**63 <= by < 2**63:
+            comp.fail(ipath, f"increment of {name!r}: {by} is outside the signed 64-bit range a profile holds")
+        else:
+            out.append((name, by))
+    return tuple(out)
 
 
 def _check_channel(send: SendSpec, comp: _Compiler, spath: Path) -> None:

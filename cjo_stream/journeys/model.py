@@ -45,9 +45,11 @@ TraitValue = Template | bool | int | float | None
 
 @dataclass(frozen=True, slots=True)
 class UpdateAction:
-    """``update: {traits: ...}``: the traits to write, in the file's order."""
+    """``update: {traits: ..., increment: ...}``: the traits to write, in the file's order, and the number traits
+    to add to (a trait not set yet counts as 0)."""
 
     traits: tuple[tuple[str, TraitValue], ...]
+    increment: tuple[tuple[str, int | float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,3 +147,56 @@ def test_the_limit_an_update_of_a_due_timer_hit_is_reported_by_the_event_that_fi
     res = e.process(p, ev("unsubscribed", T0 + 7200, props={"channel": "email"}), T0 + 7200)
     assert res.consent_changed and "winback" not in p.instances  # the wait fired, the update ran
     assert "winback_coupon" not in p.traits and res.limited & LIMITED_TRAITS
+
+
+COUNT = """
+journey: count
+re_entry: always
+entry: {event: visit}
+steps:
+  - id: count
+    update: {increment: {visits: 1, score: 0.5}}
+  - id: check
+    branch:
+      - when: profile.traits.visits >= 3
+        next: reward
+      - else: end
+  - id: reward
+    send: {channel: email, content: {subject: "Visit {{ profile.traits.visits }}"}}
+"""
+
+
+def test_an_increment_counts_from_zero_keeps_a_number_and_a_branch_compares_it() -> None:
+    sim = Simulator(engine(COUNT))
+    sim.handle(ev("identify", T0, type="identify", traits={"email": "a@example.com"}))
+    for i in range(1, 4):
+        sim.handle(ev("visit", T0 + i))
+    traits = sim.profiles["u1"].traits
+    assert traits["visits"] == 3 and type(traits["visits"]) is int and traits["score"] == 1.5
+    assert [c.content for c in sim.commands] == [{"subject": "Visit 3"}]  # the third visit, compared as a number
+
+
+def test_an_increment_of_a_trait_holding_no_number_writes_nothing_of_the_step() -> None:
+    for held in ("3", True, [1]):
+        sim = Simulator(engine(COUNT))
+        sim.handle(ev("identify", T0, type="identify", traits={"email": "a@example.com", "visits": held}))
+        sim.handle(ev("visit", T0 + 1))
+        traits = sim.profiles["u1"].traits
+        assert traits["visits"] == held and "score" not in traits, held  # all or nothing, as a render_error
+        assert sim.funnel.steps[("count", "count")].get("skipped:not_a_number") == 1
+
+
+def test_an_increment_past_the_64_bit_range_writes_nothing() -> None:
+    sim = Simulator(engine(COUNT))
+    sim.handle(ev("identify", T0, type="identify", traits={"email": "a@example.com", "visits": 2**63 - 1}))
+    sim.handle(ev("visit", T0 + 1))
+    assert sim.profiles["u1"].traits["visits"] == 2**63 - 1
+    assert sim.funnel.steps[("count", "count")].get("skipped:out_of_range") == 1
+
+
+def test_a_float_increment_past_what_a_float_holds_writes_nothing() -> None:
+    sim = Simulator(engine(COUNT.replace("score: 0.5", "score: 1.0e+308")))
+    sim.handle(ev("identify", T0, type="identify", traits={"email": "a@example.com", "score": 1.7e308}))
+    sim.handle(ev("visit", T0 + 1))
+    assert sim.profiles["u1"].traits["score"] == 1.7e308 and "visits" not in sim.profiles["u1"].traits
+    assert sim.funnel.steps[("count", "count")].get("skipped:out_of_range") == 1

@@ -162,3 +162,28 @@ steps:
     assert any(w.startswith("nightly.yaml:7: warning: step stamp's plan reads event.properties.plan") for w in rel), rel
     assert any(w.startswith("grouped.yaml:11: warning: step stamp's company reads event.traits.name") for w in rel), rel
     assert any(w.startswith("grouped.yaml:12: warning: `journey.variant == 'A'` never holds") for w in rel), rel
+
+
+def test_an_increment_loads_beside_the_traits_or_alone() -> None:
+    j = load_journey_text(GOOD.replace("        churn_risk: null\n", "        churn_risk: null\n"
+                                       "      increment: {winback_offers: 1, balance: -2.5}\n"), "j.yaml")
+    update = j.steps["remember_offer"].update
+    assert update is not None and update.increment == (("winback_offers", 1), ("balance", -2.5))
+    alone = "journey: c\nentry: {event: go}\nsteps:\n  - id: count\n    update: {increment: {visits: 1}}\n"
+    only = load_journey_text(alone, "j.yaml").steps["count"].update
+    assert only is not None and only.traits == () and only.increment == (("visits", 1),)
+
+
+@pytest.mark.parametrize(("increment", "expected"), [
+    ("{visits: '1'}", "increment of 'visits': '1' is text: give the amount to add as a number, unquoted"),
+    ("{visits: true}", "increment of 'visits': 'True' is not a number"),
+    ("{visits: .inf}", "increment of 'visits': 'inf' is not a number"),
+    ("{push_token: 1}", "trait 'push_token' cannot be written by a journey"),
+    ("{seen: 1}", "trait 'seen' is both written (traits:) and incremented in one step: keep one"),
+    ("{visits: 9223372036854775808}", "outside the signed 64-bit range"),
+])
+def test_a_bad_increment_is_refused_at_its_line(increment: str, expected: str) -> None:
+    text = f"journey: c\nentry: {{event: go}}\nsteps:\n  - id: count\n    update: {{traits: {{seen: true}}, " \
+           f"increment: {increment}}}\n"
+    found = problems(text)
+    assert any(expected in p for p in found) and all(p.startswith("j.yaml:5:") for p in found), found
