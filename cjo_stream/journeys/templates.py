@@ -38,6 +38,7 @@ from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
 from cjo_stream.journeys.filter_arity import argument_problem, arity_problem
 from cjo_stream.journeys.liquid_hints import hint
+from cjo_stream.journeys.slack_text import slack_escape
 
 #: Loop iterations per render (all loops together), and the longest range a filter may take.
 MAX_LOOP_ITERATIONS: Final = 10_000
@@ -209,6 +210,7 @@ class _LimitedEnvironment(Environment):
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
         self.filters["json"] = _json
+        self.filters["slack_escape"] = slack_escape  # (journeys.slack_text: Slack's markup, not HTML's)
         self.filters["date"] = _Date()
         for name in ("plus", "minus", "times", "modulo"):
             self.filters[name] = _Numeric(self.filters[name])

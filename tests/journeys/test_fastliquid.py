@@ -18,7 +18,7 @@ SOURCES = [
     "{{ a | default: '' }}", "{{ a | default: a }}",
     "<{{ a | append: '!' | prepend: '<' }}>", "{{ a | size }}", "{{ a | join: ', ' }}", "{{ a | first }}",
     "{{ a | times: 2 }}", "{{ a | plus: 1.5 }}", "{{ a | round: 1 }}", "{{ a | minus: 0.5 }}", "{{ a | modulo: 7 }}",
-    "{{ 10 | minus: a }}", "{{ a | json }}",
+    "{{ 10 | minus: a }}", "{{ a | json }}", "{{ a | slack_escape }}", "{{ a.b | default: '<x>' | slack_escape }}",
     "{{ a | truncate: 5 }}", "{{ a | escape }}", "{{ a | date: '%Y-%m' }}",
     "{{ a | slice: 1, 2 }}", "{{ a | split: ',' | join: '-' }}", "{{ a | url_encode }}", "{{ a | sort | join }}",
     "{{ nope }}", "{{ nope.deeper | default: 'n' }}", "{{ now }}", "{{ today }}", "text {{- a -}} more\n",
