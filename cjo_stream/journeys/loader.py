@@ -401,6 +401,12 @@ _OWN_TRAITS: Final = {
 }
 
 
+#: The integers a profile holds, as an event's: the stored record is msgpack, which has no bigger one (a worker
+#: could not store the profile, nor fingerprint the journey's file at start).
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+
 def _own_trait(name: str) -> str | None:
     """Why an update step may not write ``name`` (a key :func:`cjo_stream.profile.apply_event` reads), else None."""
     if name == "consent" or name.startswith("consent."):
@@ -432,6 +438,10 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
                 comp.fail(tpath, f"trait {name!r}: {value} is not a number a profile can hold (JSON has no "
                                  "NaN or infinity)")
                 continue
+            if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:  # (the stored profile is msgpack)
+                comp.fail(tpath, f"trait {name!r}: {value} is outside the signed 64-bit range a profile holds "
+                                 "(put it in quotes to store it as text)")
+                continue
             out.append((name, value))
         elif isinstance(value, (dict, list)):
             what = "a mapping" if isinstance(value, dict) else "a list"
@@ -461,7 +471,7 @@ def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[s
         elif isinstance(by, bool) or not isinstance(by, (int, float)) or not math.isfinite(by):
             comp.fail(ipath, f"increment of {name!r}: {str(by)!r} is not a number: give the amount to add, e.g. "
                              f"{name}: 1 (or -1 to subtract)")
-        elif isinstance(by, int) and not -2**63 <= by < 2**63:
+        elif isinstance(by, int) and not _INT64_MIN <= by <= _INT64_MAX:
             comp.fail(ipath, f"increment of {name!r}: {by} is outside the signed 64-bit range a profile holds")
         else:
             out.append((name, by))

@@ -87,6 +87,11 @@ def test_without_next_an_update_goes_on_to_the_following_step() -> None:
         (("        offers: 2", "        offered_on: 2026-03-01"),
          "j.yaml:9: trait 'offered_on': '2026-03-01' is not text, a number, true/false or null: put it in quotes"),
         (("        score: 0.5", "        score: .nan"), "j.yaml:10: trait 'score': nan is not a number"),
+        # an integer no profile can store (msgpack): the worker failed at start fingerprinting the file
+        (("        offers: 2", "        offers: 99999999999999999999"),
+         "j.yaml:9: trait 'offers': 99999999999999999999 is outside the signed 64-bit range a profile holds"),
+        (("        offers: 2", "        offers: -9223372036854775809"), "j.yaml:9: trait 'offers': -9223372036854775809 "
+                                                                         "is outside the signed 64-bit range"),
         (('        winback_coupon: "', '        "": "'), "j.yaml:7: a trait needs a name"),
         # an update with a send's keys, or two actions
         (("    next: wait_a_bit\n", "    next: wait_a_bit\n    wait: 1h\n"), "j.yaml:4: step 'remember_offer' must "
@@ -100,6 +105,12 @@ def test_refusals_are_told_at_their_line(replace: tuple[str, str], expected: str
     assert old in GOOD
     got = problems(GOOD.replace(old, new, 1))
     assert any(p.startswith(expected) for p in got), got
+
+
+def test_the_64_bit_bounds_themselves_load() -> None:
+    text = GOOD.replace("        offers: 2", "        offers: 9223372036854775807\n        floor: -9223372036854775808")
+    values = dict(load_journey_text(text, "j.yaml").steps["remember_offer"].update.traits)  # type: ignore[union-attr]
+    assert values["offers"] == 2**63 - 1 and values["floor"] == -(2**63)
 
 
 def test_every_refused_trait_is_told_not_only_the_first() -> None:
