@@ -435,7 +435,7 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
             out.append((name, comp.template(value, tpath)))
         elif value is None or isinstance(value, (bool, int, float)):
             if isinstance(value, float) and not math.isfinite(value):
-                comp.fail(tpath, f"trait {name!r}: {value} is not a number a profile can hold (JSON has no "
+                comp.fail(tpath, f"trait {name!r}: {_as_yaml(value)} is not a number a profile can hold (JSON has no "
                                  "NaN or infinity)")
                 continue
             if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:  # (the stored profile is msgpack)
@@ -451,6 +451,15 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
             comp.fail(tpath, f"trait {name!r}: {str(value)!r} is not text, a number, true/false or null: put it in "
                              "quotes to store it as text")
     return UpdateAction(tuple(out), _increments(spec, comp, upath))
+
+
+def _as_yaml(value: Any) -> str:
+    """A scalar as the file spells it (``true``, ``null``, ``.inf``), not as Python does (``'True'``, ``'None'``)."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else str(value).lower()
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+    return repr(str(value))
 
 
 def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[str, int | float], ...]:
@@ -469,7 +478,7 @@ def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[s
             comp.fail(ipath, f"increment of {name!r}: {by!r} is text: give the amount to add as a number, unquoted "
                              f"(e.g. {name}: 1, or -1 to subtract)")
         elif isinstance(by, bool) or not isinstance(by, (int, float)) or not math.isfinite(by):
-            comp.fail(ipath, f"increment of {name!r}: {str(by)!r} is not a number: give the amount to add, e.g. "
+            comp.fail(ipath, f"increment of {name!r}: {_as_yaml(by)} is not a number: give the amount to add, e.g. "
                              f"{name}: 1 (or -1 to subtract)")
         elif isinstance(by, int) and not _INT64_MIN <= by <= _INT64_MAX:
             comp.fail(ipath, f"increment of {name!r}: {by} is outside the signed 64-bit range a profile holds")

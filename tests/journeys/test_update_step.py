@@ -86,7 +86,7 @@ def test_without_next_an_update_goes_on_to_the_following_step() -> None:
         # a YAML date is no JSON value
         (("        offers: 2", "        offered_on: 2026-03-01"),
          "j.yaml:9: trait 'offered_on': '2026-03-01' is not text, a number, true/false or null: put it in quotes"),
-        (("        score: 0.5", "        score: .nan"), "j.yaml:10: trait 'score': nan is not a number"),
+        (("        score: 0.5", "        score: .nan"), "j.yaml:10: trait 'score': .nan is not a number"),
         # an integer no profile can store (msgpack): the worker failed at start fingerprinting the file
         (("        offers: 2", "        offers: 99999999999999999999"),
          "j.yaml:9: trait 'offers': 99999999999999999999 is outside the signed 64-bit range a profile holds"),
@@ -187,8 +187,11 @@ def test_an_increment_loads_beside_the_traits_or_alone() -> None:
 
 @pytest.mark.parametrize(("increment", "expected"), [
     ("{visits: '1'}", "increment of 'visits': '1' is text: give the amount to add as a number, unquoted"),
-    ("{visits: true}", "increment of 'visits': 'True' is not a number"),
-    ("{visits: .inf}", "increment of 'visits': 'inf' is not a number"),
+    # told as the file spells them, not as Python does ('True', 'None', 'inf')
+    ("{visits: true}", "increment of 'visits': true is not a number"),
+    ("{visits: null}", "increment of 'visits': null is not a number"),
+    ("{visits: .inf}", "increment of 'visits': .inf is not a number"),
+    ("{visits: -.inf}", "increment of 'visits': -.inf is not a number"),
     ("{push_token: 1}", "trait 'push_token' cannot be written by a journey"),
     ("{seen: 1}", "trait 'seen' is both written (traits:) and incremented in one step: keep one"),
     ("{visits: 9223372036854775808}", "outside the signed 64-bit range"),
