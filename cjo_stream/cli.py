@@ -139,9 +139,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
         print(f"note: {note}", file=sys.stderr)
-    from cjo_stream.journeys.unset_traits import unset_properties, unset_template_traits, unset_traits
+    from cjo_stream.journeys.unset_traits import (
+        unset_properties,
+        unset_template_traits,
+        unset_traits,
+        written_traits,
+    )
 
-    traits = {k for p in sim.profiles.values() for k in p.traits}
+    # (and those an update step wrote: a later `null` may have removed them by the end)
+    traits = {k for p in sim.profiles.values() for k in p.traits} | written_traits(topo.journeys, sim.funnel.steps)
     for note in unset_traits(topo.journeys, traits):
         print(f"note: {note}", file=sys.stderr)  # a condition on `loyalty_tier`, which nobody had: zeros, no why
     for note in unset_template_traits(topo.journeys, traits):
