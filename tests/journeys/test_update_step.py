@@ -201,3 +201,55 @@ def test_a_bad_increment_is_refused_at_its_line(increment: str, expected: str) -
            f"increment: {increment}}}\n"
     found = problems(text)
     assert any(expected in p for p in found) and all(p.startswith("j.yaml:5:") for p in found), found
+
+
+def test_a_condition_comparing_a_templated_trait_with_a_number_or_a_boolean_is_warned_about() -> None:
+    """A template stores text: `>= 100` never holds for "150", `== true` never for "true", and the branch went its
+    other way for every customer without a word. Told at the condition's line, naming the step; not for a trait
+    written as a literal, nor for a comparison with text."""
+    import os
+    import tempfile
+
+    from cjo_stream.journeys.loader import load_topology
+
+    writer = """\
+journey: keep
+entry: {event: order_completed}
+steps:
+  - id: remember
+    update:
+      traits:
+        last_revenue: "{{ event.properties.revenue }}"
+        big_spender: "{% if event.properties.revenue >= 100 %}true{% endif %}"
+        vip: true
+        plan: "{{ event.properties.plan }}"
+"""
+    reader = """\
+journey: read
+entry:
+  event: session_started
+  when: profile.traits['last_revenue'] > 20
+steps:
+  - id: check
+    branch:
+      - when: 100 <= profile.traits.last_revenue
+        next: end
+      - when: profile.traits.big_spender != false and profile.traits.vip == true
+        next: end
+      - when: profile.traits.plan == 'gold' or profile.traits.last_revenue == '150'
+        next: end
+"""
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "journeys"))
+        for name, text in (("keep", writer), ("read", reader)):
+            with open(os.path.join(root, "journeys", f"{name}.yaml"), "w") as f:
+                f.write(text)
+        here = os.path.join(root, "journeys", "")
+        warnings = [w.replace(here, "") for w in load_topology(root).warnings]
+    told = [w for w in warnings if "writes it from a template" in w]
+    assert [w.split(": warning: ")[0] for w in told] == ["read.yaml:4", "read.yaml:8", "read.yaml:10"], warnings
+    assert told[0].startswith("read.yaml:4: warning: `profile.traits['last_revenue'] > 20` compares trait "
+                              "'last_revenue' with a number, but step remember of journey keep (")
+    assert "keep.yaml:7) writes it from a template, which stores text (\"150\", not 150): that never holds" in told[0]
+    assert "`profile.traits.big_spender != false` compares trait 'big_spender' with false" in told[2]
+    assert "(\"false\", not false): that always holds" in told[2], told[2]
