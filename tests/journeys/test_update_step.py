@@ -253,3 +253,17 @@ steps:
     assert "keep.yaml:7) writes it from a template, which stores text (\"150\", not 150): that never holds" in told[0]
     assert "`profile.traits.big_spender != false` compares trait 'big_spender' with false" in told[2]
     assert "(\"false\", not false): that always holds" in told[2], told[2]
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (("    next: wait_a_bit\n", "      next: wait_a_bit\n"), "j.yaml:12: steps.0.update.next: Object contains unknown "
+     "field `next` (`next` is the step's: indent it level with the step's `id:` and `update:`)"),
+    (("    send: {channel: email, content:", "    send: {next: end, channel: email, content:"),
+     "j.yaml:16: steps.2.send.next: Object contains unknown field `next` (`next` is the step's: indent it level with "
+     "the step's `id:` and `send:`)"),
+])
+def test_a_steps_key_indented_under_its_action_is_told_where_it_goes(edit: tuple[str, str], expected: str) -> None:
+    """msgspec said `unknown field next (known keys: traits, increment)`, not that `next` belongs one level up."""
+    old, new = edit
+    assert old in GOOD
+    assert problems(GOOD.replace(old, new)) == [expected]
