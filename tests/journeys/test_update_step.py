@@ -267,3 +267,68 @@ def test_a_steps_key_indented_under_its_action_is_told_where_it_goes(edit: tuple
     old, new = edit
     assert old in GOOD
     assert problems(GOOD.replace(old, new)) == [expected]
+
+
+def _warnings_of(journeys: dict[str, str]) -> list[str]:
+    import os
+    import tempfile
+
+    from cjo_stream.journeys.loader import load_topology
+
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "journeys"))
+        for name, text in journeys.items():
+            with open(os.path.join(root, "journeys", f"{name}.yaml"), "w") as f:
+                f.write(text)
+        here = os.path.join(root, "journeys", "")
+        return [w.replace(here, "") for w in load_topology(root).warnings]
+
+
+SETTER = """\
+journey: {id}
+entry: {{event: order_completed}}
+re_entry: always
+steps:
+  - id: flag
+    update: {{traits: {{vip: true}}}}
+"""
+READER = """\
+journey: {id}
+entry:
+  event: order_completed
+  when: profile.traits.vip == true
+steps:
+  - id: hi
+    send: {{channel: email, content: {{subject: vip, body: x}}}}
+"""
+
+
+def test_an_entry_reading_a_trait_a_later_journey_writes_on_the_same_event_is_warned_about() -> None:
+    """Journeys are started in the order of their ids: aa_reader is tried before zz_setter writes vip on the same
+    order, so the first order started nothing (renaming either journey changed it), and nothing said why."""
+    told = _warnings_of({"aa_reader": READER.format(id="aa_reader"), "zz_setter": SETTER.format(id="zz_setter")})
+    assert told == ["aa_reader.yaml:4: warning: journey aa_reader's entry reads trait 'vip', which journey zz_setter's "
+                    "step flag writes on the same event ('order_completed'); journeys are started in the order of "
+                    "their ids, so aa_reader is tried first and reads the trait as it was before that step: to start "
+                    "aa_reader once it is written, end the update with a hand-over (enter: aa_reader), whose entry's "
+                    "when applies"], told
+    # the setter first (by its id), or handing over after the update, or writing it only after a wait: nothing told
+    assert _warnings_of({"zz_reader": READER.format(id="zz_reader"), "aa_setter": SETTER.format(id="aa_setter")}) == []
+    handing = SETTER.format(id="zz_setter") + "  - id: go\n    enter: aa_reader\n"
+    assert _warnings_of({"aa_reader": READER.format(id="aa_reader"), "zz_setter": handing}) == []
+    later = SETTER.format(id="zz_setter").replace("  - id: flag\n", "  - id: pause\n    wait: 1h\n  - id: flag\n")
+    assert _warnings_of({"aa_reader": READER.format(id="aa_reader"), "zz_setter": later}) == []
+
+
+def test_started_in_the_order_of_their_ids_as_the_warning_says() -> None:
+    """The engine behind the warning: on one event the reader with the earlier id does not see the trait."""
+    from cjo_stream.simulator import Simulator
+    from tests.conftest import T0, engine, ev
+
+    def sends(reader: str, setter: str) -> int:
+        sim = Simulator(engine(READER.format(id=reader), SETTER.format(id=setter)))
+        sim.handle(ev("identify", T0, type="identify", traits={"email": "a@example.com"}))
+        sim.handle(ev("order_completed", T0 + 60))
+        return len(sim.commands)
+
+    assert sends("aa_reader", "zz_setter") == 0 and sends("zz_reader", "aa_setter") == 1
