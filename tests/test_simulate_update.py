@@ -126,3 +126,19 @@ def test_a_trait_an_update_wrote_then_removed_is_not_told_as_nobodys(tmp_path: P
     p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"))
     assert "no customer in the input has a trait 'at_rsik' (step check's branch reads it as null for everyone; " \
            "did you mean 'at_risk'?)" in p.stderr, p.stderr
+
+
+def test_simulate_writes_the_profiles_the_updates_wrote(tmp_path: Path) -> None:
+    """Offline, a journey author had no way to see what an update wrote (only a send rendering it): --profiles
+    writes each customer's profile at the end, as a worker's state API shows it."""
+    topo = _topology(tmp_path, JOURNEY)
+    out = tmp_path / "profiles.jsonl"
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"), "--profiles", str(out))
+    assert p.returncode == 0, p.stderr
+    (profile,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert profile["customer_id"] == "u1" and profile["counters"] == {"identify": 1, "churn_signal": 1}
+    assert profile["traits"] == {"email": "a@example.com", "winback_coupon": "SAVE20", "winback_offered": True}
+    bad = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"),
+              "--profiles", str(tmp_path / "no" / "such" / "dir.jsonl"))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "cannot write the profiles" in bad.stderr and "not found" in bad.stderr, bad.stderr
