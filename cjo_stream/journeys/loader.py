@@ -1121,13 +1121,17 @@ def load_topology(root: str) -> Topology:
         st = _collect(problems, lambda: load_stages(spath))
         if isinstance(st, Stages):
             stages = st
+    stage_whens: list[tuple[str, int, Expression]] = []
+    if stages is not None:  # (their lines, for the warnings: the compiled stages keep none)
+        slines = load_yaml(read_source(spath), spath)
+        stage_whens = [(spath, slines.line(("stages", i, "when")), s.when) for i, s in enumerate(stages.stages)]
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
     warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
         + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) \
         + _group_traits_warnings(loaded) + _variant_warnings(loaded) + receipt_wait_warnings(loaded) \
-        + lifetime_warnings(loaded) + text_trait_warnings(loaded, _conditions) \
+        + lifetime_warnings(loaded) + text_trait_warnings(loaded, _conditions, stage_whens) \
         + update_order_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)

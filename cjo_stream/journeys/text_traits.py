@@ -42,25 +42,27 @@ def _templated(loaded: list[tuple[Journey, Located]]) -> dict[str, str]:
     return out
 
 
-def text_trait_warnings(loaded: list[tuple[Journey, Located]], conditions_of: Conditions) -> list[str]:
+def text_trait_warnings(loaded: list[tuple[Journey, Located]], conditions_of: Conditions,
+                        stage_whens: Iterable[tuple[str, int, Expression]] = ()) -> list[str]:
     """One warning per condition comparing such a trait with a number or true/false (``conditions_of``: a
-    journey's conditions with the YAML path of each ``when``)."""
+    journey's conditions with the YAML path of each ``when``; ``stage_whens``: stages.yaml's, with file and
+    line, for a lifecycle stage an update is meant to move)."""
     written = _templated(loaded)
     if not written:
         return []
+    whens = [(j.source, src.line(path), cond) for j, src in loaded for path, cond in conditions_of(j, src)]
     out: list[str] = []
-    for j, src in loaded:
-        for path, cond in conditions_of(j, src):
-            for m in _COMPARED.finditer(cond.source):
-                name = next(g for g in (m["a"], m["a_s"], m["a_d"], m["b"], m["b_s"], m["b_d"]) if g is not None)
-                if name not in written:
-                    continue
-                value = m["av"] or m["bv"]
-                what, like = (value, f'"{value}", not {value}') if value in ("true", "false") else \
-                    ("a number", '"150", not 150')
-                holds = "always" if "!=" in m.group(0) else "never"
-                out.append(f"{j.source}:{src.line(path)}: warning: `{m.group(0)}` compares trait {name!r} with "
-                           f"{what}, but {written[name]} writes it from a template, which stores text ({like}): "
-                           f"that {holds} holds for what the step writes (README, Profile updates); an update "
-                           "stores a number or true/false written as it is, unquoted, or a count with increment:")
+    for file, line, cond in [*whens, *stage_whens]:
+        for m in _COMPARED.finditer(cond.source):
+            name = next(g for g in (m["a"], m["a_s"], m["a_d"], m["b"], m["b_s"], m["b_d"]) if g is not None)
+            if name not in written:
+                continue
+            value = m["av"] or m["bv"]
+            what, like = (value, f'"{value}", not {value}') if value in ("true", "false") else \
+                ("a number", '"150", not 150')
+            holds = "always" if "!=" in m.group(0) else "never"
+            out.append(f"{file}:{line}: warning: `{m.group(0)}` compares trait {name!r} with {what}, but "
+                       f"{written[name]} writes it from a template, which stores text ({like}): that {holds} holds "
+                       "for what the step writes (README, Profile updates); an update stores a number or "
+                       "true/false written as it is, unquoted, or a count with increment:")
     return out

@@ -269,7 +269,7 @@ def test_a_steps_key_indented_under_its_action_is_told_where_it_goes(edit: tuple
     assert problems(GOOD.replace(old, new)) == [expected]
 
 
-def _warnings_of(journeys: dict[str, str]) -> list[str]:
+def _warnings_of(journeys: dict[str, str], stages: str | None = None) -> list[str]:
     import os
     import tempfile
 
@@ -277,11 +277,14 @@ def _warnings_of(journeys: dict[str, str]) -> list[str]:
 
     with tempfile.TemporaryDirectory() as root:
         os.makedirs(os.path.join(root, "journeys"))
+        if stages is not None:
+            with open(os.path.join(root, "stages.yaml"), "w") as f:
+                f.write(stages)
         for name, text in journeys.items():
             with open(os.path.join(root, "journeys", f"{name}.yaml"), "w") as f:
                 f.write(text)
         here = os.path.join(root, "journeys", "")
-        return [w.replace(here, "") for w in load_topology(root).warnings]
+        return [w.replace(here, "").replace(os.path.join(root, ""), "") for w in load_topology(root).warnings]
 
 
 SETTER = """\
@@ -332,3 +335,14 @@ def test_started_in_the_order_of_their_ids_as_the_warning_says() -> None:
         return len(sim.commands)
 
     assert sends("aa_reader", "zz_setter") == 0 and sends("zz_reader", "aa_setter") == 1
+
+
+def test_a_stage_comparing_a_templated_trait_with_a_number_is_warned_about_at_its_line() -> None:
+    """An update meant to move a lifecycle stage: `score: "{{ event.properties.score }}"` stores text, and the stage
+    `profile.traits.score >= 50` was never reached."""
+    writer = SETTER.format(id="scorer").replace("{traits: {vip: true}}", "{traits: {score: \"{{ event.properties.s }}\"}}")
+    stages = "stages:\n  - {stage: new, when: \"true\"}\n  - stage: engaged\n    when: profile.traits.score >= 50\n"
+    told = _warnings_of({"scorer": writer}, stages)
+    assert len(told) == 1 and told[0].startswith(
+        "stages.yaml:4: warning: `profile.traits.score >= 50` compares trait 'score' with a number, but step flag of "
+        "journey scorer ("), told
