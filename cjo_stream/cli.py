@@ -72,12 +72,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     until = _until(args.until) if args.until else None  # checked before the work starts
     topo = load_topology_checked(args.topologies)
     readable_file(args.events, "events file")
-    outputs = [(flag, path) for flag, path in (("--html", args.html), ("--journey-events", args.journey_events))
-               if path]
+    outputs = [(flag, path) for flag, path in (("--html", args.html), ("--journey-events", args.journey_events),
+                                               ("--profiles", args.profiles)) if path]
     if outputs:
         distinct_outputs([("events file", args.events)], outputs)
     if args.html:
         writable_file(args.html, "the page")
+    if args.profiles:
+        writable_file(args.profiles, "the profiles")
     out = sys.stdout.buffer
     # one JSON object per line, keys sorted: the delivery-command schema (schemas/delivery_command.schema.json)
     encode = msgspec.json.Encoder(order="sorted").encode
@@ -117,6 +119,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     sim.finish(until if until is None else max(until, last))
     if transitions is not None:
         transitions.close()
+    if args.profiles:  # what an update step wrote, as the state API shows a worker's customer (GET /customers/<id>)
+        from cjo_stream.profile import profile_to_dict
+
+        try:
+            with open(args.profiles, "wb") as pf:
+                for cid in sorted(sim.profiles):
+                    pf.write(encode(profile_to_dict(sim.profiles[cid], engine.default_stage, engine.ending)) + b"\n")
+        except OSError as e:
+            raise FileProblem(f"cannot write the profiles {args.profiles}: {e.strerror}") from None
     try:
         out.flush()
     except BrokenPipeError:
@@ -139,9 +150,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
         print(f"note: {note}", file=sys.stderr)
-    from cjo_stream.journeys.unset_traits import unset_properties, unset_template_traits, unset_traits
+    from cjo_stream.journeys.unset_traits import (
+        unset_properties,
+        unset_template_traits,
+        unset_traits,
+        written_traits,
+    )
 
-    traits = {k for p in sim.profiles.values() for k in p.traits}
+    # (and those an update step wrote: a later `null` may have removed them by the end)
+    traits = {k for p in sim.profiles.values() for k in p.traits} | written_traits(topo.journeys, sim.funnel.steps)
     for note in unset_traits(topo.journeys, traits):
         print(f"note: {note}", file=sys.stderr)  # a condition on `loyalty_tier`, which nobody had: zeros, no why
     for note in unset_template_traits(topo.journeys, traits):
@@ -286,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--journey-events", metavar="FILE",
                    help="write every journey event the report counts (entered, step, variant, sent, converted, "
                         "...) as JSON lines, as the workers write them to cjo.journey-events")
+    p.add_argument("--profiles", metavar="FILE",
+                   help="write each customer's profile at the end (traits, counters, stage, journeys) as JSON "
+                        "lines, as a worker's state API shows one")
     p.add_argument("--allowed-lateness", type=non_negative_float, metavar="SECONDS",
                    help="how much older than a customer's latest event an event may be and still start a "
                         "journey (default: $CJO_ALLOWED_LATENESS or 300)")

@@ -86,3 +86,59 @@ def test_an_increment_of_a_trait_holding_text_is_told(tmp_path: Path) -> None:
     assert cmd["content"]["subject"] == "Your code "  # none of the step written: the coupon neither
     assert "winback step remember_offer: 1 update(s) wrote nothing, an increment's trait held something other " \
            "than a number (not_a_number)" in p.stderr, p.stderr
+
+
+FLAG_THEN_CLEAR = """journey: winback
+entry: {event: churn_signal}
+steps:
+  - id: flag
+    update:
+      traits: {at_risk: true, winback_coupon: "{{ event.properties.coupon }}"}
+  - id: check
+    branch:
+      - when: profile.traits.at_risk == true
+        next: offer
+      - else: end
+  - id: offer
+    send:
+      channel: email
+      content: {subject: "Your code {{ profile.traits.winback_coupon }}", body: x}
+  - id: clear
+    update:
+      traits: {at_risk: null, winback_coupon: null}
+"""
+
+
+def test_a_trait_an_update_wrote_then_removed_is_not_told_as_nobodys(tmp_path: Path) -> None:
+    """A flag set, read, then cleared with null (as the README's Profile updates suggest): no customer holds it at
+    the end, yet the branch read it as true and the mail wrote the coupon; the notes said "reads it as null for
+    everyone" and "renders it empty for every send" beside that mail. Told still: a trait no update wrote."""
+    topo = _topology(tmp_path, FLAG_THEN_CLEAR)
+    for verb, extra in (("simulate", ()), ("replay", ("--commands", str(tmp_path / "cmds.jsonl")))):
+        p = run(verb, "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"), *extra)
+        assert p.returncode == 0, p.stderr
+        if verb == "simulate":
+            (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
+            assert cmd["content"]["subject"] == "Your code save20"
+        assert "at_risk" not in p.stderr and "winback_coupon" not in p.stderr, (verb, p.stderr)
+    misspelt = FLAG_THEN_CLEAR.replace("profile.traits.at_risk == true", "profile.traits.at_rsik == true")
+    (topo / "journeys" / "winback.yaml").write_text(misspelt)
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"))
+    assert "no customer in the input has a trait 'at_rsik' (step check's branch reads it as null for everyone; " \
+           "did you mean 'at_risk'?)" in p.stderr, p.stderr
+
+
+def test_simulate_writes_the_profiles_the_updates_wrote(tmp_path: Path) -> None:
+    """Offline, a journey author had no way to see what an update wrote (only a send rendering it): --profiles
+    writes each customer's profile at the end, as a worker's state API shows it."""
+    topo = _topology(tmp_path, JOURNEY)
+    out = tmp_path / "profiles.jsonl"
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"), "--profiles", str(out))
+    assert p.returncode == 0, p.stderr
+    (profile,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert profile["customer_id"] == "u1" and profile["counters"] == {"identify": 1, "churn_signal": 1}
+    assert profile["traits"] == {"email": "a@example.com", "winback_coupon": "SAVE20", "winback_offered": True}
+    bad = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"),
+              "--profiles", str(tmp_path / "no" / "such" / "dir.jsonl"))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "cannot write the profiles" in bad.stderr and "not found" in bad.stderr, bad.stderr

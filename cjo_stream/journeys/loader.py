@@ -66,6 +66,8 @@ from cjo_stream.journeys.spec import (
 )
 from cjo_stream.journeys.stages import Stages, load_stages
 from cjo_stream.journeys.templates import Template, TemplateError
+from cjo_stream.journeys.text_traits import text_trait_warnings
+from cjo_stream.journeys.update_order import update_order_warnings
 
 #: Policies with no declared channel: a journey loaded alone may send on built-in channels only.
 _BUILT_IN = Policies()
@@ -401,6 +403,12 @@ _OWN_TRAITS: Final = {
 }
 
 
+#: The integers a profile holds, as an event's: the stored record is msgpack, which has no bigger one (a worker
+#: could not store the profile, nor fingerprint the journey's file at start).
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+
 def _own_trait(name: str) -> str | None:
     """Why an update step may not write ``name`` (a key :func:`cjo_stream.profile.apply_event` reads), else None."""
     if name == "consent" or name.startswith("consent."):
@@ -429,8 +437,12 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
             out.append((name, comp.template(value, tpath)))
         elif value is None or isinstance(value, (bool, int, float)):
             if isinstance(value, float) and not math.isfinite(value):
-                comp.fail(tpath, f"trait {name!r}: {value} is not a number a profile can hold (JSON has no "
+                comp.fail(tpath, f"trait {name!r}: {_as_yaml(value)} is not a number a profile can hold (JSON has no "
                                  "NaN or infinity)")
+                continue
+            if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:  # (the stored profile is msgpack)
+                comp.fail(tpath, f"trait {name!r}: {value} is outside the signed 64-bit range a profile holds "
+                                 "(put it in quotes to store it as text)")
                 continue
             out.append((name, value))
         elif isinstance(value, (dict, list)):
@@ -441,6 +453,15 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
             comp.fail(tpath, f"trait {name!r}: {str(value)!r} is not text, a number, true/false or null: put it in "
                              "quotes to store it as text")
     return UpdateAction(tuple(out), _increments(spec, comp, upath))
+
+
+def _as_yaml(value: Any) -> str:
+    """A scalar as the file spells it (``true``, ``null``, ``.inf``), not as Python does (``'True'``, ``'None'``)."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else str(value).lower()
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+    return repr(str(value))
 
 
 def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[str, int | float], ...]:
@@ -459,9 +480,9 @@ def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[s
             comp.fail(ipath, f"increment of {name!r}: {by!r} is text: give the amount to add as a number, unquoted "
                              f"(e.g. {name}: 1, or -1 to subtract)")
         elif isinstance(by, bool) or not isinstance(by, (int, float)) or not math.isfinite(by):
-            comp.fail(ipath, f"increment of {name!r}: {str(by)!r} is not a number: give the amount to add, e.g. "
+            comp.fail(ipath, f"increment of {name!r}: {_as_yaml(by)} is not a number: give the amount to add, e.g. "
                              f"{name}: 1 (or -1 to subtract)")
-        elif isinstance(by, int) and not -2**63 <= by < 2**63:
+        elif isinstance(by, int) and not _INT64_MIN <= by <= _INT64_MAX:
             comp.fail(ipath, f"increment of {name!r}: {by} is outside the signed 64-bit range a profile holds")
         else:
             out.append((name, by))
@@ -1100,13 +1121,18 @@ def load_topology(root: str) -> Topology:
         st = _collect(problems, lambda: load_stages(spath))
         if isinstance(st, Stages):
             stages = st
+    stage_whens: list[tuple[str, int, Expression]] = []
+    if stages is not None:  # (their lines, for the warnings: the compiled stages keep none)
+        slines = load_yaml(read_source(spath), spath)
+        stage_whens = [(spath, slines.line(("stages", i, "when")), s.when) for i, s in enumerate(stages.stages)]
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
     warnings = _subfolder_warnings(root) + _scheduled_event_warnings(loaded) + _content_warnings(loaded) \
         + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) \
         + _group_traits_warnings(loaded) + _variant_warnings(loaded) + receipt_wait_warnings(loaded) \
-        + lifetime_warnings(loaded)
+        + lifetime_warnings(loaded) + text_trait_warnings(loaded, _conditions, stage_whens) \
+        + update_order_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

@@ -306,6 +306,9 @@ def load_yaml(text: str, file: str) -> Located:
 
 _TOO_DEEP = "YAML: lists or mappings nested too deeply (hundreds of levels)"
 
+#: a step's own keys, which an author may indent under its action (``send:``, ``update:``, ``wait_for:``)
+_STEP_KEYS = frozenset({"id", "next", "on_event", "on_timeout"})
+
 #: keys of a message's content an author may write beside ``channel`` instead of under ``content``
 _MESSAGE_FIELDS = frozenset({"subject", "body", "text", "title", "html", "message"})
 
@@ -486,6 +489,10 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     if unknown and path[-2:-1] == ["send"] and path[-1] in _MESSAGE_FIELDS:
         reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
             " (a message's fields go under content: content: {subject: ..., body: ...})"
+    # `next:` indented under the step's action (`update: {traits: ..., next: b}`): the step's key, one level up
+    if unknown and len(path) == 4 and path[0] == "steps" and path[-1] in _STEP_KEYS:
+        reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
+            f" (`{path[-1]}` is the step's: indent it level with the step's `id:` and `{path[2]}:`)"
     # `id: Nudge-1`, `journey: Cart Winback`, `variant: 10% off`: msgspec names the pattern, which told an author
     # (a walkthrough) neither what an id may hold nor what to write
     pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)

@@ -50,6 +50,9 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
         return []
     latest = latest_versions(journeys)
     choices = sorted(names | outside)
+    # hand-over targets: an entry event nobody sends is how one is meant to be reached only by `enter:` (README,
+    # Hand-over), no typo unless a name the input has is close to it
+    targets = {s.enter for j in latest.values() for s in j.steps.values() if s.enter is not None}
     out: list[str] = []
     for jid in sorted(latest):
         roles: dict[str, list[str]] = {}
@@ -73,6 +76,8 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
                        "`cjo-stream tail --receipts --from-beginning`"
             else:
                 hint = ""
+                if jid in targets and roles_of == ["its entry"]:
+                    continue
             out.append(f"journey {jid}: no event named {event!r} in {where} ({', '.join(roles_of)}{hint})")
     return out
 

@@ -58,6 +58,23 @@ def _latest(journeys: Iterable[Journey], traits: set[str]) -> Iterator[tuple[str
             yield jid, latest[jid]
 
 
+def written_traits(journeys: Iterable[Journey], steps: Mapping[tuple[str, str], Mapping[str, int]]) -> set[str]:
+    """The traits an ``update`` step wrote (not null) to some customer of the run: its step counted reached more
+    often than skipped (``steps``: the funnel's counts by journey and step). Customers had them, though a later
+    ``null`` may have removed them by the end (set a flag, clear it a day later): the profiles at the end alone
+    made the notes say a branch read it as null for everyone, beside the sends it chose."""
+    out: set[str] = set()
+    for journey in journeys:
+        for sid, step in journey.steps.items():
+            if step.update is None:
+                continue
+            counts = steps.get((journey.id, sid), {})
+            if counts.get("reached", 0) > sum(n for k, n in counts.items() if k.startswith("skipped:")):
+                out.update(name for name, value in step.update.traits if value is not None)
+                out.update(name for name, _ in step.update.increment)
+    return out
+
+
 def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
     """One line per journey (latest version) and trait its conditions read that ``traits``, the names the
     input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare)."""

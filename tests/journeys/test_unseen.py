@@ -159,3 +159,33 @@ def test_only_names_that_read_as_consent_events_are_told() -> None:
     assert [n.split(" change")[0] for n in consent_lookalikes(
         {"Email Unsubscribed", "Subscribed", "unsubscribed", "subscribed", "message_unsubscribed", "Signed Up",
          "unsubscribe_clicked"})] == ["events named 'Email Unsubscribed'", "events named 'Subscribed'"]
+
+
+def test_a_hand_over_targets_entry_nobody_sends_is_no_typo(tmp_path: Path) -> None:
+    """README, Hand-over: a journey reached only by `enter:` names an event nobody sends; simulate told it as
+    "no event named 'handed_over' in the input", a false alarm on the documented pattern. A name close to one the
+    input has is still told (a typo), as is the target's goal."""
+    source = FINE.replace("journey: fine", "journey: source") + "    next: go\n  - id: go\n    enter: vip\n"
+    target = """\
+journey: vip
+entry: {event: handed_over}
+goal: {event: review_submited}
+steps:
+  - id: hi
+    send: {channel: email, content: {subject: "VIP"}}
+"""
+    names = {"order_completed", "review_submitted", "order_complete"}
+    topo = load_topology(write(_dir(tmp_path, "a"), {"source": source, "vip": target}))
+    assert unseen(topo.journeys, names) == ["journey vip: no event named 'review_submited' in the input (its goal; "
+                                            "did you mean 'review_submitted'?)"]
+    typo = target.replace("handed_over", "order_completd")
+    topo = load_topology(write(_dir(tmp_path, "b"), {"source": source, "vip": typo}))
+    assert "journey vip: no event named 'order_completd' in the input (its entry; did you mean 'order_completed'?)" \
+        in unseen(topo.journeys, names)
+    alone = load_topology(write(_dir(tmp_path, "c"), {"vip": target}))  # no hand-over to it: told as before
+    assert "journey vip: no event named 'handed_over' in the input (its entry)" in unseen(alone.journeys, names)
+
+
+def _dir(tmp_path: Path, name: str) -> Path:
+    (tmp_path / name).mkdir()
+    return tmp_path / name

@@ -86,7 +86,12 @@ def test_without_next_an_update_goes_on_to_the_following_step() -> None:
         # a YAML date is no JSON value
         (("        offers: 2", "        offered_on: 2026-03-01"),
          "j.yaml:9: trait 'offered_on': '2026-03-01' is not text, a number, true/false or null: put it in quotes"),
-        (("        score: 0.5", "        score: .nan"), "j.yaml:10: trait 'score': nan is not a number"),
+        (("        score: 0.5", "        score: .nan"), "j.yaml:10: trait 'score': .nan is not a number"),
+        # an integer no profile can store (msgpack): the worker failed at start fingerprinting the file
+        (("        offers: 2", "        offers: 99999999999999999999"),
+         "j.yaml:9: trait 'offers': 99999999999999999999 is outside the signed 64-bit range a profile holds"),
+        (("        offers: 2", "        offers: -9223372036854775809"), "j.yaml:9: trait 'offers': -9223372036854775809 "
+                                                                         "is outside the signed 64-bit range"),
         (('        winback_coupon: "', '        "": "'), "j.yaml:7: a trait needs a name"),
         # an update with a send's keys, or two actions
         (("    next: wait_a_bit\n", "    next: wait_a_bit\n    wait: 1h\n"), "j.yaml:4: step 'remember_offer' must "
@@ -100,6 +105,12 @@ def test_refusals_are_told_at_their_line(replace: tuple[str, str], expected: str
     assert old in GOOD
     got = problems(GOOD.replace(old, new, 1))
     assert any(p.startswith(expected) for p in got), got
+
+
+def test_the_64_bit_bounds_themselves_load() -> None:
+    text = GOOD.replace("        offers: 2", "        offers: 9223372036854775807\n        floor: -9223372036854775808")
+    values = dict(load_journey_text(text, "j.yaml").steps["remember_offer"].update.traits)  # type: ignore[union-attr]
+    assert values["offers"] == 2**63 - 1 and values["floor"] == -(2**63)
 
 
 def test_every_refused_trait_is_told_not_only_the_first() -> None:
@@ -176,8 +187,11 @@ def test_an_increment_loads_beside_the_traits_or_alone() -> None:
 
 @pytest.mark.parametrize(("increment", "expected"), [
     ("{visits: '1'}", "increment of 'visits': '1' is text: give the amount to add as a number, unquoted"),
-    ("{visits: true}", "increment of 'visits': 'True' is not a number"),
-    ("{visits: .inf}", "increment of 'visits': 'inf' is not a number"),
+    # told as the file spells them, not as Python does ('True', 'None', 'inf')
+    ("{visits: true}", "increment of 'visits': true is not a number"),
+    ("{visits: null}", "increment of 'visits': null is not a number"),
+    ("{visits: .inf}", "increment of 'visits': .inf is not a number"),
+    ("{visits: -.inf}", "increment of 'visits': -.inf is not a number"),
     ("{push_token: 1}", "trait 'push_token' cannot be written by a journey"),
     ("{seen: 1}", "trait 'seen' is both written (traits:) and incremented in one step: keep one"),
     ("{visits: 9223372036854775808}", "outside the signed 64-bit range"),
@@ -187,3 +201,148 @@ def test_a_bad_increment_is_refused_at_its_line(increment: str, expected: str) -
            f"increment: {increment}}}\n"
     found = problems(text)
     assert any(expected in p for p in found) and all(p.startswith("j.yaml:5:") for p in found), found
+
+
+def test_a_condition_comparing_a_templated_trait_with_a_number_or_a_boolean_is_warned_about() -> None:
+    """A template stores text: `>= 100` never holds for "150", `== true` never for "true", and the branch went its
+    other way for every customer without a word. Told at the condition's line, naming the step; not for a trait
+    written as a literal, nor for a comparison with text."""
+    import os
+    import tempfile
+
+    from cjo_stream.journeys.loader import load_topology
+
+    writer = """\
+journey: keep
+entry: {event: order_completed}
+steps:
+  - id: remember
+    update:
+      traits:
+        last_revenue: "{{ event.properties.revenue }}"
+        big_spender: "{% if event.properties.revenue >= 100 %}true{% endif %}"
+        vip: true
+        plan: "{{ event.properties.plan }}"
+"""
+    reader = """\
+journey: read
+entry:
+  event: session_started
+  when: profile.traits['last_revenue'] > 20
+steps:
+  - id: check
+    branch:
+      - when: 100 <= profile.traits.last_revenue
+        next: end
+      - when: profile.traits.big_spender != false and profile.traits.vip == true
+        next: end
+      - when: profile.traits.plan == 'gold' or profile.traits.last_revenue == '150'
+        next: end
+"""
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "journeys"))
+        for name, text in (("keep", writer), ("read", reader)):
+            with open(os.path.join(root, "journeys", f"{name}.yaml"), "w") as f:
+                f.write(text)
+        here = os.path.join(root, "journeys", "")
+        warnings = [w.replace(here, "") for w in load_topology(root).warnings]
+    told = [w for w in warnings if "writes it from a template" in w]
+    assert [w.split(": warning: ")[0] for w in told] == ["read.yaml:4", "read.yaml:8", "read.yaml:10"], warnings
+    assert told[0].startswith("read.yaml:4: warning: `profile.traits['last_revenue'] > 20` compares trait "
+                              "'last_revenue' with a number, but step remember of journey keep (")
+    assert "keep.yaml:7) writes it from a template, which stores text (\"150\", not 150): that never holds" in told[0]
+    assert "`profile.traits.big_spender != false` compares trait 'big_spender' with false" in told[2]
+    assert "(\"false\", not false): that always holds" in told[2], told[2]
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (("    next: wait_a_bit\n", "      next: wait_a_bit\n"), "j.yaml:12: steps.0.update.next: Object contains unknown "
+     "field `next` (`next` is the step's: indent it level with the step's `id:` and `update:`)"),
+    (("    send: {channel: email, content:", "    send: {next: end, channel: email, content:"),
+     "j.yaml:16: steps.2.send.next: Object contains unknown field `next` (`next` is the step's: indent it level with "
+     "the step's `id:` and `send:`)"),
+])
+def test_a_steps_key_indented_under_its_action_is_told_where_it_goes(edit: tuple[str, str], expected: str) -> None:
+    """msgspec said `unknown field next (known keys: traits, increment)`, not that `next` belongs one level up."""
+    old, new = edit
+    assert old in GOOD
+    assert problems(GOOD.replace(old, new)) == [expected]
+
+
+def _warnings_of(journeys: dict[str, str], stages: str | None = None) -> list[str]:
+    import os
+    import tempfile
+
+    from cjo_stream.journeys.loader import load_topology
+
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "journeys"))
+        if stages is not None:
+            with open(os.path.join(root, "stages.yaml"), "w") as f:
+                f.write(stages)
+        for name, text in journeys.items():
+            with open(os.path.join(root, "journeys", f"{name}.yaml"), "w") as f:
+                f.write(text)
+        here = os.path.join(root, "journeys", "")
+        return [w.replace(here, "").replace(os.path.join(root, ""), "") for w in load_topology(root).warnings]
+
+
+SETTER = """\
+journey: {id}
+entry: {{event: order_completed}}
+re_entry: always
+steps:
+  - id: flag
+    update: {{traits: {{vip: true}}}}
+"""
+READER = """\
+journey: {id}
+entry:
+  event: order_completed
+  when: profile.traits.vip == true
+steps:
+  - id: hi
+    send: {{channel: email, content: {{subject: vip, body: x}}}}
+"""
+
+
+def test_an_entry_reading_a_trait_a_later_journey_writes_on_the_same_event_is_warned_about() -> None:
+    """Journeys are started in the order of their ids: aa_reader is tried before zz_setter writes vip on the same
+    order, so the first order started nothing (renaming either journey changed it), and nothing said why."""
+    told = _warnings_of({"aa_reader": READER.format(id="aa_reader"), "zz_setter": SETTER.format(id="zz_setter")})
+    assert told == ["aa_reader.yaml:4: warning: journey aa_reader's entry reads trait 'vip', which journey zz_setter's "
+                    "step flag writes on the same event ('order_completed'); journeys are started in the order of "
+                    "their ids, so aa_reader is tried first and reads the trait as it was before that step: to start "
+                    "aa_reader once it is written, end the update with a hand-over (enter: aa_reader), whose entry's "
+                    "when applies"], told
+    # the setter first (by its id), or handing over after the update, or writing it only after a wait: nothing told
+    assert _warnings_of({"zz_reader": READER.format(id="zz_reader"), "aa_setter": SETTER.format(id="aa_setter")}) == []
+    handing = SETTER.format(id="zz_setter") + "  - id: go\n    enter: aa_reader\n"
+    assert _warnings_of({"aa_reader": READER.format(id="aa_reader"), "zz_setter": handing}) == []
+    later = SETTER.format(id="zz_setter").replace("  - id: flag\n", "  - id: pause\n    wait: 1h\n  - id: flag\n")
+    assert _warnings_of({"aa_reader": READER.format(id="aa_reader"), "zz_setter": later}) == []
+
+
+def test_started_in_the_order_of_their_ids_as_the_warning_says() -> None:
+    """The engine behind the warning: on one event the reader with the earlier id does not see the trait."""
+    from cjo_stream.simulator import Simulator
+    from tests.conftest import T0, engine, ev
+
+    def sends(reader: str, setter: str) -> int:
+        sim = Simulator(engine(READER.format(id=reader), SETTER.format(id=setter)))
+        sim.handle(ev("identify", T0, type="identify", traits={"email": "a@example.com"}))
+        sim.handle(ev("order_completed", T0 + 60))
+        return len(sim.commands)
+
+    assert sends("aa_reader", "zz_setter") == 0 and sends("zz_reader", "aa_setter") == 1
+
+
+def test_a_stage_comparing_a_templated_trait_with_a_number_is_warned_about_at_its_line() -> None:
+    """An update meant to move a lifecycle stage: `score: "{{ event.properties.score }}"` stores text, and the stage
+    `profile.traits.score >= 50` was never reached."""
+    writer = SETTER.format(id="scorer").replace("{traits: {vip: true}}", "{traits: {score: \"{{ event.properties.s }}\"}}")
+    stages = "stages:\n  - {stage: new, when: \"true\"}\n  - stage: engaged\n    when: profile.traits.score >= 50\n"
+    told = _warnings_of({"scorer": writer}, stages)
+    assert len(told) == 1 and told[0].startswith(
+        "stages.yaml:4: warning: `profile.traits.score >= 50` compares trait 'score' with a number, but step flag of "
+        "journey scorer ("), told
