@@ -27,7 +27,7 @@ from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.loader import with_handover_snapshots
-from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step
+from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step, until_first_wait
 from cjo_stream.journeys.policies import Policies, QuietHours
 from cjo_stream.journeys.stage_model import STAGE_CHANGED, Stages
 from cjo_stream.journeys.templates import MAX_CONTENT_CHARS, RenderError, Template, render_content
@@ -88,18 +88,7 @@ def _snapshot_view(inst: Instance, j: Journey) -> dict[str, Any]:
 def _silent_start(j: Journey) -> bool:
     """Whether every path from the first step to the first wait passes no send and no ``update`` step: an
     instance that wrote traits has decided something too (an earlier entry replacing it would write its own)."""
-    todo, seen = [j.first], set()
-    while todo:
-        sid = todo.pop()
-        if sid == END or sid in seen:
-            continue
-        seen.add(sid)
-        step = j.steps[sid]
-        if step.kind == "send" or step.kind == "update":
-            return False
-        if not step.waits:
-            todo.extend(step.targets)
-    return True
+    return not any(step.kind == "send" or step.kind == "update" for step in until_first_wait(j))
 
 
 def scheduled_view(customer_id: str, journey: str, at: float) -> dict[str, Any]:

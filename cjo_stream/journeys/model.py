@@ -135,3 +135,20 @@ class Journey:
     # the steps at which a parked instance still needs its entry snapshot: that step or one it can lead to
     # reads ``event.*`` or hands over; None: every step (a journey not built by the loader)
     keeps_event: frozenset[str] | None = None
+
+
+def until_first_wait(j: Journey) -> list[Step]:
+    """The steps an instance may run in the call that enters it: from the first step to (and with) each first
+    wait on every path, each once (what it can decide before anything else happens)."""
+    out: list[Step] = []
+    todo, seen = [j.first], set()
+    while todo:
+        sid = todo.pop()
+        if sid == END or sid in seen:
+            continue
+        seen.add(sid)
+        step = j.steps[sid]
+        out.append(step)
+        if not step.waits:
+            todo.extend(step.targets)
+    return out

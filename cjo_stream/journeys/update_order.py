@@ -11,28 +11,20 @@ hand-over (``enter:``) after the update, whose target's entry ``when`` applies.
 from __future__ import annotations
 
 from cjo_stream.journeys.conditions import latest_versions
-from cjo_stream.journeys.model import END, Journey
+from cjo_stream.journeys.model import Journey, until_first_wait
 from cjo_stream.journeys.source import Located
 
 
 def _written_at_entry(j: Journey) -> dict[str, str]:
     """The traits the update steps reached from the first step before any wait write: trait -> step id."""
     out: dict[str, str] = {}
-    todo, seen = [j.first], set()
-    while todo:
-        sid = todo.pop()
-        if sid == END or sid in seen:
-            continue
-        seen.add(sid)
-        step = j.steps[sid]
+    for step in until_first_wait(j):
         if step.update is not None:
             for name, value in step.update.traits:
                 if value is not None:
-                    out.setdefault(name, sid)
+                    out.setdefault(name, step.id)
             for name, _ in step.update.increment:
-                out.setdefault(name, sid)
-        if not step.waits:
-            todo.extend(step.targets)
+                out.setdefault(name, step.id)
     return out
 
 
