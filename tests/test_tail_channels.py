@@ -123,3 +123,29 @@ def test_the_console_adapter_refuses_a_topologies_directory_that_is_missing(tmp_
     assert r.stderr.strip().splitlines()[-1] == (
         "error: topologies directory (CJO_TOPOLOGIES, where the console adapter reads the channels policies.yaml "
         f"declares) not found: {tmp_path / 'nowhere'}")
+
+
+def test_journey_events_are_followed_for_the_journeys_named() -> None:
+    """``tail --journey-events --journey``: an operator had no way to see a step that sends nothing (an update) but
+    the analytics service."""
+    from cjo_stream.runtime.commands import journey_events_of
+
+    keep = journey_events_of(["winback"])
+    assert keep(b'{"journey":"winback","kind":"step","step":"remember_offer","customer_id":"u1","at":1.0}')
+    assert not keep(b'{"journey":"welcome","kind":"entered","customer_id":"u1","at":1.0}')
+    assert not keep(b'{"kind":"stage","customer_id":"u1","at":1.0,"to":"active"}')  # a stage move names none
+    assert keep(b"not a journey event")  # printed, as analytics counts it invalid
+
+
+def test_the_journey_events_flags_are_in_the_help_and_refuse_what_does_not_go_with_them(topo: Path) -> None:
+    p = run("tail", "--help")
+    assert p.returncode == 0 and "--journey-events" in p.stdout and "--journey NAME" in p.stdout
+    user_error(run("tail", "--journey-events", "--journey", "winback", *NO_BROKER), ExitCode.BROKER,
+               "cannot reach the Kafka broker")
+    for flags, said in ((["--journey", "winback"], "--journey follows one journey's journey events: give "
+                                                   "--journey-events too"),
+                        (["--journey-events", "--receipts"], "--journey-events follows cjo.journey-events alone: "
+                                                             "leave out --receipts"),
+                        (["--journey-events", "--channel", "email"], "leave out --channel")):
+        err = user_error(run("tail", *flags, *NO_BROKER), ExitCode.USAGE, said)
+        assert len(err.strip().splitlines()) == 1, err

@@ -395,17 +395,40 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     s = settings_from(args)
-    every = args.receipts and not args.channel  # every channel's receipts: no policies.yaml to read
-    channels = [] if every else tail_channels(args.channel, args.topologies or topologies_dir(),
-                                              given=bool(args.topologies or os.environ.get("CJO_TOPOLOGIES")))
-    topics = [s.receipts_topic] if args.receipts else [s.delivery_topic(c) for c in channels]
-    keep = receipts_of(channels) if args.receipts and not every else None
+    if args.journey and not args.journey_events:
+        raise UsageError("--journey follows one journey's journey events: give --journey-events too")
+    if args.journey_events:  # what the workers decided, step by step: an update step shows only here
+        if args.receipts or args.channel:
+            raise UsageError(f"--journey-events follows {s.journey_events_topic} alone: leave out "
+                             f"{'--receipts' if args.receipts else '--channel'} (to follow one journey: --journey NAME)")
+        topics, keep = [s.journey_events_topic], journey_events_of(args.journey) if args.journey else None
+    else:
+        every = args.receipts and not args.channel  # every channel's receipts: no policies.yaml to read
+        channels = [] if every else tail_channels(args.channel, args.topologies or topologies_dir(),
+                                                  given=bool(args.topologies or os.environ.get("CJO_TOPOLOGIES")))
+        topics = [s.receipts_topic] if args.receipts else [s.delivery_topic(c) for c in channels]
+        keep = receipts_of(channels) if args.receipts and not every else None
     broker_ready(s, args)
     try:
         asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit, keep=keep))
     except KafkaError as e:
         raise lost_broker(s, args, e) from None
     return 0
+
+
+def journey_events_of(journeys: list[str]) -> Callable[[bytes], bool]:
+    """``tail --journey-events --journey``: those journeys' journey events (a stage move or a receipt names no
+    journey: left out); a record that is none is printed, as analytics would count it invalid."""
+    wanted = frozenset(journeys)
+
+    def keep(value: bytes) -> bool:
+        try:
+            journey = orjson.loads(value).get("journey")
+        except (orjson.JSONDecodeError, AttributeError):
+            return True
+        return journey in wanted
+
+    return keep
 
 
 def receipts_of(channels: list[str]) -> Callable[[bytes], bool]:
@@ -526,7 +549,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--topologies", default="topologies/demo", help="journeys directory (default topologies/demo)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("tail", help="print delivery commands (or, --receipts, the adapters' receipts) as they arrive")
+    p = sub.add_parser("tail", help="print delivery commands (or, --receipts, the adapters' receipts; "
+                                    "--journey-events, the workers' journey events) as they arrive")
     broker_arg(p)
     p.add_argument("--channel", action="append", type=channel_name, metavar="NAME",
                    help="channel to follow: built in, or declared in the topologies' policies.yaml (repeatable; "
@@ -536,6 +560,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--receipts", action="store_true",
                    help="print the adapters' receipts ($CJO_RECEIPTS_TOPIC) instead: sent, delivered, failed with "
                         "its reason, opened, ... (with --channel: of those channels)")
+    p.add_argument("--journey-events", action="store_true",
+                   help="print the workers' journey events (cjo.journey-events) instead: entered, each step reached "
+                        "(an update step too), sent, skipped with its reason, converted, ...")
+    p.add_argument("--journey", action="append", metavar="NAME",
+                   help="with --journey-events: that journey's only (repeatable)")
     p.add_argument("--from-beginning", action="store_true", help="print the commands already on the topics first")
     p.add_argument("--limit", type=positive_int, help="stop after this many commands")
     p.set_defaults(func=_cmd_tail)
