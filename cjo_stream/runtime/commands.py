@@ -416,34 +416,31 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
-def journey_events_of(journeys: list[str]) -> Callable[[bytes], bool]:
-    """``tail --journey-events --journey``: those journeys' journey events (a stage move or a receipt names no
-    journey: left out); a record that is none is printed, as analytics would count it invalid."""
-    wanted = frozenset(journeys)
+def _naming(field: str, wanted: list[str], *, unnamed: bool) -> Callable[[bytes], bool]:
+    """A ``tail`` filter: the JSON records whose ``field`` is one of ``wanted``; one naming none (no text there)
+    is kept if ``unnamed``; a record that is no JSON object is kept (printed as it is)."""
+    names = frozenset(wanted)
 
     def keep(value: bytes) -> bool:
         try:
-            journey = orjson.loads(value).get("journey")
+            name = orjson.loads(value).get(field)
         except (orjson.JSONDecodeError, AttributeError):
             return True
-        return journey in wanted
+        return name in names if isinstance(name, str) else unnamed
 
     return keep
+
+
+def journey_events_of(journeys: list[str]) -> Callable[[bytes], bool]:
+    """``tail --journey-events --journey``: those journeys' journey events (a stage move or a receipt names no
+    journey: left out); a record that is none is printed, as analytics would count it invalid."""
+    return _naming("journey", journeys, unnamed=False)
 
 
 def receipts_of(channels: list[str]) -> Callable[[bytes], bool]:
     """``tail --receipts --channel``: the receipts of those channels (one topic holds every channel's); a record
     that is no receipt is printed, as the workers would dead-letter it (``bad_receipt``)."""
-    wanted = frozenset(channels)
-
-    def keep(value: bytes) -> bool:
-        try:
-            channel = orjson.loads(value).get("channel")
-        except (orjson.JSONDecodeError, AttributeError):
-            return True
-        return channel in wanted or not isinstance(channel, str)
-
-    return keep
+    return _naming("channel", channels, unnamed=True)
 
 
 def tail_channels(named: list[str] | None, root: str, given: bool = False) -> list[str]:
