@@ -23,6 +23,7 @@ from cjo_stream.engine.result import Result
 from cjo_stream.engine.throttle import Throttles
 from cjo_stream.engine.transition import Transition
 from cjo_stream.engine.types import Timer, TimerKind
+from cjo_stream.event_types import INT_MAX, INT_MIN  # a profile holds events' integers (msgpack)
 from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.expressions import truthy
@@ -43,9 +44,6 @@ from cjo_stream.profile import (
     update_traits,
 )
 
-#: A profile's integers, as events' (the stored record is msgpack: a bigger one could not be written).
-_INT_MIN: Final = -(2**63)
-_INT_MAX: Final = 2**63 - 1
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
 _MAX_STEPS_PER_RUN: Final = 1000
 #: Counter combinations whose stage the engine remembers (a memo of a pure function; cleared when full).
@@ -889,7 +887,7 @@ class Engine:
                     values[name] = by
                 elif type(was) is int or type(was) is float:  # (not bool: True + 1 is 2)
                     added = was + by
-                    inside = _INT_MIN <= added <= _INT_MAX if type(added) is int else math.isfinite(added)
+                    inside = INT_MIN <= added <= INT_MAX if type(added) is int else math.isfinite(added)
                     if not inside:
                         run.note("skipped", inst, step.id, inst.variant, None, "out_of_range")
                         return

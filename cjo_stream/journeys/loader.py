@@ -18,6 +18,7 @@ from typing import Any, Final
 import msgspec
 
 from cjo_stream.commands import ALL_CHANNELS, CONTENT_NEEDS
+from cjo_stream.event_types import INT_MAX, INT_MIN  # a profile holds events' integers (msgpack)
 from cjo_stream.journeys.conditions import conditions
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
@@ -403,12 +404,6 @@ _OWN_TRAITS: Final = {
 }
 
 
-#: The integers a profile holds, as an event's: the stored record is msgpack, which has no bigger one (a worker
-#: could not store the profile, nor fingerprint the journey's file at start).
-_INT64_MIN: Final = -(2**63)
-_INT64_MAX: Final = 2**63 - 1
-
-
 def _own_trait(name: str) -> str | None:
     """Why an update step may not write ``name`` (a key :func:`cjo_stream.profile.apply_event` reads), else None."""
     if name == "consent" or name.startswith("consent."):
@@ -440,7 +435,7 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
                 comp.fail(tpath, f"trait {name!r}: {_as_yaml(value)} is not a number a profile can hold (JSON has no "
                                  "NaN or infinity)")
                 continue
-            if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:  # (the stored profile is msgpack)
+            if type(value) is int and not INT_MIN <= value <= INT_MAX:  # (the stored profile is msgpack)
                 comp.fail(tpath, f"trait {name!r}: {value} is outside the signed 64-bit range a profile holds "
                                  "(put it in quotes to store it as text)")
                 continue
@@ -482,7 +477,7 @@ def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[s
         elif isinstance(by, bool) or not isinstance(by, (int, float)) or not math.isfinite(by):
             comp.fail(ipath, f"increment of {name!r}: {_as_yaml(by)} is not a number: give the amount to add, e.g. "
                              f"{name}: 1 (or -1 to subtract)")
-        elif isinstance(by, int) and not _INT64_MIN <= by <= _INT64_MAX:
+        elif isinstance(by, int) and not INT_MIN <= by <= INT_MAX:
             comp.fail(ipath, f"increment of {name!r}: {by} is outside the signed 64-bit range a profile holds")
         else:
             out.append((name, by))
