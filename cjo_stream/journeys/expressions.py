@@ -30,6 +30,11 @@ __all__ = ["FUNCTIONS", "ROOTS", "Context", "Expression", "ExpressionError", "co
 Context = Mapping[str, Any]
 Fn = Callable[[Context], Any]
 Key = str | int
+#: A path compared with a literal number or true/false, as the parser saw it: (root, keys, the literal ("a number",
+#: "true" or "false"), whether the comparison never holds (True: ``==``, ``in``, ordering) or always holds (False:
+#: ``!=``, ``not in``) for text in the path, and the comparison as written). Text never equals nor orders against
+#: a number (README, Expressions): ``validate`` and ``simulate`` tell a comparison that text reaches.
+LiteralComparison = tuple[str, tuple[Key, ...], str, bool, str]
 
 ROOTS: Final = frozenset({"event", "profile", "journey", "now"})
 MAX_LENGTH: Final = 2000
@@ -426,7 +431,7 @@ def _tokenize(src: str) -> list[_Tok]:
 class _Node:
     """A compiled sub-expression: its closure, plus what the parser needs to optimise around it."""
 
-    __slots__ = ("fn", "const", "value", "root", "keys", "neg")
+    __slots__ = ("fn", "const", "value", "root", "keys", "neg", "nums")
 
     def __init__(self, fn: Fn, *, const: bool = False, value: Any = None, root: str | None = None,
                  keys: tuple[Key, ...] = (), neg: Fn | None = None) -> None:
@@ -436,6 +441,7 @@ class _Node:
         self.root = root  # set for a path `root.k1[k2]...` (keys in ``keys``)
         self.keys = keys
         self.neg = neg  # optional closure computing ``not fn(c)`` directly
+        self.nums: tuple[tuple[str, tuple[Key, ...]], ...] = ()  # paths arithmetic takes as numbers (`x * 2`)
 
 
 def _fresh(v: Any) -> Any:
@@ -667,6 +673,20 @@ def _make_arith(first: _Node, rest: list[tuple[str, _Node]]) -> _Node:
     return _Node(chain)
 
 
+def _numeric_paths(first: _Node, rest: list[tuple[str, _Node]]) -> tuple[tuple[str, tuple[Key, ...]], ...]:
+    """The paths an arithmetic chain takes as numbers: all of them under ``- * / %`` or beside a number literal
+    (``+`` alone also joins text: ``a + b``)."""
+    operands = [first, *(b for _, b in rest)]
+    if all(op == "+" for op, _ in rest) and not any(o.const and _num(o.value) for o in operands):
+        return ()
+    out: list[tuple[str, tuple[Key, ...]]] = []
+    for o in operands:
+        if o.root is not None:
+            out.append((o.root, o.keys))
+        out.extend(o.nums)
+    return tuple(out)
+
+
 def _make_call(name: str, args: list[_Node]) -> _Node:
     _, impl, needs_ctx = FUNCTIONS[name]
     if needs_ctx:
@@ -704,12 +724,14 @@ _BP_OR, _BP_AND, _BP_NOT, _BP_CMP, _BP_ADD, _BP_MUL, _BP_UNARY = 1, 2, 3, 4, 5, 
 
 class _Parser:
     def __init__(self, src: str) -> None:
+        self.src = src
         self.toks = _tokenize(src)
         self.i = 0
         self.depth = 0
         self.roots: set[str] = set()
         self.paths: set[tuple[str, tuple[Key, ...]]] = set()  # every `root.k1[k2]...` read, longest form
         self.equated: set[tuple[str, tuple[Key, ...]]] = set()  # paths compared with `==` or looked up `in` a list
+        self.literals: set[LiteralComparison] = set()
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -761,6 +783,7 @@ class _Parser:
         return 0
 
     def expr(self, min_bp: int) -> _Node:
+        start = self.i
         left = self.prefix()
         while True:
             bp = self.infix_bp()
@@ -774,7 +797,7 @@ class _Parser:
                     items.append(self.expr(bp))
                 left = _make_bool_chain(t.text, items)
             elif bp == _BP_CMP:
-                left = self.comparison(left)
+                left = self.comparison(left, start)
                 if self.infix_bp() == _BP_CMP:
                     nt = self.peek()
                     raise ExpressionError("comparisons cannot be chained", nt.col,
@@ -784,9 +807,12 @@ class _Parser:
                 while self.infix_bp() == bp:
                     op = self.take().text
                     rest.append((op, self.expr(bp)))
+                nums = _numeric_paths(left, rest)
                 left = _make_arith(left, rest)
+                if nums:
+                    left.nums = nums
 
-    def comparison(self, left: _Node) -> _Node:
+    def comparison(self, left: _Node, start: int) -> _Node:
         t = self.take()
         if t.kind == "kw":
             negate = t.text == "not"
@@ -794,8 +820,13 @@ class _Parser:
                 self.take()  # `in`
             else:
                 self.equate(left)
-            return _make_in(left, self.expr(_BP_CMP), negate)
+            hay = self.expr(_BP_CMP)
+            if left.root is not None and hay.const and isinstance(hay.value, list) and hay.value \
+                    and all(_num(v) for v in hay.value):
+                self.literals.add((left.root, left.keys, "a number", not negate, self.written(start)))
+            return _make_in(left, hay, negate)
         right = self.expr(_BP_CMP)
+        self.note_literals(t.text, left, right, start)
         if t.text == "==":
             self.equate(left)
             self.equate(right)
@@ -804,6 +835,25 @@ class _Parser:
         else:
             node = _make_order(t.text, left, right)
         return _fold(node) if left.const and right.const else node
+
+    def written(self, start: int) -> str:
+        """The source from token ``start`` up to the next token: a comparison as written."""
+        return self.src[self.toks[start].col - 1:self.toks[self.i].col - 1].strip()
+
+    def note_literals(self, op: str, left: _Node, right: _Node, start: int) -> None:
+        """Record a path (or a path arithmetic takes) compared with a number, or with true/false by ``==``/``!=``."""
+        for a, b in ((left, right), (right, left)):
+            if not b.const:
+                continue
+            v = b.value
+            literal = "a number" if _num(v) else "true" if v is True and op in ("==", "!=") else \
+                "false" if v is False and op in ("==", "!=") else None
+            if literal is None:
+                continue
+            paths = [(a.root, a.keys)] if a.root is not None else list(a.nums) if literal == "a number" else []
+            for root, keys in paths:
+                assert root is not None
+                self.literals.add((root, keys, literal, op != "!=", self.written(start)))
 
     def equate(self, node: _Node) -> None:
         if node.root is not None:
@@ -831,7 +881,9 @@ class _Parser:
             if x.const:
                 return _const(_neg(x.value))
             fx = x.fn
-            return _Node(lambda c: _neg(fx(c)))
+            neg = _Node(lambda c: _neg(fx(c)))
+            neg.nums = ((x.root, x.keys),) if x.root is not None else x.nums
+            return neg
         if t.is_op("("):
             self.enter(t)
             node = self.expr(0)
@@ -931,23 +983,27 @@ class Expression:
     ``roots`` lists the context keys the source refers to (``now`` also for ``days_since``/``hours_since``);
     ``paths`` the paths it reads, as (root, keys) — the loader uses them to decide what an instance keeps;
     ``equated`` those of them compared with ``==`` or looked up ``in`` something (what a value is, not only
-    whether there is one: ``validate`` tells a receipt tied to a send from one merely checked for an id).
+    whether there is one: ``validate`` tells a receipt tied to a send from one merely checked for an id);
+    ``literals`` the paths compared with a number or true/false (:data:`LiteralComparison`).
     """
 
-    __slots__ = ("source", "roots", "paths", "equated", "_fn")
+    __slots__ = ("source", "roots", "paths", "equated", "literals", "_fn")
 
     source: str
     roots: frozenset[str]
     paths: frozenset[tuple[str, tuple[Key, ...]]]
     equated: frozenset[tuple[str, tuple[Key, ...]]]
+    literals: frozenset[LiteralComparison]
 
     def __init__(self, source: str, fn: Fn, roots: frozenset[str],
                  paths: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
-                 equated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset()) -> None:
+                 equated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
+                 literals: frozenset[LiteralComparison] = frozenset()) -> None:
         self.source = source
         self.roots = roots
         self.paths = paths
         self.equated = equated
+        self.literals = literals
         self._fn = fn
 
     def __call__(self, ctx: Context) -> Any:
@@ -980,4 +1036,5 @@ def compile_expression(source: object) -> Expression:
         raise ExpressionError("empty expression", 1)
     parser = _Parser(source)
     node = parser.parse()
-    return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths), frozenset(parser.equated))
+    return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths), frozenset(parser.equated),
+                      frozenset(parser.literals))

@@ -8,21 +8,19 @@ events that carried such a property as text are counted and told, per journey, e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 from cjo_stream.journeys.conditions import conditions, latest_versions
+from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.unset_traits import _role
 
-#: ``event.properties.revenue >= 10`` and ``10 < event.properties.revenue``: an ordering comparison with a number
-_KEY = r"event\.properties\.(?P<{}>[A-Za-z_][A-Za-z0-9_]*)"
-_NUMBER = r"-?\d+(?:\.\d+)?"
-_COMPARED = re.compile(rf"{_KEY.format('a')}\s*[<>]=?\s*{_NUMBER}|{_NUMBER}\s*[<>]=?\s*{_KEY.format('b')}")
 
-
-def _keys(source: str) -> set[str]:
-    return {m["a"] or m["b"] for m in _COMPARED.finditer(source)}
+def _keys(when: Expression) -> set[str]:
+    """The top-level properties ``when`` compares with a number in a way text never meets (``>=``, ``==``, ``in``
+    a list of numbers, arithmetic: ``event.properties.qty * 2 > 10``)."""
+    return {str(keys[1]) for root, keys, literal, never, _ in when.literals
+            if root == "event" and never and literal == "a number" and len(keys) == 2 and keys[0] == "properties"}
 
 
 def numbers_compared(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
@@ -32,7 +30,7 @@ def numbers_compared(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
     for j in journeys:
         for c in conditions(j):
             if c.event is not None:
-                keys = _keys(c.when.source)
+                keys = _keys(c.when)
                 if keys:
                     out.setdefault(c.event, set()).update(keys)
     return {name: frozenset(keys) for name, keys in out.items()}
@@ -49,7 +47,7 @@ def text_number_notes(journeys: Iterable[Journey], as_text: Mapping[tuple[str, s
         for c in conditions(latest[jid]):
             if c.event is None:
                 continue
-            for key in sorted(_keys(c.when.source)):
+            for key in sorted(_keys(c.when)):
                 role = _role(c)
                 if as_text.get((c.event, key)) and role not in roles.get((c.event, key), []):
                     roles.setdefault((c.event, key), []).append(role)

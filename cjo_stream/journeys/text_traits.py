@@ -9,20 +9,12 @@ condition's line, naming the step: the trait may also come as a number from the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.source import Located, Path
 from cjo_stream.journeys.templates import Template
-
-_TRAIT = r"""profile\.traits(?:\.(?P<{0}>[A-Za-z_]\w*)|\[\s*'(?P<{0}_s>[^']*)'\s*\]|\[\s*"(?P<{0}_d>[^"]*)"\s*\])"""
-_OP = r"\s*(?:==|!=|<=|>=|<|>)\s*"
-_VALUE = r"(?P<{0}>-?\d+(?:\.\d+)?|true|false)"
-#: ``profile.traits.x >= 100``, ``profile.traits['x'] == true``, ``100 < profile.traits.x``
-_COMPARED = re.compile(rf"{_TRAIT.format('a')}{_OP}{_VALUE.format('av')}(?![\w.'\"])"
-                       rf"|(?<![\w.'\"]){_VALUE.format('bv')}{_OP}{_TRAIT.format('b')}")
 
 Conditions = Callable[[Journey, Located], Iterable[tuple[Path, Expression]]]
 
@@ -53,16 +45,14 @@ def text_trait_warnings(loaded: list[tuple[Journey, Located]], conditions_of: Co
     whens = [(j.source, src.line(path), cond) for j, src in loaded for path, cond in conditions_of(j, src)]
     out: list[str] = []
     for file, line, cond in [*whens, *stage_whens]:
-        for m in _COMPARED.finditer(cond.source):
-            name = next(g for g in (m["a"], m["a_s"], m["a_d"], m["b"], m["b_s"], m["b_d"]) if g is not None)
-            if name not in written:
+        for root, keys, literal, never, written_as in sorted(cond.literals, key=lambda c: c[4]):
+            if root != "profile" or len(keys) != 2 or keys[0] != "traits" or keys[1] not in written:
                 continue
-            value = m["av"] or m["bv"]
-            what, like = (value, f'"{value}", not {value}') if value in ("true", "false") else \
-                ("a number", '"150", not 150')
-            holds = "always" if "!=" in m.group(0) else "never"
-            out.append(f"{file}:{line}: warning: `{m.group(0)}` compares trait {name!r} with {what}, but "
-                       f"{written[name]} writes it from a template, which stores text ({like}): that {holds} holds "
-                       "for what the step writes (README, Profile updates); an update stores a number or "
-                       "true/false written as it is, unquoted, or a count with increment:")
+            name = str(keys[1])
+            like = f'"{literal}", not {literal}' if literal in ("true", "false") else '"150", not 150'
+            out.append(f"{file}:{line}: warning: `{written_as}` compares trait {name!r} with {literal}, but "
+                       f"{written[name]} writes it from a template, which stores text ({like}): that "
+                       f"{'never' if never else 'always'} holds for what the step writes (README, Profile updates); "
+                       "an update stores a number or true/false written as it is, unquoted, or a count with "
+                       "increment:")
     return out

@@ -49,6 +49,14 @@ def test_the_keys_compared_with_a_number_either_way_round(tmp_path: Path) -> Non
                                                "review_submitted": frozenset({"rating"})}
 
 
+def test_a_number_list_and_arithmetic_are_comparisons_with_a_number(tmp_path: Path) -> None:
+    """``in [...]`` and arithmetic never hold for text either; ``!=`` always does, so it is not told."""
+    journey = REVIEW.replace("event.properties.revenue >= 10", "event.properties.qty * 2 > 10 and "
+                             "event.properties.tier in [1, 2] and event.properties.code != 3")
+    topo = load_topology(write(tmp_path, {"review": journey}))
+    assert numbers_compared(topo.journeys)["order_completed"] == frozenset({"qty", "tier"})
+
+
 def test_simulate_and_replay_tell_a_number_sent_as_text(tmp_path: Path) -> None:
     topologies = tmp_path / "t"
     topologies.mkdir()
