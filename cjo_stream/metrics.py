@@ -111,6 +111,9 @@ PROFILE_LIMITED = Counter("cjo_profile_limited_total", "Events (and merges) whos
                           "shrunk to stay within the stored size",
                           ["what"], registry=REGISTRY)
 _limits_told: set[str] = set()
+PUSH_TOKENS_REFUSED = Counter("cjo_push_tokens_refused_total", "Events carrying a push token a receipt had dropped "
+                              "(app uninstalled: FCM's UNREGISTERED), which was not made the customer's device "
+                              "again (README, Push tokens)", registry=REGISTRY)
 CONSENT_LOOKALIKES = Counter("cjo_consent_lookalike_events_total", "Events whose name reads as a consent event and "
                              "is none (Unsubscribed, Email Unsubscribed): they change no consent, so their "
                              "senders are still messaged; by name (up to 20, then other; each logged once)",
@@ -118,8 +121,11 @@ CONSENT_LOOKALIKES = Counter("cjo_consent_lookalike_events_total", "Events whose
 
 
 def _count_limited(bits: list[int]) -> None:
-    from cjo_stream.profile import LIMITED_NAMES
+    from cjo_stream.profile import LIMITED_NAMES, PUSH_TOKEN_REFUSED
 
+    refused = sum(1 for b in bits if b & PUSH_TOKEN_REFUSED)
+    if refused:
+        PUSH_TOKENS_REFUSED.inc(refused)
     for bit, what in LIMITED_NAMES.items():
         n = sum(1 for b in bits if b & bit)
         if n:
@@ -240,7 +246,7 @@ ROLE_METRICS: dict[Role, tuple[Collector, ...]] = {
                STEP_REACHED, VARIANT_ENTERED, SENDS, SKIPS, DEFERRALS, DECISION_LATENCY, PROCESSING, BATCH_SIZE,
                TIMER_LATENESS, TIMERS_PENDING, SCHEDULE_PROFILES, SCHEDULE_SCAN, STAGE_TRANSITIONS, STAGE_CUSTOMERS,
                UNKNOWN_TIMEZONES, TIMERS_HELD, EVENTS_OVERTAKEN, EVENTS_OVERTAKEN_SECONDS, PROFILES, PROFILE_LIMITED,
-               CONSENT_LOOKALIKES, PROFILE_BYTES, INTERNAL_RECORDS, RESTORE_SECONDS, AUDIT_EVENTS, ROCKSDB_MEMORY),
+               PUSH_TOKENS_REFUSED, CONSENT_LOOKALIKES, PROFILE_BYTES, INTERNAL_RECORDS, RESTORE_SECONDS, AUDIT_EVENTS, ROCKSDB_MEMORY),
     "adapter": (*_COMMON, DELIVERY_OUTCOMES, ADAPTER_PEER_LOOKUPS, ADAPTER_RETRIES, ADAPTER_RATE_WAIT, ADAPTER_LATENCY,
                 ROCKSDB_MEMORY),
     "analytics": (*_COMMON, ANALYTICS_EVENTS, ANALYTICS_DUPLICATES, ANALYTICS_INVALID, ANALYTICS_CACHED_ROWS,

@@ -105,6 +105,10 @@ LIMITED_ALL: Final = LIMITED_TRAITS | LIMITED_EVENT_NAMES | LIMITED_CONSENT | LI
 #: withdrawn. The worker tells the adapters (``cjo.consent-changes``), which hold back commands already on
 #: their topics for a channel withdrawn since (a first consent given to no withdrawal is not reported).
 CONSENT_CHANGED: Final = 1 << 8
+#: Not a limit either, reported with them: the event carried a push token a receipt had dropped (:func:`_refused`),
+#: which was not made the customer's device again (``cjo_push_tokens_refused_total``: an app restored from a
+#: backup, or an SDK repeating its cached token, shows as a steady count).
+PUSH_TOKEN_REFUSED: Final = 1 << 9
 #: A stored profile's largest encoded size (the workers' store and changelog record): half of Kafka's
 #: default 1 MB record limit. The key counts above bound a profile's keys, not its values (a trait may
 #: hold anything an event of up to 256 KiB carries): :func:`shrink` keeps a profile within it.
@@ -400,6 +404,7 @@ def apply_event(p: Profile, ev: Event) -> int:
         mine = traits
         if p.dropped and PUSH_TOKEN_TRAIT in traits and _refused(p, traits[PUSH_TOKEN_TRAIT]):
             mine = {k: v for k, v in traits.items() if k != PUSH_TOKEN_TRAIT}  # (the event's own left as it came)
+            limited |= PUSH_TOKEN_REFUSED
         limited |= _add_traits(p.traits, mine)
         limited |= _consent_from_traits(p, traits, exact)
         if PUSH_TOKEN_TRAIT in traits:
@@ -429,9 +434,12 @@ def apply_event(p: Profile, ev: Event) -> int:
         if "device" in context and not (traits and PUSH_TOKEN_TRAIT in traits):
             token = _device_token(context)
             old = p.traits.get(PUSH_TOKEN_TRAIT)
-            if token is not None and old != token and not _refused(p, token):
-                limited |= _add_traits(p.traits, {PUSH_TOKEN_TRAIT: token})
-                _replaced_token(p, old)
+            if token is not None and old != token:
+                if _refused(p, token):
+                    limited |= PUSH_TOKEN_REFUSED
+                else:
+                    limited |= _add_traits(p.traits, {PUSH_TOKEN_TRAIT: token})
+                    _replaced_token(p, old)
     return limited
 
 

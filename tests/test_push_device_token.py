@@ -323,3 +323,46 @@ def test_simulate_a_late_event_carrying_the_uninstalled_apps_token(tmp_path: Pat
     first, second = _simulate(tmp_path, TWO_PUSHES, lines)
     assert (first["to"], first["also_to"]) == ("fcm-tablet", ["fcm-phone"])
     assert (second["step"], second["to"], second.get("also_to")) == ("again", "fcm-phone", None)
+
+
+def test_a_token_refused_is_reported_and_a_worker_counts_it(tmp_path: Path) -> None:
+    """An operator could not see tokens refused (an app restored from a backup repeating its dropped token):
+    ``apply_event`` reports each, as it reports what the limits leave out, and a worker's batch step counts them in
+    ``cjo_push_tokens_refused_total``."""
+    from cjo_stream import metrics
+    from cjo_stream.bench.soak_stages import InputRecord, Stages
+    from cjo_stream.config import Settings
+    from cjo_stream.profile import PUSH_TOKEN_REFUSED
+
+    p = _four_devices()
+    assert apply_event(p, _gone("tok-3")) & PUSH_TOKEN_REFUSED == 0
+    assert apply_event(p, ev("app_opened", T0 + 9, context=_device("tok-3"))) & PUSH_TOKEN_REFUSED
+    assert apply_event(p, ev("identify", T0 + 9, type="identify", traits={"push_token": "tok-3"})) & PUSH_TOKEN_REFUSED
+    assert apply_event(p, ev("app_opened", T0 + 9, context=_device("tok-new"))) & PUSH_TOKEN_REFUSED == 0
+
+    settings = Settings(partitions=2)
+    stages = Stages(settings, str(tmp_path), receipts=False)
+    lines = [{"messageId": "a", "type": "track", "event": "app_opened", "userId": "u1",
+              "timestamp": "2026-03-02T10:00:00Z", "context": _device("tok-a")},
+             {"messageId": "b", "type": "track", "event": "app_opened", "userId": "u1",
+              "timestamp": "2026-03-02T10:06:00Z", "context": _device("tok-a")},
+             {"messageId": "c", "type": "identify", "userId": "u1", "timestamp": "2026-03-02T10:07:00Z",
+              "traits": {"push_token": "tok-a"}}]
+    receipt = orjson.dumps({"delivery_id": "d1", "customer_id": "u1", "channel": "push", "status": "sent",
+                            "at": "2026-03-02T10:05:00Z", "attributes": {"unregistered": [device_digest("tok-a")]}})
+
+    def refused() -> float:
+        return metrics.REGISTRY.get_sample_value("cjo_push_tokens_refused_total") or 0.0
+
+    before = refused()
+    try:
+        stages.take([InputRecord(settings.input_topic, 0, 0, orjson.dumps(lines[0]))])
+        stages.drain(ingest_behind=False)
+        stages.take([InputRecord(settings.receipts_topic, 0, 0, receipt)])
+        stages.drain(ingest_behind=False)
+        assert refused() == before
+        stages.take([InputRecord(settings.input_topic, 0, i, orjson.dumps(line)) for i, line in enumerate(lines[1:], 1)])
+        stages.drain(ingest_behind=False)
+    finally:
+        stages.close()
+    assert refused() - before == 2

@@ -35,6 +35,7 @@ from cjo_stream.journeys.templates import MAX_CONTENT_CHARS, RenderError, Templa
 from cjo_stream.profile import (
     CONSENT_CHANGED,
     LIMITED_ALL,
+    PUSH_TOKEN_REFUSED,
     Instance,
     Profile,
     Seen,
@@ -283,7 +284,7 @@ class Engine:
             run.result.late, run.result.too_late = late, too_late
             bits = apply_event(profile, event)
             if bits:
-                run.result.limited |= bits & LIMITED_ALL  # (|=: an update step of a timer fired first)
+                run.result.limited |= bits & (LIMITED_ALL | PUSH_TOKEN_REFUSED)  # (|=: a timer's update step first)
                 run.result.consent_changed = bits & CONSENT_CHANGED != 0
             run.profile_changed()  # counters, traits and times moved: conditions see them as they are now
             if event.name in ENGAGEMENT and self.best_time_channels:

@@ -34,7 +34,7 @@ class Result:
     stage_at: float  # when the stage moves happened (the call's decision time; analytics buckets them)
     late: bool  # the event happened before the customer's latest event
     too_late: bool  # ... by more than the allowed lateness: it started no journey
-    limited: int  # what the profile's limits left out of it (cjo_stream.profile LIMITED_* bits; 0 nearly always)
+    limited: int  # what the profile left out of it (cjo_stream.profile LIMITED_* bits, PUSH_TOKEN_REFUSED; 0 nearly always)
     consent_changed: bool  # a consent was withdrawn, or given back (cjo_stream.profile.CONSENT_CHANGED)
 
     def __init__(self, profile: Profile, commands: list[DeliveryCommand] | None = None,

@@ -180,10 +180,12 @@ def build() -> dict[str, Any]:
                      quantiles("cjo_state_restore_seconds", (0.5, 0.99)), "s"), 8, 8)
     L.add(timeseries("Profile size written", "Encoded size of profiles written (msgpack)",
                      quantiles("cjo_profile_size_bytes", (0.5, 0.99)), "bytes"), 12, 8)
-    L.add(timeseries("Profile limits reached", "Events whose new profile keys were left out at a profile's "
-                     "limits, and profiles shrunk to stay within the stored size, by what (README, "
-                     "\"Profile limits\"): upstream data that grows profiles without bound",
-                     [(f"sum by (what) (increase(cjo_profile_limited_total[{RI}]))", "{{what}}")]), 12, 8)
+    L.add(timeseries("Profile limits reached, push tokens refused", "Events whose new profile keys were left "
+                     "out at a profile's limits, and profiles shrunk to stay within the stored size, by what "
+                     "(README, \"Profile limits\"): upstream data that grows profiles without bound; and events "
+                     "carrying a push token a receipt had dropped, not taken back (README, \"Push tokens\")",
+                     [(f"sum by (what) (increase(cjo_profile_limited_total[{RI}]))", "{{what}}"),
+                      (f"sum(increase(cjo_push_tokens_refused_total[{RI}]))", "push tokens refused")]), 12, 8)
     L.add(timeseries("Processing time per event", "Worker time per event (batch processing time / batch size)",
                      quantiles("cjo_event_processing_seconds", (0.5,)) +
                      [("cjo:event_processing_seconds:p99", "p99")], "s"), 12, 8)
