@@ -120,14 +120,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if transitions is not None:
         transitions.close()
     if args.profiles:  # what an update step wrote, as the state API shows a worker's customer (GET /customers/<id>)
-        from cjo_stream.profile import profile_to_dict
+        from cjo_stream.profile_file import write_profiles
 
-        try:
-            with open(args.profiles, "wb") as pf:
-                for cid in sorted(sim.profiles):
-                    pf.write(encode(profile_to_dict(sim.profiles[cid], engine.default_stage, engine.ending)) + b"\n")
-        except OSError as e:
-            raise FileProblem(f"cannot write the profiles {args.profiles}: {e.strerror}") from None
+        write_profiles(args.profiles, sim.profiles, engine)
     try:
         out.flush()
     except BrokenPipeError:

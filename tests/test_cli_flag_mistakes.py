@@ -166,7 +166,7 @@ def test_a_webhook_adapter_with_no_url_it_may_use_is_refused_at_start() -> None:
 
 
 @pytest.mark.parametrize("args, unknown", [(["simulate", "--events", EVENTS, "--journey", "welcome"], "--journey welcome"),
-                                          (["replay", "--events", EVENTS, "--profiles", "10"], "--profiles 10")])
+                                          (["replay", "--events", EVENTS, "--allowed", "10"], "--allowed 10")])
 def test_a_prefix_of_a_flag_is_no_flag(tmp_path: Path, args: list[str], unknown: str) -> None:
     """``simulate --journey welcome``, meant as a filter, was taken as ``--journey-events welcome`` (argparse's
     prefixes): exit 0, and every journey event written to a file named ``welcome`` (a walkthrough)."""

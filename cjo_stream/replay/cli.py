@@ -86,10 +86,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     every = list(topologies)  # (the contender's may run apart: its journeys are still checked for unseen events)
     for path in args.events or ():
         readable_file(path, "events file")
-    outputs = [(flag, path) for flag, path in (("--commands", args.commands), ("--html", args.html)) if path]
+    outputs = [(flag, path) for flag, path in (("--commands", args.commands), ("--html", args.html),
+                                               ("--profiles", args.profiles)) if path]
     distinct_outputs([("events file", path) for path in args.events or ()], outputs)
     if args.html:
         writable_file(args.html, "the page")
+    if args.profiles:
+        writable_file(args.profiles, "the profiles")
     out = None
     if args.commands:
         try:
@@ -178,6 +181,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 raise UsageError(str(e)) from None
         with collector_paused():
             replay.finish()
+        if args.profiles and replay.events:  # before close: spilled profiles are read back from their store
+            from cjo_stream.profile_file import write_profiles
+
+            side = replay.sides[0]  # with --compare, --topologies' (as --commands)
+            write_profiles(args.profiles, side.sim.profiles, side.sim.engine)
         if contender is not None:
             contended = contender.outcome()
         bar.close(replay.events + replay.outside + len(replay.bad))
@@ -350,6 +358,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="history before --since that builds profiles, counters and consent, decisions not counted")
     p.add_argument("--commands", metavar="FILE", help="write every command it would have sent (JSON lines; with --compare, those of --topologies)")
     p.add_argument("--html", metavar="FILE", help="write the journey analytics page as one self-contained HTML file")
+    p.add_argument("--profiles", metavar="FILE",
+                   help="write each customer's profile at the end (traits, counters, stage, journeys) as JSON lines, "
+                        "as a worker's state API shows one (with --compare, those of --topologies)")
     p.add_argument("--fail-on-change", action="store_true", help="with --compare: exit 1 when anything differs")
     p.add_argument("--only-changed", action="store_true", help="with --compare: print only the rows that differ")
     p.add_argument("--examples", type=positive_int, help="with --compare: example customer ids per difference "
