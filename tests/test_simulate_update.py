@@ -185,3 +185,18 @@ def test_a_number_an_update_copies_from_the_event_is_stored_as_a_number_and_bran
     assert "last_order_total" not in traits["u2"] and traits["u2"]["churn_risk"] == 0.8
     # no load warning: the lone output compared with a number stores a number
     assert "last_order_total" not in p.stderr, p.stderr
+
+
+def test_a_number_no_profile_holds_is_told_and_the_step_writes_nothing(tmp_path: Path) -> None:
+    scaled = ORDERS.replace('total }}"', 'total | times: 100000000000000000 }}"')  # 150 x 1e17: past 2**63
+    topo = _topology(tmp_path, scaled)
+    (tmp_path / "ev.jsonl").write_text(EVENTS.replace('"coupon":"save20"', '"total":150').replace(
+        "churn_signal", "order_completed"))
+    out = tmp_path / "profiles.jsonl"
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"), "--profiles", str(out))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert "orders step remember: 1 update(s) wrote nothing, a number a lone {{ }} gave or an increment made is one " \
+           "no profile holds (past a signed 64-bit integer, or not finite) (out_of_range)" in p.stderr, p.stderr
+    (profile,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert "last_order_total" not in profile["traits"] and "last_order_label" not in profile["traits"]
+    assert [orjson.loads(line)["step"] for line in p.stdout.splitlines()] == ["small"]
