@@ -185,6 +185,12 @@ def test_a_number_an_update_copies_from_the_event_is_stored_as_a_number_and_bran
     assert "last_order_total" not in traits["u2"] and traits["u2"]["churn_risk"] == 0.8
     # no load warning: the lone output compared with a number stores a number
     assert "last_order_total" not in p.stderr, p.stderr
+    # replay decides as simulate does (one engine): the big order's mail too
+    rep = run("replay", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"),
+              "--commands", str(tmp_path / "cmds.jsonl"))
+    assert rep.returncode == 0, rep.stderr
+    replayed = [orjson.loads(x) for x in (tmp_path / "cmds.jsonl").read_text().splitlines()]
+    assert replayed == [orjson.loads(x) for x in p.stdout.splitlines()] and len(replayed) == 2
 
 
 def test_a_number_no_profile_holds_is_told_and_the_step_writes_nothing(tmp_path: Path) -> None:
