@@ -481,7 +481,7 @@ def _as_yaml(value: Any) -> str:
 
 def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[str, int | float], ...]:
     """An update's ``increment:``: each trait once, by a finite number (Braze's increment: a count needs no
-    template, and a trait holding text is told, ``not_a_number``, where ``plus`` reads text it cannot as 0)."""
+    template, and a trait holding text is told, ``not_a_number``, where ``| plus: 1`` counts text as 0)."""
     out: list[tuple[str, int | float]] = []
     for name, by in (spec.increment or {}).items():
         ipath = (*upath, "increment", name)
