@@ -192,7 +192,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     updates = {(j.id, sid) for j in topo.journeys for sid, st in j.steps.items() if st.update is not None}
     why = {"render_error": "a template failed on their data",
            "not_a_number": "an increment's trait held something other than a number",
-           "out_of_range": "an increment left the signed 64-bit range"}
+           "out_of_range": "a number a lone {{ }} gave or an increment made is one no profile holds (past a signed "
+                           "64-bit integer, or not finite)"}
     for (journey, step), counts in sorted(sim.funnel.steps.items()):
         for reason, what in why.items():
             n = counts.get(f"skipped:{reason}", 0)

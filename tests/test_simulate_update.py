@@ -142,3 +142,67 @@ def test_simulate_writes_the_profiles_the_updates_wrote(tmp_path: Path) -> None:
               "--profiles", str(tmp_path / "no" / "such" / "dir.jsonl"))
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "cannot write the profiles" in bad.stderr and "not found" in bad.stderr, bad.stderr
+
+
+ORDERS = """journey: orders
+entry: {event: order_completed}
+steps:
+  - id: remember
+    update:
+      traits:
+        last_order_total: "{{ event.properties.total }}"
+        last_order_label: "{{ event.properties.total }} EUR"
+  - id: check
+    branch:
+      - when: profile.traits.last_order_total >= 100
+        next: big
+      - else: small
+  - id: big
+    send: {channel: email, content: {subject: "Thanks for a big order", body: "{{ profile.traits.last_order_label }}"}}
+    next: end
+  - id: small
+    send: {channel: email, content: {subject: "Thanks", body: "{{ profile.traits.last_order_label }}"}}
+"""
+
+
+def test_a_number_an_update_copies_from_the_event_is_stored_as_a_number_and_branched_on(tmp_path: Path) -> None:
+    """`last_order_total: "{{ event.properties.total }}"` stored "150", and `>= 100` sent every customer the small
+    mail; a lone output now stores 150. An order without a total removes the trait (null), as `null` does."""
+    topo = _topology(tmp_path, ORDERS)
+    lines = [EVENTS.splitlines()[0], EVENTS.splitlines()[0].replace('"u1"', '"u2"').replace('"m1"', '"m3"')]
+    for user, mid, total in (("u1", "m2", ',"total":150'), ("u2", "m4", "")):
+        lines.append(f'{{"type":"track","event":"order_completed","userId":"{user}","messageId":"{mid}",'
+                     f'"timestamp":"2026-03-01T10:05:00Z","properties":{{"currency":"EUR"{total}}}}}')
+    (tmp_path / "ev.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "profiles.jsonl"
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"), "--profiles", str(out))
+    assert p.returncode == 0, p.stderr
+    cmds = {c["customer_id"]: c for c in map(orjson.loads, p.stdout.splitlines())}
+    assert cmds["u1"]["step"] == "big" and cmds["u1"]["content"]["body"] == "150 EUR"
+    assert cmds["u2"]["step"] == "small" and cmds["u2"]["content"]["body"] == " EUR"
+    traits = {q["customer_id"]: q["traits"] for q in map(orjson.loads, out.read_bytes().splitlines())}
+    assert traits["u1"]["last_order_total"] == 150 and traits["u1"]["last_order_label"] == "150 EUR"
+    assert "last_order_total" not in traits["u2"] and traits["u2"]["churn_risk"] == 0.8
+    # no load warning: the lone output compared with a number stores a number
+    assert "last_order_total" not in p.stderr, p.stderr
+    # replay decides as simulate does (one engine): the big order's mail too
+    rep = run("replay", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"),
+              "--commands", str(tmp_path / "cmds.jsonl"))
+    assert rep.returncode == 0, rep.stderr
+    replayed = [orjson.loads(x) for x in (tmp_path / "cmds.jsonl").read_text().splitlines()]
+    assert replayed == [orjson.loads(x) for x in p.stdout.splitlines()] and len(replayed) == 2
+
+
+def test_a_number_no_profile_holds_is_told_and_the_step_writes_nothing(tmp_path: Path) -> None:
+    scaled = ORDERS.replace('total }}"', 'total | times: 100000000000000000 }}"')  # 150 x 1e17: past 2**63
+    topo = _topology(tmp_path, scaled)
+    (tmp_path / "ev.jsonl").write_text(EVENTS.replace('"coupon":"save20"', '"total":150').replace(
+        "churn_signal", "order_completed"))
+    out = tmp_path / "profiles.jsonl"
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"), "--profiles", str(out))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert "orders step remember: 1 update(s) wrote nothing, a number a lone {{ }} gave or an increment made is one " \
+           "no profile holds (past a signed 64-bit integer, or not finite) (out_of_range)" in p.stderr, p.stderr
+    (profile,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert "last_order_total" not in profile["traits"] and "last_order_label" not in profile["traits"]
+    assert [orjson.loads(line)["step"] for line in p.stdout.splitlines()] == ["small"]

@@ -65,6 +65,11 @@ def _bucket(*parts: str) -> float:
     return int.from_bytes(h, "big") / 2**64
 
 
+def _holdable(n: int | float) -> bool:
+    """Whether a profile can hold the number: a signed 64-bit integer or a finite float, as an event's."""
+    return INT_MIN <= n <= INT_MAX if type(n) is int else math.isfinite(n)
+
+
 def _needs_event(j: Journey, inst: Instance) -> bool:
     """Whether the instance, where it stands, may still read its entry snapshot (``Journey.keeps_event``)."""
     keep = j.keeps_event
@@ -854,10 +859,12 @@ class Engine:
     def _update(self, run: _Run, inst: Instance, j: Journey, step: Step, ev_view: dict[str, Any]) -> None:
         """``update: {traits, increment}``: write the traits to the profile at the decision time, as an event's
         traits are applied (the same limits; what they leave out is reported in ``Result.limited``), and add each
-        increment to its number trait (0 when not set). Not a message: a holdout or global-control customer's
-        profile is updated too. A template that cannot render, or an increment of a trait that holds no number
-        (or would leave the 64-bit range), writes nothing of the step (a transition ``skipped``, reason
-        ``render_error``, ``not_a_number`` or ``out_of_range``), and the instance goes on."""
+        increment to its number trait (0 when not set). A template that is one ``{{ expr }}`` alone stores its
+        value with its type (a number, true/false, text; nil removes the trait: ``Template.value``), any other
+        renders text. Not a message: a holdout or global-control customer's profile is updated too. A template
+        that cannot render, a number it gives or an increment makes outside the 64-bit range (or not finite), or
+        an increment of a trait that holds no number, writes nothing of the step (a transition ``skipped``,
+        reason ``render_error``, ``out_of_range`` or ``not_a_number``), and the instance goes on."""
         action = step.update
         assert action is not None
         values: dict[str, Any] = {}
@@ -869,9 +876,13 @@ class Engine:
                     if ctx is None:
                         ctx = run.ctx(ev_view, inst, j, self._reads[id(step)])
                         ctx["now"] = DecisionTime(run.now)  # as a send's: `{{ now }}` is the decided_at text
-                    text = value.render(ctx)
-                    total += len(text)
-                    values[name] = text
+                    got = value.value(ctx)  # a lone `{{ expr }}` keeps its type (Template.value)
+                    if type(got) is str:
+                        total += len(got)
+                    elif (type(got) is int or type(got) is float) and not _holdable(got):
+                        run.note("skipped", inst, step.id, inst.variant, None, "out_of_range")  # (`times`, "inf")
+                        return
+                    values[name] = got
                 else:
                     values[name] = value
             if total > MAX_CONTENT_CHARS:
@@ -888,8 +899,7 @@ class Engine:
                     values[name] = by
                 elif type(was) is int or type(was) is float:  # (not bool: True + 1 is 2)
                     added = was + by
-                    inside = INT_MIN <= added <= INT_MAX if type(added) is int else math.isfinite(added)
-                    if not inside:
+                    if not _holdable(added):
                         run.note("skipped", inst, step.id, inst.variant, None, "out_of_range")
                         return
                     values[name] = added

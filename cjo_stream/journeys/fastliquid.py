@@ -21,7 +21,9 @@ gives ``now`` and ``today`` to the templates naming them, so no render reaches p
 wall-clock built-ins), a filter that wants the render context, a nested path, and any render that
 raises or comes near the output limit (python-liquid renders it again: filters are pure, so the second
 render raises exactly what python-liquid raises).
-``tests/journeys/test_fastliquid.py`` checks the outputs are equal on awkward data.
+An update step's lone ``{{ }}`` is evaluated the same way, its value kept as it is before it is made text
+(:meth:`FastTemplate.value`). ``tests/journeys/test_fastliquid.py`` checks the outputs and the values are
+python-liquid's on awkward data.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ _LITERALS: Final = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, Fa
 
 
 _MISSING: Final = object()
+#: what :meth:`FastTemplate.value` answers to mean "ask Liquid"
+ASK_LIQUID: Final = object()
 #: in place of python-liquid's ``default`` filter given one literal: done here for text, nil and an undefined
 #: path (the commonest filter in content: python-liquid's call was ~7,000 instructions, and the undefined it
 #: makes for a missing trait ~4,000; callgrind of the send-heavy journeys, 2026-12-02); other values are
@@ -157,10 +161,21 @@ class FastTemplate:
             return None  # over python-liquid's output limit: it raises the error
         return text
 
+    def value(self, data: dict[str, Any]) -> Any:
+        """The value of a template that is one output alone, before it is made text (an update
+        step stores it with its type: :meth:`Template.value`); :data:`ASK_LIQUID` to ask Liquid."""
+        part = self._parts[0]
+        if type(part) is not tuple:
+            return ASK_LIQUID
+        try:
+            return self._evaluate(cast(_Output, part), data)
+        except Exception:  # noqa: BLE001 - python-liquid evaluates it again and raises (or not) as it does
+            return ASK_LIQUID
+
     def _emit(self, parts: list[_Part], data: dict[str, Any], out: list[str], context: list[RenderContext]) -> bool:
         """Append the text of ``parts`` to ``out``; False to mean "ask Liquid". ``context`` holds the render's
         python-liquid context once a block needs one (one per render, as python-liquid's own)."""
-        get_item, autoescape = self._get_item, self._autoescape
+        autoescape = self._autoescape
         for part in parts:
             # (exact type tests: ``isinstance(part, Node)`` is an ABC check, a few µs per output)
             if type(part) is str:
@@ -182,36 +197,45 @@ class FastTemplate:
             if type(part) is not tuple:  # another conditional block: python-liquid renders it as in render()
                 out.append(self._liquid_block(cast(Node, part), data, context))
                 continue
-            root, segments, filters, token, hints = cast(_Output, part)
-            obj = data.get(root, _MISSING)
-            if obj is _MISSING:
-                return False  # python-liquid's built-ins, or undefined: its scope chain decides
-            # as RenderContext.get: the first step that fails gives an undefined named after the root
-            for i, seg in enumerate(segments):
-                try:
-                    obj = _step(obj, seg, get_item)
-                except (KeyError, TypeError):
-                    obj = _GONE if filters and filters[0][0] is _DEFAULT and self._plain_undefined else \
-                        self._undefined(root, hint=hints[i], token=token)
-                    break
-                except IndexError:
-                    obj = _GONE if filters and filters[0][0] is _DEFAULT and self._plain_undefined else \
-                        self._undefined(root, hint="index out of range", token=token)
-                    break
-            for func, args, kwargs in filters:
-                if func is _DEFAULT:  # python-liquid's default(obj, args[0]), for the values it is given most
-                    if obj is _GONE or obj is None or type(obj) is str and not obj:
-                        obj = args[0]
-                        continue
-                    if type(obj) is str:
-                        continue
-                    func = _liquid_default
-                if type(obj) is range:
-                    return False  # python-liquid's range-guarded filters decide
-                obj = func(obj, *args, **kwargs)
+            obj = self._evaluate(cast(_Output, part), data)
+            if obj is ASK_LIQUID:
+                return False
             # to_liquid_string gives text back as it is unless autoescaping
             out.append(obj if type(obj) is str and not autoescape else to_liquid_string(obj, autoescape))
         return True
+
+    def _evaluate(self, part: _Output, data: dict[str, Any]) -> Any:
+        """The value of one output, before it is made text; :data:`ASK_LIQUID` to ask Liquid. Raises what a
+        filter raises (the callers ask Liquid then)."""
+        get_item = self._get_item
+        root, segments, filters, token, hints = part
+        obj = data.get(root, _MISSING)
+        if obj is _MISSING:
+            return ASK_LIQUID  # python-liquid's built-ins, or undefined: its scope chain decides
+        # as RenderContext.get: the first step that fails gives an undefined named after the root
+        for i, seg in enumerate(segments):
+            try:
+                obj = _step(obj, seg, get_item)
+            except (KeyError, TypeError):
+                obj = _GONE if filters and filters[0][0] is _DEFAULT and self._plain_undefined else \
+                    self._undefined(root, hint=hints[i], token=token)
+                break
+            except IndexError:
+                obj = _GONE if filters and filters[0][0] is _DEFAULT and self._plain_undefined else \
+                    self._undefined(root, hint="index out of range", token=token)
+                break
+        for func, args, kwargs in filters:
+            if func is _DEFAULT:  # python-liquid's default(obj, args[0]), for the values it is given most
+                if obj is _GONE or obj is None or type(obj) is str and not obj:
+                    obj = args[0]
+                    continue
+                if type(obj) is str:
+                    continue
+                func = _liquid_default
+            if type(obj) is range:
+                return ASK_LIQUID  # python-liquid's range-guarded filters decide
+            obj = func(obj, *args, **kwargs)
+        return obj
 
     def _holds(self, test: _Test, data: dict[str, Any]) -> int:
         """1 or 0: whether an ``if``'s test holds, as python-liquid's ``is_truthy``/``_eq`` decide for the

@@ -66,7 +66,7 @@ from cjo_stream.journeys.spec import (
     WaitForSpec,
 )
 from cjo_stream.journeys.stages import Stages, load_stages
-from cjo_stream.journeys.templates import Template, TemplateError
+from cjo_stream.journeys.templates import RenderError, Template, TemplateError
 from cjo_stream.journeys.text_traits import text_trait_warnings
 from cjo_stream.journeys.update_order import update_order_warnings
 
@@ -412,8 +412,8 @@ def _own_trait(name: str) -> str | None:
 
 
 def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
-    """An ``update`` step's traits: each a template (text), a number, a boolean, or null (remove the trait); and
-    its increments, each a number added to a number trait."""
+    """An ``update`` step's traits: each a template (text, or the typed value of a lone ``{{ expr }}``), a number,
+    a boolean, or null (remove the trait); and its increments, each a number added to a number trait."""
     if not spec.traits and not spec.increment:
         comp.fail(upath if spec.traits is None else (*upath, "traits"),
                   "an update step needs `traits:` with at least one trait to write (name: value; null removes it), "
@@ -429,7 +429,11 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
             comp.fail(tpath, f"trait {name!r} cannot be written by a journey: {why}")
             continue
         if isinstance(value, str):
-            out.append((name, comp.template(value, tpath)))
+            tpl = comp.template(value, tpath)
+            if (why := _unholdable_constant(tpl)) is not None:
+                comp.fail(tpath, f"trait {name!r}: {why}")
+                continue
+            out.append((name, tpl))
         elif value is None or isinstance(value, (bool, int, float)):
             if isinstance(value, float) and not math.isfinite(value):
                 comp.fail(tpath, f"trait {name!r}: {_as_yaml(value)} is not a number a profile can hold (JSON has no "
@@ -450,6 +454,22 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
     return UpdateAction(tuple(out), _increments(spec, comp, upath))
 
 
+def _unholdable_constant(tpl: Template) -> str | None:
+    """Why a lone output of constants gives a number no profile holds (``"{{ 9223372036854775808 }}"``, stored as
+    the number it is, was skipped ``out_of_range`` for every customer), else None."""
+    if not tpl.lone or tpl.roots() != frozenset():
+        return None
+    try:
+        got = tpl.value({})
+    except RenderError:
+        return None  # (one failing on constants alone was refused by Template)
+    if type(got) is int and not INT_MIN <= got <= INT_MAX:
+        return f"{tpl.source!r} stores the number {got}, outside the signed 64-bit range a profile holds"
+    if type(got) is float and not math.isfinite(got):
+        return f"{tpl.source!r} stores {got}, not a number a profile can hold (JSON has no NaN or infinity)"
+    return None
+
+
 def _as_yaml(value: Any) -> str:
     """A scalar as the file spells it (``true``, ``null``, ``.inf``), not as Python does (``'True'``, ``'None'``)."""
     if value is None or isinstance(value, bool):
@@ -460,8 +480,8 @@ def _as_yaml(value: Any) -> str:
 
 
 def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[str, int | float], ...]:
-    """An update's ``increment:``: each trait once, by a finite number (a template renders text, so a count kept
-    with ``{{ ... | plus: 1 }}`` was stored as "3", which no condition compares as a number)."""
+    """An update's ``increment:``: each trait once, by a finite number (Braze's increment: a count needs no
+    template, and a trait holding text is told, ``not_a_number``, where ``| plus: 1`` counts text as 0)."""
     out: list[tuple[str, int | float]] = []
     for name, by in (spec.increment or {}).items():
         ipath = (*upath, "increment", name)

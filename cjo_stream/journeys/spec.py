@@ -99,13 +99,14 @@ TraitValueSpec = Annotated[Any, msgspec.Meta(extra_json_schema={"type": ["string
 
 class UpdateSpec(msgspec.Struct, forbid_unknown_fields=True):
     """``{traits: {name: value}, increment: {name: number}}``: write to the customer's profile, as Braze's User
-    Update step. A string is a Liquid template rendered at decision time; a number or a boolean is stored as given;
-    null removes the trait; an increment adds to a number trait (the loader refuses mappings, lists and the keys
-    the profile gives a meaning of its own)."""
+    Update step. A string is a Liquid template rendered at decision time: one ``{{ expr }}`` alone stores the
+    value with its type (a number, a boolean, text; nil removes the trait), any other template stores its text; a
+    number or a boolean is stored as given; null removes the trait; an increment adds to a number trait (the
+    loader refuses mappings, lists and the keys the profile gives a meaning of its own)."""
 
     # Any, checked by the loader: msgspec's own refusal of a mapping named a union of types, not what to do
     traits: dict[str, TraitValueSpec] | None = None
-    # ``{visits: 1}``: add to a number trait (Braze's "increment"); a template renders text, so `plus: 1` stored "3"
+    # ``{visits: 1}``: add to a number trait (Braze's "increment"), counting from 0 for a trait not set
     increment: dict[str, TraitValueSpec] | None = None
 
 

@@ -33,9 +33,10 @@ from liquid.builtin.tags.assign_tag import AssignNode
 from liquid.builtin.tags.include_tag import IncludeNode
 from liquid.builtin.tags.render_tag import RenderNode
 from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterError
+from liquid.stringify import to_liquid_string
 
 from cjo_stream.journeys.decision_time import DecisionTime
-from cjo_stream.journeys.fastliquid import FastTemplate, fast_form
+from cjo_stream.journeys.fastliquid import ASK_LIQUID, FastTemplate, fast_form
 from cjo_stream.journeys.filter_arity import argument_problem, arity_problem
 from cjo_stream.journeys.liquid_hints import hint
 from cjo_stream.journeys.slack_text import slack_escape
@@ -327,16 +328,38 @@ def _check_nodes(tpl: Any) -> None:
             raise TemplateError(f"template: {_first_line(e)}", at) from None
 
 
+def _lone_output(tpl: Any) -> Any:
+    """The expression of a template that is one ``{{ }}`` output and nothing else, or None. Text around it, even
+    a space or a line break, is text the author wrote (``" {{ x }}"`` renders `` 150``); Liquid's whitespace
+    control (``{{- x -}}``) removes it, and what is left is the output alone. A tag is not an output (``{% echo
+    %}`` neither: the lone form is the one everyone writes)."""
+    nodes = tpl.nodes
+    if len(nodes) == 1 and type(nodes[0]) is OutputNode:
+        return nodes[0].expression
+    return None
+
+
+def _render_error(e: Exception) -> RenderError:
+    """A failed render's :class:`RenderError`: a resource limit, Liquid's first line, else only the error's type
+    (its message may quote data)."""
+    if isinstance(e, ResourceLimitError):
+        return RenderError(f"limit: {_first_line(e)}")
+    if isinstance(e, LiquidError):
+        return RenderError(f"liquid: {_first_line(e)[:160]}")
+    return RenderError(f"error: {type(e).__name__}")
+
+
 class Template:
     """A compiled content template. Plain text without ``{{``/``{%`` skips Liquid at render time; text
     with outputs only renders through :mod:`cjo_stream.journeys.fastliquid` (the same result, quicker)."""
 
-    __slots__ = ("source", "_tpl", "_fast", "_clock")
+    __slots__ = ("source", "_tpl", "_fast", "_clock", "_lone")
 
     def __init__(self, source: str) -> None:
         self.source = source
         self._tpl = None
         self._fast: FastTemplate | None = None
+        self._lone: Any = None  # the expression of a lone output (:meth:`value`)
         self._clock = 0  # _NOW | _TODAY: the clock names it reads (both when it cannot be told)
         if "{{" in source or "{%" in source:
             try:
@@ -358,6 +381,7 @@ class Template:
                     raise _refused(e) from None
             self._tpl = tpl
             self._fast = fast_form(tpl)
+            self._lone = _lone_output(tpl)
             roots = self.roots()
             if roots is None:
                 self._clock = _NOW | _TODAY
@@ -413,12 +437,46 @@ class Template:
                 return text
         try:
             return str(self._tpl.render(**data))
-        except ResourceLimitError as e:
-            raise RenderError(f"limit: {_first_line(e)}") from None
-        except LiquidError as e:
-            raise RenderError(f"liquid: {_first_line(e)[:160]}") from None
         except Exception as e:  # noqa: BLE001 - a template on hostile data must fail its send, not the partition
-            raise RenderError(f"error: {type(e).__name__}") from None  # its message may quote data
+            raise _render_error(e) from None
+
+    @property
+    def lone(self) -> bool:
+        """Whether the template is one ``{{ }}`` output and nothing else, whose :meth:`value` keeps its type."""
+        return self._lone is not None
+
+    def value(self, data: dict[str, Any]) -> Any:
+        """What an ``update`` step stores: for a lone output (``"{{ event.properties.total }}"``), its value with
+        its type, as Jinja2's NativeEnvironment gives it: an int, a float, a boolean or text as it is, and None
+        for nil or undefined (the trait is removed, as ``null`` does); another value (a list, a mapping, ``now``)
+        as the text it renders, and any other template's rendered text. The range of a number is the caller's
+        to check (a filter can make any: ``times``). :class:`RenderError` as :meth:`render`."""
+        expr = self._lone
+        if expr is None:
+            return self.render(data)
+        if self._clock:
+            data = _with_clock(data, self._clock)
+        got: Any = ASK_LIQUID
+        if self._fast is not None:
+            got = self._fast.value(data)
+        if got is ASK_LIQUID:
+            tpl = self._tpl
+            assert tpl is not None
+            try:  # as python-liquid's render evaluates an output (BoundTemplate.render, OutputNode)
+                context = tpl.context_class(tpl, globals=tpl.make_globals(data))
+                with context.extend(namespace=tpl.make_partial_namespace(False, {})):
+                    got = expr.evaluate(context)
+            except Exception as e:  # noqa: BLE001 - as render's
+                raise _render_error(e) from None
+        t = type(got)
+        if t is int or t is float or t is bool:
+            return got
+        if got is None or isinstance(got, Undefined):
+            return None
+        text = got if t is str else to_liquid_string(got, _env.autoescape)
+        if len(text) * 4 > MAX_OUTPUT_CHARS and len(text.encode("utf-8")) > MAX_OUTPUT_CHARS:
+            raise RenderError("limit: output stream limit reached")  # as render's output
+        return text
 
 
 def render_content(fields: tuple[tuple[str, Template], ...], data: dict[str, Any]) -> dict[str, str]:

@@ -1,10 +1,13 @@
-"""Conditions comparing with a number or true/false a trait that an ``update`` step writes from a template.
+"""Conditions comparing with a number or true/false a trait that an ``update`` step writes from a template that
+renders text.
 
-A template renders text (README, Profile updates): ``last_revenue: "{{ event.properties.revenue }}"`` stores
-``"150"``, which ``profile.traits.last_revenue >= 100`` never holds for (text is not a number, README,
-Expressions), nor ``profile.traits.big_spender == true`` for a template rendering ``true``. Nothing said so, at
-load or in a simulation: the branch took its other way for every customer. Told at load as a warning, at the
-condition's line, naming the step: the trait may also come as a number from the customer's own events.
+A lone output keeps its value's type (README, Profile updates): ``last_revenue: "{{ event.properties.revenue }}"``
+stores 150. Any other template renders text: ``"{{ event.properties.revenue }} EUR"``, or ``"{% if ... %}true{%
+endif %}"``, stores ``"150 EUR"`` or ``"true"``, which ``profile.traits.last_revenue >= 100`` never holds for (text
+is not a number, README, Expressions), nor ``profile.traits.big_spender == true``. Nothing said so, at load or in a
+simulation: the branch took its other way for every customer. Told at load as a warning, at the condition's line,
+naming the step: the trait may also come as a number from the customer's own events. Not for a lone output: its
+value's type is the data's (a property the producer sends as text stays text), which the loader cannot know.
 """
 
 from __future__ import annotations
@@ -14,23 +17,32 @@ from collections.abc import Callable, Iterable
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.source import Located, Path
-from cjo_stream.journeys.templates import Template
+from cjo_stream.journeys.templates import Template, TemplateError
 
 Conditions = Callable[[Journey, Located], Iterable[tuple[Path, Expression]]]
 
 
-def _templated(loaded: list[tuple[Journey, Located]]) -> dict[str, str]:
-    """Each trait an update step writes from a template: where (the first such step, ``step s of journey j
-    (file:line)``)."""
-    out: dict[str, str] = {}
+def _spaced(tpl: Template) -> bool:
+    """Whether the template is a lone output but for space or line breaks around it (a YAML ``>`` block ends
+    with a line break): text, which the author likely meant as the value."""
+    try:
+        return tpl.source != tpl.source.strip() and Template(tpl.source.strip()).lone
+    except TemplateError:
+        return False
+
+
+def _templated(loaded: list[tuple[Journey, Located]]) -> dict[str, tuple[str, bool]]:
+    """Each trait an update step writes from a template that renders text (not a lone output): where (the first
+    such step, ``step s of journey j (file:line)``), and whether only space around an output makes it text."""
+    out: dict[str, tuple[str, bool]] = {}
     for j, src in loaded:
         for i, step in enumerate(j.steps.values()):
             if step.update is None:
                 continue
             for name, value in step.update.traits:
-                if isinstance(value, Template) and name not in out:
+                if isinstance(value, Template) and not value.lone and name not in out:
                     line = src.line(("steps", i, "update", "traits", name))
-                    out[name] = f"step {step.id} of journey {j.id} ({j.source}:{line})"
+                    out[name] = (f"step {step.id} of journey {j.id} ({j.source}:{line})", _spaced(value))
     return out
 
 
@@ -50,9 +62,13 @@ def text_trait_warnings(loaded: list[tuple[Journey, Located]], conditions_of: Co
                 continue
             name = str(keys[1])
             like = f'"{literal}", not {literal}' if literal in ("true", "false") else '"150", not 150'
+            where, spaced = written[name]
+            fix = ("the space or line break around its {{ ... }} makes it text: remove it (a YAML > block ends with "
+                   "a line break, >- does not) or write {{- ... -}}") if spaced else \
+                ("a template that is one {{ ... }} and nothing else stores its value as it is (a number, "
+                 "true/false), as does a value written unquoted, or a count with increment:")
             out.append(f"{file}:{line}: warning: `{written_as}` compares trait {name!r} with {literal}, but "
-                       f"{written[name]} writes it from a template, which stores text ({like}): that "
+                       f"{where} writes it from a template that renders text ({like}): that "
                        f"{'never' if never else 'always'} holds for what the step writes (README, Profile updates); "
-                       "an update stores a number or true/false written as it is, unquoted, or a count with "
-                       "increment:")
+                       f"{fix}")
     return out

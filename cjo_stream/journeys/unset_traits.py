@@ -111,7 +111,7 @@ def _templates(journey: Journey) -> Iterator[tuple[Step, str, str, Template]]:
                 yield step, role, field, template
         elif step.update is not None:
             for key, value in step.update.traits:
-                if isinstance(value, Template):  # (stored as it renders: "" for everyone)
+                if isinstance(value, Template):  # (stored as it renders: "", or removed by a lone output)
                     yield step, f"step {step.id}'s update", f"of {key}", value
 
 
@@ -128,10 +128,12 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
         looped: dict[str, bool] = {}  # trait: whether only `for` loops read it bare
         defaulted: dict[str, dict[str, list[str]]] = {}  # the same, of the traits read under a default
         updating: set[str] = set()  # the traits an update step's template writes (not only sends')
+        removing: dict[str, bool] = {}  # trait: whether only lone outputs of updates read it (nil: removed)
         for step, role, field, template in _templates(journey):
             for name, loop in bare_trait_reads(template.source).items():
                 if name not in traits:
                     looped[name] = looped.get(name, True) and loop
+                    removing[name] = removing.get(name, True) and step.update is not None and template.lone
                     if step.update is not None:
                         updating.add(name)
                     of_step = fields.setdefault(name, {}).setdefault(role, [])
@@ -153,8 +155,11 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
             else:
                 hint += f" it a default: {{{{ {path} | default: '...' }}}}"
             whom = "everyone" if name in updating else "every send"
-            out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} it empty for "
-                       f"{whom}; {hint})")
+            if removing[name]:  # a lone {{ }} stores the value: nil removes the trait it writes, for everyone
+                verb = "reads" if verb == "renders" else "read"
+                whom = "everyone, and removes the trait written"
+            out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} it "
+                       f"{'as null' if removing[name] else 'empty'} for {whom}; {hint})")
         for name, roles in defaulted.items():
             close = _closest_trait(name, choices)
             if name in fields or close is None:  # told above; or likely meant to be missing: nothing close

@@ -52,7 +52,7 @@ steps:
   - id: remember
     update:
       traits:
-        last_revenue: "{{ event.properties.revenue }}"
+        last_revenue: "{{ event.properties.revenue }} EUR"  # text: not a lone output
 """
 READER = """\
 journey: read

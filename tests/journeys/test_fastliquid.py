@@ -130,3 +130,46 @@ def test_a_range_in_the_data_still_meets_the_filters_range_guard() -> None:
     with pytest.raises(RenderError, match="limit"):
         t.render({"a": range(10**9)})
     assert t.render({"a": range(3)}) == outcome(liquid_only("{{ a | size }}"), {"a": range(3)})[1] == "3"
+
+
+def value_outcome(t: Template, data: dict[str, Any]) -> tuple[str, str]:
+    try:
+        v = t.value(data)
+    except RenderError as e:
+        return "error", e.reason
+    return type(v).__name__, repr(v)  # (repr: nan equals itself)
+
+
+LONE = [s for s in SOURCES if Template(s).lone]
+
+
+def test_the_lone_outputs_are_the_templates_of_one_output_alone() -> None:
+    assert "{{ a }}" in LONE and "{{ a | default: a }}" in LONE and "text {{- a -}} more\n" not in LONE
+    assert not any("{%" in s or s.count("{{") > 1 for s in LONE)
+
+
+@pytest.mark.parametrize("source", LONE)
+def test_same_value_as_python_liquid(source: str) -> None:
+    """An update's lone output evaluated on the quick path is python-liquid's value, of the same type."""
+    fast, slow = Template(source), liquid_only(source)
+    base = {"event": {"properties": {"name": "Tent"}}, "profile": {"traits": {}}, "journey": {"id": "j"}, "now": 1.5}
+    for value in [*VALUES, range(3), range(10**9)]:
+        data = {**base, "a": value}
+        assert value_outcome(fast, data) == value_outcome(slow, data), (source, value)
+    assert value_outcome(fast, base) == value_outcome(slow, base), (source, "no a")
+
+
+@pytest.mark.parametrize("source", LONE)
+def test_a_lone_outputs_value_is_what_it_renders_with_its_type(source: str) -> None:
+    """The value is the render before it is made text: the same text for text, Liquid's spelling of a number or a
+    boolean, and empty text for nil (which an update stores as a removed trait)."""
+    for value in VALUES:
+        data = {"a": value, "now": DecisionTime(1772445600.25)}
+        rendered = outcome(Template(source), data)
+        if rendered[0] == "error":
+            assert value_outcome(Template(source), data) == rendered, (source, value)
+            continue
+        v = Template(source).value(data)
+        assert type(v) in (str, int, float, bool, type(None)), (source, value, v)
+        spelt = "" if v is None else str(v).lower() if type(v) is bool else str(v)
+        assert spelt == rendered[1], (source, value, v)

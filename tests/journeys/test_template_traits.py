@@ -214,3 +214,13 @@ def test_an_update_step_writing_a_trait_no_customer_has_is_told() -> None:
         "it empty for everyone; did you mean 'first_name'? or give it a default: "
         "{{ profile.traits.frist_name | default: '...' }})"]
     assert unset_template_traits([j], {"first_name", "frist_name"}) == []
+
+
+def test_an_update_steps_lone_output_of_a_trait_no_customer_has_is_told_as_removing_the_trait() -> None:
+    # a lone {{ }} stores its value: nil removes the trait it writes, not "" (the notes said "renders it empty")
+    j = journey("journey: u\nentry: {event: go}\nsteps:\n  - id: remember\n    update: {traits: "
+                "{name: \"{{ profile.traits.frist_name }}\", seen: true}}\n")
+    assert unset_template_traits([j], {"first_name"}) == [
+        "journey u: no customer in the input has a trait 'frist_name' (step remember's update of name reads it as "
+        "null for everyone, and removes the trait written; did you mean 'first_name'? or give it a default: "
+        "{{ profile.traits.frist_name | default: '...' }})"]

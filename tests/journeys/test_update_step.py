@@ -92,6 +92,11 @@ def test_without_next_an_update_goes_on_to_the_following_step() -> None:
          "j.yaml:9: trait 'offers': 99999999999999999999 is outside the signed 64-bit range a profile holds"),
         (("        offers: 2", "        offers: -9223372036854775809"), "j.yaml:9: trait 'offers': -9223372036854775809 "
                                                                          "is outside the signed 64-bit range"),
+        # a lone output stores the number it gives: one of constants no profile holds fails for every customer
+        (("        offers: 2", '        offers: "{{ 9223372036854775808 }}"'), "j.yaml:9: trait 'offers': "
+         "'{{ 9223372036854775808 }}' stores the number 9223372036854775808, outside the signed 64-bit range"),
+        (("        offers: 2", "        offers: \"{{ 'inf' | plus: 0 }}\""), "j.yaml:9: trait 'offers': "
+         "\"{{ 'inf' | plus: 0 }}\" stores inf, not a number a profile can hold"),
         (('        winback_coupon: "', '        "": "'), "j.yaml:7: a trait needs a name"),
         # an update with a send's keys, or two actions
         (("    next: wait_a_bit\n", "    next: wait_a_bit\n    wait: 1h\n"), "j.yaml:4: step 'remember_offer' must "
@@ -105,6 +110,13 @@ def test_refusals_are_told_at_their_line(replace: tuple[str, str], expected: str
     assert old in GOOD
     got = problems(GOOD.replace(old, new, 1))
     assert any(p.startswith(expected) for p in got), got
+
+
+def test_a_lone_output_of_constants_a_profile_holds_loads_and_one_reading_data_is_decided_on_it() -> None:
+    for value in ("{{ 9223372036854775807 }}", "{{ 1.5 | times: 2 }}", "{{ 'x' }}",
+                  "{{ event.properties.n | times: 9223372036854775807 }}", "{{ now | plus: 0 }}"):
+        j = load_journey_text(GOOD.replace("        offers: 2", f'        offers: "{value}"'), "j.yaml")
+        assert dict(j.steps["remember_offer"].update.traits)["offers"].lone, value  # type: ignore[union-attr]
 
 
 def test_the_64_bit_bounds_themselves_load() -> None:
@@ -129,7 +141,9 @@ def test_the_readmes_update_block_loads_as_written() -> None:
     text = f"journey: t\nentry: {{event: churn_signal}}\nsteps:\n{block}  - id: wait_a_bit\n    wait: 1d\n"
     step = load_journey_text(text, "t.yaml").steps["remember_offer"]
     assert step.update is not None and [n for n, _ in step.update.traits] == [
-        "winback_coupon", "winback_offered", "churn_risk"]
+        "winback_coupon", "cart_value", "winback_note", "winback_offered", "churn_risk"]
+    values = dict(step.update.traits)  # the number copied as a number, the text around an output as text
+    assert [getattr(values[n], "lone", None) for n in ("cart_value", "winback_note")] == [True, False]
 
 
 def test_an_updates_templates_are_warned_about_as_a_sends_are() -> None:
@@ -203,10 +217,11 @@ def test_a_bad_increment_is_refused_at_its_line(increment: str, expected: str) -
     assert any(expected in p for p in found) and all(p.startswith("j.yaml:5:") for p in found), found
 
 
-def test_a_condition_comparing_a_templated_trait_with_a_number_or_a_boolean_is_warned_about() -> None:
-    """A template stores text: `>= 100` never holds for "150", `== true` never for "true", and the branch went its
-    other way for every customer without a word. Told at the condition's line, naming the step; not for a trait
-    written as a literal, nor for a comparison with text."""
+def test_a_condition_comparing_a_trait_a_template_writes_as_text_with_a_number_or_a_boolean_is_warned_about() -> None:
+    """A template that is not one output alone stores text: `>= 100` never holds for "150\\n", `== true` never for
+    "true", and the branch went its other way for every customer without a word. Told at the condition's line,
+    naming the step; not for a lone `{{ ... }}` (it stores the value as it is), nor for a trait written as a
+    literal, nor for a comparison with text."""
     import os
     import tempfile
 
@@ -219,10 +234,14 @@ steps:
   - id: remember
     update:
       traits:
-        last_revenue: "{{ event.properties.revenue }}"
+        last_revenue: >
+          {{ event.properties.revenue }}
         big_spender: "{% if event.properties.revenue >= 100 %}true{% endif %}"
         vip: true
         plan: "{{ event.properties.plan }}"
+        revenue: "{{ event.properties.revenue }}"
+        trimmed: >
+          {{- event.properties.revenue -}}
 """
     reader = """\
 journey: read
@@ -238,6 +257,8 @@ steps:
         next: end
       - when: profile.traits.plan == 'gold' or profile.traits.last_revenue == '150'
         next: end
+      - when: profile.traits.revenue >= 100 or profile.traits.trimmed > 5
+        next: end
 """
     with tempfile.TemporaryDirectory() as root:
         os.makedirs(os.path.join(root, "journeys"))
@@ -250,9 +271,14 @@ steps:
     assert [w.split(": warning: ")[0] for w in told] == ["read.yaml:4", "read.yaml:8", "read.yaml:10"], warnings
     assert told[0].startswith("read.yaml:4: warning: `profile.traits['last_revenue'] > 20` compares trait "
                               "'last_revenue' with a number, but step remember of journey keep (")
-    assert "keep.yaml:7) writes it from a template, which stores text (\"150\", not 150): that never holds" in told[0]
+    assert "keep.yaml:7) writes it from a template that renders text (\"150\", not 150): that never holds" in told[0]
+    # the block's line break around the lone output is what made it text: said so
+    assert told[0].endswith("the space or line break around its {{ ... }} makes it text: remove it (a YAML > "
+                            "block ends with a line break, >- does not) or write {{- ... -}}"), told[0]
     assert "`profile.traits.big_spender != false` compares trait 'big_spender' with false" in told[2]
     assert "(\"false\", not false): that always holds" in told[2], told[2]
+    assert told[2].endswith("a template that is one {{ ... }} and nothing else stores its value as it is (a number, "
+                            "true/false), as does a value written unquoted, or a count with increment:"), told[2]
 
 
 @pytest.mark.parametrize(("edit", "expected"), [
@@ -338,11 +364,12 @@ def test_started_in_the_order_of_their_ids_as_the_warning_says() -> None:
 
 
 def test_a_stage_comparing_a_templated_trait_with_a_number_is_warned_about_at_its_line() -> None:
-    """An update meant to move a lifecycle stage: `score: "{{ event.properties.score }}"` stores text, and the stage
-    `profile.traits.score >= 50` was never reached."""
-    writer = SETTER.format(id="scorer").replace("{traits: {vip: true}}", "{traits: {score: \"{{ event.properties.s }}\"}}")
+    """An update meant to move a lifecycle stage: `score: "{{ event.properties.s }} pts"` stores text, and the stage
+    `profile.traits.score >= 50` was never reached. A lone `{{ event.properties.s }}` stores the number: not told."""
+    writer = SETTER.format(id="scorer").replace("{traits: {vip: true}}", "{traits: {score: \"{{ event.properties.s }} pts\"}}")
     stages = "stages:\n  - {stage: new, when: \"true\"}\n  - stage: engaged\n    when: profile.traits.score >= 50\n"
     told = _warnings_of({"scorer": writer}, stages)
     assert len(told) == 1 and told[0].startswith(
         "stages.yaml:4: warning: `profile.traits.score >= 50` compares trait 'score' with a number, but step flag of "
         "journey scorer ("), told
+    assert _warnings_of({"scorer": writer.replace(" pts", "")}, stages) == []
