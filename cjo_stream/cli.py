@@ -145,19 +145,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
         print(f"note: {note}", file=sys.stderr)
-    from cjo_stream.journeys.unset_traits import (
-        unset_properties,
-        unset_template_traits,
-        unset_traits,
-        written_traits,
-    )
+    from cjo_stream.journeys.unset_traits import trait_notes, unset_properties, written_traits
 
     # (and those an update step wrote: a later `null` may have removed them by the end)
     traits = {k for p in sim.profiles.values() for k in p.traits} | written_traits(topo.journeys, sim.funnel.steps)
-    for note in unset_traits(topo.journeys, traits):
-        print(f"note: {note}", file=sys.stderr)  # a condition on `loyalty_tier`, which nobody had: zeros, no why
-    for note in unset_template_traits(topo.journeys, traits):
-        print(f"note: {note}", file=sys.stderr)  # `Hi {{ profile.traits.frist_name }}`: "Hi " in every e-mail
+    # a condition on `loyalty_tier`, which nobody had (zeros, no why); `Hi {{ profile.traits.frist_name }}`
+    # ("Hi " in every e-mail): one line per journey and trait
+    for note in trait_notes(topo.journeys, traits):
+        print(f"note: {note}", file=sys.stderr)
     for note in unset_properties(topo.journeys, sim.props_carried, sim.props_read):
         print(f"note: {note}", file=sys.stderr)  # `event.properties.cart_vlaue`, which no event had: the same
     from cjo_stream.journeys.text_numbers import text_number_notes

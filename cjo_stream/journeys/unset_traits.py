@@ -75,11 +75,15 @@ def written_traits(journeys: Iterable[Journey], steps: Mapping[tuple[str, str], 
     return out
 
 
-def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
-    """One line per journey (latest version) and trait its conditions read that ``traits``, the names the
-    input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare)."""
+#: (journey id, trait): what reads it (clauses, each "step s's x reads it ... for everyone") and the hints after them
+_Told = dict[tuple[str, str], tuple[list[str], list[str]]]
+
+
+def _condition_clauses(journeys: Iterable[Journey], traits: set[str]) -> _Told:
+    """Per journey (latest version) and trait its conditions read that ``traits``, the names the input's customers
+    have, lacks: the clause saying which conditions, and the hints (the closest trait they have)."""
     choices = sorted(traits)
-    out: list[str] = []
+    out: _Told = {}
     for jid, journey in _latest(journeys, traits):
         roles: dict[str, list[str]] = {}
         on_group: set[str] = set()  # traits a condition on a group call reads: likely the group's, meant
@@ -92,11 +96,10 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
                         on_group.add(name)
         for name, roles_of in roles.items():
             close = _closest_trait(name, choices)
-            hint = f"; did you mean {close!r}?" if close else ""
+            hints = [f"did you mean {close!r}?"] if close else []
             if name in on_group:  # the group's traits stay off the profile (events.py)
-                hint += f"; a group call's own traits are event.properties.traits.{name}"
-            out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({', '.join(roles_of)} reads "
-                       f"it as null for everyone{hint})")
+                hints.append(f"a group call's own traits are event.properties.traits.{name}")
+            out[(jid, name)] = ([f"{', '.join(roles_of)} reads it as null for everyone"], hints)
     return out
 
 
@@ -115,14 +118,14 @@ def _templates(journey: Journey) -> Iterator[tuple[Step, str, str, Template]]:
                     yield step, f"step {step.id}'s update", f"of {key}", value
 
 
-def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
-    """One line per journey (latest version) and trait a send step's content or ``to:`` writes bare that
-    ``traits``, the names the input's customers have, lacks: it renders empty in every send (a ``to:`` empty
-    skips a customer's send as ``no_address``). So is one it reads under a ``default`` when a trait they have
-    is close to it (``{{ profile.traits.frist_name | default: 'friend' }}`` wrote "friend" to everyone: a
-    default alone says some customers lack it, not that none has it). Nothing when ``traits`` is empty."""
+def _template_clauses(journeys: Iterable[Journey], traits: set[str]) -> _Told:
+    """Per journey (latest version) and trait a send step's content or ``to:``, or an update's value, writes bare
+    that ``traits`` lacks: it renders empty in every send (a ``to:`` empty skips a customer's send as
+    ``no_address``). So is one it reads under a ``default`` when a trait they have is close to it (``{{
+    profile.traits.frist_name | default: 'friend' }}`` wrote "friend" to everyone: a default alone says some
+    customers lack it, not that none has it)."""
     choices = sorted(traits)
-    out: list[str] = []
+    out: _Told = {}
     for jid, journey in _latest(journeys, traits):
         fields: dict[str, dict[str, list[str]]] = {}  # trait: "step s's channel": the content fields writing it
         looped: dict[str, bool] = {}  # trait: whether only `for` loops read it bare
@@ -158,17 +161,48 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
             if removing[name]:  # a lone {{ }} stores the value: nil removes the trait it writes, for everyone
                 verb = "reads" if verb == "renders" else "read"
                 whom = "everyone, and removes the trait written"
-            out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} it "
-                       f"{'as null' if removing[name] else 'empty'} for {whom}; {hint})")
+            out[(jid, name)] = ([f"{where} {verb} it {'as null' if removing[name] else 'empty'} for {whom}"], [hint])
         for name, roles in defaulted.items():
             close = _closest_trait(name, choices)
             if name in fields or close is None:  # told above; or likely meant to be missing: nothing close
                 continue
             where = ", ".join(f"{role} {' and '.join(f)}" for role, f in roles.items())
             verb = "writes" if sum(len(f) for f in roles.values()) == 1 else "write"
-            out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({where} {verb} its default for "
-                       f"every send; did you mean {close!r}?)")
+            out[(jid, name)] = ([f"{where} {verb} its default for every send"], [f"did you mean {close!r}?"])
     return out
+
+
+def _lines(told: _Told) -> list[str]:
+    return [f"journey {jid}: no customer in the input has a trait {name!r} ({'; '.join([*clauses, *hints])})"
+            for (jid, name), (clauses, hints) in told.items()]
+
+
+def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+    """One line per journey (latest version) and trait its conditions read that ``traits``, the names the
+    input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare)."""
+    return _lines(_condition_clauses(journeys, traits))
+
+
+def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+    """One line per journey (latest version) and trait its templates write bare (or under a default, a close
+    trait existing) that ``traits`` lacks (:func:`_template_clauses`). Nothing when ``traits`` is empty."""
+    return _lines(_template_clauses(journeys, traits))
+
+
+def trait_notes(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+    """What ``simulate`` and ``replay`` tell: one line per journey and trait no customer has, naming every
+    condition and template reading it (a trait a branch tested and a mail wrote was told twice, the same "did
+    you mean" in each). A template's hint (a default to give) stands for the condition's same closest name."""
+    told = _condition_clauses(journeys, traits)
+    for key, (clauses, hints) in _template_clauses(journeys, traits).items():
+        if key not in told:
+            told[key] = (clauses, hints)
+            continue
+        mine_clauses, mine_hints = told[key]
+        kept = [h for h in mine_hints if not h.startswith("did you mean")] if hints[0].startswith("did you mean") \
+            else mine_hints
+        told[key] = ([*mine_clauses, *clauses], [*hints, *kept])
+    return _lines(dict(sorted(told.items(), key=lambda kv: kv[0][0])))
 
 
 def properties_read(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:

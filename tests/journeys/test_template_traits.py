@@ -224,3 +224,45 @@ def test_an_update_steps_lone_output_of_a_trait_no_customer_has_is_told_as_remov
         "journey u: no customer in the input has a trait 'frist_name' (step remember's update of name reads it as "
         "null for everyone, and removes the trait written; did you mean 'first_name'? or give it a default: "
         "{{ profile.traits.frist_name | default: '...' }})"]
+
+
+BOTH = """\
+journey: both
+entry: {event: signed_up, when: "profile.traits.plann != 'gold'"}
+steps:
+  - id: check
+    branch:
+      - when: profile.traits.frist_name != null
+        next: mail
+      - else: end
+  - id: mail
+    send: {channel: email, content: {subject: "Hi {{ profile.traits.frist_name }}", body: "{{ profile.traits.plann }}"}}
+"""
+
+
+def test_a_trait_a_condition_reads_and_a_template_writes_is_told_once(tmp_path: Path) -> None:
+    """A branch testing a misspelt trait and the mail writing it gave two notes, each with its "did you mean":
+    one line now names both."""
+    from cjo_stream.journeys.unset_traits import trait_notes
+
+    topologies = tmp_path / "t"
+    topologies.mkdir()
+    write(topologies, {"both": BOTH})
+    assert trait_notes(load_topology(str(topologies)).journeys, {"first_name", "plan"}) == [
+        "journey both: no customer in the input has a trait 'plann' (its entry's when reads it as null for everyone; "
+        "step mail's email body renders it empty for every send; did you mean 'plan'? or give it a default: "
+        "{{ profile.traits.plann | default: '...' }})",
+        "journey both: no customer in the input has a trait 'frist_name' (step check's branch reads it as null for "
+        "everyone; step mail's email subject renders it empty for every send; did you mean 'first_name'? or give it "
+        "a default: {{ profile.traits.frist_name | default: '...' }})"]
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in (
+        {"messageId": "i", "type": "identify", "userId": "u", "timestamp": "2026-03-02T10:00:00Z",
+         "traits": {"first_name": "Ann", "plan": "pro", "email": "u@example.com"}},
+        {"messageId": "s", "type": "track", "event": "signed_up", "userId": "u", "timestamp": "2026-03-02T10:01:00Z"})))
+    for cmd in ("simulate", "replay"):
+        p = subprocess.run([CLI, cmd, "--topologies", str(topologies), "--events", str(events)], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=120)
+        assert p.returncode == 0, p.stderr
+        notes = [ln for ln in p.stderr.splitlines() if "no customer in the input has a trait" in ln]
+        assert [n.split("trait ")[1].split(" ")[0] for n in notes] == ["'plann'", "'frist_name'"], (cmd, p.stderr)
