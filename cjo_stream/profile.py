@@ -127,7 +127,7 @@ def profile_fields(p: Profile) -> list[Any]:
     (:mod:`cjo_stream.runtime.stored`) without copying the struct, and no encoded bytes are cut afterwards."""
     fields = list(_astuple(p))
     if not fields[_DROPPED]:
-        del fields[_DROPPED]
+        fields.pop()  # (the last: asserted above)
     return fields
 
 

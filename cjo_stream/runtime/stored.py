@@ -59,6 +59,8 @@ _WHOLE_MAX: Final = 2.0**53  # due times below it in whole seconds are stored as
 # positions of the fields the record marks, in the lists of fields it encodes (msgspec writes an array-like struct
 # as the array of its fields in order, so a list of them with some replaced encodes as a marked copy of the struct)
 _CUSTOMER_ID: Final = Profile.__struct_fields__.index("customer_id")
+_LAST_SEEN: Final = Profile.__struct_fields__.index("last_seen")
+_TRAITS: Final = Profile.__struct_fields__.index("traits")
 _TIMEZONE: Final = Profile.__struct_fields__.index("timezone")
 _INSTANCES: Final = Profile.__struct_fields__.index("instances")
 _ALIASES: Final = Profile.__struct_fields__.index("aliases")
@@ -112,10 +114,17 @@ def encode_stored(hw: int, p: Profile, ids: bytes = b"", layout: int = 3) -> byt
         return _enc.encode(Stored(hw, p, ids))
     if layout == 2:
         return _encode2(hw, p, ids)
-    tz = p.timezone
-    if tz is not None and tz == p.traits.get("timezone"):
-        tz = ""
-    aliases = p.aliases
+    # the profile's fields as the record writes them, read from this list too (a struct's field read from
+    # compiled code is a generic attribute lookup, ~160 instructions)
+    head = profile_fields(p)
+    traits: dict[str, Any] = head[_TRAITS]
+    tz: str | None = head[_TIMEZONE]
+    if tz is not None and tz == traits.get("timezone"):
+        head[_TIMEZONE] = ""
+    head[_CUSTOMER_ID] = ""
+    instances: dict[str, Instance] = head[_INSTANCES]
+    head[_INSTANCES] = _NO_INSTANCES
+    aliases: list[str] = head[_ALIASES]
     packed = bytearray()
     if aliases:
         kept: list[str] = []
@@ -127,38 +136,29 @@ def encode_stored(hw: int, p: Profile, ids: bytes = b"", layout: int = 3) -> byt
                 kept.append("")
                 packed += b
         if packed:
-            aliases = kept
-    last, fresh, bit = p.last_seen, 0, 1
-    runs: list[object] = []
-    for inst in p.instances.values():
-        is_fresh = inst.entered_at == last and bit < _FRESH_BITS
-        b = _hex_bytes(inst.instance_id)
-        due = inst.due
-        whole = 0
+            head[_ALIASES] = kept
+    last: float = head[_LAST_SEEN]
+    fresh, bit = 0, 1
+    runs: list[list[Any]] = []
+    for inst in instances.values():
+        # entered_at 0 and a due time in whole seconds (a send window's start) are integers: 1 and 5 bytes, not 9
+        # (they decode as floats). The instance's fields in a list, marked there: no copy of the struct
+        # (``replace`` with keywords cost ~800 instructions an instance, callgrind), nothing set on the profile's own.
+        run = list(_astuple(inst))
+        if run[_ENTERED_AT] == last and bit < _FRESH_BITS:
+            fresh |= bit
+            run[_ENTERED_AT] = 0
+        b = _hex_bytes(run[_INSTANCE_ID])
+        if b is not None:
+            packed += b
+            run[_INSTANCE_ID] = ""
+        due: float | None = run[_DUE]
         if due is not None and 0 < due < _WHOLE_MAX:
             whole = int(due)
-            if whole != due:
-                whole = 0
-        if is_fresh or b is not None or whole:
-            # entered_at 0 and a due time in whole seconds (a send window's start) are integers: 1 and 5
-            # bytes, not 9 (they decode as floats). The instance's fields, marked, in a list: no copy of the
-            # struct (``replace`` with keywords cost ~800 instructions an instance, callgrind), no field set on
-            # the profile's own and put back after.
-            run = list(_astuple(inst))
-            if is_fresh:
-                fresh |= bit
-                run[_ENTERED_AT] = 0
-            if b is not None:
-                packed += b
-                run[_INSTANCE_ID] = ""
-            if whole:
+            if whole == due:
                 run[_DUE] = whole
-            runs.append(run)
-        else:
-            runs.append(inst)
+        runs.append(run)
         bit <<= 1
-    head = _head(p, tz)
-    head[_ALIASES] = aliases
     if packed:
         return _enc.encode((3, hw, head, ids, runs, fresh, bytes(packed)))
     return _enc.encode((2, hw, head, ids, runs, fresh))  # nothing packed: layout 2's form, two bytes shorter
