@@ -114,26 +114,33 @@ PUSH_TOKEN_REFUSED: Final = 1 << 9
 #: hold anything an event of up to 256 KiB carries): :func:`shrink` keeps a profile within it.
 MAX_PROFILE_BYTES: Final = 512 * 1024
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(Profile)
+_encoder: Final = msgspec.msgpack.Encoder()
+_decoder: Final = msgspec.msgpack.Decoder(Profile)
 
 
-#: The head of the encoded profile without its last field: a msgpack array16 (``Profile`` has more than 15 fields)
-#: of one element less than the struct has; ``_WHOLE``, the head msgspec writes (checked: a msgspec that left trailing
-#: defaults out itself would write another, and its bytes are then kept as they are).
-_TRIMMED: Final = b"\xdc" + (len(Profile.__struct_fields__) - 1).to_bytes(2, "big")
-_WHOLE: Final = b"\xdc" + len(Profile.__struct_fields__).to_bytes(2, "big")
+_astuple: Final = msgspec.structs.astuple  # (a static of the compiled module: no lookup of a global per call)
+#: ``dropped``'s position, the last of :class:`Profile`'s fields (``encode_profile`` leaves it out when empty)
+_DROPPED: Final = Profile.__struct_fields__.index("dropped")
+assert _DROPPED == len(Profile.__struct_fields__) - 1
+
+
+def profile_fields(p: Profile) -> list[Any]:
+    """``p``'s fields in order, the array msgspec writes for the array-like struct, without the last, ``dropped``,
+    when it is empty (nearly every customer): a missing trailing field decodes as its default. A list encodes as the
+    struct does (msgpack array16 of its items: ``Profile`` has more than 15 fields), so callers may replace items
+    (:mod:`cjo_stream.runtime.stored`) without copying the struct, and no encoded bytes are cut afterwards."""
+    fields = list(_astuple(p))
+    if not fields[_DROPPED]:
+        fields.pop()  # (the last: asserted above)
+    return fields
 
 
 def encode_profile(p: Profile) -> bytes:
-    """``p`` as a msgpack array, without its last field when that is the empty ``dropped`` (nearly every customer):
-    msgspec writes every field of an array-like struct, one byte for an empty list, and a missing trailing field
-    decodes as its default. Records stay as they were for a customer who never lost a device (the median stored
-    state is held to 512 bytes), and every record written before ``dropped`` decodes."""
-    raw = _encoder.encode(p)
-    if p.dropped or raw[-1] != 0x90 or raw[:3] != _WHOLE:
-        return raw
-    return _TRIMMED + raw[3:-1]  # (the array16's length, then ``dropped``: ``[]``, one byte)
+    """``p`` as a msgpack array, without its last field when that is the empty ``dropped`` (:func:`profile_fields`):
+    msgspec writes every field of an array-like struct, one byte for an empty list. Records stay as they were for a
+    customer who never lost a device (the median stored state is held to 512 bytes), and every record written before
+    ``dropped`` decodes."""
+    return _encoder.encode(profile_fields(p))
 
 
 def decode_profile(raw: bytes) -> Profile:

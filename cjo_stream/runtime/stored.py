@@ -40,29 +40,40 @@ it, and one from before layout 3 stops on a layout-3 record (its tag is not 2); 
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import msgspec
-from msgspec import Raw
 from msgspec.structs import replace
 
-from cjo_stream.profile import Instance, Profile, encode_profile
+from cjo_stream.profile import Instance, Profile, profile_fields
 
 # the structs live in a module of their own (no structs in a compiled module), imported from here as before
 from cjo_stream.runtime.stored_types import Stored as Stored
 from cjo_stream.runtime.stored_types import _Layout2, _Layout3
 
-_NO_INSTANCES: dict[str, Instance] = {}  # put in the encoded copy only; never mutated
+_NO_INSTANCES: Final[dict[str, Instance]] = {}  # put in the encoded fields only; never mutated
 _FRESH_BITS: Final = 1 << 63  # ``fresh`` stays a msgpack integer: instances past the 63rd store their time
 _LAYOUT1_MAX: Final = 0x93  # msgpack fixarray of 3: layout 1 is an array of 2 or 3, layout 2 of 6, 3 of 7
 _LAYOUT2: Final = 0x96  # msgpack fixarray of 6
 _WHOLE_MAX: Final = 2.0**53  # due times below it in whole seconds are stored as integers, exactly
+# positions of the fields the record marks, in the lists of fields it encodes (msgspec writes an array-like struct
+# as the array of its fields in order, so a list of them with some replaced encodes as a marked copy of the struct)
+_CUSTOMER_ID: Final = Profile.__struct_fields__.index("customer_id")
+_LAST_SEEN: Final = Profile.__struct_fields__.index("last_seen")
+_TRAITS: Final = Profile.__struct_fields__.index("traits")
+_TIMEZONE: Final = Profile.__struct_fields__.index("timezone")
+_INSTANCES: Final = Profile.__struct_fields__.index("instances")
+_ALIASES: Final = Profile.__struct_fields__.index("aliases")
+_ENTERED_AT: Final = Instance.__struct_fields__.index("entered_at")
+_INSTANCE_ID: Final = Instance.__struct_fields__.index("instance_id")
+_DUE: Final = Instance.__struct_fields__.index("due")
 
-_enc = msgspec.msgpack.Encoder()
-_dec1 = msgspec.msgpack.Decoder(Stored)
-_dec2 = msgspec.msgpack.Decoder(_Layout2)
-_dec3 = msgspec.msgpack.Decoder(_Layout3)
-_fromhex = bytes.fromhex  # looked up once: compiled, ``bytes.fromhex(s)`` looks it up at every call (callgrind)
+_enc: Final = msgspec.msgpack.Encoder()  # (Final: statics of the compiled module, not a global looked up per call)
+_dec1: Final = msgspec.msgpack.Decoder(Stored)
+_dec2: Final = msgspec.msgpack.Decoder(_Layout2)
+_dec3: Final = msgspec.msgpack.Decoder(_Layout3)
+_astuple: Final = msgspec.structs.astuple
+_fromhex: Final = bytes.fromhex  # looked up once: compiled, ``bytes.fromhex(s)`` looks it up at every call (callgrind)
 
 
 def _uuid_bytes(s: str) -> bytes | None:
@@ -103,10 +114,17 @@ def encode_stored(hw: int, p: Profile, ids: bytes = b"", layout: int = 3) -> byt
         return _enc.encode(Stored(hw, p, ids))
     if layout == 2:
         return _encode2(hw, p, ids)
-    tz = p.timezone
-    if tz is not None and tz == p.traits.get("timezone"):
-        tz = ""
-    aliases = p.aliases
+    # the profile's fields as the record writes them, read from this list too (a struct's field read from
+    # compiled code is a generic attribute lookup, ~160 instructions)
+    head = profile_fields(p)
+    traits: dict[str, Any] = head[_TRAITS]
+    tz: str | None = head[_TIMEZONE]
+    if tz is not None and tz == traits.get("timezone"):
+        head[_TIMEZONE] = ""
+    head[_CUSTOMER_ID] = ""
+    instances: dict[str, Instance] = head[_INSTANCES]
+    head[_INSTANCES] = _NO_INSTANCES
+    aliases: list[str] = head[_ALIASES]
     packed = bytearray()
     if aliases:
         kept: list[str] = []
@@ -118,31 +136,29 @@ def encode_stored(hw: int, p: Profile, ids: bytes = b"", layout: int = 3) -> byt
                 kept.append("")
                 packed += b
         if packed:
-            aliases = kept
-    last, fresh, bit, runs = p.last_seen, 0, 1, []
-    for inst in p.instances.values():
-        is_fresh = inst.entered_at == last and bit < _FRESH_BITS
-        iid = inst.instance_id
-        b = _hex_bytes(iid)
-        due = inst.due
-        whole = 0
+            head[_ALIASES] = kept
+    last: float = head[_LAST_SEEN]
+    fresh, bit = 0, 1
+    runs: list[list[Any]] = []
+    for inst in instances.values():
+        # entered_at 0 and a due time in whole seconds (a send window's start) are integers: 1 and 5 bytes, not 9
+        # (they decode as floats). The instance's fields in a list, marked there: no copy of the struct
+        # (``replace`` with keywords cost ~800 instructions an instance, callgrind), nothing set on the profile's own.
+        run = list(_astuple(inst))
+        if run[_ENTERED_AT] == last and bit < _FRESH_BITS:
+            fresh |= bit
+            run[_ENTERED_AT] = 0
+        b = _hex_bytes(run[_INSTANCE_ID])
+        if b is not None:
+            packed += b
+            run[_INSTANCE_ID] = ""
+        due: float | None = run[_DUE]
         if due is not None and 0 < due < _WHOLE_MAX:
             whole = int(due)
-            if whole != due:
-                whole = 0
-        if is_fresh or b is not None or whole:
-            if is_fresh:
-                fresh |= bit
-            if b is not None:
-                packed += b
-            # entered_at 0 and a due time in whole seconds (a send window's start) are integers: 1 and 5
-            # bytes, not 9 (they decode as floats). Copies (``replace``) cost less than setting the fields
-            # and putting them back (callgrind, make bench's profiles).
-            inst = replace(inst, entered_at=0 if is_fresh else inst.entered_at,
-                           instance_id="" if b is not None else iid, due=whole or due)
-        runs.append(inst)
+            if whole == due:
+                run[_DUE] = whole
+        runs.append(run)
         bit <<= 1
-    head = _head(replace(p, customer_id="", timezone=tz, instances=_NO_INSTANCES, aliases=aliases))
     if packed:
         return _enc.encode((3, hw, head, ids, runs, fresh, bytes(packed)))
     return _enc.encode((2, hw, head, ids, runs, fresh))  # nothing packed: layout 2's form, two bytes shorter
@@ -160,13 +176,18 @@ def _encode2(hw: int, p: Profile, ids: bytes) -> bytes:
             inst = replace(inst, entered_at=0)  # an int: one byte (decodes as a float)
         runs.append(inst)
         bit <<= 1
-    return _enc.encode((2, hw, _head(replace(p, customer_id="", timezone=tz, instances=_NO_INSTANCES)), ids, runs, fresh))
+    return _enc.encode((2, hw, _head(p, tz), ids, runs, fresh))
 
 
-def _head(p: Profile) -> Raw:
-    """The record's profile as :func:`~cjo_stream.profile.encode_profile` writes it: without ``dropped`` when it is
-    empty (the last field: one byte less for nearly every customer, as records were before it)."""
-    return Raw(encode_profile(p))
+def _head(p: Profile, tz: str | None) -> list[Any]:
+    """The record's profile: its fields as :func:`~cjo_stream.profile.encode_profile` writes them (without ``dropped``
+    when it is empty: one byte less for nearly every customer, as records were before it), with the customer id, the
+    time zone ``tz`` and the instances (written after it) marked."""
+    head = profile_fields(p)
+    head[_CUSTOMER_ID] = ""
+    head[_TIMEZONE] = tz
+    head[_INSTANCES] = _NO_INSTANCES
+    return head
 
 
 def decode_stored(raw: bytes, customer_id: str) -> Stored:
