@@ -50,6 +50,7 @@ class _Reads:
         self.bare: dict[str, bool] = {}  # in order: True while read bare only as a `for` loop's list
         self.locals: dict[str, tuple[str, ...]] = {}  # an assign's name: the bare traits its value carries
         self.defaulted: dict[str, None] = {}  # ordered set: traits read under a `default` (its value when unset)
+        self.fallback: dict[str, bool] = {}  # trait: True while every read of it was a `default`'s fallback
 
     def of_path(self, p: Path) -> tuple[str, ...]:
         segs = p.path
@@ -61,21 +62,28 @@ class _Reads:
             return (segs[2],)
         return ()
 
-    def written(self, e: Any) -> Iterator[str]:
-        """The traits an expression whose value is written reads bare."""
+    def written(self, e: Any, fallback: bool = False) -> Iterator[str]:
+        """The traits an expression whose value is written reads bare (``fallback``: as a ``default``'s value,
+        written only when what comes before it is missing)."""
         if isinstance(e, Path):
-            yield from self.of_path(e)
+            for t in self.of_path(e):
+                self.fallback[t] = self.fallback.get(t, True) and fallback
+                yield t
         elif isinstance(e, FilteredExpression):
             if not _has_default(e.filters):
-                yield from self.written(e.left)
+                yield from self.written(e.left, fallback)
             else:
                 self.defaulted.update(dict.fromkeys(self.tested(e.left)))
-            for f in e.filters or ():
+            filters = list(e.filters or ())
+            for i, f in enumerate(filters):
                 for arg in f.children():  # `append: profile.traits.name`, a default's fallback
-                    yield from self.written(arg)
+                    if f.name == "default" and _has_default(filters[i + 1:]):  # `| default: b | default: 'x'`
+                        self.defaulted.update(dict.fromkeys(self.tested(arg)))
+                    else:
+                        yield from self.written(arg, fallback or f.name == "default")
         else:  # a range, a literal, ...: what it is made of
             for child in e.children():
-                yield from self.written(child)
+                yield from self.written(child, fallback)
 
     def tested(self, e: Any) -> Iterator[str]:
         """The traits a condition reads, wherever in it."""
@@ -146,6 +154,14 @@ def defaulted_traits(source: str) -> list[str]:
     first read: a customer without one gets the default (``{{ profile.traits.frist_name | default: 'friend' }}``
     wrote "friend" to everyone)."""
     return list(_reads(source).defaulted)
+
+
+def fallback_traits(source: str) -> set[str]:
+    """The traits of :func:`bare_trait_reads` that the template reads only as a ``default``'s value (``{{
+    profile.traits.nickname | default: profile.traits.frist_name }}``): empty only where the value before it is
+    missing too, and given a default of its own by chaining another ``| default:``."""
+    reads = _reads(source)
+    return {t for t in reads.bare if reads.fallback.get(t)}
 
 
 def bare_traits(source: str) -> list[str]:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from cjo_stream.journeys.conditions import Condition, conditions, latest_versions
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey, Step
-from cjo_stream.journeys.template_reads import bare_trait_reads, defaulted_traits
+from cjo_stream.journeys.template_reads import bare_trait_reads, defaulted_traits, fallback_traits
 from cjo_stream.journeys.templates import Template
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # written `.name` in Liquid, others `['name']`
@@ -132,10 +132,13 @@ def _template_clauses(journeys: Iterable[Journey], traits: set[str]) -> _Told:
         defaulted: dict[str, dict[str, list[str]]] = {}  # the same, of the traits read under a default
         updating: set[str] = set()  # the traits an update step's template writes (not only sends')
         removing: dict[str, bool] = {}  # trait: whether only lone outputs of updates read it (nil: removed)
+        fallback: dict[str, bool] = {}  # trait: whether only as a default's value (`| default: profile.traits.x`)
         for step, role, field, template in _templates(journey):
+            fallbacks = fallback_traits(template.source)
             for name, loop in bare_trait_reads(template.source).items():
                 if name not in traits:
                     looped[name] = looped.get(name, True) and loop
+                    fallback[name] = fallback.get(name, True) and name in fallbacks
                     removing[name] = removing.get(name, True) and step.update is not None and template.lone
                     if step.update is not None:
                         updating.add(name)
@@ -153,15 +156,18 @@ def _template_clauses(journeys: Iterable[Journey], traits: set[str]) -> _Told:
             path = f"profile.traits.{name}" if _NAME.fullmatch(name) else f"profile.traits[{name!r}]"
             close = _closest_trait(name, choices)
             hint = f"did you mean {close!r}? or give" if close else "give"
+            span = "for everyone" if name in updating else "for every send"
             if looped[name]:  # `{% for t in x | default: '...' %}` does not parse
                 hint += f" its for loop an {{% else %}}: {{% for ... in {path} %}}...{{% else %}}...{{% endfor %}}"
+            elif fallback[name]:  # empty only where the value it stands in for is missing: a default of its own
+                hint += f" it a default of its own: ... | default: {path} | default: '...'"
+                span = "where the value it is the default of is missing"
             else:
                 hint += f" it a default: {{{{ {path} | default: '...' }}}}"
-            whom = "everyone" if name in updating else "every send"
             if removing[name]:  # a lone {{ }} stores the value: nil removes the trait it writes, for everyone
                 verb = "reads" if verb == "renders" else "read"
-                whom = "everyone, and removes the trait written"
-            out[(jid, name)] = ([f"{where} {verb} it {'as null' if removing[name] else 'empty'} for {whom}"], [hint])
+                span = "for everyone, and removes the trait written"
+            out[(jid, name)] = ([f"{where} {verb} it {'as null' if removing[name] else 'empty'} {span}"], [hint])
         for name, roles in defaulted.items():
             close = _closest_trait(name, choices)
             if name in fields or close is None:  # told above; or likely meant to be missing: nothing close

@@ -51,6 +51,7 @@ steps:
      "{% endif %}", ["nick"]),  # the elsif guards its own block only
     ("{{ 'Hi ' | append: profile.traits.nick }}", ["nick"]),  # a filter's argument is written
     ("{{ profile.traits.nick | default: profile.traits.name }}", ["name"]),  # the fallback is written bare
+    ("{{ profile.traits.nick | default: profile.traits.name | default: 'you' }}", []),  # a fallback's own default
     ("{% assign n = profile.traits.nick | upcase %}Hi {{ n }}", ["nick"]),  # through a local
     ("{% assign n = profile.traits.nick %}{% if n %}Hi {{ n }}{% endif %}", []),
     ("{% assign n = profile.traits.nick | default: 'you' %}Hi {{ n }}", []),
@@ -266,3 +267,26 @@ def test_a_trait_a_condition_reads_and_a_template_writes_is_told_once(tmp_path: 
         assert p.returncode == 0, p.stderr
         notes = [ln for ln in p.stderr.splitlines() if "no customer in the input has a trait" in ln]
         assert [n.split("trait ")[1].split(" ")[0] for n in notes] == ["'plann'", "'frist_name'"], (cmd, p.stderr)
+
+
+@pytest.mark.parametrize(("source", "fallbacks"), [
+    ("Hi {{ profile.traits.nickname | default: profile.traits.frist_name }}", {"frist_name"}),
+    ("{{ profile.traits.a | default: profile.traits.b | default: 'x' }}", set()),  # b has a default: not bare
+    ("{{ profile.traits.a | default: profile.traits.b }} {{ profile.traits.b }}", set()),  # also written bare
+    ("{{ 'Hi ' | append: profile.traits.b }}", set()),  # another filter's argument: written whatever comes first
+])
+def test_a_trait_read_only_as_a_defaults_value_is_a_fallback(source: str, fallbacks: set[str]) -> None:
+    from cjo_stream.journeys.template_reads import fallback_traits
+
+    assert fallback_traits(source) == fallbacks
+
+
+def test_a_fallback_no_customer_has_is_told_as_one_and_given_a_default_of_its_own() -> None:
+    """``{{ profile.traits.nickname | default: profile.traits.frist_name }}`` was told as rendering empty "for every
+    send", with a default to paste that did not fit the chain the author wrote."""
+    j = journey("journey: u\nentry: {event: go}\nsteps:\n  - id: mail\n    send: {channel: email, content: "
+                "{subject: \"Hi {{ profile.traits.nickname | default: profile.traits.frist_name }}\", body: b}}\n")
+    assert unset_template_traits([j], {"first_name", "nickname"}) == [
+        "journey u: no customer in the input has a trait 'frist_name' (step mail's email subject renders it empty "
+        "where the value it is the default of is missing; did you mean 'first_name'? or give it a default of its "
+        "own: ... | default: profile.traits.frist_name | default: '...')"]
