@@ -164,6 +164,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     for note in text_number_notes(topo.journeys, sim.text_numbers):  # `"revenue": "30"` never >= 10, unsaid
         print(f"note: {note}", file=sys.stderr)
+    from cjo_stream.journeys.text_trait_values import text_trait_notes
+
+    # a lone {{ }} of a quoted number stored "250", which `>= 100` never held for, unsaid
+    for note in text_trait_notes(topo.journeys, (p.traits for p in sim.profiles.values()), topo.stages):
+        print(f"note: {note}", file=sys.stderr)
     from cjo_stream.engine.overtaken import notes as overtaken_notes
 
     for note in overtaken_notes(sim.overtaken, sim.overtaken_after):  # a late line decided as live would, unsaid
