@@ -84,8 +84,9 @@ def test_an_increment_of_a_trait_holding_text_is_told(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
     assert cmd["content"]["subject"] == "Your code "  # none of the step written: the coupon neither
-    assert "winback step remember_offer: 1 update(s) wrote nothing, an increment's trait held something other " \
-           "than a number (not_a_number)" in p.stderr, p.stderr
+    assert "winback step remember_offer: 1 update(s) wrote nothing, an increment's trait ('offers') held something " \
+           "other than a number, text or true/false (a number sent in quotes, or written by a template that renders " \
+           "text) (not_a_number)" in p.stderr, p.stderr
 
 
 FLAG_THEN_CLEAR = """journey: winback
