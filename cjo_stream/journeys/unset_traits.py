@@ -171,10 +171,32 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
     return out
 
 
+def _on_entry_event(j: Journey) -> Iterator[tuple[str, str]]:
+    """The ``event.properties`` keys the templates of a send or update step read where ``event`` is always the
+    entry event (reached from the first step by no ``wait_for``'s way, whose event or timeout may come first),
+    each with its role in a note (``step s's update of coupon``, ``step s's email subject``). A walkthrough's
+    ``coupon: "{{ event.properties.coupon }}"`` over events carrying ``cuopon`` removed the trait for everyone
+    and mailed "Code  for 150", unsaid: only conditions were looked at."""
+    if j.schedule is not None:  # the synthetic `scheduled` event has no properties (warned at load)
+        return
+    after: set[str] = set()  # the steps a wait_for's way or timeout can lead to
+    todo = [t for st in j.steps.values() if st.kind == "wait_for" for t in st.targets]
+    while todo:
+        sid = todo.pop()
+        if sid in j.steps and sid not in after:
+            after.add(sid)
+            todo.extend(j.steps[sid].targets)
+    for step, role, field, template in _templates(j):
+        if step.id not in after:
+            for path in template.paths("event"):
+                if len(path) >= 2 and path[0] == "properties" and isinstance(path[1], str):
+                    yield path[1], f"{role} {field}"
+
+
 def properties_read(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
     """Per event name, the ``event.properties`` keys a condition matched against that event reads (the first
-    key below ``properties``): what a simulation records of the events it handles, for
-    :func:`unset_properties`."""
+    key below ``properties``), and a template of a step reached on the entry event: what a simulation records
+    of the events it handles, for :func:`unset_properties`."""
     out: dict[str, set[str]] = {}
     for j in journeys:
         for c in conditions(j):
@@ -182,6 +204,8 @@ def properties_read(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
                 for root, keys in c.when.paths:
                     if root == "event" and len(keys) >= 2 and keys[0] == "properties" and isinstance(keys[1], str):
                         out.setdefault(c.event, set()).add(keys[1])
+        for key, _ in _on_entry_event(j):
+            out.setdefault(j.entry.event, set()).add(key)
     return {name: frozenset(keys) for name, keys in out.items()}
 
 
@@ -206,6 +230,11 @@ def unset_properties(journeys: Iterable[Journey], carried: Mapping[str, set[str]
                 if name in read.get(event, ()) and name not in carried[event] and \
                         role not in roles.get((event, name), []):
                     roles.setdefault((event, name), []).append(role)
+        entry = latest[jid].entry.event
+        for name, role in _on_entry_event(latest[jid]):
+            if entry in carried and name in read.get(entry, ()) and name not in carried[entry] and \
+                    role not in roles.get((entry, name), []):
+                roles.setdefault((entry, name), []).append(role)
         for (event, name), roles_of in roles.items():
             choices = sorted(carried[event])
             close = [c for c in choices if _folded(c) == _folded(name)][:1] or \
