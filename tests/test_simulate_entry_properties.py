@@ -60,3 +60,40 @@ def test_simulate_and_replay_tell_a_property_a_template_reads_on_the_entry_event
             "mean 'cuopon'?)",
             "note: journey winback: no 'churn_signal' event in the input has a property 'totl' (step mail's email "
             "subject reads event.properties.totl as null for every one; did you mean 'total'?)"], (verb, p.stderr)
+
+
+BRANCHES = """journey: big_order
+entry: {event: order_completed}
+re_entry: always
+steps:
+  - id: check
+    branch:
+      - {when: event.properties.total >= 100 or event.properties.chanel == 'web', next: wait_review}
+      - else: end
+  - id: wait_review
+    wait_for: {event: review_submitted, timeout: 1d}
+    on_event: rated
+  - id: rated
+    branch:
+      - {when: event.properties.stars >= 4 and event.properties.total >= 1, next: end}
+"""
+
+
+def test_a_branch_on_the_entry_event_is_told_as_the_entry_when_is(tmp_path: Path) -> None:
+    """A branch before any wait_for reads the entry event: a property none carried, or carried as text where
+    it compares a number, is told; one after the wait_for reads the event waited for (or the entry's), not."""
+    (tmp_path / "topo" / "journeys").mkdir(parents=True)
+    (tmp_path / "topo" / "journeys" / "big_order.yaml").write_text(BRANCHES)
+    (tmp_path / "ev.jsonl").write_text(
+        '{"type":"track","event":"order_completed","userId":"u1","messageId":"m1","timestamp":"2026-03-01T10:00:00Z",'
+        '"properties":{"total":"150","channel":"web"}}\n'
+        '{"type":"track","event":"review_submitted","userId":"u1","messageId":"m2","timestamp":"2026-03-01T11:00:00Z",'
+        '"properties":{"stars":"5"}}\n')
+    p = run("simulate", "--topologies", str(tmp_path / "topo"), "--events", str(tmp_path / "ev.jsonl"))
+    assert p.returncode == 0, p.stderr
+    assert [line for line in p.stderr.splitlines() if line.startswith("note:")] == [
+        "note: journey big_order: no 'order_completed' event in the input has a property 'chanel' (step check's "
+        "branch reads event.properties.chanel as null for every one; did you mean 'channel'?)",
+        "note: journey big_order: 1 'order_completed' event(s) in the input carried the property 'total' as text "
+        "(\"30\", not 30), which step check's branch compares with a number: that never holds for text (README, "
+        "Expressions); send the number unquoted"], p.stderr

@@ -19,7 +19,7 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
-from cjo_stream.journeys.conditions import Condition, conditions, latest_versions
+from cjo_stream.journeys.conditions import Condition, conditions, event_of, latest_versions, on_entry_event
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey, Step
 from cjo_stream.journeys.template_reads import bare_trait_reads, defaulted_traits
@@ -177,17 +177,9 @@ def _on_entry_event(j: Journey) -> Iterator[tuple[str, str]]:
     each with its role in a note (``step s's update of coupon``, ``step s's email subject``). A walkthrough's
     ``coupon: "{{ event.properties.coupon }}"`` over events carrying ``cuopon`` removed the trait for everyone
     and mailed "Code  for 150", unsaid: only conditions were looked at."""
-    if j.schedule is not None:  # the synthetic `scheduled` event has no properties (warned at load)
-        return
-    after: set[str] = set()  # the steps a wait_for's way or timeout can lead to
-    todo = [t for st in j.steps.values() if st.kind == "wait_for" for t in st.targets]
-    while todo:
-        sid = todo.pop()
-        if sid in j.steps and sid not in after:
-            after.add(sid)
-            todo.extend(j.steps[sid].targets)
+    entry_steps = on_entry_event(j)
     for step, role, field, template in _templates(j):
-        if step.id not in after:
+        if step.id in entry_steps:
             for path in template.paths("event"):
                 if len(path) >= 2 and path[0] == "properties" and isinstance(path[1], str):
                     yield path[1], f"{role} {field}"
@@ -199,11 +191,13 @@ def properties_read(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
     of the events it handles, for :func:`unset_properties`."""
     out: dict[str, set[str]] = {}
     for j in journeys:
+        entry_steps = on_entry_event(j)
         for c in conditions(j):
-            if c.event is not None:
+            event = event_of(j, c, entry_steps)
+            if event is not None:
                 for root, keys in c.when.paths:
                     if root == "event" and len(keys) >= 2 and keys[0] == "properties" and isinstance(keys[1], str):
-                        out.setdefault(c.event, set()).add(keys[1])
+                        out.setdefault(event, set()).add(keys[1])
         for key, _ in _on_entry_event(j):
             out.setdefault(j.entry.event, set()).add(key)
     return {name: frozenset(keys) for name, keys in out.items()}
@@ -219,8 +213,9 @@ def unset_properties(journeys: Iterable[Journey], carried: Mapping[str, set[str]
     out: list[str] = []
     for jid in sorted(latest):
         roles: dict[tuple[str, str], list[str]] = {}
+        entry_steps = on_entry_event(latest[jid])
         for c in conditions(latest[jid]):
-            event = c.event
+            event = event_of(latest[jid], c, entry_steps)
             if event is None or event not in carried:
                 continue
             for root, keys in c.when.paths:
