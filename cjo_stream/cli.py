@@ -146,6 +146,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
         print(f"note: {note}", file=sys.stderr)
     from cjo_stream.journeys.unset_traits import (
+        unreached_writers,
         unset_properties,
         unset_template_traits,
         unset_traits,
@@ -154,9 +155,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     # (and those an update step wrote: a later `null` may have removed them by the end)
     traits = {k for p in sim.profiles.values() for k in p.traits} | written_traits(topo.journeys, sim.funnel.steps)
-    for note in unset_traits(topo.journeys, traits):
+    unreached = unreached_writers(topo.journeys, sim.funnel.steps)  # not misspelt: their update never ran
+    for note in unset_traits(topo.journeys, traits, unreached):
         print(f"note: {note}", file=sys.stderr)  # a condition on `loyalty_tier`, which nobody had: zeros, no why
-    for note in unset_template_traits(topo.journeys, traits):
+    for note in unset_template_traits(topo.journeys, traits, unreached):
         print(f"note: {note}", file=sys.stderr)  # `Hi {{ profile.traits.frist_name }}`: "Hi " in every e-mail
     for note in unset_properties(topo.journeys, sim.props_carried, sim.props_read):
         print(f"note: {note}", file=sys.stderr)  # `event.properties.cart_vlaue`, which no event had: the same

@@ -75,9 +75,28 @@ def written_traits(journeys: Iterable[Journey], steps: Mapping[tuple[str, str], 
     return out
 
 
-def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+def unreached_writers(journeys: Iterable[Journey], steps: Mapping[tuple[str, str], Mapping[str, int]]) -> dict[str, str]:
+    """Per trait, an ``update`` step that writes it (not null) and that no customer of the run reached (``steps``:
+    the funnel's counts): why no customer has it. A journey whose entry event the input lacked was told as
+    such, and then each trait its update writes as one to give a default, as if misspelt."""
+    out: dict[str, str] = {}
+    for journey in journeys:
+        for sid, step in journey.steps.items():
+            if step.update is not None and not steps.get((journey.id, sid), {}).get("reached", 0):
+                for name in (*(n for n, v in step.update.traits if v is not None), *(n for n, _ in step.update.increment)):
+                    out.setdefault(name, f"step {sid} of journey {journey.id}")
+    return out
+
+
+def _unreached(name: str, unreached: Mapping[str, str]) -> str:
+    return f"; {unreached[name]} writes it, which no customer of the input reached" if name in unreached else ""
+
+
+def unset_traits(journeys: Iterable[Journey], traits: set[str], unreached: Mapping[str, str] | None = None) -> list[str]:
     """One line per journey (latest version) and trait its conditions read that ``traits``, the names the
-    input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare)."""
+    input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare).
+    ``unreached``: :func:`unreached_writers`, said of a trait one writes."""
+    unreached = unreached or {}
     choices = sorted(traits)
     out: list[str] = []
     for jid, journey in _latest(journeys, traits):
@@ -96,7 +115,7 @@ def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
             if name in on_group:  # the group's traits stay off the profile (events.py)
                 hint += f"; a group call's own traits are event.properties.traits.{name}"
             out.append(f"journey {jid}: no customer in the input has a trait {name!r} ({', '.join(roles_of)} reads "
-                       f"it as null for everyone{hint})")
+                       f"it as null for everyone{hint}{_unreached(name, unreached)})")
     return out
 
 
@@ -115,13 +134,15 @@ def _templates(journey: Journey) -> Iterator[tuple[Step, str, str, Template]]:
                     yield step, f"step {step.id}'s update", f"of {key}", value
 
 
-def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+def unset_template_traits(journeys: Iterable[Journey], traits: set[str],
+                          unreached: Mapping[str, str] | None = None) -> list[str]:
     """One line per journey (latest version) and trait a send step's content or ``to:`` writes bare that
     ``traits``, the names the input's customers have, lacks: it renders empty in every send (a ``to:`` empty
     skips a customer's send as ``no_address``). So is one it reads under a ``default`` when a trait they have
     is close to it (``{{ profile.traits.frist_name | default: 'friend' }}`` wrote "friend" to everyone: a
     default alone says some customers lack it, not that none has it). Nothing when ``traits`` is empty."""
     choices = sorted(traits)
+    unreached = unreached or {}
     out: list[str] = []
     for jid, journey in _latest(journeys, traits):
         fields: dict[str, dict[str, list[str]]] = {}  # trait: "step s's channel": the content fields writing it
@@ -154,6 +175,8 @@ def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list
                 hint += f" its for loop an {{% else %}}: {{% for ... in {path} %}}...{{% else %}}...{{% endfor %}}"
             else:
                 hint += f" it a default: {{{{ {path} | default: '...' }}}}"
+            if name in unreached:  # not misspelt: its writer never ran (the entry event the input lacked, ...)
+                hint = _unreached(name, unreached)[2:]
             whom = "everyone" if name in updating else "every send"
             if removing[name]:  # a lone {{ }} stores the value: nil removes the trait it writes, for everyone
                 verb = "reads" if verb == "renders" else "read"

@@ -259,18 +259,26 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     # profiles were spilled to disk (--profiles-in-memory): reading each back would cost what the replay did
     if not getattr(first.sim.profiles, "spilled", 0):
         from cjo_stream.journeys.text_trait_values import text_trait_notes
-        from cjo_stream.journeys.unset_traits import unset_template_traits, unset_traits, written_traits
+        from cjo_stream.journeys.unset_traits import (
+            unreached_writers,
+            unset_template_traits,
+            unset_traits,
+            written_traits,
+        )
         from cjo_stream.zone_notes import unknown_zones
 
         traits = {k for p in first.sim.profiles.values() for k in p.traits}
+        unreached: dict[str, str] = {}  # as simulate: a trait whose update step no customer reached, not misspelt
         for (_, topo), side in zip(every, replay.sides, strict=False):  # as simulate: what update steps wrote too
             traits |= written_traits(topo.journeys, side.sim.funnel.steps)
+            unreached = unreached or unreached_writers(topo.journeys, side.sim.funnel.steps)
         for i, (name, topo) in enumerate(every):  # a condition, or a template writing it bare, on a trait nobody
             # has, as simulate tells; and one a condition compares with a number that customers hold as text (the
             # profiles here are the first side's: another side's may hold what its own updates wrote)
             held = text_trait_notes(topo.journeys, (p.traits for p in first.sim.profiles.values()),
                                     topo.stages) if i == 0 else []
-            for note in (*unset_traits(topo.journeys, traits), *unset_template_traits(topo.journeys, traits), *held):
+            for note in (*unset_traits(topo.journeys, traits, unreached),
+                         *unset_template_traits(topo.journeys, traits, unreached), *held):
                 if note not in told:
                     told.add(note)
                     print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
