@@ -145,19 +145,30 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
         print(f"note: {note}", file=sys.stderr)
-    from cjo_stream.journeys.unset_traits import trait_notes, unset_properties, written_traits
+    from cjo_stream.journeys.unset_traits import (
+        trait_notes,
+        unreached_writers,
+        unset_properties,
+        written_traits,
+    )
 
     # (and those an update step wrote: a later `null` may have removed them by the end)
     traits = {k for p in sim.profiles.values() for k in p.traits} | written_traits(topo.journeys, sim.funnel.steps)
+    unreached = unreached_writers(topo.journeys, sim.funnel.steps)  # not misspelt: their update never ran
     # a condition on `loyalty_tier`, which nobody had (zeros, no why); `Hi {{ profile.traits.frist_name }}`
     # ("Hi " in every e-mail): one line per journey and trait
-    for note in trait_notes(topo.journeys, traits):
+    for note in trait_notes(topo.journeys, traits, unreached):
         print(f"note: {note}", file=sys.stderr)
     for note in unset_properties(topo.journeys, sim.props_carried, sim.props_read):
         print(f"note: {note}", file=sys.stderr)  # `event.properties.cart_vlaue`, which no event had: the same
     from cjo_stream.journeys.text_numbers import text_number_notes
 
     for note in text_number_notes(topo.journeys, sim.text_numbers):  # `"revenue": "30"` never >= 10, unsaid
+        print(f"note: {note}", file=sys.stderr)
+    from cjo_stream.journeys.text_trait_values import text_trait_notes
+
+    # a lone {{ }} of a quoted number stored "250", which `>= 100` never held for, unsaid
+    for note in text_trait_notes(topo.journeys, (p.traits for p in sim.profiles.values()), topo.stages):
         print(f"note: {note}", file=sys.stderr)
     from cjo_stream.engine.overtaken import notes as overtaken_notes
 
@@ -185,14 +196,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"{journey} v{version} step {step}: {n} send(s) skipped, the template failed on their data "
               f"(render_error: {detail})", file=sys.stderr)
     updates = {(j.id, sid) for j in topo.journeys for sid, st in j.steps.items() if st.update is not None}
+    # the traits each step increments, named: "an increment's trait" left the author to guess which of them
+    counted = {(j.id, sid): ", ".join(repr(name) for name, _ in st.update.increment)
+               for j in topo.journeys for sid, st in j.steps.items() if st.update is not None}
     why = {"render_error": "a template failed on their data",
-           "not_a_number": "an increment's trait held something other than a number",
+           "not_a_number": "an increment's trait ({counted}) held something other than a number, text or true/false "
+                           "(a number sent in quotes, or written by a template that renders text)",
            "out_of_range": "a number a lone {{ }} gave or an increment made is one no profile holds (past a signed "
                            "64-bit integer, or not finite)"}
     for (journey, step), counts in sorted(sim.funnel.steps.items()):
         for reason, what in why.items():
             n = counts.get(f"skipped:{reason}", 0)
             if n and (journey, step) in updates:  # (an update's failure is no send's: it has no skip record)
+                what = what.replace("{counted}", counted.get((journey, step), ""))
                 print(f"{journey} step {step}: {n} update(s) wrote nothing, {what} ({reason})", file=sys.stderr)
     if args.report:
         from cjo_stream.analytics.offline import render_text

@@ -84,8 +84,9 @@ def test_an_increment_of_a_trait_holding_text_is_told(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
     assert cmd["content"]["subject"] == "Your code "  # none of the step written: the coupon neither
-    assert "winback step remember_offer: 1 update(s) wrote nothing, an increment's trait held something other " \
-           "than a number (not_a_number)" in p.stderr, p.stderr
+    assert "winback step remember_offer: 1 update(s) wrote nothing, an increment's trait ('offers') held something " \
+           "other than a number, text or true/false (a number sent in quotes, or written by a template that renders " \
+           "text) (not_a_number)" in p.stderr, p.stderr
 
 
 FLAG_THEN_CLEAR = """journey: winback
@@ -206,3 +207,19 @@ def test_a_number_no_profile_holds_is_told_and_the_step_writes_nothing(tmp_path:
     (profile,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert "last_order_total" not in profile["traits"] and "last_order_label" not in profile["traits"]
     assert [orjson.loads(line)["step"] for line in p.stdout.splitlines()] == ["small"]
+
+
+def test_a_trait_whose_update_no_customer_reached_is_told_so_not_as_a_typo(tmp_path: Path) -> None:
+    """An input without the entry event: the send's trait is empty because the update never ran, which the note
+    says, rather than "give it a default" as for a misspelt name."""
+    topo = _topology(tmp_path, JOURNEY)
+    (tmp_path / "ev.jsonl").write_text(EVENTS.splitlines()[0] + "\n")  # the identify alone: no churn_signal
+    p = run("simulate", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"))
+    assert p.returncode == 0, p.stderr
+    assert "note: journey winback: no customer in the input has a trait 'winback_coupon' (step offer's email " \
+           "subject renders it empty for every send; step remember_offer of journey winback writes it, which no " \
+           "customer of the input reached)" in p.stderr, p.stderr
+    assert "give it a default" not in p.stderr, p.stderr
+    r = run("replay", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"))
+    assert r.returncode == 0 and "step remember_offer of journey winback writes it, which no customer of the input " \
+                                  "reached" in r.stderr and "give it a default" not in r.stderr, r.stderr

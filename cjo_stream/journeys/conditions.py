@@ -48,6 +48,30 @@ def conditions(j: Journey) -> Iterator[Condition]:
                 yield Condition("branch", cond, None, k, step.id, i)
 
 
+def on_entry_event(j: Journey) -> frozenset[str]:
+    """The steps where ``event`` is always the entry event: reached from the first step by no ``wait_for``'s
+    way or timeout (after which it may be the event waited for); none for a scheduled journey, whose event is
+    the synthetic ``scheduled`` one."""
+    if j.schedule is not None:
+        return frozenset()
+    after: set[str] = set()
+    todo = [t for st in j.steps.values() if st.kind == "wait_for" for t in st.targets]
+    while todo:
+        sid = todo.pop()
+        if sid in j.steps and sid not in after:
+            after.add(sid)
+            todo.extend(j.steps[sid].targets)
+    return frozenset(j.steps) - after
+
+
+def event_of(j: Journey, c: Condition, entry_steps: frozenset[str]) -> str | None:
+    """The event name ``c`` is matched against: its own, or for a branch's case in one of ``entry_steps``
+    (:func:`on_entry_event`) the entry's; None when it may be any."""
+    if c.event is not None:
+        return c.event
+    return j.entry.event if c.step in entry_steps else None
+
+
 def latest_versions(journeys: Iterable[Journey]) -> dict[str, Journey]:
     """The latest version of each journey, by id: what an author's notes after a run speak of."""
     latest: dict[str, Journey] = {}

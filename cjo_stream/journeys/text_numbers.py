@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from cjo_stream.journeys.conditions import conditions, latest_versions
+from cjo_stream.journeys.conditions import conditions, event_of, latest_versions, on_entry_event
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.unset_traits import _role
@@ -28,11 +28,13 @@ def numbers_compared(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
     what a simulation looks at in each such event (:func:`text_number_notes`)."""
     out: dict[str, set[str]] = {}
     for j in journeys:
+        entry_steps = on_entry_event(j)  # (a branch there reads the entry event)
         for c in conditions(j):
-            if c.event is not None:
+            event = event_of(j, c, entry_steps)
+            if event is not None:
                 keys = _keys(c.when)
                 if keys:
-                    out.setdefault(c.event, set()).update(keys)
+                    out.setdefault(event, set()).update(keys)
     return {name: frozenset(keys) for name, keys in out.items()}
 
 
@@ -44,13 +46,15 @@ def text_number_notes(journeys: Iterable[Journey], as_text: Mapping[tuple[str, s
     out: list[str] = []
     for jid in sorted(latest):
         roles: dict[tuple[str, str], list[str]] = {}
+        entry_steps = on_entry_event(latest[jid])
         for c in conditions(latest[jid]):
-            if c.event is None:
+            event = event_of(latest[jid], c, entry_steps)
+            if event is None:
                 continue
             for key in sorted(_keys(c.when)):
                 role = _role(c)
-                if as_text.get((c.event, key)) and role not in roles.get((c.event, key), []):
-                    roles.setdefault((c.event, key), []).append(role)
+                if as_text.get((event, key)) and role not in roles.get((event, key), []):
+                    roles.setdefault((event, key), []).append(role)
         for (event, key), roles_of in roles.items():
             n = as_text[(event, key)]
             out.append(f"journey {jid}: {n} {event!r} event(s) in {where} carried the property {key!r} as text "

@@ -19,7 +19,7 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
-from cjo_stream.journeys.conditions import Condition, conditions, latest_versions
+from cjo_stream.journeys.conditions import Condition, conditions, event_of, latest_versions, on_entry_event
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey, Step
 from cjo_stream.journeys.template_reads import bare_trait_reads, defaulted_traits, fallback_traits
@@ -75,11 +75,30 @@ def written_traits(journeys: Iterable[Journey], steps: Mapping[tuple[str, str], 
     return out
 
 
+def unreached_writers(journeys: Iterable[Journey], steps: Mapping[tuple[str, str], Mapping[str, int]]) -> dict[str, str]:
+    """Per trait, an ``update`` step that writes it (not null) and that no customer of the run reached (``steps``:
+    the funnel's counts): why no customer has it. A journey whose entry event the input lacked was told as
+    such, and then each trait its update writes as one to give a default, as if misspelt."""
+    out: dict[str, str] = {}
+    for journey in journeys:
+        for sid, step in journey.steps.items():
+            if step.update is not None and not steps.get((journey.id, sid), {}).get("reached", 0):
+                for name in (*(n for n, v in step.update.traits if v is not None), *(n for n, _ in step.update.increment)):
+                    out.setdefault(name, f"step {sid} of journey {journey.id}")
+    return out
+
+
+def _unreached(name: str, unreached: Mapping[str, str]) -> str:
+    return f"{unreached[name]} writes it, which no customer of the input reached"
+
+
 #: (journey id, trait): what reads it (clauses, each "step s's x reads it ... for everyone") and the hints after them
 _Told = dict[tuple[str, str], tuple[list[str], list[str]]]
+#: :func:`unreached_writers`: a trait's update step no customer reached (said instead of a typo's hints)
+_Unreached = Mapping[str, str]
 
 
-def _condition_clauses(journeys: Iterable[Journey], traits: set[str]) -> _Told:
+def _condition_clauses(journeys: Iterable[Journey], traits: set[str], unreached: _Unreached) -> _Told:
     """Per journey (latest version) and trait its conditions read that ``traits``, the names the input's customers
     have, lacks: the clause saying which conditions, and the hints (the closest trait they have)."""
     choices = sorted(traits)
@@ -99,6 +118,8 @@ def _condition_clauses(journeys: Iterable[Journey], traits: set[str]) -> _Told:
             hints = [f"did you mean {close!r}?"] if close else []
             if name in on_group:  # the group's traits stay off the profile (events.py)
                 hints.append(f"a group call's own traits are event.properties.traits.{name}")
+            if name in unreached:
+                hints.append(_unreached(name, unreached))
             out[(jid, name)] = ([f"{', '.join(roles_of)} reads it as null for everyone"], hints)
     return out
 
@@ -118,7 +139,7 @@ def _templates(journey: Journey) -> Iterator[tuple[Step, str, str, Template]]:
                     yield step, f"step {step.id}'s update", f"of {key}", value
 
 
-def _template_clauses(journeys: Iterable[Journey], traits: set[str]) -> _Told:
+def _template_clauses(journeys: Iterable[Journey], traits: set[str], unreached: _Unreached) -> _Told:
     """Per journey (latest version) and trait a send step's content or ``to:``, or an update's value, writes bare
     that ``traits`` lacks: it renders empty in every send (a ``to:`` empty skips a customer's send as
     ``no_address``). So is one it reads under a ``default`` when a trait they have is close to it (``{{
@@ -164,6 +185,8 @@ def _template_clauses(journeys: Iterable[Journey], traits: set[str]) -> _Told:
                 span = "where the value it is the default of is missing"
             else:
                 hint += f" it a default: {{{{ {path} | default: '...' }}}}"
+            if name in unreached:  # not misspelt: its writer never ran (the entry event the input lacked, ...)
+                hint = _unreached(name, unreached)
             if removing[name]:  # a lone {{ }} stores the value: nil removes the trait it writes, for everyone
                 verb = "reads" if verb == "renders" else "read"
                 span = "for everyone, and removes the trait written"
@@ -183,45 +206,66 @@ def _lines(told: _Told) -> list[str]:
             for (jid, name), (clauses, hints) in told.items()]
 
 
-def unset_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+def unset_traits(journeys: Iterable[Journey], traits: set[str], unreached: _Unreached | None = None) -> list[str]:
     """One line per journey (latest version) and trait its conditions read that ``traits``, the names the
-    input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare)."""
-    return _lines(_condition_clauses(journeys, traits))
+    input's customers have, lacks; nothing when ``traits`` is empty (no customer has any: nothing to compare).
+    ``unreached``: :func:`unreached_writers`, said of a trait one writes."""
+    return _lines(_condition_clauses(journeys, traits, unreached or {}))
 
 
-def unset_template_traits(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+def unset_template_traits(journeys: Iterable[Journey], traits: set[str],
+                          unreached: _Unreached | None = None) -> list[str]:
     """One line per journey (latest version) and trait its templates write bare (or under a default, a close
     trait existing) that ``traits`` lacks (:func:`_template_clauses`). Nothing when ``traits`` is empty."""
-    return _lines(_template_clauses(journeys, traits))
+    return _lines(_template_clauses(journeys, traits, unreached or {}))
 
 
-def trait_notes(journeys: Iterable[Journey], traits: set[str]) -> list[str]:
+def trait_notes(journeys: Iterable[Journey], traits: set[str], unreached: _Unreached | None = None) -> list[str]:
     """What ``simulate`` and ``replay`` tell: one line per journey and trait no customer has, naming every
     condition and template reading it (a trait a branch tested and a mail wrote was told twice, the same "did
     you mean" in each). A template's hint (a default to give) stands for the condition's same closest name."""
-    told = _condition_clauses(journeys, traits)
-    for key, (clauses, hints) in _template_clauses(journeys, traits).items():
+    unreached = unreached or {}
+    told = _condition_clauses(journeys, traits, unreached)
+    for key, (clauses, hints) in _template_clauses(journeys, traits, unreached).items():
         if key not in told:
             told[key] = (clauses, hints)
             continue
         mine_clauses, mine_hints = told[key]
-        kept = [h for h in mine_hints if not h.startswith("did you mean")] if hints[0].startswith("did you mean") \
-            else mine_hints
+        said = hints[0].split("?")[0] if hints[0].startswith("did you mean") else hints[0]
+        kept = [h for h in mine_hints if not h.startswith(said)]
         told[key] = ([*mine_clauses, *clauses], [*hints, *kept])
     return _lines(dict(sorted(told.items(), key=lambda kv: kv[0][0])))
 
 
+def _on_entry_event(j: Journey) -> Iterator[tuple[str, str]]:
+    """The ``event.properties`` keys the templates of a send or update step read where ``event`` is always the
+    entry event (reached from the first step by no ``wait_for``'s way, whose event or timeout may come first),
+    each with its role in a note (``step s's update of coupon``, ``step s's email subject``). A walkthrough's
+    ``coupon: "{{ event.properties.coupon }}"`` over events carrying ``cuopon`` removed the trait for everyone
+    and mailed "Code  for 150", unsaid: only conditions were looked at."""
+    entry_steps = on_entry_event(j)
+    for step, role, field, template in _templates(j):
+        if step.id in entry_steps:
+            for path in template.paths("event"):
+                if len(path) >= 2 and path[0] == "properties" and isinstance(path[1], str):
+                    yield path[1], f"{role} {field}"
+
+
 def properties_read(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
     """Per event name, the ``event.properties`` keys a condition matched against that event reads (the first
-    key below ``properties``): what a simulation records of the events it handles, for
-    :func:`unset_properties`."""
+    key below ``properties``), and a template of a step reached on the entry event: what a simulation records
+    of the events it handles, for :func:`unset_properties`."""
     out: dict[str, set[str]] = {}
     for j in journeys:
+        entry_steps = on_entry_event(j)
         for c in conditions(j):
-            if c.event is not None:
+            event = event_of(j, c, entry_steps)
+            if event is not None:
                 for root, keys in c.when.paths:
                     if root == "event" and len(keys) >= 2 and keys[0] == "properties" and isinstance(keys[1], str):
-                        out.setdefault(c.event, set()).add(keys[1])
+                        out.setdefault(event, set()).add(keys[1])
+        for key, _ in _on_entry_event(j):
+            out.setdefault(j.entry.event, set()).add(key)
     return {name: frozenset(keys) for name, keys in out.items()}
 
 
@@ -235,8 +279,9 @@ def unset_properties(journeys: Iterable[Journey], carried: Mapping[str, set[str]
     out: list[str] = []
     for jid in sorted(latest):
         roles: dict[tuple[str, str], list[str]] = {}
+        entry_steps = on_entry_event(latest[jid])
         for c in conditions(latest[jid]):
-            event = c.event
+            event = event_of(latest[jid], c, entry_steps)
             if event is None or event not in carried:
                 continue
             for root, keys in c.when.paths:
@@ -246,6 +291,11 @@ def unset_properties(journeys: Iterable[Journey], carried: Mapping[str, set[str]
                 if name in read.get(event, ()) and name not in carried[event] and \
                         role not in roles.get((event, name), []):
                     roles.setdefault((event, name), []).append(role)
+        entry = latest[jid].entry.event
+        for name, role in _on_entry_event(latest[jid]):
+            if entry in carried and name in read.get(entry, ()) and name not in carried[entry] and \
+                    role not in roles.get((entry, name), []):
+                roles.setdefault((entry, name), []).append(role)
         for (event, name), roles_of in roles.items():
             choices = sorted(carried[event])
             close = [c for c in choices if _folded(c) == _folded(name)][:1] or \

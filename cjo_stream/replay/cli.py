@@ -258,14 +258,21 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     # customers timed in default_timezone because their data names no zone, as simulate tells; not after
     # profiles were spilled to disk (--profiles-in-memory): reading each back would cost what the replay did
     if not getattr(first.sim.profiles, "spilled", 0):
-        from cjo_stream.journeys.unset_traits import trait_notes, written_traits
+        from cjo_stream.journeys.text_trait_values import text_trait_notes
+        from cjo_stream.journeys.unset_traits import trait_notes, unreached_writers, written_traits
         from cjo_stream.zone_notes import unknown_zones
 
         traits = {k for p in first.sim.profiles.values() for k in p.traits}
+        unreached: dict[str, str] = {}  # as simulate: a trait whose update step no customer reached, not misspelt
         for (_, topo), side in zip(every, replay.sides, strict=False):  # as simulate: what update steps wrote too
             traits |= written_traits(topo.journeys, side.sim.funnel.steps)
-        for name, topo in every:  # a condition, or a template writing it bare, on a trait nobody has, as simulate tells
-            for note in trait_notes(topo.journeys, traits):
+            unreached = unreached or unreached_writers(topo.journeys, side.sim.funnel.steps)
+        for i, (name, topo) in enumerate(every):  # a condition, or a template writing it bare, on a trait nobody
+            # has, as simulate tells; and one a condition compares with a number that customers hold as text (the
+            # profiles here are the first side's: another side's may hold what its own updates wrote)
+            held = text_trait_notes(topo.journeys, (p.traits for p in first.sim.profiles.values()),
+                                    topo.stages) if i == 0 else []
+            for note in (*trait_notes(topo.journeys, traits, unreached), *held):
                 if note not in told:
                     told.add(note)
                     print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
