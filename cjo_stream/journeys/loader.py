@@ -68,6 +68,7 @@ from cjo_stream.journeys.spec import (
 from cjo_stream.journeys.stages import Stages, load_stages
 from cjo_stream.journeys.templates import RenderError, Template, TemplateError
 from cjo_stream.journeys.text_traits import text_trait_warnings
+from cjo_stream.journeys.update_newlines import update_newline_warnings
 from cjo_stream.journeys.update_order import update_order_warnings
 
 #: Policies with no declared channel: a journey loaded alone may send on built-in channels only.
@@ -1147,6 +1148,7 @@ def load_topology(root: str) -> Topology:
         + _zero_count_warnings(loaded) + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) \
         + _group_traits_warnings(loaded) + _variant_warnings(loaded) + receipt_wait_warnings(loaded) \
         + lifetime_warnings(loaded) + text_trait_warnings(loaded, _conditions, stage_whens) \
+        + update_newline_warnings(loaded) \
         + update_order_warnings(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
