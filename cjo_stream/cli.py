@@ -195,21 +195,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for (journey, version, step, detail), n in sorted(failed.items()):
         print(f"{journey} v{version} step {step}: {n} send(s) skipped, the template failed on their data "
               f"(render_error: {detail})", file=sys.stderr)
-    updates = {(j.id, sid) for j in topo.journeys for sid, st in j.steps.items() if st.update is not None}
-    # the traits each step increments, named: "an increment's trait" left the author to guess which of them
-    counted = {(j.id, sid): ", ".join(repr(name) for name, _ in st.update.increment)
-               for j in topo.journeys for sid, st in j.steps.items() if st.update is not None}
-    why = {"render_error": "a template failed on their data",
-           "not_a_number": "an increment's trait ({counted}) held something other than a number, text or true/false "
-                           "(a number sent in quotes, or written by a template that renders text)",
-           "out_of_range": "a number a lone {{ }} gave or an increment made is one no profile holds (past a signed "
-                           "64-bit integer, or not finite)"}
-    for (journey, step), counts in sorted(sim.funnel.steps.items()):
-        for reason, what in why.items():
-            n = counts.get(f"skipped:{reason}", 0)
-            if n and (journey, step) in updates:  # (an update's failure is no send's: it has no skip record)
-                what = what.replace("{counted}", counted.get((journey, step), ""))
-                print(f"{journey} step {step}: {n} update(s) wrote nothing, {what} ({reason})", file=sys.stderr)
+    from cjo_stream.journeys.update_skips import update_skip_notes
+
+    for line in update_skip_notes(topo.journeys, sim.funnel.steps):  # `skipped:not_a_number=3` alone: which, why?
+        print(line, file=sys.stderr)
     if args.report:
         from cjo_stream.analytics.offline import render_text
         from cjo_stream.engine.funnel import step_order

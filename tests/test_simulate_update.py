@@ -84,9 +84,16 @@ def test_an_increment_of_a_trait_holding_text_is_told(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
     assert cmd["content"]["subject"] == "Your code "  # none of the step written: the coupon neither
-    assert "winback step remember_offer: 1 update(s) wrote nothing, an increment's trait ('offers') held something " \
-           "other than a number, text or true/false (a number sent in quotes, or written by a template that renders " \
-           "text) (not_a_number)" in p.stderr, p.stderr
+    told = "winback step remember_offer: 1 update(s) wrote nothing, an increment's trait ('offers') held something " \
+        "other than a number, text or true/false (a number sent in quotes, or written by a template that renders " \
+        "text) (not_a_number)"
+    assert told in p.stderr.splitlines(), p.stderr
+    # replay tells it too (it showed only the funnel's count), and with --compare each side's, named
+    rep = run("replay", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"))
+    assert rep.returncode == 0 and told in rep.stderr.splitlines(), rep.stderr
+    cmp = run("replay", "--topologies", str(topo), "--events", str(tmp_path / "ev.jsonl"), "--compare", str(topo))
+    assert cmp.returncode == 0 and [ln for ln in cmp.stderr.splitlines() if ln.endswith("(not_a_number)")] == [
+        f"{topo}: {told}", f"{topo}: {told}"], cmp.stderr
 
 
 FLAG_THEN_CLEAR = """journey: winback

@@ -251,6 +251,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             if note not in told:
                 told.add(note)
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
+    from cjo_stream.journeys.update_skips import update_skip_notes
+
+    for (name, topo), side in zip(every, replay.sides, strict=False):  # why updates wrote nothing, as simulate says
+        for line in update_skip_notes(topo.journeys, side.sim.funnel.steps):
+            print(f"{name + ': ' if args.compare else ''}{line}", file=sys.stderr)
     from cjo_stream.engine.overtaken import notes as overtaken_notes
 
     for note in overtaken_notes(first.sim.overtaken, first.sim.overtaken_after):  # files are read in their order
