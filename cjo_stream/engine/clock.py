@@ -77,6 +77,19 @@ def next_time_of_day(now: float, tz: ZoneInfo, hour: int, minute: int) -> float:
     return zoned_next_time_of_day(now, tz, hour, minute)
 
 
+def next_time_on_days(now: float, tz: ZoneInfo, hour: int, minute: int, days: int) -> float:
+    """:func:`next_time_of_day` on one of ``days`` (bit 0 Monday .. bit 6 Sunday; 0 or all seven: any day), the
+    day being the local one the time falls on (a spring-forward gap's end too)."""
+    t = next_time_of_day(now, tz, hour, minute)
+    if (days & 0x7F) in (0, 0x7F):
+        return t
+    for _ in range(7):
+        if (days >> datetime.fromtimestamp(t, tz).weekday()) & 1:
+            return t
+        t = next_time_of_day(t, tz, hour, minute)  # (strictly after t: the next day's)
+    return t
+
+
 def zoned_next_time_of_day(now: float, tz: ZoneInfo, hour: int, minute: int) -> float:
     """:func:`next_time_of_day` found with ``datetime`` and the zone (any day; tests compare the two)."""
     local = datetime.fromtimestamp(now, tz)

@@ -16,7 +16,13 @@ from zoneinfo import ZoneInfo
 
 from cjo_stream.commands import DeliveryCommand, SkipRecord, delivery_id
 from cjo_stream.engine.besttime import ENGAGEMENT, best_time_due, local_hour, record
-from cjo_stream.engine.clock import customer_zone, in_window, local_minutes, next_time_of_day
+from cjo_stream.engine.clock import (
+    customer_zone,
+    in_window,
+    local_minutes,
+    next_time_of_day,
+    next_time_on_days,
+)
 from cjo_stream.engine.reads import ALL, Reads, journey_reads, profile_part
 from cjo_stream.engine.recent import recent_events, remember, seen_view, since, watched_events
 from cjo_stream.engine.result import Result
@@ -801,7 +807,8 @@ class Engine:
                 else:
                     assert step.time_of_day is not None
                     hour, minute = step.time_of_day  # (unpacked: a starred call went through Python's call)
-                    due = next_time_of_day(run.now, tz, hour, minute)
+                    due = next_time_of_day(run.now, tz, hour, minute) if not step.days else \
+                        next_time_on_days(run.now, tz, hour, minute, step.days)
                 self._park(run, inst, j, "wait", due)
                 return
             elif kind == "wait_for":

@@ -7,6 +7,7 @@ a half-understood journey must never run against customers.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import glob
 import math
 import os
@@ -54,7 +55,6 @@ from cjo_stream.journeys.source import (
 )
 from cjo_stream.journeys.spec import (
     ACTIONS,
-    BestTimeSpec,
     EntrySpec,
     EventMatchSpec,
     JourneySpec,
@@ -64,6 +64,7 @@ from cjo_stream.journeys.spec import (
     ThrottleSpec,
     UpdateSpec,
     WaitForSpec,
+    WaitUntilSpec,
 )
 from cjo_stream.journeys.stages import Stages, load_stages
 from cjo_stream.journeys.templates import RenderError, Template, TemplateError
@@ -234,10 +235,68 @@ def _resolve(target: str | None, default: str, ids: set[str], comp: _Compiler, p
     return target
 
 
-def _best_time(spec: BestTimeSpec, path: Path, comp: _Compiler) -> BestTime:
+#: ``days:`` names (three letters or whole, any case) -> weekday (Monday 0), and the two sets a word names
+_DAY_NAMES: Final = {name: i for i, day in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday",
+                                                      "saturday", "sunday")) for name in (day, day[:3])}
+_DAY_SETS: Final = {"weekdays": 0x1F, "weekend": 0x60}
+
+
+def _days(days: list[str] | str, path: Path, comp: _Compiler) -> int:
+    """A ``wait_until``'s ``days:`` as a bit mask (bit 0 Monday): ``[mon, fri]``, ``weekdays`` or ``weekend``."""
+    if isinstance(days, str):
+        if days.lower() in _DAY_SETS:
+            return _DAY_SETS[days.lower()]
+        days = [days]
+    mask = 0
+    for name in days:
+        i = _DAY_NAMES.get(name.lower()) if isinstance(name, str) else None
+        if i is None:
+            close = difflib.get_close_matches(str(name).lower(), [*_DAY_NAMES, *_DAY_SETS], n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            comp.fail(path, f"days: {name!r} is not a day{hint}: write mon, tue, wed, thu, fri, sat, sun (or the whole "
+                            "name), a list of them, or weekdays / weekend")
+            return 0
+        mask |= 1 << i
+    if not mask:
+        comp.fail(path, "days: an empty list waits for no day: name at least one (mon ... sun), or leave days: out")
+    return mask
+
+
+def _wait_until(spec: WaitUntilSpec, step_id: str, nxt: str, path: Path, comp: _Compiler) -> Step:
+    """``{at, days}`` or ``{best_time, default, within}``: which fields go together, each told at its line."""
+    if spec.best_time is not None:
+        if spec.at is not None:
+            comp.fail((*path, "at"), "at: and best_time: are two kinds of wait_until, a fixed local time or the "
+                                     "customer's best hour (falling back to default:): give one of them")
+        if spec.days is not None:
+            comp.fail((*path, "days"), "days: goes with at: (the next such time on those days), not with best_time:")
+        if spec.default is None:
+            comp.fail(path, 'best_time needs default: "10:00", the local time used until the customer\'s opens and '
+                            "clicks say better (missing required key `default`)")
+            return Step(step_id, "wait_until", nxt, time_of_day=(0, 0))
+        return Step(step_id, "wait_until", nxt, best_time=_best_time(spec, path, comp))
+    for key in ("default", "within"):
+        if getattr(spec, key) is not None:
+            comp.fail((*path, key), f"{key}: goes with best_time: (the customer's best hour for a channel); a fixed "
+                                    'time is at: "09:00"')
+    if spec.at is None:
+        comp.fail(path, 'wait_until needs at: "09:00" (the local time to wait for, with days: [mon, ...] for some days '
+                        "only), or best_time: with default:")
+        return Step(step_id, "wait_until", nxt, time_of_day=(0, 0))
+    try:
+        tod = parse_time_of_day(spec.at)
+    except ValueError as e:
+        comp.fail((*path, "at"), str(e))
+        tod = (0, 0)
+    days = _days(spec.days, (*path, "days"), comp) if spec.days is not None else 0
+    return Step(step_id, "wait_until", nxt, time_of_day=tod, days=days)
+
+
+def _best_time(spec: WaitUntilSpec, path: Path, comp: _Compiler) -> BestTime:
     # a customer-facing channel, built in or declared: it learns from opens and clicks (internal channels have none)
     facing = comp.policies.customer_channels
     name = spec.best_time
+    assert name is not None and spec.default is not None
     if name not in facing:
         declared = sorted(facing - ALL_CHANNELS)
         choices = ", ".join(sorted(facing & ALL_CHANNELS)) + (f", declared {', '.join(declared)}" if declared else "")
@@ -253,10 +312,11 @@ def _best_time(spec: BestTimeSpec, path: Path, comp: _Compiler) -> BestTime:
     except ValueError as e:
         comp.fail((*path, "default"), str(e))
         default = (0, 0)
-    within = comp.duration(spec.within, (*path, "within"))
+    within_text = spec.within if spec.within is not None else "24h"
+    within = comp.duration(within_text, (*path, "within"))
     if within > 7 * 86400:
-        comp.fail((*path, "within"), f"within {spec.within!r} is longer than 7d: a best time is an hour of the day")
-    return BestTime(spec.best_time, default, within)
+        comp.fail((*path, "within"), f"within {within_text!r} is longer than 7d: a best time is an hour of the day")
+    return BestTime(name, default, within)
 
 
 def _wait_ways(spec: StepSpec, wf: WaitForSpec, following: str, ids: set[str], comp: _Compiler,
@@ -310,8 +370,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     if kind == "wait":
         return Step(spec.id, "wait", nxt, seconds=comp.duration(spec.wait, (*path, "wait")))
     if kind == "wait_until":
-        if isinstance(spec.wait_until, BestTimeSpec):
-            return Step(spec.id, "wait_until", nxt, best_time=_best_time(spec.wait_until, (*path, "wait_until"), comp))
+        if isinstance(spec.wait_until, WaitUntilSpec):
+            return _wait_until(spec.wait_until, spec.id, nxt, (*path, "wait_until"), comp)
         try:
             tod = parse_time_of_day(spec.wait_until)
         except ValueError as e:

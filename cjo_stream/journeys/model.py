@@ -75,6 +75,7 @@ class Step:
     next: str  # where the step continues (the following step or END); for wait_for: its first way's step
     seconds: float = 0.0  # wait duration / wait_for timeout
     time_of_day: tuple[int, int] | None = None
+    days: int = 0  # a wait_until's days of the week (bit 0 Monday .. bit 6 Sunday); 0: any day
     best_time: BestTime | None = None  # a wait_until for the customer's best hour instead of a fixed time
     on_timeout: str = END
     #: a wait_for's ways on by an event, in order: (matcher, step); one for ``{event, ...}`` + ``on_event``,

@@ -43,14 +43,20 @@ class ThrottleSpec(msgspec.Struct, forbid_unknown_fields=True):
     per: str
 
 
-class BestTimeSpec(msgspec.Struct, forbid_unknown_fields=True):
-    """``{best_time: email, default: "10:00", within: 24h}``: the customer's best local hour for the channel."""
+# (one struct for both forms: msgspec takes no union of two untagged structs; the loader checks which fields go
+# together, each at its line)
+class WaitUntilSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """``{at: "09:00", days: [mon, fri]}`` (or ``days: weekdays`` / ``weekend``): the next such local time on one of
+    those days; or ``{best_time: email, default: "10:00", within: 24h}``: the customer's best local hour for the
+    channel."""
 
     # a customer-facing channel, built in or declared in policies.yaml (the loader checks: it learns from opens and
     # clicks, which internal channels have none of)
-    best_time: ChannelName
-    default: str
-    within: str = "24h"
+    best_time: ChannelName | None = None
+    default: str | None = None
+    within: str | None = None
+    at: str | None = None
+    days: list[str] | str | None = None  # day names, or `weekdays` / `weekend`
 
 
 class WaitPathSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -115,7 +121,7 @@ class StepSpec(msgspec.Struct, forbid_unknown_fields=True):
 
     id: Id
     wait: str | None = None
-    wait_until: str | BestTimeSpec | None = None  # "09:00", or the customer's best time for a channel
+    wait_until: str | WaitUntilSpec | None = None  # "09:00", {at, days}, or the customer's best time for a channel
     wait_for: WaitForSpec | None = None
     on_event: str | None = None
     on_timeout: str | None = None

@@ -64,7 +64,9 @@ def sim_with_opens(hours_ago: list[float], channel: str = "email") -> Simulator:
     ('{best_time: email, default: "25:00"}', "bad time of day"),
     ('{best_time: email, default: "10:00", within: soon}', "bad duration"),
     ('{best_time: email, default: "10:00", within: 8d}', "longer than 7d"),
-    ('{best_time: email, default: "10:00", at: "09:00"}', "unknown field `at`"),
+    ('{best_time: email, default: "10:00", at: "09:00"}', "at: and best_time: are two kinds of wait_until"),
+    ('{best_time: email, default: "10:00", days: weekdays}', "days: goes with at:"),
+    ('{best_time: email, default: "10:00", colour: red}', "unknown field `colour`"),
     ('{best_time: email}', "missing required key `default`"),
     ('{best_time: fax, default: "10:00"}', "best_time"),
 ])
