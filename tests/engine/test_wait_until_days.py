@@ -46,6 +46,16 @@ def test_the_next_time_on_the_days_is_the_first_after_now(now: int, zone: ZoneIn
     assert (days >> datetime.fromtimestamp(t, zone).weekday()) & 1
 
 
+def test_a_zone_that_skipped_a_day_still_gets_one_of_the_days() -> None:
+    """Samoa went from Thursday 29 to Saturday 31 December 2011: seven tries of the next 09:00 (Thursday's, the
+    skipped Friday's at the jump, Saturday's ...) ran out on Thursday 5 January, returned unchecked for a Friday."""
+    apia = ZoneInfo("Pacific/Apia")
+    now = datetime.fromisoformat("2011-12-29T12:00:00+00:00").timestamp()  # Thursday 02:00 in Apia
+    t = next_time_on_days(now, apia, 9, 0, 1 << 4)  # fridays
+    # (the local day the time falls on, as for a gap's end: the skipped Friday's 09:00 came at Saturday's 00:00)
+    assert datetime.fromtimestamp(t, apia).isoformat() == "2012-01-06T09:00:00+14:00"
+
+
 WELCOME = """
 journey: welcome
 entry: {event: signed_up}
