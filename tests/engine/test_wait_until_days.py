@@ -73,6 +73,8 @@ steps:
     ('{at: "09:00", days: WEEKEND}', 0b1100000),
     ('{at: "09:00", days: sun}', 0b1000000),
     ('{at: "09:00"}', 0),
+    ('{at: "09:00", days: [weekend, mon]}', 0b1100001),  # a set inside a list: its days too
+    ('{at: "09:00", days: [weekdays]}', 0b0011111),
 ])
 def test_days_are_read_as_a_mask(wait: str, days: int) -> None:
     step = journey(WELCOME.replace("WAIT", wait)).steps["next_weekday"]
@@ -87,6 +89,9 @@ def test_days_are_read_as_a_mask(wait: str, days: int) -> None:
     ("{days: weekdays}", 6, 'wait_until needs at: "09:00"'),
     ('{at: "09:00", default: "10:00"}', 6, "default: goes with best_time:"),
     ('{at: "09:00", days: [mon], colour: red}', 6, "unknown field `colour`"),
+    ('{at: "09:00", days: "mon, wed"}', 6, "days: 'mon, wed' is one text, not a list: write days: [mon, wed]"),
+    ('{at: "09:00", days: "mon,thursday"}', 6, "is one text, not a list: write days: [mon, thursday]"),
+    ('\n      at: "09:00"\n      days:\n        - mon\n        - fri day', 10, "days: 'fri day' is not a day"),
 ])
 def test_a_bad_wait_until_is_refused_at_its_line(wait: str, line: int, reason: str) -> None:
     with pytest.raises(JourneyLoadError) as e:
