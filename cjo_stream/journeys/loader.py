@@ -996,6 +996,13 @@ def _preempted_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
                                    f"which the journey's {what} takes first (it ends the instance), so its {way} to "
                                    f"{target!r} is never taken: give the {what} a `when`, or wait for another event")
                         break
+        # an exit on the goal's event (Braze's exception event and conversion event both "order placed"): the
+        # goal is checked first and takes every such event, so the exit never happens
+        for k, m in enumerate(j.exit_on):
+            if j.goal is not None and j.goal.when is None and m.event == j.goal.event:
+                out.append(f"{j.source}:{src.line(('exit_on', k, 'event'))}: warning: exit_on {m.event!r} is the "
+                           f"goal's event, which the goal takes first (converted, the instance ends), so this exit "
+                           f"never happens: drop it, or give the goal a `when`")
     return out
 
 
