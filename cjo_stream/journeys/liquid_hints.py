@@ -40,7 +40,7 @@ def _braze_output(source: str, index: int) -> str | None:
     root (a walkthrough migrating Canvases); None for a scope cjo-stream has no counterpart of."""
     start = source.rfind("{{", 0, index + 1)
     m = _BRAZE_OUTPUT.search(source, max(start, 0))
-    if m is None:
+    if m is None or not m.start() <= index < m.end():  # (a `$` in a tag: not this output)
         return None
     scope, name, rest = m.group(1), m.group(2).strip(), m.group(3).strip()
     if scope is None and name in _BRAZE_DEFAULTS:

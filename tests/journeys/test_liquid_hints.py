@@ -61,7 +61,9 @@ def test_a_braze_output_is_told_as_written_here(braze: str, ours: str) -> None:
     Template(ours)  # what it says to write loads
 
 
-def test_a_braze_scope_without_a_counterpart_keeps_the_general_hint() -> None:
+@pytest.mark.parametrize("braze", ["{{campaign.${api_id}}}",
+                                   "{{ x }} {% if ${vip} %}VIP{% endif %} {{${first_name}}}"])  # a tag's, not an output's
+def test_a_braze_name_without_an_output_written_here_keeps_the_general_hint(braze: str) -> None:
     with pytest.raises(TemplateError) as e:
-        Template("{{campaign.${api_id}}}")
+        Template(braze)
     assert e.value.reason.endswith("name the profile field, e.g. {{ profile.traits.first_name }} (README, Templates)")
