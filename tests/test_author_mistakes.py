@@ -164,7 +164,7 @@ MISTAKES = [
     # a Braze Canvas's Liquid brought along (a walkthrough): python-liquid's reason, and what to write instead
     ("Braze's ${attribute} syntax", ("{{ profile.traits.first_name | default: 'Hi' }}, your cart",
      "{{${first_name} | default: 'Hi'}}, your cart"), 14, "unexpected '$'; Braze's ${attribute} syntax is not "
-     "Liquid: name the profile field, e.g. {{ profile.traits.first_name }}"),
+     "Liquid: {{${first_name} | default: 'Hi'}} is {{ profile.traits.first_name | default: 'Hi' }} here"),
     ("Braze's money filter", ("{{ event.properties.cart_value }} {{", "{{ event.properties.cart_value | money }} {{"),
      18, "unknown filter 'money'; Shopify's and Braze's money filters are not standard Liquid (and differ on "
      "cents); for two decimals: {% assign c = x | times: 100 | round %}"),

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Final
 
 from cjo_stream.journeys.model import END, Journey
 
@@ -100,9 +101,27 @@ def _kind_line(j: Journey, sid: str) -> str:
         return f"wait {_dur(s.seconds)}"
     if s.kind == "wait_for" and s.ways:
         return f"wait for {' or '.join(dict.fromkeys(m.event for m, _ in s.ways))} ({_dur(s.seconds)})"
+    if s.kind == "wait_until" and s.best_time is not None:
+        h, m = s.best_time.default
+        return f"wait for best {s.best_time.channel} hour (else {h:02d}:{m:02d})"
     if s.kind == "wait_until" and s.time_of_day is not None:
-        return f"wait until {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}"
+        return f"wait until {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}{_days(s.days)}"
     return s.kind
+
+
+_DAY_ABBR: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _days(mask: int) -> str:
+    """A ``wait_until``'s days as the map shows them (``" mon–fri"``, ``" mon, wed"``; empty for any day): the
+    map said "wait until 09:00" for a Friday sign-up that waited until Monday."""
+    if (mask & 0x7F) in (0, 0x7F):
+        return ""
+    if mask == 0x1F:
+        return " mon–fri"
+    if mask == 0x60:
+        return " sat, sun"
+    return " " + ", ".join(d for i, d in enumerate(_DAY_ABBR) if mask >> i & 1)
 
 
 def _dur(sec: float) -> str:

@@ -83,10 +83,12 @@ def next_time_on_days(now: float, tz: ZoneInfo, hour: int, minute: int, days: in
     t = next_time_of_day(now, tz, hour, minute)
     if (days & 0x7F) in (0, 0x7F):
         return t
-    for _ in range(7):
+    # 14 tries, not 7: a fall-back night shows a time twice on one day, and a zone may skip a whole day (Samoa
+    # went from Thursday 29 to Saturday 31 December 2011), each costing a try without a new weekday
+    for _ in range(14):
         if (days >> datetime.fromtimestamp(t, tz).weekday()) & 1:
             return t
-        t = next_time_of_day(t, tz, hour, minute)  # (strictly after t: the next day's)
+        t = next_time_of_day(t, tz, hour, minute)  # (strictly after t: the next day's, or the time's second showing)
     return t
 
 

@@ -19,6 +19,40 @@ _BRAZE_ATTRIBUTE: Final = (
     "e.g. {{ profile.traits.first_name }} (README, Templates)"
 )
 
+#: one Braze personalisation output: ``{{${first_name} | default: 'x'}}``, ``{{custom_attribute.${vip}}}``,
+#: ``{{event_properties.${sku}}}``, ``{{canvas_entry_properties.${sku}}}`` (scope, name, the rest up to ``}}``)
+_BRAZE_OUTPUT: Final = re.compile(r"\{\{-?\s*(?:([a-z_]+)\.)?\$\{([^}]*)\}(.*?)-?\}\}", re.S)
+
+#: Braze's scopes with a cjo-stream counterpart (README, Templates, "Coming from Braze")
+_BRAZE_SCOPES: Final = {"custom_attribute": "profile.traits", "event_properties": "event.properties",
+                        "canvas_entry_properties": "event.properties"}
+
+#: Braze's default attributes whose counterpart is not ``profile.traits.<the same name>``
+_BRAZE_DEFAULTS: Final = {"user_id": "profile.customer_id", "email_address": "profile.traits.email",
+                          "phone_number": "profile.traits.phone", "time_zone": "profile.timezone"}
+
+_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _braze_output(source: str, index: int) -> str | None:
+    """What to write for the Braze output at (or first after the ``{{`` before) ``index`` of ``source``: the
+    error named only ``{{ profile.traits.first_name }}``, which for ``{{event_properties.${sku}}}`` is the wrong
+    root (a walkthrough migrating Canvases); None for a scope cjo-stream has no counterpart of."""
+    start = source.rfind("{{", 0, index + 1)
+    m = _BRAZE_OUTPUT.search(source, max(start, 0))
+    if m is None or not m.start() <= index < m.end():  # (a `$` in a tag: not this output)
+        return None
+    scope, name, rest = m.group(1), m.group(2).strip(), m.group(3).strip()
+    if scope is None and name in _BRAZE_DEFAULTS:
+        path = _BRAZE_DEFAULTS[name]
+    else:
+        root = "profile.traits" if scope is None else _BRAZE_SCOPES.get(scope)
+        if root is None:
+            return None
+        path = f"{root}.{name}" if _NAME.fullmatch(name) else f"{root}[{name!r}]"
+    return f"{m.group(0)} is {{{{ {path}{' ' + rest if rest else ''} }}}}"
+
+
 #: two decimals with Liquid's standard filters (README, Templates)
 TWO_DECIMALS: Final = (
     "{% assign c = x | times: 100 | round %}{{ c | divided_by: 100 }}.{{ c | modulo: 100 | prepend: '0' "
@@ -50,13 +84,16 @@ _UNKNOWN_FILTER = re.compile(r"unknown filter '([^']+)'")
 _UNEXPECTED_TAG = re.compile(r"unexpected tag '([^']+)'")
 
 
-def hint(reason: str, filters: Iterable[str] = ()) -> str:
-    """``reason`` with what to write instead appended (``; ...``) when it names another tool's Liquid, or
-    `` (did you mean ...?)`` with the closest of ``filters`` (those the templates have) for a mistyped filter
-    (``defualt`` was told no more than "unknown filter", a walkthrough); ``reason`` unchanged otherwise."""
+def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int = 0) -> str:
+    """``reason`` with what to write instead appended (``; ...``) when it names another tool's Liquid (for a Braze
+    output, the one at ``index`` of the template ``source`` written as here), or `` (did you mean ...?)`` with
+    the closest of ``filters`` (those the templates have) for a mistyped filter (``defualt`` was told no more
+    than "unknown filter", a walkthrough); ``reason`` unchanged otherwise."""
     extra: str | None = None
     if "unexpected '$'" in reason:
-        extra = _BRAZE_ATTRIBUTE
+        exact = _braze_output(source, index) if source else None
+        extra = _BRAZE_ATTRIBUTE if exact is None else \
+            f"Braze's ${{attribute}} syntax is not Liquid: {exact} here (README, Templates)"
     elif (m := _UNKNOWN_FILTER.search(reason)) is not None:
         extra = _FILTERS.get(m.group(1))
         if extra is None:

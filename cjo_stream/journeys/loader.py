@@ -242,19 +242,26 @@ _DAY_SETS: Final = {"weekdays": 0x1F, "weekend": 0x60}
 
 
 def _days(days: list[str] | str, path: Path, comp: _Compiler) -> int:
-    """A ``wait_until``'s ``days:`` as a bit mask (bit 0 Monday): ``[mon, fri]``, ``weekdays`` or ``weekend``."""
-    if isinstance(days, str):
-        if days.lower() in _DAY_SETS:
-            return _DAY_SETS[days.lower()]
-        days = [days]
+    """A ``wait_until``'s ``days:`` as a bit mask (bit 0 Monday): ``[mon, fri]``, ``weekdays`` or ``weekend``, or a
+    list mixing them (``[weekend, mon]``); a bad name is told at its own line."""
+    listed = not isinstance(days, str)
     mask = 0
-    for name in days:
-        i = _DAY_NAMES.get(name.lower()) if isinstance(name, str) else None
+    for k, name in enumerate([days] if isinstance(days, str) else days):
+        at = (*path, k) if listed else path
+        key = name.lower() if isinstance(name, str) else None
+        if key in _DAY_SETS:
+            mask |= _DAY_SETS[key]
+            continue
+        i = _DAY_NAMES.get(key) if key is not None else None
         if i is None:
+            parts = re.split(r"[\s,;/]+", str(name).strip().lower())
+            if len(parts) > 1 and all(p in _DAY_NAMES or p in _DAY_SETS for p in parts):
+                comp.fail(at, f"days: {name!r} is one text, not a list: write days: [{', '.join(parts)}]")
+                return 0
             close = difflib.get_close_matches(str(name).lower(), [*_DAY_NAMES, *_DAY_SETS], n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            comp.fail(path, f"days: {name!r} is not a day{hint}: write mon, tue, wed, thu, fri, sat, sun (or the whole "
-                            "name), a list of them, or weekdays / weekend")
+            comp.fail(at, f"days: {name!r} is not a day{hint}: write mon, tue, wed, thu, fri, sat, sun (or the whole "
+                          "name), a list of them, or weekdays / weekend")
             return 0
         mask |= 1 << i
     if not mask:
@@ -989,6 +996,13 @@ def _preempted_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
                                    f"which the journey's {what} takes first (it ends the instance), so its {way} to "
                                    f"{target!r} is never taken: give the {what} a `when`, or wait for another event")
                         break
+        # an exit on the goal's event (Braze's exception event and conversion event both "order placed"): the
+        # goal is checked first and takes every such event, so the exit never happens
+        for k, m in enumerate(j.exit_on):
+            if j.goal is not None and j.goal.when is None and m.event == j.goal.event:
+                out.append(f"{j.source}:{src.line(('exit_on', k, 'event'))}: warning: exit_on {m.event!r} is the "
+                           f"goal's event, which the goal takes first (converted, the instance ends), so this exit "
+                           f"never happens: drop it, or give the goal a `when`")
     return out
 
 

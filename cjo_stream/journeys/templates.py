@@ -248,7 +248,9 @@ def _first_line(e: BaseException) -> str:
 def _refused(e: LiquidError) -> TemplateError:
     token = getattr(e, "token", None)
     index = token.start_index if token is not None and hasattr(token, "start_index") else 0
-    return TemplateError(hint(f"template: {_first_line(e)}", _env.filters), index)
+    source = getattr(token, "source", None) if token is not None else None
+    return TemplateError(hint(f"template: {_first_line(e)}", _env.filters,
+                              source if isinstance(source, str) else "", index), index)
 
 
 def _reads_data(tpl: Any) -> bool:

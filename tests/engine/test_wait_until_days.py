@@ -46,6 +46,16 @@ def test_the_next_time_on_the_days_is_the_first_after_now(now: int, zone: ZoneIn
     assert (days >> datetime.fromtimestamp(t, zone).weekday()) & 1
 
 
+def test_a_zone_that_skipped_a_day_still_gets_one_of_the_days() -> None:
+    """Samoa went from Thursday 29 to Saturday 31 December 2011: seven tries of the next 09:00 (Thursday's, the
+    skipped Friday's at the jump, Saturday's ...) ran out on Thursday 5 January, returned unchecked for a Friday."""
+    apia = ZoneInfo("Pacific/Apia")
+    now = datetime.fromisoformat("2011-12-29T12:00:00+00:00").timestamp()  # Thursday 02:00 in Apia
+    t = next_time_on_days(now, apia, 9, 0, 1 << 4)  # fridays
+    # (the local day the time falls on, as for a gap's end: the skipped Friday's 09:00 came at Saturday's 00:00)
+    assert datetime.fromtimestamp(t, apia).isoformat() == "2012-01-06T09:00:00+14:00"
+
+
 WELCOME = """
 journey: welcome
 entry: {event: signed_up}
@@ -63,6 +73,8 @@ steps:
     ('{at: "09:00", days: WEEKEND}', 0b1100000),
     ('{at: "09:00", days: sun}', 0b1000000),
     ('{at: "09:00"}', 0),
+    ('{at: "09:00", days: [weekend, mon]}', 0b1100001),  # a set inside a list: its days too
+    ('{at: "09:00", days: [weekdays]}', 0b0011111),
 ])
 def test_days_are_read_as_a_mask(wait: str, days: int) -> None:
     step = journey(WELCOME.replace("WAIT", wait)).steps["next_weekday"]
@@ -77,6 +89,9 @@ def test_days_are_read_as_a_mask(wait: str, days: int) -> None:
     ("{days: weekdays}", 6, 'wait_until needs at: "09:00"'),
     ('{at: "09:00", default: "10:00"}', 6, "default: goes with best_time:"),
     ('{at: "09:00", days: [mon], colour: red}', 6, "unknown field `colour`"),
+    ('{at: "09:00", days: "mon, wed"}', 6, "days: 'mon, wed' is one text, not a list: write days: [mon, wed]"),
+    ('{at: "09:00", days: "mon,thursday"}', 6, "is one text, not a list: write days: [mon, thursday]"),
+    ('\n      at: "09:00"\n      days:\n        - mon\n        - fri day', 10, "days: 'fri day' is not a day"),
 ])
 def test_a_bad_wait_until_is_refused_at_its_line(wait: str, line: int, reason: str) -> None:
     with pytest.raises(JourneyLoadError) as e:

@@ -10,7 +10,7 @@ import pytest
 from liquid import Environment
 
 from cjo_stream.journeys.liquid_hints import TWO_DECIMALS, hint
-from cjo_stream.journeys.templates import Template
+from cjo_stream.journeys.templates import Template, TemplateError
 
 
 @pytest.mark.parametrize(("price", "text"), [(7.5, "7.50"), (39.98, "39.98"), (5, "5.00"), ("7.5", "7.50"),
@@ -41,3 +41,29 @@ def test_the_readme_gives_the_same_recipe() -> None:
     block = re.search(r"```liquid\n(.*?)\n```", readme, re.S)
     assert block is not None
     assert block.group(1) == TWO_DECIMALS.replace("= x |", "= event.properties.price |")
+
+
+@pytest.mark.parametrize(("braze", "ours"), [
+    ("Hi {{${first_name} | default: 'there'}}!", "{{ profile.traits.first_name | default: 'there' }}"),
+    ("{{custom_attribute.${vip}}}", "{{ profile.traits.vip }}"),
+    ("{{ profile.traits.first_name }} {{event_properties.${sku}}}", "{{ event.properties.sku }}"),
+    ("{{canvas_entry_properties.${sku}}}", "{{ event.properties.sku }}"),
+    ("{{${email_address}}}", "{{ profile.traits.email }}"),
+    ("{{${user_id}}}", "{{ profile.customer_id }}"),
+    ("{{custom_attribute.${Favorite Color}}}", "{{ profile.traits['Favorite Color'] }}"),
+])
+def test_a_braze_output_is_told_as_written_here(braze: str, ours: str) -> None:
+    """The error named ``{{ profile.traits.first_name }}`` for every Braze output, the wrong root for an event
+    property (a walkthrough migrating Canvases): it names the one it refuses, written as here, which loads."""
+    with pytest.raises(TemplateError) as e:
+        Template(braze)
+    assert f" is {ours} here (README, Templates)" in e.value.reason, e.value.reason
+    Template(ours)  # what it says to write loads
+
+
+@pytest.mark.parametrize("braze", ["{{campaign.${api_id}}}",
+                                   "{{ x }} {% if ${vip} %}VIP{% endif %} {{${first_name}}}"])  # a tag's, not an output's
+def test_a_braze_name_without_an_output_written_here_keeps_the_general_hint(braze: str) -> None:
+    with pytest.raises(TemplateError) as e:
+        Template(braze)
+    assert e.value.reason.endswith("name the profile field, e.g. {{ profile.traits.first_name }} (README, Templates)")

@@ -63,3 +63,47 @@ def test_the_unreachable_way_is_warned_and_is_unreachable(tmp_path: Path, ender:
 def test_a_way_that_can_be_taken_is_not_warned(tmp_path: Path, ender: str, on_event: str) -> None:
     p = run("validate", str(_topology(tmp_path, ender, on_event)))
     assert p.returncode == 0 and "warning:" not in p.stderr, p.stderr
+
+
+CART = """\
+journey: cart
+entry: {event: Cart Updated}
+goal: GOAL
+exit_on:
+  - event: Order Completed
+steps:
+  - id: wait_1h
+    wait: 1h
+  - id: remind
+    send: {channel: email, content: {subject: "Remind", body: "r"}}
+"""
+
+
+def test_an_exit_on_the_goals_event_is_warned_and_never_exits(tmp_path: Path) -> None:
+    """Braze's exception event and conversion event, both "order placed", migrated as both: the goal takes the
+    order first, so the exit never happens (validate said ok; the report counted 0 exited, unexplained)."""
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "cart.yaml").write_text(CART.replace("GOAL", "{event: Order Completed}"))
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    assert [ln for ln in p.stderr.splitlines() if "warning:" in ln] == [
+        f"{tmp_path}/journeys/cart.yaml:5: warning: exit_on 'Order Completed' is the goal's event, which the goal "
+        "takes first (converted, the instance ends), so this exit never happens: drop it, or give the goal a `when`"]
+    events = tmp_path / "e.jsonl"  # and so it is: the order within the hour converts, nothing exits
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in (
+        {"messageId": "1", "type": "track", "event": "Cart Updated", "userId": "a", "timestamp": "2026-03-02T10:01:00Z"},
+        {"messageId": "2", "type": "track", "event": "Order Completed", "userId": "a",
+         "timestamp": "2026-03-02T10:21:00Z"})) + b"\n")
+    kinds = tmp_path / "je.jsonl"
+    sim = run("simulate", "--topologies", str(tmp_path), "--events", str(events), "--journey-events", str(kinds))
+    assert sim.returncode == 0, sim.stderr
+    told = [orjson.loads(ln)["kind"] for ln in kinds.read_bytes().splitlines()]
+    assert "converted" in told and "exited" not in told, told
+
+
+def test_an_exit_on_beside_a_goal_with_a_when_is_not_warned(tmp_path: Path) -> None:
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "cart.yaml").write_text(
+        CART.replace("GOAL", "{event: Order Completed, when: event.properties.revenue > 100}"))
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0 and "warning:" not in p.stderr, p.stderr
