@@ -51,7 +51,7 @@ import yaml
 from aiosmtpd.controller import Controller
 
 from cjo_stream.config import Settings
-from cjo_stream.events import decode_event
+from cjo_stream.events import decode_event, parse_ts
 from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kafka.connect import probe
 from cjo_stream.kafka.local_broker import LocalBroker, free_port, wait_for_port
@@ -760,6 +760,25 @@ def _tail(cmd: Command, fx: Callable[[str], Any]) -> None:
         assert not list(validator.iter_errors(obj)), line
         assert not channels or obj["channel"] in channels, f"--channel {channels} but got {obj['channel']}"
     assert flow.tail_exit == 130 and flow.worker_exit == 0  # README, exit codes: a follower interrupted; a service stopped
+
+
+@check(r"cjo-stream generate --out ")
+def _generate_file(cmd: Command, fx: Callable[[str], Any]) -> None:
+    """"the same traffic as JSON lines, no broker: test data for simulate and replay"; the same seed and --start
+    write the same file, and --rate x --duration events."""
+    tmp: Path = fx("tmp_path")
+    texts = [fill(cmd.text, {"--out": str(tmp / f"{n}.jsonl"), "--customers": "50", "--rate": "20",
+                             "--duration": "30"}) + " --seed 11 --start 2026-03-02T09:00:00Z" for n in ("a", "b")]
+    for text in texts:
+        p = shell(text, env=user_env(CJO_BROKER="127.0.0.1:1"))  # no broker is asked
+        assert p.returncode == 0 and re.fullmatch(r"generated 600 events from \d+ customers \(seed 11\) into \S+\n",
+                                                  p.stderr), p.stderr
+    lines = (tmp / "a.jsonl").read_bytes().splitlines()
+    assert (tmp / "a.jsonl").read_bytes() == (tmp / "b.jsonl").read_bytes() and len(lines) == 600
+    events = [decode_event(line) for line in lines]  # valid touchpoints, from the given start on
+    assert events[0].ts == parse_ts("2026-03-02T09:00:00Z") and len({e.user_id or e.anonymous_id for e in events}) > 1
+    sim = shell(f"cjo-stream simulate --events {tmp / 'a.jsonl'}")
+    assert sim.returncode == 0 and sim.stdout.strip(), sim.stderr[-2000:]
 
 
 @check(r"cjo-stream generate ")

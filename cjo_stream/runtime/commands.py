@@ -327,6 +327,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             start = parse_ts(args.start)
         except ValueError:
             raise UsageError(f"--start {args.start!r} is not an RFC 3339 time from 1970 to 2106") from None
+    if args.out:
+        return _generate_file(args, total, start or float(int(time.time())))
     broker_ready(s, args)
     if not args.start:
         start = time.time() + 0.5  # topics and producer first; events are sent at the time they carry
@@ -346,6 +348,31 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     except KafkaError as e:
         raise lost_broker(s, args, e) from None
     print(f"generated {n} events from {len(seen)} customers (seed {seed})", file=sys.stderr)
+    return 0
+
+
+def _generate_file(args: argparse.Namespace, total: int, start: float) -> int:
+    """``generate --out FILE``: the events a live run would send (event ``n`` stamped ``start + n / rate``), as JSON
+    lines for ``simulate`` and ``replay``, with no broker: a journey author had test data only from a broker."""
+    from cjo_stream.errors import FileProblem, writable_file, write_problem
+    from cjo_stream.generator import generate_events
+
+    path = writable_file(args.out, "the events file")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2, 1_000_000)
+    seen: set[int] = set()
+    events = generate_events(customers=args.customers, seed=seed, start=start, duration=args.duration,
+                             rate=args.rate, seen=seen)
+    n = 0
+    try:
+        with open(path, "wb") as f:
+            for _, e in zip(range(total), events, strict=False):
+                f.write(orjson.dumps(e) + b"\n")
+                n += 1
+    except OSError as e:
+        if n == 0 and not os.path.exists(path):
+            raise FileProblem(f"cannot write the events file {path}: {e.strerror}") from None
+        raise write_problem(f"the events file {path}", e) from None
+    print(f"generated {n} events from {len(seen)} customers (seed {seed}) into {path}", file=sys.stderr)
     return 0
 
 
@@ -536,6 +563,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                             "drop as duplicates")
     p.add_argument("--start", help="event time of the first event, RFC 3339 (default: now); e.g. a past time "
                                    "to replay a backlog whose timers are all due")
+    p.add_argument("--out", metavar="FILE", help="write the events as JSON lines to FILE instead of a broker (for "
+                                                 "simulate and replay): --rate x --duration of them, event n stamped "
+                                                 "--start + n / --rate, at once")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("demo", help="live demo: broker, worker and generator; prints delivery commands")
