@@ -97,3 +97,20 @@ def test_a_branch_on_the_entry_event_is_told_as_the_entry_when_is(tmp_path: Path
         "note: journey big_order: 1 'order_completed' event(s) in the input carried the property 'total' as text "
         "(\"30\", not 30), which step check's branch compares with a number: that never holds for text (README, "
         "Expressions); send the number unquoted"], p.stderr
+
+
+HANDLED = JOURNEY.replace('winback_coupon: "{{ event.properties.coupon }}"',
+                          "winback_coupon: \"{{ event.properties.coupon | default: 'none' }}\"\n"
+                          "        note: \"{% if event.properties.gift %}gift{% endif %}"
+                          "{{ event.properties.promo | default: '' }}\"")
+
+
+def test_a_property_read_under_a_default_or_an_if_is_told_only_when_a_close_key_was_carried(tmp_path: Path) -> None:
+    """As for a trait under a default: ``| default:`` (or an ``if``) says some events lack it, so a key no event
+    had is taken as meant, unless one they had is close (``coupon`` beside ``cuopon``); it was told as a typo."""
+    topo, events = _input(tmp_path)
+    (tmp_path / "topo" / "journeys" / "winback.yaml").write_text(HANDLED)
+    p = run("simulate", "--topologies", topo, "--events", events)
+    assert p.returncode == 0, p.stderr
+    told = [line.split("property ")[1].split(" ")[0] for line in p.stderr.splitlines() if "has a property" in line]
+    assert told == ["'coupon'", "'totl'"], p.stderr  # not 'gift' (an if) nor 'promo' (a default): nothing close

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from liquid import Environment, RenderContext
 from liquid.ast import ConditionalBlockNode
@@ -43,10 +43,17 @@ def _has_default(filters: Iterable[Any] | None) -> bool:
     return any(f.name == "default" for f in filters or ())
 
 
-class _Reads:
-    """One walk of a template: the traits read bare, in order, and what each ``assign``'d local holds."""
+#: what a walk looks for: ``profile.traits.<name>`` (the default), or ``event.properties.<key>``
+TRAITS: Final = ("profile", "traits")
+PROPERTIES: Final = ("event", "properties")
 
-    def __init__(self) -> None:
+
+class _Reads:
+    """One walk of a template: the traits (or the properties: ``prefix``) read bare, in order, and what each
+    ``assign``'d local holds."""
+
+    def __init__(self, prefix: tuple[str, str] = TRAITS) -> None:
+        self.prefix = prefix
         self.bare: dict[str, bool] = {}  # in order: True while read bare only as a `for` loop's list
         self.locals: dict[str, tuple[str, ...]] = {}  # an assign's name: the bare traits its value carries
         self.defaulted: dict[str, None] = {}  # ordered set: traits read under a `default` (its value when unset)
@@ -58,7 +65,7 @@ class _Reads:
             return ()
         if segs[0] in self.locals:
             return self.locals[segs[0]]
-        if segs[0] == "profile" and len(segs) >= 3 and segs[1] == "traits" and isinstance(segs[2], str):
+        if len(segs) >= 3 and (segs[0], segs[1]) == self.prefix and isinstance(segs[2], str):
             return (segs[2],)
         return ()
 
@@ -130,8 +137,8 @@ class _Reads:
 
 
 @lru_cache(maxsize=1024)
-def _reads(source: str) -> _Reads:
-    reads = _Reads()
+def _reads(source: str, prefix: tuple[str, str] = TRAITS) -> _Reads:
+    reads = _Reads(prefix)
     if "{{" not in source and "{%" not in source:
         return reads
     try:
@@ -162,6 +169,12 @@ def fallback_traits(source: str) -> set[str]:
     missing too, and given a default of its own by chaining another ``| default:``."""
     reads = _reads(source)
     return {t for t in reads.bare if reads.fallback.get(t)}
+
+
+def bare_property_reads(source: str) -> set[str]:
+    """The ``event.properties`` keys the template ``source`` writes bare (as :func:`bare_trait_reads` the traits):
+    a key read only under a ``default``, or tested in an ``if``, is one the author handled when it is missing."""
+    return set(_reads(source, PROPERTIES).bare)
 
 
 def bare_traits(source: str) -> list[str]:

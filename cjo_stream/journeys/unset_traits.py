@@ -22,7 +22,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from cjo_stream.journeys.conditions import Condition, conditions, event_of, latest_versions, on_entry_event
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey, Step
-from cjo_stream.journeys.template_reads import bare_trait_reads, defaulted_traits, fallback_traits
+from cjo_stream.journeys.template_reads import (
+    bare_property_reads,
+    bare_trait_reads,
+    defaulted_traits,
+    fallback_traits,
+)
 from cjo_stream.journeys.templates import Template
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # written `.name` in Liquid, others `['name']`
@@ -237,18 +242,20 @@ def trait_notes(journeys: Iterable[Journey], traits: set[str], unreached: _Unrea
     return _lines(dict(sorted(told.items(), key=lambda kv: kv[0][0])))
 
 
-def _on_entry_event(j: Journey) -> Iterator[tuple[str, str]]:
+def _on_entry_event(j: Journey) -> Iterator[tuple[str, str, bool]]:
     """The ``event.properties`` keys the templates of a send or update step read where ``event`` is always the
     entry event (reached from the first step by no ``wait_for``'s way, whose event or timeout may come first),
-    each with its role in a note (``step s's update of coupon``, ``step s's email subject``). A walkthrough's
+    each with its role in a note (``step s's update of coupon``, ``step s's email subject``) and whether the
+    template writes it bare (not under a ``default``, not tested in an ``if``). A walkthrough's
     ``coupon: "{{ event.properties.coupon }}"`` over events carrying ``cuopon`` removed the trait for everyone
     and mailed "Code  for 150", unsaid: only conditions were looked at."""
     entry_steps = on_entry_event(j)
     for step, role, field, template in _templates(j):
         if step.id in entry_steps:
+            bare = bare_property_reads(template.source)
             for path in template.paths("event"):
                 if len(path) >= 2 and path[0] == "properties" and isinstance(path[1], str):
-                    yield path[1], f"{role} {field}"
+                    yield path[1], f"{role} {field}", path[1] in bare
 
 
 def properties_read(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
@@ -264,7 +271,7 @@ def properties_read(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:
                 for root, keys in c.when.paths:
                     if root == "event" and len(keys) >= 2 and keys[0] == "properties" and isinstance(keys[1], str):
                         out.setdefault(event, set()).add(keys[1])
-        for key, _ in _on_entry_event(j):
+        for key, _, _ in _on_entry_event(j):
             out.setdefault(j.entry.event, set()).add(key)
     return {name: frozenset(keys) for name, keys in out.items()}
 
@@ -292,14 +299,20 @@ def unset_properties(journeys: Iterable[Journey], carried: Mapping[str, set[str]
                         role not in roles.get((event, name), []):
                     roles.setdefault((event, name), []).append(role)
         entry = latest[jid].entry.event
-        for name, role in _on_entry_event(latest[jid]):
+        bare_somewhere = set(roles)  # (conditions read theirs as null: told whatever a template does)
+        for name, role, bare in _on_entry_event(latest[jid]):
             if entry in carried and name in read.get(entry, ()) and name not in carried[entry] and \
                     role not in roles.get((entry, name), []):
                 roles.setdefault((entry, name), []).append(role)
+                if bare:
+                    bare_somewhere.add((entry, name))
+        handled = set(roles) - bare_somewhere  # read by templates only, each under a default or an `if`
         for (event, name), roles_of in roles.items():
             choices = sorted(carried[event])
             close = [c for c in choices if _folded(c) == _folded(name)][:1] or \
                 difflib.get_close_matches(name, choices, n=1, cutoff=0.8)
+            if (event, name) in handled and not close:  # a default (or an `if`) for a key none had: as meant
+                continue
             hint = f"; did you mean {close[0]!r}?" if close else ""
             out.append(f"journey {jid}: no {event!r} event in {where} has a property {name!r} ({', '.join(roles_of)} "
                        f"reads event.properties.{name} as null for every one{hint})")
