@@ -72,6 +72,16 @@ def event_of(j: Journey, c: Condition, entry_steps: frozenset[str]) -> str | Non
     return j.entry.event if c.step in entry_steps else None
 
 
+def compared_keys(when: Expression, root: str, under: str) -> list[tuple[str, str, bool, str]]:
+    """The keys one level below ``root.under`` (``profile.traits.<key>``, ``event.properties.<key>``) that ``when``
+    compares with a number or true/false (``Expression.literals``): (key, the literal, whether the comparison never
+    holds for text (else always), the comparison as written), in the order of what is written. One reading of the
+    parser's record for validate's text-trait warning and the notes after a run."""
+    return [(keys[1], literal, never, written) for r, keys, literal, never, written in sorted(when.literals,
+                                                                                           key=lambda c: c[4])
+            if r == root and len(keys) == 2 and keys[0] == under and isinstance(keys[1], str)]
+
+
 def latest_versions(journeys: Iterable[Journey]) -> dict[str, Journey]:
     """The latest version of each journey, by id: what an author's notes after a run speak of."""
     latest: dict[str, Journey] = {}

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from cjo_stream.journeys.conditions import conditions, event_of, latest_versions, on_entry_event
+from cjo_stream.journeys.conditions import (
+    compared_keys,
+    conditions,
+    event_of,
+    latest_versions,
+    on_entry_event,
+)
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.unset_traits import _role
@@ -19,8 +25,8 @@ from cjo_stream.journeys.unset_traits import _role
 def _keys(when: Expression) -> set[str]:
     """The top-level properties ``when`` compares with a number in a way text never meets (``>=``, ``==``, ``in``
     a list of numbers, arithmetic: ``event.properties.qty * 2 > 10``)."""
-    return {str(keys[1]) for root, keys, literal, never, _ in when.literals
-            if root == "event" and never and literal == "a number" and len(keys) == 2 and keys[0] == "properties"}
+    return {key for key, literal, never, _ in compared_keys(when, "event", "properties")
+            if never and literal == "a number"}
 
 
 def numbers_compared(journeys: Iterable[Journey]) -> dict[str, frozenset[str]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from cjo_stream.journeys.conditions import conditions, latest_versions
+from cjo_stream.journeys.conditions import compared_keys, conditions, latest_versions
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.stage_model import Stages
@@ -27,9 +27,9 @@ from cjo_stream.journeys.unset_traits import _role
 def _compared(when: Expression) -> Iterator[tuple[str, str]]:
     """Each trait ``when`` compares in a way text never meets, with what: ``a number`` (``>=``, ``==``, ``in``
     a list of numbers, arithmetic), ``true`` or ``false`` (``==``)."""
-    for root, keys, literal, never, _ in sorted(when.literals, key=lambda c: c[4]):
-        if root == "profile" and never and len(keys) == 2 and keys[0] == "traits" and isinstance(keys[1], str):
-            yield keys[1], literal
+    for key, literal, never, _ in compared_keys(when, "profile", "traits"):
+        if never:
+            yield key, literal
 
 
 def _writers(journeys: Iterable[Journey]) -> tuple[dict[str, str], set[str]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from cjo_stream.journeys.conditions import compared_keys
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.source import Located, Path
@@ -57,10 +58,9 @@ def text_trait_warnings(loaded: list[tuple[Journey, Located]], conditions_of: Co
     whens = [(j.source, src.line(path), cond) for j, src in loaded for path, cond in conditions_of(j, src)]
     out: list[str] = []
     for file, line, cond in [*whens, *stage_whens]:
-        for root, keys, literal, never, written_as in sorted(cond.literals, key=lambda c: c[4]):
-            if root != "profile" or len(keys) != 2 or keys[0] != "traits" or keys[1] not in written:
+        for name, literal, never, written_as in compared_keys(cond, "profile", "traits"):
+            if name not in written:
                 continue
-            name = str(keys[1])
             like = f'"{literal}", not {literal}' if literal in ("true", "false") else '"150", not 150'
             where, spaced = written[name]
             fix = ("the space or line break around its {{ ... }} makes it text: remove it (a YAML > block ends with "
