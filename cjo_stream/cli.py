@@ -187,14 +187,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
               "time, use `cjo-stream replay --events FILE --until TIME`", file=sys.stderr)
     # a template that failed on the data skipped those sends: only a count showed (`render_error=14`), so
     # the author could not tell why; the detail names the failure, never the data
+    from cjo_stream.journeys.source import step_line
+
     failed: dict[tuple[str, int, str, str], int] = {}
     for skip in sim.skips:
         if skip.reason == "render_error":
             key = (skip.journey, skip.journey_version, skip.step, skip.detail or "")
             failed[key] = failed.get(key, 0) + 1
+    sources = {(j.id, j.version): j.source for j in topo.journeys}
     for (journey, version, step, detail), n in sorted(failed.items()):
-        print(f"{journey} v{version} step {step}: {n} send(s) skipped, the template failed on their data "
-              f"(render_error: {detail})", file=sys.stderr)
+        source = sources.get((journey, version), "")  # at the send, as validate would place it
+        at = step_line(source, step, "send") if source else None
+        print(f"{f'{source}:{at}: ' if at is not None else ''}{journey} v{version} step {step}: {n} send(s) "
+              f"skipped, the template failed on their data (render_error: {detail})", file=sys.stderr)
     from cjo_stream.journeys.update_skips import update_skip_notes
 
     for line in update_skip_notes(topo.journeys, sim.funnel.steps):  # `skipped:not_a_number=3` alone: which, why?

@@ -364,7 +364,9 @@ def test_simulate_says_why_a_template_failed_on_the_data(tmp_path: Path) -> None
         f'"userId":"u{i}","properties":{{"cart_value":150,"n":0}}}}\n' for i in range(2)))
     p = run("simulate", "--topologies", str(topo), "--events", str(events))
     assert p.returncode == 0, p.stdout + p.stderr
-    assert ("cart_rescue v1 step nudge: 2 send(s) skipped, the template failed on their data "
+    # at the step's `send:`, as validate would place it
+    assert (f"{topo / 'journeys' / 'cart_rescue.yaml'}:25: cart_rescue v1 step nudge: 2 send(s) skipped, the "
+            "template failed on their data "
             "(render_error: liquid: divided_by: can't divide by 0)") in p.stderr.splitlines(), p.stderr
 
 

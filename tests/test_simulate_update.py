@@ -60,8 +60,9 @@ def test_an_update_whose_template_fails_is_told_and_the_send_goes_on(tmp_path: P
     # the report counts it on the step, and on no channel (an update has none: a row "channel None" was made up)
     assert "remember_offer                1        0          1         0      0         0  render_error=1" in p.stderr
     assert "channel email: sent 1, skipped 0" in p.stderr and "channel None" not in p.stderr, p.stderr
-    assert "winback step remember_offer: 1 update(s) wrote nothing, a template failed on their data " \
-           "(render_error)" in p.stderr, p.stderr
+    # at the step's `update:` line, as validate would place it (the journey keeps no lines)
+    assert f"{topo / 'journeys' / 'winback.yaml'}:5: winback step remember_offer: 1 update(s) wrote nothing, " \
+           "a template failed on their data (render_error)" in p.stderr.splitlines(), p.stderr
 
 
 def test_replay_decides_as_simulate_does(tmp_path: Path) -> None:
@@ -84,7 +85,9 @@ def test_an_increment_of_a_trait_holding_text_is_told(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
     assert cmd["content"]["subject"] == "Your code "  # none of the step written: the coupon neither
-    told = "winback step remember_offer: 1 update(s) wrote nothing, an increment's trait ('offers') held something " \
+    # at the step's `increment:` line
+    told = f"{topo / 'journeys' / 'winback.yaml'}:10: winback step remember_offer: 1 update(s) wrote nothing, " \
+        "an increment's trait ('offers') held something " \
         "other than a number, text or true/false (a number sent in quotes, or written by a template that renders " \
         "text) (not_a_number)"
     assert told in p.stderr.splitlines(), p.stderr

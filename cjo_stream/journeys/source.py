@@ -558,3 +558,18 @@ def _types_at(spec: Any, path: list[str | int]) -> list[mi.Type]:
                 reached += expand(t.value_type)
         types = reached
     return types
+
+
+def step_line(file: str, step: str, *below: str) -> int | None:
+    """The line of journey step ``step`` in ``file`` (of the deepest of ``below`` under it found), so that what a
+    run tells about a step reads ``file:line:`` as a refusal does: the compiled journey keeps no lines. None when
+    the file can no longer be read or no longer has the step (edited since it was loaded)."""
+    try:
+        src = load_yaml(read_source(file), file)
+    except SourceError:
+        return None
+    steps = src.data.get("steps") if isinstance(src.data, dict) else None
+    for i, spec in enumerate(steps if isinstance(steps, list) else ()):
+        if isinstance(spec, dict) and spec.get("id") == step:
+            return src.line(("steps", i, *below))
+    return None

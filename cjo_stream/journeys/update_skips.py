@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from cjo_stream.journeys.model import Journey
+from cjo_stream.journeys.source import step_line
 
 _WHY = {"render_error": "a template failed on their data",
         "not_a_number": "an increment's trait ({counted}) held something other than a number, text or true/false "
@@ -19,10 +20,17 @@ _WHY = {"render_error": "a template failed on their data",
 
 
 def update_skip_notes(journeys: Iterable[Journey], steps: Mapping[tuple[str, str], Mapping[str, int]]) -> list[str]:
-    """``journey step s: N update(s) wrote nothing, <why> (<reason>)`` for each update step the funnel (``steps``:
-    (journey, step) -> counts) counted skipped, the traits it increments named for ``not_a_number``."""
-    counted = {(j.id, sid): ", ".join(repr(name) for name, _ in st.update.increment)
-               for j in journeys for sid, st in j.steps.items() if st.update is not None}
+    """``file:line: journey step s: N update(s) wrote nothing, <why> (<reason>)`` for each update step the funnel
+    (``steps``: (journey, step) -> counts) counted skipped, the traits it increments named for ``not_a_number``;
+    the line is the step's ``update:`` (its ``increment:`` for ``not_a_number``) in the file of the latest
+    version having the step."""
+    owner: dict[tuple[str, str], Journey] = {}
+    counted: dict[tuple[str, str], str] = {}
+    for j in journeys:
+        for sid, st in j.steps.items():
+            if st.update is not None and ((j.id, sid) not in owner or j.version > owner[(j.id, sid)].version):
+                owner[(j.id, sid)] = j
+                counted[(j.id, sid)] = ", ".join(repr(name) for name, _ in st.update.increment)
     out: list[str] = []
     for (journey, step), counts in sorted(steps.items()):
         if (journey, step) not in counted:  # (an update's failure is no send's: it has no skip record)
@@ -31,5 +39,9 @@ def update_skip_notes(journeys: Iterable[Journey], steps: Mapping[tuple[str, str
             n = counts.get(f"skipped:{reason}", 0)
             if n:
                 what = what.replace("{counted}", counted[(journey, step)])
-                out.append(f"{journey} step {step}: {n} update(s) wrote nothing, {what} ({reason})")
+                below = ("update", "increment") if reason == "not_a_number" else ("update",)
+                source = owner[(journey, step)].source
+                line = step_line(source, step, *below) if source else None
+                where = f"{source}:{line}: " if line is not None else ""
+                out.append(f"{where}{journey} step {step}: {n} update(s) wrote nothing, {what} ({reason})")
     return out
