@@ -312,10 +312,22 @@ def _on_time(event: dict[str, Any], due: float) -> dict[str, Any]:
     return event
 
 
+def _generated(args: argparse.Namespace, start: float) -> tuple[int, set[int], Iterator[dict[str, Any]]]:
+    """``generate``'s seed, the customers seen so far (filled as events are drawn) and its events from ``start``.
+
+    A second run with one fixed default seed resent the first run's messageIds: workers dropped it all as
+    duplicates (a walkthrough); so a seed of its own each run unless one is given."""
+    from cjo_stream.generator import generate_events
+
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2, 1_000_000)
+    seen: set[int] = set()
+    events = generate_events(customers=args.customers, seed=seed, start=start, duration=args.duration,
+                             rate=args.rate, seen=seen)
+    return seed, seen, events
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
-
-    from cjo_stream.generator import generate_events
 
     s = settings_from(args)
     total = int(args.rate * args.duration)
@@ -332,12 +344,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     broker_ready(s, args)
     if not args.start:
         start = time.time() + 0.5  # topics and producer first; events are sent at the time they carry
-    # a second run with one fixed default seed resent the first run's messageIds: workers dropped it all as
-    # duplicates (a walkthrough); a seed of its own each run unless one is given
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2, 1_000_000)
-    seen: set[int] = set()
-    events = generate_events(customers=args.customers, seed=seed, start=start, duration=args.duration,
-                             rate=args.rate, seen=seen)
+    seed, seen, events = _generated(args, start)
     if args.start:  # the times asked for, as they are (the simulator can then compute the same)
         lines = (orjson.dumps(e) for _, e in zip(range(total), events, strict=False))
     else:
@@ -355,13 +362,9 @@ def _generate_file(args: argparse.Namespace, total: int, start: float) -> int:
     """``generate --out FILE``: the events a live run would send (event ``n`` stamped ``start + n / rate``), as JSON
     lines for ``simulate`` and ``replay``, with no broker: a journey author had test data only from a broker."""
     from cjo_stream.errors import FileProblem, writable_file, write_problem
-    from cjo_stream.generator import generate_events
 
     path = writable_file(args.out, "the events file")
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2, 1_000_000)
-    seen: set[int] = set()
-    events = generate_events(customers=args.customers, seed=seed, start=start, duration=args.duration,
-                             rate=args.rate, seen=seen)
+    seed, seen, events = _generated(args, start)
     n = 0
     try:
         with open(path, "wb") as f:
