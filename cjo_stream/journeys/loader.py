@@ -24,6 +24,7 @@ from cjo_stream.journeys.conditions import conditions
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
+from cjo_stream.journeys.foreign_names import expression_hint, foreign_hint
 from cjo_stream.journeys.lifetime_warnings import lifetime_warnings
 from cjo_stream.journeys.loops import MIN_LOOP, describe, quick_cycle, quick_loop, shortest_waits
 from cjo_stream.journeys.model import (
@@ -129,12 +130,14 @@ class _Compiler:
         try:
             e = compile_expression(text)
         except ExpressionError as err:
-            self.problems.append(self.src.error_at(path, text, err.column - 1, f"bad expression {text.strip()!r}: {err}"))
+            self.problems.append(self.src.error_at(path, text, err.column - 1, f"bad expression {text.strip()!r}: "
+                                                   f"{err}{expression_hint(text, err.column - 1)}"))
             return None
         for root, keys in sorted(e.paths, key=repr):
             if (why := unknown_field(root, keys)) is not None:
                 self.problems.append(self.src.error_at(path, text, text.find(".".join((root, *map(str, keys)))),
-                                                       f"bad expression {text.strip()!r}: {why}"))
+                                                       f"bad expression {text.strip()!r}: {why}"
+                                                       f"{foreign_hint(root, keys, liquid=False)}"))
                 return None
         if event == "group" and any(root == "event" and keys[:1] == ("traits",) for root, keys in e.paths):
             # Segment's group call carries the group's traits as `traits`; read as event.traits they were null for
@@ -163,11 +166,12 @@ class _Compiler:
         found: list[tuple[int, str]] = []
         for root in sorted(tpl.roots() or ()):  # (None: a computed first key, which cannot be told)
             if (why := unknown_root(root)) is not None:
-                found.append((tpl.index_of(root, None), why))
+                first = min(tpl.paths(root), key=lambda keys: tpl.index_of(root, keys), default=())
+                found.append((tpl.index_of(root, None), why + foreign_hint(root, first, liquid=True)))
                 continue
             for keys in sorted(tpl.paths(root), key=repr):
                 if (why := unknown_field(root, keys, liquid=True)) is not None:
-                    found.append((tpl.index_of(root, keys), why))
+                    found.append((tpl.index_of(root, keys), why + foreign_hint(root, keys, liquid=True)))
         seen: set[str] = set()
         for index, why in sorted(found):
             if why not in seen:
