@@ -281,6 +281,8 @@ def _wait_until(spec: WaitUntilSpec, step_id: str, nxt: str, path: Path, comp: _
                                      "customer's best hour (falling back to default:): give one of them")
         if spec.days is not None:
             comp.fail((*path, "days"), "days: goes with at: (the next such time on those days), not with best_time:")
+        if spec.until is not None:
+            comp.fail((*path, "until"), "until: goes with at: (a time window from at: to until:), not with best_time:")
         if spec.default is None:
             comp.fail(path, 'best_time needs default: "10:00", the local time used until the customer\'s opens and '
                             "clicks say better (missing required key `default`)")
@@ -300,7 +302,24 @@ def _wait_until(spec: WaitUntilSpec, step_id: str, nxt: str, path: Path, comp: _
         comp.fail((*path, "at"), str(e))
         tod = (0, 0)
     days = _days(spec.days, (*path, "days"), comp) if spec.days is not None else 0
-    return Step(step_id, "wait_until", nxt, time_of_day=tod, days=days)
+    return Step(step_id, "wait_until", nxt, time_of_day=tod, days=days,
+                window_end=-1 if spec.until is None else _window_end(spec.until, tod, (*path, "until"), comp))
+
+
+def _window_end(until: str, start: tuple[int, int], path: Path, comp: _Compiler) -> int:
+    """``until:`` as minutes after midnight: where a time window ``[at, until)`` closes, later the same local day."""
+    try:
+        hour, minute = parse_time_of_day(until)
+    except ValueError as e:
+        comp.fail(path, str(e))
+        return -1
+    end = hour * 60 + minute
+    if end <= start[0] * 60 + start[1]:
+        comp.fail(path, f"until: {until!r} is not after at: {start[0]:02d}:{start[1]:02d}; a time window opens at at: "
+                        "and closes at until: later the same local day (for a night, two windows: one step until "
+                        '"23:59", another from "00:00")')
+        return -1
+    return end
 
 
 def _best_time(spec: WaitUntilSpec, path: Path, comp: _Compiler) -> BestTime:
