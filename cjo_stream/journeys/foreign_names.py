@@ -48,6 +48,8 @@ def foreign_path(root: str, keys: tuple[Any, ...]) -> tuple[str, str] | None:
         if root == "customer" and first in _CUSTOMER_FIELDS and not rest:
             return _TRAIT_ROOTS[root], _CUSTOMER_FIELDS[str(first)]
         return _TRAIT_ROOTS[root], _written("profile.traits", keys)
+    if root == "trigger":  # an API-triggered broadcast's data: here, the entry event's properties
+        return "Customer.io", _written("event.properties", keys)
     if root == "event":  # Customer.io's {{ event.total }}: the event's data, our event.properties
         if first in FIELDS["event"] or difflib.get_close_matches(str(first), FIELDS["event"], n=1, cutoff=0.6):
             return None  # a field here, or a misspelt one (`event.propertes`), which the error's "did you mean" names

@@ -71,6 +71,7 @@ def test_the_campaign_written_as_the_hints_say_loads_and_renders(tmp_path: Path)
     ("customer", ("address", "city"), "profile.traits.address.city"),
     ("customer", ("first name",), "profile.traits['first name']"),
     ("event", ("total",), "event.properties.total"),
+    ("trigger", ("coupon",), "event.properties.coupon"),
     ("user", ("firstName",), "profile.traits.firstName"),
     ("campaign", ("name",), "journey.id"),
 ])
