@@ -316,8 +316,8 @@ def _window_end(until: str, start: tuple[int, int], path: Path, comp: _Compiler)
     end = hour * 60 + minute
     if end <= start[0] * 60 + start[1]:
         comp.fail(path, f"until: {until!r} is not after at: {start[0]:02d}:{start[1]:02d}; a time window opens at at: "
-                        "and closes at until: later the same local day (for a night, two windows: one step until "
-                        '"23:59", another from "00:00")')
+                        "and closes at until: later the same local day (one across midnight, 22:00 to 06:00, is not "
+                        "supported)")
         return -1
     return end
 
