@@ -72,11 +72,11 @@ _FILTERS: Final = {
     "number_with_delimiter": "Braze's number_with_delimiter is not standard Liquid; there is no thousands "
                              "separator filter (README, Templates)",
     "format_number": "Customer.io's format_number is not standard Liquid; there is no thousands separator filter "
-                     "(README, Templates)",
+                     "(README, \"Coming from Customer.io\")",
     "currency": "Customer.io's currency filter is not standard Liquid; "
-                f"for two decimals: {TWO_DECIMALS} (README, Templates)",
+                f"for two decimals: {TWO_DECIMALS} (README, \"Coming from Customer.io\")",
     "timezone": "Customer.io's timezone filter is not standard Liquid: date writes epoch seconds in UTC and RFC 3339 "
-                "text in the offset it has; there is no filter to another zone (README, Templates)",
+                "text in the offset it has; there is no filter to another zone (README, \"Coming from Customer.io\")",
 }
 
 #: Customer.io's date arithmetic (``| add_day: 3``): our times are epoch seconds, so ``plus`` does it
@@ -86,7 +86,7 @@ for _unit, _seconds in _DATE_STEPS.items():
         _FILTERS[f"{_verb}_{_unit}"] = (
             f"Customer.io's {_verb}_{_unit} is not standard Liquid: on epoch seconds (now, profile.last.<event>) "
             f"write | {_op}: {_seconds} per {_unit}, e.g. {{{{ now | {_op}: {_seconds} | date: "
-            f"'%d %b' }}}} (README, Templates)")
+            f"'%d %b' }}}} (README, \"Coming from Customer.io\")")
 
 _TAGS: Final = {
     "connected_content": "Braze's connected_content is not supported: a journey's content renders from the "
