@@ -104,6 +104,9 @@ def _kind_line(j: Journey, sid: str) -> str:
     if s.kind == "wait_until" and s.best_time is not None:
         h, m = s.best_time.default
         return f"wait for best {s.best_time.channel} hour (else {h:02d}:{m:02d})"
+    if s.kind == "wait_until" and s.time_of_day is not None and s.window_end >= 0:
+        end = f"{s.window_end // 60:02d}:{s.window_end % 60:02d}"
+        return f"time window {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}–{end}{_days(s.days)}"
     if s.kind == "wait_until" and s.time_of_day is not None:
         return f"wait until {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}{_days(s.days)}"
     return s.kind

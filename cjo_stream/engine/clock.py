@@ -92,6 +92,14 @@ def next_time_on_days(now: float, tz: ZoneInfo, hour: int, minute: int, days: in
     return t
 
 
+def in_time_window(now: float, tz: ZoneInfo, start: int, end: int, days: int) -> bool:
+    """Whether the local time in ``tz`` at ``now`` is in ``[start, end)`` (minutes after midnight) on one of
+    ``days`` (as :func:`next_time_on_days` reads them): a ``wait_until`` time window goes on at once there."""
+    if not start <= local_minutes(now, tz) < end:
+        return False
+    return (days & 0x7F) in (0, 0x7F) or bool((days >> datetime.fromtimestamp(now, tz).weekday()) & 1)
+
+
 def zoned_next_time_of_day(now: float, tz: ZoneInfo, hour: int, minute: int) -> float:
     """:func:`next_time_of_day` found with ``datetime`` and the zone (any day; tests compare the two)."""
     local = datetime.fromtimestamp(now, tz)

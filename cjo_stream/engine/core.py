@@ -18,6 +18,7 @@ from cjo_stream.commands import DeliveryCommand, SkipRecord, delivery_id
 from cjo_stream.engine.besttime import ENGAGEMENT, best_time_due, local_hour, record
 from cjo_stream.engine.clock import (
     customer_zone,
+    in_time_window,
     in_window,
     local_minutes,
     next_time_of_day,
@@ -807,6 +808,10 @@ class Engine:
                 else:
                     assert step.time_of_day is not None
                     hour, minute = step.time_of_day  # (unpacked: a starred call went through Python's call)
+                    if step.window_end >= 0 and in_time_window(run.now, tz, hour * 60 + minute, step.window_end,
+                                                               step.days):
+                        target = step.next  # inside the time window: on at once
+                        continue
                     due = next_time_of_day(run.now, tz, hour, minute) if not step.days else \
                         next_time_on_days(run.now, tz, hour, minute, step.days)
                 self._park(run, inst, j, "wait", due)

@@ -1,7 +1,7 @@
 """What to write instead, for the Liquid of other tools that journey content refuses at load.
 
-Teams moving campaigns from Braze (or Shopify) bring their templates along: ``{{${first_name}}}``,
-``{% connected_content %}``, ``| money``. python-liquid refuses them with its own words (``unexpected '$'``,
+Teams moving campaigns from Braze (or Shopify, Customer.io) bring their templates along: ``{{${first_name}}}``,
+``{% connected_content %}``, ``| money``, ``| add_day: 3``. python-liquid refuses them with its own words (``unexpected '$'``,
 ``unknown filter 'money'``), which say what is wrong but not what cjo-stream offers instead (a walkthrough
 migrating three Braze Canvases). :func:`hint` adds that to the load error, on the same line.
 """
@@ -71,13 +71,34 @@ _FILTERS: Final = {
     "money_without_trailing_zeros": _MONEY,
     "number_with_delimiter": "Braze's number_with_delimiter is not standard Liquid; there is no thousands "
                              "separator filter (README, Templates)",
+    "format_number": "Customer.io's format_number is not standard Liquid; there is no thousands separator filter "
+                     "(README, \"Coming from Customer.io\")",
+    "currency": "Customer.io's currency filter is not standard Liquid; "
+                f"for two decimals: {TWO_DECIMALS} (README, \"Coming from Customer.io\")",
+    "timezone": "Customer.io's timezone filter is not standard Liquid: date writes epoch seconds in UTC and RFC 3339 "
+                "text in the offset it has; there is no filter to another zone (README, \"Coming from Customer.io\")",
 }
+
+#: Customer.io's date arithmetic (``| add_day: 3``): our times are epoch seconds, so ``plus`` does it
+_DATE_STEPS: Final = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+for _unit, _seconds in _DATE_STEPS.items():
+    for _verb, _op in (("add", "plus"), ("subtract", "minus")):
+        _FILTERS[f"{_verb}_{_unit}"] = (
+            f"Customer.io's {_verb}_{_unit} is not standard Liquid: on epoch seconds (now, profile.last.<event>) "
+            f"write | {_op}: {_seconds} per {_unit}, e.g. {{{{ now | {_op}: {_seconds} | date: "
+            f"'%d %b' }}}} (README, \"Coming from Customer.io\")")
 
 _TAGS: Final = {
     "connected_content": "Braze's connected_content is not supported: a journey's content renders from the "
                          "event and the profile only; fetch the data upstream into traits or event properties",
     "abort_message": "Braze's abort_message is not supported: decide whether to send with a branch step "
                      "before the send (README, Steps)",
+    "unsubscribe_url": "Customer.io's unsubscribe_url is not supported: the email adapter adds a List-Unsubscribe "
+                       "header from CJO_EMAIL_LIST_UNSUBSCRIBE_URL, and your page's unsubscribe is a receipt "
+                       "(docs/adapters.md, \"Engagement callbacks\")",
+    "unsubscribe_link": "Dittofeed's unsubscribe_link is not supported: the email adapter adds a List-Unsubscribe "
+                        "header from CJO_EMAIL_LIST_UNSUBSCRIBE_URL, and your page's unsubscribe is a receipt "
+                        "(docs/adapters.md, \"Engagement callbacks\")",
 }
 
 _UNKNOWN_FILTER = re.compile(r"unknown filter '([^']+)'")

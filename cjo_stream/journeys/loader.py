@@ -23,6 +23,7 @@ from cjo_stream.event_types import INT_MAX, INT_MIN  # a profile holds events' i
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
+from cjo_stream.journeys.foreign_names import expression_hint, foreign_hint
 from cjo_stream.journeys.journey_warnings import journey_warnings
 from cjo_stream.journeys.loops import MIN_LOOP, describe, quick_cycle, quick_loop, shortest_waits
 from cjo_stream.journeys.model import (
@@ -124,12 +125,14 @@ class _Compiler:
         try:
             e = compile_expression(text)
         except ExpressionError as err:
-            self.problems.append(self.src.error_at(path, text, err.column - 1, f"bad expression {text.strip()!r}: {err}"))
+            self.problems.append(self.src.error_at(path, text, err.column - 1, f"bad expression {text.strip()!r}: "
+                                                   f"{err}{expression_hint(text, err.column - 1)}"))
             return None
         for root, keys in sorted(e.paths, key=repr):
             if (why := unknown_field(root, keys)) is not None:
                 self.problems.append(self.src.error_at(path, text, text.find(".".join((root, *map(str, keys)))),
-                                                       f"bad expression {text.strip()!r}: {why}"))
+                                                       f"bad expression {text.strip()!r}: {why}"
+                                                       f"{foreign_hint(root, keys, liquid=False)}"))
                 return None
         if event == "group" and any(root == "event" and keys[:1] == ("traits",) for root, keys in e.paths):
             # Segment's group call carries the group's traits as `traits`; read as event.traits they were null for
@@ -158,11 +161,12 @@ class _Compiler:
         found: list[tuple[int, str]] = []
         for root in sorted(tpl.roots() or ()):  # (None: a computed first key, which cannot be told)
             if (why := unknown_root(root)) is not None:
-                found.append((tpl.index_of(root, None), why))
+                first = min(tpl.paths(root), key=lambda keys: tpl.index_of(root, keys), default=())
+                found.append((tpl.index_of(root, None), why + foreign_hint(root, first, liquid=True)))
                 continue
             for keys in sorted(tpl.paths(root), key=repr):
                 if (why := unknown_field(root, keys, liquid=True)) is not None:
-                    found.append((tpl.index_of(root, keys), why))
+                    found.append((tpl.index_of(root, keys), why + foreign_hint(root, keys, liquid=True)))
         seen: set[str] = set()
         for index, why in sorted(found):
             if why not in seen:
@@ -272,6 +276,8 @@ def _wait_until(spec: WaitUntilSpec, step_id: str, nxt: str, path: Path, comp: _
                                      "customer's best hour (falling back to default:): give one of them")
         if spec.days is not None:
             comp.fail((*path, "days"), "days: goes with at: (the next such time on those days), not with best_time:")
+        if spec.until is not None:
+            comp.fail((*path, "until"), "until: goes with at: (a time window from at: to until:), not with best_time:")
         if spec.default is None:
             comp.fail(path, 'best_time needs default: "10:00", the local time used until the customer\'s opens and '
                             "clicks say better (missing required key `default`)")
@@ -291,7 +297,24 @@ def _wait_until(spec: WaitUntilSpec, step_id: str, nxt: str, path: Path, comp: _
         comp.fail((*path, "at"), str(e))
         tod = (0, 0)
     days = _days(spec.days, (*path, "days"), comp) if spec.days is not None else 0
-    return Step(step_id, "wait_until", nxt, time_of_day=tod, days=days)
+    return Step(step_id, "wait_until", nxt, time_of_day=tod, days=days,
+                window_end=-1 if spec.until is None else _window_end(spec.until, tod, (*path, "until"), comp))
+
+
+def _window_end(until: str, start: tuple[int, int], path: Path, comp: _Compiler) -> int:
+    """``until:`` as minutes after midnight: where a time window ``[at, until)`` closes, later the same local day."""
+    try:
+        hour, minute = parse_time_of_day(until)
+    except ValueError as e:
+        comp.fail(path, str(e))
+        return -1
+    end = hour * 60 + minute
+    if end <= start[0] * 60 + start[1]:
+        comp.fail(path, f"until: {until!r} is not after at: {start[0]:02d}:{start[1]:02d}; a time window opens at at: "
+                        "and closes at until: later the same local day (one across midnight, 22:00 to 06:00, is not "
+                        "supported)")
+        return -1
+    return end
 
 
 def _best_time(spec: WaitUntilSpec, path: Path, comp: _Compiler) -> BestTime:

@@ -8,7 +8,7 @@ wait for people, in minutes to days; a loop that polls faster is a mistake.
 
 A step's ways on are weighed by the waiting they take: a ``wait`` its duration, a ``wait_for``'s timeout
 its ``timeout``, a ``wait_until`` at least :data:`MIN_LOOP` (the next such time of day, never the same
-instant), and every other step none. A ``wait_for``'s way on by its event is driven by the customer's
+instant; with ``until``, a time window, none: inside it the step goes on at once), and every other step none. A ``wait_for``'s way on by its event is driven by the customer's
 events, not the clock, so no loop through it can spin by itself and it is not weighed at all.
 """
 
@@ -29,7 +29,7 @@ def ways_on(step: Step) -> Iterator[tuple[str, float]]:
     if step.kind == "wait":
         yield step.next, step.seconds
     elif step.kind == "wait_until":
-        yield step.next, MIN_LOOP
+        yield step.next, MIN_LOOP if step.window_end < 0 else 0.0  # (inside a time window: on at once)
     elif step.kind == "wait_for":
         yield step.on_timeout, step.seconds
     else:

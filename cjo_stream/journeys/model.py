@@ -76,6 +76,9 @@ class Step:
     seconds: float = 0.0  # wait duration / wait_for timeout
     time_of_day: tuple[int, int] | None = None
     days: int = 0  # a wait_until's days of the week (bit 0 Monday .. bit 6 Sunday); 0: any day
+    #: a wait_until's time window closes at this local time (minutes after midnight; -1: no window): from its
+    #: time of day up to here, on one of its days, the step goes on at once (Customer.io's Time Window)
+    window_end: int = -1
     best_time: BestTime | None = None  # a wait_until for the customer's best hour instead of a fixed time
     on_timeout: str = END
     #: a wait_for's ways on by an event, in order: (matcher, step); one for ``{event, ...}`` + ``on_event``,
@@ -150,6 +153,6 @@ def until_first_wait(j: Journey) -> list[Step]:
         seen.add(sid)
         step = j.steps[sid]
         out.append(step)
-        if not step.waits:
+        if not step.waits or step.window_end >= 0:  # (a time window goes on at once inside it)
             todo.extend(step.targets)
     return out

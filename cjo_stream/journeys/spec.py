@@ -47,7 +47,7 @@ class ThrottleSpec(msgspec.Struct, forbid_unknown_fields=True):
 # together, each at its line)
 class WaitUntilSpec(msgspec.Struct, forbid_unknown_fields=True):
     """``{at: "09:00", days: [mon, fri]}`` (or ``days: weekdays`` / ``weekend``): the next such local time on one of
-    those days; or ``{best_time: email, default: "10:00", within: 24h}``: the customer's best local hour for the
+    those days (with ``until: "17:00"``, a time window: inside it, at once); or ``{best_time: email, default: "10:00", within: 24h}``: the customer's best local hour for the
     channel."""
 
     # a customer-facing channel, built in or declared in policies.yaml (the loader checks: it learns from opens and
@@ -57,6 +57,7 @@ class WaitUntilSpec(msgspec.Struct, forbid_unknown_fields=True):
     within: str | None = None
     at: str | None = None
     days: list[str] | str | None = None  # day names, or `weekdays` / `weekend`
+    until: str | None = None  # with at: a time window [at, until) on the days, gone through at once inside it
 
 
 class WaitPathSpec(msgspec.Struct, forbid_unknown_fields=True):

@@ -16,6 +16,7 @@ from cjo_stream.journeys.loader import load_journey_text
     ('{at: "09:00", days: weekend}', "wait until 09:00 sat, sun"),
     ('{at: "09:00", days: [weekdays, weekend]}', "wait until 09:00"),  # every day: no days
     ('"09:00"', "wait until 09:00"),
+    ('{at: "09:00", until: "17:00", days: weekdays}', "time window 09:00–17:00 mon–fri"),  # on at once inside it
     ('{best_time: email, default: "10:00"}', "wait for best email hour (else 10:00)"),
 ])
 def test_the_map_names_the_days_and_the_best_hour(wait: str, label: str) -> None:

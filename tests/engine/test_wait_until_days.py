@@ -1,5 +1,6 @@
 """``wait_until: {at: "09:00", days: [...]}``: the next such local time on one of the days (Braze's delay until a
-day of the week, Customer.io's time window): a welcome mail held to the next weekday's morning."""
+day of the week): a welcome mail held to the next weekday's morning (with ``until:``, Customer.io's Time Window, which
+goes on at once inside it: ``test_time_window.py``)."""
 
 from __future__ import annotations
 

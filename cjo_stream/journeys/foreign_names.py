@@ -1,0 +1,85 @@
+"""What a name of Customer.io's (or Dittofeed's) templates and conditions is here, for the load error refusing it.
+
+A campaign moved from Customer.io brings ``{{ customer.first_name }}``, ``{{ event.total }}`` (its event's data,
+without ``properties``) and ``{% if customer.plan == "pro" %}``; Dittofeed's bring ``{{ user.firstName }}``. The
+loader refused them as an unknown variable or an event field, listing what there is, which did not say where
+the value lives here (a walkthrough migrating Customer.io campaigns). :func:`foreign_hint` says it, on the same
+line, written as the reader would paste it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any, Final
+
+from cjo_stream.journeys.fields import FIELDS
+
+#: the tools' roots whose values are the customer's traits here
+_TRAIT_ROOTS: Final = {"customer": "Customer.io", "user": "Dittofeed"}
+
+#: Customer.io's attributes whose counterpart is not ``profile.traits.<the same name>``
+_CUSTOMER_FIELDS: Final = {"id": "profile.customer_id", "cio_id": "profile.customer_id"}
+
+#: Customer.io's campaign fields: the journey is the campaign here
+_CAMPAIGN_FIELDS: Final = {"id": "journey.id", "name": "journey.id"}
+
+_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _key(root: str, key: object) -> str:
+    return f"{root}.{key}" if isinstance(key, str) and _NAME.match(key) else f"{root}[{key!r}]"
+
+
+def _written(root: str, keys: tuple[Any, ...]) -> str:
+    out = root
+    for k in keys:
+        out = _key(out, k)
+    return out
+
+
+def foreign_path(root: str, keys: tuple[Any, ...]) -> tuple[str, str] | None:
+    """(the tool, the path here) for another tool's ``root`` and the ``keys`` below it, or None when it names
+    nothing of theirs (a key not text, a root of no tool, an event field that is one here)."""
+    if not keys or not isinstance(keys[0], (str, int)):
+        return None
+    first, rest = keys[0], keys[1:]
+    if root in _TRAIT_ROOTS:
+        if root == "customer" and first in _CUSTOMER_FIELDS and not rest:
+            return _TRAIT_ROOTS[root], _CUSTOMER_FIELDS[str(first)]
+        return _TRAIT_ROOTS[root], _written("profile.traits", keys)
+    if root == "trigger":  # an API-triggered broadcast's data: here, the entry event's properties
+        return "Customer.io", _written("event.properties", keys)
+    if root == "event":  # Customer.io's {{ event.total }}: the event's data, our event.properties
+        if first in FIELDS["event"] or difflib.get_close_matches(str(first), FIELDS["event"], n=1, cutoff=0.6):
+            return None  # a field here, or a misspelt one (`event.propertes`), which the error's "did you mean" names
+        return "Customer.io", _written("event.properties", keys)
+    if root == "campaign" and first in _CAMPAIGN_FIELDS and not rest:
+        return "Customer.io", _CAMPAIGN_FIELDS[str(first)]
+    return None
+
+
+def foreign_hint(root: str, keys: tuple[Any, ...], *, liquid: bool) -> str:
+    """``; Customer.io's {{ customer.first_name }} is {{ profile.traits.first_name }} here (README, "Coming from
+    Customer.io")`` for another tool's name (as a template writes it when ``liquid``, else as a condition does),
+    or empty text when it names nothing of theirs."""
+    found = foreign_path(root, keys)
+    if found is None:
+        return ""
+    tool, ours = found
+    theirs = _written(root, keys)
+    if liquid:
+        theirs, ours = f"{{{{ {theirs} }}}}", f"{{{{ {ours} }}}}"
+    return f"; {tool}'s {theirs} is {ours} here (README, \"Coming from Customer.io\")"
+
+
+#: a dotted name where an expression's parser stopped at an unknown name: ``customer.plan``
+_DOTTED: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
+
+
+def expression_hint(text: str, column: int) -> str:
+    """:func:`foreign_hint` for the name an expression's parser refused at ``column`` (0-based) of ``text``."""
+    m = _DOTTED.match(text, column)
+    if m is None:
+        return ""
+    return foreign_hint(m.group(1), tuple(k for k in m.group(2).split(".") if k), liquid=False)

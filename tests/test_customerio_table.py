@@ -1,0 +1,147 @@
+"""The README's "Coming from Customer.io" table: each journey snippet in it loads as written, and what its rows
+say a migrated campaign does, it does under ``cjo-stream validate`` and ``simulate`` as a user runs them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+
+from cjo_stream.journeys.loader import load_journey_text
+from tests.test_cli_errors import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_TOPS = ("entry", "goal", "re_entry", "exit_on")
+_STEPS = ("wait", "wait_until", "wait_for", "branch", "split", "update", "send")
+
+
+def _rows() -> dict[str, str]:
+    """The table's rows: Customer.io's column -> ours, with a cell's escaped ``\\|`` as the ``|`` it shows."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Coming from Customer.io", 1)[1].split("\n\n")[2]
+    rows = {}
+    for row in table.splitlines()[2:]:
+        cells = re.split(r"(?<!\\) \| ", row.strip("| "))
+        rows[cells[0].replace("\\|", "|")] = cells[1].replace("\\|", "|")
+    return rows
+
+
+def _row(start: str) -> str:
+    (ours,) = [v for k, v in _rows().items() if k.startswith(start)]
+    return ours
+
+
+def _snippets() -> list[str]:
+    return [s for ours in _rows().values() for s in re.findall(r"`([a-z_]+: [^`]+)`", ours)
+            if s.split(":")[0] in (*_TOPS, *_STEPS)]
+
+
+def test_the_tables_snippets_load() -> None:
+    snippets = _snippets()
+    kinds = {s.split(":")[0] for s in snippets}
+    assert kinds >= {"entry", "goal", "re_entry", "exit_on", "wait_until", "wait_for", "branch", "split", "update",
+                     "send"}, snippets
+    for i, s in enumerate(snippets):
+        if s.split(":")[0] in _TOPS:
+            entry = "" if s.startswith("entry:") else "entry: {event: signed_up}\n"
+            load_journey_text(f"journey: t\n{entry}{s}\nsteps:\n  - id: s\n    wait: 1h\n", "t.yaml")
+        else:  # the steps a branch or split names, after it
+            targets = [t for t in re.findall(r"(?:next|else): ([a-z_]+)", s) if t != "end"]
+            rest = "".join(f"  - id: {t}\n    wait: 1h\n    next: end\n" for t in dict.fromkeys(targets))
+            load_journey_text(f"journey: t\nentry: {{event: x}}\nsteps:\n  - id: s{i}\n    {s}\n{rest}", "t.yaml")
+
+
+def _campaign(tmp_path: Path, journey: str, events: list[dict[str, object]]) -> tuple[list[dict[str, object]], str]:
+    (tmp_path / "journeys").mkdir(exist_ok=True)
+    (tmp_path / "journeys" / "campaign.yaml").write_text(journey)
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert p.returncode == 0, p.stderr
+    return [orjson.loads(line) for line in p.stdout.splitlines()], p.stderr
+
+
+def _identify(mid: str, who: str, at: str, **traits: object) -> dict[str, object]:
+    return {"messageId": mid, "type": "identify", "userId": who, "timestamp": at, "traits": traits}
+
+
+def test_the_attribute_change_exit_and_wait_until_rows_do_what_they_say(tmp_path: Path) -> None:
+    entry = re.search(r"`(entry: \{event: identify[^`]+)`", _row("segment-triggered")).group(1)  # type: ignore[union-attr]
+    (exit_on,) = re.findall(r"`(exit_on: \[\{event: identify[^`]+)`", _row("exit condition"))
+    wait = re.search(r"`(wait_for: [^`]+)`", _row("Wait Until a condition")).group(1)  # type: ignore[union-attr]
+    journey = (f"journey: pro\n{entry}\nre_entry: once\n{exit_on}\nsteps:\n"
+               "  - id: hello\n    send: {channel: email, content: {subject: Pro, body: x}}\n"
+               f"  - id: wait_active\n    {wait}\n    on_event: active\n    on_timeout: nudge\n"
+               "  - id: nudge\n    send: {channel: email, content: {subject: Nudge, body: x}}\n    next: end\n"
+               "  - id: active\n    send: {channel: email, content: {subject: Active, body: x}}\n")
+    sent, _ = _campaign(tmp_path, journey, [
+        _identify("a1", "a", "2026-03-02T10:00:00Z", email="a@example.com", plan="free"),
+        _identify("a2", "a", "2026-03-02T11:00:00Z", plan="pro"),        # becomes pro: enters
+        _identify("a3", "a", "2026-03-02T12:00:00Z", activated=True),    # the wait's condition
+        _identify("a4", "a", "2026-03-09T12:00:00Z", plan="pro"),        # pro again: re_entry once
+        _identify("b1", "b", "2026-03-02T10:00:00Z", email="b@example.com", plan="pro"),
+        _identify("b2", "b", "2026-03-02T11:00:00Z", plan="free"),       # the exit condition
+    ])
+    got = sorted((c["customer_id"], c["decided_at"], c["content"]["subject"]) for c in sent)  # type: ignore[index]
+    # a: entered once (a4 is pro again), went on by the condition; b: entered pro, exited on becoming free
+    assert got == [("a", "2026-03-02T11:00:00.000Z", "Pro"), ("a", "2026-03-02T12:00:00.000Z", "Active"),
+                   ("b", "2026-03-02T10:00:00.000Z", "Pro")]
+
+
+def test_the_unsubscribed_attribute_row(tmp_path: Path) -> None:
+    """``unsubscribed: true`` is a trait here: the customer is still mailed, and simulate says so; the trait
+    ``consent: false`` the row gives instead skips the send."""
+    journey = ("journey: news\nentry: {event: identify}\nsteps:\n"
+               "  - id: hello\n    send: {channel: email, content: {subject: News, body: x}}\n")
+    sent, err = _campaign(tmp_path, journey, [
+        _identify("c1", "c", "2026-03-02T10:00:00Z", email="c@example.com", unsubscribed=True),
+        _identify("d1", "d", "2026-03-02T10:00:00Z", email="d@example.com", consent=False),
+    ])
+    assert [c["customer_id"] for c in sent] == ["c"]
+    shown = re.search(r"`(note: [^`]+) \.\.\.`", _row("global unsubscribe")).group(1)  # type: ignore[union-attr]
+    assert shown in err, err
+    p = run("replay", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert p.returncode == 0 and shown in p.stderr, p.stderr
+
+
+def test_the_anonymous_id_row(tmp_path: Path) -> None:
+    journey = ("journey: hi\nentry: {event: signed_up}\nsteps:\n"
+               "  - id: wait\n    wait: 1h\n"
+               "  - id: hello\n    send: {channel: email, content: {subject: Hi, body: x}}\n")
+    sent, err = _campaign(tmp_path, journey, [
+        {"messageId": "1", "type": "track", "event": "signed_up", "anonymous_id": "x1",
+         "timestamp": "2026-03-02T10:00:00Z"},
+        {"messageId": "2", "type": "track", "event": "signed_up", "anonymousId": "x2",
+         "timestamp": "2026-03-02T10:00:00Z"},
+        {"messageId": "3", "type": "identify", "anonymousId": "x2", "userId": "u2",
+         "timestamp": "2026-03-02T10:10:00Z", "traits": {"email": "u2@example.com"}},
+    ])
+    assert [(c["customer_id"], c["to"]) for c in sent] == [("u2", "u2@example.com")]
+    assert "skipped bad event (missing_id)" in err and "anonymous_id (write anonymousId)" in err, err
+
+
+@pytest.mark.parametrize("start", ["Liquid `{{customer", "Liquid `| add_day"])
+def test_validate_tells_the_liquid_rows(tmp_path: Path, start: str) -> None:
+    """Each Customer.io form in the row's first column is refused by ``validate`` with the hint the row gives."""
+    (theirs,) = [k for k in _rows() if k.startswith(start)]
+    forms = re.findall(r"`([^`]+)`", theirs)
+    (tmp_path / "journeys").mkdir()
+    for i, form in enumerate(forms):
+        body = form if form.startswith(("{{", "{%")) else "{{ now " + form + " }}"
+        if form.endswith(":"):
+            body = "{{ now " + form + " 'UTC' }}"
+        (tmp_path / "journeys" / f"j{i}.yaml").write_text(
+            f"journey: j{i}\nentry: {{event: x}}\nsteps:\n  - id: s\n"
+            f"    send: {{channel: email, content: {{subject: s, body: {orjson.dumps(body).decode()}}}}}\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 1
+    for i, form in enumerate(forms):
+        (line,) = [ln for ln in p.stderr.splitlines() if f"j{i}.yaml:" in ln]
+        assert "Customer.io's" in line, (form, line)
+    ours = re.findall(r"`(\{\{ [^`]+ \}\})`", _row(start))
+    for form, mine in zip(forms, ours, strict=False):
+        if form.startswith("{{"):
+            name = form.strip("{} ")
+            assert f"{{{{ {name} }}}} is {mine} here" in p.stderr, (form, mine, p.stderr)
