@@ -8,6 +8,12 @@ key makes our one at-least-once window (crash after the POST, before the sent-re
 The URL is ``CJO_WEBHOOK_URL``, or the send step's ``to:`` when it is an http(s) URL and
 ``CJO_WEBHOOK_ALLOW_TO_URL`` is true (the default).
 
+A send whose content has ``method`` makes a request of its own instead (a third party's API, as Braze's and
+Customer.io's webhook steps do): that method, the rendered ``body`` as the request body, ``content_type``
+and ``headers`` (:mod:`cjo_stream.webhook_content`); the idempotency and signature headers are added all the
+same. ``CJO_WEBHOOK_HEADERS`` (a secret: an API key lives there, not in journey files) adds headers to every
+request.
+
 A 2xx answer is the delivery: after the ``sent`` receipt comes a ``delivered`` one carrying the answer,
 ``response: {status, body}`` (:mod:`cjo_stream.adapters.response`), for journeys to branch on.
 """
@@ -27,6 +33,7 @@ from cjo_stream.adapters.public_only import PublicOnlyResolver, refuse_literal
 from cjo_stream.adapters.response import response_summary
 from cjo_stream.adapters.signing import sign
 from cjo_stream.commands import DeliveryCommand
+from cjo_stream.webhook_content import headers_of, method_of
 
 _encode = msgspec.json.Encoder().encode
 PRIVATE_SETTING = "CJO_WEBHOOK_ALLOW_PRIVATE"
@@ -40,6 +47,8 @@ class WebhookConfig:
     allow_to_url: bool = True
     #: a send step's ``to:`` may name a loopback, private, link-local or reserved address (CJO_WEBHOOK_ALLOW_PRIVATE)
     allow_private: bool = False
+    #: headers added to every request (CJO_WEBHOOK_HEADERS: a JSON object; an API key, so a secret)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, env: config.Env | None = None) -> WebhookConfig:
@@ -49,10 +58,15 @@ class WebhookConfig:
         if not url and not allow_to_url:  # every command would fail: refused at start, not per command
             raise config.ConfigError("CJO_WEBHOOK_ALLOW_TO_URL=false and CJO_WEBHOOK_URL is not set: no command "
                                      "could be delivered; set CJO_WEBHOOK_URL")
+        try:
+            headers = headers_of(config.secret(e, "CJO_WEBHOOK_HEADERS"))
+        except ValueError as err:  # (the reason names a header, never a value)
+            raise config.ConfigError(f"CJO_WEBHOOK_HEADERS: {err}") from None
         return cls(url=url and config.http_url(url, "CJO_WEBHOOK_URL"),
                    signing_key=config.signing_key(e, "CJO_WEBHOOK_SIGNING_KEY"),
                    timeout=timeout_from_env(e, "CJO_WEBHOOK_TIMEOUT"), allow_to_url=allow_to_url,
-                   allow_private=config.boolean(e, "CJO_WEBHOOK_ALLOW_PRIVATE", False))
+                   allow_private=config.boolean(e, "CJO_WEBHOOK_ALLOW_PRIVATE", False),
+                   headers=tuple(headers.items()))
 
 
 class WebhookChannel(HttpChannel):
@@ -74,14 +88,33 @@ class WebhookChannel(HttpChannel):
             raise PermanentError("no webhook URL: set CJO_WEBHOOK_URL or give the send step an http(s) `to:`")
         return self.cfg.url
 
-    def build(self, cmd: DeliveryCommand, now: float | None = None) -> tuple[bytes, dict[str, str]]:
-        """The exact body and headers of the request (signed over these body bytes)."""
-        body = _encode(cmd)
-        headers = {"Content-Type": "application/json", "Idempotency-Key": cmd.delivery_id,
-                   "X-CJO-Delivery-Id": cmd.delivery_id}
+    def build(self, cmd: DeliveryCommand, now: float | None = None) -> tuple[str, bytes, dict[str, str]]:
+        """The method, the exact body and the headers of the request (signed over these body bytes): the whole
+        command POSTed, or with a ``method`` in the content the step's own request; a rendered method or
+        headers that cannot be sent fail the send for good (PermanentError: no retry mends them)."""
+        content = cmd.content
+        if "method" in content:
+            try:
+                method = method_of(content["method"])
+                headers = headers_of(content.get("headers", ""))
+            except ValueError as e:
+                raise PermanentError(f"content: {e}") from None
+            body = content.get("body", "").encode()
+            if method == "GET" and body:
+                raise PermanentError("content: a GET sends no body")
+            kind = content.get("content_type", "").strip() or "application/json"
+            if "\r" in kind or "\n" in kind:
+                raise PermanentError("content: content_type holds a line break")
+        else:
+            method, body, headers, kind = "POST", _encode(cmd), {}, "application/json"
+        if self.cfg.headers:  # the operator's (an API key) over the step's, whatever their case
+            own = {name.lower() for name, _ in self.cfg.headers}
+            headers = {k: v for k, v in headers.items() if k.lower() not in own}
+            headers.update(self.cfg.headers)
+        headers.update({"Content-Type": kind, "Idempotency-Key": cmd.delivery_id, "X-CJO-Delivery-Id": cmd.delivery_id})
         if self.cfg.signing_key:
             headers.update(sign(self.cfg.signing_key, body, now))
-        return body, headers
+        return method, body, headers
 
     async def deliver(self, cmd: DeliveryCommand) -> DeliveryResult:
         url = self.url_for(cmd)
@@ -89,8 +122,8 @@ class WebhookChannel(HttpChannel):
         if url is cmd.to and not self.cfg.allow_private:
             refuse_literal(urlsplit(url).hostname or "", PRIVATE_SETTING)
             via = self._to
-        body, headers = self.build(cmd)
-        resp = await via.request("POST", url, content=body, headers=headers)
+        method, body, headers = self.build(cmd)
+        resp = await via.request(method, url, content=body, headers=headers)
         failure = classify(resp)
         if failure is not None:
             return failure

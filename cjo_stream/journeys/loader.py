@@ -67,6 +67,7 @@ from cjo_stream.journeys.spec import (
 )
 from cjo_stream.journeys.stages import Stages, load_stages
 from cjo_stream.journeys.templates import RenderError, Template, TemplateError
+from cjo_stream.webhook_content import REQUEST_KEYS, headers_of, method_of
 
 #: Policies with no declared channel: a journey loaded alone may send on built-in channels only.
 _BUILT_IN = Policies()
@@ -471,6 +472,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     if not send.content:
         comp.fail((*spath, "content"), "send content is empty: give at least one field (e.g. subject, body)")
     content = tuple((k, comp.template(v, (*spath, "content", k))) for k, v in send.content.items())
+    if send.channel == "webhook":
+        _check_webhook_request(send.content, comp, (*spath, "content"))
     to = comp.template(send.to, (*spath, "to")) if send.to is not None else None
     expires = comp.duration(send.expires_in, (*spath, "expires_in")) if send.expires_in is not None else None
     throttle = comp.throttle(send.throttle, (*spath, "throttle"))
@@ -588,6 +591,40 @@ def _increments(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[tuple[s
         else:
             out.append((name, by))
     return tuple(out)
+
+
+def _check_webhook_request(content: dict[str, str], comp: _Compiler, cpath: Path) -> None:
+    """A webhook step's own request (``method:``, ``headers:``, ``content_type:``; webhook_content): each constant
+    is checked as the adapter would (a bad one failed every send), and headers or a content type without a
+    method are refused (the adapter POSTs the whole command then: they were sent as mere content)."""
+    plain = {k: v for k, v in content.items() if "{{" not in v and "{%" not in v}
+    if "method" not in content:
+        for key in ("headers", "content_type"):
+            if key in content:
+                comp.fail((*cpath, key), f"{key}: belongs to a webhook step's own request, which `method:` asks "
+                                         "for (e.g. method: POST); without it the adapter POSTs the whole delivery "
+                                         "command as JSON, this key inside it (docs/adapters.md, webhook)")
+        return
+    method = None
+    if "method" in plain:
+        try:
+            method = method_of(plain["method"])
+        except ValueError as e:
+            comp.fail((*cpath, "method"), str(e))
+    if "headers" in plain:
+        try:
+            headers_of(plain["headers"])
+        except ValueError as e:
+            comp.fail((*cpath, "headers"), str(e))
+    if "content_type" in plain and not plain["content_type"].strip():
+        comp.fail((*cpath, "content_type"), "content_type is empty: leave it out for application/json")
+    if method == "GET" and content.get("body", ""):
+        comp.fail((*cpath, "body"), "a GET sends no body: put what it carries in the URL (`to:`), or use POST")
+    extra = sorted(set(content) - REQUEST_KEYS)
+    if extra:
+        comp.fail((*cpath, extra[0]), f"{extra[0]}: a webhook step's own request (method:) sends body: as it is, "
+                                      f"so this key would go nowhere: put it in the body (keys: "
+                                      f"{', '.join(sorted(REQUEST_KEYS))})")
 
 
 def _check_channel(send: SendSpec, comp: _Compiler, spath: Path) -> None:
