@@ -226,7 +226,9 @@ def _experiments(c: Counters, j: Journey | None) -> tuple[list[dict[str, Any]], 
     engaged = _arm_engagement(c)
     tables = []
     for sid, arms in splits.items():
-        rows = [{"variant": v, "weight": w, **_group(c.get(f"a|{sid}|{v}", 0), c.get(f"v|{v}|converted", 0))}
+        # conversions per split and arm, plus those counted by arm name alone before (``v|...``: none since)
+        rows = [{"variant": v, "weight": w, **_group(c.get(f"a|{sid}|{v}", 0),
+                                                     c.get(f"ac|{sid}|{v}", 0) + c.get(f"v|{v}|converted", 0))}
                 for v, w in arms]
         for r in rows:
             r["engagement"] = engaged.get((sid, r["variant"]), [])
