@@ -25,7 +25,7 @@ delivery row keeps the arm: ``...|rcpt|<status>``), so arms that reach the same 
 rates of their own. Holdout and global-control instances count in no arm, as for the arm's entries.
 
 **Endings.** Each counts at the step it ended at (``s|<step>|end|<kind>``); an ``expired`` one with a reason
-(``version_unavailable``, ``step_unavailable``: the journey was edited under it) also as ``s|<step>|why|expired|<reason>``,
+(``version_unavailable``, ``step_unavailable``: the journey was edited under it; ``erased``: the customer) also as ``s|<step>|why|expired|<reason>``,
 so the report tells them from the instances that reached ``max_duration``.
 
 **Stages.** Lifecycle stage moves count in buckets of their own (journey :data:`STAGES`, version 0),

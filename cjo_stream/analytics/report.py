@@ -163,6 +163,7 @@ EXPIRED_REASONS = {
     "max_duration": "the journey's max_duration passed",
     "step_unavailable": "its step was removed or renamed by an edit without a new version",
     "version_unavailable": "its version is no longer loaded and the current one lacks its step",
+    "erased": "the customer was erased (DELETE /customers/{id}) while in the journey",
 }
 
 
