@@ -72,3 +72,33 @@ def test_a_row_stored_before_arms_counts_its_conversion_for_its_split() -> None:
                          step="hold", variant="treat"))
     (b,) = a.buckets.values()
     assert b.get("ac|ab|treat") == 1 and "v|treat|converted" not in b
+
+
+def test_the_funnels_arm_table_counts_the_first_splits_conversions_too() -> None:
+    """``simulate --report``'s variant table and ``replay --compare``'s arm rows (the engine's funnel, by arm
+    name): the conversion transition names the last arm only, so arms ``a``/``b`` of the first split showed 0."""
+    text = TWO_SPLITS.replace("control, weight: 50, next: second", "a, weight: 50, next: second").replace(
+        "treat, weight: 50, next: second", "b, weight: 50, next: second").replace(
+        "control, weight: 50, next: hold", "x, weight: 50, next: hold").replace("treat, weight: 50, next: hold",
+                                                                                "y, weight: 50, next: hold")
+    taken: dict[str, list[str]] = {}  # customer -> the arms taken, from the variant records
+
+    def record(res: Result) -> None:
+        for t in res.transitions:
+            if t.kind == "variant":
+                taken.setdefault(res.profile.customer_id, []).append(t.variant or "")
+
+    sim = Simulator(engine(text), on_result=record)
+    buyers = {f"u{i}" for i in range(60) if i % 3 != 1}
+    for i in range(60):
+        sim.handle(ev("cart_item_added", T0 + i, user=f"u{i}"))
+    for i in range(60):
+        if f"u{i}" in buyers:
+            sim.handle(ev("order_completed", T0 + 600 + i, user=f"u{i}"))
+    sim.finish()
+    table = sim.funnel.variants
+    for v in ("a", "b", "x", "y"):
+        mine = [c for c, arms in taken.items() if v in arms]
+        assert (table[("two", v)]["entered"], table[("two", v)]["converted"]) == \
+            (len(mine), sum(c in buyers for c in mine)), v
+    assert sum(c in buyers for c, arms in taken.items() if "a" in arms) > 0  # the first split's arms converted
