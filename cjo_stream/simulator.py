@@ -25,7 +25,7 @@ from cjo_stream.analytics.fold import Analytics
 from cjo_stream.commands import DeliveryCommand, SkipRecord
 from cjo_stream.dedupe import admit, combine
 from cjo_stream.engine import Engine, Result
-from cjo_stream.engine.funnel import Funnel
+from cjo_stream.engine.funnel import Funnel, multi_split
 from cjo_stream.engine.overtaken import FiredTimers, Listens, before, watch_after
 from cjo_stream.engine.transition import Transition
 from cjo_stream.event import RECEIPT_PREFIX
@@ -128,6 +128,9 @@ class Simulator:
         self.numbers_read = numbers_compared(self.engine.versions.values())
         self._fired = FiredTimers()
         self._listens = Listens(self.engine.versions.values())
+        tracked = multi_split(self.engine.versions.values())  # a conversion counts for the arm of each split
+        if tracked:
+            self.funnel.tracked = self.warm_funnel.tracked = tracked
         if self.analytics is _UNSET:
             # read once, at the end (its report): totals summed then, not kept up with every counter
             self.analytics = Analytics(default_zone=self.engine.policies.default_timezone, live_totals=False,

@@ -17,13 +17,15 @@ the same source position (``src``: internal partition, offset, index); the fold 
 position applied per source partition and drops anything at or below it. Receipts count once per
 delivery and status (unique delivered, opens, clicks, ...).
 
-**Split arms.** An instance's row keeps the split step whose arm it took last; each of its later sends counts for
+**Split arms.** An instance's row keeps every split arm it took, and a conversion counts for each
+(``ac|<split>|<variant>``: ``v|<variant>|converted``, by arm name alone, counted the last split's arm only, and
+that of another split of the same name). It keeps the split step whose arm it took last; each of its later sends counts for
 that arm too, per channel (``ar|<split>|<variant>|<channel>|sent``), and so does each receipt of such a send (its
 delivery row keeps the arm: ``...|rcpt|<status>``), so arms that reach the same send step have open and click
 rates of their own. Holdout and global-control instances count in no arm, as for the arm's entries.
 
 **Endings.** Each counts at the step it ended at (``s|<step>|end|<kind>``); an ``expired`` one with a reason
-(``version_unavailable``, ``step_unavailable``: the journey was edited under it) also as ``s|<step>|why|expired|<reason>``,
+(``version_unavailable``, ``step_unavailable``: the journey was edited under it; ``erased``: the customer) also as ``s|<step>|why|expired|<reason>``,
 so the report tells them from the instances that reached ``max_duration``.
 
 **Stages.** Lifecycle stage moves count in buckets of their own (journey :data:`STAGES`, version 0),
@@ -374,6 +376,13 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
             b.inc("gc|holdout")
         rows[ikey] = row
     elif kind == "variant":
+        # every arm it took, one per split: a conversion counts for each split's arm (an instance through two
+        # splits converted for the last one's arm alone, and the first split's arms showed 0 conversions)
+        taken = row.arms
+        if taken is None:  # a row stored before ``arms``: the arm it was in
+            taken = [f"{row.split}|{row.variant}"] if row.split is not None else []
+        prefix = f"{e.step}|"
+        row.arms = [x for x in taken if not x.startswith(prefix)] + [f"{prefix}{e.variant}"]
         row.variant = e.variant
         row.split = e.step  # the arm its later sends count for
         if not row.holdout and not row.global_control:
@@ -406,9 +415,16 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
             if row.holdout:
                 b.inc("h|converted")
             elif not row.global_control:
-                v = e.variant or row.variant
-                if v is not None:
-                    b.inc(f"v|{v}|converted")
+                arms = row.arms
+                if arms is None and row.split is not None and row.variant is not None:
+                    arms = [f"{row.split}|{row.variant}"]  # a row stored before ``arms``: its last split's arm
+                if arms is not None:
+                    for arm in arms:
+                        b.inc(f"ac|{arm}")  # per split and arm (the report's experiment table)
+                else:
+                    v = e.variant or row.variant  # a row from before ``split``: by arm name, as counted then
+                    if v is not None:
+                        b.inc(f"v|{v}|converted")
         rows.pop(ikey, None)
 
 

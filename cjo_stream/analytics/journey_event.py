@@ -32,7 +32,7 @@ class JourneyEvent(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     step: str | None = None  # step reached / deciding / where the instance was when it ended
     variant: str | None = None  # the split arm the instance took (once it passed a split)
     channel: str | None = None  # sent, skipped, deferred
-    reason: str | None = None  # skipped: frequency_cap, no_consent, ...; merged: identity, earlier_entry; expired: version_unavailable, step_unavailable (none: max_duration)
+    reason: str | None = None  # skipped: frequency_cap, no_consent, ...; merged: identity, earlier_entry; expired: version_unavailable, step_unavailable, erased (none: max_duration)
     delivery_id: str | None = None  # sent, skipped: joins receipts (cjo.receipts) to journey, step and variant
     local_hour: int | None = None  # sent to a customer-facing channel: the hour (0-23) on the customer's clock
     status: str | None = None  # receipt: delivered, opened, clicked, bounced, unsubscribed, failed, ...

@@ -20,6 +20,7 @@ from cjo_stream.engine.clock import customer_zone, local_minutes
 from cjo_stream.engine.result import Result
 from cjo_stream.event import RECEIPT_PREFIX
 from cjo_stream.events import Event
+from cjo_stream.profile_types import Profile
 from cjo_stream.timefmt import round_ms
 
 encode = msgspec.json.Encoder().encode
@@ -50,10 +51,24 @@ def journey_events(result: Result, customer_id: str, default_zone: ZoneInfo,
     return out
 
 
-def erased_event(customer_id: str, at: float, src: tuple[int, int]) -> JourneyEvent:
+def erased_event(customer_id: str, at: float, src: tuple[int, int], index: int = 0) -> JourneyEvent:
     """The record that tells the analytics service a customer id was erased: it deletes what it keeps under
     the id (its latest send times, ``f:<id>``), which an erasure left there, changelogged, for good."""
-    return JourneyEvent(kind="erased", customer_id=customer_id, at=round_ms(at), src=(src[0], src[1], 0))
+    return JourneyEvent(kind="erased", customer_id=customer_id, at=round_ms(at), src=(src[0], src[1], index))
+
+
+def erasure_events(customer_id: str, profile: Profile | None, at: float, src: tuple[int, int]) -> list[JourneyEvent]:
+    """An erasure's records: each journey instance the erased profile was in ends ``expired`` with reason
+    ``erased`` at the step it stood at (its timers are deleted with the profile: it stayed "in the journey now",
+    waiting at that step, for good), then the ``erased`` record (``at``: the erasure's wall-clock time)."""
+    out: list[JourneyEvent] = []
+    if profile is not None:
+        for inst in profile.instances.values():
+            out.append(JourneyEvent(journey=inst.journey, version=inst.version, kind="expired", instance=inst.instance_id,
+                                    customer_id=customer_id, at=round_ms(at), step=inst.step, variant=inst.variant,
+                                    reason="erased", src=(src[0], src[1], len(out))))
+    out.append(erased_event(customer_id, at, src, len(out)))
+    return out
 
 
 def stage_events(result: Result, customer_id: str, src: tuple[int, int] | None = None,

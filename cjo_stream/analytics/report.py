@@ -163,6 +163,7 @@ EXPIRED_REASONS = {
     "max_duration": "the journey's max_duration passed",
     "step_unavailable": "its step was removed or renamed by an edit without a new version",
     "version_unavailable": "its version is no longer loaded and the current one lacks its step",
+    "erased": "the customer was erased (DELETE /customers/{id}) while in the journey",
 }
 
 
@@ -226,7 +227,9 @@ def _experiments(c: Counters, j: Journey | None) -> tuple[list[dict[str, Any]], 
     engaged = _arm_engagement(c)
     tables = []
     for sid, arms in splits.items():
-        rows = [{"variant": v, "weight": w, **_group(c.get(f"a|{sid}|{v}", 0), c.get(f"v|{v}|converted", 0))}
+        # conversions per split and arm, plus those counted by arm name alone before (``v|...``: none since)
+        rows = [{"variant": v, "weight": w, **_group(c.get(f"a|{sid}|{v}", 0),
+                                                     c.get(f"ac|{sid}|{v}", 0) + c.get(f"v|{v}|converted", 0))}
                 for v, w in arms]
         for r in rows:
             r["engagement"] = engaged.get((sid, r["variant"]), [])

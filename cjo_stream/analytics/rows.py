@@ -18,6 +18,8 @@ class InstanceRow(msgspec.Struct, array_like=True):
     at: float = 0.0  # event time of the latest transition applied
     global_control: bool = False  # the customer is in the policies' global control group (last: old rows decode)
     split: str | None = None  # the split step whose arm ``variant`` is (its sends count for that arm)
+    #: every split arm taken, ``<split>|<variant>`` (one per split): a conversion counts for each (last: old rows decode)
+    arms: list[str] | None = None
 
 
 class DeliveryRow(msgspec.Struct, array_like=True):

@@ -21,10 +21,15 @@ class Funnel:
     ``variants``: a missing count is 0), made when read.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tracked: frozenset[str] = frozenset()) -> None:
         self._journeys: dict[str, dict[str, int]] = {}
         self._steps: dict[str, dict[str, dict[str, int]]] = {}
         self._variants: dict[str, dict[str, dict[str, int]]] = {}
+        #: journeys with two splits or more (:func:`multi_split`): their instances' arms are remembered until
+        #: they end, and a conversion counts for each arm taken; the transition names the last arm only, and
+        #: the first split's arms showed 0 conversions (an analyst's hand count). Others keep no row.
+        self.tracked = tracked
+        self._arms: dict[str, list[str]] = {}
 
     def add(self, transitions: list[Transition]) -> None:
         for t in transitions:
@@ -38,10 +43,21 @@ class Funnel:
                 if c is None:
                     c = self._journeys[t.journey] = {}
                 _inc(c, k)
-                if k == "converted" and t.variant:
-                    _inc(_counts(self._variants, t.journey, t.variant), "converted")
+                arms = self._arms.pop(t.instance, None) if self.tracked and t.journey in self.tracked else None
+                if k == "converted":
+                    if arms is None:
+                        arms = [t.variant] if t.variant else []
+                    for v in arms:
+                        _inc(_counts(self._variants, t.journey, v), "converted")
             elif k == "variant":
-                _inc(_counts(self._variants, t.journey, t.variant or ""), "entered")
+                v = t.variant or ""
+                _inc(_counts(self._variants, t.journey, v), "entered")
+                if self.tracked and t.journey in self.tracked:
+                    taken = self._arms.get(t.instance)
+                    if taken is None:
+                        self._arms[t.instance] = [v]
+                    elif v not in taken:
+                        taken.append(v)
             elif k == "skipped":
                 _inc(_counts(self._steps, t.journey, t.step or ""), f"skipped:{t.reason}")
             elif k == "deferred":
@@ -93,6 +109,11 @@ class Funnel:
                 c = variants[(j, v)]
                 lines.append(j.ljust(jw) + v.ljust(sw) + str(c["entered"]).rjust(9) + str(c["converted"]).rjust(11))
         return "\n".join(lines)
+
+
+def multi_split(journeys: Iterable[Journey]) -> frozenset[str]:
+    """The ids of the journeys a version of which has two split steps or more (:attr:`Funnel.tracked`)."""
+    return frozenset(j.id for j in journeys if sum(s.kind == "split" for s in j.steps.values()) >= 2)
 
 
 def step_order(journeys: Iterable[Journey]) -> dict[str, list[str]]:

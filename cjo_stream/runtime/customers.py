@@ -35,7 +35,7 @@ import msgspec
 
 from cjo_stream import metrics
 from cjo_stream.analytics.records import encode as encode_journey_event
-from cjo_stream.analytics.records import erased_event, journey_events, receipt_event, stage_events
+from cjo_stream.analytics.records import erasure_events, journey_events, receipt_event, stage_events
 from cjo_stream.commands import ConsentChange, DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
@@ -301,7 +301,7 @@ class CustomerPartition:
                     links.unlink(cid, out)
                 self._leave_stage(stored, counts)
                 self._erase(cid, b, out, keep_aliases=False, profile=stored.profile if stored else None)
-                self._erased(cid, now, rec, out, b)  # (also for an id with no profile here)
+                self._erased(cid, now, rec, out, b, stored.profile if stored else None)  # (also for an id with no profile here)
                 continue
             else:
                 res = None  # an unknown kind (a newer writer's): marks the record applied, as before
@@ -573,13 +573,17 @@ class CustomerPartition:
             if profile is not None:
                 self._unlink_all(profile.aliases, out)
 
-    def _erased(self, cid: str, now: float, rec: InternalRecord, out: Outbox, b: _Batch) -> None:
-        """Tell the analytics service the id was erased (a journey event): it deletes what it keeps under it;
-        and the adapters, at the batch's end (:meth:`_tell_adapters`)."""
+    def _erased(self, cid: str, now: float, rec: InternalRecord, out: Outbox, b: _Batch,
+                profile: Profile | None = None) -> None:
+        """Tell the analytics service the id was erased (journey events): the instances of ``profile`` (erased with
+        it) end, and it deletes what it keeps under the id; and the adapters, at the batch's end
+        (:meth:`_tell_adapters`)."""
         b.gone.append(cid)
         if self.settings.journey_events:
-            out.add(self.settings.journey_events_topic, cid.encode(),
-                    encode_journey_event(erased_event(cid, now, (self.partition, rec.offset))), partition=self.partition)
+            key = cid.encode()
+            out.add_many(self.settings.journey_events_topic, self.partition,
+                         [(key, encode_journey_event(je), NO_HEADERS)
+                          for je in erasure_events(cid, profile, now, (self.partition, rec.offset))])
 
     def _unlink_all(self, ids: Sequence[str], out: Outbox) -> None:
         """Erase the links of ``ids`` (and whatever is stored under them), each in its own partition."""

@@ -9,6 +9,7 @@ service's hourly prune drops rows a week older than the receipt window.
 
 from __future__ import annotations
 
+from cjo_stream.analytics import report
 from cjo_stream.analytics.fold import RECEIPT_WINDOW, WEEK, Analytics, stale
 from cjo_stream.analytics.records import JourneyEvent, decode, erased_event
 from tests.runtime.test_aliases import Cluster, visit
@@ -72,3 +73,28 @@ def test_erasing_a_customer_erases_the_rows_of_its_merged_ids_too() -> None:
     erased = {e.customer_id for e in (decode(v or b"") for _, v in c.topics[c.s.journey_events_topic])
               if e.kind == "erased"}
     assert erased == {"user-2", "anon-2", "user-4", "anon-4", "anon-3"}  # merged ids too: rows may be theirs
+
+
+def test_an_erased_customers_instances_end_there_and_then() -> None:
+    """An erasure deletes the profile and its timers: its instances never moved again, and the report kept them
+    "in the journey now", waiting at their step, for good. They now end ``expired``, reason ``erased``."""
+    c = Cluster(seed=3)
+    for i in range(1, 6):
+        anon, known = visit(i)
+        for line in anon + known:
+            c.send(line)
+    c.drain()  # five carts under way; visitor 3 checked out (its instance ended), the others wait for it
+    c.erase("user-2")
+    c.erase("anon-4")  # by the id the visitor had before login
+    c.drain()
+    c.fire_timers(c.now + 60)  # the others' reminders go out, and their instances end after the last step
+    a = Analytics()
+    for _, value in c.topics[c.s.journey_events_topic]:
+        a.apply(decode(value or b""))
+    rep = report.journey_report(a.buckets, {}, "cart")
+    t = rep["totals"]
+    # by hand: 5 entered; visitor 3 ended at wait_checkout (checkout), 1 and 5 after their reminder, 2 and 4 erased
+    assert (t["entered"], t["active"], t["ended"], t["expired"]) == (5, 0, 3, 2)
+    wait = next(s for s in rep["steps"] if s["id"] == "wait_checkout")
+    assert wait["waiting"] == 0 and wait["exit_reasons"] == {"expired": {"erased": 2}}
+    assert {"step": "wait_checkout", "kind": "expired", "reason": "erased", "count": 2} in rep["exit_points"]
