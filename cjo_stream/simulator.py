@@ -185,7 +185,7 @@ class Simulator:
             for frm, to in res.stage_moves:
                 if frm and to:
                     self.stage_transitions[(frm, to)] += 1
-        if self.analyse and (res.transitions or res.stage_moves):
+        if self.analyse and (res.transitions or res.stage_moves or res.absorbed):  # (absorbed: a login)
             self.analytics.add(res)
         if self.on_result is not None:
             self.on_result(res)

@@ -188,6 +188,23 @@ class Analytics:
                 if tt is not None:
                     tt[k] = tt.get(k, 0) + 1
         self.latest = latest
+        if result.absorbed:  # last, as its ``linked`` record follows the call's others
+            self.applied += 1
+            self.link(result.absorbed, customer_id or result.profile.customer_id)
+
+    def link(self, merged: str, into: str) -> None:
+        """``merged``'s sends join ``into``'s (an anonymous id merged into the customer at login): each send of
+        either is ranked among both ids' sends of its week, as if all had gone to one id. Sends per customer a
+        week restarted at login before (an analyst's hand count: 1, 2, 1, 2 for four pushes to one person)."""
+        rows = self.rows
+        theirs = rows.pop("f:" + merged, None)
+        if not theirs or merged == into:
+            return
+        mine = rows.get("f:" + into) or []
+        for group, other in ((mine, theirs), (theirs, mine)):
+            for t, did in group:
+                _rank_up(self, did, sum(1 for u, _ in other if t - WEEK < u <= t))
+        rows["f:" + into] = sorted([*mine, *theirs])[-FREQ_KEEP:]
 
     def clear_dirty(self) -> None:
         """The caller has stored the changed buckets."""
@@ -237,6 +254,10 @@ class Analytics:
         kind = e.kind
         if kind == "erased":  # forget the id (an erasure's wall-clock time does not move the event clock)
             rows.pop("f:" + e.customer_id, None)
+            return True
+        if kind == "linked":  # an id merged into the customer: its sends join the customer's
+            if e.from_:
+                self.link(e.from_, e.customer_id)
             return True
         if e.at > self.latest:
             self.latest = e.at
@@ -489,15 +510,7 @@ def _frequency(a: Analytics, customer: str, at: float, did: str, ch: str, b: _Bo
     n = 1 + sum(1 for t, _ in recent if at - WEEK < t <= at)
     for t, other in recent:
         if at <= t < at + WEEK:
-            d: DeliveryRow | None = a.rows.get("d:" + other)
-            if d is None or d.freq is None or d.freq >= FREQ_MAX:
-                continue
-            ob = _bucket(a, d.journey, d.version, d.hour)
-            _move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "sent")
-            if d.seen & _BIT["opened"]:
-                _move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{d.freq + 1}|", "opened")
-            d.freq += 1
-            a.rows["d:" + other] = d
+            _rank_up(a, other, 1)
     recent.append((at, did))
     recent.sort()
     # the latest FREQ_KEEP by event time, not a time window: a send folded weeks late (a backlog's
@@ -530,6 +543,22 @@ def _count_receipt(a: Analytics, d: DeliveryRow, status: str) -> bool:
             k = f"fq|{d.channel}|{d.freq}|opened"
             b.inc(k)
     return True
+
+
+def _rank_up(a: Analytics, did: str, k: int) -> None:
+    """Move send ``did`` ``k`` places up among its customer's sends of the week (at most to FREQ_MAX), with its
+    open: ``k`` sends of that week it had not counted were folded since (earlier in event time, or under an id
+    merged into the customer)."""
+    d: DeliveryRow | None = a.rows.get("d:" + did)
+    if k <= 0 or d is None or d.freq is None or d.freq >= FREQ_MAX:
+        return
+    to = min(d.freq + k, FREQ_MAX)
+    ob = _bucket(a, d.journey, d.version, d.hour)
+    _move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{to}|", "sent")
+    if d.seen & _BIT["opened"]:
+        _move(ob, f"fq|{d.channel}|{d.freq}|", f"fq|{d.channel}|{to}|", "opened")
+    d.freq = to
+    a.rows["d:" + did] = d
 
 
 def _move(b: _Both, src: str, dst: str, what: str) -> None:

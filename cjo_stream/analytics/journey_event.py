@@ -24,8 +24,9 @@ class JourneyEvent(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     # entered, holdout, step, variant, sent, skipped, deferred, converted, exited, ended, expired, merged;
     # or receipt: a message_<status> event (an adapter's receipt, a provider callback) about a delivery;
     # or stage: the customer's lifecycle stage moved (``from`` -> ``to``); or erased: the customer (or an id
-    # merged into it) was erased (``DELETE /customers/{id}``), and the analytics service forgets the id
-    kind: TransitionKind | Literal["receipt", "stage", "erased"]
+    # merged into it) was erased (``DELETE /customers/{id}``), and the analytics service forgets the id; or
+    # linked: the id ``from`` was merged into the customer on login, and its sends count with theirs
+    kind: TransitionKind | Literal["receipt", "stage", "erased", "linked"]
     instance: str = ""  # transitions: the instance id, stable across identity merges (it moves to the known customer)
     customer_id: str  # the customer id at that moment (an anonymous id before login)
     at: float  # event time, epoch seconds (ms precision): the event's timestamp or the timer's due time
@@ -37,7 +38,7 @@ class JourneyEvent(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     local_hour: int | None = None  # sent to a customer-facing channel: the hour (0-23) on the customer's clock
     status: str | None = None  # receipt: delivered, opened, clicked, bounced, unsubscribed, failed, ...
     # stage: the stage left (absent: a new customer placed in the first stage) and the stage entered
-    # (absent: the customer's profile was merged into another's on login)
+    # (absent: the customer's profile was merged into another's on login); linked: the id merged in
     from_: str | None = msgspec.field(default=None, name="from")
     to: str | None = None
     # Where it came from: [partition, offset, index] of the internal-topic record whose processing produced

@@ -71,6 +71,14 @@ def erasure_events(customer_id: str, profile: Profile | None, at: float, src: tu
     return out
 
 
+def linked_event(result: Result, customer_id: str, src: tuple[int, int] | None = None,
+                 index: int = 0) -> JourneyEvent:
+    """The record telling the analytics service that the id ``result.absorbed`` was merged into the customer (a
+    login): its sends count with the customer's for sends a week. ``at``: the merged profile's latest event."""
+    return JourneyEvent(kind="linked", customer_id=customer_id, at=round_ms(result.profile.last_seen),
+                        from_=result.absorbed, src=(src[0], src[1], index) if src is not None else None)
+
+
 def stage_events(result: Result, customer_id: str, src: tuple[int, int] | None = None,
                  first: int = 0) -> list[JourneyEvent]:
     """The lifecycle stage moves of one engine call (``first``: the index of the first in ``src``)."""

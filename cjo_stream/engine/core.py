@@ -445,6 +445,7 @@ class Engine:
         mine_recent, theirs_recent = recent_events(into), recent_events(other)
         known_entered = dict(into.entered)  # the customer's own past entries, before the other id's join them
         bits = merge_profiles(into, other)
+        run.result.absorbed = other.customer_id
         run.result.limited = bits & LIMITED_ALL
         run.result.consent_changed = bits & CONSENT_CHANGED != 0
         self._trim_sends(into, now)

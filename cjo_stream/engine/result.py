@@ -36,6 +36,7 @@ class Result:
     too_late: bool  # ... by more than the allowed lateness: it started no journey
     limited: int  # what the profile left out of it (cjo_stream.profile LIMITED_* bits, PUSH_TOKEN_REFUSED; 0 nearly always)
     consent_changed: bool  # a consent was withdrawn, or given back (cjo_stream.profile.CONSENT_CHANGED)
+    absorbed: str  # the id whose profile an absorb merged into this one ("" otherwise): analytics joins its sends
 
     def __init__(self, profile: Profile, commands: list[DeliveryCommand] | None = None,
                  skips: list[SkipRecord] | None = None, timers: list[Timer] | None = None,
@@ -54,3 +55,4 @@ class Result:
         self.too_late = too_late
         self.limited = 0
         self.consent_changed = False
+        self.absorbed = ""

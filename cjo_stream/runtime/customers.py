@@ -35,7 +35,13 @@ import msgspec
 
 from cjo_stream import metrics
 from cjo_stream.analytics.records import encode as encode_journey_event
-from cjo_stream.analytics.records import erasure_events, journey_events, receipt_event, stage_events
+from cjo_stream.analytics.records import (
+    erasure_events,
+    journey_events,
+    linked_event,
+    receipt_event,
+    stage_events,
+)
 from cjo_stream.commands import ConsentChange, DeliveryCommand
 from cjo_stream.config import Settings
 from cjo_stream.dedupe import admit, combine
@@ -314,7 +320,7 @@ class CustomerPartition:
                 if res.consent_changed:
                     b.consent.add(cid)
             if res is not None and (res.transitions or res.timers or res.cancelled or res.commands or res.skips
-                                    or res.stage_moves or receipt is not None):
+                                    or res.stage_moves or receipt is not None or res.absorbed):
                 self._emit(res, out, counts, st, rec.offset, receipt)
 
     def _request_links(self, ev: Event, cid: str, stored: Stored, b: _Batch, out: Outbox) -> None:
@@ -537,7 +543,7 @@ class CustomerPartition:
             counts.add(res.transitions)
         if res.stage_moves:
             counts.add_stages(res.stage_moves)
-        if s.journey_events and (res.transitions or receipt is not None or res.stage_moves):
+        if s.journey_events and (res.transitions or receipt is not None or res.stage_moves or res.absorbed):
             # journey events (cjo_stream.analytics.records): the same outbox as the commands, so they are
             # acknowledged before the input offset is committed; ``src`` lets analytics drop replays
             cid = res.profile.customer_id
@@ -556,6 +562,9 @@ class CustomerPartition:
             if res.stage_moves:  # after the receipt's position (its index stays what it was)
                 items.extend([(key, encode_journey_event(je), NO_HEADERS)
                               for je in stage_events(res, cid, src, len(res.transitions) + 1)])
+            if res.absorbed:  # a login merged an id into the customer: last, at the next position
+                items.append((key, encode_journey_event(linked_event(
+                    res, cid, src, len(res.transitions) + 1 + len(res.stage_moves))), NO_HEADERS))
             out.add_many(s.journey_events_topic, p, items)
 
     def _erase(self, cid: str, b: _Batch, out: Outbox, *, keep_aliases: bool, profile: Profile | None = None) -> None:

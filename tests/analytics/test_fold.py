@@ -16,7 +16,13 @@ from cjo_stream.analytics import report
 from cjo_stream.analytics.fold import STAGES, Analytics
 from cjo_stream.analytics.offline import definitions, render_html, render_text, reports, stage_flow
 from cjo_stream.analytics.page import pvalue
-from cjo_stream.analytics.records import JourneyEvent, journey_events, receipt_event, stage_events
+from cjo_stream.analytics.records import (
+    JourneyEvent,
+    journey_events,
+    linked_event,
+    receipt_event,
+    stage_events,
+)
 from cjo_stream.analytics.stats import srm, two_proportion, wilson
 from cjo_stream.analytics.text import render as text_render
 from cjo_stream.engine import Engine, Result
@@ -49,7 +55,8 @@ class Recorder(Analytics):
 
     def add(self, result: Result, customer_id: str | None = None) -> None:
         cid = customer_id or result.profile.customer_id
-        for e in [*journey_events(result, cid, self.default_zone), *stage_events(result, cid)]:
+        linked = [linked_event(result, cid)] if result.absorbed else []  # (a login), last as a worker writes it
+        for e in [*journey_events(result, cid, self.default_zone), *stage_events(result, cid), *linked]:
             self.apply(e)
 
 
@@ -532,3 +539,47 @@ def test_the_page_gives_no_value_where_a_figure_has_none() -> None:
     html = render_html(s.analytics, topo.journeys)
     assert "data-k='totals.time_to_convert.median_s'" in html  # the card is there...
     assert "=None" not in html and "='None'" not in html and '"None"' not in html  # ...without a value
+
+
+PINGS = """
+journey: ping
+entry: {event: ping}
+re_entry: always
+steps:
+  - id: nudge
+    send: {channel: in_app, content: {body: hi}}
+"""
+
+
+def _sends_per_week(a: Analytics) -> dict[int, int]:
+    rep = report.journey_report(a.buckets, {}, "ping")
+    (row,) = [r for r in rep["channels"] if r["channel"] == "in_app"]
+    return {x["sends_per_week"]: x["sent"] for x in row["by_sends_per_week"] if x["sent"]}
+
+
+def _ping(mid: str, at: str, who: str) -> bytes:
+    return f'{{"messageId":"{mid}","type":"track","event":"ping","{who}","timestamp":"2026-03-01T{at}Z"}}'.encode()
+
+
+LOGIN_LINES = [
+    _ping("p1", "10:00:00", 'anonymousId":"a1'), _ping("p2", "10:30:00", 'anonymousId":"a1'),
+    b'{"messageId":"i1","type":"identify","userId":"u1","anonymousId":"a1","timestamp":"2026-03-01T11:00:00Z"}',
+    _ping("p3", "11:30:00", 'userId":"u1'), _ping("p4", "12:00:00", 'userId":"u1'),
+]
+
+
+def test_sends_per_week_count_on_across_a_login() -> None:
+    """Four in-app messages to one person, two before login and two after: ranked 1, 2, 3, 4 (an analyst's hand
+    count), not 1, 2, 1, 2 as two customers' would be; the same whether folded from results or records."""
+    for recording in (False, True):
+        s = Simulator(engine(PINGS), analytics=Recorder(ZoneInfo("UTC"))) if recording else Simulator(engine(PINGS))
+        s.run_lines(LOGIN_LINES)
+        s.finish()
+        assert _sends_per_week(s.analytics) == {1: 1, 2: 1, 3: 1, 4: 1}, recording
+    # the customer had sends of their own first (in another session): the anonymous ones rank among them
+    s = Simulator(engine(PINGS), analytics=Recorder(ZoneInfo("UTC")))
+    s.run_lines([_ping("p0", "09:00:00", 'userId":"u1'), *LOGIN_LINES])
+    s.finish()
+    assert _sends_per_week(s.analytics) == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+    linked = [e for e in s.analytics.events if e.kind == "linked"]
+    assert [(e.customer_id, e.from_) for e in linked] == [("u1", "a1")]

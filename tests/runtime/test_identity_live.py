@@ -107,6 +107,13 @@ async def test_visitors_keyed_both_ways_get_exactly_the_commands_of_timestamp_or
     assert late and float(late[0].split()[1]) > 0  # the race did happen: events arrived out of order
     profile = httpx.get(f"{w.url}/customers/anon-4").json()["profile"]
     assert profile["customer_id"] == "user-4" and profile["counters"]["cart_item_added"] == 1
+    # each anonymous profile merged on login is told to the analytics service (its sends count with the
+    # customer's), as the simulator folds it: one `linked` record, from the person's own anonymous id
+    events = [orjson.loads(r.value) for r in await collect(bootstrap, ["cjo.journey-events"], lambda rs: False,
+                                                              timeout=3)]
+    linked = [(e["customer_id"], e["from"]) for e in events if e["kind"] == "linked"]
+    assert len(linked) > N // 4 and len(set(linked)) == len(linked), len(linked)
+    assert all(cid == "user-" + anon.removeprefix("anon-") for cid, anon in linked), linked[:4]
 
 
 def test_an_identify_naming_a_known_customer_as_its_anonymous_id_merges_nothing(
