@@ -577,9 +577,10 @@ def test_sends_per_week_count_on_across_a_login() -> None:
         s.finish()
         assert _sends_per_week(s.analytics) == {1: 1, 2: 1, 3: 1, 4: 1}, recording
     # the customer had sends of their own first (in another session): the anonymous ones rank among them
-    s = Simulator(engine(PINGS), analytics=Recorder(ZoneInfo("UTC")))
+    recorder = Recorder(ZoneInfo("UTC"))
+    s = Simulator(engine(PINGS), analytics=recorder)
     s.run_lines([_ping("p0", "09:00:00", 'userId":"u1'), *LOGIN_LINES])
     s.finish()
-    assert _sends_per_week(s.analytics) == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
-    linked = [e for e in s.analytics.events if e.kind == "linked"]
+    assert _sends_per_week(recorder) == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+    linked = [e for e in recorder.events if e.kind == "linked"]
     assert [(e.customer_id, e.from_) for e in linked] == [("u1", "a1")]
