@@ -56,6 +56,9 @@ class DeliveryCommand(msgspec.Struct, kw_only=True, omit_defaults=True):
     # push: the tokens of the customer's earlier devices (Profile.devices), most recent first; ``to`` is the
     # device used last. The push adapter sends to each; absent for one device
     also_to: list[str] | None = None
+    #: a message the customer asked for (a password reset, a receipt): an adapter delivers it even when consent was
+    #: withdrawn after it was decided (the engine did not check consent for it either)
+    transactional: bool = False
 
 
 class SkipRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -260,7 +260,7 @@ class Withheld:
             v = kv.get(_ERASED + cid)
             if v is not None and written_ms / 1000.0 <= _TIME.unpack(v)[0]:
                 return ERASED
-        v = kv.get(_WITHDRAWN + cid)
+        v = kv.get(_WITHDRAWN + cid) if not cmd.transactional else None  # (asked for: consent is not its test)
         if v is not None and cmd.channel in self._channels(v[_TIME.size:]):
             return WITHDRAWN
         return None

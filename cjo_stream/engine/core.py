@@ -976,19 +976,22 @@ class Engine:
         else:
             to = None
         reason: str | None = None
+        # a transactional send (a password reset, a receipt: asked for) is held back by no global control,
+        # consent, quiet hours or frequency cap, and counts toward no cap (a holdout has none: refused at load)
+        held = customer_facing and not action.transactional
         if inst.holdout:
             reason = "holdout"
-        elif customer_facing and self._global_control(p):
+        elif held and self._global_control(p):
             reason = "global_control"
         elif failed is not None:
             reason = "render_error"
         elif customer_facing:
-            consent = consent_of(p, channel)  # its own, or one given for every channel if later
+            consent = consent_of(p, channel) if held else True  # its own, or one given for every channel if later
             if consent is False or (self.policies.consent == "opt_in" and consent is not True):
                 reason = "no_consent"
             elif to is None:
                 reason = "no_address"
-            else:
+            elif held:
                 quiet_end = self._quiet_until(p, channel, now)
                 if quiet_end is not None:
                     run.note("deferred", inst, step.id, inst.variant, channel, "quiet_hours")
@@ -1023,9 +1026,10 @@ class Engine:
             delivery_id=did, customer_id=p.customer_id, journey=j.id, journey_version=j.version, step=step.id,
             channel=channel, to=to, content=content, triggered_by=run.triggered_by,
             decided_at=decided_at, instance_id=inst.instance_id, variant=inst.variant,
-            expires_at=format_ts(now + action.expires_in) if action.expires_in else None, also_to=also))
+            expires_at=format_ts(now + action.expires_in) if action.expires_in else None, also_to=also,
+            transactional=action.transactional))
         run.note("sent", inst, step.id, inst.variant, channel, delivery=did)
-        if customer_facing:
+        if held:
             self._log_send(p, channel, now)
         return True
 

@@ -477,7 +477,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     to = comp.template(send.to, (*spath, "to")) if send.to is not None else None
     expires = comp.duration(send.expires_in, (*spath, "expires_in")) if send.expires_in is not None else None
     throttle = comp.throttle(send.throttle, (*spath, "throttle"))
-    return Step(spec.id, "send", nxt, send=SendAction(send.channel, content, to, expires, throttle))
+    return Step(spec.id, "send", nxt, send=SendAction(send.channel, content, to, expires, throttle,
+                                                      send.transactional))
 
 
 #: Why an ``update`` step may not write a trait the profile gives a meaning of its own (profile.apply_event), and
@@ -770,6 +771,13 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
     throttle = comp.throttle(spec.throttle, ("throttle",))
     goal = comp.matcher(spec.goal, ("goal",)) if spec.goal else None
     exits = tuple(comp.matcher(m, ("exit_on", k)) for k, m in enumerate(spec.exit_on))
+    if spec.holdout:  # its holdout customers would never get a password reset or a receipt
+        for i, s in enumerate(spec.steps):
+            if s.send is not None and s.send.transactional:
+                comp.fail(("steps", i, "send", "transactional"),
+                          f"step {s.id}: a transactional send in a journey with a holdout ({spec.holdout:g} %), whose "
+                          "customers would never get it: take the holdout away, or move the send to a journey of "
+                          "its own")
     if not comp.problems and len(steps) == len(order):
         _check_graph(steps, order, comp, index)
     if comp.problems:  # in the file's order (the steps are checked before the journey's own keys above them)

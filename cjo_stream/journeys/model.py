@@ -37,6 +37,8 @@ class SendAction:
     to: Template | None = None
     expires_in: float | None = None
     throttle: Throttle | None = None
+    #: a message the customer asked for: consent, quiet hours, caps and global control do not apply (nor counts it)
+    transactional: bool = False
 
 
 #: A value an ``update`` step writes: a template (rendered at decision time), a literal, or None (remove the trait).

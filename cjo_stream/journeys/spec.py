@@ -98,6 +98,9 @@ class SendSpec(msgspec.Struct, forbid_unknown_fields=True):
     to: str | None = None  # template; overrides the profile address (mostly for internal channels)
     expires_in: str | None = None
     throttle: ThrottleSpec | None = None
+    # a message the customer asked for (a password reset, a receipt): no consent, quiet hours, frequency cap or
+    # global control holds it back, and it counts toward no cap
+    transactional: bool = False
 
 
 #: A value an update writes, as the JSON Schema tells editors (the loader says why another is refused).

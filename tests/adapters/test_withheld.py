@@ -45,6 +45,9 @@ def test_the_latest_change_decides_and_an_erasure_holds_back_only_what_was_writt
     assert w.why(command(customer_id="d", channel="email"), 5_000) == ERASED
     assert w.why(command(customer_id="d", channel="email"), 5_001) is None  # a new profile under the id
     assert w.why(command(customer_id="nobody", channel="email"), 0) is None
+    # a transactional message (a password reset: asked for) is not held back by consent, but by an erasure
+    assert w.why(command(customer_id="a", channel="email", transactional=True), 900) is None
+    assert w.why(command(customer_id="d", channel="email", transactional=True), 5_000) == ERASED
     assert w.unreadable == 1
     w.prune(1.5)  # entries written before 1.5 s go: c's and d's later ones stay
     assert set(w.withdrawn) == set() and set(w.erased) == {"d"}
