@@ -75,8 +75,8 @@ _FILTERS: Final = {
                      "(README, \"Coming from Customer.io\")",
     "currency": "Customer.io's currency filter is not standard Liquid; "
                 f"for two decimals: {TWO_DECIMALS} (README, \"Coming from Customer.io\")",
-    "timezone": "Customer.io's timezone filter is not standard Liquid: date writes epoch seconds in UTC and RFC 3339 "
-                "text in the offset it has; there is no filter to another zone (README, \"Coming from Customer.io\")",
+    "timezone": "Customer.io's timezone filter is time_zone here: {{ now | time_zone: profile.timezone | date: "
+                "'%H:%M' }} (README, Templates)",
 }
 
 #: Customer.io's date arithmetic (``| add_day: 3``): our times are epoch seconds, so ``plus`` does it

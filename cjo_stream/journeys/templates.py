@@ -32,7 +32,7 @@ from liquid.builtin.output import OutputNode
 from liquid.builtin.tags.assign_tag import AssignNode
 from liquid.builtin.tags.include_tag import IncludeNode
 from liquid.builtin.tags.render_tag import RenderNode
-from liquid.exceptions import LiquidError, ResourceLimitError, UnknownFilterError
+from liquid.exceptions import FilterArgumentError, LiquidError, ResourceLimitError, UnknownFilterError
 from liquid.stringify import to_liquid_string
 
 from cjo_stream.journeys.decision_time import DecisionTime
@@ -40,6 +40,7 @@ from cjo_stream.journeys.fastliquid import ASK_LIQUID, FastTemplate, fast_form
 from cjo_stream.journeys.filter_arity import argument_problem, arity_problem
 from cjo_stream.journeys.liquid_hints import hint
 from cjo_stream.journeys.slack_text import slack_escape
+from cjo_stream.zones import zone
 
 #: Loop iterations per render (all loops together), and the longest range a filter may take.
 MAX_LOOP_ITERATIONS: Final = 10_000
@@ -148,27 +149,62 @@ class _Date:
     arity = (1, 1)  # the format (compiled, its signature cannot be read: journeys.filter_arity)
 
     def __call__(self, value: Any, fmt: Any, *, context: Any) -> Any:
-        if isinstance(value, str) and value in ("now", "today"):
-            now = context.globals.get("now")
-            value = now if isinstance(now, (int, float)) and not isinstance(now, bool) else None
-        elif isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                value = datetime.fromtimestamp(value, UTC)
-            except (OverflowError, OSError, ValueError):
-                return str(value)  # as python-liquid answers an epoch it cannot read
-        elif value is None:
-            value = Undefined("date")
-        elif isinstance(value, str):
-            # what the text leaves out (a bare "10:00") comes from the decision time, not the wall clock:
-            # dateutil filled in today's date, so a replay of 2020 wrote 2026 (a security review)
-            now = context.globals.get("now")
-            if isinstance(now, (int, float)) and not isinstance(now, bool):
-                with contextlib.suppress(ValueError, OverflowError, OSError):
-                    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-                    value = _parse_date(value, default=day.replace(tzinfo=None))
+        value = _moment(value, context, "date")
+        if type(value) is datetime and type(fmt) is str:
+            # written here: python-liquid's date reads its input through an lru_cache keyed by the value, and
+            # two aware datetimes of one instant are equal, so 22:00 in Tokyo came out as a cached 00:00 in
+            # Lord Howe (time_zone's results, or RFC 3339 texts with other offsets)
+            with contextlib.suppress(ValueError):  # (a directive strftime refuses: python-liquid's answer)
+                return value.strftime(fmt)
         return _liquid_date(value, fmt, environment=_env)
+
+
+def _moment(value: Any, context: Any, name: str) -> Any:
+    """A time as ``date`` reads it: epoch seconds (int, float or digits) in UTC, ``'now'``/``'today'`` the decision
+    time, other text parsed as python-liquid parses it (a datetime when it can; else the value as it was)."""
+    if isinstance(value, str) and value in ("now", "today"):
+        now = context.globals.get("now")
+        value = now if isinstance(now, (int, float)) and not isinstance(now, bool) else None
+    elif isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            value = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return str(value)  # as python-liquid answers an epoch it cannot read
+    elif value is None:
+        value = Undefined(name)
+    elif isinstance(value, str):
+        # what the text leaves out (a bare "10:00") comes from the decision time, not the wall clock:
+        # dateutil filled in today's date, so a replay of 2020 wrote 2026 (a security review)
+        now = context.globals.get("now")
+        if isinstance(now, (int, float)) and not isinstance(now, bool):
+            with contextlib.suppress(ValueError, OverflowError, OSError):
+                day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+                value = _parse_date(value, default=day.replace(tzinfo=None))
+    return value
+
+
+class _TimeZone:
+    """``{{ now | time_zone: profile.timezone | date: '%H:%M' }}``: a time on a zone's clock, as Braze's
+    ``time_zone`` filter (``date`` alone writes UTC, so "your slot at 14:00" was the customer's 15:00): the
+    times ``date`` reads, made a time in ``zone`` (an IANA name), which ``date`` then writes there. A customer
+    without a zone (``profile.timezone`` nil) or a name no zone has fails the render, saying so: give a
+    default (``{% assign tz = profile.timezone | default: 'Europe/Berlin' %}``)."""
+
+    with_context = True
+    arity = (1, 1)  # the zone (compiled, its signature cannot be read: journeys.filter_arity)
+
+    def __call__(self, value: Any, name: Any, *, context: Any) -> Any:
+        tz = zone(name) if isinstance(name, str) and name else None
+        if tz is None:
+            why = "no zone (nil: the customer has none; give a default)" if not isinstance(name, str) or not name \
+                else f"unknown zone {name[:40]!r}: use an IANA name, e.g. 'Europe/Berlin'"
+            raise FilterArgumentError(f"time_zone: {why}", token=None)
+        moment = _moment(value, context, "time_zone")
+        if not isinstance(moment, datetime):
+            return moment
+        return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(tz)
 
 
 def _utc_date(now: Any) -> Any:
@@ -213,6 +249,7 @@ class _LimitedEnvironment(Environment):
         self.filters["json"] = _json
         self.filters["slack_escape"] = slack_escape  # (journeys.slack_text: Slack's markup, not HTML's)
         self.filters["date"] = _Date()
+        self.filters["time_zone"] = _TimeZone()
         for name in ("plus", "minus", "times", "modulo"):
             self.filters[name] = _Numeric(self.filters[name])
         self.filters["replace"] = _Replace(self.filters["replace"])

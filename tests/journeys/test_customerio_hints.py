@@ -91,7 +91,7 @@ def test_a_name_of_no_tool_gets_no_hint(root: str, keys: tuple[str, ...]) -> Non
     ("{{ now | subtract_hour: 1 }}", "| minus: 3600 per hour"),
     ("{{ event.properties.total | currency }}", "for two decimals"),
     ("{{ event.properties.total | format_number }}", "no thousands separator filter"),
-    ("{{ now | timezone: 'America/New_York' | date: '%H:%M' }}", "no filter to another zone"),
+    ("{{ now | timezone: 'America/New_York' | date: '%H:%M' }}", "Customer.io's timezone filter is time_zone here"),
     ("{% unsubscribe_url %}", "List-Unsubscribe"),
     ("{% unsubscribe_link %}", "List-Unsubscribe"),
 ])
