@@ -35,6 +35,18 @@ steps:
 """
 
 
+
+def _carts_then_orders(sim: Simulator) -> set[str]:
+    """60 customers add to their carts, two in three of them buy (whatever their arms): who bought."""
+    buyers = {f"u{i}" for i in range(60) if i % 3 != 1}
+    for i in range(60):
+        sim.handle(ev("cart_item_added", T0 + i, user=f"u{i}"))
+    for i in range(60):
+        if f"u{i}" in buyers:
+            sim.handle(ev("order_completed", T0 + 600 + i, user=f"u{i}"))
+    sim.finish()
+    return buyers
+
 def test_each_split_counts_the_conversions_of_its_own_arms() -> None:
     arm: dict[tuple[str, str], str] = {}  # (split, customer) -> the arm taken, from the variant records
     def record(res: Result) -> None:
@@ -43,13 +55,7 @@ def test_each_split_counts_the_conversions_of_its_own_arms() -> None:
                 arm[(t.step or "", res.profile.customer_id)] = t.variant or ""
 
     sim = Simulator(engine(TWO_SPLITS), on_result=record)
-    buyers = {f"u{i}" for i in range(60) if i % 3 != 1}  # two in three buy, whatever their arms
-    for i in range(60):
-        sim.handle(ev("cart_item_added", T0 + i, user=f"u{i}"))
-    for i in range(60):
-        if f"u{i}" in buyers:
-            sim.handle(ev("order_completed", T0 + 600 + i, user=f"u{i}"))
-    sim.finish()
+    buyers = _carts_then_orders(sim)
     rep = report.journey_report(sim.analytics.buckets, definitions(sim.engine.current.values()), "two")
     tables = {x["split"]: {a["variant"]: a for a in x["arms"]} for x in rep["experiments"]}
     assert set(tables) == {"first", "second"}
@@ -89,13 +95,7 @@ def test_the_funnels_arm_table_counts_the_first_splits_conversions_too() -> None
                 taken.setdefault(res.profile.customer_id, []).append(t.variant or "")
 
     sim = Simulator(engine(text), on_result=record)
-    buyers = {f"u{i}" for i in range(60) if i % 3 != 1}
-    for i in range(60):
-        sim.handle(ev("cart_item_added", T0 + i, user=f"u{i}"))
-    for i in range(60):
-        if f"u{i}" in buyers:
-            sim.handle(ev("order_completed", T0 + 600 + i, user=f"u{i}"))
-    sim.finish()
+    buyers = _carts_then_orders(sim)
     table = sim.funnel.variants
     for v in ("a", "b", "x", "y"):
         mine = [c for c, arms in taken.items() if v in arms]

@@ -99,16 +99,7 @@ def test_a_bad_window_is_refused_at_its_line(wait: str, reason: str) -> None:
 def test_a_loop_through_a_window_alone_is_refused() -> None:
     """Inside the window the step goes on at once, so it waits nothing a round: a send looping through it would
     send without end while the window is open (a plain wait_until waits a day a round)."""
-    loop = """
-journey: poll
-entry: {event: signed_up}
-steps:
-  - id: office_hours
-    wait_until: WAIT
-  - id: hello
-    send: {channel: email, content: {subject: "Welcome", body: "Hi"}}
-    next: office_hours
-"""
+    loop = WELCOME.replace("journey: welcome", "journey: poll") + "    next: office_hours\n"
     journey(loop.replace("WAIT", '{at: "09:00", days: weekdays}'))  # waits until the next 09:00 a round
     with pytest.raises(JourneyLoadError) as e:
         journey(loop.replace("WAIT", '{at: "09:00", until: "17:00", days: weekdays}'))
