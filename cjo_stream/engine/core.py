@@ -193,6 +193,20 @@ class _Run:
                                                   self.now, inst.instance_id, inst.version, delivery))
 
 
+
+#: ``event.previous`` of an event naming no trait
+_NO_PREVIOUS: Final[dict[str, Any]] = {}
+
+
+def _view_of(event: Event, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """``event`` as conditions and templates see it, with ``previous``: the values the profile held, before this
+    event, of the traits it names (null for one it did not hold), so that a condition can tell a trait that
+    changed to a value (Braze's "change in custom attribute value", Customer.io's "attribute changes to") from
+    one sent again with the value it had: ``event.traits.plan == 'pro' and event.previous.plan != 'pro'``."""
+    view = event.view()
+    view["previous"] = _NO_PREVIOUS if previous is None else previous
+    return view
+
 class Engine:
     """Runs compiled journeys under delivery policies. Thread-compatible, holds no customer state.
 
@@ -292,8 +306,12 @@ class Engine:
         too_late = clock - now > self.allowed_lateness
         # an internal event (stage_changed) is not folded into counters: a few bytes less per customer,
         # and profile.stage_since says when it happened
+        previous: dict[str, Any] | None = None
         if primary:
             run.result.late, run.result.too_late = late, too_late
+            if event.traits:  # what the profile held of the traits it names: `event.previous` ("changed to")
+                held = profile.traits
+                previous = {k: held.get(k) for k in event.traits}
             bits = apply_event(profile, event)
             if bits:
                 run.result.limited |= bits & (LIMITED_ALL | PUSH_TOKEN_REFUSED)  # (|=: a timer's update step first)
@@ -315,7 +333,7 @@ class Engine:
             if not self._touches(j, inst, event.name) or now < inst.entered_at:
                 continue  # (a late event from before the instance began is not its business)
             if ev_view is None:
-                ev_view = event.view()
+                ev_view = _view_of(event, previous)
             if self._offer(run, inst, j, event.name, ev_view):
                 moved.append(inst)
         # An instance that ended on this very event leaves its journey free: the event may start a new
@@ -329,7 +347,7 @@ class Engine:
                 elif not self._may_enter(profile, j, now):
                     continue
                 if ev_view is None:
-                    ev_view = event.view()
+                    ev_view = _view_of(event, previous)
                 if not self._matches(run, j.entry, ev_view, None, j):
                     continue
                 if active is not None:  # this entry happened first: it is the instance the customer has
@@ -348,7 +366,7 @@ class Engine:
         if spec is not None:
             # an event kept as its bare time needs no view (building one formats its timestamp)
             if ev_view is None:
-                ev_view = _NO_VIEW if spec.tree == {} else event.view()
+                ev_view = _NO_VIEW if spec.tree == {} else _view_of(event, previous)
             remember(profile, now, event.name, ev_view, spec, self.allowed_lateness)
 
     def _restage(self, run: _Run, cause: str) -> None:

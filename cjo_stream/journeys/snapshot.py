@@ -20,7 +20,7 @@ from typing import Any, Final
 
 #: Fields of the event view worth storing (``event``/``name``/``timestamp`` come from the journey and the
 #: instance's entry time).
-FIELDS = ("messageId", "userId", "anonymousId", "type", "properties", "traits", "context")
+FIELDS = ("messageId", "userId", "anonymousId", "type", "properties", "traits", "context", "previous")
 #: The keys Liquid reads with a meaning of their own (``a.size`` of a list or mapping, ``first``, ``last``).
 LIQUID_PROPS: Final = frozenset({"size", "first", "last"})
 

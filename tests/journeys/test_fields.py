@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+from cjo_stream.engine.core import _view_of
 from cjo_stream.events import decode_event
 from cjo_stream.journeys.fields import FIELDS
 from cjo_stream.journeys.loader import JourneyLoadError, load_journey_text
@@ -74,7 +75,8 @@ def test_data_keys_locals_and_every_field_are_accepted(template: str) -> None:
 
 def test_the_fixed_fields_are_what_conditions_and_templates_see() -> None:
     raw = {"messageId": "m1", "type": "track", "event": "go", "userId": "u1", "timestamp": "2026-03-02T10:00:00Z"}
-    assert set(decode_event(json.dumps(raw).encode()).view()) == FIELDS["event"]
+    # as the engine shows it: the event's view and ``previous`` (the traits it names, before it)
+    assert set(_view_of(decode_event(json.dumps(raw).encode()), None)) == FIELDS["event"]
     assert set(new_profile("u1").view("a")) == FIELDS["profile"]
     text = """
     journey: jv
