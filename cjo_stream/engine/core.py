@@ -32,6 +32,7 @@ from cjo_stream.engine.transition import Transition
 from cjo_stream.engine.types import Timer, TimerKind
 from cjo_stream.event_types import INT_MAX, INT_MIN  # a profile holds events' integers (msgpack)
 from cjo_stream.events import Event, format_ts
+from cjo_stream.journeys.conditions import reads_previous
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.expressions import truthy
 from cjo_stream.journeys.loader import with_handover_snapshots
@@ -249,6 +250,8 @@ class Engine:
             else:
                 self.by_entry_event.setdefault(j.entry.event, []).append(j)
         self.watched = watched_events(self.versions.values())
+        # whether a condition or template reads `event.previous`: built only then (it costs every event a little)
+        self.previous_read = reads_previous(self.versions.values())
         # channels some step picks the best send time for: only their opens/clicks are learnt (engine.besttime)
         self.best_time_channels = frozenset(st.best_time.channel for j in self.versions.values()
                                             for st in j.steps.values() if st.best_time is not None)
@@ -309,7 +312,7 @@ class Engine:
         previous: dict[str, Any] | None = None
         if primary:
             run.result.late, run.result.too_late = late, too_late
-            if event.traits:  # what the profile held of the traits it names: `event.previous` ("changed to")
+            if event.traits and self.previous_read:  # what the profile held of the traits it names: `event.previous`
                 held = profile.traits
                 previous = {k: held.get(k) for k in event.traits}
             bits = apply_event(profile, event)
@@ -333,7 +336,7 @@ class Engine:
             if not self._touches(j, inst, event.name) or now < inst.entered_at:
                 continue  # (a late event from before the instance began is not its business)
             if ev_view is None:
-                ev_view = _view_of(event, previous)
+                ev_view = _view_of(event, previous) if self.previous_read else event.view()
             if self._offer(run, inst, j, event.name, ev_view):
                 moved.append(inst)
         # An instance that ended on this very event leaves its journey free: the event may start a new
@@ -347,7 +350,7 @@ class Engine:
                 elif not self._may_enter(profile, j, now):
                     continue
                 if ev_view is None:
-                    ev_view = _view_of(event, previous)
+                    ev_view = _view_of(event, previous) if self.previous_read else event.view()
                 if not self._matches(run, j.entry, ev_view, None, j):
                     continue
                 if active is not None:  # this entry happened first: it is the instance the customer has
@@ -366,7 +369,8 @@ class Engine:
         if spec is not None:
             # an event kept as its bare time needs no view (building one formats its timestamp)
             if ev_view is None:
-                ev_view = _NO_VIEW if spec.tree == {} else _view_of(event, previous)
+                ev_view = _NO_VIEW if spec.tree == {} else _view_of(event, previous) if self.previous_read else \
+                    event.view()
             remember(profile, now, event.name, ev_view, spec, self.allowed_lateness)
 
     def _restage(self, run: _Run, cause: str) -> None:

@@ -55,3 +55,12 @@ def test_an_event_naming_no_trait_has_none_previous() -> None:
     sim.finish()
     (cmd,) = sim.commands
     assert cmd.content["body"] == "{}"
+
+
+def test_built_only_when_a_journey_reads_it() -> None:
+    # a mapping for each event naming traits and a key in each view: not paid by a topology that never reads it
+    plain = "journey: p\nentry: {event: go}\nsteps:\n  - id: s\n    send: {channel: email, content: {body: \"BODY\"}}\n"
+    assert engine(UPGRADED).previous_read  # its entry's condition
+    assert not engine(plain.replace("BODY", "hi {{ event.traits.plan }}")).previous_read
+    assert engine(plain.replace("BODY", "was {{ event.previous.plan }}")).previous_read  # a template
+    assert engine(plain.replace("BODY", "{{ event | json }}")).previous_read  # the whole event
