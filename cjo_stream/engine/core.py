@@ -1044,12 +1044,14 @@ class Engine:
             return True
         # a push goes to every device the customer has a token of (the one used last is ``to``)
         also = list(p.devices) if channel == "push" and action.to is None and to is not None and p.devices else None
-        run.result.commands.append(DeliveryCommand(
+        cmd = DeliveryCommand(
             delivery_id=did, customer_id=p.customer_id, journey=j.id, journey_version=j.version, step=step.id,
             channel=channel, to=to, content=content, triggered_by=run.triggered_by,
             decided_at=decided_at, instance_id=inst.instance_id, variant=inst.variant,
-            expires_at=format_ts(now + action.expires_in) if action.expires_in else None, also_to=also,
-            transactional=action.transactional))
+            expires_at=format_ts(now + action.expires_in) if action.expires_in else None, also_to=also)
+        if action.transactional:  # (set after: a keyword more costs every command's construction)
+            cmd.transactional = True
+        run.result.commands.append(cmd)
         run.note("sent", inst, step.id, inst.variant, channel, delivery=did)
         if held:
             self._log_send(p, channel, now)
