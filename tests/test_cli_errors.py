@@ -407,6 +407,11 @@ def test_bad_environment_values_stop_the_worker(var: str, value: str, fragment: 
     # ignored without a word: the process connected in plaintext
     ({"CJO_SASL_MECHANISM": "PLAIN", "CJO_SASL_USERNAME": "u", "CJO_SASL_PASSWORD": "never-printed-secret"},
      "CJO_SASL_MECHANISM=PLAIN is set but CJO_SECURITY_PROTOCOL=PLAINTEXT does not use SASL"),
+    # TLS files ignored without a word as well: plaintext, which a TLS listener only answered by not answering
+    ({"CJO_SSL_CAFILE": EVENTS}, "CJO_SSL_CAFILE set but CJO_SECURITY_PROTOCOL=PLAINTEXT does not use TLS"),
+    ({"CJO_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "CJO_SASL_MECHANISM": "SCRAM-SHA-512", "CJO_SASL_USERNAME": "u",
+      "CJO_SASL_PASSWORD": "never-printed-secret", "CJO_SSL_CERTFILE": EVENTS, "CJO_SSL_KEYFILE": EVENTS},
+     "CJO_SSL_CERTFILE and CJO_SSL_KEYFILE set but CJO_SECURITY_PROTOCOL=SASL_PLAINTEXT does not use TLS"),
 ])
 def test_sasl_settings_that_do_not_go_together_stop_every_verb(verb: list[str], env: dict[str, str],
                                                                 fragment: str, tmp_path: Path) -> None:
