@@ -28,6 +28,7 @@ from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStat
 
 from cjo_stream import metrics, zones
 from cjo_stream.config import Settings
+from cjo_stream.diskfull import exit_if_disk_full
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import Topology
@@ -50,7 +51,6 @@ from cjo_stream.runtime import lookalikes, overtaken, readiness
 from cjo_stream.runtime.aliases import MAX_HOPS, Links
 from cjo_stream.runtime.customers import KIND_ERASE, CustomerPartition
 from cjo_stream.runtime.decoded import Decoded
-from cjo_stream.runtime.diskfull import exit_if_disk_full
 from cjo_stream.runtime.ingest import Ingest
 from cjo_stream.runtime.loopback import Loopback
 from cjo_stream.runtime.members import ANNOUNCE_EVERY, STALE, WorkerInfo, owner_url, workers_topic_config
@@ -94,7 +94,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         try:
             taken = await w.acquire([tp.partition for tp in assigned])
         except Exception as e:  # aiokafka logs a listener's failure and carries on: the worker sat "starting" forever
-            exit_if_disk_full(e, w.s.data_dir, "opening the stores of the partitions assigned")
+            exit_if_disk_full(e, "worker", w.s.data_dir, "opening the stores of the partitions assigned")
             log.exception("stage 2: taking partitions %s failed; stopping the process so it can be restarted",
                           ",".join(str(tp.partition) for tp in sorted(assigned)))
             os._exit(70)
@@ -494,7 +494,7 @@ class StreamWorker:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            exit_if_disk_full(e, self.s.data_dir, f"in its loop {fn.__name__}")
+            exit_if_disk_full(e, "worker", self.s.data_dir, f"in its loop {fn.__name__}")
             # a commit or produce failing because the broker lost this worker's topics: say that, in one line
             with contextlib.suppress(Exception):
                 await self._exit_if_topics_gone()
