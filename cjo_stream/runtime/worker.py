@@ -584,7 +584,9 @@ class StreamWorker:
         topics = await topic_partitions(self.offsets_consumer._client)
         if topics is None:
             return False
-        wrong = missing(topics, (s.input_topic, s.internal_topic, *self._changelogs),
+        # the receipts topic too: deleted (and made again by an adapter's next receipt), the ingest group kept
+        # its subscription without it, and no receipt (an unsubscribe, a bounce) was applied, /health saying ok
+        wrong = missing(topics, (s.input_topic, s.receipts_topic, s.internal_topic, *self._changelogs),
                         {t: s.partitions for t in (s.internal_topic, *self._changelogs)})
         if wrong is not None:
             log.error("worker: %s %s; exiting", wrong, GONE_HINT)
