@@ -76,6 +76,25 @@ def _check_names(s: Settings) -> None:
                              "A-Z, a-z, 0-9, '.', '_' and '-'")
 
 
+def _check_inputs(s: Settings) -> None:
+    """ValueError for an input topic that is the other one, or a topic cjo-stream writes itself: with
+    ``CJO_RECEIPTS_TOPIC`` set to the input, every event was read as a receipt and dead-lettered
+    (``bad_receipt``); set to the input's DLQ or ``<app>.customer-events``, each record a worker wrote
+    came back to it as input, without end."""
+    if s.input_topic == s.receipts_topic:
+        raise ValueError(f"CJO_INPUT_TOPIC and CJO_RECEIPTS_TOPIC are both {s.input_topic!r}: events and "
+                         "adapters' receipts need topics of their own (every event would be read as a receipt)")
+    written = {s.dlq_topic, s.internal_topic, s.profiles_changelog, s.timers_changelog, s.aliases_topic,
+               s.workers_topic, s.skips_topic, s.skipped_topic, s.consent_changes_topic, s.journey_events_topic,
+               s.analytics_changelog, "cjo.inbox"}
+    for name in ("input_topic", "receipts_topic"):
+        topic = getattr(s, name)
+        if topic in written or topic.startswith(("cjo.delivery.", "cjo.adapter.")):
+            raise ValueError(f"{Settings.ENV[name]}={topic!r} is a topic cjo-stream writes itself (with "
+                             f"CJO_APP_ID={s.app_id!r}): its records would be read back as input; name the "
+                             "topic the upstream producers write")
+
+
 def _check_web_url(s: Settings) -> None:
     """CJO_WEB_URL is how other workers (or an adapter's other replicas) reach this one: 'notaurl' or 'http://[::1' passed, and every
     request forwarded to this worker failed later. CJO_WORKER_ID goes into logs and group member ids:
@@ -277,6 +296,7 @@ class Settings:
                              "that cannot read layout 3 or 2 still run")
         _check_ranges(s)
         _check_names(s)
+        _check_inputs(s)
         _check_web_url(s)
         if bool(s.web_tls_cert) != bool(s.web_tls_key):
             raise ValueError("CJO_WEB_TLS_CERT and CJO_WEB_TLS_KEY go together: set both for HTTPS, or neither")

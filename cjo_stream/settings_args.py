@@ -67,6 +67,13 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         path = getattr(s, name)
         if path:
             readable_file(path, Settings.ENV[name])
+    # TLS files with a protocol without TLS were ignored without a word, as SASL settings were: the process
+    # spoke plaintext, to a TLS listener only "broker not reachable" for ever
+    tls_files = [Settings.ENV[n] for n in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(s, n)]
+    if tls_files and s.security_protocol not in ("SSL", "SASL_SSL"):
+        raise UsageError(f"{' and '.join(tls_files)} set but CJO_SECURITY_PROTOCOL={s.security_protocol} does not "
+                         "use TLS: set CJO_SECURITY_PROTOCOL=SSL (or SASL_SSL), or unset "
+                         f"{'them' if len(tls_files) > 1 else 'it'}")
     if s.security_protocol in ("SSL", "SASL_SSL"):
         import ssl
 

@@ -385,6 +385,11 @@ def test_generate_takes_its_duration_with_a_unit() -> None:
     ("CJO_TIMER_INTERVAL_SECONDS", "-1", "CJO_TIMER_INTERVAL_SECONDS=-1.0"),
     # documented as an option since the first runtime, never implemented: silently at-least-once
     ("CJO_EXACTLY_ONCE", "true", "CJO_EXACTLY_ONCE=true: Kafka transactions are not implemented"),
+    # ran: every event was read as a receipt and dead-lettered bad_receipt
+    ("CJO_INPUT_TOPIC", "cjo.receipts", "CJO_INPUT_TOPIC and CJO_RECEIPTS_TOPIC are both 'cjo.receipts'"),
+    # ran: each dead letter, read as a receipt, was dead-lettered again, without end
+    ("CJO_RECEIPTS_TOPIC", "cjo.touchpoints.dlq", "CJO_RECEIPTS_TOPIC='cjo.touchpoints.dlq' is a topic cjo-stream "
+                                                  "writes itself"),
 ])
 def test_bad_environment_values_stop_the_worker(var: str, value: str, fragment: str, tmp_path: Path) -> None:
     env = {"CJO_WEB_PORT": str(free_port()), "CJO_BROKER": f"127.0.0.1:{free_port()}", var: value}
@@ -402,6 +407,11 @@ def test_bad_environment_values_stop_the_worker(var: str, value: str, fragment: 
     # ignored without a word: the process connected in plaintext
     ({"CJO_SASL_MECHANISM": "PLAIN", "CJO_SASL_USERNAME": "u", "CJO_SASL_PASSWORD": "never-printed-secret"},
      "CJO_SASL_MECHANISM=PLAIN is set but CJO_SECURITY_PROTOCOL=PLAINTEXT does not use SASL"),
+    # TLS files ignored without a word as well: plaintext, which a TLS listener only answered by not answering
+    ({"CJO_SSL_CAFILE": EVENTS}, "CJO_SSL_CAFILE set but CJO_SECURITY_PROTOCOL=PLAINTEXT does not use TLS"),
+    ({"CJO_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "CJO_SASL_MECHANISM": "SCRAM-SHA-512", "CJO_SASL_USERNAME": "u",
+      "CJO_SASL_PASSWORD": "never-printed-secret", "CJO_SSL_CERTFILE": EVENTS, "CJO_SSL_KEYFILE": EVENTS},
+     "CJO_SSL_CERTFILE and CJO_SSL_KEYFILE set but CJO_SECURITY_PROTOCOL=SASL_PLAINTEXT does not use TLS"),
 ])
 def test_sasl_settings_that_do_not_go_together_stop_every_verb(verb: list[str], env: dict[str, str],
                                                                 fragment: str, tmp_path: Path) -> None:

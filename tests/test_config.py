@@ -136,6 +136,26 @@ def test_names_kafka_refuses_are_refused(monkeypatch: pytest.MonkeyPatch, var: s
     assert Settings.from_env()
 
 
+@pytest.mark.parametrize("env, fragment", [
+    ({"CJO_INPUT_TOPIC": "events", "CJO_RECEIPTS_TOPIC": "events"}, "CJO_INPUT_TOPIC and CJO_RECEIPTS_TOPIC are both"),
+    ({"CJO_RECEIPTS_TOPIC": "cjo.touchpoints.dlq"}, "CJO_RECEIPTS_TOPIC='cjo.touchpoints.dlq' is a topic cjo-stream"),
+    ({"CJO_APP_ID": "shop", "CJO_INPUT_TOPIC": "shop.customer-events"}, "CJO_INPUT_TOPIC='shop.customer-events' is"),
+    ({"CJO_INPUT_TOPIC": "cjo.delivery.email"}, "CJO_INPUT_TOPIC='cjo.delivery.email' is a topic"),
+    ({"CJO_RECEIPTS_TOPIC": "cjo.journey-events"}, "CJO_RECEIPTS_TOPIC='cjo.journey-events' is a topic"),
+])
+def test_input_topics_that_are_each_other_or_an_output_are_refused(monkeypatch: pytest.MonkeyPatch,
+                                                                   env: dict[str, str], fragment: str) -> None:
+    """A worker reading a topic it writes reads its own records back: as receipts (every event dead-lettered
+    ``bad_receipt``), or in a loop (a dead letter read as input is dead-lettered again)."""
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        Settings.from_env()
+    monkeypatch.setenv("CJO_INPUT_TOPIC", "shop.touchpoints")
+    monkeypatch.setenv("CJO_RECEIPTS_TOPIC", "shop.receipts")
+    assert Settings.from_env().dlq_topic == "shop.touchpoints.dlq"
+
+
 def test_topic_flag_type_follows_kafkas_rule() -> None:
     import argparse
 

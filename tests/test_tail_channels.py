@@ -149,3 +149,13 @@ def test_the_journey_events_flags_are_in_the_help_and_refuse_what_does_not_go_wi
                         (["--journey-events", "--channel", "email"], "leave out --channel")):
         err = user_error(run("tail", *flags, *NO_BROKER), ExitCode.USAGE, said)
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_journey_tail_does_not_know_is_told_with_the_closest_and_still_followed() -> None:
+    """``tail --journey-events --journey welcom`` followed nothing, for ever, without a word."""
+    p = run("tail", "--journey-events", "--journey", "welcom", "--journey", "welcome", *NO_BROKER,
+            env=clean_env(CJO_TOPOLOGIES=str(ROOT / "topologies")))
+    assert p.returncode == ExitCode.BROKER, p.stderr  # it went on to follow it
+    warnings = [line for line in p.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: --journey welcom: no journey of that id in {ROOT / 'topologies'} (did you mean "
+                        "'welcome'?); following it anyway"], p.stderr

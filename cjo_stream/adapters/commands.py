@@ -21,6 +21,7 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
     from cjo_stream.adapters.base import ChannelStartError
     from cjo_stream.adapters.config import ConfigError
     from cjo_stream.adapters.service import AdapterOptions, check_config, serve, state_dir
+    from cjo_stream.diskfull import disk_full, no_space
     from cjo_stream.errors import ExitCode, InvalidInput, UsageError, UserError, port_free
     from cjo_stream.kafka.connect import wait_for_broker_or_stop, where
     from cjo_stream.logs import configure_from_env
@@ -55,6 +56,12 @@ def _cmd_adapter(args: argparse.Namespace) -> int:
         log.debug("the channel's start() failed", exc_info=e.__cause__)
         raise (UsageError if e.config else InvalidInput)(str(e)) from None
     except Exception as e:  # the process exits; its supervisor restarts it and it resumes from Kafka
+        if disk_full(e):  # RocksDB's IO error: one line, exit 3, as an unwritable state directory at start
+            import tempfile
+
+            where_ = state_dir(settings, opts) or f"{tempfile.gettempdir()} (no CJO_ADAPTER_STATE_DIR)"
+            say(f"error: {no_space(f'adapter {args.channel}', where_)}", "ERROR")
+            return int(ExitCode.NO_FILE)
         log.exception("adapter %s stopped on an error", args.channel)
         say(f"error: adapter stopped: {type(e).__name__}; see the log above", "ERROR")
         return int(ExitCode.INTERNAL)

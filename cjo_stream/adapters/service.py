@@ -89,7 +89,7 @@ def check_config(opts: AdapterOptions, env: config.Env | None = None,
     if own is None and opts.channel != "in_app":  # in_app needs only the broker
         make_channel(opts.channel, e)
     if opts.channel == "in_app":
-        inbox_topic(e)
+        _check_inbox(inbox_topic(e), settings)
     sources = sources_from_env(e) if opts.channel == "console" else [opts.channel]
     RetryPolicy.from_env(e)
     bucket_from_env(opts.channel, e)
@@ -125,6 +125,18 @@ def state_dir(settings: Settings, opts: AdapterOptions) -> str | None:
     directory per adapter process, e.g. a volume), else a temporary one read again from the topic."""
     base = os.environ.get("CJO_ADAPTER_STATE_DIR")
     return os.path.join(base, f"{settings.app_id}-{opts.channel}") if base else None
+
+
+def _check_inbox(topic: str, settings: Settings | None) -> None:
+    """``CJO_INBOX_TOPIC`` naming a topic the workers or adapters read was taken: set to the input, every in-app
+    message was dead-lettered by the workers; set to ``cjo.delivery.in_app``, the adapter read its own output."""
+    if settings is None:
+        return
+    reads = {settings.input_topic, settings.receipts_topic, settings.dlq_topic, settings.internal_topic,
+             settings.consent_changes_topic, settings.journey_events_topic, settings.skipped_topic}
+    if topic in reads or topic.startswith(("cjo.delivery.", "cjo.adapter.")):
+        raise config.ConfigError(f"CJO_INBOX_TOPIC={topic!r} is a topic cjo-stream reads or writes itself: in-app "
+                                 "messages go to a topic of their own (default cjo.inbox), which apps read")
 
 
 async def serve(settings: Settings, opts: AdapterOptions, env: config.Env | None = None,

@@ -14,7 +14,8 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
     import logging
 
     from cjo_stream.auth import ApiAuth, AuthConfigError
-    from cjo_stream.errors import UsageError, load_topology_checked, port_free
+    from cjo_stream.diskfull import disk_full, no_space
+    from cjo_stream.errors import ExitCode, UsageError, load_topology_checked, port_free
     from cjo_stream.logs import configure_from_env
     from cjo_stream.settings_args import check_data_dir, settings_from
     from cjo_stream.tls import TLSConfigError, server_context
@@ -52,9 +53,15 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as e:
+        if disk_full(e):
+            say(f"error: {no_space('analytics', s.data_dir)}", "ERROR")
+            return int(ExitCode.NO_FILE)
         print(f"error: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # its supervisor restarts it; it resumes from its store
+        if disk_full(e):  # RocksDB's IO error: one line, exit 3, as an unwritable --data-dir at start
+            say(f"error: {no_space('analytics', s.data_dir)}", "ERROR")
+            return int(ExitCode.NO_FILE)
         logging.getLogger("cjo_stream.analytics").exception("analytics stopped on an error")
         say(f"error: analytics stopped: {type(e).__name__}; see the log above", "ERROR")
         return 1

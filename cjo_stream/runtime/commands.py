@@ -432,6 +432,8 @@ def _cmd_tail(args: argparse.Namespace) -> int:
             raise UsageError(f"--journey-events follows {s.journey_events_topic} alone: leave out "
                              f"{'--receipts' if args.receipts else '--channel'} (to follow one journey: --journey NAME)")
         topics, keep = [s.journey_events_topic], journey_events_of(args.journey) if args.journey else None
+        for note in unknown_journeys(args.journey or [], args.topologies or topologies_dir()):
+            print(f"warning: {note}", file=sys.stderr)
     else:
         every = args.receipts and not args.channel  # every channel's receipts: no policies.yaml to read
         channels = [] if every else tail_channels(args.channel, args.topologies or topologies_dir(),
@@ -465,6 +467,26 @@ def journey_events_of(journeys: list[str]) -> Callable[[bytes], bool]:
     """``tail --journey-events --journey``: those journeys' journey events (a stage move or a receipt names no
     journey: left out); a record that is none is printed, as analytics would count it invalid."""
     return _naming("journey", journeys, unnamed=False)
+
+
+def unknown_journeys(named: list[str], root: str) -> list[str]:
+    """``tail --journey NAME`` naming no journey of ``root``: one note each, with the closest id. A typo followed
+    nothing, for ever, without a word; still followed (the workers may run journeys this directory lacks)."""
+    import difflib
+
+    from cjo_stream.journeys.loader import JourneyLoadError, load_topology
+
+    try:
+        ids = sorted({j.id for j in load_topology(root).journeys})
+    except (JourneyLoadError, OSError):
+        return []  # no journeys to compare with: nothing to say
+    notes = []
+    for name in dict.fromkeys(named):
+        if name not in ids:
+            close = difflib.get_close_matches(name, ids, n=1, cutoff=0.6)
+            meant = f" (did you mean {close[0]!r}?)" if close else f" ({', '.join(ids)})"
+            notes.append(f"--journey {name}: no journey of that id in {root}{meant}; following it anyway")
+    return notes
 
 
 def receipts_of(channels: list[str]) -> Callable[[bytes], bool]:

@@ -28,6 +28,7 @@ from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStat
 
 from cjo_stream import metrics, zones
 from cjo_stream.config import Settings
+from cjo_stream.diskfull import exit_if_disk_full
 from cjo_stream.engine import Engine
 from cjo_stream.events import format_ts
 from cjo_stream.journeys.loader import Topology
@@ -92,7 +93,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         t0 = time.monotonic()
         try:
             taken = await w.acquire([tp.partition for tp in assigned])
-        except Exception:  # aiokafka logs a listener's failure and carries on: the worker sat "starting" forever
+        except Exception as e:  # aiokafka logs a listener's failure and carries on: the worker sat "starting" forever
+            exit_if_disk_full(e, "worker", w.s.data_dir, "opening the stores of the partitions assigned")
             log.exception("stage 2: taking partitions %s failed; stopping the process so it can be restarted",
                           ",".join(str(tp.partition) for tp in sorted(assigned)))
             os._exit(70)
@@ -491,7 +493,8 @@ class StreamWorker:
             await fn()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as e:
+            exit_if_disk_full(e, "worker", self.s.data_dir, f"in its loop {fn.__name__}")
             # a commit or produce failing because the broker lost this worker's topics: say that, in one line
             with contextlib.suppress(Exception):
                 await self._exit_if_topics_gone()
@@ -581,7 +584,9 @@ class StreamWorker:
         topics = await topic_partitions(self.offsets_consumer._client)
         if topics is None:
             return False
-        wrong = missing(topics, (s.input_topic, s.internal_topic, *self._changelogs),
+        # the receipts topic too: deleted (and made again by an adapter's next receipt), the ingest group kept
+        # its subscription without it, and no receipt (an unsubscribe, a bounce) was applied, /health saying ok
+        wrong = missing(topics, (s.input_topic, s.receipts_topic, s.internal_topic, *self._changelogs),
                         {t: s.partitions for t in (s.internal_topic, *self._changelogs)})
         if wrong is not None:
             log.error("worker: %s %s; exiting", wrong, GONE_HINT)

@@ -195,3 +195,16 @@ def test_an_inbox_topic_kafka_refuses_is_one_line_exit_2() -> None:
     out, err = p.communicate(timeout=60)
     assert p.returncode == 2, err
     assert err.strip().splitlines()[-1].startswith("error: CJO_INBOX_TOPIC='bad/name': Kafka names are"), err
+
+
+@pytest.mark.parametrize("topic", ["cjo.touchpoints", "cjo.delivery.in_app"])
+def test_an_inbox_topic_cjo_stream_reads_is_one_line_exit_2(topic: str) -> None:
+    """Taken before: the input's in-app messages were dead-lettered by the workers; ``cjo.delivery.in_app`` was the
+    adapter's own input."""
+    env = {**env_without_cjo(), "CJO_BROKER": "127.0.0.1:1", "CJO_INBOX_TOPIC": topic}
+    p = run_cli("adapter", "--channel", "in_app", "--web-port", "-1", env=env)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert err.strip().splitlines()[-1] == (f"error: CJO_INBOX_TOPIC={topic!r} is a topic cjo-stream reads or writes "
+                                            "itself: in-app messages go to a topic of their own (default cjo.inbox), "
+                                            "which apps read"), err
