@@ -200,12 +200,14 @@ _NO_PREVIOUS: Final[dict[str, Any]] = {}
 
 
 def _view_of(event: Event, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """``event`` as conditions and templates see it, with ``previous``: the values the profile held, before this
-    event, of the traits it names (null for one it did not hold), so that a condition can tell a trait that
-    changed to a value (Braze's "change in custom attribute value", Customer.io's "attribute changes to") from
-    one sent again with the value it had: ``event.traits.plan == 'pro' and event.previous.plan != 'pro'``."""
+    """``event`` as conditions and templates see it, with ``previous`` when a journey reads it (None: none does,
+    and it is left out): the values the profile held, before this event, of the traits it names (null for one it
+    did not hold), so that a condition can tell a trait that changed to a value (Braze's "change in custom
+    attribute value", Customer.io's "attribute changes to") from one sent again with the value it had:
+    ``event.traits.plan == 'pro' and event.previous.plan != 'pro'``."""
     view = event.view()
-    view["previous"] = _NO_PREVIOUS if previous is None else previous
+    if previous is not None:
+        view["previous"] = previous
     return view
 
 class Engine:
@@ -312,9 +314,9 @@ class Engine:
         previous: dict[str, Any] | None = None
         if primary:
             run.result.late, run.result.too_late = late, too_late
-            if event.traits and self.previous_read:  # what the profile held of the traits it names: `event.previous`
+            if self.previous_read:  # what the profile held of the traits it names: `event.previous`
                 held = profile.traits
-                previous = {k: held.get(k) for k in event.traits}
+                previous = {k: held.get(k) for k in event.traits} if event.traits else _NO_PREVIOUS
             bits = apply_event(profile, event)
             if bits:
                 run.result.limited |= bits & (LIMITED_ALL | PUSH_TOKEN_REFUSED)  # (|=: a timer's update step first)
@@ -336,7 +338,7 @@ class Engine:
             if not self._touches(j, inst, event.name) or now < inst.entered_at:
                 continue  # (a late event from before the instance began is not its business)
             if ev_view is None:
-                ev_view = _view_of(event, previous) if self.previous_read else event.view()
+                ev_view = _view_of(event, previous)
             if self._offer(run, inst, j, event.name, ev_view):
                 moved.append(inst)
         # An instance that ended on this very event leaves its journey free: the event may start a new
@@ -350,7 +352,7 @@ class Engine:
                 elif not self._may_enter(profile, j, now):
                     continue
                 if ev_view is None:
-                    ev_view = _view_of(event, previous) if self.previous_read else event.view()
+                    ev_view = _view_of(event, previous)
                 if not self._matches(run, j.entry, ev_view, None, j):
                     continue
                 if active is not None:  # this entry happened first: it is the instance the customer has
@@ -369,8 +371,7 @@ class Engine:
         if spec is not None:
             # an event kept as its bare time needs no view (building one formats its timestamp)
             if ev_view is None:
-                ev_view = _NO_VIEW if spec.tree == {} else _view_of(event, previous) if self.previous_read else \
-                    event.view()
+                ev_view = _NO_VIEW if spec.tree == {} else _view_of(event, previous)
             remember(profile, now, event.name, ev_view, spec, self.allowed_lateness)
 
     def _restage(self, run: _Run, cause: str) -> None:

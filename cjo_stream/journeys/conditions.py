@@ -13,7 +13,7 @@ from typing import Literal
 
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
-from cjo_stream.journeys.templates import Template
+from cjo_stream.journeys.step_templates import step_templates
 
 ConditionKind = Literal["entry", "goal", "exit_on", "wait_for", "branch"]
 
@@ -103,11 +103,7 @@ def reads_previous(journeys: Iterable[Journey]) -> bool:
         if any(root == "event" and read(keys) for c in conditions(j) for root, keys in c.when.paths):
             return True
         for step in j.steps.values():
-            templates = [tpl for _, tpl in step.send.content] if step.send is not None else []
-            if step.send is not None and step.send.to is not None:
-                templates.append(step.send.to)
-            if step.update is not None:
-                templates += [v for _, v in step.update.traits if isinstance(v, Template)]
-            if any(tpl.roots() is None or any(read(keys) for keys in tpl.paths("event")) for tpl in templates):
+            if any(tpl.roots() is None or any(read(keys) for keys in tpl.paths("event"))
+                   for _, _, tpl in step_templates(step)):
                 return True
     return False

@@ -15,10 +15,10 @@ from cjo_stream.commands import CONTENT_NEEDS
 from cjo_stream.journeys.conditions import conditions
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.lifetime_warnings import lifetime_warnings
-from cjo_stream.journeys.model import END, Journey, Step
+from cjo_stream.journeys.model import END, Journey
 from cjo_stream.journeys.receipt_waits import receipt_wait_warnings
 from cjo_stream.journeys.source import Located, Path
-from cjo_stream.journeys.templates import Template
+from cjo_stream.journeys.step_templates import step_templates
 from cjo_stream.journeys.text_traits import text_trait_warnings
 from cjo_stream.journeys.update_newlines import update_newline_warnings
 from cjo_stream.journeys.update_order import update_order_warnings
@@ -33,18 +33,6 @@ def journey_warnings(loaded: list[tuple[Journey, Located]],
         + _variant_warnings(loaded) + receipt_wait_warnings(loaded) + lifetime_warnings(loaded) \
         + text_trait_warnings(loaded, _conditions, stage_whens) + update_newline_warnings(loaded) \
         + update_order_warnings(loaded)
-
-
-def _step_templates(step: Step) -> list[tuple[Path, str, Template]]:
-    """A send's or an update's templates: (their YAML path below the step, their key, the template)."""
-    out: list[tuple[Path, str, Template]] = []
-    if step.send is not None:
-        out.extend((("send", "content", key), key, tpl) for key, tpl in step.send.content)
-        if step.send.to is not None:
-            out.append((("send", "to"), "to", step.send.to))
-    if step.update is not None:
-        out.extend((("update", "traits", key), key, v) for key, v in step.update.traits if isinstance(v, Template))
-    return out
 
 
 #: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).
@@ -73,7 +61,7 @@ def _scheduled_event_warnings(loaded: list[tuple[Journey, Located]]) -> list[str
         if j.schedule is None or j.id in targets:
             continue
         for i, step in enumerate(j.steps.values()):
-            for where, key, tpl in _step_templates(step):
+            for where, key, tpl in step_templates(step):
                 reads = sorted(".".join(map(str, ("event", *keys))) for keys in tpl.paths("event")
                                if keys and keys[0] in _EMPTY_WHEN_SCHEDULED)
                 if reads:
@@ -158,7 +146,7 @@ def _variant_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
         names = sorted({a.variant for s in j.steps.values() for a in s.split})
         texts: list[tuple[Path, str, bool]] = [(path, cond.source, False) for path, cond in _conditions(j, src)]
         for i, step in enumerate(j.steps.values()):
-            texts.extend((("steps", i, *where), tpl.source, True) for where, _, tpl in _step_templates(step)
+            texts.extend((("steps", i, *where), tpl.source, True) for where, _, tpl in step_templates(step)
                          if where != ("send", "to"))  # (not a send's address)
         for path, text, template in texts:
             for m in _VARIANT_IS.finditer(text):
@@ -280,7 +268,7 @@ def _group_traits_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
             if "group" not in at.get(sid, ()):
                 continue
             reads: list[tuple[Path, str, tuple[Any, ...], str, int]] = []  # where, what, keys, its text, at
-            for where, key, tpl in _step_templates(step):
+            for where, key, tpl in step_templates(step):
                 keys = min((k for k in tpl.paths("event") if k[:1] == ("traits",)), key=repr, default=None)
                 if keys is not None:
                     reads.append((("steps", i, *where), f"step {sid}'s {key}", keys, tpl.source,

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from cjo_stream.journeys.conditions import Condition, conditions, event_of, latest_versions, on_entry_event
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey, Step
+from cjo_stream.journeys.step_templates import step_templates
 from cjo_stream.journeys.template_reads import (
     bare_property_reads,
     bare_trait_reads,
@@ -133,15 +134,13 @@ def _templates(journey: Journey) -> Iterator[tuple[Step, str, str, Template]]:
     """Each template of a send step (its content and ``to:``) and of an ``update`` step, with the step, its role
     in a note (``step s's email``, ``step s's update``) and the field (``subject``, ``to``, the trait written)."""
     for step in journey.steps.values():
-        if step.send is not None:
-            role = f"step {step.id}'s {step.send.channel}"
-            to = (("to", step.send.to),) if step.send.to is not None else ()  # empty: skipped no_address
-            for field, template in (*step.send.content, *to):
-                yield step, role, field, template
-        elif step.update is not None:
-            for key, value in step.update.traits:
-                if isinstance(value, Template):  # (stored as it renders: "", or removed by a lone output)
-                    yield step, f"step {step.id}'s update", f"of {key}", value
+        # (an update's template: stored as it renders, "", or removed by a lone output; an empty to: no_address)
+        for path, key, template in step_templates(step):
+            if path[0] == "update":
+                yield step, f"step {step.id}'s update", f"of {key}", template
+            else:
+                assert step.send is not None
+                yield step, f"step {step.id}'s {step.send.channel}", key, template
 
 
 def _template_clauses(journeys: Iterable[Journey], traits: set[str], unreached: _Unreached) -> _Told:

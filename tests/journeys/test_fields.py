@@ -76,7 +76,7 @@ def test_data_keys_locals_and_every_field_are_accepted(template: str) -> None:
 def test_the_fixed_fields_are_what_conditions_and_templates_see() -> None:
     raw = {"messageId": "m1", "type": "track", "event": "go", "userId": "u1", "timestamp": "2026-03-02T10:00:00Z"}
     # as the engine shows it: the event's view and ``previous`` (the traits it names, before it)
-    assert set(_view_of(decode_event(json.dumps(raw).encode()), None)) == FIELDS["event"]
+    assert set(_view_of(decode_event(json.dumps(raw).encode()), {})) == FIELDS["event"]
     assert set(new_profile("u1").view("a")) == FIELDS["profile"]
     text = """
     journey: jv
