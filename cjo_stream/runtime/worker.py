@@ -474,10 +474,13 @@ class StreamWorker:
             self.memberships.forget()  # (a LeaveGroup that failed on its own: the broker is gone, nothing to remove)
         # else a stop was cut, its LeaveGroup unsent: the next run on this directory removes those members
         t_left = time.monotonic()
-        with contextlib.suppress(Exception):
+        unsaved: Exception | None = None
+        try:
             async with self._lock:
                 # without ends (a loop was cancelled) the stores are closed without a checkpoint
                 await self._close(sorted(self.parts), ends or {}, announce=False)
+        except Exception as e:  # a store not flushed has no checkpoint: the next start restores it in full
+            unsaved = e
         # bounded: with the broker gone each would wait out the request timeout (40 s; the stop took 43 s)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.producer.send_and_wait(self.s.workers_topic, None,
@@ -487,6 +490,13 @@ class StreamWorker:
         self.memberships.release()
         log.info("stopped in %.1f s: loops ended after %.1f s, groups left after %.1f s",
                  time.monotonic() - t0, t_loops - t0, t_left - t0)
+        if unsaved is not None:
+            # a volume that filled while the worker ran shows first here (no write-ahead log: writes wait in
+            # memory until a flush); it was exit 0 and not a word
+            exit_if_disk_full(unsaved, "worker", self.s.data_dir,
+                              "its stores were not saved at the stop; the next start restores them from the changelogs")
+            log.warning("its stores were not saved at the stop (%s); the next start restores them from the changelogs",
+                        str(unsaved)[:300])
 
     async def _guard(self, fn: Callable[[], Awaitable[None]]) -> None:
         try:

@@ -15,18 +15,22 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import TopicPartition
 
 from cjo_stream import diskfull
 from cjo_stream.errors import ExitCode
+from cjo_stream.events import format_ts
 from cjo_stream.kafka.local_broker import LocalBroker, free_port
 from cjo_stream.runtime.worker import _Rebalance
+from tests.runtime.conftest import event_line, produce, until
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("cjo-stream"))
@@ -95,21 +99,31 @@ def test_disk_full_is_told_by_errno_or_by_rocksdbs_text_through_the_chain() -> N
     assert not diskfull.disk_full(Exception("IO error: While open a file for appending: Too many open files"))
 
 
-@pytest.fixture
-def full_volume(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs filled to the last byte (needs root, as mounting does; skipped otherwise)."""
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+@contextlib.contextmanager
+def small_volume(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (needs root, as mounting does; skipped otherwise)."""
+    where.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
                                            capture_output=True, check=False).returncode != 0:
         pytest.skip("mounting a small tmpfs needs root")
     try:
-        with contextlib.suppress(OSError), open(mnt / "filler", "wb") as f:
-            while True:
-                f.write(b"\0" * 65536)
-        yield mnt
+        yield where
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(volume: Path) -> None:
+    with contextlib.suppress(OSError), open(volume / "filler", "wb") as f:
+        while True:
+            f.write(b"\0" * 65536)
+
+
+@pytest.fixture
+def full_volume(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs filled to the last byte."""
+    with small_volume(tmp_path / "full", "4m") as mnt:
+        fill(mnt)
+        yield mnt
 
 
 @pytest.mark.parametrize("verb", [["analytics", "--data-dir", "{dir}"], ["adapter", "--channel", "console"]])
@@ -126,3 +140,39 @@ def test_a_service_started_on_a_full_volume_says_so_in_one_line(verb: list[str],
     assert p.returncode == ExitCode.NO_FILE, p.stderr
     assert re.search(r"^error: (analytics|adapter console): no space left on the volume of the data directory "
                      f"{re.escape(str(full_volume))}", p.stderr, re.M), p.stderr
+
+
+def _profiles(prefix: str, n: int) -> list[tuple[bytes | None, bytes]]:
+    return [(f"{prefix}-{i}".encode(), event_line(messageId=f"{prefix}-m{i}", type="identify", userId=f"{prefix}-{i}",
+                                                  timestamp=format_ts(time.time()), traits={"note": "x" * 2000}))
+            for i in range(n)]
+
+
+@pytest.mark.broker
+async def test_a_volume_that_fills_under_a_running_worker_is_told_at_its_stop(
+        spawn: Any, worker_env: dict[str, str], tmp_path: Path) -> None:
+    """Found by an operator's drill: a worker whose volume filled while it ran (its stores write no log ahead:
+    writes wait in memory for a flush) was stopped, could not save its stores, and exited 0 without a word.
+    Nothing is lost (the stores had no checkpoint written, so the next start restores them), but the full
+    volume must be told, as at a start on it."""
+    with small_volume(tmp_path / "vol", "24m") as vol:
+        w = spawn(CJO_DATA_DIR=str(vol / "data"))
+        w.wait_ready()
+        await produce(worker_env["CJO_BROKER"], "cjo.touchpoints", _profiles("before", 500))
+        await until(lambda: _known(w, "before-499"), "the worker took the first profiles")
+        fill(vol)
+        await produce(worker_env["CJO_BROKER"], "cjo.touchpoints", _profiles("after", 500))
+        await until(lambda: _known(w, "after-499"), "the worker took profiles on the full volume")
+        await asyncio.to_thread(w.stop)
+        assert w.proc is not None and w.proc.returncode == ExitCode.NO_FILE, w.log()
+        assert "Traceback" not in w.log()
+        assert re.search(r"worker: no space left on the volume of the data directory .*its stores were not saved "
+                         r"at the stop; the next start restores them from the changelogs", w.log()), w.log()
+        os.remove(vol / "filler")
+        w.start().wait_ready()  # space freed: the profiles written on the full volume come back from the changelog
+        assert _known(w, "after-499") and _known(w, "before-0")
+
+
+def _known(w: Any, customer: str) -> bool:
+    r = httpx.get(f"{w.url}/customers/{customer}", timeout=5.0)
+    return r.status_code == 200
