@@ -737,7 +737,7 @@ class AdapterRunner:
     async def _look(self) -> bool:
         """One metadata request (:class:`BrokerWatch`, every few seconds): False if the broker did not answer.
 
-        The adapter's own topics (its command topics and sent-record) missing from the cluster, or made
+        The adapter's own topics (its command topics, sent-record and consent changes) missing from the cluster, or made
         again with another partition count than first seen, mean the broker lost them (a local broker
         restarted with memory storage: every topic and group): commits would fail forever and nothing
         would arrive. The runner stops (``lost``, one error line; ``cjo-stream adapter`` exits 70) so its
@@ -746,7 +746,9 @@ class AdapterRunner:
         topics = await topic_partitions(self.producer.client)  # (the producer's client: not long-polling)
         if topics is None:
             return False
-        own = [*self.inputs, self.sent.topic]
+        # cjo.consent-changes too: deleted and made again, this reader's positions are the old topic's, and the
+        # first records of the new one (withdrawals) would be skipped; a start reads it from its beginning
+        own = [*self.inputs, self.sent.topic, self.withheld.topic]
         if not self._counts:
             self._counts = {t: topics[t] for t in own if t in topics}
         wrong = missing(topics, own, self._counts)

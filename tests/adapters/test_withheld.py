@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import msgspec
+from aiokafka.admin import AIOKafkaAdminClient
 
 from cjo_stream.adapters.crm import CrmChannel, CrmConfig
 from cjo_stream.adapters.email import EmailChannel
@@ -205,3 +206,24 @@ async def test_a_change_written_while_the_adapter_runs_holds_back_what_it_reads_
     await produce_commands(settings, [command(customer_id="u1", channel="email", to="u1@shop.example")])
     await task
     assert len(smtp.mailbox.messages) == 1
+
+
+async def test_a_deleted_consent_changes_topic_stops_the_adapter_for_its_supervisor(
+        settings: Settings, smtp: SmtpServer) -> None:
+    """Deleted under a running adapter and made again (a worker's next withdrawal), the topic's first records
+    would lie below the reader's old positions and be skipped: withdrawals unapplied, and nothing said. The
+    adapter stops as for its own topics (exit 70, one line), and its next start reads the topic from its start."""
+    runner = make_runner(settings, EmailChannel(email_cfg(smtp.port)))
+    task = asyncio.create_task(run_until(runner, lambda: runner.lost is not None, timeout=60))
+    for _ in range(400):
+        if runner.ready.is_set():
+            break
+        await asyncio.sleep(0.05)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([settings.consent_changes_topic])
+    finally:
+        await admin.close()
+    await task
+    assert runner.lost is not None and runner.lost.startswith("topic cjo.consent-changes no longer exists")
