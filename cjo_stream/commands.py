@@ -59,6 +59,9 @@ class DeliveryCommand(msgspec.Struct, kw_only=True, omit_defaults=True):
     #: a message the customer asked for (a password reset, a receipt): an adapter delivers it even when consent was
     #: withdrawn after it was decided (the engine did not check consent for it either)
     transactional: bool = False
+    #: the subscription topic of the message (a newsletter): an adapter holds it back when the customer unsubscribed
+    #: from the topic after it was decided; an e-mail's unsubscribe link may name it (``{topic}``)
+    topic: str | None = None
 
 
 class SkipRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -90,6 +93,7 @@ class ConsentChange(msgspec.Struct, kw_only=True, omit_defaults=True):
     customer_id: str
     at: str  # when the worker wrote it (its clock; adapters compare the records' Kafka timestamps)
     withdrawn: list[str] = []  # customer-facing channels whose consent is withdrawn now (sorted)
+    topics: list[str] = []  # subscription topics the customer has withdrawn from now (sorted)
     erased: bool = False  # erased: commands written before this record are held back
 
 
@@ -113,6 +117,8 @@ class Receipt(msgspec.Struct, kw_only=True, omit_defaults=True):
     attributes: dict[str, Any] = {}
     # what the receiver answered (webhook ``delivered``): {status, body} or {status, omitted, size}
     response: dict[str, Any] | None = None
+    #: the message's subscription topic: its ``unsubscribed`` withdraws that topic, not the whole channel
+    topic: str | None = None
 
 
 #: The receipt attribute naming the push tokens FCM called unregistered (the app was uninstalled), by

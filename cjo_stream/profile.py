@@ -252,6 +252,16 @@ def _event_channels(value: object, withdrawn: bool) -> list[str]:
     return [ALL_CHANNELS] if withdrawn else []
 
 
+def _topics(value: object) -> list[str] | None:
+    """The subscription topics an event's ``properties.topic`` names (one name or a list), None if none."""
+    if isinstance(value, str):
+        return [value] if value.strip() else None
+    if isinstance(value, list):
+        names = [v for v in value if isinstance(v, str) and v.strip()]
+        return names or None
+    return None
+
+
 def _add_traits(mine: dict[str, Any], traits: dict[str, Any]) -> int:
     """``mine.update(traits)`` within :data:`MAX_TRAITS` keys: new keys beyond it are left out."""
     if len(mine) + len(traits) <= MAX_TRAITS:
@@ -418,12 +428,19 @@ def apply_event(p: Profile, ev: Event) -> int:
             _replaced_token(p, old)
     if name == "subscribed" or name == "unsubscribed":
         given = name == "subscribed"
-        for ch in _event_channels(ev.properties.get("channel"), not given):
+        props = ev.properties
+        # a subscription topic's (un)subscribe names it, and changes that topic's consent alone: read as one
+        # naming no channel, an unsubscribe from the newsletter withdrew every channel
+        names = _topics(props.get("topic"))
+        for ch in names if names else _event_channels(props.get("channel"), not given):
             limited |= _set_consent(p, ch, given, exact)
     elif name == "message_unsubscribed" or name == "message_complained":
         # an unsubscribe (a List-Unsubscribe click, a provider's callback) or a spam complaint reported on
-        # a message withdraws that channel's consent: the receipt alone left it, and mail went on (a walkthrough)
-        for ch in _event_channels(ev.properties.get("channel"), True):
+        # a message withdraws that channel's consent: the receipt alone left it, and mail went on (a walkthrough);
+        # an unsubscribe from a message of a topic withdraws the topic (a complaint still the channel)
+        props = ev.properties
+        names = _topics(props.get("topic")) if name == "message_unsubscribed" else None
+        for ch in names if names else _event_channels(props.get("channel"), True):
             limited |= _set_consent(p, ch, False, exact)
     elif name == "message_sent" or name == "message_bounced" or name == "message_failed":
         # a push's receipt names the devices whose app was uninstalled (FCM's UNREGISTERED): they are dropped

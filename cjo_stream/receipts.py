@@ -34,7 +34,7 @@ def receipt_message_id(r: Receipt) -> str:
 def receipt_event(r: Receipt) -> bytes:
     """A receipt as the touchpoint event journeys can wait for: ``message_<status>`` for the customer."""
     props: dict[str, Any] = {"delivery_id": r.delivery_id, "channel": r.channel, "status": r.status}
-    for k in ("journey", "step", "provider_message_id", "reason"):
+    for k in ("journey", "step", "provider_message_id", "reason", "topic"):
         v = getattr(r, k)
         if v is not None:
             props[k] = v

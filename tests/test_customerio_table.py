@@ -145,3 +145,28 @@ def test_validate_tells_the_liquid_rows(tmp_path: Path, start: str) -> None:
         if form.startswith("{{"):
             name = form.strip("{} ")
             assert f"{{{{ {name} }}}} is {mine} here" in p.stderr, (form, mine, p.stderr)
+
+
+def test_the_subscription_topics_row_stops_the_newsletter_not_the_order_mail(tmp_path: Path) -> None:
+    row = _row("subscription topics")
+    topics = re.search(r"`(topics: \{[^`]+)`", row).group(1)  # type: ignore[union-attr]
+    topic = re.search(r"`(topic: [a-z_]+)`", row).group(1)  # type: ignore[union-attr]
+    (tmp_path / "policies.yaml").write_text(topics + "\n")
+    journey = ("journey: news\nre_entry: always\nentry: {event: digest_ready}\nsteps:\n"
+               f"  - id: mail\n    send: {{channel: email, {topic}, content: {{subject: News, body: x}}}}\n")
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "order.yaml").write_text(
+        "journey: order\nre_entry: always\nentry: {event: order_shipped}\nsteps:\n"
+        "  - id: mail\n    send: {channel: email, content: {subject: Shipped, body: x}}\n")
+    event = {"type": "track", "userId": "a"}
+    sent, _ = _campaign(tmp_path, journey, [
+        _identify("a1", "a", "2026-03-02T10:00:00Z", email="a@example.com"),
+        {**event, "messageId": "s1", "event": "subscribed", "timestamp": "2026-03-02T10:00:01Z",
+         "properties": {"topic": "newsletter"}},
+        {**event, "messageId": "d1", "event": "digest_ready", "timestamp": "2026-03-02T10:01:00Z"},
+        {**event, "messageId": "u1", "event": "unsubscribed", "timestamp": "2026-03-02T10:02:00Z",
+         "properties": {"topic": "newsletter"}},
+        {**event, "messageId": "d2", "event": "digest_ready", "timestamp": "2026-03-02T10:03:00Z"},
+        {**event, "messageId": "o1", "event": "order_shipped", "timestamp": "2026-03-02T10:04:00Z"},
+    ])
+    assert [(c["journey"], c.get("topic")) for c in sent] == [("news", "newsletter"), ("order", None)]

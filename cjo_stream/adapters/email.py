@@ -39,7 +39,7 @@ Security = Literal["starttls", "tls", "none"]
 WIRE_POLICY = SMTP_POLICY.clone(max_line_length=998)
 _WIRE_7BIT = WIRE_POLICY.clone(cte_type="7bit")  # for a server without 8BITMIME
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
-_URL_FIELDS = re.compile(r"\{(customer_id|delivery_id|journey|step)\}")
+_URL_FIELDS = re.compile(r"\{(customer_id|delivery_id|journey|step|topic)\}")
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -57,7 +57,7 @@ class EmailConfig:
     pool_size: int = 4
     reply_to: str = ""
     return_path: str = ""
-    unsubscribe_url: str = ""  # template over {customer_id} {delivery_id} {journey} {step}
+    unsubscribe_url: str = ""  # template over {customer_id} {delivery_id} {journey} {step} {topic}
     unsubscribe_mailto: str = ""
     message_id_domain: str = ""
 
@@ -76,10 +76,11 @@ class EmailConfig:
         unsubscribe_url = config.get(e, "CJO_EMAIL_LIST_UNSUBSCRIBE_URL")
         # a mistyped {customerid} went out as text in every message's unsubscribe link (a walkthrough)
         unknown = sorted(set(re.findall(r"\{([^{}]*)\}", unsubscribe_url)) - {"customer_id", "delivery_id", "journey",
-                                                                              "step"})
+                                                                              "step", "topic"})
         if unknown:
             raise config.ConfigError(f"CJO_EMAIL_LIST_UNSUBSCRIBE_URL: unknown placeholder {{{unknown[0]}}}; use "
-                                     "{customer_id}, {delivery_id}, {journey} or {step}")
+                                     "{customer_id}, {delivery_id}, {journey}, {step} or {topic} (the send's subscription topic, "
+                                     "empty for none)")
         return cls(sender=sender, host=config.get(e, "CJO_SMTP_HOST", "localhost"),
                    port=config.integer(e, "CJO_SMTP_PORT", DEFAULT_PORTS[security], minimum=1, maximum=65535),
                    security=security,  # type: ignore[arg-type]
@@ -143,7 +144,8 @@ def build_message(cfg: EmailConfig, cmd: DeliveryCommand) -> EmailMessage:
             msg["Reply-To"] = cfg.reply_to
         unsubscribe = []
         if cfg.unsubscribe_url:
-            unsubscribe.append(f"<{_URL_FIELDS.sub(lambda m: _quote(getattr(cmd, m.group(1))), cfg.unsubscribe_url)}>")
+            url = _URL_FIELDS.sub(lambda m: _quote(getattr(cmd, m.group(1)) or ""), cfg.unsubscribe_url)
+            unsubscribe.append(f"<{url}>")
         if cfg.unsubscribe_mailto:
             unsubscribe.append(f"<mailto:{cfg.unsubscribe_mailto}?subject=unsubscribe%20{cmd.delivery_id}>")
         if unsubscribe:

@@ -679,7 +679,7 @@ class AdapterRunner:
         receipt = Receipt(delivery_id=cmd.delivery_id, customer_id=cmd.customer_id, channel=cmd.channel,
                           status=status, at=utc_now_iso(self.clock()), journey=cmd.journey, step=cmd.step,
                           provider_message_id=provider_message_id, reason=reason, attributes=attributes or {},
-                          response=response)
+                          response=response, topic=cmd.topic)
         self._pending.append(await self.producer.send(self.settings.receipts_topic, _encode(receipt),
                                                       key=cmd.customer_id.encode()))
         self._count(status)

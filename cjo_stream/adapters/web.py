@@ -76,6 +76,8 @@ class Engagement(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     reason: str | None = None
     url: str | None = None
     attributes: dict[str, Any] = {}
+    # the subscription topic of the message (the unsubscribe link's {topic}): an unsubscribe withdraws it alone
+    topic: str | None = None
 
 
 _decode = msgspec.json.Decoder(Engagement | list[Engagement]).decode
@@ -107,7 +109,7 @@ def to_receipt(e: Engagement, default_channel: str = "email") -> Receipt:
     return Receipt(delivery_id=e.delivery_id, customer_id=e.customer_id, channel=e.channel or default_channel,
                    status=e.event, at=at,
                    journey=e.journey, step=e.step, provider_message_id=e.provider_message_id, reason=e.reason,
-                   attributes=attrs)
+                   attributes=attrs, topic=e.topic or None)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -7,7 +7,8 @@ unsubscribed meanwhile was still messaged. Workers now write every consent chang
 ``cjo.consent-changes`` (:class:`~cjo_stream.commands.ConsentChange`); each adapter reads the whole topic
 at start and follows it, and before delivering a command asks :meth:`Withheld.why`:
 
-- the customer's latest change lists the command's channel in ``withdrawn``: held back, whenever the
+- the customer's latest change lists the command's channel in ``withdrawn`` (or its subscription topic in
+  ``topics``, which every adapter keeps): held back, whenever the
   command was decided (one decided after a consent given back carries a later change that lists it no
   more; while that change is still on its way, milliseconds, the command is held back: the safe side);
 - the customer was erased and the command's record was written no later than the erasure's record (Kafka
@@ -82,6 +83,8 @@ _AT = b"t"  # + _MS (the oldest record's time) + _MS (a number) -> [(ms, custome
 _TIME = struct.Struct("<d")
 _MS = struct.Struct(">Q")
 _SEP = "\n"  # between channel names (none has one)
+#: marks a subscription topic among the names withdrawn (``#newsletter``): kept by every adapter, whichever its channels
+TOPIC_MARK = "#"
 _TABLE = "withheld"
 #: Names the temporary directory of an adapter without ``CJO_ADAPTER_STATE_DIR`` (a dead one's: :mod:`cjo_stream.scratch`).
 TEMP_PREFIX = "cjo-withheld-"
@@ -190,6 +193,8 @@ class Withheld:
                     writes[key] = pack(at)
             else:  # None: every consent given back, or none of this adapter's channels withdrawn
                 withdrawn = tuple(change.withdrawn)
+                if change.topics:
+                    withdrawn += tuple(TOPIC_MARK + t for t in change.topics)
                 names = stored.get(withdrawn)
                 if names is None:
                     names = self._names_of(withdrawn)
@@ -220,6 +225,8 @@ class Withheld:
         if not withdrawn:
             return None
         chans = frozenset(withdrawn) if self.channels is None else self.channels.intersection(withdrawn)
+        if self.channels is not None and withdrawn[-1].startswith(TOPIC_MARK):  # (topics come last)
+            chans |= {n for n in withdrawn if n.startswith(TOPIC_MARK)}
         return self._share(chans) if chans else None
 
     def prune(self, before: float) -> None:
@@ -261,8 +268,10 @@ class Withheld:
             if v is not None and written_ms / 1000.0 <= _TIME.unpack(v)[0]:
                 return ERASED
         v = kv.get(_WITHDRAWN + cid) if not cmd.transactional else None  # (asked for: consent is not its test)
-        if v is not None and cmd.channel in self._channels(v[_TIME.size:]):
-            return WITHDRAWN
+        if v is not None:
+            chans = self._channels(v[_TIME.size:])
+            if cmd.channel in chans or (cmd.topic is not None and TOPIC_MARK + cmd.topic in chans):
+                return WITHDRAWN
         return None
 
     # ------------------------------------------------------------------ reading the topic

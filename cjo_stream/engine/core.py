@@ -284,6 +284,9 @@ class Engine:
         # events and the analytics fold: sends on these have a local hour), where their address is
         self.customer_channels = self.policies.customer_channels
         self._address_traits = self.policies.address_traits
+        #: subscription topics (policies ``topics:``), sorted, and those a customer who said nothing is not in
+        self.topics: tuple[str, ...] = tuple(sorted(name for name, _ in self.policies.topics))
+        self._opt_in_topics: frozenset[str] = frozenset(name for name, d in self.policies.topics if d == "opt_in")
 
     # ---------------------------------------------------------------- public API
     def process(self, profile: Profile, event: Event, now: float, throttles: Throttles | None = None) -> Result:
@@ -623,6 +626,10 @@ class Engine:
         """The customer-facing channels whose consent the customer has withdrawn, sorted: the channels
         adapters hold back commands for (:class:`~cjo_stream.commands.ConsentChange`)."""
         return sorted([ch for ch in self.customer_channels if consent_of(p, ch) is False])
+
+    def withdrawn_topics(self, p: Profile) -> list[str]:
+        """The subscription topics the customer has withdrawn from, sorted (:class:`~cjo_stream.commands.ConsentChange`)."""
+        return [t for t in self.topics if consent_of(p, t) is False] if self.topics else []
 
     def ending(self, inst: Instance) -> str | None:
         """Why ``inst`` ends (``expired``) at the customer's next event or timer, its journey, version or step
@@ -1012,6 +1019,8 @@ class Engine:
             consent = consent_of(p, channel) if held else True  # its own, or one given for every channel if later
             if consent is False or (self.policies.consent == "opt_in" and consent is not True):
                 reason = "no_consent"
+            elif action.topic is not None and held and not self._subscribed(p, action.topic):
+                reason = "no_consent"
             elif to is None:
                 reason = "no_address"
             elif held:
@@ -1052,11 +1061,19 @@ class Engine:
             expires_at=format_ts(now + action.expires_in) if action.expires_in else None, also_to=also)
         if action.transactional:  # (set after: a keyword more costs every command's construction)
             cmd.transactional = True
+        if action.topic is not None:
+            cmd.topic = action.topic
         run.result.commands.append(cmd)
         run.note("sent", inst, step.id, inst.variant, channel, delivery=did)
         if held:
             self._log_send(p, channel, now)
         return True
+
+    def _subscribed(self, p: Profile, topic: str) -> bool:
+        """Whether the customer may get a message of ``topic``: its own consent, or the one given for every channel
+        and topic when that was given later; with neither, the topic's default (``opt_in``: not subscribed)."""
+        consent = consent_of(p, topic)
+        return consent is True or (consent is None and topic not in self._opt_in_topics)
 
     def _quiet_until(self, p: Profile, channel: str, now: float) -> float | None:
         """End of the quiet period ``now`` falls in for this channel, or None when sending is fine."""

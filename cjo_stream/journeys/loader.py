@@ -477,8 +477,9 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     to = comp.template(send.to, (*spath, "to")) if send.to is not None else None
     expires = comp.duration(send.expires_in, (*spath, "expires_in")) if send.expires_in is not None else None
     throttle = comp.throttle(send.throttle, (*spath, "throttle"))
+    _check_topic(send, comp, spath)
     return Step(spec.id, "send", nxt, send=SendAction(send.channel, content, to, expires, throttle,
-                                                      send.transactional))
+                                                      send.transactional, send.topic))
 
 
 #: Why an ``update`` step may not write a trait the profile gives a meaning of its own (profile.apply_event), and
@@ -647,6 +648,24 @@ def _check_channel(send: SendSpec, comp: _Compiler, spath: Path) -> None:
         comp.fail((*spath, "channel"), f"channel {name!r} has no address trait (channels: {name}: address: in "
                                        "policies.yaml) and this send gives no `to:`: every send would be skipped "
                                        "no_address")
+
+
+def _check_topic(send: SendSpec, comp: _Compiler, spath: Path) -> None:
+    """A send's ``topic`` is one policies.yaml declares (a typo would never match a customer's unsubscribe from
+    it), on a customer-facing channel, and not on a transactional send (which no consent holds back)."""
+    if send.topic is None:
+        return
+    topics = [name for name, _ in comp.policies.topics]
+    if send.topic not in topics:
+        hint = closest_channel(send.topic, topics)
+        known = f"declared: {', '.join(topics)}" if topics else "none is declared"
+        comp.fail((*spath, "topic"), f"unknown topic {send.topic!r}{hint}: declare it under `topics:` in "
+                                     f"policies.yaml, e.g. `topics: {{newsletter: opt_in}}` ({known})")
+    elif send.channel not in comp.policies.customer_channels:
+        comp.fail((*spath, "topic"), f"channel {send.channel!r} is internal: no consent applies to it, nor a topic's")
+    elif send.transactional:
+        comp.fail((*spath, "topic"), "a transactional send is held back by no consent, a topic's included: a message "
+                                     "the customer asked for has no subscription topic (take one of the two away)")
 
 
 def _check_graph(steps: dict[str, Step], order: list[str], comp: _Compiler, index: dict[str, int]) -> None:

@@ -39,6 +39,8 @@ class SendAction:
     throttle: Throttle | None = None
     #: a message the customer asked for: consent, quiet hours, caps and global control do not apply (nor counts it)
     transactional: bool = False
+    #: a subscription topic (policies.yaml ``topics:``): the customer's consent to it is needed too
+    topic: str | None = None
 
 
 #: A value an ``update`` step writes: a template (rendered at decision time), a literal, or None (remove the trait).

@@ -1,5 +1,5 @@
-"""Delivery policies (``topologies/policies.yaml``): frequency caps, quiet hours, time zone, consent, and the
-channels a deployment delivers with its own channel classes (``channels:``).
+"""Delivery policies (``topologies/policies.yaml``): frequency caps, quiet hours, time zone, consent, the
+channels a deployment delivers with its own channel classes (``channels:``) and subscription topics (``topics:``).
 
 Those channels are declared here, not merely named in journeys, so that a typo in a send step's channel is
 refused at ``validate`` (not sent to a topic nobody reads), and so that the engine knows whether consent, caps,
@@ -28,6 +28,7 @@ from cjo_stream.journeys.source import (
     parse_msgspec_path,
     read_source,
 )
+from cjo_stream.profile import MAX_CONSENT_CHANNELS
 from cjo_stream.zones import zone
 
 #: The largest ``max`` a frequency cap may have. The profile keeps, per cap, the newest ``max`` sends it
@@ -71,6 +72,8 @@ class PoliciesSpec(msgspec.Struct, forbid_unknown_fields=True):
     consent: Literal["opt_out", "opt_in"] = "opt_out"
     global_control: GlobalControlSpec | None = None
     channels: dict[str, ChannelSpec] = {}
+    # subscription topics (a newsletter, offers): each one's consent when the customer said nothing of it
+    topics: dict[str, Literal["opt_out", "opt_in"]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,8 @@ class Policies:
     consent: str = "opt_out"
     global_control: float = 0.0  # percent of customers held out of every customer-facing send
     channels: tuple[CustomChannel, ...] = ()  # declared beyond the built-in ones
+    #: subscription topics, (name, "opt_in" | "opt_out"): a send naming one also needs the customer's consent to it
+    topics: tuple[tuple[str, str], ...] = ()
 
     @property
     def channel_names(self) -> frozenset[str]:
@@ -157,10 +162,31 @@ def compile_policies(src: Located) -> Policies:
         tz = _zone(src, spec.default_timezone)
     except SourceError as e:
         found.append(e)
+    for name in spec.topics:
+        try:
+            _topic(src, name, {c.name for c in channels})
+        except SourceError as e:
+            found.append(e)
+    if len(spec.topics) > MAX_TOPICS:
+        found.append(src.error(("topics",), f"{len(spec.topics)} topics: at most {MAX_TOPICS} (a customer's consent "
+                                            f"keeps at most {MAX_CONSENT_CHANNELS} channels and topics)"))
     if found:
         raise found[0] if len(found) == 1 else SourceErrors(found)
     control = spec.global_control.percent if spec.global_control is not None else 0.0
-    return Policies(tuple(caps), tuple(quiet), tz, spec.consent, control, tuple(channels))
+    return Policies(tuple(caps), tuple(quiet), tz, spec.consent, control, tuple(channels), tuple(spec.topics.items()))
+
+
+#: Subscription topics a deployment may declare: each is a consent of its own in every profile that names it.
+MAX_TOPICS = 32
+
+
+def _topic(src: Located, name: str, declared: set[str]) -> None:
+    if not re.match(CHANNEL_NAME_PATTERN, name):
+        raise src.error(("topics", name), f"topic name {name!r}: lower-case letters, digits and underscores, "
+                                          "starting with a letter, at most 48 (as subscribed events name it)")
+    if name in ALL_CHANNELS or name in RESERVED_CHANNELS or name in declared:
+        raise src.error(("topics", name), f"topic {name!r} is the name of a channel: a topic's consent and a "
+                                          "channel's would be one; name the topic for its content (e.g. newsletter)")
 
 
 def _check_channel_specs(src: Located) -> None:

@@ -101,6 +101,8 @@ class SendSpec(msgspec.Struct, forbid_unknown_fields=True):
     # a message the customer asked for (a password reset, a receipt): no consent, quiet hours, frequency cap or
     # global control holds it back, and it counts toward no cap
     transactional: bool = False
+    # a subscription topic declared in policies.yaml (`topics:`): the send also needs the customer's consent to it
+    topic: str | None = None
 
 
 #: A value an update writes, as the JSON Schema tells editors (the loader says why another is refused).

@@ -446,10 +446,10 @@ class CustomerPartition:
             if stored is None:
                 continue  # erased or merged away in the same batch (told below, or by the customer's own)
             profile = stored.profile
-            withdrawn = self.engine.withdrawn(profile)
+            withdrawn, topics = self.engine.withdrawn(profile), self.engine.withdrawn_topics(profile)
             for ident in (cid, *profile.aliases):
-                out.add(topic, ident.encode(), _json.encode(ConsentChange(customer_id=ident, at=now, withdrawn=withdrawn)),
-                        partition=p)
+                out.add(topic, ident.encode(), _json.encode(ConsentChange(customer_id=ident, at=now, withdrawn=withdrawn,
+                                                                          topics=topics)), partition=p)
         for cid in b.gone:
             out.add(topic, cid.encode(), _json.encode(ConsentChange(customer_id=cid, at=now, erased=True)), partition=p)
 

@@ -198,3 +198,16 @@ def test_email_keeps_a_display_name_with_a_comma_as_one_recipient() -> None:
     msg = build_message(email_cfg(25), command(channel="email", to='"Doe, Jane" <jane@example.com>',
                                                content={"body": "hi"}))
     assert msg["To"] == '"Doe, Jane" <jane@example.com>'
+
+
+async def test_the_unsubscribe_link_names_the_sends_subscription_topic(smtp: SmtpServer) -> None:
+    """``{topic}``: the page behind the link unsubscribes from the newsletter alone (its callback's ``topic``)."""
+    cfg = email_cfg(smtp.port, unsubscribe_url="https://shop.example/unsub?d={delivery_id}&t={topic}")
+    news, order = command(channel="email", to="a@example.com", topic="newsletter"), command(channel="email",
+                                                                                            to="a@example.com")
+    await send(cfg, news, order)
+    assert [m["List-Unsubscribe"].split(",")[0] for _, _, m in smtp.mailbox.messages] == [
+        f"<https://shop.example/unsub?d={news.delivery_id}&t=newsletter>",
+        f"<https://shop.example/unsub?d={order.delivery_id}&t=>"]
+    assert EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_EMAIL_LIST_UNSUBSCRIBE_URL":
+                                 "https://x.example/u?d={delivery_id}&t={topic}"}).unsubscribe_url

@@ -227,3 +227,18 @@ async def test_a_deleted_consent_changes_topic_stops_the_adapter_for_its_supervi
         await admin.close()
     await task
     assert runner.lost is not None and runner.lost.startswith("topic cjo.consent-changes no longer exists")
+
+
+def test_a_topic_withdrawn_holds_back_that_topics_commands_on_every_adapter() -> None:
+    """The e-mail adapter holds back the newsletter (not the order update) after an unsubscribe from the topic; an
+    adapter keeps withdrawals of its own channels only, but every topic (it cannot tell which its sends carry)."""
+    email, sms = (Withheld(Settings(store="rocksdb"), keep=None, channels=[ch]) for ch in ("email", "sms"))
+    value = msgspec.json.encode(ConsentChange(customer_id="a", at=format_ts(0), withdrawn=["push"],
+                                              topics=["newsletter"]))
+    for w in (email, sms):
+        w.apply([rec(value, 1_000)])
+    assert email.why(command(customer_id="a", channel="email", topic="newsletter"), 900) == WITHDRAWN
+    assert email.why(command(customer_id="a", channel="email"), 900) is None
+    assert email.why(command(customer_id="a", channel="email", topic="offers"), 900) is None
+    assert sms.why(command(customer_id="a", channel="sms", topic="newsletter"), 900) == WITHDRAWN
+    assert email.withdrawn["a"][0] == frozenset({"#newsletter"})  # push is not this adapter's

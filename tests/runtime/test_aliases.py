@@ -25,6 +25,7 @@ from cjo_stream.config import Settings
 from cjo_stream.engine import Engine
 from cjo_stream.events import decode_event, format_ts
 from cjo_stream.journeys.loader import load_topology
+from cjo_stream.journeys.policies import Policies
 from cjo_stream.kafka.partitioner import Partitioner
 from cjo_stream.kv import KV, MemoryKV, RocksKV, RocksMemory
 from cjo_stream.profile import encode_profile
@@ -53,10 +54,11 @@ class InputRec(NamedTuple):
 class Cluster:
     """``n`` customer partitions and the internal topic between them."""
 
-    def __init__(self, n: int = 4, seed: int = 0, store: Callable[[], KV] = MemoryKV) -> None:
+    def __init__(self, n: int = 4, seed: int = 0, store: Callable[[], KV] = MemoryKV,
+                 policies: Policies | None = None) -> None:
         self.s = Settings(partitions=n)
         self.partitioner = Partitioner(n)
-        engine = Engine(TOPOLOGY.journeys, TOPOLOGY.policies, self.s.allowed_lateness)
+        engine = Engine(TOPOLOGY.journeys, policies or TOPOLOGY.policies, self.s.allowed_lateness)
         self.decoded = Decoded(owned=range(0, n, 2))  # as if the other half were held by another worker
         self.ingest = Ingest(self.s, self.decoded)
         self.parts = [CustomerPartition(p, engine, self.s, store(), store(),

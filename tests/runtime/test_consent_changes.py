@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -17,7 +18,7 @@ from tests.adapters.conftest import run_until, smtp_server
 from tests.adapters.test_email import email_cfg
 from tests.adapters.test_runner import make_runner
 from tests.runtime.conftest import collect, event_line, keyed, produce, settings_for
-from tests.runtime.test_aliases import BASE, Cluster, line, visit
+from tests.runtime.test_aliases import BASE, TOPOLOGY, Cluster, line, visit
 from tests.runtime.test_e2e import scenario
 
 
@@ -60,6 +61,16 @@ def test_a_withdrawal_is_told_for_the_customer_and_its_merged_ids_then_consent_g
     c.erase("user-1")
     c.drain()
     assert sorted(changes(c)) == [("anon-1", [], True), ("user-1", [], True)]
+
+
+def test_a_topic_unsubscribe_is_told_as_the_topic_not_a_channel() -> None:
+    """The adapters hold back the newsletter already on cjo.delivery.email, and only the newsletter."""
+    c = Cluster(seed=1, policies=replace(TOPOLOGY.policies, topics=(("newsletter", "opt_out"),)))
+    c.send(line(messageId="t1", type="track", event="unsubscribed", userId="user-1", timestamp=format_ts(BASE + 1),
+                properties={"topic": "newsletter"}))
+    c.drain()
+    [ch] = [orjson.loads(v or b"") for _, v in c.topics[c.s.consent_changes_topic]]
+    assert ch == {"customer_id": "user-1", "at": ch["at"], "topics": ["newsletter"]}  # no channel withdrawn
 
 
 def test_the_change_is_written_after_the_batchs_commands() -> None:
