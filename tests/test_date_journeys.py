@@ -95,3 +95,21 @@ def test_validate_tells_a_one_day_test_on_an_event_entry_and_refuses_what_is_no_
     assert f"{tmp_path / 'journeys' / 'trial.yaml'}:4: bad expression " in p.stdout + p.stderr
     assert "days_until_anniversary() takes a date or a time, not profile.counters.order_completed" \
         in p.stdout + p.stderr
+
+
+def test_validate_tells_a_date_function_reading_what_is_compared_with_a_number(tmp_path: Path) -> None:
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "big.yaml").write_text(
+        "journey: big\nentry:\n  event: order_completed\n  when: event.properties.total >= 20\nsteps:\n"
+        "  - id: check\n    branch:\n      - when: days_until(event.properties.total) < 3\n        next: end\n"
+        "  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"{tmp_path / 'journeys' / 'big.yaml'}:8: warning: a date function reads event.properties.total as a " \
+           "date, and `event.properties.total >= 20` (line 4) compares it with a number" in p.stderr, p.stderr
+    (tmp_path / "journeys" / "big.yaml").write_text(
+        "journey: big\nentry:\n  event: order_completed\n  when: event.properties.total >= 20\nsteps:\n"
+        "  - id: check\n    branch:\n      - when: days_until(event.properties.delivery_on) < 3\n        next: end\n"
+        "  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0 and "warning" not in p.stderr, p.stderr

@@ -856,6 +856,7 @@ class _Parser:
         self.equated: set[tuple[str, tuple[Key, ...]]] = set()  # paths compared with `==` or looked up `in` a list
         self.literals: set[LiteralComparison] = set()
         self.day_tests: set[str] = set()  # `days_until(x) == 3` and the like, as written: true on one day only
+        self.dated: set[tuple[str, tuple[Key, ...]]] = set()  # paths a calendar function reads as a date
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -1070,6 +1071,8 @@ class _Parser:
                                       "give it a trait or property holding one (epoch seconds, RFC 3339 or "
                                       "YYYY-MM-DD text), profile.last.<event>, profile.first_seen or event.timestamp")
             self.roots.add(ZONE)
+            if args[0].root not in (None, "now"):
+                self.dated.add((args[0].root, args[0].keys))
             node = _make_call(name, args)
             node.calendar = True
             return self.postfix(node)
@@ -1121,11 +1124,12 @@ class Expression:
     ``equated`` those of them compared with ``==`` or looked up ``in`` something (what a value is, not only
     whether there is one: ``validate`` tells a receipt tied to a send from one merely checked for an id);
     ``literals`` the paths compared with a number or true/false (:data:`LiteralComparison`); ``day_tests``
-    the comparisons ``calendar_fn(x) == n`` as written (true on one day: ``validate`` tells one on an event entry).
+    the comparisons ``calendar_fn(x) == n`` as written (true on one day: ``validate`` tells one on an event entry);
+    ``dated`` the paths a calendar function reads as a date (``validate`` tells one compared with a number).
     ``roots`` has ``zone`` (:data:`ZONE`) when a calendar function reads the customer's time zone.
     """
 
-    __slots__ = ("source", "roots", "paths", "equated", "literals", "day_tests", "_fn")
+    __slots__ = ("source", "roots", "paths", "equated", "literals", "day_tests", "dated", "_fn")
 
     source: str
     roots: frozenset[str]
@@ -1133,18 +1137,21 @@ class Expression:
     equated: frozenset[tuple[str, tuple[Key, ...]]]
     literals: frozenset[LiteralComparison]
     day_tests: frozenset[str]
+    dated: frozenset[tuple[str, tuple[Key, ...]]]
 
     def __init__(self, source: str, fn: Fn, roots: frozenset[str],
                  paths: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
                  equated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
                  literals: frozenset[LiteralComparison] = frozenset(),
-                 day_tests: frozenset[str] = frozenset()) -> None:
+                 day_tests: frozenset[str] = frozenset(),
+                 dated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset()) -> None:
         self.source = source
         self.roots = roots
         self.paths = paths
         self.equated = equated
         self.literals = literals
         self.day_tests = day_tests
+        self.dated = dated
         self._fn = fn
 
     def __call__(self, ctx: Context) -> Any:
@@ -1178,4 +1185,4 @@ def compile_expression(source: object) -> Expression:
     parser = _Parser(source)
     node = parser.parse()
     return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths), frozenset(parser.equated),
-                      frozenset(parser.literals), frozenset(parser.day_tests))
+                      frozenset(parser.literals), frozenset(parser.day_tests), frozenset(parser.dated))

@@ -32,7 +32,7 @@ def journey_warnings(loaded: list[tuple[Journey, Located]],
         + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) + _group_traits_warnings(loaded) \
         + _variant_warnings(loaded) + receipt_wait_warnings(loaded) + lifetime_warnings(loaded) \
         + text_trait_warnings(loaded, _conditions, stage_whens) + update_newline_warnings(loaded) \
-        + update_order_warnings(loaded) + _day_test_warnings(loaded)
+        + update_order_warnings(loaded) + _day_test_warnings(loaded) + _dated_number_warnings(loaded)
 
 
 #: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).
@@ -112,6 +112,28 @@ def _day_test_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
                        f"entry on the event {j.entry.event!r} tests it only when one comes: a customer without one "
                        "that day is never entered; to test it every day, write `schedule: {every: 1d, at: "
                        "\"09:00\"}` instead of `event:` (README, Date-based journeys)")
+    return out
+
+
+def _dated_number_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A value a calendar function reads as a date that a condition of the same journey compares with a number
+    (``days_until(event.properties.total)`` beside ``event.properties.total >= 20``): an amount or a count, not a
+    date, so the day it gives is 1970's. A warning: epoch seconds are a number too."""
+    out = []
+    for j, src in loaded:
+        found = list(_conditions(j, src))
+        dated = {p: path for path, cond in found for p in cond.dated}
+        told: set[tuple[object, ...]] = set()
+        for path, cond in found:
+            for root, keys, literal, _, written in sorted(cond.literals, key=repr):
+                where = dated.get((root, keys))
+                if literal != "a number" or where is None or (root, keys) in told:
+                    continue
+                told.add((root, keys))
+                name = ".".join((root, *map(str, keys)))
+                out.append(f"{j.source}:{src.line(where)}: warning: a date function reads {name} as a date, and "
+                           f"`{written}` (line {src.line(path)}) compares it with a number: a date is YYYY-MM-DD or "
+                           "RFC 3339 text, or epoch seconds (README, Date-based journeys)")
     return out
 
 

@@ -150,3 +150,9 @@ def test_a_test_of_one_day_is_recorded_as_written() -> None:
     assert e.day_tests == {"days_until(profile.traits.t) == 3", "days_until_anniversary(profile.traits.b) == 0"}
     assert compile_expression("days_until(profile.traits.t) <= 3").day_tests == frozenset()
     assert compile_expression("days_since(profile.traits.t) == 3").day_tests == frozenset()
+
+
+def test_the_paths_read_as_dates_are_recorded() -> None:
+    e = compile_expression("days_until(profile.traits.t) == 3 and days_until_anniversary(event.properties.b) == 0 "
+                           "and days_since(profile.traits.s) > 1 and days_until(now) == 0")
+    assert e.dated == {("profile", ("traits", "t")), ("event", ("properties", "b"))}
