@@ -170,3 +170,22 @@ def test_the_subscription_topics_row_stops_the_newsletter_not_the_order_mail(tmp
         {**event, "messageId": "o1", "event": "order_shipped", "timestamp": "2026-03-02T10:04:00Z"},
     ])
     assert [(c["journey"], c.get("topic")) for c in sent] == [("news", "newsletter"), ("order", None)]
+
+
+def test_the_date_based_campaign_row(tmp_path: Path) -> None:
+    """The row's entries as written: 3 days before a date attribute, and once a year on its month and day, each
+    at 09:00 in the customer's zone (a bare date is that day in Los Angeles too, not UTC midnight)."""
+    row = _row("date-based campaign")
+    before, yearly = re.findall(r"`(entry: \{schedule: [^`]+)`", row)
+    re_entry = re.search(r"`(re_entry: [^`]+)`", row).group(1)  # type: ignore[union-attr]
+    send = "steps:\n  - id: s\n    send: {channel: email, content: {subject: Hi, body: x}}\n"
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "anniversary.yaml").write_text(f"journey: anniversary\n{yearly}\n{re_entry}\n{send}")
+    sent, _ = _campaign(tmp_path, f"journey: trial\n{before}\n{send}", [
+        _identify("a1", "a", "2026-02-20T18:00:00Z", email="a@example.com", timezone="America/Los_Angeles",
+                  trial_ends_at="2026-03-02", anniversary_date="2024-02-25"),
+        {"messageId": "a2", "type": "track", "event": "x", "userId": "a", "timestamp": "2027-03-01T00:00:00Z"},
+    ])
+    got = [(c["journey"], c["decided_at"]) for c in sent]
+    assert got == [("anniversary", "2026-02-25T17:00:00.000Z"), ("trial", "2026-02-27T17:00:00.000Z"),
+                   ("anniversary", "2027-02-25T17:00:00.000Z")], got

@@ -34,7 +34,7 @@ from cjo_stream.event_types import INT_MAX, INT_MIN  # a profile holds events' i
 from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.conditions import reads_previous
 from cjo_stream.journeys.decision_time import DecisionTime
-from cjo_stream.journeys.expressions import truthy
+from cjo_stream.journeys.expressions import ZONE, truthy
 from cjo_stream.journeys.loader import with_handover_snapshots
 from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step, until_first_wait
 from cjo_stream.journeys.policies import Policies, QuietHours
@@ -170,6 +170,8 @@ class _Run:
                           variant=inst.variant, step=inst.step, holdout=inst.holdout)
             out["journey"] = jv
         out["now"] = self.now
+        if roots is None or ZONE in roots:  # days_until & co.: the customer's calendar, as wait_until's
+            out[ZONE] = self.engine.zone(self.profile)
         return out
 
     def profile_view(self) -> dict[str, Any]:
@@ -400,7 +402,10 @@ class Engine:
             got = [(n, e) for n in stages.events if (e := p.events.get(n)) is not None]
             view = {"counters": {n: int(e[0]) for n, e in got}, "last": {n: int(e[1]) for n, e in got},
                     "traits": p.traits, "stage": old, "stage_since": p.stage_since or p.first_seen}
-        new = stages.current({"profile": view, "now": run.now})
+        ctx: dict[str, Any] = {"profile": view, "now": run.now}
+        if stages.events is None:  # (a condition reading `now`, as a calendar function does, is evaluated so)
+            ctx[ZONE] = self.zone(p)
+        new = stages.current(ctx)
         if key is not None:
             if len(self._stage_memo) >= _STAGE_MEMO:
                 self._stage_memo.clear()

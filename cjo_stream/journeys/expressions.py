@@ -19,13 +19,14 @@ the names ``event``, ``profile``, ``journey``, ``now``; ``a.b`` and ``a['key']``
 
 from __future__ import annotations
 
+import calendar
 import math
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 from typing import Any, Final
 
-__all__ = ["FUNCTIONS", "ROOTS", "Context", "Expression", "ExpressionError", "compile_expression", "truthy"]
+__all__ = ["CALENDAR_FUNCTIONS", "FUNCTIONS", "ROOTS", "ZONE", "Context", "Expression", "ExpressionError", "compile_expression", "truthy"]
 
 Context = Mapping[str, Any]
 Fn = Callable[[Context], Any]
@@ -37,6 +38,10 @@ Key = str | int
 LiteralComparison = tuple[str, tuple[Key, ...], str, bool, str]
 
 ROOTS: Final = frozenset({"event", "profile", "journey", "now"})
+#: The context key holding the customer's time zone (``engine.clock.customer_zone``) for the calendar functions
+#: (:data:`CALENDAR_FUNCTIONS`): not a name an expression can write, only a root a call of one of them reads, so
+#: the engine places the zone in a context only for a condition that needs it.
+ZONE: Final = "zone"
 MAX_LENGTH: Final = 2000
 MAX_DEPTH: Final = 50
 
@@ -299,6 +304,86 @@ def _hours_since(ctx: Context, t: Any) -> float | None:
     return _since(ctx, t, 3600.0)
 
 
+def _bare_date(text: str) -> date | None:
+    """``YYYY-MM-DD`` alone: a calendar date, the same day in every zone (a birthday is not an instant)."""
+    t = text.strip()
+    if len(t) != 10 or t[4] != "-" or t[7] != "-":
+        return None
+    try:
+        return date.fromisoformat(t)
+    except ValueError:
+        return None
+
+
+def _local_date(t: Any, tz: tzinfo) -> date | None:
+    """The calendar date of ``t`` for a customer in ``tz``: a bare date as it is, an instant (epoch seconds,
+    RFC 3339 text) as the customer's clock shows it; None for anything else."""
+    if isinstance(t, str) and len(t) <= 64:
+        d = _bare_date(t)
+        if d is not None:
+            return d
+    e = _epoch(t)
+    if e is None:
+        return None
+    try:
+        return datetime.fromtimestamp(e, tz).date()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _today(ctx: Context) -> tuple[date, tzinfo] | None:
+    """The customer's local date at ``now`` and their zone (``ctx["zone"]``, which the engine sets; UTC without)."""
+    now: Any = ctx.get("now")
+    if not _num(now):
+        return None
+    tz: Any = ctx.get(ZONE)
+    if not isinstance(tz, tzinfo):
+        tz = UTC
+    try:
+        return datetime.fromtimestamp(float(now), tz).date(), tz
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _days_until(ctx: Context, t: Any) -> int | None:
+    """Whole local calendar days from the customer's today to the date of ``t`` (0 today, negative past)."""
+    today = _today(ctx)
+    if today is None:
+        return None
+    d = _local_date(t, today[1])
+    return None if d is None else (d - today[0]).days
+
+
+def _on(d: date, year: int) -> date:
+    """``d``'s month and day in ``year``; 29 February is 28 February in a common year."""
+    if d.month == 2 and d.day == 29 and not calendar.isleap(year):
+        return date(year, 2, 28)
+    return d.replace(year=year)
+
+
+def _days_until_anniversary(ctx: Context, t: Any) -> int | None:
+    """Days from the customer's today to the next anniversary of ``t``'s date (0 on the day): an anniversary
+    is a later year's same month and day, so a date of today (a first order this morning) has its first one a
+    year on, not today."""
+    today = _today(ctx)
+    if today is None:
+        return None
+    d = _local_date(t, today[1])
+    if d is None:
+        return None
+    t0 = today[0]
+    try:
+        nxt = _on(d, max(t0.year, d.year + 1))
+        if nxt < t0:
+            nxt = _on(d, t0.year + 1)
+    except ValueError:  # past year 9999
+        return None
+    return (nxt - t0).days
+
+
+#: The functions that read the customer's calendar (``ctx["zone"]``): see :data:`ZONE`.
+CALENDAR_FUNCTIONS: Final = frozenset({"days_until", "days_until_anniversary"})
+
 #: name -> (arity, implementation, reads ctx["now"]); the ctx-reading ones receive ctx first.
 FUNCTIONS: Final[dict[str, tuple[int, Callable[..., Any], bool]]] = {
     "len": (1, _len, False),
@@ -309,6 +394,8 @@ FUNCTIONS: Final[dict[str, tuple[int, Callable[..., Any], bool]]] = {
     "exists": (1, _exists, False),
     "days_since": (1, _days_since, True),
     "hours_since": (1, _hours_since, True),
+    "days_until": (1, _days_until, True),
+    "days_until_anniversary": (1, _days_until_anniversary, True),
 }
 _FUNC_LIST: Final = ", ".join(FUNCTIONS)
 
@@ -431,7 +518,7 @@ def _tokenize(src: str) -> list[_Tok]:
 class _Node:
     """A compiled sub-expression: its closure, plus what the parser needs to optimise around it."""
 
-    __slots__ = ("fn", "const", "value", "root", "keys", "neg", "nums")
+    __slots__ = ("fn", "const", "value", "root", "keys", "neg", "nums", "calendar")
 
     def __init__(self, fn: Fn, *, const: bool = False, value: Any = None, root: str | None = None,
                  keys: tuple[Key, ...] = (), neg: Fn | None = None) -> None:
@@ -442,6 +529,7 @@ class _Node:
         self.keys = keys
         self.neg = neg  # optional closure computing ``not fn(c)`` directly
         self.nums: tuple[tuple[str, tuple[Key, ...]], ...] = ()  # paths arithmetic takes as numbers (`x * 2`)
+        self.calendar = False  # a call of one of CALENDAR_FUNCTIONS (`days_until(x) == 3`: a test of one day)
 
 
 def _fresh(v: Any) -> Any:
@@ -717,6 +805,41 @@ def _make_list(items: list[_Node]) -> _Node:
     return _Node(lambda c: [f(c) for f in fns])
 
 
+#: Fields the engine fills with a time (epoch seconds or RFC 3339 text), and the mappings whose keys are data
+#: (a trait, a property, an event's last time): what a calendar function may be given besides ``now``.
+_TIME_FIELDS: Final = frozenset({("profile", "first_seen"), ("profile", "last_seen"), ("profile", "stage_since"),
+                                 ("journey", "entered_at"), ("event", "timestamp")})
+_DATA_FIELDS: Final = frozenset({("profile", "traits"), ("profile", "last"), ("event", "properties"),
+                                 ("event", "traits"), ("event", "context"), ("event", "previous")})
+
+
+def _not_a_date(arg: _Node) -> str | None:
+    """What a calendar function's argument is when it can never be a date (a literal that is none, a count,
+    an id), as the error says it; None for a time, data, or what cannot be told at load."""
+    if arg.const:
+        v = arg.value
+        if isinstance(v, str):
+            return None if _bare_date(v) is not None or _epoch(v) is not None else f"the text {v!r}"
+        return None if _num(v) else f"the literal {'null' if v is None else repr(v).lower()}"
+    if arg.root is None or arg.root == "now":
+        return None
+    keys = arg.keys
+    written = ".".join((arg.root, *map(str, keys)))
+    if not keys:
+        return f"{written} (a mapping)"
+    head = (arg.root, keys[0])
+    if type(keys[0]) is not str or (head in _TIME_FIELDS and len(keys) == 1) or (head in _DATA_FIELDS and len(keys) > 1):
+        return None
+    if head in _DATA_FIELDS:
+        return f"{written} (a mapping)"
+    if head == ("profile", "counters"):
+        return f"{written} (a count: profile.last.<event> is the time of the last one)"
+    if head in (("profile", "customer_id"), ("profile", "consent"), ("profile", "timezone"), ("profile", "stage")) \
+            or arg.root == "journey" or (arg.root == "event" and keys[0] != "timestamp"):
+        return written
+    return None
+
+
 # ------------------------------------------------------------------------------------------- parser
 _COMPARISONS: Final = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _BP_OR, _BP_AND, _BP_NOT, _BP_CMP, _BP_ADD, _BP_MUL, _BP_UNARY = 1, 2, 3, 4, 5, 6, 7
@@ -732,6 +855,8 @@ class _Parser:
         self.paths: set[tuple[str, tuple[Key, ...]]] = set()  # every `root.k1[k2]...` read, longest form
         self.equated: set[tuple[str, tuple[Key, ...]]] = set()  # paths compared with `==` or looked up `in` a list
         self.literals: set[LiteralComparison] = set()
+        self.day_tests: set[str] = set()  # `days_until(x) == 3` and the like, as written: true on one day only
+        self.dated: set[tuple[str, tuple[Key, ...]]] = set()  # paths a calendar function reads as a date
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -830,6 +955,8 @@ class _Parser:
         if t.text == "==":
             self.equate(left)
             self.equate(right)
+        if t.text == "==" and (left.calendar or right.calendar):
+            self.day_tests.add(self.written(start))
         if t.text in ("==", "!="):
             node = _make_eq(left, right, negate=t.text == "!=")
         else:
@@ -937,6 +1064,18 @@ class _Parser:
             raise ExpressionError(f"{name}() takes {arity} argument{plural}, got {len(args)}", t.col)
         if spec[2]:
             self.roots.add("now")
+        if name in CALENDAR_FUNCTIONS:
+            why = _not_a_date(args[0])
+            if why is not None:
+                raise ExpressionError(f"{name}() takes a date or a time, not {why}", t.col,
+                                      "give it a trait or property holding one (epoch seconds, RFC 3339 or "
+                                      "YYYY-MM-DD text), profile.last.<event>, profile.first_seen or event.timestamp")
+            self.roots.add(ZONE)
+            if args[0].root not in (None, "now"):
+                self.dated.add((args[0].root, args[0].keys))
+            node = _make_call(name, args)
+            node.calendar = True
+            return self.postfix(node)
         return self.postfix(_make_call(name, args))
 
     def postfix(self, node: _Node) -> _Node:
@@ -984,26 +1123,35 @@ class Expression:
     ``paths`` the paths it reads, as (root, keys) — the loader uses them to decide what an instance keeps;
     ``equated`` those of them compared with ``==`` or looked up ``in`` something (what a value is, not only
     whether there is one: ``validate`` tells a receipt tied to a send from one merely checked for an id);
-    ``literals`` the paths compared with a number or true/false (:data:`LiteralComparison`).
+    ``literals`` the paths compared with a number or true/false (:data:`LiteralComparison`); ``day_tests``
+    the comparisons ``calendar_fn(x) == n`` as written (true on one day: ``validate`` tells one on an event entry);
+    ``dated`` the paths a calendar function reads as a date (``validate`` tells one compared with a number).
+    ``roots`` has ``zone`` (:data:`ZONE`) when a calendar function reads the customer's time zone.
     """
 
-    __slots__ = ("source", "roots", "paths", "equated", "literals", "_fn")
+    __slots__ = ("source", "roots", "paths", "equated", "literals", "day_tests", "dated", "_fn")
 
     source: str
     roots: frozenset[str]
     paths: frozenset[tuple[str, tuple[Key, ...]]]
     equated: frozenset[tuple[str, tuple[Key, ...]]]
     literals: frozenset[LiteralComparison]
+    day_tests: frozenset[str]
+    dated: frozenset[tuple[str, tuple[Key, ...]]]
 
     def __init__(self, source: str, fn: Fn, roots: frozenset[str],
                  paths: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
                  equated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
-                 literals: frozenset[LiteralComparison] = frozenset()) -> None:
+                 literals: frozenset[LiteralComparison] = frozenset(),
+                 day_tests: frozenset[str] = frozenset(),
+                 dated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset()) -> None:
         self.source = source
         self.roots = roots
         self.paths = paths
         self.equated = equated
         self.literals = literals
+        self.day_tests = day_tests
+        self.dated = dated
         self._fn = fn
 
     def __call__(self, ctx: Context) -> Any:
@@ -1037,4 +1185,4 @@ def compile_expression(source: object) -> Expression:
     parser = _Parser(source)
     node = parser.parse()
     return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths), frozenset(parser.equated),
-                      frozenset(parser.literals))
+                      frozenset(parser.literals), frozenset(parser.day_tests), frozenset(parser.dated))

@@ -32,7 +32,7 @@ def journey_warnings(loaded: list[tuple[Journey, Located]],
         + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) + _group_traits_warnings(loaded) \
         + _variant_warnings(loaded) + receipt_wait_warnings(loaded) + lifetime_warnings(loaded) \
         + text_trait_warnings(loaded, _conditions, stage_whens) + update_newline_warnings(loaded) \
-        + update_order_warnings(loaded)
+        + update_order_warnings(loaded) + _day_test_warnings(loaded) + _dated_number_warnings(loaded)
 
 
 #: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).
@@ -93,6 +93,48 @@ def _conditions(j: Journey, src: Located) -> Iterator[tuple[tuple[str | int, ...
         else:
             path = ("exit_on", c.index) if c.kind == "exit_on" else (c.kind,)
         yield (*path, "when"), c.when
+
+
+def _day_test_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """An event entry whose ``when`` holds on one day (``days_until(profile.traits.trial_ends_at) == 3``): it is
+    tested only when that event comes, so a customer with no such event that day is never entered, where
+    Klaviyo's date-property trigger and Customer.io's date-based campaign look at every profile each day (what
+    a ``schedule`` entry does). A warning: an entry on a sign-up that happens to be on the day may be meant; a
+    range (``<= 3``) is let be. A hand-over target, whose entry a scheduled journey's hand-over may test, too."""
+    targets = {h.target for j, _ in loaded for h in j.handovers}
+    out = []
+    for j, src in loaded:
+        when = j.entry.when
+        if j.schedule is not None or when is None or j.id in targets:
+            continue
+        for test in sorted(when.day_tests)[:1]:
+            out.append(f"{j.source}:{src.line(('entry', 'when'))}: warning: `{test}` holds on one day, and an "
+                       f"entry on the event {j.entry.event!r} tests it only when one comes: a customer without one "
+                       "that day is never entered; to test it every day, write `schedule: {every: 1d, at: "
+                       "\"09:00\"}` instead of `event:` (README, Date-based journeys)")
+    return out
+
+
+def _dated_number_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A value a calendar function reads as a date that a condition of the same journey compares with a number
+    (``days_until(event.properties.total)`` beside ``event.properties.total >= 20``): an amount or a count, not a
+    date, so the day it gives is 1970's. A warning: epoch seconds are a number too."""
+    out = []
+    for j, src in loaded:
+        found = list(_conditions(j, src))
+        dated = {p: path for path, cond in found for p in cond.dated}
+        told: set[tuple[object, ...]] = set()
+        for path, cond in found:
+            for root, keys, literal, _, written in sorted(cond.literals, key=repr):
+                where = dated.get((root, keys))
+                if literal != "a number" or where is None or (root, keys) in told:
+                    continue
+                told.add((root, keys))
+                name = ".".join((root, *map(str, keys)))
+                out.append(f"{j.source}:{src.line(where)}: warning: a date function reads {name} as a date, and "
+                           f"`{written}` (line {src.line(path)}) compares it with a number: a date is YYYY-MM-DD or "
+                           "RFC 3339 text, or epoch seconds (README, Date-based journeys)")
+    return out
 
 
 def _zero_count_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import msgspec
 
-from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
+from cjo_stream.journeys.expressions import ZONE, Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field
 from cjo_stream.journeys.source import (
     Located,
@@ -37,7 +37,7 @@ from cjo_stream.journeys.stage_model import Stages as Stages
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+$")]
 #: Roots a stage condition may read: a stage depends on the customer and the time, not on one event.
-_STAGE_ROOTS = frozenset({"profile", "now"})
+_STAGE_ROOTS = frozenset({"profile", "now", ZONE})  # (ZONE: a calendar function's, the customer's zone)
 
 
 class StageSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -98,7 +98,7 @@ def _condition(src: Located, i: int, when: str | bool) -> Expression:
 def _counters_only(stages: list[Stage]) -> tuple[str, ...] | None:
     names: set[str] = set()
     for s in stages:
-        if s.when.roots - {"profile"}:
+        if s.when.roots - {"profile"}:  # (now, and the zone a calendar function reads with it)
             return None
         for _, keys in s.when.paths:
             if len(keys) < 2 or keys[0] != "counters" or not isinstance(keys[1], str):

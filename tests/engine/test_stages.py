@@ -348,3 +348,19 @@ def test_memoised_stages_decide_as_evaluated_ones(seq: list[tuple[str, str]]) ->
     memo, plain = sims
     assert {c: p.stage for c, p in memo.profiles.items()} == {c: p.stage for c, p in plain.profiles.items()}
     assert memo.stage_transitions == plain.stage_transitions
+
+
+def test_a_stage_counts_days_in_the_customers_calendar() -> None:
+    """``days_until`` in a stage condition reads the customer's zone as a journey's does: at 16:00 UTC on
+    2 March it is 3 March in Tokyo, so a renewal on the 10th is 7 days away there (8 in UTC)."""
+    eng = Engine([], stages=stages("""
+        stages:
+          - {stage: customer, when: "true"}
+          - {stage: renewal_due, when: days_until(profile.traits.renews_on) <= 7}
+    """))
+    at = T0 + 6 * 3600
+    tokyo, utc = new_profile("k"), new_profile("u")
+    eng.process(tokyo, ev("identify", at, "k", type="identify",
+                          traits={"renews_on": "2026-03-10", "timezone": "Asia/Tokyo"}), at)
+    eng.process(utc, ev("identify", at, "u", type="identify", traits={"renews_on": "2026-03-10"}), at)
+    assert [p.stage or eng.default_stage for p in (tokyo, utc)] == ["renewal_due", "customer"]

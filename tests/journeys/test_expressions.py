@@ -220,7 +220,7 @@ def test_time_functions_need_a_numeric_now() -> None:
 
 def test_every_function_is_known_and_checks_its_arity() -> None:
     assert set(FUNCTIONS) == {"len", "lower", "upper", "contains", "starts_with", "exists", "days_since",
-                              "hours_since"}
+                              "hours_since", "days_until", "days_until_anniversary"}
     for name, (arity, _, _) in FUNCTIONS.items():
         args = ", ".join(["1"] * arity)
         compile_expression(f"{name}({args})")

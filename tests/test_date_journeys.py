@@ -1,0 +1,115 @@
+"""The README's date-based journeys, as a user types them, under ``validate`` and ``simulate``: a trial reminder 3
+days ahead and a yearly birthday, for customers in Los Angeles, Tokyo and UTC, across a month's end, a
+daylight-saving change, a trait changed between days and a 29 February birthday (README, Date-based journeys)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import orjson
+
+from tests.test_cli_errors import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_journeys() -> dict[str, str]:
+    section = (ROOT / "README.md").read_text().split("### Date-based journeys", 1)[1].split("\n### ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    return {re.match(r"journey: (\w+)", b).group(1): b for b in blocks}  # type: ignore[union-attr]
+
+
+def _identify(mid: str, who: str, at: str, **traits: object) -> dict[str, object]:
+    return {"messageId": mid, "type": "identify", "userId": who, "timestamp": at, "traits": traits}
+
+
+EVENTS = [
+    # Los Angeles: a trial ending 2 March (3 days before is 27 February, across February's end) and a birthday on
+    # 1 March; bare dates are those days there, not UTC midnight (the day before in Los Angeles)
+    _identify("a1", "ana", "2027-02-20T18:00:00Z", email="ana@example.com", first_name="Ana",
+              timezone="America/Los_Angeles", trial_ends_at="2027-03-02", birthday="1990-03-01"),
+    # Tokyo: the trial ends at an instant (17 March on Tokyo's clock), and a 29 February birthday
+    _identify("k1", "ken", "2027-02-20T01:00:00Z", email="ken@example.com", first_name="Ken", timezone="Asia/Tokyo",
+              trial_ends_at="2027-03-17T08:00:00+09:00", birthday="1992-02-29"),
+    # Los Angeles again: reminded and greeted on 14 March 2027, the day the clocks go forward there
+    _identify("b1", "bo", "2027-02-21T12:00:00Z", email="bo@example.com", timezone="America/Los_Angeles",
+              trial_ends_at="2027-03-17", birthday="1985-03-14"),
+    # UTC (default_timezone): the trial is moved from the 10th to the 12th on the 6th: reminded on the 9th only
+    _identify("c1", "cy", "2027-02-21T12:00:00Z", email="cy@example.com", trial_ends_at="2027-03-10"),
+    _identify("c2", "cy", "2027-03-06T12:00:00Z", trial_ends_at="2027-03-12"),
+    # Ana on her birthday's morning, and a year later: no second greeting the same day, one the next year
+    {"messageId": "a2", "type": "track", "event": "page_viewed", "userId": "ana", "timestamp": "2027-03-01T20:00:00Z"},
+    {"messageId": "a3", "type": "track", "event": "page_viewed", "userId": "ana", "timestamp": "2028-03-05T12:00:00Z"},
+]
+
+
+def test_the_readme_date_journeys_as_typed(tmp_path: Path) -> None:
+    journeys = _readme_journeys()
+    assert set(journeys) == {"trial_ending", "birthday"}
+    (tmp_path / "journeys").mkdir()
+    for name, text in journeys.items():
+        (tmp_path / "journeys" / f"{name}.yaml").write_text(text)
+    checked = run("validate", str(tmp_path))
+    assert checked.returncode == 0 and "warning" not in checked.stderr + checked.stdout, checked.stdout + checked.stderr
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for e in EVENTS) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert p.returncode == 0, p.stderr
+    sent = [orjson.loads(line) for line in p.stdout.splitlines()]
+    got = [(c["customer_id"], c["journey"], c["decided_at"]) for c in sent]
+    assert got == [
+        ("ana", "trial_ending", "2027-02-27T17:00:00.000Z"),  # 09:00 PST on 27 February
+        ("ken", "birthday", "2027-02-28T00:00:00.000Z"),      # 29 February on the 28th in 2027, 09:00 JST
+        ("ana", "birthday", "2027-03-01T17:00:00.000Z"),
+        ("cy", "trial_ending", "2027-03-09T09:00:00.000Z"),   # the trial's new end, read on the day
+        ("ken", "trial_ending", "2027-03-14T00:00:00.000Z"),
+        ("bo", "birthday", "2027-03-14T16:00:00.000Z"),       # 09:00 PDT: the clocks went forward that night
+        ("bo", "trial_ending", "2027-03-14T16:00:00.000Z"),
+        ("ken", "birthday", "2028-02-29T00:00:00.000Z"),      # a leap year: on the 29th
+        ("ana", "birthday", "2028-03-01T17:00:00.000Z"),      # once a year, every year
+    ], p.stdout
+    assert sent[1]["content"]["subject"] == "Happy birthday, Ken!"
+
+
+def test_validate_tells_a_one_day_test_on_an_event_entry_and_refuses_what_is_no_date(tmp_path: Path) -> None:
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "trial.yaml").write_text(
+        "journey: trial\nentry:\n  event: identify\n  when: days_until(profile.traits.trial_ends_at) == 3\n"
+        "steps:\n  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"{tmp_path / 'journeys' / 'trial.yaml'}:4: warning: `days_until(profile.traits.trial_ends_at) == 3` " \
+           "holds on one day, and an entry on the event 'identify' tests it only when one comes" in p.stderr, p.stderr
+    # a range on an event entry (the date told within 3 days) is meant: no warning
+    (tmp_path / "journeys" / "trial.yaml").write_text(
+        "journey: trial\nentry:\n  event: identify\n  when: days_until(profile.traits.trial_ends_at) <= 3\n"
+        "steps:\n  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
+    (tmp_path / "journeys" / "trial.yaml").write_text(
+        "journey: trial\nentry:\n  schedule: {every: 1d, at: \"09:00\"}\n"
+        "  when: days_until_anniversary(profile.counters.order_completed) == 0\n"
+        "steps:\n  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert f"{tmp_path / 'journeys' / 'trial.yaml'}:4: bad expression " in p.stdout + p.stderr
+    assert "days_until_anniversary() takes a date or a time, not profile.counters.order_completed" \
+        in p.stdout + p.stderr
+
+
+def test_validate_tells_a_date_function_reading_what_is_compared_with_a_number(tmp_path: Path) -> None:
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "big.yaml").write_text(
+        "journey: big\nentry:\n  event: order_completed\n  when: event.properties.total >= 20\nsteps:\n"
+        "  - id: check\n    branch:\n      - when: days_until(event.properties.total) < 3\n        next: end\n"
+        "  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"{tmp_path / 'journeys' / 'big.yaml'}:8: warning: a date function reads event.properties.total as a " \
+           "date, and `event.properties.total >= 20` (line 4) compares it with a number" in p.stderr, p.stderr
+    (tmp_path / "journeys" / "big.yaml").write_text(
+        "journey: big\nentry:\n  event: order_completed\n  when: event.properties.total >= 20\nsteps:\n"
+        "  - id: check\n    branch:\n      - when: days_until(event.properties.delivery_on) < 3\n        next: end\n"
+        "  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
