@@ -5,6 +5,7 @@ daylight-saving change, a trait changed between days and a 29 February birthday 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import orjson
@@ -71,26 +72,29 @@ def test_the_readme_date_journeys_as_typed(tmp_path: Path) -> None:
     assert sent[1]["content"]["subject"] == "Happy birthday, Ken!"
 
 
+def _validate(tmp_path: Path, name: str, text: str) -> subprocess.CompletedProcess[str]:
+    """``cjo-stream validate`` of the topology with the journey ``name`` written as ``text``."""
+    (tmp_path / "journeys").mkdir(exist_ok=True)
+    (tmp_path / "journeys" / f"{name}.yaml").write_text(text)
+    return run("validate", str(tmp_path))
+
+
 def test_validate_tells_a_one_day_test_on_an_event_entry_and_refuses_what_is_no_date(tmp_path: Path) -> None:
-    (tmp_path / "journeys").mkdir()
-    (tmp_path / "journeys" / "trial.yaml").write_text(
+    p = _validate(tmp_path, "trial", (
         "journey: trial\nentry:\n  event: identify\n  when: days_until(profile.traits.trial_ends_at) == 3\n"
-        "steps:\n  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
-    p = run("validate", str(tmp_path))
+        "steps:\n  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n"))
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"{tmp_path / 'journeys' / 'trial.yaml'}:4: warning: `days_until(profile.traits.trial_ends_at) == 3` " \
            "holds on one day, and an entry on the event 'identify' tests it only when one comes" in p.stderr, p.stderr
     # a range on an event entry (the date told within 3 days) is meant: no warning
-    (tmp_path / "journeys" / "trial.yaml").write_text(
+    p = _validate(tmp_path, "trial", (
         "journey: trial\nentry:\n  event: identify\n  when: days_until(profile.traits.trial_ends_at) <= 3\n"
-        "steps:\n  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
-    p = run("validate", str(tmp_path))
+        "steps:\n  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n"))
     assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
-    (tmp_path / "journeys" / "trial.yaml").write_text(
+    p = _validate(tmp_path, "trial", (
         "journey: trial\nentry:\n  schedule: {every: 1d, at: \"09:00\"}\n"
         "  when: days_until_anniversary(profile.counters.order_completed) == 0\n"
-        "steps:\n  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
-    p = run("validate", str(tmp_path))
+        "steps:\n  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n"))
     assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
     assert f"{tmp_path / 'journeys' / 'trial.yaml'}:4: bad expression " in p.stdout + p.stderr
     assert "days_until_anniversary() takes a date or a time, not profile.counters.order_completed" \
@@ -98,18 +102,15 @@ def test_validate_tells_a_one_day_test_on_an_event_entry_and_refuses_what_is_no_
 
 
 def test_validate_tells_a_date_function_reading_what_is_compared_with_a_number(tmp_path: Path) -> None:
-    (tmp_path / "journeys").mkdir()
-    (tmp_path / "journeys" / "big.yaml").write_text(
+    p = _validate(tmp_path, "big", (
         "journey: big\nentry:\n  event: order_completed\n  when: event.properties.total >= 20\nsteps:\n"
         "  - id: check\n    branch:\n      - when: days_until(event.properties.total) < 3\n        next: end\n"
-        "  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
-    p = run("validate", str(tmp_path))
+        "  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n"))
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"{tmp_path / 'journeys' / 'big.yaml'}:8: warning: a date function reads event.properties.total as a " \
            "date, and `event.properties.total >= 20` (line 4) compares it with a number" in p.stderr, p.stderr
-    (tmp_path / "journeys" / "big.yaml").write_text(
+    p = _validate(tmp_path, "big", (
         "journey: big\nentry:\n  event: order_completed\n  when: event.properties.total >= 20\nsteps:\n"
         "  - id: check\n    branch:\n      - when: days_until(event.properties.delivery_on) < 3\n        next: end\n"
-        "  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n")
-    p = run("validate", str(tmp_path))
+        "  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n"))
     assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
