@@ -155,7 +155,8 @@ def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
         label = f"{sid}\n{_kind_line(j, sid)}\n{slot('node', sid)}"
         lines.append(f"  {_q(sid)} [id={_q(j.id + '-step-' + sid)}, label={_q(label)}, fillcolor={_q(fill)}];")
     if j.goal is not None:
-        lines.append(f'  {GOAL} [label={_q("goal: " + j.goal.event + chr(10) + slot("node", GOAL))}, '
+        within = f" (within {_dur(j.goal_within)})" if j.goal_within != float("inf") else ""
+        lines.append(f'  {GOAL} [label={_q("goal: " + j.goal.event + within + chr(10) + slot("node", GOAL))}, '
                      'shape=oval, fillcolor="#e3f6e8", color="#2f855a"];')
     if j.exit_on:
         ev = ", ".join(m.event for m in j.exit_on)

@@ -669,7 +669,8 @@ class Engine:
 
         Returns whether the instance moved (ended or went on from its wait_for).
         """
-        if j.goal is not None and j.goal.event == name and self._matches(run, j.goal, ev_view, inst, j):
+        if j.goal is not None and j.goal.event == name and run.now - inst.entered_at <= j.goal_within \
+                and self._matches(run, j.goal, ev_view, inst, j):
             self._end(run, inst, j, "converted")
             return True
         for m in j.exit_on:

@@ -789,6 +789,7 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
     entry, schedule = comp.entry(spec.entry)
     throttle = comp.throttle(spec.throttle, ("throttle",))
     goal = comp.matcher(spec.goal, ("goal",)) if spec.goal else None
+    goal_within = _goal_window(spec, max_duration, comp)
     exits = tuple(comp.matcher(m, ("exit_on", k)) for k, m in enumerate(spec.exit_on))
     if spec.holdout:  # its holdout customers would never get a password reset or a receipt
         for i, s in enumerate(spec.steps):
@@ -812,8 +813,21 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
         re_entry_after=after, holdout=spec.holdout, goal=goal, exit_on=exits,
         max_duration=max_duration, source=src.file, channels=channels, snapshot=snapshot,
         keeps_event=_keeps_event(steps),
-        schedule=schedule, throttle=throttle, handovers=handovers,
+        schedule=schedule, throttle=throttle, handovers=handovers, goal_within=goal_within,
     )
+
+
+def _goal_window(spec: JourneySpec, max_duration: float, comp: _Compiler) -> float:
+    """``goal: {within: 3d}`` in seconds (no window: inf); one past ``max_duration`` would never close (the
+    instance ends first), which is refused as a mistake of units or of the wrong field."""
+    if spec.goal is None or spec.goal.within is None:
+        return math.inf
+    within = comp.duration(spec.goal.within, ("goal", "within"))
+    if within > max_duration:
+        comp.fail(("goal", "within"), f"goal within {spec.goal.within} is longer than max_duration "
+                                      f"{spec.max_duration}: the instance ends before the window closes (give the "
+                                      "journey a longer max_duration, or the goal a shorter window)")
+    return within
 
 
 def _declared_id(path: str) -> list[str]:

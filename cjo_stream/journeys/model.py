@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -143,6 +144,8 @@ class Journey:
     # the steps at which a parked instance still needs its entry snapshot: that step or one it can lead to
     # reads ``event.*`` or hands over; None: every step (a journey not built by the loader)
     keeps_event: frozenset[str] | None = None
+    #: seconds after the entry during which the goal converts (``goal: {within: 3d}``); later it ends nothing
+    goal_within: float = math.inf
 
 
 def until_first_wait(j: Journey) -> list[Step]:

@@ -20,6 +20,13 @@ class EventMatchSpec(msgspec.Struct, forbid_unknown_fields=True):
     when: str | None = None
 
 
+class GoalSpec(EventMatchSpec, forbid_unknown_fields=True):
+    """The conversion event; ``within``: counted only that long after the customer entered (Braze's conversion
+    deadline, Customer.io's conversion window), so a purchase a month on is not the reminder's doing."""
+
+    within: str | None = None
+
+
 class ScheduleSpec(msgspec.Struct, forbid_unknown_fields=True):
     """``{every: 1d, at: "09:00"}`` or ``{cron: "0 9 * * MON"}``, in the customer's time zone."""
 
@@ -151,7 +158,7 @@ class JourneySpec(msgspec.Struct, forbid_unknown_fields=True):
     description: str = ""
     re_entry: str = "once"
     holdout: Annotated[float, msgspec.Meta(ge=0, lt=100)] = 0
-    goal: EventMatchSpec | None = None
+    goal: GoalSpec | None = None
     exit_on: list[EventMatchSpec] = []
     max_duration: str = "30d"
     throttle: ThrottleSpec | None = None  # customer-facing sends of the whole journey
