@@ -135,6 +135,14 @@ MISTAKES = [
     ("an entry naming its event alone", ("entry:\n  event: cart_item_added\n  when: event.properties.cart_value >= 30\n",
      "entry: cart_item_added\n#\n#\n"), 2,
      "entry: Expected `object`, got `str` (an event is a mapping: entry: {event: cart_item_added})"),
+    # `entry:` (or `content:`) with its keys written level with it: msgspec said only "Expected `object`, got `null`"
+    ("an entry's keys level with it", ("entry:\n  event: cart_item_added\n  when:", "entry:\nevent: cart_item_added\n"
+     "when:"), 2, "entry: Expected `object`, got `null` (`entry:` has nothing under it, and `event`, `when` are "
+     "written level with it: indent them under `entry:`)"),
+    ("a content's fields level with it", ("        subject: \"{{ profile.traits.first_name | default: 'Hi' }}, your "
+     "cart\"\n        body:", "      subject: \"{{ profile.traits.first_name | default: 'Hi' }}, your cart\"\n      "
+     "body:"), 13, "steps.1.send.content: Expected `object`, got `null` (`content:` has nothing under it, and "
+     "`subject`, `body` are written level with it: indent them under `content:`)"),
     ("a goal naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\ngoal: Order Completed\n"), 2,
      "goal: Expected `object | null`, got `str` (an event is a mapping: goal: {event: Order Completed})"),
     ("exit_on naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: Unsubscribed\n"), 2,

@@ -47,7 +47,11 @@ def test_a_steps_own_request_loads(tmp_path: Path) -> None:
     ("method: PUT", "subject: hi", ":10: headers: belongs to a webhook step's own "
                                    "request, which `method:` asks for"),
     ("method: PUT", "method: PUT\n        subject: hi", ":10: subject: a webhook "
-                                                       "step's own request (method:) sends body: as it is"),
+                                                       "step's own request (method:) sends body: as it is"),    # headers written as a YAML mapping, as a newcomer does: msgspec said only "Expected `str`, got `object`"
+    ("""headers: '{"X-Source": "cjo"}'""", "headers: {X-Source: cjo}", """:10: steps.0.send.content.headers: """
+     """Expected `str`, got `object` (headers are a JSON object in quotes: headers: '{"X-Source": "cjo"}')"""),
+    ("body: '{", "body: {x: 1}\n        b: '{", ":11: steps.0.send.content.body: Expected `str`, got `object` (a "
+                                                 "content field is text, a Liquid template: write JSON in quotes"),
 ])
 def test_what_every_send_would_fail_on_is_refused_at_its_line(tmp_path: Path, old: str, new: str, told: str) -> None:
     code, out = _validate(tmp_path, JOURNEY.replace(old, new))
