@@ -759,7 +759,10 @@ class _Parser:
         node = self.expr(0)
         t = self.peek()
         if t.kind != "end":
-            raise self.unexpected(t, "an operator or the end of the expression")
+            # words from SQL or Python where an operator goes (`plan is 'pro'`, `name contains 'a'`)
+            hint = {"is": "; use '==' to compare (or '== null')", "contains": "; call it as contains(x, 'a')",
+                    "starts_with": "; call it as starts_with(x, 'a')"}.get(t.text, "") if t.kind == "name" else ""
+            raise self.unexpected(t, "an operator or the end of the expression" + hint)
         return node
 
     def infix_bp(self) -> int:
@@ -887,6 +890,8 @@ class _Parser:
         if t.is_op("("):
             self.enter(t)
             node = self.expr(0)
+            if self.peek().is_op(","):  # `plan in ('pro', 'max')`, a tuple as SQL or Python write it
+                raise self.unexpected(self.peek(), "')'; a list is written in [ ]: in ['pro', 'max']")
             self.expect_op(")", "')'")
             self.depth -= 1
             return self.postfix(node)
@@ -919,6 +924,12 @@ class _Parser:
             raise ExpressionError(f"{name!r} is a function", t.col, f"call it as {name}(...)")
         spelled = {"True": "true", "False": "false", "None": "null", "NULL": "null", "Null": "null"}.get(name)
         hint = f"did you mean {spelled}? " if spelled else ""
+        before = self.toks[self.i - 2] if self.i >= 2 else None
+        if not spelled and before is not None and (before.kind == "op" and before.text in ("==", "!=", "[", ",")
+                                                   or before.is_kw("in")):
+            hint = f"text goes in quotes: '{name}'; "  # `plan == pro`: a value compared, not a name
+        elif not spelled:  # `plan == 'pro'`: a trait or property named alone, as a segment builder shows it
+            hint = f"a trait is profile.traits.{name}, an event's property event.properties.{name}; "
         raise ExpressionError(f"unknown name {name!r}", t.col,
                               f"{hint}expressions can use event, profile, journey, now and the functions {_FUNC_LIST}")
 

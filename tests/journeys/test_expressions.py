@@ -399,8 +399,15 @@ def test_truthy_survives_objects_that_refuse_bool() -> None:
     ("1 in", 5, "unexpected end of input"),
     ("(1 + 2) 'x'", 9, "unexpected string 'x'"),
     # unknown name / function
-    ("foo", 1, "unknown name 'foo'; expressions can use event, profile, journey, now and the functions len, lower"),
-    ("event.x == bar", 12, "unknown name 'bar'"),
+    ("foo", 1, "unknown name 'foo'; a trait is profile.traits.foo, an event's property event.properties.foo; "
+               "expressions can use event, profile, journey, now and the functions len, lower"),
+    ("event.x == bar", 12, "unknown name 'bar'; text goes in quotes: 'bar'; expressions can use"),
+    ("event.x in ['a', bar]", 18, "unknown name 'bar'; text goes in quotes: 'bar'"),
+    # words and forms from SQL or Python (a new user's walkthrough)
+    ("event.x is 'a'", 9, "unexpected 'is'; expected an operator or the end of the expression; use '==' to compare"),
+    ("event.x contains 'a'", 9, "unexpected 'contains'; expected an operator or the end of the expression; call it as "
+                                "contains(x, 'a')"),
+    ("event.x in ('a', 'b')", 16, "unexpected ','; expected ')'; a list is written in [ ]: in ['pro', 'max']"),
     ("[x for x in y]", 2, "unknown name 'x'"),
     ("lambda", 1, "unknown name 'lambda'"),
     ("len", 1, "'len' is a function; call it as len(...)"),
