@@ -928,7 +928,8 @@ class _Parser:
         if not spelled and before is not None and (before.kind == "op" and before.text in ("==", "!=", "[", ",")
                                                    or before.is_kw("in")):
             hint = f"text goes in quotes: '{name}'; "  # `plan == pro`: a value compared, not a name
-        elif not spelled:  # `plan == 'pro'`: a trait or property named alone, as a segment builder shows it
+        elif not spelled and not (self.peek().is_op(".") or self.peek().is_op("[")):
+            # `plan == 'pro'`: a trait or property named alone, as a segment builder shows it
             hint = f"a trait is profile.traits.{name}, an event's property event.properties.{name}; "
         raise ExpressionError(f"unknown name {name!r}", t.col,
                               f"{hint}expressions can use event, profile, journey, now and the functions {_FUNC_LIST}")
