@@ -732,6 +732,8 @@ class _Parser:
         self.paths: set[tuple[str, tuple[Key, ...]]] = set()  # every `root.k1[k2]...` read, longest form
         self.equated: set[tuple[str, tuple[Key, ...]]] = set()  # paths compared with `==` or looked up `in` a list
         self.literals: set[LiteralComparison] = set()
+        self.reads: list[tuple[str, tuple[Key, ...]]] = []  # every path read, once per time it is written
+        self.absent: list[tuple[str, tuple[Key, ...]]] = []  # those read by `not exists(x)` or `x == null`
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -833,6 +835,9 @@ class _Parser:
         if t.text == "==":
             self.equate(left)
             self.equate(right)
+        for a, b in ((left, right), (right, left)):
+            if t.text == "==" and a.root is not None and b.const and b.value is None:
+                self.absent.append((a.root, a.keys))
         if t.text in ("==", "!="):
             node = _make_eq(left, right, negate=t.text == "!=")
         else:
@@ -936,6 +941,7 @@ class _Parser:
 
     def call(self, t: _Tok) -> _Node:
         name = t.text
+        negated = self.i >= 2 and self.toks[self.i - 2].is_kw("not")  # (``t`` was the last token taken)
         spec = FUNCTIONS.get(name)
         if spec is None:
             raise ExpressionError(f"unknown function {name!r}", t.col, f"the functions are {_FUNC_LIST}")
@@ -949,6 +955,10 @@ class _Parser:
             raise ExpressionError(f"{name}() takes {arity} argument{plural}, got {len(args)}", t.col)
         if spec[2]:
             self.roots.add("now")
+        after = self.peek()  # `not exists(x)` alone, not `not exists(x) == false`: x tested for having no value
+        if name == "exists" and negated and args[0].root is not None and (
+                after.kind == "end" or after.is_kw("and") or after.is_kw("or") or after.is_op(")")):
+            self.absent.append((args[0].root, args[0].keys))
         return self.postfix(_make_call(name, args))
 
     def postfix(self, node: _Node) -> _Node:
@@ -978,6 +988,7 @@ class _Parser:
                 break
         if node.root is not None:
             self.paths.add((node.root, node.keys + tuple(keys)))
+            self.reads.append((node.root, node.keys + tuple(keys)))
         if not keys:
             return node
         kt = tuple(keys)
@@ -996,26 +1007,31 @@ class Expression:
     ``paths`` the paths it reads, as (root, keys) — the loader uses them to decide what an instance keeps;
     ``equated`` those of them compared with ``==`` or looked up ``in`` something (what a value is, not only
     whether there is one: ``validate`` tells a receipt tied to a send from one merely checked for an id);
-    ``literals`` the paths compared with a number or true/false (:data:`LiteralComparison`).
+    ``literals`` the paths compared with a number or true/false (:data:`LiteralComparison`); ``absence`` the
+    paths only tested for having no value (``not exists(x)``, ``x == null``) each time they are written: an input
+    none of whose events or customers has one is then what the test is for, not a typo.
     """
 
-    __slots__ = ("source", "roots", "paths", "equated", "literals", "_fn")
+    __slots__ = ("source", "roots", "paths", "equated", "literals", "absence", "_fn")
 
     source: str
     roots: frozenset[str]
     paths: frozenset[tuple[str, tuple[Key, ...]]]
     equated: frozenset[tuple[str, tuple[Key, ...]]]
     literals: frozenset[LiteralComparison]
+    absence: frozenset[tuple[str, tuple[Key, ...]]]
 
     def __init__(self, source: str, fn: Fn, roots: frozenset[str],
                  paths: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
                  equated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
-                 literals: frozenset[LiteralComparison] = frozenset()) -> None:
+                 literals: frozenset[LiteralComparison] = frozenset(),
+                 absence: frozenset[tuple[str, tuple[Key, ...]]] = frozenset()) -> None:
         self.source = source
         self.roots = roots
         self.paths = paths
         self.equated = equated
         self.literals = literals
+        self.absence = absence
         self._fn = fn
 
     def __call__(self, ctx: Context) -> Any:
@@ -1048,5 +1064,7 @@ def compile_expression(source: object) -> Expression:
         raise ExpressionError("empty expression", 1)
     parser = _Parser(source)
     node = parser.parse()
+    absent = parser.absent
+    absence = frozenset(p for p in absent if absent.count(p) == parser.reads.count(p))
     return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths), frozenset(parser.equated),
-                      frozenset(parser.literals))
+                      frozenset(parser.literals), absence)

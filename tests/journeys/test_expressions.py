@@ -784,3 +784,16 @@ def test_arbitrary_text_fails_only_with_expression_error(source: str) -> None:
         assert 1 <= e.column <= len(source) + 1
         return
     expr._fn(CTX)
+
+
+@pytest.mark.parametrize(("source", "absence"), [
+    ("event.properties.cart_value >= 20 and not exists(event.properties.coupon)", {("event", ("properties", "coupon"))}),
+    ("event.x == null", {("event", ("x",))}),
+    ("null == event.x or event.y > 1", {("event", ("x",))}),
+    ("exists(event.x)", set()),  # a value required: none having one is worth telling
+    ("event.x != null", set()),
+    ("event.x == null or event.x == 1", set()),  # read as a value too
+    ("not exists(event.x) == false", set()),
+])
+def test_absence_lists_the_paths_only_tested_for_having_none(source: str, absence: set[object]) -> None:
+    assert compile_expression(source).absence == absence
