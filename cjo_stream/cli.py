@@ -141,7 +141,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise InvalidInput(f"{args.events} holds no events")
     from cjo_stream.journeys.unseen import consent_lookalikes, unseen
 
-    for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
+    for note in unseen(topo.journeys, sim.names, stages=topo.stages is not None):  # `product_veiwed`: zeros, no why
         print(f"note: {note}", file=sys.stderr)
     for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
         print(f"note: {note}", file=sys.stderr)

@@ -228,7 +228,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           f"peak memory {peak:,.0f} MiB" + (" (two processes)" if contended else ""))
     told: set[str] = set()
     for name, topo in every:  # an entry on `product_veiwed` showed zeros everywhere, and nothing said why
-        for note in unseen(topo.journeys, first.sim.names, replay.outside_names):
+        for note in unseen(topo.journeys, first.sim.names, replay.outside_names, stages=topo.stages is not None):
             if note not in told:
                 told.add(note)
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
