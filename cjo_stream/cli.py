@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn
 
 from cjo_stream.argtypes import non_negative_float
-from cjo_stream.config import topologies_dir
+from cjo_stream.config import TOPOLOGIES_HELP, topologies_dir
 from cjo_stream.errors import ExitCode
 from cjo_stream.logs import say
 
@@ -291,14 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check journey files and policies; print every problem")
-    p.add_argument("topologies", nargs="?", help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
+    p.add_argument("topologies", nargs="?", help=TOPOLOGIES_HELP)
     p.add_argument("--topologies", dest="topologies_flag", metavar="DIR",
                    help="the same, as simulate, replay and worker take it")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("simulate", help="run journeys over a JSONL file of events in virtual time")
     p.add_argument("--topologies", default=topologies_dir(),
-                   help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
+                   help=TOPOLOGIES_HELP)
     p.add_argument("--events", required=True, metavar="FILE", action=_Once,
                    help="JSON lines of Segment-style touchpoint events (plain or gzip; one file)")
     p.add_argument("--until", help="after the last event, fire pending timers due up to this RFC 3339 time "
