@@ -154,6 +154,10 @@ MISTAKES = [
      "event.properties.cart_value"),
     ("text unquoted in a condition", ("when: event.properties.cart_value >= 30", "when: event.properties.currency == EUR"),
      4, "unknown name 'EUR' at column 30; text goes in quotes: 'EUR'"),
+    # a step's keys each given a `-` of its own: msgspec said only "missing required key `id`" (a walkthrough)
+    ("a step's key as a list item of its own", ("  - id: value_check\n    branch:", "  - id: value_check\n  - branch:"),
+     20, "steps.3: missing required key `id` (`- branch:` begins a step of its own: a step's keys go under its "
+     "`- id: value_check` without a `-`, level with `id:`)"),
     ("a goal naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\ngoal: Order Completed\n"), 2,
      "goal: Expected `object | null`, got `str` (an event is a mapping: goal: {event: Order Completed})"),
     ("exit_on naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: Unsubscribed\n"), 2,

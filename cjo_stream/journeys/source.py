@@ -380,6 +380,21 @@ def _key_in(data: Any, reason: str) -> str | None:
     return None
 
 
+def _step_without_id(data: Any, i: int) -> str:
+    """Why step ``i`` has no ``id``: its keys written as list items of their own under the step above (``- id: a``
+    then ``- wait: 1h``), or a step begun without one; msgspec said only "missing required key `id`"."""
+    steps = _value_at(data, ["steps"])
+    step = steps[i] if isinstance(steps, list) and i < len(steps) else None
+    if not isinstance(step, dict) or not step:
+        return ""
+    key = next(iter(step))
+    above = steps[i - 1] if i > 0 else None
+    if isinstance(above, dict) and set(above) == {"id"}:
+        return (f" (`- {key}:` begins a step of its own: a step's keys go under its `- id: {above['id']}` "
+                f"without a `-`, level with `id:`)")
+    return f" (each step begins `- id: <name>`, its `{key}:` under it, level with `id:`)"
+
+
 def _value_at(data: Any, path: Iterable[str | int]) -> Any:
     """The value at ``path`` in the parsed YAML ``data``, or None where it has none."""
     for part in path:
@@ -434,6 +449,8 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
         beside = _misplaced(data, path, missing.group(1))
         if beside is not None:
             return beside
+    if missing and missing.group(1) == "id" and len(path) == 2 and path[0] == "steps" and isinstance(path[1], int):
+        reason += _step_without_id(data, path[1])
     if spec is not None:
         reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason,
                               node if unknown and isinstance(node, dict) else ())
