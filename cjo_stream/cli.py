@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn
 
 from cjo_stream.argtypes import non_negative_float
-from cjo_stream.config import topologies_dir
+from cjo_stream.config import TOPOLOGIES_HELP, topologies_dir
 from cjo_stream.errors import ExitCode
 from cjo_stream.logs import say
 
@@ -141,7 +141,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise InvalidInput(f"{args.events} holds no events")
     from cjo_stream.journeys.unseen import consent_lookalikes, unseen
 
-    for note in unseen(topo.journeys, sim.names):  # an entry on `product_veiwed` showed zeros, and no why
+    for note in unseen(topo.journeys, sim.names, stages=topo.stages is not None):  # `product_veiwed`: zeros, no why
         print(f"note: {note}", file=sys.stderr)
     for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
         print(f"note: {note}", file=sys.stderr)
@@ -291,14 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check journey files and policies; print every problem")
-    p.add_argument("topologies", nargs="?", help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
+    p.add_argument("topologies", nargs="?", help=TOPOLOGIES_HELP)
     p.add_argument("--topologies", dest="topologies_flag", metavar="DIR",
                    help="the same, as simulate, replay and worker take it")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("simulate", help="run journeys over a JSONL file of events in virtual time")
     p.add_argument("--topologies", default=topologies_dir(),
-                   help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
+                   help=TOPOLOGIES_HELP)
     p.add_argument("--events", required=True, metavar="FILE", action=_Once,
                    help="JSON lines of Segment-style touchpoint events (plain or gzip; one file)")
     p.add_argument("--until", help="after the last event, fire pending timers due up to this RFC 3339 time "

@@ -138,6 +138,11 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+#: ``--topologies``' help: the directory holding journeys/ and policies.yaml ("journeys directory" had newcomers
+#: give topologies/journeys)
+TOPOLOGIES_HELP = "the topologies directory, holding journeys/ and policies.yaml (default: $CJO_TOPOLOGIES or topologies)"
+
+
 def topologies_dir() -> str:
     """The journeys directory of the offline commands (``validate``, ``simulate``, ``replay``) when none is
     given: ``$CJO_TOPOLOGIES``, as the worker's, or ``topologies``."""

@@ -135,6 +135,29 @@ MISTAKES = [
     ("an entry naming its event alone", ("entry:\n  event: cart_item_added\n  when: event.properties.cart_value >= 30\n",
      "entry: cart_item_added\n#\n#\n"), 2,
      "entry: Expected `object`, got `str` (an event is a mapping: entry: {event: cart_item_added})"),
+    # `entry:` (or `content:`) with its keys written level with it: msgspec said only "Expected `object`, got `null`"
+    ("an entry's keys level with it", ("entry:\n  event: cart_item_added\n  when:", "entry:\nevent: cart_item_added\n"
+     "when:"), 2, "entry: Expected `object`, got `null` (`entry:` has nothing under it, and `event`, `when` are "
+     "written level with it: indent them under `entry:`)"),
+    ("a content's fields level with it", ("        subject: \"{{ profile.traits.first_name | default: 'Hi' }}, your "
+     "cart\"\n        body:", "      subject: \"{{ profile.traits.first_name | default: 'Hi' }}, your cart\"\n      "
+     "body:"), 13, "steps.1.send.content: Expected `object`, got `null` (`content:` has nothing under it, and "
+     "`subject`, `body` are written level with it: indent them under `content:`)"),
+    # a trait named alone, as Mailchimp's and Klaviyo's templates and a segment builder's conditions show it: "unknown
+    # variable" / "unknown name" listed the roots, not where the trait is (a new user's walkthrough)
+    ("a trait named alone in a template", ("{{ profile.traits.first_name | default: 'Hi' }}",
+     "{{ first_name | default: 'Hi' }}"), 14, "subject: template: unknown variable 'first_name'; templates see event, "
+     "profile, journey, now, today; a trait is {{ profile.traits.first_name }}, an event's property "
+     "{{ event.properties.first_name }}"),
+    ("a property named alone in a condition", ("when: event.properties.cart_value >= 30", "when: cart_value >= 30"), 4,
+     "unknown name 'cart_value' at column 1; a trait is profile.traits.cart_value, an event's property "
+     "event.properties.cart_value"),
+    ("text unquoted in a condition", ("when: event.properties.cart_value >= 30", "when: event.properties.currency == EUR"),
+     4, "unknown name 'EUR' at column 30; text goes in quotes: 'EUR'"),
+    # a step's keys each given a `-` of its own: msgspec said only "missing required key `id`" (a walkthrough)
+    ("a step's key as a list item of its own", ("  - id: value_check\n    branch:", "  - id: value_check\n  - branch:"),
+     20, "steps.3: missing required key `id` (`- branch:` begins a step of its own: a step's keys go under its "
+     "`- id: value_check` without a `-`, level with `id:`)"),
     ("a goal naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\ngoal: Order Completed\n"), 2,
      "goal: Expected `object | null`, got `str` (an event is a mapping: goal: {event: Order Completed})"),
     ("exit_on naming its event alone", ("journey: cart_rescue\n", "journey: cart_rescue\nexit_on: Unsubscribed\n"), 2,

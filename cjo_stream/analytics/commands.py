@@ -71,7 +71,7 @@ def _cmd_analytics(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("analytics", help="journey analytics: fold journey events, serve the API and the page")
     p.add_argument("--broker", help="bootstrap servers (default: $CJO_BROKER or 127.0.0.1:9092)")
-    p.add_argument("--topologies", help="journeys directory, for the maps (default: $CJO_TOPOLOGIES or topologies)")
+    p.add_argument("--topologies", help="the topologies directory, for the maps (default: $CJO_TOPOLOGIES or topologies)")
     p.add_argument("--web-port", type=port, help="port of the page and API (default: $CJO_ANALYTICS_WEB_PORT or 6068)")
     p.add_argument("--data-dir", help="local state directory (default: $CJO_DATA_DIR or data)")
     p.add_argument("--store", choices=["rocksdb", "memory"], help="state store (default: $CJO_STORE or rocksdb)")

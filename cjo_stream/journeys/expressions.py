@@ -857,6 +857,8 @@ class _Parser:
         self.literals: set[LiteralComparison] = set()
         self.day_tests: set[str] = set()  # `days_until(x) == 3` and the like, as written: true on one day only
         self.dated: set[tuple[str, tuple[Key, ...]]] = set()  # paths a calendar function reads as a date
+        self.reads: list[tuple[str, tuple[Key, ...]]] = []  # every path read, once per time it is written
+        self.absent: list[tuple[str, tuple[Key, ...]]] = []  # those read by `not exists(x)` or `x == null`
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -884,7 +886,10 @@ class _Parser:
         node = self.expr(0)
         t = self.peek()
         if t.kind != "end":
-            raise self.unexpected(t, "an operator or the end of the expression")
+            # words from SQL or Python where an operator goes (`plan is 'pro'`, `name contains 'a'`)
+            hint = {"is": "; use '==' to compare (or '== null')", "contains": "; call it as contains(x, 'a')",
+                    "starts_with": "; call it as starts_with(x, 'a')"}.get(t.text, "") if t.kind == "name" else ""
+            raise self.unexpected(t, "an operator or the end of the expression" + hint)
         return node
 
     def infix_bp(self) -> int:
@@ -957,6 +962,9 @@ class _Parser:
             self.equate(right)
         if t.text == "==" and (left.calendar or right.calendar):
             self.day_tests.add(self.written(start))
+        for a, b in ((left, right), (right, left)):
+            if t.text == "==" and a.root is not None and b.const and b.value is None:
+                self.absent.append((a.root, a.keys))
         if t.text in ("==", "!="):
             node = _make_eq(left, right, negate=t.text == "!=")
         else:
@@ -1014,6 +1022,8 @@ class _Parser:
         if t.is_op("("):
             self.enter(t)
             node = self.expr(0)
+            if self.peek().is_op(","):  # `plan in ('pro', 'max')`, a tuple as SQL or Python write it
+                raise self.unexpected(self.peek(), "')'; a list is written in [ ]: in ['pro', 'max']")
             self.expect_op(")", "')'")
             self.depth -= 1
             return self.postfix(node)
@@ -1046,11 +1056,19 @@ class _Parser:
             raise ExpressionError(f"{name!r} is a function", t.col, f"call it as {name}(...)")
         spelled = {"True": "true", "False": "false", "None": "null", "NULL": "null", "Null": "null"}.get(name)
         hint = f"did you mean {spelled}? " if spelled else ""
+        before = self.toks[self.i - 2] if self.i >= 2 else None
+        if not spelled and before is not None and (before.kind == "op" and before.text in ("==", "!=", "[", ",")
+                                                   or before.is_kw("in")):
+            hint = f"text goes in quotes: '{name}'; "  # `plan == pro`: a value compared, not a name
+        elif not spelled and not (self.peek().is_op(".") or self.peek().is_op("[")):
+            # `plan == 'pro'`: a trait or property named alone, as a segment builder shows it
+            hint = f"a trait is profile.traits.{name}, an event's property event.properties.{name}; "
         raise ExpressionError(f"unknown name {name!r}", t.col,
                               f"{hint}expressions can use event, profile, journey, now and the functions {_FUNC_LIST}")
 
     def call(self, t: _Tok) -> _Node:
         name = t.text
+        negated = self.i >= 2 and self.toks[self.i - 2].is_kw("not")  # (``t`` was the last token taken)
         spec = FUNCTIONS.get(name)
         if spec is None:
             raise ExpressionError(f"unknown function {name!r}", t.col, f"the functions are {_FUNC_LIST}")
@@ -1064,6 +1082,10 @@ class _Parser:
             raise ExpressionError(f"{name}() takes {arity} argument{plural}, got {len(args)}", t.col)
         if spec[2]:
             self.roots.add("now")
+        after = self.peek()  # `not exists(x)` alone, not `not exists(x) == false`: x tested for having no value
+        if name == "exists" and negated and args[0].root is not None and (
+                after.kind == "end" or after.is_kw("and") or after.is_kw("or") or after.is_op(")")):
+            self.absent.append((args[0].root, args[0].keys))
         if name in CALENDAR_FUNCTIONS:
             why = _not_a_date(args[0])
             if why is not None:
@@ -1105,6 +1127,7 @@ class _Parser:
                 break
         if node.root is not None:
             self.paths.add((node.root, node.keys + tuple(keys)))
+            self.reads.append((node.root, node.keys + tuple(keys)))
         if not keys:
             return node
         kt = tuple(keys)
@@ -1123,19 +1146,22 @@ class Expression:
     ``paths`` the paths it reads, as (root, keys) — the loader uses them to decide what an instance keeps;
     ``equated`` those of them compared with ``==`` or looked up ``in`` something (what a value is, not only
     whether there is one: ``validate`` tells a receipt tied to a send from one merely checked for an id);
-    ``literals`` the paths compared with a number or true/false (:data:`LiteralComparison`); ``day_tests``
+    ``literals`` the paths compared with a number or true/false (:data:`LiteralComparison`); ``absence`` the
+    paths only tested for having no value (``not exists(x)``, ``x == null``) each time they are written: an input
+    none of whose events or customers has one is then what the test is for, not a typo; ``day_tests``
     the comparisons ``calendar_fn(x) == n`` as written (true on one day: ``validate`` tells one on an event entry);
     ``dated`` the paths a calendar function reads as a date (``validate`` tells one compared with a number).
     ``roots`` has ``zone`` (:data:`ZONE`) when a calendar function reads the customer's time zone.
     """
 
-    __slots__ = ("source", "roots", "paths", "equated", "literals", "day_tests", "dated", "_fn")
+    __slots__ = ("source", "roots", "paths", "equated", "literals", "absence", "day_tests", "dated", "_fn")
 
     source: str
     roots: frozenset[str]
     paths: frozenset[tuple[str, tuple[Key, ...]]]
     equated: frozenset[tuple[str, tuple[Key, ...]]]
     literals: frozenset[LiteralComparison]
+    absence: frozenset[tuple[str, tuple[Key, ...]]]
     day_tests: frozenset[str]
     dated: frozenset[tuple[str, tuple[Key, ...]]]
 
@@ -1143,6 +1169,7 @@ class Expression:
                  paths: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
                  equated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
                  literals: frozenset[LiteralComparison] = frozenset(),
+                 absence: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
                  day_tests: frozenset[str] = frozenset(),
                  dated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset()) -> None:
         self.source = source
@@ -1150,6 +1177,7 @@ class Expression:
         self.paths = paths
         self.equated = equated
         self.literals = literals
+        self.absence = absence
         self.day_tests = day_tests
         self.dated = dated
         self._fn = fn
@@ -1184,5 +1212,7 @@ def compile_expression(source: object) -> Expression:
         raise ExpressionError("empty expression", 1)
     parser = _Parser(source)
     node = parser.parse()
+    absent = parser.absent
+    absence = frozenset(p for p in absent if absent.count(p) == parser.reads.count(p))
     return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths), frozenset(parser.equated),
-                      frozenset(parser.literals), frozenset(parser.day_tests), frozenset(parser.dated))
+                      frozenset(parser.literals), absence, frozenset(parser.day_tests), frozenset(parser.dated))

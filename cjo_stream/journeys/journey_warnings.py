@@ -22,6 +22,7 @@ from cjo_stream.journeys.step_templates import step_templates
 from cjo_stream.journeys.text_traits import text_trait_warnings
 from cjo_stream.journeys.update_newlines import update_newline_warnings
 from cjo_stream.journeys.update_order import update_order_warnings
+from cjo_stream.webhook_content import headers_of
 
 
 def journey_warnings(loaded: list[tuple[Journey, Located]],
@@ -32,7 +33,8 @@ def journey_warnings(loaded: list[tuple[Journey, Located]],
         + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) + _group_traits_warnings(loaded) \
         + _variant_warnings(loaded) + receipt_wait_warnings(loaded) + lifetime_warnings(loaded) \
         + text_trait_warnings(loaded, _conditions, stage_whens) + update_newline_warnings(loaded) \
-        + update_order_warnings(loaded) + _day_test_warnings(loaded) + _dated_number_warnings(loaded)
+        + update_order_warnings(loaded) + _day_test_warnings(loaded) + _dated_number_warnings(loaded) \
+        + _credential_header_warnings(loaded)
 
 
 #: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).
@@ -258,6 +260,35 @@ def _content_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
             out.append(f"{j.source}:{src.line(('steps', i, 'send', 'content'))}: warning: step {step.id}'s "
                        f"{step.send.channel} content has none of {', '.join(map(repr, needs))}{hint}: the "
                        f"{step.send.channel} adapter refuses such a message (a failed receipt for every send)")
+    return out
+
+
+#: a header name that carries a credential: Authorization, X-Api-Key, X-Auth-Token, a secret, a password
+_CREDENTIAL = re.compile(r"auth|api[-_]?key|token|secret|passw", re.I)
+
+
+def _credential_header_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A webhook step's own request with a credential written in its ``headers`` (``Authorization: Bearer
+    sk_live...``): it loads and works, and it is in every delivery command (``cjo.delivery.webhook``, ``simulate``'s
+    output, ``tail``) and in the journeys' repository. docs/adapters.md says an API key lives in the adapter's
+    ``CJO_WEBHOOK_HEADERS``, never in a journey file; nothing said so at the line (a new user's walkthrough). A
+    value rendered from data (``{{ profile.traits.token }}``) is the customer's, not a secret of the file."""
+    out = []
+    for j, src in loaded:
+        for i, step in enumerate(j.steps.values()):
+            if step.send is None or step.send.channel != "webhook":
+                continue
+            text = next((t.source for k, t in step.send.content if k == "headers"), None)
+            try:
+                headers = headers_of(text) if text is not None else {}
+            except ValueError:
+                continue  # rendered from data, or refused at load already
+            for name, value in headers.items():
+                if _CREDENTIAL.search(name) and value.strip() and "{{" not in value and "{%" not in value:
+                    out.append(f"{j.source}:{src.line(('steps', i, 'send', 'content', 'headers'))}: warning: step "
+                               f"{step.id}'s header {name!r} holds a credential written in the journey file, which "
+                               "every delivery command carries (cjo.delivery.webhook, simulate's output): give it "
+                               "to the adapter in CJO_WEBHOOK_HEADERS (docs/adapters.md, webhook)")
     return out
 
 

@@ -77,7 +77,15 @@ _FILTERS: Final = {
                 f"for two decimals: {TWO_DECIMALS} (README, \"Coming from Customer.io\")",
     "timezone": "Customer.io's timezone filter is time_zone here: {{ now | time_zone: profile.timezone | date: "
                 "'%H:%M' }} (README, Templates)",
+    # Shopify's own filters, which a theme's or a Shopify Email template brings (a new user's walkthrough)
+    "handleize": "Shopify's handleize is not standard Liquid: {{ x | downcase | strip | replace: ' ', '-' }}",
+    "handle": "Shopify's handle is not standard Liquid: {{ x | downcase | strip | replace: ' ', '-' }}",
+    "pluralize": "Shopify's pluralize is not standard Liquid: {% if n == 1 %}item{% else %}items{% endif %}",
 }
+for _name in ("img_url", "image_url", "asset_url", "file_url", "product_img_url", "link_to", "url_for_type",
+              "within", "t", "weight_with_unit", "img_tag", "stylesheet_tag", "script_tag"):
+    _FILTERS[_name] = (f"Shopify's {_name} is a storefront filter, not standard Liquid: a journey's content has no "
+                       "store behind it; send the URL or text in an event property or trait")
 
 #: Customer.io's date arithmetic (``| add_day: 3``): our times are epoch seconds, so ``plus`` does it
 _DATE_STEPS: Final = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}

@@ -163,7 +163,11 @@ class _Compiler:
         for root in sorted(tpl.roots() or ()):  # (None: a computed first key, which cannot be told)
             if (why := unknown_root(root)) is not None:
                 first = min(tpl.paths(root), key=lambda keys: tpl.index_of(root, keys), default=())
-                found.append((tpl.index_of(root, None), why + foreign_hint(root, first, liquid=True)))
+                hint = foreign_hint(root, first, liquid=True)
+                if not hint and not first and "did you mean" not in why:  # `{{ first_name }}`, as Mailchimp's
+                    hint = f"; a trait is {{{{ profile.traits.{root} }}}}, an event's property " \
+                           f"{{{{ event.properties.{root} }}}}"
+                found.append((tpl.index_of(root, None), why + hint))
                 continue
             for keys in sorted(tpl.paths(root), key=repr):
                 if (why := unknown_field(root, keys, liquid=True)) is not None:

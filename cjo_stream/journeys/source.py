@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -379,20 +380,40 @@ def _key_in(data: Any, reason: str) -> str | None:
     return None
 
 
+def _step_without_id(data: Any, i: int) -> str:
+    """Why step ``i`` has no ``id``: its keys written as list items of their own under the step above (``- id: a``
+    then ``- wait: 1h``), or a step begun without one; msgspec said only "missing required key `id`"."""
+    steps = _value_at(data, ["steps"])
+    step = steps[i] if isinstance(steps, list) and i < len(steps) else None
+    if not isinstance(step, dict) or not step:
+        return ""
+    key = next(iter(step))
+    above = steps[i - 1] if i > 0 else None
+    if isinstance(above, dict) and set(above) == {"id"}:
+        return (f" (`- {key}:` begins a step of its own: a step's keys go under its `- id: {above['id']}` "
+                f"without a `-`, level with `id:`)")
+    return f" (each step begins `- id: <name>`, its `{key}:` under it, level with `id:`)"
+
+
+def _value_at(data: Any, path: Iterable[str | int]) -> Any:
+    """The value at ``path`` in the parsed YAML ``data``, or None where it has none."""
+    for part in path:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
 def _misplaced(data: Any, path: list[str | int], key: str) -> tuple[Path, str] | None:
     """A required ``key`` missing under ``path`` that the mapping above it has: the line of ``key`` indented one
     level too little (``content:`` under a step, beside ``send:``), which msgspec told only as "missing required
     key" at the line of ``send`` (a walkthrough). Its path and reason, or None."""
     if not path or not isinstance(path[-1], str):
         return None
-    parent = data
-    for part in path[:-1]:
-        if isinstance(parent, dict):
-            parent = parent.get(part)
-        elif isinstance(parent, list) and isinstance(part, int) and part < len(parent):
-            parent = parent[part]
-        else:
-            return None
+    parent = _value_at(data, path[:-1])
     if not isinstance(parent, dict) or key not in parent:
         return None
     at = [*path[:-1], key]
@@ -428,6 +449,8 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
         beside = _misplaced(data, path, missing.group(1))
         if beside is not None:
             return beside
+    if missing and missing.group(1) == "id" and len(path) == 2 and path[0] == "steps" and isinstance(path[1], int):
+        reason += _step_without_id(data, path[1])
     if spec is not None:
         reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason,
                               node if unknown and isinstance(node, dict) else ())
@@ -474,6 +497,28 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
             reason += f" (each event is a mapping: - {{event: {name}}})"
         elif last == "content" and path[-2:-1] == ["send"] and reason.startswith("Expected `object"):
             reason += " (the message's fields, each a template: content: {subject: ..., body: ...})"
+    # `headers: {X-Source: cjo}`: a content field (a webhook request's headers too) is text, a template; msgspec
+    # said only "Expected `str`, got `object`" of the mapping a newcomer writes (a walkthrough)
+    if len(path) >= 2 and path[-2] == "content" and isinstance(node, dict | list) \
+            and reason.startswith("Expected `str"):
+        if path[-1] == "headers" and isinstance(node, dict):
+            shown = json.dumps({str(k): str(v) for k, v in node.items()})
+            reason += f" (headers are a JSON object in quotes: headers: '{shown[:80]}')"
+        else:
+            reason += " (a content field is text, a Liquid template: write JSON in quotes, or {{ ... | json }})"
+    # `content:` (or `entry:`) with nothing under it and its keys written level with it: msgspec said only
+    # "Expected `object`, got `null`" (a walkthrough)
+    if node is None and path and isinstance(path[-1], str) and re.match(r"Expected `object.*got `null`$", reason):
+        parent = _value_at(data, path[:-1])
+        known = {f.encode_name for t in _types_at(spec, path[:-1]) if isinstance(t, mi.StructType)
+                 for f in t.fields} if spec is not None else set()
+        stray = [str(k) for k in parent if k not in known] if isinstance(parent, dict) and known else []
+        if stray:
+            them = ", ".join(f"`{k}`" for k in stray[:3])
+            reason += f" (`{path[-1]}:` has nothing under it, and {them} {'is' if len(stray) == 1 else 'are'} " \
+                      f"written level with it: indent {'it' if len(stray) == 1 else 'them'} under `{path[-1]}:`)"
+        else:
+            reason += f" (`{path[-1]}:` has nothing under it: write its keys indented under it)"
     # `exit_on: {event: x}` written as the goal is (a mapping), and `version: v2`: msgspec named only the types
     if path == ["exit_on"] and reason.startswith("Expected `array`, got `object`") and isinstance(node, dict):
         more = ", ..." if len(node) > 1 else ""

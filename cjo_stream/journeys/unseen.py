@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from cjo_stream.event import RECEIPT_PREFIX  # an input of touchpoints alone has no receipts
 from cjo_stream.journeys.conditions import latest_versions
 from cjo_stream.journeys.model import SCHEDULED, Journey, Matcher
+from cjo_stream.journeys.stage_model import STAGE_CHANGED
 
 
 def _waits(j: Journey) -> Iterable[tuple[str, Matcher]]:
@@ -40,14 +41,17 @@ def _folded(name: str) -> str:
 
 
 def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | None = None,
-           where: str = "the input") -> list[str]:
+           where: str = "the input", *, stages: bool = False) -> list[str]:
     """One line per journey and event name it waits for that ``names`` lacks (latest version of each
     journey; nothing when ``names`` and ``outside`` are empty: there was no input to speak of).
     ``outside``: the names of the input's events outside a replay's time range, which are no typo;
-    ``where``: what ``names`` are of, as the lines say it."""
+    ``where``: what ``names`` are of, as the lines say it; ``stages``: the topology has lifecycle stages, whose
+    ``stage_changed`` the engine makes (a journey entered on it was told the input had no such event)."""
     outside = outside or set()
     if not names and not outside:
         return []
+    if stages:
+        names = names | {STAGE_CHANGED}
     latest = latest_versions(journeys)
     choices = sorted(names | outside)
     # hand-over targets: an entry event nobody sends is how one is meant to be reached only by `enter:` (README,
@@ -71,6 +75,9 @@ def unseen(journeys: Iterable[Journey], names: set[str], outside: set[str] | Non
                 hint = f"; a {_folded(event)} call is the event {call!r}" + ("" if call in choices else ", none here")
             elif close:
                 hint = f"; did you mean {close[0]!r}?"
+            elif event == STAGE_CHANGED:
+                hint = "; the engine makes it when a customer's lifecycle stage changes, which needs a stages.yaml " \
+                       "beside policies.yaml"
             elif event.startswith(RECEIPT_PREFIX):
                 hint = "; receipts come from the channel adapters: include them in the input, e.g. the lines of " \
                        "`cjo-stream tail --receipts --from-beginning`"

@@ -112,8 +112,13 @@ def _condition_clauses(journeys: Iterable[Journey], traits: set[str], unreached:
     for jid, journey in _latest(journeys, traits):
         roles: dict[str, list[str]] = {}
         on_group: set[str] = set()  # traits a condition on a group call reads: likely the group's, meant
+        valued: set[str] = set()  # read somewhere as more than a test for having none (`not exists(...)`)
         for c in conditions(journey):
             role, event = _role(c), c.event
+            for root, keys in c.when.paths:
+                if root == "profile" and len(keys) >= 2 and keys[0] == "traits" and (root, keys) not in \
+                        c.when.absence:
+                    valued.add(str(keys[1]))
             for name in _traits_read(c.when):
                 if name not in traits and role not in roles.get(name, []):
                     roles.setdefault(name, []).append(role)
@@ -121,6 +126,8 @@ def _condition_clauses(journeys: Iterable[Journey], traits: set[str], unreached:
                         on_group.add(name)
         for name, roles_of in roles.items():
             close = _closest_trait(name, choices)
+            if name not in valued and not close and name not in unreached:
+                continue  # only tested for having none (`not exists(profile.traits.churned)`): as meant
             hints = [f"did you mean {close!r}?"] if close else []
             if name in on_group:  # the group's traits stay off the profile (events.py)
                 hints.append(f"a group call's own traits are event.properties.traits.{name}")
@@ -285,6 +292,7 @@ def unset_properties(journeys: Iterable[Journey], carried: Mapping[str, set[str]
     out: list[str] = []
     for jid in sorted(latest):
         roles: dict[tuple[str, str], list[str]] = {}
+        compared: set[tuple[str, str]] = set()  # read somewhere as more than a test for having none
         entry_steps = on_entry_event(latest[jid])
         for c in conditions(latest[jid]):
             event = event_of(latest[jid], c, entry_steps)
@@ -294,11 +302,15 @@ def unset_properties(journeys: Iterable[Journey], carried: Mapping[str, set[str]
                 if root != "event" or len(keys) < 2 or keys[0] != "properties" or not isinstance(keys[1], str):
                     continue
                 name, role = keys[1], _role(c)
-                if name in read.get(event, ()) and name not in carried[event] and \
-                        role not in roles.get((event, name), []):
-                    roles.setdefault((event, name), []).append(role)
+                if name in read.get(event, ()) and name not in carried[event]:
+                    if (root, keys) not in c.when.absence:
+                        compared.add((event, name))
+                    if role not in roles.get((event, name), []):
+                        roles.setdefault((event, name), []).append(role)
         entry = latest[jid].entry.event
-        bare_somewhere = set(roles)  # (conditions read theirs as null: told whatever a template does)
+        # conditions read theirs as null: told whatever a template does, but a key only tested for having none
+        # (`not exists(event.properties.coupon)`: none carrying it is what the test is for) is told as a default is
+        bare_somewhere = set(compared)
         for name, role, bare in _on_entry_event(latest[jid]):
             if entry in carried and name in read.get(entry, ()) and name not in carried[entry] and \
                     role not in roles.get((entry, name), []):

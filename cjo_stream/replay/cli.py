@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from cjo_stream.argtypes import non_negative_float, positive_float, positive_int, topic, when
-from cjo_stream.config import topologies_dir
+from cjo_stream.config import TOPOLOGIES_HELP, topologies_dir
 
 
 def _duration(text: str) -> float:
@@ -228,7 +228,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           f"peak memory {peak:,.0f} MiB" + (" (two processes)" if contended else ""))
     told: set[str] = set()
     for name, topo in every:  # an entry on `product_veiwed` showed zeros everywhere, and nothing said why
-        for note in unseen(topo.journeys, first.sim.names, replay.outside_names):
+        for note in unseen(topo.journeys, first.sim.names, replay.outside_names, stages=topo.stages is not None):
             if note not in told:
                 told.add(note)
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
@@ -359,8 +359,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "policies, timers) in virtual time and prints what they would have done. "
                                    "Writes to no topic.")
     p.add_argument("--topologies", default=topologies_dir(),
-                   help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
-    p.add_argument("--compare", metavar="OTHER_DIR", help="a second journeys directory, run over the same events")
+                   help=TOPOLOGIES_HELP)
+    p.add_argument("--compare", metavar="OTHER_DIR", help="a second topologies directory, run over the same events")
     p.add_argument("--events", nargs="+", action="extend", metavar="FILE",
                    help="JSONL files (plain or gzip) instead of topics; the flag may be repeated")
     p.add_argument("--topic", action="append", type=topic,

@@ -28,7 +28,7 @@ from cjo_stream.argtypes import (
     seconds,
     topic,
 )
-from cjo_stream.config import Settings, topologies_dir
+from cjo_stream.config import TOPOLOGIES_HELP, Settings, topologies_dir
 from cjo_stream.errors import ExitCode, UsageError, readable_file
 from cjo_stream.gc_tuning import gc_thresholds, tune_gc
 from cjo_stream.kafka.connect import CONNECT_TIMEOUT, broker_ready, lost_broker
@@ -551,7 +551,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description="Waits for the broker with backoff (one log line per attempt) and refuses "
                                    "to start on journey errors.")
     broker_arg(p, client=False)
-    p.add_argument("--topologies", help="journeys directory (default: $CJO_TOPOLOGIES or topologies)")
+    p.add_argument("--topologies", help=TOPOLOGIES_HELP)
     p.add_argument("--store", choices=["rocksdb", "memory"], help="state store (default: $CJO_STORE or rocksdb)")
     p.add_argument("--web-port", type=port, help="state API / metrics port (default: $CJO_WEB_PORT or 6066)")
     p.add_argument("--data-dir", help="local state directory (default: $CJO_DATA_DIR or data)")
@@ -598,7 +598,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="seconds, or a duration: 90s, 5m (default: until Ctrl-C on a terminal, else 60 s)")
     p.add_argument("--customers", type=customer_count, default=300, help=CUSTOMERS_HELP.format(300))
     p.add_argument("--rate", type=positive_float, default=40.0, help="events per second (default 40)")
-    p.add_argument("--topologies", default="topologies/demo", help="journeys directory (default topologies/demo)")
+    p.add_argument("--topologies", default="topologies/demo",
+                   help="the topologies directory, holding journeys/ and policies.yaml (default topologies/demo)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("tail", help="print delivery commands (or, --receipts, the adapters' receipts; "
@@ -607,7 +608,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--channel", action="append", type=channel_name, metavar="NAME",
                    help="channel to follow: built in, or declared in the topologies' policies.yaml (repeatable; "
                         "default: all of them)")
-    p.add_argument("--topologies", help="journeys directory whose policies.yaml declares channels of your own "
+    p.add_argument("--topologies", help="the topologies directory whose policies.yaml declares channels of your own "
                                         "(default: $CJO_TOPOLOGIES or topologies)")
     p.add_argument("--receipts", action="store_true",
                    help="print the adapters' receipts ($CJO_RECEIPTS_TOPIC) instead: sent, delivered, failed with "

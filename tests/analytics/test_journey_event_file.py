@@ -66,3 +66,42 @@ def test_receipts_of_the_input_are_in_the_file_as_the_report_counts_them(tmp_pat
     folded = Analytics(default_zone=topo.policies.default_timezone)
     folded.apply_all(records)
     assert reports(folded, topo.journeys) == reports(sim.analytics, topo.journeys)
+
+
+def test_a_login_is_a_linked_record_and_the_sends_a_week_fold_as_the_report_does(tmp_path: Path) -> None:
+    """Workers write a ``linked`` record when a login merges an anonymous profile (README, Journey analytics): the
+    service then ranks the anonymous id's sends with the customer's for sends a week. The file, "as workers write
+    them", had none: folded again, two pushes before a login and two after counted 1, 2, 1, 2 instead of 1 to 4."""
+    topo = tmp_path / "topo"
+    (topo / "journeys").mkdir(parents=True)
+    (topo / "policies.yaml").write_text("default_timezone: UTC\n")
+    (topo / "journeys" / "promo.yaml").write_text(
+        "journey: promo\nentry: {event: promo}\nre_entry: always\n"
+        "steps:\n  - id: push\n    send: {channel: push, content: {title: hi, body: hi}}\n")
+
+    def line(mid: str, ts: str, **more: object) -> str:
+        return json.dumps({"messageId": mid, "type": "track", "event": "promo", "timestamp": ts, **more})
+
+    token = {"context": {"device": {"token": "PHONE"}}}
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join([
+        line("a1", "2026-03-03T10:00:00Z", anonymousId="anon-1", **token),
+        line("a2", "2026-03-03T10:10:00Z", anonymousId="anon-1", **token),
+        json.dumps({"messageId": "login", "type": "identify", "anonymousId": "anon-1", "userId": "u1",
+                    "timestamp": "2026-03-03T11:00:00Z"}),
+        line("u1", "2026-03-03T12:00:00Z", userId="u1"),
+        line("u2", "2026-03-03T13:00:00Z", userId="u1"),
+    ]) + "\n")
+    out = tmp_path / "journey-events.jsonl"
+    p = run("simulate", "--topologies", str(topo), "--events", str(events), "--journey-events", str(out))
+    assert p.returncode == 0, p.stderr
+    records = [decode(line) for line in out.read_bytes().splitlines()]
+    assert [(r.customer_id, r.from_) for r in records if r.kind == "linked"] == [("u1", "anon-1")]
+    assert sum(r.kind == "sent" for r in records) == 4
+    loaded = load_topology(str(topo))
+    sim = Simulator(Engine(loaded.journeys, loaded.policies, stages=loaded.stages))
+    sim.run_lines(jsonl_lines(str(events)))
+    sim.finish()
+    folded = Analytics(default_zone=loaded.policies.default_timezone)
+    folded.apply_all(records)
+    assert reports(folded, loaded.journeys) == reports(sim.analytics, loaded.journeys)

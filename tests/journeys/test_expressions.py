@@ -399,8 +399,16 @@ def test_truthy_survives_objects_that_refuse_bool() -> None:
     ("1 in", 5, "unexpected end of input"),
     ("(1 + 2) 'x'", 9, "unexpected string 'x'"),
     # unknown name / function
-    ("foo", 1, "unknown name 'foo'; expressions can use event, profile, journey, now and the functions len, lower"),
-    ("event.x == bar", 12, "unknown name 'bar'"),
+    ("foo", 1, "unknown name 'foo'; a trait is profile.traits.foo, an event's property event.properties.foo; "
+               "expressions can use event, profile, journey, now and the functions len, lower"),
+    ("customer.plan == 1", 1, "unknown name 'customer'; expressions can use"),  # a path: no trait of that name
+    ("event.x == bar", 12, "unknown name 'bar'; text goes in quotes: 'bar'; expressions can use"),
+    ("event.x in ['a', bar]", 18, "unknown name 'bar'; text goes in quotes: 'bar'"),
+    # words and forms from SQL or Python (a new user's walkthrough)
+    ("event.x is 'a'", 9, "unexpected 'is'; expected an operator or the end of the expression; use '==' to compare"),
+    ("event.x contains 'a'", 9, "unexpected 'contains'; expected an operator or the end of the expression; call it as "
+                                "contains(x, 'a')"),
+    ("event.x in ('a', 'b')", 16, "unexpected ','; expected ')'; a list is written in [ ]: in ['pro', 'max']"),
     ("[x for x in y]", 2, "unknown name 'x'"),
     ("lambda", 1, "unknown name 'lambda'"),
     ("len", 1, "'len' is a function; call it as len(...)"),
@@ -776,3 +784,16 @@ def test_arbitrary_text_fails_only_with_expression_error(source: str) -> None:
         assert 1 <= e.column <= len(source) + 1
         return
     expr._fn(CTX)
+
+
+@pytest.mark.parametrize(("source", "absence"), [
+    ("event.properties.cart_value >= 20 and not exists(event.properties.coupon)", {("event", ("properties", "coupon"))}),
+    ("event.x == null", {("event", ("x",))}),
+    ("null == event.x or event.y > 1", {("event", ("x",))}),
+    ("exists(event.x)", set()),  # a value required: none having one is worth telling
+    ("event.x != null", set()),
+    ("event.x == null or event.x == 1", set()),  # read as a value too
+    ("not exists(event.x) == false", set()),
+])
+def test_absence_lists_the_paths_only_tested_for_having_none(source: str, absence: set[object]) -> None:
+    assert compile_expression(source).absence == absence

@@ -67,3 +67,24 @@ def test_a_braze_name_without_an_output_written_here_keeps_the_general_hint(braz
     with pytest.raises(TemplateError) as e:
         Template(braze)
     assert e.value.reason.endswith("name the profile field, e.g. {{ profile.traits.first_name }} (README, Templates)")
+
+
+@pytest.mark.parametrize(("filter_", "told"), [
+    ("handleize", "Shopify's handleize is not standard Liquid: {{ x | downcase | strip | replace: ' ', '-' }}"),
+    ("pluralize: 'item', 'items'", "Shopify's pluralize is not standard Liquid"),
+    ("img_url: '200x'", "Shopify's img_url is a storefront filter, not standard Liquid"),
+])
+def test_a_shopify_filter_is_told_what_to_write(filter_: str, told: str) -> None:
+    """A Shopify theme's filters were "unknown filter 'handleize'" alone (a new user's walkthrough)."""
+    with pytest.raises(TemplateError) as e:
+        Template(f"{{{{ event.properties.title | {filter_} }}}}")
+    assert told in hint(str(e.value)), hint(str(e.value))
+
+
+@pytest.mark.parametrize(("recipe", "data", "text"), [
+    ("{{ x | downcase | strip | replace: ' ', '-' }}", {"x": " Summer Sale "}, "summer-sale"),
+    ("{% if n == 1 %}item{% else %}items{% endif %}", {"n": 2}, "items"),
+])
+def test_the_shopify_recipes_render(recipe: str, data: dict[str, object], text: str) -> None:
+    source = recipe.replace("x |", "event.properties.x |").replace("n ==", "event.properties.n ==")
+    assert Template(source).render({"event": {"properties": data}}) == text

@@ -368,7 +368,8 @@ def test_a_mistyped_content_value_is_reported_at_its_own_line_and_key() -> None:
     assert problems(text) == ["j.yaml:10: steps.0.send.content.score: Expected `str`, got `int` (put it in quotes: "
                               "unquoted, YAML reads it as a number or true/false, not as text)"]
     assert problems(text.replace("score: 80", 'score: "80"')) == [
-        "j.yaml:11: steps.0.send.content.items: Expected `str`, got `array`"]
+        "j.yaml:11: steps.0.send.content.items: Expected `str`, got `array` (a content field is text, a Liquid "
+        "template: write JSON in quotes, or {{ ... | json }})"]
 
 
 def test_every_misspelt_name_of_a_template_is_listed_at_its_line() -> None:

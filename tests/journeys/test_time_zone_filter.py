@@ -5,6 +5,7 @@ across daylight-saving changes, and the same on any host and in a replay."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -40,8 +41,11 @@ def test_now_on_the_customers_clock_is_the_decision_time_there() -> None:
 
 def test_a_customer_without_a_zone_fails_the_send_saying_so() -> None:
     # nil: the customer has no zone (profile.timezone); the author gives a default, as the README shows
-    with pytest.raises(RenderError, match="time_zone: no zone"):
+    with pytest.raises(RenderError, match="time_zone: no zone") as told:
         _render(SLOT, 1774789200, None)
+    # the README quotes the skip's detail as it is (it named `render_error: time_zone: no zone`, not the detail)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"detail `{told.value.reason}`" in readme, told.value.reason
     with pytest.raises(RenderError, match="time_zone: unknown zone 'Mars/Olympus'"):
         _render(SLOT, 1774789200, "Mars/Olympus")
     with_default = ("{% assign tz = profile.timezone | default: 'Europe/Berlin' %}"

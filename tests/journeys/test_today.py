@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -116,3 +117,22 @@ def test_date_fills_what_a_text_leaves_out_from_the_decision_time(text: str, sho
     (a security review). What the text leaves out comes from the decision time's UTC date."""
     t = Template("{{ event.properties.t | date: '%Y-%m-%d %H:%M' }}")
     assert t.render({**DATA, "now": DecisionTime(PAST), "event": {"properties": {"t": text}}}) == shown
+
+
+def test_the_readmes_days_since_recipe_and_its_guard_for_a_customer_who_never_had_the_event() -> None:
+    """README's ``{{ now | minus: profile.last.order_completed | divided_by: 86400 | floor }}`` gave a customer who
+    never ordered the days since 1970 (nil counts as 0), unsaid (a new user's walkthrough): the README says so and
+    gives the guard, which renders nothing for them."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    recipe = "{{ now | minus: profile.last.order_completed | divided_by: 86400 | floor }}"
+    assert f"`{recipe}`" in readme
+    guard = re.search(r"`(\{% if profile\.last\.order_completed %\})\.\.\.(\{% endif %\})`", readme)
+    assert guard, "README gives no guard for a customer who never had the event"
+    now = parse_ts("2026-03-05T18:30:00Z")
+    never = {"profile": {"last": {}}, "now": DecisionTime(now)}
+    ordered = {"profile": {"last": {"order_completed": now - 3 * 86400 - 60}}, "now": DecisionTime(now)}
+    assert Template(recipe).render(never) == str(int(now // 86400))  # what the README warns of
+    guarded = Template(guard.group(1) + recipe + guard.group(2))
+    assert guarded.render(never) == ""
+    assert guarded.render(ordered) == "3"
+    assert f"`{int(now // 86400)}`" in readme

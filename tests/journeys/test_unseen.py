@@ -189,3 +189,40 @@ steps:
 def _dir(tmp_path: Path, name: str) -> Path:
     (tmp_path / name).mkdir()
     return tmp_path / name
+
+
+RETENTION = """\
+journey: retained
+entry: {event: stage_changed, when: "event.properties.to == 'retention'"}
+steps:
+  - id: thanks
+    send: {channel: email, content: {subject: "Thanks", body: "for coming back"}}
+"""
+
+
+def test_stage_changed_is_no_typo_with_stages_and_told_where_it_comes_from_without(tmp_path: Path) -> None:
+    """README's lifecycle example, a journey entered on ``stage_changed``, was entered by the simulation and told
+    "no event named 'stage_changed' in the input" all the same: the engine makes it, the input never has it."""
+    events = tmp_path / "orders.jsonl"
+    events.write_text("".join(
+        f'{{"messageId": "o{i}", "type": "track", "event": "order_completed", "userId": "u1", '
+        f'"timestamp": "2026-02-1{i}T19:15:00Z", "traits": {{"email": "a@example.com"}}}}\n' for i in range(3)))
+    with_stages = tmp_path / "with"
+    with_stages.mkdir()
+    write(with_stages, {"retained": RETENTION})
+    (with_stages / "stages.yaml").write_text((ROOT / "topologies" / "stages.yaml").read_text())
+    without = tmp_path / "without"
+    without.mkdir()
+    write(without, {"retained": RETENTION})
+    for command in ("simulate", "replay"):
+        told = {}
+        for name, topologies in (("with", with_stages), ("without", without)):
+            p = subprocess.run([sys.executable, "-m", "cjo_stream.cli", command, "--events", str(events),
+                                "--topologies", str(topologies)], capture_output=True, text=True, cwd=ROOT,
+                               timeout=120)
+            assert p.returncode == 0, p.stderr
+            told[name] = [ln for ln in p.stderr.splitlines() if ln.startswith("note: ")]
+        assert told["with"] == [], (command, told)
+        assert told["without"] == ["note: journey retained: no event named 'stage_changed' in the input (its entry; "
+                                   "the engine makes it when a customer's lifecycle stage changes, which needs a "
+                                   "stages.yaml beside policies.yaml)"], (command, told)

@@ -69,3 +69,31 @@ def test_simulate_and_replay_tell_each_property_no_such_event_carried_with_the_c
     (tmp_path / "fixed").mkdir()
     p = _cli("simulate", "--events", str(events), "--topologies", str(write(tmp_path / "fixed", {"cart": fixed})))
     assert p.returncode == 0 and [ln for ln in p.stderr.splitlines() if "property" in ln] == [], p.stderr
+
+
+def test_a_key_only_tested_for_having_none_is_told_only_when_a_carried_one_is_close(tmp_path: Path) -> None:
+    """README's own example, ``when: event.properties.cart_value >= 20 and not exists(event.properties.coupon)``, over
+    carts none of which had a coupon was told "reads event.properties.coupon as null for every one", which is what
+    the test is for (a new user's walkthrough); as a template's default, it is told when a carried key is close (a
+    typo), and so is a trait a condition only tests for having none."""
+    journey = ('journey: cart\nentry: {event: cart_item_added, when: "event.properties.cart_value >= 20 and not '
+               'exists(event.properties.coupon) and profile.traits.churned == null"}\n'
+               'steps:\n  - {id: mail, send: {channel: email, content: {subject: hi, body: hi}}}\n')
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps({
+        "messageId": f"c{i}", "type": "track", "event": "cart_item_added", "userId": f"u{i}",
+        "timestamp": f"2026-03-02T10:0{i}:00Z", "traits": {"email": f"u{i}@example.com"},
+        "properties": {"cart_value": 40, "currency": "GBP"}}) + "\n" for i in range(3)))
+    for name, text, told in [
+        ("meant", journey, []),
+        ("typo", journey.replace("coupon", "curency"),
+         ["note: journey cart: no 'cart_item_added' event in the input has a property 'curency' (its entry's when "
+          "reads event.properties.curency as null for every one; did you mean 'currency'?)"]),
+        ("valued", journey.replace("profile.traits.churned == null", "profile.traits.churned == false"),
+         ["note: journey cart: no customer in the input has a trait 'churned' (its entry's when reads it as null for "
+          "everyone)"]),
+    ]:
+        (tmp_path / name).mkdir()
+        p = _cli("simulate", "--events", str(events), "--topologies", str(write(tmp_path / name, {"cart": text})))
+        assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+        assert [ln for ln in p.stderr.splitlines() if ln.startswith("note: ")] == told, (name, p.stderr)

@@ -47,7 +47,11 @@ def test_a_steps_own_request_loads(tmp_path: Path) -> None:
     ("method: PUT", "subject: hi", ":10: headers: belongs to a webhook step's own "
                                    "request, which `method:` asks for"),
     ("method: PUT", "method: PUT\n        subject: hi", ":10: subject: a webhook "
-                                                       "step's own request (method:) sends body: as it is"),
+                                                       "step's own request (method:) sends body: as it is"),    # headers written as a YAML mapping, as a newcomer does: msgspec said only "Expected `str`, got `object`"
+    ("""headers: '{"X-Source": "cjo"}'""", "headers: {X-Source: cjo}", """:10: steps.0.send.content.headers: """
+     """Expected `str`, got `object` (headers are a JSON object in quotes: headers: '{"X-Source": "cjo"}')"""),
+    ("body: '{", "body: {x: 1}\n        b: '{", ":11: steps.0.send.content.body: Expected `str`, got `object` (a "
+                                                 "content field is text, a Liquid template: write JSON in quotes"),
 ])
 def test_what_every_send_would_fail_on_is_refused_at_its_line(tmp_path: Path, old: str, new: str, told: str) -> None:
     code, out = _validate(tmp_path, JOURNEY.replace(old, new))
@@ -77,3 +81,20 @@ def test_the_docs_example_loads_and_renders_json(tmp_path: Path) -> None:
     (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
     assert cmd["to"] == "https://api.example.com/v1/contacts/u1" and cmd["content"]["method"] == "PUT"
     assert orjson.loads(cmd["content"]["body"]) == {"email": 'a"o@example.com', "plan": "free"}
+
+
+def test_a_credential_written_in_the_journey_is_warned_at_its_line(tmp_path: Path) -> None:
+    """An API key in a step's headers loads and works, and every delivery command carries it (the webhook topic,
+    simulate's output): docs/adapters.md says it belongs in CJO_WEBHOOK_HEADERS, and validate said nothing."""
+    text = JOURNEY.replace('{"X-Source": "cjo"}', '{"X-Source": "cjo", "Authorization": "Bearer sk_live_1"}')
+    code, out = _validate(tmp_path, text)
+    assert code == 0, out
+    assert "crm_sync.yaml:10: warning: step upsert's header 'Authorization' holds a credential written in the " \
+           "journey file" in out and "CJO_WEBHOOK_HEADERS" in out, out
+    assert "sk_live_1" not in out  # the warning does not repeat the secret
+
+
+@pytest.mark.parametrize("headers", ['{"X-Source": "cjo"}', '{"X-Auth-Token": "{{ profile.traits.api_token }}"}'])
+def test_no_warning_for_a_plain_header_or_one_rendered_from_data(tmp_path: Path, headers: str) -> None:
+    code, out = _validate(tmp_path, JOURNEY.replace('{"X-Source": "cjo"}', headers))
+    assert code == 0 and ": warning:" not in out, out
