@@ -70,6 +70,9 @@ def parse_time_of_day(text: object) -> tuple[int, int]:
     here (``wait_until``, its ``best_time`` default, quiet hours, a schedule's ``at``), so all take the
     same forms: a 24-hour ``H:MM`` or ``HH:MM`` (the message asked for HH:MM while 9:00 was taken)."""
     m = _TIME_OF_DAY.match(text) if isinstance(text, str) else None
+    if not m and isinstance(text, str) and text.strip() in ("24:00", "24:00:00"):
+        raise ValueError(f"bad time of day {text!r}: a time of day is 00:00 to 23:59 (a window to the end of the "
+                         "day: until: \"23:59\"; midnight is \"00:00\", the next day's start)")
     if not m:
         raise ValueError(f"bad time of day {text!r}: use a 24-hour time H:MM or HH:MM in quotes, "
                          f"e.g. \"9:00\" or \"21:30\"")

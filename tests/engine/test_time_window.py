@@ -86,6 +86,8 @@ def test_without_until_the_same_step_waits_for_the_next_opening(tmp_path: Path) 
     ('{at: "17:00", until: "09:00"}', "until: '09:00' is not after at: 17:00"),
     ('{at: "09:00", until: "09:00"}', "until: '09:00' is not after at: 09:00"),
     ('{at: "09:00", until: "5pm"}', "bad time of day '5pm'"),
+    # a window to the end of the day (a new user's walkthrough: refused with the forms only)
+    ('{at: "09:00", until: "24:00"}', 'a window to the end of the day: until: "23:59"'),
     ('{best_time: email, default: "10:00", until: "17:00"}', "until: goes with at:"),
 ])
 def test_a_bad_window_is_refused_at_its_line(wait: str, reason: str) -> None:
