@@ -32,7 +32,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     topo = load_topology_checked(args.topologies, refusing=None)  # (not "run validate": this is validate)
     for j in sorted(topo.journeys, key=lambda j: (j.id, j.version)):
         n = len(j.steps)
-        print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'})  {j.source}")
+        paused = ", paused" if j.paused else ""
+        print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'}{paused})  {j.source}")
     if topo.stages is not None:
         import os
 

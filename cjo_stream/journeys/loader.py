@@ -793,7 +793,7 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
         re_entry_after=after, holdout=spec.holdout, goal=goal, exit_on=exits,
         max_duration=max_duration, source=src.file, channels=channels, snapshot=snapshot,
         keeps_event=_keeps_event(steps),
-        schedule=schedule, throttle=throttle, handovers=handovers,
+        schedule=schedule, throttle=throttle, handovers=handovers, paused=spec.status == "paused",
     )
 
 
@@ -956,6 +956,15 @@ def _declared_only(path: str) -> Policies:
     return Policies(channels=tuple(CustomChannel(n, customer_facing=False) for n in names if isinstance(n, str)))
 
 
+def _paused_notes(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A line for each journey version whose file says ``status: paused``: every command loading the topology
+    (a worker at start, ``validate``, ``simulate``, ``replay``) names what it holds back, so that a pause left
+    in place after an incident is seen."""
+    return [f"{src.file}:{src.line(('status',))}: note: journey {j.id} version {j.version} is paused: nobody enters "
+            "it, and each send its customers reach is held (deferred, reason journey_paused) until its file says "
+            "status: live" for j, src in loaded if j.paused]
+
+
 def load_topology(root: str) -> Topology:
     """Load ``<root>/journeys/*.yaml`` (or ``*.yml``), ``<root>/policies.yaml`` and ``<root>/stages.yaml``
     (both optional).
@@ -1017,7 +1026,7 @@ def load_topology(root: str) -> Topology:
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
-    warnings = _subfolder_warnings(root) + journey_warnings(loaded, stage_whens)
+    warnings = _subfolder_warnings(root) + journey_warnings(loaded, stage_whens) + _paused_notes(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

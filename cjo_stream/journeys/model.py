@@ -141,6 +141,8 @@ class Journey:
     # the steps at which a parked instance still needs its entry snapshot: that step or one it can lead to
     # reads ``event.*`` or hands over; None: every step (a journey not built by the loader)
     keeps_event: frozenset[str] | None = None
+    #: ``status: paused``: no entry, and every send an instance reaches waits (deferred ``journey_paused``)
+    paused: bool = False
 
 
 def until_first_wait(j: Journey) -> list[Step]:

@@ -87,7 +87,10 @@ class Replay:
             # the fold's rows grow with every delivery and instance of the history: spilled as well
             # (ROWS_PER_PROFILE as many as profiles: ~300 B each as objects against a profile's ~2.8 KB)
             rows = spilling_rows(ROWS_PER_PROFILE * profiles_in_memory)
-            sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages), profiles=store, keep=False,
+            # a paused journey is paused from `since` on: the warm-up is history from before the pause, whose
+            # in-flight customers the prediction of pausing now is about (README, "Pausing a journey")
+            engine = Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages, paused_from=since)
+            sim = Simulator(engine, profiles=store, keep=False,
                             count_from=since, dedupe_window=dedupe_window,
                             dedupe_ids=dedupe_ids, analyse=analytics,
                             analytics=Analytics(rows, default_zone=topo.policies.default_timezone,
