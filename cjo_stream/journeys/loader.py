@@ -101,11 +101,13 @@ class Topology:
 def loaded_text(journeys: Iterable[Journey]) -> str:
     """``3 journeys`` or, with versions kept beside the current ones, ``3 journeys (4 versions)``: the workers'
     and the analytics service's first line counted versions as journeys (``4 journeys loaded`` for three, with
-    ``abandoned_cart.v1.yaml`` kept for the customers in it; a walkthrough)."""
+    ``abandoned_cart.v1.yaml`` kept for the customers in it; a walkthrough); then the versions paused, if any."""
     versions = list(journeys)
     n = len({j.id for j in versions})
     text = f"{n} journey{'' if n == 1 else 's'}"
-    return text if len(versions) == n else f"{text} ({len(versions)} versions)"
+    text = text if len(versions) == n else f"{text} ({len(versions)} versions)"
+    paused = sorted({f"{j.id} v{j.version}" for j in versions if j.paused})  # a pause left in place is seen
+    return text + (f", paused: {', '.join(paused)}" if paused else "")
 
 
 class _Compiler:
