@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -39,14 +40,14 @@ def topology(tmp: Path, name: str, status: str) -> str:
 def events(tmp: Path) -> str:
     """cy's mail goes at T0-50m, before the pause at T0; ada is in the journey at the pause, her mail due at
     T0+30m; bob's cart comes after it."""
-    lines = []
+    lines: list[dict[str, Any]] = []
     for who, at in (("cy", T0 - 2 * 3600), ("ada", T0 - 1800), ("bob", T0 + 300)):
         lines.append({"messageId": f"id-{who}", "type": "identify", "userId": who, "timestamp": format_ts(at - 60),
                       "traits": {"email": f"{who}@example.com"}})
         lines.append({"messageId": f"cart-{who}", "type": "track", "event": "cart_item_added", "userId": who,
                       "timestamp": format_ts(at)})
     path = tmp / "events.jsonl"
-    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in sorted(lines, key=lambda x: x["timestamp"])))
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in sorted(lines, key=lambda x: str(x["timestamp"]))))
     return str(path)
 
 
