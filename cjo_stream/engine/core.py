@@ -67,7 +67,7 @@ _NO_VIEW: Final[dict[str, Any]] = {}
 _PARKS: Final[dict[str, str]] = {"wait": "wait", "wait_until": "wait", "wait_for": "wait_for", "send": "send"}
 #: How often a send held by a paused journey is tried again: once the journey is live again (a rolling restart
 #: with ``status: live``), its held customers get the send within this long, spread as they reached it.
-PAUSED_RECHECK: Final = 3600.0
+PAUSED_RECHECK: Final = 900.0
 
 
 def _bucket(*parts: str) -> float:

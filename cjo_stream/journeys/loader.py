@@ -107,7 +107,7 @@ def loaded_text(journeys: Iterable[Journey]) -> str:
     text = f"{n} journey{'' if n == 1 else 's'}"
     text = text if len(versions) == n else f"{text} ({len(versions)} versions)"
     paused = sorted({f"{j.id} v{j.version}" for j in versions if j.paused})  # a pause left in place is seen
-    return text + (f", paused: {', '.join(paused)}" if paused else "")
+    return text + (f" (paused: {', '.join(paused)})" if paused else "")
 
 
 class _Compiler:

@@ -19,7 +19,7 @@ def test_the_topology_names_each_paused_version_at_its_status_line(tmp_path: Pat
     assert [w for w in topo.warnings if "paused" in w] == [
         f"{d / 'b.yaml'}:2: note: journey b version 1 is paused: nobody enters it, and each send its customers reach "
         "is held (deferred, reason journey_paused) until its file says status: live"]
-    assert loaded_text(topo.journeys) == "2 journeys, paused: b v1"
+    assert loaded_text(topo.journeys) == "2 journeys (paused: b v1)"
     (d / "b.yaml").write_text(LIVE.format(jid="b").replace("entry:", "status: live\nentry:"))
     topo = load_topology(str(tmp_path))
     assert not [w for w in topo.warnings if "paused" in w] and loaded_text(topo.journeys) == "2 journeys"
