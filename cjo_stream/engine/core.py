@@ -231,7 +231,7 @@ class Engine:
 
     def __init__(self, journeys: Iterable[Journey], policies: Policies | None = None,
                  allowed_lateness: float = 300.0, throttle_share: float = 1.0, stages: Stages | None = None,
-                 paused_from: float = -math.inf) -> None:
+                 paused_from: float = -math.inf, paused_recheck: float = PAUSED_RECHECK) -> None:
         journeys = with_handover_snapshots(list(journeys))
         self.policies = policies or Policies()
         self.stages = stages
@@ -241,6 +241,9 @@ class Engine:
         # a journey whose file says `status: paused` is paused at decision times from this one on: always for a
         # worker and simulate; from `--since` for replay, whose warm-up is history from before the pause
         self.paused_from = paused_from
+        # how often a held send is tried again; `simulate` and `replay`, whose topology cannot change during a run,
+        # hold it to the end of the instance's max_duration with one timer (inf) instead of one every 15 minutes
+        self.paused_recheck = paused_recheck
         # a throttle's ``max`` per window is for the whole deployment; each caller's state (a worker's
         # partition) gets this share of it. The engine's own state serves callers that pass none.
         self.throttle_share = throttle_share
@@ -703,7 +706,7 @@ class Engine:
             return
         # (the entry event's view is built by the first step that reads it: most wakes go on to a wait)
         if waiting == "paused" and j.paused and run.now >= self.paused_from:  # still paused: held on, told once (when it was first held)
-            self._park(run, inst, j, "paused", run.now + PAUSED_RECHECK)
+            self._park(run, inst, j, "paused", run.now + self.paused_recheck)
         elif waiting in ("quiet", "throttle", "paused"):  # a deferred send is tried again
             ev_view = _snapshot_view(inst, j)
             if self._send(run, inst, j, step, ev_view):
@@ -993,7 +996,7 @@ class Engine:
         now = run.now
         if j.paused and now >= self.paused_from:  # held, not decided: it is decided (content, consent, caps) once the journey is live again
             run.note("deferred", inst, step.id, inst.variant, channel, "journey_paused")
-            self._park(run, inst, j, "paused", now + PAUSED_RECHECK)
+            self._park(run, inst, j, "paused", now + self.paused_recheck)
             return False
         did = delivery_id(j.id, j.version, p.customer_id, inst.instance_id, f"{step.id}@{inst.seq}")
         customer_facing = channel in self.customer_channels

@@ -145,3 +145,23 @@ def test_holdout_customers_are_held_too() -> None:
     redeploy(sim, text)
     sim.advance(T0 + 2 * 3600)
     assert sim.skips == [] and [t.reason for t in seen if t.kind == "deferred"] == ["journey_paused"]
+
+
+def test_one_timer_per_held_send_decides_as_the_rechecks_do() -> None:
+    """``simulate`` and ``replay`` (no status change during a run) hold a send with one timer to max_duration:
+    the same transitions, at the same times, as a worker's recheck every 15 minutes, with a 2,880th of the wakes."""
+    text = cart("live").replace("goal:", "max_duration: 30d\ngoal:")
+    outcomes = []
+    for recheck in (PAUSED_RECHECK, float("inf")):
+        seen: list[Transition] = []
+        fired: list[int] = []
+        sim = Simulator(Engine([journey(text)]), on_result=lambda r: seen.extend(r.transitions))
+        sim.handle(ev("identify", T0, type="identify", traits=MAIL))
+        sim.handle(ev("added", T0 + 1))
+        sim.engine = Engine([journey(text.replace("status: live", "status: paused"))], paused_recheck=recheck)
+        sim.on_result = lambda r, seen=seen, fired=fired: (seen.extend(r.transitions), fired.append(1))
+        sim.finish()
+        outcomes.append(([(t.kind, t.step, t.reason, t.at) for t in seen], len(fired)))
+    (rechecked, wakes), (once, one) = outcomes
+    assert rechecked == once and rechecked[-1][:3] == ("expired", "mail", None)
+    assert wakes > 2000 and one < 10, (wakes, one)
