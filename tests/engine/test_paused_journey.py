@@ -155,7 +155,7 @@ def test_one_timer_per_held_send_decides_as_the_rechecks_do() -> None:
     for recheck in (PAUSED_RECHECK, float("inf")):
         seen: list[Transition] = []
         fired: list[int] = []
-        sim = Simulator(Engine([journey(text)]), on_result=lambda r: seen.extend(r.transitions))
+        sim = Simulator(Engine([journey(text)]), on_result=lambda r, seen=seen: seen.extend(r.transitions))
         sim.handle(ev("identify", T0, type="identify", traits=MAIL))
         sim.handle(ev("added", T0 + 1))
         sim.engine = Engine([journey(text.replace("status: live", "status: paused"))], paused_recheck=recheck)
