@@ -811,6 +811,7 @@ def _worker(cmd: Command, fx: Callable[[str], Any]) -> None:
         w.wait_for("/health 200", lambda: healthy(web), timeout=120)
         journeys = httpx.get(f"http://127.0.0.1:{web}/journeys", timeout=5).json()
         assert "abandoned_cart" in json.dumps(journeys)
+        assert {j["status"] for j in journeys["journeys"]} == {"live"}  # (`status: paused` files: "paused")
         assert w.stop(signal.SIGTERM) == 0
     finally:
         w.kill()
