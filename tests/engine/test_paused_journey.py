@@ -168,3 +168,21 @@ def test_one_timer_per_held_send_decides_as_the_rechecks_do() -> None:
     (rechecked, wakes), (once, one) = outcomes
     assert rechecked == once and rechecked[-1][:3] == ("expired", "mail", None)
     assert wakes > 2000 and one < 10, (wakes, one)
+
+
+def test_a_schedules_occurrences_during_the_pause_are_not_made_up_at_resume() -> None:
+    text = """
+    journey: daily
+    status: {status}
+    re_entry: always
+    entry: {{schedule: {{every: 1d, at: "09:00"}}}}
+    steps:
+      - {{id: s, send: {{channel: in_app, content: {{body: hi}}}}}}
+    """
+    sim, seen = sim_of(text.format(status="paused"))
+    sim.handle(ev("seen", T0))  # Monday 10:00: Tuesday's, Wednesday's and Thursday's 09:00 come round paused
+    sim.advance(T0 + 3 * 86400 + 3600)  # Thursday 11:00
+    redeploy(sim, text.format(status="live"))
+    sim.handle(ev("seen", T0 + 3 * 86400 + 7200))
+    sim.advance(T0 + 4 * 86400 + 3600)  # Friday 11:00: Friday's 09:00 enters
+    assert [c.decided_at for c in sim.commands] == ["2026-03-06T09:00:00.000Z"]
