@@ -32,7 +32,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     topo = load_topology_checked(args.topologies, refusing=None)  # (not "run validate": this is validate)
     for j in sorted(topo.journeys, key=lambda j: (j.id, j.version)):
         n = len(j.steps)
-        print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'})  {j.source}")
+        paused = ", paused" if j.paused else ""
+        print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'}{paused})  {j.source}")
     if topo.stages is not None:
         import os
 
@@ -96,7 +97,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)  # CJO_ALLOWED_LATENESS and CJO_DEDUPE_*, as the workers read them
     lateness = settings.allowed_lateness if args.allowed_lateness is None else args.allowed_lateness
-    engine = Engine(topo.journeys, topo.policies, lateness, stages=topo.stages)
+    # (no status changes during a run: a held send waits with one timer, not one every 15 minutes)
+    engine = Engine(topo.journeys, topo.policies, lateness, stages=topo.stages, paused_recheck=float("inf"))
     transitions = None
     if args.journey_events:  # what the report counts, one record each, to check it by hand (a walkthrough)
         from cjo_stream.analytics.journey_event_file import JourneyEventFile

@@ -62,7 +62,7 @@ VARIANT_ENTERED = Counter("cjo_journey_variant_entered_total", "Split arms taken
 SENDS = Counter("cjo_sends_total", "Delivery commands produced", ["journey", "step", "channel"], registry=REGISTRY)
 SKIPS = Counter("cjo_skips_total", "Sends decided against", ["journey", "step", "channel", "reason"],
                 registry=REGISTRY)
-DEFERRALS = Counter("cjo_sends_deferred_total", "Sends deferred (quiet hours, throttle)", ["journey", "channel", "reason"],
+DEFERRALS = Counter("cjo_sends_deferred_total", "Sends deferred (quiet hours, throttle, a paused journey)", ["journey", "channel", "reason"],
                     registry=REGISTRY)
 DECISION_LATENCY = Histogram("cjo_decision_latency_seconds", "Event timestamp to delivery command produced",
                              buckets=LATENCY_BUCKETS, registry=REGISTRY)

@@ -22,10 +22,11 @@ def _snippets() -> list[str]:
 
 def test_the_tables_snippets_load() -> None:
     snippets = _snippets()
-    tops = [s for s in snippets if s.split(":")[0] in ("entry", "goal", "re_entry", "holdout")]
+    tops = [s for s in snippets if s.split(":")[0] in ("entry", "goal", "re_entry", "holdout", "status")]
     steps = [s for s in snippets if s.split(":")[0] in ("wait", "wait_until", "update")]
     assert len(tops) >= 4 and len(steps) >= 4, snippets
     assert any(s.startswith("update:") for s in steps), snippets  # the User Update step's row
+    assert "status: paused" in tops and "status: live" in tops, snippets  # stopping a Canvas
     assert any(s.startswith("wait_until: {at:") for s in steps), snippets  # a delay until a day of the week
     for top in tops:
         entry = "" if top.startswith("entry:") else "entry: {event: Signed Up}\n"

@@ -56,7 +56,7 @@ from cjo_stream.journeys.loader import load_topology
 from cjo_stream.kafka.connect import probe
 from cjo_stream.kafka.local_broker import LocalBroker, free_port, wait_for_port
 from cjo_stream.lifetime import die_with_parent
-from tests.adapters.conftest import command, produce_commands, read_topic
+from tests.adapters.conftest import command, produce, produce_commands, read_topic
 from tests.processes import alive, descendants
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -426,6 +426,108 @@ def _bench_help(cmd: Command, fx: Callable[[str], Any]) -> None:
         assert flag in p.stdout, f"{flag} is not an option of the bench"
 
 
+# the runbook "A journey sends the wrong thing" (docs/operations.md): before the generic checks of these verbs
+def _paused_copy(tmp: Path) -> Path:
+    """``topologies/`` with the abandoned-cart journey paused, as step 1 of the runbook has it."""
+    d = tmp / "paused" / "topologies"
+    shutil.copytree(ROOT / "topologies", d)
+    cart = d / "journeys" / "abandoned_cart.yaml"
+    cart.write_text(cart.read_text().replace("\nversion: 1\n", "\nversion: 1\nstatus: paused\n", 1))
+    assert "status: paused" in cart.read_text()
+    return d
+
+
+@check(r"cjo-stream validate topologies \| grep paused$")
+def _validate_paused(cmd: Command, fx: Callable[[str], Any]) -> None:
+    paused = _paused_copy(fx("tmp_path"))
+    p = shell(cmd.text, cwd=paused.parent)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.fullmatch(r"ok  abandoned_cart v1  \(\d+ steps, paused\)  topologies/journeys/abandoned_cart\.yaml\n",
+                        p.stdout), p.stdout
+    assert "note: journey abandoned_cart version 1 is paused" in p.stderr
+    live = shell(cmd.text)  # the repository's topologies are live: nothing found, grep's exit 1
+    assert live.returncode == 1 and live.stdout == "", live.stdout
+
+
+def _receipt(delivery: str, customer: str, step: str, status: str, channel: str = "push") -> bytes:
+    return orjson.dumps({"delivery_id": delivery, "customer_id": customer, "channel": channel, "status": status,
+                         "at": "2026-03-02T10:00:00.000Z", "journey": "abandoned_cart", "step": step})
+
+
+@check(r"cjo-stream tail --receipts --channel push --to-end \| grep '\"step\":\"push_coupon\"'$")
+def _tail_receipts_to_end(cmd: Command, fx: Callable[[str], Any]) -> None:
+    """Who got the push: its receipts, and it exits once it has read the topic (no Ctrl-C, no --limit)."""
+    broker = fx("broker")
+    mine = uuid.uuid4().hex[:12]  # the module's broker has other tests' receipts too
+    wanted = [_receipt(f"{mine}-1", "ada", "push_coupon", "sent"), _receipt(f"{mine}-1", "ada", "push_coupon", "delivered")]
+    others = [_receipt(f"{mine}-2", "bob", "remind", "sent"), _receipt(f"{mine}-3", "cy", "push_coupon", "sent", "email")]
+    topics = Settings(bootstrap=broker.bootstrap, partitions=2)
+    from cjo_stream.kafka.topics import ensure_topics
+
+    asyncio.run(ensure_topics(topics, [topics.receipts_topic]))
+    asyncio.run(produce(broker.bootstrap, topics.receipts_topic, [(v[:8], v) for v in wanted + others]))
+    p = shell(cmd.text, env=user_env(CJO_BROKER=broker.bootstrap), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert sorted(ln for ln in p.stdout.splitlines() if mine in ln) == sorted(v.decode() for v in wanted), p.stdout
+    assert "from the beginning to the end" in p.stderr
+
+
+@check(r"cjo-stream tail --journey-events --journey abandoned_cart --to-end \| grep journey_paused$")
+def _tail_held_to_end(cmd: Command, fx: Callable[[str], Any]) -> None:
+    broker = fx("broker")
+    mine = uuid.uuid4().hex[:12]
+
+    def event(journey: str, reason: str, n: int) -> bytes:
+        return orjson.dumps({"journey": journey, "version": 1, "kind": "deferred", "instance": f"{mine}-{n}",
+                             "customer_id": f"u{n}", "at": 1772445600.0, "step": "remind", "channel": "email",
+                             "reason": reason})
+
+    held = [event("abandoned_cart", "journey_paused", 1), event("abandoned_cart", "journey_paused", 2)]
+    others = [event("abandoned_cart", "quiet_hours", 3), event("welcome", "journey_paused", 4)]
+    settings = Settings(bootstrap=broker.bootstrap, partitions=2)
+    from cjo_stream.kafka.topics import ensure_topics
+
+    asyncio.run(ensure_topics(settings, [settings.journey_events_topic]))
+    asyncio.run(produce(broker.bootstrap, settings.journey_events_topic, [(b"u", v) for v in held + others]))
+    p = shell(cmd.text, env=user_env(CJO_BROKER=broker.bootstrap), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert sorted(ln for ln in p.stdout.splitlines() if mine in ln) == sorted(v.decode() for v in held), p.stdout
+
+
+@check(r"cjo-stream replay --since 1h --warmup 30d --compare DIR --only-changed$")
+def _replay_pause(cmd: Command, fx: Callable[[str], Any]) -> None:
+    """The last hour from the topics, as if paused an hour ago: ada, in the journey then, is held at her reminder;
+    bob's cart, after it, enters nothing."""
+    broker, tmp = fx("broker"), fx("tmp_path")
+    mine = uuid.uuid4().hex[:8]
+    env = user_env(CJO_BROKER=broker.bootstrap, CJO_INPUT_TOPIC=f"incident-{mine}.touchpoints",
+                   CJO_RECEIPTS_TOPIC=f"incident-{mine}.receipts")
+    now = time.time()
+
+    def ev(mid: str, who: str, ago_min: float, name: str | None = None, **fields: Any) -> dict[str, Any]:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - ago_min * 60)) + ".000Z"
+        body: dict[str, Any] = {"messageId": f"{mine}-{mid}", "userId": who, "timestamp": stamp, **fields}
+        return {**body, "type": "track", "event": name} if name else {**body, "type": "identify"}
+
+    events = [ev("1", "ada", 120, traits={"email": "ada@example.com"}),
+              ev("2", "ada", 70, "cart_item_added", properties={"cart_value": 50}),  # her reminder is due at -10 min
+              ev("3", "bob", 40, traits={"email": "bob@example.com"}),
+              ev("4", "bob", 30, "cart_item_added", properties={"cart_value": 50})]
+    path = tmp / "incident.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    produced = shell(f"cjo-stream produce --events {path} --create", env=env)
+    assert produced.returncode == 0, produced.stderr
+    paused = _paused_copy(tmp)
+    p = shell(fill(cmd.text, {"--compare": str(paused)}), env=env, timeout=180)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "journey abandoned_cart: live under A, paused under B" in out, out
+    rows = {tuple(ln.split()[2:-3]): ln.split()[-3:] for ln in out.splitlines() if ln.startswith("* abandoned_cart")}
+    assert rows[("remind", "(email)", "deferred:journey_paused")] == ["0", "1", "+1"], out
+    assert rows[("entered",)] == ["1", "0", "-1"], out  # bob
+    assert "defined differently" not in out
+
+
 @check(r"cjo-stream simulate ")
 def _simulate(cmd: Command, fx: Callable[[str], Any]) -> None:
     p = shell(fill(cmd.text))
@@ -709,6 +811,7 @@ def _worker(cmd: Command, fx: Callable[[str], Any]) -> None:
         w.wait_for("/health 200", lambda: healthy(web), timeout=120)
         journeys = httpx.get(f"http://127.0.0.1:{web}/journeys", timeout=5).json()
         assert "abandoned_cart" in json.dumps(journeys)
+        assert {j["status"] for j in journeys["journeys"]} == {"live"}  # (`status: paused` files: "paused")
         assert w.stop(signal.SIGTERM) == 0
     finally:
         w.kill()

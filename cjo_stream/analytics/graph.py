@@ -134,6 +134,11 @@ def _dur(sec: float) -> str:
     return f"{sec:g}s"
 
 
+def _entry_line(j: Journey) -> str:
+    """The entry node's text: a paused journey's says so, where the map's counts would read as a quiet day."""
+    return f"entry: {j.entry.event}" + (" (paused: nobody enters)" if j.paused else "")
+
+
 def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
     """The DOT text and the slots in order: (``node``, step id) or (``edge``, counter key suffix)."""
     slots: list[tuple[str, str]] = []
@@ -148,11 +153,12 @@ def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
              '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#8a94a6", '
              'fontname="DejaVu Sans", fontsize=11];',
              '  edge [color="#8a94a6", fontname="DejaVu Sans", fontsize=9, fontcolor="#4a5568"];',
-             f'  {ENTRY} [label={_q("entry: " + j.entry.event + chr(10) + slot("node", ENTRY))}, shape=oval, '
-             'fillcolor="#e6f0ff"];']
+             f'  {ENTRY} [label={_q(_entry_line(j) + chr(10) + slot("node", ENTRY))}, shape=oval, '
+             + ('fillcolor="#eef2f7", style="dashed,filled"];' if j.paused else 'fillcolor="#e6f0ff"];')]
     for sid, s in j.steps.items():
         fill = {"send": "#fff4e0", "split": "#f1e8ff", "branch": "#eef2f7"}.get(s.kind, "#ffffff")
-        label = f"{sid}\n{_kind_line(j, sid)}\n{slot('node', sid)}"
+        held = "\n(held: journey paused)" if j.paused and s.kind == "send" else ""
+        label = f"{sid}\n{_kind_line(j, sid)}{held}\n{slot('node', sid)}"
         lines.append(f"  {_q(sid)} [id={_q(j.id + '-step-' + sid)}, label={_q(label)}, fillcolor={_q(fill)}];")
     if j.goal is not None:
         within = f" (within {_dur(j.goal_within)})" if j.goal_within != float("inf") else ""

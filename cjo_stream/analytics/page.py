@@ -35,6 +35,7 @@ th{background:#f1f4f9;font-weight:600;font-size:12px;color:var(--mut)}td:first-c
 .map svg{max-width:100%;height:auto}.win{color:var(--good);font-weight:600}.lose{color:var(--bad);font-weight:600}
 .warn{background:#fff5f5;border:1px solid #feb2b2;color:var(--bad);padding:6px 10px;border-radius:6px}
 td.t,th.t{text-align:left}.note{color:var(--mut);font-size:12px}.ranges a{margin-right:10px}.grid{display:flex;flex-wrap:wrap;gap:24px}
+.paused{background:#fffbea;border:1px solid #f6e05e;color:#744210;font-size:12px;padding:1px 6px;border-radius:4px}
 """
 
 _SCRIPT = """
@@ -102,6 +103,12 @@ def page(title: str, body: str, live: bool, home: str = "/") -> str:
             f"<main id=main>{body}</main>" + (f"<script>{_SCRIPT}</script>" if live else "") + "</body></html>")
 
 
+def _paused(rep: dict[str, Any]) -> str:
+    """A paused journey's mark (README, "Pausing a journey"): its empty entries are no quiet day."""
+    return (" <span class=paused title='status: paused: nobody enters, sends held'>paused</span>"
+            if rep.get("status") == "paused" else "")
+
+
 def overview_html(rows: list[dict[str, Any]], link: str = "journeys/{id}", range_key: str = "all") -> str:
     out = ["<h1>Journeys</h1>", _ranges(range_key, ""),
            "<table id=journeys><tr><th>journey</th><th>version</th><th>entered</th><th>active now</th>"
@@ -113,7 +120,7 @@ def overview_html(rows: list[dict[str, Any]], link: str = "journeys/{id}", range
         k = f"journeys.{jid}."
         tc = r["time_to_convert"]
         out.append(f"<tr data-journey='{_e(jid)}'><td><a href='{_e(href)}'>{_e(jid)}</a></td>"
-                   f"<td>{_e(r['version'])}</td>" + _td(k + "entered", num(r["entered"]), r["entered"])
+                   f"<td>{_e(r['version'])}{_paused(r)}</td>" + _td(k + "entered", num(r["entered"]), r["entered"])
                    + _td(k + "active", num(r["active"]), r["active"])
                    + _td(k + "converted", num(r["converted"]), r["converted"])
                    + _td(k + "conversion_rate", rate_text(r), r["conversion_rate"])
@@ -187,7 +194,8 @@ def journey_html(rep: dict[str, Any], defs: Definitions, range_key: str = "all",
     jid = rep["journey"]
     t = rep["totals"]
     tc = t["time_to_convert"]
-    out = [f"<h1 id='j-{_e(jid)}'>{_e(jid)} <span class=note>version {_e(rep['drawn_version'])}</span></h1>"
+    out = [f"<h1 id='j-{_e(jid)}'>{_e(jid)} <span class=note>version {_e(rep['drawn_version'])}</span>"
+           f"{_paused(rep)}</h1>"
            f"<p class=desc>{_e(rep['description'])}</p>", _ranges(range_key, base), _versions(rep, range_key),
            "<div class=cards>",
            _card("totals.entered", "entered", num(t["entered"]), t["entered"]),

@@ -356,7 +356,7 @@ def journey_report(buckets: Mapping[BucketKey, Counters], defs: Definitions, jou
     return {"journey": journey, "version": version, "versions": versions,
             "drawn_version": j.version if j is not None else None,
             "description": j.description.strip() if j is not None else "",
-            "since": since, "until": until, "totals": _with_goal(headline(c), j), "steps": steps, "edges": _edges(c),
+            "status": _status(j), "since": since, "until": until, "totals": _with_goal(headline(c), j), "steps": steps, "edges": _edges(c),
             "exit_points": _exit_points(steps),
             "experiments": variants, "holdout": hold, "channels": _channels(c), "series": _series(sel)}
 
@@ -375,6 +375,11 @@ def _exit_points(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda x: (-x["count"], x["step"]))
 
 
+def _status(j: Journey | None) -> str | None:
+    """The loaded definition's ``status`` (``live``, ``paused``), None for a journey no longer loaded."""
+    return None if j is None else "paused" if j.paused else "live"
+
+
 def overview(buckets: Mapping[BucketKey, Counters], defs: Definitions, since: float | None = None,
              until: float | None = None, totals: Mapping[tuple[str, int], Counters] | None = None) -> list[dict[str, Any]]:
     """Every journey (loaded or seen) with its headline numbers (``GET /analytics/journeys``)."""
@@ -386,7 +391,7 @@ def overview(buckets: Mapping[BucketKey, Counters], defs: Definitions, since: fl
         out.append({"journey": jid, "version": j.version if j is not None else None,
                     "versions": sorted({k[1] for k in buckets if k[0] == jid} | {v for (i, v) in defs if i == jid}),
                     "description": j.description.strip() if j is not None else "",
-                    "steps": len(j.steps) if j is not None else None, **_with_goal(headline(c), j)})
+                    "status": _status(j), "steps": len(j.steps) if j is not None else None, **_with_goal(headline(c), j)})
     return out
 
 

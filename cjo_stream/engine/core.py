@@ -65,6 +65,9 @@ _NO_VIEW: Final[dict[str, Any]] = {}
 #: How an instance waits at a step of each kind ("send": deferred by quiet hours or a throttle); kinds not
 #: listed never wait. A woken instance whose step now waits otherwise was edited under it (:meth:`Engine._wake`).
 _PARKS: Final[dict[str, str]] = {"wait": "wait", "wait_until": "wait", "wait_for": "wait_for", "send": "send"}
+#: How often a send held by a paused journey is tried again: once the journey is live again (a rolling restart
+#: with ``status: live``), its held customers get the send within this long, spread as they reached it.
+PAUSED_RECHECK: Final = 900.0
 
 
 def _bucket(*parts: str) -> float:
@@ -229,13 +232,20 @@ class Engine:
     """
 
     def __init__(self, journeys: Iterable[Journey], policies: Policies | None = None,
-                 allowed_lateness: float = 300.0, throttle_share: float = 1.0, stages: Stages | None = None) -> None:
+                 allowed_lateness: float = 300.0, throttle_share: float = 1.0, stages: Stages | None = None,
+                 paused_from: float = -math.inf, paused_recheck: float = PAUSED_RECHECK) -> None:
         journeys = with_handover_snapshots(list(journeys))
         self.policies = policies or Policies()
         self.stages = stages
         self.default_stage = stages.default if stages is not None else None
         self._stage_memo: dict[tuple[int | None, ...], str] = {}
         self.allowed_lateness = allowed_lateness
+        # a journey whose file says `status: paused` is paused at decision times from this one on: always for a
+        # worker and simulate; from `--since` for replay, whose warm-up is history from before the pause
+        self.paused_from = paused_from
+        # how often a held send is tried again; `simulate` and `replay`, whose topology cannot change during a run,
+        # hold it to the end of the instance's max_duration with one timer (inf) instead of one every 15 minutes
+        self.paused_recheck = paused_recheck
         # a throttle's ``max`` per window is for the whole deployment; each caller's state (a worker's
         # partition) gets this share of it. The engine's own state serves callers that pass none.
         self.throttle_share = throttle_share
@@ -250,7 +260,7 @@ class Engine:
         self.scheduled: list[Journey] = []  # journeys every known profile may enter on a schedule
         for j in sorted(self.current.values(), key=lambda j: j.id):
             if j.schedule is not None:
-                self.scheduled.append(j)
+                self.scheduled.append(j)  # (a paused one's occurrences pass, entering nobody: :meth:`schedule`)
             else:
                 self.by_entry_event.setdefault(j.entry.event, []).append(j)
         self.watched = watched_events(self.versions.values())
@@ -350,6 +360,8 @@ class Engine:
         # one (re_entry permitting), e.g. every order restarting a win-back watch.
         if not too_late:
             for j in self.by_entry_event.get(event.name, ()):
+                if j.paused and now >= self.paused_from:
+                    continue  # nobody enters a paused journey
                 active = profile.instances.get(j.id)
                 if active is not None:
                     if not (late and now < active.entered_at and self._undecided(active, j)):
@@ -525,7 +537,7 @@ class Engine:
         """
         run = _Run(self, profile, at, f"schedule:{journey}@{format_ts(at)}", throttles)
         j = self.current.get(journey)
-        if j is None or j.schedule is None:
+        if j is None or j.schedule is None or (j.paused and at >= self.paused_from):
             return run.result
         if profile.instances:
             self._fire_due(run, at)
@@ -706,7 +718,9 @@ class Engine:
             self._run(run, inst, j, inst.step, None)
             return
         # (the entry event's view is built by the first step that reads it: most wakes go on to a wait)
-        if waiting in ("quiet", "throttle"):  # a deferred send is tried again
+        if waiting == "paused" and j.paused and run.now >= self.paused_from:  # still paused: held on, told once (when it was first held)
+            self._park(run, inst, j, "paused", run.now + self.paused_recheck)
+        elif waiting in ("quiet", "throttle", "paused"):  # a deferred send is tried again
             ev_view = _snapshot_view(inst, j)
             if self._send(run, inst, j, step, ev_view):
                 self._run(run, inst, j, step.next, ev_view)
@@ -888,7 +902,7 @@ class Engine:
         assert step.enter is not None
         target = self.current.get(step.enter)
         p = run.profile
-        if target is None or target.id in p.instances or not self._may_enter(p, target, run.now):
+        if target is None or (target.paused and run.now >= self.paused_from) or target.id in p.instances or not self._may_enter(p, target, run.now):
             return
         if not self._matches(run, target.entry, ev_view, None, target):
             return
@@ -993,6 +1007,10 @@ class Engine:
         p = run.profile
         channel = action.channel
         now = run.now
+        if j.paused and now >= self.paused_from:  # held, not decided: it is decided (content, consent, caps) once the journey is live again
+            run.note("deferred", inst, step.id, inst.variant, channel, "journey_paused")
+            self._park(run, inst, j, "paused", now + self.paused_recheck)
+            return False
         did = delivery_id(j.id, j.version, p.customer_id, inst.instance_id, f"{step.id}@{inst.seq}")
         customer_facing = channel in self.customer_channels
         ctx = run.ctx(ev_view, inst, j, self._reads[id(step)])

@@ -61,7 +61,10 @@ class Funnel:
             elif k == "skipped":
                 _inc(_counts(self._steps, t.journey, t.step or ""), f"skipped:{t.reason}")
             elif k == "deferred":
-                _inc(_counts(self._steps, t.journey, t.step or ""), "deferred")
+                c = _counts(self._steps, t.journey, t.step or "")
+                _inc(c, "deferred")
+                if t.reason == "journey_paused":  # the sends a pause holds, apart (replay --compare's row)
+                    _inc(c, "deferred:journey_paused")
 
     @property
     def journeys(self) -> defaultdict[str, Counter[str]]:

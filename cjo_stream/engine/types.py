@@ -11,7 +11,8 @@ from typing import Literal
 
 import msgspec
 
-TimerKind = Literal["wait", "wait_for", "quiet", "throttle"]
+#: "paused": a send held while its journey is paused, tried again every ``PAUSED_RECHECK`` seconds
+TimerKind = Literal["wait", "wait_for", "quiet", "throttle", "paused"]
 
 
 class Timer(msgspec.Struct, array_like=True, frozen=True):

@@ -1,4 +1,4 @@
-"""What a journey file says, as a fingerprint: its YAML data, comments and layout aside.
+"""What a journey file says, as a fingerprint: its YAML data, comments, layout and ``status`` aside.
 
 Two loaded definitions of one journey version cannot be compared as objects (their conditions are compiled
 functions); their files can. ``replay --compare`` and a worker's start (runtime.edits) use it to tell a
@@ -25,6 +25,8 @@ def file_fingerprint(path: str) -> str | None:
             data = yaml.safe_load(f)
     except (OSError, ValueError, yaml.YAMLError):
         return None
+    if isinstance(data, dict) and "status" in data:  # pausing or resuming is no edit of the definition (README,
+        data = {k: v for k, v in data.items() if k != "status"}  # "Pausing a journey"): not told as one
     text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
     return hashlib.sha256(text).hexdigest()[:32]
 

@@ -101,11 +101,13 @@ class Topology:
 def loaded_text(journeys: Iterable[Journey]) -> str:
     """``3 journeys`` or, with versions kept beside the current ones, ``3 journeys (4 versions)``: the workers'
     and the analytics service's first line counted versions as journeys (``4 journeys loaded`` for three, with
-    ``abandoned_cart.v1.yaml`` kept for the customers in it; a walkthrough)."""
+    ``abandoned_cart.v1.yaml`` kept for the customers in it; a walkthrough); then the versions paused, if any."""
     versions = list(journeys)
     n = len({j.id for j in versions})
     text = f"{n} journey{'' if n == 1 else 's'}"
-    return text if len(versions) == n else f"{text} ({len(versions)} versions)"
+    text = text if len(versions) == n else f"{text} ({len(versions)} versions)"
+    paused = sorted({f"{j.id} v{j.version}" for j in versions if j.paused})  # a pause left in place is seen
+    return text + (f" (paused: {', '.join(paused)})" if paused else "")
 
 
 class _Compiler:
@@ -818,6 +820,7 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
         max_duration=max_duration, source=src.file, channels=channels, snapshot=snapshot,
         keeps_event=_keeps_event(steps),
         schedule=schedule, throttle=throttle, handovers=handovers, goal_within=goal_within,
+        paused=spec.status == "paused",
     )
 
 
@@ -993,6 +996,15 @@ def _declared_only(path: str) -> Policies:
     return Policies(channels=tuple(CustomChannel(n, customer_facing=False) for n in names if isinstance(n, str)))
 
 
+def _paused_notes(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A line for each journey version whose file says ``status: paused``: every command loading the topology
+    (a worker at start, ``validate``, ``simulate``, ``replay``) names what it holds back, so that a pause left
+    in place after an incident is seen."""
+    return [f"{src.file}:{src.line(('status',))}: note: journey {j.id} version {j.version} is paused: nobody enters "
+            "it, and each send its customers reach is held (deferred, reason journey_paused) until its file says "
+            "status: live" for j, src in loaded if j.paused]
+
+
 def load_topology(root: str) -> Topology:
     """Load ``<root>/journeys/*.yaml`` (or ``*.yml``), ``<root>/policies.yaml`` and ``<root>/stages.yaml``
     (both optional).
@@ -1054,7 +1066,7 @@ def load_topology(root: str) -> Topology:
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
-    warnings = _subfolder_warnings(root) + journey_warnings(loaded, stage_whens)
+    warnings = _subfolder_warnings(root) + journey_warnings(loaded, stage_whens) + _paused_notes(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
     return Topology(journeys, policies, root, stages, warnings)

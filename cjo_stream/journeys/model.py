@@ -146,6 +146,8 @@ class Journey:
     keeps_event: frozenset[str] | None = None
     #: seconds after the entry during which the goal converts (``goal: {within: 3d}``); later it ends nothing
     goal_within: float = math.inf
+    #: ``status: paused``: no entry, and every send an instance reaches waits (deferred ``journey_paused``)
+    paused: bool = False
 
 
 def until_first_wait(j: Journey) -> list[Step]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -162,6 +162,9 @@ class JourneySpec(msgspec.Struct, forbid_unknown_fields=True):
     exit_on: list[EventMatchSpec] = []
     max_duration: str = "30d"
     throttle: ThrottleSpec | None = None  # customer-facing sends of the whole journey
+    # paused: nobody enters, and each send an instance reaches is held (deferred, reason journey_paused) until the
+    # journey is live again: an incident's stop that keeps every customer where they are (README "Pausing")
+    status: Literal["live", "paused"] = "live"
 
 
 ACTIONS = ("wait", "wait_until", "wait_for", "branch", "split", "send", "enter", "update")

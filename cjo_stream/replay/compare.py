@@ -68,6 +68,8 @@ class Comparison:
     #: (journey, A's current version, B's) where they differ: the rows are by journey id, so a comparison of
     #: version 1 against version 2 showed no version anywhere (a walkthrough)
     versions: tuple[tuple[str, int, int], ...] = ()
+    #: (journey, A's status, B's) where the current versions' ``status`` differ (live, paused)
+    statuses: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -153,7 +155,13 @@ def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
     ca, cb = a.sim.engine.current, b.sim.engine.current
     versions = tuple((j, ca[j].version, cb[j].version) for j in sorted(ca.keys() & cb.keys())
                      if ca[j].version != cb[j].version)
-    return Comparison(a.name, b.name, rows, customers, tuple(edited_in_place(a, b)), versions)
+    statuses = tuple((j, _status(ca[j].paused), _status(cb[j].paused)) for j in sorted(ca.keys() & cb.keys())
+                     if ca[j].paused != cb[j].paused)
+    return Comparison(a.name, b.name, rows, customers, tuple(edited_in_place(a, b)), versions, statuses)
+
+
+def _status(paused: bool) -> str:
+    return "paused" if paused else "live"
 
 
 def render(cmp: Comparison, only_changed: bool = False) -> str:
@@ -161,7 +169,10 @@ def render(cmp: Comparison, only_changed: bool = False) -> str:
     lines = [f"A = {cmp.a}", f"B = {cmp.b}", ""]
     for jid, version_a, version_b in cmp.versions:
         lines.append(f"journey {jid}: A enters version {version_a}, B version {version_b}")
-    if cmp.versions:
+    for jid, status_a, status_b in cmp.statuses:
+        lines.append(f"journey {jid}: {status_a} under A, {status_b} under B (paused from --since on: customers "
+                     "the warm-up entered are held at their next send)")
+    if cmp.versions or cmp.statuses:
         lines.append("")
     for jid, version in cmp.edited:
         lines += [f"note: journey {jid} version {version} is defined differently under A and B: deployed, the customers "

@@ -8,6 +8,7 @@ Nothing is produced anywhere: commands go to the caller's callback (a file), nev
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -87,7 +88,11 @@ class Replay:
             # the fold's rows grow with every delivery and instance of the history: spilled as well
             # (ROWS_PER_PROFILE as many as profiles: ~300 B each as objects against a profile's ~2.8 KB)
             rows = spilling_rows(ROWS_PER_PROFILE * profiles_in_memory)
-            sim = Simulator(Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages), profiles=store, keep=False,
+            # a paused journey is paused from `since` on: the warm-up is history from before the pause, whose
+            # in-flight customers the prediction of pausing now is about (README, "Pausing a journey")
+            engine = Engine(topo.journeys, topo.policies, allowed_lateness, stages=topo.stages, paused_from=since,
+                            paused_recheck=math.inf)  # (no status changes during a run: one timer per held send)
+            sim = Simulator(engine, profiles=store, keep=False,
                             count_from=since, dedupe_window=dedupe_window,
                             dedupe_ids=dedupe_ids, analyse=analytics,
                             analytics=Analytics(rows, default_zone=topo.policies.default_timezone,

@@ -129,7 +129,7 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
         async def get(self, request: Request) -> Response:
             return self.json({"journeys": [
                 {"id": j.id, "version": j.version, "current": worker.engine.current[j.id] is j,
-                 "description": j.description, "entry": j.entry.event, "steps": list(j.steps), "source": j.source}
+                 "status": "paused" if j.paused else "live", "description": j.description, "entry": j.entry.event, "steps": list(j.steps), "source": j.source}
                 for j in sorted(worker.engine.versions.values(), key=lambda j: (j.id, j.version))]})
 
     @app.page("/metrics")

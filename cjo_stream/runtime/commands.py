@@ -380,8 +380,10 @@ def _generate_file(args: argparse.Namespace, total: int, start: float) -> int:
 
 
 async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, limit: int | None,
-               out: Any = None, timeout: float | None = None, keep: Callable[[bytes], bool] | None = None) -> int:
-    """Print the records of ``topics`` (those ``keep`` takes) as they arrive; how many were printed."""
+               out: Any = None, timeout: float | None = None, keep: Callable[[bytes], bool] | None = None,
+               to_end: bool = False) -> int:
+    """Print the records of ``topics`` (those ``keep`` takes) as they arrive; how many were printed. ``to_end``:
+    those already on the topics, from the beginning, then stop (who got a message: a command that ends)."""
     from aiokafka import AIOKafkaConsumer
 
     from cjo_stream.kafka.guard import FetchGuard
@@ -396,6 +398,8 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
     await c.start()
     for tp in c.assignment():  # resolve the start positions now, so nothing after the line below is missed
         await c.position(tp)
+    if to_end:
+        return await _tail_to_end(c, guard, topics, settings, out, limit, keep)
     if not from_beginning:
         # "latest" is the reported end, which the local broker puts one past the last batch's base offset:
         # the rest of each partition's last batch (old commands) would print as new. Read past it unseen.
@@ -421,6 +425,30 @@ async def tail(settings: Settings, topics: list[str], *, from_beginning: bool, l
     return n
 
 
+async def _tail_to_end(c: Any, guard: Any, topics: list[str], settings: Settings, out: Any, limit: int | None,
+                       keep: Callable[[bytes], bool] | None) -> int:
+    """``tail --to-end``: the records on the topics now, from the beginning, then stop (the consumer too)."""
+    from cjo_stream.kafka.reading import read_to_end
+
+    print(f"tail: reading {', '.join(topics)} on {settings.bootstrap} from the beginning to the end",
+          file=sys.stderr, flush=True)
+    printed = [0]
+
+    def write(recs: list[Any]) -> None:
+        for r in recs:
+            v = r.value or b""
+            if (keep is None or keep(v)) and (limit is None or printed[0] < limit):
+                out.write(v.decode() + "\n")
+                printed[0] += 1
+        out.flush()
+
+    try:
+        await read_to_end(c, list(c.assignment()), write, guard)
+    finally:
+        await c.stop()
+    return printed[0]
+
+
 def _cmd_tail(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
@@ -442,7 +470,8 @@ def _cmd_tail(args: argparse.Namespace) -> int:
         keep = receipts_of(channels) if args.receipts and not every else None
     broker_ready(s, args)
     try:
-        asyncio.run(tail(s, topics, from_beginning=args.from_beginning, limit=args.limit, keep=keep))
+        asyncio.run(tail(s, topics, from_beginning=args.from_beginning or args.to_end, limit=args.limit, keep=keep,
+                         to_end=args.to_end))
     except KafkaError as e:
         raise lost_broker(s, args, e) from None
     return 0
@@ -619,6 +648,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--journey", action="append", metavar="NAME",
                    help="with --journey-events: that journey's only (repeatable)")
     p.add_argument("--from-beginning", action="store_true", help="print the commands already on the topics first")
+    p.add_argument("--to-end", action="store_true",
+                   help="print the records already on the topics (from the beginning) and stop at their end: e.g. "
+                        "who got a message, as a command that ends")
     p.add_argument("--limit", type=positive_int, help="stop after this many commands")
     p.set_defaults(func=_cmd_tail)
 

@@ -261,7 +261,7 @@ def build() -> dict[str, Any]:
                      [(f"sum by (channel) (cjo:sends:rate5m{C})", "{{channel}}")], "ops", stack=True), 8, 8)
     L.add(timeseries("Skips by reason", "Sends decided against (frequency_cap, no_consent, no_address, holdout, render_error, global_control)",
                      [(f"sum by (channel, reason) (cjo:skips:rate5m{C})", "{{channel}} {{reason}}")], "ops"), 8, 8)
-    L.add(timeseries("Deferred sends", "Sends postponed: to the end of quiet hours, or to the next window of a throttle",
+    L.add(timeseries("Deferred sends", "Sends postponed: to the end of quiet hours, to the next window of a throttle, or held while their journey is paused",
                      [(f"sum by (channel, reason) (rate(cjo_sends_deferred_total{C}[{RI}]))", "{{channel}} ({{reason}})")], "ops"), 8, 8)
     L.add(timeseries("Delivery outcomes", "Adapter receipts by status",
                      [(f"cjo:delivery_outcomes:rate5m{C}", "{{channel}} {{status}}")], "ops"), 12, 8)

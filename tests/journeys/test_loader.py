@@ -70,6 +70,10 @@ def test_good_journey_loads() -> None:
          "of entrants kept as control, e.g. holdout: 10)"),
         (GOOD.replace("version: 2", "version: 1.5"), "j.yaml:2: version: 1.5 is not a whole number (raised when the "
          "journey's steps change, e.g. version: 2)"),
+        # a pause mistyped must not load as live: the journey would go on sending what the pause was to stop
+        (GOOD.replace("version: 2", "version: 2\nstatus: stopped"), "j.yaml:3: status: Invalid enum value 'stopped' "
+         "(one of: live, paused)"),
+        (GOOD.replace("version: 2", "version: 2\nstatus: true"), "j.yaml:3: status: Expected `str`"),
     ],
 )
 def test_bad_journeys_are_refused_with_file_line_reason(text: str, expected: str) -> None:
