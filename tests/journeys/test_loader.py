@@ -347,7 +347,7 @@ def test_times_of_day_take_h_mm_and_hh_mm_alike_everywhere() -> None:
     quiet = "quiet_hours:\n  - {channels: [sms], start: 'START', end: 'END'}\n"
     assert policies(quiet.replace("START", "21:00").replace("END", "8:00")).quiet_hours == \
         policies(quiet.replace("START", "21:00").replace("END", "08:00")).quiet_hours
-    for at, wait, best in (("9:60", "7:30", "0:05"), ("9:00", "24:00", "0:05"), ("9:00", "7:30", "9:5")):
+    for at, wait, best in (("9:60", "7:30", "0:05"), ("9:00", "25:00", "0:05"), ("9:00", "7:30", "9:5")):
         (problem,) = problems(TIMES_OF_DAY.replace("AT", at).replace("WAIT", wait).replace("BEST", best))
         assert problem.startswith("j.yaml:") and problem.endswith(
             ": use a 24-hour time H:MM or HH:MM in quotes, e.g. \"9:00\" or \"21:30\""), problem
