@@ -189,3 +189,16 @@ def test_the_date_based_campaign_row(tmp_path: Path) -> None:
     got = [(c["journey"], c["decided_at"]) for c in sent]
     assert got == [("anniversary", "2026-02-25T17:00:00.000Z"), ("trial", "2026-02-27T17:00:00.000Z"),
                    ("anniversary", "2027-02-25T17:00:00.000Z")], got
+
+
+def test_the_stopping_rows_status_is_taken_and_nobody_enters(tmp_path: Path) -> None:
+    status = re.search(r"`(status: paused)`", _row("stopping a campaign")).group(1)  # type: ignore[union-attr]
+    journey = ("journey: onboarding\nentry: {event: signed_up}\nsteps:\n  - id: wait\n    wait: 1h\n"
+               "  - id: hello\n    send: {channel: email, content: {subject: Hi, body: x}}\n")
+    first = {"messageId": "s1", "type": "track", "event": "signed_up", "userId": "a", "timestamp": "2026-03-02T10:00:00Z"}
+    sent, _ = _campaign(tmp_path, journey, [_identify("a1", "a", "2026-03-02T09:00:00Z", email="a@example.com"), first])
+    assert [c["journey"] for c in sent] == ["onboarding"]
+    (tmp_path / "e.jsonl").unlink()
+    sent, err = _campaign(tmp_path, journey.replace("entry:", f"{status}\nentry:"),
+                          [_identify("a1", "a", "2026-03-02T09:00:00Z", email="a@example.com"), first])
+    assert sent == [] and "journey onboarding version 1 is paused" in err, err
