@@ -195,7 +195,7 @@ def test_the_stopping_rows_status_is_taken_and_nobody_enters(tmp_path: Path) -> 
     status = re.search(r"`(status: paused)`", _row("stopping a campaign")).group(1)  # type: ignore[union-attr]
     journey = ("journey: onboarding\nentry: {event: signed_up}\nsteps:\n  - id: wait\n    wait: 1h\n"
                "  - id: hello\n    send: {channel: email, content: {subject: Hi, body: x}}\n")
-    first = {"messageId": "s1", "type": "track", "event": "signed_up", "userId": "a", "timestamp": "2026-03-02T10:00:00Z"}
+    first: dict[str, object] = {"messageId": "s1", "type": "track", "event": "signed_up", "userId": "a", "timestamp": "2026-03-02T10:00:00Z"}
     sent, _ = _campaign(tmp_path, journey, [_identify("a1", "a", "2026-03-02T09:00:00Z", email="a@example.com"), first])
     assert [c["journey"] for c in sent] == ["onboarding"]
     (tmp_path / "e.jsonl").unlink()
