@@ -360,7 +360,7 @@ class Engine:
         # one (re_entry permitting), e.g. every order restarting a win-back watch.
         if not too_late:
             for j in self.by_entry_event.get(event.name, ()):
-                if j.paused and now >= self.paused_from:
+                if self._paused(j, now):
                     continue  # nobody enters a paused journey
                 active = profile.instances.get(j.id)
                 if active is not None:
@@ -537,7 +537,7 @@ class Engine:
         """
         run = _Run(self, profile, at, f"schedule:{journey}@{format_ts(at)}", throttles)
         j = self.current.get(journey)
-        if j is None or j.schedule is None or (j.paused and at >= self.paused_from):
+        if j is None or j.schedule is None or self._paused(j, at):
             return run.result
         if profile.instances:
             self._fire_due(run, at)
@@ -718,7 +718,7 @@ class Engine:
             self._run(run, inst, j, inst.step, None)
             return
         # (the entry event's view is built by the first step that reads it: most wakes go on to a wait)
-        if waiting == "paused" and j.paused and run.now >= self.paused_from:  # still paused: held on, told once (when it was first held)
+        if waiting == "paused" and self._paused(j, run.now):  # still paused: held on, told once (when it was first held)
             self._park(run, inst, j, "paused", run.now + self.paused_recheck)
         elif waiting in ("quiet", "throttle", "paused"):  # a deferred send is tried again
             ev_view = _snapshot_view(inst, j)
@@ -902,7 +902,8 @@ class Engine:
         assert step.enter is not None
         target = self.current.get(step.enter)
         p = run.profile
-        if target is None or (target.paused and run.now >= self.paused_from) or target.id in p.instances or not self._may_enter(p, target, run.now):
+        if target is None or self._paused(target, run.now) or target.id in p.instances \
+                or not self._may_enter(p, target, run.now):
             return
         if not self._matches(run, target.entry, ev_view, None, target):
             return
@@ -1007,7 +1008,7 @@ class Engine:
         p = run.profile
         channel = action.channel
         now = run.now
-        if j.paused and now >= self.paused_from:  # held, not decided: it is decided (content, consent, caps) once the journey is live again
+        if self._paused(j, now):  # held, not decided: it is decided (content, consent, caps) once the journey is live again
             run.note("deferred", inst, step.id, inst.variant, channel, "journey_paused")
             self._park(run, inst, j, "paused", now + self.paused_recheck)
             return False
@@ -1092,6 +1093,11 @@ class Engine:
         if held:
             self._log_send(p, channel, now)
         return True
+
+    def _paused(self, j: Journey, at: float) -> bool:
+        """Whether ``j``'s file says ``status: paused`` and ``at`` is a decision time it applies to (replay: from
+        ``--since``; :attr:`paused_from`)."""
+        return j.paused and at >= self.paused_from
 
     def _subscribed(self, p: Profile, topic: str) -> bool:
         """Whether the customer may get a message of ``topic``: its own consent, or the one given for every channel
