@@ -73,7 +73,7 @@ def test_the_attribute_change_exit_and_wait_until_rows_do_what_they_say(tmp_path
     wait = re.search(r"`(wait_for: [^`]+)`", _row("Wait Until a condition")).group(1)  # type: ignore[union-attr]
     journey = (f"journey: pro\n{entry}\nre_entry: once\n{exit_on}\nsteps:\n"
                "  - id: hello\n    send: {channel: email, content: {subject: Pro, body: x}}\n"
-               f"  - id: wait_active\n    {wait}\n    on_event: active\n    on_timeout: nudge\n"
+               f"  - id: wait_active\n    {wait}\n    next: active\n    on_timeout: nudge\n"
                "  - id: nudge\n    send: {channel: email, content: {subject: Nudge, body: x}}\n    next: end\n"
                "  - id: active\n    send: {channel: email, content: {subject: Active, body: x}}\n")
     sent, _ = _campaign(tmp_path, journey, [
@@ -83,11 +83,15 @@ def test_the_attribute_change_exit_and_wait_until_rows_do_what_they_say(tmp_path
         _identify("a4", "a", "2026-03-09T12:00:00Z", plan="pro"),        # pro again: re_entry once
         _identify("b1", "b", "2026-03-02T10:00:00Z", email="b@example.com", plan="pro"),
         _identify("b2", "b", "2026-03-02T11:00:00Z", plan="free"),       # the exit condition
+        _identify("c1", "c", "2026-03-02T10:00:00Z", email="c@example.com", activated=True),
+        _identify("c2", "c", "2026-03-02T11:00:00Z", plan="pro"),        # enters, activated already: on at once
     ])
     got = sorted((c["customer_id"], c["decided_at"], c["content"]["subject"]) for c in sent)  # type: ignore[index]
-    # a: entered once (a4 is pro again), went on by the condition; b: entered pro, exited on becoming free
+    # a: entered once (a4 is pro again), went on by the condition; b: entered pro, exited on becoming free;
+    # c: the condition held as the wait began
     assert got == [("a", "2026-03-02T11:00:00.000Z", "Pro"), ("a", "2026-03-02T12:00:00.000Z", "Active"),
-                   ("b", "2026-03-02T10:00:00.000Z", "Pro")]
+                   ("b", "2026-03-02T10:00:00.000Z", "Pro"), ("c", "2026-03-02T11:00:00.000Z", "Active"),
+                   ("c", "2026-03-02T11:00:00.000Z", "Pro")]
 
 
 def test_the_unsubscribed_attribute_row(tmp_path: Path) -> None:

@@ -76,6 +76,8 @@ def edges(j: Journey) -> list[tuple[str, str, str, str]]:
         elif s.kind == "wait_for":
             for m, t in s.ways:
                 target(s.id, t, m.event)
+            if s.condition is not None:
+                target(s.id, s.next, "condition holds")
             target(s.id, s.on_timeout, "timeout")
         else:
             target(s.id, s.next, "")
@@ -99,6 +101,8 @@ def _kind_line(j: Journey, sid: str) -> str:
         return f"update {', '.join(names[:3])}{', …' if len(names) > 3 else ''}"
     if s.kind == "wait":
         return f"wait {_dur(s.seconds)}"
+    if s.kind == "wait_for" and s.condition is not None:
+        return f"wait until {_condition(s.condition.source)} ({_dur(s.seconds)})"
     if s.kind == "wait_for" and s.ways:
         return f"wait for {' or '.join(dict.fromkeys(m.event for m, _ in s.ways))} ({_dur(s.seconds)})"
     if s.kind == "wait_until" and s.best_time is not None:

@@ -661,7 +661,10 @@ class Engine:
         if name in self._goal_exit[id(j)]:
             return True
         if inst.waiting == "wait_for":
-            for m, _ in j.steps[inst.step].ways:
+            step = j.steps[inst.step]
+            if step.condition is not None:
+                return True  # a condition on the profile: any event may make it hold
+            for m, _ in step.ways:
                 if m.event == name:
                     return True
         return False
@@ -690,9 +693,18 @@ class Engine:
                 self._end(run, inst, j, "exited")
                 return True
         if inst.waiting == "wait_for" and run.now >= self._reached(inst, j):
+            step = j.steps[inst.step]
+            cond = step.condition
+            if cond is not None:  # until a condition holds: the event may have made it
+                if not truthy(cond(run.ctx(ev_view, inst, j, self._reads[id(cond)]))):
+                    return False
+                self._cancel(run, inst)
+                inst.seq += 1  # the timeout timer, if already on its way, is stale
+                self._run(run, inst, j, step.next, ev_view)
+                return True
             # the first way (in order) whose event and condition match; none when the journey was edited under
             # the instance and the step waits for no event any more (its timer restarts the step)
-            for m, target in j.steps[inst.step].ways:
+            for m, target in step.ways:
                 if m.event == name and self._matches(run, m, ev_view, inst, j):
                     self._cancel(run, inst)
                     inst.seq += 1  # the timeout timer, if already on its way, is stale
@@ -868,6 +880,13 @@ class Engine:
                 self._park(run, inst, j, "wait", due)
                 return
             elif kind == "wait_for":
+                cond = step.condition
+                if cond is not None:  # until a condition holds: it may hold already
+                    if ev_view is None:
+                        ev_view = _snapshot_view(inst, j)
+                    if truthy(cond(run.ctx(ev_view, inst, j, self._reads[id(cond)]))):
+                        target = step.next
+                        continue
                 self._park(run, inst, j, "wait_for", run.now + step.seconds)
                 return
             elif kind == "enter":

@@ -99,6 +99,8 @@ def journey_reads(journeys: Iterable[Journey]) -> dict[int, Reads]:
             for m, _ in st.ways:
                 if m.when is not None:
                     out[id(m.when)] = expression_reads([m.when])
+            if st.condition is not None:
+                out[id(st.condition)] = expression_reads([st.condition])
             r = step_reads(st)
             if r is not None:
                 out[id(st)] = r

@@ -44,6 +44,8 @@ def conditions(j: Journey) -> Iterator[Condition]:
         for k, (m, _) in enumerate(step.ways):
             if m.when is not None:
                 yield Condition("wait_for", m.when, m.event, k, step.id, i)
+        if step.condition is not None:  # (``wait_for: {condition}``: matched against no event)
+            yield Condition("wait_for", step.condition, None, 0, step.id, i)
         for k, (cond, _) in enumerate(step.branch):
             if cond is not None:
                 yield Condition("branch", cond, None, k, step.id, i)

@@ -88,6 +88,9 @@ def _way_path(src: Located, i: int, k: int) -> Path:
 def _conditions(j: Journey, src: Located) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
     """Every condition of a journey, with the YAML path of its ``when``."""
     for c in conditions(j):
+        if c.kind == "wait_for" and c.event is None:  # a wait_for's condition
+            yield ("steps", c.step_index, "wait_for", "condition"), c.when
+            continue
         if c.kind == "wait_for":
             path: Path = _way_path(src, c.step_index, c.index)
         elif c.kind == "branch":
@@ -307,6 +310,8 @@ def _events_at(j: Journey, entry: frozenset[str]) -> dict[str, set[str]]:
         have |= names
         if step.kind == "wait_for":
             todo.extend((t, frozenset({m.event})) for m, t in step.ways)
+            if step.condition is not None:  # the event that made it hold, or (held already) the one it came on
+                todo.append((step.next, frozenset(have)))
             todo.append((step.on_timeout, entry))
         elif step.waits:
             todo.append((step.next, entry))

@@ -37,6 +37,8 @@ def _ways(step: Step) -> Iterator[tuple[str, float]]:
         yield step.next, step.seconds
     elif step.kind == "wait_for":
         yield from ((t, 0.0) for _, t in step.ways)
+        if step.condition is not None:  # (it may hold as the wait begins)
+            yield step.next, 0.0
         yield step.on_timeout, step.seconds
     else:  # a wait_until may end at once: its time of day may be now
         yield from ((t, 0.0) for t in step.targets)

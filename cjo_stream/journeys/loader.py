@@ -357,7 +357,8 @@ def _wait_ways(spec: StepSpec, wf: WaitForSpec, following: str, ids: set[str], c
     wpath = (*path, "wait_for")
     if wf.paths is None:
         if wf.event is None:
-            comp.fail(wpath, "a wait_for needs `event` (with `on_event`) or `paths` (each with its `event` and `next`)")
+            comp.fail(wpath, "a wait_for needs `event` (with `on_event`), `paths` (each with its `event` and `next`) or "
+                            "`condition` (with `next`)")
             return []
         on_event = _resolve(spec.on_event, following, ids, comp, (*path, "on_event"))
         return [(Matcher(wf.event, comp.expr(wf.when, (*wpath, "when"), wf.event)), on_event)]
@@ -382,6 +383,34 @@ def _wait_ways(spec: StepSpec, wf: WaitForSpec, following: str, ids: set[str], c
         ways.append((Matcher(way.event, comp.expr(way.when, (*ppath, "when"), way.event)),
                      _resolve(way.next, following, ids, comp, (*ppath, "next"))))
     return ways
+
+
+def _condition_wait(spec: StepSpec, wf: WaitForSpec, nxt: str, following: str, ids: set[str], comp: _Compiler,
+                    path: Path) -> Step | None:
+    """``wait_for: {condition, timeout}``: until a condition on the profile holds (Customer.io's Wait Until), on by
+    ``next`` then, by ``on_timeout`` when it never did. The condition reads the profile and the journey, not
+    ``event``: it is tested as the wait begins too, when no event is awaited."""
+    wpath = (*path, "wait_for")
+    if wf.event is not None or wf.when is not None or wf.paths is not None:
+        what = "`paths`" if wf.paths is not None else "`event`" if wf.event is not None else "`when`"
+        comp.fail(wpath, f"a wait_for has `condition` (until it holds) or {what} (an event), not both: wait for the "
+                         "event with its `when`, or for the condition alone")
+        return None
+    if spec.on_event is not None:
+        comp.fail((*path, "on_event"), "a wait_for with a condition goes on by `next` when the condition holds (and "
+                                       "by on_timeout when it never did), not on_event")
+    cond = comp.expr(wf.condition, (*wpath, "condition"))
+    if cond is not None:
+        for root, keys in sorted(cond.paths, key=repr):
+            if root == "event":
+                read = ".".join(map(str, (root, *keys)))
+                comp.fail((*wpath, "condition"), f"a wait_for's condition reads the profile, not {read}: it is tested "
+                                                 "as the wait begins too, with no event awaited; to wait for an event, "
+                                                 "write `event:` and `when:`")
+                break
+    on_timeout = _resolve(spec.on_timeout, following, ids, comp, (*path, "on_timeout"))
+    return Step(spec.id, "wait_for", nxt, seconds=comp.duration(wf.timeout, (*wpath, "timeout")),
+                on_timeout=on_timeout, condition=cond)
 
 
 def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _Compiler) -> Step | None:
@@ -413,6 +442,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
     if kind == "wait_for":
         wf = spec.wait_for
         assert wf is not None
+        if wf.condition is not None:
+            return _condition_wait(spec, wf, nxt, following, ids, comp, path)
         if spec.next is not None:
             how = "each path's `next`" if wf.paths is not None else "on_event"  # (on_event is refused beside paths)
             comp.fail((*path, "next"), f"a wait_for step continues with {how} / on_timeout, not next")

@@ -9,7 +9,8 @@ wait for people, in minutes to days; a loop that polls faster is a mistake.
 A step's ways on are weighed by the waiting they take: a ``wait`` its duration, a ``wait_for``'s timeout
 its ``timeout``, a ``wait_until`` at least :data:`MIN_LOOP` (the next such time of day, never the same
 instant; with ``until``, a time window, none: inside it the step goes on at once), and every other step none. A ``wait_for``'s way on by its event is driven by the customer's
-events, not the clock, so no loop through it can spin by itself and it is not weighed at all.
+events, not the clock, so no loop through it can spin by itself and it is not weighed at all; a condition's way
+(``wait_for: {condition}``) weighs none: the condition may hold as the wait begins, and it goes on at once.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def ways_on(step: Step) -> Iterator[tuple[str, float]]:
     elif step.kind == "wait_until":
         yield step.next, MIN_LOOP if step.window_end < 0 else 0.0  # (inside a time window: on at once)
     elif step.kind == "wait_for":
+        if step.condition is not None:
+            yield step.next, 0.0  # (it may hold as the wait begins: on at once)
         yield step.on_timeout, step.seconds
     else:
         for t in step.targets:

@@ -89,6 +89,9 @@ class Step:
     #: a wait_for's ways on by an event, in order: (matcher, step); one for ``{event, ...}`` + ``on_event``,
     #: one a path for ``paths``. The first whose event and ``when`` an event matches takes the instance on.
     ways: tuple[tuple[Matcher, str], ...] = ()
+    #: a wait_for until this condition on the profile holds (no ``ways``): tested as the wait begins and after each
+    #: event of the customer; it goes on by ``next`` when it holds, by ``on_timeout`` when it never did
+    condition: Expression | None = None
     branch: tuple[tuple[Expression | None, str], ...] = ()
     split: tuple[SplitArm, ...] = ()
     send: SendAction | None = None
@@ -103,6 +106,8 @@ class Step:
         if self.kind == "split":
             return tuple(a.next for a in self.split)
         if self.kind == "wait_for":
+            if self.condition is not None:
+                return (self.next, self.on_timeout)
             return tuple(t for _, t in self.ways) + (self.on_timeout,)
         return (self.next,)
 

@@ -77,12 +77,14 @@ class WaitPathSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 class WaitForSpec(msgspec.Struct, forbid_unknown_fields=True):
     """``{event, timeout, when?}`` (with ``on_event``), or ``{paths: [...], timeout}``: the first path whose event
-    comes (in order among the paths one event matches) takes the instance on, as Canvas's Action Paths do."""
+    comes (in order among the paths one event matches) takes the instance on, as Canvas's Action Paths do; or
+    ``{condition, timeout}``: until a condition on the profile holds (Customer.io's Wait Until)."""
 
     timeout: str
     event: EventName | None = None
     when: str | None = None
     paths: Annotated[list[WaitPathSpec], msgspec.Meta(min_length=1)] | None = None
+    condition: str | None = None
 
 
 class BranchCaseSpec(msgspec.Struct, forbid_unknown_fields=True):

@@ -73,7 +73,7 @@ def test_one_event_takes_one_path_only() -> None:
 
 @pytest.mark.parametrize(("wait_for", "why"), [
     ("{timeout: 1d, event: a, paths: [{event: b}]}", "`event` (and `when`) or `paths`, not both"),
-    ("{timeout: 1d}", "needs `event` (with `on_event`) or `paths`"),
+    ("{timeout: 1d}", "needs `event` (with `on_event`), `paths` (each with its `event` and `next`) or `condition` (with `next`)"),
     ("{timeout: 1d, paths: []}", "paths: Expected `array` of length >= 1 (a list of one path or more: `- {event"),
     ("{timeout: 1d, paths: {event: a}}", "got `object` (a list of one path or more: `- {event: ..., when: ..., next"),
     ("{timeout: 1d, paths: [a]}", "paths.0: Expected `object`, got `str` (each path is `{event: ..., when: ..., next"),

@@ -1,0 +1,124 @@
+"""``wait_for: {condition, timeout}``: wait until a condition on the profile holds (Customer.io's Wait Until,
+"wait until the person is activated, at most 3 days"). Before, the README's recipe was a ``wait_for`` of the
+``identify`` carrying the change, which missed a customer who was activated already when the wait began and one
+whose trait came on another event (a ``track`` with ``traits``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from cjo_stream.analytics.graph import _kind_line, edges
+from cjo_stream.journeys.loader import JourneyLoadError, load_journey_text
+from cjo_stream.simulator import Simulator
+from tests.conftest import T0, engine, ev
+from tests.test_cli_errors import run
+
+ONBOARD = """
+journey: onboard
+entry: {event: signed_up}
+steps:
+  - id: hello
+    send: {channel: in_app, content: {body: hello}}
+  - id: until_active
+    wait_for: {condition: "profile.traits.activated == true", timeout: 3d}
+    next: congrats
+    on_timeout: nudge
+  - id: congrats
+    send: {channel: in_app, content: {body: "congrats {{ profile.traits.plan }}"}}
+    next: end
+  - id: nudge
+    send: {channel: in_app, content: {body: nudge}}
+"""
+
+DAY = 86_400.0
+
+
+def _bodies(sim: Simulator) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in sim.commands:
+        out.setdefault(c.customer_id, []).append(c.content["body"])
+    return out
+
+
+def test_the_condition_is_tested_as_the_wait_begins_after_each_event_and_else_the_timeout_takes_it() -> None:
+    sim = Simulator(engine(ONBOARD))
+    # already activated when the wait begins: on at once, in the same decision as the entry
+    sim.handle(ev("identify", T0, "ready", type="identify", traits={"activated": True, "plan": "pro"}))
+    sim.handle(ev("signed_up", T0 + 1, "ready"))
+    assert _bodies(sim)["ready"] == ["hello", "congrats pro"]
+    for user in ("later", "other_event", "idle"):
+        sim.handle(ev("signed_up", T0 + 1, user))
+    sim.handle(ev("page_viewed", T0 + 60, "later"))  # an event that does not make it hold moves nothing
+    assert _bodies(sim)["later"] == ["hello"]
+    sim.handle(ev("identify", T0 + DAY, "later", type="identify", traits={"activated": True, "plan": "team"}))
+    # the trait arrives on a track call (its traits), not an identify: the condition sees the profile
+    sim.handle(ev("feature_used", T0 + DAY, "other_event", traits={"activated": True}))
+    sim.finish()
+    bodies = _bodies(sim)
+    assert bodies["later"] == ["hello", "congrats team"]  # and its timeout, cancelled, sent no nudge
+    assert bodies["other_event"] == ["hello", "congrats "]
+    assert bodies["idle"] == ["hello", "nudge"]
+    assert sim.funnel.journeys["onboard"].get("ended") == 4
+
+
+def test_an_activation_after_the_timeout_takes_nothing() -> None:
+    sim = Simulator(engine(ONBOARD))
+    sim.handle(ev("signed_up", T0))
+    sim.handle(ev("identify", T0 + 3 * DAY + 1, type="identify", traits={"activated": True}))
+    sim.finish()
+    assert _bodies(sim)["u1"] == ["hello", "nudge"]
+
+
+@pytest.mark.parametrize(("wait_for", "extra", "fragment"), [
+    ('{condition: "event.properties.plan == \'pro\'", timeout: 3d}', "", "a wait_for's condition reads the "
+     "profile, not event.properties.plan: it is tested as the wait begins too, with no event awaited; to wait for "
+     "an event, write `event:` and `when:`"),
+    ('{condition: "profile.traits.activated == true", event: identify, timeout: 3d}', "",
+     "a wait_for has `condition` (until it holds) or `event` (an event), not both"),
+    ('{condition: "profile.traits.activated == true", timeout: 3d}', "    on_event: congrats\n",
+     "a wait_for with a condition goes on by `next` when the condition holds (and by on_timeout when it never "
+     "did), not on_event"),
+])
+def test_mistakes_are_refused_at_their_line(wait_for: str, extra: str, fragment: str) -> None:
+    text = ONBOARD.replace('{condition: "profile.traits.activated == true", timeout: 3d}', wait_for)
+    text = text.replace("    next: congrats\n", extra)
+    with pytest.raises(JourneyLoadError) as e:
+        load_journey_text(text, "onboard.yaml")
+    line = text.splitlines().index(f"    wait_for: {wait_for}") + 1
+    assert f"onboard.yaml:{line if 'on_event' not in fragment else line + 1}:" in str(e.value), str(e.value)
+    assert fragment in str(e.value), str(e.value)
+
+
+def test_a_loop_through_a_condition_that_may_hold_already_is_refused() -> None:
+    """It may go on at once, so a loop back to it spins within one decision."""
+    text = ONBOARD.replace("    next: end\n", "    next: until_active\n")
+    with pytest.raises(JourneyLoadError) as e:
+        load_journey_text(text, "onboard.yaml")
+    assert "form a loop that waits only" in str(e.value), str(e.value)
+
+
+def test_the_journey_map_shows_the_condition_and_its_two_ways() -> None:
+    j = load_journey_text(ONBOARD, "onboard.yaml")
+    assert _kind_line(j, "until_active") == "wait until profile.traits.activated == true (3d)"
+    labels = {dst: label for src, dst, label, _ in edges(j) if src == "until_active"}
+    assert labels == {"congrats": "condition holds", "nudge": "timeout"}
+
+
+def test_simulate_as_a_user_runs_it(tmp_path: Path) -> None:
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "onboard.yaml").write_text(ONBOARD)
+    assert run("validate", str(tmp_path)).returncode == 0
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in (
+        {"messageId": "1", "type": "track", "event": "signed_up", "userId": "a", "timestamp": "2026-03-02T10:00:00Z"},
+        {"messageId": "2", "type": "identify", "userId": "a", "timestamp": "2026-03-03T10:00:00Z",
+         "traits": {"activated": True, "plan": "pro"}},
+        {"messageId": "3", "type": "track", "event": "signed_up", "userId": "b", "timestamp": "2026-03-02T10:00:00Z"},
+    )) + b"\n")
+    sim = run("simulate", "--topologies", str(tmp_path), "--events", str(events))
+    assert sim.returncode == 0, sim.stderr
+    got = [(c["customer_id"], c["content"]["body"]) for c in map(orjson.loads, sim.stdout.splitlines())]
+    assert sorted(got) == [("a", "congrats pro"), ("a", "hello"), ("b", "hello"), ("b", "nudge")]
