@@ -173,6 +173,8 @@ class _Run:
                           variant=inst.variant, step=inst.step, holdout=inst.holdout)
             out["journey"] = jv
         out["now"] = self.now
+        if roots is None or "catalogs" in roots:  # (the topology's, held by each journey: journeys.catalogs)
+            out["catalogs"] = journey.catalogs
         if roots is None or ZONE in roots:  # days_until & co.: the customer's calendar, as wait_until's
             out[ZONE] = self.engine.zone(self.profile)
         return out

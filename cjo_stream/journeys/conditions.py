@@ -13,6 +13,7 @@ from typing import Literal
 
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey
+from cjo_stream.journeys.source import Located, Path
 from cjo_stream.journeys.step_templates import step_templates
 
 ConditionKind = Literal["entry", "goal", "exit_on", "wait_for", "branch"]
@@ -49,6 +50,27 @@ def conditions(j: Journey) -> Iterator[Condition]:
         for k, (cond, _) in enumerate(step.branch):
             if cond is not None:
                 yield Condition("branch", cond, None, k, step.id, i)
+
+
+def way_path(src: Located, i: int, k: int) -> Path:
+    """The YAML path of step ``i``'s ``k``-th wait_for way: a path of ``paths``, or the wait_for itself."""
+    paths = ("steps", i, "wait_for", "paths")
+    return (*paths, k) if paths in src.lines else ("steps", i, "wait_for")
+
+
+def located_conditions(j: Journey, src: Located) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
+    """Every condition of a journey, with the YAML path of its ``when``."""
+    for c in conditions(j):
+        if c.kind == "wait_for" and c.event is None:  # a wait_for's condition
+            yield ("steps", c.step_index, "wait_for", "condition"), c.when
+            continue
+        if c.kind == "wait_for":
+            path: Path = way_path(src, c.step_index, c.index)
+        elif c.kind == "branch":
+            path = ("steps", c.step_index, "branch", c.index)
+        else:
+            path = ("exit_on", c.index) if c.kind == "exit_on" else (c.kind,)
+        yield (*path, "when"), c.when
 
 
 def on_entry_event(j: Journey) -> frozenset[str]:

@@ -12,7 +12,7 @@ else); arithmetic on them (or division by zero) is ``None``. Every mistake in th
 source is an :class:`ExpressionError` at compile time, with the 1-based column.
 
 Language: literals (``12``, ``1.5``, ``'text'``/``"text"``, ``true``, ``false``, ``null``, ``[1, 'a']``);
-the names ``event``, ``profile``, ``journey``, ``now``; ``a.b`` and ``a['key']``/``a[0]``; operators
+the names ``event``, ``profile``, ``journey``, ``now``, ``catalogs`` (:mod:`cjo_stream.journeys.catalogs`); ``a.b`` and ``a['key']``/``a[0]``; operators
 (lowest to highest) ``or``, ``and``, ``not``, ``== != < <= > >= in, not in``, ``+ -``, ``* / %``, unary
 ``-``; and the functions in :data:`FUNCTIONS`.
 """
@@ -37,7 +37,7 @@ Key = str | int
 #: a number (README, Expressions): ``validate`` and ``simulate`` tell a comparison that text reaches.
 LiteralComparison = tuple[str, tuple[Key, ...], str, bool, str]
 
-ROOTS: Final = frozenset({"event", "profile", "journey", "now"})
+ROOTS: Final = frozenset({"event", "profile", "journey", "now", "catalogs"})
 #: The context key holding the customer's time zone (``engine.clock.customer_zone``) for the calendar functions
 #: (:data:`CALENDAR_FUNCTIONS`): not a name an expression can write, only a root a call of one of them reads, so
 #: the engine places the zone in a context only for a condition that needs it.
@@ -1064,7 +1064,7 @@ class _Parser:
             # `plan == 'pro'`: a trait or property named alone, as a segment builder shows it
             hint = f"a trait is profile.traits.{name}, an event's property event.properties.{name}; "
         raise ExpressionError(f"unknown name {name!r}", t.col,
-                              f"{hint}expressions can use event, profile, journey, now and the functions {_FUNC_LIST}")
+                              f"{hint}expressions can use event, profile, journey, now, catalogs and the functions {_FUNC_LIST}")
 
     def call(self, t: _Tok) -> _Node:
         name = t.text
@@ -1100,6 +1100,41 @@ class _Parser:
             return self.postfix(node)
         return self.postfix(_make_call(name, args))
 
+    def _literal_key(self) -> bool:
+        """Whether a ``[`` is followed by a literal key and its ``]``."""
+        k, i = self.peek(), self.i
+        if k.is_op("-") and self.toks[i + 1].kind == "num":
+            i += 1
+        k = self.toks[i]
+        return (k.kind == "str" or (k.kind == "num" and type(k.value) is int)) and self.toks[i + 1].is_op("]")
+
+    def enter_key(self) -> _Node:
+        """The expression inside ``[ ]`` after a catalog's name, and its ``]``."""
+        self.enter(self.peek())
+        inner = self.expr(0)
+        self.depth -= 1
+        self.expect_op("]", "']'")
+        return inner
+
+    def _catalog_row(self, name: str, key: _Node) -> _Node:
+        """``catalogs.<name>[key]``: the row of that id, or null (journeys.catalogs: a whole number and its text
+        find the same row); keys after it read the row's fields."""
+        self.paths.add(("catalogs", (name,)))
+        self.reads.append(("catalogs", (name,)))
+        kfn = key.fn
+
+        def row(c: Context) -> Any:
+            cats = c.get("catalogs")
+            table = cats.get(name) if isinstance(cats, Mapping) else None
+            if not isinstance(table, Mapping):
+                return None
+            k = kfn(c)
+            if type(k) is float and k.is_integer():
+                k = int(k)
+            return table.get(k) if type(k) is str or type(k) is int else None
+
+        return self.postfix(_Node(row))
+
     def postfix(self, node: _Node) -> _Node:
         keys: list[Key] = []
         while True:
@@ -1112,6 +1147,10 @@ class _Parser:
                 keys.append(k.text)
             elif t.is_op("["):
                 self.take()
+                full = node.keys + tuple(keys)
+                if node.root == "catalogs" and len(full) == 1 and not self._literal_key():
+                    # a catalog's row by a value (``catalogs.products[event.properties.sku]``): the one computed key
+                    return self._catalog_row(str(full[0]), self.enter_key())
                 k = self.take()
                 sign = 1
                 if k.is_op("-") and self.peek().kind == "num":
@@ -1119,7 +1158,8 @@ class _Parser:
                 if k.kind == "str" or (k.kind == "num" and type(k.value) is int):
                     keys.append(k.value * sign if k.kind == "num" else k.value)
                 else:
-                    raise ExpressionError("only a text or integer literal can go inside [ ]", k.col)
+                    raise ExpressionError("only a text or integer literal can go inside [ ]", k.col,
+                                          "a value looks up a catalog's row only: catalogs.<name>[event.properties.sku]")
                 self.expect_op("]", "']'")
             elif t.is_op("("):
                 raise ExpressionError(f"only the functions {_FUNC_LIST} can be called", t.col)

@@ -14,9 +14,9 @@ from typing import Any, Final
 
 __all__ = ["FIELDS", "ROOTS", "unknown_field", "unknown_root"]
 
-#: what templates can name at the top: the three mappings, ``now`` (epoch seconds) and ``today`` (its UTC
-#: date, templates only: conditions compare ``now``)
-ROOTS: Final = ("event", "profile", "journey", "now", "today")
+#: what templates can name at the top: the three mappings, ``now`` (epoch seconds), ``today`` (its UTC
+#: date, templates only: conditions compare ``now``) and the topology's ``catalogs`` (journeys.catalogs)
+ROOTS: Final = ("event", "profile", "journey", "now", "today", "catalogs")
 
 FIELDS: Final[dict[str, frozenset[str]]] = {
     "event": frozenset({"messageId", "type", "event", "name", "userId", "anonymousId", "timestamp",

@@ -8,11 +8,10 @@ update steps); this module holds the smaller ones and lists them all, in the ord
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from cjo_stream.commands import CONTENT_NEEDS
-from cjo_stream.journeys.conditions import conditions
+from cjo_stream.journeys.conditions import located_conditions, way_path
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.lifetime_warnings import lifetime_warnings
 from cjo_stream.journeys.model import END, Journey
@@ -32,7 +31,7 @@ def journey_warnings(loaded: list[tuple[Journey, Located]],
     return _scheduled_event_warnings(loaded) + _content_warnings(loaded) + _zero_count_warnings(loaded) \
         + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) + _group_traits_warnings(loaded) \
         + _variant_warnings(loaded) + receipt_wait_warnings(loaded) + lifetime_warnings(loaded) \
-        + text_trait_warnings(loaded, _conditions, stage_whens) + update_newline_warnings(loaded) \
+        + text_trait_warnings(loaded, located_conditions, stage_whens) + update_newline_warnings(loaded) \
         + update_order_warnings(loaded) + _day_test_warnings(loaded) + _dated_number_warnings(loaded) \
         + _credential_header_warnings(loaded)
 
@@ -79,27 +78,6 @@ _COUNT = r"profile\.counters(?:\.[A-Za-z_]\w*|\[\s*(?:'[^']*'|\"[^\"]*\")\s*\])"
 _ZERO_COUNT = re.compile(rf"{_COUNT}\s*(?:[=!]=\s*0(?![\w.])|<=?\s*\d)|(?<![\w.])(?:0\s*[=!]=|\d\s*>=?)\s*{_COUNT}")
 
 
-def _way_path(src: Located, i: int, k: int) -> Path:
-    """The YAML path of step ``i``'s ``k``-th wait_for way: a path of ``paths``, or the wait_for itself."""
-    paths = ("steps", i, "wait_for", "paths")
-    return (*paths, k) if paths in src.lines else ("steps", i, "wait_for")
-
-
-def _conditions(j: Journey, src: Located) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
-    """Every condition of a journey, with the YAML path of its ``when``."""
-    for c in conditions(j):
-        if c.kind == "wait_for" and c.event is None:  # a wait_for's condition
-            yield ("steps", c.step_index, "wait_for", "condition"), c.when
-            continue
-        if c.kind == "wait_for":
-            path: Path = _way_path(src, c.step_index, c.index)
-        elif c.kind == "branch":
-            path = ("steps", c.step_index, "branch", c.index)
-        else:
-            path = ("exit_on", c.index) if c.kind == "exit_on" else (c.kind,)
-        yield (*path, "when"), c.when
-
-
 def _day_test_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     """An event entry whose ``when`` holds on one day (``days_until(profile.traits.trial_ends_at) == 3``): it is
     tested only when that event comes, so a customer with no such event that day is never entered, where
@@ -126,7 +104,7 @@ def _dated_number_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     date, so the day it gives is 1970's. A warning: epoch seconds are a number too."""
     out = []
     for j, src in loaded:
-        found = list(_conditions(j, src))
+        found = list(located_conditions(j, src))
         dated = {p: path for path, cond in found for p in cond.dated}
         told: set[tuple[object, ...]] = set()
         for path, cond in found:
@@ -149,7 +127,7 @@ def _zero_count_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     warning: the author may mean it."""
     out = []
     for j, src in loaded:
-        for path, cond in _conditions(j, src):
+        for path, cond in located_conditions(j, src):
             m = _ZERO_COUNT.search(cond.source)
             if m is not None and "null" not in cond.source and "exists(" not in cond.source:  # (null handled)
                 out.append(f"{j.source}:{src.line(path)}: warning: `{m.group(0)}` compares a count as if an event "
@@ -168,7 +146,7 @@ def _quoted_number_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     text may be what the author compares."""
     out = []
     for j, src in loaded:
-        for path, cond in _conditions(j, src):
+        for path, cond in located_conditions(j, src):
             m = _QUOTED_NUMBER.search(cond.source)
             if m is not None:
                 out.append(f"{j.source}:{src.line(path)}: warning: `{m.group(0).strip()}` compares with a number in "
@@ -191,7 +169,7 @@ def _variant_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
     out = []
     for j, src in loaded:
         names = sorted({a.variant for s in j.steps.values() for a in s.split})
-        texts: list[tuple[Path, str, bool]] = [(path, cond.source, False) for path, cond in _conditions(j, src)]
+        texts: list[tuple[Path, str, bool]] = [(path, cond.source, False) for path, cond in located_conditions(j, src)]
         for i, step in enumerate(j.steps.values()):
             texts.extend((("steps", i, *where), tpl.source, True) for where, _, tpl in step_templates(step)
                          if where != ("send", "to"))  # (not a send's address)
@@ -224,7 +202,7 @@ def _preempted_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
                 if target == END:
                     continue
                 paths = ("steps", i, "wait_for", "paths") in src.lines
-                where = (*_way_path(src, i, k), "event") if paths else ("steps", i, "on_event")
+                where = (*way_path(src, i, k), "event") if paths else ("steps", i, "on_event")
                 for what, m in enders:
                     if m.event == wf.event and m.when is None:
                         way = f"path {k + 1}'s way" if paths else "on_event way"

@@ -20,6 +20,8 @@ import msgspec
 
 from cjo_stream.commands import ALL_CHANNELS
 from cjo_stream.event_types import INT_MAX, INT_MIN  # a profile holds events' integers (msgpack)
+from cjo_stream.journeys.catalog_refs import catalog_problems
+from cjo_stream.journeys.catalogs import Catalogs, load_catalogs
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
@@ -96,6 +98,8 @@ class Topology:
     #: What loads but is likely not what the author meant (``path[:line]: warning: reason``, one line each):
     #: the command line prints them to stderr; they refuse nothing.
     warnings: list[str] = field(default_factory=list)
+    #: ``catalogs/<name>.jsonl``: rows journeys look up by id (journeys.catalogs); each journey holds them too
+    catalogs: Catalogs = field(default_factory=dict)
 
 
 def loaded_text(journeys: Iterable[Journey]) -> str:
@@ -1038,7 +1042,7 @@ def _paused_notes(loaded: list[tuple[Journey, Located]]) -> list[str]:
 
 def load_topology(root: str) -> Topology:
     """Load ``<root>/journeys/*.yaml`` (or ``*.yml``), ``<root>/policies.yaml`` and ``<root>/stages.yaml``
-    (both optional).
+    (both optional), and ``<root>/catalogs/*.jsonl`` (journeys.catalogs).
 
     Several files may define the same journey id with different versions (the newest takes new
     entries; older ones keep running their in-flight instances). Raises :class:`JourneyLoadError`
@@ -1097,7 +1101,13 @@ def load_topology(root: str) -> Topology:
     if not files and not problems:
         problems.append(SourceError(os.path.join(root, "journeys"), 1, "no journey files (*.yaml or *.yml) found"
                                     + _misplaced_hint(root)))
-    warnings = _subfolder_warnings(root) + journey_warnings(loaded, stage_whens) + _paused_notes(loaded)
+    catalogs = load_catalogs(root, problems)
+    catalog_refused, catalog_warnings = catalog_problems(loaded, catalogs)
+    problems.extend(catalog_refused)
+    if catalogs:  # every journey holds them: each engine built of the journeys reads the same
+        journeys = [dataclasses.replace(j, catalogs=catalogs) for j in journeys]
+    warnings = _subfolder_warnings(root) + journey_warnings(loaded, stage_whens) + catalog_warnings \
+        + _paused_notes(loaded)
     if problems:
         raise JourneyLoadError(problems, warnings)
-    return Topology(journeys, policies, root, stages, warnings)
+    return Topology(journeys, policies, root, stages, warnings, catalogs)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.schedule import Schedule
@@ -153,6 +154,9 @@ class Journey:
     goal_within: float = math.inf
     #: ``status: paused``: no entry, and every send an instance reaches waits (deferred ``journey_paused``)
     paused: bool = False
+    #: the topology's catalogs (journeys.catalogs), which conditions and templates read as ``catalogs``: held
+    #: by each journey so that every engine built of them (worker, simulate, replay) sees the same
+    catalogs: Mapping[str, Mapping[Any, Mapping[str, Any]]] = field(default_factory=dict, compare=False, repr=False)
 
 
 def until_first_wait(j: Journey) -> list[Step]:

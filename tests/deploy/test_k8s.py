@@ -153,7 +153,8 @@ def test_worker_statefulset() -> None:
     assert _topology_mounts(c, vols, env["CJO_TOPOLOGIES"]["value"]) == TOPOLOGY_MOUNTS
     for m in c["volumeMounts"]:
         if m["mountPath"].startswith(env["CJO_TOPOLOGIES"]["value"]):
-            assert vols[m["name"]]["configMap"]["name"] in cms
+            cm = vols[m["name"]]["configMap"]
+            assert cm["name"] in cms or cm.get("optional") is True
     # scrape annotations
     ann = sts["spec"]["template"]["metadata"]["annotations"]
     assert ann["prometheus.io/scrape"] == "true" and int(ann["prometheus.io/port"]) == port
@@ -282,14 +283,15 @@ def test_analytics_deployment() -> None:
     cms = {cm["metadata"]["name"] for cm in of_kind("ConfigMap")}
     mounted = [vols[m["name"]]["configMap"]["name"] for m in c["volumeMounts"]
                if m["mountPath"].startswith(env["CJO_TOPOLOGIES"])]
-    assert set(mounted) == {"cjo-journeys", "cjo-policies", "cjo-stages"} <= cms
+    assert set(mounted) == {"cjo-journeys", "cjo-policies", "cjo-stages", "cjo-catalogs"}
+    assert {"cjo-journeys", "cjo-policies", "cjo-stages"} <= cms  # (cjo-catalogs is optional: README, Catalogs)
     assert _topology_mounts(c, vols, env["CJO_TOPOLOGIES"]) == TOPOLOGY_MOUNTS  # the stage names, the maps
     assert int(d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"]) == port
     assert c["startupProbe"]["httpGet"]["path"] == "/health"
 
 
 TOPOLOGY_MOUNTS = {"journeys": ("cjo-journeys", None), "policies.yaml": ("cjo-policies", "policies.yaml"),
-                   "stages.yaml": ("cjo-stages", "stages.yaml")}
+                   "stages.yaml": ("cjo-stages", "stages.yaml"), "catalogs": ("cjo-catalogs", None)}
 
 
 def _topology_mounts(c: dict[str, Any], vols: dict[str, Any], root: str) -> dict[str, tuple[str, str | None]]:

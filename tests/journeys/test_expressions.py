@@ -400,7 +400,7 @@ def test_truthy_survives_objects_that_refuse_bool() -> None:
     ("(1 + 2) 'x'", 9, "unexpected string 'x'"),
     # unknown name / function
     ("foo", 1, "unknown name 'foo'; a trait is profile.traits.foo, an event's property event.properties.foo; "
-               "expressions can use event, profile, journey, now and the functions len, lower"),
+               "expressions can use event, profile, journey, now, catalogs and the functions len, lower"),
     ("customer.plan == 1", 1, "unknown name 'customer'; expressions can use"),  # a path: no trait of that name
     ("event.x == bar", 12, "unknown name 'bar'; text goes in quotes: 'bar'; expressions can use"),
     ("event.x in ['a', bar]", 18, "unknown name 'bar'; text goes in quotes: 'bar'"),

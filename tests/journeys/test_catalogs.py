@@ -1,0 +1,134 @@
+"""Catalogs (``topologies/catalogs/<name>.jsonl``): rows journeys look up by id in conditions and templates, as
+Braze's Catalogs and Customer.io's Collections. Before, a back-in-stock mail could name only what the event
+carried: every producer copied the product's title, picture and price into each event."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from cjo_stream.journeys.expressions import ExpressionError, compile_expression
+from cjo_stream.journeys.loader import JourneyLoadError, load_topology
+from tests.test_cli_errors import run
+
+STOCK = """journey: back_in_stock
+entry: {event: back_in_stock, when: "catalogs.products[event.properties.sku].in_stock == true"}
+steps:
+  - id: later
+    wait: 1h
+  - id: mail
+    send:
+      channel: email
+      content:
+        subject: "{{ catalogs.products[event.properties.sku].title }} is back"
+        body: "now {{ catalogs.products[event.properties.sku].price }} EUR"
+"""
+
+PRODUCTS = [{"id": "sku-1", "title": "Red shoes", "price": 79, "in_stock": True},
+            {"id": 42, "title": "Blue hat", "price": 19.5, "in_stock": True},
+            {"id": "sku-3", "title": "Green scarf", "price": 25, "in_stock": False}]
+
+
+def _topology(tmp_path: Path, journey: str = STOCK, rows: list[object] | None = None, name: str = "products.jsonl",
+              raw: bytes | None = None) -> Path:
+    (tmp_path / "journeys").mkdir(exist_ok=True)
+    (tmp_path / "journeys" / "j.yaml").write_text(journey)
+    (tmp_path / "catalogs").mkdir(exist_ok=True)
+    body = raw if raw is not None else b"\n".join(orjson.dumps(r) for r in (PRODUCTS if rows is None else rows))
+    (tmp_path / "catalogs" / name).write_bytes(body + b"\n")
+    return tmp_path
+
+
+def _problems(root: Path) -> list[str]:
+    with pytest.raises(JourneyLoadError) as e:
+        load_topology(str(root))
+    return [str(p).replace(f"{root}/", "") for p in e.value.problems]
+
+
+def test_simulate_looks_rows_up_by_id_in_conditions_and_templates(tmp_path: Path) -> None:
+    root = _topology(tmp_path)
+    events = tmp_path / "e.jsonl"
+    lines = []
+    for n, (who, sku) in enumerate((("a", "sku-1"), ("b", 42), ("c", "42"), ("d", "sku-3"), ("e", "nope"))):
+        lines += [{"messageId": f"i{n}", "type": "identify", "userId": who, "timestamp": "2026-03-02T10:00:00Z",
+                   "traits": {"email": f"{who}@example.com"}},
+                  {"messageId": f"t{n}", "type": "track", "event": "back_in_stock", "userId": who,
+                   "timestamp": "2026-03-02T10:01:00Z", "properties": {"sku": sku}}]
+    events.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    p = run("simulate", "--topologies", str(root), "--events", str(events))
+    assert p.returncode == 0, p.stderr
+    got = sorted((c["customer_id"], c["content"]["subject"], c["content"]["body"])
+                 for c in map(orjson.loads, p.stdout.splitlines()))
+    # after the hour's wait, still the entry event's sku; 42 as a number or as text finds the same row; sku-3
+    # is out of stock (the entry's condition) and "nope" has no row (null: not true)
+    assert got == [("a", "Red shoes is back", "now 79 EUR"), ("b", "Blue hat is back", "now 19.5 EUR"),
+                   ("c", "Blue hat is back", "now 19.5 EUR")]
+
+
+def test_a_catalog_name_with_no_file_is_refused_at_its_line(tmp_path: Path) -> None:
+    text = STOCK.replace("catalogs.products[event.properties.sku].in_stock", "catalogs.product[event.properties.sku].in_stock")
+    text = text.replace("{{ catalogs.products[event.properties.sku].price }}", "{{ catalogs.prices[event.properties.sku].eur }}")
+    assert _problems(_topology(tmp_path, text)) == [
+        "journeys/j.yaml:2: no catalog 'product' (did you mean 'products'?)",
+        "journeys/j.yaml:11: body: template: no catalog 'prices'; the catalogs are products"]
+
+
+def test_a_field_no_row_has_is_warned_about(tmp_path: Path) -> None:
+    root = _topology(tmp_path, STOCK.replace("].price }}", "].prize }}"))
+    warnings = [w.replace(f"{root}/", "") for w in load_topology(str(root)).warnings]
+    assert warnings == ["journeys/j.yaml:11: warning: step mail's body reads field 'prize' of catalog 'products', "
+                        "which no row has (did you mean 'price'?): it renders empty"]
+
+
+@pytest.mark.parametrize(("raw", "name", "told"), [
+    (b'{"id": "a"}\n{"id": "b", oops}', "products.jsonl", "catalogs/products.jsonl:2: not JSON: "),
+    (b'{"id": "a"}\n{"title": "no id"}', "products.jsonl",
+     "catalogs/products.jsonl:2: a row needs an `id`: text or a whole number"),
+    (b'{"id": "a"}\n\n{"id": "a"}', "products.jsonl",
+     "catalogs/products.jsonl:3: id 'a' is also on line 1: each row has an id of its own"),
+    (b'["a", 1]', "products.jsonl", "catalogs/products.jsonl:1: a row is a JSON object"),
+    (b"id,title\na,b", "products.csv", "catalogs/products.csv:1: a catalog is a .jsonl file"),
+    (b'{"id": "a"}', "Products.jsonl", "catalogs/Products.jsonl:1: catalog name 'Products': lower-case letters"),
+])
+def test_a_bad_catalog_file_is_refused_at_its_line(tmp_path: Path, raw: bytes, name: str, told: str) -> None:
+    problems = _problems(_topology(tmp_path, "journey: j\nentry: {event: x}\nsteps:\n  - id: w\n    wait: 1h\n",
+                                   raw=raw, name=name))
+    assert len(problems) == 1 and problems[0].startswith(told), problems
+
+
+def test_validate_refuses_it_in_one_line_with_no_traceback(tmp_path: Path) -> None:
+    root = _topology(tmp_path, raw=b'{"id": "a"}\n{"id": "a"}')
+    p = run("validate", str(root))
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert f"{root}/catalogs/products.jsonl:2: id 'a' is also on line 1" in p.stderr, p.stderr
+
+
+def test_a_value_inside_brackets_looks_up_a_catalog_row_and_nothing_else() -> None:
+    e = compile_expression("catalogs.products[event.properties.sku].price > 20")
+    cats = {"products": {"a": {"price": 30}, 7: {"price": 10}, "7": {"price": 10}}}
+    assert e({"event": {"properties": {"sku": "a"}}, "catalogs": cats}) is True
+    assert e({"event": {"properties": {"sku": 7.0}}, "catalogs": cats}) is False  # 7.0 is the row 7
+    assert e({"event": {"properties": {"sku": None}}, "catalogs": cats}) is False
+    assert e({"event": {"properties": {"sku": ["a"]}}, "catalogs": cats}) is False
+    assert ("event", ("properties", "sku")) in e.paths and ("catalogs", ("products",)) in e.paths
+    with pytest.raises(ExpressionError) as err:
+        compile_expression("profile.traits[event.properties.key]")
+    assert "a value looks up a catalog's row only: catalogs.<name>[event.properties.sku]" in str(err.value)
+
+
+def test_the_braze_and_customerio_rows_load_as_written(tmp_path: Path) -> None:
+    """The tables' catalog rows: their template and condition, as written, load with no warning."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [r for r in readme.splitlines() if r.startswith(("| Catalogs (", "| Collections ("))]
+    assert len(rows) == 2
+    for row in rows:
+        tpl, cond = re.findall(r"`(\{\{ catalogs[^`]+\}\}|catalogs\.[^`]+)`", row)
+        journey = STOCK.replace("catalogs.products[event.properties.sku].in_stock == true", cond)
+        journey = journey.replace('"{{ catalogs.products[event.properties.sku].title }} is back"', f'"{tpl}"')
+        root = _topology(tmp_path, journey)
+        topo = load_topology(str(root))
+        assert not topo.warnings and topo.catalogs["products"]["sku-1"]["title"] == "Red shoes"
