@@ -69,7 +69,7 @@ def _identify(mid: str, who: str, at: str, **traits: object) -> dict[str, object
 
 def test_the_attribute_change_exit_and_wait_until_rows_do_what_they_say(tmp_path: Path) -> None:
     entry = re.search(r"`(entry: \{event: identify[^`]+)`", _row("segment-triggered")).group(1)  # type: ignore[union-attr]
-    (exit_on,) = re.findall(r"`(exit_on: \[\{event: identify[^`]+)`", _row("exit condition"))
+    (exit_on,) = re.findall(r"`(exit_on: \[\{condition: [^`]+)`", _row("exit condition"))
     wait = re.search(r"`(wait_for: [^`]+)`", _row("Wait Until a condition")).group(1)  # type: ignore[union-attr]
     journey = (f"journey: pro\n{entry}\nre_entry: once\n{exit_on}\nsteps:\n"
                "  - id: hello\n    send: {channel: email, content: {subject: Pro, body: x}}\n"

@@ -168,8 +168,8 @@ def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
         within = f" (within {_dur(j.goal_within)})" if j.goal_within != float("inf") else ""
         lines.append(f'  {GOAL} [label={_q("goal: " + j.goal.event + within + chr(10) + slot("node", GOAL))}, '
                      'shape=oval, fillcolor="#e3f6e8", color="#2f855a"];')
-    if j.exit_on:
-        ev = ", ".join(m.event for m in j.exit_on)
+    if j.exit_on or j.exit_when:
+        ev = ", ".join([m.event for m in j.exit_on] + [_condition(c.source) for _, c in j.exit_when])
         lines.append(f'  {EXIT} [label={_q("exit: " + ev + chr(10) + slot("node", EXIT))}, shape=oval, '
                      'fillcolor="#fdecec", color="#c53030"];')
     lines.append(f'  {FINISH} [label={_q("end" + chr(10) + slot("node", FINISH))}, shape=oval, fillcolor="#eef2f7"];')
@@ -177,7 +177,7 @@ def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
         text = (label + "\n" if label else "") + slot("edge", key)
         style = ", style=dashed" if dst in (GOAL, EXIT) else ""
         lines.append(f"  {_q(src)} -> {_q(dst)} [label={_q(text)}{style}];")
-    sinks = [GOAL] * (j.goal is not None) + [EXIT] * bool(j.exit_on) + [FINISH]
+    sinks = [GOAL] * (j.goal is not None) + [EXIT] * bool(j.exit_on or j.exit_when) + [FINISH]
     lines.append("  { rank=sink; " + "; ".join(sinks) + "; }")  # outcomes at the bottom, side by side
     lines.append("}")
     return "\n".join(lines), slots

@@ -660,7 +660,7 @@ class Engine:
         return "step_unavailable" if (inst.journey, inst.version) in self.versions else "version_unavailable"
 
     def _touches(self, j: Journey, inst: Instance, name: str) -> bool:
-        if name in self._goal_exit[id(j)]:
+        if name in self._goal_exit[id(j)] or j.exit_when:  # (a condition on the profile: any event may make it hold)
             return True
         if inst.waiting == "wait_for":
             step = j.steps[inst.step]
@@ -694,6 +694,8 @@ class Engine:
             if m.event == name and self._matches(run, m, ev_view, inst, j):
                 self._end(run, inst, j, "exited")
                 return True
+        if j.exit_when and self._exits(run, inst, j, ev_view):
+            return True
         if inst.waiting == "wait_for" and run.now >= self._reached(inst, j):
             step = j.steps[inst.step]
             cond = step.condition
@@ -714,6 +716,14 @@ class Engine:
                     return True
         return False
 
+    def _exits(self, run: _Run, inst: Instance, j: Journey, ev_view: dict[str, Any]) -> bool:
+        """``exit_on: [{condition}]``: end the instance ``exited`` if one holds now."""
+        for _, cond in j.exit_when:
+            if truthy(cond(run.ctx(ev_view, inst, j, self._reads[id(cond)]))):
+                self._end(run, inst, j, "exited")
+                return True
+        return False
+
     def _wake(self, run: _Run, inst: Instance, j: Journey) -> None:
         """The instance's parking is over at ``run.now``: go on from its step."""
         if run.now >= inst.entered_at + j.max_duration:
@@ -721,6 +731,12 @@ class Engine:
             inst.waiting, inst.due = None, None
             self._end(run, inst, j, "expired")
             return
+        if j.exit_when:  # a condition that holds now ends it before its next step (Klaviyo's flow filter)
+            waiting, due = inst.waiting, inst.due
+            inst.waiting, inst.due = None, None  # (its timer has fired: ending must not cancel it)
+            if self._exits(run, inst, j, {}):
+                return
+            inst.waiting, inst.due = waiting, due
         step = j.steps[inst.step]
         waiting = inst.waiting
         inst.waiting, inst.due = None, None

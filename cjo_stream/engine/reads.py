@@ -95,6 +95,8 @@ def journey_reads(journeys: Iterable[Journey]) -> dict[int, Reads]:
         for m in (j.entry, j.goal, *j.exit_on):
             if m is not None and m.when is not None:
                 out[id(m.when)] = expression_reads([m.when])
+        for _, cond in j.exit_when:
+            out[id(cond)] = expression_reads([cond])
         for st in j.steps.values():
             for m, _ in st.ways:
                 if m.when is not None:

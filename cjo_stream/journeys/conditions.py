@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cjo_stream.journeys.expressions import Expression
-from cjo_stream.journeys.model import Journey
+from cjo_stream.journeys.model import Journey, exit_place
 from cjo_stream.journeys.source import Located, Path
 from cjo_stream.journeys.step_templates import step_templates
 
@@ -40,7 +40,9 @@ def conditions(j: Journey) -> Iterator[Condition]:
         yield Condition("goal", j.goal.when, j.goal.event)
     for k, m in enumerate(j.exit_on):
         if m.when is not None:
-            yield Condition("exit_on", m.when, m.event, k)
+            yield Condition("exit_on", m.when, m.event, exit_place(j, k))
+    for k, on_profile in j.exit_when:  # (``exit_on: [{condition}]``: matched against no event)
+        yield Condition("exit_on", on_profile, None, k)
     for i, step in enumerate(j.steps.values()):
         for k, (m, _) in enumerate(step.ways):
             if m.when is not None:
@@ -70,7 +72,7 @@ def located_conditions(j: Journey, src: Located) -> Iterator[tuple[tuple[str | i
             path = ("steps", c.step_index, "branch", c.index)
         else:
             path = ("exit_on", c.index) if c.kind == "exit_on" else (c.kind,)
-        yield (*path, "when"), c.when
+        yield (*path, "when" if c.kind != "exit_on" or c.event is not None else "condition"), c.when
 
 
 def on_entry_event(j: Journey) -> frozenset[str]:

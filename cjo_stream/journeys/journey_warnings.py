@@ -14,7 +14,7 @@ from cjo_stream.commands import CONTENT_NEEDS
 from cjo_stream.journeys.conditions import located_conditions, way_path
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.lifetime_warnings import lifetime_warnings
-from cjo_stream.journeys.model import END, Journey
+from cjo_stream.journeys.model import END, Journey, exit_place
 from cjo_stream.journeys.receipt_waits import receipt_wait_warnings
 from cjo_stream.journeys.source import Located, Path
 from cjo_stream.journeys.step_templates import step_templates
@@ -214,7 +214,7 @@ def _preempted_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
         # goal is checked first and takes every such event, so the exit never happens
         for k, m in enumerate(j.exit_on):
             if j.goal is not None and j.goal.when is None and m.event == j.goal.event:
-                out.append(f"{j.source}:{src.line(('exit_on', k, 'event'))}: warning: exit_on {m.event!r} is the "
+                out.append(f"{j.source}:{src.line(('exit_on', exit_place(j, k), 'event'))}: warning: exit_on {m.event!r} is the "
                            f"goal's event, which the goal takes first (converted, the instance ends), so this exit "
                            f"never happens: drop it, or give the goal a `when`")
     return out

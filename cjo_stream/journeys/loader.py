@@ -58,6 +58,7 @@ from cjo_stream.journeys.spec import (
     ACTIONS,
     EntrySpec,
     EventMatchSpec,
+    ExitSpec,
     JourneySpec,
     ScheduleSpec,
     SendSpec,
@@ -185,6 +186,18 @@ class _Compiler:
                 line = self.src.text_line(path, text, index)
                 self.problems.append(SourceError(self.src.file, line, f"{path[-1]}: template: {why}"))
         return Template("") if found else tpl
+
+    def profile_condition(self, text: str, path: Path, what: str, why: str) -> Expression | None:
+        """A condition on the profile alone (``wait_for``'s and ``exit_on``'s ``condition``), tested when no event
+        is at hand: one reading ``event`` is refused, saying ``why``."""
+        cond = self.expr(text, path)
+        if cond is not None:
+            for root, keys in sorted(cond.paths, key=repr):
+                if root == "event":
+                    read = ".".join(map(str, (root, *keys)))
+                    self.fail(path, f"{what} reads the profile, not {read}: it is tested {why}")
+                    return None
+        return cond
 
     def matcher(self, spec: EventMatchSpec, path: Path) -> Matcher:
         return Matcher(spec.event, self.expr(spec.when, (*path, "when"), spec.event))
@@ -389,6 +402,33 @@ def _wait_ways(spec: StepSpec, wf: WaitForSpec, following: str, ids: set[str], c
     return ways
 
 
+def _exits(specs: list[ExitSpec], comp: _Compiler) -> tuple[tuple[Matcher, ...], tuple[int, ...],
+                                                              tuple[tuple[int, Expression], ...]]:
+    """``exit_on``'s items: those on an event and their places in the list, and those on a condition of the
+    profile alone, with their places."""
+    exits: list[Matcher] = []
+    places: list[int] = []
+    conditions: list[tuple[int, Expression]] = []
+    for k, m in enumerate(specs):
+        path: Path = ("exit_on", k)
+        if m.condition is not None:
+            if m.event is not None or m.when is not None:
+                comp.fail(path, "an exit_on item has `event` (with its `when`) or `condition` (on the profile), not "
+                                "both: make them two items")
+                continue
+            cond = comp.profile_condition(m.condition, (*path, "condition"), "an exit_on condition",
+                                          "after each event and as a timer wakes the instance, when no event is at "
+                                          "hand; to exit on an event, write `event:` and `when:`")
+            if cond is not None:
+                conditions.append((k, cond))
+        elif m.event is None:
+            comp.fail(path, "an exit_on item needs `event` (with an optional `when`) or `condition` (on the profile)")
+        else:
+            exits.append(Matcher(m.event, comp.expr(m.when, (*path, "when"), m.event)))
+            places.append(k)
+    return tuple(exits), tuple(places) if conditions else (), tuple(conditions)
+
+
 def _condition_wait(spec: StepSpec, wf: WaitForSpec, nxt: str, following: str, ids: set[str], comp: _Compiler,
                     path: Path) -> Step | None:
     """``wait_for: {condition, timeout}``: until a condition on the profile holds (Customer.io's Wait Until), on by
@@ -403,15 +443,9 @@ def _condition_wait(spec: StepSpec, wf: WaitForSpec, nxt: str, following: str, i
     if spec.on_event is not None:
         comp.fail((*path, "on_event"), "a wait_for with a condition goes on by `next` when the condition holds (and "
                                        "by on_timeout when it never did), not on_event")
-    cond = comp.expr(wf.condition, (*wpath, "condition"))
-    if cond is not None:
-        for root, keys in sorted(cond.paths, key=repr):
-            if root == "event":
-                read = ".".join(map(str, (root, *keys)))
-                comp.fail((*wpath, "condition"), f"a wait_for's condition reads the profile, not {read}: it is tested "
-                                                 "as the wait begins too, with no event awaited; to wait for an event, "
-                                                 "write `event:` and `when:`")
-                break
+    assert wf.condition is not None
+    cond = comp.profile_condition(wf.condition, (*wpath, "condition"), "a wait_for's condition", "as the wait "
+                                  "begins too, with no event awaited; to wait for an event, write `event:` and `when:`")
     on_timeout = _resolve(spec.on_timeout, following, ids, comp, (*path, "on_timeout"))
     return Step(spec.id, "wait_for", nxt, seconds=comp.duration(wf.timeout, (*wpath, "timeout")),
                 on_timeout=on_timeout, condition=cond)
@@ -831,7 +865,7 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
     throttle = comp.throttle(spec.throttle, ("throttle",))
     goal = comp.matcher(spec.goal, ("goal",)) if spec.goal else None
     goal_within = _goal_window(spec, max_duration, comp)
-    exits = tuple(comp.matcher(m, ("exit_on", k)) for k, m in enumerate(spec.exit_on))
+    exits, exits_at, exit_when = _exits(spec.exit_on, comp)
     if spec.holdout:  # its holdout customers would never get a password reset or a receipt
         for i, s in enumerate(spec.steps):
             if s.send is not None and s.send.transactional:
@@ -851,7 +885,8 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
     return Journey(
         id=spec.journey, version=spec.version, entry=entry, steps=steps, first=order[0],
         description=spec.description, re_entry=re_entry,  # type: ignore[arg-type]
-        re_entry_after=after, holdout=spec.holdout, goal=goal, exit_on=exits,
+        re_entry_after=after, holdout=spec.holdout, goal=goal, exit_on=exits, exit_on_at=exits_at,
+        exit_when=exit_when,
         max_duration=max_duration, source=src.file, channels=channels, snapshot=snapshot,
         keeps_event=_keeps_event(steps),
         schedule=schedule, throttle=throttle, handovers=handovers, goal_within=goal_within,

@@ -140,6 +140,11 @@ class Journey:
     holdout: float = 0.0  # percent
     goal: Matcher | None = None
     exit_on: tuple[Matcher, ...] = ()
+    #: where each of ``exit_on`` stands in the file's list, when ``exit_when`` items are among them (:func:`exit_place`)
+    exit_on_at: tuple[int, ...] = ()
+    #: ``exit_on: [{condition}]`` items: (their place in the list, the condition on the profile), tested after each
+    #: event and as a timer wakes an instance; one that holds ends it ``exited``
+    exit_when: tuple[tuple[int, Expression], ...] = ()
     max_duration: float = 30 * 86400.0
     source: str = ""
     channels: frozenset[str] = field(default_factory=frozenset)
@@ -157,6 +162,11 @@ class Journey:
     #: the topology's catalogs (journeys.catalogs), which conditions and templates read as ``catalogs``: held
     #: by each journey so that every engine built of them (worker, simulate, replay) sees the same
     catalogs: Mapping[str, Mapping[Any, Mapping[str, Any]]] = field(default_factory=dict, compare=False, repr=False)
+
+
+def exit_place(j: Journey, k: int) -> int:
+    """The place in the file's ``exit_on`` list of ``j.exit_on[k]`` (its YAML path ``("exit_on", place)``)."""
+    return j.exit_on_at[k] if j.exit_on_at else k
 
 
 def until_first_wait(j: Journey) -> list[Step]:

@@ -16,7 +16,7 @@ from typing import get_args
 
 from cjo_stream.commands import ReceiptStatus
 from cjo_stream.event import RECEIPT_PREFIX
-from cjo_stream.journeys.model import Journey, Matcher
+from cjo_stream.journeys.model import Journey, Matcher, exit_place
 from cjo_stream.journeys.source import Located, Path
 
 #: The receipts about one message. ``unsubscribed`` and ``complained`` are left out: they withdraw the customer's
@@ -51,7 +51,7 @@ def _matchers(j: Journey, src: Located) -> Iterator[tuple[str, Matcher, Path]]:
     if j.goal is not None:
         yield "the goal", j.goal, ("goal", "event")
     for k, m in enumerate(j.exit_on):
-        yield f"exit_on {k + 1}", m, ("exit_on", k, "event")
+        yield f"exit_on {exit_place(j, k) + 1}", m, ("exit_on", exit_place(j, k), "event")
     for i, step in enumerate(j.steps.values()):
         paths = ("steps", i, "wait_for", "paths") in src.lines
         for k, (m, _) in enumerate(step.ways):

@@ -20,6 +20,15 @@ class EventMatchSpec(msgspec.Struct, forbid_unknown_fields=True):
     when: str | None = None
 
 
+class ExitSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """An ``exit_on`` item: an event (and a condition over it), or a ``condition`` on the profile alone, tested
+    after each event and as a timer wakes the instance (Customer.io's "no longer matches", Klaviyo's flow filter)."""
+
+    event: EventName | None = None
+    when: str | None = None
+    condition: str | None = None
+
+
 class GoalSpec(EventMatchSpec, forbid_unknown_fields=True):
     """The conversion event; ``within``: counted only that long after the customer entered (Braze's conversion
     deadline, Customer.io's conversion window), so a purchase a month on is not the reminder's doing."""
@@ -161,7 +170,7 @@ class JourneySpec(msgspec.Struct, forbid_unknown_fields=True):
     re_entry: str = "once"
     holdout: Annotated[float, msgspec.Meta(ge=0, lt=100)] = 0
     goal: GoalSpec | None = None
-    exit_on: list[EventMatchSpec] = []
+    exit_on: list[ExitSpec] = []
     max_duration: str = "30d"
     throttle: ThrottleSpec | None = None  # customer-facing sends of the whole journey
     # paused: nobody enters, and each send an instance reaches is held (deferred, reason journey_paused) until the
