@@ -23,6 +23,7 @@ from cjo_stream.logs import say
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from cjo_stream.errors import UsageError, load_topology_checked
+    from cjo_stream.journeys.catalogs import catalog_rows
 
     if args.topologies and args.topologies_flag and args.topologies != args.topologies_flag:
         raise UsageError(f"validate: two journeys directories, {args.topologies} and --topologies "
@@ -34,10 +35,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         n = len(j.steps)
         paused = ", paused" if j.paused else ""
         print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'}{paused})  {j.source}")
-    if topo.stages is not None:
-        import os
+    import os
 
+    if topo.stages is not None:
         print(f"ok  stages: {' -> '.join(topo.stages.names)}  {os.path.join(args.topologies, 'stages.yaml')}")
+    for name, table in sorted(topo.catalogs.items()):
+        n = catalog_rows(table)
+        print(f"ok  catalog {name}  ({n:,} row{'' if n == 1 else 's'})  "
+              f"{os.path.join(args.topologies, 'catalogs', name + '.jsonl')}")
     return 0
 
 

@@ -101,6 +101,11 @@ def _row(line: bytes, path: str, n: int, problems: list[SourceError]) -> dict[st
     return row
 
 
+def catalog_rows(table: Mapping[Any, Mapping[str, Any]]) -> int:
+    """How many rows ``table`` has (a row whose id is a whole number is under two keys)."""
+    return len({id(row) for row in table.values()})
+
+
 def catalog_fields(table: Mapping[Any, Mapping[str, Any]]) -> set[str]:
     """Every field some row of ``table`` has."""
     out: set[str] = set()

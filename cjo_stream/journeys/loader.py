@@ -21,7 +21,7 @@ import msgspec
 from cjo_stream.commands import ALL_CHANNELS
 from cjo_stream.event_types import INT_MAX, INT_MIN  # a profile holds events' integers (msgpack)
 from cjo_stream.journeys.catalog_refs import catalog_problems
-from cjo_stream.journeys.catalogs import Catalogs, load_catalogs
+from cjo_stream.journeys.catalogs import Catalogs, catalog_rows, load_catalogs
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
 from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
 from cjo_stream.journeys.fields import unknown_field, unknown_root
@@ -106,13 +106,18 @@ class Topology:
 def loaded_text(journeys: Iterable[Journey]) -> str:
     """``3 journeys`` or, with versions kept beside the current ones, ``3 journeys (4 versions)``: the workers'
     and the analytics service's first line counted versions as journeys (``4 journeys loaded`` for three, with
-    ``abandoned_cart.v1.yaml`` kept for the customers in it; a walkthrough); then the versions paused, if any."""
+    ``abandoned_cart.v1.yaml`` kept for the customers in it; a walkthrough); then the versions paused, if any, and the catalogs."""
     versions = list(journeys)
     n = len({j.id for j in versions})
     text = f"{n} journey{'' if n == 1 else 's'}"
     text = text if len(versions) == n else f"{text} ({len(versions)} versions)"
     paused = sorted({f"{j.id} v{j.version}" for j in versions if j.paused})  # a pause left in place is seen
-    return text + (f" (paused: {', '.join(paused)})" if paused else "")
+    text += f" (paused: {', '.join(paused)})" if paused else ""
+    catalogs = next((j.catalogs for j in versions if j.catalogs), None)  # (every journey holds the same)
+    if catalogs:
+        rows = sum(catalog_rows(t) for t in catalogs.values())
+        text += f", {len(catalogs)} catalog{'' if len(catalogs) == 1 else 's'} ({rows:,} row{'' if rows == 1 else 's'})"
+    return text
 
 
 class _Compiler:

@@ -132,3 +132,13 @@ def test_the_braze_and_customerio_rows_load_as_written(tmp_path: Path) -> None:
         root = _topology(tmp_path, journey)
         topo = load_topology(str(root))
         assert not topo.warnings and topo.catalogs["products"]["sku-1"]["title"] == "Red shoes"
+
+
+def test_validate_and_a_workers_first_line_name_the_catalogs(tmp_path: Path) -> None:
+    from cjo_stream.journeys.loader import loaded_text
+
+    root = _topology(tmp_path)
+    p = run("validate", str(root))
+    assert p.returncode == 0, p.stderr
+    assert f"ok  catalog products  (3 rows)  {root}/catalogs/products.jsonl" in p.stdout.splitlines(), p.stdout
+    assert loaded_text(load_topology(str(root)).journeys) == "1 journey, 1 catalog (3 rows)"
