@@ -58,7 +58,7 @@ def resolve(e: Engagement, sent: SentLookup | None) -> Engagement:
     if given and _whole(e):
         return e
     if sent is None or sent.busy:
-        if given and (sent is None or not _topic_unknown(e)):
+        if given and (sent is None or not topic_unknown(e)):
             return e
         raise (Unresolved(404, "this adapter keeps no sent-record to find the send by: give delivery_id and "
                                "customer_id") if sent is None else
@@ -88,14 +88,15 @@ def ask_elsewhere(e: Engagement, resolved: Engagement, sent: SentLookup | None) 
     return have < of
 
 
-def _topic_unknown(e: Engagement) -> bool:
-    """An ``unsubscribed`` naming no topic: whether it withdraws a topic or the channel is the send's to say."""
+def topic_unknown(e: Engagement) -> bool:
+    """An ``unsubscribed`` naming no topic: whether it withdraws a topic or the channel is the send's to say (taken
+    as given, it withdrew the whole channel: while the send cannot be looked at, the answer is ``503``, retry)."""
     return e.event == "unsubscribed" and not e.topic
 
 
 def _whole(e: Engagement) -> bool:
     """Whether the callback says all the record could add (our ids aside): journey, step, and an unsubscribe's topic."""
-    return bool(e.journey and e.step) and not _topic_unknown(e)
+    return bool(e.journey and e.step) and not topic_unknown(e)
 
 
 def unknown(e: Engagement) -> str:
