@@ -124,9 +124,10 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
                 return name
         return None
 
-    def view(self, default_stage: str | None = None) -> dict[str, Any]:
+    def view(self, default_stage: str | None = None, topics: tuple[str, ...] = ()) -> dict[str, Any]:
         """The mapping expressions and templates see as ``profile`` (``default_stage``: the first
-        lifecycle stage, which a profile that never changed stage is in; None without stages)."""
+        lifecycle stage, which a profile that never changed stage is in; None without stages; ``topics``: the
+        subscription topics the policies declare, :func:`consent_view`)."""
         stage = self.stage or default_stage
         return {
             "customer_id": self.customer_id,
@@ -135,7 +136,7 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
             "last": self.last,
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
-            "consent": consent_view(self),
+            "consent": consent_view(self, topics),
             "timezone": self.zone_name(),
             "stage": stage,
             "stage_since": (self.stage_since or self.first_seen) if stage else None,
@@ -162,21 +163,25 @@ def consent_of(p: Profile, channel: str) -> bool | None:
     return own if t_own >= t_every else every
 
 
-def consent_view(p: Profile) -> dict[str, bool | None]:
-    """``profile.consent`` as conditions and templates read it: each channel's consent as a send reads it
-    (:func:`consent_of`), so a branch on ``profile.consent.email`` sees a withdrawal for every channel.
+def consent_view(p: Profile, topics: tuple[str, ...] = ()) -> dict[str, bool | None]:
+    """``profile.consent`` as conditions and templates read it: each channel's and subscription topic's consent as
+    a send reads it (:func:`consent_of`), so a branch on ``profile.consent.email`` sees a withdrawal for every
+    channel. A topic's default (``opt_out``/``opt_in`` in the policies), like the channels' ``consent:`` default,
+    is no consent the customer gave: null until they say something.
 
     It read the stored per-channel values: after traits ``consent: false`` and then a ``subscribed`` for
     push, ``profile.consent.email`` was null, a push fallback on ``== false`` took the e-mail branch, and
     that send was skipped ``no_consent`` (a walkthrough). Without a consent for every channel it is the
-    stored mapping itself (no copy); with one, each built-in customer channel is listed, and ``all`` too.
+    stored mapping itself (no copy); with one, each built-in customer channel and each of ``topics`` (the
+    declared ones: ``profile.consent.newsletter`` was null after ``consent: false``, which the newsletter's send
+    read as false) is listed, and ``all`` too.
     """
     consent = p.consent
     if ALL_CHANNELS not in consent:
         return consent  # type: ignore[return-value]
     out: dict[str, bool | None] = {ch: consent_of(p, ch) for ch in consent}
     every = consent[ALL_CHANNELS]
-    for ch in _FACING:
+    for ch in (*_FACING, *topics):
         if ch not in out:
             out[ch] = every
     return out

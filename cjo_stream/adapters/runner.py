@@ -635,7 +635,8 @@ class AdapterRunner:
             self._pending.append(await self.sent.record(cmd.delivery_id, utc_now_iso(self.clock()),
                                                         r.provider_message_id, rec.partition,
                                                         customer_id=cmd.customer_id, channel=cmd.channel,
-                                                        journey=cmd.journey, step=cmd.step, other_ids=r.other_ids))
+                                                        journey=cmd.journey, step=cmd.step, topic=cmd.topic,
+                                                        other_ids=r.other_ids))
             await self._receipt(cmd, "sent", provider_message_id=r.provider_message_id, attributes=attrs)
             if r.response is not None:  # the call confirmed delivery: say so, with what the receiver answered
                 await self._receipt(cmd, "delivered", provider_message_id=r.provider_message_id, attributes=attrs,

@@ -23,7 +23,7 @@ Why it stays small, however long an adapter runs:
   restarted adapter with the same state directory reads only the tail.
 
 Values are :class:`SentRecord` JSON: when, the provider's message id, and whose send it was (customer id,
-channel, journey, step) — no addresses or content. A send the provider gave an id is recorded a second time, under
+channel, journey, step, subscription topic) — no addresses or content. A send the provider gave an id is recorded a second time, under
 that id (:func:`provider_key`, the value its ``delivery_id``): a provider's engagement callback names its own id,
 and ``/engagement`` finds the delivery by it (:meth:`SentLog.lookup`).
 Measured in ``make bench`` ("Adapter sent-record at scale").
@@ -69,6 +69,9 @@ class SentRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     channel: str | None = None
     journey: str | None = None
     step: str | None = None
+    # the send's subscription topic: a provider's unsubscribe naming only its message id withdraws that topic, not
+    # the whole channel (records written before, and sends of no topic: none)
+    topic: str | None = None
 
 
 _encode = msgspec.json.Encoder().encode
@@ -242,14 +245,14 @@ class SentLog:
 
     async def record(self, delivery_id: str, at: str, provider_message_id: str | None,
                      command_partition: int, *, customer_id: str | None = None, channel: str | None = None,
-                     journey: str | None = None, step: str | None = None,
+                     journey: str | None = None, step: str | None = None, topic: str | None = None,
                      other_ids: Iterable[str] = ()) -> asyncio.Future[Any]:
         """Mark ``delivery_id`` sent (locally now) and enqueue its record (and, with a provider's id, the
         record of that id, and of ``other_ids``: the same message's to other recipients); await the returned
         future for the broker's acknowledgement before committing the input offset."""
         p = self.partition_for(command_partition)
         value = _encode(SentRecord(at=at, provider_message_id=provider_message_id, customer_id=customer_id,
-                                   channel=channel, journey=journey, step=step))
+                                   channel=channel, journey=journey, step=step, topic=topic))
         records = [(delivery_id.encode(), value)]
         for pid in (provider_message_id, *other_ids) if provider_message_id else ():
             records.append((provider_key(pid), delivery_id.encode()))

@@ -49,6 +49,7 @@ from cjo_stream.adapters.callback_ids import (
     ask_elsewhere,
     complete,
     resolve,
+    topic_unknown,
     unknown,
 )
 from cjo_stream.adapters.peers import LOOKUP_PATH, Hit, LookupAnswer, LookupKey, LookupRequest, PeerLookup
@@ -196,11 +197,13 @@ def build_app(producer: AIOKafkaProducer, receipts_topic: str, signing_key: byte
                     assert peers is not None
                     i = -1  # (a 503 of the lookup is about no event in particular)
                     asked = sorted(elsewhere + optional)
+                    # an unsubscribe without its topic waits for the holder's answer (as given, the whole channel)
+                    needed = bool(elsewhere) or any(topic_unknown(events[j]) for j in optional)
                     try:
                         found = await peers.find([LookupKey(events[j].delivery_id, events[j].provider_message_id)
-                                                  for j in asked], optional=not elsewhere)
+                                                  for j in asked], optional=not needed)
                     except Unresolved:
-                        if elsewhere:
+                        if needed:
                             raise
                         found = [None] * len(asked)  # (our ids: taken as given, as before)
                     for i, hit in zip(asked, found, strict=True):

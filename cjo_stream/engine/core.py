@@ -165,7 +165,7 @@ class _Run:
             if keys is None or self._profile_view is not None:
                 out["profile"] = self.profile_view()
             else:
-                out["profile"] = profile_part(self.profile, keys, self.engine.default_stage)
+                out["profile"] = profile_part(self.profile, keys, self.engine.default_stage, self.engine.topics)
         if roots is None or "journey" in roots:
             jv: dict[str, Any] = {"id": journey.id, "version": journey.version}
             if inst is not None:
@@ -182,7 +182,7 @@ class _Run:
     def profile_view(self) -> dict[str, Any]:
         """``profile`` as conditions and templates see it (built once until the profile changes)."""
         if self._profile_view is None:
-            self._profile_view = self.profile.view(self.engine.default_stage)
+            self._profile_view = self.profile.view(self.engine.default_stage, self.engine.topics)
         return self._profile_view
 
     def profile_changed(self) -> None:

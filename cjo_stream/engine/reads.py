@@ -23,24 +23,25 @@ Reads = tuple[frozenset[str] | None, tuple[str, ...] | None]
 #: reads anything: the whole context, the whole profile view
 ALL: Final[Reads] = (None, None)
 
-#: ``profile`` view keys a part can be built of (each as :meth:`Profile.view` makes it; the tests compare
-#: them with it); ``counters``/``last`` are not here: they cost what the whole view costs, which is
-#: then built once per decision and shared
-PROFILE_PARTS: Final[dict[str, Callable[[Profile, str | None], Any]]] = {
-    "customer_id": lambda p, _: p.customer_id,
-    "traits": lambda p, _: p.traits,
-    "first_seen": lambda p, _: p.first_seen,
-    "last_seen": lambda p, _: p.last_seen,
-    "consent": lambda p, _: consent_view(p),
-    "timezone": lambda p, _: p.zone_name(),
-    "stage": lambda p, d: p.stage or d,
-    "stage_since": lambda p, d: (p.stage_since or p.first_seen) if (p.stage or d) else None,
+#: ``profile`` view keys a part can be built of (each as :meth:`Profile.view` makes it, from the profile, the
+#: default stage and the declared subscription topics; the tests compare them with it); ``counters``/``last``
+#: are not here: they cost what the whole view costs, which is then built once per decision and shared
+PROFILE_PARTS: Final[dict[str, Callable[[Profile, str | None, tuple[str, ...]], Any]]] = {
+    "customer_id": lambda p, _, __: p.customer_id,
+    "traits": lambda p, _, __: p.traits,
+    "first_seen": lambda p, _, __: p.first_seen,
+    "last_seen": lambda p, _, __: p.last_seen,
+    "consent": lambda p, _, topics: consent_view(p, topics),
+    "timezone": lambda p, _, __: p.zone_name(),
+    "stage": lambda p, d, _: p.stage or d,
+    "stage_since": lambda p, d, _: (p.stage_since or p.first_seen) if (p.stage or d) else None,
 }
 
 
-def profile_part(p: Profile, keys: tuple[str, ...], default_stage: str | None) -> dict[str, Any]:
+def profile_part(p: Profile, keys: tuple[str, ...], default_stage: str | None,
+                 topics: tuple[str, ...] = ()) -> dict[str, Any]:
     """The ``profile`` view with only ``keys`` (each one of :data:`PROFILE_PARTS`)."""
-    return {k: PROFILE_PARTS[k](p, default_stage) for k in keys}
+    return {k: PROFILE_PARTS[k](p, default_stage, topics) for k in keys}
 
 
 def _profile_keys(paths: Iterable[tuple[Any, ...]]) -> tuple[str, ...] | None:

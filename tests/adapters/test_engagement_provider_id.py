@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import orjson
 import pytest
 
@@ -18,8 +19,11 @@ from cjo_stream.adapters.runner import track_topics
 from cjo_stream.adapters.sentlog import SentLog, SentRecord, sent_topic
 from cjo_stream.adapters.web import Engagement, build_app, to_receipt
 from cjo_stream.config import Settings
+from cjo_stream.events import decode_event
 from cjo_stream.kafka.producer import make_producer
 from cjo_stream.kafka.topics import ensure_topics
+from cjo_stream.profile import apply_event, new_profile
+from cjo_stream.receipts import receipt_event
 from cjo_stream.serving import bound_port, start_site
 from tests.adapters.conftest import read_topic, receipts_of
 
@@ -43,10 +47,13 @@ async def sent(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Settin
     writer = SentLog(settings, sent_topic("email"), producer, keep=86400.0)
     await writer.start()
     await writer.catch_up([0, 1])
-    for p, (did, cid, pid) in enumerate([("d-welcome", "u1", "sg-1"), ("d-news", "u2", "sg-2")]):
-        await (await writer.record(did, AT, pid, p, customer_id=cid, channel="email", journey=did[2:], step="mail"))
+    for p, (did, cid, pid, topic) in enumerate([("d-welcome", "u1", "sg-1", None),
+                                                 ("d-news", "u2", "sg-2", "newsletter")]):
+        await (await writer.record(did, AT, pid, p, customer_id=cid, channel="email", journey=did[2:], step="mail",
+                                   topic=topic))
     assert writer.lookup(provider_message_id="sg-2") == ("d-news", SentRecord(
-        at=AT, provider_message_id="sg-2", customer_id="u2", channel="email", journey="news", step="mail"))
+        at=AT, provider_message_id="sg-2", customer_id="u2", channel="email", journey="news", step="mail",
+        topic="newsletter"))
     await writer.close()
     restarted = SentLog(settings, sent_topic("email"), producer, keep=86400.0, state_dir=str(tmp_path / "s"))
     await restarted.start()
@@ -100,7 +107,32 @@ async def test_a_callback_by_the_providers_id_is_the_receipt_of_that_send(sent: 
                       "provider_message_id": "sg-1"},
         "d-news": {"delivery_id": "d-news", "customer_id": "u2", "channel": "email", "status": "clicked",
                    "at": receipts["d-news"]["at"], "journey": "news", "step": "mail", "provider_message_id": "sg-2",
-                   "attributes": {"url": "https://x/a"}}}
+                   "attributes": {"url": "https://x/a"}, "topic": "newsletter"}}
+
+
+async def test_a_providers_unsubscribe_of_a_newsletter_names_its_topic(sent: tuple[Settings, SentLog]) -> None:
+    """An ESP's own unsubscribe webhook names the message by its id alone, no topic: its receipt withdrew the whole
+    channel (order mail stopped too). The sent-record, read back after a restart, keeps the send's topic; the
+    receipt names it; a callback naming another topic is refused; a send of no topic stays a channel's."""
+    settings, log = sent
+    producer = make_producer(settings)
+    await producer.start()
+    site = await start_site(build_app(producer, settings.receipts_topic, sent=log), "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{bound_port(site)}"
+    try:
+        r = await post(url, {"provider_message_id": "sg-2", "event": "unsubscribed", "topic": "offers"})
+        assert r.status_code == 400 and r.json()["error"] == (
+            "invalid engagement payload: topic 'offers' is not the topic of delivery d-news ('newsletter')"), r.text
+        r = await post(url, [{"provider_message_id": "<sg-2>", "event": "unsubscribed", "at": AT},
+                             {"provider_message_id": "sg-1", "event": "unsubscribed", "at": AT}])
+        assert r.status_code == 202, r.text
+    finally:
+        await site.cleanup()
+        await producer.stop()
+    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(rs) >= 2,
+                                            settle=0.5))
+    assert {did: (r["status"], r.get("topic")) for did, r in receipts.items()} == {
+        "d-news": ("unsubscribed", "newsletter"), "d-welcome": ("unsubscribed", None)}
 
 
 async def test_every_recipients_id_of_a_send_finds_it(settings: Settings) -> None:
@@ -191,3 +223,90 @@ def test_what_a_replica_that_cannot_know_answers() -> None:
     # our ids are taken as given when the record cannot help (as before)
     given = Engagement(delivery_id="d1", customer_id="u1", event="opened")
     assert resolve(given, _Partial()) is given and resolve(given, None) is given
+
+
+class _Newsletter:
+    """The sent-record of one newsletter mail (``d-news``, topic ``newsletter``), or one reading its partitions."""
+
+    def __init__(self, busy: bool = False) -> None:
+        self.busy = busy
+        self.asked = 0
+
+    def coverage(self) -> tuple[int, int]:
+        return 2, 2
+
+    def lookup(self, delivery_id: str | None = None,
+               provider_message_id: str | None = None) -> tuple[str, SentRecord] | None:
+        self.asked += 1
+        if delivery_id not in (None, "d-news") or provider_message_id not in (None, "sg-2"):
+            return None
+        return "d-news", SentRecord(at=AT, provider_message_id="sg-2", customer_id="u2", channel="email",
+                                    journey="news", step="mail", topic="newsletter")
+
+
+def test_an_unsubscribe_without_its_topic_takes_the_sends_and_withdraws_that_topic_alone() -> None:
+    """Our ids, journey and step all given but no topic (an unsubscribe page whose link left ``{topic}`` out) was
+    taken as given, without a look at the record: its receipt withdrew the customer's e-mail. Now the record is
+    asked for an unsubscribe's topic (not for an open's: those stay as cheap as before), and the profile loses the
+    newsletter alone; a complaint about the same mail still withdraws e-mail."""
+    ids: dict[str, Any] = {"delivery_id": "d-news", "customer_id": "u2", "journey": "news", "step": "mail", "at": AT}
+    record = _Newsletter()
+    opened = Engagement(event="opened", **ids)
+    assert resolve(opened, record) is opened and record.asked == 0
+    unsub = resolve(Engagement(event="unsubscribed", **ids), record)
+    assert unsub.topic == "newsletter" and record.asked == 1
+    complaint = resolve(Engagement(event="complained", provider_message_id="sg-2", at=AT), record)
+    assert complaint.topic == "newsletter"  # (the engine withdraws the channel for a complaint, topic or not)
+    p = new_profile("u2")
+    apply_event(p, decode_event(receipt_event(to_receipt(unsub))))
+    assert p.consent == {"newsletter": False}
+    apply_event(p, decode_event(receipt_event(to_receipt(complaint))))
+    assert p.consent == {"newsletter": False, "email": False}
+    # while the record is being read (partitions moving) an unsubscribe without its topic waits: retry, not the
+    # whole channel; one naming its topic, or an open, is taken as given as before
+    with pytest.raises(Unresolved) as err:
+        resolve(Engagement(event="unsubscribed", **ids), _Newsletter(busy=True))
+    assert err.value.status == 503 and "retry" in err.value.message
+    for given in (Engagement(event="unsubscribed", topic="newsletter", **ids),
+                  Engagement(event="opened", **{**ids, "journey": None})):
+        assert resolve(given, _Newsletter(busy=True)) is given
+
+
+class _RecordBefore(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """:class:`SentRecord` as adapters before topics wrote and read it."""
+
+    at: str
+    provider_message_id: str | None = None
+    customer_id: str | None = None
+    channel: str | None = None
+    journey: str | None = None
+    step: str | None = None
+
+
+def test_records_with_and_without_a_topic_read_both_ways() -> None:
+    """The record's stored form: one written before topics reads (no topic: its unsubscribe is the channel's, as
+    then), a send of no topic is stored as before (no key), and one with a topic reads in an adapter rolled back."""
+    before = msgspec.json.encode(_RecordBefore(at=AT, provider_message_id="sg-9", customer_id="u9", channel="email",
+                                               journey="j", step="s"))
+    old = msgspec.json.decode(before, type=SentRecord)
+    assert old.topic is None and old.customer_id == "u9"
+    assert msgspec.json.encode(SentRecord(**msgspec.structs.asdict(old))) == before
+    assert resolve(Engagement(provider_message_id="sg-9", event="unsubscribed"),
+                   _OneRecord("d-old", old)).topic is None
+    new = msgspec.json.encode(msgspec.structs.replace(old, topic="newsletter"))
+    assert msgspec.json.decode(new, type=_RecordBefore) == _RecordBefore(**{
+        k: v for k, v in msgspec.structs.asdict(old).items() if k != "topic"})
+
+
+class _OneRecord:
+    def __init__(self, did: str, rec: SentRecord) -> None:
+        self.found = (did, rec)
+
+    busy = False
+
+    def coverage(self) -> tuple[int, int]:
+        return 1, 1
+
+    def lookup(self, delivery_id: str | None = None,
+               provider_message_id: str | None = None) -> tuple[str, SentRecord] | None:
+        return self.found

@@ -252,6 +252,14 @@ async def test_a_callback_giving_our_ids_is_not_counted_failed_when_its_optional
                              {"provider_message_id": "SM7", "event": "delivered"}])
         assert r.status_code == 503 and len(receipts.sent) == 1, r.text
         assert (lookups("failed"), lookups("optional_failed")) == (failed + 1, optional + 1)
+        # an unsubscribe with every id but its topic: the holder's record says whether it is a topic's or the
+        # channel's, so it waits for it (503, counted failed) rather than withdraw the whole channel as given
+        ids = {"delivery_id": "d9", "customer_id": "u9", "journey": "j", "step": "s"}
+        r = await post(url, {**ids, "event": "unsubscribed"})
+        assert r.status_code == 503 and len(receipts.sent) == 1, r.text
+        assert (lookups("failed"), lookups("optional_failed")) == (failed + 2, optional + 1)
+        r = await post(url, {**ids, "event": "unsubscribed", "topic": "offers"})  # naming it: as given, no lookup
+        assert r.status_code == 202 and len(receipts.sent) == 2, r.text
     finally:
         await site.cleanup()
         await peers.close()
@@ -367,7 +375,7 @@ async def post(url: str, payload: Any) -> httpx.Response:
 async def test_a_callback_by_the_providers_id_works_on_either_replica(
         settings: Settings, replicas: list[tuple[AdapterRunner, str]]) -> None:
     (a, url_a), (b, url_b) = replicas
-    cmds = [command(channel="sms", customer_id=f"c{i}", journey="promo", step="text") for i in range(8)]
+    cmds = [command(channel="sms", customer_id=f"c{i}", journey="promo", step="text", topic="offers") for i in range(8)]
     await produce_commands(settings, cmds)
     await wait_for(lambda: a.outcomes["sent"] + b.outcomes["sent"] >= len(cmds))
     on_b = [c for c in cmds if b.sent.lookup(provider_message_id=f"SM{c.delivery_id}") and
@@ -386,15 +394,20 @@ async def test_a_callback_by_the_providers_id_works_on_either_replica(
     assert r.status_code == 202, r.text
     r = await post(url_a, {"delivery_id": c.delivery_id, "customer_id": "someone-else", "event": "unsubscribed"})
     assert r.status_code == 400 and "not the customer" in r.text  # (was written: anyone could unsubscribe anyone)
+    # an unsubscribe with every id but its topic: the holder's record names the send's (as given: the whole channel)
+    r = await post(url_a, {"delivery_id": c.delivery_id, "customer_id": c.customer_id, "journey": "promo",
+                           "step": "text", "event": "unsubscribed"})
+    assert r.status_code == 202, r.text
     for url in (url_a, url_b):  # every holder said it has none: final, and no "retry"
         r = await post(url, {"provider_message_id": "SMnope", "event": "delivered"})
         assert r.status_code == 404 and r.json()["error"] == (
             "unknown provider_message_id 'SMnope': no send of this adapter within the sent-record's retention "
             "(CJO_SENT_RETENTION) has it"), r.text
-    engaged = lambda rs: [x for x in rs if msgspec.json.decode(x.value)["status"] in ("delivered", "opened")]  # noqa: E731
-    records = engaged(await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(engaged(rs)) >= 2))
+    kinds = ("delivered", "opened", "unsubscribed")
+    engaged = lambda rs: [x for x in rs if msgspec.json.decode(x.value)["status"] in kinds]  # noqa: E731
+    records = engaged(await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(engaged(rs)) >= 3))
     got = [msgspec.json.decode(x.value) for x in records]
-    assert got[0].pop("at") == "2026-12-01T10:05:00Z" and got[1].pop("at")
+    assert got[0].pop("at") == "2026-12-01T10:05:00Z" and got[1].pop("at") and got[2].pop("at")
     assert got == [{"delivery_id": c.delivery_id, "customer_id": c.customer_id, "channel": "sms", "status": status,
-                    "journey": "promo", "step": "text", "provider_message_id": f"SM{c.delivery_id}"}
-                   for status in ("delivered", "opened")]
+                    "journey": "promo", "step": "text", "provider_message_id": f"SM{c.delivery_id}", "topic": "offers"}
+                   for status in kinds]

@@ -318,6 +318,28 @@ async def test_the_sent_record_keeps_every_devices_message_name(settings: Settin
     assert receipt[cmd.delivery_id]["attributes"] == {"attempts": 1, "unregistered": [device_digest("old-phone")]}
 
 
+async def test_the_sent_record_keeps_a_sends_topic(settings: Settings) -> None:
+    """A newsletter's record names its topic (a provider's unsubscribe by its message id then withdraws the topic,
+    not the channel: test_engagement_provider_id); the order mail's names none."""
+    news, order = (command(channel="push", customer_id="u7", to="tablet", content={"title": "Hi"}, topic=t)
+                   for t in ("newsletter", None))
+    await produce_commands(settings, [news, order])
+    runner = make_runner(settings, _TwoDevices())
+    topics: dict[str, str | None] = {}
+
+    def sent() -> bool:
+        if runner.outcomes["sent"] < 2:
+            return False
+        for cmd in (news, order):
+            hit = runner.sent.lookup(cmd.delivery_id)
+            assert hit is not None
+            topics[hit[0]] = hit[1].topic
+        return True
+
+    await run_until(runner, sent)
+    assert topics == {news.delivery_id: "newsletter", order.delivery_id: None}
+
+
 # ---------------------------------------------------------------------------- rate limit, scale-out
 
 

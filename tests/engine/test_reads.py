@@ -16,10 +16,11 @@ from tests.conftest import T0, engine, ev
 @pytest.mark.parametrize(("stage", "since"), [("", 0), ("purchase", 0), ("purchase", 1_700_000_500)])
 def test_every_profile_part_is_the_views_value(default_stage: str | None, stage: str, since: int) -> None:
     p = Profile(customer_id="c1", traits={"first_name": "Ada"}, first_seen=1_700_000_000, last_seen=1_700_000_900,
-                consent={"email": True}, timezone="Europe/Paris", stage=stage, stage_since=since)
-    view = p.view(default_stage)
+                consent={"email": True, "all": False}, timezone="Europe/Paris", stage=stage, stage_since=since)
+    view = p.view(default_stage, ("newsletter",))
     assert set(PROFILE_PARTS) == set(view) - {"counters", "last"}
-    assert profile_part(p, tuple(PROFILE_PARTS), default_stage) == {k: view[k] for k in PROFILE_PARTS}
+    assert profile_part(p, tuple(PROFILE_PARTS), default_stage, ("newsletter",)) == {k: view[k] for k in PROFILE_PARTS}
+    assert view["consent"]["newsletter"] is False
 
 
 @pytest.mark.parametrize(("source", "reads"), [
@@ -88,10 +89,10 @@ def test_profile_consent_reads_each_channel_as_a_send_does() -> None:
 
     p = new_profile("u")
     apply_event(p, ev("identify", T0, type="identify", traits={"consent": {"email": True, "sms": True}}))
-    assert PROFILE_PARTS["consent"](p, None) is p.consent  # no consent for every channel: the stored one
+    assert PROFILE_PARTS["consent"](p, None, ()) is p.consent  # no consent for every channel: the stored one
     apply_event(p, ev("identify", T0 + 1, type="identify", traits={"consent": False}))
     apply_event(p, ev("subscribed", T0 + 2, props={"channel": "push"}))
-    seen = PROFILE_PARTS["consent"](p, None)
+    seen = PROFILE_PARTS["consent"](p, None, ())
     assert seen == {"email": False, "sms": False, "all": False, "push": True, "in_app": False}
     assert all(seen[ch] == consent_of(p, ch) for ch in ("email", "sms", "push", "in_app"))
     assert p.view()["consent"] == seen

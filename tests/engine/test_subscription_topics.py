@@ -124,3 +124,42 @@ def test_an_adapters_unsubscribe_receipt_carries_the_topic_to_the_profile() -> N
     sim.handle(decode_event(receipt_event(receipt)))
     assert sim.profiles["u1"].consent == {"newsletter": False}
     assert _sent(sim, "news", "order", at=T0 + 10) == ["order"]
+
+
+BRANCH = """
+journey: weekly
+re_entry: always
+entry: {event: weekly}
+steps:
+  - id: ask
+    branch:
+      - {when: "profile.consent.newsletter == false", next: note}
+      - else: news
+  - id: news
+    send: {channel: email, topic: newsletter, content: {subject: "This week", body: x}}
+    next: end
+  - id: note
+    update: {traits: {left_newsletter: true}}
+"""
+
+
+def _branching() -> Simulator:
+    pol = policies(POLICY)
+    return Simulator(Engine([load_journey_text(textwrap.dedent(BRANCH), "weekly.yaml", pol)], pol))
+
+
+@pytest.mark.parametrize(("said", "seen", "took"), [
+    ({}, None, "news"),  # nothing said: null, as a channel's consent (the topic's default is no consent given)
+    ({"consent.newsletter": False}, False, "note"),
+    ({"consent": False}, False, "note"),  # every channel and topic: null before, and the send was skipped
+])
+def test_a_branch_on_a_topics_consent_sees_what_its_send_reads(said: dict[str, bool], seen: bool | None,
+                                                                took: str) -> None:
+    sim = _branching()
+    sim.handle(ev("identify", T0, type="identify", traits={"email": "a@example.com", **said}))
+    sim.handle(ev("weekly", T0 + 1))
+    p = sim.profiles["u1"]
+    assert ("left_newsletter" in p.traits, [c.step for c in sim.commands], [s.reason for s in sim.skips]) == (
+        took == "note", ["news"] if took == "news" else [], [])
+    assert p.view(None, sim.engine.topics)["consent"].get("newsletter") is seen
+    assert sim.engine._subscribed(p, "newsletter") is (seen is not False)

@@ -1,6 +1,7 @@
-"""Subscription topics through real processes: a newsletter mail's unsubscribe link names its topic, the page
-behind it calls the adapter's ``/engagement`` with it, and the worker then holds the next newsletter back while
-the order mail to the same address still goes out (README, "Subscription topics")."""
+"""Subscription topics through real processes: a newsletter mail's unsubscribe link names its topic; the customer
+leaves by the provider's own link, whose webhook names only the message's id, and the adapter finds the topic in its
+sent-record; the worker then holds the next newsletter back while the order mail to the same address still goes
+out (README, "Subscription topics")."""
 
 from __future__ import annotations
 
@@ -71,10 +72,10 @@ def test_an_unsubscribe_link_of_a_newsletter_stops_the_newsletter_not_the_order_
             _, _, news = smtp.mailbox.messages[0]
             link = news["List-Unsubscribe"].split(",")[0].strip("<> ")
             assert link.endswith("&t=newsletter"), link
-            delivery = link.split("d=")[1].split("&")[0]
-            # the page behind the link, as the README's callback table says it passes the topic on
+            # the customer left by the provider's own link instead: its webhook names the message by the Message-ID
+            # alone (SendGrid's smtp-id), no topic; the adapter's sent-record knows the send's (it withdrew e-mail)
             r = httpx.post(f"http://127.0.0.1:{port}/engagement", json={
-                "delivery_id": delivery, "customer_id": "ann", "event": "unsubscribed", "topic": "newsletter"})
+                "provider_message_id": news["Message-ID"], "event": "unsubscribed"})
             assert r.status_code == 202, r.text
             told = asyncio.run(collect(s.bootstrap, [s.consent_changes_topic], lambda rs: len(rs) >= 1, 60))
             assert msgspec.json.decode(told[0].value)["topics"] == ["newsletter"]
