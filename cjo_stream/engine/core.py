@@ -704,7 +704,9 @@ class Engine:
                     return False
                 self._cancel(run, inst)
                 inst.seq += 1  # the timeout timer, if already on its way, is stale
-                self._run(run, inst, j, step.next, ev_view)
+                # on with the trigger as ``event``, as after a timer: the condition awaited no event, and the
+                # mail after "wait until they have an address" names the product of the entry, not the identify
+                self._run(run, inst, j, step.next, None)
                 return True
             # the first way (in order) whose event and condition match; none when the journey was edited under
             # the instance and the step waits for no event any more (its timer restarts the step)

@@ -82,7 +82,9 @@ def on_entry_event(j: Journey) -> frozenset[str]:
     if j.schedule is not None:
         return frozenset()
     after: set[str] = set()
-    todo = [t for st in j.steps.values() if st.kind == "wait_for" for t in st.targets]
+    # (a condition's way goes on with the event the wait began with, or the entry's: only its timeout is counted)
+    todo = [t for st in j.steps.values() if st.kind == "wait_for"
+            for t in (st.targets if st.condition is None else (st.on_timeout,))]
     while todo:
         sid = todo.pop()
         if sid in j.steps and sid not in after:

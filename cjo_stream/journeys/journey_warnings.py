@@ -288,8 +288,8 @@ def _events_at(j: Journey, entry: frozenset[str]) -> dict[str, set[str]]:
         have |= names
         if step.kind == "wait_for":
             todo.extend((t, frozenset({m.event})) for m, t in step.ways)
-            if step.condition is not None:  # the event that made it hold, or (held already) the one it came on
-                todo.append((step.next, frozenset(have)))
+            if step.condition is not None:  # the event it came on (held already), or the trigger (as after a timer)
+                todo.append((step.next, frozenset(have) | entry))
             todo.append((step.on_timeout, entry))
         elif step.waits:
             todo.append((step.next, entry))

@@ -122,3 +122,24 @@ def test_simulate_as_a_user_runs_it(tmp_path: Path) -> None:
     assert sim.returncode == 0, sim.stderr
     got = [(c["customer_id"], c["content"]["body"]) for c in map(orjson.loads, sim.stdout.splitlines())]
     assert sorted(got) == [("a", "congrats pro"), ("a", "hello"), ("b", "hello"), ("b", "nudge")]
+
+
+def test_the_steps_after_it_read_the_trigger_as_event() -> None:
+    """The identify that made the condition hold is not the journey's event: the mail after "wait until they
+    have an address" names the product of the entry (a live run sent "  is back")."""
+    text = """
+journey: stock
+entry: {event: back_in_stock}
+steps:
+  - id: until_mailable
+    wait_for: {condition: "profile.traits.email != null", timeout: 1d}
+  - id: mail
+    send: {channel: in_app, content: {body: "{{ event.properties.title }} is back"}}
+"""
+    sim = Simulator(engine(text))
+    sim.handle(ev("back_in_stock", T0, "later", props={"title": "Blue hat"}))
+    sim.handle(ev("identify", T0 + 60, "later", type="identify", traits={"email": "b@example.com"}))
+    sim.handle(ev("identify", T0, "ready", type="identify", traits={"email": "a@example.com"}))
+    sim.handle(ev("back_in_stock", T0 + 1, "ready", props={"title": "Red shoes"}))
+    sim.finish()
+    assert _bodies(sim) == {"later": ["Blue hat is back"], "ready": ["Red shoes is back"]}
