@@ -1,9 +1,11 @@
 """What to write instead, for the Liquid of other tools that journey content refuses at load.
 
-Teams moving campaigns from Braze (or Shopify, Customer.io) bring their templates along: ``{{${first_name}}}``,
-``{% connected_content %}``, ``| money``, ``| add_day: 3``. python-liquid refuses them with its own words (``unexpected '$'``,
-``unknown filter 'money'``), which say what is wrong but not what cjo-stream offers instead (a walkthrough
-migrating three Braze Canvases). :func:`hint` adds that to the load error, on the same line.
+Teams moving campaigns from Braze (or Shopify, Customer.io, Klaviyo) bring their templates along:
+``{{${first_name}}}``, ``{% connected_content %}``, ``| money``, ``| add_day: 3``, Klaviyo's Django filters and tags
+(``|lookup:'$value'``, ``{% if x|length > 0 %}``, ``{% unsubscribe %}``). python-liquid refuses them with its own
+words (``unexpected '$'``, ``unknown filter 'money'``), which say what is wrong but not what cjo-stream offers
+instead (walkthroughs migrating Braze Canvases and Klaviyo flows). :func:`hint` adds that to the load error, on
+the same line.
 """
 
 from __future__ import annotations
@@ -87,6 +89,30 @@ for _name in ("img_url", "image_url", "asset_url", "file_url", "product_img_url"
     _FILTERS[_name] = (f"Shopify's {_name} is a storefront filter, not standard Liquid: a journey's content has no "
                        "store behind it; send the URL or text in an event property or trait")
 
+#: Klaviyo's template language is Django's: its filters with a Liquid counterpart, and what that is
+_KLAVIYO: Final = '(README, "Coming from Klaviyo")'
+_KLAVIYO_FILTERS: Final = {
+    "lookup": "a subscript here: {{ event.properties['$value'] }}, {{ profile.traits['First Name'] }}",
+    "length": "size here: {{ x | size }}, and in a condition {% if x.size > 0 %}",
+    "title": "capitalize here (the first letter up, the rest down): {{ x | capitalize }}",
+    "capfirst": "capitalize here: {{ x | capitalize }}",
+    "upper": "upcase here",
+    "lower": "downcase here",
+    "floatformat": f"round here ({{{{ x | round: 2 }}}} writes 7.5 for 7.50); for two decimals: {TWO_DECIMALS}",
+    "truncatechars": "truncate here: {{ x | truncate: 20 }}",
+    "truncatewords_html": "truncatewords here, on text: {{ x | strip_html | truncatewords: 20 }}",
+    "striptags": "strip_html here",
+    "urlencode": "url_encode here",
+    "linebreaksbr": "newline_to_br here",
+    "default_if_none": "default here: {{ x | default: 'there' }}",
+    "add": "plus here (numbers; append for text)",
+    "multiply": "times here",
+    "divide": "divided_by here",
+    "yesno": "an {% if %} here: {% if x %}yes{% else %}no{% endif %}",
+}
+for _name, _ours in _KLAVIYO_FILTERS.items():
+    _FILTERS[_name] = f"Klaviyo's (Django's) {_name} filter is {_ours} {_KLAVIYO}"
+
 #: Customer.io's date arithmetic (``| add_day: 3``): our times are epoch seconds, so ``plus`` does it
 _DATE_STEPS: Final = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 for _unit, _seconds in _DATE_STEPS.items():
@@ -109,6 +135,44 @@ _TAGS: Final = {
                         "(docs/adapters.md, \"Engagement callbacks\")",
 }
 
+_KLAVIYO_LINK: Final = ("is not supported: the email adapter adds a List-Unsubscribe header from "
+                        "CJO_EMAIL_LIST_UNSUBSCRIBE_URL (with {topic}, a subscription topic's page), and your page's "
+                        "choice comes back as a receipt or an unsubscribed event (docs/adapters.md, \"Engagement "
+                        f"callbacks\") {_KLAVIYO}")
+for _name in ("unsubscribe", "manage_preferences"):
+    _TAGS[_name] = f"Klaviyo's {_name} {_KLAVIYO_LINK}"
+_TAGS.update({
+    "web_view": f"Klaviyo's web_view is not supported: a journey's mail has no hosted copy {_KLAVIYO}",
+    "currency_format": f"Klaviyo's currency_format is not supported; for two decimals: {TWO_DECIMALS} {_KLAVIYO}",
+    "catalog": "Klaviyo's catalog lookup is not supported: a journey's content renders from the event and the "
+               f"profile only; send the item's fields in the event's properties {_KLAVIYO}",
+    "coupon_code": "Klaviyo's coupon_code is not supported: generate the code upstream and send it in an event "
+                   f"property or trait, {{{{ event.properties.coupon }}}} {_KLAVIYO}",
+})
+
+#: Django's filter in an ``{% if %}`` (``{% if event.Items|length > 0 %}``): Liquid's conditions take no filters
+_IF_FILTER: Final = (
+    "Liquid's {% if %} takes no filters (Klaviyo's Django does): compare a property, {% if x.size > 0 %}, or "
+    f"{{% assign n = x | size %}} first {_KLAVIYO}"
+)
+_IF_TAG: Final = re.compile(r"\{%-?\s*(?:if|elsif|unless)\b")
+
+#: Django's list index ``event.Items.0.ProductName``, which python-liquid reads as a float ``0.``
+_DOT_INDEX: Final = re.compile(r"\.(\d+)")
+_PATH_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+
+
+def _indexed(source: str, index: int) -> str:
+    """The hint for Django's ``.0`` at ``index`` of ``source``: the path around it written with ``[0]``."""
+    start, end = index - 1, index
+    while start > 0 and source[start - 1] in _PATH_CHARS:
+        start -= 1
+    while end < len(source) and source[end] in _PATH_CHARS:
+        end += 1
+    ours = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", source[start:end])
+    return (f"Liquid indexes a list with [0] (Klaviyo's Django writes .0): {{{{ {source[start:end]} }}}} is "
+            f"{{{{ {ours} }}}} here (.first for the first) {_KLAVIYO}")
+
 _UNKNOWN_FILTER = re.compile(r"unknown filter '([^']+)'")
 _UNEXPECTED_TAG = re.compile(r"unexpected tag '([^']+)'")
 
@@ -130,4 +194,8 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
             return f"{reason} (did you mean {close[0]!r}?)" if close else reason
     elif (m := _UNEXPECTED_TAG.search(reason)) is not None:
         extra = _TAGS.get(m.group(1))
+    elif "found '|'" in reason and source and _IF_TAG.match(source, max(source.rfind("{%", 0, index + 1), 0)):
+        extra = _IF_FILTER
+    elif "expected an identifier, found" in reason and source and _DOT_INDEX.match(source, index - 1):
+        extra = _indexed(source, index)
     return reason if extra is None else f"{reason}; {extra}"
