@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+from cjo_stream.journeys.foreign_names import foreign_path
+
 #: Braze's attribute syntax, ``{{${first_name}}}`` or ``{{custom_attribute.${vip}}}``
 _BRAZE_ATTRIBUTE: Final = (
     "Braze's ${attribute} syntax is not Liquid: name the profile field, "
@@ -127,20 +129,17 @@ _TAGS: Final = {
                          "event and the profile only; fetch the data upstream into traits or event properties",
     "abort_message": "Braze's abort_message is not supported: decide whether to send with a branch step "
                      "before the send (README, Steps)",
-    "unsubscribe_url": "Customer.io's unsubscribe_url is not supported: the email adapter adds a List-Unsubscribe "
-                       "header from CJO_EMAIL_LIST_UNSUBSCRIBE_URL, and your page's unsubscribe is a receipt "
-                       "(docs/adapters.md, \"Engagement callbacks\")",
-    "unsubscribe_link": "Dittofeed's unsubscribe_link is not supported: the email adapter adds a List-Unsubscribe "
-                        "header from CJO_EMAIL_LIST_UNSUBSCRIBE_URL, and your page's unsubscribe is a receipt "
-                        "(docs/adapters.md, \"Engagement callbacks\")",
 }
 
-_KLAVIYO_LINK: Final = ("is not supported: the email adapter adds a List-Unsubscribe header from "
-                        "CJO_EMAIL_LIST_UNSUBSCRIBE_URL (with {topic}, a subscription topic's page), and your page's "
-                        "choice comes back as a receipt or an unsubscribed event (docs/adapters.md, \"Engagement "
-                        f"callbacks\") {_KLAVIYO}")
+#: the unsubscribe link a body writes: the e-mail adapter fills it in, as it fills the List-Unsubscribe header
+_LINK: Final = ("is a tag of theirs: write {unsubscribe_url} (single braces) where the link goes, and the email "
+                "adapter puts its CJO_EMAIL_LIST_UNSUBSCRIBE_URL there, the link of the List-Unsubscribe header it "
+                "adds; your page's unsubscribe comes back as a receipt (docs/adapters.md, \"email\", \"Engagement "
+                "callbacks\")")
+_TAGS["unsubscribe_url"] = f"Customer.io's unsubscribe_url {_LINK}"
+_TAGS["unsubscribe_link"] = f"Dittofeed's unsubscribe_link {_LINK}"
 for _name in ("unsubscribe", "manage_preferences"):
-    _TAGS[_name] = f"Klaviyo's {_name} {_KLAVIYO_LINK}"
+    _TAGS[_name] = f"Klaviyo's {_name} {_LINK} {_KLAVIYO}"
 _TAGS.update({
     "web_view": f"Klaviyo's web_view is not supported: a journey's mail has no hosted copy {_KLAVIYO}",
     "currency_format": f"Klaviyo's currency_format is not supported; for two decimals: {TWO_DECIMALS} {_KLAVIYO}",
@@ -169,7 +168,9 @@ def _indexed(source: str, index: int) -> str:
         start -= 1
     while end < len(source) and source[end] in _PATH_CHARS:
         end += 1
-    ours = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", source[start:end])
+    root, *keys = source[start:end].split(".")
+    found = foreign_path(root, tuple(int(k) if k.isdigit() else k for k in keys))  # `event.Items.0`: its properties
+    ours = found[1] if found else re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", source[start:end])
     return (f"Liquid indexes a list with [0] (Klaviyo's Django writes .0): {{{{ {source[start:end]} }}}} is "
             f"{{{{ {ours} }}}} here (.first for the first) {_KLAVIYO}")
 
