@@ -65,7 +65,7 @@ def test_the_tables_snippets_load() -> None:
 
 def test_the_policy_snippets_validate(tmp_path: Path) -> None:
     policies = [_snippet("Smart Sending", "frequency_caps"), _snippet("SMS quiet hours", "quiet_hours"),
-                _snippet("list-triggered", "topics")]
+                _snippet("list-triggered", "topics"), _snippet("SMS consent", "consent")]
     (tmp_path / "journeys").mkdir()
     (tmp_path / "journeys" / "t.yaml").write_text("journey: t\nentry: {event: x}\nsteps:\n  - id: s\n    wait: 1h\n")
     (tmp_path / "policies.yaml").write_text("\n".join(policies) + "\n")
@@ -161,9 +161,8 @@ def test_the_list_and_segment_triggered_rows(tmp_path: Path) -> None:
 
 
 def test_the_sms_consent_quiet_hours_and_suppression_rows(tmp_path: Path) -> None:
-    policies = _snippet("SMS quiet hours", "quiet_hours") + "\n"
-    journey = (f"journey: cart\nentry: {{event: Checkout Started}}\nsteps:\n"
-               f"  - id: gate\n    {_snippet('SMS consent', 'branch')}\n"
+    policies = _snippet("SMS quiet hours", "quiet_hours") + "\n" + _snippet("SMS consent", "consent") + "\n"
+    journey = ("journey: cart\nentry: {event: Checkout Started}\nsteps:\n"
                "  - id: text\n    send: {channel: sms, content: {body: cart}}\n"
                f"  - id: bounced\n    {_snippet('suppressed', 'branch')}\n" + _mail("mail", "cart"))
     events = [_identify(f"i{c}", c, "2026-03-02T09:00:00Z", email=f"{c}@example.com", phone=f"+1555000{i}")
@@ -175,11 +174,13 @@ def test_the_sms_consent_quiet_hours_and_suppression_rows(tmp_path: Path) -> Non
     ] + [_track(f"{c}3", c, "2026-03-02T22:00:00Z", "Checkout Started") for c in "abcd"]
     sent, notes = _flow(tmp_path, {"cart": journey}, events, policies)
     got = sorted((c["customer_id"], c["channel"], c["decided_at"]) for c in sent)
-    # texted at the end of the quiet hours (in UTC here), then mailed: b's bounced mail and c's unsubscribed one
-    # not; d never subscribed to texts, and the gate ends there
+    # texted at the end of the quiet hours (UTC here) and then mailed, but b (bounced) and c (unsubscribed from
+    # mail); d never said yes to texts, and is mailed at once
     assert got == [("a", "email", "2026-03-03T11:00:00.000Z"), ("a", "sms", "2026-03-03T11:00:00.000Z"),
-                   ("b", "sms", "2026-03-03T11:00:00.000Z"), ("c", "sms", "2026-03-03T11:00:00.000Z")], got
-    assert [(n["customer_id"], n["reason"]) for n in notes if n["kind"] == "skipped"] == [("c", "no_consent")]
+                   ("b", "sms", "2026-03-03T11:00:00.000Z"), ("c", "sms", "2026-03-03T11:00:00.000Z"),
+                   ("d", "email", "2026-03-02T22:00:00.000Z")], got
+    skipped = sorted((n["customer_id"], n["step"], n["reason"]) for n in notes if n["kind"] == "skipped")
+    assert skipped == [("c", "mail", "no_consent"), ("d", "text", "no_consent")]
 
 
 def test_the_conditional_split_delay_and_back_in_stock_rows(tmp_path: Path) -> None:
