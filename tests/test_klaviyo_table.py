@@ -233,7 +233,7 @@ def test_the_sunset_and_in_flow_rows_say_what_cannot_be_written(tmp_path: Path) 
     assert re.search(r"browse\.yaml:\d+: .*profile has no field 'journeys'", p.stderr), p.stderr
 
 
-_THEIRS = re.compile(r"`(\{[{%][^`]+[}%]\}|\|[a-z]+:?[0-9]*)`")
+_THEIRS = re.compile(r"`(\{[{%][^`]+[}%]\}|\|[a-z]+(?::[0-9]+|:'[^']*')?)`")
 
 
 @pytest.mark.parametrize("start", ["`{{ first_name", "`{% if event.Items", "`{% unsubscribe"])

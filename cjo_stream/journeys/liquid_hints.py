@@ -132,7 +132,7 @@ _TAGS: Final = {
 }
 
 #: the unsubscribe link a body writes: the e-mail adapter fills it in, as it fills the List-Unsubscribe header
-_LINK: Final = ("is a tag of theirs: write {unsubscribe_url} (single braces) where the link goes, and the email "
+_LINK: Final = ("is not a tag here: write {unsubscribe_url} (single braces) where the link goes, and the email "
                 "adapter puts its CJO_EMAIL_LIST_UNSUBSCRIBE_URL there, the link of the List-Unsubscribe header it "
                 "adds; your page's unsubscribe comes back as a receipt (docs/adapters.md, \"email\", \"Engagement "
                 "callbacks\")")
@@ -173,6 +173,28 @@ def _indexed(source: str, index: int) -> str:
     ours = found[1] if found else re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", source[start:end])
     return (f"Liquid indexes a list with [0] (Klaviyo's Django writes .0): {{{{ {source[start:end]} }}}} is "
             f"{{{{ {ours} }}}} here (.first for the first) {_KLAVIYO}")
+
+#: Django's date format letters (Klaviyo's ``|date:'F j, Y'``) and strftime's for them: Liquid's ``date`` takes
+#: strftime's, and writes a format without ``%`` as it is ("F j, Y" in every mail), which loads without a word
+_DJANGO_DATE: Final = {"d": "%d", "j": "%-d", "D": "%a", "l": "%A", "m": "%m", "n": "%-m", "M": "%b", "F": "%B",
+                       "y": "%y", "Y": "%Y", "H": "%H", "G": "%-H", "h": "%I", "g": "%-I", "i": "%M", "s": "%S",
+                       "A": "%p", "w": "%w", "z": "%j", "U": "%s"}
+
+
+def django_date(fmt: str) -> str | None:
+    """Why ``| date: fmt`` writes the format's letters instead of a date, with the strftime format to write, when
+    ``fmt`` is a Django (Klaviyo) format: no ``%``, and a Django date letter; None otherwise."""
+    if "%" in fmt or not any(ch in _DJANGO_DATE for ch in fmt):
+        return None
+    ours, escaped = [], False
+    for ch in fmt:
+        ours.append(ch if escaped or ch not in _DJANGO_DATE else _DJANGO_DATE[ch])
+        escaped = ch == "\\" and not escaped
+        if escaped:
+            ours.pop()
+    return (f"date format {fmt!r} has no %: Liquid's date takes strftime's, and writes these letters as they are; "
+            f"Klaviyo's (Django's) {fmt!r} is {''.join(ours)!r} here {_KLAVIYO}")
+
 
 _UNKNOWN_FILTER = re.compile(r"unknown filter '([^']+)'")
 _UNEXPECTED_TAG = re.compile(r"unexpected tag '([^']+)'")

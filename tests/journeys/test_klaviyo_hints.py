@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cjo_stream.journeys.foreign_names import foreign_hint, foreign_path
-from cjo_stream.journeys.liquid_hints import _FILTERS, _TAGS
+from cjo_stream.journeys.liquid_hints import _FILTERS, _TAGS, django_date
 from cjo_stream.journeys.templates import Template, TemplateError
 from tests.test_cli_errors import run, user_error
 
@@ -43,7 +43,7 @@ def test_validate_tells_each_klaviyo_form_at_its_line(tmp_path: Path) -> None:
     assert "Liquid's {% if %} takes no filters" in told[9]
     assert "Klaviyo's {{ event.extra.line_items }} is {{ event.properties.line_items }} here" in told[10]
     assert "Klaviyo's {{ organization.name }} has no counterpart here" in told[11]
-    assert "Klaviyo's unsubscribe is not supported: the email adapter adds a List-Unsubscribe header" in told[12]
+    assert "Klaviyo's unsubscribe is not a tag here: write {unsubscribe_url} (single braces) where the link goes" in told[12]
     assert "Klaviyo's (Django's) lookup filter is a subscript here" in told[13]
     assert all('(README, "Coming from Klaviyo")' in told[n] for n in (8, 9, 10, 11, 12, 13)), told
 
@@ -130,3 +130,25 @@ def test_every_liquid_the_klaviyo_hints_give_loads() -> None:
         if s.startswith("{% if") and "endif" not in s:
             s += "{% endif %}"
         Template(s)
+
+
+@pytest.mark.parametrize(("django", "rendered"), [("F j, Y", "March 2, 2026"), ("D d M Y", "Mon 02 Mar 2026"),
+                                                  ("H:i", "09:05"), ("n/j/y g:i A", "3/2/26 9:05 AM")])
+def test_a_django_date_format_is_refused_with_the_strftime_one_that_renders_it(django: str, rendered: str) -> None:
+    """Liquid's ``date`` wrote Klaviyo's ``'F j, Y'`` as those letters in every mail, and loaded without a word."""
+    with pytest.raises(TemplateError) as e:
+        Template(f"{{{{ event.timestamp | date: {django!r} }}}}")
+    m = re.search(r"is '([^']+)' here", e.value.reason)
+    assert m is not None and "Klaviyo" in e.value.reason, e.value.reason
+    tpl = Template(f"{{{{ event.timestamp | date: {m.group(1)!r} }}}}")
+    assert tpl.render({"event": {"timestamp": "2026-03-02T09:05:00Z"}}) == rendered
+
+
+def test_a_django_date_format_keeps_its_escaped_letters() -> None:
+    assert "is 'day %-d' here" in (django_date(r"\d\a\y j") or "")
+
+
+@pytest.mark.parametrize("source", ["{{ now | date: '%d %b' }}", "{{ now | date: ' - ' }}",
+                                    "{{ now | date: event.properties.format }}"])
+def test_a_strftime_or_data_date_format_loads(source: str) -> None:
+    Template(source)
