@@ -145,6 +145,8 @@ _TAGS.update({
     "currency_format": f"Klaviyo's currency_format is not supported; for two decimals: {TWO_DECIMALS} {_KLAVIYO}",
     "catalog": "Klaviyo's catalog lookup is not supported: a journey's content renders from the event and the "
                f"profile only; send the item's fields in the event's properties {_KLAVIYO}",
+    "now": "Django's now tag is a filter here: {{ 'now' | date: '%Y' }} (the decision time, as the journey's "
+           f"clock) {_KLAVIYO}",
     "coupon_code": "Klaviyo's coupon_code is not supported: generate the code upstream and send it in an event "
                    f"property or trait, {{{{ event.properties.coupon }}}} {_KLAVIYO}",
 })
@@ -196,6 +198,26 @@ def django_date(fmt: str) -> str | None:
             f"Klaviyo's (Django's) {fmt!r} is {''.join(ours)!r} here {_KLAVIYO}")
 
 
+#: Django's filter on a loop's list (``{% for item in x|slice:':3' %}``): Liquid's ``for`` takes its own words
+_FOR_FILTER: Final = ("Liquid's {% for %} takes no filters (Klaviyo's Django does): the first three are "
+                      f"{{% for item in x limit: 3 %}}, or {{% assign items = x | sort %}} first {_KLAVIYO}")
+
+
+def _dollar_key(source: str, index: int) -> str:
+    """The hint for a Klaviyo key with a ``$`` (``event.$value``) at ``index``: a subscript, the path as here."""
+    start, end = index - 1, index + 1
+    while start > 0 and source[start - 1] in _PATH_CHARS:
+        start -= 1
+    while end < len(source) and source[end] in _PATH_CHARS and source[end] != ".":
+        end += 1
+    root, *keys = source[start:index - 1].split(".")
+    keys.append(source[index:end])
+    found = foreign_path(root, tuple(keys))
+    ours = found[1] if found else source[start:index - 1] + f"[{source[index:end]!r}]"
+    return (f"a key with a $ is named in brackets: {{{{ {source[start:end]} }}}} is {{{{ {ours} }}}} here "
+            f"(Klaviyo's {{{{ event|lookup:'$value' }}}}) {_KLAVIYO}")
+
+
 _UNKNOWN_FILTER = re.compile(r"unknown filter '([^']+)'")
 _UNEXPECTED_TAG = re.compile(r"unexpected tag '([^']+)'")
 
@@ -206,7 +228,9 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
     the closest of ``filters`` (those the templates have) for a mistyped filter (``defualt`` was told no more
     than "unknown filter", a walkthrough); ``reason`` unchanged otherwise."""
     extra: str | None = None
-    if "unexpected '$'" in reason:
+    if "unexpected '$'" in reason and source[index - 1:index + 1] == ".$" and source[index + 1:index + 2] != "{":
+        extra = _dollar_key(source, index)
+    elif "unexpected '$'" in reason:
         exact = _braze_output(source, index) if source else None
         extra = _BRAZE_ATTRIBUTE if exact is None else \
             f"Braze's ${{attribute}} syntax is not Liquid: {exact} here (README, Templates)"
@@ -219,6 +243,8 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
         extra = _TAGS.get(m.group(1))
     elif "found '|'" in reason and source and _IF_TAG.match(source, max(source.rfind("{%", 0, index + 1), 0)):
         extra = _IF_FILTER
+    elif "expected 'reversed', 'offset' or 'limit'" in reason and source[index:index + 1] == "|":
+        extra = _FOR_FILTER
     elif "expected an identifier, found" in reason and source and _DOT_INDEX.match(source, index - 1):
         extra = _indexed(source, index)
     return reason if extra is None else f"{reason}; {extra}"

@@ -102,6 +102,10 @@ def test_a_klaviyo_name_in_a_condition_is_told_without_braces() -> None:
     ("{% unless event.properties.items | size %}x{% endunless %}", "takes no filters"),
     ("{{ event.properties.Items.0.ProductName }}", "{{ event.properties.Items[0].ProductName }} here"),
     ("{{ event.properties.a.1 }}", "{{ event.properties.a[1] }} here"),
+    ("{{ event.$value }}", "{{ event.$value }} is {{ event.properties['$value'] }} here"),
+    ("{{ event.properties.$value | round }}", "is {{ event.properties['$value'] }} here"),
+    ("{% for i in event.properties.items|slice:':3' %}{% endfor %}", "{% for item in x limit: 3 %}"),
+    ("{% now 'Y' %}", "{{ 'now' | date: '%Y' }}"),
 ])
 def test_a_klaviyo_filter_or_tag_says_what_to_write(source: str, fragment: str) -> None:
     with pytest.raises(TemplateError) as e:
@@ -109,7 +113,13 @@ def test_a_klaviyo_filter_or_tag_says_what_to_write(source: str, fragment: str) 
     assert fragment in e.value.reason and "Klaviyo" in e.value.reason, e.value.reason
 
 
-@pytest.mark.parametrize("source", ["{{ 1 | }}", "{% for x in (1..3) | %}{% endfor %}", "{{ a.b c }}"])
+def test_the_loop_the_for_hint_gives_takes_the_first_three() -> None:
+    tpl = Template("{% for item in event.properties.x limit: 3 %}{{ item }}{% endfor %}")
+    assert tpl.render({"event": {"properties": {"x": [1, 2, 3, 4]}}}) == "123"
+
+
+@pytest.mark.parametrize("source", ["{{ 1 | }}", "{% for x in (1..3) reversd %}{% endfor %}", "{{ a.b c }}",
+                                    "{{${first_name}}}", "{{ $x }}"])
 def test_a_syntax_error_of_no_klaviyo_form_is_not_told_as_one(source: str) -> None:
     with pytest.raises(TemplateError) as e:
         Template(source)
