@@ -137,7 +137,7 @@ _LINK: Final = ("is not a tag here: write {unsubscribe_url} (single braces) wher
                 "adds; your page's unsubscribe comes back as a receipt (docs/adapters.md, \"email\", \"Engagement "
                 "callbacks\")")
 _TAGS["unsubscribe_url"] = f"Customer.io's unsubscribe_url {_LINK}"
-_TAGS["unsubscribe_link"] = f"Dittofeed's unsubscribe_link {_LINK}"
+_TAGS["unsubscribe_link"] = f"Klaviyo's and Dittofeed's unsubscribe_link (the URL alone) {_LINK} {_KLAVIYO}"
 for _name in ("unsubscribe", "manage_preferences"):
     _TAGS[_name] = f"Klaviyo's {_name} {_LINK} {_KLAVIYO}"
 _TAGS.update({
