@@ -111,6 +111,8 @@ _KLAVIYO_FILTERS: Final = {
     "multiply": "times here",
     "divide": "divided_by here",
     "yesno": "an {% if %} here: {% if x %}yes{% else %}no{% endif %}",
+    "format_date_string": "not needed here: date reads a date's text (2023-05-01, RFC 3339) as it is, "
+                          "{{ x | date: '%d %B %Y' }}",
 }
 for _name, _ours in _KLAVIYO_FILTERS.items():
     _FILTERS[_name] = f"Klaviyo's (Django's) {_name} filter is {_ours} {_KLAVIYO}"
@@ -180,7 +182,7 @@ def _indexed(source: str, index: int) -> str:
 #: strftime's, and writes a format without ``%`` as it is ("F j, Y" in every mail), which loads without a word
 _DJANGO_DATE: Final = {"d": "%d", "j": "%-d", "D": "%a", "l": "%A", "m": "%m", "n": "%-m", "M": "%b", "F": "%B",
                        "y": "%y", "Y": "%Y", "H": "%H", "G": "%-H", "h": "%I", "g": "%-I", "i": "%M", "s": "%S",
-                       "A": "%p", "w": "%w", "z": "%j", "U": "%s"}
+                       "A": "%p", "w": "%w", "z": "%j", "U": "%s", "o": "%G"}
 
 
 def django_date(fmt: str) -> str | None:
@@ -211,7 +213,8 @@ def _dollar_key(source: str, index: int) -> str:
     while end < len(source) and source[end] in _PATH_CHARS and source[end] != ".":
         end += 1
     root, *keys = source[start:index - 1].split(".")
-    keys.append(source[index:end])
+    # Klaviyo's built-in profile properties are `$`-named (`person.$phone_number`): here, the traits' own names
+    keys.append(source[index + 1:end] if root == "person" and not keys else source[index:end])
     found = foreign_path(root, tuple(keys))
     ours = found[1] if found else source[start:index - 1] + f"[{source[index:end]!r}]"
     return (f"a key with a $ is named in brackets: {{{{ {source[start:end]} }}}} is {{{{ {ours} }}}} here "

@@ -104,6 +104,9 @@ def test_a_klaviyo_name_in_a_condition_is_told_without_braces() -> None:
     ("{{ event.properties.a.1 }}", "{{ event.properties.a[1] }} here"),
     ("{{ event.$value }}", "{{ event.$value }} is {{ event.properties['$value'] }} here"),
     ("{{ event.properties.$value | round }}", "is {{ event.properties['$value'] }} here"),
+    ("{{ person.$phone_number }}", "{{ person.$phone_number }} is {{ profile.traits.phone }} here"),
+    ("{{ person.$first_name }}", "is {{ profile.traits.first_name }} here"),
+    ("{{ event.properties.d | format_date_string | date: '%d %B %Y' }}", "date reads a date's text"),
     ("{% for i in event.properties.items|slice:':3' %}{% endfor %}", "{% for item in x limit: 3 %}"),
     ("{% now 'Y' %}", "{{ 'now' | date: '%Y' }}"),
 ])
@@ -143,7 +146,8 @@ def test_every_liquid_the_klaviyo_hints_give_loads() -> None:
 
 
 @pytest.mark.parametrize(("django", "rendered"), [("F j, Y", "March 2, 2026"), ("D d M Y", "Mon 02 Mar 2026"),
-                                                  ("H:i", "09:05"), ("n/j/y g:i A", "3/2/26 9:05 AM")])
+                                                  ("H:i", "09:05"), ("n/j/y g:i A", "3/2/26 9:05 AM"),
+                                                  ("d F o", "02 March 2026")])
 def test_a_django_date_format_is_refused_with_the_strftime_one_that_renders_it(django: str, rendered: str) -> None:
     """Liquid's ``date`` wrote Klaviyo's ``'F j, Y'`` as those letters in every mail, and loaded without a word."""
     with pytest.raises(TemplateError) as e:
