@@ -3,9 +3,9 @@
 Every message carries ``Message-ID: <delivery_id@domain>`` (deterministic, so a message repeated by the
 runner's one crash window has the same id, which receiving systems and our bounce matching can use),
 ``List-Unsubscribe`` (+ ``List-Unsubscribe-Post`` for RFC 8058 one-click) when configured, and
-``X-CJO-Delivery-Id``. The HTML part is the content's ``html`` if given, else the text body escaped
-into paragraphs. Connections are pooled (``CJO_SMTP_POOL``) because an SMTP handshake with TLS and
-auth costs several round trips.
+``X-CJO-Delivery-Id``; the same link goes where the body writes ``{unsubscribe_url}``. The HTML part is the
+content's ``html`` if given, else the text body escaped into paragraphs. Connections are pooled
+(``CJO_SMTP_POOL``) because an SMTP handshake with TLS and auth costs several round trips.
 
 SMTP answers map to outcomes: 5xx for a recipient is a hard bounce (permanent, receipt ``bounced``);
 other 5xx are permanent; 4xx, timeouts and dropped connections are transient; an authentication
@@ -40,6 +40,9 @@ WIRE_POLICY = SMTP_POLICY.clone(max_line_length=998)
 _WIRE_7BIT = WIRE_POLICY.clone(cte_type="7bit")  # for a server without 8BITMIME
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
 _URL_FIELDS = re.compile(r"\{(customer_id|delivery_id|journey|step|topic)\}")
+#: where the content wants the unsubscribe link in its body (Klaviyo's ``{% unsubscribe %}``): single braces, which
+#: the journey's Liquid leaves as they are; the adapter alone knows the URL (it names the delivery)
+UNSUBSCRIBE_PLACEHOLDER = "{unsubscribe_url}"
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -132,6 +135,14 @@ def build_message(cfg: EmailConfig, cmd: DeliveryCommand) -> EmailMessage:
     markup = c.get("html") or ""
     if not text and not markup:
         raise PermanentError("content has neither body nor html")
+    url = _URL_FIELDS.sub(lambda m: _quote(getattr(cmd, m.group(1)) or ""), cfg.unsubscribe_url)
+    if UNSUBSCRIBE_PLACEHOLDER in text or UNSUBSCRIBE_PLACEHOLDER in markup:
+        # a marketing mail must carry the link it asked for: sent without it, or with the placeholder, it is not
+        if not cfg.unsubscribe_url:
+            raise PermanentError(f"content writes {UNSUBSCRIBE_PLACEHOLDER} but CJO_EMAIL_LIST_UNSUBSCRIBE_URL is "
+                                 "unset: there is no link to put there")
+        text = text.replace(UNSUBSCRIBE_PLACEHOLDER, url)
+        markup = markup.replace(UNSUBSCRIBE_PLACEHOLDER, html.escape(url))
     msg = EmailMessage(policy=SMTP_POLICY)
     try:
         msg["From"] = cfg.sender
@@ -144,7 +155,6 @@ def build_message(cfg: EmailConfig, cmd: DeliveryCommand) -> EmailMessage:
             msg["Reply-To"] = cfg.reply_to
         unsubscribe = []
         if cfg.unsubscribe_url:
-            url = _URL_FIELDS.sub(lambda m: _quote(getattr(cmd, m.group(1)) or ""), cfg.unsubscribe_url)
             unsubscribe.append(f"<{url}>")
         if cfg.unsubscribe_mailto:
             unsubscribe.append(f"<mailto:{cfg.unsubscribe_mailto}?subject=unsubscribe%20{cmd.delivery_id}>")

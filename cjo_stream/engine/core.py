@@ -301,6 +301,7 @@ class Engine:
         #: subscription topics (policies ``topics:``), sorted, and those a customer who said nothing is not in
         self.topics: tuple[str, ...] = tuple(sorted(name for name, _ in self.policies.topics))
         self._opt_in_topics: frozenset[str] = frozenset(name for name, d in self.policies.topics if d == "opt_in")
+        self._opt_in_channels: frozenset[str] = self.policies.opt_in_channels
 
     # ---------------------------------------------------------------- public API
     def process(self, profile: Profile, event: Event, now: float, throttles: Throttles | None = None) -> Result:
@@ -1081,7 +1082,7 @@ class Engine:
             reason = "render_error"
         elif customer_facing:
             consent = consent_of(p, channel) if held else True  # its own, or one given for every channel if later
-            if consent is False or (self.policies.consent == "opt_in" and consent is not True):
+            if consent is False or (consent is not True and channel in self._opt_in_channels):
                 reason = "no_consent"
             elif action.topic is not None and held and not self._subscribed(p, action.topic):
                 reason = "no_consent"

@@ -1,10 +1,12 @@
-"""What a name of Customer.io's (or Dittofeed's) templates and conditions is here, for the load error refusing it.
+"""What a name of Customer.io's, Klaviyo's (or Dittofeed's) templates and conditions is here, for the load error
+refusing it.
 
 A campaign moved from Customer.io brings ``{{ customer.first_name }}``, ``{{ event.total }}`` (its event's data,
-without ``properties``) and ``{% if customer.plan == "pro" %}``; Dittofeed's bring ``{{ user.firstName }}``. The
-loader refused them as an unknown variable or an event field, listing what there is, which did not say where
-the value lives here (a walkthrough migrating Customer.io campaigns). :func:`foreign_hint` says it, on the same
-line, written as the reader would paste it.
+without ``properties``) and ``{% if customer.plan == "pro" %}``; Dittofeed's bring ``{{ user.firstName }}``; a
+Klaviyo flow ``{{ person.first_name }}``, ``{{ event.extra.line_items }}`` (Shopify's order under ``extra``) and
+``{{ organization.name }}``. The loader refused them as an unknown variable or an event field, listing what there
+is, which did not say where the value lives here (walkthroughs migrating Customer.io campaigns and Klaviyo flows).
+:func:`foreign_hint` says it, on the same line, written as the reader would paste it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,18 @@ from typing import Any, Final
 from cjo_stream.journeys.fields import FIELDS
 
 #: the tools' roots whose values are the customer's traits here
-_TRAIT_ROOTS: Final = {"customer": "Customer.io", "user": "Dittofeed"}
+_TRAIT_ROOTS: Final = {"customer": "Customer.io", "user": "Dittofeed", "person": "Klaviyo"}
 
-#: Customer.io's attributes whose counterpart is not ``profile.traits.<the same name>``
-_CUSTOMER_FIELDS: Final = {"id": "profile.customer_id", "cio_id": "profile.customer_id"}
+#: the tools' attributes whose counterpart is not ``profile.traits.<the same name>``
+_ID_FIELDS: Final = {
+    "customer": {"id": "profile.customer_id", "cio_id": "profile.customer_id"},
+    # Klaviyo's SMS number is `phone_number`; the sms channel's address here is the `phone` trait
+    "person": {"external_id": "profile.customer_id", "phone_number": "profile.traits.phone"},
+}
+
+#: Klaviyo's account fields (``{{ organization.name }}``): the account is no data here
+_ORGANIZATION: Final = ("Klaviyo's %s has no counterpart here: write it in the content as text "
+                        "(README, \"Coming from Klaviyo\")")
 
 #: Customer.io's campaign fields: the journey is the campaign here
 _CAMPAIGN_FIELDS: Final = {"id": "journey.id", "name": "journey.id"}
@@ -45,15 +55,17 @@ def foreign_path(root: str, keys: tuple[Any, ...]) -> tuple[str, str] | None:
         return None
     first, rest = keys[0], keys[1:]
     if root in _TRAIT_ROOTS:
-        if root == "customer" and first in _CUSTOMER_FIELDS and not rest:
-            return _TRAIT_ROOTS[root], _CUSTOMER_FIELDS[str(first)]
+        if first in _ID_FIELDS.get(root, {}) and not rest:
+            return _TRAIT_ROOTS[root], _ID_FIELDS[root][str(first)]
         return _TRAIT_ROOTS[root], _written("profile.traits", keys)
     if root == "trigger":  # an API-triggered broadcast's data: here, the entry event's properties
         return "Customer.io", _written("event.properties", keys)
-    if root == "event":  # Customer.io's {{ event.total }}: the event's data, our event.properties
+    if root == "event":  # Customer.io's and Klaviyo's {{ event.total }}: the event's data, our event.properties
+        if first == "extra" and rest:  # Klaviyo's Shopify data, `event.extra.line_items`: what the producer sends
+            return "Klaviyo", _written("event.properties", rest)
         if first in FIELDS["event"] or difflib.get_close_matches(str(first), FIELDS["event"], n=1, cutoff=0.6):
             return None  # a field here, or a misspelt one (`event.propertes`), which the error's "did you mean" names
-        return "Customer.io", _written("event.properties", keys)
+        return "Customer.io and Klaviyo", _written("event.properties", keys)
     if root == "campaign" and first in _CAMPAIGN_FIELDS and not rest:
         return "Customer.io", _CAMPAIGN_FIELDS[str(first)]
     return None
@@ -63,6 +75,9 @@ def foreign_hint(root: str, keys: tuple[Any, ...], *, liquid: bool) -> str:
     """``; Customer.io's {{ customer.first_name }} is {{ profile.traits.first_name }} here (README, "Coming from
     Customer.io")`` for another tool's name (as a template writes it when ``liquid``, else as a condition does),
     or empty text when it names nothing of theirs."""
+    if root == "organization" and len(keys) == 1 and isinstance(keys[0], str):
+        theirs = _written(root, keys)
+        return "; " + _ORGANIZATION % (f"{{{{ {theirs} }}}}" if liquid else theirs)
     found = foreign_path(root, keys)
     if found is None:
         return ""
@@ -70,7 +85,11 @@ def foreign_hint(root: str, keys: tuple[Any, ...], *, liquid: bool) -> str:
     theirs = _written(root, keys)
     if liquid:
         theirs, ours = f"{{{{ {theirs} }}}}", f"{{{{ {ours} }}}}"
-    return f"; {tool}'s {theirs} is {ours} here (README, \"Coming from Customer.io\")"
+    tools = tool.split(" and ")
+    whose = " and ".join(f"{t}'s" for t in tools)
+    sections = ", ".join(f'"Coming from {t}"' for t in tools if t in ("Customer.io", "Klaviyo")) or \
+        '"Coming from Customer.io"'
+    return f"; {whose} {theirs} is {ours} here (README, {sections})"
 
 
 #: a dotted name where an expression's parser stopped at an unknown name: ``customer.plan``

@@ -1,9 +1,11 @@
 """What to write instead, for the Liquid of other tools that journey content refuses at load.
 
-Teams moving campaigns from Braze (or Shopify, Customer.io) bring their templates along: ``{{${first_name}}}``,
-``{% connected_content %}``, ``| money``, ``| add_day: 3``. python-liquid refuses them with its own words (``unexpected '$'``,
-``unknown filter 'money'``), which say what is wrong but not what cjo-stream offers instead (a walkthrough
-migrating three Braze Canvases). :func:`hint` adds that to the load error, on the same line.
+Teams moving campaigns from Braze (or Shopify, Customer.io, Klaviyo) bring their templates along:
+``{{${first_name}}}``, ``{% connected_content %}``, ``| money``, ``| add_day: 3``, Klaviyo's Django filters and tags
+(``|lookup:'$value'``, ``{% if x|length > 0 %}``, ``{% unsubscribe %}``). python-liquid refuses them with its own
+words (``unexpected '$'``, ``unknown filter 'money'``), which say what is wrong but not what cjo-stream offers
+instead (walkthroughs migrating Braze Canvases and Klaviyo flows). :func:`hint` adds that to the load error, on
+the same line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import difflib
 import re
 from collections.abc import Iterable
 from typing import Final
+
+from cjo_stream.journeys.foreign_names import foreign_path
 
 #: Braze's attribute syntax, ``{{${first_name}}}`` or ``{{custom_attribute.${vip}}}``
 _BRAZE_ATTRIBUTE: Final = (
@@ -87,6 +91,32 @@ for _name in ("img_url", "image_url", "asset_url", "file_url", "product_img_url"
     _FILTERS[_name] = (f"Shopify's {_name} is a storefront filter, not standard Liquid: a journey's content has no "
                        "store behind it; send the URL or text in an event property or trait")
 
+#: Klaviyo's template language is Django's: its filters with a Liquid counterpart, and what that is
+_KLAVIYO: Final = '(README, "Coming from Klaviyo")'
+_KLAVIYO_FILTERS: Final = {
+    "lookup": "a subscript here: {{ event.properties['$value'] }}, {{ profile.traits['First Name'] }}",
+    "length": "size here: {{ x | size }}, and in a condition {% if x.size > 0 %}",
+    "title": "capitalize here (the first letter up, the rest down): {{ x | capitalize }}",
+    "capfirst": "capitalize here: {{ x | capitalize }}",
+    "upper": "upcase here",
+    "lower": "downcase here",
+    "floatformat": f"round here ({{{{ x | round: 2 }}}} writes 7.5 for 7.50); for two decimals: {TWO_DECIMALS}",
+    "truncatechars": "truncate here: {{ x | truncate: 20 }}",
+    "truncatewords_html": "truncatewords here, on text: {{ x | strip_html | truncatewords: 20 }}",
+    "striptags": "strip_html here",
+    "urlencode": "url_encode here",
+    "linebreaksbr": "newline_to_br here",
+    "default_if_none": "default here: {{ x | default: 'there' }}",
+    "add": "plus here (numbers; append for text)",
+    "multiply": "times here",
+    "divide": "divided_by here",
+    "yesno": "an {% if %} here: {% if x %}yes{% else %}no{% endif %}",
+    "format_date_string": "not needed here: date reads a date's text (2023-05-01, RFC 3339) as it is, "
+                          "{{ x | date: '%d %B %Y' }}",
+}
+for _name, _ours in _KLAVIYO_FILTERS.items():
+    _FILTERS[_name] = f"Klaviyo's (Django's) {_name} filter is {_ours} {_KLAVIYO}"
+
 #: Customer.io's date arithmetic (``| add_day: 3``): our times are epoch seconds, so ``plus`` does it
 _DATE_STEPS: Final = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 for _unit, _seconds in _DATE_STEPS.items():
@@ -101,13 +131,95 @@ _TAGS: Final = {
                          "event and the profile only; fetch the data upstream into traits or event properties",
     "abort_message": "Braze's abort_message is not supported: decide whether to send with a branch step "
                      "before the send (README, Steps)",
-    "unsubscribe_url": "Customer.io's unsubscribe_url is not supported: the email adapter adds a List-Unsubscribe "
-                       "header from CJO_EMAIL_LIST_UNSUBSCRIBE_URL, and your page's unsubscribe is a receipt "
-                       "(docs/adapters.md, \"Engagement callbacks\")",
-    "unsubscribe_link": "Dittofeed's unsubscribe_link is not supported: the email adapter adds a List-Unsubscribe "
-                        "header from CJO_EMAIL_LIST_UNSUBSCRIBE_URL, and your page's unsubscribe is a receipt "
-                        "(docs/adapters.md, \"Engagement callbacks\")",
 }
+
+#: the unsubscribe link a body writes: the e-mail adapter fills it in, as it fills the List-Unsubscribe header
+_LINK: Final = ("is not a tag here: write {unsubscribe_url} (single braces) where the link goes, and the email "
+                "adapter puts its CJO_EMAIL_LIST_UNSUBSCRIBE_URL there, the link of the List-Unsubscribe header it "
+                "adds; your page's unsubscribe comes back as a receipt (docs/adapters.md, \"email\", \"Engagement "
+                "callbacks\")")
+_TAGS["unsubscribe_url"] = f"Customer.io's unsubscribe_url {_LINK}"
+_TAGS["unsubscribe_link"] = f"Klaviyo's and Dittofeed's unsubscribe_link (the URL alone) {_LINK} {_KLAVIYO}"
+for _name in ("unsubscribe", "manage_preferences"):
+    _TAGS[_name] = f"Klaviyo's {_name} {_LINK} {_KLAVIYO}"
+_TAGS.update({
+    "web_view": f"Klaviyo's web_view is not supported: a journey's mail has no hosted copy {_KLAVIYO}",
+    "currency_format": f"Klaviyo's currency_format is not supported; for two decimals: {TWO_DECIMALS} {_KLAVIYO}",
+    "catalog": "Klaviyo's catalog tag is not supported: a catalog here is a file, topologies/catalogs/products.jsonl, read as "
+               f"{{{{ catalogs.products[event.properties.sku].title }}}} (README, Catalogs) {_KLAVIYO}",
+    "now": "Django's now tag is a filter here: {{ 'now' | date: '%Y' }} (the decision time, as the journey's "
+           f"clock) {_KLAVIYO}",
+    "coupon_code": "Klaviyo's coupon_code is not supported: generate the code upstream and send it in an event "
+                   f"property or trait, {{{{ event.properties.coupon }}}} {_KLAVIYO}",
+})
+
+#: Django's filter in an ``{% if %}`` (``{% if event.Items|length > 0 %}``): Liquid's conditions take no filters
+_IF_FILTER: Final = (
+    "Liquid's {% if %} takes no filters (Klaviyo's Django does): compare a property, {% if x.size > 0 %}, or "
+    f"{{% assign n = x | size %}} first {_KLAVIYO}"
+)
+_IF_TAG: Final = re.compile(r"\{%-?\s*(?:if|elsif|unless)\b")
+
+#: Django's list index ``event.Items.0.ProductName``, which python-liquid reads as a float ``0.``
+_DOT_INDEX: Final = re.compile(r"\.(\d+)")
+_PATH_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+
+
+def _indexed(source: str, index: int) -> str:
+    """The hint for Django's ``.0`` at ``index`` of ``source``: the path around it written with ``[0]``."""
+    start, end = index - 1, index
+    while start > 0 and source[start - 1] in _PATH_CHARS:
+        start -= 1
+    while end < len(source) and source[end] in _PATH_CHARS:
+        end += 1
+    root, *keys = source[start:end].split(".")
+    found = foreign_path(root, tuple(int(k) if k.isdigit() else k for k in keys))  # `event.Items.0`: its properties
+    ours = found[1] if found else re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", source[start:end])
+    return (f"Liquid indexes a list with [0] (Klaviyo's Django writes .0): {{{{ {source[start:end]} }}}} is "
+            f"{{{{ {ours} }}}} here (.first for the first) {_KLAVIYO}")
+
+#: Django's date format letters (Klaviyo's ``|date:'F j, Y'``) and strftime's for them: Liquid's ``date`` takes
+#: strftime's, and writes a format without ``%`` as it is ("F j, Y" in every mail), which loads without a word
+_DJANGO_DATE: Final = {"d": "%d", "j": "%-d", "D": "%a", "l": "%A", "m": "%m", "n": "%-m", "M": "%b", "F": "%B",
+                       "y": "%y", "Y": "%Y", "H": "%H", "G": "%-H", "h": "%I", "g": "%-I", "i": "%M", "s": "%S",
+                       "A": "%p", "w": "%w", "z": "%j", "U": "%s", "o": "%G"}
+
+
+def django_date(fmt: str) -> str | None:
+    """Why ``| date: fmt`` writes the format's letters instead of a date, with the strftime format to write, when
+    ``fmt`` is a Django (Klaviyo) format: no ``%``, and a Django date letter; None otherwise."""
+    if "%" in fmt or not any(ch in _DJANGO_DATE for ch in fmt):
+        return None
+    ours, escaped = [], False
+    for ch in fmt:
+        ours.append(ch if escaped or ch not in _DJANGO_DATE else _DJANGO_DATE[ch])
+        escaped = ch == "\\" and not escaped
+        if escaped:
+            ours.pop()
+    return (f"date format {fmt!r} has no %: Liquid's date takes strftime's, and writes these letters as they are; "
+            f"Klaviyo's (Django's) {fmt!r} is {''.join(ours)!r} here {_KLAVIYO}")
+
+
+#: Django's filter on a loop's list (``{% for item in x|slice:':3' %}``): Liquid's ``for`` takes its own words
+_FOR_FILTER: Final = ("Liquid's {% for %} takes no filters (Klaviyo's Django does): the first three are "
+                      f"{{% for item in x limit: 3 %}}, or {{% assign items = x | sort %}} first {_KLAVIYO}")
+
+
+def _dollar_key(source: str, index: int) -> str:
+    """The hint for a Klaviyo key with a ``$`` (``event.$value``) at ``index``: a subscript, the path as here."""
+    start, end = index - 1, index + 1
+    while start > 0 and source[start - 1] in _PATH_CHARS:
+        start -= 1
+    while end < len(source) and source[end] in _PATH_CHARS and source[end] != ".":
+        end += 1
+    root, *keys = source[start:index - 1].split(".")
+    # Klaviyo's built-in profile properties are `$`-named (`person.$phone_number`): here, the traits' own names
+    keys.append(source[index + 1:end] if root == "person" and not keys else source[index:end])
+    found = foreign_path(root, tuple(keys))
+    ours = found[1] if found else source[start:index - 1] + f"[{source[index:end]!r}]"
+    return (f"a key with a $ is named in brackets: {{{{ {source[start:end]} }}}} is {{{{ {ours} }}}} here "
+            f"(Klaviyo's {{{{ event|lookup:'$value' }}}}) {_KLAVIYO}")
+
 
 _UNKNOWN_FILTER = re.compile(r"unknown filter '([^']+)'")
 _UNEXPECTED_TAG = re.compile(r"unexpected tag '([^']+)'")
@@ -119,7 +231,9 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
     the closest of ``filters`` (those the templates have) for a mistyped filter (``defualt`` was told no more
     than "unknown filter", a walkthrough); ``reason`` unchanged otherwise."""
     extra: str | None = None
-    if "unexpected '$'" in reason:
+    if "unexpected '$'" in reason and source[index - 1:index + 1] == ".$" and source[index + 1:index + 2] != "{":
+        extra = _dollar_key(source, index)
+    elif "unexpected '$'" in reason:
         exact = _braze_output(source, index) if source else None
         extra = _BRAZE_ATTRIBUTE if exact is None else \
             f"Braze's ${{attribute}} syntax is not Liquid: {exact} here (README, Templates)"
@@ -130,4 +244,10 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
             return f"{reason} (did you mean {close[0]!r}?)" if close else reason
     elif (m := _UNEXPECTED_TAG.search(reason)) is not None:
         extra = _TAGS.get(m.group(1))
+    elif "found '|'" in reason and source and _IF_TAG.match(source, max(source.rfind("{%", 0, index + 1), 0)):
+        extra = _IF_FILTER
+    elif "expected 'reversed', 'offset' or 'limit'" in reason and source[index:index + 1] == "|":
+        extra = _FOR_FILTER
+    elif "expected an identifier, found" in reason and source and _DOT_INDEX.match(source, index - 1):
+        extra = _indexed(source, index)
     return reason if extra is None else f"{reason}; {extra}"

@@ -69,7 +69,8 @@ class PoliciesSpec(msgspec.Struct, forbid_unknown_fields=True):
     frequency_caps: list[FrequencyCapSpec] = []
     quiet_hours: list[QuietHoursSpec] = []
     default_timezone: str = "UTC"
-    consent: Literal["opt_out", "opt_in"] = "opt_out"
+    # every channel's, or per channel (`{sms: opt_in}`: texts only to those who said yes, mail unless they said no)
+    consent: Literal["opt_out", "opt_in"] | dict[str, Literal["opt_out", "opt_in"]] = "opt_out"
     global_control: GlobalControlSpec | None = None
     channels: dict[str, ChannelSpec] = {}
     # subscription topics (a newsletter, offers): each one's consent when the customer said nothing of it
@@ -104,11 +105,19 @@ class Policies:
     frequency_caps: tuple[FrequencyCap, ...] = ()
     quiet_hours: tuple[QuietHours, ...] = ()
     default_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    consent: str = "opt_out"
+    consent: str = "opt_out"  # of every channel that :attr:`channel_consent` does not name
     global_control: float = 0.0  # percent of customers held out of every customer-facing send
     channels: tuple[CustomChannel, ...] = ()  # declared beyond the built-in ones
     #: subscription topics, (name, "opt_in" | "opt_out"): a send naming one also needs the customer's consent to it
     topics: tuple[tuple[str, str], ...] = ()
+    #: (channel, "opt_in" | "opt_out") where a channel's differs from :attr:`consent` (``consent: {sms: opt_in}``)
+    channel_consent: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def opt_in_channels(self) -> frozenset[str]:
+        """The customer-facing channels that send only to a customer who gave consent (``opt_in``)."""
+        own = dict(self.channel_consent)
+        return frozenset(ch for ch in self.customer_channels if own.get(ch, self.consent) == "opt_in")
 
     @property
     def channel_names(self) -> frozenset[str]:
@@ -170,10 +179,17 @@ def compile_policies(src: Located) -> Policies:
     if len(spec.topics) > MAX_TOPICS:
         found.append(src.error(("topics",), f"{len(spec.topics)} topics: at most {MAX_TOPICS} (a customer's consent "
                                             f"keeps at most {MAX_CONSENT_CHANNELS} channels and topics)"))
+    consent, per_channel = (spec.consent, {}) if isinstance(spec.consent, str) else \
+        (spec.consent.get("all", "opt_out"), {k: v for k, v in spec.consent.items() if k != "all"})
+    for name in per_channel:
+        if name not in facing:
+            found.append(src.error(("consent", name), f"consent of channel {name!r}: name 'all' or one of "
+                                                      f"{sorted(facing)} (internal channels ask no consent)"))
     if found:
         raise found[0] if len(found) == 1 else SourceErrors(found)
     control = spec.global_control.percent if spec.global_control is not None else 0.0
-    return Policies(tuple(caps), tuple(quiet), tz, spec.consent, control, tuple(channels), tuple(spec.topics.items()))
+    return Policies(tuple(caps), tuple(quiet), tz, consent, control, tuple(channels), tuple(spec.topics.items()),
+                    tuple(sorted(per_channel.items())))
 
 
 #: Subscription topics a deployment may declare: each is a consent of its own in every profile that names it.

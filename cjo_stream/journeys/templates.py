@@ -27,6 +27,8 @@ import orjson
 from dateutil.parser import parse as _parse_date
 from liquid import Environment, RenderContext, Undefined
 from liquid.builtin.expressions import Path as _LiquidPath
+from liquid.builtin.expressions import StringLiteral
+from liquid.builtin.expressions.arguments import PositionalArgument
 from liquid.builtin.filters.misc import date as _liquid_date
 from liquid.builtin.output import OutputNode
 from liquid.builtin.tags.assign_tag import AssignNode
@@ -38,7 +40,7 @@ from liquid.stringify import to_liquid_string
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.fastliquid import ASK_LIQUID, FastTemplate, fast_form
 from cjo_stream.journeys.filter_arity import argument_problem, arity_problem
-from cjo_stream.journeys.liquid_hints import hint
+from cjo_stream.journeys.liquid_hints import django_date, hint
 from cjo_stream.journeys.slack_text import slack_escape
 from cjo_stream.zones import zone
 
@@ -317,10 +319,19 @@ def _filter_problem(expression: Any, context: Any) -> str | None:
                 return problem
             if (problem := argument_problem(str(f.name), list(f.args), context)) is not None:
                 return problem
+            if f.name == "date" and (problem := _date_format_problem(list(f.args))) is not None:
+                return problem
     for child in expression.children():
         if (problem := _filter_problem(child, context)) is not None:
             return problem
     return None
+
+
+def _date_format_problem(args: list[Any]) -> str | None:
+    """:func:`django_date` for a ``date`` filter's constant format (one from data is the render's)."""
+    if len(args) != 1 or type(args[0]) is not PositionalArgument or type(args[0].value) is not StringLiteral:
+        return None
+    return django_date(str(args[0].value.value))
 
 
 def _walk(tpl: Any) -> Any:

@@ -211,3 +211,27 @@ async def test_the_unsubscribe_link_names_the_sends_subscription_topic(smtp: Smt
         f"<https://shop.example/unsub?d={order.delivery_id}&t=>"]
     assert EmailConfig.from_env({"CJO_EMAIL_FROM": "a@b.example", "CJO_EMAIL_LIST_UNSUBSCRIBE_URL":
                                  "https://x.example/u?d={delivery_id}&t={topic}"}).unsubscribe_url
+
+
+async def test_the_body_gets_the_unsubscribe_link_where_it_writes_the_placeholder(smtp: SmtpServer) -> None:
+    """Klaviyo's ``{% unsubscribe %}`` is ``{unsubscribe_url}`` in the content: the List-Unsubscribe header's link,
+    which names the delivery (the journey's template cannot), in the text and the HTML (escaped there)."""
+    cfg = email_cfg(smtp.port, unsubscribe_url="https://shop.example/unsub?d={delivery_id}&t={topic}")
+    text = command(channel="email", to="a@example.com", topic="news",
+                   content={"subject": "s", "body": "Hi!\n\nUnsubscribe: {unsubscribe_url}"})
+    markup = command(channel="email", to="b@example.com",
+                     content={"subject": "s", "body": "x", "html": '<a href="{unsubscribe_url}">Unsubscribe</a>'})
+    await send(cfg, text, markup)
+    (_, _, m1), (_, _, m2) = smtp.mailbox.messages
+    link = f"https://shop.example/unsub?d={text.delivery_id}&t=news"
+    assert m1["List-Unsubscribe"].startswith(f"<{link}>")
+    plain, rich = (p.get_content() for p in parts(m1))
+    assert f"Unsubscribe: {link}" in plain and f"Unsubscribe: {link.replace('&', '&amp;')}" in rich
+    assert f'<a href="https://shop.example/unsub?d={markup.delivery_id}&amp;t=">' in parts(m2)[1].get_content()
+
+
+def test_a_body_asking_for_the_unsubscribe_link_without_one_is_not_sent() -> None:
+    cmd = command(channel="email", to="a@example.com", content={"subject": "s", "body": "Bye: {unsubscribe_url}"})
+    with pytest.raises(PermanentError, match="CJO_EMAIL_LIST_UNSUBSCRIBE_URL is unset") as e:
+        build_message(email_cfg(25, unsubscribe_url=""), cmd)
+    assert not e.value.bounced

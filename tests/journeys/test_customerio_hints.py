@@ -42,10 +42,10 @@ def test_validate_tells_each_customerio_name_as_written_here(tmp_path: Path) -> 
     for m in re.finditer(r"onboarding\.yaml:(\d+): (.*)", err):
         told[int(m.group(1))] = told.get(int(m.group(1)), "") + m.group(2) + " / "
     assert "Customer.io's customer.plan is profile.traits.plan here" in told[2]
-    assert "Customer.io's event.total is event.properties.total here" in told[4]
+    assert "Customer.io's and Klaviyo's event.total is event.properties.total here" in told[4]
     assert "Customer.io's {{ customer.first_name }} is {{ profile.traits.first_name }} here" in told[10]
     assert "Customer.io's {{ customer.plan }} is {{ profile.traits.plan }} here" in told[11]
-    assert "Customer.io's {{ event.total }} is {{ event.properties.total }} here" in told[11]
+    assert "Customer.io's and Klaviyo's {{ event.total }} is {{ event.properties.total }} here" in told[11]
     assert "Dittofeed's {{ user.firstName }} is {{ profile.traits.firstName }} here" in told[13]
     assert "Customer.io's {{ campaign.id }} is {{ journey.id }} here" in told[13]
     # a misspelt field of ours is told as one, not as Customer.io's event data

@@ -1,0 +1,282 @@
+"""The README's "Coming from Klaviyo" table: each journey and policy snippet in it loads as written, and what its
+rows say a migrated flow does, it does under ``cjo-stream validate`` and ``simulate`` as a user runs them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+
+from cjo_stream.adapters.email import EmailConfig, build_message
+from cjo_stream.commands import DeliveryCommand
+from cjo_stream.journeys.loader import load_journey_text
+from cjo_stream.journeys.templates import Template
+from tests.test_cli_errors import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_TOPS = ("entry", "goal", "re_entry", "exit_on", "status")
+_STEPS = ("wait", "wait_until", "branch", "split", "update")
+
+
+def _rows() -> dict[str, str]:
+    """The table's rows: Klaviyo's column -> ours, with a cell's escaped ``\\|`` as the ``|`` it shows."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Coming from Klaviyo", 1)[1].split("\n\n")[2]
+    rows = {}
+    for row in table.splitlines()[2:]:
+        cells = re.split(r"(?<!\\) \| ", row.strip("| "))
+        rows[cells[0].replace("\\|", "|")] = cells[1].replace("\\|", "|")
+    return rows
+
+
+def _row(start: str) -> str:
+    (ours,) = [v for k, v in _rows().items() if k.startswith(start)]
+    return ours
+
+
+def _snippet(start: str, kind: str, n: int = 0) -> str:
+    """The ``n``-th snippet of ``kind`` (``entry``, ``branch``, ...) in the row starting ``start``."""
+    return re.findall(rf"`({kind}: [^`]+)`", _row(start))[n]
+
+
+def _snippets() -> list[str]:
+    return [s for ours in _rows().values() for s in re.findall(r"`([a-z_]+: [^`]+)`", ours)
+            if s.split(":")[0] in (*_TOPS, *_STEPS)]
+
+
+def test_the_tables_snippets_load() -> None:
+    snippets = _snippets()
+    kinds = {s.split(":")[0] for s in snippets}
+    assert kinds >= {*_TOPS, *_STEPS}, snippets
+    for i, s in enumerate(snippets):
+        if s.split(":")[0] in _TOPS:
+            entry = "" if s.startswith("entry:") else "entry: {event: Checkout Started}\n"
+            load_journey_text(f"journey: t\n{entry}{s}\nsteps:\n  - id: s\n    wait: 1h\n", "t.yaml")
+        else:  # the steps a branch or split names, after it
+            targets = [t for t in re.findall(r"(?:next|else): ([a-z_]+)", s) if t != "end"]
+            rest = "".join(f"  - id: {t}\n    wait: 1h\n    next: end\n" for t in dict.fromkeys(targets))
+            load_journey_text(f"journey: t\nentry: {{event: x}}\nsteps:\n  - id: s{i}\n    {s}\n{rest}", "t.yaml")
+
+
+def test_the_policy_snippets_validate(tmp_path: Path) -> None:
+    policies = [_snippet("Smart Sending", "frequency_caps"), _snippet("SMS quiet hours", "quiet_hours"),
+                _snippet("list-triggered", "topics"), _snippet("SMS consent", "consent")]
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "t.yaml").write_text("journey: t\nentry: {event: x}\nsteps:\n  - id: s\n    wait: 1h\n")
+    (tmp_path / "policies.yaml").write_text("\n".join(policies) + "\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+
+
+def _flow(tmp_path: Path, journeys: dict[str, str], events: list[dict[str, Any]],
+          policies: str = "") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The commands ``simulate`` writes for ``journeys`` over ``events``, and its journey events."""
+    (tmp_path / "journeys").mkdir(exist_ok=True)
+    for name, text in journeys.items():
+        (tmp_path / "journeys" / f"{name}.yaml").write_text(text)
+    (tmp_path / "policies.yaml").write_text(policies or "consent: opt_out\n")
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"),
+            "--journey-events", str(tmp_path / "je.jsonl"))
+    assert p.returncode == 0, p.stderr
+    notes = [orjson.loads(line) for line in (tmp_path / "je.jsonl").read_text().splitlines()]
+    return [orjson.loads(line) for line in p.stdout.splitlines()], notes
+
+
+def _track(mid: str, who: str, at: str, event: str, **props: object) -> dict[str, Any]:
+    return {"messageId": mid, "type": "track", "userId": who, "timestamp": at, "event": event, "properties": props}
+
+
+def _identify(mid: str, who: str, at: str, **traits: object) -> dict[str, Any]:
+    return {"messageId": mid, "type": "identify", "userId": who, "timestamp": at, "traits": traits}
+
+
+def _mail(step: str, subject: str, nxt: str = "") -> str:
+    return (f"  - id: {step}\n    send: {{channel: email, content: {{subject: \"{subject}\", body: x}}}}\n"
+            + (f"    next: {nxt}\n" if nxt else ""))
+
+
+def test_the_abandoned_checkout_rows(tmp_path: Path) -> None:
+    """Trigger filter, the flow filter on an order, a new checkout starting over, the trigger split."""
+    exits = [re.search(r"\[(.*)\]", _snippet(r, "exit_on")).group(1)  # type: ignore[union-attr]
+             for r in ("flow filter", "a new trigger")]
+    journey = (f"journey: checkout\n{_snippet('metric-triggered', 'entry')}\n"
+               f"{_snippet('a new trigger', 're_entry')}\nexit_on: [{', '.join(exits)}]\n"
+               f"steps:\n  - id: delay\n    wait: 4h\n  - id: split\n    {_snippet('trigger split', 'branch')}\n"
+               + _mail("coupon_mail", "coupon {{ event.properties['$value'] }}", "end")
+               + _mail("reminder", "reminder {{ event.properties['$value'] }}"))
+    events = [_identify(f"i{c}", c, "2026-03-02T09:00:00Z", email=f"{c}@example.com") for c in "abcde"]
+    events += [
+        _track("a1", "a", "2026-03-02T10:00:00Z", "Checkout Started", **{"$value": 19}),    # below the filter
+        _track("b1", "b", "2026-03-02T10:00:00Z", "Checkout Started", **{"$value": 150}),   # the coupon way
+        _track("c1", "c", "2026-03-02T10:00:00Z", "Checkout Started", **{"$value": 30}),
+        _track("c2", "c", "2026-03-02T12:00:00Z", "Order Completed", **{"$value": 30}),     # ordered: nothing
+        _track("d1", "d", "2026-03-02T10:00:00Z", "Checkout Started", **{"$value": 30}),
+        _track("d2", "d", "2026-03-02T11:00:00Z", "Checkout Started", **{"$value": 120}),   # starts over
+        _track("e1", "e", "2026-03-02T10:00:00Z", "Checkout Started", **{"$value": 25}),
+    ]
+    sent, _ = _flow(tmp_path, {"checkout": journey}, events)
+    got = sorted((c["customer_id"], c["decided_at"], c["content"]["subject"]) for c in sent)
+    assert got == [("b", "2026-03-02T14:00:00.000Z", "coupon 150"), ("d", "2026-03-02T15:00:00.000Z", "coupon 120"),
+                   ("e", "2026-03-02T14:00:00.000Z", "reminder 25")], got
+
+
+def test_the_smart_sending_row_skips_and_goes_on(tmp_path: Path) -> None:
+    policies = _snippet("Smart Sending", "frequency_caps") + "\n"
+    journey = ("journey: series\nentry: {event: subscribed}\nsteps:\n" + _mail("first", "first")
+               + _mail("second", "second") + "  - id: later\n    wait: 1d\n" + _mail("third", "third"))
+    sent, notes = _flow(tmp_path, {"series": journey}, [
+        _identify("i", "a", "2026-03-02T09:00:00Z", email="a@example.com"),
+        _track("s", "a", "2026-03-02T10:00:00Z", "subscribed", channel="email")], policies)
+    assert [c["content"]["subject"] for c in sent] == ["first", "third"]
+    assert [(n["step"], n["reason"]) for n in notes if n["kind"] == "skipped"] == [("second", "frequency_cap")]
+
+
+def test_the_list_and_segment_triggered_rows(tmp_path: Path) -> None:
+    """Added to the newsletter list enters the welcome series; a daily schedule enters the lapsed segment; an
+    identify that makes the customer vip enters once."""
+    policies = _snippet("list-triggered", "topics") + "\n"
+    topic = re.search(r"`(topic: [a-z]+)`", _row("list-triggered")).group(1)  # type: ignore[union-attr]
+    welcome = (f"journey: welcome\n{_snippet('list-triggered', 'entry')}\nsteps:\n  - id: hi\n"
+               f"    send: {{channel: email, {topic}, content: {{subject: Welcome, body: x}}}}\n")
+    lapsed = f"journey: lapsed\n{_snippet('segment-triggered', 'entry')}\nsteps:\n" + _mail("miss", "We miss you")
+    vip = f"journey: vip\n{_snippet('segment-triggered', 'entry', 1)}\nre_entry: always\nsteps:\n" + _mail("vip", "VIP")
+    sent, _ = _flow(tmp_path, {"welcome": welcome, "lapsed": lapsed, "vip": vip}, [
+        _identify("i", "a", "2026-01-01T08:00:00Z", email="a@example.com"),
+        _track("o", "a", "2026-01-01T10:00:00Z", "Order Completed"),
+        _track("s", "a", "2026-01-02T10:00:00Z", "subscribed", channel="email"),  # not the list: no welcome
+        _track("n", "a", "2026-01-03T10:00:00Z", "subscribed", topic="newsletter"),
+        _identify("v1", "a", "2026-01-04T10:00:00Z", vip=True),
+        _identify("v2", "a", "2026-01-05T10:00:00Z", vip=True),  # still vip: no second entry
+        _track("x", "a", "2026-04-15T10:00:00Z", "Product Viewed"),  # lapsed at 09:00 the 91st day after
+    ], policies)
+    got = [(c["journey"], c["decided_at"], c.get("topic")) for c in sent]
+    assert got == [("welcome", "2026-01-03T10:00:00.000Z", "newsletter"), ("vip", "2026-01-04T10:00:00.000Z", None),
+                   ("lapsed", "2026-04-02T09:00:00.000Z", None)], got
+
+
+def test_the_sms_consent_quiet_hours_and_suppression_rows(tmp_path: Path) -> None:
+    policies = _snippet("SMS quiet hours", "quiet_hours") + "\n" + _snippet("SMS consent", "consent") + "\n"
+    journey = ("journey: cart\nentry: {event: Checkout Started}\nsteps:\n"
+               "  - id: text\n    send: {channel: sms, content: {body: cart}}\n"
+               f"  - id: bounced\n    {_snippet('suppressed', 'branch')}\n" + _mail("mail", "cart"))
+    events = [_identify(f"i{c}", c, "2026-03-02T09:00:00Z", email=f"{c}@example.com", phone=f"+1555000{i}")
+              for i, c in enumerate("abcd")]
+    events += [_track(f"{c}1", c, "2026-03-02T09:01:00Z", "subscribed", channel="sms") for c in "abc"]
+    events += [
+        _track("b2", "b", "2026-03-02T09:02:00Z", "message_bounced", channel="email"),
+        _track("c2", "c", "2026-03-02T09:02:00Z", "unsubscribed", channel="email"),
+    ] + [_track(f"{c}3", c, "2026-03-02T22:00:00Z", "Checkout Started") for c in "abcd"]
+    sent, notes = _flow(tmp_path, {"cart": journey}, events, policies)
+    got = sorted((c["customer_id"], c["channel"], c["decided_at"]) for c in sent)
+    # texted at the end of the quiet hours (UTC here) and then mailed, but b (bounced) and c (unsubscribed from
+    # mail); d never said yes to texts, and is mailed at once
+    assert got == [("a", "email", "2026-03-03T11:00:00.000Z"), ("a", "sms", "2026-03-03T11:00:00.000Z"),
+                   ("b", "sms", "2026-03-03T11:00:00.000Z"), ("c", "sms", "2026-03-03T11:00:00.000Z"),
+                   ("d", "email", "2026-03-02T22:00:00.000Z")], got
+    skipped = sorted((n["customer_id"], n["step"], n["reason"]) for n in notes if n["kind"] == "skipped")
+    assert skipped == [("c", "mail", "no_consent"), ("d", "text", "no_consent")]
+
+
+def test_the_conditional_split_delay_and_back_in_stock_rows(tmp_path: Path) -> None:
+    bis = (f"journey: bis\n{_snippet('back in stock', 'entry')}\n{_snippet('back in stock', 're_entry')}\n"
+           f"steps:\n  - id: split\n    {_snippet('conditional split', 'branch')}\n"
+           + _mail("vip_mail", "vip {{ event.properties.name }}", "end") + _mail("first_mail", "{{ event.properties.name }}"))
+    weekdays = _snippet("time delay", "wait_until", 1)
+    browse = f"journey: browse\nentry: {{event: Product Viewed}}\nsteps:\n  - id: d\n    {weekdays}\n" + _mail("m", "b")
+    sent, _ = _flow(tmp_path, {"bis": bis, "browse": browse}, [
+        _identify("ia", "a", "2026-03-01T09:00:00Z", email="a@example.com"),
+        _identify("ib", "b", "2026-03-01T09:00:00Z", email="b@example.com"),
+        _track("a1", "a", "2026-03-01T10:00:00Z", "Order Completed"),
+        _track("a2", "a", "2026-03-01T11:00:00Z", "Order Completed"),
+        _track("b1", "b", "2026-03-01T10:00:00Z", "Order Completed"),
+        _track("a3", "a", "2026-03-02T10:00:00Z", "Back In Stock", name="Lamp"),
+        _track("a4", "a", "2026-03-03T10:00:00Z", "Back In Stock", name="Mug"),
+        _track("b2", "b", "2026-03-02T10:00:00Z", "Back In Stock", name="Lamp"),
+        _track("b3", "b", "2026-03-07T12:00:00Z", "Product Viewed"),  # a Saturday: Monday at 10:00
+    ])
+    got = sorted((c["customer_id"], c["decided_at"], c["content"]["subject"]) for c in sent)
+    assert got == [("a", "2026-03-02T10:00:00.000Z", "vip Lamp"), ("a", "2026-03-03T10:00:00.000Z", "vip Mug"),
+                   ("b", "2026-03-02T10:00:00.000Z", "Lamp"), ("b", "2026-03-09T10:00:00.000Z", "b")], got
+
+
+def test_the_conversion_row_counts_from_the_entry(tmp_path: Path) -> None:
+    journey = (f"journey: cart\nentry: {{event: Checkout Started}}\n{_snippet('conversion', 'goal')}\nre_entry: always\n"
+               "steps:\n  - id: w\n    wait: 10d\n")
+    _, notes = _flow(tmp_path, {"cart": journey}, [
+        _track("a1", "a", "2026-03-02T10:00:00Z", "Checkout Started"),
+        _track("a2", "a", "2026-03-06T10:00:00Z", "Order Completed"),  # within 5 days: converts
+        _track("b1", "b", "2026-03-02T10:00:00Z", "Checkout Started"),
+        _track("b2", "b", "2026-03-08T10:00:00Z", "Order Completed"),  # 6 days on: no conversion
+    ])
+    assert [n["customer_id"] for n in notes if n["kind"] == "converted"] == ["a"]
+
+
+def test_the_sunset_and_in_flow_rows_say_what_cannot_be_written(tmp_path: Path) -> None:
+    """An update step cannot withdraw consent, and a condition cannot see another journey: both refused at load."""
+    assert "cannot write `consent`" in _row("sunset flow") and "no equivalent" in _row('"is in flow"')
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "sunset.yaml").write_text(
+        f"journey: sunset\n{_snippet('sunset flow', 'entry')}\nsteps:\n"
+        "  - id: suppress\n    update: {traits: {consent: false}}\n")
+    (tmp_path / "journeys" / "browse.yaml").write_text(
+        "journey: browse\nentry: {event: Product Viewed, when: profile.journeys.checkout == null}\n"
+        "steps:\n  - id: w\n    wait: 1h\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 1
+    assert re.search(r"sunset\.yaml:\d+: .*consent", p.stderr), p.stderr
+    assert re.search(r"browse\.yaml:\d+: .*profile has no field 'journeys'", p.stderr), p.stderr
+
+
+_THEIRS = re.compile(r"`(\{[{%][^`]+[}%]\}|\|[a-z]+(?::[0-9]+|:'[^']*')?)`")
+
+
+@pytest.mark.parametrize("start", ["`{{ first_name", "`{% if event.Items", "`{% unsubscribe"])
+def test_validate_tells_the_template_rows(tmp_path: Path, start: str) -> None:
+    """Each Klaviyo form in the row's first column is refused by ``validate`` at its line, saying what to write;
+    each of ours in the second column loads."""
+    (theirs,) = [k for k in _rows() if k.startswith(start)]
+    forms = _THEIRS.findall(theirs)
+    assert len(forms) >= 5, forms
+    (tmp_path / "journeys").mkdir()
+    for i, form in enumerate(forms):
+        body = form if form.startswith("{") else "{{ now " + form + " }}"
+        if body.startswith("{% if"):
+            body += "x{% endif %}"
+        (tmp_path / "journeys" / f"j{i}.yaml").write_text(
+            f"journey: j{i}\nentry: {{event: x}}\nsteps:\n  - id: s\n"
+            f"    send: {{channel: email, content: {{subject: s, body: {orjson.dumps(body).decode()}}}}}\n")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 1
+    ours = re.findall(r"`(\{\{ [^`]+ \}\}|\{% if [^`]+ %\})`", _row(start))
+    for i, form in enumerate(forms):
+        (line,) = [ln for ln in p.stderr.splitlines() if f"j{i}.yaml:" in ln]
+        assert "profile.traits.first_name" in line if form.startswith("{{ first_name") else "Klaviyo" in line, line
+        if start == "`{{ first_name":  # the path of ours the error names
+            assert ours[i].strip("{} ").split(" | ")[0] in line, (form, ours[i], line)
+    for mine in ours:
+        Template(mine + ("{% endif %}" if mine.startswith("{% if") else ""))
+
+
+def test_the_unsubscribe_row_puts_the_link_in_the_body(tmp_path: Path) -> None:
+    """The row's ``body:`` passes the journey's Liquid as written, and the e-mail adapter writes the link of its
+    List-Unsubscribe header there."""
+    body = re.search(r'`(body: "[^`]+")`', _row("`{% unsubscribe")).group(1)  # type: ignore[union-attr]
+    body = body.replace("...", "Hi {{ profile.traits.first_name }}.")
+    journey = ("journey: news\nentry: {event: x}\nsteps:\n  - id: s\n"
+               f"    send: {{channel: email, content: {{subject: s, {body}}}}}\n")
+    sent, _ = _flow(tmp_path, {"news": journey}, [
+        _identify("i", "a", "2026-03-02T09:00:00Z", email="a@example.com", first_name="Ada"),
+        _track("x", "a", "2026-03-02T10:00:00Z", "x")])
+    (cmd,) = sent
+    assert cmd["content"]["body"] == "Hi Ada. Unsubscribe: {unsubscribe_url}"
+    cfg = EmailConfig(sender="news@shop.example", unsubscribe_url="https://shop.example/u?d={delivery_id}")
+    msg = build_message(cfg, msgspec.json.decode(orjson.dumps(cmd), type=DeliveryCommand))
+    link = f"https://shop.example/u?d={cmd['delivery_id']}"
+    assert msg["List-Unsubscribe"] == f"<{link}>"
+    assert f"Hi Ada. Unsubscribe: {link}" in next(iter(msg.iter_parts())).get_content()  # type: ignore[union-attr]
