@@ -104,6 +104,9 @@ EVENTS_OVERTAKEN_SECONDS = Histogram("cjo_events_overtaken_seconds", "The CJO_TI
                                                      14400.0, 86400.0),
                                      registry=REGISTRY)
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
+JOURNEY_PAUSED_SINCE = Gauge("cjo_journey_paused_since_timestamp_seconds", "Each loaded journey version whose file "
+                             "says status: paused, and since when (the first start of this worker's data directory "
+                             "with it paused; runtime.pauses)", ["journey", "version"], registry=REGISTRY)
 
 
 PROFILE_LIMITED = Counter("cjo_profile_limited_total", "Events (and merges) whose new profile keys were left out "
@@ -246,7 +249,8 @@ ROLE_METRICS: dict[Role, tuple[Collector, ...]] = {
                STEP_REACHED, VARIANT_ENTERED, SENDS, SKIPS, DEFERRALS, DECISION_LATENCY, PROCESSING, BATCH_SIZE,
                TIMER_LATENESS, TIMERS_PENDING, SCHEDULE_PROFILES, SCHEDULE_SCAN, STAGE_TRANSITIONS, STAGE_CUSTOMERS,
                UNKNOWN_TIMEZONES, TIMERS_HELD, EVENTS_OVERTAKEN, EVENTS_OVERTAKEN_SECONDS, PROFILES, PROFILE_LIMITED,
-               PUSH_TOKENS_REFUSED, CONSENT_LOOKALIKES, PROFILE_BYTES, INTERNAL_RECORDS, RESTORE_SECONDS, AUDIT_EVENTS, ROCKSDB_MEMORY),
+               PUSH_TOKENS_REFUSED, CONSENT_LOOKALIKES, PROFILE_BYTES, INTERNAL_RECORDS, RESTORE_SECONDS, AUDIT_EVENTS, ROCKSDB_MEMORY,
+               JOURNEY_PAUSED_SINCE),
     "adapter": (*_COMMON, DELIVERY_OUTCOMES, ADAPTER_PEER_LOOKUPS, ADAPTER_RETRIES, ADAPTER_RATE_WAIT, ADAPTER_LATENCY,
                 ROCKSDB_MEMORY),
     "analytics": (*_COMMON, ANALYTICS_EVENTS, ANALYTICS_DUPLICATES, ANALYTICS_INVALID, ANALYTICS_CACHED_ROWS,
@@ -395,6 +399,14 @@ class BatchCounts:
                 STAGE_CUSTOMERS.labels(frm).dec(n)
             if to:
                 STAGE_CUSTOMERS.labels(to).inc(n)
+
+
+def publish_paused(since: dict[tuple[str, int], float]) -> None:
+    """``cjo_journey_paused_since_timestamp_seconds``: one series per paused journey version (set at start: a
+    status changes with a rolling restart), none for a live one."""
+    JOURNEY_PAUSED_SINCE.clear()
+    for (journey, version), at in since.items():
+        JOURNEY_PAUSED_SINCE.labels(journey, str(version)).set(at)
 
 
 def watch_rocksdb(usage: Callable[[], dict[str, int]]) -> None:
