@@ -215,6 +215,7 @@ def journey_html(rep: dict[str, Any], defs: Definitions, range_key: str = "all",
     out.append(_exits_table(rep))
     out.append(_experiments(rep))
     out.append(_channels(rep))
+    out.append(_topics(rep))
     return "".join(out)
 
 
@@ -475,6 +476,22 @@ def _channels(rep: dict[str, Any]) -> str:
             out.append(f"<div><h2>{_e(c['channel'])}: open rate by sends per customer per week</h2>"
                        + _bars(pts, "open rate by sends per week") + "</div>")
     return "".join(out) + "</div>"
+
+
+def _topics(rep: dict[str, Any]) -> str:
+    """Per subscription topic: its steps' sends, skips by reason (no_consent: customers who left the topic, or
+    never joined an opt_in one) and unsubscribes."""
+    if not rep.get("topics"):
+        return ""
+    out = [f"<h2>Subscription topics</h2><table id='{_e(rep['journey'])}-topics'><tr><th class=t>topic</th>"
+           "<th class=t>steps</th><th>sent</th><th>skipped (reason)</th><th>unsubscribed</th></tr>"]
+    for t in rep["topics"]:
+        k = f"topics.{t['topic']}."
+        skipped = ", ".join(f"{r} {n:,}" for r, n in t["skipped"].items()) or "–"
+        out.append(f"<tr><td class=t>{_e(t['topic'])}</td><td class=t>{_e(', '.join(t['steps']))}</td>"
+                   + _td(k + "sent", num(t["sent"]), t["sent"]) + f"<td>{_e(skipped)}</td>"
+                   + _td(k + "unsubscribed", num(t["unsubscribed"]), t["unsubscribed"]) + "</tr>")
+    return "".join(out) + "</table>"
 
 
 def offline_html(overview_rows: list[dict[str, Any]], reports: Mapping[str, dict[str, Any]], defs: Definitions,

@@ -114,4 +114,8 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                               CHANNEL_RECEIPTS if c[s])
             lines.append(f"  channel {c['channel']}: sent {num(c['sent'])}, skipped {num(c['skipped'])}"
                          + (f"; {rates}" if rates else ""))
+        for t in rep["topics"]:  # a topic's sends, and the consent its customers gave it (no_consent)
+            skipped = "".join(f", skipped {r}={num(n)}" for r, n in t["skipped"].items())
+            lines.append(f"  topic {t['topic']} ({', '.join(t['steps'])}): sent {num(t['sent'])}{skipped}"
+                         + (f", unsubscribed {num(t['unsubscribed'])}" if t["unsubscribed"] else ""))
     return "\n".join(lines)
