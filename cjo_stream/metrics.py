@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
     from cjo_stream.engine.transition import Transition
+    from cjo_stream.journeys.model import Journey
 
 log = logging.getLogger("cjo_stream.metrics")
 #: Every family, whichever process moves it: for tests and tools that look a metric up by name. No process
@@ -60,8 +61,10 @@ STEP_REACHED = Counter("cjo_journey_step_reached_total", "Steps reached", ["jour
 VARIANT_ENTERED = Counter("cjo_journey_variant_entered_total", "Split arms taken", ["journey", "variant"],
                           registry=REGISTRY)
 SENDS = Counter("cjo_sends_total", "Delivery commands produced", ["journey", "step", "channel"], registry=REGISTRY)
-SKIPS = Counter("cjo_skips_total", "Sends decided against", ["journey", "step", "channel", "reason"],
-                registry=REGISTRY)
+SKIPS = Counter("cjo_skips_total", "Sends decided against, by reason; topic: the subscription topic the step's "
+                "send names ('' for none)", ["journey", "step", "channel", "reason", "topic"], registry=REGISTRY)
+#: (journey, step) -> the subscription topic its send names: ``cjo_skips_total``'s ``topic`` (:func:`set_step_topics`)
+_STEP_TOPICS: dict[tuple[str, str], str] = {}
 DEFERRALS = Counter("cjo_sends_deferred_total", "Sends deferred (quiet hours, throttle, a paused journey)", ["journey", "channel", "reason"],
                     registry=REGISTRY)
 DECISION_LATENCY = Histogram("cjo_decision_latency_seconds", "Event timestamp to delivery command produced",
@@ -370,7 +373,7 @@ class BatchCounts:
             elif k == "sent":
                 out[(SENDS, (j, step or "", channel or ""))] += n
             elif k == "skipped":
-                out[(SKIPS, (j, step or "", channel or "", reason or ""))] += n
+                out[(SKIPS, (j, step or "", channel or "", reason or "", _STEP_TOPICS.get((j, step or ""), "")))] += n
             elif k == "variant":
                 out[(VARIANT_ENTERED, (j, variant or ""))] += n
             elif k == "deferred":
@@ -399,6 +402,17 @@ class BatchCounts:
                 STAGE_CUSTOMERS.labels(frm).dec(n)
             if to:
                 STAGE_CUSTOMERS.labels(to).inc(n)
+
+
+def set_step_topics(journeys: Iterable[Journey]) -> None:
+    """The topic label of each send step's skips: the no_consent skips of a newsletter and of the order mail on
+    one channel were one series. By journey and step id (a transition's key has no version): where versions of a
+    journey give one step different topics, the highest version's counts."""
+    _STEP_TOPICS.clear()
+    for j in sorted(journeys, key=attrgetter("version")):
+        for sid, step in j.steps.items():
+            if step.send is not None:
+                _STEP_TOPICS[(j.id, sid)] = step.send.topic or ""
 
 
 def publish_paused(since: dict[tuple[str, int], float]) -> None:
