@@ -235,21 +235,28 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _tell_pauses(data_dir: str, journeys: Iterable[Journey], *, told: bool) -> None:
-    """Since when each paused journey version has been paused (runtime.pauses): served as a metric, and a
-    warning for one paused over a day (a pause left in by mistake holds its customers' sends for good)."""
+    """Since when each paused journey version has been paused (runtime.pauses): served as a metric, a warning
+    for one paused over a day (a pause left in by mistake holds its customers' sends for good), and a line for
+    one live again (the resume took). ``told``: a supervisor's process, whose supervisor said it."""
     from cjo_stream import metrics
+    from cjo_stream.engine.core import PAUSED_RECHECK
     from cjo_stream.logs import say
     from cjo_stream.runtime.pauses import PAUSED_LONG, paused_since
     from cjo_stream.timefmt import format_ts
 
     now = time.time()
-    since = paused_since(data_dir, journeys, now)
-    metrics.publish_paused(since)
-    for (jid, version), at in sorted(since.items()):
-        if not told and now - at >= PAUSED_LONG:
+    pauses = paused_since(data_dir, journeys, now)
+    metrics.publish_paused(pauses.since)
+    if told:
+        return
+    for (jid, version), at in sorted(pauses.since.items()):
+        if now - at >= PAUSED_LONG:
             say(f"warning: journey {jid} version {version} has been paused since {format_ts(at)} "
                 f"({(now - at) / 86400:.0f} days): nobody enters it and its customers' sends are held until its "
                 "file says status: live (README, Pausing a journey)", "WARNING")
+    for jid, version, at in pauses.resumed:  # the on-call engineer's confirmation that the resume took
+        say(f"journey {jid} version {version} is live again (paused since {format_ts(at)}): each send it held is "
+            f"decided within {PAUSED_RECHECK / 60:.0f} minutes, with the file as it is now")
 
 
 def _check_worker_ports(s: Settings) -> None:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import orjson
 
 from cjo_stream.journeys.model import Journey
 
-__all__ = ["FILE", "PAUSED_LONG", "paused_since", "recorded"]
+__all__ = ["FILE", "PAUSED_LONG", "Pauses", "paused_since", "recorded"]
 
 #: A pause this old is told (a warning at start, the CjoJourneyPausedLong alert): an incident's pause lasts
 #: hours, a hold is planned; one forgotten holds its customers' sends for good.
@@ -44,12 +45,21 @@ def recorded(data_dir: str) -> dict[str, float]:
             if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def paused_since(data_dir: str, journeys: Iterable[Journey], now: float) -> dict[tuple[str, int], float]:
+class Pauses(NamedTuple):
+    since: dict[tuple[str, int], float]  # each loaded paused version: since when
+    resumed: list[tuple[str, int, float]]  # (journey, version, paused since) paused at the last start, live now
+
+
+def paused_since(data_dir: str, journeys: Iterable[Journey], now: float) -> Pauses:
     """Since when each loaded journey version that is paused has been, by this data directory's record (``now``
-    for one paused since this start); then records exactly those (a version live again or gone is forgotten:
-    paused again later, it counts from then)."""
+    for one paused since this start), and the versions paused at the last start that are loaded live now; then
+    records exactly the paused ones (a version live again or gone is forgotten: paused again later, it counts
+    from then)."""
+    journeys = list(journeys)
     before = recorded(data_dir)
     since = {(j.id, j.version): before.get(f"{j.id}@{j.version}", now) for j in journeys if j.paused}
+    resumed = sorted((j.id, j.version, before[key]) for j in journeys
+                     if not j.paused and (key := f"{j.id}@{j.version}") in before)
     record = {f"{jid}@{version}": at for (jid, version), at in since.items()}
     if record != before:
         path = os.path.join(data_dir, FILE)
@@ -61,4 +71,4 @@ def paused_since(data_dir: str, journeys: Iterable[Journey], now: float) -> dict
             os.replace(tmp, path)
         except OSError:
             pass  # (the data directory was checked writable; a full disk shows elsewhere first)
-    return since
+    return Pauses(since, resumed)
