@@ -251,8 +251,9 @@ def _tell_pauses(data_dir: str, journeys: Iterable[Journey], *, told: bool) -> N
         return
     for (jid, version), at in sorted(pauses.since.items()):
         if now - at >= PAUSED_LONG:
+            days = int((now - at) // 86400)
             say(f"warning: journey {jid} version {version} has been paused since {format_ts(at)} "
-                f"({(now - at) / 86400:.0f} days): nobody enters it and its customers' sends are held until its "
+                f"({days} day{'' if days == 1 else 's'}): nobody enters it and its customers' sends are held until its "
                 "file says status: live (README, Pausing a journey)", "WARNING")
     for jid, version, at in pauses.resumed:  # the on-call engineer's confirmation that the resume took
         say(f"journey {jid} version {version} is live again (paused since {format_ts(at)}): each send it held is "
