@@ -184,6 +184,12 @@ def _versions(rep: dict[str, Any], range_key: str) -> str:
     return "<p class=ranges>versions: " + " ".join(links) + "</p>"
 
 
+def _window(t: dict[str, Any]) -> str:
+    """A goal's conversion window (``goal: {event, within}``): a goal event later than it is no conversion."""
+    w = t.get("goal_within_s")
+    return "" if w is None else f" · {t['goal']} within {duration(w)} of entry"
+
+
 def _card(key: str, label: str, text: str, raw: Any, sub: str = "") -> str:
     data = f" data-v='{_e(raw)}'" if raw is not None else ""  # (no value: was data-v='None')
     return (f"<div class=card><div class=v data-k='{_e(key)}'{data}>{_e(text)}</div>"
@@ -202,7 +208,7 @@ def journey_html(rep: dict[str, Any], defs: Definitions, range_key: str = "all",
            _card("totals.active", "in the journey now", num(t["active"]), t["active"]),
            _card("totals.converted", "converted", num(t["converted"]), t["converted"]),
            _card("totals.conversion_rate", "conversion rate", rate_text(t), t["conversion_rate"],
-                 interval(t["conversion_interval"])),
+                 interval(t["conversion_interval"]) + _window(t)),
            _card("totals.time_to_convert.median_s", "median time to convert", duration(tc["median_s"]),
                  tc["median_s"], f"p90 {duration(tc['p90_s'])}"),
            _card("totals.exited", "exited", num(t["exited"]), t["exited"]),

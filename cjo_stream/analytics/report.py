@@ -357,11 +357,12 @@ def _with_goal(figures: dict[str, Any], j: Journey | None) -> dict[str, Any]:
     loaded). A journey without one has no conversion rate: it showed 0.0 % [0.0–25.9 %], as if nobody
     converted."""
     if j is None:
-        figures.update(goal=None, has_goal=None)
+        figures.update(goal=None, has_goal=None, goal_within_s=None)
     elif j.goal is None:
-        figures.update(goal=None, has_goal=False, conversion_rate=None, conversion_interval=None)
-    else:
-        figures.update(goal=j.goal.event, has_goal=True)
+        figures.update(goal=None, has_goal=False, goal_within_s=None, conversion_rate=None, conversion_interval=None)
+    else:  # goal_within_s: its window from the entry (`goal: {event, within}`), None for none
+        figures.update(goal=j.goal.event, has_goal=True,
+                       goal_within_s=None if math.isinf(j.goal_within) else j.goal_within)
     return figures
 
 

@@ -61,7 +61,10 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
         rep = reports[jid]
         if not rep["totals"]["entered"] and not rep["steps"]:
             continue
-        lines += ["", f"== {jid}", "  step".ljust(24) + "reached".rjust(9) + "waiting".rjust(9) + "continued".rjust(11)
+        t = rep["totals"]  # a goal's window: a goal event later than it is no conversion
+        window = ("" if t.get("goal_within_s") is None else
+                  f"  (goal: {t['goal']} within {duration(t['goal_within_s'])} of entry)")
+        lines += ["", f"== {jid}{window}", "  step".ljust(24) + "reached".rjust(9) + "waiting".rjust(9) + "continued".rjust(11)
                   + "drop-off".rjust(10)
                   + "sent".rjust(7) + "deferred".rjust(10) + "  skipped / endings / receipts"]
         for s in rep["steps"]:
