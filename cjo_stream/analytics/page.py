@@ -299,11 +299,18 @@ def _steps_table(rep: dict[str, Any]) -> str:
         kind = (s["kind"] or "?") + (f" {s['channel']}" if s["channel"] else "")
         out.append(f"<tr><td>{_e(s['id'])}</td><td>{_e(kind)}</td>"
                    + "".join(_td(k + f, num(s[f]), s[f]) for f in ("reached", "waiting", "continued", "drop_off",
-                                                                    "sent", "deferred"))
+                                                                    "sent"))
+                   + _td(k + "deferred", num(s["deferred"]) + _why_deferred(s), s["deferred"])
                    + f"<td>{_e(skipped)}</td>" + _td(k + "converted_here", num(s["converted_here"]),
                                                        s["converted_here"])
                    + f"<td>{_e(step_receipts(s) or ('–' if s['sent'] else ''))}</td></tr>")
     return "".join(out) + "</table>"
+
+
+def _why_deferred(s: dict[str, Any]) -> str:
+    """Why a step's sends were deferred, when they were: a pause's holds (``journey_paused``) are customers
+    waiting for the journey to be live again, a quiet night's go out in the morning."""
+    return f" ({', '.join(f'{r} {n:,}' for r, n in s['deferred_by'].items())})" if s.get("deferred_by") else ""
 
 
 def _exits_table(rep: dict[str, Any]) -> str:

@@ -142,6 +142,7 @@ def _steps(c: Counters, j: Journey | None) -> list[dict[str, Any]]:
         reached, cont = m.get("reached", 0), m.get("continued", 0)
         ends = {k[4:]: v for k, v in m.items() if k.startswith("end|")}
         skips = {k[5:]: v for k, v in m.items() if k.startswith("skip|") and v}
+        held = {k[6:]: v for k, v in m.items() if k.startswith("defer|") and v}
         rc = {k[5:]: v for k, v in m.items() if k.startswith("rcpt|") and v}
         step = j.steps.get(sid) if j is not None else None
         exits = {k: v for k, v in ends.items() if k != "converted" and v}
@@ -151,7 +152,8 @@ def _steps(c: Counters, j: Journey | None) -> list[dict[str, Any]]:
             "channel": step.send.channel if step is not None and step.send is not None else None,
             "topic": step.send.topic if step is not None and step.send is not None else None,
             "reached": reached, "continued": cont, "waiting": max(0, reached - cont - sum(ends.values())),
-            "sent": m.get("sent", 0), "deferred": m.get("deferred", 0), "skipped": dict(sorted(skips.items())),
+            "sent": m.get("sent", 0), "deferred": m.get("deferred", 0), "deferred_by": dict(sorted(held.items())),
+            "skipped": dict(sorted(skips.items())),
             "converted_here": ends.get("converted", 0),
             "drop_off": sum(ends.values()),  # reached, never reached a next step, no longer waiting
             "exits": dict(sorted(exits.items())), "exit_reasons": why, "receipts": dict(sorted(rc.items())),
