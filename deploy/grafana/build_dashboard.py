@@ -256,8 +256,8 @@ def build() -> dict[str, Any]:
                      [("time() - min by (journey, version) (cjo_journey_paused_since_timestamp_seconds"
                        f"{J})", "{{journey}} v{{version}}")], "s"), 8, 8)
     L.add(bars("Sends held by a pause in range", "Sends held at their step while their journey was paused "
-               "(deferred, reason journey_paused), once per held send: the customers the fixed message is for, "
-               "less those who converted, exited or expired while held",
+               "(deferred, reason journey_paused), once per held send, those whose customers then converted, "
+               "exited or expired while held included (the analytics page's step table has them by cohort)",
                [(f"sum by (journey) (increase({held}[$__range]))", "{{journey}}")]), 8, 8)
     L.add(timeseries("Paused journeys: held, then sent", "Per journey that held sends in the last 7 days: sends "
                      "held per second while paused, and delivery commands per second; after status: live each held "
