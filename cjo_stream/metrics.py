@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
     from cjo_stream.engine.transition import Transition
+    from cjo_stream.journeys.model import Journey
 
 log = logging.getLogger("cjo_stream.metrics")
 #: Every family, whichever process moves it: for tests and tools that look a metric up by name. No process
@@ -60,8 +61,10 @@ STEP_REACHED = Counter("cjo_journey_step_reached_total", "Steps reached", ["jour
 VARIANT_ENTERED = Counter("cjo_journey_variant_entered_total", "Split arms taken", ["journey", "variant"],
                           registry=REGISTRY)
 SENDS = Counter("cjo_sends_total", "Delivery commands produced", ["journey", "step", "channel"], registry=REGISTRY)
-SKIPS = Counter("cjo_skips_total", "Sends decided against", ["journey", "step", "channel", "reason"],
-                registry=REGISTRY)
+SKIPS = Counter("cjo_skips_total", "Sends decided against, by reason; topic: the subscription topic the step's "
+                "send names ('' for none)", ["journey", "step", "channel", "reason", "topic"], registry=REGISTRY)
+#: (journey, step) -> the subscription topic its send names: ``cjo_skips_total``'s ``topic`` (:func:`set_step_topics`)
+_STEP_TOPICS: dict[tuple[str, str], str] = {}
 DEFERRALS = Counter("cjo_sends_deferred_total", "Sends deferred (quiet hours, throttle, a paused journey)", ["journey", "channel", "reason"],
                     registry=REGISTRY)
 DECISION_LATENCY = Histogram("cjo_decision_latency_seconds", "Event timestamp to delivery command produced",
@@ -104,6 +107,9 @@ EVENTS_OVERTAKEN_SECONDS = Histogram("cjo_events_overtaken_seconds", "The CJO_TI
                                                      14400.0, 86400.0),
                                      registry=REGISTRY)
 PROFILES = Gauge("cjo_profiles", "Customer profiles stored, per owned partition", ["partition"], registry=REGISTRY)
+JOURNEY_PAUSED_SINCE = Gauge("cjo_journey_paused_since_timestamp_seconds", "Each loaded journey version whose file "
+                             "says status: paused, and since when (the first start of this worker's data directory "
+                             "with it paused; runtime.pauses)", ["journey", "version"], registry=REGISTRY)
 
 
 PROFILE_LIMITED = Counter("cjo_profile_limited_total", "Events (and merges) whose new profile keys were left out "
@@ -246,7 +252,8 @@ ROLE_METRICS: dict[Role, tuple[Collector, ...]] = {
                STEP_REACHED, VARIANT_ENTERED, SENDS, SKIPS, DEFERRALS, DECISION_LATENCY, PROCESSING, BATCH_SIZE,
                TIMER_LATENESS, TIMERS_PENDING, SCHEDULE_PROFILES, SCHEDULE_SCAN, STAGE_TRANSITIONS, STAGE_CUSTOMERS,
                UNKNOWN_TIMEZONES, TIMERS_HELD, EVENTS_OVERTAKEN, EVENTS_OVERTAKEN_SECONDS, PROFILES, PROFILE_LIMITED,
-               PUSH_TOKENS_REFUSED, CONSENT_LOOKALIKES, PROFILE_BYTES, INTERNAL_RECORDS, RESTORE_SECONDS, AUDIT_EVENTS, ROCKSDB_MEMORY),
+               PUSH_TOKENS_REFUSED, CONSENT_LOOKALIKES, PROFILE_BYTES, INTERNAL_RECORDS, RESTORE_SECONDS, AUDIT_EVENTS, ROCKSDB_MEMORY,
+               JOURNEY_PAUSED_SINCE),
     "adapter": (*_COMMON, DELIVERY_OUTCOMES, ADAPTER_PEER_LOOKUPS, ADAPTER_RETRIES, ADAPTER_RATE_WAIT, ADAPTER_LATENCY,
                 ROCKSDB_MEMORY),
     "analytics": (*_COMMON, ANALYTICS_EVENTS, ANALYTICS_DUPLICATES, ANALYTICS_INVALID, ANALYTICS_CACHED_ROWS,
@@ -366,7 +373,7 @@ class BatchCounts:
             elif k == "sent":
                 out[(SENDS, (j, step or "", channel or ""))] += n
             elif k == "skipped":
-                out[(SKIPS, (j, step or "", channel or "", reason or ""))] += n
+                out[(SKIPS, (j, step or "", channel or "", reason or "", _STEP_TOPICS.get((j, step or ""), "")))] += n
             elif k == "variant":
                 out[(VARIANT_ENTERED, (j, variant or ""))] += n
             elif k == "deferred":
@@ -395,6 +402,25 @@ class BatchCounts:
                 STAGE_CUSTOMERS.labels(frm).dec(n)
             if to:
                 STAGE_CUSTOMERS.labels(to).inc(n)
+
+
+def set_step_topics(journeys: Iterable[Journey]) -> None:
+    """The topic label of each send step's skips: the no_consent skips of a newsletter and of the order mail on
+    one channel were one series. By journey and step id (a transition's key has no version): where versions of a
+    journey give one step different topics, the highest version's counts."""
+    _STEP_TOPICS.clear()
+    for j in sorted(journeys, key=attrgetter("version")):
+        for sid, step in j.steps.items():
+            if step.send is not None:
+                _STEP_TOPICS[(j.id, sid)] = step.send.topic or ""
+
+
+def publish_paused(since: dict[tuple[str, int], float]) -> None:
+    """``cjo_journey_paused_since_timestamp_seconds``: one series per paused journey version (set at start: a
+    status changes with a rolling restart), none for a live one."""
+    JOURNEY_PAUSED_SINCE.clear()
+    for (journey, version), at in since.items():
+        JOURNEY_PAUSED_SINCE.labels(journey, str(version)).set(at)
 
 
 def watch_rocksdb(usage: Callable[[], dict[str, int]]) -> None:

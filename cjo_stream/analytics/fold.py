@@ -373,6 +373,8 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
         else:
             k = f"s|{e.step}|deferred"
             b.inc(k)
+            if e.reason is not None:  # by why: a pause's holds apart from quiet hours' and throttles' waits
+                b.inc(f"s|{e.step}|defer|{e.reason}")
         if moved:
             # its time moved: written back, or a store-backed ``rows`` (the analytics service's
             # RowCache) keeps the old time once the row is evicted, and a later out-of-order step

@@ -184,6 +184,12 @@ def _versions(rep: dict[str, Any], range_key: str) -> str:
     return "<p class=ranges>versions: " + " ".join(links) + "</p>"
 
 
+def _window(t: dict[str, Any]) -> str:
+    """A goal's conversion window (``goal: {event, within}``): a goal event later than it is no conversion."""
+    w = t.get("goal_within_s")
+    return "" if w is None else f" · {t['goal']} within {duration(w)} of entry"
+
+
 def _card(key: str, label: str, text: str, raw: Any, sub: str = "") -> str:
     data = f" data-v='{_e(raw)}'" if raw is not None else ""  # (no value: was data-v='None')
     return (f"<div class=card><div class=v data-k='{_e(key)}'{data}>{_e(text)}</div>"
@@ -202,7 +208,7 @@ def journey_html(rep: dict[str, Any], defs: Definitions, range_key: str = "all",
            _card("totals.active", "in the journey now", num(t["active"]), t["active"]),
            _card("totals.converted", "converted", num(t["converted"]), t["converted"]),
            _card("totals.conversion_rate", "conversion rate", rate_text(t), t["conversion_rate"],
-                 interval(t["conversion_interval"])),
+                 interval(t["conversion_interval"]) + _window(t)),
            _card("totals.time_to_convert.median_s", "median time to convert", duration(tc["median_s"]),
                  tc["median_s"], f"p90 {duration(tc['p90_s'])}"),
            _card("totals.exited", "exited", num(t["exited"]), t["exited"]),
@@ -215,6 +221,7 @@ def journey_html(rep: dict[str, Any], defs: Definitions, range_key: str = "all",
     out.append(_exits_table(rep))
     out.append(_experiments(rep))
     out.append(_channels(rep))
+    out.append(_topics(rep))
     return "".join(out)
 
 
@@ -292,11 +299,18 @@ def _steps_table(rep: dict[str, Any]) -> str:
         kind = (s["kind"] or "?") + (f" {s['channel']}" if s["channel"] else "")
         out.append(f"<tr><td>{_e(s['id'])}</td><td>{_e(kind)}</td>"
                    + "".join(_td(k + f, num(s[f]), s[f]) for f in ("reached", "waiting", "continued", "drop_off",
-                                                                    "sent", "deferred"))
+                                                                    "sent"))
+                   + _td(k + "deferred", num(s["deferred"]) + _why_deferred(s), s["deferred"])
                    + f"<td>{_e(skipped)}</td>" + _td(k + "converted_here", num(s["converted_here"]),
                                                        s["converted_here"])
                    + f"<td>{_e(step_receipts(s) or ('–' if s['sent'] else ''))}</td></tr>")
     return "".join(out) + "</table>"
+
+
+def _why_deferred(s: dict[str, Any]) -> str:
+    """Why a step's sends were deferred, when they were: a pause's holds (``journey_paused``) are customers
+    waiting for the journey to be live again, a quiet night's go out in the morning."""
+    return f" ({', '.join(f'{r} {n:,}' for r, n in s['deferred_by'].items())})" if s.get("deferred_by") else ""
 
 
 def _exits_table(rep: dict[str, Any]) -> str:
@@ -475,6 +489,22 @@ def _channels(rep: dict[str, Any]) -> str:
             out.append(f"<div><h2>{_e(c['channel'])}: open rate by sends per customer per week</h2>"
                        + _bars(pts, "open rate by sends per week") + "</div>")
     return "".join(out) + "</div>"
+
+
+def _topics(rep: dict[str, Any]) -> str:
+    """Per subscription topic: its steps' sends, skips by reason (no_consent: customers who left the topic, or
+    never joined an opt_in one) and unsubscribes."""
+    if not rep.get("topics"):
+        return ""
+    out = [f"<h2>Subscription topics</h2><table id='{_e(rep['journey'])}-topics'><tr><th class=t>topic</th>"
+           "<th class=t>steps</th><th>sent</th><th>skipped (reason)</th><th>unsubscribed</th></tr>"]
+    for t in rep["topics"]:
+        k = f"topics.{t['topic']}."
+        skipped = ", ".join(f"{r} {n:,}" for r, n in t["skipped"].items()) or "–"
+        out.append(f"<tr><td class=t>{_e(t['topic'])}</td><td class=t>{_e(', '.join(t['steps']))}</td>"
+                   + _td(k + "sent", num(t["sent"]), t["sent"]) + f"<td>{_e(skipped)}</td>"
+                   + _td(k + "unsubscribed", num(t["unsubscribed"]), t["unsubscribed"]) + "</tr>")
+    return "".join(out) + "</table>"
 
 
 def offline_html(overview_rows: list[dict[str, Any]], reports: Mapping[str, dict[str, Any]], defs: Definitions,

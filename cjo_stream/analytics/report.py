@@ -142,6 +142,7 @@ def _steps(c: Counters, j: Journey | None) -> list[dict[str, Any]]:
         reached, cont = m.get("reached", 0), m.get("continued", 0)
         ends = {k[4:]: v for k, v in m.items() if k.startswith("end|")}
         skips = {k[5:]: v for k, v in m.items() if k.startswith("skip|") and v}
+        held = {k[6:]: v for k, v in m.items() if k.startswith("defer|") and v}
         rc = {k[5:]: v for k, v in m.items() if k.startswith("rcpt|") and v}
         step = j.steps.get(sid) if j is not None else None
         exits = {k: v for k, v in ends.items() if k != "converted" and v}
@@ -149,8 +150,10 @@ def _steps(c: Counters, j: Journey | None) -> list[dict[str, Any]]:
         out.append({
             "id": sid, "kind": step.kind if step else None,
             "channel": step.send.channel if step is not None and step.send is not None else None,
+            "topic": step.send.topic if step is not None and step.send is not None else None,
             "reached": reached, "continued": cont, "waiting": max(0, reached - cont - sum(ends.values())),
-            "sent": m.get("sent", 0), "deferred": m.get("deferred", 0), "skipped": dict(sorted(skips.items())),
+            "sent": m.get("sent", 0), "deferred": m.get("deferred", 0), "deferred_by": dict(sorted(held.items())),
+            "skipped": dict(sorted(skips.items())),
             "converted_here": ends.get("converted", 0),
             "drop_off": sum(ends.values()),  # reached, never reached a next step, no longer waiting
             "exits": dict(sorted(exits.items())), "exit_reasons": why, "receipts": dict(sorted(rc.items())),
@@ -322,6 +325,26 @@ def _channels(c: Counters) -> list[dict[str, Any]]:
     return out
 
 
+def _topics(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per subscription topic (``policies.yaml`` ``topics:``) the sends of the steps that name it, their skips
+    by reason (``no_consent``: the customers who left the topic, or never joined an ``opt_in`` one) and their
+    unsubscribes. The channels' rows put a newsletter and the order mails together, and a step's row does not
+    say its topic (a walkthrough). By the steps' topics in the drawn definition: a step whose topic an edit
+    without a new version changed counts under the topic it names now."""
+    per: dict[str, dict[str, Any]] = {}
+    for st in steps:
+        if st["topic"] is None:
+            continue
+        row = per.setdefault(st["topic"], {"topic": st["topic"], "steps": [], "sent": 0, "skipped": {},
+                                           "unsubscribed": 0})
+        row["steps"].append(st["id"])
+        row["sent"] += st["sent"]
+        for reason, n in st["skipped"].items():
+            row["skipped"][reason] = row["skipped"].get(reason, 0) + n
+        row["unsubscribed"] += st["receipts"].get("unsubscribed", 0)
+    return [dict(r, skipped=dict(sorted(r["skipped"].items()))) for _, r in sorted(per.items())]
+
+
 def _series(sel: Iterable[tuple[BucketKey, Counters]]) -> list[dict[str, Any]]:
     per: dict[int, list[int]] = {}
     for (_, _, h), b in sel:
@@ -336,11 +359,12 @@ def _with_goal(figures: dict[str, Any], j: Journey | None) -> dict[str, Any]:
     loaded). A journey without one has no conversion rate: it showed 0.0 % [0.0–25.9 %], as if nobody
     converted."""
     if j is None:
-        figures.update(goal=None, has_goal=None)
+        figures.update(goal=None, has_goal=None, goal_within_s=None)
     elif j.goal is None:
-        figures.update(goal=None, has_goal=False, conversion_rate=None, conversion_interval=None)
-    else:
-        figures.update(goal=j.goal.event, has_goal=True)
+        figures.update(goal=None, has_goal=False, goal_within_s=None, conversion_rate=None, conversion_interval=None)
+    else:  # goal_within_s: its window from the entry (`goal: {event, within}`), None for none
+        figures.update(goal=j.goal.event, has_goal=True,
+                       goal_within_s=None if math.isinf(j.goal_within) else j.goal_within)
     return figures
 
 
@@ -358,7 +382,8 @@ def journey_report(buckets: Mapping[BucketKey, Counters], defs: Definitions, jou
             "description": j.description.strip() if j is not None else "",
             "status": _status(j), "since": since, "until": until, "totals": _with_goal(headline(c), j), "steps": steps, "edges": _edges(c),
             "exit_points": _exit_points(steps),
-            "experiments": variants, "holdout": hold, "channels": _channels(c), "series": _series(sel)}
+            "experiments": variants, "holdout": hold, "channels": _channels(c), "topics": _topics(steps),
+            "series": _series(sel)}
 
 
 def _exit_points(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:

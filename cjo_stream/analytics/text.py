@@ -61,13 +61,17 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
         rep = reports[jid]
         if not rep["totals"]["entered"] and not rep["steps"]:
             continue
-        lines += ["", f"== {jid}", "  step".ljust(24) + "reached".rjust(9) + "waiting".rjust(9) + "continued".rjust(11)
+        t = rep["totals"]  # a goal's window: a goal event later than it is no conversion
+        window = ("" if t.get("goal_within_s") is None else
+                  f"  (goal: {t['goal']} within {duration(t['goal_within_s'])} of entry)")
+        lines += ["", f"== {jid}{window}", "  step".ljust(24) + "reached".rjust(9) + "waiting".rjust(9) + "continued".rjust(11)
                   + "drop-off".rjust(10)
                   + "sent".rjust(7) + "deferred".rjust(10) + "  skipped / endings / receipts"]
         for s in rep["steps"]:
             # the drop-off counts conversions too: named, or the endings listed fell short of it
             conv = [f"converted:{s['converted_here']}"] if s["converted_here"] else []
-            extra = ", ".join([f"{k}={v}" for k, v in s["skipped"].items()] + conv
+            extra = ", ".join([f"deferred:{k}={v}" for k, v in s["deferred_by"].items()]
+                              + [f"{k}={v}" for k, v in s["skipped"].items()] + conv
                               + [f"{k}:{v}" + _why(s["exit_reasons"].get(k)) for k, v in s["exits"].items()]
                               + ([receipts] if (receipts := step_receipts(s)) else [])) or "-"
             lines.append(("  " + s["id"]).ljust(24) + num(s["reached"]).rjust(9) + num(s["waiting"]).rjust(9)
@@ -114,4 +118,8 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                               CHANNEL_RECEIPTS if c[s])
             lines.append(f"  channel {c['channel']}: sent {num(c['sent'])}, skipped {num(c['skipped'])}"
                          + (f"; {rates}" if rates else ""))
+        for t in rep["topics"]:  # a topic's sends, and the consent its customers gave it (no_consent)
+            skipped = "".join(f", skipped {r}={num(n)}" for r, n in t["skipped"].items())
+            lines.append(f"  topic {t['topic']} ({', '.join(t['steps'])}): sent {num(t['sent'])}{skipped}"
+                         + (f", unsubscribed {num(t['unsubscribed'])}" if t["unsubscribed"] else ""))
     return "\n".join(lines)

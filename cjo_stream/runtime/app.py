@@ -23,7 +23,10 @@ from cjo_stream.audit import Audit
 from cjo_stream.config import Settings
 from cjo_stream.events import MAX_ID_LENGTH, valid_id
 from cjo_stream.journeys.loader import Topology
+from cjo_stream.journeys.model import Journey
+from cjo_stream.runtime.pauses import recorded
 from cjo_stream.runtime.worker import StreamWorker
+from cjo_stream.timefmt import format_ts
 
 log = logging.getLogger("cjo_stream.app")
 
@@ -37,6 +40,12 @@ def host_app_id(settings: Settings) -> str:
 def _caller(request: Request) -> str:
     """The name of the token the auth middleware accepted (Faust's requests are aiohttp's)."""
     return str(cast(Any, request).get(auth.TOKEN_KEY, auth.ANONYMOUS))
+
+
+def _paused_since(j: Journey, since: dict[str, float]) -> dict[str, str]:
+    """A paused version's ``paused_since`` (RFC 3339), as the worker's data directory recorded it at start."""
+    at = since.get(f"{j.id}@{j.version}") if j.paused else None
+    return {} if at is None else {"paused_since": format_ts(at)}
 
 
 def build_app(settings: Settings, topology: Topology, stream: StreamWorker | None = None,
@@ -127,9 +136,11 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
     @app.page("/journeys")
     class Journeys(View):
         async def get(self, request: Request) -> Response:
+            since = recorded(settings.data_dir)  # since when each paused version is (runtime.pauses)
             return self.json({"journeys": [
                 {"id": j.id, "version": j.version, "current": worker.engine.current[j.id] is j,
-                 "status": "paused" if j.paused else "live", "description": j.description, "entry": j.entry.event, "steps": list(j.steps), "source": j.source}
+                 "status": "paused" if j.paused else "live", **_paused_since(j, since), "description": j.description,
+                 "entry": j.entry.event, "steps": list(j.steps), "source": j.source}
                 for j in sorted(worker.engine.versions.values(), key=lambda j: (j.id, j.version))]})
 
     @app.page("/metrics")

@@ -15,7 +15,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -34,6 +34,9 @@ from cjo_stream.gc_tuning import gc_thresholds, tune_gc
 from cjo_stream.kafka.connect import CONNECT_TIMEOUT, broker_ready, lost_broker
 from cjo_stream.progress import Progress
 from cjo_stream.settings_args import check_data_dir, settings_from
+
+if TYPE_CHECKING:
+    from cjo_stream.journeys.model import Journey
 
 #: ``--customers`` of ``generate`` and ``demo``: customers keep arriving, so the flag sets how many are about at once
 CUSTOMERS_HELP = ("customers arriving per simulated month (default {}); each acts over days of simulated time, "
@@ -182,6 +185,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             say(f"warning: journey {jid} was loaded at the last start and is not now: customers in it leave it "
                 "(expired, version_unavailable) at their next event or timer; until then the state API shows "
                 "them in it with `ending` set", "WARNING")
+    _tell_pauses(s.data_dir, topo.journeys, told=args.supervised)
     from cjo_stream.auth import ApiAuth, AuthConfigError
     from cjo_stream.tls import TLSConfigError, client_verify, server_context
 
@@ -228,6 +232,32 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         f"state API {s.web_scheme}://{s.web_host}:{s.web_port}/customers/<id>")
     worker.execute_from_commandline()
     return 0
+
+
+def _tell_pauses(data_dir: str, journeys: Iterable[Journey], *, told: bool) -> None:
+    """Since when each paused journey version has been paused (runtime.pauses): served as a metric, a warning
+    for one paused over a day (a pause left in by mistake holds its customers' sends for good), and a line for
+    one live again (the resume took). ``told``: a supervisor's process, whose supervisor said it."""
+    from cjo_stream import metrics
+    from cjo_stream.engine.core import PAUSED_RECHECK
+    from cjo_stream.logs import say
+    from cjo_stream.runtime.pauses import PAUSED_LONG, paused_since
+    from cjo_stream.timefmt import format_ts
+
+    now = time.time()
+    pauses = paused_since(data_dir, journeys, now)
+    metrics.publish_paused(pauses.since)
+    if told:
+        return
+    for (jid, version), at in sorted(pauses.since.items()):
+        if now - at >= PAUSED_LONG:
+            days = int((now - at) // 86400)
+            say(f"warning: journey {jid} version {version} has been paused since {format_ts(at)} "
+                f"({days} day{'' if days == 1 else 's'}): nobody enters it and its customers' sends are held until its "
+                "file says status: live (README, Pausing a journey)", "WARNING")
+    for jid, version, at in pauses.resumed:  # the on-call engineer's confirmation that the resume took
+        say(f"journey {jid} version {version} is live again (paused since {format_ts(at)}): each send it held is "
+            f"decided within {PAUSED_RECHECK / 60:.0f} minutes, with the file as it is now")
 
 
 def _check_worker_ports(s: Settings) -> None:

@@ -288,6 +288,7 @@ class StreamWorker:
         # each partition holds its share of a throttle's deployment-wide limit (engine.throttle)
         self.engine = Engine(topology.journeys, topology.policies, settings.allowed_lateness,
                              throttle_share=1 / max(settings.partitions, 1), stages=topology.stages)
+        metrics.set_step_topics(topology.journeys)
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.web_url = web_url
         self.workers: dict[str, WorkerInfo] = {}

@@ -249,6 +249,22 @@ def build() -> dict[str, Any]:
     L.add(bars("Sends per step in range", "Delivery commands produced per journey step",
                [(f"sum by (journey, step, channel) (increase(cjo_sends_total{J}[$__range]))",
                  "{{journey}} · {{step}} → {{channel}}")]), 12, 10)
+    held = 'cjo_sends_deferred_total{journey=~"$journey", reason="journey_paused"}'
+    L.add(timeseries("Paused journeys: paused for", "Journey versions whose file says status: paused, and how long "
+                     "since the workers first ran them paused (the earliest worker; CjoJourneyPausedLong past a day). "
+                     "Nobody enters them, and each send their customers reach is held (README, Pausing a journey)",
+                     [("time() - min by (journey, version) (cjo_journey_paused_since_timestamp_seconds"
+                       f"{J})", "{{journey}} v{{version}}")], "s"), 8, 8)
+    L.add(bars("Sends held by a pause in range", "Sends held at their step while their journey was paused "
+               "(deferred, reason journey_paused), once per held send, those whose customers then converted, "
+               "exited or expired while held included (the analytics page's step table has them by cohort)",
+               [(f"sum by (journey) (increase({held}[$__range]))", "{{journey}}")]), 8, 8)
+    L.add(timeseries("Paused journeys: held, then sent", "Per journey that held sends in the last 7 days: sends "
+                     "held per second while paused, and delivery commands per second; after status: live each held "
+                     "send is decided again within 15 minutes, so the sends rise as the holds stop",
+                     [(f"sum by (journey) (rate({held}[{RI}]))", "{{journey}} held"),
+                      (f"sum by (journey) (rate(cjo_sends_total{J}[{RI}])) and on (journey) "
+                       f"sum by (journey) (increase({held}[7d])) > 0", "{{journey}} sent")], "ops"), 8, 8)
     L.add(bars("Lifecycle stage flow in range", "Stage changes (stage_changed events) from → to, stages.yaml",
                [('sum by (from, to) (increase(cjo_stage_transitions_total[$__range]))', "{{from}} → {{to}}")]), 12, 10)
     L.add(timeseries("Customers per lifecycle stage (approximate)", "Net placements applied by the workers since "
@@ -259,8 +275,11 @@ def build() -> dict[str, Any]:
     L.row("Delivery")
     L.add(timeseries("Sends by channel", "Delivery commands produced",
                      [(f"sum by (channel) (cjo:sends:rate5m{C})", "{{channel}}")], "ops", stack=True), 8, 8)
-    L.add(timeseries("Skips by reason", "Sends decided against (frequency_cap, no_consent, no_address, holdout, render_error, global_control)",
-                     [(f"sum by (channel, reason) (cjo:skips:rate5m{C})", "{{channel}} {{reason}}")], "ops"), 8, 8)
+    L.add(timeseries("Skips by reason", "Sends decided against (frequency_cap, no_consent, no_address, holdout, "
+                     "render_error, global_control), by channel and the subscription topic the send names (none: "
+                     "a send of no topic); no_consent of a topic: customers who left it, or never joined an opt_in one",
+                     [(f"sum by (channel, topic, reason) (cjo:skips:rate5m{C})", "{{channel}} {{topic}} {{reason}}")],
+                     "ops"), 8, 8)
     L.add(timeseries("Deferred sends", "Sends postponed: to the end of quiet hours, to the next window of a throttle, or held while their journey is paused",
                      [(f"sum by (channel, reason) (rate(cjo_sends_deferred_total{C}[{RI}]))", "{{channel}} ({{reason}})")], "ops"), 8, 8)
     L.add(timeseries("Delivery outcomes", "Adapter receipts by status",

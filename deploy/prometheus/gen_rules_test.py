@@ -209,6 +209,28 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "a journey paused for over a day",
+        "series": [
+            # w0 first started with cart v1 paused 86,000 s before the test's start (time() is 0 then), w1 (a new
+            # volume) later: the earliest counts. welcome v2 was paused 10 minutes in (w0 restarted).
+            s("cjo_journey_paused_since_timestamp_seconds", {**W0, "journey": "cart", "version": "1"}, "-86000x20"),
+            s("cjo_journey_paused_since_timestamp_seconds", {**W1, "journey": "cart", "version": "1"}, "-3600x20"),
+            s("cjo_journey_paused_since_timestamp_seconds", {**W0, "journey": "welcome", "version": "2"},
+              "_x10 600x10"),
+        ],
+        "checks": [
+            ("6m", "CjoJourneyPausedLong", []),           # 86,360 s
+            ("7m", "CjoJourneyPausedLong", [fires("CjoJourneyPausedLong",
+                                                  {"journey": "cart", "version": "1", "severity": "warning"},
+                                                  "Journey cart version 1 has been paused for 1d 0h 0m 20s: "
+                                                  "nobody enters it and its customers' sends are held")]),
+            ("15m", "CjoJourneyPausedLong", [fires("CjoJourneyPausedLong",
+                                                   {"journey": "cart", "version": "1", "severity": "warning"},
+                                                   "Journey cart version 1 has been paused for 1d 0h 8m 20s: "
+                                                   "nobody enters it and its customers' sends are held")]),
+        ],
+    },
+    {
         "name": "broker unanswered, commit stalled",
         "series": [
             # the look every 5 s answered, then not from 1m on (the gauge is the time since the last answer)

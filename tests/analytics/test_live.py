@@ -154,6 +154,9 @@ def _path(obj: Any, dotted: str, rep: dict[str, Any]) -> Any:
     if head == "stage_moves":
         frm, to = rest.split(".")
         return next(m["count"] for m in rep["moves"] if (m["from"] or "") == frm and (m["to"] or "") == to)
+    if head == "topics":
+        topic, _, field = rest.partition(".")
+        return next(t for t in rep["topics"] if t["topic"] == topic)[field]
     if head == "channels":
         ch, _, field = rest.partition(".")
         return next(c for c in rep["channels"] if c["channel"] == ch)[field]
