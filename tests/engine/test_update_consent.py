@@ -177,3 +177,20 @@ def test_a_scheduled_entry_withdraws_in_its_own_call() -> None:
     e.process(p, ev("identify", T0, type="identify", traits={"email": "a@example.com"}), T0)
     res = e.schedule(p, "sunset", T0 + 86400)
     assert res.consent_changed and p.consent == {"email": False}
+
+
+def test_a_step_that_writes_nothing_withdraws_nothing() -> None:
+    """``not_a_number`` (an increment of a text trait) skips the whole step, its withdrawal included."""
+    text = """
+    journey: sunset
+    entry: {event: sunset_due}
+    steps:
+      - id: suppress
+        update: {consent: {email: false}, increment: {sunsets: 1}}
+    """
+    e = Engine([load_journey_text(textwrap.dedent(text), "j.yaml")])
+    p = new_profile("u1")
+    e.process(p, ev("identify", T0, type="identify", traits={"sunsets": "three"}), T0)
+    res = e.process(p, ev("sunset_due", T0 + 60), T0 + 60)
+    assert [t.reason for t in res.transitions if t.kind == "skipped"] == ["not_a_number"]
+    assert p.consent == {} and not res.consent_changed
