@@ -291,6 +291,17 @@ def update_traits(p: Profile, values: dict[str, Any]) -> int:
     return _add_traits(mine, kept) if kept else 0
 
 
+def withdraw_consent(p: Profile, names: tuple[str, ...], at: float) -> int:
+    """A journey's ``update: {consent: {email: false}}`` (engine): withdraw each channel's or topic's consent as of
+    the decision time ``at``, exactly as an ``unsubscribed`` event of that time does (:func:`_set_consent`: a
+    consent event of a later time, applied already or arriving late, wins). Returns :data:`CONSENT_CHANGED` when a
+    consent was withdrawn, :data:`LIMITED_CONSENT` for a new name beyond :data:`MAX_CONSENT_CHANNELS`, else 0."""
+    bits = 0
+    for name in names:
+        bits |= _set_consent(p, name, False, at)
+    return bits
+
+
 #: The trait the push channel sends to (commands.ADDRESS_TRAIT), and the longest device token taken from an event's
 #: ``context.device.token`` (FCM's are ~160 characters, APNs' 64; a longer value is no token).
 PUSH_TOKEN_TRAIT: Final = "push_token"

@@ -217,19 +217,40 @@ def test_the_conversion_row_counts_from_the_entry(tmp_path: Path) -> None:
     assert [n["customer_id"] for n in notes if n["kind"] == "converted"] == ["a"]
 
 
-def test_the_sunset_and_in_flow_rows_say_what_cannot_be_written(tmp_path: Path) -> None:
-    """An update step cannot withdraw consent, and a condition cannot see another journey: both refused at load."""
-    assert "cannot write `consent`" in _row("sunset flow") and "no equivalent" in _row('"is in flow"')
+def test_the_sunset_row_suppresses_those_who_did_not_click(tmp_path: Path) -> None:
+    """The row's entry, wait and update under ``simulate``: the last mail to both, the one who clicked stays, the
+    other's e-mail consent is withdrawn (a later mail skipped ``no_consent``) until their own ``subscribed``."""
+    sunset = (f"journey: sunset\n{_snippet('sunset flow', 'entry')}\nsteps:\n" + _mail("last_chance", "Still want us?")
+              + f"  - id: wait_click\n    {_snippet('sunset flow', 'wait_for')}\n    on_event: end\n"
+              f"  - id: suppress\n    {_snippet('sunset flow', 'update')}\n")
+    assert "on_event: end" in _row("sunset flow")
+    promo = "journey: promo\nentry: {event: Promo}\nre_entry: always\nsteps:\n" + _mail("promo", "Sale")
+    sent, notes = _flow(tmp_path, {"sunset": sunset, "promo": promo}, [
+        _identify("ia", "a", "2026-01-01T08:00:00Z", email="a@example.com"),
+        _identify("ib", "b", "2026-01-01T08:00:00Z", email="b@example.com"),
+        _track("cb", "b", "2026-07-03T10:00:00Z", "message_clicked", channel="email"),  # within 5 days of the mail
+        _track("pa", "a", "2026-07-20T10:00:00Z", "Promo"),  # a was suppressed: skipped
+        _track("pb", "b", "2026-07-20T10:00:00Z", "Promo"),
+        _track("sa", "a", "2026-07-21T10:00:00Z", "subscribed", channel="email"),  # a's own yes gives it back
+        _track("pa2", "a", "2026-07-22T10:00:00Z", "Promo"),
+    ])
+    got = [(c["journey"], c["customer_id"], c["decided_at"][:10]) for c in sent]
+    (last,) = {d for j, _, d in got if j == "sunset"}
+    assert got == [("sunset", "a", last), ("sunset", "b", last), ("promo", "b", "2026-07-20"),
+                   ("promo", "a", "2026-07-22")], got
+    skipped = [(n["journey"], n["customer_id"], n.get("reason")) for n in notes if n["kind"] == "skipped"]
+    assert skipped == [("promo", "a", "no_consent")], skipped
+
+
+def test_the_in_flow_row_says_what_cannot_be_written(tmp_path: Path) -> None:
+    """A condition cannot see another journey: refused at load."""
+    assert "no equivalent" in _row('"is in flow"')
     (tmp_path / "journeys").mkdir()
-    (tmp_path / "journeys" / "sunset.yaml").write_text(
-        f"journey: sunset\n{_snippet('sunset flow', 'entry')}\nsteps:\n"
-        "  - id: suppress\n    update: {traits: {consent: false}}\n")
     (tmp_path / "journeys" / "browse.yaml").write_text(
         "journey: browse\nentry: {event: Product Viewed, when: profile.journeys.checkout == null}\n"
         "steps:\n  - id: w\n    wait: 1h\n")
     p = run("validate", str(tmp_path))
     assert p.returncode == 1
-    assert re.search(r"sunset\.yaml:\d+: .*consent", p.stderr), p.stderr
     assert re.search(r"browse\.yaml:\d+: .*profile has no field 'journeys'", p.stderr), p.stderr
 
 

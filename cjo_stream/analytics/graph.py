@@ -98,7 +98,10 @@ def _kind_line(j: Journey, sid: str) -> str:
         return f"send {s.send.channel}"
     if s.kind == "update" and s.update is not None:
         names = [n for n, _ in (*s.update.traits, *s.update.increment)]
-        return f"update {', '.join(names[:3])}{', …' if len(names) > 3 else ''}"
+        line = f"update {', '.join(names[:3])}{', …' if len(names) > 3 else ''}" if names else ""
+        if s.update.consent:  # what the map must not hide: this step takes customers off a channel or a topic
+            line += f"{'; ' if line else ''}unsubscribe {', '.join(s.update.consent)}"
+        return line
     if s.kind == "wait":
         return f"wait {_dur(s.seconds)}"
     if s.kind == "wait_for" and s.condition is not None:

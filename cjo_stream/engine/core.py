@@ -51,6 +51,7 @@ from cjo_stream.profile import (
     consent_of,
     merge_profiles,
     update_traits,
+    withdraw_consent,
 )
 
 #: Safety net only: the loader refuses cycles without a wait, so a run can never get near this.
@@ -338,7 +339,8 @@ class Engine:
             bits = apply_event(profile, event)
             if bits:
                 run.result.limited |= bits & (LIMITED_ALL | PUSH_TOKEN_REFUSED)  # (|=: a timer's update step first)
-                run.result.consent_changed = bits & CONSENT_CHANGED != 0
+                if bits & CONSENT_CHANGED:  # (not reset: a timer's update step fired first may have withdrawn one)
+                    run.result.consent_changed = True
             run.profile_changed()  # counters, traits and times moved: conditions see them as they are now
             if event.name in ENGAGEMENT and self.best_time_channels:
                 ch = event.properties.get("channel")
@@ -965,7 +967,11 @@ class Engine:
         traits are applied (the same limits; what they leave out is reported in ``Result.limited``), and add each
         increment to its number trait (0 when not set). A template that is one ``{{ expr }}`` alone stores its
         value with its type (a number, true/false, text; nil removes the trait: ``Template.value``), any other
-        renders text. Not a message: a holdout or global-control customer's profile is updated too. A template
+        renders text. Not a message: a holdout or global-control customer's profile is updated too. Its ``consent``
+        names are withdrawn as an ``unsubscribed`` event of the decision time withdraws them (a later consent event
+        wins; ``Result.consent_changed`` tells the adapters), but not a holdout's or global-control customer's: the
+        withdrawal acts on the customer as a message does (their mail stops), and they were sent no last chance to
+        stay (a sunset flow's "still want our mail?"), nor would a holdout measure the journey's effect. A template
         that cannot render, a number it gives or an increment makes outside the 64-bit range (or not finite), or
         an increment of a trait that holds no number, writes nothing of the step (a transition ``skipped``,
         reason ``render_error``, ``out_of_range`` or ``not_a_number``), and the instance goes on."""
@@ -1010,7 +1016,12 @@ class Engine:
                 else:  # text, a list...: nothing to add to (the producer's "3" is not 3); none of the step written
                     run.note("skipped", inst, step.id, inst.variant, None, "not_a_number")
                     return
-        limited = update_traits(run.profile, values)
+        limited = update_traits(run.profile, values) if values else 0
+        if action.consent and not inst.holdout and not self._global_control(run.profile):
+            bits = withdraw_consent(run.profile, action.consent, run.now)
+            if bits & CONSENT_CHANGED:
+                run.result.consent_changed = True
+            limited |= bits & LIMITED_ALL
         if limited:
             run.result.limited |= limited
         run.profile_changed()  # a branch after it reads the traits as written

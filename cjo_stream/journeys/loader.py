@@ -70,6 +70,7 @@ from cjo_stream.journeys.spec import (
 )
 from cjo_stream.journeys.stages import Stages, load_stages
 from cjo_stream.journeys.templates import RenderError, Template, TemplateError
+from cjo_stream.profile_types import ALL_CHANNELS as PROFILE_ALL_CHANNELS
 from cjo_stream.webhook_content import REQUEST_KEYS, headers_of, method_of
 
 #: Policies with no declared channel: a journey loaded alone may send on built-in channels only.
@@ -566,9 +567,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
 #: what to do instead: written by a journey, consent would be given or withdrawn by no one's choice, and a push
 #: token would send pushes to a device the customer never named.
 _OWN_TRAITS: Final = {
-    "consent": "consent is the customer's to give or withdraw (a subscribed or unsubscribed event, or a consent "
-               "trait of their own identify call), not a journey's: to stop messaging a customer, branch on a "
-               "trait of your own (e.g. `paused: true`) or end the journey",
+    "consent": "consent is no trait: to withdraw it (a sunset flow), write `update: {consent: {email: false}}` (a "
+               "channel or a subscription topic), as an unsubscribed event does",
     "push_token": "push_token is the device's address, taken from the customer's own events (context.device.token, "
                   "or the push_token trait of an identify call): a journey cannot name a device; to send to "
                   "another address, give the send a `to:`",
@@ -585,10 +585,11 @@ def _own_trait(name: str) -> str | None:
 def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
     """An ``update`` step's traits: each a template (text, or the typed value of a lone ``{{ expr }}``), a number,
     a boolean, or null (remove the trait); and its increments, each a number added to a number trait."""
-    if not spec.traits and not spec.increment:
+    if not spec.traits and not spec.increment and not spec.consent:
         comp.fail(upath if spec.traits is None else (*upath, "traits"),
                   "an update step needs `traits:` with at least one trait to write (name: value; null removes it), "
-                  "or `increment:` with a number trait to add to (name: 1)")
+                  "`increment:` with a number trait to add to (name: 1), or `consent:` with a channel or topic to "
+                  "withdraw (email: false)")
         return UpdateAction(())
     out: list[tuple[str, TraitValue]] = []
     for name, value in (spec.traits or {}).items():
@@ -622,7 +623,38 @@ def _update(spec: UpdateSpec, comp: _Compiler, upath: Path) -> UpdateAction:
         else:  # a YAML date or time (2026-03-01): the profile holds JSON
             comp.fail(tpath, f"trait {name!r}: {str(value)!r} is not text, a number, true/false or null: put it in "
                              "quotes to store it as text")
-    return UpdateAction(tuple(out), _increments(spec, comp, upath))
+    return UpdateAction(tuple(out), _increments(spec, comp, upath), _withdrawals(spec, comp, upath))
+
+
+def _withdrawals(spec: UpdateSpec, comp: _Compiler, upath: Path) -> tuple[str, ...]:
+    """An update's ``consent:``: each a customer-facing channel, a declared subscription topic or ``all`` (every
+    channel), withdrawn (``false``). Giving consent is refused: consent given is the customer's own act (GDPR's
+    "freely given ... unambiguous indication of the data subject's wishes", the TCPA's written consent for texts), and
+    a journey giving it back would message someone who never said yes or who said no."""
+    out: list[str] = []
+    policies = comp.policies
+    facing = policies.customer_channels
+    topics = [name for name, _ in policies.topics]
+    for name, value in (spec.consent or {}).items():
+        cpath = (*upath, "consent", name)
+        if name in policies.channel_names and name not in facing:
+            comp.fail(cpath, f"channel {name!r} is internal: no consent applies to it")
+            continue
+        if name not in facing and name not in topics and name != PROFILE_ALL_CHANNELS:
+            known = sorted({*facing, *topics, PROFILE_ALL_CHANNELS})
+            comp.fail(cpath, f"unknown channel or topic {name!r}{closest_channel(name, known)}: name a customer-facing "
+                             f"channel, a topic declared under `topics:` in policies.yaml, or all ({', '.join(known)})")
+            continue
+        if value is True:
+            comp.fail(cpath, f"consent {name!r}: true would give consent, which only the customer can (a subscribed "
+                             "event, or their own consent trait): a journey may only withdraw it (false)")
+            continue
+        if value is not False:
+            what = f"{value!r} is text" if isinstance(value, str) else f"{_as_yaml(value)} is not false"
+            comp.fail(cpath, f"consent {name!r}: {what}: a journey withdraws a consent with {name}: false, unquoted")
+            continue
+        out.append(name)
+    return tuple(out)
 
 
 def _unholdable_constant(tpl: Template) -> str | None:

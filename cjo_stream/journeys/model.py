@@ -51,11 +51,12 @@ TraitValue = Template | bool | int | float | None
 
 @dataclass(frozen=True, slots=True)
 class UpdateAction:
-    """``update: {traits: ..., increment: ...}``: the traits to write, in the file's order, and the number traits
-    to add to (a trait not set yet counts as 0)."""
+    """``update: {traits: ..., increment: ..., consent: ...}``: the traits to write, in the file's order, the number
+    traits to add to (a trait not set yet counts as 0), and the channels and topics whose consent it withdraws."""
 
     traits: tuple[tuple[str, TraitValue], ...]
     increment: tuple[tuple[str, int | float], ...] = ()
+    consent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

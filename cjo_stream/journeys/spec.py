@@ -127,17 +127,25 @@ class SendSpec(msgspec.Struct, forbid_unknown_fields=True):
 TraitValueSpec = Annotated[Any, msgspec.Meta(extra_json_schema={"type": ["string", "number", "boolean", "null"]})]
 
 
+#: A consent an update writes: false only, as the JSON Schema tells editors (the loader says why true is refused).
+ConsentValueSpec = Annotated[Any, msgspec.Meta(extra_json_schema={"const": False})]
+
+
 class UpdateSpec(msgspec.Struct, forbid_unknown_fields=True):
-    """``{traits: {name: value}, increment: {name: number}}``: write to the customer's profile, as Braze's User
-    Update step. A string is a Liquid template rendered at decision time: one ``{{ expr }}`` alone stores the
-    value with its type (a number, a boolean, text; nil removes the trait), any other template stores its text; a
-    number or a boolean is stored as given; null removes the trait; an increment adds to a number trait (the
-    loader refuses mappings, lists and the keys the profile gives a meaning of its own)."""
+    """``{traits: {name: value}, increment: {name: number}, consent: {channel: false}}``: write to the customer's
+    profile, as Braze's User Update step. A string is a Liquid template rendered at decision time: one ``{{ expr }}``
+    alone stores the value with its type (a number, a boolean, text; nil removes the trait), any other template
+    stores its text; a number or a boolean is stored as given; null removes the trait; an increment adds to a number
+    trait (the loader refuses mappings, lists and the keys the profile gives a meaning of its own); a consent of a
+    customer-facing channel, a declared topic or ``all`` set to false is withdrawn as an unsubscribed event would."""
 
     # Any, checked by the loader: msgspec's own refusal of a mapping named a union of types, not what to do
     traits: dict[str, TraitValueSpec] | None = None
     # ``{visits: 1}``: add to a number trait (Braze's "increment"), counting from 0 for a trait not set
     increment: dict[str, TraitValueSpec] | None = None
+    # ``{email: false}``: withdraw a channel's or a subscription topic's consent, as an ``unsubscribed`` event
+    # (a sunset flow); only false: a journey does not give consent (the loader says why)
+    consent: dict[str, ConsentValueSpec] | None = None
 
 
 class StepSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -153,7 +161,7 @@ class StepSpec(msgspec.Struct, forbid_unknown_fields=True):
     split: list[SplitArmSpec] | None = None
     send: SendSpec | None = None
     enter: Id | None = None  # hand over: enter this journey now (its entry `when` and re_entry apply)
-    update: UpdateSpec | None = None  # write traits to the customer's profile
+    update: UpdateSpec | None = None  # write traits to the customer's profile, or withdraw a consent
     next: str | None = None
 
 

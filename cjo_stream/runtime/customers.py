@@ -445,13 +445,17 @@ class CustomerPartition:
             stored = b.cache.get(cid)
             if stored is None:
                 continue  # erased or merged away in the same batch (told below, or by the customer's own)
-            profile = stored.profile
-            withdrawn, topics = self.engine.withdrawn(profile), self.engine.withdrawn_topics(profile)
-            for ident in (cid, *profile.aliases):
-                out.add(topic, ident.encode(), _json.encode(ConsentChange(customer_id=ident, at=now, withdrawn=withdrawn,
-                                                                          topics=topics)), partition=p)
+            self._tell_consent(cid, stored.profile, now, out)
         for cid in b.gone:
             out.add(topic, cid.encode(), _json.encode(ConsentChange(customer_id=cid, at=now, erased=True)), partition=p)
+
+    def _tell_consent(self, cid: str, profile: Profile, now: str, out: Outbox) -> None:
+        """One customer's consent as it is now, for the customer and each id merged into it (``cjo.consent-changes``)."""
+        withdrawn, topics = self.engine.withdrawn(profile), self.engine.withdrawn_topics(profile)
+        for ident in (cid, *profile.aliases):
+            out.add(self.settings.consent_changes_topic, ident.encode(),
+                    _json.encode(ConsentChange(customer_id=ident, at=now, withdrawn=withdrawn, topics=topics)),
+                    partition=self.partition)
 
     def _throttles_to(self, writes: dict[bytes, bytes | None], out: Outbox) -> int:
         """Add the throttle windows to a batch's writes if they changed (one write batch, one commit).
@@ -487,20 +491,29 @@ class CustomerPartition:
         engine, s = self.engine, self.settings
         st = BatchStats()
         writes: dict[bytes, bytes | None] = {}
+        told: list[tuple[str, Profile]] = []  # customers whose consent an update step withdrew (a sunset flow)
         for key, raw in page:
             stored = decode_stored(raw, key.decode())
             profile = stored.profile
             changed = False
+            withdrew = False
             for jid, at in scan.offers(engine.scheduled, profile, engine.zone(profile)):
                 res = engine.schedule(profile, jid, at, self.throttles)
-                if res.transitions or res.timers or res.cancelled or res.commands or res.skips:
+                if res.transitions or res.timers or res.cancelled or res.commands or res.skips or res.consent_changed:
                     changed = True
+                    withdrew |= res.consent_changed
                     self._emit(res, out, counts, st, None)
+            if withdrew:
+                told.append((key.decode(), profile))
             if changed:  # the record's applied-offset mark stays: no internal record was applied
                 writes[key] = new = encode_stored(stored.hw, profile, stored.ids, s.stored_layout)
                 out.add(s.profiles_changelog, key, new, partition=self.partition)
                 counts.profile_sizes.append(len(new))
                 self._recent.pop(key.decode(), None)  # decoded anew from the store by the next batch
+        if told:  # after the page's commands, as a batch's (_tell_adapters)
+            now_text = format_ts(time.time())
+            for cid, profile in told:
+                self._tell_consent(cid, profile, now_text, out)
         added = self._throttles_to(writes, out)  # the page's profiles are stored already
         if writes:
             self.profiles.write_many(writes, added=added)

@@ -79,7 +79,8 @@ def test_without_next_an_update_goes_on_to_the_following_step() -> None:
          "j.yaml:7: winback_coupon: template: unknown variable 'evnt'"),
         # the keys the profile gives a meaning of its own
         (("        offers: 2", "        consent.email: false"),
-         "j.yaml:9: trait 'consent.email' cannot be written by a journey: consent is the customer's"),
+         "j.yaml:9: trait 'consent.email' cannot be written by a journey: consent is no trait: to withdraw it (a "
+         "sunset flow), write `update: {consent: {email: false}}`"),
         (("        offers: 2", "        consent: true"), "j.yaml:9: trait 'consent' cannot be written by a journey"),
         (("        offers: 2", '        push_token: "abc"'),
          "j.yaml:9: trait 'push_token' cannot be written by a journey: push_token is the device's address"),
