@@ -5,9 +5,11 @@ later send on that channel to the same address is skipped ``undeliverable``, a t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
+import orjson
 
 from cjo_stream.commands import Receipt, address_digest
 from cjo_stream.events import decode_event, format_ts
@@ -25,6 +27,7 @@ from cjo_stream.receipts import receipt_event
 from cjo_stream.runtime.stored import decode_stored, encode_stored
 from cjo_stream.simulator import Simulator
 from tests.conftest import T0, engine, ev
+from tests.test_cli_errors import run
 
 MAIL = """
 journey: {jid}
@@ -167,3 +170,29 @@ def test_few_addresses_are_kept_the_latest_first_and_merges_pool_them() -> None:
     merge_profiles(p, anon)
     assert p.undeliverable[0] == ("email", address_digest("x@example.com"), int(T0 + 100))
     assert len(p.undeliverable) == MAX_UNDELIVERABLE
+
+
+def test_simulate_reads_the_bounce_receipt_as_a_worker_does(tmp_path: Path) -> None:
+    """A receipt line as ``cjo-stream tail --receipts`` prints it, among the events: the next mail is skipped, and
+    ``--profiles`` shows the address as undeliverable (by digest)."""
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "promo.yaml").write_text(MAIL.format(jid="promo", trigger="promo", channel="email",
+                                                                  tx="false"))
+    lines = [
+        {"messageId": "i", "type": "identify", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+         "traits": {"email": "a@example.com"}},
+        {"messageId": "p1", "type": "track", "event": "promo", "userId": "a", "timestamp": "2026-03-02T10:01:00Z"},
+        {"delivery_id": "d1", "customer_id": "a", "channel": "email", "status": "bounced",
+         "at": "2026-03-02T10:01:02Z", "journey": "promo", "step": "s", "reason": "SMTP 550: recipient refused",
+         "attributes": {"attempts": 1, "address_digest": address_digest("a@example.com")}},
+        {"messageId": "p2", "type": "track", "event": "promo", "userId": "a", "timestamp": "2026-03-02T10:02:00Z"},
+    ]
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"),
+            "--journey-events", str(tmp_path / "je.jsonl"), "--profiles", str(tmp_path / "profiles.jsonl"))
+    assert p.returncode == 0, p.stderr
+    assert [orjson.loads(x)["decided_at"] for x in p.stdout.splitlines()] == ["2026-03-02T10:01:00.000Z"]
+    notes = [orjson.loads(x) for x in (tmp_path / "je.jsonl").read_text().splitlines()]
+    assert [n["reason"] for n in notes if n["kind"] == "skipped"] == ["undeliverable"]
+    [profile] = [orjson.loads(x) for x in (tmp_path / "profiles.jsonl").read_text().splitlines()]
+    assert profile["undeliverable"] == {"email": True}
