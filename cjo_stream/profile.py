@@ -428,9 +428,9 @@ def _bounced(p: Profile, channel: str, attrs: dict[str, Any], at: float) -> None
     if not (isinstance(digest, str) and len(digest) == _DIGEST_LEN):
         trait = ADDRESS_TRAIT.get(channel)
         addr = p.traits.get(trait) if trait is not None else None
-        if not isinstance(addr, str) or not addr.strip():
+        if addr is None or addr == "":  # (the address a send reads: engine.core)
             return
-        digest = address_digest(addr)
+        digest = address_digest(str(addr))
     _remember_undeliverable(p, [(channel, digest, int(at)), *p.undeliverable])
 
 

@@ -112,7 +112,8 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     # addresses a hard bounce was for: (channel, commands.address_digest of the address, the receipt's time in whole
     # seconds), the latest first (profile.MAX_UNDELIVERABLE). A send on that channel to the same address is skipped
     # ``undeliverable`` (engine.core); another address (a new e-mail trait) is sent to. Empty, it is not stored (as
-    # ``dropped``, profile.encode_profile ends the array before it): no byte for a customer nothing bounced for.
+    # ``dropped``, profile.encode_profile ends the array before it): no byte for a customer nothing bounced for. A worker
+    # from before it reads the record without it (msgspec ignores an array's extra trailing items).
     undeliverable: list[tuple[str, str, int]] = []
 
     @property
@@ -224,7 +225,7 @@ def undeliverable_view(p: Profile) -> dict[str, bool]:
         if trait is None:
             out[ch] = True
             continue
-        addr = p.traits.get(trait)
-        if isinstance(addr, str) and bounced_address(p, ch, addr):
+        addr = p.traits.get(trait)  # (as a send reads it: engine.core)
+        if addr is not None and addr != "" and bounced_address(p, ch, str(addr)):
             out[ch] = True
     return out

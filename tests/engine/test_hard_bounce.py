@@ -196,3 +196,13 @@ def test_simulate_reads_the_bounce_receipt_as_a_worker_does(tmp_path: Path) -> N
     assert [n["reason"] for n in notes if n["kind"] == "skipped"] == ["undeliverable"]
     [profile] = [orjson.loads(x) for x in (tmp_path / "profiles.jsonl").read_text().splitlines()]
     assert profile["undeliverable"] == {"email": True}
+
+
+def test_a_phone_number_trait_sent_as_a_number_is_the_same_address() -> None:
+    """A send reads a trait as text (``str``): the bounce and the view read it so too."""
+    sim = _sim()
+    sim.handle(ev("identify", T0, type="identify", traits={"phone": 4915100000}))
+    sim.handle(_bounce(T0 + 1, channel="sms"))  # a callback: the current number
+    sim.handle(ev("texted", T0 + 60))
+    assert [(s.channel, s.reason) for s in sim.skips] == [("sms", "undeliverable")]
+    assert profile_to_dict(sim.profiles["u1"])["undeliverable"] == {"sms": True}
