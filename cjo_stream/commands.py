@@ -34,7 +34,10 @@ CONTENT_NEEDS: dict[str, tuple[str, ...]] = {"email": ("body", "text", "html"), 
 #: Profile trait holding the recipient address per customer-facing channel.
 ADDRESS_TRAIT: dict[str, str] = {"email": "email", "sms": "phone", "push": "push_token"}
 
-SkipReason = Literal["frequency_cap", "no_consent", "no_address", "holdout", "render_error", "global_control"]
+#: ``undeliverable``: the address hard-bounced before (``profile.undeliverable``), and sending again hurts the
+#: sender's reputation
+SkipReason = Literal["frequency_cap", "no_consent", "no_address", "holdout", "render_error", "global_control",
+                     "undeliverable"]
 
 
 class DeliveryCommand(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -136,6 +139,19 @@ def device_digest(token: str) -> str:
     it without disclosing it, and 64 bits keep a customer's few tokens apart (a clash: about 1 in 10^18).
     """
     return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+#: The receipt attribute naming the address a hard bounce was for, by :func:`address_digest` (receipts carry no
+#: address): the profile remembers it, and later sends to it are skipped ``undeliverable`` (``profile.apply_event``).
+ADDRESS_DIGEST_ATTRIBUTE: Final = "address_digest"
+
+
+def address_digest(address: str) -> str:
+    """A short digest of a recipient address (16 hex characters of the SHA-256 of its trimmed, lower-case text) that
+    a bounce's receipt and the profile name it by: enough to tell the *same* address again (a new e-mail trait is
+    another address, and mail goes again), never the address itself. Case-insensitive as mail providers treat
+    addresses (``Ann@X.com`` bounced is ``ann@x.com``)."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
 
 
 def delivery_id(journey: str, version: int, customer_id: str, instance_id: str, step: str) -> str:

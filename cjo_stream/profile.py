@@ -14,7 +14,13 @@ from typing import Any, Final
 
 import msgspec
 
-from cjo_stream.commands import UNREGISTERED_ATTRIBUTE, device_digest
+from cjo_stream.commands import (
+    ADDRESS_DIGEST_ATTRIBUTE,
+    ADDRESS_TRAIT,
+    UNREGISTERED_ATTRIBUTE,
+    address_digest,
+    device_digest,
+)
 from cjo_stream.event import RECEIPT_PREFIX  # receipts name the customer as userId: they make no id known
 from cjo_stream.events import Event
 
@@ -23,7 +29,9 @@ from cjo_stream.profile_types import ALL_CHANNELS as _ALL_CHANNELS
 from cjo_stream.profile_types import Instance as Instance
 from cjo_stream.profile_types import Profile as Profile
 from cjo_stream.profile_types import Seen as Seen
+from cjo_stream.profile_types import bounced_address as bounced_address
 from cjo_stream.profile_types import consent_of as consent_of
+from cjo_stream.profile_types import undeliverable_view
 
 
 def profile_to_dict(p: Profile, default_stage: str | None = None,
@@ -67,6 +75,9 @@ def profile_to_dict(p: Profile, default_stage: str | None = None,
         "devices": p.devices,  # earlier devices' push tokens (the current one: traits.push_token)
         # the devices receipts named unregistered (by digest): an event carrying one of their tokens does not add it
         "dropped_devices": [{"digest": g, "at": format_ts(t)} for g, t in p.dropped],
+        # the addresses a hard bounce was for (by digest), and the channels whose current address is one of them
+        "bounced_addresses": [{"channel": ch, "digest": g, "at": format_ts(t)} for ch, g, t in p.undeliverable],
+        "undeliverable": undeliverable_view(p),
         # best send time (engine.besttime): opens/clicks counted and the decayed weight of each local hour
         "engagement": {ch: {"events": int(e[0]), "hours": list(e[2])} for ch, e in p.engagement.items()},
     }
@@ -119,24 +130,29 @@ _decoder: Final = msgspec.msgpack.Decoder(Profile)
 
 
 _astuple: Final = msgspec.structs.astuple  # (a static of the compiled module: no lookup of a global per call)
-#: ``dropped``'s position, the last of :class:`Profile`'s fields (``encode_profile`` leaves it out when empty)
+#: the positions of the last two of :class:`Profile`'s fields, ``dropped`` and ``undeliverable``
+#: (``encode_profile`` leaves them out when empty)
 _DROPPED: Final = Profile.__struct_fields__.index("dropped")
-assert _DROPPED == len(Profile.__struct_fields__) - 1
+_UNDELIVERABLE: Final = Profile.__struct_fields__.index("undeliverable")
+assert _DROPPED == len(Profile.__struct_fields__) - 2 and _UNDELIVERABLE == _DROPPED + 1
 
 
 def profile_fields(p: Profile) -> list[Any]:
-    """``p``'s fields in order, the array msgspec writes for the array-like struct, without the last, ``dropped``,
-    when it is empty (nearly every customer): a missing trailing field decodes as its default. A list encodes as the
-    struct does (msgpack array16 of its items: ``Profile`` has more than 15 fields), so callers may replace items
-    (:mod:`cjo_stream.runtime.stored`) without copying the struct, and no encoded bytes are cut afterwards."""
+    """``p``'s fields in order, the array msgspec writes for the array-like struct, without the trailing ones that are
+    empty, ``undeliverable`` and then ``dropped`` (nearly every customer): a missing trailing field decodes as its
+    default. A list encodes as the struct does (msgpack array16 of its items: ``Profile`` has more than 15 fields),
+    so callers may replace items (:mod:`cjo_stream.runtime.stored`) without copying the struct, and no encoded bytes
+    are cut afterwards."""
     fields = list(_astuple(p))
-    if not fields[_DROPPED]:
+    if not fields[_UNDELIVERABLE]:
         fields.pop()  # (the last: asserted above)
+        if not fields[_DROPPED]:
+            fields.pop()
     return fields
 
 
 def encode_profile(p: Profile) -> bytes:
-    """``p`` as a msgpack array, without its last field when that is the empty ``dropped`` (:func:`profile_fields`):
+    """``p`` as a msgpack array, without its last fields when they are empty (:func:`profile_fields`):
     msgspec writes every field of an array-like struct, one byte for an empty list. Records stay as they were for a
     customer who never lost a device (the median stored state is held to 512 bytes), and every record written before
     ``dropped`` decodes."""
@@ -390,6 +406,57 @@ def _drop_devices(p: Profile, named: set[str]) -> None:
         p.devices = devices
 
 
+#: Addresses remembered as hard-bounced (``Profile.undeliverable``), the latest first: a customer has few addresses
+#: a channel; an older one, pushed out, is sent to again (and forgotten again at its next bounce).
+MAX_UNDELIVERABLE: Final = 4
+#: What providers' bounce callbacks call a soft (temporary) bounce, in ``bounce_type``, ``type`` or ``severity``
+#: (SES ``Transient``/``Undetermined``, Mailgun ``temporary``, Postmark ``SoftBounce``, SendGrid ``blocked``): a full
+#: mailbox may take mail tomorrow, so it is not remembered. Any other ``bounced`` is a hard one (the adapters report
+#: ``bounced`` only for a permanent refusal: an SMTP 5xx for the recipient, Twilio's unreachable-number codes).
+SOFT_BOUNCES: Final = frozenset({"soft", "softbounce", "soft_bounce", "transient", "temporary", "undetermined",
+                                 "blocked"})
+
+
+def hard_bounce(attrs: dict[str, Any]) -> bool:
+    """Whether a ``bounced`` receipt's attributes say the address is dead: not ``permanent: false``, and no
+    :data:`SOFT_BOUNCES` type."""
+    if attrs.get("permanent") is False:
+        return False
+    for key in ("bounce_type", "type", "severity"):
+        kind = attrs.get(key)
+        if isinstance(kind, str) and kind.strip().lower().replace("-", "_") in SOFT_BOUNCES:
+            return False
+    return True
+
+
+def _bounced(p: Profile, channel: str, attrs: dict[str, Any], at: float) -> None:
+    """Remember the address a hard bounce on ``channel`` was for (``Profile.undeliverable``): the receipt's
+    :data:`~cjo_stream.commands.ADDRESS_DIGEST_ATTRIBUTE` (the adapter's: the address the message went to), else,
+    for a provider's callback that names none, the customer's address trait for the channel as it is now."""
+    if not hard_bounce(attrs):
+        return
+    digest = attrs.get(ADDRESS_DIGEST_ATTRIBUTE)
+    if not (isinstance(digest, str) and len(digest) == _DIGEST_LEN):
+        trait = ADDRESS_TRAIT.get(channel)
+        addr = p.traits.get(trait) if trait is not None else None
+        if addr is None or addr == "":  # (the address a send reads: engine.core)
+            return
+        digest = address_digest(str(addr))
+    _remember_undeliverable(p, [(channel, digest, int(at)), *p.undeliverable])
+
+
+def _remember_undeliverable(p: Profile, gone: list[tuple[str, str, int]]) -> None:
+    """``Profile.undeliverable`` from ``gone``: each address once, at its latest bounce, the latest first (then by
+    channel and digest: the same on every worker), the :data:`MAX_UNDELIVERABLE` latest kept."""
+    latest: dict[tuple[str, str], int] = {}
+    for ch, g, t in gone:
+        key = (ch, g)
+        if t >= latest.get(key, t):
+            latest[key] = t
+    p.undeliverable = [(k[0], k[1], t) for k, t in
+                       sorted(latest.items(), key=lambda d: (-d[1], d[0]))][:MAX_UNDELIVERABLE]
+
+
 def _device_token(context: dict[str, Any]) -> str | None:
     """Segment's ``context.device.token``: the push token of the device that sent the event, or None."""
     device = context.get("device")
@@ -457,8 +524,11 @@ def apply_event(p: Profile, ev: Event) -> int:
         # a push's receipt names the devices whose app was uninstalled (FCM's UNREGISTERED): they are dropped
         props = ev.properties
         attrs = props.get("attributes")
-        if isinstance(attrs, dict) and UNREGISTERED_ATTRIBUTE in attrs and props.get("channel") == "push":
+        channel = props.get("channel")
+        if isinstance(attrs, dict) and UNREGISTERED_ATTRIBUTE in attrs and channel == "push":
             _forget_devices(p, attrs[UNREGISTERED_ATTRIBUTE], exact)
+        elif name == "message_bounced" and isinstance(channel, str) and channel != "push" and channel != "in_app":
+            _bounced(p, channel, attrs if isinstance(attrs, dict) else {}, exact)
     context = ev.context
     if context:
         tz = context.get("timezone")
@@ -534,6 +604,8 @@ def merge_profiles(into: Profile, other: Profile) -> int:
         _remember_dropped(into, [*into.dropped, *other.dropped])
     if into.dropped:
         _drop_devices(into, {g for g, _t in into.dropped})
+    if other.undeliverable:  # an address that bounced for either id is as dead for the other
+        _remember_undeliverable(into, [*into.undeliverable, *other.undeliverable])
     for j, t in other.entered.items():
         into.entered[j] = max(t, into.entered.get(j, 0))
     into.sends = sorted(into.sends + other.sends)  # the engine keeps what its caps count

@@ -19,6 +19,9 @@ ALL_CHANNELS = "all"
 #: the built-in channels that reach a customer (cjo_stream.commands.CUSTOMER_CHANNELS; not imported: this
 #: module is below the commands)
 _FACING = ("email", "in_app", "push", "sms")
+#: the profile traits holding the built-in channels' addresses (cjo_stream.commands.ADDRESS_TRAIT, not imported:
+#: as above), but push's, whose dead tokens go by ``Profile.dropped``
+_ADDRESS_TRAITS = {"email": "email", "sms": "phone"}
 
 
 class Instance(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -106,6 +109,12 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
     # (profile.MAX_DEVICES): an event carrying one of them does not bring it back (profile._refused). Empty, it is
     # not stored at all (profile.encode_profile ends the array before it): no byte for a customer who lost no device.
     dropped: list[tuple[str, int]] = []
+    # addresses a hard bounce was for: (channel, commands.address_digest of the address, the receipt's time in whole
+    # seconds), the latest first (profile.MAX_UNDELIVERABLE). A send on that channel to the same address is skipped
+    # ``undeliverable`` (engine.core); another address (a new e-mail trait) is sent to. Empty, it is not stored (as
+    # ``dropped``, profile.encode_profile ends the array before it): no byte for a customer nothing bounced for. A worker
+    # from before it reads the record without it (msgspec ignores an array's extra trailing items).
+    undeliverable: list[tuple[str, str, int]] = []
 
     @property
     def counters(self) -> dict[str, int]:
@@ -140,6 +149,7 @@ class Profile(msgspec.Struct, array_like=True, omit_defaults=True):
             "timezone": self.zone_name(),
             "stage": stage,
             "stage_since": (self.stage_since or self.first_seen) if stage else None,
+            "undeliverable": undeliverable_view(self),
         }
 
 
@@ -184,4 +194,38 @@ def consent_view(p: Profile, topics: tuple[str, ...] = ()) -> dict[str, bool | N
     for ch in (*_FACING, *topics):
         if ch not in out:
             out[ch] = every
+    return out
+
+
+def bounced_address(p: Profile, channel: str, address: str | None) -> bool:
+    """Whether a hard bounce was for ``address`` on ``channel`` (``Profile.undeliverable``): sending to it again hurts
+    the sender's reputation. False for no address; costs nothing while nothing bounced."""
+    gone = p.undeliverable
+    if not gone or not address:
+        return False
+    from cjo_stream.commands import address_digest
+
+    digest = address_digest(address)
+    for ch, g, _t in gone:
+        if ch == channel and g == digest:
+            return True
+    return False
+
+
+def undeliverable_view(p: Profile) -> dict[str, bool]:
+    """``profile.undeliverable`` as conditions read it: ``email: true`` when the customer's e-mail trait is an address
+    that hard-bounced (a journey branches to SMS), each channel with a bounce likewise (a channel of a deployment's own
+    whose address trait the profile does not know: true once an address of it bounced); empty (every channel null,
+    which ``== true`` reads as false) when nothing bounced or the address changed since."""
+    if not p.undeliverable:
+        return {}
+    out: dict[str, bool] = {}
+    for ch in dict.fromkeys(ch for ch, _g, _t in p.undeliverable):
+        trait = _ADDRESS_TRAITS.get(ch)
+        if trait is None:
+            out[ch] = True
+            continue
+        addr = p.traits.get(trait)  # (as a send reads it: engine.core)
+        if addr is not None and addr != "" and bounced_address(p, ch, str(addr)):
+            out[ch] = True
     return out

@@ -174,8 +174,9 @@ def test_the_sms_consent_quiet_hours_and_suppression_rows(tmp_path: Path) -> Non
     ] + [_track(f"{c}3", c, "2026-03-02T22:00:00Z", "Checkout Started") for c in "abcd"]
     sent, notes = _flow(tmp_path, {"cart": journey}, events, policies)
     got = sorted((c["customer_id"], c["channel"], c["decided_at"]) for c in sent)
-    # texted at the end of the quiet hours (UTC here) and then mailed, but b (bounced) and c (unsubscribed from
-    # mail); d never said yes to texts, and is mailed at once
+    # texted at the end of the quiet hours (UTC here) and then mailed, but b (its address hard-bounced: the branch
+    # ends it, and a mail would be skipped `undeliverable`) and c (unsubscribed from mail); d never said yes to texts,
+    # and is mailed at once
     assert got == [("a", "email", "2026-03-03T11:00:00.000Z"), ("a", "sms", "2026-03-03T11:00:00.000Z"),
                    ("b", "sms", "2026-03-03T11:00:00.000Z"), ("c", "sms", "2026-03-03T11:00:00.000Z"),
                    ("d", "email", "2026-03-02T22:00:00.000Z")], got

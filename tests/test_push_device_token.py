@@ -107,8 +107,8 @@ def test_earlier_devices_are_kept_most_recent_first_and_bounded() -> None:
     apply_event(one, ev("app_opened", T0 + 1, context=_device("only")))
     # one device: one byte stored for earlier ones (an empty list ends the stored array, after `known`)
     assert one.devices == [] and encode_profile(one).endswith(b"\xc2\x90")
-    # (and none for `dropped`, the last field: empty, it is not stored)
-    assert len(msgspec.msgpack.decode(encode_profile(one))) == len(Profile.__struct_fields__) - 1
+    # (and none for `dropped` and `undeliverable`, the last fields: empty, they are not stored)
+    assert len(msgspec.msgpack.decode(encode_profile(one))) == len(Profile.__struct_fields__) - 2
     assert decode_profile(encode_profile(p)).devices == p.devices
 
 
@@ -290,7 +290,7 @@ def test_a_customer_who_lost_no_device_stores_what_it_stored_before() -> None:
     """The memory costs nothing while empty: the stored record is the one written before it, byte for byte (the
     median stored state is held to 512 bytes), and a record written before it decodes."""
     p = _four_devices()
-    before = msgspec.msgpack.encode([getattr(p, f) for f in Profile.__struct_fields__[:-1]])  # without `dropped`
+    before = msgspec.msgpack.encode([getattr(p, f) for f in Profile.__struct_fields__[:-2]])  # without `dropped`
     assert encode_profile(p) == before and decode_profile(before) == p
     stored = decode_stored(encode_stored(7, p, b"ids"), "u1")
     assert (stored.hw, stored.profile, stored.ids) == (7, p, b"ids")

@@ -61,12 +61,14 @@ from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
 from cjo_stream.adapters.sentlog import DEFAULT_MARGIN, SentLog, retention, sent_topic
 from cjo_stream.adapters.withheld import Withheld
 from cjo_stream.commands import (
+    ADDRESS_DIGEST_ATTRIBUTE,
     ALL_CHANNELS,
     UNREGISTERED_ATTRIBUTE,
     DeliveryCommand,
     Receipt,
     ReceiptStatus,
     SkipRecord,
+    address_digest,
 )
 from cjo_stream.config import Settings
 from cjo_stream.errors import UsageError
@@ -647,6 +649,10 @@ class AdapterRunner:
         else:
             reason, dlq_reason = f"{out.gave_up}: {r.reason}", "retries_exhausted"
         self.give_ups.warn(dlq_reason, f"delivery {cmd.delivery_id}: {reason}")  # (a line each was a flood)
+        if r.status == "bounced" and cmd.to and cmd.channel not in ("push", "in_app"):
+            # the address that hard-bounced, by digest: the profile remembers it, and the next send to it is skipped
+            # ``undeliverable`` (a push's dead devices go by ``unregistered``)
+            attrs[ADDRESS_DIGEST_ATTRIBUTE] = address_digest(cmd.to)
         await self._receipt(cmd, r.status, reason=reason, attributes=attrs)
         await self._dead_letter(rec, dlq_reason, reason, out.attempts)
 

@@ -48,6 +48,7 @@ from cjo_stream.profile import (
     Profile,
     Seen,
     apply_event,
+    bounced_address,
     consent_of,
     merge_profiles,
     update_traits,
@@ -1099,6 +1100,10 @@ class Engine:
                 reason = "no_consent"
             elif to is None:
                 reason = "no_address"
+            elif p.undeliverable and bounced_address(p, channel, to):
+                # the address hard-bounced: mailing it again hurts the sender's reputation (an ESP suppresses it,
+                # a transactional message too: it cannot arrive); another address (a new trait) is sent to
+                reason = "undeliverable"
             elif held:
                 quiet_end = self._quiet_until(p, channel, now)
                 if quiet_end is not None:

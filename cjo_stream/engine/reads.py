@@ -17,7 +17,7 @@ from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.model import Journey, Step
 from cjo_stream.journeys.templates import Template
 from cjo_stream.profile import Profile
-from cjo_stream.profile_types import consent_view
+from cjo_stream.profile_types import consent_view, undeliverable_view
 
 Reads = tuple[frozenset[str] | None, tuple[str, ...] | None]
 #: reads anything: the whole context, the whole profile view
@@ -35,6 +35,7 @@ PROFILE_PARTS: Final[dict[str, Callable[[Profile, str | None, tuple[str, ...]], 
     "timezone": lambda p, _, __: p.zone_name(),
     "stage": lambda p, d, _: p.stage or d,
     "stage_since": lambda p, d, _: (p.stage_since or p.first_seen) if (p.stage or d) else None,
+    "undeliverable": lambda p, _, __: undeliverable_view(p),
 }
 
 

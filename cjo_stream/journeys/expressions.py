@@ -834,7 +834,8 @@ def _not_a_date(arg: _Node) -> str | None:
         return f"{written} (a mapping)"
     if head == ("profile", "counters"):
         return f"{written} (a count: profile.last.<event> is the time of the last one)"
-    if head in (("profile", "customer_id"), ("profile", "consent"), ("profile", "timezone"), ("profile", "stage")) \
+    if head in (("profile", "customer_id"), ("profile", "consent"), ("profile", "timezone"), ("profile", "stage"),
+                ("profile", "undeliverable")) \
             or arg.root == "journey" or (arg.root == "event" and keys[0] != "timestamp"):
         return written
     return None

@@ -22,7 +22,7 @@ FIELDS: Final[dict[str, frozenset[str]]] = {
     "event": frozenset({"messageId", "type", "event", "name", "userId", "anonymousId", "timestamp",
                         "properties", "traits", "context", "previous"}),
     "profile": frozenset({"customer_id", "traits", "counters", "last", "first_seen", "last_seen", "consent",
-                          "timezone", "stage", "stage_since"}),
+                          "timezone", "stage", "stage_since", "undeliverable"}),
     "journey": frozenset({"id", "version", "instance_id", "entered_at", "variant", "step", "holdout"}),
 }
 

@@ -10,9 +10,10 @@ and a whole-second due time 4: the median record of ``make bench`` goes from 533
 exact text a binary form turns back into is packed (not upper case, not braces), and ids are never empty,
 so the decoded profile equals the encoded one exactly.
 
-In either layout the profile's last field, ``dropped`` (added 2026-12-04), is left out when empty (nearly every
-customer): a missing trailing field decodes as its default, so records are what they were before it, byte for byte.
-A worker from before it reads a record holding it without it (msgspec ignores an array's extra trailing items).
+In either layout the profile's last fields, ``dropped`` (added 2026-12-04) and ``undeliverable`` (2026-12-05), are
+left out when empty (nearly every customer): a missing trailing field decodes as its default, so records are what they
+were before them, byte for byte. A worker from before them reads a record holding them without them (msgspec ignores
+an array's extra trailing items).
 
 Layout 2 (written from 2026-11-30 to 2026-12-03) is a msgpack array ``[2, hw, profile, ids, instances, fresh]``:
 
@@ -181,7 +182,7 @@ def _encode2(hw: int, p: Profile, ids: bytes) -> bytes:
 
 def _head(p: Profile, tz: str | None) -> list[Any]:
     """The record's profile: its fields as :func:`~cjo_stream.profile.encode_profile` writes them (without ``dropped``
-    when it is empty: one byte less for nearly every customer, as records were before it), with the customer id, the
+    and ``undeliverable`` when empty: as records were before them), with the customer id, the
     time zone ``tz`` and the instances (written after it) marked."""
     head = profile_fields(p)
     head[_CUSTOMER_ID] = ""

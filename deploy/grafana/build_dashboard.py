@@ -275,8 +275,8 @@ def build() -> dict[str, Any]:
     L.row("Delivery")
     L.add(timeseries("Sends by channel", "Delivery commands produced",
                      [(f"sum by (channel) (cjo:sends:rate5m{C})", "{{channel}}")], "ops", stack=True), 8, 8)
-    L.add(timeseries("Skips by reason", "Sends decided against (frequency_cap, no_consent, no_address, holdout, "
-                     "render_error, global_control), by channel and the subscription topic the send names (none: "
+    L.add(timeseries("Skips by reason", "Sends decided against (frequency_cap, no_consent, no_address, "
+                     "undeliverable: a hard-bounced address, holdout, render_error, global_control), by channel and the subscription topic the send names (none: "
                      "a send of no topic); no_consent of a topic: customers who left it, or never joined an opt_in one",
                      [(f"sum by (channel, topic, reason) (cjo:skips:rate5m{C})", "{{channel}} {{topic}} {{reason}}")],
                      "ops"), 8, 8)

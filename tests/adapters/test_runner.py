@@ -22,7 +22,7 @@ from cjo_stream.adapters.runner import AdapterRunner
 from cjo_stream.adapters.sentlog import provider_key
 from cjo_stream.adapters.signing import verify
 from cjo_stream.adapters.webhook import WebhookChannel, WebhookConfig
-from cjo_stream.commands import DeliveryCommand, device_digest
+from cjo_stream.commands import DeliveryCommand, address_digest, device_digest
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
 from cjo_stream.kafka.producer import make_producer
@@ -316,6 +316,23 @@ async def test_the_sent_record_keeps_every_devices_message_name(settings: Settin
     # the receipt names the uninstalled device by digest (no address): its customer's profile drops it
     receipt = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(rs) >= 1))
     assert receipt[cmd.delivery_id]["attributes"] == {"attempts": 1, "unregistered": [device_digest("old-phone")]}
+
+
+async def test_a_hard_bounce_names_the_address_by_digest(settings: Settings, smtp: SmtpServer) -> None:
+    """The receipt of a recipient refused with 5xx names the address it went to by digest (never the address): the
+    profile remembers it, and the next send to it is skipped ``undeliverable`` (tests/engine/test_hard_bounce.py),
+    even when the customer's e-mail trait changed between the send and the receipt."""
+    smtp.mailbox.refuse = {"gone@example.com": "550 5.1.1 <gone@example.com>: user unknown"}
+    gone, fine = (command(channel="email", customer_id="u7", to=to) for to in ("gone@example.com", "ok@example.com"))
+    await produce_commands(settings, [gone, fine])
+    runner = make_runner(settings, EmailChannel(email_cfg(smtp.port)))
+    await run_until(runner, lambda: runner.outcomes["sent"] + runner.outcomes["bounced"] >= 2)
+    receipts = receipts_of(await read_topic(settings.bootstrap, settings.receipts_topic, lambda rs: len(rs) >= 2))
+    assert receipts[gone.delivery_id]["status"] == "bounced"
+    assert receipts[gone.delivery_id]["attributes"] == {"attempts": 1,
+                                                        "address_digest": address_digest("gone@example.com")}
+    assert receipts[fine.delivery_id]["attributes"] == {"attempts": 1}  # a sent one names none
+    assert "gone@example.com" not in orjson.dumps(receipts).decode()
 
 
 async def test_the_sent_record_keeps_a_sends_topic(settings: Settings) -> None:

@@ -74,7 +74,7 @@ def test_sends_render_as_with_the_whole_view() -> None:
     first, second = sim.commands
     cid = first.customer_id
     assert first.content == {"a": f"Ada||{int(T0)}"}
-    assert second.content == {"a": "Ada|2", "b": f"10|customer_id={cid}"}
+    assert second.content == {"a": "Ada|2", "b": f"11|customer_id={cid}"}
     steps = sim.engine.current["j"].steps
     assert step_reads(steps["first"]) == (frozenset({"profile"}), ("first_seen", "stage", "traits"))
     assert step_reads(steps["second"]) == (frozenset({"profile"}), None)  # size/first: the whole view
