@@ -805,6 +805,10 @@ class Engine:
             run.note("holdout", inst)
         if self._global_control(p):  # told at entry: analytics keeps these customers out of treatment
             run.note("global_control", inst)
+        if j.exit_when and self._exits(run, inst, j, ev_view):
+            # an exit condition that holds as the customer enters (a free plan entering the pro tips) ends the
+            # instance before its first step, as before each later one: it sent the first tip, then exited
+            return inst
         self._run(run, inst, j, j.first, ev_view)
         if p.instances.get(j.id) is inst and _needs_event(j, inst):
             inst.entry_event = j.snapshot.take(ev_view)
