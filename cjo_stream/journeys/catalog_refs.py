@@ -56,7 +56,8 @@ def catalog_problems(loaded: list[tuple[Journey, Located]], catalogs: Catalogs) 
                                                                     f"{name!r}{_closest(name, names)}"))
                         continue
                     field = keys[2] if len(keys) > 2 else None
-                    if isinstance(field, str) and field not in _fields(fields, name, catalogs[name]):
+                    if isinstance(field, str) and field not in _fields(fields, name, catalogs[name]) \
+                            and fields[name]:  # (none at all: the file was refused, and told)
                         have = sorted(fields[name])
                         close = difflib.get_close_matches(field, have, n=1, cutoff=0.6)
                         hint = f" (did you mean {close[0]!r}?)" if close else f"; its fields are {', '.join(have)}"

@@ -29,6 +29,11 @@ MAX_ROWS: Final = 200_000
 #: A catalog file's size: a larger one is a database's job, not a topology's.
 MAX_BYTES: Final = 64 * 1024 * 1024
 _NAME: Final = re.compile(r"^[a-z][a-z0-9_]*$")
+_BOM: Final = b"\xef\xbb\xbf"
+#: a first line of a JSON array of objects, or of pretty-printed JSON (``[`` or ``{`` alone)
+_EXPORT: Final = re.compile(rb"^\s*(\[\s*\{|[\[{]\s*$)")
+#: bad rows told in a file before the rest is left unchecked: a file of another format is one mistake
+_MAX_BAD: Final = 20
 
 Catalogs = Mapping[str, Mapping[Any, Mapping[str, Any]]]
 
@@ -60,12 +65,26 @@ def load_catalogs(root: str, problems: list[SourceError]) -> dict[str, dict[Any,
             continue
         table: dict[Any, dict[str, Any]] = {}
         first_line: dict[str, int] = {}
+        bad = 0
         with open(path, "rb") as f:
             for n, line in enumerate(f, 1):
+                if n == 1:
+                    line = line.removeprefix(_BOM)  # (Excel and Notepad write one: JSON lines' text, all the same)
                 if not line.strip():
                     continue
+                if not first_line and not bad and _EXPORT.match(line):
+                    # a JSON array or a pretty-printed export: one problem, not one a line (thousands)
+                    problems.append(SourceError(path, n, "a catalog is JSON lines, one object on each line, not "
+                                                         "a JSON array or pretty-printed JSON (jq -c '.[]' turns "
+                                                         "an array into lines)"))
+                    break
                 row = _row(line, path, n, problems)
                 if row is None:
+                    bad += 1
+                    if bad == _MAX_BAD:
+                        problems.append(SourceError(path, n, f"{_MAX_BAD} bad rows: the rest of the file is not "
+                                                             "checked"))
+                        break
                     continue
                 key = str(row["id"])
                 if key in first_line:
@@ -89,14 +108,19 @@ def _row(line: bytes, path: str, n: int, problems: list[SourceError]) -> dict[st
     try:
         row = orjson.loads(line)
     except orjson.JSONDecodeError as e:
-        problems.append(SourceError(path, n, f"not JSON: {e.msg}"))
+        told = "a comma after the row: a line holds one object, and nothing after it" \
+            if line.rstrip().endswith((b"},", b"} ,")) else e.msg
+        problems.append(SourceError(path, n, f"not JSON: {told}"))
         return None
     if not isinstance(row, dict):
         problems.append(SourceError(path, n, "a row is a JSON object ({\"id\": ..., ...})"))
         return None
     rid = row.get("id")
+    if type(rid) is float and rid.is_integer():  # `42.0`, as pandas writes an integer column with gaps: row 42
+        row["id"] = rid = int(rid)
     if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
-        problems.append(SourceError(path, n, "a row needs an `id`: text or a whole number"))
+        told = "" if rid is None else f", not {orjson.dumps(rid).decode()[:40]}"
+        problems.append(SourceError(path, n, f"a row needs an `id`: text or a whole number{told}"))
         return None
     return row
 

@@ -98,6 +98,37 @@ def test_a_bad_catalog_file_is_refused_at_its_line(tmp_path: Path, raw: bytes, n
     assert len(problems) == 1 and problems[0].startswith(told), problems
 
 
+def test_what_spreadsheets_and_exports_write_loads(tmp_path: Path) -> None:
+    """A BOM (Excel's, Notepad's), Windows line ends and an id as pandas writes an integer column with gaps
+    (``42.0``) were refused: the BOM as "not JSON", 42.0 as "a row needs an id"."""
+    raw = b"\xef\xbb\xbf" + b'{"id": "sku-1", "title": "Red shoes"}\r\n{"id": 42.0, "title": "Blue hat"}\r\n'
+    cats = load_topology(str(_topology(tmp_path, raw=raw))).catalogs
+    assert cats["products"]["sku-1"]["title"] == "Red shoes"
+    assert cats["products"][42]["title"] == cats["products"]["42"]["title"] == "Blue hat"
+
+
+@pytest.mark.parametrize(("raw", "told"), [
+    (b'[\n  {"id": "a"},\n  {"id": "b"}\n]', ["catalogs/products.jsonl:1: a catalog is JSON lines, one object on "
+                                               "each line, not a JSON array or pretty-printed JSON"]),
+    (b'[{"id": "a"}, {"id": "b"}]', ["catalogs/products.jsonl:1: a catalog is JSON lines"]),
+    (b'{"id": "a"},\n{"id": "b"},', ["catalogs/products.jsonl:1: not JSON: a comma after the row: a line holds "
+                                     "one object", "catalogs/products.jsonl:2: not JSON: a comma after the row"]),
+    (b'{"id": 4.5}', ["catalogs/products.jsonl:1: a row needs an `id`: text or a whole number, not 4.5"]),
+    (b"\n".join([b"id,title"] + [b"a%d,x" % i for i in range(30)]),
+     [f"catalogs/products.jsonl:{n}: not JSON: " for n in range(1, 20)] +
+     ["catalogs/products.jsonl:20: not JSON: ", "catalogs/products.jsonl:20: 20 bad rows: the rest of the file is "
+                                                "not checked"]),
+])
+def test_a_file_of_another_shape_is_told_once(tmp_path: Path, raw: bytes, told: list[str]) -> None:
+    """A pretty-printed export was refused once a line: thousands of problems, and a warning for each field the
+    journeys read, "which no row has; its fields are : it renders empty"."""
+    root = _topology(tmp_path, raw=raw)
+    problems = _problems(root)
+    assert len(problems) == len(told) and all(p.startswith(t) for p, t in zip(problems, told)), problems
+    p = run("validate", str(root))
+    assert p.returncode == 1 and "warning" not in p.stderr, p.stderr
+
+
 def test_validate_refuses_it_in_one_line_with_no_traceback(tmp_path: Path) -> None:
     root = _topology(tmp_path, raw=b'{"id": "a"}\n{"id": "a"}')
     p = run("validate", str(root))
