@@ -143,3 +143,20 @@ steps:
     sim.handle(ev("back_in_stock", T0 + 1, "ready", props={"title": "Red shoes"}))
     sim.finish()
     assert _bodies(sim) == {"later": ["Blue hat is back"], "ready": ["Red shoes is back"]}
+
+
+def test_a_condition_on_the_clock_is_warned_about_at_its_line(tmp_path: Path) -> None:
+    """``days_since(profile.first_seen) > 3`` loaded silently: a quiet customer never sends the event at which it
+    is tested again, and took on_timeout however long ago they signed up."""
+    from cjo_stream.journeys.loader import load_topology
+
+    (tmp_path / "journeys").mkdir()
+    for cond, warned in (("days_since(profile.first_seen) > 3", True), ("profile.traits.activated == true", False)):
+        text = ONBOARD.replace('"profile.traits.activated == true"', f'"{cond}"')
+        (tmp_path / "journeys" / "onboard.yaml").write_text(text)
+        warnings = [w for w in load_topology(str(tmp_path)).warnings if "reads the time" in w]
+        line = next(n for n, t in enumerate(text.splitlines(), 1) if "wait_for:" in t)
+        assert warnings == ([f"{tmp_path}/journeys/onboard.yaml:{line}: warning: step until_active's condition "
+                             f"'{cond}' reads the time: tested only as the wait begins and at the customer's "
+                             "events, it is seen to come true by time alone at their next event (or never: "
+                             "on_timeout); to wait for a time, `wait:` and then a `branch`"] if warned else [])
