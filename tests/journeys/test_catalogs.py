@@ -82,6 +82,31 @@ def test_a_field_no_row_has_is_warned_about(tmp_path: Path) -> None:
                         "which no row has (did you mean 'price'?): it renders empty"]
 
 
+@pytest.mark.parametrize(("cond", "told"), [
+    ("catalogs.products[event.properties.sku].instock == true",
+     "'catalogs.products[event.properties.sku].instock == true' reads field 'instock' of catalog 'products', which "
+     "no row has (did you mean 'in_stock'?): it is null"),
+    # Liquid reads `sku-1` as a key; a condition reads row 'sku' minus 1.in_stock: false for everyone
+    ("catalogs.products.sku-1.in_stock == true",
+     "'catalogs.products.sku-1.in_stock == true' reads row 'sku' of catalog 'products', which has no row of that "
+     "id: it is null (an id of other characters than letters, digits and _ goes in brackets: "
+     "catalogs.products['sku-1'])"),
+    ("catalogs.products['sku1'].in_stock == true", "reads row 'sku1' of catalog 'products', which has no row of "
+                                                    "that id (did you mean 'sku-1'?): it is null"),
+])
+def test_a_condition_reading_what_no_row_has_is_warned_about(tmp_path: Path, cond: str, told: str) -> None:
+    """Only a template's fields were checked: a condition's misspelt field was false for everyone, silently."""
+    root = _topology(tmp_path, STOCK.replace("catalogs.products[event.properties.sku].in_stock == true", cond))
+    warnings = [w.replace(f"{root}/", "") for w in load_topology(str(root)).warnings]
+    assert len(warnings) == 1 and warnings[0].startswith("journeys/j.yaml:2: warning: ") and told in warnings[0], \
+        warnings
+    # the same, written right, is told nothing (a template's `sku-1` is a key: Liquid reads it so)
+    right = STOCK.replace("catalogs.products[event.properties.sku].in_stock == true",
+                          "catalogs.products['sku-1'].in_stock == true").replace("].price }}", "].price }} "
+                                                                                  "{{ catalogs.products.sku-1.title }}")
+    assert load_topology(str(_topology(tmp_path, right))).warnings == []
+
+
 @pytest.mark.parametrize(("raw", "name", "told"), [
     (b'{"id": "a"}\n{"id": "b", oops}', "products.jsonl", "catalogs/products.jsonl:2: not JSON: "),
     (b'{"id": "a"}\n{"title": "no id"}', "products.jsonl",
