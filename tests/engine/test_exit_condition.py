@@ -86,6 +86,9 @@ def test_a_condition_that_holds_as_the_customer_enters_ends_the_instance_before_
         assert [c.content["body"] for c in sim.commands] == sent
         assert sim.funnel.journeys["pro_tips"].get("entered") == 1
         assert sim.funnel.journeys["pro_tips"].get("exited") == exited
+        # the report's step table: the first step reached, and the instance exited there (an ending at a step
+        # it never reached read "reached 1, continued 1, drop-off 1")
+        assert sim.funnel.steps[("pro_tips", "tip1")]["reached"] == 1
 
 
 def test_the_event_exits_around_it_keep_their_lines(tmp_path: Path) -> None:
