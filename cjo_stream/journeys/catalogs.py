@@ -44,7 +44,9 @@ def catalog_files(root: str) -> list[str]:
 
 
 def load_catalogs(root: str, problems: list[SourceError]) -> dict[str, dict[Any, dict[str, Any]]]:
-    """``<root>/catalogs/<name>.jsonl``, each as ``{id: row}``; every problem appended as ``file:line: reason``."""
+    """``<root>/catalogs/<name>.jsonl``, each as ``{id: row}``; every problem appended as ``file:line: reason``.
+    A file refused whole is an empty catalog of its name: the problems refuse the topology, and the journeys
+    reading it were each told "no catalog 'products'; the topology has none" besides (ten lines for one)."""
     out: dict[str, dict[Any, dict[str, Any]]] = {}
     rows = 0
     for path in catalog_files(root):
@@ -54,6 +56,7 @@ def load_catalogs(root: str, problems: list[SourceError]) -> dict[str, dict[Any,
         if ext != ".jsonl":
             problems.append(SourceError(path, 1, "a catalog is a .jsonl file (one JSON object per line, each with an "
                                                  "`id`): convert it, or move it out of catalogs/"))
+            out.setdefault(name, {})  # (told here: the journeys reading it are not told "no catalog" too)
             continue
         if not _NAME.match(name):
             problems.append(SourceError(path, 1, f"catalog name {name!r}: lower-case letters, digits and _, starting "
@@ -62,6 +65,7 @@ def load_catalogs(root: str, problems: list[SourceError]) -> dict[str, dict[Any,
         if os.path.getsize(path) > MAX_BYTES:
             problems.append(SourceError(path, 1, f"a catalog file may be at most {MAX_BYTES // 2**20} MiB: every "
                                                  "worker holds it in memory; keep the fields journeys read"))
+            out[name] = {}
             continue
         table: dict[Any, dict[str, Any]] = {}
         first_line: dict[str, int] = {}
@@ -99,6 +103,7 @@ def load_catalogs(root: str, problems: list[SourceError]) -> dict[str, dict[Any,
         if rows > MAX_ROWS:
             problems.append(SourceError(path, 1, f"the catalogs have more than {MAX_ROWS:,} rows in all: every "
                                                  "worker holds them in memory; keep the rows journeys read"))
+            out[name] = {}
             return out
         out[name] = table
     return out

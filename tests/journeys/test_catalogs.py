@@ -154,6 +154,22 @@ def test_a_file_of_another_shape_is_told_once(tmp_path: Path, raw: bytes, told: 
     assert p.returncode == 1 and "warning" not in p.stderr, p.stderr
 
 
+def test_a_file_refused_whole_is_told_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each journey's read of it was refused besides, "no catalog 'products'; the topology has none": ten lines
+    for a catalog over the row limit, all but the first pointing away from it."""
+    from cjo_stream.journeys import catalogs
+
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "big").mkdir()
+    assert _problems(_topology(tmp_path / "csv", raw=b"id,title\nsku-1,Red shoes", name="products.csv")) == [
+        "catalogs/products.csv:1: a catalog is a .jsonl file (one JSON object per line, each with an `id`): "
+        "convert it, or move it out of catalogs/"]
+    monkeypatch.setattr(catalogs, "MAX_ROWS", 2)
+    assert _problems(_topology(tmp_path / "big")) == [
+        "catalogs/products.jsonl:1: the catalogs have more than 2 rows in all: every worker holds them in memory; "
+        "keep the rows journeys read"]
+
+
 def test_validate_refuses_it_in_one_line_with_no_traceback(tmp_path: Path) -> None:
     root = _topology(tmp_path, raw=b'{"id": "a"}\n{"id": "a"}')
     p = run("validate", str(root))
