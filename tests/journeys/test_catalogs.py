@@ -149,7 +149,8 @@ def test_a_file_of_another_shape_is_told_once(tmp_path: Path, raw: bytes, told: 
     journeys read, "which no row has; its fields are : it renders empty"."""
     root = _topology(tmp_path, raw=raw)
     problems = _problems(root)
-    assert len(problems) == len(told) and all(p.startswith(t) for p, t in zip(problems, told)), problems
+    assert len(problems) == len(told) and all(p.startswith(t) for p, t in zip(problems, told, strict=True)), \
+        problems
     p = run("validate", str(root))
     assert p.returncode == 1 and "warning" not in p.stderr, p.stderr
 
