@@ -59,8 +59,12 @@ def load_catalogs(root: str, problems: list[SourceError]) -> dict[str, dict[Any,
             out.setdefault(name, {})  # (told here: the journeys reading it are not told "no catalog" too)
             continue
         if not _NAME.match(name):
+            fixed = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+            hint = f": rename it {fixed}.jsonl" if _NAME.match(fixed) else ""
             problems.append(SourceError(path, 1, f"catalog name {name!r}: lower-case letters, digits and _, starting "
-                                                 "with a letter (templates read it as catalogs.<name>)"))
+                                                 f"with a letter (templates read it as catalogs.<name>){hint}"))
+            if hint:
+                out.setdefault(fixed, {})  # (the journeys reading catalogs.gift_cards: told to rename, not "no catalog")
             continue
         if os.path.getsize(path) > MAX_BYTES:
             problems.append(SourceError(path, 1, f"a catalog file may be at most {MAX_BYTES // 2**20} MiB: every "

@@ -116,6 +116,9 @@ def test_a_condition_reading_what_no_row_has_is_warned_about(tmp_path: Path, con
     (b'["a", 1]', "products.jsonl", "catalogs/products.jsonl:1: a row is a JSON object"),
     (b"id,title\na,b", "products.csv", "catalogs/products.csv:1: a catalog is a .jsonl file"),
     (b'{"id": "a"}', "Products.jsonl", "catalogs/Products.jsonl:1: catalog name 'Products': lower-case letters"),
+    (b'{"id": "a"}', "gift-cards.jsonl", "catalogs/gift-cards.jsonl:1: catalog name 'gift-cards': lower-case letters, "
+                                         "digits and _, starting with a letter (templates read it as "
+                                         "catalogs.<name>): rename it gift_cards.jsonl"),
 ])
 def test_a_bad_catalog_file_is_refused_at_its_line(tmp_path: Path, raw: bytes, name: str, told: str) -> None:
     problems = _problems(_topology(tmp_path, "journey: j\nentry: {event: x}\nsteps:\n  - id: w\n    wait: 1h\n",
@@ -165,6 +168,10 @@ def test_a_file_refused_whole_is_told_once(tmp_path: Path, monkeypatch: pytest.M
     assert _problems(_topology(tmp_path / "csv", raw=b"id,title\nsku-1,Red shoes", name="products.csv")) == [
         "catalogs/products.csv:1: a catalog is a .jsonl file (one JSON object per line, each with an `id`): "
         "convert it, or move it out of catalogs/"]
+    (tmp_path / "caps").mkdir()
+    assert _problems(_topology(tmp_path / "caps", name="Products.jsonl")) == [
+        "catalogs/Products.jsonl:1: catalog name 'Products': lower-case letters, digits and _, starting with a letter "
+        "(templates read it as catalogs.<name>): rename it products.jsonl"]
     monkeypatch.setattr(catalogs, "MAX_ROWS", 2)
     assert _problems(_topology(tmp_path / "big")) == [
         "catalogs/products.jsonl:1: the catalogs have more than 2 rows in all: every worker holds them in memory; "
