@@ -147,7 +147,7 @@ MISTAKES = [
     # variable" / "unknown name" listed the roots, not where the trait is (a new user's walkthrough)
     ("a trait named alone in a template", ("{{ profile.traits.first_name | default: 'Hi' }}",
      "{{ first_name | default: 'Hi' }}"), 14, "subject: template: unknown variable 'first_name'; templates see event, "
-     "profile, journey, now, today; a trait is {{ profile.traits.first_name }}, an event's property "
+     "profile, journey, now, today, catalogs; a trait is {{ profile.traits.first_name }}, an event's property "
      "{{ event.properties.first_name }}"),
     ("a property named alone in a condition", ("when: event.properties.cart_value >= 30", "when: cart_value >= 30"), 4,
      "unknown name 'cart_value' at column 1; a trait is profile.traits.cart_value, an event's property "
