@@ -70,9 +70,10 @@ def _unsubscribe_link_warnings(loaded: list[tuple[Journey, Located]]) -> list[st
 
 
 def _timed_condition_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
-    """A ``wait_for`` condition reading the clock (``days_since(profile.first_seen) > 3``, ``now``): it is tested
-    as the wait begins and after each event of the customer, so one that comes true by time alone goes on only at
-    their next event, which a quiet customer never sends: they take ``on_timeout`` instead."""
+    """A ``wait_for`` condition reading the clock (``days_since(profile.first_seen) > 3``, ``now``) or a catalog
+    (``catalogs.products[profile.traits.wish].in_stock``): it is tested as the wait begins and after each event of
+    the customer, so one that comes true by time alone, or by a catalog loaded anew, goes on only at their next
+    event, which a quiet customer never sends: they take ``on_timeout`` instead."""
     out = []
     for j, src in loaded:
         for i, step in enumerate(j.steps.values()):
@@ -82,6 +83,12 @@ def _timed_condition_warnings(loaded: list[tuple[Journey, Located]]) -> list[str
                            f"condition {cond.source!r} reads the time: tested only as the wait begins and at the "
                            "customer's events, it is seen to come true by time alone at their next event (or never: "
                            "on_timeout); to wait for a time, `wait:` and then a `branch`")
+            elif cond is not None and "catalogs" in cond.roots:  # "wait until the product is back in stock"
+                out.append(f"{j.source}:{src.line(('steps', i, 'wait_for', 'condition'))}: warning: step {step.id}'s "
+                           f"condition {cond.source!r} reads a catalog, which changes only when the workers load its "
+                           "file anew: the wait sees a restock at the customer's first event after that (or never: "
+                           "on_timeout); to wait for one, wait for an event the stock system sends (`wait_for: "
+                           "{event: product_restocked, when: ...}`)")
     return out
 
 
