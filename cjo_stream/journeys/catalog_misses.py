@@ -3,7 +3,7 @@
 Why: an event's ``sku`` spelt otherwise than the catalog's ids (``SKU-1`` for ``sku-1``, the number ``42`` for
 ``"sku-42"``) finds no row, and that is silent: a condition reads null and does not hold, a template renders the
 product's title, picture and price empty, and the mail goes out "  is back". The ids are the data's, so
-``validate`` cannot tell; a simulation over real events can. Only ``simulate`` counts (a Python ``get`` per
+``validate`` cannot tell; a simulation or a replay over real events can. Only they count (a Python ``get`` per
 lookup): a worker's tables are plain dicts.
 """
 

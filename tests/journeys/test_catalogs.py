@@ -67,7 +67,7 @@ def test_simulate_looks_rows_up_by_id_in_conditions_and_templates(tmp_path: Path
                    ("c", "Blue hat is back", "now 19.5 EUR")]
 
 
-def test_simulate_notes_the_ids_with_no_row(tmp_path: Path) -> None:
+def test_simulate_and_replay_note_the_ids_with_no_row(tmp_path: Path) -> None:
     """Events spelling the ids otherwise than the catalog (``SKU-1`` for ``sku-1``) found no row, silently: the
     mail went out " is back". Only a template reads the catalog here, so the mail goes out all the same."""
     journey = STOCK.replace(', when: "catalogs.products[event.properties.sku].in_stock == true"', "")
@@ -91,6 +91,9 @@ def test_simulate_notes_the_ids_with_no_row(tmp_path: Path) -> None:
         assert notes == ([] if told is None else [notes[0]]) and (told is None or notes[0].startswith(told)), notes
         if told is not None:
             assert " is back" in {orjson.loads(c)["content"]["subject"] for c in p.stdout.splitlines()}
+        r = run("replay", "--topologies", str(root), "--events", str(events))  # replay tells it as simulate does
+        assert r.returncode == 0, r.stderr
+        assert [ln for ln in r.stderr.splitlines() if ln.startswith("note: catalog")] == notes
 
 
 def test_a_catalog_name_with_no_file_is_refused_at_its_line(tmp_path: Path) -> None:
