@@ -103,6 +103,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     settings = settings_from(args)  # CJO_ALLOWED_LATENESS and CJO_DEDUPE_*, as the workers read them
     lateness = settings.allowed_lateness if args.allowed_lateness is None else args.allowed_lateness
     # (no status changes during a run: a held send waits with one timer, not one every 15 minutes)
+    from cjo_stream.journeys.catalog_misses import count_lookups, missing_row_notes
+
+    counted = count_lookups(topo.catalogs)  # (every journey holds this mapping: the ids looked up, for a note)
     engine = Engine(topo.journeys, topo.policies, lateness, stages=topo.stages, paused_recheck=float("inf"))
     transitions = None
     if args.journey_events:  # what the report counts, one record each, to check it by hand (a walkthrough)
@@ -151,6 +154,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for note in unseen(topo.journeys, sim.names, stages=topo.stages is not None):  # `product_veiwed`: zeros, no why
         print(f"note: {note}", file=sys.stderr)
     for note in consent_lookalikes(sim.names):  # `Unsubscribed` withdrew nothing, and nothing said so
+        print(f"note: {note}", file=sys.stderr)
+    for note in missing_row_notes(counted):  # `SKU-1` for `sku-1`: a mail naming no product, unsaid
         print(f"note: {note}", file=sys.stderr)
     from cjo_stream.journeys.unset_traits import (
         trait_notes,

@@ -730,6 +730,17 @@ class Engine:
                 return True
         return False
 
+    def _exits_at_entry(self, run: _Run, inst: Instance, j: Journey, ev_view: dict[str, Any]) -> bool:
+        """An exit condition that holds as the customer enters (a free plan entering the pro tips) ends the
+        instance at its first step, before it runs, as before each later one: it sent the first tip, then exited
+        at the next wake. The report counts the first step reached and the instance exited there."""
+        for _, cond in j.exit_when:
+            if truthy(cond(run.ctx(ev_view, inst, j, self._reads[id(cond)]))):
+                run.note("step", inst, j.first, inst.variant)
+                self._end(run, inst, j, "exited")
+                return True
+        return False
+
     def _wake(self, run: _Run, inst: Instance, j: Journey) -> None:
         """The instance's parking is over at ``run.now``: go on from its step."""
         if run.now >= inst.entered_at + j.max_duration:
@@ -808,6 +819,8 @@ class Engine:
             run.note("holdout", inst)
         if self._global_control(p):  # told at entry: analytics keeps these customers out of treatment
             run.note("global_control", inst)
+        if j.exit_when and self._exits_at_entry(run, inst, j, ev_view):
+            return inst
         self._run(run, inst, j, j.first, ev_view)
         if p.instances.get(j.id) is inst and _needs_event(j, inst):
             inst.entry_event = j.snapshot.take(ev_view)

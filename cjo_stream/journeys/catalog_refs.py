@@ -2,8 +2,9 @@
 
 Why: a catalog read by a name the topology has no file for (``catalogs.product`` for ``products.jsonl``) is
 null for every customer: a condition that never holds, a mail naming no product. The name is the topology's
-to know, so it is refused at its line, with the closest name; a field no row of the catalog has is warned about
-(a row may lack a field it does not need, so the field alone refuses nothing).
+to know, so it is refused at its line, with the closest name; a field no row of the catalog has, and a row id
+written in the journey that it has not (``catalogs.products.sku-1`` in a condition: row 'sku', minus 1), are
+warned about (a row may lack a field it does not need, and a row may come later: they alone refuse nothing).
 """
 
 from __future__ import annotations
@@ -44,6 +45,17 @@ def catalog_problems(loaded: list[tuple[Journey, Located]], catalogs: Catalogs) 
                                                 f"name, catalogs.<name>[id]{_closest('', names)}"))
                 elif name not in catalogs:
                     problems.append(SourceError(j.source, src.line(path), f"no catalog {name!r}{_closest(name, names)}"))
+                else:
+                    dotted = len(keys) > 1 and f"catalogs.{name}.{keys[1]}" in cond.source
+                    told = _row_or_field(name, keys[1:], catalogs[name], fields, dotted)
+                    if told:
+                        warnings.append(f"{j.source}:{src.line(path)}: warning: {cond.source!r} reads {told[0]}: "
+                                        f"it is null{told[1]}")
+            for name, field in sorted(cond.catalog_fields):
+                told = _row_or_field(name, (None, field), catalogs[name], fields) if name in catalogs else None
+                if told:
+                    warnings.append(f"{j.source}:{src.line(path)}: warning: {cond.source!r} reads {told[0]}: it is "
+                                    f"null{told[1]}")
         for i, step in enumerate(j.steps.values()):
             for where, key, tpl in step_templates(step):
                 for keys in sorted(tpl.paths("catalogs"), key=repr):
@@ -55,14 +67,34 @@ def catalog_problems(loaded: list[tuple[Journey, Located]], catalogs: Catalogs) 
                         problems.append(SourceError(j.source, line, f"{key}: template: no catalog "
                                                                     f"{name!r}{_closest(name, names)}"))
                         continue
-                    field = keys[2] if len(keys) > 2 else None
-                    if isinstance(field, str) and field not in _fields(fields, name, catalogs[name]):
-                        have = sorted(fields[name])
-                        close = difflib.get_close_matches(field, have, n=1, cutoff=0.6)
-                        hint = f" (did you mean {close[0]!r}?)" if close else f"; its fields are {', '.join(have)}"
-                        warnings.append(f"{j.source}:{line}: warning: step {step.id}'s {key} reads field {field!r} "
-                                        f"of catalog {name!r}, which no row has{hint}: it renders empty")
+                    told = _row_or_field(name, keys[1:], catalogs[name], fields)
+                    if told:
+                        warnings.append(f"{j.source}:{line}: warning: step {step.id}'s {key} reads {told[0]}: it "
+                                        f"renders empty{told[1]}")
     return problems, warnings
+
+
+def _row_or_field(name: str, keys: tuple[Any, ...], table: Mapping[Any, Mapping[str, Any]],
+                  memo: dict[str, set[str]], dotted: bool = False) -> tuple[str, str] | None:
+    """What is wrong with reading ``keys`` (row id, field) of catalog ``name``, and a hint: a row id written in the journey
+    that the catalog has not (``catalogs.products.sku-1.title`` in a condition reads row 'sku', minus 1), a
+    field no row has; None when nothing is, or when the catalog has no row at all (its file was refused, and
+    told). ``dotted``: the id is written ``catalogs.<name>.<id>`` in a condition, where a dash subtracts."""
+    have = _fields(memo, name, table)
+    if not have:
+        return None
+    rid = keys[0] if keys else None
+    if isinstance(rid, (str, int)) and rid not in table:
+        close = difflib.get_close_matches(str(rid), [k for k in table if isinstance(k, str)], n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return (f"row {rid!r} of catalog {name!r}, which has no row of that id{hint}", "" if not dotted else
+                f" (an id of other characters than letters, digits and _ goes in brackets: catalogs.{name}['sku-1'])")
+    field = keys[1] if len(keys) > 1 else None
+    if isinstance(field, str) and field not in have:
+        close = difflib.get_close_matches(field, sorted(have), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; its fields are {', '.join(sorted(have))}"
+        return f"field {field!r} of catalog {name!r}, which no row has{hint}", ""
+    return None
 
 
 def _fields(memo: dict[str, set[str]], name: str, table: Mapping[Any, Mapping[str, Any]]) -> set[str]:

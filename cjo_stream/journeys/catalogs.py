@@ -29,6 +29,11 @@ MAX_ROWS: Final = 200_000
 #: A catalog file's size: a larger one is a database's job, not a topology's.
 MAX_BYTES: Final = 64 * 1024 * 1024
 _NAME: Final = re.compile(r"^[a-z][a-z0-9_]*$")
+_BOM: Final = b"\xef\xbb\xbf"
+#: a first line of a JSON array of objects, or of pretty-printed JSON (``[`` or ``{`` alone)
+_EXPORT: Final = re.compile(rb"^\s*(\[\s*\{|[\[{]\s*$)")
+#: bad rows told in a file before the rest is left unchecked: a file of another format is one mistake
+_MAX_BAD: Final = 20
 
 Catalogs = Mapping[str, Mapping[Any, Mapping[str, Any]]]
 
@@ -39,7 +44,9 @@ def catalog_files(root: str) -> list[str]:
 
 
 def load_catalogs(root: str, problems: list[SourceError]) -> dict[str, dict[Any, dict[str, Any]]]:
-    """``<root>/catalogs/<name>.jsonl``, each as ``{id: row}``; every problem appended as ``file:line: reason``."""
+    """``<root>/catalogs/<name>.jsonl``, each as ``{id: row}``; every problem appended as ``file:line: reason``.
+    A file refused whole is an empty catalog of its name: the problems refuse the topology, and the journeys
+    reading it were each told "no catalog 'products'; the topology has none" besides (ten lines for one)."""
     out: dict[str, dict[Any, dict[str, Any]]] = {}
     rows = 0
     for path in catalog_files(root):
@@ -49,23 +56,43 @@ def load_catalogs(root: str, problems: list[SourceError]) -> dict[str, dict[Any,
         if ext != ".jsonl":
             problems.append(SourceError(path, 1, "a catalog is a .jsonl file (one JSON object per line, each with an "
                                                  "`id`): convert it, or move it out of catalogs/"))
+            out.setdefault(name, {})  # (told here: the journeys reading it are not told "no catalog" too)
             continue
         if not _NAME.match(name):
+            fixed = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+            hint = f": rename it {fixed}.jsonl" if _NAME.match(fixed) else ""
             problems.append(SourceError(path, 1, f"catalog name {name!r}: lower-case letters, digits and _, starting "
-                                                 "with a letter (templates read it as catalogs.<name>)"))
+                                                 f"with a letter (templates read it as catalogs.<name>){hint}"))
+            if hint:
+                out.setdefault(fixed, {})  # (the journeys reading catalogs.gift_cards: told to rename, not "no catalog")
             continue
         if os.path.getsize(path) > MAX_BYTES:
             problems.append(SourceError(path, 1, f"a catalog file may be at most {MAX_BYTES // 2**20} MiB: every "
                                                  "worker holds it in memory; keep the fields journeys read"))
+            out[name] = {}
             continue
         table: dict[Any, dict[str, Any]] = {}
         first_line: dict[str, int] = {}
+        bad = 0
         with open(path, "rb") as f:
             for n, line in enumerate(f, 1):
+                if n == 1:
+                    line = line.removeprefix(_BOM)  # (Excel and Notepad write one: JSON lines' text, all the same)
                 if not line.strip():
                     continue
+                if not first_line and not bad and _EXPORT.match(line):
+                    # a JSON array or a pretty-printed export: one problem, not one a line (thousands)
+                    problems.append(SourceError(path, n, "a catalog is JSON lines, one object on each line, not "
+                                                         "a JSON array or pretty-printed JSON (jq -c '.[]' turns "
+                                                         "an array into lines)"))
+                    break
                 row = _row(line, path, n, problems)
                 if row is None:
+                    bad += 1
+                    if bad == _MAX_BAD:
+                        problems.append(SourceError(path, n, f"{_MAX_BAD} bad rows: the rest of the file is not "
+                                                             "checked"))
+                        break
                     continue
                 key = str(row["id"])
                 if key in first_line:
@@ -80,6 +107,7 @@ def load_catalogs(root: str, problems: list[SourceError]) -> dict[str, dict[Any,
         if rows > MAX_ROWS:
             problems.append(SourceError(path, 1, f"the catalogs have more than {MAX_ROWS:,} rows in all: every "
                                                  "worker holds them in memory; keep the rows journeys read"))
+            out[name] = {}
             return out
         out[name] = table
     return out
@@ -89,14 +117,19 @@ def _row(line: bytes, path: str, n: int, problems: list[SourceError]) -> dict[st
     try:
         row = orjson.loads(line)
     except orjson.JSONDecodeError as e:
-        problems.append(SourceError(path, n, f"not JSON: {e.msg}"))
+        told = "a comma after the row: a line holds one object, and nothing after it" \
+            if line.rstrip().endswith((b"},", b"} ,")) else e.msg
+        problems.append(SourceError(path, n, f"not JSON: {told}"))
         return None
     if not isinstance(row, dict):
         problems.append(SourceError(path, n, "a row is a JSON object ({\"id\": ..., ...})"))
         return None
     rid = row.get("id")
+    if type(rid) is float and rid.is_integer():  # `42.0`, as pandas writes an integer column with gaps: row 42
+        row["id"] = rid = int(rid)
     if isinstance(rid, bool) or not isinstance(rid, (str, int)) or rid == "":
-        problems.append(SourceError(path, n, "a row needs an `id`: text or a whole number"))
+        told = "" if rid is None else f", not {orjson.dumps(rid).decode()[:40]}"
+        problems.append(SourceError(path, n, f"a row needs an `id`: text or a whole number{told}"))
         return None
     return row
 

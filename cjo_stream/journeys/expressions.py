@@ -860,6 +860,8 @@ class _Parser:
         self.dated: set[tuple[str, tuple[Key, ...]]] = set()  # paths a calendar function reads as a date
         self.reads: list[tuple[str, tuple[Key, ...]]] = []  # every path read, once per time it is written
         self.absent: list[tuple[str, tuple[Key, ...]]] = []  # those read by `not exists(x)` or `x == null`
+        self.catalog_fields: set[tuple[str, str]] = set()  # (catalog, field) read of a row found by a value
+        self.last_keys: tuple[Key, ...] = ()  # the keys the latest postfix read
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -1134,7 +1136,10 @@ class _Parser:
                 k = int(k)
             return table.get(k) if type(k) is str or type(k) is int else None
 
-        return self.postfix(_Node(row))
+        out = self.postfix(_Node(row))
+        if self.last_keys and isinstance(self.last_keys[0], str):
+            self.catalog_fields.add((name, self.last_keys[0]))
+        return out
 
     def postfix(self, node: _Node) -> _Node:
         keys: list[Key] = []
@@ -1166,6 +1171,7 @@ class _Parser:
                 raise ExpressionError(f"only the functions {_FUNC_LIST} can be called", t.col)
             else:
                 break
+        self.last_keys = tuple(keys)
         if node.root is not None:
             self.paths.add((node.root, node.keys + tuple(keys)))
             self.reads.append((node.root, node.keys + tuple(keys)))
@@ -1191,11 +1197,14 @@ class Expression:
     paths only tested for having no value (``not exists(x)``, ``x == null``) each time they are written: an input
     none of whose events or customers has one is then what the test is for, not a typo; ``day_tests``
     the comparisons ``calendar_fn(x) == n`` as written (true on one day: ``validate`` tells one on an event entry);
-    ``dated`` the paths a calendar function reads as a date (``validate`` tells one compared with a number).
+    ``dated`` the paths a calendar function reads as a date (``validate`` tells one compared with a number);
+    ``catalog_fields`` the (catalog, field) pairs read of a row found by a value, ``catalogs.products[x].price``
+    (``validate`` tells a field no row has).
     ``roots`` has ``zone`` (:data:`ZONE`) when a calendar function reads the customer's time zone.
     """
 
-    __slots__ = ("source", "roots", "paths", "equated", "literals", "absence", "day_tests", "dated", "_fn")
+    __slots__ = ("source", "roots", "paths", "equated", "literals", "absence", "day_tests", "dated",
+                 "catalog_fields", "_fn")
 
     source: str
     roots: frozenset[str]
@@ -1205,6 +1214,7 @@ class Expression:
     absence: frozenset[tuple[str, tuple[Key, ...]]]
     day_tests: frozenset[str]
     dated: frozenset[tuple[str, tuple[Key, ...]]]
+    catalog_fields: frozenset[tuple[str, str]]
 
     def __init__(self, source: str, fn: Fn, roots: frozenset[str],
                  paths: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
@@ -1212,7 +1222,8 @@ class Expression:
                  literals: frozenset[LiteralComparison] = frozenset(),
                  absence: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
                  day_tests: frozenset[str] = frozenset(),
-                 dated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset()) -> None:
+                 dated: frozenset[tuple[str, tuple[Key, ...]]] = frozenset(),
+                 catalog_fields: frozenset[tuple[str, str]] = frozenset()) -> None:
         self.source = source
         self.roots = roots
         self.paths = paths
@@ -1221,6 +1232,7 @@ class Expression:
         self.absence = absence
         self.day_tests = day_tests
         self.dated = dated
+        self.catalog_fields = catalog_fields
         self._fn = fn
 
     def __call__(self, ctx: Context) -> Any:
@@ -1256,4 +1268,5 @@ def compile_expression(source: object) -> Expression:
     absent = parser.absent
     absence = frozenset(p for p in absent if absent.count(p) == parser.reads.count(p))
     return Expression(source, node.fn, frozenset(parser.roots), frozenset(parser.paths), frozenset(parser.equated),
-                      frozenset(parser.literals), absence, frozenset(parser.day_tests), frozenset(parser.dated))
+                      frozenset(parser.literals), absence, frozenset(parser.day_tests), frozenset(parser.dated),
+                      frozenset(parser.catalog_fields))

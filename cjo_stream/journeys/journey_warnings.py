@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cjo_stream.commands import CONTENT_NEEDS
+from cjo_stream.commands import ALL_CHANNELS, CONTENT_NEEDS
 from cjo_stream.journeys.conditions import located_conditions, way_path
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.lifetime_warnings import lifetime_warnings
@@ -33,7 +33,63 @@ def journey_warnings(loaded: list[tuple[Journey, Located]],
         + _variant_warnings(loaded) + receipt_wait_warnings(loaded) + lifetime_warnings(loaded) \
         + text_trait_warnings(loaded, located_conditions, stage_whens) + update_newline_warnings(loaded) \
         + update_order_warnings(loaded) + _day_test_warnings(loaded) + _dated_number_warnings(loaded) \
-        + _credential_header_warnings(loaded)
+        + _credential_header_warnings(loaded) + _timed_condition_warnings(loaded) + _unsubscribe_link_warnings(loaded)
+
+
+#: ``{unsubscribe_url}`` as the email adapter fills it in (adapters.email), and the near misses of it
+_LINK = "{unsubscribe_url}"
+_LINK_LIKE = re.compile(r"(?<!\{)\{\s*unsub[\w-]*\s*\}(?!\})", re.IGNORECASE)
+#: the content keys the email adapter fills the link in: not the subject (a header)
+_LINK_KEYS = ("body", "text", "html")
+
+
+def _unsubscribe_link_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """``{unsubscribe_url}`` where no adapter fills it in (an SMS, a push, a mail's subject) or misspelt
+    (``{unsubscribe-url}``, ``{unsubscribe_link}``): it went out as written, braces and all."""
+    out = []
+    for j, src in loaded:
+        for i, step in enumerate(j.steps.values()):
+            if step.send is None:
+                continue
+            channel = step.send.channel
+            for where, key, tpl in step_templates(step):
+                if key == "to":
+                    continue
+                line = src.line(("steps", i, *where))
+                for m in _LINK_LIKE.finditer(tpl.source):
+                    if m.group(0) != _LINK:
+                        out.append(f"{j.source}:{line}: warning: step {step.id}'s {key} writes {m.group(0)}, which "
+                                   f"nothing fills in: it goes out as written (the email adapter's link is {_LINK})")
+                    elif channel in ALL_CHANNELS and (channel != "email" or key not in _LINK_KEYS):
+                        where_told = f"a message on {channel}" if channel != "email" else f"a mail's {key}"
+                        out.append(f"{j.source}:{line}: warning: step {step.id}'s {key} writes {_LINK}, which the "
+                                   f"email adapter fills in a mail's body (body, text, html) only: {where_told} "
+                                   "shows it as written")
+                    break
+    return out
+
+
+def _timed_condition_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
+    """A ``wait_for`` condition reading the clock (``days_since(profile.first_seen) > 3``, ``now``) or a catalog
+    (``catalogs.products[profile.traits.wish].in_stock``): it is tested as the wait begins and after each event of
+    the customer, so one that comes true by time alone, or by a catalog loaded anew, goes on only at their next
+    event, which a quiet customer never sends: they take ``on_timeout`` instead."""
+    out = []
+    for j, src in loaded:
+        for i, step in enumerate(j.steps.values()):
+            cond = step.condition if step.kind == "wait_for" else None
+            if cond is not None and "now" in cond.roots:
+                out.append(f"{j.source}:{src.line(('steps', i, 'wait_for', 'condition'))}: warning: step {step.id}'s "
+                           f"condition {cond.source!r} reads the time: tested only as the wait begins and at the "
+                           "customer's events, it is seen to come true by time alone at their next event (or never: "
+                           "on_timeout); to wait for a time, `wait:` and then a `branch`")
+            elif cond is not None and "catalogs" in cond.roots:  # "wait until the product is back in stock"
+                out.append(f"{j.source}:{src.line(('steps', i, 'wait_for', 'condition'))}: warning: step {step.id}'s "
+                           f"condition {cond.source!r} reads a catalog, which changes only when the workers load its "
+                           "file anew: the wait sees a restock at the customer's first event after that (or never: "
+                           "on_timeout); to wait for one, wait for an event the stock system sends (`wait_for: "
+                           "{event: product_restocked, when: ...}`)")
+    return out
 
 
 #: What the synthetic ``scheduled`` event of a scheduled entry holds empty (engine.core.scheduled_view).

@@ -35,7 +35,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # written `.name` in Liquid, oth
 
 
 def _role(c: Condition) -> str:
-    return f"step {c.step}'s {c.kind}" if c.step is not None else f"its {c.kind}'s when"
+    if c.step is not None:
+        return f"step {c.step}'s {c.kind}" if c.event is not None or c.kind != "wait_for" else \
+            f"step {c.step}'s wait_for condition"
+    # an exit_on condition matches no event: it has no `when` (the note named one the file does not have)
+    return f"its {c.kind}'s when" if c.event is not None or c.kind != "exit_on" else "its exit_on condition"
 
 
 def _traits_read(cond: Expression) -> Iterator[str]:

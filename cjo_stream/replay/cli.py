@@ -84,6 +84,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if args.compare:
         topologies.append((args.compare, load_topology_checked(args.compare)))
     every = list(topologies)  # (the contender's may run apart: its journeys are still checked for unseen events)
+    from cjo_stream.journeys.catalog_misses import count_lookups, missing_row_notes
+
+    counted = count_lookups(topologies[0][1].catalogs)  # the first side's ids with no row, as simulate tells
     for path in args.events or ():
         readable_file(path, "events file")
     outputs = [(flag, path) for flag, path in (("--commands", args.commands), ("--html", args.html),
@@ -234,6 +237,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 print(f"note: {name + ': ' if args.compare else ''}{note}", file=sys.stderr)
     for note in consent_lookalikes(first.sim.names):  # as simulate tells: `Unsubscribed` withdrew nothing
         print(f"note: {note}", file=sys.stderr)
+    for note in missing_row_notes(counted):  # `SKU-1` for `sku-1`: a mail naming no product, unsaid
+        print(f"note: {topologies[0][0] + ': ' if args.compare else ''}{note}", file=sys.stderr)
     from cjo_stream.journeys.unset_traits import unset_properties
 
     for name, topo in every:  # a condition on a property no such event had, as simulate tells (the keys

@@ -57,6 +57,15 @@ class CustomerDiff:
         return bool(self.only_a or self.only_b or self.differ)
 
 
+@dataclass(frozen=True)
+class CatalogDiff:
+    name: str
+    changed: int  # rows of the same id, not the same
+    only_a: int  # ids A's catalog has and B's has not (a catalog only one side has: all its rows)
+    only_b: int
+    examples: tuple[str, ...]  # ids, changed first
+
+
 @dataclass
 class Comparison:
     a: str
@@ -70,6 +79,8 @@ class Comparison:
     versions: tuple[tuple[str, int, int], ...] = ()
     #: (journey, A's status, B's) where the current versions' ``status`` differ (live, paused)
     statuses: tuple[tuple[str, str, str], ...] = ()
+    #: catalogs whose rows differ under A and B (see :func:`catalog_changes`)
+    catalogs: tuple[CatalogDiff, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -134,6 +145,32 @@ def edited_in_place(a: Side, b: Side) -> list[tuple[str, int]]:
     return out
 
 
+def _fields(row: Mapping[str, object]) -> dict[str, object]:
+    """A row but its id: `2` and `"2"` find the same row."""
+    return {k: v for k, v in row.items() if k != "id"}
+
+
+def _catalogs(side: Side) -> Mapping[str, Mapping[object, Mapping[str, object]]]:
+    return next((j.catalogs for j in side.sim.engine.versions.values() if j.catalogs), {})
+
+
+def catalog_changes(a: Side, b: Side, examples: int = 5) -> list[CatalogDiff]:
+    """The catalogs whose rows differ under A and B. The table shows what B's rows decide, but not that a
+    customer already in a journey reads them too once the workers load them (catalogs are not versioned,
+    README "Catalogs"): named, as a journey edited in place is."""
+    ca, cb = _catalogs(a), _catalogs(b)
+    out = []
+    for name in sorted(ca.keys() | cb.keys()):
+        ra = {str(k): v for k, v in ca.get(name, {}).items()}
+        rb = {str(k): v for k, v in cb.get(name, {}).items()}
+        changed = sorted(k for k in ra.keys() & rb.keys() if _fields(ra[k]) != _fields(rb[k]))
+        only_a, only_b = sorted(ra.keys() - rb.keys()), sorted(rb.keys() - ra.keys())
+        if changed or only_a or only_b:
+            out.append(CatalogDiff(name, len(changed), len(only_a), len(only_b),
+                                   tuple((changed + only_a + only_b)[:examples])))
+    return out
+
+
 def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
     channel_of: dict[tuple[str, str], str] = {}
     goals: set[str] = set()
@@ -157,7 +194,8 @@ def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
                      if ca[j].version != cb[j].version)
     statuses = tuple((j, _status(ca[j].paused), _status(cb[j].paused)) for j in sorted(ca.keys() & cb.keys())
                      if ca[j].paused != cb[j].paused)
-    return Comparison(a.name, b.name, rows, customers, tuple(edited_in_place(a, b)), versions, statuses)
+    return Comparison(a.name, b.name, rows, customers, tuple(edited_in_place(a, b)), versions, statuses,
+                      tuple(catalog_changes(a, b, examples)))
 
 
 def _status(paused: bool) -> str:
@@ -172,7 +210,12 @@ def render(cmp: Comparison, only_changed: bool = False) -> str:
     for jid, status_a, status_b in cmp.statuses:
         lines.append(f"journey {jid}: {status_a} under A, {status_b} under B (paused from --since on: customers "
                      "the warm-up entered are held at their next send)")
-    if cmp.versions or cmp.statuses:
+    for cat in cmp.catalogs:
+        lines.append(f"catalog {cat.name}: {cat.changed:,} row(s) differ under B, {cat.only_a:,} only under A, "
+                     f"{cat.only_b:,} only under B (e.g. {', '.join(cat.examples)}): deployed, customers already in "
+                     "a journey read "
+                     "B's rows too (catalogs have no versions)")
+    if cmp.versions or cmp.statuses or cmp.catalogs:
         lines.append("")
     for jid, version in cmp.edited:
         lines += [f"note: journey {jid} version {version} is defined differently under A and B: deployed, the customers "

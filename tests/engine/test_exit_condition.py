@@ -75,6 +75,22 @@ steps:
     assert sim.funnel.journeys["pro_tips"].get("exited") == 1
 
 
+def test_a_condition_that_holds_as_the_customer_enters_ends_the_instance_before_its_first_step() -> None:
+    """A free customer entering the pro tips: the first tip was sent, the exit came only at the next wake."""
+    text = PRO.replace("  - id: day1\n    wait: 1d\n", "")  # the first tip at once
+    for plan, sent, exited in (("free", [], 1), ("pro", ["tip1", "tip2"], None)):
+        sim = Simulator(engine(text))
+        sim.handle(ev("identify", T0, type="identify", traits={"plan": plan}))
+        sim.handle(ev("upgraded", T0 + 1))
+        sim.finish()
+        assert [c.content["body"] for c in sim.commands] == sent
+        assert sim.funnel.journeys["pro_tips"].get("entered") == 1
+        assert sim.funnel.journeys["pro_tips"].get("exited") == exited
+        # the report's step table: the first step reached, and the instance exited there (an ending at a step
+        # it never reached read "reached 1, continued 1, drop-off 1")
+        assert sim.funnel.steps[("pro_tips", "tip1")]["reached"] == 1
+
+
 def test_the_event_exits_around_it_keep_their_lines(tmp_path: Path) -> None:
     """An exit_on event item after a condition item is warned about at its own line (its place in the list)."""
     text = PRO.replace("{event: unsubscribed_tips}", "{event: order_completed}").replace(

@@ -143,3 +143,39 @@ steps:
     sim.handle(ev("back_in_stock", T0 + 1, "ready", props={"title": "Red shoes"}))
     sim.finish()
     assert _bodies(sim) == {"later": ["Blue hat is back"], "ready": ["Red shoes is back"]}
+
+
+def test_a_condition_on_the_clock_is_warned_about_at_its_line(tmp_path: Path) -> None:
+    """``days_since(profile.first_seen) > 3`` loaded silently: a quiet customer never sends the event at which it
+    is tested again, and took on_timeout however long ago they signed up."""
+    from cjo_stream.journeys.loader import load_topology
+
+    (tmp_path / "journeys").mkdir()
+    for cond, warned in (("days_since(profile.first_seen) > 3", True), ("profile.traits.activated == true", False)):
+        text = ONBOARD.replace('"profile.traits.activated == true"', f'"{cond}"')
+        (tmp_path / "journeys" / "onboard.yaml").write_text(text)
+        warnings = [w for w in load_topology(str(tmp_path)).warnings if "reads the time" in w]
+        line = next(n for n, t in enumerate(text.splitlines(), 1) if "wait_for:" in t)
+        assert warnings == ([f"{tmp_path}/journeys/onboard.yaml:{line}: warning: step until_active's condition "
+                             f"'{cond}' reads the time: tested only as the wait begins and at the customer's "
+                             "events, it is seen to come true by time alone at their next event (or never: "
+                             "on_timeout); to wait for a time, `wait:` and then a `branch`"] if warned else [])
+
+
+def test_a_condition_on_a_catalog_is_warned_about_at_its_line(tmp_path: Path) -> None:
+    """"Wait until the product is back in stock" as a condition on the catalog loaded silently: the catalog changes
+    only when the workers load it anew, so the wait saw a restock at the customer's next event after that, if any."""
+    from cjo_stream.journeys.loader import load_topology
+
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "catalogs").mkdir()
+    (tmp_path / "catalogs" / "products.jsonl").write_text('{"id": "sku-1", "in_stock": false}\n')
+    cond = "catalogs.products[profile.traits.wish].in_stock == true"
+    text = ONBOARD.replace('"profile.traits.activated == true"', f'"{cond}"')
+    (tmp_path / "journeys" / "onboard.yaml").write_text(text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "wait_for:" in t)
+    assert [w for w in load_topology(str(tmp_path)).warnings if "reads a catalog" in w] == [
+        f"{tmp_path}/journeys/onboard.yaml:{line}: warning: step until_active's condition '{cond}' reads a catalog, "
+        "which changes only when the workers load its file anew: the wait sees a restock at the customer's first "
+        "event after that (or never: on_timeout); to wait for one, wait for an event the stock system sends "
+        "(`wait_for: {event: product_restocked, when: ...}`)"]

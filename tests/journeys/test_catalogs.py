@@ -67,6 +67,35 @@ def test_simulate_looks_rows_up_by_id_in_conditions_and_templates(tmp_path: Path
                    ("c", "Blue hat is back", "now 19.5 EUR")]
 
 
+def test_simulate_and_replay_note_the_ids_with_no_row(tmp_path: Path) -> None:
+    """Events spelling the ids otherwise than the catalog (``SKU-1`` for ``sku-1``) found no row, silently: the
+    mail went out " is back". Only a template reads the catalog here, so the mail goes out all the same."""
+    journey = STOCK.replace(', when: "catalogs.products[event.properties.sku].in_stock == true"', "")
+    root = _topology(tmp_path, journey)
+    events = tmp_path / "e.jsonl"
+    for skus, told in ((("SKU-1", "sku-1", 7, "SKU-1"), "note: catalog 'products': 2 id(s) looked up have no row "
+                                                        "('SKU-1', 7), beside 1 that have: a condition reads their "
+                                                        "fields as null, a template renders them empty"),
+                       (("sku-1", 42), None)):
+        lines = []
+        for n, sku in enumerate(skus):
+            who = f"c{n}"
+            lines += [{"messageId": f"i{n}", "type": "identify", "userId": who, "timestamp": "2026-03-02T10:00:00Z",
+                       "traits": {"email": f"{who}@example.com"}},
+                      {"messageId": f"t{n}", "type": "track", "event": "back_in_stock", "userId": who,
+                       "timestamp": "2026-03-02T10:01:00Z", "properties": {"sku": sku}}]
+        events.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+        p = run("simulate", "--topologies", str(root), "--events", str(events))
+        assert p.returncode == 0, p.stderr
+        notes = [ln for ln in p.stderr.splitlines() if ln.startswith("note: catalog")]
+        assert notes == ([] if told is None else [notes[0]]) and (told is None or notes[0].startswith(told)), notes
+        if told is not None:
+            assert " is back" in {orjson.loads(c)["content"]["subject"] for c in p.stdout.splitlines()}
+        r = run("replay", "--topologies", str(root), "--events", str(events))  # replay tells it as simulate does
+        assert r.returncode == 0, r.stderr
+        assert [ln for ln in r.stderr.splitlines() if ln.startswith("note: catalog")] == notes
+
+
 def test_a_catalog_name_with_no_file_is_refused_at_its_line(tmp_path: Path) -> None:
     text = STOCK.replace("catalogs.products[event.properties.sku].in_stock", "catalogs.product[event.properties.sku].in_stock")
     text = text.replace("{{ catalogs.products[event.properties.sku].price }}", "{{ catalogs.prices[event.properties.sku].eur }}")
@@ -82,6 +111,31 @@ def test_a_field_no_row_has_is_warned_about(tmp_path: Path) -> None:
                         "which no row has (did you mean 'price'?): it renders empty"]
 
 
+@pytest.mark.parametrize(("cond", "told"), [
+    ("catalogs.products[event.properties.sku].instock == true",
+     "'catalogs.products[event.properties.sku].instock == true' reads field 'instock' of catalog 'products', which "
+     "no row has (did you mean 'in_stock'?): it is null"),
+    # Liquid reads `sku-1` as a key; a condition reads row 'sku' minus 1.in_stock: false for everyone
+    ("catalogs.products.sku-1.in_stock == true",
+     "'catalogs.products.sku-1.in_stock == true' reads row 'sku' of catalog 'products', which has no row of that "
+     "id: it is null (an id of other characters than letters, digits and _ goes in brackets: "
+     "catalogs.products['sku-1'])"),
+    ("catalogs.products['sku1'].in_stock == true", "reads row 'sku1' of catalog 'products', which has no row of "
+                                                    "that id (did you mean 'sku-1'?): it is null"),
+])
+def test_a_condition_reading_what_no_row_has_is_warned_about(tmp_path: Path, cond: str, told: str) -> None:
+    """Only a template's fields were checked: a condition's misspelt field was false for everyone, silently."""
+    root = _topology(tmp_path, STOCK.replace("catalogs.products[event.properties.sku].in_stock == true", cond))
+    warnings = [w.replace(f"{root}/", "") for w in load_topology(str(root)).warnings]
+    assert len(warnings) == 1 and warnings[0].startswith("journeys/j.yaml:2: warning: ") and told in warnings[0], \
+        warnings
+    # the same, written right, is told nothing (a template's `sku-1` is a key: Liquid reads it so)
+    right = STOCK.replace("catalogs.products[event.properties.sku].in_stock == true",
+                          "catalogs.products['sku-1'].in_stock == true").replace("].price }}", "].price }} "
+                                                                                  "{{ catalogs.products.sku-1.title }}")
+    assert load_topology(str(_topology(tmp_path, right))).warnings == []
+
+
 @pytest.mark.parametrize(("raw", "name", "told"), [
     (b'{"id": "a"}\n{"id": "b", oops}', "products.jsonl", "catalogs/products.jsonl:2: not JSON: "),
     (b'{"id": "a"}\n{"title": "no id"}', "products.jsonl",
@@ -91,11 +145,66 @@ def test_a_field_no_row_has_is_warned_about(tmp_path: Path) -> None:
     (b'["a", 1]', "products.jsonl", "catalogs/products.jsonl:1: a row is a JSON object"),
     (b"id,title\na,b", "products.csv", "catalogs/products.csv:1: a catalog is a .jsonl file"),
     (b'{"id": "a"}', "Products.jsonl", "catalogs/Products.jsonl:1: catalog name 'Products': lower-case letters"),
+    (b'{"id": "a"}', "gift-cards.jsonl", "catalogs/gift-cards.jsonl:1: catalog name 'gift-cards': lower-case letters, "
+                                         "digits and _, starting with a letter (templates read it as "
+                                         "catalogs.<name>): rename it gift_cards.jsonl"),
 ])
 def test_a_bad_catalog_file_is_refused_at_its_line(tmp_path: Path, raw: bytes, name: str, told: str) -> None:
     problems = _problems(_topology(tmp_path, "journey: j\nentry: {event: x}\nsteps:\n  - id: w\n    wait: 1h\n",
                                    raw=raw, name=name))
     assert len(problems) == 1 and problems[0].startswith(told), problems
+
+
+def test_what_spreadsheets_and_exports_write_loads(tmp_path: Path) -> None:
+    """A BOM (Excel's, Notepad's), Windows line ends and an id as pandas writes an integer column with gaps
+    (``42.0``) were refused: the BOM as "not JSON", 42.0 as "a row needs an id"."""
+    raw = b"\xef\xbb\xbf" + b'{"id": "sku-1", "title": "Red shoes"}\r\n{"id": 42.0, "title": "Blue hat"}\r\n'
+    cats = load_topology(str(_topology(tmp_path, raw=raw))).catalogs
+    assert cats["products"]["sku-1"]["title"] == "Red shoes"
+    assert cats["products"][42]["title"] == cats["products"]["42"]["title"] == "Blue hat"
+
+
+@pytest.mark.parametrize(("raw", "told"), [
+    (b'[\n  {"id": "a"},\n  {"id": "b"}\n]', ["catalogs/products.jsonl:1: a catalog is JSON lines, one object on "
+                                               "each line, not a JSON array or pretty-printed JSON"]),
+    (b'[{"id": "a"}, {"id": "b"}]', ["catalogs/products.jsonl:1: a catalog is JSON lines"]),
+    (b'{"id": "a"},\n{"id": "b"},', ["catalogs/products.jsonl:1: not JSON: a comma after the row: a line holds "
+                                     "one object", "catalogs/products.jsonl:2: not JSON: a comma after the row"]),
+    (b'{"id": 4.5}', ["catalogs/products.jsonl:1: a row needs an `id`: text or a whole number, not 4.5"]),
+    (b"\n".join([b"id,title"] + [b"a%d,x" % i for i in range(30)]),
+     [f"catalogs/products.jsonl:{n}: not JSON: " for n in range(1, 20)] +
+     ["catalogs/products.jsonl:20: not JSON: ", "catalogs/products.jsonl:20: 20 bad rows: the rest of the file is "
+                                                "not checked"]),
+])
+def test_a_file_of_another_shape_is_told_once(tmp_path: Path, raw: bytes, told: list[str]) -> None:
+    """A pretty-printed export was refused once a line: thousands of problems, and a warning for each field the
+    journeys read, "which no row has; its fields are : it renders empty"."""
+    root = _topology(tmp_path, raw=raw)
+    problems = _problems(root)
+    assert len(problems) == len(told) and all(p.startswith(t) for p, t in zip(problems, told, strict=True)), \
+        problems
+    p = run("validate", str(root))
+    assert p.returncode == 1 and "warning" not in p.stderr, p.stderr
+
+
+def test_a_file_refused_whole_is_told_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each journey's read of it was refused besides, "no catalog 'products'; the topology has none": ten lines
+    for a catalog over the row limit, all but the first pointing away from it."""
+    from cjo_stream.journeys import catalogs
+
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "big").mkdir()
+    assert _problems(_topology(tmp_path / "csv", raw=b"id,title\nsku-1,Red shoes", name="products.csv")) == [
+        "catalogs/products.csv:1: a catalog is a .jsonl file (one JSON object per line, each with an `id`): "
+        "convert it, or move it out of catalogs/"]
+    (tmp_path / "caps").mkdir()
+    assert _problems(_topology(tmp_path / "caps", name="Products.jsonl")) == [
+        "catalogs/Products.jsonl:1: catalog name 'Products': lower-case letters, digits and _, starting with a letter "
+        "(templates read it as catalogs.<name>): rename it products.jsonl"]
+    monkeypatch.setattr(catalogs, "MAX_ROWS", 2)
+    assert _problems(_topology(tmp_path / "big")) == [
+        "catalogs/products.jsonl:1: the catalogs have more than 2 rows in all: every worker holds them in memory; "
+        "keep the rows journeys read"]
 
 
 def test_validate_refuses_it_in_one_line_with_no_traceback(tmp_path: Path) -> None:

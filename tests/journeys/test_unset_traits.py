@@ -77,6 +77,20 @@ def test_every_path_of_a_wait_for_is_read() -> None:
         "did you mean 'tier'?)"]
 
 
+def test_a_condition_on_the_profile_is_named_as_written() -> None:
+    """``exit_on: [{condition}]`` and ``wait_for: {condition}`` have no `when`: the note said "its exit_on's when"."""
+    from cjo_stream.journeys.loader import load_journey_text
+
+    j = load_journey_text("journey: p\nentry: {event: go}\nexit_on:\n  - condition: profile.traits.unsubscribed_all\n"
+                          "steps:\n  - id: w\n    wait_for: {condition: profile.traits.activatd == true, timeout: 1d}\n",
+                          "p.yaml")
+    assert unset_traits([j], {"unsubscribed", "activated"}) == [
+        "journey p: no customer in the input has a trait 'unsubscribed_all' (its exit_on condition reads it as null "
+        "for everyone; did you mean 'unsubscribed'?)",
+        "journey p: no customer in the input has a trait 'activatd' (step w's wait_for condition reads it as null for "
+        "everyone; did you mean 'activated'?)"]
+
+
 def test_a_trait_a_condition_on_a_group_call_reads_points_at_the_groups_traits(tmp_path: Path) -> None:
     """A Segment user's ``entry: {event: group, when: profile.traits.plan == ...}`` waits for the group's
     ``plan``, which stays off the profile: the note said only that no customer has it."""

@@ -256,6 +256,28 @@ def test_compare_names_the_versions_each_side_enters(tmp_path: Path) -> None:
     assert "enters version" not in same.stdout
 
 
+def test_compare_names_the_catalog_rows_that_differ(tmp_path: Path) -> None:
+    """A what-if of a changed catalog: the table showed what B's rows decide, and nothing said the catalog
+    differed, nor that customers already in a journey read the new rows once deployed (catalogs have no
+    versions), as a journey edited in place is named. In two processes as in one."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(shoppers()) + b"\n")
+    a, b = topology(tmp_path, "a"), topology(tmp_path, "b")
+    rows: dict[str, list[dict[str, object]]] = {  # row 2's id as a number and as text: the same row
+        "a": [{"id": "sku-1", "title": "Red shoes"}, {"id": 2, "title": "Blue hat"}, {"id": "x", "title": "X"}],
+        "b": [{"id": "sku-1", "title": "Red boots"}, {"id": "2", "title": "Blue hat"}, {"id": "y", "title": "Y"}]}
+    for side, d in (("a", a), ("b", b)):
+        (Path(d) / "catalogs").mkdir()
+        (Path(d) / "catalogs" / "products.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows[side]))
+    for extra in ((), ("--serial",)):
+        p = cli("--events", str(path), "--topologies", a, "--compare", b, *extra)
+        assert p.returncode == 0, p.stderr
+        assert "\ncatalog products: 1 row(s) differ under B, 1 only under A, 1 only under B (e.g. sku-1, x, y): " \
+               "deployed, customers already in a journey read B's rows too (catalogs have no versions)\n" in p.stdout, \
+            p.stdout
+    assert "catalog products" not in cli("--events", str(path), "--topologies", a, "--compare", a).stdout
+
+
 def test_compare_reports_exactly_the_hand_derived_difference(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_bytes(b"\n".join(shoppers()) + b"\n")
