@@ -10,33 +10,19 @@ import orjson
 import pytest
 
 from cjo_stream.journeys.loader import load_journey_text
+from tests.readme_tables import table_row, table_rows, table_snippets
 from tests.test_cli_errors import run
-
-ROOT = Path(__file__).resolve().parents[1]
 
 _TOPS = ("entry", "goal", "re_entry", "exit_on")
 _STEPS = ("wait", "wait_until", "wait_for", "branch", "split", "update", "send")
 
 
-def _rows() -> dict[str, str]:
-    """The table's rows: Customer.io's column -> ours, with a cell's escaped ``\\|`` as the ``|`` it shows."""
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("### Coming from Customer.io", 1)[1].split("\n\n")[2]
-    rows = {}
-    for row in table.splitlines()[2:]:
-        cells = re.split(r"(?<!\\) \| ", row.strip("| "))
-        rows[cells[0].replace("\\|", "|")] = cells[1].replace("\\|", "|")
-    return rows
-
-
 def _row(start: str) -> str:
-    (ours,) = [v for k, v in _rows().items() if k.startswith(start)]
-    return ours
+    return table_row('Coming from Customer.io', start)
 
 
 def _snippets() -> list[str]:
-    return [s for ours in _rows().values() for s in re.findall(r"`([a-z_]+: [^`]+)`", ours)
-            if s.split(":")[0] in (*_TOPS, *_STEPS)]
+    return table_snippets('Coming from Customer.io', (*_TOPS, *_STEPS))
 
 
 def test_the_tables_snippets_load() -> None:
@@ -129,7 +115,7 @@ def test_the_anonymous_id_row(tmp_path: Path) -> None:
 @pytest.mark.parametrize("start", ["Liquid `{{customer", "Liquid `| add_day"])
 def test_validate_tells_the_liquid_rows(tmp_path: Path, start: str) -> None:
     """Each Customer.io form in the row's first column is refused by ``validate`` with the hint the row gives."""
-    (theirs,) = [k for k in _rows() if k.startswith(start)]
+    (theirs,) = [k for k in table_rows('Coming from Customer.io') if k.startswith(start)]
     forms = re.findall(r"`([^`]+)`", theirs)
     (tmp_path / "journeys").mkdir()
     for i, form in enumerate(forms):

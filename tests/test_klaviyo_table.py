@@ -15,28 +15,15 @@ from cjo_stream.adapters.email import EmailConfig, build_message
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.journeys.loader import load_journey_text
 from cjo_stream.journeys.templates import Template
+from tests.readme_tables import table_row, table_rows, table_snippets
 from tests.test_cli_errors import run
-
-ROOT = Path(__file__).resolve().parents[1]
 
 _TOPS = ("entry", "goal", "re_entry", "exit_on", "status")
 _STEPS = ("wait", "wait_until", "branch", "split", "update")
 
 
-def _rows() -> dict[str, str]:
-    """The table's rows: Klaviyo's column -> ours, with a cell's escaped ``\\|`` as the ``|`` it shows."""
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("### Coming from Klaviyo", 1)[1].split("\n\n")[2]
-    rows = {}
-    for row in table.splitlines()[2:]:
-        cells = re.split(r"(?<!\\) \| ", row.strip("| "))
-        rows[cells[0].replace("\\|", "|")] = cells[1].replace("\\|", "|")
-    return rows
-
-
 def _row(start: str) -> str:
-    (ours,) = [v for k, v in _rows().items() if k.startswith(start)]
-    return ours
+    return table_row('Coming from Klaviyo', start)
 
 
 def _snippet(start: str, kind: str, n: int = 0) -> str:
@@ -45,8 +32,7 @@ def _snippet(start: str, kind: str, n: int = 0) -> str:
 
 
 def _snippets() -> list[str]:
-    return [s for ours in _rows().values() for s in re.findall(r"`([a-z_]+: [^`]+)`", ours)
-            if s.split(":")[0] in (*_TOPS, *_STEPS)]
+    return table_snippets('Coming from Klaviyo', (*_TOPS, *_STEPS))
 
 
 def test_the_tables_snippets_load() -> None:
@@ -262,7 +248,7 @@ _THEIRS = re.compile(r"`(\{[{%][^`]+[}%]\}|\|[a-z]+(?::[0-9]+|:'[^']*')?)`")
 def test_validate_tells_the_template_rows(tmp_path: Path, start: str) -> None:
     """Each Klaviyo form in the row's first column is refused by ``validate`` at its line, saying what to write;
     each of ours in the second column loads."""
-    (theirs,) = [k for k in _rows() if k.startswith(start)]
+    (theirs,) = [k for k in table_rows('Coming from Klaviyo') if k.startswith(start)]
     forms = _THEIRS.findall(theirs)
     assert len(forms) >= 5, forms
     (tmp_path / "journeys").mkdir()

@@ -4,6 +4,7 @@ carried: every producer copied the product's title, picture and price into each 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
@@ -47,16 +48,22 @@ def _problems(root: Path) -> list[str]:
     return [str(p).replace(f"{root}/", "") for p in e.value.problems]
 
 
-def test_simulate_looks_rows_up_by_id_in_conditions_and_templates(tmp_path: Path) -> None:
-    root = _topology(tmp_path)
-    events = tmp_path / "e.jsonl"
+def _stock_events(tmp_path: Path, skus: Iterable[tuple[str, object]]) -> Path:
+    """``e.jsonl``: for each (customer, sku), an identify giving an address, then ``back_in_stock`` of that sku."""
     lines = []
-    for n, (who, sku) in enumerate((("a", "sku-1"), ("b", 42), ("c", "42"), ("d", "sku-3"), ("e", "nope"))):
+    for n, (who, sku) in enumerate(skus):
         lines += [{"messageId": f"i{n}", "type": "identify", "userId": who, "timestamp": "2026-03-02T10:00:00Z",
                    "traits": {"email": f"{who}@example.com"}},
                   {"messageId": f"t{n}", "type": "track", "event": "back_in_stock", "userId": who,
                    "timestamp": "2026-03-02T10:01:00Z", "properties": {"sku": sku}}]
+    events = tmp_path / "e.jsonl"
     events.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    return events
+
+
+def test_simulate_looks_rows_up_by_id_in_conditions_and_templates(tmp_path: Path) -> None:
+    root = _topology(tmp_path)
+    events = _stock_events(tmp_path, (("a", "sku-1"), ("b", 42), ("c", "42"), ("d", "sku-3"), ("e", "nope")))
     p = run("simulate", "--topologies", str(root), "--events", str(events))
     assert p.returncode == 0, p.stderr
     got = sorted((c["customer_id"], c["content"]["subject"], c["content"]["body"])
@@ -72,19 +79,11 @@ def test_simulate_and_replay_note_the_ids_with_no_row(tmp_path: Path) -> None:
     mail went out " is back". Only a template reads the catalog here, so the mail goes out all the same."""
     journey = STOCK.replace(', when: "catalogs.products[event.properties.sku].in_stock == true"', "")
     root = _topology(tmp_path, journey)
-    events = tmp_path / "e.jsonl"
     for skus, told in ((("SKU-1", "sku-1", 7, "SKU-1"), "note: catalog 'products': 2 id(s) looked up have no row "
                                                         "('SKU-1', 7), beside 1 that have: a condition reads their "
                                                         "fields as null, a template renders them empty"),
                        (("sku-1", 42), None)):
-        lines = []
-        for n, sku in enumerate(skus):
-            who = f"c{n}"
-            lines += [{"messageId": f"i{n}", "type": "identify", "userId": who, "timestamp": "2026-03-02T10:00:00Z",
-                       "traits": {"email": f"{who}@example.com"}},
-                      {"messageId": f"t{n}", "type": "track", "event": "back_in_stock", "userId": who,
-                       "timestamp": "2026-03-02T10:01:00Z", "properties": {"sku": sku}}]
-        events.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+        events = _stock_events(tmp_path, [(f"c{n}", sku) for n, sku in enumerate(skus)])
         p = run("simulate", "--topologies", str(root), "--events", str(events))
         assert p.returncode == 0, p.stderr
         notes = [ln for ln in p.stderr.splitlines() if ln.startswith("note: catalog")]
