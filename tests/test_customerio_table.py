@@ -192,3 +192,22 @@ def test_the_stopping_rows_status_is_taken_and_nobody_enters(tmp_path: Path) -> 
     sent, err = _campaign(tmp_path, journey.replace("entry:", f"{status}\nentry:"),
                           [_identify("a1", "a", "2026-03-02T09:00:00Z", email="a@example.com"), first])
     assert sent == [] and "journey onboarding version 1 is paused" in err, err
+
+
+def test_the_suppressed_people_row_texts_a_customer_whose_mail_bounced(tmp_path: Path) -> None:
+    """The row's fallback, as written, after a provider's bounce callback (a receipt line naming no address: the
+    customer's current one is remembered): the bounced customer is texted, the other mailed."""
+    branch = re.search(r"`(branch: [^`]+)`", _row("suppressed people")).group(1)  # type: ignore[union-attr]
+    journey = ("journey: promo\nentry: {event: promo}\nre_entry: always\nsteps:\n"
+               f"  - id: pick\n    {branch}\n"
+               "  - id: sms_nudge\n    send: {channel: sms, content: {body: x}}\n    next: end\n"
+               "  - id: mail\n    send: {channel: email, content: {subject: Promo, body: x}}\n")
+    sent, _ = _campaign(tmp_path, journey, [
+        _identify("a1", "a", "2026-03-02T10:00:00Z", email="a@example.com", phone="+4915100000001"),
+        _identify("b1", "b", "2026-03-02T10:00:00Z", email="b@example.com", phone="+4915100000002"),
+        {"delivery_id": "d1", "customer_id": "a", "channel": "email", "status": "bounced",
+         "at": "2026-03-02T10:01:00Z", "reason": "mailbox does not exist"},
+        {"messageId": "p1", "type": "track", "event": "promo", "userId": "a", "timestamp": "2026-03-02T10:02:00Z"},
+        {"messageId": "p2", "type": "track", "event": "promo", "userId": "b", "timestamp": "2026-03-02T10:02:00Z"},
+    ])
+    assert sorted((c["customer_id"], c["channel"]) for c in sent) == [("a", "sms"), ("b", "email")]  # type: ignore[type-var]
