@@ -26,6 +26,20 @@ def table_row(heading: str, start: str) -> str:
     return ours
 
 
+def load_snippet(snippet: str, tops: tuple[str, ...], entry_event: str, i: int = 0) -> None:
+    """Load one snippet as a migrator pastes it: a journey key (one of ``tops``) in a journey entering on
+    ``entry_event`` (unless it is the entry), or a step followed by the steps its ``next``/``else`` name."""
+    from cjo_stream.journeys.loader import load_journey_text
+
+    if snippet.split(":")[0] in tops:
+        entry = "" if snippet.startswith("entry:") else f"entry: {{event: {entry_event}}}\n"
+        load_journey_text(f"journey: t\n{entry}{snippet}\nsteps:\n  - id: s\n    wait: 1h\n", "t.yaml")
+        return
+    targets = [t for t in re.findall(r"(?:next|else): ([a-z_]+)", snippet) if t != "end"]
+    rest = "".join(f"  - id: {t}\n    wait: 1h\n    next: end\n" for t in dict.fromkeys(targets))
+    load_journey_text(f"journey: t\nentry: {{event: x}}\nsteps:\n  - id: s{i}\n    {snippet}\n{rest}", "t.yaml")
+
+
 def table_snippets(heading: str, kinds: tuple[str, ...]) -> list[str]:
     """Each `` `kind: ...` `` snippet of the table whose kind is one of ``kinds``, in the table's order."""
     return [s for ours in table_rows(heading).values() for s in re.findall(r"`([a-z_]+: [^`]+)`", ours)

@@ -9,8 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cjo_stream.journeys.loader import load_journey_text
-from tests.readme_tables import table_row, table_rows, table_snippets
+from tests.readme_tables import load_snippet, table_row, table_rows, table_snippets
 from tests.test_cli_errors import run
 
 _TOPS = ("entry", "goal", "re_entry", "exit_on")
@@ -31,13 +30,7 @@ def test_the_tables_snippets_load() -> None:
     assert kinds >= {"entry", "goal", "re_entry", "exit_on", "wait_until", "wait_for", "branch", "split", "update",
                      "send"}, snippets
     for i, s in enumerate(snippets):
-        if s.split(":")[0] in _TOPS:
-            entry = "" if s.startswith("entry:") else "entry: {event: signed_up}\n"
-            load_journey_text(f"journey: t\n{entry}{s}\nsteps:\n  - id: s\n    wait: 1h\n", "t.yaml")
-        else:  # the steps a branch or split names, after it
-            targets = [t for t in re.findall(r"(?:next|else): ([a-z_]+)", s) if t != "end"]
-            rest = "".join(f"  - id: {t}\n    wait: 1h\n    next: end\n" for t in dict.fromkeys(targets))
-            load_journey_text(f"journey: t\nentry: {{event: x}}\nsteps:\n  - id: s{i}\n    {s}\n{rest}", "t.yaml")
+        load_snippet(s, _TOPS, "signed_up", i)
 
 
 def _campaign(tmp_path: Path, journey: str, events: list[dict[str, object]]) -> tuple[list[dict[str, object]], str]:

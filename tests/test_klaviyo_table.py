@@ -13,9 +13,8 @@ import pytest
 
 from cjo_stream.adapters.email import EmailConfig, build_message
 from cjo_stream.commands import DeliveryCommand
-from cjo_stream.journeys.loader import load_journey_text
 from cjo_stream.journeys.templates import Template
-from tests.readme_tables import table_row, table_rows, table_snippets
+from tests.readme_tables import load_snippet, table_row, table_rows, table_snippets
 from tests.test_cli_errors import run
 
 _TOPS = ("entry", "goal", "re_entry", "exit_on", "status")
@@ -40,13 +39,7 @@ def test_the_tables_snippets_load() -> None:
     kinds = {s.split(":")[0] for s in snippets}
     assert kinds >= {*_TOPS, *_STEPS}, snippets
     for i, s in enumerate(snippets):
-        if s.split(":")[0] in _TOPS:
-            entry = "" if s.startswith("entry:") else "entry: {event: Checkout Started}\n"
-            load_journey_text(f"journey: t\n{entry}{s}\nsteps:\n  - id: s\n    wait: 1h\n", "t.yaml")
-        else:  # the steps a branch or split names, after it
-            targets = [t for t in re.findall(r"(?:next|else): ([a-z_]+)", s) if t != "end"]
-            rest = "".join(f"  - id: {t}\n    wait: 1h\n    next: end\n" for t in dict.fromkeys(targets))
-            load_journey_text(f"journey: t\nentry: {{event: x}}\nsteps:\n  - id: s{i}\n    {s}\n{rest}", "t.yaml")
+        load_snippet(s, _TOPS, "Checkout Started", i)
 
 
 def test_the_policy_snippets_validate(tmp_path: Path) -> None:

@@ -722,21 +722,14 @@ class Engine:
                     return True
         return False
 
-    def _exits(self, run: _Run, inst: Instance, j: Journey, ev_view: dict[str, Any]) -> bool:
-        """``exit_on: [{condition}]``: end the instance ``exited`` if one holds now."""
+    def _exits(self, run: _Run, inst: Instance, j: Journey, ev_view: dict[str, Any], entering: bool = False) -> bool:
+        """``exit_on: [{condition}]``: end the instance ``exited`` if one holds now. ``entering``: as the customer
+        enters (a free plan entering the pro tips), before the first step runs, as before each later one (it sent
+        the first tip, then exited at the next wake); the report counts the first step reached and the exit there."""
         for _, cond in j.exit_when:
             if truthy(cond(run.ctx(ev_view, inst, j, self._reads[id(cond)]))):
-                self._end(run, inst, j, "exited")
-                return True
-        return False
-
-    def _exits_at_entry(self, run: _Run, inst: Instance, j: Journey, ev_view: dict[str, Any]) -> bool:
-        """An exit condition that holds as the customer enters (a free plan entering the pro tips) ends the
-        instance at its first step, before it runs, as before each later one: it sent the first tip, then exited
-        at the next wake. The report counts the first step reached and the instance exited there."""
-        for _, cond in j.exit_when:
-            if truthy(cond(run.ctx(ev_view, inst, j, self._reads[id(cond)]))):
-                run.note("step", inst, j.first, inst.variant)
+                if entering:
+                    run.note("step", inst, j.first, inst.variant)
                 self._end(run, inst, j, "exited")
                 return True
         return False
@@ -819,7 +812,7 @@ class Engine:
             run.note("holdout", inst)
         if self._global_control(p):  # told at entry: analytics keeps these customers out of treatment
             run.note("global_control", inst)
-        if j.exit_when and self._exits_at_entry(run, inst, j, ev_view):
+        if j.exit_when and self._exits(run, inst, j, ev_view, entering=True):
             return inst
         self._run(run, inst, j, j.first, ev_view)
         if p.instances.get(j.id) is inst and _needs_event(j, inst):
