@@ -128,7 +128,11 @@ def test_worker_says_503_while_the_broker_is_gone_and_exits_once_it_is_back_with
         assert w.returncode == 70, log[-3000:]
         lines = [line for line in log.splitlines() if GONE in line]
         assert len(lines) == 1, log[-3000:]
-        assert "cjo.customer-events" in lines[0] and "broker restarted with memory storage?" in lines[0], lines[0]
+        # which of its topics it names is a race: a consumer's metadata request naming its input topic has Tansu
+        # make that one again (4 partitions) before the watch looks, so the line may name only the changelogs
+        named = [t for t in ("cjo.customer-events", "cjo.profiles-changelog", "cjo.timers-changelog", "cjo.aliases")
+                 if t in lines[0]]
+        assert named and "broker restarted with memory storage?" in lines[0], lines[0]
         assert "Traceback" not in log, log[-3000:]
         # (Not asserted: that a worker started again now runs. It creates its topics as on a first start, but
         # Tansu stored the records the old one still had in flight as orphan batches of the topics it did not
