@@ -14,6 +14,7 @@ from cjo_stream.commands import ALL_CHANNELS, CONTENT_NEEDS
 from cjo_stream.journeys.conditions import located_conditions, way_path
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.lifetime_warnings import lifetime_warnings
+from cjo_stream.journeys.markup_warnings import markup_warnings
 from cjo_stream.journeys.model import END, Journey, exit_place
 from cjo_stream.journeys.receipt_waits import receipt_wait_warnings
 from cjo_stream.journeys.source import Located, Path
@@ -33,7 +34,8 @@ def journey_warnings(loaded: list[tuple[Journey, Located]],
         + _variant_warnings(loaded) + receipt_wait_warnings(loaded) + lifetime_warnings(loaded) \
         + text_trait_warnings(loaded, located_conditions, stage_whens) + update_newline_warnings(loaded) \
         + update_order_warnings(loaded) + _day_test_warnings(loaded) + _dated_number_warnings(loaded) \
-        + _credential_header_warnings(loaded) + _timed_condition_warnings(loaded) + _unsubscribe_link_warnings(loaded)
+        + _credential_header_warnings(loaded) + _timed_condition_warnings(loaded) + _unsubscribe_link_warnings(loaded) \
+        + markup_warnings(loaded)
 
 
 #: ``{unsubscribe_url}`` as the email adapter fills it in (adapters.email), and the near misses of it

@@ -463,6 +463,11 @@ class Template:
                 return int(var.span.index)
         return 0
 
+    def nodes(self) -> list[Any]:
+        """Every parsed Liquid node of the template, nested ones too, in order (none for plain text): for checks
+        of how data is written (:mod:`cjo_stream.journeys.markup_warnings`)."""
+        return [] if self._tpl is None else list(_walk(self._tpl))
+
     def roots(self) -> frozenset[str] | None:
         """The context keys this template reads (``event``, ``profile``, ...), or None when a path starts
         with a computed key (``{{ [x].y }}``): then it may read any."""
