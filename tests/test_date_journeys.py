@@ -114,3 +114,43 @@ def test_validate_tells_a_date_function_reading_what_is_compared_with_a_number(t
         "  - id: check\n    branch:\n      - when: days_until(event.properties.delivery_on) < 3\n        next: end\n"
         "  - id: s\n    send: {channel: email, content: {subject: a, body: b}}\n"))
     assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
+
+
+IN_DAYS = """journey: trial_ending_in
+entry:
+  event: identify
+  when: days_until(profile.traits.trial_ends_at) <= 3
+steps:
+  - id: remind
+    send:
+      channel: email
+      content:
+        subject: "Your trial ends in {{ profile.traits.trial_ends_at | days_until }} days"
+        body: "A member for {{ profile.traits.joined_at | days_since | floor }} days; renewal in {{ profile.traits.renews | days_until_anniversary | default: 'a while' }} days."
+"""
+
+
+def test_the_date_functions_as_filters_count_the_days_the_condition_counted(tmp_path: Path) -> None:
+    """``{{ x | days_until }}`` in a mail says the number its journey's ``days_until(x) <= 3`` tested: in the
+    customer's calendar, not UTC's. Ken, in Tokyo, is seen on 13 March at 20:00 UTC, already the 14th at home: 3
+    days to the 17th there (4 by UTC's date). A value that is no date renders as nil: ``| default`` fills it in."""
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "in.yaml").write_text(IN_DAYS)
+    checked = run("validate", str(tmp_path))
+    assert checked.returncode == 0 and "warning" not in checked.stderr, checked.stderr
+    events = [_identify("k1", "ken", "2027-03-13T20:00:00Z", email="ken@example.com", timezone="Asia/Tokyo",
+                        trial_ends_at="2027-03-17", joined_at="2027-01-01T00:00:00Z", renews="not a date"),
+              # UTC: at 20:00 on the 13th, the 17th is 4 days ahead: not entered
+              _identify("u1", "ulf", "2027-03-13T20:00:00Z", email="ulf@example.com", trial_ends_at="2027-03-17")]
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert p.returncode == 0, p.stderr
+    sent = [orjson.loads(line) for line in p.stdout.splitlines()]
+    assert [(c["customer_id"], c["content"]["subject"]) for c in sent] == [("ken", "Your trial ends in 3 days")]
+    assert sent[0]["content"]["body"] == "A member for 71 days; renewal in a while days."
+
+
+def test_a_date_filter_given_an_argument_is_refused_at_its_line(tmp_path: Path) -> None:
+    p = _validate(tmp_path, "in", IN_DAYS.replace("| days_until }}", "| days_until: 3 }}"))
+    assert p.returncode != 0 and "journeys/in.yaml:10:" in p.stderr and "days_until" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from cjo_stream.journeys.expressions import Expression
+from cjo_stream.journeys.expressions import ZONE, Expression
 from cjo_stream.journeys.model import Journey, Step
 from cjo_stream.journeys.templates import Template
 from cjo_stream.profile import Profile
@@ -73,7 +73,14 @@ def expression_reads(exprs: Iterable[Expression | None]) -> Reads:
 def template_reads(tpls: Iterable[Template]) -> Reads:
     """What these templates read together."""
     ts = list(tpls)
-    return _combine((t.roots() for t in ts), [path for t in ts for path in t.paths("profile")])
+    return _combine((_template_roots(t) for t in ts), [path for t in ts for path in t.paths("profile")])
+
+
+def _template_roots(t: Template) -> frozenset[str] | None:
+    """What a template reads: its roots, and the customer's zone for a calendar filter (``| days_until``), as a
+    condition's calendar function reads it."""
+    roots = t.roots()
+    return roots | {ZONE} if roots is not None and t.calendar else roots
 
 
 def step_reads(step: Step) -> Reads | None:

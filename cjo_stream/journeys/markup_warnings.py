@@ -33,7 +33,8 @@ _THEIRS: Final = frozenset({("profile", "traits"), ("event", "properties"), ("ev
                             ("event", "context"), ("event", "previous")})
 #: filters whose result is text that cannot carry markup, whatever they are given
 _TEXT: Final = frozenset({"url_encode", "size", "plus", "minus", "times", "divided_by", "modulo", "round", "ceil",
-                          "floor", "abs", "at_least", "at_most"})
+                          "floor", "abs", "at_least", "at_most", "days_until", "days_until_anniversary", "days_since",
+                          "hours_since"})
 #: per channel: the content keys written as markup, and the filter that makes a value text there
 _MARKUP: Final = {"email": (("html",), "escape", "HTML", "the mail"),
                   "slack": (("text", "body", "subject"), "slack_escape", "Slack markup", "the message")}

@@ -38,6 +38,7 @@ from liquid.exceptions import FilterArgumentError, LiquidError, ResourceLimitErr
 from liquid.stringify import to_liquid_string
 
 from cjo_stream.journeys.decision_time import DecisionTime
+from cjo_stream.journeys.expressions import FUNCTIONS, ZONE
 from cjo_stream.journeys.fastliquid import ASK_LIQUID, FastTemplate, fast_form
 from cjo_stream.journeys.filter_arity import argument_problem, arity_problem
 from cjo_stream.journeys.liquid_hints import django_date, hint
@@ -209,6 +210,27 @@ class _TimeZone:
         return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(tz)
 
 
+class _Calendar:
+    """``{{ profile.traits.trial_ends_at | days_until }}``: the expression functions of the same names
+    (``days_until``, ``days_until_anniversary``, ``days_since``, ``hours_since``: README, Date-based journeys) as
+    filters, so a mail says "your trial ends in 3 days" on the day the journey's condition counted 3, in the
+    customer's calendar (the engine gives a template using one the customer's zone, as it gives a condition:
+    :attr:`Template.calendar`). What is no time renders as nil (empty; ``| default: 'soon'``)."""
+
+    with_context = True
+    arity = (0, 0)  # (compiled, its signature cannot be read: journeys.filter_arity)
+
+    def __init__(self, name: str) -> None:
+        self.function = FUNCTIONS[name][1]
+
+    def __call__(self, value: Any, *, context: Any) -> Any:
+        return self.function({"now": context.globals.get("now"), ZONE: context.globals.get(ZONE)}, value)
+
+
+#: the filters that read the customer's calendar or clock (:class:`_Calendar`)
+CALENDAR_FILTERS: Final = ("days_until", "days_until_anniversary", "days_since", "hours_since")
+
+
 def _utc_date(now: Any) -> Any:
     """``today``: the UTC date of the decision time ``now`` (undefined without one)."""
     if isinstance(now, (int, float)) and not isinstance(now, bool):
@@ -252,6 +274,8 @@ class _LimitedEnvironment(Environment):
         self.filters["slack_escape"] = slack_escape  # (journeys.slack_text: Slack's markup, not HTML's)
         self.filters["date"] = _Date()
         self.filters["time_zone"] = _TimeZone()
+        for name in CALENDAR_FILTERS:
+            self.filters[name] = _Calendar(name)
         for name in ("plus", "minus", "times", "modulo"):
             self.filters[name] = _Numeric(self.filters[name])
         self.filters["replace"] = _Replace(self.filters["replace"])
@@ -378,6 +402,21 @@ def _check_nodes(tpl: Any) -> None:
             raise TemplateError(f"template: {_first_line(e)}", at) from None
 
 
+def _filter_names(expression: Any) -> Any:
+    """The names of the filters an expression applies, wherever they sit."""
+    for attr in ("filters", "tail_filters"):
+        for f in getattr(expression, attr, None) or ():
+            yield str(f.name)
+    for child in expression.children():
+        yield from _filter_names(child)
+
+
+def _reads_calendar(tpl: Any) -> bool:
+    """Whether any of the template's filters is one of :data:`CALENDAR_FILTERS`."""
+    return any(name in CALENDAR_FILTERS for node in _walk(tpl) for e in node.expressions()
+               for name in _filter_names(e))
+
+
 def _lone_output(tpl: Any) -> Any:
     """The expression of a template that is one ``{{ }}`` output and nothing else, or None. Text around it, even
     a space or a line break, is text the author wrote (``" {{ x }}"`` renders `` 150``); Liquid's whitespace
@@ -403,7 +442,7 @@ class Template:
     """A compiled content template. Plain text without ``{{``/``{%`` skips Liquid at render time; text
     with outputs only renders through :mod:`cjo_stream.journeys.fastliquid` (the same result, quicker)."""
 
-    __slots__ = ("source", "_tpl", "_fast", "_clock", "_lone")
+    __slots__ = ("source", "_tpl", "_fast", "_clock", "_lone", "calendar")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -411,6 +450,8 @@ class Template:
         self._fast: FastTemplate | None = None
         self._lone: Any = None  # the expression of a lone output (:meth:`value`)
         self._clock = 0  # _NOW | _TODAY: the clock names it reads (both when it cannot be told)
+        #: whether a filter reads the customer's calendar (``| days_until``): the engine then gives it their zone
+        self.calendar = False
         if "{{" in source or "{%" in source:
             try:
                 tpl = _env.from_string(source)
@@ -432,6 +473,7 @@ class Template:
             self._tpl = tpl
             self._fast = fast_form(tpl)
             self._lone = _lone_output(tpl)
+            self.calendar = _reads_calendar(tpl)
             roots = self.roots()
             if roots is None:
                 self._clock = _NOW | _TODAY
