@@ -13,11 +13,16 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from liquid.builtin.expressions import Path as LiquidPath
+from liquid.builtin.tags.assign_tag import AssignNode
+
 from cjo_stream.journeys.catalogs import Catalogs, catalog_fields
 from cjo_stream.journeys.conditions import located_conditions
+from cjo_stream.journeys.liquid_paths import paths_of, segments
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.source import Located, SourceError
 from cjo_stream.journeys.step_templates import step_templates
+from cjo_stream.journeys.templates import Template
 
 
 def _closest(name: str, choices: list[str]) -> str:
@@ -71,7 +76,36 @@ def catalog_problems(loaded: list[tuple[Journey, Located]], catalogs: Catalogs) 
                     if told:
                         warnings.append(f"{j.source}:{line}: warning: step {step.id}'s {key} reads {told[0]}: it "
                                         f"renders empty{told[1]}")
+                for index, var, name, field in row_variable_fields(tpl):
+                    told = _row_or_field(name, (None, field), catalogs[name], fields) if name in catalogs else None
+                    if told:
+                        line = src.text_line(("steps", i, *where), tpl.source, index)
+                        warnings.append(f"{j.source}:{line}: warning: step {step.id}'s {key} reads {var}.{field}, "
+                                        f"{told[0]}: it renders empty{told[1]}")
     return problems, warnings
+
+
+def row_variable_fields(tpl: Template) -> list[tuple[int, str, str, str]]:
+    """(index in the text, variable, catalog, field) of each field read through a variable a template assigned a
+    catalog's row to, ``{% assign p = catalogs.products[event.properties.sku] %}{{ p.title }}`` (Braze's
+    ``{% catalog_items %}`` habit): the paths themselves name the variable, not the catalog."""
+    rows: dict[str, str] = {}  # variable -> the catalog its row is of
+    out: list[tuple[int, str, str, str]] = []
+    for node in tpl.nodes():
+        for expression in node.expressions():
+            for path in paths_of(expression):
+                segs = segments(path)
+                if len(segs) > 1 and isinstance(segs[1], str) and segs[0] in rows:
+                    out.append((int(path.token.start_index), str(segs[0]), rows[str(segs[0])], segs[1]))
+        if isinstance(node, AssignNode):
+            assigned: Any = node.expression  # (a FilteredExpression: a value and its filters)
+            left = assigned.left if not assigned.filters else None
+            segs = segments(left) if isinstance(left, LiquidPath) else []
+            if len(segs) == 3 and segs[0] == "catalogs" and isinstance(segs[1], str):
+                rows[str(node.name)] = segs[1]
+            else:
+                rows.pop(str(node.name), None)  # assigned anew: no longer a row
+    return out
 
 
 def _row_or_field(name: str, keys: tuple[Any, ...], table: Mapping[Any, Mapping[str, Any]],

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from liquid.builtin.expressions import Path as LiquidPath
 from liquid.builtin.expressions.loop import LoopExpression
 from liquid.builtin.output import OutputNode
 from liquid.builtin.tags.assign_tag import AssignNode
 
+from cjo_stream.journeys.liquid_paths import paths_of, segments
 from cjo_stream.journeys.model import Journey
 from cjo_stream.journeys.source import Located
 from cjo_stream.journeys.step_templates import step_templates
@@ -40,17 +40,10 @@ _MARKUP: Final = {"email": (("html",), "escape", "HTML", "the mail"),
                   "slack": (("text", "body", "subject"), "slack_escape", "Slack markup", "the message")}
 
 
-def _paths(expression: Any) -> list[list[Any]]:
-    """Every variable path an expression reads, its filters' arguments included (as segment lists)."""
-    if isinstance(expression, LiquidPath):
-        return [[expression.head(), *expression.path[1:]] if expression.path else []]
-    return [p for c in expression.children() for p in _paths(c)]
-
-
 def _theirs(expression: Any, tainted: dict[str, str]) -> str | None:
     """The first path of the customer's data ``expression`` reads (dotted, as written; a local's followed by what
     it holds: ``item.name (event.properties.items)``), or None."""
-    for segs in _paths(expression):
+    for segs in (segments(p) for p in paths_of(expression, keys=False)):
         head = str(segs[0]) if segs else ""
         written = ".".join(str(s) for s in segs if isinstance(s, (str, int)))
         if head in tainted:

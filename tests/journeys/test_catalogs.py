@@ -110,6 +110,45 @@ def test_a_field_no_row_has_is_warned_about(tmp_path: Path) -> None:
                         "which no row has (did you mean 'price'?): it renders empty"]
 
 
+ROW_VARIABLE = """journey: back_in_stock
+entry: {event: back_in_stock}
+steps:
+  - id: mail
+    send:
+      channel: email
+      content:
+        subject: "{% assign p = catalogs.products[event.properties.sku] %}{{ p.title }} is back"
+        body: |
+          {% assign p = catalogs.products[event.properties.sku] %}
+          Now {{ p.prize }} EUR{% if p.instock %}, in stock{% endif %}.
+          {% assign p = event.properties %}{{ p.note }}
+"""
+
+
+def test_a_field_read_through_a_variable_holding_a_row_is_warned_about_too(tmp_path: Path) -> None:
+    """Braze's habit, ``{% catalog_items %}`` then ``{{ items[0].title }}``, written here as an ``assign`` of the
+    row: the paths name the variable, not the catalog, and a misspelt field rendered empty with no warning."""
+    root = _topology(tmp_path, ROW_VARIABLE)
+    warnings = [w.replace(f"{root}/", "") for w in load_topology(str(root)).warnings]
+    assert warnings == [
+        "journeys/j.yaml:11: warning: step mail's body reads p.prize, field 'prize' of catalog 'products', which no "
+        "row has (did you mean 'price'?): it renders empty",
+        "journeys/j.yaml:11: warning: step mail's body reads p.instock, field 'instock' of catalog 'products', which "
+        "no row has (did you mean 'in_stock'?): it renders empty"], warnings
+    # the fields it reads as written render, and the variable assigned anew (the event's properties) is no row
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for e in [
+        {"type": "identify", "userId": "u1", "messageId": "m0", "timestamp": "2026-03-01T09:00:00Z",
+         "traits": {"email": "u1@example.com"}},
+        {"type": "track", "event": "back_in_stock", "userId": "u1", "messageId": "m1",
+         "timestamp": "2026-03-01T10:00:00Z", "properties": {"sku": "sku-1", "note": "n"}}]) + b"\n")
+    root = _topology(tmp_path, ROW_VARIABLE.replace("p.prize", "p.price").replace("p.instock", "p.in_stock"))
+    assert load_topology(str(root)).warnings == []
+    p = run("simulate", "--topologies", str(root), "--events", str(tmp_path / "e.jsonl"))
+    assert p.returncode == 0, p.stderr
+    content = orjson.loads(p.stdout.splitlines()[0])["content"]
+    assert content["subject"] == "Red shoes is back" and "Now 79 EUR, in stock." in content["body"], content
+
+
 @pytest.mark.parametrize(("cond", "told"), [
     ("catalogs.products[event.properties.sku].instock == true",
      "'catalogs.products[event.properties.sku].instock == true' reads field 'instock' of catalog 'products', which "
