@@ -105,7 +105,8 @@ def _kind_line(j: Journey, sid: str) -> str:
     if s.kind == "wait":
         return f"wait {_dur(s.seconds)}"
     if s.kind == "wait_for" and s.condition is not None:
-        return f"wait until {_condition(s.condition.source)} ({_dur(s.seconds)})"
+        every = f", tested every {_dur(s.recheck)}" if s.recheck else ""
+        return f"wait until {_condition(s.condition.source)} ({_dur(s.seconds)}{every})"
     if s.kind == "wait_for" and s.ways:
         return f"wait for {' or '.join(dict.fromkeys(m.event for m, _ in s.ways))} ({_dur(s.seconds)})"
     if s.kind == "wait_until" and s.best_time is not None:

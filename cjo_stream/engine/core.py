@@ -765,6 +765,17 @@ class Engine:
             if self._send(run, inst, j, step, ev_view):
                 self._run(run, inst, j, step.next, ev_view)
         elif waiting == "wait_for":
+            if step.recheck and step.condition is not None and inst.since_ms is not None:
+                timeout = inst.entered_at + inst.since_ms / 1000 + step.seconds
+                if run.now < timeout - 0.001:  # a re-test of a condition on the time or a catalog, before the timeout
+                    if truthy(step.condition(run.ctx(_snapshot_view(inst, j), inst, j,
+                                                      self._reads[id(step.condition)]))):
+                        self._run(run, inst, j, step.next, None)
+                    else:  # parked again, the wait's start kept (its timeout runs from there)
+                        since = inst.since_ms
+                        self._park(run, inst, j, "wait_for", min(timeout, run.now + step.recheck))
+                        inst.since_ms = since
+                    return
             self._run(run, inst, j, step.on_timeout, None)
         else:
             self._run(run, inst, j, step.next, None)
@@ -917,7 +928,9 @@ class Engine:
                     if truthy(cond(run.ctx(ev_view, inst, j, self._reads[id(cond)]))):
                         target = step.next
                         continue
-                self._park(run, inst, j, "wait_for", run.now + step.seconds)
+                due = run.now + step.seconds
+                # one that may come true with no event (the time, a catalog) is tested again meanwhile: _wake
+                self._park(run, inst, j, "wait_for", min(due, run.now + step.recheck) if step.recheck else due)
                 return
             elif kind == "enter":
                 if ev_view is None:

@@ -34,7 +34,7 @@ def journey_warnings(loaded: list[tuple[Journey, Located]],
         + _variant_warnings(loaded) + receipt_wait_warnings(loaded) + lifetime_warnings(loaded) \
         + text_trait_warnings(loaded, located_conditions, stage_whens) + update_newline_warnings(loaded) \
         + update_order_warnings(loaded) + _day_test_warnings(loaded) + _dated_number_warnings(loaded) \
-        + _credential_header_warnings(loaded) + _timed_condition_warnings(loaded) + _unsubscribe_link_warnings(loaded) \
+        + _credential_header_warnings(loaded) + _unsubscribe_link_warnings(loaded) \
         + markup_warnings(loaded)
 
 
@@ -68,29 +68,6 @@ def _unsubscribe_link_warnings(loaded: list[tuple[Journey, Located]]) -> list[st
                                    f"email adapter fills in a mail's body (body, text, html) only: {where_told} "
                                    "shows it as written")
                     break
-    return out
-
-
-def _timed_condition_warnings(loaded: list[tuple[Journey, Located]]) -> list[str]:
-    """A ``wait_for`` condition reading the clock (``days_since(profile.first_seen) > 3``, ``now``) or a catalog
-    (``catalogs.products[profile.traits.wish].in_stock``): it is tested as the wait begins and after each event of
-    the customer, so one that comes true by time alone, or by a catalog loaded anew, goes on only at their next
-    event, which a quiet customer never sends: they take ``on_timeout`` instead."""
-    out = []
-    for j, src in loaded:
-        for i, step in enumerate(j.steps.values()):
-            cond = step.condition if step.kind == "wait_for" else None
-            if cond is not None and "now" in cond.roots:
-                out.append(f"{j.source}:{src.line(('steps', i, 'wait_for', 'condition'))}: warning: step {step.id}'s "
-                           f"condition {cond.source!r} reads the time: tested only as the wait begins and at the "
-                           "customer's events, it is seen to come true by time alone at their next event (or never: "
-                           "on_timeout); to wait for a time, `wait:` and then a `branch`")
-            elif cond is not None and "catalogs" in cond.roots:  # "wait until the product is back in stock"
-                out.append(f"{j.source}:{src.line(('steps', i, 'wait_for', 'condition'))}: warning: step {step.id}'s "
-                           f"condition {cond.source!r} reads a catalog, which changes only when the workers load its "
-                           "file anew: the wait sees a restock at the customer's first event after that (or never: "
-                           "on_timeout); to wait for one, wait for an event the stock system sends (`wait_for: "
-                           "{event: product_restocked, when: ...}`)")
     return out
 
 

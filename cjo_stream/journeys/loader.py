@@ -454,7 +454,31 @@ def _condition_wait(spec: StepSpec, wf: WaitForSpec, nxt: str, following: str, i
                                   "begins too, with no event awaited; to wait for an event, write `event:` and `when:`")
     on_timeout = _resolve(spec.on_timeout, following, ids, comp, (*path, "on_timeout"))
     return Step(spec.id, "wait_for", nxt, seconds=comp.duration(wf.timeout, (*wpath, "timeout")),
-                on_timeout=on_timeout, condition=cond)
+                on_timeout=on_timeout, condition=cond, recheck=_recheck(wf, cond, comp, wpath))
+
+
+#: how often a condition that can come true with no event is tested again while the customer is quiet
+RECHECK_EVERY = 3600.0
+_RECHECK_LEAST = 60.0
+
+
+def _recheck(wf: WaitForSpec, cond: Expression | None, comp: _Compiler, wpath: Path) -> float:
+    """A condition wait's :attr:`Step.recheck`: ``every`` (at least a minute), else :data:`RECHECK_EVERY` for a
+    condition reading the time (``days_since(profile.first_seen) > 3``) or a catalog (a restock is loaded with
+    the next deploy), which may come true while the customer sends nothing; 0 for one on the profile alone,
+    which only an event of theirs can change (tested then)."""
+    timed = cond is not None and ("now" in cond.roots or "catalogs" in cond.roots)
+    if wf.every is None:
+        return RECHECK_EVERY if timed else 0.0
+    every = comp.duration(wf.every, (*wpath, "every"))
+    if cond is not None and not timed:
+        comp.fail((*wpath, "every"), "`every` tests again a condition that reads the time or a catalog, which can "
+                                     "come true with no event; this one reads neither: only the customer's events "
+                                     "change it, and it is tested at each")
+    elif every < _RECHECK_LEAST:
+        comp.fail((*wpath, "every"), f"`every` is at least 1m (a timer per waiting customer that often), not "
+                                     f"{wf.every}")
+    return every
 
 
 def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _Compiler) -> Step | None:
@@ -488,6 +512,9 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         assert wf is not None
         if wf.condition is not None:
             return _condition_wait(spec, wf, nxt, following, ids, comp, path)
+        if wf.every is not None:
+            comp.fail((*path, "wait_for", "every"), "`every` belongs to a wait_for with a condition (tested again "
+                                                    "that often); a wait_for of an event goes on when it comes")
         if spec.next is not None:
             how = "each path's `next`" if wf.paths is not None else "on_event"  # (on_event is refused beside paths)
             comp.fail((*path, "next"), f"a wait_for step continues with {how} / on_timeout, not next")

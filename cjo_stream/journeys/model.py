@@ -94,6 +94,9 @@ class Step:
     #: a wait_for until this condition on the profile holds (no ``ways``): tested as the wait begins and after each
     #: event of the customer; it goes on by ``next`` when it holds, by ``on_timeout`` when it never did
     condition: Expression | None = None
+    #: a condition that can come true with no event (it reads the time or a catalog) is also tested this often
+    #: while the instance waits, in seconds (0: only at events): a quiet customer goes on within that long
+    recheck: float = 0.0
     branch: tuple[tuple[Expression | None, str], ...] = ()
     split: tuple[SplitArm, ...] = ()
     send: SendAction | None = None

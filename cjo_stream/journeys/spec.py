@@ -94,6 +94,8 @@ class WaitForSpec(msgspec.Struct, forbid_unknown_fields=True):
     when: str | None = None
     paths: Annotated[list[WaitPathSpec], msgspec.Meta(min_length=1)] | None = None
     condition: str | None = None
+    #: with a condition reading the time or a catalog: how often it is tested again while nothing happens
+    every: str | None = None
 
 
 class BranchCaseSpec(msgspec.Struct, forbid_unknown_fields=True):

@@ -13,6 +13,7 @@ import pytest
 from cjo_stream.analytics.graph import _kind_line, edges
 from cjo_stream.journeys.loader import JourneyLoadError, load_journey_text
 from cjo_stream.simulator import Simulator
+from cjo_stream.timefmt import format_ts
 from tests.conftest import T0, engine, ev
 from tests.test_cli_errors import run
 
@@ -145,37 +146,67 @@ steps:
     assert _bodies(sim) == {"later": ["Blue hat is back"], "ready": ["Red shoes is back"]}
 
 
-def test_a_condition_on_the_clock_is_warned_about_at_its_line(tmp_path: Path) -> None:
-    """``days_since(profile.first_seen) > 3`` loaded silently: a quiet customer never sends the event at which it
-    is tested again, and took on_timeout however long ago they signed up."""
-    from cjo_stream.journeys.loader import load_topology
+def test_a_condition_on_the_clock_is_tested_again_while_the_customer_is_quiet() -> None:
+    """``days_since(profile.first_seen) > 3`` was tested only at the customer's events: a quiet customer never sent
+    the one at which it held, and took ``on_timeout`` however long ago they signed up. It is tested again every
+    hour now (``every`` to choose), so they go on within the hour it comes true; the timeout still runs from the
+    wait's start."""
+    text = ONBOARD.replace('"profile.traits.activated == true", timeout: 3d',
+                           '"days_since(journey.entered_at) >= 1.5", timeout: 3d')
+    sim = Simulator(engine(text))
+    sim.handle(ev("signed_up", T0, "quiet"))
+    sim.finish()
+    congrats = [c for c in sim.commands if c.content["body"].startswith("congrats")]
+    assert [c.customer_id for c in congrats] == ["quiet"], [c.content for c in sim.commands]
+    assert congrats[0].decided_at == format_ts(T0 + 36 * 3600)  # 1.5 days on: an hourly test falls on it
+    # tested every 5 h instead: at 5, 10, ..., 35 h (not yet) and 40 h
+    sim = Simulator(engine(text.replace("timeout: 3d", "timeout: 3d, every: 5h")))
+    sim.handle(ev("signed_up", T0, "quiet"))
+    sim.finish()
+    assert [c.decided_at for c in sim.commands if c.content["body"].startswith("congrats")] == \
+        [format_ts(T0 + 40 * 3600)]
 
-    (tmp_path / "journeys").mkdir()
-    for cond, warned in (("days_since(profile.first_seen) > 3", True), ("profile.traits.activated == true", False)):
-        text = ONBOARD.replace('"profile.traits.activated == true"', f'"{cond}"')
-        (tmp_path / "journeys" / "onboard.yaml").write_text(text)
-        warnings = [w for w in load_topology(str(tmp_path)).warnings if "reads the time" in w]
-        line = next(n for n, t in enumerate(text.splitlines(), 1) if "wait_for:" in t)
-        assert warnings == ([f"{tmp_path}/journeys/onboard.yaml:{line}: warning: step until_active's condition "
-                             f"'{cond}' reads the time: tested only as the wait begins and at the customer's "
-                             "events, it is seen to come true by time alone at their next event (or never: "
-                             "on_timeout); to wait for a time, `wait:` and then a `branch`"] if warned else [])
+
+def test_a_condition_that_never_holds_still_times_out_from_the_waits_start() -> None:
+    text = ONBOARD.replace('"profile.traits.activated == true", timeout: 3d',
+                           '"days_since(journey.entered_at) > 30", timeout: 3d')
+    sim = Simulator(engine(text))
+    sim.handle(ev("signed_up", T0, "quiet"))
+    sim.finish()
+    nudge = [c for c in sim.commands if c.content["body"] == "nudge"]
+    assert [c.decided_at for c in nudge] == [format_ts(T0 + 3 * DAY)]
 
 
-def test_a_condition_on_a_catalog_is_warned_about_at_its_line(tmp_path: Path) -> None:
-    """"Wait until the product is back in stock" as a condition on the catalog loaded silently: the catalog changes
-    only when the workers load it anew, so the wait saw a restock at the customer's next event after that, if any."""
+def test_every_is_refused_where_it_cannot_help(tmp_path: Path) -> None:
+    for text, told in (
+        (ONBOARD.replace("timeout: 3d", "timeout: 3d, every: 1h"), "this one reads neither"),
+        (ONBOARD.replace('"profile.traits.activated == true", timeout: 3d',
+                         '"days_since(journey.entered_at) > 1", timeout: 3d, every: 30s'), "at least 1m"),
+        (ONBOARD.replace('{condition: "profile.traits.activated == true", timeout: 3d}',
+                         "{event: activated, timeout: 3d, every: 1h}").replace("    next: congrats\n", ""),
+         "`every` belongs to a wait_for with a condition"),
+    ):
+        with pytest.raises(JourneyLoadError) as e:
+            load_journey_text(text, "onboard.yaml")
+        assert "onboard.yaml:" in str(e.value) and told in str(e.value), str(e.value)
+
+
+def test_the_map_says_how_often_it_is_tested() -> None:
+    j = load_journey_text(ONBOARD.replace('"profile.traits.activated == true"', '"days_since(profile.first_seen) > 3"'),
+                          "onboard.yaml")
+    assert _kind_line(j, "until_active") == "wait until days_since(profile.first_seen) > 3 (3d, tested every 1h)"
+
+
+def test_a_condition_on_a_catalog_is_tested_again_too(tmp_path: Path) -> None:
+    """"Wait until the product is back in stock": the catalog changes when the workers load it anew (a deploy), with
+    no event of the customer's; tested every hour, the wait sees the restock within the hour after the deploy."""
     from cjo_stream.journeys.loader import load_topology
 
     (tmp_path / "journeys").mkdir()
     (tmp_path / "catalogs").mkdir()
     (tmp_path / "catalogs" / "products.jsonl").write_text('{"id": "sku-1", "in_stock": false}\n')
     cond = "catalogs.products[profile.traits.wish].in_stock == true"
-    text = ONBOARD.replace('"profile.traits.activated == true"', f'"{cond}"')
-    (tmp_path / "journeys" / "onboard.yaml").write_text(text)
-    line = next(n for n, t in enumerate(text.splitlines(), 1) if "wait_for:" in t)
-    assert [w for w in load_topology(str(tmp_path)).warnings if "reads a catalog" in w] == [
-        f"{tmp_path}/journeys/onboard.yaml:{line}: warning: step until_active's condition '{cond}' reads a catalog, "
-        "which changes only when the workers load its file anew: the wait sees a restock at the customer's first "
-        "event after that (or never: on_timeout); to wait for one, wait for an event the stock system sends "
-        "(`wait_for: {event: product_restocked, when: ...}`)"]
+    (tmp_path / "journeys" / "onboard.yaml").write_text(
+        ONBOARD.replace('"profile.traits.activated == true"', f'"{cond}"'))
+    topo = load_topology(str(tmp_path))
+    assert topo.journeys[0].steps["until_active"].recheck == 3600 and not topo.warnings, topo.warnings
