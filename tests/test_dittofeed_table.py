@@ -243,3 +243,38 @@ def test_a_misspelt_key_of_ours_is_still_told_its_nearest() -> None:
     assert foreign_step(("steps", 0, "wiat"), "wiat", {"wiat": "1d"}) == ""
     assert foreign_step(("steps", 0, "type"), "type", {"type": "email"}) == ""
     assert foreign_step(("entry", "delay"), "delay", {}) == ""
+
+
+def test_the_email_segment_row_reads_the_receipts(tmp_path: Path) -> None:
+    """A receipt is an event of the customer: its count and last time are the profile's, as the row's conditions
+    read them."""
+    conds = re.findall(r"`((?:profile\.counters|days_since)[^`]+)`", _row("Email segment node"))
+    assert len(conds) == 2, conds
+    journey = (f"journey: seg\nentry: {{event: go}}\nsteps:\n  - id: split\n    branch: [{{when: \"{conds[0]}\", "
+               f"next: opened}}, {{when: \"{conds[1]}\", next: clicked}}, {{else: end}}]\n"
+               + _mail("opened", "opened", "end") + _mail("clicked", "clicked", "end"))
+    sent, _ = _flow(tmp_path, {"seg": journey}, [
+        *[_identify(f"i{c}", c, "2026-03-01T09:00:00Z", email=f"{c}@example.com") for c in "abcd"],
+        _track("oa", "a", "2026-03-01T10:00:00Z", "message_opened", channel="email"),
+        _track("cb", "b", "2026-03-01T10:00:00Z", "message_clicked", channel="email"),
+        _track("cc", "c", "2026-01-01T10:00:00Z", "message_clicked", channel="email"),  # over 30 days before
+        *[_track(f"g{c}", c, "2026-03-10T10:00:00Z", "go") for c in "abcd"],
+    ])
+    assert sorted((c["customer_id"], c["content"]["subject"]) for c in sent) == [("a", "opened"), ("b", "clicked")]
+
+
+def test_the_recipient_property_and_any_of_rows(tmp_path: Path) -> None:
+    """``to:`` sends the mail to the trait the row names; ``default:`` takes the first trait set."""
+    to = re.search(r'`(to: "[^`]+")`', _row("Message node")).group(1)  # type: ignore[union-attr]
+    any_of = re.search(r"`(\{\{ profile[^`]+\}\})`", _row("Any Of")).group(1)  # type: ignore[union-attr]
+    journey = ("journey: j\nentry: {event: go}\nsteps:\n"
+               f"  - id: m\n    send: {{channel: email, {to}, content: {{subject: \"{any_of}\", body: x}}}}\n")
+    sent, _ = _flow(tmp_path, {"j": journey}, [
+        _identify("ia", "a", "2026-03-01T09:00:00Z", email="a@example.com", workEmail="a@work.example",
+                  firstName="Ada", nickname="Countess"),
+        _identify("ib", "b", "2026-03-01T09:00:00Z", email="b@example.com", workEmail="b@work.example",
+                  firstName="Bob"),
+        *[_track(f"g{c}", c, "2026-03-02T10:00:00Z", "go") for c in "ab"],
+    ])
+    assert sorted((c["to"], c["content"]["subject"]) for c in sent) == [
+        ("a@work.example", "Countess"), ("b@work.example", "Bob")]
