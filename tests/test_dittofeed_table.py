@@ -278,3 +278,33 @@ def test_the_recipient_property_and_any_of_rows(tmp_path: Path) -> None:
     ])
     assert sorted((c["to"], c["content"]["subject"]) for c in sent) == [
         ("a@work.example", "Countess"), ("b@work.example", "Bob")]
+
+
+@pytest.mark.parametrize("command", ["simulate", "replay"])
+def test_a_dittofeed_subscription_event_in_the_input_is_told(tmp_path: Path, command: str) -> None:
+    """``DFSubscriptionChange`` changes no consent here (the row says so): ``simulate`` and ``replay`` say it of the
+    customers who sent one, counted, never named."""
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "news.yaml").write_text(
+        "journey: news\nentry: {event: issue}\nsteps:\n" + _mail("m", "news"))
+    (tmp_path / "policies.yaml").write_text("consent: opt_out\n")
+    events = [_identify(f"i{c}", c, "2026-03-01T09:00:00Z", email=f"{c}@example.com") for c in "abc"]
+    events += [_track(f"d{c}", c, "2026-03-02T10:00:00Z", "DFSubscriptionChange", subscriptionId="x",
+                      action="Unsubscribe") for c in "ab"]
+    events += [_track("n", "c", "2026-03-03T10:00:00Z", "issue")]
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
+    p = run(command, "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert p.returncode == 0, p.stderr
+    (note,) = [ln for ln in p.stderr.splitlines() if "DFSubscriptionChange" in ln]
+    assert note.startswith("note: 2 customer(s) of the input sent the event 'DFSubscriptionChange'"), note
+    told = re.search(r"`(note: [^`]+) \.\.\.`", _row("`DFSubscriptionChange`")).group(1)  # type: ignore[union-attr]
+    assert note.startswith(told), (told, note)
+    assert "'unsubscribed'" in note and "a@example.com" not in p.stderr
+
+
+def test_no_dittofeed_note_without_the_event(tmp_path: Path) -> None:
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "news.yaml").write_text("journey: news\nentry: {event: issue}\nsteps:\n" + _mail("m", "n"))
+    (tmp_path / "e.jsonl").write_bytes(orjson.dumps(_track("u", "a", "2026-03-02T10:00:00Z", "unsubscribed")) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert p.returncode == 0 and "DFSubscriptionChange" not in p.stderr, p.stderr
