@@ -237,47 +237,36 @@ def test_a_dittofeed_node_name_as_a_step_is_told_what_to_write(tmp_path: Path, s
         p.stderr
 
 
+@pytest.mark.parametrize(("text", "told"), [
+    ("entry: {segment: new_users}\nsteps:\n  - id: s\n    wait: 1d\n",
+     "entry.segment: .*a Dittofeed segment is a condition here, written where it is used: `entry: {event: identify"),
+    ("entry: {event: x}\nsteps:\n  - id: s\n    wait_for: {segmentId: onboarded, timeout: 3d}\n",
+     "wait_for.segmentId: .*a Dittofeed segment is a condition here, .*`wait_for: {condition: "),
+    ("entry: {event: x}\nsteps:\n  - id: s\n    branch: [{segment: premium, next: end}]\n",
+     "branch.0.segment: .*a Dittofeed segment is a condition here, .*`{when: ..., next: ...}`"),
+    ("entry: {event: x}\nsteps:\n  - id: s\n    send: {channel: email, templateId: welcome}\n",
+     "send.templateId: .*Dittofeed's templateId: the message is written in the step, `content: "),
+    ("entry: {event: x}\nsteps:\n  - id: s\n    send: {channel: email, subscription_group: news, content: {body: b}}\n",
+     "Dittofeed's subscription_group: a subscription group is a topic here, `topic: newsletter`"),
+    ("entry: {event: x}\nsteps:\n  - id: s\n    send: {channel: mobile_push, content: {body: b}}\n",
+     "unknown channel 'mobile_push' \\(did you mean 'push'\\?\\)"),
+])
+def test_a_dittofeed_segment_template_group_or_channel_is_told_what_to_write(tmp_path: Path, text: str,
+                                                                            told: str) -> None:
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "j.yaml").write_text(f"journey: j\n{text}")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 1
+    assert re.search(rf"j\.yaml:\d+: .*{told}", p.stderr), p.stderr
+
+
 def test_a_misspelt_key_of_ours_is_still_told_its_nearest() -> None:
-    from cjo_stream.journeys.foreign_steps import foreign_step
+    from cjo_stream.journeys.foreign_steps import foreign_key
 
-    assert foreign_step(("steps", 0, "wiat"), "wiat", {"wiat": "1d"}) == ""
-    assert foreign_step(("steps", 0, "type"), "type", {"type": "email"}) == ""
-    assert foreign_step(("entry", "delay"), "delay", {}) == ""
-
-
-def test_the_email_segment_row_reads_the_receipts(tmp_path: Path) -> None:
-    """A receipt is an event of the customer: its count and last time are the profile's, as the row's conditions
-    read them."""
-    conds = re.findall(r"`((?:profile\.counters|days_since)[^`]+)`", _row("Email segment node"))
-    assert len(conds) == 2, conds
-    journey = (f"journey: seg\nentry: {{event: go}}\nsteps:\n  - id: split\n    branch: [{{when: \"{conds[0]}\", "
-               f"next: opened}}, {{when: \"{conds[1]}\", next: clicked}}, {{else: end}}]\n"
-               + _mail("opened", "opened", "end") + _mail("clicked", "clicked", "end"))
-    sent, _ = _flow(tmp_path, {"seg": journey}, [
-        *[_identify(f"i{c}", c, "2026-03-01T09:00:00Z", email=f"{c}@example.com") for c in "abcd"],
-        _track("oa", "a", "2026-03-01T10:00:00Z", "message_opened", channel="email"),
-        _track("cb", "b", "2026-03-01T10:00:00Z", "message_clicked", channel="email"),
-        _track("cc", "c", "2026-01-01T10:00:00Z", "message_clicked", channel="email"),  # over 30 days before
-        *[_track(f"g{c}", c, "2026-03-10T10:00:00Z", "go") for c in "abcd"],
-    ])
-    assert sorted((c["customer_id"], c["content"]["subject"]) for c in sent) == [("a", "opened"), ("b", "clicked")]
-
-
-def test_the_recipient_property_and_any_of_rows(tmp_path: Path) -> None:
-    """``to:`` sends the mail to the trait the row names; ``default:`` takes the first trait set."""
-    to = re.search(r'`(to: "[^`]+")`', _row("Message node")).group(1)  # type: ignore[union-attr]
-    any_of = re.search(r"`(\{\{ profile[^`]+\}\})`", _row("Any Of")).group(1)  # type: ignore[union-attr]
-    journey = ("journey: j\nentry: {event: go}\nsteps:\n"
-               f"  - id: m\n    send: {{channel: email, {to}, content: {{subject: \"{any_of}\", body: x}}}}\n")
-    sent, _ = _flow(tmp_path, {"j": journey}, [
-        _identify("ia", "a", "2026-03-01T09:00:00Z", email="a@example.com", workEmail="a@work.example",
-                  firstName="Ada", nickname="Countess"),
-        _identify("ib", "b", "2026-03-01T09:00:00Z", email="b@example.com", workEmail="b@work.example",
-                  firstName="Bob"),
-        *[_track(f"g{c}", c, "2026-03-02T10:00:00Z", "go") for c in "ab"],
-    ])
-    assert sorted((c["to"], c["content"]["subject"]) for c in sent) == [
-        ("a@work.example", "Countess"), ("b@work.example", "Bob")]
+    assert foreign_key(("steps", 0, "wiat"), "wiat", {"wiat": "1d"}) == ""
+    assert foreign_key(("steps", 0, "type"), "type", {"type": "email"}) == ""
+    assert foreign_key(("entry", "delay"), "delay", {}) == ""
+    assert foreign_key(("steps", 0, "send", "segment"), "segment", {}) == ""  # no segment is a send's
 
 
 @pytest.mark.parametrize("command", ["simulate", "replay"])
