@@ -219,8 +219,12 @@ def test_validate_tells_the_template_rows(tmp_path: Path, start: str) -> None:
         assert "Dittofeed" in line, line
         if start == "`{{ user.firstName":
             assert ours[i].strip("{} ").split(" | ")[0] in line, (form, ours[i], line)
+        if form.startswith("{% for"):  # the loop as the row writes it here
+            assert re.findall(r"`(\{% for [^`]+ %\})`", _row(start))[0] in line, line
     for mine in ours:
         Template(mine)
+    for loop in re.findall(r"`(\{% for [^`]+ %\})`", _row(start)):  # ours, which a loop over nothing renders empty
+        assert Template(loop + "{{ product.name }}{% endfor %}").render({"profile": {"traits": {}}}) == ""
 
 
 @pytest.mark.parametrize(("step", "ours"), [
