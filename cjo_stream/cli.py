@@ -191,10 +191,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     zones = unknown_zones(sim.profiles.values(), str(topo.policies.default_timezone))
     if zones is not None:
         print(f"note: {zones}", file=sys.stderr)
-    from cjo_stream.consent_traits import unsubscribed_trait_note
+    from cjo_stream.consent_traits import subscription_event_note, unsubscribed_trait_note
 
     if (unsub := unsubscribed_trait_note(sim.profiles.values())) is not None:  # Customer.io's `unsubscribed: true`
         print(f"note: {unsub}", file=sys.stderr)
+    if (change := subscription_event_note(sim.profiles.values())) is not None:  # Dittofeed's DFSubscriptionChange
+        print(f"note: {change}", file=sys.stderr)
     if until is not None and last > until:  # a walkthrough took it for replay's --until: nothing said otherwise
         from cjo_stream.timefmt import format_ts
 

@@ -5,6 +5,8 @@ Customer.io's global unsubscribe is the attribute ``unsubscribed: true``; a migr
 sending it. Here it is a trait like any other: consent is the trait ``consent`` (``consent.<channel>``) or an
 ``unsubscribed`` event (README, Event model, "Profile"), so those customers were still e-mailed and nothing said
 so (a walkthrough migrating Customer.io campaigns). The note counts customers and names the trait, never who.
+Dittofeed's subscription change is a track event, ``DFSubscriptionChange`` (its SDK's ``subscribe`` and
+``unsubscribe`` send it): here an event like any other, which changes no consent, told the same way.
 """
 
 from __future__ import annotations
@@ -41,3 +43,18 @@ def unsubscribed_trait_note(profiles: Iterable[Profile]) -> str | None:
             "withdrawn, so sends still reach them: a trait changes no consent here (Customer.io's unsubscribed "
             "attribute included); send the trait consent: false (every channel), consent.email: false, or an event "
             "named 'unsubscribed' (README, \"Coming from Customer.io\")")
+
+
+#: Dittofeed's subscription change (``properties: {subscriptionId, action: Subscribe | Unsubscribe}``)
+_DITTOFEED_CHANGE: Final = "DFSubscriptionChange"
+
+
+def subscription_event_note(profiles: Iterable[Profile]) -> str | None:
+    """One line for the customers who sent Dittofeed's ``DFSubscriptionChange``, which changes no consent here, or
+    None when none did."""
+    n = sum(1 for p in profiles if _DITTOFEED_CHANGE in p.events)
+    if not n:
+        return None
+    return (f"{n} customer(s) of the input sent the event '{_DITTOFEED_CHANGE}' (Dittofeed's subscription change), "
+            "which changes no consent here: it is an event like any other; send an event named 'unsubscribed' (or "
+            "'subscribed') with properties.topic, the topic's name (README, \"Coming from Dittofeed\")")

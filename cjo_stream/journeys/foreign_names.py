@@ -2,7 +2,8 @@
 refusing it.
 
 A campaign moved from Customer.io brings ``{{ customer.first_name }}``, ``{{ event.total }}`` (its event's data,
-without ``properties``) and ``{% if customer.plan == "pro" %}``; Dittofeed's bring ``{{ user.firstName }}``; a
+without ``properties``) and ``{% if customer.plan == "pro" %}``; Dittofeed's bring ``{{ user.firstName }}``,
+``{{ user.id }}`` (the user's id, no trait) and ``{{ tags.journeyId }}``; a
 Klaviyo flow ``{{ person.first_name }}``, ``{{ event.extra.line_items }}`` (Shopify's order under ``extra``) and
 ``{{ organization.name }}``. The loader refused them as an unknown variable or an event field, listing what there
 is, which did not say where the value lives here (walkthroughs migrating Customer.io campaigns and Klaviyo flows).
@@ -25,7 +26,17 @@ _ID_FIELDS: Final = {
     "customer": {"id": "profile.customer_id", "cio_id": "profile.customer_id"},
     # Klaviyo's SMS number is `phone_number`; the sms channel's address here is the `phone` trait
     "person": {"external_id": "profile.customer_id", "phone_number": "profile.traits.phone"},
+    # Dittofeed's user properties `id` (the user's id, no trait) and `deviceToken` (here the push address's trait)
+    "user": {"id": "profile.customer_id", "deviceToken": "profile.traits.push_token"},
 }
+
+#: Dittofeed's message tags (``{{ tags.journeyId }}``, in a webhook's body): the journey's own fields here
+_DITTOFEED_TAGS: Final = {"journeyId": "journey.id", "nodeId": "journey.step", "runId": "journey.instance_id",
+                          "userId": "profile.customer_id"}
+
+#: Dittofeed's ``{{ secrets.API_KEY }}``: no secret is in a journey here, an adapter's environment holds it
+_SECRETS: Final = ("Dittofeed's %s has no counterpart in a journey: a secret goes in the adapter's environment, "
+                   "CJO_WEBHOOK_HEADERS for a webhook's headers (README, \"Coming from Dittofeed\")")
 
 #: Klaviyo's account fields (``{{ organization.name }}``): the account is no data here
 _ORGANIZATION: Final = ("Klaviyo's %s has no counterpart here: write it in the content as text "
@@ -68,6 +79,8 @@ def foreign_path(root: str, keys: tuple[Any, ...]) -> tuple[str, str] | None:
         return "Customer.io and Klaviyo", _written("event.properties", keys)
     if root == "campaign" and first in _CAMPAIGN_FIELDS and not rest:
         return "Customer.io", _CAMPAIGN_FIELDS[str(first)]
+    if root == "tags" and first in _DITTOFEED_TAGS and not rest:
+        return "Dittofeed", _DITTOFEED_TAGS[str(first)]
     return None
 
 
@@ -78,6 +91,9 @@ def foreign_hint(root: str, keys: tuple[Any, ...], *, liquid: bool) -> str:
     if root == "organization" and len(keys) == 1 and isinstance(keys[0], str):
         theirs = _written(root, keys)
         return "; " + _ORGANIZATION % (f"{{{{ {theirs} }}}}" if liquid else theirs)
+    if root == "secrets" and len(keys) == 1 and isinstance(keys[0], str):
+        theirs = _written(root, keys)
+        return "; " + _SECRETS % (f"{{{{ {theirs} }}}}" if liquid else theirs)
     found = foreign_path(root, keys)
     if found is None:
         return ""
@@ -87,8 +103,7 @@ def foreign_hint(root: str, keys: tuple[Any, ...], *, liquid: bool) -> str:
         theirs, ours = f"{{{{ {theirs} }}}}", f"{{{{ {ours} }}}}"
     tools = tool.split(" and ")
     whose = " and ".join(f"{t}'s" for t in tools)
-    sections = ", ".join(f'"Coming from {t}"' for t in tools if t in ("Customer.io", "Klaviyo")) or \
-        '"Coming from Customer.io"'
+    sections = ", ".join(f'"Coming from {t}"' for t in tools)
     return f"; {whose} {theirs} is {ours} here (README, {sections})"
 
 

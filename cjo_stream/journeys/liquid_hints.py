@@ -1,6 +1,6 @@
 """What to write instead, for the Liquid of other tools that journey content refuses at load.
 
-Teams moving campaigns from Braze (or Shopify, Customer.io, Klaviyo) bring their templates along:
+Teams moving campaigns from Braze (or Shopify, Customer.io, Klaviyo, Dittofeed) bring their templates along:
 ``{{${first_name}}}``, ``{% connected_content %}``, ``| money``, ``| add_day: 3``, Klaviyo's Django filters and tags
 (``|lookup:'$value'``, ``{% if x|length > 0 %}``, ``{% unsubscribe %}``). python-liquid refuses them with its own
 words (``unexpected '$'``, ``unknown filter 'money'``), which say what is wrong but not what cjo-stream offers
@@ -138,8 +138,19 @@ _LINK: Final = ("is not a tag here: write {unsubscribe_url} (single braces) wher
                 "adapter puts its CJO_EMAIL_LIST_UNSUBSCRIBE_URL there, the link of the List-Unsubscribe header it "
                 "adds; your page's unsubscribe comes back as a receipt (docs/adapters.md, \"email\", \"Engagement "
                 "callbacks\")")
-_TAGS["unsubscribe_url"] = f"Customer.io's unsubscribe_url {_LINK}"
-_TAGS["unsubscribe_link"] = f"Klaviyo's and Dittofeed's unsubscribe_link (the URL alone) {_LINK} {_KLAVIYO}"
+_TAGS["unsubscribe_url"] = f"Customer.io's and Dittofeed's unsubscribe_url {_LINK}"
+#: Dittofeed's tags and filter (its docs' "Liquid Presets") with no counterpart, and what to write instead
+_DITTOFEED: Final = '(README, "Coming from Dittofeed")'
+_TAGS["unsubscribe_link"] = (f"Klaviyo's unsubscribe_link (the URL alone) and Dittofeed's (a whole <a> link) {_LINK} "
+                             '(README, "Coming from Klaviyo", "Coming from Dittofeed")')
+for _name in ("subscription_management_link", "subscription_management_url"):
+    _TAGS[_name] = (f"Dittofeed's {_name} is not supported: no subscription page is hosted here; the unsubscribe "
+                    "link, {unsubscribe_url} in single braces, goes to your own page ({topic} in "
+                    f"CJO_EMAIL_LIST_UNSUBSCRIBE_URL names the send's topic), which can offer the others {_DITTOFEED}")
+_TAGS["view_in_browser_url"] = f"Dittofeed's view_in_browser_url is not supported: a journey's mail has no hosted copy {_DITTOFEED}"
+_TAGS["layout"] = (f"Dittofeed's layout tag (its Markdown e-mail layout) is not supported: a journey's content has no "
+                  f"layouts; write the mail's html field {_DITTOFEED}")
+_FILTERS["markdown"] = f"Dittofeed's markdown filter is not standard Liquid: write the mail's html field {_DITTOFEED}"
 for _name in ("unsubscribe", "manage_preferences"):
     _TAGS[_name] = f"Klaviyo's {_name} {_LINK} {_KLAVIYO}"
 _TAGS.update({
@@ -205,6 +216,19 @@ _FOR_FILTER: Final = ("Liquid's {% for %} takes no filters (Klaviyo's Django doe
                       f"{{% for item in x limit: 3 %}}, or {{% assign items = x | sort %}} first {_KLAVIYO}")
 
 
+def _for_default(source: str, index: int) -> str:
+    """The hint for Dittofeed's documented ``{% for product in user.recommendations | default: empty %}`` (the
+    ``|`` at ``index``): the loop without its filter, as a missing list loops no time here."""
+    loop = source[source.rfind("{%", 0, index):index].rstrip()
+    m = re.match(r"(\{%-?\s*for\s+\w+\s+in\s+)([A-Za-z_][\w.]*)\Z", loop)
+    if m is not None:  # `user.recommendations`, written as here
+        root, *keys = m.group(2).split(".")
+        found = foreign_path(root, tuple(keys))
+        loop = m.group(1) + found[1] if found else loop
+    return ("Liquid's {% for %} takes no filters, and a missing list loops no time here: Dittofeed's | default: "
+            f"empty is not needed, {loop} %}} {_DITTOFEED}")
+
+
 def _dollar_key(source: str, index: int) -> str:
     """The hint for a Klaviyo key with a ``$`` (``event.$value``) at ``index``: a subscript, the path as here."""
     start, end = index - 1, index + 1
@@ -247,7 +271,7 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
     elif "found '|'" in reason and source and _IF_TAG.match(source, max(source.rfind("{%", 0, index + 1), 0)):
         extra = _IF_FILTER
     elif "expected 'reversed', 'offset' or 'limit'" in reason and source[index:index + 1] == "|":
-        extra = _FOR_FILTER
+        extra = _for_default(source, index) if re.match(r"\|\s*default\b", source[index:]) else _FOR_FILTER
     elif "expected an identifier, found" in reason and source and _DOT_INDEX.match(source, index - 1):
         extra = _indexed(source, index)
     return reason if extra is None else f"{reason}; {extra}"

@@ -296,10 +296,18 @@ def load_policies(path: str) -> Policies:
     return compile_policies(src)
 
 
+#: other tools' names of a built-in channel, folded: Dittofeed's ``MobilePush`` (README, "Coming from Dittofeed")
+_CHANNEL_ALIASES = {"mobilepush": "push"}
+
+
 def closest_channel(name: str, known: Iterable[str]) -> str:
-    """`` (did you mean 'myco_whatsapp'?)`` for a mistyped channel name, else ``""``."""
+    """`` (did you mean 'myco_whatsapp'?)`` for a mistyped channel name (or another tool's name of one), else
+    ``""``."""
     import difflib
 
+    alias = _CHANNEL_ALIASES.get(re.sub(r"[^a-z]", "", name.lower()))
+    if alias is not None and alias in set(known):
+        return f" (did you mean {alias!r}?)"
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -11,6 +11,8 @@ from typing import Any
 import msgspec.inspect as mi
 import yaml
 
+from cjo_stream.journeys.foreign_steps import foreign_key
+
 Path = tuple[str | int, ...]
 
 
@@ -452,8 +454,9 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     if missing and missing.group(1) == "id" and len(path) == 2 and path[0] == "steps" and isinstance(path[1], int):
         reason += _step_without_id(data, path[1])
     if spec is not None:
-        reason += _suggestion(spec, path, unknown.group(1) if unknown else None, reason,
-                              node if unknown and isinstance(node, dict) else ())
+        told = foreign_key(tuple(path), unknown.group(1), node) if unknown else ""
+        reason += told or _suggestion(spec, path, unknown.group(1) if unknown else None, reason,
+                                      node if unknown and isinstance(node, dict) else ())
     # `when: true`, `wait: 3600`, `wait_until: 21:30` (YAML 1.1 reads it as 1290: base 60; str | object there)
     if re.match(r"Expected `str( \| object)?( \| null)?`, got `(bool|int|float)`", reason):
         if path == ["re_entry"]:  # `re_entry: false` is no text in quotes either (a walkthrough)

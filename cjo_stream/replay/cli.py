@@ -290,10 +290,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         zones = unknown_zones(first.sim.profiles.values(), str(every[0][1].policies.default_timezone))
         if zones is not None:
             print(f"note: {zones}", file=sys.stderr)
-        from cjo_stream.consent_traits import unsubscribed_trait_note
+        from cjo_stream.consent_traits import subscription_event_note, unsubscribed_trait_note
 
         if (unsub := unsubscribed_trait_note(first.sim.profiles.values())) is not None:  # as simulate tells
             print(f"note: {unsub}", file=sys.stderr)
+        if (change := subscription_event_note(first.sim.profiles.values())) is not None:
+            print(f"note: {change}", file=sys.stderr)
     if args.compare:
         cmp = compare(first, replay.sides[1], examples=5 if args.examples is None else args.examples)
         print(render(cmp, only_changed=args.only_changed))

@@ -73,6 +73,9 @@ def test_the_campaign_written_as_the_hints_say_loads_and_renders(tmp_path: Path)
     ("event", ("total",), "event.properties.total"),
     ("trigger", ("coupon",), "event.properties.coupon"),
     ("user", ("firstName",), "profile.traits.firstName"),
+    ("user", ("id",), "profile.customer_id"),  # Dittofeed's user id, no trait
+    ("user", ("deviceToken",), "profile.traits.push_token"),
+    ("tags", ("journeyId",), "journey.id"),
     ("campaign", ("name",), "journey.id"),
 ])
 def test_a_name_of_theirs_and_ours(root: str, keys: tuple[str, ...], ours: str) -> None:
