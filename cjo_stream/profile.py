@@ -457,6 +457,33 @@ def _remember_undeliverable(p: Profile, gone: list[tuple[str, str, int]]) -> Non
                        sorted(latest.items(), key=lambda d: (-d[1], d[0]))][:MAX_UNDELIVERABLE]
 
 
+#: The event that clears remembered hard bounces (an ESP's "remove from the bounce list", Customer.io's
+#: "unsuppress"): support confirmed the address works, or a full mailbox was taken for a dead one.
+BOUNCE_CLEARED: Final = "bounce_cleared"
+
+
+def _clear_bounces(p: Profile, props: dict[str, Any], at: float) -> None:
+    """A ``bounce_cleared`` event of time ``at``: forget the bounces remembered for ``properties.channel`` (one name
+    or a list; none or ``all``: every channel), only those of ``properties.address`` (or its
+    ``properties.address_digest``, as the state API shows it) when one is named, and only those stamped no later
+    than ``at`` (a bounce after it is a new one: a late clear does not forget it)."""
+    gone = p.undeliverable
+    if not gone:
+        return
+    channels = {c for c in (_channel(n) for n in _event_channels(props.get("channel"), True)) if c is not None}
+    every = _ALL_CHANNELS in channels
+    digest: str | None = None
+    address, given = props.get("address"), props.get("address_digest")
+    if isinstance(address, str) and address.strip():
+        digest = address_digest(address)
+    elif isinstance(given, str) and len(given) == _DIGEST_LEN:
+        digest = given.lower()
+    kept = [(ch, g, t) for ch, g, t in gone
+            if not ((every or ch in channels) and (digest is None or g == digest) and t <= at)]
+    if len(kept) != len(gone):
+        p.undeliverable = kept
+
+
 def _device_token(context: dict[str, Any]) -> str | None:
     """Segment's ``context.device.token``: the push token of the device that sent the event, or None."""
     device = context.get("device")
@@ -529,6 +556,8 @@ def apply_event(p: Profile, ev: Event) -> int:
             _forget_devices(p, attrs[UNREGISTERED_ATTRIBUTE], exact)
         elif name == "message_bounced" and isinstance(channel, str) and channel != "push" and channel != "in_app":
             _bounced(p, channel, attrs if isinstance(attrs, dict) else {}, exact)
+    elif name == BOUNCE_CLEARED:
+        _clear_bounces(p, ev.properties, exact)
     context = ev.context
     if context:
         tz = context.get("timezone")
