@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from cjo_stream.commands import address_digest
-from cjo_stream.profile import apply_event, new_profile, profile_to_dict
+from cjo_stream.profile import CONSENT_CHANGED, apply_event, new_profile, profile_to_dict
 from tests.conftest import T0, ev
 from tests.engine.test_hard_bounce import MAIL, _bounce, _sim
 from tests.test_cli_errors import run
@@ -86,3 +86,17 @@ def test_simulate_shows_the_cleared_bounce_gone(tmp_path: Path) -> None:
     [profile] = [orjson.loads(x) for x in (tmp_path / "profiles.jsonl").read_text().splitlines()]
     assert profile["undeliverable"] == {}
     assert profile["bounced_addresses"] == []
+
+
+def test_the_adapters_are_told_of_a_new_bounced_address_and_of_a_clear_only() -> None:
+    """``CONSENT_CHANGED``: the worker writes the customer's bounced addresses to cjo.consent-changes then."""
+    p = new_profile("u1")
+    apply_event(p, ev("identify", T0, type="identify", traits={"email": "ann@example.com"}))
+    said = [apply_event(p, e) & CONSENT_CHANGED != 0 for e in [
+        _bounce(T0 + 1),  # a new address
+        _bounce(T0 + 2),  # the same again: the list is as it was
+        _bounce(T0 + 3, bounce_type="Transient"),  # soft: not remembered
+        _cleared(T0 + 4, channel="sms"),  # nothing of SMS to clear
+        _cleared(T0 + 5, channel="email"),
+    ]]
+    assert said == [True, False, False, False, True]
