@@ -13,7 +13,7 @@ import msgspec
 from cjo_stream.engine.transition import TransitionKind
 
 
-# gc=False: strings, numbers and a tuple of ints only, so it can be in no reference cycle and the cyclic
+# gc=False: strings, numbers and tuples of ints or strings only, so it can be in no reference cycle and the cyclic
 # garbage collector need not track it (the worker makes ~1.2 an event). (Not in the docstring: the JSON
 # schema in schemas/ carries it.)
 class JourneyEvent(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
