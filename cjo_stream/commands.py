@@ -90,13 +90,18 @@ class ConsentChange(msgspec.Struct, kw_only=True, omit_defaults=True):
     Consent is checked when a send is decided; a command already on ``cjo.delivery.<channel>`` when the
     customer unsubscribes would still go out when a lagging adapter reached it. The worker writes one of
     these per customer and batch whose consent changed, and adapters hold back a command whose channel the
-    customer's latest one lists in ``withdrawn``, or one written before the customer's erasure.
+    customer's latest one lists in ``withdrawn``, or one written before the customer's erasure. Likewise for a
+    hard bounce: a command already queued to the address that just bounced (a backlog of a promotion) would be
+    tried and bounce again, so ``bounced`` lists the addresses the profile remembers as hard-bounced, and adapters
+    hold back a command to one of them (a ``bounce_cleared`` event writes the list again without it).
     """
 
     customer_id: str
     at: str  # when the worker wrote it (its clock; adapters compare the records' Kafka timestamps)
     withdrawn: list[str] = []  # customer-facing channels whose consent is withdrawn now (sorted)
     topics: list[str] = []  # subscription topics the customer has withdrawn from now (sorted)
+    # addresses remembered as hard-bounced (profile.undeliverable), ``<channel>:<address_digest>``, never the address
+    bounced: list[str] = []
     erased: bool = False  # erased: commands written before this record are held back
 
 

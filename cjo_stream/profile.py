@@ -113,8 +113,9 @@ LIMITED_NAMES: Final = {LIMITED_TRAITS: "traits", LIMITED_EVENT_NAMES: "event_na
                         LIMITED_ALIASES: "aliases", LIMITED_SIZE: "size"}
 LIMITED_ALL: Final = LIMITED_TRAITS | LIMITED_EVENT_NAMES | LIMITED_CONSENT | LIMITED_ALIASES | LIMITED_SIZE
 #: Not a limit, reported with them: the event withdrew a consent, or gave one back while some consent was
-#: withdrawn. The worker tells the adapters (``cjo.consent-changes``), which hold back commands already on
-#: their topics for a channel withdrawn since (a first consent given to no withdrawal is not reported).
+#: withdrawn, or changed the addresses remembered as hard-bounced (a new one, or a ``bounce_cleared``). The worker
+#: tells the adapters (``cjo.consent-changes``), which hold back commands already on their topics for a channel
+#: withdrawn since, or to an address that bounced since (a first consent given to no withdrawal is not reported).
 CONSENT_CHANGED: Final = 1 << 8
 #: Not a limit either, reported with them: the event carried a push token a receipt had dropped (:func:`_refused`),
 #: which was not made the customer's device again (``cjo_push_tokens_refused_total``: an app restored from a
@@ -429,20 +430,34 @@ def hard_bounce(attrs: dict[str, Any]) -> bool:
     return True
 
 
-def _bounced(p: Profile, channel: str, attrs: dict[str, Any], at: float) -> None:
+def _bounced(p: Profile, channel: str, attrs: dict[str, Any], at: float) -> int:
     """Remember the address a hard bounce on ``channel`` was for (``Profile.undeliverable``): the receipt's
     :data:`~cjo_stream.commands.ADDRESS_DIGEST_ATTRIBUTE` (the adapter's: the address the message went to), else,
-    for a provider's callback that names none, the customer's address trait for the channel as it is now."""
+    for a provider's callback that names none, the customer's address trait for the channel as it is now.
+    :data:`CONSENT_CHANGED` when the address is a new one: adapters hold back commands to it already queued."""
     if not hard_bounce(attrs):
-        return
+        return 0
     digest = attrs.get(ADDRESS_DIGEST_ATTRIBUTE)
     if not (isinstance(digest, str) and len(digest) == _DIGEST_LEN):
         trait = ADDRESS_TRAIT.get(channel)
         addr = p.traits.get(trait) if trait is not None else None
         if addr is None or addr == "":  # (the address a send reads: engine.core)
-            return
+            return 0
         digest = address_digest(str(addr))
+    before = _bounced_keys(p)
     _remember_undeliverable(p, [(channel, digest, int(at)), *p.undeliverable])
+    return CONSENT_CHANGED if _bounced_keys(p) != before else 0
+
+
+def bounced_told(p: Profile) -> list[str]:
+    """The addresses remembered as hard-bounced as ``cjo.consent-changes`` lists them for the adapters
+    (``ConsentChange.bounced``): ``<channel>:<address digest>``, sorted, never the address."""
+    return sorted({f"{ch}:{g}" for ch, g, _t in p.undeliverable}) if p.undeliverable else []
+
+
+def _bounced_keys(p: Profile) -> set[tuple[str, str]]:
+    """The (channel, digest) of the addresses remembered as hard-bounced: what adapters are told of them."""
+    return {(ch, g) for ch, g, _t in p.undeliverable}
 
 
 def _remember_undeliverable(p: Profile, gone: list[tuple[str, str, int]]) -> None:
@@ -455,6 +470,36 @@ def _remember_undeliverable(p: Profile, gone: list[tuple[str, str, int]]) -> Non
             latest[key] = t
     p.undeliverable = [(k[0], k[1], t) for k, t in
                        sorted(latest.items(), key=lambda d: (-d[1], d[0]))][:MAX_UNDELIVERABLE]
+
+
+#: The event that clears remembered hard bounces (an ESP's "remove from the bounce list", Customer.io's
+#: "unsuppress"): support confirmed the address works, or a full mailbox was taken for a dead one.
+BOUNCE_CLEARED: Final = "bounce_cleared"
+
+
+def _clear_bounces(p: Profile, props: dict[str, Any], at: float) -> int:
+    """A ``bounce_cleared`` event of time ``at``: forget the bounces remembered for ``properties.channel`` (one name
+    or a list; none or ``all``: every channel), only those of ``properties.address`` (or its
+    ``properties.address_digest``, as the state API shows it) when one is named, and only those stamped no later
+    than ``at`` (a bounce after it is a new one: a late clear does not forget it). :data:`CONSENT_CHANGED` when one
+    was forgotten: adapters send to it again."""
+    gone = p.undeliverable
+    if not gone:
+        return 0
+    channels = {c for c in (_channel(n) for n in _event_channels(props.get("channel"), True)) if c is not None}
+    every = _ALL_CHANNELS in channels
+    digest: str | None = None
+    address, given = props.get("address"), props.get("address_digest")
+    if isinstance(address, str) and address.strip():
+        digest = address_digest(address)
+    elif isinstance(given, str) and len(given) == _DIGEST_LEN:
+        digest = given.lower()
+    kept = [(ch, g, t) for ch, g, t in gone
+            if not ((every or ch in channels) and (digest is None or g == digest) and t <= at)]
+    if len(kept) == len(gone):
+        return 0
+    p.undeliverable = kept
+    return CONSENT_CHANGED
 
 
 def _device_token(context: dict[str, Any]) -> str | None:
@@ -528,7 +573,9 @@ def apply_event(p: Profile, ev: Event) -> int:
         if isinstance(attrs, dict) and UNREGISTERED_ATTRIBUTE in attrs and channel == "push":
             _forget_devices(p, attrs[UNREGISTERED_ATTRIBUTE], exact)
         elif name == "message_bounced" and isinstance(channel, str) and channel != "push" and channel != "in_app":
-            _bounced(p, channel, attrs if isinstance(attrs, dict) else {}, exact)
+            limited |= _bounced(p, channel, attrs if isinstance(attrs, dict) else {}, exact)
+    elif name == BOUNCE_CLEARED:
+        limited |= _clear_bounces(p, ev.properties, exact)
     context = ev.context
     if context:
         tz = context.get("timezone")
@@ -606,6 +653,7 @@ def merge_profiles(into: Profile, other: Profile) -> int:
         _drop_devices(into, {g for g, _t in into.dropped})
     if other.undeliverable:  # an address that bounced for either id is as dead for the other
         _remember_undeliverable(into, [*into.undeliverable, *other.undeliverable])
+        limited |= CONSENT_CHANGED  # (the other id's pending commands to it are held back too)
     for j, t in other.entered.items():
         into.entered[j] = max(t, into.entered.get(j, 0))
     into.sends = sorted(into.sends + other.sends)  # the engine keeps what its caps count

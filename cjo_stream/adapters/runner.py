@@ -8,7 +8,8 @@ Per batch of records (consumer group ``cjo-adapter-<channel>``, manual commits):
    a command older than the sent-record's retention cannot be checked: skipped (``stale``), no receipt;
 3. the customer withdrew the channel's consent, or was erased, since the command was decided
    (``cjo.consent-changes``, :mod:`cjo_stream.adapters.withheld`): a skip record ``no_consent`` on
-   ``cjo.delivery.skipped``, nothing is sent, no receipt; past its ``expires_at`` (or the channel's
+   ``cjo.delivery.skipped``, nothing is sent, no receipt (the address hard-bounced since: ``undeliverable``);
+   past its ``expires_at`` (or the channel's
    default age): receipt ``expired``, nothing is sent;
 4. wait for the channel's token bucket, call the provider, retry transient failures with backoff
    (:mod:`cjo_stream.adapters.retry`);
@@ -59,7 +60,7 @@ from cjo_stream.adapters.peers import PeerAssignor
 from cjo_stream.adapters.ratelimit import TokenBucket
 from cjo_stream.adapters.retry import RetryPolicy, run_with_retries
 from cjo_stream.adapters.sentlog import DEFAULT_MARGIN, SentLog, retention, sent_topic
-from cjo_stream.adapters.withheld import Withheld
+from cjo_stream.adapters.withheld import BOUNCED, Withheld
 from cjo_stream.commands import (
     ADDRESS_DIGEST_ATTRIBUTE,
     ALL_CHANNELS,
@@ -67,6 +68,7 @@ from cjo_stream.commands import (
     DeliveryCommand,
     Receipt,
     ReceiptStatus,
+    SkipReason,
     SkipRecord,
     address_digest,
 )
@@ -692,10 +694,11 @@ class AdapterRunner:
         self._count(status)
 
     async def _withhold(self, cmd: DeliveryCommand, why: str) -> None:
-        """Not delivered: consent withdrawn or the customer erased since it was decided. A skip record, as the
-        engine writes for a send it decides against (no receipt: nothing was attempted)."""
+        """Not delivered: consent withdrawn, the customer erased or the address hard-bounced since it was decided.
+        A skip record, as the engine writes for a send it decides against (no receipt: nothing was attempted)."""
+        reason: SkipReason = "undeliverable" if why == BOUNCED else "no_consent"
         skip = SkipRecord(delivery_id=cmd.delivery_id, customer_id=cmd.customer_id, journey=cmd.journey,
-                          journey_version=cmd.journey_version, step=cmd.step, channel=cmd.channel, reason="no_consent",
+                          journey_version=cmd.journey_version, step=cmd.step, channel=cmd.channel, reason=reason,
                           triggered_by=cmd.triggered_by, decided_at=cmd.decided_at, instance_id=cmd.instance_id,
                           variant=cmd.variant, detail=why)
         self._pending.append(await self.producer.send(self.settings.skipped_topic, _encode(skip),

@@ -13,7 +13,11 @@ at start and follows it, and before delivering a command asks :meth:`Withheld.wh
   more; while that change is still on its way, milliseconds, the command is held back: the safe side);
 - the customer was erased and the command's record was written no later than the erasure's record (Kafka
   timestamps: the worker writes a batch's changes after its commands): held back. Commands for a new
-  profile under the same id, written after the erasure, are delivered.
+  profile under the same id, written after the erasure, are delivered;
+- the command's address is one the customer's latest change lists in ``bounced`` (a hard bounce remembered
+  since it was decided: a backlog of a promotion to a dead mailbox would each bounce again, which is what
+  providers count against the sender), a ``transactional`` one too: held back (a skip ``undeliverable``). A
+  ``bounce_cleared`` event writes the list again without the address, and its commands go again.
 
 Entries older than what the adapter's sent-record keeps are dropped: a command decided before them is
 stale by then and not sent anyway. A withdrawal is kept only for the channels the adapter delivers: the ``crm``
@@ -60,7 +64,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cjo_stream import scratch
-from cjo_stream.commands import ConsentChange, DeliveryCommand
+from cjo_stream.commands import ConsentChange, DeliveryCommand, address_digest
 from cjo_stream.config import Settings
 from cjo_stream.kafka.closing import stop_within
 from cjo_stream.kafka.reading import partitions_of, read_to_end
@@ -76,13 +80,16 @@ _decode_index = msgspec.msgpack.Decoder(list[tuple[int, bytes]]).decode
 #: :meth:`Withheld.why`'s answers (the skip record's ``detail``)
 WITHDRAWN = "consent withdrawn after the send was decided"
 ERASED = "customer erased after the send was decided"
+BOUNCED = "address hard-bounced after the send was decided"
 
-_WITHDRAWN = b"w"  # + customer id -> _TIME (the record's, s) + the channels withdrawn here
+_WITHDRAWN = b"w"  # + customer id -> _TIME (the record's, s) + the channels withdrawn here [+ _BOUNCED + addresses]
 _ERASED = b"e"  # + customer id -> _TIME of its latest erasure record
 _AT = b"t"  # + _MS (the oldest record's time) + _MS (a number) -> [(ms, customer id), ...]: the time index
 _TIME = struct.Struct("<d")
 _MS = struct.Struct(">Q")
 _SEP = "\n"  # between channel names (none has one)
+#: after the channels withdrawn, the addresses that hard-bounced (``<channel>:<digest>``, _SEP between them)
+_BOUNCED = b"\0"
 #: marks a subscription topic among the names withdrawn (``#newsletter``): kept by every adapter, whichever its channels
 TOPIC_MARK = "#"
 _TABLE = "withheld"
@@ -198,6 +205,8 @@ class Withheld:
                 names = stored.get(withdrawn)
                 if names is None:
                     names = self._names_of(withdrawn)
+                if change.bounced:  # (per customer: not among the shared sets of channels)
+                    names += self._bounced_here(change.bounced)
                 writes[_WITHDRAWN + cid] = pack(at) + names if names else None
         if index:
             writes[self._index_key(min(ms for ms, _ in index))] = _encode_index(index)
@@ -219,6 +228,12 @@ class Withheld:
         chans = self._kept(withdrawn)
         names = self._stored[withdrawn] = b"" if chans is None else self._names[chans]
         return names
+
+    def _bounced_here(self, bounced: Sequence[str]) -> bytes:
+        """The hard-bounced addresses of this adapter's channels, as stored after the channels (b"": none)."""
+        mine = self.channels
+        kept = [b for b in bounced if mine is None or b.partition(":")[0] in mine]
+        return _BOUNCED + _SEP.join(kept).encode() if kept else b""
 
     def _kept(self, withdrawn: Sequence[str]) -> frozenset[str] | None:
         """The withdrawn channels that matter here (one shared frozenset per distinct set), None if none."""
@@ -267,9 +282,17 @@ class Withheld:
             v = kv.get(_ERASED + cid)
             if v is not None and written_ms / 1000.0 <= _TIME.unpack(v)[0]:
                 return ERASED
-        v = kv.get(_WITHDRAWN + cid) if not cmd.transactional else None  # (asked for: consent is not its test)
-        if v is not None:
-            chans = self._channels(v[_TIME.size:])
+        v = kv.get(_WITHDRAWN + cid)
+        if v is None:
+            return None
+        names = v[_TIME.size:]
+        cut = names.find(_BOUNCED)
+        if cut >= 0:
+            if cmd.to and f"{cmd.channel}:{address_digest(cmd.to)}".encode() in names[cut + 1:].split(b"\n"):
+                return BOUNCED  # (a transactional one too: a dead mailbox refuses a password reset as well)
+            names = names[:cut]
+        if names and not cmd.transactional:  # (asked for: consent is not its test)
+            chans = self._channels(names)
             if cmd.channel in chans or (cmd.topic is not None and TOPIC_MARK + cmd.topic in chans):
                 return WITHDRAWN
         return None
@@ -356,7 +379,8 @@ class _Withdrawn(Mapping[str, tuple[frozenset[str], float]]):
         v = self._t._get(_WITHDRAWN, cid)
         if v is None:
             raise KeyError(cid)
-        return self._t._channels(v[_TIME.size:]), _TIME.unpack_from(v)[0]
+        names = v[_TIME.size:].partition(_BOUNCED)[0]
+        return self._t._channels(names) if names else frozenset(), _TIME.unpack_from(v)[0]
 
     def __iter__(self) -> Iterator[str]:
         return (cid for cid, _ in self._t._scan(_WITHDRAWN))

@@ -270,7 +270,7 @@ class Analytics:
             # as the engine's transition it was written from: the fold reads a compiled Transition's fields
             # directly (the replay's path), a journey event's through Python's attribute lookup
             t = Transition(e.journey, kind, e.step, e.variant, e.channel, e.reason, e.at,  # type: ignore[arg-type]
-                           e.instance, e.version, e.delivery_id)
+                           e.instance, e.version, e.delivery_id, e.withdrawn)
             _transition(self, t, kind, e.at, e.customer_id, e.local_hour)
         return True
 
@@ -360,6 +360,10 @@ def _transition(a: Analytics, e: Transition, kind: str, at: float, customer_id: 
             if tt is not None:
                 tt[k] = tt.get(k, 0) + 1
             row.step = s
+        withdrawn = e.withdrawn
+        if withdrawn is not None:  # an update step withdrew consent (a sunset flow): which, how often
+            for name in withdrawn:
+                b.inc(f"s|{s}|withdrew|{name}")
         rows[ikey] = row
     elif kind == "sent" or kind == "skipped" or kind == "deferred":
         if kind == "sent":

@@ -13,7 +13,7 @@ import msgspec
 from cjo_stream.engine.transition import TransitionKind
 
 
-# gc=False: strings, numbers and a tuple of ints only, so it can be in no reference cycle and the cyclic
+# gc=False: strings, numbers and tuples of ints or strings only, so it can be in no reference cycle and the cyclic
 # garbage collector need not track it (the worker makes ~1.2 an event). (Not in the docstring: the JSON
 # schema in schemas/ carries it.)
 class JourneyEvent(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -37,6 +37,9 @@ class JourneyEvent(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     delivery_id: str | None = None  # sent, skipped: joins receipts (cjo.receipts) to journey, step and variant
     local_hour: int | None = None  # sent to a customer-facing channel: the hour (0-23) on the customer's clock
     status: str | None = None  # receipt: delivered, opened, clicked, bounced, unsubscribed, failed, ...
+    # step of an update step that withdrew consent (``update: {consent: ...}``, a sunset flow): the channels and
+    # topics it withdrew, sorted (one the customer had withdrawn already is not listed); names only, no values
+    withdrawn: tuple[str, ...] | None = None
     # stage: the stage left (absent: a new customer placed in the first stage) and the stage entered
     # (absent: the customer's profile was merged into another's on login); linked: the id merged in
     from_: str | None = msgspec.field(default=None, name="from")

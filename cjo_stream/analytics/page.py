@@ -297,6 +297,8 @@ def _steps_table(rep: dict[str, Any]) -> str:
         k = f"steps.{s['id']}."
         skipped = ", ".join(f"{r} {n:,}" for r, n in s["skipped"].items()) or "–"
         kind = (s["kind"] or "?") + (f" {s['channel']}" if s["channel"] else "")
+        if s.get("withdrew"):  # an update step's consent withdrawals (a sunset flow)
+            kind += " (withdrew " + ", ".join(f"{c} {n:,}" for c, n in s["withdrew"].items()) + ")"
         out.append(f"<tr><td>{_e(s['id'])}</td><td>{_e(kind)}</td>"
                    + "".join(_td(k + f, num(s[f]), s[f]) for f in ("reached", "waiting", "continued", "drop_off",
                                                                     "sent"))

@@ -47,6 +47,7 @@ def journey_events(result: Result, customer_id: str, default_zone: ZoneInfo,
         out.append(JourneyEvent(journey=t.journey, version=t.version, kind=t.kind, instance=t.instance,
                                 customer_id=customer_id, at=at, step=t.step, variant=t.variant,
                                 channel=t.channel, reason=t.reason, delivery_id=t.delivery_id, local_hour=hour,
+                                withdrawn=t.withdrawn,
                                 src=(src[0], src[1], i) if src is not None else None))
     return out
 

@@ -143,6 +143,7 @@ def _steps(c: Counters, j: Journey | None) -> list[dict[str, Any]]:
         ends = {k[4:]: v for k, v in m.items() if k.startswith("end|")}
         skips = {k[5:]: v for k, v in m.items() if k.startswith("skip|") and v}
         held = {k[6:]: v for k, v in m.items() if k.startswith("defer|") and v}
+        withdrew = {k[9:]: v for k, v in m.items() if k.startswith("withdrew|") and v}
         rc = {k[5:]: v for k, v in m.items() if k.startswith("rcpt|") and v}
         step = j.steps.get(sid) if j is not None else None
         exits = {k: v for k, v in ends.items() if k != "converted" and v}
@@ -154,6 +155,8 @@ def _steps(c: Counters, j: Journey | None) -> list[dict[str, Any]]:
             "reached": reached, "continued": cont, "waiting": max(0, reached - cont - sum(ends.values())),
             "sent": m.get("sent", 0), "deferred": m.get("deferred", 0), "deferred_by": dict(sorted(held.items())),
             "skipped": dict(sorted(skips.items())),
+            # an update step's consent withdrawals (a sunset flow): per channel or topic, how many it withdrew
+            "withdrew": dict(sorted(withdrew.items())),
             "converted_here": ends.get("converted", 0),
             "drop_off": sum(ends.values()),  # reached, never reached a next step, no longer waiting
             "exits": dict(sorted(exits.items())), "exit_reasons": why, "receipts": dict(sorted(rc.items())),

@@ -71,6 +71,7 @@ def render(overview: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
             # the drop-off counts conversions too: named, or the endings listed fell short of it
             conv = [f"converted:{s['converted_here']}"] if s["converted_here"] else []
             extra = ", ".join([f"deferred:{k}={v}" for k, v in s["deferred_by"].items()]
+                              + [f"withdrew:{k}={v}" for k, v in s.get("withdrew", {}).items()]
                               + [f"{k}={v}" for k, v in s["skipped"].items()] + conv
                               + [f"{k}:{v}" + _why(s["exit_reasons"].get(k)) for k, v in s["exits"].items()]
                               + ([receipts] if (receipts := step_receipts(s)) else [])) or "-"

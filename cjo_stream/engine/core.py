@@ -989,7 +989,8 @@ class Engine:
         value with its type (a number, true/false, text; nil removes the trait: ``Template.value``), any other
         renders text. Not a message: a holdout or global-control customer's profile is updated too. Its ``consent``
         names are withdrawn as an ``unsubscribed`` event of the decision time withdraws them (a later consent event
-        wins; ``Result.consent_changed`` tells the adapters), but not a holdout's or global-control customer's: the
+        wins; ``Result.consent_changed`` tells the adapters; the step's ``step`` transition lists those it withdrew,
+        ``withdrawn``, for the journey analytics: a name withdrawn already is not listed), but not a holdout's or global-control customer's: the
         withdrawal acts on the customer as a message does (their mail stops), and they were sent no last chance to
         stay (a sunset flow's "still want our mail?"), nor would a holdout measure the journey's effect. A template
         that cannot render, a number it gives or an increment makes outside the 64-bit range (or not finite), or
@@ -1038,10 +1039,17 @@ class Engine:
                     return
         limited = update_traits(run.profile, values) if values else 0
         if action.consent and not inst.holdout and not self._global_control(run.profile):
-            bits = withdraw_consent(run.profile, action.consent, run.now)
-            if bits & CONSENT_CHANGED:
+            withdrew: list[str] = []
+            for name in action.consent:  # (one at a time: the journey event names those it withdrew)
+                bits = withdraw_consent(run.profile, (name,), run.now)
+                if bits & CONSENT_CHANGED:
+                    withdrew.append(name)
+                limited |= bits & LIMITED_ALL
+            if withdrew:
                 run.result.consent_changed = True
-            limited |= bits & LIMITED_ALL
+                said = run.result.transitions[-1]  # the step's own (_run notes it just before running it)
+                if said.kind == "step" and said.step == step.id and said.instance == inst.instance_id:
+                    said.withdrawn = tuple(sorted(withdrew))
         if limited:
             run.result.limited |= limited
         run.profile_changed()  # a branch after it reads the traits as written

@@ -35,7 +35,8 @@ class Result:
     late: bool  # the event happened before the customer's latest event
     too_late: bool  # ... by more than the allowed lateness: it started no journey
     limited: int  # what the profile left out of it (cjo_stream.profile LIMITED_* bits, PUSH_TOKEN_REFUSED; 0 nearly always)
-    consent_changed: bool  # a consent was withdrawn, or given back (cjo_stream.profile.CONSENT_CHANGED)
+    consent_changed: bool  # a consent was withdrawn or given back, or a bounced address remembered or cleared
+    # (cjo_stream.profile.CONSENT_CHANGED: the worker tells the adapters)
     absorbed: str  # the id whose profile an absorb merged into this one ("" otherwise): analytics joins its sends
 
     def __init__(self, profile: Profile, commands: list[DeliveryCommand] | None = None,

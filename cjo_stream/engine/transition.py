@@ -32,10 +32,12 @@ class Transition:
     instance: str
     version: int
     delivery_id: str | None
+    #: ``step`` of an ``update`` step that withdrew consent: the channels and topics it withdrew (sorted), else None
+    withdrawn: tuple[str, ...] | None
 
     def __init__(self, journey: str, kind: TransitionKind, step: str | None = None, variant: str | None = None,
                  channel: str | None = None, reason: str | None = None, at: float = 0.0, instance: str = "",
-                 version: int = 0, delivery_id: str | None = None) -> None:
+                 version: int = 0, delivery_id: str | None = None, withdrawn: tuple[str, ...] | None = None) -> None:
         self.journey = journey
         self.kind = kind
         self.step = step
@@ -46,8 +48,10 @@ class Transition:
         self.instance = instance
         self.version = version
         self.delivery_id = delivery_id
+        self.withdrawn = withdrawn
 
     def __repr__(self) -> str:
         return (f"Transition({self.journey!r}, {self.kind!r}, step={self.step!r}, variant={self.variant!r}, "
                 f"channel={self.channel!r}, reason={self.reason!r}, at={self.at!r}, instance={self.instance!r}, "
-                f"version={self.version!r}, delivery_id={self.delivery_id!r})")
+                f"version={self.version!r}, delivery_id={self.delivery_id!r}"
+                + (f", withdrawn={self.withdrawn!r})" if self.withdrawn is not None else ")"))

@@ -22,6 +22,7 @@ from cjo_stream.journeys.step_templates import step_templates
 from cjo_stream.journeys.text_traits import text_trait_warnings
 from cjo_stream.journeys.update_newlines import update_newline_warnings
 from cjo_stream.journeys.update_order import update_order_warnings
+from cjo_stream.journeys.withdrawn_sends import withdrawn_send_warnings
 from cjo_stream.webhook_content import headers_of
 
 
@@ -33,8 +34,8 @@ def journey_warnings(loaded: list[tuple[Journey, Located]],
         + _quoted_number_warnings(loaded) + _preempted_warnings(loaded) + _group_traits_warnings(loaded) \
         + _variant_warnings(loaded) + receipt_wait_warnings(loaded) + lifetime_warnings(loaded) \
         + text_trait_warnings(loaded, located_conditions, stage_whens) + update_newline_warnings(loaded) \
-        + update_order_warnings(loaded) + _day_test_warnings(loaded) + _dated_number_warnings(loaded) \
-        + _credential_header_warnings(loaded) + _unsubscribe_link_warnings(loaded) \
+        + update_order_warnings(loaded) + withdrawn_send_warnings(loaded) + _day_test_warnings(loaded) \
+        + _dated_number_warnings(loaded) + _credential_header_warnings(loaded) + _unsubscribe_link_warnings(loaded) \
         + markup_warnings(loaded)
 
 

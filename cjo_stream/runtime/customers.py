@@ -53,7 +53,15 @@ from cjo_stream.events import Event, InvalidEvent, decode_event, format_ts
 from cjo_stream.kafka.outbox import NO_HEADERS, Outbox
 from cjo_stream.kafka.records import Item
 from cjo_stream.kv import KV
-from cjo_stream.profile import MAX_PROFILE_BYTES, Profile, decode_profile, encode_profile, new_profile, shrink
+from cjo_stream.profile import (
+    MAX_PROFILE_BYTES,
+    Profile,
+    bounced_told,
+    decode_profile,
+    encode_profile,
+    new_profile,
+    shrink,
+)
 from cjo_stream.runtime.aliases import Links, named_ids, pass_on
 from cjo_stream.runtime.decoded import Decoded
 from cjo_stream.runtime.lookalikes import ORDINARY
@@ -452,9 +460,11 @@ class CustomerPartition:
     def _tell_consent(self, cid: str, profile: Profile, now: str, out: Outbox) -> None:
         """One customer's consent as it is now, for the customer and each id merged into it (``cjo.consent-changes``)."""
         withdrawn, topics = self.engine.withdrawn(profile), self.engine.withdrawn_topics(profile)
+        bounced = bounced_told(profile)
         for ident in (cid, *profile.aliases):
             out.add(self.settings.consent_changes_topic, ident.encode(),
-                    _json.encode(ConsentChange(customer_id=ident, at=now, withdrawn=withdrawn, topics=topics)),
+                    _json.encode(ConsentChange(customer_id=ident, at=now, withdrawn=withdrawn, topics=topics,
+                                               bounced=bounced)),
                     partition=self.partition)
 
     def _throttles_to(self, writes: dict[bytes, bytes | None], out: Outbox) -> int:

@@ -14,8 +14,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from cjo_stream.adapters.crm import CrmChannel, CrmConfig
 from cjo_stream.adapters.email import EmailChannel
-from cjo_stream.adapters.withheld import ERASED, WITHDRAWN, Withheld
-from cjo_stream.commands import ConsentChange
+from cjo_stream.adapters.withheld import BOUNCED, ERASED, WITHDRAWN, Withheld
+from cjo_stream.commands import ConsentChange, address_digest
 from cjo_stream.config import Settings
 from cjo_stream.events import format_ts
 from tests.adapters.conftest import SmtpServer, command, produce, produce_commands, read_topic, run_until
@@ -23,9 +23,10 @@ from tests.adapters.test_email import email_cfg
 from tests.adapters.test_runner import make_runner
 
 
-def change(cid: str, withdrawn: list[str] | None = None, erased: bool = False) -> bytes:
+def change(cid: str, withdrawn: list[str] | None = None, erased: bool = False,
+           bounced: list[str] | None = None) -> bytes:
     return msgspec.json.encode(ConsentChange(customer_id=cid, at=format_ts(0), withdrawn=withdrawn or [],
-                                             erased=erased))
+                                             erased=erased, bounced=bounced or []))
 
 
 def rec(value: bytes, ms: int) -> SimpleNamespace:
@@ -242,3 +243,41 @@ def test_a_topic_withdrawn_holds_back_that_topics_commands_on_every_adapter() ->
     assert email.why(command(customer_id="a", channel="email", topic="offers"), 900) is None
     assert sms.why(command(customer_id="a", channel="sms", topic="newsletter"), 900) == WITHDRAWN
     assert email.withdrawn["a"][0] == frozenset({"#newsletter"})  # push is not this adapter's
+
+
+def test_a_command_to_an_address_that_bounced_since_is_held_back() -> None:
+    """A backlog to a dead mailbox would bounce once more per command (what providers count against the sender):
+    the worker lists the addresses that hard-bounced, by digest, and the adapter holds back a command to one,
+    a transactional one too; another address of the customer goes, and a later record without it (the customer's
+    ``bounce_cleared``) lets it go again."""
+    dead = f"email:{address_digest('ann@example.com')}"
+    email, sms = (Withheld(Settings(store="rocksdb"), keep=None, channels=[ch]) for ch in ("email", "sms"))
+    for w in (email, sms):
+        w.apply([rec(change("a", ["push"], bounced=[dead, f"sms:{address_digest('+49151')}"]), 1_000),
+                 rec(change("b", ["email"], bounced=[dead]), 1_000)])
+    assert email.why(command(customer_id="a", channel="email", to=" Ann@Example.com"), 900) == BOUNCED
+    assert email.why(command(customer_id="a", channel="email", to="ann@example.com", transactional=True),
+                     900) == BOUNCED
+    assert email.why(command(customer_id="a", channel="email", to="ann@new.example"), 900) is None
+    assert sms.why(command(customer_id="a", channel="sms", to="+49151"), 900) == BOUNCED
+    assert sms.why(command(customer_id="a", channel="sms", to="+49152"), 900) is None
+    assert email.withdrawn["a"][0] == frozenset()  # push is not this adapter's; the bounce is no channel
+    assert email.why(command(customer_id="b", channel="email", to="other@example.com"), 900) == WITHDRAWN
+    email.apply([rec(change("a", ["push"]), 2_000)])  # cleared
+    assert email.why(command(customer_id="a", channel="email", to="ann@example.com"), 900) is None
+    assert "a" not in email.withdrawn
+
+
+async def test_a_lagging_adapter_skips_mail_to_an_address_that_bounced_since(
+        settings: Settings, smtp: SmtpServer) -> None:
+    cmds = [command(customer_id="ann", channel="email", to=to) for to in ("ann@example.com", "ann@new.example")]
+    await produce_commands(settings, cmds)
+    await asyncio.sleep(0.01)
+    await produce(settings.bootstrap, settings.consent_changes_topic,
+                  [(b"ann", change("ann", bounced=[f"email:{address_digest('ann@example.com')}"]))])
+    runner = make_runner(settings, EmailChannel(email_cfg(smtp.port)))
+    await run_until(runner, lambda: runner.outcomes["sent"] >= 1 and runner.outcomes["withheld"] >= 1)
+    assert [rcpt for _, rcpts, _ in smtp.mailbox.messages for rcpt in rcpts] == ["ann@new.example"]
+    skipped = await read_topic(settings.bootstrap, settings.skipped_topic, lambda r: len(r) >= 1, settle=0.3)
+    assert [(s["reason"], s["detail"], s["delivery_id"]) for s in (msgspec.json.decode(r.value) for r in skipped)] \
+        == [("undeliverable", BOUNCED, cmds[0].delivery_id)]

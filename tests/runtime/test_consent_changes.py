@@ -13,12 +13,13 @@ import pytest
 
 from cjo_stream import metrics
 from cjo_stream.adapters.email import EmailChannel
+from cjo_stream.commands import address_digest
 from cjo_stream.events import format_ts
 from tests.adapters.conftest import run_until, smtp_server
 from tests.adapters.test_email import email_cfg
 from tests.adapters.test_runner import make_runner
 from tests.runtime.conftest import collect, event_line, keyed, produce, settings_for
-from tests.runtime.test_aliases import BASE, TOPOLOGY, Cluster, line, visit
+from tests.runtime.test_aliases import BASE, TOPOLOGY, Cluster, InputRec, line, visit
 from tests.runtime.test_e2e import scenario
 
 
@@ -127,3 +128,26 @@ async def test_an_unsubscribe_after_the_command_was_written_stops_a_lagging_adap
         await run_until(runner, lambda: runner.outcomes["withheld"] >= 1)
         await asyncio.sleep(0.5)
         assert smtp.mailbox.messages == [] and runner.outcomes["sent"] == 0
+
+
+def test_a_hard_bounce_and_its_clearing_are_told_by_digest() -> None:
+    """A command already queued to the address that bounced is held back by the adapters (``bounced``, the
+    address's digest, never the address); the customer's ``bounce_cleared`` writes the list again without it."""
+    c = Cluster(seed=1)
+    c.send(line(messageId="i1", type="identify", userId="user-1", timestamp=format_ts(BASE),
+                traits={"email": "Ann@example.com"}))
+    receipt = line(delivery_id="d1", customer_id="user-1", channel="email", status="bounced",
+                   at=format_ts(BASE + 1), reason="SMTP 550: user unknown",
+                   attributes={"address_digest": address_digest("ann@example.com")})
+    c.ingest.process([InputRec(c.s.receipts_topic, 0, 0, None, receipt, [])], c)  # type: ignore[arg-type]
+    c.drain()
+    told = [orjson.loads(v or b"") for _, v in c.topics[c.s.consent_changes_topic]]
+    assert [(t["customer_id"], t.get("withdrawn"), t["bounced"]) for t in told] == \
+        [("user-1", None, [f"email:{address_digest('ann@example.com')}"])]
+    assert "Ann@example.com" not in str(told) and "ann@example.com" not in str(told)
+    c.topics[c.s.consent_changes_topic].clear()
+    c.send(line(messageId="u1", type="track", event="bounce_cleared", userId="user-1", timestamp=format_ts(BASE + 2),
+                properties={"channel": "email"}))
+    c.drain()
+    [cleared] = [orjson.loads(v or b"") for _, v in c.topics[c.s.consent_changes_topic]]
+    assert cleared == {"customer_id": "user-1", "at": cleared["at"]}  # nothing withdrawn, nothing bounced
