@@ -325,6 +325,8 @@ _AJO_KEYS = {
     "custom_action": "send: {channel: webhook, to: ..., content: {...}}",
     "update_profile": "update: {traits: {...}}",
     "percentage_split": "split: [{variant: a, weight: 50, next: ...}, ...]",
+    "event": "wait_for: {event: ..., timeout: 1d}",  # an event activity inside the journey, not its entry
+    "audience_qualification": "wait_for: {condition: \"profile.traits.tier == 'gold'\", timeout: 7d}",
     "exit_criteria": "exit_on: [{event: ...}, {condition: ...}]",
     "reentrance": "re_entry: always | once | after 1d",
     "allow_reentrance": "re_entry: always | once | after 1d",
@@ -560,6 +562,13 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
         reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
             f" (Adobe Journey Optimizer's {path[-1]} is `{_AJO_KEYS[str(path[-1])]}` here: README, \"Coming from " \
             "Adobe Journey Optimizer\")"
+    # `email: {subject: ...}` as a step: a channel's message is a send step (AJO's and Braze's canvases show it so)
+    elif unknown and len(path) == 3 and path[0] == "steps" and isinstance(path[-1], str):
+        from cjo_stream.commands import ALL_CHANNELS
+
+        if path[-1] in ALL_CHANNELS:
+            reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
+                f" (a message is a send step: `send: {{channel: {path[-1]}, content: {{...}}}}`)"
     # `id: Nudge-1`, `journey: Cart Winback`, `variant: 10% off`: msgspec names the pattern, which told an author
     # (a walkthrough) neither what an id may hold nor what to write
     pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)

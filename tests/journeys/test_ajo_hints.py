@@ -137,6 +137,8 @@ def test_an_adobe_condition_reference_is_told_with_ours(tmp_path: Path, when: st
     ("reaction: {event: message_opened, timeout: 2d}", "wait_for: {event: message_opened, timeout: 3d"),
     ("jump: other", "enter: <journey>"),
     ("end: true", "next: end"),
+    ("event: {name: Order Placed}", "wait_for: {event: ..., timeout: 1d}"),
+    ("audience_qualification: gold", "wait_for: {condition: "),
 ])
 def test_an_adobe_activity_written_as_a_key_names_our_step(tmp_path: Path, step: str, ours: str) -> None:
     journey = f"journey: welcome\nentry: {{event: signed_up}}\nsteps:\n  - id: s\n    {step}\n"
@@ -144,6 +146,14 @@ def test_an_adobe_activity_written_as_a_key_names_our_step(tmp_path: Path, step:
     (line,) = [ln for ln in err.splitlines() if "welcome.yaml:5:" in ln]
     assert f"Adobe Journey Optimizer's {step.split(':')[0]} is `{ours}" in line, line
     assert "known keys" not in line, line
+
+
+@pytest.mark.parametrize("channel", ["email", "push", "sms", "in_app", "webhook"])
+def test_a_channel_written_as_a_step_key_names_the_send_step(tmp_path: Path, channel: str) -> None:
+    """An email activity as the canvas shows it, ``email: {subject: ...}``, was told the list of step keys."""
+    journey = f"journey: welcome\nentry: {{event: signed_up}}\nsteps:\n  - id: s\n    {channel}: {{subject: Hi}}\n"
+    err = user_error(run("validate", str(_write(tmp_path, journey))), 1)
+    assert re.search(rf"welcome\.yaml:5: .*a message is a send step: `send: {{channel: {channel}, content: ", err), err
 
 
 def test_an_adobe_journey_property_written_as_a_key_names_ours(tmp_path: Path) -> None:
