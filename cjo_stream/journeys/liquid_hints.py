@@ -254,6 +254,25 @@ def _adobe(source: str, index: int) -> str | None:
     return _AJO_EACH if name == "each" else _AJO_IF
 
 
+#: Adobe Journey Optimizer's helper functions (``{%= upperCase(x) %}``, ``{{upperCase(x)}}``) and the Liquid filter
+#: doing it here, with its arguments
+_AJO_FUNCTIONS: Final = {"upperCase": "upcase", "lowerCase": "downcase", "capitalize": "capitalize", "trim": "strip",
+                         "length": "size", "round": "round: 2", "formatDate": "date: '%Y-%m-%d'",
+                         "concat": "append: ' '", "replaceAll": "replace: 'a', 'b'", "replace": "replace: 'a', 'b'",
+                         "substr": "slice: 0, 10", "split": "split: ','"}
+_CALL: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\($")
+
+
+def _ajo_function(source: str, index: int) -> str | None:
+    """The hint for Adobe Journey Optimizer's function call ``upperCase(x)`` whose ``(`` is at ``index``."""
+    m = _CALL.search(source[max(0, index - 40):index + 1])
+    if m is None or m.group(1) not in _AJO_FUNCTIONS:
+        return None
+    name, ours = m.group(1), _AJO_FUNCTIONS[m.group(1)]
+    return (f"{AJO}'s function {name}(x) is Liquid's filter here, {{{{ x | {ours} }}}} (in a tag, assign it first: "
+            f"{{% assign v = x | {ours} %}}) {_AJO}")
+
+
 _UNKNOWN_FILTER = re.compile(r"unknown filter '([^']+)'")
 _UNEXPECTED_TAG = re.compile(r"unexpected tag '([^']+)'")
 
@@ -269,6 +288,8 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
         pass
     elif "unexpected '{'" in reason and source[index - 2:index + 1] == "{{{":
         extra = _AJO_TRIPLE
+    elif "found '('" in reason and (extra := _ajo_function(source, index)) is not None:
+        pass
     elif "found '='" in reason and source and _IF_TAG.match(source, max(source.rfind("{%", 0, index + 1), 0)):
         extra = f"equality is == in Liquid ({AJO}'s and SQL's = is an error) {_AJO}"
     elif "unexpected '$'" in reason and source[index - 1:index + 1] == ".$" and source[index + 1:index + 2] != "{":
@@ -279,6 +300,8 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
             f"Braze's ${{attribute}} syntax is not Liquid: {exact} here (README, Templates)"
     elif (m := _UNKNOWN_FILTER.search(reason)) is not None:
         extra = _FILTERS.get(m.group(1))
+        if extra is None and m.group(1) in _AJO_FUNCTIONS:  # `| upperCase`: the function's name as a filter
+            extra = f"{AJO}'s {m.group(1)} is Liquid's filter {_AJO_FUNCTIONS[m.group(1)].split(':')[0]} here {_AJO}"
         if extra is None:
             close = difflib.get_close_matches(m.group(1), sorted(filters), n=1, cutoff=0.75)
             return f"{reason} (did you mean {close[0]!r}?)" if close else reason

@@ -102,6 +102,10 @@ def test_a_profile_field_or_a_misspelt_one_is_not_taken_for_adobes(keys: tuple[s
     ('{%= profile.traits.first_name ?: "there" %}', "{{ x | default: 'there' }}"),
     ("{{{profile.traits.bio}}}", "is {{ x }} here: Liquid escapes nothing"),
     ('{% if profile.traits.country = "FR" %}x{% endif %}', "equality is == in Liquid"),
+    ("{{upperCase(profile.traits.first_name)}}", "upperCase(x) is Liquid's filter here, {{ x | upcase }}"),
+    ("{% if lowerCase(profile.traits.tier) == 'gold' %}x{% endif %}", "{% assign v = x | downcase %}"),
+    ('{%= formatDate(now, "yyyy-MM-dd") %}', "{{ x | default: 'there' }}"),
+    ("{{ profile.traits.first_name | upperCase }}", "upperCase is Liquid's filter upcase here"),
 ])
 def test_an_adobe_block_or_output_says_what_to_write(source: str, fragment: str) -> None:
     with pytest.raises(TemplateError) as e:
@@ -110,11 +114,23 @@ def test_an_adobe_block_or_output_says_what_to_write(source: str, fragment: str)
 
 
 @pytest.mark.parametrize("source", ["{% if x %}{% endif %}{%}", "{{ 1 | }}", "{{ a.b c }}", "{% else %}",
-                                    "{{ event.properties.Items.0.name }}"])
+                                    "{{ event.properties.Items.0.name }}", "{{ upper(profile.traits.x) }}",
+                                    "{{ profile.traits.x | bogus }}"])
 def test_a_syntax_error_of_no_adobe_form_is_not_told_as_one(source: str) -> None:
     with pytest.raises(TemplateError) as e:
         Template(source)
     assert "Adobe" not in e.value.reason, e.value.reason
+
+
+def test_every_filter_the_adobe_function_hints_give_loads_and_renders() -> None:
+    """Each Liquid filter named for an Adobe function is one here, with the arguments the hint writes."""
+    from cjo_stream.journeys.liquid_hints import _AJO_FUNCTIONS
+
+    data = {"event": {"properties": {"x": " Ada Lovelace "}}}
+    for name, ours in _AJO_FUNCTIONS.items():
+        out = Template(f"{{{{ event.properties.x | {ours} }}}}").render(data)
+        assert out != "" or name == "formatDate", (name, ours)
+    assert Template("{{ event.properties.x | upcase }}").render(data) == " ADA LOVELACE "
 
 
 @pytest.mark.parametrize(("when", "ours"), [
