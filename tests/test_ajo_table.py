@@ -194,6 +194,23 @@ def test_the_frequency_capping_row_skips_and_goes_on(tmp_path: Path) -> None:
         ("2026-03-02", "hi"), ("2026-03-02", "after"), ("2026-03-03", "hi")]
 
 
+def test_the_offer_row_reads_the_offer_from_a_catalog(tmp_path: Path) -> None:
+    """What the offer decisioning row writes instead: the offer chosen upstream (a trait), its fields from a
+    catalog; a customer with no offer chosen goes another way by a branch."""
+    lookup = re.search(r"`(\{\{ catalogs\.offers\[[^`]+ \}\})`", _row("offer decisioning")).group(1)  # type: ignore[union-attr]
+    (tmp_path / "catalogs").mkdir()
+    (tmp_path / "catalogs" / "offers.jsonl").write_text('{"id": "o1", "title": "10% off lamps"}\n'
+                                                       '{"id": "o2", "title": "Free shipping"}\n')
+    journey = ("journey: offer\nentry: {event: Order Placed}\nsteps:\n"
+               "  - id: eligible\n    branch: [{when: \"catalogs.offers[profile.traits.offer_id] == null\", next: end}]\n"
+               + _mail("offer_mail", lookup))
+    sent = _simulate(tmp_path, {"offer": journey}, [
+        _identify("ia", "a", "2026-03-02T09:00:00Z", email="a@example.com", offer_id="o2"),
+        _identify("ib", "b", "2026-03-02T09:00:00Z", email="b@example.com", offer_id="o9"),  # no such offer
+        _order("a1", "a", "2026-03-02T10:00:00Z", 1), _order("b1", "b", "2026-03-02T10:00:00Z", 1)])
+    assert [(c["customer_id"], c["content"]["subject"]) for c in sent] == [("a", "Free shipping")]
+
+
 def test_the_honest_rows_say_there_is_no_equivalent() -> None:
     for start in ("business event", "journey capping", "offer decisioning", "journey statuses", "Read audience",
                   "Wait activity"):
