@@ -176,3 +176,14 @@ def test_an_adobe_journey_property_written_as_a_key_names_ours(tmp_path: Path) -
     journey = "journey: welcome\nentry: {event: signed_up}\nexit_criteria: [{event: x}]\nsteps:\n  - id: w\n    wait: 1h\n"
     err = user_error(run("validate", str(_write(tmp_path, journey))), 1)
     assert re.search(r"welcome\.yaml:3: .*Adobe Journey Optimizer's exit_criteria is `exit_on: ", err), err
+
+
+def test_an_exported_journey_in_json_beside_ours_is_named_as_not_loaded(tmp_path: Path) -> None:
+    """An AJO journey exported as JSON, set in journeys/ beside the YAML ones, was skipped without a word."""
+    topo = _write(tmp_path, "journey: welcome\nentry: {event: signed_up}\nsteps:\n  - id: w\n    wait: 1h\n")
+    (topo / "journeys" / "Welcome journey.json").write_text('{"name": "Welcome", "steps": []}\n')
+    p = run("validate", str(topo))
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.splitlines() == [f"{topo / 'journeys'}: warning: 1 JSON file(s) are not loaded (journeys/*.yaml "
+                                     'only): a journey exported from another tool is written anew as a journey file '
+                                     '(README, "Coming from ...")'], p.stderr
