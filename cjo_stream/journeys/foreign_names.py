@@ -93,6 +93,8 @@ def _ajo_profile(keys: tuple[Any, ...]) -> tuple[str, str] | None:
         return AJO, f"profile.consent.{keys[2]}"  # ('y'/'n' there, true/false here)
     if first in FIELDS["profile"] or difflib.get_close_matches(str(first), FIELDS["profile"], n=1, cutoff=0.6):
         return None
+    if len(keys) == 1:  # `profile.email`: no XDM path, a guess at a trait (told so by foreign_hint)
+        return None
     if tuple(keys) in _AJO_PROFILE:
         return AJO, _AJO_PROFILE[tuple(keys)]
     if first == "person" and keys[1:2] == ("name",) and len(keys) == 3:  # person.name.firstName: a name trait
@@ -109,6 +111,10 @@ def foreign_hint(root: str, keys: tuple[Any, ...], *, liquid: bool) -> str:
         return "; " + _ORGANIZATION % (f"{{{{ {theirs} }}}}" if liquid else theirs)
     found = foreign_path(root, keys)
     if found is None:
+        if root == "profile" and len(keys) == 1 and isinstance(keys[0], str) and \
+                not difflib.get_close_matches(keys[0], FIELDS["profile"], n=1, cutoff=0.6):
+            trait = _written("profile.traits", keys)
+            return f"; a trait is {f'{{{{ {trait} }}}}' if liquid else trait}"  # `{{ profile.email }}`
         return ""
     tool, ours = found
     theirs = _written(root, keys)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cjo_stream.journeys.foreign_names import foreign_path
+from cjo_stream.journeys.foreign_names import foreign_hint, foreign_path
 from cjo_stream.journeys.templates import Template, TemplateError
 from tests.test_cli_errors import run, user_error
 
@@ -86,9 +86,17 @@ def test_an_adobe_profile_path_and_ours(keys: tuple[str, ...], ours: str) -> Non
     assert found == ("Adobe Journey Optimizer", ours)
 
 
-@pytest.mark.parametrize("keys", [("traits", "x"), ("trait", "x"), ("consent", "email"), ("timezon",)])
+@pytest.mark.parametrize("keys", [("traits", "x"), ("trait", "x"), ("consent", "email"), ("timezon",), ("email",)])
 def test_a_profile_field_or_a_misspelt_one_is_not_taken_for_adobes(keys: tuple[str, ...]) -> None:
     assert foreign_path("profile", keys) is None
+
+
+def test_a_trait_named_on_the_profile_itself_is_told_where_it_lives() -> None:
+    """``{{ profile.email }}`` is no XDM path (not Adobe's): a guess at a trait, told as one; a misspelt field is
+    told by the error's own "did you mean"."""
+    assert foreign_hint("profile", ("email",), liquid=True) == "; a trait is {{ profile.traits.email }}"
+    assert foreign_hint("profile", ("loyalty tier",), liquid=False) == "; a trait is profile.traits['loyalty tier']"
+    assert foreign_hint("profile", ("trait",), liquid=True) == ""
 
 
 @pytest.mark.parametrize(("source", "fragment"), [
