@@ -195,3 +195,9 @@ def test_an_exported_journey_in_json_beside_ours_is_named_as_not_loaded(tmp_path
     assert p.stderr.splitlines() == [f"{topo / 'journeys'}: warning: 1 JSON file(s) are not loaded (journeys/*.yaml "
                                      'only): a journey exported from another tool is written anew as a journey file '
                                      '(README, "Coming from ...")'], p.stderr
+
+
+def test_the_triple_stash_hint_is_true_liquid_here_escapes_nothing() -> None:
+    """Handlebars' {{{x}}} writes HTML unescaped; the hint's {{ x }} does so here too."""
+    assert Template("{{ event.properties.html }}").render({"event": {"properties": {"html": "<b>A&B</b>"}}}) == \
+        "<b>A&B</b>"
