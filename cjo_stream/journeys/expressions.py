@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 from typing import Any, Final
 
-__all__ = ["CALENDAR_FUNCTIONS", "FUNCTIONS", "ROOTS", "ZONE", "Context", "Expression", "ExpressionError", "compile_expression", "truthy"]
+__all__ = ["CALENDAR_FUNCTIONS", "CLOCK_FUNCTIONS", "FUNCTIONS", "ROOTS", "ZONE", "Context", "Expression", "ExpressionError", "compile_expression", "truthy"]
 
 Context = Mapping[str, Any]
 Fn = Callable[[Context], Any]
@@ -381,8 +381,38 @@ def _days_until_anniversary(ctx: Context, t: Any) -> int | None:
     return (nxt - t0).days
 
 
+def _local_now(ctx: Context) -> datetime | None:
+    """``now`` on the customer's clock (``ctx["zone"]``; UTC without)."""
+    now: Any = ctx.get("now")
+    if not _num(now):
+        return None
+    tz: Any = ctx.get(ZONE)
+    try:
+        return datetime.fromtimestamp(float(now), tz if isinstance(tz, tzinfo) else UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+_DAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _day_of_week(ctx: Context) -> str | None:
+    """The customer's local day of the week at ``now``, as ``wait_until``'s ``days`` name it: ``'mon'`` ... ``'sun'``."""
+    t = _local_now(ctx)
+    return None if t is None else _DAY_NAMES[t.weekday()]
+
+
+def _hour_of_day(ctx: Context) -> float | None:
+    """The customer's local time of day at ``now`` in hours: 9.5 at 09:30, so a time slot is two comparisons
+    (AJO's time condition, a branch on the clock: ``hour_of_day() >= 9 and hour_of_day() < 17.5``)."""
+    t = _local_now(ctx)
+    return None if t is None else t.hour + t.minute / 60 + t.second / 3600
+
+
 #: The functions that read the customer's calendar (``ctx["zone"]``): see :data:`ZONE`.
 CALENDAR_FUNCTIONS: Final = frozenset({"days_until", "days_until_anniversary"})
+#: The functions that read the customer's clock at ``now`` (``ctx["zone"]`` too), taking no argument.
+CLOCK_FUNCTIONS: Final = frozenset({"day_of_week", "hour_of_day"})
 
 #: name -> (arity, implementation, reads ctx["now"]); the ctx-reading ones receive ctx first.
 FUNCTIONS: Final[dict[str, tuple[int, Callable[..., Any], bool]]] = {
@@ -396,6 +426,8 @@ FUNCTIONS: Final[dict[str, tuple[int, Callable[..., Any], bool]]] = {
     "hours_since": (1, _hours_since, True),
     "days_until": (1, _days_until, True),
     "days_until_anniversary": (1, _days_until_anniversary, True),
+    "day_of_week": (0, _day_of_week, True),
+    "hour_of_day": (0, _hour_of_day, True),
 }
 _FUNC_LIST: Final = ", ".join(FUNCTIONS)
 
@@ -777,6 +809,8 @@ def _numeric_paths(first: _Node, rest: list[tuple[str, _Node]]) -> tuple[tuple[s
 
 def _make_call(name: str, args: list[_Node]) -> _Node:
     _, impl, needs_ctx = FUNCTIONS[name]
+    if needs_ctx and not args:  # the customer's clock: day_of_week(), hour_of_day()
+        return _Node(lambda c: impl(c))
     if needs_ctx:
         (x,) = args
         fx = x.fn
@@ -1089,6 +1123,8 @@ class _Parser:
         if name == "exists" and negated and args[0].root is not None and (
                 after.kind == "end" or after.is_kw("and") or after.is_kw("or") or after.is_op(")")):
             self.absent.append((args[0].root, args[0].keys))
+        if name in CLOCK_FUNCTIONS:
+            self.roots.add(ZONE)
         if name in CALENDAR_FUNCTIONS:
             why = _not_a_date(args[0])
             if why is not None:

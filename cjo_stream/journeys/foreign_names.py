@@ -1,5 +1,5 @@
-"""What a name of Customer.io's, Klaviyo's (or Dittofeed's) templates and conditions is here, for the load error
-refusing it.
+"""What a name of Customer.io's, Klaviyo's, Adobe Journey Optimizer's (or Dittofeed's) templates and conditions is
+here, for the load error refusing it.
 
 A campaign moved from Customer.io brings ``{{ customer.first_name }}``, ``{{ event.total }}`` (its event's data,
 without ``properties``) and ``{% if customer.plan == "pro" %}``; Dittofeed's bring ``{{ user.firstName }}``,
@@ -7,6 +7,9 @@ without ``properties``) and ``{% if customer.plan == "pro" %}``; Dittofeed's bri
 Klaviyo flow ``{{ person.first_name }}``, ``{{ event.extra.line_items }}`` (Shopify's order under ``extra``) and
 ``{{ organization.name }}``. The loader refused them as an unknown variable or an event field, listing what there
 is, which did not say where the value lives here (walkthroughs migrating Customer.io campaigns and Klaviyo flows).
+Adobe Journey Optimizer's personalization names the profile's XDM paths below our own root,
+``{{profile.person.name.firstName}}``, and the journey's event as ``{{context.journey.events.<event id>.<path>}}``:
+the loader said only "profile has no field 'person'" of the first.
 :func:`foreign_hint` says it, on the same line, written as the reader would paste it.
 """
 
@@ -45,6 +48,12 @@ _ORGANIZATION: Final = ("Klaviyo's %s has no counterpart here: write it in the c
 #: Customer.io's campaign fields: the journey is the campaign here
 _CAMPAIGN_FIELDS: Final = {"id": "journey.id", "name": "journey.id"}
 
+#: Adobe Journey Optimizer (XDM) profile paths whose counterpart is not ``profile.traits.<the last name>``: the
+#: channels' addresses are the ``email`` and ``phone`` traits here
+_AJO_PROFILE: Final = {("personalEmail", "address"): "profile.traits.email",
+                       ("mobilePhone", "number"): "profile.traits.phone"}
+AJO: Final = "Adobe Journey Optimizer"
+
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -81,7 +90,29 @@ def foreign_path(root: str, keys: tuple[Any, ...]) -> tuple[str, str] | None:
         return "Customer.io", _CAMPAIGN_FIELDS[str(first)]
     if root == "tags" and first in _DITTOFEED_TAGS and not rest:
         return "Dittofeed", _DITTOFEED_TAGS[str(first)]
+    if root == "profile":
+        return _ajo_profile(keys)
+    if root == "context" and keys[:2] == ("journey", "events") and len(keys) > 3:  # the event id, then its data
+        return AJO, _written("event.properties", keys[3:])
     return None
+
+
+def _ajo_profile(keys: tuple[Any, ...]) -> tuple[str, str] | None:
+    """Adobe Journey Optimizer's ``profile.person.name.firstName`` (an XDM path below a root of ours) written here:
+    a trait by its last name (``profile.traits.firstName``), the addresses and consents as the profile has them;
+    None for a field here or a misspelt one (``profile.trait``), which the error's "did you mean" names."""
+    first = keys[0]
+    if first == "consents" and len(keys) == 4 and keys[1] == "marketing" and keys[3] == "val":
+        return AJO, f"profile.consent.{keys[2]}"  # ('y'/'n' there, true/false here)
+    if first in FIELDS["profile"] or difflib.get_close_matches(str(first), FIELDS["profile"], n=1, cutoff=0.6):
+        return None
+    if len(keys) == 1:  # `profile.email`: no XDM path, a guess at a trait (told so by foreign_hint)
+        return None
+    if tuple(keys) in _AJO_PROFILE:
+        return AJO, _AJO_PROFILE[tuple(keys)]
+    if first == "person" and keys[1:2] == ("name",) and len(keys) == 3:  # person.name.firstName: a name trait
+        return AJO, _written("profile.traits", keys[2:])
+    return AJO, _written("profile.traits", keys)
 
 
 def foreign_hint(root: str, keys: tuple[Any, ...], *, liquid: bool) -> str:
@@ -96,6 +127,10 @@ def foreign_hint(root: str, keys: tuple[Any, ...], *, liquid: bool) -> str:
         return "; " + _SECRETS % (f"{{{{ {theirs} }}}}" if liquid else theirs)
     found = foreign_path(root, keys)
     if found is None:
+        if root == "profile" and len(keys) == 1 and isinstance(keys[0], str) and \
+                not difflib.get_close_matches(keys[0], FIELDS["profile"], n=1, cutoff=0.6):
+            trait = _written("profile.traits", keys)
+            return f"; a trait is {f'{{{{ {trait} }}}}' if liquid else trait}"  # `{{ profile.email }}`
         return ""
     tool, ours = found
     theirs = _written(root, keys)
@@ -104,15 +139,27 @@ def foreign_hint(root: str, keys: tuple[Any, ...], *, liquid: bool) -> str:
     tools = tool.split(" and ")
     whose = " and ".join(f"{t}'s" for t in tools)
     sections = ", ".join(f'"Coming from {t}"' for t in tools)
-    return f"; {whose} {theirs} is {ours} here (README, {sections})"
+    named = "the trait as your producer names it; " if tool == AJO and "profile.traits" in ours \
+        and ours.strip("{} ") not in _AJO_PROFILE.values() else ""
+    return f"; {whose} {theirs} is {ours} here ({named}README, {sections})"
 
 
 #: a dotted name where an expression's parser stopped at an unknown name: ``customer.plan``
 _DOTTED: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
 
 
+#: Adobe Journey Optimizer's condition references: an event's field ``@event{OrderPlaced.commerce.order.total}``, a
+#: profile's ``#{ExperiencePlatform.ProfileFieldGroup.profile.person.name.firstName}``
+_AJO_REF: Final = re.compile(r"@event\{[A-Za-z0-9_]+\.([^}]+)\}|#\{ExperiencePlatform\.[A-Za-z0-9_]+\.profile\.([^}]+)\}")
+
+
 def expression_hint(text: str, column: int) -> str:
     """:func:`foreign_hint` for the name an expression's parser refused at ``column`` (0-based) of ``text``."""
+    if (ref := _AJO_REF.match(text, column)) is not None:
+        root, path = ("event", f"properties.{ref.group(1)}") if ref.group(1) else ("profile", ref.group(2))
+        found = foreign_path("profile", tuple(path.split("."))) if root == "profile" else None
+        ours = found[1] if found else f"{root}.{path}"
+        return f"; {AJO}'s {ref.group(0)} is {ours} here (README, \"Coming from {AJO}\")"
     m = _DOTTED.match(text, column)
     if m is None:
         return ""

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from cjo_stream.journeys.foreign_names import foreign_path
+from cjo_stream.journeys.foreign_names import AJO, foreign_path
 
 #: Braze's attribute syntax, ``{{${first_name}}}`` or ``{{custom_attribute.${vip}}}``
 _BRAZE_ATTRIBUTE: Final = (
@@ -185,6 +185,8 @@ def _indexed(source: str, index: int) -> str:
         end += 1
     root, *keys = source[start:end].split(".")
     found = foreign_path(root, tuple(int(k) if k.isdigit() else k for k in keys))  # `event.Items.0`: its properties
+    if found is not None and found[0] == AJO:  # `context.journey.events.1234.x`: an event's id, not an index
+        return f"{AJO}'s {{{{ {source[start:end]} }}}} (the journey's event) is {{{{ {found[1]} }}}} here {_AJO}"
     ours = found[1] if found else re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", source[start:end])
     return (f"Liquid indexes a list with [0] (Klaviyo's Django writes .0): {{{{ {source[start:end]} }}}} is "
             f"{{{{ {ours} }}}} here (.first for the first) {_KLAVIYO}")
@@ -245,6 +247,56 @@ def _dollar_key(source: str, index: int) -> str:
             f"(Klaviyo's {{{{ event|lookup:'$value' }}}}) {_KLAVIYO}")
 
 
+#: Adobe Journey Optimizer's personalization (Handlebars with its own ``{%...%}`` helpers): its blocks and Liquid's
+_AJO: Final = '(README, "Coming from Adobe Journey Optimizer")'
+_AJO_IF: Final = (f"{AJO}'s {{%#if cond%}}...{{%else if cond%}}...{{%else%}}...{{%/if%}} (Handlebars' {{{{#if}}}}"
+                  "...{{/if}}) is Liquid's {% if cond %}...{% elsif cond %}...{% else %}...{% endif %} here, its = "
+                  f"written == {_AJO}")
+_AJO_EACH: Final = (f"{AJO}'s {{{{#each list as |item|}}}}...{{{{/each}}}} is Liquid's {{% for item in list %}}..."
+                    f"{{% endfor %}} here {_AJO}")
+_AJO_OUTPUT: Final = (f"{AJO}'s {{%= expression %}} is an output here: {{{{ x | default: 'there' }}}} for its "
+                      f"x ?: \"there\", Liquid's filters for its functions ({{{{ x | upcase }}}}) {_AJO}")
+_AJO_TRIPLE: Final = (f"Handlebars' {{{{{{x}}}}}} (unescaped, as {AJO} writes HTML) is {{{{ x }}}} here: Liquid "
+                      f"escapes nothing {_AJO}")
+#: ``{%#if``, ``{%/if%}``, ``{{#each``, ``{%=``: the helper's name after its mark (or the mark alone)
+_AJO_BLOCK: Final = re.compile(r"\{([{%])-?\s*([#/=^]|else\b)\s*([a-z]*)")
+
+
+def _adobe(source: str, index: int) -> str | None:
+    """The hint for Adobe Journey Optimizer's (Handlebars') block or output at (or just before) ``index``, or
+    None when none is there: python-liquid reads ``{%#if x%}`` as a comment and then stops at the ``{%/if%}``
+    with "missing tag name", or at ``{{#if`` with "unexpected '#'"."""
+    start = max(source.rfind("{{", 0, index + 2), source.rfind("{%", 0, index + 2))
+    m = _AJO_BLOCK.match(source, start) if start >= 0 else None
+    if m is None:
+        return None
+    mark, name = m.group(2), m.group(3)
+    if mark == "else" and not re.search(r"\{[{%]-?\s*#", source):  # a stray {% else %} of Liquid's own
+        return None
+    if mark == "=":
+        return _AJO_OUTPUT
+    return _AJO_EACH if name == "each" else _AJO_IF
+
+
+#: Adobe Journey Optimizer's helper functions (``{%= upperCase(x) %}``, ``{{upperCase(x)}}``) and the Liquid filter
+#: doing it here, with its arguments
+_AJO_FUNCTIONS: Final = {"upperCase": "upcase", "lowerCase": "downcase", "capitalize": "capitalize", "trim": "strip",
+                         "length": "size", "round": "round: 2", "formatDate": "date: '%Y-%m-%d'",
+                         "concat": "append: ' '", "replaceAll": "replace: 'a', 'b'", "replace": "replace: 'a', 'b'",
+                         "substr": "slice: 0, 10", "split": "split: ','"}
+_CALL: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\($")
+
+
+def _ajo_function(source: str, index: int) -> str | None:
+    """The hint for Adobe Journey Optimizer's function call ``upperCase(x)`` whose ``(`` is at ``index``."""
+    m = _CALL.search(source[max(0, index - 40):index + 1])
+    if m is None or m.group(1) not in _AJO_FUNCTIONS:
+        return None
+    name, ours = m.group(1), _AJO_FUNCTIONS[m.group(1)]
+    return (f"{AJO}'s function {name}(x) is Liquid's filter here, {{{{ x | {ours} }}}} (in a tag, assign it first: "
+            f"{{% assign v = x | {ours} %}}) {_AJO}")
+
+
 _UNKNOWN_FILTER = re.compile(r"unknown filter '([^']+)'")
 _UNEXPECTED_TAG = re.compile(r"unexpected tag '([^']+)'")
 
@@ -255,7 +307,16 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
     the closest of ``filters`` (those the templates have) for a mistyped filter (``defualt`` was told no more
     than "unknown filter", a walkthrough); ``reason`` unchanged otherwise."""
     extra: str | None = None
-    if "unexpected '$'" in reason and source[index - 1:index + 1] == ".$" and source[index + 1:index + 2] != "{":
+    if ("missing tag name" in reason or re.search(r"unexpected '[#/^]'|unexpected tag 'else'", reason)) \
+            and (extra := _adobe(source, index)) is not None:
+        pass
+    elif "unexpected '{'" in reason and source[index - 2:index + 1] == "{{{":
+        extra = _AJO_TRIPLE
+    elif "found '('" in reason and (extra := _ajo_function(source, index)) is not None:
+        pass
+    elif "found '='" in reason and source and _IF_TAG.match(source, max(source.rfind("{%", 0, index + 1), 0)):
+        extra = f"equality is == in Liquid ({AJO}'s and SQL's = is an error) {_AJO}"
+    elif "unexpected '$'" in reason and source[index - 1:index + 1] == ".$" and source[index + 1:index + 2] != "{":
         extra = _dollar_key(source, index)
     elif "unexpected '$'" in reason:
         exact = _braze_output(source, index) if source else None
@@ -263,6 +324,8 @@ def hint(reason: str, filters: Iterable[str] = (), source: str = "", index: int 
             f"Braze's ${{attribute}} syntax is not Liquid: {exact} here (README, Templates)"
     elif (m := _UNKNOWN_FILTER.search(reason)) is not None:
         extra = _FILTERS.get(m.group(1))
+        if extra is None and m.group(1) in _AJO_FUNCTIONS:  # `| upperCase`: the function's name as a filter
+            extra = f"{AJO}'s {m.group(1)} is Liquid's filter {_AJO_FUNCTIONS[m.group(1)].split(':')[0]} here {_AJO}"
         if extra is None:
             close = difflib.get_close_matches(m.group(1), sorted(filters), n=1, cutoff=0.75)
             return f"{reason} (did you mean {close[0]!r}?)" if close else reason

@@ -1103,7 +1103,7 @@ def _misplaced_hint(root: str) -> str:
 def _subfolder_warnings(root: str) -> list[str]:
     """One line per folder below ``journeys/`` holding journey files: only ``journeys/*.yaml`` is read, and
     a team's folder (``journeys/marketing/``) was skipped without a word. Not a problem: an archive may be
-    deliberate."""
+    deliberate. Likewise JSON files in ``journeys/`` itself: an AJO or Braze export set there was skipped too."""
     out = []
     top = os.path.join(root, "journeys")
     for folder, dirs, names in os.walk(top):
@@ -1111,6 +1111,10 @@ def _subfolder_warnings(root: str) -> list[str]:
         n = sum(name.endswith((".yaml", ".yml")) for name in names)
         if folder != top and n:
             out.append(f"{folder}: warning: {n} journey file(s) in a subfolder are not loaded (journeys/*.yaml only)")
+        exported = sum(name.lower().endswith(".json") for name in names)
+        if folder == top and exported:  # a journey exported from Adobe Journey Optimizer or Braze, set beside ours
+            out.append(f"{folder}: warning: {exported} JSON file(s) are not loaded (journeys/*.yaml only): a journey "
+                       "exported from another tool is written anew as a journey file (README, \"Coming from ...\")")
     return out
 
 

@@ -316,6 +316,24 @@ _STEP_KEYS = frozenset({"id", "next", "on_event", "on_timeout"})
 _MESSAGE_FIELDS = frozenset({"subject", "body", "text", "title", "html", "message"})
 
 
+#: Adobe Journey Optimizer's activities and journey properties written as keys (``condition:``, ``jump:``), and the
+#: step or key that does it here (README, "Coming from Adobe Journey Optimizer")
+_AJO_KEYS = {
+    "condition": "branch: [{when: ..., next: ...}, {else: ...}]",
+    "reaction": "wait_for: {event: message_opened, timeout: 3d, when: \"event.properties.journey == journey.id\"}",
+    "jump": "enter: <journey>",
+    "end": "next: end",
+    "action": "send: {channel: webhook, to: ..., content: {...}}",
+    "custom_action": "send: {channel: webhook, to: ..., content: {...}}",
+    "update_profile": "update: {traits: {...}}",
+    "percentage_split": "split: [{variant: a, weight: 50, next: ...}, ...]",
+    "event": "wait_for: {event: ..., timeout: 1d}",  # an event activity inside the journey, not its entry
+    "audience_qualification": "wait_for: {condition: \"profile.traits.tier == 'gold'\", timeout: 7d}",
+    "exit_criteria": "exit_on: [{event: ...}, {condition: ...}]",
+    "reentrance": "re_entry: always | once | after 1d",
+    "allow_reentrance": "re_entry: always | once | after 1d",
+}
+
 #: keys whose text is a duration (``1h``): a bare number there lacks its unit, quoting it would not do
 _DURATION_KEYS = frozenset({"wait", "timeout", "expires_in", "per", "max_duration", "within", "every"})
 
@@ -541,6 +559,19 @@ def parse_msgspec_path(message: str, spec: Any = None, data: Any = None) -> tupl
     if unknown and len(path) == 4 and path[0] == "steps" and path[-1] in _STEP_KEYS:
         reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
             f" (`{path[-1]}` is the step's: indent it level with the step's `id:` and `{path[2]}:`)"
+    # `condition:`, `jump:`, `exit_criteria:`: an Adobe Journey Optimizer activity or property by its own name
+    if unknown and path[-1] in _AJO_KEYS and (len(path) == 3 and path[0] == "steps" or path in (
+            ["exit_criteria"], ["reentrance"], ["allow_reentrance"])):
+        reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
+            f" (Adobe Journey Optimizer's {path[-1]} is `{_AJO_KEYS[str(path[-1])]}` here: README, \"Coming from " \
+            "Adobe Journey Optimizer\")"
+    # `email: {subject: ...}` as a step: a channel's message is a send step (AJO's and Braze's canvases show it so)
+    elif unknown and len(path) == 3 and path[0] == "steps" and isinstance(path[-1], str):
+        from cjo_stream.commands import ALL_CHANNELS
+
+        if path[-1] in ALL_CHANNELS:
+            reason = re.sub(r" \((did you mean|known keys).*\)$", "", reason) + \
+                f" (a message is a send step: `send: {{channel: {path[-1]}, content: {{...}}}}`)"
     # `id: Nudge-1`, `journey: Cart Winback`, `variant: 10% off`: msgspec names the pattern, which told an author
     # (a walkthrough) neither what an id may hold nor what to write
     pattern = re.fullmatch(r"Expected `str` matching regex '(\^\[a-z\]\[a-z0-9_\]\{0,47\}|\^\[a-z0-9_\]\+)\$'", reason)

@@ -1,0 +1,53 @@
+"""``day_of_week()`` and ``hour_of_day()``: the customer's own clock at the decision time (README, Expressions).
+
+A branch on the clock (Adobe Journey Optimizer's time condition: weekends another way, a time slot) had no way to be
+written: ``wait_until`` holds a customer until a window opens, but cannot send them elsewhere. Both read ``now`` in
+the zone the engine times the customer in (``ctx["zone"]``, as ``wait_until`` and ``days_until``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cjo_stream.journeys.expressions import ZONE, compile_expression
+
+
+def at(now: str, zone: str | None) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"now": datetime.fromisoformat(now).timestamp()}
+    if zone is not None:
+        ctx[ZONE] = ZoneInfo(zone)
+    return ctx
+
+
+@pytest.mark.parametrize(("now", "zone", "day", "hour"), [
+    ("2026-03-07T10:00:00+00:00", "UTC", "sat", 10.0),
+    ("2026-03-09T07:30:00+00:00", "UTC", "mon", 7.5),
+    ("2026-03-09T07:30:00+00:00", "Europe/Berlin", "mon", 8.5),
+    ("2026-03-09T23:30:00+00:00", "Asia/Tokyo", "tue", 8.5),          # Tokyo's Tuesday morning
+    ("2026-03-09T03:15:00+00:00", "America/Los_Angeles", "sun", 20.25),  # still Sunday evening there
+    ("2026-03-09T07:30:00+00:00", None, "mon", 7.5),                    # no zone: UTC
+])
+def test_the_day_and_hour_are_the_customers_own(now: str, zone: str | None, day: str, hour: float) -> None:
+    assert compile_expression("day_of_week()")(at(now, zone)) == day
+    assert compile_expression("hour_of_day()")(at(now, zone)) == hour
+
+
+def test_a_time_slot_and_the_weekend_are_conditions() -> None:
+    slot = compile_expression("day_of_week() not in ['sat', 'sun'] and hour_of_day() >= 9 and hour_of_day() < 17.5")
+    assert slot(at("2026-03-09T17:29:59+00:00", "UTC")) is True
+    assert slot(at("2026-03-09T17:30:00+00:00", "UTC")) is False
+    assert slot(at("2026-03-09T08:59:00+00:00", "UTC")) is False
+    assert slot(at("2026-03-07T12:00:00+00:00", "UTC")) is False          # a Saturday
+    assert slot(at("2026-03-09T08:30:00+00:00", "Europe/Berlin")) is True  # 09:30 in Berlin
+
+
+def test_they_read_the_clock_and_the_zone_and_take_no_argument() -> None:
+    e = compile_expression("hour_of_day() < 9")
+    assert {"now", ZONE} <= e.roots
+    assert compile_expression("hour_of_day()")({"now": None}) is None
+    with pytest.raises(ValueError, match=r"day_of_week\(\) takes 0 arguments, got 1"):
+        compile_expression("day_of_week(now)")
