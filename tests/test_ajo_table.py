@@ -212,9 +212,24 @@ def test_the_offer_row_reads_the_offer_from_a_catalog(tmp_path: Path) -> None:
 
 
 def test_the_honest_rows_say_there_is_no_equivalent() -> None:
-    for start in ("business event", "journey capping", "offer decisioning", "journey statuses", "Read audience",
-                  "Wait activity"):
+    for start in ("business event", "journey capping", "offer decisioning", "journey statuses", "Read audience"):
         assert re.search(r"no equivalent|no cap on entries", _row(start)), start
+
+
+def test_the_wait_activity_row_waits_for_the_date_of_the_data_and_a_fixed_one(tmp_path: Path) -> None:
+    renewal, fixed = (_snippet("Wait activity", "wait_until", n) for n in (1, 2))
+    sent = _simulate(tmp_path, {
+        "renewal": "journey: renewal\nentry: {event: identify}\nsteps:\n  - id: ahead\n    " + renewal + "\n"
+                   + _mail("renewal_mail", "Renewal"),
+        "xmas": "journey: xmas\nentry: {event: identify}\nsteps:\n  - id: day\n    " + fixed + "\n"
+                + _mail("xmas_mail", "Xmas")}, [
+        _identify("i1", "a", "2026-03-02T10:00:00Z", email="a@example.com", renews_on="2026-03-20",
+                  timezone="Europe/Berlin"),
+        # within the journeys' max_duration (30d) of Christmas; no renewal date: that journey ends (if_missing)
+        _identify("i2", "b", "2026-12-20T10:00:00Z", email="b@example.com")])
+    assert sorted((c["content"]["subject"], c["customer_id"], c["decided_at"]) for c in sent) == [
+        ("Renewal", "a", "2026-03-17T08:00:00.000Z"),  # 3 days before, at 09:00 in Berlin
+        ("Xmas", "b", "2026-12-24T09:00:00.000Z")]  # (a's, in March, ended with the 30 days of max_duration)
 
 
 def test_a_closed_status_an_entry_cap_or_a_wait_to_a_date_is_refused(tmp_path: Path) -> None:

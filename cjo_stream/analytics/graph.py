@@ -79,6 +79,9 @@ def edges(j: Journey) -> list[tuple[str, str, str, str]]:
             if s.condition is not None:
                 target(s.id, s.next, "condition holds")
             target(s.id, s.on_timeout, "timeout")
+        elif s.kind == "wait_until" and s.time is not None:
+            target(s.id, s.next, "")
+            target(s.id, s.on_missing, "no time")
         else:
             target(s.id, s.next, "")
     # Goal and exit_on can end an instance at any waiting step: one edge from each would tangle the map
@@ -109,6 +112,10 @@ def _kind_line(j: Journey, sid: str) -> str:
         return f"wait until {_condition(s.condition.source)} ({_dur(s.seconds)}{every})"
     if s.kind == "wait_for" and s.ways:
         return f"wait for {' or '.join(dict.fromkeys(m.event for m, _ in s.ways))} ({_dur(s.seconds)})"
+    if s.kind == "wait_until" and s.time is not None:  # `wait until event.properties.starts_at − 1d, at 09:00`
+        shift = "" if not s.shift else f" {'−' if s.shift < 0 else '+'} {_dur(abs(s.shift))}"
+        at = f", at {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}" if s.time_of_day is not None else ""
+        return f"wait until {_condition(s.time.source)}{shift}{at}"
     if s.kind == "wait_until" and s.best_time is not None:
         h, m = s.best_time.default
         return f"wait for best {s.best_time.channel} hour (else {h:02d}:{m:02d})"

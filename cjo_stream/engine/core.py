@@ -34,7 +34,7 @@ from cjo_stream.event_types import INT_MAX, INT_MIN  # a profile holds events' i
 from cjo_stream.events import Event, format_ts
 from cjo_stream.journeys.conditions import reads_previous
 from cjo_stream.journeys.decision_time import DecisionTime
-from cjo_stream.journeys.expressions import ZONE, truthy
+from cjo_stream.journeys.expressions import ZONE, instant_of, truthy
 from cjo_stream.journeys.loader import with_handover_snapshots
 from cjo_stream.journeys.model import END, SCHEDULED, Journey, Matcher, Step, until_first_wait
 from cjo_stream.journeys.policies import Policies, QuietHours
@@ -666,6 +666,8 @@ class Engine:
     def _touches(self, j: Journey, inst: Instance, name: str) -> bool:
         if name in self._goal_exit[id(j)] or j.exit_when:  # (a condition on the profile: any event may make it hold)
             return True
+        if inst.waiting == "wait":  # a wait for a moment the data names: any event may move it
+            return j.steps[inst.step].time is not None
         if inst.waiting == "wait_for":
             step = j.steps[inst.step]
             if step.condition is not None:
@@ -700,6 +702,9 @@ class Engine:
                 return True
         if j.exit_when and self._exits(run, inst, j, ev_view):
             return True
+        if inst.waiting == "wait":
+            step = j.steps[inst.step]
+            return step.time is not None and self._retime(run, inst, j, step)
         if inst.waiting == "wait_for" and run.now >= self._reached(inst, j):
             step = j.steps[inst.step]
             cond = step.condition
@@ -906,6 +911,15 @@ class Engine:
                 return
             elif kind == "wait_until":
                 tz = customer_zone(run.profile, self.policies.default_timezone)
+                if step.time is not None:  # a moment the data names (an appointment, a renewal)
+                    if ev_view is None:
+                        ev_view = _snapshot_view(inst, j)
+                    due = self._data_time(run, inst, j, step, ev_view, tz)
+                    if due is None or due <= run.now:  # no time: if_missing; a time past: on at once
+                        target = step.on_missing if due is None else step.next
+                        continue
+                    self._park(run, inst, j, "wait", due)
+                    return
                 bt = step.best_time
                 if bt is not None:
                     due = best_time_due(run.profile, bt.channel, run.now, tz, bt.default, bt.within)
@@ -958,6 +972,30 @@ class Engine:
                 run.note("variant", inst, step.id, arm.variant)
                 target = arm.next
         self._end(run, inst, j, "ended")
+
+    def _data_time(self, run: _Run, inst: Instance, j: Journey, step: Step, ev_view: dict[str, Any],
+                   tz: ZoneInfo) -> float | None:
+        """When a ``wait_until: {time: ...}`` ends for this customer now: the moment its expression names, moved and
+        set to its local time of day; None when the data names no time."""
+        assert step.time is not None
+        value = step.time(run.ctx(ev_view, inst, j, self._reads[id(step.time)]))
+        return instant_of(value, tz, step.shift, step.time_of_day)
+
+    def _retime(self, run: _Run, inst: Instance, j: Journey, step: Step) -> bool:
+        """An event of a customer waiting at a ``wait_until: {time: ...}``: read the time again (the appointment was
+        moved, or its time arrived with a later identify), from the trigger as the wait began. A new moment re-parks
+        the instance; one passed, or none, takes it on now (``next``, ``if_missing``). Returns whether it moved on."""
+        tz = customer_zone(run.profile, self.policies.default_timezone)
+        due = self._data_time(run, inst, j, step, _snapshot_view(inst, j), tz)
+        if due is not None and due > run.now:
+            if min(due, inst.entered_at + j.max_duration) != inst.due:
+                self._cancel(run, inst)
+                self._park(run, inst, j, "wait", due)
+            return False
+        self._cancel(run, inst)
+        inst.seq += 1  # the timer, if already on its way, is stale
+        self._run(run, inst, j, step.on_missing if due is None else step.next, None)
+        return True
 
     def _hand_over(self, run: _Run, inst: Instance, step: Step, ev_view: dict[str, Any]) -> None:
         """``enter: <journey>``: start that journey now with this instance's trigger as its event."""

@@ -112,6 +112,8 @@ def journey_reads(journeys: Iterable[Journey]) -> dict[int, Reads]:
                     out[id(m.when)] = expression_reads([m.when])
             if st.condition is not None:
                 out[id(st.condition)] = expression_reads([st.condition])
+            if st.time is not None:
+                out[id(st.time)] = expression_reads([st.time])
             r = step_reads(st)
             if r is not None:
                 out[id(st)] = r

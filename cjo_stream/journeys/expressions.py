@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 from typing import Any, Final
 
-__all__ = ["CALENDAR_FUNCTIONS", "CLOCK_FUNCTIONS", "FUNCTIONS", "ROOTS", "ZONE", "Context", "Expression", "ExpressionError", "compile_expression", "truthy"]
+__all__ = ["CALENDAR_FUNCTIONS", "CLOCK_FUNCTIONS", "FUNCTIONS", "ROOTS", "ZONE", "Context", "Expression", "ExpressionError", "compile_expression", "instant_of", "truthy"]
 
 Context = Mapping[str, Any]
 Fn = Callable[[Context], Any]
@@ -327,6 +327,31 @@ def _local_date(t: Any, tz: tzinfo) -> date | None:
         return None
     try:
         return datetime.fromtimestamp(e, tz).date()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def instant_of(t: Any, tz: tzinfo, shift: float = 0.0, at: tuple[int, int] | None = None) -> float | None:
+    """The moment ``t`` names, moved by ``shift`` seconds, as epoch seconds (``wait_until: {time: ...}``): an instant
+    (epoch seconds, RFC 3339 text) as it is, a bare date ``YYYY-MM-DD`` at its start in ``tz``; with ``at``, that
+    local time on the date the customer's clock shows after the shift (1 day before an appointment at 14:00, at
+    09:00: 09:00 the day before). None for what is no time."""
+    if isinstance(t, str) and len(t) <= 64:
+        d = _bare_date(t)
+        if d is not None:
+            try:
+                t = datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()
+            except (OverflowError, OSError, ValueError):
+                return None
+    e = _epoch(t)
+    if e is None:
+        return None
+    moment = e + shift
+    if at is None:
+        return moment
+    try:
+        local = datetime.fromtimestamp(moment, tz)
+        return local.replace(hour=at[0], minute=at[1], second=0, microsecond=0).timestamp()
     except (OverflowError, OSError, ValueError):
         return None
 

@@ -298,8 +298,52 @@ def _days(days: list[str] | str, path: Path, comp: _Compiler) -> int:
     return mask
 
 
+def _data_time_wait(spec: WaitUntilSpec, step_id: str, nxt: str, ids: set[str], path: Path,
+                    comp: _Compiler) -> Step:
+    """``{time: profile.traits.appointment_at, before: 1d, at: "09:00", if_missing: end}``: until a moment the data
+    names (Customer.io's "wait until a date attribute", Dittofeed's user-property delay, AJO's custom wait): the
+    appointment reminder, the renewal notice. ``time`` is an expression read as the wait begins (with the trigger as
+    ``event``) and again at each event of the customer (a rescheduled appointment moves the wait)."""
+    assert spec.time is not None
+    for key in ("best_time", "default", "within", "days", "until"):
+        if getattr(spec, key) is not None:
+            comp.fail((*path, key), f"{key}: does not go with time: (a moment the data names, moved by before: or "
+                                    'after:, at a local time at: "09:00" if given)')
+    text = str(spec.time)
+    tpath = (*path, "time")
+    expr = comp.expr(text, tpath)
+    if expr is not None:
+        try:  # what can never be a time, told as a date function's argument is (a count, an id, a literal)
+            compile_expression(f"days_until({text})")
+        except ExpressionError as e:
+            said = str(e)
+            if "takes a date or a time, not " in said:
+                comp.fail(tpath, f"time: {text.strip()!r} is never a time: it is {said.split(', not ', 1)[1]} (give a "
+                                 "trait or property holding one: epoch seconds, RFC 3339 or YYYY-MM-DD text, "
+                                 "profile.last.<event> or event.timestamp)")
+    if spec.before is not None and spec.after is not None:
+        comp.fail((*path, "after"), "before: and after: move the moment one way: give one of them")
+    shift = 0.0
+    if spec.before is not None:
+        shift = -comp.duration(spec.before, (*path, "before"))
+    elif spec.after is not None:
+        shift = comp.duration(spec.after, (*path, "after"))
+    tod: tuple[int, int] | None = None
+    if spec.at is not None:
+        try:
+            tod = parse_time_of_day(spec.at)
+        except ValueError as e:
+            comp.fail((*path, "at"), str(e))
+    on_missing = _resolve(spec.if_missing, END, ids, comp, (*path, "if_missing"))
+    return Step(step_id, "wait_until", nxt, time_of_day=tod, time=expr, shift=shift, on_missing=on_missing)
+
+
 def _wait_until(spec: WaitUntilSpec, step_id: str, nxt: str, path: Path, comp: _Compiler) -> Step:
     """``{at, days}`` or ``{best_time, default, within}``: which fields go together, each told at its line."""
+    for key in ("before", "after", "if_missing"):
+        if getattr(spec, key) is not None:
+            comp.fail((*path, key), f"{key}: goes with time: (a moment the data names, e.g. time: "
+                                    "profile.traits.appointment_at)")
     if spec.best_time is not None:
         if spec.at is not None:
             comp.fail((*path, "at"), "at: and best_time: are two kinds of wait_until, a fixed local time or the "
@@ -500,6 +544,8 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         return Step(spec.id, "wait", nxt, seconds=comp.duration(spec.wait, (*path, "wait")))
     if kind == "wait_until":
         if isinstance(spec.wait_until, WaitUntilSpec):
+            if spec.wait_until.time is not None:
+                return _data_time_wait(spec.wait_until, spec.id, nxt, ids, (*path, "wait_until"), comp)
             return _wait_until(spec.wait_until, spec.id, nxt, (*path, "wait_until"), comp)
         try:
             tod = parse_time_of_day(spec.wait_until)
@@ -858,6 +904,8 @@ def _event_paths(steps: Iterable[Step]) -> Iterator[tuple[Any, ...]]:
         for expr, _ in step.branch:
             if expr is not None:
                 yield from (keys for root, keys in expr.paths if root == "event")
+        if step.time is not None:  # (read again at the customer's later events: from the snapshot)
+            yield from (keys for root, keys in step.time.paths if root == "event")
         if step.send is not None:
             for _, tpl in step.send.content:
                 yield from tpl.paths("event")

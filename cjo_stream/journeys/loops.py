@@ -29,6 +29,9 @@ def ways_on(step: Step) -> Iterator[tuple[str, float]]:
     """``(next step, seconds of waiting on the way)`` for each clock-driven way on from ``step``."""
     if step.kind == "wait":
         yield step.next, step.seconds
+    elif step.kind == "wait_until" and step.time is not None:  # a time from the data may have passed: on at once
+        yield step.next, 0.0
+        yield step.on_missing, 0.0
     elif step.kind == "wait_until":
         yield step.next, MIN_LOOP if step.window_end < 0 else 0.0  # (inside a time window: on at once)
     elif step.kind == "wait_for":

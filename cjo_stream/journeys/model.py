@@ -87,6 +87,12 @@ class Step:
     #: time of day up to here, on one of its days, the step goes on at once (Customer.io's Time Window)
     window_end: int = -1
     best_time: BestTime | None = None  # a wait_until for the customer's best hour instead of a fixed time
+    #: a wait_until for a moment the data names (``{time: profile.traits.appointment_at, before: 1d}``): the
+    #: expression, the seconds added to it (negative: before), and where an instance goes whose data names no time;
+    #: ``time_of_day`` then is its optional ``at`` (None: the moment itself)
+    time: Expression | None = None
+    shift: float = 0.0
+    on_missing: str = END
     on_timeout: str = END
     #: a wait_for's ways on by an event, in order: (matcher, step); one for ``{event, ...}`` + ``on_event``,
     #: one a path for ``paths``. The first whose event and ``when`` an event matches takes the instance on.
@@ -110,6 +116,8 @@ class Step:
             return tuple(t for _, t in self.branch) + (self.next,)
         if self.kind == "split":
             return tuple(a.next for a in self.split)
+        if self.kind == "wait_until" and self.time is not None:
+            return (self.next, self.on_missing)
         if self.kind == "wait_for":
             if self.condition is not None:
                 return (self.next, self.on_timeout)

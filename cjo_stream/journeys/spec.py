@@ -74,6 +74,12 @@ class WaitUntilSpec(msgspec.Struct, forbid_unknown_fields=True):
     at: str | None = None
     days: list[str] | str | None = None  # day names, or `weekdays` / `weekend`
     until: str | None = None  # with at: a time window [at, until) on the days, gone through at once inside it
+    #: or a moment taken from the data (``profile.traits.appointment_at``), with ``before``/``after`` and ``at``;
+    #: ``if_missing``: where an instance goes whose data names no time (default: it ends)
+    time: str | None = None
+    before: str | None = None
+    after: str | None = None
+    if_missing: str | None = None
 
 
 class WaitPathSpec(msgspec.Struct, forbid_unknown_fields=True):
