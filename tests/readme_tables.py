@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,3 +45,24 @@ def table_snippets(heading: str, kinds: tuple[str, ...]) -> list[str]:
     """Each `` `kind: ...` `` snippet of the table whose kind is one of ``kinds``, in the table's order."""
     return [s for ours in table_rows(heading).values() for s in re.findall(r"`([a-z_]+: [^`]+)`", ours)
             if s.split(":")[0] in kinds]
+
+
+def row_snippet(heading: str, start: str, kind: str, n: int = 0) -> str:
+    """The ``n``-th snippet of ``kind`` (``entry``, ``branch``, ...) in the row starting ``start``."""
+    return re.findall(rf"`({kind}: [^`]+)`", table_row(heading, start))[n]
+
+
+def track(mid: str, who: str, at: str, event: str, **props: object) -> dict[str, Any]:
+    """A Segment track call, as a row's events file holds it."""
+    return {"messageId": mid, "type": "track", "userId": who, "timestamp": at, "event": event, "properties": props}
+
+
+def identify(mid: str, who: str, at: str, **traits: object) -> dict[str, Any]:
+    """A Segment identify call."""
+    return {"messageId": mid, "type": "identify", "userId": who, "timestamp": at, "traits": traits}
+
+
+def mail_step(step: str, subject: str, nxt: str = "") -> str:
+    """A journey's e-mail step ``step`` with ``subject`` (then ``next: nxt``), as YAML lines of its ``steps``."""
+    return (f"  - id: {step}\n    send: {{channel: email, content: {{subject: \"{subject}\", body: x}}}}\n"
+            + (f"    next: {nxt}\n" if nxt else ""))

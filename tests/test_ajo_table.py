@@ -12,7 +12,10 @@ import orjson
 import pytest
 
 from cjo_stream.journeys.templates import Template
-from tests.readme_tables import load_snippet, table_row, table_rows, table_snippets
+from tests.readme_tables import identify as _identify
+from tests.readme_tables import load_snippet, row_snippet, table_row, table_rows, table_snippets
+from tests.readme_tables import mail_step as _mail
+from tests.readme_tables import track as _track
 from tests.test_cli_errors import run
 
 _HEADING = "Coming from Adobe Journey Optimizer"
@@ -25,8 +28,7 @@ def _row(start: str) -> str:
 
 
 def _snippet(start: str, kind: str, n: int = 0) -> str:
-    """The ``n``-th snippet of ``kind`` (``entry``, ``wait_for``, ...) in the row starting ``start``."""
-    return re.findall(rf"`({kind}: [^`]+)`", _row(start))[n]
+    return row_snippet(_HEADING, start, kind, n)
 
 
 def test_the_tables_snippets_load() -> None:
@@ -59,19 +61,6 @@ def _simulate(tmp_path: Path, journeys: dict[str, str], events: list[dict[str, A
     p = run("simulate", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
     assert p.returncode == 0, p.stderr
     return [orjson.loads(line) for line in p.stdout.splitlines()]
-
-
-def _track(mid: str, who: str, at: str, event: str, **props: object) -> dict[str, Any]:
-    return {"messageId": mid, "type": "track", "userId": who, "timestamp": at, "event": event, "properties": props}
-
-
-def _identify(mid: str, who: str, at: str, **traits: object) -> dict[str, Any]:
-    return {"messageId": mid, "type": "identify", "userId": who, "timestamp": at, "traits": traits}
-
-
-def _mail(step: str, subject: str, nxt: str = "") -> str:
-    return (f"  - id: {step}\n    send: {{channel: email, content: {{subject: \"{subject}\", body: x}}}}\n"
-            + (f"    next: {nxt}\n" if nxt else ""))
 
 
 def _order(mid: str, who: str, at: str, total: float) -> dict[str, Any]:

@@ -11,9 +11,12 @@ import orjson
 import pytest
 
 from cjo_stream.journeys.templates import Template
-from tests.readme_tables import load_snippet, table_row, table_rows, table_snippets
+from tests.readme_tables import identify as _identify
+from tests.readme_tables import load_snippet, row_snippet, table_row, table_rows, table_snippets
+from tests.readme_tables import mail_step as _mail
+from tests.readme_tables import track as _track
 from tests.test_cli_errors import run
-from tests.test_klaviyo_table import _flow, _identify, _mail, _track
+from tests.test_klaviyo_table import _flow
 
 _HEADING = "Coming from Dittofeed"
 _TOPS = ("entry", "goal", "re_entry", "exit_on", "status")
@@ -25,8 +28,7 @@ def _row(start: str) -> str:
 
 
 def _snippet(start: str, kind: str, n: int = 0) -> str:
-    """The ``n``-th snippet of ``kind`` (``entry``, ``branch``, ...) in the row starting ``start``."""
-    return re.findall(rf"`({kind}: [^`]+)`", _row(start))[n]
+    return row_snippet(_HEADING, start, kind, n)
 
 
 def test_the_tables_snippets_load() -> None:

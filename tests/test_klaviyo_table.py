@@ -14,7 +14,10 @@ import pytest
 from cjo_stream.adapters.email import EmailConfig, build_message
 from cjo_stream.commands import DeliveryCommand
 from cjo_stream.journeys.templates import Template
-from tests.readme_tables import load_snippet, table_row, table_rows, table_snippets
+from tests.readme_tables import identify as _identify
+from tests.readme_tables import load_snippet, row_snippet, table_row, table_rows, table_snippets
+from tests.readme_tables import mail_step as _mail
+from tests.readme_tables import track as _track
 from tests.test_cli_errors import run
 
 _TOPS = ("entry", "goal", "re_entry", "exit_on", "status")
@@ -26,8 +29,7 @@ def _row(start: str) -> str:
 
 
 def _snippet(start: str, kind: str, n: int = 0) -> str:
-    """The ``n``-th snippet of ``kind`` (``entry``, ``branch``, ...) in the row starting ``start``."""
-    return re.findall(rf"`({kind}: [^`]+)`", _row(start))[n]
+    return row_snippet('Coming from Klaviyo', start, kind, n)
 
 
 def _snippets() -> list[str]:
@@ -65,19 +67,6 @@ def _flow(tmp_path: Path, journeys: dict[str, str], events: list[dict[str, Any]]
     assert p.returncode == 0, p.stderr
     notes = [orjson.loads(line) for line in (tmp_path / "je.jsonl").read_text().splitlines()]
     return [orjson.loads(line) for line in p.stdout.splitlines()], notes
-
-
-def _track(mid: str, who: str, at: str, event: str, **props: object) -> dict[str, Any]:
-    return {"messageId": mid, "type": "track", "userId": who, "timestamp": at, "event": event, "properties": props}
-
-
-def _identify(mid: str, who: str, at: str, **traits: object) -> dict[str, Any]:
-    return {"messageId": mid, "type": "identify", "userId": who, "timestamp": at, "traits": traits}
-
-
-def _mail(step: str, subject: str, nxt: str = "") -> str:
-    return (f"  - id: {step}\n    send: {{channel: email, content: {{subject: \"{subject}\", body: x}}}}\n"
-            + (f"    next: {nxt}\n" if nxt else ""))
 
 
 def test_the_abandoned_checkout_rows(tmp_path: Path) -> None:
