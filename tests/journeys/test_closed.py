@@ -41,9 +41,3 @@ def test_validate_says_closed_on_its_ok_line_and_the_note(tmp_path: Path) -> Non
     assert f"ok  a v1  (1 step)  {d / 'a.yaml'}" in p.stdout.splitlines()
     assert f"{d / 'b.yaml'}:2: note: journey b version 1 is closed: nobody enters it" in p.stderr
 
-
-def test_an_unknown_status_names_the_three(tmp_path: Path) -> None:
-    _topology(tmp_path, "stopped")
-    p = run("validate", str(tmp_path))
-    assert p.returncode == 1 and "Traceback" not in p.stderr
-    assert "b.yaml:2: " in p.stderr and "one of: closed, live, paused" in p.stderr, p.stderr
