@@ -24,6 +24,7 @@ from cjo_stream.logs import say
 def _cmd_validate(args: argparse.Namespace) -> int:
     from cjo_stream.errors import UsageError, load_topology_checked
     from cjo_stream.journeys.catalogs import catalog_rows
+    from cjo_stream.journeys.model import status_of
 
     if args.topologies and args.topologies_flag and args.topologies != args.topologies_flag:
         raise UsageError(f"validate: two journeys directories, {args.topologies} and --topologies "
@@ -33,8 +34,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     topo = load_topology_checked(args.topologies, refusing=None)  # (not "run validate": this is validate)
     for j in sorted(topo.journeys, key=lambda j: (j.id, j.version)):
         n = len(j.steps)
-        paused = ", paused" if j.paused else ""
-        print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'}{paused})  {j.source}")
+        held = f", {status_of(j)}" if j.paused or j.closed else ""
+        print(f"ok  {j.id} v{j.version}  ({n} step{'' if n == 1 else 's'}{held})  {j.source}")
     import os
 
     if topo.stages is not None:

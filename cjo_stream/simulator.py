@@ -226,7 +226,7 @@ class Simulator:
                     continue  # merged into another customer, who has schedules of their own
                 j = self.engine.current[jid]
                 assert j.schedule is not None
-                zone = self.engine.zone(profile)  # as now: the customer may have moved since
+                zone = self.engine.zone_for(j, profile)  # as now: the customer may have moved since
                 occ = j.schedule.latest(since, at, zone)
                 if occ is not None:
                     self._collect(self.engine.schedule(profile, jid, occ), occ)
@@ -236,11 +236,11 @@ class Simulator:
                 heapq.heappush(schedules, (nxt, self._tick, cid, jid, since))
 
     def _known(self, profile: Profile, since: float) -> None:
-        """A new customer: their scheduled journeys come round after ``since``, in their zone."""
+        """A new customer: their scheduled journeys come round after ``since``, in their zone (or the journey's)."""
         for j in self.engine.scheduled:
             assert j.schedule is not None
             self._tick += 1
-            at = j.schedule.next_after(since, self.engine.zone(profile))
+            at = j.schedule.next_after(since, self.engine.zone_for(j, profile))
             heapq.heappush(self._schedules, (at, self._tick, profile.customer_id, j.id, since))
 
     def _carry(self, name: str, props: dict[str, Any], reads: frozenset[str]) -> None:

@@ -38,6 +38,14 @@ def closest_zone(name: str) -> str | None:
     return known[close[0]] if close else None
 
 
+def unknown_zone_reason(name: str) -> str:
+    """Why a zone name in a topology file (``default_timezone``, a journey's ``timezone``) is refused: with the
+    zone it likely means."""
+    close = closest_zone(name)
+    hint = f"did you mean {close!r}?" if close else "use an IANA name like Europe/Berlin"
+    return f"unknown time zone {name!r}: {hint}"
+
+
 def unknown_zones(profiles: Iterable[Profile], default: str) -> str | None:
     """One note on the customers timed in ``default`` because the zone their data names is none (None when
     there are none): how many, the names (with the zone each likely means), what to do."""

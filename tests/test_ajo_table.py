@@ -19,7 +19,7 @@ from tests.readme_tables import track as _track
 from tests.test_cli_errors import run
 
 _HEADING = "Coming from Adobe Journey Optimizer"
-_TOPS = ("entry", "re_entry", "exit_on", "holdout", "throttle", "status", "version")
+_TOPS = ("entry", "re_entry", "exit_on", "holdout", "throttle", "status", "version", "timezone")
 _STEPS = ("wait", "wait_until", "wait_for", "branch", "split", "update", "send")
 
 
@@ -170,6 +170,36 @@ def test_the_time_condition_row_branches_on_the_customers_clock(tmp_path: Path) 
         ("ber", "office"), ("lon", "evening"), ("ny", "evening"), ("tok", "weekend")]
 
 
+def test_the_journey_statuses_row_closes_a_journey(tmp_path: Path) -> None:
+    """The row's Closed, as written: loaded, named on ``validate``'s line, and nobody enters it (those already in
+    it going on to the end: tests/engine/test_closed_journey.py, tests/replay/test_replay_pause.py)."""
+    closed = next(s for s in re.findall(r"`(status: [a-z]+)`", _row("journey statuses")) if s.endswith("closed"))
+    journey = f"journey: drained\n{closed}\nentry: {{event: Order Placed}}\nsteps:\n" + _mail("m", "hi")
+    for text, sends in ((journey, 0), (journey.replace(closed, "status: live"), 1)):
+        sent = _simulate(tmp_path, {"drained": text}, [_identify("i", "a", "2026-03-01T09:00:00Z", email="a@x.com"),
+                                                        _order("o", "a", "2026-03-02T10:00:00Z", 10)])
+        assert len(sent) == sends, text
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0 and "(1 step)" in p.stdout, p.stdout  # (live, as last written)
+    (tmp_path / "journeys" / "drained.yaml").write_text(journey)
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 0 and "(1 step, closed)" in p.stdout, p.stdout
+
+
+def test_the_time_zone_row_times_every_customer_in_the_journeys_zone(tmp_path: Path) -> None:
+    """The journey's time zone as the row writes it: Tokyo's and New York's customers are both mailed at 09:00 in
+    Paris (08:00 UTC in March), where each customer's own zone mailed them at their own 09:00."""
+    zone = _snippet("journey and profile time zones", "timezone")
+    journey = (f"journey: paris\n{zone}\nentry: {{event: Order Placed}}\nsteps:\n  - id: nine\n"
+               "    wait_until: \"09:00\"\n" + _mail("m", "hi"))
+    events = [_identify(f"i{c}", c, "2026-03-01T00:00:00Z", email=f"{c}@example.com", timezone=z)
+              for c, z in (("tok", "Asia/Tokyo"), ("ny", "America/New_York"))]
+    events += [_order("t1", "tok", "2026-03-02T10:00:00Z", 1), _order("n1", "ny", "2026-03-02T10:00:00Z", 1)]
+    sent = _simulate(tmp_path, {"paris": journey}, events)
+    assert sorted((c["customer_id"], c["decided_at"]) for c in sent) == [
+        ("ny", "2026-03-03T08:00:00.000Z"), ("tok", "2026-03-03T08:00:00.000Z")]
+
+
 def test_the_frequency_capping_row_skips_and_goes_on(tmp_path: Path) -> None:
     (tmp_path / "policies.yaml").write_text(_snippet("business rules", "frequency_caps") + "\n")
     journey = ("journey: series\nentry: {event: Order Placed}\nre_entry: always\nsteps:\n" + _mail("m", "hi")
@@ -201,7 +231,7 @@ def test_the_offer_row_reads_the_offer_from_a_catalog(tmp_path: Path) -> None:
 
 
 def test_the_honest_rows_say_there_is_no_equivalent() -> None:
-    for start in ("business event", "journey capping", "offer decisioning", "journey statuses", "Read audience"):
+    for start in ("business event", "journey capping", "offer decisioning", "Read audience"):
         assert re.search(r"no equivalent|no cap on entries", _row(start)), start
 
 
@@ -221,20 +251,20 @@ def test_the_wait_activity_row_waits_for_the_date_of_the_data_and_a_fixed_one(tm
         ("Xmas", "b", "2026-12-24T09:00:00.000Z")]  # (a's, in March, ended with the 30 days of max_duration)
 
 
-def test_a_closed_status_an_entry_cap_or_a_wait_to_a_date_is_refused(tmp_path: Path) -> None:
-    """What the honest rows say is not there is not: ``status: closed``, an entry cap and a wait until a calendar
-    date are refused at load."""
+def test_an_entry_cap_or_a_date_as_a_time_of_day_is_refused(tmp_path: Path) -> None:
+    """What the honest rows say is not there is not: an entry cap is refused at load, and a date written where
+    wait_until takes a time of day too (a fixed date is `wait_until: {time: ...}`)."""
     (tmp_path / "journeys").mkdir()
-    for name, extra, wait in (("closed", "status: closed\n", "wait: 1h"),
-                              ("capped", "entry_cap: {max: 100, per: 1d}\n", "wait: 1h"),
+    for name, extra, wait in (("capped", "entry_cap: {max: 100, per: 1d}\n", "wait: 1h"),
                               ("dated", "", 'wait_until: "2026-12-24T09:00:00Z"')):
         (tmp_path / "journeys" / f"{name}.yaml").write_text(
             f"journey: {name}\nentry: {{event: x}}\n{extra}steps:\n  - id: s\n    {wait}\n")
     p = run("validate", str(tmp_path))
     assert p.returncode == 1
-    assert re.search(r"closed\.yaml:3: .*one of: live, paused", p.stderr), p.stderr
     assert re.search(r"capped\.yaml:3: .*unknown field `entry_cap`", p.stderr), p.stderr
-    assert re.search(r"dated\.yaml:5: bad time of day", p.stderr), p.stderr  # a wait to a calendar date
+    # a date where a time of day goes: told the form that waits for it
+    assert re.search(r"dated\.yaml:5: bad time of day.*to wait until that date, "
+                     r"wait_until: \{time: \"'2026-12-24T09:00:00Z'\"\}", p.stderr), p.stderr
 
 
 _THEIRS = re.compile(r"`(\{[{%][^`]+[}%]\})`")

@@ -19,7 +19,7 @@ from tests.test_cli_errors import run
 from tests.test_klaviyo_table import _flow
 
 _HEADING = "Coming from Dittofeed"
-_TOPS = ("entry", "goal", "re_entry", "exit_on", "status")
+_TOPS = ("entry", "goal", "re_entry", "exit_on", "status", "timezone")
 _STEPS = ("wait", "wait_until", "wait_for", "branch", "split", "update", "send")
 
 
@@ -49,6 +49,17 @@ def test_the_policy_and_throttle_snippets_validate(tmp_path: Path) -> None:
     (tmp_path / "policies.yaml").write_text("\n".join(policies) + "\n")
     p = run("validate", str(tmp_path))
     assert p.returncode == 0, p.stderr
+
+
+def test_the_delay_node_row_waits_in_the_journeys_zone(tmp_path: Path) -> None:
+    """A localized delay in the node's own zone, as the row writes it: the journey's ``timezone``, the row's
+    ``wait_until``; a Berlin customer's Monday order waits for Tuesday 09:00 in New York (14:00 UTC)."""
+    journey = (f"journey: delay\n{_snippet('Delay node', 'timezone')}\nentry: {{event: ORDER_CANCELLED}}\nsteps:\n"
+               f"  - id: nine\n    {_snippet('Delay node', 'wait_until')}\n" + _mail("mail", "hi"))
+    sent, _ = _flow(tmp_path, {"delay": journey}, [
+        _identify("i", "a", "2026-03-02T09:00:00Z", email="a@example.com", timezone="Europe/Berlin"),
+        _track("o", "a", "2026-03-02T15:00:00Z", "ORDER_CANCELLED")])  # 16:00 Berlin, 10:00 New York
+    assert [c["decided_at"] for c in sent] == ["2026-03-03T14:00:00.000Z"]
 
 
 def test_the_event_entry_row_runs_one_instance_at_a_time(tmp_path: Path) -> None:

@@ -95,6 +95,11 @@ def edges(j: Journey) -> list[tuple[str, str, str, str]]:
     return list(merged.values())
 
 
+def _zone(j: Journey) -> str:
+    """A journey's own zone after a time of day (`` Europe/Berlin``): without it, 09:00 reads as each customer's."""
+    return f" {j.timezone.key}" if j.timezone is not None else ""
+
+
 def _kind_line(j: Journey, sid: str) -> str:
     s = j.steps[sid]
     if s.kind == "send" and s.send is not None:
@@ -121,9 +126,9 @@ def _kind_line(j: Journey, sid: str) -> str:
         return f"wait for best {s.best_time.channel} hour (else {h:02d}:{m:02d})"
     if s.kind == "wait_until" and s.time_of_day is not None and s.window_end >= 0:
         end = f"{s.window_end // 60:02d}:{s.window_end % 60:02d}"
-        return f"time window {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}–{end}{_days(s.days)}"
+        return f"time window {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}–{end}{_days(s.days)}{_zone(j)}"
     if s.kind == "wait_until" and s.time_of_day is not None:
-        return f"wait until {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}{_days(s.days)}"
+        return f"wait until {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}{_days(s.days)}{_zone(j)}"
     return s.kind
 
 
@@ -150,8 +155,10 @@ def _dur(sec: float) -> str:
 
 
 def _entry_line(j: Journey) -> str:
-    """The entry node's text: a paused journey's says so, where the map's counts would read as a quiet day."""
-    return f"entry: {j.entry.event}" + (" (paused: nobody enters)" if j.paused else "")
+    """The entry node's text: a paused or closed journey's says so, where the map's counts would read as a quiet
+    day."""
+    shut = " (paused: nobody enters)" if j.paused else " (closed: nobody enters)" if j.closed else ""
+    return f"entry: {j.entry.event}{shut}"
 
 
 def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
@@ -169,7 +176,7 @@ def dot_source(j: Journey) -> tuple[str, list[tuple[str, str]]]:
              'fontname="DejaVu Sans", fontsize=11];',
              '  edge [color="#8a94a6", fontname="DejaVu Sans", fontsize=9, fontcolor="#4a5568"];',
              f'  {ENTRY} [label={_q(_entry_line(j) + chr(10) + slot("node", ENTRY))}, shape=oval, '
-             + ('fillcolor="#eef2f7", style="dashed,filled"];' if j.paused else 'fillcolor="#e6f0ff"];')]
+             + ('fillcolor="#eef2f7", style="dashed,filled"];' if j.paused or j.closed else 'fillcolor="#e6f0ff"];')]
     for sid, s in j.steps.items():
         fill = {"send": "#fff4e0", "split": "#f1e8ff", "branch": "#eef2f7"}.get(s.kind, "#ffffff")
         held = "\n(held: journey paused)" if j.paused and s.kind == "send" else ""

@@ -103,10 +103,17 @@ def page(title: str, body: str, live: bool, home: str = "/") -> str:
             f"<main id=main>{body}</main>" + (f"<script>{_SCRIPT}</script>" if live else "") + "</body></html>")
 
 
+#: the mark of a journey nobody enters, by its status, and what it means (README, "Pausing a journey", "Closing a
+#: journey")
+_SHUT = {"paused": "status: paused: nobody enters, sends held",
+         "closed": "status: closed: nobody enters, those in it finish"}
+
+
 def _paused(rep: dict[str, Any]) -> str:
-    """A paused journey's mark (README, "Pausing a journey"): its empty entries are no quiet day."""
-    return (" <span class=paused title='status: paused: nobody enters, sends held'>paused</span>"
-            if rep.get("status") == "paused" else "")
+    """A paused or closed journey's mark: its empty entries are no quiet day."""
+    status = rep.get("status")
+    title = _SHUT.get(status) if isinstance(status, str) else None
+    return f" <span class=paused title='{title}'>{status}</span>" if title is not None else ""
 
 
 def overview_html(rows: list[dict[str, Any]], link: str = "journeys/{id}", range_key: str = "all") -> str:

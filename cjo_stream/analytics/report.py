@@ -23,7 +23,7 @@ from cjo_stream.analytics.fold import (
     merge,
 )
 from cjo_stream.analytics.stats import srm, two_proportion, wilson
-from cjo_stream.journeys.model import Journey
+from cjo_stream.journeys.model import Journey, status_of
 
 SRM_ALPHA = 0.001  # a split whose arm counts are this unlikely under its weights is flagged
 RECEIPT_RATES = ("delivered", "opened", "clicked", "bounced", "unsubscribed", "failed", "complained")
@@ -404,8 +404,8 @@ def _exit_points(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _status(j: Journey | None) -> str | None:
-    """The loaded definition's ``status`` (``live``, ``paused``), None for a journey no longer loaded."""
-    return None if j is None else "paused" if j.paused else "live"
+    """The loaded definition's ``status`` (``live``, ``paused``, ``closed``), None for a journey no longer loaded."""
+    return None if j is None else status_of(j)
 
 
 def overview(buckets: Mapping[BucketKey, Counters], defs: Definitions, since: float | None = None,

@@ -177,8 +177,8 @@ class _Run:
         out["now"] = self.now
         if roots is None or "catalogs" in roots:  # (the topology's, held by each journey: journeys.catalogs)
             out["catalogs"] = journey.catalogs
-        if roots is None or ZONE in roots:  # days_until & co.: the customer's calendar, as wait_until's
-            out[ZONE] = self.engine.zone(self.profile)
+        if roots is None or ZONE in roots:  # days_until & co.: the customer's calendar (or the journey's), as wait_until's
+            out[ZONE] = self.engine.zone_for(journey, self.profile)
         return out
 
     def profile_view(self) -> dict[str, Any]:
@@ -366,8 +366,8 @@ class Engine:
         # one (re_entry permitting), e.g. every order restarting a win-back watch.
         if not too_late:
             for j in self.by_entry_event.get(event.name, ()):
-                if self._paused(j, now):
-                    continue  # nobody enters a paused journey
+                if self._shut(j, now):
+                    continue  # nobody enters a paused or closed journey
                 active = profile.instances.get(j.id)
                 if active is not None:
                     if not (late and now < active.entered_at and self._undecided(active, j)):
@@ -535,7 +535,8 @@ class Engine:
         return run.result
 
     def schedule(self, profile: Profile, journey: str, at: float, throttles: Throttles | None = None) -> Result:
-        """A scheduled journey's entry comes round for this customer at ``at`` (its time in their zone).
+        """A scheduled journey's entry comes round for this customer at ``at`` (its time in their zone, or in the
+        journey's own ``timezone``).
 
         The customer enters (a synthetic ``scheduled`` event, timestamped ``at``) if the entry's ``when``
         holds and ``re_entry`` allows; an occurrence already entered is not entered twice, so a caller
@@ -543,7 +544,7 @@ class Engine:
         """
         run = _Run(self, profile, at, f"schedule:{journey}@{format_ts(at)}", throttles)
         j = self.current.get(journey)
-        if j is None or j.schedule is None or self._paused(j, at):
+        if j is None or j.schedule is None or self._shut(j, at):
             return run.result
         if profile.instances:
             self._fire_due(run, at)
@@ -564,6 +565,12 @@ class Engine:
     def zone(self, profile: Profile) -> ZoneInfo:
         """The customer's time zone (traits, last event's context, the policies' default)."""
         return customer_zone(profile, self.policies.default_timezone)
+
+    def zone_for(self, j: Journey, profile: Profile) -> ZoneInfo:
+        """The zone ``j``'s clock reads for this customer (its waits, time windows, schedule, calendar functions):
+        the journey's own ``timezone`` when it has one, else the customer's. Quiet hours read the customer's."""
+        tz = j.timezone
+        return tz if tz is not None else customer_zone(profile, self.policies.default_timezone)
 
     # ---------------------------------------------------------------- event time
     def _fire_due(self, run: _Run, until: float) -> None:
@@ -910,20 +917,21 @@ class Engine:
                 self._park(run, inst, j, "wait", run.now + step.seconds)
                 return
             elif kind == "wait_until":
-                tz = customer_zone(run.profile, self.policies.default_timezone)
                 if step.time is not None:  # a moment the data names (an appointment, a renewal)
                     if ev_view is None:
                         ev_view = _snapshot_view(inst, j)
-                    due = self._data_time(run, inst, j, step, ev_view, tz)
+                    due = self._data_time(run, inst, j, step, ev_view, self.zone_for(j, run.profile))
                     if due is None or due <= run.now:  # no time: if_missing; a time past: on at once
                         target = step.on_missing if due is None else step.next
                         continue
                     self._park(run, inst, j, "wait", due)
                     return
                 bt = step.best_time
-                if bt is not None:
-                    due = best_time_due(run.profile, bt.channel, run.now, tz, bt.default, bt.within)
+                if bt is not None:  # the customer's own hours, learnt on their clock, whatever the journey's zone
+                    due = best_time_due(run.profile, bt.channel, run.now, self.zone(run.profile), bt.default,
+                                        bt.within)
                 else:
+                    tz = self.zone_for(j, run.profile)
                     assert step.time_of_day is not None
                     hour, minute = step.time_of_day  # (unpacked: a starred call went through Python's call)
                     if step.window_end >= 0 and in_time_window(run.now, tz, hour * 60 + minute, step.window_end,
@@ -985,8 +993,7 @@ class Engine:
         """An event of a customer waiting at a ``wait_until: {time: ...}``: read the time again (the appointment was
         moved, or its time arrived with a later identify), from the trigger as the wait began. A new moment re-parks
         the instance; one passed, or none, takes it on now (``next``, ``if_missing``). Returns whether it moved on."""
-        tz = customer_zone(run.profile, self.policies.default_timezone)
-        due = self._data_time(run, inst, j, step, _snapshot_view(inst, j), tz)
+        due = self._data_time(run, inst, j, step, _snapshot_view(inst, j), self.zone_for(j, run.profile))
         if due is not None and due > run.now:
             if min(due, inst.entered_at + j.max_duration) != inst.due:
                 self._cancel(run, inst)
@@ -1002,7 +1009,7 @@ class Engine:
         assert step.enter is not None
         target = self.current.get(step.enter)
         p = run.profile
-        if target is None or self._paused(target, run.now) or target.id in p.instances \
+        if target is None or self._shut(target, run.now) or target.id in p.instances \
                 or not self._may_enter(p, target, run.now):
             return
         if not self._matches(run, target.entry, ev_view, None, target):
@@ -1219,6 +1226,11 @@ class Engine:
         """Whether ``j``'s file says ``status: paused`` and ``at`` is a decision time it applies to (replay: from
         ``--since``; :attr:`paused_from`)."""
         return j.paused and at >= self.paused_from
+
+    def _shut(self, j: Journey, at: float) -> bool:
+        """Whether nobody may enter ``j`` at ``at``: its file says ``status: paused`` or ``closed`` (from
+        :attr:`paused_from` on, as a pause: replay's warm-up is history from before the closing)."""
+        return (j.paused or j.closed) and at >= self.paused_from
 
     def _subscribed(self, p: Profile, topic: str) -> bool:
         """Whether the customer may get a message of ``topic``: its own consent, or the one given for every channel

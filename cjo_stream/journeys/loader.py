@@ -14,7 +14,9 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -23,7 +25,7 @@ from cjo_stream.event_types import INT_MAX, INT_MIN  # a profile holds events' i
 from cjo_stream.journeys.catalog_refs import catalog_problems
 from cjo_stream.journeys.catalogs import Catalogs, catalog_rows, load_catalogs
 from cjo_stream.journeys.durations import parse_duration, parse_time_of_day
-from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression
+from cjo_stream.journeys.expressions import Expression, ExpressionError, compile_expression, instant_of
 from cjo_stream.journeys.fields import unknown_field, unknown_root
 from cjo_stream.journeys.foreign_names import expression_hint, foreign_hint
 from cjo_stream.journeys.journey_warnings import journey_warnings
@@ -72,6 +74,8 @@ from cjo_stream.journeys.stages import Stages, load_stages
 from cjo_stream.journeys.templates import RenderError, Template, TemplateError
 from cjo_stream.profile_types import ALL_CHANNELS as PROFILE_ALL_CHANNELS
 from cjo_stream.webhook_content import REQUEST_KEYS, headers_of, method_of
+from cjo_stream.zone_notes import unknown_zone_reason
+from cjo_stream.zones import zone
 
 #: Policies with no declared channel: a journey loaded alone may send on built-in channels only.
 _BUILT_IN = Policies()
@@ -107,13 +111,16 @@ class Topology:
 def loaded_text(journeys: Iterable[Journey]) -> str:
     """``3 journeys`` or, with versions kept beside the current ones, ``3 journeys (4 versions)``: the workers'
     and the analytics service's first line counted versions as journeys (``4 journeys loaded`` for three, with
-    ``abandoned_cart.v1.yaml`` kept for the customers in it; a walkthrough); then the versions paused, if any, and the catalogs."""
+    ``abandoned_cart.v1.yaml`` kept for the customers in it; a walkthrough); then the versions paused and those
+    closed, if any, and the catalogs."""
     versions = list(journeys)
     n = len({j.id for j in versions})
     text = f"{n} journey{'' if n == 1 else 's'}"
     text = text if len(versions) == n else f"{text} ({len(versions)} versions)"
     paused = sorted({f"{j.id} v{j.version}" for j in versions if j.paused})  # a pause left in place is seen
     text += f" (paused: {', '.join(paused)})" if paused else ""
+    closed = sorted({f"{j.id} v{j.version}" for j in versions if j.closed})  # so is a journey closed, not removed
+    text += f" (closed: {', '.join(closed)})" if closed else ""
     catalogs = next((j.catalogs for j in versions if j.catalogs), None)  # (every journey holds the same)
     if catalogs:
         rows = sum(catalog_rows(t) for t in catalogs.values())
@@ -550,7 +557,9 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         try:
             tod = parse_time_of_day(spec.wait_until)
         except ValueError as e:
-            comp.fail((*path, "wait_until"), str(e))
+            dated = isinstance(spec.wait_until, str) and instant_of(spec.wait_until.strip(), UTC) is not None
+            comp.fail((*path, "wait_until"), str(e) + (f"; to wait until that date, wait_until: {{time: \"'"
+                                                       f"{spec.wait_until.strip()}'\"}}" if dated else ""))
             tod = (0, 0)
         return Step(spec.id, "wait_until", nxt, time_of_day=tod)
     if kind == "wait_for":
@@ -978,6 +987,7 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
     goal = comp.matcher(spec.goal, ("goal",)) if spec.goal else None
     goal_within = _goal_window(spec, max_duration, comp)
     exits, exits_at, exit_when = _exits(spec.exit_on, comp)
+    tz = _journey_zone(spec, comp)
     if spec.holdout:  # its holdout customers would never get a password reset or a receipt
         for i, s in enumerate(spec.steps):
             if s.send is not None and s.send.transactional:
@@ -1002,8 +1012,19 @@ def compile_journey(src: Located, policies: Policies = _BUILT_IN) -> Journey:
         max_duration=max_duration, source=src.file, channels=channels, snapshot=snapshot,
         keeps_event=_keeps_event(steps),
         schedule=schedule, throttle=throttle, handovers=handovers, goal_within=goal_within,
-        paused=spec.status == "paused",
+        paused=spec.status == "paused", closed=spec.status == "closed", timezone=tz,
     )
+
+
+def _journey_zone(spec: JourneySpec, comp: _Compiler) -> ZoneInfo | None:
+    """``timezone:``: the zone the journey's clock reads instead of each customer's (None: the customer's); a name
+    the tz database lacks is refused at its line with the zone it likely means (a typo timed everyone in UTC)."""
+    if spec.timezone is None:
+        return None
+    z = zone(spec.timezone)
+    if z is None:
+        comp.fail(("timezone",), unknown_zone_reason(spec.timezone))
+    return z
 
 
 def _goal_window(spec: JourneySpec, max_duration: float, comp: _Compiler) -> float:
@@ -1183,12 +1204,14 @@ def _declared_only(path: str) -> Policies:
 
 
 def _paused_notes(loaded: list[tuple[Journey, Located]]) -> list[str]:
-    """A line for each journey version whose file says ``status: paused``: every command loading the topology
-    (a worker at start, ``validate``, ``simulate``, ``replay``) names what it holds back, so that a pause left
-    in place after an incident is seen."""
+    """A line for each journey version whose file says ``status: paused`` or ``closed``: every command loading
+    the topology (a worker at start, ``validate``, ``simulate``, ``replay``) names what it holds back, so that a
+    pause left in place after an incident, or a journey closed and never removed, is seen."""
     return [f"{src.file}:{src.line(('status',))}: note: journey {j.id} version {j.version} is paused: nobody enters "
             "it, and each send its customers reach is held (deferred, reason journey_paused) until its file says "
-            "status: live" for j, src in loaded if j.paused]
+            "status: live" for j, src in loaded if j.paused] \
+        + [f"{src.file}:{src.line(('status',))}: note: journey {j.id} version {j.version} is closed: nobody enters "
+           "it, and those in it go on to its end with its sends as when live" for j, src in loaded if j.closed]
 
 
 def load_topology(root: str) -> Topology:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
 
 from cjo_stream.journeys.expressions import Expression
 from cjo_stream.journeys.schedule import Schedule
@@ -171,9 +172,20 @@ class Journey:
     goal_within: float = math.inf
     #: ``status: paused``: no entry, and every send an instance reaches waits (deferred ``journey_paused``)
     paused: bool = False
+    #: ``status: closed``: no entry; instances go on and send as a live journey's do (a journey drained before
+    #: its file is removed)
+    closed: bool = False
+    #: ``timezone:``: the zone its waits, time windows, schedule and calendar functions read instead of each
+    #: customer's (None: the customer's); quiet hours and best send times stay the customer's
+    timezone: ZoneInfo | None = None
     #: the topology's catalogs (journeys.catalogs), which conditions and templates read as ``catalogs``: held
     #: by each journey so that every engine built of them (worker, simulate, replay) sees the same
     catalogs: Mapping[str, Mapping[Any, Mapping[str, Any]]] = field(default_factory=dict, compare=False, repr=False)
+
+
+def status_of(j: Journey) -> str:
+    """What ``j``'s file says of it as ``status``: ``live``, ``paused`` or ``closed``."""
+    return "paused" if j.paused else "closed" if j.closed else "live"
 
 
 def exit_place(j: Journey, k: int) -> int:

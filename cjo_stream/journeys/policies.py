@@ -278,11 +278,9 @@ def _quiet(src: Located, i: int, q: QuietHoursSpec, facing: frozenset[str]) -> Q
 def _zone(src: Located, name: str) -> ZoneInfo:
     z = zone(name)
     if z is None:
-        from cjo_stream.zone_notes import closest_zone  # (`Europe/Pairs` was told only to use an IANA name)
+        from cjo_stream.zone_notes import unknown_zone_reason  # (`Europe/Pairs` was told to use an IANA name)
 
-        close = closest_zone(name)
-        hint = f"did you mean {close!r}?" if close else "use an IANA name like Europe/Berlin"
-        raise src.error(("default_timezone",), f"unknown time zone {name!r}: {hint}")
+        raise src.error(("default_timezone",), unknown_zone_reason(name))
     return z
 
 

@@ -191,7 +191,11 @@ class JourneySpec(msgspec.Struct, forbid_unknown_fields=True):
     throttle: ThrottleSpec | None = None  # customer-facing sends of the whole journey
     # paused: nobody enters, and each send an instance reaches is held (deferred, reason journey_paused) until the
     # journey is live again: an incident's stop that keeps every customer where they are (README "Pausing")
-    status: Literal["live", "paused"] = "live"
+    # closed: nobody enters, and those in it go on and get its sends as live (README "Closing a journey")
+    status: Literal["live", "paused", "closed"] = "live"
+    # one zone for the whole journey's clock (its waits, time windows, schedule, calendar functions) instead of
+    # each customer's: an IANA name; quiet hours stay the customer's (README "A journey's own time zone")
+    timezone: str | None = None
 
 
 ACTIONS = ("wait", "wait_until", "wait_for", "branch", "split", "send", "enter", "update")

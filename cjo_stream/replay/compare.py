@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from cjo_stream.engine.funnel import Funnel
 from cjo_stream.journeys.fingerprint import file_fingerprint
+from cjo_stream.journeys.model import status_of
 from cjo_stream.replay.run import Side
 
 K = TypeVar("K")
@@ -77,7 +78,7 @@ class Comparison:
     #: (journey, A's current version, B's) where they differ: the rows are by journey id, so a comparison of
     #: version 1 against version 2 showed no version anywhere (a walkthrough)
     versions: tuple[tuple[str, int, int], ...] = ()
-    #: (journey, A's status, B's) where the current versions' ``status`` differ (live, paused)
+    #: (journey, A's status, B's) where the current versions' ``status`` differ (live, paused, closed)
     statuses: tuple[tuple[str, str, str], ...] = ()
     #: catalogs whose rows differ under A and B (see :func:`catalog_changes`)
     catalogs: tuple[CatalogDiff, ...] = ()
@@ -192,14 +193,15 @@ def compare(a: Side, b: Side, examples: int = 5) -> Comparison:
     ca, cb = a.sim.engine.current, b.sim.engine.current
     versions = tuple((j, ca[j].version, cb[j].version) for j in sorted(ca.keys() & cb.keys())
                      if ca[j].version != cb[j].version)
-    statuses = tuple((j, _status(ca[j].paused), _status(cb[j].paused)) for j in sorted(ca.keys() & cb.keys())
-                     if ca[j].paused != cb[j].paused)
+    statuses = tuple((j, status_of(ca[j]), status_of(cb[j])) for j in sorted(ca.keys() & cb.keys())
+                     if status_of(ca[j]) != status_of(cb[j]))
     return Comparison(a.name, b.name, rows, customers, tuple(edited_in_place(a, b)), versions, statuses,
                       tuple(catalog_changes(a, b, examples)))
 
 
-def _status(paused: bool) -> str:
-    return "paused" if paused else "live"
+#: what ``replay`` does with a status from ``--since`` on, told beside a difference of status
+_FROM_SINCE = {"paused": "paused from --since on: customers the warm-up entered are held at their next send",
+               "closed": "closed from --since on: nobody enters, customers the warm-up entered go on and are sent to"}
 
 
 def render(cmp: Comparison, only_changed: bool = False) -> str:
@@ -208,8 +210,8 @@ def render(cmp: Comparison, only_changed: bool = False) -> str:
     for jid, version_a, version_b in cmp.versions:
         lines.append(f"journey {jid}: A enters version {version_a}, B version {version_b}")
     for jid, status_a, status_b in cmp.statuses:
-        lines.append(f"journey {jid}: {status_a} under A, {status_b} under B (paused from --since on: customers "
-                     "the warm-up entered are held at their next send)")
+        told = "; ".join(_FROM_SINCE[s] for s in dict.fromkeys((status_a, status_b)) if s in _FROM_SINCE)
+        lines.append(f"journey {jid}: {status_a} under A, {status_b} under B ({told})")
     for cat in cmp.catalogs:
         lines.append(f"catalog {cat.name}: {cat.changed:,} row(s) differ under B, {cat.only_a:,} only under A, "
                      f"{cat.only_b:,} only under B (e.g. {', '.join(cat.examples)}): deployed, customers already in "

@@ -23,7 +23,7 @@ from cjo_stream.audit import Audit
 from cjo_stream.config import Settings
 from cjo_stream.events import MAX_ID_LENGTH, valid_id
 from cjo_stream.journeys.loader import Topology
-from cjo_stream.journeys.model import Journey
+from cjo_stream.journeys.model import Journey, status_of
 from cjo_stream.runtime.pauses import recorded
 from cjo_stream.runtime.worker import StreamWorker
 from cjo_stream.timefmt import format_ts
@@ -139,7 +139,7 @@ def build_app(settings: Settings, topology: Topology, stream: StreamWorker | Non
             since = recorded(settings.data_dir)  # since when each paused version is (runtime.pauses)
             return self.json({"journeys": [
                 {"id": j.id, "version": j.version, "current": worker.engine.current[j.id] is j,
-                 "status": "paused" if j.paused else "live", **_paused_since(j, since), "description": j.description,
+                 "status": status_of(j), **_paused_since(j, since), "description": j.description,
                  "entry": j.entry.event, "steps": list(j.steps), "source": j.source}
                 for j in sorted(worker.engine.versions.values(), key=lambda j: (j.id, j.version))]})
 

@@ -1,10 +1,10 @@
 """Scheduled entry in the workers: each partition brings its scheduled journeys round for its own profiles.
 
-A scheduled journey (``entry.schedule``) comes round for every known customer at their local time. The
-simulator keeps one pending occurrence per customer in memory; a worker holding millions of profiles on
-disk cannot, so each partition remembers, per journey, the time up to which occurrences have been
-offered (``through``: stored with the profiles under :data:`SCHEDULES_KEY`, changelogged like them, so
-the next owner of the partition carries on from it) and, when an occurrence can have come round since
+A scheduled journey (``entry.schedule``) comes round for every known customer at their local time (one with its
+own ``timezone``: at that zone's, for all). The simulator keeps one pending occurrence per customer in memory; a
+worker holding millions of profiles on disk cannot, so each partition remembers, per journey, the time up to
+which occurrences have been offered (``through``: stored with the profiles under :data:`SCHEDULES_KEY`,
+changelogged like them, so the next owner of the partition carries on from it) and, when an occurrence can have come round since
 in a zone its customers live in, pages through its profiles in the background. Each customer is
 offered the latest occurrence in ``(max(through, first_seen), until]`` in their zone — the one the
 simulator would have offered them — and the engine enters them if ``when`` and ``re_entry`` allow.
@@ -65,17 +65,18 @@ class Scan:
     _occ: dict[tuple[str, str], float | None] = field(default_factory=dict)
 
     def offers(self, journeys: Sequence[Journey], profile: Profile, tz: ZoneInfo) -> list[tuple[str, float]]:
-        """The occurrences to offer this customer: (journey, time), one per journey at most."""
+        """The occurrences to offer this customer (``tz``: their zone): (journey, time), one per journey at most."""
         zk = _key(tz)
         self.zones.add(zk)
         out: list[tuple[str, float]] = []
         for j in journeys:
-            k = (j.id, zk)
+            jz = j.timezone if j.timezone is not None else tz  # a journey's own zone is every customer's
+            k = (j.id, zk if j.timezone is None else _key(jz))
             if k in self._occ:
                 at = self._occ[k]
             else:  # the same for every customer of the zone: computed once a scan
                 assert j.schedule is not None
-                at = self._occ[k] = j.schedule.latest(self.start[j.id], self.until, tz)
+                at = self._occ[k] = j.schedule.latest(self.start[j.id], self.until, jz)
             if at is not None and at > profile.first_seen:  # as the simulator: after their first event
                 out.append((j.id, at))
         return out
@@ -124,6 +125,6 @@ class SchedulePlan:
         for j in self.journeys:
             assert j.schedule is not None
             after = self.through[j.id]
-            for z in zones:
+            for z in zones if j.timezone is None else [j.timezone]:
                 nxt = min(nxt, j.schedule.next_after(after, z))
         return max(nxt, now + MIN_GAP)

@@ -72,7 +72,7 @@ def test_good_journey_loads() -> None:
          "journey's steps change, e.g. version: 2)"),
         # a pause mistyped must not load as live: the journey would go on sending what the pause was to stop
         (GOOD.replace("version: 2", "version: 2\nstatus: stopped"), "j.yaml:3: status: Invalid enum value 'stopped' "
-         "(one of: live, paused)"),
+         "(one of: closed, live, paused)"),
         (GOOD.replace("version: 2", "version: 2\nstatus: true"), "j.yaml:3: status: Expected `str`"),
     ],
 )

@@ -86,3 +86,22 @@ def test_replay_compare_tells_the_sends_the_pause_holds(tmp_path: Path) -> None:
     assert rows[("entered",)] == ["1", "0", "-1"], out
     assert "cart: 2 only under A (e.g. ada, bob); 0 only under B" in out
     assert "defined differently" not in out  # a pause is no edit of the definition: the in-flight are shown
+
+
+def test_simulate_and_replay_compare_of_a_closed_journey(tmp_path: Path) -> None:
+    """Closed from --since on: ada, in the journey when it closes, still gets her mail; bob never enters."""
+    live, closed = topology(tmp_path, "live", "live"), topology(tmp_path, "closed", "closed")
+    ev = events(tmp_path)
+    s = cli("simulate", "--topologies", closed, "--events", ev)
+    assert s.returncode == 0 and s.stdout == "", s.stderr  # nobody enters it over the whole input
+    assert "journeys/cart.yaml:2: note: journey cart version 1 is closed: nobody enters it" in s.stderr
+    p = cli("replay", "--events", ev, "--topologies", live, "--compare", closed,
+            "--since", format_ts(T0), "--warmup", "1d", "--only-changed")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "journey cart: live under A, closed under B (closed from --since on: nobody enters" in out, out
+    rows = {tuple(line.split()[2:-3]): line.split()[-3:] for line in out.splitlines() if line.startswith("* cart")}
+    assert rows[("coupon_mail", "(email)", "sent")] == ["2", "1", "-1"], out  # ada's went; bob's did not
+    assert rows[("entered",)] == ["1", "0", "-1"], out
+    assert ("coupon_mail", "(email)", "deferred:journey_paused") not in rows, out
+    assert "cart: 1 only under A (e.g. bob); 0 only under B" in out

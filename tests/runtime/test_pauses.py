@@ -63,3 +63,17 @@ def test_a_worker_warns_at_start_of_a_pause_older_than_a_day(tmp_path: Path) -> 
     assert "journey b version 1 is live again (paused since " in err, err
     assert "each send it held is decided within 15 minutes" in err, err
     assert "live again" not in _worker_banner(path, str(data)) and recorded(str(data)) == {}
+
+
+def test_a_closed_journey_is_named_at_start_and_gets_no_pause_record(tmp_path: Path) -> None:
+    """``status: closed`` holds no send back: its first line and note name it, but no ``paused_since`` (metric,
+    alert) counts it; and closing is no edit of the definition (README, "Closing a journey")."""
+    topo, data = tmp_path / "t", tmp_path / "data"
+    path = topology(topo)
+    _worker_banner(path, str(data))
+    topology(topo, JOURNEY.replace("version: 1\n", "version: 1\nstatus: closed\n"))
+    err = _worker_banner(path, str(data))
+    assert "cjo-stream worker: 1 journey (closed: b v1) loaded" in err, err
+    assert "note: journey b version 1 is closed: nobody enters it" in err
+    assert "edited since the last start" not in err and "paused" not in err
+    assert recorded(str(data)) == {}

@@ -179,3 +179,22 @@ def test_an_occurrence_whose_condition_failed_is_not_offered_again_when_it_later
     got = commands(live.out)
     assert [c[2] for c in got] == ["2026-03-03T14:00:00.000Z"]
     assert got == simulated(live.text, [ident[0], order], MONDAY_NOON + 26.5 * HOUR)
+
+
+def test_a_journey_with_its_own_zone_comes_round_at_its_time_for_every_customer() -> None:
+    """``timezone: Europe/Berlin``: Seoul's and New York's customers both enter at Berlin's 09:00, as simulated, and
+    the next scan is planned at that time, not at Seoul's 09:00."""
+    live = Live()
+    live.text = live.text.replace("re_entry:", "timezone: Europe/Berlin\nre_entry:")
+    live.open()
+    lines = shopper("seoul", "Asia/Seoul", MONDAY_NOON) + shopper("newyork", "America/New_York", MONDAY_NOON)
+    live.events(lines)
+    live.scan(parse_ts("2026-03-03T07:30:00Z"))  # New York's and Seoul's 09:00 came round: not this journey's
+    assert live.out.commands == []
+    # Berlin's 09:00, before the hourly fallback (08:30); each customer's zone would have said that
+    assert {p.schedules.next_at for p in live.parts if p.customers()} == {parse_ts("2026-03-03T08:00:00Z")}
+    live.scan(parse_ts("2026-03-03T08:30:00Z"))
+    got = commands(live.out)
+    assert [(c[0], c[2]) for c in got] == [("newyork", "2026-03-03T08:00:00.000Z"),
+                                           ("seoul", "2026-03-03T08:00:00.000Z")]
+    assert got == simulated(live.text, lines, parse_ts("2026-03-03T08:30:00Z"))
