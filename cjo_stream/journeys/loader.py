@@ -557,9 +557,10 @@ def _compile_step(spec: StepSpec, i: int, following: str, ids: set[str], comp: _
         try:
             tod = parse_time_of_day(spec.wait_until)
         except ValueError as e:
-            dated = isinstance(spec.wait_until, str) and instant_of(spec.wait_until.strip(), UTC) is not None
-            comp.fail((*path, "wait_until"), str(e) + (f"; to wait until that date, wait_until: {{time: \"'"
-                                                       f"{spec.wait_until.strip()}'\"}}" if dated else ""))
+            text = spec.wait_until.strip() if isinstance(spec.wait_until, str) else ""
+            dated = f"; to wait until that date, wait_until: {{time: \"'{text}'\"}}" \
+                if text and instant_of(text, UTC) is not None else ""
+            comp.fail((*path, "wait_until"), str(e) + dated)
             tod = (0, 0)
         return Step(spec.id, "wait_until", nxt, time_of_day=tod)
     if kind == "wait_for":
