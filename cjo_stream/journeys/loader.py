@@ -470,7 +470,10 @@ def _recheck(wf: WaitForSpec, cond: Expression | None, comp: _Compiler, wpath: P
     timed = cond is not None and ("now" in cond.roots or "catalogs" in cond.roots)
     if wf.every is None:
         return RECHECK_EVERY if timed else 0.0
+    told = len(comp.problems)
     every = comp.duration(wf.every, (*wpath, "every"))
+    if len(comp.problems) > told:  # not a duration ('hourly', '1h30m'): told once, as that
+        return RECHECK_EVERY if timed else 0.0
     if cond is not None and not timed:
         comp.fail((*wpath, "every"), "`every` tests again a condition that reads the time or a catalog, which can "
                                      "come true with no event; this one reads neither: only the customer's events "
