@@ -550,7 +550,7 @@ def _tokenize(src: str) -> list[_Tok]:
 class _Node:
     """A compiled sub-expression: its closure, plus what the parser needs to optimise around it."""
 
-    __slots__ = ("fn", "const", "value", "root", "keys", "neg", "nums", "calendar")
+    __slots__ = ("fn", "const", "value", "root", "keys", "neg", "nums", "calendar", "weekday")
 
     def __init__(self, fn: Fn, *, const: bool = False, value: Any = None, root: str | None = None,
                  keys: tuple[Key, ...] = (), neg: Fn | None = None) -> None:
@@ -562,6 +562,7 @@ class _Node:
         self.neg = neg  # optional closure computing ``not fn(c)`` directly
         self.nums: tuple[tuple[str, tuple[Key, ...]], ...] = ()  # paths arithmetic takes as numbers (`x * 2`)
         self.calendar = False  # a call of one of CALENDAR_FUNCTIONS (`days_until(x) == 3`: a test of one day)
+        self.weekday = False  # a call of day_of_week(): a day's name, compared only with those of _DAY_NAMES
 
 
 def _fresh(v: Any) -> Any:
@@ -988,11 +989,19 @@ class _Parser:
             else:
                 self.equate(left)
             hay = self.expr(_BP_CMP)
+            if left.weekday:
+                self.check_days(hay, t.col)
             if left.root is not None and hay.const and isinstance(hay.value, list) and hay.value \
                     and all(_num(v) for v in hay.value):
                 self.literals.add((left.root, left.keys, "a number", not negate, self.written(start)))
             return _make_in(left, hay, negate)
         right = self.expr(_BP_CMP)
+        if left.weekday or right.weekday:
+            if t.text not in ("==", "!="):
+                raise ExpressionError(f"day_of_week() is a day's name, which `{t.text}` orders as text ('fri' "
+                                      "before 'mon')", t.col, "list the days: day_of_week() in ['mon', 'tue', 'wed', "
+                                      "'thu', 'fri']")
+            self.check_days(right if left.weekday else left, t.col)
         self.note_literals(t.text, left, right, start)
         if t.text == "==":
             self.equate(left)
@@ -1007,6 +1016,16 @@ class _Parser:
         else:
             node = _make_order(t.text, left, right)
         return _fold(node) if left.const and right.const else node
+
+    def check_days(self, other: _Node, col: int) -> None:
+        """Refuse a literal day_of_week() never equals: 'Sat', 'saturday', 6 (it says 'mon' ... 'sun')."""
+        if not other.const:
+            return
+        values = other.value if isinstance(other.value, list) else [other.value]
+        for v in values:
+            if v is not None and v not in _DAY_NAMES:
+                raise ExpressionError(f"day_of_week() is never {v!r}", col,
+                                      "it is one of 'mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun' (lower case)")
 
     def written(self, start: int) -> str:
         """The source from token ``start`` up to the next token: a comparison as written."""
@@ -1125,6 +1144,10 @@ class _Parser:
             self.absent.append((args[0].root, args[0].keys))
         if name in CLOCK_FUNCTIONS:
             self.roots.add(ZONE)
+            if name == "day_of_week":
+                node = _make_call(name, args)
+                node.weekday = True
+                return self.postfix(node)
         if name in CALENDAR_FUNCTIONS:
             why = _not_a_date(args[0])
             if why is not None:

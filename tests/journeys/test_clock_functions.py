@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cjo_stream.journeys.expressions import ZONE, compile_expression
+from cjo_stream.journeys.expressions import ZONE, ExpressionError, compile_expression
 
 
 def at(now: str, zone: str | None) -> dict[str, Any]:
@@ -51,3 +51,25 @@ def test_they_read_the_clock_and_the_zone_and_take_no_argument() -> None:
     assert compile_expression("hour_of_day()")({"now": None}) is None
     with pytest.raises(ValueError, match=r"day_of_week\(\) takes 0 arguments, got 1"):
         compile_expression("day_of_week(now)")
+
+
+@pytest.mark.parametrize(("source", "told"), [
+    ("day_of_week() == 'Sat'", "never 'Sat'"),                     # as a calendar writes it
+    ("day_of_week() in ['saturday', 'sun']", "never 'saturday'"),
+    ("day_of_week() not in ['sat', 'Sun']", "never 'Sun'"),
+    ("day_of_week() == 6", "never 6"),                             # Python's weekday()
+    ("'Sunday' != day_of_week()", "never 'Sunday'"),
+    ("day_of_week() >= 'mon' and day_of_week() <= 'fri'", "orders as text"),  # 'sat' <= 'fri' is false, 'thu' too
+])
+def test_a_day_it_never_says_is_refused(source: str, told: str) -> None:
+    """A comparison with what day_of_week() never is loaded and never held (or, negated, always): the weekend
+    branch took nobody and nothing said why."""
+    with pytest.raises(ExpressionError) as e:
+        compile_expression(source)
+    assert told in str(e.value) and "'mon', 'tue'" in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("source", ["day_of_week() in ['sat', 'sun']", "'sat' == day_of_week()",
+                                    "day_of_week() != 'sun'", "day_of_week() == profile.traits.day_off"])
+def test_its_own_names_and_data_load(source: str) -> None:
+    compile_expression(source)
