@@ -10,7 +10,8 @@ with the filter that makes it text: ``| escape`` (HTML) or ``| slack_escape`` (S
 What counts as the customer's (or a producer's) text: ``profile.traits``, and an event's ``properties``, ``traits``,
 ``context`` and ``previous``, also through a ``for`` loop's variable or an ``assign`` of them. An output is text once
 its last filter makes it so (an escape, ``url_encode``, or a number filter: ``round``, ``plus``, ``size`` ...);
-``default``, ``upcase`` or ``date`` (which passes what is no date through as it is) do not. Not followed: a value
+``default``, ``upcase`` or ``date`` (which passes what is no date through as it is) do not, though after an escape
+``default: 'there'`` or ``upcase`` leave it text. Not followed: a value
 ``capture``d (its own outputs are checked where they stand) and the values of ``catalogs`` (the company's rows).
 """
 
@@ -35,6 +36,12 @@ _THEIRS: Final = frozenset({("profile", "traits"), ("event", "properties"), ("ev
 _TEXT: Final = frozenset({"url_encode", "size", "plus", "minus", "times", "divided_by", "modulo", "round", "ceil",
                           "floor", "abs", "at_least", "at_most", "days_until", "days_until_anniversary", "days_since",
                           "hours_since"})
+#: filters that leave text that holds no markup without any (``| escape | default: 'there'``, ``| escape | upcase``)
+#: when their arguments are not the customer's data; a decoding filter (``url_decode``) is not one of them
+_KEEPS_TEXT: Final = frozenset({"default", "upcase", "downcase", "capitalize", "strip", "lstrip", "rstrip",
+                                "strip_newlines", "truncate", "truncatewords", "append", "prepend", "replace",
+                                "replace_first", "replace_last", "remove", "remove_first", "remove_last",
+                                "newline_to_br", "slice"})
 #: per channel: the content keys written as markup, and the filter that makes a value text there
 _MARKUP: Final = {"email": (("html",), "escape", "HTML", "the mail"),
                   "slack": (("text", "body", "subject"), "slack_escape", "Slack markup", "the message")}
@@ -53,9 +60,18 @@ def _theirs(expression: Any, tainted: dict[str, str]) -> str | None:
     return None
 
 
-def _last_filter(expression: Any) -> str | None:
-    filters = getattr(expression, "filters", None) or ()
-    return str(filters[-1].name) if filters else None
+def _escaped(expression: Any, safe: frozenset[str], tainted: dict[str, str]) -> bool:
+    """Whether the expression's value is text: its last filter is one of ``safe``, or one of them is followed only
+    by filters that keep text text (:data:`_KEEPS_TEXT`) given none of the customer's data (``| escape | default:
+    'there'``: a missing name renders 'there', a given one escaped)."""
+    filters = list(getattr(expression, "filters", None) or ())
+    for f in reversed(filters):
+        name = str(f.name)
+        if name in safe:
+            return True
+        if name not in _KEEPS_TEXT or any(_theirs(a.value, tainted) is not None for a in f.args):
+            return False
+    return False
 
 
 def unescaped_outputs(tpl: Template, escapes: frozenset[str]) -> list[tuple[int, str]]:
@@ -71,11 +87,11 @@ def unescaped_outputs(tpl: Template, escapes: frozenset[str]) -> list[tuple[int,
                     tainted[str(expression.identifier)] = held.split(" ")[0]
         if isinstance(node, AssignNode):
             held = _theirs(node.expression, tainted)
-            if held is not None and _last_filter(node.expression) not in safe:
+            if held is not None and not _escaped(node.expression, safe, tainted):
                 tainted[str(node.name)] = held.split(" ")[0]
         elif isinstance(node, OutputNode):
             path = _theirs(node.expression, tainted)
-            if path is not None and _last_filter(node.expression) not in safe:
+            if path is not None and not _escaped(node.expression, safe, tainted):
                 out.append((int(node.token.start_index), path))
     return out
 
