@@ -411,6 +411,8 @@ def _hour_of_day(ctx: Context) -> float | None:
 
 #: The functions that read the customer's calendar (``ctx["zone"]``): see :data:`ZONE`.
 CALENDAR_FUNCTIONS: Final = frozenset({"days_until", "days_until_anniversary"})
+#: The functions counting from a time to ``now`` (``days_since(profile.counters.x)`` is refused as those above are)
+_SINCE_FUNCTIONS: Final = frozenset({"days_since", "hours_since"})
 #: The functions that read the customer's clock at ``now`` (``ctx["zone"]`` too), taking no argument.
 CLOCK_FUNCTIONS: Final = frozenset({"day_of_week", "hour_of_day"})
 
@@ -1148,12 +1150,13 @@ class _Parser:
                 node = _make_call(name, args)
                 node.weekday = True
                 return self.postfix(node)
-        if name in CALENDAR_FUNCTIONS:
+        if name in CALENDAR_FUNCTIONS or name in _SINCE_FUNCTIONS:
             why = _not_a_date(args[0])
             if why is not None:
                 raise ExpressionError(f"{name}() takes a date or a time, not {why}", t.col,
                                       "give it a trait or property holding one (epoch seconds, RFC 3339 or "
                                       "YYYY-MM-DD text), profile.last.<event>, profile.first_seen or event.timestamp")
+        if name in CALENDAR_FUNCTIONS:
             self.roots.add(ZONE)
             if args[0].root not in (None, "now"):
                 self.dated.add((args[0].root, args[0].keys))
