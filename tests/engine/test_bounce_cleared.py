@@ -86,6 +86,30 @@ def test_simulate_shows_the_cleared_bounce_gone(tmp_path: Path) -> None:
     [profile] = [orjson.loads(x) for x in (tmp_path / "profiles.jsonl").read_text().splitlines()]
     assert profile["undeliverable"] == {}
     assert profile["bounced_addresses"] == []
+    assert "bounce_cleared" not in p.stderr, p.stderr  # it cleared what it named: nothing to tell
+
+
+def test_simulate_tells_a_clear_that_cleared_nothing(tmp_path: Path) -> None:
+    """``properties.channel: emial`` cleared nothing, and the promotion was skipped undeliverable unsaid."""
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "promo.yaml").write_text(MAIL.format(jid="promo", trigger="promo", channel="email",
+                                                                  tx="false"))
+    lines = [
+        {"messageId": "i", "type": "identify", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+         "traits": {"email": "a@example.com"}},
+        {"messageId": "b", "type": "track", "event": "message_bounced", "userId": "a",
+         "timestamp": "2026-03-02T10:00:30Z", "properties": {"channel": "email"}},
+        {"messageId": "c", "type": "track", "event": "bounce_cleared", "userId": "a",
+         "timestamp": "2026-03-02T10:01:30Z", "properties": {"channel": "emial"}},
+        {"messageId": "p", "type": "track", "event": "promo", "userId": "a", "timestamp": "2026-03-02T10:02:00Z"},
+    ]
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert p.returncode == 0 and p.stdout == "", p.stdout + p.stderr
+    assert "note: 1 customer(s) of the input still have a hard bounce from before their last 'bounce_cleared' " \
+           "event, which named another channel or address" in p.stderr, p.stderr
+    replayed = run("replay", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert replayed.returncode == 0 and "before their last 'bounce_cleared'" in replayed.stderr, replayed.stderr
 
 
 def test_the_adapters_are_told_of_a_new_bounced_address_and_of_a_clear_only() -> None:
