@@ -481,6 +481,15 @@ def _recheck(wf: WaitForSpec, cond: Expression | None, comp: _Compiler, wpath: P
     elif every < _RECHECK_LEAST:
         comp.fail((*wpath, "every"), f"`every` is at least 1m (a timer per waiting customer that often), not "
                                      f"{wf.every}")
+    else:
+        try:
+            timeout = parse_duration(wf.timeout)
+        except ValueError:  # (told at the timeout)
+            return every
+        if every >= timeout:
+            comp.fail((*wpath, "every"), f"`every: {wf.every}` is no shorter than the timeout, {wf.timeout}: the "
+                                         "condition would never be tested again before it; leave `every` out (every "
+                                         "1h) or make it shorter")
     return every
 
 

@@ -182,6 +182,9 @@ def test_every_is_refused_where_it_cannot_help(tmp_path: Path) -> None:
         (ONBOARD.replace("timeout: 3d", "timeout: 3d, every: 1h"), "this one reads neither"),
         (ONBOARD.replace('"profile.traits.activated == true", timeout: 3d',
                          '"days_since(journey.entered_at) > 1", timeout: 3d, every: 30s'), "at least 1m"),
+        (ONBOARD.replace('"profile.traits.activated == true", timeout: 3d',  # never tested again before the timeout
+                         '"days_since(journey.entered_at) > 1", timeout: 3d, every: 1w'),
+         "`every: 1w` is no shorter than the timeout, 3d"),
         (ONBOARD.replace('{condition: "profile.traits.activated == true", timeout: 3d}',
                          "{event: activated, timeout: 3d, every: 1h}").replace("    next: congrats\n", ""),
          "`every` belongs to a wait_for with a condition"),
