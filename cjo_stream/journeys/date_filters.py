@@ -47,9 +47,9 @@ def date_filter_problem(expression: Any) -> str | None:
     arg = _source(getattr(expression, "left", None))
     if arg is None:
         return None
-    try:
-        compile_expression(f"{name}({arg})")
+    try:  # (as days_until checks its argument: a condition's days_since takes what it makes nil of)
+        compile_expression(f"days_until({arg})")
     except ExpressionError as e:  # (another reason, a loop's variable or `today` no condition has: not ours)
-        told = f"{name}() takes a date or a time"
-        return f"filter {name!r}{e.reason.removeprefix(f'{name}()')}" if e.reason.startswith(told) else None
+        told = "days_until() takes a date or a time"
+        return f"filter {name!r}{e.reason.removeprefix('days_until()')}" if e.reason.startswith(told) else None
     return None

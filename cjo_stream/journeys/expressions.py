@@ -411,7 +411,8 @@ def _hour_of_day(ctx: Context) -> float | None:
 
 #: The functions that read the customer's calendar (``ctx["zone"]``): see :data:`ZONE`.
 CALENDAR_FUNCTIONS: Final = frozenset({"days_until", "days_until_anniversary"})
-#: The functions counting from a time to ``now`` (``days_since(profile.counters.x)`` is refused as those above are)
+#: The functions counting from a time to ``now``: given a count (``days_since(profile.counters.x) > 30``, the time of
+#: the last one meant, held for everyone) they are refused as those above are; other values are theirs to make nil of
 _SINCE_FUNCTIONS: Final = frozenset({"days_since", "hours_since"})
 #: The functions that read the customer's clock at ``now`` (``ctx["zone"]`` too), taking no argument.
 CLOCK_FUNCTIONS: Final = frozenset({"day_of_week", "hour_of_day"})
@@ -1150,7 +1151,8 @@ class _Parser:
                 node = _make_call(name, args)
                 node.weekday = True
                 return self.postfix(node)
-        if name in CALENDAR_FUNCTIONS or name in _SINCE_FUNCTIONS:
+        if name in CALENDAR_FUNCTIONS or (name in _SINCE_FUNCTIONS and args[0].root == "profile"
+                                          and args[0].keys[:1] == ("counters",)):
             why = _not_a_date(args[0])
             if why is not None:
                 raise ExpressionError(f"{name}() takes a date or a time, not {why}", t.col,
