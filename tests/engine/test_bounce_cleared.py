@@ -5,6 +5,7 @@ its channel are forgotten (all of them, or one address), and mail goes to the ad
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,20 @@ def test_one_address_or_every_channel() -> None:
     assert [ch for ch, _g, _t in p.undeliverable] == ["sms"]
     apply_event(p, _cleared(T0 + 13))  # no channel: every one
     assert p.undeliverable == []
+
+
+def test_an_address_it_cannot_read_clears_nothing_and_a_whole_sha256_reads() -> None:
+    """An address named but unreadable (empty, a digest cut short) was taken for none named: every address of the
+    channel was cleared, a dead one too. A whole SHA-256 of the address (a caller computing it) is its digest."""
+    p = new_profile("u1")
+    for i, who in enumerate(("a@example.com", "b@example.com")):
+        apply_event(p, _bounce(T0 + i, address_digest=address_digest(who)))
+    for unreadable in ({"address": " "}, {"address_digest": "71d4f55f"}, {"address_digest": "not hex at all!!"}):
+        assert apply_event(p, _cleared(T0 + 10, channel="email", **unreadable)) == 0
+        assert len(p.undeliverable) == 2, unreadable
+    whole = hashlib.sha256(b"a@example.com").hexdigest()
+    apply_event(p, _cleared(T0 + 11, channel="email", address_digest=whole.upper()))
+    assert [g for _ch, g, _t in p.undeliverable] == [address_digest("b@example.com")]
 
 
 def test_a_bounce_after_the_clear_is_a_new_one() -> None:
