@@ -60,23 +60,25 @@ def _theirs(expression: Any, tainted: dict[str, str]) -> str | None:
     return None
 
 
-def _escaped(expression: Any, safe: frozenset[str], tainted: dict[str, str]) -> bool:
-    """Whether the expression's value is text: its last filter is one of ``safe``, or one of them is followed only
-    by filters that keep text text (:data:`_KEEPS_TEXT`) given none of the customer's data (``| escape | default:
-    'there'``: a missing name renders 'there', a given one escaped)."""
-    filters = list(getattr(expression, "filters", None) or ())
-    for f in reversed(filters):
-        name = str(f.name)
-        if name in safe:
-            return True
-        if name not in _KEEPS_TEXT or any(_theirs(a.value, tainted) is not None for a in f.args):
-            return False
-    return False
+def _unescaped(expression: Any, safe: frozenset[str], tainted: dict[str, str]) -> str | None:
+    """The customer's data the expression writes as markup (as :func:`_theirs` says it), or None: none when its
+    last filter is one of ``safe``, or one of them is followed only by filters that keep text text
+    (:data:`_KEEPS_TEXT`; ``| escape | default: 'there'``: a missing name renders 'there', a given one escaped);
+    after the escape, such a filter given their data writes that (``| escape | default: profile.traits.nick``)."""
+    for f in reversed(list(getattr(expression, "filters", None) or ())):
+        if str(f.name) in safe:
+            return None
+        if str(f.name) not in _KEEPS_TEXT:
+            break
+        for a in f.args:
+            if (given := _theirs(a.value, tainted)) is not None:
+                return given
+    return _theirs(expression, tainted)
 
 
 def unescaped_outputs(tpl: Template, escapes: frozenset[str]) -> list[tuple[int, str]]:
-    """(index in the text, the data path) of each output writing the customer's data whose last filter is none of
-    ``escapes`` nor :data:`_TEXT`."""
+    """(index in the text, the data path) of each output writing the customer's data that none of ``escapes`` nor
+    :data:`_TEXT` makes text (:func:`_unescaped`)."""
     safe = escapes | _TEXT
     tainted: dict[str, str] = {}  # a loop's or an assign's variable holding their data: what it holds
     out: list[tuple[int, str]] = []
@@ -86,12 +88,10 @@ def unescaped_outputs(tpl: Template, escapes: frozenset[str]) -> list[tuple[int,
                 if (held := _theirs(expression.iterable, tainted)) is not None:
                     tainted[str(expression.identifier)] = held.split(" ")[0]
         if isinstance(node, AssignNode):
-            held = _theirs(node.expression, tainted)
-            if held is not None and not _escaped(node.expression, safe, tainted):
+            if (held := _unescaped(node.expression, safe, tainted)) is not None:
                 tainted[str(node.name)] = held.split(" ")[0]
         elif isinstance(node, OutputNode):
-            path = _theirs(node.expression, tainted)
-            if path is not None and not _escaped(node.expression, safe, tainted):
+            if (path := _unescaped(node.expression, safe, tainted)) is not None:
                 out.append((int(node.token.start_index), path))
     return out
 

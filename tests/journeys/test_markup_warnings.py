@@ -77,7 +77,8 @@ def test_what_is_escaped_or_is_not_the_customers_text_is_told_nothing(tmp_path: 
     ("{% assign who = profile.traits.first_name | capitalize %}{{ who }}", "writes who (profile.traits.first_name)"),
     ("{% echo profile.traits.first_name %}", "writes profile.traits.first_name as HTML"),
     # after the escape, their data again, or a filter that turns text back into markup
-    ("{{ profile.traits.nickname | escape | default: profile.traits.first_name }}", "as HTML"),
+    ("{{ profile.traits.nickname | escape | default: profile.traits.first_name }}",
+     "writes profile.traits.first_name as HTML"),
     ("{{ profile.traits.first_name | escape | url_decode }}", "writes profile.traits.first_name as HTML"),
 ])
 def test_each_way_of_writing_their_data_unescaped_is_told(tmp_path: Path, html: str, told: str) -> None:
