@@ -3,11 +3,13 @@
 A clear forgets the hard bounces of the channel it names (``properties.channel``), of the address it names, stamped
 no later than it (README, Hard bounces). One naming a channel misspelt (``emial``), or an address not as the trait
 holds it, cleared nothing, and every later mail to that address was still skipped ``undeliverable`` with nothing
-said. The note counts the customers whose last clear left a bounce stamped before it, never who.
+said. The note counts the customers whose last clear left a bounce stamped before it, never who. An event named
+as Segment's spec would (``Bounce Cleared``) clears nothing either: told by name.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Final
 
@@ -31,3 +33,15 @@ def uncleared_bounce_note(profiles: Iterable[Profile]) -> str | None:
             "check properties.channel (a channel's name as the journeys write it, a list, or all) and "
             "properties.address (or address_digest), or send it again; their later sends to that address were "
             "skipped undeliverable (README, Hard bounces)")
+
+
+def cleared_lookalikes(names: Iterable[str]) -> list[str]:
+    """One line per input event name that reads as ``bounce_cleared`` and is not it (``Bounce Cleared``,
+    ``email_bounce_cleared``): events are matched by their exact name, so it cleared no bounce."""
+    out = []
+    for name in sorted(names):
+        folded = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+        if name != _CLEARED and (folded == _CLEARED or folded.endswith("_" + _CLEARED)):
+            out.append(f"events named {name!r} clear no hard bounce: only events named exactly '{_CLEARED}' do "
+                       "(README, Hard bounces), so it forgot no customer's hard-bounced address")
+    return out

@@ -125,6 +125,15 @@ def test_simulate_tells_a_clear_that_cleared_nothing(tmp_path: Path) -> None:
            "event, which named another channel or address" in p.stderr, p.stderr
     replayed = run("replay", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
     assert replayed.returncode == 0 and "before their last 'bounce_cleared'" in replayed.stderr, replayed.stderr
+    # named as Segment's spec names events: no clear at all, told by name
+    lines[2] = {"messageId": "c", "type": "track", "event": "Bounce Cleared", "userId": "a",
+                "timestamp": "2026-03-02T10:01:30Z", "properties": {"channel": "email"}}
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    for verb in ("simulate", "replay"):
+        p = run(verb, "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+        assert p.returncode == 0, p.stderr
+        assert "note: events named 'Bounce Cleared' clear no hard bounce: only events named exactly " \
+               "'bounce_cleared' do" in p.stderr, p.stderr
 
 
 def test_the_adapters_are_told_of_a_new_bounced_address_and_of_a_clear_only() -> None:
