@@ -198,6 +198,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"note: {unsub}", file=sys.stderr)
     if (change := subscription_event_note(sim.profiles.values())) is not None:  # Dittofeed's DFSubscriptionChange
         print(f"note: {change}", file=sys.stderr)
+    from cjo_stream.bounce_notes import cleared_lookalikes, uncleared_bounce_note
+
+    if (uncleared := uncleared_bounce_note(sim.profiles.values())) is not None:  # bounce_cleared of channel 'emial'
+        print(f"note: {uncleared}", file=sys.stderr)
+    for note in cleared_lookalikes(sim.names):  # `Bounce Cleared` cleared nothing, unsaid
+        print(f"note: {note}", file=sys.stderr)
     if until is not None and last > until:  # a walkthrough took it for replay's --until: nothing said otherwise
         from cjo_stream.timefmt import format_ts
 

@@ -475,6 +475,7 @@ def _remember_undeliverable(p: Profile, gone: list[tuple[str, str, int]]) -> Non
 #: The event that clears remembered hard bounces (an ESP's "remove from the bounce list", Customer.io's
 #: "unsuppress"): support confirmed the address works, or a full mailbox was taken for a dead one.
 BOUNCE_CLEARED: Final = "bounce_cleared"
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
 
 
 def _clear_bounces(p: Profile, props: dict[str, Any], at: float) -> int:
@@ -492,8 +493,10 @@ def _clear_bounces(p: Profile, props: dict[str, Any], at: float) -> int:
     address, given = props.get("address"), props.get("address_digest")
     if isinstance(address, str) and address.strip():
         digest = address_digest(address)
-    elif isinstance(given, str) and len(given) == _DIGEST_LEN:
-        digest = given.lower()
+    elif isinstance(given, str) and len(given) >= _DIGEST_LEN and all(c in _HEX for c in given):
+        digest = given[:_DIGEST_LEN].lower()  # (a whole SHA-256 of the address too: the digest is its first 16)
+    elif address is not None or given is not None:
+        return 0  # an address named unreadably ('', a digest cut short): taken for none, it cleared every address
     kept = [(ch, g, t) for ch, g, t in gone
             if not ((every or ch in channels) and (digest is None or g == digest) and t <= at)]
     if len(kept) == len(gone):

@@ -154,3 +154,21 @@ def test_a_date_filter_given_an_argument_is_refused_at_its_line(tmp_path: Path) 
     p = _validate(tmp_path, "in", IN_DAYS.replace("| days_until }}", "| days_until: 3 }}"))
     assert p.returncode != 0 and "journeys/in.yaml:10:" in p.stderr and "days_until" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_a_date_filter_or_days_since_given_what_is_never_a_date_is_refused_at_its_line(tmp_path: Path) -> None:
+    """``{{ profile.counters.order_completed | days_since }}`` took a count of 3 for 3 s after 1970 and the mail
+    said 20514 days; ``days_since(profile.counters.order_completed) > 30`` held for everyone. Both are refused as
+    ``days_until`` given a count is, saying what to read instead."""
+    for given, told in (("profile.counters.order_completed", "not profile.counters.order_completed (a count: "
+                                                              "profile.last.<event> is the time of the last one)"),
+                        ("'tomorrow'", "not the text 'tomorrow'"), ("journey.id", "not journey.id")):
+        p = _validate(tmp_path, "in", IN_DAYS.replace("profile.traits.joined_at | days_since",
+                                                      f"{given} | days_since"))
+        assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+        assert f"journeys/in.yaml:11: body: template: filter 'days_since' takes a date or a time, {told}" in p.stderr, \
+            p.stderr
+    p = _validate(tmp_path, "in", IN_DAYS.replace("days_until(profile.traits.trial_ends_at) <= 3",
+                                                  "hours_since(profile.counters.order_completed) > 30"))
+    assert p.returncode == 1 and "journeys/in.yaml:4: bad expression" in p.stderr, p.stderr
+    assert "hours_since() takes a date or a time, not profile.counters.order_completed" in p.stderr, p.stderr

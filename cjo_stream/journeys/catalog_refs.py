@@ -76,7 +76,11 @@ def catalog_problems(loaded: list[tuple[Journey, Located]], catalogs: Catalogs) 
                     if told:
                         warnings.append(f"{j.source}:{line}: warning: step {step.id}'s {key} reads {told[0]}: it "
                                         f"renders empty{told[1]}")
+                seen: set[tuple[str, str, str]] = set()  # told once a template, as a field read directly is
                 for index, var, name, field in row_variable_fields(tpl):
+                    if (var, name, field) in seen:
+                        continue
+                    seen.add((var, name, field))
                     told = _row_or_field(name, (None, field), catalogs[name], fields) if name in catalogs else None
                     if told:
                         line = src.text_line(("steps", i, *where), tpl.source, index)

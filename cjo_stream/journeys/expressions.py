@@ -436,6 +436,9 @@ def _hour_of_day(ctx: Context) -> float | None:
 
 #: The functions that read the customer's calendar (``ctx["zone"]``): see :data:`ZONE`.
 CALENDAR_FUNCTIONS: Final = frozenset({"days_until", "days_until_anniversary"})
+#: The functions counting from a time to ``now``: given a count (``days_since(profile.counters.x) > 30``, the time of
+#: the last one meant, held for everyone) they are refused as those above are; other values are theirs to make nil of
+_SINCE_FUNCTIONS: Final = frozenset({"days_since", "hours_since"})
 #: The functions that read the customer's clock at ``now`` (``ctx["zone"]`` too), taking no argument.
 CLOCK_FUNCTIONS: Final = frozenset({"day_of_week", "hour_of_day"})
 
@@ -575,7 +578,7 @@ def _tokenize(src: str) -> list[_Tok]:
 class _Node:
     """A compiled sub-expression: its closure, plus what the parser needs to optimise around it."""
 
-    __slots__ = ("fn", "const", "value", "root", "keys", "neg", "nums", "calendar")
+    __slots__ = ("fn", "const", "value", "root", "keys", "neg", "nums", "calendar", "clock")
 
     def __init__(self, fn: Fn, *, const: bool = False, value: Any = None, root: str | None = None,
                  keys: tuple[Key, ...] = (), neg: Fn | None = None) -> None:
@@ -587,6 +590,7 @@ class _Node:
         self.neg = neg  # optional closure computing ``not fn(c)`` directly
         self.nums: tuple[tuple[str, tuple[Key, ...]], ...] = ()  # paths arithmetic takes as numbers (`x * 2`)
         self.calendar = False  # a call of one of CALENDAR_FUNCTIONS (`days_until(x) == 3`: a test of one day)
+        self.clock = ""  # a call of day_of_week() or hour_of_day(): compared only with what it can be
 
 
 def _fresh(v: Any) -> Any:
@@ -1013,11 +1017,15 @@ class _Parser:
             else:
                 self.equate(left)
             hay = self.expr(_BP_CMP)
+            if left.clock:
+                self.check_clock(left.clock, "in", hay, t.col)
             if left.root is not None and hay.const and isinstance(hay.value, list) and hay.value \
                     and all(_num(v) for v in hay.value):
                 self.literals.add((left.root, left.keys, "a number", not negate, self.written(start)))
             return _make_in(left, hay, negate)
         right = self.expr(_BP_CMP)
+        if left.clock or right.clock:
+            self.check_clock(left.clock or right.clock, t.text, right if left.clock else left, t.col)
         self.note_literals(t.text, left, right, start)
         if t.text == "==":
             self.equate(left)
@@ -1032,6 +1040,30 @@ class _Parser:
         else:
             node = _make_order(t.text, left, right)
         return _fold(node) if left.const and right.const else node
+
+    def check_clock(self, name: str, op: str, other: _Node, col: int) -> None:
+        """Refuse a comparison of ``name()`` (day_of_week, hour_of_day) that never holds, or always: a day it never
+        says ('Sat', 6) or days ordered as text; an hour as text ('09:00'), beyond 0..24 (930) or tested for
+        equality (9.5 at 09:30: ``== 9`` holds at 09:00:00 only)."""
+        if name == "day_of_week" and op not in ("==", "!=", "in"):
+            raise ExpressionError(f"day_of_week() is a day's name, which `{op}` orders as text ('fri' before 'mon')",
+                                  col, "list the days: day_of_week() in ['mon', 'tue', 'wed', 'thu', 'fri']")
+        if name == "hour_of_day" and op in ("==", "!=", "in"):
+            raise ExpressionError(f"hour_of_day() is the time of day in hours (9.5 at 09:30): `{op}` tests one "
+                                  "exact second (9 is 09:00:00)", col, "a slot is a range: hour_of_day() >= 9 and "
+                                  "hour_of_day() < 10")
+        if not other.const:
+            return
+        values = other.value if isinstance(other.value, list) else [other.value]
+        for v in values:
+            if v is None:
+                continue
+            if name == "day_of_week" and v not in _DAY_NAMES:
+                raise ExpressionError(f"day_of_week() is never {v!r}", col,
+                                      "it is one of 'mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun' (lower case)")
+            if name == "hour_of_day" and (not _num(v) or not 0 <= v <= 24):
+                raise ExpressionError(f"hour_of_day() is a number of hours from 0 to 24, never {v!r}", col,
+                                      "09:30 is 9.5, 17:30 17.5")
 
     def written(self, start: int) -> str:
         """The source from token ``start`` up to the next token: a comparison as written."""
@@ -1150,12 +1182,17 @@ class _Parser:
             self.absent.append((args[0].root, args[0].keys))
         if name in CLOCK_FUNCTIONS:
             self.roots.add(ZONE)
-        if name in CALENDAR_FUNCTIONS:
+            node = _make_call(name, args)
+            node.clock = name
+            return self.postfix(node)
+        if name in CALENDAR_FUNCTIONS or (name in _SINCE_FUNCTIONS and args[0].root == "profile"
+                                          and args[0].keys[:1] == ("counters",)):
             why = _not_a_date(args[0])
             if why is not None:
                 raise ExpressionError(f"{name}() takes a date or a time, not {why}", t.col,
                                       "give it a trait or property holding one (epoch seconds, RFC 3339 or "
                                       "YYYY-MM-DD text), profile.last.<event>, profile.first_seen or event.timestamp")
+        if name in CALENDAR_FUNCTIONS:
             self.roots.add(ZONE)
             if args[0].root not in (None, "now"):
                 self.dated.add((args[0].root, args[0].keys))

@@ -521,7 +521,10 @@ def _recheck(wf: WaitForSpec, cond: Expression | None, comp: _Compiler, wpath: P
     timed = cond is not None and ("now" in cond.roots or "catalogs" in cond.roots)
     if wf.every is None:
         return RECHECK_EVERY if timed else 0.0
+    told = len(comp.problems)
     every = comp.duration(wf.every, (*wpath, "every"))
+    if len(comp.problems) > told:  # not a duration ('hourly', '1h30m'): told once, as that
+        return RECHECK_EVERY if timed else 0.0
     if cond is not None and not timed:
         comp.fail((*wpath, "every"), "`every` tests again a condition that reads the time or a catalog, which can "
                                      "come true with no event; this one reads neither: only the customer's events "
@@ -529,6 +532,15 @@ def _recheck(wf: WaitForSpec, cond: Expression | None, comp: _Compiler, wpath: P
     elif every < _RECHECK_LEAST:
         comp.fail((*wpath, "every"), f"`every` is at least 1m (a timer per waiting customer that often), not "
                                      f"{wf.every}")
+    else:
+        try:
+            timeout = parse_duration(wf.timeout)
+        except ValueError:  # (told at the timeout)
+            return every
+        if every >= timeout:
+            comp.fail((*wpath, "every"), f"`every: {wf.every}` is no shorter than the timeout, {wf.timeout}: the "
+                                         "condition would never be tested again before it; leave `every` out (every "
+                                         "1h) or make it shorter")
     return every
 
 

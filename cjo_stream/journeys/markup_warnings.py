@@ -10,7 +10,8 @@ with the filter that makes it text: ``| escape`` (HTML) or ``| slack_escape`` (S
 What counts as the customer's (or a producer's) text: ``profile.traits``, and an event's ``properties``, ``traits``,
 ``context`` and ``previous``, also through a ``for`` loop's variable or an ``assign`` of them. An output is text once
 its last filter makes it so (an escape, ``url_encode``, or a number filter: ``round``, ``plus``, ``size`` ...);
-``default``, ``upcase`` or ``date`` (which passes what is no date through as it is) do not. Not followed: a value
+``default``, ``upcase`` or ``date`` (which passes what is no date through as it is) do not, though after an escape
+``default: 'there'`` or ``upcase`` leave it text. Not followed: a value
 ``capture``d (its own outputs are checked where they stand) and the values of ``catalogs`` (the company's rows).
 """
 
@@ -35,6 +36,12 @@ _THEIRS: Final = frozenset({("profile", "traits"), ("event", "properties"), ("ev
 _TEXT: Final = frozenset({"url_encode", "size", "plus", "minus", "times", "divided_by", "modulo", "round", "ceil",
                           "floor", "abs", "at_least", "at_most", "days_until", "days_until_anniversary", "days_since",
                           "hours_since"})
+#: filters that leave text that holds no markup without any (``| escape | default: 'there'``, ``| escape | upcase``)
+#: when their arguments are not the customer's data; a decoding filter (``url_decode``) is not one of them
+_KEEPS_TEXT: Final = frozenset({"default", "upcase", "downcase", "capitalize", "strip", "lstrip", "rstrip",
+                                "strip_newlines", "truncate", "truncatewords", "append", "prepend", "replace",
+                                "replace_first", "replace_last", "remove", "remove_first", "remove_last",
+                                "newline_to_br", "slice"})
 #: per channel: the content keys written as markup, and the filter that makes a value text there
 _MARKUP: Final = {"email": (("html",), "escape", "HTML", "the mail"),
                   "slack": (("text", "body", "subject"), "slack_escape", "Slack markup", "the message")}
@@ -53,14 +60,25 @@ def _theirs(expression: Any, tainted: dict[str, str]) -> str | None:
     return None
 
 
-def _last_filter(expression: Any) -> str | None:
-    filters = getattr(expression, "filters", None) or ()
-    return str(filters[-1].name) if filters else None
+def _unescaped(expression: Any, safe: frozenset[str], tainted: dict[str, str]) -> str | None:
+    """The customer's data the expression writes as markup (as :func:`_theirs` says it), or None: none when its
+    last filter is one of ``safe``, or one of them is followed only by filters that keep text text
+    (:data:`_KEEPS_TEXT`; ``| escape | default: 'there'``: a missing name renders 'there', a given one escaped);
+    after the escape, such a filter given their data writes that (``| escape | default: profile.traits.nick``)."""
+    for f in reversed(list(getattr(expression, "filters", None) or ())):
+        if str(f.name) in safe:
+            return None
+        if str(f.name) not in _KEEPS_TEXT:
+            break
+        for a in f.args:
+            if (given := _theirs(a.value, tainted)) is not None:
+                return given
+    return _theirs(expression, tainted)
 
 
 def unescaped_outputs(tpl: Template, escapes: frozenset[str]) -> list[tuple[int, str]]:
-    """(index in the text, the data path) of each output writing the customer's data whose last filter is none of
-    ``escapes`` nor :data:`_TEXT`."""
+    """(index in the text, the data path) of each output writing the customer's data that none of ``escapes`` nor
+    :data:`_TEXT` makes text (:func:`_unescaped`)."""
     safe = escapes | _TEXT
     tainted: dict[str, str] = {}  # a loop's or an assign's variable holding their data: what it holds
     out: list[tuple[int, str]] = []
@@ -70,12 +88,10 @@ def unescaped_outputs(tpl: Template, escapes: frozenset[str]) -> list[tuple[int,
                 if (held := _theirs(expression.iterable, tainted)) is not None:
                     tainted[str(expression.identifier)] = held.split(" ")[0]
         if isinstance(node, AssignNode):
-            held = _theirs(node.expression, tainted)
-            if held is not None and _last_filter(node.expression) not in safe:
+            if (held := _unescaped(node.expression, safe, tainted)) is not None:
                 tainted[str(node.name)] = held.split(" ")[0]
         elif isinstance(node, OutputNode):
-            path = _theirs(node.expression, tainted)
-            if path is not None and _last_filter(node.expression) not in safe:
+            if (path := _unescaped(node.expression, safe, tainted)) is not None:
                 out.append((int(node.token.start_index), path))
     return out
 

@@ -37,6 +37,7 @@ from liquid.builtin.tags.render_tag import RenderNode
 from liquid.exceptions import FilterArgumentError, LiquidError, ResourceLimitError, UnknownFilterError
 from liquid.stringify import to_liquid_string
 
+from cjo_stream.journeys.date_filters import date_filter_problem
 from cjo_stream.journeys.decision_time import DecisionTime
 from cjo_stream.journeys.expressions import FUNCTIONS, ZONE
 from cjo_stream.journeys.fastliquid import ASK_LIQUID, FastTemplate, fast_form
@@ -334,6 +335,8 @@ def _reads_path(expression: Any) -> bool:
 def _filter_problem(expression: Any, context: Any) -> str | None:
     """The first filter an expression names that the environment lacks, or gives arguments it cannot take
     (too many, too few, or constants it refuses whatever the data), wherever it sits."""
+    if (problem := date_filter_problem(expression)) is not None:  # `profile.counters.x | days_since`
+        return problem
     for attr in ("filters", "tail_filters"):
         for f in getattr(expression, attr, None) or ():
             func = _env.filters.get(f.name)

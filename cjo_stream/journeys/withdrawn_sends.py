@@ -14,6 +14,8 @@ from cjo_stream.journeys.source import Located
 
 #: the consent name that withdraws every channel and topic (profile_types.ALL_CHANNELS)
 _EVERY = "all"
+#: the customer's event that gives a consent back
+_SUBSCRIBED = "subscribed"
 
 
 def _withdraws(names: tuple[str, ...], step: Step) -> str | None:
@@ -31,9 +33,20 @@ def _withdraws(names: tuple[str, ...], step: Step) -> str | None:
     return None
 
 
+def _onward(step: Step) -> tuple[str, ...]:
+    """The steps ``step`` leads to but by a way on which the customer gave their consent back: a wait_for's
+    ``subscribed`` event ("welcome back" after a sunset), or a condition on their consent holding."""
+    if step.kind != "wait_for":
+        return step.targets
+    if step.condition is not None:
+        regained = "profile.consent" in step.condition.source
+        return (step.on_timeout,) if regained else step.targets
+    return tuple(t for m, t in step.ways if m.event != _SUBSCRIBED) + (step.on_timeout,)
+
+
 def _after(j: Journey, start: Step) -> list[tuple[Step, bool]]:
-    """The steps reachable from ``start``, each once, with whether every way there from it waits somewhere
-    (False: some way reaches it in the same decision)."""
+    """The steps reachable from ``start`` (not through a way the consent comes back by: :func:`_onward`), each
+    once, with whether every way there from it waits somewhere (False: some way reaches it in the same decision)."""
     waited: dict[str, bool] = {}
     todo = [(t, start.waits) for t in start.targets]
     while todo:
@@ -42,7 +55,7 @@ def _after(j: Journey, start: Step) -> list[tuple[Step, bool]]:
             continue
         waited[sid] = w
         step = j.steps[sid]
-        todo.extend((t, w or step.waits) for t in step.targets)
+        todo.extend((t, w or step.waits) for t in _onward(step))
     return [(j.steps[sid], w) for sid, w in waited.items()]
 
 

@@ -296,6 +296,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             print(f"note: {unsub}", file=sys.stderr)
         if (change := subscription_event_note(first.sim.profiles.values())) is not None:
             print(f"note: {change}", file=sys.stderr)
+        from cjo_stream.bounce_notes import cleared_lookalikes, uncleared_bounce_note
+
+        if (uncleared := uncleared_bounce_note(first.sim.profiles.values())) is not None:  # a misspelt channel
+            print(f"note: {uncleared}", file=sys.stderr)
+        for note in cleared_lookalikes(first.sim.names):  # `Bounce Cleared` cleared nothing, unsaid
+            print(f"note: {note}", file=sys.stderr)
     if args.compare:
         cmp = compare(first, replay.sides[1], examples=5 if args.examples is None else args.examples)
         print(render(cmp, only_changed=args.only_changed))

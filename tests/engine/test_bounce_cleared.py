@@ -5,6 +5,7 @@ its channel are forgotten (all of them, or one address), and mail goes to the ad
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,20 @@ def test_one_address_or_every_channel() -> None:
     assert p.undeliverable == []
 
 
+def test_an_address_it_cannot_read_clears_nothing_and_a_whole_sha256_reads() -> None:
+    """An address named but unreadable (empty, a digest cut short) was taken for none named: every address of the
+    channel was cleared, a dead one too. A whole SHA-256 of the address (a caller computing it) is its digest."""
+    p = new_profile("u1")
+    for i, who in enumerate(("a@example.com", "b@example.com")):
+        apply_event(p, _bounce(T0 + i, address_digest=address_digest(who)))
+    for unreadable in ({"address": " "}, {"address_digest": "71d4f55f"}, {"address_digest": "not hex at all!!"}):
+        assert apply_event(p, _cleared(T0 + 10, channel="email", **unreadable)) == 0
+        assert len(p.undeliverable) == 2, unreadable
+    whole = hashlib.sha256(b"a@example.com").hexdigest()
+    apply_event(p, _cleared(T0 + 11, channel="email", address_digest=whole.upper()))
+    assert [g for _ch, g, _t in p.undeliverable] == [address_digest("b@example.com")]
+
+
 def test_a_bounce_after_the_clear_is_a_new_one() -> None:
     """A clear that arrives late (stamped before a later bounce) does not forget that bounce."""
     p = new_profile("u1")
@@ -86,6 +101,39 @@ def test_simulate_shows_the_cleared_bounce_gone(tmp_path: Path) -> None:
     [profile] = [orjson.loads(x) for x in (tmp_path / "profiles.jsonl").read_text().splitlines()]
     assert profile["undeliverable"] == {}
     assert profile["bounced_addresses"] == []
+    assert "bounce_cleared" not in p.stderr, p.stderr  # it cleared what it named: nothing to tell
+
+
+def test_simulate_tells_a_clear_that_cleared_nothing(tmp_path: Path) -> None:
+    """``properties.channel: emial`` cleared nothing, and the promotion was skipped undeliverable unsaid."""
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "promo.yaml").write_text(MAIL.format(jid="promo", trigger="promo", channel="email",
+                                                                  tx="false"))
+    lines = [
+        {"messageId": "i", "type": "identify", "userId": "a", "timestamp": "2026-03-02T10:00:00Z",
+         "traits": {"email": "a@example.com"}},
+        {"messageId": "b", "type": "track", "event": "message_bounced", "userId": "a",
+         "timestamp": "2026-03-02T10:00:30Z", "properties": {"channel": "email"}},
+        {"messageId": "c", "type": "track", "event": "bounce_cleared", "userId": "a",
+         "timestamp": "2026-03-02T10:01:30Z", "properties": {"channel": "emial"}},
+        {"messageId": "p", "type": "track", "event": "promo", "userId": "a", "timestamp": "2026-03-02T10:02:00Z"},
+    ]
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    p = run("simulate", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert p.returncode == 0 and p.stdout == "", p.stdout + p.stderr
+    assert "note: 1 customer(s) of the input still have a hard bounce from before their last 'bounce_cleared' " \
+           "event, which named another channel or address" in p.stderr, p.stderr
+    replayed = run("replay", "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+    assert replayed.returncode == 0 and "before their last 'bounce_cleared'" in replayed.stderr, replayed.stderr
+    # named as Segment's spec names events: no clear at all, told by name
+    lines[2] = {"messageId": "c", "type": "track", "event": "Bounce Cleared", "userId": "a",
+                "timestamp": "2026-03-02T10:01:30Z", "properties": {"channel": "email"}}
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    for verb in ("simulate", "replay"):
+        p = run(verb, "--topologies", str(tmp_path), "--events", str(tmp_path / "e.jsonl"))
+        assert p.returncode == 0, p.stderr
+        assert "note: events named 'Bounce Cleared' clear no hard bounce: only events named exactly " \
+               "'bounce_cleared' do" in p.stderr, p.stderr
 
 
 def test_the_adapters_are_told_of_a_new_bounced_address_and_of_a_clear_only() -> None:

@@ -182,6 +182,9 @@ def test_every_is_refused_where_it_cannot_help(tmp_path: Path) -> None:
         (ONBOARD.replace("timeout: 3d", "timeout: 3d, every: 1h"), "this one reads neither"),
         (ONBOARD.replace('"profile.traits.activated == true", timeout: 3d',
                          '"days_since(journey.entered_at) > 1", timeout: 3d, every: 30s'), "at least 1m"),
+        (ONBOARD.replace('"profile.traits.activated == true", timeout: 3d',  # never tested again before the timeout
+                         '"days_since(journey.entered_at) > 1", timeout: 3d, every: 1w'),
+         "`every: 1w` is no shorter than the timeout, 3d"),
         (ONBOARD.replace('{condition: "profile.traits.activated == true", timeout: 3d}',
                          "{event: activated, timeout: 3d, every: 1h}").replace("    next: congrats\n", ""),
          "`every` belongs to a wait_for with a condition"),
@@ -189,6 +192,16 @@ def test_every_is_refused_where_it_cannot_help(tmp_path: Path) -> None:
         with pytest.raises(JourneyLoadError) as e:
             load_journey_text(text, "onboard.yaml")
         assert "onboard.yaml:" in str(e.value) and told in str(e.value), str(e.value)
+
+
+def test_an_every_that_is_no_duration_is_told_once() -> None:
+    """``every: hourly`` is no duration: one problem saying so, not a second one calling it shorter than 1m."""
+    text = ONBOARD.replace('"profile.traits.activated == true", timeout: 3d',
+                           '"days_since(journey.entered_at) > 1", timeout: 3d, every: hourly')
+    with pytest.raises(JourneyLoadError) as e:
+        load_journey_text(text, "onboard.yaml")
+    told = str(e.value)
+    assert "bad duration 'hourly'" in told and "at least 1m" not in told, told
 
 
 def test_the_map_says_how_often_it_is_tested() -> None:

@@ -149,6 +149,13 @@ def test_a_field_read_through_a_variable_holding_a_row_is_warned_about_too(tmp_p
     assert content["subject"] == "Red shoes is back" and "Now 79 EUR, in stock." in content["body"], content
 
 
+def test_a_misspelt_field_read_twice_through_its_variable_is_told_once(tmp_path: Path) -> None:
+    """As a field read directly twice is: two identical lines said nothing more."""
+    root = _topology(tmp_path, ROW_VARIABLE.replace("Now {{ p.prize }} EUR", "Now {{ p.prize }} EUR ({{ p.prize }})"))
+    warnings = [w for w in load_topology(str(root)).warnings if "p.prize" in w]
+    assert len(warnings) == 1, warnings
+
+
 @pytest.mark.parametrize(("cond", "told"), [
     ("catalogs.products[event.properties.sku].instock == true",
      "'catalogs.products[event.properties.sku].instock == true' reads field 'instock' of catalog 'products', which "

@@ -55,6 +55,10 @@ def test_a_trait_written_into_html_as_it_is_is_warned_about_at_its_line(tmp_path
     "{{ catalogs.products[event.properties.sku].title }}",  # the company's rows, not the customer's text
     "{% for item in event.properties.items %}{{ item.name | escape }}{% endfor %}",
     "{% assign name = profile.traits.first_name | escape %}{{ name }}",
+    # escaped, then a filter that keeps text text given the company's words: a missing name is 'there'
+    "{{ profile.traits.first_name | escape | default: 'there' }}",
+    "{{ profile.traits.first_name | escape | upcase | append: '!' }}",
+    "{{ event.properties.review | escape | newline_to_br }}",
 ])
 def test_what_is_escaped_or_is_not_the_customers_text_is_told_nothing(tmp_path: Path, html: str) -> None:
     (tmp_path / "catalogs").mkdir()
@@ -72,6 +76,10 @@ def test_what_is_escaped_or_is_not_the_customers_text_is_told_nothing(tmp_path: 
      "markup; write it as text with {{ item.name | escape }}"),
     ("{% assign who = profile.traits.first_name | capitalize %}{{ who }}", "writes who (profile.traits.first_name)"),
     ("{% echo profile.traits.first_name %}", "writes profile.traits.first_name as HTML"),
+    # after the escape, their data again, or a filter that turns text back into markup
+    ("{{ profile.traits.nickname | escape | default: profile.traits.first_name }}",
+     "writes profile.traits.first_name as HTML"),
+    ("{{ profile.traits.first_name | escape | url_decode }}", "writes profile.traits.first_name as HTML"),
 ])
 def test_each_way_of_writing_their_data_unescaped_is_told(tmp_path: Path, html: str, told: str) -> None:
     warnings = _warnings(tmp_path, html)

@@ -60,3 +60,35 @@ def test_every_channel_withdrawn_tells_each_customer_facing_send(tmp_path: Path)
     text = SUNSET.replace("consent: {email: false, newsletter: false}", "consent: {all: false}")
     assert [w.split(": warning: step ")[1].split(" ")[0] for w in _told(tmp_path, text)] == \
         ["goodbye", "goodbye_sms", "news"]
+
+
+WELCOME_BACK = """\
+journey: sunset
+entry: {event: sunset_due}
+steps:
+  - id: suppress
+    update:
+      consent: {email: false}
+  - id: come_back
+    wait_for: {event: subscribed, timeout: 30d}
+    on_event: welcome_back
+    on_timeout: last_word
+  - id: welcome_back
+    send: {channel: email, content: {subject: "Welcome back"}}
+    next: end
+  - id: last_word
+    send: {channel: email, content: {subject: "Sorry to see you go"}}
+"""
+
+
+def test_a_send_after_the_customer_subscribed_again_is_not_told(tmp_path: Path) -> None:
+    """A "welcome back" mail on the way a wait_for's ``subscribed`` event (or a condition on their consent) takes
+    goes out to everyone who walks there: it was told as skipped for them; the timeout's way is still told."""
+    told = _told(tmp_path, WELCOME_BACK)
+    assert [w.split(": warning: step ")[1].split(" ")[0] for w in told] == ["last_word"], told
+    by_condition = WELCOME_BACK.replace("{event: subscribed, timeout: 30d}",
+                                        "{condition: \"profile.consent.email == true\", timeout: 30d}") \
+        .replace("on_event: welcome_back", "next: welcome_back")
+    (tmp_path / "condition").mkdir()
+    told = _told(tmp_path / "condition", by_condition)
+    assert [w.split(": warning: step ")[1].split(" ")[0] for w in told] == ["last_word"], told
