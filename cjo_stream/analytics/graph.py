@@ -119,7 +119,7 @@ def _kind_line(j: Journey, sid: str) -> str:
         return f"wait for {' or '.join(dict.fromkeys(m.event for m, _ in s.ways))} ({_dur(s.seconds)})"
     if s.kind == "wait_until" and s.time is not None:  # `wait until event.properties.starts_at − 1d, at 09:00`
         shift = "" if not s.shift else f" {'−' if s.shift < 0 else '+'} {_dur(abs(s.shift))}"
-        at = f", at {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}" if s.time_of_day is not None else ""
+        at = f", at {s.time_of_day[0]:02d}:{s.time_of_day[1]:02d}{_zone(j)}" if s.time_of_day is not None else ""
         return f"wait until {_condition(s.time.source)}{shift}{at}"
     if s.kind == "wait_until" and s.best_time is not None:
         h, m = s.best_time.default

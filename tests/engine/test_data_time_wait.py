@@ -111,8 +111,20 @@ def test_the_map_says_what_it_waits_for_and_where_no_time_goes() -> None:
     assert _kind_line(j, "week_before") == "wait until profile.traits.renews_on − 7d"
     assert _kind_line(load_journey_text(REMIND, "a.yaml"), "day_before") == \
         "wait until event.properties.starts_at − 1d, at 09:00"
+    assert _kind_line(load_journey_text(REMIND.replace("entry:", "timezone: Europe/Berlin\nentry:"), "a.yaml"),
+                      "day_before") == "wait until event.properties.starts_at − 1d, at 09:00 Europe/Berlin"
     labels = {dst: label for src, dst, label, _ in edges(j) if src == "week_before"}
     assert labels == {"notice": "", "unknown": "no time"}
+
+
+def test_a_journeys_own_zone_places_a_bare_date_and_at() -> None:
+    """With ``timezone:`` the journey's clock reads the moment: 09:00 in Berlin the day before, for a customer in
+    New York too (the journey's zone, not theirs)."""
+    sim = Simulator(engine(REMIND.replace("entry:", "timezone: Europe/Berlin\nentry:")))
+    sim.handle(ev("identify", T0 - 60, "ny", type="identify", traits={"timezone": "America/New_York"}))
+    sim.handle(ev("appointment_booked", T0, "ny", props={"starts_at": "2026-03-05T14:00:00Z"}))
+    sim.finish()
+    assert _sent(sim) == [("ny", "2026-03-04T08:00:00.000Z", "Tomorrow at 14:00")]
 
 
 def test_validate_and_simulate_as_a_user_runs_them(tmp_path: Path) -> None:
