@@ -356,8 +356,12 @@ class Engine:
             if j is None or now >= inst.entered_at + j.max_duration:
                 self._end(run, inst, j, "expired")
                 continue
-            if not self._touches(j, inst, event.name) or now < inst.entered_at:
-                continue  # (a late event from before the instance began is not its business)
+            if not self._touches(j, inst, event.name):
+                continue
+            if now < inst.entered_at:  # a late event from before the instance began is not its business, but
+                if inst.waiting == "wait":  # the data it brought is: a moment it moved is read as at the entry
+                    self._retime_from_entry(run, inst, j)
+                continue
             if ev_view is None:
                 ev_view = _view_of(event, previous)
             if self._offer(run, inst, j, event.name, ev_view):
@@ -1003,6 +1007,20 @@ class Engine:
         inst.seq += 1  # the timer, if already on its way, is stale
         self._run(run, inst, j, step.on_missing if due is None else step.next, None)
         return True
+
+    def _retime_from_entry(self, run: _Run, inst: Instance, j: Journey) -> None:
+        """:meth:`_retime` for an event from before the instance began (a trait moved by another source whose event
+        arrived late): decided at the entry, where it would have been read had the event come in order (the reminder
+        a day before the slot the customer has now, not the one the late event replaced)."""
+        step = j.steps[inst.step]
+        if step.time is None:
+            return
+        now = run.now
+        run.now = inst.entered_at
+        try:
+            self._retime(run, inst, j, step)
+        finally:
+            run.now = now
 
     def _hand_over(self, run: _Run, inst: Instance, step: Step, ev_view: dict[str, Any]) -> None:
         """``enter: <journey>``: start that journey now with this instance's trigger as its event."""
