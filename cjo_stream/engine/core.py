@@ -359,8 +359,8 @@ class Engine:
             if not self._touches(j, inst, event.name):
                 continue
             if now < inst.entered_at:  # a late event from before the instance began is not its business, but
-                if inst.waiting == "wait":  # the data it brought is: a moment it moved is read as at the entry
-                    self._retime_from_entry(run, inst, j)
+                if inst.waiting is not None:  # the data it brought is: read as if it had come in order
+                    self._reread(run, inst, j)
                 continue
             if ev_view is None:
                 ev_view = _view_of(event, previous)
@@ -1008,17 +1008,31 @@ class Engine:
         self._run(run, inst, j, step.on_missing if due is None else step.next, None)
         return True
 
-    def _retime_from_entry(self, run: _Run, inst: Instance, j: Journey) -> None:
-        """:meth:`_retime` for an event from before the instance began (a trait moved by another source whose event
-        arrived late): decided at the entry, where it would have been read had the event come in order (the reminder
-        a day before the slot the customer has now, not the one the late event replaced)."""
+    def _reread(self, run: _Run, inst: Instance, j: Journey) -> None:
+        """An event from before the instance began (another source's, arriving late: a CRM's identify moving the slot,
+        or saying the customer is activated) brought data its wait reads: read it as at the wait's start, where it
+        would have been read had the event come in order. A ``wait_until: {time: ...}`` is retimed (the reminder a
+        day before the slot the customer has now, not the one the late event replaced), a ``wait_for`` whose
+        condition holds goes on (not a nudge three days later to an activated customer)."""
         step = j.steps[inst.step]
-        if step.time is None:
+        if inst.waiting == "wait":
+            if step.time is None:
+                return
+            at = inst.entered_at
+        elif inst.waiting == "wait_for" and step.condition is not None:
+            at = self._reached(inst, j)
+        else:
             return
+        cond = step.condition
         now = run.now
-        run.now = inst.entered_at
+        run.now = at
         try:
-            self._retime(run, inst, j, step)
+            if step.time is not None:
+                self._retime(run, inst, j, step)
+            elif cond is not None and truthy(cond(run.ctx(_snapshot_view(inst, j), inst, j, self._reads[id(cond)]))):
+                self._cancel(run, inst)
+                inst.seq += 1  # the timeout timer, if already on its way, is stale
+                self._run(run, inst, j, step.next, None)
         finally:
             run.now = now
 
