@@ -356,8 +356,12 @@ class Engine:
             if j is None or now >= inst.entered_at + j.max_duration:
                 self._end(run, inst, j, "expired")
                 continue
-            if not self._touches(j, inst, event.name) or now < inst.entered_at:
-                continue  # (a late event from before the instance began is not its business)
+            if not self._touches(j, inst, event.name):
+                continue
+            if now < inst.entered_at:  # a late event from before the instance began is not its business, but
+                if inst.waiting is not None:  # the data it brought is: read as if it had come in order
+                    self._reread(run, inst, j)
+                continue
             if ev_view is None:
                 ev_view = _view_of(event, previous)
             if self._offer(run, inst, j, event.name, ev_view):
@@ -1003,6 +1007,34 @@ class Engine:
         inst.seq += 1  # the timer, if already on its way, is stale
         self._run(run, inst, j, step.on_missing if due is None else step.next, None)
         return True
+
+    def _reread(self, run: _Run, inst: Instance, j: Journey) -> None:
+        """An event from before the instance began (another source's, arriving late: a CRM's identify moving the slot,
+        or saying the customer is activated) brought data its wait reads: read it as at the wait's start, where it
+        would have been read had the event come in order. A ``wait_until: {time: ...}`` is retimed (the reminder a
+        day before the slot the customer has now, not the one the late event replaced), a ``wait_for`` whose
+        condition holds goes on (not a nudge three days later to an activated customer)."""
+        step = j.steps[inst.step]
+        if inst.waiting == "wait":
+            if step.time is None:
+                return
+            at = inst.entered_at
+        elif inst.waiting == "wait_for" and step.condition is not None:
+            at = self._reached(inst, j)
+        else:
+            return
+        cond = step.condition
+        now = run.now
+        run.now = at
+        try:
+            if step.time is not None:
+                self._retime(run, inst, j, step)
+            elif cond is not None and truthy(cond(run.ctx(_snapshot_view(inst, j), inst, j, self._reads[id(cond)]))):
+                self._cancel(run, inst)
+                inst.seq += 1  # the timeout timer, if already on its way, is stale
+                self._run(run, inst, j, step.next, None)
+        finally:
+            run.now = now
 
     def _hand_over(self, run: _Run, inst: Instance, step: Step, ev_view: dict[str, Any]) -> None:
         """``enter: <journey>``: start that journey now with this instance's trigger as its event."""

@@ -144,3 +144,43 @@ def test_validate_and_simulate_as_a_user_runs_them(tmp_path: Path) -> None:
     (cmd,) = [orjson.loads(line) for line in p.stdout.splitlines()]
     # 09:00 in New York on 5 March (EST, UTC-5): 14:00 UTC
     assert cmd["decided_at"] == "2026-03-05T14:00:00.000Z" and parse_ts(cmd["decided_at"]) > T0, cmd
+
+
+
+SLOT = """
+journey: slot
+entry: {event: booked}
+steps:
+  - id: day_before
+    wait_until: {time: profile.traits.slot_at, before: 1d}
+  - id: remind
+    send: {channel: in_app, content: {body: "see you at {{ profile.traits.slot_at }}"}}
+"""
+
+
+def test_a_trait_moved_by_an_event_that_arrives_late_moves_the_wait_as_in_order() -> None:
+    """Two sources: a CRM's identify moving the slot is timed half a second before the booking but arrives after
+    it (as the live check in tests/runtime/test_data_time_live.py first sent it). The profile took the new slot, but
+    the wait passed the event over (from before the instance began) and reminded a day before the old slot, which
+    the customer no longer has; had it arrived in order, the reminder is a day before the new one."""
+    first, moved = "2026-03-05T14:00:00.000Z", "2026-03-06T14:00:00.000Z"
+    known = ev("identify", T0, type="identify", traits={"slot_at": first})
+    crm = ev("identify", T0 + 0.5, type="identify", traits={"slot_at": moved})
+    booked = ev("booked", T0 + 1)
+    outcomes = []
+    for events in ([known, crm, booked], [known, booked, crm]):  # in order, and the CRM's late
+        sim = Simulator(engine(SLOT))
+        for e in events:
+            sim.handle(e)
+        sim.finish()
+        outcomes.append(_sent(sim))
+    assert outcomes[0] == [("u1", "2026-03-05T14:00:00.000Z", f"see you at {moved}")]
+    assert outcomes[1] == outcomes[0]
+    # moved to within the day: in order, the booking is reminded at once; late, at the booking's time too
+    soon = format_ts(T0 + 3600)
+    crm = ev("identify", T0 + 0.5, type="identify", traits={"slot_at": soon})
+    sim = Simulator(engine(SLOT))
+    for e in (known, booked, crm):
+        sim.handle(e)
+    sim.finish()
+    assert _sent(sim) == [("u1", format_ts(T0 + 1), f"see you at {soon}")]

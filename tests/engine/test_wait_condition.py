@@ -223,3 +223,20 @@ def test_a_condition_on_a_catalog_is_tested_again_too(tmp_path: Path) -> None:
         ONBOARD.replace('"profile.traits.activated == true"', f'"{cond}"'))
     topo = load_topology(str(tmp_path))
     assert topo.journeys[0].steps["until_active"].recheck == 3600 and not topo.warnings, topo.warnings
+
+
+def test_an_activation_timed_before_the_sign_up_that_arrives_after_it_goes_on_as_in_order() -> None:
+    """Two sources: the product's identify saying the customer is activated is timed half a second before the
+    sign-up but arrives after it. The profile held the trait, but the wait passed the event over (from before the
+    instance began) and nudged three days later an activated customer; in order, they are congratulated at once."""
+    activated = ev("identify", T0 + 0.5, type="identify", traits={"activated": True, "plan": "pro"})
+    signed_up = ev("signed_up", T0 + 1)
+    outcomes = []
+    for events in ([activated, signed_up], [signed_up, activated]):  # in order, and the identify late
+        sim = Simulator(engine(ONBOARD))
+        for e in events:
+            sim.handle(e)
+        sim.finish()
+        outcomes.append([(c.decided_at, c.content["body"]) for c in sim.commands])
+    assert outcomes[0] == [(format_ts(T0 + 1), "hello"), (format_ts(T0 + 1), "congrats pro")]
+    assert outcomes[1] == outcomes[0]

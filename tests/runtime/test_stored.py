@@ -27,6 +27,7 @@ from cjo_stream.runtime.customers import KIND_EVENT, CustomerPartition
 from cjo_stream.runtime.stored import Stored, decode_stored, encode_stored
 from cjo_stream.runtime.stored_types import _Layout2
 from cjo_stream.simulator import Simulator
+from tests.conftest import T0, engine, ev
 from tests.runtime.fakes import Commands, Rec
 
 T = 1_790_000_000
@@ -378,3 +379,39 @@ def test_an_unknown_stored_layout_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CJO_STORED_LAYOUT", "4")
     with pytest.raises(ValueError, match="CJO_STORED_LAYOUT=4"):
         Settings.from_env()
+
+
+RECHECKED = """
+journey: onboard
+entry: {event: signed_up}
+steps:
+  - id: until_day_40
+    wait_for: {condition: "days_since(journey.entered_at) > 40", timeout: 3d, every: 12h}
+    next: end
+    on_timeout: nudge
+  - id: nudge
+    send: {channel: in_app, content: {body: nudge}}
+"""
+
+
+
+@pytest.mark.parametrize("layout", [2, 3])
+def test_a_rechecked_wait_keeps_its_start_through_the_store(layout: int) -> None:
+    """A ``wait_for`` whose condition reads the clock is tested again every 12 h, each test parking it anew with the
+    wait's start kept (``since_ms``): a worker stores the profile between two timers, so that start must come back
+    from the record, or the first re-test counts the 3 d timeout from nothing and nudges after 12 h."""
+    eng = engine(RECHECKED)
+    profile = new_profile("q")
+    res = eng.process(profile, ev("signed_up", T0, "q"), T0)
+    fired: list[float] = []
+    nudges: list[str] = []
+    while res.timers:
+        (timer,) = res.timers
+        profile = decode_stored(encode_stored(1, profile, layout=layout), "q").profile  # what the next batch reads
+        inst = profile.instances["onboard"]
+        assert (inst.waiting, inst.due, inst.since_ms) == ("wait_for", timer.due, 0), inst
+        fired.append((timer.due - T0) / 3600)
+        res = eng.fire(profile, timer, timer.due)
+        nudges += [c.decided_at for c in res.commands]
+    assert fired == [12, 24, 36, 48, 60, 72]
+    assert nudges == [format_ts(T0 + 72 * 3600)]
