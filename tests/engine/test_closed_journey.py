@@ -5,9 +5,8 @@ to its end with every send made as when live, where ``paused`` would hold them."
 from __future__ import annotations
 
 from cjo_stream.engine import Engine
-from cjo_stream.engine.transition import Transition
-from cjo_stream.simulator import Simulator
 from tests.conftest import T0, ev, journey
+from tests.engine.test_paused_journey import handed_over, sim_of
 
 CART = """
 journey: cart
@@ -25,12 +24,6 @@ steps:
 """
 
 MAIL = {"email": "a@example.com"}
-
-
-def sim_of(*texts: str) -> tuple[Simulator, list[Transition]]:
-    seen: list[Transition] = []
-    sim = Simulator(Engine([journey(t) for t in texts]), on_result=lambda r: seen.extend(r.transitions))
-    return sim, seen
 
 
 def test_nobody_enters_a_closed_journey_by_its_event() -> None:
@@ -69,23 +62,7 @@ def test_a_closed_scheduled_journey_and_a_hand_over_into_a_closed_one_enter_nobo
         sim.handle(ev("seen", T0))
         sim.advance(T0 + 3 * 86400)
         assert bool([t for t in seen if t.kind == "entered"]) is any_entered, status
-    source = """
-    journey: first
-    entry: {event: go}
-    steps:
-      - {id: hand, enter: second}
-    """
-    target = """
-    journey: second
-    status: {status}
-    entry: {{event: handed_over}}
-    steps:
-      - {{id: s, send: {{channel: in_app, content: {{body: hi}}}}}}
-    """
-    for status, entered in (("closed", []), ("live", ["second"])):
-        sim, seen = sim_of(source, target.format(status=status))
-        sim.handle(ev("go", T0))
-        assert [t.journey for t in seen if t.kind == "entered" and t.journey == "second"] == entered, status
+    assert handed_over("closed") == [] and handed_over("live") == ["second"]
 
 
 def test_replay_closes_it_from_since_on() -> None:
