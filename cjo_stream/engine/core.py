@@ -782,7 +782,7 @@ class Engine:
                 self._run(run, inst, j, step.next, ev_view)
         elif waiting == "wait_for":
             if step.recheck and step.condition is not None and inst.since_ms is not None:
-                timeout = inst.entered_at + inst.since_ms / 1000 + step.seconds
+                timeout = self._reached(inst, j) + step.seconds
                 if run.now < timeout - 0.001:  # a re-test of a condition on the time or a catalog, before the timeout
                     if truthy(step.condition(run.ctx(_snapshot_view(inst, j), inst, j,
                                                       self._reads[id(step.condition)]))):
