@@ -722,19 +722,15 @@ class Engine:
             if cond is not None:  # until a condition holds: the event may have made it
                 if not truthy(cond(run.ctx(ev_view, inst, j, self._reads[id(cond)]))):
                     return False
-                self._cancel(run, inst)
-                inst.seq += 1  # the timeout timer, if already on its way, is stale
                 # on with the trigger as ``event``, as after a timer: the condition awaited no event, and the
                 # mail after "wait until they have an address" names the product of the entry, not the identify
-                self._run(run, inst, j, step.next, None)
+                self._leave_wait(run, inst, j, step.next, None)
                 return True
             # the first way (in order) whose event and condition match; none when the journey was edited under
             # the instance and the step waits for no event any more (its timer restarts the step)
             for m, target in step.ways:
                 if m.event == name and self._matches(run, m, ev_view, inst, j):
-                    self._cancel(run, inst)
-                    inst.seq += 1  # the timeout timer, if already on its way, is stale
-                    self._run(run, inst, j, target, ev_view)
+                    self._leave_wait(run, inst, j, target, ev_view)
                     return True
         return False
 
@@ -889,6 +885,13 @@ class Engine:
         self._retire(run, inst)
         inst.waiting, inst.due = None, None
 
+    def _leave_wait(self, run: _Run, inst: Instance, j: Journey, target: str, ev_view: dict[str, Any] | None) -> None:
+        """An event (or data it brought) takes a parked instance on before its timer: the timer, if already on its
+        way, is stale (``seq``); on from ``target``."""
+        self._cancel(run, inst)
+        inst.seq += 1
+        self._run(run, inst, j, target, ev_view)
+
     def _park(self, run: _Run, inst: Instance, j: Journey, kind: TimerKind, due: float) -> None:
         if inst.entry_event and not _needs_event(j, inst):
             inst.entry_event = _NO_VIEW  # no step it can still reach reads it
@@ -1003,9 +1006,7 @@ class Engine:
                 self._cancel(run, inst)
                 self._park(run, inst, j, "wait", due)
             return False
-        self._cancel(run, inst)
-        inst.seq += 1  # the timer, if already on its way, is stale
-        self._run(run, inst, j, step.on_missing if due is None else step.next, None)
+        self._leave_wait(run, inst, j, step.on_missing if due is None else step.next, None)
         return True
 
     def _reread(self, run: _Run, inst: Instance, j: Journey) -> None:
@@ -1030,9 +1031,7 @@ class Engine:
             if step.time is not None:
                 self._retime(run, inst, j, step)
             elif cond is not None and truthy(cond(run.ctx(_snapshot_view(inst, j), inst, j, self._reads[id(cond)]))):
-                self._cancel(run, inst)
-                inst.seq += 1  # the timeout timer, if already on its way, is stale
-                self._run(run, inst, j, step.next, None)
+                self._leave_wait(run, inst, j, step.next, None)
         finally:
             run.now = now
 
