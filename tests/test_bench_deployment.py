@@ -135,3 +135,30 @@ def test_a_setting_a_process_refuses_is_its_one_line(tmp_path: Path) -> None:
     line = p.stderr.strip()  # (every process checks every setting: whichever ended first is told)
     assert re.fullmatch(rf"{PROG}: error: the (worker\d|analytics|email|crm|slack) exited \(2\): "
                         r"CJO_ANALYTICS_CACHE_ROWS=10: must be 1000 or more \(rows .*\) \(log: .*\)", line), line
+
+
+def test_a_service_whose_port_was_taken_before_it_bound_it_starts_again_on_another(tmp_path: Path,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port is free when chosen; a test beside the run took one in the time the e-mail adapter took to bind it, and
+    the whole run failed ("port ... is already in use"). The harness starts such a service again on another port."""
+    import socket
+
+    from cjo_stream.bench import deployment
+    from cjo_stream.bench.standins import StandIns
+    from cjo_stream.kafka.local_broker import LocalBroker, free_port
+
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    taken = held.getsockname()[1]
+    ports = iter([free_port(), taken])  # the analytics service's, then the one another program holds for e-mail
+    monkeypatch.setattr(deployment, "free_port", lambda: next(ports, None) or free_port())
+    monkeypatch.setattr(deployment, "CHANNELS", ("email",))
+    with LocalBroker() as broker, StandIns() as standins:
+        dep = deployment.Deployment(broker.bootstrap, standins, str(tmp_path), {}, 0, 2, 5.0)
+        try:
+            dep.start(timeout=120)
+            assert dep.urls["email"] != f"http://127.0.0.1:{taken}" and dep.procs["email"].alive()
+        finally:
+            dep.stop(grace=10)
+            held.close()

@@ -150,21 +150,36 @@ class Deployment:
         self.procs[name] = Proc([*cli(), *args], {**self.base, **env, "CJO_PROBE_FILE": self.probes[name]},
                                 os.path.join(self.tmp, f"{name}.log"), cwd=ROOT)
 
-    def start(self, timeout: float = 300.0) -> None:
-        """Every service at once, then wait until each answers (workers: with partitions assigned)."""
-        for i in range(self.workers):
-            port = free_port()
-            self._start(f"worker{i}", ["worker"], {"CJO_WEB_PORT": str(port),
-                                                   "CJO_DATA_DIR": os.path.join(self.tmp, f"worker{i}")}, port)
+    def _launch(self, name: str) -> None:
+        """Start service ``name`` on a port free now (:meth:`start` names them)."""
         port = free_port()
-        self._start("analytics", ["analytics", "--web-port", str(port)],
-                    {"CJO_DATA_DIR": os.path.join(self.tmp, "analytics")}, port)
-        for c in CHANNELS:
-            port = free_port()
-            self._start(c, ["adapter", "--channel", c, "--web-port", str(port)], self.adapter_env, port)
+        if name.startswith("worker"):
+            self._start(name, ["worker"], {"CJO_WEB_PORT": str(port), "CJO_DATA_DIR": os.path.join(self.tmp, name)},
+                        port)
+        elif name == "analytics":
+            self._start(name, ["analytics", "--web-port", str(port)],
+                        {"CJO_DATA_DIR": os.path.join(self.tmp, "analytics")}, port)
+        else:
+            self._start(name, ["adapter", "--channel", name, "--web-port", str(port)], self.adapter_env, port)
+
+    def _port_taken(self, name: str) -> bool:
+        """Whether service ``name`` ended because its web port was bound by another process meanwhile: a port is
+        free when chosen, and another program (a test beside this run) may take it before the service binds it."""
+        proc = self.procs[name]
+        return not proc.alive() and "is already in use" in proc.tail()
+
+    def start(self, timeout: float = 300.0) -> None:
+        """Every service at once, then wait until each answers (workers: with partitions assigned); one whose port was
+        taken before it bound it starts again on another (at most 3 times)."""
+        for name in [*(f"worker{i}" for i in range(self.workers)), "analytics", *CHANNELS]:
+            self._launch(name)
         deadline = time.monotonic() + timeout
         waiting = set(self.procs)
+        again = dict.fromkeys(waiting, 3)
         while waiting:
+            for name in [n for n in waiting if again[n] and self._port_taken(n)]:
+                again[name] -= 1
+                self._launch(name)
             self.check()  # one that ended (a setting it refused): said at once, not after the others are up
             waiting = {n for n in waiting if not self._answers(n)}
             if waiting and time.monotonic() > deadline:
